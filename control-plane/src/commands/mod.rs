@@ -1,0 +1,28 @@
+//! Subcommands: thin shells that wire sources, translation and servers together. `anyhow` lives here.
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+pub mod bootstrap;
+pub mod explain;
+pub mod serve;
+pub mod validate;
+
+/// Run one subcommand; errors are printed to stderr and give exit status 2 (validate uses 1 for
+/// "problems found").
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Bootstrap(args) => bootstrap::run(args),
+        Command::Validate(args) => validate::run(args),
+        Command::Explain(args) => explain::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

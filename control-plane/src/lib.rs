@@ -1,0 +1,12 @@
+//! wasm-ingress: the control plane. Reads cluster state (a manifests folder or the Kubernetes API),
+//! translates it in a pure function into a `Model`, and serves it to Envoy over ADS.
+//!
+//! Data flows one way: `source` -> `state::ClusterState` -> `translate::ingress` (pure) ->
+//! `model::Model` + diagnostics -> `translate::envoy` -> `xds` (versioned snapshot, ADS) -> Envoy.
+
+pub mod cli;
+pub mod commands;
+pub mod model;
+pub mod source;
+pub mod state;
+pub mod translate;

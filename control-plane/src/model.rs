@@ -1,0 +1,133 @@
+//! The Model: what the gateway must do, with neither Kubernetes nor Envoy types in it.
+//!
+//! `translate::ingress` builds it from a `ClusterState` (plus per-object `Diagnostic`s);
+//! `translate::envoy` turns it into xDS resources. Keeping it free of both worlds (as Contour's DAG)
+//! lets each half be tested on its own with plain values. Everything that becomes config is sorted
+//! (`BTreeMap`) so identical input gives identical output and identical xDS versions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use wasm_ingress_filter::table::RouteTable;
+
+use crate::state::ObjectKey;
+
+/// Everything Envoy needs, in our own terms.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Model {
+    /// The filter's routing configuration (sent through ECDS).
+    pub route_table: RouteTable,
+    /// Upstream clusters by name (`namespace/service/port`), each with its ready endpoints (EDS).
+    pub clusters: BTreeMap<String, UpstreamCluster>,
+    /// HTTPS server names and the certificate that serves them, one SNI filter chain each.
+    pub tls_servers: Vec<TlsServer>,
+    /// Certificates by name (`namespace/secret`), sent through SDS.
+    pub certificates: BTreeMap<String, TlsCertificate>,
+}
+
+/// One Envoy cluster: a Service port.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UpstreamCluster {
+    /// `namespace/service/port`, where port is the Service port number.
+    pub name: String,
+    /// Ready endpoints, sorted. Empty: the cluster exists but has nowhere to send (Envoy answers 503).
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// One ready backend address.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Endpoint {
+    /// IPv4 or IPv6 address, as text.
+    pub address: String,
+    pub port: u16,
+}
+
+/// A set of SNI names served with one certificate.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TlsServer {
+    /// Lower-case server names (`*.example.com` allowed), sorted, non-empty.
+    pub server_names: Vec<String>,
+    /// Key into `Model::certificates`.
+    pub certificate: String,
+}
+
+/// A PEM certificate chain and its private key, already checked to parse and to match.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TlsCertificate {
+    pub cert_chain_pem: String,
+    pub private_key_pem: String,
+}
+
+impl fmt::Debug for TlsCertificate {
+    // Never print private keys, not even in debug logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsCertificate")
+            .field("cert_chain_pem_len", &self.cert_chain_pem.len())
+            .field("private_key_pem", &"<redacted>")
+            .finish()
+    }
+}
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Part of the object was not served (a path, a TLS entry, the whole Ingress).
+    Error,
+    /// Served, but not as the user may expect (an ignored annotation, a path answering 503).
+    Warning,
+}
+
+/// Which Kubernetes object a diagnostic is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectRef {
+    /// `Ingress`, `Service`, `Secret`, `IngressClass`, `EndpointSlice`, or `File` for a manifest file.
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// A problem found while translating, naming the object and the field:
+/// `Ingress default/shop: spec.rules[0].http.paths[1].path: invalid regex …`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Diagnostic {
+    pub object: ObjectRef,
+    /// JSON-path-like field (`spec.rules[0].http.paths[1].path`); empty for the whole object.
+    pub field: String,
+    pub message: String,
+    pub severity: Severity,
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{} {}", self.kind, self.name)
+        } else {
+            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        if self.field.is_empty() {
+            write!(f, "{level}: {}: {}", self.object, self.message)
+        } else {
+            write!(f, "{level}: {}: {}: {}", self.object, self.field, self.message)
+        }
+    }
+}
+
+/// The result of one translation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Translation {
+    pub model: Model,
+    /// Sorted; one per problem.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Ingresses of our class that contributed at least one route, default backend or TLS entry
+    /// (their `status.loadBalancer` is ours to set).
+    pub served_ingresses: BTreeSet<ObjectKey>,
+}

@@ -1,0 +1,3 @@
+//! Translation: `ClusterState` -> `Model` (+ diagnostics) -> Envoy resources. Pure functions only.
+
+pub mod ingress;

@@ -1,0 +1,253 @@
+//! The route table: the one contract between the control plane and the filter.
+//!
+//! The control plane builds a [`RouteTable`] from Ingress objects, serialises it to JSON and sends it to
+//! Envoy as the filter's configuration (through ECDS); the filter parses it once per `on_configure`,
+//! compiles it ([`crate::matcher::CompiledTable`]) and routes every request with it. Both sides use this
+//! very type, so the schema cannot drift between them.
+//!
+//! This module only describes data: no matching, no proxy-wasm, no Kubernetes. Unknown fields are
+//! rejected (`deny_unknown_fields`): a filter that does not understand a field must refuse the table
+//! (Envoy then keeps the last good one, `failure_policy: FAIL_RELOAD`) rather than route without it.
+//!
+//! JSON shape (abridged):
+//! ```json
+//! {
+//!   "schema": 1,
+//!   "version": "3f2a…",
+//!   "hosts": [
+//!     { "host": "shop.example.com",
+//!       "routes": [
+//!         { "path": {"type": "Prefix", "value": "/api"},
+//!           "action": {"kind": "Forward", "backends": [{"cluster": "default/api/8080"}]},
+//!           "origin": "default/shop: spec.rules[0].http.paths[0]" } ] },
+//!     { "host": "*.example.com", "routes": [] },
+//!     { "host": "", "routes": [] }
+//!   ],
+//!   "default_backend": {"kind": "Forward", "backends": [{"cluster": "default/fallback/80"}]}
+//! }
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// The schema revision this build of the filter understands. A table with another value is refused.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The request header the filter sets to the chosen upstream cluster; Envoy's single catch-all route
+/// reads it with `cluster_header`. Any client-sent value is removed before routing, on every request.
+pub const CLUSTER_HEADER: &str = "x-wasm-ingress-cluster";
+
+/// The whole routing configuration of one Envoy listener's filter.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTable {
+    /// Must equal [`SCHEMA_VERSION`].
+    pub schema: u32,
+    /// Opaque version of this table's content (the control plane uses a content hash). Logged by the
+    /// filter when a table is accepted; never used for routing.
+    #[serde(default)]
+    pub version: String,
+    /// Virtual hosts. Each `host` string appears at most once (the control plane merges Ingresses that
+    /// share a host). Order does not matter.
+    #[serde(default)]
+    pub hosts: Vec<VirtualHost>,
+    /// Served when no virtual host or path matches and the matched host has no `fallback`
+    /// (the Ingress `spec.defaultBackend`). `None`: the filter answers 404.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_backend: Option<RouteAction>,
+}
+
+/// The routes of one host (one Ingress `spec.rules[].host`, merged across Ingresses).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualHost {
+    /// Which `:authority` values this entry serves, lower case, without a port:
+    /// - `"foo.example.com"`: exactly that host;
+    /// - `"*.example.com"`: exactly one DNS label before `.example.com` (`a.example.com`, not
+    ///   `b.a.example.com`, not `example.com`);
+    /// - `""`: host-less rules, for requests whose host matched no exact or wildcard entry.
+    ///
+    /// Precedence: exact, then wildcard, then host-less. A request whose host selected an entry never
+    /// falls through to another entry's paths (as in ingress-nginx, where each host is its own server).
+    pub host: String,
+    /// The paths of this host. Evaluation (see `matcher`): an `Exact` route equal to the path wins;
+    /// otherwise the first `Regex` route, in the order listed, whose pattern matches at the start of
+    /// the path; otherwise the longest element-wise `Prefix` route.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// Served when this host matched but none of its paths did (the `spec.defaultBackend` of the
+    /// Ingress that defines this host). `None`: fall back to the table's `default_backend`, then 404.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<RouteAction>,
+}
+
+/// One path rule and what to do with the requests it matches.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub path: PathMatch,
+    pub action: RouteAction,
+    /// Where this route came from, for logs and `explain`, e.g.
+    /// `"default/shop: spec.rules[0].http.paths[1]"`. Never used for routing.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub origin: String,
+}
+
+/// How a route matches the request path (the part of `:path` before `?` or `#`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "type", content = "value", deny_unknown_fields)]
+pub enum PathMatch {
+    /// Case-sensitive equality with the whole path; a trailing slash is significant.
+    Exact(String),
+    /// Element-wise prefix (`/aaa/bbb` matches `/aaa/bbb`, `/aaa/bbb/`, `/aaa/bbb/ccc`, not
+    /// `/aaa/bbbxyz`). A trailing slash in the value is ignored; `/` matches every path.
+    Prefix(String),
+    /// A regular expression (Rust `regex` syntax) that must match at the start of the path; it is
+    /// not anchored at the end. Flags go inside the pattern (the control plane writes `(?i)` for
+    /// ingress-nginx's case-insensitive regex locations). Its capture groups feed
+    /// [`PathRewrite::Template`].
+    Regex(String),
+}
+
+/// What the filter does with a matched request.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "kind", deny_unknown_fields)]
+pub enum RouteAction {
+    /// Proxy to an upstream cluster.
+    Forward(Forward),
+    /// Answer from the filter without going upstream (e.g. 503 for a Service that does not exist).
+    Respond(Respond),
+}
+
+/// Proxy the request to one of `backends`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Forward {
+    /// One or more upstream clusters; with several, each request picks one at random in proportion
+    /// to `weight` (canary and weighted backends). Must not be empty; weights must not all be zero.
+    pub backends: Vec<WeightedBackend>,
+    /// How to rewrite `:path` before proxying. `None`: unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<PathRewrite>,
+    /// Replace `:authority` with this value (ingress-nginx `upstream-vhost`). `None`: unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_rewrite: Option<String>,
+}
+
+/// One upstream cluster and its share of the traffic.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedBackend {
+    /// Envoy cluster name, `namespace/service/port`.
+    pub cluster: String,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// How the path sent upstream is derived. The query string of the request is always kept.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "type", content = "value", deny_unknown_fields)]
+pub enum PathRewrite {
+    /// ingress-nginx `rewrite-target` (nginx `rewrite <regex> <target> break`): the whole path is
+    /// replaced by this template, in which `$1`…`$9` stand for the capture groups of the route's
+    /// `Regex` match (`$0`: the whole match; a group that did not take part is empty). If the template
+    /// has a query string of its own, the request's query string is appended after it with `&`.
+    Template(String),
+    /// Replace the matched prefix of a `Prefix` route with this value, keeping the rest of the path
+    /// (Gateway API `ReplacePrefixMatch`).
+    ReplacePrefix(String),
+}
+
+/// A response written by the filter itself.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Respond {
+    /// HTTP status code, 200–599.
+    pub status: u16,
+    /// Response body (`text/plain`). Empty: no body.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub body: String,
+}
+
+impl RouteTable {
+    /// Parse a table from the JSON the control plane sends. Schema errors are returned, not logged:
+    /// the caller decides how to report them.
+    pub fn from_json(bytes: &[u8]) -> Result<RouteTable, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// The JSON the filter expects, deterministic for a given table.
+    pub fn to_json(&self) -> String {
+        // Serialising plain structs, strings and integers to a String cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl RouteAction {
+    /// Forward every request to one cluster, unchanged.
+    pub fn forward_to(cluster: impl Into<String>) -> RouteAction {
+        RouteAction::Forward(Forward {
+            backends: vec![WeightedBackend { cluster: cluster.into(), weight: 1 }],
+            rewrite: None,
+            host_rewrite: None,
+        })
+    }
+
+    /// Answer with a fixed status from the filter.
+    pub fn respond(status: u16, body: impl Into<String>) -> RouteAction {
+        RouteAction::Respond(Respond { status, body: body.into() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_round_trips_through_json() {
+        let table = RouteTable {
+            schema: SCHEMA_VERSION,
+            version: "v1".into(),
+            hosts: vec![VirtualHost {
+                host: "foo.example.com".into(),
+                routes: vec![Route {
+                    path: PathMatch::Regex("(?i)/something(/|$)(.*)".into()),
+                    action: RouteAction::Forward(Forward {
+                        backends: vec![WeightedBackend { cluster: "default/svc/80".into(), weight: 1 }],
+                        rewrite: Some(PathRewrite::Template("/$2".into())),
+                        host_rewrite: None,
+                    }),
+                    origin: "default/ing: spec.rules[0].http.paths[0]".into(),
+                }],
+                fallback: Some(RouteAction::respond(503, "no endpoints")),
+            }],
+            default_backend: Some(RouteAction::forward_to("default/fallback/80")),
+        };
+        let json = table.to_json();
+        assert!(json.contains(r#""path":{"type":"Regex","value":"(?i)/something(/|$)(.*)"}"#), "{json}");
+        assert!(json.contains(r#""action":{"kind":"Forward","backends":[{"cluster":"default/svc/80","weight":1}]"#), "{json}");
+        assert_eq!(RouteTable::from_json(json.as_bytes()).ok(), Some(table));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let json = br#"{"schema":1,"hosts":[],"surprise":true}"#;
+        assert!(RouteTable::from_json(json).is_err());
+        let json = br#"{"schema":1,"hosts":[{"host":"a","routes":[],"mirror":"x"}]}"#;
+        assert!(RouteTable::from_json(json).is_err());
+    }
+
+    #[test]
+    fn weight_defaults_to_one() {
+        let json = br#"{"schema":1,"hosts":[{"host":"a","routes":[{"path":{"type":"Prefix","value":"/"},"action":{"kind":"Forward","backends":[{"cluster":"c"}]}}]}]}"#;
+        let table = RouteTable::from_json(json).ok();
+        let weight = table.and_then(|t| match &t.hosts[0].routes[0].action {
+            RouteAction::Forward(f) => Some(f.backends[0].weight),
+            RouteAction::Respond(_) => None,
+        });
+        assert_eq!(weight, Some(1));
+    }
+}
