@@ -52,6 +52,21 @@ clippy:
 run: build envoy
 	@bash envoy/run.sh
 
+# Benchmarks (issue #4; bench/): A wasm-ingress, B Envoy native, C nginx, D the wasm floor filter.
+# `bench` updates the generated block of BENCHMARKS.md; `bench-quick` (CI) only writes target/bench/quick.
+# Both exit non-zero only if something could not be measured, never for a missed target.
+BENCH_PREP = CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
+		cargo build --release --target wasm32-wasip1 -p wasm-ingress-floor-filter && \
+	cargo build --release -p wasm-ingress-bench
+
+bench: build envoy
+	$(BENCH_PREP)
+	$(CURDIR)/target/release/bench --out target/bench all --markdown BENCHMARKS.md
+
+bench-quick: build envoy
+	$(BENCH_PREP)
+	$(CURDIR)/target/release/bench --out target/bench/quick all --quick
+
 clean:
 	cargo clean
 	rm -rf $(VENV)

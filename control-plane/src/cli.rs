@@ -15,6 +15,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve xDS (ADS) to Envoy from a manifests folder or the Kubernetes API.
@@ -40,8 +42,18 @@ pub struct ServeArgs {
     #[arg(long)]
     pub namespace: Option<String>,
     /// Address written to the status of served Ingresses (IP or hostname).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "status_service")]
     pub status_address: Option<String>,
+    /// Write the load balancer address of this Envoy Service (NAMESPACE/NAME) to the status of served
+    /// Ingresses (Kubernetes API source).
+    #[arg(long, value_parser = parse_namespaced_name)]
+    pub status_service: Option<crate::state::ObjectKey>,
+    /// Namespace of the leader-election Lease (only the leader writes status and events).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "wasm-ingress")]
+    pub leader_election_namespace: String,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "wasm-ingress-leader")]
+    pub lease_name: String,
     /// IngressClass name we serve.
     #[arg(long, default_value = DEFAULT_INGRESS_CLASS)]
     pub ingress_class: String,
@@ -99,4 +111,14 @@ pub struct ExplainArgs {
     pub ingress_class: String,
     #[arg(long, default_value = DEFAULT_CONTROLLER_NAME)]
     pub controller_name: String,
+}
+
+/// `NAMESPACE/NAME` (both non-empty) as an `ObjectKey`.
+pub fn parse_namespaced_name(text: &str) -> Result<crate::state::ObjectKey, String> {
+    match text.split_once('/') {
+        Some((namespace, name)) if !namespace.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok(crate::state::ObjectKey::new(namespace, name))
+        }
+        _ => Err(format!("expected NAMESPACE/NAME, got {text:?}")),
+    }
 }

@@ -4,9 +4,16 @@
 //! Data flows one way: `source` -> `state::ClusterState` -> `translate::ingress` (pure) ->
 //! `model::Model` + diagnostics -> `translate::envoy` -> `xds` (versioned snapshot, ADS) -> Envoy.
 
+pub mod admin;
 pub mod cli;
 pub mod commands;
+pub mod events;
+pub mod leader;
+pub mod error;
+pub mod metrics;
 pub mod model;
 pub mod source;
 pub mod state;
+pub mod status;
 pub mod translate;
+pub mod xds;

@@ -2,8 +2,15 @@
 //! Kubernetes Ingress v1 spec (plus the ingress-nginx annotations the control plane translates).
 //!
 //! - `table`: the route-table schema (JSON) the control plane sends; shared with the control plane.
-//! - `matcher`: pure host/path matching and the actions (rewrite, respond) as plain values.
+//! - `matcher`: pure host/path matching (host index + per-host matchit radix tree) and precedence.
+//! - `actions`: what a matched route does (weighted pick, rewrite-target, ReplacePrefix) as values.
 //! - `host` (wasm32 only): the only module that talks to proxy-wasm.
+//!
+//! Nothing outside `host` may name proxy-wasm, so the whole routing core is tested natively.
 
+pub mod actions;
 pub mod matcher;
 pub mod table;
+
+#[cfg(target_arch = "wasm32")]
+mod host;

@@ -1,14 +1,73 @@
 //! Route matching: host index + per-host path index, with the Ingress v1 precedence. Pure: no
 //! proxy-wasm, no I/O; used by the filter (`host.rs`) and by the control plane (`explain`, validation).
 //!
-//! SKELETON (public API fixed; the implementation is being written): see issue #2.
+//! Compilation ([`CompiledTable::compile`]) turns a [`RouteTable`] into indexes whose lookup cost does
+//! not grow with the number of rules (regex routes excepted):
+//! - hosts: a hash map of exact hosts, a hash map of wildcard suffixes (`*.foo.com` is stored as
+//!   `foo.com` and looked up with the request host minus its first label), and the host-less entry;
+//! - paths, per host: a hash map for `Exact`, an ordered list of anchored regexes for `Regex`, and one
+//!   `matchit` radix tree for `Prefix` (prefix `/a/b` is inserted as `/a/b`, `/a/b/` and
+//!   `/a/b/{*rest}`; matchit prefers the longest static match and backtracks to shorter catch-alls).
+//!
+//! Evaluation order for a path is the one documented on [`crate::table::VirtualHost::routes`]: an
+//! `Exact` route equal to the path, else the first matching `Regex` route in table order, else the
+//! longest element-wise `Prefix`. What happens to a matched request (weights, rewrites) is in
+//! [`crate::actions`]. This module must not talk to proxy-wasm, log, or allocate per request beyond
+//! what a rewrite needs.
 
-use crate::table::{Route, RouteTable};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use regex::Regex;
+
+use crate::actions;
+use crate::table::{PathMatch, Route, RouteAction, RouteTable, SCHEMA_VERSION};
+
+/// Largest route-table JSON the filter accepts (bytes). Larger configurations are refused before
+/// parsing; the control plane can check against the same number.
+pub const MAX_TABLE_JSON_BYTES: usize = 32 * 1024 * 1024;
+
+/// Compiled-program size limit for one route regex (bytes), so a pathological pattern cannot exhaust
+/// the wasm VM's memory. ingress-nginx style patterns are a few KiB at most.
+const REGEX_SIZE_LIMIT: usize = 1024 * 1024;
+/// Lazy-DFA cache limit per route regex (bytes).
+const REGEX_DFA_SIZE_LIMIT: usize = 256 * 1024;
+
+/// The body of the filter's own 404 (no host/path matched and no default backend). Fixed text: the
+/// request's host and path are deliberately not echoed back.
+pub const NOT_FOUND_BODY: &str = "no route for this host and path\n";
 
 /// A compiled route table, built once per `on_configure` and shared by every request (`Rc`).
 #[derive(Debug)]
 pub struct CompiledTable {
     table: RouteTable,
+    /// Lower-case exact host -> index into `table.hosts` / `vhosts`.
+    exact_hosts: HashMap<String, usize>,
+    /// Wildcard suffix (`foo.com` for `*.foo.com`) -> index.
+    wildcard_hosts: HashMap<String, usize>,
+    /// Index of the host-less (`""`) entry.
+    hostless: Option<usize>,
+    /// Path indexes, parallel to `table.hosts`.
+    vhosts: Vec<PathIndex>,
+}
+
+/// The path indexes of one virtual host.
+#[derive(Debug, Default)]
+struct PathIndex {
+    /// `Exact` value -> route index (first one wins on duplicates).
+    exact: HashMap<String, usize>,
+    /// `Regex` routes in table order, compiled as `^(?:pattern)`.
+    regexes: Vec<(usize, Regex)>,
+    /// `Prefix` routes; `None` when the host has none.
+    prefixes: Option<matchit::Router<PrefixHit>>,
+}
+
+/// What the prefix router stores: which route, and how long its normalised prefix is (the part of
+/// the request path that `ReplacePrefix` replaces).
+#[derive(Debug, Clone, Copy)]
+struct PrefixHit {
+    route: usize,
+    prefix_len: usize,
 }
 
 /// Why a table (or one route) cannot be compiled; names the host and route.
@@ -25,7 +84,17 @@ pub struct CompileError {
 
 impl std::fmt::Display for CompileError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?} route {:?} ({}): {}", self.host, self.route, self.origin, self.reason)
+        match &self.host {
+            Some(host) => write!(f, "host {host:?}")?,
+            None => write!(f, "table")?,
+        }
+        if let Some(route) = self.route {
+            write!(f, " route {route}")?;
+        }
+        if !self.origin.is_empty() {
+            write!(f, " ({})", self.origin)?;
+        }
+        write!(f, ": {}", self.reason)
     }
 }
 
@@ -76,14 +145,285 @@ pub struct Decision<'t> {
 /// Check one route on its own (regex compiles, path is indexable, action is well-formed), so the
 /// control plane can drop a bad route with a diagnostic instead of sending a table the filter refuses.
 pub fn check_route(route: &Route) -> Result<(), String> {
-    let _ = route;
+    match &route.path {
+        PathMatch::Exact(value) => check_literal_path("Exact", value)?,
+        PathMatch::Prefix(value) => {
+            check_literal_path("Prefix", value)?;
+            let mut probe = matchit::Router::new();
+            insert_prefix(&mut probe, value, PrefixHit { route: 0, prefix_len: 0 })?;
+        }
+        PathMatch::Regex(pattern) => {
+            compile_route_regex(pattern)?;
+        }
+    }
+    check_action(&route.action)
+}
+
+/// Check an action on its own (used for routes, host fallbacks and the default backend): a
+/// `Forward` has at least one backend, non-zero total weight, and header-safe cluster, template
+/// and host values; a `Respond` has a status in 200..=599.
+pub fn check_action(action: &RouteAction) -> Result<(), String> {
+    match action {
+        RouteAction::Forward(forward) => {
+            if forward.backends.is_empty() {
+                return Err("Forward has no backends".into());
+            }
+            if actions::total_weight(&forward.backends) == 0 {
+                return Err("Forward backends all have weight 0".into());
+            }
+            for backend in &forward.backends {
+                check_header_value("backend cluster", &backend.cluster)?;
+            }
+            match &forward.rewrite {
+                Some(crate::table::PathRewrite::Template(template)) => {
+                    check_header_value("rewrite template", template)?;
+                    let bytes = template.as_bytes();
+                    let variable = bytes
+                        .iter()
+                        .enumerate()
+                        .any(|(i, &b)| b == b'$' && !bytes.get(i + 1).is_some_and(u8::is_ascii_digit));
+                    if variable {
+                        return Err(format!(
+                            "rewrite template {template:?}: only $0..$9 (regex captures) are supported after '$', not nginx variables"
+                        ));
+                    }
+                }
+                Some(crate::table::PathRewrite::ReplacePrefix(replacement)) => {
+                    if !replacement.is_empty() && !replacement.starts_with('/') {
+                        return Err(format!("ReplacePrefix value {replacement:?} must start with '/'"));
+                    }
+                    if replacement.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#') {
+                        return Err(format!("ReplacePrefix value {replacement:?} contains a control character, space, '?' or '#'"));
+                    }
+                }
+                None => {}
+            }
+            if let Some(host) = &forward.host_rewrite {
+                check_header_value("host_rewrite", host)?;
+            }
+            Ok(())
+        }
+        RouteAction::Respond(respond) => {
+            if (200..=599).contains(&respond.status) {
+                Ok(())
+            } else {
+                Err(format!("Respond status {} is outside 200..=599", respond.status))
+            }
+        }
+    }
+}
+
+/// Exact and Prefix values are absolute paths without query or fragment (those are never part of
+/// the matched path, so such a rule could never match).
+fn check_literal_path(kind: &str, value: &str) -> Result<(), String> {
+    if !value.starts_with('/') {
+        return Err(format!("{kind} path {value:?} must start with '/'"));
+    }
+    if value.contains(['?', '#']) {
+        return Err(format!("{kind} path {value:?} contains '?' or '#' and could never match (the query is not part of the path)"));
+    }
     Ok(())
+}
+
+/// Values that end up in a request header must be non-empty and free of control characters and
+/// spaces (no header injection, no values Envoy would reject).
+fn check_header_value(what: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    if value.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(format!("{what} {value:?} contains a control character or space"));
+    }
+    Ok(())
+}
+
+/// Compile a route regex the way the matcher uses it: anchored at the start, not at the end.
+fn compile_route_regex(pattern: &str) -> Result<Regex, String> {
+    regex::RegexBuilder::new(&format!("^(?:{pattern})"))
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
+        .build()
+        .map_err(|e| format!("invalid regex {pattern:?}: {e}"))
+}
+
+/// A Prefix value without its trailing slashes (`/` becomes the empty prefix that matches all).
+fn normalize_prefix(value: &str) -> &str {
+    value.trim_end_matches('/')
+}
+
+/// Escape matchit's special characters (`{`, `}`) so the value is a static route.
+fn escape_matchit(value: &str) -> String {
+    value.replace('{', "{{").replace('}', "}}")
+}
+
+/// Insert the three matchit routes that together mean "element-wise prefix `value`":
+/// the prefix itself, the prefix with a trailing slash, and everything below it.
+fn insert_prefix(router: &mut matchit::Router<PrefixHit>, value: &str, hit: PrefixHit) -> Result<(), String> {
+    let normalized = normalize_prefix(value);
+    let escaped = escape_matchit(normalized);
+    let mut routes = Vec::with_capacity(3);
+    if !escaped.is_empty() {
+        routes.push(escaped.clone());
+    }
+    routes.push(format!("{escaped}/"));
+    routes.push(format!("{escaped}/{{*rest}}"));
+    for route in routes {
+        router
+            .insert(route.as_str(), hit)
+            .map_err(|e| format!("Prefix path {value:?} cannot be indexed (matchit route {route:?}): {e}"))?;
+    }
+    Ok(())
+}
+
+/// The host part of an authority, lower-cased: port removed (also for `[v6]:port`), one trailing
+/// dot removed (`foo.com.` is `foo.com`, as nginx treats it). `None` if it is not UTF-8 or empty.
+fn normalize_authority(authority: &[u8]) -> Option<Cow<'_, str>> {
+    let host: &[u8] = if authority.first() == Some(&b'[') {
+        match authority.iter().position(|&b| b == b']') {
+            Some(end) => &authority[..=end],
+            None => authority,
+        }
+    } else {
+        match authority.iter().position(|&b| b == b':') {
+            Some(colon) => &authority[..colon],
+            None => authority,
+        }
+    };
+    let host = host.strip_suffix(b".").unwrap_or(host);
+    if host.is_empty() {
+        return None;
+    }
+    let host = std::str::from_utf8(host).ok()?;
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Some(Cow::Owned(host.to_ascii_lowercase()))
+    } else {
+        Some(Cow::Borrowed(host))
+    }
+}
+
+/// Split `:path` into the matched path (before `?` or `#`) and the query string (after `?`, without
+/// it; `None` when there is no `?`).
+fn split_path(path: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match path.iter().position(|&b| b == b'?' || b == b'#') {
+        Some(i) if path[i] == b'?' => (&path[..i], Some(&path[i + 1..])),
+        Some(i) => (&path[..i], None),
+        None => (path, None),
+    }
+}
+
+/// Which route of a host matched, and what the rewrite needs to know about the match.
+struct PathHit<'i> {
+    route: usize,
+    /// Length of the matched part of the path (exact: all; prefix: the normalised prefix; regex:
+    /// the regex match).
+    matched_len: usize,
+    /// The route's regex, for a `Regex` route (its captures feed `PathRewrite::Template`).
+    regex: Option<&'i Regex>,
+}
+
+impl PathIndex {
+    fn compile(host: &str, routes: &[Route]) -> Result<PathIndex, CompileError> {
+        let mut index = PathIndex::default();
+        let mut prefix_router: Option<matchit::Router<PrefixHit>> = None;
+        let mut seen_prefixes: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for (i, route) in routes.iter().enumerate() {
+            let error = |reason: String| CompileError {
+                host: Some(host.to_string()),
+                route: Some(i),
+                origin: route.origin.clone(),
+                reason,
+            };
+            check_action(&route.action).map_err(error)?;
+            match &route.path {
+                PathMatch::Exact(value) => {
+                    check_literal_path("Exact", value).map_err(error)?;
+                    index.exact.entry(value.clone()).or_insert(i);
+                }
+                PathMatch::Prefix(value) => {
+                    check_literal_path("Prefix", value).map_err(error)?;
+                    let normalized = normalize_prefix(value);
+                    // The first route with a given prefix wins, like the first Exact.
+                    if seen_prefixes.insert(normalized) {
+                        let router = prefix_router.get_or_insert_with(matchit::Router::new);
+                        insert_prefix(router, value, PrefixHit { route: i, prefix_len: normalized.len() })
+                            .map_err(error)?;
+                    }
+                }
+                PathMatch::Regex(pattern) => {
+                    let regex = compile_route_regex(pattern).map_err(error)?;
+                    index.regexes.push((i, regex));
+                }
+            }
+        }
+        index.prefixes = prefix_router;
+        Ok(index)
+    }
+
+    fn lookup(&self, path: &str) -> Option<PathHit<'_>> {
+        if let Some(&route) = self.exact.get(path) {
+            return Some(PathHit { route, matched_len: path.len(), regex: None });
+        }
+        for (route, regex) in &self.regexes {
+            if let Some(m) = regex.find(path) {
+                return Some(PathHit { route: *route, matched_len: m.end(), regex: Some(regex) });
+            }
+        }
+        let router = self.prefixes.as_ref()?;
+        let hit = router.at(path).ok()?;
+        Some(PathHit { route: hit.value.route, matched_len: hit.value.prefix_len, regex: None })
+    }
 }
 
 impl CompiledTable {
     /// Compile a table; refuses an unknown schema, an invalid regex, an empty backend list, …
     pub fn compile(table: RouteTable) -> Result<CompiledTable, CompileError> {
-        Ok(CompiledTable { table })
+        let table_error = |reason: String| CompileError { host: None, route: None, origin: String::new(), reason };
+        if table.schema != SCHEMA_VERSION {
+            return Err(table_error(format!(
+                "schema {} is not supported (this filter understands schema {SCHEMA_VERSION})",
+                table.schema
+            )));
+        }
+        if let Some(default) = &table.default_backend {
+            check_action(default).map_err(|e| table_error(format!("default_backend: {e}")))?;
+        }
+        let mut exact_hosts = HashMap::new();
+        let mut wildcard_hosts = HashMap::new();
+        let mut hostless = None;
+        let mut vhosts = Vec::with_capacity(table.hosts.len());
+        for (i, vhost) in table.hosts.iter().enumerate() {
+            let host_error = |reason: String| CompileError {
+                host: Some(vhost.host.clone()),
+                route: None,
+                origin: String::new(),
+                reason,
+            };
+            let name = vhost.host.to_ascii_lowercase();
+            let duplicate = if name.is_empty() {
+                hostless.replace(i).is_some()
+            } else if let Some(suffix) = name.strip_prefix("*.") {
+                if suffix.is_empty() || suffix.contains('*') {
+                    return Err(host_error("a wildcard host must be `*.` followed by a domain without `*`".into()));
+                }
+                wildcard_hosts.insert(suffix.to_string(), i).is_some()
+            } else {
+                if name.contains('*') {
+                    return Err(host_error("`*` is only allowed as the whole first label (`*.foo.com`)".into()));
+                }
+                if name.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b':' || b == b'/') {
+                    return Err(host_error("a host must not contain a port, '/', spaces or control characters".into()));
+                }
+                exact_hosts.insert(name, i).is_some()
+            };
+            if duplicate {
+                return Err(host_error("the host appears more than once in the table".into()));
+            }
+            if let Some(fallback) = &vhost.fallback {
+                check_action(fallback).map_err(|e| host_error(format!("fallback: {e}")))?;
+            }
+            vhosts.push(PathIndex::compile(&vhost.host, &vhost.routes)?);
+        }
+        Ok(CompiledTable { table, exact_hosts, wildcard_hosts, hostless, vhosts })
     }
 
     /// The table's `version` string.
@@ -91,9 +431,702 @@ impl CompiledTable {
         &self.table.version
     }
 
+    /// The table this was compiled from.
+    pub fn table(&self) -> &RouteTable {
+        &self.table
+    }
+
+    /// Index of the virtual host serving `authority`: exact, then wildcard, then host-less.
+    fn select_host(&self, authority: &[u8]) -> Option<usize> {
+        if let Some(host) = normalize_authority(authority) {
+            if let Some(&i) = self.exact_hosts.get(host.as_ref()) {
+                return Some(i);
+            }
+            if let Some((label, suffix)) = host.split_once('.') {
+                if !label.is_empty() {
+                    if let Some(&i) = self.wildcard_hosts.get(suffix) {
+                        return Some(i);
+                    }
+                }
+            }
+        }
+        self.hostless
+    }
+
     /// Route one request. `random` picks among weighted backends (any value is valid).
     pub fn route(&self, request: &RequestParts<'_>, random: u64) -> Decision<'_> {
-        let _ = (request, random);
-        Decision { vhost: None, route: None, via: Via::NotFound, outcome: Outcome::Respond { status: 404, body: "" } }
+        let (path_bytes, query_bytes) = split_path(request.path);
+        let path = String::from_utf8_lossy(path_bytes);
+        let vhost_index = self.select_host(request.authority);
+        let vhost = vhost_index.and_then(|i| self.table.hosts.get(i));
+        let vhost_name = vhost.map(|v| v.host.as_str());
+
+        if let (Some(i), Some(vhost)) = (vhost_index, vhost) {
+            if let Some(hit) = self.vhosts.get(i).and_then(|index| index.lookup(&path)) {
+                if let Some(route) = vhost.routes.get(hit.route) {
+                    let query = query_bytes.map(String::from_utf8_lossy);
+                    let matched = actions::MatchedPath {
+                        path: &path,
+                        query: query.as_deref(),
+                        matched_len: hit.matched_len,
+                        regex: hit.regex,
+                    };
+                    return Decision {
+                        vhost: vhost_name,
+                        route: Some(route),
+                        via: Via::Route,
+                        outcome: actions::apply(&route.action, Some(&matched), random),
+                    };
+                }
+            }
+            if let Some(fallback) = &vhost.fallback {
+                return Decision {
+                    vhost: vhost_name,
+                    route: None,
+                    via: Via::HostFallback,
+                    outcome: actions::apply(fallback, None, random),
+                };
+            }
+        }
+        match &self.table.default_backend {
+            Some(default) => Decision {
+                vhost: vhost_name,
+                route: None,
+                via: Via::DefaultBackend,
+                outcome: actions::apply(default, None, random),
+            },
+            None => Decision {
+                vhost: vhost_name,
+                route: None,
+                via: Via::NotFound,
+                outcome: Outcome::Respond { status: 404, body: NOT_FOUND_BODY },
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::table::{Forward, PathRewrite, VirtualHost, WeightedBackend};
+
+    fn prefix(value: &str, cluster: &str) -> Route {
+        Route { path: PathMatch::Prefix(value.into()), action: RouteAction::forward_to(cluster), origin: String::new() }
+    }
+    fn exact(value: &str, cluster: &str) -> Route {
+        Route { path: PathMatch::Exact(value.into()), action: RouteAction::forward_to(cluster), origin: String::new() }
+    }
+    fn regex(value: &str, cluster: &str) -> Route {
+        Route { path: PathMatch::Regex(value.into()), action: RouteAction::forward_to(cluster), origin: String::new() }
+    }
+    fn vhost(host: &str, routes: Vec<Route>) -> VirtualHost {
+        VirtualHost { host: host.into(), routes, fallback: None }
+    }
+    fn table(hosts: Vec<VirtualHost>, default: Option<&str>) -> CompiledTable {
+        CompiledTable::compile(RouteTable {
+            schema: SCHEMA_VERSION,
+            version: "test".into(),
+            hosts,
+            default_backend: default.map(RouteAction::forward_to),
+        })
+        .expect("test table compiles")
+    }
+
+    /// What a user would observe: the cluster the request goes to, or `status <n>`.
+    fn served_by(table: &CompiledTable, authority: &str, path: &str) -> String {
+        served_by_bytes(table, authority.as_bytes(), path.as_bytes())
+    }
+    fn served_by_bytes(table: &CompiledTable, authority: &[u8], path: &[u8]) -> String {
+        match table.route(&RequestParts { authority, path }, 0).outcome {
+            Outcome::Forward { cluster, .. } => cluster.to_string(),
+            Outcome::Respond { status, .. } => format!("status {status}"),
+        }
+    }
+
+    /// Every row of the "Examples" table of the Kubernetes Ingress concept page
+    /// (kubernetes.io/docs/concepts/services-networking/ingress/#examples). Each rule's backend is
+    /// named after its kind and path; "default" is the default backend.
+    #[test]
+    fn kubernetes_ingress_path_examples_table() {
+        struct Row {
+            rules: &'static [(&'static str, &'static str)],
+            requests: &'static [&'static str],
+            expected: &'static str,
+        }
+        let rows = [
+            Row { rules: &[("Prefix", "/")], requests: &["/", "/foo", "/aaa/bbb/ccc", "/x?y=z"], expected: "Prefix:/" },
+            Row { rules: &[("Exact", "/foo")], requests: &["/foo"], expected: "Exact:/foo" },
+            Row { rules: &[("Exact", "/foo")], requests: &["/bar"], expected: "default" },
+            Row { rules: &[("Exact", "/foo")], requests: &["/foo/"], expected: "default" },
+            Row { rules: &[("Exact", "/foo/")], requests: &["/foo"], expected: "default" },
+            Row { rules: &[("Prefix", "/foo")], requests: &["/foo", "/foo/"], expected: "Prefix:/foo" },
+            Row { rules: &[("Prefix", "/foo/")], requests: &["/foo", "/foo/"], expected: "Prefix:/foo/" },
+            Row { rules: &[("Prefix", "/aaa/bb")], requests: &["/aaa/bbb"], expected: "default" },
+            Row { rules: &[("Prefix", "/aaa/bbb")], requests: &["/aaa/bbb"], expected: "Prefix:/aaa/bbb" },
+            Row { rules: &[("Prefix", "/aaa/bbb/")], requests: &["/aaa/bbb"], expected: "Prefix:/aaa/bbb/" },
+            Row { rules: &[("Prefix", "/aaa/bbb")], requests: &["/aaa/bbb/"], expected: "Prefix:/aaa/bbb" },
+            Row { rules: &[("Prefix", "/aaa/bbb")], requests: &["/aaa/bbb/ccc"], expected: "Prefix:/aaa/bbb" },
+            Row { rules: &[("Prefix", "/aaa/bbb")], requests: &["/aaa/bbbxyz"], expected: "default" },
+            Row { rules: &[("Prefix", "/"), ("Prefix", "/aaa")], requests: &["/aaa/ccc"], expected: "Prefix:/aaa" },
+            Row {
+                rules: &[("Prefix", "/"), ("Prefix", "/aaa"), ("Prefix", "/aaa/bbb")],
+                requests: &["/aaa/bbb"],
+                expected: "Prefix:/aaa/bbb",
+            },
+            Row {
+                rules: &[("Prefix", "/"), ("Prefix", "/aaa"), ("Prefix", "/aaa/bbb")],
+                requests: &["/ccc"],
+                expected: "Prefix:/",
+            },
+            Row { rules: &[("Prefix", "/aaa")], requests: &["/ccc"], expected: "default" },
+            Row { rules: &[("Prefix", "/foo"), ("Exact", "/foo")], requests: &["/foo"], expected: "Exact:/foo" },
+        ];
+        for row in rows {
+            // Both rule orders: precedence must not depend on the order of Prefix/Exact rules.
+            for reversed in [false, true] {
+                let mut routes: Vec<Route> = row
+                    .rules
+                    .iter()
+                    .map(|&(kind, path)| {
+                        let name = format!("{kind}:{path}");
+                        if kind == "Exact" { exact(path, &name) } else { prefix(path, &name) }
+                    })
+                    .collect();
+                if reversed {
+                    routes.reverse();
+                }
+                let compiled = table(vec![vhost("", routes)], Some("default"));
+                for request in row.requests {
+                    assert_eq!(served_by(&compiled, "any.example", request), row.expected, "rules {:?} request {request}", row.rules);
+                }
+            }
+        }
+    }
+
+    /// The "Hostname wildcards" table of the Kubernetes Ingress concept page.
+    #[test]
+    fn kubernetes_ingress_hostname_wildcards_table() {
+        let compiled = table(vec![vhost("*.foo.com", vec![prefix("/", "wildcard-foo-com")])], None);
+        let rows = [
+            ("bar.foo.com", "wildcard-foo-com"), // matches based on shared suffix
+            ("baz.bar.foo.com", "status 404"),   // wildcard only covers a single DNS label
+            ("foo.com", "status 404"),           // wildcard only covers a single DNS label
+        ];
+        for (host, expected) in rows {
+            assert_eq!(served_by(&compiled, host, "/"), expected, "host {host}");
+        }
+    }
+
+    /// kubernetes-sigs/ingress-controller-conformance features/host_rules.feature.
+    #[test]
+    fn conformance_host_rules() {
+        let compiled = table(
+            vec![
+                vhost("*.foo.com", vec![prefix("/", "wildcard-foo-com")]),
+                vhost("foo.bar.com", vec![prefix("/", "foo-bar-com")]),
+            ],
+            None,
+        );
+        let rows = [
+            ("foo.bar.com", "foo-bar-com"),
+            ("subdomain.bar.com", "status 404"),
+            ("bar.foo.com", "wildcard-foo-com"),
+            ("baz.bar.foo.com", "status 404"),
+            ("foo.com", "status 404"),
+        ];
+        for (host, expected) in rows {
+            assert_eq!(served_by(&compiled, host, "/"), expected, "host {host}");
+        }
+    }
+
+    /// kubernetes-sigs/ingress-controller-conformance features/path_rules.feature (no default
+    /// backend: misses are 404).
+    #[test]
+    fn conformance_path_rules() {
+        let compiled = table(
+            vec![
+                vhost("exact-path-rules", vec![exact("/foo", "foo-exact")]),
+                vhost(
+                    "prefix-path-rules",
+                    vec![
+                        prefix("/foo", "foo-prefix"),
+                        prefix("/aaa/bbb", "aaa-slash-bbb-prefix"),
+                        prefix("/aaa", "aaa-prefix"),
+                    ],
+                ),
+                vhost("mixed-path-rules", vec![prefix("/foo", "foo-prefix"), exact("/foo", "foo-exact")]),
+                vhost(
+                    "trailing-slash-path-rules",
+                    vec![prefix("/aaa/bbb/", "aaa-slash-bbb-slash-prefix"), exact("/foo/", "foo-slash-exact")],
+                ),
+            ],
+            None,
+        );
+        let rows = [
+            ("exact-path-rules", "/foo", "foo-exact"),
+            ("exact-path-rules", "/foo/", "status 404"),
+            ("exact-path-rules", "/FOO", "status 404"),
+            ("exact-path-rules", "/bar", "status 404"),
+            ("prefix-path-rules", "/foo", "foo-prefix"),
+            ("prefix-path-rules", "/foo/", "foo-prefix"),
+            ("prefix-path-rules", "/FOO", "status 404"),
+            ("prefix-path-rules", "/aaa/bbb", "aaa-slash-bbb-prefix"),
+            ("prefix-path-rules", "/aaa/bbb/ccc", "aaa-slash-bbb-prefix"),
+            ("prefix-path-rules", "/aaa/ccc", "aaa-prefix"),
+            ("prefix-path-rules", "/aaaccc", "status 404"),
+            ("mixed-path-rules", "/foo", "foo-exact"),
+            ("mixed-path-rules", "/foo/x", "foo-prefix"),
+            ("trailing-slash-path-rules", "/aaa/bbb", "aaa-slash-bbb-slash-prefix"),
+            ("trailing-slash-path-rules", "/aaa/bbb/", "aaa-slash-bbb-slash-prefix"),
+            ("trailing-slash-path-rules", "/foo", "status 404"),
+            ("trailing-slash-path-rules", "/foo/", "foo-slash-exact"),
+        ];
+        for (host, path, expected) in rows {
+            assert_eq!(served_by(&compiled, host, path), expected, "host {host} path {path}");
+        }
+    }
+
+    /// kubernetes-sigs/ingress-controller-conformance features/default_backend.feature: no rules
+    /// match and no default backend -> 404.
+    #[test]
+    fn conformance_default_backend_is_404_without_one() {
+        let compiled = table(vec![vhost("foo.bar", vec![prefix("/only", "svc")])], None);
+        for path in ["/test", "/", "/onlyx"] {
+            let decision = compiled.route(&RequestParts { authority: b"foo.bar", path: path.as_bytes() }, 0);
+            assert_eq!(decision.via, Via::NotFound, "path {path}");
+            assert_eq!(decision.outcome, Outcome::Respond { status: 404, body: NOT_FOUND_BODY });
+        }
+    }
+
+    #[test]
+    fn host_matching_ignores_case_port_and_one_trailing_dot() {
+        let compiled = table(
+            vec![vhost("foo.example.com", vec![prefix("/", "foo")]), vhost("*.wild.com", vec![prefix("/", "wild")])],
+            None,
+        );
+        let rows = [
+            ("foo.example.com", "foo"),
+            ("FOO.Example.COM", "foo"),
+            ("foo.example.com:8080", "foo"),
+            ("foo.example.com.", "foo"),
+            ("foo.example.com.:443", "foo"),
+            ("A.WILD.COM:80", "wild"),
+            ("foo.example.co", "status 404"),
+            ("xfoo.example.com", "status 404"),
+            (".wild.com", "status 404"),
+            ("[::1]:8080", "status 404"),
+            ("", "status 404"),
+        ];
+        for (host, expected) in rows {
+            assert_eq!(served_by(&compiled, host, "/"), expected, "host {host:?}");
+        }
+    }
+
+    #[test]
+    fn ipv6_literal_authority_loses_only_its_port() {
+        assert_eq!(normalize_authority(b"[::1]:8080").as_deref(), Some("[::1]"));
+        assert_eq!(normalize_authority(b"[::1]").as_deref(), Some("[::1]"));
+        assert_eq!(normalize_authority(b"Example.COM:1").as_deref(), Some("example.com"));
+        assert_eq!(normalize_authority(b":80"), None);
+        assert_eq!(normalize_authority(b"\xff\xfe.com"), None);
+    }
+
+    #[test]
+    fn exact_host_beats_wildcard_beats_hostless() {
+        let compiled = table(
+            vec![
+                vhost("", vec![prefix("/", "hostless")]),
+                vhost("*.example.com", vec![prefix("/", "wildcard")]),
+                vhost("api.example.com", vec![prefix("/", "exact")]),
+            ],
+            None,
+        );
+        assert_eq!(served_by(&compiled, "api.example.com", "/"), "exact");
+        assert_eq!(served_by(&compiled, "www.example.com", "/"), "wildcard");
+        assert_eq!(served_by(&compiled, "a.b.example.com", "/"), "hostless");
+        assert_eq!(served_by(&compiled, "example.com", "/"), "hostless");
+        assert_eq!(served_by(&compiled, "", "/"), "hostless");
+        assert_eq!(served_by_bytes(&compiled, b"\xff.example.com", b"/"), "hostless");
+    }
+
+    #[test]
+    fn selected_host_never_falls_through_to_another_entrys_paths() {
+        let mut with_fallback = vhost("b.com", vec![prefix("/b", "b")]);
+        with_fallback.fallback = Some(RouteAction::forward_to("b-fallback"));
+        let hosts = vec![
+            vhost("a.com", vec![prefix("/a", "a")]),
+            with_fallback,
+            vhost("*.a.com", vec![prefix("/w", "w")]),
+            vhost("", vec![prefix("/", "hostless")]),
+        ];
+        let compiled = table(hosts.clone(), Some("default"));
+        assert_eq!(served_by(&compiled, "a.com", "/x"), "default");
+        assert_eq!(served_by(&compiled, "x.a.com", "/x"), "default");
+        assert_eq!(served_by(&compiled, "b.com", "/x"), "b-fallback");
+        let decision = compiled.route(&RequestParts { authority: b"b.com", path: b"/x" }, 0);
+        assert_eq!((decision.vhost, decision.via, decision.route), (Some("b.com"), Via::HostFallback, None));
+        let decision = compiled.route(&RequestParts { authority: b"a.com", path: b"/x" }, 0);
+        assert_eq!((decision.vhost, decision.via), (Some("a.com"), Via::DefaultBackend));
+
+        let without_default = table(hosts, None);
+        assert_eq!(served_by(&without_default, "a.com", "/x"), "status 404");
+        assert_eq!(served_by(&without_default, "other.com", "/x"), "hostless");
+    }
+
+    #[test]
+    fn unmatched_host_without_hostless_entry_uses_default_backend_then_404() {
+        let hosts = vec![vhost("a.com", vec![prefix("/", "a")])];
+        let compiled = table(hosts.clone(), Some("default"));
+        let decision = compiled.route(&RequestParts { authority: b"z.com", path: b"/" }, 0);
+        assert_eq!((decision.vhost, decision.via), (None, Via::DefaultBackend));
+        assert_eq!(served_by(&table(hosts, None), "z.com", "/"), "status 404");
+    }
+
+    #[test]
+    fn respond_actions_are_answered_by_the_filter() {
+        let mut host = vhost("a.com", vec![Route {
+            path: PathMatch::Prefix("/gone".into()),
+            action: RouteAction::respond(503, "service missing"),
+            origin: "default/a: spec.rules[0].http.paths[0]".into(),
+        }]);
+        host.fallback = Some(RouteAction::respond(418, ""));
+        let compiled = table(vec![host], None);
+        let decision = compiled.route(&RequestParts { authority: b"a.com", path: b"/gone/x" }, 0);
+        assert_eq!(decision.outcome, Outcome::Respond { status: 503, body: "service missing" });
+        assert_eq!(decision.route.map(|r| r.origin.as_str()), Some("default/a: spec.rules[0].http.paths[0]"));
+        assert_eq!(served_by(&compiled, "a.com", "/other"), "status 418");
+    }
+
+    #[test]
+    fn query_string_and_fragment_never_take_part_in_matching() {
+        let compiled = table(vec![vhost("", vec![exact("/foo", "exact"), prefix("/bar", "prefix")])], None);
+        let rows = [
+            ("/foo?x=1", "exact"),
+            ("/foo?/bar", "exact"),
+            ("/foo#frag", "exact"),
+            ("/bar?foo", "prefix"),
+            ("/barx?/bar", "status 404"),
+            ("/?/foo", "status 404"),
+        ];
+        for (path, expected) in rows {
+            assert_eq!(served_by(&compiled, "h", path), expected, "path {path}");
+        }
+    }
+
+    #[test]
+    fn path_precedence_exact_then_first_regex_then_longest_prefix() {
+        let compiled = table(
+            vec![vhost(
+                "",
+                vec![
+                    prefix("/api/v1/users", "long-prefix"),
+                    regex("/api/v[0-9]+", "regex-1"),
+                    regex("/api", "regex-2"),
+                    exact("/api/v1/users", "exact"),
+                    prefix("/", "root"),
+                ],
+            )],
+            None,
+        );
+        let rows = [
+            ("/api/v1/users", "exact"),
+            ("/api/v1/users/7", "regex-1"), // regex beats the longer Prefix (ingress-nginx: regex locations first)
+            ("/api/x", "regex-2"),
+            ("/apix", "regex-2"), // regex is not element-wise and not anchored at the end
+            ("/x/api/v1", "root"), // regex is anchored at the start
+            ("/", "root"),
+        ];
+        for (path, expected) in rows {
+            assert_eq!(served_by(&compiled, "h", path), expected, "path {path}");
+        }
+    }
+
+    #[test]
+    fn first_of_duplicate_paths_wins() {
+        let compiled = table(
+            vec![vhost("", vec![exact("/e", "e1"), exact("/e", "e2"), prefix("/p/", "p1"), prefix("/p", "p2")])],
+            None,
+        );
+        assert_eq!(served_by(&compiled, "h", "/e"), "e1");
+        assert_eq!(served_by(&compiled, "h", "/p/x"), "p1");
+    }
+
+    #[test]
+    fn longest_prefix_wins_with_backtracking_across_branches() {
+        let compiled = table(
+            vec![vhost(
+                "",
+                vec![
+                    prefix("/", "root"),
+                    prefix("/foo", "foo"),
+                    prefix("/foobar", "foobar"),
+                    prefix("/foo/bar/baz", "foo-bar-baz"),
+                    prefix("/f", "f"),
+                ],
+            )],
+            None,
+        );
+        let rows = [
+            ("/foob", "root"),
+            ("/fo", "root"),
+            ("/f", "f"),
+            ("/f/oo", "f"),
+            ("/foo", "foo"),
+            ("/foo/", "foo"),
+            ("/foo/bar", "foo"),
+            ("/foo/bar/ba", "foo"),
+            ("/foo/bar/baz", "foo-bar-baz"),
+            ("/foo/bar/baz/", "foo-bar-baz"),
+            ("/foo/bar/bazz", "foo"),
+            ("/foobar", "foobar"),
+            ("/foobar/x", "foobar"),
+            ("/foobarx", "root"),
+            ("//foo", "root"),
+            ("/foo//bar", "foo"),
+        ];
+        for (path, expected) in rows {
+            assert_eq!(served_by(&compiled, "h", path), expected, "path {path}");
+        }
+    }
+
+    /// `{`, `}`, `*` and `:` are special to matchit (or were, in older versions); they must be plain
+    /// characters in our Exact and Prefix paths.
+    #[test]
+    fn matchit_special_characters_are_literal_path_characters() {
+        let compiled = table(
+            vec![vhost(
+                "",
+                vec![
+                    prefix("/a{b}", "braces"),
+                    prefix("/{*rest}", "fake-catch-all"),
+                    prefix("/users/:id", "colon"),
+                    prefix("/star/*", "star"),
+                    prefix("/{", "open"),
+                    prefix("/}}", "close2"),
+                    exact("/x{y}z", "exact-braces"),
+                    exact("/{id}", "exact-param-like"),
+                ],
+            )],
+            None,
+        );
+        let rows = [
+            ("/a{b}", "braces"),
+            ("/a{b}/c", "braces"),
+            ("/aXb", "status 404"),
+            ("/a{b}c", "status 404"),
+            ("/{*rest}", "fake-catch-all"),
+            ("/{*rest}/deeper", "fake-catch-all"),
+            ("/anything/else", "status 404"),
+            ("/users/:id", "colon"),
+            ("/users/:id/x", "colon"),
+            ("/users/7", "status 404"),
+            ("/star/*", "star"),
+            ("/star/*/x", "star"),
+            ("/star/x", "status 404"),
+            ("/{", "open"),
+            ("/{/x", "open"),
+            ("/}}", "close2"),
+            ("/}", "status 404"),
+            ("/x{y}z", "exact-braces"),
+            ("/xyz", "status 404"),
+            ("/{id}", "exact-param-like"),
+            ("/7", "status 404"),
+        ];
+        for (path, expected) in rows {
+            assert_eq!(served_by(&compiled, "h", path), expected, "path {path}");
+        }
+    }
+
+    #[test]
+    fn odd_and_hostile_requests_never_panic() {
+        let compiled = table(vec![vhost("", vec![prefix("/a", "a"), regex("(?i)/r(/|$)(.*)", "r")])], Some("default"));
+        let huge = format!("/a/{}", "x".repeat(1 << 20));
+        assert_eq!(served_by(&compiled, "h", &huge), "a");
+        let huge_r = format!("/r/{}", "y/".repeat(1 << 19));
+        assert_eq!(served_by(&compiled, "h", &huge_r), "r");
+        assert_eq!(served_by_bytes(&compiled, b"h", b"/a/\xff\xfe"), "a");
+        assert_eq!(served_by_bytes(&compiled, b"\xc3\x28:\xff", b"/a"), "a");
+        assert_eq!(served_by(&compiled, "h", ""), "default");
+        assert_eq!(served_by(&compiled, "h", "*"), "default");
+        assert_eq!(served_by(&compiled, "h", "?"), "default");
+        assert_eq!(served_by(&compiled, "", ""), "default");
+        assert_eq!(served_by(&compiled, &"h".repeat(100_000), "/a"), "a");
+    }
+
+    fn forward_with(rewrite: Option<PathRewrite>, host_rewrite: Option<&str>, backends: &[(&str, u32)]) -> RouteAction {
+        RouteAction::Forward(Forward {
+            backends: backends.iter().map(|&(c, w)| WeightedBackend { cluster: c.into(), weight: w }).collect(),
+            rewrite,
+            host_rewrite: host_rewrite.map(String::from),
+        })
+    }
+
+    #[test]
+    fn rewrite_target_through_the_matcher() {
+        let compiled = table(
+            vec![vhost(
+                "rewrite.bar.com",
+                vec![
+                    Route {
+                        path: PathMatch::Regex("(?i)/something(/|$)(.*)".into()),
+                        action: forward_with(Some(PathRewrite::Template("/$2".into())), None, &[("svc", 1)]),
+                        origin: String::new(),
+                    },
+                    Route {
+                        path: PathMatch::Prefix("/app/".into()),
+                        action: forward_with(Some(PathRewrite::ReplacePrefix("/".into())), Some("internal.svc"), &[("app", 1)]),
+                        origin: String::new(),
+                    },
+                    Route {
+                        path: PathMatch::Prefix("/plain".into()),
+                        action: forward_with(Some(PathRewrite::Template("/".into())), None, &[("plain", 1)]),
+                        origin: String::new(),
+                    },
+                ],
+            )],
+            None,
+        );
+        let rows: [(&str, &str, Option<&str>, Option<&str>); 8] = [
+            ("/something", "svc", Some("/"), None),
+            ("/something/", "svc", Some("/"), None),
+            ("/something/new", "svc", Some("/new"), None),
+            ("/something/new?x=1", "svc", Some("/new?x=1"), None),
+            ("/Something/New", "svc", Some("/New"), None),
+            ("/app/v1/x?q", "app", Some("/v1/x?q"), Some("internal.svc")),
+            ("/app", "app", Some("/"), Some("internal.svc")),
+            ("/plain/deep/path?k=v", "plain", Some("/?k=v"), None),
+        ];
+        for (path, cluster, new_path, authority) in rows {
+            let decision = compiled.route(&RequestParts { authority: b"rewrite.bar.com", path: path.as_bytes() }, 0);
+            assert_eq!(
+                decision.outcome,
+                Outcome::Forward { cluster, path: new_path.map(String::from), authority },
+                "path {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn weighted_backends_follow_the_random_argument() {
+        let compiled = table(
+            vec![vhost("", vec![Route {
+                path: PathMatch::Prefix("/".into()),
+                action: forward_with(None, None, &[("stable", 9), ("canary", 1)]),
+                origin: String::new(),
+            }])],
+            None,
+        );
+        let mut canary = 0;
+        for random in 0..1000u64 {
+            if let Outcome::Forward { cluster: "canary", .. } =
+                compiled.route(&RequestParts { authority: b"h", path: b"/" }, random).outcome
+            {
+                canary += 1;
+            }
+        }
+        assert_eq!(canary, 100);
+    }
+
+    fn compile_error(hosts: Vec<VirtualHost>) -> CompileError {
+        CompiledTable::compile(RouteTable { schema: SCHEMA_VERSION, version: "v".into(), hosts, default_backend: None })
+            .expect_err("table must be refused")
+    }
+
+    #[test]
+    fn compile_errors_name_host_route_and_origin() {
+        let mut bad = regex("/ok", "x");
+        bad.path = PathMatch::Regex("/(unclosed".into());
+        bad.origin = "default/shop: spec.rules[0].http.paths[1]".into();
+        let error = compile_error(vec![vhost("shop.example.com", vec![prefix("/", "a"), bad])]);
+        assert_eq!(error.host.as_deref(), Some("shop.example.com"));
+        assert_eq!(error.route, Some(1));
+        assert_eq!(error.origin, "default/shop: spec.rules[0].http.paths[1]");
+        let text = error.to_string();
+        assert!(text.contains("shop.example.com") && text.contains("route 1") && text.contains("invalid regex"), "{text}");
+        assert!(text.contains("default/shop: spec.rules[0].http.paths[1]"), "{text}");
+    }
+
+    #[test]
+    fn invalid_tables_are_refused() {
+        let empty_backends = Route {
+            path: PathMatch::Prefix("/".into()),
+            action: forward_with(None, None, &[]),
+            origin: String::new(),
+        };
+        let zero_weights = Route {
+            path: PathMatch::Prefix("/".into()),
+            action: forward_with(None, None, &[("a", 0), ("b", 0)]),
+            origin: String::new(),
+        };
+        let injected_host = Route {
+            path: PathMatch::Prefix("/".into()),
+            action: forward_with(None, Some("a.com\r\nx-evil: 1"), &[("a", 1)]),
+            origin: String::new(),
+        };
+        let nginx_variable = Route {
+            path: PathMatch::Regex("/(.*)".into()),
+            action: forward_with(Some(PathRewrite::Template("/$host/$1".into())), None, &[("a", 1)]),
+            origin: String::new(),
+        };
+        let cases: Vec<(&str, Vec<VirtualHost>, &str)> = vec![
+            ("empty backends", vec![vhost("a", vec![empty_backends])], "no backends"),
+            ("zero weights", vec![vhost("a", vec![zero_weights])], "weight 0"),
+            ("header injection", vec![vhost("a", vec![injected_host])], "control character"),
+            ("nginx variable", vec![vhost("a", vec![nginx_variable])], "nginx variables"),
+            ("relative exact", vec![vhost("a", vec![exact("foo", "x")])], "must start with '/'"),
+            ("prefix with query", vec![vhost("a", vec![prefix("/a?b", "x")])], "could never match"),
+            ("duplicate host", vec![vhost("a", vec![]), vhost("A", vec![])], "more than once"),
+            ("duplicate hostless", vec![vhost("", vec![]), vhost("", vec![])], "more than once"),
+            ("bare star", vec![vhost("*", vec![])], "`*`"),
+            ("inner star", vec![vhost("a.*.com", vec![])], "`*`"),
+            ("wildcard without domain", vec![vhost("*.", vec![])], "wildcard"),
+            ("host with port", vec![vhost("a.com:80", vec![])], "port"),
+        ];
+        for (name, hosts, reason) in cases {
+            let error = compile_error(hosts);
+            assert!(error.reason.contains(reason), "{name}: {error}");
+        }
+        let wrong_schema = CompiledTable::compile(RouteTable { schema: 2, ..RouteTable::default() }).expect_err("schema 2");
+        assert!(wrong_schema.reason.contains("schema 2"), "{wrong_schema}");
+        let bad_default = CompiledTable::compile(RouteTable {
+            schema: SCHEMA_VERSION,
+            default_backend: Some(RouteAction::respond(99, "")),
+            ..RouteTable::default()
+        })
+        .expect_err("status 99");
+        assert!(bad_default.reason.contains("default_backend"), "{bad_default}");
+    }
+
+    #[test]
+    fn check_route_reports_what_compile_would_refuse() {
+        assert_eq!(check_route(&prefix("/a{b}/*:c", "x")), Ok(()));
+        assert_eq!(check_route(&regex("(?i)/something(/|$)(.*)", "x")), Ok(()));
+        let error = check_route(&regex("/(", "x")).expect_err("bad regex");
+        assert!(error.contains("invalid regex"), "{error}");
+        let error = check_route(&prefix("relative", "x")).expect_err("relative");
+        assert!(error.contains("must start with '/'"), "{error}");
+        let huge = regex(&format!("/({})", "a{1000}".repeat(100)), "x");
+        assert!(check_route(&huge).is_err(), "a regex over the size limit is refused");
+    }
+
+    #[test]
+    fn empty_table_routes_everything_to_404() {
+        let compiled = table(vec![], None);
+        assert_eq!(compiled.version(), "test");
+        assert_eq!(served_by(&compiled, "a.com", "/"), "status 404");
+    }
+
+    #[test]
+    fn lookups_stay_correct_with_many_rules() {
+        let routes: Vec<Route> = (0..10_000).map(|i| prefix(&format!("/svc{i}/api"), &format!("c{i}"))).collect();
+        let hosts: Vec<VirtualHost> = (0..10_000).map(|i| vhost(&format!("h{i}.example.com"), vec![prefix("/", &format!("h{i}"))])).collect();
+        let mut all = hosts;
+        all.push(vhost("many.example.com", routes));
+        let compiled = table(all, None);
+        assert_eq!(served_by(&compiled, "many.example.com", "/svc9999/api/x"), "c9999");
+        assert_eq!(served_by(&compiled, "many.example.com", "/svc42/api"), "c42");
+        assert_eq!(served_by(&compiled, "many.example.com", "/svc42/apix"), "status 404");
+        assert_eq!(served_by(&compiled, "h777.example.com", "/q"), "h777");
     }
 }

@@ -1,1 +1,18 @@
+//! wasm-ingress-tests: the harness the integration tests share, reusable by any end-to-end test
+//! (filter ABI tests, static-Envoy tests, control-plane tests).
+//!
+//! - `paths`: where Envoy, the filter `.wasm`, the control plane and echo-backend are (env vars from
+//!   the Makefile, defaults under the workspace root; missing = clear failure, never a skip).
+//! - `abi`: a wasmtime proxy-wasm 0.2.1 host that drives the built `.wasm` like Envoy does.
+//! - `envoy`: start real Envoy with a structured bootstrap, wait for `/ready`, kill on drop.
+//! - `gateway`: the whole product (control plane + Envoy) on a manifests folder; manifest and
+//!   certificate builders for end-to-end tests.
+//! - `backend`: spawn `echo-backend` processes on loopback, kill on drop; parse their answers.
+//!
+//! This crate tests; it must not contain product logic.
 
+pub mod abi;
+pub mod backend;
+pub mod envoy;
+pub mod gateway;
+pub mod paths;

@@ -1,10 +1,291 @@
-//! `wasm-ingress explain` (being written).
+//! `wasm-ingress explain DIR --url http://host/path`: translate the folder as `serve` would, compile
+//! the route table with the filter's own matcher (the very code Envoy runs), route the URL, and say
+//! in words which Ingress, rule and path serve it, the virtual host chosen (and whether the host is
+//! in ingress-nginx regex mode), the backend cluster and its endpoints, the path sent upstream — or
+//! why the answer is a 404 or a 503. For `https://` URLs it also names the certificate served for
+//! the SNI name. No Envoy needed; must not start servers or write anything. Exit status 0 whenever
+//! the request could be explained (a 404 is an explanation), 2 if the folder or URL is unusable.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use anyhow::{bail, Context};
+use wasm_ingress_filter::matcher::{CompiledTable, Outcome, RequestParts, Via};
+use wasm_ingress_filter::table::{PathMatch, PathRewrite, RouteAction, VirtualHost};
+
 use crate::cli::ExplainArgs;
+use crate::commands::validate::{load_and_translate, Loaded};
+use crate::model::{Diagnostic, Model};
+
+/// The parts of `--url` that routing looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RequestUrl {
+    https: bool,
+    /// As sent in `:authority` (may carry a port).
+    authority: String,
+    /// `:path` with the query string, without the fragment.
+    path: String,
+}
+
+fn parse_url(url: &str) -> anyhow::Result<RequestUrl> {
+    let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
+        (true, rest)
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        (false, rest)
+    } else if url.contains("://") {
+        bail!("--url {url:?}: only http:// and https:// URLs can be explained");
+    } else {
+        (false, url)
+    };
+    let rest = rest.split('#').next().unwrap_or_default();
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(split);
+    if authority.is_empty() {
+        bail!("--url {url:?}: no host");
+    }
+    let authority = authority.rsplit('@').next().unwrap_or(authority).to_owned(); // drop userinfo
+    let path = match path {
+        "" => "/".to_owned(),
+        p if p.starts_with('?') => format!("/{p}"),
+        p => p.to_owned(),
+    };
+    Ok(RequestUrl { https, authority, path })
+}
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`explain` is not implemented yet")
+    let request = parse_url(&args.url)?;
+    let loaded = load_and_translate(&args.dir, &args.ingress_class, &args.controller_name)?;
+    print!("{}", explain(&loaded, &request)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_match(path: &PathMatch) -> String {
+    match path {
+        PathMatch::Exact(p) => format!("Exact {p:?}"),
+        PathMatch::Prefix(p) => format!("Prefix {p:?}"),
+        PathMatch::Regex(p) => format!("regex {p:?}"),
+    }
+}
+
+fn host_without_port(authority: &str) -> String {
+    let host = if authority.starts_with('[') {
+        authority.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or_default().to_owned()
+    };
+    host.to_ascii_lowercase()
+}
+
+/// Diagnostics about one Ingress field (and the fields under it).
+fn diagnostics_for<'d>(loaded: &'d Loaded, origin: &str) -> Vec<&'d Diagnostic> {
+    let Some((key, field)) = origin.split_once(": ") else { return Vec::new() };
+    loaded
+        .diagnostics
+        .iter()
+        .filter(|d| {
+            d.object.kind == "Ingress"
+                && format!("{}/{}", d.object.namespace, d.object.name) == key
+                && d.field.starts_with(field)
+        })
+        .collect()
+}
+
+fn cluster_line(model: &Model, cluster: &str) -> String {
+    match model.clusters.get(cluster) {
+        None => format!("cluster {cluster} (unknown to this translation)"),
+        Some(c) if c.endpoints.is_empty() => {
+            format!("cluster {cluster}: no ready endpoints, so Envoy answers 503 (no healthy upstream)")
+        }
+        Some(c) => {
+            let endpoints: Vec<String> = c
+                .endpoints
+                .iter()
+                .map(|e| {
+                    if e.address.contains(':') {
+                        format!("[{}]:{}", e.address, e.port)
+                    } else {
+                        format!("{}:{}", e.address, e.port)
+                    }
+                })
+                .collect();
+            format!("cluster {cluster}: endpoints {}", endpoints.join(", "))
+        }
+    }
+}
+
+fn list_routes(out: &mut String, vhost: &VirtualHost) {
+    if vhost.routes.is_empty() {
+        let _ = writeln!(out, "  (this host has no paths)");
+    }
+    for route in &vhost.routes {
+        let _ = writeln!(out, "  {:<40} from {}", describe_match(&route.path), route.origin);
+    }
+}
+
+fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
+    let model = &loaded.translation.model;
+    let compiled = CompiledTable::compile(model.route_table.clone())
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("the translated route table does not compile (a bug: please report it)")?;
+    let decision =
+        compiled.route(&RequestParts { authority: request.authority.as_bytes(), path: request.path.as_bytes() }, 0);
+    let host = host_without_port(&request.authority);
+    let mut out = String::new();
+    let scheme = if request.https { "https" } else { "http" };
+    let _ = writeln!(out, "request:   GET {scheme}://{}{}", request.authority, request.path);
+
+    if request.https {
+        let server = model.tls_servers.iter().find(|s| s.server_names.iter().any(|n| n == &host)).or_else(|| {
+            let parent = host.split_once('.').map(|(_, rest)| format!("*.{rest}"));
+            model.tls_servers.iter().find(|s| parent.as_ref().is_some_and(|p| s.server_names.contains(p)))
+        });
+        match server {
+            Some(server) => {
+                let _ = writeln!(out, "tls:       SNI {host:?} is served with certificate {}", server.certificate);
+            }
+            None => {
+                let _ = writeln!(out, "tls:       no certificate for SNI {host:?}: the TLS handshake fails (no spec.tls entry of a served Ingress covers this host)");
+            }
+        }
+    }
+
+    let vhost = decision.vhost.and_then(|name| model.route_table.hosts.iter().find(|h| h.host == name));
+    match decision.vhost {
+        None => {
+            let _ = writeln!(out, "host:      {host:?} matches no Ingress host (no exact, wildcard or host-less rule)");
+        }
+        Some("") => {
+            let _ = writeln!(out, "host:      {host:?} matches no exact or wildcard host; the host-less rules apply");
+        }
+        Some(name) if name.starts_with("*.") => {
+            let _ = writeln!(out, "host:      {host:?} matches the wildcard host {name:?}");
+        }
+        Some(name) => {
+            let _ = writeln!(out, "host:      {host:?} matches the host {name:?}");
+        }
+    }
+    if let Some(reason) = decision.vhost.and_then(|name| loaded.notes.regex_hosts.get(name)) {
+        let _ = writeln!(
+            out,
+            "mode:      ingress-nginx regex mode ({reason}): every path of this host is a case-insensitive regex anchored at the start, tried longest first; the first that matches wins"
+        );
+    }
+
+    let mut origin_of_503 = None;
+    match decision.via {
+        Via::Route => {
+            if let Some(route) = decision.route {
+                let _ = writeln!(out, "route:     {} from Ingress {}", describe_match(&route.path), route.origin);
+                origin_of_503 = Some(route.origin.clone());
+            }
+        }
+        Via::HostFallback => {
+            let from = decision.vhost.and_then(|h| loaded.notes.host_fallbacks.get(h)).cloned().unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "route:     no path of this host matches {:?}; the host's default backend applies ({from})",
+                request.path
+            );
+            origin_of_503 = Some(from);
+        }
+        Via::DefaultBackend => {
+            let from = loaded.notes.default_backend.clone().unwrap_or_default();
+            let _ = writeln!(out, "route:     nothing matches; the catch-all default backend applies ({from})");
+            origin_of_503 = Some(from);
+        }
+        Via::NotFound => {
+            let why = match vhost {
+                None => "no Ingress host matches and no Ingress without rules sets a catch-all spec.defaultBackend".to_owned(),
+                Some(v) => format!(
+                    "no path of host {:?} matches {:?}, the host has no default backend, and no Ingress without rules sets a catch-all spec.defaultBackend",
+                    v.host, request.path
+                ),
+            };
+            let _ = writeln!(out, "route:     none: {why}");
+        }
+    }
+    if decision.via != Via::Route {
+        if let Some(vhost) = vhost {
+            let _ = writeln!(out, "paths of host {:?}, in the order they are tried:", vhost.host);
+            list_routes(&mut out, vhost);
+        }
+    }
+
+    match &decision.outcome {
+        Outcome::Forward { cluster, path, authority } => {
+            let _ = writeln!(out, "backend:   {}", cluster_line(model, cluster));
+            let template = decision.route.and_then(|r| match &r.action {
+                RouteAction::Forward(f) => f.rewrite.as_ref(),
+                RouteAction::Respond(_) => None,
+            });
+            match (path, template) {
+                (Some(new_path), Some(PathRewrite::Template(t))) => {
+                    let _ = writeln!(out, "upstream:  GET {new_path} (rewritten by rewrite-target {t:?})");
+                }
+                (Some(new_path), Some(PathRewrite::ReplacePrefix(p))) => {
+                    let _ = writeln!(out, "upstream:  GET {new_path} (matched prefix replaced by {p:?})");
+                }
+                (Some(new_path), None) => {
+                    let _ = writeln!(out, "upstream:  GET {new_path}");
+                }
+                (None, _) => {
+                    let _ = writeln!(out, "upstream:  GET {} (path unchanged)", request.path);
+                }
+            }
+            if let Some(authority) = authority {
+                let _ = writeln!(out, "upstream host: {authority}");
+            }
+            let status = match model.clusters.get(*cluster) {
+                Some(c) if c.endpoints.is_empty() => "503 from Envoy (the cluster has no ready endpoints)".to_owned(),
+                _ => format!("proxied to {cluster}"),
+            };
+            let _ = writeln!(out, "result:    {status}");
+        }
+        Outcome::Respond { status, body } => {
+            let _ = writeln!(
+                out,
+                "result:    {status} answered by the filter{}",
+                if body.is_empty() { String::new() } else { format!(" ({body:?})") }
+            );
+        }
+    }
+    if let Some(origin) = origin_of_503 {
+        let related = diagnostics_for(loaded, &origin);
+        if !related.is_empty() {
+            let _ = writeln!(out, "problems:");
+            for diagnostic in related {
+                let _ = writeln!(out, "  {diagnostic}");
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_split_into_authority_and_path_by_table() {
+        let cases = [
+            ("http://demo.localhost/a?x=1#frag", false, "demo.localhost", "/a?x=1"),
+            ("https://Secure.localhost:8443", true, "Secure.localhost:8443", "/"),
+            ("demo.localhost/b", false, "demo.localhost", "/b"),
+            ("http://user@demo.localhost?x", false, "demo.localhost", "/?x"),
+            ("http://[::1]:8080/v6", false, "[::1]:8080", "/v6"),
+        ];
+        for (url, https, authority, path) in cases {
+            let parsed = parse_url(url).unwrap();
+            assert_eq!(parsed, RequestUrl { https, authority: authority.into(), path: path.into() }, "{url}");
+        }
+        assert!(parse_url("ftp://x/").is_err());
+        assert!(parse_url("http:///x").is_err());
+    }
+
+    #[test]
+    fn host_loses_port_and_case() {
+        assert_eq!(host_without_port("Demo.Localhost:8080"), "demo.localhost");
+        assert_eq!(host_without_port("[::1]:80"), "[::1]");
+    }
 }

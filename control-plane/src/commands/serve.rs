@@ -1,10 +1,337 @@
-//! `wasm-ingress serve` (being written).
+//! `wasm-ingress serve`: wire a source, translation and the servers together.
+//!
+//! Source (`--manifests DIR`: the watched folder; else the Kubernetes API) -> on every new state:
+//! `translate::ingress` -> `translate::envoy` -> `xds::cache` (an identical result publishes
+//! nothing) -> ADS streams. Diagnostics are logged once each when they appear (and when they go
+//! away), not on every rebuild. Also serves `/healthz`, `/readyz`, `/metrics` on `--admin-listen`.
+//! SIGINT/SIGTERM: stop taking updates, end the ADS streams, stop the servers.
+//!
+//! No translation or protocol logic lives here.
 
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::cli::ServeArgs;
+use crate::metrics::Metrics;
+use crate::model::{Diagnostic, Severity};
+use crate::source::files::{self, SourceSnapshot};
+use crate::translate::envoy::{self, ListenerSettings};
+use crate::translate::ingress::{self, TranslateOptions};
+use crate::xds::cache::{Snapshot, SnapshotCache};
+use crate::xds::resources;
+
+/// How long shutdown waits for the servers to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("`serve` is not implemented yet")
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("wasm-ingress")
+        .build()
+        .context("starting the Tokio runtime")?;
+    runtime.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default `info`.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+}
+
+/// Everything a rebuild needs besides the source snapshot.
+struct Builder {
+    options: TranslateOptions,
+    settings: ListenerSettings,
+    cache: SnapshotCache,
+    metrics: Arc<Metrics>,
+    ready: watch::Sender<bool>,
+    /// Diagnostics already logged.
+    reported: BTreeSet<Diagnostic>,
+    /// Kubernetes source only (closed otherwise): each translation, for the leader's status and Events.
+    translated: watch::Sender<Option<crate::status::TranslatedState>>,
+}
+
+impl Builder {
+    /// Translate one source snapshot and publish it if it differs from what is served.
+    fn rebuild(&mut self, source: &SourceSnapshot) {
+        let started = Instant::now();
+        let translation = ingress::translate(&source.state, &self.options);
+        let envoy_resources = envoy::build(&translation.model, &self.settings);
+        let snapshot = Snapshot::new(resources::by_type(&envoy_resources));
+        self.metrics.observe_translation(started.elapsed());
+
+        let mut diagnostics: Vec<Diagnostic> =
+            source.diagnostics.iter().chain(&translation.diagnostics).cloned().collect();
+        diagnostics.sort();
+        diagnostics.dedup();
+        self.report(&diagnostics);
+        self.metrics.set_diagnostics(&diagnostics);
+        self.metrics.ingresses_served.set(i64::try_from(translation.served_ingresses.len()).unwrap_or(i64::MAX));
+        if !self.translated.is_closed() {
+            self.translated.send_replace(Some(crate::status::TranslatedState {
+                state: Arc::new(source.state.clone()),
+                translation: Arc::new(translation.clone()),
+            }));
+        }
+
+        let versions: Vec<String> = resources::ResourceType::ALL
+            .into_iter()
+            .map(|t| format!("{}={}", t.label(), snapshot.version(t).unwrap_or("")))
+            .collect();
+        let changed = self.cache.update(snapshot);
+        if changed.is_empty() {
+            tracing::debug!(elapsed = ?started.elapsed(), "rebuild: nothing changed, nothing pushed");
+        } else {
+            let changed: Vec<&str> = changed.iter().map(|t| t.label()).collect();
+            tracing::info!(
+                changed = %changed.join(","),
+                versions = %versions.join(" "),
+                clusters = translation.model.clusters.len(),
+                hosts = translation.model.route_table.hosts.len(),
+                tls_servers = translation.model.tls_servers.len(),
+                ingresses = translation.served_ingresses.len(),
+                elapsed = ?started.elapsed(),
+                "new configuration published"
+            );
+            self.metrics.snapshots_published.inc();
+            self.metrics.set_snapshot_versions(&self.cache.current());
+        }
+        self.ready.send_replace(true);
+    }
+
+    /// Log each diagnostic once when it appears and once when it is gone.
+    fn report(&mut self, diagnostics: &[Diagnostic]) {
+        let current: BTreeSet<Diagnostic> = diagnostics.iter().cloned().collect();
+        for diagnostic in current.difference(&self.reported) {
+            match diagnostic.severity {
+                Severity::Error => tracing::error!("{diagnostic}"),
+                Severity::Warning => tracing::warn!("{diagnostic}"),
+            }
+        }
+        for gone in self.reported.difference(&current) {
+            tracing::info!("resolved: {gone}");
+        }
+        self.reported = current;
+    }
+}
+
+/// Where cluster state comes from: a stream of complete snapshots (`None` until the first).
+struct Feed {
+    updates: watch::Receiver<Option<Arc<SourceSnapshot>>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The manifests folder, watched.
+fn folder_feed(dir: PathBuf) -> anyhow::Result<Feed> {
+    let folder = files::watch(dir.clone()).with_context(|| format!("watching manifests folder {}", dir.display()))?;
+    let mut source = folder.updates.clone();
+    let first = source.borrow_and_update().clone();
+    let (sender, updates) = watch::channel(Some(first));
+    let task = tokio::spawn(async move {
+        let _folder = folder; // watching stops when this task ends
+        while source.changed().await.is_ok() {
+            let snapshot = source.borrow_and_update().clone();
+            if sender.send(Some(snapshot)).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(Feed { updates, task })
+}
+
+/// The Kubernetes API: watchers -> snapshots (none until every initial list is complete). Also
+/// leader election, and the leader writing Ingress status and Events from each translation.
+async fn kube_feed(
+    args: &ServeArgs,
+    translated: watch::Receiver<Option<crate::status::TranslatedState>>,
+) -> anyhow::Result<Feed> {
+    use crate::{events, leader, source::kube as kube_source, status};
+    let client = kube_source::client(args.kubeconfig.as_deref())
+        .await
+        .context("Kubernetes source (no --manifests given): cannot configure a Kubernetes client")?;
+    let kube_source::KubeSource { state: mut cluster, mut ready, task: watch_task } =
+        kube_source::spawn(client.clone(), kube_source::KubeSourceConfig::new(args.namespace.clone()));
+    let identity = leader::default_identity();
+    let lease = leader::LeaseConfig::new(args.leader_election_namespace.clone(), args.lease_name.clone(), identity.clone());
+    tracing::info!(%identity, namespace = %lease.namespace, lease = %lease.name, "leader election");
+    let (is_leader, election) = leader::spawn(client.clone(), lease);
+    let address = status::StatusAddressSource::from_flags(args.status_address.as_deref(), args.status_service.as_ref());
+    if address == status::StatusAddressSource::Disabled {
+        tracing::info!("neither --status-address nor --status-service: Ingress status is not written");
+    }
+    let status_writer = status::StatusWriter::new(client.clone(), address);
+    let reporter = events::Reporter { controller: args.controller_name.clone(), instance: identity };
+    let event_publisher = events::EventPublisher::new(client, reporter, events::DEFAULT_EVENTS_PER_MINUTE);
+    let writers =
+        tokio::spawn(status::run_writers(translated, is_leader, status_writer, event_publisher, status::WRITERS_RESYNC));
+    let (sender, updates) = watch::channel(None);
+    let task = tokio::spawn(async move {
+        struct AbortOnDrop(Vec<JoinHandle<()>>);
+        impl Drop for AbortOnDrop {
+            fn drop(&mut self) {
+                self.0.iter().for_each(JoinHandle::abort);
+            }
+        }
+        let _tasks = AbortOnDrop(vec![watch_task, election, writers]);
+        if ready.wait_for(|ready| *ready).await.is_err() {
+            return;
+        }
+        loop {
+            let state = cluster.borrow_and_update().clone();
+            let snapshot = SourceSnapshot { state: (*state).clone(), diagnostics: Vec::new() };
+            if sender.send(Some(Arc::new(snapshot))).is_err() || cluster.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(Feed { updates, task })
+}
+
+/// Envoy resolves a relative `--filter-wasm` from its own working directory; make it absolute
+/// when the file is visible here, and warn when it is not (Envoy may see another file system).
+fn filter_wasm_for_envoy(path: &Path) -> String {
+    if path.is_file() {
+        if let Ok(absolute) = std::path::absolute(path) {
+            return absolute.display().to_string();
+        }
+    } else {
+        tracing::warn!(path = %path.display(), "--filter-wasm is not a file here; Envoy must find it at that path");
+    }
+    path.display().to_string()
+}
+
+async fn bind(address: std::net::SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address} ({what})"))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let settings = ListenerSettings {
+        http_address: args.http_listen,
+        https_address: args.https_listen,
+        filter_wasm: filter_wasm_for_envoy(&args.filter_wasm),
+    };
+    let options =
+        TranslateOptions { ingress_class: args.ingress_class.clone(), controller_name: args.controller_name.clone() };
+    let metrics = Arc::new(Metrics::new());
+    let cache = SnapshotCache::new();
+    let (ready, ready_rx) = watch::channel(false);
+    let (stop, stopped) = watch::channel(false);
+    let wait_stop = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
+
+    // Bind before anything else, so a taken port fails the command at once.
+    let xds_listener = bind(args.xds_listen, "--xds-listen").await?;
+    let admin_listener = match args.admin_listen {
+        Some(address) => Some(bind(address, "--admin-listen").await?),
+        None => None,
+    };
+    let (translated, translated_rx) = watch::channel(None);
+    let mut feed = match &args.manifests {
+        Some(dir) => {
+            drop(translated_rx); // no status or Events for a manifests folder
+            folder_feed(dir.clone())?
+        }
+        None => kube_feed(&args, translated_rx).await?,
+    };
+
+    let xds_server = tokio::spawn(crate::xds::server::serve(xds_listener, cache.subscribe(), Arc::clone(&metrics), wait_stop()));
+    tracing::info!(address = %args.xds_listen, "ADS server listening");
+    let admin_server = admin_listener.map(|listener| {
+        tracing::info!(address = %args.admin_listen.map(|a| a.to_string()).unwrap_or_default(), "admin server listening (/healthz, /readyz, /metrics)");
+        tokio::spawn(crate::admin::serve(listener, ready_rx.clone(), Arc::clone(&metrics), wait_stop()))
+    });
+    tracing::info!(
+        source = %args.manifests.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "Kubernetes API".into()),
+        http = %settings.http_address,
+        https = %settings.https_address,
+        filter_wasm = %settings.filter_wasm,
+        ingress_class = %options.ingress_class,
+        "serving"
+    );
+
+    let mut builder = Builder { options, settings, cache, metrics, ready, reported: BTreeSet::new(), translated };
+    feed.updates.mark_changed();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            changed = feed.updates.changed() => {
+                if changed.is_err() {
+                    tracing::error!("the source stopped; no more updates (serving the last configuration until shutdown)");
+                    shutdown.as_mut().await;
+                    break;
+                }
+                let latest = feed.updates.borrow_and_update().clone();
+                if let Some(snapshot) = latest {
+                    builder.rebuild(&snapshot);
+                }
+            }
+            () = &mut shutdown => break,
+        }
+    }
+
+    tracing::info!("shutting down");
+    drop(feed);
+    // Closing the snapshot channel ends every ADS stream; then the servers stop.
+    drop(builder);
+    let _ = stop.send(true);
+    let finished = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        if let Ok(Err(error)) = xds_server.await {
+            tracing::error!(%error, "ADS server error");
+        }
+        if let Some(admin_server) = admin_server {
+            if let Ok(Err(error)) = admin_server.await {
+                tracing::error!(%error, "admin server error");
+            }
+        }
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!("servers did not stop within {SHUTDOWN_GRACE:?}; exiting anyway");
+    }
+    Ok(())
 }

@@ -1,13 +1,917 @@
-//! The manifests-folder source (being written, see issue #3).
+//! The manifests-folder source: Kubernetes YAML files in a folder become a `ClusterState`, once
+//! ([`load_dir`], for `validate` / `explain`) or continuously ([`watch`], for `serve`).
+//!
+//! It reads `.yaml` / `.yml` files (recursively, multi-document, `kind: List` expanded) and keeps
+//! `Ingress` (networking.k8s.io/v1), `IngressClass` (networking.k8s.io/v1), `Service` (v1),
+//! `EndpointSlice` (discovery.k8s.io/v1) and `Secret` (v1, only `type: kubernetes.io/tls`); other
+//! kinds are ignored quietly. Namespaced objects without a namespace get `default`. Names starting
+//! with `.` are skipped (editor swap files, and the `..data` / `..2024_…` entries of a mounted
+//! ConfigMap, whose files are reached through the top-level symlinks). Problems are
+//! [`Diagnostic`]s of kind `File` (name: the file's path, field: `document[i]`, 0-based) — never
+//! fatal. Files are read in sorted path order; an object defined twice (same kind, namespace and
+//! name) is taken from the first file and the other definition gets a diagnostic.
+//!
+//! This module must not interpret objects (which Ingress is ours, what a path means): that is
+//! `translate::ingress`.
+//!
+//! # Watching (the API `serve` uses)
+//!
+//! ```ignore
+//! let folder: FolderWatch = source::files::watch(dir)?;        // inside a Tokio runtime
+//! let mut updates: tokio::sync::watch::Receiver<Arc<SourceSnapshot>> = folder.updates.clone();
+//! // `*updates.borrow()` is already the complete first snapshot; then:
+//! while updates.changed().await.is_ok() {
+//!     let snapshot = updates.borrow_and_update().clone();     // SourceSnapshot { state, diagnostics }
+//!     // translate(&snapshot.state, …); report snapshot.diagnostics alongside translation's
+//! }
+//! // Keep `folder` alive as long as updates are wanted: dropping it stops the watcher.
+//! ```
+//!
+//! - Any change (create, edit, delete, rename of files or folders) triggers a rescan of the whole
+//!   folder after [`QUIET_PERIOD`] without further events (at most [`MAX_DEBOUNCE`] after the first
+//!   event). A snapshot is published only if some file's content changed.
+//! - A file that fails to parse (half-written, invalid YAML, an object that does not deserialize),
+//!   cannot be read, or became empty keeps serving the objects of its last version that was taken
+//!   (a diagnostic says so); a deleted file removes its objects. On first sight a partly invalid
+//!   file serves the documents that did parse.
+//!
+//! The pure part ([`ManifestSet`]: scan result in, snapshot out) has no timing and no I/O, so it is
+//! unit-tested directly; [`scan_dir`] is the only file-system reader; the notify shell is small.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::model::Diagnostic;
-use crate::state::ClusterState;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher};
+use serde::Deserialize;
+use tokio::sync::{watch as watch_channel, Notify};
+use tokio::task::JoinHandle;
+
+use crate::error::Error;
+use crate::model::{Diagnostic, ObjectRef, Severity};
+use crate::state::{ClusterState, ObjectKey};
+
+/// A rescan waits until no event came for this long…
+pub const QUIET_PERIOD: Duration = Duration::from_millis(100);
+/// …but never longer than this after the first event (a file written continuously still applies).
+pub const MAX_DEBOUNCE: Duration = Duration::from_secs(1);
+/// Files larger than this are refused with a diagnostic (manifests are small; this is a guard).
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// How deep sub-folders are followed (guards against symlink loops).
+pub const MAX_DEPTH: usize = 16;
+
+/// The namespace of namespaced objects that do not name one (as `kubectl apply` does).
+pub const DEFAULT_NAMESPACE: &str = "default";
+/// The only Secret type kept.
+pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
+
+/// What the folder source publishes: the objects, plus the problems found reading the files.
+#[derive(Debug, Clone, Default)]
+pub struct SourceSnapshot {
+    pub state: ClusterState,
+    /// Sorted; kind `File` for unreadable files and documents, or the object's kind for duplicates.
+    pub diagnostics: Vec<Diagnostic>,
+}
 
 /// Load every manifest under `dir` (recursive, `.yaml`/`.yml`, multi-document). Unreadable files and
-/// objects are reported as diagnostics (kind `File`), never fatal.
+/// objects are reported as diagnostics (kind `File`), never fatal. A missing folder is a diagnostic
+/// too; callers that want to refuse it check `dir.is_dir()` first.
 pub fn load_dir(dir: &Path) -> (ClusterState, Vec<Diagnostic>) {
-    let _ = dir;
-    (ClusterState::default(), Vec::new())
+    let mut set = ManifestSet::default();
+    let (files, scan_diagnostics) = scan_dir(dir);
+    set.apply_scan(files, scan_diagnostics);
+    let snapshot = set.snapshot();
+    (snapshot.state, snapshot.diagnostics)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing one file (pure)
+// ---------------------------------------------------------------------------------------------
+
+/// One object read from a manifest, already defaulted (namespace) and filtered (TLS Secrets only).
+// Variants differ in size, but a manifest holds few objects and each is moved once into the state.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum ManifestObject {
+    Ingress(Ingress),
+    IngressClass(IngressClass),
+    Service(Service),
+    EndpointSlice(EndpointSlice),
+    Secret(Secret),
+}
+
+impl ManifestObject {
+    /// `Ingress`, `Service`, … as in `kind:`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ManifestObject::Ingress(_) => "Ingress",
+            ManifestObject::IngressClass(_) => "IngressClass",
+            ManifestObject::Service(_) => "Service",
+            ManifestObject::EndpointSlice(_) => "EndpointSlice",
+            ManifestObject::Secret(_) => "Secret",
+        }
+    }
+
+    fn metadata(&self) -> &ObjectMeta {
+        match self {
+            ManifestObject::Ingress(o) => &o.metadata,
+            ManifestObject::IngressClass(o) => &o.metadata,
+            ManifestObject::Service(o) => &o.metadata,
+            ManifestObject::EndpointSlice(o) => &o.metadata,
+            ManifestObject::Secret(o) => &o.metadata,
+        }
+    }
+
+    /// `namespace/name` (empty namespace for the cluster-scoped IngressClass).
+    pub fn key(&self) -> ObjectKey {
+        let meta = self.metadata();
+        let namespace = match self {
+            ManifestObject::IngressClass(_) => String::new(),
+            _ => meta.namespace.clone().unwrap_or_default(),
+        };
+        ObjectKey::new(namespace, meta.name.clone().unwrap_or_default())
+    }
+}
+
+/// The objects of one file and the problems found in it.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedFile {
+    pub objects: Vec<ManifestObject>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+fn file_ref(file: &str) -> ObjectRef {
+    ObjectRef { kind: "File".into(), namespace: String::new(), name: file.into() }
+}
+
+fn file_diagnostic(file: &str, field: String, severity: Severity, message: String) -> Diagnostic {
+    Diagnostic { object: file_ref(file), field, message, severity }
+}
+
+/// Parse one manifest file's text. `file` names it in diagnostics.
+pub fn parse_manifests(file: &str, text: &str) -> ParsedFile {
+    let mut parsed = ParsedFile::default();
+    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let field = format!("document[{index}]");
+        match serde_yaml::Value::deserialize(document) {
+            Ok(value) => parse_value(file, &field, value, &mut parsed),
+            Err(error) => {
+                parsed.diagnostics.push(file_diagnostic(
+                    file,
+                    field,
+                    Severity::Error,
+                    format!("invalid YAML: {error}"),
+                ));
+                // The YAML stream cannot be resynchronised after a syntax error.
+                break;
+            }
+        }
+    }
+    parsed
+}
+
+fn parse_value(file: &str, field: &str, value: serde_yaml::Value, parsed: &mut ParsedFile) {
+    if value.is_null() {
+        return; // an empty document (`---` twice, or a comment-only file)
+    }
+    let Some(mapping) = value.as_mapping() else {
+        parsed.diagnostics.push(file_diagnostic(
+            file,
+            field.into(),
+            Severity::Error,
+            "not a Kubernetes object (expected a mapping with apiVersion and kind)".into(),
+        ));
+        return;
+    };
+    let text_of = |key: &str| mapping.get(key).and_then(serde_yaml::Value::as_str).map(str::to_owned);
+    let (Some(api_version), Some(kind)) = (text_of("apiVersion"), text_of("kind")) else {
+        parsed.diagnostics.push(file_diagnostic(
+            file,
+            field.into(),
+            Severity::Error,
+            "not a Kubernetes object: apiVersion and kind are required".into(),
+        ));
+        return;
+    };
+    let object = match (api_version.as_str(), kind.as_str()) {
+        ("networking.k8s.io/v1", "Ingress") => decode(file, field, &kind, value, parsed).map(ManifestObject::Ingress),
+        ("networking.k8s.io/v1", "IngressClass") => {
+            decode(file, field, &kind, value, parsed).map(ManifestObject::IngressClass)
+        }
+        ("v1", "Service") => decode(file, field, &kind, value, parsed).map(ManifestObject::Service),
+        ("discovery.k8s.io/v1", "EndpointSlice") => {
+            decode(file, field, &kind, value, parsed).map(ManifestObject::EndpointSlice)
+        }
+        ("v1", "Secret") => decode::<Secret>(file, field, &kind, value, parsed).and_then(|secret| {
+            if secret.type_.as_deref() == Some(TLS_SECRET_TYPE) {
+                Some(ManifestObject::Secret(secret))
+            } else {
+                tracing::debug!(file, field, "ignoring a Secret that is not of type {TLS_SECRET_TYPE}");
+                None
+            }
+        }),
+        (_, "List") => {
+            parse_list(file, field, mapping, parsed);
+            None
+        }
+        (_, "Ingress" | "IngressClass" | "EndpointSlice") => {
+            parsed.diagnostics.push(file_diagnostic(
+                file,
+                field.into(),
+                Severity::Warning,
+                format!("{kind} of apiVersion {api_version} is not supported (use the v1 API of its group); ignored"),
+            ));
+            None
+        }
+        _ => {
+            tracing::debug!(file, field, %api_version, %kind, "ignoring a kind the control plane does not read");
+            None
+        }
+    };
+    let Some(object) = object else { return };
+    if object.metadata().name.as_deref().unwrap_or_default().is_empty() {
+        parsed.diagnostics.push(file_diagnostic(
+            file,
+            field.into(),
+            Severity::Error,
+            format!("{kind}: metadata.name is required"),
+        ));
+        return;
+    }
+    parsed.objects.push(with_default_namespace(object));
+}
+
+/// `kind: List` (what `kubectl get -o yaml` prints): each item is a document of its own.
+fn parse_list(file: &str, field: &str, mapping: &serde_yaml::Mapping, parsed: &mut ParsedFile) {
+    let Some(items) = mapping.get("items") else { return };
+    let Some(items) = items.as_sequence() else {
+        parsed.diagnostics.push(file_diagnostic(
+            file,
+            format!("{field}.items"),
+            Severity::Error,
+            "a List's items must be a sequence".into(),
+        ));
+        return;
+    };
+    for (index, item) in items.iter().enumerate() {
+        parse_value(file, &format!("{field}.items[{index}]"), item.clone(), parsed);
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(
+    file: &str,
+    field: &str,
+    kind: &str,
+    value: serde_yaml::Value,
+    parsed: &mut ParsedFile,
+) -> Option<T> {
+    let name = value
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(serde_yaml::Value::as_str)
+        .unwrap_or("<unnamed>")
+        .to_owned();
+    match serde_yaml::from_value::<T>(value) {
+        Ok(object) => Some(object),
+        Err(error) => {
+            parsed.diagnostics.push(file_diagnostic(
+                file,
+                field.into(),
+                Severity::Error,
+                format!("{kind} {name} is not a valid object: {error}"),
+            ));
+            None
+        }
+    }
+}
+
+fn with_default_namespace(mut object: ManifestObject) -> ManifestObject {
+    let meta = match &mut object {
+        ManifestObject::IngressClass(_) => return object,
+        ManifestObject::Ingress(o) => &mut o.metadata,
+        ManifestObject::Service(o) => &mut o.metadata,
+        ManifestObject::EndpointSlice(o) => &mut o.metadata,
+        ManifestObject::Secret(o) => &mut o.metadata,
+    };
+    if meta.namespace.as_deref().unwrap_or_default().is_empty() {
+        meta.namespace = Some(DEFAULT_NAMESPACE.into());
+    }
+    object
+}
+
+// ---------------------------------------------------------------------------------------------
+// The folder as a set of files (pure): scan in, snapshot out
+// ---------------------------------------------------------------------------------------------
+
+/// What reading one file gave: its text, or why it could not be read.
+pub type FileRead = Result<String, String>;
+
+/// The files of the folder, each with the objects it currently serves. Feed it complete scans
+/// ([`ManifestSet::apply_scan`]); read the merged result with [`ManifestSet::snapshot`].
+#[derive(Debug, Default)]
+pub struct ManifestSet {
+    files: BTreeMap<PathBuf, FileRecord>,
+    scan_diagnostics: Vec<Diagnostic>,
+}
+
+#[derive(Debug)]
+struct FileRecord {
+    /// What was read last time (to skip unchanged files).
+    last_read: FileRead,
+    /// The objects this file serves: from its last version that was taken.
+    served: Vec<ManifestObject>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl ManifestSet {
+    /// Replace the folder's content by a complete scan (every file present, by path). Files absent
+    /// from `files` are removed with their objects. Returns whether anything changed.
+    pub fn apply_scan(&mut self, files: BTreeMap<PathBuf, FileRead>, scan_diagnostics: Vec<Diagnostic>) -> bool {
+        let mut changed = scan_diagnostics != self.scan_diagnostics;
+        self.scan_diagnostics = scan_diagnostics;
+
+        let before = self.files.len();
+        self.files.retain(|path, _| files.contains_key(path));
+        changed |= self.files.len() != before;
+
+        for (path, read) in files {
+            if self.files.get(&path).is_some_and(|previous| previous.last_read == read) {
+                continue;
+            }
+            changed = true;
+            let previous = self.files.remove(&path);
+            let record = next_record(&path, read, previous);
+            self.files.insert(path, record);
+        }
+        changed
+    }
+
+    /// Merge every file's objects (sorted file order; first definition of an object wins).
+    pub fn snapshot(&self) -> SourceSnapshot {
+        let mut state = ClusterState::default();
+        let mut diagnostics = self.scan_diagnostics.clone();
+        let mut defined_in: BTreeMap<(&'static str, ObjectKey), &Path> = BTreeMap::new();
+        for (path, record) in &self.files {
+            diagnostics.extend(record.diagnostics.iter().cloned());
+            for object in &record.served {
+                let key = object.key();
+                if let Some(first) = defined_in.get(&(object.kind(), key.clone())) {
+                    diagnostics.push(Diagnostic {
+                        object: ObjectRef {
+                            kind: object.kind().into(),
+                            namespace: key.namespace.clone(),
+                            name: key.name.clone(),
+                        },
+                        field: String::new(),
+                        message: format!(
+                            "defined again in {}; the definition in {} is used",
+                            path.display(),
+                            first.display()
+                        ),
+                        severity: Severity::Error,
+                    });
+                    continue;
+                }
+                defined_in.insert((object.kind(), key.clone()), path);
+                match object.clone() {
+                    ManifestObject::Ingress(o) => {
+                        state.ingresses.insert(key, o);
+                    }
+                    ManifestObject::IngressClass(o) => {
+                        state.ingress_classes.insert(key, o);
+                    }
+                    ManifestObject::Service(o) => {
+                        state.services.insert(key, o);
+                    }
+                    ManifestObject::EndpointSlice(o) => {
+                        state.endpoint_slices.insert(key, o);
+                    }
+                    ManifestObject::Secret(o) => {
+                        state.secrets.insert(key, o);
+                    }
+                }
+            }
+        }
+        diagnostics.sort();
+        diagnostics.dedup();
+        SourceSnapshot { state, diagnostics }
+    }
+}
+
+/// The record of a file whose content changed: take the new objects if the file is sound, else keep
+/// serving what it served before.
+fn next_record(path: &Path, read: FileRead, previous: Option<FileRecord>) -> FileRecord {
+    let label = path.display().to_string();
+    let previous_served = previous.map(|p| p.served).unwrap_or_default();
+    let keep_note = |count: usize| {
+        file_diagnostic(
+            &label,
+            String::new(),
+            Severity::Warning,
+            format!("still serving the {count} object(s) of this file's last valid version"),
+        )
+    };
+    match &read {
+        Err(reason) => {
+            let mut diagnostics =
+                vec![file_diagnostic(&label, String::new(), Severity::Error, format!("cannot read file: {reason}"))];
+            if !previous_served.is_empty() {
+                diagnostics.push(keep_note(previous_served.len()));
+            }
+            FileRecord { last_read: read, served: previous_served, diagnostics }
+        }
+        Ok(text) => {
+            let parsed = parse_manifests(&label, text);
+            let unsound = parsed.diagnostics.iter().any(|d| d.severity == Severity::Error);
+            if unsound && !previous_served.is_empty() {
+                let mut diagnostics = parsed.diagnostics;
+                diagnostics.push(keep_note(previous_served.len()));
+                return FileRecord { last_read: read, served: previous_served, diagnostics };
+            }
+            if text.trim().is_empty() && !previous_served.is_empty() {
+                // Editors truncate before writing: an empty file is most likely half-written.
+                let diagnostics = vec![file_diagnostic(
+                    &label,
+                    String::new(),
+                    Severity::Warning,
+                    format!(
+                        "file is empty; still serving the {} object(s) of its last version (delete the file to remove them)",
+                        previous_served.len()
+                    ),
+                )];
+                return FileRecord { last_read: read, served: previous_served, diagnostics };
+            }
+            FileRecord { last_read: read, served: parsed.objects, diagnostics: parsed.diagnostics }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the folder (the only file-system access)
+// ---------------------------------------------------------------------------------------------
+
+/// Read every manifest file under `dir`: path -> text (or why it could not be read), plus
+/// diagnostics for folders that could not be listed.
+pub fn scan_dir(dir: &Path) -> (BTreeMap<PathBuf, FileRead>, Vec<Diagnostic>) {
+    let mut files = BTreeMap::new();
+    let mut diagnostics = Vec::new();
+    scan_into(dir, 0, &mut files, &mut diagnostics);
+    (files, diagnostics)
+}
+
+fn is_manifest(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+}
+
+fn scan_into(dir: &Path, depth: usize, files: &mut BTreeMap<PathBuf, FileRead>, diagnostics: &mut Vec<Diagnostic>) {
+    let label = dir.display().to_string();
+    if depth > MAX_DEPTH {
+        diagnostics.push(file_diagnostic(
+            &label,
+            String::new(),
+            Severity::Warning,
+            format!("folders nested deeper than {MAX_DEPTH} levels are not read"),
+        ));
+        return;
+    }
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) => {
+            diagnostics.push(file_diagnostic(
+                &label,
+                String::new(),
+                Severity::Error,
+                format!("cannot list folder: {error}"),
+            ));
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
+        .map(|entry| entry.path())
+        .collect();
+    paths.sort();
+    for path in paths {
+        // `metadata` follows symlinks (mounted ConfigMaps are symlinks to `..data/…`).
+        let Ok(metadata) = std::fs::metadata(&path) else { continue };
+        if metadata.is_dir() {
+            scan_into(&path, depth + 1, files, diagnostics);
+        } else if metadata.is_file() && is_manifest(&path) {
+            let read = if metadata.len() > MAX_FILE_BYTES {
+                Err(format!("larger than {MAX_FILE_BYTES} bytes"))
+            } else {
+                std::fs::read_to_string(&path).map_err(|e| e.to_string())
+            };
+            files.insert(path, read);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watching (notify shell)
+// ---------------------------------------------------------------------------------------------
+
+/// A watched manifests folder. `updates` always holds the latest complete snapshot. Dropping this
+/// stops watching.
+pub struct FolderWatch {
+    pub updates: watch_channel::Receiver<Arc<SourceSnapshot>>,
+    _watcher: notify::RecommendedWatcher,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for FolderWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FolderWatch").finish_non_exhaustive()
+    }
+}
+
+impl Drop for FolderWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Start watching `dir`; must be called inside a Tokio runtime. The first snapshot is loaded before
+/// this returns. Errors only if `dir` is not a folder or cannot be watched.
+pub fn watch(dir: PathBuf) -> Result<FolderWatch, Error> {
+    if !dir.is_dir() {
+        return Err(Error::ManifestsDir { path: dir, reason: "not a folder (or does not exist)".into() });
+    }
+    let runtime =
+        tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime { what: "the manifests watcher" })?;
+    let wake = Arc::new(Notify::new());
+    let wake_from_notify = Arc::clone(&wake);
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+        Ok(event) if is_change(&event.kind) => wake_from_notify.notify_one(),
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!(%error, "manifests watcher error; rescanning");
+            wake_from_notify.notify_one();
+        }
+    })
+    .map_err(|source| Error::Watch { path: dir.clone(), source })?;
+    // Watch before the first scan, so that no change between the two is missed.
+    watcher.watch(&dir, RecursiveMode::Recursive).map_err(|source| Error::Watch { path: dir.clone(), source })?;
+
+    let mut set = ManifestSet::default();
+    let (files, scan_diagnostics) = scan_dir(&dir);
+    set.apply_scan(files, scan_diagnostics);
+    let (sender, updates) = watch_channel::channel(Arc::new(set.snapshot()));
+    let task = runtime.spawn(rescan_loop(dir, set, sender, wake));
+    Ok(FolderWatch { updates, _watcher: watcher, task })
+}
+
+/// Opening and reading files (ours included) is not a change; finishing a write is.
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
+async fn rescan_loop(
+    dir: PathBuf,
+    mut set: ManifestSet,
+    sender: watch_channel::Sender<Arc<SourceSnapshot>>,
+    wake: Arc<Notify>,
+) {
+    loop {
+        wake.notified().await;
+        let first_event = Instant::now();
+        loop {
+            let left = MAX_DEBOUNCE.saturating_sub(first_event.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            if tokio::time::timeout(QUIET_PERIOD.min(left), wake.notified()).await.is_err() {
+                break; // quiet for QUIET_PERIOD
+            }
+        }
+        let scan_from = dir.clone();
+        let Ok((files, scan_diagnostics)) = tokio::task::spawn_blocking(move || scan_dir(&scan_from)).await else {
+            continue;
+        };
+        if set.apply_scan(files, scan_diagnostics) {
+            let snapshot = set.snapshot();
+            tracing::info!(
+                ingresses = snapshot.state.ingresses.len(),
+                services = snapshot.state.services.len(),
+                diagnostics = snapshot.diagnostics.len(),
+                "manifests folder changed"
+            );
+            if sender.send(Arc::new(snapshot)).is_err() {
+                return; // nobody listens any more
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    const SHOP: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: shop
+spec:
+  rules:
+  - host: shop.example.com
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend:
+          service: {name: shop, port: {number: 80}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: shop, namespace: web}
+spec:
+  ports: [{name: http, port: 80}]
+"#;
+
+    fn scan(files: &[(&str, &str)]) -> BTreeMap<PathBuf, FileRead> {
+        files.iter().map(|(p, t)| (PathBuf::from(p), Ok(t.to_string()))).collect()
+    }
+
+    fn kinds_and_keys(state: &ClusterState) -> Vec<String> {
+        let mut out = Vec::new();
+        out.extend(state.ingresses.keys().map(|k| format!("Ingress {k}")));
+        out.extend(state.ingress_classes.keys().map(|k| format!("IngressClass {k}")));
+        out.extend(state.services.keys().map(|k| format!("Service {k}")));
+        out.extend(state.endpoint_slices.keys().map(|k| format!("EndpointSlice {k}")));
+        out.extend(state.secrets.keys().map(|k| format!("Secret {k}")));
+        out
+    }
+
+    #[test]
+    fn multi_document_file_yields_every_object_with_default_namespace() {
+        let parsed = parse_manifests("a.yaml", SHOP);
+        assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
+        let keys: Vec<_> = parsed.objects.iter().map(|o| format!("{} {}", o.kind(), o.key())).collect();
+        assert_eq!(keys, ["Ingress default/shop", "Service web/shop"]);
+    }
+
+    #[test]
+    fn kinds_are_kept_or_ignored_by_table() {
+        struct Case {
+            name: &'static str,
+            yaml: &'static str,
+            kept: &'static [&'static str],
+            diagnostics: usize,
+        }
+        let cases = [
+            Case {
+                name: "tls secret kept",
+                yaml: "apiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata: {name: s}\ndata: {}\n",
+                kept: &["Secret default/s"],
+                diagnostics: 0,
+            },
+            Case {
+                name: "opaque secret ignored quietly",
+                yaml: "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {password: x}\n",
+                kept: &[],
+                diagnostics: 0,
+            },
+            Case {
+                name: "ingress class is cluster scoped",
+                yaml: "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: wasm}\nspec: {controller: x}\n",
+                kept: &["IngressClass wasm"],
+                diagnostics: 0,
+            },
+            Case {
+                name: "endpoint slice kept",
+                yaml: "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: e, namespace: n}\naddressType: IPv4\nendpoints: []\n",
+                kept: &["EndpointSlice n/e"],
+                diagnostics: 0,
+            },
+            Case {
+                name: "unknown kind ignored quietly",
+                yaml: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n",
+                kept: &[],
+                diagnostics: 0,
+            },
+            Case {
+                name: "old ingress api version is reported",
+                yaml: "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata: {name: old}\n",
+                kept: &[],
+                diagnostics: 1,
+            },
+            Case {
+                name: "list items are expanded",
+                yaml: "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: a}\n- apiVersion: v1\n  kind: Service\n  metadata: {name: b}\n",
+                kept: &["Service default/a", "Service default/b"],
+                diagnostics: 0,
+            },
+            Case { name: "empty documents are skipped", yaml: "---\n---\n# nothing\n", kept: &[], diagnostics: 0 },
+            Case {
+                name: "object without name is reported",
+                yaml: "apiVersion: v1\nkind: Service\nmetadata: {namespace: x}\n",
+                kept: &[],
+                diagnostics: 1,
+            },
+            Case { name: "scalar document is reported", yaml: "just text\n", kept: &[], diagnostics: 1 },
+            Case {
+                name: "wrongly typed field is reported",
+                yaml: "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {ports: 80}\n",
+                kept: &[],
+                diagnostics: 1,
+            },
+        ];
+        for case in cases {
+            let parsed = parse_manifests("f.yaml", case.yaml);
+            let kept: Vec<_> = parsed.objects.iter().map(|o| format!("{} {}", o.kind(), o.key())).collect();
+            assert_eq!(kept, case.kept, "{}", case.name);
+            assert_eq!(parsed.diagnostics.len(), case.diagnostics, "{}: {:?}", case.name, parsed.diagnostics);
+        }
+    }
+
+    #[test]
+    fn malformed_document_is_named_by_file_and_index() {
+        let yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\nkind: [unclosed\n";
+        let parsed = parse_manifests("dir/bad.yaml", yaml);
+        assert_eq!(parsed.objects.len(), 1, "documents before the broken one are kept");
+        assert_eq!(parsed.diagnostics.len(), 1);
+        let text = parsed.diagnostics[0].to_string();
+        assert!(text.starts_with("error: File dir/bad.yaml: document[1]: invalid YAML"), "{text}");
+    }
+
+    #[test]
+    fn duplicate_object_first_file_in_sorted_order_wins() {
+        let mut set = ManifestSet::default();
+        let a = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 1}]}\n";
+        let b = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 2}]}\n";
+        set.apply_scan(scan(&[("z.yaml", a), ("m.yaml", b)]), Vec::new());
+        let snapshot = set.snapshot();
+        let service = &snapshot.state.services[&ObjectKey::new("default", "s")];
+        let port = service.spec.as_ref().and_then(|s| s.ports.as_ref()).map(|p| p[0].port);
+        assert_eq!(port, Some(2), "m.yaml sorts before z.yaml");
+        assert_eq!(snapshot.diagnostics.len(), 1);
+        assert_eq!(
+            snapshot.diagnostics[0].to_string(),
+            "error: Service default/s: defined again in z.yaml; the definition in m.yaml is used"
+        );
+    }
+
+    #[test]
+    fn invalid_edit_keeps_serving_the_last_valid_version() {
+        let mut set = ManifestSet::default();
+        assert!(set.apply_scan(scan(&[("shop.yaml", SHOP)]), Vec::new()));
+        // Cut inside a flow mapping: what a reader sees mid-write.
+        let cut = SHOP.find("port: {number").unwrap() + "port: {num".len();
+        let half_written = &SHOP[..cut];
+        assert!(parse_manifests("x", half_written).diagnostics.iter().any(|d| d.severity == Severity::Error));
+        assert!(set.apply_scan(scan(&[("shop.yaml", half_written)]), Vec::new()));
+        let snapshot = set.snapshot();
+        assert_eq!(kinds_and_keys(&snapshot.state), ["Ingress default/shop", "Service web/shop"]);
+        assert!(
+            snapshot.diagnostics.iter().any(|d| d.message.contains("still serving the 2 object(s)")),
+            "{:?}",
+            snapshot.diagnostics
+        );
+    }
+
+    #[test]
+    fn emptied_file_keeps_serving_but_deleted_file_stops() {
+        let mut set = ManifestSet::default();
+        set.apply_scan(scan(&[("shop.yaml", SHOP)]), Vec::new());
+        set.apply_scan(scan(&[("shop.yaml", "")]), Vec::new());
+        assert_eq!(kinds_and_keys(&set.snapshot().state).len(), 2);
+        assert!(set.apply_scan(BTreeMap::new(), Vec::new()));
+        let snapshot = set.snapshot();
+        assert!(kinds_and_keys(&snapshot.state).is_empty());
+        assert!(snapshot.diagnostics.is_empty());
+    }
+
+    #[test]
+    fn unreadable_file_keeps_serving_and_is_reported() {
+        let mut set = ManifestSet::default();
+        set.apply_scan(scan(&[("shop.yaml", SHOP)]), Vec::new());
+        let files = BTreeMap::from([(PathBuf::from("shop.yaml"), Err("permission denied".to_string()))]);
+        set.apply_scan(files, Vec::new());
+        let snapshot = set.snapshot();
+        assert_eq!(kinds_and_keys(&snapshot.state).len(), 2);
+        assert!(snapshot
+            .diagnostics
+            .iter()
+            .any(|d| d.to_string() == "error: File shop.yaml: cannot read file: permission denied"));
+    }
+
+    #[test]
+    fn valid_edit_replaces_objects_and_unchanged_scan_reports_no_change() {
+        let mut set = ManifestSet::default();
+        set.apply_scan(scan(&[("shop.yaml", SHOP)]), Vec::new());
+        assert!(!set.apply_scan(scan(&[("shop.yaml", SHOP)]), Vec::new()));
+        let edited = SHOP.replace("name: shop, namespace: web", "name: shop2, namespace: web");
+        assert!(set.apply_scan(scan(&[("shop.yaml", &edited)]), Vec::new()));
+        assert_eq!(kinds_and_keys(&set.snapshot().state), ["Ingress default/shop", "Service web/shop2"]);
+    }
+
+    #[test]
+    fn first_sight_of_partly_invalid_file_serves_the_valid_documents() {
+        let mut set = ManifestSet::default();
+        let text = format!("{SHOP}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: x}}\nspec: {{ports: 80}}\n");
+        set.apply_scan(scan(&[("shop.yaml", &text)]), Vec::new());
+        let snapshot = set.snapshot();
+        assert_eq!(kinds_and_keys(&snapshot.state), ["Ingress default/shop", "Service web/shop"]);
+        assert_eq!(snapshot.diagnostics.len(), 1, "{:?}", snapshot.diagnostics);
+    }
+
+    #[test]
+    fn load_dir_reads_recursively_in_sorted_order_and_skips_hidden_and_other_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("sub/deeper")).unwrap();
+        std::fs::create_dir_all(dir.path().join("..data")).unwrap();
+        std::fs::write(dir.path().join("sub/deeper/shop.yml"), SHOP).unwrap();
+        std::fs::write(dir.path().join("..data/shop.yaml"), SHOP).unwrap();
+        std::fs::write(dir.path().join(".shop.yaml.swp"), "garbage: [").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "garbage: [").unwrap();
+        std::fs::write(
+            dir.path().join("class.YAML"),
+            "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: wasm}\n",
+        )
+        .unwrap();
+        let (state, diagnostics) = load_dir(dir.path());
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        assert_eq!(kinds_and_keys(&state), ["Ingress default/shop", "IngressClass wasm", "Service web/shop"]);
+    }
+
+    #[test]
+    fn load_dir_of_missing_folder_is_a_diagnostic() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state, diagnostics) = load_dir(&dir.path().join("nope"));
+        assert!(state.ingresses.is_empty());
+        assert_eq!(diagnostics.len(), 1);
+        assert!(diagnostics[0].message.starts_with("cannot list folder"), "{diagnostics:?}");
+    }
+
+    /// Waits (bounded) until the published snapshot satisfies `done`.
+    async fn wait_for(
+        updates: &mut watch_channel::Receiver<Arc<SourceSnapshot>>,
+        what: &str,
+        done: impl Fn(&SourceSnapshot) -> bool,
+    ) -> Arc<SourceSnapshot> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let current = updates.borrow_and_update().clone();
+            if done(&current) {
+                return current;
+            }
+            if tokio::time::timeout_at(deadline, updates.changed()).await.is_err() {
+                panic!("timed out waiting for: {what}; last snapshot: {:?}", kinds_and_keys(&current.state));
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn watcher_applies_create_edit_invalid_edit_and_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("class.yaml"),
+            "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: wasm}\n",
+        )
+        .unwrap();
+        let folder = watch(dir.path().to_path_buf()).unwrap();
+        let mut updates = folder.updates.clone();
+        assert_eq!(kinds_and_keys(&updates.borrow().state), ["IngressClass wasm"], "first snapshot is ready at once");
+
+        let shop = dir.path().join("shop.yaml");
+        std::fs::write(&shop, SHOP).unwrap();
+        wait_for(&mut updates, "created file", |s| s.state.ingresses.len() == 1).await;
+
+        std::fs::write(&shop, SHOP.replace("name: shop, namespace: web", "name: shop2, namespace: web")).unwrap();
+        wait_for(&mut updates, "edited file", |s| s.state.services.contains_key(&ObjectKey::new("web", "shop2"))).await;
+
+        std::fs::write(&shop, "apiVersion: v1\nkind: [").unwrap();
+        let snapshot = wait_for(&mut updates, "diagnostic for invalid edit", |s| !s.diagnostics.is_empty()).await;
+        assert_eq!(snapshot.state.ingresses.len(), 1, "invalid edit must not drop routes");
+        assert!(snapshot.state.services.contains_key(&ObjectKey::new("web", "shop2")));
+
+        std::fs::remove_file(&shop).unwrap();
+        let snapshot = wait_for(&mut updates, "deleted file", |s| s.state.ingresses.is_empty()).await;
+        assert!(snapshot.diagnostics.is_empty(), "{:?}", snapshot.diagnostics);
+        assert_eq!(kinds_and_keys(&snapshot.state), ["IngressClass wasm"]);
+    }
+
+    #[test]
+    fn watch_refuses_a_missing_folder() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _guard = runtime.enter();
+        let dir = tempfile::tempdir().unwrap();
+        let error = watch(dir.path().join("nope")).unwrap_err();
+        assert!(error.to_string().contains("not a folder"), "{error}");
+    }
 }

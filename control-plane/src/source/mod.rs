@@ -2,5 +2,7 @@
 //! `tokio::sync::watch` channel; `serve` translates whatever the latest snapshot is.
 //!
 //! - `files`: a manifests folder (multi-document YAML), watched with notify.
+//! - `kube`: the Kubernetes API (kube-rs watchers + reflector stores).
 
 pub mod files;
+pub mod kube;

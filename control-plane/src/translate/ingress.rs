@@ -1,7 +1,74 @@
-//! ClusterState -> Model + Diagnostics (being written, see issue #3). Pure: no I/O, no Envoy types.
+//! ClusterState -> Model + Diagnostics: the Ingress v1 spec (plus the ingress-nginx annotations we
+//! support) turned into a route table, upstream clusters and TLS servers. Pure and total: no I/O, no
+//! Envoy types, never fails — a bad object (or part of one) is skipped with a diagnostic naming the
+//! object and field, and everything else is still served.
+//!
+//! Rules, in the order they apply:
+//! - **Class.** An Ingress is ours if `spec.ingressClassName` names an IngressClass whose
+//!   `spec.controller` is ours, or (when no IngressClass of that name exists) equals
+//!   `--ingress-class`; else if the legacy `kubernetes.io/ingress.class` annotation names our class;
+//!   else, with no class at all, if one of our IngressClasses is annotated
+//!   `ingressclass.kubernetes.io/is-default-class: "true"`. Others are ignored without a diagnostic.
+//! - **Age.** Ingresses are processed oldest first (`metadata.creationTimestamp`, then
+//!   namespace/name; manifests without timestamps therefore go by namespace/name). Whenever two
+//!   claim the same thing, the older wins and the other gets a diagnostic naming the winner.
+//! - **Hosts.** Lower-cased; `*.example.com` allowed; IP addresses, ports, paths or bad DNS labels
+//!   are refused (rule skipped). Rules without a host go to the host-less entry `""`. Ingresses that
+//!   share a host are merged.
+//! - **Paths.** Must start with `/` (a missing path is `/`). `Exact` -> `PathMatch::Exact`; `Prefix`
+//!   and `ImplementationSpecific` -> `PathMatch::Prefix`; identical host + match (Prefix `/a` and
+//!   `/a/` are identical) -> oldest wins.
+//! - **ingress-nginx regex mode** (as ingress-nginx's `enforceRegexModifier`): if any path on a host
+//!   comes from an Ingress with `use-regex: "true"`, or with a `rewrite-target` that differs from that
+//!   path, then EVERY path on that host, from every Ingress and of every pathType (ingress-nginx writes
+//!   `location ~* "^<path>"` even for Exact), becomes `PathMatch::Regex("(?i)" + path)`: case-
+//!   insensitive, anchored at the start only. Regex routes are ordered as ingress-nginx orders its
+//!   locations (nginx takes the first regex that matches): longer path first, then reverse byte
+//!   order of the path, then age. `rewrite-target` becomes `PathRewrite::Template(target)` on the
+//!   paths of its Ingress, except where the target equals the path (ingress-nginx `needsRewrite`).
+//!   Every route is checked with the filter's own `check_route` (invalid regex -> diagnostic, path
+//!   skipped), and the whole table with `CompiledTable::compile`, so the filter never refuses it.
+//! - **Backends** (see `backends`): a missing Service or port answers 503 (warning); no ready
+//!   endpoints -> an empty cluster (Envoy answers 503; warning).
+//! - **Default backends** (ingress-nginx behaviour): an Ingress with `spec.defaultBackend` AND rules
+//!   uses it as the fallback of each of its hosts (`VirtualHost::fallback`; oldest wins per host); an
+//!   Ingress with `spec.defaultBackend` and NO rules configures the catch-all (`RouteTable::
+//!   default_backend`; oldest wins). An Ingress with rules does not become the catch-all, as in
+//!   ingress-nginx (whose catch-all then stays the controller's default backend: for us a 404).
+//! - **TLS** (see `tls`): each `spec.tls[]` entry whose Secret holds a valid, matching certificate
+//!   and key serves its hosts (or, without hosts, the Ingress's rule hosts) by SNI; a bad entry is an
+//!   error and skipped (the hosts are still served over HTTP). A server name claimed by two Secrets:
+//!   oldest Ingress wins.
+//! - `route_table.version` is the hex SHA-256 of the table's JSON with an empty version.
 
-use crate::model::Translation;
-use crate::state::ClusterState;
+mod annotations;
+mod backends;
+#[cfg(test)]
+mod tests;
+mod tls;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use k8s_openapi::api::networking::v1::Ingress;
+use sha2::{Digest, Sha256};
+use wasm_ingress_filter::matcher::{check_route, CompiledTable};
+use wasm_ingress_filter::table::{PathMatch, PathRewrite, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
+
+use crate::cli::{DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS};
+use crate::model::{Diagnostic, Model, ObjectRef, Severity, TlsCertificate, TlsServer, Translation};
+use crate::state::{ClusterState, ObjectKey};
+
+pub use annotations::{NginxAnnotations, NGINX_PREFIX, REWRITE_TARGET, USE_REGEX};
+pub use backends::{cluster_name, unavailable, SERVICE_NAME_LABEL, UNAVAILABLE_BODY};
+pub use tls::certificate_from_secret;
+
+use backends::{ingress_ref, Backends};
+
+/// The legacy class annotation (before `spec.ingressClassName`).
+pub const LEGACY_CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
+/// Marks the cluster's default IngressClass.
+pub const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
 
 /// Which Ingresses are ours.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,8 +79,653 @@ pub struct TranslateOptions {
     pub controller_name: String,
 }
 
+impl Default for TranslateOptions {
+    /// The CLI defaults (`wasm`, `wasm-ingress.dev/controller`).
+    fn default() -> TranslateOptions {
+        TranslateOptions {
+            ingress_class: DEFAULT_INGRESS_CLASS.into(),
+            controller_name: DEFAULT_CONTROLLER_NAME.into(),
+        }
+    }
+}
+
+/// Facts about a translation that are not config: for `explain` and logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TranslationNotes {
+    /// Hosts in ingress-nginx regex mode -> why (which Ingress and annotation).
+    pub regex_hosts: BTreeMap<String, String>,
+    /// Host -> where its `fallback` comes from (`ns/name: spec.defaultBackend`).
+    pub host_fallbacks: BTreeMap<String, String>,
+    /// Where the table's `default_backend` comes from.
+    pub default_backend: Option<String>,
+    /// Ingresses not of our class (not served).
+    pub ignored_ingresses: BTreeSet<ObjectKey>,
+}
+
 /// Translate the whole state. Never fails: bad objects are skipped with a diagnostic.
 pub fn translate(state: &ClusterState, options: &TranslateOptions) -> Translation {
-    let _ = (state, options);
-    Translation::default()
+    translate_with_notes(state, options).0
+}
+
+/// Diagnostics being collected (sorted and deduplicated at the end).
+#[derive(Debug, Default)]
+pub(crate) struct Diagnostics(Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub(crate) fn push(&mut self, object: ObjectRef, field: String, severity: Severity, message: String) {
+        self.0.push(Diagnostic { object, field, message, severity });
+    }
+}
+
+/// How an Ingress path matches (`spec.rules[].http.paths[].pathType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PathType {
+    Exact,
+    Prefix,
+    ImplementationSpecific,
+}
+
+/// One path of one Ingress, resolved, before the host's mode is known.
+/// Collected in age order (oldest Ingress first, then rule and path order); sorts are stable, so
+/// this order breaks every tie.
+#[derive(Debug, Clone)]
+struct PathCandidate {
+    ingress: ObjectKey,
+    /// `spec.rules[i].http.paths[j]`
+    field: String,
+    path: String,
+    path_type: PathType,
+    action: RouteAction,
+    /// `rewrite-target`, if it applies to this path (set and different from the path).
+    rewrite: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct HostBuild {
+    candidates: Vec<PathCandidate>,
+    /// (action, ingress, origin)
+    fallback: Option<(RouteAction, ObjectKey, String)>,
+    /// Why this host is in regex mode.
+    regex_reason: Option<String>,
+}
+
+/// Translate, and also say how (for `explain`).
+pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) -> (Translation, TranslationNotes) {
+    let mut diagnostics = Diagnostics::default();
+    let mut notes = TranslationNotes::default();
+    check_our_class_objects(state, options, &mut diagnostics);
+
+    let mut ours: Vec<(&ObjectKey, &Ingress)> = Vec::new();
+    for (key, ingress) in &state.ingresses {
+        if is_ours(ingress, state, options) {
+            ours.push((key, ingress));
+        } else {
+            tracing::debug!(ingress = %key, "not of our class; ignored");
+            notes.ignored_ingresses.insert(key.clone());
+        }
+    }
+    ours.sort_by_key(|(key, ingress)| age_key(ingress, key));
+
+    let mut backends = Backends::new(state);
+    let mut hosts: BTreeMap<String, HostBuild> = BTreeMap::new();
+    let mut served: BTreeSet<ObjectKey> = BTreeSet::new();
+    let mut default_backend: Option<(RouteAction, ObjectKey)> = None;
+    let mut tls_claims = TlsClaims::default();
+
+    for (key, ingress) in ours.iter().copied() {
+        let object = ingress_ref(key);
+        let (nginx, annotation_notes) = annotations::parse(ingress.metadata.annotations.as_ref());
+        for (annotation, severity, message) in annotation_notes {
+            diagnostics.push(object.clone(), format!("metadata.annotations[{annotation}]"), severity, message);
+        }
+        let Some(spec) = ingress.spec.as_ref() else {
+            diagnostics.push(object, "spec".into(), Severity::Error, "Ingress has no spec; nothing to serve".into());
+            continue;
+        };
+        let rules = spec.rules.as_deref().unwrap_or_default();
+
+        let own_default = spec
+            .default_backend
+            .as_ref()
+            .and_then(|b| backends.resolve(key, "spec.defaultBackend", b, &mut diagnostics));
+        if let Some(action) = &own_default {
+            if rules.is_empty() {
+                match &default_backend {
+                    None => {
+                        default_backend = Some((action.clone(), key.clone()));
+                        notes.default_backend = Some(format!("{key}: spec.defaultBackend"));
+                        served.insert(key.clone());
+                    }
+                    Some((_, winner)) => diagnostics.push(
+                        object.clone(),
+                        "spec.defaultBackend".into(),
+                        Severity::Error,
+                        format!("the catch-all default backend is already set by the older Ingress {winner}; ignored"),
+                    ),
+                }
+            }
+        } else if rules.is_empty() && spec.default_backend.is_none() {
+            diagnostics.push(
+                object.clone(),
+                "spec".into(),
+                Severity::Warning,
+                "Ingress has neither rules nor a defaultBackend; nothing to serve".into(),
+            );
+        }
+
+        let mut own_hosts: Vec<String> = Vec::new();
+        for (rule_index, rule) in rules.iter().enumerate() {
+            let rule_field = format!("spec.rules[{rule_index}]");
+            let host = match normalize_host(rule.host.as_deref().unwrap_or_default()) {
+                Ok(host) => host,
+                Err(reason) => {
+                    diagnostics.push(
+                        object.clone(),
+                        format!("{rule_field}.host"),
+                        Severity::Error,
+                        format!("{reason}; rule skipped"),
+                    );
+                    continue;
+                }
+            };
+            if !own_hosts.contains(&host) {
+                own_hosts.push(host.clone());
+            }
+            let build = hosts.entry(host.clone()).or_default();
+            if let Some(action) = &own_default {
+                match &build.fallback {
+                    None => {
+                        build.fallback = Some((action.clone(), key.clone(), format!("{key}: spec.defaultBackend")));
+                        served.insert(key.clone());
+                    }
+                    Some((_, winner, _)) if winner != key => diagnostics.push(
+                        object.clone(),
+                        "spec.defaultBackend".into(),
+                        Severity::Error,
+                        format!("host {host:?} already takes its default backend from the older Ingress {winner}; ignored for this host"),
+                    ),
+                    Some(_) => {}
+                }
+            }
+            let paths = rule.http.as_ref().map(|h| h.paths.as_slice()).unwrap_or_default();
+            for (path_index, http_path) in paths.iter().enumerate() {
+                let field = format!("{rule_field}.http.paths[{path_index}]");
+                let path_type = match http_path.path_type.as_str() {
+                    "Exact" => PathType::Exact,
+                    "Prefix" => PathType::Prefix,
+                    "ImplementationSpecific" => PathType::ImplementationSpecific,
+                    "" => {
+                        diagnostics.push(
+                            object.clone(),
+                            format!("{field}.pathType"),
+                            Severity::Error,
+                            "pathType is required (Exact, Prefix or ImplementationSpecific); path skipped".into(),
+                        );
+                        continue;
+                    }
+                    other => {
+                        diagnostics.push(
+                            object.clone(),
+                            format!("{field}.pathType"),
+                            Severity::Error,
+                            format!(
+                                "unknown pathType {other:?} (Exact, Prefix or ImplementationSpecific); path skipped"
+                            ),
+                        );
+                        continue;
+                    }
+                };
+                let path = http_path.path.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "/".into());
+                if !path.starts_with('/') {
+                    diagnostics.push(
+                        object.clone(),
+                        format!("{field}.path"),
+                        Severity::Error,
+                        format!("path {path:?} must start with \"/\"; path skipped"),
+                    );
+                    continue;
+                }
+                let Some(action) =
+                    backends.resolve(key, &format!("{field}.backend"), &http_path.backend, &mut diagnostics)
+                else {
+                    continue;
+                };
+                let rewrite = nginx.rewrite_target.clone().filter(|target| *target != path);
+                if build.regex_reason.is_none() {
+                    if nginx.use_regex {
+                        build.regex_reason = Some(format!("Ingress {key} sets {USE_REGEX}: \"true\""));
+                    } else if rewrite.is_some() {
+                        build.regex_reason = Some(format!("Ingress {key} sets {REWRITE_TARGET}"));
+                    }
+                }
+                build.candidates.push(PathCandidate { ingress: key.clone(), field, path, path_type, action, rewrite });
+            }
+        }
+
+        for (tls_index, entry) in spec.tls.iter().flatten().enumerate() {
+            let field = format!("spec.tls[{tls_index}]");
+            let Some(secret_name) = entry.secret_name.as_deref().filter(|s| !s.is_empty()) else {
+                diagnostics.push(
+                    object.clone(),
+                    format!("{field}.secretName"),
+                    Severity::Error,
+                    "secretName is required (there is no default certificate); TLS entry skipped".into(),
+                );
+                continue;
+            };
+            let secret_key = ObjectKey::new(key.namespace.clone(), secret_name);
+            let certificate = match tls_claims.certificate(state, &secret_key) {
+                Ok(certificate) => certificate,
+                Err(reason) => {
+                    diagnostics.push(
+                        object.clone(),
+                        format!("{field}.secretName"),
+                        Severity::Error,
+                        format!(
+                            "Secret {secret_key} {reason}; TLS entry skipped (its hosts are still served over HTTP)"
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let mut names: Vec<String> = Vec::new();
+            match entry.hosts.as_deref() {
+                Some(listed) if !listed.is_empty() => {
+                    for (host_index, host) in listed.iter().enumerate() {
+                        match normalize_host(host) {
+                            Ok(name) if !name.is_empty() => names.push(name),
+                            Ok(_) => diagnostics.push(
+                                object.clone(),
+                                format!("{field}.hosts[{host_index}]"),
+                                Severity::Error,
+                                "empty host; skipped".into(),
+                            ),
+                            Err(reason) => diagnostics.push(
+                                object.clone(),
+                                format!("{field}.hosts[{host_index}]"),
+                                Severity::Error,
+                                format!("{reason}; skipped"),
+                            ),
+                        }
+                    }
+                }
+                _ => names.extend(own_hosts.iter().filter(|h| !h.is_empty()).cloned()),
+            }
+            if names.is_empty() {
+                diagnostics.push(
+                    object.clone(),
+                    field.clone(),
+                    Severity::Warning,
+                    "no host to serve with this certificate; TLS entry unused".into(),
+                );
+                continue;
+            }
+            let mut claimed_any = false;
+            for name in names {
+                match tls_claims.claim(&name, &secret_key, key) {
+                    Ok(()) => claimed_any = true,
+                    Err((winner_secret, winner_ingress)) => diagnostics.push(
+                        object.clone(),
+                        field.clone(),
+                        Severity::Error,
+                        format!("server name {name:?} is already served with Secret {winner_secret} by the older Ingress {winner_ingress}; ignored for this name"),
+                    ),
+                }
+            }
+            if claimed_any {
+                served.insert(key.clone());
+                tls_claims.used.insert(secret_key, certificate);
+            }
+        }
+    }
+
+    // Hosts -> virtual hosts.
+    let mut virtual_hosts = Vec::new();
+    for (host, build) in hosts {
+        let regex_mode = build.regex_reason.is_some();
+        if let Some(reason) = &build.regex_reason {
+            notes.regex_hosts.insert(host.clone(), reason.clone());
+        }
+        let mut candidates = build.candidates;
+        if regex_mode {
+            // ingress-nginx: longest path first, then reverse byte order (stable: then age).
+            candidates.sort_by(|a, b| b.path.len().cmp(&a.path.len()).then_with(|| b.path.cmp(&a.path)));
+        }
+        let mut routes: Vec<(Route, PathCandidate)> = Vec::new();
+        let mut claimed: BTreeMap<(u8, String), (ObjectKey, String)> = BTreeMap::new();
+        for candidate in candidates {
+            let route = route_for(&candidate, regex_mode);
+            let object = ingress_ref(&candidate.ingress);
+            if let Err(reason) = check_route(&route) {
+                diagnostics.push(
+                    object,
+                    format!("{}.path", candidate.field),
+                    Severity::Error,
+                    format!("{reason}; path skipped"),
+                );
+                continue;
+            }
+            // Prefix `/a` and `/a/` match the same requests.
+            let identity = match &route.path {
+                PathMatch::Exact(p) => (0u8, p.clone()),
+                PathMatch::Prefix(p) => (1, trim_trailing_slash(p).to_owned()),
+                PathMatch::Regex(p) => (2, p.clone()),
+            };
+            if let Some((winner, winner_field)) = claimed.get(&identity) {
+                let who = if *winner == candidate.ingress {
+                    "this Ingress".to_owned()
+                } else {
+                    format!("the older Ingress {winner}")
+                };
+                diagnostics.push(
+                    object,
+                    candidate.field.clone(),
+                    Severity::Error,
+                    format!(
+                        "host {host:?} path {} is already served by {who} ({winner_field}); path ignored",
+                        describe_match(&route.path)
+                    ),
+                );
+                continue;
+            }
+            claimed.insert(identity, (candidate.ingress.clone(), candidate.field.clone()));
+            served.insert(candidate.ingress.clone());
+            routes.push((route, candidate));
+        }
+        if !regex_mode {
+            // The filter does not depend on the order of Exact/Prefix routes; keep it readable.
+            routes.sort_by_key(|(route, _)| match_sort_key(&route.path));
+        }
+        let fallback = build.fallback.map(|(action, _, origin)| {
+            notes.host_fallbacks.insert(host.clone(), origin);
+            action
+        });
+        virtual_hosts.push(VirtualHost { host, routes: routes.into_iter().map(|(r, _)| r).collect(), fallback });
+    }
+
+    let mut table = RouteTable {
+        schema: SCHEMA_VERSION,
+        version: String::new(),
+        hosts: virtual_hosts,
+        default_backend: default_backend.map(|(action, _)| action),
+    };
+    ensure_compiles(&mut table, &mut diagnostics);
+    table.version = table_version(&table);
+
+    let mut clusters = backends.clusters;
+    // Only clusters some route or fallback still uses (a path may have lost a conflict).
+    let used = clusters_used(&table);
+    clusters.retain(|name, _| used.contains(name));
+
+    let (tls_servers, certificates) = tls_claims.into_model();
+    let mut diagnostics = diagnostics.0;
+    diagnostics.sort();
+    diagnostics.dedup();
+    let model = Model { route_table: table, clusters, tls_servers, certificates };
+    (Translation { model, diagnostics, served_ingresses: served }, notes)
+}
+
+/// The route of one candidate in the host's mode.
+fn route_for(candidate: &PathCandidate, regex_mode: bool) -> Route {
+    let origin = format!("{}: {}", candidate.ingress, candidate.field);
+    if regex_mode {
+        let action = match (&candidate.action, &candidate.rewrite) {
+            (RouteAction::Forward(forward), Some(target)) => {
+                let mut forward = forward.clone();
+                forward.rewrite = Some(PathRewrite::Template(target.clone()));
+                RouteAction::Forward(forward)
+            }
+            (action, _) => action.clone(),
+        };
+        return Route { path: regex_match(&candidate.path), action, origin };
+    }
+    let path = match candidate.path_type {
+        PathType::Exact => PathMatch::Exact(candidate.path.clone()),
+        PathType::Prefix | PathType::ImplementationSpecific => PathMatch::Prefix(candidate.path.clone()),
+    };
+    Route { path, action: candidate.action.clone(), origin }
+}
+
+/// The regex ingress-nginx writes for a path on a host in regex mode (`location ~* "^<path>"`; the
+/// filter anchors regexes at the start).
+pub fn regex_match(path: &str) -> PathMatch {
+    PathMatch::Regex(format!("(?i){path}"))
+}
+
+fn trim_trailing_slash(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        "/"
+    } else {
+        trimmed
+    }
+}
+
+fn describe_match(path: &PathMatch) -> String {
+    match path {
+        PathMatch::Exact(p) => format!("{p:?} (Exact)"),
+        PathMatch::Prefix(p) => format!("{p:?} (Prefix)"),
+        PathMatch::Regex(p) => format!("{p:?} (regex)"),
+    }
+}
+
+fn match_sort_key(path: &PathMatch) -> (u8, std::cmp::Reverse<usize>, String) {
+    match path {
+        PathMatch::Exact(p) => (0, std::cmp::Reverse(p.len()), p.clone()),
+        PathMatch::Prefix(p) => (1, std::cmp::Reverse(p.len()), p.clone()),
+        PathMatch::Regex(p) => (2, std::cmp::Reverse(p.len()), p.clone()),
+    }
+}
+
+/// Compile the table with the filter's own compiler; drop any route it refuses (with a diagnostic)
+/// until it compiles, so that Envoy's filter never refuses what we send.
+fn ensure_compiles(table: &mut RouteTable, diagnostics: &mut Diagnostics) {
+    let limit = table.hosts.iter().map(|h| h.routes.len()).sum::<usize>() + 2;
+    for _ in 0..limit {
+        let error = match CompiledTable::compile(table.clone()) {
+            Ok(_) => return,
+            Err(error) => error,
+        };
+        let position = error.host.as_ref().and_then(|host| {
+            let host_index = table.hosts.iter().position(|h| &h.host == host)?;
+            let route_index = error.route.filter(|r| *r < table.hosts[host_index].routes.len())?;
+            Some((host_index, route_index))
+        });
+        let Some((host_index, route_index)) = position else {
+            // A table-level refusal we cannot attribute: serve nothing rather than a refused table.
+            diagnostics.push(
+                ObjectRef { kind: "RouteTable".into(), namespace: String::new(), name: String::new() },
+                String::new(),
+                Severity::Error,
+                format!("the filter refuses the route table: {}; no routes served", error.reason),
+            );
+            table.hosts.clear();
+            table.default_backend = None;
+            return;
+        };
+        let route = table.hosts[host_index].routes.remove(route_index);
+        let (object, field) = origin_to_ref(&route.origin);
+        diagnostics.push(
+            object,
+            field,
+            Severity::Error,
+            format!("the filter refuses this route: {}; path skipped", error.reason),
+        );
+    }
+}
+
+/// `ns/name: field` -> (Ingress ref, field).
+fn origin_to_ref(origin: &str) -> (ObjectRef, String) {
+    let (key, field) = origin.split_once(": ").unwrap_or((origin, ""));
+    let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+    (ObjectRef { kind: "Ingress".into(), namespace: namespace.into(), name: name.into() }, field.into())
+}
+
+fn clusters_used(table: &RouteTable) -> BTreeSet<String> {
+    let mut used = BTreeSet::new();
+    let mut add = |action: &RouteAction| {
+        if let RouteAction::Forward(forward) = action {
+            used.extend(forward.backends.iter().map(|b| b.cluster.clone()));
+        }
+    };
+    for host in &table.hosts {
+        host.routes.iter().for_each(|r| add(&r.action));
+        if let Some(fallback) = &host.fallback {
+            add(fallback);
+        }
+    }
+    if let Some(default) = &table.default_backend {
+        add(default);
+    }
+    used
+}
+
+/// Hex SHA-256 of the table's JSON with an empty `version`.
+pub fn table_version(table: &RouteTable) -> String {
+    let mut unversioned = table.clone();
+    unversioned.version.clear();
+    hex::encode(Sha256::digest(unversioned.to_json().as_bytes()))
+}
+
+type AgeKey = (Option<k8s_openapi::jiff::Timestamp>, String, String);
+
+fn age_key(ingress: &Ingress, key: &ObjectKey) -> AgeKey {
+    (ingress.metadata.creation_timestamp.as_ref().map(|t| t.0), key.namespace.clone(), key.name.clone())
+}
+
+fn is_ours(ingress: &Ingress, state: &ClusterState, options: &TranslateOptions) -> bool {
+    let our_class_object = |name: &str| {
+        state.ingress_classes.get(&ObjectKey::new("", name)).map(|class| {
+            class.spec.as_ref().and_then(|s| s.controller.as_deref()) == Some(options.controller_name.as_str())
+        })
+    };
+    if let Some(name) = ingress.spec.as_ref().and_then(|s| s.ingress_class_name.as_deref()) {
+        return our_class_object(name).unwrap_or(name == options.ingress_class);
+    }
+    if let Some(name) = ingress.metadata.annotations.as_ref().and_then(|a| a.get(LEGACY_CLASS_ANNOTATION)) {
+        return name == &options.ingress_class || our_class_object(name) == Some(true);
+    }
+    state.ingress_classes.values().any(|class| {
+        class.spec.as_ref().and_then(|s| s.controller.as_deref()) == Some(options.controller_name.as_str())
+            && class.metadata.annotations.as_ref().and_then(|a| a.get(DEFAULT_CLASS_ANNOTATION)).map(String::as_str)
+                == Some("true")
+    })
+}
+
+/// An IngressClass named like `--ingress-class` but owned by another controller silently takes our
+/// Ingresses away: say so.
+fn check_our_class_objects(state: &ClusterState, options: &TranslateOptions, diagnostics: &mut Diagnostics) {
+    if let Some(class) = state.ingress_classes.get(&ObjectKey::new("", options.ingress_class.clone())) {
+        let controller = class.spec.as_ref().and_then(|s| s.controller.as_deref()).unwrap_or_default();
+        if controller != options.controller_name {
+            diagnostics.push(
+                ObjectRef {
+                    kind: "IngressClass".into(),
+                    namespace: String::new(),
+                    name: options.ingress_class.clone(),
+                },
+                "spec.controller".into(),
+                Severity::Warning,
+                format!(
+                    "controller is {controller:?}, not {:?}: Ingresses of class {:?} are not served by this controller",
+                    options.controller_name, options.ingress_class
+                ),
+            );
+        }
+    }
+}
+
+/// Lower-case and check an Ingress host: a DNS name, optionally with a leading `*.` label.
+/// `""` (no host) is allowed.
+pub fn normalize_host(host: &str) -> Result<String, String> {
+    let host = host.to_ascii_lowercase();
+    if host.is_empty() {
+        return Ok(host);
+    }
+    if host.parse::<IpAddr>().is_ok() || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
+        return Err(format!("host {host:?} is an IP address; Ingress hosts must be DNS names"));
+    }
+    if host.contains(':') || host.contains('/') {
+        return Err(format!("host {host:?} must be a DNS name without port or path"));
+    }
+    let name = host.strip_prefix("*.").unwrap_or(&host);
+    if host.len() > 253 || name.is_empty() {
+        return Err(format!("host {host:?} is not a valid DNS name"));
+    }
+    for label in name.split('.') {
+        let valid = !label.is_empty()
+            && label.len() <= 63
+            && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-');
+        if !valid {
+            let hint =
+                if label.contains('*') { " (a wildcard must be the whole first label: *.example.com)" } else { "" };
+            return Err(format!("host {host:?} is not a valid DNS name{hint}"));
+        }
+    }
+    Ok(host)
+}
+
+/// Server-name claims and the certificates they use.
+#[derive(Default)]
+struct TlsClaims {
+    /// Secret -> checked certificate (or why not), each Secret checked once.
+    checked: BTreeMap<ObjectKey, Result<TlsCertificate, String>>,
+    /// Server name -> (Secret, Ingress that claimed it first).
+    names: BTreeMap<String, (ObjectKey, ObjectKey)>,
+    /// Certificates used by at least one claimed name.
+    used: BTreeMap<ObjectKey, TlsCertificate>,
+}
+
+impl TlsClaims {
+    fn certificate(&mut self, state: &ClusterState, secret: &ObjectKey) -> Result<TlsCertificate, String> {
+        self.checked
+            .entry(secret.clone())
+            .or_insert_with(|| match state.secrets.get(secret) {
+                None => Err("not found (only Secrets of type kubernetes.io/tls are read)".into()),
+                Some(object) if object.type_.as_deref() != Some("kubernetes.io/tls") => {
+                    Err("is not of type kubernetes.io/tls".into())
+                }
+                Some(object) => match certificate_from_secret(object) {
+                    Ok((certificate, caveat)) => {
+                        if let Some(caveat) = caveat {
+                            tracing::info!(secret = %secret, caveat, "TLS key match not checked");
+                        }
+                        Ok(certificate)
+                    }
+                    Err(reason) => Err(reason),
+                },
+            })
+            .clone()
+    }
+
+    /// Claim `name` for `secret`; `Err((secret, ingress))` of the older claim if another Secret has it.
+    fn claim(&mut self, name: &str, secret: &ObjectKey, ingress: &ObjectKey) -> Result<(), (ObjectKey, ObjectKey)> {
+        match self.names.get(name) {
+            Some((winner_secret, _)) if winner_secret == secret => Ok(()),
+            Some((winner_secret, winner_ingress)) => Err((winner_secret.clone(), winner_ingress.clone())),
+            None => {
+                self.names.insert(name.to_owned(), (secret.clone(), ingress.clone()));
+                Ok(())
+            }
+        }
+    }
+
+    fn into_model(self) -> (Vec<TlsServer>, BTreeMap<String, TlsCertificate>) {
+        let mut by_secret: BTreeMap<ObjectKey, Vec<String>> = BTreeMap::new();
+        for (name, (secret, _)) in self.names {
+            by_secret.entry(secret).or_default().push(name);
+        }
+        let mut servers: Vec<TlsServer> = by_secret
+            .into_iter()
+            .map(|(secret, mut server_names)| {
+                server_names.sort();
+                TlsServer { server_names, certificate: secret.to_string() }
+            })
+            .collect();
+        servers.sort();
+        let certificates = self.used.into_iter().map(|(secret, cert)| (secret.to_string(), cert)).collect();
+        (servers, certificates)
+    }
 }

@@ -1,1 +1,206 @@
-fn main() {}
+//! echo-backend: a tiny, fast HTTP backend for end-to-end tests and benchmarks.
+//!
+//! `echo-backend --listen 127.0.0.1:PORT --name NAME` answers every request with JSON
+//! `{"backend": NAME, "method", "path" (path and query as received), "host", "headers": {name: value}}`
+//! and the header `x-backend: NAME`, over HTTP/1.1 or h2c. A WebSocket-style upgrade
+//! (`Connection: upgrade` + `Upgrade: websocket`) is answered with `101 Switching Protocols` and a
+//! correct `Sec-WebSocket-Accept`, after which the raw bytes are echoed back (no frame parsing).
+//! It prints `echo-backend NAME listening on ADDR` once bound (port 0 picks a free port), which is
+//! how the harness learns the address. It must stay dependency-light and never do work per
+//! request beyond building the answer.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::AsyncWriteExt as _;
+
+#[derive(Parser, Debug)]
+#[command(name = "echo-backend", about = "HTTP echo backend for wasm-ingress tests and benchmarks")]
+struct Args {
+    /// Address to listen on (127.0.0.x:PORT; port 0 picks a free one).
+    #[arg(long)]
+    listen: SocketAddr,
+    /// Name reported in the `backend` field and the `x-backend` header.
+    #[arg(long)]
+    name: String,
+}
+
+/// RFC 6455 §1.3: the GUID appended to `Sec-WebSocket-Key` before hashing.
+const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// SHA-1 (FIPS 180-4), only for `Sec-WebSocket-Accept`; not for anything security-relevant.
+fn sha1(message: &[u8]) -> [u8; 20] {
+    let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+    let mut data = message.to_vec();
+    let bit_len = (message.len() as u64).wrapping_mul(8);
+    data.push(0x80);
+    while data.len() % 64 != 56 {
+        data.push(0);
+    }
+    data.extend_from_slice(&bit_len.to_be_bytes());
+    for block in data.chunks_exact(64) {
+        let mut w = [0u32; 80];
+        for (i, word) in block.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e] = h;
+        for (i, &wi) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
+                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
+                _ => (b ^ c ^ d, 0xCA62_C1D6),
+            };
+            let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(wi);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = t;
+        }
+        for (slot, v) in h.iter_mut().zip([a, b, c, d, e]) {
+            *slot = slot.wrapping_add(v);
+        }
+    }
+    let mut out = [0u8; 20];
+    for (chunk, v) in out.chunks_exact_mut(4).zip(h) {
+        chunk.copy_from_slice(&v.to_be_bytes());
+    }
+    out
+}
+
+/// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`.
+fn websocket_accept(key: &[u8]) -> String {
+    let mut input = key.to_vec();
+    input.extend_from_slice(WEBSOCKET_GUID.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(sha1(&input))
+}
+
+fn header_has_token(request: &Request<Incoming>, name: hyper::header::HeaderName, token: &str) -> bool {
+    request.headers().get_all(name).iter().any(|value| {
+        value.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+fn echo_body(name: &str, request: &Request<Incoming>) -> Bytes {
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (header_name, value) in request.headers() {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        headers
+            .entry(header_name.as_str().to_string())
+            .and_modify(|existing| {
+                existing.push_str(", ");
+                existing.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    let host = request
+        .headers()
+        .get(hyper::header::HOST)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .or_else(|| request.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_default();
+    let path = request.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+    let body = serde_json::json!({
+        "backend": name,
+        "method": request.method().as_str(),
+        "path": path,
+        "host": host,
+        "headers": headers,
+    });
+    Bytes::from(body.to_string())
+}
+
+async fn handle(name: Arc<str>, mut request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let wants_websocket = header_has_token(&request, hyper::header::CONNECTION, "upgrade")
+        && header_has_token(&request, hyper::header::UPGRADE, "websocket");
+    if wants_websocket {
+        let accept = request.headers().get("sec-websocket-key").map(|key| websocket_accept(key.as_bytes()));
+        let upgrade = hyper::upgrade::on(&mut request);
+        tokio::spawn(async move {
+            if let Ok(upgraded) = upgrade.await {
+                let mut io = TokioIo::new(upgraded);
+                let (mut reader, mut writer) = tokio::io::split(&mut io);
+                let _ = tokio::io::copy(&mut reader, &mut writer).await;
+                let _ = writer.shutdown().await;
+            }
+        });
+        let mut response = Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header(hyper::header::CONNECTION, "upgrade")
+            .header(hyper::header::UPGRADE, "websocket")
+            .header("x-backend", name.as_ref());
+        if let Some(accept) = accept {
+            response = response.header("sec-websocket-accept", accept);
+        }
+        return Ok(response.body(Full::new(Bytes::new())).unwrap_or_default());
+    }
+    let body = echo_body(&name, &request);
+    let response = Response::builder()
+        .status(StatusCode::OK)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header("x-backend", name.as_ref())
+        .body(Full::new(body))
+        .unwrap_or_default();
+    Ok(response)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let local = listener.local_addr()?;
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "echo-backend {} listening on {local}", args.name)?;
+        stdout.flush()?;
+    }
+    let name: Arc<str> = Arc::from(args.name.as_str());
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(_) => continue,
+        };
+        let _ = stream.set_nodelay(true);
+        let name = Arc::clone(&name);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| handle(Arc::clone(&name), request));
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_accept_matches_rfc_6455_example() {
+        assert_eq!(websocket_accept(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn sha1_matches_known_vectors() {
+        let hex = |d: [u8; 20]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(hex(sha1(b"abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(hex(sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(
+            hex(sha1(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! Section 3: the control plane at scale. Generates a manifests folder of N Ingresses (each with its
+//! own Service and EndpointSlice; the first 500 with a TLS Secret), then
+//! - translate: in a fresh child process (`bench translate-probe`), load the folder
+//!   (`source::files::load_dir`) and run `translate::ingress::translate`, reporting wall time and the
+//!   process's RSS after each step and its peak (VmHWM);
+//! - propagation: `wasm-ingress serve` + Envoy on that folder; ≥ 20 times, a new Ingress file with a
+//!   new path is written (atomic rename) and the clock runs until Envoy answers the new path 200.
+//!
+//! Also reports Envoy's RSS with the table loaded.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::gateways::{self, Tools};
+use crate::procs::{status_field_kib, KeepAliveClient};
+use crate::workload::{endpoint_slice_doc, ingress_doc, service_doc, to_yaml_stream, Kind, PathRule, NAMESPACE};
+
+/// Ingresses per manifest file (with their Services and EndpointSlices).
+pub const INGRESSES_PER_FILE: usize = 10;
+pub const PROPAGATION_HOST: &str = "propagation.bench.example";
+
+fn scale_host(i: usize) -> String {
+    format!("app{i}.scale.bench.example")
+}
+
+/// Write N Ingresses (+ Services, EndpointSlices) and `tls` TLS Secrets into `dir`.
+pub fn write_scale_manifests(dir: &Path, ingresses: usize, tls: usize, backend_port: u16) -> Result<()> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)?;
+    let class = json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "IngressClass",
+        "metadata": {"name": wasm_ingress::cli::DEFAULT_INGRESS_CLASS},
+        "spec": {"controller": wasm_ingress::cli::DEFAULT_CONTROLLER_NAME},
+    });
+    // The Service the propagation probes point at.
+    let base = vec![class, service_doc("propagation", backend_port), endpoint_slice_doc("propagation", backend_port)];
+    std::fs::write(dir.join("apps-base.yaml"), to_yaml_stream(&base))?;
+    let mut docs: Vec<Value> = Vec::new();
+    for i in 0..ingresses {
+        let service = format!("app{i}");
+        docs.push(service_doc(&service, backend_port));
+        docs.push(endpoint_slice_doc(&service, backend_port));
+        let paths = [
+            PathRule { kind: Kind::Prefix, path: "/".into(), service: 0 },
+            PathRule { kind: Kind::Exact, path: "/healthz".into(), service: 0 },
+        ];
+        let mut ingress = ingress_doc(&format!("app{i}"), &scale_host(i), &paths);
+        for p in ingress["spec"]["rules"][0]["http"]["paths"].as_array_mut().into_iter().flatten() {
+            p["backend"]["service"]["name"] = json!(service);
+        }
+        if i < tls {
+            let secret = format!("tls-{i}");
+            let certified = rcgen::generate_simple_self_signed(vec![scale_host(i)]).context("rcgen")?;
+            docs.push(json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "kubernetes.io/tls",
+                "metadata": {"name": secret, "namespace": NAMESPACE},
+                "stringData": {"tls.crt": certified.cert.pem(), "tls.key": certified.signing_key.serialize_pem()},
+            }));
+            ingress["spec"]["tls"] = json!([{"hosts": [scale_host(i)], "secretName": secret}]);
+        }
+        docs.push(ingress);
+        if (i + 1) % INGRESSES_PER_FILE == 0 || i + 1 == ingresses {
+            std::fs::write(dir.join(format!("apps-{:05}.yaml", i / INGRESSES_PER_FILE)), to_yaml_stream(&docs))?;
+            docs.clear();
+        }
+    }
+    Ok(())
+}
+
+/// What `bench translate-probe` prints.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct TranslateProbe {
+    pub files_load_ms: f64,
+    /// Median of the translate runs.
+    pub translate_ms: f64,
+    pub translate_runs_ms: Vec<f64>,
+    pub rss_start_kib: u64,
+    pub rss_after_load_kib: u64,
+    pub rss_after_translate_kib: u64,
+    pub peak_rss_kib: u64,
+    pub ingresses: usize,
+    pub hosts: usize,
+    pub routes: usize,
+    pub clusters: usize,
+    pub tls_servers: usize,
+    pub diagnostics: usize,
+    pub table_json_bytes: usize,
+}
+
+fn self_rss() -> u64 {
+    status_field_kib("/proc/self/status", "VmRSS:").unwrap_or(0)
+}
+
+/// The child-process side: load and translate `dir`, `runs` times.
+pub fn translate_probe(dir: &Path, runs: usize) -> TranslateProbe {
+    let mut probe = TranslateProbe { rss_start_kib: self_rss(), ..TranslateProbe::default() };
+    let started = Instant::now();
+    let (state, load_diagnostics) = wasm_ingress::source::files::load_dir(dir);
+    probe.files_load_ms = started.elapsed().as_secs_f64() * 1e3;
+    probe.rss_after_load_kib = self_rss();
+    probe.ingresses = state.ingresses.len();
+    let options = wasm_ingress::translate::ingress::TranslateOptions {
+        ingress_class: wasm_ingress::cli::DEFAULT_INGRESS_CLASS.to_string(),
+        controller_name: wasm_ingress::cli::DEFAULT_CONTROLLER_NAME.to_string(),
+    };
+    let mut last = None;
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        let translation = wasm_ingress::translate::ingress::translate(&state, &options);
+        probe.translate_runs_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        last = Some(translation);
+    }
+    probe.translate_ms = crate::stats::median(&probe.translate_runs_ms);
+    probe.rss_after_translate_kib = self_rss();
+    probe.peak_rss_kib = status_field_kib("/proc/self/status", "VmHWM:").unwrap_or(0);
+    if let Some(t) = last {
+        probe.hosts = t.model.route_table.hosts.len();
+        probe.routes = t.model.route_table.hosts.iter().map(|h| h.routes.len()).sum();
+        probe.clusters = t.model.clusters.len();
+        probe.tls_servers = t.model.tls_servers.len();
+        probe.diagnostics = t.diagnostics.len() + load_diagnostics.len();
+        probe.table_json_bytes = t.model.route_table.to_json().len();
+    }
+    probe
+}
+
+/// Run the probe in a fresh process (so RSS is this N's alone).
+pub fn run_translate_probe(dir: &Path, runs: usize) -> Result<TranslateProbe> {
+    let exe = std::env::current_exe()?;
+    let mut command = Command::new(exe);
+    command.arg("translate-probe").arg("--dir").arg(dir).args(["--runs", &runs.to_string()]);
+    let out = crate::procs::run(command, "bench translate-probe")?;
+    serde_json::from_str(out.trim()).with_context(|| format!("parse probe output {out}"))
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct PropagationResult {
+    pub ingresses: usize,
+    pub error: Option<String>,
+    /// Seconds from starting the control plane until Envoy served the generated table.
+    pub initial_ready_seconds: f64,
+    pub changes: usize,
+    pub samples_ms: Vec<f64>,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub envoy_rss_kib: u64,
+    pub control_plane_rss_kib: u64,
+}
+
+/// Measure propagation on a folder of `ingresses` Ingresses.
+pub fn run_propagation(root: &Path, tools: &Tools, backend_port: u16, ingresses: usize, tls: usize, changes: usize) -> PropagationResult {
+    let mut result = PropagationResult { ingresses, ..PropagationResult::default() };
+    if let Err(e) = propagation_inner(root, tools, backend_port, ingresses, tls, changes, &mut result) {
+        eprintln!("   propagation N={ingresses} FAILED: {e:#}");
+        result.error = Some(format!("{e:#}"));
+    }
+    result
+}
+
+fn get_status(port: u16, authority: &str, path: &str) -> Option<u16> {
+    KeepAliveClient::connect(port, Duration::from_secs(2)).ok()?.get(authority, path).ok().map(|r| r.status)
+}
+
+fn propagation_inner(root: &Path, tools: &Tools, backend_port: u16, ingresses: usize, tls: usize, changes: usize, result: &mut PropagationResult) -> Result<()> {
+    let dir = root.join(format!("propagation-{ingresses}"));
+    let manifests = dir.join("manifests");
+    write_scale_manifests(&manifests, ingresses, tls, backend_port)?;
+    let started = Instant::now();
+    let mut running = gateways::start_wasm_ingress_on(&dir, tools)?;
+    // Ready when the last Ingress's host is served.
+    let last_host = scale_host(ingresses - 1);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while get_status(running.port, &last_host, "/healthz") != Some(200) {
+        running.check_alive()?;
+        if Instant::now() > deadline {
+            bail!("Envoy did not serve {last_host} within 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    result.initial_ready_seconds = started.elapsed().as_secs_f64();
+    eprintln!("   propagation N={ingresses}: serving after {:.1}s", result.initial_ready_seconds);
+
+    let mut client = KeepAliveClient::connect(running.port, Duration::from_secs(5))?;
+    for k in 0..changes {
+        let path = format!("/new-{k}");
+        let before = client.get(PROPAGATION_HOST, &path)?;
+        if before.status == 200 {
+            bail!("{PROPAGATION_HOST}{path} answered 200 before the change");
+        }
+        let rule = [PathRule { kind: Kind::Exact, path: path.clone(), service: 0 }];
+        let mut ingress = ingress_doc(&format!("propagation-{k}"), PROPAGATION_HOST, &rule);
+        ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] = json!("propagation");
+        let file = manifests.join(format!("propagation-{k:03}.yaml"));
+        gateways::write_atomic(&file, &to_yaml_stream(&[ingress]))?;
+        let changed = Instant::now();
+        loop {
+            let response = match client.get(PROPAGATION_HOST, &path) {
+                Ok(r) => r,
+                Err(_) => {
+                    client = KeepAliveClient::connect(running.port, Duration::from_secs(5))?;
+                    continue;
+                }
+            };
+            if response.status == 200 {
+                break;
+            }
+            if response.closed {
+                client = KeepAliveClient::connect(running.port, Duration::from_secs(5))?;
+            }
+            if changed.elapsed() > Duration::from_secs(30) {
+                bail!("change {k}: {path} not served after 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        result.samples_ms.push(changed.elapsed().as_secs_f64() * 1e3);
+        // Let the system settle between changes (and not hit the watcher's debounce window).
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    result.changes = result.samples_ms.len();
+    result.p50_ms = crate::stats::percentile(&result.samples_ms, 50.0);
+    result.p99_ms = crate::stats::percentile(&result.samples_ms, 99.0);
+    result.max_ms = result.samples_ms.iter().copied().fold(0.0, f64::max);
+    result.envoy_rss_kib = running.rss_kib();
+    result.control_plane_rss_kib = running.processes.get(1).and_then(|(c, _)| crate::procs::rss_kib(c.pid())).unwrap_or(0);
+    eprintln!("   propagation N={ingresses}: p50 {:.0} ms p99 {:.0} ms max {:.0} ms (n={})", result.p50_ms, result.p99_ms, result.max_ms, result.changes);
+    Ok(())
+}
+
+/// Section 3 translate numbers for one N.
+#[derive(Debug, Clone, Serialize)]
+pub struct TranslateResult {
+    pub ingresses: usize,
+    pub tls_secrets: usize,
+    pub manifest_bytes: u64,
+    pub error: Option<String>,
+    pub probe: Option<TranslateProbe>,
+}
+
+pub fn run_translate(root: &Path, ingresses: usize, tls: usize, runs: usize) -> TranslateResult {
+    let dir: PathBuf = root.join(format!("translate-{ingresses}"));
+    let mut result = TranslateResult { ingresses, tls_secrets: tls.min(ingresses), manifest_bytes: 0, error: None, probe: None };
+    let outcome = write_scale_manifests(&dir, ingresses, tls, 8080).and_then(|()| {
+        result.manifest_bytes = std::fs::read_dir(&dir)?.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+        run_translate_probe(&dir, runs)
+    });
+    match outcome {
+        Ok(probe) => {
+            eprintln!("   translate N={ingresses}: load {:.0} ms translate {:.0} ms peak RSS {} MiB", probe.files_load_ms, probe.translate_ms, probe.peak_rss_kib / 1024);
+            result.probe = Some(probe);
+        }
+        Err(e) => {
+            eprintln!("   translate N={ingresses} FAILED: {e:#}");
+            result.error = Some(format!("{e:#}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}

@@ -1,0 +1,353 @@
+//! The Kubernetes API source: kube-rs watchers + reflector stores for Ingress, IngressClass, Service,
+//! EndpointSlice and `kubernetes.io/tls` Secret, turned into complete `ClusterState` snapshots
+//! published (debounced) on a `tokio::sync::watch` channel — the same seam as the manifests folder.
+//!
+//! Resilience is the watcher's: it relists on `410 Gone` (the reflector keeps serving the old objects
+//! until the relist is complete), resumes from bookmarks, and `default_backoff()` spaces out retries
+//! on errors. Readiness turns true only once every initial list has completed (an `InitDone` from each
+//! of the five watchers) and the first complete snapshot is published; it never goes back to false —
+//! a relist keeps the last complete state in place.
+//!
+//! Secrets: only TLS Secrets are watched (field selector `type=kubernetes.io/tls`, so Opaque Secrets
+//! never reach our memory), and of those only the ones an Ingress names in `spec.tls[].secretName` (in
+//! its own namespace) are put into the snapshot. Which Ingresses are ours (IngressClass, legacy
+//! annotation, default class) is decided by translation, not here: this module must not interpret
+//! objects, translate, or write anything to the API server.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::{BoxStream, SelectAll};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::NamespaceResourceScope;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Api, Client, Config, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::state::{ClusterState, ObjectKey};
+
+/// Field selector that keeps every non-TLS Secret (tokens, passwords) out of our watch.
+pub const TLS_SECRET_FIELD_SELECTOR: &str = "type=kubernetes.io/tls";
+
+/// How long changes are gathered before one snapshot is published.
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// One kind of Kubernetes API access the control plane makes; `deploy/` RBAC must grant exactly the
+/// union of every module's list (checked by `tests/deploy_manifests.rs`, and each request the code
+/// sends in the mocked-apiserver tests is checked against these lists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ApiAccess {
+    /// API group (`""` for core).
+    pub group: &'static str,
+    /// Plural resource, with `/subresource` if any (`ingresses/status`).
+    pub resource: &'static str,
+    pub verbs: &'static [&'static str],
+    /// Where the access happens: the whole cluster (ClusterRole), or only the control plane's own
+    /// namespace (Role).
+    pub scope: AccessScope,
+}
+
+/// Where an [`ApiAccess`] applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AccessScope {
+    /// Any namespace (or a cluster-scoped resource): needs a ClusterRole.
+    Cluster,
+    /// Only the control plane's own namespace: a Role is enough.
+    OwnNamespace,
+}
+
+/// What this source reads.
+pub const API_ACCESS: &[ApiAccess] = &[
+    ApiAccess { group: "networking.k8s.io", resource: "ingresses", verbs: &["list", "watch"], scope: AccessScope::Cluster },
+    ApiAccess { group: "networking.k8s.io", resource: "ingressclasses", verbs: &["list", "watch"], scope: AccessScope::Cluster },
+    // `get` too: status.rs reads the Envoy Service named by --status-service when it is outside the
+    // watched namespace.
+    ApiAccess { group: "", resource: "services", verbs: &["get", "list", "watch"], scope: AccessScope::Cluster },
+    ApiAccess { group: "discovery.k8s.io", resource: "endpointslices", verbs: &["list", "watch"], scope: AccessScope::Cluster },
+    ApiAccess { group: "", resource: "secrets", verbs: &["list", "watch"], scope: AccessScope::Cluster },
+];
+
+/// What to watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeSourceConfig {
+    /// Watch one namespace only (`--namespace`); IngressClasses are cluster-scoped and always watched.
+    pub namespace: Option<String>,
+    /// Changes within this window are published as one snapshot.
+    pub debounce: Duration,
+}
+
+impl KubeSourceConfig {
+    pub fn new(namespace: Option<String>) -> KubeSourceConfig {
+        KubeSourceConfig { namespace, debounce: DEFAULT_DEBOUNCE }
+    }
+}
+
+/// A running Kubernetes source: the latest complete snapshot, and whether the initial lists are done.
+#[derive(Debug)]
+pub struct KubeSource {
+    /// Starts as an empty state; the first real snapshot arrives together with `ready == true`.
+    pub state: watch::Receiver<Arc<ClusterState>>,
+    /// `true` once every watcher has completed its initial list and a snapshot has been published.
+    pub ready: watch::Receiver<bool>,
+    /// The watch loop; it runs until aborted (watch errors are retried with backoff, never fatal).
+    pub task: JoinHandle<()>,
+}
+
+/// A client from `--kubeconfig PATH`, or else the usual inference (in-cluster service account
+/// first, then `$KUBECONFIG` / `~/.kube/config`).
+pub async fn client(kubeconfig: Option<&Path>) -> Result<Client, kube::Error> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path)?;
+            Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?
+        }
+        None => Config::infer().await.map_err(kube::Error::InferConfig)?,
+    };
+    Client::try_from(config)
+}
+
+/// Start watching (inside a Tokio runtime); see [`run`]. Abort `task` to stop.
+pub fn spawn(client: Client, config: KubeSourceConfig) -> KubeSource {
+    let (state_tx, state) = watch::channel(Arc::new(ClusterState::default()));
+    let (ready_tx, ready) = watch::channel(false);
+    let task = tokio::spawn(run(client, config, state_tx, ready_tx));
+    KubeSource { state, ready, task }
+}
+
+/// The five watched kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum WatchedKind {
+    Ingress,
+    IngressClass,
+    Service,
+    EndpointSlice,
+    Secret,
+}
+
+const WATCHED_KINDS: usize = 5;
+
+/// What one watcher tells the loop.
+enum Signal {
+    /// An initial list (or a relist after `410 Gone`) is complete and in the store.
+    Listed(WatchedKind),
+    /// An object was added, modified or deleted.
+    Changed(WatchedKind),
+    /// Nothing the snapshot needs (list pages are buffered by the reflector until `Listed`).
+    Nothing,
+    /// A watch/list error; the watcher retries on its own, after a backoff.
+    Failed(WatchedKind, watcher::Error),
+}
+
+/// The reflector stores the snapshot is built from.
+struct Stores {
+    ingresses: Store<Ingress>,
+    ingress_classes: Store<IngressClass>,
+    services: Store<Service>,
+    endpoint_slices: Store<EndpointSlice>,
+    secrets: Store<Secret>,
+}
+
+/// Watch until aborted, publishing complete snapshots on `state` (at most one per `debounce`
+/// window) and `true` on `ready` after the first one.
+#[tracing::instrument(skip_all, fields(namespace = config.namespace.as_deref().unwrap_or("<all>")))]
+pub async fn run(
+    client: Client,
+    config: KubeSourceConfig,
+    state: watch::Sender<Arc<ClusterState>>,
+    ready: watch::Sender<bool>,
+) {
+    let namespace = config.namespace.as_deref();
+    let mut streams: SelectAll<BoxStream<'static, Signal>> = SelectAll::new();
+    let (ingresses, stream) =
+        reflect(namespaced_api(&client, namespace), watcher::Config::default(), WatchedKind::Ingress);
+    streams.push(stream);
+    let (ingress_classes, stream) =
+        reflect(Api::all(client.clone()), watcher::Config::default(), WatchedKind::IngressClass);
+    streams.push(stream);
+    let (services, stream) =
+        reflect(namespaced_api(&client, namespace), watcher::Config::default(), WatchedKind::Service);
+    streams.push(stream);
+    let (endpoint_slices, stream) =
+        reflect(namespaced_api(&client, namespace), watcher::Config::default(), WatchedKind::EndpointSlice);
+    streams.push(stream);
+    let (secrets, stream) = reflect(
+        namespaced_api(&client, namespace),
+        watcher::Config::default().fields(TLS_SECRET_FIELD_SELECTOR),
+        WatchedKind::Secret,
+    );
+    streams.push(stream);
+    let stores = Stores { ingresses, ingress_classes, services, endpoint_slices, secrets };
+
+    let mut listed: BTreeSet<WatchedKind> = BTreeSet::new();
+    let mut dirty = false;
+    let debounce = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(debounce);
+    loop {
+        tokio::select! {
+            signal = streams.next() => {
+                let Some(signal) = signal else {
+                    tracing::error!("every Kubernetes watch stream ended");
+                    return;
+                };
+                let changed = match signal {
+                    Signal::Listed(kind) => {
+                        if listed.insert(kind) {
+                            tracing::info!(?kind, "initial list complete");
+                        } else {
+                            tracing::info!(?kind, "relist complete");
+                        }
+                        true
+                    }
+                    Signal::Changed(kind) => {
+                        tracing::trace!(?kind, "object changed");
+                        true
+                    }
+                    Signal::Nothing => false,
+                    Signal::Failed(kind, error) => {
+                        tracing::warn!(?kind, %error, "Kubernetes watch failed; retrying with backoff");
+                        false
+                    }
+                };
+                if changed && !dirty {
+                    dirty = true;
+                    debounce.as_mut().reset(tokio::time::Instant::now() + config.debounce);
+                }
+            }
+            () = &mut debounce, if dirty => {
+                dirty = false;
+                if listed.len() == WATCHED_KINDS {
+                    let snapshot = stores.snapshot();
+                    tracing::debug!(
+                        ingresses = snapshot.ingresses.len(),
+                        services = snapshot.services.len(),
+                        endpoint_slices = snapshot.endpoint_slices.len(),
+                        secrets = snapshot.secrets.len(),
+                        "publishing cluster state"
+                    );
+                    state.send_replace(Arc::new(snapshot));
+                    ready.send_if_modified(|ready| !std::mem::replace(ready, true));
+                }
+            }
+        }
+    }
+}
+
+fn namespaced_api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// A watcher (default backoff) feeding a reflector store, mapped to `Signal`s.
+fn reflect<K>(api: Api<K>, config: watcher::Config, kind: WatchedKind) -> (Store<K>, BoxStream<'static, Signal>)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, config)
+        .default_backoff()
+        // managedFields are never read and are often the largest part of an object.
+        .modify(|object: &mut K| object.meta_mut().managed_fields = None)
+        .reflect(writer)
+        .map(move |event| match event {
+            Ok(watcher::Event::InitDone) => Signal::Listed(kind),
+            Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => Signal::Changed(kind),
+            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => Signal::Nothing,
+            Err(error) => Signal::Failed(kind, error),
+        })
+        .boxed();
+    (reader, stream)
+}
+
+impl Stores {
+    fn snapshot(&self) -> ClusterState {
+        let ingresses = by_key(&self.ingresses);
+        let wanted = referenced_tls_secrets(ingresses.values());
+        let mut secrets = by_key(&self.secrets);
+        secrets.retain(|key, _| wanted.contains(key));
+        ClusterState {
+            ingresses,
+            ingress_classes: by_key(&self.ingress_classes),
+            services: by_key(&self.services),
+            endpoint_slices: by_key(&self.endpoint_slices),
+            secrets,
+        }
+    }
+}
+
+fn by_key<K>(store: &Store<K>) -> BTreeMap<ObjectKey, K>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .state()
+        .into_iter()
+        .map(|object| (ObjectKey::new(object.namespace().unwrap_or_default(), object.name_any()), (*object).clone()))
+        .collect()
+}
+
+/// The Secrets named by `spec.tls[].secretName` of these Ingresses, in each Ingress's namespace.
+pub fn referenced_tls_secrets<'a>(ingresses: impl IntoIterator<Item = &'a Ingress>) -> BTreeSet<ObjectKey> {
+    let mut keys = BTreeSet::new();
+    for ingress in ingresses {
+        let namespace = ingress.namespace().unwrap_or_default();
+        let tls = ingress.spec.as_ref().and_then(|spec| spec.tls.as_ref());
+        for entry in tls.into_iter().flatten() {
+            if let Some(name) = entry.secret_name.as_deref().filter(|name| !name.is_empty()) {
+                keys.insert(ObjectKey::new(namespace.clone(), name));
+            }
+        }
+    }
+    keys
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn ingress(json: serde_json::Value) -> Ingress {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn referenced_secrets_are_taken_from_tls_entries_in_the_ingress_namespace() {
+        let shop = ingress(serde_json::json!({
+            "metadata": {"name": "shop", "namespace": "default"},
+            "spec": {"tls": [
+                {"hosts": ["shop.example.com"], "secretName": "shop-tls"},
+                {"hosts": ["api.example.com"], "secretName": "api-tls"},
+                {"hosts": ["nosecret.example.com"]},
+                {"hosts": ["empty.example.com"], "secretName": ""}
+            ]}
+        }));
+        let blog = ingress(serde_json::json!({
+            "metadata": {"name": "blog", "namespace": "blog"},
+            "spec": {"tls": [{"secretName": "shop-tls"}]}
+        }));
+        let plain = ingress(serde_json::json!({"metadata": {"name": "plain", "namespace": "default"}, "spec": {}}));
+        let keys = referenced_tls_secrets([&shop, &blog, &plain]);
+        let expected: BTreeSet<ObjectKey> = [
+            ObjectKey::new("default", "shop-tls"),
+            ObjectKey::new("default", "api-tls"),
+            ObjectKey::new("blog", "shop-tls"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(keys, expected);
+    }
+}

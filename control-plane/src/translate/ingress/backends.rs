@@ -1,0 +1,204 @@
+//! Ingress backends -> upstream clusters: a Service port (by number or name) becomes the cluster
+//! `namespace/service/port` (the Service port NUMBER), with the ready addresses of the Service's
+//! EndpointSlices (matched by the `kubernetes.io/service-name` label and by port NAME, as kube-proxy
+//! does). A backend that cannot be resolved answers 503 from the filter, with a diagnostic. Pure: it
+//! reads `ClusterState` and must not decide anything about hosts or paths.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use k8s_openapi::api::core::v1::ServicePort;
+use k8s_openapi::api::networking::v1::IngressBackend;
+use wasm_ingress_filter::table::RouteAction;
+
+use crate::model::{Endpoint, ObjectRef, Severity, UpstreamCluster};
+use crate::state::{ClusterState, ObjectKey};
+
+use super::Diagnostics;
+
+/// The label that ties an EndpointSlice to its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// Body of the 503 the filter answers for a backend that does not resolve to a cluster.
+pub const UNAVAILABLE_BODY: &str = "service unavailable";
+
+/// The Envoy cluster of one Service port: `namespace/service/port` (port = Service port number).
+pub fn cluster_name(namespace: &str, service: &str, port: i32) -> String {
+    format!("{namespace}/{service}/{port}")
+}
+
+/// The action of a backend that does not resolve (missing Service or port, unsupported type).
+pub fn unavailable() -> RouteAction {
+    RouteAction::respond(503, UNAVAILABLE_BODY)
+}
+
+/// Resolves backends against the state and collects the clusters they use.
+pub(super) struct Backends<'s> {
+    state: &'s ClusterState,
+    pub(super) clusters: BTreeMap<String, UpstreamCluster>,
+    /// EndpointSlices already reported (bad addresses), so each is reported once.
+    reported_slices: BTreeSet<ObjectKey>,
+}
+
+impl<'s> Backends<'s> {
+    pub(super) fn new(state: &'s ClusterState) -> Backends<'s> {
+        Backends { state, clusters: BTreeMap::new(), reported_slices: BTreeSet::new() }
+    }
+
+    /// The action for `backend` of Ingress `ingress` (its field `field`), or `None` if the path must
+    /// be skipped (the backend is not something we can ever serve).
+    pub(super) fn resolve(
+        &mut self,
+        ingress: &ObjectKey,
+        field: &str,
+        backend: &IngressBackend,
+        diagnostics: &mut Diagnostics,
+    ) -> Option<RouteAction> {
+        let object = ingress_ref(ingress);
+        if backend.resource.is_some() {
+            diagnostics.push(
+                object,
+                format!("{field}.resource"),
+                Severity::Error,
+                "resource backends are not supported; skipped".into(),
+            );
+            return None;
+        }
+        let Some(service_backend) = &backend.service else {
+            diagnostics.push(object, field.into(), Severity::Error, "backend names no service; skipped".into());
+            return None;
+        };
+        let service_field = format!("{field}.service");
+        let (port_number, port_name) = match &service_backend.port {
+            Some(port) => (port.number, port.name.clone().filter(|n| !n.is_empty())),
+            None => (None, None),
+        };
+        if port_number.is_none() && port_name.is_none() {
+            diagnostics.push(
+                object,
+                format!("{service_field}.port"),
+                Severity::Error,
+                "a service port number or name is required; skipped".into(),
+            );
+            return None;
+        }
+        let service_key = ObjectKey::new(ingress.namespace.clone(), service_backend.name.clone());
+        let Some(service) = self.state.services.get(&service_key) else {
+            diagnostics.push(
+                object,
+                format!("{service_field}.name"),
+                Severity::Warning,
+                format!("Service {service_key} not found; requests answer 503"),
+            );
+            return Some(unavailable());
+        };
+        let spec = service.spec.as_ref();
+        if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
+            diagnostics.push(
+                object,
+                format!("{service_field}.name"),
+                Severity::Warning,
+                format!(
+                    "Service {service_key} is of type ExternalName, which is not supported yet; requests answer 503"
+                ),
+            );
+            return Some(unavailable());
+        }
+        let ports = spec.and_then(|s| s.ports.as_deref()).unwrap_or_default();
+        let found = ports.iter().find(|p| match (port_number, &port_name) {
+            (Some(number), _) => p.port == number,
+            (None, Some(name)) => p.name.as_deref() == Some(name.as_str()),
+            (None, None) => false,
+        });
+        let Some(service_port) = found else {
+            let wanted = match (port_number, &port_name) {
+                (Some(number), _) => format!("port {number}"),
+                (None, Some(name)) => format!("a port named {name:?}"),
+                (None, None) => "a port".into(),
+            };
+            diagnostics.push(
+                object,
+                format!("{service_field}.port"),
+                Severity::Warning,
+                format!("Service {service_key} has no {wanted}; requests answer 503"),
+            );
+            return Some(unavailable());
+        };
+        let cluster = cluster_name(&service_key.namespace, &service_key.name, service_port.port);
+        if !self.clusters.contains_key(&cluster) {
+            let endpoints = self.endpoints(&service_key, service_port, diagnostics);
+            self.clusters.insert(cluster.clone(), UpstreamCluster { name: cluster.clone(), endpoints });
+        }
+        if self.clusters.get(&cluster).is_some_and(|c| c.endpoints.is_empty()) {
+            diagnostics.push(
+                object,
+                service_field,
+                Severity::Warning,
+                format!("Service {service_key} port {} has no ready endpoints; requests answer 503", service_port.port),
+            );
+        }
+        Some(RouteAction::forward_to(cluster))
+    }
+
+    /// Ready addresses of the Service's EndpointSlices for this Service port, sorted.
+    fn endpoints(&mut self, service: &ObjectKey, port: &ServicePort, diagnostics: &mut Diagnostics) -> Vec<Endpoint> {
+        let port_name = port.name.as_deref().unwrap_or_default();
+        let mut endpoints = BTreeSet::new();
+        for (slice_key, slice) in &self.state.endpoint_slices {
+            if slice_key.namespace != service.namespace {
+                continue;
+            }
+            let labels = slice.metadata.labels.as_ref();
+            if labels.and_then(|l| l.get(SERVICE_NAME_LABEL)) != Some(&service.name) {
+                continue;
+            }
+            let want_v6 = match slice.address_type.as_str() {
+                "IPv4" => false,
+                "IPv6" => true,
+                _ => continue, // FQDN slices: not for Envoy EDS
+            };
+            let slice_port = slice
+                .ports
+                .iter()
+                .flatten()
+                .find(|p| p.name.as_deref().unwrap_or_default() == port_name)
+                .and_then(|p| p.port)
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p != 0);
+            let Some(slice_port) = slice_port else { continue };
+            for endpoint in slice.endpoints.iter().flatten() {
+                // `ready` unset means ready (EndpointSlice API).
+                let ready = endpoint.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
+                if !ready {
+                    continue;
+                }
+                for address in &endpoint.addresses {
+                    match address.parse::<IpAddr>() {
+                        Ok(ip) if ip.is_ipv6() == want_v6 => {
+                            endpoints.insert(Endpoint { address: ip.to_string(), port: slice_port });
+                        }
+                        _ => {
+                            if self.reported_slices.insert(slice_key.clone()) {
+                                diagnostics.push(
+                                    ObjectRef {
+                                        kind: "EndpointSlice".into(),
+                                        namespace: slice_key.namespace.clone(),
+                                        name: slice_key.name.clone(),
+                                    },
+                                    "endpoints".into(),
+                                    Severity::Warning,
+                                    format!("address {address:?} is not an {} address; skipped", slice.address_type),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        endpoints.into_iter().collect()
+    }
+}
+
+pub(super) fn ingress_ref(key: &ObjectKey) -> ObjectRef {
+    ObjectRef { kind: "Ingress".into(), namespace: key.namespace.clone(), name: key.name.clone() }
+}

@@ -1,0 +1,805 @@
+//! Translation tables: manifests (YAML, parsed by the real folder source) in -> model out, with
+//! expected values built by the same helpers production uses (`cluster_name`, `regex_match`,
+//! `unavailable`, `RouteAction::forward_to`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use wasm_ingress_filter::table::{Forward, PathMatch, PathRewrite, Route, RouteAction, VirtualHost};
+
+use super::*;
+use crate::model::{Endpoint, Severity, UpstreamCluster};
+use crate::source::files::ManifestSet;
+
+// ---------------------------------------------------------------------------------------------
+// Fixture builders (YAML, so the tests read like manifests)
+// ---------------------------------------------------------------------------------------------
+
+const OUR_CLASS: &str = "---\napiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: wasm}\nspec: {controller: wasm-ingress.dev/controller}\n";
+
+/// Service `a` (port 80 named http -> endpoints :8080, one not ready), Service `b` (unnamed port
+/// 8080 -> endpoints :9000), Service `idle` (port 80, no endpoints).
+const BACKENDS: &str = r#"
+---
+apiVersion: v1
+kind: Service
+metadata: {name: a}
+spec: {ports: [{name: http, port: 80, targetPort: 8080}, {name: admin, port: 81}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: a-1, labels: {kubernetes.io/service-name: a}}
+addressType: IPv4
+ports: [{name: http, port: 8080}, {name: admin, port: 8081}]
+endpoints:
+- {addresses: [10.0.0.2], conditions: {ready: true}}
+- {addresses: [10.0.0.1]}
+- {addresses: [10.0.0.3], conditions: {ready: false}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: a-2, labels: {kubernetes.io/service-name: a}}
+addressType: IPv6
+ports: [{name: http, port: 8080}]
+endpoints:
+- {addresses: ["fd00::1"]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: a-other-namespace, namespace: other, labels: {kubernetes.io/service-name: a}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints:
+- {addresses: [10.9.9.9]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b}
+spec: {ports: [{port: 8080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: b-1, labels: {kubernetes.io/service-name: b}}
+addressType: IPv4
+ports: [{port: 9000}]
+endpoints:
+- {addresses: [10.0.1.1]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: idle}
+spec: {ports: [{port: 80}]}
+"#;
+
+fn path(path: &str, path_type: &str, service: &str, port: i32) -> String {
+    format!(
+        r#"{{path: "{path}", pathType: {path_type}, backend: {{service: {{name: {service}, port: {{number: {port}}}}}}}}}"#
+    )
+}
+
+fn named_port_path(path: &str, service: &str, port_name: &str) -> String {
+    format!(
+        r#"{{path: "{path}", pathType: Prefix, backend: {{service: {{name: {service}, port: {{name: {port_name}}}}}}}}}"#
+    )
+}
+
+fn rule(host: &str, paths: &[String]) -> String {
+    format!(r#"{{host: "{host}", http: {{paths: [{}]}}}}"#, paths.join(", "))
+}
+
+fn hostless_rule(paths: &[String]) -> String {
+    format!(r#"{{http: {{paths: [{}]}}}}"#, paths.join(", "))
+}
+
+/// An Ingress of class `wasm`; `metadata` is extra flow-mapping entries (`, annotations: {…}`).
+fn ingress(name: &str, metadata: &str, rules: &[String]) -> String {
+    format!(
+        "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: {name}{metadata}}}\nspec: {{ingressClassName: wasm, rules: [{}]}}\n",
+        rules.join(", ")
+    )
+}
+
+fn ingress_with_spec(name: &str, metadata: &str, spec: &str) -> String {
+    format!(
+        "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: {name}{metadata}}}\nspec: {spec}\n"
+    )
+}
+
+fn created(timestamp: &str) -> String {
+    format!(r#", creationTimestamp: "{timestamp}""#)
+}
+
+fn annotated(pairs: &[(&str, &str)]) -> String {
+    let entries: Vec<String> = pairs.iter().map(|(k, v)| format!(r#""{k}": "{v}""#)).collect();
+    format!(", annotations: {{{}}}", entries.join(", "))
+}
+
+/// Parse manifests with the real folder source; the fixtures themselves must be clean.
+fn state(yaml: &str) -> ClusterState {
+    let mut set = ManifestSet::default();
+    set.apply_scan(BTreeMap::from([(PathBuf::from("test.yaml"), Ok(yaml.to_string()))]), Vec::new());
+    let snapshot = set.snapshot();
+    assert!(snapshot.diagnostics.is_empty(), "fixture does not parse: {:?}", snapshot.diagnostics);
+    snapshot.state
+}
+
+fn run(yaml: &str) -> Translation {
+    translate(&state(&format!("{OUR_CLASS}{BACKENDS}{yaml}")), &TranslateOptions::default())
+}
+
+// Expected values, built with production helpers.
+
+fn forward(namespace: &str, service: &str, port: i32) -> RouteAction {
+    RouteAction::forward_to(cluster_name(namespace, service, port))
+}
+
+fn rewritten(action: RouteAction, template: &str) -> RouteAction {
+    match action {
+        RouteAction::Forward(forward) => {
+            RouteAction::Forward(Forward { rewrite: Some(PathRewrite::Template(template.into())), ..forward })
+        }
+        other => other,
+    }
+}
+
+fn route(path: PathMatch, action: RouteAction, origin: &str) -> Route {
+    Route { path, action, origin: origin.into() }
+}
+
+fn vhost(host: &str, routes: Vec<Route>) -> VirtualHost {
+    VirtualHost { host: host.into(), routes, fallback: None }
+}
+
+fn exact(p: &str) -> PathMatch {
+    PathMatch::Exact(p.into())
+}
+
+fn prefix(p: &str) -> PathMatch {
+    PathMatch::Prefix(p.into())
+}
+
+fn diagnostic_lines(translation: &Translation) -> Vec<String> {
+    translation.diagnostics.iter().map(ToString::to_string).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routes
+// ---------------------------------------------------------------------------------------------
+
+struct RouteCase {
+    name: &'static str,
+    manifests: String,
+    hosts: Vec<VirtualHost>,
+    /// Each entry must equal one diagnostic line; no other diagnostic may exist.
+    diagnostics: Vec<&'static str>,
+}
+
+#[test]
+fn routes_by_table() {
+    let cases = vec![
+        RouteCase {
+            name: "prefix_and_exact_paths_forward_to_service_port_clusters",
+            manifests: ingress("shop", "", &[rule("shop.example.com", &[path("/api", "Prefix", "a", 80), path("/login", "Exact", "b", 8080)])]),
+            hosts: vec![vhost(
+                "shop.example.com",
+                vec![
+                    route(exact("/login"), forward("default", "b", 8080), "default/shop: spec.rules[0].http.paths[1]"),
+                    route(prefix("/api"), forward("default", "a", 80), "default/shop: spec.rules[0].http.paths[0]"),
+                ],
+            )],
+            diagnostics: vec![],
+        },
+        RouteCase {
+            name: "implementation_specific_is_prefix_and_named_port_resolves_to_its_number",
+            manifests: ingress(
+                "shop",
+                "",
+                &[rule("shop.example.com", &[path("/docs", "ImplementationSpecific", "b", 8080), named_port_path("/", "a", "admin")])],
+            ),
+            hosts: vec![vhost(
+                "shop.example.com",
+                vec![
+                    route(prefix("/docs"), forward("default", "b", 8080), "default/shop: spec.rules[0].http.paths[0]"),
+                    route(prefix("/"), forward("default", "a", 81), "default/shop: spec.rules[0].http.paths[1]"),
+                ],
+            )],
+            diagnostics: vec![],
+        },
+        RouteCase {
+            name: "missing_service_or_port_answers_503_and_the_rest_keeps_working",
+            manifests: ingress(
+                "shop",
+                "",
+                &[rule(
+                    "shop.example.com",
+                    &[path("/gone", "Prefix", "nope", 80), path("/wrong-port", "Prefix", "a", 9999), named_port_path("/bad-name", "a", "grpc"), path("/ok", "Prefix", "a", 80)],
+                )],
+            ),
+            hosts: vec![vhost(
+                "shop.example.com",
+                vec![
+                    route(prefix("/wrong-port"), unavailable(), "default/shop: spec.rules[0].http.paths[1]"),
+                    route(prefix("/bad-name"), unavailable(), "default/shop: spec.rules[0].http.paths[2]"),
+                    route(prefix("/gone"), unavailable(), "default/shop: spec.rules[0].http.paths[0]"),
+                    route(prefix("/ok"), forward("default", "a", 80), "default/shop: spec.rules[0].http.paths[3]"),
+                ],
+            )],
+            diagnostics: vec![
+                "warning: Ingress default/shop: spec.rules[0].http.paths[0].backend.service.name: Service default/nope not found; requests answer 503",
+                "warning: Ingress default/shop: spec.rules[0].http.paths[1].backend.service.port: Service default/a has no port 9999; requests answer 503",
+                "warning: Ingress default/shop: spec.rules[0].http.paths[2].backend.service.port: Service default/a has no a port named \"grpc\"; requests answer 503",
+            ],
+        },
+        RouteCase {
+            name: "service_without_ready_endpoints_is_still_routed_with_a_warning",
+            manifests: ingress("shop", "", &[rule("shop.example.com", &[path("/", "Prefix", "idle", 80)])]),
+            hosts: vec![vhost("shop.example.com", vec![route(prefix("/"), forward("default", "idle", 80), "default/shop: spec.rules[0].http.paths[0]")])],
+            diagnostics: vec![
+                "warning: Ingress default/shop: spec.rules[0].http.paths[0].backend.service: Service default/idle port 80 has no ready endpoints; requests answer 503",
+            ],
+        },
+        RouteCase {
+            name: "hosts_are_lower_cased_wildcards_kept_hostless_rules_go_to_empty_host",
+            manifests: ingress(
+                "shop",
+                "",
+                &[
+                    rule("Shop.Example.COM", &[path("/", "Prefix", "a", 80)]),
+                    rule("*.apps.example.com", &[path("/", "Prefix", "b", 8080)]),
+                    hostless_rule(&[path("/", "Prefix", "b", 8080)]),
+                ],
+            ),
+            hosts: vec![
+                vhost("", vec![route(prefix("/"), forward("default", "b", 8080), "default/shop: spec.rules[2].http.paths[0]")]),
+                vhost("*.apps.example.com", vec![route(prefix("/"), forward("default", "b", 8080), "default/shop: spec.rules[1].http.paths[0]")]),
+                vhost("shop.example.com", vec![route(prefix("/"), forward("default", "a", 80), "default/shop: spec.rules[0].http.paths[0]")]),
+            ],
+            diagnostics: vec![],
+        },
+        RouteCase {
+            name: "invalid_hosts_skip_their_rule_only",
+            manifests: ingress(
+                "shop",
+                "",
+                &[
+                    rule("10.0.0.1", &[path("/", "Prefix", "a", 80)]),
+                    rule("shop.example.com:8080", &[path("/", "Prefix", "a", 80)]),
+                    rule("foo.*.example.com", &[path("/", "Prefix", "a", 80)]),
+                    rule("ok.example.com", &[path("/", "Prefix", "a", 80)]),
+                ],
+            ),
+            hosts: vec![vhost("ok.example.com", vec![route(prefix("/"), forward("default", "a", 80), "default/shop: spec.rules[3].http.paths[0]")])],
+            diagnostics: vec![
+                "error: Ingress default/shop: spec.rules[0].host: host \"10.0.0.1\" is an IP address; Ingress hosts must be DNS names; rule skipped",
+                "error: Ingress default/shop: spec.rules[1].host: host \"shop.example.com:8080\" must be a DNS name without port or path; rule skipped",
+                "error: Ingress default/shop: spec.rules[2].host: host \"foo.*.example.com\" is not a valid DNS name (a wildcard must be the whole first label: *.example.com); rule skipped",
+            ],
+        },
+        RouteCase {
+            name: "path_without_leading_slash_or_path_type_is_skipped",
+            manifests: ingress(
+                "shop",
+                "",
+                &[rule(
+                    "shop.example.com",
+                    &[path("api", "Prefix", "a", 80), path("/x", "Fuzzy", "a", 80), path("/ok", "Prefix", "a", 80)],
+                )],
+            ),
+            hosts: vec![vhost("shop.example.com", vec![route(prefix("/ok"), forward("default", "a", 80), "default/shop: spec.rules[0].http.paths[2]")])],
+            diagnostics: vec![
+                "error: Ingress default/shop: spec.rules[0].http.paths[0].path: path \"api\" must start with \"/\"; path skipped",
+                "error: Ingress default/shop: spec.rules[0].http.paths[1].pathType: unknown pathType \"Fuzzy\" (Exact, Prefix or ImplementationSpecific); path skipped",
+            ],
+        },
+        RouteCase {
+            name: "ingresses_sharing_a_host_merge_and_the_oldest_wins_a_conflict",
+            manifests: [
+                ingress("young", &created("2024-06-01T00:00:00Z"), &[rule("shop.example.com", &[path("/api/", "Prefix", "b", 8080), path("/young", "Prefix", "b", 8080)])]),
+                ingress("old", &created("2024-01-01T00:00:00Z"), &[rule("shop.example.com", &[path("/api", "Prefix", "a", 80)])]),
+            ]
+            .concat(),
+            hosts: vec![vhost(
+                "shop.example.com",
+                vec![
+                    route(prefix("/young"), forward("default", "b", 8080), "default/young: spec.rules[0].http.paths[1]"),
+                    route(prefix("/api"), forward("default", "a", 80), "default/old: spec.rules[0].http.paths[0]"),
+                ],
+            )],
+            diagnostics: vec![
+                "error: Ingress default/young: spec.rules[0].http.paths[0]: host \"shop.example.com\" path \"/api/\" (Prefix) is already served by the older Ingress default/old (spec.rules[0].http.paths[0]); path ignored",
+            ],
+        },
+        RouteCase {
+            name: "without_timestamps_the_conflict_goes_to_namespace_then_name",
+            manifests: [
+                ingress("b-second", "", &[rule("shop.example.com", &[path("/", "Exact", "b", 8080)])]),
+                ingress("a-first", "", &[rule("shop.example.com", &[path("/", "Exact", "a", 80)])]),
+            ]
+            .concat(),
+            hosts: vec![vhost("shop.example.com", vec![route(exact("/"), forward("default", "a", 80), "default/a-first: spec.rules[0].http.paths[0]")])],
+            diagnostics: vec![
+                "error: Ingress default/b-second: spec.rules[0].http.paths[0]: host \"shop.example.com\" path \"/\" (Exact) is already served by the older Ingress default/a-first (spec.rules[0].http.paths[0]); path ignored",
+            ],
+        },
+        RouteCase {
+            name: "exact_and_prefix_on_the_same_path_do_not_conflict",
+            manifests: ingress("shop", "", &[rule("shop.example.com", &[path("/a", "Prefix", "a", 80), path("/a", "Exact", "b", 8080)])]),
+            hosts: vec![vhost(
+                "shop.example.com",
+                vec![
+                    route(exact("/a"), forward("default", "b", 8080), "default/shop: spec.rules[0].http.paths[1]"),
+                    route(prefix("/a"), forward("default", "a", 80), "default/shop: spec.rules[0].http.paths[0]"),
+                ],
+            )],
+            diagnostics: vec![],
+        },
+        RouteCase {
+            name: "rewrite_target_turns_every_path_of_the_host_into_ordered_case_insensitive_regexes",
+            manifests: [
+                ingress(
+                    "rewrite",
+                    &annotated(&[(REWRITE_TARGET, "/$2")]),
+                    &[rule("shop.example.com", &[path("/something(/|$)(.*)", "ImplementationSpecific", "a", 80)])],
+                ),
+                ingress("plain", "", &[rule("shop.example.com", &[path("/", "Prefix", "b", 8080), path("/exact", "Exact", "b", 8080), path("/zzzzz", "Prefix", "b", 8080)])]),
+                ingress("other-host", "", &[rule("other.example.com", &[path("/x", "Prefix", "b", 8080)])]),
+            ]
+            .concat(),
+            hosts: vec![
+                vhost("other.example.com", vec![route(prefix("/x"), forward("default", "b", 8080), "default/other-host: spec.rules[0].http.paths[0]")]),
+                vhost(
+                    "shop.example.com",
+                    vec![
+                        route(regex_match("/something(/|$)(.*)"), rewritten(forward("default", "a", 80), "/$2"), "default/rewrite: spec.rules[0].http.paths[0]"),
+                        route(regex_match("/zzzzz"), forward("default", "b", 8080), "default/plain: spec.rules[0].http.paths[2]"),
+                        route(regex_match("/exact"), forward("default", "b", 8080), "default/plain: spec.rules[0].http.paths[1]"),
+                        route(regex_match("/"), forward("default", "b", 8080), "default/plain: spec.rules[0].http.paths[0]"),
+                    ],
+                ),
+            ],
+            diagnostics: vec![],
+        },
+        RouteCase {
+            name: "use_regex_alone_enables_regex_mode_without_rewrite",
+            manifests: ingress("re", &annotated(&[(USE_REGEX, "true")]), &[rule("shop.example.com", &[path("/foo/.*", "Prefix", "a", 80)])]),
+            hosts: vec![vhost("shop.example.com", vec![route(regex_match("/foo/.*"), forward("default", "a", 80), "default/re: spec.rules[0].http.paths[0]")])],
+            diagnostics: vec![],
+        },
+        RouteCase {
+            name: "rewrite_target_equal_to_the_path_does_nothing",
+            manifests: ingress("same", &annotated(&[(REWRITE_TARGET, "/app")]), &[rule("shop.example.com", &[path("/app", "Prefix", "a", 80)])]),
+            hosts: vec![vhost("shop.example.com", vec![route(prefix("/app"), forward("default", "a", 80), "default/same: spec.rules[0].http.paths[0]")])],
+            diagnostics: vec![],
+        },
+        RouteCase {
+            name: "regex_mode_ties_go_to_reverse_byte_order_then_age",
+            manifests: [
+                ingress("old", &[created("2024-01-01T00:00:00Z"), annotated(&[(USE_REGEX, "true")])].concat(), &[rule("h.example.com", &[path("/aa", "Prefix", "a", 80), path("/bb", "Prefix", "a", 80)])]),
+                ingress("new", &created("2024-02-01T00:00:00Z"), &[rule("h.example.com", &[path("/aa", "Exact", "b", 8080)])]),
+            ]
+            .concat(),
+            hosts: vec![vhost(
+                "h.example.com",
+                vec![
+                    route(regex_match("/bb"), forward("default", "a", 80), "default/old: spec.rules[0].http.paths[1]"),
+                    route(regex_match("/aa"), forward("default", "a", 80), "default/old: spec.rules[0].http.paths[0]"),
+                ],
+            )],
+            diagnostics: vec![
+                "error: Ingress default/new: spec.rules[0].http.paths[0]: host \"h.example.com\" path \"(?i)/aa\" (regex) is already served by the older Ingress default/old (spec.rules[0].http.paths[0]); path ignored",
+            ],
+        },
+        RouteCase {
+            name: "unsupported_annotations_warn_and_change_nothing",
+            manifests: ingress(
+                "shop",
+                &annotated(&[("nginx.ingress.kubernetes.io/ssl-redirect", "false"), ("nginx.ingress.kubernetes.io/configuration-snippet", "x")]),
+                &[rule("shop.example.com", &[path("/", "Prefix", "a", 80)])],
+            ),
+            hosts: vec![vhost("shop.example.com", vec![route(prefix("/"), forward("default", "a", 80), "default/shop: spec.rules[0].http.paths[0]")])],
+            diagnostics: vec![
+                "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/configuration-snippet]: raw nginx configuration snippets are never supported; ignored",
+                "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/ssl-redirect]: annotation nginx.ingress.kubernetes.io/ssl-redirect is not supported yet; ignored",
+            ],
+        },
+        RouteCase {
+            name: "resource_backend_is_unsupported_and_skipped",
+            manifests: ingress_with_spec(
+                "bucket",
+                "",
+                r#"{ingressClassName: wasm, rules: [{host: s.example.com, http: {paths: [{path: /, pathType: Prefix, backend: {resource: {kind: Bucket, name: b}}}]}}]}"#,
+            ),
+            hosts: vec![vhost("s.example.com", vec![])],
+            diagnostics: vec!["error: Ingress default/bucket: spec.rules[0].http.paths[0].backend.resource: resource backends are not supported; skipped"],
+        },
+    ];
+    for case in cases {
+        let translation = run(&case.manifests);
+        assert_eq!(translation.model.route_table.hosts, case.hosts, "{}", case.name);
+        let mut lines = diagnostic_lines(&translation);
+        let mut expected: Vec<String> = case.diagnostics.iter().map(|s| s.to_string()).collect();
+        lines.sort();
+        expected.sort();
+        assert_eq!(lines, expected, "{}", case.name);
+    }
+}
+
+#[test]
+fn invalid_regex_is_reported_and_skipped_while_other_paths_stay() {
+    let translation = run(&ingress(
+        "re",
+        &annotated(&[(USE_REGEX, "true")]),
+        &[rule(
+            "shop.example.com",
+            &[path("/ok/(.*)", "Prefix", "a", 80), path("/broken/(unclosed", "Prefix", "a", 80)],
+        )],
+    ));
+    let hosts = &translation.model.route_table.hosts;
+    assert_eq!(
+        hosts,
+        &vec![vhost(
+            "shop.example.com",
+            vec![route(
+                regex_match("/ok/(.*)"),
+                forward("default", "a", 80),
+                "default/re: spec.rules[0].http.paths[0]"
+            )]
+        )]
+    );
+    let lines = diagnostic_lines(&translation);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with("error: Ingress default/re: spec.rules[0].http.paths[1].path: "), "{lines:?}");
+    assert!(lines[0].ends_with("; path skipped"), "{lines:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Class selection
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn ingress_class_decides_what_is_served() {
+    let simple_rules = r#"rules: [{host: h.example.com, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: a, port: {number: 80}}}}]}}]"#;
+    let default_class = "---\napiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: wasm-default, annotations: {ingressclass.kubernetes.io/is-default-class: \"true\"}}\nspec: {controller: wasm-ingress.dev/controller}\n";
+    let foreign_class = "---\napiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: nginx}\nspec: {controller: k8s.io/ingress-nginx}\n";
+    let alias_class = "---\napiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: ours-too}\nspec: {controller: wasm-ingress.dev/controller}\n";
+    struct Case {
+        name: &'static str,
+        classes: String,
+        metadata: String,
+        spec_class: &'static str,
+        served: bool,
+    }
+    let cases = [
+        Case {
+            name: "class name equals --ingress-class",
+            classes: String::new(),
+            metadata: String::new(),
+            spec_class: "ingressClassName: wasm, ",
+            served: true,
+        },
+        Case {
+            name: "class object with our controller",
+            classes: alias_class.into(),
+            metadata: String::new(),
+            spec_class: "ingressClassName: ours-too, ",
+            served: true,
+        },
+        Case {
+            name: "class object of another controller",
+            classes: foreign_class.into(),
+            metadata: String::new(),
+            spec_class: "ingressClassName: nginx, ",
+            served: false,
+        },
+        Case {
+            name: "unknown class name",
+            classes: String::new(),
+            metadata: String::new(),
+            spec_class: "ingressClassName: traefik, ",
+            served: false,
+        },
+        Case {
+            name: "legacy annotation ours",
+            classes: String::new(),
+            metadata: annotated(&[(LEGACY_CLASS_ANNOTATION, "wasm")]),
+            spec_class: "",
+            served: true,
+        },
+        Case {
+            name: "legacy annotation other",
+            classes: String::new(),
+            metadata: annotated(&[(LEGACY_CLASS_ANNOTATION, "nginx")]),
+            spec_class: "",
+            served: false,
+        },
+        Case {
+            name: "no class, our class is default",
+            classes: default_class.into(),
+            metadata: String::new(),
+            spec_class: "",
+            served: true,
+        },
+        Case {
+            name: "no class, no default class",
+            classes: alias_class.into(),
+            metadata: String::new(),
+            spec_class: "",
+            served: false,
+        },
+    ];
+    for case in cases {
+        let yaml = format!(
+            "{}{BACKENDS}{}",
+            case.classes,
+            ingress_with_spec("i", &case.metadata, &format!("{{{}{simple_rules}}}", case.spec_class))
+        );
+        let (translation, notes) = translate_with_notes(&state(&yaml), &TranslateOptions::default());
+        let served = !translation.model.route_table.hosts.is_empty();
+        assert_eq!(served, case.served, "{}", case.name);
+        assert_eq!(
+            translation.served_ingresses.contains(&ObjectKey::new("default", "i")),
+            case.served,
+            "{}",
+            case.name
+        );
+        assert_eq!(notes.ignored_ingresses.contains(&ObjectKey::new("default", "i")), !case.served, "{}", case.name);
+        assert!(
+            translation.diagnostics.is_empty(),
+            "{}: ignored Ingresses get no diagnostic: {:?}",
+            case.name,
+            translation.diagnostics
+        );
+    }
+}
+
+#[test]
+fn class_named_like_ours_but_owned_by_another_controller_is_reported() {
+    let yaml = "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: wasm}\nspec: {controller: k8s.io/ingress-nginx}\n";
+    let translation = translate(&state(yaml), &TranslateOptions::default());
+    assert_eq!(
+        diagnostic_lines(&translation),
+        ["warning: IngressClass wasm: spec.controller: controller is \"k8s.io/ingress-nginx\", not \"wasm-ingress.dev/controller\": Ingresses of class \"wasm\" are not served by this controller"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clusters and endpoints
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn clusters_hold_ready_endpoints_matched_by_port_name() {
+    let translation = run(&ingress(
+        "shop",
+        "",
+        &[rule(
+            "shop.example.com",
+            &[
+                path("/a", "Prefix", "a", 80),
+                path("/admin", "Prefix", "a", 81),
+                path("/b", "Prefix", "b", 8080),
+                path("/idle", "Prefix", "idle", 80),
+            ],
+        )],
+    ));
+    let endpoint = |address: &str, port: u16| Endpoint { address: address.into(), port };
+    let expected: BTreeMap<String, UpstreamCluster> = [
+        // nil `ready` counts as ready; `ready: false` is left out; IPv6 slices too; other namespaces never.
+        (
+            cluster_name("default", "a", 80),
+            vec![endpoint("10.0.0.1", 8080), endpoint("10.0.0.2", 8080), endpoint("fd00::1", 8080)],
+        ),
+        (cluster_name("default", "a", 81), vec![endpoint("10.0.0.1", 8081), endpoint("10.0.0.2", 8081)]),
+        (cluster_name("default", "b", 8080), vec![endpoint("10.0.1.1", 9000)]),
+        (cluster_name("default", "idle", 80), vec![]),
+    ]
+    .into_iter()
+    .map(|(name, endpoints)| (name.clone(), UpstreamCluster { name, endpoints }))
+    .collect();
+    assert_eq!(translation.model.clusters, expected);
+}
+
+#[test]
+fn clusters_of_paths_that_lost_a_conflict_are_not_sent() {
+    let translation = run(&[
+        ingress("a-first", "", &[rule("h.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("b-second", "", &[rule("h.example.com", &[path("/", "Prefix", "b", 8080)])]),
+    ]
+    .concat());
+    let names: Vec<_> = translation.model.clusters.keys().cloned().collect();
+    assert_eq!(names, [cluster_name("default", "a", 80)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Default backends
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn default_backend_without_rules_is_the_catch_all_and_with_rules_the_hosts_fallback() {
+    let translation = run(&[
+        ingress_with_spec("catch-all", &created("2024-01-01T00:00:00Z"), "{ingressClassName: wasm, defaultBackend: {service: {name: b, port: {number: 8080}}}}"),
+        ingress_with_spec("later-catch-all", &created("2024-02-01T00:00:00Z"), "{ingressClassName: wasm, defaultBackend: {service: {name: a, port: {number: 80}}}}"),
+        ingress_with_spec(
+            "shop",
+            &created("2024-03-01T00:00:00Z"),
+            r#"{ingressClassName: wasm, defaultBackend: {service: {name: a, port: {number: 81}}}, rules: [{host: shop.example.com, http: {paths: [{path: /api, pathType: Prefix, backend: {service: {name: a, port: {number: 80}}}}]}}]}"#,
+        ),
+        ingress_with_spec(
+            "shop-too",
+            &created("2024-04-01T00:00:00Z"),
+            r#"{ingressClassName: wasm, defaultBackend: {service: {name: b, port: {number: 8080}}}, rules: [{host: shop.example.com}]}"#,
+        ),
+    ]
+    .concat());
+    let table = &translation.model.route_table;
+    assert_eq!(table.default_backend, Some(forward("default", "b", 8080)));
+    assert_eq!(
+        table.hosts,
+        vec![VirtualHost {
+            host: "shop.example.com".into(),
+            routes: vec![route(
+                prefix("/api"),
+                forward("default", "a", 80),
+                "default/shop: spec.rules[0].http.paths[0]"
+            )],
+            fallback: Some(forward("default", "a", 81)),
+        }]
+    );
+    assert_eq!(
+        diagnostic_lines(&translation),
+        [
+            "error: Ingress default/later-catch-all: spec.defaultBackend: the catch-all default backend is already set by the older Ingress default/catch-all; ignored",
+            "error: Ingress default/shop-too: spec.defaultBackend: host \"shop.example.com\" already takes its default backend from the older Ingress default/shop; ignored for this host",
+        ]
+    );
+    let served: Vec<String> = translation.served_ingresses.iter().map(ToString::to_string).collect();
+    assert_eq!(served, ["default/catch-all", "default/shop"]);
+    assert!(translation.model.clusters.contains_key(&cluster_name("default", "a", 81)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+// ---------------------------------------------------------------------------------------------
+
+const EC_CRT: &str = include_str!("testdata/ec.crt");
+const EC_KEY: &str = include_str!("testdata/ec-sec1.key");
+const RSA_CRT: &str = include_str!("testdata/rsa.crt");
+const RSA_KEY: &str = include_str!("testdata/rsa-pkcs1.key");
+
+fn tls_secret_yaml(name: &str, cert: &str, key: &str) -> String {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    format!(
+        "---\napiVersion: v1\nkind: Secret\ntype: kubernetes.io/tls\nmetadata: {{name: {name}}}\ndata: {{tls.crt: {}, tls.key: {}}}\n",
+        b64(cert),
+        b64(key)
+    )
+}
+
+fn tls_ingress(name: &str, metadata: &str, tls: &str, hosts: &[&str]) -> String {
+    let rules: Vec<String> = hosts.iter().map(|h| rule(h, &[path("/", "Prefix", "a", 80)])).collect();
+    format!(
+        "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: {name}{metadata}}}\nspec: {{ingressClassName: wasm, tls: {tls}, rules: [{}]}}\n",
+        rules.join(", ")
+    )
+}
+
+#[test]
+fn tls_entries_become_sni_servers_with_checked_certificates() {
+    let translation = run(&[
+        tls_secret_yaml("ec", EC_CRT, EC_KEY),
+        tls_secret_yaml("rsa", RSA_CRT, RSA_KEY),
+        tls_secret_yaml("mismatch", EC_CRT, RSA_KEY),
+        tls_secret_yaml("garbage", "not a cert", EC_KEY),
+        tls_ingress("old", &created("2024-01-01T00:00:00Z"), r#"[{hosts: [A.example.com, "*.wild.example.com"], secretName: ec}]"#, &["a.example.com"]),
+        // No hosts in the entry: the Ingress's rule hosts.
+        tls_ingress("implicit", &created("2024-02-01T00:00:00Z"), "[{secretName: rsa}]", &["b.example.com", "c.example.com"]),
+        // a.example.com is already the old Ingress's (another Secret); d.example.com is free.
+        tls_ingress("young", &created("2024-03-01T00:00:00Z"), "[{hosts: [a.example.com, d.example.com], secretName: rsa}]", &["d.example.com"]),
+        tls_ingress(
+            "broken",
+            &created("2024-04-01T00:00:00Z"),
+            "[{hosts: [e.example.com], secretName: mismatch}, {hosts: [f.example.com], secretName: garbage}, {hosts: [g.example.com], secretName: missing}]",
+            &["e.example.com"],
+        ),
+    ]
+    .concat());
+    assert_eq!(
+        translation.model.tls_servers,
+        vec![
+            TlsServer {
+                server_names: vec!["*.wild.example.com".into(), "a.example.com".into()],
+                certificate: "default/ec".into()
+            },
+            TlsServer {
+                server_names: vec!["b.example.com".into(), "c.example.com".into(), "d.example.com".into()],
+                certificate: "default/rsa".into()
+            },
+        ]
+    );
+    let certificates: Vec<_> = translation.model.certificates.keys().cloned().collect();
+    assert_eq!(certificates, ["default/ec", "default/rsa"]);
+    assert_eq!(translation.model.certificates["default/rsa"].cert_chain_pem, RSA_CRT);
+    assert_eq!(translation.model.certificates["default/rsa"].private_key_pem, RSA_KEY);
+    assert_eq!(
+        diagnostic_lines(&translation),
+        [
+            "error: Ingress default/broken: spec.tls[0].secretName: Secret default/mismatch the private key in tls.key does not belong to the certificate in tls.crt (the certificate's key type differs from the private key's); TLS entry skipped (its hosts are still served over HTTP)",
+            "error: Ingress default/broken: spec.tls[1].secretName: Secret default/garbage tls.crt contains no PEM certificate; TLS entry skipped (its hosts are still served over HTTP)",
+            "error: Ingress default/broken: spec.tls[2].secretName: Secret default/missing not found (only Secrets of type kubernetes.io/tls are read); TLS entry skipped (its hosts are still served over HTTP)",
+            "error: Ingress default/young: spec.tls[0]: server name \"a.example.com\" is already served with Secret default/ec by the older Ingress default/old; ignored for this name",
+        ]
+    );
+    // The broken Ingress is still served over HTTP.
+    assert!(translation.model.route_table.hosts.iter().any(|h| h.host == "e.example.com"));
+    assert!(translation.served_ingresses.contains(&ObjectKey::new("default", "broken")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole-table properties
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn version_is_the_content_hash_and_changes_only_with_content() {
+    let yaml = ingress("shop", "", &[rule("shop.example.com", &[path("/", "Prefix", "a", 80)])]);
+    let first = run(&yaml).model.route_table;
+    let again = run(&yaml).model.route_table;
+    assert_eq!(first.schema, wasm_ingress_filter::table::SCHEMA_VERSION);
+    assert_eq!(first.version.len(), 64);
+    assert_eq!(first.version, again.version, "identical input, identical version");
+    let mut unversioned = first.clone();
+    unversioned.version.clear();
+    assert_eq!(first.version, hex::encode(sha2::Sha256::digest(unversioned.to_json().as_bytes())));
+    let changed = run(&yaml.replace("path: \"/\"", "path: \"/x\"")).model.route_table;
+    assert_ne!(first.version, changed.version);
+}
+
+#[test]
+fn translation_is_deterministic_across_input_order() {
+    let a = ingress("a", "", &[rule("h.example.com", &[path("/a", "Prefix", "a", 80)])]);
+    let b = ingress(
+        "b",
+        "",
+        &[
+            rule("h.example.com", &[path("/b", "Prefix", "b", 8080)]),
+            rule("g.example.com", &[path("/", "Prefix", "b", 8080)]),
+        ],
+    );
+    let one = run(&format!("{a}{b}"));
+    let two = run(&format!("{b}{a}"));
+    assert_eq!(one, two);
+}
+
+#[test]
+fn empty_state_gives_an_empty_valid_table() {
+    let translation = translate(&ClusterState::default(), &TranslateOptions::default());
+    assert!(translation.model.route_table.hosts.is_empty());
+    assert_eq!(translation.model.route_table.schema, wasm_ingress_filter::table::SCHEMA_VERSION);
+    assert!(translation.diagnostics.is_empty());
+    assert!(translation.diagnostics.iter().all(|d| d.severity != Severity::Error));
+}
+
+#[test]
+fn hosts_are_validated_by_table() {
+    let cases: &[(&str, Option<&str>)] = &[
+        ("", Some("")),
+        ("Foo.Example.com", Some("foo.example.com")),
+        ("*.example.com", Some("*.example.com")),
+        ("*.com", Some("*.com")),
+        ("a-b.c1.example", Some("a-b.c1.example")),
+        ("localhost", Some("localhost")),
+        ("*", None),
+        ("foo.*.com", None),
+        ("-foo.com", None),
+        ("foo_bar.com", None),
+        ("foo.com.", None),
+        ("1.2.3.4", None),
+        ("[::1]", None),
+        ("foo.com:80", None),
+        ("foo.com/x", None),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(normalize_host(input).ok().as_deref(), *expected, "{input:?}");
+    }
+}

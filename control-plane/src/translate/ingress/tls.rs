@@ -1,0 +1,281 @@
+//! TLS Secrets -> certificates: checks that a `kubernetes.io/tls` Secret holds a PEM certificate
+//! chain (`tls.crt`, every certificate parses as X.509) and a PEM private key (`tls.key`) that
+//! belongs to the first (leaf) certificate. Pure; must not decide which hosts use a certificate.
+//!
+//! Key match: for EC keys (P-256, P-384; PKCS#8 or SEC1) and Ed25519 keys, `ring` loads the key pair
+//! — which checks the private scalar against the public point — and the public key is compared with
+//! the certificate's. For RSA keys (PKCS#1 or PKCS#8) the modulus and public exponent stored in the
+//! private key are compared with the certificate's (the private exponent is not re-derived). Other
+//! key types (P-521, DSA…) are accepted with both halves parsed but the match unchecked.
+
+use std::io::BufReader;
+
+use k8s_openapi::api::core::v1::Secret;
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use x509_parser::der_parser::ber::{BerObject, BerObjectContent};
+use x509_parser::der_parser::parse_der;
+use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::public_key::PublicKey;
+
+use crate::model::TlsCertificate;
+
+pub const TLS_CERT_KEY: &str = "tls.crt";
+pub const TLS_PRIVATE_KEY_KEY: &str = "tls.key";
+
+/// A usable certificate, or why the Secret cannot serve TLS. `Ok` may carry a caveat (the key match
+/// could not be checked for this key type).
+pub fn certificate_from_secret(secret: &Secret) -> Result<(TlsCertificate, Option<String>), String> {
+    let cert_pem = secret_text(secret, TLS_CERT_KEY)?;
+    let key_pem = secret_text(secret, TLS_PRIVATE_KEY_KEY)?;
+
+    let mut certs = Vec::new();
+    for item in rustls_pemfile::certs(&mut BufReader::new(cert_pem.as_bytes())) {
+        certs.push(item.map_err(|e| format!("{TLS_CERT_KEY} is not valid PEM: {e}"))?);
+    }
+    let Some(leaf) = certs.first() else {
+        return Err(format!("{TLS_CERT_KEY} contains no PEM certificate"));
+    };
+    for (index, cert) in certs.iter().enumerate() {
+        X509Certificate::from_der(cert.as_ref())
+            .map_err(|e| format!("{TLS_CERT_KEY}: certificate {index} is not valid X.509: {e}"))?;
+    }
+    let key = private_key(&key_pem)?;
+    let caveat = key_matches_certificate(leaf.as_ref(), &key)?;
+    Ok((TlsCertificate { cert_chain_pem: cert_pem, private_key_pem: key_pem }, caveat))
+}
+
+/// `data` (base64 in YAML) with `stringData` on top, as the API server merges them.
+fn secret_text(secret: &Secret, key: &str) -> Result<String, String> {
+    if let Some(text) = secret.string_data.as_ref().and_then(|d| d.get(key)) {
+        return Ok(text.clone());
+    }
+    let bytes = secret.data.as_ref().and_then(|d| d.get(key)).ok_or_else(|| format!("has no {key}"))?;
+    String::from_utf8(bytes.0.clone()).map_err(|_| format!("{key} is not PEM text"))
+}
+
+/// A private key's DER, by container format.
+enum PrivateKey {
+    Pkcs1(Vec<u8>),
+    Pkcs8(Vec<u8>),
+    Sec1(Vec<u8>),
+}
+
+/// The first private key in the PEM text.
+fn private_key(pem: &str) -> Result<PrivateKey, String> {
+    let mut reader = BufReader::new(pem.as_bytes());
+    for item in std::iter::from_fn(|| rustls_pemfile::read_one(&mut reader).transpose()) {
+        match item.map_err(|e| format!("{TLS_PRIVATE_KEY_KEY} is not valid PEM: {e}"))? {
+            rustls_pemfile::Item::Pkcs1Key(key) => return Ok(PrivateKey::Pkcs1(key.secret_pkcs1_der().to_vec())),
+            rustls_pemfile::Item::Pkcs8Key(key) => return Ok(PrivateKey::Pkcs8(key.secret_pkcs8_der().to_vec())),
+            rustls_pemfile::Item::Sec1Key(key) => return Ok(PrivateKey::Sec1(key.secret_sec1_der().to_vec())),
+            _ => continue,
+        }
+    }
+    Err(format!("{TLS_PRIVATE_KEY_KEY} contains no PEM private key"))
+}
+
+const MISMATCH: &str = "the private key in tls.key does not belong to the certificate in tls.crt";
+
+/// `Ok(None)`: matches. `Ok(Some(caveat))`: could not be checked. `Err`: does not match / bad key.
+fn key_matches_certificate(cert_der: &[u8], key: &PrivateKey) -> Result<Option<String>, String> {
+    let (_, cert) =
+        X509Certificate::from_der(cert_der).map_err(|e| format!("{TLS_CERT_KEY} is not valid X.509: {e}"))?;
+    let spki = cert.public_key();
+    let cert_key_bits: &[u8] = &spki.subject_public_key.data;
+    let cert_key = spki.parsed().map_err(|e| format!("{TLS_CERT_KEY}: unreadable public key: {e}"))?;
+    let bad_key = |what: &str| format!("{TLS_PRIVATE_KEY_KEY} is not a valid {what} private key");
+    match (&cert_key, key) {
+        (PublicKey::RSA(rsa), PrivateKey::Pkcs1(der)) => {
+            let (modulus, exponent) = rsa_public_half(der).ok_or_else(|| bad_key("RSA"))?;
+            same_rsa_key(rsa.modulus, rsa.exponent, modulus, exponent)
+        }
+        (PublicKey::RSA(rsa), PrivateKey::Pkcs8(der)) => {
+            let inner = pkcs8_private_key(der).ok_or_else(|| bad_key("PKCS#8"))?;
+            let (modulus, exponent) = rsa_public_half(inner).ok_or_else(|| bad_key("RSA"))?;
+            same_rsa_key(rsa.modulus, rsa.exponent, modulus, exponent)
+        }
+        (PublicKey::EC(_), PrivateKey::Pkcs8(der)) => {
+            let rng = SystemRandom::new();
+            let algorithms = [&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &signature::ECDSA_P384_SHA384_ASN1_SIGNING];
+            for algorithm in algorithms {
+                if let Ok(pair) = EcdsaKeyPair::from_pkcs8(algorithm, der, &rng) {
+                    return same_bits(pair.public_key().as_ref(), cert_key_bits);
+                }
+            }
+            Ok(Some("EC key on a curve other than P-256/P-384: key match not checked".into()))
+        }
+        (PublicKey::EC(_), PrivateKey::Sec1(der)) => {
+            let (scalar, point) = sec1_parts(der).ok_or_else(|| bad_key("EC"))?;
+            let Some(point) = point else {
+                return Ok(Some("SEC1 key without its public key: key match not checked".into()));
+            };
+            let rng = SystemRandom::new();
+            let algorithms = [&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &signature::ECDSA_P384_SHA384_ASN1_SIGNING];
+            for algorithm in algorithms {
+                if let Ok(pair) = EcdsaKeyPair::from_private_key_and_public_key(algorithm, scalar, point, &rng) {
+                    return same_bits(pair.public_key().as_ref(), cert_key_bits);
+                }
+            }
+            // Neither curve accepted the pair: either another curve, or d and Q do not belong together.
+            if scalar.len() == 32 || scalar.len() == 48 {
+                Err(bad_key("EC"))
+            } else {
+                Ok(Some("EC key on a curve other than P-256/P-384: key match not checked".into()))
+            }
+        }
+        (PublicKey::Unknown(_), PrivateKey::Pkcs8(der)) if cert_key_bits.len() == 32 => {
+            match Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
+                Ok(pair) => same_bits(pair.public_key().as_ref(), cert_key_bits),
+                Err(_) => Ok(Some("key type not recognised: key match not checked".into())),
+            }
+        }
+        (PublicKey::RSA(_), _) | (PublicKey::EC(_), PrivateKey::Pkcs1(_)) => {
+            Err(format!("{MISMATCH} (the certificate's key type differs from the private key's)"))
+        }
+        _ => Ok(Some("key type not recognised: key match not checked".into())),
+    }
+}
+
+fn same_bits(from_key: &[u8], from_cert: &[u8]) -> Result<Option<String>, String> {
+    if from_key == from_cert {
+        Ok(None)
+    } else {
+        Err(MISMATCH.into())
+    }
+}
+
+fn same_rsa_key(cert_n: &[u8], cert_e: &[u8], key_n: &[u8], key_e: &[u8]) -> Result<Option<String>, String> {
+    fn trim(bytes: &[u8]) -> &[u8] {
+        let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+        &bytes[start..]
+    }
+    if trim(cert_n) == trim(key_n) && trim(cert_e) == trim(key_e) {
+        Ok(None)
+    } else {
+        Err(MISMATCH.into())
+    }
+}
+
+fn sequence<'a>(der: &'a [u8]) -> Option<Vec<BerObject<'a>>> {
+    let (_, object) = parse_der(der).ok()?;
+    match object.content {
+        BerObjectContent::Sequence(items) => Some(items),
+        _ => None,
+    }
+}
+
+/// PKCS#1 `RSAPrivateKey ::= SEQUENCE { version, modulus, publicExponent, … }`.
+fn rsa_public_half(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    let items = sequence(der)?;
+    let modulus = items.get(1)?.as_slice().ok()?;
+    let exponent = items.get(2)?.as_slice().ok()?;
+    Some((modulus, exponent))
+}
+
+/// PKCS#8 `PrivateKeyInfo ::= SEQUENCE { version, algorithm, privateKey OCTET STRING, … }`.
+fn pkcs8_private_key(der: &[u8]) -> Option<&[u8]> {
+    let items = sequence(der)?;
+    items.get(2)?.as_slice().ok()
+}
+
+/// SEC1 `ECPrivateKey ::= SEQUENCE { version, privateKey OCTET STRING, [0] parameters, [1] publicKey }`:
+/// the private scalar and, when present, the public point.
+fn sec1_parts(der: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let items = sequence(der)?;
+    let scalar = items.get(1)?.as_slice().ok()?;
+    let mut point = None;
+    for item in items.iter().skip(2) {
+        if item.header.tag().0 != 1 {
+            continue;
+        }
+        // `[1] EXPLICIT BIT STRING`: the content is the DER of the bit string.
+        let inner = match &item.content {
+            BerObjectContent::Tagged(_, _, inner) => inner.as_slice().ok(),
+            BerObjectContent::Unknown(any) => parse_der(any.data).ok().and_then(|(_, bits)| bits.as_slice().ok()),
+            _ => None,
+        };
+        point = inner;
+    }
+    Some((scalar, point))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::ByteString;
+
+    use super::*;
+
+    const RSA_CRT: &str = include_str!("testdata/rsa.crt");
+    const RSA_PKCS1_KEY: &str = include_str!("testdata/rsa-pkcs1.key");
+    const RSA_PKCS8_KEY: &str = include_str!("testdata/rsa-pkcs8.key");
+    const EC_CRT: &str = include_str!("testdata/ec.crt");
+    const EC_SEC1_KEY: &str = include_str!("testdata/ec-sec1.key");
+    const EC384_CRT: &str = include_str!("testdata/ec384.crt");
+    const EC384_SEC1_KEY: &str = include_str!("testdata/ec384-sec1.key");
+
+    fn tls_secret(cert: &str, key: &str) -> Secret {
+        Secret {
+            type_: Some("kubernetes.io/tls".into()),
+            data: Some(BTreeMap::from([
+                (TLS_CERT_KEY.to_string(), ByteString(cert.as_bytes().to_vec())),
+                (TLS_PRIVATE_KEY_KEY.to_string(), ByteString(key.as_bytes().to_vec())),
+            ])),
+            ..Secret::default()
+        }
+    }
+
+    #[test]
+    fn secrets_are_accepted_or_refused_by_table() {
+        let generated = rcgen::generate_simple_self_signed(vec!["gen.example.com".to_string()]).unwrap();
+        let gen_crt = generated.cert.pem();
+        let gen_key = generated.signing_key.serialize_pem();
+        let chain = format!("{EC_CRT}{RSA_CRT}");
+        let cases: Vec<(&str, &str, &str, Result<(), &str>)> = vec![
+            ("rsa pkcs1 key matches", RSA_CRT, RSA_PKCS1_KEY, Ok(())),
+            ("rsa pkcs8 key matches", RSA_CRT, RSA_PKCS8_KEY, Ok(())),
+            ("ec p256 sec1 key matches", EC_CRT, EC_SEC1_KEY, Ok(())),
+            ("ec p384 sec1 key matches", EC384_CRT, EC384_SEC1_KEY, Ok(())),
+            ("ec p256 pkcs8 key matches", &gen_crt, &gen_key, Ok(())),
+            ("chain: leaf decides", &chain, EC_SEC1_KEY, Ok(())),
+            ("ec key of another cert", &gen_crt, EC_SEC1_KEY, Err(MISMATCH)),
+            ("pkcs8 ec key of another cert", EC_CRT, &gen_key, Err(MISMATCH)),
+            ("p384 key for p256 cert", EC_CRT, EC384_SEC1_KEY, Err(MISMATCH)),
+            ("ec key for rsa cert", RSA_CRT, EC_SEC1_KEY, Err(MISMATCH)),
+            ("rsa key for ec cert", EC_CRT, RSA_PKCS1_KEY, Err(MISMATCH)),
+            ("no certificate", "hello", EC_SEC1_KEY, Err("tls.crt contains no PEM certificate")),
+            ("no key", EC_CRT, "hello", Err("tls.key contains no PEM private key")),
+            ("truncated certificate", &EC_CRT[..EC_CRT.len() - 40], EC_SEC1_KEY, Err("tls.crt")),
+            (
+                "certificate that is not x509",
+                "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n",
+                EC_SEC1_KEY,
+                Err("is not valid X.509"),
+            ),
+        ];
+        for (name, cert, key, expected) in cases {
+            let result = certificate_from_secret(&tls_secret(cert, key));
+            match (expected, result) {
+                (Ok(()), Ok((certificate, caveat))) => {
+                    assert_eq!(caveat, None, "{name}");
+                    assert_eq!(certificate.cert_chain_pem, cert, "{name}");
+                    assert_eq!(certificate.private_key_pem, key, "{name}");
+                }
+                (Err(wanted), Err(reason)) => assert!(reason.contains(wanted), "{name}: {reason}"),
+                (expected, result) => panic!("{name}: expected {expected:?}, got {:?}", result.map(|(_, c)| c)),
+            }
+        }
+    }
+
+    #[test]
+    fn string_data_is_read_and_missing_key_is_named() {
+        let mut secret = Secret { type_: Some("kubernetes.io/tls".into()), ..Secret::default() };
+        secret.string_data = Some(BTreeMap::from([(TLS_CERT_KEY.to_string(), EC_CRT.to_string())]));
+        assert_eq!(certificate_from_secret(&secret).err().as_deref(), Some("has no tls.key"));
+        secret.string_data.as_mut().unwrap().insert(TLS_PRIVATE_KEY_KEY.into(), EC_SEC1_KEY.into());
+        assert!(certificate_from_secret(&secret).is_ok());
+    }
+}

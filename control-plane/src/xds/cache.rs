@@ -1,0 +1,258 @@
+//! The versioned snapshot: per xDS type, the resources by name and a version that is a content
+//! hash, published to every ADS stream on a `tokio::sync::watch` channel.
+//!
+//! Versions are SHA-256 over the resources sorted by name (each resource hashed over its name, type
+//! URL and encoded bytes), so an identical rebuild has identical versions and [`SnapshotCache::update`]
+//! publishes nothing. A stream that serves only some names of a type (EDS, SDS, ECDS) versions its
+//! response with the same function over just those resources ([`Snapshot::select`]).
+//!
+//! This module holds no per-stream state (that is `stream`) and does no network I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use envoy_types::pb::google::protobuf::Any;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use super::resources::{NamedResource, ResourceType};
+
+/// One resource and the hash of its content.
+#[derive(Debug, Clone, PartialEq)]
+struct HashedResource {
+    resource: Any,
+    hash: [u8; 32],
+}
+
+/// All resources of one type.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TypeSnapshot {
+    version: String,
+    resources: BTreeMap<String, HashedResource>,
+}
+
+impl TypeSnapshot {
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.resources.keys().map(String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.resources.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.resources.is_empty()
+    }
+}
+
+/// What a stream sends for one type: a version and the resources (sorted by name).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selection {
+    pub version: String,
+    pub resources: Vec<Any>,
+}
+
+/// Every resource Envoy gets, by type. A snapshot without a type (the initial, empty one) means
+/// "not built yet": streams wait instead of sending an empty configuration.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Snapshot {
+    types: BTreeMap<ResourceType, TypeSnapshot>,
+}
+
+impl Snapshot {
+    /// The snapshot before the first build: no type is ready.
+    pub fn empty() -> Snapshot {
+        Snapshot::default()
+    }
+
+    /// A snapshot with every type of [`ResourceType::ALL`] (types missing from `by_type` are empty).
+    /// Two resources of one type with the same name: the last one is kept.
+    pub fn new(mut by_type: BTreeMap<ResourceType, Vec<NamedResource>>) -> Snapshot {
+        let mut types = BTreeMap::new();
+        for resource_type in ResourceType::ALL {
+            let mut resources = BTreeMap::new();
+            for named in by_type.remove(&resource_type).unwrap_or_default() {
+                let hash = resource_hash(&named.name, &named.resource);
+                resources.insert(named.name, HashedResource { resource: named.resource, hash });
+            }
+            let version = content_version(resources.iter().map(|(name, r)| (name.as_str(), &r.hash)));
+            types.insert(resource_type, TypeSnapshot { version, resources });
+        }
+        Snapshot { types }
+    }
+
+    /// Whether any type is present (false only for [`Snapshot::empty`]).
+    pub fn is_built(&self) -> bool {
+        !self.types.is_empty()
+    }
+
+    pub fn get(&self, resource_type: ResourceType) -> Option<&TypeSnapshot> {
+        self.types.get(&resource_type)
+    }
+
+    pub fn version(&self, resource_type: ResourceType) -> Option<&str> {
+        self.types.get(&resource_type).map(|t| t.version.as_str())
+    }
+
+    /// The resources to send for `resource_type`: all of them when `names` is `None` (wildcard),
+    /// else those of `names` that exist (a requested name we do not have is simply absent, as in
+    /// state-of-the-world xDS). `None` if the type is not built yet.
+    pub fn select(&self, resource_type: ResourceType, names: Option<&BTreeSet<String>>) -> Option<Selection> {
+        let snapshot = self.types.get(&resource_type)?;
+        let Some(names) = names else {
+            return Some(Selection {
+                version: snapshot.version.clone(),
+                resources: snapshot.resources.values().map(|r| r.resource.clone()).collect(),
+            });
+        };
+        let chosen: Vec<(&String, &HashedResource)> =
+            names.iter().filter_map(|name| snapshot.resources.get_key_value(name)).collect();
+        Some(Selection {
+            version: content_version(chosen.iter().map(|(name, r)| (name.as_str(), &r.hash))),
+            resources: chosen.into_iter().map(|(_, r)| r.resource.clone()).collect(),
+        })
+    }
+}
+
+fn resource_hash(name: &str, resource: &Any) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for part in [name.as_bytes(), resource.type_url.as_bytes(), resource.value.as_slice()] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+/// Hash of `(name, resource hash)` pairs in the given (sorted) order; 16 hex characters.
+fn content_version<'a>(resources: impl Iterator<Item = (&'a str, &'a [u8; 32])>) -> String {
+    let mut hasher = Sha256::new();
+    for (name, hash) in resources {
+        hasher.update((name.len() as u64).to_be_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update(hash);
+    }
+    hex::encode(&hasher.finalize()[..8])
+}
+
+/// Holds the current snapshot and publishes changes to every subscribed stream.
+#[derive(Debug)]
+pub struct SnapshotCache {
+    sender: watch::Sender<Arc<Snapshot>>,
+}
+
+impl Default for SnapshotCache {
+    fn default() -> Self {
+        SnapshotCache::new()
+    }
+}
+
+impl SnapshotCache {
+    /// A cache holding the empty (not built) snapshot.
+    pub fn new() -> SnapshotCache {
+        let (sender, _) = watch::channel(Arc::new(Snapshot::empty()));
+        SnapshotCache { sender }
+    }
+
+    /// A receiver that sees the current snapshot and every later one.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.sender.subscribe()
+    }
+
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.sender.borrow().clone()
+    }
+
+    /// Replace the snapshot if any type's version differs, and return the types that changed
+    /// (in push order). Identical content: nothing is published and the result is empty.
+    pub fn update(&self, snapshot: Snapshot) -> Vec<ResourceType> {
+        let mut changed = Vec::new();
+        self.sender.send_if_modified(|current| {
+            changed = ResourceType::ALL
+                .into_iter()
+                .filter(|t| current.version(*t) != snapshot.version(*t))
+                .collect();
+            if changed.is_empty() {
+                return false;
+            }
+            *current = Arc::new(snapshot);
+            true
+        });
+        changed
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str, value: &[u8]) -> NamedResource {
+        NamedResource {
+            name: name.to_string(),
+            resource: Any { type_url: ResourceType::Endpoint.type_url().to_string(), value: value.to_vec() },
+        }
+    }
+
+    fn endpoints(resources: Vec<NamedResource>) -> Snapshot {
+        Snapshot::new(BTreeMap::from([(ResourceType::Endpoint, resources)]))
+    }
+
+    #[test]
+    fn version_depends_on_content_not_on_input_order() {
+        let a = endpoints(vec![named("a", b"1"), named("b", b"2")]);
+        let b = endpoints(vec![named("b", b"2"), named("a", b"1")]);
+        let c = endpoints(vec![named("a", b"1"), named("b", b"3")]);
+        let d = endpoints(vec![named("a", b"1"), named("c", b"2")]);
+        assert_eq!(a.version(ResourceType::Endpoint), b.version(ResourceType::Endpoint));
+        assert_ne!(a.version(ResourceType::Endpoint), c.version(ResourceType::Endpoint), "content changed");
+        assert_ne!(a.version(ResourceType::Endpoint), d.version(ResourceType::Endpoint), "name changed");
+        assert_eq!(a.version(ResourceType::Listener), d.version(ResourceType::Listener), "untouched type");
+        assert_eq!(a.version(ResourceType::Endpoint).map(str::len), Some(16));
+    }
+
+    #[test]
+    fn empty_snapshot_has_no_types_and_built_has_all() {
+        assert!(!Snapshot::empty().is_built());
+        assert_eq!(Snapshot::empty().select(ResourceType::Listener, None), None);
+        let built = endpoints(vec![]);
+        assert!(built.is_built());
+        for t in ResourceType::ALL {
+            assert!(built.get(t).is_some(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn select_by_name_sends_only_existing_requested_resources() {
+        let snapshot = endpoints(vec![named("a", b"1"), named("b", b"2"), named("c", b"3")]);
+        let names: BTreeSet<String> = ["c", "a", "zzz"].into_iter().map(String::from).collect();
+        let selection = snapshot.select(ResourceType::Endpoint, Some(&names)).unwrap();
+        assert_eq!(selection.resources.iter().map(|r| r.value.clone()).collect::<Vec<_>>(), vec![b"1".to_vec(), b"3".to_vec()]);
+        let all = snapshot.select(ResourceType::Endpoint, None).unwrap();
+        assert_eq!(all.resources.len(), 3);
+        assert_eq!(Some(all.version.as_str()), snapshot.version(ResourceType::Endpoint));
+        assert_ne!(selection.version, all.version);
+        // A subset's version only depends on the subset.
+        let other = endpoints(vec![named("a", b"1"), named("b", b"changed"), named("c", b"3")]);
+        assert_eq!(other.select(ResourceType::Endpoint, Some(&names)).unwrap().version, selection.version);
+    }
+
+    #[test]
+    fn identical_rebuild_publishes_nothing() {
+        let cache = SnapshotCache::new();
+        let mut receiver = cache.subscribe();
+        receiver.borrow_and_update();
+        let first = cache.update(endpoints(vec![named("a", b"1")]));
+        assert_eq!(first, ResourceType::ALL.to_vec(), "first build makes every type ready");
+        assert!(receiver.has_changed().unwrap());
+        receiver.borrow_and_update();
+        assert_eq!(cache.update(endpoints(vec![named("a", b"1")])), vec![]);
+        assert!(!receiver.has_changed().unwrap());
+        assert_eq!(cache.update(endpoints(vec![named("a", b"2")])), vec![ResourceType::Endpoint]);
+        assert!(receiver.has_changed().unwrap());
+        assert_eq!(cache.current().get(ResourceType::Endpoint).unwrap().len(), 1);
+    }
+}

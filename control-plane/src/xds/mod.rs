@@ -1,0 +1,14 @@
+//! The xDS server: Envoy resources -> versioned snapshots -> ADS streams (state of the world).
+//!
+//! - `resources`: the xDS types we serve (type URLs, push order) and packing resources as `Any`.
+//! - `cache`: the versioned snapshot (per type: resources + a content-hash version), published on a
+//!   `tokio::sync::watch` channel; an identical rebuild publishes nothing.
+//! - `stream`: the per-stream ACK/NACK/nonce state machine; synchronous, no I/O.
+//! - `server`: the thin tonic layer (`AggregatedDiscoveryService`) around `stream`.
+//!
+//! This module must not know about Kubernetes or the Model: it serves whatever resources it is given.
+
+pub mod cache;
+pub mod resources;
+pub mod server;
+pub mod stream;

@@ -1,0 +1,297 @@
+//! The ADS gRPC server (tonic): a thin async loop per stream around `stream::StreamState`.
+//!
+//! Each Envoy stream gets its own task that waits on two inputs — Envoy's next request and the
+//! next published snapshot — feeds them to the state machine, sends the responses it returns, and
+//! logs/counts its events. Any number of Envoys may connect. Streams end when Envoy disconnects or
+//! when the snapshot channel closes (shutdown). Only state-of-the-world ADS is served; delta xDS
+//! answers `UNIMPLEMENTED` (Envoy then needs `api_type: GRPC`, as our bootstrap sets).
+//!
+//! No protocol decisions here: they are all in `stream`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
+    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
+};
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
+};
+use futures::Stream;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::cache::Snapshot;
+use super::resources::ResourceType;
+use super::stream::{StreamEvent, StreamState};
+use crate::metrics::Metrics;
+
+/// Responses buffered per stream before the stream task waits for Envoy to read.
+const STREAM_BUFFER: usize = 16;
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// The tonic service: hands each stream the snapshot channel and the metrics.
+#[derive(Debug, Clone)]
+pub struct AdsService {
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    metrics: Arc<Metrics>,
+}
+
+impl AdsService {
+    pub fn new(snapshots: watch::Receiver<Arc<Snapshot>>, metrics: Arc<Metrics>) -> AdsService {
+        AdsService { snapshots, metrics }
+    }
+}
+
+#[tonic::async_trait]
+impl AggregatedDiscoveryService for AdsService {
+    type StreamAggregatedResourcesStream = ResponseStream<DiscoveryResponse>;
+    type DeltaAggregatedResourcesStream = ResponseStream<DeltaDiscoveryResponse>;
+
+    async fn stream_aggregated_resources(
+        &self,
+        request: Request<Streaming<DiscoveryRequest>>,
+    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
+        let peer = request.remote_addr().map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
+        let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
+        tokio::spawn(run_stream(request.into_inner(), self.snapshots.clone(), sender, Arc::clone(&self.metrics), peer));
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn delta_aggregated_resources(
+        &self,
+        _request: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
+        Err(Status::unimplemented("wasm-ingress serves state-of-the-world ADS only (api_type: GRPC)"))
+    }
+}
+
+/// Decrements the stream gauge however the stream ends.
+struct StreamGauge(Arc<Metrics>);
+
+impl StreamGauge {
+    fn open(metrics: Arc<Metrics>) -> StreamGauge {
+        metrics.xds_connected_streams.inc();
+        StreamGauge(metrics)
+    }
+}
+
+impl Drop for StreamGauge {
+    fn drop(&mut self) {
+        self.0.xds_connected_streams.dec();
+    }
+}
+
+async fn run_stream(
+    mut requests: Streaming<DiscoveryRequest>,
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    sender: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+    metrics: Arc<Metrics>,
+    peer: String,
+) {
+    let _gauge = StreamGauge::open(Arc::clone(&metrics));
+    let mut state = StreamState::new(snapshots.borrow_and_update().clone());
+    tracing::debug!(%peer, "ADS stream opened");
+    let reason = loop {
+        let step = tokio::select! {
+            request = requests.message() => match request {
+                Ok(Some(request)) => state.on_request(request),
+                Ok(None) => break "Envoy closed the stream".to_string(),
+                Err(status) => break format!("stream error: {}", status.message()),
+            },
+            changed = snapshots.changed() => match changed {
+                Ok(()) => state.on_snapshot(snapshots.borrow_and_update().clone()),
+                Err(_) => break "control plane shutting down".to_string(),
+            },
+            () = sender.closed() => break "Envoy went away".to_string(),
+        };
+        report(&step.events, &state, &metrics, &peer);
+        let mut delivered = true;
+        for response in step.responses {
+            let resource_type = ResourceType::from_type_url(&response.type_url);
+            tracing::debug!(
+                node = state.node_id().unwrap_or(""),
+                r#type = resource_type.map(ResourceType::label).unwrap_or(""),
+                version = %response.version_info,
+                nonce = %response.nonce,
+                resources = response.resources.len(),
+                "xDS push"
+            );
+            if sender.send(Ok(response)).await.is_err() {
+                delivered = false;
+                break;
+            }
+            if let Some(resource_type) = resource_type {
+                metrics.count_push(resource_type);
+            }
+        }
+        if !delivered {
+            break "Envoy went away".to_string();
+        }
+    };
+    tracing::info!(node = state.node_id().unwrap_or(""), %peer, %reason, "ADS stream closed");
+}
+
+fn report(events: &[StreamEvent], state: &StreamState, metrics: &Metrics, peer: &str) {
+    let node = state.node_id().unwrap_or("");
+    for event in events {
+        match event {
+            StreamEvent::NodeIdentified { node_id, cluster } => {
+                tracing::info!(node = %node_id, %cluster, %peer, "Envoy connected (ADS stream)");
+            }
+            StreamEvent::Acked { resource_type, version } => {
+                tracing::debug!(node, r#type = resource_type.label(), %version, "ACK");
+            }
+            StreamEvent::Nacked { resource_type, rejected_version, last_accepted_version, error_detail } => {
+                metrics.count_nack(*resource_type);
+                tracing::warn!(
+                    node,
+                    r#type = resource_type.label(),
+                    %rejected_version,
+                    %last_accepted_version,
+                    %error_detail,
+                    "Envoy rejected configuration (NACK); it keeps serving the last accepted version"
+                );
+            }
+            StreamEvent::StaleNonce { resource_type, nonce } => {
+                tracing::debug!(node, r#type = resource_type.label(), %nonce, "stale nonce ignored");
+            }
+            StreamEvent::UnknownType { type_url } => {
+                tracing::warn!(node, %type_url, "request for an xDS type we do not serve; ignored");
+            }
+        }
+    }
+}
+
+/// Serve ADS on `listener` until `shutdown` completes. In-flight streams end when the snapshot
+/// channel closes (drop the `SnapshotCache`) — do that before or together with `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let service = AggregatedDiscoveryServiceServer::new(AdsService::new(snapshots, metrics));
+    tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .add_service(service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use envoy_types::pb::envoy::config::core::v3::Node;
+    use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+    use envoy_types::pb::google::protobuf::Any;
+    use envoy_types::pb::google::rpc::Status as RpcStatus;
+    use tokio_stream::StreamExt;
+
+    use super::super::cache::SnapshotCache;
+    use super::super::resources::NamedResource;
+    use super::*;
+
+    fn clusters(content: &str) -> Snapshot {
+        Snapshot::new(BTreeMap::from([(
+            ResourceType::Cluster,
+            vec![NamedResource {
+                name: "default/web/80".into(),
+                resource: Any { type_url: ResourceType::Cluster.type_url().into(), value: content.as_bytes().to_vec() },
+            }],
+        )]))
+    }
+
+    /// Two clients on one server: both get the snapshot, a rebuild reaches both, a NACK is counted.
+    #[tokio::test]
+    async fn several_streams_get_pushes_and_nacks_are_counted() {
+        let cache = SnapshotCache::new();
+        cache.update(clusters("v1"));
+        let metrics = Arc::new(Metrics::new());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, cache.subscribe(), Arc::clone(&metrics), async {
+            let _ = stopped.await;
+        }));
+
+        let mut streams = Vec::new();
+        for id in ["envoy-a", "envoy-b"] {
+            let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{address}")).await.unwrap();
+            let (requests, outgoing) = mpsc::channel::<DiscoveryRequest>(8);
+            requests
+                .send(DiscoveryRequest {
+                    node: Some(Node { id: id.into(), ..Default::default() }),
+                    type_url: ResourceType::Cluster.type_url().into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let responses =
+                client.stream_aggregated_resources(ReceiverStream::new(outgoing)).await.unwrap().into_inner();
+            streams.push((requests, responses));
+        }
+        let timeout = Duration::from_secs(10);
+        let mut first = Vec::new();
+        for (_, responses) in &mut streams {
+            let response = tokio::time::timeout(timeout, responses.next()).await.unwrap().unwrap().unwrap();
+            assert_eq!(response.resources[0].value, b"v1");
+            first.push(response);
+        }
+        // Both ACK; then a rebuild.
+        for ((requests, _), response) in streams.iter().zip(&first) {
+            requests
+                .send(DiscoveryRequest {
+                    version_info: response.version_info.clone(),
+                    type_url: response.type_url.clone(),
+                    response_nonce: response.nonce.clone(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        cache.update(clusters("v2"));
+        let mut second = Vec::new();
+        for (_, responses) in &mut streams {
+            let response = tokio::time::timeout(timeout, responses.next()).await.unwrap().unwrap().unwrap();
+            assert_eq!(response.resources[0].value, b"v2");
+            second.push(response);
+        }
+        // envoy-a rejects v2.
+        streams[0]
+            .0
+            .send(DiscoveryRequest {
+                version_info: first[0].version_info.clone(),
+                type_url: second[0].type_url.clone(),
+                response_nonce: second[0].nonce.clone(),
+                error_detail: Some(RpcStatus { code: 3, message: "bad cluster".into(), details: vec![] }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !metrics.encode().contains("xds_nacks_total{type=\"cds\"} 1") {
+            assert!(tokio::time::Instant::now() < deadline, "NACK not counted:\n{}", metrics.encode());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(metrics.encode().contains("xds_connected_streams 2"));
+        assert!(metrics.encode().contains("xds_pushes_total{type=\"cds\"} 4"));
+
+        // Shutdown: closing the snapshot channel ends the streams, then the server stops.
+        drop(cache);
+        for (_, responses) in &mut streams {
+            let end = tokio::time::timeout(timeout, responses.next()).await.unwrap();
+            assert!(end.as_ref().is_none_or(|r| r.is_err()), "stream should end: {end:?}");
+        }
+        let _ = stop.send(());
+        tokio::time::timeout(timeout, server).await.unwrap().unwrap().unwrap();
+    }
+}

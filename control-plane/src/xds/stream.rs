@@ -1,0 +1,456 @@
+//! The per-stream ADS state machine (state of the world), in the style of ezbake: synchronous, no
+//! I/O, no clock. Inputs are Envoy's `DiscoveryRequest`s and new snapshots; outputs are the
+//! `DiscoveryResponse`s to send and [`StreamEvent`]s to log and count. `server` is a thin loop
+//! around it.
+//!
+//! Per type it tracks: whether Envoy subscribed, the names it asked for, the last response sent
+//! (version, nonce, names), whether that response still awaits its ACK/NACK, and the last version
+//! Envoy ACKed. Rules:
+//! - A request with an empty nonce is a (re)subscription: answer with the current resources.
+//! - A request whose nonce is not the last one sent for its type is stale: ignored (Envoy sends
+//!   another one for the newer response).
+//! - A request with the current nonce and `error_detail` is a NACK: Envoy keeps its last accepted
+//!   configuration; we record the error and send again only once there is something different to
+//!   send (a new snapshot or other names). Without `error_detail` it is an ACK.
+//! - At most one response per type awaits an answer; a snapshot arriving meanwhile is sent when
+//!   the answer comes. Responses are versioned by content, so nothing identical is re-sent.
+//! - Listeners and clusters are sent whole; endpoints, secrets and filter configs only by the names
+//!   requested.
+//! - On a new snapshot, types are visited in make-before-break order (`ResourceType::ALL`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::config::core::v3::ControlPlane;
+use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+
+use super::cache::Snapshot;
+use super::resources::ResourceType;
+
+/// Identifies us in every response (`control_plane.identifier`).
+pub const CONTROL_PLANE_ID: &str = "wasm-ingress";
+
+/// Something that happened on the stream, for logs and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// The first request carrying a node (Envoy sends it once: `set_node_on_first_message_only`).
+    NodeIdentified { node_id: String, cluster: String },
+    /// Envoy applied `version` of this type.
+    Acked { resource_type: ResourceType, version: String },
+    /// Envoy rejected `rejected_version`; it keeps `last_accepted_version` (empty: none yet).
+    Nacked { resource_type: ResourceType, rejected_version: String, last_accepted_version: String, error_detail: String },
+    /// A request answering an older response than the last one sent; ignored.
+    StaleNonce { resource_type: ResourceType, nonce: String },
+    /// A type we do not serve.
+    UnknownType { type_url: String },
+}
+
+/// What the caller must do after one input.
+#[derive(Debug, Default)]
+pub struct Step {
+    /// Send these, in order.
+    pub responses: Vec<DiscoveryResponse>,
+    pub events: Vec<StreamEvent>,
+}
+
+/// The last response sent for a type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sent {
+    version: String,
+    nonce: String,
+    /// The names it answered (empty for wildcard types).
+    names: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct TypeState {
+    subscribed: bool,
+    /// Requested names (ignored for wildcard types).
+    names: BTreeSet<String>,
+    sent: Option<Sent>,
+    awaiting_answer: bool,
+    acked_version: Option<String>,
+}
+
+/// One ADS stream's protocol state.
+#[derive(Debug)]
+pub struct StreamState {
+    snapshot: Arc<Snapshot>,
+    types: BTreeMap<ResourceType, TypeState>,
+    node_id: Option<String>,
+    next_nonce: u64,
+}
+
+impl StreamState {
+    /// A new stream that will serve `snapshot` (possibly the empty, not-yet-built one).
+    pub fn new(snapshot: Arc<Snapshot>) -> StreamState {
+        StreamState { snapshot, types: BTreeMap::new(), node_id: None, next_nonce: 1 }
+    }
+
+    /// The node id from the first request, once known.
+    pub fn node_id(&self) -> Option<&str> {
+        self.node_id.as_deref()
+    }
+
+    /// The last version of `resource_type` Envoy ACKed on this stream.
+    pub fn acked_version(&self, resource_type: ResourceType) -> Option<&str> {
+        self.types.get(&resource_type).and_then(|t| t.acked_version.as_deref())
+    }
+
+    /// Handle one request from Envoy.
+    pub fn on_request(&mut self, request: DiscoveryRequest) -> Step {
+        let mut step = Step::default();
+        if self.node_id.is_none() {
+            if let Some(node) = &request.node {
+                self.node_id = Some(node.id.clone());
+                step.events.push(StreamEvent::NodeIdentified { node_id: node.id.clone(), cluster: node.cluster.clone() });
+            }
+        }
+        let Some(resource_type) = ResourceType::from_type_url(&request.type_url) else {
+            step.events.push(StreamEvent::UnknownType { type_url: request.type_url });
+            return step;
+        };
+        let names: BTreeSet<String> =
+            if resource_type.is_wildcard() { BTreeSet::new() } else { request.resource_names.into_iter().collect() };
+        let state = self.types.entry(resource_type).or_default();
+
+        if request.response_nonce.is_empty() {
+            // (Re)subscription: answer with what we have, whatever Envoy says it has.
+            state.subscribed = true;
+            state.names = names;
+            state.awaiting_answer = false;
+            if let Some(response) = self.respond(resource_type, true) {
+                step.responses.push(response);
+            }
+            return step;
+        }
+
+        let Some(sent) = state.sent.clone().filter(|sent| sent.nonce == request.response_nonce) else {
+            step.events.push(StreamEvent::StaleNonce { resource_type, nonce: request.response_nonce });
+            return step;
+        };
+        state.awaiting_answer = false;
+        state.subscribed = true;
+        state.names = names;
+        match request.error_detail {
+            Some(status) => step.events.push(StreamEvent::Nacked {
+                resource_type,
+                rejected_version: sent.version,
+                last_accepted_version: request.version_info,
+                error_detail: status.message,
+            }),
+            None => {
+                state.acked_version = Some(request.version_info.clone());
+                step.events.push(StreamEvent::Acked { resource_type, version: request.version_info });
+            }
+        }
+        if let Some(response) = self.respond(resource_type, false) {
+            step.responses.push(response);
+        }
+        step
+    }
+
+    /// A new snapshot was published: send every subscribed type whose content (for the names
+    /// requested) changed and that is not awaiting an answer, in make-before-break order.
+    pub fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) -> Step {
+        self.snapshot = snapshot;
+        let responses = ResourceType::ALL.into_iter().filter_map(|t| self.respond(t, false)).collect();
+        Step { responses, events: Vec::new() }
+    }
+
+    /// The response to send for `resource_type` now, if any. `force`: send even if Envoy already
+    /// has this content (a fresh subscription).
+    fn respond(&mut self, resource_type: ResourceType, force: bool) -> Option<DiscoveryResponse> {
+        let state = self.types.get_mut(&resource_type)?;
+        if !state.subscribed || (state.awaiting_answer && !force) {
+            return None;
+        }
+        let names = if resource_type.is_wildcard() { None } else { Some(&state.names) };
+        let selection = self.snapshot.select(resource_type, names)?;
+        let requested = names.cloned().unwrap_or_default();
+        if !force {
+            if let Some(sent) = &state.sent {
+                if sent.version == selection.version && sent.names == requested {
+                    return None;
+                }
+            }
+        }
+        let nonce = self.next_nonce.to_string();
+        self.next_nonce += 1;
+        state.sent = Some(Sent { version: selection.version.clone(), nonce: nonce.clone(), names: requested });
+        state.awaiting_answer = true;
+        Some(DiscoveryResponse {
+            version_info: selection.version,
+            resources: selection.resources,
+            type_url: resource_type.type_url().to_string(),
+            nonce,
+            control_plane: Some(ControlPlane { identifier: CONTROL_PLANE_ID.to_string() }),
+            ..Default::default()
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use envoy_types::pb::envoy::config::core::v3::Node;
+    use envoy_types::pb::google::protobuf::Any;
+    use envoy_types::pb::google::rpc::Status;
+
+    use super::super::resources::NamedResource;
+    use super::*;
+
+    const NODE: &str = "wasm-ingress-envoy";
+
+    /// A snapshot with listeners `l*`, clusters `c*` and endpoints/secrets/configs by name, each
+    /// resource's bytes being `content`.
+    fn snapshot(entries: &[(ResourceType, &str, &str)]) -> Arc<Snapshot> {
+        let mut by_type: BTreeMap<ResourceType, Vec<NamedResource>> = BTreeMap::new();
+        for (t, name, content) in entries {
+            by_type.entry(*t).or_default().push(NamedResource {
+                name: name.to_string(),
+                resource: Any { type_url: t.type_url().to_string(), value: content.as_bytes().to_vec() },
+            });
+        }
+        Arc::new(Snapshot::new(by_type))
+    }
+
+    fn base() -> Arc<Snapshot> {
+        snapshot(&[
+            (ResourceType::Listener, "http", "L1"),
+            (ResourceType::Cluster, "default/web/80", "C1"),
+            (ResourceType::Cluster, "default/api/80", "C2"),
+            (ResourceType::Endpoint, "default/web/80", "E1"),
+            (ResourceType::Endpoint, "default/api/80", "E2"),
+            (ResourceType::ExtensionConfig, "wasm-ingress.router", "T1"),
+        ])
+    }
+
+    /// Envoy's first request of a type on a stream: node only on the very first message,
+    /// empty version and nonce.
+    fn initial(t: ResourceType, names: &[&str], with_node: bool) -> DiscoveryRequest {
+        DiscoveryRequest {
+            node: with_node.then(|| Node { id: NODE.into(), cluster: "wasm-ingress".into(), ..Default::default() }),
+            type_url: t.type_url().into(),
+            resource_names: names.iter().map(|n| n.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn ack(response: &DiscoveryResponse, names: &[&str]) -> DiscoveryRequest {
+        DiscoveryRequest {
+            version_info: response.version_info.clone(),
+            type_url: response.type_url.clone(),
+            response_nonce: response.nonce.clone(),
+            resource_names: names.iter().map(|n| n.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// A NACK as Envoy sends it: the *last accepted* version, the rejected response's nonce and
+    /// an error_detail.
+    fn nack(response: &DiscoveryResponse, last_accepted: &str, names: &[&str], message: &str) -> DiscoveryRequest {
+        DiscoveryRequest {
+            version_info: last_accepted.into(),
+            type_url: response.type_url.clone(),
+            response_nonce: response.nonce.clone(),
+            resource_names: names.iter().map(|n| n.to_string()).collect(),
+            error_detail: Some(Status { code: 13, message: message.into(), details: vec![] }),
+            ..Default::default()
+        }
+    }
+
+    fn contents(response: &DiscoveryResponse) -> Vec<String> {
+        response.resources.iter().map(|r| String::from_utf8(r.value.clone()).unwrap()).collect()
+    }
+
+    fn only(step: Step) -> DiscoveryResponse {
+        assert_eq!(step.responses.len(), 1, "{:?}", step.responses);
+        step.responses.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn initial_request_gets_every_cluster_and_identifies_the_node() {
+        let mut stream = StreamState::new(base());
+        let step = stream.on_request(initial(ResourceType::Cluster, &[], true));
+        assert_eq!(step.events, vec![StreamEvent::NodeIdentified { node_id: NODE.into(), cluster: "wasm-ingress".into() }]);
+        let response = only(step);
+        assert_eq!(response.type_url, ResourceType::Cluster.type_url());
+        assert_eq!(contents(&response), vec!["C2", "C1"], "sorted by name: default/api before default/web");
+        assert_eq!(Some(response.version_info.as_str()), base().version(ResourceType::Cluster));
+        assert!(!response.nonce.is_empty());
+        assert_eq!(stream.node_id(), Some(NODE));
+    }
+
+    #[test]
+    fn wildcard_types_ignore_resource_names() {
+        let mut stream = StreamState::new(base());
+        let response = only(stream.on_request(initial(ResourceType::Listener, &["*"], true)));
+        assert_eq!(contents(&response), vec!["L1"]);
+    }
+
+    #[test]
+    fn ack_records_the_version_and_sends_nothing_more() {
+        let mut stream = StreamState::new(base());
+        let response = only(stream.on_request(initial(ResourceType::Cluster, &[], true)));
+        let step = stream.on_request(ack(&response, &[]));
+        assert!(step.responses.is_empty());
+        assert_eq!(
+            step.events,
+            vec![StreamEvent::Acked { resource_type: ResourceType::Cluster, version: response.version_info.clone() }]
+        );
+        assert_eq!(stream.acked_version(ResourceType::Cluster), Some(response.version_info.as_str()));
+    }
+
+    #[test]
+    fn endpoints_are_sent_only_for_requested_names() {
+        let mut stream = StreamState::new(base());
+        let response = only(stream.on_request(initial(ResourceType::Endpoint, &["default/web/80"], true)));
+        assert_eq!(contents(&response), vec!["E1"]);
+        // Envoy adds a cluster: the ACK carries the new names, so the answer is a new response.
+        let response = only(stream.on_request(ack(&response, &["default/web/80", "default/api/80"])));
+        assert_eq!(contents(&response), vec!["E2", "E1"]);
+        // Names removed: the answer covers only what is still asked for.
+        let response = only(stream.on_request(ack(&response, &["default/api/80"])));
+        assert_eq!(contents(&response), vec!["E2"]);
+        assert!(stream.on_request(ack(&response, &["default/api/80"])).responses.is_empty());
+    }
+
+    #[test]
+    fn nack_keeps_the_last_accepted_version_and_does_not_resend_the_same_content() {
+        let mut stream = StreamState::new(base());
+        let first = only(stream.on_request(initial(ResourceType::ExtensionConfig, &["wasm-ingress.router"], true)));
+        stream.on_request(ack(&first, &["wasm-ingress.router"]));
+        // A new table Envoy refuses.
+        let bad = snapshot(&[(ResourceType::ExtensionConfig, "wasm-ingress.router", "T-bad")]);
+        let pushed = only(stream.on_snapshot(bad));
+        assert_eq!(contents(&pushed), vec!["T-bad"]);
+        let step = stream.on_request(nack(&pushed, &first.version_info, &["wasm-ingress.router"], "Unable to create Wasm HTTP filter"));
+        assert!(step.responses.is_empty(), "resending refused content would only be refused again");
+        assert_eq!(
+            step.events,
+            vec![StreamEvent::Nacked {
+                resource_type: ResourceType::ExtensionConfig,
+                rejected_version: pushed.version_info.clone(),
+                last_accepted_version: first.version_info.clone(),
+                error_detail: "Unable to create Wasm HTTP filter".into(),
+            }]
+        );
+        assert_eq!(stream.acked_version(ResourceType::ExtensionConfig), Some(first.version_info.as_str()));
+        // A fixed table is sent.
+        let fixed = snapshot(&[(ResourceType::ExtensionConfig, "wasm-ingress.router", "T2")]);
+        let response = only(stream.on_snapshot(fixed));
+        assert_eq!(contents(&response), vec!["T2"]);
+    }
+
+    #[test]
+    fn stale_nonces_are_ignored() {
+        let mut stream = StreamState::new(base());
+        let first = only(stream.on_request(initial(ResourceType::Cluster, &[], true)));
+        stream.on_request(ack(&first, &[]));
+        let changed = snapshot(&[(ResourceType::Cluster, "default/web/80", "C1-new")]);
+        let second = only(stream.on_snapshot(changed));
+        // A late NACK of the first response (old nonce) must not count against the second one.
+        let step = stream.on_request(nack(&first, "", &[], "late"));
+        assert!(step.responses.is_empty());
+        assert_eq!(step.events, vec![StreamEvent::StaleNonce { resource_type: ResourceType::Cluster, nonce: first.nonce.clone() }]);
+        let step = stream.on_request(ack(&second, &[]));
+        assert_eq!(step.events, vec![StreamEvent::Acked { resource_type: ResourceType::Cluster, version: second.version_info }]);
+    }
+
+    #[test]
+    fn identical_snapshot_sends_nothing() {
+        let mut stream = StreamState::new(base());
+        let response = only(stream.on_request(initial(ResourceType::Cluster, &[], true)));
+        stream.on_request(ack(&response, &[]));
+        assert!(stream.on_snapshot(base()).responses.is_empty());
+    }
+
+    #[test]
+    fn one_response_per_type_awaits_an_answer_and_the_latest_follows_it() {
+        let mut stream = StreamState::new(base());
+        let first = only(stream.on_request(initial(ResourceType::Cluster, &[], true)));
+        // Two rebuilds before Envoy answers: nothing is sent yet.
+        assert!(stream.on_snapshot(snapshot(&[(ResourceType::Cluster, "a", "v2")])).responses.is_empty());
+        assert!(stream.on_snapshot(snapshot(&[(ResourceType::Cluster, "a", "v3")])).responses.is_empty());
+        // The ACK of the first brings the latest.
+        let latest = only(stream.on_request(ack(&first, &[])));
+        assert_eq!(contents(&latest), vec!["v3"]);
+    }
+
+    #[test]
+    fn nothing_is_sent_before_the_first_snapshot_is_built() {
+        let mut stream = StreamState::new(Arc::new(Snapshot::empty()));
+        assert!(stream.on_request(initial(ResourceType::Cluster, &[], true)).responses.is_empty());
+        assert!(stream.on_request(initial(ResourceType::Listener, &[], false)).responses.is_empty());
+        let step = stream.on_snapshot(base());
+        let types: Vec<&str> = step.responses.iter().map(|r| r.type_url.as_str()).collect();
+        assert_eq!(types, vec![ResourceType::Cluster.type_url(), ResourceType::Listener.type_url()]);
+    }
+
+    #[test]
+    fn snapshot_pushes_follow_make_before_break_order() {
+        let mut stream = StreamState::new(base());
+        // Envoy subscribes in its own order; all ACKed.
+        for (t, names) in [
+            (ResourceType::Listener, vec![]),
+            (ResourceType::ExtensionConfig, vec!["wasm-ingress.router"]),
+            (ResourceType::Endpoint, vec!["default/web/80"]),
+            (ResourceType::Cluster, vec![]),
+            (ResourceType::Secret, vec!["default/tls"]),
+        ] {
+            let step = stream.on_request(initial(t, &names, t == ResourceType::Listener));
+            for response in step.responses {
+                stream.on_request(ack(&response, &names));
+            }
+        }
+        let everything_new = snapshot(&[
+            (ResourceType::Listener, "http", "L2"),
+            (ResourceType::Cluster, "default/web/80", "C9"),
+            (ResourceType::Endpoint, "default/web/80", "E9"),
+            (ResourceType::Secret, "default/tls", "S9"),
+            (ResourceType::ExtensionConfig, "wasm-ingress.router", "T9"),
+        ]);
+        let order: Vec<ResourceType> = stream
+            .on_snapshot(everything_new)
+            .responses
+            .iter()
+            .map(|r| ResourceType::from_type_url(&r.type_url).unwrap())
+            .collect();
+        assert_eq!(order, ResourceType::ALL.to_vec());
+    }
+
+    #[test]
+    fn resubscription_with_empty_nonce_is_answered_even_if_unchanged() {
+        // Envoy reconnecting to a restarted control plane sends its old version with no nonce.
+        let mut stream = StreamState::new(base());
+        let mut request = initial(ResourceType::Cluster, &[], true);
+        request.version_info = base().version(ResourceType::Cluster).unwrap().to_string();
+        let response = only(stream.on_request(request));
+        assert_eq!(contents(&response), vec!["C2", "C1"]);
+    }
+
+    #[test]
+    fn unknown_types_are_reported_and_not_answered() {
+        let mut stream = StreamState::new(base());
+        let mut request = initial(ResourceType::Cluster, &[], true);
+        request.type_url = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration".into();
+        let step = stream.on_request(request);
+        assert!(step.responses.is_empty());
+        assert!(step.events.contains(&StreamEvent::UnknownType {
+            type_url: "type.googleapis.com/envoy.config.route.v3.RouteConfiguration".into()
+        }));
+    }
+
+    #[test]
+    fn nonces_are_unique_across_types() {
+        let mut stream = StreamState::new(base());
+        let a = only(stream.on_request(initial(ResourceType::Cluster, &[], true)));
+        let b = only(stream.on_request(initial(ResourceType::Listener, &[], false)));
+        assert_ne!(a.nonce, b.nonce);
+        // An ACK carrying the listener nonce on the cluster type is stale for clusters.
+        let mut wrong = ack(&b, &[]);
+        wrong.type_url = ResourceType::Cluster.type_url().into();
+        assert!(matches!(stream.on_request(wrong).events.as_slice(), [StreamEvent::StaleNonce { .. }]));
+    }
+}

@@ -1,0 +1,219 @@
+//! `wasm-ingress validate` and `wasm-ingress explain`, run as the built binary on manifest folders
+//! written to a temporary directory (and on the repository's `examples/`). They assert what a user
+//! sees: the lines printed and the exit status.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wasm-ingress");
+
+const BACKENDS: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints:
+- {addresses: [10.0.0.1]}
+- {addresses: [10.0.0.2], conditions: {ready: false}}
+"#;
+
+const SHOP: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: shop}
+spec:
+  ingressClassName: wasm
+  rules:
+  - host: shop.example.com
+    http:
+      paths:
+      - {path: /api, pathType: Prefix, backend: {service: {name: web, port: {name: http}}}}
+      - {path: /gone, pathType: Prefix, backend: {service: {name: missing, port: {number: 80}}}}
+"#;
+
+const REWRITE: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: legacy
+  annotations: {nginx.ingress.kubernetes.io/rewrite-target: /$2}
+spec:
+  ingressClassName: wasm
+  rules:
+  - host: legacy.example.com
+    http:
+      paths:
+      - {path: "/old(/|$)(.*)", pathType: ImplementationSpecific, backend: {service: {name: web, port: {number: 80}}}}
+"#;
+
+fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+fn wasm_ingress(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run wasm-ingress")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn path_arg(dir: &Path) -> &str {
+    dir.to_str().unwrap()
+}
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+#[test]
+fn validate_accepts_the_examples_folder() {
+    let output = wasm_ingress(&["validate", examples_dir().to_str().unwrap()]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(!text.contains("error:"), "{text}");
+    assert!(!text.contains("warning:"), "{text}");
+    let summary = text.lines().last().unwrap();
+    assert!(summary.contains("0 errors, 0 warnings; 5 Ingresses of 5 served"), "{summary}");
+    assert!(summary.contains("1 TLS server"), "{summary}");
+}
+
+#[test]
+fn validate_reports_every_problem_with_object_and_field_and_exits_1() {
+    let bad_host = r#"
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: bad-host, namespace: team}
+spec:
+  ingressClassName: wasm
+  rules:
+  - host: "shop.example.com:8080"
+    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}]}
+"#;
+    let dir = folder(&[
+        ("backends.yaml", BACKENDS),
+        ("apps/shop.yaml", SHOP),
+        ("apps/bad-host.yml", bad_host),
+        ("broken.yaml", "apiVersion: v1\nkind: [oops\n"),
+    ]);
+    let output = wasm_ingress(&["validate", path_arg(dir.path())]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    let broken = dir.path().join("broken.yaml");
+    let expected_lines = [
+        "error: Ingress team/bad-host: spec.rules[0].host: host \"shop.example.com:8080\" must be a DNS name without port or path; rule skipped".to_owned(),
+        "warning: Ingress default/shop: spec.rules[0].http.paths[1].backend.service.name: Service default/missing not found; requests answer 503".to_owned(),
+        format!("error: File {}: document[0]: invalid YAML", broken.display()),
+    ];
+    for expected in &expected_lines {
+        assert!(text.lines().any(|line| line.starts_with(expected.as_str())), "missing {expected:?} in:\n{text}");
+    }
+    let summary = text.lines().last().unwrap();
+    assert!(summary.contains("2 errors, 1 warning; 1 Ingress of 2 served"), "{summary}");
+}
+
+#[test]
+fn validate_with_only_warnings_exits_0_but_prints_them() {
+    let dir = folder(&[("backends.yaml", BACKENDS), ("shop.yaml", SHOP)]);
+    let output = wasm_ingress(&["validate", path_arg(dir.path())]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("warning: Ingress default/shop: spec.rules[0].http.paths[1].backend.service.name: Service default/missing not found"), "{text}");
+}
+
+#[test]
+fn validate_honours_the_ingress_class_flag() {
+    let dir = folder(&[("backends.yaml", BACKENDS), ("shop.yaml", SHOP)]);
+    let output = wasm_ingress(&["validate", path_arg(dir.path()), "--ingress-class", "other"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("0 Ingresses of 1 served"), "{text}");
+    assert!(text.contains("1 Ingress of another class ignored"), "{text}");
+}
+
+#[test]
+fn validate_of_a_missing_folder_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let output = wasm_ingress(&["validate", path_arg(&missing)]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a folder"));
+}
+
+#[test]
+fn explain_names_ingress_rule_backend_endpoints_and_rewritten_upstream_path() {
+    let dir = folder(&[("backends.yaml", BACKENDS), ("legacy.yaml", REWRITE)]);
+    let output =
+        wasm_ingress(&["explain", path_arg(dir.path()), "--url", "http://Legacy.Example.com:8080/OLD/items?id=7"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    for expected in [
+        "host:      \"legacy.example.com\" matches the host \"legacy.example.com\"",
+        "mode:      ingress-nginx regex mode (Ingress default/legacy sets nginx.ingress.kubernetes.io/rewrite-target)",
+        "route:     regex \"(?i)/old(/|$)(.*)\" from Ingress default/legacy: spec.rules[0].http.paths[0]",
+        "backend:   cluster default/web/80: endpoints 10.0.0.1:8080",
+        "upstream:  GET /items?id=7 (rewritten by rewrite-target \"/$2\")",
+        "result:    proxied to default/web/80",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn explain_says_why_a_request_is_a_404() {
+    let dir = folder(&[("backends.yaml", BACKENDS), ("shop.yaml", SHOP)]);
+    let output = wasm_ingress(&["explain", path_arg(dir.path()), "--url", "http://shop.example.com/other"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("route:     none: no path of host \"shop.example.com\" matches \"/other\""), "{text}");
+    assert!(text.contains("Prefix \"/api\""), "the host's paths are listed: {text}");
+    assert!(text.contains("result:    404 answered by the filter"), "{text}");
+
+    let output = wasm_ingress(&["explain", path_arg(dir.path()), "--url", "http://nobody.example.com/"]);
+    let text = stdout(&output);
+    assert!(text.contains("host:      \"nobody.example.com\" matches no Ingress host"), "{text}");
+    assert!(text.contains("result:    404"), "{text}");
+}
+
+#[test]
+fn explain_says_why_a_request_is_a_503() {
+    let dir = folder(&[("backends.yaml", BACKENDS), ("shop.yaml", SHOP)]);
+    let output = wasm_ingress(&["explain", path_arg(dir.path()), "--url", "http://shop.example.com/gone/x"]);
+    let text = stdout(&output);
+    assert!(text.contains("result:    503 answered by the filter"), "{text}");
+    assert!(
+        text.contains("  warning: Ingress default/shop: spec.rules[0].http.paths[1].backend.service.name: Service default/missing not found"),
+        "the reason is shown: {text}"
+    );
+}
+
+#[test]
+fn explain_names_the_certificate_for_https() {
+    let url = "https://secure.localhost/";
+    let output = wasm_ingress(&["explain", examples_dir().to_str().unwrap(), "--url", url]);
+    let text = stdout(&output);
+    assert!(text.contains("tls:       SNI \"secure.localhost\" is served with certificate default/demo-tls"), "{text}");
+    let output = wasm_ingress(&["explain", examples_dir().to_str().unwrap(), "--url", "https://demo.localhost/a"]);
+    let text = stdout(&output);
+    assert!(text.contains("tls:       no certificate for SNI \"demo.localhost\""), "{text}");
+}
+
+#[test]
+fn explain_refuses_a_non_http_url() {
+    let output = wasm_ingress(&["explain", examples_dir().to_str().unwrap(), "--url", "ftp://demo.localhost/"]);
+    assert_eq!(output.status.code(), Some(2));
+}

@@ -1,0 +1,280 @@
+//! Actions: what a matched route does to a request, as plain values — which weighted backend is
+//! picked, how `:path` is rewritten (ingress-nginx `rewrite-target` templates, Gateway API
+//! `ReplacePrefix`), which `:authority` is sent. Pure functions over strings; no matching (that is
+//! `matcher`), no proxy-wasm (that is `host`).
+//!
+//! `PathRewrite::Template` follows nginx `rewrite <regex> <target> break`, which ingress-nginx
+//! generates for `rewrite-target`: the WHOLE path is replaced by the target, `$0`…`$9` are the
+//! captures of the route's regex (a group that did not take part is empty), the request's query
+//! string is appended (`?q`, or `&q` when the target has a query of its own), and a target ending in
+//! `?` drops the request's query string (nginx's documented escape hatch).
+
+use regex::Regex;
+
+use crate::matcher::Outcome;
+use crate::table::{PathRewrite, RouteAction, WeightedBackend};
+
+/// The request path as the matcher saw it, and how the route matched it.
+#[derive(Debug, Clone, Copy)]
+pub struct MatchedPath<'p> {
+    /// `:path` before `?`/`#` (lossily decoded if it was not UTF-8).
+    pub path: &'p str,
+    /// The query string after `?` (without the `?`); `None` when the request had no `?`.
+    pub query: Option<&'p str>,
+    /// How many leading bytes of `path` the route matched: the whole path for `Exact`, the
+    /// normalised prefix for `Prefix` (`0` for `/`), the regex match for `Regex`, `0` for fallbacks.
+    pub matched_len: usize,
+    /// The route's compiled (start-anchored) regex, for a `Regex` route.
+    pub regex: Option<&'p Regex>,
+}
+
+/// Sum of the backend weights (as `u64`, so it cannot overflow).
+pub fn total_weight(backends: &[WeightedBackend]) -> u64 {
+    backends.iter().map(|b| u64::from(b.weight)).sum()
+}
+
+/// Pick a backend in proportion to its weight; `random` may be any value. Zero-weight backends are
+/// never picked unless every weight is zero (then the first one is).
+pub fn pick_backend(backends: &[WeightedBackend], random: u64) -> Option<&WeightedBackend> {
+    let total = total_weight(backends);
+    if total == 0 {
+        return backends.first();
+    }
+    let mut ticket = random % total;
+    for backend in backends {
+        let weight = u64::from(backend.weight);
+        if ticket < weight {
+            return Some(backend);
+        }
+        ticket -= weight;
+    }
+    backends.last()
+}
+
+/// Turn a route action into the outcome for this request. `matched` is `None` only when there is
+/// no request path context at all (then rewrites are skipped).
+pub fn apply<'t>(action: &'t RouteAction, matched: Option<&MatchedPath<'_>>, random: u64) -> Outcome<'t> {
+    match action {
+        RouteAction::Respond(respond) => Outcome::Respond { status: respond.status, body: &respond.body },
+        RouteAction::Forward(forward) => {
+            let Some(backend) = pick_backend(&forward.backends, random) else {
+                // `compile` refuses an empty backend list; answer like Envoy would for no upstream.
+                return Outcome::Respond { status: 503, body: "no backend\n" };
+            };
+            let path = match (&forward.rewrite, matched) {
+                (Some(rewrite), Some(matched)) => Some(rewrite_path(rewrite, matched)),
+                _ => None,
+            };
+            Outcome::Forward { cluster: &backend.cluster, path, authority: forward.host_rewrite.as_deref() }
+        }
+    }
+}
+
+/// The new `:path` (with query string) for a rewrite.
+pub fn rewrite_path(rewrite: &PathRewrite, matched: &MatchedPath<'_>) -> String {
+    match rewrite {
+        PathRewrite::Template(template) => expand_template(template, matched),
+        PathRewrite::ReplacePrefix(replacement) => replace_prefix(replacement, matched),
+    }
+}
+
+/// nginx `rewrite` semantics; see the module docs.
+fn expand_template(template: &str, matched: &MatchedPath<'_>) -> String {
+    let captures = matched.regex.and_then(|regex| regex.captures(matched.path));
+    let whole = matched.path.get(..matched.matched_len).unwrap_or("");
+    let (template, drop_query) = match template.strip_suffix('?') {
+        Some(stripped) => (stripped, true),
+        None => (template, false),
+    };
+    let mut out = String::with_capacity(template.len() + matched.path.len() + 16);
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        let group = match (c, chars.peek()) {
+            ('$', Some(d)) if d.is_ascii_digit() => d.to_digit(10),
+            _ => None,
+        };
+        match group {
+            Some(n) => {
+                chars.next();
+                let value = match &captures {
+                    Some(caps) => caps.get(n as usize).map(|m| m.as_str()).unwrap_or(""),
+                    None if n == 0 => whole,
+                    None => "",
+                };
+                out.push_str(value);
+            }
+            None => out.push(c),
+        }
+    }
+    if !out.starts_with('/') {
+        out.insert(0, '/');
+    }
+    if !drop_query {
+        if let Some(query) = matched.query.filter(|q| !q.is_empty()) {
+            out.push(if out.contains('?') { '&' } else { '?' });
+            out.push_str(query);
+        }
+    }
+    out
+}
+
+/// Gateway API `ReplacePrefixMatch`: the matched prefix is replaced, the rest of the path kept, with
+/// exactly one `/` at the seam and `/` for an empty result.
+fn replace_prefix(replacement: &str, matched: &MatchedPath<'_>) -> String {
+    let rest = matched.path.get(matched.matched_len..).unwrap_or("");
+    let head = replacement.trim_end_matches('/');
+    let mut out = String::with_capacity(head.len() + rest.len() + 2 + matched.query.map_or(0, str::len));
+    out.push_str(head);
+    out.push_str(rest);
+    if !out.starts_with('/') {
+        out.insert(0, '/');
+    }
+    if let Some(query) = matched.query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn anchored(pattern: &str) -> Regex {
+        Regex::new(&format!("^(?:{pattern})")).unwrap()
+    }
+
+    /// Run a Template rewrite the way the matcher would for a Regex route.
+    fn template_on_regex(pattern: &str, template: &str, request: &str) -> String {
+        let (path, query) = match request.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (request, None),
+        };
+        let regex = anchored(pattern);
+        let matched_len = regex.find(path).map(|m| m.end()).expect("the route regex must match the request");
+        let matched = MatchedPath { path, query, matched_len, regex: Some(&regex) };
+        rewrite_path(&PathRewrite::Template(template.into()), &matched)
+    }
+
+    #[test]
+    fn rewrite_target_follows_the_ingress_nginx_docs_examples() {
+        // kubernetes.github.io/ingress-nginx/examples/rewrite/: path `/something(/|$)(.*)`,
+        // rewrite-target `/$2` (ingress-nginx writes the location regex case-insensitive).
+        let cases = [
+            ("/something", "/"),
+            ("/something/", "/"),
+            ("/something/new", "/new"),
+            ("/SOMETHING/new", "/new"),
+            ("/something/new?x=1", "/new?x=1"),
+            ("/something/a/b/c?x=1&y=2", "/a/b/c?x=1&y=2"),
+        ];
+        for (request, expected) in cases {
+            assert_eq!(template_on_regex("(?i)/something(/|$)(.*)", "/$2", request), expected, "request {request}");
+        }
+    }
+
+    #[test]
+    fn rewrite_target_with_app_prefix_and_single_capture() {
+        // Common ingress-nginx form: path `/api(/|$)(.*)` + target `/v2/$2`; and `/foo/?(.*)` + `/$1`.
+        assert_eq!(template_on_regex("(?i)/api(/|$)(.*)", "/v2/$2", "/api/users/7"), "/v2/users/7");
+        assert_eq!(template_on_regex("(?i)/foo/?(.*)", "/$1", "/foo/bar"), "/bar");
+        assert_eq!(template_on_regex("(?i)/foo/?(.*)", "/$1", "/foo"), "/");
+    }
+
+    #[test]
+    fn rewrite_target_captures_beyond_the_pattern_are_empty_and_dollar_zero_is_the_match() {
+        assert_eq!(template_on_regex("/a(/b)?", "/x$1$5", "/a/c"), "/x");
+        assert_eq!(template_on_regex("/a(/b)?", "/x$0", "/a/b/c"), "/x/a/b");
+    }
+
+    #[test]
+    fn rewrite_target_replaces_the_whole_path_not_only_the_match() {
+        // nginx `rewrite "(?i)/foo" /bar break;` sends `/foo/anything` to `/bar`.
+        assert_eq!(template_on_regex("(?i)/foo", "/bar", "/foo/anything"), "/bar");
+    }
+
+    #[test]
+    fn rewrite_target_query_handling_matches_nginx() {
+        // Target with its own query: the request's is appended with `&`.
+        assert_eq!(template_on_regex("/s(/|$)(.*)", "/search?q=$2", "/s/cats?page=2"), "/search?q=cats&page=2");
+        assert_eq!(template_on_regex("/s(/|$)(.*)", "/search?q=$2", "/s/cats"), "/search?q=cats");
+        // Target ending in `?`: the request's query is dropped.
+        assert_eq!(template_on_regex("/s(/|$)(.*)", "/$2?", "/s/cats?page=2"), "/cats");
+        // Empty query: nothing appended.
+        assert_eq!(template_on_regex("/s(/|$)(.*)", "/$2", "/s/cats?"), "/cats");
+    }
+
+    #[test]
+    fn rewrite_target_result_always_starts_with_a_slash() {
+        assert_eq!(template_on_regex("/s/(.*)", "$1", "/s/cats"), "/cats");
+        assert_eq!(template_on_regex("/s/(.*)", "$1", "/s/"), "/");
+    }
+
+    #[test]
+    fn template_on_a_literal_route_replaces_the_whole_path_without_captures() {
+        let matched = MatchedPath { path: "/app/x", query: Some("a=1"), matched_len: 4, regex: None };
+        assert_eq!(rewrite_path(&PathRewrite::Template("/".into()), &matched), "/?a=1");
+        assert_eq!(rewrite_path(&PathRewrite::Template("/new$1".into()), &matched), "/new?a=1");
+        assert_eq!(rewrite_path(&PathRewrite::Template("/m$0".into()), &matched), "/m/app?a=1");
+    }
+
+    #[test]
+    fn replace_prefix_follows_the_gateway_api_table() {
+        // (normalised matched prefix, request path, replacement, expected)
+        let cases = [
+            ("/foo", "/foo/bar", "/xyz", "/xyz/bar"),
+            ("/foo", "/foo/bar", "/xyz/", "/xyz/bar"),
+            ("/foo", "/foo", "/xyz", "/xyz"),
+            ("/foo", "/foo/", "/xyz", "/xyz/"),
+            ("/foo", "/foo", "", "/"),
+            ("/foo", "/foo/", "", "/"),
+            ("/foo", "/foo/bar", "", "/bar"),
+            ("/foo", "/foo", "/", "/"),
+            ("/foo", "/foo/bar", "/", "/bar"),
+            ("", "/foo/bar", "/xyz", "/xyz/foo/bar"),
+        ];
+        for (prefix, path, replacement, expected) in cases {
+            let matched = MatchedPath { path, query: None, matched_len: prefix.len(), regex: None };
+            assert_eq!(
+                rewrite_path(&PathRewrite::ReplacePrefix(replacement.into()), &matched),
+                expected,
+                "prefix {prefix:?} path {path:?} replacement {replacement:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn replace_prefix_keeps_the_query_string() {
+        let matched = MatchedPath { path: "/foo/bar", query: Some("x=1&y"), matched_len: 4, regex: None };
+        assert_eq!(rewrite_path(&PathRewrite::ReplacePrefix("/v2".into()), &matched), "/v2/bar?x=1&y");
+    }
+
+    fn backends(weights: &[u32]) -> Vec<WeightedBackend> {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, &weight)| WeightedBackend { cluster: format!("c{i}"), weight })
+            .collect()
+    }
+
+    #[test]
+    fn weighted_pick_is_proportional_to_weight() {
+        let list = backends(&[1, 3, 0, 6]);
+        let mut counts = [0usize; 4];
+        for random in 0..10_000u64 {
+            let picked = pick_backend(&list, random).unwrap();
+            let i: usize = picked.cluster[1..].parse().unwrap();
+            counts[i] += 1;
+        }
+        assert_eq!(counts, [1_000, 3_000, 0, 6_000]);
+    }
+
+    #[test]
+    fn weighted_pick_accepts_any_random_value() {
+        let list = backends(&[u32::MAX, u32::MAX]);
+        assert_eq!(pick_backend(&list, u64::MAX).map(|b| b.cluster.as_str()), Some("c1"));
+        assert_eq!(pick_backend(&list, 0).map(|b| b.cluster.as_str()), Some("c0"));
+        assert!(pick_backend(&[], 7).is_none());
+    }
+}

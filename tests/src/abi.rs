@@ -1,0 +1,650 @@
+//! A proxy-wasm 0.2.1 host in wasmtime, standing in for Envoy, to drive the BUILT filter `.wasm`
+//! through its real ABI: `_initialize` → `proxy_on_context_create(root)` → `proxy_on_vm_start` →
+//! `proxy_on_configure` → per request `proxy_on_context_create(http)` + `proxy_on_request_headers`
+//! (+ `proxy_on_done`/`proxy_on_delete`). It records what the filter did — request headers after
+//! the call, local responses, logs, and how many times each host function was called — so tests
+//! assert what Envoy would see.
+//!
+//! Every import of the module is provided: the proxy-wasm host functions the filter uses are
+//! implemented like Envoy implements them (header maps are case-insensitive multimaps; `replace`
+//! replaces all values; a missing header is `NotFound`), the WASI preview1 functions are minimal
+//! (stdout/stderr captured, empty environment, clock, random); any other import traps with its
+//! name, so an unexpected host call fails the test loudly. Not a general proxy-wasm host: no
+//! timers, HTTP/gRPC callouts, shared data or queues.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use anyhow::{anyhow, bail, Context as _};
+use wasmtime::{Caller, Engine, Extern, ExternType, Instance, Linker, Module, Store, Val};
+
+/// proxy-wasm status codes (proxy-wasm spec 0.2.1).
+const STATUS_OK: i32 = 0;
+const STATUS_NOT_FOUND: i32 = 1;
+const STATUS_BAD_ARGUMENT: i32 = 2;
+
+/// WASI errno values.
+const ERRNO_SUCCESS: i32 = 0;
+const ERRNO_BADF: i32 = 8;
+const ERRNO_NOSYS: i32 = 52;
+
+/// proxy-wasm buffer types.
+const BUFFER_VM_CONFIGURATION: i32 = 6;
+const BUFFER_PLUGIN_CONFIGURATION: i32 = 7;
+
+/// proxy-wasm header map types this host keeps (request/response headers and trailers).
+const MAP_TYPES: std::ops::RangeInclusive<i32> = 0..=3;
+/// The request-headers map.
+pub const MAP_REQUEST_HEADERS: i32 = 0;
+
+/// A header map: ordered name/value pairs, names compared case-insensitively (stored as given).
+pub type Headers = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A response the filter produced itself (`proxy_send_local_response`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalResponse {
+    pub status: u32,
+    pub details: Vec<u8>,
+    pub body: Vec<u8>,
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    pub grpc_status: i32,
+}
+
+impl LocalResponse {
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Everything the host knows and records. Public so tests can inspect or preset anything.
+#[derive(Debug, Default)]
+pub struct HostState {
+    /// Header maps by proxy-wasm map type.
+    pub maps: BTreeMap<i32, Headers>,
+    pub plugin_configuration: Vec<u8>,
+    pub vm_configuration: Vec<u8>,
+    /// Local responses sent during the current call(s).
+    pub local_responses: Vec<LocalResponse>,
+    /// `(level, message)` from `proxy_log`.
+    pub logs: Vec<(i32, String)>,
+    /// Bytes the module wrote to WASI stdout/stderr.
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Host function name -> number of calls (reset per request by [`FilterVm::request`]).
+    pub calls: BTreeMap<String, usize>,
+    /// What `proxy_get_current_time_nanoseconds` / `clock_time_get` return.
+    pub now_nanos: u64,
+    /// State of the deterministic `random_get`.
+    pub random_state: u64,
+    /// The log level reported by `proxy_get_log_level` (0 trace … 5 critical).
+    pub log_level: i32,
+}
+
+impl HostState {
+    fn count(&mut self, name: &str) {
+        *self.calls.entry(name.to_string()).or_default() += 1;
+    }
+}
+
+/// Case-insensitive header lookup helpers.
+pub fn header<'h>(headers: &'h Headers, name: &str) -> Option<&'h [u8]> {
+    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v.as_slice())
+}
+
+/// All values of a header.
+pub fn header_values<'h>(headers: &'h Headers, name: &str) -> Vec<&'h [u8]> {
+    headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v.as_slice()).collect()
+}
+
+/// What happened to one request.
+#[derive(Debug, Clone)]
+pub struct RequestOutcome {
+    /// `proxy_on_request_headers`' return: 0 Continue, 1 Pause.
+    pub action: i32,
+    /// The request headers after the filter ran (what Envoy's router would see).
+    pub headers: Headers,
+    /// The local response, if the filter sent one.
+    pub local_response: Option<LocalResponse>,
+    /// Host calls made while handling this request, by function name.
+    pub calls: BTreeMap<String, usize>,
+}
+
+impl RequestOutcome {
+    /// A request header after the filter ran, as a (lossy) string.
+    pub fn header(&self, name: &str) -> Option<String> {
+        header(&self.headers, name).map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+
+    /// How many header-map host calls the filter made for this request.
+    pub fn header_calls(&self) -> usize {
+        self.calls.iter().filter(|(name, _)| name.contains("header_map")).map(|(_, n)| n).sum()
+    }
+}
+
+/// One instantiated filter VM with its root context, like one Envoy worker's plugin instance.
+pub struct FilterVm {
+    store: Store<HostState>,
+    instance: Instance,
+    root_context_id: i32,
+    next_context_id: i32,
+    /// Imports of the module as `module::name`.
+    pub imports: Vec<String>,
+}
+
+fn memory(caller: &mut Caller<'_, HostState>) -> anyhow::Result<wasmtime::Memory> {
+    match caller.get_export("memory") {
+        Some(Extern::Memory(memory)) => Ok(memory),
+        _ => bail!("module exports no memory"),
+    }
+}
+
+fn read_bytes(caller: &mut Caller<'_, HostState>, ptr: i32, len: i32) -> anyhow::Result<Vec<u8>> {
+    let memory = memory(caller)?;
+    let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
+    let data = memory.data(&caller);
+    data.get(ptr..ptr.saturating_add(len))
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| anyhow!("guest pointer {ptr}+{len} out of bounds"))
+}
+
+fn write_bytes(caller: &mut Caller<'_, HostState>, ptr: i32, bytes: &[u8]) -> anyhow::Result<()> {
+    let memory = memory(caller)?;
+    memory.write(caller, ptr as u32 as usize, bytes).map_err(|e| anyhow!("guest write at {ptr}: {e}"))
+}
+
+fn write_u32(caller: &mut Caller<'_, HostState>, ptr: i32, value: u32) -> anyhow::Result<()> {
+    write_bytes(caller, ptr, &value.to_le_bytes())
+}
+
+/// Copy `bytes` into guest memory allocated with the module's `proxy_on_memory_allocate` and store
+/// the pointer and size at `ptr_ptr` / `size_ptr`, as Envoy does for every returned value.
+fn return_bytes(caller: &mut Caller<'_, HostState>, bytes: &[u8], ptr_ptr: i32, size_ptr: i32) -> anyhow::Result<()> {
+    let allocate = match caller.get_export("proxy_on_memory_allocate") {
+        Some(Extern::Func(f)) => f.typed::<i32, i32>(&caller)?,
+        _ => bail!("module exports no proxy_on_memory_allocate"),
+    };
+    let len = i32::try_from(bytes.len()).context("returned value too large for wasm32")?;
+    let ptr = allocate.call(&mut *caller, len)?;
+    if ptr == 0 && !bytes.is_empty() {
+        bail!("proxy_on_memory_allocate({len}) returned null");
+    }
+    write_bytes(caller, ptr, bytes)?;
+    write_u32(caller, ptr_ptr, ptr as u32)?;
+    write_u32(caller, size_ptr, len as u32)
+}
+
+/// proxy-wasm map serialisation: count, then (name len, value len) pairs, then NUL-terminated data.
+pub fn serialize_map(map: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    let mut out = (map.len() as u32).to_le_bytes().to_vec();
+    for (name, value) in map {
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    }
+    for (name, value) in map {
+        out.extend_from_slice(name);
+        out.push(0);
+        out.extend_from_slice(value);
+        out.push(0);
+    }
+    out
+}
+
+/// Inverse of [`serialize_map`]; `None` on malformed input.
+pub fn deserialize_map(bytes: &[u8]) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+    if bytes.is_empty() {
+        return Some(Vec::new());
+    }
+    let word = |at: usize| -> Option<usize> { Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize) };
+    let count = word(0)?;
+    let mut data = 4usize.checked_add(count.checked_mul(8)?)?;
+    let mut map = Vec::with_capacity(count.min(1024));
+    for i in 0..count {
+        let name_len = word(4 + i * 8)?;
+        let value_len = word(8 + i * 8)?;
+        let name = bytes.get(data..data + name_len)?.to_vec();
+        data += name_len + 1;
+        let value = bytes.get(data..data + value_len)?.to_vec();
+        data += value_len + 1;
+        map.push((name, value));
+    }
+    Some(map)
+}
+
+fn map_mut<'s>(caller: &'s mut Caller<'_, HostState>, map_type: i32) -> Option<&'s mut Headers> {
+    if MAP_TYPES.contains(&map_type) {
+        Some(caller.data_mut().maps.entry(map_type).or_default())
+    } else {
+        None
+    }
+}
+
+/// Register the proxy-wasm host functions this host implements.
+fn add_proxy_wasm(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+    linker.func_wrap("env", "proxy_log", |mut caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| {
+        caller.data_mut().count("proxy_log");
+        let message = read_bytes(&mut caller, ptr, len)?;
+        caller.data_mut().logs.push((level, String::from_utf8_lossy(&message).into_owned()));
+        Ok(STATUS_OK)
+    })?;
+    linker.func_wrap("env", "proxy_get_log_level", |mut caller: Caller<'_, HostState>, ret: i32| {
+        caller.data_mut().count("proxy_get_log_level");
+        let level = caller.data().log_level;
+        write_u32(&mut caller, ret, level as u32)?;
+        Ok(STATUS_OK)
+    })?;
+    linker.func_wrap("env", "proxy_get_current_time_nanoseconds", |mut caller: Caller<'_, HostState>, ret: i32| {
+        caller.data_mut().count("proxy_get_current_time_nanoseconds");
+        let now = caller.data().now_nanos;
+        write_bytes(&mut caller, ret, &now.to_le_bytes())?;
+        Ok(STATUS_OK)
+    })?;
+    linker.func_wrap("env", "proxy_set_tick_period_milliseconds", |mut caller: Caller<'_, HostState>, _period: i32| {
+        caller.data_mut().count("proxy_set_tick_period_milliseconds");
+        Ok(STATUS_OK)
+    })?;
+    linker.func_wrap("env", "proxy_set_effective_context", |mut caller: Caller<'_, HostState>, _context: i32| {
+        caller.data_mut().count("proxy_set_effective_context");
+        Ok(STATUS_OK)
+    })?;
+    for name in ["proxy_continue_stream", "proxy_close_stream"] {
+        linker.func_wrap("env", name, move |mut caller: Caller<'_, HostState>, _stream: i32| {
+            caller.data_mut().count(name);
+            Ok(STATUS_OK)
+        })?;
+    }
+    for name in ["proxy_continue_request", "proxy_continue_response", "proxy_clear_route_cache", "proxy_done"] {
+        linker.func_wrap("env", name, move |mut caller: Caller<'_, HostState>| {
+            caller.data_mut().count(name);
+            Ok(STATUS_OK)
+        })?;
+    }
+    linker.func_wrap(
+        "env",
+        "proxy_get_buffer_bytes",
+        |mut caller: Caller<'_, HostState>, buffer_type: i32, start: i32, max_size: i32, ptr_ptr: i32, size_ptr: i32| {
+            caller.data_mut().count("proxy_get_buffer_bytes");
+            let buffer = match buffer_type {
+                BUFFER_PLUGIN_CONFIGURATION => caller.data().plugin_configuration.clone(),
+                BUFFER_VM_CONFIGURATION => caller.data().vm_configuration.clone(),
+                _ => return Ok(STATUS_NOT_FOUND),
+            };
+            let start = (start as u32 as usize).min(buffer.len());
+            let end = start.saturating_add(max_size as u32 as usize).min(buffer.len());
+            if start == end {
+                write_u32(&mut caller, ptr_ptr, 0)?;
+                write_u32(&mut caller, size_ptr, 0)?;
+                return Ok(STATUS_OK);
+            }
+            return_bytes(&mut caller, &buffer[start..end], ptr_ptr, size_ptr)?;
+            Ok(STATUS_OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_buffer_status",
+        |mut caller: Caller<'_, HostState>, buffer_type: i32, length_ptr: i32, flags_ptr: i32| {
+            caller.data_mut().count("proxy_get_buffer_status");
+            let len = match buffer_type {
+                BUFFER_PLUGIN_CONFIGURATION => caller.data().plugin_configuration.len(),
+                BUFFER_VM_CONFIGURATION => caller.data().vm_configuration.len(),
+                _ => return Ok(STATUS_NOT_FOUND),
+            };
+            write_u32(&mut caller, length_ptr, len as u32)?;
+            write_u32(&mut caller, flags_ptr, 0)?;
+            Ok(STATUS_OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_buffer_bytes",
+        |mut caller: Caller<'_, HostState>, _buffer_type: i32, _start: i32, _size: i32, _ptr: i32, _len: i32| {
+            caller.data_mut().count("proxy_set_buffer_bytes");
+            Ok(STATUS_NOT_FOUND)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_header_map_value",
+        |mut caller: Caller<'_, HostState>, map_type: i32, key_ptr: i32, key_len: i32, ptr_ptr: i32, size_ptr: i32| {
+            caller.data_mut().count("proxy_get_header_map_value");
+            let key = read_bytes(&mut caller, key_ptr, key_len)?;
+            let Some(map) = map_mut(&mut caller, map_type) else { return Ok(STATUS_BAD_ARGUMENT) };
+            let value = map.iter().find(|(n, _)| n.eq_ignore_ascii_case(&key)).map(|(_, v)| v.clone());
+            match value {
+                Some(value) => {
+                    return_bytes(&mut caller, &value, ptr_ptr, size_ptr)?;
+                    Ok(STATUS_OK)
+                }
+                None => Ok(STATUS_NOT_FOUND),
+            }
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_replace_header_map_value",
+        |mut caller: Caller<'_, HostState>, map_type: i32, key_ptr: i32, key_len: i32, value_ptr: i32, value_len: i32| {
+            caller.data_mut().count("proxy_replace_header_map_value");
+            let key = read_bytes(&mut caller, key_ptr, key_len)?;
+            let value = read_bytes(&mut caller, value_ptr, value_len)?;
+            let Some(map) = map_mut(&mut caller, map_type) else { return Ok(STATUS_BAD_ARGUMENT) };
+            map.retain(|(n, _)| !n.eq_ignore_ascii_case(&key));
+            map.push((key, value));
+            Ok(STATUS_OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_add_header_map_value",
+        |mut caller: Caller<'_, HostState>, map_type: i32, key_ptr: i32, key_len: i32, value_ptr: i32, value_len: i32| {
+            caller.data_mut().count("proxy_add_header_map_value");
+            let key = read_bytes(&mut caller, key_ptr, key_len)?;
+            let value = read_bytes(&mut caller, value_ptr, value_len)?;
+            let Some(map) = map_mut(&mut caller, map_type) else { return Ok(STATUS_BAD_ARGUMENT) };
+            map.push((key, value));
+            Ok(STATUS_OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_remove_header_map_value",
+        |mut caller: Caller<'_, HostState>, map_type: i32, key_ptr: i32, key_len: i32| {
+            caller.data_mut().count("proxy_remove_header_map_value");
+            let key = read_bytes(&mut caller, key_ptr, key_len)?;
+            let Some(map) = map_mut(&mut caller, map_type) else { return Ok(STATUS_BAD_ARGUMENT) };
+            map.retain(|(n, _)| !n.eq_ignore_ascii_case(&key));
+            Ok(STATUS_OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_header_map_pairs",
+        |mut caller: Caller<'_, HostState>, map_type: i32, ptr_ptr: i32, size_ptr: i32| {
+            caller.data_mut().count("proxy_get_header_map_pairs");
+            let Some(map) = map_mut(&mut caller, map_type) else { return Ok(STATUS_BAD_ARGUMENT) };
+            let bytes = serialize_map(map);
+            return_bytes(&mut caller, &bytes, ptr_ptr, size_ptr)?;
+            Ok(STATUS_OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_header_map_pairs",
+        |mut caller: Caller<'_, HostState>, map_type: i32, ptr: i32, len: i32| {
+            caller.data_mut().count("proxy_set_header_map_pairs");
+            let bytes = read_bytes(&mut caller, ptr, len)?;
+            let Some(pairs) = deserialize_map(&bytes) else { return Ok(STATUS_BAD_ARGUMENT) };
+            let Some(map) = map_mut(&mut caller, map_type) else { return Ok(STATUS_BAD_ARGUMENT) };
+            *map = pairs;
+            Ok(STATUS_OK)
+        },
+    )?;
+    linker.func_wrap("env", "proxy_get_header_map_size", |mut caller: Caller<'_, HostState>, map_type: i32, ret: i32| {
+        caller.data_mut().count("proxy_get_header_map_size");
+        let Some(map) = map_mut(&mut caller, map_type) else { return Ok(STATUS_BAD_ARGUMENT) };
+        let size: usize = map.iter().map(|(n, v)| n.len() + v.len()).sum();
+        write_u32(&mut caller, ret, size as u32)?;
+        Ok(STATUS_OK)
+    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_send_local_response",
+        |mut caller: Caller<'_, HostState>,
+         status: i32,
+         details_ptr: i32,
+         details_len: i32,
+         body_ptr: i32,
+         body_len: i32,
+         headers_ptr: i32,
+         headers_len: i32,
+         grpc_status: i32| {
+            caller.data_mut().count("proxy_send_local_response");
+            let details = read_bytes(&mut caller, details_ptr, details_len)?;
+            let body = read_bytes(&mut caller, body_ptr, body_len)?;
+            let headers_bytes = read_bytes(&mut caller, headers_ptr, headers_len)?;
+            let headers = deserialize_map(&headers_bytes).ok_or_else(|| anyhow!("malformed local-response headers"))?;
+            caller.data_mut().local_responses.push(LocalResponse {
+                status: status as u32,
+                details,
+                body,
+                headers,
+                grpc_status,
+            });
+            Ok(STATUS_OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_property",
+        |mut caller: Caller<'_, HostState>, _path_ptr: i32, _path_len: i32, _ptr_ptr: i32, _size_ptr: i32| {
+            caller.data_mut().count("proxy_get_property");
+            Ok(STATUS_NOT_FOUND)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_property",
+        |mut caller: Caller<'_, HostState>, _path_ptr: i32, _path_len: i32, _value_ptr: i32, _value_len: i32| {
+            caller.data_mut().count("proxy_set_property");
+            Ok(STATUS_OK)
+        },
+    )?;
+    Ok(())
+}
+
+/// Register the minimal WASI preview1 functions a Rust `wasm32-wasip1` cdylib needs.
+fn add_wasi(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+    const WASI: &str = "wasi_snapshot_preview1";
+    linker.func_wrap(
+        WASI,
+        "fd_write",
+        |mut caller: Caller<'_, HostState>, fd: i32, iovs: i32, iovs_len: i32, nwritten: i32| {
+            caller.data_mut().count("fd_write");
+            let mut written = Vec::new();
+            for i in 0..iovs_len.max(0) {
+                let iov = read_bytes(&mut caller, iovs + i * 8, 8)?;
+                let ptr = i32::from_le_bytes([iov[0], iov[1], iov[2], iov[3]]);
+                let len = i32::from_le_bytes([iov[4], iov[5], iov[6], iov[7]]);
+                written.extend(read_bytes(&mut caller, ptr, len)?);
+            }
+            let count = written.len() as u32;
+            match fd {
+                1 => caller.data_mut().stdout.extend(written),
+                2 => caller.data_mut().stderr.extend(written),
+                _ => return Ok(ERRNO_BADF),
+            }
+            write_u32(&mut caller, nwritten, count)?;
+            Ok(ERRNO_SUCCESS)
+        },
+    )?;
+    for name in ["environ_sizes_get", "args_sizes_get"] {
+        linker.func_wrap(WASI, name, move |mut caller: Caller<'_, HostState>, count: i32, size: i32| {
+            caller.data_mut().count(name);
+            write_u32(&mut caller, count, 0)?;
+            write_u32(&mut caller, size, 0)?;
+            Ok(ERRNO_SUCCESS)
+        })?;
+    }
+    for name in ["environ_get", "args_get"] {
+        linker.func_wrap(WASI, name, move |mut caller: Caller<'_, HostState>, _a: i32, _b: i32| {
+            caller.data_mut().count(name);
+            Ok(ERRNO_SUCCESS)
+        })?;
+    }
+    linker.func_wrap(
+        WASI,
+        "clock_time_get",
+        |mut caller: Caller<'_, HostState>, _clock: i32, _precision: i64, ret: i32| {
+            caller.data_mut().count("clock_time_get");
+            let now = caller.data().now_nanos;
+            write_bytes(&mut caller, ret, &now.to_le_bytes())?;
+            Ok(ERRNO_SUCCESS)
+        },
+    )?;
+    linker.func_wrap(WASI, "random_get", |mut caller: Caller<'_, HostState>, buf: i32, len: i32| {
+        caller.data_mut().count("random_get");
+        let mut bytes = Vec::with_capacity(len.max(0) as usize);
+        let mut state = caller.data().random_state;
+        while bytes.len() < len.max(0) as usize {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            bytes.extend_from_slice(&state.to_le_bytes());
+        }
+        bytes.truncate(len.max(0) as usize);
+        caller.data_mut().random_state = state;
+        write_bytes(&mut caller, buf, &bytes)?;
+        Ok(ERRNO_SUCCESS)
+    })?;
+    linker.func_wrap(WASI, "proc_exit", |mut caller: Caller<'_, HostState>, code: i32| -> anyhow::Result<()> {
+        caller.data_mut().count("proc_exit");
+        bail!("the module called proc_exit({code})")
+    })?;
+    linker.func_wrap(WASI, "sched_yield", |mut caller: Caller<'_, HostState>| {
+        caller.data_mut().count("sched_yield");
+        Ok(ERRNO_SUCCESS)
+    })?;
+    Ok(())
+}
+
+/// For every import the linker does not provide yet: a WASI function answers `ENOSYS`, anything
+/// else traps naming itself (an unexpected host call must fail the test, not pass silently).
+fn stub_remaining_imports(linker: &mut Linker<HostState>, module: &Module, store: &mut Store<HostState>) -> anyhow::Result<()> {
+    for import in module.imports() {
+        if linker.get(&mut *store, import.module(), import.name()).is_some() {
+            continue;
+        }
+        let ExternType::Func(ty) = import.ty() else {
+            bail!("module imports non-function {}::{}, which this host does not provide", import.module(), import.name());
+        };
+        let qualified = format!("{}::{}", import.module(), import.name());
+        let is_wasi = import.module().starts_with("wasi");
+        let returns_i32 = ty.results().len() == 1 && matches!(ty.results().next(), Some(wasmtime::ValType::I32));
+        let name = qualified.clone();
+        linker.func_new(import.module(), import.name(), ty, move |mut caller: Caller<'_, HostState>, _params: &[Val], results: &mut [Val]| {
+            caller.data_mut().count(&name);
+            if is_wasi && returns_i32 {
+                if let Some(slot) = results.first_mut() {
+                    *slot = Val::I32(ERRNO_NOSYS);
+                }
+                return Ok(());
+            }
+            bail!("unimplemented host function {name} was called")
+        })?;
+    }
+    Ok(())
+}
+
+/// Compiling the filter takes a while; every VM of a test process shares one compiled module per
+/// path (instances stay separate).
+fn compiled_module(wasm: &Path) -> anyhow::Result<(Engine, Module)> {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, (Engine, Module)>>> = OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(compiled) = cache.get(wasm) {
+        return Ok(compiled.clone());
+    }
+    let engine = Engine::default();
+    let module = Module::from_file(&engine, wasm).with_context(|| format!("compiling {}", wasm.display()))?;
+    cache.insert(wasm.to_path_buf(), (engine.clone(), module.clone()));
+    Ok((engine, module))
+}
+
+impl FilterVm {
+    /// Compile and instantiate the module at `wasm`, with every import provided. Does not run any
+    /// guest code yet (see [`FilterVm::start`]).
+    pub fn load(wasm: &Path) -> anyhow::Result<FilterVm> {
+        let (engine, module) = compiled_module(wasm)?;
+        let imports = module.imports().map(|i| format!("{}::{}", i.module(), i.name())).collect();
+        let mut store = Store::new(&engine, HostState { now_nanos: 1_700_000_000_000_000_000, log_level: 2, ..HostState::default() });
+        let mut linker = Linker::new(&engine);
+        add_proxy_wasm(&mut linker)?;
+        add_wasi(&mut linker)?;
+        stub_remaining_imports(&mut linker, &module, &mut store)?;
+        let instance = linker.instantiate(&mut store, &module).context("instantiating the filter")?;
+        Ok(FilterVm { store, instance, root_context_id: 1, next_context_id: 2, imports })
+    }
+
+    /// The host state (logs, maps, calls…).
+    pub fn host(&self) -> &HostState {
+        self.store.data()
+    }
+
+    /// Mutable host state (e.g. to set the clock).
+    pub fn host_mut(&mut self) -> &mut HostState {
+        self.store.data_mut()
+    }
+
+    /// Names of the module's exports.
+    pub fn exports(&mut self) -> Vec<String> {
+        self.instance.exports(&mut self.store).map(|e| e.name().to_string()).collect()
+    }
+
+    fn call<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(&mut self, name: &str, params: P) -> anyhow::Result<R> {
+        let func = self
+            .instance
+            .get_typed_func::<P, R>(&mut self.store, name)
+            .with_context(|| format!("export {name}"))?;
+        func.call(&mut self.store, params).map_err(|e| {
+            let logs = &self.store.data().logs;
+            anyhow!("{name} trapped: {e:?}\nfilter logs: {logs:#?}\nstderr: {}", String::from_utf8_lossy(&self.store.data().stderr))
+        })
+    }
+
+    /// What Envoy does when it loads a plugin: `_initialize`, create the root context,
+    /// `proxy_on_vm_start`. Returns `proxy_on_vm_start`'s answer.
+    pub fn start(&mut self, vm_configuration: &[u8]) -> anyhow::Result<bool> {
+        if self.instance.get_func(&mut self.store, "_initialize").is_some() {
+            self.call::<(), ()>("_initialize", ())?;
+        }
+        self.call::<(i32, i32), ()>("proxy_on_context_create", (self.root_context_id, 0))?;
+        self.store.data_mut().vm_configuration = vm_configuration.to_vec();
+        let size = vm_configuration.len() as i32;
+        Ok(self.call::<(i32, i32), i32>("proxy_on_vm_start", (self.root_context_id, size))? != 0)
+    }
+
+    /// `proxy_on_configure` with `configuration` as the plugin configuration buffer. Returns the
+    /// filter's answer (`false`: configuration refused).
+    pub fn configure(&mut self, configuration: &[u8]) -> anyhow::Result<bool> {
+        self.store.data_mut().plugin_configuration = configuration.to_vec();
+        let size = configuration.len() as i32;
+        Ok(self.call::<(i32, i32), i32>("proxy_on_configure", (self.root_context_id, size))? != 0)
+    }
+
+    /// One request through `proxy_on_request_headers` (headers-only, end of stream), then the
+    /// context is finished (`proxy_on_done`, `proxy_on_log`, `proxy_on_delete`) as Envoy does.
+    pub fn request(&mut self, headers: &[(&[u8], &[u8])]) -> anyhow::Result<RequestOutcome> {
+        let context_id = self.next_context_id;
+        self.next_context_id += 1;
+        {
+            let state = self.store.data_mut();
+            state.maps.insert(MAP_REQUEST_HEADERS, headers.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect());
+            state.local_responses.clear();
+            state.calls.clear();
+        }
+        self.call::<(i32, i32), ()>("proxy_on_context_create", (context_id, self.root_context_id))?;
+        let action = self.call::<(i32, i32, i32), i32>("proxy_on_request_headers", (context_id, headers.len() as i32, 1))?;
+        let outcome = {
+            let state = self.store.data();
+            RequestOutcome {
+                action,
+                headers: state.maps.get(&MAP_REQUEST_HEADERS).cloned().unwrap_or_default(),
+                local_response: state.local_responses.last().cloned(),
+                calls: state.calls.clone(),
+            }
+        };
+        self.call::<i32, i32>("proxy_on_done", context_id)?;
+        self.call::<i32, ()>("proxy_on_log", context_id)?;
+        self.call::<i32, ()>("proxy_on_delete", context_id)?;
+        Ok(outcome)
+    }
+
+    /// Convenience: a GET with `:authority` and `:path` plus `extra` headers.
+    pub fn get(&mut self, authority: &str, path: &str, extra: &[(&str, &str)]) -> anyhow::Result<RequestOutcome> {
+        let mut headers: Vec<(&[u8], &[u8])> = vec![
+            (b":method", b"GET"),
+            (b":scheme", b"http"),
+            (b":authority", authority.as_bytes()),
+            (b":path", path.as_bytes()),
+        ];
+        headers.extend(extra.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
+        self.request(&headers)
+    }
+}

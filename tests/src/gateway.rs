@@ -1,0 +1,281 @@
+//! The whole product on loopback for end-to-end tests: `wasm-ingress serve` on a manifests folder,
+//! real Envoy started from `wasm-ingress bootstrap`, and helpers to write Kubernetes manifests and
+//! to send real HTTP/HTTPS requests to named hosts through Envoy.
+//!
+//! Everything binds 127.0.0.1 with free ports; every process is killed on drop; every wait is
+//! bounded. Manifests are built as structured values (serde_json) and written as YAML.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _};
+use serde_json::{json, Value};
+
+use crate::backend::EchoBackend;
+use crate::envoy::{http_get, Envoy, EnvoyOptions};
+use crate::paths;
+
+/// Control plane + Envoy, serving a manifests folder the test owns.
+pub struct Gateway {
+    pub manifests: PathBuf,
+    pub http: SocketAddr,
+    pub https: SocketAddr,
+    pub control_plane_admin: SocketAddr,
+    pub envoy: Envoy,
+    control_plane: Child,
+    control_plane_log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    /// Start the control plane on `manifests` and an Envoy bootstrapped from it; returns once Envoy
+    /// is ready (initial LDS/CDS/ECDS applied) and the HTTP listener accepts connections.
+    pub fn start(manifests: &Path) -> anyhow::Result<Gateway> {
+        let dir = tempfile::tempdir()?;
+        let port = || paths::free_port();
+        let xds = SocketAddr::from(([127, 0, 0, 1], port()?));
+        let http = SocketAddr::from(([127, 0, 0, 1], port()?));
+        let https = SocketAddr::from(([127, 0, 0, 1], port()?));
+        let control_plane_admin = SocketAddr::from(([127, 0, 0, 1], port()?));
+        let envoy_admin = port()?;
+        let binary = paths::control_plane()?;
+        let wasm = paths::filter_wasm()?;
+        let control_plane_log = dir.path().join("control-plane.log");
+        let log = std::fs::File::create(&control_plane_log)?;
+        let control_plane = Command::new(&binary)
+            .arg("serve")
+            .arg("--manifests")
+            .arg(manifests)
+            .arg("--filter-wasm")
+            .arg(&wasm)
+            .args(["--xds-listen", &xds.to_string()])
+            .args(["--http-listen", &http.to_string()])
+            .args(["--https-listen", &https.to_string()])
+            .args(["--admin-listen", &control_plane_admin.to_string()])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .with_context(|| format!("spawning {}", binary.display()))?;
+        let mut control_plane = ControlPlaneGuard(Some(control_plane));
+        wait_until(Duration::from_secs(30), || {
+            Ok(matches!(http_get(control_plane_admin, "/readyz", Duration::from_secs(1)), Ok((200, _))))
+        })
+        .with_context(|| format!("control plane not ready; log:\n{}", read_lossy(&control_plane_log)))?;
+
+        let bootstrap = Command::new(&binary)
+            .args(["bootstrap", "--xds-address", &xds.to_string()])
+            .args(["--admin-address", &format!("127.0.0.1:{envoy_admin}")])
+            .args(["--node-id", "e2e"])
+            .output()?;
+        if !bootstrap.status.success() {
+            bail!("bootstrap failed: {}", String::from_utf8_lossy(&bootstrap.stderr));
+        }
+        let bootstrap_path = dir.path().join("bootstrap.yaml");
+        std::fs::write(&bootstrap_path, &bootstrap.stdout)?;
+        // Access logs are flushed every 10 s by default; the tests read them sooner.
+        let options = EnvoyOptions { extra_args: vec!["--file-flush-interval-msec".into(), "200".into()], ..EnvoyOptions::default() };
+        let envoy = Envoy::start_file(&bootstrap_path, envoy_admin, &options)
+            .with_context(|| format!("control plane log:\n{}", read_lossy(&control_plane_log)))?;
+        wait_until(Duration::from_secs(30), || Ok(std::net::TcpStream::connect(http).is_ok()))
+            .with_context(|| format!("HTTP listener {http} never accepted; envoy log:\n{}", envoy.logs()))?;
+        let control_plane = control_plane.0.take().ok_or_else(|| anyhow!("control plane guard empty"))?;
+        Ok(Gateway {
+            manifests: manifests.to_path_buf(),
+            http,
+            https,
+            control_plane_admin,
+            envoy,
+            control_plane,
+            control_plane_log,
+            _dir: dir,
+        })
+    }
+
+    /// The control plane's log so far.
+    pub fn control_plane_logs(&self) -> String {
+        read_lossy(&self.control_plane_log)
+    }
+
+    /// A client that sends `http://HOST/...` and `https://HOST/...` for each of `hosts` to this
+    /// gateway (like curl --resolve), trusting only `ca_pem` (if given) for HTTPS.
+    pub fn client(&self, hosts: &[&str], ca_pem: Option<&str>) -> anyhow::Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_built_in_root_certs(false);
+        for host in hosts {
+            // reqwest uses the port of the URL, so the http/https split is made by the URL's port.
+            builder = builder.resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)));
+        }
+        if let Some(pem) = ca_pem {
+            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes())?);
+        }
+        Ok(builder.build()?)
+    }
+
+    /// `http://HOST:PORT/path` for the HTTP listener.
+    pub fn http_url(&self, host: &str, path: &str) -> String {
+        format!("http://{host}:{}{path}", self.http.port())
+    }
+
+    /// `https://HOST:PORT/path` for the HTTPS listener.
+    pub fn https_url(&self, host: &str, path: &str) -> String {
+        format!("https://{host}:{}{path}", self.https.port())
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.control_plane.kill();
+        let _ = self.control_plane.wait();
+        if std::thread::panicking() {
+            eprintln!("---- control plane log ----\n{}\n---- end ----", self.control_plane_logs());
+        }
+    }
+}
+
+struct ControlPlaneGuard(Option<Child>);
+
+impl Drop for ControlPlaneGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn read_lossy(path: &Path) -> String {
+    std::fs::read(path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+}
+
+/// Poll `check` every 50 ms until it returns true or `timeout` passes (then an error).
+pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> anyhow::Result<bool>) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    loop {
+        if check()? {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() >= timeout {
+            bail!("condition not met within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Kubernetes manifests as structured values.
+pub mod manifests {
+    use super::*;
+
+    /// Write `objects` as a multi-document YAML file `name` in `dir` (atomically: temp file + rename,
+    /// as editors and `kubectl` users' tools do).
+    pub fn write(dir: &Path, name: &str, objects: &[Value]) -> anyhow::Result<()> {
+        let mut text = String::new();
+        for object in objects {
+            text.push_str("---\n");
+            text.push_str(&serde_yaml::to_string(object)?);
+        }
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, dir.join(name))?;
+        Ok(())
+    }
+
+    /// A Service with named ports (`name`, port, targetPort) and an EndpointSlice with one
+    /// endpoint per backend, for every port (all ready unless listed in `not_ready`).
+    pub fn service(namespace: &str, name: &str, ports: &[(&str, u16)], backends: &[&EchoBackend]) -> Vec<Value> {
+        let service = json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"ports": ports.iter().map(|(port_name, port)| json!({
+                "name": port_name, "port": port, "protocol": "TCP"})).collect::<Vec<_>>()},
+        });
+        // Echo backends each have their own port; one slice per backend keeps the shape valid
+        // (all endpoints of a slice share the slice's ports).
+        let slices = backends.iter().enumerate().map(|(i, backend)| json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": format!("{name}-{i}"), "namespace": namespace,
+                         "labels": {"kubernetes.io/service-name": name}},
+            "addressType": "IPv4",
+            "ports": ports.iter().map(|(port_name, _)| json!({
+                "name": port_name, "port": backend.port(), "protocol": "TCP"})).collect::<Vec<_>>(),
+            "endpoints": [{"addresses": [backend.ip()], "conditions": {"ready": true}}],
+        }));
+        std::iter::once(service).chain(slices).collect()
+    }
+
+    /// One path of an Ingress rule: (path, pathType, service, port) where port is a number or a name.
+    pub fn path(path: &str, path_type: &str, service: &str, port: Value) -> Value {
+        let port = if port.is_string() { json!({"name": port}) } else { json!({"number": port}) };
+        json!({"path": path, "pathType": path_type,
+               "backend": {"service": {"name": service, "port": port}}})
+    }
+
+    /// An Ingress of class `wasm` with one rule per (host, paths); `host` "" means host-less.
+    pub fn ingress(namespace: &str, name: &str, annotations: Value, rules: &[(&str, Vec<Value>)]) -> Value {
+        let rules: Vec<Value> = rules
+            .iter()
+            .map(|(host, paths)| {
+                let mut rule = json!({"http": {"paths": paths}});
+                if !host.is_empty() {
+                    rule["host"] = json!(host);
+                }
+                rule
+            })
+            .collect();
+        json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": name, "namespace": namespace, "annotations": annotations},
+            "spec": {"ingressClassName": "wasm", "rules": rules},
+        })
+    }
+
+    /// A kubernetes.io/tls Secret.
+    pub fn tls_secret(namespace: &str, name: &str, cert_pem: &str, key_pem: &str) -> Value {
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": name, "namespace": namespace},
+            "data": {"tls.crt": b64(cert_pem), "tls.key": b64(key_pem)},
+        })
+    }
+}
+
+/// Test certificates: a CA and server certificates it signs.
+pub mod certs {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+
+    /// A private CA.
+    pub struct TestCa {
+        pub cert_pem: String,
+        issuer: Issuer<'static, KeyPair>,
+    }
+
+    impl TestCa {
+        pub fn new(name: &str) -> anyhow::Result<TestCa> {
+            let mut params = CertificateParams::new(Vec::<String>::new())?;
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+            let key = KeyPair::generate()?;
+            let cert = params.self_signed(&key)?;
+            Ok(TestCa { cert_pem: cert.pem(), issuer: Issuer::new(params, key) })
+        }
+
+        /// A server certificate for `names`: (cert PEM, key PEM).
+        pub fn server_cert(&self, names: &[&str]) -> anyhow::Result<(String, String)> {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            let mut params = CertificateParams::new(names.clone())?;
+            params.distinguished_name.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+            params.use_authority_key_identifier_extension = true;
+            let key = KeyPair::generate()?;
+            let cert = params.signed_by(&key, &self.issuer)?;
+            Ok((cert.pem(), key.serialize_pem()))
+        }
+    }
+}

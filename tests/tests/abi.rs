@@ -1,0 +1,274 @@
+//! ABI tests of the BUILT filter (`make wasm`): load the release `.wasm` in wasmtime, drive it through
+//! the proxy-wasm 0.2.1 ABI like Envoy does, and assert what Envoy would see — the cluster header,
+//! the rewritten `:path`, `x-forwarded-host`, local responses, refused configurations.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::json;
+use wasm_ingress_filter::table::CLUSTER_HEADER;
+use wasm_ingress_tests::abi::{header_values, FilterVm, RequestOutcome};
+use wasm_ingress_tests::paths;
+
+/// The route table most tests use.
+fn shop_table(version: &str) -> String {
+    json!({
+        "schema": 1,
+        "version": version,
+        "hosts": [
+            {"host": "shop.example.com", "routes": [
+                {"path": {"type": "Exact", "value": "/"}, "action": {"kind": "Forward", "backends": [{"cluster": "default/home/80"}]}},
+                {"path": {"type": "Prefix", "value": "/api"}, "action": {"kind": "Forward", "backends": [{"cluster": "default/api/8080"}]},
+                 "origin": "default/shop: spec.rules[0].http.paths[1]"},
+                {"path": {"type": "Regex", "value": "(?i)/something(/|$)(.*)"},
+                 "action": {"kind": "Forward", "backends": [{"cluster": "default/rewrite/80"}],
+                            "rewrite": {"type": "Template", "value": "/$2"}}},
+                {"path": {"type": "Prefix", "value": "/gone"}, "action": {"kind": "Respond", "status": 503, "body": "service default/gone not found"}},
+                {"path": {"type": "Prefix", "value": "/vhost"},
+                 "action": {"kind": "Forward", "backends": [{"cluster": "default/api/8080"}], "host_rewrite": "internal.svc"}}
+            ]},
+            {"host": "*.example.com", "routes": [
+                {"path": {"type": "Prefix", "value": "/"}, "action": {"kind": "Forward", "backends": [{"cluster": "default/wildcard/80"}]}}
+            ]}
+        ]
+    })
+    .to_string()
+}
+
+/// A started and configured VM.
+fn vm_with(table: &str) -> FilterVm {
+    let wasm = paths::filter_wasm().expect("built filter");
+    let mut vm = FilterVm::load(&wasm).expect("module loads");
+    assert!(vm.start(b"").expect("vm start runs"), "proxy_on_vm_start returned false");
+    assert!(vm.configure(table.as_bytes()).expect("configure runs"), "table refused: {:?}", vm.host().logs);
+    vm
+}
+
+fn cluster(outcome: &RequestOutcome) -> Option<String> {
+    outcome.header(CLUSTER_HEADER)
+}
+
+#[test]
+fn module_exports_the_proxy_wasm_abi_and_reactor_entry_point() {
+    let wasm = paths::filter_wasm().expect("built filter");
+    let mut vm = FilterVm::load(&wasm).expect("module loads");
+    let exports = vm.exports();
+    for export in ["_initialize", "proxy_abi_version_0_2_1", "proxy_on_memory_allocate", "proxy_on_request_headers", "proxy_on_configure"] {
+        assert!(exports.iter().any(|e| e == export), "missing export {export}: {exports:?}");
+    }
+    assert!(!exports.iter().any(|e| e == "_start"), "a cdylib filter must be a reactor, not a command");
+    assert!(vm.imports.iter().any(|i| i == "env::proxy_get_header_map_value"), "{:?}", vm.imports);
+}
+
+#[test]
+fn routes_by_host_and_path_and_sets_forwarded_host() {
+    let mut vm = vm_with(&shop_table("v1"));
+    let rows = [
+        ("shop.example.com", "/", "default/home/80"),
+        ("shop.example.com", "/api", "default/api/8080"),
+        ("SHOP.example.com:8443", "/api/users?id=7", "default/api/8080"),
+        ("www.example.com", "/anything", "default/wildcard/80"),
+    ];
+    for (authority, path, expected) in rows {
+        let outcome = vm.get(authority, path, &[]).unwrap();
+        assert_eq!(outcome.action, 0, "Continue expected for {authority}{path}");
+        assert_eq!(cluster(&outcome).as_deref(), Some(expected), "{authority}{path}");
+        assert_eq!(outcome.header("x-forwarded-host").as_deref(), Some(authority), "{authority}{path}");
+        assert_eq!(outcome.header(":path").as_deref(), Some(path), "path must be unchanged without a rewrite");
+        assert!(outcome.local_response.is_none());
+    }
+}
+
+#[test]
+fn falls_back_to_host_header_when_authority_is_missing() {
+    let mut vm = vm_with(&shop_table("v1"));
+    let outcome = vm.request(&[(b":method", b"GET"), (b":path", b"/api/x"), (b"host", b"shop.example.com")]).unwrap();
+    assert_eq!(cluster(&outcome).as_deref(), Some("default/api/8080"));
+    assert_eq!(outcome.header("x-forwarded-host").as_deref(), Some("shop.example.com"));
+}
+
+#[test]
+fn rewrite_target_rewrites_path_and_keeps_query() {
+    let mut vm = vm_with(&shop_table("v1"));
+    let rows = [
+        ("/something/new?x=1", "/new?x=1"),
+        ("/something", "/"),
+        ("/something/", "/"),
+        ("/SOMETHING/a/b", "/a/b"),
+    ];
+    for (path, expected) in rows {
+        let outcome = vm.get("shop.example.com", path, &[]).unwrap();
+        assert_eq!(cluster(&outcome).as_deref(), Some("default/rewrite/80"), "{path}");
+        assert_eq!(outcome.header(":path").as_deref(), Some(expected), "{path}");
+    }
+}
+
+#[test]
+fn host_rewrite_replaces_authority_and_keeps_the_original_in_forwarded_host() {
+    let mut vm = vm_with(&shop_table("v1"));
+    let outcome = vm.get("shop.example.com", "/vhost/a", &[]).unwrap();
+    assert_eq!(outcome.header(":authority").as_deref(), Some("internal.svc"));
+    assert_eq!(outcome.header("x-forwarded-host").as_deref(), Some("shop.example.com"));
+}
+
+#[test]
+fn unmatched_requests_get_a_404_from_the_filter() {
+    let mut vm = vm_with(&shop_table("v1"));
+    for (authority, path) in [("shop.example.com", "/nope"), ("other.org", "/"), ("a.b.example.com", "/")] {
+        let outcome = vm.get(authority, path, &[]).unwrap();
+        assert_eq!(outcome.action, 1, "Pause expected after a local response");
+        let response = outcome.local_response.as_ref().expect("local response");
+        assert_eq!(response.status, 404, "{authority}{path}");
+        assert!(response.body_text().contains("no route"), "{}", response.body_text());
+        assert!(!response.body_text().contains(path) || path == "/", "the body must not echo the request path");
+        assert_eq!(cluster(&outcome), None);
+    }
+}
+
+#[test]
+fn respond_action_sends_its_status_and_body() {
+    let mut vm = vm_with(&shop_table("v1"));
+    let outcome = vm.get("shop.example.com", "/gone/x", &[]).unwrap();
+    let response = outcome.local_response.expect("local response");
+    assert_eq!(response.status, 503);
+    assert_eq!(response.body_text(), "service default/gone not found");
+    assert!(response.headers.iter().any(|(n, v)| n == b"content-type" && v.starts_with(b"text/plain")));
+}
+
+#[test]
+fn client_sent_cluster_header_is_removed_or_overwritten() {
+    let mut vm = vm_with(&shop_table("v1"));
+    // Forwarded request: exactly one value, the filter's.
+    let outcome = vm
+        .request(&[
+            (b":authority", b"shop.example.com"),
+            (b":path", b"/api"),
+            (CLUSTER_HEADER.as_bytes(), b"kube-system/secret/443"),
+            (b"X-Wasm-Ingress-Cluster", b"kube-system/other/443"),
+        ])
+        .unwrap();
+    assert_eq!(header_values(&outcome.headers, CLUSTER_HEADER), vec![b"default/api/8080".as_slice()]);
+    // Local response: the client's value is gone too.
+    let outcome = vm
+        .request(&[(b":authority", b"shop.example.com"), (b":path", b"/nope"), (CLUSTER_HEADER.as_bytes(), b"kube-system/secret/443")])
+        .unwrap();
+    assert!(header_values(&outcome.headers, CLUSTER_HEADER).is_empty());
+    assert_eq!(outcome.local_response.as_ref().map(|r| r.status), Some(404));
+}
+
+#[test]
+fn a_forwarded_request_costs_few_header_calls() {
+    let mut vm = vm_with(&shop_table("v1"));
+    // remove cluster header, get :authority, get :path, set cluster, set x-forwarded-host.
+    let outcome = vm.get("shop.example.com", "/api", &[]).unwrap();
+    assert_eq!(outcome.header_calls(), 5, "{:?}", outcome.calls);
+    // + replace :path.
+    let outcome = vm.get("shop.example.com", "/something/x", &[]).unwrap();
+    assert_eq!(outcome.header_calls(), 6, "{:?}", outcome.calls);
+    assert_eq!(outcome.calls.get("proxy_get_header_map_pairs"), None, "the filter must not read the whole header map");
+}
+
+#[test]
+fn bad_tables_are_refused_and_the_last_good_table_stays() {
+    let mut vm = vm_with(&shop_table("good-1"));
+    let bad_regex = json!({"schema": 1, "version": "bad-regex", "hosts": [{"host": "a", "routes": [
+        {"path": {"type": "Regex", "value": "/(unclosed"}, "action": {"kind": "Forward", "backends": [{"cluster": "c"}]}}]}]})
+    .to_string();
+    let unknown_field = json!({"schema": 1, "version": "unknown", "hosts": [], "surprise": 1}).to_string();
+    let wrong_schema = json!({"schema": 99, "version": "future", "hosts": []}).to_string();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", Vec::new(), "empty"),
+        ("garbage", b"\x00\xffnot json at all".to_vec(), "not valid JSON"),
+        ("truncated", shop_table("t").as_bytes()[..40].to_vec(), "not valid JSON"),
+        ("bad regex", bad_regex.into_bytes(), "\"bad-regex\""),
+        ("unknown field", unknown_field.into_bytes(), "\"unknown\""),
+        ("wrong schema", wrong_schema.into_bytes(), "schema 99"),
+        ("huge", vec![b' '; wasm_ingress_filter::matcher::MAX_TABLE_JSON_BYTES + 1], "bytes"),
+    ];
+    for (name, config, log_fragment) in cases {
+        let accepted = vm.configure(&config).unwrap();
+        assert!(!accepted, "{name} table must be refused");
+        let last_log = vm.host().logs.last().cloned().unwrap_or_default();
+        assert_eq!(last_log.0, 4, "{name}: refusal is logged at error level: {last_log:?}");
+        assert!(last_log.1.contains(log_fragment), "{name}: log {last_log:?} should mention {log_fragment:?}");
+        // The previous good table still routes.
+        let outcome = vm.get("shop.example.com", "/api", &[]).unwrap();
+        assert_eq!(cluster(&outcome).as_deref(), Some("default/api/8080"), "after {name}");
+    }
+}
+
+#[test]
+fn a_first_bad_table_leaves_the_filter_answering_503() {
+    let wasm = paths::filter_wasm().unwrap();
+    let mut vm = FilterVm::load(&wasm).unwrap();
+    assert!(vm.start(b"").unwrap());
+    assert!(!vm.configure(b"{").unwrap());
+    let outcome = vm.get("shop.example.com", "/api", &[]).unwrap();
+    assert_eq!(outcome.local_response.as_ref().map(|r| r.status), Some(503));
+    assert_eq!(cluster(&outcome), None);
+}
+
+#[test]
+fn a_second_configure_swaps_the_table() {
+    let mut vm = vm_with(&shop_table("v1"));
+    assert!(vm.host().logs.iter().any(|(_, m)| m.contains("\"v1\" accepted")), "{:?}", vm.host().logs);
+    let v2 = json!({"schema": 1, "version": "v2", "hosts": [
+        {"host": "shop.example.com", "routes": [
+            {"path": {"type": "Prefix", "value": "/api"}, "action": {"kind": "Forward", "backends": [{"cluster": "default/api-v2/8080"}]}}
+        ]}],
+        "default_backend": {"kind": "Forward", "backends": [{"cluster": "default/fallback/80"}]}
+    })
+    .to_string();
+    assert!(vm.configure(v2.as_bytes()).unwrap());
+    assert!(vm.host().logs.iter().any(|(_, m)| m.contains("\"v2\" accepted")));
+    assert_eq!(cluster(&vm.get("shop.example.com", "/api/x", &[]).unwrap()).as_deref(), Some("default/api-v2/8080"));
+    // Routes only in v1 are gone; the v2 default backend catches them.
+    assert_eq!(cluster(&vm.get("shop.example.com", "/", &[]).unwrap()).as_deref(), Some("default/fallback/80"));
+    assert_eq!(cluster(&vm.get("www.example.com", "/", &[]).unwrap()).as_deref(), Some("default/fallback/80"));
+}
+
+#[test]
+fn hostile_headers_never_crash_the_filter() {
+    let mut vm = vm_with(&shop_table("v1"));
+    // Non-UTF-8 authority: no host entry matches -> 404 (no host-less entry, no default).
+    let outcome = vm.request(&[(b":authority", b"sh\xffop.example.com"), (b":path", b"/api")]).unwrap();
+    assert_eq!(outcome.local_response.as_ref().map(|r| r.status), Some(404));
+    // Non-UTF-8 path bytes below a prefix still route by the prefix.
+    let outcome = vm.request(&[(b":authority", b"shop.example.com"), (b":path", b"/api/\xff\xfe?\xc3")]).unwrap();
+    assert_eq!(cluster(&outcome).as_deref(), Some("default/api/8080"));
+    // Missing :path.
+    let outcome = vm.request(&[(b":authority", b"shop.example.com")]).unwrap();
+    assert_eq!(outcome.local_response.as_ref().map(|r| r.status), Some(404));
+    // Missing :authority and host.
+    let outcome = vm.request(&[(b":path", b"/api")]).unwrap();
+    assert_eq!(outcome.local_response.as_ref().map(|r| r.status), Some(404));
+    // No headers at all.
+    let outcome = vm.request(&[]).unwrap();
+    assert_eq!(outcome.local_response.as_ref().map(|r| r.status), Some(404));
+    // Huge path (1 MiB) and huge authority.
+    let huge_path = format!("/api/{}", "a".repeat(1 << 20));
+    let outcome = vm.get("shop.example.com", &huge_path, &[]).unwrap();
+    assert_eq!(cluster(&outcome).as_deref(), Some("default/api/8080"));
+    let huge_rewrite = format!("/something/{}", "b/".repeat(1 << 18));
+    let outcome = vm.get("shop.example.com", &huge_rewrite, &[]).unwrap();
+    assert_eq!(outcome.header(":path").map(|p| p.len()), Some(1 + (1 << 19)));
+    let outcome = vm.get(&"x".repeat(100_000), "/", &[]).unwrap();
+    assert_eq!(outcome.local_response.as_ref().map(|r| r.status), Some(404));
+    // Still healthy afterwards.
+    assert_eq!(cluster(&vm.get("shop.example.com", "/", &[]).unwrap()).as_deref(), Some("default/home/80"));
+}
+
+#[test]
+fn weighted_backends_split_traffic() {
+    let table = json!({"schema": 1, "version": "w", "hosts": [{"host": "", "routes": [
+        {"path": {"type": "Prefix", "value": "/"}, "action": {"kind": "Forward", "backends": [
+            {"cluster": "stable", "weight": 3}, {"cluster": "canary", "weight": 1}]}}]}]})
+    .to_string();
+    let mut vm = vm_with(&table);
+    let mut canary = 0;
+    for _ in 0..400 {
+        if cluster(&vm.get("any", "/", &[]).unwrap()).as_deref() == Some("canary") {
+            canary += 1;
+        }
+    }
+    assert!((60..=140).contains(&canary), "expected about 100 of 400 on the canary, got {canary}");
+}
