@@ -144,6 +144,8 @@ pub fn run_translate_probe(dir: &Path, runs: usize) -> Result<TranslateProbe> {
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct PropagationResult {
     pub ingresses: usize,
+    /// Ingresses with a TLS entry (each is one SNI filter chain in Envoy).
+    pub tls_secrets: usize,
     pub error: Option<String>,
     /// Seconds from starting the control plane until Envoy served the generated table.
     pub initial_ready_seconds: f64,
@@ -158,7 +160,7 @@ pub struct PropagationResult {
 
 /// Measure propagation on a folder of `ingresses` Ingresses.
 pub fn run_propagation(root: &Path, tools: &Tools, backend_port: u16, ingresses: usize, tls: usize, changes: usize) -> PropagationResult {
-    let mut result = PropagationResult { ingresses, ..PropagationResult::default() };
+    let mut result = PropagationResult { ingresses, tls_secrets: tls.min(ingresses), ..PropagationResult::default() };
     if let Err(e) = propagation_inner(root, tools, backend_port, ingresses, tls, changes, &mut result) {
         eprintln!("   propagation N={ingresses} FAILED: {e:#}");
         result.error = Some(format!("{e:#}"));
@@ -171,7 +173,7 @@ fn get_status(port: u16, authority: &str, path: &str) -> Option<u16> {
 }
 
 fn propagation_inner(root: &Path, tools: &Tools, backend_port: u16, ingresses: usize, tls: usize, changes: usize, result: &mut PropagationResult) -> Result<()> {
-    let dir = root.join(format!("propagation-{ingresses}"));
+    let dir = root.join(format!("propagation-{ingresses}-tls{tls}"));
     let manifests = dir.join("manifests");
     write_scale_manifests(&manifests, ingresses, tls, backend_port)?;
     let started = Instant::now();

@@ -70,6 +70,9 @@ enum Cmd {
         ingresses: usize,
         #[arg(long, default_value_t = 5)]
         changes: usize,
+        /// TLS Secrets (the first N Ingresses get a TLS entry).
+        #[arg(long, default_value_t = 500)]
+        tls: usize,
     },
     /// Section 2: wasmtime fuel per request and on_configure cost of the built filters.
     Fuel {
@@ -153,10 +156,10 @@ fn main() -> Result<()> {
                 .collect();
             println!("{}", serde_json::to_string_pretty(&results)?);
         }
-        Cmd::Propagation { ingresses, changes } => {
+        Cmd::Propagation { ingresses, changes, tls } => {
             let scratch = fresh_scratch(&out)?;
             let backend = gateways::start_backend(&scratch, &tools.nginx)?;
-            let result = controlplane::run_propagation(&scratch, &tools, backend.port, ingresses, 500, changes);
+            let result = controlplane::run_propagation(&scratch, &tools, backend.port, ingresses, tls, changes);
             println!("{}", serde_json::to_string_pretty(&result)?);
         }
         Cmd::Fuel { rules } => {
@@ -235,7 +238,10 @@ fn run_all(out: &std::path::Path, tools: &Tools, quick: bool, markdown: Option<P
     let (churn_rules, steady_seconds, churn_seconds) = if quick { (10, 2.0, 5) } else { (1000, 10.0, 60) };
     let fuel_sizes: Vec<usize> = if quick { vec![10, 1000] } else { vec![10, 1000, 10_000, 100_000] };
     let translate_sizes: Vec<usize> = if quick { vec![100] } else { vec![100, 1000, 10_000] };
-    let (propagation_sizes, propagation_changes): (Vec<usize>, usize) = if quick { (vec![100], 5) } else { (vec![100, 10_000], 20) };
+    // (Ingresses, TLS Secrets): the sizes, plus 10 000 without TLS to separate the cost of
+    // the SNI filter chains from the cost of the routes.
+    let (propagation_sizes, propagation_changes): (Vec<(usize, usize)>, usize) =
+        if quick { (vec![(100, 500)], 5) } else { (vec![(100, 500), (10_000, 500), (10_000, 0)], 20) };
 
     report.plan = Some(plan);
     report.churn_rules = churn_rules;
@@ -308,9 +314,9 @@ fn run_all(out: &std::path::Path, tools: &Tools, quick: bool, markdown: Option<P
     }
     if !skipped("propagation") {
         eprintln!("== propagation");
-        for &n in &propagation_sizes {
+        for &(n, tls) in &propagation_sizes {
             report.environment.sample();
-            let r = controlplane::run_propagation(&scratch, tools, backend.port, n, 500, propagation_changes);
+            let r = controlplane::run_propagation(&scratch, tools, backend.port, n, tls, propagation_changes);
             if let Some(e) = &r.error {
                 report.failures.push(format!("propagation N={n}: {e}"));
             }
