@@ -370,6 +370,8 @@ pub struct RequestCost {
 #[derive(Debug, Clone, Serialize)]
 pub struct FuelResult {
     pub filter: String,
+    /// Table shape (`many-hosts`, `one-host`).
+    pub shape: String,
     pub rules: usize,
     pub config_bytes: usize,
     /// Fuel of `_initialize` + `proxy_on_vm_start`.
@@ -411,6 +413,7 @@ pub fn measure(engine: &Engine, module: &Module, filter: &str, rules: usize, con
     let median_cost = measured.iter().min_by(|a, b| (a.fuel as f64 - median).abs().total_cmp(&(b.fuel as f64 - median).abs()));
     Ok(FuelResult {
         filter: filter.to_string(),
+        shape: String::new(),
         rules,
         config_bytes: configuration.len(),
         vm_start_fuel: instance.start_fuel,

@@ -257,7 +257,7 @@ fn envoy_bootstrap(admin_port: u16, port: u16, backend_port: u16, hcm_routing: (
     let mut filters = http_filters;
     filters.push(json!({
         "name": "envoy.filters.http.router",
-        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router", "suppress_envoy_headers": true},
     }));
     // The same HTTP connection manager settings wasm-ingress sends (translate/envoy.rs), so B and D
     // differ from A only in routing: edge addressing, request ids, path normalisation, websocket
@@ -303,7 +303,7 @@ fn spawn_envoy(name: &str, tools: &Tools, dir: &Path, config: &Path, port: u16, 
     command
         .arg("-c")
         .arg(config)
-        .args(["--concurrency", "1", "--disable-hot-restart", "-l", "warning"])
+        .args(["--concurrency", "1", "--disable-hot-restart", "-l", "warning", "--file-flush-interval-msec", "1000"])
         .arg("--log-path")
         .arg(&log);
     let mut child = ChildGuard::spawn_quiet_stdout(name, command, &dir.join("envoy.stderr.log"))?;

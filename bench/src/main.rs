@@ -78,6 +78,9 @@ enum Cmd {
     Fuel {
         #[arg(long, value_delimiter = ',', default_value = "10,1000,10000,100000")]
         rules: Vec<usize>,
+        /// One-host table sizes (paths on one host).
+        #[arg(long, value_delimiter = ',', default_value = "100,2000,10000")]
+        one_host: Vec<usize>,
     },
     /// One data-plane configuration on selected gateways (for development).
     Dataplane {
@@ -162,8 +165,8 @@ fn main() -> Result<()> {
             let result = controlplane::run_propagation(&scratch, &tools, backend.port, ingresses, tls, changes);
             println!("{}", serde_json::to_string_pretty(&result)?);
         }
-        Cmd::Fuel { rules } => {
-            let results = section_fuel(&tools, &rules)?;
+        Cmd::Fuel { rules, one_host } => {
+            let results = section_fuel(&tools, &rules, &one_host)?;
             println!("{}", serde_json::to_string_pretty(&results)?);
         }
         Cmd::Dataplane { shape, rules, gateways, seconds, rounds, h2_seconds } => {
@@ -178,16 +181,21 @@ fn main() -> Result<()> {
 }
 
 /// Section 2 for both filters (ours: the table as JSON; floor: one cluster name).
-fn section_fuel(tools: &Tools, sizes: &[usize]) -> Result<Vec<fuel::FuelResult>> {
+fn section_fuel(tools: &Tools, sizes: &[usize], one_host_sizes: &[usize]) -> Result<Vec<fuel::FuelResult>> {
     let (engine, ours) = fuel::load_module(&tools.filter_wasm)?;
     let (_, floor) = fuel::load_module_with(&engine, &tools.floor_wasm)?;
     let mut results = Vec::new();
-    for &rules in sizes {
-        let workload = workload::Workload::new(Shape::ManyHosts, rules);
+    let runs = sizes.iter().map(|&n| (Shape::ManyHosts, n)).chain(one_host_sizes.iter().map(|&n| (Shape::OneHost, n)));
+    for (shape, rules) in runs {
+        let workload = workload::Workload::new(shape, rules);
         let json = workload.route_table().to_json();
-        eprintln!("fuel: N={rules} ({} bytes of table JSON)", json.len());
-        results.push(fuel::measure(&engine, &ours, "wasm-ingress", rules, json.as_bytes(), &workload.requests)?);
-        results.push(fuel::measure(&engine, &floor, "floor", rules, workload::cluster_name(0).as_bytes(), &workload.requests)?);
+        eprintln!("fuel: {} N={rules} ({} bytes of table JSON)", shape.label(), json.len());
+        let mut ours_result = fuel::measure(&engine, &ours, "wasm-ingress", rules, json.as_bytes(), &workload.requests)?;
+        let mut floor_result = fuel::measure(&engine, &floor, "floor", rules, workload::cluster_name(0).as_bytes(), &workload.requests)?;
+        ours_result.shape = shape.label().to_string();
+        floor_result.shape = shape.label().to_string();
+        results.push(ours_result);
+        results.push(floor_result);
     }
     Ok(results)
 }
@@ -221,7 +229,7 @@ fn run_all(out: &std::path::Path, tools: &Tools, quick: bool, markdown: Option<P
     let plan = if quick {
         dataplane::LoadPlan { rounds: 1, seconds: 2.0, warmup_seconds: 1.0, connections: 16, h2_seconds: 1.0, h2_rounds: 1 }
     } else {
-        dataplane::LoadPlan { rounds: 3, seconds: 7.0, warmup_seconds: 2.0, connections: 16, h2_seconds: 5.0, h2_rounds: 1 }
+        dataplane::LoadPlan { rounds: 3, seconds: 6.0, warmup_seconds: 2.0, connections: 16, h2_seconds: 5.0, h2_rounds: 1 }
     };
     let configs: Vec<(Shape, usize, bool)> = if quick {
         vec![(Shape::ManyHosts, 10, true)]
@@ -237,6 +245,7 @@ fn run_all(out: &std::path::Path, tools: &Tools, quick: bool, markdown: Option<P
     };
     let (churn_rules, steady_seconds, churn_seconds) = if quick { (10, 2.0, 5) } else { (1000, 10.0, 60) };
     let fuel_sizes: Vec<usize> = if quick { vec![10, 1000] } else { vec![10, 1000, 10_000, 100_000] };
+    let fuel_one_host_sizes: Vec<usize> = if quick { vec![100] } else { vec![100, 2000, 10_000] };
     let translate_sizes: Vec<usize> = if quick { vec![100] } else { vec![100, 1000, 10_000] };
     // (Ingresses, TLS Secrets): the sizes, plus 10 000 without TLS to separate the cost of
     // the SNI filter chains from the cost of the routes.
@@ -248,7 +257,7 @@ fn run_all(out: &std::path::Path, tools: &Tools, quick: bool, markdown: Option<P
     report.commands = vec![
         format!("wrk -t1 -c{} -d{}s --timeout 5s -s mix.lua http://127.0.0.1:PORT/   # mix.lua cycles the request mix (Host + path), see bench/src/load.rs", plan.connections, plan.seconds),
         format!("h2load -t1 -c{} -m1 -D{} --warm-up-time=1 -H ':authority: HOST' -i uris.txt", plan.connections, plan.h2_seconds),
-        format!("{} -c CONFIG --concurrency 1 --disable-hot-restart -l warning   # A, B, D", tools.envoy.display()),
+        format!("{} -c CONFIG --concurrency 1 --disable-hot-restart -l warning --file-flush-interval-msec 1000   # A, B, D", tools.envoy.display()),
         "nginx -p DIR -c nginx.conf   # C and the backend: worker_processes 1".to_string(),
         format!("{} serve --manifests DIR --filter-wasm {} ...; wasm-ingress bootstrap --xds-address ...   # A", tools.control_plane.display(), tools.filter_wasm.display()),
         "generated configs of a run: target/bench/scratch/<shape>-<N>/{a-wasm-ingress/manifests, b-envoy-native/{envoy.json,rds/rds.json}, c-nginx/nginx.conf, d-envoy-floor/envoy.json}".to_string(),
@@ -287,7 +296,7 @@ fn run_all(out: &std::path::Path, tools: &Tools, quick: bool, markdown: Option<P
     if !skipped("fuel") {
         report.environment.sample();
         eprintln!("== fuel");
-        match section_fuel(tools, &fuel_sizes) {
+        match section_fuel(tools, &fuel_sizes, &fuel_one_host_sizes) {
             Ok(f) => report.fuel = f,
             Err(e) => report.failures.push(format!("fuel: {e:#}")),
         }
