@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::ServicePort;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::IngressBackend;
 use wasm_ingress_filter::table::RouteAction;
 
@@ -38,11 +39,22 @@ pub(super) struct Backends<'s> {
     pub(super) clusters: BTreeMap<String, UpstreamCluster>,
     /// EndpointSlices already reported (bad addresses), so each is reported once.
     reported_slices: BTreeSet<ObjectKey>,
+    /// The EndpointSlices of each Service (`namespace/name` from the service-name label), built
+    /// once per translation so resolving a backend does not scan every slice (that made
+    /// translation quadratic in the number of Services).
+    slices_by_service: BTreeMap<ObjectKey, Vec<(&'s ObjectKey, &'s EndpointSlice)>>,
 }
 
 impl<'s> Backends<'s> {
     pub(super) fn new(state: &'s ClusterState) -> Backends<'s> {
-        Backends { state, clusters: BTreeMap::new(), reported_slices: BTreeSet::new() }
+        let mut slices_by_service: BTreeMap<ObjectKey, Vec<_>> = BTreeMap::new();
+        for (slice_key, slice) in &state.endpoint_slices {
+            if let Some(service) = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) {
+                let service = ObjectKey::new(slice_key.namespace.clone(), service.clone());
+                slices_by_service.entry(service).or_default().push((slice_key, slice));
+            }
+        }
+        Backends { state, clusters: BTreeMap::new(), reported_slices: BTreeSet::new(), slices_by_service }
     }
 
     /// The action for `backend` of Ingress `ingress` (its field `field`), or `None` if the path must
@@ -144,14 +156,8 @@ impl<'s> Backends<'s> {
     fn endpoints(&mut self, service: &ObjectKey, port: &ServicePort, diagnostics: &mut Diagnostics) -> Vec<Endpoint> {
         let port_name = port.name.as_deref().unwrap_or_default();
         let mut endpoints = BTreeSet::new();
-        for (slice_key, slice) in &self.state.endpoint_slices {
-            if slice_key.namespace != service.namespace {
-                continue;
-            }
-            let labels = slice.metadata.labels.as_ref();
-            if labels.and_then(|l| l.get(SERVICE_NAME_LABEL)) != Some(&service.name) {
-                continue;
-            }
+        let slices = self.slices_by_service.get(service).map(Vec::as_slice).unwrap_or_default();
+        for &(slice_key, slice) in slices {
             let want_v6 = match slice.address_type.as_str() {
                 "IPv4" => false,
                 "IPv6" => true,
