@@ -16,7 +16,7 @@ export WASM_INGRESS_FILTER_WASM  := $(WASM)
 export WASM_INGRESS_BIN          := $(CONTROL_PLANE)
 export WASM_INGRESS_ECHO_BACKEND := $(ECHO_BACKEND)
 
-.PHONY: build toolchain wasm binaries envoy test test-rust clippy run bench bench-quick clean
+.PHONY: build toolchain wasm binaries envoy test test-rust clippy run bench bench-quick fuzz-tool fuzz-smoke fuzz clean
 
 build: wasm binaries
 
@@ -66,6 +66,26 @@ bench: build envoy
 bench-quick: build envoy
 	$(BENCH_PREP)
 	$(CURDIR)/target/release/bench --out target/bench/quick all --quick
+
+# Fuzzing (fuzz/, cargo-fuzz + libFuzzer + AddressSanitizer). The machine's one toolchain is stable:
+# RUSTC_BOOTSTRAP=1 lets it take the -Z flags cargo-fuzz passes. `fuzz-smoke` (CI) runs every target
+# for FUZZ_SECONDS on its committed corpus; `fuzz` runs them for FUZZ_LONG_SECONDS each.
+FUZZ_TARGETS      := route_table request annotations manifests tls_secret
+FUZZ_SECONDS      ?= 60
+FUZZ_LONG_SECONDS ?= 1800
+FUZZ_RUN = cd fuzz && for target in $(FUZZ_TARGETS); do \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$target corpus/$$target -- -max_total_time=$(1) -rss_limit_mb=4096 \
+			-print_final_stats=1 2>&1 | grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|INFO: Running|==[0-9]+==|SUMMARY|Done)|panicked|crash-|Test unit written' ; \
+		test $${PIPESTATUS[0]} -eq 0 || exit 1; done
+
+fuzz-tool:
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+
+fuzz-smoke: fuzz-tool
+	$(call FUZZ_RUN,$(FUZZ_SECONDS))
+
+fuzz: fuzz-tool
+	$(call FUZZ_RUN,$(FUZZ_LONG_SECONDS))
 
 clean:
 	cargo clean

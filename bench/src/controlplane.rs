@@ -110,6 +110,10 @@ pub fn translate_probe(dir: &Path, runs: usize) -> TranslateProbe {
     let options = wasm_ingress::translate::ingress::TranslateOptions {
         ingress_class: wasm_ingress::cli::DEFAULT_INGRESS_CLASS.to_string(),
         controller_name: wasm_ingress::cli::DEFAULT_CONTROLLER_NAME.to_string(),
+        refuse_local_endpoints: false,
+        host_ownership: Default::default(),
+        default_certificate: None,
+        now: None,
     };
     let mut last = None;
     for _ in 0..runs.max(1) {

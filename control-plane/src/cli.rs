@@ -23,6 +23,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print an Envoy bootstrap (YAML) that connects to this control plane over ADS.
     Bootstrap(BootstrapArgs),
+    /// Make the CA and certificates for mutual TLS between Envoy and the control plane.
+    Certgen(CertgenArgs),
     /// Report every problem in a manifests folder; exit status 1 if there is any.
     Validate(ValidateArgs),
     /// Show which Ingress, rule and path would serve a URL, and what is sent upstream.
@@ -75,6 +77,37 @@ pub struct ServeArgs {
     /// Admin HTTP server: /healthz, /readyz, /metrics.
     #[arg(long)]
     pub admin_listen: Option<SocketAddr>,
+    /// Serve ADS over mutual TLS with the credentials in this folder (`ca.crt`, `tls.crt`,
+    /// `tls.key`, as `certgen` writes them and the Secret mounts them): only clients with a
+    /// certificate from that CA are served. Required with the Kubernetes API source.
+    #[arg(long)]
+    pub xds_tls_dir: Option<PathBuf>,
+    /// Serve ADS in plaintext even with the Kubernetes API source (anyone who reaches the port can
+    /// read every TLS private key over SDS). Loopback file mode is plaintext without it.
+    #[arg(long, conflicts_with = "xds_tls_dir")]
+    pub xds_plaintext: bool,
+    /// Most ADS streams served at once (each Envoy holds one); more are refused.
+    #[arg(long, default_value_t = 1024)]
+    pub xds_max_streams: usize,
+    /// Largest xDS request accepted from Envoy (bytes).
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    pub xds_max_request_bytes: usize,
+    /// Refuse EndpointSlice addresses that are loopback, link-local or unspecified (a pod must not
+    /// make Envoy proxy to its own host or the cloud metadata service). Default: on with the
+    /// Kubernetes API source, off for a manifests folder (local demos use loopback backends).
+    #[arg(long)]
+    pub refuse_local_endpoints: Option<bool>,
+    /// Secret (NAMESPACE/NAME, type kubernetes.io/tls) offered to HTTPS clients that send no SNI or
+    /// one no Ingress claims (ingress-nginx's flag). Without it: a self-signed certificate made at
+    /// start, never a tenant's.
+    #[arg(long, value_parser = parse_namespaced_name)]
+    pub default_ssl_certificate: Option<crate::state::ObjectKey>,
+    /// Hosts shared across namespaces: `merge` (ingress-nginx) or `namespace` (the oldest
+    /// Ingress's namespace owns the host; other namespaces' rules for it are refused).
+    #[arg(long, value_enum, default_value = "merge")]
+    pub host_ownership: crate::translate::ingress::HostOwnership,
+    #[command(flatten)]
+    pub edge: crate::translate::edge::EdgeSettings,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -88,6 +121,43 @@ pub struct BootstrapArgs {
     /// Envoy node id.
     #[arg(long, default_value = "wasm-ingress-envoy")]
     pub node_id: String,
+    /// Connect over mutual TLS with Envoy's credentials in this folder, as Envoy sees it
+    /// (`ca.crt`, `tls.crt`, `tls.key`: `certgen`'s `client/`, or the mounted client Secret).
+    #[arg(long)]
+    pub xds_tls_dir: Option<PathBuf>,
+    /// Name the ADS server's certificate must carry (default: the host of --xds-address).
+    #[arg(long)]
+    pub xds_server_name: Option<String>,
+    /// Most downstream connections Envoy holds at once (overload manager).
+    #[arg(long, default_value_t = 50_000)]
+    pub max_downstream_connections: u64,
+    /// Envoy's heap limit (bytes): at 95 % it shrinks its heap, at 98 % it stops accepting requests.
+    /// Set it below the memory limit of Envoy's container.
+    #[arg(long, default_value_t = 2 * 1024 * 1024 * 1024)]
+    pub max_heap_bytes: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CertgenArgs {
+    /// Write `server/` and `client/` folders (each `ca.crt`, `tls.crt`, `tls.key`) here. Without
+    /// it, print two kubernetes.io/tls Secrets (YAML) for `kubectl apply -f -`.
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+    /// Namespace of the printed Secrets.
+    #[arg(long, default_value = "wasm-ingress")]
+    pub namespace: String,
+    /// Names (DNS or IP) of the ADS server certificate; repeat the flag for several.
+    #[arg(long, default_values_t = [
+        "wasm-ingress-xds".to_string(),
+        "wasm-ingress-xds.wasm-ingress.svc".to_string(),
+        "wasm-ingress-xds.wasm-ingress.svc.cluster.local".to_string(),
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+    ])]
+    pub server_name: Vec<String>,
+    /// Validity of the certificates, in days.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
 }
 
 #[derive(Debug, Clone, Args)]

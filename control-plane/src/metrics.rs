@@ -40,6 +40,8 @@ pub struct Metrics {
     pub snapshots_published: Counter,
     /// Ingresses that contributed something to the current configuration.
     pub ingresses_served: Gauge,
+    /// Ingresses served closed (an access control they ask for cannot be enforced: 403/503).
+    pub ingresses_denied: Gauge,
 }
 
 impl Default for Metrics {
@@ -60,6 +62,7 @@ impl Metrics {
         let snapshot_version_info = Family::<Labels, Gauge>::default();
         let snapshots_published = Counter::default();
         let ingresses_served = Gauge::default();
+        let ingresses_denied = Gauge::default();
         registry.register("xds_connected_streams", "ADS streams currently open", xds_connected_streams.clone());
         // Counters get `_total` appended by the encoder.
         registry.register("xds_pushes", "xDS responses sent, by type", xds_pushes.clone());
@@ -77,6 +80,11 @@ impl Metrics {
         );
         registry.register("xds_snapshots_published", "Snapshots published to ADS streams", snapshots_published.clone());
         registry.register("ingresses_served", "Ingresses contributing to the served configuration", ingresses_served.clone());
+        registry.register(
+            "ingresses_denied",
+            "Ingresses served closed: an access control they ask for cannot be enforced (403/503)",
+            ingresses_denied.clone(),
+        );
         for resource_type in ResourceType::ALL {
             // Export zeros from the start, so a NACK rate can be computed before the first NACK.
             let _ = xds_pushes.get_or_create(&type_label(resource_type));
@@ -92,6 +100,7 @@ impl Metrics {
             snapshot_version_info,
             snapshots_published,
             ingresses_served,
+            ingresses_denied,
         }
     }
 
@@ -154,6 +163,7 @@ mod tests {
         metrics.count_nack(ResourceType::ExtensionConfig);
         metrics.xds_connected_streams.inc();
         metrics.ingresses_served.set(3);
+        metrics.ingresses_denied.set(1);
         metrics.observe_translation(Duration::from_millis(2));
         metrics.set_diagnostics(&[Diagnostic {
             object: ObjectRef { kind: "Ingress".into(), namespace: "default".into(), name: "shop".into() },
@@ -168,6 +178,7 @@ mod tests {
             "xds_nacks_total{type=\"ecds\"} 1",
             "xds_connected_streams 1",
             "ingresses_served 3",
+            "ingresses_denied 1",
             "translation_duration_seconds_count 1",
             "diagnostics{severity=\"error\"} 1",
             "diagnostics{severity=\"warning\"} 0",

@@ -23,6 +23,9 @@ pub struct Model {
     pub tls_servers: Vec<TlsServer>,
     /// Certificates by name (`namespace/secret`), sent through SDS.
     pub certificates: BTreeMap<String, TlsCertificate>,
+    /// The `--default-ssl-certificate` (a key into `certificates`): offered to clients that send
+    /// no SNI or one no Ingress claims. `None`: the controller's own self-signed certificate.
+    pub default_certificate: Option<String>,
 }
 
 /// One Envoy cluster: a Service port.
@@ -130,4 +133,7 @@ pub struct Translation {
     /// Ingresses of our class that contributed at least one route, default backend or TLS entry
     /// (their `status.loadBalancer` is ours to set).
     pub served_ingresses: BTreeSet<ObjectKey>,
+    /// Ingresses served closed: an access control they ask for cannot be enforced, so every path
+    /// answers 403/503 instead of the backend.
+    pub denied_ingresses: BTreeSet<ObjectKey>,
 }

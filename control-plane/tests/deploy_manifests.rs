@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, PodSpec, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::IngressClass;
+use k8s_openapi::api::networking::v1::{IngressClass, NetworkPolicy};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Deserialize;
@@ -38,6 +38,7 @@ struct Manifests {
     config_maps: Vec<ConfigMap>,
     deployments: Vec<Deployment>,
     services: Vec<Service>,
+    network_policies: Vec<NetworkPolicy>,
 }
 
 fn load() -> Manifests {
@@ -73,6 +74,7 @@ fn load() -> Manifests {
                 ("v1", "ConfigMap") => manifests.config_maps.push(typed(value, &context)),
                 ("apps/v1", "Deployment") => manifests.deployments.push(typed(value, &context)),
                 ("v1", "Service") => manifests.services.push(typed(value, &context)),
+                ("networking.k8s.io/v1", "NetworkPolicy") => manifests.network_policies.push(typed(value, &context)),
                 _ => panic!("{context}: unexpected {api_version} {kind} (add it to this test)"),
             }
         }
@@ -159,6 +161,7 @@ fn every_namespaced_object_is_in_our_namespace() {
         .chain(m.config_maps.iter().map(|o| (format!("ConfigMap {:?}", o.metadata.name), o.metadata.namespace.clone())))
         .chain(m.deployments.iter().map(|o| (format!("Deployment {:?}", o.metadata.name), o.metadata.namespace.clone())))
         .chain(m.services.iter().map(|o| (format!("Service {:?}", o.metadata.name), o.metadata.namespace.clone())))
+        .chain(m.network_policies.iter().map(|o| (format!("NetworkPolicy {:?}", o.metadata.name), o.metadata.namespace.clone())))
         .collect();
     for (what, namespace) in namespaced {
         assert_eq!(namespace.as_deref(), Some(NAMESPACE), "{what}");
@@ -214,6 +217,56 @@ fn selects(service: &Service, deployment: &Deployment) -> bool {
     !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// Where `container` mounts the Secret `secret_name` (a volume of `pod`), readable by the pod's group.
+fn secret_mount(pod: &PodSpec, container: &Container, secret_name: &str) -> PathBuf {
+    let volume = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some(secret_name))
+        .unwrap_or_else(|| panic!("a volume of Secret {secret_name}"));
+    let mode = volume.secret.as_ref().and_then(|s| s.default_mode).unwrap();
+    assert_eq!(mode & 0o007, 0, "{secret_name}: not readable by others");
+    assert!(pod.security_context.as_ref().and_then(|s| s.fs_group).is_some(), "fsGroup makes {secret_name} readable");
+    let mount = container.volume_mounts.iter().flatten().find(|m| m.name == volume.name).unwrap_or_else(|| panic!("{secret_name} mounted"));
+    PathBuf::from(&mount.mount_path)
+}
+
+#[test]
+fn xds_is_mutual_tls_and_only_envoy_pods_reach_it() {
+    let m = load();
+    let deployment = named(&m.deployments, "wasm-ingress-control-plane");
+    let cp = container(deployment, "control-plane");
+    let args = serve_args(cp);
+    let dir = args.xds_tls_dir.clone().expect("--xds-tls-dir in a cluster");
+    assert!(!args.xds_plaintext);
+    assert_eq!(secret_mount(pod_spec(deployment), cp, wasm_ingress::commands::certgen::SERVER_SECRET), dir);
+
+    let policy = m.network_policies.iter().find(|p| {
+        let selector = p.spec.as_ref().and_then(|s| s.pod_selector.as_ref());
+        selector.and_then(|s| s.match_labels.as_ref()) == pod_spec_labels(deployment).as_ref()
+    });
+    let spec = policy.expect("a NetworkPolicy for the control-plane pods").spec.as_ref().unwrap();
+    assert_eq!(spec.policy_types.as_deref(), Some(&["Ingress".to_string()][..]));
+    let envoy_labels = pod_spec_labels(named(&m.deployments, "wasm-ingress-envoy"));
+    for rule in spec.ingress.iter().flatten() {
+        let ports: Vec<String> = rule.ports.iter().flatten().filter_map(|p| p.port.as_ref()).map(|p| match p {
+            IntOrString::String(name) => name.clone(),
+            IntOrString::Int(n) => n.to_string(),
+        }).collect();
+        if ports.iter().any(|p| p == "xds" || p == &args.xds_listen.port().to_string()) {
+            let from = rule.from.as_ref().expect("xDS port restricted by source");
+            assert_eq!(from.len(), 1);
+            assert_eq!(from[0].pod_selector.as_ref().and_then(|s| s.match_labels.as_ref()), envoy_labels.as_ref(), "only Envoy pods");
+            assert!(from[0].namespace_selector.is_none());
+        }
+    }
+}
+
+fn pod_spec_labels(deployment: &Deployment) -> Option<BTreeMap<String, String>> {
+    deployment.spec.template.metadata.as_ref().and_then(|m| m.labels.clone())
+}
+
 #[test]
 fn control_plane_deployment_listens_where_probes_and_the_xds_service_point() {
     let m = load();
@@ -266,15 +319,21 @@ fn envoy_gets_the_rendered_bootstrap_and_the_filter_at_the_path_the_control_plan
     let xds = named(&m.services, "wasm-ingress-xds");
     let xds_port = xds.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].port;
     let xds_address = format!("{}.{}.svc:{xds_port}", xds.metadata.name.as_deref().unwrap(), NAMESPACE);
+    let envoy_args = envoy.args.clone().unwrap();
+    let mounts = envoy.volume_mounts.clone().unwrap_or_default();
+    // Envoy's xDS client credentials: the client Secret, mounted where the bootstrap reads them.
+    let tls_dir = secret_mount(pod, envoy, wasm_ingress::commands::certgen::CLIENT_SECRET);
     let rendered = wasm_ingress::commands::bootstrap::render(&BootstrapArgs {
         xds_address,
         admin_address: "127.0.0.1:9901".parse().unwrap(),
         node_id: "wasm-ingress-envoy".into(),
+        xds_tls_dir: Some(tls_dir),
+        xds_server_name: None,
+        max_downstream_connections: 50_000,
+        max_heap_bytes: 805_306_368,
     })
     .unwrap();
-    let envoy_args = envoy.args.clone().unwrap();
     let config_path = PathBuf::from(&envoy_args[envoy_args.iter().position(|a| a == "-c").expect("-c") + 1]);
-    let mounts = envoy.volume_mounts.clone().unwrap_or_default();
     let bootstrap_mount = mounts.iter().find(|m| config_path.starts_with(&m.mount_path)).expect("bootstrap mounted");
     let volume = pod.volumes.iter().flatten().find(|v| v.name == bootstrap_mount.name).unwrap();
     let config_map_name = volume.config_map.as_ref().expect("bootstrap from a ConfigMap").name.clone();

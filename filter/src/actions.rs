@@ -8,10 +8,18 @@
 //! captures of the route's regex (a group that did not take part is empty), the request's query
 //! string is appended (`?q`, or `&q` when the target has a query of its own), and a target ending in
 //! `?` drops the request's query string (nginx's documented escape hatch).
+//!
+//! Hardening: a rewrite never produces a path longer than [`MAX_REWRITTEN_PATH_BYTES`] (its length
+//! is computed before anything is allocated; too long: that request gets 414), and the rewritten
+//! path has its dot segments resolved and its repeated slashes merged (`.`, `..` and their `%2e`
+//! spellings), so captures cannot reassemble a traversal the incoming path did not have.
 
 use regex::Regex;
 
-use crate::matcher::Outcome;
+use std::borrow::Cow;
+
+use crate::decision::{Outcome, URI_TOO_LONG_BODY};
+use crate::limits::MAX_REWRITTEN_PATH_BYTES;
 use crate::table::{PathRewrite, RouteAction, WeightedBackend};
 
 /// The request path as the matcher saw it, and how the route matched it.
@@ -62,7 +70,10 @@ pub fn apply<'t>(action: &'t RouteAction, matched: Option<&MatchedPath<'_>>, ran
                 return Outcome::Respond { status: 503, body: "no backend\n" };
             };
             let path = match (&forward.rewrite, matched) {
-                (Some(rewrite), Some(matched)) => Some(rewrite_path(rewrite, matched)),
+                (Some(rewrite), Some(matched)) => match rewrite_path(rewrite, matched) {
+                    Some(path) => Some(path),
+                    None => return Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY },
+                },
                 _ => None,
             };
             Outcome::Forward { cluster: &backend.cluster, path, authority: forward.host_rewrite.as_deref() }
@@ -70,60 +81,117 @@ pub fn apply<'t>(action: &'t RouteAction, matched: Option<&MatchedPath<'_>>, ran
     }
 }
 
-/// The new `:path` (with query string) for a rewrite.
-pub fn rewrite_path(rewrite: &PathRewrite, matched: &MatchedPath<'_>) -> String {
-    match rewrite {
-        PathRewrite::Template(template) => expand_template(template, matched),
-        PathRewrite::ReplacePrefix(replacement) => replace_prefix(replacement, matched),
+/// The new `:path` (with query string) for a rewrite; `None` when it would be longer than
+/// [`MAX_REWRITTEN_PATH_BYTES`].
+pub fn rewrite_path(rewrite: &PathRewrite, matched: &MatchedPath<'_>) -> Option<String> {
+    let path = match rewrite {
+        PathRewrite::Template(template) => expand_template(template, matched)?,
+        PathRewrite::ReplacePrefix(replacement) => replace_prefix(replacement, matched)?,
+    };
+    let (path_part, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path.as_str(), None),
+    };
+    match normalize_segments(path_part) {
+        Cow::Borrowed(_) => Some(path),
+        Cow::Owned(mut normalized) => {
+            if let Some(query) = query {
+                normalized.push('?');
+                normalized.push_str(query);
+            }
+            Some(normalized)
+        }
     }
 }
 
-/// nginx `rewrite` semantics; see the module docs.
-fn expand_template(template: &str, matched: &MatchedPath<'_>) -> String {
+/// How many `$N` substitutions a template makes.
+pub fn substitutions(template: &str) -> usize {
+    let bytes = template.as_bytes();
+    bytes.windows(2).filter(|w| w[0] == b'$' && w[1].is_ascii_digit()).count()
+}
+
+/// The literal pieces and capture numbers of a template, in order (`"/v2/$1"` -> `/v2/`, `1`).
+enum Piece<'t> {
+    Literal(&'t str),
+    Group(usize),
+}
+
+fn pieces(template: &str) -> impl Iterator<Item = Piece<'_>> {
+    let bytes = template.as_bytes();
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        if at >= bytes.len() {
+            return None;
+        }
+        if bytes[at] == b'$' && bytes.get(at + 1).is_some_and(u8::is_ascii_digit) {
+            let group = usize::from(bytes[at + 1] - b'0');
+            at += 2;
+            return Some(Piece::Group(group));
+        }
+        let start = at;
+        at += 1;
+        while at < bytes.len() && !(bytes[at] == b'$' && bytes.get(at + 1).is_some_and(u8::is_ascii_digit)) {
+            at += 1;
+        }
+        // `$` and digits are ASCII, so `start..at` is on char boundaries.
+        template.get(start..at).map(Piece::Literal)
+    })
+}
+
+/// nginx `rewrite` semantics; see the module docs. `None` if the result would be too long.
+fn expand_template(template: &str, matched: &MatchedPath<'_>) -> Option<String> {
     let captures = matched.regex.and_then(|regex| regex.captures(matched.path));
     let whole = matched.path.get(..matched.matched_len).unwrap_or("");
     let (template, drop_query) = match template.strip_suffix('?') {
         Some(stripped) => (stripped, true),
         None => (template, false),
     };
-    let mut out = String::with_capacity(template.len() + matched.path.len() + 16);
-    let mut chars = template.chars().peekable();
-    while let Some(c) = chars.next() {
-        let group = match (c, chars.peek()) {
-            ('$', Some(d)) if d.is_ascii_digit() => d.to_digit(10),
-            _ => None,
+    let group = |n: usize| -> &str {
+        match &captures {
+            Some(caps) => caps.get(n).map(|m| m.as_str()).unwrap_or(""),
+            None if n == 0 => whole,
+            None => "",
+        }
+    };
+    let query = if drop_query { None } else { matched.query.filter(|q| !q.is_empty()) };
+    // Length first: a template of many `$0` over a long path must not allocate its result.
+    let mut length = 1 + query.map_or(0, |q| q.len() + 1);
+    for piece in pieces(template) {
+        length += match piece {
+            Piece::Literal(text) => text.len(),
+            Piece::Group(n) => group(n).len(),
         };
-        match group {
-            Some(n) => {
-                chars.next();
-                let value = match &captures {
-                    Some(caps) => caps.get(n as usize).map(|m| m.as_str()).unwrap_or(""),
-                    None if n == 0 => whole,
-                    None => "",
-                };
-                out.push_str(value);
-            }
-            None => out.push(c),
+    }
+    if length > MAX_REWRITTEN_PATH_BYTES {
+        return None;
+    }
+    let mut out = String::with_capacity(length);
+    for piece in pieces(template) {
+        match piece {
+            Piece::Literal(text) => out.push_str(text),
+            Piece::Group(n) => out.push_str(group(n)),
         }
     }
     if !out.starts_with('/') {
         out.insert(0, '/');
     }
-    if !drop_query {
-        if let Some(query) = matched.query.filter(|q| !q.is_empty()) {
-            out.push(if out.contains('?') { '&' } else { '?' });
-            out.push_str(query);
-        }
+    if let Some(query) = query {
+        out.push(if out.contains('?') { '&' } else { '?' });
+        out.push_str(query);
     }
-    out
+    Some(out)
 }
 
 /// Gateway API `ReplacePrefixMatch`: the matched prefix is replaced, the rest of the path kept, with
-/// exactly one `/` at the seam and `/` for an empty result.
-fn replace_prefix(replacement: &str, matched: &MatchedPath<'_>) -> String {
+/// exactly one `/` at the seam and `/` for an empty result. `None` if the result would be too long.
+fn replace_prefix(replacement: &str, matched: &MatchedPath<'_>) -> Option<String> {
     let rest = matched.path.get(matched.matched_len..).unwrap_or("");
     let head = replacement.trim_end_matches('/');
-    let mut out = String::with_capacity(head.len() + rest.len() + 2 + matched.query.map_or(0, str::len));
+    let length = head.len() + rest.len() + 2 + matched.query.map_or(0, str::len);
+    if length > MAX_REWRITTEN_PATH_BYTES {
+        return None;
+    }
+    let mut out = String::with_capacity(length);
     out.push_str(head);
     out.push_str(rest);
     if !out.starts_with('/') {
@@ -133,13 +201,62 @@ fn replace_prefix(replacement: &str, matched: &MatchedPath<'_>) -> String {
         out.push('?');
         out.push_str(query);
     }
-    out
+    Some(out)
+}
+
+/// `.` or its percent-encoded spelling (compared as bytes: a segment may hold any UTF-8).
+fn is_dot(segment: &str) -> bool {
+    segment == "." || segment.eq_ignore_ascii_case("%2e")
+}
+
+/// `..` in any mix of literal and percent-encoded dots.
+fn is_dot_dot(segment: &str) -> bool {
+    let bytes = segment.as_bytes();
+    let dot = |part: &[u8]| part == b"." || part.eq_ignore_ascii_case(b"%2e");
+    match bytes.len() {
+        2 => bytes == b"..",
+        4 => (dot(&bytes[..1]) && dot(&bytes[1..])) || (dot(&bytes[..3]) && dot(&bytes[3..])),
+        6 => dot(&bytes[..3]) && dot(&bytes[3..]),
+        _ => false,
+    }
+}
+
+/// RFC 3986 `remove_dot_segments` plus merged slashes, on a path that starts with `/`. Borrowed when
+/// there is nothing to change (the common case costs no allocation).
+fn normalize_segments(path: &str) -> Cow<'_, str> {
+    let clean = !path.contains("//") && path.split('/').all(|s| !is_dot(s) && !is_dot_dot(s));
+    if clean {
+        return Cow::Borrowed(path);
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    let mut trailing_slash = false;
+    for segment in path.split('/') {
+        trailing_slash = segment.is_empty() || is_dot(segment) || is_dot_dot(segment);
+        if is_dot_dot(segment) {
+            kept.pop();
+        } else if !trailing_slash {
+            kept.push(segment);
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    for segment in &kept {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if trailing_slash || out.is_empty() {
+        out.push('/');
+    }
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    fn rewrite(rewrite: &PathRewrite, matched: &MatchedPath<'_>) -> String {
+        rewrite_path(rewrite, matched).expect("the rewrite must fit")
+    }
 
     fn anchored(pattern: &str) -> Regex {
         Regex::new(&format!("^(?:{pattern})")).unwrap()
@@ -154,7 +271,7 @@ mod tests {
         let regex = anchored(pattern);
         let matched_len = regex.find(path).map(|m| m.end()).expect("the route regex must match the request");
         let matched = MatchedPath { path, query, matched_len, regex: Some(&regex) };
-        rewrite_path(&PathRewrite::Template(template.into()), &matched)
+        rewrite(&PathRewrite::Template(template.into()), &matched)
     }
 
     #[test]
@@ -214,9 +331,9 @@ mod tests {
     #[test]
     fn template_on_a_literal_route_replaces_the_whole_path_without_captures() {
         let matched = MatchedPath { path: "/app/x", query: Some("a=1"), matched_len: 4, regex: None };
-        assert_eq!(rewrite_path(&PathRewrite::Template("/".into()), &matched), "/?a=1");
-        assert_eq!(rewrite_path(&PathRewrite::Template("/new$1".into()), &matched), "/new?a=1");
-        assert_eq!(rewrite_path(&PathRewrite::Template("/m$0".into()), &matched), "/m/app?a=1");
+        assert_eq!(rewrite(&PathRewrite::Template("/".into()), &matched), "/?a=1");
+        assert_eq!(rewrite(&PathRewrite::Template("/new$1".into()), &matched), "/new?a=1");
+        assert_eq!(rewrite(&PathRewrite::Template("/m$0".into()), &matched), "/m/app?a=1");
     }
 
     #[test]
@@ -237,7 +354,7 @@ mod tests {
         for (prefix, path, replacement, expected) in cases {
             let matched = MatchedPath { path, query: None, matched_len: prefix.len(), regex: None };
             assert_eq!(
-                rewrite_path(&PathRewrite::ReplacePrefix(replacement.into()), &matched),
+                rewrite(&PathRewrite::ReplacePrefix(replacement.into()), &matched),
                 expected,
                 "prefix {prefix:?} path {path:?} replacement {replacement:?}"
             );
@@ -247,7 +364,7 @@ mod tests {
     #[test]
     fn replace_prefix_keeps_the_query_string() {
         let matched = MatchedPath { path: "/foo/bar", query: Some("x=1&y"), matched_len: 4, regex: None };
-        assert_eq!(rewrite_path(&PathRewrite::ReplacePrefix("/v2".into()), &matched), "/v2/bar?x=1&y");
+        assert_eq!(rewrite(&PathRewrite::ReplacePrefix("/v2".into()), &matched), "/v2/bar?x=1&y");
     }
 
     fn backends(weights: &[u32]) -> Vec<WeightedBackend> {
@@ -276,5 +393,54 @@ mod tests {
         assert_eq!(pick_backend(&list, u64::MAX).map(|b| b.cluster.as_str()), Some("c1"));
         assert_eq!(pick_backend(&list, 0).map(|b| b.cluster.as_str()), Some("c0"));
         assert!(pick_backend(&[], 7).is_none());
+    }
+
+    #[test]
+    fn rewrite_cannot_reassemble_a_traversal_or_double_slash() {
+        // Captures that are dots on their own, or empty groups that leave `//`.
+        assert_eq!(template_on_regex("/a/(.)(.)", "/x/$1$2/y", "/a/.."), "/y");
+        assert_eq!(template_on_regex("/a/(.*)", "/static/$1", "/a/%2e%2e/%2E%2e/etc/passwd"), "/etc/passwd");
+        assert_eq!(template_on_regex("/a/(.*)", "/static/$1", "/a/.%2e/x"), "/x");
+        assert_eq!(template_on_regex("/a(/|$)(.*)", "/$1/$2", "/a"), "/");
+        assert_eq!(template_on_regex("/a/(.*)", "/b/./$1?", "/a/c/?q"), "/b/c/");
+        // A query string is never touched.
+        assert_eq!(template_on_regex("/a/(.*)", "/b/$1", "/a/c?p=../x//y"), "/b/c?p=../x//y");
+        // Dots inside a segment are just characters.
+        assert_eq!(template_on_regex("/a/(.*)", "/b/$1", "/a/..x/y..z"), "/b/..x/y..z");
+    }
+
+    #[test]
+    fn rewrite_bombs_answer_414_without_building_the_result() {
+        let bomb = "$0".repeat(16);
+        let long = format!("/a/{}", "x".repeat(1000));
+        let regex = anchored("/a/.*");
+        let matched = MatchedPath { path: &long, query: None, matched_len: long.len(), regex: Some(&regex) };
+        assert_eq!(rewrite_path(&PathRewrite::Template(bomb.clone()), &matched), None);
+        let action = RouteAction::Forward(crate::table::Forward {
+            backends: backends(&[1]),
+            rewrite: Some(PathRewrite::Template(bomb)),
+            host_rewrite: None,
+        });
+        assert_eq!(apply(&action, Some(&matched), 0), Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY });
+        // The same template over a short path fits.
+        let short = "/a/x";
+        let matched = MatchedPath { path: short, query: None, matched_len: short.len(), regex: Some(&regex) };
+        assert_eq!(rewrite_path(&PathRewrite::Template("$0".repeat(16)), &matched).map(|p| p.len()), Some(64));
+    }
+
+    #[test]
+    fn multibyte_segments_never_split_inside_a_character() {
+        // Found by the `request` fuzz target: 4-byte segments that are not dots.
+        for segment in ["é..", "..é", "€.", "%2é", "ü%2e"] {
+            let path = format!("/a/{segment}");
+            assert_eq!(template_on_regex("/a/(.*)", "/b/$1", &path), format!("/b/{segment}"));
+        }
+        assert_eq!(template_on_regex("/a/(.*)", "/b/$1", "/a/.%2E/c"), "/c");
+    }
+
+    #[test]
+    fn substitutions_are_counted() {
+        assert_eq!(substitutions("/$1/x/$2$0"), 3);
+        assert_eq!(substitutions("/$x/$"), 0);
     }
 }

@@ -4,11 +4,15 @@
 //! - `table`: the route-table schema (JSON) the control plane sends; shared with the control plane.
 //! - `matcher`: pure host/path matching (host index + per-host matchit radix tree) and precedence.
 //! - `actions`: what a matched route does (weighted pick, rewrite-target, ReplacePrefix) as values.
+//! - `decision`: the outcome of routing a request (forward / respond, and why), as plain values.
+//! - `limits`: the caps (path, rewrite, regex, table size) that keep any input from trapping the VM.
 //! - `host` (wasm32 only): the only module that talks to proxy-wasm.
 //!
 //! Nothing outside `host` may name proxy-wasm, so the whole routing core is tested natively.
 
 pub mod actions;
+pub mod decision;
+pub mod limits;
 pub mod matcher;
 pub mod table;
 

@@ -12,7 +12,7 @@
 //! Evaluation order for a path is the one documented on [`crate::table::VirtualHost::routes`]: an
 //! `Exact` route equal to the path, else the first matching `Regex` route in table order, else the
 //! longest element-wise `Prefix`. What happens to a matched request (weights, rewrites) is in
-//! [`crate::actions`]. This module must not talk to proxy-wasm, log, or allocate per request beyond
+//! [`crate::actions`], and the decision types in [`crate::decision`]. This module must not talk to proxy-wasm, log, or allocate per request beyond
 //! what a rewrite needs.
 
 use std::borrow::Cow;
@@ -21,21 +21,20 @@ use std::collections::HashMap;
 use regex::Regex;
 
 use crate::actions;
+pub use crate::decision::{Decision, Outcome, Via, NOT_FOUND_BODY, URI_TOO_LONG_BODY};
 use crate::table::{PathMatch, Route, RouteAction, RouteTable, SCHEMA_VERSION};
 
-/// Largest route-table JSON the filter accepts (bytes). Larger configurations are refused before
-/// parsing; the control plane can check against the same number.
-pub const MAX_TABLE_JSON_BYTES: usize = 32 * 1024 * 1024;
+pub use crate::limits::MAX_TABLE_JSON_BYTES;
+use crate::limits::{
+    MAX_REGEX_PATTERN_BYTES, MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST, MAX_REQUEST_PATH_BYTES,
+    MAX_REWRITE_SUBSTITUTIONS, MAX_REWRITE_TEMPLATE_BYTES,
+};
 
 /// Compiled-program size limit for one route regex (bytes), so a pathological pattern cannot exhaust
 /// the wasm VM's memory. ingress-nginx style patterns are a few KiB at most.
 const REGEX_SIZE_LIMIT: usize = 1024 * 1024;
 /// Lazy-DFA cache limit per route regex (bytes).
 const REGEX_DFA_SIZE_LIMIT: usize = 256 * 1024;
-
-/// The body of the filter's own 404 (no host/path matched and no default backend). Fixed text: the
-/// request's host and path are deliberately not echoed back.
-pub const NOT_FOUND_BODY: &str = "no route for this host and path\n";
 
 /// A compiled route table, built once per `on_configure` and shared by every request (`Rc`).
 #[derive(Debug)]
@@ -109,39 +108,6 @@ pub struct RequestParts<'a> {
     pub path: &'a [u8],
 }
 
-/// Which part of the table produced the decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    /// A route of the selected virtual host.
-    Route,
-    /// The selected virtual host's `fallback`.
-    HostFallback,
-    /// The table's `default_backend`.
-    DefaultBackend,
-    /// Nothing matched and there is no default backend: 404.
-    NotFound,
-}
-
-/// What to do with the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome<'t> {
-    /// Proxy to `cluster`; replace `:path` / `:authority` where `Some`.
-    Forward { cluster: &'t str, path: Option<String>, authority: Option<&'t str> },
-    /// Answer from the filter.
-    Respond { status: u16, body: &'t str },
-}
-
-/// The routing decision with enough context for `explain` and logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision<'t> {
-    /// The `VirtualHost::host` entry selected (`""` for host-less), `None` if no entry matched.
-    pub vhost: Option<&'t str>,
-    /// The matched route (for `Via::Route`).
-    pub route: Option<&'t Route>,
-    pub via: Via,
-    pub outcome: Outcome<'t>,
-}
-
 /// Check one route on its own (regex compiles, path is indexable, action is well-formed), so the
 /// control plane can drop a bad route with a diagnostic instead of sending a table the filter refuses.
 pub fn check_route(route: &Route) -> Result<(), String> {
@@ -177,6 +143,12 @@ pub fn check_action(action: &RouteAction) -> Result<(), String> {
             match &forward.rewrite {
                 Some(crate::table::PathRewrite::Template(template)) => {
                     check_header_value("rewrite template", template)?;
+                    if template.len() > MAX_REWRITE_TEMPLATE_BYTES {
+                        return Err(format!(
+                            "rewrite template is {} bytes, more than the {MAX_REWRITE_TEMPLATE_BYTES} allowed",
+                            template.len()
+                        ));
+                    }
                     let bytes = template.as_bytes();
                     let variable = bytes
                         .iter()
@@ -185,6 +157,12 @@ pub fn check_action(action: &RouteAction) -> Result<(), String> {
                     if variable {
                         return Err(format!(
                             "rewrite template {template:?}: only $0..$9 (regex captures) are supported after '$', not nginx variables"
+                        ));
+                    }
+                    let substitutions = actions::substitutions(template);
+                    if substitutions > MAX_REWRITE_SUBSTITUTIONS {
+                        return Err(format!(
+                            "rewrite template has {substitutions} $N substitutions, more than the {MAX_REWRITE_SUBSTITUTIONS} allowed"
                         ));
                     }
                 }
@@ -239,6 +217,9 @@ fn check_header_value(what: &str, value: &str) -> Result<(), String> {
 
 /// Compile a route regex the way the matcher uses it: anchored at the start, not at the end.
 fn compile_route_regex(pattern: &str) -> Result<Regex, String> {
+    if pattern.len() > MAX_REGEX_PATTERN_BYTES {
+        return Err(format!("regex is {} bytes, more than the {MAX_REGEX_PATTERN_BYTES} allowed", pattern.len()));
+    }
     regex::RegexBuilder::new(&format!("^(?:{pattern})"))
         .size_limit(REGEX_SIZE_LIMIT)
         .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
@@ -350,6 +331,11 @@ impl PathIndex {
                     }
                 }
                 PathMatch::Regex(pattern) => {
+                    if index.regexes.len() >= MAX_REGEX_ROUTES_PER_HOST {
+                        return Err(error(format!(
+                            "more than {MAX_REGEX_ROUTES_PER_HOST} regex routes on one host"
+                        )));
+                    }
                     let regex = compile_route_regex(pattern).map_err(error)?;
                     index.regexes.push((i, regex));
                 }
@@ -390,6 +376,10 @@ impl CompiledTable {
         let mut exact_hosts = HashMap::new();
         let mut wildcard_hosts = HashMap::new();
         let mut hostless = None;
+        let regex_routes = table.hosts.iter().flat_map(|h| &h.routes).filter(|r| matches!(r.path, PathMatch::Regex(_))).count();
+        if regex_routes > MAX_REGEX_ROUTES {
+            return Err(table_error(format!("{regex_routes} regex routes, more than the {MAX_REGEX_ROUTES} allowed")));
+        }
         let mut vhosts = Vec::with_capacity(table.hosts.len());
         for (i, vhost) in table.hosts.iter().enumerate() {
             let host_error = |reason: String| CompileError {
@@ -455,6 +445,14 @@ impl CompiledTable {
 
     /// Route one request. `random` picks among weighted backends (any value is valid).
     pub fn route(&self, request: &RequestParts<'_>, random: u64) -> Decision<'_> {
+        if request.path.len() > MAX_REQUEST_PATH_BYTES {
+            return Decision {
+                vhost: None,
+                route: None,
+                via: Via::TooLong,
+                outcome: Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY },
+            };
+        }
         let (path_bytes, query_bytes) = split_path(request.path);
         let path = String::from_utf8_lossy(path_bytes);
         let vhost_index = self.select_host(request.authority);
@@ -939,12 +937,41 @@ mod tests {
     }
 
     #[test]
+    fn regex_floods_and_rewrite_bombs_are_refused_at_compile_time() {
+        use crate::limits::{MAX_REGEX_PATTERN_BYTES, MAX_REGEX_ROUTES_PER_HOST, MAX_REWRITE_SUBSTITUTIONS};
+        let flood: Vec<Route> = (0..=MAX_REGEX_ROUTES_PER_HOST).map(|i| regex(&format!("/f{i}/"), "c")).collect();
+        let error = CompiledTable::compile(RouteTable { schema: SCHEMA_VERSION, hosts: vec![vhost("h", flood)], ..RouteTable::default() })
+            .err()
+            .map(|e| (e.route, e.reason));
+        assert_eq!(error, Some((Some(MAX_REGEX_ROUTES_PER_HOST), format!("more than {MAX_REGEX_ROUTES_PER_HOST} regex routes on one host"))));
+        let long = regex(&"a".repeat(MAX_REGEX_PATTERN_BYTES + 1), "c");
+        assert!(check_route(&long).is_err_and(|e| e.contains("bytes, more than")));
+        let bomb = |n: usize| Route {
+            path: PathMatch::Regex("/b(.*)".into()),
+            action: RouteAction::Forward(Forward {
+                backends: vec![WeightedBackend { cluster: "c".into(), weight: 1 }],
+                rewrite: Some(PathRewrite::Template("$0".repeat(n))),
+                host_rewrite: None,
+            }),
+            origin: String::new(),
+        };
+        assert!(check_route(&bomb(MAX_REWRITE_SUBSTITUTIONS)).is_ok());
+        assert!(check_route(&bomb(MAX_REWRITE_SUBSTITUTIONS + 1)).is_err_and(|e| e.contains("substitutions")));
+        assert!(check_route(&bomb(600)).is_err_and(|e| e.contains("rewrite template is 1200 bytes")));
+    }
+
+    #[test]
     fn odd_and_hostile_requests_never_panic() {
         let compiled = table(vec![vhost("", vec![prefix("/a", "a"), regex("(?i)/r(/|$)(.*)", "r")])], Some("default"));
+        // Over 8 KiB: 414 before any matching, as nginx's request-line limit.
         let huge = format!("/a/{}", "x".repeat(1 << 20));
-        assert_eq!(served_by(&compiled, "h", &huge), "a");
-        let huge_r = format!("/r/{}", "y/".repeat(1 << 19));
-        assert_eq!(served_by(&compiled, "h", &huge_r), "r");
+        assert_eq!(served_by(&compiled, "h", &huge), "status 414");
+        let long = format!("/a/{}", "x".repeat(8000));
+        assert_eq!(served_by(&compiled, "h", &long), "a");
+        let deep_r = format!("/r/{}", "y/".repeat(4000));
+        assert_eq!(served_by(&compiled, "h", &deep_r), "r");
+        let deep = "/a".repeat(4096);
+        assert_eq!(served_by(&compiled, "h", &deep), "a");
         assert_eq!(served_by_bytes(&compiled, b"h", b"/a/\xff\xfe"), "a");
         assert_eq!(served_by_bytes(&compiled, b"\xc3\x28:\xff", b"/a"), "a");
         assert_eq!(served_by(&compiled, "h", ""), "default");

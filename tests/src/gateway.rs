@@ -17,9 +17,21 @@ use crate::backend::EchoBackend;
 use crate::envoy::{http_get, Envoy, EnvoyOptions};
 use crate::paths;
 
+/// How to start a [`Gateway`].
+#[derive(Debug, Clone, Default)]
+pub struct GatewayOptions {
+    /// A `wasm-ingress certgen --output-dir` folder: serve xDS over mutual TLS with `server/` and
+    /// bootstrap Envoy with `client/`.
+    pub xds_tls: Option<PathBuf>,
+    /// More `serve` flags.
+    pub serve_args: Vec<String>,
+}
+
 /// Control plane + Envoy, serving a manifests folder the test owns.
 pub struct Gateway {
     pub manifests: PathBuf,
+    /// The control plane's ADS address.
+    pub xds: SocketAddr,
     pub http: SocketAddr,
     pub https: SocketAddr,
     pub control_plane_admin: SocketAddr,
@@ -33,6 +45,11 @@ impl Gateway {
     /// Start the control plane on `manifests` and an Envoy bootstrapped from it; returns once Envoy
     /// is ready (initial LDS/CDS/ECDS applied) and the HTTP listener accepts connections.
     pub fn start(manifests: &Path) -> anyhow::Result<Gateway> {
+        Gateway::start_with(manifests, &GatewayOptions::default())
+    }
+
+    /// [`Gateway::start`] with options (mutual TLS on xDS, extra `serve` flags).
+    pub fn start_with(manifests: &Path, options: &GatewayOptions) -> anyhow::Result<Gateway> {
         let dir = tempfile::tempdir()?;
         let port = || paths::free_port();
         let xds = SocketAddr::from(([127, 0, 0, 1], port()?));
@@ -54,6 +71,8 @@ impl Gateway {
             .args(["--http-listen", &http.to_string()])
             .args(["--https-listen", &https.to_string()])
             .args(["--admin-listen", &control_plane_admin.to_string()])
+            .args(options.xds_tls.iter().flat_map(|d| ["--xds-tls-dir".into(), d.join("server").display().to_string()]))
+            .args(&options.serve_args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
@@ -70,6 +89,7 @@ impl Gateway {
             .args(["bootstrap", "--xds-address", &xds.to_string()])
             .args(["--admin-address", &format!("127.0.0.1:{envoy_admin}")])
             .args(["--node-id", "e2e"])
+            .args(options.xds_tls.iter().flat_map(|d| ["--xds-tls-dir".into(), d.join("client").display().to_string()]))
             .output()?;
         if !bootstrap.status.success() {
             bail!("bootstrap failed: {}", String::from_utf8_lossy(&bootstrap.stderr));
@@ -85,6 +105,7 @@ impl Gateway {
         let control_plane = control_plane.0.take().ok_or_else(|| anyhow!("control plane guard empty"))?;
         Ok(Gateway {
             manifests: manifests.to_path_buf(),
+            xds,
             http,
             https,
             control_plane_admin,

@@ -1,7 +1,9 @@
 //! `wasm-ingress bootstrap`: print an Envoy bootstrap (YAML) that needs no editing: node identity,
 //! Envoy's admin address, and ADS (state of the world, xDS v3, gRPC over HTTP/2) to the control
 //! plane at `--xds-address` for listeners and clusters (everything else follows over the same
-//! stream).
+//! stream). With `--xds-tls-dir` the xDS cluster speaks mutual TLS (Envoy's client certificate,
+//! the server checked against the xDS CA and by name); the key stays in its file, never in the
+//! bootstrap.
 //!
 //! The bootstrap is built as structured data (serde_json values) and serialised to YAML — never
 //! text templating — so no input can change its structure. Inputs are validated first.
@@ -88,15 +90,70 @@ fn socket_address(address: &str, port: u16) -> Value {
     json!({ "socket_address": { "address": address, "port_value": port } })
 }
 
+/// Mutual TLS to the control plane: Envoy's credentials (paths as Envoy sees them) and the name
+/// the server certificate must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XdsTls {
+    pub dir: std::path::PathBuf,
+    pub server_name: String,
+}
+
+/// The `transport_socket` of the xDS cluster: TLS 1.2+, Envoy's client certificate, the server
+/// verified against the xDS CA and by name (DNS or IP SAN).
+fn xds_transport_socket(tls: &XdsTls) -> Value {
+    use crate::commands::certgen::{CA_FILE, CERT_FILE, KEY_FILE};
+    let file = |name: &str| json!({ "filename": tls.dir.join(name).display().to_string() });
+    let is_ip = tls.server_name.parse::<IpAddr>().is_ok();
+    let san_type = if is_ip { "IP_ADDRESS" } else { "DNS" };
+    let mut context = json!({
+        "common_tls_context": {
+            "tls_params": { "tls_minimum_protocol_version": "TLSv1_2" },
+            "alpn_protocols": ["h2"],
+            "tls_certificates": [ { "certificate_chain": file(CERT_FILE), "private_key": file(KEY_FILE) } ],
+            "validation_context": {
+                "trusted_ca": file(CA_FILE),
+                "match_typed_subject_alt_names": [ { "san_type": san_type, "matcher": { "exact": tls.server_name } } ]
+            }
+        }
+    });
+    if !is_ip {
+        context["sni"] = json!(tls.server_name);
+    }
+    context["@type"] = json!("type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext");
+    json!({ "name": "envoy.transport_sockets.tls", "typed_config": context })
+}
+
+const HEAP_MONITOR: &str = "envoy.resource_monitors.fixed_heap";
+
+/// Envoy's resource limits (overload manager).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvoyLimits {
+    pub max_downstream_connections: u64,
+    pub max_heap_bytes: u64,
+}
+
+impl Default for EnvoyLimits {
+    /// Envoy's edge guide: 50 000 connections, 2 GiB of heap.
+    fn default() -> EnvoyLimits {
+        EnvoyLimits { max_downstream_connections: 50_000, max_heap_bytes: 2 * 1024 * 1024 * 1024 }
+    }
+}
+
 /// The bootstrap as a structured value.
-pub fn bootstrap(xds: &XdsAddress, admin: SocketAddr, node_id: &str) -> anyhow::Result<Value> {
+pub fn bootstrap(
+    xds: &XdsAddress,
+    admin: SocketAddr,
+    node_id: &str,
+    tls: Option<&XdsTls>,
+    limits: EnvoyLimits,
+) -> anyhow::Result<Value> {
     validate_node_id(node_id)?;
     let (xds_host, discovery) = match &xds.host {
         XdsHost::Ip(ip) => (ip.to_string(), "STATIC"),
         XdsHost::Dns(name) => (name.clone(), "STRICT_DNS"),
     };
     let ads = json!({ "ads": {}, "resource_api_version": "V3" });
-    Ok(json!({
+    let mut value = json!({
         "node": { "id": node_id, "cluster": NODE_CLUSTER },
         "admin": { "address": socket_address(&admin.ip().to_string(), admin.port()) },
         "dynamic_resources": {
@@ -132,23 +189,53 @@ pub fn bootstrap(xds: &XdsAddress, admin: SocketAddr, node_id: &str) -> anyhow::
                 "upstream_connection_options": { "tcp_keepalive": {} }
             } ]
         },
-        // A connection limit, so Envoy does not run unbounded (and does not warn about it).
+        // Envoy's edge guide: a connection limit, and a heap limit past which Envoy first shrinks
+        // its heap, then stops accepting requests instead of being killed for memory.
         "overload_manager": {
-            "resource_monitors": [ {
-                "name": "envoy.resource_monitors.global_downstream_max_connections",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
-                    "max_active_downstream_connections": 50000
+            "refresh_interval": "0.25s",
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+                        "max_active_downstream_connections": limits.max_downstream_connections
+                    }
+                },
+                {
+                    "name": HEAP_MONITOR,
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.resource_monitors.fixed_heap.v3.FixedHeapConfig",
+                        "max_heap_size_bytes": limits.max_heap_bytes
+                    }
                 }
-            } ]
+            ],
+            "actions": [
+                { "name": "envoy.overload_actions.shrink_heap",
+                  "triggers": [ { "name": HEAP_MONITOR, "threshold": { "value": 0.95 } } ] },
+                { "name": "envoy.overload_actions.stop_accepting_requests",
+                  "triggers": [ { "name": HEAP_MONITOR, "threshold": { "value": 0.98 } } ] }
+            ]
         }
-    }))
+    });
+    if let Some(tls) = tls {
+        value["static_resources"]["clusters"][0]["transport_socket"] = xds_transport_socket(tls);
+    }
+    Ok(value)
 }
 
 /// The bootstrap YAML for the command line arguments.
 pub fn render(args: &BootstrapArgs) -> anyhow::Result<String> {
     let xds = parse_xds_address(&args.xds_address)?;
-    let value = bootstrap(&xds, args.admin_address, &args.node_id)?;
+    let tls = args.xds_tls_dir.as_ref().map(|dir| XdsTls {
+        dir: dir.clone(),
+        server_name: args.xds_server_name.clone().unwrap_or_else(|| match &xds.host {
+            XdsHost::Ip(ip) => ip.to_string(),
+            XdsHost::Dns(name) => name.trim_end_matches('.').to_string(),
+        }),
+    });
+    let limits =
+        EnvoyLimits { max_downstream_connections: args.max_downstream_connections, max_heap_bytes: args.max_heap_bytes };
+    let value = bootstrap(&xds, args.admin_address, &args.node_id, tls.as_ref(), limits)?;
     serde_yaml::to_string(&value).context("serialising the bootstrap")
 }
 
@@ -202,6 +289,10 @@ mod tests {
             xds_address: xds.into(),
             admin_address: "127.0.0.1:9901".parse().unwrap(),
             node_id: "edge-1".into(),
+            xds_tls_dir: None,
+            xds_server_name: None,
+            max_downstream_connections: 50_000,
+            max_heap_bytes: 1 << 31,
         };
         serde_yaml::from_str(&render(&args).unwrap()).unwrap()
     }
@@ -228,6 +319,11 @@ mod tests {
         assert_eq!((endpoint["address"].as_str(), endpoint["port_value"].as_u64()), (Some("127.0.0.1"), Some(18000)));
         let http = &cluster["typed_extension_protocol_options"]["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
         assert!(http["explicit_http_config"]["http2_protocol_options"].is_object());
+        let overload = &yaml["overload_manager"];
+        assert_eq!(overload["resource_monitors"][0]["typed_config"]["max_active_downstream_connections"], 50_000);
+        assert_eq!(overload["resource_monitors"][1]["typed_config"]["max_heap_size_bytes"], 1u64 << 31);
+        let actions: Vec<&str> = overload["actions"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+        assert_eq!(actions, ["envoy.overload_actions.shrink_heap", "envoy.overload_actions.stop_accepting_requests"]);
     }
 
     #[test]
@@ -244,11 +340,43 @@ mod tests {
     fn node_id_cannot_inject_structure() {
         let xds = parse_xds_address("127.0.0.1:18000").unwrap();
         let admin = "127.0.0.1:9901".parse().unwrap();
-        assert!(bootstrap(&xds, admin, "").is_err());
-        assert!(bootstrap(&xds, admin, "a\nadmin: {}").is_err());
+        assert!(bootstrap(&xds, admin, "", None, EnvoyLimits::default()).is_err());
+        assert!(bootstrap(&xds, admin, "a\nadmin: {}", None, EnvoyLimits::default()).is_err());
         // YAML-looking text stays a string.
-        let value = bootstrap(&xds, admin, "x: {y: 1} # z").unwrap();
+        let value = bootstrap(&xds, admin, "x: {y: 1} # z", None, EnvoyLimits::default()).unwrap();
         let round_trip: Value = serde_yaml::from_str(&serde_yaml::to_string(&value).unwrap()).unwrap();
         assert_eq!(round_trip["node"]["id"], "x: {y: 1} # z");
+    }
+
+    #[test]
+    fn tls_bootstrap_presents_envoys_certificate_and_verifies_the_server_by_name() {
+        let args = |xds: &str, name: Option<&str>| BootstrapArgs {
+            xds_address: xds.into(),
+            admin_address: "127.0.0.1:9901".parse().unwrap(),
+            node_id: "edge-1".into(),
+            xds_tls_dir: Some("/etc/wasm-ingress/xds-tls".into()),
+            xds_server_name: name.map(Into::into),
+            max_downstream_connections: 50_000,
+            max_heap_bytes: 1 << 31,
+        };
+        let yaml: Value = serde_yaml::from_str(&render(&args("wasm-ingress-xds.wasm-ingress.svc:18000", None)).unwrap()).unwrap();
+        let socket = &yaml["static_resources"]["clusters"][0]["transport_socket"];
+        assert_eq!(socket["name"], "envoy.transport_sockets.tls");
+        let context = &socket["typed_config"];
+        assert_eq!(context["@type"], "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext");
+        assert_eq!(context["sni"], "wasm-ingress-xds.wasm-ingress.svc");
+        let common = &context["common_tls_context"];
+        assert_eq!(common["tls_certificates"][0]["certificate_chain"]["filename"], "/etc/wasm-ingress/xds-tls/tls.crt");
+        assert_eq!(common["tls_certificates"][0]["private_key"]["filename"], "/etc/wasm-ingress/xds-tls/tls.key");
+        assert_eq!(common["validation_context"]["trusted_ca"]["filename"], "/etc/wasm-ingress/xds-tls/ca.crt");
+        let san = &common["validation_context"]["match_typed_subject_alt_names"][0];
+        assert_eq!((san["san_type"].as_str(), san["matcher"]["exact"].as_str()), (Some("DNS"), Some("wasm-ingress-xds.wasm-ingress.svc")));
+        // An IP address is matched as an IP SAN, without SNI.
+        let yaml: Value = serde_yaml::from_str(&render(&args("127.0.0.1:18000", None)).unwrap()).unwrap();
+        let context = &yaml["static_resources"]["clusters"][0]["transport_socket"]["typed_config"];
+        assert!(context.get("sni").is_none());
+        assert_eq!(context["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"][0]["san_type"], "IP_ADDRESS");
+        // Without TLS there is no transport socket at all.
+        assert!(parsed("127.0.0.1:18000")["static_resources"]["clusters"][0].get("transport_socket").is_none());
     }
 }

@@ -203,6 +203,13 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             };
             let _ = writeln!(out, "route:     none: {why}");
         }
+        Via::TooLong => {
+            let _ = writeln!(
+                out,
+                "route:     none: the path is longer than {} bytes, so it is answered 414 before matching (as nginx's 8k request-line buffers)",
+                wasm_ingress_filter::limits::MAX_REQUEST_PATH_BYTES
+            );
+        }
     }
     if decision.via != Via::Route {
         if let Some(vhost) = vhost {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command};
 
 pub mod bootstrap;
+pub mod certgen;
 pub mod explain;
 pub mod serve;
 pub mod validate;
@@ -15,6 +16,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Bootstrap(args) => bootstrap::run(args),
+        Command::Certgen(args) => certgen::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Explain(args) => explain::run(args),
     };

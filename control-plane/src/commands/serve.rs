@@ -67,7 +67,9 @@ impl Builder {
     /// Translate one source snapshot and publish it if it differs from what is served.
     fn rebuild(&mut self, source: &SourceSnapshot) {
         let started = Instant::now();
-        let translation = ingress::translate(&source.state, &self.options);
+        // Certificates are checked for expiry against the time of each translation.
+        let options = TranslateOptions { now: Some(ingress::unix_now()), ..self.options.clone() };
+        let translation = ingress::translate(&source.state, &options);
         let envoy_resources = envoy::build(&translation.model, &self.settings);
         let snapshot = Snapshot::new(resources::by_type(&envoy_resources));
         self.metrics.observe_translation(started.elapsed());
@@ -79,6 +81,7 @@ impl Builder {
         self.report(&diagnostics);
         self.metrics.set_diagnostics(&diagnostics);
         self.metrics.ingresses_served.set(i64::try_from(translation.served_ingresses.len()).unwrap_or(i64::MAX));
+        self.metrics.ingresses_denied.set(i64::try_from(translation.denied_ingresses.len()).unwrap_or(i64::MAX));
         if !self.translated.is_closed() {
             self.translated.send_replace(Some(crate::status::TranslatedState {
                 state: Arc::new(source.state.clone()),
@@ -244,14 +247,58 @@ async fn shutdown_signal() {
     }
 }
 
+/// The ADS server's protection. SDS carries every TLS private key, so with the Kubernetes API
+/// source mutual TLS is required (`--xds-tls-dir`) unless `--xds-plaintext` accepts the risk; a
+/// manifests folder on a non-loopback address without TLS is served with a warning.
+fn xds_server_options(args: &ServeArgs) -> anyhow::Result<crate::xds::server::ServerOptions> {
+    let tls = match &args.xds_tls_dir {
+        Some(dir) => Some(xds_tls_config(dir)?),
+        None if args.manifests.is_none() && !args.xds_plaintext => anyhow::bail!(
+            "--xds-tls-dir is required with the Kubernetes API source: ADS hands every TLS private key to whoever connects \
+             (make credentials with `wasm-ingress certgen`; --xds-plaintext to serve without TLS anyway)"
+        ),
+        None => {
+            if !args.xds_listen.ip().is_loopback() {
+                tracing::warn!(address = %args.xds_listen, "ADS is served in plaintext on a non-loopback address: anyone who reaches it can read every TLS private key (use --xds-tls-dir)");
+            }
+            None
+        }
+    };
+    Ok(crate::xds::server::ServerOptions { tls, max_streams: args.xds_max_streams, max_request_bytes: args.xds_max_request_bytes })
+}
+
+/// `ca.crt`, `tls.crt`, `tls.key` from `dir`: serve with that certificate, require client
+/// certificates signed by that CA.
+fn xds_tls_config(dir: &std::path::Path) -> anyhow::Result<tonic::transport::ServerTlsConfig> {
+    use crate::commands::certgen::{CA_FILE, CERT_FILE, KEY_FILE};
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read(&path).with_context(|| format!("--xds-tls-dir: reading {}", path.display()))
+    };
+    let (ca, cert, key) = (read(CA_FILE)?, read(CERT_FILE)?, read(KEY_FILE)?);
+    Ok(tonic::transport::ServerTlsConfig::new()
+        .identity(tonic::transport::Identity::from_pem(cert, key))
+        .client_ca_root(tonic::transport::Certificate::from_pem(ca))
+        .client_auth_optional(false))
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = ListenerSettings {
         http_address: args.http_listen,
         https_address: args.https_listen,
         filter_wasm: filter_wasm_for_envoy(&args.filter_wasm),
+        edge: args.edge.clone(),
+        fallback_certificate: Some(crate::commands::certgen::default_certificate()?),
     };
     let options =
-        TranslateOptions { ingress_class: args.ingress_class.clone(), controller_name: args.controller_name.clone() };
+        TranslateOptions {
+            ingress_class: args.ingress_class.clone(),
+            controller_name: args.controller_name.clone(),
+            refuse_local_endpoints: args.refuse_local_endpoints.unwrap_or(args.manifests.is_none()),
+            host_ownership: args.host_ownership,
+            default_certificate: args.default_ssl_certificate.clone(),
+            now: None,
+        };
     let metrics = Arc::new(Metrics::new());
     let cache = SnapshotCache::new();
     let (ready, ready_rx) = watch::channel(false);
@@ -263,6 +310,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
 
+    let xds_options = xds_server_options(&args)?;
     // Bind before anything else, so a taken port fails the command at once.
     let xds_listener = bind(args.xds_listen, "--xds-listen").await?;
     let admin_listener = match args.admin_listen {
@@ -278,8 +326,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => kube_feed(&args, translated_rx).await?,
     };
 
-    let xds_server = tokio::spawn(crate::xds::server::serve(xds_listener, cache.subscribe(), Arc::clone(&metrics), wait_stop()));
-    tracing::info!(address = %args.xds_listen, "ADS server listening");
+    let mutual_tls = xds_options.tls.is_some();
+    let xds_server =
+        tokio::spawn(crate::xds::server::serve(xds_listener, cache.subscribe(), Arc::clone(&metrics), xds_options, wait_stop()));
+    tracing::info!(address = %args.xds_listen, mutual_tls, "ADS server listening");
     let admin_server = admin_listener.map(|listener| {
         tracing::info!(address = %args.admin_listen.map(|a| a.to_string()).unwrap_or_default(), "admin server listening (/healthz, /readyz, /metrics)");
         tokio::spawn(crate::admin::serve(listener, ready_rx.clone(), Arc::clone(&metrics), wait_stop()))

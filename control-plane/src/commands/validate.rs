@@ -29,7 +29,14 @@ pub(crate) fn load_and_translate(dir: &Path, ingress_class: &str, controller_nam
         bail!("{}: not a folder (or does not exist)", dir.display());
     }
     let (state, mut diagnostics) = load_dir(dir);
-    let options = TranslateOptions { ingress_class: ingress_class.into(), controller_name: controller_name.into() };
+    let options = TranslateOptions {
+        ingress_class: ingress_class.into(),
+        controller_name: controller_name.into(),
+        refuse_local_endpoints: false,
+        host_ownership: Default::default(),
+        default_certificate: None,
+        now: Some(crate::translate::ingress::unix_now()),
+    };
     let (translation, notes) = translate_with_notes(&state, &options);
     diagnostics.extend(translation.diagnostics.iter().cloned());
     diagnostics.sort();

@@ -50,6 +50,7 @@ use sha2::{Digest, Sha256};
 use wasm_ingress_filter::table::{RouteTable, CLUSTER_HEADER};
 
 use crate::model::{Endpoint, Model, TlsCertificate, UpstreamCluster};
+use crate::translate::edge::{early_header_removal, EdgeSettings};
 
 /// Name of the plain-HTTP listener.
 pub const HTTP_LISTENER_NAME: &str = "http";
@@ -88,7 +89,15 @@ pub struct ListenerSettings {
     pub https_address: SocketAddr,
     /// Path of the filter's `.wasm` as Envoy sees it.
     pub filter_wasm: String,
+    /// Timeouts, limits, header and path handling, TLS floor (see `translate::edge`).
+    pub edge: EdgeSettings,
+    /// The controller's own certificate (self-signed, made at start), offered to clients with no or
+    /// an unknown SNI unless the Model names a `--default-ssl-certificate`; never a tenant's.
+    pub fallback_certificate: Option<TlsCertificate>,
 }
+
+/// SDS name of [`ListenerSettings::fallback_certificate`] (not a valid `namespace/name` of a Secret).
+pub const FALLBACK_CERTIFICATE_NAME: &str = "wasm-ingress:default-certificate";
 
 /// Everything Envoy is sent, per xDS type, each list sorted by resource name.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -102,25 +111,40 @@ pub struct EnvoyResources {
 
 /// Build every resource for `model`.
 pub fn build(model: &Model, settings: &ListenerSettings) -> EnvoyResources {
-    let certificates = served_certificates(model);
-    let mut listeners = vec![http_listener(settings.http_address)];
+    let mut certificates = served_certificates(model);
+    let mut secrets: Vec<Secret> = model.certificates.iter().map(|(name, cert)| tls_secret(name, cert)).collect();
+    let mut listeners = vec![http_listener(settings.http_address, &settings.edge)];
     if !certificates.is_empty() {
-        listeners.push(https_listener(settings.https_address, &certificates));
+        // The first certificate is what Envoy offers when no SNI matches: the default one.
+        let default = model.default_certificate.as_ref().filter(|name| model.certificates.contains_key(*name));
+        match (default, &settings.fallback_certificate) {
+            (Some(name), _) => {
+                certificates.retain(|c| c != name);
+                certificates.insert(0, name.clone());
+            }
+            (None, Some(fallback)) => {
+                certificates.insert(0, FALLBACK_CERTIFICATE_NAME.to_string());
+                secrets.push(tls_secret(FALLBACK_CERTIFICATE_NAME, fallback));
+                secrets.sort_by(|a, b| a.name.cmp(&b.name));
+            }
+            (None, None) => {}
+        }
+        listeners.push(https_listener(settings.https_address, &certificates, &settings.edge));
     }
     listeners.sort_by(|a, b| a.name.cmp(&b.name));
     EnvoyResources {
         listeners,
-        clusters: model.clusters.values().map(eds_cluster).collect(),
+        clusters: model.clusters.values().map(|c| eds_cluster(c, &settings.edge)).collect(),
         endpoints: model.clusters.values().map(load_assignment).collect(),
-        secrets: model.certificates.iter().map(|(name, cert)| tls_secret(name, cert)).collect(),
+        secrets,
         extension_configs: vec![filter_extension_config(&model.route_table, &settings.filter_wasm)],
     }
 }
 
 /// The certificates the HTTPS listener serves: those of the Model's TLS servers that the Model has
 /// (a certificate whose SDS secret never arrives would keep the listener warming forever), each
-/// once, in Model order. Envoy serves the first one to clients that send no SNI or an unknown one
-/// (as ingress-nginx serves its default certificate).
+/// once, in Model order (`build` puts the default certificate in front: Envoy offers the first one
+/// to clients that send no SNI or an unknown one, as ingress-nginx offers its default certificate).
 fn served_certificates(model: &Model) -> Vec<String> {
     let mut seen = BTreeSet::new();
     model
@@ -158,14 +182,15 @@ fn socket_address(ip: &str, port: u16) -> Address {
     }
 }
 
-fn http_listener(address: SocketAddr) -> Listener {
+fn http_listener(address: SocketAddr, edge: &EdgeSettings) -> Listener {
     Listener {
         name: HTTP_LISTENER_NAME.to_string(),
         address: Some(socket_address(&address.ip().to_string(), address.port())),
         filter_chains: vec![FilterChain {
-            filters: vec![http_connection_manager_filter(HTTP_LISTENER_NAME)],
+            filters: vec![http_connection_manager_filter(HTTP_LISTENER_NAME, edge)],
             ..Default::default()
         }],
+        per_connection_buffer_limit_bytes: edge.buffer_limit(),
         ..Default::default()
     }
 }
@@ -175,7 +200,7 @@ fn http_listener(address: SocketAddr) -> Listener {
 /// and of its compiled route table for all HTTPS hosts: a filter chain per SNI name compiled a copy
 /// of the table per chain (500 TLS hosts took Envoy to 8.9 GiB in `make bench`) and re-ran
 /// `on_configure` once per chain on every route change.
-fn https_listener(address: SocketAddr, certificates: &[String]) -> Listener {
+fn https_listener(address: SocketAddr, certificates: &[String], edge: &EdgeSettings) -> Listener {
     let tls_context = DownstreamTlsContext {
         common_tls_context: Some(CommonTlsContext {
             tls_certificate_sds_secret_configs: certificates
@@ -183,6 +208,7 @@ fn https_listener(address: SocketAddr, certificates: &[String]) -> Listener {
                 .map(|name| SdsSecretConfig { name: name.clone(), sds_config: Some(ads_config_source()) })
                 .collect(),
             alpn_protocols: HTTPS_ALPN.iter().map(|p| p.to_string()).collect(),
+            tls_params: Some(edge.tls_parameters()),
             ..Default::default()
         }),
         ..Default::default()
@@ -195,22 +221,23 @@ fn https_listener(address: SocketAddr, certificates: &[String]) -> Listener {
                 name: TLS_TRANSPORT_SOCKET.to_string(),
                 config_type: Some(transport_socket::ConfigType::TypedConfig(pack_any(tls_context))),
             }),
-            filters: vec![http_connection_manager_filter(HTTPS_LISTENER_NAME)],
+            filters: vec![http_connection_manager_filter(HTTPS_LISTENER_NAME, edge)],
             ..Default::default()
         }],
+        per_connection_buffer_limit_bytes: edge.buffer_limit(),
         ..Default::default()
     }
 }
 
-fn http_connection_manager_filter(stat_prefix: &str) -> Filter {
+fn http_connection_manager_filter(stat_prefix: &str, edge: &EdgeSettings) -> Filter {
     Filter {
         name: HCM_FILTER.to_string(),
-        config_type: Some(filter::ConfigType::TypedConfig(pack_any(http_connection_manager(stat_prefix)))),
+        config_type: Some(filter::ConfigType::TypedConfig(pack_any(http_connection_manager(stat_prefix, edge)))),
     }
 }
 
 /// The HTTP connection manager both listeners share (only `stat_prefix` differs).
-pub fn http_connection_manager(stat_prefix: &str) -> HttpConnectionManager {
+pub fn http_connection_manager(stat_prefix: &str, edge: &EdgeSettings) -> HttpConnectionManager {
     HttpConnectionManager {
         stat_prefix: stat_prefix.to_string(),
         // AUTO: HTTP/1.1, and HTTP/2 with prior knowledge (h2c) or through ALPN.
@@ -224,8 +251,17 @@ pub fn http_connection_manager(stat_prefix: &str) -> HttpConnectionManager {
         // X-Request-ID: keep the client's, else generate one (ingress-nginx `$req_id`).
         generate_request_id: Some(BoolValue { value: true }),
         preserve_external_request_id: true,
+        // Paths are decoded and normalised before the filter matches them (see `translate::edge`).
         normalize_path: Some(BoolValue { value: true }),
         merge_slashes: true,
+        path_with_escaped_slashes_action: edge.path_with_escaped_slashes_action(),
+        // Before any filter and before routing: no client can send the internal cluster header,
+        // even if the wasm filter were skipped (the filter removes it too).
+        early_header_mutation_extensions: vec![early_header_removal(&[CLUSTER_HEADER])],
+        request_headers_timeout: edge.request_headers_timeout(),
+        stream_idle_timeout: edge.stream_idle_timeout(),
+        common_http_protocol_options: Some(edge.common_http_protocol_options()),
+        http2_protocol_options: Some(edge.http2_protocol_options()),
         upgrade_configs: vec![http_connection_manager::UpgradeConfig {
             upgrade_type: "websocket".to_string(),
             ..Default::default()
@@ -309,7 +345,7 @@ fn catch_all_route_config() -> RouteConfiguration {
     }
 }
 
-fn eds_cluster(upstream: &UpstreamCluster) -> Cluster {
+fn eds_cluster(upstream: &UpstreamCluster, edge: &EdgeSettings) -> Cluster {
     Cluster {
         name: upstream.name.clone(),
         cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(cluster::DiscoveryType::Eds as i32)),
@@ -319,6 +355,7 @@ fn eds_cluster(upstream: &UpstreamCluster) -> Cluster {
         }),
         connect_timeout: Some(proto_duration(CONNECT_TIMEOUT)),
         lb_policy: cluster::LbPolicy::RoundRobin as i32,
+        per_connection_buffer_limit_bytes: edge.buffer_limit(),
         ..Default::default()
     }
 }
@@ -420,6 +457,8 @@ mod tests {
             http_address: "127.0.0.1:8080".parse().unwrap(),
             https_address: "127.0.0.1:8443".parse().unwrap(),
             filter_wasm: "/opt/wasm_ingress_filter.wasm".to_string(),
+            edge: EdgeSettings::default(),
+            fallback_certificate: None,
         }
     }
 
@@ -466,6 +505,7 @@ mod tests {
                 TlsServer { server_names: vec!["*.shop.example.com".into()], certificate: "shop/wild".into() },
             ],
             certificates,
+            default_certificate: None,
         }
     }
 
@@ -526,7 +566,7 @@ mod tests {
 
     #[test]
     fn connection_manager_behaves_like_an_edge_proxy() {
-        let hcm = http_connection_manager("http");
+        let hcm = http_connection_manager("http", &EdgeSettings::default());
         let cases: Vec<(&str, bool)> = vec![
             ("codec AUTO (h2c and HTTP/1.1)", hcm.codec_type == http_connection_manager::CodecType::Auto as i32),
             ("use_remote_address", hcm.use_remote_address == Some(BoolValue { value: true })),
@@ -535,7 +575,19 @@ mod tests {
             ("keep client request id", hcm.preserve_external_request_id),
             ("normalize_path", hcm.normalize_path == Some(BoolValue { value: true })),
             ("merge_slashes", hcm.merge_slashes),
-            ("escaped slashes: default", hcm.path_with_escaped_slashes_action == 0),
+            ("escaped slashes decoded before matching", hcm.path_with_escaped_slashes_action == http_connection_manager::PathWithEscapedSlashesAction::UnescapeAndForward as i32),
+            ("request headers timeout 10s", hcm.request_headers_timeout == Some(ProtoDuration { seconds: 10, nanos: 0 })),
+            ("stream idle timeout 300s", hcm.stream_idle_timeout == Some(ProtoDuration { seconds: 300, nanos: 0 })),
+            (
+                "underscore headers dropped",
+                hcm.common_http_protocol_options.as_ref().map(|o| o.headers_with_underscores_action)
+                    == Some(envoy_types::pb::envoy::config::core::v3::http_protocol_options::HeadersWithUnderscoresAction::DropHeader as i32),
+            ),
+            (
+                "HTTP/2 at most 100 streams",
+                hcm.http2_protocol_options.as_ref().and_then(|o| o.max_concurrent_streams).map(|v| v.value) == Some(100),
+            ),
+            ("internal header removed before any filter", hcm.early_header_mutation_extensions.len() == 1),
             ("websocket upgrades", hcm.upgrade_configs.iter().any(|u| u.upgrade_type == "websocket")),
         ];
         for (what, ok) in cases {
@@ -560,7 +612,7 @@ mod tests {
 
     #[test]
     fn wasm_filter_comes_from_ecds_then_router() {
-        let hcm = http_connection_manager("http");
+        let hcm = http_connection_manager("http", &EdgeSettings::default());
         let names: Vec<&str> = hcm.http_filters.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, vec![ROUTER_FILTER_CONFIG_NAME, ROUTER_FILTER]);
         let Some(http_filter::ConfigType::ConfigDiscovery(ecds)) = &hcm.http_filters[0].config_type else {
@@ -619,6 +671,13 @@ mod tests {
         let tls: DownstreamTlsContext = unpack(any);
         let common = tls.common_tls_context.unwrap();
         assert_eq!(common.alpn_protocols, vec!["h2", "http/1.1"]);
+        let params = common.tls_params.clone().unwrap();
+        assert_eq!(
+            params.tls_minimum_protocol_version,
+            envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::tls_parameters::TlsProtocol::TlSv12 as i32
+        );
+        assert_eq!(params.cipher_suites, crate::translate::edge::DEFAULT_TLS_CIPHERS);
+        assert_eq!(https.per_connection_buffer_limit_bytes.as_ref().map(|v| v.value), Some(32_768));
         assert!(common.tls_certificates.is_empty(), "certificates only through SDS");
         let names: Vec<&str> = common.tls_certificate_sds_secret_configs.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, vec!["default/web-tls", "shop/wild"]);
@@ -656,8 +715,34 @@ mod tests {
         let tls: DownstreamTlsContext = unpack(any);
         let names: Vec<String> =
             tls.common_tls_context.unwrap().tls_certificate_sds_secret_configs.into_iter().map(|c| c.name).collect();
-        // First is the default for unknown SNI; a certificate the Model lacks would never arrive.
+        // A certificate the Model lacks would never arrive.
         assert_eq!(names, vec!["shop/wild", "default/web-tls"]);
+    }
+
+    fn https_certificate_names(resources: &EnvoyResources) -> Vec<String> {
+        let https = listener(resources, HTTPS_LISTENER_NAME).unwrap();
+        let Some(transport_socket::ConfigType::TypedConfig(any)) =
+            &https.filter_chains[0].transport_socket.as_ref().unwrap().config_type
+        else {
+            panic!()
+        };
+        let tls: DownstreamTlsContext = unpack(any);
+        tls.common_tls_context.unwrap().tls_certificate_sds_secret_configs.into_iter().map(|c| c.name).collect()
+    }
+
+    #[test]
+    fn clients_without_a_known_sni_get_the_default_certificate_never_a_tenants() {
+        let mut settings = settings();
+        settings.fallback_certificate = Some(cert("fallback"));
+        let resources = build(&model(), &settings);
+        assert_eq!(https_certificate_names(&resources), vec![FALLBACK_CERTIFICATE_NAME, "default/web-tls", "shop/wild"]);
+        assert!(resources.secrets.iter().any(|s| s.name == FALLBACK_CERTIFICATE_NAME), "its SDS secret is sent");
+        // --default-ssl-certificate wins over the generated one.
+        let mut model = model();
+        model.default_certificate = Some("shop/wild".into());
+        let resources = build(&model, &settings);
+        assert_eq!(https_certificate_names(&resources), vec!["shop/wild", "default/web-tls"]);
+        assert!(resources.secrets.iter().all(|s| s.name != FALLBACK_CERTIFICATE_NAME));
     }
 
     #[test]
@@ -670,6 +755,7 @@ mod tests {
             assert!(is_ads(&cluster.eds_cluster_config.as_ref().unwrap().eds_config));
             assert_eq!(cluster.lb_policy, cluster::LbPolicy::RoundRobin as i32);
             assert_eq!(cluster.connect_timeout, Some(ProtoDuration { seconds: 5, nanos: 0 }));
+            assert_eq!(cluster.per_connection_buffer_limit_bytes.as_ref().map(|v| v.value), Some(32_768));
         }
         let endpoints: Vec<(String, Vec<String>)> = resources
             .endpoints

@@ -39,10 +39,18 @@
 //!   and key serves its hosts (or, without hosts, the Ingress's rule hosts) by SNI; a bad entry is an
 //!   error and skipped (the hosts are still served over HTTP). A server name claimed by two Secrets:
 //!   oldest Ingress wins.
+//! - **Host ownership.** By default Ingresses of every namespace that name a host are merged (as
+//!   ingress-nginx does); with `--host-ownership=namespace` the oldest Ingress's namespace owns the
+//!   host and other namespaces' rules and TLS names for it are refused.
+//! - **Fail closed** (see `annotations`): an Ingress asking for an access control we cannot enforce
+//!   (`auth-url`, `auth-type`, `auth-tls-secret`, source ranges, access directives in snippets)
+//!   answers 403 — 503 for a value ingress-nginx itself refuses — on all its paths and default
+//!   backends, with an error diagnostic; it still claims its paths, so no other Ingress serves them.
 //! - `route_table.version` is the hex SHA-256 of the table's JSON with an empty version.
 
 mod annotations;
 mod backends;
+pub mod registry;
 #[cfg(test)]
 mod tests;
 mod tls;
@@ -52,6 +60,7 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::networking::v1::Ingress;
 use sha2::{Digest, Sha256};
+use wasm_ingress_filter::limits::{MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST};
 use wasm_ingress_filter::matcher::{check_route, CompiledTable};
 use wasm_ingress_filter::table::{PathMatch, PathRewrite, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
 
@@ -59,8 +68,8 @@ use crate::cli::{DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS};
 use crate::model::{Diagnostic, Model, ObjectRef, Severity, TlsCertificate, TlsServer, Translation};
 use crate::state::{ClusterState, ObjectKey};
 
-pub use annotations::{NginxAnnotations, NGINX_PREFIX, REWRITE_TARGET, USE_REGEX};
-pub use backends::{cluster_name, unavailable, SERVICE_NAME_LABEL, UNAVAILABLE_BODY};
+pub use annotations::{parse as parse_annotations, AccessDenial, NginxAnnotations, DENIED_BODY, NGINX_PREFIX, REWRITE_TARGET, USE_REGEX};
+pub use backends::{cluster_name, local_address, unavailable, SERVICE_NAME_LABEL, UNAVAILABLE_BODY};
 pub use tls::certificate_from_secret;
 
 use backends::{ingress_ref, Backends};
@@ -77,6 +86,15 @@ pub struct TranslateOptions {
     pub ingress_class: String,
     /// `spec.controller` value of IngressClasses that are ours (`--controller-name`).
     pub controller_name: String,
+    /// Skip EndpointSlice addresses that are loopback, link-local or metadata (`--refuse-local-endpoints`).
+    pub refuse_local_endpoints: bool,
+    /// Whether Ingresses of several namespaces may share a host (`--host-ownership`).
+    pub host_ownership: HostOwnership,
+    /// `--default-ssl-certificate`: the Secret offered to clients with no or an unknown SNI.
+    pub default_certificate: Option<ObjectKey>,
+    /// Unix time against which certificates are checked for expiry (a warning); `None`: not checked.
+    /// Passed in so translation stays pure and deterministic.
+    pub now: Option<i64>,
 }
 
 impl Default for TranslateOptions {
@@ -85,6 +103,10 @@ impl Default for TranslateOptions {
         TranslateOptions {
             ingress_class: DEFAULT_INGRESS_CLASS.into(),
             controller_name: DEFAULT_CONTROLLER_NAME.into(),
+            refuse_local_endpoints: false,
+            host_ownership: HostOwnership::Merge,
+            default_certificate: None,
+            now: None,
         }
     }
 }
@@ -100,6 +122,14 @@ pub struct TranslationNotes {
     pub default_backend: Option<String>,
     /// Ingresses not of our class (not served).
     pub ignored_ingresses: BTreeSet<ObjectKey>,
+}
+
+/// Seconds since the Unix epoch, for [`TranslateOptions::now`].
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// Translate the whole state. Never fails: bad objects are skipped with a diagnostic.
@@ -166,11 +196,13 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
     }
     ours.sort_by_key(|(key, ingress)| age_key(ingress, key));
 
-    let mut backends = Backends::new(state);
+    let mut backends = Backends::new(state, options.refuse_local_endpoints);
     let mut hosts: BTreeMap<String, HostBuild> = BTreeMap::new();
     let mut served: BTreeSet<ObjectKey> = BTreeSet::new();
     let mut default_backend: Option<(RouteAction, ObjectKey)> = None;
     let mut tls_claims = TlsClaims::default();
+    let mut denied: BTreeSet<ObjectKey> = BTreeSet::new();
+    let mut host_owners = HostOwners::default();
 
     for (key, ingress) in ours.iter().copied() {
         let object = ingress_ref(key);
@@ -184,10 +216,13 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
         };
         let rules = spec.rules.as_deref().unwrap_or_default();
 
-        let own_default = spec
-            .default_backend
-            .as_ref()
-            .and_then(|b| backends.resolve(key, "spec.defaultBackend", b, &mut diagnostics));
+        if nginx.denied.is_some() {
+            denied.insert(key.clone());
+        }
+        let own_default = spec.default_backend.as_ref().and_then(|b| {
+            let action = backends.resolve(key, "spec.defaultBackend", b, &mut diagnostics);
+            fail_closed(action, &nginx)
+        });
         if let Some(action) = &own_default {
             if rules.is_empty() {
                 match &default_backend {
@@ -228,6 +263,15 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                     continue;
                 }
             };
+            if let Err(owner) = host_owners.claim(&host, key, options.host_ownership) {
+                diagnostics.push(
+                    object.clone(),
+                    format!("{rule_field}.host"),
+                    Severity::Error,
+                    format!("host {host:?} belongs to namespace {:?} (its oldest Ingress, {owner}, claimed it first); rule refused (--host-ownership=namespace)", owner.namespace),
+                );
+                continue;
+            }
             if !own_hosts.contains(&host) {
                 own_hosts.push(host.clone());
             }
@@ -285,9 +329,8 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                     );
                     continue;
                 }
-                let Some(action) =
-                    backends.resolve(key, &format!("{field}.backend"), &http_path.backend, &mut diagnostics)
-                else {
+                let action = backends.resolve(key, &format!("{field}.backend"), &http_path.backend, &mut diagnostics);
+                let Some(action) = fail_closed(action, &nginx) else {
                     continue;
                 };
                 let rewrite = nginx.rewrite_target.clone().filter(|target| *target != path);
@@ -328,6 +371,9 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                     continue;
                 }
             };
+            if let Some(warning) = options.now.and_then(|now| tls::validity_warning(&certificate.cert_chain_pem, now)) {
+                diagnostics.push(object.clone(), format!("{field}.secretName"), Severity::Warning, format!("Secret {secret_key}: {warning}"));
+            }
             let mut names: Vec<String> = Vec::new();
             match entry.hosts.as_deref() {
                 Some(listed) if !listed.is_empty() => {
@@ -362,6 +408,15 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
             }
             let mut claimed_any = false;
             for name in names {
+                if let Err(owner) = host_owners.claim(&name, key, options.host_ownership) {
+                    diagnostics.push(
+                        object.clone(),
+                        field.clone(),
+                        Severity::Error,
+                        format!("server name {name:?} belongs to namespace {:?} ({owner}); ignored for this name (--host-ownership=namespace)", owner.namespace),
+                    );
+                    continue;
+                }
                 match tls_claims.claim(&name, &secret_key, key) {
                     Ok(()) => claimed_any = true,
                     Err((winner_secret, winner_ingress)) => diagnostics.push(
@@ -381,6 +436,7 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
 
     // Hosts -> virtual hosts.
     let mut virtual_hosts = Vec::new();
+    let mut regex_routes = 0usize;
     for (host, build) in hosts {
         let regex_mode = build.regex_reason.is_some();
         if let Some(reason) = &build.regex_reason {
@@ -388,6 +444,19 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
         }
         let mut candidates = build.candidates;
         if regex_mode {
+            // Caps (the filter refuses a table beyond them): the oldest paths are kept.
+            let room = MAX_REGEX_ROUTES_PER_HOST.min(MAX_REGEX_ROUTES.saturating_sub(regex_routes));
+            for dropped in candidates.drain(room.min(candidates.len())..) {
+                diagnostics.push(
+                    ingress_ref(&dropped.ingress),
+                    format!("{}.path", dropped.field),
+                    Severity::Error,
+                    format!(
+                        "host {host:?} is in regex mode and already has {room} regex paths (at most {MAX_REGEX_ROUTES_PER_HOST} per host and {MAX_REGEX_ROUTES} in all); path skipped"
+                    ),
+                );
+            }
+            regex_routes += candidates.len();
             // ingress-nginx: longest path first, then reverse byte order (stable: then age).
             candidates.sort_by(|a, b| b.path.len().cmp(&a.path.len()).then_with(|| b.path.cmp(&a.path)));
         }
@@ -457,12 +526,39 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
     let used = clusters_used(&table);
     clusters.retain(|name, _| used.contains(name));
 
+    let default_certificate = options.default_certificate.as_ref().and_then(|key| {
+        match tls_claims.certificate(state, key) {
+            Ok(certificate) => {
+                tls_claims.used.insert(key.clone(), certificate);
+                Some(key.to_string())
+            }
+            Err(reason) => {
+                diagnostics.push(
+                    ObjectRef { kind: "Secret".into(), namespace: key.namespace.clone(), name: key.name.clone() },
+                    String::new(),
+                    Severity::Error,
+                    format!("--default-ssl-certificate: Secret {key} {reason}; the controller's self-signed certificate is offered instead"),
+                );
+                None
+            }
+        }
+    });
     let (tls_servers, certificates) = tls_claims.into_model();
     let mut diagnostics = diagnostics.0;
     diagnostics.sort();
     diagnostics.dedup();
-    let model = Model { route_table: table, clusters, tls_servers, certificates };
-    (Translation { model, diagnostics, served_ingresses: served }, notes)
+    let model = Model { route_table: table, clusters, tls_servers, certificates, default_certificate };
+    (Translation { model, diagnostics, served_ingresses: served, denied_ingresses: denied }, notes)
+}
+
+/// Fail closed: an Ingress whose access control cannot be enforced answers every path with the
+/// denial's status instead of its backend — also a path whose backend did not resolve, so that no
+/// other Ingress's route serves it open.
+fn fail_closed(action: Option<RouteAction>, nginx: &NginxAnnotations) -> Option<RouteAction> {
+    match &nginx.denied {
+        Some(denial) => Some(RouteAction::respond(denial.status, DENIED_BODY)),
+        None => action,
+    }
 }
 
 /// The route of one candidate in the host's mode.
@@ -665,6 +761,36 @@ pub fn normalize_host(host: &str) -> Result<String, String> {
         }
     }
     Ok(host)
+}
+
+/// Who may put rules on a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum HostOwnership {
+    /// ingress-nginx's behaviour: Ingresses of any namespace that name a host are merged.
+    #[default]
+    Merge,
+    /// The namespace of the oldest Ingress naming a host owns it; other namespaces' rules and TLS
+    /// entries for it are refused with a diagnostic (no tenant can take over another's host).
+    Namespace,
+}
+
+/// The first (oldest) Ingress to name each host, for [`HostOwnership::Namespace`].
+#[derive(Default)]
+struct HostOwners(BTreeMap<String, ObjectKey>);
+
+impl HostOwners {
+    /// `Err(owner)` when `host` belongs to another namespace under `mode`.
+    fn claim(&mut self, host: &str, ingress: &ObjectKey, mode: HostOwnership) -> Result<(), ObjectKey> {
+        if mode == HostOwnership::Merge {
+            return Ok(());
+        }
+        let owner = self.0.entry(host.to_owned()).or_insert_with(|| ingress.clone());
+        if owner.namespace == ingress.namespace {
+            Ok(())
+        } else {
+            Err(owner.clone())
+        }
+    }
 }
 
 /// Server-name claims and the certificates they use.

@@ -1,4 +1,5 @@
 //! Translation: `ClusterState` -> `Model` (+ diagnostics) -> Envoy resources. Pure functions only.
 
+pub mod edge;
 pub mod envoy;
 pub mod ingress;

@@ -6,6 +6,10 @@
 //! when the snapshot channel closes (shutdown). Only state-of-the-world ADS is served; delta xDS
 //! answers `UNIMPLEMENTED` (Envoy then needs `api_type: GRPC`, as our bootstrap sets).
 //!
+//! With `ServerOptions::tls` the server speaks only mutual TLS: a client without a certificate
+//! signed by the xDS CA never gets an HTTP/2 connection (rustls refuses the handshake). Streams and
+//! request sizes are capped, so a client cannot exhaust the control plane.
+//!
 //! No protocol decisions here: they are all in `stream`.
 
 use std::future::Future;
@@ -35,16 +39,38 @@ const STREAM_BUFFER: usize = 16;
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
+/// How the ADS server protects itself: mutual TLS, and caps on streams and request sizes.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// `Some`: only clients with a certificate from the configured CA get a connection.
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
+    /// Most ADS streams served at once; more are refused with `RESOURCE_EXHAUSTED`.
+    pub max_streams: usize,
+    /// Largest request message accepted (bytes).
+    pub max_request_bytes: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions { tls: None, max_streams: 1024, max_request_bytes: 4 * 1024 * 1024 }
+    }
+}
+
+/// HTTP/2 streams per connection: Envoy uses one ADS stream; a few spare for reconnect races.
+const MAX_STREAMS_PER_CONNECTION: u32 = 8;
+
 /// The tonic service: hands each stream the snapshot channel and the metrics.
 #[derive(Debug, Clone)]
 pub struct AdsService {
     snapshots: watch::Receiver<Arc<Snapshot>>,
     metrics: Arc<Metrics>,
+    /// One permit per open stream.
+    streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl AdsService {
-    pub fn new(snapshots: watch::Receiver<Arc<Snapshot>>, metrics: Arc<Metrics>) -> AdsService {
-        AdsService { snapshots, metrics }
+    pub fn new(snapshots: watch::Receiver<Arc<Snapshot>>, metrics: Arc<Metrics>, max_streams: usize) -> AdsService {
+        AdsService { snapshots, metrics, streams: Arc::new(tokio::sync::Semaphore::new(max_streams.max(1))) }
     }
 }
 
@@ -58,8 +84,16 @@ impl AggregatedDiscoveryService for AdsService {
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
         let peer = request.remote_addr().map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
+        let Ok(permit) = Arc::clone(&self.streams).try_acquire_owned() else {
+            tracing::warn!(%peer, "ADS stream refused: --xds-max-streams reached");
+            return Err(Status::resource_exhausted("too many ADS streams"));
+        };
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
-        tokio::spawn(run_stream(request.into_inner(), self.snapshots.clone(), sender, Arc::clone(&self.metrics), peer));
+        let (snapshots, metrics) = (self.snapshots.clone(), Arc::clone(&self.metrics));
+        tokio::spawn(async move {
+            run_stream(request.into_inner(), snapshots, sender, metrics, peer).await;
+            drop(permit);
+        });
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 
@@ -174,12 +208,19 @@ pub async fn serve(
     listener: TcpListener,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     metrics: Arc<Metrics>,
+    options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    let service = AggregatedDiscoveryServiceServer::new(AdsService::new(snapshots, metrics));
-    tonic::transport::Server::builder()
+    let service = AggregatedDiscoveryServiceServer::new(AdsService::new(snapshots, metrics, options.max_streams))
+        .max_decoding_message_size(options.max_request_bytes);
+    let mut builder = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION));
+    if let Some(tls) = options.tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
         .add_service(service)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
@@ -219,7 +260,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, cache.subscribe(), Arc::clone(&metrics), async {
+        let server = tokio::spawn(serve(listener, cache.subscribe(), Arc::clone(&metrics), ServerOptions::default(), async {
             let _ = stopped.await;
         }));
 

@@ -1,156 +1,38 @@
 //! ingress-nginx annotations (`nginx.ingress.kubernetes.io/…`) of one Ingress: the ones we apply
-//! (`rewrite-target`, `use-regex`) as plain values, and a warning for every other one (recognised
-//! but not supported yet, never supported — snippets —, or unknown). Pure; must not decide routes.
+//! (`rewrite-target`, `use-regex`) as plain values, the access controls we cannot enforce yet as an
+//! [`AccessDenial`] (the Ingress is then served closed), and a note for every other one (from the
+//! [`registry`](super::registry)). Pure; must not decide routes.
+//!
+//! Fail closed: ingress-nginx turns on an access control when its *activating* annotation is set —
+//! `auth-type` (basic/digest), `auth-url` (external auth), `auth-tls-secret` (client certificates),
+//! `whitelist-source-range` / `allowlist-source-range` / `denylist-source-range` — or, where snippets
+//! are allowed, with `allow`/`deny`/`auth_*`/`satisfy` directives in a snippet. Any of these that we
+//! cannot honour exactly denies every path of the Ingress: 503 when the value is one ingress-nginx
+//! itself refuses (its "location denied" answer), 403 when the value is fine but not enforced yet. The
+//! companion annotations (`auth-realm`, `auth-signin`, …) do nothing on their own, as in ingress-nginx.
 
 use std::collections::BTreeMap;
 
 use crate::model::Severity;
+
+use super::registry::{self, Support};
 
 /// The annotation prefix ingress-nginx uses by default.
 pub const NGINX_PREFIX: &str = "nginx.ingress.kubernetes.io/";
 pub const REWRITE_TARGET: &str = "nginx.ingress.kubernetes.io/rewrite-target";
 pub const USE_REGEX: &str = "nginx.ingress.kubernetes.io/use-regex";
 
-/// Annotations ingress-nginx documents that we recognise but do not apply yet.
-const NOT_SUPPORTED_YET: &[&str] = &[
-    "app-root",
-    "affinity",
-    "affinity-mode",
-    "affinity-canary-behavior",
-    "auth-realm",
-    "auth-secret",
-    "auth-secret-type",
-    "auth-type",
-    "auth-tls-secret",
-    "auth-tls-verify-depth",
-    "auth-tls-verify-client",
-    "auth-tls-error-page",
-    "auth-tls-pass-certificate-to-upstream",
-    "auth-url",
-    "auth-signin",
-    "auth-signin-redirect-param",
-    "auth-response-headers",
-    "auth-request-redirect",
-    "auth-method",
-    "auth-cache-key",
-    "auth-cache-duration",
-    "auth-proxy-set-headers",
-    "auth-keepalive",
-    "enable-global-auth",
-    "backend-protocol",
-    "canary",
-    "canary-by-header",
-    "canary-by-header-value",
-    "canary-by-header-pattern",
-    "canary-by-cookie",
-    "canary-weight",
-    "canary-weight-total",
-    "client-body-buffer-size",
-    "custom-http-errors",
-    "custom-headers",
-    "default-backend",
-    "enable-cors",
-    "cors-allow-origin",
-    "cors-allow-methods",
-    "cors-allow-headers",
-    "cors-expose-headers",
-    "cors-allow-credentials",
-    "cors-max-age",
-    "force-ssl-redirect",
-    "from-to-www-redirect",
-    "http2-push-preload",
-    "limit-connections",
-    "limit-rps",
-    "limit-rpm",
-    "limit-burst-multiplier",
-    "limit-rate",
-    "limit-rate-after",
-    "limit-whitelist",
-    "limit-allowlist",
-    "global-rate-limit",
-    "global-rate-limit-window",
-    "global-rate-limit-key",
-    "global-rate-limit-ignored-cidrs",
-    "permanent-redirect",
-    "permanent-redirect-code",
-    "temporal-redirect",
-    "temporal-redirect-code",
-    "preserve-trailing-slash",
-    "proxy-body-size",
-    "proxy-cookie-domain",
-    "proxy-cookie-path",
-    "proxy-connect-timeout",
-    "proxy-send-timeout",
-    "proxy-read-timeout",
-    "proxy-next-upstream",
-    "proxy-next-upstream-timeout",
-    "proxy-next-upstream-tries",
-    "proxy-request-buffering",
-    "proxy-redirect-from",
-    "proxy-redirect-to",
-    "proxy-http-version",
-    "proxy-ssl-secret",
-    "proxy-ssl-ciphers",
-    "proxy-ssl-name",
-    "proxy-ssl-protocols",
-    "proxy-ssl-verify",
-    "proxy-ssl-verify-depth",
-    "proxy-ssl-server-name",
-    "enable-rewrite-log",
-    "satisfy",
-    "server-alias",
-    "service-upstream",
-    "session-cookie-name",
-    "session-cookie-path",
-    "session-cookie-domain",
-    "session-cookie-change-on-failure",
-    "session-cookie-samesite",
-    "session-cookie-conditional-samesite-none",
-    "session-cookie-expires",
-    "session-cookie-max-age",
-    "session-cookie-secure",
-    "ssl-redirect",
-    "ssl-passthrough",
-    "upstream-hash-by",
-    "upstream-hash-by-subset",
-    "upstream-hash-by-subset-size",
-    "x-forwarded-prefix",
-    "load-balance",
-    "upstream-vhost",
-    "whitelist-source-range",
-    "allowlist-source-range",
-    "denylist-source-range",
-    "proxy-buffering",
-    "proxy-buffers-number",
-    "proxy-buffer-size",
-    "proxy-max-temp-file-size",
-    "ssl-ciphers",
-    "ssl-prefer-server-ciphers",
-    "connection-proxy-header",
-    "enable-access-log",
-    "enable-opentracing",
-    "opentracing-trust-incoming-span",
-    "enable-opentelemetry",
-    "opentelemetry-trust-incoming-span",
-    "enable-influxdb",
-    "influxdb-measurement",
-    "influxdb-port",
-    "influxdb-host",
-    "influxdb-server-name",
-    "enable-modsecurity",
-    "enable-owasp-core-rules",
-    "modsecurity-transaction-id",
-    "mirror-request-body",
-    "mirror-target",
-    "mirror-host",
-    "ssl-session-reuse",
-    "use-proxy-protocol",
-    "server-tokens",
-];
+/// Why an Ingress is served closed, and with which status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessDenial {
+    /// 403 (valid but not enforced yet) or 503 (a value ingress-nginx itself refuses).
+    pub status: u16,
+    /// The annotations that asked for access control (full keys), sorted.
+    pub annotations: Vec<String>,
+}
 
-/// Raw nginx configuration: never supported (this is the injection surface ingress-nginx died of).
-const SNIPPETS: &[&str] =
-    &["configuration-snippet", "server-snippet", "auth-snippet", "stream-snippet", "modsecurity-snippet"];
+/// Body of a fail-closed answer. Fixed text: nothing about the configuration is echoed to clients.
+pub const DENIED_BODY: &str = "access to this path is restricted and cannot be enforced; denied\n";
 
 /// What the ingress-nginx annotations of one Ingress ask for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -159,24 +41,39 @@ pub struct NginxAnnotations {
     pub rewrite_target: Option<String>,
     /// `use-regex: "true"`.
     pub use_regex: bool,
+    /// Set when an access control is asked for that cannot be enforced: every path is denied.
+    pub denied: Option<AccessDenial>,
 }
 
 /// A problem with one annotation: (annotation key, severity, message).
 pub type AnnotationNote = (String, Severity, String);
 
+/// Annotations that turn an access control on (see the module docs).
+const ACTIVATORS: &[&str] =
+    &["auth-type", "auth-url", "auth-tls-secret", "whitelist-source-range", "allowlist-source-range", "denylist-source-range"];
+
+/// nginx directives that restrict access; a snippet carrying one fails closed.
+const ACCESS_DIRECTIVES: &[&str] =
+    &["allow", "deny", "auth_basic", "auth_basic_user_file", "auth_request", "auth_jwt", "satisfy"];
+
 /// Read the nginx annotations of one Ingress.
 pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotations, Vec<AnnotationNote>) {
     let mut parsed = NginxAnnotations::default();
     let mut notes = Vec::new();
+    let mut denied: Vec<(String, u16)> = Vec::new();
     for (key, value) in annotations.into_iter().flatten() {
         let Some(name) = key.strip_prefix(NGINX_PREFIX) else { continue };
-        match name {
-            "rewrite-target" => {
+        let Some(entry) = registry::lookup(name) else {
+            notes.push((key.clone(), Severity::Warning, format!("unknown ingress-nginx annotation {key}; ignored")));
+            continue;
+        };
+        match (entry.support, name) {
+            (Support::Applied, "rewrite-target") => {
                 if !value.is_empty() {
                     parsed.rewrite_target = Some(value.clone());
                 }
             }
-            "use-regex" => match value.trim() {
+            (Support::Applied, "use-regex") => match value.trim() {
                 "true" => parsed.use_regex = true,
                 "false" => {}
                 other => notes.push((
@@ -185,20 +82,114 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
                     format!("must be \"true\" or \"false\", not {other:?}; treated as \"false\""),
                 )),
             },
-            _ if SNIPPETS.contains(&name) => notes.push((
+            (Support::AccessControl, _) if ACTIVATORS.contains(&name) => {
+                if value.trim().is_empty() {
+                    continue;
+                }
+                let (status, message) = match check_activator(name, value) {
+                    Ok(()) => (
+                        403,
+                        format!("{key} restricts access and is not supported yet; every path of this Ingress answers 403 (fail closed) until it is"),
+                    ),
+                    Err(reason) => (
+                        503,
+                        format!("{key}: {reason}; every path of this Ingress answers 503 (fail closed, as ingress-nginx denies the location)"),
+                    ),
+                };
+                notes.push((key.clone(), Severity::Error, message));
+                denied.push((key.clone(), status));
+            }
+            (Support::AccessControl, _) => notes.push((
                 key.clone(),
                 Severity::Warning,
-                "raw nginx configuration snippets are never supported; ignored".into(),
+                format!("{key} has no effect without one of {} (as in ingress-nginx); ignored", activator_list()),
             )),
-            _ if NOT_SUPPORTED_YET.contains(&name) => {
+            (Support::Snippet, _) => match access_directive(value) {
+                Some(directive) => {
+                    notes.push((
+                        key.clone(),
+                        Severity::Error,
+                        format!("raw nginx snippets are never applied, and this one restricts access ({directive:?}); every path of this Ingress answers 403 (fail closed)"),
+                    ));
+                    denied.push((key.clone(), 403));
+                }
+                None => notes.push((
+                    key.clone(),
+                    Severity::Warning,
+                    "raw nginx configuration snippets are never applied; ignored".into(),
+                )),
+            },
+            (Support::NoEffect, _) => notes.push((
+                key.clone(),
+                Severity::Warning,
+                format!("{key} tunes nginx itself and has no Envoy equivalent; accepted, no effect"),
+            )),
+            (Support::NotYet | Support::Applied, _) => {
                 notes.push((key.clone(), Severity::Warning, format!("annotation {key} is not supported yet; ignored")))
-            }
-            _ => {
-                notes.push((key.clone(), Severity::Warning, format!("unknown ingress-nginx annotation {key}; ignored")))
             }
         }
     }
+    if !denied.is_empty() {
+        // 503 (a refused value) wins over 403, as the stronger statement of a broken configuration.
+        let status = denied.iter().map(|(_, s)| *s).max().unwrap_or(403);
+        let mut keys: Vec<String> = denied.into_iter().map(|(k, _)| k).collect();
+        keys.sort();
+        parsed.denied = Some(AccessDenial { status, annotations: keys });
+    }
     (parsed, notes)
+}
+
+fn activator_list() -> String {
+    ACTIVATORS.iter().map(|a| format!("{NGINX_PREFIX}{a}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Would ingress-nginx accept this value of an activating annotation? `Err` names what it refuses.
+fn check_activator(name: &str, value: &str) -> Result<(), String> {
+    let value = value.trim();
+    match name {
+        "auth-type" => match value {
+            "basic" | "digest" => Ok(()),
+            other => Err(format!("{other:?} is not an authentication type (basic or digest)")),
+        },
+        "auth-url" => {
+            let rest = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://"));
+            match rest {
+                Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !value.contains(char::is_whitespace) => Ok(()),
+                _ => Err(format!("{value:?} is not an absolute http:// or https:// URL")),
+            }
+        }
+        "whitelist-source-range" | "allowlist-source-range" | "denylist-source-range" => {
+            for cidr in value.split(',').map(str::trim) {
+                parse_cidr(cidr).map_err(|reason| format!("{cidr:?} {reason}"))?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// An address or CIDR block (`10.0.0.0/8`, `2001:db8::/32`, `192.168.1.1`), as ingress-nginx takes them.
+pub fn parse_cidr(text: &str) -> Result<(std::net::IpAddr, u8), String> {
+    let (address, prefix) = match text.split_once('/') {
+        Some((address, prefix)) => (address, Some(prefix)),
+        None => (text, None),
+    };
+    let address: std::net::IpAddr = address.parse().map_err(|_| "is not an IP address or CIDR block".to_string())?;
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        None => max,
+        Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("has a prefix length that is not 0..={max}"))?,
+    };
+    Ok((address, prefix))
+}
+
+/// The first access-restricting nginx directive in a snippet, if any (statements split on `;`,
+/// `{` and `}`, the directive being the first word).
+fn access_directive(snippet: &str) -> Option<&'static str> {
+    snippet
+        .split([';', '{', '}'])
+        .filter_map(|statement| statement.split_whitespace().next())
+        .find_map(|word| ACCESS_DIRECTIVES.iter().copied().find(|d| *d == word))
 }
 
 #[cfg(test)]
@@ -222,7 +213,7 @@ mod tests {
             Case {
                 name: "rewrite target and use-regex",
                 input: &[(REWRITE_TARGET, "/$2"), (USE_REGEX, "true")],
-                parsed: NginxAnnotations { rewrite_target: Some("/$2".into()), use_regex: true },
+                parsed: NginxAnnotations { rewrite_target: Some("/$2".into()), use_regex: true, denied: None },
                 notes: &[],
             },
             Case {
@@ -270,6 +261,61 @@ mod tests {
             assert_eq!(keys, case.notes, "{}", case.name);
             assert!(notes.iter().all(|(_, s, _)| *s == Severity::Warning), "{}", case.name);
         }
+    }
+
+    fn denial(pairs: &[(&str, &str)]) -> (Option<AccessDenial>, Vec<AnnotationNote>) {
+        let input = annotations(pairs);
+        let (parsed, notes) = parse(Some(&input));
+        (parsed.denied, notes)
+    }
+
+    #[test]
+    fn access_controls_fail_closed_by_table() {
+        let n = |name: &str| format!("{NGINX_PREFIX}{name}");
+        // (case, annotations, expected status, annotations named)
+        type Case<'a> = (&'a str, Vec<(String, &'a str)>, Option<u16>, Vec<String>);
+        let cases: Vec<Case> = vec![
+            ("allow-list, valid", vec![(n("whitelist-source-range"), "10.0.0.0/8, 192.168.1.1")], Some(403), vec![n("whitelist-source-range")]),
+            ("allow-list, new name", vec![(n("allowlist-source-range"), "2001:db8::/32")], Some(403), vec![n("allowlist-source-range")]),
+            ("deny-list", vec![(n("denylist-source-range"), "1.2.3.4/32")], Some(403), vec![n("denylist-source-range")]),
+            ("allow-list, bad CIDR: ingress-nginx denies the location (503)", vec![(n("whitelist-source-range"), "10.0.0.0/33")], Some(503), vec![n("whitelist-source-range")]),
+            ("allow-list, not an address", vec![(n("whitelist-source-range"), "office")], Some(503), vec![n("whitelist-source-range")]),
+            ("basic auth", vec![(n("auth-type"), "basic"), (n("auth-secret"), "htpasswd"), (n("auth-realm"), "x")], Some(403), vec![n("auth-type")]),
+            ("bad auth type", vec![(n("auth-type"), "kerberos")], Some(503), vec![n("auth-type")]),
+            ("external auth", vec![(n("auth-url"), "https://auth.example.com/oauth2/auth"), (n("auth-signin"), "https://auth.example.com/start")], Some(403), vec![n("auth-url")]),
+            ("external auth, relative URL", vec![(n("auth-url"), "/oauth2/auth")], Some(503), vec![n("auth-url")]),
+            ("client certificates", vec![(n("auth-tls-secret"), "default/ca"), (n("auth-tls-verify-client"), "on")], Some(403), vec![n("auth-tls-secret")]),
+            ("snippet with deny", vec![(n("configuration-snippet"), "allow 10.0.0.0/8;\ndeny all;")], Some(403), vec![n("configuration-snippet")]),
+            ("server snippet with auth_request", vec![(n("server-snippet"), "location /x { auth_request /auth; }")], Some(403), vec![n("server-snippet")]),
+            ("header snippet is not access control", vec![(n("configuration-snippet"), "more_set_headers \"X-Deny: all\";")], None, vec![]),
+            ("realm alone does nothing, as in ingress-nginx", vec![(n("auth-realm"), "x"), (n("auth-signin"), "https://a/b")], None, vec![]),
+            ("empty activator does nothing", vec![(n("auth-url"), "")], None, vec![]),
+            ("several: the refused value sets 503", vec![(n("auth-url"), "https://a.example/x"), (n("whitelist-source-range"), "nope")], Some(503), vec![n("auth-url"), n("whitelist-source-range")]),
+        ];
+        for (case, pairs, status, named) in cases {
+            let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            let (denied, notes) = denial(&pairs);
+            assert_eq!(denied.as_ref().map(|d| d.status), status, "{case}");
+            assert_eq!(denied.map(|d| d.annotations).unwrap_or_default(), named, "{case}");
+            for key in &named {
+                let note = notes.iter().find(|(k, _, _)| k == key).unwrap_or_else(|| panic!("{case}: no note for {key}"));
+                assert_eq!(note.1, Severity::Error, "{case}: {key} must be an error");
+                assert!(note.2.contains("fail closed"), "{case}: {}", note.2);
+            }
+            if status.is_none() {
+                assert!(notes.iter().all(|(_, s, _)| *s == Severity::Warning), "{case}: {notes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn cidrs_parse_like_ingress_nginx_takes_them() {
+        assert_eq!(parse_cidr("10.0.0.0/8").map(|(_, p)| p), Ok(8));
+        assert_eq!(parse_cidr("192.168.1.1").map(|(_, p)| p), Ok(32));
+        assert_eq!(parse_cidr("::1").map(|(_, p)| p), Ok(128));
+        assert!(parse_cidr("10.0.0.0/33").is_err());
+        assert!(parse_cidr("10.0.0/8").is_err());
+        assert!(parse_cidr("").is_err());
     }
 
     #[test]

@@ -43,10 +43,12 @@ pub(super) struct Backends<'s> {
     /// once per translation so resolving a backend does not scan every slice (that made
     /// translation quadratic in the number of Services).
     slices_by_service: BTreeMap<ObjectKey, Vec<(&'s ObjectKey, &'s EndpointSlice)>>,
+    /// Skip loopback, link-local and metadata addresses (Kubernetes mode).
+    refuse_local: bool,
 }
 
 impl<'s> Backends<'s> {
-    pub(super) fn new(state: &'s ClusterState) -> Backends<'s> {
+    pub(super) fn new(state: &'s ClusterState, refuse_local: bool) -> Backends<'s> {
         let mut slices_by_service: BTreeMap<ObjectKey, Vec<_>> = BTreeMap::new();
         for (slice_key, slice) in &state.endpoint_slices {
             if let Some(service) = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) {
@@ -54,7 +56,7 @@ impl<'s> Backends<'s> {
                 slices_by_service.entry(service).or_default().push((slice_key, slice));
             }
         }
-        Backends { state, clusters: BTreeMap::new(), reported_slices: BTreeSet::new(), slices_by_service }
+        Backends { state, clusters: BTreeMap::new(), reported_slices: BTreeSet::new(), slices_by_service, refuse_local }
     }
 
     /// The action for `backend` of Ingress `ingress` (its field `field`), or `None` if the path must
@@ -180,6 +182,19 @@ impl<'s> Backends<'s> {
                 }
                 for address in &endpoint.addresses {
                     match address.parse::<IpAddr>() {
+                        Ok(ip) if ip.is_ipv6() == want_v6 && self.refuse_local && local_address(ip).is_some() => {
+                            if self.reported_slices.insert(slice_key.clone()) {
+                                diagnostics.push(
+                                    slice_ref(slice_key),
+                                    "endpoints".into(),
+                                    Severity::Error,
+                                    format!(
+                                        "address {address:?} is {}: Envoy never proxies there (it would reach the node or the cloud metadata service); skipped",
+                                        local_address(ip).unwrap_or_default()
+                                    ),
+                                );
+                            }
+                        }
                         Ok(ip) if ip.is_ipv6() == want_v6 => {
                             endpoints.insert(Endpoint { address: ip.to_string(), port: slice_port });
                         }
@@ -203,6 +218,31 @@ impl<'s> Backends<'s> {
         }
         endpoints.into_iter().collect()
     }
+}
+
+/// Why an endpoint address must never be proxied to, if it is one of those: loopback, link-local
+/// (169.254.0.0/16 holds the cloud metadata service at 169.254.169.254; fe80::/10), unspecified,
+/// or the IPv4-mapped form of one of them.
+pub fn local_address(ip: IpAddr) -> Option<&'static str> {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(v4) if v4.is_loopback() => Some("a loopback address"),
+        IpAddr::V4(v4) if v4.is_link_local() => Some("a link-local address (the metadata service lives there)"),
+        IpAddr::V4(v4) if v4.is_unspecified() || v4.is_broadcast() => Some("not a host address"),
+        IpAddr::V6(v6) if v6.is_loopback() => Some("a loopback address"),
+        IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80 => Some("a link-local address"),
+        IpAddr::V6(v6) if v6.is_unspecified() => Some("not a host address"),
+        // fd00:ec2::254, the AWS metadata service over IPv6.
+        IpAddr::V6(v6) if v6.segments() == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254] => Some("the cloud metadata service"),
+        _ => None,
+    }
+}
+
+fn slice_ref(key: &ObjectKey) -> ObjectRef {
+    ObjectRef { kind: "EndpointSlice".into(), namespace: key.namespace.clone(), name: key.name.clone() }
 }
 
 pub(super) fn ingress_ref(key: &ObjectKey) -> ObjectRef {

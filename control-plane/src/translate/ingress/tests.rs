@@ -400,7 +400,7 @@ fn routes_by_table() {
             ),
             hosts: vec![vhost("shop.example.com", vec![route(prefix("/"), forward("default", "a", 80), "default/shop: spec.rules[0].http.paths[0]")])],
             diagnostics: vec![
-                "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/configuration-snippet]: raw nginx configuration snippets are never supported; ignored",
+                "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/configuration-snippet]: raw nginx configuration snippets are never applied; ignored",
                 "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/ssl-redirect]: annotation nginx.ingress.kubernetes.io/ssl-redirect is not supported yet; ignored",
             ],
         },
@@ -802,4 +802,125 @@ fn hosts_are_validated_by_table() {
     for (input, expected) in cases {
         assert_eq!(normalize_host(input).ok().as_deref(), *expected, "{input:?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fail closed
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn access_controls_that_cannot_be_enforced_serve_the_ingress_closed() {
+    let denied = |status| RouteAction::respond(status, DENIED_BODY);
+    let translation = run(&[
+        // Protected app: its two paths and its host fallback answer 403, not the backend.
+        ingress_with_spec(
+            "protected",
+            &format!("{}{}", created("2024-01-01T00:00:00Z"), annotated(&[("nginx.ingress.kubernetes.io/whitelist-source-range", "10.0.0.0/8")])),
+            &format!(
+                "{{ingressClassName: wasm, defaultBackend: {{service: {{name: a, port: {{number: 80}}}}}}, rules: [{}]}}",
+                rule("app.example.com", &[path("/", "Prefix", "a", 80), path("/admin", "Prefix", "does-not-exist", 80)])
+            ),
+        ),
+        // A younger Ingress on the same host cannot serve the protected paths open.
+        ingress(
+            "younger",
+            &created("2025-01-01T00:00:00Z"),
+            &[rule("app.example.com", &[path("/admin", "Prefix", "b", 8080), path("/public", "Prefix", "b", 8080)])],
+        ),
+        // A refused value answers 503, as ingress-nginx's denied location.
+        ingress("broken-auth", &annotated(&[("nginx.ingress.kubernetes.io/auth-type", "kerberos")]), &[rule("auth.example.com", &[path("/", "Prefix", "a", 80)])]),
+        // Unaffected.
+        ingress("open", "", &[rule("open.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat());
+    let table = &translation.model.route_table;
+    let host = |name: &str| table.hosts.iter().find(|h| h.host == name).unwrap();
+    let app = host("app.example.com");
+    let action_of = |vhost: &VirtualHost, p: &str| vhost.routes.iter().find(|r| r.path == prefix(p)).map(|r| r.action.clone());
+    assert_eq!(action_of(app, "/"), Some(denied(403)));
+    assert_eq!(action_of(app, "/admin"), Some(denied(403)), "the older, protected Ingress keeps the path even with a missing Service");
+    assert_eq!(action_of(app, "/public"), Some(forward("default", "b", 8080)), "the younger Ingress's own path is its own");
+    assert_eq!(app.fallback, Some(denied(403)));
+    assert_eq!(action_of(host("auth.example.com"), "/"), Some(denied(503)));
+    assert_eq!(action_of(host("open.example.com"), "/"), Some(forward("default", "a", 80)));
+    let denied_names: Vec<String> = translation.denied_ingresses.iter().map(ToString::to_string).collect();
+    assert_eq!(denied_names, ["default/broken-auth", "default/protected"]);
+    let lines = diagnostic_lines(&translation);
+    for expected in [
+        "error: Ingress default/protected: metadata.annotations[nginx.ingress.kubernetes.io/whitelist-source-range]: nginx.ingress.kubernetes.io/whitelist-source-range restricts access and is not supported yet; every path of this Ingress answers 403 (fail closed) until it is",
+        "error: Ingress default/broken-auth: metadata.annotations[nginx.ingress.kubernetes.io/auth-type]: nginx.ingress.kubernetes.io/auth-type: \"kerberos\" is not an authentication type (basic or digest); every path of this Ingress answers 503 (fail closed, as ingress-nginx denies the location)",
+    ] {
+        assert!(lines.iter().any(|l| l == expected), "missing {expected:?} in {lines:#?}");
+    }
+    // The clusters of denied paths are not sent.
+    assert!(!translation.model.clusters.contains_key(&cluster_name("default", "does-not-exist", 80)));
+}
+
+#[test]
+fn kubernetes_mode_refuses_loopback_link_local_and_metadata_endpoints() {
+    let yaml = format!(
+        "{OUR_CLASS}{}{}",
+        r#"
+---
+apiVersion: v1
+kind: Service
+metadata: {name: sneaky}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: sneaky-1, labels: {kubernetes.io/service-name: sneaky}}
+addressType: IPv4
+ports: [{port: 8080}]
+endpoints:
+- {addresses: [127.0.0.1, 169.254.169.254, 0.0.0.0, 10.0.0.5]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: sneaky-2, labels: {kubernetes.io/service-name: sneaky}}
+addressType: IPv6
+ports: [{port: 8080}]
+endpoints:
+- {addresses: ["::1", "fe80::1", "::ffff:127.0.0.1", "fd00:ec2::254", "fd00::5"]}
+"#,
+        ingress("app", "", &[rule("app.example.com", &[path("/", "Prefix", "sneaky", 80)])])
+    );
+    let state = state(&yaml);
+    let options = TranslateOptions { refuse_local_endpoints: true, ..TranslateOptions::default() };
+    let translation = translate(&state, &options);
+    let cluster = &translation.model.clusters[&cluster_name("default", "sneaky", 80)];
+    let addresses: Vec<&str> = cluster.endpoints.iter().map(|e| e.address.as_str()).collect();
+    assert_eq!(addresses, ["10.0.0.5", "fd00::5"]);
+    let errors: Vec<String> = diagnostic_lines(&translation).into_iter().filter(|l| l.starts_with("error: EndpointSlice")).collect();
+    assert_eq!(errors.len(), 2, "one per slice: {errors:#?}");
+    assert!(errors[0].contains("default/sneaky-1: endpoints: address \"127.0.0.1\" is a loopback address"), "{}", errors[0]);
+    // File mode (local demos) keeps loopback backends.
+    let translation = translate(&state, &TranslateOptions::default());
+    assert_eq!(translation.model.clusters[&cluster_name("default", "sneaky", 80)].endpoints.len(), 9);
+}
+
+#[test]
+fn host_ownership_by_namespace_refuses_other_namespaces_rules() {
+    let yaml = [
+        ingress("owner", &format!(", namespace: team-a{}", created("2024-01-01T00:00:00Z")), &[rule("shop.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("same-team", &format!(", namespace: team-a{}", created("2024-06-01T00:00:00Z")), &[rule("shop.example.com", &[path("/api", "Prefix", "a", 80)])]),
+        ingress("intruder", &format!(", namespace: team-b{}", created("2025-01-01T00:00:00Z")), &[rule("shop.example.com", &[path("/admin", "Prefix", "a", 80)]), rule("b.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat();
+    let state = state(&format!("{OUR_CLASS}{BACKENDS}{yaml}"));
+    let paths_of = |translation: &Translation, host: &str| -> Vec<String> {
+        let vhost = translation.model.route_table.hosts.iter().find(|h| h.host == host).unwrap();
+        vhost.routes.iter().map(|r| r.origin.clone()).collect()
+    };
+    // Default: merged, as ingress-nginx.
+    let merged = translate(&state, &TranslateOptions::default());
+    assert_eq!(paths_of(&merged, "shop.example.com").len(), 3);
+    // By namespace: team-b's rule for team-a's host is refused; its own host is served.
+    let options = TranslateOptions { host_ownership: HostOwnership::Namespace, ..TranslateOptions::default() };
+    let owned = translate(&state, &options);
+    assert_eq!(paths_of(&owned, "shop.example.com"), ["team-a/same-team: spec.rules[0].http.paths[0]", "team-a/owner: spec.rules[0].http.paths[0]"]);
+    assert_eq!(paths_of(&owned, "b.example.com"), ["team-b/intruder: spec.rules[1].http.paths[0]"]);
+    let lines = diagnostic_lines(&owned);
+    let expected = "error: Ingress team-b/intruder: spec.rules[0].host: host \"shop.example.com\" belongs to namespace \"team-a\" (its oldest Ingress, team-a/owner, claimed it first); rule refused (--host-ownership=namespace)";
+    assert!(lines.iter().any(|l| l == expected), "{lines:#?}");
 }

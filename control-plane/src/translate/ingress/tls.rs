@@ -40,9 +40,57 @@ pub fn certificate_from_secret(secret: &Secret) -> Result<(TlsCertificate, Optio
         X509Certificate::from_der(cert.as_ref())
             .map_err(|e| format!("{TLS_CERT_KEY}: certificate {index} is not valid X.509: {e}"))?;
     }
+    envoy_accepts_key(leaf.as_ref())?;
     let key = private_key(&key_pem)?;
     let caveat = key_matches_certificate(leaf.as_ref(), &key)?;
     Ok((TlsCertificate { cert_chain_pem: cert_pem, private_key_pem: key_pem }, caveat))
+}
+
+/// Envoy (BoringSSL) serves RSA keys of 2048 bits or more and ECDSA keys on P-256, P-384 or
+/// P-521, nothing else; any other key would make Envoy reject the whole SDS update.
+fn envoy_accepts_key(leaf_der: &[u8]) -> Result<(), String> {
+    let (_, cert) =
+        X509Certificate::from_der(leaf_der).map_err(|e| format!("{TLS_CERT_KEY} is not valid X.509: {e}"))?;
+    let spki = cert.public_key();
+    match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => {
+            let modulus = rsa.modulus.iter().position(|&b| b != 0).map_or(&[][..], |i| &rsa.modulus[i..]);
+            let bits = modulus.first().map_or(0, |first| (modulus.len() - 1) * 8 + (8 - first.leading_zeros() as usize));
+            if bits < 2048 {
+                return Err(format!("{TLS_CERT_KEY}: an RSA key of {bits} bits; Envoy serves RSA keys of 2048 bits or more"));
+            }
+            Ok(())
+        }
+        Ok(PublicKey::EC(_)) => {
+            let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()).map(|o| o.to_id_string());
+            match curve.as_deref() {
+                Some("1.2.840.10045.3.1.7" | "1.3.132.0.34" | "1.3.132.0.35") => Ok(()),
+                other => Err(format!(
+                    "{TLS_CERT_KEY}: an ECDSA key on curve {}; Envoy serves P-256, P-384 and P-521 only",
+                    other.unwrap_or("(unnamed)")
+                )),
+            }
+        }
+        _ => Err(format!(
+            "{TLS_CERT_KEY}: a {} key; Envoy serves RSA and ECDSA certificates only",
+            if spki.algorithm.algorithm.to_id_string() == "1.3.101.112" { "Ed25519".to_string() } else { spki.algorithm.algorithm.to_id_string() }
+        )),
+    }
+}
+
+/// `Some(warning)` when the leaf certificate of `chain_pem` is expired at `now` (Unix seconds), or
+/// not valid yet. Served anyway, as ingress-nginx does; clients will refuse it.
+pub fn validity_warning(chain_pem: &str, now: i64) -> Option<String> {
+    let leaf = rustls_pemfile::certs(&mut BufReader::new(chain_pem.as_bytes())).next()?.ok()?;
+    let (_, cert) = X509Certificate::from_der(leaf.as_ref()).ok()?;
+    let validity = cert.validity();
+    if validity.not_after.timestamp() < now {
+        Some(format!("the certificate in {TLS_CERT_KEY} expired at {}; served anyway, but clients will refuse it", validity.not_after))
+    } else if validity.not_before.timestamp() > now {
+        Some(format!("the certificate in {TLS_CERT_KEY} is not valid before {}; served anyway, but clients will refuse it", validity.not_before))
+    } else {
+        None
+    }
 }
 
 /// `data` (base64 in YAML) with `stringData` on top, as the API server merges them.
@@ -234,7 +282,12 @@ mod tests {
         let gen_crt = generated.cert.pem();
         let gen_key = generated.signing_key.serialize_pem();
         let chain = format!("{EC_CRT}{RSA_CRT}");
+        let ed_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let ed_crt = rcgen::CertificateParams::new(vec!["ed.example.com".to_string()]).unwrap().self_signed(&ed_key).unwrap().pem();
+        let ed_key = ed_key.serialize_pem();
         let cases: Vec<(&str, &str, &str, Result<(), &str>)> = vec![
+            ("rsa 1024: Envoy refuses it", include_str!("testdata/rsa1024.crt"), include_str!("testdata/rsa1024.key"), Err("an RSA key of 1024 bits")),
+            ("ed25519: Envoy refuses it", &ed_crt, &ed_key, Err("a Ed25519 key; Envoy serves RSA and ECDSA certificates only")),
             ("rsa pkcs1 key matches", RSA_CRT, RSA_PKCS1_KEY, Ok(())),
             ("rsa pkcs8 key matches", RSA_CRT, RSA_PKCS8_KEY, Ok(())),
             ("ec p256 sec1 key matches", EC_CRT, EC_SEC1_KEY, Ok(())),
@@ -268,6 +321,21 @@ mod tests {
                 (expected, result) => panic!("{name}: expected {expected:?}, got {:?}", result.map(|(_, c)| c)),
             }
         }
+    }
+
+    #[test]
+    fn expired_and_future_certificates_are_warned_about() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["old.example.com".to_string()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        let pem = params.self_signed(&key).unwrap().pem();
+        let jan_2022 = 1_640_995_200;
+        let jun_2020 = 1_590_969_600;
+        let jan_2019 = 1_546_300_800;
+        assert!(validity_warning(&pem, jan_2022).is_some_and(|w| w.contains("expired at")));
+        assert_eq!(validity_warning(&pem, jun_2020), None);
+        assert!(validity_warning(&pem, jan_2019).is_some_and(|w| w.contains("not valid before")));
     }
 
     #[test]

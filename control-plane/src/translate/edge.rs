@@ -1,0 +1,276 @@
+//! Edge hardening of what Envoy is sent: the settings Envoy's "Configuring Envoy as an edge proxy"
+//! guide asks for (timeouts, HTTP/2 limits, buffer limits, header and path handling, TLS floor),
+//! as one typed [`EdgeSettings`] value with the guide's (or ingress-nginx's) defaults, each one a
+//! `serve` flag. Pure: builds proto fragments for `translate::envoy`; decides no routing.
+//!
+//! Path handling, deliberately (ingress-nginx decodes the URI before matching, and so do we):
+//! `normalize_path` (RFC 3986: `.`/`..` and `%2e` dot segments resolved, percent-encoded unreserved
+//! characters decoded, `\` turned into `/`), `merge_slashes`, and `%2F`/`%5C` unescaped *before*
+//! that normalisation (`UNESCAPE_AND_FORWARD`), so `/public/..%2Fadmin` is routed — and sent
+//! upstream — as `/admin`, never by the `/public` prefix with a traversal left for the backend to
+//! decode. `--escaped-slashes redirect` (Envoy's guide) answers such requests with a redirect to
+//! the decoded path instead; `reject` answers 400; `keep` leaves `%2F` encoded (some APIs, such as
+//! GitLab's, carry `%2F` inside one segment: their backends must not decode it as a separator).
+
+use std::time::Duration;
+
+use envoy_types::pb::envoy::config::core::v3::{
+    http_protocol_options::HeadersWithUnderscoresAction, Http2ProtocolOptions, HttpProtocolOptions,
+    TypedExtensionConfig,
+};
+use envoy_types::pb::envoy::config::common::mutation_rules::v3::{header_mutation, HeaderMutation as HeaderOp};
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_connection_manager::PathWithEscapedSlashesAction;
+use envoy_types::pb::envoy::extensions::http::early_header_mutation::header_mutation::v3::HeaderMutation;
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{tls_parameters::TlsProtocol, TlsParameters};
+use envoy_types::pb::google::protobuf::{Duration as ProtoDuration, UInt32Value};
+use envoy_types::util::pack_any;
+
+/// The TLS 1.2 cipher suites offered downstream: ingress-nginx's default `ssl-ciphers` less the
+/// DHE suites BoringSSL does not implement (forward-secret AEADs only). TLS 1.3 suites are fixed.
+pub const DEFAULT_TLS_CIPHERS: &[&str] = &[
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+];
+
+/// What to do with `%2F` / `%5C` in a request path (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EscapedSlashes {
+    /// Decode them, then normalise and route on the result (the default).
+    Unescape,
+    /// Redirect the client to the decoded, normalised path (Envoy's edge guide).
+    Redirect,
+    /// Answer 400.
+    Reject,
+    /// Leave them encoded: `%2F` is part of a segment. Only for backends that never decode it.
+    Keep,
+}
+
+/// Client headers whose name contains `_`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnderscoreHeaders {
+    /// Drop the header before any filter sees it (nginx's `underscores_in_headers off`; default).
+    Drop,
+    /// Answer 400.
+    Reject,
+    /// Pass it on (ingress-nginx's `enable-underscores-in-headers: "true"`).
+    Allow,
+}
+
+/// The lowest TLS version accepted downstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TlsMinVersion {
+    #[value(name = "1.2")]
+    V1_2,
+    #[value(name = "1.3")]
+    V1_3,
+}
+
+/// The `serve` flags that harden listeners and clusters; defaults in `Default`.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct EdgeSettings {
+    /// Time a client has to send the complete request headers (slowloris); 0 disables.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub request_headers_timeout: Duration,
+    /// A stream with no activity for this long is reset; 0 disables.
+    #[arg(long, value_parser = parse_duration, default_value = "300s")]
+    pub stream_idle_timeout: Duration,
+    /// A downstream connection with no active stream for this long is closed.
+    #[arg(long, value_parser = parse_duration, default_value = "3600s")]
+    pub connection_idle_timeout: Duration,
+    /// HTTP/2: most concurrent streams per client connection.
+    #[arg(long, default_value_t = 100)]
+    pub http2_max_concurrent_streams: u32,
+    /// HTTP/2: initial per-stream flow-control window (bytes).
+    #[arg(long, default_value_t = 65_536)]
+    pub http2_initial_stream_window_size: u32,
+    /// HTTP/2: initial per-connection flow-control window (bytes).
+    #[arg(long, default_value_t = 1_048_576)]
+    pub http2_initial_connection_window_size: u32,
+    /// Read/write buffer limit per connection, on listeners and upstream clusters (bytes).
+    #[arg(long, default_value_t = 32_768)]
+    pub per_connection_buffer_limit_bytes: u32,
+    /// Client headers with `_` in their name.
+    #[arg(long, value_enum, default_value = "drop")]
+    pub headers_with_underscores: UnderscoreHeaders,
+    /// `%2F` and `%5C` in request paths.
+    #[arg(long, value_enum, default_value = "unescape")]
+    pub escaped_slashes: EscapedSlashes,
+    /// Lowest TLS version on the HTTPS listener (ingress-nginx: TLSv1.2 TLSv1.3).
+    #[arg(long, value_enum, default_value = "1.2")]
+    pub tls_min_version: TlsMinVersion,
+    /// TLS 1.2 cipher suites (comma-separated, OpenSSL names).
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_TLS_CIPHERS.iter().map(|c| c.to_string()))]
+    pub tls_ciphers: Vec<String>,
+}
+
+impl Default for EdgeSettings {
+    fn default() -> EdgeSettings {
+        EdgeSettings {
+            request_headers_timeout: Duration::from_secs(10),
+            stream_idle_timeout: Duration::from_secs(300),
+            connection_idle_timeout: Duration::from_secs(3600),
+            http2_max_concurrent_streams: 100,
+            http2_initial_stream_window_size: 65_536,
+            http2_initial_connection_window_size: 1_048_576,
+            per_connection_buffer_limit_bytes: 32_768,
+            headers_with_underscores: UnderscoreHeaders::Drop,
+            escaped_slashes: EscapedSlashes::Unescape,
+            tls_min_version: TlsMinVersion::V1_2,
+            tls_ciphers: DEFAULT_TLS_CIPHERS.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+}
+
+/// `10s`, `500ms`, `5m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 10s, 500ms, 5m or 1h"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(value)),
+        "s" => Ok(Duration::from_secs(value)),
+        "m" => Ok(Duration::from_secs(value.saturating_mul(60))),
+        "h" => Ok(Duration::from_secs(value.saturating_mul(3600))),
+        _ => Err(format!("{text:?}: unknown unit {unit:?} (ms, s, m or h)")),
+    }
+}
+
+pub(crate) fn proto_duration(duration: Duration) -> ProtoDuration {
+    ProtoDuration {
+        seconds: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(duration.subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// `None` for a zero duration (Envoy: field unset = its default, which for these is disabled).
+fn optional_duration(duration: Duration) -> Option<ProtoDuration> {
+    (!duration.is_zero()).then(|| proto_duration(duration))
+}
+
+impl EdgeSettings {
+    pub fn request_headers_timeout(&self) -> Option<ProtoDuration> {
+        optional_duration(self.request_headers_timeout)
+    }
+
+    /// Zero is sent as an explicit 0s: Envoy's own default for an unset field is 5 minutes.
+    pub fn stream_idle_timeout(&self) -> Option<ProtoDuration> {
+        Some(proto_duration(self.stream_idle_timeout))
+    }
+
+    pub fn common_http_protocol_options(&self) -> HttpProtocolOptions {
+        let underscores = match self.headers_with_underscores {
+            UnderscoreHeaders::Drop => HeadersWithUnderscoresAction::DropHeader,
+            UnderscoreHeaders::Reject => HeadersWithUnderscoresAction::RejectRequest,
+            UnderscoreHeaders::Allow => HeadersWithUnderscoresAction::Allow,
+        };
+        HttpProtocolOptions {
+            idle_timeout: Some(proto_duration(self.connection_idle_timeout)),
+            headers_with_underscores_action: underscores as i32,
+            ..Default::default()
+        }
+    }
+
+    pub fn http2_protocol_options(&self) -> Http2ProtocolOptions {
+        Http2ProtocolOptions {
+            max_concurrent_streams: Some(UInt32Value { value: self.http2_max_concurrent_streams }),
+            initial_stream_window_size: Some(UInt32Value { value: self.http2_initial_stream_window_size }),
+            initial_connection_window_size: Some(UInt32Value { value: self.http2_initial_connection_window_size }),
+            ..Default::default()
+        }
+    }
+
+    pub fn buffer_limit(&self) -> Option<UInt32Value> {
+        Some(UInt32Value { value: self.per_connection_buffer_limit_bytes })
+    }
+
+    pub fn path_with_escaped_slashes_action(&self) -> i32 {
+        let action = match self.escaped_slashes {
+            EscapedSlashes::Unescape => PathWithEscapedSlashesAction::UnescapeAndForward,
+            EscapedSlashes::Redirect => PathWithEscapedSlashesAction::UnescapeAndRedirect,
+            EscapedSlashes::Reject => PathWithEscapedSlashesAction::RejectRequest,
+            EscapedSlashes::Keep => PathWithEscapedSlashesAction::KeepUnchanged,
+        };
+        action as i32
+    }
+
+    pub fn tls_parameters(&self) -> TlsParameters {
+        let minimum = match self.tls_min_version {
+            TlsMinVersion::V1_2 => TlsProtocol::TlSv12,
+            TlsMinVersion::V1_3 => TlsProtocol::TlSv13,
+        };
+        TlsParameters {
+            tls_minimum_protocol_version: minimum as i32,
+            tls_maximum_protocol_version: TlsProtocol::TlSv13 as i32,
+            cipher_suites: self.tls_ciphers.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Removes `headers` from every client request before routing and before any HTTP filter runs
+/// (HCM early header mutation): the internal headers can never be forged, even if the wasm filter
+/// were skipped.
+pub fn early_header_removal(headers: &[&str]) -> TypedExtensionConfig {
+    let mutation = HeaderMutation {
+        mutations: headers
+            .iter()
+            .map(|name| HeaderOp { action: Some(header_mutation::Action::Remove((*name).to_string())) })
+            .collect(),
+    };
+    TypedExtensionConfig {
+        name: "envoy.http.early_header_mutation.header_mutation".to_string(),
+        typed_config: Some(pack_any(mutation)),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        edge: EdgeSettings,
+    }
+
+    #[test]
+    fn flag_defaults_are_the_documented_defaults() {
+        assert_eq!(Cli::parse_from(["x"]).edge, EdgeSettings::default());
+        let edge = Cli::parse_from([
+            "x",
+            "--request-headers-timeout",
+            "0",
+            "--escaped-slashes",
+            "keep",
+            "--tls-min-version",
+            "1.3",
+            "--tls-ciphers",
+            "ECDHE-RSA-AES128-GCM-SHA256,ECDHE-RSA-AES256-GCM-SHA384",
+        ])
+        .edge;
+        assert_eq!(edge.request_headers_timeout(), None);
+        assert_eq!(edge.path_with_escaped_slashes_action(), PathWithEscapedSlashesAction::KeepUnchanged as i32);
+        assert_eq!(edge.tls_parameters().tls_minimum_protocol_version, TlsProtocol::TlSv13 as i32);
+        assert_eq!(edge.tls_parameters().cipher_suites.len(), 2);
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+}

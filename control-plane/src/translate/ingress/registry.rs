@@ -1,0 +1,222 @@
+//! The catalogue of ingress-nginx annotations (`nginx.ingress.kubernetes.io/<name>`): for each name,
+//! what this controller does with it. One source of truth for translation (`annotations::parse`),
+//! diagnostics and, later, `migrate` and `docs/annotations.md`. Pure data plus lookups; it must not
+//! parse values (that is `annotations`).
+//!
+//! The one rule that matters most here: an annotation of kind [`Support::AccessControl`] restricts
+//! who may reach a path. Until it is implemented exactly, an Ingress carrying it is served **closed**
+//! (its paths answer 403) — never open. Adding a new access-control annotation to this table makes it
+//! fail closed with no other change.
+
+/// What the controller does with one annotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Applied with ingress-nginx's semantics.
+    Applied,
+    /// Restricts access and is not implemented yet: the Ingress's paths fail closed (403).
+    AccessControl,
+    /// Recognised, not applied yet; the Ingress is served without it (a warning).
+    NotYet,
+    /// nginx-only tuning with no Envoy meaning (or that Envoy does differently); accepted, no effect.
+    NoEffect,
+    /// Raw nginx configuration: never applied (the injection surface ingress-nginx died of). A
+    /// snippet that carries access-control directives fails closed (see `annotations`).
+    Snippet,
+}
+
+/// One row of the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// The annotation name after `nginx.ingress.kubernetes.io/`.
+    pub name: &'static str,
+    pub support: Support,
+}
+
+const fn entry(name: &'static str, support: Support) -> Entry {
+    Entry { name, support }
+}
+
+use Support::{AccessControl, Applied, NoEffect, NotYet, Snippet};
+
+/// Every annotation ingress-nginx documents (annotations.md), sorted by name.
+pub const REGISTRY: &[Entry] = &[
+    entry("affinity", NotYet),
+    entry("affinity-canary-behavior", NotYet),
+    entry("affinity-mode", NotYet),
+    entry("allowlist-source-range", AccessControl),
+    entry("app-root", NotYet),
+    entry("auth-always-set-cookie", AccessControl),
+    entry("auth-cache-duration", AccessControl),
+    entry("auth-cache-key", AccessControl),
+    entry("auth-keepalive", AccessControl),
+    entry("auth-keepalive-requests", AccessControl),
+    entry("auth-keepalive-share-vars", AccessControl),
+    entry("auth-keepalive-timeout", AccessControl),
+    entry("auth-method", AccessControl),
+    entry("auth-proxy-set-headers", AccessControl),
+    entry("auth-realm", AccessControl),
+    entry("auth-request-redirect", AccessControl),
+    entry("auth-response-headers", AccessControl),
+    entry("auth-secret", AccessControl),
+    entry("auth-secret-type", AccessControl),
+    entry("auth-signin", AccessControl),
+    entry("auth-signin-redirect-param", AccessControl),
+    entry("auth-snippet", Snippet),
+    entry("auth-tls-error-page", AccessControl),
+    entry("auth-tls-match-cn", AccessControl),
+    entry("auth-tls-pass-certificate-to-upstream", AccessControl),
+    entry("auth-tls-secret", AccessControl),
+    entry("auth-tls-verify-client", AccessControl),
+    entry("auth-tls-verify-depth", AccessControl),
+    entry("auth-type", AccessControl),
+    entry("auth-url", AccessControl),
+    entry("backend-protocol", NotYet),
+    entry("canary", NotYet),
+    entry("canary-by-cookie", NotYet),
+    entry("canary-by-header", NotYet),
+    entry("canary-by-header-pattern", NotYet),
+    entry("canary-by-header-value", NotYet),
+    entry("canary-weight", NotYet),
+    entry("canary-weight-total", NotYet),
+    entry("client-body-buffer-size", NoEffect),
+    entry("configuration-snippet", Snippet),
+    entry("connection-proxy-header", NotYet),
+    entry("cors-allow-credentials", NotYet),
+    entry("cors-allow-headers", NotYet),
+    entry("cors-allow-methods", NotYet),
+    entry("cors-allow-origin", NotYet),
+    entry("cors-expose-headers", NotYet),
+    entry("cors-max-age", NotYet),
+    entry("custom-headers", NotYet),
+    entry("custom-http-errors", NotYet),
+    entry("default-backend", NotYet),
+    entry("denylist-source-range", AccessControl),
+    entry("enable-access-log", NotYet),
+    entry("enable-cors", NotYet),
+    entry("enable-global-auth", NoEffect),
+    entry("enable-modsecurity", NotYet),
+    entry("enable-opentelemetry", NotYet),
+    entry("enable-opentracing", NotYet),
+    entry("enable-owasp-core-rules", NotYet),
+    entry("enable-rewrite-log", NoEffect),
+    entry("force-ssl-redirect", NotYet),
+    entry("from-to-www-redirect", NotYet),
+    entry("global-rate-limit", NotYet),
+    entry("global-rate-limit-ignored-cidrs", NotYet),
+    entry("global-rate-limit-key", NotYet),
+    entry("global-rate-limit-window", NotYet),
+    entry("http2-push-preload", NoEffect),
+    entry("limit-allowlist", NotYet),
+    entry("limit-burst-multiplier", NotYet),
+    entry("limit-connections", NotYet),
+    entry("limit-rate", NotYet),
+    entry("limit-rate-after", NotYet),
+    entry("limit-rpm", NotYet),
+    entry("limit-rps", NotYet),
+    entry("limit-whitelist", NotYet),
+    entry("load-balance", NotYet),
+    entry("mirror-host", NotYet),
+    entry("mirror-request-body", NotYet),
+    entry("mirror-target", NotYet),
+    entry("modsecurity-snippet", Snippet),
+    entry("modsecurity-transaction-id", NotYet),
+    entry("opentelemetry-trust-incoming-span", NotYet),
+    entry("opentracing-trust-incoming-span", NotYet),
+    entry("permanent-redirect", NotYet),
+    entry("permanent-redirect-code", NotYet),
+    entry("preserve-trailing-slash", NotYet),
+    entry("proxy-body-size", NotYet),
+    entry("proxy-buffer-size", NoEffect),
+    entry("proxy-buffering", NoEffect),
+    entry("proxy-buffers-number", NoEffect),
+    entry("proxy-connect-timeout", NotYet),
+    entry("proxy-cookie-domain", NotYet),
+    entry("proxy-cookie-path", NotYet),
+    entry("proxy-http-version", NotYet),
+    entry("proxy-max-temp-file-size", NoEffect),
+    entry("proxy-next-upstream", NotYet),
+    entry("proxy-next-upstream-timeout", NotYet),
+    entry("proxy-next-upstream-tries", NotYet),
+    entry("proxy-read-timeout", NotYet),
+    entry("proxy-redirect-from", NotYet),
+    entry("proxy-redirect-to", NotYet),
+    entry("proxy-request-buffering", NoEffect),
+    entry("proxy-send-timeout", NotYet),
+    entry("proxy-ssl-ciphers", NotYet),
+    entry("proxy-ssl-name", NotYet),
+    entry("proxy-ssl-protocols", NotYet),
+    entry("proxy-ssl-secret", NotYet),
+    entry("proxy-ssl-server-name", NotYet),
+    entry("proxy-ssl-verify", NotYet),
+    entry("proxy-ssl-verify-depth", NotYet),
+    entry("rewrite-target", Applied),
+    entry("satisfy", AccessControl),
+    entry("server-alias", NotYet),
+    entry("server-snippet", Snippet),
+    entry("server-tokens", NoEffect),
+    entry("service-upstream", NotYet),
+    entry("session-cookie-change-on-failure", NotYet),
+    entry("session-cookie-conditional-samesite-none", NotYet),
+    entry("session-cookie-domain", NotYet),
+    entry("session-cookie-expires", NotYet),
+    entry("session-cookie-max-age", NotYet),
+    entry("session-cookie-name", NotYet),
+    entry("session-cookie-path", NotYet),
+    entry("session-cookie-samesite", NotYet),
+    entry("session-cookie-secure", NotYet),
+    entry("ssl-ciphers", NotYet),
+    entry("ssl-passthrough", NotYet),
+    entry("ssl-prefer-server-ciphers", NotYet),
+    entry("ssl-redirect", NotYet),
+    entry("ssl-session-reuse", NoEffect),
+    entry("stream-snippet", Snippet),
+    entry("upstream-hash-by", NotYet),
+    entry("upstream-hash-by-subset", NotYet),
+    entry("upstream-hash-by-subset-size", NotYet),
+    entry("upstream-vhost", NotYet),
+    entry("use-proxy-protocol", NotYet),
+    entry("use-regex", Applied),
+    entry("whitelist-source-range", AccessControl),
+    entry("x-forwarded-prefix", NotYet),
+];
+
+/// The catalogue entry for an annotation name (after the prefix), if ingress-nginx documents it.
+pub fn lookup(name: &str) -> Option<&'static Entry> {
+    REGISTRY.binary_search_by(|entry| entry.name.cmp(name)).ok().map(|i| &REGISTRY[i])
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_is_sorted_without_duplicates_so_lookup_finds_every_row() {
+        for pair in REGISTRY.windows(2) {
+            assert!(pair[0].name < pair[1].name, "{} must sort before {}", pair[0].name, pair[1].name);
+        }
+        for entry in REGISTRY {
+            assert_eq!(lookup(entry.name), Some(entry));
+        }
+        assert_eq!(lookup("no-such-annotation"), None);
+    }
+
+    #[test]
+    fn every_access_restricting_family_fails_closed() {
+        // Names the edge-security issue lists; each must be AccessControl until it is implemented.
+        for name in [
+            "auth-url",
+            "auth-signin",
+            "auth-type",
+            "auth-secret",
+            "auth-tls-secret",
+            "auth-tls-verify-client",
+            "whitelist-source-range",
+            "allowlist-source-range",
+            "denylist-source-range",
+        ] {
+            assert_eq!(lookup(name).map(|e| e.support), Some(Support::AccessControl), "{name}");
+        }
+        assert!(REGISTRY.iter().filter(|e| e.name.starts_with("auth-tls-")).all(|e| e.support == Support::AccessControl));
+    }
+}

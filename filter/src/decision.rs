@@ -1,0 +1,49 @@
+//! The routing decision as plain values: what to do with a request ([`Outcome`]), which part of the
+//! table decided ([`Via`]), and the fixed bodies of the filter's own answers. Shared by `matcher`
+//! (which decides) and `actions` (which builds outcomes), so neither imports the other's internals.
+//! Data only.
+
+use crate::table::Route;
+
+/// The body of the filter's own 404 (no host/path matched and no default backend). Fixed text: the
+/// request's host and path are deliberately not echoed back.
+pub const NOT_FOUND_BODY: &str = "no route for this host and path\n";
+
+/// The body of the filter's 414 (request path, or the path a rewrite would produce, too long).
+pub const URI_TOO_LONG_BODY: &str = "request URI too long\n";
+
+/// Which part of the table produced the decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// A route of the selected virtual host.
+    Route,
+    /// The selected virtual host's `fallback`.
+    HostFallback,
+    /// The table's `default_backend`.
+    DefaultBackend,
+    /// Nothing matched and there is no default backend: 404.
+    NotFound,
+    /// The request path is longer than [`crate::limits::MAX_REQUEST_PATH_BYTES`]: 414, not matched.
+    TooLong,
+}
+
+/// What to do with the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<'t> {
+    /// Proxy to `cluster`; replace `:path` / `:authority` where `Some`.
+    Forward { cluster: &'t str, path: Option<String>, authority: Option<&'t str> },
+    /// Answer from the filter.
+    Respond { status: u16, body: &'t str },
+}
+
+/// The routing decision with enough context for `explain` and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision<'t> {
+    /// The `VirtualHost::host` entry selected (`""` for host-less), `None` if no entry matched.
+    pub vhost: Option<&'t str>,
+    /// The matched route (for `Via::Route`).
+    pub route: Option<&'t Route>,
+    pub via: Via,
+    pub outcome: Outcome<'t>,
+}
+

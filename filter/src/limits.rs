@@ -1,0 +1,31 @@
+//! Hard limits that keep any route table and any request from exhausting the shared wasm VM. The
+//! control plane checks tables against the same numbers (so it drops an offending route with a
+//! diagnostic instead of sending a table the filter refuses), and the filter enforces them again —
+//! on `on_configure` for table limits, per request for path limits — so nothing traps the VM, which
+//! would fail every host served by it. Plain constants; no logic here.
+
+/// Longest `:path` (with query) the filter routes; longer requests get 414, like ingress-nginx's
+/// `large-client-header-buffers: 4 8k` (nginx answers 414 when the request line exceeds 8 KiB).
+pub const MAX_REQUEST_PATH_BYTES: usize = 8 * 1024;
+
+/// Longest path (with query) a rewrite may produce; a longer result answers that request 414 and
+/// nothing else notices.
+pub const MAX_REWRITTEN_PATH_BYTES: usize = 8 * 1024;
+
+/// Longest `rewrite-target` template.
+pub const MAX_REWRITE_TEMPLATE_BYTES: usize = 1024;
+
+/// Most `$N` substitutions in one template (ingress-nginx targets use one to three).
+pub const MAX_REWRITE_SUBSTITUTIONS: usize = 16;
+
+/// Longest regex pattern of one route.
+pub const MAX_REGEX_PATTERN_BYTES: usize = 2048;
+
+/// Most `Regex` routes on one host (each request to the host may try all of them in order).
+pub const MAX_REGEX_ROUTES_PER_HOST: usize = 1000;
+
+/// Most `Regex` routes in the whole table (each compiled regex holds VM memory).
+pub const MAX_REGEX_ROUTES: usize = 20_000;
+
+/// Largest route-table JSON the filter accepts (bytes), refused before parsing.
+pub const MAX_TABLE_JSON_BYTES: usize = 32 * 1024 * 1024;

@@ -1,0 +1,351 @@
+//! Edge security through the whole product (control plane + real Envoy + the built filter), with
+//! raw HTTP/1.1 requests where a client library would normalise the path itself:
+//! - access-control annotations we cannot enforce fail closed (403 / 503), others keep serving;
+//! - no path encoding routes by one prefix and delivers a traversal to that prefix's backend;
+//! - a hostile corpus (rewrite bombs, regex floods, huge headers, deep and long paths) costs the
+//!   requests that carry it and nothing else: another host under load sees zero failures;
+//! - internal and underscore headers never reach an upstream.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use wasm_ingress_tests::backend::{Echo, EchoBackend};
+use wasm_ingress_tests::gateway::{manifests, Gateway, GatewayOptions};
+
+fn backend(name: &str, last_octet: u8) -> EchoBackend {
+    EchoBackend::spawn(name, Ipv4Addr::new(127, 0, 0, last_octet)).unwrap()
+}
+
+/// One raw HTTP/1.1 request (`Connection: close`); returns (status, headers, body). The request
+/// target is sent byte for byte as given.
+fn raw(addr: SocketAddr, host: &str, target: &str, extra_headers: &str) -> (u16, String, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let request = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n{extra_headers}Connection: close\r\n\r\n");
+    // Envoy may answer and close before a huge request is written: that is an answer too.
+    let _ = stream.write_all(request.as_bytes());
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(response.len());
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let body = response.get(split + 4..).unwrap_or_default().to_vec();
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head, body)
+}
+
+fn echo_of(body: &[u8]) -> Option<Echo> {
+    Echo::parse(body).ok()
+}
+
+#[test]
+fn access_controls_that_cannot_be_enforced_fail_closed_through_envoy() {
+    let app = backend("app", 61);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    let annotated = |name: &str, key: &str, value: &str, host: &str| {
+        manifests::ingress(
+            "default",
+            name,
+            json!({ format!("nginx.ingress.kubernetes.io/{key}"): value }),
+            &[(host, vec![manifests::path("/", "Prefix", "app", json!(80))])],
+        )
+    };
+    objects.extend([
+        annotated("allowlist", "whitelist-source-range", "10.0.0.0/8", "allowlist.test"),
+        annotated("basic", "auth-type", "basic", "basic.test"),
+        annotated("external", "auth-url", "http://auth.example.com/verify", "external.test"),
+        annotated("mtls", "auth-tls-secret", "default/ca", "mtls.test"),
+        annotated("bad-range", "denylist-source-range", "not-a-cidr", "bad-range.test"),
+        annotated("snippet", "configuration-snippet", "deny all;", "snippet.test"),
+        annotated("open", "proxy-buffering", "off", "open.test"),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+
+    let cases = [
+        ("allowlist.test", 403),
+        ("basic.test", 403),
+        ("external.test", 403),
+        ("mtls.test", 403),
+        ("bad-range.test", 503),
+        ("snippet.test", 403),
+    ];
+    for (host, status) in cases {
+        for path in ["/", "/deep/path?q=1"] {
+            let (got, head, body) = raw(gateway.http, host, path, "");
+            assert_eq!(got, status, "{host}{path}: {head}");
+            assert!(echo_of(&body).is_none(), "{host}{path} reached the backend");
+        }
+    }
+    let (status, _, body) = raw(gateway.http, "open.test", "/", "");
+    assert_eq!((status, echo_of(&body).map(|e| e.backend)), (200, Some("app".to_string())));
+
+    // The control plane says so: a metric, and `validate` exits 1 naming Ingress and annotation.
+    let (_, metrics) = wasm_ingress_tests::envoy::http_get(gateway.control_plane_admin, "/metrics", Duration::from_secs(5)).unwrap();
+    assert!(metrics.lines().any(|l| l == "ingresses_denied 6"), "{metrics}");
+    let validate = std::process::Command::new(wasm_ingress_tests::paths::control_plane().unwrap())
+        .arg("validate")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&validate.stdout);
+    assert_eq!(validate.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("error: Ingress default/allowlist: metadata.annotations[nginx.ingress.kubernetes.io/whitelist-source-range]:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(fail closed)"), "{stdout}");
+}
+
+/// (request target, backend expected, upstream path expected). Routes: `/public` -> public,
+/// `/admin` -> admin, `/` -> root.
+const TRAVERSALS: &[(&str, Option<&str>, &str)] = &[
+    ("/public/file", Some("public"), "/public/file"),
+    ("/public/..%2Fadmin", Some("admin"), "/admin"),
+    ("/public/..%2fadmin", Some("admin"), "/admin"),
+    ("/public/%2e%2e/admin", Some("admin"), "/admin"),
+    ("/public/%2E%2E%2Fadmin", Some("admin"), "/admin"),
+    ("/public/.%2e/admin", Some("admin"), "/admin"),
+    ("/public/../admin", Some("admin"), "/admin"),
+    ("/public/./../admin/x", Some("admin"), "/admin/x"),
+    ("/public/..%5Cadmin", Some("admin"), "/admin"),
+    ("/public/%2e%2e%5cadmin", Some("admin"), "/admin"),
+    ("//admin", Some("admin"), "/admin"),
+    ("/public//x", Some("public"), "/public/x"),
+    ("/public/../../../admin", Some("admin"), "/admin"),
+    ("/public%2F..%2Fadmin", Some("admin"), "/admin"),
+    ("/public/x?next=/../admin", Some("public"), "/public/x?next=/../admin"),
+    // A raw backslash is a separator too (Envoy's RFC 3986 normaliser turns it into `/`).
+    ("/public\\..\\admin", Some("admin"), "/admin"),
+    // Envoy resolves `..` before merging slashes (nginx merges first and would pick `/admin`): the
+    // path delivered still belongs to the prefix that routed it.
+    ("/public//..//admin", Some("public"), "/public/admin"),
+];
+
+#[test]
+fn no_encoding_routes_by_one_prefix_and_delivers_a_traversal() {
+    let public = backend("public", 62);
+    let admin = backend("admin", 63);
+    let root = backend("root", 64);
+    let rewritten = backend("rewritten", 65);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = Vec::new();
+    objects.extend(manifests::service("default", "public", &[("http", 80)], &[&public]));
+    objects.extend(manifests::service("default", "admin", &[("http", 80)], &[&admin]));
+    objects.extend(manifests::service("default", "root", &[("http", 80)], &[&root]));
+    objects.extend(manifests::service("default", "rewritten", &[("http", 80)], &[&rewritten]));
+    objects.push(manifests::ingress(
+        "default",
+        "paths",
+        json!({}),
+        &[(
+            "paths.test",
+            vec![
+                manifests::path("/public", "Prefix", "public", json!(80)),
+                manifests::path("/admin", "Prefix", "admin", json!(80)),
+                manifests::path("/", "Prefix", "root", json!(80)),
+            ],
+        )],
+    ));
+    // A rewrite whose captures are dots: the target cannot reassemble `..`.
+    objects.push(manifests::ingress(
+        "default",
+        "rewrite",
+        json!({"nginx.ingress.kubernetes.io/rewrite-target": "/static/$1$2/$3"}),
+        &[("rewrite.test", vec![manifests::path("/r/(.)x/(.)y/(.*)", "ImplementationSpecific", "rewritten", json!(80))])],
+    ));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+
+    let mut failures = Vec::new();
+    for &(target, backend, path) in TRAVERSALS {
+        let (status, head, body) = raw(gateway.http, "paths.test", target, "");
+        let echo = echo_of(&body);
+        let got = (echo.as_ref().map(|e| e.backend.as_str()), echo.as_ref().map(|e| e.path.as_str()));
+        if got != (backend, Some(path)) {
+            failures.push(format!("{target}: expected {backend:?} {path:?}, got status {status} {got:?} ({})", head.lines().next().unwrap_or("")));
+        }
+        // Whatever happened, no backend ever sees a dot segment or an encoded separator.
+        if let Some(echo) = &echo {
+            let (upstream_path, _) = echo.path.split_once('?').unwrap_or((&echo.path, ""));
+            let lower = upstream_path.to_ascii_lowercase();
+            for bad in ["/../", "/./", "%2f", "%5c", "\\", "//", "%2e%2e"] {
+                assert!(!lower.contains(bad) && !lower.ends_with("/.."), "{target}: {} received {:?}", echo.backend, echo.path);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+
+    // Dots that come from two captures cannot become a `..` segment upstream.
+    for (target, path) in [("/r/ax/by/etc", "/static/ab/etc"), ("/r/.x/.y/etc", "/etc"), ("/r/.x/zy/etc", "/static/.z/etc")] {
+        let (status, _, body) = raw(gateway.http, "rewrite.test", target, "");
+        let echo = echo_of(&body).unwrap_or_else(|| panic!("{target}: status {status}"));
+        assert_eq!((echo.backend.as_str(), echo.path.as_str()), ("rewritten", path), "{target}");
+    }
+}
+
+#[test]
+fn hostile_requests_cost_only_themselves_while_another_host_is_under_load() {
+    let calm = backend("calm", 66);
+    let target = backend("target", 67);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = Vec::new();
+    objects.extend(manifests::service("default", "calm", &[("http", 80)], &[&calm]));
+    objects.extend(manifests::service("default", "target", &[("http", 80)], &[&target]));
+    objects.push(manifests::ingress("default", "calm", json!({}), &[("calm.test", vec![manifests::path("/", "Prefix", "calm", json!(80))])]));
+    // Rewrite bomb within the caps: 16 × `$0`.
+    objects.push(manifests::ingress(
+        "default",
+        "bomb",
+        json!({"nginx.ingress.kubernetes.io/rewrite-target": "$0".repeat(16)}),
+        &[("bomb.test", vec![manifests::path("/b(.*)", "ImplementationSpecific", "target", json!(80))])],
+    ));
+    // Rewrite bomb beyond the caps: refused by the control plane (a diagnostic), path not served.
+    objects.push(manifests::ingress(
+        "default",
+        "mega-bomb",
+        json!({"nginx.ingress.kubernetes.io/rewrite-target": "$0".repeat(5000)}),
+        &[("mega.test", vec![manifests::path("/m(.*)", "ImplementationSpecific", "target", json!(80))])],
+    ));
+    // Regex flood: 1 200 regex paths on one host (the cap is 1 000 per host).
+    let flood: Vec<Value> = (0..1200)
+        .map(|i| manifests::path(&format!("/f{i}/(a|b)*c+[0-9]{{0,3}}x"), "ImplementationSpecific", "target", json!(80)))
+        .collect();
+    objects.push(manifests::ingress("default", "flood", json!({"nginx.ingress.kubernetes.io/use-regex": "true"}), &[("flood.test", flood)]));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let logs = gateway.control_plane_logs();
+    assert!(logs.contains("Ingress default/mega-bomb"), "the over-cap rewrite is reported: {logs}");
+
+    // Load on calm.test from two threads until the hostile corpus is done.
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let http = gateway.http;
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (stop, ok, failed) = (Arc::clone(&stop), Arc::clone(&ok), Arc::clone(&failed));
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(120) {
+                    let (status, head, body) = raw(http, "calm.test", "/steady", "");
+                    if status == 200 && echo_of(&body).is_some_and(|e| e.backend == "calm") {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.lock().unwrap().push(format!("{status} {}", head.lines().next().unwrap_or("")));
+                    }
+                }
+            })
+        })
+        .collect();
+
+    let long_path = format!("/b{}", "x".repeat(4000));
+    let deep_path = "/a".repeat(4000);
+    let flood_miss = format!("/f9/{}", "ab".repeat(3000));
+    let huge_header = format!("x-big: {}\r\n", "h".repeat(1024 * 1024));
+    let many_headers: String = (0..200).map(|i| format!("x-h{i}: {}\r\n", "v".repeat(200))).collect();
+    for round in 0..10 {
+        // (host, target, extra headers, acceptable statuses)
+        let corpus: [(&str, &str, &str, &[u16]); 8] = [
+            ("bomb.test", &long_path, "", &[414]),
+            ("bomb.test", "/b/short", "", &[200]),
+            ("mega.test", "/m/x", "", &[404]),
+            ("flood.test", &flood_miss, "", &[404]),
+            ("flood.test", "/f999/ababcc12x", "", &[200]),
+            ("calm.test", &deep_path, "", &[200]),
+            ("calm.test", "/", &huge_header, &[431, 400, 413, 0]),
+            ("calm.test", "/", &many_headers, &[200, 431]),
+        ];
+        for (host, target, headers, statuses) in corpus {
+            let (status, head, _) = raw(http, host, target, headers);
+            assert!(statuses.contains(&status), "round {round}: {host} {}…: {status} {head}", &target[..target.len().min(40)]);
+        }
+        let (status, _, _) = raw(http, "calm.test", &format!("/{}", "y".repeat(9000)), "");
+        assert_eq!(status, 414, "a path over 8 KiB is answered 414 like ingress-nginx");
+    }
+    // The 1 001st regex path of the flood is not served (cap), the 1 000th is.
+    let (status, _, _) = raw(http, "flood.test", "/f1100/cx", "");
+    assert_eq!(status, 404);
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let failed = failed.lock().unwrap();
+    let ok = ok.load(Ordering::Relaxed);
+    println!("calm.test under load: {ok} ok, {} failed", failed.len());
+    assert!(ok > 50, "the load loop ran ({ok} requests)");
+    assert!(failed.is_empty(), "calm.test failed {} of {} requests: {:?}", failed.len(), ok + failed.len(), &failed[..failed.len().min(5)]);
+    assert!(gateway.envoy.logs().lines().all(|l| !l.contains("wasm trap") && !l.contains("Function: proxy_on")), "the VM trapped:\n{}", gateway.envoy.logs());
+}
+
+#[test]
+fn internal_and_underscore_headers_never_reach_upstreams() {
+    let a = backend("a", 68);
+    let b = backend("b", 69);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = Vec::new();
+    objects.extend(manifests::service("default", "a", &[("http", 80)], &[&a]));
+    objects.extend(manifests::service("default", "b", &[("http", 80)], &[&b]));
+    objects.push(manifests::ingress("default", "h", json!({}), &[("h.test", vec![manifests::path("/", "Prefix", "a", json!(80))])]));
+    objects.push(manifests::ingress("default", "other", json!({}), &[("other.test", vec![manifests::path("/", "Prefix", "b", json!(80))])]));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let (status, _, body) = raw(gateway.http, "h.test", "/", "x-wasm-ingress-cluster: default/b/80\r\nx_forwarded_user: admin\r\nx-fine: 1\r\n");
+    let echo = echo_of(&body).unwrap_or_else(|| panic!("status {status}"));
+    assert_eq!(echo.backend, "a", "a client cannot pick the cluster");
+    assert!(!echo.headers.contains_key("x-wasm-ingress-cluster"));
+    assert!(!echo.headers.contains_key("x_forwarded_user"), "underscore headers are dropped: {:?}", echo.headers);
+    assert_eq!(echo.headers.get("x-fine").map(String::as_str), Some("1"));
+}
+
+#[test]
+fn xds_over_mutual_tls_serves_envoy_and_refuses_clients_without_a_certificate() {
+    let app = backend("app", 70);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.push(manifests::ingress("default", "app", json!({}), &[("app.test", vec![manifests::path("/", "Prefix", "app", json!(80))])]));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let credentials = tempfile::tempdir().unwrap();
+    let certgen = std::process::Command::new(wasm_ingress_tests::paths::control_plane().unwrap())
+        .args(["certgen", "--output-dir"])
+        .arg(credentials.path())
+        .output()
+        .unwrap();
+    assert!(certgen.status.success(), "{}", String::from_utf8_lossy(&certgen.stderr));
+    let options = GatewayOptions { xds_tls: Some(credentials.path().to_path_buf()), ..GatewayOptions::default() };
+    let gateway = Gateway::start_with(dir.path(), &options).unwrap();
+
+    // Envoy, with its client certificate, got its configuration over mutual TLS.
+    let (status, _, body) = raw(gateway.http, "app.test", "/", "");
+    assert_eq!((status, echo_of(&body).map(|e| e.backend)), (200, Some("app".to_string())));
+
+    // A TLS client that trusts the CA but has no certificate is refused in the handshake.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let ca = std::fs::read(credentials.path().join("server/ca.crt")).unwrap();
+    let refused = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .http2_prior_knowledge()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let url = format!("https://127.0.0.1:{}/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources", gateway.xds.port());
+        client.post(url).header("content-type", "application/grpc").send().await
+    });
+    assert!(refused.is_err(), "served a client without a certificate: {refused:?}");
+    // Plaintext gRPC gets nothing either.
+    let mut plain = TcpStream::connect(gateway.xds).unwrap();
+    plain.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = plain.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(!answer.starts_with(&[0, 0]), "an HTTP/2 SETTINGS frame came back in plaintext");
+    assert!(gateway.control_plane_logs().contains("mutual_tls=true"), "{}", gateway.control_plane_logs());
+}
