@@ -1,5 +1,7 @@
 //! The admin HTTP server (axum): `/healthz` (the process is up), `/readyz` (the first snapshot has
-//! been built, so Envoy would get a real configuration) and `/metrics` (OpenMetrics text).
+//! been built, so Envoy would get a real configuration; the body lists the NACKs standing now —
+//! the control plane stays ready, Envoy serves its last accepted configuration) and `/metrics`
+//! (OpenMetrics text).
 //!
 //! It only reports; it must not change anything (no config endpoints, no debug mutations).
 
@@ -15,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
+use crate::xds::rejections::Rejections;
 
 /// OpenMetrics text, as prometheus-client encodes it.
 pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -23,26 +26,27 @@ pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.
 struct AdminState {
     ready: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
+    rejections: watch::Receiver<Rejections>,
 }
 
 /// The admin routes; `ready` turns true once the first snapshot is built.
-pub fn router(ready: watch::Receiver<bool>, metrics: Arc<Metrics>) -> Router {
+pub fn router(ready: watch::Receiver<bool>, metrics: Arc<Metrics>, rejections: watch::Receiver<Rejections>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .with_state(AdminState { ready, metrics })
+        .with_state(AdminState { ready, metrics, rejections })
 }
 
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(state): State<AdminState>) -> (StatusCode, &'static str) {
+async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
     if *state.ready.borrow() {
-        (StatusCode::OK, "ready\n")
+        (StatusCode::OK, format!("ready\n{}", state.rejections.borrow().describe()))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: no configuration built yet\n")
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: no configuration built yet\n".to_string())
     }
 }
 
@@ -55,9 +59,10 @@ pub async fn serve(
     listener: TcpListener,
     ready: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
+    rejections: watch::Receiver<Rejections>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(ready, metrics)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(ready, metrics, rejections)).with_graceful_shutdown(shutdown).await
 }
 
 #[cfg(test)]
@@ -86,7 +91,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, ready, metrics, async {
+        let (rejected, rejections) = watch::channel(Rejections::default());
+        let server = tokio::spawn(serve(listener, ready, metrics, rejections, async {
             let _ = stopped.await;
         }));
 
@@ -94,6 +100,21 @@ mod tests {
         assert!(get(address, "/readyz").await.starts_with("HTTP/1.1 503"));
         ready_tx.send(true).unwrap();
         assert!(get(address, "/readyz").await.starts_with("HTTP/1.1 200"));
+        // A standing NACK is listed; the control plane stays ready.
+        rejected.send_modify(|r| {
+            r.record(
+                "envoy-0",
+                &crate::xds::stream::StreamEvent::Nacked {
+                    resource_type: crate::xds::resources::ResourceType::Cluster,
+                    rejected_version: "v2".into(),
+                    last_accepted_version: "v1".into(),
+                    error_detail: "bad cluster".into(),
+                },
+            );
+        });
+        let readyz = get(address, "/readyz").await;
+        assert!(readyz.starts_with("HTTP/1.1 200"), "{readyz}");
+        assert!(readyz.ends_with("ready\nrejected: node=envoy-0 type=cds version=v2 (serving v1): bad cluster\n"), "{readyz}");
         let metrics = get(address, "/metrics").await;
         assert!(metrics.starts_with("HTTP/1.1 200"));
         assert!(metrics.contains("xds_pushes_total{type=\"lds\"} 1"), "{metrics}");

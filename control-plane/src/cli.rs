@@ -31,6 +31,41 @@ pub enum Command {
     Explain(ExplainArgs),
 }
 
+/// What decides how Ingresses translate, shared by `serve`, `validate` and `explain` so that a
+/// folder is judged exactly as the controller would serve it.
+#[derive(Debug, Clone, Args)]
+pub struct TranslationArgs {
+    /// IngressClass name we serve.
+    #[arg(long, default_value = DEFAULT_INGRESS_CLASS)]
+    pub ingress_class: String,
+    /// `spec.controller` of the IngressClasses that are ours.
+    #[arg(long, default_value = DEFAULT_CONTROLLER_NAME)]
+    pub controller_name: String,
+    /// Secret (NAMESPACE/NAME, type kubernetes.io/tls) offered to HTTPS clients that send no SNI or
+    /// one no Ingress claims (ingress-nginx's flag). Without it: a self-signed certificate made at
+    /// start, never a tenant's.
+    #[arg(long, value_parser = parse_namespaced_name)]
+    pub default_ssl_certificate: Option<crate::state::ObjectKey>,
+    /// Hosts shared across namespaces: `merge` (ingress-nginx) or `namespace` (the oldest
+    /// Ingress's namespace owns the host; other namespaces' rules for it are refused).
+    #[arg(long, value_enum, default_value = "merge")]
+    pub host_ownership: crate::translate::ingress::HostOwnership,
+}
+
+impl TranslationArgs {
+    /// The translation options these flags give.
+    pub fn options(&self, refuse_local_endpoints: bool) -> crate::translate::ingress::TranslateOptions {
+        crate::translate::ingress::TranslateOptions {
+            ingress_class: self.ingress_class.clone(),
+            controller_name: self.controller_name.clone(),
+            refuse_local_endpoints,
+            host_ownership: self.host_ownership,
+            default_certificate: self.default_ssl_certificate.clone(),
+            now: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Folder of Kubernetes YAML manifests to serve (watched for changes). Without it, the
@@ -56,12 +91,8 @@ pub struct ServeArgs {
     /// Name of the leader-election Lease.
     #[arg(long, default_value = "wasm-ingress-leader")]
     pub lease_name: String,
-    /// IngressClass name we serve.
-    #[arg(long, default_value = DEFAULT_INGRESS_CLASS)]
-    pub ingress_class: String,
-    /// `spec.controller` of the IngressClasses that are ours.
-    #[arg(long, default_value = DEFAULT_CONTROLLER_NAME)]
-    pub controller_name: String,
+    #[command(flatten)]
+    pub translation: TranslationArgs,
     /// Where to serve ADS (gRPC).
     #[arg(long, default_value = "127.0.0.1:18000")]
     pub xds_listen: SocketAddr,
@@ -97,15 +128,6 @@ pub struct ServeArgs {
     /// Kubernetes API source, off for a manifests folder (local demos use loopback backends).
     #[arg(long)]
     pub refuse_local_endpoints: Option<bool>,
-    /// Secret (NAMESPACE/NAME, type kubernetes.io/tls) offered to HTTPS clients that send no SNI or
-    /// one no Ingress claims (ingress-nginx's flag). Without it: a self-signed certificate made at
-    /// start, never a tenant's.
-    #[arg(long, value_parser = parse_namespaced_name)]
-    pub default_ssl_certificate: Option<crate::state::ObjectKey>,
-    /// Hosts shared across namespaces: `merge` (ingress-nginx) or `namespace` (the oldest
-    /// Ingress's namespace owns the host; other namespaces' rules for it are refused).
-    #[arg(long, value_enum, default_value = "merge")]
-    pub host_ownership: crate::translate::ingress::HostOwnership,
     #[command(flatten)]
     pub edge: crate::translate::edge::EdgeSettings,
 }
@@ -164,10 +186,8 @@ pub struct CertgenArgs {
 pub struct ValidateArgs {
     /// Manifests folder.
     pub dir: PathBuf,
-    #[arg(long, default_value = DEFAULT_INGRESS_CLASS)]
-    pub ingress_class: String,
-    #[arg(long, default_value = DEFAULT_CONTROLLER_NAME)]
-    pub controller_name: String,
+    #[command(flatten)]
+    pub translation: TranslationArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -177,10 +197,8 @@ pub struct ExplainArgs {
     /// The request, e.g. http://shop.example.com/api/users?x=1
     #[arg(long)]
     pub url: String,
-    #[arg(long, default_value = DEFAULT_INGRESS_CLASS)]
-    pub ingress_class: String,
-    #[arg(long, default_value = DEFAULT_CONTROLLER_NAME)]
-    pub controller_name: String,
+    #[command(flatten)]
+    pub translation: TranslationArgs,
 }
 
 /// `NAMESPACE/NAME` (both non-empty) as an `ObjectKey`.

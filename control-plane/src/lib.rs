@@ -3,6 +3,7 @@
 //!
 //! Data flows one way: `source` -> `state::ClusterState` -> `translate::ingress` (pure) ->
 //! `model::Model` + diagnostics -> `translate::envoy` -> `xds` (versioned snapshot, ADS) -> Envoy.
+//! What Envoy rejects flows back: `xds::rejections` -> `nacks` -> diagnostics on the Ingresses concerned.
 
 pub mod admin;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod leader;
 pub mod error;
 pub mod metrics;
 pub mod model;
+pub mod nacks;
 pub mod source;
 pub mod state;
 pub mod status;

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub xds_pushes: Family<Labels, Counter>,
     /// Responses Envoy rejected, by xDS type.
     pub xds_nacks: Family<Labels, Counter>,
+    /// NACKs standing now (per Envoy node and type, not yet followed by an ACK).
+    pub xds_rejections: Gauge,
     /// Time to translate cluster state into a snapshot.
     pub translation_duration_seconds: Histogram,
     /// Current diagnostics, by severity.
@@ -56,6 +58,7 @@ impl Metrics {
         let xds_connected_streams = Gauge::default();
         let xds_pushes = Family::<Labels, Counter>::default();
         let xds_nacks = Family::<Labels, Counter>::default();
+        let xds_rejections = Gauge::default();
         // 100µs .. ~3.3s
         let translation_duration_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         let diagnostics = Family::<Labels, Gauge>::default();
@@ -67,6 +70,11 @@ impl Metrics {
         // Counters get `_total` appended by the encoder.
         registry.register("xds_pushes", "xDS responses sent, by type", xds_pushes.clone());
         registry.register("xds_nacks", "xDS responses rejected by Envoy (NACK), by type", xds_nacks.clone());
+        registry.register(
+            "xds_rejections",
+            "NACKs standing now: per Envoy node and type, not yet followed by an ACK (Envoy serves its last accepted configuration)",
+            xds_rejections.clone(),
+        );
         registry.register(
             "translation_duration_seconds",
             "Time to translate cluster state into an xDS snapshot",
@@ -95,6 +103,7 @@ impl Metrics {
             xds_connected_streams,
             xds_pushes,
             xds_nacks,
+            xds_rejections,
             translation_duration_seconds,
             diagnostics,
             snapshot_version_info,

@@ -174,8 +174,8 @@ fn ingress_class_is_ours() {
     let class = named(&m.ingress_classes, DEFAULT_INGRESS_CLASS);
     assert_eq!(class.spec.as_ref().unwrap().controller.as_deref(), Some(DEFAULT_CONTROLLER_NAME));
     let control_plane = serve_args(container(named(&m.deployments, "wasm-ingress-control-plane"), "control-plane"));
-    assert_eq!(control_plane.ingress_class, DEFAULT_INGRESS_CLASS);
-    assert_eq!(control_plane.controller_name, DEFAULT_CONTROLLER_NAME);
+    assert_eq!(control_plane.translation.ingress_class, DEFAULT_INGRESS_CLASS);
+    assert_eq!(control_plane.translation.controller_name, DEFAULT_CONTROLLER_NAME);
 }
 
 #[test]

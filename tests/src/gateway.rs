@@ -25,6 +25,8 @@ pub struct GatewayOptions {
     pub xds_tls: Option<PathBuf>,
     /// More `serve` flags.
     pub serve_args: Vec<String>,
+    /// The filter `.wasm` Envoy loads (default: the one the build made).
+    pub filter_wasm: Option<PathBuf>,
 }
 
 /// Control plane + Envoy, serving a manifests folder the test owns.
@@ -58,7 +60,10 @@ impl Gateway {
         let control_plane_admin = SocketAddr::from(([127, 0, 0, 1], port()?));
         let envoy_admin = port()?;
         let binary = paths::control_plane()?;
-        let wasm = paths::filter_wasm()?;
+        let wasm = match &options.filter_wasm {
+            Some(path) => path.clone(),
+            None => paths::filter_wasm()?,
+        };
         let control_plane_log = dir.path().join("control-plane.log");
         let log = std::fs::File::create(&control_plane_log)?;
         let control_plane = Command::new(&binary)

@@ -349,3 +349,104 @@ fn xds_over_mutual_tls_serves_envoy_and_refuses_clients_without_a_certificate() 
     assert!(!answer.starts_with(&[0, 0]), "an HTTP/2 SETTINGS frame came back in plaintext");
     assert!(gateway.control_plane_logs().contains("mutual_tls=true"), "{}", gateway.control_plane_logs());
 }
+
+/// A tenant cannot capture another tenant's TLS name through a SAN: namespace `evil` serves
+/// `evil.test` with a certificate that also names `pay.shop.test`, under namespace `shop`'s
+/// `*.shop.test`. Envoy would offer the exact SAN over the wildcard; the control plane refuses the
+/// intruding certificate, so `pay.shop.test` gets the shop's certificate and `evil.test` the default.
+#[test]
+fn a_certificate_cannot_capture_another_namespaces_server_name() {
+    use wasm_ingress_tests::gateway::certs::TestCa;
+    let shop = backend("shop", 80);
+    let evil = backend("evil", 81);
+    let (shop_ca, evil_ca) = (TestCa::new("shop-ca").unwrap(), TestCa::new("evil-ca").unwrap());
+    let (shop_cert, shop_key) = shop_ca.server_cert(&["*.shop.test"]).unwrap();
+    let (evil_cert, evil_key) = evil_ca.server_cert(&["evil.test", "pay.shop.test"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("shop", "shop", &[("http", 80)], &[&shop]);
+    objects.extend(manifests::service("evil", "evil", &[("http", 80)], &[&evil]));
+    objects.push(manifests::tls_secret("shop", "wildcard", &shop_cert, &shop_key));
+    objects.push(manifests::tls_secret("evil", "tls", &evil_cert, &evil_key));
+    for (namespace, host, secret) in [("shop", "*.shop.test", "wildcard"), ("evil", "evil.test", "tls")] {
+        let mut ingress = manifests::ingress(namespace, namespace, json!({}), &[(host, vec![manifests::path("/", "Prefix", namespace, json!(80))])]);
+        ingress["spec"]["tls"] = json!([{"hosts": [host], "secretName": secret}]);
+        objects.push(ingress);
+    }
+    manifests::write(dir.path(), "tls.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let hosts = ["pay.shop.test", "evil.test"];
+    let (trusts_shop, trusts_evil) =
+        (gateway.client(&hosts, Some(&shop_ca.cert_pem)).unwrap(), gateway.client(&hosts, Some(&evil_ca.cert_pem)).unwrap());
+    runtime.block_on(async {
+        let response = trusts_shop.get(gateway.https_url("pay.shop.test", "/")).send().await.unwrap();
+        assert_eq!(Echo::parse(&response.bytes().await.unwrap()).unwrap().backend, "shop");
+        assert!(trusts_evil.get(gateway.https_url("pay.shop.test", "/")).send().await.is_err(), "the intruder's certificate was offered");
+        assert!(trusts_evil.get(gateway.https_url("evil.test", "/")).send().await.is_err(), "a refused certificate is offered for nothing");
+    });
+    // Still served over HTTP, and the refusal is explained.
+    let (status, _, body) = raw(gateway.http, "evil.test", "/", "");
+    assert_eq!((status, echo_of(&body).map(|e| e.backend)), (200, Some("evil".to_string())));
+    let logs = gateway.control_plane_logs();
+    assert!(logs.contains("Secret evil/tls: its certificate also names \\\"pay.shop.test\\\"") || logs.contains("Secret evil/tls: its certificate also names \"pay.shop.test\""), "{logs}");
+}
+
+/// A NACK through real Envoy: the filter file is broken on disk, then a change arrives (an Ingress
+/// and its Service deleted). Envoy rejects the new route table; the last accepted one keeps
+/// serving — including the deleted Ingress's route, whose cluster the control plane keeps until a
+/// table without it is ACKed. The rejection is an error on each Ingress and is listed in `/readyz`;
+/// once the filter is repaired and a further change is ACKed it clears and the cluster goes.
+#[test]
+fn a_rejected_update_is_reported_and_the_last_accepted_configuration_keeps_serving() {
+    use wasm_ingress_tests::envoy::http_get;
+    use wasm_ingress_tests::gateway::wait_until;
+    let (kept, gone) = (backend("kept", 90), backend("gone", 91));
+    let dir = tempfile::tempdir().unwrap();
+    let wasm_dir = tempfile::tempdir().unwrap();
+    let wasm = wasm_dir.path().join("filter.wasm");
+    let good_wasm = std::fs::read(wasm_ingress_tests::paths::filter_wasm().unwrap()).unwrap();
+    std::fs::write(&wasm, &good_wasm).unwrap();
+    let ingress = |name: &str, service: &str| {
+        manifests::ingress("default", name, json!({}), &[(&format!("{name}.test"), vec![manifests::path("/", "Prefix", service, json!(80))])])
+    };
+    let mut objects = manifests::service("default", "kept", &[("http", 80)], &[&kept]);
+    objects.push(ingress("keep", "kept"));
+    manifests::write(dir.path(), "keep.yaml", &objects).unwrap();
+    let mut doomed = manifests::service("default", "gone", &[("http", 80)], &[&gone]);
+    doomed.push(ingress("doomed", "gone"));
+    manifests::write(dir.path(), "doomed.yaml", &doomed).unwrap();
+    let options = GatewayOptions { filter_wasm: Some(wasm.clone()), ..GatewayOptions::default() };
+    let gateway = Gateway::start_with(dir.path(), &options).unwrap();
+    let backend_of = |host: &str| echo_of(&raw(gateway.http, host, "/", "").2).map(|e| e.backend);
+    assert_eq!(backend_of("doomed.test").as_deref(), Some("gone"));
+    let readyz = || http_get(gateway.control_plane_admin, "/readyz", Duration::from_secs(2)).unwrap();
+
+    // Break the filter, then delete the doomed Ingress and its Service.
+    std::fs::write(&wasm, b"\0asm not really").unwrap();
+    std::fs::remove_file(dir.path().join("doomed.yaml")).unwrap();
+    wait_until(Duration::from_secs(30), || Ok(readyz().1.contains("type=ecds"))).unwrap_or_else(|_| {
+        panic!("no rejection in /readyz: {:?}\n{}", readyz(), gateway.control_plane_logs())
+    });
+    let (status, body) = readyz();
+    assert_eq!(status, 200, "the control plane stays ready: {body}");
+    assert!(body.contains("rejected: node=e2e type=ecds"), "{body}");
+    let logs = gateway.control_plane_logs();
+    assert!(logs.contains("Ingress default/keep: Envoy e2e rejected the ecds update"), "{logs}");
+    // The last accepted table still routes doomed.test, and its cluster is still there.
+    for _ in 0..20 {
+        assert_eq!(backend_of("keep.test").as_deref(), Some("kept"));
+        assert_eq!(backend_of("doomed.test").as_deref(), Some("gone"), "the removed cluster went before the table that uses it");
+    }
+    let metrics = http_get(gateway.control_plane_admin, "/metrics", Duration::from_secs(2)).unwrap().1;
+    assert!(metrics.contains("xds_rejections 1"), "{metrics}");
+
+    // Repair the filter and make a change: Envoy ACKs, the rejection clears, doomed.test is gone.
+    std::fs::write(&wasm, &good_wasm).unwrap();
+    objects.push(ingress("fresh", "kept"));
+    manifests::write(dir.path(), "keep.yaml", &objects).unwrap();
+    wait_until(Duration::from_secs(30), || Ok(!readyz().1.contains("rejected:") && backend_of("fresh.test").is_some()))
+        .unwrap_or_else(|_| panic!("not recovered: {:?}\n{}", readyz(), gateway.control_plane_logs()));
+    let (status, _, _) = raw(gateway.http, "doomed.test", "/", "");
+    assert_eq!(status, 404);
+    assert!(gateway.control_plane_logs().contains("resolved: error: Ingress default/keep: Envoy e2e rejected"));
+}

@@ -54,7 +54,7 @@ fn parse_url(url: &str) -> anyhow::Result<RequestUrl> {
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let request = parse_url(&args.url)?;
-    let loaded = load_and_translate(&args.dir, &args.ingress_class, &args.controller_name)?;
+    let loaded = load_and_translate(&args.dir, &args.translation)?;
     print!("{}", explain(&loaded, &request)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -26,6 +26,7 @@ use crate::source::files::{self, SourceSnapshot};
 use crate::translate::envoy::{self, ListenerSettings};
 use crate::translate::ingress::{self, TranslateOptions};
 use crate::xds::cache::{Snapshot, SnapshotCache};
+use crate::xds::rejections::Rejections;
 use crate::xds::resources;
 
 /// How long shutdown waits for the servers to finish.
@@ -61,11 +62,23 @@ struct Builder {
     reported: BTreeSet<Diagnostic>,
     /// Kubernetes source only (closed otherwise): each translation, for the leader's status and Events.
     translated: watch::Sender<Option<crate::status::TranslatedState>>,
+    /// The NACKs standing now (from the ADS streams).
+    rejections: watch::Receiver<Rejections>,
+    /// The last translation, to report NACKs against when they change.
+    last: Option<Built>,
+}
+
+/// One translation and what it was made from.
+struct Built {
+    source: Arc<SourceSnapshot>,
+    translation: Arc<crate::model::Translation>,
+    /// The state handed to the Kubernetes writers (made once per translation).
+    state: Option<Arc<crate::state::ClusterState>>,
 }
 
 impl Builder {
     /// Translate one source snapshot and publish it if it differs from what is served.
-    fn rebuild(&mut self, source: &SourceSnapshot) {
+    fn rebuild(&mut self, source: &Arc<SourceSnapshot>) {
         let started = Instant::now();
         // Certificates are checked for expiry against the time of each translation.
         let options = TranslateOptions { now: Some(ingress::unix_now()), ..self.options.clone() };
@@ -74,20 +87,15 @@ impl Builder {
         let snapshot = Snapshot::new(resources::by_type(&envoy_resources));
         self.metrics.observe_translation(started.elapsed());
 
-        let mut diagnostics: Vec<Diagnostic> =
-            source.diagnostics.iter().chain(&translation.diagnostics).cloned().collect();
-        diagnostics.sort();
-        diagnostics.dedup();
-        self.report(&diagnostics);
-        self.metrics.set_diagnostics(&diagnostics);
         self.metrics.ingresses_served.set(i64::try_from(translation.served_ingresses.len()).unwrap_or(i64::MAX));
         self.metrics.ingresses_denied.set(i64::try_from(translation.denied_ingresses.len()).unwrap_or(i64::MAX));
-        if !self.translated.is_closed() {
-            self.translated.send_replace(Some(crate::status::TranslatedState {
-                state: Arc::new(source.state.clone()),
-                translation: Arc::new(translation.clone()),
-            }));
-        }
+        let translation = Arc::new(translation);
+        self.last = Some(Built {
+            source: Arc::clone(source),
+            translation: Arc::clone(&translation),
+            state: (!self.translated.is_closed()).then(|| Arc::new(source.state.clone())),
+        });
+        self.publish_diagnostics();
 
         let versions: Vec<String> = resources::ResourceType::ALL
             .into_iter()
@@ -112,6 +120,32 @@ impl Builder {
             self.metrics.set_snapshot_versions(&self.cache.current());
         }
         self.ready.send_replace(true);
+    }
+
+    /// Report the last translation's diagnostics plus those of the standing NACKs: log, gauge, and
+    /// (Kubernetes) the leader's Events. Called after each rebuild and whenever the NACKs change.
+    fn publish_diagnostics(&mut self) {
+        let Some(built) = &self.last else { return };
+        let rejected = crate::nacks::diagnostics(&self.rejections.borrow_and_update(), &built.translation, &built.source.state);
+        let mut diagnostics: Vec<Diagnostic> =
+            built.source.diagnostics.iter().chain(&built.translation.diagnostics).chain(&rejected).cloned().collect();
+        diagnostics.sort();
+        diagnostics.dedup();
+        let translated = built.state.as_ref().map(|state| {
+            let translation = if rejected.is_empty() {
+                Arc::clone(&built.translation)
+            } else {
+                let mut with_rejections = (*built.translation).clone();
+                with_rejections.diagnostics.extend(rejected);
+                Arc::new(with_rejections)
+            };
+            crate::status::TranslatedState { state: Arc::clone(state), translation }
+        });
+        self.report(&diagnostics);
+        self.metrics.set_diagnostics(&diagnostics);
+        if let Some(translated) = translated {
+            self.translated.send_replace(Some(translated));
+        }
     }
 
     /// Log each diagnostic once when it appears and once when it is gone.
@@ -181,7 +215,7 @@ async fn kube_feed(
         tracing::info!("neither --status-address nor --status-service: Ingress status is not written");
     }
     let status_writer = status::StatusWriter::new(client.clone(), address);
-    let reporter = events::Reporter { controller: args.controller_name.clone(), instance: identity };
+    let reporter = events::Reporter { controller: args.translation.controller_name.clone(), instance: identity };
     let event_publisher = events::EventPublisher::new(client, reporter, events::DEFAULT_EVENTS_PER_MINUTE);
     let writers =
         tokio::spawn(status::run_writers(translated, is_leader, status_writer, event_publisher, status::WRITERS_RESYNC));
@@ -290,15 +324,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         edge: args.edge.clone(),
         fallback_certificate: Some(crate::commands::certgen::default_certificate()?),
     };
-    let options =
-        TranslateOptions {
-            ingress_class: args.ingress_class.clone(),
-            controller_name: args.controller_name.clone(),
-            refuse_local_endpoints: args.refuse_local_endpoints.unwrap_or(args.manifests.is_none()),
-            host_ownership: args.host_ownership,
-            default_certificate: args.default_ssl_certificate.clone(),
-            now: None,
-        };
+    let options = args.translation.options(args.refuse_local_endpoints.unwrap_or(args.manifests.is_none()));
     let metrics = Arc::new(Metrics::new());
     let cache = SnapshotCache::new();
     let (ready, ready_rx) = watch::channel(false);
@@ -327,12 +353,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
 
     let mutual_tls = xds_options.tls.is_some();
-    let xds_server =
-        tokio::spawn(crate::xds::server::serve(xds_listener, cache.subscribe(), Arc::clone(&metrics), xds_options, wait_stop()));
+    let (rejections, rejections_rx) = watch::channel(Rejections::default());
+    let rejections = Arc::new(rejections);
+    let xds_server = tokio::spawn(crate::xds::server::serve(
+        xds_listener,
+        cache.subscribe(),
+        Arc::clone(&metrics),
+        Arc::clone(&rejections),
+        xds_options,
+        wait_stop(),
+    ));
     tracing::info!(address = %args.xds_listen, mutual_tls, "ADS server listening");
     let admin_server = admin_listener.map(|listener| {
         tracing::info!(address = %args.admin_listen.map(|a| a.to_string()).unwrap_or_default(), "admin server listening (/healthz, /readyz, /metrics)");
-        tokio::spawn(crate::admin::serve(listener, ready_rx.clone(), Arc::clone(&metrics), wait_stop()))
+        tokio::spawn(crate::admin::serve(listener, ready_rx.clone(), Arc::clone(&metrics), rejections_rx.clone(), wait_stop()))
     });
     tracing::info!(
         source = %args.manifests.as_ref().map(|d| d.display().to_string()).unwrap_or_else(|| "Kubernetes API".into()),
@@ -343,7 +377,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "serving"
     );
 
-    let mut builder = Builder { options, settings, cache, metrics, ready, reported: BTreeSet::new(), translated };
+    let mut builder = Builder {
+        options,
+        settings,
+        cache,
+        metrics,
+        ready,
+        reported: BTreeSet::new(),
+        translated,
+        rejections: rejections_rx.clone(),
+        last: None,
+    };
+    let mut nacks = rejections_rx;
     feed.updates.mark_changed();
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
@@ -358,6 +403,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 let latest = feed.updates.borrow_and_update().clone();
                 if let Some(snapshot) = latest {
                     builder.rebuild(&snapshot);
+                }
+            }
+            changed = nacks.changed() => {
+                if changed.is_ok() {
+                    builder.publish_diagnostics();
                 }
             }
             () = &mut shutdown => break,

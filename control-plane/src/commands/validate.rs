@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 
-use crate::cli::ValidateArgs;
+use crate::cli::{TranslationArgs, ValidateArgs};
 use crate::model::{Diagnostic, Severity, Translation};
 use crate::source::files::load_dir;
 use crate::state::ClusterState;
@@ -24,19 +24,12 @@ pub(crate) struct Loaded {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-pub(crate) fn load_and_translate(dir: &Path, ingress_class: &str, controller_name: &str) -> anyhow::Result<Loaded> {
+pub(crate) fn load_and_translate(dir: &Path, flags: &TranslationArgs) -> anyhow::Result<Loaded> {
     if !dir.is_dir() {
         bail!("{}: not a folder (or does not exist)", dir.display());
     }
     let (state, mut diagnostics) = load_dir(dir);
-    let options = TranslateOptions {
-        ingress_class: ingress_class.into(),
-        controller_name: controller_name.into(),
-        refuse_local_endpoints: false,
-        host_ownership: Default::default(),
-        default_certificate: None,
-        now: Some(crate::translate::ingress::unix_now()),
-    };
+    let options = TranslateOptions { now: Some(crate::translate::ingress::unix_now()), ..flags.options(false) };
     let (translation, notes) = translate_with_notes(&state, &options);
     diagnostics.extend(translation.diagnostics.iter().cloned());
     diagnostics.sort();
@@ -45,7 +38,7 @@ pub(crate) fn load_and_translate(dir: &Path, ingress_class: &str, controller_nam
 }
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load_and_translate(&args.dir, &args.ingress_class, &args.controller_name)?;
+    let loaded = load_and_translate(&args.dir, &args.translation)?;
     for diagnostic in &loaded.diagnostics {
         println!("{diagnostic}");
     }

@@ -38,7 +38,9 @@
 //! - **TLS** (see `tls`): each `spec.tls[]` entry whose Secret holds a valid, matching certificate
 //!   and key serves its hosts (or, without hosts, the Ingress's rule hosts) by SNI; a bad entry is an
 //!   error and skipped (the hosts are still served over HTTP). A server name claimed by two Secrets:
-//!   oldest Ingress wins.
+//!   oldest Ingress wins. Envoy picks a certificate by its own SANs, so the certificates are ordered
+//!   for each claimed name to get its own, and one from another namespace that would still be
+//!   offered for a name it was not given is withdrawn with an error (see `claims`, `sni`).
 //! - **Host ownership.** By default Ingresses of every namespace that name a host are merged (as
 //!   ingress-nginx does); with `--host-ownership=namespace` the oldest Ingress's namespace owns the
 //!   host and other namespaces' rules and TLS names for it are refused.
@@ -50,9 +52,11 @@
 
 mod annotations;
 mod backends;
+mod claims;
 pub mod registry;
 #[cfg(test)]
 mod tests;
+mod sni;
 mod tls;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -65,12 +69,15 @@ use wasm_ingress_filter::matcher::{check_route, CompiledTable};
 use wasm_ingress_filter::table::{PathMatch, PathRewrite, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
 
 use crate::cli::{DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS};
-use crate::model::{Diagnostic, Model, ObjectRef, Severity, TlsCertificate, TlsServer, Translation};
+use crate::model::{Diagnostic, Model, ObjectRef, Severity, Translation};
 use crate::state::{ClusterState, ObjectKey};
 
 pub use annotations::{parse as parse_annotations, AccessDenial, NginxAnnotations, DENIED_BODY, NGINX_PREFIX, REWRITE_TARGET, USE_REGEX};
 pub use backends::{cluster_name, local_address, unavailable, SERVICE_NAME_LABEL, UNAVAILABLE_BODY};
+pub use claims::HostOwnership;
 pub use tls::certificate_from_secret;
+
+use claims::{HostOwners, TlsClaims};
 
 use backends::{ingress_ref, Backends};
 
@@ -543,7 +550,10 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
             }
         }
     });
-    let (tls_servers, certificates) = tls_claims.into_model();
+    // No certificate may be offered for a name its Ingress did not win (see `sni`).
+    let default_key = options.default_certificate.as_ref().filter(|_| default_certificate.is_some());
+    let certificate_order = tls_claims.guard(default_key, &host_owners, &mut diagnostics);
+    let (tls_servers, certificates) = tls_claims.into_model(&certificate_order);
     let mut diagnostics = diagnostics.0;
     diagnostics.sort();
     diagnostics.dedup();
@@ -761,97 +771,4 @@ pub fn normalize_host(host: &str) -> Result<String, String> {
         }
     }
     Ok(host)
-}
-
-/// Who may put rules on a host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum HostOwnership {
-    /// ingress-nginx's behaviour: Ingresses of any namespace that name a host are merged.
-    #[default]
-    Merge,
-    /// The namespace of the oldest Ingress naming a host owns it; other namespaces' rules and TLS
-    /// entries for it are refused with a diagnostic (no tenant can take over another's host).
-    Namespace,
-}
-
-/// The first (oldest) Ingress to name each host, for [`HostOwnership::Namespace`].
-#[derive(Default)]
-struct HostOwners(BTreeMap<String, ObjectKey>);
-
-impl HostOwners {
-    /// `Err(owner)` when `host` belongs to another namespace under `mode`.
-    fn claim(&mut self, host: &str, ingress: &ObjectKey, mode: HostOwnership) -> Result<(), ObjectKey> {
-        if mode == HostOwnership::Merge {
-            return Ok(());
-        }
-        let owner = self.0.entry(host.to_owned()).or_insert_with(|| ingress.clone());
-        if owner.namespace == ingress.namespace {
-            Ok(())
-        } else {
-            Err(owner.clone())
-        }
-    }
-}
-
-/// Server-name claims and the certificates they use.
-#[derive(Default)]
-struct TlsClaims {
-    /// Secret -> checked certificate (or why not), each Secret checked once.
-    checked: BTreeMap<ObjectKey, Result<TlsCertificate, String>>,
-    /// Server name -> (Secret, Ingress that claimed it first).
-    names: BTreeMap<String, (ObjectKey, ObjectKey)>,
-    /// Certificates used by at least one claimed name.
-    used: BTreeMap<ObjectKey, TlsCertificate>,
-}
-
-impl TlsClaims {
-    fn certificate(&mut self, state: &ClusterState, secret: &ObjectKey) -> Result<TlsCertificate, String> {
-        self.checked
-            .entry(secret.clone())
-            .or_insert_with(|| match state.secrets.get(secret) {
-                None => Err("not found (only Secrets of type kubernetes.io/tls are read)".into()),
-                Some(object) if object.type_.as_deref() != Some("kubernetes.io/tls") => {
-                    Err("is not of type kubernetes.io/tls".into())
-                }
-                Some(object) => match certificate_from_secret(object) {
-                    Ok((certificate, caveat)) => {
-                        if let Some(caveat) = caveat {
-                            tracing::info!(secret = %secret, caveat, "TLS key match not checked");
-                        }
-                        Ok(certificate)
-                    }
-                    Err(reason) => Err(reason),
-                },
-            })
-            .clone()
-    }
-
-    /// Claim `name` for `secret`; `Err((secret, ingress))` of the older claim if another Secret has it.
-    fn claim(&mut self, name: &str, secret: &ObjectKey, ingress: &ObjectKey) -> Result<(), (ObjectKey, ObjectKey)> {
-        match self.names.get(name) {
-            Some((winner_secret, _)) if winner_secret == secret => Ok(()),
-            Some((winner_secret, winner_ingress)) => Err((winner_secret.clone(), winner_ingress.clone())),
-            None => {
-                self.names.insert(name.to_owned(), (secret.clone(), ingress.clone()));
-                Ok(())
-            }
-        }
-    }
-
-    fn into_model(self) -> (Vec<TlsServer>, BTreeMap<String, TlsCertificate>) {
-        let mut by_secret: BTreeMap<ObjectKey, Vec<String>> = BTreeMap::new();
-        for (name, (secret, _)) in self.names {
-            by_secret.entry(secret).or_default().push(name);
-        }
-        let mut servers: Vec<TlsServer> = by_secret
-            .into_iter()
-            .map(|(secret, mut server_names)| {
-                server_names.sort();
-                TlsServer { server_names, certificate: secret.to_string() }
-            })
-            .collect();
-        servers.sort();
-        let certificates = self.used.into_iter().map(|(secret, cert)| (secret.to_string(), cert)).collect();
-        (servers, certificates)
-    }
 }

@@ -53,6 +53,8 @@ impl TypeSnapshot {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Selection {
     pub version: String,
+    /// The resources' names, in the same order.
+    pub names: Vec<String>,
     pub resources: Vec<Any>,
 }
 
@@ -98,6 +100,14 @@ impl Snapshot {
         self.types.get(&resource_type).map(|t| t.version.as_str())
     }
 
+    /// The version [`Snapshot::select`] would give, without copying any resource.
+    pub fn selection_version(&self, resource_type: ResourceType, names: Option<&BTreeSet<String>>) -> Option<String> {
+        let snapshot = self.types.get(&resource_type)?;
+        let Some(names) = names else { return Some(snapshot.version.clone()) };
+        let chosen = names.iter().filter_map(|name| snapshot.resources.get_key_value(name));
+        Some(content_version(chosen.map(|(name, r)| (name.as_str(), &r.hash))))
+    }
+
     /// The resources to send for `resource_type`: all of them when `names` is `None` (wildcard),
     /// else those of `names` that exist (a requested name we do not have is simply absent, as in
     /// state-of-the-world xDS). `None` if the type is not built yet.
@@ -106,6 +116,7 @@ impl Snapshot {
         let Some(names) = names else {
             return Some(Selection {
                 version: snapshot.version.clone(),
+                names: snapshot.resources.keys().cloned().collect(),
                 resources: snapshot.resources.values().map(|r| r.resource.clone()).collect(),
             });
         };
@@ -113,8 +124,25 @@ impl Snapshot {
             names.iter().filter_map(|name| snapshot.resources.get_key_value(name)).collect();
         Some(Selection {
             version: content_version(chosen.iter().map(|(name, r)| (name.as_str(), &r.hash))),
+            names: chosen.iter().map(|(name, _)| (*name).clone()).collect(),
             resources: chosen.into_iter().map(|(_, r)| r.resource.clone()).collect(),
         })
+    }
+}
+
+impl Selection {
+    /// This selection plus `retained` resources it lacks (`name -> resource`), versioned over the
+    /// union: a removal held back for make-before-break (see `stream`). Nothing retained: unchanged.
+    pub fn retaining(self, retained: &BTreeMap<String, Any>) -> Selection {
+        if retained.is_empty() {
+            return self;
+        }
+        let mut all: BTreeMap<String, Any> = retained.clone();
+        all.extend(self.names.into_iter().zip(self.resources));
+        let hashes: Vec<(&str, [u8; 32])> = all.iter().map(|(name, r)| (name.as_str(), resource_hash(name, r))).collect();
+        let version = content_version(hashes.iter().map(|(name, hash)| (*name, hash)));
+        let (names, resources) = all.into_iter().unzip();
+        Selection { version, names, resources }
     }
 }
 

@@ -4,11 +4,13 @@
 //! - `cache`: the versioned snapshot (per type: resources + a content-hash version), published on a
 //!   `tokio::sync::watch` channel; an identical rebuild publishes nothing.
 //! - `stream`: the per-stream ACK/NACK/nonce state machine; synchronous, no I/O.
+//! - `rejections`: the NACKs standing now, per Envoy node and type.
 //! - `server`: the thin tonic layer (`AggregatedDiscoveryService`) around `stream`.
 //!
 //! This module must not know about Kubernetes or the Model: it serves whatever resources it is given.
 
 pub mod cache;
+pub mod rejections;
 pub mod resources;
 pub mod server;
 pub mod stream;

@@ -30,6 +30,7 @@ use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::cache::Snapshot;
+use super::rejections::Rejections;
 use super::resources::ResourceType;
 use super::stream::{StreamEvent, StreamState};
 use crate::metrics::Metrics;
@@ -66,11 +67,18 @@ pub struct AdsService {
     metrics: Arc<Metrics>,
     /// One permit per open stream.
     streams: Arc<tokio::sync::Semaphore>,
+    /// Standing NACKs of every stream.
+    rejections: Arc<watch::Sender<Rejections>>,
 }
 
 impl AdsService {
-    pub fn new(snapshots: watch::Receiver<Arc<Snapshot>>, metrics: Arc<Metrics>, max_streams: usize) -> AdsService {
-        AdsService { snapshots, metrics, streams: Arc::new(tokio::sync::Semaphore::new(max_streams.max(1))) }
+    pub fn new(
+        snapshots: watch::Receiver<Arc<Snapshot>>,
+        metrics: Arc<Metrics>,
+        max_streams: usize,
+        rejections: Arc<watch::Sender<Rejections>>,
+    ) -> AdsService {
+        AdsService { snapshots, metrics, streams: Arc::new(tokio::sync::Semaphore::new(max_streams.max(1))), rejections }
     }
 }
 
@@ -90,8 +98,15 @@ impl AggregatedDiscoveryService for AdsService {
         };
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
         let (snapshots, metrics) = (self.snapshots.clone(), Arc::clone(&self.metrics));
+        let rejections = Arc::clone(&self.rejections);
         tokio::spawn(async move {
-            run_stream(request.into_inner(), snapshots, sender, metrics, peer).await;
+            let shared = StreamShared { metrics: Arc::clone(&metrics), rejections: Arc::clone(&rejections) };
+            let node = run_stream(request.into_inner(), snapshots, sender, shared, peer).await;
+            if let Some(node) = node {
+                if rejections.send_if_modified(|r| r.forget_node(&node)) {
+                    metrics.xds_rejections.set(i64::try_from(rejections.borrow().len()).unwrap_or(i64::MAX));
+                }
+            }
             drop(permit);
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
@@ -121,13 +136,21 @@ impl Drop for StreamGauge {
     }
 }
 
+/// What every stream reports to.
+struct StreamShared {
+    metrics: Arc<Metrics>,
+    rejections: Arc<watch::Sender<Rejections>>,
+}
+
+/// Serve one stream until it ends; returns the node id, if Envoy sent one.
 async fn run_stream(
     mut requests: Streaming<DiscoveryRequest>,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
     sender: mpsc::Sender<Result<DiscoveryResponse, Status>>,
-    metrics: Arc<Metrics>,
+    shared: StreamShared,
     peer: String,
-) {
+) -> Option<String> {
+    let metrics = Arc::clone(&shared.metrics);
     let _gauge = StreamGauge::open(Arc::clone(&metrics));
     let mut state = StreamState::new(snapshots.borrow_and_update().clone());
     tracing::debug!(%peer, "ADS stream opened");
@@ -144,7 +167,7 @@ async fn run_stream(
             },
             () = sender.closed() => break "Envoy went away".to_string(),
         };
-        report(&step.events, &state, &metrics, &peer);
+        report(&step.events, &state, &shared, &peer);
         let mut delivered = true;
         for response in step.responses {
             let resource_type = ResourceType::from_type_url(&response.type_url);
@@ -169,11 +192,16 @@ async fn run_stream(
         }
     };
     tracing::info!(node = state.node_id().unwrap_or(""), %peer, %reason, "ADS stream closed");
+    state.node_id().map(str::to_string)
 }
 
-fn report(events: &[StreamEvent], state: &StreamState, metrics: &Metrics, peer: &str) {
+fn report(events: &[StreamEvent], state: &StreamState, shared: &StreamShared, peer: &str) {
     let node = state.node_id().unwrap_or("");
+    let metrics = &shared.metrics;
     for event in events {
+        if shared.rejections.send_if_modified(|r| r.record(node, event)) {
+            metrics.xds_rejections.set(i64::try_from(shared.rejections.borrow().len()).unwrap_or(i64::MAX));
+        }
         match event {
             StreamEvent::NodeIdentified { node_id, cluster } => {
                 tracing::info!(node = %node_id, %cluster, %peer, "Envoy connected (ADS stream)");
@@ -208,10 +236,11 @@ pub async fn serve(
     listener: TcpListener,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     metrics: Arc<Metrics>,
+    rejections: Arc<watch::Sender<Rejections>>,
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    let service = AggregatedDiscoveryServiceServer::new(AdsService::new(snapshots, metrics, options.max_streams))
+    let service = AggregatedDiscoveryServiceServer::new(AdsService::new(snapshots, metrics, options.max_streams, rejections))
         .max_decoding_message_size(options.max_request_bytes);
     let mut builder = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -260,7 +289,9 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, cache.subscribe(), Arc::clone(&metrics), ServerOptions::default(), async {
+        let rejections = Arc::new(watch::channel(Rejections::default()).0);
+        let mut standing = rejections.subscribe();
+        let server = tokio::spawn(serve(listener, cache.subscribe(), Arc::clone(&metrics), Arc::clone(&rejections), ServerOptions::default(), async {
             let _ = stopped.await;
         }));
 
@@ -324,6 +355,11 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(metrics.encode().contains("xds_connected_streams 2"));
+        let standing = standing.wait_for(|r| !r.is_empty()).await.unwrap().clone();
+        let rejection = standing.iter().next().unwrap();
+        assert_eq!((rejection.node.as_str(), rejection.error_detail.as_str()), ("envoy-a", "bad cluster"));
+        assert_eq!(rejection.last_accepted_version, first[0].version_info);
+        assert!(metrics.encode().contains("xds_rejections 1"), "{}", metrics.encode());
         assert!(metrics.encode().contains("xds_pushes_total{type=\"cds\"} 4"));
 
         // Shutdown: closing the snapshot channel ends the streams, then the server stops.

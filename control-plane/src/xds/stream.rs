@@ -16,15 +16,24 @@
 //!   the answer comes. Responses are versioned by content, so nothing identical is re-sent.
 //! - Listeners and clusters are sent whole; endpoints, secrets and filter configs only by the names
 //!   requested.
-//! - On a new snapshot, types are visited in make-before-break order (`ResourceType::ALL`).
+//! - On a new snapshot, and after every request, types are visited in make-before-break order
+//!   (`ResourceType::ALL`).
+//! - Make-before-break, both ways, between clusters and the filter configuration (the route table
+//!   names clusters). Adding: the filter configuration waits while a cluster response is in
+//!   flight, so Envoy knows a cluster before a route names it. Removing: a cluster the snapshot
+//!   dropped stays in the cluster responses until the filter configuration is ACKed at the current
+//!   version — so it outlives the table that still routes to it, and after a NACK the last
+//!   accepted table keeps every cluster it uses. (Endpoints and secrets are requested by name:
+//!   Envoy itself stops asking once nothing uses them; listeners name no cluster.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::core::v3::ControlPlane;
+use envoy_types::pb::google::protobuf::Any;
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 
-use super::cache::Snapshot;
+use super::cache::{Selection, Snapshot};
 use super::resources::ResourceType;
 
 /// Identifies us in every response (`control_plane.identifier`).
@@ -79,12 +88,24 @@ pub struct StreamState {
     types: BTreeMap<ResourceType, TypeState>,
     node_id: Option<String>,
     next_nonce: u64,
+    /// The clusters of the last cluster response, by name (what Envoy has, or will have).
+    sent_clusters: BTreeMap<String, Any>,
 }
+
+/// The type whose content names clusters (the filter's route table): a removed cluster waits for
+/// it, and it waits for an in-flight cluster response.
+const CLUSTER_USER: ResourceType = ResourceType::ExtensionConfig;
 
 impl StreamState {
     /// A new stream that will serve `snapshot` (possibly the empty, not-yet-built one).
     pub fn new(snapshot: Arc<Snapshot>) -> StreamState {
-        StreamState { snapshot, types: BTreeMap::new(), node_id: None, next_nonce: 1 }
+        StreamState {
+            snapshot,
+            types: BTreeMap::new(),
+            node_id: None,
+            next_nonce: 1,
+            sent_clusters: BTreeMap::new(),
+        }
     }
 
     /// The node id from the first request, once known.
@@ -122,6 +143,7 @@ impl StreamState {
             if let Some(response) = self.respond(resource_type, true) {
                 step.responses.push(response);
             }
+            step.responses.extend(self.visit_all());
             return step;
         }
 
@@ -147,6 +169,7 @@ impl StreamState {
         if let Some(response) = self.respond(resource_type, false) {
             step.responses.push(response);
         }
+        step.responses.extend(self.visit_all());
         step
     }
 
@@ -154,20 +177,61 @@ impl StreamState {
     /// requested) changed and that is not awaiting an answer, in make-before-break order.
     pub fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) -> Step {
         self.snapshot = snapshot;
-        let responses = ResourceType::ALL.into_iter().filter_map(|t| self.respond(t, false)).collect();
-        Step { responses, events: Vec::new() }
+        Step { responses: self.visit_all(), events: Vec::new() }
+    }
+
+    /// Whatever is due, type by type in push order.
+    fn visit_all(&mut self) -> Vec<DiscoveryResponse> {
+        ResourceType::ALL.into_iter().filter_map(|t| self.respond(t, false)).collect()
+    }
+
+    /// Requested names for `resource_type` (`None` for wildcard types).
+    fn requested(&self, resource_type: ResourceType) -> Option<&BTreeSet<String>> {
+        let state = self.types.get(&resource_type)?;
+        (!resource_type.is_wildcard()).then_some(&state.names)
+    }
+
+    /// Envoy has ACKed the current content of `resource_type` (or does not use the type).
+    fn settled(&self, resource_type: ResourceType) -> bool {
+        let Some(state) = self.types.get(&resource_type).filter(|s| s.subscribed) else { return true };
+        let current = self.snapshot.selection_version(resource_type, self.requested(resource_type));
+        !state.awaiting_answer && (current.is_none() || state.acked_version == current)
+    }
+
+    fn in_flight(&self, resource_type: ResourceType) -> bool {
+        self.types.get(&resource_type).is_some_and(|s| s.awaiting_answer)
+    }
+
+    /// Clusters Envoy was sent that the snapshot dropped, kept while a cluster user is unsettled.
+    fn retained_clusters(&self, selection: &Selection) -> BTreeMap<String, Any> {
+        if self.settled(CLUSTER_USER) {
+            return BTreeMap::new();
+        }
+        self.sent_clusters
+            .iter()
+            .filter(|(name, _)| selection.names.binary_search(name).is_err())
+            .map(|(name, resource)| (name.clone(), resource.clone()))
+            .collect()
     }
 
     /// The response to send for `resource_type` now, if any. `force`: send even if Envoy already
     /// has this content (a fresh subscription).
     fn respond(&mut self, resource_type: ResourceType, force: bool) -> Option<DiscoveryResponse> {
-        let state = self.types.get_mut(&resource_type)?;
+        let state = self.types.get(&resource_type)?;
         if !state.subscribed || (state.awaiting_answer && !force) {
             return None;
         }
-        let names = if resource_type.is_wildcard() { None } else { Some(&state.names) };
-        let selection = self.snapshot.select(resource_type, names)?;
-        let requested = names.cloned().unwrap_or_default();
+        if !force && resource_type == CLUSTER_USER && self.in_flight(ResourceType::Cluster) {
+            return None; // sent once Envoy has answered for the clusters it will route to
+        }
+        let names = self.requested(resource_type);
+        let mut selection = self.snapshot.select(resource_type, names)?;
+        if resource_type == ResourceType::Cluster {
+            let retained = self.retained_clusters(&selection);
+            selection = selection.retaining(&retained);
+        }
+        let requested = self.requested(resource_type).cloned().unwrap_or_default();
+        let state = self.types.get_mut(&resource_type)?;
         if !force {
             if let Some(sent) = &state.sent {
                 if sent.version == selection.version && sent.names == requested {
@@ -179,6 +243,9 @@ impl StreamState {
         self.next_nonce += 1;
         state.sent = Some(Sent { version: selection.version.clone(), nonce: nonce.clone(), names: requested });
         state.awaiting_answer = true;
+        if resource_type == ResourceType::Cluster {
+            self.sent_clusters = selection.names.iter().cloned().zip(selection.resources.iter().cloned()).collect();
+        }
         Some(DiscoveryResponse {
             version_info: selection.version,
             resources: selection.resources,
@@ -411,13 +478,90 @@ mod tests {
             (ResourceType::Secret, "default/tls", "S9"),
             (ResourceType::ExtensionConfig, "wasm-ingress.router", "T9"),
         ]);
-        let order: Vec<ResourceType> = stream
-            .on_snapshot(everything_new)
-            .responses
-            .iter()
-            .map(|r| ResourceType::from_type_url(&r.type_url).unwrap())
-            .collect();
-        assert_eq!(order, ResourceType::ALL.to_vec());
+        let step = stream.on_snapshot(everything_new);
+        let order: Vec<ResourceType> =
+            step.responses.iter().map(|r| ResourceType::from_type_url(&r.type_url).unwrap()).collect();
+        // The route table waits for the cluster response to be answered.
+        assert_eq!(order, ResourceType::ALL[..4].to_vec());
+        let clusters = step.responses.into_iter().next().unwrap();
+        let table = only(stream.on_request(ack(&clusters, &[])));
+        assert_eq!(contents(&table), vec!["T9"]);
+    }
+
+    /// Clusters C1 (web) and C2 (api), a table T1 using both, all ACKed.
+    fn settled_stream() -> StreamState {
+        let mut stream = StreamState::new(base());
+        let clusters = only(stream.on_request(initial(ResourceType::Cluster, &[], true)));
+        stream.on_request(ack(&clusters, &[]));
+        let table = only(stream.on_request(initial(ResourceType::ExtensionConfig, &["wasm-ingress.router"], false)));
+        stream.on_request(ack(&table, &["wasm-ingress.router"]));
+        stream
+    }
+
+    fn without_api(table: &str) -> Arc<Snapshot> {
+        snapshot(&[
+            (ResourceType::Cluster, "default/web/80", "C1"),
+            (ResourceType::ExtensionConfig, "wasm-ingress.router", table),
+        ])
+    }
+
+    #[test]
+    fn a_removed_cluster_outlives_the_table_that_routes_to_it() {
+        let mut stream = settled_stream();
+        // The api Ingress is deleted: cluster and route go. Envoy keeps api (the cluster response
+        // would be what it has: nothing is sent) and gets the new table first.
+        let table = only(stream.on_snapshot(without_api("T2")));
+        assert_eq!(contents(&table), vec!["T2"]);
+        // Envoy applied the table that no longer routes to api: now api goes.
+        let trimmed = only(stream.on_request(ack(&table, &["wasm-ingress.router"])));
+        assert_eq!(trimmed.type_url, ResourceType::Cluster.type_url());
+        assert_eq!(contents(&trimmed), vec!["C1"]);
+        assert_eq!(Some(trimmed.version_info.as_str()), without_api("T2").version(ResourceType::Cluster));
+        assert!(stream.on_request(ack(&trimmed, &[])).responses.is_empty());
+    }
+
+    #[test]
+    fn a_changed_cluster_is_sent_with_the_removed_one_kept() {
+        let mut stream = settled_stream();
+        let changed = snapshot(&[
+            (ResourceType::Cluster, "default/web/80", "C1-new"),
+            (ResourceType::ExtensionConfig, "wasm-ingress.router", "T2"),
+        ]);
+        let clusters = only(stream.on_snapshot(changed));
+        assert_eq!(contents(&clusters), vec!["C2", "C1-new"], "api kept while the old table may still route to it");
+        let table = only(stream.on_request(ack(&clusters, &[])));
+        assert_eq!(contents(&table), vec!["T2"]);
+        let trimmed = only(stream.on_request(ack(&table, &["wasm-ingress.router"])));
+        assert_eq!(contents(&trimmed), vec!["C1-new"]);
+    }
+
+    #[test]
+    fn after_a_nack_the_last_accepted_table_keeps_its_clusters() {
+        let mut stream = settled_stream();
+        let accepted = stream.acked_version(ResourceType::ExtensionConfig).unwrap().to_string();
+        let table = only(stream.on_snapshot(without_api("T-bad")));
+        let step = stream.on_request(nack(&table, &accepted, &["wasm-ingress.router"], "bad table"));
+        assert!(step.responses.is_empty(), "api stays: T1, which Envoy still runs, routes to it");
+        // A good table follows: once it is ACKed, api goes.
+        let table = only(stream.on_snapshot(without_api("T3")));
+        let trimmed = only(stream.on_request(ack(&table, &["wasm-ingress.router"])));
+        assert_eq!(contents(&trimmed), vec!["C1"]);
+    }
+
+    #[test]
+    fn a_new_cluster_is_known_before_the_table_names_it() {
+        let mut stream = settled_stream();
+        let grown = snapshot(&[
+            (ResourceType::Cluster, "default/web/80", "C1"),
+            (ResourceType::Cluster, "default/api/80", "C2"),
+            (ResourceType::Cluster, "default/new/80", "C3"),
+            (ResourceType::ExtensionConfig, "wasm-ingress.router", "T-new"),
+        ]);
+        let clusters = only(stream.on_snapshot(grown));
+        assert_eq!(clusters.type_url, ResourceType::Cluster.type_url());
+        // A NACK of the clusters does not hold the table forever: it follows the answer.
+        let table = only(stream.on_request(nack(&clusters, "", &[], "bad cluster")));
+        assert_eq!(contents(&table), vec!["T-new"]);
     }
 
     #[test]

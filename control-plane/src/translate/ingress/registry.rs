@@ -1,6 +1,6 @@
 //! The catalogue of ingress-nginx annotations (`nginx.ingress.kubernetes.io/<name>`): for each name,
 //! what this controller does with it. One source of truth for translation (`annotations::parse`),
-//! diagnostics and, later, `migrate` and `docs/annotations.md`. Pure data plus lookups; it must not
+//! diagnostics, `docs/annotations.md` (checked against it by a test) and, later, `migrate`. Pure data plus lookups; it must not
 //! parse values (that is `annotations`).
 //!
 //! The one rule that matters most here: an annotation of kind [`Support::AccessControl`] restricts
@@ -22,6 +22,19 @@ pub enum Support {
     /// Raw nginx configuration: never applied (the injection surface ingress-nginx died of). A
     /// snippet that carries access-control directives fails closed (see `annotations`).
     Snippet,
+}
+
+impl Support {
+    /// The status word of `docs/annotations.md`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Support::Applied => "same",
+            Support::AccessControl => "fails closed",
+            Support::NotYet => "not yet",
+            Support::NoEffect => "no effect",
+            Support::Snippet => "never applied",
+        }
+    }
 }
 
 /// One row of the catalogue.
@@ -199,6 +212,20 @@ mod tests {
             assert_eq!(lookup(entry.name), Some(entry));
         }
         assert_eq!(lookup("no-such-annotation"), None);
+    }
+
+    #[test]
+    fn docs_annotations_match_the_registry() {
+        let doc = include_str!("../../../../docs/annotations.md");
+        let documented: Vec<(&str, &str)> = doc
+            .lines()
+            .filter_map(|line| {
+                let (name, rest) = line.strip_prefix("| `")?.split_once("` | ")?;
+                Some((name, rest.split_once(" |")?.0))
+            })
+            .collect();
+        let registry: Vec<(&str, &str)> = REGISTRY.iter().map(|e| (e.name, e.support.label())).collect();
+        assert_eq!(documented, registry, "docs/annotations.md and the registry disagree");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use wasm_ingress_filter::table::{Forward, PathMatch, PathRewrite, Route, RouteAction, VirtualHost};
 
 use super::*;
-use crate::model::{Endpoint, Severity, UpstreamCluster};
+use crate::model::{Endpoint, Severity, TlsServer, UpstreamCluster};
 use crate::source::files::ManifestSet;
 
 // ---------------------------------------------------------------------------------------------
@@ -923,4 +923,43 @@ fn host_ownership_by_namespace_refuses_other_namespaces_rules() {
     let lines = diagnostic_lines(&owned);
     let expected = "error: Ingress team-b/intruder: spec.rules[0].host: host \"shop.example.com\" belongs to namespace \"team-a\" (its oldest Ingress, team-a/owner, claimed it first); rule refused (--host-ownership=namespace)";
     assert!(lines.iter().any(|l| l == expected), "{lines:#?}");
+}
+
+fn self_signed(names: &[&str]) -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    (params.self_signed(&key).unwrap().pem(), key.serialize_pem())
+}
+
+fn namespaced_tls_secret(namespace: &str, name: &str, (cert, key): &(String, String)) -> String {
+    tls_secret_yaml(name, cert, key).replace(&format!("metadata: {{name: {name}}}"), &format!("metadata: {{name: {name}, namespace: {namespace}}}"))
+}
+
+#[test]
+fn a_certificate_naming_another_namespaces_server_name_is_not_offered() {
+    let shop = self_signed(&["*.shop.example.com"]);
+    let intruder = self_signed(&["evil.example.com", "pay.shop.example.com"]);
+    let yaml = [
+        namespaced_tls_secret("shop", "wildcard", &shop),
+        namespaced_tls_secret("evil", "tls", &intruder),
+        // A certificate of the shop's own namespace naming the same host is only ordered.
+        namespaced_tls_secret("shop", "extra", &self_signed(&["extra.example.com", "pay.shop.example.com"])),
+        tls_ingress("store", &format!(", namespace: shop{}", created("2024-01-01T00:00:00Z")), r#"[{hosts: ["*.shop.example.com"], secretName: wildcard}]"#, &["*.shop.example.com"]),
+        tls_ingress("intruder", &format!(", namespace: evil{}", created("2024-02-01T00:00:00Z")), "[{hosts: [evil.example.com], secretName: tls}]", &["evil.example.com"]),
+        tls_ingress("extra", &format!(", namespace: shop{}", created("2024-03-01T00:00:00Z")), "[{hosts: [extra.example.com], secretName: extra}]", &["extra.example.com"]),
+    ]
+    .concat();
+    let translation = run(&yaml);
+    let servers: Vec<(&str, Vec<&str>)> = translation
+        .model
+        .tls_servers
+        .iter()
+        .map(|s| (s.certificate.as_str(), s.server_names.iter().map(String::as_str).collect()))
+        .collect();
+    assert_eq!(servers, [("shop/extra", vec!["extra.example.com"]), ("shop/wildcard", vec!["*.shop.example.com"])]);
+    assert!(!translation.model.certificates.contains_key("evil/tls"));
+    let expected = "error: Ingress evil/intruder: spec.tls: Secret evil/tls: its certificate also names \"pay.shop.example.com\", which is served with Secret shop/wildcard; it is not offered, so that it cannot capture that name's TLS connections (evil.example.com get the default certificate)";
+    let lines = diagnostic_lines(&translation);
+    assert!(lines.iter().any(|l| l == expected), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains("Secret shop/extra")), "{lines:#?}");
 }

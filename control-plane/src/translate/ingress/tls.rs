@@ -15,6 +15,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use x509_parser::der_parser::ber::{BerObject, BerObjectContent};
 use x509_parser::der_parser::parse_der;
+use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
@@ -91,6 +92,32 @@ pub fn validity_warning(chain_pem: &str, now: i64) -> Option<String> {
     } else {
         None
     }
+}
+
+/// The names Envoy selects the leaf certificate of `chain_pem` by, lower-cased: its DNS
+/// subjectAltNames, or — only when it has no subjectAltName extension at all — its subject CN (as
+/// Envoy's `populateServerNamesMap`). Empty if the chain does not parse.
+pub fn certificate_names(chain_pem: &str) -> Vec<String> {
+    let Some(Ok(leaf)) = rustls_pemfile::certs(&mut BufReader::new(chain_pem.as_bytes())).next() else {
+        return Vec::new();
+    };
+    let Ok((_, cert)) = X509Certificate::from_der(leaf.as_ref()) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = match cert.subject_alternative_name() {
+        Ok(Some(san)) => san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|name| match name {
+                GeneralName::DNSName(dns) => Some(dns.to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect(),
+        _ => cert.subject().iter_common_name().filter_map(|cn| cn.as_str().ok()).map(str::to_ascii_lowercase).take(1).collect(),
+    };
+    names.dedup();
+    names
 }
 
 /// `data` (base64 in YAML) with `stringData` on top, as the API server merges them.

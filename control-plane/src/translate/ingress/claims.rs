@@ -1,0 +1,169 @@
+//! Who may claim what: hosts under `--host-ownership`, TLS server names and the certificates that
+//! serve them (oldest Ingress first), and the SNI guard that keeps a certificate from being offered
+//! for names its Ingress did not win (`sni`). State for one translation; no I/O.
+
+use std::collections::BTreeMap;
+
+use super::backends::ingress_ref;
+use super::tls::{self, certificate_from_secret};
+use super::{sni, Diagnostics};
+use crate::model::{Severity, TlsCertificate, TlsServer};
+use crate::state::{ClusterState, ObjectKey};
+
+/// Who may put rules on a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum HostOwnership {
+    /// ingress-nginx's behaviour: Ingresses of any namespace that name a host are merged.
+    #[default]
+    Merge,
+    /// The namespace of the oldest Ingress naming a host owns it; other namespaces' rules and TLS
+    /// entries for it are refused with a diagnostic (no tenant can take over another's host).
+    Namespace,
+}
+
+/// The first (oldest) Ingress to name each host, for [`HostOwnership::Namespace`].
+#[derive(Default)]
+pub(super) struct HostOwners(BTreeMap<String, ObjectKey>);
+
+impl HostOwners {
+    /// `Err(owner)` when `host` belongs to another namespace under `mode`.
+    pub(super) fn claim(&mut self, host: &str, ingress: &ObjectKey, mode: HostOwnership) -> Result<(), ObjectKey> {
+        if mode == HostOwnership::Merge {
+            return Ok(());
+        }
+        let owner = self.0.entry(host.to_owned()).or_insert_with(|| ingress.clone());
+        if owner.namespace == ingress.namespace {
+            Ok(())
+        } else {
+            Err(owner.clone())
+        }
+    }
+}
+
+/// Server-name claims and the certificates they use.
+#[derive(Default)]
+pub(super) struct TlsClaims {
+    /// Secret -> checked certificate (or why not), each Secret checked once.
+    pub(super) checked: BTreeMap<ObjectKey, Result<TlsCertificate, String>>,
+    /// Server name -> (Secret, Ingress that claimed it first).
+    pub(super) names: BTreeMap<String, (ObjectKey, ObjectKey)>,
+    /// Certificates used by at least one claimed name.
+    pub(super) used: BTreeMap<ObjectKey, TlsCertificate>,
+}
+
+impl TlsClaims {
+    pub(super) fn certificate(&mut self, state: &ClusterState, secret: &ObjectKey) -> Result<TlsCertificate, String> {
+        self.checked
+            .entry(secret.clone())
+            .or_insert_with(|| match state.secrets.get(secret) {
+                None => Err("not found (only Secrets of type kubernetes.io/tls are read)".into()),
+                Some(object) if object.type_.as_deref() != Some("kubernetes.io/tls") => {
+                    Err("is not of type kubernetes.io/tls".into())
+                }
+                Some(object) => match certificate_from_secret(object) {
+                    Ok((certificate, caveat)) => {
+                        if let Some(caveat) = caveat {
+                            tracing::info!(secret = %secret, caveat, "TLS key match not checked");
+                        }
+                        Ok(certificate)
+                    }
+                    Err(reason) => Err(reason),
+                },
+            })
+            .clone()
+    }
+
+    /// Claim `name` for `secret`; `Err((secret, ingress))` of the older claim if another Secret has it.
+    pub(super) fn claim(&mut self, name: &str, secret: &ObjectKey, ingress: &ObjectKey) -> Result<(), (ObjectKey, ObjectKey)> {
+        match self.names.get(name) {
+            Some((winner_secret, _)) if winner_secret == secret => Ok(()),
+            Some((winner_secret, winner_ingress)) => Err((winner_secret.clone(), winner_ingress.clone())),
+            None => {
+                self.names.insert(name.to_owned(), (secret.clone(), ingress.clone()));
+                Ok(())
+            }
+        }
+    }
+
+    /// Keep tenants' certificates from being offered for names they did not win (see `sni`): a
+    /// refused certificate loses its names (the default certificate serves them), with an error on
+    /// every Ingress that used it. Returns the certificate order for the listener.
+    pub(super) fn guard(&mut self, default: Option<&ObjectKey>, owners: &HostOwners, diagnostics: &mut Diagnostics) -> Vec<String> {
+        let candidate = |key: &ObjectKey, cert: &TlsCertificate| sni::Candidate {
+            name: key.to_string(),
+            namespace: key.namespace.clone(),
+            names: tls::certificate_names(&cert.cert_chain_pem),
+            identity: cert.cert_chain_pem.trim().to_string(),
+        };
+        let default_candidate = default.and_then(|key| self.used.get(key).map(|cert| candidate(key, cert)));
+        let tenants: Vec<sni::Candidate> =
+            self.used.iter().filter(|(key, _)| Some(*key) != default).map(|(key, cert)| candidate(key, cert)).collect();
+        let claims: BTreeMap<String, String> =
+            self.names.iter().map(|(name, (secret, _))| (name.clone(), secret.to_string())).collect();
+        let owner_namespaces: BTreeMap<String, String> =
+            owners.0.iter().map(|(host, ingress)| (host.clone(), ingress.namespace.clone())).collect();
+        let guarded = sni::guard(default_candidate.as_ref(), &tenants, &claims, &owner_namespaces);
+        for refusal in &guarded.refused {
+            self.refuse(refusal, diagnostics);
+        }
+        for shadowed in &guarded.shadowed {
+            if let Some((secret, ingress)) = self.names.get(&shadowed.server_name) {
+                diagnostics.push(
+                    ingress_ref(ingress),
+                    "spec.tls".into(),
+                    Severity::Warning,
+                    format!("server name {:?}: the --default-ssl-certificate also names it, and Envoy prefers that certificate (it is listed first), so Secret {secret} is not offered for this name", shadowed.server_name),
+                );
+            }
+        }
+        guarded.order
+    }
+
+    /// Withdraw a refused certificate and report it to each Ingress that claimed names with it.
+    fn refuse(&mut self, refusal: &sni::Refusal, diagnostics: &mut Diagnostics) {
+        let Some(secret) = self.used.keys().find(|key| key.to_string() == refusal.certificate).cloned() else { return };
+        self.used.remove(&secret);
+        let mut lost: BTreeMap<ObjectKey, Vec<String>> = BTreeMap::new();
+        self.names.retain(|name, (claimed_with, ingress)| {
+            let keep = *claimed_with != secret;
+            if !keep {
+                lost.entry(ingress.clone()).or_default().push(name.clone());
+            }
+            keep
+        });
+        let victim = match &refusal.victim {
+            sni::Victim::Certificate(other) => format!("is served with Secret {other}"),
+            sni::Victim::Namespace(namespace) => format!("belongs to namespace {namespace:?} (--host-ownership=namespace)"),
+        };
+        for (ingress, names) in lost {
+            diagnostics.push(
+                ingress_ref(&ingress),
+                "spec.tls".into(),
+                Severity::Error,
+                format!(
+                    "Secret {secret}: its certificate also names {:?}, which {victim}; it is not offered, so that it cannot capture that name's TLS connections ({} get the default certificate)",
+                    refusal.server_name,
+                    names.join(", ")
+                ),
+            );
+        }
+    }
+
+    /// TLS servers (in `order` of their certificates; others first) and the certificates they use.
+    pub(super) fn into_model(self, order: &[String]) -> (Vec<TlsServer>, BTreeMap<String, TlsCertificate>) {
+        let mut by_secret: BTreeMap<ObjectKey, Vec<String>> = BTreeMap::new();
+        for (name, (secret, _)) in self.names {
+            by_secret.entry(secret).or_default().push(name);
+        }
+        let mut servers: Vec<TlsServer> = by_secret
+            .into_iter()
+            .map(|(secret, mut server_names)| {
+                server_names.sort();
+                TlsServer { server_names, certificate: secret.to_string() }
+            })
+            .collect();
+        servers.sort_by_key(|server| order.iter().position(|name| *name == server.certificate).map_or(0, |i| i + 1));
+        let certificates = self.used.into_iter().map(|(secret, cert)| (secret.to_string(), cert)).collect();
+        (servers, certificates)
+    }
+}
