@@ -32,6 +32,7 @@ trap cleanup INT TERM EXIT
 
 "$control_plane" serve --manifests "$root/examples" --filter-wasm "$wasm" \
   --xds-listen "$XDS" --http-listen "$HTTP" --https-listen "$HTTPS" --admin-listen "$CP_ADMIN" \
+  --https-redirect-port "${HTTPS##*:}" \
   2> >(tee "$run_dir/control-plane.log" >&2) & pids+=($!)
 
 "$control_plane" bootstrap --xds-address "$XDS" --admin-address "$ENVOY_ADMIN" >"$run_dir/bootstrap.yaml"
@@ -54,6 +55,7 @@ wasm-ingress is running (Envoy + filter + control plane serving examples/):
   curl http://demo.localhost:8080/rewrite/new  -> echo-a receives /new (rewrite-target)
   curl http://unknown.localhost:8080/          -> default backend
   curl --cacert examples/demo-ca.crt https://secure.localhost:8443/   (HTTPS, SNI, demo certificate)
+  curl -i http://secure.localhost:8080/a/      -> 308 to https://secure.localhost:8443/a (ssl-redirect)
   (*.localhost resolves to 127.0.0.1 in curl; elsewhere add: --resolve demo.localhost:8080:127.0.0.1)
 
 Try:   target/release/wasm-ingress explain examples --url http://demo.localhost/rewrite/new

@@ -114,6 +114,7 @@ pub fn translate_probe(dir: &Path, runs: usize) -> TranslateProbe {
         host_ownership: Default::default(),
         default_certificate: None,
         now: None,
+        defaults: Default::default(),
     };
     let mut last = None;
     for _ in 0..runs.max(1) {

@@ -181,9 +181,11 @@ impl Workload {
                             },
                             action: RouteAction::forward_to(cluster_name(rule.service)),
                             origin: format!("{NAMESPACE}/{}: spec.rules[0].http.paths[{i}]", ingress_name(&host.host)),
+                            https_redirect: None,
                         })
                         .collect(),
                     fallback: None,
+                    app_root: None,
                 })
                 .collect(),
             default_backend: None,

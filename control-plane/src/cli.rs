@@ -50,6 +50,9 @@ pub struct TranslationArgs {
     /// Ingress's namespace owns the host; other namespaces' rules for it are refused).
     #[arg(long, value_enum, default_value = "merge")]
     pub host_ownership: crate::translate::ingress::HostOwnership,
+    /// The ingress-nginx ConfigMap settings that give annotation defaults.
+    #[command(flatten)]
+    pub nginx: crate::translate::ingress::NginxDefaults,
 }
 
 impl TranslationArgs {
@@ -62,6 +65,7 @@ impl TranslationArgs {
             host_ownership: self.host_ownership,
             default_certificate: self.default_ssl_certificate.clone(),
             now: None,
+            defaults: self.nginx.clone(),
         }
     }
 }

@@ -202,7 +202,7 @@ mod tests {
         metrics.set_snapshot_versions(&Snapshot::new(Default::default()));
         let first = metrics.encode();
         let versions = |text: &str| text.lines().filter(|l| l.starts_with("xds_snapshot_version_info{")).count();
-        assert_eq!(versions(&first), 5);
+        assert_eq!(versions(&first), ResourceType::ALL.len());
         metrics.set_snapshot_versions(&Snapshot::empty());
         assert_eq!(versions(&metrics.encode()), 0);
     }

@@ -7,6 +7,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
 
 use wasm_ingress_filter::table::RouteTable;
 
@@ -26,6 +29,67 @@ pub struct Model {
     /// The `--default-ssl-certificate` (a key into `certificates`): offered to clients that send
     /// no SNI or one no Ingress claims. `None`: the controller's own self-signed certificate.
     pub default_certificate: Option<String>,
+    /// The policy of every route whose `Forward::policy` is empty (the global defaults).
+    pub default_policy: RoutePolicy,
+    /// The other policies, by the key the route table names them with ([`RoutePolicy::key`]).
+    pub policies: BTreeMap<String, RoutePolicy>,
+    /// `Strict-Transport-Security` value put on every HTTPS response (ingress-nginx's `hsts*`
+    /// settings); `None`: none is added.
+    pub hsts: Option<String>,
+}
+
+/// What Envoy does with the requests of a route besides choosing its cluster: one Envoy route per
+/// distinct policy, which the filter selects by key (see `translate::routes`). New per-route
+/// features (CORS, allow-lists, auth, …) become fields here.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RoutePolicy {
+    /// Largest request body in bytes (ingress-nginx `proxy-body-size`): a larger one is answered
+    /// 413 before the upstream sees any of it. `None`: unlimited (`0` in ingress-nginx).
+    pub max_body_bytes: Option<u64>,
+    /// Longest silence between two reads from, or writes to, the upstream before the request is
+    /// answered 504 (ingress-nginx `proxy-read-timeout` / `proxy-send-timeout`, which nginx times
+    /// per operation, not over the whole response).
+    pub upstream_idle_timeout: Duration,
+    /// How many times a request is tried in all when the upstream connection fails or is refused
+    /// (ingress-nginx `proxy-next-upstream-tries`, for its default `error timeout`).
+    pub tries: u32,
+}
+
+/// ingress-nginx's defaults: `proxy-body-size: 1m`, `proxy-read-timeout: 60`,
+/// `proxy-next-upstream-tries: 3`.
+impl Default for RoutePolicy {
+    fn default() -> RoutePolicy {
+        RoutePolicy { max_body_bytes: Some(1024 * 1024), upstream_idle_timeout: Duration::from_secs(60), tries: 3 }
+    }
+}
+
+impl RoutePolicy {
+    /// A short name that depends only on the content: `p` and 15 hex digits. Equal policies share
+    /// one key (and one Envoy route); a changed policy gets a new key, which is what lets the xDS
+    /// stream keep the old one until the route table stops naming it.
+    pub fn key(&self) -> String {
+        let canonical = format!(
+            "body={:?};idle={};tries={}",
+            self.max_body_bytes,
+            self.upstream_idle_timeout.as_millis(),
+            self.tries
+        );
+        let digest = Sha256::digest(canonical.as_bytes());
+        format!("p{}", &hex::encode(&digest[..8])[..15])
+    }
+}
+
+/// The `Strict-Transport-Security` value of ingress-nginx's `hsts`, `hsts-max-age`,
+/// `hsts-include-subdomains` and `hsts-preload` settings.
+pub fn hsts_value(max_age: u64, include_subdomains: bool, preload: bool) -> String {
+    let mut value = format!("max-age={max_age}");
+    if include_subdomains {
+        value.push_str("; includeSubDomains");
+    }
+    if preload {
+        value.push_str("; preload");
+    }
+    value
 }
 
 /// One Envoy cluster: a Service port.

@@ -72,7 +72,7 @@ fn concerned(rejection: &Rejection, translation: &Translation, state: &ClusterSt
                 .collect();
             if named.is_empty() { uses.into_iter().map(|(_, ingress)| ingress).collect() } else { named }
         }
-        ResourceType::Listener | ResourceType::ExtensionConfig => translation.served_ingresses.clone(),
+        ResourceType::Listener | ResourceType::Route | ResourceType::ExtensionConfig => translation.served_ingresses.clone(),
     }
 }
 

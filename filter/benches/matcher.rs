@@ -14,7 +14,7 @@ use wasm_ingress_filter::table::{PathMatch, Route, RouteAction, RouteTable, Virt
 const SIZES: [usize; 4] = [10, 1_000, 10_000, 100_000];
 
 fn route(path: PathMatch, cluster: String) -> Route {
-    Route { path, action: RouteAction::forward_to(cluster), origin: String::new() }
+    Route { path, action: RouteAction::forward_to(cluster), origin: String::new(), https_redirect: None }
 }
 
 /// `n` hosts `h{i}.example.com`, each with `/`, `/api` (Prefix) and `/healthz` (Exact).
@@ -28,6 +28,7 @@ fn many_hosts(n: usize) -> RouteTable {
                 route(PathMatch::Exact("/healthz".into()), format!("ns/health-{i}/80")),
             ],
             fallback: None,
+            app_root: None,
         })
         .collect();
     RouteTable { schema: SCHEMA_VERSION, version: format!("many-hosts-{n}"), hosts, default_backend: None }
@@ -45,7 +46,7 @@ fn one_host_many_paths(n: usize) -> RouteTable {
         })
         .collect();
     routes.push(route(PathMatch::Prefix("/".into()), "ns/root/80".into()));
-    let hosts = vec![VirtualHost { host: "shop.example.com".into(), routes, fallback: None }];
+    let hosts = vec![VirtualHost { host: "shop.example.com".into(), routes, fallback: None, app_root: None }];
     RouteTable { schema: SCHEMA_VERSION, version: format!("one-host-{n}"), hosts, default_backend: None }
 }
 
@@ -57,7 +58,7 @@ fn compile(table: RouteTable) -> CompiledTable {
 }
 
 fn assert_forwards(table: &CompiledTable, authority: &str, path: &str) {
-    let outcome = table.route(&RequestParts { authority: authority.as_bytes(), path: path.as_bytes() }, 0).outcome;
+    let outcome = table.route(&RequestParts::new(authority.as_bytes(), path.as_bytes()), 0).outcome;
     assert!(matches!(outcome, Outcome::Forward { .. }), "{authority}{path} must be routed: {outcome:?}");
 }
 
@@ -69,7 +70,7 @@ fn lookup(c: &mut Criterion) {
         let path = "/api/v1/users/42?page=3";
         assert_forwards(&table, &authority, path);
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
-            b.iter(|| black_box(table.route(&RequestParts { authority: authority.as_bytes(), path: path.as_bytes() }, 7)))
+            b.iter(|| black_box(table.route(&RequestParts::new(authority.as_bytes(), path.as_bytes()), 7)))
         });
     }
     group.finish();
@@ -81,10 +82,10 @@ fn lookup(c: &mut Criterion) {
         let miss_path = "/unknown/deep/path";
         assert_forwards(&table, "shop.example.com", &prefix_path);
         group.bench_with_input(BenchmarkId::new("prefix_hit", n), &n, |b, _| {
-            b.iter(|| black_box(table.route(&RequestParts { authority: b"shop.example.com", path: prefix_path.as_bytes() }, 7)))
+            b.iter(|| black_box(table.route(&RequestParts::new(b"shop.example.com", prefix_path.as_bytes()), 7)))
         });
         group.bench_with_input(BenchmarkId::new("root_fallthrough", n), &n, |b, _| {
-            b.iter(|| black_box(table.route(&RequestParts { authority: b"shop.example.com", path: miss_path.as_bytes() }, 7)))
+            b.iter(|| black_box(table.route(&RequestParts::new(b"shop.example.com", miss_path.as_bytes()), 7)))
         });
     }
     group.finish();

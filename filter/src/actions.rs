@@ -1,7 +1,8 @@
 //! Actions: what a matched route does to a request, as plain values — which weighted backend is
 //! picked, how `:path` is rewritten (ingress-nginx `rewrite-target` templates, Gateway API
-//! `ReplacePrefix`), which `:authority` is sent. Pure functions over strings; no matching (that is
-//! `matcher`), no proxy-wasm (that is `host`).
+//! `ReplacePrefix`), which `:authority` and policy are sent; a redirect's `Location` is built by
+//! `redirect`. Pure functions over strings; no matching (that is `matcher`), no proxy-wasm (that is
+//! `host`).
 //!
 //! `PathRewrite::Template` follows nginx `rewrite <regex> <target> break`, which ingress-nginx
 //! generates for `rewrite-target`: the WHOLE path is replaced by the target, `$0`…`$9` are the
@@ -20,6 +21,8 @@ use std::borrow::Cow;
 
 use crate::decision::{Outcome, URI_TOO_LONG_BODY};
 use crate::limits::MAX_REWRITTEN_PATH_BYTES;
+use crate::redirect;
+use crate::request::RequestParts;
 use crate::table::{PathRewrite, RouteAction, WeightedBackend};
 
 /// The request path as the matcher saw it, and how the route matched it.
@@ -59,11 +62,17 @@ pub fn pick_backend(backends: &[WeightedBackend], random: u64) -> Option<&Weight
     backends.last()
 }
 
-/// Turn a route action into the outcome for this request. `matched` is `None` only when there is
-/// no request path context at all (then rewrites are skipped).
-pub fn apply<'t>(action: &'t RouteAction, matched: Option<&MatchedPath<'_>>, random: u64) -> Outcome<'t> {
+/// Turn a route action into the outcome for `request`. `matched` is `None` when no route matched
+/// (host fallback, default backend): then rewrites are skipped.
+pub fn apply<'t>(
+    action: &'t RouteAction,
+    request: &RequestParts<'_>,
+    matched: Option<&MatchedPath<'_>>,
+    random: u64,
+) -> Outcome<'t> {
     match action {
         RouteAction::Respond(respond) => Outcome::Respond { status: respond.status, body: &respond.body },
+        RouteAction::Redirect(target) => redirect::outcome(target, request),
         RouteAction::Forward(forward) => {
             let Some(backend) = pick_backend(&forward.backends, random) else {
                 // `compile` refuses an empty backend list; answer like Envoy would for no upstream.
@@ -76,7 +85,12 @@ pub fn apply<'t>(action: &'t RouteAction, matched: Option<&MatchedPath<'_>>, ran
                 },
                 _ => None,
             };
-            Outcome::Forward { cluster: &backend.cluster, path, authority: forward.host_rewrite.as_deref() }
+            Outcome::Forward {
+                cluster: &backend.cluster,
+                path,
+                authority: forward.host_rewrite.as_deref(),
+                policy: &forward.policy,
+            }
         }
     }
 }
@@ -420,8 +434,10 @@ mod tests {
             backends: backends(&[1]),
             rewrite: Some(PathRewrite::Template(bomb)),
             host_rewrite: None,
+            policy: String::new(),
         });
-        assert_eq!(apply(&action, Some(&matched), 0), Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY });
+        let request = RequestParts::new(b"a", long.as_bytes());
+        assert_eq!(apply(&action, &request, Some(&matched), 0), Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY });
         // The same template over a short path fits.
         let short = "/a/x";
         let matched = MatchedPath { path: short, query: None, matched_len: short.len(), regex: Some(&regex) };

@@ -1,7 +1,7 @@
 //! The routing decision as plain values: what to do with a request ([`Outcome`]), which part of the
 //! table decided ([`Via`]), and the fixed bodies of the filter's own answers. Shared by `matcher`
-//! (which decides) and `actions` (which builds outcomes), so neither imports the other's internals.
-//! Data only.
+//! (which decides) and `actions` / `redirect` (which build outcomes), so none imports another's
+//! internals. Data only.
 
 use crate::table::Route;
 
@@ -25,15 +25,21 @@ pub enum Via {
     NotFound,
     /// The request path is longer than [`crate::limits::MAX_REQUEST_PATH_BYTES`]: 414, not matched.
     TooLong,
+    /// The selected virtual host's `app_root` (the request path is exactly `/`); no route was looked at.
+    AppRoot,
 }
 
 /// What to do with the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome<'t> {
-    /// Proxy to `cluster`; replace `:path` / `:authority` where `Some`.
-    Forward { cluster: &'t str, path: Option<String>, authority: Option<&'t str> },
+    /// Proxy to `cluster`; replace `:path` / `:authority` where `Some`; send `policy` in
+    /// [`crate::table::POLICY_HEADER`] unless it is empty.
+    Forward { cluster: &'t str, path: Option<String>, authority: Option<&'t str>, policy: &'t str },
     /// Answer from the filter.
     Respond { status: u16, body: &'t str },
+    /// Answer from the filter with `status` (300..=308), this `Location` and no body. The location
+    /// has no control characters or spaces and is at most [`crate::limits::MAX_LOCATION_BYTES`] long.
+    Redirect { status: u16, location: String },
 }
 
 /// The routing decision with enough context for `explain` and logs.

@@ -6,9 +6,12 @@
 //!
 //! Per request:
 //! 1. remove any client-sent `x-wasm-ingress-cluster` (no client can pick a cluster);
-//! 2. route with the compiled table;
-//! 3. Forward: set the cluster header, `x-forwarded-host` (the original authority, as ingress-nginx
-//!    does), and `:path` / `:authority` when rewritten; Respond / 404: `send_http_response`.
+//! 2. read `:authority` (or `host`) and `:path`, plus `x-forwarded-proto` / `x-forwarded-port` only
+//!    when the table has redirects that depend on them (Envoy sets both from the connection);
+//! 3. route with the compiled table;
+//! 4. Forward: set the cluster header, the policy header when the route has a policy,
+//!    `x-forwarded-host` (the original authority, as ingress-nginx does), and `:path` /
+//!    `:authority` when rewritten; Respond / 404 / Redirect: `send_http_response`.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -18,7 +21,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
-use crate::table::{RouteTable, CLUSTER_HEADER};
+use crate::table::{RouteTable, CLUSTER_HEADER, POLICY_HEADER};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -155,6 +158,46 @@ impl IngressRequest {
         self.send_http_response(u32::from(status), vec![("content-type", "text/plain; charset=utf-8")], body);
         Action::Pause
     }
+
+    fn redirect(&self, status: u16, location: &str) -> Action {
+        self.send_http_response(u32::from(status), vec![("location", location)], None);
+        Action::Pause
+    }
+
+    /// `x-forwarded-proto: https`, read only when the table needs it (each read is a host call).
+    fn https(&self, table: &CompiledTable) -> bool {
+        table.needs_scheme()
+            && self
+                .get_http_request_header_bytes("x-forwarded-proto")
+                .is_some_and(|proto| proto.eq_ignore_ascii_case(b"https"))
+    }
+
+    /// `x-forwarded-port`, read only when the table needs it; anything but a port number is unknown.
+    fn listener_port(&self, table: &CompiledTable) -> Option<u16> {
+        if !table.needs_listener_port() {
+            return None;
+        }
+        let port = self.get_http_request_header_bytes("x-forwarded-port")?;
+        std::str::from_utf8(&port).ok()?.trim().parse().ok()
+    }
+
+    /// Send the request upstream: cluster and policy headers, `x-forwarded-host`, rewrites.
+    fn forward(&self, authority: &[u8], cluster: &str, policy: &str, path: Option<&str>, new_authority: Option<&str>) -> Action {
+        self.set_http_request_header(CLUSTER_HEADER, Some(cluster));
+        if !policy.is_empty() {
+            self.set_http_request_header(POLICY_HEADER, Some(policy));
+        }
+        if !authority.is_empty() {
+            self.set_http_request_header_bytes("x-forwarded-host", Some(authority));
+        }
+        if let Some(path) = path {
+            self.set_http_request_header(":path", Some(path));
+        }
+        if let Some(new_authority) = new_authority {
+            self.set_http_request_header(":authority", Some(new_authority));
+        }
+        Action::Continue
+    }
 }
 
 impl HttpContext for IngressRequest {
@@ -170,23 +213,18 @@ impl HttpContext for IngressRequest {
             .or_else(|| self.get_http_request_header_bytes("host"))
             .unwrap_or_default();
         let path = self.get_http_request_header_bytes(":path").unwrap_or_default();
-        let decision = table.route(&RequestParts { authority: &authority, path: &path }, self.shared.random.next());
-
-        match decision.outcome {
-            Outcome::Forward { cluster, path: new_path, authority: new_authority } => {
-                self.set_http_request_header(CLUSTER_HEADER, Some(cluster));
-                if !authority.is_empty() {
-                    self.set_http_request_header_bytes("x-forwarded-host", Some(&authority));
-                }
-                if let Some(new_path) = new_path {
-                    self.set_http_request_header(":path", Some(&new_path));
-                }
-                if let Some(new_authority) = new_authority {
-                    self.set_http_request_header(":authority", Some(new_authority));
-                }
-                Action::Continue
+        let request = RequestParts {
+            authority: &authority,
+            path: &path,
+            https: self.https(&table),
+            listener_port: self.listener_port(&table),
+        };
+        match table.route(&request, self.shared.random.next()).outcome {
+            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy } => {
+                self.forward(&authority, cluster, policy, new_path.as_deref(), new_authority)
             }
             Outcome::Respond { status, body } => self.respond(status, body),
+            Outcome::Redirect { status, location } => self.redirect(status, &location),
         }
     }
 }

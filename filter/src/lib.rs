@@ -3,9 +3,14 @@
 //!
 //! - `table`: the route-table schema (JSON) the control plane sends; shared with the control plane.
 //! - `matcher`: pure host/path matching (host index + per-host matchit radix tree) and precedence.
+//! - `request`: the request parts routing reads (authority, path, scheme, listener port).
 //! - `actions`: what a matched route does (weighted pick, rewrite-target, ReplacePrefix) as values.
-//! - `decision`: the outcome of routing a request (forward / respond, and why), as plain values.
-//! - `limits`: the caps (path, rewrite, regex, table size) that keep any input from trapping the VM.
+//! - `redirect`: redirect checks and the `Location` a redirect gives a request (ssl-redirect,
+//!   app-root, permanent/temporal and from-to-www redirects).
+//! - `decision`: the outcome of routing a request (forward / respond / redirect, and why), as plain
+//!   values.
+//! - `limits`: the caps (path, rewrite, regex, location, table size) that keep any input from
+//!   trapping the VM.
 //! - `host` (wasm32 only): the only module that talks to proxy-wasm.
 //!
 //! Nothing outside `host` may name proxy-wasm, so the whole routing core is tested natively.
@@ -14,6 +19,8 @@ pub mod actions;
 pub mod decision;
 pub mod limits;
 pub mod matcher;
+pub mod redirect;
+pub mod request;
 pub mod table;
 
 #[cfg(target_arch = "wasm32")]

@@ -29,3 +29,9 @@ pub const MAX_REGEX_ROUTES: usize = 20_000;
 
 /// Largest route-table JSON the filter accepts (bytes), refused before parsing.
 pub const MAX_TABLE_JSON_BYTES: usize = 32 * 1024 * 1024;
+
+/// Longest policy key ([`crate::table::Forward::policy`]).
+pub const MAX_POLICY_KEY_BYTES: usize = 64;
+
+/// Longest `Location` a redirect may produce; a longer one answers that request 414.
+pub const MAX_LOCATION_BYTES: usize = 8 * 1024;

@@ -11,9 +11,14 @@
 //!
 //! Evaluation order for a path is the one documented on [`crate::table::VirtualHost::routes`]: an
 //! `Exact` route equal to the path, else the first matching `Regex` route in table order, else the
-//! longest element-wise `Prefix`. What happens to a matched request (weights, rewrites) is in
-//! [`crate::actions`], and the decision types in [`crate::decision`]. This module must not talk to proxy-wasm, log, or allocate per request beyond
-//! what a rewrite needs.
+//! longest element-wise `Prefix`. Redirects come first where ingress-nginx puts them: a host's
+//! `app_root` answers a request for exactly `/` before any route is looked at, and a matched route's
+//! `https_redirect` answers a plain-HTTP request instead of the route's action.
+//!
+//! What happens to a matched request (weights, rewrites) is in [`crate::actions`], how a redirect's
+//! `Location` is built in [`crate::redirect`], and the decision types in [`crate::decision`]. This
+//! module must not talk to proxy-wasm, log, or allocate per request beyond what a rewrite or a
+//! redirect needs.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -22,12 +27,16 @@ use regex::Regex;
 
 use crate::actions;
 pub use crate::decision::{Decision, Outcome, Via, NOT_FOUND_BODY, URI_TOO_LONG_BODY};
-use crate::table::{PathMatch, Route, RouteAction, RouteTable, SCHEMA_VERSION};
+use crate::redirect;
+pub use crate::redirect::check_redirect;
+use crate::request::{host_of, split_path};
+pub use crate::request::RequestParts;
+use crate::table::{Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
 
 pub use crate::limits::MAX_TABLE_JSON_BYTES;
 use crate::limits::{
-    MAX_REGEX_PATTERN_BYTES, MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST, MAX_REQUEST_PATH_BYTES,
-    MAX_REWRITE_SUBSTITUTIONS, MAX_REWRITE_TEMPLATE_BYTES,
+    MAX_POLICY_KEY_BYTES, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST,
+    MAX_REQUEST_PATH_BYTES, MAX_REWRITE_SUBSTITUTIONS, MAX_REWRITE_TEMPLATE_BYTES,
 };
 
 /// Compiled-program size limit for one route regex (bytes), so a pathological pattern cannot exhaust
@@ -40,14 +49,26 @@ const REGEX_DFA_SIZE_LIMIT: usize = 256 * 1024;
 #[derive(Debug)]
 pub struct CompiledTable {
     table: RouteTable,
-    /// Lower-case exact host -> index into `table.hosts` / `vhosts`.
-    exact_hosts: HashMap<String, usize>,
-    /// Wildcard suffix (`foo.com` for `*.foo.com`) -> index.
-    wildcard_hosts: HashMap<String, usize>,
-    /// Index of the host-less (`""`) entry.
-    hostless: Option<usize>,
+    /// Which entry of `table.hosts` / `vhosts` serves a host name.
+    hosts: HostNames,
     /// Path indexes, parallel to `table.hosts`.
     vhosts: Vec<PathIndex>,
+    /// Routing depends on whether the request came over HTTPS (an `https_redirect`, or a redirect
+    /// that takes the request's scheme).
+    needs_scheme: bool,
+    /// Some redirect writes the port the client connected to.
+    needs_listener_port: bool,
+}
+
+/// The host index: entries of `table.hosts` by the names they serve.
+#[derive(Debug, Default)]
+struct HostNames {
+    /// Lower-case exact host -> index.
+    exact: HashMap<String, usize>,
+    /// Wildcard suffix (`foo.com` for `*.foo.com`) -> index.
+    wildcard: HashMap<String, usize>,
+    /// Index of the host-less (`""`) entry.
+    hostless: Option<usize>,
 }
 
 /// The path indexes of one virtual host.
@@ -99,17 +120,9 @@ impl std::fmt::Display for CompileError {
 
 impl std::error::Error for CompileError {}
 
-/// The request parts matching looks at, as raw bytes (headers need not be UTF-8).
-#[derive(Debug, Clone, Copy)]
-pub struct RequestParts<'a> {
-    /// `:authority` (or Host), possibly with a port, any case. Empty if missing.
-    pub authority: &'a [u8],
-    /// `:path` including any query string. Empty if missing.
-    pub path: &'a [u8],
-}
-
-/// Check one route on its own (regex compiles, path is indexable, action is well-formed), so the
-/// control plane can drop a bad route with a diagnostic instead of sending a table the filter refuses.
+/// Check one route on its own (regex compiles, path is indexable, action and `https_redirect` are
+/// well-formed), so the control plane can drop a bad route with a diagnostic instead of sending a
+/// table the filter refuses. A host's `app_root` is checked with [`check_redirect`].
 pub fn check_route(route: &Route) -> Result<(), String> {
     match &route.path {
         PathMatch::Exact(value) => check_literal_path("Exact", value)?,
@@ -122,73 +135,99 @@ pub fn check_route(route: &Route) -> Result<(), String> {
             compile_route_regex(pattern)?;
         }
     }
-    check_action(&route.action)
+    check_route_answers(route)
+}
+
+/// What a route answers with: its action, and its `https_redirect` if any.
+fn check_route_answers(route: &Route) -> Result<(), String> {
+    check_action(&route.action)?;
+    match &route.https_redirect {
+        Some(redirect) => check_redirect(redirect).map_err(|e| format!("https_redirect: {e}")),
+        None => Ok(()),
+    }
 }
 
 /// Check an action on its own (used for routes, host fallbacks and the default backend): a
-/// `Forward` has at least one backend, non-zero total weight, and header-safe cluster, template
-/// and host values; a `Respond` has a status in 200..=599.
+/// `Forward` has at least one backend, non-zero total weight, header-safe cluster, template and
+/// host values and a well-formed policy key; a `Respond` has a status in 200..=599; a `Redirect`
+/// passes [`check_redirect`].
 pub fn check_action(action: &RouteAction) -> Result<(), String> {
     match action {
-        RouteAction::Forward(forward) => {
-            if forward.backends.is_empty() {
-                return Err("Forward has no backends".into());
-            }
-            if actions::total_weight(&forward.backends) == 0 {
-                return Err("Forward backends all have weight 0".into());
-            }
-            for backend in &forward.backends {
-                check_header_value("backend cluster", &backend.cluster)?;
-            }
-            match &forward.rewrite {
-                Some(crate::table::PathRewrite::Template(template)) => {
-                    check_header_value("rewrite template", template)?;
-                    if template.len() > MAX_REWRITE_TEMPLATE_BYTES {
-                        return Err(format!(
-                            "rewrite template is {} bytes, more than the {MAX_REWRITE_TEMPLATE_BYTES} allowed",
-                            template.len()
-                        ));
-                    }
-                    let bytes = template.as_bytes();
-                    let variable = bytes
-                        .iter()
-                        .enumerate()
-                        .any(|(i, &b)| b == b'$' && !bytes.get(i + 1).is_some_and(u8::is_ascii_digit));
-                    if variable {
-                        return Err(format!(
-                            "rewrite template {template:?}: only $0..$9 (regex captures) are supported after '$', not nginx variables"
-                        ));
-                    }
-                    let substitutions = actions::substitutions(template);
-                    if substitutions > MAX_REWRITE_SUBSTITUTIONS {
-                        return Err(format!(
-                            "rewrite template has {substitutions} $N substitutions, more than the {MAX_REWRITE_SUBSTITUTIONS} allowed"
-                        ));
-                    }
-                }
-                Some(crate::table::PathRewrite::ReplacePrefix(replacement)) => {
-                    if !replacement.is_empty() && !replacement.starts_with('/') {
-                        return Err(format!("ReplacePrefix value {replacement:?} must start with '/'"));
-                    }
-                    if replacement.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#') {
-                        return Err(format!("ReplacePrefix value {replacement:?} contains a control character, space, '?' or '#'"));
-                    }
-                }
-                None => {}
-            }
-            if let Some(host) = &forward.host_rewrite {
-                check_header_value("host_rewrite", host)?;
-            }
-            Ok(())
-        }
-        RouteAction::Respond(respond) => {
-            if (200..=599).contains(&respond.status) {
-                Ok(())
-            } else {
-                Err(format!("Respond status {} is outside 200..=599", respond.status))
-            }
-        }
+        RouteAction::Forward(forward) => check_forward(forward),
+        RouteAction::Respond(respond) if (200..=599).contains(&respond.status) => Ok(()),
+        RouteAction::Respond(respond) => Err(format!("Respond status {} is outside 200..=599", respond.status)),
+        RouteAction::Redirect(redirect) => check_redirect(redirect),
     }
+}
+
+fn check_forward(forward: &Forward) -> Result<(), String> {
+    if forward.backends.is_empty() {
+        return Err("Forward has no backends".into());
+    }
+    if actions::total_weight(&forward.backends) == 0 {
+        return Err("Forward backends all have weight 0".into());
+    }
+    for backend in &forward.backends {
+        check_header_value("backend cluster", &backend.cluster)?;
+    }
+    match &forward.rewrite {
+        Some(PathRewrite::Template(template)) => check_template(template)?,
+        Some(PathRewrite::ReplacePrefix(replacement)) => check_replace_prefix(replacement)?,
+        None => {}
+    }
+    if let Some(host) = &forward.host_rewrite {
+        check_header_value("host_rewrite", host)?;
+    }
+    check_policy_key(&forward.policy)
+}
+
+fn check_template(template: &str) -> Result<(), String> {
+    check_header_value("rewrite template", template)?;
+    if template.len() > MAX_REWRITE_TEMPLATE_BYTES {
+        return Err(format!(
+            "rewrite template is {} bytes, more than the {MAX_REWRITE_TEMPLATE_BYTES} allowed",
+            template.len()
+        ));
+    }
+    let bytes = template.as_bytes();
+    let variable = bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'$' && !bytes.get(i + 1).is_some_and(u8::is_ascii_digit));
+    if variable {
+        return Err(format!(
+            "rewrite template {template:?}: only $0..$9 (regex captures) are supported after '$', not nginx variables"
+        ));
+    }
+    let substitutions = actions::substitutions(template);
+    if substitutions > MAX_REWRITE_SUBSTITUTIONS {
+        return Err(format!(
+            "rewrite template has {substitutions} $N substitutions, more than the {MAX_REWRITE_SUBSTITUTIONS} allowed"
+        ));
+    }
+    Ok(())
+}
+
+fn check_replace_prefix(replacement: &str) -> Result<(), String> {
+    if !replacement.is_empty() && !replacement.starts_with('/') {
+        return Err(format!("ReplacePrefix value {replacement:?} must start with '/'"));
+    }
+    if replacement.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#') {
+        return Err(format!("ReplacePrefix value {replacement:?} contains a control character, space, '?' or '#'"));
+    }
+    Ok(())
+}
+
+/// A policy key is sent as a header and looked up by Envoy as is, so it is kept to `[0-9a-z-]`.
+/// Empty: the default policy.
+fn check_policy_key(key: &str) -> Result<(), String> {
+    if key.len() > MAX_POLICY_KEY_BYTES {
+        return Err(format!("policy key is {} bytes, more than the {MAX_POLICY_KEY_BYTES} allowed", key.len()));
+    }
+    if !key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Err(format!("policy key {key:?} may only contain lower-case letters, digits and '-'"));
+    }
+    Ok(())
 }
 
 /// Exact and Prefix values are absolute paths without query or fragment (those are never part of
@@ -259,18 +298,7 @@ fn insert_prefix(router: &mut matchit::Router<PrefixHit>, value: &str, hit: Pref
 /// The host part of an authority, lower-cased: port removed (also for `[v6]:port`), one trailing
 /// dot removed (`foo.com.` is `foo.com`, as nginx treats it). `None` if it is not UTF-8 or empty.
 fn normalize_authority(authority: &[u8]) -> Option<Cow<'_, str>> {
-    let host: &[u8] = if authority.first() == Some(&b'[') {
-        match authority.iter().position(|&b| b == b']') {
-            Some(end) => &authority[..=end],
-            None => authority,
-        }
-    } else {
-        match authority.iter().position(|&b| b == b':') {
-            Some(colon) => &authority[..colon],
-            None => authority,
-        }
-    };
-    let host = host.strip_suffix(b".").unwrap_or(host);
+    let host = host_of(authority);
     if host.is_empty() {
         return None;
     }
@@ -279,16 +307,6 @@ fn normalize_authority(authority: &[u8]) -> Option<Cow<'_, str>> {
         Some(Cow::Owned(host.to_ascii_lowercase()))
     } else {
         Some(Cow::Borrowed(host))
-    }
-}
-
-/// Split `:path` into the matched path (before `?` or `#`) and the query string (after `?`, without
-/// it; `None` when there is no `?`).
-fn split_path(path: &[u8]) -> (&[u8], Option<&[u8]>) {
-    match path.iter().position(|&b| b == b'?' || b == b'#') {
-        Some(i) if path[i] == b'?' => (&path[..i], Some(&path[i + 1..])),
-        Some(i) => (&path[..i], None),
-        None => (path, None),
     }
 }
 
@@ -314,7 +332,7 @@ impl PathIndex {
                 origin: route.origin.clone(),
                 reason,
             };
-            check_action(&route.action).map_err(error)?;
+            check_route_answers(route).map_err(error)?;
             match &route.path {
                 PathMatch::Exact(value) => {
                     check_literal_path("Exact", value).map_err(error)?;
@@ -360,26 +378,101 @@ impl PathIndex {
     }
 }
 
+impl HostNames {
+    /// Register entry `i` under `host`; refuses a malformed or repeated name.
+    fn insert(&mut self, host: &str, i: usize) -> Result<(), String> {
+        let name = host.to_ascii_lowercase();
+        let duplicate = if name.is_empty() {
+            self.hostless.replace(i).is_some()
+        } else if let Some(suffix) = name.strip_prefix("*.") {
+            if suffix.is_empty() || suffix.contains('*') {
+                return Err("a wildcard host must be `*.` followed by a domain without `*`".into());
+            }
+            self.wildcard.insert(suffix.to_string(), i).is_some()
+        } else {
+            if name.contains('*') {
+                return Err("`*` is only allowed as the whole first label (`*.foo.com`)".into());
+            }
+            if name.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b':' || b == b'/') {
+                return Err("a host must not contain a port, '/', spaces or control characters".into());
+            }
+            self.exact.insert(name, i).is_some()
+        };
+        if duplicate {
+            return Err("the host appears more than once in the table".into());
+        }
+        Ok(())
+    }
+
+    /// Index of the entry serving `authority`: exact, then wildcard, then host-less.
+    fn select(&self, authority: &[u8]) -> Option<usize> {
+        if let Some(host) = normalize_authority(authority) {
+            if let Some(&i) = self.exact.get(host.as_ref()) {
+                return Some(i);
+            }
+            if let Some((label, suffix)) = host.split_once('.') {
+                if !label.is_empty() {
+                    if let Some(&i) = self.wildcard.get(suffix) {
+                        return Some(i);
+                    }
+                }
+            }
+        }
+        self.hostless
+    }
+}
+
+/// Table-level checks: schema, default backend, total number of regexes.
+fn check_table(table: &RouteTable) -> Result<(), String> {
+    if table.schema != SCHEMA_VERSION {
+        return Err(format!(
+            "schema {} is not supported (this filter understands schema {SCHEMA_VERSION})",
+            table.schema
+        ));
+    }
+    if let Some(default) = &table.default_backend {
+        check_action(default).map_err(|e| format!("default_backend: {e}"))?;
+    }
+    let regex_routes = table.hosts.iter().flat_map(|h| &h.routes).filter(|r| matches!(r.path, PathMatch::Regex(_))).count();
+    if regex_routes > MAX_REGEX_ROUTES {
+        return Err(format!("{regex_routes} regex routes, more than the {MAX_REGEX_ROUTES} allowed"));
+    }
+    Ok(())
+}
+
+/// What a host answers with besides its routes: its `fallback` and its `app_root`.
+fn check_host_answers(vhost: &VirtualHost) -> Result<(), String> {
+    if let Some(fallback) = &vhost.fallback {
+        check_action(fallback).map_err(|e| format!("fallback: {e}"))?;
+    }
+    if let Some(app_root) = &vhost.app_root {
+        check_redirect(app_root).map_err(|e| format!("app_root: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Every redirect a table can answer with: redirect actions (routes, fallbacks, default backend),
+/// `https_redirect`s and `app_root`s.
+fn redirects(table: &RouteTable) -> impl Iterator<Item = &Redirect> {
+    let host_actions = table.hosts.iter().flat_map(|h| h.fallback.iter().chain(h.routes.iter().map(|r| &r.action)));
+    let actions = table.default_backend.iter().chain(host_actions).filter_map(|action| match action {
+        RouteAction::Redirect(redirect) => Some(redirect),
+        RouteAction::Forward(_) | RouteAction::Respond(_) => None,
+    });
+    let host_redirects = table
+        .hosts
+        .iter()
+        .flat_map(|h| h.app_root.iter().chain(h.routes.iter().filter_map(|r| r.https_redirect.as_ref())));
+    actions.chain(host_redirects)
+}
+
 impl CompiledTable {
-    /// Compile a table; refuses an unknown schema, an invalid regex, an empty backend list, …
+    /// Compile a table; refuses an unknown schema, an invalid regex, an empty backend list, a
+    /// malformed redirect, …
     pub fn compile(table: RouteTable) -> Result<CompiledTable, CompileError> {
         let table_error = |reason: String| CompileError { host: None, route: None, origin: String::new(), reason };
-        if table.schema != SCHEMA_VERSION {
-            return Err(table_error(format!(
-                "schema {} is not supported (this filter understands schema {SCHEMA_VERSION})",
-                table.schema
-            )));
-        }
-        if let Some(default) = &table.default_backend {
-            check_action(default).map_err(|e| table_error(format!("default_backend: {e}")))?;
-        }
-        let mut exact_hosts = HashMap::new();
-        let mut wildcard_hosts = HashMap::new();
-        let mut hostless = None;
-        let regex_routes = table.hosts.iter().flat_map(|h| &h.routes).filter(|r| matches!(r.path, PathMatch::Regex(_))).count();
-        if regex_routes > MAX_REGEX_ROUTES {
-            return Err(table_error(format!("{regex_routes} regex routes, more than the {MAX_REGEX_ROUTES} allowed")));
-        }
+        check_table(&table).map_err(table_error)?;
+        let mut hosts = HostNames::default();
         let mut vhosts = Vec::with_capacity(table.hosts.len());
         for (i, vhost) in table.hosts.iter().enumerate() {
             let host_error = |reason: String| CompileError {
@@ -388,32 +481,15 @@ impl CompiledTable {
                 origin: String::new(),
                 reason,
             };
-            let name = vhost.host.to_ascii_lowercase();
-            let duplicate = if name.is_empty() {
-                hostless.replace(i).is_some()
-            } else if let Some(suffix) = name.strip_prefix("*.") {
-                if suffix.is_empty() || suffix.contains('*') {
-                    return Err(host_error("a wildcard host must be `*.` followed by a domain without `*`".into()));
-                }
-                wildcard_hosts.insert(suffix.to_string(), i).is_some()
-            } else {
-                if name.contains('*') {
-                    return Err(host_error("`*` is only allowed as the whole first label (`*.foo.com`)".into()));
-                }
-                if name.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b':' || b == b'/') {
-                    return Err(host_error("a host must not contain a port, '/', spaces or control characters".into()));
-                }
-                exact_hosts.insert(name, i).is_some()
-            };
-            if duplicate {
-                return Err(host_error("the host appears more than once in the table".into()));
-            }
-            if let Some(fallback) = &vhost.fallback {
-                check_action(fallback).map_err(|e| host_error(format!("fallback: {e}")))?;
-            }
+            hosts.insert(&vhost.host, i).map_err(host_error)?;
+            check_host_answers(vhost).map_err(host_error)?;
             vhosts.push(PathIndex::compile(&vhost.host, &vhost.routes)?);
         }
-        Ok(CompiledTable { table, exact_hosts, wildcard_hosts, hostless, vhosts })
+        // An `https_redirect` needs the scheme to know whether it applies, whatever its location.
+        let https_redirects = table.hosts.iter().flat_map(|h| &h.routes).any(|r| r.https_redirect.is_some());
+        let needs_scheme = https_redirects || redirects(&table).any(|r| redirect::reads_scheme(&r.location));
+        let needs_listener_port = redirects(&table).any(|r| redirect::reads_listener_port(&r.location));
+        Ok(CompiledTable { table, hosts, vhosts, needs_scheme, needs_listener_port })
     }
 
     /// The table's `version` string.
@@ -426,21 +502,17 @@ impl CompiledTable {
         &self.table
     }
 
-    /// Index of the virtual host serving `authority`: exact, then wildcard, then host-less.
-    fn select_host(&self, authority: &[u8]) -> Option<usize> {
-        if let Some(host) = normalize_authority(authority) {
-            if let Some(&i) = self.exact_hosts.get(host.as_ref()) {
-                return Some(i);
-            }
-            if let Some((label, suffix)) = host.split_once('.') {
-                if !label.is_empty() {
-                    if let Some(&i) = self.wildcard_hosts.get(suffix) {
-                        return Some(i);
-                    }
-                }
-            }
-        }
-        self.hostless
+    /// Whether routing may depend on [`RequestParts::https`]: some route has an `https_redirect`,
+    /// or some redirect takes its scheme from the request. When `false`, the host shim need not
+    /// read `x-forwarded-proto`.
+    pub fn needs_scheme(&self) -> bool {
+        self.needs_scheme
+    }
+
+    /// Whether some redirect writes [`RequestParts::listener_port`] (`HostPart::WithListenerPort`).
+    /// When `false`, the host shim need not read `x-forwarded-port`.
+    pub fn needs_listener_port(&self) -> bool {
+        self.needs_listener_port
     }
 
     /// Route one request. `random` picks among weighted backends (any value is valid).
@@ -453,48 +525,22 @@ impl CompiledTable {
                 outcome: Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY },
             };
         }
-        let (path_bytes, query_bytes) = split_path(request.path);
-        let path = String::from_utf8_lossy(path_bytes);
-        let vhost_index = self.select_host(request.authority);
-        let vhost = vhost_index.and_then(|i| self.table.hosts.get(i));
-        let vhost_name = vhost.map(|v| v.host.as_str());
-
-        if let (Some(i), Some(vhost)) = (vhost_index, vhost) {
-            if let Some(hit) = self.vhosts.get(i).and_then(|index| index.lookup(&path)) {
-                if let Some(route) = vhost.routes.get(hit.route) {
-                    let query = query_bytes.map(String::from_utf8_lossy);
-                    let matched = actions::MatchedPath {
-                        path: &path,
-                        query: query.as_deref(),
-                        matched_len: hit.matched_len,
-                        regex: hit.regex,
-                    };
-                    return Decision {
-                        vhost: vhost_name,
-                        route: Some(route),
-                        via: Via::Route,
-                        outcome: actions::apply(&route.action, Some(&matched), random),
-                    };
-                }
-            }
-            if let Some(fallback) = &vhost.fallback {
-                return Decision {
-                    vhost: vhost_name,
-                    route: None,
-                    via: Via::HostFallback,
-                    outcome: actions::apply(fallback, None, random),
-                };
+        let selected = self.hosts.select(request.authority).and_then(|i| Some((self.table.hosts.get(i)?, self.vhosts.get(i)?)));
+        if let Some((vhost, index)) = selected {
+            if let Some(decision) = route_in_host(vhost, index, request, random) {
+                return decision;
             }
         }
+        let vhost = selected.map(|(vhost, _)| vhost.host.as_str());
         match &self.table.default_backend {
             Some(default) => Decision {
-                vhost: vhost_name,
+                vhost,
                 route: None,
                 via: Via::DefaultBackend,
-                outcome: actions::apply(default, None, random),
+                outcome: actions::apply(default, request, None, random),
             },
             None => Decision {
-                vhost: vhost_name,
+                vhost,
                 route: None,
                 via: Via::NotFound,
                 outcome: Outcome::Respond { status: 404, body: NOT_FOUND_BODY },
@@ -503,23 +549,71 @@ impl CompiledTable {
     }
 }
 
+/// The decision of the selected host — its `app_root`, a matching route, or its `fallback` — or
+/// `None` when none applies (the table's default backend decides).
+fn route_in_host<'t>(
+    vhost: &'t VirtualHost,
+    index: &'t PathIndex,
+    request: &RequestParts<'_>,
+    random: u64,
+) -> Option<Decision<'t>> {
+    let decision = |route: Option<&'t Route>, via: Via, outcome: Outcome<'t>| Decision {
+        vhost: Some(vhost.host.as_str()),
+        route,
+        via,
+        outcome,
+    };
+    let (path_bytes, query_bytes) = split_path(request.path);
+    if let Some(app_root) = vhost.app_root.as_ref().filter(|_| path_bytes == b"/") {
+        return Some(decision(None, Via::AppRoot, redirect::outcome(app_root, request)));
+    }
+    let path = String::from_utf8_lossy(path_bytes);
+    if let Some(hit) = index.lookup(&path) {
+        if let Some(route) = vhost.routes.get(hit.route) {
+            let query = query_bytes.map(String::from_utf8_lossy);
+            let matched = actions::MatchedPath {
+                path: &path,
+                query: query.as_deref(),
+                matched_len: hit.matched_len,
+                regex: hit.regex,
+            };
+            return Some(decision(Some(route), Via::Route, route_outcome(route, request, &matched, random)));
+        }
+    }
+    let fallback = vhost.fallback.as_ref()?;
+    Some(decision(None, Via::HostFallback, actions::apply(fallback, request, None, random)))
+}
+
+/// A matched route's answer: its `https_redirect` when the request is plain HTTP, else its action.
+fn route_outcome<'t>(
+    route: &'t Route,
+    request: &RequestParts<'_>,
+    matched: &actions::MatchedPath<'_>,
+    random: u64,
+) -> Outcome<'t> {
+    match &route.https_redirect {
+        Some(redirect) if !request.https => redirect::outcome(redirect, request),
+        _ => actions::apply(&route.action, request, Some(matched), random),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::table::{Forward, PathRewrite, VirtualHost, WeightedBackend};
+    use crate::table::{HostPart, Location, PathPart, WeightedBackend};
 
     fn prefix(value: &str, cluster: &str) -> Route {
-        Route { path: PathMatch::Prefix(value.into()), action: RouteAction::forward_to(cluster), origin: String::new() }
+        Route { path: PathMatch::Prefix(value.into()), action: RouteAction::forward_to(cluster), origin: String::new(), https_redirect: None }
     }
     fn exact(value: &str, cluster: &str) -> Route {
-        Route { path: PathMatch::Exact(value.into()), action: RouteAction::forward_to(cluster), origin: String::new() }
+        Route { path: PathMatch::Exact(value.into()), action: RouteAction::forward_to(cluster), origin: String::new(), https_redirect: None }
     }
     fn regex(value: &str, cluster: &str) -> Route {
-        Route { path: PathMatch::Regex(value.into()), action: RouteAction::forward_to(cluster), origin: String::new() }
+        Route { path: PathMatch::Regex(value.into()), action: RouteAction::forward_to(cluster), origin: String::new(), https_redirect: None }
     }
     fn vhost(host: &str, routes: Vec<Route>) -> VirtualHost {
-        VirtualHost { host: host.into(), routes, fallback: None }
+        VirtualHost { host: host.into(), routes, fallback: None, app_root: None }
     }
     fn table(hosts: Vec<VirtualHost>, default: Option<&str>) -> CompiledTable {
         CompiledTable::compile(RouteTable {
@@ -536,9 +630,13 @@ mod tests {
         served_by_bytes(table, authority.as_bytes(), path.as_bytes())
     }
     fn served_by_bytes(table: &CompiledTable, authority: &[u8], path: &[u8]) -> String {
-        match table.route(&RequestParts { authority, path }, 0).outcome {
+        served(table, &RequestParts::new(authority, path))
+    }
+    fn served(table: &CompiledTable, request: &RequestParts<'_>) -> String {
+        match table.route(request, 0).outcome {
             Outcome::Forward { cluster, .. } => cluster.to_string(),
             Outcome::Respond { status, .. } => format!("status {status}"),
+            Outcome::Redirect { status, location } => format!("redirect {status} {location}"),
         }
     }
 
@@ -691,7 +789,7 @@ mod tests {
     fn conformance_default_backend_is_404_without_one() {
         let compiled = table(vec![vhost("foo.bar", vec![prefix("/only", "svc")])], None);
         for path in ["/test", "/", "/onlyx"] {
-            let decision = compiled.route(&RequestParts { authority: b"foo.bar", path: path.as_bytes() }, 0);
+            let decision = compiled.route(&RequestParts::new(b"foo.bar", path.as_bytes()), 0);
             assert_eq!(decision.via, Via::NotFound, "path {path}");
             assert_eq!(decision.outcome, Outcome::Respond { status: 404, body: NOT_FOUND_BODY });
         }
@@ -762,9 +860,9 @@ mod tests {
         assert_eq!(served_by(&compiled, "a.com", "/x"), "default");
         assert_eq!(served_by(&compiled, "x.a.com", "/x"), "default");
         assert_eq!(served_by(&compiled, "b.com", "/x"), "b-fallback");
-        let decision = compiled.route(&RequestParts { authority: b"b.com", path: b"/x" }, 0);
+        let decision = compiled.route(&RequestParts::new(b"b.com", b"/x"), 0);
         assert_eq!((decision.vhost, decision.via, decision.route), (Some("b.com"), Via::HostFallback, None));
-        let decision = compiled.route(&RequestParts { authority: b"a.com", path: b"/x" }, 0);
+        let decision = compiled.route(&RequestParts::new(b"a.com", b"/x"), 0);
         assert_eq!((decision.vhost, decision.via), (Some("a.com"), Via::DefaultBackend));
 
         let without_default = table(hosts, None);
@@ -776,7 +874,7 @@ mod tests {
     fn unmatched_host_without_hostless_entry_uses_default_backend_then_404() {
         let hosts = vec![vhost("a.com", vec![prefix("/", "a")])];
         let compiled = table(hosts.clone(), Some("default"));
-        let decision = compiled.route(&RequestParts { authority: b"z.com", path: b"/" }, 0);
+        let decision = compiled.route(&RequestParts::new(b"z.com", b"/"), 0);
         assert_eq!((decision.vhost, decision.via), (None, Via::DefaultBackend));
         assert_eq!(served_by(&table(hosts, None), "z.com", "/"), "status 404");
     }
@@ -787,10 +885,11 @@ mod tests {
             path: PathMatch::Prefix("/gone".into()),
             action: RouteAction::respond(503, "service missing"),
             origin: "default/a: spec.rules[0].http.paths[0]".into(),
+            https_redirect: None,
         }]);
         host.fallback = Some(RouteAction::respond(418, ""));
         let compiled = table(vec![host], None);
-        let decision = compiled.route(&RequestParts { authority: b"a.com", path: b"/gone/x" }, 0);
+        let decision = compiled.route(&RequestParts::new(b"a.com", b"/gone/x"), 0);
         assert_eq!(decision.outcome, Outcome::Respond { status: 503, body: "service missing" });
         assert_eq!(decision.route.map(|r| r.origin.as_str()), Some("default/a: spec.rules[0].http.paths[0]"));
         assert_eq!(served_by(&compiled, "a.com", "/other"), "status 418");
@@ -952,8 +1051,10 @@ mod tests {
                 backends: vec![WeightedBackend { cluster: "c".into(), weight: 1 }],
                 rewrite: Some(PathRewrite::Template("$0".repeat(n))),
                 host_rewrite: None,
+                policy: String::new(),
             }),
             origin: String::new(),
+            https_redirect: None,
         };
         assert!(check_route(&bomb(MAX_REWRITE_SUBSTITUTIONS)).is_ok());
         assert!(check_route(&bomb(MAX_REWRITE_SUBSTITUTIONS + 1)).is_err_and(|e| e.contains("substitutions")));
@@ -986,6 +1087,7 @@ mod tests {
             backends: backends.iter().map(|&(c, w)| WeightedBackend { cluster: c.into(), weight: w }).collect(),
             rewrite,
             host_rewrite: host_rewrite.map(String::from),
+            policy: String::new(),
         })
     }
 
@@ -999,16 +1101,19 @@ mod tests {
                         path: PathMatch::Regex("(?i)/something(/|$)(.*)".into()),
                         action: forward_with(Some(PathRewrite::Template("/$2".into())), None, &[("svc", 1)]),
                         origin: String::new(),
+                        https_redirect: None,
                     },
                     Route {
                         path: PathMatch::Prefix("/app/".into()),
                         action: forward_with(Some(PathRewrite::ReplacePrefix("/".into())), Some("internal.svc"), &[("app", 1)]),
                         origin: String::new(),
+                        https_redirect: None,
                     },
                     Route {
                         path: PathMatch::Prefix("/plain".into()),
                         action: forward_with(Some(PathRewrite::Template("/".into())), None, &[("plain", 1)]),
                         origin: String::new(),
+                        https_redirect: None,
                     },
                 ],
             )],
@@ -1025,10 +1130,10 @@ mod tests {
             ("/plain/deep/path?k=v", "plain", Some("/?k=v"), None),
         ];
         for (path, cluster, new_path, authority) in rows {
-            let decision = compiled.route(&RequestParts { authority: b"rewrite.bar.com", path: path.as_bytes() }, 0);
+            let decision = compiled.route(&RequestParts::new(b"rewrite.bar.com", path.as_bytes()), 0);
             assert_eq!(
                 decision.outcome,
-                Outcome::Forward { cluster, path: new_path.map(String::from), authority },
+                Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "" },
                 "path {path}"
             );
         }
@@ -1041,13 +1146,14 @@ mod tests {
                 path: PathMatch::Prefix("/".into()),
                 action: forward_with(None, None, &[("stable", 9), ("canary", 1)]),
                 origin: String::new(),
+                https_redirect: None,
             }])],
             None,
         );
         let mut canary = 0;
         for random in 0..1000u64 {
             if let Outcome::Forward { cluster: "canary", .. } =
-                compiled.route(&RequestParts { authority: b"h", path: b"/" }, random).outcome
+                compiled.route(&RequestParts::new(b"h", b"/"), random).outcome
             {
                 canary += 1;
             }
@@ -1080,21 +1186,25 @@ mod tests {
             path: PathMatch::Prefix("/".into()),
             action: forward_with(None, None, &[]),
             origin: String::new(),
+            https_redirect: None,
         };
         let zero_weights = Route {
             path: PathMatch::Prefix("/".into()),
             action: forward_with(None, None, &[("a", 0), ("b", 0)]),
             origin: String::new(),
+            https_redirect: None,
         };
         let injected_host = Route {
             path: PathMatch::Prefix("/".into()),
             action: forward_with(None, Some("a.com\r\nx-evil: 1"), &[("a", 1)]),
             origin: String::new(),
+            https_redirect: None,
         };
         let nginx_variable = Route {
             path: PathMatch::Regex("/(.*)".into()),
             action: forward_with(Some(PathRewrite::Template("/$host/$1".into())), None, &[("a", 1)]),
             origin: String::new(),
+            https_redirect: None,
         };
         let cases: Vec<(&str, Vec<VirtualHost>, &str)> = vec![
             ("empty backends", vec![vhost("a", vec![empty_backends])], "no backends"),
@@ -1155,5 +1265,221 @@ mod tests {
         assert_eq!(served_by(&compiled, "many.example.com", "/svc42/api"), "c42");
         assert_eq!(served_by(&compiled, "many.example.com", "/svc42/apix"), "status 404");
         assert_eq!(served_by(&compiled, "h777.example.com", "/q"), "h777");
+    }
+
+    fn redirect_to(status: u16, location: Location) -> Redirect {
+        Redirect { status, location }
+    }
+    fn force_ssl_redirect() -> Redirect {
+        let path = PathPart::RequestUri { trim_trailing_slash: true };
+        redirect_to(308, Location::FromRequest { scheme: Some("https".into()), host: HostPart::RequestHost, path })
+    }
+    fn app_root(path: &str) -> Redirect {
+        let location = Location::FromRequest { scheme: None, host: HostPart::RequestAuthority, path: PathPart::Fixed(path.into()) };
+        redirect_to(302, location)
+    }
+    fn from_to_www(host: &str) -> Redirect {
+        let path = PathPart::RequestUri { trim_trailing_slash: true };
+        redirect_to(308, Location::FromRequest { scheme: None, host: HostPart::WithListenerPort(host.into()), path })
+    }
+    fn permanent_redirect(url: &str) -> RouteAction {
+        RouteAction::Redirect(redirect_to(301, Location::Url { url: url.into() }))
+    }
+    fn with_https_redirect(mut route: Route) -> Route {
+        route.https_redirect = Some(force_ssl_redirect());
+        route
+    }
+    fn https<'a>(authority: &'a str, path: &'a str) -> RequestParts<'a> {
+        RequestParts { https: true, ..RequestParts::new(authority.as_bytes(), path.as_bytes()) }
+    }
+
+    #[test]
+    fn app_root_answers_only_a_request_for_exactly_slash() {
+        let mut host = vhost("approot.bar.com", vec![with_https_redirect(prefix("/", "root")), prefix("/api", "api")]);
+        host.app_root = Some(app_root("/foo"));
+        let compiled = table(vec![host], None);
+        let rows = [
+            // ingress-nginx e2e approot: `GET /` -> 302 `http://approot.bar.com/foo`.
+            ("approot.bar.com", "/", "redirect 302 http://approot.bar.com/foo"),
+            ("approot.bar.com:8080", "/", "redirect 302 http://approot.bar.com:8080/foo"),
+            ("approot.bar.com", "/?a=b", "redirect 302 http://approot.bar.com/foo"),
+            // Not exactly `/`: the routes decide (here the force-ssl-redirect of `/`).
+            ("approot.bar.com", "/x", "redirect 308 https://approot.bar.com/x"),
+            ("approot.bar.com", "//", "redirect 308 https://approot.bar.com/"),
+            ("approot.bar.com", "/api/v1", "api"),
+        ];
+        for (authority, path, expected) in rows {
+            assert_eq!(served_by(&compiled, authority, path), expected, "{authority}{path}");
+        }
+        let decision = compiled.route(&RequestParts::new(b"approot.bar.com", b"/"), 0);
+        assert_eq!((decision.vhost, decision.via, decision.route), (Some("approot.bar.com"), Via::AppRoot, None));
+        // Over HTTPS the app-root keeps the request's scheme.
+        assert_eq!(served(&compiled, &https("approot.bar.com", "/")), "redirect 302 https://approot.bar.com/foo");
+    }
+
+    #[test]
+    fn app_root_applies_even_when_no_route_covers_slash() {
+        let mut host = vhost("approot.bar.com", vec![prefix("/only", "only")]);
+        host.app_root = Some(app_root("/only"));
+        let compiled = table(vec![host], None);
+        assert_eq!(served_by(&compiled, "approot.bar.com", "/"), "redirect 302 http://approot.bar.com/only");
+        assert_eq!(served_by(&compiled, "other.com", "/"), "status 404");
+    }
+
+    #[test]
+    fn https_redirect_answers_plain_http_and_lets_https_through() {
+        let compiled = table(vec![vhost("forcesslredirect.bar.com", vec![with_https_redirect(prefix("/", "svc"))])], None);
+        let rows = [
+            // ingress-nginx e2e forcesslredirect: `GET /` -> 308 `https://forcesslredirect.bar.com`.
+            ("/", "redirect 308 https://forcesslredirect.bar.com"),
+            ("/a/", "redirect 308 https://forcesslredirect.bar.com/a"),
+            ("/a/?q", "redirect 308 https://forcesslredirect.bar.com/a/?q"),
+        ];
+        for (path, expected) in rows {
+            assert_eq!(served_by(&compiled, "forcesslredirect.bar.com", path), expected, "{path}");
+            assert_eq!(served(&compiled, &https("forcesslredirect.bar.com", path)), "svc", "{path} over https");
+        }
+        let decision = compiled.route(&RequestParts::new(b"forcesslredirect.bar.com", b"/"), 0);
+        assert_eq!(decision.via, Via::Route);
+        assert!(decision.route.is_some_and(|r| r.https_redirect.is_some()));
+    }
+
+    #[test]
+    fn preserve_trailing_slash_redirect_keeps_the_slash() {
+        let mut route = prefix("/", "svc");
+        let path = PathPart::RequestUri { trim_trailing_slash: false };
+        route.https_redirect =
+            Some(redirect_to(308, Location::FromRequest { scheme: Some("https".into()), host: HostPart::RequestHost, path }));
+        let compiled = table(vec![vhost("forcesslredirect.bar.com", vec![route])], None);
+        assert_eq!(served_by(&compiled, "forcesslredirect.bar.com", "/"), "redirect 308 https://forcesslredirect.bar.com/");
+    }
+
+    #[test]
+    fn routes_without_https_redirect_ignore_the_scheme() {
+        let gone = Route { action: RouteAction::respond(503, "gone"), ..prefix("/gone", "") };
+        let compiled = table(vec![vhost("a.com", vec![prefix("/", "svc"), gone, with_https_redirect(prefix("/secure", "secure"))])], None);
+        for path in ["/", "/x?y", "/gone/1"] {
+            assert_eq!(served_by(&compiled, "a.com", path), served(&compiled, &https("a.com", path)), "{path}");
+        }
+        assert_eq!(served_by(&compiled, "a.com", "/gone/1"), "status 503");
+        assert_eq!(served_by(&compiled, "a.com", "/x"), "svc");
+    }
+
+    #[test]
+    fn redirect_actions_answer_from_routes_fallbacks_and_the_default_backend() {
+        let permanent = Route { action: permanent_redirect("http://redirect.example.com"), ..prefix("/", "") };
+        let mut www = vhost("www.fromtowwwredirect.bar.com", vec![]);
+        www.fallback = Some(RouteAction::Redirect(from_to_www("fromtowwwredirect.bar.com")));
+        let compiled = CompiledTable::compile(RouteTable {
+            schema: SCHEMA_VERSION,
+            hosts: vec![vhost("redirect.bar.com", vec![permanent]), www],
+            default_backend: Some(permanent_redirect("https://default.example.com/")),
+            ..RouteTable::default()
+        })
+        .expect("compiles");
+        let rows = [
+            // ingress-nginx e2e redirect: permanent-redirect -> 301 with exactly the URL.
+            ("redirect.bar.com", "/any/path?q=1", "redirect 301 http://redirect.example.com"),
+            // ingress-nginx e2e fromtowwwredirect: -> 308 `http://fromtowwwredirect.bar.com:80/foo`.
+            ("www.fromtowwwredirect.bar.com", "/foo", "redirect 308 http://fromtowwwredirect.bar.com:80/foo"),
+            ("unknown.com", "/", "redirect 301 https://default.example.com/"),
+        ];
+        for (authority, path, expected) in rows {
+            assert_eq!(served_by(&compiled, authority, path), expected, "{authority}{path}");
+        }
+        let port_8443 = RequestParts { listener_port: Some(8443), ..https("www.fromtowwwredirect.bar.com", "/") };
+        assert_eq!(served(&compiled, &port_8443), "redirect 308 https://fromtowwwredirect.bar.com:8443");
+    }
+
+    #[test]
+    fn a_redirect_too_long_for_a_header_answers_414() {
+        let mut host = vhost("approot.bar.com", vec![]);
+        host.app_root = Some(app_root("/foo"));
+        let compiled = table(vec![host], None);
+        let authority = format!("approot.bar.com:{}", "9".repeat(crate::limits::MAX_LOCATION_BYTES));
+        assert_eq!(served_by(&compiled, &authority, "/"), "status 414");
+    }
+
+    #[test]
+    fn policy_key_is_carried_into_the_forward_outcome() {
+        let slow = Route {
+            action: RouteAction::Forward(Forward { policy: "timeout-60s".into(), ..forward_fields("slow") }),
+            ..prefix("/slow", "")
+        };
+        let compiled = table(vec![vhost("a.com", vec![slow, prefix("/", "plain")])], None);
+        let outcome = |path: &str| compiled.route(&RequestParts::new(b"a.com", path.as_bytes()), 0).outcome;
+        assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s" });
+        assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "" });
+    }
+
+    fn forward_fields(cluster: &str) -> Forward {
+        match RouteAction::forward_to(cluster) {
+            RouteAction::Forward(forward) => forward,
+            other => panic!("forward_to gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_table_says_whether_routing_reads_the_scheme_or_the_listener_port() {
+        let with_default = |default_backend: RouteAction| RouteTable {
+            schema: SCHEMA_VERSION,
+            default_backend: Some(default_backend),
+            ..RouteTable::default()
+        };
+        let with_host = |routes: Vec<Route>, app_root: Option<Redirect>, fallback: Option<RouteAction>| RouteTable {
+            schema: SCHEMA_VERSION,
+            hosts: vec![VirtualHost { host: "a.com".into(), routes, fallback, app_root }],
+            ..RouteTable::default()
+        };
+        let url = permanent_redirect("http://r.example.com");
+        let www = RouteAction::Redirect(from_to_www("a.com"));
+        let rows: [(&str, RouteTable, (bool, bool)); 7] = [
+            ("plain routes", with_host(vec![prefix("/", "a")], None, None), (false, false)),
+            ("fixed url route", with_host(vec![Route { action: url.clone(), ..prefix("/", "") }], None, None), (false, false)),
+            ("fixed url default", with_default(url), (false, false)),
+            // `https_redirect` needs the scheme to know whether it applies, even with a fixed scheme.
+            ("https_redirect", with_host(vec![with_https_redirect(prefix("/", "a"))], None, None), (true, false)),
+            ("app_root", with_host(vec![], Some(app_root("/foo")), None), (true, false)),
+            ("from-to-www fallback", with_host(vec![], None, Some(www.clone())), (true, true)),
+            ("from-to-www default", with_default(www), (true, true)),
+        ];
+        for (name, table, expected) in rows {
+            let compiled = CompiledTable::compile(table).expect("compiles");
+            assert_eq!((compiled.needs_scheme(), compiled.needs_listener_port()), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_redirects_and_policy_keys_are_refused_naming_the_field() {
+        let bad_status = Route { action: RouteAction::Redirect(redirect_to(200, Location::Url { url: "http://a".into() })), ..prefix("/", "") };
+        let bad_https_redirect = Route {
+            https_redirect: Some(redirect_to(308, Location::FromRequest { scheme: Some("ftp".into()), host: HostPart::RequestHost, path: PathPart::default() })),
+            ..prefix("/", "a")
+        };
+        let policy = |key: &str| Route {
+            action: RouteAction::Forward(Forward { policy: key.into(), ..forward_fields("c") }),
+            ..prefix("/", "")
+        };
+        let mut bad_app_root = vhost("a", vec![]);
+        bad_app_root.app_root = Some(app_root("foo"));
+        let mut bad_fallback = vhost("a", vec![]);
+        bad_fallback.fallback = Some(RouteAction::Redirect(from_to_www("a.com:80")));
+        let cases: Vec<(&str, Vec<VirtualHost>, &str)> = vec![
+            ("redirect status", vec![vhost("a", vec![bad_status])], "redirect status 200 is outside 300..=308"),
+            ("https_redirect scheme", vec![vhost("a", vec![bad_https_redirect.clone()])], "https_redirect: redirect scheme \"ftp\""),
+            ("app_root path", vec![bad_app_root], "app_root: redirect path \"foo\" must start with '/'"),
+            ("fallback host", vec![bad_fallback], "fallback: redirect host \"a.com:80\" must be a bare host name"),
+            ("policy charset", vec![vhost("a", vec![policy("Timeout_60")])], "policy key \"Timeout_60\" may only contain"),
+            ("policy length", vec![vhost("a", vec![policy(&"a".repeat(65))])], "policy key is 65 bytes, more than the 64 allowed"),
+        ];
+        for (name, hosts, reason) in cases {
+            let error = compile_error(hosts);
+            assert!(error.to_string().contains(reason), "{name}: {error}");
+        }
+        assert_eq!(check_route(&policy(&"a".repeat(64))), Ok(()));
+        assert_eq!(check_route(&policy("timeout-60s-0")), Ok(()));
+        assert!(check_route(&policy("a b")).is_err());
+        assert!(check_route(&bad_https_redirect).is_err_and(|e| e.starts_with("https_redirect: redirect scheme")));
+        assert!(check_redirect(&app_root("/foo")).is_ok());
     }
 }

@@ -36,6 +36,14 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// reads it with `cluster_header`. Any client-sent value is removed before routing, on every request.
 pub const CLUSTER_HEADER: &str = "x-wasm-ingress-cluster";
 
+/// The request header the filter sets to a route's [`Forward::policy`] key when it has one; Envoy's
+/// route configuration resolves the key (a hash lookup in the virtual host's matcher) to the Envoy
+/// route carrying that policy (timeouts, retries, body limit, …). The filter only ever sets it (a
+/// route without a policy costs no header call), so Envoy must remove any client-sent value before
+/// the filter runs (HCM early header mutation, as for [`CLUSTER_HEADER`]); otherwise a client could
+/// pick a policy.
+pub const POLICY_HEADER: &str = "x-wasm-ingress-policy";
+
 /// The whole routing configuration of one Envoy listener's filter.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
 #[serde(deny_unknown_fields)]
@@ -78,6 +86,10 @@ pub struct VirtualHost {
     /// Ingress that defines this host). `None`: fall back to the table's `default_backend`, then 404.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<RouteAction>,
+    /// ingress-nginx `app-root`: a request whose path is exactly `/` (any query) is answered with
+    /// this redirect before any route of the host is looked at. `None`: no such redirect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_root: Option<Redirect>,
 }
 
 /// One path rule and what to do with the requests it matches.
@@ -90,6 +102,11 @@ pub struct Route {
     /// `"default/shop: spec.rules[0].http.paths[1]"`. Never used for routing.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub origin: String,
+    /// Answered instead of `action` when the request came over plain HTTP (its `x-forwarded-proto`,
+    /// which Envoy sets from the connection, is not `https`): ingress-nginx `ssl-redirect` /
+    /// `force-ssl-redirect`. `None`: plain HTTP is served like HTTPS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https_redirect: Option<Redirect>,
 }
 
 /// How a route matches the request path (the part of `:path` before `?` or `#`).
@@ -116,6 +133,9 @@ pub enum RouteAction {
     Forward(Forward),
     /// Answer from the filter without going upstream (e.g. 503 for a Service that does not exist).
     Respond(Respond),
+    /// Answer with a redirect (ingress-nginx `permanent-redirect`, `temporal-redirect`,
+    /// `from-to-www-redirect`).
+    Redirect(Redirect),
 }
 
 /// Proxy the request to one of `backends`.
@@ -131,6 +151,11 @@ pub struct Forward {
     /// Replace `:authority` with this value (ingress-nginx `upstream-vhost`). `None`: unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_rewrite: Option<String>,
+    /// Key of the Envoy route policy (timeouts, retries, body limit, …) this route uses, sent to
+    /// Envoy in [`POLICY_HEADER`]. Empty: the default policy (no header is set). Keys are made of
+    /// `[0-9a-z-]` and at most [`crate::limits::MAX_POLICY_KEY_BYTES`] long.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub policy: String,
 }
 
 /// One upstream cluster and its share of the traffic.
@@ -172,6 +197,68 @@ pub struct Respond {
     pub body: String,
 }
 
+/// A redirect answered by the filter: `status` with a `Location` built from `location`. No body.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Redirect {
+    /// 300..=308.
+    pub status: u16,
+    pub location: Location,
+}
+
+/// How the `Location` of a [`Redirect`] is made.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "kind", deny_unknown_fields)]
+pub enum Location {
+    /// This value, verbatim (an absolute URL, or a path when `relative-redirects` is on).
+    Url { url: String },
+    /// Assembled from the request: `<scheme>://<host><path>`.
+    FromRequest {
+        /// `None`: the request's scheme (`http` or `https`, from `x-forwarded-proto`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scheme: Option<String>,
+        #[serde(default)]
+        host: HostPart,
+        #[serde(default)]
+        path: PathPart,
+    },
+}
+
+/// The host part of a [`Location::FromRequest`].
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(tag = "type", content = "value", deny_unknown_fields)]
+pub enum HostPart {
+    /// The request's host, lower case, without its port (ssl-redirect).
+    #[default]
+    RequestHost,
+    /// The request's host, lower case, its own port replaced by this one (ssl-redirect with
+    /// ingress-nginx's `use-port-in-redirects`, when HTTPS is not on 443).
+    RequestHostWithPort(u16),
+    /// The request's `:authority` as sent, port kept (app-root).
+    RequestAuthority,
+    /// This host followed by `:` and the port the client connected to (from-to-www-redirect, which
+    /// always writes the port: `http://example.com:80/`).
+    WithListenerPort(String),
+}
+
+/// The path part of a [`Location::FromRequest`].
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "type", content = "value", deny_unknown_fields)]
+pub enum PathPart {
+    /// The request's path and query. With `trim_trailing_slash`, one `/` ending the whole URI is
+    /// dropped (ingress-nginx without `preserve-trailing-slash`: `/` gives `https://host`, `/a/`
+    /// gives `https://host/a`, `/a/?q` is kept as it is).
+    RequestUri { trim_trailing_slash: bool },
+    /// This path; the request's query string is dropped (app-root).
+    Fixed(String),
+}
+
+impl Default for PathPart {
+    fn default() -> PathPart {
+        PathPart::RequestUri { trim_trailing_slash: false }
+    }
+}
+
 impl RouteTable {
     /// Parse a table from the JSON the control plane sends. Schema errors are returned, not logged:
     /// the caller decides how to report them.
@@ -193,6 +280,7 @@ impl RouteAction {
             backends: vec![WeightedBackend { cluster: cluster.into(), weight: 1 }],
             rewrite: None,
             host_rewrite: None,
+            policy: String::new(),
         })
     }
 
@@ -219,17 +307,76 @@ mod tests {
                         backends: vec![WeightedBackend { cluster: "default/svc/80".into(), weight: 1 }],
                         rewrite: Some(PathRewrite::Template("/$2".into())),
                         host_rewrite: None,
+                        policy: "timeout-60s".into(),
                     }),
                     origin: "default/ing: spec.rules[0].http.paths[0]".into(),
+                    https_redirect: None,
                 }],
                 fallback: Some(RouteAction::respond(503, "no endpoints")),
+                app_root: None,
             }],
             default_backend: Some(RouteAction::forward_to("default/fallback/80")),
         };
         let json = table.to_json();
         assert!(json.contains(r#""path":{"type":"Regex","value":"(?i)/something(/|$)(.*)"}"#), "{json}");
         assert!(json.contains(r#""action":{"kind":"Forward","backends":[{"cluster":"default/svc/80","weight":1}]"#), "{json}");
+        assert!(json.contains(r#""policy":"timeout-60s""#), "{json}");
         assert_eq!(RouteTable::from_json(json.as_bytes()).ok(), Some(table));
+    }
+
+    #[test]
+    fn redirects_have_a_stable_json_shape() {
+        let ssl = Redirect {
+            status: 308,
+            location: Location::FromRequest {
+                scheme: Some("https".into()),
+                host: HostPart::RequestHost,
+                path: PathPart::RequestUri { trim_trailing_slash: true },
+            },
+        };
+        let app_root = Redirect {
+            status: 302,
+            location: Location::FromRequest {
+                scheme: None,
+                host: HostPart::RequestAuthority,
+                path: PathPart::Fixed("/foo".into()),
+            },
+        };
+        let www = Redirect {
+            status: 308,
+            location: Location::FromRequest {
+                scheme: None,
+                host: HostPart::WithListenerPort("example.com".into()),
+                path: PathPart::default(),
+            },
+        };
+        let rows = [
+            (
+                RouteAction::Redirect(Redirect { status: 301, location: Location::Url { url: "http://r.example.com".into() } }),
+                r#"{"kind":"Redirect","status":301,"location":{"kind":"Url","url":"http://r.example.com"}}"#,
+            ),
+            (
+                RouteAction::Redirect(ssl),
+                r#"{"kind":"Redirect","status":308,"location":{"kind":"FromRequest","scheme":"https","host":{"type":"RequestHost"},"path":{"type":"RequestUri","value":{"trim_trailing_slash":true}}}}"#,
+            ),
+            (
+                RouteAction::Redirect(app_root),
+                r#"{"kind":"Redirect","status":302,"location":{"kind":"FromRequest","host":{"type":"RequestAuthority"},"path":{"type":"Fixed","value":"/foo"}}}"#,
+            ),
+            (
+                RouteAction::Redirect(www),
+                r#"{"kind":"Redirect","status":308,"location":{"kind":"FromRequest","host":{"type":"WithListenerPort","value":"example.com"},"path":{"type":"RequestUri","value":{"trim_trailing_slash":false}}}}"#,
+            ),
+        ];
+        for (action, expected) in rows {
+            assert_eq!(serde_json::to_string(&action).ok().as_deref(), Some(expected));
+            assert_eq!(serde_json::from_str::<RouteAction>(expected).ok(), Some(action));
+        }
+        // Omitted host and path take their defaults: the request's host, the request URI as sent.
+        let minimal = r#"{"kind":"Redirect","status":308,"location":{"kind":"FromRequest"}}"#;
+        let parsed = serde_json::from_str::<RouteAction>(minimal).ok();
+        let expected = Location::FromRequest { scheme: None, host: HostPart::RequestHost, path: PathPart::default() };
+        assert_eq!(parsed, Some(RouteAction::Redirect(Redirect { status: 308, location: expected })));
     }
 
     #[test]
@@ -246,7 +393,7 @@ mod tests {
         let table = RouteTable::from_json(json).ok();
         let weight = table.and_then(|t| match &t.hosts[0].routes[0].action {
             RouteAction::Forward(f) => Some(f.backends[0].weight),
-            RouteAction::Respond(_) => None,
+            RouteAction::Respond(_) | RouteAction::Redirect(_) => None,
         });
         assert_eq!(weight, Some(1));
     }

@@ -1,6 +1,8 @@
 //! Request parts × a representative table (exact, wildcard and host-less hosts; Exact, Prefix and
-//! nginx-regex routes; rewrite templates with captures; ReplacePrefix; weights): any authority and
-//! path bytes route or answer, never panic, and a rewritten path never carries a dot segment.
+//! nginx-regex routes; rewrite templates with captures; ReplacePrefix; weights; every kind of
+//! redirect): any authority, path, scheme and listener port route or answer, never panic, a
+//! rewritten path never carries a dot segment, and a redirect's Location is a bounded, header-safe
+//! value.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -19,25 +21,52 @@ const TABLE: &str = r#"{"schema":1,"hosts":[
    {"path":{"type":"Regex","value":"(?i)/d/(.)(.)/(.*)"},"action":{"kind":"Forward","backends":[{"cluster":"d"}],"rewrite":{"type":"Template","value":"/s/$1$2/$3?q=$0"}}},
    {"path":{"type":"Regex","value":"(?i)/b(.*)"},"action":{"kind":"Forward","backends":[{"cluster":"b"}],"rewrite":{"type":"Template","value":"$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0$0"}}}]},
  {"host":"*.wild.example.com","routes":[{"path":{"type":"Prefix","value":"/"},"action":{"kind":"Respond","status":403,"body":"denied"}}]},
+ {"host":"redirect.example.com",
+  "app_root":{"status":302,"location":{"kind":"FromRequest","host":{"type":"RequestAuthority"},"path":{"type":"Fixed","value":"/app"}}},
+  "routes":[
+   {"path":{"type":"Prefix","value":"/ssl"},"action":{"kind":"Forward","backends":[{"cluster":"s"}],"policy":"p-1"},
+    "https_redirect":{"status":308,"location":{"kind":"FromRequest","scheme":"https","host":{"type":"RequestHost"},"path":{"type":"RequestUri","value":{"trim_trailing_slash":true}}}}},
+   {"path":{"type":"Prefix","value":"/keep"},"action":{"kind":"Respond","status":200},
+    "https_redirect":{"status":301,"location":{"kind":"FromRequest","host":{"type":"RequestAuthority"},"path":{"type":"RequestUri","value":{"trim_trailing_slash":false}}}}},
+   {"path":{"type":"Prefix","value":"/moved"},"action":{"kind":"Redirect","status":301,"location":{"kind":"Url","url":"http://moved.example.com/x"}}}],
+  "fallback":{"kind":"Redirect","status":308,"location":{"kind":"FromRequest","host":{"type":"WithListenerPort","value":"example.com"},"path":{"type":"RequestUri","value":{"trim_trailing_slash":true}}}}},
  {"host":"","routes":[{"path":{"type":"Prefix","value":"/hostless"},"action":{"kind":"Forward","backends":[{"cluster":"h"}]}}]}],
  "default_backend":{"kind":"Forward","backends":[{"cluster":"default"}]}}"#;
 
-fn table() -> &'static Option<CompiledTable> {
-    static TABLE_CELL: OnceLock<Option<CompiledTable>> = OnceLock::new();
-    TABLE_CELL.get_or_init(|| RouteTable::from_json(TABLE.as_bytes()).ok().and_then(|t| CompiledTable::compile(t).ok()))
+/// The compiled table; a table the filter refuses is a bug in this target, so it stops the run
+/// instead of fuzzing nothing.
+fn table() -> &'static CompiledTable {
+    static TABLE_CELL: OnceLock<CompiledTable> = OnceLock::new();
+    TABLE_CELL.get_or_init(|| {
+        let table = RouteTable::from_json(TABLE.as_bytes()).unwrap_or_else(|e| panic!("TABLE is not valid JSON: {e}"));
+        CompiledTable::compile(table).unwrap_or_else(|e| panic!("TABLE does not compile: {e}"))
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some(compiled) = table() else { return };
-    // First byte: how many bytes of authority; the rest is the path.
+    let compiled = table();
+    // First byte: how many bytes of authority; the rest is the path. The scheme and listener port
+    // are derived from the first and last bytes, so existing corpus entries keep their meaning.
     let Some((&split, rest)) = data.split_first() else { return };
+    let last = data.last().copied().unwrap_or(0);
+    let https = last & 1 == 1;
+    let listener_port = (last & 2 == 2).then(|| u16::from_le_bytes([split, last]));
     let split = usize::from(split).min(rest.len());
     let (authority, path) = rest.split_at(split);
-    let decision = compiled.route(&RequestParts { authority, path }, u64::from(split as u8));
-    if let Outcome::Forward { path: Some(new_path), .. } = decision.outcome {
-        let path_part = new_path.split('?').next().unwrap_or("");
-        assert!(path_part.starts_with('/'), "{new_path:?}");
-        assert!(path_part.split('/').all(|s| s != ".." && s != "."), "dot segment in {new_path:?}");
-        assert!(new_path.len() <= wasm_ingress_filter::limits::MAX_REWRITTEN_PATH_BYTES);
+    let request = RequestParts { authority, path, https, listener_port };
+    match compiled.route(&request, u64::from(split as u8)).outcome {
+        Outcome::Forward { path: Some(new_path), .. } => {
+            let path_part = new_path.split('?').next().unwrap_or("");
+            assert!(path_part.starts_with('/'), "{new_path:?}");
+            assert!(path_part.split('/').all(|s| s != ".." && s != "."), "dot segment in {new_path:?}");
+            assert!(new_path.len() <= wasm_ingress_filter::limits::MAX_REWRITTEN_PATH_BYTES);
+        }
+        Outcome::Redirect { status, location } => {
+            assert!((300..=308).contains(&status), "{status}");
+            assert!(location.len() <= wasm_ingress_filter::limits::MAX_LOCATION_BYTES);
+            assert!(!location.bytes().any(|b| b.is_ascii_control() || b == b' '), "unsafe Location {location:?}");
+            assert!(location.starts_with("http://") || location.starts_with("https://"), "{location:?}");
+        }
+        _ => {}
     }
 });

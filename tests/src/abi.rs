@@ -47,6 +47,7 @@ pub struct LocalResponse {
     pub status: u32,
     pub details: Vec<u8>,
     pub body: Vec<u8>,
+    /// The response headers the filter passed (`content-type`, `location`, …), in order.
     pub headers: Vec<(Vec<u8>, Vec<u8>)>,
     pub grpc_status: i32,
 }
@@ -54,6 +55,11 @@ pub struct LocalResponse {
 impl LocalResponse {
     pub fn body_text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A header the filter put on its response (e.g. `location`), as a (lossy) string.
+    pub fn header(&self, name: &str) -> Option<String> {
+        header(&self.headers, name).map(|v| String::from_utf8_lossy(v).into_owned())
     }
 }
 

@@ -97,6 +97,9 @@ pub struct Echo {
     pub host: String,
     /// Lower-cased header names; repeated headers joined with ", ".
     pub headers: std::collections::BTreeMap<String, String>,
+    /// Length of the request body the backend received.
+    #[serde(default)]
+    pub body_bytes: usize,
 }
 
 impl Echo {

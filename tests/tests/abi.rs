@@ -1,11 +1,12 @@
 //! ABI tests of the BUILT filter (`make wasm`): load the release `.wasm` in wasmtime, drive it through
-//! the proxy-wasm 0.2.1 ABI like Envoy does, and assert what Envoy would see — the cluster header,
-//! the rewritten `:path`, `x-forwarded-host`, local responses, refused configurations.
+//! the proxy-wasm 0.2.1 ABI like Envoy does, and assert what Envoy would see — the cluster and policy
+//! headers, the rewritten `:path`, `x-forwarded-host`, local responses and redirects, refused
+//! configurations.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::json;
-use wasm_ingress_filter::table::CLUSTER_HEADER;
+use wasm_ingress_filter::table::{CLUSTER_HEADER, POLICY_HEADER};
 use wasm_ingress_tests::abi::{header_values, FilterVm, RequestOutcome};
 use wasm_ingress_tests::paths;
 
@@ -273,4 +274,150 @@ fn weighted_backends_split_traffic() {
         }
     }
     assert!((60..=140).contains(&canary), "expected about 100 of 400 on the canary, got {canary}");
+}
+
+/// The ingress-nginx redirects as the control plane writes them (force-ssl-redirect, app-root,
+/// permanent-redirect, from-to-www-redirect), and a route with a policy.
+fn redirect_table() -> String {
+    let trimmed_uri = json!({"type": "RequestUri", "value": {"trim_trailing_slash": true}});
+    json!({
+        "schema": 1,
+        "version": "redirects",
+        "hosts": [
+            {"host": "forcesslredirect.bar.com", "routes": [
+                {"path": {"type": "Prefix", "value": "/"},
+                 "action": {"kind": "Forward", "backends": [{"cluster": "default/ssl/80"}]},
+                 "https_redirect": {"status": 308, "location": {"kind": "FromRequest", "scheme": "https",
+                                    "host": {"type": "RequestHost"}, "path": trimmed_uri}}}
+            ]},
+            {"host": "approot.bar.com",
+             "app_root": {"status": 302, "location": {"kind": "FromRequest", "host": {"type": "RequestAuthority"},
+                                                      "path": {"type": "Fixed", "value": "/foo"}}},
+             "routes": [
+                {"path": {"type": "Prefix", "value": "/"}, "action": {"kind": "Forward", "backends": [{"cluster": "default/approot/80"}]}}
+            ]},
+            {"host": "redirect.bar.com", "routes": [
+                {"path": {"type": "Prefix", "value": "/"},
+                 "action": {"kind": "Redirect", "status": 301, "location": {"kind": "Url", "url": "http://redirect.example.com"}}}
+            ]},
+            {"host": "www.fromtowwwredirect.bar.com", "routes": [],
+             "fallback": {"kind": "Redirect", "status": 308, "location": {"kind": "FromRequest",
+                          "host": {"type": "WithListenerPort", "value": "fromtowwwredirect.bar.com"}, "path": trimmed_uri}}},
+            {"host": "policy.bar.com", "routes": [
+                {"path": {"type": "Prefix", "value": "/slow"},
+                 "action": {"kind": "Forward", "backends": [{"cluster": "default/slow/80"}], "policy": "timeout-60s"}},
+                {"path": {"type": "Prefix", "value": "/"}, "action": {"kind": "Forward", "backends": [{"cluster": "default/fast/80"}]}}
+            ]}
+        ]
+    })
+    .to_string()
+}
+
+/// The status and `Location` of the filter's redirect; also checks it paused, sent no body and
+/// chose no cluster.
+fn redirected(outcome: &RequestOutcome) -> (u32, String) {
+    let response = outcome.local_response.as_ref().expect("a redirect is a local response");
+    assert_eq!(outcome.action, 1, "Pause expected after a redirect");
+    assert!(response.body.is_empty(), "a redirect has no body: {:?}", response.body_text());
+    assert_eq!(cluster(outcome), None, "a redirected request goes nowhere upstream");
+    (response.status, response.header("location").expect("location header"))
+}
+
+#[test]
+fn ssl_redirect_answers_plain_http_and_forwards_https() {
+    let mut vm = vm_with(&redirect_table());
+    let host = "forcesslredirect.bar.com";
+    // ingress-nginx e2e forcesslredirect: `GET /` -> 308 `https://forcesslredirect.bar.com`.
+    let rows = [
+        ("/", &[("x-forwarded-proto", "http")][..], "https://forcesslredirect.bar.com"),
+        ("/", &[][..], "https://forcesslredirect.bar.com"),
+        ("/a/?q=1", &[("x-forwarded-proto", "http")][..], "https://forcesslredirect.bar.com/a/?q=1"),
+        ("/a/", &[("x-forwarded-proto", "http")][..], "https://forcesslredirect.bar.com/a"),
+    ];
+    for (path, extra, location) in rows {
+        let outcome = vm.get(&format!("{host}:80"), path, extra).unwrap();
+        assert_eq!(redirected(&outcome), (308, location.to_string()), "{path} {extra:?}");
+    }
+    for proto in ["https", "HTTPS"] {
+        let outcome = vm.get(host, "/", &[("x-forwarded-proto", proto)]).unwrap();
+        assert_eq!(outcome.action, 0, "Continue expected over {proto}");
+        assert!(outcome.local_response.is_none());
+        assert_eq!(cluster(&outcome).as_deref(), Some("default/ssl/80"));
+    }
+}
+
+#[test]
+fn app_root_answers_302_for_slash_only() {
+    let mut vm = vm_with(&redirect_table());
+    // ingress-nginx e2e approot: `app-root: /foo`, `GET /` -> 302 `http://approot.bar.com/foo`.
+    let outcome = vm.get("approot.bar.com", "/", &[("x-forwarded-proto", "http")]).unwrap();
+    assert_eq!(redirected(&outcome), (302, "http://approot.bar.com/foo".to_string()));
+    let outcome = vm.get("approot.bar.com:8080", "/?a=b", &[("x-forwarded-proto", "http")]).unwrap();
+    assert_eq!(redirected(&outcome), (302, "http://approot.bar.com:8080/foo".to_string()));
+    let outcome = vm.get("approot.bar.com", "/", &[("x-forwarded-proto", "https")]).unwrap();
+    assert_eq!(redirected(&outcome), (302, "https://approot.bar.com/foo".to_string()));
+    let outcome = vm.get("approot.bar.com", "/x", &[]).unwrap();
+    assert_eq!(cluster(&outcome).as_deref(), Some("default/approot/80"));
+}
+
+#[test]
+fn permanent_redirect_route_answers_301_with_the_url_verbatim() {
+    let mut vm = vm_with(&redirect_table());
+    // ingress-nginx e2e redirect: `permanent-redirect: http://redirect.example.com` -> 301 to it.
+    for path in ["/", "/some/path?x=1"] {
+        let outcome = vm.get("redirect.bar.com", path, &[]).unwrap();
+        assert_eq!(redirected(&outcome), (301, "http://redirect.example.com".to_string()), "{path}");
+    }
+}
+
+#[test]
+fn from_to_www_redirect_writes_the_listener_port() {
+    let mut vm = vm_with(&redirect_table());
+    let host = "www.fromtowwwredirect.bar.com";
+    // ingress-nginx e2e fromtowwwredirect: `GET /foo` -> 308 `http://fromtowwwredirect.bar.com:80/foo`.
+    let rows = [
+        (&[("x-forwarded-proto", "http"), ("x-forwarded-port", "80")][..], "http://fromtowwwredirect.bar.com:80/foo"),
+        (&[("x-forwarded-proto", "https"), ("x-forwarded-port", "8443")][..], "https://fromtowwwredirect.bar.com:8443/foo"),
+        (&[("x-forwarded-proto", "https")][..], "https://fromtowwwredirect.bar.com:443/foo"),
+        (&[("x-forwarded-port", "not-a-port")][..], "http://fromtowwwredirect.bar.com:80/foo"),
+    ];
+    for (extra, location) in rows {
+        let outcome = vm.get(host, "/foo", extra).unwrap();
+        assert_eq!(redirected(&outcome), (308, location.to_string()), "{extra:?}");
+    }
+}
+
+#[test]
+fn a_hostile_request_never_puts_control_characters_in_the_location() {
+    let mut vm = vm_with(&redirect_table());
+    let outcome = vm
+        .request(&[(b":authority", b"forcesslredirect.bar.com"), (b":path", b"/a\r\nset-cookie: x\xff"), (b"x-forwarded-proto", b"http")])
+        .unwrap();
+    assert_eq!(redirected(&outcome), (308, "https://forcesslredirect.bar.com/a%0D%0Aset-cookie:%20x%FF".to_string()));
+}
+
+#[test]
+fn policy_header_is_set_only_for_a_route_with_a_policy() {
+    let mut vm = vm_with(&redirect_table());
+    let slow = vm.get("policy.bar.com", "/slow/report", &[]).unwrap();
+    assert_eq!(cluster(&slow).as_deref(), Some("default/slow/80"));
+    assert_eq!(header_values(&slow.headers, POLICY_HEADER), vec![b"timeout-60s".as_slice()]);
+    let fast = vm.get("policy.bar.com", "/", &[]).unwrap();
+    assert_eq!(cluster(&fast).as_deref(), Some("default/fast/80"));
+    assert_eq!(fast.header(POLICY_HEADER), None);
+    // Without a policy the filter makes no policy-header call at all.
+    assert_eq!(slow.header_calls(), fast.header_calls() + 1, "{:?} vs {:?}", slow.calls, fast.calls);
+}
+
+#[test]
+fn forwarded_headers_are_read_only_when_the_table_needs_them() {
+    // shop_table has no redirect: remove cluster, get :authority, get :path, set cluster, set
+    // x-forwarded-host (see a_forwarded_request_costs_few_header_calls).
+    let mut vm = vm_with(&shop_table("v1"));
+    let plain = vm.get("shop.example.com", "/api", &[("x-forwarded-proto", "http"), ("x-forwarded-port", "80")]).unwrap();
+    assert_eq!(plain.header_calls(), 5, "{:?}", plain.calls);
+    // redirect_table needs both: + get x-forwarded-proto, + get x-forwarded-port.
+    let mut vm = vm_with(&redirect_table());
+    let outcome = vm.get("policy.bar.com", "/", &[("x-forwarded-proto", "http"), ("x-forwarded-port", "80")]).unwrap();
+    assert_eq!(outcome.header_calls(), 7, "{:?}", outcome.calls);
 }

@@ -280,9 +280,12 @@ async fn serves_the_right_certificate_per_sni_and_rotates_without_restart() {
     assert!(trusts_a.get(gateway.https_url("b.tls.test", "/")).send().await.is_err());
     assert_eq!(served_by(&trusts_b, &gateway.https_url("b.tls.test", "/")).await.backend, "site-b");
     assert!(trusts_b.get(gateway.https_url("a.tls.test", "/")).send().await.is_err());
-    // The host with the broken Secret still works over plain HTTP.
+    // The host with the broken Secret still asked for TLS: plain HTTP is redirected to HTTPS, as
+    // ingress-nginx does (its default certificate then answers); the other hosts are unaffected.
     let plain = gateway.client(&hosts, None).unwrap();
-    assert_eq!(served_by(&plain, &gateway.http_url("c.tls.test", "/")).await.backend, "site-b");
+    let redirect = plain.get(gateway.http_url("c.tls.test", "/x")).send().await.unwrap();
+    assert_eq!(redirect.status(), 308);
+    assert_eq!(redirect.headers().get("location").and_then(|v| v.to_str().ok()), Some("https://c.tls.test/x"));
 
     // Rotate a.tls.test's Secret to a certificate from CA b: Envoy picks it up over SDS, no restart.
     let (rotated_cert, rotated_key) = ca_b.server_cert(&["a.tls.test"]).unwrap();

@@ -384,9 +384,11 @@ fn a_certificate_cannot_capture_another_namespaces_server_name() {
         assert!(trusts_evil.get(gateway.https_url("pay.shop.test", "/")).send().await.is_err(), "the intruder's certificate was offered");
         assert!(trusts_evil.get(gateway.https_url("evil.test", "/")).send().await.is_err(), "a refused certificate is offered for nothing");
     });
-    // Still served over HTTP, and the refusal is explained.
-    let (status, _, body) = raw(gateway.http, "evil.test", "/", "");
-    assert_eq!((status, echo_of(&body).map(|e| e.backend)), (200, Some("evil".to_string())));
+    // Its host still asked for TLS, so plain HTTP is redirected to HTTPS (ingress-nginx's
+    // ssl-redirect, which holds for a broken certificate too), and the refusal is explained.
+    let (status, head, body) = raw(gateway.http, "evil.test", "/x", "");
+    assert_eq!((status, echo_of(&body).map(|e| e.backend)), (308, None), "{head}");
+    assert!(head.to_ascii_lowercase().contains("location: https://evil.test/x"), "{head}");
     let logs = gateway.control_plane_logs();
     assert!(logs.contains("Secret evil/tls: its certificate also names \\\"pay.shop.test\\\"") || logs.contains("Secret evil/tls: its certificate also names \"pay.shop.test\""), "{logs}");
 }

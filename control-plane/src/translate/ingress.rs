@@ -52,6 +52,7 @@
 
 mod annotations;
 mod backends;
+pub mod behaviour;
 mod claims;
 pub mod registry;
 #[cfg(test)]
@@ -66,10 +67,10 @@ use k8s_openapi::api::networking::v1::Ingress;
 use sha2::{Digest, Sha256};
 use wasm_ingress_filter::limits::{MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST};
 use wasm_ingress_filter::matcher::{check_route, CompiledTable};
-use wasm_ingress_filter::table::{PathMatch, PathRewrite, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
+use wasm_ingress_filter::table::{Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
 
 use crate::cli::{DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS};
-use crate::model::{Diagnostic, Model, ObjectRef, Severity, Translation};
+use crate::model::{Diagnostic, Model, ObjectRef, RoutePolicy, Severity, Translation};
 use crate::state::{ClusterState, ObjectKey};
 
 pub use annotations::{parse as parse_annotations, AccessDenial, NginxAnnotations, DENIED_BODY, NGINX_PREFIX, REWRITE_TARGET, USE_REGEX};
@@ -78,6 +79,7 @@ pub use claims::HostOwnership;
 pub use tls::certificate_from_secret;
 
 use claims::{HostOwners, TlsClaims};
+pub use behaviour::NginxDefaults;
 
 use backends::{ingress_ref, Backends};
 
@@ -102,6 +104,8 @@ pub struct TranslateOptions {
     /// Unix time against which certificates are checked for expiry (a warning); `None`: not checked.
     /// Passed in so translation stays pure and deterministic.
     pub now: Option<i64>,
+    /// ingress-nginx ConfigMap defaults (ssl-redirect, body size, timeouts, HSTS).
+    pub defaults: NginxDefaults,
 }
 
 impl Default for TranslateOptions {
@@ -114,6 +118,7 @@ impl Default for TranslateOptions {
             host_ownership: HostOwnership::Merge,
             default_certificate: None,
             now: None,
+            defaults: NginxDefaults::default(),
         }
     }
 }
@@ -175,6 +180,8 @@ struct PathCandidate {
     action: RouteAction,
     /// `rewrite-target`, if it applies to this path (set and different from the path).
     rewrite: Option<String>,
+    /// The HTTPS redirect of this path: (on a host without TLS, on a host with TLS).
+    https_redirect: (Option<Redirect>, Option<Redirect>),
 }
 
 #[derive(Debug, Default)]
@@ -184,6 +191,10 @@ struct HostBuild {
     fallback: Option<(RouteAction, ObjectKey, String)>,
     /// Why this host is in regex mode.
     regex_reason: Option<String>,
+    /// `app-root` of the oldest Ingress of this host that sets one.
+    app_root: Option<Redirect>,
+    /// The oldest Ingress of this host asking for `from-to-www-redirect`.
+    www_redirect: Option<ObjectKey>,
 }
 
 /// Translate, and also say how (for `explain`).
@@ -210,6 +221,10 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
     let mut tls_claims = TlsClaims::default();
     let mut denied: BTreeSet<ObjectKey> = BTreeSet::new();
     let mut host_owners = HostOwners::default();
+    let default_policy = options.defaults.policy();
+    let mut policies: BTreeMap<String, RoutePolicy> = BTreeMap::new();
+    // Names some TLS entry asks for, whether or not its Secret is usable (ssl-redirect's test).
+    let mut tls_requested: BTreeSet<String> = BTreeSet::new();
 
     for (key, ingress) in ours.iter().copied() {
         let object = ingress_ref(key);
@@ -223,12 +238,22 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
         };
         let rules = spec.rules.as_deref().unwrap_or_default();
 
+        if let (Some((annotation, reason)), None) = (&nginx.behaviour.refused, &nginx.denied) {
+            diagnostics.push(
+                object,
+                format!("metadata.annotations[{annotation}]"),
+                Severity::Error,
+                format!("{reason}; the Ingress is not served, as ingress-nginx rejects it"),
+            );
+            continue;
+        }
         if nginx.denied.is_some() {
             denied.insert(key.clone());
         }
+        let policy_key = policy_key(nginx.behaviour.policy(&options.defaults), &default_policy, &mut policies);
         let own_default = spec.default_backend.as_ref().and_then(|b| {
             let action = backends.resolve(key, "spec.defaultBackend", b, &mut diagnostics);
-            fail_closed(action, &nginx)
+            fail_closed(action, &nginx).map(|action| for_backend(action, &nginx, &policy_key))
         });
         if let Some(action) = &own_default {
             if rules.is_empty() {
@@ -283,6 +308,12 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                 own_hosts.push(host.clone());
             }
             let build = hosts.entry(host.clone()).or_default();
+            if build.app_root.is_none() {
+                build.app_root = nginx.behaviour.app_root_redirect();
+            }
+            if nginx.behaviour.from_to_www && build.www_redirect.is_none() {
+                build.www_redirect = Some(key.clone());
+            }
             if let Some(action) = &own_default {
                 match &build.fallback {
                     None => {
@@ -340,6 +371,14 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                 let Some(action) = fail_closed(action, &nginx) else {
                     continue;
                 };
+                let action = shape(action, &nginx, &policy_key);
+                let https_redirect = match action {
+                    RouteAction::Redirect(_) => (None, None),
+                    _ => (
+                        nginx.behaviour.https_redirect(&options.defaults, false, &path),
+                        nginx.behaviour.https_redirect(&options.defaults, true, &path),
+                    ),
+                };
                 let rewrite = nginx.rewrite_target.clone().filter(|target| *target != path);
                 if build.regex_reason.is_none() {
                     if nginx.use_regex {
@@ -348,10 +387,13 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                         build.regex_reason = Some(format!("Ingress {key} sets {REWRITE_TARGET}"));
                     }
                 }
-                build.candidates.push(PathCandidate { ingress: key.clone(), field, path, path_type, action, rewrite });
+                build.candidates.push(PathCandidate { ingress: key.clone(), field, path, path_type, action, rewrite, https_redirect });
             }
         }
 
+        for entry in spec.tls.iter().flatten() {
+            tls_requested.extend(requested_tls_names(entry, &own_hosts));
+        }
         for (tls_index, entry) in spec.tls.iter().flatten().enumerate() {
             let field = format!("spec.tls[{tls_index}]");
             let Some(secret_name) = entry.secret_name.as_deref().filter(|s| !s.is_empty()) else {
@@ -442,9 +484,10 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
     }
 
     // Hosts -> virtual hosts.
-    let mut virtual_hosts = Vec::new();
+    let mut virtual_hosts = www_redirect_hosts(&hosts, &options.defaults);
     let mut regex_routes = 0usize;
     for (host, build) in hosts {
+        let host_has_tls = covers(&tls_requested, &host);
         let regex_mode = build.regex_reason.is_some();
         if let Some(reason) = &build.regex_reason {
             notes.regex_hosts.insert(host.clone(), reason.clone());
@@ -470,7 +513,9 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
         let mut routes: Vec<(Route, PathCandidate)> = Vec::new();
         let mut claimed: BTreeMap<(u8, String), (ObjectKey, String)> = BTreeMap::new();
         for candidate in candidates {
-            let route = route_for(&candidate, regex_mode);
+            let mut route = route_for(&candidate, regex_mode);
+            route.https_redirect =
+                if host_has_tls { candidate.https_redirect.1.clone() } else { candidate.https_redirect.0.clone() };
             let object = ingress_ref(&candidate.ingress);
             if let Err(reason) = check_route(&route) {
                 diagnostics.push(
@@ -516,8 +561,10 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
             notes.host_fallbacks.insert(host.clone(), origin);
             action
         });
-        virtual_hosts.push(VirtualHost { host, routes: routes.into_iter().map(|(r, _)| r).collect(), fallback });
+        let routes = routes.into_iter().map(|(r, _)| r).collect();
+        virtual_hosts.push(VirtualHost { host, routes, fallback, app_root: build.app_root });
     }
+    virtual_hosts.sort_by(|a, b| a.host.cmp(&b.host));
 
     let mut table = RouteTable {
         schema: SCHEMA_VERSION,
@@ -532,6 +579,8 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
     // Only clusters some route or fallback still uses (a path may have lost a conflict).
     let used = clusters_used(&table);
     clusters.retain(|name, _| used.contains(name));
+    let used_policies: BTreeSet<&str> = forwards(&table).map(|forward| forward.policy.as_str()).collect();
+    policies.retain(|key, _| used_policies.contains(key.as_str()));
 
     let default_certificate = options.default_certificate.as_ref().and_then(|key| {
         match tls_claims.certificate(state, key) {
@@ -557,7 +606,16 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
     let mut diagnostics = diagnostics.0;
     diagnostics.sort();
     diagnostics.dedup();
-    let model = Model { route_table: table, clusters, tls_servers, certificates, default_certificate };
+    let model = Model {
+        route_table: table,
+        clusters,
+        tls_servers,
+        certificates,
+        default_certificate,
+        default_policy,
+        policies,
+        hsts: options.defaults.hsts_header(),
+    };
     (Translation { model, diagnostics, served_ingresses: served, denied_ingresses: denied }, notes)
 }
 
@@ -569,6 +627,72 @@ fn fail_closed(action: Option<RouteAction>, nginx: &NginxAnnotations) -> Option<
         Some(denial) => Some(RouteAction::respond(denial.status, DENIED_BODY)),
         None => action,
     }
+}
+
+/// The key of `policy` in the route table ("" for the default policy), recording it in `policies`.
+fn policy_key(policy: RoutePolicy, default: &RoutePolicy, policies: &mut BTreeMap<String, RoutePolicy>) -> String {
+    if policy == *default {
+        return String::new();
+    }
+    let key = policy.key();
+    policies.insert(key.clone(), policy);
+    key
+}
+
+/// A backend's action with the Ingress's policy key and `upstream-vhost`.
+fn for_backend(action: RouteAction, nginx: &NginxAnnotations, policy_key: &str) -> RouteAction {
+    match action {
+        RouteAction::Forward(mut forward) => {
+            forward.policy = policy_key.to_string();
+            forward.host_rewrite = nginx.behaviour.upstream_vhost.clone();
+            RouteAction::Forward(forward)
+        }
+        other => other,
+    }
+}
+
+/// A path's action after the Ingress's annotations: a `permanent-`/`temporal-redirect` answers
+/// instead of the backend (not instead of a fail-closed denial); a backend gets the policy and
+/// the upstream Host.
+fn shape(action: RouteAction, nginx: &NginxAnnotations, policy_key: &str) -> RouteAction {
+    match (&nginx.denied, &nginx.behaviour.redirect, action) {
+        (None, Some(redirect), RouteAction::Forward(_)) => RouteAction::Redirect(redirect.clone()),
+        (_, _, action) => for_backend(action, nginx, policy_key),
+    }
+}
+
+/// The names a TLS entry asks a certificate for: its hosts, or without any the Ingress's hosts.
+fn requested_tls_names(entry: &k8s_openapi::api::networking::v1::IngressTLS, own_hosts: &[String]) -> Vec<String> {
+    match entry.hosts.as_deref() {
+        Some(listed) if !listed.is_empty() => listed.iter().filter_map(|h| normalize_host(h).ok()).filter(|h| !h.is_empty()).collect(),
+        _ => own_hosts.iter().filter(|h| !h.is_empty()).cloned().collect(),
+    }
+}
+
+/// Whether `names` covers `host`, exactly or through a one-label wildcard.
+fn covers(names: &BTreeSet<String>, host: &str) -> bool {
+    if host.is_empty() {
+        return false; // host-less rules get no ssl-redirect (there is no name to have a certificate for)
+    }
+    names.contains(host) || host.split_once('.').is_some_and(|(_, suffix)| names.contains(&format!("*.{suffix}")))
+}
+
+/// The virtual hosts that `from-to-www-redirect` adds: the other name of each host asking for it
+/// (`www.x` <-> `x`), unless some Ingress defines that name itself.
+fn www_redirect_hosts(hosts: &BTreeMap<String, HostBuild>, defaults: &NginxDefaults) -> Vec<VirtualHost> {
+    hosts
+        .iter()
+        .filter(|(_, build)| build.www_redirect.is_some())
+        .filter_map(|(host, _)| {
+            let other = behaviour::www_counterpart(host).filter(|other| !hosts.contains_key(other))?;
+            Some(VirtualHost {
+                host: other,
+                routes: Vec::new(),
+                fallback: Some(RouteAction::Redirect(behaviour::www_redirect(host, defaults))),
+                app_root: None,
+            })
+        })
+        .collect()
 }
 
 /// The route of one candidate in the host's mode.
@@ -583,13 +707,13 @@ fn route_for(candidate: &PathCandidate, regex_mode: bool) -> Route {
             }
             (action, _) => action.clone(),
         };
-        return Route { path: regex_match(&candidate.path), action, origin };
+        return Route { path: regex_match(&candidate.path), action, origin, https_redirect: None };
     }
     let path = match candidate.path_type {
         PathType::Exact => PathMatch::Exact(candidate.path.clone()),
         PathType::Prefix | PathType::ImplementationSpecific => PathMatch::Prefix(candidate.path.clone()),
     };
-    Route { path, action: candidate.action.clone(), origin }
+    Route { path, action: candidate.action.clone(), origin, https_redirect: None }
 }
 
 /// The regex ingress-nginx writes for a path on a host in regex mode (`location ~* "^<path>"`; the
@@ -668,22 +792,16 @@ fn origin_to_ref(origin: &str) -> (ObjectRef, String) {
 }
 
 fn clusters_used(table: &RouteTable) -> BTreeSet<String> {
-    let mut used = BTreeSet::new();
-    let mut add = |action: &RouteAction| {
-        if let RouteAction::Forward(forward) = action {
-            used.extend(forward.backends.iter().map(|b| b.cluster.clone()));
-        }
-    };
-    for host in &table.hosts {
-        host.routes.iter().for_each(|r| add(&r.action));
-        if let Some(fallback) = &host.fallback {
-            add(fallback);
-        }
-    }
-    if let Some(default) = &table.default_backend {
-        add(default);
-    }
-    used
+    forwards(table).flat_map(|forward| forward.backends.iter().map(|b| b.cluster.clone())).collect()
+}
+
+/// Every `Forward` of the table: routes, host fallbacks and the default backend.
+fn forwards(table: &RouteTable) -> impl Iterator<Item = &Forward> {
+    let host_actions = table.hosts.iter().flat_map(|host| host.routes.iter().map(|r| &r.action).chain(host.fallback.as_ref()));
+    host_actions.chain(table.default_backend.as_ref()).filter_map(|action| match action {
+        RouteAction::Forward(forward) => Some(forward),
+        _ => None,
+    })
 }
 
 /// Hex SHA-256 of the table's JSON with an empty `version`.

@@ -3,3 +3,4 @@
 pub mod edge;
 pub mod envoy;
 pub mod ingress;
+pub mod routes;

@@ -146,6 +146,16 @@ impl Selection {
     }
 }
 
+impl Selection {
+    /// This selection with its resources replaced one for one (same names, same order), versioned
+    /// over the new content: a route configuration merged for make-before-break (see `stream`).
+    pub fn with_resources(self, resources: Vec<Any>) -> Selection {
+        let hashes: Vec<[u8; 32]> = self.names.iter().zip(&resources).map(|(name, r)| resource_hash(name, r)).collect();
+        let version = content_version(self.names.iter().map(String::as_str).zip(hashes.iter()));
+        Selection { version, names: self.names, resources }
+    }
+}
+
 fn resource_hash(name: &str, resource: &Any) -> [u8; 32] {
     let mut hasher = Sha256::new();
     for part in [name.as_bytes(), resource.type_url.as_bytes(), resource.value.as_slice()] {

@@ -3,6 +3,8 @@
 //! - `resources`: the xDS types we serve (type URLs, push order) and packing resources as `Any`.
 //! - `cache`: the versioned snapshot (per type: resources + a content-hash version), published on a
 //!   `tokio::sync::watch` channel; an identical rebuild publishes nothing.
+//! - `route_config`: RDS route configurations as bytes that do not depend on map order, and the
+//!   merge that keeps a removed policy until the route table that used it is replaced.
 //! - `stream`: the per-stream ACK/NACK/nonce state machine; synchronous, no I/O.
 //! - `rejections`: the NACKs standing now, per Envoy node and type.
 //! - `server`: the thin tonic layer (`AggregatedDiscoveryService`) around `stream`.
@@ -12,5 +14,6 @@
 pub mod cache;
 pub mod rejections;
 pub mod resources;
+pub mod route_config;
 pub mod server;
 pub mod stream;

@@ -8,31 +8,37 @@ use envoy_types::util::pack_any;
 
 use crate::translate::envoy::EnvoyResources;
 
+use super::route_config;
+
 pub const LISTENER_TYPE_URL: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
 pub const CLUSTER_TYPE_URL: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 pub const ENDPOINT_TYPE_URL: &str = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
 pub const SECRET_TYPE_URL: &str = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 pub const EXTENSION_CONFIG_TYPE_URL: &str = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig";
+pub const ROUTE_TYPE_URL: &str = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
 
 /// One xDS resource type. `Ord` is the make-before-break push order: clusters before the
 /// endpoints that fill them, secrets before the listeners that use them, listeners before the
-/// filter configuration they subscribe to.
+/// route configurations and filter configuration they subscribe to, route configurations (the
+/// policies the route table names) before that table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ResourceType {
     Cluster,
     Endpoint,
     Secret,
     Listener,
+    Route,
     ExtensionConfig,
 }
 
 impl ResourceType {
     /// Every type, in push order.
-    pub const ALL: [ResourceType; 5] = [
+    pub const ALL: [ResourceType; 6] = [
         ResourceType::Cluster,
         ResourceType::Endpoint,
         ResourceType::Secret,
         ResourceType::Listener,
+        ResourceType::Route,
         ResourceType::ExtensionConfig,
     ];
 
@@ -42,6 +48,7 @@ impl ResourceType {
             ResourceType::Endpoint => ENDPOINT_TYPE_URL,
             ResourceType::Secret => SECRET_TYPE_URL,
             ResourceType::Listener => LISTENER_TYPE_URL,
+            ResourceType::Route => ROUTE_TYPE_URL,
             ResourceType::ExtensionConfig => EXTENSION_CONFIG_TYPE_URL,
         }
     }
@@ -50,19 +57,20 @@ impl ResourceType {
         ResourceType::ALL.into_iter().find(|t| t.type_url() == type_url)
     }
 
-    /// Short name for logs and metric labels (`cds`, `eds`, `sds`, `lds`, `ecds`).
+    /// Short name for logs and metric labels (`cds`, `eds`, `sds`, `lds`, `rds`, `ecds`).
     pub fn label(self) -> &'static str {
         match self {
             ResourceType::Cluster => "cds",
             ResourceType::Endpoint => "eds",
             ResourceType::Secret => "sds",
             ResourceType::Listener => "lds",
+            ResourceType::Route => "rds",
             ResourceType::ExtensionConfig => "ecds",
         }
     }
 
-    /// Listeners and clusters are always sent whole (wildcard subscriptions); endpoints, secrets
-    /// and filter configs only as requested by name.
+    /// Listeners and clusters are always sent whole (wildcard subscriptions); endpoints, secrets,
+    /// route configurations and filter configs only as requested by name.
     pub fn is_wildcard(self) -> bool {
         matches!(self, ResourceType::Cluster | ResourceType::Listener)
     }
@@ -75,7 +83,8 @@ pub struct NamedResource {
     pub resource: Any,
 }
 
-/// Pack every resource, grouped by type (all five types present, possibly empty).
+/// Pack every resource, grouped by type (every type present, possibly empty). Route
+/// configurations are packed by [`route_config::pack`], whose bytes do not depend on map order.
 pub fn by_type(resources: &EnvoyResources) -> BTreeMap<ResourceType, Vec<NamedResource>> {
     let mut out = BTreeMap::new();
     out.insert(
@@ -99,6 +108,14 @@ pub fn by_type(resources: &EnvoyResources) -> BTreeMap<ResourceType, Vec<NamedRe
         resources.secrets.iter().map(|r| NamedResource { name: r.name.clone(), resource: pack_any(r.clone()) }).collect(),
     );
     out.insert(
+        ResourceType::Route,
+        resources
+            .route_configs
+            .iter()
+            .map(|r| NamedResource { name: r.name.clone(), resource: route_config::pack(r) })
+            .collect(),
+    );
+    out.insert(
         ResourceType::ExtensionConfig,
         resources
             .extension_configs
@@ -116,6 +133,7 @@ mod tests {
     use envoy_types::pb::envoy::config::core::v3::TypedExtensionConfig;
     use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
     use envoy_types::pb::envoy::config::listener::v3::Listener;
+    use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
     use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
     use prost::Name;
 
@@ -129,12 +147,13 @@ mod tests {
             (ResourceType::Endpoint, ClusterLoadAssignment::type_url()),
             (ResourceType::Secret, Secret::type_url()),
             (ResourceType::ExtensionConfig, TypedExtensionConfig::type_url()),
+            (ResourceType::Route, RouteConfiguration::type_url()),
         ];
         for (resource_type, url) in cases {
             assert_eq!(resource_type.type_url(), url);
             assert_eq!(ResourceType::from_type_url(&url), Some(resource_type));
         }
-        assert_eq!(ResourceType::from_type_url("type.googleapis.com/envoy.config.route.v3.RouteConfiguration"), None);
+        assert_eq!(ResourceType::from_type_url("type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration"), None);
     }
 
     #[test]
@@ -146,7 +165,8 @@ mod tests {
         assert!(position(ResourceType::Cluster) < position(ResourceType::Endpoint));
         assert!(position(ResourceType::Endpoint) < position(ResourceType::Listener));
         assert!(position(ResourceType::Secret) < position(ResourceType::Listener));
-        assert!(position(ResourceType::Listener) < position(ResourceType::ExtensionConfig));
+        assert!(position(ResourceType::Listener) < position(ResourceType::Route));
+        assert!(position(ResourceType::Route) < position(ResourceType::ExtensionConfig));
     }
 
     #[test]
@@ -157,7 +177,7 @@ mod tests {
             ..Default::default()
         };
         let packed = by_type(&resources);
-        assert_eq!(packed.len(), 5);
+        assert_eq!(packed.len(), 6);
         assert_eq!(packed[&ResourceType::Endpoint][0].name, "default/web/80");
         assert_eq!(packed[&ResourceType::Endpoint][0].resource.type_url, ENDPOINT_TYPE_URL);
         assert_eq!(packed[&ResourceType::ExtensionConfig][0].resource.type_url, EXTENSION_CONFIG_TYPE_URL);

@@ -25,6 +25,12 @@
 //!   version — so it outlives the table that still routes to it, and after a NACK the last
 //!   accepted table keeps every cluster it uses. (Endpoints and secrets are requested by name:
 //!   Envoy itself stops asking once nothing uses them; listeners name no cluster.)
+//! - The same both ways between route configurations and the filter configuration (the route
+//!   table names policy keys that the route configurations resolve). Adding: the filter
+//!   configuration waits while a route-configuration response is in flight. Removing: while the
+//!   filter configuration is not ACKed at the current version, each route configuration sent
+//!   keeps the policy entries of the one sent before that it lacks (`route_config::retain_entries`),
+//!   so a request routed by the table Envoy still runs never meets a key Envoy no longer knows.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -34,6 +40,7 @@ use envoy_types::pb::google::protobuf::Any;
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 
 use super::cache::{Selection, Snapshot};
+use super::route_config;
 use super::resources::ResourceType;
 
 /// Identifies us in every response (`control_plane.identifier`).
@@ -90,10 +97,12 @@ pub struct StreamState {
     next_nonce: u64,
     /// The clusters of the last cluster response, by name (what Envoy has, or will have).
     sent_clusters: BTreeMap<String, Any>,
+    /// The route configurations of the last route response, by name.
+    sent_routes: BTreeMap<String, Any>,
 }
 
-/// The type whose content names clusters (the filter's route table): a removed cluster waits for
-/// it, and it waits for an in-flight cluster response.
+/// The type whose content names clusters and policy keys (the filter's route table): a removed
+/// cluster or policy waits for it, and it waits for in-flight cluster and route responses.
 const CLUSTER_USER: ResourceType = ResourceType::ExtensionConfig;
 
 impl StreamState {
@@ -105,6 +114,7 @@ impl StreamState {
             node_id: None,
             next_nonce: 1,
             sent_clusters: BTreeMap::new(),
+            sent_routes: BTreeMap::new(),
         }
     }
 
@@ -214,6 +224,26 @@ impl StreamState {
             .collect()
     }
 
+    /// Route configurations carrying, besides their own policies, those of the configurations
+    /// sent before that they dropped, while the route table is unsettled.
+    fn retained_routes(&self, selection: Selection) -> Selection {
+        if self.settled(CLUSTER_USER) || self.sent_routes.is_empty() {
+            return selection;
+        }
+        let merged: Vec<Any> = selection
+            .names
+            .iter()
+            .zip(&selection.resources)
+            .map(|(name, new)| {
+                self.sent_routes.get(name).and_then(|old| route_config::retain_entries(new, old)).unwrap_or_else(|| new.clone())
+            })
+            .collect();
+        if merged == selection.resources {
+            return selection;
+        }
+        selection.with_resources(merged)
+    }
+
     /// The response to send for `resource_type` now, if any. `force`: send even if Envoy already
     /// has this content (a fresh subscription).
     fn respond(&mut self, resource_type: ResourceType, force: bool) -> Option<DiscoveryResponse> {
@@ -221,14 +251,20 @@ impl StreamState {
         if !state.subscribed || (state.awaiting_answer && !force) {
             return None;
         }
-        if !force && resource_type == CLUSTER_USER && self.in_flight(ResourceType::Cluster) {
-            return None; // sent once Envoy has answered for the clusters it will route to
+        if !force
+            && resource_type == CLUSTER_USER
+            && (self.in_flight(ResourceType::Cluster) || self.in_flight(ResourceType::Route))
+        {
+            return None; // sent once Envoy has answered for the clusters and policies it will use
         }
         let names = self.requested(resource_type);
         let mut selection = self.snapshot.select(resource_type, names)?;
         if resource_type == ResourceType::Cluster {
             let retained = self.retained_clusters(&selection);
             selection = selection.retaining(&retained);
+        }
+        if resource_type == ResourceType::Route {
+            selection = self.retained_routes(selection);
         }
         let requested = self.requested(resource_type).cloned().unwrap_or_default();
         let state = self.types.get_mut(&resource_type)?;
@@ -245,6 +281,9 @@ impl StreamState {
         state.awaiting_answer = true;
         if resource_type == ResourceType::Cluster {
             self.sent_clusters = selection.names.iter().cloned().zip(selection.resources.iter().cloned()).collect();
+        }
+        if resource_type == ResourceType::Route {
+            self.sent_routes = selection.names.iter().cloned().zip(selection.resources.iter().cloned()).collect();
         }
         Some(DiscoveryResponse {
             version_info: selection.version,
@@ -578,11 +617,11 @@ mod tests {
     fn unknown_types_are_reported_and_not_answered() {
         let mut stream = StreamState::new(base());
         let mut request = initial(ResourceType::Cluster, &[], true);
-        request.type_url = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration".into();
+        request.type_url = "type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration".into();
         let step = stream.on_request(request);
         assert!(step.responses.is_empty());
         assert!(step.events.contains(&StreamEvent::UnknownType {
-            type_url: "type.googleapis.com/envoy.config.route.v3.RouteConfiguration".into()
+            type_url: "type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration".into()
         }));
     }
 
@@ -596,5 +635,99 @@ mod tests {
         let mut wrong = ack(&b, &[]);
         wrong.type_url = ResourceType::Cluster.type_url().into();
         assert!(matches!(stream.on_request(wrong).events.as_slice(), [StreamEvent::StaleNonce { .. }]));
+    }
+
+    /// A route configuration `http` whose policy map has `keys`, packed as `translate` packs it.
+    fn routes(keys: &[&str]) -> Any {
+        use envoy_types::pb::envoy::config::route::v3::{RouteConfiguration, VirtualHost};
+        use envoy_types::pb::xds::core::v3::TypedExtensionConfig;
+        use envoy_types::pb::xds::r#type::matcher::v3::matcher::matcher_tree::{MatchMap, TreeType};
+        use envoy_types::pb::xds::r#type::matcher::v3::matcher::{on_match, MatcherTree, MatcherType, OnMatch};
+        use envoy_types::pb::xds::r#type::matcher::v3::Matcher;
+        let map = keys
+            .iter()
+            .map(|k| {
+                let action = TypedExtensionConfig { name: k.to_string(), typed_config: None };
+                (k.to_string(), OnMatch { on_match: Some(on_match::OnMatch::Action(action)), keep_matching: false })
+            })
+            .collect();
+        let tree = MatcherTree { input: None, tree_type: Some(TreeType::ExactMatchMap(MatchMap { map })) };
+        route_config::pack(&RouteConfiguration {
+            name: "http".into(),
+            virtual_hosts: vec![VirtualHost {
+                name: "wasm-ingress".into(),
+                matcher: Some(Matcher { matcher_type: Some(MatcherType::MatcherTree(tree)), on_no_match: None }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    }
+
+    fn with_routes(route_keys: &[&str], table: &str) -> Arc<Snapshot> {
+        let mut by_type: BTreeMap<ResourceType, Vec<NamedResource>> = BTreeMap::new();
+        by_type.insert(ResourceType::Route, vec![NamedResource { name: "http".into(), resource: routes(route_keys) }]);
+        by_type.insert(
+            ResourceType::ExtensionConfig,
+            vec![NamedResource {
+                name: "wasm-ingress.router".into(),
+                resource: Any { type_url: ResourceType::ExtensionConfig.type_url().into(), value: table.as_bytes().to_vec() },
+            }],
+        );
+        Arc::new(Snapshot::new(by_type))
+    }
+
+    fn policy_keys(response: &DiscoveryResponse) -> Vec<String> {
+        use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+        use envoy_types::pb::xds::r#type::matcher::v3::matcher::matcher_tree::TreeType;
+        use envoy_types::pb::xds::r#type::matcher::v3::matcher::MatcherType;
+        use prost::Message;
+        assert_eq!(response.type_url, ResourceType::Route.type_url(), "{response:?}");
+        let config = RouteConfiguration::decode(response.resources[0].value.as_slice()).unwrap();
+        let matcher = config.virtual_hosts[0].matcher.clone().unwrap();
+        let Some(MatcherType::MatcherTree(tree)) = matcher.matcher_type else { panic!() };
+        let Some(TreeType::ExactMatchMap(map)) = tree.tree_type else { panic!() };
+        let mut keys: Vec<String> = map.map.into_keys().collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn a_changed_policy_is_known_before_the_table_names_it_and_the_old_one_outlives_the_old_table() {
+        let mut stream = StreamState::new(with_routes(&["default", "p-old"], "T1"));
+        let first = only(stream.on_request(initial(ResourceType::Route, &["http"], true)));
+        stream.on_request(ack(&first, &["http"]));
+        let table = only(stream.on_request(initial(ResourceType::ExtensionConfig, &["wasm-ingress.router"], false)));
+        stream.on_request(ack(&table, &["wasm-ingress.router"]));
+
+        // A policy changes: its key changes. The routes go first, still holding the old key.
+        let routes = only(stream.on_snapshot(with_routes(&["default", "p-new"], "T2")));
+        assert_eq!(routes.type_url, ResourceType::Route.type_url());
+        assert_eq!(policy_keys(&routes), vec!["default", "p-new", "p-old"]);
+        // The table waits for Envoy's answer on the routes, then goes.
+        let table = only(stream.on_request(ack(&routes, &["http"])));
+        assert_eq!(contents(&table), vec!["T2"]);
+        // Once Envoy runs the new table, the old key goes.
+        let trimmed = only(stream.on_request(ack(&table, &["wasm-ingress.router"])));
+        assert_eq!(policy_keys(&trimmed), vec!["default", "p-new"]);
+        assert_eq!(Some(trimmed.version_info.as_str()), with_routes(&["default", "p-new"], "T2").version(ResourceType::Route));
+        assert!(stream.on_request(ack(&trimmed, &["http"])).responses.is_empty());
+    }
+
+    #[test]
+    fn after_a_nack_of_the_table_the_policies_it_names_stay() {
+        let mut stream = StreamState::new(with_routes(&["default", "p-old"], "T1"));
+        let first = only(stream.on_request(initial(ResourceType::Route, &["http"], true)));
+        stream.on_request(ack(&first, &["http"]));
+        let table = only(stream.on_request(initial(ResourceType::ExtensionConfig, &["wasm-ingress.router"], false)));
+        stream.on_request(ack(&table, &["wasm-ingress.router"]));
+        let accepted = stream.acked_version(ResourceType::ExtensionConfig).unwrap().to_string();
+
+        // Dropping p-old changes nothing Envoy has yet (T1 still names it): only the table goes.
+        let table = only(stream.on_snapshot(with_routes(&["default"], "T-bad")));
+        assert_eq!(contents(&table), vec!["T-bad"]);
+        assert!(stream.on_request(nack(&table, &accepted, &["wasm-ingress.router"], "bad table")).responses.is_empty());
+        // Another change while T1 still runs: p-old is still kept.
+        let routes = only(stream.on_snapshot(with_routes(&["default", "p-3"], "T3")));
+        assert_eq!(policy_keys(&routes), vec!["default", "p-3", "p-old"]);
     }
 }

@@ -5,6 +5,10 @@
 //! and the header `x-backend: NAME`, over HTTP/1.1 or h2c. A WebSocket-style upgrade
 //! (`Connection: upgrade` + `Upgrade: websocket`) is answered with `101 Switching Protocols` and a
 //! correct `Sec-WebSocket-Accept`, after which the raw bytes are echoed back (no frame parsing).
+//! The request body is read and its length reported as `body_bytes`. Test knobs, as request
+//! headers: `x-echo-delay-ms: N` waits N ms before answering; `x-echo-chunks: N` with
+//! `x-echo-gap-ms: G` answers a body of N lines `chunk\n`, one every G ms (a slow stream), instead
+//! of the JSON.
 //! It prints `echo-backend NAME listening on ADDR` once bound (port 0 picks a free port), which is
 //! how the harness learns the address. It must stay dependency-light and never do work per
 //! request beyond building the answer.
@@ -18,7 +22,9 @@ use std::sync::Arc;
 use base64::Engine as _;
 use bytes::Bytes;
 use clap::Parser;
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -95,7 +101,11 @@ fn header_has_token(request: &Request<Incoming>, name: hyper::header::HeaderName
     })
 }
 
-fn echo_body(name: &str, request: &Request<Incoming>) -> Bytes {
+fn empty() -> BoxBody<Bytes, Infallible> {
+    Full::new(Bytes::new()).boxed()
+}
+
+fn echo_body<B>(name: &str, request: &Request<B>, body_bytes: usize) -> Bytes {
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     for (header_name, value) in request.headers() {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
@@ -120,11 +130,29 @@ fn echo_body(name: &str, request: &Request<Incoming>) -> Bytes {
         "path": path,
         "host": host,
         "headers": headers,
+        "body_bytes": body_bytes,
     });
     Bytes::from(body.to_string())
 }
 
-async fn handle(name: Arc<str>, mut request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+/// A numeric test-knob header.
+fn knob(request: &Request<Incoming>, name: &str) -> Option<u64> {
+    request.headers().get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// `count` lines `chunk\n`, one every `gap`.
+fn slow_stream(count: u64, gap: std::time::Duration) -> BoxBody<Bytes, Infallible> {
+    let chunks = futures::stream::unfold(0u64, move |sent| async move {
+        if sent >= count {
+            return None;
+        }
+        tokio::time::sleep(gap).await;
+        Some((Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"chunk\n"))), sent + 1))
+    });
+    StreamBody::new(chunks).boxed()
+}
+
+async fn handle(name: Arc<str>, mut request: Request<Incoming>) -> Result<Response<BoxBody<Bytes, Infallible>>, Infallible> {
     let wants_websocket = header_has_token(&request, hyper::header::CONNECTION, "upgrade")
         && header_has_token(&request, hyper::header::UPGRADE, "websocket");
     if wants_websocket {
@@ -146,16 +174,21 @@ async fn handle(name: Arc<str>, mut request: Request<Incoming>) -> Result<Respon
         if let Some(accept) = accept {
             response = response.header("sec-websocket-accept", accept);
         }
-        return Ok(response.body(Full::new(Bytes::new())).unwrap_or_default());
+        return Ok(response.body(Full::new(Bytes::new()).boxed()).unwrap_or_else(|_| Response::new(empty())));
     }
-    let body = echo_body(&name, &request);
-    let response = Response::builder()
-        .status(StatusCode::OK)
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .header("x-backend", name.as_ref())
-        .body(Full::new(body))
-        .unwrap_or_default();
-    Ok(response)
+    if let Some(delay) = knob(&request, "x-echo-delay-ms") {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
+    let response = Response::builder().status(StatusCode::OK).header("x-backend", name.as_ref());
+    if let Some(count) = knob(&request, "x-echo-chunks") {
+        let gap = std::time::Duration::from_millis(knob(&request, "x-echo-gap-ms").unwrap_or(0));
+        return Ok(response.body(slow_stream(count, gap)).unwrap_or_else(|_| Response::new(empty())));
+    }
+    let (parts, body) = request.into_parts();
+    let body_bytes = body.collect().await.map(|collected| collected.to_bytes().len()).unwrap_or(0);
+    let body = echo_body(&name, &Request::from_parts(parts, ()), body_bytes);
+    let response = response.header(hyper::header::CONTENT_TYPE, "application/json").body(Full::new(body).boxed());
+    Ok(response.unwrap_or_else(|_| Response::new(empty())))
 }
 
 #[tokio::main]

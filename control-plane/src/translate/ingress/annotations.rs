@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use crate::model::Severity;
 
+use super::behaviour::{self, Behaviour};
 use super::registry::{self, Support};
 
 /// The annotation prefix ingress-nginx uses by default.
@@ -43,6 +44,8 @@ pub struct NginxAnnotations {
     pub use_regex: bool,
     /// Set when an access control is asked for that cannot be enforced: every path is denied.
     pub denied: Option<AccessDenial>,
+    /// Redirects and the route policy (see `behaviour`).
+    pub behaviour: Behaviour,
 }
 
 /// A problem with one annotation: (annotation key, severity, message).
@@ -68,6 +71,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
             continue;
         };
         match (entry.support, name) {
+            (Support::Applied | Support::Differs, name) if behaviour::NAMES.contains(&name) => {} // read by `Behaviour::parse`
             (Support::Applied, "rewrite-target") => {
                 if !value.is_empty() {
                     parsed.rewrite_target = Some(value.clone());
@@ -124,10 +128,15 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
                 Severity::Warning,
                 format!("{key} tunes nginx itself and has no Envoy equivalent; accepted, no effect"),
             )),
-            (Support::NotYet | Support::Applied, _) => {
+            (Support::NotYet | Support::Applied | Support::Differs, _) => {
                 notes.push((key.clone(), Severity::Warning, format!("annotation {key} is not supported yet; ignored")))
             }
         }
+    }
+    if let Some(annotations) = annotations {
+        let (behaviour, behaviour_notes) = Behaviour::parse(annotations);
+        parsed.behaviour = behaviour;
+        notes.extend(behaviour_notes);
     }
     if !denied.is_empty() {
         // 503 (a refused value) wins over 403, as the stronger statement of a broken configuration.
@@ -213,7 +222,7 @@ mod tests {
             Case {
                 name: "rewrite target and use-regex",
                 input: &[(REWRITE_TARGET, "/$2"), (USE_REGEX, "true")],
-                parsed: NginxAnnotations { rewrite_target: Some("/$2".into()), use_regex: true, denied: None },
+                parsed: NginxAnnotations { rewrite_target: Some("/$2".into()), use_regex: true, ..NginxAnnotations::default() },
                 notes: &[],
             },
             Case {
@@ -236,9 +245,9 @@ mod tests {
             },
             Case {
                 name: "known but unsupported annotation is a warning",
-                input: &[("nginx.ingress.kubernetes.io/proxy-body-size", "8m")],
+                input: &[("nginx.ingress.kubernetes.io/proxy-connect-timeout", "8")],
                 parsed: NginxAnnotations::default(),
-                notes: &["nginx.ingress.kubernetes.io/proxy-body-size"],
+                notes: &["nginx.ingress.kubernetes.io/proxy-connect-timeout"],
             },
             Case {
                 name: "snippet is a warning, never applied",
@@ -320,8 +329,8 @@ mod tests {
 
     #[test]
     fn unsupported_annotation_message_says_ignored() {
-        let input = annotations(&[("nginx.ingress.kubernetes.io/ssl-redirect", "true")]);
+        let input = annotations(&[("nginx.ingress.kubernetes.io/x-forwarded-prefix", "/shop")]);
         let (_, notes) = parse(Some(&input));
-        assert_eq!(notes[0].2, "annotation nginx.ingress.kubernetes.io/ssl-redirect is not supported yet; ignored");
+        assert_eq!(notes[0].2, "annotation nginx.ingress.kubernetes.io/x-forwarded-prefix is not supported yet; ignored");
     }
 }

@@ -13,6 +13,9 @@
 pub enum Support {
     /// Applied with ingress-nginx's semantics.
     Applied,
+    /// Applied, with a difference from ingress-nginx that `docs/annotations.md` states (and a
+    /// warning diagnostic says when it matters).
+    Differs,
     /// Restricts access and is not implemented yet: the Ingress's paths fail closed (403).
     AccessControl,
     /// Recognised, not applied yet; the Ingress is served without it (a warning).
@@ -29,6 +32,7 @@ impl Support {
     pub fn label(self) -> &'static str {
         match self {
             Support::Applied => "same",
+            Support::Differs => "differs",
             Support::AccessControl => "fails closed",
             Support::NotYet => "not yet",
             Support::NoEffect => "no effect",
@@ -49,7 +53,7 @@ const fn entry(name: &'static str, support: Support) -> Entry {
     Entry { name, support }
 }
 
-use Support::{AccessControl, Applied, NoEffect, NotYet, Snippet};
+use Support::{AccessControl, Applied, Differs, NoEffect, NotYet, Snippet};
 
 /// Every annotation ingress-nginx documents (annotations.md), sorted by name.
 pub const REGISTRY: &[Entry] = &[
@@ -57,7 +61,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("affinity-canary-behavior", NotYet),
     entry("affinity-mode", NotYet),
     entry("allowlist-source-range", AccessControl),
-    entry("app-root", NotYet),
+    entry("app-root", Applied),
     entry("auth-always-set-cookie", AccessControl),
     entry("auth-cache-duration", AccessControl),
     entry("auth-cache-key", AccessControl),
@@ -112,8 +116,8 @@ pub const REGISTRY: &[Entry] = &[
     entry("enable-opentracing", NotYet),
     entry("enable-owasp-core-rules", NotYet),
     entry("enable-rewrite-log", NoEffect),
-    entry("force-ssl-redirect", NotYet),
-    entry("from-to-www-redirect", NotYet),
+    entry("force-ssl-redirect", Applied),
+    entry("from-to-www-redirect", Applied),
     entry("global-rate-limit", NotYet),
     entry("global-rate-limit-ignored-cidrs", NotYet),
     entry("global-rate-limit-key", NotYet),
@@ -135,10 +139,10 @@ pub const REGISTRY: &[Entry] = &[
     entry("modsecurity-transaction-id", NotYet),
     entry("opentelemetry-trust-incoming-span", NotYet),
     entry("opentracing-trust-incoming-span", NotYet),
-    entry("permanent-redirect", NotYet),
-    entry("permanent-redirect-code", NotYet),
-    entry("preserve-trailing-slash", NotYet),
-    entry("proxy-body-size", NotYet),
+    entry("permanent-redirect", Applied),
+    entry("permanent-redirect-code", Applied),
+    entry("preserve-trailing-slash", Applied),
+    entry("proxy-body-size", Applied),
     entry("proxy-buffer-size", NoEffect),
     entry("proxy-buffering", NoEffect),
     entry("proxy-buffers-number", NoEffect),
@@ -147,14 +151,14 @@ pub const REGISTRY: &[Entry] = &[
     entry("proxy-cookie-path", NotYet),
     entry("proxy-http-version", NotYet),
     entry("proxy-max-temp-file-size", NoEffect),
-    entry("proxy-next-upstream", NotYet),
+    entry("proxy-next-upstream", Differs),
     entry("proxy-next-upstream-timeout", NotYet),
-    entry("proxy-next-upstream-tries", NotYet),
-    entry("proxy-read-timeout", NotYet),
+    entry("proxy-next-upstream-tries", Applied),
+    entry("proxy-read-timeout", Applied),
     entry("proxy-redirect-from", NotYet),
     entry("proxy-redirect-to", NotYet),
-    entry("proxy-request-buffering", NoEffect),
-    entry("proxy-send-timeout", NotYet),
+    entry("proxy-request-buffering", Differs),
+    entry("proxy-send-timeout", Differs),
     entry("proxy-ssl-ciphers", NotYet),
     entry("proxy-ssl-name", NotYet),
     entry("proxy-ssl-protocols", NotYet),
@@ -162,6 +166,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("proxy-ssl-server-name", NotYet),
     entry("proxy-ssl-verify", NotYet),
     entry("proxy-ssl-verify-depth", NotYet),
+    entry("relative-redirects", Applied),
     entry("rewrite-target", Applied),
     entry("satisfy", AccessControl),
     entry("server-alias", NotYet),
@@ -180,13 +185,15 @@ pub const REGISTRY: &[Entry] = &[
     entry("ssl-ciphers", NotYet),
     entry("ssl-passthrough", NotYet),
     entry("ssl-prefer-server-ciphers", NotYet),
-    entry("ssl-redirect", NotYet),
+    entry("ssl-redirect", Applied),
     entry("ssl-session-reuse", NoEffect),
     entry("stream-snippet", Snippet),
+    entry("temporal-redirect", Applied),
+    entry("temporal-redirect-code", Applied),
     entry("upstream-hash-by", NotYet),
     entry("upstream-hash-by-subset", NotYet),
     entry("upstream-hash-by-subset-size", NotYet),
-    entry("upstream-vhost", NotYet),
+    entry("upstream-vhost", Applied),
     entry("use-proxy-protocol", NotYet),
     entry("use-regex", Applied),
     entry("whitelist-source-range", AccessControl),

@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use wasm_ingress_filter::table::{Forward, PathMatch, PathRewrite, Route, RouteAction, VirtualHost};
+use wasm_ingress_filter::table::{Forward, HostPart, Location, PathMatch, PathPart, PathRewrite, Redirect, Route, RouteAction, VirtualHost};
 
 use super::*;
-use crate::model::{Endpoint, Severity, TlsServer, UpstreamCluster};
+use crate::model::{Endpoint, RoutePolicy, Severity, TlsServer, UpstreamCluster};
 use crate::source::files::ManifestSet;
 
 // ---------------------------------------------------------------------------------------------
@@ -145,11 +145,11 @@ fn rewritten(action: RouteAction, template: &str) -> RouteAction {
 }
 
 fn route(path: PathMatch, action: RouteAction, origin: &str) -> Route {
-    Route { path, action, origin: origin.into() }
+    Route { path, action, origin: origin.into(), https_redirect: None }
 }
 
 fn vhost(host: &str, routes: Vec<Route>) -> VirtualHost {
-    VirtualHost { host: host.into(), routes, fallback: None }
+    VirtualHost { host: host.into(), routes, fallback: None, app_root: None }
 }
 
 fn exact(p: &str) -> PathMatch {
@@ -395,13 +395,13 @@ fn routes_by_table() {
             name: "unsupported_annotations_warn_and_change_nothing",
             manifests: ingress(
                 "shop",
-                &annotated(&[("nginx.ingress.kubernetes.io/ssl-redirect", "false"), ("nginx.ingress.kubernetes.io/configuration-snippet", "x")]),
+                &annotated(&[("nginx.ingress.kubernetes.io/x-forwarded-prefix", "/x"), ("nginx.ingress.kubernetes.io/configuration-snippet", "x")]),
                 &[rule("shop.example.com", &[path("/", "Prefix", "a", 80)])],
             ),
             hosts: vec![vhost("shop.example.com", vec![route(prefix("/"), forward("default", "a", 80), "default/shop: spec.rules[0].http.paths[0]")])],
             diagnostics: vec![
                 "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/configuration-snippet]: raw nginx configuration snippets are never applied; ignored",
-                "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/ssl-redirect]: annotation nginx.ingress.kubernetes.io/ssl-redirect is not supported yet; ignored",
+                "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/x-forwarded-prefix]: annotation nginx.ingress.kubernetes.io/x-forwarded-prefix is not supported yet; ignored",
             ],
         },
         RouteCase {
@@ -644,6 +644,7 @@ fn default_backend_without_rules_is_the_catch_all_and_with_rules_the_hosts_fallb
                 "default/shop: spec.rules[0].http.paths[0]"
             )],
             fallback: Some(forward("default", "a", 81)),
+            app_root: None,
         }]
     );
     assert_eq!(
@@ -962,4 +963,189 @@ fn a_certificate_naming_another_namespaces_server_name_is_not_offered() {
     let lines = diagnostic_lines(&translation);
     assert!(lines.iter().any(|l| l == expected), "{lines:#?}");
     assert!(!lines.iter().any(|l| l.contains("Secret shop/extra")), "{lines:#?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redirects and route policies (ingress-nginx annotations, first half)
+// ---------------------------------------------------------------------------------------------
+
+const NGINX: &str = "nginx.ingress.kubernetes.io/";
+
+fn nginx(pairs: &[(&str, &str)]) -> String {
+    let full: Vec<(String, &str)> = pairs.iter().map(|(k, v)| (format!("{NGINX}{k}"), *v)).collect();
+    let borrowed: Vec<(&str, &str)> = full.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    annotated(&borrowed)
+}
+
+fn tls_redirect_ingress(name: &str, metadata: &str, host: &str, paths: &[String]) -> String {
+    ingress_with_spec(
+        name,
+        metadata,
+        &format!("{{ingressClassName: wasm, tls: [{{hosts: [{host}], secretName: missing-secret}}], rules: [{}]}}", rule(host, paths)),
+    )
+}
+
+fn host_of<'t>(translation: &'t Translation, host: &str) -> &'t VirtualHost {
+    translation.model.route_table.hosts.iter().find(|h| h.host == host).unwrap_or_else(|| panic!("no host {host}"))
+}
+
+fn route_at<'t>(translation: &'t Translation, host: &str, path: &str) -> &'t Route {
+    host_of(translation, host).routes.iter().find(|r| r.path == prefix(path)).unwrap_or_else(|| panic!("no {host}{path}"))
+}
+
+fn https(status: u16, trim: bool) -> Option<Redirect> {
+    Some(Redirect {
+        status,
+        location: Location::FromRequest {
+            scheme: Some("https".into()),
+            host: HostPart::RequestHost,
+            path: PathPart::RequestUri { trim_trailing_slash: trim },
+        },
+    })
+}
+
+#[test]
+fn https_redirect_follows_ingress_nginx_defaults_and_annotations() {
+    let translation = run(&[
+        // TLS (even with a missing Secret, as ingress-nginx): redirected with 308, except ACME.
+        tls_redirect_ingress("tls", "", "tls.example.com", &[path("/", "Prefix", "a", 80), path("/.well-known/acme-challenge", "Prefix", "a", 80)]),
+        tls_redirect_ingress("opt-out", &nginx(&[("ssl-redirect", "false")]), "optout.example.com", &[path("/", "Prefix", "a", 80)]),
+        ingress("forced", &nginx(&[("force-ssl-redirect", "true"), ("preserve-trailing-slash", "true")]), &[rule("forced.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("plain", "", &[rule("plain.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat());
+    let cases: [(&str, &str, Option<Redirect>); 5] = [
+        ("tls.example.com", "/", https(308, true)),
+        ("tls.example.com", "/.well-known/acme-challenge", None),
+        ("optout.example.com", "/", None),
+        ("forced.example.com", "/", https(308, false)),
+        ("plain.example.com", "/", None),
+    ];
+    for (host, p, expected) in cases {
+        assert_eq!(route_at(&translation, host, p).https_redirect, expected, "{host}{p}");
+    }
+}
+
+#[test]
+fn ssl_redirect_default_and_code_come_from_the_configmap_flags() {
+    let mut options = TranslateOptions::default();
+    options.defaults.ssl_redirect = false;
+    options.defaults.http_redirect_code = 301;
+    let yaml = [
+        tls_redirect_ingress("tls", "", "tls.example.com", &[path("/", "Prefix", "a", 80)]),
+        ingress("forced", &nginx(&[("force-ssl-redirect", "true")]), &[rule("forced.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat();
+    let translation = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{yaml}")), &options);
+    assert_eq!(route_at(&translation, "tls.example.com", "/").https_redirect, None);
+    assert_eq!(route_at(&translation, "forced.example.com", "/").https_redirect, https(301, true));
+}
+
+#[test]
+fn app_root_and_explicit_redirects() {
+    let translation = run(&[
+        ingress("root", &nginx(&[("app-root", "/app1")]), &[rule("root.example.com", &[path("/other", "Prefix", "a", 80)])]),
+        ingress("perm", &nginx(&[("permanent-redirect", "https://new.example.com"), ("permanent-redirect-code", "308")]), &[rule("perm.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress(
+            "both",
+            &nginx(&[("permanent-redirect", "https://p.example.com"), ("temporal-redirect", "https://t.example.com"), ("temporal-redirect-code", "399")]),
+            &[rule("both.example.com", &[path("/", "Prefix", "a", 80)])],
+        ),
+        ingress("relative", &nginx(&[("permanent-redirect", "/new-location")]), &[rule("rel.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("bad-root", &nginx(&[("app-root", "http://x")]), &[rule("badroot.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("huge-root", &nginx(&[("app-root", &format!("/{}", "a".repeat(9000)))]), &[rule("hugeroot.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat());
+    assert_eq!(host_of(&translation, "hugeroot.example.com").app_root, None, "one the filter would refuse is dropped, not the table");
+    assert_eq!(
+        host_of(&translation, "root.example.com").app_root,
+        Some(Redirect { status: 302, location: Location::FromRequest { scheme: None, host: HostPart::RequestAuthority, path: PathPart::Fixed("/app1".into()) } })
+    );
+    let redirect_of = |host: &str| route_at(&translation, host, "/").action.clone();
+    assert_eq!(redirect_of("perm.example.com"), RouteAction::Redirect(Redirect { status: 308, location: Location::Url { url: "https://new.example.com".into() } }));
+    assert_eq!(
+        redirect_of("both.example.com"),
+        RouteAction::Redirect(Redirect { status: 302, location: Location::Url { url: "https://t.example.com".into() } }),
+        "temporal wins; a code outside 300..=307 falls back to 302"
+    );
+    assert_eq!(
+        redirect_of("rel.example.com"),
+        RouteAction::Redirect(Redirect { status: 301, location: Location::FromRequest { scheme: None, host: HostPart::RequestHost, path: PathPart::Fixed("/new-location".into()) } })
+    );
+    assert_eq!(host_of(&translation, "badroot.example.com").app_root, None);
+    let lines = diagnostic_lines(&translation);
+    assert!(lines.iter().any(|l| l.contains("temporal-redirect-code") && l.contains("399")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("app-root") && l.contains("\"http://x\" is not a path")), "{lines:#?}");
+}
+
+#[test]
+fn a_redirect_url_ingress_nginx_refuses_rejects_the_ingress() {
+    let translation = run(&[
+        ingress("bad", &nginx(&[("permanent-redirect", "https://x.example.com/$request_uri")]), &[rule("bad.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("good", "", &[rule("good.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat());
+    assert!(translation.model.route_table.hosts.iter().all(|h| h.host != "bad.example.com"));
+    assert_eq!(route_at(&translation, "good.example.com", "/").action, forward("default", "a", 80));
+    let lines = diagnostic_lines(&translation);
+    assert!(
+        lines.iter().any(|l| l.starts_with("error: Ingress default/bad: metadata.annotations[nginx.ingress.kubernetes.io/permanent-redirect]") && l.contains("not served")),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn from_to_www_redirect_adds_the_other_name_unless_it_is_defined() {
+    let translation = run(&[
+        ingress("bare", &nginx(&[("from-to-www-redirect", "true")]), &[rule("shop.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("www", &nginx(&[("from-to-www-redirect", "true")]), &[rule("www.blog.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("both", &nginx(&[("from-to-www-redirect", "true")]), &[rule("docs.example.com", &[path("/", "Prefix", "a", 80)]), rule("www.docs.example.com", &[path("/", "Prefix", "b", 8080)])]),
+    ]
+    .concat());
+    let www_of = |to: &str| Some(RouteAction::Redirect(behaviour::www_redirect(to, &NginxDefaults::default())));
+    assert_eq!(host_of(&translation, "www.shop.example.com").fallback, www_of("shop.example.com"));
+    assert_eq!(host_of(&translation, "blog.example.com").fallback, www_of("www.blog.example.com"));
+    assert_eq!(route_at(&translation, "www.docs.example.com", "/").action, forward("default", "b", 8080), "a defined host is never replaced");
+}
+
+#[test]
+fn route_policies_are_shared_by_equal_annotations_and_the_default_needs_no_key() {
+    let translation = run(&[
+        ingress("big-1", &nginx(&[("proxy-body-size", "8m"), ("proxy-read-timeout", "3600")]), &[rule("one.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("big-2", &nginx(&[("proxy-read-timeout", "3600"), ("proxy-body-size", "8M")]), &[rule("two.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("unlimited", &nginx(&[("proxy-body-size", "0"), ("proxy-next-upstream", "off")]), &[rule("three.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("defaults", &nginx(&[("proxy-body-size", "1m"), ("proxy-read-timeout", "60s")]), &[rule("four.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("vhost", &nginx(&[("upstream-vhost", "internal.example.com:8080")]), &[rule("five.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("vhost-variable", &nginx(&[("upstream-vhost", "$host.internal")]), &[rule("six.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat());
+    let host_rewrite_of = |host: &str| match &route_at(&translation, host, "/").action {
+        RouteAction::Forward(forward) => forward.host_rewrite.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(host_rewrite_of("five.example.com").as_deref(), Some("internal.example.com:8080"));
+    assert_eq!(host_rewrite_of("six.example.com"), None, "variables are not expanded yet: not applied");
+    let policy_of = |host: &str| match &route_at(&translation, host, "/").action {
+        RouteAction::Forward(forward) => forward.policy.clone(),
+        other => panic!("{other:?}"),
+    };
+    let big = RoutePolicy { max_body_bytes: Some(8 << 20), upstream_idle_timeout: std::time::Duration::from_secs(3600), tries: 3 };
+    let unlimited = RoutePolicy { max_body_bytes: None, tries: 1, ..RoutePolicy::default() };
+    assert_eq!(policy_of("one.example.com"), big.key());
+    assert_eq!(policy_of("two.example.com"), big.key(), "equal policies share one key");
+    assert_eq!(policy_of("three.example.com"), unlimited.key());
+    assert_eq!(policy_of("four.example.com"), "", "1m and a bad timeout are the defaults: no key");
+    assert_eq!(translation.model.policies, BTreeMap::from([(big.key(), big), (unlimited.key(), unlimited)]));
+    assert_eq!(translation.model.default_policy, RoutePolicy::default());
+    assert_eq!(translation.model.hsts.as_deref(), Some("max-age=31536000; includeSubDomains"));
+    let lines = diagnostic_lines(&translation);
+    assert!(lines.iter().any(|l| l.contains("proxy-read-timeout") && l.contains("\"60s\" is not a whole number")), "{lines:#?}");
+}
+
+#[test]
+fn body_sizes_read_like_nginx() {
+    let cases = [("0", Some(None)), ("1024", Some(Some(1024))), ("8k", Some(Some(8192))), ("8m", Some(Some(8 << 20))), ("2G", Some(Some(2 << 30))), ("8b", None), ("m", None), ("-1", None), ("1.5m", None)];
+    for (text, expected) in cases {
+        assert_eq!(behaviour::parse_body_size(text).map(|s| s.0), expected, "{text:?}");
+    }
 }

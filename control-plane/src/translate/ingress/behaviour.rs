@@ -1,0 +1,454 @@
+//! The ingress-nginx annotations that shape what a path does besides reaching its backend, and the
+//! ConfigMap settings that give their defaults:
+//! - redirects — `ssl-redirect`, `force-ssl-redirect`, `preserve-trailing-slash`, `app-root`,
+//!   `permanent-redirect` (+`-code`), `temporal-redirect` (+`-code`), `relative-redirects`,
+//!   `from-to-www-redirect` — become the filter's typed redirects;
+//! - the route policy — `proxy-body-size`, `proxy-read-timeout`, `proxy-send-timeout`,
+//!   `proxy-next-upstream`, `proxy-next-upstream-tries`, `proxy-request-buffering` — becomes a
+//!   [`RoutePolicy`] that Envoy applies (see `translate::routes`).
+//!
+//! - `upstream-vhost` — the Host sent upstream — becomes the route's host rewrite.
+//!
+//! Semantics are ingress-nginx's (docs/research/ingress-nginx-redirects.md has the sources):
+//! a value ingress-nginx ignores falls back to the default with a warning; a redirect URL with
+//! characters it refuses makes it reject the whole Ingress ([`Behaviour::refused`]). Pure: values
+//! only, no routes and no Kubernetes objects.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use wasm_ingress_filter::table::{HostPart, Location, PathPart, Redirect};
+
+use crate::model::{hsts_value, RoutePolicy, Severity};
+
+use super::annotations::{AnnotationNote, NGINX_PREFIX};
+
+/// The annotation names (after the prefix) this module reads.
+pub const NAMES: &[&str] = &[
+    "app-root",
+    "force-ssl-redirect",
+    "from-to-www-redirect",
+    "permanent-redirect",
+    "permanent-redirect-code",
+    "preserve-trailing-slash",
+    "proxy-body-size",
+    "proxy-next-upstream",
+    "proxy-next-upstream-tries",
+    "proxy-read-timeout",
+    "proxy-request-buffering",
+    "proxy-send-timeout",
+    "relative-redirects",
+    "ssl-redirect",
+    "temporal-redirect",
+    "temporal-redirect-code",
+    "upstream-vhost",
+];
+
+/// The Ingress paths never redirected to HTTPS (ingress-nginx `no-tls-redirect-locations`),
+/// matched against the Ingress path as a prefix: ACME HTTP-01 challenges must answer over HTTP.
+pub const NO_TLS_REDIRECT_LOCATION: &str = "/.well-known/acme-challenge";
+
+/// ingress-nginx ConfigMap settings that set the defaults of these annotations and of HSTS, as
+/// flags shared by `serve`, `validate` and `explain` (defaults: ingress-nginx's).
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct NginxDefaults {
+    /// Redirect plain HTTP to HTTPS on hosts that have TLS (ConfigMap `ssl-redirect`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub ssl_redirect: bool,
+    /// Write this port in HTTPS redirects (ingress-nginx's `use-port-in-redirects` with its HTTPS
+    /// port), for an HTTPS listener clients do not reach on 443. Default: no port (443).
+    #[arg(long)]
+    pub https_redirect_port: Option<u16>,
+    /// Status of the HTTPS and from-to-www redirects: 301, 302, 307 or 308 (`http-redirect-code`).
+    #[arg(long, default_value_t = 308, value_parser = parse_http_redirect_code)]
+    pub http_redirect_code: u16,
+    /// Largest request body: bytes, or with k/m/g (powers of 1024); 0 = unlimited (`proxy-body-size`).
+    #[arg(long, default_value = "1m", value_parser = parse_body_size_flag)]
+    pub proxy_body_size: BodySize,
+    /// Seconds of upstream silence before 504 (`proxy-read-timeout`).
+    #[arg(long, default_value_t = 60)]
+    pub proxy_read_timeout: u64,
+    /// Tries per request when connecting upstream fails (`proxy-next-upstream-tries`).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub proxy_next_upstream_tries: u32,
+    /// Send Strict-Transport-Security on HTTPS responses (`hsts`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub hsts: bool,
+    /// `max-age` of Strict-Transport-Security, seconds (`hsts-max-age`).
+    #[arg(long, default_value_t = 31_536_000)]
+    pub hsts_max_age: u64,
+    /// Add `includeSubDomains` (`hsts-include-subdomains`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub hsts_include_subdomains: bool,
+    /// Add `preload` (`hsts-preload`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub hsts_preload: bool,
+}
+
+impl Default for NginxDefaults {
+    fn default() -> NginxDefaults {
+        NginxDefaults {
+            ssl_redirect: true,
+            https_redirect_port: None,
+            http_redirect_code: 308,
+            proxy_body_size: BodySize(Some(1024 * 1024)),
+            proxy_read_timeout: 60,
+            proxy_next_upstream_tries: 3,
+            hsts: true,
+            hsts_max_age: 31_536_000,
+            hsts_include_subdomains: true,
+            hsts_preload: false,
+        }
+    }
+}
+
+impl NginxDefaults {
+    /// The policy of a route whose Ingress sets none of the policy annotations.
+    pub fn policy(&self) -> RoutePolicy {
+        RoutePolicy {
+            max_body_bytes: self.proxy_body_size.0,
+            upstream_idle_timeout: Duration::from_secs(self.proxy_read_timeout),
+            tries: self.proxy_next_upstream_tries,
+        }
+    }
+
+    /// The `Strict-Transport-Security` value, if HSTS is on.
+    pub fn hsts_header(&self) -> Option<String> {
+        self.hsts.then(|| hsts_value(self.hsts_max_age, self.hsts_include_subdomains, self.hsts_preload))
+    }
+}
+
+/// A body limit in bytes; `None`: unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodySize(pub Option<u64>);
+
+/// nginx sizes: digits with an optional k/m/g (powers of 1024); `0` is unlimited.
+pub fn parse_body_size(text: &str) -> Option<BodySize> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], Some(c.to_ascii_lowercase())),
+        _ => (text, None),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let number: u64 = digits.parse().ok()?;
+    let shift = match unit {
+        None => 0,
+        Some('k') => 10,
+        Some('m') => 20,
+        Some('g') => 30,
+        Some(_) => return None,
+    };
+    Some(BodySize((number != 0).then(|| number.saturating_mul(1u64 << shift))))
+}
+
+fn parse_body_size_flag(text: &str) -> Result<BodySize, String> {
+    parse_body_size(text).ok_or_else(|| format!("{text:?} is not a size like 1m, 512k, 8g or 0"))
+}
+
+fn parse_http_redirect_code(text: &str) -> Result<u16, String> {
+    match text.trim().parse::<u16>() {
+        Ok(code @ (301 | 302 | 307 | 308)) => Ok(code),
+        _ => Err(format!("{text:?}: only 301, 302, 307 or 308")),
+    }
+}
+
+/// What these annotations ask of one Ingress.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Behaviour {
+    /// `ssl-redirect`; `None`: the default (`--ssl-redirect`).
+    pub ssl_redirect: Option<bool>,
+    pub force_ssl_redirect: bool,
+    pub preserve_trailing_slash: bool,
+    /// `app-root`: the path `GET /` is sent to (302).
+    pub app_root: Option<String>,
+    /// `permanent-redirect` / `temporal-redirect`: answered instead of the backend.
+    pub redirect: Option<Redirect>,
+    pub from_to_www: bool,
+    /// `proxy-body-size`; `None`: the default.
+    pub body_size: Option<BodySize>,
+    /// `proxy-read-timeout`, seconds; `None`: the default.
+    pub read_timeout: Option<u64>,
+    /// `proxy-next-upstream-tries` (or 1 for `proxy-next-upstream: off`); `None`: the default.
+    pub tries: Option<u32>,
+    /// `proxy-request-buffering: off`: the body streams upstream, without a limit.
+    pub stream_request_body: bool,
+    /// `upstream-vhost`: the `Host` the upstream receives.
+    pub upstream_vhost: Option<String>,
+    /// Why ingress-nginx would reject the whole Ingress, if it would.
+    pub refused: Option<(String, String)>,
+}
+
+impl Behaviour {
+    /// Read the family from an Ingress's annotations; notes for what is ignored or differs.
+    pub fn parse(annotations: &BTreeMap<String, String>) -> (Behaviour, Vec<AnnotationNote>) {
+        let mut reader = Reader { annotations, notes: Vec::new() };
+        let mut behaviour = Behaviour {
+            ssl_redirect: reader.boolean("ssl-redirect"),
+            force_ssl_redirect: reader.boolean("force-ssl-redirect").unwrap_or(false),
+            preserve_trailing_slash: reader.boolean("preserve-trailing-slash").unwrap_or(false),
+            app_root: reader.app_root(),
+            from_to_www: reader.boolean("from-to-www-redirect").unwrap_or(false),
+            body_size: reader.body_size(),
+            read_timeout: reader.seconds("proxy-read-timeout"),
+            tries: reader.tries(),
+            stream_request_body: reader.get("proxy-request-buffering").is_some_and(|v| v.trim() == "off"),
+            upstream_vhost: reader.upstream_vhost(),
+            ..Behaviour::default()
+        };
+        reader.send_timeout(behaviour.read_timeout);
+        if behaviour.stream_request_body {
+            reader.note(
+                "proxy-request-buffering",
+                Severity::Warning,
+                "\"off\": the body streams to the upstream as it arrives, and proxy-body-size is not enforced on it (nginx still counts it)".into(),
+            );
+        }
+        match reader.redirect() {
+            Ok(redirect) => behaviour.redirect = redirect,
+            Err(refusal) => behaviour.refused = Some(refusal),
+        }
+        (behaviour, reader.notes)
+    }
+
+    /// This Ingress's policy, given the defaults.
+    pub fn policy(&self, defaults: &NginxDefaults) -> RoutePolicy {
+        let mut policy = defaults.policy();
+        if let Some(size) = self.body_size {
+            policy.max_body_bytes = size.0;
+        }
+        if self.stream_request_body {
+            policy.max_body_bytes = None;
+        }
+        if let Some(seconds) = self.read_timeout {
+            policy.upstream_idle_timeout = Duration::from_secs(seconds);
+        }
+        if let Some(tries) = self.tries {
+            policy.tries = tries;
+        }
+        policy
+    }
+
+    /// The redirect answered to plain-HTTP requests for `path` (an Ingress path) on a host that
+    /// has TLS (`host_has_tls`), if any.
+    pub fn https_redirect(&self, defaults: &NginxDefaults, host_has_tls: bool, path: &str) -> Option<Redirect> {
+        let wanted = self.force_ssl_redirect || (host_has_tls && self.ssl_redirect.unwrap_or(defaults.ssl_redirect));
+        if !wanted || path.starts_with(NO_TLS_REDIRECT_LOCATION) {
+            return None;
+        }
+        Some(Redirect {
+            status: defaults.http_redirect_code,
+            location: Location::FromRequest {
+                scheme: Some("https".into()),
+                host: match defaults.https_redirect_port {
+                    Some(port) if port != 443 => HostPart::RequestHostWithPort(port),
+                    _ => HostPart::RequestHost,
+                },
+                path: PathPart::RequestUri { trim_trailing_slash: !self.preserve_trailing_slash },
+            },
+        })
+    }
+
+    /// The `app-root` redirect of `GET /` (302 to the same scheme and Host, port kept).
+    pub fn app_root_redirect(&self) -> Option<Redirect> {
+        let path = self.app_root.clone()?;
+        Some(Redirect {
+            status: 302,
+            location: Location::FromRequest { scheme: None, host: HostPart::RequestAuthority, path: PathPart::Fixed(path) },
+        })
+    }
+}
+
+/// The from-to-www redirect to `host` (the one the Ingress names): same scheme, the listener port
+/// always written, the request URI kept less one trailing `/`.
+pub fn www_redirect(host: &str, defaults: &NginxDefaults) -> Redirect {
+    Redirect {
+        status: defaults.http_redirect_code,
+        location: Location::FromRequest {
+            scheme: None,
+            host: HostPart::WithListenerPort(host.to_string()),
+            path: PathPart::RequestUri { trim_trailing_slash: true },
+        },
+    }
+}
+
+/// `www.x` <-> `x`; `None` for a wildcard or host-less rule.
+pub fn www_counterpart(host: &str) -> Option<String> {
+    if host.is_empty() || host.starts_with("*.") {
+        return None;
+    }
+    Some(match host.strip_prefix("www.") {
+        Some(bare) => bare.to_string(),
+        None => format!("www.{host}"),
+    })
+}
+
+/// Reads annotation values by name, collecting notes.
+struct Reader<'a> {
+    annotations: &'a BTreeMap<String, String>,
+    notes: Vec<AnnotationNote>,
+}
+
+impl Reader<'_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.annotations.get(&format!("{NGINX_PREFIX}{name}")).map(String::as_str)
+    }
+
+    fn note(&mut self, name: &str, severity: Severity, message: String) {
+        self.notes.push((format!("{NGINX_PREFIX}{name}"), severity, message));
+    }
+
+    fn boolean(&mut self, name: &str) -> Option<bool> {
+        let value = self.get(name)?.trim().to_string();
+        match value.as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            other => {
+                self.note(name, Severity::Warning, format!("must be \"true\" or \"false\", not {other:?}; the default applies"));
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, name: &str) -> Option<u64> {
+        let value = self.get(name)?.trim().to_string();
+        match value.parse::<u64>() {
+            Ok(number) => Some(number),
+            Err(_) => {
+                self.note(name, Severity::Warning, format!("{value:?} is not a whole number (as ingress-nginx reads it); the default applies"));
+                None
+            }
+        }
+    }
+
+    fn seconds(&mut self, name: &str) -> Option<u64> {
+        let seconds = self.integer(name)?;
+        if seconds == 0 {
+            self.note(name, Severity::Warning, "0 is not a timeout; the default applies".into());
+            return None;
+        }
+        Some(seconds)
+    }
+
+    fn send_timeout(&mut self, read_timeout: Option<u64>) {
+        let Some(send) = self.seconds("proxy-send-timeout") else { return };
+        self.note(
+            "proxy-send-timeout",
+            Severity::Warning,
+            format!(
+                "Envoy times upstream silence in both directions with one timer, which proxy-read-timeout sets ({}s); {send}s for writes alone is not applied",
+                read_timeout.unwrap_or(60)
+            ),
+        );
+    }
+
+    /// A literal host (with an optional port); nginx variables are not expanded yet, so a value
+    /// with `$` is reported and not applied.
+    fn upstream_vhost(&mut self) -> Option<String> {
+        let value = self.get("upstream-vhost")?.trim().to_string();
+        let literal = |c: char| c.is_ascii_alphanumeric() || "-.:[]_".contains(c);
+        if !value.is_empty() && value.chars().all(literal) {
+            return Some(value);
+        }
+        let why = if value.contains('$') { "nginx variables are not supported here yet" } else { "it is not a host name" };
+        self.note("upstream-vhost", Severity::Warning, format!("{value:?}: {why}; the request's Host is sent unchanged"));
+        None
+    }
+
+    fn app_root(&mut self) -> Option<String> {
+        let value = self.get("app-root")?.trim().to_string();
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~/:$".contains(c);
+        // The filter's own check too (length), so a value can never make it refuse the table.
+        let redirect = Behaviour { app_root: Some(value.clone()), ..Behaviour::default() }.app_root_redirect();
+        let filter_accepts = redirect.is_some_and(|r| wasm_ingress_filter::matcher::check_redirect(&r).is_ok());
+        if value.starts_with('/') && value.chars().all(allowed) && filter_accepts {
+            return Some(value);
+        }
+        self.note("app-root", Severity::Warning, format!("{value:?} is not a path (a leading / and [-._~a-zA-Z0-9/:$] only); ignored, as ingress-nginx does"));
+        None
+    }
+
+    fn body_size(&mut self) -> Option<BodySize> {
+        let value = self.get("proxy-body-size")?.to_string();
+        let size = parse_body_size(&value);
+        if size.is_none() {
+            self.note("proxy-body-size", Severity::Warning, format!("{value:?} is not a size like 8m, 512k or 0; the default applies"));
+        }
+        size
+    }
+
+    fn tries(&mut self) -> Option<u32> {
+        let off = self.get("proxy-next-upstream").map(str::trim).map(str::to_string);
+        if let Some(value) = &off {
+            let unsupported: Vec<&str> =
+                value.split_whitespace().filter(|t| !matches!(*t, "error" | "timeout" | "off")).collect();
+            if !unsupported.is_empty() {
+                self.note(
+                    "proxy-next-upstream",
+                    Severity::Warning,
+                    format!("only connection failures are retried (error, timeout); {} not applied", unsupported.join(" ")),
+                );
+            }
+            if value.split_whitespace().any(|t| t == "off") {
+                return Some(1);
+            }
+        }
+        let tries = self.integer("proxy-next-upstream-tries")?;
+        match u32::try_from(tries) {
+            Ok(tries @ 1..=10) => Some(tries),
+            _ => {
+                self.note("proxy-next-upstream-tries", Severity::Warning, format!("{tries} is not 1..=10 (0, unlimited, is not offered); the default applies"));
+                None
+            }
+        }
+    }
+
+    /// `temporal-redirect` (wins) or `permanent-redirect`, with their codes.
+    fn redirect(&mut self) -> Result<Option<Redirect>, (String, String)> {
+        if let Some(url) = self.get("temporal-redirect").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                self.note("temporal-redirect", Severity::Warning, format!("{url:?} is not an http:// or https:// URL; no redirect, as ingress-nginx does"));
+            } else {
+                check_redirect_url("temporal-redirect", &url)?;
+                let status = self.code("temporal-redirect-code", 302, 300..=307);
+                return Ok(Some(Redirect { status, location: Location::Url { url } }));
+            }
+        }
+        let Some(url) = self.get("permanent-redirect").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        check_redirect_url("permanent-redirect", &url)?;
+        let status = self.code("permanent-redirect-code", 301, 300..=308);
+        let relative = self.boolean("relative-redirects").unwrap_or(false);
+        let location = if url.starts_with('/') && !relative {
+            Location::FromRequest { scheme: None, host: HostPart::RequestHost, path: PathPart::Fixed(url) }
+        } else {
+            Location::Url { url }
+        };
+        Ok(Some(Redirect { status, location }))
+    }
+
+    fn code(&mut self, name: &str, default: u16, allowed: std::ops::RangeInclusive<u16>) -> u16 {
+        let Some(code) = self.integer(name) else { return default };
+        match u16::try_from(code) {
+            Ok(code) if allowed.contains(&code) => code,
+            _ => {
+                self.note(name, Severity::Warning, format!("{code} is not {}..={}; {default} applies", allowed.start(), allowed.end()));
+                default
+            }
+        }
+    }
+}
+
+/// ingress-nginx refuses the whole Ingress when a redirect URL carries `$ % # @ + ;`, spaces or
+/// control characters.
+fn check_redirect_url(name: &str, url: &str) -> Result<(), (String, String)> {
+    match url.chars().find(|c| "$%#@+;".contains(*c) || c.is_whitespace() || c.is_control()) {
+        Some(c) => Err((
+            format!("{NGINX_PREFIX}{name}"),
+            format!("{url:?} contains {c:?}, which ingress-nginx refuses in a redirect URL (expected a plain URL such as https://example.com/new)"),
+        )),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,333 @@
+//! Model policies -> the RDS route configurations both listeners use. Pure; typed protos only.
+//!
+//! The filter decides *which* policy a request gets (it writes the route's policy key into
+//! [`POLICY_HEADER`], or nothing for the default policy); Envoy applies it. Each route
+//! configuration has one virtual host whose generic `matcher` resolves the key with an
+//! `exact_match_map` — a hash lookup, so a request costs the same with 1 or 100 000 policies — to
+//! an Envoy route carrying that policy: no overall response timeout, an upstream idle timeout and
+//! connection-failure retries (nginx's per-operation `proxy_*_timeout` and `proxy_next_upstream`),
+//! and the body limit as the buffer filter's per-route setting. The cluster is still the one the
+//! filter wrote into [`CLUSTER_HEADER`]. No header: the default policy. A key Envoy does not
+//! know answers 503 (fail closed: a policy may one day restrict access); the xDS stream keeps a
+//! removed key until the table that names it is gone, so that never happens in normal operation.
+//!
+//! Every route sends upstream the headers ingress-nginx's template sets that Envoy does not set on
+//! its own (`X-Real-IP`, `X-Forwarded-Scheme`, `X-Scheme`; a client's copies are replaced) and never
+//! the client's `Proxy` header (httpoxy). `https` differs from `http` only in adding
+//! `Strict-Transport-Security` to every response proxied over TLS (ingress-nginx's HSTS: replaced,
+//! not appended; never on plain HTTP).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use envoy_types::pb::envoy::config::core::v3::{header_value_option::HeaderAppendAction, HeaderValue, HeaderValueOption};
+use envoy_types::pb::xds::core::v3::TypedExtensionConfig;
+use envoy_types::pb::envoy::config::route::v3::{
+    retry_policy, route, route_action, route_match, DirectResponseAction, RetryPolicy, Route, RouteAction, RouteConfiguration,
+    RouteMatch, VirtualHost,
+};
+use envoy_types::pb::envoy::config::core::v3::{data_source, DataSource};
+use envoy_types::pb::envoy::extensions::filters::http::buffer::v3::{buffer_per_route, Buffer, BufferPerRoute};
+use envoy_types::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate;
+use envoy_types::pb::envoy::r#type::matcher::v3::HttpRequestHeaderMatchInput;
+use envoy_types::pb::google::protobuf::{Duration as ProtoDuration, UInt32Value};
+use envoy_types::pb::xds::r#type::matcher::v3::matcher::matcher_list::{predicate, FieldMatcher, Predicate};
+use envoy_types::pb::xds::r#type::matcher::v3::matcher::matcher_tree::{MatchMap, TreeType};
+use envoy_types::pb::xds::r#type::matcher::v3::matcher::{on_match, MatcherList, MatcherTree, MatcherType, OnMatch};
+use envoy_types::pb::xds::r#type::matcher::v3::{regex_matcher, string_matcher, Matcher, RegexMatcher, StringMatcher};
+use envoy_types::util::pack_any;
+use wasm_ingress_filter::table::{CLUSTER_HEADER, POLICY_HEADER};
+
+use crate::model::{Model, RoutePolicy};
+
+/// The route configuration of the plain-HTTP listener.
+pub const HTTP_ROUTE_CONFIG: &str = "http";
+/// The route configuration of the HTTPS listener.
+pub const HTTPS_ROUTE_CONFIG: &str = "https";
+/// The buffer filter, which enforces the body limit; its per-route setting is keyed by this name.
+pub const BUFFER_FILTER: &str = "envoy.filters.http.buffer";
+/// The key of the default policy in the matcher (never a [`RoutePolicy::key`], which starts with `p`).
+pub const DEFAULT_POLICY_KEY: &str = "default";
+/// Body of the 503 for a policy key Envoy does not know.
+pub const UNKNOWN_POLICY_BODY: &str = "route policy not configured\n";
+/// What Envoy retries when tries remain: failures before anything was sent upstream, so any
+/// method is safe to retry (nginx's `error timeout` for connections).
+pub const RETRY_ON: &str = "connect-failure,refused-stream";
+
+/// The `http` and `https` route configurations of `model`.
+pub fn route_configurations(model: &Model) -> Vec<RouteConfiguration> {
+    vec![route_configuration(HTTP_ROUTE_CONFIG, model, None), route_configuration(HTTPS_ROUTE_CONFIG, model, model.hsts.as_deref())]
+}
+
+/// The buffer filter as it sits in the listeners' filter chain. Every route carries its own limit
+/// (or turns the filter off), so this value is only a floor for a route that had none; it does not
+/// depend on the Model, so changing a limit never touches a listener.
+pub fn buffer_filter_config() -> Buffer {
+    Buffer { max_request_bytes: Some(UInt32Value { value: 1024 * 1024 }) }
+}
+
+fn route_configuration(name: &str, model: &Model, hsts: Option<&str>) -> RouteConfiguration {
+    RouteConfiguration {
+        name: name.to_string(),
+        virtual_hosts: vec![VirtualHost {
+            name: "wasm-ingress".to_string(),
+            domains: vec!["*".to_string()],
+            matcher: Some(policy_matcher(model)),
+            ..Default::default()
+        }],
+        request_headers_to_add: upstream_headers(),
+        request_headers_to_remove: REMOVED_UPSTREAM_HEADERS.iter().map(|h| h.to_string()).collect(),
+        response_headers_to_add: hsts.map(|value| header("strict-transport-security", value)).into_iter().collect(),
+        ..Default::default()
+    }
+}
+
+/// Request headers that never reach an upstream: the internal ones and `Proxy` (httpoxy, as
+/// ingress-nginx clears it).
+pub const REMOVED_UPSTREAM_HEADERS: [&str; 3] = [CLUSTER_HEADER, POLICY_HEADER, "proxy"];
+
+/// What ingress-nginx's `proxy_set_header`s add to what Envoy already sends (X-Forwarded-For,
+/// -Proto and -Port, X-Request-ID) and the filter sets (X-Forwarded-Host). Envoy fills the
+/// `%…%` values per request.
+fn upstream_headers() -> Vec<HeaderValueOption> {
+    vec![
+        header("x-real-ip", "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"),
+        header("x-forwarded-scheme", "%REQ(x-forwarded-proto)%"),
+        header("x-scheme", "%REQ(x-forwarded-proto)%"),
+    ]
+}
+
+fn header(name: &str, value: &str) -> HeaderValueOption {
+    HeaderValueOption {
+        header: Some(HeaderValue { key: name.to_string(), value: value.to_string(), ..Default::default() }),
+        append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+        ..Default::default()
+    }
+}
+
+/// Policy key -> route; no key -> the default policy; an unknown key -> 503.
+fn policy_matcher(model: &Model) -> Matcher {
+    let mut map: HashMap<String, OnMatch> = HashMap::with_capacity(model.policies.len() + 1);
+    map.insert(DEFAULT_POLICY_KEY.to_string(), action(policy_route(DEFAULT_POLICY_KEY, &model.default_policy)));
+    for (key, policy) in &model.policies {
+        map.insert(key.clone(), action(policy_route(key, policy)));
+    }
+    let unknown_key = FieldMatcher {
+        predicate: Some(Predicate {
+            match_type: Some(predicate::MatchType::SinglePredicate(predicate::SinglePredicate {
+                input: Some(policy_header_input()),
+                matcher: Some(predicate::single_predicate::Matcher::ValueMatch(StringMatcher {
+                    match_pattern: Some(string_matcher::MatchPattern::SafeRegex(RegexMatcher {
+                        regex: ".*".to_string(),
+                        engine_type: Some(regex_matcher::EngineType::GoogleRe2(regex_matcher::GoogleRe2 {})),
+                    })),
+                    ignore_case: false,
+                })),
+            })),
+        }),
+        on_match: Some(action(unknown_policy_route())),
+    };
+    let no_key = Matcher {
+        matcher_type: Some(MatcherType::MatcherList(MatcherList { matchers: vec![unknown_key] })),
+        on_no_match: Some(Box::new(action(policy_route(DEFAULT_POLICY_KEY, &model.default_policy)))),
+    };
+    Matcher {
+        matcher_type: Some(MatcherType::MatcherTree(MatcherTree {
+            input: Some(policy_header_input()),
+            tree_type: Some(TreeType::ExactMatchMap(MatchMap { map })),
+        })),
+        on_no_match: Some(Box::new(OnMatch { on_match: Some(on_match::OnMatch::Matcher(Box::new(no_key))), keep_matching: false })),
+    }
+}
+
+fn policy_header_input() -> TypedExtensionConfig {
+    TypedExtensionConfig {
+        name: "policy-header".to_string(),
+        typed_config: Some(pack_any(HttpRequestHeaderMatchInput { header_name: POLICY_HEADER.to_string() })),
+    }
+}
+
+fn action(route: Route) -> OnMatch {
+    let config = TypedExtensionConfig { name: "route".to_string(), typed_config: Some(pack_any(route)) };
+    OnMatch { on_match: Some(on_match::OnMatch::Action(config)), keep_matching: false }
+}
+
+fn match_everything() -> Option<RouteMatch> {
+    Some(RouteMatch { path_specifier: Some(route_match::PathSpecifier::Prefix("/".to_string())), ..Default::default() })
+}
+
+fn proto_duration(duration: Duration) -> ProtoDuration {
+    ProtoDuration {
+        seconds: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(duration.subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// The buffer filter's limit for `max_body_bytes`; `None` when the filter must be off on the route
+/// (unlimited, or beyond what the filter can count).
+fn buffer_limit(max_body_bytes: Option<u64>) -> Option<u32> {
+    max_body_bytes.and_then(|bytes| u32::try_from(bytes).ok())
+}
+
+/// The Envoy route of one policy (see the module docs).
+pub fn policy_route(key: &str, policy: &RoutePolicy) -> Route {
+    let retries = policy.tries.saturating_sub(1);
+    let retry_policy = RetryPolicy {
+        retry_on: RETRY_ON.to_string(),
+        num_retries: Some(UInt32Value { value: retries }),
+        per_try_idle_timeout: Some(proto_duration(policy.upstream_idle_timeout)),
+        retry_host_predicate: vec![retry_policy::RetryHostPredicate {
+            name: "envoy.retry_host_predicates.previous_hosts".to_string(),
+            config_type: Some(retry_policy::retry_host_predicate::ConfigType::TypedConfig(pack_any(PreviousHostsPredicate {}))),
+        }],
+        host_selection_retry_max_attempts: 3,
+        ..Default::default()
+    };
+    let buffer = match buffer_limit(policy.max_body_bytes) {
+        Some(limit) => buffer_per_route::Override::Buffer(Buffer { max_request_bytes: Some(UInt32Value { value: limit }) }),
+        None => buffer_per_route::Override::Disabled(true),
+    };
+    Route {
+        name: key.to_string(),
+        r#match: match_everything(),
+        action: Some(route::Action::Route(RouteAction {
+            cluster_specifier: Some(route_action::ClusterSpecifier::ClusterHeader(CLUSTER_HEADER.to_string())),
+            // nginx has no cap on a whole response: long downloads and event streams live as long
+            // as the upstream keeps talking (the idle timeout below).
+            timeout: Some(ProtoDuration { seconds: 0, nanos: 0 }),
+            retry_policy: Some(retry_policy),
+            ..Default::default()
+        })),
+        typed_per_filter_config: HashMap::from([(BUFFER_FILTER.to_string(), pack_any(BufferPerRoute { r#override: Some(buffer) }))]),
+        ..Default::default()
+    }
+}
+
+fn unknown_policy_route() -> Route {
+    Route {
+        name: "unknown-policy".to_string(),
+        r#match: match_everything(),
+        action: Some(route::Action::DirectResponse(DirectResponseAction {
+            status: 503,
+            body: Some(DataSource {
+                specifier: Some(data_source::Specifier::InlineString(UNKNOWN_POLICY_BODY.to_string())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use envoy_types::pb::google::protobuf::Any;
+    use prost::{Message, Name};
+
+    use super::*;
+
+    fn unpack<M: Message + Default + Name>(any: &Any) -> M {
+        assert_eq!(any.type_url, M::type_url());
+        M::decode(any.value.as_slice()).unwrap()
+    }
+
+    fn routes_by_key(config: &RouteConfiguration) -> HashMap<String, Route> {
+        let matcher = config.virtual_hosts[0].matcher.clone().unwrap();
+        let Some(MatcherType::MatcherTree(tree)) = matcher.matcher_type else { panic!("no tree") };
+        let Some(TreeType::ExactMatchMap(map)) = tree.tree_type else { panic!("no exact map") };
+        map.map
+            .into_iter()
+            .map(|(key, on_match)| {
+                let Some(on_match::OnMatch::Action(action)) = on_match.on_match else { panic!("not an action") };
+                (key, unpack::<Route>(action.typed_config.as_ref().unwrap()))
+            })
+            .collect()
+    }
+
+    fn model() -> Model {
+        let big = RoutePolicy { max_body_bytes: Some(8 * 1024 * 1024), upstream_idle_timeout: Duration::from_secs(3600), tries: 1 };
+        let unlimited = RoutePolicy { max_body_bytes: None, ..RoutePolicy::default() };
+        Model {
+            policies: [(big.key(), big), (unlimited.key(), unlimited)].into_iter().collect(),
+            hsts: Some(crate::model::hsts_value(31_536_000, true, false)),
+            ..Model::default()
+        }
+    }
+
+    fn route_parts(route: &Route) -> (RouteAction, Option<buffer_per_route::Override>) {
+        let Some(route::Action::Route(action)) = route.action.clone() else { panic!("not a route action") };
+        let buffer: BufferPerRoute = unpack(&route.typed_per_filter_config[BUFFER_FILTER]);
+        (action, buffer.r#override)
+    }
+
+    #[test]
+    fn every_policy_is_one_route_found_by_its_key() {
+        let model = model();
+        let configs = route_configurations(&model);
+        let routes = routes_by_key(&configs[0]);
+        let mut keys: Vec<&String> = routes.keys().collect();
+        keys.sort();
+        let mut expected: Vec<String> = model.policies.keys().cloned().chain([DEFAULT_POLICY_KEY.to_string()]).collect();
+        expected.sort();
+        assert_eq!(keys, expected.iter().collect::<Vec<_>>());
+        for (key, policy) in &model.policies {
+            let (action, buffer) = route_parts(&routes[key]);
+            assert_eq!(action.cluster_specifier, Some(route_action::ClusterSpecifier::ClusterHeader(CLUSTER_HEADER.into())));
+            assert_eq!(action.timeout, Some(ProtoDuration { seconds: 0, nanos: 0 }), "no cap on a whole response");
+            let retry = action.retry_policy.unwrap();
+            assert_eq!(retry.per_try_idle_timeout, Some(proto_duration(policy.upstream_idle_timeout)));
+            assert_eq!(retry.num_retries.map(|v| v.value), Some(policy.tries - 1));
+            match policy.max_body_bytes {
+                Some(limit) => assert_eq!(
+                    buffer,
+                    Some(buffer_per_route::Override::Buffer(Buffer { max_request_bytes: Some(UInt32Value { value: limit as u32 }) }))
+                ),
+                None => assert_eq!(buffer, Some(buffer_per_route::Override::Disabled(true))),
+            }
+        }
+    }
+
+    #[test]
+    fn the_default_policy_is_ingress_nginxs() {
+        let routes = routes_by_key(&route_configurations(&Model::default())[0]);
+        let (action, buffer) = route_parts(&routes[DEFAULT_POLICY_KEY]);
+        let retry = action.retry_policy.unwrap();
+        assert_eq!(retry.per_try_idle_timeout, Some(ProtoDuration { seconds: 60, nanos: 0 }));
+        assert_eq!((retry.retry_on.as_str(), retry.num_retries.map(|v| v.value)), (RETRY_ON, Some(2)));
+        assert_eq!(buffer, Some(buffer_per_route::Override::Buffer(Buffer { max_request_bytes: Some(UInt32Value { value: 1 << 20 }) })));
+    }
+
+    #[test]
+    fn no_key_is_the_default_policy_and_an_unknown_key_is_refused() {
+        let config = &route_configurations(&model())[0];
+        let matcher = config.virtual_hosts[0].matcher.clone().unwrap();
+        let Some(on_match::OnMatch::Matcher(no_key)) = matcher.on_no_match.unwrap().on_match else { panic!() };
+        let Some(MatcherType::MatcherList(list)) = &no_key.matcher_type else { panic!() };
+        let Some(on_match::OnMatch::Action(refusal)) = list.matchers[0].on_match.clone().unwrap().on_match else { panic!() };
+        let refusal: Route = unpack(refusal.typed_config.as_ref().unwrap());
+        let Some(route::Action::DirectResponse(response)) = refusal.action else { panic!() };
+        assert_eq!(response.status, 503);
+        let Some(on_match::OnMatch::Action(default)) = no_key.on_no_match.clone().unwrap().on_match else { panic!() };
+        let default: Route = unpack(default.typed_config.as_ref().unwrap());
+        assert_eq!(default.name, DEFAULT_POLICY_KEY);
+    }
+
+    #[test]
+    fn hsts_only_over_https_and_internal_headers_never_upstream() {
+        let configs = route_configurations(&model());
+        let names: Vec<&str> = configs.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, vec![HTTP_ROUTE_CONFIG, HTTPS_ROUTE_CONFIG]);
+        assert!(configs[0].response_headers_to_add.is_empty());
+        let hsts = configs[1].response_headers_to_add[0].clone();
+        assert_eq!(hsts.header.as_ref().map(|h| (h.key.as_str(), h.value.as_str())), Some(("strict-transport-security", "max-age=31536000; includeSubDomains")));
+        assert_eq!(hsts.append_action, HeaderAppendAction::OverwriteIfExistsOrAdd as i32, "an upstream's own header is replaced");
+        for config in &configs {
+            assert_eq!(config.request_headers_to_remove, vec![CLUSTER_HEADER.to_string(), POLICY_HEADER.to_string(), "proxy".to_string()]);
+            let added: Vec<(&str, &str)> =
+                config.request_headers_to_add.iter().filter_map(|h| h.header.as_ref()).map(|h| (h.key.as_str(), h.value.as_str())).collect();
+            assert_eq!(added[0], ("x-real-ip", "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"));
+            assert!(config.request_headers_to_add.iter().all(|h| h.append_action == HeaderAppendAction::OverwriteIfExistsOrAdd as i32));
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The request as routing sees it: the raw bytes of `:authority` and `:path`, whether it came over
+//! HTTPS and on which port, plus the byte-level helpers that read an authority and a path. A leaf
+//! module shared by `matcher` (which selects hosts and paths with it) and `redirect` (which builds
+//! `Location`s from it), so neither has to import the other. No proxy-wasm, no allocation.
+
+/// The request parts routing looks at, as raw bytes (headers need not be UTF-8).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestParts<'a> {
+    /// `:authority` (or Host), possibly with a port, any case. Empty if missing.
+    pub authority: &'a [u8],
+    /// `:path` including any query string. Empty if missing.
+    pub path: &'a [u8],
+    /// The request came over HTTPS (`x-forwarded-proto: https`, which Envoy sets from the
+    /// connection). Only read by the host shim when [`crate::matcher::CompiledTable::needs_scheme`].
+    pub https: bool,
+    /// The port the client connected to (`x-forwarded-port`). `None`: unknown; a `Location` that
+    /// needs it then uses its scheme's default port (443 for `https`, 80 for `http`). Only read by
+    /// the host shim when [`crate::matcher::CompiledTable::needs_listener_port`].
+    pub listener_port: Option<u16>,
+}
+
+impl<'a> RequestParts<'a> {
+    /// A plain-HTTP request on an unknown port: what a caller without connection details (tests,
+    /// `explain`) routes.
+    pub fn new(authority: &'a [u8], path: &'a [u8]) -> RequestParts<'a> {
+        RequestParts { authority, path, https: false, listener_port: None }
+    }
+}
+
+/// The host of an authority, as sent: its port removed (also for `[v6]:port`) and one trailing dot
+/// removed (`foo.com.` is `foo.com`, as nginx treats it). Case is left alone.
+pub(crate) fn host_of(authority: &[u8]) -> &[u8] {
+    let host: &[u8] = if authority.first() == Some(&b'[') {
+        match authority.iter().position(|&b| b == b']') {
+            Some(end) => &authority[..=end],
+            None => authority,
+        }
+    } else {
+        match authority.iter().position(|&b| b == b':') {
+            Some(colon) => &authority[..colon],
+            None => authority,
+        }
+    };
+    host.strip_suffix(b".").unwrap_or(host)
+}
+
+/// Split `:path` into the matched path (before `?` or `#`) and the query string (after `?`, without
+/// it; `None` when there is no `?`).
+pub(crate) fn split_path(path: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match path.iter().position(|&b| b == b'?' || b == b'#') {
+        Some(i) if path[i] == b'?' => (&path[..i], Some(&path[i + 1..])),
+        Some(i) => (&path[..i], None),
+        None => (path, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_of_drops_the_port_and_one_trailing_dot_but_keeps_ipv6_brackets() {
+        let rows: [(&[u8], &[u8]); 7] = [
+            (b"Example.COM:8080", b"Example.COM"),
+            (b"example.com.", b"example.com"),
+            (b"example.com.:443", b"example.com"),
+            (b"[::1]:8080", b"[::1]"),
+            (b"[::1]", b"[::1]"),
+            (b"[::1", b"[::1"),
+            (b"", b""),
+        ];
+        for (authority, host) in rows {
+            assert_eq!(host_of(authority), host, "{}", String::from_utf8_lossy(authority));
+        }
+    }
+
+    #[test]
+    fn split_path_stops_at_query_or_fragment() {
+        assert_eq!(split_path(b"/a?b#c"), (&b"/a"[..], Some(&b"b#c"[..])));
+        assert_eq!(split_path(b"/a#b?c"), (&b"/a"[..], None));
+        assert_eq!(split_path(b"/a"), (&b"/a"[..], None));
+    }
+}

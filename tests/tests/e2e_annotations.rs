@@ -1,0 +1,339 @@
+//! ingress-nginx annotations, first half, through the whole product (control plane + real Envoy +
+//! the built filter), with raw HTTP/1.1 so that what a client sees is asserted byte for byte. The
+//! cases come from ingress-nginx's e2e tests (`test/e2e/annotations/{approot,redirect,
+//! fromtowwwredirect,forcesslredirect,preservetrailingslash,proxy}.go`, `test/e2e/settings/tls.go`):
+//! - HTTPS redirects: `ssl-redirect` on by default for TLS hosts (308, no port, one trailing `/`
+//!   dropped), `force-ssl-redirect`, `preserve-trailing-slash`, the ACME exemption, HSTS on HTTPS
+//!   responses only (replacing an upstream's own);
+//! - `app-root`, `permanent-redirect` (+code), `temporal-redirect`, `from-to-www-redirect`;
+//! - `proxy-body-size`: 413 before the upstream sees the body, chunked too; `0` unlimited;
+//! - `proxy-read-timeout`: 504 after upstream silence, yet a slow stream longer than the timeout
+//!   lives on (nginx times each read, not the whole response).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use wasm_ingress_tests::backend::{Echo, EchoBackend};
+use wasm_ingress_tests::gateway::certs::TestCa;
+use wasm_ingress_tests::gateway::{manifests, Gateway};
+
+const NGINX: &str = "nginx.ingress.kubernetes.io/";
+
+/// A raw response: status, header lines (lower-cased names), body.
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    fn echo(&self) -> Option<Echo> {
+        Echo::parse(&self.body).ok()
+    }
+}
+
+/// Send `head` (request line and headers, without the blank line) plus `body` on a fresh
+/// connection with `Connection: close`, and read the whole answer.
+fn exchange(stream: &mut TcpStream, head: &str, body: &[u8]) -> Response {
+    let request = format!("{head}\r\nConnection: close\r\n\r\n");
+    // Envoy may answer (413) and close before a large body is written: that is an answer too.
+    let _ = stream.write_all(request.as_bytes()).and_then(|()| stream.write_all(body));
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> Response {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect::<Vec<_>>();
+    let mut body = raw.get(split + 4..).unwrap_or_default().to_vec();
+    if headers.iter().any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked")) {
+        body = dechunk(&body);
+    }
+    Response { status, headers, body }
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&raw[..end]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = end + 2;
+        out.extend_from_slice(&raw[start..(start + size).min(raw.len())]);
+        raw = raw.get(start + size + 2..).unwrap_or_default();
+    }
+    out
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    stream
+}
+
+fn get(addr: SocketAddr, host: &str, target: &str, extra: &str) -> Response {
+    exchange(&mut connect(addr), &format!("GET {target} HTTP/1.1\r\nHost: {host}{extra}"), b"")
+}
+
+fn post(addr: SocketAddr, host: &str, target: &str, body: &[u8]) -> Response {
+    let head = format!("POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}", body.len());
+    exchange(&mut connect(addr), &head, body)
+}
+
+fn post_chunked(addr: SocketAddr, host: &str, body: &[u8]) -> Response {
+    let mut encoded = Vec::new();
+    for chunk in body.chunks(64 * 1024) {
+        encoded.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        encoded.extend_from_slice(chunk);
+        encoded.extend_from_slice(b"\r\n");
+    }
+    encoded.extend_from_slice(b"0\r\n\r\n");
+    let head = format!("POST / HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked");
+    exchange(&mut connect(addr), &head, &encoded)
+}
+
+/// GET over HTTPS (SNI `host`, trusting only `ca_pem`): status, every Strict-Transport-Security
+/// value, and the echo.
+fn get_tls(gateway: &Gateway, host: &str, ca_pem: &str, path: &str) -> (u16, Vec<String>, Option<Echo>) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = gateway.client(&[host], Some(ca_pem)).unwrap();
+        let response = client.get(gateway.https_url(host, path)).send().await.unwrap();
+        let status = response.status().as_u16();
+        let hsts = response
+            .headers()
+            .get_all("strict-transport-security")
+            .iter()
+            .map(|v| v.to_str().unwrap_or_default().to_string())
+            .collect();
+        (status, hsts, Echo::parse(&response.bytes().await.unwrap()).ok())
+    })
+}
+
+fn backend(name: &str, last_octet: u8) -> EchoBackend {
+    EchoBackend::spawn(name, Ipv4Addr::new(127, 0, 0, last_octet)).unwrap()
+}
+
+fn annotated(name: &str, annotations: &[(&str, &str)], host: &str, paths: &[&str]) -> Value {
+    let annotations: serde_json::Map<String, Value> =
+        annotations.iter().map(|(k, v)| (format!("{NGINX}{k}"), json!(v))).collect();
+    let paths = paths.iter().map(|p| manifests::path(p, "Prefix", "app", json!(80))).collect();
+    manifests::ingress("default", name, Value::Object(annotations), &[(host, paths)])
+}
+
+fn with_tls(mut ingress: Value, host: &str, secret: &str) -> Value {
+    ingress["spec"]["tls"] = json!([{"hosts": [host], "secretName": secret}]);
+    ingress
+}
+
+#[test]
+fn redirects_and_hsts_behave_like_ingress_nginx() {
+    let app = backend("app", 71);
+    let ca = TestCa::new("redirect-ca").unwrap();
+    let (cert, key) = ca.server_cert(&["redirect.test"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.push(manifests::tls_secret("default", "redirect-tls", &cert, &key));
+    objects.extend([
+        with_tls(annotated("tls", &[], "redirect.test", &["/", "/.well-known/acme-challenge"]), "redirect.test", "redirect-tls"),
+        with_tls(annotated("missing-secret", &[], "nosecret.test", &["/"]), "nosecret.test", "does-not-exist"),
+        annotated("forced", &[("force-ssl-redirect", "true")], "forcesslredirect.bar.com", &["/"]),
+        annotated("forced-slash", &[("force-ssl-redirect", "true"), ("preserve-trailing-slash", "true")], "slash.bar.com", &["/"]),
+        annotated("approot", &[("app-root", "/foo")], "approot.bar.com", &["/"]),
+        annotated("permanent", &[("permanent-redirect", "http://redirect.example.com")], "permanent.test", &["/"]),
+        annotated("permanent-code", &[("permanent-redirect", "http://redirect.example.com"), ("permanent-redirect-code", "308")], "permanent-code.test", &["/"]),
+        annotated("temporal", &[("temporal-redirect", "https://maintenance.example.com"), ("permanent-redirect", "http://ignored.example.com")], "temporal.test", &["/"]),
+        annotated("www", &[("from-to-www-redirect", "true")], "fromtowwwredirect.bar.com", &["/"]),
+        annotated("plain", &[], "plain.test", &["/"]),
+        annotated("vhost", &[("upstream-vhost", "internal.example.com")], "vhost.test", &["/"]),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let http = gateway.http;
+    let port = http.port();
+
+    // (host, target, status, Location)
+    let redirects: &[(&str, &str, u16, String)] = &[
+        ("redirect.test", "/", 308, "https://redirect.test".into()),
+        ("redirect.test:8080", "/a/b/?q=1", 308, "https://redirect.test/a/b/?q=1".into()),
+        ("redirect.test", "/a/b/", 308, "https://redirect.test/a/b".into()),
+        ("nosecret.test", "/x", 308, "https://nosecret.test/x".into()),
+        ("forcesslredirect.bar.com", "/", 308, "https://forcesslredirect.bar.com".into()),
+        ("slash.bar.com", "/", 308, "https://slash.bar.com/".into()),
+        ("approot.bar.com", "/", 302, "http://approot.bar.com/foo".into()),
+        ("approot.bar.com", "/?a=b", 302, "http://approot.bar.com/foo".into()),
+        ("permanent.test", "/any/path?x=1", 301, "http://redirect.example.com".into()),
+        ("permanent-code.test", "/", 308, "http://redirect.example.com".into()),
+        ("temporal.test", "/", 302, "https://maintenance.example.com".into()),
+        ("www.fromtowwwredirect.bar.com", "/foo", 308, format!("http://fromtowwwredirect.bar.com:{port}/foo")),
+    ];
+    for (host, target, status, location) in redirects {
+        let response = get(http, host, target, "");
+        assert_eq!((response.status, response.header("location")), (*status, Some(location.as_str())), "{host}{target}");
+        assert!(response.echo().is_none(), "{host}{target} reached the backend");
+        assert_eq!(response.header("strict-transport-security"), None, "no HSTS over plain HTTP");
+    }
+    // Served, not redirected: ACME challenges over HTTP, app-root's other paths, plain hosts, and a
+    // client that tries to pick a route policy itself.
+    for (host, target) in [
+        ("redirect.test", "/.well-known/acme-challenge/token"),
+        ("approot.bar.com", "/foo"),
+        ("plain.test", "/"),
+        ("fromtowwwredirect.bar.com", "/foo"),
+    ] {
+        let response = get(http, host, target, "\r\nx-wasm-ingress-policy: p0000000000000000\r\nProxy: http://evil\r\nX-Real-IP: 6.6.6.6");
+        assert_eq!(response.status, 200, "{host}{target}");
+        let echo = response.echo().unwrap();
+        assert_eq!(echo.backend, "app", "{host}{target}");
+        // What ingress-nginx's template sends upstream; the client's copies are replaced or dropped.
+        let header = |name: &str| echo.headers.get(name).map(String::as_str);
+        assert_eq!(header("x-wasm-ingress-policy"), None);
+        assert_eq!(header("proxy"), None, "httpoxy");
+        assert_eq!(header("x-real-ip"), Some("127.0.0.1"));
+        assert_eq!((header("x-forwarded-proto"), header("x-forwarded-scheme"), header("x-scheme")), (Some("http"), Some("http"), Some("http")));
+        assert_eq!(header("x-forwarded-port"), Some(port.to_string().as_str()));
+        assert_eq!(header("x-forwarded-host"), Some(host));
+    }
+    let echo = get(http, "vhost.test", "/", "").echo().unwrap();
+    assert_eq!((echo.host.as_str(), echo.headers.get("x-forwarded-host").map(String::as_str)), ("internal.example.com", Some("vhost.test")));
+    // Over HTTPS: served, with exactly one Strict-Transport-Security header.
+    let (status, hsts, echo) = get_tls(&gateway, "redirect.test", &ca.cert_pem, "/x");
+    assert_eq!((status, echo.map(|e| e.backend)), (200, Some("app".to_string())));
+    assert_eq!(hsts, vec!["max-age=31536000; includeSubDomains".to_string()]);
+}
+
+#[test]
+fn proxy_body_size_answers_413_before_the_upstream_sees_the_body() {
+    let app = backend("app", 72);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.extend([
+        annotated("default", &[], "default-size.test", &["/"]),
+        annotated("eight", &[("proxy-body-size", "8m")], "eight.test", &["/"]),
+        annotated("unlimited", &[("proxy-body-size", "0")], "unlimited.test", &["/"]),
+        annotated("small", &[("proxy-body-size", "1k")], "small.test", &["/"]),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let http = gateway.http;
+    let kib = |n: usize| vec![b'x'; n * 1024];
+
+    // (host, body, status): the default is ingress-nginx's 1m.
+    let cases: &[(&str, Vec<u8>, u16)] = &[
+        ("default-size.test", kib(1000), 200),
+        ("default-size.test", kib(1025), 413),
+        ("eight.test", kib(4096), 200),
+        ("eight.test", kib(8193), 413),
+        ("unlimited.test", kib(12 * 1024), 200),
+        ("small.test", kib(1), 200),
+        ("small.test", kib(2), 413),
+    ];
+    for (host, body, status) in cases {
+        let response = post(http, host, "/upload", body);
+        assert_eq!(response.status, *status, "{host} with {} bytes", body.len());
+        match response.echo() {
+            Some(echo) => assert_eq!((*status, echo.body_bytes), (200, body.len()), "{host}"),
+            None => assert_eq!(*status, 413, "{host}: no echo for a served request"),
+        }
+    }
+    // Chunked bodies are counted as they arrive.
+    assert_eq!(post_chunked(http, "default-size.test", &kib(2048)).status, 413);
+    let response = post_chunked(http, "default-size.test", &kib(512));
+    assert_eq!((response.status, response.echo().map(|e| e.body_bytes)), (200, Some(512 * 1024)));
+}
+
+#[test]
+fn proxy_read_timeout_times_upstream_silence_not_the_whole_response() {
+    let app = backend("app", 73);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.extend([
+        annotated("fast", &[("proxy-read-timeout", "1")], "fast.test", &["/"]),
+        annotated("default", &[], "default-timeout.test", &["/"]),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let http = gateway.http;
+
+    // Silent for 2.5 s: 504 after about 1 s.
+    let started = Instant::now();
+    let response = get(http, "fast.test", "/", "\r\nx-echo-delay-ms: 2500");
+    assert_eq!(response.status, 504, "{:?}", String::from_utf8_lossy(&response.body));
+    assert!(started.elapsed() < Duration::from_millis(2400), "answered after {:?}", started.elapsed());
+    // A stream of 4 chunks 600 ms apart lasts 2.4 s, longer than the 1 s timeout: it completes.
+    let response = get(http, "fast.test", "/", "\r\nx-echo-chunks: 4\r\nx-echo-gap-ms: 600");
+    assert_eq!((response.status, response.body.as_slice()), (200, b"chunk\nchunk\nchunk\nchunk\n".as_slice()));
+    // The default (60 s) lets a 2.5 s silence through.
+    let response = get(http, "default-timeout.test", "/", "\r\nx-echo-delay-ms: 2500");
+    assert_eq!((response.status, response.echo().map(|e| e.backend)), (200, Some("app".to_string())));
+}
+
+#[test]
+fn route_policies_change_under_load_without_a_failed_request() {
+    let app = backend("app", 74);
+    let dir = tempfile::tempdir().unwrap();
+    let service = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    let write = |limit: &str| {
+        let mut objects = service.clone();
+        objects.push(annotated("churn", &[("proxy-body-size", limit)], "churn.test", &["/"]));
+        manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    };
+    write("1k");
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let http = gateway.http;
+
+    // Two clients keep requesting the host whose policy changes (each change is a new policy key:
+    // new route first, table next, old route last).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let (mut ok, mut failed) = (0u64, Vec::new());
+                let started = Instant::now();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && started.elapsed() < Duration::from_secs(120) {
+                    let response = get(http, "churn.test", "/", "");
+                    if response.status == 200 {
+                        ok += 1;
+                    } else {
+                        failed.push((response.status, String::from_utf8_lossy(&response.body).to_string()));
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+
+    // Each change is seen (a 2 KiB body is refused under 1k and accepted under 4k) before the next.
+    let body = vec![b'x'; 2048];
+    for change in 0..12 {
+        let (limit, expected) = if change % 2 == 0 { ("4k", 200) } else { ("1k", 413) };
+        write(limit);
+        let seen = wasm_ingress_tests::gateway::wait_until(Duration::from_secs(10), || Ok(post(http, "churn.test", "/", &body).status == expected));
+        assert!(seen.is_ok(), "change {change} to {limit} was never served");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total_ok = 0;
+    for client in clients {
+        let (ok, failed) = client.join().unwrap();
+        assert!(failed.is_empty(), "failed requests during policy churn: {failed:?}");
+        total_ok += ok;
+    }
+    assert!(total_ok > 100, "too little load to mean anything: {total_ok} requests");
+}
