@@ -18,7 +18,6 @@
 //! not appended; never on plain HTTP).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::{header_value_option::HeaderAppendAction, HeaderValue, HeaderValueOption};
 use envoy_types::pb::xds::core::v3::TypedExtensionConfig;
@@ -39,6 +38,7 @@ use envoy_types::util::pack_any;
 use wasm_ingress_filter::table::{CLUSTER_HEADER, POLICY_HEADER};
 
 use crate::model::{Model, RoutePolicy};
+use crate::translate::edge::proto_duration;
 
 /// The route configuration of the plain-HTTP listener.
 pub const HTTP_ROUTE_CONFIG: &str = "http";
@@ -156,13 +156,6 @@ fn match_everything() -> Option<RouteMatch> {
     Some(RouteMatch { path_specifier: Some(route_match::PathSpecifier::Prefix("/".to_string())), ..Default::default() })
 }
 
-fn proto_duration(duration: Duration) -> ProtoDuration {
-    ProtoDuration {
-        seconds: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
-        nanos: i32::try_from(duration.subsec_nanos()).unwrap_or(0),
-    }
-}
-
 /// The buffer filter's limit for `max_body_bytes`; `None` when the filter must be off on the route
 /// (unlimited, or beyond what the filter can count).
 fn buffer_limit(max_body_bytes: Option<u64>) -> Option<u32> {
@@ -224,6 +217,8 @@ fn unknown_policy_route() -> Route {
 mod tests {
     use envoy_types::pb::google::protobuf::Any;
     use prost::{Message, Name};
+
+    use std::time::Duration;
 
     use super::*;
 
