@@ -53,13 +53,21 @@ pub struct RoutePolicy {
     /// How many times a request is tried in all when the upstream connection fails or is refused
     /// (ingress-nginx `proxy-next-upstream-tries`, for its default `error timeout`).
     pub tries: u32,
+    /// Request headers set (replaced) on the way upstream, by lower-case name: literal values,
+    /// never templates (`x-forwarded-prefix`).
+    pub request_headers: BTreeMap<String, String>,
 }
 
 /// ingress-nginx's defaults: `proxy-body-size: 1m`, `proxy-read-timeout: 60`,
 /// `proxy-next-upstream-tries: 3`.
 impl Default for RoutePolicy {
     fn default() -> RoutePolicy {
-        RoutePolicy { max_body_bytes: Some(1024 * 1024), upstream_idle_timeout: Duration::from_secs(60), tries: 3 }
+        RoutePolicy {
+            max_body_bytes: Some(1024 * 1024),
+            upstream_idle_timeout: Duration::from_secs(60),
+            tries: 3,
+            request_headers: BTreeMap::new(),
+        }
     }
 }
 
@@ -69,10 +77,11 @@ impl RoutePolicy {
     /// stream keep the old one until the route table stops naming it.
     pub fn key(&self) -> String {
         let canonical = format!(
-            "body={:?};idle={};tries={}",
+            "body={:?};idle={};tries={};headers={:?}",
             self.max_body_bytes,
             self.upstream_idle_timeout.as_millis(),
-            self.tries
+            self.tries,
+            self.request_headers
         );
         let digest = Sha256::digest(canonical.as_bytes());
         format!("p{}", &hex::encode(&digest[..8])[..15])
@@ -92,13 +101,131 @@ pub fn hsts_value(max_age: u64, include_subdomains: bool, preload: bool) -> Stri
     value
 }
 
-/// One Envoy cluster: a Service port.
+/// One Envoy cluster: a Service port, spoken to one way.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UpstreamCluster {
-    /// `namespace/service/port`, where port is the Service port number.
+    /// `namespace/service/port`, where port is the Service port number, then `~` and
+    /// [`UpstreamOptions::key`] unless the options are the defaults.
     pub name: String,
     /// Ready endpoints, sorted. Empty: the cluster exists but has nowhere to send (Envoy answers 503).
     pub endpoints: Vec<Endpoint>,
+    /// How Envoy speaks to the endpoints.
+    pub options: UpstreamOptions,
+}
+
+/// How Envoy speaks to a cluster's endpoints: ingress-nginx's `backend-protocol`, `proxy-ssl-*`
+/// and `proxy-connect-timeout`. Two Ingresses that reach one Service port differently get two
+/// clusters with the same endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UpstreamOptions {
+    /// HTTP/2 (GRPC, GRPCS); otherwise HTTP/1.1.
+    pub http2: bool,
+    /// TLS (HTTPS, GRPCS); `None`: plain text.
+    pub tls: Option<UpstreamTls>,
+    /// Longest wait for a connection (`proxy-connect-timeout`).
+    pub connect_timeout: Duration,
+    /// The Service's cluster IP is the only endpoint (`service-upstream`), not its EndpointSlices.
+    pub service_upstream: bool,
+}
+
+/// ingress-nginx's default `proxy-connect-timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Default for UpstreamOptions {
+    fn default() -> UpstreamOptions {
+        UpstreamOptions { http2: false, tls: None, connect_timeout: DEFAULT_CONNECT_TIMEOUT, service_upstream: false }
+    }
+}
+
+impl UpstreamOptions {
+    /// A short name that depends only on the content (12 hex digits), which tells the clusters of
+    /// one Service port apart.
+    pub fn key(&self) -> String {
+        let digest = Sha256::digest(format!("{self:?}").as_bytes());
+        hex::encode(&digest[..6])
+    }
+
+    /// The cluster name for the Service port cluster `base` spoken to this way.
+    pub fn cluster_name(&self, base: &str) -> String {
+        if *self == UpstreamOptions::default() {
+            base.to_string()
+        } else {
+            format!("{base}~{}", self.key())
+        }
+    }
+}
+
+/// TLS to the endpoints. The defaults are nginx's: no SNI, the certificate not checked.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct UpstreamTls {
+    /// The SNI sent (`proxy-ssl-server-name: on` with `proxy-ssl-name`); `None`: none.
+    pub server_name: Option<String>,
+    /// How the endpoint's certificate is checked (`proxy-ssl-verify: on`); `None`: it is not.
+    pub verify: Option<UpstreamVerification>,
+    /// The client certificate presented (`proxy-ssl-secret`'s tls.crt/tls.key), a key into
+    /// `Model::certificates`.
+    pub client_certificate: Option<String>,
+    /// ALPN offered: `h2` for GRPCS, none otherwise (as nginx).
+    pub alpn: Vec<String>,
+    /// TLS versions offered (nginx's `proxy_ssl_protocols`).
+    pub versions: TlsVersions,
+}
+
+/// A range of TLS versions, 1.2 and 1.3 being the only ones offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TlsVersions {
+    pub min_tls13: bool,
+    pub max_tls13: bool,
+}
+
+impl TlsVersions {
+    /// nginx's default `proxy_ssl_protocols` (TLSv1.2 TLSv1.3).
+    pub const ANY: TlsVersions = TlsVersions { min_tls13: false, max_tls13: true };
+    /// ingress-nginx's `proxy-ssl-protocols` default.
+    pub const V1_2_ONLY: TlsVersions = TlsVersions { min_tls13: false, max_tls13: false };
+
+    /// A space-separated list of `TLSv1.2` / `TLSv1.3`, as `proxy-ssl-protocols` takes it.
+    pub fn parse(text: &str) -> Option<TlsVersions> {
+        let mut has = (false, false);
+        for word in text.split_whitespace() {
+            match word {
+                "TLSv1.2" => has.0 = true,
+                "TLSv1.3" => has.1 = true,
+                _ => return None,
+            }
+        }
+        match has {
+            (false, false) => None,
+            (v12, v13) => Some(TlsVersions { min_tls13: !v12, max_tls13: v13 }),
+        }
+    }
+}
+
+impl Default for TlsVersions {
+    fn default() -> TlsVersions {
+        TlsVersions::ANY
+    }
+}
+
+/// Checking the endpoint's certificate.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UpstreamVerification {
+    /// PEM bundle of the CAs trusted (`proxy-ssl-secret`'s ca.crt).
+    pub trusted_ca_pem: String,
+    /// A DNS name the certificate must carry (`proxy-ssl-name`); `None`: the chain alone is checked.
+    pub name: Option<String>,
+    /// Longest chain accepted below the leaf (`proxy-ssl-verify-depth`).
+    pub max_depth: u32,
+}
+
+impl fmt::Debug for UpstreamVerification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamVerification")
+            .field("trusted_ca_sha256", &hex::encode(Sha256::digest(self.trusted_ca_pem.as_bytes())))
+            .field("name", &self.name)
+            .field("max_depth", &self.max_depth)
+            .finish()
+    }
 }
 
 /// One ready backend address.

@@ -27,6 +27,11 @@ pub struct EchoBackend {
 impl EchoBackend {
     /// Start `echo-backend --name NAME` on `ip` (any 127.0.0.x) with a port the OS picks.
     pub fn spawn(name: &str, ip: Ipv4Addr) -> anyhow::Result<EchoBackend> {
+        EchoBackend::spawn_with(name, ip, &[])
+    }
+
+    /// As [`EchoBackend::spawn`], with more `echo-backend` arguments (`--tls-cert …`).
+    pub fn spawn_with(name: &str, ip: Ipv4Addr, extra: &[&std::ffi::OsStr]) -> anyhow::Result<EchoBackend> {
         if !ip.is_loopback() {
             bail!("echo backends bind loopback addresses only, not {ip}");
         }
@@ -36,6 +41,7 @@ impl EchoBackend {
             .arg(SocketAddr::from((ip, 0)).to_string())
             .arg("--name")
             .arg(name)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -100,6 +106,9 @@ pub struct Echo {
     /// Length of the request body the backend received.
     #[serde(default)]
     pub body_bytes: usize,
+    /// HTTP version the backend received the request in (`HTTP/1.1`, `HTTP/2.0`).
+    #[serde(default)]
+    pub version: String,
 }
 
 impl Echo {

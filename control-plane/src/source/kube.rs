@@ -36,6 +36,9 @@ use tokio::task::JoinHandle;
 
 use crate::state::{ClusterState, ObjectKey};
 
+/// The annotation naming the Secret that verifies HTTPS backends.
+const PROXY_SSL_SECRET: &str = "nginx.ingress.kubernetes.io/proxy-ssl-secret";
+
 /// Field selector that keeps every non-TLS Secret (tokens, passwords) out of our watch.
 pub const TLS_SECRET_FIELD_SELECTOR: &str = "type=kubernetes.io/tls";
 
@@ -300,11 +303,19 @@ where
         .collect()
 }
 
-/// The Secrets named by `spec.tls[].secretName` of these Ingresses, in each Ingress's namespace.
+/// The Secrets named by `spec.tls[].secretName` and by the `proxy-ssl-secret` annotation of these
+/// Ingresses, in each Ingress's namespace (translation refuses a reference to another one).
 pub fn referenced_tls_secrets<'a>(ingresses: impl IntoIterator<Item = &'a Ingress>) -> BTreeSet<ObjectKey> {
     let mut keys = BTreeSet::new();
     for ingress in ingresses {
         let namespace = ingress.namespace().unwrap_or_default();
+        let proxy_ssl = ingress.annotations().get(PROXY_SSL_SECRET).map(|v| v.trim());
+        match proxy_ssl.map(|v| v.split_once('/').unwrap_or((namespace.as_str(), v))) {
+            Some((ns, name)) if ns == namespace && !name.is_empty() => {
+                keys.insert(ObjectKey::new(namespace.clone(), name));
+            }
+            _ => {}
+        }
         let tls = ingress.spec.as_ref().and_then(|spec| spec.tls.as_ref());
         for entry in tls.into_iter().flatten() {
             if let Some(name) = entry.secret_name.as_deref().filter(|name| !name.is_empty()) {
@@ -325,7 +336,7 @@ mod tests {
     }
 
     #[test]
-    fn referenced_secrets_are_taken_from_tls_entries_in_the_ingress_namespace() {
+    fn referenced_secrets_are_taken_from_tls_entries_and_proxy_ssl_in_the_ingress_namespace() {
         let shop = ingress(serde_json::json!({
             "metadata": {"name": "shop", "namespace": "default"},
             "spec": {"tls": [
@@ -340,11 +351,21 @@ mod tests {
             "spec": {"tls": [{"secretName": "shop-tls"}]}
         }));
         let plain = ingress(serde_json::json!({"metadata": {"name": "plain", "namespace": "default"}, "spec": {}}));
-        let keys = referenced_tls_secrets([&shop, &blog, &plain]);
+        let proxy_ssl = |name: &str, value: &str| {
+            ingress(serde_json::json!({
+                "metadata": {"name": name, "namespace": "api",
+                             "annotations": {"nginx.ingress.kubernetes.io/proxy-ssl-secret": value}},
+                "spec": {}
+            }))
+        };
+        let (own, qualified, foreign) = (proxy_ssl("a", "backend-ca"), proxy_ssl("b", "api/mtls"), proxy_ssl("c", "kube-system/x"));
+        let keys = referenced_tls_secrets([&shop, &blog, &plain, &own, &qualified, &foreign]);
         let expected: BTreeSet<ObjectKey> = [
             ObjectKey::new("default", "shop-tls"),
             ObjectKey::new("default", "api-tls"),
             ObjectKey::new("blog", "shop-tls"),
+            ObjectKey::new("api", "backend-ca"),
+            ObjectKey::new("api", "mtls"),
         ]
         .into_iter()
         .collect();

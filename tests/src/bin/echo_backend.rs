@@ -5,7 +5,10 @@
 //! and the header `x-backend: NAME`, over HTTP/1.1 or h2c. A WebSocket-style upgrade
 //! (`Connection: upgrade` + `Upgrade: websocket`) is answered with `101 Switching Protocols` and a
 //! correct `Sec-WebSocket-Accept`, after which the raw bytes are echoed back (no frame parsing).
-//! The request body is read and its length reported as `body_bytes`. Test knobs, as request
+//! The request body is read and its length reported as `body_bytes`; `version` is the HTTP
+//! version the request came in (`HTTP/1.1`, `HTTP/2.0`). With `--tls-cert`/`--tls-key` it speaks
+//! only TLS (ALPN h2 and http/1.1), and with `--tls-client-ca` it also demands a client
+//! certificate signed by that CA (for the `backend-protocol: HTTPS` and `proxy-ssl-*` tests). Test knobs, as request
 //! headers: `x-echo-delay-ms: N` waits N ms before answering; `x-echo-chunks: N` with
 //! `x-echo-gap-ms: G` answers a body of N lines `chunk\n`, one every G ms (a slow stream), instead
 //! of the JSON.
@@ -39,6 +42,15 @@ struct Args {
     /// Name reported in the `backend` field and the `x-backend` header.
     #[arg(long)]
     name: String,
+    /// PEM certificate chain: serve TLS only (with `--tls-key`).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// PEM CA bundle: with TLS, a client certificate signed by it is required.
+    #[arg(long, requires = "tls_cert")]
+    tls_client_ca: Option<std::path::PathBuf>,
 }
 
 /// RFC 6455 §1.3: the GUID appended to `Sec-WebSocket-Key` before hashing.
@@ -131,6 +143,7 @@ fn echo_body<B>(name: &str, request: &Request<B>, body_bytes: usize) -> Bytes {
         "host": host,
         "headers": headers,
         "body_bytes": body_bytes,
+        "version": format!("{:?}", request.version()),
     });
     Bytes::from(body.to_string())
 }
@@ -202,6 +215,7 @@ async fn main() -> anyhow::Result<()> {
         stdout.flush()?;
     }
     let name: Arc<str> = Arc::from(args.name.as_str());
+    let tls = tls_acceptor(&args)?;
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -209,12 +223,51 @@ async fn main() -> anyhow::Result<()> {
         };
         let _ = stream.set_nodelay(true);
         let name = Arc::clone(&name);
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| handle(Arc::clone(&name), request));
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await;
+            match tls {
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        let _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await;
+                    }
+                }
+                None => {
+                    let _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await;
+                }
+            }
         });
     }
+}
+
+/// The TLS acceptor `--tls-cert`/`--tls-key`/`--tls-client-ca` ask for, if any.
+fn tls_acceptor(args: &Args) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+    use tokio_rustls::rustls;
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else { return Ok(None) };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let read_certs = |path: &std::path::Path| -> anyhow::Result<Vec<_>> {
+        let pem = std::fs::read(path)?;
+        Ok(rustls_pemfile::certs(&mut pem.as_slice()).collect::<Result<Vec<_>, _>>()?)
+    };
+    let chain = read_certs(cert)?;
+    let key_pem = std::fs::read(key)?;
+    let key = rustls_pemfile::private_key(&mut key_pem.as_slice())?.ok_or_else(|| anyhow::anyhow!("no private key in {key:?}"))?;
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider)).with_safe_default_protocol_versions()?;
+    let builder = match &args.tls_client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in read_certs(ca)? {
+                roots.add(cert)?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
 }
 
 #[cfg(test)]

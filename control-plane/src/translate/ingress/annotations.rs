@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use crate::model::Severity;
 
 use super::behaviour::{self, Behaviour};
+use super::upstream::{self, Upstream};
 use super::registry::{self, Support};
 
 /// The annotation prefix ingress-nginx uses by default.
@@ -46,6 +47,20 @@ pub struct NginxAnnotations {
     pub denied: Option<AccessDenial>,
     /// Redirects and the route policy (see `behaviour`).
     pub behaviour: Behaviour,
+    /// How the backend is spoken to (see `upstream`).
+    pub upstream: Upstream,
+}
+
+impl NginxAnnotations {
+    /// Serve every path closed with `status` because of `annotation` (a full key), keeping the
+    /// stronger status of an earlier denial.
+    pub fn deny(&mut self, status: u16, annotation: String) {
+        let denial = self.denied.get_or_insert(AccessDenial { status, annotations: Vec::new() });
+        denial.status = denial.status.max(status);
+        denial.annotations.push(annotation);
+        denial.annotations.sort();
+        denial.annotations.dedup();
+    }
 }
 
 /// A problem with one annotation: (annotation key, severity, message).
@@ -72,6 +87,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
         };
         match (entry.support, name) {
             (Support::Applied | Support::Differs, name) if behaviour::NAMES.contains(&name) => {} // read by `Behaviour::parse`
+            (Support::Applied | Support::Differs, name) if upstream::NAMES.contains(&name) => {} // read by `Upstream::parse`
             (Support::Applied, "rewrite-target") => {
                 if !value.is_empty() {
                     parsed.rewrite_target = Some(value.clone());
@@ -137,6 +153,11 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
         let (behaviour, behaviour_notes) = Behaviour::parse(annotations);
         parsed.behaviour = behaviour;
         notes.extend(behaviour_notes);
+        let (upstream, upstream_notes) = Upstream::parse(annotations);
+        // gRPC streams both ways: its body cannot wait in a buffer (see `docs/annotations.md`).
+        parsed.behaviour.stream_request_body |= upstream.protocol.streams();
+        parsed.upstream = upstream;
+        notes.extend(upstream_notes);
     }
     if !denied.is_empty() {
         // 503 (a refused value) wins over 403, as the stronger statement of a broken configuration.
@@ -245,9 +266,9 @@ mod tests {
             },
             Case {
                 name: "known but unsupported annotation is a warning",
-                input: &[("nginx.ingress.kubernetes.io/proxy-connect-timeout", "8")],
+                input: &[("nginx.ingress.kubernetes.io/custom-http-errors", "404")],
                 parsed: NginxAnnotations::default(),
-                notes: &["nginx.ingress.kubernetes.io/proxy-connect-timeout"],
+                notes: &["nginx.ingress.kubernetes.io/custom-http-errors"],
             },
             Case {
                 name: "snippet is a warning, never applied",
@@ -329,8 +350,8 @@ mod tests {
 
     #[test]
     fn unsupported_annotation_message_says_ignored() {
-        let input = annotations(&[("nginx.ingress.kubernetes.io/x-forwarded-prefix", "/shop")]);
+        let input = annotations(&[("nginx.ingress.kubernetes.io/custom-http-errors", "404")]);
         let (_, notes) = parse(Some(&input));
-        assert_eq!(notes[0].2, "annotation nginx.ingress.kubernetes.io/x-forwarded-prefix is not supported yet; ignored");
+        assert_eq!(notes[0].2, "annotation nginx.ingress.kubernetes.io/custom-http-errors is not supported yet; ignored");
     }
 }

@@ -12,7 +12,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::IngressBackend;
 use wasm_ingress_filter::table::RouteAction;
 
-use crate::model::{Endpoint, ObjectRef, Severity, UpstreamCluster};
+use crate::model::{Endpoint, ObjectRef, Severity, UpstreamCluster, UpstreamOptions};
 use crate::state::{ClusterState, ObjectKey};
 
 use super::Diagnostics;
@@ -59,13 +59,14 @@ impl<'s> Backends<'s> {
         Backends { state, clusters: BTreeMap::new(), reported_slices: BTreeSet::new(), slices_by_service, refuse_local }
     }
 
-    /// The action for `backend` of Ingress `ingress` (its field `field`), or `None` if the path must
-    /// be skipped (the backend is not something we can ever serve).
+    /// The action for `backend` of Ingress `ingress` (its field `field`), spoken to as `options`
+    /// says, or `None` if the path must be skipped (the backend is not something we can ever serve).
     pub(super) fn resolve(
         &mut self,
         ingress: &ObjectKey,
         field: &str,
         backend: &IngressBackend,
+        options: &UpstreamOptions,
         diagnostics: &mut Diagnostics,
     ) -> Option<RouteAction> {
         let object = ingress_ref(ingress);
@@ -138,10 +139,26 @@ impl<'s> Backends<'s> {
             );
             return Some(unavailable());
         };
-        let cluster = cluster_name(&service_key.namespace, &service_key.name, service_port.port);
+        let cluster = options.cluster_name(&cluster_name(&service_key.namespace, &service_key.name, service_port.port));
         if !self.clusters.contains_key(&cluster) {
-            let endpoints = self.endpoints(&service_key, service_port, diagnostics);
-            self.clusters.insert(cluster.clone(), UpstreamCluster { name: cluster.clone(), endpoints });
+            let cluster_ip = spec.and_then(|s| s.cluster_ip.as_deref());
+            let service_endpoint = service_address(cluster_ip, service_port)
+                .filter(|e| options.service_upstream && !(self.refuse_local && e.address.parse().ok().and_then(local_address).is_some()));
+            let endpoints = match service_endpoint {
+                Some(endpoint) => vec![endpoint],
+                None => {
+                    if options.service_upstream {
+                        diagnostics.push(
+                            object.clone(),
+                            format!("metadata.annotations[{}service-upstream]", super::NGINX_PREFIX),
+                            Severity::Warning,
+                            format!("Service {service_key} has no usable cluster IP (headless?); its endpoints are used instead"),
+                        );
+                    }
+                    self.endpoints(&service_key, service_port, diagnostics)
+                }
+            };
+            self.clusters.insert(cluster.clone(), UpstreamCluster { name: cluster.clone(), endpoints, options: options.clone() });
         }
         if self.clusters.get(&cluster).is_some_and(|c| c.endpoints.is_empty()) {
             diagnostics.push(
@@ -218,6 +235,12 @@ impl<'s> Backends<'s> {
         }
         endpoints.into_iter().collect()
     }
+}
+
+/// The Service's cluster IP and port, for `service-upstream` (`None` for a headless Service).
+fn service_address(cluster_ip: Option<&str>, port: &ServicePort) -> Option<Endpoint> {
+    let ip: IpAddr = cluster_ip?.parse().ok()?;
+    Some(Endpoint { address: ip.to_string(), port: u16::try_from(port.port).ok().filter(|p| *p != 0)? })
 }
 
 /// Why an endpoint address must never be proxied to, if it is one of those: loopback, link-local

@@ -42,6 +42,7 @@ pub const NAMES: &[&str] = &[
     "temporal-redirect",
     "temporal-redirect-code",
     "upstream-vhost",
+    "x-forwarded-prefix",
 ];
 
 /// The Ingress paths never redirected to HTTPS (ingress-nginx `no-tls-redirect-locations`),
@@ -109,6 +110,7 @@ impl NginxDefaults {
             max_body_bytes: self.proxy_body_size.0,
             upstream_idle_timeout: Duration::from_secs(self.proxy_read_timeout),
             tries: self.proxy_next_upstream_tries,
+            request_headers: BTreeMap::new(),
         }
     }
 
@@ -176,6 +178,8 @@ pub struct Behaviour {
     pub stream_request_body: bool,
     /// `upstream-vhost`: the `Host` the upstream receives.
     pub upstream_vhost: Option<String>,
+    /// `x-forwarded-prefix`: the `X-Forwarded-Prefix` the upstream receives.
+    pub forwarded_prefix: Option<String>,
     /// Why ingress-nginx would reject the whole Ingress, if it would.
     pub refused: Option<(String, String)>,
 }
@@ -195,6 +199,7 @@ impl Behaviour {
             tries: reader.tries(),
             stream_request_body: reader.get("proxy-request-buffering").is_some_and(|v| v.trim() == "off"),
             upstream_vhost: reader.upstream_vhost(),
+            forwarded_prefix: reader.forwarded_prefix(),
             ..Behaviour::default()
         };
         reader.send_timeout(behaviour.read_timeout);
@@ -226,6 +231,9 @@ impl Behaviour {
         }
         if let Some(tries) = self.tries {
             policy.tries = tries;
+        }
+        if let Some(prefix) = &self.forwarded_prefix {
+            policy.request_headers.insert("x-forwarded-prefix".into(), prefix.clone());
         }
         policy
     }
@@ -353,6 +361,19 @@ impl Reader<'_> {
         }
         let why = if value.contains('$') { "nginx variables are not supported here yet" } else { "it is not a host name" };
         self.note("upstream-vhost", Severity::Warning, format!("{value:?}: {why}; the request's Host is sent unchanged"));
+        None
+    }
+
+    /// A literal header value: printable ASCII, at most 1 KiB (nginx variables are not expanded).
+    fn forwarded_prefix(&mut self) -> Option<String> {
+        let value = self.get("x-forwarded-prefix")?.trim().to_string();
+        if value.is_empty() {
+            return None;
+        }
+        if value.len() <= 1024 && value.bytes().all(|b| (0x20..0x7f).contains(&b)) && !value.contains('$') {
+            return Some(value);
+        }
+        self.note("x-forwarded-prefix", Severity::Warning, format!("{value:?} is not a literal header value (printable ASCII without nginx variables, at most 1 KiB); not sent"));
         None
     }
 

@@ -395,13 +395,13 @@ fn routes_by_table() {
             name: "unsupported_annotations_warn_and_change_nothing",
             manifests: ingress(
                 "shop",
-                &annotated(&[("nginx.ingress.kubernetes.io/x-forwarded-prefix", "/x"), ("nginx.ingress.kubernetes.io/configuration-snippet", "x")]),
+                &annotated(&[("nginx.ingress.kubernetes.io/custom-http-errors", "404"), ("nginx.ingress.kubernetes.io/configuration-snippet", "x")]),
                 &[rule("shop.example.com", &[path("/", "Prefix", "a", 80)])],
             ),
             hosts: vec![vhost("shop.example.com", vec![route(prefix("/"), forward("default", "a", 80), "default/shop: spec.rules[0].http.paths[0]")])],
             diagnostics: vec![
                 "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/configuration-snippet]: raw nginx configuration snippets are never applied; ignored",
-                "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/x-forwarded-prefix]: annotation nginx.ingress.kubernetes.io/x-forwarded-prefix is not supported yet; ignored",
+                "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/custom-http-errors]: annotation nginx.ingress.kubernetes.io/custom-http-errors is not supported yet; ignored",
             ],
         },
         RouteCase {
@@ -595,7 +595,7 @@ fn clusters_hold_ready_endpoints_matched_by_port_name() {
         (cluster_name("default", "idle", 80), vec![]),
     ]
     .into_iter()
-    .map(|(name, endpoints)| (name.clone(), UpstreamCluster { name, endpoints }))
+    .map(|(name, endpoints)| (name.clone(), UpstreamCluster { name, endpoints, options: Default::default() }))
     .collect();
     assert_eq!(translation.model.clusters, expected);
 }
@@ -1129,7 +1129,12 @@ fn route_policies_are_shared_by_equal_annotations_and_the_default_needs_no_key()
         RouteAction::Forward(forward) => forward.policy.clone(),
         other => panic!("{other:?}"),
     };
-    let big = RoutePolicy { max_body_bytes: Some(8 << 20), upstream_idle_timeout: std::time::Duration::from_secs(3600), tries: 3 };
+    let big = RoutePolicy {
+        max_body_bytes: Some(8 << 20),
+        upstream_idle_timeout: std::time::Duration::from_secs(3600),
+        tries: 3,
+        request_headers: Default::default(),
+    };
     let unlimited = RoutePolicy { max_body_bytes: None, tries: 1, ..RoutePolicy::default() };
     assert_eq!(policy_of("one.example.com"), big.key());
     assert_eq!(policy_of("two.example.com"), big.key(), "equal policies share one key");
@@ -1147,5 +1152,54 @@ fn body_sizes_read_like_nginx() {
     let cases = [("0", Some(None)), ("1024", Some(Some(1024))), ("8k", Some(Some(8192))), ("8m", Some(Some(8 << 20))), ("2G", Some(Some(2 << 30))), ("8b", None), ("m", None), ("-1", None), ("1.5m", None)];
     for (text, expected) in cases {
         assert_eq!(behaviour::parse_body_size(text).map(|s| s.0), expected, "{text:?}");
+    }
+}
+
+#[test]
+fn backend_protocols_make_clusters_of_their_own_and_bad_proxy_ssl_secrets_deny() {
+    let translation = run(&[
+        ingress("plain", "", &[rule("plain.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("grpc", &nginx(&[("backend-protocol", "GRPC")]), &[rule("grpc.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("grpc-too", &nginx(&[("backend-protocol", " grpc ")]), &[rule("grpc2.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("https", &nginx(&[("backend-protocol", "HTTPS"), ("proxy-connect-timeout", "30")]), &[rule("https.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("bogus", &nginx(&[("backend-protocol", "SPDY")]), &[rule("bogus.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("fcgi", &nginx(&[("backend-protocol", "FCGI")]), &[rule("fcgi.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("no-secret", &nginx(&[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", "gone")]), &[rule("nosecret.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("elsewhere", &nginx(&[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", "other/ca")]), &[rule("elsewhere.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat());
+    let cluster_of = |host: &str| match &route_at(&translation, host, "/").action {
+        RouteAction::Forward(forward) => forward.backends[0].cluster.clone(),
+        other => panic!("{host}: {other:?}"),
+    };
+    let base = cluster_name("default", "a", 80);
+    let grpc = crate::model::UpstreamOptions { http2: true, ..Default::default() };
+    let https = crate::model::UpstreamOptions {
+        tls: Some(Default::default()),
+        connect_timeout: std::time::Duration::from_secs(30),
+        ..Default::default()
+    };
+    assert_eq!(cluster_of("plain.example.com"), base);
+    assert_eq!(cluster_of("bogus.example.com"), base, "an unknown protocol keeps HTTP");
+    assert_eq!(cluster_of("grpc.example.com"), grpc.cluster_name(&base));
+    assert_eq!(cluster_of("grpc2.example.com"), grpc.cluster_name(&base), "case and spaces do not matter");
+    assert_eq!(cluster_of("https.example.com"), https.cluster_name(&base));
+    let clusters = &translation.model.clusters;
+    assert_eq!(clusters.len(), 3, "{:?}", clusters.keys());
+    assert_eq!(clusters[&grpc.cluster_name(&base)].options, grpc);
+    assert_eq!(clusters[&https.cluster_name(&base)].endpoints, clusters[&base].endpoints, "same endpoints, another way to speak");
+    // gRPC streams: its routes buffer nothing.
+    let grpc_policy = match &route_at(&translation, "grpc.example.com", "/").action {
+        RouteAction::Forward(forward) => translation.model.policies[&forward.policy].clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(grpc_policy.max_body_bytes, None);
+    assert_eq!(route_at(&translation, "fcgi.example.com", "/").action, unavailable());
+    for host in ["nosecret.example.com", "elsewhere.example.com"] {
+        assert_eq!(route_at(&translation, host, "/").action, RouteAction::respond(503, DENIED_BODY), "{host}");
+    }
+    let lines = diagnostic_lines(&translation);
+    for expected in ["\"SPDY\" is not one of", "FCGI: Envoy has no FastCGI client", "Secret default/gone not found", "another namespace"] {
+        assert!(lines.iter().any(|l| l.contains(expected)), "{expected}: {lines:#?}");
     }
 }

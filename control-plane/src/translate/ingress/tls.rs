@@ -120,6 +120,30 @@ pub fn certificate_names(chain_pem: &str) -> Vec<String> {
     names
 }
 
+/// The key of a CA bundle in a Secret (ingress-nginx's convention).
+pub const CA_KEY: &str = "ca.crt";
+
+/// Whether the Secret has `key` in `data` or `stringData`.
+pub fn has_key(secret: &Secret, key: &str) -> bool {
+    secret.string_data.as_ref().is_some_and(|d| d.contains_key(key)) || secret.data.as_ref().is_some_and(|d| d.contains_key(key))
+}
+
+/// The Secret's ca.crt: PEM text holding one or more X.509 certificates.
+pub fn ca_bundle_from_secret(secret: &Secret) -> Result<String, String> {
+    let pem = secret_text(secret, CA_KEY)?;
+    let mut count = 0;
+    for item in rustls_pemfile::certs(&mut BufReader::new(pem.as_bytes())) {
+        let der = item.map_err(|e| format!("{CA_KEY} is not valid PEM: {e}"))?;
+        X509Certificate::from_der(der.as_ref())
+            .map_err(|e| format!("{CA_KEY}: certificate {count} is not valid X.509: {e}"))?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(format!("{CA_KEY} contains no PEM certificate"));
+    }
+    Ok(pem)
+}
+
 /// `data` (base64 in YAML) with `stringData` on top, as the API server merges them.
 fn secret_text(secret: &Secret, key: &str) -> Result<String, String> {
     if let Some(text) = secret.string_data.as_ref().and_then(|d| d.get(key)) {

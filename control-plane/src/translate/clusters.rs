@@ -1,0 +1,274 @@
+//! Model clusters -> Envoy `Cluster`s and their `ClusterLoadAssignment`s. Every cluster is EDS over
+//! ADS, round robin, with the edge's per-connection buffer limit; its [`UpstreamOptions`] add what
+//! ingress-nginx's `backend-protocol`, `proxy-ssl-*` and `proxy-connect-timeout` ask for:
+//! - HTTP/2 (GRPC, GRPCS) through `HttpProtocolOptions.explicit_http_config`;
+//! - TLS (HTTPS, GRPCS) through an `UpstreamTlsContext`: nginx's defaults send no SNI and do not
+//!   check the certificate; `proxy-ssl-verify` adds the trusted CAs (inline: they are not secret),
+//!   the verify depth and the DNS name to match; a client certificate travels by SDS like the
+//!   listeners' certificates.
+//!
+//! Pure: Model in, protos out.
+
+use envoy_types::pb::envoy::config::cluster::v3::{cluster, Cluster};
+use envoy_types::pb::envoy::config::core::v3::{data_source, transport_socket, DataSource, Http2ProtocolOptions, TransportSocket};
+use envoy_types::pb::envoy::config::endpoint::v3::{lb_endpoint, ClusterLoadAssignment, LbEndpoint, LocalityLbEndpoints};
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
+    common_tls_context, subject_alt_name_matcher, tls_parameters::TlsProtocol, CertificateValidationContext,
+    CommonTlsContext, SdsSecretConfig, SubjectAltNameMatcher, TlsParameters, UpstreamTlsContext,
+};
+use envoy_types::pb::envoy::extensions::upstreams::http::v3::{http_protocol_options, HttpProtocolOptions};
+use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher, StringMatcher};
+use envoy_types::pb::google::protobuf::UInt32Value;
+use envoy_types::util::pack_any;
+
+use crate::model::{Endpoint, UpstreamCluster, UpstreamOptions, UpstreamTls};
+use crate::translate::edge::{proto_duration, EdgeSettings};
+use crate::translate::envoy::{ads_config_source, socket_address};
+
+/// The key Envoy reads a cluster's HTTP protocol options under.
+pub const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
+
+/// The EDS cluster of `upstream`.
+pub fn eds_cluster(upstream: &UpstreamCluster, edge: &EdgeSettings) -> Cluster {
+    let options = &upstream.options;
+    let mut cluster = Cluster {
+        name: upstream.name.clone(),
+        cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(cluster::DiscoveryType::Eds as i32)),
+        eds_cluster_config: Some(cluster::EdsClusterConfig {
+            eds_config: Some(ads_config_source()),
+            service_name: String::new(),
+        }),
+        connect_timeout: Some(proto_duration(options.connect_timeout)),
+        lb_policy: cluster::LbPolicy::RoundRobin as i32,
+        per_connection_buffer_limit_bytes: edge.buffer_limit(),
+        transport_socket: options.tls.as_ref().map(tls_transport_socket),
+        ..Default::default()
+    };
+    if options.http2 {
+        // One entry: prost encodes this HashMap deterministically.
+        cluster.typed_extension_protocol_options.insert(HTTP_PROTOCOL_OPTIONS.to_string(), pack_any(http2_options()));
+    }
+    cluster
+}
+
+/// The endpoints of `upstream`, in one locality.
+pub fn load_assignment(upstream: &UpstreamCluster) -> ClusterLoadAssignment {
+    let lb_endpoints: Vec<LbEndpoint> = upstream.endpoints.iter().map(lb_endpoint).collect();
+    ClusterLoadAssignment {
+        cluster_name: upstream.name.clone(),
+        endpoints: if lb_endpoints.is_empty() {
+            Vec::new()
+        } else {
+            vec![LocalityLbEndpoints { lb_endpoints, ..Default::default() }]
+        },
+        ..Default::default()
+    }
+}
+
+/// The SDS names of the client certificates the clusters present.
+pub fn client_certificates(clusters: &[&UpstreamOptions]) -> Vec<String> {
+    clusters.iter().filter_map(|o| o.tls.as_ref()?.client_certificate.clone()).collect()
+}
+
+fn http2_options() -> HttpProtocolOptions {
+    HttpProtocolOptions {
+        upstream_protocol_options: Some(http_protocol_options::UpstreamProtocolOptions::ExplicitHttpConfig(
+            http_protocol_options::ExplicitHttpConfig {
+                protocol_config: Some(http_protocol_options::explicit_http_config::ProtocolConfig::Http2ProtocolOptions(
+                    Http2ProtocolOptions::default(),
+                )),
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+fn tls_transport_socket(tls: &UpstreamTls) -> TransportSocket {
+    TransportSocket {
+        name: TLS_TRANSPORT_SOCKET.to_string(),
+        config_type: Some(transport_socket::ConfigType::TypedConfig(pack_any(upstream_tls_context(tls)))),
+    }
+}
+
+fn upstream_tls_context(tls: &UpstreamTls) -> UpstreamTlsContext {
+    let validation = tls.verify.as_ref().map(|verify| {
+        common_tls_context::ValidationContextType::ValidationContext(CertificateValidationContext {
+            trusted_ca: Some(DataSource {
+                specifier: Some(data_source::Specifier::InlineString(verify.trusted_ca_pem.clone())),
+                ..Default::default()
+            }),
+            match_typed_subject_alt_names: verify
+                .name
+                .iter()
+                .map(|name| SubjectAltNameMatcher {
+                    san_type: subject_alt_name_matcher::SanType::Dns as i32,
+                    matcher: Some(StringMatcher {
+                        match_pattern: Some(string_matcher::MatchPattern::Exact(name.clone())),
+                        ignore_case: true,
+                    }),
+                    oid: String::new(),
+                })
+                .collect(),
+            max_verify_depth: Some(UInt32Value { value: verify.max_depth }),
+            ..Default::default()
+        })
+    });
+    UpstreamTlsContext {
+        common_tls_context: Some(CommonTlsContext {
+            tls_certificate_sds_secret_configs: tls
+                .client_certificate
+                .iter()
+                .map(|name| SdsSecretConfig { name: name.clone(), sds_config: Some(ads_config_source()) })
+                .collect(),
+            alpn_protocols: tls.alpn.clone(),
+            validation_context_type: validation,
+            tls_params: Some(TlsParameters {
+                tls_minimum_protocol_version: version(tls.versions.min_tls13) as i32,
+                tls_maximum_protocol_version: version(tls.versions.max_tls13) as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        sni: tls.server_name.clone().unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+fn version(tls13: bool) -> TlsProtocol {
+    if tls13 {
+        TlsProtocol::TlSv13
+    } else {
+        TlsProtocol::TlSv12
+    }
+}
+
+fn lb_endpoint(endpoint: &Endpoint) -> LbEndpoint {
+    LbEndpoint {
+        host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(
+            envoy_types::pb::envoy::config::endpoint::v3::Endpoint {
+                address: Some(socket_address(&endpoint.address, endpoint.port)),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use envoy_types::pb::google::protobuf::Duration as ProtoDuration;
+    use std::time::Duration;
+    use crate::model::UpstreamVerification;
+    use envoy_types::pb::google::protobuf::Any;
+    use prost::{Message, Name};
+
+    fn unpack<T: Message + Default + Name>(any: &Any) -> T {
+        assert_eq!(any.type_url, T::type_url());
+        T::decode(any.value.as_slice()).unwrap()
+    }
+
+    fn cluster_with(options: UpstreamOptions) -> Cluster {
+        let upstream = UpstreamCluster {
+            name: options.cluster_name("default/api/443"),
+            endpoints: vec![Endpoint { address: "10.0.0.1".into(), port: 8443 }],
+            options,
+        };
+        eds_cluster(&upstream, &EdgeSettings::default())
+    }
+
+    fn tls_context(cluster: &Cluster) -> UpstreamTlsContext {
+        let socket = cluster.transport_socket.as_ref().expect("a TLS transport socket");
+        assert_eq!(socket.name, TLS_TRANSPORT_SOCKET);
+        match &socket.config_type {
+            Some(transport_socket::ConfigType::TypedConfig(any)) => unpack(any),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn default_options_keep_the_plain_cluster_name_and_speak_http1_in_clear() {
+        let cluster = cluster_with(UpstreamOptions::default());
+        assert_eq!(cluster.name, "default/api/443");
+        assert!(cluster.transport_socket.is_none());
+        assert!(cluster.typed_extension_protocol_options.is_empty());
+        assert_eq!(cluster.connect_timeout, Some(ProtoDuration { seconds: 5, nanos: 0 }));
+    }
+
+    #[test]
+    fn grpc_is_http2_in_clear_with_its_own_cluster_name() {
+        let cluster = cluster_with(UpstreamOptions { http2: true, ..UpstreamOptions::default() });
+        assert!(cluster.name.starts_with("default/api/443~"), "{}", cluster.name);
+        assert!(cluster.transport_socket.is_none());
+        let options: HttpProtocolOptions = unpack(&cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS]);
+        assert_eq!(options, http2_options());
+    }
+
+    #[test]
+    fn https_by_default_sends_no_sni_and_checks_no_certificate_as_nginx() {
+        let cluster = cluster_with(UpstreamOptions { tls: Some(UpstreamTls::default()), ..UpstreamOptions::default() });
+        let context = tls_context(&cluster);
+        assert_eq!(context.sni, "");
+        let common = context.common_tls_context.unwrap();
+        assert!(common.validation_context_type.is_none());
+        assert!(common.tls_certificate_sds_secret_configs.is_empty());
+        assert!(common.alpn_protocols.is_empty());
+        let params = common.tls_params.unwrap();
+        assert_eq!(
+            (params.tls_minimum_protocol_version, params.tls_maximum_protocol_version),
+            (TlsProtocol::TlSv12 as i32, TlsProtocol::TlSv13 as i32),
+            "nginx's default proxy_ssl_protocols"
+        );
+    }
+
+    #[test]
+    fn verification_trusts_the_secrets_ca_and_matches_the_name() {
+        let tls = UpstreamTls {
+            server_name: Some("api.internal".into()),
+            verify: Some(UpstreamVerification { trusted_ca_pem: "CA".into(), name: Some("api.internal".into()), max_depth: 2 }),
+            client_certificate: Some("default/api-client".into()),
+            alpn: vec!["h2".into()],
+            versions: crate::model::TlsVersions::V1_2_ONLY,
+        };
+        let cluster = cluster_with(UpstreamOptions { http2: true, tls: Some(tls), connect_timeout: Duration::from_secs(30), service_upstream: false });
+        assert_eq!(cluster.connect_timeout, Some(ProtoDuration { seconds: 30, nanos: 0 }));
+        let context = tls_context(&cluster);
+        assert_eq!(context.sni, "api.internal");
+        let common = context.common_tls_context.unwrap();
+        assert_eq!(common.alpn_protocols, vec!["h2"]);
+        let params = common.tls_params.unwrap();
+        assert_eq!(
+            (params.tls_minimum_protocol_version, params.tls_maximum_protocol_version),
+            (TlsProtocol::TlSv12 as i32, TlsProtocol::TlSv12 as i32)
+        );
+        assert_eq!(common.tls_certificate_sds_secret_configs[0].name, "default/api-client");
+        let Some(common_tls_context::ValidationContextType::ValidationContext(validation)) = common.validation_context_type
+        else {
+            panic!("no validation context");
+        };
+        assert_eq!(
+            validation.trusted_ca.unwrap().specifier,
+            Some(data_source::Specifier::InlineString("CA".into()))
+        );
+        assert_eq!(validation.max_verify_depth, Some(UInt32Value { value: 2 }));
+        let matcher = &validation.match_typed_subject_alt_names[0];
+        assert_eq!(matcher.san_type, subject_alt_name_matcher::SanType::Dns as i32);
+        assert_eq!(
+            matcher.matcher.as_ref().unwrap().match_pattern,
+            Some(string_matcher::MatchPattern::Exact("api.internal".into()))
+        );
+    }
+
+    #[test]
+    fn distinct_options_of_one_service_port_get_distinct_names() {
+        let grpc = UpstreamOptions { http2: true, ..UpstreamOptions::default() };
+        let https = UpstreamOptions { tls: Some(UpstreamTls::default()), ..UpstreamOptions::default() };
+        let slow = UpstreamOptions { connect_timeout: Duration::from_secs(30), ..UpstreamOptions::default() };
+        let names: std::collections::BTreeSet<String> =
+            [&grpc, &https, &slow, &UpstreamOptions::default()].iter().map(|o| o.cluster_name("ns/s/80")).collect();
+        assert_eq!(names.len(), 4);
+        assert_eq!(grpc.cluster_name("ns/s/80"), grpc.clone().cluster_name("ns/s/80"));
+    }
+}

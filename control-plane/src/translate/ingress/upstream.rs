@@ -1,0 +1,390 @@
+//! The ingress-nginx annotations that say how to speak to the backend: `backend-protocol`,
+//! `proxy-ssl-secret` / `-verify` / `-verify-depth` / `-name` / `-server-name` / `-protocols`,
+//! `proxy-connect-timeout`, `proxy-http-version` and
+//! `service-upstream`. They become the Ingress's [`UpstreamOptions`], so each distinct way of
+//! reaching a Service port is its own Envoy cluster (`translate::clusters`).
+//!
+//! Semantics are ingress-nginx's (docs/research/ingress-nginx-upstream.md has the sources):
+//! - `backend-protocol` is read upper-cased; HTTPS and GRPCS speak TLS without SNI and without
+//!   checking the certificate, as nginx's `proxy_ssl_verify off` default; GRPC and GRPCS speak
+//!   HTTP/2. An unknown value keeps HTTP, with a warning.
+//! - the `proxy-ssl-*` annotations mean nothing without `proxy-ssl-secret`; a secret that cannot
+//!   be read denies the Ingress's locations (503), as ingress-nginx does.
+//!
+//! Pure: annotation values and the Secrets of `ClusterState` in, options and notes out.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::model::{Severity, TlsCertificate, TlsVersions, UpstreamOptions, UpstreamTls, UpstreamVerification, DEFAULT_CONNECT_TIMEOUT};
+use crate::state::{ClusterState, ObjectKey};
+
+use super::annotations::{AnnotationNote, NGINX_PREFIX};
+use super::tls;
+
+/// The annotation names (after the prefix) this module reads.
+pub const NAMES: &[&str] = &[
+    "backend-protocol",
+    "proxy-connect-timeout",
+    "proxy-http-version",
+    "proxy-ssl-name",
+    "proxy-ssl-protocols",
+    "proxy-ssl-secret",
+    "proxy-ssl-server-name",
+    "proxy-ssl-verify",
+    "proxy-ssl-verify-depth",
+    "service-upstream",
+];
+
+/// ingress-nginx's `backend-protocol` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendProtocol {
+    #[default]
+    Http,
+    Https,
+    /// The client's scheme: served here as HTTP (see `docs/annotations.md`).
+    AutoHttp,
+    Grpc,
+    Grpcs,
+    /// FastCGI: Envoy has no FastCGI client; the paths answer 503.
+    Fcgi,
+}
+
+impl BackendProtocol {
+    fn parse(value: &str) -> Option<BackendProtocol> {
+        Some(match value.trim().to_ascii_uppercase().as_str() {
+            "HTTP" => BackendProtocol::Http,
+            "HTTPS" => BackendProtocol::Https,
+            "AUTO_HTTP" => BackendProtocol::AutoHttp,
+            "GRPC" => BackendProtocol::Grpc,
+            "GRPCS" => BackendProtocol::Grpcs,
+            "FCGI" => BackendProtocol::Fcgi,
+            _ => return None,
+        })
+    }
+
+    /// GRPC and GRPCS stream in both directions: no request buffering, no body limit.
+    pub fn streams(self) -> bool {
+        matches!(self, BackendProtocol::Grpc | BackendProtocol::Grpcs)
+    }
+}
+
+/// `proxy-ssl-*`, present when `proxy-ssl-secret` is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxySsl {
+    /// The Secret with ca.crt (and optionally tls.crt/tls.key for a client certificate), as
+    /// written: `namespace/name`, or `name` in the Ingress's namespace.
+    pub secret: String,
+    /// `proxy-ssl-verify: on`.
+    pub verify: bool,
+    /// `proxy-ssl-verify-depth` (default 1).
+    pub verify_depth: u32,
+    /// `proxy-ssl-name`: the name checked (and sent as SNI with `proxy-ssl-server-name: on`).
+    pub name: Option<String>,
+    /// `proxy-ssl-server-name: on`.
+    pub server_name: bool,
+    /// `proxy-ssl-protocols` (default TLSv1.2 only, as ingress-nginx).
+    pub protocols: TlsVersions,
+}
+
+/// What these annotations ask of one Ingress.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Upstream {
+    pub protocol: BackendProtocol,
+    /// `proxy-connect-timeout`, seconds.
+    pub connect_timeout: Option<u64>,
+    pub ssl: Option<ProxySsl>,
+    /// `service-upstream: "true"`: the Service's cluster IP is the only endpoint.
+    pub service_upstream: bool,
+}
+
+impl Upstream {
+    /// Read the family from the annotations of an Ingress.
+    pub fn parse(annotations: &BTreeMap<String, String>) -> (Upstream, Vec<AnnotationNote>) {
+        let mut notes = Vec::new();
+        let get = |name: &str| annotations.get(&format!("{NGINX_PREFIX}{name}")).map(|v| v.trim().to_string());
+        let mut note = |name: &str, severity: Severity, message: String| {
+            notes.push((format!("{NGINX_PREFIX}{name}"), severity, message));
+        };
+        let protocol = match get("backend-protocol") {
+            None => BackendProtocol::Http,
+            Some(value) => match BackendProtocol::parse(&value) {
+                Some(BackendProtocol::AutoHttp) => {
+                    note("backend-protocol", Severity::Warning, "AUTO_HTTP: the backend is spoken to over HTTP whatever the client's scheme (ingress-nginx follows the client's scheme)".into());
+                    BackendProtocol::AutoHttp
+                }
+                Some(BackendProtocol::Fcgi) => {
+                    note("backend-protocol", Severity::Error, "FCGI: Envoy has no FastCGI client; the Ingress's paths answer 503".into());
+                    BackendProtocol::Fcgi
+                }
+                Some(protocol) => protocol,
+                None => {
+                    note("backend-protocol", Severity::Warning, format!("{value:?} is not one of HTTP, HTTPS, AUTO_HTTP, GRPC, GRPCS, FCGI; HTTP applies, as in ingress-nginx"));
+                    BackendProtocol::Http
+                }
+            },
+        };
+        let connect_timeout = get("proxy-connect-timeout").and_then(|value| match parse_seconds(&value) {
+            Some(seconds) => Some(seconds),
+            None => {
+                note("proxy-connect-timeout", Severity::Warning, format!("{value:?} is not a whole number of seconds above 0; the default (5) applies"));
+                None
+            }
+        });
+        if let Some(version) = get("proxy-http-version") {
+            let message = match version.as_str() {
+                "1.1" => None,
+                "1.0" => Some("1.0: Envoy speaks HTTP/1.1 to backends; the request is sent as HTTP/1.1".to_string()),
+                other => Some(format!("{other:?} is not 1.0 or 1.1; HTTP/1.1 applies")),
+            };
+            if let Some(message) = message {
+                note("proxy-http-version", Severity::Warning, message);
+            }
+        }
+        let service_upstream = get("service-upstream").is_some_and(|v| v == "true");
+        let ssl = parse_proxy_ssl(&get, &mut note);
+        (Upstream { protocol, connect_timeout, ssl, service_upstream }, notes)
+    }
+
+    /// The cluster options of an Ingress in `namespace`, reading `proxy-ssl-secret` from `state`;
+    /// a client certificate found there is added to `certificates` (SDS). `Err`: why the
+    /// Ingress's locations are denied.
+    pub fn options(
+        &self,
+        state: &ClusterState,
+        namespace: &str,
+        certificates: &mut BTreeMap<String, TlsCertificate>,
+    ) -> Result<UpstreamOptions, String> {
+        let tls = matches!(self.protocol, BackendProtocol::Https | BackendProtocol::Grpcs);
+        let mut options = UpstreamOptions {
+            http2: matches!(self.protocol, BackendProtocol::Grpc | BackendProtocol::Grpcs),
+            tls: None,
+            connect_timeout: self.connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs),
+            service_upstream: self.service_upstream,
+        };
+        // ingress-nginx reads (and denies on) the Secret whatever the protocol.
+        let ssl = match &self.ssl {
+            Some(ssl) => proxy_ssl_tls(ssl, state, namespace)?,
+            None => None,
+        };
+        if tls {
+            let mut upstream_tls = match ssl {
+                Some((upstream_tls, client)) => {
+                    certificates.extend(client);
+                    upstream_tls
+                }
+                None => UpstreamTls::default(),
+            };
+            if self.protocol == BackendProtocol::Grpcs {
+                upstream_tls.alpn = vec!["h2".into()];
+            }
+            options.tls = Some(upstream_tls);
+        }
+        Ok(options)
+    }
+}
+
+fn parse_seconds(value: &str) -> Option<u64> {
+    value.parse::<u64>().ok().filter(|s| (1..=86_400 * 365).contains(s))
+}
+
+fn parse_proxy_ssl(
+    get: &impl Fn(&str) -> Option<String>,
+    note: &mut impl FnMut(&str, Severity, String),
+) -> Option<ProxySsl> {
+    let others = ["proxy-ssl-verify", "proxy-ssl-verify-depth", "proxy-ssl-name", "proxy-ssl-server-name", "proxy-ssl-protocols"];
+    let Some(secret) = get("proxy-ssl-secret").filter(|v| !v.is_empty()) else {
+        for name in others.iter().filter(|name| get(name).is_some()) {
+            note(name, Severity::Warning, "has no effect without proxy-ssl-secret (as in ingress-nginx); ignored".into());
+        }
+        return None;
+    };
+    let on_off = |name: &str, note: &mut dyn FnMut(&str, Severity, String)| match get(name).as_deref() {
+        None | Some("off") => false,
+        Some("on") => true,
+        Some(other) => {
+            note(name, Severity::Warning, format!("{other:?} is not \"on\" or \"off\"; \"off\" applies"));
+            false
+        }
+    };
+    let verify = on_off("proxy-ssl-verify", note);
+    let server_name = on_off("proxy-ssl-server-name", note);
+    let verify_depth = match get("proxy-ssl-verify-depth") {
+        None => 1,
+        Some(value) => match value.parse::<u32>() {
+            Ok(0) => 1,
+            Ok(depth @ 1..=100) => depth,
+            _ => {
+                note("proxy-ssl-verify-depth", Severity::Warning, format!("{value:?} is not a depth of 1 to 100; 1 applies"));
+                1
+            }
+        },
+    };
+    let protocols = match get("proxy-ssl-protocols") {
+        None => TlsVersions::V1_2_ONLY,
+        Some(value) => TlsVersions::parse(&value).unwrap_or_else(|| {
+            note("proxy-ssl-protocols", Severity::Warning, format!("{value:?} is not a list of TLSv1.2 and TLSv1.3; TLSv1.2 applies"));
+            TlsVersions::V1_2_ONLY
+        }),
+    };
+    let name = get("proxy-ssl-name").filter(|v| !v.is_empty());
+    if let Some(value) = &name {
+        if !super::normalize_host(value).is_ok_and(|host| host == value.to_ascii_lowercase()) {
+            note("proxy-ssl-name", Severity::Warning, format!("{value:?} is not a host name; ignored"));
+            return Some(ProxySsl { secret, verify, verify_depth, name: None, server_name, protocols });
+        }
+    }
+    Some(ProxySsl { secret, verify, verify_depth, name, server_name, protocols })
+}
+
+/// A client certificate with its SDS name.
+type ClientCertificate = (String, TlsCertificate);
+
+/// The TLS settings `proxy-ssl-*` ask for (with the client certificate and its SDS name), or
+/// `None` when ingress-nginx writes none (a Secret with a client certificate but no ca.crt). As
+/// in ingress-nginx, the Secret must be in the Ingress's namespace and hold a ca.crt or a
+/// tls.crt/tls.key pair; otherwise `Err` (denied).
+fn proxy_ssl_tls(
+    ssl: &ProxySsl,
+    state: &ClusterState,
+    namespace: &str,
+) -> Result<Option<(UpstreamTls, Option<ClientCertificate>)>, String> {
+    let reference = format!("{NGINX_PREFIX}proxy-ssl-secret");
+    let key = match ssl.secret.split_once('/') {
+        None => ObjectKey::new(namespace.to_string(), ssl.secret.clone()),
+        Some((ns, name)) if ns == namespace && !name.is_empty() && !name.contains('/') => {
+            ObjectKey::new(ns.to_string(), name.to_string())
+        }
+        Some((ns, _)) if ns != namespace => {
+            return Err(format!("{reference}: {:?} is in another namespace than the Ingress, which ingress-nginx refuses", ssl.secret))
+        }
+        Some(_) => return Err(format!("{reference}: {:?} is not \"namespace/name\" or \"name\"", ssl.secret)),
+    };
+    let secret = state
+        .secrets
+        .get(&key)
+        .ok_or_else(|| format!("{reference}: Secret {key} not found (only Secrets of type kubernetes.io/tls are read)"))?;
+    let has_pair = tls::has_key(secret, tls::TLS_CERT_KEY) && tls::has_key(secret, tls::TLS_PRIVATE_KEY_KEY);
+    if !tls::has_key(secret, tls::CA_KEY) {
+        return match has_pair {
+            true => Ok(None),
+            false => Err(format!("{reference}: Secret {key} contains no keypair or CA certificate")),
+        };
+    }
+    let trusted_ca_pem = tls::ca_bundle_from_secret(secret).map_err(|reason| format!("{reference}: Secret {key} {reason}"))?;
+    let client = if tls::has_key(secret, tls::TLS_CERT_KEY) || tls::has_key(secret, tls::TLS_PRIVATE_KEY_KEY) {
+        let (certificate, _) = tls::certificate_from_secret(secret)
+            .map_err(|reason| format!("{reference}: Secret {key}: client certificate: {reason}"))?;
+        Some((key.to_string(), certificate))
+    } else {
+        None
+    };
+    let upstream_tls = UpstreamTls {
+        server_name: ssl.name.clone().filter(|_| ssl.server_name),
+        verify: ssl.verify.then(|| UpstreamVerification { trusted_ca_pem, name: ssl.name.clone(), max_depth: ssl.verify_depth }),
+        client_certificate: client.as_ref().map(|(name, _)| name.clone()),
+        alpn: Vec::new(),
+        versions: ssl.protocols,
+    };
+    Ok(Some((upstream_tls, client)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn annotations(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (format!("{NGINX_PREFIX}{k}"), v.to_string())).collect()
+    }
+
+    fn parse(pairs: &[(&str, &str)]) -> (Upstream, Vec<AnnotationNote>) {
+        Upstream::parse(&annotations(pairs))
+    }
+
+    #[test]
+    fn backend_protocol_values_as_ingress_nginx_reads_them() {
+        let cases: &[(&str, BackendProtocol, bool)] = &[
+            ("HTTP", BackendProtocol::Http, false),
+            ("https", BackendProtocol::Https, false),
+            (" GRPC ", BackendProtocol::Grpc, false),
+            ("grpcs", BackendProtocol::Grpcs, false),
+            ("AUTO_HTTP", BackendProtocol::AutoHttp, true),
+            ("FCGI", BackendProtocol::Fcgi, true),
+            ("H2C", BackendProtocol::Http, true),
+            ("", BackendProtocol::Http, true),
+        ];
+        for (value, expected, noted) in cases {
+            let (upstream, notes) = parse(&[("backend-protocol", value)]);
+            assert_eq!(upstream.protocol, *expected, "{value:?}");
+            assert_eq!(!notes.is_empty(), *noted, "{value:?}: {notes:?}");
+        }
+    }
+
+    #[test]
+    fn protocols_become_cluster_options() {
+        let state = ClusterState::default();
+        let mut certificates = BTreeMap::new();
+        let options = |value: &str| {
+            let (upstream, _) = parse(&[("backend-protocol", value)]);
+            upstream.options(&state, "shop", &mut BTreeMap::new()).unwrap()
+        };
+        assert_eq!(options("HTTP"), UpstreamOptions::default());
+        assert_eq!(options("GRPC"), UpstreamOptions { http2: true, ..UpstreamOptions::default() });
+        assert_eq!(options("HTTPS"), UpstreamOptions { tls: Some(UpstreamTls::default()), ..UpstreamOptions::default() });
+        let grpcs = options("GRPCS");
+        assert!(grpcs.http2);
+        assert_eq!(grpcs.tls.unwrap().alpn, vec!["h2"]);
+        let (slow, _) = parse(&[("proxy-connect-timeout", "30")]);
+        assert_eq!(slow.options(&state, "shop", &mut certificates).unwrap().connect_timeout, Duration::from_secs(30));
+        assert!(certificates.is_empty());
+    }
+
+    #[test]
+    fn bad_connect_timeouts_keep_the_default_with_a_warning() {
+        for value in ["30s", "0", "-1", "abc"] {
+            let (upstream, notes) = parse(&[("proxy-connect-timeout", value)]);
+            assert_eq!(upstream.connect_timeout, None, "{value}");
+            assert_eq!(notes.len(), 1, "{value}");
+        }
+    }
+
+    #[test]
+    fn proxy_ssl_needs_its_secret_and_reads_on_off() {
+        let (upstream, notes) = parse(&[("proxy-ssl-verify", "on"), ("proxy-ssl-name", "api.internal")]);
+        assert_eq!(upstream.ssl, None);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        let (upstream, notes) = parse(&[
+            ("proxy-ssl-secret", "api-ca"),
+            ("proxy-ssl-verify", "on"),
+            ("proxy-ssl-verify-depth", "2"),
+            ("proxy-ssl-name", "api.internal"),
+            ("proxy-ssl-server-name", "on"),
+        ]);
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(
+            upstream.ssl,
+            Some(ProxySsl {
+                secret: "api-ca".into(),
+                verify: true,
+                verify_depth: 2,
+                name: Some("api.internal".into()),
+                server_name: true,
+                protocols: TlsVersions::V1_2_ONLY,
+            })
+        );
+        let (upstream, _) = parse(&[("proxy-ssl-secret", "other/api-ca"), ("proxy-ssl-verify", "yes")]);
+        let ssl = upstream.ssl.unwrap();
+        assert_eq!(ssl.secret, "other/api-ca");
+        assert!(!ssl.verify);
+    }
+
+    #[test]
+    fn an_unreadable_proxy_ssl_secret_denies() {
+        let (upstream, _) = parse(&[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", "missing")]);
+        let error = upstream.options(&ClusterState::default(), "shop", &mut BTreeMap::new()).unwrap_err();
+        assert!(error.contains("Secret shop/missing not found"), "{error}");
+        let (upstream, _) = parse(&[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", "a/b/c")]);
+        assert!(upstream.options(&ClusterState::default(), "shop", &mut BTreeMap::new()).is_err());
+    }
+}

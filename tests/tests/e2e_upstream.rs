@@ -1,0 +1,201 @@
+//! How Envoy speaks to backends, by ingress-nginx annotation, through the whole product (control
+//! plane + real Envoy + the built filter) against echo backends that speak TLS and HTTP/2. Cases
+//! after ingress-nginx's e2e tests `test/e2e/annotations/{backendprotocol,proxyssl,grpc,
+//! serviceupstream}.go`:
+//! - `backend-protocol: HTTPS` reaches a TLS-only backend without checking its certificate (nginx's
+//!   `proxy_ssl_verify off`); the same backend without the annotation is not reached;
+//! - `GRPC` speaks HTTP/2 in clear and streams the body (no 1m limit), `GRPCS` HTTP/2 over TLS;
+//! - `proxy-ssl-secret` + `proxy-ssl-verify: on` + `proxy-ssl-name` + `proxy-ssl-server-name: on`:
+//!   the backend's certificate is checked against the Secret's ca.crt and the name, the Secret's
+//!   client certificate is presented; a wrong CA is not served; a missing Secret denies (503);
+//! - `FCGI` answers 503 (Envoy has no FastCGI client);
+//! - `service-upstream`: the Service's cluster IP is the endpoint, not its EndpointSlices;
+//! - `x-forwarded-prefix` reaches the backend as `X-Forwarded-Prefix`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::ffi::OsStr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wasm_ingress_tests::backend::{Echo, EchoBackend};
+use wasm_ingress_tests::gateway::certs::TestCa;
+use wasm_ingress_tests::gateway::{manifests, Gateway};
+
+const NGINX: &str = "nginx.ingress.kubernetes.io/";
+
+fn annotated(name: &str, service: &str, annotations: &[(&str, &str)], host: &str) -> Value {
+    let annotations: serde_json::Map<String, Value> =
+        annotations.iter().map(|(k, v)| (format!("{NGINX}{k}"), json!(v))).collect();
+    let paths = vec![manifests::path("/", "Prefix", service, json!(80))];
+    manifests::ingress("default", name, Value::Object(annotations), &[(host, paths)])
+}
+
+/// A kubernetes.io/tls Secret with the given PEM entries (cert-manager's shape: tls.crt, tls.key, ca.crt).
+fn secret(name: &str, entries: &[(&str, &str)]) -> Value {
+    let data: serde_json::Map<String, Value> = entries.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls", "metadata": {"name": name, "namespace": "default"}, "stringData": data})
+}
+
+/// A TLS-only echo backend with a certificate for `names` from `ca`; with `client_ca`, it demands
+/// a client certificate from that CA.
+fn tls_backend(dir: &Path, name: &str, octet: u8, ca: &TestCa, names: &[&str], client_ca: Option<&TestCa>) -> EchoBackend {
+    let (cert, key) = ca.server_cert(names).unwrap();
+    let cert_path = dir.join(format!("{name}.crt"));
+    let key_path = dir.join(format!("{name}.key"));
+    std::fs::write(&cert_path, cert).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+    let mut args: Vec<&OsStr> = vec![OsStr::new("--tls-cert"), cert_path.as_os_str(), OsStr::new("--tls-key"), key_path.as_os_str()];
+    let client_ca_path = dir.join(format!("{name}-client-ca.crt"));
+    if let Some(client_ca) = client_ca {
+        std::fs::write(&client_ca_path, &client_ca.cert_pem).unwrap();
+        args.extend([OsStr::new("--tls-client-ca"), client_ca_path.as_os_str()]);
+    }
+    EchoBackend::spawn_with(name, Ipv4Addr::new(127, 0, 0, octet), &args).unwrap()
+}
+
+/// (status, echo) of a GET or POST to `host` on the HTTP listener, HTTP/1.1 or h2c.
+fn request(gateway: &Gateway, host: &str, body: Option<Vec<u8>>, h2c: bool) -> (u16, Option<Echo>) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)));
+        if h2c {
+            builder = builder.http2_prior_knowledge();
+        }
+        let client = builder.build().unwrap();
+        let url = gateway.http_url(host, "/");
+        let request = match body {
+            Some(body) => client.post(url).body(body),
+            None => client.get(url),
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, Echo::parse(&response.bytes().await.unwrap()).ok())
+    })
+}
+
+#[test]
+fn backend_protocols_and_upstream_tls_behave_like_ingress_nginx() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_ca = TestCa::new("backend-ca").unwrap();
+    let other_ca = TestCa::new("other-ca").unwrap();
+    let client_ca = TestCa::new("client-ca").unwrap();
+    let (client_cert, client_key) = client_ca.server_cert(&["wasm-ingress.client"]).unwrap();
+    let plain = EchoBackend::spawn("plain", Ipv4Addr::new(127, 0, 0, 81)).unwrap();
+    let tls = tls_backend(dir.path(), "tls", 82, &server_ca, &["self-signed.internal"], None);
+    let mtls = tls_backend(dir.path(), "mtls", 83, &server_ca, &["api.internal"], Some(&client_ca));
+
+    let mut objects = Vec::new();
+    objects.extend(manifests::service("default", "plain", &[("http", 80)], &[&plain]));
+    objects.extend(manifests::service("default", "tls", &[("https", 80)], &[&tls]));
+    objects.extend(manifests::service("default", "mtls", &[("https", 80)], &[&mtls]));
+    objects.extend([
+        secret("api-trust", &[("ca.crt", &server_ca.cert_pem), ("tls.crt", &client_cert), ("tls.key", &client_key)]),
+        secret("wrong-trust", &[("ca.crt", &other_ca.cert_pem), ("tls.crt", &client_cert), ("tls.key", &client_key)]),
+        annotated("https", "tls", &[("backend-protocol", "HTTPS")], "https.test"),
+        annotated("https-lower", "tls", &[("backend-protocol", "https")], "https-lower.test"),
+        annotated("no-protocol", "tls", &[], "no-protocol.test"),
+        annotated("grpc", "plain", &[("backend-protocol", "GRPC")], "grpc.test"),
+        annotated("grpcs", "tls", &[("backend-protocol", "GRPCS")], "grpcs.test"),
+        annotated("fcgi", "plain", &[("backend-protocol", "FCGI")], "fcgi.test"),
+        annotated("prefix", "plain", &[("x-forwarded-prefix", "/api")], "prefix.test"),
+        annotated(
+            "verified",
+            "mtls",
+            &[
+                ("backend-protocol", "HTTPS"),
+                ("proxy-ssl-secret", "default/api-trust"),
+                ("proxy-ssl-verify", "on"),
+                ("proxy-ssl-name", "api.internal"),
+                ("proxy-ssl-server-name", "on"),
+            ],
+            "verified.test",
+        ),
+        annotated(
+            "wrong-ca",
+            "mtls",
+            &[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", "wrong-trust"), ("proxy-ssl-verify", "on")],
+            "wrong-ca.test",
+        ),
+        annotated(
+            "wrong-name",
+            "mtls",
+            &[
+                ("backend-protocol", "HTTPS"),
+                ("proxy-ssl-secret", "api-trust"),
+                ("proxy-ssl-verify", "on"),
+                ("proxy-ssl-name", "other.internal"),
+            ],
+            "wrong-name.test",
+        ),
+        annotated("no-client-cert", "mtls", &[("backend-protocol", "HTTPS")], "no-client-cert.test"),
+        annotated("missing-secret", "tls", &[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", "nope")], "missing-secret.test"),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+
+    // (host, status, backend, HTTP version the backend saw)
+    let served: &[(&str, &str, &str)] = &[
+        ("https.test", "tls", "HTTP/1.1"),
+        ("https-lower.test", "tls", "HTTP/1.1"),
+        ("grpc.test", "plain", "HTTP/2.0"),
+        ("grpcs.test", "tls", "HTTP/2.0"),
+        ("verified.test", "mtls", "HTTP/1.1"),
+    ];
+    for (host, backend, version) in served {
+        let (status, echo) = request(&gateway, host, None, false);
+        let echo = echo.unwrap_or_else(|| panic!("{host}: {status}, no echo\n{}", gateway.control_plane_logs()));
+        assert_eq!((status, echo.backend.as_str(), echo.version.as_str()), (200, *backend, *version), "{host}");
+    }
+    // Not reached: plain HTTP to a TLS port, the wrong CA, the wrong name, no client certificate.
+    for host in ["no-protocol.test", "wrong-ca.test", "wrong-name.test", "no-client-cert.test"] {
+        let (status, echo) = request(&gateway, host, None, false);
+        assert!(echo.is_none() && (500..=599).contains(&status), "{host}: {status} {echo:?}");
+    }
+    // Denied by configuration: 503 and no backend.
+    for host in ["missing-secret.test", "fcgi.test"] {
+        let (status, echo) = request(&gateway, host, None, false);
+        assert_eq!((status, echo), (503, None), "{host}");
+    }
+    // gRPC streams: an HTTP/2 client's 2 MiB body is not held to the 1m default.
+    let (status, echo) = request(&gateway, "grpc.test", Some(vec![b'g'; 2 << 20]), true);
+    let echo = echo.unwrap();
+    assert_eq!((status, echo.body_bytes, echo.version.as_str()), (200, 2 << 20, "HTTP/2.0"));
+    // ... while an HTTP backend still is.
+    let (status, _) = request(&gateway, "https.test", Some(vec![b'h'; 2 << 20]), false);
+    assert_eq!(status, 413);
+
+    // x-forwarded-prefix replaces what the client sent.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let echo = runtime.block_on(async {
+        let client = gateway.client(&["prefix.test"], None).unwrap();
+        let response = client.get(gateway.http_url("prefix.test", "/")).header("x-forwarded-prefix", "/evil").send().await.unwrap();
+        Echo::parse(&response.bytes().await.unwrap()).unwrap()
+    });
+    assert_eq!(echo.headers.get("x-forwarded-prefix").map(String::as_str), Some("/api"));
+}
+
+#[test]
+fn service_upstream_sends_to_the_cluster_ip_not_the_endpoints() {
+    let endpoint = EchoBackend::spawn("endpoint", Ipv4Addr::new(127, 0, 0, 84)).unwrap();
+    // The "cluster IP": another backend, on the Service port.
+    let cluster_ip = EchoBackend::spawn("cluster-ip", Ipv4Addr::new(127, 0, 0, 85)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", cluster_ip.port())], &[&endpoint]);
+    objects[0]["spec"]["clusterIP"] = json!(cluster_ip.ip());
+    let port = json!(cluster_ip.port());
+    for (name, annotations) in [("direct", json!({})), ("via-service", json!({format!("{NGINX}service-upstream"): "true"}))] {
+        let paths = vec![manifests::path("/", "Prefix", "app", port.clone())];
+        objects.push(manifests::ingress("default", name, annotations, &[(&format!("{name}.test"), paths)]));
+    }
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    for (host, backend) in [("direct.test", "endpoint"), ("via-service.test", "cluster-ip")] {
+        let (status, echo) = request(&gateway, host, None, false);
+        assert_eq!((status, echo.map(|e| e.backend)), (200, Some(backend.to_string())), "{host}");
+    }
+}
