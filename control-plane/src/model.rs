@@ -56,6 +56,52 @@ pub struct RoutePolicy {
     /// Request headers set (replaced) on the way upstream, by lower-case name: literal values,
     /// never templates (`x-forwarded-prefix`).
     pub request_headers: BTreeMap<String, String>,
+    /// Client addresses allowed (`allowlist-`/`whitelist-source-range`); empty: any. Sorted.
+    pub allow_sources: Vec<Cidr>,
+    /// Client addresses refused (`denylist-source-range`), even when also allowed. Sorted.
+    pub deny_sources: Vec<Cidr>,
+}
+
+/// An address block: `address` with the bits past `prefix_len` cleared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cidr {
+    pub address: std::net::IpAddr,
+    pub prefix_len: u8,
+}
+
+impl Cidr {
+    /// `10.0.0.0/8`, `2001:db8::/32`, or a bare address (a /32 or /128), as ingress-nginx takes
+    /// them; the host bits are cleared.
+    pub fn parse(text: &str) -> Result<Cidr, String> {
+        use std::net::IpAddr;
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        let address: IpAddr = address.parse().map_err(|_| "is not an IP address or CIDR block".to_string())?;
+        let max = if address.is_ipv4() { 32 } else { 128 };
+        let prefix_len = match prefix {
+            None => max,
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("has a prefix length that is not 0..={max}"))?,
+        };
+        let address = match address {
+            IpAddr::V4(v4) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix_len)).unwrap_or(0);
+                IpAddr::V4((u32::from(v4) & mask).into())
+            }
+            IpAddr::V6(v6) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(prefix_len)).unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
+        };
+        Ok(Cidr { address, prefix_len })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix_len)
+    }
 }
 
 /// ingress-nginx's defaults: `proxy-body-size: 1m`, `proxy-read-timeout: 60`,
@@ -67,6 +113,8 @@ impl Default for RoutePolicy {
             upstream_idle_timeout: Duration::from_secs(60),
             tries: 3,
             request_headers: BTreeMap::new(),
+            allow_sources: Vec::new(),
+            deny_sources: Vec::new(),
         }
     }
 }
@@ -77,11 +125,13 @@ impl RoutePolicy {
     /// stream keep the old one until the route table stops naming it.
     pub fn key(&self) -> String {
         let canonical = format!(
-            "body={:?};idle={};tries={};headers={:?}",
+            "body={:?};idle={};tries={};headers={:?};allow={:?};deny={:?}",
             self.max_body_bytes,
             self.upstream_idle_timeout.as_millis(),
             self.tries,
-            self.request_headers
+            self.request_headers,
+            self.allow_sources,
+            self.deny_sources
         );
         let digest = Sha256::digest(canonical.as_bytes());
         format!("p{}", &hex::encode(&digest[..8])[..15])

@@ -173,6 +173,40 @@ fn explain_names_ingress_rule_backend_endpoints_and_rewritten_upstream_path() {
     }
 }
 
+const GUARDED: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: guarded
+  annotations:
+    nginx.ingress.kubernetes.io/backend-protocol: GRPC
+    nginx.ingress.kubernetes.io/proxy-connect-timeout: "30"
+    nginx.ingress.kubernetes.io/whitelist-source-range: 10.0.0.0/8
+    nginx.ingress.kubernetes.io/denylist-source-range: 10.6.6.6
+spec:
+  ingressClassName: wasm
+  rules:
+  - host: grpc.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+"#;
+
+#[test]
+fn explain_shows_how_the_backend_is_spoken_to_and_who_may_reach_it() {
+    let dir = folder(&[("backends.yaml", BACKENDS), ("guarded.yaml", GUARDED)]);
+    let output = wasm_ingress(&["explain", path_arg(dir.path()), "--url", "http://grpc.example.com/svc.Api/Call"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    for expected in [
+        "endpoints 10.0.0.1:8080 over HTTP/2, connect timeout 30s",
+        "bodies of any size",
+        "clients allowed: 10.0.0.0/8 (others 403); clients refused (403): 10.6.6.6/32",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
 #[test]
 fn explain_says_why_a_request_is_a_404() {
     let dir = folder(&[("backends.yaml", BACKENDS), ("shop.yaml", SHOP)]);

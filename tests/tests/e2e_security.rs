@@ -57,6 +57,7 @@ fn access_controls_that_cannot_be_enforced_fail_closed_through_envoy() {
         )
     };
     objects.extend([
+        // Enforced now (Envoy RBAC), not denied: a client outside the list still gets 403.
         annotated("allowlist", "whitelist-source-range", "10.0.0.0/8", "allowlist.test"),
         annotated("basic", "auth-type", "basic", "basic.test"),
         annotated("external", "auth-url", "http://auth.example.com/verify", "external.test"),
@@ -88,7 +89,7 @@ fn access_controls_that_cannot_be_enforced_fail_closed_through_envoy() {
 
     // The control plane says so: a metric, and `validate` exits 1 naming Ingress and annotation.
     let (_, metrics) = wasm_ingress_tests::envoy::http_get(gateway.control_plane_admin, "/metrics", Duration::from_secs(5)).unwrap();
-    assert!(metrics.lines().any(|l| l == "ingresses_denied 6"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "ingresses_denied 5"), "{metrics}");
     let validate = std::process::Command::new(wasm_ingress_tests::paths::control_plane().unwrap())
         .arg("validate")
         .arg(dir.path())
@@ -97,7 +98,7 @@ fn access_controls_that_cannot_be_enforced_fail_closed_through_envoy() {
     let stdout = String::from_utf8_lossy(&validate.stdout);
     assert_eq!(validate.status.code(), Some(1), "{stdout}");
     assert!(
-        stdout.contains("error: Ingress default/allowlist: metadata.annotations[nginx.ingress.kubernetes.io/whitelist-source-range]:"),
+        stdout.contains("error: Ingress default/external: metadata.annotations[nginx.ingress.kubernetes.io/auth-url]:"),
         "{stdout}"
     );
     assert!(stdout.contains("(fail closed)"), "{stdout}");

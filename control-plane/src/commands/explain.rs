@@ -108,8 +108,39 @@ fn cluster_line(model: &Model, cluster: &str) -> String {
                     }
                 })
                 .collect();
-            format!("cluster {cluster}: endpoints {}", endpoints.join(", "))
+            format!("cluster {cluster}: endpoints {}{}", endpoints.join(", "), describe_upstream(&c.options))
         }
+    }
+}
+
+/// How Envoy speaks to a cluster's endpoints, when not the default (plain HTTP/1.1, 5s connect).
+fn describe_upstream(options: &crate::model::UpstreamOptions) -> String {
+    let mut parts = Vec::new();
+    if options.http2 {
+        parts.push("HTTP/2".to_string());
+    }
+    if let Some(tls) = &options.tls {
+        let check = match &tls.verify {
+            None => "certificate not checked".to_string(),
+            Some(v) => match &v.name {
+                Some(name) => format!("certificate checked for {name}"),
+                None => "certificate chain checked".to_string(),
+            },
+        };
+        let sni = tls.server_name.as_ref().map(|s| format!(", SNI {s}")).unwrap_or_default();
+        let client = tls.client_certificate.as_ref().map(|c| format!(", client certificate {c}")).unwrap_or_default();
+        parts.push(format!("TLS ({check}{sni}{client})"));
+    }
+    if options.connect_timeout != crate::model::DEFAULT_CONNECT_TIMEOUT {
+        parts.push(format!("connect timeout {}s", options.connect_timeout.as_secs()));
+    }
+    if options.service_upstream {
+        parts.push("the Service's cluster IP".to_string());
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" over {}", parts.join(", "))
     }
 }
 
@@ -132,11 +163,22 @@ fn describe_policy(model: &crate::model::Model, key: &str) -> String {
         Some(bytes) => format!("bodies up to {bytes} bytes (larger: 413)"),
         None => "bodies of any size".to_string(),
     };
-    format!(
+    let mut text = format!(
         "{which}: {body}; 504 after {}s of upstream silence; {} tries on connection failure",
         policy.upstream_idle_timeout.as_secs(),
         policy.tries
-    )
+    );
+    let list = |blocks: &[crate::model::Cidr]| blocks.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    if !policy.allow_sources.is_empty() {
+        text.push_str(&format!("; clients allowed: {} (others 403)", list(&policy.allow_sources)));
+    }
+    if !policy.deny_sources.is_empty() {
+        text.push_str(&format!("; clients refused (403): {}", list(&policy.deny_sources)));
+    }
+    for (name, value) in &policy.request_headers {
+        text.push_str(&format!("; upstream header {name}: {value}"));
+    }
+    text
 }
 
 fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {

@@ -5,8 +5,8 @@
 //! - Listener `http` on `--http-listen` (and `https` on `--https-listen` when the Model has TLS
 //!   servers: one filter chain with every certificate through SDS; Envoy picks the certificate by
 //!   SNI, the first one when no name matches). Both use the same HTTP connection manager: the wasm
-//!   filter (configured through ECDS, so a route change never drains a listener), the buffer
-//!   filter (body limits) and the router, with routes from RDS (`translate::routes`: one Envoy
+//!   filter (configured through ECDS, so a route change never drains a listener), the RBAC filter
+//!   (client-address limits), the buffer filter (body limits) and the router, with routes from RDS (`translate::routes`: one Envoy
 //!   route per route policy, the upstream cluster taken from the `x-wasm-ingress-cluster` header
 //!   the filter sets). WebSocket upgrades skip the buffer filter (they have no end of body).
 //! - One EDS cluster per Model cluster, its `ClusterLoadAssignment`, one `Secret` per certificate,
@@ -48,6 +48,7 @@ use sha2::{Digest, Sha256};
 use wasm_ingress_filter::table::{RouteTable, CLUSTER_HEADER, POLICY_HEADER};
 
 use crate::model::{Model, TlsCertificate};
+use crate::translate::access::{self, RBAC_FILTER};
 use crate::translate::clusters;
 use crate::translate::edge::{early_header_removal, EdgeSettings};
 use crate::translate::routes::{self, BUFFER_FILTER, HTTPS_ROUTE_CONFIG, HTTP_ROUTE_CONFIG};
@@ -240,7 +241,8 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
             config_source: Some(ads_config_source()),
             route_config_name: route_config.to_string(),
         })),
-        http_filters: vec![wasm_filter_from_ecds(), buffer_filter(), router_filter()],
+        // RBAC after the wasm filter, which picks the route whose client-address limits apply.
+        http_filters: vec![wasm_filter_from_ecds(), rbac_filter(), buffer_filter(), router_filter()],
         // Envoy is the edge: the peer address is the client, X-Forwarded-For gets it appended and
         // X-Forwarded-Proto is set from the connection (as ingress-nginx without use-forwarded-headers).
         use_remote_address: Some(BoolValue { value: true }),
@@ -265,7 +267,7 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
         upgrade_configs: vec![http_connection_manager::UpgradeConfig {
             upgrade_type: "websocket".to_string(),
             // An upgraded stream's body never ends: the buffer filter would hold it forever.
-            filters: vec![wasm_filter_from_ecds(), router_filter()],
+            filters: vec![wasm_filter_from_ecds(), rbac_filter(), router_filter()],
             ..Default::default()
         }],
         access_log: vec![stdout_access_log()],
@@ -324,6 +326,14 @@ fn buffer_filter() -> HttpFilter {
     HttpFilter {
         name: BUFFER_FILTER.to_string(),
         config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(routes::buffer_filter_config()))),
+        ..Default::default()
+    }
+}
+
+fn rbac_filter() -> HttpFilter {
+    HttpFilter {
+        name: RBAC_FILTER.to_string(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(access::filter_config()))),
         ..Default::default()
     }
 }
@@ -561,7 +571,10 @@ mod tests {
     fn wasm_filter_comes_from_ecds_then_router() {
         let hcm = http_connection_manager("http", HTTP_ROUTE_CONFIG, &EdgeSettings::default());
         let names: Vec<&str> = hcm.http_filters.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, vec![ROUTER_FILTER_CONFIG_NAME, BUFFER_FILTER, ROUTER_FILTER]);
+        assert_eq!(names, vec![ROUTER_FILTER_CONFIG_NAME, RBAC_FILTER, BUFFER_FILTER, ROUTER_FILTER]);
+        // WebSocket upgrades skip the buffer, never the client-address limits.
+        let upgrade: Vec<&str> = hcm.upgrade_configs[0].filters.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(upgrade, vec![ROUTER_FILTER_CONFIG_NAME, RBAC_FILTER, ROUTER_FILTER]);
         let Some(http_filter::ConfigType::ConfigDiscovery(ecds)) = &hcm.http_filters[0].config_type else {
             panic!("wasm filter is not discovered")
         };

@@ -267,7 +267,7 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
         if nginx.denied.is_some() {
             denied.insert(key.clone());
         }
-        let policy_key = policy_key(nginx.behaviour.policy(&options.defaults), &default_policy, &mut policies);
+        let policy_key = policy_key(nginx.policy(&options.defaults), &default_policy, &mut policies);
         let own_default = spec.default_backend.as_ref().and_then(|b| {
             let action = backends.resolve(key, "spec.defaultBackend", b, &upstream_options, &mut diagnostics);
             fail_closed(action, &nginx).map(|action| for_backend(action, &nginx, &policy_key))

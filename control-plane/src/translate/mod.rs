@@ -1,5 +1,6 @@
 //! Translation: `ClusterState` -> `Model` (+ diagnostics) -> Envoy resources. Pure functions only.
 
+pub mod access;
 pub mod clusters;
 pub mod edge;
 pub mod envoy;

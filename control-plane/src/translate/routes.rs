@@ -6,7 +6,8 @@
 //! `exact_match_map` — a hash lookup, so a request costs the same with 1 or 100 000 policies — to
 //! an Envoy route carrying that policy: no overall response timeout, an upstream idle timeout and
 //! connection-failure retries (nginx's per-operation `proxy_*_timeout` and `proxy_next_upstream`),
-//! and the body limit as the buffer filter's per-route setting. The cluster is still the one the
+//! the body limit as the buffer filter's per-route setting, and client-address limits as the RBAC
+//! filter's (`translate::access`). The cluster is still the one the
 //! filter wrote into [`CLUSTER_HEADER`]. No header: the default policy. A key Envoy does not
 //! know answers 503 (fail closed: a policy may one day restrict access); the xDS stream keeps a
 //! removed key until the table that names it is gone, so that never happens in normal operation.
@@ -34,10 +35,14 @@ use envoy_types::pb::xds::r#type::matcher::v3::matcher::matcher_list::{predicate
 use envoy_types::pb::xds::r#type::matcher::v3::matcher::matcher_tree::{MatchMap, TreeType};
 use envoy_types::pb::xds::r#type::matcher::v3::matcher::{on_match, MatcherList, MatcherTree, MatcherType, OnMatch};
 use envoy_types::pb::xds::r#type::matcher::v3::{regex_matcher, string_matcher, Matcher, RegexMatcher, StringMatcher};
+use envoy_types::pb::google::protobuf::Any;
 use envoy_types::util::pack_any;
+use prost::encoding::{encode_key, encode_varint, WireType};
+use prost::{Message, Name};
 use wasm_ingress_filter::table::{CLUSTER_HEADER, POLICY_HEADER};
 
 use crate::model::{Model, RoutePolicy};
+use crate::translate::access::{self, RBAC_FILTER};
 use crate::translate::edge::proto_duration;
 
 /// The route configuration of the plain-HTTP listener.
@@ -148,8 +153,30 @@ fn policy_header_input() -> TypedExtensionConfig {
 }
 
 fn action(route: Route) -> OnMatch {
-    let config = TypedExtensionConfig { name: "route".to_string(), typed_config: Some(pack_any(route)) };
+    let config = TypedExtensionConfig { name: "route".to_string(), typed_config: Some(pack_route(&route)) };
     OnMatch { on_match: Some(on_match::OnMatch::Action(config)), keep_matching: false }
+}
+
+/// `Route.typed_per_filter_config` (field number of Envoy's proto).
+const TYPED_PER_FILTER_CONFIG_TAG: u32 = 13;
+
+/// `route` as an `Any` whose bytes depend only on its content: prost writes a `map` in `HashMap`
+/// order, so the per-filter settings are written here sorted by filter name (protobuf accepts
+/// map entries in any order).
+fn pack_route(route: &Route) -> Any {
+    let shell = Route { typed_per_filter_config: HashMap::new(), ..route.clone() };
+    let mut buf = shell.encode_to_vec();
+    let mut entries: Vec<(&String, &Any)> = route.typed_per_filter_config.iter().collect();
+    entries.sort_by_key(|(name, _)| *name);
+    for (name, config) in entries {
+        let mut entry = Vec::new();
+        prost::encoding::string::encode(1, name, &mut entry);
+        prost::encoding::message::encode(2, config, &mut entry);
+        encode_key(TYPED_PER_FILTER_CONFIG_TAG, WireType::LengthDelimited, &mut buf);
+        encode_varint(entry.len() as u64, &mut buf);
+        buf.extend_from_slice(&entry);
+    }
+    Any { type_url: Route::type_url(), value: buf }
 }
 
 fn match_everything() -> Option<RouteMatch> {
@@ -193,9 +220,17 @@ pub fn policy_route(key: &str, policy: &RoutePolicy) -> Route {
         })),
         // Values are literals: `%` is escaped so Envoy never reads one as a formatter command.
         request_headers_to_add: policy.request_headers.iter().map(|(name, value)| header(name, &value.replace('%', "%%"))).collect(),
-        typed_per_filter_config: HashMap::from([(BUFFER_FILTER.to_string(), pack_any(BufferPerRoute { r#override: Some(buffer) }))]),
+        typed_per_filter_config: per_filter_configs(policy, buffer),
         ..Default::default()
     }
+}
+
+fn per_filter_configs(policy: &RoutePolicy, buffer: buffer_per_route::Override) -> HashMap<String, Any> {
+    let mut configs = HashMap::from([(BUFFER_FILTER.to_string(), pack_any(BufferPerRoute { r#override: Some(buffer) }))]);
+    if let Some(rbac) = access::per_route(policy) {
+        configs.insert(RBAC_FILTER.to_string(), pack_any(rbac));
+    }
+    configs
 }
 
 fn unknown_policy_route() -> Route {
@@ -248,6 +283,8 @@ mod tests {
             upstream_idle_timeout: Duration::from_secs(3600),
             tries: 1,
             request_headers: [("x-forwarded-prefix".to_string(), "/100%".to_string())].into(),
+            allow_sources: vec![crate::model::Cidr::parse("10.0.0.0/8").unwrap()],
+            deny_sources: vec![crate::model::Cidr::parse("10.9.0.0/16").unwrap()],
         };
         let unlimited = RoutePolicy { max_body_bytes: None, ..RoutePolicy::default() };
         Model {
@@ -299,6 +336,22 @@ mod tests {
             assert_eq!(headers, expected);
         }
         assert!(model.policies.values().any(|p| p.request_headers.get("x-forwarded-prefix").is_some_and(|v| v == "/100%")));
+    }
+
+    #[test]
+    fn routes_with_several_filter_settings_encode_the_same_every_time() {
+        let policy = RoutePolicy { allow_sources: vec![crate::model::Cidr::parse("10.0.0.0/8").unwrap()], ..RoutePolicy::default() };
+        let first = pack_route(&policy_route("k", &policy));
+        for _ in 0..32 {
+            assert_eq!(pack_route(&policy_route("k", &policy)), first, "HashMap order must not leak into the bytes");
+        }
+        let decoded: Route = unpack(&first);
+        assert_eq!(decoded, policy_route("k", &policy));
+        assert_eq!(decoded.typed_per_filter_config.len(), 2);
+        let rbac: envoy_types::pb::envoy::extensions::filters::http::rbac::v3::RbacPerRoute =
+            unpack(&decoded.typed_per_filter_config[RBAC_FILTER]);
+        assert_eq!(Some(rbac), access::per_route(&policy));
+        assert!(!policy_route("d", &RoutePolicy::default()).typed_per_filter_config.contains_key(RBAC_FILTER));
     }
 
     #[test]

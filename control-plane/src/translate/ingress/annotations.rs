@@ -1,19 +1,24 @@
 //! ingress-nginx annotations (`nginx.ingress.kubernetes.io/…`) of one Ingress: the ones we apply
-//! (`rewrite-target`, `use-regex`) as plain values, the access controls we cannot enforce yet as an
-//! [`AccessDenial`] (the Ingress is then served closed), and a note for every other one (from the
-//! [`registry`](super::registry)). Pure; must not decide routes.
+//! (`rewrite-target`, `use-regex`, the source-range lists; the `behaviour` and `upstream` families)
+//! as plain values, the access controls we cannot enforce yet as an [`AccessDenial`] (the Ingress is
+//! then served closed), and a note for every other one (from the [`registry`](super::registry)).
+//! Pure; must not decide routes.
 //!
-//! Fail closed: ingress-nginx turns on an access control when its *activating* annotation is set —
-//! `auth-type` (basic/digest), `auth-url` (external auth), `auth-tls-secret` (client certificates),
-//! `whitelist-source-range` / `allowlist-source-range` / `denylist-source-range` — or, where snippets
-//! are allowed, with `allow`/`deny`/`auth_*`/`satisfy` directives in a snippet. Any of these that we
-//! cannot honour exactly denies every path of the Ingress: 503 when the value is one ingress-nginx
-//! itself refuses (its "location denied" answer), 403 when the value is fine but not enforced yet. The
-//! companion annotations (`auth-realm`, `auth-signin`, …) do nothing on their own, as in ingress-nginx.
+//! Source ranges (`allowlist-source-range`, its old name `whitelist-source-range`,
+//! `denylist-source-range`) are enforced by Envoy's RBAC filter on the route policy; a value
+//! ingress-nginx refuses (a bad CIDR) denies every path with 503, as its "location denied".
+//!
+//! Fail closed: ingress-nginx turns on the other access controls when their *activating* annotation
+//! is set — `auth-type` (basic/digest), `auth-url` (external auth), `auth-tls-secret` (client
+//! certificates) — or, where snippets are allowed, with `allow`/`deny`/`auth_*`/`satisfy`
+//! directives in a snippet. Any of these that we cannot honour exactly denies every path of the
+//! Ingress: 503 when the value is one ingress-nginx itself refuses, 403 when the value is fine but
+//! not enforced yet. The companion annotations (`auth-realm`, `auth-signin`, …) do nothing on their
+//! own, as in ingress-nginx.
 
 use std::collections::BTreeMap;
 
-use crate::model::Severity;
+use crate::model::{Cidr, RoutePolicy, Severity};
 
 use super::behaviour::{self, Behaviour};
 use super::upstream::{self, Upstream};
@@ -49,9 +54,21 @@ pub struct NginxAnnotations {
     pub behaviour: Behaviour,
     /// How the backend is spoken to (see `upstream`).
     pub upstream: Upstream,
+    /// Client addresses allowed (empty: any) and refused, sorted (`*-source-range`).
+    pub allow_sources: Vec<Cidr>,
+    pub deny_sources: Vec<Cidr>,
 }
 
+/// The annotations that limit client addresses. ingress-nginx reads `allowlist-source-range`
+/// first and `whitelist-source-range` (its old name) only without it; the deny list wins over both.
+const SOURCE_RANGES: [&str; 3] = ["allowlist-source-range", "whitelist-source-range", "denylist-source-range"];
+
 impl NginxAnnotations {
+    /// The route policy of this Ingress's paths, given the defaults.
+    pub fn policy(&self, defaults: &behaviour::NginxDefaults) -> RoutePolicy {
+        RoutePolicy { allow_sources: self.allow_sources.clone(), deny_sources: self.deny_sources.clone(), ..self.behaviour.policy(defaults) }
+    }
+
     /// Serve every path closed with `status` because of `annotation` (a full key), keeping the
     /// stronger status of an earlier denial.
     pub fn deny(&mut self, status: u16, annotation: String) {
@@ -67,8 +84,7 @@ impl NginxAnnotations {
 pub type AnnotationNote = (String, Severity, String);
 
 /// Annotations that turn an access control on (see the module docs).
-const ACTIVATORS: &[&str] =
-    &["auth-type", "auth-url", "auth-tls-secret", "whitelist-source-range", "allowlist-source-range", "denylist-source-range"];
+const ACTIVATORS: &[&str] = &["auth-type", "auth-url", "auth-tls-secret"];
 
 /// nginx directives that restrict access; a snippet carrying one fails closed.
 const ACCESS_DIRECTIVES: &[&str] =
@@ -88,6 +104,23 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
         match (entry.support, name) {
             (Support::Applied | Support::Differs, name) if behaviour::NAMES.contains(&name) => {} // read by `Behaviour::parse`
             (Support::Applied | Support::Differs, name) if upstream::NAMES.contains(&name) => {} // read by `Upstream::parse`
+            (Support::Applied, name) if SOURCE_RANGES.contains(&name) => {
+                if value.trim().is_empty() || (name == "whitelist-source-range" && has_value(annotations, "allowlist-source-range")) {
+                    continue;
+                }
+                match parse_ranges(value) {
+                    Ok(ranges) if name == "denylist-source-range" => parsed.deny_sources = ranges,
+                    Ok(ranges) => parsed.allow_sources = ranges,
+                    Err(reason) => {
+                        notes.push((
+                            key.clone(),
+                            Severity::Error,
+                            format!("{key}: {reason}; every path of this Ingress answers 503 (fail closed, as ingress-nginx denies the location)"),
+                        ));
+                        denied.push((key.clone(), 503));
+                    }
+                }
+            }
             (Support::Applied, "rewrite-target") => {
                 if !value.is_empty() {
                     parsed.rewrite_target = Some(value.clone());
@@ -169,6 +202,22 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
     (parsed, notes)
 }
 
+fn has_value(annotations: Option<&BTreeMap<String, String>>, name: &str) -> bool {
+    annotations.and_then(|a| a.get(&format!("{NGINX_PREFIX}{name}"))).is_some_and(|v| !v.trim().is_empty())
+}
+
+/// A comma-separated list of addresses and CIDR blocks, sorted and deduplicated.
+fn parse_ranges(value: &str) -> Result<Vec<Cidr>, String> {
+    let mut ranges = value
+        .split(',')
+        .map(str::trim)
+        .map(|text| Cidr::parse(text).map_err(|reason| format!("{text:?} {reason}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    ranges.sort();
+    ranges.dedup();
+    Ok(ranges)
+}
+
 fn activator_list() -> String {
     ACTIVATORS.iter().map(|a| format!("{NGINX_PREFIX}{a}")).collect::<Vec<_>>().join(", ")
 }
@@ -188,29 +237,8 @@ fn check_activator(name: &str, value: &str) -> Result<(), String> {
                 _ => Err(format!("{value:?} is not an absolute http:// or https:// URL")),
             }
         }
-        "whitelist-source-range" | "allowlist-source-range" | "denylist-source-range" => {
-            for cidr in value.split(',').map(str::trim) {
-                parse_cidr(cidr).map_err(|reason| format!("{cidr:?} {reason}"))?;
-            }
-            Ok(())
-        }
         _ => Ok(()),
     }
-}
-
-/// An address or CIDR block (`10.0.0.0/8`, `2001:db8::/32`, `192.168.1.1`), as ingress-nginx takes them.
-pub fn parse_cidr(text: &str) -> Result<(std::net::IpAddr, u8), String> {
-    let (address, prefix) = match text.split_once('/') {
-        Some((address, prefix)) => (address, Some(prefix)),
-        None => (text, None),
-    };
-    let address: std::net::IpAddr = address.parse().map_err(|_| "is not an IP address or CIDR block".to_string())?;
-    let max = if address.is_ipv4() { 32 } else { 128 };
-    let prefix = match prefix {
-        None => max,
-        Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("has a prefix length that is not 0..={max}"))?,
-    };
-    Ok((address, prefix))
 }
 
 /// The first access-restricting nginx directive in a snippet, if any (statements split on `;`,
@@ -305,9 +333,9 @@ mod tests {
         // (case, annotations, expected status, annotations named)
         type Case<'a> = (&'a str, Vec<(String, &'a str)>, Option<u16>, Vec<String>);
         let cases: Vec<Case> = vec![
-            ("allow-list, valid", vec![(n("whitelist-source-range"), "10.0.0.0/8, 192.168.1.1")], Some(403), vec![n("whitelist-source-range")]),
-            ("allow-list, new name", vec![(n("allowlist-source-range"), "2001:db8::/32")], Some(403), vec![n("allowlist-source-range")]),
-            ("deny-list", vec![(n("denylist-source-range"), "1.2.3.4/32")], Some(403), vec![n("denylist-source-range")]),
+            ("allow-list, valid: enforced, not denied", vec![(n("whitelist-source-range"), "10.0.0.0/8, 192.168.1.1")], None, vec![]),
+            ("deny-list, valid: enforced", vec![(n("denylist-source-range"), "1.2.3.4/32")], None, vec![]),
+            ("deny-list, bad", vec![(n("denylist-source-range"), "1.2.3.4/32, x")], Some(503), vec![n("denylist-source-range")]),
             ("allow-list, bad CIDR: ingress-nginx denies the location (503)", vec![(n("whitelist-source-range"), "10.0.0.0/33")], Some(503), vec![n("whitelist-source-range")]),
             ("allow-list, not an address", vec![(n("whitelist-source-range"), "office")], Some(503), vec![n("whitelist-source-range")]),
             ("basic auth", vec![(n("auth-type"), "basic"), (n("auth-secret"), "htpasswd"), (n("auth-realm"), "x")], Some(403), vec![n("auth-type")]),
@@ -340,12 +368,32 @@ mod tests {
 
     #[test]
     fn cidrs_parse_like_ingress_nginx_takes_them() {
-        assert_eq!(parse_cidr("10.0.0.0/8").map(|(_, p)| p), Ok(8));
-        assert_eq!(parse_cidr("192.168.1.1").map(|(_, p)| p), Ok(32));
-        assert_eq!(parse_cidr("::1").map(|(_, p)| p), Ok(128));
-        assert!(parse_cidr("10.0.0.0/33").is_err());
-        assert!(parse_cidr("10.0.0/8").is_err());
-        assert!(parse_cidr("").is_err());
+        let text = |t: &str| Cidr::parse(t).map(|c| c.to_string());
+        assert_eq!(text("10.0.0.0/8"), Ok("10.0.0.0/8".into()));
+        assert_eq!(text("10.1.2.3/8"), Ok("10.0.0.0/8".into()), "host bits cleared");
+        assert_eq!(text("192.168.1.1"), Ok("192.168.1.1/32".into()));
+        assert_eq!(text("0.0.0.0/0"), Ok("0.0.0.0/0".into()));
+        assert_eq!(text("::1"), Ok("::1/128".into()));
+        assert_eq!(text("2001:db8:ffff::1/32"), Ok("2001:db8::/32".into()));
+        assert!(Cidr::parse("10.0.0.0/33").is_err());
+        assert!(Cidr::parse("10.0.0/8").is_err());
+        assert!(Cidr::parse("").is_err());
+    }
+
+    #[test]
+    fn source_ranges_are_read_like_ingress_nginx() {
+        let n = |name: &str| format!("{NGINX_PREFIX}{name}");
+        let cidrs = |list: &[&str]| list.iter().map(|t| Cidr::parse(t).unwrap()).collect::<Vec<_>>();
+        let parsed = |pairs: &[(String, &str)]| {
+            let input: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+            parse(Some(&input)).0
+        };
+        let both = parsed(&[(n("whitelist-source-range"), "10.0.0.0/8"), (n("allowlist-source-range"), "192.168.0.0/16, 10.1.1.1")]);
+        assert_eq!(both.allow_sources, cidrs(&["10.1.1.1", "192.168.0.0/16"]), "allowlist wins over its old name, sorted");
+        let old = parsed(&[(n("whitelist-source-range"), " 10.0.0.0/8 ,10.0.0.0/8"), (n("denylist-source-range"), "10.9.0.0/16")]);
+        assert_eq!((old.allow_sources, old.deny_sources), (cidrs(&["10.0.0.0/8"]), cidrs(&["10.9.0.0/16"])));
+        let policy = parsed(&[(n("denylist-source-range"), "::1")]).policy(&behaviour::NginxDefaults::default());
+        assert_eq!((policy.allow_sources, policy.deny_sources), (vec![], cidrs(&["::1"])));
     }
 
     #[test]

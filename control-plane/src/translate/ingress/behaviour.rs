@@ -110,7 +110,7 @@ impl NginxDefaults {
             max_body_bytes: self.proxy_body_size.0,
             upstream_idle_timeout: Duration::from_secs(self.proxy_read_timeout),
             tries: self.proxy_next_upstream_tries,
-            request_headers: BTreeMap::new(),
+            ..RoutePolicy::default()
         }
     }
 

@@ -60,7 +60,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("affinity", NotYet),
     entry("affinity-canary-behavior", NotYet),
     entry("affinity-mode", NotYet),
-    entry("allowlist-source-range", AccessControl),
+    entry("allowlist-source-range", Applied),
     entry("app-root", Applied),
     entry("auth-always-set-cookie", AccessControl),
     entry("auth-cache-duration", AccessControl),
@@ -107,7 +107,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("custom-headers", NotYet),
     entry("custom-http-errors", NotYet),
     entry("default-backend", NotYet),
-    entry("denylist-source-range", AccessControl),
+    entry("denylist-source-range", Applied),
     entry("enable-access-log", NotYet),
     entry("enable-cors", NotYet),
     entry("enable-global-auth", NoEffect),
@@ -196,7 +196,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("upstream-vhost", Applied),
     entry("use-proxy-protocol", NotYet),
     entry("use-regex", Applied),
-    entry("whitelist-source-range", AccessControl),
+    entry("whitelist-source-range", Applied),
     entry("x-forwarded-prefix", Applied),
 ];
 
@@ -245,11 +245,12 @@ mod tests {
             "auth-secret",
             "auth-tls-secret",
             "auth-tls-verify-client",
-            "whitelist-source-range",
-            "allowlist-source-range",
-            "denylist-source-range",
         ] {
             assert_eq!(lookup(name).map(|e| e.support), Some(Support::AccessControl), "{name}");
+        }
+        // Enforced (Envoy RBAC), so no longer failing closed.
+        for name in ["whitelist-source-range", "allowlist-source-range", "denylist-source-range"] {
+            assert_eq!(lookup(name).map(|e| e.support), Some(Support::Applied), "{name}");
         }
         assert!(REGISTRY.iter().filter(|e| e.name.starts_with("auth-tls-")).all(|e| e.support == Support::AccessControl));
     }

@@ -816,7 +816,7 @@ fn access_controls_that_cannot_be_enforced_serve_the_ingress_closed() {
         // Protected app: its two paths and its host fallback answer 403, not the backend.
         ingress_with_spec(
             "protected",
-            &format!("{}{}", created("2024-01-01T00:00:00Z"), annotated(&[("nginx.ingress.kubernetes.io/whitelist-source-range", "10.0.0.0/8")])),
+            &format!("{}{}", created("2024-01-01T00:00:00Z"), annotated(&[("nginx.ingress.kubernetes.io/auth-url", "https://auth.example.com/check")])),
             &format!(
                 "{{ingressClassName: wasm, defaultBackend: {{service: {{name: a, port: {{number: 80}}}}}}, rules: [{}]}}",
                 rule("app.example.com", &[path("/", "Prefix", "a", 80), path("/admin", "Prefix", "does-not-exist", 80)])
@@ -848,7 +848,7 @@ fn access_controls_that_cannot_be_enforced_serve_the_ingress_closed() {
     assert_eq!(denied_names, ["default/broken-auth", "default/protected"]);
     let lines = diagnostic_lines(&translation);
     for expected in [
-        "error: Ingress default/protected: metadata.annotations[nginx.ingress.kubernetes.io/whitelist-source-range]: nginx.ingress.kubernetes.io/whitelist-source-range restricts access and is not supported yet; every path of this Ingress answers 403 (fail closed) until it is",
+        "error: Ingress default/protected: metadata.annotations[nginx.ingress.kubernetes.io/auth-url]: nginx.ingress.kubernetes.io/auth-url restricts access and is not supported yet; every path of this Ingress answers 403 (fail closed) until it is",
         "error: Ingress default/broken-auth: metadata.annotations[nginx.ingress.kubernetes.io/auth-type]: nginx.ingress.kubernetes.io/auth-type: \"kerberos\" is not an authentication type (basic or digest); every path of this Ingress answers 503 (fail closed, as ingress-nginx denies the location)",
     ] {
         assert!(lines.iter().any(|l| l == expected), "missing {expected:?} in {lines:#?}");
@@ -1134,6 +1134,7 @@ fn route_policies_are_shared_by_equal_annotations_and_the_default_needs_no_key()
         upstream_idle_timeout: std::time::Duration::from_secs(3600),
         tries: 3,
         request_headers: Default::default(),
+        ..RoutePolicy::default()
     };
     let unlimited = RoutePolicy { max_body_bytes: None, tries: 1, ..RoutePolicy::default() };
     assert_eq!(policy_of("one.example.com"), big.key());
@@ -1202,4 +1203,34 @@ fn backend_protocols_make_clusters_of_their_own_and_bad_proxy_ssl_secrets_deny()
     for expected in ["\"SPDY\" is not one of", "FCGI: Envoy has no FastCGI client", "Secret default/gone not found", "another namespace"] {
         assert!(lines.iter().any(|l| l.contains(expected)), "{expected}: {lines:#?}");
     }
+}
+
+#[test]
+fn source_ranges_become_the_route_policy_of_every_path_and_the_host_fallback() {
+    let translation = run(&[
+        ingress_with_spec(
+            "office",
+            &nginx(&[("whitelist-source-range", "10.0.0.0/8, 192.168.1.1"), ("denylist-source-range", "10.6.6.0/24")]),
+            &format!(
+                "{{ingressClassName: wasm, defaultBackend: {{service: {{name: a, port: {{number: 80}}}}}}, rules: [{}]}}",
+                rule("office.example.com", &[path("/", "Prefix", "a", 80), path("/b", "Prefix", "b", 8080)])
+            ),
+        ),
+        ingress("bad", &nginx(&[("denylist-source-range", "10.0.0.0/40")]), &[rule("bad.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat());
+    let policy_key = |action: &RouteAction| match action {
+        RouteAction::Forward(forward) => forward.policy.clone(),
+        other => panic!("{other:?}"),
+    };
+    let cidrs = |list: &[&str]| list.iter().map(|t| crate::model::Cidr::parse(t).unwrap()).collect::<Vec<_>>();
+    let key = policy_key(&route_at(&translation, "office.example.com", "/").action);
+    let policy = &translation.model.policies[&key];
+    assert_eq!(policy.allow_sources, cidrs(&["10.0.0.0/8", "192.168.1.1"]));
+    assert_eq!(policy.deny_sources, cidrs(&["10.6.6.0/24"]));
+    assert_eq!(policy_key(&route_at(&translation, "office.example.com", "/b").action), key);
+    let fallback = host_of(&translation, "office.example.com").fallback.clone().unwrap();
+    assert_eq!(policy_key(&fallback), key, "the host fallback is limited too");
+    assert!(!translation.denied_ingresses.iter().any(|k| k.name == "office"));
+    assert_eq!(route_at(&translation, "bad.example.com", "/").action, RouteAction::respond(503, DENIED_BODY));
 }

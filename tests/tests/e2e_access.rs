@@ -1,0 +1,110 @@
+//! Access control by ingress-nginx annotation, through the whole product (control plane + real
+//! Envoy + the built filter), with clients on several loopback addresses. Cases after
+//! ingress-nginx's e2e tests `test/e2e/annotations/{ipallowlist,ipdenylist}.go`:
+//! - `allowlist-source-range` / `whitelist-source-range`: listed clients reach the backend, others
+//!   get 403; a client cannot talk its way in with `X-Forwarded-For`; WebSocket upgrades are limited
+//!   too;
+//! - `denylist-source-range`: listed clients get 403, others are served; a client both allowed and
+//!   denied is denied;
+//! - a block ingress-nginx refuses denies the Ingress (503).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use wasm_ingress_tests::backend::{Echo, EchoBackend};
+use wasm_ingress_tests::gateway::{manifests, Gateway};
+
+const NGINX: &str = "nginx.ingress.kubernetes.io/";
+
+fn annotated(name: &str, annotations: &[(&str, &str)], host: &str) -> Value {
+    let annotations: serde_json::Map<String, Value> =
+        annotations.iter().map(|(k, v)| (format!("{NGINX}{k}"), json!(v))).collect();
+    let paths = vec![manifests::path("/", "Prefix", "app", json!(80))];
+    manifests::ingress("default", name, Value::Object(annotations), &[(host, paths)])
+}
+
+/// `GET /` for `host` from the client address `source`, with extra header lines: the status and
+/// whether the backend answered.
+fn get_from(source: Ipv4Addr, gateway: SocketAddr, host: &str, extra: &str) -> (u16, bool) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from((source, 0))).unwrap();
+        let mut stream = socket.connect(gateway).await.unwrap();
+        let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw)).await.unwrap().unwrap();
+        let text = String::from_utf8_lossy(&raw).to_string();
+        let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        // A 101 answer is the backend's too (the echo backend accepts upgrades).
+        let reached = status == 101 || body.find('{').is_some_and(|i| Echo::parse(body[i..].trim_end().as_bytes()).is_ok());
+        (status, reached)
+    })
+}
+
+#[test]
+fn source_ranges_behave_like_ingress_nginx() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 91)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.extend([
+        annotated("allow", &[("allowlist-source-range", "127.0.0.2/32, 127.0.0.3")], "allow.test"),
+        annotated("old-name", &[("whitelist-source-range", "127.0.0.2")], "old-name.test"),
+        annotated("both-names", &[("whitelist-source-range", "127.0.0.4"), ("allowlist-source-range", "127.0.0.2")], "both-names.test"),
+        annotated("deny", &[("denylist-source-range", "127.0.0.5")], "deny.test"),
+        annotated("allow-and-deny", &[("allowlist-source-range", "127.0.0.0/24"), ("denylist-source-range", "127.0.0.6")], "mixed.test"),
+        annotated("bad", &[("denylist-source-range", "127.0.0.0/33")], "bad.test"),
+        annotated("open", &[], "open.test"),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let http = gateway.http;
+    let client = |last: u8| Ipv4Addr::new(127, 0, 0, last);
+
+    // (client, host, status)
+    let cases: &[(u8, &str, u16)] = &[
+        (2, "allow.test", 200),
+        (3, "allow.test", 200),
+        (4, "allow.test", 403),
+        (2, "old-name.test", 200),
+        (3, "old-name.test", 403),
+        (2, "both-names.test", 200),
+        (4, "both-names.test", 403),
+        (5, "deny.test", 403),
+        (4, "deny.test", 200),
+        (6, "mixed.test", 403),
+        (7, "mixed.test", 200),
+        (2, "bad.test", 503),
+        (4, "open.test", 200),
+    ];
+    for (last, host, status) in cases {
+        let (got, reached) = get_from(client(*last), http, host, "");
+        assert_eq!((got, reached), (*status, *status == 200), "127.0.0.{last} -> {host}");
+    }
+    // X-Forwarded-For from an untrusted client does not change who it is.
+    let (status, reached) = get_from(client(4), http, "allow.test", "X-Forwarded-For: 127.0.0.2\r\n");
+    assert_eq!((status, reached), (403, false));
+    // WebSocket upgrades go through the same limits.
+    let upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    let request = |last: u8| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(SocketAddr::from((client(last), 0))).unwrap();
+            let mut stream = socket.connect(http).await.unwrap();
+            let head = format!("GET / HTTP/1.1\r\nHost: allow.test\r\n{upgrade}\r\n");
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let mut buf = vec![0u8; 1024];
+            let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf)).await.unwrap().unwrap();
+            String::from_utf8_lossy(&buf[..n]).split(' ').nth(1).and_then(|s| s.parse::<u16>().ok()).unwrap_or(0)
+        })
+    };
+    assert_eq!(request(2), 101, "an allowed client upgrades");
+    assert_eq!(request(4), 403, "a refused client does not");
+}
