@@ -54,8 +54,14 @@ pub struct RoutePolicy {
     /// (ingress-nginx `proxy-next-upstream-tries`, for its default `error timeout`).
     pub tries: u32,
     /// Request headers set (replaced) on the way upstream, by lower-case name: literal values,
-    /// never templates (`x-forwarded-prefix`).
+    /// never templates (`x-forwarded-prefix`, a snippet's `proxy_set_header`).
     pub request_headers: BTreeMap<String, String>,
+    /// Response headers set (replaced), by lower-case name (a snippet's `more_set_headers`).
+    pub response_headers_set: BTreeMap<String, String>,
+    /// Response headers appended (a snippet's `add_header`), in order.
+    pub response_headers_add: Vec<(String, String)>,
+    /// Response headers removed (a snippet's `more_clear_headers`), sorted.
+    pub response_headers_remove: Vec<String>,
     /// Client addresses allowed (`allowlist-`/`whitelist-source-range`); empty: any. Sorted.
     pub allow_sources: Vec<Cidr>,
     /// Client addresses refused (`denylist-source-range`), even when also allowed. Sorted.
@@ -113,6 +119,9 @@ impl Default for RoutePolicy {
             upstream_idle_timeout: Duration::from_secs(60),
             tries: 3,
             request_headers: BTreeMap::new(),
+            response_headers_set: BTreeMap::new(),
+            response_headers_add: Vec::new(),
+            response_headers_remove: Vec::new(),
             allow_sources: Vec::new(),
             deny_sources: Vec::new(),
         }
@@ -125,13 +134,16 @@ impl RoutePolicy {
     /// stream keep the old one until the route table stops naming it.
     pub fn key(&self) -> String {
         let canonical = format!(
-            "body={:?};idle={};tries={};headers={:?};allow={:?};deny={:?}",
+            "body={:?};idle={};tries={};headers={:?};allow={:?};deny={:?};response={:?}/{:?}/{:?}",
             self.max_body_bytes,
             self.upstream_idle_timeout.as_millis(),
             self.tries,
             self.request_headers,
             self.allow_sources,
-            self.deny_sources
+            self.deny_sources,
+            self.response_headers_set,
+            self.response_headers_add,
+            self.response_headers_remove
         );
         let digest = Sha256::digest(canonical.as_bytes());
         format!("p{}", &hex::encode(&digest[..8])[..15])

@@ -8,7 +8,9 @@
 //! - `app-root`, `permanent-redirect` (+code), `temporal-redirect`, `from-to-www-redirect`;
 //! - `proxy-body-size`: 413 before the upstream sees the body, chunked too; `0` unlimited;
 //! - `proxy-read-timeout`: 504 after upstream silence, yet a slow stream longer than the timeout
-//!   lives on (nginx times each read, not the whole response).
+//!   lives on (nginx times each read, not the whole response);
+//! - `configuration-snippet` header statements: response headers set, appended and removed,
+//!   request headers replaced, a snippet's HSTS winning; any other statement keeps it out.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -336,4 +338,51 @@ fn route_policies_change_under_load_without_a_failed_request() {
         total_ok += ok;
     }
     assert!(total_ok > 100, "too little load to mean anything: {total_ok} requests");
+}
+
+#[test]
+fn configuration_snippet_headers_reach_clients_and_upstreams() {
+    let app = backend("app", 74);
+    let ca = TestCa::new("snippet-ca").unwrap();
+    let (cert, key) = ca.server_cert(&["hsts.test"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let security = r#"more_set_headers "X-Frame-Options: DENY";
+more_set_headers "X-Content-Type-Options: nosniff";
+add_header X-XSS-Protection "1; mode=block" always;
+more_clear_headers X-Backend;
+proxy_set_header X-Tenant acme;
+proxy_set_header Upgrade $http_upgrade;
+proxy_set_header Connection "upgrade";
+"#;
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.push(manifests::tls_secret("default", "hsts-tls", &cert, &key));
+    objects.extend([
+        annotated("secure", &[("configuration-snippet", security)], "secure.test", &["/"]),
+        annotated("unsupported", &[("configuration-snippet", "more_set_headers \"X-A: b\";\nrewrite ^ /x;")], "unsupported.test", &["/"]),
+        with_tls(
+            annotated("hsts", &[("configuration-snippet", "more_set_headers \"Strict-Transport-Security: max-age=63072000; preload\";")], "hsts.test", &["/"]),
+            "hsts.test",
+            "hsts-tls",
+        ),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+
+    let response = get(gateway.http, "secure.test", "/", "\r\nX-Tenant: evil");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("x-frame-options"), Some("DENY"));
+    assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(response.header("x-xss-protection"), Some("1; mode=block"));
+    assert_eq!(response.header("x-backend"), None, "more_clear_headers removes the upstream's header");
+    let echo = response.echo().unwrap();
+    assert_eq!(echo.headers.get("x-tenant").map(String::as_str), Some("acme"), "proxy_set_header replaces the client's");
+
+    // A snippet with any other statement is not applied at all; the Ingress is still served.
+    let response = get(gateway.http, "unsupported.test", "/", "");
+    assert_eq!((response.status, response.header("x-a")), (200, None));
+    assert_eq!(response.header("x-backend"), Some("app"));
+
+    // A snippet's Strict-Transport-Security wins over the controller's, as in nginx.
+    let (status, hsts, _) = get_tls(&gateway, "hsts.test", &ca.cert_pem, "/");
+    assert_eq!((status, hsts), (200, vec!["max-age=63072000; preload".to_string()]));
 }

@@ -58,6 +58,7 @@ pub mod registry;
 #[cfg(test)]
 mod tests;
 mod sni;
+mod snippet;
 mod tls;
 mod upstream;
 

@@ -81,6 +81,9 @@ fn route_configuration(name: &str, model: &Model, hsts: Option<&str>) -> RouteCo
             ..Default::default()
         }],
         request_headers_to_add: upstream_headers(),
+        // A route's own headers (an Ingress's snippet) win over these defaults, as nginx's
+        // location-level `more_set_headers` wins over the server's (HSTS included).
+        most_specific_header_mutations_wins: true,
         request_headers_to_remove: REMOVED_UPSTREAM_HEADERS.iter().map(|h| h.to_string()).collect(),
         response_headers_to_add: hsts.map(|value| header("strict-transport-security", value)).into_iter().collect(),
         ..Default::default()
@@ -219,10 +222,27 @@ pub fn policy_route(key: &str, policy: &RoutePolicy) -> Route {
             ..Default::default()
         })),
         // Values are literals: `%` is escaped so Envoy never reads one as a formatter command.
-        request_headers_to_add: policy.request_headers.iter().map(|(name, value)| header(name, &value.replace('%', "%%"))).collect(),
+        request_headers_to_add: policy.request_headers.iter().map(|(name, value)| header(name, &literal(value))).collect(),
+        response_headers_to_add: response_headers(policy),
+        response_headers_to_remove: policy.response_headers_remove.clone(),
         typed_per_filter_config: per_filter_configs(policy, buffer),
         ..Default::default()
     }
+}
+
+/// A header value Envoy sends as written (`%` starts a formatter command in Envoy's values).
+fn literal(value: &str) -> String {
+    value.replace('%', "%%")
+}
+
+/// `more_set_headers` replace, `add_header` appends.
+fn response_headers(policy: &RoutePolicy) -> Vec<HeaderValueOption> {
+    let set = policy.response_headers_set.iter().map(|(name, value)| header(name, &literal(value)));
+    let add = policy.response_headers_add.iter().map(|(name, value)| HeaderValueOption {
+        append_action: HeaderAppendAction::AppendIfExistsOrAdd as i32,
+        ..header(name, &literal(value))
+    });
+    set.chain(add).collect()
 }
 
 fn per_filter_configs(policy: &RoutePolicy, buffer: buffer_per_route::Override) -> HashMap<String, Any> {
@@ -285,6 +305,9 @@ mod tests {
             request_headers: [("x-forwarded-prefix".to_string(), "/100%".to_string())].into(),
             allow_sources: vec![crate::model::Cidr::parse("10.0.0.0/8").unwrap()],
             deny_sources: vec![crate::model::Cidr::parse("10.9.0.0/16").unwrap()],
+            response_headers_set: [("x-frame-options".to_string(), "DENY".to_string())].into(),
+            response_headers_add: vec![("x-xss-protection".to_string(), "1; mode=block".to_string())],
+            response_headers_remove: vec!["server".to_string()],
         };
         let unlimited = RoutePolicy { max_body_bytes: None, ..RoutePolicy::default() };
         Model {
@@ -336,6 +359,23 @@ mod tests {
             assert_eq!(headers, expected);
         }
         assert!(model.policies.values().any(|p| p.request_headers.get("x-forwarded-prefix").is_some_and(|v| v == "/100%")));
+        // Response headers: set replaces, add appends, remove removes.
+        let big = model.policies.values().find(|p| !p.response_headers_set.is_empty()).unwrap();
+        let route = &routes[&big.key()];
+        let added: Vec<(String, String, i32)> = route
+            .response_headers_to_add
+            .iter()
+            .map(|h| (h.header.as_ref().unwrap().key.clone(), h.header.as_ref().unwrap().value.clone(), h.append_action))
+            .collect();
+        assert_eq!(
+            added,
+            vec![
+                ("x-frame-options".to_string(), "DENY".to_string(), HeaderAppendAction::OverwriteIfExistsOrAdd as i32),
+                ("x-xss-protection".to_string(), "1; mode=block".to_string(), HeaderAppendAction::AppendIfExistsOrAdd as i32),
+            ]
+        );
+        assert_eq!(route.response_headers_to_remove, vec!["server".to_string()]);
+        assert!(configs.iter().all(|c| c.most_specific_header_mutations_wins), "a route's own headers win");
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::model::{Cidr, RoutePolicy, Severity};
 use super::behaviour::{self, Behaviour};
 use super::upstream::{self, Upstream};
 use super::registry::{self, Support};
+use super::snippet::{self, SnippetHeaders};
 
 /// The annotation prefix ingress-nginx uses by default.
 pub const NGINX_PREFIX: &str = "nginx.ingress.kubernetes.io/";
@@ -57,6 +58,8 @@ pub struct NginxAnnotations {
     /// Client addresses allowed (empty: any) and refused, sorted (`*-source-range`).
     pub allow_sources: Vec<Cidr>,
     pub deny_sources: Vec<Cidr>,
+    /// The header statements of `configuration-snippet`, when it has nothing else.
+    pub snippet_headers: SnippetHeaders,
 }
 
 /// The annotations that limit client addresses. ingress-nginx reads `allowlist-source-range`
@@ -66,7 +69,20 @@ const SOURCE_RANGES: [&str; 3] = ["allowlist-source-range", "whitelist-source-ra
 impl NginxAnnotations {
     /// The route policy of this Ingress's paths, given the defaults.
     pub fn policy(&self, defaults: &behaviour::NginxDefaults) -> RoutePolicy {
-        RoutePolicy { allow_sources: self.allow_sources.clone(), deny_sources: self.deny_sources.clone(), ..self.behaviour.policy(defaults) }
+        let mut policy = self.behaviour.policy(defaults);
+        let headers = &self.snippet_headers;
+        for (name, value) in &headers.request_set {
+            // An annotation's header (x-forwarded-prefix) wins over the snippet's.
+            policy.request_headers.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+        RoutePolicy {
+            allow_sources: self.allow_sources.clone(),
+            deny_sources: self.deny_sources.clone(),
+            response_headers_set: headers.response_set.clone(),
+            response_headers_add: headers.response_add.clone(),
+            response_headers_remove: headers.response_remove.clone(),
+            ..policy
+        }
     }
 
     /// Serve every path closed with `status` because of `annotation` (a full key), keeping the
@@ -157,6 +173,27 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
                 Severity::Warning,
                 format!("{key} has no effect without one of {} (as in ingress-nginx); ignored", activator_list()),
             )),
+            (Support::Differs, "configuration-snippet") => match (access_directive(value), snippet::parse(value)) {
+                (Some(directive), _) => {
+                    notes.push((
+                        key.clone(),
+                        Severity::Error,
+                        format!("this snippet restricts access ({directive:?}), which raw snippets never do here; every path of this Ingress answers 403 (fail closed)"),
+                    ));
+                    denied.push((key.clone(), 403));
+                }
+                (None, Ok(headers)) => {
+                    for note in &headers.notes {
+                        notes.push((key.clone(), Severity::Warning, format!("{note}; applied")));
+                    }
+                    parsed.snippet_headers = headers;
+                }
+                (None, Err(reason)) => notes.push((
+                    key.clone(),
+                    Severity::Warning,
+                    format!("only header statements of a snippet are applied, and {reason}; the snippet is not applied (the rest of the Ingress is served)"),
+                )),
+            },
             (Support::Snippet, _) => match access_directive(value) {
                 Some(directive) => {
                     notes.push((
@@ -300,7 +337,7 @@ mod tests {
             },
             Case {
                 name: "snippet is a warning, never applied",
-                input: &[("nginx.ingress.kubernetes.io/configuration-snippet", "more_set_headers x;")],
+                input: &[("nginx.ingress.kubernetes.io/configuration-snippet", "expires 1d;")],
                 parsed: NginxAnnotations::default(),
                 notes: &["nginx.ingress.kubernetes.io/configuration-snippet"],
             },

@@ -96,7 +96,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("canary-weight", NotYet),
     entry("canary-weight-total", NotYet),
     entry("client-body-buffer-size", NoEffect),
-    entry("configuration-snippet", Snippet),
+    entry("configuration-snippet", Differs),
     entry("connection-proxy-header", NotYet),
     entry("cors-allow-credentials", NotYet),
     entry("cors-allow-headers", NotYet),

@@ -400,7 +400,7 @@ fn routes_by_table() {
             ),
             hosts: vec![vhost("shop.example.com", vec![route(prefix("/"), forward("default", "a", 80), "default/shop: spec.rules[0].http.paths[0]")])],
             diagnostics: vec![
-                "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/configuration-snippet]: raw nginx configuration snippets are never applied; ignored",
+                "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/configuration-snippet]: only header statements of a snippet are applied, and the last statement has no \";\"; the snippet is not applied (the rest of the Ingress is served)",
                 "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/custom-http-errors]: annotation nginx.ingress.kubernetes.io/custom-http-errors is not supported yet; ignored",
             ],
         },
