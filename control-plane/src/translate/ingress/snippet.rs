@@ -15,8 +15,8 @@
 //!   WebSocket idiom) are accepted as no-ops: Envoy upgrades WebSockets itself.
 //!
 //! Values are literals: a `$` (an nginx variable) makes the snippet not applied. Names must be HTTP
-//! tokens other than `host` and values free of control characters, so no snippet can make Envoy
-//! refuse the configuration. Pure.
+//! tokens other than `host` (in either direction) and values free of control characters, so no
+//! snippet can make Envoy refuse the configuration. Pure.
 
 use std::collections::BTreeMap;
 
@@ -74,7 +74,7 @@ pub fn parse(snippet: &str) -> Result<SnippetHeaders, String> {
             "proxy_set_header" => match args {
                 [name, value] if is_websocket_idiom(name, value) => {}
                 [name, value] => {
-                    headers.request_set.insert(request_header_name(name)?, header_value(value)?);
+                    headers.request_set.insert(header_name(name)?, header_value(value)?);
                 }
                 _ => return Err("proxy_set_header takes a name and a value".into()),
             },
@@ -82,7 +82,7 @@ pub fn parse(snippet: &str) -> Result<SnippetHeaders, String> {
                 for arg in options_free(directive, args)? {
                     match name_value(arg)? {
                         (name, Some(value)) => {
-                            headers.request_set.insert(request_header_name(&name)?, value);
+                            headers.request_set.insert(name, value);
                         }
                         (name, None) => return Err(format!("more_set_input_headers {name:?}: clearing request headers is not supported")),
                     }
@@ -123,20 +123,17 @@ fn name_value(arg: &str) -> Result<(String, Option<String>), String> {
     Ok((name, Some(header_value(value)?)))
 }
 
+/// An HTTP token other than `host`, lower-cased (Envoy refuses a configuration that adds or
+/// removes `host` in either direction).
 fn header_name(name: &str) -> Result<String, String> {
     let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     if name.is_empty() || name.len() > 256 || !name.chars().all(token) || name.contains('$') {
         return Err(format!("{name:?} is not a header name"));
     }
-    Ok(name.to_ascii_lowercase())
-}
-
-fn request_header_name(name: &str) -> Result<String, String> {
-    let name = header_name(name)?;
-    if name == "host" {
-        return Err("the Host header cannot be set here (upstream-vhost does that)".into());
+    if name.eq_ignore_ascii_case("host") {
+        return Err("the Host header cannot be set or cleared here (upstream-vhost sets it upstream)".into());
     }
-    Ok(name)
+    Ok(name.to_ascii_lowercase())
 }
 
 fn header_value(value: &str) -> Result<String, String> {
@@ -265,6 +262,9 @@ mod tests {
             ("more_set_headers -s 404 \"X-A: b\";", "status and type filters"),
             ("more_clear_headers 'X-Hidden-*';", "wildcards"),
             ("proxy_set_header Host example.com;", "Host header"),
+            ("more_set_headers \"Host: example.com\";", "Host header"),
+            ("more_clear_headers host;", "Host header"),
+            ("add_header HOST x always;", "Host header"),
             ("more_set_headers \"Bad Name: x\";", "not a header name"),
             ("more_set_headers \"X-A: b\"", "no \";\""),
             ("more_set_headers \"X-A: b;", "quote is not closed"),
