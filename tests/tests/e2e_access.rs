@@ -27,25 +27,44 @@ fn annotated(name: &str, annotations: &[(&str, &str)], host: &str) -> Value {
     manifests::ingress("default", name, Value::Object(annotations), &[(host, paths)])
 }
 
-/// `GET /` for `host` from the client address `source`, with extra header lines: the status and
-/// whether the backend answered.
-fn get_from(source: Ipv4Addr, gateway: SocketAddr, host: &str, extra: &str) -> (u16, bool) {
+/// Send `head` (request line and headers, blank line included) from the client address `source`
+/// and read the answer: all of it, or with `first_read_only` what the first read returns (an
+/// upgraded connection stays open).
+fn exchange_from(source: Ipv4Addr, gateway: SocketAddr, head: &str, first_read_only: bool) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.bind(SocketAddr::from((source, 0))).unwrap();
         let mut stream = socket.connect(gateway).await.unwrap();
-        let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}\r\n");
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw)).await.unwrap().unwrap();
-        let text = String::from_utf8_lossy(&raw).to_string();
-        let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-        // A 101 answer is the backend's too (the echo backend accepts upgrades).
-        let reached = status == 101 || body.find('{').is_some_and(|i| Echo::parse(body[i..].trim_end().as_bytes()).is_ok());
-        (status, reached)
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut raw = vec![0u8; 1024];
+        let read = async {
+            if first_read_only {
+                let n = stream.read(&mut raw).await?;
+                raw.truncate(n);
+            } else {
+                raw.clear();
+                stream.read_to_end(&mut raw).await?;
+            }
+            Ok::<_, std::io::Error>(())
+        };
+        tokio::time::timeout(Duration::from_secs(20), read).await.unwrap().unwrap();
+        String::from_utf8_lossy(&raw).to_string()
     })
+}
+
+fn status_of(answer: &str) -> u16 {
+    answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+/// `GET /` for `host` from the client address `source`, with extra header lines: the status and
+/// whether the backend answered.
+fn get_from(source: Ipv4Addr, gateway: SocketAddr, host: &str, extra: &str) -> (u16, bool) {
+    let head = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}\r\n");
+    let answer = exchange_from(source, gateway, &head, false);
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let reached = body.find('{').is_some_and(|i| Echo::parse(body[i..].trim_end().as_bytes()).is_ok());
+    (status_of(&answer), reached)
 }
 
 #[test]
@@ -93,17 +112,8 @@ fn source_ranges_behave_like_ingress_nginx() {
     // WebSocket upgrades go through the same limits.
     let upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
     let request = |last: u8| {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async {
-            let socket = tokio::net::TcpSocket::new_v4().unwrap();
-            socket.bind(SocketAddr::from((client(last), 0))).unwrap();
-            let mut stream = socket.connect(http).await.unwrap();
-            let head = format!("GET / HTTP/1.1\r\nHost: allow.test\r\n{upgrade}\r\n");
-            stream.write_all(head.as_bytes()).await.unwrap();
-            let mut buf = vec![0u8; 1024];
-            let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf)).await.unwrap().unwrap();
-            String::from_utf8_lossy(&buf[..n]).split(' ').nth(1).and_then(|s| s.parse::<u16>().ok()).unwrap_or(0)
-        })
+        let head = format!("GET / HTTP/1.1\r\nHost: allow.test\r\n{upgrade}\r\n");
+        status_of(&exchange_from(client(last), http, &head, true))
     };
     assert_eq!(request(2), 101, "an allowed client upgrades");
     assert_eq!(request(4), 403, "a refused client does not");

@@ -1,5 +1,5 @@
 //! Model clusters -> Envoy `Cluster`s and their `ClusterLoadAssignment`s. Every cluster is EDS over
-//! ADS, round robin, with the edge's per-connection buffer limit; its [`UpstreamOptions`] add what
+//! ADS, round robin, with the edge's per-connection buffer limit; its [`UpstreamOptions`](crate::model::UpstreamOptions) add what
 //! ingress-nginx's `backend-protocol`, `proxy-ssl-*` and `proxy-connect-timeout` ask for:
 //! - HTTP/2 (GRPC, GRPCS) through `HttpProtocolOptions.explicit_http_config`;
 //! - TLS (HTTPS, GRPCS) through an `UpstreamTlsContext`: nginx's defaults send no SNI and do not
@@ -21,7 +21,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher, StringMatcher}
 use envoy_types::pb::google::protobuf::UInt32Value;
 use envoy_types::util::pack_any;
 
-use crate::model::{Endpoint, UpstreamCluster, UpstreamOptions, UpstreamTls};
+use crate::model::{Endpoint, UpstreamCluster, UpstreamTls};
 use crate::translate::edge::{proto_duration, EdgeSettings};
 use crate::translate::envoy::{ads_config_source, socket_address};
 
@@ -64,11 +64,6 @@ pub fn load_assignment(upstream: &UpstreamCluster) -> ClusterLoadAssignment {
         },
         ..Default::default()
     }
-}
-
-/// The SDS names of the client certificates the clusters present.
-pub fn client_certificates(clusters: &[&UpstreamOptions]) -> Vec<String> {
-    clusters.iter().filter_map(|o| o.tls.as_ref()?.client_certificate.clone()).collect()
 }
 
 fn http2_options() -> HttpProtocolOptions {
@@ -161,7 +156,7 @@ mod tests {
     use super::*;
     use envoy_types::pb::google::protobuf::Duration as ProtoDuration;
     use std::time::Duration;
-    use crate::model::UpstreamVerification;
+    use crate::model::{UpstreamOptions, UpstreamVerification};
     use envoy_types::pb::google::protobuf::Any;
     use prost::{Message, Name};
 

@@ -187,7 +187,7 @@ pub struct Behaviour {
 impl Behaviour {
     /// Read the family from an Ingress's annotations; notes for what is ignored or differs.
     pub fn parse(annotations: &BTreeMap<String, String>) -> (Behaviour, Vec<AnnotationNote>) {
-        let mut reader = Reader { annotations, notes: Vec::new() };
+        let mut reader = Reader::new(annotations);
         let mut behaviour = Behaviour {
             ssl_redirect: reader.boolean("ssl-redirect"),
             force_ssl_redirect: reader.boolean("force-ssl-redirect").unwrap_or(false),
@@ -292,18 +292,26 @@ pub fn www_counterpart(host: &str) -> Option<String> {
     })
 }
 
-/// Reads annotation values by name, collecting notes.
-struct Reader<'a> {
+/// Longest timeout accepted, in seconds (a year): Envoy refuses a duration beyond its range, and
+/// that refusal would stop every configuration update, not just this Ingress's.
+pub const MAX_TIMEOUT_SECONDS: u64 = 365 * 86_400;
+
+/// Reads annotation values by name, collecting notes (shared with `upstream`).
+pub(super) struct Reader<'a> {
     annotations: &'a BTreeMap<String, String>,
-    notes: Vec<AnnotationNote>,
+    pub(super) notes: Vec<AnnotationNote>,
 }
 
-impl Reader<'_> {
-    fn get(&self, name: &str) -> Option<&str> {
+impl<'a> Reader<'a> {
+    pub(super) fn new(annotations: &'a BTreeMap<String, String>) -> Reader<'a> {
+        Reader { annotations, notes: Vec::new() }
+    }
+
+    pub(super) fn get(&self, name: &str) -> Option<&'a str> {
         self.annotations.get(&format!("{NGINX_PREFIX}{name}")).map(String::as_str)
     }
 
-    fn note(&mut self, name: &str, severity: Severity, message: String) {
+    pub(super) fn note(&mut self, name: &str, severity: Severity, message: String) {
         self.notes.push((format!("{NGINX_PREFIX}{name}"), severity, message));
     }
 
@@ -330,10 +338,14 @@ impl Reader<'_> {
         }
     }
 
-    fn seconds(&mut self, name: &str) -> Option<u64> {
+    pub(super) fn seconds(&mut self, name: &str) -> Option<u64> {
         let seconds = self.integer(name)?;
         if seconds == 0 {
             self.note(name, Severity::Warning, "0 is not a timeout; the default applies".into());
+            return None;
+        }
+        if seconds > MAX_TIMEOUT_SECONDS {
+            self.note(name, Severity::Warning, format!("{seconds} is more than a year; the default applies"));
             return None;
         }
         Some(seconds)

@@ -20,6 +20,7 @@ use crate::model::{Severity, TlsCertificate, TlsVersions, UpstreamOptions, Upstr
 use crate::state::{ClusterState, ObjectKey};
 
 use super::annotations::{AnnotationNote, NGINX_PREFIX};
+use super::behaviour::Reader;
 use super::tls;
 
 /// The annotation names (after the prefix) this module reads.
@@ -101,49 +102,39 @@ pub struct Upstream {
 impl Upstream {
     /// Read the family from the annotations of an Ingress.
     pub fn parse(annotations: &BTreeMap<String, String>) -> (Upstream, Vec<AnnotationNote>) {
-        let mut notes = Vec::new();
-        let get = |name: &str| annotations.get(&format!("{NGINX_PREFIX}{name}")).map(|v| v.trim().to_string());
-        let mut note = |name: &str, severity: Severity, message: String| {
-            notes.push((format!("{NGINX_PREFIX}{name}"), severity, message));
-        };
-        let protocol = match get("backend-protocol") {
+        let mut reader = Reader::new(annotations);
+        let protocol = match trimmed(&reader, "backend-protocol") {
             None => BackendProtocol::Http,
             Some(value) => match BackendProtocol::parse(&value) {
                 Some(BackendProtocol::AutoHttp) => {
-                    note("backend-protocol", Severity::Warning, "AUTO_HTTP: the backend is spoken to over HTTP whatever the client's scheme (ingress-nginx follows the client's scheme)".into());
+                    reader.note("backend-protocol", Severity::Warning, "AUTO_HTTP: the backend is spoken to over HTTP whatever the client's scheme (ingress-nginx follows the client's scheme)".into());
                     BackendProtocol::AutoHttp
                 }
                 Some(BackendProtocol::Fcgi) => {
-                    note("backend-protocol", Severity::Error, "FCGI: Envoy has no FastCGI client; the Ingress's paths answer 503".into());
+                    reader.note("backend-protocol", Severity::Error, "FCGI: Envoy has no FastCGI client; the Ingress's paths answer 503".into());
                     BackendProtocol::Fcgi
                 }
                 Some(protocol) => protocol,
                 None => {
-                    note("backend-protocol", Severity::Warning, format!("{value:?} is not one of HTTP, HTTPS, AUTO_HTTP, GRPC, GRPCS, FCGI; HTTP applies, as in ingress-nginx"));
+                    reader.note("backend-protocol", Severity::Warning, format!("{value:?} is not one of HTTP, HTTPS, AUTO_HTTP, GRPC, GRPCS, FCGI; HTTP applies, as in ingress-nginx"));
                     BackendProtocol::Http
                 }
             },
         };
-        let connect_timeout = get("proxy-connect-timeout").and_then(|value| match parse_seconds(&value) {
-            Some(seconds) => Some(seconds),
-            None => {
-                note("proxy-connect-timeout", Severity::Warning, format!("{value:?} is not a whole number of seconds above 0; the default (5) applies"));
-                None
-            }
-        });
-        if let Some(version) = get("proxy-http-version") {
+        let connect_timeout = reader.seconds("proxy-connect-timeout");
+        if let Some(version) = trimmed(&reader, "proxy-http-version") {
             let message = match version.as_str() {
                 "1.1" => None,
                 "1.0" => Some("1.0: Envoy speaks HTTP/1.1 to backends; the request is sent as HTTP/1.1".to_string()),
                 other => Some(format!("{other:?} is not 1.0 or 1.1; HTTP/1.1 applies")),
             };
             if let Some(message) = message {
-                note("proxy-http-version", Severity::Warning, message);
+                reader.note("proxy-http-version", Severity::Warning, message);
             }
         }
-        let service_upstream = get("service-upstream").is_some_and(|v| v == "true");
-        let ssl = parse_proxy_ssl(&get, &mut note);
-        (Upstream { protocol, connect_timeout, ssl, service_upstream }, notes)
+        let service_upstream = trimmed(&reader, "service-upstream").is_some_and(|v| v == "true");
+        let ssl = parse_proxy_ssl(&mut reader);
+        (Upstream { protocol, connect_timeout, ssl, service_upstream }, reader.notes)
     }
 
     /// The cluster options of an Ingress in `namespace`, reading `proxy-ssl-secret` from `state`;
@@ -184,53 +175,57 @@ impl Upstream {
     }
 }
 
-fn parse_seconds(value: &str) -> Option<u64> {
-    value.parse::<u64>().ok().filter(|s| (1..=86_400 * 365).contains(s))
+/// A value, trimmed.
+fn trimmed(reader: &Reader<'_>, name: &str) -> Option<String> {
+    reader.get(name).map(|v| v.trim().to_string())
 }
 
-fn parse_proxy_ssl(
-    get: &impl Fn(&str) -> Option<String>,
-    note: &mut impl FnMut(&str, Severity, String),
-) -> Option<ProxySsl> {
-    let others = ["proxy-ssl-verify", "proxy-ssl-verify-depth", "proxy-ssl-name", "proxy-ssl-server-name", "proxy-ssl-protocols"];
-    let Some(secret) = get("proxy-ssl-secret").filter(|v| !v.is_empty()) else {
-        for name in others.iter().filter(|name| get(name).is_some()) {
-            note(name, Severity::Warning, "has no effect without proxy-ssl-secret (as in ingress-nginx); ignored".into());
-        }
-        return None;
-    };
-    let on_off = |name: &str, note: &mut dyn FnMut(&str, Severity, String)| match get(name).as_deref() {
+/// `on` / `off` (case-sensitive, as ingress-nginx); anything else is `off`, warned.
+fn on_off(reader: &mut Reader<'_>, name: &str) -> bool {
+    match reader.get(name).map(str::trim) {
         None | Some("off") => false,
         Some("on") => true,
         Some(other) => {
-            note(name, Severity::Warning, format!("{other:?} is not \"on\" or \"off\"; \"off\" applies"));
+            let other = other.to_string();
+            reader.note(name, Severity::Warning, format!("{other:?} is not \"on\" or \"off\"; \"off\" applies"));
             false
         }
+    }
+}
+
+fn parse_proxy_ssl(reader: &mut Reader<'_>) -> Option<ProxySsl> {
+    let others = ["proxy-ssl-verify", "proxy-ssl-verify-depth", "proxy-ssl-name", "proxy-ssl-server-name", "proxy-ssl-protocols"];
+    let Some(secret) = trimmed(reader, "proxy-ssl-secret").filter(|v| !v.is_empty()) else {
+        let present: Vec<&str> = others.into_iter().filter(|name| reader.get(name).is_some()).collect();
+        for name in present {
+            reader.note(name, Severity::Warning, "has no effect without proxy-ssl-secret (as in ingress-nginx); ignored".into());
+        }
+        return None;
     };
-    let verify = on_off("proxy-ssl-verify", note);
-    let server_name = on_off("proxy-ssl-server-name", note);
-    let verify_depth = match get("proxy-ssl-verify-depth") {
+    let verify = on_off(reader, "proxy-ssl-verify");
+    let server_name = on_off(reader, "proxy-ssl-server-name");
+    let verify_depth = match trimmed(reader, "proxy-ssl-verify-depth") {
         None => 1,
         Some(value) => match value.parse::<u32>() {
             Ok(0) => 1,
             Ok(depth @ 1..=100) => depth,
             _ => {
-                note("proxy-ssl-verify-depth", Severity::Warning, format!("{value:?} is not a depth of 1 to 100; 1 applies"));
+                reader.note("proxy-ssl-verify-depth", Severity::Warning, format!("{value:?} is not a depth of 1 to 100; 1 applies"));
                 1
             }
         },
     };
-    let protocols = match get("proxy-ssl-protocols") {
+    let protocols = match trimmed(reader, "proxy-ssl-protocols") {
         None => TlsVersions::V1_2_ONLY,
         Some(value) => TlsVersions::parse(&value).unwrap_or_else(|| {
-            note("proxy-ssl-protocols", Severity::Warning, format!("{value:?} is not a list of TLSv1.2 and TLSv1.3; TLSv1.2 applies"));
+            reader.note("proxy-ssl-protocols", Severity::Warning, format!("{value:?} is not a list of TLSv1.2 and TLSv1.3; TLSv1.2 applies"));
             TlsVersions::V1_2_ONLY
         }),
     };
-    let name = get("proxy-ssl-name").filter(|v| !v.is_empty());
+    let name = trimmed(reader, "proxy-ssl-name").filter(|v| !v.is_empty());
     if let Some(value) = &name {
         if !super::normalize_host(value).is_ok_and(|host| host == value.to_ascii_lowercase()) {
-            note("proxy-ssl-name", Severity::Warning, format!("{value:?} is not a host name; ignored"));
+            reader.note("proxy-ssl-name", Severity::Warning, format!("{value:?} is not a host name; ignored"));
             return Some(ProxySsl { secret, verify, verify_depth, name: None, server_name, protocols });
         }
     }
@@ -342,7 +337,7 @@ mod tests {
 
     #[test]
     fn bad_connect_timeouts_keep_the_default_with_a_warning() {
-        for value in ["30s", "0", "-1", "abc"] {
+        for value in ["30s", "0", "-1", "abc", "31536001"] {
             let (upstream, notes) = parse(&[("proxy-connect-timeout", value)]);
             assert_eq!(upstream.connect_timeout, None, "{value}");
             assert_eq!(notes.len(), 1, "{value}");
