@@ -217,6 +217,12 @@ impl UpstreamOptions {
     }
 }
 
+/// The Service port cluster (`namespace/service/port`) a cluster name speaks to, without the
+/// options suffix [`UpstreamOptions::cluster_name`] adds: ingress-nginx's "upstream".
+pub fn service_port_of(cluster: &str) -> &str {
+    cluster.split_once('~').map_or(cluster, |(base, _)| base)
+}
+
 /// TLS to the endpoints. The defaults are nginx's: no SNI, the certificate not checked.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct UpstreamTls {

@@ -81,8 +81,8 @@ fn cluster_routes(table: &RouteTable) -> BTreeSet<(String, ObjectKey)> {
     let mut out = BTreeSet::new();
     for route in table.hosts.iter().flat_map(|h| &h.routes) {
         let (RouteAction::Forward(forward), Some(ingress)) = (&route.action, origin_ingress(&route.origin)) else { continue };
-        for backend in &forward.backends {
-            out.insert((backend.cluster.clone(), ingress.clone()));
+        for cluster in forward.clusters() {
+            out.insert((cluster.to_string(), ingress.clone()));
         }
     }
     out

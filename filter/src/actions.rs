@@ -90,6 +90,7 @@ pub fn apply<'t>(
                 path,
                 authority: forward.host_rewrite.as_deref(),
                 policy: &forward.policy,
+                canary: forward.canary.as_deref(),
             }
         }
     }
@@ -435,6 +436,7 @@ mod tests {
             rewrite: Some(PathRewrite::Template(bomb)),
             host_rewrite: None,
             policy: String::new(),
+            canary: None,
         });
         let request = RequestParts::new(b"a", long.as_bytes());
         assert_eq!(apply(&action, &request, Some(&matched), 0), Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY });

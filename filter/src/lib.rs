@@ -5,6 +5,7 @@
 //! - `matcher`: pure host/path matching (host index + per-host matchit radix tree) and precedence.
 //! - `request`: the request parts routing reads (authority, path, scheme, listener port).
 //! - `actions`: what a matched route does (weighted pick, rewrite-target, ReplacePrefix) as values.
+//! - `canary`: ingress-nginx canary decisions (header, cookie, weight) as a pure function.
 //! - `redirect`: redirect checks and the `Location` a redirect gives a request (ssl-redirect,
 //!   app-root, permanent/temporal and from-to-www redirects).
 //! - `decision`: the outcome of routing a request (forward / respond / redirect, and why), as plain
@@ -16,6 +17,7 @@
 //! Nothing outside `host` may name proxy-wasm, so the whole routing core is tested natively.
 
 pub mod actions;
+pub mod canary;
 pub mod decision;
 pub mod limits;
 pub mod matcher;

@@ -35,3 +35,10 @@ pub const MAX_POLICY_KEY_BYTES: usize = 64;
 
 /// Longest `Location` a redirect may produce; a longer one answers that request 414.
 pub const MAX_LOCATION_BYTES: usize = 8 * 1024;
+
+/// Most distinct `canary-by-header-pattern` regexes in one table (each compiled regex holds VM
+/// memory; a request tries at most one).
+pub const MAX_CANARY_PATTERNS: usize = 1000;
+
+/// Longest canary header or cookie name.
+pub const MAX_CANARY_NAME_BYTES: usize = 256;

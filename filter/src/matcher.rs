@@ -26,16 +26,17 @@ use std::collections::HashMap;
 use regex::Regex;
 
 use crate::actions;
+use crate::canary::{self, CanaryHeaders};
 pub use crate::decision::{Decision, Outcome, Via, NOT_FOUND_BODY, URI_TOO_LONG_BODY};
 use crate::redirect;
 pub use crate::redirect::check_redirect;
 use crate::request::{host_of, split_path};
 pub use crate::request::RequestParts;
-use crate::table::{Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
+use crate::table::{Canary, CanaryHeaderRule, Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
 
 pub use crate::limits::MAX_TABLE_JSON_BYTES;
 use crate::limits::{
-    MAX_POLICY_KEY_BYTES, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST,
+    MAX_CANARY_NAME_BYTES, MAX_CANARY_PATTERNS, MAX_POLICY_KEY_BYTES, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST,
     MAX_REQUEST_PATH_BYTES, MAX_REWRITE_SUBSTITUTIONS, MAX_REWRITE_TEMPLATE_BYTES,
 };
 
@@ -58,6 +59,8 @@ pub struct CompiledTable {
     needs_scheme: bool,
     /// Some redirect writes the port the client connected to.
     needs_listener_port: bool,
+    /// The compiled `CanaryHeaderRule::Pattern`s, by pattern.
+    canary_patterns: HashMap<String, Regex>,
 }
 
 /// The host index: entries of `table.hosts` by the names they serve.
@@ -178,7 +181,82 @@ fn check_forward(forward: &Forward) -> Result<(), String> {
     if let Some(host) = &forward.host_rewrite {
         check_header_value("host_rewrite", host)?;
     }
+    if let Some(canary) = &forward.canary {
+        check_canary(canary).map_err(|e| format!("canary: {e}"))?;
+    }
     check_policy_key(&forward.policy)
+}
+
+/// A canary's cluster is header-safe, its header and cookie names are tokens (header names lower
+/// case), its pattern compiles and its weight total is not 0.
+fn check_canary(canary: &Canary) -> Result<(), String> {
+    check_header_value("cluster", &canary.cluster)?;
+    if let Some(header) = &canary.header {
+        check_token("header name", &header.name)?;
+        if header.name.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(format!("header name {:?} is not lower case", header.name));
+        }
+        match &header.rule {
+            CanaryHeaderRule::Value(value) => check_header_value("header value", value)?,
+            CanaryHeaderRule::Pattern(pattern) => drop(compile_canary_regex(pattern)?),
+            CanaryHeaderRule::AlwaysNever | CanaryHeaderRule::PresentMeansPrimary => {}
+        }
+    }
+    if let Some(cookie) = &canary.cookie {
+        check_token("cookie name", cookie)?;
+    }
+    if canary.weight_total == 0 {
+        return Err("weight_total is 0".into());
+    }
+    Ok(())
+}
+
+/// A header or cookie name: 1..=MAX_CANARY_NAME_BYTES of `[A-Za-z0-9_-]`.
+fn check_token(what: &str, name: &str) -> Result<(), String> {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    if name.is_empty() || name.len() > MAX_CANARY_NAME_BYTES || !name.bytes().all(token) {
+        return Err(format!("{what} {name:?} is not 1 to {MAX_CANARY_NAME_BYTES} letters, digits, '-' or '_'"));
+    }
+    Ok(())
+}
+
+/// Compile a canary header pattern: unanchored, as ingress-nginx's `ngx.re.match` without options.
+pub fn compile_canary_regex(pattern: &str) -> Result<Regex, String> {
+    if pattern.len() > MAX_REGEX_PATTERN_BYTES {
+        return Err(format!("regex is {} bytes, more than the {MAX_REGEX_PATTERN_BYTES} allowed", pattern.len()));
+    }
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
+        .build()
+        .map_err(|e| format!("invalid regex {pattern:?}: {e}"))
+}
+
+/// Every canary header pattern of the table, compiled once each.
+fn compile_canary_patterns(table: &RouteTable) -> Result<HashMap<String, Regex>, String> {
+    let mut patterns = HashMap::new();
+    for forward in forwards(table) {
+        let Some(CanaryHeaderRule::Pattern(pattern)) = forward.canary.as_ref().and_then(|c| c.header.as_ref()).map(|h| &h.rule)
+        else {
+            continue;
+        };
+        if !patterns.contains_key(pattern) {
+            if patterns.len() == MAX_CANARY_PATTERNS {
+                return Err(format!("more than {MAX_CANARY_PATTERNS} distinct canary header patterns"));
+            }
+            patterns.insert(pattern.clone(), compile_canary_regex(pattern)?);
+        }
+    }
+    Ok(patterns)
+}
+
+/// Every `Forward` of a table: routes, host fallbacks and the default backend.
+pub fn forwards(table: &RouteTable) -> impl Iterator<Item = &Forward> {
+    let host_actions = table.hosts.iter().flat_map(|host| host.routes.iter().map(|r| &r.action).chain(host.fallback.as_ref()));
+    host_actions.chain(table.default_backend.as_ref()).filter_map(|action| match action {
+        RouteAction::Forward(forward) => Some(forward),
+        _ => None,
+    })
 }
 
 fn check_template(template: &str) -> Result<(), String> {
@@ -489,7 +567,8 @@ impl CompiledTable {
         let https_redirects = table.hosts.iter().flat_map(|h| &h.routes).any(|r| r.https_redirect.is_some());
         let needs_scheme = https_redirects || redirects(&table).any(|r| redirect::reads_scheme(&r.location));
         let needs_listener_port = redirects(&table).any(|r| redirect::reads_listener_port(&r.location));
-        Ok(CompiledTable { table, hosts, vhosts, needs_scheme, needs_listener_port })
+        let canary_patterns = compile_canary_patterns(&table).map_err(table_error)?;
+        Ok(CompiledTable { table, hosts, vhosts, needs_scheme, needs_listener_port, canary_patterns })
     }
 
     /// The table's `version` string.
@@ -513,6 +592,16 @@ impl CompiledTable {
     /// When `false`, the host shim need not read `x-forwarded-port`.
     pub fn needs_listener_port(&self) -> bool {
         self.needs_listener_port
+    }
+
+    /// Whether a request whose route has `canary` goes to the canary cluster (see [`crate::canary`]).
+    /// `random` is any value, drawn independently of the one given to [`CompiledTable::route`].
+    pub fn chooses_canary(&self, canary: &Canary, headers: &impl CanaryHeaders, random: u64) -> bool {
+        let pattern = match canary.header.as_ref().map(|h| &h.rule) {
+            Some(CanaryHeaderRule::Pattern(pattern)) => self.canary_patterns.get(pattern),
+            _ => None,
+        };
+        canary::chooses_canary(canary, pattern, headers, random)
     }
 
     /// Route one request. `random` picks among weighted backends (any value is valid).
@@ -601,7 +690,7 @@ fn route_outcome<'t>(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::table::{HostPart, Location, PathPart, WeightedBackend};
+    use crate::table::{CanaryHeader, HostPart, Location, PathPart, WeightedBackend};
 
     fn prefix(value: &str, cluster: &str) -> Route {
         Route { path: PathMatch::Prefix(value.into()), action: RouteAction::forward_to(cluster), origin: String::new(), https_redirect: None }
@@ -1052,6 +1141,7 @@ mod tests {
                 rewrite: Some(PathRewrite::Template("$0".repeat(n))),
                 host_rewrite: None,
                 policy: String::new(),
+                canary: None,
             }),
             origin: String::new(),
             https_redirect: None,
@@ -1088,6 +1178,7 @@ mod tests {
             rewrite,
             host_rewrite: host_rewrite.map(String::from),
             policy: String::new(),
+            canary: None,
         })
     }
 
@@ -1133,7 +1224,7 @@ mod tests {
             let decision = compiled.route(&RequestParts::new(b"rewrite.bar.com", path.as_bytes()), 0);
             assert_eq!(
                 decision.outcome,
-                Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "" },
+                Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "", canary: None },
                 "path {path}"
             );
         }
@@ -1159,6 +1250,34 @@ mod tests {
             }
         }
         assert_eq!(canary, 100);
+    }
+
+    #[test]
+    fn a_canary_route_names_both_clusters_and_decides_with_its_compiled_pattern() {
+        let mut route = prefix("/info", "default/main/80");
+        if let RouteAction::Forward(forward) = &mut route.action {
+            forward.canary = Some(Box::new(Canary {
+                cluster: "default/canary/80".into(),
+                header: Some(CanaryHeader { name: "x-canary".into(), rule: CanaryHeaderRule::Pattern("^Do[A-Z][a-z]+y$".into()) }),
+                cookie: None,
+                weight: 0,
+                weight_total: 100,
+                origin: "default/info-canary".into(),
+            }));
+        }
+        let table = table(vec![vhost("foo", vec![route])], None);
+        let Outcome::Forward { cluster, canary: Some(canary), .. } = table.route(&RequestParts::new(b"foo", b"/info"), 0).outcome else {
+            panic!("no canary on the route");
+        };
+        assert_eq!(cluster, "default/main/80");
+        struct One(&'static str);
+        impl CanaryHeaders for One {
+            fn header(&self, name: &str) -> Option<Vec<u8>> {
+                (name == "x-canary").then(|| self.0.as_bytes().to_vec())
+            }
+        }
+        assert!(table.chooses_canary(canary, &One("DoCanary"), 0));
+        assert!(!table.chooses_canary(canary, &One("Docanary"), 0));
     }
 
     fn compile_error(hosts: Vec<VirtualHost>) -> CompileError {
@@ -1206,7 +1325,31 @@ mod tests {
             origin: String::new(),
             https_redirect: None,
         };
+        let with_canary = |edit: &dyn Fn(&mut Canary)| {
+            let mut canary = Canary {
+                cluster: "b".into(),
+                header: Some(CanaryHeader { name: "x-canary".into(), rule: CanaryHeaderRule::AlwaysNever }),
+                cookie: None,
+                weight: 0,
+                weight_total: 100,
+                origin: String::new(),
+            };
+            edit(&mut canary);
+            let mut route = prefix("/", "a");
+            if let RouteAction::Forward(forward) = &mut route.action {
+                forward.canary = Some(Box::new(canary));
+            }
+            vec![vhost("a", vec![route])]
+        };
+        let header = |name: &str, rule: CanaryHeaderRule| Some(CanaryHeader { name: name.into(), rule });
         let cases: Vec<(&str, Vec<VirtualHost>, &str)> = vec![
+            ("canary header upper case", with_canary(&|c| c.header = header("X-Canary", CanaryHeaderRule::AlwaysNever)), "lower case"),
+            ("canary header injection", with_canary(&|c| c.header = header("x\r\nb", CanaryHeaderRule::AlwaysNever)), "letters, digits"),
+            ("canary bad pattern", with_canary(&|c| c.header = header("x", CanaryHeaderRule::Pattern("[".into()))), "invalid regex"),
+            ("canary value injection", with_canary(&|c| c.header = header("x", CanaryHeaderRule::Value("a\nb".into()))), "control character"),
+            ("canary cookie", with_canary(&|c| c.cookie = Some("a;b".into())), "cookie name"),
+            ("canary total 0", with_canary(&|c| c.weight_total = 0), "weight_total is 0"),
+            ("canary cluster", with_canary(&|c| c.cluster = String::new()), "cluster is empty"),
             ("empty backends", vec![vhost("a", vec![empty_backends])], "no backends"),
             ("zero weights", vec![vhost("a", vec![zero_weights])], "weight 0"),
             ("header injection", vec![vhost("a", vec![injected_host])], "control character"),
@@ -1408,8 +1551,8 @@ mod tests {
         };
         let compiled = table(vec![vhost("a.com", vec![slow, prefix("/", "plain")])], None);
         let outcome = |path: &str| compiled.route(&RequestParts::new(b"a.com", path.as_bytes()), 0).outcome;
-        assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s" });
-        assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "" });
+        assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s", canary: None });
+        assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "", canary: None });
     }
 
     fn forward_fields(cluster: &str) -> Forward {

@@ -156,6 +156,67 @@ pub struct Forward {
     /// `[0-9a-z-]` and at most [`crate::limits::MAX_POLICY_KEY_BYTES`] long.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub policy: String,
+    /// ingress-nginx canary: some requests go to `canary.cluster` instead of `backends`, everything
+    /// else about the route (rewrite, host, policy) staying the same. `None`: no canary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Box<Canary>>,
+}
+
+impl Forward {
+    /// Every cluster this action may send a request to: its backends, then its canary's.
+    pub fn clusters(&self) -> impl Iterator<Item = &str> {
+        self.backends.iter().map(|b| b.cluster.as_str()).chain(self.canary.as_deref().map(|c| c.cluster.as_str()))
+    }
+}
+
+/// Which requests of a route go to the canary (an ingress-nginx `canary: "true"` Ingress attached
+/// to the route's Ingress), decided in ingress-nginx's order: the header, then the cookie, then the
+/// weight (see [`crate::canary`]).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Canary {
+    /// The canary's upstream cluster.
+    pub cluster: String,
+    /// `canary-by-header` and its value or pattern. `None`: no header decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<CanaryHeader>,
+    /// `canary-by-cookie`: the cookie name (`always` / `never` decide). `None`: no cookie decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+    /// The share of the remaining requests sent to the canary: `weight` out of `weight_total`
+    /// (0 = none; `weight >= weight_total` = all).
+    #[serde(default)]
+    pub weight: u32,
+    /// Must be at least 1.
+    pub weight_total: u32,
+    /// The canary Ingress, for logs and `explain`, e.g. `"default/shop-canary"`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub origin: String,
+}
+
+/// The header that decides (`canary-by-header`) and how its value is read.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryHeader {
+    /// Header name, lower case.
+    pub name: String,
+    pub rule: CanaryHeaderRule,
+}
+
+/// How the value of the canary header is read.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "type", content = "value", deny_unknown_fields)]
+pub enum CanaryHeaderRule {
+    /// `always` -> canary, `never` -> primary, anything else: the cookie and weight decide.
+    AlwaysNever,
+    /// Exactly this value (case-sensitive) -> canary; anything else: the cookie and weight decide.
+    Value(String),
+    /// A value in which this regex (Rust `regex` syntax) matches anywhere -> canary; anything
+    /// else: the cookie and weight decide.
+    Pattern(String),
+    /// The header is present -> primary, whatever its value; absent: the cookie and weight decide.
+    /// ingress-nginx's behaviour for a `canary-by-header-pattern` its regex engine refuses.
+    PresentMeansPrimary,
 }
 
 /// One upstream cluster and its share of the traffic.
@@ -281,6 +342,7 @@ impl RouteAction {
             rewrite: None,
             host_rewrite: None,
             policy: String::new(),
+            canary: None,
         })
     }
 
@@ -308,6 +370,14 @@ mod tests {
                         rewrite: Some(PathRewrite::Template("/$2".into())),
                         host_rewrite: None,
                         policy: "timeout-60s".into(),
+                        canary: Some(Box::new(Canary {
+                            cluster: "default/svc-canary/80".into(),
+                            header: Some(CanaryHeader { name: "x-canary".into(), rule: CanaryHeaderRule::Value("on".into()) }),
+                            cookie: Some("canary".into()),
+                            weight: 10,
+                            weight_total: 100,
+                            origin: "default/ing-canary".into(),
+                        })),
                     }),
                     origin: "default/ing: spec.rules[0].http.paths[0]".into(),
                     https_redirect: None,

@@ -289,8 +289,12 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
     }
 
     match &decision.outcome {
-        Outcome::Forward { cluster, path, authority, policy } => {
+        Outcome::Forward { cluster, path, authority, policy, canary } => {
             let _ = writeln!(out, "backend:   {}", cluster_line(model, cluster));
+            if let Some(canary) = canary {
+                let _ = writeln!(out, "canary:    {}", cluster_line(model, &canary.cluster));
+                let _ = writeln!(out, "           {}", canary_rules(canary));
+            }
             let template = decision.route.and_then(|r| match &r.action {
                 RouteAction::Forward(f) => f.rewrite.as_ref(),
                 RouteAction::Respond(_) | RouteAction::Redirect(_) => None,
@@ -342,6 +346,26 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
     Ok(out)
 }
 
+/// How a canary takes requests, in the order its rules apply.
+fn canary_rules(canary: &wasm_ingress_filter::table::Canary) -> String {
+    use wasm_ingress_filter::table::CanaryHeaderRule;
+    let mut rules = Vec::new();
+    if let Some(header) = &canary.header {
+        rules.push(match &header.rule {
+            CanaryHeaderRule::AlwaysNever => format!("header {}: always -> canary, never -> backend", header.name),
+            CanaryHeaderRule::Value(value) => format!("header {} = {value:?} -> canary", header.name),
+            CanaryHeaderRule::Pattern(pattern) => format!("header {} matching /{pattern}/ -> canary", header.name),
+            CanaryHeaderRule::PresentMeansPrimary => format!("header {} present -> backend (its pattern is refused)", header.name),
+        });
+    }
+    if let Some(cookie) = &canary.cookie {
+        rules.push(format!("cookie {cookie}: always -> canary, never -> backend"));
+    }
+    rules.push(format!("then {} of {} requests -> canary", canary.weight, canary.weight_total));
+    let origin = if canary.origin.is_empty() { String::new() } else { format!(" (Ingress {})", canary.origin) };
+    format!("{}{origin}", rules.join("; "))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -370,3 +394,4 @@ mod tests {
         assert_eq!(host_without_port("[::1]:80"), "[::1]");
     }
 }
+

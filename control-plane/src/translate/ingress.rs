@@ -53,6 +53,7 @@
 mod annotations;
 mod backends;
 pub mod behaviour;
+mod canary;
 mod claims;
 pub mod registry;
 #[cfg(test)]
@@ -68,11 +69,11 @@ use std::net::IpAddr;
 use k8s_openapi::api::networking::v1::Ingress;
 use sha2::{Digest, Sha256};
 use wasm_ingress_filter::limits::{MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST};
-use wasm_ingress_filter::matcher::{check_route, CompiledTable};
+use wasm_ingress_filter::matcher::{check_route, forwards, CompiledTable};
 use wasm_ingress_filter::table::{Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
 
 use crate::cli::{DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS};
-use crate::model::{Diagnostic, Model, ObjectRef, RoutePolicy, Severity, Translation};
+use crate::model::{Diagnostic, Model, ObjectRef, RoutePolicy, Severity, Translation, UpstreamOptions};
 use crate::state::{ClusterState, ObjectKey};
 
 pub use annotations::{parse as parse_annotations, AccessDenial, NginxAnnotations, DENIED_BODY, NGINX_PREFIX, REWRITE_TARGET, USE_REGEX};
@@ -169,6 +170,17 @@ enum PathType {
     ImplementationSpecific,
 }
 
+impl PathType {
+    fn parse(text: &str) -> Option<PathType> {
+        match text {
+            "Exact" => Some(PathType::Exact),
+            "Prefix" => Some(PathType::Prefix),
+            "ImplementationSpecific" => Some(PathType::ImplementationSpecific),
+            _ => None,
+        }
+    }
+}
+
 /// One path of one Ingress, resolved, before the host's mode is known.
 /// Collected in age order (oldest Ingress first, then rule and path order); sorts are stable, so
 /// this order breaks every tie.
@@ -184,6 +196,8 @@ struct PathCandidate {
     rewrite: Option<String>,
     /// The HTTPS redirect of this path: (on a host without TLS, on a host with TLS).
     https_redirect: (Option<Redirect>, Option<Redirect>),
+    /// How its Ingress speaks to backends (a canary attached to it is spoken to the same way).
+    upstream: UpstreamOptions,
 }
 
 #[derive(Debug, Default)]
@@ -230,9 +244,16 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
     // Client certificates the clusters present (`proxy-ssl-secret`), sent like the served ones.
     let mut client_certificates = BTreeMap::new();
 
+    let mut canaries: Vec<canary::CanaryIngress<'_>> = Vec::new();
+
     for (key, ingress) in ours.iter().copied() {
         let object = ingress_ref(key);
         let (nginx, annotation_notes) = annotations::parse(ingress.metadata.annotations.as_ref());
+        if let Some(rules) = nginx.canary {
+            canary::report(&object, ingress, annotation_notes, &mut diagnostics);
+            canaries.push(canary::CanaryIngress { key: key.clone(), ingress, rules });
+            continue;
+        }
         for (annotation, severity, message) in annotation_notes {
             diagnostics.push(object.clone(), format!("metadata.annotations[{annotation}]"), severity, message);
         }
@@ -350,11 +371,9 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
             let paths = rule.http.as_ref().map(|h| h.paths.as_slice()).unwrap_or_default();
             for (path_index, http_path) in paths.iter().enumerate() {
                 let field = format!("{rule_field}.http.paths[{path_index}]");
-                let path_type = match http_path.path_type.as_str() {
-                    "Exact" => PathType::Exact,
-                    "Prefix" => PathType::Prefix,
-                    "ImplementationSpecific" => PathType::ImplementationSpecific,
-                    "" => {
+                let path_type = match PathType::parse(&http_path.path_type) {
+                    Some(path_type) => path_type,
+                    None if http_path.path_type.is_empty() => {
                         diagnostics.push(
                             object.clone(),
                             format!("{field}.pathType"),
@@ -363,13 +382,14 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                         );
                         continue;
                     }
-                    other => {
+                    None => {
                         diagnostics.push(
                             object.clone(),
                             format!("{field}.pathType"),
                             Severity::Error,
                             format!(
-                                "unknown pathType {other:?} (Exact, Prefix or ImplementationSpecific); path skipped"
+                                "unknown pathType {:?} (Exact, Prefix or ImplementationSpecific); path skipped",
+                                http_path.path_type
                             ),
                         );
                         continue;
@@ -406,7 +426,16 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                         build.regex_reason = Some(format!("Ingress {key} sets {REWRITE_TARGET}"));
                     }
                 }
-                build.candidates.push(PathCandidate { ingress: key.clone(), field, path, path_type, action, rewrite, https_redirect });
+                build.candidates.push(PathCandidate {
+                    ingress: key.clone(),
+                    field,
+                    path,
+                    path_type,
+                    action,
+                    rewrite,
+                    https_redirect,
+                    upstream: upstream_options.clone(),
+                });
             }
         }
 
@@ -501,6 +530,8 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
             }
         }
     }
+
+    served.extend(canary::attach(&canaries, &mut hosts, &mut backends, &mut diagnostics));
 
     // Hosts -> virtual hosts.
     let mut virtual_hosts = www_redirect_hosts(&hosts, &options.defaults);
@@ -815,17 +846,9 @@ fn origin_to_ref(origin: &str) -> (ObjectRef, String) {
     (ObjectRef { kind: "Ingress".into(), namespace: namespace.into(), name: name.into() }, field.into())
 }
 
+/// Every cluster a route, fallback or default backend may send to, canaries included.
 fn clusters_used(table: &RouteTable) -> BTreeSet<String> {
-    forwards(table).flat_map(|forward| forward.backends.iter().map(|b| b.cluster.clone())).collect()
-}
-
-/// Every `Forward` of the table: routes, host fallbacks and the default backend.
-fn forwards(table: &RouteTable) -> impl Iterator<Item = &Forward> {
-    let host_actions = table.hosts.iter().flat_map(|host| host.routes.iter().map(|r| &r.action).chain(host.fallback.as_ref()));
-    host_actions.chain(table.default_backend.as_ref()).filter_map(|action| match action {
-        RouteAction::Forward(forward) => Some(forward),
-        _ => None,
-    })
+    forwards(table).flat_map(Forward::clusters).map(String::from).collect()
 }
 
 /// Hex SHA-256 of the table's JSON with an empty `version`.

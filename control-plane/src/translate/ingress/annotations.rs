@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use crate::model::{Cidr, RoutePolicy, Severity};
 
 use super::behaviour::{self, Behaviour};
+use super::canary::{self, CanaryRules};
 use super::upstream::{self, Upstream};
 use super::registry::{self, Support};
 use super::snippet::{self, SnippetHeaders};
@@ -60,6 +61,8 @@ pub struct NginxAnnotations {
     pub deny_sources: Vec<Cidr>,
     /// The header statements of `configuration-snippet`, when it has nothing else.
     pub snippet_headers: SnippetHeaders,
+    /// `canary: "true"`: this Ingress only lends its backends to main Ingresses (see `canary`).
+    pub canary: Option<CanaryRules>,
 }
 
 /// The annotations that limit client addresses. ingress-nginx reads `allowlist-source-range`
@@ -120,6 +123,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
         match (entry.support, name) {
             (Support::Applied | Support::Differs, name) if behaviour::NAMES.contains(&name) => {} // read by `Behaviour::parse`
             (Support::Applied | Support::Differs, name) if upstream::NAMES.contains(&name) => {} // read by `Upstream::parse`
+            (Support::Applied | Support::Differs, name) if canary::NAMES.contains(&name) => {} // read by `canary::parse`
             (Support::Applied, name) if SOURCE_RANGES.contains(&name) => {
                 if value.trim().is_empty() || (name == "whitelist-source-range" && has_value(annotations, "allowlist-source-range")) {
                     continue;
@@ -228,6 +232,9 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
         parsed.behaviour.stream_request_body |= upstream.protocol.streams();
         parsed.upstream = upstream;
         notes.extend(upstream_notes);
+        let (canary, canary_notes) = canary::parse(annotations);
+        parsed.canary = canary;
+        notes.extend(canary_notes);
     }
     if !denied.is_empty() {
         // 503 (a refused value) wins over 403, as the stronger statement of a broken configuration.

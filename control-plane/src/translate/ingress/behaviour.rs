@@ -315,7 +315,7 @@ impl<'a> Reader<'a> {
         self.notes.push((format!("{NGINX_PREFIX}{name}"), severity, message));
     }
 
-    fn boolean(&mut self, name: &str) -> Option<bool> {
+    pub(super) fn boolean(&mut self, name: &str) -> Option<bool> {
         let value = self.get(name)?.trim().to_string();
         match value.as_str() {
             "true" => Some(true),
@@ -327,7 +327,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn integer(&mut self, name: &str) -> Option<u64> {
+    pub(super) fn integer(&mut self, name: &str) -> Option<u64> {
         let value = self.get(name)?.trim().to_string();
         match value.parse::<u64>() {
             Ok(number) => Some(number),

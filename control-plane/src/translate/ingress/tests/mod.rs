@@ -663,10 +663,10 @@ fn default_backend_without_rules_is_the_catch_all_and_with_rules_the_hosts_fallb
 // TLS
 // ---------------------------------------------------------------------------------------------
 
-const EC_CRT: &str = include_str!("testdata/ec.crt");
-const EC_KEY: &str = include_str!("testdata/ec-sec1.key");
-const RSA_CRT: &str = include_str!("testdata/rsa.crt");
-const RSA_KEY: &str = include_str!("testdata/rsa-pkcs1.key");
+const EC_CRT: &str = include_str!("../testdata/ec.crt");
+const EC_KEY: &str = include_str!("../testdata/ec-sec1.key");
+const RSA_CRT: &str = include_str!("../testdata/rsa.crt");
+const RSA_KEY: &str = include_str!("../testdata/rsa-pkcs1.key");
 
 fn tls_secret_yaml(name: &str, cert: &str, key: &str) -> String {
     use base64::Engine;
@@ -1234,3 +1234,5 @@ fn source_ranges_become_the_route_policy_of_every_path_and_the_host_fallback() {
     assert!(!translation.denied_ingresses.iter().any(|k| k.name == "office"));
     assert_eq!(route_at(&translation, "bad.example.com", "/").action, RouteAction::respond(503, DENIED_BODY));
 }
+
+mod canary;

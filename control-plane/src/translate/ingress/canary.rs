@@ -1,0 +1,276 @@
+//! ingress-nginx canary Ingresses (`canary: "true"`). A canary Ingress serves nothing of its own:
+//! each of its paths attaches to the path of a main (non-canary) Ingress with the same host, path
+//! and pathType, and the filter then sends some of that path's requests to the canary's Service —
+//! by header, then cookie, then weight ([`wasm_ingress_filter::canary`]). Everything else about the
+//! request (rewrites, timeouts, TLS to the backend, access control) is the main Ingress's.
+//!
+//! Semantics are ingress-nginx's (`mergeAlternativeBackends` and `route_to_alternative_balancer`),
+//! quirks included:
+//! - the canary joins the main path's **upstream** (its Service port), so every path of every host
+//!   that sends to that Service port gets the canary, not only the path it was written for;
+//! - the first (oldest) canary of an upstream is the one used; a canary of the main's own Service
+//!   does nothing; a canary whose host or path no main Ingress serves is dropped (404 there);
+//! - a canary's `spec.defaultBackend` joins the upstreams of the host-less rules' paths (the
+//!   `spec.defaultBackend` of main Ingresses never get a canary here: a difference);
+//! - `canary-by-header-value` wins over `-pattern`; a pattern the regex engine refuses makes the
+//!   header's mere presence keep requests on the main Service;
+//! - `canary-weight-total` counts only above 100; canary annotations without `canary: "true"` are
+//!   an error and the Ingress is served as a normal one.
+//!
+//! Pure: parsed annotations and the hosts being built in, canaries attached and notes out.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
+use wasm_ingress_filter::matcher::compile_canary_regex;
+use wasm_ingress_filter::table::{Canary, CanaryHeader, CanaryHeaderRule, RouteAction};
+
+use crate::model::{service_port_of, ObjectRef, Severity, UpstreamOptions};
+use crate::state::ObjectKey;
+
+use super::annotations::{AnnotationNote, NGINX_PREFIX};
+use super::backends::{ingress_ref, Backends};
+use super::behaviour::Reader;
+use super::{normalize_host, Diagnostics, HostBuild, PathType};
+
+/// The annotation names (after the prefix) this module reads.
+pub const NAMES: &[&str] = &[
+    "canary",
+    "canary-by-cookie",
+    "canary-by-header",
+    "canary-by-header-pattern",
+    "canary-by-header-value",
+    "canary-weight",
+    "canary-weight-total",
+];
+
+/// ingress-nginx counts `canary-weight-total` only above this.
+const MIN_WEIGHT_TOTAL: u32 = 100;
+
+/// How a canary Ingress takes requests (its annotations), before it knows its cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanaryRules {
+    pub header: Option<CanaryHeader>,
+    pub cookie: Option<String>,
+    pub weight: u32,
+    pub weight_total: u32,
+}
+
+/// The canary rules of an Ingress with `canary: "true"`; `None` for any other Ingress.
+pub fn parse(annotations: &BTreeMap<String, String>) -> (Option<CanaryRules>, Vec<AnnotationNote>) {
+    let mut reader = Reader::new(annotations);
+    let enabled = reader.boolean("canary").unwrap_or(false);
+    if !enabled {
+        let set: Vec<&str> = NAMES[1..].iter().copied().filter(|name| reader.get(name).is_some_and(|v| !v.trim().is_empty())).collect();
+        if let Some(first) = set.first() {
+            reader.note(first, Severity::Error, format!("canary annotations ({}) without canary: \"true\"; ignored, the Ingress is served as a main Ingress (as ingress-nginx)", set.join(", ")));
+        }
+        return (None, reader.notes);
+    }
+    let header = reader_token(&mut reader, "canary-by-header").map(|name| CanaryHeader {
+        name: name.to_ascii_lowercase().replace('_', "-"),
+        rule: header_rule(&mut reader),
+    });
+    let cookie = reader_token(&mut reader, "canary-by-cookie");
+    let weight = reader.integer("canary-weight").map_or(0, saturate);
+    let weight_total = reader.integer("canary-weight-total").map_or(MIN_WEIGHT_TOTAL, saturate).max(MIN_WEIGHT_TOTAL);
+    (Some(CanaryRules { header, cookie, weight, weight_total }), reader.notes)
+}
+
+fn saturate(value: u64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+/// A name ingress-nginx accepts (`[A-Za-z0-9_-]`), else `None` with a warning.
+fn reader_token(reader: &mut Reader<'_>, name: &str) -> Option<String> {
+    let value = reader.get(name)?.trim();
+    if value.is_empty() {
+        return None;
+    }
+    if value.len() > wasm_ingress_filter::limits::MAX_CANARY_NAME_BYTES
+        || !value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        let message = format!("{value:?} may only hold letters, digits, '-' and '_'; ignored (as ingress-nginx)");
+        reader.note(name, Severity::Warning, message);
+        return None;
+    }
+    Some(value.to_string())
+}
+
+/// `canary-by-header-value`, else `-pattern`, else always/never.
+fn header_rule(reader: &mut Reader<'_>) -> CanaryHeaderRule {
+    if let Some(value) = reader_token(reader, "canary-by-header-value") {
+        return CanaryHeaderRule::Value(value);
+    }
+    let Some(pattern) = reader.get("canary-by-header-pattern").filter(|p| !p.is_empty()) else {
+        return CanaryHeaderRule::AlwaysNever;
+    };
+    match compile_canary_regex(pattern) {
+        Ok(_) => CanaryHeaderRule::Pattern(pattern.to_string()),
+        Err(reason) => {
+            let message = format!("{reason}; a request carrying the header stays on the main Service, as ingress-nginx does when its regex fails");
+            reader.note("canary-by-header-pattern", Severity::Warning, message);
+            CanaryHeaderRule::PresentMeansPrimary
+        }
+    }
+}
+
+/// The diagnostics of a canary Ingress: its canary annotations' notes, and a warning for every
+/// other ingress-nginx annotation (the main Ingress's apply, as in ingress-nginx).
+pub(super) fn report(object: &ObjectRef, ingress: &Ingress, notes: Vec<AnnotationNote>, diagnostics: &mut Diagnostics) {
+    let is_canary = |key: &str| key.strip_prefix(NGINX_PREFIX).is_some_and(|name| NAMES.contains(&name));
+    for (key, severity, message) in notes.into_iter().filter(|(key, _, _)| is_canary(key)) {
+        diagnostics.push(object.clone(), format!("metadata.annotations[{key}]"), severity, message);
+    }
+    for key in ingress.metadata.annotations.iter().flatten().map(|(key, _)| key) {
+        if key.starts_with(NGINX_PREFIX) && !is_canary(key) {
+            let message = "ignored on a canary Ingress: the main Ingress's annotations apply to its requests (as in ingress-nginx)".to_string();
+            diagnostics.push(object.clone(), format!("metadata.annotations[{key}]"), Severity::Warning, message);
+        }
+    }
+}
+
+/// A canary Ingress waiting to be attached (collected oldest first).
+pub(super) struct CanaryIngress<'i> {
+    pub(super) key: ObjectKey,
+    pub(super) ingress: &'i Ingress,
+    pub(super) rules: CanaryRules,
+}
+
+/// Attach every canary (oldest first) to the upstreams of the main paths it names. Returns the
+/// canaries used somewhere (they count as served).
+pub(super) fn attach(
+    canaries: &[CanaryIngress<'_>],
+    hosts: &mut BTreeMap<String, HostBuild>,
+    backends: &mut Backends<'_>,
+    diagnostics: &mut Diagnostics,
+) -> Vec<ObjectKey> {
+    let mut used = Vec::new();
+    for canary in canaries {
+        let mut attached = false;
+        for target in targets(canary, diagnostics) {
+            attached |= attach_one(canary, &target, hosts, backends, diagnostics);
+        }
+        if attached {
+            used.push(canary.key.clone());
+        }
+    }
+    used
+}
+
+/// One canary backend and the main paths it looks for: (host, path, pathType) of a rule, or every
+/// host-less path for `spec.defaultBackend`.
+struct Target<'i> {
+    field: String,
+    backend: &'i IngressBackend,
+    host: String,
+    path: Option<(String, PathType)>,
+}
+
+fn targets<'i>(canary: &CanaryIngress<'i>, diagnostics: &mut Diagnostics) -> Vec<Target<'i>> {
+    let object = ingress_ref(&canary.key);
+    let Some(spec) = canary.ingress.spec.as_ref() else { return Vec::new() };
+    let mut out: Vec<Target<'i>> = spec
+        .default_backend
+        .iter()
+        .map(|backend| Target { field: "spec.defaultBackend".into(), backend, host: String::new(), path: None })
+        .collect();
+    for (rule_index, rule) in spec.rules.iter().flatten().enumerate() {
+        let host = match normalize_host(rule.host.as_deref().unwrap_or_default()) {
+            Ok(host) => host,
+            Err(reason) => {
+                diagnostics.push(object.clone(), format!("spec.rules[{rule_index}].host"), Severity::Error, format!("{reason}; rule skipped"));
+                continue;
+            }
+        };
+        for (path_index, http_path) in rule.http.iter().flat_map(|h| &h.paths).enumerate() {
+            let Some(path_type) = PathType::parse(&http_path.path_type) else { continue };
+            let path = http_path.path.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "/".into());
+            let field = format!("spec.rules[{rule_index}].http.paths[{path_index}].backend");
+            out.push(Target { field, backend: &http_path.backend, host: host.clone(), path: Some((path, path_type)) });
+        }
+    }
+    out
+}
+
+/// Attach one canary backend; `true` if some main path now has it.
+fn attach_one(
+    canary: &CanaryIngress<'_>,
+    target: &Target<'_>,
+    hosts: &mut BTreeMap<String, HostBuild>,
+    backends: &mut Backends<'_>,
+    diagnostics: &mut Diagnostics,
+) -> bool {
+    let object = ingress_ref(&canary.key);
+    let describe = || match &target.path {
+        Some((path, path_type)) => format!("host {:?} path {path:?} ({path_type:?})", target.host),
+        None => "the host-less rules".to_string(),
+    };
+    let Some(main) = main_upstream(hosts.get(&target.host), target) else {
+        let message = format!("no main Ingress serves {}; this canary path is not used (as ingress-nginx, which drops it)", describe());
+        diagnostics.push(object, target.field.clone(), Severity::Warning, message);
+        return false;
+    };
+    let options = main.1.clone();
+    let Some(RouteAction::Forward(forward)) = backends.resolve(&canary.key, &target.field, target.backend, &options, diagnostics) else {
+        let message = format!("the canary's backend cannot be served; {} keeps its main backend only", describe());
+        diagnostics.push(object, target.field.clone(), Severity::Warning, message);
+        return false;
+    };
+    let Some(first) = forward.backends.first() else { return false };
+    if service_port_of(&first.cluster) == main.0 {
+        let message = format!("the canary sends to the same Service port as the main Ingress of {}; it has no effect (as in ingress-nginx)", describe());
+        diagnostics.push(object, target.field.clone(), Severity::Warning, message);
+        return false;
+    }
+    let mut attached = false;
+    for candidate in hosts.values_mut().flat_map(|build| build.candidates.iter_mut()) {
+        attached |= join(&mut candidate.action, &candidate.upstream, &main.0, canary, target, backends, diagnostics);
+    }
+    attached
+}
+
+/// The Service port (and how it is spoken to) of the first main path the target names.
+fn main_upstream(build: Option<&HostBuild>, target: &Target<'_>) -> Option<(String, UpstreamOptions)> {
+    build?.candidates.iter().find_map(|candidate| {
+        let wanted = match &target.path {
+            Some((path, path_type)) => candidate.path == *path && candidate.path_type == *path_type,
+            None => true,
+        };
+        let RouteAction::Forward(forward) = &candidate.action else { return None };
+        let cluster = &forward.backends.first()?.cluster;
+        wanted.then(|| (service_port_of(cluster).to_string(), candidate.upstream.clone()))
+    })
+}
+
+/// Give `action` the canary if it forwards to `service_port` and has none yet (the oldest canary
+/// of an upstream wins). The canary's cluster is spoken to as the action's own cluster is.
+fn join(
+    action: &mut RouteAction,
+    options: &UpstreamOptions,
+    service_port: &str,
+    canary: &CanaryIngress<'_>,
+    target: &Target<'_>,
+    backends: &mut Backends<'_>,
+    diagnostics: &mut Diagnostics,
+) -> bool {
+    let RouteAction::Forward(forward) = action else { return false };
+    let sends_there = forward.backends.first().is_some_and(|b| service_port_of(&b.cluster) == service_port);
+    if !sends_there || forward.canary.is_some() {
+        return false;
+    }
+    let Some(RouteAction::Forward(resolved)) = backends.resolve(&canary.key, &target.field, target.backend, options, diagnostics) else {
+        return false;
+    };
+    let Some(cluster) = resolved.backends.into_iter().next().map(|b| b.cluster) else { return false };
+    let rules = &canary.rules;
+    forward.canary = Some(Box::new(Canary {
+        cluster,
+        header: rules.header.clone(),
+        cookie: rules.cookie.clone(),
+        weight: rules.weight,
+        weight_total: rules.weight_total,
+        origin: canary.key.to_string(),
+    }));
+    true
+}

@@ -1,0 +1,137 @@
+//! Canary Ingresses through the whole product (control plane + real Envoy + the built filter),
+//! with the cases of ingress-nginx's e2e test `test/e2e/annotations/canary.go`: a main Ingress
+//! `/info` on a host, a canary Ingress for the same host and path sending to another Service, and a
+//! real client asking which backend answered:
+//! - `canary-by-header`: `always` -> canary, `never` / other / none -> main;
+//! - `-by-header-value`: that value -> canary, `always` means nothing; `-pattern` likewise;
+//! - `-by-cookie`: `always` / `never`, header before cookie;
+//! - `canary-weight`: 100 -> all canary, 50 -> both get a fair share (400 requests);
+//! - a canary without a main Ingress serves nothing (404);
+//! - the canary joins the main's Service everywhere it is used (ingress-nginx's per-upstream quirk).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wasm_ingress_tests::backend::{Echo, EchoBackend};
+use wasm_ingress_tests::gateway::{manifests, Gateway};
+
+const NGINX: &str = "nginx.ingress.kubernetes.io/";
+
+fn ingress(name: &str, annotations: &[(&str, &str)], host: &str, service: &str) -> Value {
+    let annotations: serde_json::Map<String, Value> =
+        annotations.iter().map(|(k, v)| (format!("{NGINX}{k}"), json!(v))).collect();
+    let paths = vec![manifests::path("/info", "Prefix", service, json!(80))];
+    manifests::ingress("default", name, Value::Object(annotations), &[(host, paths)])
+}
+
+/// The hosts of the test, each with its own main Service (a canary joins a main *Service*) and the
+/// canary Ingress's annotations (`None`: no canary Ingress).
+type Annotations = &'static [(&'static str, &'static str)];
+const HOSTS: &[(&str, Option<Annotations>)] = &[
+    ("header.test", Some(&[("canary-by-header", "CanaryByHeader")])),
+    ("value.test", Some(&[("canary-by-header", "CanaryByHeader"), ("canary-by-header-value", "DoCanary")])),
+    ("pattern.test", Some(&[("canary-by-header", "CanaryByHeader"), ("canary-by-header-pattern", "^Do[A-Z][a-z]+y$")])),
+    ("cookie.test", Some(&[("canary-by-header", "CanaryByHeader"), ("canary-by-cookie", "Canary-By-Cookie")])),
+    ("all.test", Some(&[("canary-weight", "100")])),
+    ("half.test", Some(&[("canary-weight", "50")])),
+];
+
+struct Client {
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+    gateway: SocketAddr,
+}
+
+impl Client {
+    fn new(gateway: SocketAddr, hosts: &[&str]) -> Client {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(10));
+        for host in hosts {
+            builder = builder.resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)));
+        }
+        Client { runtime, client: builder.build().unwrap(), gateway }
+    }
+
+    /// GET `path` on `host` with extra headers: the status and which backend answered ("" if none).
+    fn which(&self, host: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        self.runtime.block_on(async {
+            let mut request = self.client.get(format!("http://{host}:{}{path}", self.gateway.port()));
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let echo = Echo::parse(&response.bytes().await.unwrap()).ok();
+            (status, echo.map(|e| e.backend).unwrap_or_default())
+        })
+    }
+}
+
+#[test]
+fn canary_ingresses_behave_like_ingress_nginx() {
+    let main = EchoBackend::spawn("main", Ipv4Addr::new(127, 0, 0, 121)).unwrap();
+    let canary = EchoBackend::spawn("canary", Ipv4Addr::new(127, 0, 0, 122)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "canary-svc", &[("http", 80)], &[&canary]);
+    for (i, (host, annotations)) in HOSTS.iter().enumerate() {
+        let service = format!("main-{i}");
+        objects.extend(manifests::service("default", &service, &[("http", 80)], &[&main]));
+        objects.push(ingress(&format!("main-{i}"), &[], host, &service));
+        if let Some(extra) = annotations {
+            let mut annotations = vec![("canary", "true")];
+            annotations.extend_from_slice(extra);
+            objects.push(ingress(&format!("main-{i}-canary"), &annotations, host, "canary-svc"));
+        }
+    }
+    // The header canary's main Service also serves another host: the canary joins it there too.
+    objects.push(manifests::ingress(
+        "default",
+        "elsewhere",
+        json!({}),
+        &[("elsewhere.test", vec![manifests::path("/other", "Prefix", "main-0", json!(80))])],
+    ));
+    // A canary with no main Ingress.
+    objects.push(ingress("lonely-canary", &[("canary", "true"), ("canary-by-header", "CanaryByHeader")], "lonely.test", "canary-svc"));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let mut hosts: Vec<&str> = HOSTS.iter().map(|(h, _)| *h).collect();
+    hosts.extend(["elsewhere.test", "lonely.test"]);
+    let client = Client::new(gateway.http, &hosts);
+
+    let served = |backend: &str| (200, backend.to_string());
+    // (what, host, path, headers, expected)
+    type Case<'c> = (&'c str, &'c str, &'c str, &'c [(&'c str, &'c str)], (u16, String));
+    let cases: &[Case<'_>] = &[
+        ("no header", "header.test", "/info", &[], served("main")),
+        ("always", "header.test", "/info", &[("CanaryByHeader", "always")], served("canary")),
+        ("never", "header.test", "/info", &[("CanaryByHeader", "never")], served("main")),
+        ("other value", "header.test", "/info", &[("CanaryByHeader", "badheadervalue")], served("main")),
+        ("the header name in any case", "header.test", "/info", &[("canarybyheader", "always")], served("canary")),
+        ("the same Service on another host", "elsewhere.test", "/other", &[("CanaryByHeader", "always")], served("canary")),
+        ("...and without the header", "elsewhere.test", "/other", &[], served("main")),
+        ("value", "value.test", "/info", &[("CanaryByHeader", "DoCanary")], served("canary")),
+        ("value: always means nothing", "value.test", "/info", &[("CanaryByHeader", "always")], served("main")),
+        ("value: another value", "value.test", "/info", &[("CanaryByHeader", "otherheadervalue")], served("main")),
+        ("pattern", "pattern.test", "/info", &[("CanaryByHeader", "DoCanary")], served("canary")),
+        ("pattern is case-sensitive", "pattern.test", "/info", &[("CanaryByHeader", "Docanary")], served("main")),
+        ("cookie always", "cookie.test", "/info", &[("Cookie", "a=1; Canary-By-Cookie=always")], served("canary")),
+        ("cookie never", "cookie.test", "/info", &[("Cookie", "Canary-By-Cookie=never")], served("main")),
+        ("cookie bad value", "cookie.test", "/info", &[("Cookie", "Canary-By-Cookie=badcookievalue")], served("main")),
+        ("header never beats cookie always", "cookie.test", "/info", &[("CanaryByHeader", "never"), ("Cookie", "Canary-By-Cookie=always")], served("main")),
+        ("other header value, cookie always", "cookie.test", "/info", &[("CanaryByHeader", "x"), ("Cookie", "Canary-By-Cookie=always")], served("canary")),
+        ("weight 100", "all.test", "/info", &[], served("canary")),
+        ("weight 100, header never is not a rule here", "all.test", "/info", &[("CanaryByHeader", "never")], served("canary")),
+        ("canary without a main Ingress", "lonely.test", "/info", &[("CanaryByHeader", "always")], (404, String::new())),
+    ];
+    for (what, host, path, headers, expected) in cases {
+        assert_eq!(&client.which(host, path, headers), expected, "{what}: {host}{path} {headers:?}");
+    }
+
+    // Weight 50: ingress-nginx's e2e test wants each side to get at least 40% of 200 requests;
+    // over 400 requests at least 35% each (a fair coin fails that about once in a billion runs).
+    let canary_share = (0..400).filter(|_| client.which("half.test", "/info", &[]) == served("canary")).count();
+    assert!((140..=260).contains(&canary_share), "canary got {canary_share} of 400");
+}
