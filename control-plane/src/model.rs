@@ -66,6 +66,35 @@ pub struct RoutePolicy {
     pub allow_sources: Vec<Cidr>,
     /// Client addresses refused (`denylist-source-range`), even when also allowed. Sorted.
     pub deny_sources: Vec<Cidr>,
+    /// The `Access-Control-*` response headers of an allowed CORS request (`enable-cors`).
+    pub cors: Option<CorsHeaders>,
+    /// Envoy answers the request itself with 204 and the CORS headers (a CORS preflight), without
+    /// going upstream.
+    pub preflight: bool,
+}
+
+/// ingress-nginx's CORS response headers (its template's `more_set_headers`, which replace an
+/// upstream's own).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CorsHeaders {
+    /// `Access-Control-Allow-Origin`: `*`, or the request's own `Origin` (an allowed one).
+    pub allow_origin: AllowOrigin,
+    /// `Access-Control-Allow-Credentials: true` when set.
+    pub allow_credentials: bool,
+    pub allow_methods: String,
+    pub allow_headers: String,
+    /// `Access-Control-Expose-Headers`; empty: not sent.
+    pub expose_headers: String,
+    /// `Access-Control-Max-Age`, seconds.
+    pub max_age: u64,
+}
+
+/// What `Access-Control-Allow-Origin` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AllowOrigin {
+    Any,
+    /// The request's `Origin`, echoed.
+    RequestOrigin,
 }
 
 /// An address block: `address` with the bits past `prefix_len` cleared.
@@ -124,6 +153,8 @@ impl Default for RoutePolicy {
             response_headers_remove: Vec::new(),
             allow_sources: Vec::new(),
             deny_sources: Vec::new(),
+            cors: None,
+            preflight: false,
         }
     }
 }
@@ -134,7 +165,7 @@ impl RoutePolicy {
     /// stream keep the old one until the route table stops naming it.
     pub fn key(&self) -> String {
         let canonical = format!(
-            "body={:?};idle={};tries={};headers={:?};allow={:?};deny={:?};response={:?}/{:?}/{:?}",
+            "body={:?};idle={};tries={};headers={:?};allow={:?};deny={:?};response={:?}/{:?}/{:?};cors={:?}/{}",
             self.max_body_bytes,
             self.upstream_idle_timeout.as_millis(),
             self.tries,
@@ -143,7 +174,9 @@ impl RoutePolicy {
             self.deny_sources,
             self.response_headers_set,
             self.response_headers_add,
-            self.response_headers_remove
+            self.response_headers_remove,
+            self.cors,
+            self.preflight
         );
         let digest = Sha256::digest(canonical.as_bytes());
         format!("p{}", &hex::encode(&digest[..8])[..15])

@@ -91,6 +91,7 @@ pub fn apply<'t>(
                 authority: forward.host_rewrite.as_deref(),
                 policy: &forward.policy,
                 canary: forward.canary.as_deref(),
+                cors: forward.cors.as_deref(),
             }
         }
     }
@@ -437,6 +438,7 @@ mod tests {
             host_rewrite: None,
             policy: String::new(),
             canary: None,
+            cors: None,
         });
         let request = RequestParts::new(b"a", long.as_bytes());
         assert_eq!(apply(&action, &request, Some(&matched), 0), Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY });

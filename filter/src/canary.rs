@@ -2,21 +2,17 @@
 //! them: the canary header first (`always` / `never`, or the configured value, or a match of the
 //! configured pattern), then the canary cookie (`always` / `never`), then the weight. Anything a
 //! rule does not recognise falls through to the next rule. Pure: the request's headers come
-//! through [`CanaryHeaders`], so the host shim reads a header only when a rule needs it.
+//! through [`HeaderLookup`], so the host shim reads a header only when a rule needs it.
 
 use regex::Regex;
 
+use crate::request::HeaderLookup;
 use crate::table::{Canary, CanaryHeaderRule};
 
-/// The request headers a canary rule may read. Names are lower case.
-pub trait CanaryHeaders {
-    /// The value of header `name`, if the request has it.
-    fn header(&self, name: &str) -> Option<Vec<u8>>;
-}
 
 /// Whether the request goes to the canary. `pattern` is the compiled
 /// [`CanaryHeaderRule::Pattern`] of `canary` (`None` for other rules); `random` is any value.
-pub fn chooses_canary(canary: &Canary, pattern: Option<&Regex>, headers: &impl CanaryHeaders, random: u64) -> bool {
+pub fn chooses_canary(canary: &Canary, pattern: Option<&Regex>, headers: &impl HeaderLookup, random: u64) -> bool {
     if let Some(rule) = &canary.header {
         if let Some(value) = headers.header(&rule.name) {
             if let Some(decided) = header_decides(&rule.rule, pattern, &value) {
@@ -85,7 +81,7 @@ mod tests {
 
     struct Headers(HashMap<&'static str, &'static str>);
 
-    impl CanaryHeaders for Headers {
+    impl HeaderLookup for Headers {
         fn header(&self, name: &str) -> Option<Vec<u8>> {
             self.0.get(name).map(|v| v.as_bytes().to_vec())
         }

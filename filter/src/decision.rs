@@ -3,7 +3,7 @@
 //! (which decides) and `actions` / `redirect` (which build outcomes), so none imports another's
 //! internals. Data only.
 
-use crate::table::{Canary, Route};
+use crate::table::{Canary, Cors, Route};
 
 /// The body of the filter's own 404 (no host/path matched and no default backend). Fixed text: the
 /// request's host and path are deliberately not echoed back.
@@ -35,7 +35,15 @@ pub enum Outcome<'t> {
     /// Proxy to `cluster`; replace `:path` / `:authority` where `Some`; send `policy` in
     /// [`crate::table::POLICY_HEADER`] unless it is empty. With a `canary`, the host shim asks
     /// [`crate::matcher::CompiledTable::chooses_canary`] whether `canary.cluster` replaces `cluster`.
-    Forward { cluster: &'t str, path: Option<String>, authority: Option<&'t str>, policy: &'t str, canary: Option<&'t Canary> },
+    /// With `cors`, [`crate::matcher::CompiledTable::cors_policy`] may replace `policy`.
+    Forward {
+        cluster: &'t str,
+        path: Option<String>,
+        authority: Option<&'t str>,
+        policy: &'t str,
+        canary: Option<&'t Canary>,
+        cors: Option<&'t Cors>,
+    },
     /// Answer from the filter.
     Respond { status: u16, body: &'t str },
     /// Answer from the filter with `status` (300..=308), this `Location` and no body. The location

@@ -12,7 +12,8 @@
 //! 4. Forward: set the cluster header, the policy header when the route has a policy,
 //!    `x-forwarded-host` (the original authority, as ingress-nginx does), and `:path` /
 //!    `:authority` when rewritten — the cluster being the canary's when the route has a canary that
-//!    takes the request (its header and cookie are read only then); Respond / 404 / Redirect:
+//!    takes the request (its header and cookie are read only then), the policy being the CORS one
+//!    when the route has CORS and the `Origin` is allowed; Respond / 404 / Redirect:
 //!    `send_http_response`.
 
 use std::cell::{Cell, RefCell};
@@ -22,7 +23,7 @@ use std::time::UNIX_EPOCH;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
-use crate::canary::CanaryHeaders;
+use crate::request::HeaderLookup;
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
 use crate::table::{RouteTable, CLUSTER_HEADER, POLICY_HEADER};
 
@@ -204,7 +205,7 @@ impl IngressRequest {
 }
 
 /// Canary rules read their header and cookie from the request, only when a route has a canary.
-impl CanaryHeaders for IngressRequest {
+impl HeaderLookup for IngressRequest {
     fn header(&self, name: &str) -> Option<Vec<u8>> {
         self.get_http_request_header_bytes(name)
     }
@@ -230,11 +231,12 @@ impl HttpContext for IngressRequest {
             listener_port: self.listener_port(&table),
         };
         match table.route(&request, self.shared.random.next()).outcome {
-            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary } => {
+            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors } => {
                 let cluster = match canary {
                     Some(canary) if table.chooses_canary(canary, self, self.shared.random.next()) => &canary.cluster,
                     _ => cluster,
                 };
+                let policy = cors.and_then(|cors| table.cors_policy(cors, self)).unwrap_or(policy);
                 self.forward(&authority, cluster, policy, new_path.as_deref(), new_authority)
             }
             Outcome::Respond { status, body } => self.respond(status, body),

@@ -6,6 +6,7 @@
 //! - `request`: the request parts routing reads (authority, path, scheme, listener port).
 //! - `actions`: what a matched route does (weighted pick, rewrite-target, ReplacePrefix) as values.
 //! - `canary`: ingress-nginx canary decisions (header, cookie, weight) as a pure function.
+//! - `cors`: ingress-nginx CORS as a choice between a route's policies (allowed origin, preflight).
 //! - `redirect`: redirect checks and the `Location` a redirect gives a request (ssl-redirect,
 //!   app-root, permanent/temporal and from-to-www redirects).
 //! - `decision`: the outcome of routing a request (forward / respond / redirect, and why), as plain
@@ -18,6 +19,7 @@
 
 pub mod actions;
 pub mod canary;
+pub mod cors;
 pub mod decision;
 pub mod limits;
 pub mod matcher;

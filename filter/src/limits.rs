@@ -36,9 +36,9 @@ pub const MAX_POLICY_KEY_BYTES: usize = 64;
 /// Longest `Location` a redirect may produce; a longer one answers that request 414.
 pub const MAX_LOCATION_BYTES: usize = 8 * 1024;
 
-/// Most distinct `canary-by-header-pattern` regexes in one table (each compiled regex holds VM
-/// memory; a request tries at most one).
-pub const MAX_CANARY_PATTERNS: usize = 1000;
+/// Most distinct canary header patterns and CORS origin patterns in one table (each compiled regex
+/// holds VM memory; a request tries at most two).
+pub const MAX_HEADER_PATTERNS: usize = 2000;
 
 /// Longest canary header or cookie name.
 pub const MAX_CANARY_NAME_BYTES: usize = 256;

@@ -26,17 +26,19 @@ use std::collections::HashMap;
 use regex::Regex;
 
 use crate::actions;
-use crate::canary::{self, CanaryHeaders};
+use crate::canary;
+use crate::cors;
+use crate::request::HeaderLookup;
 pub use crate::decision::{Decision, Outcome, Via, NOT_FOUND_BODY, URI_TOO_LONG_BODY};
 use crate::redirect;
 pub use crate::redirect::check_redirect;
 use crate::request::{host_of, split_path};
 pub use crate::request::RequestParts;
-use crate::table::{Canary, CanaryHeaderRule, Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
+use crate::table::{Canary, CanaryHeaderRule, Cors, Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
 
 pub use crate::limits::MAX_TABLE_JSON_BYTES;
 use crate::limits::{
-    MAX_CANARY_NAME_BYTES, MAX_CANARY_PATTERNS, MAX_POLICY_KEY_BYTES, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST,
+    MAX_CANARY_NAME_BYTES, MAX_HEADER_PATTERNS, MAX_POLICY_KEY_BYTES, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST,
     MAX_REQUEST_PATH_BYTES, MAX_REWRITE_SUBSTITUTIONS, MAX_REWRITE_TEMPLATE_BYTES,
 };
 
@@ -59,8 +61,8 @@ pub struct CompiledTable {
     needs_scheme: bool,
     /// Some redirect writes the port the client connected to.
     needs_listener_port: bool,
-    /// The compiled `CanaryHeaderRule::Pattern`s, by pattern.
-    canary_patterns: HashMap<String, Regex>,
+    /// The compiled `CanaryHeaderRule::Pattern`s and `Cors::origin_pattern`s, by pattern.
+    header_patterns: HashMap<String, Regex>,
 }
 
 /// The host index: entries of `table.hosts` by the names they serve.
@@ -184,7 +186,20 @@ fn check_forward(forward: &Forward) -> Result<(), String> {
     if let Some(canary) = &forward.canary {
         check_canary(canary).map_err(|e| format!("canary: {e}"))?;
     }
+    if let Some(cors) = &forward.cors {
+        check_cors(cors).map_err(|e| format!("cors: {e}"))?;
+    }
     check_policy_key(&forward.policy)
+}
+
+/// A CORS rule's policy keys are well-formed and its origin pattern compiles.
+fn check_cors(cors: &Cors) -> Result<(), String> {
+    check_policy_key(&cors.policy)?;
+    check_policy_key(&cors.preflight_policy)?;
+    if let Some(pattern) = &cors.origin_pattern {
+        compile_canary_regex(pattern)?;
+    }
+    Ok(())
 }
 
 /// A canary's cluster is header-safe, its header and cookie names are tokens (header names lower
@@ -220,7 +235,8 @@ fn check_token(what: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Compile a canary header pattern: unanchored, as ingress-nginx's `ngx.re.match` without options.
+/// Compile a header pattern (a canary header's, a CORS origin's): unanchored, as ingress-nginx's
+/// `ngx.re.match` without options.
 pub fn compile_canary_regex(pattern: &str) -> Result<Regex, String> {
     if pattern.len() > MAX_REGEX_PATTERN_BYTES {
         return Err(format!("regex is {} bytes, more than the {MAX_REGEX_PATTERN_BYTES} allowed", pattern.len()));
@@ -232,19 +248,22 @@ pub fn compile_canary_regex(pattern: &str) -> Result<Regex, String> {
         .map_err(|e| format!("invalid regex {pattern:?}: {e}"))
 }
 
-/// Every canary header pattern of the table, compiled once each.
-fn compile_canary_patterns(table: &RouteTable) -> Result<HashMap<String, Regex>, String> {
+/// Every canary header pattern and CORS origin pattern of the table, compiled once each.
+fn compile_header_patterns(table: &RouteTable) -> Result<HashMap<String, Regex>, String> {
     let mut patterns = HashMap::new();
     for forward in forwards(table) {
-        let Some(CanaryHeaderRule::Pattern(pattern)) = forward.canary.as_ref().and_then(|c| c.header.as_ref()).map(|h| &h.rule)
-        else {
-            continue;
-        };
-        if !patterns.contains_key(pattern) {
-            if patterns.len() == MAX_CANARY_PATTERNS {
-                return Err(format!("more than {MAX_CANARY_PATTERNS} distinct canary header patterns"));
+        let canary = forward.canary.as_ref().and_then(|c| c.header.as_ref()).and_then(|h| match &h.rule {
+            CanaryHeaderRule::Pattern(pattern) => Some(pattern),
+            _ => None,
+        });
+        let origin = forward.cors.as_ref().and_then(|c| c.origin_pattern.as_ref());
+        for pattern in canary.into_iter().chain(origin) {
+            if !patterns.contains_key(pattern) {
+                if patterns.len() == MAX_HEADER_PATTERNS {
+                    return Err(format!("more than {MAX_HEADER_PATTERNS} distinct canary header and CORS origin patterns"));
+                }
+                patterns.insert(pattern.clone(), compile_canary_regex(pattern)?);
             }
-            patterns.insert(pattern.clone(), compile_canary_regex(pattern)?);
         }
     }
     Ok(patterns)
@@ -567,8 +586,8 @@ impl CompiledTable {
         let https_redirects = table.hosts.iter().flat_map(|h| &h.routes).any(|r| r.https_redirect.is_some());
         let needs_scheme = https_redirects || redirects(&table).any(|r| redirect::reads_scheme(&r.location));
         let needs_listener_port = redirects(&table).any(|r| redirect::reads_listener_port(&r.location));
-        let canary_patterns = compile_canary_patterns(&table).map_err(table_error)?;
-        Ok(CompiledTable { table, hosts, vhosts, needs_scheme, needs_listener_port, canary_patterns })
+        let header_patterns = compile_header_patterns(&table).map_err(table_error)?;
+        Ok(CompiledTable { table, hosts, vhosts, needs_scheme, needs_listener_port, header_patterns })
     }
 
     /// The table's `version` string.
@@ -596,12 +615,19 @@ impl CompiledTable {
 
     /// Whether a request whose route has `canary` goes to the canary cluster (see [`crate::canary`]).
     /// `random` is any value, drawn independently of the one given to [`CompiledTable::route`].
-    pub fn chooses_canary(&self, canary: &Canary, headers: &impl CanaryHeaders, random: u64) -> bool {
+    pub fn chooses_canary(&self, canary: &Canary, headers: &impl HeaderLookup, random: u64) -> bool {
         let pattern = match canary.header.as_ref().map(|h| &h.rule) {
-            Some(CanaryHeaderRule::Pattern(pattern)) => self.canary_patterns.get(pattern),
+            Some(CanaryHeaderRule::Pattern(pattern)) => self.header_patterns.get(pattern),
             _ => None,
         };
         canary::chooses_canary(canary, pattern, headers, random)
+    }
+
+    /// The policy a request of a route with `cors` gets when its origin is allowed (see
+    /// [`crate::cors`]); `None`: the route's own policy.
+    pub fn cors_policy<'t>(&self, cors: &'t Cors, headers: &impl HeaderLookup) -> Option<&'t str> {
+        let origin = cors.origin_pattern.as_ref().and_then(|pattern| self.header_patterns.get(pattern));
+        cors::cors_policy(cors, origin, headers)
     }
 
     /// Route one request. `random` picks among weighted backends (any value is valid).
@@ -1142,6 +1168,7 @@ mod tests {
                 host_rewrite: None,
                 policy: String::new(),
                 canary: None,
+                cors: None,
             }),
             origin: String::new(),
             https_redirect: None,
@@ -1179,6 +1206,7 @@ mod tests {
             host_rewrite: host_rewrite.map(String::from),
             policy: String::new(),
             canary: None,
+            cors: None,
         })
     }
 
@@ -1224,7 +1252,7 @@ mod tests {
             let decision = compiled.route(&RequestParts::new(b"rewrite.bar.com", path.as_bytes()), 0);
             assert_eq!(
                 decision.outcome,
-                Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "", canary: None },
+                Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "", canary: None, cors: None },
                 "path {path}"
             );
         }
@@ -1271,7 +1299,7 @@ mod tests {
         };
         assert_eq!(cluster, "default/main/80");
         struct One(&'static str);
-        impl CanaryHeaders for One {
+        impl HeaderLookup for One {
             fn header(&self, name: &str) -> Option<Vec<u8>> {
                 (name == "x-canary").then(|| self.0.as_bytes().to_vec())
             }
@@ -1551,8 +1579,8 @@ mod tests {
         };
         let compiled = table(vec![vhost("a.com", vec![slow, prefix("/", "plain")])], None);
         let outcome = |path: &str| compiled.route(&RequestParts::new(b"a.com", path.as_bytes()), 0).outcome;
-        assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s", canary: None });
-        assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "", canary: None });
+        assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s", canary: None, cors: None });
+        assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "", canary: None, cors: None });
     }
 
     fn forward_fields(cluster: &str) -> Forward {

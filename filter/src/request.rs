@@ -3,6 +3,13 @@
 //! module shared by `matcher` (which selects hosts and paths with it) and `redirect` (which builds
 //! `Location`s from it), so neither has to import the other. No proxy-wasm, no allocation.
 
+/// Request headers read only when a matched route needs them (canary rules, CORS): the host shim
+/// answers with a host call, tests with a map. Names are lower case.
+pub trait HeaderLookup {
+    /// The value of header `name`, if the request has it.
+    fn header(&self, name: &str) -> Option<Vec<u8>>;
+}
+
 /// The request parts routing looks at, as raw bytes (headers need not be UTF-8).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RequestParts<'a> {

@@ -160,6 +160,11 @@ pub struct Forward {
     /// else about the route (rewrite, host, policy) staying the same. `None`: no canary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<Box<Canary>>,
+    /// ingress-nginx `enable-cors`: a request whose `Origin` is allowed gets `cors.policy` instead
+    /// of `policy` (its CORS response headers), a preflight `cors.preflight_policy` (Envoy answers
+    /// 204). `None`: no CORS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Box<Cors>>,
 }
 
 impl Forward {
@@ -167,6 +172,27 @@ impl Forward {
     pub fn clusters(&self) -> impl Iterator<Item = &str> {
         self.backends.iter().map(|b| b.cluster.as_str()).chain(self.canary.as_deref().map(|c| c.cluster.as_str()))
     }
+
+    /// Every policy key this action may send to Envoy: its own, then its CORS ones.
+    pub fn policies(&self) -> impl Iterator<Item = &str> {
+        let cors = self.cors.as_deref().into_iter().flat_map(|c| [c.policy.as_str(), c.preflight_policy.as_str()]);
+        std::iter::once(self.policy.as_str()).chain(cors)
+    }
+}
+
+/// Which policy a CORS request gets (see [`crate::actions::cors_policy`]).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Cors {
+    /// A regex (Rust `regex` syntax, unanchored: the control plane anchors it) that an allowed
+    /// `Origin` header matches. `None`: every request is a CORS request, with or without `Origin`
+    /// (ingress-nginx's `cors-allow-origin: *`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_pattern: Option<String>,
+    /// The policy of an allowed request that is not an `OPTIONS` request.
+    pub policy: String,
+    /// The policy of an allowed `OPTIONS` request (a preflight: Envoy answers it).
+    pub preflight_policy: String,
 }
 
 /// Which requests of a route go to the canary (an ingress-nginx `canary: "true"` Ingress attached
@@ -343,6 +369,7 @@ impl RouteAction {
             host_rewrite: None,
             policy: String::new(),
             canary: None,
+            cors: None,
         })
     }
 
@@ -377,6 +404,11 @@ mod tests {
                             weight: 10,
                             weight_total: 100,
                             origin: "default/ing-canary".into(),
+                        })),
+                        cors: Some(Box::new(Cors {
+                            origin_pattern: Some("(?i)^https://a\\.example$".into()),
+                            policy: "p1".into(),
+                            preflight_policy: "p2".into(),
                         })),
                     }),
                     origin: "default/ing: spec.rules[0].http.paths[0]".into(),

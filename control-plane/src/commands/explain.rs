@@ -178,6 +178,16 @@ fn describe_policy(model: &crate::model::Model, key: &str) -> String {
     for (name, value) in &policy.request_headers {
         text.push_str(&format!("; upstream header {name}: {value}"));
     }
+    if let Some(cors) = &policy.cors {
+        let origin = match cors.allow_origin {
+            crate::model::AllowOrigin::Any => "*",
+            crate::model::AllowOrigin::RequestOrigin => "the request's Origin",
+        };
+        text.push_str(&format!("; CORS headers (Allow-Origin {origin}, Allow-Methods {:?})", cors.allow_methods));
+    }
+    if policy.preflight {
+        text.push_str("; answered 204 by Envoy (CORS preflight)");
+    }
     text
 }
 
@@ -289,7 +299,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
     }
 
     match &decision.outcome {
-        Outcome::Forward { cluster, path, authority, policy, canary } => {
+        Outcome::Forward { cluster, path, authority, policy, canary, cors } => {
             let _ = writeln!(out, "backend:   {}", cluster_line(model, cluster));
             if let Some(canary) = canary {
                 let _ = writeln!(out, "canary:    {}", cluster_line(model, &canary.cluster));
@@ -317,6 +327,11 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
                 let _ = writeln!(out, "upstream host: {authority}");
             }
             let _ = writeln!(out, "policy:    {}", describe_policy(model, policy));
+            if let Some(cors) = cors {
+                let origins = cors.origin_pattern.as_deref().map_or("every request (cors-allow-origin: *)".to_string(), |p| format!("requests whose Origin matches /{p}/"));
+                let _ = writeln!(out, "cors:      {origins} get {}", describe_policy(model, &cors.policy));
+                let _ = writeln!(out, "           and their OPTIONS requests {}", describe_policy(model, &cors.preflight_policy));
+            }
             let status = match model.clusters.get(*cluster) {
                 Some(c) if c.endpoints.is_empty() => "503 from Envoy (the cluster has no ready endpoints)".to_owned(),
                 _ => format!("proxied to {cluster}"),

@@ -54,6 +54,7 @@ mod annotations;
 mod backends;
 pub mod behaviour;
 mod canary;
+mod cors;
 mod claims;
 pub mod registry;
 #[cfg(test)]
@@ -289,10 +290,10 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
         if nginx.denied.is_some() {
             denied.insert(key.clone());
         }
-        let policy_key = policy_key(nginx.policy(&options.defaults), &default_policy, &mut policies);
+        let route_policies = RoutePolicies::register(&nginx, &options.defaults, &default_policy, &mut policies);
         let own_default = spec.default_backend.as_ref().and_then(|b| {
             let action = backends.resolve(key, "spec.defaultBackend", b, &upstream_options, &mut diagnostics);
-            fail_closed(action, &nginx).map(|action| for_backend(action, &nginx, &policy_key))
+            fail_closed(action, &nginx).map(|action| for_backend(action, &nginx, &route_policies))
         });
         if let Some(action) = &own_default {
             if rules.is_empty() {
@@ -410,7 +411,7 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                 let Some(action) = fail_closed(action, &nginx) else {
                     continue;
                 };
-                let action = shape(action, &nginx, &policy_key);
+                let action = shape(action, &nginx, &route_policies);
                 let https_redirect = match action {
                     RouteAction::Redirect(_) => (None, None),
                     _ => (
@@ -629,7 +630,7 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
     // Only clusters some route or fallback still uses (a path may have lost a conflict).
     let used = clusters_used(&table);
     clusters.retain(|name, _| used.contains(name));
-    let used_policies: BTreeSet<&str> = forwards(&table).map(|forward| forward.policy.as_str()).collect();
+    let used_policies: BTreeSet<&str> = forwards(&table).flat_map(Forward::policies).collect();
     policies.retain(|key, _| used_policies.contains(key.as_str()));
 
     let default_certificate = options.default_certificate.as_ref().and_then(|key| {
@@ -692,13 +693,34 @@ fn policy_key(policy: RoutePolicy, default: &RoutePolicy, policies: &mut BTreeMa
     key
 }
 
-/// A backend's action with the Ingress's policy key and `upstream-vhost`; a backend that speaks
+/// The policies an Ingress's routes use: its own (`key`, "" for the default) and, with
+/// `enable-cors`, the two CORS ones.
+struct RoutePolicies {
+    key: String,
+    cors: Option<wasm_ingress_filter::table::Cors>,
+}
+
+impl RoutePolicies {
+    fn register(
+        nginx: &NginxAnnotations,
+        defaults: &NginxDefaults,
+        default_policy: &RoutePolicy,
+        policies: &mut BTreeMap<String, RoutePolicy>,
+    ) -> RoutePolicies {
+        let policy = nginx.policy(defaults);
+        let cors = nginx.cors.as_ref().map(|config| cors::route_rule(config, &policy, |p| policy_key(p, default_policy, policies)));
+        RoutePolicies { key: policy_key(policy, default_policy, policies), cors }
+    }
+}
+
+/// A backend's action with the Ingress's policies and `upstream-vhost`; a backend that speaks
 /// FastCGI answers 503.
-fn for_backend(action: RouteAction, nginx: &NginxAnnotations, policy_key: &str) -> RouteAction {
+fn for_backend(action: RouteAction, nginx: &NginxAnnotations, route_policies: &RoutePolicies) -> RouteAction {
     match action {
         RouteAction::Forward(_) if nginx.upstream.protocol == upstream::BackendProtocol::Fcgi => unavailable(),
         RouteAction::Forward(mut forward) => {
-            forward.policy = policy_key.to_string();
+            forward.policy = route_policies.key.clone();
+            forward.cors = route_policies.cors.clone().map(Box::new);
             forward.host_rewrite = nginx.behaviour.upstream_vhost.clone();
             RouteAction::Forward(forward)
         }
@@ -709,10 +731,10 @@ fn for_backend(action: RouteAction, nginx: &NginxAnnotations, policy_key: &str) 
 /// A path's action after the Ingress's annotations: a `permanent-`/`temporal-redirect` answers
 /// instead of the backend (not instead of a fail-closed denial); a backend gets the policy and
 /// the upstream Host.
-fn shape(action: RouteAction, nginx: &NginxAnnotations, policy_key: &str) -> RouteAction {
+fn shape(action: RouteAction, nginx: &NginxAnnotations, route_policies: &RoutePolicies) -> RouteAction {
     match (&nginx.denied, &nginx.behaviour.redirect, action) {
         (None, Some(redirect), RouteAction::Forward(_)) => RouteAction::Redirect(redirect.clone()),
-        (_, _, action) => for_backend(action, nginx, policy_key),
+        (_, _, action) => for_backend(action, nginx, route_policies),
     }
 }
 

@@ -41,7 +41,7 @@ use prost::encoding::{encode_key, encode_varint, WireType};
 use prost::{Message, Name};
 use wasm_ingress_filter::table::{CLUSTER_HEADER, POLICY_HEADER};
 
-use crate::model::{Model, RoutePolicy};
+use crate::model::{AllowOrigin, CorsHeaders, Model, RoutePolicy};
 use crate::translate::access::{self, RBAC_FILTER};
 use crate::translate::edge::proto_duration;
 
@@ -210,17 +210,24 @@ pub fn policy_route(key: &str, policy: &RoutePolicy) -> Route {
         Some(limit) => buffer_per_route::Override::Buffer(Buffer { max_request_bytes: Some(UInt32Value { value: limit }) }),
         None => buffer_per_route::Override::Disabled(true),
     };
+    let forward = route::Action::Route(RouteAction {
+        cluster_specifier: Some(route_action::ClusterSpecifier::ClusterHeader(CLUSTER_HEADER.to_string())),
+        // nginx has no cap on a whole response: long downloads and event streams live as long
+        // as the upstream keeps talking (the idle timeout below).
+        timeout: Some(ProtoDuration { seconds: 0, nanos: 0 }),
+        retry_policy: Some(retry_policy),
+        ..Default::default()
+    });
+    // A CORS preflight is answered here, as ingress-nginx's `return 204`.
+    let action = if policy.preflight {
+        route::Action::DirectResponse(DirectResponseAction { status: 204, ..Default::default() })
+    } else {
+        forward
+    };
     Route {
         name: key.to_string(),
         r#match: match_everything(),
-        action: Some(route::Action::Route(RouteAction {
-            cluster_specifier: Some(route_action::ClusterSpecifier::ClusterHeader(CLUSTER_HEADER.to_string())),
-            // nginx has no cap on a whole response: long downloads and event streams live as long
-            // as the upstream keeps talking (the idle timeout below).
-            timeout: Some(ProtoDuration { seconds: 0, nanos: 0 }),
-            retry_policy: Some(retry_policy),
-            ..Default::default()
-        })),
+        action: Some(action),
         // Values are literals: `%` is escaped so Envoy never reads one as a formatter command.
         request_headers_to_add: policy.request_headers.iter().map(|(name, value)| header(name, &literal(value))).collect(),
         response_headers_to_add: response_headers(policy),
@@ -235,14 +242,36 @@ fn literal(value: &str) -> String {
     value.replace('%', "%%")
 }
 
-/// `more_set_headers` replace, `add_header` appends.
+/// `more_set_headers` replace, `add_header` appends; then the CORS headers, which replace.
 fn response_headers(policy: &RoutePolicy) -> Vec<HeaderValueOption> {
     let set = policy.response_headers_set.iter().map(|(name, value)| header(name, &literal(value)));
     let add = policy.response_headers_add.iter().map(|(name, value)| HeaderValueOption {
         append_action: HeaderAppendAction::AppendIfExistsOrAdd as i32,
         ..header(name, &literal(value))
     });
-    set.chain(add).collect()
+    let cors = policy.cors.iter().flat_map(cors_headers);
+    set.chain(add).chain(cors).collect()
+}
+
+/// ingress-nginx's CORS headers (its preflight's `Content-Type` is left out: Envoy sends a 204
+/// without one).
+fn cors_headers(cors: &CorsHeaders) -> Vec<HeaderValueOption> {
+    let origin = match cors.allow_origin {
+        AllowOrigin::Any => "*".to_string(),
+        // Envoy fills in the request's (allowed) Origin.
+        AllowOrigin::RequestOrigin => "%REQ(origin)%".to_string(),
+    };
+    let mut headers = vec![header("access-control-allow-origin", &origin)];
+    if cors.allow_credentials {
+        headers.push(header("access-control-allow-credentials", "true"));
+    }
+    headers.push(header("access-control-allow-methods", &literal(&cors.allow_methods)));
+    headers.push(header("access-control-allow-headers", &literal(&cors.allow_headers)));
+    if !cors.expose_headers.is_empty() {
+        headers.push(header("access-control-expose-headers", &literal(&cors.expose_headers)));
+    }
+    headers.push(header("access-control-max-age", &cors.max_age.to_string()));
+    headers
 }
 
 fn per_filter_configs(policy: &RoutePolicy, buffer: buffer_per_route::Override) -> HashMap<String, Any> {
@@ -308,6 +337,8 @@ mod tests {
             response_headers_set: [("x-frame-options".to_string(), "DENY".to_string())].into(),
             response_headers_add: vec![("x-xss-protection".to_string(), "1; mode=block".to_string())],
             response_headers_remove: vec!["server".to_string()],
+            cors: None,
+            preflight: false,
         };
         let unlimited = RoutePolicy { max_body_bytes: None, ..RoutePolicy::default() };
         Model {
@@ -435,5 +466,45 @@ mod tests {
             assert_eq!(added[0], ("x-real-ip", "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"));
             assert!(config.request_headers_to_add.iter().all(|h| h.append_action == HeaderAppendAction::OverwriteIfExistsOrAdd as i32));
         }
+    }
+
+    #[test]
+    fn cors_policies_add_ingress_nginx_headers_and_preflights_are_answered_by_envoy() {
+        let headers = CorsHeaders {
+            allow_origin: AllowOrigin::RequestOrigin,
+            allow_credentials: true,
+            allow_methods: "GET, POST".into(),
+            allow_headers: "X-Custom".into(),
+            expose_headers: String::new(),
+            max_age: 200,
+        };
+        let cors = RoutePolicy { cors: Some(headers.clone()), ..RoutePolicy::default() };
+        let preflight = RoutePolicy { preflight: true, ..cors.clone() };
+        let any = RoutePolicy { cors: Some(CorsHeaders { allow_origin: AllowOrigin::Any, allow_credentials: false, ..headers }), ..RoutePolicy::default() };
+        let values = |route: &Route| -> Vec<(String, String)> {
+            route.response_headers_to_add.iter().map(|h| h.header.as_ref().unwrap()).map(|h| (h.key.clone(), h.value.clone())).collect()
+        };
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let cors_route = policy_route("c", &cors);
+        assert!(matches!(cors_route.action, Some(route::Action::Route(_))), "a CORS request goes upstream");
+        assert_eq!(
+            values(&cors_route),
+            vec![
+                pair("access-control-allow-origin", "%REQ(origin)%"),
+                pair("access-control-allow-credentials", "true"),
+                pair("access-control-allow-methods", "GET, POST"),
+                pair("access-control-allow-headers", "X-Custom"),
+                pair("access-control-max-age", "200"),
+            ]
+        );
+        assert!(cors_route.response_headers_to_add.iter().all(|h| h.append_action == HeaderAppendAction::OverwriteIfExistsOrAdd as i32));
+        let preflight_route = policy_route("p", &preflight);
+        let Some(route::Action::DirectResponse(answer)) = &preflight_route.action else { panic!("{:?}", preflight_route.action) };
+        assert_eq!((answer.status, answer.body.is_none()), (204, true));
+        assert_eq!(values(&preflight_route), values(&cors_route));
+        let any_values = values(&policy_route("a", &any));
+        assert!(any_values.contains(&pair("access-control-allow-origin", "*")));
+        assert!(!any_values.iter().any(|(k, _)| k == "access-control-allow-credentials"));
+        assert_ne!(cors.key(), preflight.key());
     }
 }

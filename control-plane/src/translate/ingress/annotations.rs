@@ -22,6 +22,7 @@ use crate::model::{Cidr, RoutePolicy, Severity};
 
 use super::behaviour::{self, Behaviour};
 use super::canary::{self, CanaryRules};
+use super::cors::{self, CorsConfig};
 use super::upstream::{self, Upstream};
 use super::registry::{self, Support};
 use super::snippet::{self, SnippetHeaders};
@@ -63,6 +64,8 @@ pub struct NginxAnnotations {
     pub snippet_headers: SnippetHeaders,
     /// `canary: "true"`: this Ingress only lends its backends to main Ingresses (see `canary`).
     pub canary: Option<CanaryRules>,
+    /// `enable-cors: "true"` (see `cors`).
+    pub cors: Option<CorsConfig>,
 }
 
 /// The annotations that limit client addresses. ingress-nginx reads `allowlist-source-range`
@@ -124,6 +127,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
             (Support::Applied | Support::Differs, name) if behaviour::NAMES.contains(&name) => {} // read by `Behaviour::parse`
             (Support::Applied | Support::Differs, name) if upstream::NAMES.contains(&name) => {} // read by `Upstream::parse`
             (Support::Applied | Support::Differs, name) if canary::NAMES.contains(&name) => {} // read by `canary::parse`
+            (Support::Applied | Support::Differs, name) if cors::NAMES.contains(&name) => {} // read by `cors::parse`
             (Support::Applied, name) if SOURCE_RANGES.contains(&name) => {
                 if value.trim().is_empty() || (name == "whitelist-source-range" && has_value(annotations, "allowlist-source-range")) {
                     continue;
@@ -235,6 +239,9 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
         let (canary, canary_notes) = canary::parse(annotations);
         parsed.canary = canary;
         notes.extend(canary_notes);
+        let (cors, cors_notes) = cors::parse(annotations);
+        parsed.cors = cors;
+        notes.extend(cors_notes);
     }
     if !denied.is_empty() {
         // 503 (a refused value) wins over 403, as the stronger statement of a broken configuration.

@@ -1236,3 +1236,4 @@ fn source_ranges_become_the_route_policy_of_every_path_and_the_host_fallback() {
 }
 
 mod canary;
+mod cors;

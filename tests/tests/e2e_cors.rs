@@ -1,0 +1,117 @@
+//! CORS by ingress-nginx annotation through the whole product (control plane + real Envoy + the
+//! built filter), with the cases of ingress-nginx's e2e test `test/e2e/annotations/cors.go` and its
+//! template: `*` answers every request (with or without `Origin`) and every `OPTIONS` (204, not
+//! proxied); a list echoes an allowed `Origin` (any case, ports exact, `*.` one label) and leaves
+//! other origins' requests alone (proxied, no CORS headers, their `OPTIONS` too).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wasm_ingress_tests::backend::{Echo, EchoBackend};
+use wasm_ingress_tests::gateway::{manifests, Gateway};
+
+const NGINX: &str = "nginx.ingress.kubernetes.io/";
+
+fn ingress(name: &str, annotations: &[(&str, &str)], host: &str) -> Value {
+    let mut map: serde_json::Map<String, Value> = annotations.iter().map(|(k, v)| (format!("{NGINX}{k}"), json!(v))).collect();
+    map.insert(format!("{NGINX}enable-cors"), json!("true"));
+    manifests::ingress("default", name, Value::Object(map), &[(host, vec![manifests::path("/", "Prefix", "app", json!(80))])])
+}
+
+/// What a client saw: status, the CORS headers (lower-case names), and whether the backend answered.
+#[derive(Debug)]
+struct Seen {
+    status: u16,
+    headers: Vec<(String, String)>,
+    proxied: bool,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+fn send(gateway: &Gateway, method: &str, host: &str, origin: Option<&str>) -> Seen {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)))
+            .build()
+            .unwrap();
+        let mut request = client.request(method.parse().unwrap(), gateway.http_url(host, "/"));
+        if let Some(origin) = origin {
+            request = request.header("Origin", origin).header("Access-Control-Request-Method", "POST");
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter(|(k, _)| k.as_str().starts_with("access-control-") || k.as_str() == "content-type")
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect();
+        let proxied = Echo::parse(&response.bytes().await.unwrap()).is_ok();
+        Seen { status, headers, proxied }
+    })
+}
+
+#[test]
+fn cors_behaves_like_ingress_nginx() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 131)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.extend([
+        ingress("any", &[], "any.test"),
+        ingress("list", &[("cors-allow-origin", "https://origin.cors.com:8080, http://*.origin.com")], "list.test"),
+        ingress("tuned", &[("cors-allow-methods", "POST, GET"), ("cors-max-age", "200"), ("cors-allow-credentials", "false"), ("cors-expose-headers", "X-Custom")], "tuned.test"),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+
+    // `*`: every request, with or without Origin.
+    let get = send(&gateway, "GET", "any.test", None);
+    assert_eq!((get.status, get.proxied), (200, true));
+    assert_eq!(get.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(get.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(get.header("access-control-allow-methods"), Some("GET, PUT, POST, DELETE, PATCH, OPTIONS"));
+    assert_eq!(
+        get.header("access-control-allow-headers"),
+        Some("DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization")
+    );
+    assert_eq!(get.header("access-control-max-age"), Some("1728000"));
+    let preflight = send(&gateway, "OPTIONS", "any.test", Some("https://anywhere.example"));
+    assert_eq!((preflight.status, preflight.proxied), (204, false), "{preflight:?}");
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    let bare_options = send(&gateway, "OPTIONS", "any.test", None);
+    assert_eq!((bare_options.status, bare_options.proxied), (204, false), "any OPTIONS, as ingress-nginx");
+
+    // A list: allowed origins are echoed, others get nothing and are proxied as usual.
+    for (origin, allowed) in [
+        ("https://origin.cors.com:8080", true),
+        ("HTTPS://ORIGIN.CORS.COM:8080", true),
+        ("https://origin.cors.com", false),
+        ("http://abc.origin.com", true),
+        ("http://a.b.origin.com", false),
+        ("http://no.example", false),
+    ] {
+        let get = send(&gateway, "GET", "list.test", Some(origin));
+        assert_eq!((get.status, get.proxied), (200, true), "{origin}");
+        assert_eq!(get.header("access-control-allow-origin"), allowed.then_some(origin), "{origin}");
+        let options = send(&gateway, "OPTIONS", "list.test", Some(origin));
+        assert_eq!((options.status, options.proxied), if allowed { (204, false) } else { (200, true) }, "{origin}: {options:?}");
+    }
+    let no_origin = send(&gateway, "GET", "list.test", None);
+    assert_eq!(no_origin.header("access-control-allow-origin"), None);
+
+    // Tuned values.
+    let tuned = send(&gateway, "GET", "tuned.test", Some("https://x.example"));
+    assert_eq!(tuned.header("access-control-allow-methods"), Some("POST, GET"));
+    assert_eq!(tuned.header("access-control-max-age"), Some("200"));
+    assert_eq!(tuned.header("access-control-allow-credentials"), None);
+    assert_eq!(tuned.header("access-control-expose-headers"), Some("X-Custom"));
+}
