@@ -56,6 +56,8 @@ wasm-ingress is running (Envoy + filter + control plane serving examples/):
   curl http://unknown.localhost:8080/          -> default backend
   curl --cacert examples/demo-ca.crt https://secure.localhost:8443/   (HTTPS, SNI, demo certificate)
   curl -i http://secure.localhost:8080/a/      -> 308 to https://secure.localhost:8443/a (ssl-redirect)
+  curl -H 'X-Canary: always' http://shop.localhost:8080/   -> echo-b (canary; 1 in 10 without the header)
+  curl -i -X OPTIONS -H 'Origin: https://app.localhost' http://shop.localhost:8080/   -> 204 (CORS preflight)
   (*.localhost resolves to 127.0.0.1 in curl; elsewhere add: --resolve demo.localhost:8080:127.0.0.1)
 
 Try:   target/release/wasm-ingress explain examples --url http://demo.localhost/rewrite/new

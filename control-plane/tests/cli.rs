@@ -88,7 +88,7 @@ fn validate_accepts_the_examples_folder() {
     assert!(!text.contains("error:"), "{text}");
     assert!(!text.contains("warning:"), "{text}");
     let summary = text.lines().last().unwrap();
-    assert!(summary.contains("0 errors, 0 warnings; 5 Ingresses of 5 served"), "{summary}");
+    assert!(summary.contains("0 errors, 0 warnings; 7 Ingresses of 7 served"), "{summary}");
     assert!(summary.contains("1 TLS server"), "{summary}");
 }
 

@@ -206,10 +206,13 @@ fn attach_one(
         Some((path, path_type)) => format!("host {:?} path {path:?} ({path_type:?})", target.host),
         None => "the host-less rules".to_string(),
     };
-    let Some(main) = main_upstream(hosts.get(&target.host), target) else {
-        let message = format!("no main Ingress serves {}; this canary path is not used (as ingress-nginx, which drops it)", describe());
-        diagnostics.push(object, target.field.clone(), Severity::Warning, message);
-        return false;
+    let main = match main_upstream(hosts.get(&target.host), target) {
+        Ok(main) => main,
+        Err(why) => {
+            let message = format!("{why} {}; this canary path is not used (as ingress-nginx, which drops it)", describe());
+            diagnostics.push(object, target.field.clone(), Severity::Warning, message);
+            return false;
+        }
     };
     let options = main.1.clone();
     let Some(RouteAction::Forward(forward)) = backends.resolve(&canary.key, &target.field, target.backend, &options, diagnostics) else {
@@ -230,17 +233,25 @@ fn attach_one(
     attached
 }
 
-/// The Service port (and how it is spoken to) of the first main path the target names.
-fn main_upstream(build: Option<&HostBuild>, target: &Target<'_>) -> Option<(String, UpstreamOptions)> {
-    build?.candidates.iter().find_map(|candidate| {
-        let wanted = match &target.path {
-            Some((path, path_type)) => candidate.path == *path && candidate.path_type == *path_type,
-            None => true,
-        };
+/// The Service port (and how it is spoken to) of the first main path the target names, or why
+/// there is none.
+fn main_upstream(build: Option<&HostBuild>, target: &Target<'_>) -> Result<(String, UpstreamOptions), &'static str> {
+    let mut named = build.into_iter().flat_map(|b| &b.candidates).filter(|candidate| match &target.path {
+        Some((path, path_type)) => candidate.path == *path && candidate.path_type == *path_type,
+        None => true,
+    });
+    let mut seen = false;
+    let found = named.find_map(|candidate| {
+        seen = true;
         let RouteAction::Forward(forward) = &candidate.action else { return None };
         let cluster = &forward.backends.first()?.cluster;
-        wanted.then(|| (service_port_of(cluster).to_string(), candidate.upstream.clone()))
-    })
+        Some((service_port_of(cluster).to_string(), candidate.upstream.clone()))
+    });
+    match (found, seen) {
+        (Some(main), _) => Ok(main),
+        (None, true) => Err("the main Ingress does not send to a Service (missing Service or port, redirect, or denied) on"),
+        (None, false) => Err("no main Ingress serves"),
+    }
 }
 
 /// Give `action` the canary if it forwards to `service_port` and has none yet (the oldest canary
