@@ -71,6 +71,40 @@ pub struct RoutePolicy {
     /// Envoy answers the request itself with 204 and the CORS headers (a CORS preflight), without
     /// going upstream.
     pub preflight: bool,
+    /// What picks the endpoint on a hashing cluster (`affinity: cookie`, `upstream-hash-by`);
+    /// `None`: the cluster's balancer alone.
+    pub hash: Option<HashOn>,
+}
+
+/// The request property whose hash picks an endpoint (Envoy's route `hash_policy`; the cluster
+/// balances with a consistent-hash ring, [`Balance::RingHash`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HashOn {
+    /// ingress-nginx's sticky cookie: Envoy sets it when the request has none.
+    AffinityCookie(AffinityCookie),
+    /// A request header (`$http_x`, `$host`, `$request_uri` as `:path`).
+    Header(String),
+    /// An existing cookie, never set (`$cookie_x`).
+    Cookie(String),
+    /// A query parameter (`$arg_x`).
+    QueryParameter(String),
+    /// The client's address (`$remote_addr`).
+    SourceIp,
+}
+
+/// The sticky cookie of `affinity: cookie`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AffinityCookie {
+    pub name: String,
+    /// `Path` attribute.
+    pub path: String,
+    /// `Max-Age` in seconds; `None`: a session cookie.
+    pub max_age: Option<u64>,
+    /// Other attributes: `Domain`, `SameSite`, as (name, value).
+    pub attributes: Vec<(String, String)>,
+    /// `Secure` on plain HTTP too (`session-cookie-secure`); over HTTPS it always is, as
+    /// ingress-nginx marks it.
+    pub secure: bool,
 }
 
 /// ingress-nginx's CORS response headers (its template's `more_set_headers`, which replace an
@@ -155,6 +189,7 @@ impl Default for RoutePolicy {
             deny_sources: Vec::new(),
             cors: None,
             preflight: false,
+            hash: None,
         }
     }
 }
@@ -165,7 +200,7 @@ impl RoutePolicy {
     /// stream keep the old one until the route table stops naming it.
     pub fn key(&self) -> String {
         let canonical = format!(
-            "body={:?};idle={};tries={};headers={:?};allow={:?};deny={:?};response={:?}/{:?}/{:?};cors={:?}/{}",
+            "body={:?};idle={};tries={};headers={:?};allow={:?};deny={:?};response={:?}/{:?}/{:?};cors={:?}/{};hash={:?}",
             self.max_body_bytes,
             self.upstream_idle_timeout.as_millis(),
             self.tries,
@@ -176,7 +211,8 @@ impl RoutePolicy {
             self.response_headers_add,
             self.response_headers_remove,
             self.cors,
-            self.preflight
+            self.preflight,
+            self.hash
         );
         let digest = Sha256::digest(canonical.as_bytes());
         format!("p{}", &hex::encode(&digest[..8])[..15])
@@ -221,6 +257,20 @@ pub struct UpstreamOptions {
     pub connect_timeout: Duration,
     /// The Service's cluster IP is the only endpoint (`service-upstream`), not its EndpointSlices.
     pub service_upstream: bool,
+    /// How an endpoint is picked (`load-balance`; a ring for `affinity` / `upstream-hash-by`).
+    pub balance: Balance,
+}
+
+/// Envoy's load-balancing policy of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Balance {
+    /// ingress-nginx's default `round_robin`.
+    #[default]
+    RoundRobin,
+    /// ingress-nginx's `ewma` (least latency): Envoy's least-request is the nearest.
+    LeastRequest,
+    /// A consistent-hash ring keyed by the route's [`HashOn`].
+    RingHash,
 }
 
 /// ingress-nginx's default `proxy-connect-timeout`.
@@ -228,7 +278,13 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Default for UpstreamOptions {
     fn default() -> UpstreamOptions {
-        UpstreamOptions { http2: false, tls: None, connect_timeout: DEFAULT_CONNECT_TIMEOUT, service_upstream: false }
+        UpstreamOptions {
+            http2: false,
+            tls: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            service_upstream: false,
+            balance: Balance::RoundRobin,
+        }
     }
 }
 

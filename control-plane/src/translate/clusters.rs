@@ -21,7 +21,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher, StringMatcher}
 use envoy_types::pb::google::protobuf::UInt32Value;
 use envoy_types::util::pack_any;
 
-use crate::model::{Endpoint, UpstreamCluster, UpstreamTls};
+use crate::model::{Balance, Endpoint, UpstreamCluster, UpstreamTls};
 use crate::translate::edge::{proto_duration, EdgeSettings};
 use crate::translate::envoy::{ads_config_source, socket_address};
 
@@ -40,7 +40,7 @@ pub fn eds_cluster(upstream: &UpstreamCluster, edge: &EdgeSettings) -> Cluster {
             service_name: String::new(),
         }),
         connect_timeout: Some(proto_duration(options.connect_timeout)),
-        lb_policy: cluster::LbPolicy::RoundRobin as i32,
+        lb_policy: lb_policy(options.balance) as i32,
         per_connection_buffer_limit_bytes: edge.buffer_limit(),
         transport_socket: options.tls.as_ref().map(tls_transport_socket),
         ..Default::default()
@@ -50,6 +50,15 @@ pub fn eds_cluster(upstream: &UpstreamCluster, edge: &EdgeSettings) -> Cluster {
         cluster.typed_extension_protocol_options.insert(HTTP_PROTOCOL_OPTIONS.to_string(), pack_any(http2_options()));
     }
     cluster
+}
+
+/// ingress-nginx's `load-balance` (and the ring that affinity and `upstream-hash-by` need).
+fn lb_policy(balance: Balance) -> cluster::LbPolicy {
+    match balance {
+        Balance::RoundRobin => cluster::LbPolicy::RoundRobin,
+        Balance::LeastRequest => cluster::LbPolicy::LeastRequest,
+        Balance::RingHash => cluster::LbPolicy::RingHash,
+    }
 }
 
 /// The endpoints of `upstream`, in one locality.
@@ -227,8 +236,9 @@ mod tests {
             alpn: vec!["h2".into()],
             versions: crate::model::TlsVersions::V1_2_ONLY,
         };
-        let cluster = cluster_with(UpstreamOptions { http2: true, tls: Some(tls), connect_timeout: Duration::from_secs(30), service_upstream: false });
+        let cluster = cluster_with(UpstreamOptions { http2: true, tls: Some(tls), connect_timeout: Duration::from_secs(30), service_upstream: false, balance: Balance::RingHash });
         assert_eq!(cluster.connect_timeout, Some(ProtoDuration { seconds: 30, nanos: 0 }));
+        assert_eq!(cluster.lb_policy, cluster::LbPolicy::RingHash as i32);
         let context = tls_context(&cluster);
         assert_eq!(context.sni, "api.internal");
         let common = context.common_tls_context.unwrap();

@@ -52,6 +52,7 @@
 
 mod annotations;
 mod backends;
+mod balance;
 pub mod behaviour;
 mod canary;
 mod cors;
@@ -290,9 +291,10 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
         if nginx.denied.is_some() {
             denied.insert(key.clone());
         }
-        let route_policies = RoutePolicies::register(&nginx, &options.defaults, &default_policy, &mut policies);
+        let upstream_options = UpstreamOptions { balance: nginx.balancing.balance, ..upstream_options };
         let own_default = spec.default_backend.as_ref().and_then(|b| {
             let action = backends.resolve(key, "spec.defaultBackend", b, &upstream_options, &mut diagnostics);
+            let route_policies = RoutePolicies::register(&nginx, &options.defaults, "/", &default_policy, &mut policies);
             fail_closed(action, &nginx).map(|action| for_backend(action, &nginx, &route_policies))
         });
         if let Some(action) = &own_default {
@@ -411,6 +413,7 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                 let Some(action) = fail_closed(action, &nginx) else {
                     continue;
                 };
+                let route_policies = RoutePolicies::register(&nginx, &options.defaults, &path, &default_policy, &mut policies);
                 let action = shape(action, &nginx, &route_policies);
                 let https_redirect = match action {
                     RouteAction::Redirect(_) => (None, None),
@@ -701,13 +704,16 @@ struct RoutePolicies {
 }
 
 impl RoutePolicies {
+    /// The policies of a route of `nginx`'s Ingress whose path is `path` (a sticky cookie's
+    /// default `Path`), registered in `policies`.
     fn register(
         nginx: &NginxAnnotations,
         defaults: &NginxDefaults,
+        path: &str,
         default_policy: &RoutePolicy,
         policies: &mut BTreeMap<String, RoutePolicy>,
     ) -> RoutePolicies {
-        let policy = nginx.policy(defaults);
+        let policy = RoutePolicy { hash: nginx.balancing.hash.as_ref().map(|hash| hash.on(path)), ..nginx.policy(defaults) };
         let cors = nginx.cors.as_ref().map(|config| cors::route_rule(config, &policy, |p| policy_key(p, default_policy, policies)));
         RoutePolicies { key: policy_key(policy, default_policy, policies), cors }
     }

@@ -41,7 +41,7 @@ use prost::encoding::{encode_key, encode_varint, WireType};
 use prost::{Message, Name};
 use wasm_ingress_filter::table::{CLUSTER_HEADER, POLICY_HEADER};
 
-use crate::model::{AllowOrigin, CorsHeaders, Model, RoutePolicy};
+use crate::model::{AllowOrigin, CorsHeaders, HashOn, Model, RoutePolicy};
 use crate::translate::access::{self, RBAC_FILTER};
 use crate::translate::edge::proto_duration;
 
@@ -61,7 +61,7 @@ pub const RETRY_ON: &str = "connect-failure,refused-stream";
 
 /// The `http` and `https` route configurations of `model`.
 pub fn route_configurations(model: &Model) -> Vec<RouteConfiguration> {
-    vec![route_configuration(HTTP_ROUTE_CONFIG, model, None), route_configuration(HTTPS_ROUTE_CONFIG, model, model.hsts.as_deref())]
+    vec![route_configuration(HTTP_ROUTE_CONFIG, model, None, false), route_configuration(HTTPS_ROUTE_CONFIG, model, model.hsts.as_deref(), true)]
 }
 
 /// The buffer filter as it sits in the listeners' filter chain. Every route carries its own limit
@@ -71,13 +71,13 @@ pub fn buffer_filter_config() -> Buffer {
     Buffer { max_request_bytes: Some(UInt32Value { value: 1024 * 1024 }) }
 }
 
-fn route_configuration(name: &str, model: &Model, hsts: Option<&str>) -> RouteConfiguration {
+fn route_configuration(name: &str, model: &Model, hsts: Option<&str>, tls: bool) -> RouteConfiguration {
     RouteConfiguration {
         name: name.to_string(),
         virtual_hosts: vec![VirtualHost {
             name: "wasm-ingress".to_string(),
             domains: vec!["*".to_string()],
-            matcher: Some(policy_matcher(model)),
+            matcher: Some(policy_matcher(model, tls)),
             ..Default::default()
         }],
         request_headers_to_add: upstream_headers(),
@@ -114,11 +114,11 @@ fn header(name: &str, value: &str) -> HeaderValueOption {
 }
 
 /// Policy key -> route; no key -> the default policy; an unknown key -> 503.
-fn policy_matcher(model: &Model) -> Matcher {
+fn policy_matcher(model: &Model, tls: bool) -> Matcher {
     let mut map: HashMap<String, OnMatch> = HashMap::with_capacity(model.policies.len() + 1);
-    map.insert(DEFAULT_POLICY_KEY.to_string(), action(policy_route(DEFAULT_POLICY_KEY, &model.default_policy)));
+    map.insert(DEFAULT_POLICY_KEY.to_string(), action(policy_route(DEFAULT_POLICY_KEY, &model.default_policy, tls)));
     for (key, policy) in &model.policies {
-        map.insert(key.clone(), action(policy_route(key, policy)));
+        map.insert(key.clone(), action(policy_route(key, policy, tls)));
     }
     let unknown_key = FieldMatcher {
         predicate: Some(Predicate {
@@ -137,7 +137,7 @@ fn policy_matcher(model: &Model) -> Matcher {
     };
     let no_key = Matcher {
         matcher_type: Some(MatcherType::MatcherList(MatcherList { matchers: vec![unknown_key] })),
-        on_no_match: Some(Box::new(action(policy_route(DEFAULT_POLICY_KEY, &model.default_policy)))),
+        on_no_match: Some(Box::new(action(policy_route(DEFAULT_POLICY_KEY, &model.default_policy, tls)))),
     };
     Matcher {
         matcher_type: Some(MatcherType::MatcherTree(MatcherTree {
@@ -192,8 +192,8 @@ fn buffer_limit(max_body_bytes: Option<u64>) -> Option<u32> {
     max_body_bytes.and_then(|bytes| u32::try_from(bytes).ok())
 }
 
-/// The Envoy route of one policy (see the module docs).
-pub fn policy_route(key: &str, policy: &RoutePolicy) -> Route {
+/// The Envoy route of one policy (see the module docs), on the HTTPS listener or not.
+pub fn policy_route(key: &str, policy: &RoutePolicy, tls: bool) -> Route {
     let retries = policy.tries.saturating_sub(1);
     let retry_policy = RetryPolicy {
         retry_on: RETRY_ON.to_string(),
@@ -212,6 +212,7 @@ pub fn policy_route(key: &str, policy: &RoutePolicy) -> Route {
     };
     let forward = route::Action::Route(RouteAction {
         cluster_specifier: Some(route_action::ClusterSpecifier::ClusterHeader(CLUSTER_HEADER.to_string())),
+        hash_policy: policy.hash.iter().map(|hash| hash_policy(hash, tls)).collect(),
         // nginx has no cap on a whole response: long downloads and event streams live as long
         // as the upstream keeps talking (the idle timeout below).
         timeout: Some(ProtoDuration { seconds: 0, nanos: 0 }),
@@ -235,6 +236,31 @@ pub fn policy_route(key: &str, policy: &RoutePolicy) -> Route {
         typed_per_filter_config: per_filter_configs(policy, buffer),
         ..Default::default()
     }
+}
+
+/// Envoy's hash policy for `hash` (a cluster without a ring ignores it); the sticky cookie is
+/// `Secure` over HTTPS.
+fn hash_policy(hash: &HashOn, tls: bool) -> route_action::HashPolicy {
+    use route_action::hash_policy::{self as hp, PolicySpecifier};
+    let specifier = match hash {
+        HashOn::AffinityCookie(cookie) => PolicySpecifier::Cookie(hp::Cookie {
+            name: cookie.name.clone(),
+            // Zero: a session cookie.
+            ttl: Some(ProtoDuration { seconds: cookie.max_age.map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX)), nanos: 0 }),
+            path: cookie.path.clone(),
+            attributes: cookie
+                .attributes
+                .iter()
+                .map(|(name, value)| hp::CookieAttribute { name: name.clone(), value: value.clone() })
+                .chain((cookie.secure || tls).then(|| hp::CookieAttribute { name: "Secure".into(), value: String::new() }))
+                .collect(),
+        }),
+        HashOn::Cookie(name) => PolicySpecifier::Cookie(hp::Cookie { name: name.clone(), ..Default::default() }),
+        HashOn::Header(name) => PolicySpecifier::Header(hp::Header { header_name: name.clone(), regex_rewrite: None }),
+        HashOn::QueryParameter(name) => PolicySpecifier::QueryParameter(hp::QueryParameter { name: name.clone() }),
+        HashOn::SourceIp => PolicySpecifier::ConnectionProperties(hp::ConnectionProperties { source_ip: true }),
+    };
+    route_action::HashPolicy { policy_specifier: Some(specifier), terminal: false }
 }
 
 /// A header value Envoy sends as written (`%` starts a formatter command in Envoy's values).
@@ -339,6 +365,7 @@ mod tests {
             response_headers_remove: vec!["server".to_string()],
             cors: None,
             preflight: false,
+            hash: None,
         };
         let unlimited = RoutePolicy { max_body_bytes: None, ..RoutePolicy::default() };
         Model {
@@ -412,17 +439,17 @@ mod tests {
     #[test]
     fn routes_with_several_filter_settings_encode_the_same_every_time() {
         let policy = RoutePolicy { allow_sources: vec![crate::model::Cidr::parse("10.0.0.0/8").unwrap()], ..RoutePolicy::default() };
-        let first = pack_route(&policy_route("k", &policy));
+        let first = pack_route(&policy_route("k", &policy, false));
         for _ in 0..32 {
-            assert_eq!(pack_route(&policy_route("k", &policy)), first, "HashMap order must not leak into the bytes");
+            assert_eq!(pack_route(&policy_route("k", &policy, false)), first, "HashMap order must not leak into the bytes");
         }
         let decoded: Route = unpack(&first);
-        assert_eq!(decoded, policy_route("k", &policy));
+        assert_eq!(decoded, policy_route("k", &policy, false));
         assert_eq!(decoded.typed_per_filter_config.len(), 2);
         let rbac: envoy_types::pb::envoy::extensions::filters::http::rbac::v3::RbacPerRoute =
             unpack(&decoded.typed_per_filter_config[RBAC_FILTER]);
         assert_eq!(Some(rbac), access::per_route(&policy));
-        assert!(!policy_route("d", &RoutePolicy::default()).typed_per_filter_config.contains_key(RBAC_FILTER));
+        assert!(!policy_route("d", &RoutePolicy::default(), false).typed_per_filter_config.contains_key(RBAC_FILTER));
     }
 
     #[test]
@@ -485,7 +512,7 @@ mod tests {
             route.response_headers_to_add.iter().map(|h| h.header.as_ref().unwrap()).map(|h| (h.key.clone(), h.value.clone())).collect()
         };
         let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
-        let cors_route = policy_route("c", &cors);
+        let cors_route = policy_route("c", &cors, false);
         assert!(matches!(cors_route.action, Some(route::Action::Route(_))), "a CORS request goes upstream");
         assert_eq!(
             values(&cors_route),
@@ -498,11 +525,11 @@ mod tests {
             ]
         );
         assert!(cors_route.response_headers_to_add.iter().all(|h| h.append_action == HeaderAppendAction::OverwriteIfExistsOrAdd as i32));
-        let preflight_route = policy_route("p", &preflight);
+        let preflight_route = policy_route("p", &preflight, false);
         let Some(route::Action::DirectResponse(answer)) = &preflight_route.action else { panic!("{:?}", preflight_route.action) };
         assert_eq!((answer.status, answer.body.is_none()), (204, true));
         assert_eq!(values(&preflight_route), values(&cors_route));
-        let any_values = values(&policy_route("a", &any));
+        let any_values = values(&policy_route("a", &any, false));
         assert!(any_values.contains(&pair("access-control-allow-origin", "*")));
         assert!(!any_values.iter().any(|(k, _)| k == "access-control-allow-credentials"));
         assert_ne!(cors.key(), preflight.key());

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use crate::model::{Cidr, RoutePolicy, Severity};
 
 use super::behaviour::{self, Behaviour};
+use super::balance::{self, Balancing};
 use super::canary::{self, CanaryRules};
 use super::cors::{self, CorsConfig};
 use super::upstream::{self, Upstream};
@@ -66,6 +67,8 @@ pub struct NginxAnnotations {
     pub canary: Option<CanaryRules>,
     /// `enable-cors: "true"` (see `cors`).
     pub cors: Option<CorsConfig>,
+    /// `load-balance`, `upstream-hash-by`, `affinity` (see `balance`).
+    pub balancing: Balancing,
 }
 
 /// The annotations that limit client addresses. ingress-nginx reads `allowlist-source-range`
@@ -128,6 +131,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
             (Support::Applied | Support::Differs, name) if upstream::NAMES.contains(&name) => {} // read by `Upstream::parse`
             (Support::Applied | Support::Differs, name) if canary::NAMES.contains(&name) => {} // read by `canary::parse`
             (Support::Applied | Support::Differs, name) if cors::NAMES.contains(&name) => {} // read by `cors::parse`
+            (Support::Applied | Support::Differs, name) if balance::NAMES.contains(&name) => {} // read by `balance::parse`
             (Support::Applied, name) if SOURCE_RANGES.contains(&name) => {
                 if value.trim().is_empty() || (name == "whitelist-source-range" && has_value(annotations, "allowlist-source-range")) {
                     continue;
@@ -242,6 +246,12 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
         let (cors, cors_notes) = cors::parse(annotations);
         parsed.cors = cors;
         notes.extend(cors_notes);
+        let (balancing, balancing_notes) = balance::parse(annotations);
+        if parsed.behaviour.refused.is_none() {
+            parsed.behaviour.refused = balancing.refused.clone().map(|(name, reason)| (format!("{NGINX_PREFIX}{name}"), reason));
+        }
+        parsed.balancing = balancing;
+        notes.extend(balancing_notes);
     }
     if !denied.is_empty() {
         // 503 (a refused value) wins over 403, as the stronger statement of a broken configuration.

@@ -152,6 +152,8 @@ impl Upstream {
             tls: None,
             connect_timeout: self.connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs),
             service_upstream: self.service_upstream,
+            // Set from `load-balance` / affinity by the caller (see `balance`).
+            balance: Default::default(),
         };
         // ingress-nginx reads (and denies on) the Secret whatever the protocol.
         let ssl = match &self.ssl {

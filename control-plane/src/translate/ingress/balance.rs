@@ -1,0 +1,220 @@
+//! How an endpoint is picked, by ingress-nginx annotation: `load-balance`, `upstream-hash-by` and
+//! `affinity: cookie` with its `session-cookie-*` companions. Precedence is ingress-nginx's
+//! balancer's: cookie affinity, then `upstream-hash-by`, then `load-balance`. Both hashing ones
+//! make the cluster a consistent-hash ring ([`Balance::RingHash`]) keyed by the route's
+//! [`HashOn`]; Envoy sets the sticky cookie when a request has none, as ingress-nginx sets it
+//! when it picks a new endpoint.
+//!
+//! Values ingress-nginx refuses: a bad `load-balance` or `upstream-hash-by` rejects the whole
+//! Ingress (as its annotation validation does); a bad `session-cookie-*` value falls back to its
+//! default with a warning. Pure.
+
+use std::collections::BTreeMap;
+
+use crate::model::{AffinityCookie, Balance, HashOn, Severity};
+
+use super::annotations::AnnotationNote;
+use super::behaviour::Reader;
+
+/// The annotation names (after the prefix) this module reads.
+pub const NAMES: &[&str] = &[
+    "affinity",
+    "affinity-mode",
+    "load-balance",
+    "session-cookie-domain",
+    "session-cookie-expires",
+    "session-cookie-max-age",
+    "session-cookie-name",
+    "session-cookie-path",
+    "session-cookie-samesite",
+    "session-cookie-secure",
+    "upstream-hash-by",
+];
+
+const DEFAULT_COOKIE_NAME: &str = "INGRESSCOOKIE";
+
+/// What the balancing annotations of one Ingress ask for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Balancing {
+    pub balance: Balance,
+    pub hash: Option<Hashing>,
+    /// (annotation, reason) of a value ingress-nginx rejects the Ingress for.
+    pub refused: Option<(String, String)>,
+}
+
+/// The hash of a route, before the path of the route is known (the cookie's default `Path`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hashing {
+    /// `affinity: cookie`; `path: None` means the route's own path.
+    Cookie { name: String, path: Option<String>, max_age: Option<u64>, attributes: Vec<(String, String)>, secure: bool },
+    By(HashOn),
+}
+
+impl Hashing {
+    /// The hash of a route whose Ingress path is `route_path`.
+    pub fn on(&self, route_path: &str) -> HashOn {
+        match self {
+            Hashing::By(on) => on.clone(),
+            Hashing::Cookie { name, path, max_age, attributes, secure } => HashOn::AffinityCookie(AffinityCookie {
+                name: name.clone(),
+                path: path.clone().unwrap_or_else(|| route_path.to_string()),
+                max_age: *max_age,
+                attributes: attributes.clone(),
+                secure: *secure,
+            }),
+        }
+    }
+}
+
+/// Read the balancing annotations of one Ingress.
+pub fn parse(annotations: &BTreeMap<String, String>) -> (Balancing, Vec<AnnotationNote>) {
+    let mut reader = Reader::new(annotations);
+    let mut balancing = Balancing::default();
+    match reader.get("load-balance").map(str::trim).filter(|v| !v.is_empty()) {
+        None | Some("round_robin") => {}
+        Some("ewma") => {
+            reader.note("load-balance", Severity::Warning, "ewma: Envoy's least-request balancer is used (the nearest to nginx's latency-weighted one)".into());
+            balancing.balance = Balance::LeastRequest;
+        }
+        Some(other @ ("chash" | "chashsubset" | "sticky_balanced" | "sticky_persistent")) => {
+            reader.note("load-balance", Severity::Warning, format!("{other} is chosen by affinity or upstream-hash-by, not by this annotation; round robin applies"));
+        }
+        Some(other) => balancing.refused = Some(("load-balance".into(), format!("{other:?} is not one of round_robin, ewma, chash, chashsubset, sticky_balanced, sticky_persistent"))),
+    }
+    if let Some(value) = reader.get("upstream-hash-by").map(|v| v.replace(' ', "")).filter(|v| !v.is_empty()) {
+        match hash_by(&value) {
+            Ok(Some(on)) => balancing.hash = Some(Hashing::By(on)),
+            Ok(None) => reader.note("upstream-hash-by", Severity::Warning, format!("{value:?}: only one of $request_uri, $uri, $host, $remote_addr, $http_*, $cookie_*, $arg_* is supported; not applied (the load-balance setting applies)")),
+            Err(reason) => balancing.refused = Some(("upstream-hash-by".into(), reason)),
+        }
+    }
+    match reader.get("affinity").map(str::trim) {
+        None | Some("") => {}
+        Some("cookie") => balancing.hash = Some(cookie(&mut reader)),
+        Some(other) => reader.note("affinity", Severity::Warning, format!("{other:?} is not \"cookie\"; no affinity (as ingress-nginx)")),
+    }
+    if balancing.hash.is_some() {
+        balancing.balance = Balance::RingHash;
+    }
+    (balancing, reader.notes)
+}
+
+/// One nginx variable as Envoy's hash input; `Ok(None)` for a valid value we cannot map.
+fn hash_by(value: &str) -> Result<Option<HashOn>, String> {
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || "-_${}".contains(c)) {
+        return Err(format!("{value:?} may only hold letters, digits and -_${{}} (as ingress-nginx checks it)"));
+    }
+    let variable = value.strip_prefix("${").and_then(|v| v.strip_suffix('}')).or_else(|| value.strip_prefix('$'));
+    let Some(variable) = variable.filter(|v| v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) else { return Ok(None) };
+    let header = |name: &str| name.to_ascii_lowercase().replace('_', "-");
+    Ok(match variable {
+        "request_uri" | "uri" => Some(HashOn::Header(":path".into())),
+        "host" | "http_host" => Some(HashOn::Header(":authority".into())),
+        "remote_addr" | "binary_remote_addr" => Some(HashOn::SourceIp),
+        _ => {
+            if let Some(name) = variable.strip_prefix("http_").filter(|n| !n.is_empty()) {
+                Some(HashOn::Header(header(name)))
+            } else if let Some(name) = variable.strip_prefix("cookie_").filter(|n| !n.is_empty()) {
+                Some(HashOn::Cookie(name.to_string()))
+            } else {
+                variable.strip_prefix("arg_").filter(|n| !n.is_empty()).map(|name| HashOn::QueryParameter(name.to_string()))
+            }
+        }
+    })
+}
+
+/// `affinity: cookie` and its `session-cookie-*` companions.
+fn cookie(reader: &mut Reader<'_>) -> Hashing {
+    let token = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let name = match reader.get("session-cookie-name").map(str::trim).filter(|v| !v.is_empty()) {
+        Some(name) if name.chars().all(token) => name.to_string(),
+        Some(name) => {
+            reader.note("session-cookie-name", Severity::Warning, format!("{name:?} may only hold letters, digits, '-' and '_'; {DEFAULT_COOKIE_NAME} is used"));
+            DEFAULT_COOKIE_NAME.to_string()
+        }
+        None => DEFAULT_COOKIE_NAME.to_string(),
+    };
+    let path = reader.get("session-cookie-path").map(str::trim).filter(|p| !p.is_empty() && p.starts_with('/') && !p.contains([';', ' '])).map(String::from);
+    let seconds = |reader: &mut Reader<'_>, name: &str| reader.get(name).and_then(|v| v.trim().parse::<u64>().ok());
+    let max_age = seconds(reader, "session-cookie-max-age").or_else(|| seconds(reader, "session-cookie-expires"));
+    let mut attributes = Vec::new();
+    if let Some(domain) = reader.get("session-cookie-domain").map(str::trim).filter(|d| !d.is_empty()) {
+        if domain.chars().all(|c| token(c) || c == '.') {
+            attributes.push(("Domain".to_string(), domain.to_string()));
+        }
+    }
+    if let Some(samesite) = reader.get("session-cookie-samesite").map(str::trim).filter(|s| !s.is_empty()) {
+        if ["none", "lax", "strict"].contains(&samesite.to_ascii_lowercase().as_str()) {
+            attributes.push(("SameSite".to_string(), samesite.to_string()));
+        }
+    }
+    let secure = reader.get("session-cookie-secure").map(str::trim) == Some("true");
+    Hashing::Cookie { name, path, max_age, attributes, secure }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> Balancing {
+        let annotations = pairs.iter().map(|(k, v)| (format!("nginx.ingress.kubernetes.io/{k}"), v.to_string())).collect();
+        parse(&annotations).0
+    }
+
+    #[test]
+    fn precedence_is_affinity_then_hash_by_then_load_balance() {
+        assert_eq!(read(&[]), Balancing::default());
+        assert_eq!(read(&[("load-balance", "ewma")]).balance, Balance::LeastRequest);
+        let hashed = read(&[("load-balance", "ewma"), ("upstream-hash-by", "$request_uri")]);
+        assert_eq!((hashed.balance, hashed.hash), (Balance::RingHash, Some(Hashing::By(HashOn::Header(":path".into())))));
+        let sticky = read(&[("upstream-hash-by", "$remote_addr"), ("affinity", "cookie"), ("session-cookie-name", "SERVERID")]);
+        let Some(Hashing::Cookie { name, .. }) = &sticky.hash else { panic!("{sticky:?}") };
+        assert_eq!(name, "SERVERID");
+        assert_eq!(read(&[("affinity", "Cookie")]).hash, None, "case-sensitive, as ingress-nginx");
+    }
+
+    #[test]
+    fn hash_by_variables_map_to_envoy_inputs_and_bad_values_reject_the_ingress() {
+        let rows: [(&str, Option<HashOn>); 8] = [
+            ("$request_uri", Some(HashOn::Header(":path".into()))),
+            ("${remote_addr}", Some(HashOn::SourceIp)),
+            ("$http_x_user_id", Some(HashOn::Header("x-user-id".into()))),
+            ("$cookie_session", Some(HashOn::Cookie("session".into()))),
+            ("$arg_tenant", Some(HashOn::QueryParameter("tenant".into()))),
+            ("$host", Some(HashOn::Header(":authority".into()))),
+            ("$host$request_uri", None),
+            ("plain", None),
+        ];
+        for (value, expected) in rows {
+            assert_eq!(read(&[("upstream-hash-by", value)]).hash, expected.map(Hashing::By), "{value}");
+        }
+        assert!(read(&[("upstream-hash-by", "$request_uri/x")]).refused.is_some());
+        assert!(read(&[("load-balance", "least_conn")]).refused.is_some());
+    }
+
+    #[test]
+    fn the_cookie_follows_ingress_nginx_defaults() {
+        let Some(hash) = read(&[("affinity", "cookie")]).hash else { panic!() };
+        assert_eq!(
+            hash.on("/api"),
+            HashOn::AffinityCookie(AffinityCookie { name: DEFAULT_COOKIE_NAME.into(), path: "/api".into(), max_age: None, attributes: vec![], secure: false })
+        );
+        let Some(hash) = read(&[
+            ("affinity", "cookie"),
+            ("session-cookie-path", "/something"),
+            ("session-cookie-expires", "172800"),
+            ("session-cookie-max-age", "259200"),
+            ("session-cookie-domain", "foo.bar"),
+            ("session-cookie-samesite", "Strict"),
+            ("session-cookie-secure", "true"),
+        ])
+        .hash
+        else {
+            panic!()
+        };
+        let HashOn::AffinityCookie(cookie) = hash.on("/api") else { panic!() };
+        assert_eq!((cookie.path.as_str(), cookie.max_age, cookie.secure), ("/something", Some(259_200), true));
+        assert_eq!(cookie.attributes, [("Domain", "foo.bar"), ("SameSite", "Strict")].map(|(k, v)| (k.to_string(), v.to_string())));
+    }
+}

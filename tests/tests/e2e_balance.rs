@@ -1,0 +1,96 @@
+//! Endpoint choice by ingress-nginx annotation through the whole product (control plane + real
+//! Envoy + the built filter), against a Service with two echo backends, with cases after
+//! ingress-nginx's e2e tests `test/e2e/annotations/{affinity,upstreamhashby}.go`:
+//! - `affinity: cookie`: a request without the cookie gets `Set-Cookie: SERVERID=…; Path=/…;
+//!   HttpOnly` (not `Secure` over plain HTTP), and every request carrying it reaches the same
+//!   backend;
+//! - `upstream-hash-by: $arg_tenant`: one tenant always reaches one backend, and the tenants spread
+//!   over both;
+//! - `load-balance: ewma` is served (Envoy's least-request).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wasm_ingress_tests::backend::{Echo, EchoBackend};
+use wasm_ingress_tests::gateway::{manifests, Gateway};
+
+const NGINX: &str = "nginx.ingress.kubernetes.io/";
+
+fn ingress(name: &str, annotations: &[(&str, &str)], host: &str, path: &str) -> Value {
+    let annotations: serde_json::Map<String, Value> = annotations.iter().map(|(k, v)| (format!("{NGINX}{k}"), json!(v))).collect();
+    manifests::ingress("default", name, Value::Object(annotations), &[(host, vec![manifests::path(path, "Prefix", "pool", json!(80))])])
+}
+
+struct Client {
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+    port: u16,
+}
+
+impl Client {
+    /// GET `target` on `host` with an optional Cookie: (backend, Set-Cookie).
+    fn get(&self, host: &str, target: &str, cookie: Option<&str>) -> (String, Option<String>) {
+        self.runtime.block_on(async {
+            let mut request = self.client.get(format!("http://{host}:{}{target}", self.port));
+            if let Some(cookie) = cookie {
+                request = request.header("Cookie", cookie);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 200, "{host}{target}");
+            let set_cookie = response.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_string());
+            (Echo::parse(&response.bytes().await.unwrap()).unwrap().backend, set_cookie)
+        })
+    }
+}
+
+#[test]
+fn affinity_and_hashing_behave_like_ingress_nginx() {
+    let one = EchoBackend::spawn("one", Ipv4Addr::new(127, 0, 0, 141)).unwrap();
+    let two = EchoBackend::spawn("two", Ipv4Addr::new(127, 0, 0, 142)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "pool", &[("http", 80)], &[&one, &two]);
+    objects.extend([
+        ingress("sticky", &[("affinity", "cookie"), ("session-cookie-name", "SERVERID")], "sticky.test", "/app"),
+        ingress("hashed", &[("upstream-hash-by", "$arg_tenant")], "hashed.test", "/"),
+        ingress("ewma", &[("load-balance", "ewma")], "ewma.test", "/"),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(10));
+    for host in ["sticky.test", "hashed.test", "ewma.test"] {
+        builder = builder.resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)));
+    }
+    let client = Client { runtime, client: builder.build().unwrap(), port: gateway.http.port() };
+
+    // Sticky cookie: set when missing, with the route's path; then every request sticks.
+    let (first, set_cookie) = client.get("sticky.test", "/app/x", None);
+    let set_cookie = set_cookie.expect("a sticky cookie");
+    assert!(set_cookie.starts_with("SERVERID="), "{set_cookie}");
+    assert!(set_cookie.contains("Path=/app") && set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(!set_cookie.contains("Secure") && !set_cookie.contains("Max-Age"), "a session cookie, not Secure over HTTP: {set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    for _ in 0..20 {
+        let (backend, again) = client.get("sticky.test", "/app/x", Some(&cookie));
+        assert_eq!(backend, first, "a request with the cookie sticks");
+        assert_eq!(again, None, "the cookie is not set again");
+    }
+
+    // upstream-hash-by: a tenant sticks to one backend; tenants spread over both.
+    let mut seen = BTreeSet::new();
+    for tenant in 0..20 {
+        let target = format!("/?tenant=t{tenant}");
+        let (backend, _) = client.get("hashed.test", &target, None);
+        for _ in 0..3 {
+            assert_eq!(client.get("hashed.test", &target, None).0, backend, "tenant t{tenant}");
+        }
+        seen.insert(backend);
+    }
+    assert_eq!(seen.len(), 2, "20 tenants all hashed to one backend: {seen:?}");
+
+    assert!(["one", "two"].contains(&client.get("ewma.test", "/", None).0.as_str()));
+}
