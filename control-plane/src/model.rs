@@ -74,6 +74,19 @@ pub struct RoutePolicy {
     /// What picks the endpoint on a hashing cluster (`affinity: cookie`, `upstream-hash-by`);
     /// `None`: the cluster's balancer alone.
     pub hash: Option<HashOn>,
+    /// Requests per client address (`limit-rps` / `limit-rpm`); `None`: unlimited.
+    pub rate_limit: Option<ClientRateLimit>,
+}
+
+/// A per-client request limit: a token bucket per client address of `burst` tokens, refilled
+/// with `requests` every second (or minute). Answers 503 past it, as ingress-nginx.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientRateLimit {
+    /// Whose buckets these are (ingress-nginx keeps a zone per Ingress): `namespace/name`.
+    pub zone: String,
+    pub requests: u32,
+    pub per_minute: bool,
+    pub burst: u32,
 }
 
 /// The request property whose hash picks an endpoint (Envoy's route `hash_policy`; the cluster
@@ -190,6 +203,7 @@ impl Default for RoutePolicy {
             cors: None,
             preflight: false,
             hash: None,
+            rate_limit: None,
         }
     }
 }
@@ -200,7 +214,7 @@ impl RoutePolicy {
     /// stream keep the old one until the route table stops naming it.
     pub fn key(&self) -> String {
         let canonical = format!(
-            "body={:?};idle={};tries={};headers={:?};allow={:?};deny={:?};response={:?}/{:?}/{:?};cors={:?}/{};hash={:?}",
+            "body={:?};idle={};tries={};headers={:?};allow={:?};deny={:?};response={:?}/{:?}/{:?};cors={:?}/{};hash={:?};rate={:?}",
             self.max_body_bytes,
             self.upstream_idle_timeout.as_millis(),
             self.tries,
@@ -212,7 +226,8 @@ impl RoutePolicy {
             self.response_headers_remove,
             self.cors,
             self.preflight,
-            self.hash
+            self.hash,
+            self.rate_limit
         );
         let digest = Sha256::digest(canonical.as_bytes());
         format!("p{}", &hex::encode(&digest[..8])[..15])

@@ -188,6 +188,13 @@ fn describe_policy(model: &crate::model::Model, key: &str) -> String {
     if policy.preflight {
         text.push_str("; answered 204 by Envoy (CORS preflight)");
     }
+    if let Some(limit) = &policy.rate_limit {
+        let per = if limit.per_minute { "minute" } else { "second" };
+        text.push_str(&format!("; {} requests per {per} per client, bursts of {} (then 503)", limit.requests, limit.burst));
+    }
+    if let Some(hash) = &policy.hash {
+        text.push_str(&format!("; endpoint chosen by hashing {hash:?}"));
+    }
     text
 }
 

@@ -49,6 +49,7 @@ use wasm_ingress_filter::table::{RouteTable, CLUSTER_HEADER, POLICY_HEADER};
 
 use crate::model::{Model, TlsCertificate};
 use crate::translate::access::{self, RBAC_FILTER};
+use crate::translate::ratelimit::{self, RATE_LIMIT_FILTER};
 use crate::translate::clusters;
 use crate::translate::edge::{early_header_removal, EdgeSettings};
 use crate::translate::routes::{self, BUFFER_FILTER, HTTPS_ROUTE_CONFIG, HTTP_ROUTE_CONFIG};
@@ -241,8 +242,8 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
             config_source: Some(ads_config_source()),
             route_config_name: route_config.to_string(),
         })),
-        // RBAC after the wasm filter, which picks the route whose client-address limits apply.
-        http_filters: vec![wasm_filter_from_ecds(), rbac_filter(), buffer_filter(), router_filter()],
+        // RBAC and rate limits after the wasm filter, which picks the route whose limits apply.
+        http_filters: vec![wasm_filter_from_ecds(), rbac_filter(), rate_limit_filter(), buffer_filter(), router_filter()],
         // Envoy is the edge: the peer address is the client, X-Forwarded-For gets it appended and
         // X-Forwarded-Proto is set from the connection (as ingress-nginx without use-forwarded-headers).
         use_remote_address: Some(BoolValue { value: true }),
@@ -267,7 +268,7 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
         upgrade_configs: vec![http_connection_manager::UpgradeConfig {
             upgrade_type: "websocket".to_string(),
             // An upgraded stream's body never ends: the buffer filter would hold it forever.
-            filters: vec![wasm_filter_from_ecds(), rbac_filter(), router_filter()],
+            filters: vec![wasm_filter_from_ecds(), rbac_filter(), rate_limit_filter(), router_filter()],
             ..Default::default()
         }],
         access_log: vec![stdout_access_log()],
@@ -326,6 +327,14 @@ fn buffer_filter() -> HttpFilter {
     HttpFilter {
         name: BUFFER_FILTER.to_string(),
         config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(routes::buffer_filter_config()))),
+        ..Default::default()
+    }
+}
+
+fn rate_limit_filter() -> HttpFilter {
+    HttpFilter {
+        name: RATE_LIMIT_FILTER.to_string(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(ratelimit::filter_config()))),
         ..Default::default()
     }
 }
@@ -571,10 +580,10 @@ mod tests {
     fn wasm_filter_comes_from_ecds_then_router() {
         let hcm = http_connection_manager("http", HTTP_ROUTE_CONFIG, &EdgeSettings::default());
         let names: Vec<&str> = hcm.http_filters.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, vec![ROUTER_FILTER_CONFIG_NAME, RBAC_FILTER, BUFFER_FILTER, ROUTER_FILTER]);
+        assert_eq!(names, vec![ROUTER_FILTER_CONFIG_NAME, RBAC_FILTER, RATE_LIMIT_FILTER, BUFFER_FILTER, ROUTER_FILTER]);
         // WebSocket upgrades skip the buffer, never the client-address limits.
         let upgrade: Vec<&str> = hcm.upgrade_configs[0].filters.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(upgrade, vec![ROUTER_FILTER_CONFIG_NAME, RBAC_FILTER, ROUTER_FILTER]);
+        assert_eq!(upgrade, vec![ROUTER_FILTER_CONFIG_NAME, RBAC_FILTER, RATE_LIMIT_FILTER, ROUTER_FILTER]);
         let Some(http_filter::ConfigType::ConfigDiscovery(ecds)) = &hcm.http_filters[0].config_type else {
             panic!("wasm filter is not discovered")
         };

@@ -56,6 +56,7 @@ mod balance;
 pub mod behaviour;
 mod canary;
 mod cors;
+mod ratelimit;
 mod claims;
 pub mod registry;
 #[cfg(test)]
@@ -75,7 +76,7 @@ use wasm_ingress_filter::matcher::{check_route, forwards, CompiledTable};
 use wasm_ingress_filter::table::{Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
 
 use crate::cli::{DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS};
-use crate::model::{Diagnostic, Model, ObjectRef, RoutePolicy, Severity, Translation, UpstreamOptions};
+use crate::model::{ClientRateLimit, Diagnostic, Model, ObjectRef, RoutePolicy, Severity, Translation, UpstreamOptions};
 use crate::state::{ClusterState, ObjectKey};
 
 pub use annotations::{parse as parse_annotations, AccessDenial, NginxAnnotations, DENIED_BODY, NGINX_PREFIX, REWRITE_TARGET, USE_REGEX};
@@ -294,7 +295,7 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
         let upstream_options = UpstreamOptions { balance: nginx.balancing.balance, ..upstream_options };
         let own_default = spec.default_backend.as_ref().and_then(|b| {
             let action = backends.resolve(key, "spec.defaultBackend", b, &upstream_options, &mut diagnostics);
-            let route_policies = RoutePolicies::register(&nginx, &options.defaults, "/", &default_policy, &mut policies);
+            let route_policies = RoutePolicies::register(&nginx, key, &options.defaults, "/", &default_policy, &mut policies);
             fail_closed(action, &nginx).map(|action| for_backend(action, &nginx, &route_policies))
         });
         if let Some(action) = &own_default {
@@ -413,7 +414,7 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                 let Some(action) = fail_closed(action, &nginx) else {
                     continue;
                 };
-                let route_policies = RoutePolicies::register(&nginx, &options.defaults, &path, &default_policy, &mut policies);
+                let route_policies = RoutePolicies::register(&nginx, key, &options.defaults, &path, &default_policy, &mut policies);
                 let action = shape(action, &nginx, &route_policies);
                 let https_redirect = match action {
                     RouteAction::Redirect(_) => (None, None),
@@ -708,12 +709,19 @@ impl RoutePolicies {
     /// default `Path`), registered in `policies`.
     fn register(
         nginx: &NginxAnnotations,
+        ingress: &ObjectKey,
         defaults: &NginxDefaults,
         path: &str,
         default_policy: &RoutePolicy,
         policies: &mut BTreeMap<String, RoutePolicy>,
     ) -> RoutePolicies {
-        let policy = RoutePolicy { hash: nginx.balancing.hash.as_ref().map(|hash| hash.on(path)), ..nginx.policy(defaults) };
+        let rate_limit = nginx.rate_limit.map(|rate| ClientRateLimit {
+            zone: ingress.to_string(),
+            requests: rate.requests,
+            per_minute: rate.per_minute,
+            burst: rate.burst,
+        });
+        let policy = RoutePolicy { hash: nginx.balancing.hash.as_ref().map(|hash| hash.on(path)), rate_limit, ..nginx.policy(defaults) };
         let cors = nginx.cors.as_ref().map(|config| cors::route_rule(config, &policy, |p| policy_key(p, default_policy, policies)));
         RoutePolicies { key: policy_key(policy, default_policy, policies), cors }
     }

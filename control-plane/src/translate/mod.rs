@@ -5,4 +5,5 @@ pub mod clusters;
 pub mod edge;
 pub mod envoy;
 pub mod ingress;
+pub mod ratelimit;
 pub mod routes;

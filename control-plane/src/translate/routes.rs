@@ -43,6 +43,7 @@ use wasm_ingress_filter::table::{CLUSTER_HEADER, POLICY_HEADER};
 
 use crate::model::{AllowOrigin, CorsHeaders, HashOn, Model, RoutePolicy};
 use crate::translate::access::{self, RBAC_FILTER};
+use crate::translate::ratelimit::{self, RATE_LIMIT_FILTER};
 use crate::translate::edge::proto_duration;
 
 /// The route configuration of the plain-HTTP listener.
@@ -305,6 +306,9 @@ fn per_filter_configs(policy: &RoutePolicy, buffer: buffer_per_route::Override) 
     if let Some(rbac) = access::per_route(policy) {
         configs.insert(RBAC_FILTER.to_string(), pack_any(rbac));
     }
+    if let Some(limit) = ratelimit::per_route(policy) {
+        configs.insert(RATE_LIMIT_FILTER.to_string(), pack_any(limit));
+    }
     configs
 }
 
@@ -366,6 +370,7 @@ mod tests {
             cors: None,
             preflight: false,
             hash: None,
+            rate_limit: None,
         };
         let unlimited = RoutePolicy { max_body_bytes: None, ..RoutePolicy::default() };
         Model {

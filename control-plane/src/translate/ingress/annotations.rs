@@ -23,6 +23,7 @@ use crate::model::{Cidr, RoutePolicy, Severity};
 use super::behaviour::{self, Behaviour};
 use super::balance::{self, Balancing};
 use super::canary::{self, CanaryRules};
+use super::ratelimit::{self, RequestRate};
 use super::cors::{self, CorsConfig};
 use super::upstream::{self, Upstream};
 use super::registry::{self, Support};
@@ -69,6 +70,8 @@ pub struct NginxAnnotations {
     pub cors: Option<CorsConfig>,
     /// `load-balance`, `upstream-hash-by`, `affinity` (see `balance`).
     pub balancing: Balancing,
+    /// `limit-rps` / `limit-rpm` (see `ratelimit`).
+    pub rate_limit: Option<RequestRate>,
 }
 
 /// The annotations that limit client addresses. ingress-nginx reads `allowlist-source-range`
@@ -132,6 +135,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
             (Support::Applied | Support::Differs, name) if canary::NAMES.contains(&name) => {} // read by `canary::parse`
             (Support::Applied | Support::Differs, name) if cors::NAMES.contains(&name) => {} // read by `cors::parse`
             (Support::Applied | Support::Differs, name) if balance::NAMES.contains(&name) => {} // read by `balance::parse`
+            (Support::Applied | Support::Differs, name) if ratelimit::NAMES.contains(&name) => {} // read by `ratelimit::parse`
             (Support::Applied, name) if SOURCE_RANGES.contains(&name) => {
                 if value.trim().is_empty() || (name == "whitelist-source-range" && has_value(annotations, "allowlist-source-range")) {
                     continue;
@@ -252,6 +256,9 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
         }
         parsed.balancing = balancing;
         notes.extend(balancing_notes);
+        let (rate_limit, rate_notes) = ratelimit::parse(annotations);
+        parsed.rate_limit = rate_limit;
+        notes.extend(rate_notes);
     }
     if !denied.is_empty() {
         // 503 (a refused value) wins over 403, as the stronger statement of a broken configuration.

@@ -1,0 +1,58 @@
+//! Per-client request limits by ingress-nginx annotation through the whole product (the control
+//! plane, real Envoy and the built filter), with clients on several loopback addresses:
+//! `limit-rps: 1` with `limit-burst-multiplier: 3` lets a client make 3 requests at once and
+//! answers the next ones 503 (ingress-nginx's `limit_req … burst nodelay` status), while another
+//! client, and another Ingress's paths, are not limited.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wasm_ingress_tests::backend::EchoBackend;
+use wasm_ingress_tests::gateway::{manifests, Gateway};
+
+const NGINX: &str = "nginx.ingress.kubernetes.io/";
+
+fn ingress(name: &str, annotations: &[(&str, &str)], host: &str) -> Value {
+    let annotations: serde_json::Map<String, Value> = annotations.iter().map(|(k, v)| (format!("{NGINX}{k}"), json!(v))).collect();
+    manifests::ingress("default", name, Value::Object(annotations), &[(host, vec![manifests::path("/", "Prefix", "app", json!(80))])])
+}
+
+/// The statuses of `count` requests sent at once (one after another on one connection) by the
+/// client address `source` to `host`.
+fn burst(gateway: &Gateway, source: Ipv4Addr, host: &str, count: usize) -> Vec<u16> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .local_address(IpAddr::V4(source))
+            .resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)))
+            .build()
+            .unwrap();
+        let mut statuses = Vec::new();
+        for _ in 0..count {
+            statuses.push(client.get(gateway.http_url(host, "/")).send().await.unwrap().status().as_u16());
+        }
+        statuses
+    })
+}
+
+#[test]
+fn limit_rps_limits_each_client_like_ingress_nginx() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 151)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.extend([ingress("limited", &[("limit-rps", "1"), ("limit-burst-multiplier", "3")], "limited.test"), ingress("open", &[], "open.test")]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+
+    let first = burst(&gateway, Ipv4Addr::new(127, 0, 0, 2), "limited.test", 8);
+    assert_eq!(first.iter().filter(|s| **s == 200).count(), 3, "the bucket holds rps × multiplier: {first:?}");
+    assert!(first[..3].iter().all(|s| *s == 200) && first[3..].iter().all(|s| *s == 503), "{first:?}");
+    let other = burst(&gateway, Ipv4Addr::new(127, 0, 0, 3), "limited.test", 3);
+    assert_eq!(other, vec![200; 3], "another client has its own bucket");
+    let open = burst(&gateway, Ipv4Addr::new(127, 0, 0, 2), "open.test", 8);
+    assert_eq!(open, vec![200; 8], "another Ingress is not limited");
+}
