@@ -6,7 +6,10 @@
 //!   too;
 //! - `denylist-source-range`: listed clients get 403, others are served; a client both allowed and
 //!   denied is denied;
-//! - a block ingress-nginx refuses denies the Ingress (503).
+//! - a block ingress-nginx refuses denies the Ingress (503);
+//! - behind a load balancer, the client is the address the PROXY protocol header names
+//!   (`--use-proxy-protocol`) or the trusted `X-Forwarded-For` hop (`--trusted-proxy-hops`), as
+//!   with ingress-nginx's `use-proxy-protocol` / `use-forwarded-headers`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -16,7 +19,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use wasm_ingress_tests::backend::{Echo, EchoBackend};
-use wasm_ingress_tests::gateway::{manifests, Gateway};
+use wasm_ingress_tests::gateway::{manifests, Gateway, GatewayOptions};
 
 const NGINX: &str = "nginx.ingress.kubernetes.io/";
 
@@ -117,4 +120,47 @@ fn source_ranges_behave_like_ingress_nginx() {
     };
     assert_eq!(request(2), 101, "an allowed client upgrades");
     assert_eq!(request(4), 403, "a refused client does not");
+}
+
+/// A gateway serving `allow.test` to 10.1.2.0/24 only, started with `serve_args`.
+fn allow_listed_gateway(dir: &std::path::Path, app: &EchoBackend, serve_args: &[&str]) -> Gateway {
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[app]);
+    objects.push(annotated("allow", &[("allowlist-source-range", "10.1.2.0/24")], "allow.test"));
+    manifests::write(dir, "all.yaml", &objects).unwrap();
+    let options = GatewayOptions { serve_args: serve_args.iter().map(|a| a.to_string()).collect(), ..Default::default() };
+    Gateway::start_with(dir, &options).unwrap()
+}
+
+#[test]
+fn the_client_behind_a_load_balancer_is_the_one_it_names() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 92)).unwrap();
+    let peer = Ipv4Addr::new(127, 0, 0, 2);
+    let get = "GET / HTTP/1.1\r\nHost: allow.test\r\nConnection: close\r\n";
+
+    let dir = tempfile::tempdir().unwrap();
+    let proxied = allow_listed_gateway(dir.path(), &app, &["--use-proxy-protocol"]);
+    let via_proxy = |source: &str| {
+        let head = format!("PROXY TCP4 {source} 127.0.0.1 40000 80\r\n{get}\r\n");
+        status_of(&exchange_from(peer, proxied.http, &head, false))
+    };
+    assert_eq!(via_proxy("10.1.2.3"), 200, "the PROXY header's client is allowed");
+    assert_eq!(via_proxy("10.9.9.9"), 403, "and another is not");
+    // A connection without the header is closed unanswered (Envoy resets it).
+    let mut plain = std::net::TcpStream::connect(proxied.http).unwrap();
+    plain.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    std::io::Write::write_all(&mut plain, format!("{get}\r\n").as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = std::io::Read::read_to_string(&mut plain, &mut answer);
+    assert!(!answer.starts_with("HTTP/1.1 200"), "a connection without the header is not served: {answer:?}");
+    drop(proxied);
+
+    let dir = tempfile::tempdir().unwrap();
+    let forwarded = allow_listed_gateway(dir.path(), &app, &["--trusted-proxy-hops", "1"]);
+    let with_xff = |xff: Option<&str>| {
+        let extra = xff.map(|x| format!("X-Forwarded-For: {x}\r\n")).unwrap_or_default();
+        get_from(peer, forwarded.http, "allow.test", &extra).0
+    };
+    assert_eq!(with_xff(Some("10.1.2.3")), 200, "the load balancer's entry names the client");
+    assert_eq!(with_xff(Some("10.1.2.3, 10.9.9.9")), 403, "only the trusted hop counts, not what the client wrote before it");
+    assert_eq!(with_xff(None), 403, "without the header the peer is the client");
 }

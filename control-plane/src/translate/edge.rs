@@ -105,6 +105,15 @@ pub struct EdgeSettings {
     /// TLS 1.2 cipher suites (comma-separated, OpenSSL names).
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_TLS_CIPHERS.iter().map(|c| c.to_string()))]
     pub tls_ciphers: Vec<String>,
+    /// Proxies in front of Envoy whose `X-Forwarded-For` entries are trusted (ingress-nginx
+    /// `use-forwarded-headers`; usually 1 behind a cloud load balancer). The client address that
+    /// source ranges and rate limits see is the entry that many hops from the right. 0: the peer.
+    #[arg(long, default_value_t = 0)]
+    pub trusted_proxy_hops: u32,
+    /// Expect a PROXY protocol (v1 or v2) header on every connection, as a load balancer that
+    /// speaks it sends (ingress-nginx `use-proxy-protocol`); its source address is the client's.
+    #[arg(long)]
+    pub use_proxy_protocol: bool,
 }
 
 impl Default for EdgeSettings {
@@ -121,6 +130,8 @@ impl Default for EdgeSettings {
             escaped_slashes: EscapedSlashes::Unescape,
             tls_min_version: TlsMinVersion::V1_2,
             tls_ciphers: DEFAULT_TLS_CIPHERS.iter().map(|c| c.to_string()).collect(),
+            trusted_proxy_hops: 0,
+            use_proxy_protocol: false,
         }
     }
 }

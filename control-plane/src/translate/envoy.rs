@@ -27,7 +27,8 @@ use envoy_types::pb::envoy::config::core::v3::{
     SocketAddress, SubstitutionFormatString, TransportSocket, TypedExtensionConfig,
 };
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
-use envoy_types::pb::envoy::config::listener::v3::{
+use envoy_types::pb::envoy::extensions::filters::listener::proxy_protocol::v3::ProxyProtocol;
+use envoy_types::pb::envoy::config::listener::v3::{listener_filter, ListenerFilter, 
     filter, Filter, FilterChain, Listener,
 };
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
@@ -74,6 +75,7 @@ pub const HTTPS_ALPN: [&str; 2] = ["h2", "http/1.1"];
 pub const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(:AUTHORITY)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION%ms cluster=%UPSTREAM_CLUSTER% upstream=%UPSTREAM_HOST% request_id=%REQ(X-REQUEST-ID)% client=%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%\n";
 
 const HCM_FILTER: &str = "envoy.filters.network.http_connection_manager";
+const PROXY_PROTOCOL_FILTER: &str = "envoy.filters.listener.proxy_protocol";
 const ROUTER_FILTER: &str = "envoy.filters.http.router";
 const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
 const STDOUT_ACCESS_LOG: &str = "envoy.access_loggers.stdout";
@@ -174,9 +176,22 @@ pub(crate) fn socket_address(ip: &str, port: u16) -> Address {
     }
 }
 
+/// The PROXY protocol listener filter, when a load balancer in front speaks it.
+fn listener_filters(edge: &EdgeSettings) -> Vec<ListenerFilter> {
+    if !edge.use_proxy_protocol {
+        return Vec::new();
+    }
+    vec![ListenerFilter {
+        name: PROXY_PROTOCOL_FILTER.to_string(),
+        config_type: Some(listener_filter::ConfigType::TypedConfig(pack_any(ProxyProtocol::default()))),
+        ..Default::default()
+    }]
+}
+
 fn http_listener(address: SocketAddr, edge: &EdgeSettings) -> Listener {
     Listener {
         name: HTTP_LISTENER_NAME.to_string(),
+        listener_filters: listener_filters(edge),
         address: Some(socket_address(&address.ip().to_string(), address.port())),
         filter_chains: vec![FilterChain {
             filters: vec![http_connection_manager_filter(HTTP_LISTENER_NAME, HTTP_ROUTE_CONFIG, edge)],
@@ -207,6 +222,7 @@ fn https_listener(address: SocketAddr, certificates: &[String], edge: &EdgeSetti
     };
     Listener {
         name: HTTPS_LISTENER_NAME.to_string(),
+        listener_filters: listener_filters(edge),
         address: Some(socket_address(&address.ip().to_string(), address.port())),
         filter_chains: vec![FilterChain {
             transport_socket: Some(TransportSocket {
@@ -247,7 +263,7 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
         // Envoy is the edge: the peer address is the client, X-Forwarded-For gets it appended and
         // X-Forwarded-Proto is set from the connection (as ingress-nginx without use-forwarded-headers).
         use_remote_address: Some(BoolValue { value: true }),
-        xff_num_trusted_hops: 0,
+        xff_num_trusted_hops: edge.trusted_proxy_hops,
         // X-Request-ID: keep the client's, else generate one (ingress-nginx `$req_id`).
         generate_request_id: Some(BoolValue { value: true }),
         preserve_external_request_id: true,
@@ -505,6 +521,23 @@ mod tests {
                 ..
             }) if *resource_api_version == ApiVersion::V3 as i32
         )
+    }
+
+    #[test]
+    fn a_load_balancer_in_front_is_trusted_only_as_configured() {
+        let plain = build(&model(), &settings());
+        let http = listener(&plain, HTTP_LISTENER_NAME).unwrap();
+        assert!(http.listener_filters.is_empty());
+        assert_eq!(hcm_of(&http.filter_chains[0]).xff_num_trusted_hops, 0);
+        let mut behind = settings();
+        behind.edge.use_proxy_protocol = true;
+        behind.edge.trusted_proxy_hops = 1;
+        let resources = build(&model(), &behind);
+        for listener in &resources.listeners {
+            let names: Vec<&str> = listener.listener_filters.iter().map(|f| f.name.as_str()).collect();
+            assert_eq!(names, vec![PROXY_PROTOCOL_FILTER], "{}", listener.name);
+            assert_eq!(hcm_of(&listener.filter_chains[0]).xff_num_trusted_hops, 1, "{}", listener.name);
+        }
     }
 
     #[test]

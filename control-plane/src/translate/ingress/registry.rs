@@ -194,7 +194,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("upstream-hash-by-subset", NotYet),
     entry("upstream-hash-by-subset-size", NotYet),
     entry("upstream-vhost", Applied),
-    entry("use-proxy-protocol", NotYet),
+    entry("use-proxy-protocol", Differs),
     entry("use-regex", Applied),
     entry("whitelist-source-range", Applied),
     entry("x-forwarded-prefix", Applied),
