@@ -204,7 +204,8 @@ impl IngressRequest {
     }
 }
 
-/// Canary rules read their header and cookie from the request, only when a route has a canary.
+/// Canary and CORS rules read their headers (the canary header, `cookie`, `origin`, `:method`)
+/// from the request, only when the matched route has such a rule.
 impl HeaderLookup for IngressRequest {
     fn header(&self, name: &str) -> Option<Vec<u8>> {
         self.get_http_request_header_bytes(name)
