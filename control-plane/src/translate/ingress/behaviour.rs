@@ -351,8 +351,13 @@ impl<'a> Reader<'a> {
         Some(seconds)
     }
 
+    /// `proxy-send-timeout` is not applied on its own (Envoy has one idle timer for both
+    /// directions); said only when it differs from the `proxy-read-timeout` beside it.
     fn send_timeout(&mut self, read_timeout: Option<u64>) {
         let Some(send) = self.seconds("proxy-send-timeout") else { return };
+        if read_timeout == Some(send) {
+            return;
+        }
         self.note(
             "proxy-send-timeout",
             Severity::Warning,

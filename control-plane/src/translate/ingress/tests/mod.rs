@@ -1237,3 +1237,15 @@ fn source_ranges_become_the_route_policy_of_every_path_and_the_host_fallback() {
 
 mod canary;
 mod cors;
+
+#[test]
+fn proxy_send_timeout_is_only_reported_when_it_would_differ_from_the_read_timeout() {
+    let notes_for = |pairs: &[(&str, &str)]| {
+        let annotations: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (format!("{NGINX}{k}"), v.to_string())).collect();
+        let (_, notes) = parse_annotations(Some(&annotations));
+        notes.into_iter().filter(|(key, _, _)| key.ends_with("proxy-send-timeout")).count()
+    };
+    assert_eq!(notes_for(&[("proxy-read-timeout", "600"), ("proxy-send-timeout", "600")]), 0, "the one timer does what both ask");
+    assert_eq!(notes_for(&[("proxy-read-timeout", "600"), ("proxy-send-timeout", "30")]), 1);
+    assert_eq!(notes_for(&[("proxy-send-timeout", "120")]), 1);
+}
