@@ -197,7 +197,7 @@ fn check_cors(cors: &Cors) -> Result<(), String> {
     check_policy_key(&cors.policy)?;
     check_policy_key(&cors.preflight_policy)?;
     if let Some(pattern) = &cors.origin_pattern {
-        compile_canary_regex(pattern)?;
+        compile_header_regex(pattern)?;
     }
     Ok(())
 }
@@ -213,7 +213,7 @@ fn check_canary(canary: &Canary) -> Result<(), String> {
         }
         match &header.rule {
             CanaryHeaderRule::Value(value) => check_header_value("header value", value)?,
-            CanaryHeaderRule::Pattern(pattern) => drop(compile_canary_regex(pattern)?),
+            CanaryHeaderRule::Pattern(pattern) => drop(compile_header_regex(pattern)?),
             CanaryHeaderRule::AlwaysNever | CanaryHeaderRule::PresentMeansPrimary => {}
         }
     }
@@ -226,8 +226,9 @@ fn check_canary(canary: &Canary) -> Result<(), String> {
     Ok(())
 }
 
-/// A header or cookie name: 1..=MAX_CANARY_NAME_BYTES of `[A-Za-z0-9_-]`.
-fn check_token(what: &str, name: &str) -> Result<(), String> {
+/// A header or cookie name: 1..=MAX_CANARY_NAME_BYTES of `[A-Za-z0-9_-]` (the characters
+/// ingress-nginx accepts in canary header and cookie names).
+pub fn check_token(what: &str, name: &str) -> Result<(), String> {
     let token = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
     if name.is_empty() || name.len() > MAX_CANARY_NAME_BYTES || !name.bytes().all(token) {
         return Err(format!("{what} {name:?} is not 1 to {MAX_CANARY_NAME_BYTES} letters, digits, '-' or '_'"));
@@ -237,7 +238,7 @@ fn check_token(what: &str, name: &str) -> Result<(), String> {
 
 /// Compile a header pattern (a canary header's, a CORS origin's): unanchored, as ingress-nginx's
 /// `ngx.re.match` without options.
-pub fn compile_canary_regex(pattern: &str) -> Result<Regex, String> {
+pub fn compile_header_regex(pattern: &str) -> Result<Regex, String> {
     if pattern.len() > MAX_REGEX_PATTERN_BYTES {
         return Err(format!("regex is {} bytes, more than the {MAX_REGEX_PATTERN_BYTES} allowed", pattern.len()));
     }
@@ -262,7 +263,7 @@ fn compile_header_patterns(table: &RouteTable) -> Result<HashMap<String, Regex>,
                 if patterns.len() == MAX_HEADER_PATTERNS {
                     return Err(format!("more than {MAX_HEADER_PATTERNS} distinct canary header and CORS origin patterns"));
                 }
-                patterns.insert(pattern.clone(), compile_canary_regex(pattern)?);
+                patterns.insert(pattern.clone(), compile_header_regex(pattern)?);
             }
         }
     }

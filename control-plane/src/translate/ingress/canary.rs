@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
-use wasm_ingress_filter::matcher::compile_canary_regex;
+use wasm_ingress_filter::matcher::{check_token, compile_header_regex};
 use wasm_ingress_filter::table::{Canary, CanaryHeader, CanaryHeaderRule, RouteAction};
 
 use crate::model::{service_port_of, ObjectRef, Severity, UpstreamOptions};
@@ -87,11 +87,9 @@ fn reader_token(reader: &mut Reader<'_>, name: &str) -> Option<String> {
     if value.is_empty() {
         return None;
     }
-    if value.len() > wasm_ingress_filter::limits::MAX_CANARY_NAME_BYTES
-        || !value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        let message = format!("{value:?} may only hold letters, digits, '-' and '_'; ignored (as ingress-nginx)");
-        reader.note(name, Severity::Warning, message);
+    // The filter's own check, so the table never carries a name the filter refuses.
+    if let Err(reason) = check_token(name, value) {
+        reader.note(name, Severity::Warning, format!("{reason}; ignored (as ingress-nginx)"));
         return None;
     }
     Some(value.to_string())
@@ -105,7 +103,7 @@ fn header_rule(reader: &mut Reader<'_>) -> CanaryHeaderRule {
     let Some(pattern) = reader.get("canary-by-header-pattern").filter(|p| !p.is_empty()) else {
         return CanaryHeaderRule::AlwaysNever;
     };
-    match compile_canary_regex(pattern) {
+    match compile_header_regex(pattern) {
         Ok(_) => CanaryHeaderRule::Pattern(pattern.to_string()),
         Err(reason) => {
             let message = format!("{reason}; a request carrying the header stays on the main Service, as ingress-nginx does when its regex fails");
