@@ -36,6 +36,9 @@ pub struct Model {
     /// `Strict-Transport-Security` value put on every HTTPS response (ingress-nginx's `hsts*`
     /// settings); `None`: none is added.
     pub hsts: Option<String>,
+    /// The external auth services routes call (`auth-url`), by cluster name
+    /// ([`AuthService::cluster_name`]).
+    pub auth_services: BTreeMap<String, AuthService>,
 }
 
 /// What Envoy does with the requests of a route besides choosing its cluster: one Envoy route per
@@ -257,6 +260,37 @@ pub struct UpstreamCluster {
     pub endpoints: Vec<Endpoint>,
     /// How Envoy speaks to the endpoints.
     pub options: UpstreamOptions,
+}
+
+/// An external authentication service (`auth-url`): an Envoy cluster the filter sends auth
+/// requests to, found by DNS (as nginx resolves the auth-url's host), or Envoy's own listener when
+/// the auth-url's host is the request's (`$host`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AuthService {
+    /// `https://`: TLS, sending the host as SNI and (as nginx) not checking the certificate.
+    pub tls: bool,
+    pub target: AuthTarget,
+}
+
+/// Where an auth service is.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AuthTarget {
+    /// A DNS name or an IP address, and a port.
+    Dns { host: String, port: u16 },
+    /// Envoy's own HTTP (or, with TLS, HTTPS) listener: the auth request is routed like any
+    /// request to the request's host.
+    OwnListener,
+}
+
+impl AuthService {
+    /// The Envoy cluster name: `wasm-ingress:auth:` then the scheme and `host:port`, or `self`.
+    pub fn cluster_name(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        match &self.target {
+            AuthTarget::Dns { host, port } => format!("wasm-ingress:auth:{scheme}://{host}:{port}"),
+            AuthTarget::OwnListener => format!("wasm-ingress:auth:{scheme}://self"),
+        }
+    }
 }
 
 /// How Envoy speaks to a cluster's endpoints: ingress-nginx's `backend-protocol`, `proxy-ssl-*`

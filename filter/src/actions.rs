@@ -92,6 +92,7 @@ pub fn apply<'t>(
                 policy: &forward.policy,
                 canary: forward.canary.as_deref(),
                 cors: forward.cors.as_deref(),
+                auth: forward.auth.as_deref(),
             }
         }
     }
@@ -439,6 +440,7 @@ mod tests {
             policy: String::new(),
             canary: None,
             cors: None,
+            auth: None,
         });
         let request = RequestParts::new(b"a", long.as_bytes());
         assert_eq!(apply(&action, &request, Some(&matched), 0), Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY });

@@ -3,7 +3,7 @@
 //! (which decides) and `actions` / `redirect` (which build outcomes), so none imports another's
 //! internals. Data only.
 
-use crate::table::{Canary, Cors, Route};
+use crate::table::{Canary, Cors, ExternalAuth, Route};
 
 /// The body of the filter's own 404 (no host/path matched and no default backend). Fixed text: the
 /// request's host and path are deliberately not echoed back.
@@ -35,7 +35,8 @@ pub enum Outcome<'t> {
     /// Proxy to `cluster`; replace `:path` / `:authority` where `Some`; send `policy` in
     /// [`crate::table::POLICY_HEADER`] unless it is empty. With a `canary`, the host shim asks
     /// [`crate::matcher::CompiledTable::chooses_canary`] whether `canary.cluster` replaces `cluster`.
-    /// With `cors`, [`crate::matcher::CompiledTable::cors_policy`] may replace `policy`.
+    /// With `cors`, [`crate::matcher::CompiledTable::cors_policy`] may replace `policy`. With
+    /// `auth`, the request is forwarded only if the auth service allows it (see [`crate::auth`]).
     Forward {
         cluster: &'t str,
         path: Option<String>,
@@ -43,6 +44,7 @@ pub enum Outcome<'t> {
         policy: &'t str,
         canary: Option<&'t Canary>,
         cors: Option<&'t Cors>,
+        auth: Option<&'t ExternalAuth>,
     },
     /// Answer from the filter.
     Respond { status: u16, body: &'t str },

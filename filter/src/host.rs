@@ -14,18 +14,24 @@
 //!    `:authority` when rewritten — the cluster being the canary's when the route has a canary that
 //!    takes the request (its header and cookie are read only then), the policy being the CORS one
 //!    when the route has CORS and the `Origin` is allowed; Respond / 404 / Redirect:
-//!    `send_http_response`.
+//!    `send_http_response`;
+//! 5. a Forward with external auth (and not a CORS preflight, which nginx answers before auth):
+//!    read every request header once, apply step 4's header changes, send the auth request with
+//!    `dispatch_http_call` and pause; the auth response resumes the request (with the copied
+//!    headers) or answers it (see [`crate::auth`]), and the auth service's cookie is added to the
+//!    response when [`crate::auth::sets_cookie`] says so.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
 
+use crate::auth::{self, Original, Verdict};
 use crate::request::HeaderLookup;
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
-use crate::table::{RouteTable, CLUSTER_HEADER, POLICY_HEADER};
+use crate::table::{ExternalAuth, RouteTable, CLUSTER_HEADER, POLICY_HEADER};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -140,6 +146,8 @@ impl RootContext for IngressRoot {
         Some(Box::new(IngressRequest {
             table: self.shared.table.borrow().clone(),
             shared: Rc::clone(&self.shared),
+            auth: None,
+            auth_cookies: None,
         }))
     }
 
@@ -152,9 +160,39 @@ struct IngressRequest {
     /// The table in force when this request started (a later `on_configure` does not affect it).
     table: Option<Rc<CompiledTable>>,
     shared: Rc<Shared>,
+    /// The auth request in flight, if any.
+    auth: Option<PendingAuth>,
+    /// After an allowing auth response with cookies: those cookies and `always_set_cookie`.
+    auth_cookies: Option<(Vec<Vec<u8>>, bool)>,
 }
 
-impl Context for IngressRequest {}
+/// What the auth response is read against: the route's auth settings and the original request.
+struct PendingAuth {
+    auth: ExternalAuth,
+    method: Vec<u8>,
+    authority: Vec<u8>,
+    uri: Vec<u8>,
+    https: bool,
+    client_address: String,
+}
+
+impl PendingAuth {
+    fn original(&self) -> Original<'_> {
+        Original { method: &self.method, authority: &self.authority, uri: &self.uri, https: self.https, client_address: &self.client_address }
+    }
+}
+
+/// `$remote_addr`: Envoy's `source.address` (`ip:port`, `[v6]:port`) without the port or brackets.
+fn address_without_port(address: &str) -> &str {
+    let host = address.rsplit_once(':').filter(|(host, _)| !host.is_empty() && (address.starts_with('[') || !host.contains(':')));
+    host.map_or(address, |(host, _)| host).trim_start_matches('[').trim_end_matches(']')
+}
+
+impl Context for IngressRequest {
+    fn on_http_call_response(&mut self, _token_id: u32, num_headers: usize, _body_size: usize, _num_trailers: usize) {
+        self.finish_auth(num_headers);
+    }
+}
 
 impl IngressRequest {
     fn respond(&self, status: u16, body: &str) -> Action {
@@ -183,6 +221,34 @@ impl IngressRequest {
         }
         let port = self.get_http_request_header_bytes("x-forwarded-port")?;
         std::str::from_utf8(&port).ok()?.trim().parse().ok()
+    }
+
+    /// Send the request to the auth service and pause it (answering 500 when the call cannot be
+    /// made), after taking what the auth request and its verdict need from the request headers.
+    fn start_auth(&mut self, auth: &ExternalAuth, client: Vec<(String, Vec<u8>)>, authority: &[u8], uri: &[u8]) -> Action {
+        let header = |name: &str| client.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice());
+        let source = self.get_property(vec!["source", "address"]).unwrap_or_default();
+        let pending = PendingAuth {
+            auth: auth.clone(),
+            method: header(":method").unwrap_or(b"GET").to_vec(),
+            authority: authority.to_vec(),
+            uri: uri.to_vec(),
+            https: header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case(b"https")),
+            client_address: address_without_port(&String::from_utf8_lossy(&source)).to_string(),
+        };
+        let headers = auth::request_headers(auth, &pending.original(), &client);
+        let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let timeout = Duration::from_millis(u64::from(auth.timeout_ms));
+        match self.dispatch_http_call(&auth.cluster, refs, None, vec![], timeout) {
+            Ok(_) => {
+                self.auth = Some(pending);
+                Action::Pause
+            }
+            Err(status) => {
+                log(LogLevel::Warn, &format!("wasm-ingress: auth request to cluster {:?} not sent: {status:?}", auth.cluster));
+                self.respond(500, "500 Internal Server Error\n")
+            }
+        }
     }
 
     /// Send the request upstream: cluster and policy headers, `x-forwarded-host`, rewrites.
@@ -232,16 +298,77 @@ impl HttpContext for IngressRequest {
             listener_port: self.listener_port(&table),
         };
         match table.route(&request, self.shared.random.next()).outcome {
-            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors } => {
+            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth } => {
                 let cluster = match canary {
                     Some(canary) if table.chooses_canary(canary, self, self.shared.random.next()) => &canary.cluster,
                     _ => cluster,
                 };
-                let policy = cors.and_then(|cors| table.cors_policy(cors, self)).unwrap_or(policy);
-                self.forward(&authority, cluster, policy, new_path.as_deref(), new_authority)
+                let cors_policy = cors.and_then(|cors| table.cors_policy(cors, self));
+                let preflight = cors.zip(cors_policy).is_some_and(|(cors, chosen)| chosen == cors.preflight_policy);
+                let policy = cors_policy.unwrap_or(policy);
+                match auth.filter(|_| !preflight) {
+                    Some(auth) => {
+                        // Read before `forward` changes them: the auth request carries the client's.
+                        let client = self.get_http_request_headers_bytes();
+                        self.forward(&authority, cluster, policy, new_path.as_deref(), new_authority);
+                        self.start_auth(auth, client, &authority, &path)
+                    }
+                    None => self.forward(&authority, cluster, policy, new_path.as_deref(), new_authority),
+                }
             }
             Outcome::Respond { status, body } => self.respond(status, body),
             Outcome::Redirect { status, location } => self.redirect(status, &location),
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if let Some((cookies, always)) = self.auth_cookies.take() {
+            let status = self.get_http_response_header_bytes(":status").and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok());
+            if status.is_some_and(|status| auth::sets_cookie(always, status)) {
+                for cookie in &cookies {
+                    self.add_http_response_header_bytes("set-cookie", cookie);
+                }
+            }
+        }
+        Action::Continue
+    }
+}
+
+impl IngressRequest {
+    /// The auth service answered (or the call failed: no `:status`): go on or answer.
+    fn finish_auth(&mut self, num_headers: usize) {
+        let Some(pending) = self.auth.take() else { return };
+        // A failed call has no headers; ask the host only when there are some, and read an error as none.
+        let headers = match num_headers {
+            0 => Vec::new(),
+            _ => proxy_wasm::hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders).unwrap_or_default(),
+        };
+        let status = headers
+            .iter()
+            .find(|(name, _)| name == ":status")
+            .and_then(|(_, value)| std::str::from_utf8(value).ok()?.parse().ok());
+        match auth::verdict(&pending.auth, &pending.original(), status, &headers) {
+            Verdict::Allow { set, cookies } => {
+                for (name, value) in &set {
+                    self.set_http_request_header_bytes(name, value.as_deref());
+                }
+                if !cookies.is_empty() {
+                    self.auth_cookies = Some((cookies, pending.auth.always_set_cookie));
+                }
+                self.resume_http_request();
+            }
+            Verdict::Respond { status, headers, body } => {
+                // The host call takes strings: a header value that is not UTF-8 is left out.
+                let mut refs: Vec<(&str, &str)> =
+                    headers.iter().filter_map(|(n, v)| Some((n.as_str(), std::str::from_utf8(v).ok()?))).collect();
+                if !body.is_empty() {
+                    refs.push(("content-type", "text/plain; charset=utf-8"));
+                }
+                let body = (!body.is_empty()).then_some(body.as_bytes());
+                if let Err(status) = proxy_wasm::hostcalls::send_http_response(u32::from(status), refs, body) {
+                    log(LogLevel::Warn, &format!("wasm-ingress: auth verdict not sent: {status:?}"));
+                }
+            }
         }
     }
 }

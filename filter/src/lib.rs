@@ -18,6 +18,7 @@
 //! Nothing outside `host` may name proxy-wasm, so the whole routing core is tested natively.
 
 pub mod actions;
+pub mod auth;
 pub mod canary;
 pub mod cors;
 pub mod decision;

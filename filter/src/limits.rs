@@ -40,5 +40,8 @@ pub const MAX_LOCATION_BYTES: usize = 8 * 1024;
 /// holds VM memory; a request tries at most two).
 pub const MAX_HEADER_PATTERNS: usize = 2000;
 
+/// Most `auth-response-headers` of one route.
+pub const MAX_AUTH_RESPONSE_HEADERS: usize = 64;
+
 /// Longest canary header or cookie name.
 pub const MAX_CANARY_NAME_BYTES: usize = 256;

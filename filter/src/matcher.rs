@@ -34,11 +34,11 @@ use crate::redirect;
 pub use crate::redirect::check_redirect;
 use crate::request::{host_of, split_path};
 pub use crate::request::RequestParts;
-use crate::table::{Canary, CanaryHeaderRule, Cors, Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
+use crate::table::{Canary, CanaryHeaderRule, Cors, ExternalAuth, Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
 
 pub use crate::limits::MAX_TABLE_JSON_BYTES;
 use crate::limits::{
-    MAX_CANARY_NAME_BYTES, MAX_HEADER_PATTERNS, MAX_POLICY_KEY_BYTES, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST,
+    MAX_AUTH_RESPONSE_HEADERS, MAX_CANARY_NAME_BYTES, MAX_HEADER_PATTERNS, MAX_POLICY_KEY_BYTES, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST,
     MAX_REQUEST_PATH_BYTES, MAX_REWRITE_SUBSTITUTIONS, MAX_REWRITE_TEMPLATE_BYTES,
 };
 
@@ -189,7 +189,46 @@ fn check_forward(forward: &Forward) -> Result<(), String> {
     if let Some(cors) = &forward.cors {
         check_cors(cors).map_err(|e| format!("cors: {e}"))?;
     }
+    if let Some(auth) = &forward.auth {
+        check_auth(auth).map_err(|e| format!("auth: {e}"))?;
+    }
     check_policy_key(&forward.policy)
+}
+
+/// An external auth's request parts are header-safe, its path absolute, its response header
+/// names lower-case tokens (at most [`MAX_AUTH_RESPONSE_HEADERS`]) and its sign-in template uses
+/// known variables only.
+fn check_auth(auth: &ExternalAuth) -> Result<(), String> {
+    check_header_value("cluster", &auth.cluster)?;
+    if let Some(authority) = &auth.authority {
+        check_header_value("authority", authority)?;
+    }
+    if !auth.path.starts_with('/') || auth.path.len() > MAX_REQUEST_PATH_BYTES {
+        return Err(format!("path {:?} is not an absolute path of at most {MAX_REQUEST_PATH_BYTES} bytes", auth.path));
+    }
+    check_header_value("path", &auth.path)?;
+    if let Some(method) = &auth.method {
+        check_token("method", method)?;
+    }
+    if let Some(signin) = &auth.signin {
+        crate::auth::check_template(signin).map_err(|e| format!("signin {e}"))?;
+    }
+    if auth.response_headers.len() > MAX_AUTH_RESPONSE_HEADERS {
+        return Err(format!("more than {MAX_AUTH_RESPONSE_HEADERS} response headers"));
+    }
+    for name in &auth.response_headers {
+        check_token("response header", name)?;
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(format!("response header {name:?} is not lower case"));
+        }
+    }
+    if let Some(redirect) = &auth.request_redirect {
+        check_header_value("request_redirect", redirect)?;
+    }
+    if auth.timeout_ms == 0 {
+        return Err("timeout_ms is 0".into());
+    }
+    Ok(())
 }
 
 /// A CORS rule's policy keys are well-formed and its origin pattern compiles.
@@ -1170,6 +1209,7 @@ mod tests {
                 policy: String::new(),
                 canary: None,
                 cors: None,
+                auth: None,
             }),
             origin: String::new(),
             https_redirect: None,
@@ -1208,6 +1248,7 @@ mod tests {
             policy: String::new(),
             canary: None,
             cors: None,
+            auth: None,
         })
     }
 
@@ -1253,7 +1294,7 @@ mod tests {
             let decision = compiled.route(&RequestParts::new(b"rewrite.bar.com", path.as_bytes()), 0);
             assert_eq!(
                 decision.outcome,
-                Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "", canary: None, cors: None },
+                Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "", canary: None, cors: None, auth: None },
                 "path {path}"
             );
         }
@@ -1580,8 +1621,8 @@ mod tests {
         };
         let compiled = table(vec![vhost("a.com", vec![slow, prefix("/", "plain")])], None);
         let outcome = |path: &str| compiled.route(&RequestParts::new(b"a.com", path.as_bytes()), 0).outcome;
-        assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s", canary: None, cors: None });
-        assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "", canary: None, cors: None });
+        assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s", canary: None, cors: None, auth: None });
+        assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "", canary: None, cors: None, auth: None });
     }
 
     fn forward_fields(cluster: &str) -> Forward {

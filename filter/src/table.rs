@@ -165,6 +165,10 @@ pub struct Forward {
     /// 204). `None`: no CORS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Box<Cors>>,
+    /// ingress-nginx `auth-url`: the filter first asks an authentication service about the
+    /// request and forwards it only on a 2xx (see [`crate::auth`]). `None`: no external auth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Box<ExternalAuth>>,
 }
 
 impl Forward {
@@ -178,6 +182,46 @@ impl Forward {
         let cors = self.cors.as_deref().into_iter().flat_map(|c| [c.policy.as_str(), c.preflight_policy.as_str()]);
         std::iter::once(self.policy.as_str()).chain(cors)
     }
+}
+
+/// ingress-nginx's external authentication (`auth-url` and its companions): before a request is
+/// forwarded, the filter sends an auth request (no body) to `cluster` and waits. 2xx: the request
+/// goes on, with `response_headers` copied from the auth response; 401: a redirect to `signin`
+/// (302) or the 401 itself; 403: 403; anything else, or no answer in time: 500.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalAuth {
+    /// The Envoy cluster of the auth service.
+    pub cluster: String,
+    /// `:authority` of the auth request (the auth-url's host, without port, as nginx sends it).
+    /// `None`: the request's own host (`$host` in the auth-url).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+    /// `:path` of the auth request: the auth-url's path and query, literal.
+    pub path: String,
+    /// `:method` of the auth request (`auth-method`). `None`: `GET`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Where a 401 is redirected (302), with nginx variables (`$scheme`, `$pass_access_scheme`,
+    /// `$host`, `$http_host`, `$best_http_host`, `$request_uri`, `$escaped_request_uri`)
+    /// still in it: `auth-signin` with ingress-nginx's redirect parameter already added. `None`:
+    /// the 401 is answered as such.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signin: Option<String>,
+    /// Lower-case names of the auth response headers copied onto the upstream request
+    /// (`auth-response-headers`); one the auth response lacks is removed from the request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response_headers: Vec<String>,
+    /// `X-Auth-Request-Redirect` of the auth request (`auth-request-redirect`). `None`: the
+    /// request URI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_redirect: Option<String>,
+    /// `auth-always-set-cookie`: the auth response's `Set-Cookie` goes on every response, not only
+    /// on successful ones.
+    #[serde(default)]
+    pub always_set_cookie: bool,
+    /// How long the filter waits for the auth response, in milliseconds (at least 1).
+    pub timeout_ms: u32,
 }
 
 /// Which policy a CORS request gets (see [`crate::actions::cors_policy`]).
@@ -370,6 +414,7 @@ impl RouteAction {
             policy: String::new(),
             canary: None,
             cors: None,
+            auth: None,
         })
     }
 
@@ -409,6 +454,17 @@ mod tests {
                             origin_pattern: Some("(?i)^https://a\\.example$".into()),
                             policy: "p1".into(),
                             preflight_policy: "p2".into(),
+                        })),
+                        auth: Some(Box::new(ExternalAuth {
+                            cluster: "auth:http:auth.example:80".into(),
+                            authority: Some("auth.example".into()),
+                            path: "/oauth2/auth".into(),
+                            method: None,
+                            signin: Some("https://auth.example/start?rd=$pass_access_scheme://$http_host$escaped_request_uri".into()),
+                            response_headers: vec!["x-auth-request-user".into()],
+                            request_redirect: None,
+                            always_set_cookie: false,
+                            timeout_ms: 60_000,
                         })),
                     }),
                     origin: "default/ing: spec.rules[0].http.paths[0]".into(),

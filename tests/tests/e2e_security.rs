@@ -60,7 +60,8 @@ fn access_controls_that_cannot_be_enforced_fail_closed_through_envoy() {
         // Enforced now (Envoy RBAC), not denied: a client outside the list still gets 403.
         annotated("allowlist", "whitelist-source-range", "10.0.0.0/8", "allowlist.test"),
         annotated("basic", "auth-type", "basic", "basic.test"),
-        annotated("external", "auth-url", "http://auth.example.com/verify", "external.test"),
+        // Enforced now (the filter asks the auth service): one that cannot be reached answers 500.
+        annotated("external", "auth-url", "http://127.0.0.1:1/verify", "external.test"),
         annotated("mtls", "auth-tls-secret", "default/ca", "mtls.test"),
         annotated("bad-range", "denylist-source-range", "not-a-cidr", "bad-range.test"),
         annotated("snippet", "configuration-snippet", "deny all;", "snippet.test"),
@@ -72,7 +73,7 @@ fn access_controls_that_cannot_be_enforced_fail_closed_through_envoy() {
     let cases = [
         ("allowlist.test", 403),
         ("basic.test", 403),
-        ("external.test", 403),
+        ("external.test", 500),
         ("mtls.test", 403),
         ("bad-range.test", 503),
         ("snippet.test", 403),
@@ -89,7 +90,7 @@ fn access_controls_that_cannot_be_enforced_fail_closed_through_envoy() {
 
     // The control plane says so: a metric, and `validate` exits 1 naming Ingress and annotation.
     let (_, metrics) = wasm_ingress_tests::envoy::http_get(gateway.control_plane_admin, "/metrics", Duration::from_secs(5)).unwrap();
-    assert!(metrics.lines().any(|l| l == "ingresses_denied 5"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "ingresses_denied 4"), "{metrics}");
     let validate = std::process::Command::new(wasm_ingress_tests::paths::control_plane().unwrap())
         .arg("validate")
         .arg(dir.path())
@@ -98,7 +99,7 @@ fn access_controls_that_cannot_be_enforced_fail_closed_through_envoy() {
     let stdout = String::from_utf8_lossy(&validate.stdout);
     assert_eq!(validate.status.code(), Some(1), "{stdout}");
     assert!(
-        stdout.contains("error: Ingress default/external: metadata.annotations[nginx.ingress.kubernetes.io/auth-url]:"),
+        stdout.contains("error: Ingress default/basic: metadata.annotations[nginx.ingress.kubernetes.io/auth-type]:"),
         "{stdout}"
     );
     assert!(stdout.contains("(fail closed)"), "{stdout}");

@@ -306,7 +306,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
     }
 
     match &decision.outcome {
-        Outcome::Forward { cluster, path, authority, policy, canary, cors } => {
+        Outcome::Forward { cluster, path, authority, policy, canary, cors, auth } => {
             let _ = writeln!(out, "backend:   {}", cluster_line(model, cluster));
             if let Some(canary) = canary {
                 let _ = writeln!(out, "canary:    {}", cluster_line(model, &canary.cluster));
@@ -338,6 +338,9 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
                 let origins = cors.origin_pattern.as_deref().map_or("every request (cors-allow-origin: *)".to_string(), |p| format!("requests whose Origin matches /{p}/"));
                 let _ = writeln!(out, "cors:      {origins} get {}", describe_policy(model, &cors.policy));
                 let _ = writeln!(out, "           and their OPTIONS requests {}", describe_policy(model, &cors.preflight_policy));
+            }
+            if let Some(auth) = auth {
+                let _ = writeln!(out, "auth:      {}", describe_auth(auth));
             }
             let status = match model.clusters.get(*cluster) {
                 Some(c) if c.endpoints.is_empty() => "503 from Envoy (the cluster has no ready endpoints)".to_owned(),
@@ -386,6 +389,21 @@ fn canary_rules(canary: &wasm_ingress_filter::table::Canary) -> String {
     rules.push(format!("then {} of {} requests -> canary", canary.weight, canary.weight_total));
     let origin = if canary.origin.is_empty() { String::new() } else { format!(" (Ingress {})", canary.origin) };
     format!("{}{origin}", rules.join("; "))
+}
+
+/// One line on an external auth: where the auth request goes and what its answers do.
+fn describe_auth(auth: &wasm_ingress_filter::table::ExternalAuth) -> String {
+    let host = auth.authority.as_deref().unwrap_or("the request's host");
+    let method = auth.method.as_deref().unwrap_or("GET");
+    let on_401 = auth.signin.as_deref().map_or("401".to_string(), |s| format!("302 to {s}"));
+    let copied = match auth.response_headers.is_empty() {
+        true => String::new(),
+        false => format!(", copying {}", auth.response_headers.join(", ")),
+    };
+    format!(
+        "first {method} {} (Host {host}, cluster {}, {} ms): 2xx forwards{copied}; 401 answers {on_401}; 403 answers 403; anything else 500",
+        auth.path, auth.cluster, auth.timeout_ms
+    )
 }
 
 #[cfg(test)]

@@ -7,6 +7,12 @@
 //!   the verify depth and the DNS name to match; a client certificate travels by SDS like the
 //!   listeners' certificates.
 //!
+//!
+//! External auth services (`auth-url`) are clusters of their own, outside EDS: `STRICT_DNS` on the
+//! auth-url's host (nginx resolves it too), or `STATIC` on Envoy's own listener for a `$host`
+//! auth-url, with TLS for `https://` (SNI: the host, or for the own listener the auth request's
+//! `:authority` through `auto_sni`; the certificate not checked, as nginx's default).
+//!
 //! Pure: Model in, protos out.
 
 use envoy_types::pb::envoy::config::cluster::v3::{cluster, Cluster};
@@ -21,7 +27,9 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher, StringMatcher}
 use envoy_types::pb::google::protobuf::UInt32Value;
 use envoy_types::util::pack_any;
 
-use crate::model::{Balance, Endpoint, UpstreamCluster, UpstreamTls};
+use std::net::SocketAddr;
+
+use crate::model::{AuthService, AuthTarget, Balance, Endpoint, UpstreamCluster, UpstreamTls, DEFAULT_CONNECT_TIMEOUT};
 use crate::translate::edge::{proto_duration, EdgeSettings};
 use crate::translate::envoy::{ads_config_source, socket_address};
 
@@ -50,6 +58,75 @@ pub fn eds_cluster(upstream: &UpstreamCluster, edge: &EdgeSettings) -> Cluster {
         cluster.typed_extension_protocol_options.insert(HTTP_PROTOCOL_OPTIONS.to_string(), pack_any(http2_options()));
     }
     cluster
+}
+
+/// The cluster of an external auth service; `listeners` are Envoy's own (HTTP, HTTPS) addresses.
+pub fn auth_cluster(service: &AuthService, listeners: (SocketAddr, SocketAddr), edge: &EdgeSettings) -> Cluster {
+    let (discovery, address, sni) = match &service.target {
+        AuthTarget::Dns { host, port } => {
+            let sni = if host.parse::<std::net::IpAddr>().is_ok() { None } else { Some(host.clone()) };
+            (cluster::DiscoveryType::StrictDns, socket_address(host, *port), sni)
+        }
+        AuthTarget::OwnListener => {
+            let listener = if service.tls { listeners.1 } else { listeners.0 };
+            (cluster::DiscoveryType::Static, own_address(listener), None)
+        }
+    };
+    let name = service.cluster_name();
+    let endpoint = LbEndpoint {
+        host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(envoy_types::pb::envoy::config::endpoint::v3::Endpoint {
+            address: Some(address),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let tls = UpstreamTls { server_name: sni, ..Default::default() };
+    let mut cluster = Cluster {
+        name: name.clone(),
+        cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(discovery as i32)),
+        dns_lookup_family: cluster::DnsLookupFamily::V4Preferred as i32,
+        load_assignment: Some(ClusterLoadAssignment {
+            cluster_name: name,
+            endpoints: vec![LocalityLbEndpoints { lb_endpoints: vec![endpoint], ..Default::default() }],
+            ..Default::default()
+        }),
+        connect_timeout: Some(proto_duration(DEFAULT_CONNECT_TIMEOUT)),
+        // A slow or failing DNS answer must not hold up Envoy's start or a CDS update: until the
+        // name resolves, auth requests fail (500), nothing else waits.
+        wait_for_warm_on_init: Some(envoy_types::pb::google::protobuf::BoolValue { value: false }),
+        per_connection_buffer_limit_bytes: edge.buffer_limit(),
+        transport_socket: service.tls.then(|| tls_transport_socket(&tls)),
+        ..Default::default()
+    };
+    if service.tls && service.target == AuthTarget::OwnListener {
+        // The listener picks its certificate by SNI: send the auth request's host.
+        let options = HttpProtocolOptions {
+            upstream_http_protocol_options: Some(envoy_types::pb::envoy::config::core::v3::UpstreamHttpProtocolOptions {
+                auto_sni: true,
+                ..Default::default()
+            }),
+            upstream_protocol_options: Some(http_protocol_options::UpstreamProtocolOptions::ExplicitHttpConfig(
+                http_protocol_options::ExplicitHttpConfig {
+                    protocol_config: Some(http_protocol_options::explicit_http_config::ProtocolConfig::HttpProtocolOptions(
+                        Default::default(),
+                    )),
+                },
+            )),
+            ..Default::default()
+        };
+        cluster.typed_extension_protocol_options.insert(HTTP_PROTOCOL_OPTIONS.to_string(), pack_any(options));
+    }
+    cluster
+}
+
+/// A listener address Envoy can connect to: an unspecified one (`0.0.0.0`, `::`) as loopback.
+fn own_address(listener: SocketAddr) -> envoy_types::pb::envoy::config::core::v3::Address {
+    let ip = match listener.ip() {
+        ip if !ip.is_unspecified() => ip,
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+    };
+    socket_address(&ip.to_string(), listener.port())
 }
 
 /// ingress-nginx's `load-balance` (and the ring that affinity and `upstream-hash-by` need).
@@ -275,5 +352,43 @@ mod tests {
             [&grpc, &https, &slow, &UpstreamOptions::default()].iter().map(|o| o.cluster_name("ns/s/80")).collect();
         assert_eq!(names.len(), 4);
         assert_eq!(grpc.cluster_name("ns/s/80"), grpc.clone().cluster_name("ns/s/80"));
+    }
+
+    #[test]
+    fn auth_services_are_dns_clusters_or_envoys_own_listener() {
+        use crate::model::{AuthService, AuthTarget};
+        let listeners: (SocketAddr, SocketAddr) = ("0.0.0.0:8080".parse().unwrap(), "127.0.0.2:8443".parse().unwrap());
+        let address = |cluster: &Cluster| {
+            let endpoint = &cluster.load_assignment.as_ref().unwrap().endpoints[0].lb_endpoints[0];
+            let Some(lb_endpoint::HostIdentifier::Endpoint(endpoint)) = &endpoint.host_identifier else { panic!() };
+            let Some(envoy_types::pb::envoy::config::core::v3::address::Address::SocketAddress(socket)) =
+                &endpoint.address.as_ref().unwrap().address
+            else {
+                panic!()
+            };
+            (socket.address.clone(), socket.port_specifier.clone())
+        };
+        let port = |p: u32| Some(envoy_types::pb::envoy::config::core::v3::socket_address::PortSpecifier::PortValue(p));
+        let edge = EdgeSettings::default();
+
+        let dns = AuthService { tls: true, target: AuthTarget::Dns { host: "auth.example.com".into(), port: 443 } };
+        let cluster = auth_cluster(&dns, listeners, &edge);
+        assert_eq!(cluster.name, "wasm-ingress:auth:https://auth.example.com:443");
+        assert_eq!(cluster.cluster_discovery_type, Some(cluster::ClusterDiscoveryType::Type(cluster::DiscoveryType::StrictDns as i32)));
+        assert_eq!(address(&cluster), ("auth.example.com".to_string(), port(443)));
+        assert_eq!(tls_context(&cluster).sni, "auth.example.com");
+        assert_eq!(cluster.wait_for_warm_on_init.map(|b| b.value), Some(false), "DNS never holds up Envoy");
+        assert!(tls_context(&cluster).common_tls_context.unwrap().validation_context_type.is_none(), "not checked, as nginx");
+
+        let plain_ip = AuthService { tls: false, target: AuthTarget::Dns { host: "10.0.0.5".into(), port: 4180 } };
+        assert!(auth_cluster(&plain_ip, listeners, &edge).transport_socket.is_none());
+
+        let own_http = auth_cluster(&AuthService { tls: false, target: AuthTarget::OwnListener }, listeners, &edge);
+        assert_eq!(own_http.cluster_discovery_type, Some(cluster::ClusterDiscoveryType::Type(cluster::DiscoveryType::Static as i32)));
+        assert_eq!(address(&own_http), ("127.0.0.1".to_string(), port(8080)), "an unspecified listener is reached on loopback");
+        let own_https = auth_cluster(&AuthService { tls: true, target: AuthTarget::OwnListener }, listeners, &edge);
+        assert_eq!(address(&own_https), ("127.0.0.2".to_string(), port(8443)));
+        let options: HttpProtocolOptions = unpack(&own_https.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS]);
+        assert!(options.upstream_http_protocol_options.unwrap().auto_sni, "SNI is the auth request's host");
     }
 }

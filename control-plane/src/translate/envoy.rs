@@ -132,9 +132,13 @@ pub fn build(model: &Model, settings: &ListenerSettings) -> EnvoyResources {
         listeners.push(https_listener(settings.https_address, &certificates, &settings.edge));
     }
     listeners.sort_by(|a, b| a.name.cmp(&b.name));
+    let own_listeners = (settings.http_address, settings.https_address);
+    let mut clusters: Vec<Cluster> = model.clusters.values().map(|c| clusters::eds_cluster(c, &settings.edge)).collect();
+    clusters.extend(model.auth_services.values().map(|s| clusters::auth_cluster(s, own_listeners, &settings.edge)));
+    clusters.sort_by(|a, b| a.name.cmp(&b.name));
     EnvoyResources {
         listeners,
-        clusters: model.clusters.values().map(|c| clusters::eds_cluster(c, &settings.edge)).collect(),
+        clusters,
         endpoints: model.clusters.values().map(clusters::load_assignment).collect(),
         secrets,
         route_configs: routes::route_configurations(model),

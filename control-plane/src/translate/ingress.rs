@@ -45,12 +45,13 @@
 //!   ingress-nginx does); with `--host-ownership=namespace` the oldest Ingress's namespace owns the
 //!   host and other namespaces' rules and TLS names for it are refused.
 //! - **Fail closed** (see `annotations`): an Ingress asking for an access control we cannot enforce
-//!   (`auth-url`, `auth-type`, `auth-tls-secret`, source ranges, access directives in snippets)
+//!   (`auth-type`, `auth-tls-secret`, a bad `auth-url`, source ranges, access directives in snippets)
 //!   answers 403 — 503 for a value ingress-nginx itself refuses — on all its paths and default
 //!   backends, with an error diagnostic; it still claims its paths, so no other Ingress serves them.
 //! - `route_table.version` is the hex SHA-256 of the table's JSON with an empty version.
 
 mod annotations;
+mod auth;
 mod backends;
 mod balance;
 pub mod behaviour;
@@ -76,7 +77,7 @@ use wasm_ingress_filter::matcher::{check_route, forwards, CompiledTable};
 use wasm_ingress_filter::table::{Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
 
 use crate::cli::{DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS};
-use crate::model::{ClientRateLimit, Diagnostic, Model, ObjectRef, RoutePolicy, Severity, Translation, UpstreamOptions};
+use crate::model::{AuthService, ClientRateLimit, Diagnostic, Model, ObjectRef, RoutePolicy, Severity, Translation, UpstreamOptions};
 use crate::state::{ClusterState, ObjectKey};
 
 pub use annotations::{parse as parse_annotations, AccessDenial, NginxAnnotations, DENIED_BODY, NGINX_PREFIX, REWRITE_TARGET, USE_REGEX};
@@ -248,6 +249,8 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
     let mut client_certificates = BTreeMap::new();
 
     let mut canaries: Vec<canary::CanaryIngress<'_>> = Vec::new();
+    // External auth services the served Ingresses call (`auth-url`).
+    let mut auth_services: BTreeMap<String, AuthService> = BTreeMap::new();
 
     for (key, ingress) in ours.iter().copied() {
         let object = ingress_ref(key);
@@ -291,6 +294,8 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
         };
         if nginx.denied.is_some() {
             denied.insert(key.clone());
+        } else if let Some(auth) = &nginx.auth {
+            auth_services.insert(auth.service.cluster_name(), auth.service.clone());
         }
         let upstream_options = UpstreamOptions { balance: nginx.balancing.balance, ..upstream_options };
         let own_default = spec.default_backend.as_ref().and_then(|b| {
@@ -673,6 +678,7 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
         default_policy,
         policies,
         hsts: options.defaults.hsts_header(),
+        auth_services,
     };
     (Translation { model, diagnostics, served_ingresses: served, denied_ingresses: denied }, notes)
 }
@@ -702,6 +708,8 @@ fn policy_key(policy: RoutePolicy, default: &RoutePolicy, policies: &mut BTreeMa
 struct RoutePolicies {
     key: String,
     cors: Option<wasm_ingress_filter::table::Cors>,
+    /// `auth-url`: the filter's auth request, timed out by the policy's read timeout.
+    auth: Option<wasm_ingress_filter::table::ExternalAuth>,
 }
 
 impl RoutePolicies {
@@ -723,7 +731,8 @@ impl RoutePolicies {
         });
         let policy = RoutePolicy { hash: nginx.balancing.hash.as_ref().map(|hash| hash.on(path)), rate_limit, ..nginx.policy(defaults) };
         let cors = nginx.cors.as_ref().map(|config| cors::route_rule(config, &policy, |p| policy_key(p, default_policy, policies)));
-        RoutePolicies { key: policy_key(policy, default_policy, policies), cors }
+        let auth = nginx.auth.as_ref().map(|config| config.rule(policy.upstream_idle_timeout));
+        RoutePolicies { key: policy_key(policy, default_policy, policies), cors, auth }
     }
 }
 
@@ -735,6 +744,7 @@ fn for_backend(action: RouteAction, nginx: &NginxAnnotations, route_policies: &R
         RouteAction::Forward(mut forward) => {
             forward.policy = route_policies.key.clone();
             forward.cors = route_policies.cors.clone().map(Box::new);
+            forward.auth = route_policies.auth.clone().map(Box::new);
             forward.host_rewrite = nginx.behaviour.upstream_vhost.clone();
             RouteAction::Forward(forward)
         }

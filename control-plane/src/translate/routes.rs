@@ -376,6 +376,7 @@ mod tests {
         Model {
             policies: [(big.key(), big), (unlimited.key(), unlimited)].into_iter().collect(),
             hsts: Some(crate::model::hsts_value(31_536_000, true, false)),
+            auth_services: Default::default(),
             ..Model::default()
         }
     }

@@ -8,9 +8,10 @@
 //! `denylist-source-range`) are enforced by Envoy's RBAC filter on the route policy; a value
 //! ingress-nginx refuses (a bad CIDR) denies every path with 503, as its "location denied".
 //!
+//! External auth (`auth-url`) is read by [`auth`](super::auth); the filter enforces it.
+//!
 //! Fail closed: ingress-nginx turns on the other access controls when their *activating* annotation
-//! is set — `auth-type` (basic/digest), `auth-url` (external auth), `auth-tls-secret` (client
-//! certificates) — or, where snippets are allowed, with `allow`/`deny`/`auth_*`/`satisfy`
+//! is set — `auth-type` (basic/digest), `auth-tls-secret` (client certificates) — or, where snippets are allowed, with `allow`/`deny`/`auth_*`/`satisfy`
 //! directives in a snippet. Any of these that we cannot honour exactly denies every path of the
 //! Ingress: 503 when the value is one ingress-nginx itself refuses, 403 when the value is fine but
 //! not enforced yet. The companion annotations (`auth-realm`, `auth-signin`, …) do nothing on their
@@ -20,6 +21,7 @@ use std::collections::BTreeMap;
 
 use crate::model::{Cidr, RoutePolicy, Severity};
 
+use super::auth::{self, Auth, AuthConfig};
 use super::behaviour::{self, Behaviour};
 use super::balance::{self, Balancing};
 use super::canary::{self, CanaryRules};
@@ -72,6 +74,8 @@ pub struct NginxAnnotations {
     pub balancing: Balancing,
     /// `limit-rps` / `limit-rpm` (see `ratelimit`).
     pub rate_limit: Option<RequestRate>,
+    /// `auth-url` and its companions (see `auth`).
+    pub auth: Option<Box<AuthConfig>>,
 }
 
 /// The annotations that limit client addresses. ingress-nginx reads `allowlist-source-range`
@@ -114,6 +118,9 @@ pub type AnnotationNote = (String, Severity, String);
 /// Annotations that turn an access control on (see the module docs).
 const ACTIVATORS: &[&str] = &["auth-type", "auth-url", "auth-tls-secret"];
 
+/// The activators this module still fails closed on (`auth-url` is read by `auth`).
+const CLOSED_ACTIVATORS: &[&str] = &["auth-type", "auth-tls-secret"];
+
 /// nginx directives that restrict access; a snippet carrying one fails closed.
 const ACCESS_DIRECTIVES: &[&str] =
     &["allow", "deny", "auth_basic", "auth_basic_user_file", "auth_request", "auth_jwt", "satisfy"];
@@ -136,6 +143,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
             (Support::Applied | Support::Differs, name) if cors::NAMES.contains(&name) => {} // read by `cors::parse`
             (Support::Applied | Support::Differs, name) if balance::NAMES.contains(&name) => {} // read by `balance::parse`
             (Support::Applied | Support::Differs, name) if ratelimit::NAMES.contains(&name) => {} // read by `ratelimit::parse`
+            (_, name) if auth::NAMES.contains(&name) => {} // read by `auth::parse`
             (Support::Applied, name) if SOURCE_RANGES.contains(&name) => {
                 if value.trim().is_empty() || (name == "whitelist-source-range" && has_value(annotations, "allowlist-source-range")) {
                     continue;
@@ -167,7 +175,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
                     format!("must be \"true\" or \"false\", not {other:?}; treated as \"false\""),
                 )),
             },
-            (Support::AccessControl, _) if ACTIVATORS.contains(&name) => {
+            (Support::AccessControl, _) if CLOSED_ACTIVATORS.contains(&name) => {
                 if value.trim().is_empty() {
                     continue;
                 }
@@ -259,6 +267,13 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
         let (rate_limit, rate_notes) = ratelimit::parse(annotations);
         parsed.rate_limit = rate_limit;
         notes.extend(rate_notes);
+        let (auth, auth_notes) = auth::parse(annotations);
+        match auth {
+            Auth::Off => {}
+            Auth::On(config) => parsed.auth = Some(config),
+            Auth::Denied(status, annotation) => denied.push((annotation, status)),
+        }
+        notes.extend(auth_notes);
     }
     if !denied.is_empty() {
         // 503 (a refused value) wins over 403, as the stronger statement of a broken configuration.
@@ -298,13 +313,6 @@ fn check_activator(name: &str, value: &str) -> Result<(), String> {
             "basic" | "digest" => Ok(()),
             other => Err(format!("{other:?} is not an authentication type (basic or digest)")),
         },
-        "auth-url" => {
-            let rest = value.strip_prefix("https://").or_else(|| value.strip_prefix("http://"));
-            match rest {
-                Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !value.contains(char::is_whitespace) => Ok(()),
-                _ => Err(format!("{value:?} is not an absolute http:// or https:// URL")),
-            }
-        }
         _ => Ok(()),
     }
 }
@@ -408,7 +416,8 @@ mod tests {
             ("allow-list, not an address", vec![(n("whitelist-source-range"), "office")], Some(503), vec![n("whitelist-source-range")]),
             ("basic auth", vec![(n("auth-type"), "basic"), (n("auth-secret"), "htpasswd"), (n("auth-realm"), "x")], Some(403), vec![n("auth-type")]),
             ("bad auth type", vec![(n("auth-type"), "kerberos")], Some(503), vec![n("auth-type")]),
-            ("external auth", vec![(n("auth-url"), "https://auth.example.com/oauth2/auth"), (n("auth-signin"), "https://auth.example.com/start")], Some(403), vec![n("auth-url")]),
+            ("external auth: applied", vec![(n("auth-url"), "https://auth.example.com/oauth2/auth"), (n("auth-signin"), "https://auth.example.com/start")], None, vec![]),
+            ("external auth with ConfigMap headers", vec![(n("auth-url"), "https://a.example/x"), (n("auth-proxy-set-headers"), "default/h")], Some(403), vec![n("auth-proxy-set-headers")]),
             ("external auth, relative URL", vec![(n("auth-url"), "/oauth2/auth")], Some(503), vec![n("auth-url")]),
             ("client certificates", vec![(n("auth-tls-secret"), "default/ca"), (n("auth-tls-verify-client"), "on")], Some(403), vec![n("auth-tls-secret")]),
             ("snippet with deny", vec![(n("configuration-snippet"), "allow 10.0.0.0/8;\ndeny all;")], Some(403), vec![n("configuration-snippet")]),
@@ -416,7 +425,7 @@ mod tests {
             ("header snippet is not access control", vec![(n("configuration-snippet"), "more_set_headers \"X-Deny: all\";")], None, vec![]),
             ("realm alone does nothing, as in ingress-nginx", vec![(n("auth-realm"), "x"), (n("auth-signin"), "https://a/b")], None, vec![]),
             ("empty activator does nothing", vec![(n("auth-url"), "")], None, vec![]),
-            ("several: the refused value sets 503", vec![(n("auth-url"), "https://a.example/x"), (n("whitelist-source-range"), "nope")], Some(503), vec![n("auth-url"), n("whitelist-source-range")]),
+            ("several: the refused value sets 503", vec![(n("auth-type"), "basic"), (n("whitelist-source-range"), "nope")], Some(503), vec![n("auth-type"), n("whitelist-source-range")]),
         ];
         for (case, pairs, status, named) in cases {
             let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), *v)).collect();

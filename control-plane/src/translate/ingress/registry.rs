@@ -62,22 +62,22 @@ pub const REGISTRY: &[Entry] = &[
     entry("affinity-mode", Differs),
     entry("allowlist-source-range", Applied),
     entry("app-root", Applied),
-    entry("auth-always-set-cookie", AccessControl),
-    entry("auth-cache-duration", AccessControl),
-    entry("auth-cache-key", AccessControl),
-    entry("auth-keepalive", AccessControl),
-    entry("auth-keepalive-requests", AccessControl),
-    entry("auth-keepalive-share-vars", AccessControl),
-    entry("auth-keepalive-timeout", AccessControl),
-    entry("auth-method", AccessControl),
+    entry("auth-always-set-cookie", Applied),
+    entry("auth-cache-duration", NotYet),
+    entry("auth-cache-key", NotYet),
+    entry("auth-keepalive", NoEffect),
+    entry("auth-keepalive-requests", NoEffect),
+    entry("auth-keepalive-share-vars", NoEffect),
+    entry("auth-keepalive-timeout", NoEffect),
+    entry("auth-method", Applied),
     entry("auth-proxy-set-headers", AccessControl),
     entry("auth-realm", AccessControl),
-    entry("auth-request-redirect", AccessControl),
-    entry("auth-response-headers", AccessControl),
+    entry("auth-request-redirect", Applied),
+    entry("auth-response-headers", Applied),
     entry("auth-secret", AccessControl),
     entry("auth-secret-type", AccessControl),
-    entry("auth-signin", AccessControl),
-    entry("auth-signin-redirect-param", AccessControl),
+    entry("auth-signin", Applied),
+    entry("auth-signin-redirect-param", Applied),
     entry("auth-snippet", Snippet),
     entry("auth-tls-error-page", AccessControl),
     entry("auth-tls-match-cn", AccessControl),
@@ -86,7 +86,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("auth-tls-verify-client", AccessControl),
     entry("auth-tls-verify-depth", AccessControl),
     entry("auth-type", AccessControl),
-    entry("auth-url", AccessControl),
+    entry("auth-url", Differs),
     entry("backend-protocol", Differs),
     entry("canary", Applied),
     entry("canary-by-cookie", Applied),
@@ -239,14 +239,17 @@ mod tests {
     fn every_access_restricting_family_fails_closed() {
         // Names the edge-security issue lists; each must be AccessControl until it is implemented.
         for name in [
-            "auth-url",
-            "auth-signin",
+            "auth-proxy-set-headers",
             "auth-type",
             "auth-secret",
             "auth-tls-secret",
             "auth-tls-verify-client",
         ] {
             assert_eq!(lookup(name).map(|e| e.support), Some(Support::AccessControl), "{name}");
+        }
+        // Enforced by the filter's auth request (see `auth`).
+        for name in ["auth-url", "auth-signin", "auth-response-headers"] {
+            assert!(matches!(lookup(name).map(|e| e.support), Some(Support::Applied | Support::Differs)), "{name}");
         }
         // Enforced (Envoy RBAC), so no longer failing closed.
         for name in ["whitelist-source-range", "allowlist-source-range", "denylist-source-range"] {

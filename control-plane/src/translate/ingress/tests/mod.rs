@@ -816,7 +816,7 @@ fn access_controls_that_cannot_be_enforced_serve_the_ingress_closed() {
         // Protected app: its two paths and its host fallback answer 403, not the backend.
         ingress_with_spec(
             "protected",
-            &format!("{}{}", created("2024-01-01T00:00:00Z"), annotated(&[("nginx.ingress.kubernetes.io/auth-url", "https://auth.example.com/check")])),
+            &format!("{}{}", created("2024-01-01T00:00:00Z"), annotated(&[("nginx.ingress.kubernetes.io/auth-type", "basic")])),
             &format!(
                 "{{ingressClassName: wasm, defaultBackend: {{service: {{name: a, port: {{number: 80}}}}}}, rules: [{}]}}",
                 rule("app.example.com", &[path("/", "Prefix", "a", 80), path("/admin", "Prefix", "does-not-exist", 80)])
@@ -848,7 +848,7 @@ fn access_controls_that_cannot_be_enforced_serve_the_ingress_closed() {
     assert_eq!(denied_names, ["default/broken-auth", "default/protected"]);
     let lines = diagnostic_lines(&translation);
     for expected in [
-        "error: Ingress default/protected: metadata.annotations[nginx.ingress.kubernetes.io/auth-url]: nginx.ingress.kubernetes.io/auth-url restricts access and is not supported yet; every path of this Ingress answers 403 (fail closed) until it is",
+        "error: Ingress default/protected: metadata.annotations[nginx.ingress.kubernetes.io/auth-type]: nginx.ingress.kubernetes.io/auth-type restricts access and is not supported yet; every path of this Ingress answers 403 (fail closed) until it is",
         "error: Ingress default/broken-auth: metadata.annotations[nginx.ingress.kubernetes.io/auth-type]: nginx.ingress.kubernetes.io/auth-type: \"kerberos\" is not an authentication type (basic or digest); every path of this Ingress answers 503 (fail closed, as ingress-nginx denies the location)",
     ] {
         assert!(lines.iter().any(|l| l == expected), "missing {expected:?} in {lines:#?}");
@@ -1235,6 +1235,7 @@ fn source_ranges_become_the_route_policy_of_every_path_and_the_host_fallback() {
     assert_eq!(route_at(&translation, "bad.example.com", "/").action, RouteAction::respond(503, DENIED_BODY));
 }
 
+mod auth;
 mod canary;
 mod cors;
 

@@ -1,0 +1,50 @@
+//! External auth annotations -> the route's auth rule and the auth service's cluster.
+
+use crate::model::{AuthService, AuthTarget};
+
+use super::*;
+
+#[test]
+fn auth_url_gives_every_path_an_auth_rule_and_the_model_its_service() {
+    let oauth = nginx(&[
+        ("auth-url", "http://oauth2-proxy.auth.svc.cluster.local:4180/oauth2/auth"),
+        ("auth-signin", "https://$host/oauth2/start?rd=$escaped_request_uri"),
+        ("auth-response-headers", "X-Auth-Request-User"),
+        ("proxy-read-timeout", "5"),
+    ]);
+    let translation = run(&[
+        ingress("app", &oauth, &[rule("app.example.com", &[path("/", "Prefix", "a", 80), path("/api", "Prefix", "a", 80)])]),
+        ingress("self", &nginx(&[("auth-url", "https://$host/oauth2/auth")]), &[rule("self.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("broken", &nginx(&[("auth-url", "oauth2/auth")]), &[rule("broken.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("open", "", &[rule("open.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat());
+    let auth_at = |host: &str, p: &str| match &route_at(&translation, host, p).action {
+        RouteAction::Forward(forward) => forward.auth.clone(),
+        other => panic!("{host}{p}: {other:?}"),
+    };
+    let app = auth_at("app.example.com", "/").expect("an auth rule");
+    assert_eq!(app.cluster, "wasm-ingress:auth:http://oauth2-proxy.auth.svc.cluster.local:4180");
+    assert_eq!((app.authority.as_deref(), app.path.as_str()), (Some("oauth2-proxy.auth.svc.cluster.local"), "/oauth2/auth"));
+    assert_eq!(app.signin.as_deref(), Some("https://$host/oauth2/start?rd=$escaped_request_uri"), "a URL that has the parameter is kept");
+    assert_eq!((app.response_headers.clone(), app.timeout_ms), (vec!["x-auth-request-user".to_string()], 5000));
+    assert_eq!(auth_at("app.example.com", "/api"), Some(app.clone()));
+    let own = auth_at("self.example.com", "/").expect("an auth rule");
+    assert_eq!((own.cluster.as_str(), own.authority.as_deref()), ("wasm-ingress:auth:https://self", None));
+    assert_eq!(auth_at("open.example.com", "/"), None);
+    assert_eq!(route_at(&translation, "broken.example.com", "/").action, RouteAction::respond(503, DENIED_BODY));
+
+    let services: Vec<&AuthService> = translation.model.auth_services.values().collect();
+    assert_eq!(
+        services,
+        [
+            &AuthService { tls: false, target: AuthTarget::Dns { host: "oauth2-proxy.auth.svc.cluster.local".into(), port: 4180 } },
+            &AuthService { tls: true, target: AuthTarget::OwnListener },
+        ]
+    );
+    let lines = diagnostic_lines(&translation);
+    assert!(
+        lines.iter().any(|l| l.starts_with("error: Ingress default/broken: metadata.annotations[nginx.ingress.kubernetes.io/auth-url]: could not parse auth-url")),
+        "{lines:#?}"
+    );
+}

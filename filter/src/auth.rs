@@ -1,0 +1,375 @@
+//! ingress-nginx's external authentication (`auth-url`), as pure functions the host shim calls
+//! around one `dispatch_http_call`: [`request_headers`] builds the auth request as ingress-nginx's
+//! `auth_request` location does, [`verdict`] reads the auth response into what happens to the
+//! client's request, [`expand`] fills the nginx variables of a sign-in URL, and
+//! [`sets_cookie`] says when the auth response's `Set-Cookie` reaches the client.
+//!
+//! Why the filter and not Envoy's `ext_authz`: ext_authz lets a request through only on a 200
+//! (oauth2-proxy answers 202) and cannot turn a 401 into the sign-in redirect, which is the whole
+//! oauth2-proxy pattern. The filter only decides; Envoy's async HTTP client makes the call
+//! (see `docs/research/ingress-nginx-auth.md`).
+
+use crate::limits::{MAX_LOCATION_BYTES, MAX_REQUEST_PATH_BYTES};
+use crate::request::host_of;
+use crate::table::ExternalAuth;
+
+/// The request being authenticated, as the client sent it (before any rewrite).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Original<'a> {
+    /// `:method`.
+    pub method: &'a [u8],
+    /// `:authority` (or Host), with any port: nginx's `$http_host`.
+    pub authority: &'a [u8],
+    /// `:path` with query: nginx's `$request_uri`.
+    pub uri: &'a [u8],
+    /// The client connected over HTTPS: nginx's `$scheme`.
+    pub https: bool,
+    /// The client's address without port: nginx's `$remote_addr`.
+    pub client_address: &'a str,
+}
+
+/// Client headers never copied to the auth request: pseudo-headers and `host` (the auth request
+/// has its own), and what ingress-nginx clears (`Content-Length`, `X-Forwarded-Proto`) or the
+/// bodiless auth request cannot carry.
+const NOT_COPIED: &[&str] = &["host", "content-length", "transfer-encoding", "x-forwarded-proto", "expect"];
+
+/// Headers the auth request sets itself (a client copy is dropped).
+const SET_BY_AUTH: &[&str] = &[
+    "x-original-url",
+    "x-original-method",
+    "x-sent-from",
+    "x-real-ip",
+    "x-forwarded-for",
+    "x-auth-request-redirect",
+    "x-original-uri",
+    "x-scheme",
+];
+
+/// The auth request's headers, pseudo-headers first: the client's headers (those that are UTF-8;
+/// the host call takes strings) and ingress-nginx's `X-Original-URL`, `X-Original-Method`,
+/// `X-Sent-From`, `X-Real-IP`, `X-Forwarded-For`, `X-Auth-Request-Redirect` (plus `X-Original-URI`
+/// and `X-Scheme` when `auth-method` is set).
+pub fn request_headers(auth: &ExternalAuth, original: &Original<'_>, client: &[(String, Vec<u8>)]) -> Vec<(String, String)> {
+    let authority = match &auth.authority {
+        Some(authority) => authority.clone(),
+        None => String::from_utf8_lossy(host_of(original.authority)).into_owned(),
+    };
+    let method = auth.method.clone().unwrap_or_else(|| "GET".to_string());
+    let mut headers = vec![(":method".to_string(), method), (":path".to_string(), auth.path.clone()), (":authority".to_string(), authority)];
+    for (name, value) in client {
+        let name = name.to_ascii_lowercase();
+        if name.starts_with(':') || NOT_COPIED.contains(&name.as_str()) || SET_BY_AUTH.contains(&name.as_str()) {
+            continue;
+        }
+        if let Ok(value) = std::str::from_utf8(value) {
+            headers.push((name, value.to_string()));
+        }
+    }
+    let scheme = scheme(original.https);
+    let uri = visible(original.uri);
+    let own = [
+        ("x-original-url", format!("{scheme}://{}{uri}", visible(original.authority))),
+        ("x-original-method", visible(original.method)),
+        ("x-sent-from", "nginx-ingress-controller".to_string()),
+        ("x-real-ip", original.client_address.to_string()),
+        ("x-forwarded-for", original.client_address.to_string()),
+        ("x-auth-request-redirect", auth.request_redirect.clone().unwrap_or_else(|| uri.clone())),
+    ];
+    headers.extend(own.into_iter().map(|(n, v)| (n.to_string(), v)));
+    if auth.method.is_some() {
+        headers.push(("x-original-uri".to_string(), uri));
+        headers.push(("x-scheme".to_string(), scheme.to_string()));
+    }
+    headers
+}
+
+/// What happens to the client's request once the auth service has answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// 2xx: forward it, after setting (`Some`) or removing (`None`) these request headers; the
+    /// cookies are for the client's response (see [`sets_cookie`]).
+    Allow { set: Vec<(String, Option<Vec<u8>>)>, cookies: Vec<Vec<u8>> },
+    /// Answer the client with this status, these headers and this body instead.
+    Respond { status: u16, headers: Vec<(String, Vec<u8>)>, body: &'static str },
+}
+
+const UNAUTHORIZED_BODY: &str = "401 Authorization Required\n";
+const FORBIDDEN_BODY: &str = "403 Forbidden\n";
+const AUTH_ERROR_BODY: &str = "500 Internal Server Error\n";
+
+/// The verdict for an auth response with `status` (`None`: no response — the service could not
+/// be reached or did not answer in time) and `headers`: ingress-nginx's `auth_request` rules.
+pub fn verdict(auth: &ExternalAuth, original: &Original<'_>, status: Option<u16>, headers: &[(String, Vec<u8>)]) -> Verdict {
+    let cookies: Vec<Vec<u8>> = values(headers, "set-cookie").map(<[u8]>::to_vec).collect();
+    let denied_cookies = || if auth.always_set_cookie { cookie_headers(&cookies) } else { Vec::new() };
+    match status {
+        Some(200..=299) => {
+            let set = auth.response_headers.iter().map(|name| (name.clone(), joined(headers, name))).collect();
+            Verdict::Allow { set, cookies }
+        }
+        Some(401) => match auth.signin.as_deref().and_then(|template| expand(template, original)) {
+            Some(location) => {
+                let mut headers = vec![("location".to_string(), location.into_bytes())];
+                headers.extend(cookie_headers(&cookies));
+                Verdict::Respond { status: 302, headers, body: "" }
+            }
+            None => {
+                let mut headers: Vec<(String, Vec<u8>)> =
+                    values(headers, "www-authenticate").map(|v| ("www-authenticate".to_string(), v.to_vec())).collect();
+                headers.extend(denied_cookies());
+                Verdict::Respond { status: 401, headers, body: UNAUTHORIZED_BODY }
+            }
+        },
+        Some(403) => Verdict::Respond { status: 403, headers: denied_cookies(), body: FORBIDDEN_BODY },
+        _ => Verdict::Respond { status: 500, headers: denied_cookies(), body: AUTH_ERROR_BODY },
+    }
+}
+
+/// Whether the auth response's cookie goes on a response with `status`: always with
+/// `auth-always-set-cookie`, otherwise on the statuses nginx's `add_header` (without `always`)
+/// decorates.
+pub fn sets_cookie(always: bool, status: u16) -> bool {
+    always || matches!(status, 200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308)
+}
+
+/// The values of header `name` (lower case) in `headers`.
+fn values<'h>(headers: &'h [(String, Vec<u8>)], name: &'h str) -> impl Iterator<Item = &'h [u8]> {
+    headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+}
+
+/// Every value of `name` joined with `, ` (nginx's `$upstream_http_<name>`); `None` when absent.
+fn joined(headers: &[(String, Vec<u8>)], name: &str) -> Option<Vec<u8>> {
+    let mut found = values(headers, name);
+    let mut value = found.next()?.to_vec();
+    for more in found {
+        value.extend_from_slice(b", ");
+        value.extend_from_slice(more);
+    }
+    Some(value)
+}
+
+fn cookie_headers(cookies: &[Vec<u8>]) -> Vec<(String, Vec<u8>)> {
+    cookies.iter().map(|c| ("set-cookie".to_string(), c.clone())).collect()
+}
+
+fn scheme(https: bool) -> &'static str {
+    if https {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+/// The nginx variables a sign-in URL may use.
+pub const SIGNIN_VARIABLES: &[&str] =
+    &["scheme", "pass_access_scheme", "host", "http_host", "best_http_host", "request_uri", "escaped_request_uri"];
+
+/// Every `$name` in `template` is one of [`SIGNIN_VARIABLES`] (`Err` names the first that is not),
+/// and the template fits a `Location`.
+pub fn check_template(template: &str) -> Result<(), String> {
+    if template.len() > MAX_LOCATION_BYTES {
+        return Err(format!("is longer than {MAX_LOCATION_BYTES} bytes"));
+    }
+    if let Some(bad) = template.bytes().find(|b| !(0x21..=0x7e).contains(b)) {
+        return Err(format!("contains the byte 0x{bad:02x} (spaces and control characters cannot be in a URL)"));
+    }
+    for name in variables(template) {
+        if !SIGNIN_VARIABLES.contains(&name) {
+            return Err(format!("uses the nginx variable ${name}, which is not supported (only ${})", SIGNIN_VARIABLES.join(", $")));
+        }
+    }
+    Ok(())
+}
+
+/// The variable names in `template` (`$` then the longest run of `[A-Za-z0-9_]`, as nginx reads).
+fn variables(template: &str) -> impl Iterator<Item = &str> {
+    template.split('$').skip(1).map(|rest| {
+        let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+        &rest[..end]
+    })
+}
+
+/// `template` with its variables filled from `original`; `None` when the result would be longer
+/// than [`MAX_LOCATION_BYTES`] (or a variable is unknown, which `check_template` refuses).
+pub fn expand(template: &str, original: &Original<'_>) -> Option<String> {
+    if original.uri.len() > MAX_REQUEST_PATH_BYTES {
+        return None;
+    }
+    let mut pieces = template.split('$');
+    let mut out = pieces.next().unwrap_or_default().to_string();
+    for rest in pieces {
+        let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+        let (name, tail) = rest.split_at(end);
+        match name {
+            "scheme" | "pass_access_scheme" => out.push_str(scheme(original.https)),
+            "host" => out.push_str(&visible(host_of(original.authority)).to_ascii_lowercase()),
+            "http_host" | "best_http_host" => out.push_str(&visible(original.authority)),
+            "request_uri" => out.push_str(&visible(original.uri)),
+            "escaped_request_uri" => out.push_str(&escape_uri_component(original.uri)),
+            _ => return None,
+        }
+        out.push_str(tail);
+        if out.len() > MAX_LOCATION_BYTES {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// `bytes` with everything but visible ASCII percent-encoded, so it is safe in a header value.
+fn visible(bytes: &[u8]) -> String {
+    percent_encode(bytes, |b| (0x21..=0x7e).contains(&b))
+}
+
+/// set-misc's `set_escape_uri`: everything but `[A-Za-z0-9-._~]` percent-encoded.
+fn escape_uri_component(bytes: &[u8]) -> String {
+    percent_encode(bytes, |b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+fn percent_encode(bytes: &[u8], keeps: impl Fn(u8) -> bool) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if keeps(b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn auth() -> ExternalAuth {
+        ExternalAuth {
+            cluster: "auth".into(),
+            authority: Some("auth.example".into()),
+            path: "/oauth2/auth?x=1".into(),
+            method: None,
+            signin: Some("http://auth.example/start?rd=$pass_access_scheme://$http_host$escaped_request_uri".into()),
+            response_headers: vec!["x-user".into(), "foo".into()],
+            request_redirect: None,
+            always_set_cookie: false,
+            timeout_ms: 1000,
+        }
+    }
+
+    fn original() -> Original<'static> {
+        Original { method: b"POST", authority: b"Shop.Example:8080", uri: b"/?a=b&c=d", https: false, client_address: "10.0.0.7" }
+    }
+
+    fn header<'h>(headers: &'h [(String, String)], name: &str) -> Vec<&'h str> {
+        headers.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect()
+    }
+
+    fn bytes(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+        pairs.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect()
+    }
+
+    #[test]
+    fn the_auth_request_is_ingress_nginxs_subrequest() {
+        let client = bytes(&[
+            (":method", "POST"),
+            (":path", "/?a=b&c=d"),
+            (":authority", "Shop.Example:8080"),
+            ("cookie", "_oauth2_proxy=abc"),
+            ("authorization", "Bearer t"),
+            ("content-length", "5"),
+            ("x-forwarded-proto", "http"),
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-original-url", "http://evil/"),
+        ]);
+        let headers = request_headers(&auth(), &original(), &client);
+        let rows: [(&str, &[&str]); 14] = [
+            (":method", &["GET"]),
+            (":path", &["/oauth2/auth?x=1"]),
+            (":authority", &["auth.example"]),
+            ("cookie", &["_oauth2_proxy=abc"]),
+            ("authorization", &["Bearer t"]),
+            ("content-length", &[]),
+            ("x-forwarded-proto", &[]),
+            ("x-forwarded-for", &["10.0.0.7"]),
+            ("x-real-ip", &["10.0.0.7"]),
+            ("x-original-url", &["http://Shop.Example:8080/?a=b&c=d"]),
+            ("x-original-method", &["POST"]),
+            ("x-sent-from", &["nginx-ingress-controller"]),
+            ("x-auth-request-redirect", &["/?a=b&c=d"]),
+            ("x-original-uri", &[]),
+        ];
+        for (name, want) in rows {
+            assert_eq!(header(&headers, name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn auth_method_adds_the_original_uri_and_scheme_and_host_less_auth_uses_the_requests_host() {
+        let auth = ExternalAuth { method: Some("POST".into()), authority: None, request_redirect: Some("/back".into()), ..auth() };
+        let headers = request_headers(&auth, &Original { https: true, ..original() }, &[]);
+        assert_eq!(header(&headers, ":method"), ["POST"]);
+        assert_eq!(header(&headers, ":authority"), ["Shop.Example"]);
+        assert_eq!(header(&headers, "x-original-uri"), ["/?a=b&c=d"]);
+        assert_eq!(header(&headers, "x-scheme"), ["https"]);
+        assert_eq!(header(&headers, "x-auth-request-redirect"), ["/back"]);
+    }
+
+    #[test]
+    fn verdicts_follow_auth_request() {
+        let response = bytes(&[("x-user", "alice"), ("set-cookie", "s=1"), ("www-authenticate", "Basic realm=x")]);
+        let allow = verdict(&auth(), &original(), Some(202), &response);
+        assert_eq!(
+            allow,
+            Verdict::Allow {
+                set: vec![("x-user".into(), Some(b"alice".to_vec())), ("foo".into(), None)],
+                cookies: vec![b"s=1".to_vec()]
+            }
+        );
+        let Verdict::Respond { status: 302, headers, .. } = verdict(&auth(), &original(), Some(401), &response) else { panic!() };
+        assert_eq!(headers, bytes(&[("location", "http://auth.example/start?rd=http://Shop.Example:8080%2F%3Fa%3Db%26c%3Dd"), ("set-cookie", "s=1")]));
+        let no_signin = ExternalAuth { signin: None, ..auth() };
+        let Verdict::Respond { status: 401, headers, .. } = verdict(&no_signin, &original(), Some(401), &response) else { panic!() };
+        assert_eq!(headers, bytes(&[("www-authenticate", "Basic realm=x")]));
+        for (status, want) in [(Some(403), 403), (Some(404), 500), (Some(302), 500), (Some(503), 500), (None, 500)] {
+            let Verdict::Respond { status: got, headers, .. } = verdict(&auth(), &original(), status, &response) else { panic!() };
+            assert_eq!((got, headers.len()), (want, 0), "{status:?}");
+        }
+        let always = ExternalAuth { always_set_cookie: true, ..auth() };
+        let Verdict::Respond { headers, .. } = verdict(&always, &original(), Some(403), &response) else { panic!() };
+        assert_eq!(headers, bytes(&[("set-cookie", "s=1")]));
+    }
+
+    #[test]
+    fn repeated_response_headers_are_joined() {
+        let response = bytes(&[("X-User", "a"), ("x-user", "b")]);
+        let Verdict::Allow { set, .. } = verdict(&auth(), &original(), Some(200), &response) else { panic!() };
+        assert_eq!(set[0], ("x-user".to_string(), Some(b"a, b".to_vec())));
+    }
+
+    #[test]
+    fn sign_in_templates_expand_nginx_variables() {
+        let o = Original { uri: b"/p a?q=\xff", https: true, ..original() };
+        let rows = [
+            ("https://a/start?rd=$scheme://$host$request_uri", "https://a/start?rd=https://shop.example/p%20a?q=%FF"),
+            ("https://a/s?rd=$escaped_request_uri&x=$best_http_host", "https://a/s?rd=%2Fp%20a%3Fq%3D%FF&x=Shop.Example:8080"),
+            ("https://a/$hostname", ""),
+            ("https://a/$", ""),
+        ];
+        for (template, want) in rows {
+            assert_eq!(expand(template, &o).unwrap_or_default(), want, "{template}");
+        }
+        assert!(check_template("https://a/?rd=$scheme://$http_host$escaped_request_uri").is_ok());
+        assert!(check_template("https://a/?rd=$arg_x").unwrap_err().contains("$arg_x"));
+        assert!(check_template("https://a/ b").is_err());
+    }
+
+    #[test]
+    fn cookies_go_on_successful_responses_unless_always() {
+        assert!(sets_cookie(false, 200) && sets_cookie(false, 302) && !sets_cookie(false, 503) && !sets_cookie(false, 404));
+        assert!(sets_cookie(true, 503));
+    }
+}

@@ -1,0 +1,249 @@
+//! External auth (`auth-url`) through the whole product (control plane + real Envoy + the built
+//! filter) against a small oauth2-proxy-like auth service run by the test, with the cases of
+//! ingress-nginx's e2e test `test/e2e/annotations/auth.go`: a signed-in client (the service's 202,
+//! as oauth2-proxy answers) reaches the backend with the `auth-response-headers` copied over its
+//! own; a client without a session gets 302 to `auth-signin` with `rd=` the escaped original URL
+//! (or 401 without `auth-signin`); 403 stays 403; an auth service that fails, is too slow or is
+//! not there answers 500; the auth request is GET without body to the auth-url's path, with the
+//! client's headers and ingress-nginx's `X-Original-*`; a `$host` auth-url goes through Envoy
+//! itself to the host's `/oauth2` Ingress.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use wasm_ingress_tests::backend::{Echo, EchoBackend};
+use wasm_ingress_tests::gateway::{manifests, Gateway};
+
+const NGINX: &str = "nginx.ingress.kubernetes.io/";
+
+/// One request the auth service received.
+#[derive(Debug, Clone)]
+struct AuthRequest {
+    method: String,
+    path: String,
+    headers: BTreeMap<String, String>,
+    body_bytes: usize,
+}
+
+/// oauth2-proxy's `/oauth2/auth`, by the `_oauth2_proxy` cookie: `alice` → 202 with
+/// `X-Auth-Request-User: alice` and a refreshed cookie; `eve` → 403; `boom` → 500; `slow` → 202
+/// after 3 s; none → 401 with `WWW-Authenticate`. Every request is recorded.
+struct AuthService {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<AuthRequest>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl AuthService {
+    fn spawn(ip: Ipv4Addr) -> AuthService {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let listener = runtime.block_on(tokio::net::TcpListener::bind(SocketAddr::from((ip, 0)))).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let recorder = Arc::clone(&seen);
+        runtime.spawn(async move {
+            // Ends with the runtime, when the test drops the service.
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let recorder = Arc::clone(&recorder);
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| answer(Arc::clone(&recorder), request));
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        AuthService { addr, seen, _runtime: runtime }
+    }
+
+    fn requests(&self) -> Vec<AuthRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn answer(seen: Arc<Mutex<Vec<AuthRequest>>>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = request.into_parts();
+    let body_bytes = body.collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
+    let headers: BTreeMap<String, String> =
+        parts.headers.iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string())).collect();
+    let path = parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    seen.lock().unwrap().push(AuthRequest { method: parts.method.to_string(), path, headers: headers.clone(), body_bytes });
+    let user = headers
+        .get("cookie")
+        .and_then(|c| c.split(';').map(str::trim).find_map(|kv| kv.strip_prefix("_oauth2_proxy=")))
+        .unwrap_or_default()
+        .to_string();
+    let response = Response::builder();
+    let response = match user.as_str() {
+        "alice" | "slow" => {
+            if user == "slow" {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            response.status(202).header("x-auth-request-user", user.as_str()).header("set-cookie", "_oauth2_proxy=alice; Path=/; refreshed")
+        }
+        "eve" => response.status(403),
+        "boom" => response.status(500),
+        _ => response.status(401).header("www-authenticate", "Basic realm=\"test\"").header("set-cookie", "_oauth2_proxy_csrf=1; Path=/"),
+    };
+    Ok(response.body(Full::new(Bytes::from_static(b"auth says\n"))).unwrap())
+}
+
+fn ingress(name: &str, host: &str, annotations: &[(&str, String)], paths: Vec<Value>) -> Value {
+    let map: serde_json::Map<String, Value> = annotations.iter().map(|(k, v)| (format!("{NGINX}{k}"), json!(v))).collect();
+    manifests::ingress("default", name, Value::Object(map), &[(host, paths)])
+}
+
+fn root() -> Vec<Value> {
+    vec![manifests::path("/", "Prefix", "app", json!(80))]
+}
+
+/// A Service `auth` whose one endpoint is the auth service.
+fn auth_backend(service: &AuthService) -> Vec<Value> {
+    vec![
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "auth", "namespace": "default"},
+               "spec": {"ports": [{"name": "http", "port": 4180, "protocol": "TCP"}]}}),
+        json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+               "metadata": {"name": "auth-0", "namespace": "default", "labels": {"kubernetes.io/service-name": "auth"}},
+               "addressType": "IPv4",
+               "ports": [{"name": "http", "port": service.addr.port(), "protocol": "TCP"}],
+               "endpoints": [{"addresses": [service.addr.ip().to_string()], "conditions": {"ready": true}}]}),
+    ]
+}
+
+/// What a client saw.
+#[derive(Debug)]
+struct Seen {
+    status: u16,
+    location: Option<String>,
+    www_authenticate: Option<String>,
+    cookies: Vec<String>,
+    echo: Option<Echo>,
+}
+
+fn send(gateway: &Gateway, method: &str, host: &str, path: &str, headers: &[(&str, &str)]) -> Seen {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)))
+            .build()
+            .unwrap();
+        let mut request = client.request(method.parse().unwrap(), gateway.http_url(host, path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if method == "POST" {
+            request = request.body("hello");
+        }
+        let response = request.send().await.unwrap();
+        let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_string());
+        let (location, www_authenticate) = (header("location"), header("www-authenticate"));
+        let cookies = response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+        let status = response.status().as_u16();
+        let echo = Echo::parse(&response.bytes().await.unwrap()).ok();
+        Seen { status, location, www_authenticate, cookies, echo }
+    })
+}
+
+#[test]
+fn external_auth_behaves_like_ingress_nginx() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 141)).unwrap();
+    let auth = AuthService::spawn(Ipv4Addr::new(127, 0, 0, 142));
+    let auth_url = format!("http://{}/oauth2/auth?check=1", auth.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.extend(auth_backend(&auth));
+    objects.extend([
+        ingress(
+            "signin",
+            "signin.test",
+            &[
+                ("auth-url", auth_url.clone()),
+                ("auth-signin", "http://auth.test/auth/start".into()),
+                ("auth-response-headers", "X-Auth-Request-User, X-Auth-Request-Email".into()),
+                ("proxy-read-timeout", "1".into()),
+            ],
+            root(),
+        ),
+        ingress("plain", "plain.test", &[("auth-url", auth_url.clone())], root()),
+        ingress("param", "param.test", &[("auth-url", auth_url), ("auth-signin", "http://auth.test/start?x=1".into()), ("auth-signin-redirect-param", "orig".into())], root()),
+        // Nothing listens on port 1: the auth service cannot be reached.
+        ingress("down", "down.test", &[("auth-url", "http://127.0.0.1:1/oauth2/auth".into())], root()),
+        // oauth2-proxy on the same host, reached through the ingress itself.
+        ingress("self", "self.test", &[("auth-url", "http://$host/oauth2/auth".into()), ("auth-signin", "http://$host/oauth2/start?rd=$escaped_request_uri".into())], root()),
+        ingress("self-oauth2", "self.test", &[], vec![manifests::path("/oauth2", "Prefix", "auth", json!(4180))]),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let port = gateway.http.port();
+
+    // No session: 302 to the sign-in URL with rd= the escaped original URL (ingress-nginx's e2e
+    // expects `rd=http://<host>%2F%3Fa%3Db%26c%3Dd`), and the auth service's cookie.
+    let signin = send(&gateway, "GET", "signin.test", "/?a=b&c=d", &[]);
+    assert_eq!(signin.status, 302, "{signin:?}");
+    assert_eq!(signin.location.as_deref(), Some(format!("http://auth.test/auth/start?rd=http://signin.test:{port}%2F%3Fa%3Db%26c%3Dd").as_str()));
+    assert_eq!(signin.cookies, ["_oauth2_proxy_csrf=1; Path=/"]);
+    assert!(signin.echo.is_none(), "the backend was not reached");
+    let param = send(&gateway, "GET", "param.test", "/x", &[]);
+    assert_eq!(param.location.as_deref(), Some(format!("http://auth.test/start?x=1&orig=http://param.test:{port}%2Fx").as_str()));
+
+    // Signed in (202): proxied, the listed headers set from the auth response, replacing the
+    // client's, and one the auth response lacks removed; the refreshed cookie reaches the client.
+    let forged = [("cookie", "_oauth2_proxy=alice"), ("x-auth-request-user", "mallory"), ("x-auth-request-email", "mallory@evil")];
+    let allowed = send(&gateway, "GET", "signin.test", "/private?q=1", &forged);
+    assert_eq!(allowed.status, 200, "{allowed:?}");
+    let echo = allowed.echo.as_ref().expect("the backend answered");
+    assert_eq!((echo.backend.as_str(), echo.path.as_str()), ("app", "/private?q=1"));
+    assert_eq!(echo.headers.get("x-auth-request-user").map(String::as_str), Some("alice"));
+    assert_eq!(echo.headers.get("x-auth-request-email"), None, "a listed header the auth service did not send is removed");
+    assert_eq!(allowed.cookies, ["_oauth2_proxy=alice; Path=/; refreshed"]);
+
+    // The auth request: GET without body to the auth-url's path, Host its host, the client's
+    // headers and ingress-nginx's own.
+    let before = auth.requests().len();
+    let post = send(&gateway, "POST", "plain.test", "/form?x=1", &[("cookie", "_oauth2_proxy=alice"), ("authorization", "Bearer t")]);
+    assert_eq!((post.status, post.echo.as_ref().map(|e| e.body_bytes)), (200, Some(5)), "the body still reaches the backend");
+    let requests = auth.requests();
+    assert_eq!(requests.len(), before + 1);
+    let request = requests.last().unwrap();
+    assert_eq!((request.method.as_str(), request.path.as_str(), request.body_bytes), ("GET", "/oauth2/auth?check=1", 0));
+    let header = |name: &str| request.headers.get(name).map(String::as_str);
+    assert_eq!(header("host"), Some("127.0.0.142"));
+    assert_eq!(header("x-original-url"), Some(format!("http://plain.test:{port}/form?x=1").as_str()));
+    assert_eq!(header("x-original-method"), Some("POST"));
+    assert_eq!(header("x-auth-request-redirect"), Some("/form?x=1"));
+    assert_eq!(header("x-sent-from"), Some("nginx-ingress-controller"));
+    assert_eq!((header("x-real-ip"), header("x-forwarded-for")), (Some("127.0.0.1"), Some("127.0.0.1")));
+    assert_eq!((header("cookie"), header("authorization")), (Some("_oauth2_proxy=alice"), Some("Bearer t")));
+    assert_eq!(header("x-forwarded-proto"), None);
+
+    // 401 without auth-signin: 401 with the service's WWW-Authenticate. 403 stays 403.
+    let unauthorized = send(&gateway, "GET", "plain.test", "/", &[]);
+    assert_eq!((unauthorized.status, unauthorized.www_authenticate.as_deref()), (401, Some("Basic realm=\"test\"")));
+    assert!(unauthorized.cookies.is_empty(), "no cookie on a denial without auth-always-set-cookie");
+    assert_eq!(send(&gateway, "GET", "plain.test", "/", &[("cookie", "_oauth2_proxy=eve")]).status, 403);
+
+    // The auth service failing, too slow (proxy-read-timeout 1 s) or not there: 500.
+    assert_eq!(send(&gateway, "GET", "plain.test", "/", &[("cookie", "_oauth2_proxy=boom")]).status, 500);
+    assert_eq!(send(&gateway, "GET", "signin.test", "/", &[("cookie", "_oauth2_proxy=slow")]).status, 500);
+    assert_eq!(send(&gateway, "GET", "down.test", "/", &[("cookie", "_oauth2_proxy=alice")]).status, 500);
+
+    // `$host`: the auth request goes through Envoy to self.test's /oauth2 Ingress.
+    let self_signin = send(&gateway, "GET", "self.test", "/page", &[]);
+    assert_eq!(self_signin.status, 302, "{self_signin:?}");
+    assert_eq!(self_signin.location.as_deref(), Some("http://self.test/oauth2/start?rd=%2Fpage"));
+    let self_allowed = send(&gateway, "GET", "self.test", "/page", &[("cookie", "_oauth2_proxy=alice")]);
+    assert_eq!((self_allowed.status, self_allowed.echo.map(|e| e.backend)), (200, Some("app".to_string())));
+    let via_self = auth.requests().into_iter().rev().find(|r| r.path == "/oauth2/auth").expect("the auth service was asked through Envoy");
+    assert_eq!(via_self.headers.get("host").map(String::as_str), Some("self.test"));
+}
