@@ -189,6 +189,7 @@ impl Workload {
                 })
                 .collect(),
             default_backend: None,
+            passwords: Default::default(),
         }
     }
 

@@ -191,7 +191,7 @@ async fn lists_then_watch_events_bookmarks_and_410_gone_keep_the_state_current()
     assert!(!*ready.borrow(), "ready before the Secret list completed");
     assert!(updates.borrow().ingresses.is_empty(), "published before every list completed");
     let secret_list = server.requests().into_iter().find(|r| r.path == SECRETS).unwrap();
-    assert_eq!(secret_list.query.get("fieldSelector").map(String::as_str), Some("type=kubernetes.io/tls"));
+    assert_eq!(secret_list.query.get("fieldSelector").map(String::as_str), Some(wasm_ingress::source::kube::SECRET_FIELD_SELECTOR));
 
     server.queue_list(
         SECRETS,

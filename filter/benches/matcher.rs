@@ -31,7 +31,7 @@ fn many_hosts(n: usize) -> RouteTable {
             app_root: None,
         })
         .collect();
-    RouteTable { schema: SCHEMA_VERSION, version: format!("many-hosts-{n}"), hosts, default_backend: None }
+    RouteTable { schema: SCHEMA_VERSION, version: format!("many-hosts-{n}"), hosts, default_backend: None, ..RouteTable::default() }
 }
 
 /// One host with `n` rules: Prefix `/svc{i}/api` and (every 4th) Exact `/svc{i}/status`, plus `/`.
@@ -47,7 +47,7 @@ fn one_host_many_paths(n: usize) -> RouteTable {
         .collect();
     routes.push(route(PathMatch::Prefix("/".into()), "ns/root/80".into()));
     let hosts = vec![VirtualHost { host: "shop.example.com".into(), routes, fallback: None, app_root: None }];
-    RouteTable { schema: SCHEMA_VERSION, version: format!("one-host-{n}"), hosts, default_backend: None }
+    RouteTable { schema: SCHEMA_VERSION, version: format!("one-host-{n}"), hosts, default_backend: None, ..RouteTable::default() }
 }
 
 fn compile(table: RouteTable) -> CompiledTable {

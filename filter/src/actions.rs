@@ -93,6 +93,7 @@ pub fn apply<'t>(
                 canary: forward.canary.as_deref(),
                 cors: forward.cors.as_deref(),
                 auth: forward.auth.as_deref(),
+                basic_auth: forward.basic_auth.as_deref(),
             }
         }
     }
@@ -441,6 +442,7 @@ mod tests {
             canary: None,
             cors: None,
             auth: None,
+            basic_auth: None,
         });
         let request = RequestParts::new(b"a", long.as_bytes());
         assert_eq!(apply(&action, &request, Some(&matched), 0), Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY });

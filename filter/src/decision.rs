@@ -3,7 +3,7 @@
 //! (which decides) and `actions` / `redirect` (which build outcomes), so none imports another's
 //! internals. Data only.
 
-use crate::table::{Canary, Cors, ExternalAuth, Route};
+use crate::table::{BasicAuth, Canary, Cors, ExternalAuth, Route};
 
 /// The body of the filter's own 404 (no host/path matched and no default backend). Fixed text: the
 /// request's host and path are deliberately not echoed back.
@@ -36,7 +36,8 @@ pub enum Outcome<'t> {
     /// [`crate::table::POLICY_HEADER`] unless it is empty. With a `canary`, the host shim asks
     /// [`crate::matcher::CompiledTable::chooses_canary`] whether `canary.cluster` replaces `cluster`.
     /// With `cors`, [`crate::matcher::CompiledTable::cors_policy`] may replace `policy`. With
-    /// `auth`, the request is forwarded only if the auth service allows it (see [`crate::auth`]).
+    /// `auth`, the request is forwarded only if the auth service allows it (see [`crate::auth`]); with
+    /// `basic_auth`, only with a password [`crate::matcher::CompiledTable::basic_auth_allows`].
     Forward {
         cluster: &'t str,
         path: Option<String>,
@@ -45,6 +46,7 @@ pub enum Outcome<'t> {
         canary: Option<&'t Canary>,
         cors: Option<&'t Cors>,
         auth: Option<&'t ExternalAuth>,
+        basic_auth: Option<&'t BasicAuth>,
     },
     /// Answer from the filter.
     Respond { status: u16, body: &'t str },

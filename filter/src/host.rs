@@ -15,23 +15,29 @@
 //!    takes the request (its header and cookie are read only then), the policy being the CORS one
 //!    when the route has CORS and the `Origin` is allowed; Respond / 404 / Redirect:
 //!    `send_http_response`;
-//! 5. a Forward with external auth (and not a CORS preflight, which nginx answers before auth):
+//! 5. a Forward with basic auth (not for a CORS preflight): `Authorization` checked against the
+//!    table's password list (a success remembered until the next table), else 401;
+//! 6. a Forward with external auth (and not a CORS preflight, which nginx answers before auth):
 //!    read every request header once, apply step 4's header changes, send the auth request with
 //!    `dispatch_http_call` and pause; the auth response resumes the request (with the copied
 //!    headers) or answers it (see [`crate::auth`]), and the auth service's cookie is added to the
 //!    response when [`crate::auth::sets_cookie`] says so.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
 
+use sha2::{Digest as _, Sha256};
+
 use crate::auth::{self, Original, Verdict};
+use crate::basic;
 use crate::request::HeaderLookup;
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
-use crate::table::{ExternalAuth, RouteTable, CLUSTER_HEADER, POLICY_HEADER};
+use crate::table::{BasicAuth, ExternalAuth, RouteTable, CLUSTER_HEADER, POLICY_HEADER};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -71,7 +77,12 @@ struct Shared {
     /// The last table accepted by `on_configure`; `None` until the first one.
     table: RefCell<Option<Rc<CompiledTable>>>,
     random: RandomSource,
+    /// Basic-auth credentials that passed with the current table (see `basic_auth_allows`).
+    verified: RefCell<HashSet<[u8; 32]>>,
 }
+
+/// Most remembered basic-auth successes per VM; the set is emptied when full.
+const MAX_VERIFIED_CREDENTIALS: usize = 4096;
 
 #[derive(Default)]
 struct IngressRoot {
@@ -132,6 +143,7 @@ impl RootContext for IngressRoot {
                     ),
                 );
                 *self.shared.table.borrow_mut() = Some(compiled);
+                self.shared.verified.borrow_mut().clear();
                 true
             }
             Err(reason) => {
@@ -251,6 +263,33 @@ impl IngressRequest {
         }
     }
 
+    /// Whether the request's `Authorization` passes `basic`; a success is remembered (by a SHA-256
+    /// of list and header) until the next table, so bcrypt's cost is paid once per credential.
+    fn basic_auth_allows(&self, table: &CompiledTable, basic: &BasicAuth) -> bool {
+        let Some(authorization) = self.get_http_request_header_bytes("authorization") else { return false };
+        let key: [u8; 32] = Sha256::new().chain_update(basic.passwords.as_bytes()).chain_update([0]).chain_update(&authorization).finalize().into();
+        if self.shared.verified.borrow().contains(&key) {
+            return true;
+        }
+        let allowed = table.basic_auth_allows(basic, &authorization);
+        if allowed {
+            let mut verified = self.shared.verified.borrow_mut();
+            if verified.len() >= MAX_VERIFIED_CREDENTIALS {
+                verified.clear();
+            }
+            verified.insert(key);
+        }
+        allowed
+    }
+
+    /// nginx's `auth_basic` refusal: 401 with the realm's challenge.
+    fn unauthorized(&self, basic: &BasicAuth) -> Action {
+        let challenge = basic::challenge(&basic.realm);
+        let headers = vec![("www-authenticate", challenge.as_str()), ("content-type", "text/plain; charset=utf-8")];
+        self.send_http_response(401, headers, Some(b"401 Authorization Required\n"));
+        Action::Pause
+    }
+
     /// Send the request upstream: cluster and policy headers, `x-forwarded-host`, rewrites.
     fn forward(&self, authority: &[u8], cluster: &str, policy: &str, path: Option<&str>, new_authority: Option<&str>) -> Action {
         self.set_http_request_header(CLUSTER_HEADER, Some(cluster));
@@ -298,7 +337,7 @@ impl HttpContext for IngressRequest {
             listener_port: self.listener_port(&table),
         };
         match table.route(&request, self.shared.random.next()).outcome {
-            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth } => {
+            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth } => {
                 let cluster = match canary {
                     Some(canary) if table.chooses_canary(canary, self, self.shared.random.next()) => &canary.cluster,
                     _ => cluster,
@@ -306,6 +345,11 @@ impl HttpContext for IngressRequest {
                 let cors_policy = cors.and_then(|cors| table.cors_policy(cors, self));
                 let preflight = cors.zip(cors_policy).is_some_and(|(cors, chosen)| chosen == cors.preflight_policy);
                 let policy = cors_policy.unwrap_or(policy);
+                if let Some(basic) = basic_auth.filter(|_| !preflight) {
+                    if !self.basic_auth_allows(&table, basic) {
+                        return self.unauthorized(basic);
+                    }
+                }
                 match auth.filter(|_| !preflight) {
                     Some(auth) => {
                         // Read before `forward` changes them: the auth request carries the client's.

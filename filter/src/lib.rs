@@ -19,6 +19,7 @@
 
 pub mod actions;
 pub mod auth;
+pub mod basic;
 pub mod canary;
 pub mod cors;
 pub mod decision;

@@ -43,5 +43,11 @@ pub const MAX_HEADER_PATTERNS: usize = 2000;
 /// Most `auth-response-headers` of one route.
 pub const MAX_AUTH_RESPONSE_HEADERS: usize = 64;
 
+/// Most basic-auth users in one table, over every password list.
+pub const MAX_PASSWORD_USERS: usize = 100_000;
+
+/// Longest basic-auth user name, stored hash or realm.
+pub const MAX_PASSWORD_FIELD_BYTES: usize = 1024;
+
 /// Longest canary header or cookie name.
 pub const MAX_CANARY_NAME_BYTES: usize = 256;

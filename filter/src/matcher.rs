@@ -34,11 +34,12 @@ use crate::redirect;
 pub use crate::redirect::check_redirect;
 use crate::request::{host_of, split_path};
 pub use crate::request::RequestParts;
-use crate::table::{Canary, CanaryHeaderRule, Cors, ExternalAuth, Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
+use crate::basic::PasswordHash;
+use crate::table::{BasicAuth, Canary, CanaryHeaderRule, Cors, ExternalAuth, Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
 
 pub use crate::limits::MAX_TABLE_JSON_BYTES;
 use crate::limits::{
-    MAX_AUTH_RESPONSE_HEADERS, MAX_CANARY_NAME_BYTES, MAX_HEADER_PATTERNS, MAX_POLICY_KEY_BYTES, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST,
+    MAX_AUTH_RESPONSE_HEADERS, MAX_CANARY_NAME_BYTES, MAX_HEADER_PATTERNS, MAX_PASSWORD_FIELD_BYTES, MAX_PASSWORD_USERS, MAX_POLICY_KEY_BYTES, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST,
     MAX_REQUEST_PATH_BYTES, MAX_REWRITE_SUBSTITUTIONS, MAX_REWRITE_TEMPLATE_BYTES,
 };
 
@@ -63,6 +64,8 @@ pub struct CompiledTable {
     needs_listener_port: bool,
     /// The compiled `CanaryHeaderRule::Pattern`s and `Cors::origin_pattern`s, by pattern.
     header_patterns: HashMap<String, Regex>,
+    /// `table.passwords` with every stored hash read: list key -> user -> hash.
+    passwords: HashMap<String, HashMap<Vec<u8>, PasswordHash>>,
 }
 
 /// The host index: entries of `table.hosts` by the names they serve.
@@ -192,6 +195,11 @@ fn check_forward(forward: &Forward) -> Result<(), String> {
     if let Some(auth) = &forward.auth {
         check_auth(auth).map_err(|e| format!("auth: {e}"))?;
     }
+    if let Some(basic) = &forward.basic_auth {
+        if basic.realm.len() > MAX_PASSWORD_FIELD_BYTES || basic.realm.contains(|c: char| c.is_control()) {
+            return Err(format!("basic_auth: realm is longer than {MAX_PASSWORD_FIELD_BYTES} bytes or has control characters"));
+        }
+    }
     check_policy_key(&forward.policy)
 }
 
@@ -307,6 +315,27 @@ fn compile_header_patterns(table: &RouteTable) -> Result<HashMap<String, Regex>,
         }
     }
     Ok(patterns)
+}
+
+/// Every password list of the table with its hashes read, within [`MAX_PASSWORD_USERS`] users in
+/// all and [`MAX_PASSWORD_FIELD_BYTES`] per name or hash.
+fn compile_passwords(table: &RouteTable) -> Result<HashMap<String, HashMap<Vec<u8>, PasswordHash>>, String> {
+    let users: usize = table.passwords.values().map(|list| list.len()).sum();
+    if users > MAX_PASSWORD_USERS {
+        return Err(format!("{users} basic-auth users, more than the {MAX_PASSWORD_USERS} allowed"));
+    }
+    let mut lists = HashMap::with_capacity(table.passwords.len());
+    for (key, list) in &table.passwords {
+        let mut compiled = HashMap::with_capacity(list.len());
+        for (user, stored) in list {
+            if user.len() > MAX_PASSWORD_FIELD_BYTES || stored.len() > MAX_PASSWORD_FIELD_BYTES {
+                return Err(format!("password list {key:?}: a user name or hash is longer than {MAX_PASSWORD_FIELD_BYTES} bytes"));
+            }
+            compiled.insert(user.as_bytes().to_vec(), PasswordHash::parse(stored));
+        }
+        lists.insert(key.clone(), compiled);
+    }
+    Ok(lists)
 }
 
 /// Every `Forward` of a table: routes, host fallbacks and the default backend.
@@ -627,7 +656,8 @@ impl CompiledTable {
         let needs_scheme = https_redirects || redirects(&table).any(|r| redirect::reads_scheme(&r.location));
         let needs_listener_port = redirects(&table).any(|r| redirect::reads_listener_port(&r.location));
         let header_patterns = compile_header_patterns(&table).map_err(table_error)?;
-        Ok(CompiledTable { table, hosts, vhosts, needs_scheme, needs_listener_port, header_patterns })
+        let passwords = compile_passwords(&table).map_err(table_error)?;
+        Ok(CompiledTable { table, hosts, vhosts, needs_scheme, needs_listener_port, header_patterns, passwords })
     }
 
     /// The table's `version` string.
@@ -661,6 +691,13 @@ impl CompiledTable {
             _ => None,
         };
         canary::chooses_canary(canary, pattern, headers, random)
+    }
+
+    /// Whether `authorization` (the request's `Authorization` header) holds the password of a user
+    /// of `basic`'s list (see [`crate::basic`]). Slow for bcrypt by design: callers cache successes.
+    pub fn basic_auth_allows(&self, basic: &BasicAuth, authorization: &[u8]) -> bool {
+        let Some((user, password)) = crate::basic::credentials(authorization) else { return false };
+        self.passwords.get(&basic.passwords).and_then(|list| list.get(&user)).is_some_and(|hash| hash.verify(&password))
     }
 
     /// The policy a request of a route with `cors` gets when its origin is allowed (see
@@ -776,6 +813,7 @@ mod tests {
             version: "test".into(),
             hosts,
             default_backend: default.map(RouteAction::forward_to),
+            ..RouteTable::default()
         })
         .expect("test table compiles")
     }
@@ -1210,6 +1248,7 @@ mod tests {
                 canary: None,
                 cors: None,
                 auth: None,
+                basic_auth: None,
             }),
             origin: String::new(),
             https_redirect: None,
@@ -1249,6 +1288,7 @@ mod tests {
             canary: None,
             cors: None,
             auth: None,
+            basic_auth: None,
         })
     }
 
@@ -1294,7 +1334,7 @@ mod tests {
             let decision = compiled.route(&RequestParts::new(b"rewrite.bar.com", path.as_bytes()), 0);
             assert_eq!(
                 decision.outcome,
-                Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "", canary: None, cors: None, auth: None },
+                Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "", canary: None, cors: None, auth: None, basic_auth: None },
                 "path {path}"
             );
         }
@@ -1351,7 +1391,7 @@ mod tests {
     }
 
     fn compile_error(hosts: Vec<VirtualHost>) -> CompileError {
-        CompiledTable::compile(RouteTable { schema: SCHEMA_VERSION, version: "v".into(), hosts, default_backend: None })
+        CompiledTable::compile(RouteTable { schema: SCHEMA_VERSION, version: "v".into(), hosts, default_backend: None, ..RouteTable::default() })
             .expect_err("table must be refused")
     }
 
@@ -1621,8 +1661,8 @@ mod tests {
         };
         let compiled = table(vec![vhost("a.com", vec![slow, prefix("/", "plain")])], None);
         let outcome = |path: &str| compiled.route(&RequestParts::new(b"a.com", path.as_bytes()), 0).outcome;
-        assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s", canary: None, cors: None, auth: None });
-        assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "", canary: None, cors: None, auth: None });
+        assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s", canary: None, cors: None, auth: None, basic_auth: None });
+        assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "", canary: None, cors: None, auth: None, basic_auth: None });
     }
 
     fn forward_fields(cluster: &str) -> Forward {

@@ -62,6 +62,10 @@ pub struct RouteTable {
     /// (the Ingress `spec.defaultBackend`). `None`: the filter answers 404.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_backend: Option<RouteAction>,
+    /// Password lists of basic auth ([`BasicAuth::passwords`]): list key → user name → stored
+    /// hash, as an htpasswd file has it (`$2y$…`, `$apr1$…`, `{SHA}…`; see [`crate::basic`]).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub passwords: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
 }
 
 /// The routes of one host (one Ingress `spec.rules[].host`, merged across Ingresses).
@@ -169,6 +173,23 @@ pub struct Forward {
     /// request and forwards it only on a 2xx (see [`crate::auth`]). `None`: no external auth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<Box<ExternalAuth>>,
+    /// ingress-nginx `auth-type: basic`: only requests whose `Authorization: Basic` credentials
+    /// match a user of the named password list are forwarded (see [`crate::basic`]); others get
+    /// 401. Checked before `auth`. `None`: no basic auth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<Box<BasicAuth>>,
+}
+
+/// Basic authentication of a route.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// The realm of the 401's `WWW-Authenticate: Basic realm="…"` (`auth-realm`).
+    #[serde(default)]
+    pub realm: String,
+    /// The key of the users in [`RouteTable::passwords`] (the control plane uses the Secret's
+    /// `namespace/name`). A key the table lacks lets nobody in.
+    pub passwords: String,
 }
 
 impl Forward {
@@ -415,6 +436,7 @@ impl RouteAction {
             canary: None,
             cors: None,
             auth: None,
+            basic_auth: None,
         })
     }
 
@@ -466,6 +488,7 @@ mod tests {
                             always_set_cookie: false,
                             timeout_ms: 60_000,
                         })),
+                        basic_auth: Some(Box::new(BasicAuth { realm: "Staff".into(), passwords: "default/htpasswd".into() })),
                     }),
                     origin: "default/ing: spec.rules[0].http.paths[0]".into(),
                     https_redirect: None,
@@ -474,6 +497,7 @@ mod tests {
                 app_root: None,
             }],
             default_backend: Some(RouteAction::forward_to("default/fallback/80")),
+            passwords: [("default/htpasswd".to_string(), [("alice".to_string(), "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=".to_string())].into())].into(),
         };
         let json = table.to_json();
         assert!(json.contains(r#""path":{"type":"Regex","value":"(?i)/something(/|$)(.*)"}"#), "{json}");

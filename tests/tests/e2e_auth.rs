@@ -7,6 +7,11 @@
 //! not there answers 500; the auth request is GET without body to the auth-url's path, with the
 //! client's headers and ingress-nginx's `X-Original-*`; a `$host` auth-url goes through Envoy
 //! itself to the host's `/oauth2` Ingress.
+//!
+//! Basic auth (`auth-type: basic`), with the cases of the same e2e test: 401 with the realm without
+//! or with wrong credentials, the backend with right ones (bcrypt, `$apr1$` and `{SHA}` users of an
+//! htpasswd Secret, and an `auth-map` Secret), 503 for a missing Secret; a changed password is
+//! refused as soon as the new Secret is served (nothing remembered from the old one).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -22,7 +27,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use wasm_ingress_tests::backend::{Echo, EchoBackend};
-use wasm_ingress_tests::gateway::{manifests, Gateway};
+use wasm_ingress_tests::gateway::{manifests, wait_until, Gateway};
 
 const NGINX: &str = "nginx.ingress.kubernetes.io/";
 
@@ -246,4 +251,71 @@ fn external_auth_behaves_like_ingress_nginx() {
     assert_eq!((self_allowed.status, self_allowed.echo.map(|e| e.backend)), (200, Some("app".to_string())));
     let via_self = auth.requests().into_iter().rev().find(|r| r.path == "/oauth2/auth").expect("the auth service was asked through Envoy");
     assert_eq!(via_self.headers.get("host").map(String::as_str), Some("self.test"));
+}
+
+/// An Opaque Secret with these keys.
+fn secret(name: &str, data: &[(&str, &str)]) -> Value {
+    use base64::Engine as _;
+    let data: serde_json::Map<String, Value> =
+        data.iter().map(|(k, v)| (k.to_string(), json!(base64::engine::general_purpose::STANDARD.encode(v)))).collect();
+    json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": name, "namespace": "default"}, "data": data})
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+#[test]
+fn basic_auth_behaves_like_ingress_nginx() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 143)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // htpasswd -B (bcrypt), htpasswd -m ($apr1$, made with `openssl passwd -apr1`), htpasswd -s.
+    let bcrypt = bcrypt::hash("bpass", 4).unwrap().replacen("$2b$", "$2y$", 1);
+    let htpasswd = |bcrypt: &str| format!("bee:{bcrypt}\napr:$apr1$abcdefgh$FBwExRW4dCc8aL.OvjpIE1\nsha:{{SHA}}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n");
+    let annotations = |secret: &str, kind: &str| {
+        vec![("auth-type", "basic".to_string()), ("auth-secret", secret.to_string()), ("auth-secret-type", kind.to_string()), ("auth-realm", "test auth".to_string())]
+    };
+    let objects = |htpasswd: String| {
+        let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+        objects.extend([
+            secret("htpasswd", &[("auth", htpasswd.as_str())]),
+            secret("users", &[("mapped", "{PLAIN}m-pass")]),
+            ingress("file", "file.test", &annotations("htpasswd", "auth-file"), root()),
+            ingress("map", "map.test", &annotations("users", "auth-map"), root()),
+            ingress("missing", "missing.test", &annotations("nope", "auth-file"), root()),
+        ]);
+        objects
+    };
+    manifests::write(dir.path(), "all.yaml", &objects(htpasswd(&bcrypt))).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let get = |host: &str, authorization: Option<&str>| {
+        let headers: Vec<(&str, &str)> = authorization.map(|a| ("authorization", a)).into_iter().collect();
+        send(&gateway, "GET", host, "/", &headers)
+    };
+
+    let anonymous = get("file.test", None);
+    assert_eq!((anonymous.status, anonymous.www_authenticate.as_deref()), (401, Some("Basic realm=\"test auth\"")));
+    assert!(anonymous.echo.is_none());
+    for (user, password) in [("bee", "bpass"), ("apr", "password"), ("sha", "password")] {
+        let right = basic(user, password);
+        for attempt in 0..2 {
+            let seen = get("file.test", Some(&right));
+            assert_eq!(seen.status, 200, "{user}, attempt {attempt}: {seen:?}");
+            let echo = seen.echo.expect("the backend answered");
+            assert_eq!(echo.headers.get("authorization"), Some(&right), "the credentials reach the backend, as with nginx");
+        }
+        assert_eq!(get("file.test", Some(&basic(user, "wrong"))).status, 401, "{user} with a wrong password");
+    }
+    assert_eq!(get("file.test", Some(&basic("nobody", "password"))).status, 401);
+    assert_eq!(get("file.test", Some("Bearer abc")).status, 401);
+    assert_eq!(get("map.test", Some(&basic("mapped", "m-pass"))).status, 200);
+    assert_eq!(get("map.test", Some(&basic("mapped", "wrong"))).status, 401);
+    assert_eq!(get("missing.test", Some(&basic("bee", "bpass"))).status, 503, "a missing Secret denies, as ingress-nginx");
+
+    // A new password for bee: the old one is refused once the new Secret is served.
+    let changed = bcrypt::hash("new-pass", 4).unwrap();
+    manifests::write(dir.path(), "all.yaml", &objects(htpasswd(&changed))).unwrap();
+    wait_until(Duration::from_secs(10), || Ok(get("file.test", Some(&basic("bee", "new-pass"))).status == 200)).unwrap();
+    assert_eq!(get("file.test", Some(&basic("bee", "bpass"))).status, 401, "the old password is not remembered");
 }

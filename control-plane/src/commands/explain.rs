@@ -306,7 +306,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
     }
 
     match &decision.outcome {
-        Outcome::Forward { cluster, path, authority, policy, canary, cors, auth } => {
+        Outcome::Forward { cluster, path, authority, policy, canary, cors, auth, basic_auth } => {
             let _ = writeln!(out, "backend:   {}", cluster_line(model, cluster));
             if let Some(canary) = canary {
                 let _ = writeln!(out, "canary:    {}", cluster_line(model, &canary.cluster));
@@ -338,6 +338,10 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
                 let origins = cors.origin_pattern.as_deref().map_or("every request (cors-allow-origin: *)".to_string(), |p| format!("requests whose Origin matches /{p}/"));
                 let _ = writeln!(out, "cors:      {origins} get {}", describe_policy(model, &cors.policy));
                 let _ = writeln!(out, "           and their OPTIONS requests {}", describe_policy(model, &cors.preflight_policy));
+            }
+            if let Some(basic) = basic_auth {
+                let users = model.route_table.passwords.get(&basic.passwords).map_or(0, |list| list.len());
+                let _ = writeln!(out, "basic auth: realm {:?}, {users} users of Secret {} (others: 401)", basic.realm, basic.passwords);
             }
             if let Some(auth) = auth {
                 let _ = writeln!(out, "auth:      {}", describe_auth(auth));

@@ -70,6 +70,8 @@ pub const MAX_DEPTH: usize = 16;
 pub const DEFAULT_NAMESPACE: &str = "default";
 /// The only Secret type kept.
 pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
+/// The type of the Secrets that hold basic-auth users (`auth-secret`), the default type.
+pub const OPAQUE_SECRET_TYPE: &str = "Opaque";
 
 /// What the folder source publishes: the objects, plus the problems found reading the files.
 #[derive(Debug, Clone, Default)]
@@ -208,12 +210,19 @@ fn parse_value(file: &str, field: &str, value: serde_yaml::Value, parsed: &mut P
         ("discovery.k8s.io/v1", "EndpointSlice") => {
             decode(file, field, &kind, value, parsed).map(ManifestObject::EndpointSlice)
         }
-        ("v1", "Secret") => decode::<Secret>(file, field, &kind, value, parsed).and_then(|secret| {
-            if secret.type_.as_deref() == Some(TLS_SECRET_TYPE) {
-                Some(ManifestObject::Secret(secret))
-            } else {
-                tracing::debug!(file, field, "ignoring a Secret that is not of type {TLS_SECRET_TYPE}");
-                None
+        ("v1", "Secret") => decode::<Secret>(file, field, &kind, value, parsed).and_then(|mut secret| {
+            match secret.type_.as_deref() {
+                Some(TLS_SECRET_TYPE) | Some(OPAQUE_SECRET_TYPE) | None => {
+                    // As the API server stores it: `stringData` merged into `data`.
+                    for (key, text) in secret.string_data.take().unwrap_or_default() {
+                        secret.data.get_or_insert_with(Default::default).insert(key, k8s_openapi::ByteString(text.into_bytes()));
+                    }
+                    Some(ManifestObject::Secret(secret))
+                }
+                Some(other) => {
+                    tracing::debug!(file, field, "ignoring a Secret of type {other} (only {TLS_SECRET_TYPE} and {OPAQUE_SECRET_TYPE} are read)");
+                    None
+                }
             }
         }),
         (_, "List") => {
@@ -681,8 +690,14 @@ spec:
                 diagnostics: 0,
             },
             Case {
-                name: "opaque secret ignored quietly",
-                yaml: "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {password: x}\n",
+                name: "opaque secret kept (basic-auth users)",
+                yaml: "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {auth: x}\n",
+                kept: &["Secret default/s"],
+                diagnostics: 0,
+            },
+            Case {
+                name: "other secret types ignored quietly",
+                yaml: "apiVersion: v1\nkind: Secret\ntype: kubernetes.io/service-account-token\nmetadata: {name: s}\nstringData: {token: x}\n",
                 kept: &[],
                 diagnostics: 0,
             },

@@ -8,9 +8,10 @@
 //! of the five watchers) and the first complete snapshot is published; it never goes back to false —
 //! a relist keeps the last complete state in place.
 //!
-//! Secrets: only TLS Secrets are watched (field selector `type=kubernetes.io/tls`, so Opaque Secrets
-//! never reach our memory), and of those only the ones an Ingress names in `spec.tls[].secretName` (in
-//! its own namespace) are put into the snapshot. Which Ingresses are ours (IngressClass, legacy
+//! Secrets: service-account tokens, registry credentials, bootstrap tokens and Helm releases are
+//! kept out of the watch by its field selector ([`SECRET_FIELD_SELECTOR`]); TLS and Opaque Secrets
+//! (basic-auth users) are watched, and of those only the ones an Ingress names (`spec.tls[].secretName`,
+//! `proxy-ssl-secret`, `auth-secret`, in its own namespace) are put into the snapshot. Which Ingresses are ours (IngressClass, legacy
 //! annotation, default class) is decided by translation, not here: this module must not interpret
 //! objects, translate, or write anything to the API server.
 
@@ -39,8 +40,13 @@ use crate::state::{ClusterState, ObjectKey};
 /// The annotation naming the Secret that verifies HTTPS backends.
 const PROXY_SSL_SECRET: &str = "nginx.ingress.kubernetes.io/proxy-ssl-secret";
 
-/// Field selector that keeps every non-TLS Secret (tokens, passwords) out of our watch.
-pub const TLS_SECRET_FIELD_SELECTOR: &str = "type=kubernetes.io/tls";
+/// Field selector that keeps the Secrets we never use (service-account and bootstrap tokens,
+/// registry credentials, Helm releases) out of our watch. A field selector cannot say "TLS or
+/// Opaque", so the types are excluded one by one.
+pub const SECRET_FIELD_SELECTOR: &str = "type!=kubernetes.io/service-account-token,type!=kubernetes.io/dockerconfigjson,type!=kubernetes.io/dockercfg,type!=bootstrap.kubernetes.io/token,type!=helm.sh/release.v1";
+
+/// The annotation naming the Secret with basic-auth users.
+const AUTH_SECRET: &str = "nginx.ingress.kubernetes.io/auth-secret";
 
 /// How long changes are gathered before one snapshot is published.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
@@ -185,7 +191,7 @@ pub async fn run(
     streams.push(stream);
     let (secrets, stream) = reflect(
         namespaced_api(&client, namespace),
-        watcher::Config::default().fields(TLS_SECRET_FIELD_SELECTOR),
+        watcher::Config::default().fields(SECRET_FIELD_SELECTOR),
         WatchedKind::Secret,
     );
     streams.push(stream);
@@ -279,7 +285,7 @@ where
 impl Stores {
     fn snapshot(&self) -> ClusterState {
         let ingresses = by_key(&self.ingresses);
-        let wanted = referenced_tls_secrets(ingresses.values());
+        let wanted = referenced_secrets(ingresses.values());
         let mut secrets = by_key(&self.secrets);
         secrets.retain(|key, _| wanted.contains(key));
         ClusterState {
@@ -303,18 +309,21 @@ where
         .collect()
 }
 
-/// The Secrets named by `spec.tls[].secretName` and by the `proxy-ssl-secret` annotation of these
-/// Ingresses, in each Ingress's namespace (translation refuses a reference to another one).
-pub fn referenced_tls_secrets<'a>(ingresses: impl IntoIterator<Item = &'a Ingress>) -> BTreeSet<ObjectKey> {
+/// The Secrets named by `spec.tls[].secretName` and by the `proxy-ssl-secret` and `auth-secret`
+/// annotations of these Ingresses, in each Ingress's namespace (translation refuses a reference to
+/// another one).
+pub fn referenced_secrets<'a>(ingresses: impl IntoIterator<Item = &'a Ingress>) -> BTreeSet<ObjectKey> {
     let mut keys = BTreeSet::new();
     for ingress in ingresses {
         let namespace = ingress.namespace().unwrap_or_default();
-        let proxy_ssl = ingress.annotations().get(PROXY_SSL_SECRET).map(|v| v.trim());
-        match proxy_ssl.map(|v| v.split_once('/').unwrap_or((namespace.as_str(), v))) {
-            Some((ns, name)) if ns == namespace && !name.is_empty() => {
-                keys.insert(ObjectKey::new(namespace.clone(), name));
+        for annotation in [PROXY_SSL_SECRET, AUTH_SECRET] {
+            let value = ingress.annotations().get(annotation).map(|v| v.trim());
+            match value.map(|v| v.split_once('/').unwrap_or((namespace.as_str(), v))) {
+                Some((ns, name)) if ns == namespace && !name.is_empty() => {
+                    keys.insert(ObjectKey::new(namespace.clone(), name));
+                }
+                _ => {}
             }
-            _ => {}
         }
         let tls = ingress.spec.as_ref().and_then(|spec| spec.tls.as_ref());
         for entry in tls.into_iter().flatten() {
@@ -359,13 +368,18 @@ mod tests {
             }))
         };
         let (own, qualified, foreign) = (proxy_ssl("a", "backend-ca"), proxy_ssl("b", "api/mtls"), proxy_ssl("c", "kube-system/x"));
-        let keys = referenced_tls_secrets([&shop, &blog, &plain, &own, &qualified, &foreign]);
+        let basic = ingress(serde_json::json!({
+            "metadata": {"name": "d", "namespace": "api", "annotations": {"nginx.ingress.kubernetes.io/auth-secret": "htpasswd"}},
+            "spec": {}
+        }));
+        let keys = referenced_secrets([&shop, &blog, &plain, &own, &qualified, &foreign, &basic]);
         let expected: BTreeSet<ObjectKey> = [
             ObjectKey::new("default", "shop-tls"),
             ObjectKey::new("default", "api-tls"),
             ObjectKey::new("blog", "shop-tls"),
             ObjectKey::new("api", "backend-ca"),
             ObjectKey::new("api", "mtls"),
+            ObjectKey::new("api", "htpasswd"),
         ]
         .into_iter()
         .collect();

@@ -487,6 +487,7 @@ mod tests {
                     app_root: None,
                 }],
                 default_backend: None,
+                passwords: Default::default(),
             },
             clusters,
             tls_servers: vec![

@@ -52,6 +52,7 @@
 
 mod annotations;
 mod auth;
+mod basic;
 mod backends;
 mod balance;
 pub mod behaviour;
@@ -251,10 +252,12 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
     let mut canaries: Vec<canary::CanaryIngress<'_>> = Vec::new();
     // External auth services the served Ingresses call (`auth-url`).
     let mut auth_services: BTreeMap<String, AuthService> = BTreeMap::new();
+    // Basic-auth users by password list (`auth-type: basic`).
+    let mut passwords: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
 
     for (key, ingress) in ours.iter().copied() {
         let object = ingress_ref(key);
-        let (nginx, annotation_notes) = annotations::parse(ingress.metadata.annotations.as_ref());
+        let (nginx, annotation_notes) = annotations::parse(ingress.metadata.annotations.as_ref(), &key.namespace);
         if let Some(rules) = nginx.canary {
             canary::report(&object, ingress, annotation_notes, &mut diagnostics);
             canaries.push(canary::CanaryIngress { key: key.clone(), ingress, rules });
@@ -279,6 +282,9 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
             continue;
         }
         let mut nginx = nginx;
+        if let Some(config) = nginx.basic.clone() {
+            read_passwords(&config, state, &object, &mut nginx, &mut passwords, &mut diagnostics);
+        }
         let upstream_options = match nginx.upstream.options(state, &key.namespace, &mut client_certificates) {
             Ok(options) => options,
             Err(reason) => {
@@ -631,6 +637,7 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
         version: String::new(),
         hosts: virtual_hosts,
         default_backend: default_backend.map(|(action, _)| action),
+        passwords,
     };
     ensure_compiles(&mut table, &mut diagnostics);
     table.version = table_version(&table);
@@ -693,6 +700,37 @@ fn fail_closed(action: Option<RouteAction>, nginx: &NginxAnnotations) -> Option<
     }
 }
 
+/// The users of a basic-auth Secret into `passwords`; a Secret that cannot be used denies the
+/// Ingress (503, as ingress-nginx), users whose hash format is not checked are a warning.
+fn read_passwords(
+    config: &basic::BasicConfig,
+    state: &ClusterState,
+    object: &ObjectRef,
+    nginx: &mut NginxAnnotations,
+    passwords: &mut BTreeMap<String, BTreeMap<String, String>>,
+    diagnostics: &mut Diagnostics,
+) {
+    let field = format!("metadata.annotations[{NGINX_PREFIX}auth-secret]");
+    match basic::users(config, state.secrets.get(&config.secret)) {
+        Ok((users, unsupported)) => {
+            if !unsupported.is_empty() {
+                let message = format!(
+                    "Secret {}: the passwords of {} use a format not checked here (DES crypt, $5$, $6$; use bcrypt, $apr1$ or {{SHA}}): they cannot sign in",
+                    config.secret,
+                    unsupported.join(", ")
+                );
+                diagnostics.push(object.clone(), field, Severity::Warning, message);
+            }
+            passwords.insert(config.list_key(), users);
+        }
+        Err(reason) => {
+            let message = format!("{reason}; every path of this Ingress answers 503 (fail closed, as ingress-nginx denies the location)");
+            diagnostics.push(object.clone(), field, Severity::Error, message);
+            nginx.deny(503, format!("{NGINX_PREFIX}auth-secret"));
+        }
+    }
+}
+
 /// The key of `policy` in the route table ("" for the default policy), recording it in `policies`.
 fn policy_key(policy: RoutePolicy, default: &RoutePolicy, policies: &mut BTreeMap<String, RoutePolicy>) -> String {
     if policy == *default {
@@ -710,6 +748,8 @@ struct RoutePolicies {
     cors: Option<wasm_ingress_filter::table::Cors>,
     /// `auth-url`: the filter's auth request, timed out by the policy's read timeout.
     auth: Option<wasm_ingress_filter::table::ExternalAuth>,
+    /// `auth-type: basic`.
+    basic_auth: Option<wasm_ingress_filter::table::BasicAuth>,
 }
 
 impl RoutePolicies {
@@ -732,7 +772,8 @@ impl RoutePolicies {
         let policy = RoutePolicy { hash: nginx.balancing.hash.as_ref().map(|hash| hash.on(path)), rate_limit, ..nginx.policy(defaults) };
         let cors = nginx.cors.as_ref().map(|config| cors::route_rule(config, &policy, |p| policy_key(p, default_policy, policies)));
         let auth = nginx.auth.as_ref().map(|config| config.rule(policy.upstream_idle_timeout));
-        RoutePolicies { key: policy_key(policy, default_policy, policies), cors, auth }
+        let basic_auth = nginx.basic.as_ref().map(basic::BasicConfig::rule);
+        RoutePolicies { key: policy_key(policy, default_policy, policies), cors, auth, basic_auth }
     }
 }
 
@@ -745,6 +786,7 @@ fn for_backend(action: RouteAction, nginx: &NginxAnnotations, route_policies: &R
             forward.policy = route_policies.key.clone();
             forward.cors = route_policies.cors.clone().map(Box::new);
             forward.auth = route_policies.auth.clone().map(Box::new);
+            forward.basic_auth = route_policies.basic_auth.clone().map(Box::new);
             forward.host_rewrite = nginx.behaviour.upstream_vhost.clone();
             RouteAction::Forward(forward)
         }

@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use crate::model::{Cidr, RoutePolicy, Severity};
 
 use super::auth::{self, Auth, AuthConfig};
+use super::basic::{self, Basic, BasicConfig};
 use super::behaviour::{self, Behaviour};
 use super::balance::{self, Balancing};
 use super::canary::{self, CanaryRules};
@@ -76,6 +77,8 @@ pub struct NginxAnnotations {
     pub rate_limit: Option<RequestRate>,
     /// `auth-url` and its companions (see `auth`).
     pub auth: Option<Box<AuthConfig>>,
+    /// `auth-type: basic` and its Secret (see `basic`); the Secret is read by translation.
+    pub basic: Option<BasicConfig>,
 }
 
 /// The annotations that limit client addresses. ingress-nginx reads `allowlist-source-range`
@@ -118,15 +121,16 @@ pub type AnnotationNote = (String, Severity, String);
 /// Annotations that turn an access control on (see the module docs).
 const ACTIVATORS: &[&str] = &["auth-type", "auth-url", "auth-tls-secret"];
 
-/// The activators this module still fails closed on (`auth-url` is read by `auth`).
-const CLOSED_ACTIVATORS: &[&str] = &["auth-type", "auth-tls-secret"];
+/// The activators this module still fails closed on (`auth-url` is read by `auth`, `auth-type`
+/// by `basic`).
+const CLOSED_ACTIVATORS: &[&str] = &["auth-tls-secret"];
 
 /// nginx directives that restrict access; a snippet carrying one fails closed.
 const ACCESS_DIRECTIVES: &[&str] =
     &["allow", "deny", "auth_basic", "auth_basic_user_file", "auth_request", "auth_jwt", "satisfy"];
 
 /// Read the nginx annotations of one Ingress.
-pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotations, Vec<AnnotationNote>) {
+pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) -> (NginxAnnotations, Vec<AnnotationNote>) {
     let mut parsed = NginxAnnotations::default();
     let mut notes = Vec::new();
     let mut denied: Vec<(String, u16)> = Vec::new();
@@ -144,6 +148,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
             (Support::Applied | Support::Differs, name) if balance::NAMES.contains(&name) => {} // read by `balance::parse`
             (Support::Applied | Support::Differs, name) if ratelimit::NAMES.contains(&name) => {} // read by `ratelimit::parse`
             (_, name) if auth::NAMES.contains(&name) => {} // read by `auth::parse`
+            (_, name) if basic::NAMES.contains(&name) => {} // read by `basic::parse`
             (Support::Applied, name) if SOURCE_RANGES.contains(&name) => {
                 if value.trim().is_empty() || (name == "whitelist-source-range" && has_value(annotations, "allowlist-source-range")) {
                     continue;
@@ -179,16 +184,10 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
                 if value.trim().is_empty() {
                     continue;
                 }
-                let (status, message) = match check_activator(name, value) {
-                    Ok(()) => (
-                        403,
-                        format!("{key} restricts access and is not supported yet; every path of this Ingress answers 403 (fail closed) until it is"),
-                    ),
-                    Err(reason) => (
-                        503,
-                        format!("{key}: {reason}; every path of this Ingress answers 503 (fail closed, as ingress-nginx denies the location)"),
-                    ),
-                };
+                let (status, message) = (
+                    403,
+                    format!("{key} restricts access and is not supported yet; every path of this Ingress answers 403 (fail closed) until it is"),
+                );
                 notes.push((key.clone(), Severity::Error, message));
                 denied.push((key.clone(), status));
             }
@@ -274,6 +273,13 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>) -> (NginxAnnotation
             Auth::Denied(status, annotation) => denied.push((annotation, status)),
         }
         notes.extend(auth_notes);
+        let (basic, basic_notes) = basic::parse(annotations, namespace);
+        match basic {
+            Basic::Off => {}
+            Basic::On(config) => parsed.basic = Some(config),
+            Basic::Denied(status, annotation) => denied.push((annotation, status)),
+        }
+        notes.extend(basic_notes);
     }
     if !denied.is_empty() {
         // 503 (a refused value) wins over 403, as the stronger statement of a broken configuration.
@@ -303,18 +309,6 @@ fn parse_ranges(value: &str) -> Result<Vec<Cidr>, String> {
 
 fn activator_list() -> String {
     ACTIVATORS.iter().map(|a| format!("{NGINX_PREFIX}{a}")).collect::<Vec<_>>().join(", ")
-}
-
-/// Would ingress-nginx accept this value of an activating annotation? `Err` names what it refuses.
-fn check_activator(name: &str, value: &str) -> Result<(), String> {
-    let value = value.trim();
-    match name {
-        "auth-type" => match value {
-            "basic" | "digest" => Ok(()),
-            other => Err(format!("{other:?} is not an authentication type (basic or digest)")),
-        },
-        _ => Ok(()),
-    }
 }
 
 /// The first access-restricting nginx directive in a snippet, if any (statements split on `;`,
@@ -389,7 +383,7 @@ mod tests {
         ];
         for case in cases {
             let input = annotations(case.input);
-            let (parsed, notes) = parse(Some(&input));
+            let (parsed, notes) = parse(Some(&input), "default");
             assert_eq!(parsed, case.parsed, "{}", case.name);
             let keys: Vec<_> = notes.iter().map(|(k, _, _)| k.as_str()).collect();
             assert_eq!(keys, case.notes, "{}", case.name);
@@ -399,7 +393,7 @@ mod tests {
 
     fn denial(pairs: &[(&str, &str)]) -> (Option<AccessDenial>, Vec<AnnotationNote>) {
         let input = annotations(pairs);
-        let (parsed, notes) = parse(Some(&input));
+        let (parsed, notes) = parse(Some(&input), "default");
         (parsed.denied, notes)
     }
 
@@ -414,7 +408,8 @@ mod tests {
             ("deny-list, bad", vec![(n("denylist-source-range"), "1.2.3.4/32, x")], Some(503), vec![n("denylist-source-range")]),
             ("allow-list, bad CIDR: ingress-nginx denies the location (503)", vec![(n("whitelist-source-range"), "10.0.0.0/33")], Some(503), vec![n("whitelist-source-range")]),
             ("allow-list, not an address", vec![(n("whitelist-source-range"), "office")], Some(503), vec![n("whitelist-source-range")]),
-            ("basic auth", vec![(n("auth-type"), "basic"), (n("auth-secret"), "htpasswd"), (n("auth-realm"), "x")], Some(403), vec![n("auth-type")]),
+            ("basic auth: applied (translation reads the Secret)", vec![(n("auth-type"), "basic"), (n("auth-secret"), "htpasswd"), (n("auth-realm"), "x")], None, vec![]),
+            ("digest auth", vec![(n("auth-type"), "digest"), (n("auth-secret"), "htpasswd")], Some(403), vec![n("auth-type")]),
             ("bad auth type", vec![(n("auth-type"), "kerberos")], Some(503), vec![n("auth-type")]),
             ("external auth: applied", vec![(n("auth-url"), "https://auth.example.com/oauth2/auth"), (n("auth-signin"), "https://auth.example.com/start")], None, vec![]),
             ("external auth with ConfigMap headers", vec![(n("auth-url"), "https://a.example/x"), (n("auth-proxy-set-headers"), "default/h")], Some(403), vec![n("auth-proxy-set-headers")]),
@@ -425,7 +420,8 @@ mod tests {
             ("header snippet is not access control", vec![(n("configuration-snippet"), "more_set_headers \"X-Deny: all\";")], None, vec![]),
             ("realm alone does nothing, as in ingress-nginx", vec![(n("auth-realm"), "x"), (n("auth-signin"), "https://a/b")], None, vec![]),
             ("empty activator does nothing", vec![(n("auth-url"), "")], None, vec![]),
-            ("several: the refused value sets 503", vec![(n("auth-type"), "basic"), (n("whitelist-source-range"), "nope")], Some(503), vec![n("auth-type"), n("whitelist-source-range")]),
+            ("several: the refused value sets 503", vec![(n("auth-type"), "digest"), (n("whitelist-source-range"), "nope")], Some(503), vec![n("auth-type"), n("whitelist-source-range")]),
+            ("basic auth without a Secret", vec![(n("auth-type"), "basic")], Some(503), vec![n("auth-secret")]),
         ];
         for (case, pairs, status, named) in cases {
             let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), *v)).collect();
@@ -463,7 +459,7 @@ mod tests {
         let cidrs = |list: &[&str]| list.iter().map(|t| Cidr::parse(t).unwrap()).collect::<Vec<_>>();
         let parsed = |pairs: &[(String, &str)]| {
             let input: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
-            parse(Some(&input)).0
+            parse(Some(&input), "default").0
         };
         let both = parsed(&[(n("whitelist-source-range"), "10.0.0.0/8"), (n("allowlist-source-range"), "192.168.0.0/16, 10.1.1.1")]);
         assert_eq!(both.allow_sources, cidrs(&["10.1.1.1", "192.168.0.0/16"]), "allowlist wins over its old name, sorted");
@@ -476,7 +472,7 @@ mod tests {
     #[test]
     fn unsupported_annotation_message_says_ignored() {
         let input = annotations(&[("nginx.ingress.kubernetes.io/custom-http-errors", "404")]);
-        let (_, notes) = parse(Some(&input));
+        let (_, notes) = parse(Some(&input), "default");
         assert_eq!(notes[0].2, "annotation nginx.ingress.kubernetes.io/custom-http-errors is not supported yet; ignored");
     }
 }

@@ -56,7 +56,7 @@ impl TlsClaims {
         self.checked
             .entry(secret.clone())
             .or_insert_with(|| match state.secrets.get(secret) {
-                None => Err("not found (only Secrets of type kubernetes.io/tls are read)".into()),
+                None => Err("not found".into()),
                 Some(object) if object.type_.as_deref() != Some("kubernetes.io/tls") => {
                     Err("is not of type kubernetes.io/tls".into())
                 }

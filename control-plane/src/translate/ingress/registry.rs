@@ -71,11 +71,11 @@ pub const REGISTRY: &[Entry] = &[
     entry("auth-keepalive-timeout", NoEffect),
     entry("auth-method", Applied),
     entry("auth-proxy-set-headers", AccessControl),
-    entry("auth-realm", AccessControl),
+    entry("auth-realm", Applied),
     entry("auth-request-redirect", Applied),
     entry("auth-response-headers", Applied),
-    entry("auth-secret", AccessControl),
-    entry("auth-secret-type", AccessControl),
+    entry("auth-secret", Applied),
+    entry("auth-secret-type", Applied),
     entry("auth-signin", Applied),
     entry("auth-signin-redirect-param", Applied),
     entry("auth-snippet", Snippet),
@@ -85,7 +85,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("auth-tls-secret", AccessControl),
     entry("auth-tls-verify-client", AccessControl),
     entry("auth-tls-verify-depth", AccessControl),
-    entry("auth-type", AccessControl),
+    entry("auth-type", Differs),
     entry("auth-url", Differs),
     entry("backend-protocol", Differs),
     entry("canary", Applied),
@@ -162,7 +162,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("proxy-ssl-ciphers", NoEffect),
     entry("proxy-ssl-name", Applied),
     entry("proxy-ssl-protocols", Applied),
-    entry("proxy-ssl-secret", Differs),
+    entry("proxy-ssl-secret", Applied),
     entry("proxy-ssl-server-name", Applied),
     entry("proxy-ssl-verify", Differs),
     entry("proxy-ssl-verify-depth", Applied),
@@ -240,15 +240,13 @@ mod tests {
         // Names the edge-security issue lists; each must be AccessControl until it is implemented.
         for name in [
             "auth-proxy-set-headers",
-            "auth-type",
-            "auth-secret",
             "auth-tls-secret",
             "auth-tls-verify-client",
         ] {
             assert_eq!(lookup(name).map(|e| e.support), Some(Support::AccessControl), "{name}");
         }
         // Enforced by the filter's auth request (see `auth`).
-        for name in ["auth-url", "auth-signin", "auth-response-headers"] {
+        for name in ["auth-url", "auth-signin", "auth-response-headers", "auth-type", "auth-secret"] {
             assert!(matches!(lookup(name).map(|e| e.support), Some(Support::Applied | Support::Differs)), "{name}");
         }
         // Enforced (Envoy RBAC), so no longer failing closed.

@@ -260,7 +260,7 @@ fn proxy_ssl_tls(
     let secret = state
         .secrets
         .get(&key)
-        .ok_or_else(|| format!("{reference}: Secret {key} not found (only Secrets of type kubernetes.io/tls are read)"))?;
+        .ok_or_else(|| format!("{reference}: Secret {key} not found"))?;
     let has_pair = tls::has_key(secret, tls::TLS_CERT_KEY) && tls::has_key(secret, tls::TLS_PRIVATE_KEY_KEY);
     if !tls::has_key(secret, tls::CA_KEY) {
         return match has_pair {

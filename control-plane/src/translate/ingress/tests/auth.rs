@@ -48,3 +48,34 @@ fn auth_url_gives_every_path_an_auth_rule_and_the_model_its_service() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn basic_auth_gives_paths_a_rule_and_the_table_the_secrets_users() {
+    let secret = r#"
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: htpasswd}
+data: {auth: YWxpY2U6e1BMQUlOfXB3CmJvYjphYkpuZ2d4aEIveVdJCg==}
+"#;
+    let basic = |secret: &str| nginx(&[("auth-type", "basic"), ("auth-secret", secret), ("auth-realm", "Staff only")]);
+    let translation = run(&[
+        secret.to_string(),
+        ingress("staff", &basic("htpasswd"), &[rule("staff.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("missing", &basic("nope"), &[rule("missing.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat());
+    let RouteAction::Forward(forward) = &route_at(&translation, "staff.example.com", "/").action else { panic!("not forwarded") };
+    let rule = forward.basic_auth.as_deref().expect("a basic-auth rule");
+    assert_eq!((rule.realm.as_str(), rule.passwords.as_str()), ("Staff only", "default/htpasswd:auth-file"));
+    let users = &translation.model.route_table.passwords[&rule.passwords];
+    assert_eq!(users.keys().collect::<Vec<_>>(), ["alice", "bob"]);
+    assert_eq!(route_at(&translation, "missing.example.com", "/").action, RouteAction::respond(503, DENIED_BODY));
+    let lines = diagnostic_lines(&translation);
+    for expected in [
+        "warning: Ingress default/staff: metadata.annotations[nginx.ingress.kubernetes.io/auth-secret]: Secret default/htpasswd: the passwords of bob use a format not checked here",
+        "error: Ingress default/missing: metadata.annotations[nginx.ingress.kubernetes.io/auth-secret]: Secret default/nope not found; every path of this Ingress answers 503",
+    ] {
+        assert!(lines.iter().any(|l| l.starts_with(expected)), "missing {expected:?} in {lines:#?}");
+    }
+}

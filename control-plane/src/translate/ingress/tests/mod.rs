@@ -728,7 +728,7 @@ fn tls_entries_become_sni_servers_with_checked_certificates() {
         [
             "error: Ingress default/broken: spec.tls[0].secretName: Secret default/mismatch the private key in tls.key does not belong to the certificate in tls.crt (the certificate's key type differs from the private key's); TLS entry skipped (its hosts are still served over HTTP)",
             "error: Ingress default/broken: spec.tls[1].secretName: Secret default/garbage tls.crt contains no PEM certificate; TLS entry skipped (its hosts are still served over HTTP)",
-            "error: Ingress default/broken: spec.tls[2].secretName: Secret default/missing not found (only Secrets of type kubernetes.io/tls are read); TLS entry skipped (its hosts are still served over HTTP)",
+            "error: Ingress default/broken: spec.tls[2].secretName: Secret default/missing not found; TLS entry skipped (its hosts are still served over HTTP)",
             "error: Ingress default/young: spec.tls[0]: server name \"a.example.com\" is already served with Secret default/ec by the older Ingress default/old; ignored for this name",
         ]
     );
@@ -816,7 +816,7 @@ fn access_controls_that_cannot_be_enforced_serve_the_ingress_closed() {
         // Protected app: its two paths and its host fallback answer 403, not the backend.
         ingress_with_spec(
             "protected",
-            &format!("{}{}", created("2024-01-01T00:00:00Z"), annotated(&[("nginx.ingress.kubernetes.io/auth-type", "basic")])),
+            &format!("{}{}", created("2024-01-01T00:00:00Z"), annotated(&[("nginx.ingress.kubernetes.io/auth-tls-secret", "default/ca")])),
             &format!(
                 "{{ingressClassName: wasm, defaultBackend: {{service: {{name: a, port: {{number: 80}}}}}}, rules: [{}]}}",
                 rule("app.example.com", &[path("/", "Prefix", "a", 80), path("/admin", "Prefix", "does-not-exist", 80)])
@@ -848,8 +848,8 @@ fn access_controls_that_cannot_be_enforced_serve_the_ingress_closed() {
     assert_eq!(denied_names, ["default/broken-auth", "default/protected"]);
     let lines = diagnostic_lines(&translation);
     for expected in [
-        "error: Ingress default/protected: metadata.annotations[nginx.ingress.kubernetes.io/auth-type]: nginx.ingress.kubernetes.io/auth-type restricts access and is not supported yet; every path of this Ingress answers 403 (fail closed) until it is",
-        "error: Ingress default/broken-auth: metadata.annotations[nginx.ingress.kubernetes.io/auth-type]: nginx.ingress.kubernetes.io/auth-type: \"kerberos\" is not an authentication type (basic or digest); every path of this Ingress answers 503 (fail closed, as ingress-nginx denies the location)",
+        "error: Ingress default/protected: metadata.annotations[nginx.ingress.kubernetes.io/auth-tls-secret]: nginx.ingress.kubernetes.io/auth-tls-secret restricts access and is not supported yet; every path of this Ingress answers 403 (fail closed) until it is",
+        "error: Ingress default/broken-auth: metadata.annotations[nginx.ingress.kubernetes.io/auth-type]: \"kerberos\" is not an authentication type (basic or digest); every path of this Ingress answers 503 (fail closed, as ingress-nginx denies the location)",
     ] {
         assert!(lines.iter().any(|l| l == expected), "missing {expected:?} in {lines:#?}");
     }
@@ -1243,7 +1243,7 @@ mod cors;
 fn proxy_send_timeout_is_only_reported_when_it_would_differ_from_the_read_timeout() {
     let notes_for = |pairs: &[(&str, &str)]| {
         let annotations: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (format!("{NGINX}{k}"), v.to_string())).collect();
-        let (_, notes) = parse_annotations(Some(&annotations));
+        let (_, notes) = parse_annotations(Some(&annotations), "default");
         notes.into_iter().filter(|(key, _, _)| key.ends_with("proxy-send-timeout")).count()
     };
     assert_eq!(notes_for(&[("proxy-read-timeout", "600"), ("proxy-send-timeout", "600")]), 0, "the one timer does what both ask");

@@ -1,0 +1,197 @@
+//! ingress-nginx basic authentication (`auth-type: basic`), as nginx's `auth_basic` checks it:
+//! the `Authorization: Basic` credentials of a request against the users of an htpasswd file.
+//! Pure: [`PasswordHash::parse`] reads one stored hash, [`credentials`] reads the header, and
+//! [`PasswordHash::verify`] checks a password. Hash formats are those htpasswd and nginx know:
+//! bcrypt (`$2y$`, `$2b$`, `$2a$`), Apache's MD5 (`$apr1$`) and MD5-crypt (`$1$`), `{SHA}` and
+//! `{PLAIN}`. Anything else (DES crypt, `$5$`/`$6$`) never matches: its user cannot sign in.
+//!
+//! Envoy's own `basic_auth` filter only knows `{SHA}`, hence this module; bcrypt, SHA-1 and MD5
+//! come from their RustCrypto crates, and only MD5-crypt's rounds (no maintained crate builds for
+//! wasm and carries Apache's `$apr1$` variant) are written here, checked against `openssl passwd`.
+
+use base64::Engine as _;
+use md5::{Digest as _, Md5};
+use sha1::Sha1;
+
+/// One stored password hash, by format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordHash {
+    /// `$2y$…`, `$2b$…`, `$2a$…`: checked by the bcrypt crate.
+    Bcrypt(String),
+    /// `$apr1$salt$hash` (`apache: true`) or `$1$salt$hash`.
+    Md5Crypt { apache: bool, salt: String, hash: String },
+    /// `{SHA}` + base64 of the SHA-1 of the password.
+    Sha1([u8; 20]),
+    /// `{PLAIN}` + the password.
+    Plain(Vec<u8>),
+    /// A format this filter does not check: never matches.
+    Unsupported,
+}
+
+impl PasswordHash {
+    /// Read a stored hash (the part after `user:` in an htpasswd line).
+    pub fn parse(stored: &str) -> PasswordHash {
+        if stored.starts_with("$2y$") || stored.starts_with("$2b$") || stored.starts_with("$2a$") {
+            return PasswordHash::Bcrypt(stored.to_string());
+        }
+        for (magic, apache) in [("$apr1$", true), ("$1$", false)] {
+            if let Some(rest) = stored.strip_prefix(magic) {
+                return match rest.split_once('$') {
+                    Some((salt, hash)) if salt.len() <= 8 && hash.len() == 22 => {
+                        PasswordHash::Md5Crypt { apache, salt: salt.to_string(), hash: hash.to_string() }
+                    }
+                    _ => PasswordHash::Unsupported,
+                };
+            }
+        }
+        if let Some(digest) = stored.strip_prefix("{SHA}") {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(digest).unwrap_or_default();
+            return <[u8; 20]>::try_from(decoded.as_slice()).map_or(PasswordHash::Unsupported, PasswordHash::Sha1);
+        }
+        if let Some(plain) = stored.strip_prefix("{PLAIN}") {
+            return PasswordHash::Plain(plain.as_bytes().to_vec());
+        }
+        PasswordHash::Unsupported
+    }
+
+    /// Whether this format is checked (not [`PasswordHash::Unsupported`]).
+    pub fn is_supported(&self) -> bool {
+        *self != PasswordHash::Unsupported
+    }
+
+    /// Whether `password` is the one this hash was made from.
+    pub fn verify(&self, password: &[u8]) -> bool {
+        match self {
+            PasswordHash::Bcrypt(stored) => bcrypt::verify(password, stored).unwrap_or(false),
+            PasswordHash::Md5Crypt { apache, salt, hash } => {
+                let magic = if *apache { "$apr1$" } else { "$1$" };
+                same(md5_crypt(password, salt.as_bytes(), magic.as_bytes()).as_bytes(), hash.as_bytes())
+            }
+            PasswordHash::Sha1(digest) => same(&Sha1::digest(password), digest),
+            PasswordHash::Plain(plain) => same(password, plain),
+            PasswordHash::Unsupported => false,
+        }
+    }
+}
+
+/// `Authorization: Basic base64(user:password)` → (user, password); `None` for anything else.
+pub fn credentials(authorization: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let text = std::str::from_utf8(authorization).ok()?.trim();
+    let (scheme, encoded) = text.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    Some((decoded[..colon].to_vec(), decoded[colon + 1..].to_vec()))
+}
+
+/// The `WWW-Authenticate` value of a 401: nginx's `Basic realm="…"`.
+pub fn challenge(realm: &str) -> String {
+    format!("Basic realm=\"{}\"", realm.replace(['"', '\\'], ""))
+}
+
+/// Equal without an early exit on the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The 22 characters after `$salt$` of MD5-crypt (Poul-Henning Kamp's algorithm; Apache's
+/// `$apr1$` differs only in the magic string).
+fn md5_crypt(password: &[u8], salt: &[u8], magic: &[u8]) -> String {
+    let alternate = Md5::new().chain_update(password).chain_update(salt).chain_update(password).finalize();
+    let mut context = Md5::new().chain_update(password).chain_update(magic).chain_update(salt);
+    for chunk in (0..password.len()).step_by(16) {
+        context.update(&alternate[..(password.len() - chunk).min(16)]);
+    }
+    let mut length = password.len();
+    while length > 0 {
+        if length & 1 == 1 {
+            context.update([0u8]);
+        } else {
+            context.update(&password[..1]);
+        }
+        length >>= 1;
+    }
+    let mut digest = context.finalize();
+    for round in 0..1000 {
+        let mut next = Md5::new();
+        if round & 1 == 1 {
+            next.update(password);
+        } else {
+            next.update(digest);
+        }
+        if round % 3 != 0 {
+            next.update(salt);
+        }
+        if round % 7 != 0 {
+            next.update(password);
+        }
+        if round & 1 == 1 {
+            next.update(digest);
+        } else {
+            next.update(password);
+        }
+        digest = next.finalize();
+    }
+    const ALPHABET: &[u8; 64] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let d = digest;
+    let groups: [(u32, usize); 6] = [
+        ((u32::from(d[0]) << 16) | (u32::from(d[6]) << 8) | u32::from(d[12]), 4),
+        ((u32::from(d[1]) << 16) | (u32::from(d[7]) << 8) | u32::from(d[13]), 4),
+        ((u32::from(d[2]) << 16) | (u32::from(d[8]) << 8) | u32::from(d[14]), 4),
+        ((u32::from(d[3]) << 16) | (u32::from(d[9]) << 8) | u32::from(d[15]), 4),
+        ((u32::from(d[4]) << 16) | (u32::from(d[10]) << 8) | u32::from(d[5]), 4),
+        (u32::from(d[11]), 2),
+    ];
+    let mut out = String::with_capacity(22);
+    for (mut value, count) in groups {
+        for _ in 0..count {
+            out.push(char::from(ALPHABET[(value & 0x3f) as usize]));
+            value >>= 6;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn htpasswd_formats_verify_their_password_only() {
+        // Made with `openssl passwd -apr1 -salt abcdefgh password`, `openssl passwd -1 -salt
+        // xyz password` and `openssl sha1 -binary | base64`; bcrypt as `htpasswd -B` writes it
+        // (`$2y$`, the same algorithm as the crate's `$2b$`).
+        let bcrypt = bcrypt::hash("password", 4).unwrap_or_default().replacen("$2b$", "$2y$", 1);
+        let rows = [
+            "$apr1$abcdefgh$FBwExRW4dCc8aL.OvjpIE1",
+            "$1$xyz$cEUv8aN9ehjhMXG/kSFnM1",
+            "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=",
+            "{PLAIN}password",
+            bcrypt.as_str(),
+        ];
+        assert!(bcrypt.starts_with("$2y$04$"), "{bcrypt}");
+        for stored in rows {
+            let hash = PasswordHash::parse(stored);
+            assert!(hash.is_supported(), "{stored}");
+            assert!(hash.verify(b"password"), "{stored} must accept its password");
+            assert!(!hash.verify(b"Password"), "{stored} must refuse another");
+            assert!(!hash.verify(b""), "{stored} must refuse an empty password");
+        }
+        for stored in ["abJnggxhB/yWI", "$6$salt$x", "$apr1$toolongsalt$FBwExRW4dCc8aL.OvjpIE1", "{SHA}short", ""] {
+            let hash = PasswordHash::parse(stored);
+            assert!(!hash.is_supported() && !hash.verify(b"password"), "{stored}");
+        }
+    }
+
+    #[test]
+    fn only_basic_credentials_are_read() {
+        assert_eq!(credentials(b"Basic Zm9vOmJhcjpiYXo="), Some((b"foo".to_vec(), b"bar:baz".to_vec())));
+        assert_eq!(credentials(b"basic   Zm9vOg=="), Some((b"foo".to_vec(), Vec::new())));
+        assert_eq!(credentials(b"Bearer Zm9vOmJhcg=="), None);
+        assert_eq!(credentials(b"Basic !!!"), None);
+        assert_eq!(credentials(b"Basic Zm9v"), None, "no colon");
+        assert_eq!(challenge("a \"quoted\" realm"), "Basic realm=\"a quoted realm\"");
+    }
+}
