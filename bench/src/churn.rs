@@ -166,7 +166,7 @@ pub fn run_gateway(
         Gateway::A => "manifest edit -> control plane -> ECDS update of the filter's route table",
         Gateway::B => "RDS update (watched RDS file, applied by Envoy's RDS subscription)",
         Gateway::C => "rewrite nginx.conf + `nginx -s reload`",
-        Gateway::D | Gateway::E => "static",
+        Gateway::D | Gateway::E | Gateway::P | Gateway::Q => "static",
     };
     let mut result = ChurnResult {
         gateway,
@@ -216,7 +216,7 @@ fn run_gateway_inner(
             workload: workload.clone(),
             backend_port,
         },
-        Gateway::D | Gateway::E => anyhow::bail!("gateways D and E are not churned"),
+        Gateway::D | Gateway::E | Gateway::P | Gateway::Q => anyhow::bail!("gateways D, E, P and Q are not churned"),
     };
     let reloads_before = reload_counter(&running);
     let stop = Arc::new(AtomicBool::new(false));

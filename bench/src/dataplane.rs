@@ -175,12 +175,12 @@ pub fn run_config(root: &Path, tools: &Tools, backend_port: u16, shape: Shape, r
     }
     let mut ratios = BTreeMap::new();
     let rps = |w: &WrkResult| w.rps();
-    for (name, num, den) in [("A/B", Gateway::A, Gateway::B), ("A/C", Gateway::A, Gateway::C), ("A/D", Gateway::A, Gateway::D), ("D/B", Gateway::D, Gateway::B), ("C/B", Gateway::C, Gateway::B)] {
+    for (name, num, den) in [("A/B", Gateway::A, Gateway::B), ("A/C", Gateway::A, Gateway::C), ("A/D", Gateway::A, Gateway::D), ("D/B", Gateway::D, Gateway::B), ("C/B", Gateway::C, Gateway::B), ("P/A", Gateway::P, Gateway::A), ("Q/A", Gateway::Q, Gateway::A)] {
         if let Some(r) = ratio(&results, num, den, rps) {
             ratios.insert(name.to_string(), r);
         }
     }
-    for (name, num, den) in [("p99 A/B", Gateway::A, Gateway::B), ("p99 A/D", Gateway::A, Gateway::D), ("p99 A/C", Gateway::A, Gateway::C)] {
+    for (name, num, den) in [("p99 A/B", Gateway::A, Gateway::B), ("p99 A/D", Gateway::A, Gateway::D), ("p99 A/C", Gateway::A, Gateway::C), ("p99 P/A", Gateway::P, Gateway::A), ("p99 Q/A", Gateway::Q, Gateway::A)] {
         if let Some(r) = ratio(&results, num, den, |w| w.p99_us as f64) {
             ratios.insert(name.to_string(), r);
         }

@@ -38,6 +38,12 @@ pub enum Gateway {
     /// Diagnostic: our filter and route table, statically configured exactly like D (no control
     /// plane, no ECDS). A vs E isolates the delivery/config; E vs D isolates the filter itself.
     E,
+    /// A with access policies on every Ingress: CORS (`*`), an allow-list (127.0.0.0/8), a request
+    /// limit no client reaches and `auth-url` (the backend, which answers 200). P vs A is what a
+    /// route carrying them costs (the auth request is a second request to the backend).
+    P,
+    /// P without `auth-url`: what the policies Envoy applies by route (CORS, RBAC, local rate limit) cost.
+    Q,
 }
 
 impl Gateway {
@@ -50,6 +56,8 @@ impl Gateway {
             Gateway::C => "C nginx",
             Gateway::D => "D wasm floor",
             Gateway::E => "E our filter, static config",
+            Gateway::P => "P wasm-ingress + CORS, allow-list, rate limit, auth-url",
+            Gateway::Q => "Q wasm-ingress + CORS, allow-list, rate limit",
         }
     }
 }
@@ -465,6 +473,21 @@ pub fn start_wasm_ingress(root: &Path, tools: &Tools, workload: &Workload, backe
     start_wasm_ingress_on(&dir, tools)
 }
 
+/// Gateways P and Q: A's manifests with [`crate::workload::policy_annotations`] on every Ingress.
+fn start_wasm_ingress_with_policies(gateway: Gateway, root: &Path, tools: &Tools, workload: &Workload, backend_port: u16) -> Result<Running> {
+    let with_auth = gateway == Gateway::P;
+    let dir = root.join(if with_auth { "p-wasm-ingress-policies" } else { "q-wasm-ingress-policies-no-auth" });
+    let manifests = dir.join("manifests");
+    std::fs::create_dir_all(&manifests)?;
+    let annotations = crate::workload::policy_annotations(backend_port, with_auth);
+    for (name, content) in workload.manifests_annotated(backend_port, &annotations) {
+        write_atomic(&manifests.join(name), &content)?;
+    }
+    let mut running = start_wasm_ingress_on(&dir, tools)?;
+    running.gateway = gateway;
+    Ok(running)
+}
+
 pub fn start(gateway: Gateway, root: &Path, tools: &Tools, workload: &Workload, backend_port: u16) -> Result<Running> {
     match gateway {
         Gateway::A => start_wasm_ingress(root, tools, workload, backend_port),
@@ -472,6 +495,7 @@ pub fn start(gateway: Gateway, root: &Path, tools: &Tools, workload: &Workload, 
         Gateway::C => start_nginx_gateway(root, tools, workload, backend_port),
         Gateway::D => start_floor_envoy(root, tools, backend_port),
         Gateway::E => start_static_wasm_envoy(root, tools, backend_port, Gateway::E, &tools.filter_wasm, workload.route_table().to_json()),
+        Gateway::P | Gateway::Q => start_wasm_ingress_with_policies(gateway, root, tools, workload, backend_port),
     }
 }
 

@@ -42,7 +42,7 @@ enum Cmd {
         /// Update the generated block of this Markdown file.
         #[arg(long)]
         markdown: Option<PathBuf>,
-        /// Sections to skip: dataplane, churn, fuel, translate, propagation.
+        /// Sections to skip: dataplane, policies, churn, fuel, translate, propagation.
         #[arg(long, value_delimiter = ',')]
         skip: Vec<String>,
     },
@@ -134,6 +134,8 @@ fn parse_gateways(s: &str) -> Result<Vec<Gateway>> {
             "C" => Ok(Gateway::C),
             "D" => Ok(Gateway::D),
             "E" => Ok(Gateway::E),
+            "P" => Ok(Gateway::P),
+            "Q" => Ok(Gateway::Q),
             other => bail!("unknown gateway {other}"),
         })
         .collect()
@@ -279,6 +281,21 @@ fn run_all(out: &std::path::Path, tools: &Tools, quick: bool, markdown: Option<P
             }
             report::write_json(out, "dataplane.json", &report.dataplane)?;
         }
+    }
+    if !skipped("policies") {
+        report.environment.sample();
+        match dataplane::run_config(&scratch, tools, backend.port, Shape::ManyHosts, 10, &plan, false, &[Gateway::A, Gateway::Q, Gateway::P]) {
+            Ok(result) => {
+                for (g, r) in &result.gateways {
+                    if let Some(e) = &r.error {
+                        report.failures.push(format!("policies {}: {e}", g.describe()));
+                    }
+                }
+                report.policies = Some(result);
+            }
+            Err(e) => report.failures.push(format!("policies: {e:#}")),
+        }
+        report::write_json(out, "policies.json", &report.policies)?;
     }
     if !skipped("churn") {
         let workload = workload::Workload::new(Shape::ManyHosts, churn_rules);

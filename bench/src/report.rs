@@ -114,6 +114,8 @@ pub struct Report {
     pub plan: Option<LoadPlan>,
     pub commands: Vec<String>,
     pub dataplane: Vec<ConfigResult>,
+    /// Gateway A against P (A with access policies on every route), many-hosts N=10.
+    pub policies: Option<ConfigResult>,
     pub churn: Vec<ChurnResult>,
     pub churn_rules: usize,
     pub fuel: Vec<FuelResult>,
@@ -194,6 +196,7 @@ impl Report {
             out.push('\n');
         }
         self.markdown_dataplane(&mut out);
+        self.markdown_policies(&mut out);
         self.markdown_churn(&mut out);
         self.markdown_fuel(&mut out);
         self.markdown_control_plane(&mut out);
@@ -327,6 +330,31 @@ impl Report {
             let _ = writeln!(out, "- p99 A/B ≤ 1.15 at 10 rules: {} ({p:.2}).", verdict(*p <= 1.15));
         }
         out.push('\n');
+    }
+
+    fn markdown_policies(&self, out: &mut String) {
+        let Some(c) = &self.policies else { return };
+        let _ = writeln!(out, "### 1c. Access policies on a route ({} N={}; wrk -t1 -c16)\n", c.shape.label(), c.rules);
+        let _ = writeln!(
+            out,
+            "Q is A with, on every Ingress, `enable-cors` (any origin), `whitelist-source-range: 127.0.0.0/8` and `limit-rps: 1000000` (never reached): what Envoy applies per route. P adds `auth-url` to the backend: one auth request per request (answered 200), so the backend and Envoy handle two requests for each one measured. Same rounds as section 1, alternating A, Q and P.\n"
+        );
+        let _ = writeln!(out, "| gateway | req/s | p50 / p99 ms | failed requests |");
+        let _ = writeln!(out, "|---|---:|---:|---:|");
+        for g in [Gateway::A, Gateway::Q, Gateway::P] {
+            let Some(r) = c.gateways.get(&g) else { continue };
+            let lat = r.p50_us.as_ref().zip(r.p99_us.as_ref()).map_or("—".to_string(), |(p50, p99)| format!("{} / {}", ms(p50.median), ms(p99.median)));
+            let failed = if r.error.is_some() { "n/a".to_string() } else { r.failures.to_string() };
+            let _ = writeln!(out, "| {} | {} | {lat} | {failed} |", g.describe(), spread_cell(&r.rps, k));
+        }
+        let _ = writeln!(
+            out,
+            "\nRatios: req/s Q/A {}, P/A {}; p99 Q/A {}, P/A {}.\n",
+            ratio_cell(c, "Q/A"),
+            ratio_cell(c, "P/A"),
+            ratio_cell(c, "p99 Q/A"),
+            ratio_cell(c, "p99 P/A")
+        );
     }
 
     fn markdown_churn(&self, out: &mut String) {

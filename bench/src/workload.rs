@@ -197,6 +197,15 @@ impl Workload {
     /// and the IngressClass, as one multi-document YAML per file name. `extra_paths` are added to the
     /// first host (the churn test toggles one).
     pub fn manifests(&self, backend_port: u16, extra_paths: &[PathRule]) -> BTreeMap<String, String> {
+        self.manifests_with(backend_port, extra_paths, &serde_json::Map::new())
+    }
+
+    /// [`Workload::manifests`] with `annotations` on every Ingress (gateway P).
+    pub fn manifests_annotated(&self, backend_port: u16, annotations: &serde_json::Map<String, Value>) -> BTreeMap<String, String> {
+        self.manifests_with(backend_port, &[], annotations)
+    }
+
+    fn manifests_with(&self, backend_port: u16, extra_paths: &[PathRule], annotations: &serde_json::Map<String, Value>) -> BTreeMap<String, String> {
         let mut files = BTreeMap::new();
         files.insert("00-services.yaml".to_string(), services_yaml(backend_port));
         for (h, host) in self.hosts.iter().enumerate() {
@@ -206,7 +215,11 @@ impl Workload {
             }
             for (chunk_index, chunk) in paths.chunks(100).enumerate() {
                 let name = format!("{}-{chunk_index}", ingress_name(&host.host));
-                files.insert(format!("ing-{h:05}-{chunk_index:03}.yaml"), ingress_yaml(&name, &host.host, chunk));
+                let mut doc = ingress_doc(&name, &host.host, chunk);
+                if !annotations.is_empty() {
+                    doc["metadata"]["annotations"] = Value::Object(annotations.clone());
+                }
+                files.insert(format!("ing-{h:05}-{chunk_index:03}.yaml"), to_yaml_stream(&[doc]));
             }
         }
         files
@@ -349,8 +362,21 @@ pub fn ingress_doc(name: &str, host: &str, paths: &[PathRule]) -> Value {
     })
 }
 
-fn ingress_yaml(name: &str, host: &str, paths: &[PathRule]) -> String {
-    to_yaml_stream(&[ingress_doc(name, host, paths)])
+/// The access policies of gateways P and Q: CORS for every origin, an allow-list the load
+/// generator is in, a request limit it never reaches, and (P, `with_auth`) external auth against the
+/// backend (which answers 200 to any path, so every request is allowed after one auth request).
+pub fn policy_annotations(backend_port: u16, with_auth: bool) -> serde_json::Map<String, Value> {
+    let nginx = |name: &str| format!("nginx.ingress.kubernetes.io/{name}");
+    let auth = with_auth.then(|| ("auth-url", format!("http://127.0.0.1:{backend_port}/auth")));
+    [
+        ("enable-cors", "true".to_string()),
+        ("whitelist-source-range", "127.0.0.0/8".to_string()),
+        ("limit-rps", "1000000".to_string()),
+    ]
+    .into_iter()
+    .chain(auth)
+    .map(|(name, value)| (nginx(name), Value::String(value)))
+    .collect()
 }
 
 /// Several documents as one YAML stream (`---` separated).
