@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         let key = if key.starts_with('~') { format!("{NGINX_PREFIX}{}", &key[1..]) } else { key.to_string() };
         annotations.insert(key, value.to_string());
     }
-    let (parsed, _notes) = parse_annotations(Some(&annotations));
+    let (parsed, _notes) = parse_annotations(Some(&annotations), "default");
     if let Some(denial) = parsed.denied {
         assert!(denial.status == 403 || denial.status == 503);
     }

@@ -59,6 +59,7 @@ fn access_controls_that_cannot_be_enforced_fail_closed_through_envoy() {
     objects.extend([
         // Enforced now (Envoy RBAC), not denied: a client outside the list still gets 403.
         annotated("allowlist", "whitelist-source-range", "10.0.0.0/8", "allowlist.test"),
+        // Enforced now (the filter checks the users): without auth-secret, 503 as ingress-nginx.
         annotated("basic", "auth-type", "basic", "basic.test"),
         // Enforced now (the filter asks the auth service): one that cannot be reached answers 500.
         annotated("external", "auth-url", "http://127.0.0.1:1/verify", "external.test"),
@@ -72,7 +73,7 @@ fn access_controls_that_cannot_be_enforced_fail_closed_through_envoy() {
 
     let cases = [
         ("allowlist.test", 403),
-        ("basic.test", 403),
+        ("basic.test", 503),
         ("external.test", 500),
         ("mtls.test", 403),
         ("bad-range.test", 503),
@@ -99,7 +100,7 @@ fn access_controls_that_cannot_be_enforced_fail_closed_through_envoy() {
     let stdout = String::from_utf8_lossy(&validate.stdout);
     assert_eq!(validate.status.code(), Some(1), "{stdout}");
     assert!(
-        stdout.contains("error: Ingress default/basic: metadata.annotations[nginx.ingress.kubernetes.io/auth-type]:"),
+        stdout.contains("error: Ingress default/basic: metadata.annotations[nginx.ingress.kubernetes.io/auth-secret]:"),
         "{stdout}"
     );
     assert!(stdout.contains("(fail closed)"), "{stdout}");
