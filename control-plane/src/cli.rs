@@ -29,6 +29,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show which Ingress, rule and path would serve a URL, and what is sent upstream.
     Explain(ExplainArgs),
+    /// Report what would happen to each Ingress of an ingress-nginx class if this controller
+    /// served it (read-only); exit status 0 identical, 1 something differs, 2 something refused.
+    Migrate(MigrateArgs),
 }
 
 /// What decides how Ingresses translate, shared by `serve`, `validate` and `explain` so that a
@@ -192,6 +195,38 @@ pub struct ValidateArgs {
     pub dir: PathBuf,
     #[command(flatten)]
     pub translation: TranslationArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// Manifests folder (or --kubeconfig).
+    #[arg(required_unless_present = "kubeconfig", conflicts_with = "kubeconfig")]
+    pub dir: Option<PathBuf>,
+    /// Read the cluster through this kubeconfig instead of a folder (list only, nothing written).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Only this namespace (with --kubeconfig).
+    #[arg(long, requires = "kubeconfig")]
+    pub namespace: Option<String>,
+    /// The IngressClass to migrate (Ingresses naming it, or its legacy annotation).
+    #[arg(long, default_value = "nginx")]
+    pub ingress_class: String,
+    /// `spec.controller` of the IngressClass objects to migrate.
+    #[arg(long, default_value = "k8s.io/ingress-nginx")]
+    pub controller_name: String,
+    /// ingress-nginx's ConfigMap (YAML, as `kubectl get configmap -o yaml` prints it): its
+    /// settings become the defaults, and each is classified. Without it: ingress-nginx's defaults.
+    #[arg(long)]
+    pub configmap: Option<PathBuf>,
+    /// `text` (for a person; colour on a terminal) or `json` (schema `wasm-ingress.dev/migrate/v1`).
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Args)]

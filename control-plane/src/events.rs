@@ -78,7 +78,7 @@ impl EventPlanner {
 /// Who reports the Events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reporter {
-    /// `reportingController`: the `--controller-name` (`wasm-ingress.dev/controller`).
+    /// `reportingController`: `wasm-ingress.dev/controller` (whatever class is served).
     pub controller: String,
     /// `reportingInstance`: this replica (pod name).
     pub instance: String,

@@ -12,6 +12,7 @@ pub mod events;
 pub mod leader;
 pub mod error;
 pub mod metrics;
+pub mod migrate;
 pub mod model;
 pub mod nacks;
 pub mod source;

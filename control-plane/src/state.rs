@@ -44,6 +44,6 @@ pub struct ClusterState {
     /// Keyed by the EndpointSlice's own name; find a Service's slices by the
     /// `kubernetes.io/service-name` label.
     pub endpoint_slices: BTreeMap<ObjectKey, EndpointSlice>,
-    /// Only `kubernetes.io/tls` Secrets are kept.
+    /// `kubernetes.io/tls` and `Opaque` Secrets (certificates, CA bundles, htpasswd files).
     pub secrets: BTreeMap<ObjectKey, Secret>,
 }

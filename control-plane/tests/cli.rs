@@ -183,6 +183,8 @@ metadata:
     nginx.ingress.kubernetes.io/proxy-connect-timeout: "30"
     nginx.ingress.kubernetes.io/whitelist-source-range: 10.0.0.0/8
     nginx.ingress.kubernetes.io/denylist-source-range: 10.6.6.6
+    nginx.ingress.kubernetes.io/configuration-snippet: |
+      more_set_headers "X-Frame-Options: DENY";
 spec:
   ingressClassName: wasm
   rules:
@@ -202,6 +204,7 @@ fn explain_shows_how_the_backend_is_spoken_to_and_who_may_reach_it() {
         "endpoints 10.0.0.1:8080 over HTTP/2, connect timeout 30s",
         "bodies of any size",
         "clients allowed: 10.0.0.0/8 (others 403); clients refused (403): 10.6.6.6/32",
+        "response header x-frame-options: DENY (replaced)",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
@@ -250,4 +253,77 @@ fn explain_names_the_certificate_for_https() {
 fn explain_refuses_a_non_http_url() {
     let output = wasm_ingress(&["explain", examples_dir().to_str().unwrap(), "--url", "ftp://demo.localhost/"]);
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// An Ingress of class `nginx` with the given annotations (YAML flow map), on `BACKENDS`' Service.
+fn nginx_ingress(name: &str, annotations: &str) -> String {
+    format!(
+        r#"
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: {name}, annotations: {annotations}}}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: {name}.example.com
+    http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{name: http}}}}}}}}]}}
+"#
+    )
+}
+
+#[test]
+fn migrate_exits_0_when_every_ingress_behaves_identically() {
+    let same = nginx_ingress("same", r#"{nginx.ingress.kubernetes.io/ssl-redirect: "false", nginx.ingress.kubernetes.io/proxy-body-size: 8m}"#);
+    let wasm_class = SHOP; // class `wasm`: not migrated, not reported
+    let dir = folder(&[("backends.yaml", BACKENDS), ("same.yaml", &same), ("shop.yaml", wasm_class)]);
+    let output = wasm_ingress(&["migrate", path_arg(dir.path())]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("IDENTICAL default/same"), "{text}");
+    assert!(!text.contains("default/shop"), "{text}");
+    assert!(text.contains("Summary: 1 of 1 Ingress will behave identically"), "{text}");
+    assert!(!text.contains('\x1b'), "colour when stdout is not a terminal:\n{text}");
+}
+
+#[test]
+fn migrate_exits_1_when_something_differs_and_2_when_something_is_refused() {
+    let differs = nginx_ingress("differs", r#"{nginx.ingress.kubernetes.io/custom-http-errors: "404"}"#);
+    let dir = folder(&[("backends.yaml", BACKENDS), ("differs.yaml", &differs)]);
+    let output = wasm_ingress(&["migrate", path_arg(dir.path())]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("DIFFERS default/differs"), "{text}");
+    assert!(text.lines().any(|l| l.trim_start().starts_with("not supported custom-http-errors: \"404\": not applied")), "{text}");
+
+    let refused = nginx_ingress("refused", r#"{nginx.ingress.kubernetes.io/auth-tls-secret: default/ca}"#);
+    let dir = folder(&[("backends.yaml", BACKENDS), ("differs.yaml", &differs), ("refused.yaml", &refused)]);
+    let output = wasm_ingress(&["migrate", path_arg(dir.path()), "--output", "json"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["schema"], "wasm-ingress.dev/migrate/v1");
+    assert_eq!(report["ingresses"][0]["ingress"], "default/refused");
+    assert_eq!(report["ingresses"][0]["verdict"], "refused");
+    assert_eq!(report["ingresses"][0]["annotations"][0]["class"], "refused");
+    assert_eq!(report["summary"]["differs"], 1);
+    assert_eq!(report["configmap"], serde_json::Value::Null);
+}
+
+#[test]
+fn migrate_reads_the_ingress_nginx_configmap() {
+    let configmap = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ingress-nginx-controller, namespace: ingress-nginx}
+data:
+  whitelist-source-range: 10.0.0.0/8
+"#;
+    let same = nginx_ingress("same", "{}");
+    let dir = folder(&[("backends.yaml", BACKENDS), ("same.yaml", &same)]);
+    let cm = tempfile::tempdir().unwrap();
+    std::fs::write(cm.path().join("cm.yaml"), configmap).unwrap();
+    let cm_path = cm.path().join("cm.yaml");
+    let output = wasm_ingress(&["migrate", path_arg(dir.path()), "--configmap", cm_path.to_str().unwrap()]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("refused       whitelist-source-range: \"10.0.0.0/8\": restricts access to every Ingress"), "{text}");
 }

@@ -318,3 +318,20 @@ async fn a_failing_list_is_retried_with_backoff_and_readiness_waits_for_it() {
     assert_eq!(class_lists.len(), 2, "listed again after the error");
     assert_eq!(keys(&source.state.borrow().ingress_classes), set(&["wasm"]));
 }
+
+#[tokio::test]
+async fn a_snapshot_for_read_only_commands_is_the_state_after_every_initial_list() {
+    let server = FakeApiServer::start();
+    queue_initial_lists(&server, true);
+    let state = within("a snapshot", kube_source::snapshot(server.client.clone(), None, Duration::from_secs(10)))
+        .await
+        .expect("every list answered");
+    assert_eq!(keys(&state.ingresses), set(&["default/shop"]));
+    assert_eq!(keys(&state.services), set(&["default/shop"]));
+    // Only the Secrets an Ingress refers to are kept, as for `serve`.
+    assert_eq!(keys(&state.secrets), set(&["default/shop-tls"]));
+    // A list that never completes: nothing rather than a partial state.
+    let silent = FakeApiServer::start();
+    queue_initial_lists(&silent, false);
+    assert!(kube_source::snapshot(silent.client.clone(), None, Duration::from_millis(500)).await.is_none());
+}

@@ -178,6 +178,15 @@ fn describe_policy(model: &crate::model::Model, key: &str) -> String {
     for (name, value) in &policy.request_headers {
         text.push_str(&format!("; upstream header {name}: {value}"));
     }
+    for (name, value) in &policy.response_headers_set {
+        text.push_str(&format!("; response header {name}: {value} (replaced)"));
+    }
+    for (name, value) in &policy.response_headers_add {
+        text.push_str(&format!("; response header {name}: {value} (added)"));
+    }
+    for name in &policy.response_headers_remove {
+        text.push_str(&format!("; response header {name} removed"));
+    }
     if let Some(cors) = &policy.cors {
         let origin = match cors.allow_origin {
             crate::model::AllowOrigin::Any => "*",

@@ -7,11 +7,12 @@ use crate::cli::{Cli, Command};
 pub mod bootstrap;
 pub mod certgen;
 pub mod explain;
+pub mod migrate;
 pub mod serve;
 pub mod validate;
 
 /// Run one subcommand; errors are printed to stderr and give exit status 2 (validate uses 1 for
-/// "problems found").
+/// "problems found", migrate 1 for "something differs").
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Certgen(args) => certgen::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Migrate(args) => migrate::run(args),
     };
     match result {
         Ok(code) => code,

@@ -215,7 +215,9 @@ async fn kube_feed(
         tracing::info!("neither --status-address nor --status-service: Ingress status is not written");
     }
     let status_writer = status::StatusWriter::new(client.clone(), address);
-    let reporter = events::Reporter { controller: args.translation.controller_name.clone(), instance: identity };
+    // Our own name even when adopting another controller's class (`--controller-name
+    // k8s.io/ingress-nginx`): Events must not claim to come from ingress-nginx.
+    let reporter = events::Reporter { controller: crate::cli::DEFAULT_CONTROLLER_NAME.into(), instance: identity };
     let event_publisher = events::EventPublisher::new(client, reporter, events::DEFAULT_EVENTS_PER_MINUTE);
     let writers =
         tokio::spawn(status::run_writers(translated, is_leader, status_writer, event_publisher, status::WRITERS_RESYNC));

@@ -133,6 +133,16 @@ pub fn spawn(client: Client, config: KubeSourceConfig) -> KubeSource {
     KubeSource { state, ready, task }
 }
 
+/// One complete snapshot, then stop: the watchers `serve` uses, aborted once every initial list is
+/// done (read-only commands such as `migrate`). `None` if the lists do not complete within
+/// `timeout` (never a partial state).
+pub async fn snapshot(client: Client, namespace: Option<String>, timeout: Duration) -> Option<Arc<ClusterState>> {
+    let mut source = spawn(client, KubeSourceConfig::new(namespace));
+    let listed = tokio::time::timeout(timeout, source.ready.wait_for(|ready| *ready)).await;
+    source.task.abort();
+    matches!(listed, Ok(Ok(_))).then(|| Arc::clone(&source.state.borrow()))
+}
+
 /// The five watched kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum WatchedKind {

@@ -191,6 +191,19 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
                 notes.push((key.clone(), Severity::Error, message));
                 denied.push((key.clone(), status));
             }
+            (Support::AccessControl, name) if name.starts_with("auth-tls-") && has_value(annotations, "auth-tls-secret") => {
+                notes.push((
+                    key.clone(),
+                    Severity::Warning,
+                    format!("{key} belongs to the client-certificate check, not supported yet: the Ingress fails closed on {NGINX_PREFIX}auth-tls-secret"),
+                ))
+            }
+            (Support::AccessControl, "satisfy") if value.trim() == "all" => {} // nginx's default: every check must pass
+            (Support::AccessControl, "satisfy") if ACTIVATORS.iter().any(|a| has_value(annotations, a)) => notes.push((
+                key.clone(),
+                Severity::Warning,
+                format!("{key} is not applied: every access check configured must pass (nginx's `satisfy all`), so `any` is stricter here, never open"),
+            )),
             (Support::AccessControl, _) => notes.push((
                 key.clone(),
                 Severity::Warning,

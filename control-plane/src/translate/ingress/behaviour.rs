@@ -149,7 +149,7 @@ fn parse_body_size_flag(text: &str) -> Result<BodySize, String> {
     parse_body_size(text).ok_or_else(|| format!("{text:?} is not a size like 1m, 512k, 8g or 0"))
 }
 
-fn parse_http_redirect_code(text: &str) -> Result<u16, String> {
+pub fn parse_http_redirect_code(text: &str) -> Result<u16, String> {
     match text.trim().parse::<u16>() {
         Ok(code @ (301 | 302 | 307 | 308)) => Ok(code),
         _ => Err(format!("{text:?}: only 301, 302, 307 or 308")),

@@ -1,6 +1,6 @@
 //! The catalogue of ingress-nginx annotations (`nginx.ingress.kubernetes.io/<name>`): for each name,
 //! what this controller does with it. One source of truth for translation (`annotations::parse`),
-//! diagnostics, `docs/annotations.md` (checked against it by a test) and, later, `migrate`. Pure data plus lookups; it must not
+//! diagnostics, `docs/annotations.md` (checked against it by a test) and `migrate`. Pure data plus lookups; it must not
 //! parse values (that is `annotations`).
 //!
 //! The one rule that matters most here: an annotation of kind [`Support::AccessControl`] restricts
@@ -55,7 +55,8 @@ const fn entry(name: &'static str, support: Support) -> Entry {
 
 use Support::{AccessControl, Applied, Differs, NoEffect, NotYet, Snippet};
 
-/// Every annotation ingress-nginx documents (annotations.md), sorted by name.
+/// Every annotation ingress-nginx documents (annotations.md), and the names it still parses or
+/// once documented (`allowlist-source-range`, `global-rate-limit*`, …), sorted by name.
 pub const REGISTRY: &[Entry] = &[
     entry("affinity", Differs),
     entry("affinity-canary-behavior", NotYet),
@@ -146,6 +147,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("proxy-buffer-size", NoEffect),
     entry("proxy-buffering", NoEffect),
     entry("proxy-buffers-number", NoEffect),
+    entry("proxy-busy-buffers-size", NoEffect),
     entry("proxy-connect-timeout", Applied),
     entry("proxy-cookie-domain", NotYet),
     entry("proxy-cookie-path", NotYet),
@@ -219,6 +221,49 @@ mod tests {
             assert_eq!(lookup(entry.name), Some(entry));
         }
         assert_eq!(lookup("no-such-annotation"), None);
+    }
+
+    /// Every name ingress-nginx's `docs/user-guide/nginx-configuration/annotations.md` uses (its
+    /// table and its body, as of its last release, March 2026).
+    const INGRESS_NGINX_DOCUMENTED: &[&str] = &[
+        "affinity", "affinity-canary-behavior", "affinity-mode", "app-root", "auth-always-set-cookie",
+        "auth-cache-duration", "auth-cache-key", "auth-keepalive", "auth-keepalive-requests",
+        "auth-keepalive-share-vars", "auth-keepalive-timeout", "auth-method", "auth-proxy-set-headers",
+        "auth-realm", "auth-request-redirect", "auth-response-headers", "auth-secret", "auth-secret-type",
+        "auth-signin", "auth-signin-redirect-param", "auth-snippet", "auth-tls-error-page",
+        "auth-tls-match-cn", "auth-tls-pass-certificate-to-upstream", "auth-tls-secret",
+        "auth-tls-verify-client", "auth-tls-verify-depth", "auth-type", "auth-url", "backend-protocol",
+        "canary", "canary-by-cookie", "canary-by-header", "canary-by-header-pattern",
+        "canary-by-header-value", "canary-weight", "canary-weight-total", "client-body-buffer-size",
+        "configuration-snippet", "connection-proxy-header", "cors-allow-credentials", "cors-allow-headers",
+        "cors-allow-methods", "cors-allow-origin", "cors-expose-headers", "cors-max-age", "custom-headers",
+        "custom-http-errors", "default-backend", "denylist-source-range", "enable-access-log", "enable-cors",
+        "enable-global-auth", "enable-modsecurity", "enable-opentelemetry", "enable-owasp-core-rules",
+        "enable-rewrite-log", "force-ssl-redirect", "from-to-www-redirect", "http2-push-preload",
+        "limit-burst-multiplier", "limit-connections", "limit-rate", "limit-rate-after", "limit-rpm",
+        "limit-rps", "limit-whitelist", "load-balance", "mirror-host", "mirror-request-body", "mirror-target",
+        "modsecurity-snippet", "modsecurity-transaction-id", "opentelemetry-trust-incoming-span",
+        "permanent-redirect", "permanent-redirect-code", "preserve-trailing-slash", "proxy-body-size",
+        "proxy-buffer-size", "proxy-buffering", "proxy-buffers-number", "proxy-busy-buffers-size",
+        "proxy-connect-timeout", "proxy-cookie-domain", "proxy-cookie-path", "proxy-http-version",
+        "proxy-max-temp-file-size", "proxy-next-upstream", "proxy-next-upstream-timeout",
+        "proxy-next-upstream-tries", "proxy-read-timeout", "proxy-redirect-from", "proxy-redirect-to",
+        "proxy-request-buffering", "proxy-send-timeout", "proxy-ssl-ciphers", "proxy-ssl-name",
+        "proxy-ssl-protocols", "proxy-ssl-secret", "proxy-ssl-server-name", "proxy-ssl-verify",
+        "proxy-ssl-verify-depth", "rewrite-target", "satisfy", "server-alias", "server-snippet",
+        "service-upstream", "session-cookie-change-on-failure", "session-cookie-conditional-samesite-none",
+        "session-cookie-domain", "session-cookie-expires", "session-cookie-max-age", "session-cookie-name",
+        "session-cookie-path", "session-cookie-samesite", "session-cookie-secure", "ssl-ciphers",
+        "ssl-passthrough", "ssl-prefer-server-ciphers", "ssl-redirect", "stream-snippet", "temporal-redirect",
+        "temporal-redirect-code", "upstream-hash-by", "upstream-hash-by-subset",
+        "upstream-hash-by-subset-size", "upstream-vhost", "use-regex", "whitelist-source-range",
+        "x-forwarded-prefix",
+    ];
+
+    #[test]
+    fn every_annotation_ingress_nginx_documents_has_a_row() {
+        let missing: Vec<&str> = INGRESS_NGINX_DOCUMENTED.iter().copied().filter(|name| lookup(name).is_none()).collect();
+        assert!(missing.is_empty(), "not in the registry: {missing:?}");
     }
 
     #[test]

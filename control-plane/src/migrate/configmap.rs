@@ -1,0 +1,210 @@
+//! An ingress-nginx ConfigMap (`data`), read for `migrate`: the settings this controller takes as
+//! its defaults (`ssl-redirect`, `proxy-body-size`, `hsts*`, …) go into [`NginxDefaults`] so the
+//! Ingresses are judged under them, and every key is classified like an annotation. Settings that
+//! restrict access globally (`whitelist-source-range`, `global-auth-url`, `block-*`, …) are not
+//! applied by this controller and are reported *refused*: switching would open what they closed.
+//! Without a ConfigMap, ingress-nginx's defaults are assumed (they are `NginxDefaults::default()`).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::Class;
+use crate::translate::ingress::behaviour::{parse_body_size, parse_http_redirect_code};
+use crate::translate::ingress::NginxDefaults;
+
+/// One key of the ConfigMap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettingReport {
+    pub key: String,
+    pub value: String,
+    pub class: Class,
+    pub detail: String,
+}
+
+/// The defaults the ConfigMap gives, and what happens to each of its keys.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    pub defaults: NginxDefaults,
+    pub settings: Vec<SettingReport>,
+}
+
+/// Keys that restrict who reaches any Ingress: not applied here, so they cannot be migrated open.
+const ACCESS_KEYS: &[&str] = &[
+    "block-cidrs",
+    "block-referers",
+    "block-user-agents",
+    "denylist-source-range",
+    "global-auth-url",
+    "whitelist-source-range",
+];
+
+/// nginx tuning with no counterpart (Envoy's own limits and defaults apply).
+const TUNING_KEYS: &[&str] = &[
+    "client-body-buffer-size",
+    "client-header-buffer-size",
+    "keep-alive",
+    "keep-alive-requests",
+    "large-client-header-buffers",
+    "max-worker-connections",
+    "proxy-buffer-size",
+    "proxy-buffering",
+    "proxy-buffers-number",
+    "ssl-session-cache",
+    "ssl-session-cache-size",
+    "ssl-session-timeout",
+    "upstream-keepalive-connections",
+    "upstream-keepalive-requests",
+    "upstream-keepalive-timeout",
+    "worker-connections",
+    "worker-processes",
+    "worker-shutdown-timeout",
+];
+
+/// Read a ConfigMap's `data`.
+pub fn read(data: &BTreeMap<String, String>) -> Reading {
+    let mut defaults = NginxDefaults::default();
+    let settings = data
+        .iter()
+        .map(|(key, value)| {
+            let (class, detail) = setting(key, value.trim(), &mut defaults);
+            SettingReport { key: key.clone(), value: value.clone(), class, detail }
+        })
+        .collect();
+    Reading { defaults, settings }
+}
+
+fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, String) {
+    match key {
+        "ssl-redirect" => boolean(value, &mut defaults.ssl_redirect),
+        "hsts" => boolean(value, &mut defaults.hsts),
+        "hsts-include-subdomains" => boolean(value, &mut defaults.hsts_include_subdomains),
+        "hsts-preload" => boolean(value, &mut defaults.hsts_preload),
+        "hsts-max-age" => parsed(value, &mut defaults.hsts_max_age, |v| v.parse().ok()),
+        "proxy-read-timeout" => parsed(value, &mut defaults.proxy_read_timeout, |v| v.parse().ok()),
+        "proxy-next-upstream-tries" => {
+            parsed(value, &mut defaults.proxy_next_upstream_tries, |v| v.parse().ok().filter(|n| (1..=10).contains(n)))
+        }
+        "proxy-body-size" => parsed(value, &mut defaults.proxy_body_size, parse_body_size),
+        "http-redirect-code" => parsed(value, &mut defaults.http_redirect_code, |v| parse_http_redirect_code(v).ok()),
+        "use-forwarded-headers" => listener_flag(
+            value,
+            "`serve --trusted-proxy-hops N` (N: the proxies in front of Envoy) reads the client address from \
+             X-Forwarded-For; ingress-nginx trusts the header from any peer within proxy-real-ip-cidr",
+        ),
+        "use-proxy-protocol" => listener_flag(value, "`serve --use-proxy-protocol` accepts the PROXY protocol on both listeners"),
+        "enable-underscores-in-headers" => {
+            listener_flag(value, "`serve --headers-with-underscores allow` passes them on (dropped by default, as nginx)")
+        }
+        "allow-snippet-annotations" => match value {
+            "false" => (Class::Same, String::new()),
+            _ => (
+                Class::Differs,
+                "snippet annotations are never applied here (a snippet with access directives fails closed)".into(),
+            ),
+        },
+        "limit-req-status-code" | "limit-conn-status-code" => match value {
+            "503" => (Class::Same, String::new()),
+            _ => (Class::Differs, "limits always answer 503 here".into()),
+        },
+        "ssl-protocols" => (Class::Differs, "`serve --tls-min-version` (default 1.2, with 1.3: ingress-nginx's default)".into()),
+        "ssl-ciphers" => (Class::Differs, "`serve --tls-ciphers` (TLS 1.2 suites; Envoy's own for TLS 1.3)".into()),
+        key if ACCESS_KEYS.contains(&key) => access(value),
+        key if TUNING_KEYS.contains(&key) => {
+            (Class::Differs, "nginx tuning with no counterpart here: Envoy's own limits and defaults apply".into())
+        }
+        _ => (Class::NotSupported, "not read by this controller: ingress-nginx's behaviour under it is not reproduced".into()),
+    }
+}
+
+fn boolean(value: &str, into: &mut bool) -> (Class, String) {
+    parsed(value, into, |v| match v {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    })
+}
+
+fn parsed<T>(value: &str, into: &mut T, parse: impl Fn(&str) -> Option<T>) -> (Class, String) {
+    match parse(value) {
+        Some(parsed) => {
+            *into = parsed;
+            (Class::Same, String::new())
+        }
+        None => (Class::Differs, format!("{value:?} is not a value ingress-nginx accepts here: the default is kept")),
+    }
+}
+
+/// A setting of the listeners rather than of Ingresses: same once `serve` is given the flag.
+fn listener_flag(value: &str, flag: &str) -> (Class, String) {
+    match value {
+        "false" | "" => (Class::Same, String::new()),
+        _ => (Class::Differs, format!("a setting of the listeners here: {flag}")),
+    }
+}
+
+fn access(value: &str) -> (Class, String) {
+    if value.is_empty() {
+        return (Class::Same, String::new());
+    }
+    (
+        Class::Refused,
+        "restricts access to every Ingress and is not applied by this controller: switching would serve them \
+         without it (set the matching annotation on each Ingress instead, which is enforced)"
+            .into(),
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::translate::ingress::behaviour::BodySize;
+
+    fn read_pairs(pairs: &[(&str, &str)]) -> Reading {
+        read(&pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn defaults_come_from_the_settings_this_controller_reads() {
+        let reading = read_pairs(&[
+            ("ssl-redirect", "false"),
+            ("proxy-body-size", "8m"),
+            ("proxy-read-timeout", "120"),
+            ("hsts", "false"),
+            ("http-redirect-code", "301"),
+            ("proxy-next-upstream-tries", "5"),
+        ]);
+        let d = &reading.defaults;
+        assert_eq!(
+            (d.ssl_redirect, d.proxy_body_size, d.proxy_read_timeout, d.hsts, d.http_redirect_code, d.proxy_next_upstream_tries),
+            (false, BodySize(Some(8 << 20)), 120, false, 301, 5)
+        );
+        assert!(reading.settings.iter().all(|s| s.class == Class::Same), "{:?}", reading.settings);
+    }
+
+    #[test]
+    fn each_key_is_classified() {
+        let cases = [
+            ("ssl-redirect", "yes", Class::Differs),
+            ("proxy-next-upstream-tries", "11", Class::Differs),
+            ("use-forwarded-headers", "false", Class::Same),
+            ("use-forwarded-headers", "true", Class::Differs),
+            ("use-proxy-protocol", "true", Class::Differs),
+            ("allow-snippet-annotations", "true", Class::Differs),
+            ("limit-req-status-code", "429", Class::Differs),
+            ("limit-req-status-code", "503", Class::Same),
+            ("whitelist-source-range", "10.0.0.0/8", Class::Refused),
+            ("global-auth-url", "http://auth.example/verify", Class::Refused),
+            ("block-cidrs", "", Class::Same),
+            ("worker-processes", "4", Class::Differs),
+            ("use-geoip2", "true", Class::NotSupported),
+        ];
+        for (key, value, class) in cases {
+            let reading = read_pairs(&[(key, value)]);
+            assert_eq!(reading.settings[0].class, class, "{key}: {value}");
+        }
+        // A refused value leaves the default alone.
+        assert!(read_pairs(&[("ssl-redirect", "yes")]).defaults.ssl_redirect);
+    }
+}
