@@ -555,6 +555,34 @@ fn ingress_class_decides_what_is_served() {
 }
 
 #[test]
+fn adopting_ingress_nginx_class_serves_its_ingresses_unedited() {
+    // `serve --ingress-class nginx --controller-name k8s.io/ingress-nginx`, beside ingress-nginx.
+    let simple_rules = |host: &str| {
+        format!("rules: [{{host: {host}, http: {{paths: [{{path: /, pathType: Prefix, backend: {{service: {{name: a, port: {{number: 80}}}}}}}}]}}}}]")
+    };
+    let nginx_class = "---\napiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: nginx, annotations: {ingressclass.kubernetes.io/is-default-class: \"true\"}}\nspec: {controller: k8s.io/ingress-nginx}\n";
+    let yaml = format!(
+        "{nginx_class}{BACKENDS}{}{}{}{}",
+        ingress_with_spec("by-name", "", &format!("{{ingressClassName: nginx, {}}}", simple_rules("a.example.com"))),
+        ingress_with_spec("legacy", &annotated(&[(LEGACY_CLASS_ANNOTATION, "nginx")]), &format!("{{{}}}", simple_rules("b.example.com"))),
+        ingress_with_spec("classless", "", &format!("{{{}}}", simple_rules("c.example.com"))),
+        ingress_with_spec("theirs", "", &format!("{{ingressClassName: wasm, {}}}", simple_rules("d.example.com"))),
+    );
+    let options = TranslateOptions {
+        ingress_class: "nginx".into(),
+        controller_name: "k8s.io/ingress-nginx".into(),
+        ..TranslateOptions::default()
+    };
+    let (translation, notes) = translate_with_notes(&state(&yaml), &options);
+    let served: Vec<String> = translation.served_ingresses.iter().map(ToString::to_string).collect();
+    // The class by name, the legacy annotation, and (the nginx class being the default) no class.
+    assert_eq!(served, ["default/by-name", "default/classless", "default/legacy"]);
+    assert_eq!(notes.ignored_ingresses.iter().map(ToString::to_string).collect::<Vec<_>>(), ["default/theirs"]);
+    // The class object is ingress-nginx's own: no complaint about its controller.
+    assert!(translation.diagnostics.is_empty(), "{:?}", translation.diagnostics);
+}
+
+#[test]
 fn class_named_like_ours_but_owned_by_another_controller_is_reported() {
     let yaml = "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: wasm}\nspec: {controller: k8s.io/ingress-nginx}\n";
     let translation = translate(&state(yaml), &TranslateOptions::default());
