@@ -79,6 +79,18 @@ pub struct RoutePolicy {
     pub hash: Option<HashOn>,
     /// Requests per client address (`limit-rps` / `limit-rpm`); `None`: unlimited.
     pub rate_limit: Option<ClientRateLimit>,
+    /// Where each request is also copied (`mirror-target`); the copy's answer is ignored.
+    pub mirror: Option<Mirror>,
+}
+
+/// A request mirror (ingress-nginx's `mirror-target` / `mirror-host`): Envoy's shadow request to
+/// a cluster found by DNS, with its own `Host`. Fire and forget: the client never waits for it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Mirror {
+    /// The mirror target's scheme, host and port ([`AuthService::mirror_cluster_name`]).
+    pub service: AuthService,
+    /// The copy's `Host` (`mirror-host`, else the target's host without port).
+    pub host: String,
 }
 
 /// A per-client request limit: a token bucket per client address of `burst` tokens, refilled
@@ -207,6 +219,7 @@ impl Default for RoutePolicy {
             preflight: false,
             hash: None,
             rate_limit: None,
+            mirror: None,
         }
     }
 }
@@ -217,7 +230,7 @@ impl RoutePolicy {
     /// stream keep the old one until the route table stops naming it.
     pub fn key(&self) -> String {
         let canonical = format!(
-            "body={:?};idle={};tries={};headers={:?};allow={:?};deny={:?};response={:?}/{:?}/{:?};cors={:?}/{};hash={:?};rate={:?}",
+            "body={:?};idle={};tries={};headers={:?};allow={:?};deny={:?};response={:?}/{:?}/{:?};cors={:?}/{};hash={:?};rate={:?};mirror={:?}",
             self.max_body_bytes,
             self.upstream_idle_timeout.as_millis(),
             self.tries,
@@ -230,7 +243,8 @@ impl RoutePolicy {
             self.cors,
             self.preflight,
             self.hash,
-            self.rate_limit
+            self.rate_limit,
+            self.mirror
         );
         let digest = Sha256::digest(canonical.as_bytes());
         format!("p{}", &hex::encode(&digest[..8])[..15])
@@ -285,10 +299,19 @@ pub enum AuthTarget {
 impl AuthService {
     /// The Envoy cluster name: `wasm-ingress:auth:` then the scheme and `host:port`, or `self`.
     pub fn cluster_name(&self) -> String {
+        self.named("auth")
+    }
+
+    /// The cluster name of the same place as a request mirror: `wasm-ingress:mirror:…`.
+    pub fn mirror_cluster_name(&self) -> String {
+        self.named("mirror")
+    }
+
+    fn named(&self, role: &str) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         match &self.target {
-            AuthTarget::Dns { host, port } => format!("wasm-ingress:auth:{scheme}://{host}:{port}"),
-            AuthTarget::OwnListener => format!("wasm-ingress:auth:{scheme}://self"),
+            AuthTarget::Dns { host, port } => format!("wasm-ingress:{role}:{scheme}://{host}:{port}"),
+            AuthTarget::OwnListener => format!("wasm-ingress:{role}:{scheme}://self"),
         }
     }
 }

@@ -201,6 +201,9 @@ fn describe_policy(model: &crate::model::Model, key: &str) -> String {
         let per = if limit.per_minute { "minute" } else { "second" };
         text.push_str(&format!("; {} requests per {per} per client, bursts of {} (then 503)", limit.requests, limit.burst));
     }
+    if let Some(mirror) = &policy.mirror {
+        text.push_str(&format!("; copied to {} with Host {} (answer ignored)", mirror.service.mirror_cluster_name(), mirror.host));
+    }
     if let Some(hash) = &policy.hash {
         text.push_str(&format!("; endpoint chosen by hashing {hash:?}"));
     }

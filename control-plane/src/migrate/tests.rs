@@ -33,7 +33,7 @@ fn an_annotation_is_classified_by_the_registry_then_by_what_translation_said() {
         ("app-root", &[&warning], Class::Differs, "same"),
         ("limit-rps", &[], Class::Differs, "differs"),
         ("proxy-buffering", &[&warning], Class::Differs, "no effect"),
-        ("mirror-target", &[&warning], Class::NotSupported, "not yet"),
+        ("custom-http-errors", &[&warning], Class::NotSupported, "not yet"),
         ("server-snippet", &[&warning], Class::NotSupported, "never applied"),
         ("auth-tls-verify-client", &[&warning], Class::NotSupported, "fails closed"),
         ("auth-tls-secret", &[&error], Class::Refused, "fails closed"),
@@ -95,7 +95,7 @@ fn verdicts_what_is_lost_and_the_exit_status_are_what_a_user_would_conclude() {
     assert_eq!(report.summary.ingresses, 7);
     assert_eq!(verdict("shop/web"), Some(Verdict::Identical));
     assert_eq!(verdict("shop/web-canary"), Some(Verdict::Identical));
-    // limit-rps differs in how the bucket refills; mirror-target is not applied.
+    // limit-rps differs in how the bucket refills; the mirror gets the request's path as sent upstream.
     assert_eq!(verdict("shop/api"), Some(Verdict::Differs));
     // Custom error pages are not applied: what the blog loses.
     assert_eq!(verdict("blog/site"), Some(Verdict::Differs));

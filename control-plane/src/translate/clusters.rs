@@ -62,6 +62,16 @@ pub fn eds_cluster(upstream: &UpstreamCluster, edge: &EdgeSettings) -> Cluster {
 
 /// The cluster of an external auth service; `listeners` are Envoy's own (HTTP, HTTPS) addresses.
 pub fn auth_cluster(service: &AuthService, listeners: (SocketAddr, SocketAddr), edge: &EdgeSettings) -> Cluster {
+    external_cluster(service.cluster_name(), service, listeners, edge)
+}
+
+/// The cluster a request mirror copies to (`mirror-target`): the same kind as an auth service's.
+pub fn mirror_cluster(mirror: &crate::model::Mirror, listeners: (SocketAddr, SocketAddr), edge: &EdgeSettings) -> Cluster {
+    external_cluster(mirror.service.mirror_cluster_name(), &mirror.service, listeners, edge)
+}
+
+/// A cluster outside Kubernetes' Services: a DNS name (or address), or Envoy's own listener.
+fn external_cluster(name: String, service: &AuthService, listeners: (SocketAddr, SocketAddr), edge: &EdgeSettings) -> Cluster {
     let (discovery, address, sni) = match &service.target {
         AuthTarget::Dns { host, port } => {
             let sni = if host.parse::<std::net::IpAddr>().is_ok() { None } else { Some(host.clone()) };
@@ -72,7 +82,6 @@ pub fn auth_cluster(service: &AuthService, listeners: (SocketAddr, SocketAddr), 
             (cluster::DiscoveryType::Static, own_address(listener), None)
         }
     };
-    let name = service.cluster_name();
     let endpoint = LbEndpoint {
         host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(envoy_types::pb::envoy::config::endpoint::v3::Endpoint {
             address: Some(address),

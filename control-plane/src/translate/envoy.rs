@@ -16,7 +16,7 @@
 //! and identical xDS versions. This module must not decide routing (that is the filter's table) nor
 //! read cluster state (that is `translate::ingress`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use envoy_types::pb::envoy::config::accesslog::v3::{access_log, AccessLog};
@@ -135,6 +135,12 @@ pub fn build(model: &Model, settings: &ListenerSettings) -> EnvoyResources {
     let own_listeners = (settings.http_address, settings.https_address);
     let mut clusters: Vec<Cluster> = model.clusters.values().map(|c| clusters::eds_cluster(c, &settings.edge)).collect();
     clusters.extend(model.auth_services.values().map(|s| clusters::auth_cluster(s, own_listeners, &settings.edge)));
+    let mirrors: BTreeMap<String, &crate::model::Mirror> = std::iter::once(&model.default_policy)
+        .chain(model.policies.values())
+        .filter_map(|policy| policy.mirror.as_ref())
+        .map(|mirror| (mirror.service.mirror_cluster_name(), mirror))
+        .collect();
+    clusters.extend(mirrors.values().map(|m| clusters::mirror_cluster(m, own_listeners, &settings.edge)));
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
     EnvoyResources {
         listeners,

@@ -58,6 +58,7 @@ mod balance;
 pub mod behaviour;
 mod canary;
 mod cors;
+mod mirror;
 mod ratelimit;
 mod claims;
 pub mod registry;
@@ -769,7 +770,12 @@ impl RoutePolicies {
             per_minute: rate.per_minute,
             burst: rate.burst,
         });
-        let policy = RoutePolicy { hash: nginx.balancing.hash.as_ref().map(|hash| hash.on(path)), rate_limit, ..nginx.policy(defaults) };
+        let policy = RoutePolicy {
+            hash: nginx.balancing.hash.as_ref().map(|hash| hash.on(path)),
+            rate_limit,
+            mirror: nginx.mirror.clone(),
+            ..nginx.policy(defaults)
+        };
         let cors = nginx.cors.as_ref().map(|config| cors::route_rule(config, &policy, |p| policy_key(p, default_policy, policies)));
         let auth = nginx.auth.as_ref().map(|config| config.rule(policy.upstream_idle_timeout));
         let basic_auth = nginx.basic.as_ref().map(basic::BasicConfig::rule);

@@ -218,6 +218,7 @@ pub fn policy_route(key: &str, policy: &RoutePolicy, tls: bool) -> Route {
         // as the upstream keeps talking (the idle timeout below).
         timeout: Some(ProtoDuration { seconds: 0, nanos: 0 }),
         retry_policy: Some(retry_policy),
+        request_mirror_policies: policy.mirror.iter().map(mirror_policy).collect(),
         ..Default::default()
     });
     // A CORS preflight is answered here, as ingress-nginx's `return 204`.
@@ -262,6 +263,17 @@ fn hash_policy(hash: &HashOn, tls: bool) -> route_action::HashPolicy {
         HashOn::SourceIp => PolicySpecifier::ConnectionProperties(hp::ConnectionProperties { source_ip: true }),
     };
     route_action::HashPolicy { policy_specifier: Some(specifier), terminal: false }
+}
+
+/// `mirror-target`: a shadow copy of each request to the mirror's cluster with the mirror's Host
+/// as written (no `-shadow` suffix: nginx sends `mirror-host` as it is).
+fn mirror_policy(mirror: &crate::model::Mirror) -> route_action::RequestMirrorPolicy {
+    route_action::RequestMirrorPolicy {
+        cluster: mirror.service.mirror_cluster_name(),
+        host_rewrite_literal: mirror.host.clone(),
+        disable_shadow_host_suffix_append: true,
+        ..Default::default()
+    }
 }
 
 /// A header value Envoy sends as written (`%` starts a formatter command in Envoy's values).
@@ -371,6 +383,7 @@ mod tests {
             preflight: false,
             hash: None,
             rate_limit: None,
+            mirror: None,
         };
         let unlimited = RoutePolicy { max_body_bytes: None, ..RoutePolicy::default() };
         Model {
@@ -440,6 +453,24 @@ mod tests {
         );
         assert_eq!(route.response_headers_to_remove, vec!["server".to_string()]);
         assert!(configs.iter().all(|c| c.most_specific_header_mutations_wins), "a route's own headers win");
+    }
+
+    #[test]
+    fn a_mirror_is_a_shadow_copy_with_the_mirror_host_as_written() {
+        use crate::model::{AuthService, AuthTarget, Mirror};
+        let service = AuthService { tls: false, target: AuthTarget::Dns { host: "shadow.shop.svc".into(), port: 8080 } };
+        let policy = RoutePolicy { mirror: Some(Mirror { service, host: "shadow.example".into() }), ..RoutePolicy::default() };
+        let Some(route::Action::Route(action)) = policy_route("k", &policy, false).action else { panic!("not forwarded") };
+        let mirrors: Vec<(String, String, bool)> = action
+            .request_mirror_policies
+            .iter()
+            .map(|m| (m.cluster.clone(), m.host_rewrite_literal.clone(), m.disable_shadow_host_suffix_append))
+            .collect();
+        assert_eq!(mirrors, [("wasm-ingress:mirror:http://shadow.shop.svc:8080".to_string(), "shadow.example".to_string(), true)]);
+        let Some(route::Action::Route(plain)) = policy_route("k", &RoutePolicy::default(), false).action else { panic!() };
+        assert!(plain.request_mirror_policies.is_empty());
+        // The mirror changes the policy's key: its route is another route.
+        assert_ne!(policy.key(), RoutePolicy::default().key());
     }
 
     #[test]

@@ -19,13 +19,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Cidr, RoutePolicy, Severity};
+use crate::model::{Cidr, Mirror, RoutePolicy, Severity};
 
 use super::auth::{self, Auth, AuthConfig};
 use super::basic::{self, Basic, BasicConfig};
 use super::behaviour::{self, Behaviour};
 use super::balance::{self, Balancing};
 use super::canary::{self, CanaryRules};
+use super::mirror;
 use super::ratelimit::{self, RequestRate};
 use super::cors::{self, CorsConfig};
 use super::upstream::{self, Upstream};
@@ -79,6 +80,8 @@ pub struct NginxAnnotations {
     pub auth: Option<Box<AuthConfig>>,
     /// `auth-type: basic` and its Secret (see `basic`); the Secret is read by translation.
     pub basic: Option<BasicConfig>,
+    /// `mirror-target` (see `mirror`).
+    pub mirror: Option<Mirror>,
 }
 
 /// The annotations that limit client addresses. ingress-nginx reads `allowlist-source-range`
@@ -147,6 +150,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
             (Support::Applied | Support::Differs, name) if cors::NAMES.contains(&name) => {} // read by `cors::parse`
             (Support::Applied | Support::Differs, name) if balance::NAMES.contains(&name) => {} // read by `balance::parse`
             (Support::Applied | Support::Differs, name) if ratelimit::NAMES.contains(&name) => {} // read by `ratelimit::parse`
+            (Support::Applied | Support::Differs, name) if mirror::NAMES.contains(&name) => {} // read by `mirror::parse`
             (_, name) if auth::NAMES.contains(&name) => {} // read by `auth::parse`
             (_, name) if basic::NAMES.contains(&name) => {} // read by `basic::parse`
             (Support::Applied, name) if SOURCE_RANGES.contains(&name) => {
@@ -279,6 +283,9 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
         let (rate_limit, rate_notes) = ratelimit::parse(annotations);
         parsed.rate_limit = rate_limit;
         notes.extend(rate_notes);
+        let (mirror, mirror_notes) = mirror::parse(annotations);
+        parsed.mirror = mirror;
+        notes.extend(mirror_notes);
         let (auth, auth_notes) = auth::parse(annotations);
         match auth {
             Auth::Off => {}

@@ -226,7 +226,7 @@ fn parse_url(url: &str) -> Result<Target, Refusal> {
 }
 
 /// `host[:port]` (`[v6]:port` too); `None` for a port that is not a number.
-fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {
+pub(super) fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {
     let colon = match authority.rfind(':') {
         Some(i) if !authority[i..].contains(']') => i,
         _ => return Some((authority, None)),
