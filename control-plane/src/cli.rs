@@ -218,6 +218,10 @@ pub struct MigrateArgs {
     /// settings become the defaults, and each is classified. Without it: ingress-nginx's defaults.
     #[arg(long)]
     pub configmap: Option<PathBuf>,
+    /// ingress-nginx ran with `--enable-ssl-passthrough` (its `ssl-passthrough` annotations worked):
+    /// judge them as `serve --enable-ssl-passthrough` would serve them.
+    #[arg(long)]
+    pub enable_ssl_passthrough: bool,
     /// `text` (for a person; colour on a terminal) or `json` (schema `wasm-ingress.dev/migrate/v1`).
     #[arg(long, value_enum, default_value = "text")]
     pub output: OutputFormat,

@@ -39,6 +39,18 @@ pub struct Model {
     /// The external auth services routes call (`auth-url`), by cluster name
     /// ([`AuthService::cluster_name`]).
     pub auth_services: BTreeMap<String, AuthService>,
+    /// `ssl-passthrough` hosts (lower-case, `*.` wildcards as written): TLS with that SNI goes to
+    /// the cluster undecrypted.
+    pub passthrough: BTreeMap<String, Passthrough>,
+}
+
+/// Where a passed-through host's TLS connections go.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Passthrough {
+    /// A cluster of the `/` path's Service port (plain TCP: Envoy does not speak TLS to it).
+    pub cluster: String,
+    /// `namespace/name: spec.rules[i].http.paths[j]`, for `explain` and logs.
+    pub origin: String,
 }
 
 /// What Envoy does with the requests of a route besides choosing its cluster: one Envoy route per

@@ -10,7 +10,10 @@
 //!   client certificate is presented; a wrong CA is not served; a missing Secret denies (503);
 //! - `FCGI` answers 503 (Envoy has no FastCGI client);
 //! - `service-upstream`: the Service's cluster IP is the endpoint, not its EndpointSlices;
-//! - `x-forwarded-prefix` reaches the backend as `X-Forwarded-Prefix`.
+//! - `x-forwarded-prefix` reaches the backend as `X-Forwarded-Prefix`;
+//! - `ssl-passthrough` (with `serve --enable-ssl-passthrough`): the client's TLS reaches the backend
+//!   undecrypted (the backend's own certificate, no header Envoy adds), beside hosts whose TLS
+//!   Envoy terminates; an Ingress that restricts access is not passed through.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -22,7 +25,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use wasm_ingress_tests::backend::{Echo, EchoBackend};
 use wasm_ingress_tests::gateway::certs::TestCa;
-use wasm_ingress_tests::gateway::{manifests, Gateway};
+use wasm_ingress_tests::gateway::{manifests, Gateway, GatewayOptions};
 
 const NGINX: &str = "nginx.ingress.kubernetes.io/";
 
@@ -198,4 +201,52 @@ fn service_upstream_sends_to_the_cluster_ip_not_the_endpoints() {
         let (status, echo) = request(&gateway, host, None, false);
         assert_eq!((status, echo.map(|e| e.backend)), (200, Some(backend.to_string())), "{host}");
     }
+}
+
+#[test]
+fn ssl_passthrough_sends_the_clients_tls_to_the_backend_undecrypted() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let backend_ca = TestCa::new("backend-ca").unwrap();
+    let edge_ca = TestCa::new("edge-ca").unwrap();
+    let secure = tls_backend(certs.path(), "secure", 171, &backend_ca, &["pass.test", "guarded.test"], None);
+    let plain = EchoBackend::spawn("plain", Ipv4Addr::new(127, 0, 0, 172)).unwrap();
+    let (edge_cert, edge_key) = edge_ca.server_cert(&["term.test"]).unwrap();
+    let mut objects = manifests::service("default", "secure", &[("https", 80)], &[&secure]);
+    objects.extend(manifests::service("default", "plain", &[("http", 80)], &[&plain]));
+    objects.push(manifests::tls_secret("default", "term-tls", &edge_cert, &edge_key));
+    objects.push(annotated("pass", "secure", &[("ssl-passthrough", "true"), ("backend-protocol", "HTTPS")], "pass.test"));
+    // Passing through would drop the allow-list: not passed through (an error), TLS terminated.
+    objects.push(annotated("guarded", "secure", &[("ssl-passthrough", "true"), ("whitelist-source-range", "127.0.0.0/8")], "guarded.test"));
+    let mut terminated = annotated("term", "plain", &[], "term.test");
+    terminated["spec"]["tls"] = json!([{"hosts": ["term.test"], "secretName": "term-tls"}]);
+    objects.push(terminated);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let options = GatewayOptions { serve_args: vec!["--enable-ssl-passthrough".into()], ..GatewayOptions::default() };
+    let gateway = Gateway::start_with(dir.path(), &options).unwrap();
+
+    let get = |host: &str, ca: &TestCa| -> Result<(u16, Option<Echo>), String> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let client = gateway.client(&[host], Some(&ca.cert_pem)).map_err(|e| e.to_string())?;
+            let response = client.get(gateway.https_url(host, "/x")).send().await.map_err(|e| format!("{e:?}"))?;
+            let status = response.status().as_u16();
+            Ok((status, Echo::parse(&response.bytes().await.unwrap()).ok()))
+        })
+    };
+    // Passed through: the client trusts only the backend's CA, and the backend saw the request as
+    // the client sent it (nothing Envoy adds, such as X-Request-Id or X-Forwarded-For).
+    let (status, echo) = get("pass.test", &backend_ca).unwrap();
+    let echo = echo.unwrap();
+    assert_eq!((status, echo.backend.as_str(), echo.path.as_str()), (200, "secure", "/x"));
+    assert!(!echo.headers.contains_key("x-request-id") && !echo.headers.contains_key("x-forwarded-for"), "{echo:?}");
+    // Envoy's own certificate is not what pass.test presents.
+    assert!(get("pass.test", &edge_ca).is_err());
+    // Beside it, Envoy still terminates TLS for other hosts.
+    let (status, echo) = get("term.test", &edge_ca).unwrap();
+    assert_eq!((status, echo.map(|e| e.backend)), (200, Some("plain".to_string())));
+    // The guarded Ingress is not passed through: Envoy holds no certificate for it, so the handshake
+    // with the backend's CA fails rather than reaching the backend unchecked.
+    assert!(get("guarded.test", &backend_ca).is_err());
+    assert!(gateway.control_plane_logs().contains("would bypass a source-range list"));
 }

@@ -230,6 +230,16 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
     let scheme = if request.https { "https" } else { "http" };
     let _ = writeln!(out, "request:   GET {scheme}://{}{}", request.authority, request.path);
 
+    let parent = host.split_once('.').map(|(_, rest)| format!("*.{rest}")).unwrap_or_default();
+    let passed = model.passthrough.get(&host).or_else(|| model.passthrough.get(&parent));
+    if let Some(target) = passed.filter(|_| request.https) {
+        let _ = writeln!(
+            out,
+            "tls:       SNI {host:?} is passed through undecrypted (ssl-passthrough, {}) to {}: the backend answers the TLS handshake and the request; no route, policy or annotation applies",
+            target.origin, target.cluster
+        );
+        return Ok(out);
+    }
     if request.https {
         let server = model.tls_servers.iter().find(|s| s.server_names.iter().any(|n| n == &host)).or_else(|| {
             let parent = host.split_once('.').map(|(_, rest)| format!("*.{rest}"));

@@ -18,7 +18,7 @@ use crate::cli::{MigrateArgs, OutputFormat};
 use crate::migrate::{self, configmap, render};
 use crate::source::files::load_dir;
 use crate::state::ClusterState;
-use crate::translate::ingress::{translate_with_notes, unix_now, HostOwnership, TranslateOptions};
+use crate::translate::ingress::{translate_with_notes, unix_now, HostOwnership, NginxDefaults, TranslateOptions};
 
 /// How long the Kubernetes source may take to list everything.
 const LIST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -37,7 +37,10 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         host_ownership: HostOwnership::Merge,
         default_certificate: None,
         now: Some(unix_now()),
-        defaults: reading.as_ref().map(|r| r.defaults.clone()).unwrap_or_default(),
+        defaults: NginxDefaults {
+            enable_ssl_passthrough: args.enable_ssl_passthrough,
+            ..reading.as_ref().map(|r| r.defaults.clone()).unwrap_or_default()
+        },
     };
     let (translation, notes) = translate_with_notes(&state, &options);
     let scope = migrate::Scope { ingress_class: args.ingress_class, controller: args.controller_name };

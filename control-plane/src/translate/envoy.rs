@@ -28,9 +28,11 @@ use envoy_types::pb::envoy::config::core::v3::{
 };
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::extensions::filters::listener::proxy_protocol::v3::ProxyProtocol;
-use envoy_types::pb::envoy::config::listener::v3::{listener_filter, ListenerFilter, 
-    filter, Filter, FilterChain, Listener,
+use envoy_types::pb::envoy::config::listener::v3::{
+    filter, listener_filter, Filter, FilterChain, FilterChainMatch, Listener, ListenerFilter,
 };
+use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
+use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{tcp_proxy, TcpProxy};
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 use envoy_types::pb::envoy::extensions::access_loggers::stream::v3::{stdout_access_log, StdoutAccessLog};
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
@@ -48,7 +50,7 @@ use prost::Name;
 use sha2::{Digest, Sha256};
 use wasm_ingress_filter::table::{RouteTable, CLUSTER_HEADER, POLICY_HEADER};
 
-use crate::model::{Model, TlsCertificate};
+use crate::model::{Model, Passthrough, TlsCertificate};
 use crate::translate::access::{self, RBAC_FILTER};
 use crate::translate::ratelimit::{self, RATE_LIMIT_FILTER};
 use crate::translate::clusters;
@@ -129,7 +131,9 @@ pub fn build(model: &Model, settings: &ListenerSettings) -> EnvoyResources {
             }
             (None, None) => {}
         }
-        listeners.push(https_listener(settings.https_address, &certificates, &settings.edge));
+    }
+    if !certificates.is_empty() || !model.passthrough.is_empty() {
+        listeners.push(https_listener(settings.https_address, &certificates, &model.passthrough, &settings.edge));
     }
     listeners.sort_by(|a, b| a.name.cmp(&b.name));
     let own_listeners = (settings.http_address, settings.https_address);
@@ -217,7 +221,12 @@ fn http_listener(address: SocketAddr, edge: &EdgeSettings) -> Listener {
 /// and of its compiled route table for all HTTPS hosts: a filter chain per SNI name compiled a copy
 /// of the table per chain (500 TLS hosts took Envoy to 8.9 GiB in `make bench`) and re-ran
 /// `on_configure` once per chain on every route change.
-fn https_listener(address: SocketAddr, certificates: &[String], edge: &EdgeSettings) -> Listener {
+fn https_listener(
+    address: SocketAddr,
+    certificates: &[String],
+    passthrough: &BTreeMap<String, Passthrough>,
+    edge: &EdgeSettings,
+) -> Listener {
     let tls_context = DownstreamTlsContext {
         common_tls_context: Some(CommonTlsContext {
             tls_certificate_sds_secret_configs: certificates
@@ -230,19 +239,55 @@ fn https_listener(address: SocketAddr, certificates: &[String], edge: &EdgeSetti
         }),
         ..Default::default()
     };
-    Listener {
-        name: HTTPS_LISTENER_NAME.to_string(),
-        listener_filters: listener_filters(edge),
-        address: Some(socket_address(&address.ip().to_string(), address.port())),
-        filter_chains: vec![FilterChain {
+    // Passed-through hosts first, matched by the SNI the TLS inspector reads; everything else
+    // (no SNI, another name, not TLS) falls to the chain that terminates TLS, if there is one.
+    let mut filter_chains: Vec<FilterChain> = passthrough.iter().map(|(host, target)| passthrough_chain(host, target)).collect();
+    if !certificates.is_empty() {
+        filter_chains.push(FilterChain {
             transport_socket: Some(TransportSocket {
                 name: TLS_TRANSPORT_SOCKET.to_string(),
                 config_type: Some(transport_socket::ConfigType::TypedConfig(pack_any(tls_context))),
             }),
             filters: vec![http_connection_manager_filter(HTTPS_LISTENER_NAME, HTTPS_ROUTE_CONFIG, edge)],
             ..Default::default()
-        }],
+        });
+    }
+    let mut inspectors = listener_filters(edge);
+    if !passthrough.is_empty() {
+        inspectors.push(ListenerFilter {
+            name: TLS_INSPECTOR_FILTER.to_string(),
+            config_type: Some(listener_filter::ConfigType::TypedConfig(pack_any(TlsInspector::default()))),
+            ..Default::default()
+        });
+    }
+    Listener {
+        name: HTTPS_LISTENER_NAME.to_string(),
+        listener_filters: inspectors,
+        address: Some(socket_address(&address.ip().to_string(), address.port())),
+        filter_chains,
         per_connection_buffer_limit_bytes: edge.buffer_limit(),
+        ..Default::default()
+    }
+}
+
+const TLS_INSPECTOR_FILTER: &str = "envoy.filters.listener.tls_inspector";
+const TCP_PROXY_FILTER: &str = "envoy.filters.network.tcp_proxy";
+
+/// `ssl-passthrough`: TLS whose SNI is `host` goes to the cluster as bytes, never decrypted.
+fn passthrough_chain(host: &str, target: &Passthrough) -> FilterChain {
+    let proxy = TcpProxy {
+        stat_prefix: "passthrough".to_string(),
+        cluster_specifier: Some(tcp_proxy::ClusterSpecifier::Cluster(target.cluster.clone())),
+        ..Default::default()
+    };
+    FilterChain {
+        name: format!("passthrough:{host}"),
+        filter_chain_match: Some(FilterChainMatch {
+            server_names: vec![host.to_string()],
+            transport_protocol: "tls".to_string(),
+            ..Default::default()
+        }),
+        filters: vec![Filter { name: TCP_PROXY_FILTER.to_string(), config_type: Some(filter::ConfigType::TypedConfig(pack_any(proxy))) }],
         ..Default::default()
     }
 }
@@ -699,6 +744,38 @@ mod tests {
         let hcm = hcm_of(chain);
         assert_eq!(hcm.stat_prefix, "https");
         assert_eq!(hcm.http_filters[0].name, ROUTER_FILTER_CONFIG_NAME);
+    }
+
+    #[test]
+    fn passed_through_hosts_get_an_sni_chain_to_their_cluster_before_the_terminating_one() {
+        let mut model = model();
+        let target = Passthrough { cluster: "argocd/argocd-server/443".into(), origin: String::new() };
+        model.passthrough.insert("argocd.example.com".into(), target);
+        let chains_of = |model: &Model| {
+            let https = listener(&build(model, &settings()), HTTPS_LISTENER_NAME).unwrap().clone();
+            let inspectors: Vec<String> = https.listener_filters.iter().map(|f| f.name.clone()).collect();
+            let chains: Vec<(Vec<String>, String)> = https
+                .filter_chains
+                .iter()
+                .map(|c| {
+                    let names = c.filter_chain_match.as_ref().map(|m| m.server_names.clone()).unwrap_or_default();
+                    (names, c.filters[0].name.clone())
+                })
+                .collect();
+            (inspectors, chains, https)
+        };
+        let (inspectors, chains, https) = chains_of(&model);
+        assert_eq!(inspectors, [TLS_INSPECTOR_FILTER]);
+        assert_eq!(chains, [(vec!["argocd.example.com".to_string()], TCP_PROXY_FILTER.to_string()), (vec![], HCM_FILTER.to_string())]);
+        let Some(filter::ConfigType::TypedConfig(any)) = &https.filter_chains[0].filters[0].config_type else { panic!() };
+        let proxy: TcpProxy = unpack(any);
+        assert_eq!(proxy.cluster_specifier, Some(tcp_proxy::ClusterSpecifier::Cluster("argocd/argocd-server/443".into())));
+        assert!(https.filter_chains[0].transport_socket.is_none(), "passed through: Envoy never terminates that TLS");
+        // Without certificates of its own, the listener has only the passthrough chains.
+        model.tls_servers.clear();
+        model.certificates.clear();
+        let (_, chains, _) = chains_of(&model);
+        assert_eq!(chains, [(vec!["argocd.example.com".to_string()], TCP_PROXY_FILTER.to_string())]);
     }
 
     #[test]

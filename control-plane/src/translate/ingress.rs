@@ -59,6 +59,7 @@ pub mod behaviour;
 mod canary;
 mod cors;
 mod mirror;
+mod passthrough;
 mod ratelimit;
 mod claims;
 pub mod registry;
@@ -79,7 +80,9 @@ use wasm_ingress_filter::matcher::{check_route, forwards, CompiledTable};
 use wasm_ingress_filter::table::{Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
 
 use crate::cli::{DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS};
-use crate::model::{AuthService, ClientRateLimit, Diagnostic, Model, ObjectRef, RoutePolicy, Severity, Translation, UpstreamOptions};
+use crate::model::{
+    AuthService, ClientRateLimit, Diagnostic, Model, ObjectRef, Passthrough, RoutePolicy, Severity, Translation, UpstreamOptions,
+};
 use crate::state::{ClusterState, ObjectKey};
 
 pub use annotations::{parse as parse_annotations, AccessDenial, NginxAnnotations, DENIED_BODY, NGINX_PREFIX, REWRITE_TARGET, USE_REGEX};
@@ -255,6 +258,8 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
     let mut auth_services: BTreeMap<String, AuthService> = BTreeMap::new();
     // Basic-auth users by password list (`auth-type: basic`).
     let mut passwords: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    // `ssl-passthrough` hosts (the oldest Ingress's `/` path wins).
+    let mut passthrough_hosts: BTreeMap<String, Passthrough> = BTreeMap::new();
 
     for (key, ingress) in ours.iter().copied() {
         let object = ingress_ref(key);
@@ -305,6 +310,7 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
             auth_services.insert(auth.service.cluster_name(), auth.service.clone());
         }
         let upstream_options = UpstreamOptions { balance: nginx.balancing.balance, ..upstream_options };
+        let passed_through = passthrough::wanted(&nginx, options.defaults.enable_ssl_passthrough, &object, &mut diagnostics);
         let own_default = spec.default_backend.as_ref().and_then(|b| {
             let action = backends.resolve(key, "spec.defaultBackend", b, &upstream_options, &mut diagnostics);
             let route_policies = RoutePolicies::register(&nginx, key, &options.defaults, "/", &default_policy, &mut policies);
@@ -423,6 +429,14 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                 }
                 let action =
                     backends.resolve(key, &format!("{field}.backend"), &http_path.backend, &upstream_options, &mut diagnostics);
+                if passed_through && path == "/" && !passthrough_hosts.contains_key(&host) {
+                    // Plain TCP to the endpoints: whatever `backend-protocol` says, the TLS is the client's.
+                    let plain = backends.resolve(key, &format!("{field}.backend"), &http_path.backend, &UpstreamOptions::default(), &mut diagnostics);
+                    if let Some(cluster) = plain.as_ref().and_then(single_cluster).filter(|_| !host.is_empty()) {
+                        passthrough_hosts.insert(host.clone(), Passthrough { cluster, origin: format!("{key}: {field}") });
+                        served.insert(key.clone());
+                    }
+                }
                 let Some(action) = fail_closed(action, &nginx) else {
                     continue;
                 };
@@ -687,8 +701,17 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
         policies,
         hsts: options.defaults.hsts_header(),
         auth_services,
+        passthrough: passthrough_hosts,
     };
     (Translation { model, diagnostics, served_ingresses: served, denied_ingresses: denied }, notes)
+}
+
+/// The one cluster a path forwards to (not a redirect, an answer or a weighted split).
+fn single_cluster(action: &RouteAction) -> Option<String> {
+    match action {
+        RouteAction::Forward(forward) if forward.backends.len() == 1 => forward.backends.first().map(|b| b.cluster.clone()),
+        _ => None,
+    }
 }
 
 /// Fail closed: an Ingress whose access control cannot be enforced answers every path with the

@@ -82,6 +82,8 @@ pub struct NginxAnnotations {
     pub basic: Option<BasicConfig>,
     /// `mirror-target` (see `mirror`).
     pub mirror: Option<Mirror>,
+    /// `ssl-passthrough: "true"` (see `passthrough`).
+    pub ssl_passthrough: bool,
 }
 
 /// The annotations that limit client addresses. ingress-nginx reads `allowlist-source-range`
@@ -151,6 +153,11 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
             (Support::Applied | Support::Differs, name) if balance::NAMES.contains(&name) => {} // read by `balance::parse`
             (Support::Applied | Support::Differs, name) if ratelimit::NAMES.contains(&name) => {} // read by `ratelimit::parse`
             (Support::Applied | Support::Differs, name) if mirror::NAMES.contains(&name) => {} // read by `mirror::parse`
+            (Support::Differs, "ssl-passthrough") => match value.trim() {
+                "true" => parsed.ssl_passthrough = true,
+                "false" => {}
+                other => notes.push((key.clone(), Severity::Warning, format!("must be \"true\" or \"false\", not {other:?}; treated as \"false\""))),
+            },
             (_, name) if auth::NAMES.contains(&name) => {} // read by `auth::parse`
             (_, name) if basic::NAMES.contains(&name) => {} // read by `basic::parse`
             (Support::Applied, name) if SOURCE_RANGES.contains(&name) => {

@@ -84,6 +84,10 @@ pub struct NginxDefaults {
     /// Add `preload` (`hsts-preload`).
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub hsts_preload: bool,
+    /// Honour `ssl-passthrough` (ingress-nginx's controller flag of the same name, off by default):
+    /// TLS for those hosts goes to the backend undecrypted.
+    #[arg(long)]
+    pub enable_ssl_passthrough: bool,
 }
 
 impl Default for NginxDefaults {
@@ -99,6 +103,7 @@ impl Default for NginxDefaults {
             hsts_max_age: 31_536_000,
             hsts_include_subdomains: true,
             hsts_preload: false,
+            enable_ssl_passthrough: false,
         }
     }
 }
