@@ -1,11 +1,12 @@
 //! ingress-nginx annotations, first half, through the whole product (control plane + real Envoy +
 //! the built filter), with raw HTTP/1.1 so that what a client sees is asserted byte for byte. The
 //! cases come from ingress-nginx's e2e tests (`test/e2e/annotations/{approot,redirect,
-//! fromtowwwredirect,forcesslredirect,preservetrailingslash,proxy}.go`, `test/e2e/settings/tls.go`):
+//! fromtowwwredirect,forcesslredirect,preservetrailingslash,proxy,serveralias}.go`, `test/e2e/settings/tls.go`):
 //! - HTTPS redirects: `ssl-redirect` on by default for TLS hosts (308, no port, one trailing `/`
 //!   dropped), `force-ssl-redirect`, `preserve-trailing-slash`, the ACME exemption, HSTS on HTTPS
 //!   responses only (replacing an upstream's own);
-//! - `app-root`, `permanent-redirect` (+code), `temporal-redirect`, `from-to-www-redirect`;
+//! - `app-root`, `permanent-redirect` (+code), `temporal-redirect`, `from-to-www-redirect`,
+//!   `server-alias` (its host's routes and redirects under more names, over HTTPS too);
 //! - `proxy-body-size`: 413 before the upstream sees the body, chunked too; `0` unlimited;
 //! - `proxy-read-timeout`: 504 after upstream silence, yet a slow stream longer than the timeout
 //!   lives on (nginx times each read, not the whole response);
@@ -152,6 +153,11 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
     let dir = tempfile::tempdir().unwrap();
     let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
     objects.push(manifests::tls_secret("default", "redirect-tls", &cert, &key));
+    let (site_cert, site_key) = ca.server_cert(&["site.test", "alias.test"]).unwrap();
+    objects.push(manifests::tls_secret("default", "site-tls", &site_cert, &site_key));
+    let mut aliased = annotated("aliased", &[("server-alias", "alias.test, *.alias.test")], "site.test", &["/"]);
+    aliased["spec"]["tls"] = json!([{"hosts": ["site.test", "alias.test"], "secretName": "site-tls"}]);
+    objects.push(aliased);
     objects.extend([
         with_tls(annotated("tls", &[], "redirect.test", &["/", "/.well-known/acme-challenge"]), "redirect.test", "redirect-tls"),
         with_tls(annotated("missing-secret", &[], "nosecret.test", &["/"]), "nosecret.test", "does-not-exist"),
@@ -184,6 +190,9 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
         ("permanent-code.test", "/", 308, "http://redirect.example.com".into()),
         ("temporal.test", "/", 302, "https://maintenance.example.com".into()),
         ("www.fromtowwwredirect.bar.com", "/foo", 308, format!("http://fromtowwwredirect.bar.com:{port}/foo")),
+        // server-alias: the alias names are the host's, its ssl-redirect included.
+        ("alias.test", "/a?x=1", 308, "https://alias.test/a?x=1".into()),
+        ("www.alias.test", "/", 308, "https://www.alias.test".into()),
     ];
     for (host, target, status, location) in redirects {
         let response = get(http, host, target, "");
@@ -212,12 +221,18 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
         assert_eq!(header("x-forwarded-port"), Some(port.to_string().as_str()));
         assert_eq!(header("x-forwarded-host"), Some(host));
     }
+    assert_eq!(get(http, "not-an-alias.test", "/", "").status, 404, "only the listed aliases");
     let echo = get(http, "vhost.test", "/", "").echo().unwrap();
     assert_eq!((echo.host.as_str(), echo.headers.get("x-forwarded-host").map(String::as_str)), ("internal.example.com", Some("vhost.test")));
     // Over HTTPS: served, with exactly one Strict-Transport-Security header.
     let (status, hsts, echo) = get_tls(&gateway, "redirect.test", &ca.cert_pem, "/x");
     assert_eq!((status, echo.map(|e| e.backend)), (200, Some("app".to_string())));
     assert_eq!(hsts, vec!["max-age=31536000; includeSubDomains".to_string()]);
+    // The alias over HTTPS, with the certificate its TLS entry names.
+    let (status, _, echo) = get_tls(&gateway, "alias.test", &ca.cert_pem, "/x");
+    let echo = echo.unwrap();
+    assert_eq!((status, echo.backend.as_str()), (200, "app"));
+    assert!(echo.host.starts_with("alias.test"), "{}", echo.host);
 }
 
 #[test]

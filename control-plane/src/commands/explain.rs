@@ -266,11 +266,18 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
         Some(name) if name.starts_with("*.") => {
             let _ = writeln!(out, "host:      {host:?} matches the wildcard host {name:?}");
         }
-        Some(name) => {
-            let _ = writeln!(out, "host:      {host:?} matches the host {name:?}");
-        }
+        Some(name) => match loaded.notes.aliases.get(name) {
+            Some(of) => {
+                let _ = writeln!(out, "host:      {host:?} matches {name:?}, a server-alias of the host {of:?}, which serves it");
+            }
+            None => {
+                let _ = writeln!(out, "host:      {host:?} matches the host {name:?}");
+            }
+        },
     }
-    if let Some(reason) = decision.vhost.and_then(|name| loaded.notes.regex_hosts.get(name)) {
+    // An alias serves its host's routes: the host's notes apply.
+    let noted_host = decision.vhost.map(|name| loaded.notes.aliases.get(name).map_or(name, String::as_str));
+    if let Some(reason) = noted_host.and_then(|name| loaded.notes.regex_hosts.get(name)) {
         let _ = writeln!(
             out,
             "mode:      ingress-nginx regex mode ({reason}): every path of this host is a case-insensitive regex anchored at the start, tried longest first; the first that matches wins"
@@ -289,7 +296,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             }
         }
         Via::HostFallback => {
-            let from = decision.vhost.and_then(|h| loaded.notes.host_fallbacks.get(h)).cloned().unwrap_or_default();
+            let from = noted_host.and_then(|h| loaded.notes.host_fallbacks.get(h)).cloned().unwrap_or_default();
             let _ = writeln!(
                 out,
                 "route:     no path of this host matches {:?}; the host's default backend applies ({from})",

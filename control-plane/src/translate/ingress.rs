@@ -50,6 +50,7 @@
 //!   backends, with an error diagnostic; it still claims its paths, so no other Ingress serves them.
 //! - `route_table.version` is the hex SHA-256 of the table's JSON with an empty version.
 
+mod alias;
 mod annotations;
 mod auth;
 mod basic;
@@ -146,6 +147,8 @@ pub struct TranslationNotes {
     pub default_backend: Option<String>,
     /// Ingresses not of our class (not served).
     pub ignored_ingresses: BTreeSet<ObjectKey>,
+    /// `server-alias` names served -> the host they are an alias of.
+    pub aliases: BTreeMap<String, String>,
 }
 
 /// Seconds since the Unix epoch, for [`TranslateOptions::now`].
@@ -254,6 +257,8 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
     let mut client_certificates = BTreeMap::new();
 
     let mut canaries: Vec<canary::CanaryIngress<'_>> = Vec::new();
+    // `server-alias` names asked for, by host (the oldest Ingress of a host gives them).
+    let mut aliases = alias::AliasClaims::default();
     // External auth services the served Ingresses call (`auth-url`).
     let mut auth_services: BTreeMap<String, AuthService> = BTreeMap::new();
     // Basic-auth users by password list (`auth-type: basic`).
@@ -375,6 +380,7 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
             if nginx.behaviour.from_to_www && build.www_redirect.is_none() {
                 build.www_redirect = Some(key.clone());
             }
+            aliases.claim(&host, key, &nginx.aliases, &mut diagnostics);
             if let Some(action) = &own_default {
                 match &build.fallback {
                     None => {
@@ -645,6 +651,8 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
         let routes = routes.into_iter().map(|(r, _)| r).collect();
         virtual_hosts.push(VirtualHost { host, routes, fallback, app_root: build.app_root });
     }
+    let alias_hosts = aliases.virtual_hosts(&virtual_hosts, &mut notes.aliases, &mut diagnostics);
+    virtual_hosts.extend(alias_hosts);
     virtual_hosts.sort_by(|a, b| a.host.cmp(&b.host));
 
     let mut table = RouteTable {

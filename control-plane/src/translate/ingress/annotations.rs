@@ -27,6 +27,7 @@ use super::behaviour::{self, Behaviour};
 use super::balance::{self, Balancing};
 use super::canary::{self, CanaryRules};
 use super::mirror;
+use super::alias;
 use super::ratelimit::{self, RequestRate};
 use super::cors::{self, CorsConfig};
 use super::upstream::{self, Upstream};
@@ -84,6 +85,8 @@ pub struct NginxAnnotations {
     pub mirror: Option<Mirror>,
     /// `ssl-passthrough: "true"` (see `passthrough`).
     pub ssl_passthrough: bool,
+    /// `server-alias`: more names for this Ingress's hosts (see `alias`).
+    pub aliases: Vec<String>,
 }
 
 /// The annotations that limit client addresses. ingress-nginx reads `allowlist-source-range`
@@ -153,6 +156,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
             (Support::Applied | Support::Differs, name) if balance::NAMES.contains(&name) => {} // read by `balance::parse`
             (Support::Applied | Support::Differs, name) if ratelimit::NAMES.contains(&name) => {} // read by `ratelimit::parse`
             (Support::Applied | Support::Differs, name) if mirror::NAMES.contains(&name) => {} // read by `mirror::parse`
+            (Support::Applied | Support::Differs, name) if alias::NAMES.contains(&name) => {} // read by `alias::parse`
             (Support::Differs, "ssl-passthrough") => match value.trim() {
                 "true" => parsed.ssl_passthrough = true,
                 "false" => {}
@@ -293,6 +297,9 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
         let (mirror, mirror_notes) = mirror::parse(annotations);
         parsed.mirror = mirror;
         notes.extend(mirror_notes);
+        let (aliases, alias_notes) = alias::parse(annotations);
+        parsed.aliases = aliases;
+        notes.extend(alias_notes);
         let (auth, auth_notes) = auth::parse(annotations);
         match auth {
             Auth::Off => {}

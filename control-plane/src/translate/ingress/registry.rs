@@ -171,7 +171,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("relative-redirects", Applied),
     entry("rewrite-target", Applied),
     entry("satisfy", AccessControl),
-    entry("server-alias", NotYet),
+    entry("server-alias", Differs),
     entry("server-snippet", Snippet),
     entry("server-tokens", NoEffect),
     entry("service-upstream", Applied),

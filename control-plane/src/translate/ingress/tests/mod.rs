@@ -1137,6 +1137,32 @@ fn from_to_www_redirect_adds_the_other_name_unless_it_is_defined() {
 }
 
 #[test]
+fn server_alias_serves_the_whole_host_under_more_names_as_ingress_nginx() {
+    let aliased = |time: &str, aliases: &str| format!("{}{}", created(time), nginx(&[("server-alias", aliases)]));
+    let translation = run(&[
+        ingress("site", &aliased("2024-01-01T00:00:00Z", "Alias.example.com, other.example.com, *.site.example.com"), &[rule("site.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("site-api", &aliased("2024-01-02T00:00:00Z", "late.example.com"), &[rule("site.example.com", &[path("/api", "Prefix", "b", 8080)])]),
+        ingress("other", &created("2024-01-03T00:00:00Z"), &[rule("other.example.com", &[path("/", "Prefix", "b", 8080)])]),
+        ingress("thief", &aliased("2024-01-04T00:00:00Z", "alias.example.com"), &[rule("thief.example.com", &[path("/", "Prefix", "b", 8080)])]),
+    ]
+    .concat());
+    for name in ["alias.example.com", "*.site.example.com"] {
+        assert_eq!(route_at(&translation, name, "/").action, forward("default", "a", 80), "{name}: the host's own paths");
+        assert_eq!(route_at(&translation, name, "/api").action, forward("default", "b", 8080), "{name}: every Ingress's paths of the host");
+    }
+    assert_eq!(route_at(&translation, "other.example.com", "/").action, forward("default", "b", 8080), "a defined host is never an alias");
+    assert!(translation.model.route_table.hosts.iter().all(|h| h.host != "late.example.com"), "the oldest Ingress gives the aliases");
+    assert_eq!(route_at(&translation, "thief.example.com", "/").action, forward("default", "b", 8080));
+    let lines = diagnostic_lines(&translation);
+    let alias_warning = |ingress: &str, text: &str| {
+        lines.iter().any(|l| l.starts_with(&format!("warning: Ingress default/{ingress}: metadata.annotations[{NGINX}server-alias]")) && l.contains(text))
+    };
+    assert!(alias_warning("site", "alias \"other.example.com\" of host \"site.example.com\" is a host some Ingress defines"), "{lines:#?}");
+    assert!(alias_warning("site-api", "already takes its aliases from the older Ingress default/site"), "{lines:#?}");
+    assert!(alias_warning("thief", "is already an alias of host \"site.example.com\""), "{lines:#?}");
+}
+
+#[test]
 fn route_policies_are_shared_by_equal_annotations_and_the_default_needs_no_key() {
     let translation = run(&[
         ingress("big-1", &nginx(&[("proxy-body-size", "8m"), ("proxy-read-timeout", "3600")]), &[rule("one.example.com", &[path("/", "Prefix", "a", 80)])]),
