@@ -114,6 +114,8 @@ pub struct ClientRateLimit {
     pub requests: u32,
     pub per_minute: bool,
     pub burst: u32,
+    /// Client addresses never limited (`limit-allowlist`), sorted.
+    pub exempt: Vec<Cidr>,
 }
 
 /// The request property whose hash picks an endpoint (Envoy's route `hash_policy`; the cluster

@@ -2,7 +2,9 @@
 //! plane, real Envoy and the built filter), with clients on several loopback addresses:
 //! `limit-rps: 1` with `limit-burst-multiplier: 3` lets a client make 3 requests at once and
 //! answers the next ones 503 (ingress-nginx's `limit_req … burst nodelay` status), while another
-//! client, and another Ingress's paths, are not limited.
+//! client, and another Ingress's paths, are not limited; clients of `limit-whitelist` /
+//! `limit-allowlist` are never limited (ingress-nginx's `geo` block giving them an empty key), also
+//! beside a `whitelist-source-range` that still refuses outsiders 403.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -55,4 +57,30 @@ fn limit_rps_limits_each_client_like_ingress_nginx() {
     assert_eq!(other, vec![200; 3], "another client has its own bucket");
     let open = burst(&gateway, Ipv4Addr::new(127, 0, 0, 2), "open.test", 8);
     assert_eq!(open, vec![200; 8], "another Ingress is not limited");
+}
+
+#[test]
+fn allow_listed_clients_are_never_limited() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 152)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    let limited = [("limit-rps", "1"), ("limit-burst-multiplier", "3")];
+    objects.extend([
+        ingress("exempting", &[limited[0], limited[1], ("limit-whitelist", "127.0.0.4/32, 10.0.0.0/8")], "exempting.test"),
+        ingress(
+            "guarded",
+            &[limited[0], limited[1], ("limit-allowlist", "127.0.0.6"), ("whitelist-source-range", "127.0.0.0/24")],
+            "guarded.test",
+        ),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+
+    assert_eq!(burst(&gateway, Ipv4Addr::new(127, 0, 0, 4), "exempting.test", 8), vec![200; 8], "an allow-listed client");
+    let limited = burst(&gateway, Ipv4Addr::new(127, 0, 0, 5), "exempting.test", 8);
+    assert_eq!(limited, [vec![200; 3], vec![503; 5]].concat(), "a client not on the list");
+    assert_eq!(burst(&gateway, Ipv4Addr::new(127, 0, 0, 6), "guarded.test", 8), vec![200; 8], "exempt beside a source range");
+    let limited = burst(&gateway, Ipv4Addr::new(127, 0, 0, 7), "guarded.test", 8);
+    assert_eq!(limited, [vec![200; 3], vec![503; 5]].concat(), "inside the source range, not exempt");
+    assert_eq!(burst(&gateway, Ipv4Addr::new(127, 0, 1, 6), "guarded.test", 2), vec![403; 2], "outside the source range");
 }

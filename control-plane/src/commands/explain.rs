@@ -200,6 +200,10 @@ fn describe_policy(model: &crate::model::Model, key: &str) -> String {
     if let Some(limit) = &policy.rate_limit {
         let per = if limit.per_minute { "minute" } else { "second" };
         text.push_str(&format!("; {} requests per {per} per client, bursts of {} (then 503)", limit.requests, limit.burst));
+        if !limit.exempt.is_empty() {
+            let exempt: Vec<String> = limit.exempt.iter().map(|c| format!("{}/{}", c.address, c.prefix_len)).collect();
+            text.push_str(&format!(", except clients in {}", exempt.join(", ")));
+        }
     }
     if let Some(mirror) = &policy.mirror {
         text.push_str(&format!("; copied to {} with Host {} (answer ignored)", mirror.service.mirror_cluster_name(), mirror.host));

@@ -6,6 +6,12 @@
 //! that is one RBAC `ALLOW` policy per route: principal = (any allowed block, or anyone without an
 //! allow list) AND NOT (any denied block). Envoy answers others 403, as nginx does.
 //!
+//! A rate-limited route with exempt clients (`limit-allowlist`) also carries *shadow* rules that
+//! allow exactly those addresses: they enforce nothing, but the filter writes their verdict
+//! (`allowed` / `denied`) into the request's dynamic metadata, which the local rate limit reads
+//! to leave exempt clients out of its buckets (see `translate::ratelimit`). Envoy does the CIDR
+//! matching in both places.
+//!
 //! The address is RBAC's `remote_ip`: the client as the connection manager sees it (the peer, or
 //! the trusted `X-Forwarded-For` hop once `xff_num_trusted_hops` is set), which is nginx's
 //! `$remote_addr`. The filter sits after the wasm filter (which picks the route, so its per-route
@@ -25,14 +31,32 @@ use crate::model::{Cidr, RoutePolicy};
 pub const RBAC_FILTER: &str = "envoy.filters.http.rbac";
 /// The one policy name of a route's rules.
 const POLICY_NAME: &str = "source-ranges";
+/// The one policy name of a route's shadow rules.
+const EXEMPT_POLICY_NAME: &str = "limit-exempt";
+/// Where the RBAC filter writes its shadow rules' verdict: dynamic metadata of this namespace
+/// (the filter's name) and key; the value is [`SHADOW_ALLOWED`] or [`SHADOW_DENIED`].
+pub const SHADOW_RESULT_KEY: &str = "shadow_engine_result";
+pub const SHADOW_DENIED: &str = "denied";
 
 /// The filter's own configuration: no rules, so nothing is enforced unless a route says so.
 pub fn filter_config() -> Rbac {
     Rbac::default()
 }
 
-/// The route's RBAC setting, if its policy limits client addresses.
+/// The route's RBAC setting, if its policy limits client addresses or exempts some from its
+/// request limit.
 pub fn per_route(policy: &RoutePolicy) -> Option<RbacPerRoute> {
+    let exempt = policy.rate_limit.as_ref().map(|limit| limit.exempt.as_slice()).unwrap_or_default();
+    let rules = source_rules(policy);
+    let shadow_rules = (!exempt.is_empty()).then(|| allow(EXEMPT_POLICY_NAME, any_of(exempt)));
+    if rules.is_none() && shadow_rules.is_none() {
+        return None;
+    }
+    Some(RbacPerRoute { rbac: Some(Rbac { rules, shadow_rules, ..Default::default() }) })
+}
+
+/// The enforced rules: allow-list AND NOT deny-list.
+fn source_rules(policy: &RoutePolicy) -> Option<RbacRules> {
     if policy.allow_sources.is_empty() && policy.deny_sources.is_empty() {
         return None;
     }
@@ -45,12 +69,16 @@ pub fn per_route(policy: &RoutePolicy) -> Option<RbacPerRoute> {
     if !policy.deny_sources.is_empty() {
         ids.push(Principal { identifier: Some(principal::Identifier::NotId(Box::new(any_of(&policy.deny_sources)))) });
     }
-    let principal = Principal { identifier: Some(principal::Identifier::AndIds(principal::Set { ids })) };
-    let rules = RbacRules {
+    Some(allow(POLICY_NAME, Principal { identifier: Some(principal::Identifier::AndIds(principal::Set { ids })) }))
+}
+
+/// Rules of one `ALLOW` policy: any request of `principal`.
+fn allow(name: &str, principal: Principal) -> RbacRules {
+    RbacRules {
         action: rbac::Action::Allow as i32,
         // One entry: prost encodes this map deterministically.
         policies: HashMap::from([(
-            POLICY_NAME.to_string(),
+            name.to_string(),
             Policy {
                 permissions: vec![Permission { rule: Some(permission::Rule::Any(true)) }],
                 principals: vec![principal],
@@ -58,8 +86,7 @@ pub fn per_route(policy: &RoutePolicy) -> Option<RbacPerRoute> {
             },
         )]),
         ..Default::default()
-    };
-    Some(RbacPerRoute { rbac: Some(Rbac { rules: Some(rules), ..Default::default() }) })
+    }
 }
 
 fn any_of(blocks: &[Cidr]) -> Principal {
@@ -113,6 +140,25 @@ mod tests {
     #[test]
     fn no_limits_no_setting() {
         assert_eq!(per_route(&RoutePolicy::default()), None);
+    }
+
+    #[test]
+    fn exempt_clients_are_shadow_rules_that_enforce_nothing() {
+        let limit = crate::model::ClientRateLimit {
+            zone: "default/api".into(),
+            requests: 5,
+            per_minute: false,
+            burst: 25,
+            exempt: cidrs(&["10.0.0.0/8", "::1"]),
+        };
+        let policy = RoutePolicy { rate_limit: Some(limit.clone()), ..RoutePolicy::default() };
+        let rbac = per_route(&policy).unwrap().rbac.unwrap();
+        assert_eq!(rbac.rules, None, "nobody is refused");
+        let shadow = rbac.shadow_rules.unwrap();
+        assert_eq!(shadow.action, rbac::Action::Allow as i32);
+        assert_eq!(shadow.policies[EXEMPT_POLICY_NAME].principals, vec![or(vec![remote("10.0.0.0/8"), remote("::1")])]);
+        let no_exemption = crate::model::ClientRateLimit { exempt: Vec::new(), ..limit };
+        assert_eq!(per_route(&RoutePolicy { rate_limit: Some(no_exemption), ..RoutePolicy::default() }), None);
     }
 
     #[test]

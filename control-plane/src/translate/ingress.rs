@@ -795,11 +795,12 @@ impl RoutePolicies {
         default_policy: &RoutePolicy,
         policies: &mut BTreeMap<String, RoutePolicy>,
     ) -> RoutePolicies {
-        let rate_limit = nginx.rate_limit.map(|rate| ClientRateLimit {
+        let rate_limit = nginx.rate_limit.as_ref().map(|rate| ClientRateLimit {
             zone: ingress.to_string(),
             requests: rate.requests,
             per_minute: rate.per_minute,
             burst: rate.burst,
+            exempt: rate.exempt.clone(),
         });
         let policy = RoutePolicy {
             hash: nginx.balancing.hash.as_ref().map(|hash| hash.on(path)),

@@ -8,6 +8,12 @@
 //! ingress-nginx's `limit-req-status-code`. The address is the connection manager's view of the
 //! client, nginx's `$remote_addr`. The filter sits after the wasm filter, whose choice of route
 //! its per-route setting follows; its own configuration enforces nothing.
+//!
+//! Exempt clients (`limit-allowlist`): the RBAC filter before this one judges the address against
+//! shadow rules (see `translate::access`) and leaves its verdict in dynamic metadata; the
+//! descriptor then also holds that verdict and only `denied` (not exempt, or no verdict at all)
+//! has a per-client bucket. An exempt client's descriptor matches none, so only the route's
+//! never-consumed bucket applies: it is not limited.
 
 use std::time::Duration;
 
@@ -15,10 +21,12 @@ use envoy_types::pb::envoy::config::core::v3::RuntimeFractionalPercent;
 use envoy_types::pb::envoy::config::route::v3::{rate_limit, RateLimit};
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::{rate_limit_descriptor, LocalRateLimitDescriptor};
 use envoy_types::pb::envoy::extensions::filters::http::local_ratelimit::v3::LocalRateLimit;
+use envoy_types::pb::envoy::r#type::metadata::v3::{metadata_key, MetadataKey};
 use envoy_types::pb::envoy::r#type::v3::{fractional_percent, FractionalPercent, HttpStatus, TokenBucket};
 use envoy_types::pb::google::protobuf::{BoolValue, UInt32Value};
 
 use crate::model::{ClientRateLimit, RoutePolicy};
+use crate::translate::access::{RBAC_FILTER, SHADOW_DENIED, SHADOW_RESULT_KEY};
 use crate::translate::edge::proto_duration;
 
 /// The local rate limit filter's name, under which routes carry their [`per_route`] setting.
@@ -27,6 +35,8 @@ pub const RATE_LIMIT_FILTER: &str = "envoy.filters.http.local_ratelimit";
 const STAT_PREFIX: &str = "client_limits";
 /// The descriptor key Envoy's `remote_address` action produces.
 const REMOTE_ADDRESS: &str = "remote_address";
+/// The descriptor key of the RBAC shadow verdict (exempt clients: `allowed`).
+const EXEMPTION: &str = "limit_exemption";
 /// Client addresses whose buckets one route keeps (least recently seen are dropped first; nginx's
 /// default 5 MB zone holds about 80 000).
 pub const MAX_CLIENTS: u32 = 100_000;
@@ -54,20 +64,51 @@ pub fn per_route(policy: &RoutePolicy) -> Option<LocalRateLimit> {
         filter_enabled: Some(all()),
         filter_enforced: Some(all()),
         descriptors: vec![LocalRateLimitDescriptor {
-            entries: vec![rate_limit_descriptor::Entry { key: REMOTE_ADDRESS.to_string(), value: String::new() }],
+            entries: descriptor_entries(limit),
             token_bucket: Some(client_bucket(limit)),
             shadow_mode: false,
         }],
-        rate_limits: vec![RateLimit {
-            actions: vec![rate_limit::Action {
-                action_specifier: Some(rate_limit::action::ActionSpecifier::RemoteAddress(rate_limit::action::RemoteAddress {})),
-            }],
-            ..Default::default()
-        }],
+        rate_limits: vec![RateLimit { actions: actions(limit), ..Default::default() }],
         max_dynamic_descriptors: Some(UInt32Value { value: MAX_CLIENTS }),
         always_consume_default_token_bucket: Some(BoolValue { value: false }),
         ..Default::default()
     })
+}
+
+/// The descriptor that has a bucket per client: (the exemption verdict `denied`, when some clients
+/// are exempt), any client address.
+fn descriptor_entries(limit: &ClientRateLimit) -> Vec<rate_limit_descriptor::Entry> {
+    let entry = |key: &str, value: &str| rate_limit_descriptor::Entry { key: key.to_string(), value: value.to_string() };
+    let mut entries = Vec::new();
+    if !limit.exempt.is_empty() {
+        entries.push(entry(EXEMPTION, SHADOW_DENIED));
+    }
+    entries.push(entry(REMOTE_ADDRESS, ""));
+    entries
+}
+
+/// The actions that make a request's descriptor, in the order of [`descriptor_entries`].
+fn actions(limit: &ClientRateLimit) -> Vec<rate_limit::Action> {
+    use rate_limit::action::{meta_data, ActionSpecifier, MetaData, RemoteAddress};
+    let mut actions = Vec::new();
+    if !limit.exempt.is_empty() {
+        let verdict = MetaData {
+            descriptor_key: EXEMPTION.to_string(),
+            metadata_key: Some(MetadataKey {
+                key: RBAC_FILTER.to_string(),
+                path: vec![metadata_key::PathSegment {
+                    segment: Some(metadata_key::path_segment::Segment::Key(SHADOW_RESULT_KEY.to_string())),
+                }],
+            }),
+            // No verdict (the RBAC filter did not run): limited, never exempt.
+            default_value: SHADOW_DENIED.to_string(),
+            source: meta_data::Source::Dynamic as i32,
+            skip_if_absent: false,
+        };
+        actions.push(rate_limit::Action { action_specifier: Some(ActionSpecifier::Metadata(verdict)) });
+    }
+    actions.push(rate_limit::Action { action_specifier: Some(ActionSpecifier::RemoteAddress(RemoteAddress {})) });
+    actions
 }
 
 fn client_bucket(limit: &ClientRateLimit) -> TokenBucket {
@@ -91,7 +132,7 @@ mod tests {
     #[test]
     fn a_limited_route_keeps_a_bucket_per_client_address() {
         assert_eq!(per_route(&RoutePolicy::default()), None);
-        let limit = ClientRateLimit { zone: "default/api".into(), requests: 5, per_minute: false, burst: 25 };
+        let limit = ClientRateLimit { zone: "default/api".into(), requests: 5, per_minute: false, burst: 25, exempt: Vec::new() };
         let config = per_route(&RoutePolicy { rate_limit: Some(limit), ..RoutePolicy::default() }).unwrap();
         assert_eq!(config.status.unwrap().code, 503);
         let descriptor = &config.descriptors[0];
@@ -100,8 +141,22 @@ mod tests {
         assert_eq!((bucket.max_tokens, bucket.tokens_per_fill.unwrap().value), (25, 5));
         assert_eq!(bucket.fill_interval.unwrap().seconds, 1);
         assert_eq!(config.always_consume_default_token_bucket, Some(BoolValue { value: false }));
-        let per_minute = ClientRateLimit { zone: "default/api".into(), requests: 60, per_minute: true, burst: 300 };
+        let per_minute = ClientRateLimit { zone: "default/api".into(), requests: 60, per_minute: true, burst: 300, exempt: Vec::new() };
         let config = per_route(&RoutePolicy { rate_limit: Some(per_minute), ..RoutePolicy::default() }).unwrap();
         assert_eq!(config.descriptors[0].token_bucket.unwrap().fill_interval.unwrap().seconds, 60);
+    }
+
+    #[test]
+    fn exempt_clients_add_the_rbac_verdict_to_the_descriptor() {
+        let exempt = vec![crate::model::Cidr::parse("10.0.0.0/8").unwrap()];
+        let limit = ClientRateLimit { zone: "default/api".into(), requests: 5, per_minute: false, burst: 25, exempt };
+        let config = per_route(&RoutePolicy { rate_limit: Some(limit), ..RoutePolicy::default() }).unwrap();
+        let entries: Vec<(&str, &str)> = config.descriptors[0].entries.iter().map(|e| (e.key.as_str(), e.value.as_str())).collect();
+        assert_eq!(entries, [("limit_exemption", "denied"), ("remote_address", "")]);
+        let actions = &config.rate_limits[0].actions;
+        let Some(rate_limit::action::ActionSpecifier::Metadata(verdict)) = &actions[0].action_specifier else { panic!("{actions:?}") };
+        assert_eq!((verdict.descriptor_key.as_str(), verdict.default_value.as_str()), ("limit_exemption", "denied"));
+        assert_eq!(verdict.metadata_key.as_ref().unwrap().key, "envoy.filters.http.rbac");
+        assert!(matches!(actions[1].action_specifier, Some(rate_limit::action::ActionSpecifier::RemoteAddress(_))));
     }
 }

@@ -330,7 +330,7 @@ fn has_value(annotations: Option<&BTreeMap<String, String>>, name: &str) -> bool
 }
 
 /// A comma-separated list of addresses and CIDR blocks, sorted and deduplicated.
-fn parse_ranges(value: &str) -> Result<Vec<Cidr>, String> {
+pub(super) fn parse_ranges(value: &str) -> Result<Vec<Cidr>, String> {
     let mut ranges = value
         .split(',')
         .map(str::trim)

@@ -1,29 +1,33 @@
-//! ingress-nginx's per-client request limits: `limit-rps`, `limit-rpm` and
-//! `limit-burst-multiplier`. ingress-nginx writes `limit_req` with a zone per Ingress keyed by the
-//! client address, `burst = rate × multiplier` (default 5), `nodelay`, and answers 503 past it;
-//! here that is Envoy's local rate limit on the route, one token bucket per client address and per
-//! Ingress, per Envoy instance (as nginx's zones are per pod). Pure.
+//! ingress-nginx's per-client request limits: `limit-rps`, `limit-rpm`, `limit-burst-multiplier`
+//! and the exempt clients of `limit-allowlist` (old name `limit-whitelist`). ingress-nginx writes
+//! `limit_req` with a zone per Ingress keyed by the client address, `burst = rate × multiplier`
+//! (default 5), `nodelay`, and answers 503 past it; a `geo` block turns the key of allow-listed
+//! clients empty, which nginx does not limit. Here that is Envoy's local rate limit on the route,
+//! one token bucket per client address and per Ingress, per Envoy instance (as nginx's zones are
+//! per pod), with the allow-listed addresses outside it. Pure.
 
 use std::collections::BTreeMap;
 
-use crate::model::Severity;
+use crate::model::{Cidr, Severity};
 
-use super::annotations::AnnotationNote;
+use super::annotations::{parse_ranges, AnnotationNote};
 use super::behaviour::Reader;
 
 /// The annotation names (after the prefix) this module reads.
-pub const NAMES: &[&str] = &["limit-burst-multiplier", "limit-rpm", "limit-rps"];
+pub const NAMES: &[&str] = &["limit-allowlist", "limit-burst-multiplier", "limit-rpm", "limit-rps", "limit-whitelist"];
 
 const DEFAULT_BURST_MULTIPLIER: u64 = 5;
 
 /// A per-client request rate (before it knows its Ingress).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRate {
     /// Requests per `per_minute ? minute : second`.
     pub requests: u32,
     pub per_minute: bool,
     /// Requests a client may make at once (the bucket's size).
     pub burst: u32,
+    /// Client addresses never limited (`limit-allowlist`), sorted.
+    pub exempt: Vec<Cidr>,
 }
 
 /// The request limit of an Ingress; `limit-rps` wins over `limit-rpm` (only one applies here).
@@ -35,12 +39,32 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Option<RequestRate>, Ve
     if rps.is_some() && rpm.is_some() {
         reader.note("limit-rpm", Severity::Warning, "limit-rps is also set and is the one applied (ingress-nginx applies both)".into());
     }
+    let exempt = exempt_clients(&mut reader);
     let rate = rps.map(|n| (n, false)).or(rpm.map(|n| (n, true))).map(|(requests, per_minute)| RequestRate {
         requests: saturate(requests),
         per_minute,
         burst: saturate(requests.saturating_mul(multiplier)),
+        exempt,
     });
     (rate, reader.notes)
+}
+
+/// `limit-allowlist`, or without it its old name `limit-whitelist`. A list with an entry that is
+/// not an address or block exempts nobody (a warning): the limit stays on for every client.
+fn exempt_clients(reader: &mut Reader<'_>) -> Vec<Cidr> {
+    let Some((name, value)) = ["limit-allowlist", "limit-whitelist"]
+        .into_iter()
+        .find_map(|name| reader.get(name).filter(|v| !v.trim().is_empty()).map(|v| (name, v)))
+    else {
+        return Vec::new();
+    };
+    match parse_ranges(value) {
+        Ok(ranges) => ranges,
+        Err(reason) => {
+            reader.note(name, Severity::Warning, format!("{reason}; no client is exempt from the request limit"));
+            Vec::new()
+        }
+    }
 }
 
 fn saturate(value: u64) -> u32 {
@@ -57,13 +81,34 @@ mod tests {
         parse(&annotations).0
     }
 
+    fn rate(requests: u32, per_minute: bool, burst: u32) -> Option<RequestRate> {
+        Some(RequestRate { requests, per_minute, burst, exempt: Vec::new() })
+    }
+
     #[test]
     fn rates_and_bursts_read_like_ingress_nginx() {
         assert_eq!(read(&[]), None);
         assert_eq!(read(&[("limit-rps", "0")]), None);
-        assert_eq!(read(&[("limit-rps", "5")]), Some(RequestRate { requests: 5, per_minute: false, burst: 25 }));
-        assert_eq!(read(&[("limit-rpm", "60"), ("limit-burst-multiplier", "2")]), Some(RequestRate { requests: 60, per_minute: true, burst: 120 }));
+        assert_eq!(read(&[("limit-rps", "5")]), rate(5, false, 25));
+        assert_eq!(read(&[("limit-rpm", "60"), ("limit-burst-multiplier", "2")]), rate(60, true, 120));
         assert!(!read(&[("limit-rps", "1"), ("limit-rpm", "60")]).unwrap().per_minute);
         assert_eq!(read(&[("limit-rps", "ten")]), None);
+    }
+
+    #[test]
+    fn allow_listed_clients_are_read_from_the_new_name_first() {
+        let exempt = |pairs: &[(&str, &str)]| -> Vec<String> {
+            read(pairs).unwrap().exempt.iter().map(|c| format!("{}/{}", c.address, c.prefix_len)).collect()
+        };
+        assert_eq!(exempt(&[("limit-rps", "5"), ("limit-whitelist", "10.0.0.0/8, 192.0.2.7")]), ["10.0.0.0/8", "192.0.2.7/32"]);
+        assert_eq!(exempt(&[("limit-rps", "5"), ("limit-allowlist", "::1"), ("limit-whitelist", "10.0.0.0/8")]), ["::1/128"]);
+        assert_eq!(exempt(&[("limit-rps", "5"), ("limit-allowlist", " "), ("limit-whitelist", "10.1.2.3/8")]), ["10.0.0.0/8"]);
+        assert!(exempt(&[("limit-rps", "5"), ("limit-allowlist", "10.0.0.0/8, nope")]).is_empty(), "a bad list exempts nobody");
+        let annotations = BTreeMap::from([
+            ("nginx.ingress.kubernetes.io/limit-rps".to_string(), "5".to_string()),
+            ("nginx.ingress.kubernetes.io/limit-allowlist".to_string(), "300.1.1.1".to_string()),
+        ]);
+        let notes = parse(&annotations).1;
+        assert!(notes.iter().any(|(key, _, message)| key.ends_with("limit-allowlist") && message.contains("no client is exempt")), "{notes:?}");
     }
 }
