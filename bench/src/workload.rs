@@ -186,6 +186,7 @@ impl Workload {
                         .collect(),
                     fallback: None,
                     app_root: None,
+                    client_certificate: None,
                 })
                 .collect(),
             default_backend: None,

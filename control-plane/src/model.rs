@@ -42,6 +42,9 @@ pub struct Model {
     /// `ssl-passthrough` hosts (lower-case, `*.` wildcards as written): TLS with that SNI goes to
     /// the cluster undecrypted.
     pub passthrough: BTreeMap<String, Passthrough>,
+    /// HTTPS server names (lower-case, `*.` wildcards as written) that ask for client
+    /// certificates, and how Envoy validates them: one SNI filter chain each.
+    pub client_validation: BTreeMap<String, ClientValidation>,
 }
 
 /// Where a passed-through host's TLS connections go.
@@ -93,6 +96,31 @@ pub struct RoutePolicy {
     pub rate_limit: Option<ClientRateLimit>,
     /// Where each request is also copied (`mirror-target`); the copy's answer is ignored.
     pub mirror: Option<Mirror>,
+    /// On a host that asks for client certificates (`auth-tls-secret`): the `ssl-client-*`
+    /// headers go upstream from the certificate, `ssl-client-cert` too when `Some(true)`
+    /// (`auth-tls-pass-certificate-to-upstream`).
+    pub client_certificate_headers: Option<bool>,
+}
+
+/// How Envoy validates the client certificates of one HTTPS server name (`auth-tls-*`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClientValidation {
+    /// The Secret the CA comes from (`namespace/name`), for names and diagnostics.
+    pub secret: String,
+    /// PEM bundle of the trusted CAs (`ca.crt`).
+    pub ca_pem: String,
+    /// `auth-tls-verify-depth`.
+    pub max_depth: u32,
+    /// `false` (`optional_no_ca`): any certificate is accepted unchecked.
+    pub verify: bool,
+}
+
+impl ClientValidation {
+    /// The SDS secret holding this validation context (one per distinct setting).
+    pub fn secret_name(&self) -> String {
+        let digest = Sha256::digest(format!("{}|{}|{}", self.ca_pem, self.max_depth, self.verify).as_bytes());
+        format!("client-ca:{}:{}", self.secret, &hex::encode(&digest[..6]))
+    }
 }
 
 /// A request mirror (ingress-nginx's `mirror-target` / `mirror-host`): Envoy's shadow request to
@@ -234,6 +262,7 @@ impl Default for RoutePolicy {
             hash: None,
             rate_limit: None,
             mirror: None,
+            client_certificate_headers: None,
         }
     }
 }
@@ -244,7 +273,7 @@ impl RoutePolicy {
     /// stream keep the old one until the route table stops naming it.
     pub fn key(&self) -> String {
         let canonical = format!(
-            "body={:?};idle={};tries={};headers={:?};allow={:?};deny={:?};response={:?}/{:?}/{:?};cors={:?}/{};hash={:?};rate={:?};mirror={:?}",
+            "body={:?};idle={};tries={};headers={:?};allow={:?};deny={:?};response={:?}/{:?}/{:?};cors={:?}/{};hash={:?};rate={:?};mirror={:?};client={:?}",
             self.max_body_bytes,
             self.upstream_idle_timeout.as_millis(),
             self.tries,
@@ -258,7 +287,8 @@ impl RoutePolicy {
             self.preflight,
             self.hash,
             self.rate_limit,
-            self.mirror
+            self.mirror,
+            self.client_certificate_headers
         );
         let digest = Sha256::digest(canonical.as_bytes());
         format!("p{}", &hex::encode(&digest[..8])[..15])

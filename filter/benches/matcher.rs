@@ -29,6 +29,7 @@ fn many_hosts(n: usize) -> RouteTable {
             ],
             fallback: None,
             app_root: None,
+            client_certificate: None,
         })
         .collect();
     RouteTable { schema: SCHEMA_VERSION, version: format!("many-hosts-{n}"), hosts, default_backend: None, ..RouteTable::default() }
@@ -46,7 +47,7 @@ fn one_host_many_paths(n: usize) -> RouteTable {
         })
         .collect();
     routes.push(route(PathMatch::Prefix("/".into()), "ns/root/80".into()));
-    let hosts = vec![VirtualHost { host: "shop.example.com".into(), routes, fallback: None, app_root: None }];
+    let hosts = vec![VirtualHost { host: "shop.example.com".into(), routes, fallback: None, app_root: None, client_certificate: None }];
     RouteTable { schema: SCHEMA_VERSION, version: format!("one-host-{n}"), hosts, default_backend: None, ..RouteTable::default() }
 }
 

@@ -9,16 +9,19 @@
 //! 2. read `:authority` (or `host`) and `:path`, plus `x-forwarded-proto` / `x-forwarded-port` only
 //!    when the table has redirects that depend on them (Envoy sets both from the connection);
 //! 3. route with the compiled table;
-//! 4. Forward: set the cluster header, the policy header when the route has a policy,
+//! 4. on a host that asks for client certificates (any outcome): the `client_cert` verdict from
+//!    the connection's TLS version, SNI and certificate presence — 400 / 421 / 403 / the error
+//!    page, or `ssl-client-verify` set (the client's `ssl-client-*` headers dropped);
+//! 5. Forward: set the cluster header, the policy header when the route has a policy,
 //!    `x-forwarded-host` (the original authority, as ingress-nginx does), and `:path` /
 //!    `:authority` when rewritten — the cluster being the canary's when the route has a canary that
 //!    takes the request (its header and cookie are read only then), the policy being the CORS one
 //!    when the route has CORS and the `Origin` is allowed; Respond / 404 / Redirect:
 //!    `send_http_response`;
-//! 5. a Forward with basic auth (not for a CORS preflight): `Authorization` checked against the
+//! 6. a Forward with basic auth (not for a CORS preflight): `Authorization` checked against the
 //!    table's password list (a success remembered until the next table), else 401;
-//! 6. a Forward with external auth (and not a CORS preflight, which nginx answers before auth):
-//!    read every request header once, apply step 4's header changes, send the auth request with
+//! 7. a Forward with external auth (and not a CORS preflight, which nginx answers before auth):
+//!    read every request header once, apply step 5's header changes, send the auth request with
 //!    `dispatch_http_call` and pause; the auth response resumes the request (with the copied
 //!    headers) or answers it (see [`crate::auth`]), and the auth service's cookie is added to the
 //!    response when [`crate::auth::sets_cookie`] says so.
@@ -35,9 +38,10 @@ use sha2::{Digest as _, Sha256};
 
 use crate::auth::{self, Original, Verdict};
 use crate::basic;
+use crate::client_cert;
 use crate::request::HeaderLookup;
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
-use crate::table::{BasicAuth, ExternalAuth, RouteTable, CLUSTER_HEADER, POLICY_HEADER};
+use crate::table::{BasicAuth, ClientCertificate, ExternalAuth, RouteTable, CLUSTER_HEADER, POLICY_HEADER};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -290,6 +294,20 @@ impl IngressRequest {
         Action::Pause
     }
 
+    /// The client-certificate verdict for a request to a host with `rule`; the client's own
+    /// `ssl-client-*` headers are dropped (Envoy's route sets them from the certificate).
+    fn client_certificate<'t>(&self, rule: &'t ClientCertificate, authority: &[u8], redirected: bool, path: &[u8]) -> client_cert::Verdict<'t> {
+        for name in client_cert::CERTIFICATE_HEADERS {
+            self.set_http_request_header(name, None);
+        }
+        let tls = self.get_property(vec!["connection", "tls_version"]).is_some_and(|v| !v.is_empty());
+        let server_name = self.get_property(vec!["connection", "requested_server_name"]).unwrap_or_default();
+        // A bool property is one byte.
+        let peer_certificate = self.get_property(vec!["connection", "mtls"]).is_some_and(|v| v.first().is_some_and(|b| *b != 0));
+        let connection = client_cert::Connection { tls, server_name: &server_name, peer_certificate };
+        client_cert::check(rule, connection, authority, redirected, path)
+    }
+
     /// Send the request upstream: cluster and policy headers, `x-forwarded-host`, rewrites.
     fn forward(&self, authority: &[u8], cluster: &str, policy: &str, path: Option<&str>, new_authority: Option<&str>) -> Action {
         self.set_http_request_header(CLUSTER_HEADER, Some(cluster));
@@ -336,7 +354,16 @@ impl HttpContext for IngressRequest {
             https: self.https(&table),
             listener_port: self.listener_port(&table),
         };
-        match table.route(&request, self.shared.random.next()).outcome {
+        let decision = table.route(&request, self.shared.random.next());
+        if let Some(rule) = table.client_certificate(&authority) {
+            let redirected = matches!(decision.outcome, Outcome::Redirect { .. });
+            match self.client_certificate(rule, &authority, redirected, &path) {
+                client_cert::Verdict::Pass(verify) => self.set_http_request_header(client_cert::VERIFY_HEADER, Some(verify)),
+                client_cert::Verdict::Respond(status, body) => return self.respond(status, body),
+                client_cert::Verdict::Redirect(location) => return self.redirect(302, location),
+            }
+        }
+        match decision.outcome {
             Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth } => {
                 let cluster = match canary {
                     Some(canary) if table.chooses_canary(canary, self, self.shared.random.next()) => &canary.cluster,

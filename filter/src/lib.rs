@@ -6,6 +6,8 @@
 //! - `request`: the request parts routing reads (authority, path, scheme, listener port).
 //! - `actions`: what a matched route does (weighted pick, rewrite-target, ReplacePrefix) as values.
 //! - `canary`: ingress-nginx canary decisions (header, cookie, weight) as a pure function.
+//! - `client_cert`: ingress-nginx client certificates (`auth-tls-*`) per request, after Envoy's
+//!   handshake (SNI = host, certificate presence).
 //! - `cors`: ingress-nginx CORS as a choice between a route's policies (allowed origin, preflight).
 //! - `redirect`: redirect checks and the `Location` a redirect gives a request (ssl-redirect,
 //!   app-root, permanent/temporal and from-to-www redirects).
@@ -21,6 +23,7 @@ pub mod actions;
 pub mod auth;
 pub mod basic;
 pub mod canary;
+pub mod client_cert;
 pub mod cors;
 pub mod decision;
 pub mod limits;

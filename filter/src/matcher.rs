@@ -35,7 +35,7 @@ pub use crate::redirect::check_redirect;
 use crate::request::{host_of, split_path};
 pub use crate::request::RequestParts;
 use crate::basic::PasswordHash;
-use crate::table::{BasicAuth, Canary, CanaryHeaderRule, Cors, ExternalAuth, Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
+use crate::table::{BasicAuth, Canary, CanaryHeaderRule, ClientCertificate, Cors, ExternalAuth, Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
 
 pub use crate::limits::MAX_TABLE_JSON_BYTES;
 use crate::limits::{
@@ -66,6 +66,8 @@ pub struct CompiledTable {
     header_patterns: HashMap<String, Regex>,
     /// `table.passwords` with every stored hash read: list key -> user -> hash.
     passwords: HashMap<String, HashMap<Vec<u8>, PasswordHash>>,
+    /// Some host asks for client certificates.
+    client_certificates: bool,
 }
 
 /// The host index: entries of `table.hosts` by the names they serve.
@@ -614,6 +616,9 @@ fn check_host_answers(vhost: &VirtualHost) -> Result<(), String> {
     if let Some(app_root) = &vhost.app_root {
         check_redirect(app_root).map_err(|e| format!("app_root: {e}"))?;
     }
+    if let Some(rule) = &vhost.client_certificate {
+        crate::client_cert::check_rule(rule)?;
+    }
     Ok(())
 }
 
@@ -657,7 +662,18 @@ impl CompiledTable {
         let needs_listener_port = redirects(&table).any(|r| redirect::reads_listener_port(&r.location));
         let header_patterns = compile_header_patterns(&table).map_err(table_error)?;
         let passwords = compile_passwords(&table).map_err(table_error)?;
-        Ok(CompiledTable { table, hosts, vhosts, needs_scheme, needs_listener_port, header_patterns, passwords })
+        let client_certificates = table.hosts.iter().any(|h| h.client_certificate.is_some());
+        Ok(CompiledTable { table, hosts, vhosts, needs_scheme, needs_listener_port, header_patterns, passwords, client_certificates })
+    }
+
+    /// The client-certificate rule of the host `authority` selects, if any (see
+    /// [`crate::client_cert`]); no lookup at all when no host has one.
+    pub fn client_certificate(&self, authority: &[u8]) -> Option<&ClientCertificate> {
+        if !self.client_certificates {
+            return None;
+        }
+        let index = self.hosts.select(authority)?;
+        self.table.hosts.get(index)?.client_certificate.as_ref()
     }
 
     /// The table's `version` string.
@@ -805,7 +821,7 @@ mod tests {
         Route { path: PathMatch::Regex(value.into()), action: RouteAction::forward_to(cluster), origin: String::new(), https_redirect: None }
     }
     fn vhost(host: &str, routes: Vec<Route>) -> VirtualHost {
-        VirtualHost { host: host.into(), routes, fallback: None, app_root: None }
+        VirtualHost { host: host.into(), routes, fallback: None, app_root: None, client_certificate: None }
     }
     fn table(hosts: Vec<VirtualHost>, default: Option<&str>) -> CompiledTable {
         CompiledTable::compile(RouteTable {
@@ -1681,7 +1697,7 @@ mod tests {
         };
         let with_host = |routes: Vec<Route>, app_root: Option<Redirect>, fallback: Option<RouteAction>| RouteTable {
             schema: SCHEMA_VERSION,
-            hosts: vec![VirtualHost { host: "a.com".into(), routes, fallback, app_root }],
+            hosts: vec![VirtualHost { host: "a.com".into(), routes, fallback, app_root, client_certificate: None }],
             ..RouteTable::default()
         };
         let url = permanent_redirect("http://r.example.com");

@@ -94,6 +94,26 @@ pub struct VirtualHost {
     /// this redirect before any route of the host is looked at. `None`: no such redirect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_root: Option<Redirect>,
+    /// ingress-nginx `auth-tls-*`: every HTTPS request to this host is checked for a client
+    /// certificate (Envoy validates it during the handshake on this host's SNI chain; see
+    /// [`crate::client_cert`]). `None`: none is asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<ClientCertificate>,
+}
+
+/// What a host asks of client certificates (`auth-tls-verify-client` and `auth-tls-error-page`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCertificate {
+    /// `on`: a request without a certificate is refused (400, or the error page). `optional`,
+    /// `optional_no_ca`: it passes, with `ssl-client-verify: NONE`.
+    pub required: bool,
+    /// Envoy checked a presented certificate against the CA (`on`, `optional`); `false` for
+    /// `optional_no_ca`, where any certificate is accepted unchecked.
+    pub verified: bool,
+    /// `auth-tls-error-page`: where a refused request is redirected (302) instead of the 400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_page: Option<String>,
 }
 
 /// One path rule and what to do with the requests it matches.
@@ -495,6 +515,7 @@ mod tests {
                 }],
                 fallback: Some(RouteAction::respond(503, "no endpoints")),
                 app_root: None,
+                client_certificate: None,
             }],
             default_backend: Some(RouteAction::forward_to("default/fallback/80")),
             passwords: [("default/htpasswd".to_string(), [("alice".to_string(), "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=".to_string())].into())].into(),

@@ -274,7 +274,7 @@ pub mod manifests {
 
 /// Test certificates: a CA and server certificates it signs.
 pub mod certs {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
     /// A private CA.
     pub struct TestCa {
@@ -298,6 +298,17 @@ pub mod certs {
             let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
             let mut params = CertificateParams::new(names.clone())?;
             params.distinguished_name.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+            params.use_authority_key_identifier_extension = true;
+            let key = KeyPair::generate()?;
+            let cert = params.signed_by(&key, &self.issuer)?;
+            Ok((cert.pem(), key.serialize_pem()))
+        }
+
+        /// A client certificate with this common name: (cert PEM, key PEM).
+        pub fn client_cert(&self, common_name: &str) -> anyhow::Result<(String, String)> {
+            let mut params = CertificateParams::new(Vec::<String>::new())?;
+            params.distinguished_name.push(DnType::CommonName, common_name);
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
             params.use_authority_key_identifier_extension = true;
             let key = KeyPair::generate()?;
             let cert = params.signed_by(&key, &self.issuer)?;

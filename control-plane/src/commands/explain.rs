@@ -279,6 +279,15 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             }
         },
     }
+    if let Some(rule) = vhost.and_then(|v| v.client_certificate.as_ref()) {
+        let ca = decision.vhost.and_then(|name| model.client_validation.get(name)).map_or(String::new(), |v| format!(" (CA from Secret {})", v.secret));
+        let mode = match (rule.required, rule.verified) {
+            (true, _) => "required: without one 400 (or the error page)",
+            (false, true) => "optional: checked when presented",
+            (false, false) => "optional, accepted unchecked",
+        };
+        let _ = writeln!(out, "client:    HTTPS with SNI = this host and a client certificate, {mode}{ca}; plain HTTP only redirected");
+    }
     // An alias serves its host's routes: the host's notes apply.
     let noted_host = decision.vhost.map(|name| loaded.notes.aliases.get(name).map_or(name, String::as_str));
     if let Some(reason) = noted_host.and_then(|name| loaded.notes.regex_hosts.get(name)) {

@@ -41,16 +41,16 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
     http_connection_manager, http_filter, HttpConnectionManager, HttpFilter, Rds,
 };
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
-    secret, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig, Secret, TlsCertificate as EnvoyTlsCertificate,
+    common_tls_context, secret, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig, Secret, TlsCertificate as EnvoyTlsCertificate,
 };
 use envoy_types::pb::envoy::extensions::wasm::v3::{plugin_config, FailurePolicy, PluginConfig, VmConfig};
-use envoy_types::pb::google::protobuf::{BoolValue, StringValue};
+use envoy_types::pb::google::protobuf::{BoolValue, StringValue, UInt32Value};
 use envoy_types::util::pack_any;
 use prost::Name;
 use sha2::{Digest, Sha256};
 use wasm_ingress_filter::table::{RouteTable, CLUSTER_HEADER, POLICY_HEADER};
 
-use crate::model::{Model, Passthrough, TlsCertificate};
+use crate::model::{ClientValidation, Model, Passthrough, TlsCertificate};
 use crate::translate::access::{self, RBAC_FILTER};
 use crate::translate::ratelimit::{self, RATE_LIMIT_FILTER};
 use crate::translate::clusters;
@@ -133,8 +133,12 @@ pub fn build(model: &Model, settings: &ListenerSettings) -> EnvoyResources {
         }
     }
     if !certificates.is_empty() || !model.passthrough.is_empty() {
-        listeners.push(https_listener(settings.https_address, &certificates, &model.passthrough, &settings.edge));
+        listeners.push(https_listener(settings.https_address, &certificates, model, &settings.edge));
     }
+    let validations: BTreeMap<String, &ClientValidation> =
+        model.client_validation.values().map(|v| (v.secret_name(), v)).collect();
+    secrets.extend(validations.iter().map(|(name, validation)| validation_secret(name, validation)));
+    secrets.sort_by(|a, b| a.name.cmp(&b.name));
     listeners.sort_by(|a, b| a.name.cmp(&b.name));
     let own_listeners = (settings.http_address, settings.https_address);
     let mut clusters: Vec<Cluster> = model.clusters.values().map(|c| clusters::eds_cluster(c, &settings.edge)).collect();
@@ -221,12 +225,8 @@ fn http_listener(address: SocketAddr, edge: &EdgeSettings) -> Listener {
 /// and of its compiled route table for all HTTPS hosts: a filter chain per SNI name compiled a copy
 /// of the table per chain (500 TLS hosts took Envoy to 8.9 GiB in `make bench`) and re-ran
 /// `on_configure` once per chain on every route change.
-fn https_listener(
-    address: SocketAddr,
-    certificates: &[String],
-    passthrough: &BTreeMap<String, Passthrough>,
-    edge: &EdgeSettings,
-) -> Listener {
+fn https_listener(address: SocketAddr, certificates: &[String], model: &Model, edge: &EdgeSettings) -> Listener {
+    let passthrough = &model.passthrough;
     let tls_context = DownstreamTlsContext {
         common_tls_context: Some(CommonTlsContext {
             tls_certificate_sds_secret_configs: certificates
@@ -242,6 +242,16 @@ fn https_listener(
     // Passed-through hosts first, matched by the SNI the TLS inspector reads; everything else
     // (no SNI, another name, not TLS) falls to the chain that terminates TLS, if there is one.
     let mut filter_chains: Vec<FilterChain> = passthrough.iter().map(|(host, target)| passthrough_chain(host, target)).collect();
+    // Hosts that ask for client certificates: their own SNI chain, same certificates and routes.
+    if !certificates.is_empty() {
+        filter_chains.extend(
+            model
+                .client_validation
+                .iter()
+                .filter(|(host, _)| !passthrough.contains_key(*host))
+                .map(|(host, validation)| client_certificate_chain(host, validation, &tls_context, edge)),
+        );
+    }
     if !certificates.is_empty() {
         filter_chains.push(FilterChain {
             transport_socket: Some(TransportSocket {
@@ -253,7 +263,7 @@ fn https_listener(
         });
     }
     let mut inspectors = listener_filters(edge);
-    if !passthrough.is_empty() {
+    if !passthrough.is_empty() || !model.client_validation.is_empty() {
         inspectors.push(ListenerFilter {
             name: TLS_INSPECTOR_FILTER.to_string(),
             config_type: Some(listener_filter::ConfigType::TypedConfig(pack_any(TlsInspector::default()))),
@@ -271,6 +281,53 @@ fn https_listener(
 }
 
 const TLS_INSPECTOR_FILTER: &str = "envoy.filters.listener.tls_inspector";
+
+/// `auth-tls-*`: TLS whose SNI is `host` is terminated with the listener's certificates and asks
+/// the client for a certificate, validated with the host's CA (SDS). Not required in the
+/// handshake: the filter answers a request without one as nginx does (400 or the error page).
+fn client_certificate_chain(host: &str, validation: &ClientValidation, base: &DownstreamTlsContext, edge: &EdgeSettings) -> FilterChain {
+    let mut tls_context = base.clone();
+    if let Some(common) = tls_context.common_tls_context.as_mut() {
+        common.validation_context_type = Some(common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(SdsSecretConfig {
+            name: validation.secret_name(),
+            sds_config: Some(ads_config_source()),
+        }));
+    }
+    tls_context.require_client_certificate = Some(BoolValue { value: false });
+    FilterChain {
+        name: format!("client-certificate:{host}"),
+        filter_chain_match: Some(FilterChainMatch {
+            server_names: vec![host.to_string()],
+            transport_protocol: "tls".to_string(),
+            ..Default::default()
+        }),
+        transport_socket: Some(TransportSocket {
+            name: TLS_TRANSPORT_SOCKET.to_string(),
+            config_type: Some(transport_socket::ConfigType::TypedConfig(pack_any(tls_context))),
+        }),
+        filters: vec![http_connection_manager_filter(HTTPS_LISTENER_NAME, HTTPS_ROUTE_CONFIG, edge)],
+        ..Default::default()
+    }
+}
+
+/// The validation context of [`client_certificate_chain`]: the CA bundle, the depth, and for
+/// `optional_no_ca` any certificate accepted unchecked.
+fn validation_secret(name: &str, validation: &ClientValidation) -> Secret {
+    use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{certificate_validation_context::TrustChainVerification, CertificateValidationContext};
+    let trust = if validation.verify { TrustChainVerification::VerifyTrustChain } else { TrustChainVerification::AcceptUntrusted };
+    Secret {
+        name: name.to_string(),
+        r#type: Some(secret::Type::ValidationContext(CertificateValidationContext {
+            trusted_ca: Some(DataSource {
+                specifier: Some(data_source::Specifier::InlineString(validation.ca_pem.clone())),
+                ..Default::default()
+            }),
+            max_verify_depth: Some(UInt32Value { value: validation.max_depth }),
+            trust_chain_verification: trust as i32,
+            ..Default::default()
+        })),
+    }
+}
 const TCP_PROXY_FILTER: &str = "envoy.filters.network.tcp_proxy";
 
 /// `ssl-passthrough`: TLS whose SNI is `host` goes to the cluster as bytes, never decrypted.
@@ -536,6 +593,7 @@ mod tests {
                     }],
                     fallback: None,
                     app_root: None,
+                    client_certificate: None,
                 }],
                 default_backend: None,
                 passwords: Default::default(),
@@ -776,6 +834,35 @@ mod tests {
         model.certificates.clear();
         let (_, chains, _) = chains_of(&model);
         assert_eq!(chains, [(vec!["argocd.example.com".to_string()], TCP_PROXY_FILTER.to_string())]);
+    }
+
+    #[test]
+    fn hosts_asking_for_client_certificates_get_an_sni_chain_validating_with_their_ca() {
+        let mut model = model();
+        let validation = ClientValidation { secret: "default/client-ca".into(), ca_pem: "CA PEM".into(), max_depth: 2, verify: true };
+        model.client_validation.insert("mtls.example.com".into(), validation.clone());
+        let resources = build(&model, &settings());
+        let https = listener(&resources, HTTPS_LISTENER_NAME).unwrap();
+        assert!(https.listener_filters.iter().any(|f| f.name == TLS_INSPECTOR_FILTER));
+        let names: Vec<Vec<String>> =
+            https.filter_chains.iter().map(|c| c.filter_chain_match.as_ref().map(|m| m.server_names.clone()).unwrap_or_default()).collect();
+        assert_eq!(names, [vec!["mtls.example.com".to_string()], vec![]], "the host's chain before the catch-all one");
+        let tls_of = |chain: &FilterChain| -> DownstreamTlsContext {
+            let Some(transport_socket::ConfigType::TypedConfig(any)) = &chain.transport_socket.as_ref().unwrap().config_type else { panic!() };
+            unpack(any)
+        };
+        let (mtls, plain) = (tls_of(&https.filter_chains[0]), tls_of(&https.filter_chains[1]));
+        assert_eq!(mtls.require_client_certificate, Some(BoolValue { value: false }), "the filter answers 400, not the handshake");
+        let common = mtls.common_tls_context.unwrap();
+        let Some(common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(sds)) = &common.validation_context_type else { panic!() };
+        assert_eq!(sds.name, validation.secret_name());
+        assert_eq!(common.tls_certificate_sds_secret_configs, plain.common_tls_context.clone().unwrap().tls_certificate_sds_secret_configs);
+        assert_eq!(plain.common_tls_context.unwrap().validation_context_type, None, "other hosts are not asked");
+        let secret = resources.secrets.iter().find(|s| s.name == validation.secret_name()).unwrap();
+        let Some(secret::Type::ValidationContext(context)) = &secret.r#type else { panic!() };
+        assert_eq!(context.max_verify_depth, Some(UInt32Value { value: 2 }));
+        let Some(data_source::Specifier::InlineString(ca)) = &context.trusted_ca.as_ref().unwrap().specifier else { panic!() };
+        assert_eq!(ca, "CA PEM");
     }
 
     #[test]

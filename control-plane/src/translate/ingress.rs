@@ -52,6 +52,7 @@
 
 mod alias;
 mod annotations;
+mod auth_tls;
 mod auth;
 mod basic;
 mod backends;
@@ -259,6 +260,8 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
     let mut canaries: Vec<canary::CanaryIngress<'_>> = Vec::new();
     // `server-alias` names asked for, by host (the oldest Ingress of a host gives them).
     let mut aliases = alias::AliasClaims::default();
+    // Hosts that ask for client certificates (`auth-tls-*`; the oldest Ingress of a host decides).
+    let client_hosts = auth_tls::client_certificate_hosts(&ours, state);
     // External auth services the served Ingresses call (`auth-url`).
     let mut auth_services: BTreeMap<String, AuthService> = BTreeMap::new();
     // Basic-auth users by password list (`auth-type: basic`).
@@ -296,6 +299,13 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
         if let Some(config) = nginx.basic.clone() {
             read_passwords(&config, state, &object, &mut nginx, &mut passwords, &mut diagnostics);
         }
+        if let Some(config) = &nginx.auth_tls {
+            if let Err(reason) = auth_tls::ca_bundle(config, state) {
+                let message = format!("{reason}; every path of this Ingress answers 503 (fail closed, as ingress-nginx denies the location)");
+                diagnostics.push(object.clone(), format!("metadata.annotations[{NGINX_PREFIX}auth-tls-secret]"), Severity::Error, message);
+                nginx.deny(503, format!("{NGINX_PREFIX}auth-tls-secret"));
+            }
+        }
         let upstream_options = match nginx.upstream.options(state, &key.namespace, &mut client_certificates) {
             Ok(options) => options,
             Err(reason) => {
@@ -318,7 +328,7 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
         let passed_through = passthrough::wanted(&nginx, options.defaults.enable_ssl_passthrough, &object, &mut diagnostics);
         let own_default = spec.default_backend.as_ref().and_then(|b| {
             let action = backends.resolve(key, "spec.defaultBackend", b, &upstream_options, &mut diagnostics);
-            let route_policies = RoutePolicies::register(&nginx, key, &options.defaults, "/", &default_policy, &mut policies);
+            let route_policies = RoutePolicies::register(&nginx, key, &options.defaults, "/", None, &default_policy, &mut policies);
             fail_closed(action, &nginx).map(|action| for_backend(action, &nginx, &route_policies))
         });
         if let Some(action) = &own_default {
@@ -381,6 +391,19 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                 build.www_redirect = Some(key.clone());
             }
             aliases.claim(&host, key, &nginx.aliases, &mut diagnostics);
+            if nginx.auth_tls.is_some() && host.is_empty() {
+                let message = "a rule without host has no server name to ask client certificates for; rule skipped (fail closed)".to_string();
+                diagnostics.push(object.clone(), format!("{rule_field}.host"), Severity::Error, message);
+                continue;
+            }
+            let host_check = client_hosts.get(&host);
+            if let (Some(check), Some(own)) = (host_check, &nginx.auth_tls) {
+                if check.ingress != *key && check.config != *own {
+                    let message = format!("host {host:?} already takes its client-certificate settings from the older Ingress {}; these are ignored for it (as ingress-nginx)", check.ingress);
+                    diagnostics.push(object.clone(), format!("metadata.annotations[{NGINX_PREFIX}auth-tls-secret]"), Severity::Warning, message);
+                }
+            }
+            let client_headers = host_check.map(|check| check.config.pass_certificate);
             if let Some(action) = &own_default {
                 match &build.fallback {
                     None => {
@@ -446,7 +469,7 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                 let Some(action) = fail_closed(action, &nginx) else {
                     continue;
                 };
-                let route_policies = RoutePolicies::register(&nginx, key, &options.defaults, &path, &default_policy, &mut policies);
+                let route_policies = RoutePolicies::register(&nginx, key, &options.defaults, &path, client_headers, &default_policy, &mut policies);
                 let action = shape(action, &nginx, &route_policies);
                 let https_redirect = match action {
                     RouteAction::Redirect(_) => (None, None),
@@ -649,10 +672,11 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
             action
         });
         let routes = routes.into_iter().map(|(r, _)| r).collect();
-        virtual_hosts.push(VirtualHost { host, routes, fallback, app_root: build.app_root });
+        virtual_hosts.push(VirtualHost { host, routes, fallback, app_root: build.app_root, client_certificate: None });
     }
     let alias_hosts = aliases.virtual_hosts(&virtual_hosts, &mut notes.aliases, &mut diagnostics);
     virtual_hosts.extend(alias_hosts);
+    let client_validation = auth_tls::apply(&client_hosts, &notes.aliases, &mut virtual_hosts);
     virtual_hosts.sort_by(|a, b| a.host.cmp(&b.host));
 
     let mut table = RouteTable {
@@ -710,6 +734,7 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
         hsts: options.defaults.hsts_header(),
         auth_services,
         passthrough: passthrough_hosts,
+        client_validation,
     };
     (Translation { model, diagnostics, served_ingresses: served, denied_ingresses: denied }, notes)
 }
@@ -786,12 +811,14 @@ struct RoutePolicies {
 
 impl RoutePolicies {
     /// The policies of a route of `nginx`'s Ingress whose path is `path` (a sticky cookie's
-    /// default `Path`), registered in `policies`.
+    /// default `Path`) on a host whose client-certificate check sends `client_headers` (see
+    /// [`RoutePolicy::client_certificate_headers`]), registered in `policies`.
     fn register(
         nginx: &NginxAnnotations,
         ingress: &ObjectKey,
         defaults: &NginxDefaults,
         path: &str,
+        client_headers: Option<bool>,
         default_policy: &RoutePolicy,
         policies: &mut BTreeMap<String, RoutePolicy>,
     ) -> RoutePolicies {
@@ -806,6 +833,7 @@ impl RoutePolicies {
             hash: nginx.balancing.hash.as_ref().map(|hash| hash.on(path)),
             rate_limit,
             mirror: nginx.mirror.clone(),
+            client_certificate_headers: client_headers,
             ..nginx.policy(defaults)
         };
         let cors = nginx.cors.as_ref().map(|config| cors::route_rule(config, &policy, |p| policy_key(p, default_policy, policies)));
@@ -871,6 +899,7 @@ fn www_redirect_hosts(hosts: &BTreeMap<String, HostBuild>, defaults: &NginxDefau
                 routes: Vec::new(),
                 fallback: Some(RouteAction::Redirect(behaviour::www_redirect(host, defaults))),
                 app_root: None,
+                client_certificate: None,
             })
         })
         .collect()

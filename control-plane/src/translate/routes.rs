@@ -232,12 +232,33 @@ pub fn policy_route(key: &str, policy: &RoutePolicy, tls: bool) -> Route {
         r#match: match_everything(),
         action: Some(action),
         // Values are literals: `%` is escaped so Envoy never reads one as a formatter command.
-        request_headers_to_add: policy.request_headers.iter().map(|(name, value)| header(name, &literal(value))).collect(),
+        request_headers_to_add: policy
+            .request_headers
+            .iter()
+            .map(|(name, value)| header(name, &literal(value)))
+            .chain(client_certificate_headers(policy))
+            .collect(),
         response_headers_to_add: response_headers(policy),
         response_headers_to_remove: policy.response_headers_remove.clone(),
         typed_per_filter_config: per_filter_configs(policy, buffer),
         ..Default::default()
     }
+}
+
+/// nginx's `ssl-client-subject-dn` / `-issuer-dn` (RFC 2253, as `$ssl_client_s_dn`) and, with
+/// `auth-tls-pass-certificate-to-upstream`, `ssl-client-cert` (the URL-encoded PEM, as
+/// `$ssl_client_escaped_cert`), from the connection's client certificate. Envoy adds none when
+/// there is no certificate (the filter drops the client's own copies; it sets `ssl-client-verify`).
+fn client_certificate_headers(policy: &RoutePolicy) -> Vec<HeaderValueOption> {
+    let Some(pass_certificate) = policy.client_certificate_headers else { return Vec::new() };
+    let mut headers = vec![
+        header("ssl-client-subject-dn", "%DOWNSTREAM_PEER_SUBJECT%"),
+        header("ssl-client-issuer-dn", "%DOWNSTREAM_PEER_ISSUER%"),
+    ];
+    if pass_certificate {
+        headers.push(header("ssl-client-cert", "%DOWNSTREAM_PEER_CERT%"));
+    }
+    headers
 }
 
 /// Envoy's hash policy for `hash` (a cluster without a ring ignores it); the sticky cookie is
@@ -384,6 +405,7 @@ mod tests {
             hash: None,
             rate_limit: None,
             mirror: None,
+            client_certificate_headers: None,
         };
         let unlimited = RoutePolicy { max_body_bytes: None, ..RoutePolicy::default() };
         Model {
@@ -570,5 +592,21 @@ mod tests {
         assert!(any_values.contains(&pair("access-control-allow-origin", "*")));
         assert!(!any_values.iter().any(|(k, _)| k == "access-control-allow-credentials"));
         assert_ne!(cors.key(), preflight.key());
+    }
+
+    #[test]
+    fn client_certificate_headers_come_from_the_connection() {
+        let names = |pass: Option<bool>| -> Vec<(String, String)> {
+            let policy = RoutePolicy { client_certificate_headers: pass, ..RoutePolicy::default() };
+            client_certificate_headers(&policy).into_iter().filter_map(|h| h.header).map(|h| (h.key, h.value)).collect()
+        };
+        assert!(names(None).is_empty());
+        let dn = vec![
+            ("ssl-client-subject-dn".to_string(), "%DOWNSTREAM_PEER_SUBJECT%".to_string()),
+            ("ssl-client-issuer-dn".to_string(), "%DOWNSTREAM_PEER_ISSUER%".to_string()),
+        ];
+        assert_eq!(names(Some(false)), dn);
+        let with_cert = [dn, vec![("ssl-client-cert".to_string(), "%DOWNSTREAM_PEER_CERT%".to_string())]].concat();
+        assert_eq!(names(Some(true)), with_cert);
     }
 }

@@ -8,7 +8,8 @@
 //! `denylist-source-range`) are enforced by Envoy's RBAC filter on the route policy; a value
 //! ingress-nginx refuses (a bad CIDR) denies every path with 503, as its "location denied".
 //!
-//! External auth (`auth-url`) is read by [`auth`](super::auth); the filter enforces it.
+//! External auth (`auth-url`) is read by [`auth`](super::auth); the filter enforces it. Basic auth
+//! is read by [`basic`](super::basic), client certificates by [`auth_tls`](super::auth_tls).
 //!
 //! Fail closed: ingress-nginx turns on the other access controls when their *activating* annotation
 //! is set — `auth-type` (basic/digest), `auth-tls-secret` (client certificates) — or, where snippets are allowed, with `allow`/`deny`/`auth_*`/`satisfy`
@@ -28,6 +29,7 @@ use super::balance::{self, Balancing};
 use super::canary::{self, CanaryRules};
 use super::mirror;
 use super::alias;
+use super::auth_tls::{self, AuthTls, AuthTlsConfig};
 use super::ratelimit::{self, RequestRate};
 use super::cors::{self, CorsConfig};
 use super::upstream::{self, Upstream};
@@ -85,6 +87,8 @@ pub struct NginxAnnotations {
     pub mirror: Option<Mirror>,
     /// `ssl-passthrough: "true"` (see `passthrough`).
     pub ssl_passthrough: bool,
+    /// `auth-tls-secret` and its companions (see `auth_tls`); the Secret is read by translation.
+    pub auth_tls: Option<AuthTlsConfig>,
     /// `server-alias`: more names for this Ingress's hosts (see `alias`).
     pub aliases: Vec<String>,
 }
@@ -129,9 +133,6 @@ pub type AnnotationNote = (String, Severity, String);
 /// Annotations that turn an access control on (see the module docs).
 const ACTIVATORS: &[&str] = &["auth-type", "auth-url", "auth-tls-secret"];
 
-/// The activators this module still fails closed on (`auth-url` is read by `auth`, `auth-type`
-/// by `basic`).
-const CLOSED_ACTIVATORS: &[&str] = &["auth-tls-secret"];
 
 /// nginx directives that restrict access; a snippet carrying one fails closed.
 const ACCESS_DIRECTIVES: &[&str] =
@@ -195,24 +196,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
                     format!("must be \"true\" or \"false\", not {other:?}; treated as \"false\""),
                 )),
             },
-            (Support::AccessControl, _) if CLOSED_ACTIVATORS.contains(&name) => {
-                if value.trim().is_empty() {
-                    continue;
-                }
-                let (status, message) = (
-                    403,
-                    format!("{key} restricts access and is not supported yet; every path of this Ingress answers 403 (fail closed) until it is"),
-                );
-                notes.push((key.clone(), Severity::Error, message));
-                denied.push((key.clone(), status));
-            }
-            (Support::AccessControl, name) if name.starts_with("auth-tls-") && has_value(annotations, "auth-tls-secret") => {
-                notes.push((
-                    key.clone(),
-                    Severity::Warning,
-                    format!("{key} belongs to the client-certificate check, not supported yet: the Ingress fails closed on {NGINX_PREFIX}auth-tls-secret"),
-                ))
-            }
+            (_, name) if auth_tls::NAMES.contains(&name) => {} // read by `auth_tls::parse`
             (Support::AccessControl, "satisfy") if value.trim() == "all" => {} // nginx's default: every check must pass
             (Support::AccessControl, "satisfy") if ACTIVATORS.iter().any(|a| has_value(annotations, a)) => notes.push((
                 key.clone(),
@@ -307,6 +291,13 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
             Auth::Denied(status, annotation) => denied.push((annotation, status)),
         }
         notes.extend(auth_notes);
+        let (auth_tls, auth_tls_notes) = auth_tls::parse(annotations, namespace);
+        match auth_tls {
+            AuthTls::Off => {}
+            AuthTls::On(config) => parsed.auth_tls = Some(config),
+            AuthTls::Denied(status, annotation) => denied.push((annotation, status)),
+        }
+        notes.extend(auth_tls_notes);
         let (basic, basic_notes) = basic::parse(annotations, namespace);
         match basic {
             Basic::Off => {}
@@ -448,7 +439,8 @@ mod tests {
             ("external auth: applied", vec![(n("auth-url"), "https://auth.example.com/oauth2/auth"), (n("auth-signin"), "https://auth.example.com/start")], None, vec![]),
             ("external auth with ConfigMap headers", vec![(n("auth-url"), "https://a.example/x"), (n("auth-proxy-set-headers"), "default/h")], Some(403), vec![n("auth-proxy-set-headers")]),
             ("external auth, relative URL", vec![(n("auth-url"), "/oauth2/auth")], Some(503), vec![n("auth-url")]),
-            ("client certificates", vec![(n("auth-tls-secret"), "default/ca"), (n("auth-tls-verify-client"), "on")], Some(403), vec![n("auth-tls-secret")]),
+            ("client certificates are enforced", vec![(n("auth-tls-secret"), "default/ca"), (n("auth-tls-verify-client"), "on")], None, vec![]),
+            ("client certificates matched by CN", vec![(n("auth-tls-secret"), "default/ca"), (n("auth-tls-match-cn"), "CN=x")], Some(403), vec![n("auth-tls-match-cn")]),
             ("snippet with deny", vec![(n("configuration-snippet"), "allow 10.0.0.0/8;\ndeny all;")], Some(403), vec![n("configuration-snippet")]),
             ("server snippet with auth_request", vec![(n("server-snippet"), "location /x { auth_request /auth; }")], Some(403), vec![n("server-snippet")]),
             ("header snippet is not access control", vec![(n("configuration-snippet"), "more_set_headers \"X-Deny: all\";")], None, vec![]),

@@ -80,12 +80,12 @@ pub const REGISTRY: &[Entry] = &[
     entry("auth-signin", Applied),
     entry("auth-signin-redirect-param", Applied),
     entry("auth-snippet", Snippet),
-    entry("auth-tls-error-page", AccessControl),
+    entry("auth-tls-error-page", Applied),
     entry("auth-tls-match-cn", AccessControl),
-    entry("auth-tls-pass-certificate-to-upstream", AccessControl),
-    entry("auth-tls-secret", AccessControl),
-    entry("auth-tls-verify-client", AccessControl),
-    entry("auth-tls-verify-depth", AccessControl),
+    entry("auth-tls-pass-certificate-to-upstream", Applied),
+    entry("auth-tls-secret", Differs),
+    entry("auth-tls-verify-client", Differs),
+    entry("auth-tls-verify-depth", Applied),
     entry("auth-type", Differs),
     entry("auth-url", Differs),
     entry("backend-protocol", Differs),
@@ -283,11 +283,7 @@ mod tests {
     #[test]
     fn every_access_restricting_family_fails_closed() {
         // Names the edge-security issue lists; each must be AccessControl until it is implemented.
-        for name in [
-            "auth-proxy-set-headers",
-            "auth-tls-secret",
-            "auth-tls-verify-client",
-        ] {
+        for name in ["auth-proxy-set-headers", "auth-tls-match-cn"] {
             assert_eq!(lookup(name).map(|e| e.support), Some(Support::AccessControl), "{name}");
         }
         // Enforced by the filter's auth request (see `auth`).
@@ -298,6 +294,9 @@ mod tests {
         for name in ["whitelist-source-range", "allowlist-source-range", "denylist-source-range"] {
             assert_eq!(lookup(name).map(|e| e.support), Some(Support::Applied), "{name}");
         }
-        assert!(REGISTRY.iter().filter(|e| e.name.starts_with("auth-tls-")).all(|e| e.support == Support::AccessControl));
+        // Enforced by Envoy's handshake and the filter (see `auth_tls`).
+        for name in ["auth-tls-secret", "auth-tls-verify-client", "auth-tls-verify-depth", "auth-tls-error-page"] {
+            assert!(matches!(lookup(name).map(|e| e.support), Some(Support::Applied | Support::Differs)), "{name}");
+        }
     }
 }

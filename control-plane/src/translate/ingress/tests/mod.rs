@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use wasm_ingress_filter::table::{Forward, HostPart, Location, PathMatch, PathPart, PathRewrite, Redirect, Route, RouteAction, VirtualHost};
+use wasm_ingress_filter::table::{ClientCertificate, Forward, HostPart, Location, PathMatch, PathPart, PathRewrite, Redirect, Route, RouteAction, VirtualHost};
 
 use super::*;
 use crate::model::{Endpoint, RoutePolicy, Severity, TlsServer, UpstreamCluster};
@@ -149,7 +149,7 @@ fn route(path: PathMatch, action: RouteAction, origin: &str) -> Route {
 }
 
 fn vhost(host: &str, routes: Vec<Route>) -> VirtualHost {
-    VirtualHost { host: host.into(), routes, fallback: None, app_root: None }
+    VirtualHost { host: host.into(), routes, fallback: None, app_root: None, client_certificate: None }
 }
 
 fn exact(p: &str) -> PathMatch {
@@ -673,6 +673,7 @@ fn default_backend_without_rules_is_the_catch_all_and_with_rules_the_hosts_fallb
             )],
             fallback: Some(forward("default", "a", 81)),
             app_root: None,
+            client_certificate: None,
         }]
     );
     assert_eq!(
@@ -844,7 +845,7 @@ fn access_controls_that_cannot_be_enforced_serve_the_ingress_closed() {
         // Protected app: its two paths and its host fallback answer 403, not the backend.
         ingress_with_spec(
             "protected",
-            &format!("{}{}", created("2024-01-01T00:00:00Z"), annotated(&[("nginx.ingress.kubernetes.io/auth-tls-secret", "default/ca")])),
+            &format!("{}{}", created("2024-01-01T00:00:00Z"), annotated(&[("nginx.ingress.kubernetes.io/auth-tls-secret", "default/ca"), ("nginx.ingress.kubernetes.io/auth-tls-match-cn", "CN=client")])),
             &format!(
                 "{{ingressClassName: wasm, defaultBackend: {{service: {{name: a, port: {{number: 80}}}}}}, rules: [{}]}}",
                 rule("app.example.com", &[path("/", "Prefix", "a", 80), path("/admin", "Prefix", "does-not-exist", 80)])
@@ -876,7 +877,7 @@ fn access_controls_that_cannot_be_enforced_serve_the_ingress_closed() {
     assert_eq!(denied_names, ["default/broken-auth", "default/protected"]);
     let lines = diagnostic_lines(&translation);
     for expected in [
-        "error: Ingress default/protected: metadata.annotations[nginx.ingress.kubernetes.io/auth-tls-secret]: nginx.ingress.kubernetes.io/auth-tls-secret restricts access and is not supported yet; every path of this Ingress answers 403 (fail closed) until it is",
+        "error: Ingress default/protected: metadata.annotations[nginx.ingress.kubernetes.io/auth-tls-match-cn]: matching the certificate's CN is not supported yet; every path of this Ingress answers 403 (fail closed)",
         "error: Ingress default/broken-auth: metadata.annotations[nginx.ingress.kubernetes.io/auth-type]: \"kerberos\" is not an authentication type (basic or digest); every path of this Ingress answers 503 (fail closed, as ingress-nginx denies the location)",
     ] {
         assert!(lines.iter().any(|l| l == expected), "missing {expected:?} in {lines:#?}");
@@ -1303,4 +1304,55 @@ fn proxy_send_timeout_is_only_reported_when_it_would_differ_from_the_read_timeou
     assert_eq!(notes_for(&[("proxy-read-timeout", "600"), ("proxy-send-timeout", "600")]), 0, "the one timer does what both ask");
     assert_eq!(notes_for(&[("proxy-read-timeout", "600"), ("proxy-send-timeout", "30")]), 1);
     assert_eq!(notes_for(&[("proxy-send-timeout", "120")]), 1);
+}
+
+#[test]
+fn client_certificates_are_asked_for_by_host_as_ingress_nginx_servers() {
+    use base64::Engine;
+    let (ca_pem, _) = self_signed(&["client-ca"]);
+    let ca_secret = format!(
+        "---\napiVersion: v1\nkind: Secret\nmetadata: {{name: client-ca}}\ndata: {{ca.crt: {}}}\n",
+        base64::engine::general_purpose::STANDARD.encode(&ca_pem)
+    );
+    let at = |time: &str, pairs: &[(&str, &str)]| format!("{}{}", created(time), nginx(pairs));
+    let on = [("auth-tls-secret", "client-ca"), ("auth-tls-pass-certificate-to-upstream", "true"), ("server-alias", "alt.example.com")];
+    let translation = run(&[
+        ca_secret,
+        ingress("first", &at("2024-01-01T00:00:00Z", &on), &[rule("mtls.example.com", &[path("/a", "Prefix", "a", 80)])]),
+        ingress("second", &created("2024-01-02T00:00:00Z"), &[rule("mtls.example.com", &[path("/b", "Prefix", "b", 8080)])]),
+        ingress("third", &at("2024-01-03T00:00:00Z", &[("auth-tls-secret", "client-ca"), ("auth-tls-verify-client", "optional")]), &[rule("mtls.example.com", &[path("/c", "Prefix", "a", 80)])]),
+        ingress("hostless", &at("2024-01-04T00:00:00Z", &[("auth-tls-secret", "client-ca")]), &[hostless_rule(&[path("/h", "Prefix", "a", 80)])]),
+        ingress("missing", &at("2024-01-05T00:00:00Z", &[("auth-tls-secret", "nope")]), &[rule("missing.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("open", "", &[rule("open.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat());
+    let required = Some(ClientCertificate { required: true, verified: true, error_page: None });
+    for host in ["mtls.example.com", "alt.example.com"] {
+        assert_eq!(host_of(&translation, host).client_certificate, required, "{host}: the oldest Ingress decides, aliases too");
+    }
+    assert_eq!(host_of(&translation, "open.example.com").client_certificate, None);
+    let policy_at = |path: &str| match &route_at(&translation, "mtls.example.com", path).action {
+        RouteAction::Forward(forward) => translation.model.policies.get(&forward.policy).cloned().unwrap_or_default(),
+        other => panic!("{other:?}"),
+    };
+    for path in ["/a", "/b", "/c"] {
+        assert_eq!(policy_at(path).client_certificate_headers, Some(true), "{path}: every Ingress's paths of the host");
+    }
+    let validation: Vec<(&str, u32, bool, bool)> = translation
+        .model
+        .client_validation
+        .iter()
+        .map(|(host, v)| (host.as_str(), v.max_depth, v.verify, v.ca_pem == ca_pem))
+        .collect();
+    assert_eq!(validation, [("alt.example.com", 1, true, true), ("mtls.example.com", 1, true, true)]);
+    assert_eq!(route_at(&translation, "missing.example.com", "/").action, RouteAction::respond(503, DENIED_BODY));
+    assert!(translation.model.route_table.hosts.iter().filter(|h| h.host.is_empty()).all(|h| h.routes.is_empty()), "host-less paths skipped");
+    let lines = diagnostic_lines(&translation);
+    for expected in [
+        "warning: Ingress default/third: metadata.annotations[nginx.ingress.kubernetes.io/auth-tls-secret]: host \"mtls.example.com\" already takes its client-certificate settings from the older Ingress default/first",
+        "error: Ingress default/hostless: spec.rules[0].host: a rule without host has no server name to ask client certificates for",
+        "error: Ingress default/missing: metadata.annotations[nginx.ingress.kubernetes.io/auth-tls-secret]: Secret default/nope does not exist",
+    ] {
+        assert!(lines.iter().any(|l| l.starts_with(expected)), "missing {expected:?} in {lines:#?}");
+    }
 }

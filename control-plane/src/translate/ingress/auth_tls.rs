@@ -1,0 +1,219 @@
+//! ingress-nginx client certificates: `auth-tls-secret`, `auth-tls-verify-client`,
+//! `auth-tls-verify-depth`, `auth-tls-pass-certificate-to-upstream`, `auth-tls-error-page` (read as
+//! its `authtls` parser reads them) and `auth-tls-match-cn` (not supported: fails closed). In nginx
+//! they configure the host's `server` (`ssl_verify_client`), so the oldest Ingress of a host that
+//! sets them decides for every path of that host ([`client_certificate_hosts`]); Envoy asks for and
+//! validates the certificate on the host's own SNI filter chain and the filter checks each request
+//! (`wasm_ingress_filter::client_cert`). Pure.
+//!
+//! Fails closed as ingress-nginx's "location denied" (503): a Secret that does not exist or has no
+//! usable `ca.crt`. `auth-tls-match-cn` (not applied yet) denies with 403.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::networking::v1::Ingress;
+use wasm_ingress_filter::table::{ClientCertificate, VirtualHost};
+
+use crate::model::{ClientValidation, Severity};
+use crate::state::{ClusterState, ObjectKey};
+
+use super::annotations::{AnnotationNote, NGINX_PREFIX};
+use super::behaviour::Reader;
+use super::{normalize_host, tls};
+
+/// The annotation names (after the prefix) this module reads.
+pub const NAMES: &[&str] = &[
+    "auth-tls-error-page",
+    "auth-tls-match-cn",
+    "auth-tls-pass-certificate-to-upstream",
+    "auth-tls-secret",
+    "auth-tls-verify-client",
+    "auth-tls-verify-depth",
+];
+
+/// ingress-nginx's `auth-tls-verify-depth` default.
+const DEFAULT_DEPTH: u32 = 1;
+
+/// `auth-tls-verify-client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyClient {
+    On,
+    Optional,
+    OptionalNoCa,
+}
+
+/// What the client-certificate annotations of one Ingress ask for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthTlsConfig {
+    /// The Secret whose `ca.crt` the certificates must chain to.
+    pub secret: ObjectKey,
+    pub verify: VerifyClient,
+    pub depth: u32,
+    /// `auth-tls-pass-certificate-to-upstream`: the PEM goes upstream in `ssl-client-cert`.
+    pub pass_certificate: bool,
+    pub error_page: Option<String>,
+}
+
+impl AuthTlsConfig {
+    /// The route table's rule for the host.
+    pub fn rule(&self) -> ClientCertificate {
+        ClientCertificate {
+            required: self.verify == VerifyClient::On,
+            verified: self.verify != VerifyClient::OptionalNoCa,
+            error_page: self.error_page.clone(),
+        }
+    }
+
+    /// What Envoy validates client certificates with, given the Secret's CA bundle.
+    pub fn validation(&self, ca_pem: String) -> ClientValidation {
+        ClientValidation {
+            secret: self.secret.to_string(),
+            ca_pem,
+            max_depth: self.depth,
+            verify: self.verify != VerifyClient::OptionalNoCa,
+        }
+    }
+}
+
+/// The outcome of reading the annotations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthTls {
+    Off,
+    On(AuthTlsConfig),
+    /// Every path answers this status because of this annotation (full key).
+    Denied(u16, String),
+}
+
+/// Read the client-certificate annotations of an Ingress of `namespace`.
+pub fn parse(annotations: &BTreeMap<String, String>, namespace: &str) -> (AuthTls, Vec<AnnotationNote>) {
+    let mut reader = Reader::new(annotations);
+    let Some(secret) = reader.get("auth-tls-secret").map(str::trim).filter(|s| !s.is_empty()) else {
+        let present: Vec<&str> = NAMES.iter().copied().filter(|n| reader.get(n).is_some()).collect();
+        for name in present {
+            reader.note(name, Severity::Warning, "has no effect without auth-tls-secret (as in ingress-nginx); ignored".into());
+        }
+        return (AuthTls::Off, reader.notes);
+    };
+    let secret = match secret.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => ObjectKey::new(ns, name),
+        None => ObjectKey::new(namespace, secret),
+        Some(_) => {
+            let message = format!("{secret:?} is not a Secret name or namespace/name; every path of this Ingress answers 503 (fail closed)");
+            reader.note("auth-tls-secret", Severity::Error, message);
+            return (AuthTls::Denied(503, format!("{NGINX_PREFIX}auth-tls-secret")), reader.notes);
+        }
+    };
+    if reader.get("auth-tls-match-cn").is_some_and(|v| !v.trim().is_empty()) {
+        let message = "matching the certificate's CN is not supported yet; every path of this Ingress answers 403 (fail closed)".to_string();
+        reader.note("auth-tls-match-cn", Severity::Error, message);
+        return (AuthTls::Denied(403, format!("{NGINX_PREFIX}auth-tls-match-cn")), reader.notes);
+    }
+    let verify = match reader.get("auth-tls-verify-client").map(str::trim) {
+        None | Some("on") => VerifyClient::On,
+        Some("optional") => VerifyClient::Optional,
+        Some("optional_no_ca") => VerifyClient::OptionalNoCa,
+        Some("off") => {
+            let message = "\"off\": no client certificate is asked for (as in ingress-nginx)".to_string();
+            reader.note("auth-tls-verify-client", Severity::Warning, message);
+            return (AuthTls::Off, reader.notes);
+        }
+        Some(other) => {
+            let message = format!("{other:?} is not on, off, optional or optional_no_ca; \"on\" applies (as in ingress-nginx)");
+            reader.note("auth-tls-verify-client", Severity::Warning, message);
+            VerifyClient::On
+        }
+    };
+    let depth = reader.integer("auth-tls-verify-depth").filter(|d| *d > 0).map_or(DEFAULT_DEPTH, |d| u32::try_from(d).unwrap_or(u32::MAX));
+    let pass_certificate = reader.boolean("auth-tls-pass-certificate-to-upstream").unwrap_or(false);
+    let error_page = reader.get("auth-tls-error-page").map(str::trim).filter(|p| !p.is_empty()).map(String::from);
+    let rule = ClientCertificate { required: true, verified: true, error_page: error_page.clone() };
+    if let Err(reason) = wasm_ingress_filter::client_cert::check_rule(&rule) {
+        reader.note("auth-tls-error-page", Severity::Error, format!("{reason}; every path of this Ingress answers 503 (fail closed)"));
+        return (AuthTls::Denied(503, format!("{NGINX_PREFIX}auth-tls-error-page")), reader.notes);
+    }
+    (AuthTls::On(AuthTlsConfig { secret, verify, depth, pass_certificate, error_page }), reader.notes)
+}
+
+/// The CA bundle of the config's Secret, or why it cannot be used.
+pub fn ca_bundle(config: &AuthTlsConfig, state: &ClusterState) -> Result<String, String> {
+    let secret = state.secrets.get(&config.secret).ok_or_else(|| format!("Secret {} does not exist", config.secret))?;
+    tls::ca_bundle_from_secret(secret).map_err(|reason| format!("Secret {}: {reason}", config.secret))
+}
+
+/// One host's client-certificate check and the Ingress that gave it.
+#[derive(Debug, Clone)]
+pub struct HostCheck {
+    pub ingress: ObjectKey,
+    pub config: AuthTlsConfig,
+    pub ca_pem: String,
+}
+
+/// The hosts that ask for client certificates: for each rule host, the oldest Ingress (`ours` is
+/// in age order) with a usable client-certificate configuration, as nginx's `server` takes the
+/// first one.
+pub fn client_certificate_hosts(ours: &[(&ObjectKey, &Ingress)], state: &ClusterState) -> BTreeMap<String, HostCheck> {
+    let mut hosts = BTreeMap::new();
+    for (key, ingress) in ours {
+        let Some(annotations) = ingress.metadata.annotations.as_ref() else { continue };
+        if annotations.get(&format!("{NGINX_PREFIX}canary")).is_some_and(|v| v.trim() == "true") {
+            continue;
+        }
+        let (AuthTls::On(config), _) = parse(annotations, &key.namespace) else { continue };
+        let Ok(ca_pem) = ca_bundle(&config, state) else { continue };
+        let rules = ingress.spec.as_ref().and_then(|s| s.rules.as_deref()).unwrap_or_default();
+        for host in rules.iter().filter_map(|r| normalize_host(r.host.as_deref().unwrap_or_default()).ok()) {
+            if !host.is_empty() {
+                hosts.entry(host).or_insert_with(|| HostCheck { ingress: (*key).clone(), config: config.clone(), ca_pem: ca_pem.clone() });
+            }
+        }
+    }
+    hosts
+}
+
+/// Put each checked host's rule on its virtual host (and on its `server-alias` names, `aliases`:
+/// alias -> host) and say how Envoy validates each of those server names.
+pub fn apply(
+    hosts: &BTreeMap<String, HostCheck>,
+    aliases: &BTreeMap<String, String>,
+    virtual_hosts: &mut [VirtualHost],
+) -> BTreeMap<String, ClientValidation> {
+    let mut validation = BTreeMap::new();
+    for vhost in virtual_hosts.iter_mut() {
+        let host = aliases.get(&vhost.host).unwrap_or(&vhost.host);
+        if let Some(check) = hosts.get(host) {
+            vhost.client_certificate = Some(check.config.rule());
+            validation.insert(vhost.host.clone(), check.config.validation(check.ca_pem.clone()));
+        }
+    }
+    validation
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> AuthTls {
+        let annotations = pairs.iter().map(|(k, v)| (format!("{NGINX_PREFIX}{k}"), v.to_string())).collect();
+        parse(&annotations, "apps").0
+    }
+
+    #[test]
+    fn annotations_read_like_ingress_nginx() {
+        let on = |secret: ObjectKey, verify, depth, pass_certificate, error_page: Option<&str>| {
+            AuthTls::On(AuthTlsConfig { secret, verify, depth, pass_certificate, error_page: error_page.map(String::from) })
+        };
+        assert_eq!(read(&[]), AuthTls::Off);
+        assert_eq!(read(&[("auth-tls-verify-client", "on")]), AuthTls::Off);
+        assert_eq!(read(&[("auth-tls-secret", "ca")]), on(ObjectKey::new("apps", "ca"), VerifyClient::On, 1, false, None));
+        assert_eq!(
+            read(&[("auth-tls-secret", "certs/ca"), ("auth-tls-verify-client", "optional_no_ca"), ("auth-tls-verify-depth", "3"), ("auth-tls-pass-certificate-to-upstream", "true"), ("auth-tls-error-page", "https://e.example.com/x")]),
+            on(ObjectKey::new("certs", "ca"), VerifyClient::OptionalNoCa, 3, true, Some("https://e.example.com/x"))
+        );
+        assert_eq!(read(&[("auth-tls-secret", "ca"), ("auth-tls-verify-client", "maybe")]), on(ObjectKey::new("apps", "ca"), VerifyClient::On, 1, false, None));
+        assert_eq!(read(&[("auth-tls-secret", "ca"), ("auth-tls-verify-client", "off")]), AuthTls::Off);
+        assert!(matches!(read(&[("auth-tls-secret", "ca"), ("auth-tls-match-cn", "CN=client")]), AuthTls::Denied(403, _)));
+        assert!(matches!(read(&[("auth-tls-secret", "a/b/c")]), AuthTls::Denied(503, _)));
+        assert!(matches!(read(&[("auth-tls-secret", "ca"), ("auth-tls-error-page", "https://x/a b")]), AuthTls::Denied(503, _)));
+    }
+}
