@@ -11,7 +11,7 @@
 //! Secrets: service-account tokens, registry credentials, bootstrap tokens and Helm releases are
 //! kept out of the watch by its field selector ([`SECRET_FIELD_SELECTOR`]); TLS and Opaque Secrets
 //! (basic-auth users) are watched, and of those only the ones an Ingress names (`spec.tls[].secretName`,
-//! `proxy-ssl-secret`, `auth-secret`, in its own namespace) are put into the snapshot. Which Ingresses are ours (IngressClass, legacy
+//! `proxy-ssl-secret`, `auth-secret`, in its own namespace; `auth-tls-secret`, in any) are put into the snapshot. Which Ingresses are ours (IngressClass, legacy
 //! annotation, default class) is decided by translation, not here: this module must not interpret
 //! objects, translate, or write anything to the API server.
 
@@ -47,6 +47,10 @@ pub const SECRET_FIELD_SELECTOR: &str = "type!=kubernetes.io/service-account-tok
 
 /// The annotation naming the Secret with basic-auth users.
 const AUTH_SECRET: &str = "nginx.ingress.kubernetes.io/auth-secret";
+
+/// The annotation naming the Secret with the CA of client certificates (`namespace/name` may name
+/// another namespace, as in ingress-nginx: a CA bundle is public).
+const AUTH_TLS_SECRET: &str = "nginx.ingress.kubernetes.io/auth-tls-secret";
 
 /// How long changes are gathered before one snapshot is published.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
@@ -321,7 +325,7 @@ where
 
 /// The Secrets named by `spec.tls[].secretName` and by the `proxy-ssl-secret` and `auth-secret`
 /// annotations of these Ingresses, in each Ingress's namespace (translation refuses a reference to
-/// another one).
+/// another one), and by `auth-tls-secret` (in any namespace).
 pub fn referenced_secrets<'a>(ingresses: impl IntoIterator<Item = &'a Ingress>) -> BTreeSet<ObjectKey> {
     let mut keys = BTreeSet::new();
     for ingress in ingresses {
@@ -334,6 +338,10 @@ pub fn referenced_secrets<'a>(ingresses: impl IntoIterator<Item = &'a Ingress>) 
                 }
                 _ => {}
             }
+        }
+        if let Some(value) = ingress.annotations().get(AUTH_TLS_SECRET).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            let (ns, name) = value.split_once('/').unwrap_or((namespace.as_str(), value));
+            keys.insert(ObjectKey::new(ns, name));
         }
         let tls = ingress.spec.as_ref().and_then(|spec| spec.tls.as_ref());
         for entry in tls.into_iter().flatten() {
@@ -382,7 +390,14 @@ mod tests {
             "metadata": {"name": "d", "namespace": "api", "annotations": {"nginx.ingress.kubernetes.io/auth-secret": "htpasswd"}},
             "spec": {}
         }));
-        let keys = referenced_secrets([&shop, &blog, &plain, &own, &qualified, &foreign, &basic]);
+        let client_ca = |name: &str, value: &str| {
+            ingress(serde_json::json!({
+                "metadata": {"name": name, "namespace": "web", "annotations": {"nginx.ingress.kubernetes.io/auth-tls-secret": value}},
+                "spec": {}
+            }))
+        };
+        let (local_ca, shared_ca) = (client_ca("e", "client-ca"), client_ca("f", "pki/root-ca"));
+        let keys = referenced_secrets([&shop, &blog, &plain, &own, &qualified, &foreign, &basic, &local_ca, &shared_ca]);
         let expected: BTreeSet<ObjectKey> = [
             ObjectKey::new("default", "shop-tls"),
             ObjectKey::new("default", "api-tls"),
@@ -390,6 +405,8 @@ mod tests {
             ObjectKey::new("api", "backend-ca"),
             ObjectKey::new("api", "mtls"),
             ObjectKey::new("api", "htpasswd"),
+            ObjectKey::new("web", "client-ca"),
+            ObjectKey::new("pki", "root-ca"),
         ]
         .into_iter()
         .collect();

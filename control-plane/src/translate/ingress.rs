@@ -458,7 +458,10 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                 }
                 let action =
                     backends.resolve(key, &format!("{field}.backend"), &http_path.backend, &upstream_options, &mut diagnostics);
-                if passed_through && path == "/" && !passthrough_hosts.contains_key(&host) {
+                if passed_through && path == "/" && host_check.is_some() {
+                    let message = format!("host {host:?} asks for client certificates (Ingress {}); not passed through, served with TLS terminated", host_check.map(|c| c.ingress.to_string()).unwrap_or_default());
+                    diagnostics.push(object.clone(), format!("metadata.annotations[{NGINX_PREFIX}ssl-passthrough]"), Severity::Error, message);
+                } else if passed_through && path == "/" && !passthrough_hosts.contains_key(&host) {
                     // Plain TCP to the endpoints: whatever `backend-protocol` says, the TLS is the client's.
                     let plain = backends.resolve(key, &format!("{field}.backend"), &http_path.backend, &UpstreamOptions::default(), &mut diagnostics);
                     if let Some(cluster) = plain.as_ref().and_then(single_cluster).filter(|_| !host.is_empty()) {

@@ -34,6 +34,7 @@ pub(super) fn wanted(nginx: &NginxAnnotations, enabled: bool, object: &ObjectRef
         (!nginx.allow_sources.is_empty() || !nginx.deny_sources.is_empty(), "a source-range list"),
         (nginx.auth.is_some(), "auth-url"),
         (nginx.basic.is_some(), "auth-type"),
+        (nginx.auth_tls.is_some(), "auth-tls-secret"),
         (nginx.denied.is_some(), "an access control that fails closed"),
     ];
     if let Some((_, what)) = restrictions.iter().find(|(restricts, _)| *restricts) {
@@ -70,6 +71,16 @@ mod tests {
         let (wanted, said) = run(&on, false);
         assert!(!wanted);
         assert!(said[0].starts_with("warning: Ingress default/argocd: metadata.annotations[nginx.ingress.kubernetes.io/ssl-passthrough]: needs `serve --enable-ssl-passthrough`"), "{said:?}");
+        let config = super::super::auth_tls::AuthTlsConfig {
+            secret: crate::state::ObjectKey::new("default", "ca"),
+            verify: super::super::auth_tls::VerifyClient::On,
+            depth: 1,
+            pass_certificate: false,
+            error_page: None,
+        };
+        let certified = NginxAnnotations { auth_tls: Some(config), ..on.clone() };
+        let (wanted, said) = run(&certified, true);
+        assert!(!wanted && said[0].contains("would bypass auth-tls-secret"), "{said:?}");
         let listed = NginxAnnotations { allow_sources: vec![Cidr::parse("10.0.0.0/8").unwrap()], ..on };
         let (wanted, said) = run(&listed, true);
         assert!(!wanted);

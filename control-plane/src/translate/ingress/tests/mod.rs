@@ -1317,7 +1317,7 @@ fn client_certificates_are_asked_for_by_host_as_ingress_nginx_servers() {
     let at = |time: &str, pairs: &[(&str, &str)]| format!("{}{}", created(time), nginx(pairs));
     let on = [("auth-tls-secret", "client-ca"), ("auth-tls-pass-certificate-to-upstream", "true"), ("server-alias", "alt.example.com")];
     let translation = run(&[
-        ca_secret,
+        ca_secret.clone(),
         ingress("first", &at("2024-01-01T00:00:00Z", &on), &[rule("mtls.example.com", &[path("/a", "Prefix", "a", 80)])]),
         ingress("second", &created("2024-01-02T00:00:00Z"), &[rule("mtls.example.com", &[path("/b", "Prefix", "b", 8080)])]),
         ingress("third", &at("2024-01-03T00:00:00Z", &[("auth-tls-secret", "client-ca"), ("auth-tls-verify-client", "optional")]), &[rule("mtls.example.com", &[path("/c", "Prefix", "a", 80)])]),
@@ -1347,6 +1347,16 @@ fn client_certificates_are_asked_for_by_host_as_ingress_nginx_servers() {
     assert_eq!(validation, [("alt.example.com", 1, true, true), ("mtls.example.com", 1, true, true)]);
     assert_eq!(route_at(&translation, "missing.example.com", "/").action, RouteAction::respond(503, DENIED_BODY));
     assert!(translation.model.route_table.hosts.iter().filter(|h| h.host.is_empty()).all(|h| h.routes.is_empty()), "host-less paths skipped");
+
+    // Another Ingress of the host cannot pass its TLS through, around the check.
+    let passing = ingress("passing", &at("2024-01-06T00:00:00Z", &[("ssl-passthrough", "true")]), &[rule("mtls.example.com", &[path("/", "Prefix", "b", 8080)])]);
+    let mut options = TranslateOptions::default();
+    options.defaults.enable_ssl_passthrough = true;
+    let first = ingress("first", &at("2024-01-01T00:00:00Z", &on), &[rule("mtls.example.com", &[path("/a", "Prefix", "a", 80)])]);
+    let yaml = format!("{OUR_CLASS}{BACKENDS}{ca_secret}{first}{passing}");
+    let passed = translate(&state(&yaml), &options);
+    assert!(passed.model.passthrough.is_empty(), "{:?}", passed.model.passthrough);
+    assert!(diagnostic_lines(&passed).iter().any(|l| l.contains("asks for client certificates (Ingress default/first); not passed through")));
     let lines = diagnostic_lines(&translation);
     for expected in [
         "warning: Ingress default/third: metadata.annotations[nginx.ingress.kubernetes.io/auth-tls-secret]: host \"mtls.example.com\" already takes its client-certificate settings from the older Ingress default/first",
