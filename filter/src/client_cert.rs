@@ -13,6 +13,8 @@
 //! (ssl-redirect sends the client to HTTPS) and ACME HTTP-01 challenges pass, the rest is refused
 //! 403 (a host that asks for client certificates is never served without one by mistake).
 
+use regex::Regex;
+
 use crate::limits::MAX_LOCATION_BYTES;
 use crate::table::ClientCertificate;
 
@@ -41,6 +43,8 @@ pub struct Connection<'a> {
     pub server_name: &'a [u8],
     /// The client presented a certificate (Envoy validated it unless `optional_no_ca`).
     pub peer_certificate: bool,
+    /// The certificate's subject DN (empty without one), read only for a rule with `match_cn`.
+    pub subject: &'a str,
 }
 
 /// The verdict for one request.
@@ -54,9 +58,20 @@ pub enum Verdict<'t> {
     Redirect(&'t str),
 }
 
-/// Check one request to a host with `rule`. `authority` is the request's host (a port is ignored);
-/// `redirected`: routing answers with a redirect; `path`: the request's `:path`.
-pub fn check<'t>(rule: &'t ClientCertificate, connection: Connection<'_>, authority: &[u8], redirected: bool, path: &[u8]) -> Verdict<'t> {
+/// nginx's answer when the subject does not match `auth-tls-match-cn` (status 403).
+pub const UNAUTHORIZED_BODY: &str = "client certificate unauthorized";
+
+/// Check one request to a host with `rule` (`subject_pattern`: its compiled `match_cn`).
+/// `authority` is the request's host (a port is ignored); `redirected`: routing answers with a
+/// redirect; `path`: the request's `:path`.
+pub fn check<'t>(
+    rule: &'t ClientCertificate,
+    subject_pattern: Option<&Regex>,
+    connection: Connection<'_>,
+    authority: &[u8],
+    redirected: bool,
+    path: &[u8],
+) -> Verdict<'t> {
     if !connection.tls {
         return if redirected || path.starts_with(ACME_CHALLENGE) {
             Verdict::Pass("NONE")
@@ -67,6 +82,15 @@ pub fn check<'t>(rule: &'t ClientCertificate, connection: Connection<'_>, author
     if !connection.server_name.eq_ignore_ascii_case(host_of(authority)) {
         return Verdict::Respond(421, MISDIRECTED_BODY);
     }
+    let verdict = presence(rule, connection);
+    match (verdict, subject_pattern) {
+        (Verdict::Pass(_), Some(pattern)) if !pattern.is_match(connection.subject) => Verdict::Respond(403, UNAUTHORIZED_BODY),
+        (verdict, _) => verdict,
+    }
+}
+
+/// The verdict on whether a certificate was presented (and checked).
+fn presence<'t>(rule: &'t ClientCertificate, connection: Connection<'_>) -> Verdict<'t> {
     match (connection.peer_certificate, rule.verified) {
         (true, true) => Verdict::Pass("SUCCESS"),
         (true, false) => Verdict::Pass("FAILED:unverified"),
@@ -108,11 +132,11 @@ mod tests {
     use super::*;
 
     fn rule(required: bool, verified: bool, error_page: Option<&str>) -> ClientCertificate {
-        ClientCertificate { required, verified, error_page: error_page.map(String::from) }
+        ClientCertificate { required, verified, error_page: error_page.map(String::from), match_cn: None }
     }
 
     fn tls<'a>(server_name: &'a [u8], peer_certificate: bool) -> Connection<'a> {
-        Connection { tls: true, server_name, peer_certificate }
+        Connection { tls: true, server_name, peer_certificate, subject: if peer_certificate { "CN=alice,O=example" } else { "" } }
     }
 
     #[test]
@@ -121,7 +145,7 @@ mod tests {
         let optional = rule(false, true, None);
         let no_ca = rule(false, false, None);
         let error_page = rule(true, true, Some("https://errors.example.com/cert"));
-        let plain = Connection { tls: false, server_name: b"", peer_certificate: false };
+        let plain = Connection { tls: false, server_name: b"", peer_certificate: false, subject: "" };
         // (rule, connection, authority, redirected, path, verdict)
         type Case<'a> = (&'a ClientCertificate, Connection<'a>, &'a [u8], bool, &'a [u8], Verdict<'a>);
         let cases: &[Case<'_>] = &[
@@ -141,10 +165,18 @@ mod tests {
             (&optional, plain, b"mtls.example.com", false, b"/", Verdict::Respond(403, PLAIN_HTTP_BODY)),
         ];
         assert!(check_rule(&error_page).is_ok() && check_rule(&on).is_ok());
+        // auth-tls-match-cn: the subject must match, anywhere (nginx's `!~`), after the other checks.
+        let alice = Regex::new("CN=alice").unwrap();
+        let bob = Regex::new("CN=bob").unwrap();
+        let host: &[u8] = b"mtls.example.com";
+        assert_eq!(check(&on, Some(&alice), tls(host, true), host, false, b"/"), Verdict::Pass("SUCCESS"));
+        assert_eq!(check(&on, Some(&bob), tls(host, true), host, false, b"/"), Verdict::Respond(403, UNAUTHORIZED_BODY));
+        assert_eq!(check(&optional, Some(&bob), tls(host, false), host, false, b"/"), Verdict::Respond(403, UNAUTHORIZED_BODY));
+        assert_eq!(check(&on, Some(&bob), tls(host, false), host, false, b"/"), Verdict::Respond(400, NO_CERTIFICATE_BODY));
         assert!(check_rule(&rule(true, true, Some("https://x/a b"))).is_err());
         assert!(check_rule(&rule(true, true, Some(""))).is_err());
         for (rule, connection, authority, redirected, path, expected) in cases {
-            assert_eq!(&check(rule, *connection, authority, *redirected, path), expected, "{connection:?} {:?}", String::from_utf8_lossy(authority));
+            assert_eq!(&check(rule, None, *connection, authority, *redirected, path), expected, "{connection:?} {:?}", String::from_utf8_lossy(authority));
         }
     }
 }

@@ -296,7 +296,14 @@ impl IngressRequest {
 
     /// The client-certificate verdict for a request to a host with `rule`; the client's own
     /// `ssl-client-*` headers are dropped (Envoy's route sets them from the certificate).
-    fn client_certificate<'t>(&self, rule: &'t ClientCertificate, authority: &[u8], redirected: bool, path: &[u8]) -> client_cert::Verdict<'t> {
+    fn client_certificate<'t>(
+        &self,
+        table: &'t CompiledTable,
+        rule: &'t ClientCertificate,
+        authority: &[u8],
+        redirected: bool,
+        path: &[u8],
+    ) -> client_cert::Verdict<'t> {
         for name in client_cert::CERTIFICATE_HEADERS {
             self.set_http_request_header(name, None);
         }
@@ -304,8 +311,14 @@ impl IngressRequest {
         let server_name = self.get_property(vec!["connection", "requested_server_name"]).unwrap_or_default();
         // A bool property is one byte.
         let peer_certificate = self.get_property(vec!["connection", "mtls"]).is_some_and(|v| v.first().is_some_and(|b| *b != 0));
-        let connection = client_cert::Connection { tls, server_name: &server_name, peer_certificate };
-        client_cert::check(rule, connection, authority, redirected, path)
+        let pattern = table.subject_pattern(rule);
+        let subject = match pattern {
+            Some(_) => self.get_property(vec!["connection", "subject_peer_certificate"]).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let subject = String::from_utf8_lossy(&subject);
+        let connection = client_cert::Connection { tls, server_name: &server_name, peer_certificate, subject: &subject };
+        client_cert::check(rule, pattern, connection, authority, redirected, path)
     }
 
     /// Send the request upstream: cluster and policy headers, `x-forwarded-host`, rewrites.
@@ -357,7 +370,7 @@ impl HttpContext for IngressRequest {
         let decision = table.route(&request, self.shared.random.next());
         if let Some(rule) = table.client_certificate(&authority) {
             let redirected = matches!(decision.outcome, Outcome::Redirect { .. });
-            match self.client_certificate(rule, &authority, redirected, &path) {
+            match self.client_certificate(&table, rule, &authority, redirected, &path) {
                 client_cert::Verdict::Pass(verify) => self.set_http_request_header(client_cert::VERIFY_HEADER, Some(verify)),
                 client_cert::Verdict::Respond(status, body) => return self.respond(status, body),
                 client_cert::Verdict::Redirect(location) => return self.redirect(302, location),

@@ -298,7 +298,8 @@ pub fn compile_header_regex(pattern: &str) -> Result<Regex, String> {
         .map_err(|e| format!("invalid regex {pattern:?}: {e}"))
 }
 
-/// Every canary header pattern and CORS origin pattern of the table, compiled once each.
+/// Every canary header pattern, CORS origin pattern and client-certificate subject pattern of the
+/// table, compiled once each.
 fn compile_header_patterns(table: &RouteTable) -> Result<HashMap<String, Regex>, String> {
     let mut patterns = HashMap::new();
     for forward in forwards(table) {
@@ -308,15 +309,25 @@ fn compile_header_patterns(table: &RouteTable) -> Result<HashMap<String, Regex>,
         });
         let origin = forward.cors.as_ref().and_then(|c| c.origin_pattern.as_ref());
         for pattern in canary.into_iter().chain(origin) {
-            if !patterns.contains_key(pattern) {
-                if patterns.len() == MAX_HEADER_PATTERNS {
-                    return Err(format!("more than {MAX_HEADER_PATTERNS} distinct canary header and CORS origin patterns"));
-                }
-                patterns.insert(pattern.clone(), compile_header_regex(pattern)?);
-            }
+            insert_pattern(&mut patterns, pattern)?;
         }
     }
+    let subjects = table.hosts.iter().filter_map(|h| h.client_certificate.as_ref()?.match_cn.as_ref());
+    for pattern in subjects {
+        insert_pattern(&mut patterns, pattern)?;
+    }
     Ok(patterns)
+}
+
+/// Compile `pattern` into `patterns` once, within [`MAX_HEADER_PATTERNS`].
+fn insert_pattern(patterns: &mut HashMap<String, Regex>, pattern: &str) -> Result<(), String> {
+    if !patterns.contains_key(pattern) {
+        if patterns.len() == MAX_HEADER_PATTERNS {
+            return Err(format!("more than {MAX_HEADER_PATTERNS} distinct canary header, CORS origin and client CN patterns"));
+        }
+        patterns.insert(pattern.to_string(), compile_header_regex(pattern)?);
+    }
+    Ok(())
 }
 
 /// Every password list of the table with its hashes read, within [`MAX_PASSWORD_USERS`] users in
@@ -664,6 +675,11 @@ impl CompiledTable {
         let passwords = compile_passwords(&table).map_err(table_error)?;
         let client_certificates = table.hosts.iter().any(|h| h.client_certificate.is_some());
         Ok(CompiledTable { table, hosts, vhosts, needs_scheme, needs_listener_port, header_patterns, passwords, client_certificates })
+    }
+
+    /// The compiled `match_cn` of a client-certificate rule (compiled with the table).
+    pub fn subject_pattern(&self, rule: &ClientCertificate) -> Option<&Regex> {
+        rule.match_cn.as_ref().and_then(|pattern| self.header_patterns.get(pattern))
     }
 
     /// The client-certificate rule of the host `authority` selects, if any (see

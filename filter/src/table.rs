@@ -114,6 +114,10 @@ pub struct ClientCertificate {
     /// `auth-tls-error-page`: where a refused request is redirected (302) instead of the 400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_page: Option<String>,
+    /// `auth-tls-match-cn`: a regex the certificate's subject DN (RFC 2253, `CN=…,O=…`) must match
+    /// somewhere, else 403 (nginx's `$ssl_client_s_dn !~ …`; no certificate: an empty subject).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_cn: Option<String>,
 }
 
 /// One path rule and what to do with the requests it matches.

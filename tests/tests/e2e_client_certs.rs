@@ -4,8 +4,8 @@
 //! `ssl-client-*` headers upstream (the PEM too with `auth-tls-pass-certificate-to-upstream`),
 //! answers 400 without a certificate and ends the handshake for a certificate of another CA;
 //! `optional` serves clients without one (`ssl-client-verify: NONE`, forged headers dropped);
-//! a request for the host over a connection negotiated for another name gets 421; a missing CA
-//! Secret fails closed (503).
+//! a request for the host over a connection negotiated for another name gets 421;
+//! `auth-tls-match-cn` refuses other subjects 403; a missing CA Secret fails closed (503).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -19,7 +19,7 @@ use wasm_ingress_tests::gateway::certs::TestCa;
 use wasm_ingress_tests::gateway::{manifests, Gateway};
 
 const NGINX: &str = "nginx.ingress.kubernetes.io/";
-const HOSTS: [&str; 4] = ["mtls.test", "optional.test", "other.test", "broken.test"];
+const HOSTS: [&str; 5] = ["mtls.test", "optional.test", "other.test", "broken.test", "cn.test"];
 
 fn ingress(name: &str, host: &str, annotations: &[(&str, &str)]) -> Value {
     let annotations: serde_json::Map<String, Value> = annotations.iter().map(|(k, v)| (format!("{NGINX}{k}"), json!(v))).collect();
@@ -83,6 +83,7 @@ fn client_certificates_behave_like_ingress_nginx() {
         ingress("optional", "optional.test", &[("auth-tls-secret", "client-ca"), ("auth-tls-verify-client", "optional")]),
         ingress("other", "other.test", &[]),
         ingress("broken", "broken.test", &[("auth-tls-secret", "default/missing")]),
+        ingress("cn", "cn.test", &[("auth-tls-secret", "client-ca"), ("auth-tls-match-cn", "CN=(alice|carol)$")]),
     ]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();
@@ -124,6 +125,10 @@ fn client_certificates_behave_like_ingress_nginx() {
     assert_eq!(status, 421);
     // Hosts without the annotations are not asked for certificates.
     assert_eq!(get(&anonymous, &url("other.test"), &[]).unwrap().0, 200);
+    // auth-tls-match-cn: the subject must match, else nginx's 403.
+    assert_eq!(get(&with_alice, &url("cn.test"), &[]).unwrap().0, 200);
+    let with_bob = client(&server_ca.cert_pem, Some(&client_ca.client_cert("bob").unwrap()));
+    assert_eq!(get(&with_bob, &url("cn.test"), &[]).unwrap().0, 403);
     // A CA Secret that does not exist: closed.
     assert_eq!(get(&with_alice, &url("broken.test"), &[]).unwrap().0, 503);
 }

@@ -1,13 +1,13 @@
 //! ingress-nginx client certificates: `auth-tls-secret`, `auth-tls-verify-client`,
-//! `auth-tls-verify-depth`, `auth-tls-pass-certificate-to-upstream`, `auth-tls-error-page` (read as
-//! its `authtls` parser reads them) and `auth-tls-match-cn` (not supported: fails closed). In nginx
+//! `auth-tls-verify-depth`, `auth-tls-pass-certificate-to-upstream`, `auth-tls-error-page` and
+//! `auth-tls-match-cn` (read as its `authtls` parser reads them). In nginx
 //! they configure the host's `server` (`ssl_verify_client`), so the oldest Ingress of a host that
 //! sets them decides for every path of that host ([`client_certificate_hosts`]); Envoy asks for and
 //! validates the certificate on the host's own SNI filter chain and the filter checks each request
 //! (`wasm_ingress_filter::client_cert`). Pure.
 //!
 //! Fails closed as ingress-nginx's "location denied" (503): a Secret that does not exist or has no
-//! usable `ca.crt`. `auth-tls-match-cn` (not applied yet) denies with 403.
+//! usable `ca.crt`, an `auth-tls-match-cn` the regex engine refuses.
 
 use std::collections::BTreeMap;
 
@@ -52,6 +52,8 @@ pub struct AuthTlsConfig {
     /// `auth-tls-pass-certificate-to-upstream`: the PEM goes upstream in `ssl-client-cert`.
     pub pass_certificate: bool,
     pub error_page: Option<String>,
+    /// `auth-tls-match-cn`: a regex the subject DN must match.
+    pub match_cn: Option<String>,
 }
 
 impl AuthTlsConfig {
@@ -61,6 +63,7 @@ impl AuthTlsConfig {
             required: self.verify == VerifyClient::On,
             verified: self.verify != VerifyClient::OptionalNoCa,
             error_page: self.error_page.clone(),
+            match_cn: self.match_cn.clone(),
         }
     }
 
@@ -103,10 +106,10 @@ pub fn parse(annotations: &BTreeMap<String, String>, namespace: &str) -> (AuthTl
             return (AuthTls::Denied(503, format!("{NGINX_PREFIX}auth-tls-secret")), reader.notes);
         }
     };
-    if reader.get("auth-tls-match-cn").is_some_and(|v| !v.trim().is_empty()) {
-        let message = "matching the certificate's CN is not supported yet; every path of this Ingress answers 403 (fail closed)".to_string();
-        reader.note("auth-tls-match-cn", Severity::Error, message);
-        return (AuthTls::Denied(403, format!("{NGINX_PREFIX}auth-tls-match-cn")), reader.notes);
+    let match_cn = reader.get("auth-tls-match-cn").map(str::trim).filter(|v| !v.is_empty()).map(String::from);
+    if let Some(Err(reason)) = match_cn.as_deref().map(wasm_ingress_filter::matcher::compile_header_regex) {
+        reader.note("auth-tls-match-cn", Severity::Error, format!("{reason}; every path of this Ingress answers 503 (fail closed)"));
+        return (AuthTls::Denied(503, format!("{NGINX_PREFIX}auth-tls-match-cn")), reader.notes);
     }
     let verify = match reader.get("auth-tls-verify-client").map(str::trim) {
         None | Some("on") => VerifyClient::On,
@@ -126,12 +129,12 @@ pub fn parse(annotations: &BTreeMap<String, String>, namespace: &str) -> (AuthTl
     let depth = reader.integer("auth-tls-verify-depth").filter(|d| *d > 0).map_or(DEFAULT_DEPTH, |d| u32::try_from(d).unwrap_or(u32::MAX));
     let pass_certificate = reader.boolean("auth-tls-pass-certificate-to-upstream").unwrap_or(false);
     let error_page = reader.get("auth-tls-error-page").map(str::trim).filter(|p| !p.is_empty()).map(String::from);
-    let rule = ClientCertificate { required: true, verified: true, error_page: error_page.clone() };
+    let rule = ClientCertificate { required: true, verified: true, error_page: error_page.clone(), match_cn: None };
     if let Err(reason) = wasm_ingress_filter::client_cert::check_rule(&rule) {
         reader.note("auth-tls-error-page", Severity::Error, format!("{reason}; every path of this Ingress answers 503 (fail closed)"));
         return (AuthTls::Denied(503, format!("{NGINX_PREFIX}auth-tls-error-page")), reader.notes);
     }
-    (AuthTls::On(AuthTlsConfig { secret, verify, depth, pass_certificate, error_page }), reader.notes)
+    (AuthTls::On(AuthTlsConfig { secret, verify, depth, pass_certificate, error_page, match_cn }), reader.notes)
 }
 
 /// The CA bundle of the config's Secret, or why it cannot be used.
@@ -201,7 +204,7 @@ mod tests {
     #[test]
     fn annotations_read_like_ingress_nginx() {
         let on = |secret: ObjectKey, verify, depth, pass_certificate, error_page: Option<&str>| {
-            AuthTls::On(AuthTlsConfig { secret, verify, depth, pass_certificate, error_page: error_page.map(String::from) })
+            AuthTls::On(AuthTlsConfig { secret, verify, depth, pass_certificate, error_page: error_page.map(String::from), match_cn: None })
         };
         assert_eq!(read(&[]), AuthTls::Off);
         assert_eq!(read(&[("auth-tls-verify-client", "on")]), AuthTls::Off);
@@ -212,7 +215,9 @@ mod tests {
         );
         assert_eq!(read(&[("auth-tls-secret", "ca"), ("auth-tls-verify-client", "maybe")]), on(ObjectKey::new("apps", "ca"), VerifyClient::On, 1, false, None));
         assert_eq!(read(&[("auth-tls-secret", "ca"), ("auth-tls-verify-client", "off")]), AuthTls::Off);
-        assert!(matches!(read(&[("auth-tls-secret", "ca"), ("auth-tls-match-cn", "CN=client")]), AuthTls::Denied(403, _)));
+        let AuthTls::On(config) = read(&[("auth-tls-secret", "ca"), ("auth-tls-match-cn", "CN=(alice|bob)")]) else { panic!() };
+        assert_eq!(config.match_cn.as_deref(), Some("CN=(alice|bob)"));
+        assert!(matches!(read(&[("auth-tls-secret", "ca"), ("auth-tls-match-cn", "CN=(")]), AuthTls::Denied(503, _)));
         assert!(matches!(read(&[("auth-tls-secret", "a/b/c")]), AuthTls::Denied(503, _)));
         assert!(matches!(read(&[("auth-tls-secret", "ca"), ("auth-tls-error-page", "https://x/a b")]), AuthTls::Denied(503, _)));
     }

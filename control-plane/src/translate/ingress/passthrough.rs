@@ -77,6 +77,7 @@ mod tests {
             depth: 1,
             pass_certificate: false,
             error_page: None,
+            match_cn: None,
         };
         let certified = NginxAnnotations { auth_tls: Some(config), ..on.clone() };
         let (wanted, said) = run(&certified, true);

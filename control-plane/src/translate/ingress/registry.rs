@@ -81,7 +81,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("auth-signin-redirect-param", Applied),
     entry("auth-snippet", Snippet),
     entry("auth-tls-error-page", Applied),
-    entry("auth-tls-match-cn", AccessControl),
+    entry("auth-tls-match-cn", Applied),
     entry("auth-tls-pass-certificate-to-upstream", Applied),
     entry("auth-tls-secret", Differs),
     entry("auth-tls-verify-client", Differs),
@@ -283,9 +283,7 @@ mod tests {
     #[test]
     fn every_access_restricting_family_fails_closed() {
         // Names the edge-security issue lists; each must be AccessControl until it is implemented.
-        for name in ["auth-proxy-set-headers", "auth-tls-match-cn"] {
-            assert_eq!(lookup(name).map(|e| e.support), Some(Support::AccessControl), "{name}");
-        }
+        assert_eq!(lookup("auth-proxy-set-headers").map(|e| e.support), Some(Support::AccessControl));
         // Enforced by the filter's auth request (see `auth`).
         for name in ["auth-url", "auth-signin", "auth-response-headers", "auth-type", "auth-secret"] {
             assert!(matches!(lookup(name).map(|e| e.support), Some(Support::Applied | Support::Differs)), "{name}");
@@ -295,7 +293,7 @@ mod tests {
             assert_eq!(lookup(name).map(|e| e.support), Some(Support::Applied), "{name}");
         }
         // Enforced by Envoy's handshake and the filter (see `auth_tls`).
-        for name in ["auth-tls-secret", "auth-tls-verify-client", "auth-tls-verify-depth", "auth-tls-error-page"] {
+        for name in ["auth-tls-secret", "auth-tls-verify-client", "auth-tls-verify-depth", "auth-tls-error-page", "auth-tls-match-cn"] {
             assert!(matches!(lookup(name).map(|e| e.support), Some(Support::Applied | Support::Differs)), "{name}");
         }
     }

@@ -845,7 +845,7 @@ fn access_controls_that_cannot_be_enforced_serve_the_ingress_closed() {
         // Protected app: its two paths and its host fallback answer 403, not the backend.
         ingress_with_spec(
             "protected",
-            &format!("{}{}", created("2024-01-01T00:00:00Z"), annotated(&[("nginx.ingress.kubernetes.io/auth-tls-secret", "default/ca"), ("nginx.ingress.kubernetes.io/auth-tls-match-cn", "CN=client")])),
+            &format!("{}{}", created("2024-01-01T00:00:00Z"), annotated(&[("nginx.ingress.kubernetes.io/auth-type", "digest"), ("nginx.ingress.kubernetes.io/auth-secret", "users")])),
             &format!(
                 "{{ingressClassName: wasm, defaultBackend: {{service: {{name: a, port: {{number: 80}}}}}}, rules: [{}]}}",
                 rule("app.example.com", &[path("/", "Prefix", "a", 80), path("/admin", "Prefix", "does-not-exist", 80)])
@@ -877,7 +877,7 @@ fn access_controls_that_cannot_be_enforced_serve_the_ingress_closed() {
     assert_eq!(denied_names, ["default/broken-auth", "default/protected"]);
     let lines = diagnostic_lines(&translation);
     for expected in [
-        "error: Ingress default/protected: metadata.annotations[nginx.ingress.kubernetes.io/auth-tls-match-cn]: matching the certificate's CN is not supported yet; every path of this Ingress answers 403 (fail closed)",
+        "error: Ingress default/protected: metadata.annotations[nginx.ingress.kubernetes.io/auth-type]: digest authentication is not supported yet; every path of this Ingress answers 403 (fail closed) until it is",
         "error: Ingress default/broken-auth: metadata.annotations[nginx.ingress.kubernetes.io/auth-type]: \"kerberos\" is not an authentication type (basic or digest); every path of this Ingress answers 503 (fail closed, as ingress-nginx denies the location)",
     ] {
         assert!(lines.iter().any(|l| l == expected), "missing {expected:?} in {lines:#?}");
@@ -1326,7 +1326,7 @@ fn client_certificates_are_asked_for_by_host_as_ingress_nginx_servers() {
         ingress("open", "", &[rule("open.example.com", &[path("/", "Prefix", "a", 80)])]),
     ]
     .concat());
-    let required = Some(ClientCertificate { required: true, verified: true, error_page: None });
+    let required = Some(ClientCertificate { required: true, verified: true, error_page: None, match_cn: None });
     for host in ["mtls.example.com", "alt.example.com"] {
         assert_eq!(host_of(&translation, host).client_certificate, required, "{host}: the oldest Ingress decides, aliases too");
     }
