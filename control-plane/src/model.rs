@@ -109,6 +109,8 @@ pub struct ClientValidation {
     pub secret: String,
     /// PEM bundle of the trusted CAs (`ca.crt`).
     pub ca_pem: String,
+    /// PEM revocation lists (`ca.crl`), if the Secret has them: certificates they list are refused.
+    pub crl_pem: Option<String>,
     /// `auth-tls-verify-depth`.
     pub max_depth: u32,
     /// `false` (`optional_no_ca`): any certificate is accepted unchecked.
@@ -116,10 +118,12 @@ pub struct ClientValidation {
 }
 
 impl ClientValidation {
-    /// The SDS secret holding this validation context (one per distinct setting).
+    /// The SDS secret holding this validation context: named by the Secret and the settings, not
+    /// the CA's content, so a rotated CA reaches Envoy over SDS without changing the listener
+    /// (no drain).
     pub fn secret_name(&self) -> String {
-        let digest = Sha256::digest(format!("{}|{}|{}", self.ca_pem, self.max_depth, self.verify).as_bytes());
-        format!("client-ca:{}:{}", self.secret, &hex::encode(&digest[..6]))
+        let trust = if self.verify { "verify" } else { "accept-untrusted" };
+        format!("client-ca:{}:depth-{}:{trust}", self.secret, self.max_depth)
     }
 }
 

@@ -274,7 +274,10 @@ pub mod manifests {
 
 /// Test certificates: a CA and server certificates it signs.
 pub mod certs {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+        KeyUsagePurpose, RevokedCertParams, SerialNumber,
+    };
 
     /// A private CA.
     pub struct TestCa {
@@ -287,7 +290,7 @@ pub mod certs {
             let mut params = CertificateParams::new(Vec::<String>::new())?;
             params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
             params.distinguished_name.push(DnType::CommonName, name);
-            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
+            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
             let key = KeyPair::generate()?;
             let cert = params.self_signed(&key)?;
             Ok(TestCa { cert_pem: cert.pem(), issuer: Issuer::new(params, key) })
@@ -306,13 +309,40 @@ pub mod certs {
 
         /// A client certificate with this common name: (cert PEM, key PEM).
         pub fn client_cert(&self, common_name: &str) -> anyhow::Result<(String, String)> {
+            self.client_cert_with_serial(common_name, None)
+        }
+
+        /// A client certificate with this common name and serial number (for [`TestCa::crl`]).
+        pub fn client_cert_with_serial(&self, common_name: &str, serial: Option<u64>) -> anyhow::Result<(String, String)> {
             let mut params = CertificateParams::new(Vec::<String>::new())?;
+            params.serial_number = serial.map(SerialNumber::from);
             params.distinguished_name.push(DnType::CommonName, common_name);
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
             params.use_authority_key_identifier_extension = true;
             let key = KeyPair::generate()?;
             let cert = params.signed_by(&key, &self.issuer)?;
             Ok((cert.pem(), key.serialize_pem()))
+        }
+
+        /// A revocation list (PEM) of this CA naming these serial numbers.
+        pub fn crl(&self, revoked: &[u64]) -> anyhow::Result<String> {
+            let params = CertificateRevocationListParams {
+                this_update: rcgen::date_time_ymd(2020, 1, 1),
+                next_update: rcgen::date_time_ymd(2099, 1, 1),
+                crl_number: SerialNumber::from(1u64),
+                issuing_distribution_point: None,
+                revoked_certs: revoked
+                    .iter()
+                    .map(|serial| RevokedCertParams {
+                        serial_number: SerialNumber::from(*serial),
+                        revocation_time: rcgen::date_time_ymd(2021, 1, 1),
+                        reason_code: None,
+                        invalidity_date: None,
+                    })
+                    .collect(),
+                key_identifier_method: rcgen::KeyIdMethod::Sha256,
+            };
+            Ok(params.signed_by(&self.issuer)?.pem()?)
         }
     }
 }

@@ -5,7 +5,7 @@
 //! answers 400 without a certificate and ends the handshake for a certificate of another CA;
 //! `optional` serves clients without one (`ssl-client-verify: NONE`, forged headers dropped);
 //! a request for the host over a connection negotiated for another name gets 421;
-//! `auth-tls-match-cn` refuses other subjects 403; a missing CA Secret fails closed (503).
+//! `auth-tls-match-cn` refuses other subjects 403; a `ca.crl` revokes the certificates it lists; a missing CA Secret fails closed (503).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -19,7 +19,7 @@ use wasm_ingress_tests::gateway::certs::TestCa;
 use wasm_ingress_tests::gateway::{manifests, Gateway};
 
 const NGINX: &str = "nginx.ingress.kubernetes.io/";
-const HOSTS: [&str; 5] = ["mtls.test", "optional.test", "other.test", "broken.test", "cn.test"];
+const HOSTS: [&str; 6] = ["mtls.test", "optional.test", "other.test", "broken.test", "cn.test", "revoking.test"];
 
 fn ingress(name: &str, host: &str, annotations: &[(&str, &str)]) -> Value {
     let annotations: serde_json::Map<String, Value> = annotations.iter().map(|(k, v)| (format!("{NGINX}{k}"), json!(v))).collect();
@@ -28,12 +28,13 @@ fn ingress(name: &str, host: &str, annotations: &[(&str, &str)]) -> Value {
     ingress
 }
 
-fn ca_secret(name: &str, ca_pem: &str) -> Value {
-    json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": name, "namespace": "default"},
-        "data": {"ca.crt": base64::engine::general_purpose::STANDARD.encode(ca_pem)},
-    })
+fn ca_secret(name: &str, ca_pem: &str, crl_pem: Option<&str>) -> Value {
+    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let mut data = json!({"ca.crt": b64(ca_pem)});
+    if let Some(crl) = crl_pem {
+        data["ca.crl"] = json!(b64(crl));
+    }
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "default"}, "data": data})
 }
 
 /// An HTTP/1.1 client for every test host, trusting `server_ca`, presenting `identity` if given.
@@ -78,7 +79,9 @@ fn client_certificates_behave_like_ingress_nginx() {
     let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
     objects.extend([
         manifests::tls_secret("default", "server-tls", &server_cert, &server_key),
-        ca_secret("client-ca", &client_ca.cert_pem),
+        ca_secret("client-ca", &client_ca.cert_pem, None),
+        ca_secret("revoking-ca", &client_ca.cert_pem, Some(&client_ca.crl(&[666]).unwrap())),
+        ingress("revoking", "revoking.test", &[("auth-tls-secret", "revoking-ca")]),
         ingress("mtls", "mtls.test", &[("auth-tls-secret", "default/client-ca"), ("auth-tls-verify-client", "on"), ("auth-tls-pass-certificate-to-upstream", "true")]),
         ingress("optional", "optional.test", &[("auth-tls-secret", "client-ca"), ("auth-tls-verify-client", "optional")]),
         ingress("other", "other.test", &[]),
@@ -129,6 +132,11 @@ fn client_certificates_behave_like_ingress_nginx() {
     assert_eq!(get(&with_alice, &url("cn.test"), &[]).unwrap().0, 200);
     let with_bob = client(&server_ca.cert_pem, Some(&client_ca.client_cert("bob").unwrap()));
     assert_eq!(get(&with_bob, &url("cn.test"), &[]).unwrap().0, 403);
+    // ca.crl: a revoked certificate ends the handshake; others of the CA are served.
+    let revoked = client(&server_ca.cert_pem, Some(&client_ca.client_cert_with_serial("eve", Some(666)).unwrap()));
+    assert!(get(&revoked, &url("revoking.test"), &[]).is_err(), "a revoked certificate must not be served");
+    assert_eq!(get(&revoked, &url("mtls.test"), &[]).unwrap().0, 200, "revoked only where the list applies");
+    assert_eq!(get(&with_alice, &url("revoking.test"), &[]).unwrap().0, 200);
     // A CA Secret that does not exist: closed.
     assert_eq!(get(&with_alice, &url("broken.test"), &[]).unwrap().0, 503);
 }

@@ -324,6 +324,11 @@ fn validation_secret(name: &str, validation: &ClientValidation) -> Secret {
             }),
             max_verify_depth: Some(UInt32Value { value: validation.max_depth }),
             trust_chain_verification: trust as i32,
+            // As nginx's `ssl_crl` (OpenSSL's CRL_CHECK_ALL): every CA of the chain needs its list.
+            crl: validation.crl_pem.as_ref().map(|pem| DataSource {
+                specifier: Some(data_source::Specifier::InlineString(pem.clone())),
+                ..Default::default()
+            }),
             ..Default::default()
         })),
     }
@@ -839,7 +844,7 @@ mod tests {
     #[test]
     fn hosts_asking_for_client_certificates_get_an_sni_chain_validating_with_their_ca() {
         let mut model = model();
-        let validation = ClientValidation { secret: "default/client-ca".into(), ca_pem: "CA PEM".into(), max_depth: 2, verify: true };
+        let validation = ClientValidation { secret: "default/client-ca".into(), ca_pem: "CA PEM".into(), crl_pem: Some("CRL PEM".into()), max_depth: 2, verify: true };
         model.client_validation.insert("mtls.example.com".into(), validation.clone());
         let resources = build(&model, &settings());
         let https = listener(&resources, HTTPS_LISTENER_NAME).unwrap();
@@ -863,6 +868,14 @@ mod tests {
         assert_eq!(context.max_verify_depth, Some(UInt32Value { value: 2 }));
         let Some(data_source::Specifier::InlineString(ca)) = &context.trusted_ca.as_ref().unwrap().specifier else { panic!() };
         assert_eq!(ca, "CA PEM");
+        let Some(data_source::Specifier::InlineString(crl)) = &context.crl.as_ref().unwrap().specifier else { panic!() };
+        assert_eq!(crl, "CRL PEM");
+        // A rotated CA changes the secret only: the listener (and its connections) stay.
+        let mut rotated = model.clone();
+        rotated.client_validation.insert("mtls.example.com".into(), ClientValidation { ca_pem: "NEW CA PEM".into(), ..validation });
+        let after = build(&rotated, &settings());
+        assert_eq!(after.listeners, resources.listeners);
+        assert_ne!(after.secrets, resources.secrets);
     }
 
     #[test]

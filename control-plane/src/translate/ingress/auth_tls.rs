@@ -6,8 +6,9 @@
 //! validates the certificate on the host's own SNI filter chain and the filter checks each request
 //! (`wasm_ingress_filter::client_cert`). Pure.
 //!
-//! Fails closed as ingress-nginx's "location denied" (503): a Secret that does not exist or has no
-//! usable `ca.crt`, an `auth-tls-match-cn` the regex engine refuses.
+//! A `ca.crl` in the Secret revokes the certificates it lists (nginx's `ssl_crl`). Fails closed as
+//! ingress-nginx's "location denied" (503): a Secret that does not exist or has no usable `ca.crt`,
+//! a `ca.crl` that is not a PEM revocation list, an `auth-tls-match-cn` the regex engine refuses.
 
 use std::collections::BTreeMap;
 
@@ -67,11 +68,12 @@ impl AuthTlsConfig {
         }
     }
 
-    /// What Envoy validates client certificates with, given the Secret's CA bundle.
-    pub fn validation(&self, ca_pem: String) -> ClientValidation {
+    /// What Envoy validates client certificates with, given the Secret's CA bundle and CRLs.
+    pub fn validation(&self, (ca_pem, crl_pem): (String, Option<String>)) -> ClientValidation {
         ClientValidation {
             secret: self.secret.to_string(),
             ca_pem,
+            crl_pem,
             max_depth: self.depth,
             verify: self.verify != VerifyClient::OptionalNoCa,
         }
@@ -137,10 +139,12 @@ pub fn parse(annotations: &BTreeMap<String, String>, namespace: &str) -> (AuthTl
     (AuthTls::On(AuthTlsConfig { secret, verify, depth, pass_certificate, error_page, match_cn }), reader.notes)
 }
 
-/// The CA bundle of the config's Secret, or why it cannot be used.
-pub fn ca_bundle(config: &AuthTlsConfig, state: &ClusterState) -> Result<String, String> {
+/// The CA bundle and revocation lists of the config's Secret, or why it cannot be used.
+pub fn ca_bundle(config: &AuthTlsConfig, state: &ClusterState) -> Result<(String, Option<String>), String> {
     let secret = state.secrets.get(&config.secret).ok_or_else(|| format!("Secret {} does not exist", config.secret))?;
-    tls::ca_bundle_from_secret(secret).map_err(|reason| format!("Secret {}: {reason}", config.secret))
+    let ca = tls::ca_bundle_from_secret(secret).map_err(|reason| format!("Secret {}: {reason}", config.secret))?;
+    let crl = tls::crl_from_secret(secret).map_err(|reason| format!("Secret {}: {reason}", config.secret))?;
+    Ok((ca, crl))
 }
 
 /// One host's client-certificate check and the Ingress that gave it.
@@ -148,7 +152,8 @@ pub fn ca_bundle(config: &AuthTlsConfig, state: &ClusterState) -> Result<String,
 pub struct HostCheck {
     pub ingress: ObjectKey,
     pub config: AuthTlsConfig,
-    pub ca_pem: String,
+    /// The Secret's `ca.crt` and `ca.crl`.
+    pub ca: (String, Option<String>),
 }
 
 /// The hosts that ask for client certificates: for each rule host, the oldest Ingress (`ours` is
@@ -162,11 +167,11 @@ pub fn client_certificate_hosts(ours: &[(&ObjectKey, &Ingress)], state: &Cluster
             continue;
         }
         let (AuthTls::On(config), _) = parse(annotations, &key.namespace) else { continue };
-        let Ok(ca_pem) = ca_bundle(&config, state) else { continue };
+        let Ok(ca) = ca_bundle(&config, state) else { continue };
         let rules = ingress.spec.as_ref().and_then(|s| s.rules.as_deref()).unwrap_or_default();
         for host in rules.iter().filter_map(|r| normalize_host(r.host.as_deref().unwrap_or_default()).ok()) {
             if !host.is_empty() {
-                hosts.entry(host).or_insert_with(|| HostCheck { ingress: (*key).clone(), config: config.clone(), ca_pem: ca_pem.clone() });
+                hosts.entry(host).or_insert_with(|| HostCheck { ingress: (*key).clone(), config: config.clone(), ca: ca.clone() });
             }
         }
     }
@@ -185,7 +190,7 @@ pub fn apply(
         let host = aliases.get(&vhost.host).unwrap_or(&vhost.host);
         if let Some(check) = hosts.get(host) {
             vhost.client_certificate = Some(check.config.rule());
-            validation.insert(vhost.host.clone(), check.config.validation(check.ca_pem.clone()));
+            validation.insert(vhost.host.clone(), check.config.validation(check.ca.clone()));
         }
     }
     validation

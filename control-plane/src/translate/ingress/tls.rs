@@ -144,6 +144,28 @@ pub fn ca_bundle_from_secret(secret: &Secret) -> Result<String, String> {
     Ok(pem)
 }
 
+/// The key of the revocation list in a client-certificate CA Secret (ingress-nginx's convention).
+pub const CRL_KEY: &str = "ca.crl";
+
+/// The Secret's ca.crl, if it has one: PEM text holding one or more X.509 CRLs.
+pub fn crl_from_secret(secret: &Secret) -> Result<Option<String>, String> {
+    if !has_key(secret, CRL_KEY) {
+        return Ok(None);
+    }
+    let pem = secret_text(secret, CRL_KEY)?;
+    let mut count = 0;
+    for item in rustls_pemfile::crls(&mut BufReader::new(pem.as_bytes())) {
+        let der = item.map_err(|e| format!("{CRL_KEY} is not valid PEM: {e}"))?;
+        x509_parser::revocation_list::CertificateRevocationList::from_der(der.as_ref())
+            .map_err(|e| format!("{CRL_KEY}: revocation list {count} is not valid X.509: {e}"))?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(format!("{CRL_KEY} contains no PEM revocation list"));
+    }
+    Ok(Some(pem))
+}
+
 /// `data` (base64 in YAML) with `stringData` on top, as the API server merges them.
 fn secret_text(secret: &Secret, key: &str) -> Result<String, String> {
     if let Some(text) = secret.string_data.as_ref().and_then(|d| d.get(key)) {
@@ -396,5 +418,17 @@ mod tests {
         assert_eq!(certificate_from_secret(&secret).err().as_deref(), Some("has no tls.key"));
         secret.string_data.as_mut().unwrap().insert(TLS_PRIVATE_KEY_KEY.into(), EC_SEC1_KEY.into());
         assert!(certificate_from_secret(&secret).is_ok());
+    }
+
+    #[test]
+    fn revocation_lists_are_optional_but_must_parse() {
+        let with = |crl: &str| {
+            let data = BTreeMap::from([(CA_KEY.to_string(), EC_CRT.to_string()), (CRL_KEY.to_string(), crl.to_string())]);
+            crl_from_secret(&Secret { string_data: Some(data), ..Secret::default() })
+        };
+        let plain = Secret { string_data: Some(BTreeMap::from([(CA_KEY.to_string(), EC_CRT.to_string())])), ..Secret::default() };
+        assert_eq!(crl_from_secret(&plain), Ok(None));
+        assert_eq!(with("not a crl").err().as_deref(), Some("ca.crl contains no PEM revocation list"));
+        assert!(with("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n").is_err(), "not X.509");
     }
 }
