@@ -191,6 +191,7 @@ impl Workload {
                 .collect(),
             default_backend: None,
             passwords: Default::default(),
+            error_page_clusters: Vec::new(),
         }
     }
 

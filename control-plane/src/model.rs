@@ -74,6 +74,10 @@ pub struct RoutePolicy {
     /// Request headers set (replaced) on the way upstream, by lower-case name: literal values,
     /// never templates (`x-forwarded-prefix`, a snippet's `proxy_set_header`).
     pub request_headers: BTreeMap<String, String>,
+    /// Request headers set to the value of another header of the same request (nginx's
+    /// `$http_NAME`), by lower-case name -> lower-case source name; not sent when the source is
+    /// absent, as nginx drops an empty `proxy_set_header` (the default backend's `x-format`).
+    pub request_headers_copied: BTreeMap<String, String>,
     /// Response headers set (replaced), by lower-case name (a snippet's `more_set_headers`).
     pub response_headers_set: BTreeMap<String, String>,
     /// Response headers appended (a snippet's `add_header`), in order.
@@ -100,6 +104,22 @@ pub struct RoutePolicy {
     /// headers go upstream from the certificate, `ssl-client-cert` too when `Some(true)`
     /// (`auth-tls-pass-certificate-to-upstream`).
     pub client_certificate_headers: Option<bool>,
+    /// `custom-http-errors`: which upstream answers are replaced by an error page, and by whom.
+    pub custom_errors: Option<CustomErrors>,
+}
+
+/// ingress-nginx's `custom-http-errors`: Envoy's custom-response filter sends a request whose
+/// answer has one of `codes` again, as `GET /` to `cluster` (the filter routes it by
+/// [`ERROR_PAGE_HEADER`](wasm_ingress_filter::table::ERROR_PAGE_HEADER)), with `X-Code` and
+/// these `headers`; without a cluster, Envoy answers 404 itself (ingress-nginx's own default server).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CustomErrors {
+    /// Statuses (300–599), sorted, without duplicates.
+    pub codes: Vec<u16>,
+    /// The `default-backend` Service's cluster, when it has ready endpoints.
+    pub cluster: Option<String>,
+    /// `X-Namespace`, `X-Ingress-Name`, `X-Service-Name`, `X-Service-Port` (lower case).
+    pub headers: Vec<(String, String)>,
 }
 
 /// How Envoy validates the client certificates of one HTTPS server name (`auth-tls-*`).
@@ -256,6 +276,7 @@ impl Default for RoutePolicy {
             upstream_idle_timeout: Duration::from_secs(60),
             tries: 3,
             request_headers: BTreeMap::new(),
+            request_headers_copied: BTreeMap::new(),
             response_headers_set: BTreeMap::new(),
             response_headers_add: Vec::new(),
             response_headers_remove: Vec::new(),
@@ -267,6 +288,7 @@ impl Default for RoutePolicy {
             rate_limit: None,
             mirror: None,
             client_certificate_headers: None,
+            custom_errors: None,
         }
     }
 }
@@ -277,11 +299,12 @@ impl RoutePolicy {
     /// stream keep the old one until the route table stops naming it.
     pub fn key(&self) -> String {
         let canonical = format!(
-            "body={:?};idle={};tries={};headers={:?};allow={:?};deny={:?};response={:?}/{:?}/{:?};cors={:?}/{};hash={:?};rate={:?};mirror={:?};client={:?}",
+            "body={:?};idle={};tries={};headers={:?}/{:?};allow={:?};deny={:?};response={:?}/{:?}/{:?};cors={:?}/{};hash={:?};rate={:?};mirror={:?};client={:?};errors={:?}",
             self.max_body_bytes,
             self.upstream_idle_timeout.as_millis(),
             self.tries,
             self.request_headers,
+            self.request_headers_copied,
             self.allow_sources,
             self.deny_sources,
             self.response_headers_set,
@@ -292,7 +315,8 @@ impl RoutePolicy {
             self.hash,
             self.rate_limit,
             self.mirror,
-            self.client_certificate_headers
+            self.client_certificate_headers,
+            self.custom_errors
         );
         let digest = Sha256::digest(canonical.as_bytes());
         format!("p{}", &hex::encode(&digest[..8])[..15])

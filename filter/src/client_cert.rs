@@ -105,7 +105,11 @@ fn presence<'t>(rule: &'t ClientCertificate, connection: Connection<'_>) -> Verd
 /// Refuse an error page the filter could not send as a `Location`: empty, longer than
 /// [`MAX_LOCATION_BYTES`], or with control characters or spaces.
 pub fn check_rule(rule: &ClientCertificate) -> Result<(), String> {
-    let Some(page) = &rule.error_page else { return Ok(()) };
+    rule.error_page.as_deref().map_or(Ok(()), check_error_page)
+}
+
+/// An `error_page` the filter can send as a `Location`.
+pub fn check_error_page(page: &str) -> Result<(), String> {
     if page.is_empty() || page.len() > MAX_LOCATION_BYTES {
         return Err(format!("client_certificate.error_page must be 1 to {MAX_LOCATION_BYTES} bytes"));
     }

@@ -5,7 +5,9 @@
 //! header calls (each one is a host call). No routing logic lives here, and nothing here may panic.
 //!
 //! Per request:
-//! 1. remove any client-sent `x-wasm-ingress-cluster` (no client can pick a cluster);
+//! 1. remove any client-sent `x-wasm-ingress-cluster` (no client can pick a cluster); when the
+//!    table has error pages, a request marked as one goes to its error-page cluster as `GET /`
+//!    (see [`crate::table::ERROR_PAGE_HEADER`]) and nothing below applies;
 //! 2. read `:authority` (or `host`) and `:path`, plus `x-forwarded-proto` / `x-forwarded-port` only
 //!    when the table has redirects that depend on them (Envoy sets both from the connection);
 //! 3. route with the compiled table;
@@ -41,7 +43,7 @@ use crate::basic;
 use crate::client_cert;
 use crate::request::HeaderLookup;
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
-use crate::table::{BasicAuth, ClientCertificate, ExternalAuth, RouteTable, CLUSTER_HEADER, POLICY_HEADER};
+use crate::table::{BasicAuth, ClientCertificate, ExternalAuth, RouteTable, CLUSTER_HEADER, ERROR_PAGE_HEADER, POLICY_HEADER};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -321,6 +323,23 @@ impl IngressRequest {
         client_cert::check(rule, pattern, connection, authority, redirected, path)
     }
 
+    /// An error-page request (see [`ERROR_PAGE_HEADER`]): sent to the cluster it names as `GET /`
+    /// (the query kept, as nginx's `rewrite (.*) / break`) with the default policy. `None` (the
+    /// marker removed, if any): route the request as usual.
+    fn error_page(&self, table: &CompiledTable) -> Option<Action> {
+        let value = self.get_http_request_header_bytes(ERROR_PAGE_HEADER)?;
+        self.set_http_request_header(ERROR_PAGE_HEADER, None);
+        let cluster = table.error_page_cluster(&value)?;
+        let path = self.get_http_request_header_bytes(":path").unwrap_or_default();
+        let query = path.iter().position(|&b| b == b'?').and_then(|i| path.get(i..)).unwrap_or_default();
+        let root: Vec<u8> = b"/".iter().chain(query).copied().collect();
+        self.set_http_request_header(CLUSTER_HEADER, Some(cluster));
+        self.set_http_request_header(POLICY_HEADER, None);
+        self.set_http_request_header(":method", Some("GET"));
+        self.set_http_request_header_bytes(":path", Some(&root));
+        Some(Action::Continue)
+    }
+
     /// Send the request upstream: cluster and policy headers, `x-forwarded-host`, rewrites.
     fn forward(&self, authority: &[u8], cluster: &str, policy: &str, path: Option<&str>, new_authority: Option<&str>) -> Action {
         self.set_http_request_header(CLUSTER_HEADER, Some(cluster));
@@ -356,6 +375,11 @@ impl HttpContext for IngressRequest {
         let Some(table) = self.table.clone() else {
             return self.respond(503, "route table not loaded\n");
         };
+        if table.has_error_pages() {
+            if let Some(action) = self.error_page(&table) {
+                return action;
+            }
+        }
         let authority = self
             .get_http_request_header_bytes(":authority")
             .or_else(|| self.get_http_request_header_bytes("host"))

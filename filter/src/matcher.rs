@@ -612,6 +612,12 @@ fn check_table(table: &RouteTable) -> Result<(), String> {
     if let Some(default) = &table.default_backend {
         check_action(default).map_err(|e| format!("default_backend: {e}"))?;
     }
+    for cluster in &table.error_page_clusters {
+        check_header_value("error page cluster", cluster)?;
+    }
+    if !table.error_page_clusters.windows(2).all(|pair| pair[0] < pair[1]) {
+        return Err("error_page_clusters must be sorted without duplicates".into());
+    }
     let regex_routes = table.hosts.iter().flat_map(|h| &h.routes).filter(|r| matches!(r.path, PathMatch::Regex(_))).count();
     if regex_routes > MAX_REGEX_ROUTES {
         return Err(format!("{regex_routes} regex routes, more than the {MAX_REGEX_ROUTES} allowed"));
@@ -690,6 +696,20 @@ impl CompiledTable {
         }
         let index = self.hosts.select(authority)?;
         self.table.hosts.get(index)?.client_certificate.as_ref()
+    }
+
+    /// Whether requests may carry [`crate::table::ERROR_PAGE_HEADER`] (some Ingress has custom
+    /// error pages); when `false`, the host shim need not read it.
+    pub fn has_error_pages(&self) -> bool {
+        !self.table.error_page_clusters.is_empty()
+    }
+
+    /// The error-page cluster an [`crate::table::ERROR_PAGE_HEADER`] value names, if the table
+    /// lists it.
+    pub fn error_page_cluster(&self, value: &[u8]) -> Option<&str> {
+        let clusters = &self.table.error_page_clusters;
+        let index = clusters.binary_search_by(|cluster| cluster.as_bytes().cmp(value)).ok()?;
+        clusters.get(index).map(String::as_str)
     }
 
     /// The table's `version` string.
@@ -1518,6 +1538,25 @@ mod tests {
         })
         .expect_err("status 99");
         assert!(bad_default.reason.contains("default_backend"), "{bad_default}");
+    }
+
+    #[test]
+    fn error_page_clusters_are_found_only_when_listed_and_must_be_sorted_header_values() {
+        let with = |clusters: &[&str]| CompiledTable::compile(RouteTable {
+            schema: SCHEMA_VERSION,
+            error_page_clusters: clusters.iter().map(|c| c.to_string()).collect(),
+            ..RouteTable::default()
+        });
+        let table = with(&["default/errors/80", "shop/pages/8080~abc"]).expect("valid");
+        assert!(table.has_error_pages());
+        assert_eq!(table.error_page_cluster(b"shop/pages/8080~abc"), Some("shop/pages/8080~abc"));
+        assert_eq!(table.error_page_cluster(b"default/app/80"), None, "a cluster not listed for error pages");
+        assert_eq!(table.error_page_cluster(b""), None);
+        assert!(!with(&[]).expect("empty").has_error_pages());
+        for (clusters, reason) in [(&["b", "a"][..], "sorted"), (&["a", "a"][..], "sorted"), (&["bad\ncluster"][..], "error page cluster")] {
+            let error = with(clusters).expect_err(reason);
+            assert!(error.reason.contains(reason), "{clusters:?}: {error}");
+        }
     }
 
     #[test]

@@ -44,6 +44,14 @@ pub const CLUSTER_HEADER: &str = "x-wasm-ingress-cluster";
 /// pick a policy.
 pub const POLICY_HEADER: &str = "x-wasm-ingress-policy";
 
+/// The request header that marks an error-page request (ingress-nginx `custom-http-errors`):
+/// Envoy's custom-response filter answers a listed upstream status by sending the request again,
+/// through the filter chain, with this header naming the default backend's cluster (one of
+/// [`RouteTable::error_page_clusters`]). The filter then sends it there as `GET /`, as
+/// ingress-nginx's `@custom_…` location does, instead of routing it. A client sending it itself
+/// gets no more than that: the error page of a cluster the table lists for error pages.
+pub const ERROR_PAGE_HEADER: &str = "x-wasm-ingress-error-page";
+
 /// The whole routing configuration of one Envoy listener's filter.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
 #[serde(deny_unknown_fields)]
@@ -66,6 +74,10 @@ pub struct RouteTable {
     /// hash, as an htpasswd file has it (`$2y$…`, `$apr1$…`, `{SHA}…`; see [`crate::basic`]).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub passwords: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// The clusters that answer error pages (the `default-backend` Services of Ingresses with
+    /// `custom-http-errors`), sorted: see [`ERROR_PAGE_HEADER`]. Empty: the filter never reads it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub error_page_clusters: Vec<String>,
 }
 
 /// The routes of one host (one Ingress `spec.rules[].host`, merged across Ingresses).
@@ -523,6 +535,7 @@ mod tests {
             }],
             default_backend: Some(RouteAction::forward_to("default/fallback/80")),
             passwords: [("default/htpasswd".to_string(), [("alice".to_string(), "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=".to_string())].into())].into(),
+            error_page_clusters: vec!["default/errors/80".into()],
         };
         let json = table.to_json();
         assert!(json.contains(r#""path":{"type":"Regex","value":"(?i)/something(/|$)(.*)"}"#), "{json}");

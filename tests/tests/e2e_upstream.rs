@@ -11,6 +11,14 @@
 //! - `FCGI` answers 503 (Envoy has no FastCGI client);
 //! - `service-upstream`: the Service's cluster IP is the endpoint, not its EndpointSlices;
 //! - `x-forwarded-prefix` reaches the backend as `X-Forwarded-Prefix`;
+//! - `default-backend`: a path whose Service has no endpoints (or does not exist) is answered by
+//!   that Service with ingress-nginx's `X-Code`/`X-Format`/`X-Namespace`/`X-Ingress-Name`/
+//!   `X-Service-Name`/`X-Service-Port` headers and its own path (test/e2e/annotations/
+//!   default_backend.go), until its own endpoints appear;
+//! - `custom-http-errors` (+ `default-backend`): a listed status is replaced by the default
+//!   backend's answer to `GET /` with `X-Code` and the other ingress-nginx headers; an unlisted one
+//!   passes; without a default backend the listed codes answer 404 (ingress-nginx's own default
+//!   server); a client naming a cluster in the internal error-page header gets nothing from it;
 //! - `ssl-passthrough` (with `serve --enable-ssl-passthrough`): the client's TLS reaches the backend
 //!   undecrypted (the backend's own certificate, no header Envoy adds), beside hosts whose TLS
 //!   Envoy terminates; an Ingress that restricts access is not passed through.
@@ -200,6 +208,154 @@ fn service_upstream_sends_to_the_cluster_ip_not_the_endpoints() {
     for (host, backend) in [("direct.test", "endpoint"), ("via-service.test", "cluster-ip")] {
         let (status, echo) = request(&gateway, host, None, false);
         assert_eq!((status, echo.map(|e| e.backend)), (200, Some(backend.to_string())), "{host}");
+    }
+}
+
+/// (status, echo) of a GET of `path` on `host` with an `Accept` header.
+fn get_accepting(gateway: &Gateway, host: &str, path: &str, accept: &str) -> (u16, Option<Echo>) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)))
+            .build()
+            .unwrap();
+        let response = client.get(gateway.http_url(host, path)).header("accept", accept).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, Echo::parse(&response.bytes().await.unwrap()).ok())
+    })
+}
+
+#[test]
+fn default_backend_answers_for_a_service_without_endpoints_with_ingress_nginx_headers() {
+    let fallback = EchoBackend::spawn("fallback", Ipv4Addr::new(127, 0, 0, 91)).unwrap();
+    let live = EchoBackend::spawn("live", Ipv4Addr::new(127, 0, 0, 92)).unwrap();
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 93)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let objects = |app_endpoints: &[&EchoBackend]| {
+        let mut objects = manifests::service("default", "fallback", &[("http", 80)], &[&fallback]);
+        objects.extend(manifests::service("default", "live", &[("http", 80)], &[&live]));
+        objects.extend(manifests::service("default", "app", &[("http", 80)], app_endpoints));
+        let paths = vec![
+            manifests::path("/", "Prefix", "app", json!(80)),
+            manifests::path("/live", "Prefix", "live", json!(80)),
+            manifests::path("/gone", "Prefix", "invalid", json!("http")),
+        ];
+        objects.push(manifests::ingress("default", "shop", json!({format!("{NGINX}default-backend"): "fallback"}), &[("shop.test", paths)]));
+        objects
+    };
+    manifests::write(dir.path(), "all.yaml", &objects(&[])).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+
+    let (status, echo) = get_accepting(&gateway, "shop.test", "/alma/armud", "text/html");
+    let echo = echo.expect("an echo");
+    assert_eq!((status, echo.backend.as_str(), echo.path.as_str()), (200, "fallback", "/alma/armud"));
+    for (header, value) in [("x-code", "503"), ("x-format", "text/html"), ("x-namespace", "default"), ("x-ingress-name", "shop"), ("x-service-name", "app"), ("x-service-port", "80")] {
+        assert_eq!(echo.headers.get(header).map(String::as_str), Some(value), "{header}: {:?}", echo.headers);
+    }
+    let (status, echo) = get_accepting(&gateway, "shop.test", "/gone", "application/json");
+    let echo = echo.expect("an echo");
+    assert_eq!((status, echo.backend.as_str()), (200, "fallback"), "a missing Service falls back too");
+    assert_eq!((echo.headers.get("x-service-name").map(String::as_str), echo.headers.get("x-service-port").map(String::as_str)), (Some("invalid"), Some("http")));
+    let (status, echo) = get_accepting(&gateway, "shop.test", "/live", "text/html");
+    let echo = echo.expect("an echo");
+    assert_eq!((status, echo.backend.as_str(), echo.headers.get("x-code")), (200, "live", None), "a Service with endpoints is not replaced");
+
+    // The Service's own endpoints appear: it answers again.
+    manifests::write(dir.path(), "all.yaml", &objects(&[&app])).unwrap();
+    wasm_ingress_tests::gateway::wait_until(Duration::from_secs(20), || {
+        Ok(get_accepting(&gateway, "shop.test", "/", "text/html").1.is_some_and(|e| e.backend == "app" && !e.headers.contains_key("x-code")))
+    })
+    .unwrap();
+}
+
+/// (status, body, echo) of a GET of `path` on `host` with extra request headers.
+fn get_with(gateway: &Gateway, host: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Option<Echo>) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)))
+            .build()
+            .unwrap();
+        let mut request = client.get(gateway.http_url(host, path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.bytes().await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned(), Echo::parse(&body).ok())
+    })
+}
+
+#[test]
+fn custom_http_errors_are_answered_by_the_default_backend_as_ingress_nginx_does() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 94)).unwrap();
+    let pages = EchoBackend::spawn("pages", Ipv4Addr::new(127, 0, 0, 95)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.extend(manifests::service("default", "pages", &[("http", 80)], &[&pages]));
+    let errors = |codes: &str, default_backend: Option<&str>| {
+        let mut annotations = serde_json::Map::new();
+        annotations.insert(format!("{NGINX}custom-http-errors"), json!(codes));
+        if let Some(service) = default_backend {
+            annotations.insert(format!("{NGINX}default-backend"), json!(service));
+        }
+        Value::Object(annotations)
+    };
+    let paths = || vec![manifests::path("/", "Prefix", "app", json!(80))];
+    objects.push(manifests::ingress("default", "site", errors("404,503", Some("pages")), &[("site.test", paths())]));
+    objects.push(manifests::ingress("default", "bare", errors("404", None), &[("bare.test", paths())]));
+    objects.push(manifests::ingress("default", "plain", json!({}), &[("plain.test", paths())]));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+
+    // A listed status: the default backend answers `GET /` (query kept) with ingress-nginx's headers.
+    let headers = [("x-echo-status", "404"), ("accept", "text/html"), ("x-request-id", "req-42")];
+    let (status, _, echo) = get_with(&gateway, "site.test", "/shop/item?id=7", &headers);
+    let echo = echo.expect("the default backend's echo");
+    assert_eq!((status, echo.backend.as_str(), echo.method.as_str(), echo.path.as_str()), (404, "pages", "GET", "/?id=7"));
+    let expected = [
+        ("x-code", "404"),
+        ("x-format", "text/html"),
+        ("x-namespace", "default"),
+        ("x-ingress-name", "site"),
+        ("x-service-name", "app"),
+        ("x-service-port", "80"),
+        ("x-request-id", "req-42"),
+    ];
+    for (header, value) in expected {
+        assert_eq!(echo.headers.get(header).map(String::as_str), Some(value), "{header}: {:?}", echo.headers);
+    }
+    assert!(!echo.headers.contains_key("x-wasm-ingress-error-page"), "the internal marker never leaves Envoy");
+    let (status, _, echo) = get_with(&gateway, "site.test", "/", &[("x-echo-status", "503")]);
+    assert_eq!((status, echo.map(|e| e.headers.get("x-code").cloned())), (503, Some(Some("503".to_string()))));
+
+    // Unlisted statuses and successes pass as the upstream sent them.
+    for (knob, expected) in [("500", 500), ("200", 200)] {
+        let (status, _, echo) = get_with(&gateway, "site.test", "/shop", &[("x-echo-status", knob)]);
+        assert_eq!((status, echo.map(|e| e.backend)), (expected, Some("app".to_string())), "x-echo-status {knob}");
+    }
+    // Without a default backend: ingress-nginx's own default server answers 404.
+    let (status, body, _) = get_with(&gateway, "bare.test", "/", &[("x-echo-status", "404")]);
+    assert_eq!((status, body.as_str()), (404, "default backend - 404\n"));
+    // An Ingress without the annotation is untouched.
+    let (status, _, echo) = get_with(&gateway, "plain.test", "/", &[("x-echo-status", "404")]);
+    assert_eq!((status, echo.map(|e| e.backend)), (404, Some("app".to_string())));
+
+    // A client naming clusters in the internal header: routed as usual, the header dropped.
+    for cluster in ["default/app/80", "default/pages/80"] {
+        let (status, _, echo) = get_with(&gateway, "plain.test", "/secret", &[("x-wasm-ingress-error-page", cluster)]);
+        let echo = echo.expect("an echo");
+        assert_eq!(status, 200);
+        assert!(!echo.headers.contains_key("x-wasm-ingress-error-page"), "{cluster}: {:?}", echo.headers);
+        if cluster == "default/app/80" {
+            assert_eq!((echo.backend.as_str(), echo.path.as_str()), ("app", "/secret"), "not an error-page cluster");
+        } else {
+            // A listed error-page cluster: no more than its error page (`GET /`), as an error would get.
+            assert_eq!((echo.backend.as_str(), echo.path.as_str()), ("pages", "/"));
+        }
     }
 }
 

@@ -33,7 +33,7 @@ fn an_annotation_is_classified_by_the_registry_then_by_what_translation_said() {
         ("app-root", &[&warning], Class::Differs, "same"),
         ("limit-rps", &[], Class::Differs, "differs"),
         ("proxy-buffering", &[&warning], Class::Differs, "no effect"),
-        ("custom-http-errors", &[&warning], Class::NotSupported, "not yet"),
+        ("connection-proxy-header", &[&warning], Class::NotSupported, "not yet"),
         ("server-snippet", &[&warning], Class::NotSupported, "never applied"),
         ("auth-proxy-set-headers", &[&warning], Class::NotSupported, "fails closed"),
         ("auth-tls-secret", &[&error], Class::Refused, "differs"),
@@ -113,7 +113,7 @@ fn verdicts_what_is_lost_and_the_exit_status_are_what_a_user_would_conclude() {
     assert!(blog.findings.iter().any(|f| f.message.contains("also has rules in namespace(s) shop")), "{:?}", blog.findings);
     let lost: Vec<(&str, Class)> = report.summary.losses.iter().map(|l| (l.annotation.as_str(), l.class)).collect();
     assert!(lost.contains(&("auth-tls-secret", Class::Refused)), "{lost:?}");
-    assert!(lost.contains(&("custom-http-errors", Class::NotSupported)), "{lost:?}");
+    assert!(lost.contains(&("custom-http-errors", Class::Differs)), "{lost:?}");
     assert!(!lost.iter().any(|(name, _)| *name == "rewrite-target"), "{lost:?}");
 }
 

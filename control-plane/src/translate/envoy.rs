@@ -52,6 +52,7 @@ use wasm_ingress_filter::table::{RouteTable, CLUSTER_HEADER, POLICY_HEADER};
 
 use crate::model::{ClientValidation, Model, Passthrough, TlsCertificate};
 use crate::translate::access::{self, RBAC_FILTER};
+use crate::translate::error_pages::{self, CUSTOM_RESPONSE_FILTER};
 use crate::translate::ratelimit::{self, RATE_LIMIT_FILTER};
 use crate::translate::clusters;
 use crate::translate::edge::{early_header_removal, EdgeSettings};
@@ -242,8 +243,8 @@ fn https_listener(address: SocketAddr, certificates: &[String], model: &Model, e
     // Passed-through hosts first, matched by the SNI the TLS inspector reads; everything else
     // (no SNI, another name, not TLS) falls to the chain that terminates TLS, if there is one.
     let mut filter_chains: Vec<FilterChain> = passthrough.iter().map(|(host, target)| passthrough_chain(host, target)).collect();
-    // Hosts that ask for client certificates: their own SNI chain, same certificates and routes.
     if !certificates.is_empty() {
+        // Hosts that ask for client certificates: their own SNI chain, same certificates and routes.
         filter_chains.extend(
             model
                 .client_validation
@@ -251,13 +252,8 @@ fn https_listener(address: SocketAddr, certificates: &[String], model: &Model, e
                 .filter(|(host, _)| !passthrough.contains_key(*host))
                 .map(|(host, validation)| client_certificate_chain(host, validation, &tls_context, edge)),
         );
-    }
-    if !certificates.is_empty() {
         filter_chains.push(FilterChain {
-            transport_socket: Some(TransportSocket {
-                name: TLS_TRANSPORT_SOCKET.to_string(),
-                config_type: Some(transport_socket::ConfigType::TypedConfig(pack_any(tls_context))),
-            }),
+            transport_socket: Some(tls_transport_socket(tls_context)),
             filters: vec![http_connection_manager_filter(HTTPS_LISTENER_NAME, HTTPS_ROUTE_CONFIG, edge)],
             ..Default::default()
         });
@@ -296,18 +292,29 @@ fn client_certificate_chain(host: &str, validation: &ClientValidation, base: &Do
     tls_context.require_client_certificate = Some(BoolValue { value: false });
     FilterChain {
         name: format!("client-certificate:{host}"),
-        filter_chain_match: Some(FilterChainMatch {
-            server_names: vec![host.to_string()],
-            transport_protocol: "tls".to_string(),
-            ..Default::default()
-        }),
-        transport_socket: Some(TransportSocket {
-            name: TLS_TRANSPORT_SOCKET.to_string(),
-            config_type: Some(transport_socket::ConfigType::TypedConfig(pack_any(tls_context))),
-        }),
+        filter_chain_match: Some(sni_match(host)),
+        transport_socket: Some(tls_transport_socket(tls_context)),
         filters: vec![http_connection_manager_filter(HTTPS_LISTENER_NAME, HTTPS_ROUTE_CONFIG, edge)],
         ..Default::default()
     }
+}
+
+/// TLS (read by the TLS inspector) whose SNI is exactly `host`.
+fn sni_match(host: &str) -> FilterChainMatch {
+    FilterChainMatch { server_names: vec![host.to_string()], transport_protocol: "tls".to_string(), ..Default::default() }
+}
+
+/// Envoy's TLS transport socket terminating with `context`.
+fn tls_transport_socket(context: DownstreamTlsContext) -> TransportSocket {
+    TransportSocket {
+        name: TLS_TRANSPORT_SOCKET.to_string(),
+        config_type: Some(transport_socket::ConfigType::TypedConfig(pack_any(context))),
+    }
+}
+
+/// A PEM (or any text) handed to Envoy inline.
+fn inline(text: &str) -> DataSource {
+    DataSource { specifier: Some(data_source::Specifier::InlineString(text.to_string())), ..Default::default() }
 }
 
 /// The validation context of [`client_certificate_chain`]: the CA bundle, the depth, and for
@@ -318,21 +325,16 @@ fn validation_secret(name: &str, validation: &ClientValidation) -> Secret {
     Secret {
         name: name.to_string(),
         r#type: Some(secret::Type::ValidationContext(CertificateValidationContext {
-            trusted_ca: Some(DataSource {
-                specifier: Some(data_source::Specifier::InlineString(validation.ca_pem.clone())),
-                ..Default::default()
-            }),
+            trusted_ca: Some(inline(&validation.ca_pem)),
             max_verify_depth: Some(UInt32Value { value: validation.max_depth }),
             trust_chain_verification: trust as i32,
             // As nginx's `ssl_crl` (OpenSSL's CRL_CHECK_ALL): every CA of the chain needs its list.
-            crl: validation.crl_pem.as_ref().map(|pem| DataSource {
-                specifier: Some(data_source::Specifier::InlineString(pem.clone())),
-                ..Default::default()
-            }),
+            crl: validation.crl_pem.as_deref().map(inline),
             ..Default::default()
         })),
     }
 }
+
 const TCP_PROXY_FILTER: &str = "envoy.filters.network.tcp_proxy";
 
 /// `ssl-passthrough`: TLS whose SNI is `host` goes to the cluster as bytes, never decrypted.
@@ -344,11 +346,7 @@ fn passthrough_chain(host: &str, target: &Passthrough) -> FilterChain {
     };
     FilterChain {
         name: format!("passthrough:{host}"),
-        filter_chain_match: Some(FilterChainMatch {
-            server_names: vec![host.to_string()],
-            transport_protocol: "tls".to_string(),
-            ..Default::default()
-        }),
+        filter_chain_match: Some(sni_match(host)),
         filters: vec![Filter { name: TCP_PROXY_FILTER.to_string(), config_type: Some(filter::ConfigType::TypedConfig(pack_any(proxy))) }],
         ..Default::default()
     }
@@ -375,8 +373,16 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
             config_source: Some(ads_config_source()),
             route_config_name: route_config.to_string(),
         })),
-        // RBAC and rate limits after the wasm filter, which picks the route whose limits apply.
-        http_filters: vec![wasm_filter_from_ecds(), rbac_filter(), rate_limit_filter(), buffer_filter(), router_filter()],
+        // RBAC, rate limits and error pages after the wasm filter, which picks the route whose
+        // settings apply; error pages before the others, so it sees their answers too.
+        http_filters: vec![
+            wasm_filter_from_ecds(),
+            custom_response_filter(),
+            rbac_filter(),
+            rate_limit_filter(),
+            buffer_filter(),
+            router_filter(),
+        ],
         // Envoy is the edge: the peer address is the client, X-Forwarded-For gets it appended and
         // X-Forwarded-Proto is set from the connection (as ingress-nginx without use-forwarded-headers).
         use_remote_address: Some(BoolValue { value: true }),
@@ -472,6 +478,15 @@ fn rate_limit_filter() -> HttpFilter {
     }
 }
 
+/// ingress-nginx's `custom-http-errors` (see `translate::error_pages`).
+fn custom_response_filter() -> HttpFilter {
+    HttpFilter {
+        name: CUSTOM_RESPONSE_FILTER.to_string(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(error_pages::filter_config()))),
+        ..Default::default()
+    }
+}
+
 fn rbac_filter() -> HttpFilter {
     HttpFilter {
         name: RBAC_FILTER.to_string(),
@@ -481,10 +496,6 @@ fn rbac_filter() -> HttpFilter {
 }
 
 fn tls_secret(name: &str, certificate: &TlsCertificate) -> Secret {
-    let inline = |pem: &str| DataSource {
-        specifier: Some(data_source::Specifier::InlineString(pem.to_string())),
-        ..Default::default()
-    };
     Secret {
         name: name.to_string(),
         r#type: Some(secret::Type::TlsCertificate(EnvoyTlsCertificate {
@@ -602,6 +613,7 @@ mod tests {
                 }],
                 default_backend: None,
                 passwords: Default::default(),
+                error_page_clusters: Vec::new(),
             },
             clusters,
             tls_servers: vec![
@@ -732,7 +744,7 @@ mod tests {
     fn wasm_filter_comes_from_ecds_then_router() {
         let hcm = http_connection_manager("http", HTTP_ROUTE_CONFIG, &EdgeSettings::default());
         let names: Vec<&str> = hcm.http_filters.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, vec![ROUTER_FILTER_CONFIG_NAME, RBAC_FILTER, RATE_LIMIT_FILTER, BUFFER_FILTER, ROUTER_FILTER]);
+        assert_eq!(names, vec![ROUTER_FILTER_CONFIG_NAME, CUSTOM_RESPONSE_FILTER, RBAC_FILTER, RATE_LIMIT_FILTER, BUFFER_FILTER, ROUTER_FILTER]);
         // WebSocket upgrades skip the buffer, never the client-address limits.
         let upgrade: Vec<&str> = hcm.upgrade_configs[0].filters.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(upgrade, vec![ROUTER_FILTER_CONFIG_NAME, RBAC_FILTER, RATE_LIMIT_FILTER, ROUTER_FILTER]);

@@ -75,7 +75,7 @@ mod upstream;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use sha2::{Digest, Sha256};
 use wasm_ingress_filter::limits::{MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST};
 use wasm_ingress_filter::matcher::{check_route, forwards, CompiledTable};
@@ -83,7 +83,7 @@ use wasm_ingress_filter::table::{Forward, PathMatch, PathRewrite, Redirect, Rout
 
 use crate::cli::{DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS};
 use crate::model::{
-    AuthService, ClientRateLimit, Diagnostic, Model, ObjectRef, Passthrough, RoutePolicy, Severity, Translation, UpstreamOptions,
+    AuthService, ClientRateLimit, CustomErrors, Diagnostic, Model, ObjectRef, Passthrough, RoutePolicy, Severity, Translation, UpstreamOptions,
 };
 use crate::state::{ClusterState, ObjectKey};
 
@@ -325,10 +325,19 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
             auth_services.insert(auth.service.cluster_name(), auth.service.clone());
         }
         let upstream_options = UpstreamOptions { balance: nginx.balancing.balance, ..upstream_options };
+        let error_page_cluster = match (&nginx.upstream.default_backend, nginx.upstream.custom_http_errors.is_empty()) {
+            (Some(service), false) => backends.error_page_cluster(key, service, &upstream_options, &mut diagnostics),
+            _ => None,
+        };
+        let error_pages = (!nginx.upstream.custom_http_errors.is_empty())
+            .then_some((nginx.upstream.custom_http_errors.as_slice(), error_page_cluster.as_deref()));
         let passed_through = passthrough::wanted(&nginx, options.defaults.enable_ssl_passthrough, &object, &mut diagnostics);
         let own_default = spec.default_backend.as_ref().and_then(|b| {
-            let action = backends.resolve(key, "spec.defaultBackend", b, &upstream_options, &mut diagnostics);
-            let route_policies = RoutePolicies::register(&nginx, key, &options.defaults, "/", None, &default_policy, &mut policies);
+            let action = backends.resolve_or_default(key, "spec.defaultBackend", b, &upstream_options, nginx.upstream.default_backend.as_deref(), &mut diagnostics);
+            let fell_back = action.as_ref().is_some_and(|(_, fell_back)| *fell_back);
+            let extras = RouteExtras { client_headers: None, backend: Some(b), fell_back, error_pages };
+            let action = action.map(|(action, _)| action);
+            let route_policies = RoutePolicies::register(&nginx, key, &options.defaults, "/", extras, &default_policy, &mut policies);
             fail_closed(action, &nginx).map(|action| for_backend(action, &nginx, &route_policies))
         });
         if let Some(action) = &own_default {
@@ -456,8 +465,11 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                     );
                     continue;
                 }
-                let action =
-                    backends.resolve(key, &format!("{field}.backend"), &http_path.backend, &upstream_options, &mut diagnostics);
+                let fallback = nginx.upstream.default_backend.as_deref();
+                let action = backends.resolve_or_default(key, &format!("{field}.backend"), &http_path.backend, &upstream_options, fallback, &mut diagnostics);
+                let fell_back = action.as_ref().is_some_and(|(_, fell_back)| *fell_back);
+                let extras = RouteExtras { client_headers, backend: Some(&http_path.backend), fell_back, error_pages };
+                let action = action.map(|(action, _)| action);
                 if passed_through && path == "/" && host_check.is_some() {
                     let message = format!("host {host:?} asks for client certificates (Ingress {}); not passed through, served with TLS terminated", host_check.map(|c| c.ingress.to_string()).unwrap_or_default());
                     diagnostics.push(object.clone(), format!("metadata.annotations[{NGINX_PREFIX}ssl-passthrough]"), Severity::Error, message);
@@ -472,7 +484,7 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
                 let Some(action) = fail_closed(action, &nginx) else {
                     continue;
                 };
-                let route_policies = RoutePolicies::register(&nginx, key, &options.defaults, &path, client_headers, &default_policy, &mut policies);
+                let route_policies = RoutePolicies::register(&nginx, key, &options.defaults, &path, extras, &default_policy, &mut policies);
                 let action = shape(action, &nginx, &route_policies);
                 let https_redirect = match action {
                     RouteAction::Redirect(_) => (None, None),
@@ -688,16 +700,19 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
         hosts: virtual_hosts,
         default_backend: default_backend.map(|(action, _)| action),
         passwords,
+        error_page_clusters: Vec::new(),
     };
     ensure_compiles(&mut table, &mut diagnostics);
+    let used_policies: BTreeSet<String> = forwards(&table).flat_map(Forward::policies).map(str::to_string).collect();
+    policies.retain(|key, _| used_policies.contains(key.as_str()));
+    let error_pages: BTreeSet<&String> = policies.values().filter_map(|p| p.custom_errors.as_ref()?.cluster.as_ref()).collect();
+    table.error_page_clusters = error_pages.into_iter().cloned().collect();
     table.version = table_version(&table);
 
     let mut clusters = backends.clusters;
-    // Only clusters some route or fallback still uses (a path may have lost a conflict).
+    // Only clusters some route, fallback or error page still uses (a path may have lost a conflict).
     let used = clusters_used(&table);
-    clusters.retain(|name, _| used.contains(name));
-    let used_policies: BTreeSet<&str> = forwards(&table).flat_map(Forward::policies).collect();
-    policies.retain(|key, _| used_policies.contains(key.as_str()));
+    clusters.retain(|name, _| used.contains(name) || table.error_page_clusters.contains(name));
 
     let default_certificate = options.default_certificate.as_ref().and_then(|key| {
         match tls_claims.certificate(state, key) {
@@ -812,16 +827,28 @@ struct RoutePolicies {
     basic_auth: Option<wasm_ingress_filter::table::BasicAuth>,
 }
 
+/// What one route adds to its Ingress's policy.
+struct RouteExtras<'a> {
+    /// The host's client-certificate check sends these headers (see
+    /// [`RoutePolicy::client_certificate_headers`]).
+    client_headers: Option<bool>,
+    /// The route's backend as the Ingress names it (the default backend's headers name it).
+    backend: Option<&'a IngressBackend>,
+    /// The `default-backend` Service answers for this backend: ingress-nginx's headers for it.
+    fell_back: bool,
+    /// `custom-http-errors` and the cluster answering them (none: Envoy answers 404).
+    error_pages: Option<(&'a [u16], Option<&'a str>)>,
+}
+
 impl RoutePolicies {
     /// The policies of a route of `nginx`'s Ingress whose path is `path` (a sticky cookie's
-    /// default `Path`) on a host whose client-certificate check sends `client_headers` (see
-    /// [`RoutePolicy::client_certificate_headers`]), registered in `policies`.
+    /// default `Path`), with its `extras`, registered in `policies`.
     fn register(
         nginx: &NginxAnnotations,
         ingress: &ObjectKey,
         defaults: &NginxDefaults,
         path: &str,
-        client_headers: Option<bool>,
+        extras: RouteExtras<'_>,
         default_policy: &RoutePolicy,
         policies: &mut BTreeMap<String, RoutePolicy>,
     ) -> RoutePolicies {
@@ -832,13 +859,21 @@ impl RoutePolicies {
             burst: rate.burst,
             exempt: rate.exempt.clone(),
         });
-        let policy = RoutePolicy {
+        let mut policy = RoutePolicy {
             hash: nginx.balancing.hash.as_ref().map(|hash| hash.on(path)),
             rate_limit,
             mirror: nginx.mirror.clone(),
-            client_certificate_headers: client_headers,
+            client_certificate_headers: extras.client_headers,
             ..nginx.policy(defaults)
         };
+        if let Some(backend) = extras.backend.filter(|_| extras.fell_back) {
+            backends::default_backend_headers(&mut policy, ingress, backend);
+        }
+        policy.custom_errors = extras.error_pages.map(|(codes, cluster)| CustomErrors {
+            codes: codes.to_vec(),
+            cluster: cluster.map(str::to_string),
+            headers: backends::backend_identity(ingress, extras.backend),
+        });
         let cors = nginx.cors.as_ref().map(|config| cors::route_rule(config, &policy, |p| policy_key(p, default_policy, policies)));
         let auth = nginx.auth.as_ref().map(|config| config.rule(policy.upstream_idle_timeout));
         let basic_auth = nginx.basic.as_ref().map(basic::BasicConfig::rule);

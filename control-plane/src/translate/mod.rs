@@ -3,6 +3,7 @@
 pub mod access;
 pub mod clusters;
 pub mod edge;
+pub mod error_pages;
 pub mod envoy;
 pub mod ingress;
 pub mod ratelimit;

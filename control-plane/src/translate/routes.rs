@@ -43,6 +43,7 @@ use wasm_ingress_filter::table::{CLUSTER_HEADER, POLICY_HEADER};
 
 use crate::model::{AllowOrigin, CorsHeaders, HashOn, Model, RoutePolicy};
 use crate::translate::access::{self, RBAC_FILTER};
+use crate::translate::error_pages::{self, CUSTOM_RESPONSE_FILTER};
 use crate::translate::ratelimit::{self, RATE_LIMIT_FILTER};
 use crate::translate::edge::proto_duration;
 
@@ -106,7 +107,7 @@ fn upstream_headers() -> Vec<HeaderValueOption> {
     ]
 }
 
-fn header(name: &str, value: &str) -> HeaderValueOption {
+pub(crate) fn header(name: &str, value: &str) -> HeaderValueOption {
     HeaderValueOption {
         header: Some(HeaderValue { key: name.to_string(), value: value.to_string(), ..Default::default() }),
         append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
@@ -236,6 +237,7 @@ pub fn policy_route(key: &str, policy: &RoutePolicy, tls: bool) -> Route {
             .request_headers
             .iter()
             .map(|(name, value)| header(name, &literal(value)))
+            .chain(policy.request_headers_copied.iter().map(|(name, source)| header(name, &format!("%REQ({source})%"))))
             .chain(client_certificate_headers(policy))
             .collect(),
         response_headers_to_add: response_headers(policy),
@@ -298,7 +300,7 @@ fn mirror_policy(mirror: &crate::model::Mirror) -> route_action::RequestMirrorPo
 }
 
 /// A header value Envoy sends as written (`%` starts a formatter command in Envoy's values).
-fn literal(value: &str) -> String {
+pub(crate) fn literal(value: &str) -> String {
     value.replace('%', "%%")
 }
 
@@ -341,6 +343,9 @@ fn per_filter_configs(policy: &RoutePolicy, buffer: buffer_per_route::Override) 
     }
     if let Some(limit) = ratelimit::per_route(policy) {
         configs.insert(RATE_LIMIT_FILTER.to_string(), pack_any(limit));
+    }
+    if let Some(errors) = error_pages::per_route(policy) {
+        configs.insert(CUSTOM_RESPONSE_FILTER.to_string(), pack_any(errors));
     }
     configs
 }
@@ -406,6 +411,8 @@ mod tests {
             rate_limit: None,
             mirror: None,
             client_certificate_headers: None,
+            request_headers_copied: [("x-format".to_string(), "accept".to_string())].into(),
+            custom_errors: Some(crate::model::CustomErrors { codes: vec![404], cluster: Some("default/pages/80".into()), headers: vec![] }),
         };
         let unlimited = RoutePolicy { max_body_bytes: None, ..RoutePolicy::default() };
         Model {
@@ -453,9 +460,17 @@ mod tests {
                 .map(|h| (h.key.clone(), h.value.clone()))
                 .collect();
             // A literal `%` is escaped: Envoy must not read it as a formatter command.
-            let expected: Vec<(String, String)> =
-                policy.request_headers.iter().map(|(k, v)| (k.clone(), v.replace('%', "%%"))).collect();
+            // A copied header is Envoy's `%REQ(source)%`.
+            let expected: Vec<(String, String)> = policy
+                .request_headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.replace('%', "%%")))
+                .chain(policy.request_headers_copied.iter().map(|(k, source)| (k.clone(), format!("%REQ({source})%"))))
+                .collect();
             assert_eq!(headers, expected);
+            // Custom error pages: the custom-response filter's setting on exactly those routes.
+            let custom = routes[key].typed_per_filter_config.get(CUSTOM_RESPONSE_FILTER);
+            assert_eq!(custom.is_some(), policy.custom_errors.is_some(), "{key}");
         }
         assert!(model.policies.values().any(|p| p.request_headers.get("x-forwarded-prefix").is_some_and(|v| v == "/100%")));
         // Response headers: set replaces, add appends, remove removes.

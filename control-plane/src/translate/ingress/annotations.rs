@@ -389,9 +389,9 @@ mod tests {
             },
             Case {
                 name: "known but unsupported annotation is a warning",
-                input: &[("nginx.ingress.kubernetes.io/custom-http-errors", "404")],
+                input: &[("nginx.ingress.kubernetes.io/connection-proxy-header", "keep-alive")],
                 parsed: NginxAnnotations::default(),
-                notes: &["nginx.ingress.kubernetes.io/custom-http-errors"],
+                notes: &["nginx.ingress.kubernetes.io/connection-proxy-header"],
             },
             Case {
                 name: "snippet is a warning, never applied",
@@ -498,8 +498,8 @@ mod tests {
 
     #[test]
     fn unsupported_annotation_message_says_ignored() {
-        let input = annotations(&[("nginx.ingress.kubernetes.io/custom-http-errors", "404")]);
+        let input = annotations(&[("nginx.ingress.kubernetes.io/connection-proxy-header", "keep-alive")]);
         let (_, notes) = parse(Some(&input), "default");
-        assert_eq!(notes[0].2, "annotation nginx.ingress.kubernetes.io/custom-http-errors is not supported yet; ignored");
+        assert_eq!(notes[0].2, "annotation nginx.ingress.kubernetes.io/connection-proxy-header is not supported yet; ignored");
     }
 }

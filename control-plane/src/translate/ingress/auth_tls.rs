@@ -131,8 +131,7 @@ pub fn parse(annotations: &BTreeMap<String, String>, namespace: &str) -> (AuthTl
     let depth = reader.integer("auth-tls-verify-depth").filter(|d| *d > 0).map_or(DEFAULT_DEPTH, |d| u32::try_from(d).unwrap_or(u32::MAX));
     let pass_certificate = reader.boolean("auth-tls-pass-certificate-to-upstream").unwrap_or(false);
     let error_page = reader.get("auth-tls-error-page").map(str::trim).filter(|p| !p.is_empty()).map(String::from);
-    let rule = ClientCertificate { required: true, verified: true, error_page: error_page.clone(), match_cn: None };
-    if let Err(reason) = wasm_ingress_filter::client_cert::check_rule(&rule) {
+    if let Some(Err(reason)) = error_page.as_deref().map(wasm_ingress_filter::client_cert::check_error_page) {
         reader.note("auth-tls-error-page", Severity::Error, format!("{reason}; every path of this Ingress answers 503 (fail closed)"));
         return (AuthTls::Denied(503, format!("{NGINX_PREFIX}auth-tls-error-page")), reader.notes);
     }
@@ -163,7 +162,8 @@ pub fn client_certificate_hosts(ours: &[(&ObjectKey, &Ingress)], state: &Cluster
     let mut hosts = BTreeMap::new();
     for (key, ingress) in ours {
         let Some(annotations) = ingress.metadata.annotations.as_ref() else { continue };
-        if annotations.get(&format!("{NGINX_PREFIX}canary")).is_some_and(|v| v.trim() == "true") {
+        // A canary's own client-certificate annotations are ignored, as its other server-level ones.
+        if super::canary::parse(annotations).0.is_some() {
             continue;
         }
         let (AuthTls::On(config), _) = parse(annotations, &key.namespace) else { continue };

@@ -1,7 +1,8 @@
 //! Ingress backends -> upstream clusters: a Service port (by number or name) becomes the cluster
 //! `namespace/service/port` (the Service port NUMBER), with the ready addresses of the Service's
 //! EndpointSlices (matched by the `kubernetes.io/service-name` label and by port NAME, as kube-proxy
-//! does). A backend that cannot be resolved answers 503 from the filter, with a diagnostic. Pure: it
+//! does). A backend that cannot be resolved answers 503 from the filter, with a diagnostic, unless
+//! the Ingress names a `default-backend` Service with ready endpoints: that one answers. Pure: it
 //! reads `ClusterState` and must not decide anything about hosts or paths.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,7 +13,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::IngressBackend;
 use wasm_ingress_filter::table::RouteAction;
 
-use crate::model::{Endpoint, ObjectRef, Severity, UpstreamCluster, UpstreamOptions};
+use crate::model::{Endpoint, ObjectRef, RoutePolicy, Severity, UpstreamCluster, UpstreamOptions};
 use crate::state::{ClusterState, ObjectKey};
 
 use super::Diagnostics;
@@ -31,6 +32,20 @@ pub fn cluster_name(namespace: &str, service: &str, port: i32) -> String {
 /// The action of a backend that does not resolve (missing Service or port, unsupported type).
 pub fn unavailable() -> RouteAction {
     RouteAction::respond(503, UNAVAILABLE_BODY)
+}
+
+/// What a backend resolved to before the fallback is considered.
+enum Resolved {
+    /// A cluster with ready endpoints.
+    Served(String),
+    /// What the path does without a fallback: 503, or a cluster without endpoints (Envoy's 503).
+    Unserved(RouteAction),
+}
+
+/// The `default-backend` Service of an Ingress and its cluster.
+struct Fallback {
+    service: ObjectKey,
+    cluster: UpstreamCluster,
 }
 
 /// Resolves backends against the state and collects the clusters they use.
@@ -61,6 +76,11 @@ impl<'s> Backends<'s> {
 
     /// The action for `backend` of Ingress `ingress` (its field `field`), spoken to as `options`
     /// says, or `None` if the path must be skipped (the backend is not something we can ever serve).
+    /// With [`Backends::resolve_or_default`], `fallback` (`default-backend`, a Service of the
+    /// Ingress's namespace) answers instead when
+    /// the backend has no ready endpoints, is missing, or lacks the port, as in ingress-nginx; it
+    /// is spoken to with the same `options` (ingress-nginx copies the backend's upstream) on its
+    /// first port, and only counts when it has ready endpoints itself.
     pub(super) fn resolve(
         &mut self,
         ingress: &ObjectKey,
@@ -69,6 +89,83 @@ impl<'s> Backends<'s> {
         options: &UpstreamOptions,
         diagnostics: &mut Diagnostics,
     ) -> Option<RouteAction> {
+        self.resolve_or_default(ingress, field, backend, options, None, diagnostics).map(|(action, _)| action)
+    }
+
+    /// [`Backends::resolve`] with the Ingress's `default-backend` Service, if any; `true` beside
+    /// the action when that Service answers (the route then sends [`default_backend_headers`]).
+    pub(super) fn resolve_or_default(
+        &mut self,
+        ingress: &ObjectKey,
+        field: &str,
+        backend: &IngressBackend,
+        options: &UpstreamOptions,
+        fallback: Option<&str>,
+        diagnostics: &mut Diagnostics,
+    ) -> Option<(RouteAction, bool)> {
+        let fallback = fallback.and_then(|service| self.fallback(ingress, service, options, diagnostics));
+        let answer = match &fallback {
+            Some(fallback) => format!("the default-backend Service {} answers instead", fallback.service),
+            None => "requests answer 503".to_string(),
+        };
+        Some(match (self.resolve_service(ingress, field, backend, options, &answer, diagnostics)?, fallback) {
+            (Resolved::Served(cluster), _) => (RouteAction::forward_to(cluster), false),
+            (Resolved::Unserved(_), Some(fallback)) => {
+                let name = fallback.cluster.name.clone();
+                self.clusters.entry(name.clone()).or_insert(fallback.cluster);
+                (RouteAction::forward_to(name), true)
+            }
+            (Resolved::Unserved(action), None) => (action, false),
+        })
+    }
+
+    /// The cluster that answers `custom-http-errors` for Ingress `ingress`: its `default-backend`
+    /// Service spoken to as `options`, if it has ready endpoints (then it is kept).
+    pub(super) fn error_page_cluster(&mut self, ingress: &ObjectKey, service: &str, options: &UpstreamOptions, diagnostics: &mut Diagnostics) -> Option<String> {
+        let fallback = self.fallback(ingress, service, options, diagnostics)?;
+        let name = fallback.cluster.name.clone();
+        self.clusters.entry(name.clone()).or_insert(fallback.cluster);
+        Some(name)
+    }
+
+    /// The `default-backend` Service's cluster, spoken to as `options`, if it has ready endpoints
+    /// (not inserted: only used when a backend needs it). A missing Service is warned and ignored.
+    fn fallback(&mut self, ingress: &ObjectKey, service: &str, options: &UpstreamOptions, diagnostics: &mut Diagnostics) -> Option<Fallback> {
+        let object = ingress_ref(ingress);
+        let field = format!("metadata.annotations[{}default-backend]", super::NGINX_PREFIX);
+        let key = ObjectKey::new(ingress.namespace.clone(), service.to_string());
+        let Some(found) = self.state.services.get(&key) else {
+            diagnostics.push(object, field, Severity::Warning, format!("Service {key} not found; no default backend for this Ingress"));
+            return None;
+        };
+        let spec = found.spec.as_ref();
+        let Some(port) = spec.and_then(|s| s.ports.as_deref()).and_then(<[ServicePort]>::first) else {
+            diagnostics.push(object, field, Severity::Warning, format!("Service {key} has no ports; no default backend for this Ingress"));
+            return None;
+        };
+        let name = options.cluster_name(&cluster_name(&key.namespace, &key.name, port.port));
+        let cluster = match self.clusters.get(&name) {
+            Some(cluster) => cluster.clone(),
+            None => {
+                let cluster_ip = spec.and_then(|s| s.cluster_ip.as_deref());
+                let endpoints = self.cluster_endpoints(&object, &key, cluster_ip, port, options, diagnostics);
+                UpstreamCluster { name, endpoints, options: options.clone() }
+            }
+        };
+        (!cluster.endpoints.is_empty()).then_some(Fallback { service: key, cluster })
+    }
+
+    /// [`Backends::resolve`] without the fallback; `answer` says what clients get when the
+    /// backend cannot serve.
+    fn resolve_service(
+        &mut self,
+        ingress: &ObjectKey,
+        field: &str,
+        backend: &IngressBackend,
+        options: &UpstreamOptions,
+        answer: &str,
+        diagnostics: &mut Diagnostics,
+    ) -> Option<Resolved> {
         let object = ingress_ref(ingress);
         if backend.resource.is_some() {
             diagnostics.push(
@@ -103,9 +200,9 @@ impl<'s> Backends<'s> {
                 object,
                 format!("{service_field}.name"),
                 Severity::Warning,
-                format!("Service {service_key} not found; requests answer 503"),
+                format!("Service {service_key} not found; {answer}"),
             );
-            return Some(unavailable());
+            return Some(Resolved::Unserved(unavailable()));
         };
         let spec = service.spec.as_ref();
         if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
@@ -114,10 +211,10 @@ impl<'s> Backends<'s> {
                 format!("{service_field}.name"),
                 Severity::Warning,
                 format!(
-                    "Service {service_key} is of type ExternalName, which is not supported yet; requests answer 503"
+                    "Service {service_key} is of type ExternalName, which is not supported yet; {answer}"
                 ),
             );
-            return Some(unavailable());
+            return Some(Resolved::Unserved(unavailable()));
         }
         let ports = spec.and_then(|s| s.ports.as_deref()).unwrap_or_default();
         let found = ports.iter().find(|p| match (port_number, &port_name) {
@@ -135,29 +232,14 @@ impl<'s> Backends<'s> {
                 object,
                 format!("{service_field}.port"),
                 Severity::Warning,
-                format!("Service {service_key} has no {wanted}; requests answer 503"),
+                format!("Service {service_key} has no {wanted}; {answer}"),
             );
-            return Some(unavailable());
+            return Some(Resolved::Unserved(unavailable()));
         };
         let cluster = options.cluster_name(&cluster_name(&service_key.namespace, &service_key.name, service_port.port));
         if !self.clusters.contains_key(&cluster) {
             let cluster_ip = spec.and_then(|s| s.cluster_ip.as_deref());
-            let service_endpoint = service_address(cluster_ip, service_port)
-                .filter(|e| options.service_upstream && !(self.refuse_local && e.address.parse().ok().and_then(local_address).is_some()));
-            let endpoints = match service_endpoint {
-                Some(endpoint) => vec![endpoint],
-                None => {
-                    if options.service_upstream {
-                        diagnostics.push(
-                            object.clone(),
-                            format!("metadata.annotations[{}service-upstream]", super::NGINX_PREFIX),
-                            Severity::Warning,
-                            format!("Service {service_key} has no usable cluster IP (headless?); its endpoints are used instead"),
-                        );
-                    }
-                    self.endpoints(&service_key, service_port, diagnostics)
-                }
-            };
+            let endpoints = self.cluster_endpoints(&object, &service_key, cluster_ip, service_port, options, diagnostics);
             self.clusters.insert(cluster.clone(), UpstreamCluster { name: cluster.clone(), endpoints, options: options.clone() });
         }
         if self.clusters.get(&cluster).is_some_and(|c| c.endpoints.is_empty()) {
@@ -165,10 +247,38 @@ impl<'s> Backends<'s> {
                 object,
                 service_field,
                 Severity::Warning,
-                format!("Service {service_key} port {} has no ready endpoints; requests answer 503", service_port.port),
+                format!("Service {service_key} port {} has no ready endpoints; {answer}", service_port.port),
+            );
+            return Some(Resolved::Unserved(RouteAction::forward_to(cluster)));
+        }
+        Some(Resolved::Served(cluster))
+    }
+
+    /// The endpoints of a Service port's cluster: the cluster IP alone for `service-upstream`
+    /// (when it has a usable one), else the ready endpoints.
+    fn cluster_endpoints(
+        &mut self,
+        object: &ObjectRef,
+        service_key: &ObjectKey,
+        cluster_ip: Option<&str>,
+        service_port: &ServicePort,
+        options: &UpstreamOptions,
+        diagnostics: &mut Diagnostics,
+    ) -> Vec<Endpoint> {
+        let service_endpoint = service_address(cluster_ip, service_port)
+            .filter(|e| options.service_upstream && !(self.refuse_local && e.address.parse().ok().and_then(local_address).is_some()));
+        if let Some(endpoint) = service_endpoint {
+            return vec![endpoint];
+        }
+        if options.service_upstream {
+            diagnostics.push(
+                object.clone(),
+                format!("metadata.annotations[{}service-upstream]", super::NGINX_PREFIX),
+                Severity::Warning,
+                format!("Service {service_key} has no usable cluster IP (headless?); its endpoints are used instead"),
             );
         }
-        Some(RouteAction::forward_to(cluster))
+        self.endpoints(service_key, service_port, diagnostics)
     }
 
     /// Ready addresses of the Service's EndpointSlices for this Service port, sorted.
@@ -235,6 +345,36 @@ impl<'s> Backends<'s> {
         }
         endpoints.into_iter().collect()
     }
+}
+
+/// What ingress-nginx sends a `default-backend` Service that answers for `backend` of Ingress
+/// `ingress`: `X-Code: 503`, `X-Format` (the request's Accept) and the [`backend_identity`]
+/// headers. The request's path is kept. Added to `policy`.
+pub(super) fn default_backend_headers(policy: &mut RoutePolicy, ingress: &ObjectKey, backend: &IngressBackend) {
+    policy.request_headers.insert("x-code".to_string(), "503".to_string());
+    policy.request_headers.extend(backend_identity(ingress, Some(backend)));
+    policy.request_headers_copied.insert("x-format".to_string(), "accept".to_string());
+}
+
+/// ingress-nginx's `X-Namespace`, `X-Ingress-Name`, `X-Service-Name` and `X-Service-Port` (the
+/// backend's Service and port as the Ingress names them; empty without a Service backend).
+pub(super) fn backend_identity(ingress: &ObjectKey, backend: Option<&IngressBackend>) -> Vec<(String, String)> {
+    let service = backend.and_then(|b| b.service.as_ref());
+    let port = service.and_then(|s| s.port.as_ref());
+    let port = match (port.and_then(|p| p.number), port.and_then(|p| p.name.clone())) {
+        (Some(number), _) => number.to_string(),
+        (None, Some(name)) => name,
+        (None, None) => String::new(),
+    };
+    [
+        ("x-namespace", ingress.namespace.clone()),
+        ("x-ingress-name", ingress.name.clone()),
+        ("x-service-name", service.map(|s| s.name.clone()).unwrap_or_default()),
+        ("x-service-port", port),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value))
+    .collect()
 }
 
 /// The Service's cluster IP and port, for `service-upstream` (`None` for a headless Service).

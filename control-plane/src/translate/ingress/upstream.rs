@@ -2,7 +2,8 @@
 //! `proxy-ssl-secret` / `-verify` / `-verify-depth` / `-name` / `-server-name` / `-protocols`,
 //! `proxy-connect-timeout`, `proxy-http-version` and
 //! `service-upstream`. They become the Ingress's [`UpstreamOptions`], so each distinct way of
-//! reaching a Service port is its own Envoy cluster (`translate::clusters`).
+//! reaching a Service port is its own Envoy cluster (`translate::clusters`). `default-backend` names
+//! the Service that answers when a path's own Service has no ready endpoints (`backends`).
 //!
 //! Semantics are ingress-nginx's (docs/research/ingress-nginx-upstream.md has the sources):
 //! - `backend-protocol` is read upper-cased; HTTPS and GRPCS speak TLS without SNI and without
@@ -26,6 +27,8 @@ use super::tls;
 /// The annotation names (after the prefix) this module reads.
 pub const NAMES: &[&str] = &[
     "backend-protocol",
+    "custom-http-errors",
+    "default-backend",
     "proxy-connect-timeout",
     "proxy-http-version",
     "proxy-ssl-name",
@@ -97,6 +100,12 @@ pub struct Upstream {
     pub ssl: Option<ProxySsl>,
     /// `service-upstream: "true"`: the Service's cluster IP is the only endpoint.
     pub service_upstream: bool,
+    /// `default-backend`: a Service of the Ingress's namespace (its first port) that answers for a
+    /// backend without ready endpoints, spoken to as the backend would be (ingress-nginx copies the
+    /// backend's upstream and swaps its endpoints).
+    pub default_backend: Option<String>,
+    /// `custom-http-errors`: statuses answered by the default backend's error page, sorted.
+    pub custom_http_errors: Vec<u16>,
 }
 
 impl Upstream {
@@ -133,8 +142,14 @@ impl Upstream {
             }
         }
         let service_upstream = trimmed(&reader, "service-upstream").is_some_and(|v| v == "true");
+        let default_backend = trimmed(&reader, "default-backend").filter(|v| !v.is_empty());
+        let custom_http_errors = parse_error_codes(&mut reader);
+        if !custom_http_errors.is_empty() && default_backend.is_none() {
+            let message = "no default-backend annotation: the listed codes answer 404 \"default backend - 404\", as ingress-nginx's own default server (an ingress-nginx with a global --default-backend-service would ask that Service instead)";
+            reader.note("custom-http-errors", Severity::Warning, message.into());
+        }
         let ssl = parse_proxy_ssl(&mut reader);
-        (Upstream { protocol, connect_timeout, ssl, service_upstream }, reader.notes)
+        (Upstream { protocol, connect_timeout, ssl, service_upstream, default_backend, custom_http_errors }, reader.notes)
     }
 
     /// The cluster options of an Ingress in `namespace`, reading `proxy-ssl-secret` from `state`;
@@ -193,6 +208,28 @@ fn on_off(reader: &mut Reader<'_>, name: &str) -> bool {
             false
         }
     }
+}
+
+/// `custom-http-errors`: three-digit codes separated by commas, as ingress-nginx's validator
+/// (`^(?:[0-9]{3},?)*$`: no spaces) wants; another value is ignored, as there. nginx's
+/// `error_page` takes 300–599 only: others are dropped, with a warning.
+fn parse_error_codes(reader: &mut Reader<'_>) -> Vec<u16> {
+    let Some(value) = reader.get("custom-http-errors").map(str::to_string) else { return Vec::new() };
+    let list = value.strip_suffix(',').unwrap_or(&value);
+    let well_formed = list.split(',').all(|code| code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()));
+    if !well_formed {
+        reader.note("custom-http-errors", Severity::Warning, format!("{value:?} is not a comma-separated list of three-digit codes (no spaces); ignored, as ingress-nginx ignores it"));
+        return Vec::new();
+    }
+    let mut codes: Vec<u16> = list.split(',').filter_map(|code| code.parse().ok()).collect();
+    let outside: Vec<String> = codes.iter().filter(|code| !(300..=599).contains(*code)).map(u16::to_string).collect();
+    if !outside.is_empty() {
+        reader.note("custom-http-errors", Severity::Warning, format!("{} not between 300 and 599 (nginx's error_page refuses them); left out", outside.join(", ")));
+    }
+    codes.retain(|code| (300..=599).contains(code));
+    codes.sort_unstable();
+    codes.dedup();
+    codes
 }
 
 fn parse_proxy_ssl(reader: &mut Reader<'_>) -> Option<ProxySsl> {
@@ -297,6 +334,28 @@ mod tests {
 
     fn parse(pairs: &[(&str, &str)]) -> (Upstream, Vec<AnnotationNote>) {
         Upstream::parse(&annotations(pairs))
+    }
+
+    #[test]
+    fn custom_http_errors_are_three_digit_codes_as_ingress_nginx_validates_them() {
+        let cases: &[(&str, &[u16], Option<&str>)] = &[
+            ("404,503", &[404, 503], None),
+            ("503,404,404,", &[404, 503], None),
+            ("404, 503", &[], Some("no spaces")),
+            ("404503", &[], Some("three-digit")),
+            ("", &[], Some("three-digit")),
+            ("200,404,600", &[404], Some("200, 600 not between 300 and 599")),
+        ];
+        for (value, codes, note) in cases {
+            let (upstream, notes) = parse(&[("custom-http-errors", value), ("default-backend", "pages")]);
+            assert_eq!(upstream.custom_http_errors, *codes, "{value:?}");
+            match note {
+                Some(text) => assert!(notes.iter().any(|(_, _, message)| message.contains(text)), "{value:?}: {notes:?}"),
+                None => assert!(notes.is_empty(), "{value:?}: {notes:?}"),
+            }
+        }
+        let (_, notes) = parse(&[("custom-http-errors", "404")]);
+        assert!(notes.iter().any(|(_, _, message)| message.contains("no default-backend annotation: the listed codes answer 404")), "{notes:?}");
     }
 
     #[test]

@@ -241,6 +241,20 @@ fn routes_by_table() {
             ],
         },
         RouteCase {
+            name: "default_backend_without_endpoints_or_missing_changes_nothing",
+            manifests: ingress("shop", ", annotations: {nginx.ingress.kubernetes.io/default-backend: idle}", &[rule("shop.example.com", &[path("/", "Prefix", "nope", 80)])])
+                + &ingress("other", ", annotations: {nginx.ingress.kubernetes.io/default-backend: missing}", &[rule("other.example.com", &[path("/", "Prefix", "idle", 80)])]),
+            hosts: vec![
+                vhost("other.example.com", vec![route(prefix("/"), forward("default", "idle", 80), "default/other: spec.rules[0].http.paths[0]")]),
+                vhost("shop.example.com", vec![route(prefix("/"), unavailable(), "default/shop: spec.rules[0].http.paths[0]")]),
+            ],
+            diagnostics: vec![
+                "warning: Ingress default/other: metadata.annotations[nginx.ingress.kubernetes.io/default-backend]: Service default/missing not found; no default backend for this Ingress",
+                "warning: Ingress default/other: spec.rules[0].http.paths[0].backend.service: Service default/idle port 80 has no ready endpoints; requests answer 503",
+                "warning: Ingress default/shop: spec.rules[0].http.paths[0].backend.service.name: Service default/nope not found; requests answer 503",
+            ],
+        },
+        RouteCase {
             name: "hosts_are_lower_cased_wildcards_kept_hostless_rules_go_to_empty_host",
             manifests: ingress(
                 "shop",
@@ -395,13 +409,13 @@ fn routes_by_table() {
             name: "unsupported_annotations_warn_and_change_nothing",
             manifests: ingress(
                 "shop",
-                &annotated(&[("nginx.ingress.kubernetes.io/custom-http-errors", "404"), ("nginx.ingress.kubernetes.io/configuration-snippet", "x")]),
+                &annotated(&[("nginx.ingress.kubernetes.io/connection-proxy-header", "keep-alive"), ("nginx.ingress.kubernetes.io/configuration-snippet", "x")]),
                 &[rule("shop.example.com", &[path("/", "Prefix", "a", 80)])],
             ),
             hosts: vec![vhost("shop.example.com", vec![route(prefix("/"), forward("default", "a", 80), "default/shop: spec.rules[0].http.paths[0]")])],
             diagnostics: vec![
                 "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/configuration-snippet]: only header statements of a snippet are applied, and the last statement has no \";\"; the snippet is not applied (the rest of the Ingress is served)",
-                "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/custom-http-errors]: annotation nginx.ingress.kubernetes.io/custom-http-errors is not supported yet; ignored",
+                "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/connection-proxy-header]: annotation nginx.ingress.kubernetes.io/connection-proxy-header is not supported yet; ignored",
             ],
         },
         RouteCase {
@@ -1161,6 +1175,53 @@ fn server_alias_serves_the_whole_host_under_more_names_as_ingress_nginx() {
     assert!(alias_warning("site", "alias \"other.example.com\" of host \"site.example.com\" is a host some Ingress defines"), "{lines:#?}");
     assert!(alias_warning("site-api", "already takes its aliases from the older Ingress default/site"), "{lines:#?}");
     assert!(alias_warning("thief", "is already an alias of host \"site.example.com\""), "{lines:#?}");
+}
+
+#[test]
+fn default_backend_answers_with_ingress_nginx_headers_for_a_backend_without_endpoints_or_service() {
+    let translation = run(&ingress(
+        "shop",
+        &nginx(&[("default-backend", "b")]),
+        &[rule("shop.example.com", &[path("/gone", "Prefix", "nope", 80), named_port_path("/idle", "idle", "web"), path("/ok", "Prefix", "a", 80)])],
+    ));
+    let forward_of = |path: &str| match &route_at(&translation, "shop.example.com", path).action {
+        RouteAction::Forward(forward) => forward.clone(),
+        other => panic!("{other:?}"),
+    };
+    let (gone, ok) = (forward_of("/gone"), forward_of("/ok"));
+    let clusters = |f: &Forward| f.backends.iter().map(|b| b.cluster.clone()).collect::<Vec<_>>();
+    assert_eq!(clusters(&gone), ["default/b/8080"], "the default backend's first port");
+    assert_eq!(clusters(&forward_of("/idle")), ["default/b/8080"]);
+    assert_eq!(clusters(&ok), ["default/a/80"]);
+    assert_eq!(ok.policy, "", "a backend with endpoints keeps the Ingress's policy");
+    let headers = &translation.model.policies[&gone.policy].request_headers;
+    let expected = [("x-code", "503"), ("x-ingress-name", "shop"), ("x-namespace", "default"), ("x-service-name", "nope"), ("x-service-port", "80")];
+    assert_eq!(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(), expected);
+    assert_eq!(translation.model.policies[&gone.policy].request_headers_copied, BTreeMap::from([("x-format".to_string(), "accept".to_string())]));
+    assert_eq!(translation.model.clusters["default/b/8080"].endpoints.len(), 1);
+    let lines = diagnostic_lines(&translation);
+    assert!(lines.contains(&"warning: Ingress default/shop: spec.rules[0].http.paths[0].backend.service.name: Service default/nope not found; the default-backend Service default/b answers instead".to_string()), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("Service default/idle has no a port named \"web\"; the default-backend Service default/b answers instead")), "{lines:#?}");
+}
+
+#[test]
+fn custom_http_errors_name_the_default_backend_cluster_in_the_policy_and_the_table() {
+    let translation = run(&[
+        ingress("shop", &nginx(&[("custom-http-errors", "503,404"), ("default-backend", "b")]), &[rule("shop.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("bare", &nginx(&[("custom-http-errors", "404")]), &[rule("bare.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat());
+    let errors_of = |host: &str| match &route_at(&translation, host, "/").action {
+        RouteAction::Forward(forward) => translation.model.policies[&forward.policy].custom_errors.clone().expect("custom errors"),
+        other => panic!("{other:?}"),
+    };
+    let shop = errors_of("shop.example.com");
+    assert_eq!((shop.codes, shop.cluster.as_deref()), (vec![404, 503], Some("default/b/8080")));
+    let identity: Vec<(&str, &str)> = shop.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(identity, [("x-namespace", "default"), ("x-ingress-name", "shop"), ("x-service-name", "a"), ("x-service-port", "80")]);
+    assert_eq!(errors_of("bare.example.com").cluster, None, "no default backend: Envoy answers 404");
+    assert_eq!(translation.model.route_table.error_page_clusters, ["default/b/8080"]);
+    assert!(translation.model.clusters.contains_key("default/b/8080"), "kept although no route forwards to it");
 }
 
 #[test]
