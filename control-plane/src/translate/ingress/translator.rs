@@ -1,0 +1,605 @@
+//! The translation in stages, over one [`Translator`] that holds what the stages build:
+//! 1. **select** ([`Translator::new`]): our class's Ingresses, oldest first, and the hosts that ask
+//!    for client certificates (their oldest Ingress decides, so they are known before any path);
+//! 2. **collect**, one Ingress at a time ([`Translator::ingress`]): its annotations
+//!    ([`IngressScope`]), its default backend, each rule's host ([`Translator::rule`]) and each
+//!    path's candidate route ([`Translator::path`]), its TLS entries ([`Translator::tls`]);
+//!    canaries wait for step 3;
+//! 3. **hosts** ([`Translator::virtual_host`]): canaries attached, each host's candidates ordered
+//!    (regex mode or not), conflicts settled (oldest wins), aliases and client-certificate rules;
+//! 4. **finish** ([`Translator::finish`]): the table checked as the filter will compile it, unused
+//!    policies and clusters dropped, certificates ordered, the [`Model`].
+//!
+//! Each stage only adds to the Translator's fields; none reads the Kubernetes objects of another
+//! Ingress. Pure, as the rest of `translate::ingress`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend, IngressRule, IngressSpec};
+use wasm_ingress_filter::limits::{MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST};
+use wasm_ingress_filter::matcher::{check_route, forwards};
+use wasm_ingress_filter::table::{Forward, PathMatch, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
+
+use crate::model::{AuthService, Model, ObjectRef, Passthrough, RoutePolicy, Severity, TlsCertificate, Translation, UpstreamOptions};
+use crate::state::{ClusterState, ObjectKey};
+
+use super::annotations::{self, NginxAnnotations, NGINX_PREFIX, REWRITE_TARGET, USE_REGEX};
+use super::backends::{ingress_ref, Backends};
+use super::claims::{HostOwners, TlsClaims};
+use super::{
+    age_key, alias, auth_tls, canary, check_our_class_objects, clusters_used, covers, describe_match, ensure_compiles, fail_closed,
+    for_backend, is_ours, match_sort_key, normalize_host, passthrough, read_passwords, requested_tls_names, route_for, shape,
+    single_cluster, table_version, tls, trim_trailing_slash, www_redirect_hosts, Diagnostics, HostBuild, PathCandidate, PathType,
+    RouteExtras, RoutePolicies, TranslateOptions, TranslationNotes,
+};
+
+/// Everything the stages build, until [`Translator::finish`] turns it into the [`Translation`].
+pub(super) struct Translator<'s> {
+    state: &'s ClusterState,
+    options: &'s TranslateOptions,
+    diagnostics: Diagnostics,
+    notes: TranslationNotes,
+    backends: Backends<'s>,
+    hosts: BTreeMap<String, HostBuild>,
+    served: BTreeSet<ObjectKey>,
+    denied: BTreeSet<ObjectKey>,
+    /// The catch-all (`spec.defaultBackend` of an Ingress without rules) and its Ingress.
+    default_backend: Option<(RouteAction, ObjectKey)>,
+    tls_claims: TlsClaims,
+    host_owners: HostOwners,
+    default_policy: RoutePolicy,
+    policies: BTreeMap<String, RoutePolicy>,
+    /// Names some TLS entry asks for, whether or not its Secret is usable (ssl-redirect's test).
+    tls_requested: BTreeSet<String>,
+    /// Client certificates the clusters present (`proxy-ssl-secret`), sent like the served ones.
+    client_certificates: BTreeMap<String, TlsCertificate>,
+    canaries: Vec<canary::CanaryIngress<'s>>,
+    /// `server-alias` names asked for, by host (the oldest Ingress of a host gives them).
+    aliases: alias::AliasClaims,
+    /// Hosts that ask for client certificates (`auth-tls-*`; the oldest Ingress of a host decides).
+    client_hosts: BTreeMap<String, auth_tls::HostCheck>,
+    /// External auth services the served Ingresses call (`auth-url`).
+    auth_services: BTreeMap<String, AuthService>,
+    /// Basic-auth users by password list (`auth-type: basic`).
+    passwords: BTreeMap<String, BTreeMap<String, String>>,
+    /// `ssl-passthrough` hosts (the oldest Ingress's `/` path wins).
+    passthrough_hosts: BTreeMap<String, Passthrough>,
+}
+
+/// One Ingress being collected: what its rules and paths share.
+struct IngressScope<'s> {
+    key: &'s ObjectKey,
+    object: ObjectRef,
+    nginx: NginxAnnotations,
+    upstream_options: UpstreamOptions,
+    /// The `default-backend` cluster answering `custom-http-errors`, if usable.
+    error_page_cluster: Option<String>,
+    /// `spec.defaultBackend`, resolved with the Ingress's policies.
+    own_default: Option<RouteAction>,
+    /// `ssl-passthrough` asked for and allowed.
+    passed_through: bool,
+}
+
+impl IngressScope<'_> {
+    /// `custom-http-errors` and the cluster answering them, if the Ingress has some.
+    fn error_pages(&self) -> Option<(&[u16], Option<&str>)> {
+        let codes = &self.nginx.upstream.custom_http_errors;
+        (!codes.is_empty()).then_some((codes.as_slice(), self.error_page_cluster.as_deref()))
+    }
+}
+
+/// One rule's host, as its paths see it.
+struct HostScope {
+    host: String,
+    /// The host's client-certificate check sends the `ssl-client-*` headers (see
+    /// [`RoutePolicy::client_certificate_headers`]).
+    client_headers: Option<bool>,
+    /// The Ingress whose client-certificate settings the host takes, if any.
+    checked_by: Option<ObjectKey>,
+}
+
+impl<'s> Translator<'s> {
+    /// Stage 1: our Ingresses, oldest first, and a Translator ready to collect them.
+    pub(super) fn new(state: &'s ClusterState, options: &'s TranslateOptions) -> (Translator<'s>, Vec<(&'s ObjectKey, &'s Ingress)>) {
+        let mut diagnostics = Diagnostics::default();
+        let mut notes = TranslationNotes::default();
+        check_our_class_objects(state, options, &mut diagnostics);
+        let mut ours: Vec<(&ObjectKey, &Ingress)> = Vec::new();
+        for (key, ingress) in &state.ingresses {
+            if is_ours(ingress, state, options) {
+                ours.push((key, ingress));
+            } else {
+                tracing::debug!(ingress = %key, "not of our class; ignored");
+                notes.ignored_ingresses.insert(key.clone());
+            }
+        }
+        ours.sort_by_key(|(key, ingress)| age_key(ingress, key));
+        let translator = Translator {
+            state,
+            options,
+            diagnostics,
+            notes,
+            backends: Backends::new(state, options.refuse_local_endpoints),
+            hosts: BTreeMap::new(),
+            served: BTreeSet::new(),
+            denied: BTreeSet::new(),
+            default_backend: None,
+            tls_claims: TlsClaims::default(),
+            host_owners: HostOwners::default(),
+            default_policy: options.defaults.policy(),
+            policies: BTreeMap::new(),
+            tls_requested: BTreeSet::new(),
+            client_certificates: BTreeMap::new(),
+            canaries: Vec::new(),
+            aliases: alias::AliasClaims::default(),
+            client_hosts: auth_tls::client_certificate_hosts(&ours, state),
+            auth_services: BTreeMap::new(),
+            passwords: BTreeMap::new(),
+            passthrough_hosts: BTreeMap::new(),
+        };
+        (translator, ours)
+    }
+
+    /// Stage 2, for one Ingress (oldest first): a canary waits for stage 3; a main Ingress's
+    /// default backend, rules and TLS entries are collected.
+    pub(super) fn ingress(&mut self, key: &'s ObjectKey, ingress: &'s Ingress) {
+        let object = ingress_ref(key);
+        let (nginx, annotation_notes) = annotations::parse(ingress.metadata.annotations.as_ref(), &key.namespace);
+        if let Some(rules) = nginx.canary {
+            canary::report(&object, ingress, annotation_notes, &mut self.diagnostics);
+            self.canaries.push(canary::CanaryIngress { key: key.clone(), ingress, rules });
+            return;
+        }
+        for (annotation, severity, message) in annotation_notes {
+            self.diagnostics.push(object.clone(), format!("metadata.annotations[{annotation}]"), severity, message);
+        }
+        let Some(spec) = ingress.spec.as_ref() else {
+            self.diagnostics.push(object, "spec".into(), Severity::Error, "Ingress has no spec; nothing to serve".into());
+            return;
+        };
+        if let (Some((annotation, reason)), None) = (&nginx.behaviour.refused, &nginx.denied) {
+            let message = format!("{reason}; the Ingress is not served, as ingress-nginx rejects it");
+            self.diagnostics.push(object, format!("metadata.annotations[{annotation}]"), Severity::Error, message);
+            return;
+        }
+        let mut scope = self.scope(key, object, nginx);
+        scope.own_default = spec.default_backend.as_ref().and_then(|backend| self.own_default(&scope, backend));
+        let rules = spec.rules.as_deref().unwrap_or_default();
+        self.catch_all(&scope, spec, rules.is_empty());
+        let mut own_hosts: Vec<String> = Vec::new();
+        for (rule_index, rule) in rules.iter().enumerate() {
+            self.rule(&scope, rule_index, rule, &mut own_hosts);
+        }
+        self.tls(&scope, spec, &own_hosts);
+    }
+
+    /// What an Ingress's annotations need from the state (password lists, the client-certificate
+    /// CA, upstream TLS, the error-page cluster), denying the Ingress where they cannot be had.
+    fn scope(&mut self, key: &'s ObjectKey, object: ObjectRef, mut nginx: NginxAnnotations) -> IngressScope<'s> {
+        if let Some(config) = nginx.basic.clone() {
+            read_passwords(&config, self.state, &object, &mut nginx, &mut self.passwords, &mut self.diagnostics);
+        }
+        if let Some(config) = &nginx.auth_tls {
+            if let Err(reason) = auth_tls::ca_bundle(config, self.state) {
+                let message = format!("{reason}; every path of this Ingress answers 503 (fail closed, as ingress-nginx denies the location)");
+                self.diagnostics.push(object.clone(), format!("metadata.annotations[{NGINX_PREFIX}auth-tls-secret]"), Severity::Error, message);
+                nginx.deny(503, format!("{NGINX_PREFIX}auth-tls-secret"));
+            }
+        }
+        let upstream_options = match nginx.upstream.options(self.state, &key.namespace, &mut self.client_certificates) {
+            Ok(options) => options,
+            Err(reason) => {
+                let message = format!("{reason}; every path of this Ingress answers 503, as ingress-nginx denies the location");
+                self.diagnostics.push(object.clone(), format!("metadata.annotations[{NGINX_PREFIX}proxy-ssl-secret]"), Severity::Error, message);
+                nginx.deny(503, format!("{NGINX_PREFIX}proxy-ssl-secret"));
+                Default::default()
+            }
+        };
+        if nginx.denied.is_some() {
+            self.denied.insert(key.clone());
+        } else if let Some(auth) = &nginx.auth {
+            self.auth_services.insert(auth.service.cluster_name(), auth.service.clone());
+        }
+        let upstream_options = UpstreamOptions { balance: nginx.balancing.balance, ..upstream_options };
+        let error_page_cluster = match (&nginx.upstream.default_backend, nginx.upstream.custom_http_errors.is_empty()) {
+            (Some(service), false) => self.backends.error_page_cluster(key, service, &upstream_options, &mut self.diagnostics),
+            _ => None,
+        };
+        let passed_through = passthrough::wanted(&nginx, self.options.defaults.enable_ssl_passthrough, &object, &mut self.diagnostics);
+        IngressScope { key, object, nginx, upstream_options, error_page_cluster, own_default: None, passed_through }
+    }
+
+    /// `spec.defaultBackend`, with the Ingress's policies (`None`: nothing can serve it).
+    fn own_default(&mut self, scope: &IngressScope<'s>, backend: &IngressBackend) -> Option<RouteAction> {
+        let nginx = &scope.nginx;
+        let fallback = nginx.upstream.default_backend.as_deref();
+        let resolved = self.backends.resolve_or_default(scope.key, "spec.defaultBackend", backend, &scope.upstream_options, fallback, &mut self.diagnostics);
+        let fell_back = resolved.as_ref().is_some_and(|(_, fell_back)| *fell_back);
+        let extras = RouteExtras { client_headers: None, backend: Some(backend), fell_back, error_pages: scope.error_pages() };
+        let route_policies = RoutePolicies::register(nginx, scope.key, &self.options.defaults, "/", extras, &self.default_policy, &mut self.policies);
+        fail_closed(resolved.map(|(action, _)| action), nginx).map(|action| for_backend(action, nginx, &route_policies))
+    }
+
+    /// An Ingress with a default backend and no rules is the catch-all (the oldest wins); one with
+    /// neither serves nothing.
+    fn catch_all(&mut self, scope: &IngressScope<'s>, spec: &IngressSpec, no_rules: bool) {
+        let key = scope.key;
+        match (&scope.own_default, no_rules) {
+            (Some(action), true) => match &self.default_backend {
+                None => {
+                    self.default_backend = Some((action.clone(), key.clone()));
+                    self.notes.default_backend = Some(format!("{key}: spec.defaultBackend"));
+                    self.served.insert(key.clone());
+                }
+                Some((_, winner)) => {
+                    let message = format!("the catch-all default backend is already set by the older Ingress {winner}; ignored");
+                    self.diagnostics.push(scope.object.clone(), "spec.defaultBackend".into(), Severity::Error, message);
+                }
+            },
+            (None, true) if spec.default_backend.is_none() => {
+                let message = "Ingress has neither rules nor a defaultBackend; nothing to serve".to_string();
+                self.diagnostics.push(scope.object.clone(), "spec".into(), Severity::Warning, message);
+            }
+            _ => {}
+        }
+    }
+
+    /// One rule: its host claimed (ownership, app-root, from-to-www, aliases, client
+    /// certificates, the Ingress's default backend as the host's fallback), then its paths.
+    fn rule(&mut self, scope: &IngressScope<'s>, rule_index: usize, rule: &IngressRule, own_hosts: &mut Vec<String>) {
+        let (key, object, nginx) = (scope.key, &scope.object, &scope.nginx);
+        let rule_field = format!("spec.rules[{rule_index}]");
+        let host = match normalize_host(rule.host.as_deref().unwrap_or_default()) {
+            Ok(host) => host,
+            Err(reason) => {
+                self.diagnostics.push(object.clone(), format!("{rule_field}.host"), Severity::Error, format!("{reason}; rule skipped"));
+                return;
+            }
+        };
+        if let Err(owner) = self.host_owners.claim(&host, key, self.options.host_ownership) {
+            let message = format!("host {host:?} belongs to namespace {:?} (its oldest Ingress, {owner}, claimed it first); rule refused (--host-ownership=namespace)", owner.namespace);
+            self.diagnostics.push(object.clone(), format!("{rule_field}.host"), Severity::Error, message);
+            return;
+        }
+        if !own_hosts.contains(&host) {
+            own_hosts.push(host.clone());
+        }
+        let build = self.hosts.entry(host.clone()).or_default();
+        if build.app_root.is_none() {
+            build.app_root = nginx.behaviour.app_root_redirect();
+        }
+        if nginx.behaviour.from_to_www && build.www_redirect.is_none() {
+            build.www_redirect = Some(key.clone());
+        }
+        self.aliases.claim(&host, key, &nginx.aliases, &mut self.diagnostics);
+        if nginx.auth_tls.is_some() && host.is_empty() {
+            let message = "a rule without host has no server name to ask client certificates for; rule skipped (fail closed)".to_string();
+            self.diagnostics.push(object.clone(), format!("{rule_field}.host"), Severity::Error, message);
+            return;
+        }
+        let host_check = self.client_hosts.get(&host);
+        if let (Some(check), Some(own)) = (host_check, &nginx.auth_tls) {
+            if check.ingress != *key && check.config != *own {
+                let message = format!("host {host:?} already takes its client-certificate settings from the older Ingress {}; these are ignored for it (as ingress-nginx)", check.ingress);
+                self.diagnostics.push(object.clone(), format!("metadata.annotations[{NGINX_PREFIX}auth-tls-secret]"), Severity::Warning, message);
+            }
+        }
+        let host_scope = HostScope {
+            client_headers: host_check.map(|check| check.config.pass_certificate),
+            checked_by: host_check.map(|check| check.ingress.clone()),
+            host,
+        };
+        self.host_fallback(scope, &host_scope.host);
+        let paths = rule.http.as_ref().map(|h| h.paths.as_slice()).unwrap_or_default();
+        for (path_index, http_path) in paths.iter().enumerate() {
+            let field = format!("{rule_field}.http.paths[{path_index}]");
+            let Some(candidate) = self.path(scope, &host_scope, field, http_path) else { continue };
+            let build = self.hosts.entry(host_scope.host.clone()).or_default();
+            if build.regex_reason.is_none() {
+                if nginx.use_regex {
+                    build.regex_reason = Some(format!("Ingress {key} sets {USE_REGEX}: \"true\""));
+                } else if candidate.rewrite.is_some() {
+                    build.regex_reason = Some(format!("Ingress {key} sets {REWRITE_TARGET}"));
+                }
+            }
+            build.candidates.push(candidate);
+        }
+    }
+
+    /// The Ingress's default backend as the fallback of `host` (the oldest Ingress's wins).
+    fn host_fallback(&mut self, scope: &IngressScope<'s>, host: &str) {
+        let Some(action) = &scope.own_default else { return };
+        let key = scope.key;
+        let build = self.hosts.entry(host.to_string()).or_default();
+        match &build.fallback {
+            None => {
+                build.fallback = Some((action.clone(), key.clone(), format!("{key}: spec.defaultBackend")));
+                self.served.insert(key.clone());
+            }
+            Some((_, winner, _)) if winner != key => {
+                let message = format!("host {host:?} already takes its default backend from the older Ingress {winner}; ignored for this host");
+                self.diagnostics.push(scope.object.clone(), "spec.defaultBackend".into(), Severity::Error, message);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// One path: its type and backend checked and resolved, its policies registered, its
+    /// ssl-passthrough claimed; `None` when it is skipped.
+    fn path(&mut self, scope: &IngressScope<'s>, host_scope: &HostScope, field: String, http_path: &HTTPIngressPath) -> Option<PathCandidate> {
+        let (key, object, nginx) = (scope.key, &scope.object, &scope.nginx);
+        let path_type = match PathType::parse(&http_path.path_type) {
+            Some(path_type) => path_type,
+            None => {
+                let message = match http_path.path_type.as_str() {
+                    "" => "pathType is required (Exact, Prefix or ImplementationSpecific); path skipped".to_string(),
+                    other => format!("unknown pathType {other:?} (Exact, Prefix or ImplementationSpecific); path skipped"),
+                };
+                self.diagnostics.push(object.clone(), format!("{field}.pathType"), Severity::Error, message);
+                return None;
+            }
+        };
+        let path = http_path.path.clone().filter(|p| !p.is_empty()).unwrap_or_else(|| "/".into());
+        if !path.starts_with('/') {
+            self.diagnostics.push(object.clone(), format!("{field}.path"), Severity::Error, format!("path {path:?} must start with \"/\"; path skipped"));
+            return None;
+        }
+        let backend_field = format!("{field}.backend");
+        let fallback = nginx.upstream.default_backend.as_deref();
+        let resolved = self.backends.resolve_or_default(key, &backend_field, &http_path.backend, &scope.upstream_options, fallback, &mut self.diagnostics);
+        let fell_back = resolved.as_ref().is_some_and(|(_, fell_back)| *fell_back);
+        if scope.passed_through && path == "/" {
+            self.pass_through(scope, host_scope, &field, &http_path.backend);
+        }
+        let action = fail_closed(resolved.map(|(action, _)| action), nginx)?;
+        let extras = RouteExtras { client_headers: host_scope.client_headers, backend: Some(&http_path.backend), fell_back, error_pages: scope.error_pages() };
+        let route_policies = RoutePolicies::register(nginx, key, &self.options.defaults, &path, extras, &self.default_policy, &mut self.policies);
+        let action = shape(action, nginx, &route_policies);
+        let defaults = &self.options.defaults;
+        let https_redirect = match action {
+            RouteAction::Redirect(_) => (None, None),
+            _ => (nginx.behaviour.https_redirect(defaults, false, &path), nginx.behaviour.https_redirect(defaults, true, &path)),
+        };
+        let rewrite = nginx.rewrite_target.clone().filter(|target| *target != path);
+        Some(PathCandidate { ingress: key.clone(), field, path, path_type, action, rewrite, https_redirect, upstream: scope.upstream_options.clone() })
+    }
+
+    /// `ssl-passthrough` on a `/` path: the host's TLS goes to the backend's endpoints undecrypted
+    /// (the oldest Ingress wins), unless the host asks for client certificates.
+    fn pass_through(&mut self, scope: &IngressScope<'s>, host_scope: &HostScope, field: &str, backend: &IngressBackend) {
+        let (key, host) = (scope.key, &host_scope.host);
+        if let Some(checked_by) = &host_scope.checked_by {
+            let message = format!("host {host:?} asks for client certificates (Ingress {checked_by}); not passed through, served with TLS terminated");
+            self.diagnostics.push(scope.object.clone(), format!("metadata.annotations[{NGINX_PREFIX}ssl-passthrough]"), Severity::Error, message);
+            return;
+        }
+        if self.passthrough_hosts.contains_key(host) {
+            return;
+        }
+        // Plain TCP to the endpoints: whatever `backend-protocol` says, the TLS is the client's.
+        let plain = self.backends.resolve(key, &format!("{field}.backend"), backend, &UpstreamOptions::default(), &mut self.diagnostics);
+        if let Some(cluster) = plain.as_ref().and_then(single_cluster).filter(|_| !host.is_empty()) {
+            self.passthrough_hosts.insert(host.clone(), Passthrough { cluster, origin: format!("{key}: {field}") });
+            self.served.insert(key.clone());
+        }
+    }
+
+    /// The Ingress's TLS entries: each usable Secret serves the names it lists (or the Ingress's
+    /// rule hosts) that no older Ingress claimed.
+    fn tls(&mut self, scope: &IngressScope<'s>, spec: &IngressSpec, own_hosts: &[String]) {
+        for entry in spec.tls.iter().flatten() {
+            self.tls_requested.extend(requested_tls_names(entry, own_hosts));
+        }
+        for (tls_index, entry) in spec.tls.iter().flatten().enumerate() {
+            self.tls_entry(scope, &format!("spec.tls[{tls_index}]"), entry, own_hosts);
+        }
+    }
+
+    fn tls_entry(&mut self, scope: &IngressScope<'s>, field: &str, entry: &k8s_openapi::api::networking::v1::IngressTLS, own_hosts: &[String]) {
+        let (key, object) = (scope.key, &scope.object);
+        let Some(secret_name) = entry.secret_name.as_deref().filter(|s| !s.is_empty()) else {
+            let message = "secretName is required (there is no default certificate); TLS entry skipped".to_string();
+            self.diagnostics.push(object.clone(), format!("{field}.secretName"), Severity::Error, message);
+            return;
+        };
+        let secret_key = ObjectKey::new(key.namespace.clone(), secret_name);
+        let certificate = match self.tls_claims.certificate(self.state, &secret_key) {
+            Ok(certificate) => certificate,
+            Err(reason) => {
+                let message = format!("Secret {secret_key} {reason}; TLS entry skipped (its hosts are still served over HTTP)");
+                self.diagnostics.push(object.clone(), format!("{field}.secretName"), Severity::Error, message);
+                return;
+            }
+        };
+        if let Some(warning) = self.options.now.and_then(|now| tls::validity_warning(&certificate.cert_chain_pem, now)) {
+            self.diagnostics.push(object.clone(), format!("{field}.secretName"), Severity::Warning, format!("Secret {secret_key}: {warning}"));
+        }
+        let mut names: Vec<String> = Vec::new();
+        match entry.hosts.as_deref() {
+            Some(listed) if !listed.is_empty() => {
+                for (host_index, host) in listed.iter().enumerate() {
+                    let reason = match normalize_host(host) {
+                        Ok(name) if !name.is_empty() => {
+                            names.push(name);
+                            continue;
+                        }
+                        Ok(_) => "empty host; skipped".to_string(),
+                        Err(reason) => format!("{reason}; skipped"),
+                    };
+                    self.diagnostics.push(object.clone(), format!("{field}.hosts[{host_index}]"), Severity::Error, reason);
+                }
+            }
+            _ => names.extend(own_hosts.iter().filter(|h| !h.is_empty()).cloned()),
+        }
+        if names.is_empty() {
+            self.diagnostics.push(object.clone(), field.to_string(), Severity::Warning, "no host to serve with this certificate; TLS entry unused".into());
+            return;
+        }
+        let mut claimed_any = false;
+        for name in names {
+            if let Err(owner) = self.host_owners.claim(&name, key, self.options.host_ownership) {
+                let message = format!("server name {name:?} belongs to namespace {:?} ({owner}); ignored for this name (--host-ownership=namespace)", owner.namespace);
+                self.diagnostics.push(object.clone(), field.to_string(), Severity::Error, message);
+                continue;
+            }
+            match self.tls_claims.claim(&name, &secret_key, key) {
+                Ok(()) => claimed_any = true,
+                Err((winner_secret, winner_ingress)) => {
+                    let message = format!("server name {name:?} is already served with Secret {winner_secret} by the older Ingress {winner_ingress}; ignored for this name");
+                    self.diagnostics.push(object.clone(), field.to_string(), Severity::Error, message);
+                }
+            }
+        }
+        if claimed_any {
+            self.served.insert(key.clone());
+            self.tls_claims.used.insert(secret_key, certificate);
+        }
+    }
+
+    /// Stage 3 for one host: its candidates in the filter's order (ingress-nginx's for regex
+    /// mode, capped), the first of each identical match kept.
+    fn virtual_host(&mut self, host: String, build: HostBuild, regex_routes: &mut usize) -> VirtualHost {
+        let host_has_tls = covers(&self.tls_requested, &host);
+        let regex_mode = build.regex_reason.is_some();
+        if let Some(reason) = &build.regex_reason {
+            self.notes.regex_hosts.insert(host.clone(), reason.clone());
+        }
+        let mut candidates = build.candidates;
+        if regex_mode {
+            // Caps (the filter refuses a table beyond them): the oldest paths are kept.
+            let room = MAX_REGEX_ROUTES_PER_HOST.min(MAX_REGEX_ROUTES.saturating_sub(*regex_routes));
+            for dropped in candidates.drain(room.min(candidates.len())..) {
+                let message = format!(
+                    "host {host:?} is in regex mode and already has {room} regex paths (at most {MAX_REGEX_ROUTES_PER_HOST} per host and {MAX_REGEX_ROUTES} in all); path skipped"
+                );
+                self.diagnostics.push(ingress_ref(&dropped.ingress), format!("{}.path", dropped.field), Severity::Error, message);
+            }
+            *regex_routes += candidates.len();
+            // ingress-nginx: longest path first, then reverse byte order (stable: then age).
+            candidates.sort_by(|a, b| b.path.len().cmp(&a.path.len()).then_with(|| b.path.cmp(&a.path)));
+        }
+        let mut routes: Vec<Route> = Vec::new();
+        let mut claimed: BTreeMap<(u8, String), (ObjectKey, String)> = BTreeMap::new();
+        for candidate in candidates {
+            let mut route = route_for(&candidate, regex_mode);
+            route.https_redirect = if host_has_tls { candidate.https_redirect.1.clone() } else { candidate.https_redirect.0.clone() };
+            let object = ingress_ref(&candidate.ingress);
+            if let Err(reason) = check_route(&route) {
+                self.diagnostics.push(object, format!("{}.path", candidate.field), Severity::Error, format!("{reason}; path skipped"));
+                continue;
+            }
+            // Prefix `/a` and `/a/` match the same requests.
+            let identity = match &route.path {
+                PathMatch::Exact(p) => (0u8, p.clone()),
+                PathMatch::Prefix(p) => (1, trim_trailing_slash(p).to_owned()),
+                PathMatch::Regex(p) => (2, p.clone()),
+            };
+            if let Some((winner, winner_field)) = claimed.get(&identity) {
+                let who = if *winner == candidate.ingress { "this Ingress".to_owned() } else { format!("the older Ingress {winner}") };
+                let message = format!("host {host:?} path {} is already served by {who} ({winner_field}); path ignored", describe_match(&route.path));
+                self.diagnostics.push(object, candidate.field.clone(), Severity::Error, message);
+                continue;
+            }
+            claimed.insert(identity, (candidate.ingress.clone(), candidate.field.clone()));
+            self.served.insert(candidate.ingress.clone());
+            routes.push(route);
+        }
+        if !regex_mode {
+            // The filter does not depend on the order of Exact/Prefix routes; keep it readable.
+            routes.sort_by_key(|route| match_sort_key(&route.path));
+        }
+        let fallback = build.fallback.map(|(action, _, origin)| {
+            self.notes.host_fallbacks.insert(host.clone(), origin);
+            action
+        });
+        VirtualHost { host, routes, fallback, app_root: build.app_root, client_certificate: None }
+    }
+
+    /// Stages 3 and 4: canaries attached, the hosts built, the table checked and the Model made.
+    pub(super) fn finish(mut self) -> (Translation, TranslationNotes) {
+        let attached = canary::attach(&self.canaries, &mut self.hosts, &mut self.backends, &mut self.diagnostics);
+        self.served.extend(attached);
+        let hosts = std::mem::take(&mut self.hosts);
+        let mut virtual_hosts = www_redirect_hosts(&hosts, &self.options.defaults);
+        let mut regex_routes = 0usize;
+        for (host, build) in hosts {
+            let vhost = self.virtual_host(host, build, &mut regex_routes);
+            virtual_hosts.push(vhost);
+        }
+        let alias_hosts = self.aliases.virtual_hosts(&virtual_hosts, &mut self.notes.aliases, &mut self.diagnostics);
+        virtual_hosts.extend(alias_hosts);
+        let client_validation = auth_tls::apply(&self.client_hosts, &self.notes.aliases, &mut virtual_hosts);
+        virtual_hosts.sort_by(|a, b| a.host.cmp(&b.host));
+        let table = self.table(virtual_hosts);
+
+        let mut clusters = std::mem::take(&mut self.backends.clusters);
+        // Only clusters some route, fallback or error page still uses (a path may have lost a conflict).
+        let used = clusters_used(&table);
+        clusters.retain(|name, _| used.contains(name) || table.error_page_clusters.contains(name));
+        let (tls_servers, certificates, default_certificate) = self.certificates();
+        let mut diagnostics = self.diagnostics.0;
+        diagnostics.sort();
+        diagnostics.dedup();
+        let model = Model {
+            route_table: table,
+            clusters,
+            tls_servers,
+            certificates,
+            default_certificate,
+            default_policy: self.default_policy,
+            policies: self.policies,
+            hsts: self.options.defaults.hsts_header(),
+            auth_services: self.auth_services,
+            passthrough: self.passthrough_hosts,
+            client_validation,
+        };
+        let translation = Translation { model, diagnostics, served_ingresses: self.served, denied_ingresses: self.denied };
+        (translation, self.notes)
+    }
+
+    /// The route table of `virtual_hosts`, checked as the filter will compile it; the policies
+    /// no route names are dropped and the error-page clusters listed.
+    fn table(&mut self, virtual_hosts: Vec<VirtualHost>) -> RouteTable {
+        let mut table = RouteTable {
+            schema: SCHEMA_VERSION,
+            version: String::new(),
+            hosts: virtual_hosts,
+            default_backend: self.default_backend.take().map(|(action, _)| action),
+            passwords: std::mem::take(&mut self.passwords),
+            error_page_clusters: Vec::new(),
+        };
+        ensure_compiles(&mut table, &mut self.diagnostics);
+        let used_policies: BTreeSet<String> = forwards(&table).flat_map(Forward::policies).map(str::to_string).collect();
+        self.policies.retain(|key, _| used_policies.contains(key.as_str()));
+        let error_pages: BTreeSet<&String> = self.policies.values().filter_map(|p| p.custom_errors.as_ref()?.cluster.as_ref()).collect();
+        table.error_page_clusters = error_pages.into_iter().cloned().collect();
+        table.version = table_version(&table);
+        table
+    }
+
+    /// The TLS servers, their certificates (and the clusters' client certificates) and the
+    /// default certificate (`--default-ssl-certificate`), ordered so that no name is offered a
+    /// certificate its Ingress did not win (see `sni`).
+    fn certificates(&mut self) -> (Vec<crate::model::TlsServer>, BTreeMap<String, TlsCertificate>, Option<String>) {
+        let options = self.options;
+        let default_certificate = options.default_certificate.as_ref().and_then(|key| match self.tls_claims.certificate(self.state, key) {
+            Ok(certificate) => {
+                self.tls_claims.used.insert(key.clone(), certificate);
+                Some(key.to_string())
+            }
+            Err(reason) => {
+                let secret = ObjectRef { kind: "Secret".into(), namespace: key.namespace.clone(), name: key.name.clone() };
+                let message = format!("--default-ssl-certificate: Secret {key} {reason}; the controller's self-signed certificate is offered instead");
+                self.diagnostics.push(secret, String::new(), Severity::Error, message);
+                None
+            }
+        });
+        let default_key = options.default_certificate.as_ref().filter(|_| default_certificate.is_some());
+        let certificate_order = self.tls_claims.guard(default_key, &self.host_owners, &mut self.diagnostics);
+        let (tls_servers, mut certificates) = std::mem::take(&mut self.tls_claims).into_model(&certificate_order);
+        for (name, certificate) in std::mem::take(&mut self.client_certificates) {
+            certificates.entry(name).or_insert(certificate);
+        }
+        (tls_servers, certificates, default_certificate)
+    }
+}
