@@ -211,8 +211,8 @@ fn service_upstream_sends_to_the_cluster_ip_not_the_endpoints() {
     }
 }
 
-/// (status, echo) of a GET of `path` on `host` with an `Accept` header.
-fn get_accepting(gateway: &Gateway, host: &str, path: &str, accept: &str) -> (u16, Option<Echo>) {
+/// (status, body, echo) of a GET of `path` on `host` with extra request headers.
+fn get_with(gateway: &Gateway, host: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Option<Echo>) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let client = reqwest::Client::builder()
@@ -220,9 +220,14 @@ fn get_accepting(gateway: &Gateway, host: &str, path: &str, accept: &str) -> (u1
             .resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)))
             .build()
             .unwrap();
-        let response = client.get(gateway.http_url(host, path)).header("accept", accept).send().await.unwrap();
+        let mut request = client.get(gateway.http_url(host, path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
         let status = response.status().as_u16();
-        (status, Echo::parse(&response.bytes().await.unwrap()).ok())
+        let body = response.bytes().await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned(), Echo::parse(&body).ok())
     })
 }
 
@@ -247,46 +252,26 @@ fn default_backend_answers_for_a_service_without_endpoints_with_ingress_nginx_he
     manifests::write(dir.path(), "all.yaml", &objects(&[])).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();
 
-    let (status, echo) = get_accepting(&gateway, "shop.test", "/alma/armud", "text/html");
+    let (status, _, echo) = get_with(&gateway, "shop.test", "/alma/armud", &[("accept", "text/html")]);
     let echo = echo.expect("an echo");
     assert_eq!((status, echo.backend.as_str(), echo.path.as_str()), (200, "fallback", "/alma/armud"));
     for (header, value) in [("x-code", "503"), ("x-format", "text/html"), ("x-namespace", "default"), ("x-ingress-name", "shop"), ("x-service-name", "app"), ("x-service-port", "80")] {
         assert_eq!(echo.headers.get(header).map(String::as_str), Some(value), "{header}: {:?}", echo.headers);
     }
-    let (status, echo) = get_accepting(&gateway, "shop.test", "/gone", "application/json");
+    let (status, _, echo) = get_with(&gateway, "shop.test", "/gone", &[("accept", "application/json")]);
     let echo = echo.expect("an echo");
     assert_eq!((status, echo.backend.as_str()), (200, "fallback"), "a missing Service falls back too");
     assert_eq!((echo.headers.get("x-service-name").map(String::as_str), echo.headers.get("x-service-port").map(String::as_str)), (Some("invalid"), Some("http")));
-    let (status, echo) = get_accepting(&gateway, "shop.test", "/live", "text/html");
+    let (status, _, echo) = get_with(&gateway, "shop.test", "/live", &[("accept", "text/html")]);
     let echo = echo.expect("an echo");
     assert_eq!((status, echo.backend.as_str(), echo.headers.get("x-code")), (200, "live", None), "a Service with endpoints is not replaced");
 
     // The Service's own endpoints appear: it answers again.
     manifests::write(dir.path(), "all.yaml", &objects(&[&app])).unwrap();
     wasm_ingress_tests::gateway::wait_until(Duration::from_secs(20), || {
-        Ok(get_accepting(&gateway, "shop.test", "/", "text/html").1.is_some_and(|e| e.backend == "app" && !e.headers.contains_key("x-code")))
+        Ok(get_with(&gateway, "shop.test", "/", &[]).2.is_some_and(|e| e.backend == "app" && !e.headers.contains_key("x-code")))
     })
     .unwrap();
-}
-
-/// (status, body, echo) of a GET of `path` on `host` with extra request headers.
-fn get_with(gateway: &Gateway, host: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Option<Echo>) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)))
-            .build()
-            .unwrap();
-        let mut request = client.get(gateway.http_url(host, path));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let body = response.bytes().await.unwrap();
-        (status, String::from_utf8_lossy(&body).into_owned(), Echo::parse(&body).ok())
-    })
 }
 
 #[test]

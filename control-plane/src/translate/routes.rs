@@ -7,7 +7,8 @@
 //! an Envoy route carrying that policy: no overall response timeout, an upstream idle timeout and
 //! connection-failure retries (nginx's per-operation `proxy_*_timeout` and `proxy_next_upstream`),
 //! the body limit as the buffer filter's per-route setting, and client-address limits as the RBAC
-//! filter's (`translate::access`). The cluster is still the one the
+//! filter's (`translate::access`), custom error pages as the custom-response filter's
+//! (`translate::error_pages`). The cluster is still the one the
 //! filter wrote into [`CLUSTER_HEADER`]. No header: the default policy. A key Envoy does not
 //! know answers 503 (fail closed: a policy may one day restrict access); the xDS stream keeps a
 //! removed key until the table that names it is gone, so that never happens in normal operation.

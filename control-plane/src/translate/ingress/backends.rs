@@ -77,10 +77,10 @@ impl<'s> Backends<'s> {
     /// The action for `backend` of Ingress `ingress` (its field `field`), spoken to as `options`
     /// says, or `None` if the path must be skipped (the backend is not something we can ever serve).
     /// With [`Backends::resolve_or_default`], `fallback` (`default-backend`, a Service of the
-    /// Ingress's namespace) answers instead when
-    /// the backend has no ready endpoints, is missing, or lacks the port, as in ingress-nginx; it
-    /// is spoken to with the same `options` (ingress-nginx copies the backend's upstream) on its
-    /// first port, and only counts when it has ready endpoints itself.
+    /// Ingress's namespace) answers instead when the backend has no ready endpoints, is missing,
+    /// or lacks the port, as in ingress-nginx; it is spoken to with the same `options`
+    /// (ingress-nginx copies the backend's upstream) on its first port, and only counts when it
+    /// has ready endpoints itself.
     pub(super) fn resolve(
         &mut self,
         ingress: &ObjectKey,
