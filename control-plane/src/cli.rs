@@ -49,6 +49,11 @@ pub struct TranslationArgs {
     /// start, never a tenant's.
     #[arg(long, value_parser = parse_namespaced_name)]
     pub default_ssl_certificate: Option<crate::state::ObjectKey>,
+    /// Service (NAMESPACE/NAME; its first port) that answers requests no Ingress serves and the
+    /// `custom-http-errors` of Ingresses without a `default-backend` (ingress-nginx's flag).
+    /// Without it (or while it has no ready endpoints): 404, as ingress-nginx's own default server.
+    #[arg(long, value_parser = parse_namespaced_name)]
+    pub default_backend_service: Option<crate::state::ObjectKey>,
     /// Hosts shared across namespaces: `merge` (ingress-nginx) or `namespace` (the oldest
     /// Ingress's namespace owns the host; other namespaces' rules for it are refused).
     #[arg(long, value_enum, default_value = "merge")]
@@ -69,6 +74,7 @@ impl TranslationArgs {
             default_certificate: self.default_ssl_certificate.clone(),
             now: None,
             defaults: self.nginx.clone(),
+            default_backend_service: self.default_backend_service.clone(),
         }
     }
 }
@@ -218,6 +224,10 @@ pub struct MigrateArgs {
     /// settings become the defaults, and each is classified. Without it: ingress-nginx's defaults.
     #[arg(long)]
     pub configmap: Option<PathBuf>,
+    /// ingress-nginx's `--default-backend-service` (NAMESPACE/NAME), if it ran with one: judge
+    /// unserved requests and `custom-http-errors` as `serve --default-backend-service` would.
+    #[arg(long, value_parser = parse_namespaced_name)]
+    pub default_backend_service: Option<crate::state::ObjectKey>,
     /// ingress-nginx ran with `--enable-ssl-passthrough` (its `ssl-passthrough` annotations worked):
     /// judge them as `serve --enable-ssl-passthrough` would serve them.
     #[arg(long)]

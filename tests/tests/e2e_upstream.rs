@@ -19,6 +19,8 @@
 //!   backend's answer to `GET /` with `X-Code` and the other ingress-nginx headers; an unlisted one
 //!   passes; without a default backend the listed codes answer 404 (ingress-nginx's own default
 //!   server); a client naming a cluster in the internal error-page header gets nothing from it;
+//! - `serve --default-backend-service`: answers requests no Ingress serves, and the error pages of
+//!   Ingresses without their own `default-backend`;
 //! - `ssl-passthrough` (with `serve --enable-ssl-passthrough`): the client's TLS reaches the backend
 //!   undecrypted (the backend's own certificate, no header Envoy adds), beside hosts whose TLS
 //!   Envoy terminates; an Ingress that restricts access is not passed through.
@@ -342,6 +344,34 @@ fn custom_http_errors_are_answered_by_the_default_backend_as_ingress_nginx_does(
             assert_eq!((echo.backend.as_str(), echo.path.as_str()), ("pages", "/"));
         }
     }
+}
+
+#[test]
+fn default_backend_service_answers_unserved_requests_and_error_pages_without_their_own() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 96)).unwrap();
+    let global = EchoBackend::spawn("global", Ipv4Addr::new(127, 0, 0, 97)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.extend(manifests::service("ingress-nginx", "default-http-backend", &[("http", 80)], &[&global]));
+    let paths = vec![manifests::path("/shop", "Prefix", "app", json!(80))];
+    objects.push(manifests::ingress("default", "site", json!({format!("{NGINX}custom-http-errors"): "404"}), &[("site.test", paths)]));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let options = GatewayOptions { serve_args: vec!["--default-backend-service".into(), "ingress-nginx/default-http-backend".into()], ..Default::default() };
+    let gateway = Gateway::start_with(dir.path(), &options).unwrap();
+
+    // No host, or no path of a host: the default backend gets the request as it came.
+    for (host, path) in [("unknown.test", "/anything?x=1"), ("site.test", "/elsewhere")] {
+        let (status, _, echo) = get_with(&gateway, host, path, &[]);
+        let echo = echo.expect("the default backend's echo");
+        assert_eq!((status, echo.backend.as_str(), echo.path.as_str()), (200, "global", path), "{host}{path}");
+    }
+    // The Ingress's error pages, without a default-backend of its own.
+    let (status, _, echo) = get_with(&gateway, "site.test", "/shop/x", &[("x-echo-status", "404")]);
+    let echo = echo.expect("the default backend's echo");
+    assert_eq!((status, echo.backend.as_str(), echo.path.as_str()), (404, "global", "/"));
+    assert_eq!(echo.headers.get("x-code").map(String::as_str), Some("404"));
+    let (status, _, echo) = get_with(&gateway, "site.test", "/shop/x", &[]);
+    assert_eq!((status, echo.map(|e| e.backend)), (200, Some("app".to_string())));
 }
 
 #[test]

@@ -36,6 +36,7 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         refuse_local_endpoints: false,
         host_ownership: HostOwnership::Merge,
         default_certificate: None,
+        default_backend_service: args.default_backend_service.clone(),
         now: Some(unix_now()),
         defaults: NginxDefaults {
             enable_ssl_passthrough: args.enable_ssl_passthrough,

@@ -118,6 +118,9 @@ pub struct TranslateOptions {
     pub now: Option<i64>,
     /// ingress-nginx ConfigMap defaults (ssl-redirect, body size, timeouts, HSTS).
     pub defaults: NginxDefaults,
+    /// `--default-backend-service`: the Service (its first port) that answers what no Ingress
+    /// serves and the `custom-http-errors` of Ingresses without a usable `default-backend`.
+    pub default_backend_service: Option<ObjectKey>,
 }
 
 impl Default for TranslateOptions {
@@ -131,6 +134,7 @@ impl Default for TranslateOptions {
             default_certificate: None,
             now: None,
             defaults: NginxDefaults::default(),
+            default_backend_service: None,
         }
     }
 }

@@ -134,13 +134,39 @@ impl<'s> Backends<'s> {
         let object = ingress_ref(ingress);
         let field = format!("metadata.annotations[{}default-backend]", super::NGINX_PREFIX);
         let key = ObjectKey::new(ingress.namespace.clone(), service.to_string());
+        self.first_port_cluster((object, field, "no default backend for this Ingress"), key, options, diagnostics)
+    }
+
+    /// `--default-backend-service`'s cluster (spoken to plainly, as ingress-nginx's
+    /// `upstream-default-backend`), kept, if the Service has ready endpoints.
+    pub(super) fn global_default(&mut self, key: &ObjectKey, diagnostics: &mut Diagnostics) -> Option<String> {
+        let object = ObjectRef { kind: "Service".into(), namespace: key.namespace.clone(), name: key.name.clone() };
+        let unused = "--default-backend-service unused: what no Ingress serves answers 404";
+        let fallback = self.first_port_cluster((object, String::new(), unused), key.clone(), &UpstreamOptions::default(), diagnostics)?;
+        let name = fallback.cluster.name.clone();
+        self.clusters.entry(name.clone()).or_insert(fallback.cluster);
+        Some(name)
+    }
+
+    /// The cluster of Service `key`'s first port (how ingress-nginx reaches a default backend),
+    /// spoken to as `options`, if it has ready endpoints (not inserted). A missing Service, one
+    /// without ports or without ready endpoints is a warning on `report`'s object and field,
+    /// ending with its text.
+    fn first_port_cluster(
+        &mut self,
+        report: (ObjectRef, String, &str),
+        key: ObjectKey,
+        options: &UpstreamOptions,
+        diagnostics: &mut Diagnostics,
+    ) -> Option<Fallback> {
+        let (object, field, unusable) = report;
         let Some(found) = self.state.services.get(&key) else {
-            diagnostics.push(object, field, Severity::Warning, format!("Service {key} not found; no default backend for this Ingress"));
+            diagnostics.push(object, field, Severity::Warning, format!("Service {key} not found; {unusable}"));
             return None;
         };
         let spec = found.spec.as_ref();
         let Some(port) = spec.and_then(|s| s.ports.as_deref()).and_then(<[ServicePort]>::first) else {
-            diagnostics.push(object, field, Severity::Warning, format!("Service {key} has no ports; no default backend for this Ingress"));
+            diagnostics.push(object, field, Severity::Warning, format!("Service {key} has no ports; {unusable}"));
             return None;
         };
         let name = options.cluster_name(&cluster_name(&key.namespace, &key.name, port.port));
@@ -152,7 +178,11 @@ impl<'s> Backends<'s> {
                 UpstreamCluster { name, endpoints, options: options.clone() }
             }
         };
-        (!cluster.endpoints.is_empty()).then_some(Fallback { service: key, cluster })
+        if cluster.endpoints.is_empty() {
+            diagnostics.push(object, field, Severity::Warning, format!("Service {key} port {} has no ready endpoints; {unusable}", port.port));
+            return None;
+        }
+        Some(Fallback { service: key, cluster })
     }
 
     /// [`Backends::resolve`] without the fallback; `answer` says what clients get when the

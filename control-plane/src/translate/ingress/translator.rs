@@ -64,6 +64,8 @@ pub(super) struct Translator<'s> {
     passwords: BTreeMap<String, BTreeMap<String, String>>,
     /// `ssl-passthrough` hosts (the oldest Ingress's `/` path wins).
     passthrough_hosts: BTreeMap<String, Passthrough>,
+    /// `--default-backend-service`'s cluster, when the Service has ready endpoints.
+    global_default: Option<String>,
 }
 
 /// One Ingress being collected: what its rules and paths share.
@@ -114,12 +116,14 @@ impl<'s> Translator<'s> {
             }
         }
         ours.sort_by_key(|(key, ingress)| age_key(ingress, key));
+        let mut backends = Backends::new(state, options.refuse_local_endpoints);
+        let global_default = options.default_backend_service.as_ref().and_then(|key| backends.global_default(key, &mut diagnostics));
         let translator = Translator {
             state,
             options,
             diagnostics,
             notes,
-            backends: Backends::new(state, options.refuse_local_endpoints),
+            backends,
             hosts: BTreeMap::new(),
             served: BTreeSet::new(),
             denied: BTreeSet::new(),
@@ -136,6 +140,7 @@ impl<'s> Translator<'s> {
             auth_services: BTreeMap::new(),
             passwords: BTreeMap::new(),
             passthrough_hosts: BTreeMap::new(),
+            global_default,
         };
         (translator, ours)
     }
@@ -201,12 +206,25 @@ impl<'s> Translator<'s> {
             self.auth_services.insert(auth.service.cluster_name(), auth.service.clone());
         }
         let upstream_options = UpstreamOptions { balance: nginx.balancing.balance, ..upstream_options };
-        let error_page_cluster = match (&nginx.upstream.default_backend, nginx.upstream.custom_http_errors.is_empty()) {
-            (Some(service), false) => self.backends.error_page_cluster(key, service, &upstream_options, &mut self.diagnostics),
-            _ => None,
-        };
+        let error_page_cluster = self.error_page_cluster(key, &object, &nginx, &upstream_options);
         let passed_through = passthrough::wanted(&nginx, self.options.defaults.enable_ssl_passthrough, &object, &mut self.diagnostics);
         IngressScope { key, object, nginx, upstream_options, error_page_cluster, own_default: None, passed_through }
+    }
+
+    /// Who answers the Ingress's `custom-http-errors`: its `default-backend` Service, else
+    /// `--default-backend-service` (as ingress-nginx's `upstream-default-backend`); without
+    /// either, Envoy answers 404 (a warning says so).
+    fn error_page_cluster(&mut self, key: &ObjectKey, object: &ObjectRef, nginx: &NginxAnnotations, options: &UpstreamOptions) -> Option<String> {
+        if nginx.upstream.custom_http_errors.is_empty() {
+            return None;
+        }
+        let own = nginx.upstream.default_backend.as_ref().and_then(|service| self.backends.error_page_cluster(key, service, options, &mut self.diagnostics));
+        let cluster = own.or_else(|| self.global_default.clone());
+        if cluster.is_none() {
+            let message = "no default backend with ready endpoints (a default-backend annotation, or serve --default-backend-service): the listed codes answer 404 \"default backend - 404\", as ingress-nginx's own default server";
+            self.diagnostics.push(object.clone(), format!("metadata.annotations[{NGINX_PREFIX}custom-http-errors]"), Severity::Warning, message.into());
+        }
+        cluster
     }
 
     /// `spec.defaultBackend`, with the Ingress's policies (`None`: nothing can serve it).
@@ -564,7 +582,7 @@ impl<'s> Translator<'s> {
             schema: SCHEMA_VERSION,
             version: String::new(),
             hosts: virtual_hosts,
-            default_backend: self.default_backend.take().map(|(action, _)| action),
+            default_backend: self.catch_all_action(),
             passwords: std::mem::take(&mut self.passwords),
             error_page_clusters: Vec::new(),
         };
@@ -575,6 +593,18 @@ impl<'s> Translator<'s> {
         table.error_page_clusters = error_pages.into_iter().cloned().collect();
         table.version = table_version(&table);
         table
+    }
+
+    /// What the table answers when no host or path does: the catch-all Ingress's default backend,
+    /// else `--default-backend-service`, else nothing (the filter's 404).
+    fn catch_all_action(&mut self) -> Option<RouteAction> {
+        if let Some((action, _)) = self.default_backend.take() {
+            return Some(action);
+        }
+        let cluster = self.global_default.clone()?;
+        let service = self.options.default_backend_service.as_ref().map(ToString::to_string).unwrap_or_default();
+        self.notes.default_backend = Some(format!("--default-backend-service {service}"));
+        Some(RouteAction::forward_to(cluster))
     }
 
     /// The TLS servers, their certificates (and the clusters' client certificates) and the

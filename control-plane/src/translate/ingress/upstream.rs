@@ -144,10 +144,6 @@ impl Upstream {
         let service_upstream = trimmed(&reader, "service-upstream").is_some_and(|v| v == "true");
         let default_backend = trimmed(&reader, "default-backend").filter(|v| !v.is_empty());
         let custom_http_errors = parse_error_codes(&mut reader);
-        if !custom_http_errors.is_empty() && default_backend.is_none() {
-            let message = "no default-backend annotation: the listed codes answer 404 \"default backend - 404\", as ingress-nginx's own default server (an ingress-nginx with a global --default-backend-service would ask that Service instead)";
-            reader.note("custom-http-errors", Severity::Warning, message.into());
-        }
         let ssl = parse_proxy_ssl(&mut reader);
         (Upstream { protocol, connect_timeout, ssl, service_upstream, default_backend, custom_http_errors }, reader.notes)
     }
@@ -354,8 +350,6 @@ mod tests {
                 None => assert!(notes.is_empty(), "{value:?}: {notes:?}"),
             }
         }
-        let (_, notes) = parse(&[("custom-http-errors", "404")]);
-        assert!(notes.iter().any(|(_, _, message)| message.contains("no default-backend annotation: the listed codes answer 404")), "{notes:?}");
     }
 
     #[test]

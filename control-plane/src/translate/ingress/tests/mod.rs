@@ -251,6 +251,7 @@ fn routes_by_table() {
             diagnostics: vec![
                 "warning: Ingress default/other: metadata.annotations[nginx.ingress.kubernetes.io/default-backend]: Service default/missing not found; no default backend for this Ingress",
                 "warning: Ingress default/other: spec.rules[0].http.paths[0].backend.service: Service default/idle port 80 has no ready endpoints; requests answer 503",
+                "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/default-backend]: Service default/idle port 80 has no ready endpoints; no default backend for this Ingress",
                 "warning: Ingress default/shop: spec.rules[0].http.paths[0].backend.service.name: Service default/nope not found; requests answer 503",
             ],
         },
@@ -1222,6 +1223,41 @@ fn custom_http_errors_name_the_default_backend_cluster_in_the_policy_and_the_tab
     assert_eq!(errors_of("bare.example.com").cluster, None, "no default backend: Envoy answers 404");
     assert_eq!(translation.model.route_table.error_page_clusters, ["default/b/8080"]);
     assert!(translation.model.clusters.contains_key("default/b/8080"), "kept although no route forwards to it");
+}
+
+#[test]
+fn default_backend_service_answers_what_no_ingress_serves_and_custom_errors_without_their_own() {
+    let yaml = [
+        ingress("shop", &nginx(&[("custom-http-errors", "404")]), &[rule("shop.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("own", &nginx(&[("custom-http-errors", "404"), ("default-backend", "idle")]), &[rule("own.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat();
+    let with = |service: Option<&str>| {
+        let options = TranslateOptions { default_backend_service: service.map(|s| ObjectKey::new("default", s)), ..TranslateOptions::default() };
+        translate_with_notes(&state(&format!("{OUR_CLASS}{BACKENDS}{yaml}")), &options)
+    };
+    let (translation, notes) = with(Some("b"));
+    assert_eq!(translation.model.route_table.default_backend, Some(forward("default", "b", 8080)), "the catch-all");
+    assert_eq!(notes.default_backend.as_deref(), Some("--default-backend-service default/b"));
+    let errors_of = |translation: &Translation, host: &str| match &route_at(translation, host, "/").action {
+        RouteAction::Forward(forward) => translation.model.policies[&forward.policy].custom_errors.clone().expect("custom errors"),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(errors_of(&translation, "shop.example.com").cluster.as_deref(), Some("default/b/8080"));
+    // An own default-backend without endpoints gives way to the global one, as ingress-nginx's.
+    assert_eq!(errors_of(&translation, "own.example.com").cluster.as_deref(), Some("default/b/8080"));
+    assert!(!diagnostic_lines(&translation).iter().any(|l| l.contains("answer 404")), "{:#?}", diagnostic_lines(&translation));
+
+    // A global Service without endpoints (or none at all): the filter's 404, and a warning.
+    for service in [Some("idle"), None] {
+        let (translation, notes) = with(service);
+        assert_eq!((translation.model.route_table.default_backend.as_ref(), notes.default_backend.as_ref()), (None, None), "{service:?}");
+        assert_eq!(errors_of(&translation, "shop.example.com").cluster, None);
+        let lines = diagnostic_lines(&translation);
+        assert!(lines.iter().any(|l| l.contains("default/shop") && l.contains("the listed codes answer 404")), "{lines:#?}");
+    }
+    let lines = diagnostic_lines(&with(Some("idle")).0);
+    assert!(lines.iter().any(|l| l.contains("Service default/idle port 80 has no ready endpoints; --default-backend-service unused")), "{lines:#?}");
 }
 
 #[test]
