@@ -117,6 +117,7 @@ pub fn translate_probe(dir: &Path, runs: usize) -> TranslateProbe {
         host_ownership: Default::default(),
         default_certificate: None,
         now: None,
+        default_backend_service: None,
         defaults: Default::default(),
     };
     let mut last = None;
