@@ -51,9 +51,21 @@ pub fn echo_backend() -> anyhow::Result<PathBuf> {
     locate("WASM_INGRESS_ECHO_BACKEND", "target/release/echo-backend", "echo-backend binary")
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, release it).
-/// Racy by nature; good enough for processes that take a port on the command line.
+/// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, release it),
+/// never one this process handed out before: the kernel may give a just-released port again, and
+/// two of a test's processes then fail to bind the same port (seen in CI: Envoy's admin port was
+/// the control plane's). Racy across processes by nature; good enough for processes that take a
+/// port on the command line.
 pub fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    for _ in 0..64 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !handed_out.contains(&port) {
+            handed_out.push(port);
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no port on 127.0.0.1 that this process has not used already (64 tries)")
 }
