@@ -110,16 +110,8 @@ pub fn translate_probe(dir: &Path, runs: usize) -> TranslateProbe {
     probe.files_load_ms = started.elapsed().as_secs_f64() * 1e3;
     probe.rss_after_load_kib = self_rss();
     probe.ingresses = state.ingresses.len();
-    let options = wasm_ingress::translate::ingress::TranslateOptions {
-        ingress_class: wasm_ingress::cli::DEFAULT_INGRESS_CLASS.to_string(),
-        controller_name: wasm_ingress::cli::DEFAULT_CONTROLLER_NAME.to_string(),
-        refuse_local_endpoints: false,
-        host_ownership: Default::default(),
-        default_certificate: None,
-        now: None,
-        default_backend_service: None,
-        defaults: Default::default(),
-    };
+    // `serve`'s defaults (no flags).
+    let options = wasm_ingress::translate::ingress::TranslateOptions::default();
     let mut last = None;
     for _ in 0..runs.max(1) {
         let started = Instant::now();

@@ -192,6 +192,7 @@ impl Workload {
             default_backend: None,
             passwords: Default::default(),
             error_page_clusters: Vec::new(),
+            error_page_token: String::new(),
         }
     }
 

@@ -75,6 +75,7 @@ impl TranslationArgs {
             now: None,
             defaults: self.nginx.clone(),
             default_backend_service: self.default_backend_service.clone(),
+            error_page_token: crate::translate::ingress::PLACEHOLDER_ERROR_PAGE_TOKEN.into(),
         }
     }
 }

@@ -118,6 +118,9 @@ pub struct CustomErrors {
     pub codes: Vec<u16>,
     /// The `default-backend` Service's cluster, when it has ready endpoints.
     pub cluster: Option<String>,
+    /// The table's error-page token, which the error-page request carries before the cluster
+    /// (see `wasm_ingress_filter::table::ERROR_PAGE_HEADER`).
+    pub token: String,
     /// `X-Namespace`, `X-Ingress-Name`, `X-Service-Name`, `X-Service-Port` (lower case).
     pub headers: Vec<(String, String)>,
 }

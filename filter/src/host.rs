@@ -6,8 +6,9 @@
 //!
 //! Per request:
 //! 1. remove any client-sent `x-wasm-ingress-cluster` (no client can pick a cluster); when the
-//!    table has error pages, a request marked as one goes to its error-page cluster as `GET /`
-//!    (see [`crate::table::ERROR_PAGE_HEADER`]) and nothing below applies;
+//!    table has error pages, a request Envoy marked as one (with the table's secret token) goes to
+//!    its error-page cluster as `GET /` (see [`crate::table::ERROR_PAGE_HEADER`]) and nothing
+//!    below applies; any other value of that header is removed;
 //! 2. read `:authority` (or `host`) and `:path`, plus `x-forwarded-proto` / `x-forwarded-port` only
 //!    when the table has redirects that depend on them (Envoy sets both from the connection);
 //! 3. route with the compiled table;

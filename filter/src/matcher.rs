@@ -35,7 +35,7 @@ pub use crate::redirect::check_redirect;
 use crate::request::{host_of, split_path};
 pub use crate::request::RequestParts;
 use crate::basic::PasswordHash;
-use crate::table::{BasicAuth, Canary, CanaryHeaderRule, ClientCertificate, Cors, ExternalAuth, Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
+use crate::table::{BasicAuth, Canary, CanaryHeaderRule, ClientCertificate, Cors, ExternalAuth, Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, MIN_ERROR_PAGE_TOKEN, SCHEMA_VERSION};
 
 pub use crate::limits::MAX_TABLE_JSON_BYTES;
 use crate::limits::{
@@ -601,6 +601,11 @@ impl HostNames {
     }
 }
 
+/// Whether `given` equals the table's `secret`, in a time that does not depend on where they differ.
+fn same_secret(given: &[u8], secret: &[u8]) -> bool {
+    given.len() == secret.len() && given.iter().zip(secret).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
 /// Table-level checks: schema, default backend, total number of regexes.
 fn check_table(table: &RouteTable) -> Result<(), String> {
     if table.schema != SCHEMA_VERSION {
@@ -617,6 +622,10 @@ fn check_table(table: &RouteTable) -> Result<(), String> {
     }
     if !table.error_page_clusters.windows(2).all(|pair| pair[0] < pair[1]) {
         return Err("error_page_clusters must be sorted without duplicates".into());
+    }
+    let token = &table.error_page_token;
+    if !table.error_page_clusters.is_empty() && (token.len() < MIN_ERROR_PAGE_TOKEN || !token.bytes().all(|b| b.is_ascii_graphic())) {
+        return Err(format!("error_page_token must have at least {MIN_ERROR_PAGE_TOKEN} printable characters and no space"));
     }
     let regex_routes = table.hosts.iter().flat_map(|h| &h.routes).filter(|r| matches!(r.path, PathMatch::Regex(_))).count();
     if regex_routes > MAX_REGEX_ROUTES {
@@ -704,11 +713,16 @@ impl CompiledTable {
         !self.table.error_page_clusters.is_empty()
     }
 
-    /// The error-page cluster an [`crate::table::ERROR_PAGE_HEADER`] value names, if the table
-    /// lists it.
+    /// The error-page cluster an [`crate::table::ERROR_PAGE_HEADER`] value names, if it starts
+    /// with the table's token and the table lists the cluster.
     pub fn error_page_cluster(&self, value: &[u8]) -> Option<&str> {
+        let space = value.iter().position(|&b| b == b' ')?;
+        let (token, cluster) = (value.get(..space)?, value.get(space + 1..)?);
+        if self.table.error_page_clusters.is_empty() || !same_secret(token, self.table.error_page_token.as_bytes()) {
+            return None;
+        }
         let clusters = &self.table.error_page_clusters;
-        let index = clusters.binary_search_by(|cluster| cluster.as_bytes().cmp(value)).ok()?;
+        let index = clusters.binary_search_by(|listed| listed.as_bytes().cmp(cluster)).ok()?;
         clusters.get(index).map(String::as_str)
     }
 
@@ -1541,21 +1555,36 @@ mod tests {
     }
 
     #[test]
-    fn error_page_clusters_are_found_only_when_listed_and_must_be_sorted_header_values() {
-        let with = |clusters: &[&str]| CompiledTable::compile(RouteTable {
+    fn error_page_clusters_are_found_only_with_the_token_and_when_listed() {
+        const TOKEN: &str = "0123456789abcdef0123";
+        let with = |clusters: &[&str], token: &str| CompiledTable::compile(RouteTable {
             schema: SCHEMA_VERSION,
             error_page_clusters: clusters.iter().map(|c| c.to_string()).collect(),
+            error_page_token: token.into(),
             ..RouteTable::default()
         });
-        let table = with(&["default/errors/80", "shop/pages/8080~abc"]).expect("valid");
+        let table = with(&["default/errors/80", "shop/pages/8080~abc"], TOKEN).expect("valid");
         assert!(table.has_error_pages());
-        assert_eq!(table.error_page_cluster(b"shop/pages/8080~abc"), Some("shop/pages/8080~abc"));
-        assert_eq!(table.error_page_cluster(b"default/app/80"), None, "a cluster not listed for error pages");
-        assert_eq!(table.error_page_cluster(b""), None);
-        assert!(!with(&[]).expect("empty").has_error_pages());
-        for (clusters, reason) in [(&["b", "a"][..], "sorted"), (&["a", "a"][..], "sorted"), (&["bad\ncluster"][..], "error page cluster")] {
-            let error = with(clusters).expect_err(reason);
-            assert!(error.reason.contains(reason), "{clusters:?}: {error}");
+        let marked = |cluster: &str| format!("{TOKEN} {cluster}").into_bytes();
+        assert_eq!(table.error_page_cluster(&marked("shop/pages/8080~abc")), Some("shop/pages/8080~abc"));
+        assert_eq!(table.error_page_cluster(&marked("default/app/80")), None, "a cluster not listed for error pages");
+        // What a client can send without the token: nothing is an error page.
+        for value in ["shop/pages/8080~abc", " shop/pages/8080~abc", "0123456789abcdef012 shop/pages/8080~abc", "0123456789abcdef01234 shop/pages/8080~abc", "", " "] {
+            assert_eq!(table.error_page_cluster(value.as_bytes()), None, "{value:?}");
+        }
+        assert!(!with(&[], "").expect("empty").has_error_pages());
+        assert_eq!(with(&[], "").expect("empty").error_page_cluster(b" "), None, "no token, no clusters: nothing");
+        let refused = [
+            (&["b", "a"][..], TOKEN, "sorted"),
+            (&["a", "a"][..], TOKEN, "sorted"),
+            (&["bad\ncluster"][..], TOKEN, "error page cluster"),
+            (&["a"][..], "", "error_page_token"),
+            (&["a"][..], "short", "error_page_token"),
+            (&["a"][..], "0123456789abcdef 0123", "error_page_token"),
+        ];
+        for (clusters, token, reason) in refused {
+            let error = with(clusters, token).expect_err(reason);
+            assert!(error.reason.contains(reason), "{clusters:?} {token:?}: {error}");
         }
     }
 

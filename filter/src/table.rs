@@ -46,10 +46,13 @@ pub const POLICY_HEADER: &str = "x-wasm-ingress-policy";
 
 /// The request header that marks an error-page request (ingress-nginx `custom-http-errors`):
 /// Envoy's custom-response filter answers a listed upstream status by sending the request again,
-/// through the filter chain, with this header naming the default backend's cluster (one of
+/// through the filter chain, with this header set to `"{token} {cluster}"`: the table's
+/// [`RouteTable::error_page_token`] and the default backend's cluster (one of
 /// [`RouteTable::error_page_clusters`]). The filter then sends it there as `GET /`, as
-/// ingress-nginx's `@custom_…` location does, instead of routing it. A client sending it itself
-/// gets no more than that: the error page of a cluster the table lists for error pages.
+/// ingress-nginx's `@custom_…` location does, instead of routing it. The token is a secret
+/// between the control plane and Envoy (made from the OS's randomness when the control plane
+/// starts), so a client cannot mark a request itself: a value without the token is removed and
+/// the request routed as any other (host checks, source ranges and auth included).
 pub const ERROR_PAGE_HEADER: &str = "x-wasm-ingress-error-page";
 
 /// The whole routing configuration of one Envoy listener's filter.
@@ -78,7 +81,15 @@ pub struct RouteTable {
     /// `custom-http-errors`), sorted: see [`ERROR_PAGE_HEADER`]. Empty: the filter never reads it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub error_page_clusters: Vec<String>,
+    /// The secret an error-page request's [`ERROR_PAGE_HEADER`] starts with: at least
+    /// [`MIN_ERROR_PAGE_TOKEN`] characters, none a space or control character, when
+    /// `error_page_clusters` is not empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub error_page_token: String,
 }
+
+/// The shortest [`RouteTable::error_page_token`] a table with error pages may have.
+pub const MIN_ERROR_PAGE_TOKEN: usize = 16;
 
 /// The routes of one host (one Ingress `spec.rules[].host`, merged across Ingresses).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
@@ -536,6 +547,7 @@ mod tests {
             default_backend: Some(RouteAction::forward_to("default/fallback/80")),
             passwords: [("default/htpasswd".to_string(), [("alice".to_string(), "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=".to_string())].into())].into(),
             error_page_clusters: vec!["default/errors/80".into()],
+            error_page_token: "0123456789abcdef".into(),
         };
         let json = table.to_json();
         assert!(json.contains(r#""path":{"type":"Regex","value":"(?i)/something(/|$)(.*)"}"#), "{json}");

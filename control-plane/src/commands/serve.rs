@@ -326,7 +326,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         edge: args.edge.clone(),
         fallback_certificate: Some(crate::commands::certgen::default_certificate()?),
     };
-    let options = args.translation.options(args.refuse_local_endpoints.unwrap_or(args.manifests.is_none()));
+    let options = crate::translate::ingress::TranslateOptions {
+        error_page_token: crate::translate::ingress::random_error_page_token()?,
+        ..args.translation.options(args.refuse_local_endpoints.unwrap_or(args.manifests.is_none()))
+    };
     let metrics = Arc::new(Metrics::new());
     let cache = SnapshotCache::new();
     let (ready, ready_rx) = watch::channel(false);

@@ -614,6 +614,7 @@ mod tests {
                 default_backend: None,
                 passwords: Default::default(),
                 error_page_clusters: Vec::new(),
+                error_page_token: String::new(),
             },
             clusters,
             tls_servers: vec![

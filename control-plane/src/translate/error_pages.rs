@@ -78,7 +78,8 @@ fn policy_for(errors: &CustomErrors, code: u16) -> Any {
 }
 
 fn request_headers(errors: &CustomErrors, cluster: &str, code: u16) -> Vec<HeaderValueOption> {
-    let fixed = [(ERROR_PAGE_HEADER, literal(cluster)), ("x-code", code.to_string()), ("x-format", "%REQ(accept)%".to_string())];
+    let marker = format!("{} {cluster}", errors.token);
+    let fixed = [(ERROR_PAGE_HEADER, literal(&marker)), ("x-code", code.to_string()), ("x-format", "%REQ(accept)%".to_string())];
     let named = errors.headers.iter().map(|(name, value)| (name.as_str(), literal(value)));
     fixed.into_iter().chain(named).map(|(name, value)| header(name, &value)).collect()
 }
@@ -122,6 +123,7 @@ mod tests {
         let errors = CustomErrors {
             codes: vec![404, 503],
             cluster: Some("shop/errors/80".into()),
+            token: "s3cret".into(),
             headers: vec![("x-namespace".into(), "shop".into()), ("x-ingress-name".into(), "web%1".into())],
         };
         let config = per_route(&RoutePolicy { custom_errors: Some(errors), ..RoutePolicy::default() }).unwrap();
@@ -133,14 +135,14 @@ mod tests {
         assert_eq!((redirect.host_redirect.as_str(), redirect.strip_query), ("", false), "host and query kept");
         let headers: Vec<(String, String)> =
             policy.request_headers_to_add.iter().map(|h| h.header.as_ref().unwrap()).map(|h| (h.key.clone(), h.value.clone())).collect();
-        let expected = [(ERROR_PAGE_HEADER, "shop/errors/80"), ("x-code", "503"), ("x-format", "%REQ(accept)%"), ("x-namespace", "shop"), ("x-ingress-name", "web%%1")];
+        let expected = [(ERROR_PAGE_HEADER, "s3cret shop/errors/80"), ("x-code", "503"), ("x-format", "%REQ(accept)%"), ("x-namespace", "shop"), ("x-ingress-name", "web%%1")];
         assert_eq!(headers, expected.map(|(k, v)| (k.to_string(), v.to_string())));
         assert_eq!(policy.status_code, None, "the status is the original one (documented difference)");
     }
 
     #[test]
     fn without_a_default_backend_the_listed_codes_answer_404() {
-        let errors = CustomErrors { codes: vec![500], cluster: None, headers: vec![] };
+        let errors = CustomErrors { codes: vec![500], cluster: None, token: String::new(), headers: vec![] };
         let config = per_route(&RoutePolicy { custom_errors: Some(errors), ..RoutePolicy::default() }).unwrap();
         let local: LocalResponsePolicy = unpack(&actions(&config)[0].1);
         assert_eq!(local.status_code, Some(UInt32Value { value: 404 }));

@@ -121,6 +121,21 @@ pub struct TranslateOptions {
     /// `--default-backend-service`: the Service (its first port) that answers what no Ingress
     /// serves and the `custom-http-errors` of Ingresses without a usable `default-backend`.
     pub default_backend_service: Option<ObjectKey>,
+    /// The secret that error-page requests carry (see `wasm_ingress_filter::table::ERROR_PAGE_HEADER`):
+    /// `serve` makes one from the OS's randomness at start; other commands use
+    /// [`PLACEHOLDER_ERROR_PAGE_TOKEN`], as they serve nothing.
+    pub error_page_token: String,
+}
+
+/// The error-page token of translations that are not served (`validate`, `explain`, `migrate`).
+pub const PLACEHOLDER_ERROR_PAGE_TOKEN: &str = "not-served-placeholder-token";
+
+/// A fresh [`TranslateOptions::error_page_token`]: 128 bits from the OS, in hex.
+pub fn random_error_page_token() -> anyhow::Result<String> {
+    use ring::rand::SecureRandom as _;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new().fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness from the OS for the error-page token"))?;
+    Ok(hex::encode(bytes))
 }
 
 impl Default for TranslateOptions {
@@ -135,6 +150,7 @@ impl Default for TranslateOptions {
             now: None,
             defaults: NginxDefaults::default(),
             default_backend_service: None,
+            error_page_token: PLACEHOLDER_ERROR_PAGE_TOKEN.into(),
         }
     }
 }
@@ -316,8 +332,17 @@ struct RouteExtras<'a> {
     backend: Option<&'a IngressBackend>,
     /// The `default-backend` Service answers for this backend: ingress-nginx's headers for it.
     fell_back: bool,
-    /// `custom-http-errors` and the cluster answering them (none: Envoy answers 404).
-    error_pages: Option<(&'a [u16], Option<&'a str>)>,
+    /// `custom-http-errors` and the cluster answering them.
+    error_pages: Option<ErrorPages<'a>>,
+}
+
+/// An Ingress's `custom-http-errors`, as its routes' policies carry them.
+struct ErrorPages<'a> {
+    codes: &'a [u16],
+    /// The `default-backend` cluster answering them (none: Envoy answers 404).
+    cluster: Option<&'a str>,
+    /// [`TranslateOptions::error_page_token`].
+    token: &'a str,
 }
 
 impl RoutePolicies {
@@ -349,9 +374,10 @@ impl RoutePolicies {
         if let Some(backend) = extras.backend.filter(|_| extras.fell_back) {
             backends::default_backend_headers(&mut policy, ingress, backend);
         }
-        policy.custom_errors = extras.error_pages.map(|(codes, cluster)| CustomErrors {
-            codes: codes.to_vec(),
-            cluster: cluster.map(str::to_string),
+        policy.custom_errors = extras.error_pages.map(|pages| CustomErrors {
+            codes: pages.codes.to_vec(),
+            cluster: pages.cluster.map(str::to_string),
+            token: pages.token.to_string(),
             headers: backends::backend_identity(ingress, extras.backend),
         });
         let cors = nginx.cors.as_ref().map(|config| cors::route_rule(config, &policy, |p| policy_key(p, default_policy, policies)));

@@ -413,7 +413,7 @@ mod tests {
             mirror: None,
             client_certificate_headers: None,
             request_headers_copied: [("x-format".to_string(), "accept".to_string())].into(),
-            custom_errors: Some(crate::model::CustomErrors { codes: vec![404], cluster: Some("default/pages/80".into()), headers: vec![] }),
+            custom_errors: Some(crate::model::CustomErrors { codes: vec![404], cluster: Some("default/pages/80".into()), token: "t".into(), headers: vec![] }),
         };
         let unlimited = RoutePolicy { max_body_bytes: None, ..RoutePolicy::default() };
         Model {

@@ -30,7 +30,7 @@ use super::{
     age_key, alias, auth_tls, canary, check_our_class_objects, clusters_used, covers, describe_match, ensure_compiles, fail_closed,
     for_backend, is_ours, match_sort_key, normalize_host, passthrough, read_passwords, requested_tls_names, route_for, shape,
     single_cluster, table_version, tls, trim_trailing_slash, www_redirect_hosts, Diagnostics, HostBuild, PathCandidate, PathType,
-    RouteExtras, RoutePolicies, TranslateOptions, TranslationNotes,
+    ErrorPages, RouteExtras, RoutePolicies, TranslateOptions, TranslationNotes,
 };
 
 /// Everything the stages build, until [`Translator::finish`] turns it into the [`Translation`].
@@ -83,10 +83,11 @@ struct IngressScope<'s> {
 }
 
 impl IngressScope<'_> {
-    /// `custom-http-errors` and the cluster answering them, if the Ingress has some.
-    fn error_pages(&self) -> Option<(&[u16], Option<&str>)> {
+    /// `custom-http-errors`, the cluster answering them and the table's error-page token, if the
+    /// Ingress has some.
+    fn error_pages<'a>(&'a self, token: &'a str) -> Option<ErrorPages<'a>> {
         let codes = &self.nginx.upstream.custom_http_errors;
-        (!codes.is_empty()).then_some((codes.as_slice(), self.error_page_cluster.as_deref()))
+        (!codes.is_empty()).then_some(ErrorPages { codes, cluster: self.error_page_cluster.as_deref(), token })
     }
 }
 
@@ -233,7 +234,7 @@ impl<'s> Translator<'s> {
         let fallback = nginx.upstream.default_backend.as_deref();
         let resolved = self.backends.resolve_or_default(scope.key, "spec.defaultBackend", backend, &scope.upstream_options, fallback, &mut self.diagnostics);
         let fell_back = resolved.as_ref().is_some_and(|(_, fell_back)| *fell_back);
-        let extras = RouteExtras { client_headers: None, backend: Some(backend), fell_back, error_pages: scope.error_pages() };
+        let extras = RouteExtras { client_headers: None, backend: Some(backend), fell_back, error_pages: scope.error_pages(&self.options.error_page_token) };
         let route_policies = RoutePolicies::register(nginx, scope.key, &self.options.defaults, "/", extras, &self.default_policy, &mut self.policies);
         fail_closed(resolved.map(|(action, _)| action), nginx).map(|action| for_backend(action, nginx, &route_policies))
     }
@@ -370,7 +371,7 @@ impl<'s> Translator<'s> {
             self.pass_through(scope, host_scope, &field, &http_path.backend);
         }
         let action = fail_closed(resolved.map(|(action, _)| action), nginx)?;
-        let extras = RouteExtras { client_headers: host_scope.client_headers, backend: Some(&http_path.backend), fell_back, error_pages: scope.error_pages() };
+        let extras = RouteExtras { client_headers: host_scope.client_headers, backend: Some(&http_path.backend), fell_back, error_pages: scope.error_pages(&self.options.error_page_token) };
         let route_policies = RoutePolicies::register(nginx, key, &self.options.defaults, &path, extras, &self.default_policy, &mut self.policies);
         let action = shape(action, nginx, &route_policies);
         let defaults = &self.options.defaults;
@@ -585,12 +586,16 @@ impl<'s> Translator<'s> {
             default_backend: self.catch_all_action(),
             passwords: std::mem::take(&mut self.passwords),
             error_page_clusters: Vec::new(),
+            error_page_token: String::new(),
         };
         ensure_compiles(&mut table, &mut self.diagnostics);
         let used_policies: BTreeSet<String> = forwards(&table).flat_map(Forward::policies).map(str::to_string).collect();
         self.policies.retain(|key, _| used_policies.contains(key.as_str()));
         let error_pages: BTreeSet<&String> = self.policies.values().filter_map(|p| p.custom_errors.as_ref()?.cluster.as_ref()).collect();
         table.error_page_clusters = error_pages.into_iter().cloned().collect();
+        if !table.error_page_clusters.is_empty() {
+            table.error_page_token.clone_from(&self.options.error_page_token);
+        }
         table.version = table_version(&table);
         table
     }

@@ -1222,6 +1222,8 @@ fn custom_http_errors_name_the_default_backend_cluster_in_the_policy_and_the_tab
     assert_eq!(identity, [("x-namespace", "default"), ("x-ingress-name", "shop"), ("x-service-name", "a"), ("x-service-port", "80")]);
     assert_eq!(errors_of("bare.example.com").cluster, None, "no default backend: Envoy answers 404");
     assert_eq!(translation.model.route_table.error_page_clusters, ["default/b/8080"]);
+    assert_eq!(translation.model.route_table.error_page_token, PLACEHOLDER_ERROR_PAGE_TOKEN, "the options' token");
+    assert_eq!(shop.token, PLACEHOLDER_ERROR_PAGE_TOKEN, "the request carries the same");
     assert!(translation.model.clusters.contains_key("default/b/8080"), "kept although no route forwards to it");
 }
 
