@@ -16,7 +16,7 @@ export WASM_INGRESS_FILTER_WASM  := $(WASM)
 export WASM_INGRESS_BIN          := $(CONTROL_PLANE)
 export WASM_INGRESS_ECHO_BACKEND := $(ECHO_BACKEND)
 
-.PHONY: build toolchain wasm binaries envoy test test-rust clippy run bench bench-quick fuzz-tool fuzz-smoke fuzz clean
+.PHONY: build toolchain wasm binaries envoy test test-rust clippy run compose-tools compose-test bench bench-quick fuzz-tool fuzz-smoke fuzz clean
 
 build: wasm binaries
 
@@ -51,6 +51,27 @@ clippy:
 
 run: build envoy
 	@bash envoy/run.sh
+
+# docker-compose for real (docs/docker-compose.md): the images built from this checkout with no
+# registry (envoy/local-images.sh), envoy/docker-compose.yml started with podman-compose and checked
+# from the host (tests/tests/compose.rs), then removed. CONTAINER=docker COMPOSE='docker compose'
+# uses a Docker engine instead.
+CONTAINER ?= podman
+COMPOSE   ?= $(VENV)/bin/podman-compose
+export CONTAINERS_CONF ?= $(CURDIR)/envoy/containers.conf
+
+compose-tools: envoy
+	@if [ "$(CONTAINER)" = podman ] && ! { command -v podman && command -v runc; } >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q podman runc \
+		|| { echo "compose-test: podman and runc are needed (apt-get install podman runc)" >&2; exit 1; }; fi
+	@[ "$(COMPOSE)" != "$(VENV)/bin/podman-compose" ] || [ -x $(VENV)/bin/podman-compose ] \
+		|| $(VENV)/bin/pip install --quiet --disable-pip-version-check podman-compose==1.6.0
+
+compose-test: build envoy compose-tools
+	CONTAINER=$(CONTAINER) bash envoy/local-images.sh
+	@$(CONTAINER) run --rm --network none wasm-ingress/echo-backend:0.1.0 --help >/dev/null 2>&1 || { \
+		echo "compose-test: $(CONTAINER) cannot run containers on this machine (see docs/docker-compose.md)" >&2; exit 1; }
+	WASM_INGRESS_COMPOSE="$(COMPOSE)" timeout 900 cargo test -p wasm-ingress-tests --test compose -- --ignored --nocapture
 
 # Benchmarks (issue #4; bench/): A wasm-ingress, B Envoy native, C nginx, D the wasm floor filter.
 # `bench` updates the generated block of BENCHMARKS.md; `bench-quick` (CI) only writes target/bench/quick.

@@ -160,7 +160,14 @@ pub fn bootstrap(
             "ads_config": {
                 "api_type": "GRPC",
                 "transport_api_version": "V3",
-                "grpc_services": [ { "envoy_grpc": { "cluster_name": XDS_CLUSTER } } ],
+                // Reconnect within seconds of the control plane coming back (Envoy's default backoff
+                // grows to 30 s), without hammering it: 0.25 s doubling, jittered, at most 5 s.
+                "grpc_services": [ {
+                    "envoy_grpc": {
+                        "cluster_name": XDS_CLUSTER,
+                        "retry_policy": { "retry_back_off": { "base_interval": "0.25s", "max_interval": "5s" } }
+                    }
+                } ],
                 "set_node_on_first_message_only": true
             },
             "lds_config": ads.clone(),
@@ -308,6 +315,8 @@ mod tests {
         assert_eq!(ads["transport_api_version"], "V3");
         assert_eq!(ads["set_node_on_first_message_only"], true);
         assert_eq!(ads["grpc_services"][0]["envoy_grpc"]["cluster_name"], XDS_CLUSTER);
+        let back_off = &ads["grpc_services"][0]["envoy_grpc"]["retry_policy"]["retry_back_off"];
+        assert_eq!((back_off["base_interval"].as_str(), back_off["max_interval"].as_str()), (Some("0.25s"), Some("5s")), "reconnects within 5 s");
         for config in ["lds_config", "cds_config"] {
             assert_eq!(yaml["dynamic_resources"][config]["ads"], json!({}));
             assert_eq!(yaml["dynamic_resources"][config]["resource_api_version"], "V3");
