@@ -68,7 +68,8 @@ compose-tools: envoy
 		|| $(VENV)/bin/pip install --quiet --disable-pip-version-check podman-compose==1.6.0
 
 compose-test: build envoy compose-tools
-	CONTAINER=$(CONTAINER) bash envoy/local-images.sh
+	CONTAINER=$(CONTAINER) bash envoy/local-images.sh || { \
+		echo "compose-test: $(CONTAINER) could not build the images here (see above and docs/docker-compose.md)" >&2; exit 1; }
 	@$(CONTAINER) run --rm --network none wasm-ingress/echo-backend:0.1.0 --help >/dev/null 2>&1 || { \
 		echo "compose-test: $(CONTAINER) cannot run containers on this machine (see docs/docker-compose.md)" >&2; exit 1; }
 	WASM_INGRESS_COMPOSE="$(COMPOSE)" timeout 900 cargo test -p wasm-ingress-tests --test compose -- --ignored --nocapture
