@@ -94,6 +94,7 @@ pub fn apply<'t>(
                 cors: forward.cors.as_deref(),
                 auth: forward.auth.as_deref(),
                 basic_auth: forward.basic_auth.as_deref(),
+                response: forward.response.as_deref(),
             }
         }
     }
@@ -443,6 +444,7 @@ mod tests {
             cors: None,
             auth: None,
             basic_auth: None,
+            response: None,
         });
         let request = RequestParts::new(b"a", long.as_bytes());
         assert_eq!(apply(&action, &request, Some(&matched), 0), Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY });

@@ -3,7 +3,7 @@
 //! (which decides) and `actions` / `redirect` (which build outcomes), so none imports another's
 //! internals. Data only.
 
-use crate::table::{BasicAuth, Canary, Cors, ExternalAuth, Route};
+use crate::table::{BasicAuth, Canary, Cors, ExternalAuth, ResponseRewrite, Route};
 
 /// The body of the filter's own 404 (no host/path matched and no default backend). Fixed text: the
 /// request's host and path are deliberately not echoed back.
@@ -47,6 +47,7 @@ pub enum Outcome<'t> {
         cors: Option<&'t Cors>,
         auth: Option<&'t ExternalAuth>,
         basic_auth: Option<&'t BasicAuth>,
+        response: Option<&'t ResponseRewrite>,
     },
     /// Answer from the filter.
     Respond { status: u16, body: &'t str },

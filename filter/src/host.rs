@@ -27,7 +27,10 @@
 //!    read every request header once, apply step 5's header changes, send the auth request with
 //!    `dispatch_http_call` and pause; the auth response resumes the request (with the copied
 //!    headers) or answers it (see [`crate::auth`]), and the auth service's cookie is added to the
-//!    response when [`crate::auth::sets_cookie`] says so.
+//!    response when [`crate::auth::sets_cookie`] says so;
+//! 8. a Forward with response rewrites (`proxy-redirect-*`, `proxy-cookie-*`): filled for the
+//!    request, then applied to the upstream's `Location`, `Refresh` and `Set-Cookie` (see
+//!    [`crate::response`]); other routes never read response headers.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -42,6 +45,7 @@ use sha2::{Digest as _, Sha256};
 use crate::auth::{self, Original, Verdict};
 use crate::basic;
 use crate::client_cert;
+use crate::response::Rewrites;
 use crate::request::HeaderLookup;
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
 use crate::table::{BasicAuth, ClientCertificate, ExternalAuth, RouteTable, CLUSTER_HEADER, ERROR_PAGE_HEADER, POLICY_HEADER};
@@ -167,6 +171,7 @@ impl RootContext for IngressRoot {
             shared: Rc::clone(&self.shared),
             auth: None,
             auth_cookies: None,
+            response: None,
         }))
     }
 
@@ -183,6 +188,9 @@ struct IngressRequest {
     auth: Option<PendingAuth>,
     /// After an allowing auth response with cookies: those cookies and `always_set_cookie`.
     auth_cookies: Option<(Vec<Vec<u8>>, bool)>,
+    /// The route's response-header rewrites, filled for this request (`proxy-redirect-*`,
+    /// `proxy-cookie-*`).
+    response: Option<Rewrites>,
 }
 
 /// What the auth response is read against: the route's auth settings and the original request.
@@ -402,7 +410,12 @@ impl HttpContext for IngressRequest {
             }
         }
         match decision.outcome {
-            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth } => {
+            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth, response } => {
+                if let Some(rewrite) = response {
+                    let https = self.get_http_request_header_bytes("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case(b"https"));
+                    let original = Original { authority: &authority, uri: &path, https, ..Original::default() };
+                    self.response = Some(Rewrites::for_request(rewrite, &original));
+                }
                 let cluster = match canary {
                     Some(canary) if table.chooses_canary(canary, self, self.shared.random.next()) => &canary.cluster,
                     _ => cluster,
@@ -431,6 +444,9 @@ impl HttpContext for IngressRequest {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(rewrites) = self.response.take() {
+            self.rewrite_response(&rewrites);
+        }
         if let Some((cookies, always)) = self.auth_cookies.take() {
             let status = self.get_http_response_header_bytes(":status").and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok());
             if status.is_some_and(|status| auth::sets_cookie(always, status)) {
@@ -444,6 +460,32 @@ impl HttpContext for IngressRequest {
 }
 
 impl IngressRequest {
+    /// nginx's `proxy_redirect` on `Location` and `Refresh`, `proxy_cookie_*` on every
+    /// `Set-Cookie` (all of them set again, in order, when one changes).
+    fn rewrite_response(&self, rewrites: &Rewrites) {
+        if rewrites.redirect.is_some() {
+            if let Some(new) = self.get_http_response_header_bytes("location").and_then(|v| rewrites.location(&v)) {
+                self.set_http_response_header_bytes("location", Some(&new));
+            }
+            if let Some(new) = self.get_http_response_header_bytes("refresh").and_then(|v| rewrites.refresh(&v)) {
+                self.set_http_response_header_bytes("refresh", Some(&new));
+            }
+        }
+        if !rewrites.rewrites_cookies() {
+            return;
+        }
+        let cookies: Vec<Vec<u8>> =
+            self.get_http_response_headers_bytes().into_iter().filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie")).map(|(_, v)| v).collect();
+        let rewritten: Vec<Option<Vec<u8>>> = cookies.iter().map(|cookie| rewrites.set_cookie(cookie)).collect();
+        if rewritten.iter().all(Option::is_none) {
+            return;
+        }
+        self.set_http_response_header("set-cookie", None);
+        for (cookie, new) in cookies.iter().zip(&rewritten) {
+            self.add_http_response_header_bytes("set-cookie", new.as_deref().unwrap_or(cookie));
+        }
+    }
+
     /// The auth service answered (or the call failed: no `:status`): go on or answer.
     fn finish_auth(&mut self, num_headers: usize) {
         let Some(pending) = self.auth.take() else { return };

@@ -13,6 +13,8 @@
 //!   app-root, permanent/temporal and from-to-www redirects).
 //! - `decision`: the outcome of routing a request (forward / respond / redirect, and why), as plain
 //!   values.
+//! - `response`: ingress-nginx's `proxy-redirect-*` and `proxy-cookie-*` rewrites of the upstream's
+//!   `Location`, `Refresh` and `Set-Cookie` headers, as pure functions.
 //! - `limits`: the caps (path, rewrite, regex, location, table size) that keep any input from
 //!   trapping the VM.
 //! - `host` (wasm32 only): the only module that talks to proxy-wasm.
@@ -30,6 +32,7 @@ pub mod limits;
 pub mod matcher;
 pub mod redirect;
 pub mod request;
+pub mod response;
 pub mod table;
 
 #[cfg(target_arch = "wasm32")]

@@ -35,7 +35,7 @@ pub use crate::redirect::check_redirect;
 use crate::request::{host_of, split_path};
 pub use crate::request::RequestParts;
 use crate::basic::PasswordHash;
-use crate::table::{BasicAuth, Canary, CanaryHeaderRule, ClientCertificate, Cors, ExternalAuth, Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost, MIN_ERROR_PAGE_TOKEN, SCHEMA_VERSION};
+use crate::table::{BasicAuth, Canary, CanaryHeaderRule, ClientCertificate, Cors, ExternalAuth, Forward, PathMatch, PathRewrite, Redirect, ResponseRewrite, Route, RouteAction, RouteTable, VirtualHost, MIN_ERROR_PAGE_TOKEN, SCHEMA_VERSION};
 
 pub use crate::limits::MAX_TABLE_JSON_BYTES;
 use crate::limits::{
@@ -202,7 +202,26 @@ fn check_forward(forward: &Forward) -> Result<(), String> {
             return Err(format!("basic_auth: realm is longer than {MAX_PASSWORD_FIELD_BYTES} bytes or has control characters"));
         }
     }
+    if let Some(response) = &forward.response {
+        check_response(response).map_err(|e| format!("response: {e}"))?;
+    }
     check_policy_key(&forward.policy)
+}
+
+/// Each `from` and `to` of a route's response rewrites is a template the sign-in rules accept
+/// (known variables, no spaces or control characters, bounded); an empty `from` would match
+/// every value.
+fn check_response(response: &ResponseRewrite) -> Result<(), String> {
+    let pairs = [("redirect", &response.redirect), ("cookie_domain", &response.cookie_domain), ("cookie_path", &response.cookie_path)];
+    for (name, pair) in pairs {
+        let Some(pair) = pair else { continue };
+        if pair.from.is_empty() {
+            return Err(format!("{name}: empty from"));
+        }
+        crate::auth::check_template(&pair.from).map_err(|e| format!("{name}: from {e}"))?;
+        crate::auth::check_template(&pair.to).map_err(|e| format!("{name}: to {e}"))?;
+    }
+    Ok(())
 }
 
 /// An external auth's request parts are header-safe, its path absolute, its response header
@@ -1315,6 +1334,7 @@ mod tests {
                 cors: None,
                 auth: None,
                 basic_auth: None,
+                response: None,
             }),
             origin: String::new(),
             https_redirect: None,
@@ -1355,6 +1375,7 @@ mod tests {
             cors: None,
             auth: None,
             basic_auth: None,
+            response: None,
         })
     }
 
@@ -1400,7 +1421,7 @@ mod tests {
             let decision = compiled.route(&RequestParts::new(b"rewrite.bar.com", path.as_bytes()), 0);
             assert_eq!(
                 decision.outcome,
-                Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "", canary: None, cors: None, auth: None, basic_auth: None },
+                Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "", canary: None, cors: None, auth: None, basic_auth: None, response: None },
                 "path {path}"
             );
         }
@@ -1761,8 +1782,8 @@ mod tests {
         };
         let compiled = table(vec![vhost("a.com", vec![slow, prefix("/", "plain")])], None);
         let outcome = |path: &str| compiled.route(&RequestParts::new(b"a.com", path.as_bytes()), 0).outcome;
-        assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s", canary: None, cors: None, auth: None, basic_auth: None });
-        assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "", canary: None, cors: None, auth: None, basic_auth: None });
+        assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s", canary: None, cors: None, auth: None, basic_auth: None, response: None });
+        assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "", canary: None, cors: None, auth: None, basic_auth: None, response: None });
     }
 
     fn forward_fields(cluster: &str) -> Forward {

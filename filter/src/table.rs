@@ -225,6 +225,40 @@ pub struct Forward {
     /// 401. Checked before `auth`. `None`: no basic auth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<Box<BasicAuth>>,
+    /// ingress-nginx `proxy-redirect-from`/`-to` and `proxy-cookie-domain`/`-path`: how the
+    /// upstream's `Location`, `Refresh` and `Set-Cookie` headers are rewritten on the way back
+    /// (see [`crate::response`]). `None`: passed unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<Box<ResponseRewrite>>,
+}
+
+/// The response-header rewrites of a route (nginx's `proxy_redirect`, `proxy_cookie_domain`,
+/// `proxy_cookie_path`). Each `from` and `to` may use the nginx variables of
+/// [`crate::auth::SIGNIN_VARIABLES`], and has no spaces or control characters.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseRewrite {
+    /// A `Location` (or `Refresh` URL) starting with `from` gets `to` instead of that prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<Replacement>,
+    /// A `Set-Cookie` `domain` equal to `from` (case-insensitive, leading dot kept) becomes `to`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie_domain: Option<Replacement>,
+    /// A `Set-Cookie` `path` starting with `from` gets `to` instead of that prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie_path: Option<Replacement>,
+    /// A `Location` that `redirect` makes relative (starting with `/`) gets the request's scheme
+    /// and host in front, as nginx's `absolute_redirect` (on unless `relative-redirects`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub absolute_redirects: bool,
+}
+
+/// One `from` → `to` of a [`ResponseRewrite`].
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Replacement {
+    pub from: String,
+    pub to: String,
 }
 
 /// Basic authentication of a route.
@@ -484,6 +518,7 @@ impl RouteAction {
             cors: None,
             auth: None,
             basic_auth: None,
+            response: None,
         })
     }
 
@@ -536,6 +571,12 @@ mod tests {
                             timeout_ms: 60_000,
                         })),
                         basic_auth: Some(Box::new(BasicAuth { realm: "Staff".into(), passwords: "default/htpasswd".into() })),
+                        response: Some(Box::new(ResponseRewrite {
+                            redirect: Some(Replacement { from: "http://$host/app/".into(), to: "/".into() }),
+                            cookie_domain: None,
+                            cookie_path: Some(Replacement { from: "/app/".into(), to: "/".into() }),
+                            absolute_redirects: true,
+                        })),
                     }),
                     origin: "default/ing: spec.rules[0].http.paths[0]".into(),
                     https_redirect: None,

@@ -416,3 +416,68 @@ fn ssl_passthrough_sends_the_clients_tls_to_the_backend_undecrypted() {
     assert!(get("guarded.test", &backend_ca).is_err());
     assert!(gateway.control_plane_logs().contains("would bypass a source-range list"));
 }
+
+/// Status and response headers (name, value; repeated names kept in order) of `GET path`.
+fn response_headers(gateway: &Gateway, host: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)))
+            .build()
+            .unwrap();
+        let mut request = client.get(gateway.http_url(host, path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let headers = response.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string())).collect();
+        (response.status().as_u16(), headers)
+    })
+}
+
+#[test]
+fn proxy_redirect_and_proxy_cookie_rewrite_the_backends_location_and_cookies_as_nginx() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 96)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    let rewriting = json!({
+        format!("{NGINX}proxy-redirect-from"): "http://backend.internal:8080/",
+        format!("{NGINX}proxy-redirect-to"): "/app/",
+        format!("{NGINX}proxy-cookie-domain"): "backend.internal example.test",
+        format!("{NGINX}proxy-cookie-path"): "/ /app/",
+    });
+    let paths = || vec![manifests::path("/", "Prefix", "app", json!(80))];
+    objects.push(manifests::ingress("default", "rewriting", rewriting, &[("rewriting.test", paths())]));
+    objects.push(manifests::ingress("default", "plain", json!({}), &[("plain.test", paths())]));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+
+    let knobs = [
+        ("x-echo-status", "302"),
+        ("x-echo-response-header", "location: http://backend.internal:8080/login?next=%2F"),
+        ("x-echo-response-header", "refresh: 3; url=http://backend.internal:8080/later"),
+        ("x-echo-response-header", "set-cookie: sid=1; Domain=.Backend.Internal; Path=/"),
+        ("x-echo-response-header", "set-cookie: theme=dark;path=/prefs ; HttpOnly"),
+        ("x-echo-response-header", "set-cookie: other=1; Domain=elsewhere.test"),
+    ];
+    let values = |headers: &[(String, String)], name: &str| -> Vec<String> { headers.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect() };
+    let (status, headers) = response_headers(&gateway, "rewriting.test", "/", &knobs);
+    assert_eq!(status, 302);
+    // A relative replacement: nginx's absolute_redirect gives scheme and host (no port, as
+    // ingress-nginx's port_in_redirect off).
+    assert_eq!(values(&headers, "location"), ["http://rewriting.test/app/login?next=%2F"]);
+    assert_eq!(values(&headers, "refresh"), ["3; url=/app/later"], "Refresh is rewritten, not made absolute");
+    assert_eq!(
+        values(&headers, "set-cookie"),
+        ["sid=1; Domain=.example.test; Path=/app/", "theme=dark; path=/app/prefs; HttpOnly", "other=1; Domain=elsewhere.test"],
+        "each cookie on its own, in order; a rewritten one rebuilt as nginx does"
+    );
+
+    // Without the annotations: the backend's headers as it sent them.
+    let (status, headers) = response_headers(&gateway, "plain.test", "/", &knobs);
+    assert_eq!(status, 302);
+    assert_eq!(values(&headers, "location"), ["http://backend.internal:8080/login?next=%2F"]);
+    assert_eq!(values(&headers, "set-cookie"), ["sid=1; Domain=.Backend.Internal; Path=/", "theme=dark;path=/prefs ; HttpOnly", "other=1; Domain=elsewhere.test"]);
+}

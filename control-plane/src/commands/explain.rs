@@ -348,7 +348,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
     }
 
     match &decision.outcome {
-        Outcome::Forward { cluster, path, authority, policy, canary, cors, auth, basic_auth } => {
+        Outcome::Forward { cluster, path, authority, policy, canary, cors, auth, basic_auth, response } => {
             let _ = writeln!(out, "backend:   {}", cluster_line(model, cluster));
             if let Some(canary) = canary {
                 let _ = writeln!(out, "canary:    {}", cluster_line(model, &canary.cluster));
@@ -387,6 +387,9 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             }
             if let Some(auth) = auth {
                 let _ = writeln!(out, "auth:      {}", describe_auth(auth));
+            }
+            if let Some(response) = response {
+                let _ = writeln!(out, "response:  {}", describe_response(response));
             }
             let status = match model.clusters.get(*cluster) {
                 Some(c) if c.endpoints.is_empty() => "503 from Envoy (the cluster has no ready endpoints)".to_owned(),
@@ -437,6 +440,22 @@ fn canary_rules(canary: &wasm_ingress_filter::table::Canary) -> String {
     format!("{}{origin}", rules.join("; "))
 }
 
+/// One line on a route's response-header rewrites (`proxy-redirect-*`, `proxy-cookie-*`).
+fn describe_response(response: &wasm_ingress_filter::table::ResponseRewrite) -> String {
+    let mut parts = Vec::new();
+    if let Some(r) = &response.redirect {
+        let absolute = if response.absolute_redirects { " (made absolute with the request's scheme and host)" } else { "" };
+        parts.push(format!("Location/Refresh starting {:?} get {:?}{absolute}", r.from, r.to));
+    }
+    if let Some(r) = &response.cookie_domain {
+        parts.push(format!("Set-Cookie Domain {:?} becomes {:?}", r.from, r.to));
+    }
+    if let Some(r) = &response.cookie_path {
+        parts.push(format!("Set-Cookie Path starting {:?} gets {:?}", r.from, r.to));
+    }
+    parts.join("; ")
+}
+
 /// One line on an external auth: where the auth request goes and what its answers do.
 fn describe_auth(auth: &wasm_ingress_filter::table::ExternalAuth) -> String {
     let host = auth.authority.as_deref().unwrap_or("the request's host");
@@ -480,4 +499,3 @@ mod tests {
         assert_eq!(host_without_port("[::1]:80"), "[::1]");
     }
 }
-

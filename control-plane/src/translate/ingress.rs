@@ -63,6 +63,7 @@ mod cors;
 mod mirror;
 mod passthrough;
 mod ratelimit;
+mod response;
 mod claims;
 pub mod registry;
 #[cfg(test)]
@@ -398,6 +399,7 @@ fn for_backend(action: RouteAction, nginx: &NginxAnnotations, route_policies: &R
             forward.auth = route_policies.auth.clone().map(Box::new);
             forward.basic_auth = route_policies.basic_auth.clone().map(Box::new);
             forward.host_rewrite = nginx.behaviour.upstream_vhost.clone();
+            forward.response = nginx.response.clone().map(Box::new);
             RouteAction::Forward(forward)
         }
         other => other,

@@ -28,6 +28,7 @@ use super::behaviour::{self, Behaviour};
 use super::balance::{self, Balancing};
 use super::canary::{self, CanaryRules};
 use super::mirror;
+use super::response;
 use super::alias;
 use super::auth_tls::{self, AuthTls, AuthTlsConfig};
 use super::ratelimit::{self, RequestRate};
@@ -91,6 +92,9 @@ pub struct NginxAnnotations {
     pub auth_tls: Option<AuthTlsConfig>,
     /// `server-alias`: more names for this Ingress's hosts (see `alias`).
     pub aliases: Vec<String>,
+    /// `proxy-redirect-*` and `proxy-cookie-*`: rewrites of the backend's response headers (see
+    /// `response`).
+    pub response: Option<wasm_ingress_filter::table::ResponseRewrite>,
 }
 
 /// The annotations that limit client addresses. ingress-nginx reads `allowlist-source-range`
@@ -157,6 +161,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
             (Support::Applied | Support::Differs, name) if balance::NAMES.contains(&name) => {} // read by `balance::parse`
             (Support::Applied | Support::Differs, name) if ratelimit::NAMES.contains(&name) => {} // read by `ratelimit::parse`
             (Support::Applied | Support::Differs, name) if mirror::NAMES.contains(&name) => {} // read by `mirror::parse`
+            (Support::Applied | Support::Differs, name) if response::NAMES.contains(&name) => {} // read by `response::parse`
             (Support::Applied | Support::Differs, name) if alias::NAMES.contains(&name) => {} // read by `alias::parse`
             (Support::Differs, "ssl-passthrough") => match value.trim() {
                 "true" => parsed.ssl_passthrough = true,
@@ -281,6 +286,9 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
         let (mirror, mirror_notes) = mirror::parse(annotations);
         parsed.mirror = mirror;
         notes.extend(mirror_notes);
+        let (response, response_notes) = response::parse(annotations);
+        parsed.response = response;
+        notes.extend(response_notes);
         let (aliases, alias_notes) = alias::parse(annotations);
         parsed.aliases = aliases;
         notes.extend(alias_notes);
