@@ -107,6 +107,13 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
             "503" => (Class::Same, String::new()),
             _ => (Class::Differs, "limits always answer 503 here".into()),
         },
+        "proxy-redirect-from" | "proxy-redirect-to" | "proxy-cookie-domain" | "proxy-cookie-path" => match value {
+            "off" => (Class::Same, String::new()),
+            _ => (
+                Class::Differs,
+                format!("not applied as a global default: set the nginx.ingress.kubernetes.io/{key} annotation on the Ingresses that need it"),
+            ),
+        },
         "ssl-protocols" => (Class::Differs, "`serve --tls-min-version` (default 1.2, with 1.3: ingress-nginx's default)".into()),
         "ssl-ciphers" => (Class::Differs, "`serve --tls-ciphers` (TLS 1.2 suites; Envoy's own for TLS 1.3)".into()),
         key if ACCESS_KEYS.contains(&key) => access(value),
@@ -194,6 +201,8 @@ mod tests {
             ("allow-snippet-annotations", "true", Class::Differs),
             ("limit-req-status-code", "429", Class::Differs),
             ("limit-req-status-code", "503", Class::Same),
+            ("proxy-redirect-from", "off", Class::Same),
+            ("proxy-cookie-domain", "localhost example.org", Class::Differs),
             ("whitelist-source-range", "10.0.0.0/8", Class::Refused),
             ("global-auth-url", "http://auth.example/verify", Class::Refused),
             ("block-cidrs", "", Class::Same),
