@@ -215,10 +215,18 @@ fn service_upstream_sends_to_the_cluster_ip_not_the_endpoints() {
 
 /// (status, body, echo) of a GET of `path` on `host` with extra request headers.
 fn get_with(gateway: &Gateway, host: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, Option<Echo>) {
+    let (status, _, body) = fetch(gateway, host, path, headers);
+    (status, String::from_utf8_lossy(&body).into_owned(), Echo::parse(&body).ok())
+}
+
+/// `GET path` on `host` (redirects not followed): status, response headers (repeated names kept
+/// in order) and body.
+fn fetch(gateway: &Gateway, host: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
+            .redirect(reqwest::redirect::Policy::none())
             .resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)))
             .build()
             .unwrap();
@@ -228,8 +236,8 @@ fn get_with(gateway: &Gateway, host: &str, path: &str, headers: &[(&str, &str)])
         }
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
-        let body = response.bytes().await.unwrap();
-        (status, String::from_utf8_lossy(&body).into_owned(), Echo::parse(&body).ok())
+        let response_headers = response.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string())).collect();
+        (status, response_headers, response.bytes().await.unwrap().to_vec())
     })
 }
 
@@ -417,26 +425,6 @@ fn ssl_passthrough_sends_the_clients_tls_to_the_backend_undecrypted() {
     assert!(gateway.control_plane_logs().contains("would bypass a source-range list"));
 }
 
-/// Status and response headers (name, value; repeated names kept in order) of `GET path`.
-fn response_headers(gateway: &Gateway, host: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .redirect(reqwest::redirect::Policy::none())
-            .resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)))
-            .build()
-            .unwrap();
-        let mut request = client.get(gateway.http_url(host, path));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = request.send().await.unwrap();
-        let headers = response.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string())).collect();
-        (response.status().as_u16(), headers)
-    })
-}
-
 #[test]
 fn proxy_redirect_and_proxy_cookie_rewrite_the_backends_location_and_cookies_as_nginx() {
     let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 96)).unwrap();
@@ -463,7 +451,7 @@ fn proxy_redirect_and_proxy_cookie_rewrite_the_backends_location_and_cookies_as_
         ("x-echo-response-header", "set-cookie: other=1; Domain=elsewhere.test"),
     ];
     let values = |headers: &[(String, String)], name: &str| -> Vec<String> { headers.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect() };
-    let (status, headers) = response_headers(&gateway, "rewriting.test", "/", &knobs);
+    let (status, headers, _) = fetch(&gateway, "rewriting.test", "/", &knobs);
     assert_eq!(status, 302);
     // A relative replacement: nginx's absolute_redirect gives scheme and host (no port, as
     // ingress-nginx's port_in_redirect off).
@@ -476,7 +464,7 @@ fn proxy_redirect_and_proxy_cookie_rewrite_the_backends_location_and_cookies_as_
     );
 
     // Without the annotations: the backend's headers as it sent them.
-    let (status, headers) = response_headers(&gateway, "plain.test", "/", &knobs);
+    let (status, headers, _) = fetch(&gateway, "plain.test", "/", &knobs);
     assert_eq!(status, 302);
     assert_eq!(values(&headers, "location"), ["http://backend.internal:8080/login?next=%2F"]);
     assert_eq!(values(&headers, "set-cookie"), ["sid=1; Domain=.Backend.Internal; Path=/", "theme=dark;path=/prefs ; HttpOnly", "other=1; Domain=elsewhere.test"]);
