@@ -2,14 +2,19 @@
 //! nginx-regex routes; rewrite templates with captures; ReplacePrefix; weights; every kind of
 //! redirect): any authority, path, scheme and listener port route or answer, never panic, a
 //! rewritten path never carries a dot segment, and a redirect's Location is a bounded, header-safe
-//! value.
+//! value. The same bytes, as a backend's `Location`, `Refresh` and `Set-Cookie`, go through the
+//! `proxy-redirect-*` / `proxy-cookie-*` rewrites (variables filled from the request): never a
+//! panic, never a result over the Location bound.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use wasm_ingress_filter::matcher::{CompiledTable, Outcome, RequestParts};
-use wasm_ingress_filter::table::RouteTable;
+use wasm_ingress_filter::auth::Original;
+use wasm_ingress_filter::limits::MAX_LOCATION_BYTES;
+use wasm_ingress_filter::response::Rewrites;
+use wasm_ingress_filter::table::{Replacement, ResponseRewrite, RouteTable};
 
 const TABLE: &str = r#"{"schema":1,"hosts":[
  {"host":"shop.example.com","routes":[
@@ -68,5 +73,18 @@ fuzz_target!(|data: &[u8]| {
             assert!(location.starts_with("http://") || location.starts_with("https://"), "{location:?}");
         }
         _ => {}
+    }
+    let replace = |from: &str, to: &str| Some(Replacement { from: from.into(), to: to.into() });
+    let rewrite = ResponseRewrite {
+        redirect: replace("http://$host/", "/app/"),
+        cookie_domain: replace("backend.local", "$host"),
+        cookie_path: replace("/", "$request_uri/"),
+        absolute_redirects: true,
+    };
+    let rewrites = Rewrites::for_request(&rewrite, &Original { authority, uri: path, https, ..Original::default() });
+    for value in [path, rest] {
+        for new in [rewrites.location(value), rewrites.refresh(value), rewrites.set_cookie(value)].into_iter().flatten() {
+            assert!(new.len() <= MAX_LOCATION_BYTES, "{} bytes", new.len());
+        }
     }
 });
