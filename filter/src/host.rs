@@ -411,11 +411,6 @@ impl HttpContext for IngressRequest {
         }
         match decision.outcome {
             Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth, response } => {
-                if let Some(rewrite) = response {
-                    let https = self.get_http_request_header_bytes("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case(b"https"));
-                    let original = Original { authority: &authority, uri: &path, https, ..Original::default() };
-                    self.response = Some(Rewrites::for_request(rewrite, &original));
-                }
                 let cluster = match canary {
                     Some(canary) if table.chooses_canary(canary, self, self.shared.random.next()) => &canary.cluster,
                     _ => cluster,
@@ -427,6 +422,13 @@ impl HttpContext for IngressRequest {
                     if !self.basic_auth_allows(&table, basic) {
                         return self.unauthorized(basic);
                     }
+                }
+                // Only answers from the upstream are rewritten (nginx's proxy_redirect), so after
+                // basic auth; an external auth's own answer clears them (see `finish_auth`).
+                if let Some(rewrite) = response {
+                    let https = self.get_http_request_header_bytes("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case(b"https"));
+                    let original = Original { authority: &authority, uri: &path, https, ..Original::default() };
+                    self.response = Some(Rewrites::for_request(rewrite, &original));
                 }
                 match auth.filter(|_| !preflight) {
                     Some(auth) => {
@@ -509,6 +511,7 @@ impl IngressRequest {
                 self.resume_http_request();
             }
             Verdict::Respond { status, headers, body } => {
+                self.response = None;
                 // The host call takes strings: a header value that is not UTF-8 is left out.
                 let mut refs: Vec<(&str, &str)> =
                     headers.iter().filter_map(|(n, v)| Some((n.as_str(), std::str::from_utf8(v).ok()?))).collect();

@@ -181,7 +181,19 @@ fn external_auth_behaves_like_ingress_nginx() {
             root(),
         ),
         ingress("plain", "plain.test", &[("auth-url", auth_url.clone())], root()),
-        ingress("param", "param.test", &[("auth-url", auth_url), ("auth-signin", "http://auth.test/start?x=1".into()), ("auth-signin-redirect-param", "orig".into())], root()),
+        // With a proxy-redirect that matches the sign-in URL: only upstream answers are rewritten.
+        ingress(
+            "param",
+            "param.test",
+            &[
+                ("auth-url", auth_url),
+                ("auth-signin", "http://auth.test/start?x=1".into()),
+                ("auth-signin-redirect-param", "orig".into()),
+                ("proxy-redirect-from", "http://auth.test/".into()),
+                ("proxy-redirect-to", "/elsewhere/".into()),
+            ],
+            root(),
+        ),
         // Nothing listens on port 1: the auth service cannot be reached.
         ingress("down", "down.test", &[("auth-url", "http://127.0.0.1:1/oauth2/auth".into())], root()),
         // oauth2-proxy on the same host, reached through the ingress itself.
