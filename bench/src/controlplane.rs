@@ -23,6 +23,11 @@ use crate::workload::{endpoint_slice_doc, ingress_doc, service_doc, to_yaml_stre
 /// Ingresses per manifest file (with their Services and EndpointSlices).
 pub const INGRESSES_PER_FILE: usize = 10;
 pub const PROPAGATION_HOST: &str = "propagation.bench.example";
+/// The host whose Service's EndpointSlice the endpoint changes move.
+pub const ENDPOINTS_HOST: &str = "endpoints.bench.example";
+const ENDPOINTS_SERVICE: &str = "endpoints-probe";
+/// Nothing listens there: Envoy answers 503 while the slice points at it.
+const CLOSED_PORT: u16 = 1;
 
 fn scale_host(i: usize) -> String {
     format!("app{i}.scale.bench.example")
@@ -157,6 +162,15 @@ pub struct PropagationResult {
     pub max_ms: f64,
     pub envoy_rss_kib: u64,
     pub control_plane_rss_kib: u64,
+    /// EndpointSlice-only changes: the probe Service's one slice moved between the backend and a
+    /// closed port; the clock stops when Envoy answers 200 (or 503) accordingly.
+    pub endpoint_samples_ms: Vec<f64>,
+    pub endpoint_p50_ms: f64,
+    pub endpoint_p99_ms: f64,
+    pub endpoint_max_ms: f64,
+    /// Listener, cluster, route and filter-configuration updates Envoy applied during the
+    /// endpoint changes (0: only EDS was pushed).
+    pub endpoint_other_updates: u64,
 }
 
 /// Measure propagation on a folder of `ingresses` Ingresses.
@@ -177,6 +191,12 @@ fn propagation_inner(root: &Path, tools: &Tools, backend_port: u16, ingresses: u
     let dir = root.join(format!("propagation-{ingresses}-tls{tls}"));
     let manifests = dir.join("manifests");
     write_scale_manifests(&manifests, ingresses, tls, backend_port)?;
+    let rule = [PathRule { kind: Kind::Prefix, path: "/".into(), service: 0 }];
+    let mut probe = ingress_doc(ENDPOINTS_SERVICE, ENDPOINTS_HOST, &rule);
+    probe["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] = json!(ENDPOINTS_SERVICE);
+    gateways::write_atomic(&manifests.join("endpoints-probe.yaml"), &to_yaml_stream(&[probe, service_doc(ENDPOINTS_SERVICE, backend_port)]))?;
+    let closed = endpoint_slice_doc(ENDPOINTS_SERVICE, CLOSED_PORT);
+    gateways::write_atomic(&manifests.join("endpoints-probe-slice.yaml"), &to_yaml_stream(&[closed]))?;
     let started = Instant::now();
     let mut running = gateways::start_wasm_ingress_on(&dir, tools)?;
     // Ready when the last Ingress's host is served.
@@ -204,30 +224,33 @@ fn propagation_inner(root: &Path, tools: &Tools, backend_port: u16, ingresses: u
         ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] = json!("propagation");
         let file = manifests.join(format!("propagation-{k:03}.yaml"));
         gateways::write_atomic(&file, &to_yaml_stream(&[ingress]))?;
-        let changed = Instant::now();
-        loop {
-            let response = match client.get(PROPAGATION_HOST, &path) {
-                Ok(r) => r,
-                Err(_) => {
-                    client = KeepAliveClient::connect(running.port, Duration::from_secs(5))?;
-                    continue;
-                }
-            };
-            if response.status == 200 {
-                break;
-            }
-            if response.closed {
-                client = KeepAliveClient::connect(running.port, Duration::from_secs(5))?;
-            }
-            if changed.elapsed() > Duration::from_secs(30) {
-                bail!("change {k}: {path} not served after 30 s");
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        result.samples_ms.push(changed.elapsed().as_secs_f64() * 1e3);
+        let sample = served_after(&mut client, running.port, PROPAGATION_HOST, &path, 200, Instant::now())
+            .with_context(|| format!("change {k}"))?;
+        result.samples_ms.push(sample);
+        running.check_alive()?;
         // Let the system settle between changes (and not hit the watcher's debounce window).
         std::thread::sleep(Duration::from_millis(300));
     }
+    let other_updates = |running: &gateways::Running| {
+        [("listener_manager.lds.", "update_success"), ("cluster_manager.cds.", "update_success"), ("http.", "update_success"), ("extension_config_discovery.", "config_reload")]
+            .into_iter()
+            .map(|(prefix, suffix)| running.envoy_counter(prefix, suffix))
+            .sum::<u64>()
+    };
+    let updates_before = other_updates(&running);
+    let slice_file = manifests.join("endpoints-probe-slice.yaml");
+    for k in 0..changes {
+        let (port, status) = if k % 2 == 0 { (backend_port, 200) } else { (CLOSED_PORT, 503) };
+        gateways::write_atomic(&slice_file, &to_yaml_stream(&[endpoint_slice_doc(ENDPOINTS_SERVICE, port)]))?;
+        let sample = served_after(&mut client, running.port, ENDPOINTS_HOST, "/", status, Instant::now())
+            .with_context(|| format!("endpoint change {k}"))?;
+        result.endpoint_samples_ms.push(sample);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    result.endpoint_other_updates = other_updates(&running).saturating_sub(updates_before);
+    result.endpoint_p50_ms = crate::stats::percentile(&result.endpoint_samples_ms, 50.0);
+    result.endpoint_p99_ms = crate::stats::percentile(&result.endpoint_samples_ms, 99.0);
+    result.endpoint_max_ms = result.endpoint_samples_ms.iter().copied().fold(0.0, f64::max);
     result.changes = result.samples_ms.len();
     result.p50_ms = crate::stats::percentile(&result.samples_ms, 50.0);
     result.p99_ms = crate::stats::percentile(&result.samples_ms, 99.0);
@@ -235,7 +258,27 @@ fn propagation_inner(root: &Path, tools: &Tools, backend_port: u16, ingresses: u
     result.envoy_rss_kib = running.rss_kib();
     result.control_plane_rss_kib = running.processes.get(1).and_then(|(c, _)| crate::procs::rss_kib(c.pid())).unwrap_or(0);
     eprintln!("   propagation N={ingresses}: p50 {:.0} ms p99 {:.0} ms max {:.0} ms (n={})", result.p50_ms, result.p99_ms, result.max_ms, result.changes);
+    eprintln!(
+        "   propagation N={ingresses}: endpoints p50 {:.0} ms p99 {:.0} ms max {:.0} ms, other updates {}",
+        result.endpoint_p50_ms, result.endpoint_p99_ms, result.endpoint_max_ms, result.endpoint_other_updates
+    );
     Ok(())
+}
+
+/// Poll `authority` `path` every 2 ms (reconnecting when Envoy closes) until it answers `status`;
+/// milliseconds since `changed`.
+fn served_after(client: &mut KeepAliveClient, port: u16, authority: &str, path: &str, status: u16, changed: Instant) -> Result<f64> {
+    loop {
+        match client.get(authority, path) {
+            Ok(response) if response.status == status => return Ok(changed.elapsed().as_secs_f64() * 1e3),
+            Ok(response) if !response.closed => {}
+            _ => *client = KeepAliveClient::connect(port, Duration::from_secs(5))?,
+        }
+        if changed.elapsed() > Duration::from_secs(30) {
+            bail!("{authority}{path} did not answer {status} within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// Section 3 translate numbers for one N.

@@ -631,4 +631,26 @@ pub struct Translation {
     /// Ingresses served closed: an access control they ask for cannot be enforced, so every path
     /// answers 403/503 instead of the backend.
     pub denied_ingresses: BTreeSet<ObjectKey>,
+    /// What was read from EndpointSlices (to apply an EndpointSlice-only change without
+    /// translating again: `translate::ingress::endpoints::reread`).
+    pub endpoint_reads: EndpointReads,
+}
+
+/// A Service port whose ready endpoints translation read: the Service, and the port's name
+/// (EndpointSlice ports are matched to Service ports by name, as kube-proxy does).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EndpointQuery {
+    pub service: ObjectKey,
+    pub port_name: String,
+}
+
+/// What a translation read from EndpointSlices.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EndpointReads {
+    /// Every Service port read, and whether it had ready endpoints. Routing depends on that and
+    /// on nothing else of the EndpointSlices (a Service port without ready endpoints lets the
+    /// `default-backend` answer, or the path answers 503).
+    pub queries: BTreeMap<EndpointQuery, bool>,
+    /// The clusters whose endpoints are those of a Service port (not `service-upstream` ones).
+    pub clusters: BTreeMap<String, EndpointQuery>,
 }

@@ -154,8 +154,8 @@ impl StatusPatch {
 ///
 /// With no known gateway address (`gateway` empty) nothing is written, not even clearing: we could
 /// not tell our entries from anyone else's.
-pub fn plan_status_patches(
-    ingresses: &BTreeMap<ObjectKey, Ingress>,
+pub fn plan_status_patches<I: std::borrow::Borrow<Ingress>>(
+    ingresses: &BTreeMap<ObjectKey, I>,
     served: &BTreeSet<ObjectKey>,
     gateway: &[GatewayAddress],
 ) -> Vec<StatusPatch> {
@@ -166,7 +166,7 @@ pub fn plan_status_patches(
     let desired_when_served: Vec<GatewayAddress> = ours.iter().cloned().collect();
     let mut patches = Vec::new();
     for (key, ingress) in ingresses {
-        let current = ingress_addresses(ingress);
+        let current = ingress_addresses(ingress.borrow());
         let desired = if served.contains(key) {
             desired_when_served.clone()
         } else {

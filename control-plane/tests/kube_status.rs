@@ -33,7 +33,7 @@ fn ingress(namespace: &str, name: &str, load_balancer: Value) -> (ObjectKey, Ing
 }
 
 fn state_of(ingresses: Vec<(ObjectKey, Ingress)>) -> ClusterState {
-    ClusterState { ingresses: ingresses.into_iter().collect::<BTreeMap<_, _>>(), ..ClusterState::default() }
+    ClusterState { ingresses: Arc::new(ingresses.into_iter().map(|(key, ingress)| (key, Arc::new(ingress))).collect::<BTreeMap<_, _>>()), ..ClusterState::default() }
 }
 
 fn served(keys: &[(&str, &str)]) -> BTreeSet<ObjectKey> {

@@ -372,3 +372,79 @@ async fn manifest_changes_apply_live_and_keep_alive_connections_survive() {
     let (status, _) = keep_alive_request(&mut kept, "live.test", "/a");
     assert_eq!(status, 404);
 }
+
+/// Listener, cluster, route and filter-configuration updates Envoy applied so far.
+fn non_endpoint_updates(gateway: &Gateway) -> u64 {
+    let (_, stats) = gateway.envoy.admin_get("/stats").unwrap();
+    stats
+        .lines()
+        .filter_map(|line| line.split_once(": "))
+        .filter(|(name, _)| {
+            (name.starts_with("listener_manager.lds.") || name.starts_with("cluster_manager.cds.") || name.starts_with("http."))
+                && name.ends_with(".update_success")
+                || name.starts_with("extension_config_discovery.") && name.ends_with(".config_reload")
+        })
+        .filter_map(|(_, value)| value.trim().parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_changes_reach_envoy_through_eds_alone() {
+    let echo_a = backend("echo-a", 40);
+    let echo_b = backend("echo-b", 41);
+    let dir = tempfile::tempdir().unwrap();
+    let slice_of = |backend: &EchoBackend| manifests::service("default", "moving", &[("http", 80)], &[backend])[1].clone();
+    let ingress = |paths: Vec<Value>| manifests::ingress("default", "moving", json!({}), &[("moving.test", paths)]);
+    let root = manifests::path("/", "Exact", "moving", json!(80));
+    // app.yaml: the Ingress, Service `moving` (its slice is slice.yaml) and, from round r on, a
+    // path /round-r to a Service of its own (a new cluster).
+    let app = |rounds: usize| {
+        let mut objects = vec![manifests::service("default", "moving", &[("http", 80)], &[&echo_a])[0].clone()];
+        let mut paths = vec![root.clone()];
+        for r in 0..rounds {
+            objects.extend(manifests::service("default", &format!("other-{r}"), &[("http", 80)], &[&echo_b]));
+            paths.push(manifests::path(&format!("/round-{r}"), "Exact", &format!("other-{r}"), json!(80)));
+        }
+        objects.push(ingress(paths));
+        objects
+    };
+    manifests::write(dir.path(), "app.yaml", &app(0)).unwrap();
+    manifests::write(dir.path(), "slice.yaml", &[slice_of(&echo_a)]).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let client = gateway.client(&["moving.test"], None).unwrap();
+    let url = gateway.http_url("moving.test", "/");
+    assert_eq!(served_by(&client, &url).await.backend, "echo-a");
+
+    // The slice moves from one backend to the other and back; then a route change to a new
+    // Service (a cluster response, after which Envoy is sent every assignment again), twice.
+    for round in 0..2 {
+        let before = non_endpoint_updates(&gateway);
+        for (slice, expected) in [(&echo_b, "echo-b"), (&echo_a, "echo-a")] {
+            manifests::write(dir.path(), "slice.yaml", &[slice_of(slice)]).unwrap();
+            let mut answered = String::new();
+            for _ in 0..400 {
+                answered = served_by(&client, &url).await.backend;
+                if answered == expected {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            assert_eq!(answered, expected, "round {round}: the endpoint change reached Envoy");
+        }
+        assert_eq!(non_endpoint_updates(&gateway), before, "round {round}: endpoint changes pushed EDS alone");
+
+        let new_path = gateway.http_url("moving.test", &format!("/round-{round}"));
+        assert_eq!(get(&client, &new_path).await.0, 404);
+        manifests::write(dir.path(), "app.yaml", &app(round + 1)).unwrap();
+        let mut answered = None;
+        for _ in 0..400 {
+            answered = get(&client, &new_path).await.1.map(|echo| echo.backend);
+            if answered.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(answered.as_deref(), Some("echo-b"), "round {round}: the route change was served");
+        assert!(non_endpoint_updates(&gateway) > before, "round {round}: a route change is more than EDS");
+    }
+}

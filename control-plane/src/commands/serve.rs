@@ -23,6 +23,8 @@ use crate::cli::ServeArgs;
 use crate::metrics::Metrics;
 use crate::model::{Diagnostic, Severity};
 use crate::source::files::{self, SourceSnapshot};
+use crate::state::ObjectKind;
+use crate::translate::clusters;
 use crate::translate::envoy::{self, ListenerSettings};
 use crate::translate::ingress::{self, TranslateOptions};
 use crate::xds::cache::{Snapshot, SnapshotCache};
@@ -77,25 +79,31 @@ struct Built {
 }
 
 impl Builder {
-    /// Translate one source snapshot and publish it if it differs from what is served.
+    /// Translate one source snapshot and publish it if it differs from what is served. An
+    /// EndpointSlice-only change that routing does not depend on is applied to the last
+    /// translation instead, and pushes EDS alone (see `translate::ingress::endpoints`).
     fn rebuild(&mut self, source: &Arc<SourceSnapshot>) {
         let started = Instant::now();
-        // Certificates are checked for expiry against the time of each translation.
-        let options = TranslateOptions { now: Some(ingress::unix_now()), ..self.options.clone() };
-        let translation = ingress::translate(&source.state, &options);
-        let envoy_resources = envoy::build(&translation.model, &self.settings);
-        let snapshot = Snapshot::new(resources::by_type(&envoy_resources));
+        let (translation, snapshot, how) = match self.endpoints_only(source) {
+            Some((translation, snapshot)) => (translation, snapshot, "endpoints only"),
+            None => {
+                // Certificates are checked for expiry against the time of each translation.
+                let options = TranslateOptions { now: Some(ingress::unix_now()), ..self.options.clone() };
+                let translation = ingress::translate(&source.state, &options);
+                let envoy_resources = envoy::build(&translation.model, &self.settings);
+                (Arc::new(translation), Snapshot::new(resources::by_type(&envoy_resources)), "translated")
+            }
+        };
         self.metrics.observe_translation(started.elapsed());
-
         self.metrics.ingresses_served.set(i64::try_from(translation.served_ingresses.len()).unwrap_or(i64::MAX));
         self.metrics.ingresses_denied.set(i64::try_from(translation.denied_ingresses.len()).unwrap_or(i64::MAX));
-        let translation = Arc::new(translation);
         self.last = Some(Built {
             source: Arc::clone(source),
             translation: Arc::clone(&translation),
             state: (!self.translated.is_closed()).then(|| Arc::new(source.state.clone())),
         });
         self.publish_diagnostics();
+        tracing::debug!(elapsed = ?started.elapsed(), "diagnostics published");
 
         let versions: Vec<String> = resources::ResourceType::ALL
             .into_iter()
@@ -103,10 +111,11 @@ impl Builder {
             .collect();
         let changed = self.cache.update(snapshot);
         if changed.is_empty() {
-            tracing::debug!(elapsed = ?started.elapsed(), "rebuild: nothing changed, nothing pushed");
+            tracing::debug!(how, elapsed = ?started.elapsed(), "rebuild: nothing changed, nothing pushed");
         } else {
             let changed: Vec<&str> = changed.iter().map(|t| t.label()).collect();
             tracing::info!(
+                how,
                 changed = %changed.join(","),
                 versions = %versions.join(" "),
                 clusters = translation.model.clusters.len(),
@@ -120,6 +129,33 @@ impl Builder {
             self.metrics.set_snapshot_versions(&self.cache.current());
         }
         self.ready.send_replace(true);
+    }
+
+    /// The last translation with `source`'s endpoints, and the served snapshot with those
+    /// clusters' endpoints replaced, when only EndpointSlices changed and no Service port gained
+    /// its first or lost its last ready endpoint; `None`: translate.
+    fn endpoints_only(&mut self, source: &SourceSnapshot) -> Option<(Arc<crate::model::Translation>, Snapshot)> {
+        let last = self.last.as_mut()?;
+        if last.source.state.changed_kinds(&source.state) != BTreeSet::from([ObjectKind::EndpointSlice]) {
+            return None;
+        }
+        let started = Instant::now();
+        let refuse_local = self.options.refuse_local_endpoints;
+        let (before, after) = (&last.source.state.endpoint_slices, &source.state.endpoint_slices);
+        let reread = ingress::endpoints::reread(&last.translation.endpoint_reads, before, after, refuse_local)?;
+        let reread_took = started.elapsed();
+        // Updated in place unless the Kubernetes status writers still hold it.
+        let translation = Arc::make_mut(&mut last.translation);
+        let changed = reread.apply(translation);
+        let applied = started.elapsed();
+        let assignments = changed
+            .iter()
+            .filter_map(|name| translation.model.clusters.get(name))
+            .map(|cluster| resources::endpoint(clusters::load_assignment(cluster)))
+            .collect();
+        let snapshot = self.cache.current().replacing(resources::ResourceType::Endpoint, assignments);
+        tracing::debug!(?reread_took, ?applied, replaced = ?started.elapsed(), clusters = changed.len(), "endpoints only");
+        Some((Arc::clone(&last.translation), snapshot))
     }
 
     /// Report the last translation's diagnostics plus those of the standing NACKs: log, gauge, and
@@ -439,4 +475,111 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("servers did not stop within {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::source::files::ManifestSet;
+    use crate::translate::edge::EdgeSettings;
+    use crate::xds::resources::ResourceType;
+
+    const APP: &str = r#"
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: wasm}
+spec: {controller: wasm-ingress.dev/controller}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: shop, namespace: web}
+spec:
+  ingressClassName: wasm
+  rules:
+  - host: shop.example
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: shop, port: {number: 80}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: shop, namespace: web}
+spec: {ports: [{name: http, port: 80}]}
+"#;
+
+    fn slice(address: &str, ready: bool) -> String {
+        format!(
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: shop-1, namespace: web, labels: {{kubernetes.io/service-name: shop}}}}\naddressType: IPv4\nports: [{{name: http, port: 8080}}]\nendpoints: [{{addresses: [{address}], conditions: {{ready: {ready}}}}}]\n"
+        )
+    }
+
+    fn builder() -> Builder {
+        let settings = ListenerSettings {
+            http_address: "127.0.0.1:8080".parse().unwrap(),
+            https_address: "127.0.0.1:8443".parse().unwrap(),
+            filter_wasm: "/opt/wasm_ingress_filter.wasm".to_string(),
+            edge: EdgeSettings::default(),
+            fallback_certificate: None,
+        };
+        Builder {
+            options: TranslateOptions::default(),
+            settings,
+            cache: SnapshotCache::new(),
+            metrics: Arc::new(Metrics::new()),
+            ready: watch::channel(false).0,
+            reported: BTreeSet::new(),
+            translated: watch::channel(None).0,
+            rejections: watch::channel(Rejections::default()).1,
+            last: None,
+        }
+    }
+
+    /// What a full translation of `source` publishes.
+    fn translated(builder: &Builder, source: &SourceSnapshot) -> Snapshot {
+        let translation = ingress::translate(&source.state, &builder.options);
+        Snapshot::new(resources::by_type(&envoy::build(&translation.model, &builder.settings)))
+    }
+
+    #[test]
+    fn an_endpoint_only_change_pushes_eds_alone_and_equals_a_full_translation() {
+        struct Case {
+            name: &'static str,
+            slice: String,
+            /// Applied without translating again (the other types' resources are shared).
+            endpoints_only: bool,
+        }
+        let cases = [
+            Case { name: "an address changes", slice: slice("10.0.0.2", true), endpoints_only: true },
+            Case { name: "the only endpoint stops being ready", slice: slice("10.0.0.1", false), endpoints_only: false },
+        ];
+        for case in cases {
+            let mut builder = builder();
+            let mut set = ManifestSet::default();
+            let files = |slice: &str| BTreeMap::from([("app.yaml".into(), Ok(APP.to_string())), ("slice.yaml".into(), Ok(slice.to_string()))]);
+            set.apply_scan(files(&slice("10.0.0.1", true)), Vec::new());
+            builder.rebuild(&Arc::new(set.snapshot()));
+            let before = builder.cache.current();
+
+            set.apply_scan(files(&case.slice), Vec::new());
+            let source = Arc::new(set.snapshot());
+            builder.rebuild(&source);
+            let after = builder.cache.current();
+
+            assert_eq!(*after, translated(&builder, &source), "{}: what a full translation publishes", case.name);
+            let changed: Vec<ResourceType> = ResourceType::ALL.into_iter().filter(|t| before.version(*t) != after.version(*t)).collect();
+            let shared = ResourceType::ALL
+                .into_iter()
+                .filter(|t| *t != ResourceType::Endpoint)
+                .all(|t| std::ptr::eq(before.get(t).unwrap(), after.get(t).unwrap()));
+            assert_eq!(shared, case.endpoints_only, "{}: taken without translating again", case.name);
+            if case.endpoints_only {
+                assert_eq!(changed, vec![ResourceType::Endpoint], "{}: only EDS is pushed", case.name);
+                let last = builder.last.as_ref().unwrap();
+                assert_eq!(*last.translation, ingress::translate(&source.state, &builder.options), "{}", case.name);
+            }
+        }
+    }
 }

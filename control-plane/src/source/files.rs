@@ -29,7 +29,11 @@
 //!
 //! - Any change (create, edit, delete, rename of files or folders) triggers a rescan of the whole
 //!   folder after [`QUIET_PERIOD`] without further events (at most [`MAX_DEBOUNCE`] after the first
-//!   event). A snapshot is published only if some file's content changed.
+//!   event). A snapshot is published only if some file's content changed. The rescan lists every
+//!   file but reads only those whose [`Fingerprint`] (device, inode, size, modification time)
+//!   changed or that are younger than [`SETTLED_AFTER`]; only files whose text changed are parsed
+//!   again, and only the kinds whose objects changed are merged again (the other kinds' maps are
+//!   handed on, so `serve` can tell an EndpointSlice-only change).
 //! - A file that fails to parse (half-written, invalid YAML, an object that does not deserialize),
 //!   cannot be read, or became empty keeps serving the objects of its last version that was taken
 //!   (a diagnostic says so); a deleted file removes its objects. On first sight a partly invalid
@@ -38,7 +42,7 @@
 //! The pure part ([`ManifestSet`]: scan result in, snapshot out) has no timing and no I/O, so it is
 //! unit-tested directly; [`scan_dir`] is the only file-system reader; the notify shell is small.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,10 +59,10 @@ use tokio::task::JoinHandle;
 
 use crate::error::Error;
 use crate::model::{Diagnostic, ObjectRef, Severity};
-use crate::state::{ClusterState, ObjectKey};
+use crate::state::{ClusterState, ObjectKey, ObjectKind};
 
 /// A rescan waits until no event came for this long…
-pub const QUIET_PERIOD: Duration = Duration::from_millis(100);
+pub const QUIET_PERIOD: Duration = Duration::from_millis(10);
 /// …but never longer than this after the first event (a file written continuously still applies).
 pub const MAX_DEBOUNCE: Duration = Duration::from_secs(1);
 /// Files larger than this are refused with a diagnostic (manifests are small; this is a guard).
@@ -101,22 +105,26 @@ pub fn load_dir(dir: &Path) -> (ClusterState, Vec<Diagnostic>) {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ManifestObject {
-    Ingress(Ingress),
-    IngressClass(IngressClass),
-    Service(Service),
-    EndpointSlice(EndpointSlice),
-    Secret(Secret),
+    Ingress(Arc<Ingress>),
+    IngressClass(Arc<IngressClass>),
+    Service(Arc<Service>),
+    EndpointSlice(Arc<EndpointSlice>),
+    Secret(Arc<Secret>),
 }
 
 impl ManifestObject {
     /// `Ingress`, `Service`, … as in `kind:`.
     pub fn kind(&self) -> &'static str {
+        self.object_kind().as_str()
+    }
+
+    pub fn object_kind(&self) -> ObjectKind {
         match self {
-            ManifestObject::Ingress(_) => "Ingress",
-            ManifestObject::IngressClass(_) => "IngressClass",
-            ManifestObject::Service(_) => "Service",
-            ManifestObject::EndpointSlice(_) => "EndpointSlice",
-            ManifestObject::Secret(_) => "Secret",
+            ManifestObject::Ingress(_) => ObjectKind::Ingress,
+            ManifestObject::IngressClass(_) => ObjectKind::IngressClass,
+            ManifestObject::Service(_) => ObjectKind::Service,
+            ManifestObject::EndpointSlice(_) => ObjectKind::EndpointSlice,
+            ManifestObject::Secret(_) => ObjectKind::Secret,
         }
     }
 
@@ -202,13 +210,13 @@ fn parse_value(file: &str, field: &str, value: serde_yaml::Value, parsed: &mut P
         return;
     };
     let object = match (api_version.as_str(), kind.as_str()) {
-        ("networking.k8s.io/v1", "Ingress") => decode(file, field, &kind, value, parsed).map(ManifestObject::Ingress),
+        ("networking.k8s.io/v1", "Ingress") => decode(file, field, &kind, value, parsed).map(|o| ManifestObject::Ingress(Arc::new(o))),
         ("networking.k8s.io/v1", "IngressClass") => {
-            decode(file, field, &kind, value, parsed).map(ManifestObject::IngressClass)
+            decode(file, field, &kind, value, parsed).map(|o| ManifestObject::IngressClass(Arc::new(o)))
         }
-        ("v1", "Service") => decode(file, field, &kind, value, parsed).map(ManifestObject::Service),
+        ("v1", "Service") => decode(file, field, &kind, value, parsed).map(|o| ManifestObject::Service(Arc::new(o))),
         ("discovery.k8s.io/v1", "EndpointSlice") => {
-            decode(file, field, &kind, value, parsed).map(ManifestObject::EndpointSlice)
+            decode(file, field, &kind, value, parsed).map(|o| ManifestObject::EndpointSlice(Arc::new(o)))
         }
         ("v1", "Secret") => decode::<Secret>(file, field, &kind, value, parsed).and_then(|mut secret| {
             match secret.type_.as_deref() {
@@ -217,7 +225,7 @@ fn parse_value(file: &str, field: &str, value: serde_yaml::Value, parsed: &mut P
                     for (key, text) in secret.string_data.take().unwrap_or_default() {
                         secret.data.get_or_insert_with(Default::default).insert(key, k8s_openapi::ByteString(text.into_bytes()));
                     }
-                    Some(ManifestObject::Secret(secret))
+                    Some(ManifestObject::Secret(Arc::new(secret)))
                 }
                 Some(other) => {
                     tracing::debug!(file, field, "ignoring a Secret of type {other} (only {TLS_SECRET_TYPE} and {OPAQUE_SECRET_TYPE} are read)");
@@ -303,10 +311,11 @@ fn decode<T: serde::de::DeserializeOwned>(
 fn with_default_namespace(mut object: ManifestObject) -> ManifestObject {
     let meta = match &mut object {
         ManifestObject::IngressClass(_) => return object,
-        ManifestObject::Ingress(o) => &mut o.metadata,
-        ManifestObject::Service(o) => &mut o.metadata,
-        ManifestObject::EndpointSlice(o) => &mut o.metadata,
-        ManifestObject::Secret(o) => &mut o.metadata,
+        // Just parsed: not shared, so nothing is copied.
+        ManifestObject::Ingress(o) => &mut Arc::make_mut(o).metadata,
+        ManifestObject::Service(o) => &mut Arc::make_mut(o).metadata,
+        ManifestObject::EndpointSlice(o) => &mut Arc::make_mut(o).metadata,
+        ManifestObject::Secret(o) => &mut Arc::make_mut(o).metadata,
     };
     if meta.namespace.as_deref().unwrap_or_default().is_empty() {
         meta.namespace = Some(DEFAULT_NAMESPACE.into());
@@ -322,11 +331,30 @@ fn with_default_namespace(mut object: ManifestObject) -> ManifestObject {
 pub type FileRead = Result<String, String>;
 
 /// The files of the folder, each with the objects it currently serves. Feed it complete scans
-/// ([`ManifestSet::apply_scan`]); read the merged result with [`ManifestSet::snapshot`].
-#[derive(Debug, Default)]
+/// ([`ManifestSet::apply_scan`]); read the merged result with [`ManifestSet::snapshot`], which
+/// rebuilds only the kinds whose objects changed and hands on the other kinds' maps.
+#[derive(Debug)]
 pub struct ManifestSet {
     files: BTreeMap<PathBuf, FileRecord>,
     scan_diagnostics: Vec<Diagnostic>,
+    /// The kinds whose objects changed since the last snapshot (every kind before the first).
+    dirty: BTreeSet<ObjectKind>,
+    /// The last snapshot's objects.
+    state: ClusterState,
+    /// The last snapshot's diagnostics for objects defined twice, by kind.
+    duplicates: BTreeMap<ObjectKind, Vec<Diagnostic>>,
+}
+
+impl Default for ManifestSet {
+    fn default() -> ManifestSet {
+        ManifestSet {
+            files: BTreeMap::new(),
+            scan_diagnostics: Vec::new(),
+            dirty: ObjectKind::ALL.into_iter().collect(),
+            state: ClusterState::default(),
+            duplicates: BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -338,78 +366,119 @@ struct FileRecord {
     diagnostics: Vec<Diagnostic>,
 }
 
+/// The kinds whose objects (in order) differ between two versions of a file.
+fn changed_kinds(before: &[ManifestObject], after: &[ManifestObject]) -> Vec<ObjectKind> {
+    let of = |objects: &[ManifestObject], kind: ObjectKind| -> Vec<usize> {
+        objects.iter().enumerate().filter(|(_, o)| o.object_kind() == kind).map(|(i, _)| i).collect()
+    };
+    ObjectKind::ALL
+        .into_iter()
+        .filter(|kind| {
+            let (a, b) = (of(before, *kind), of(after, *kind));
+            a.len() != b.len() || a.iter().zip(&b).any(|(i, j)| before[*i] != after[*j])
+        })
+        .collect()
+}
+
 impl ManifestSet {
     /// Replace the folder's content by a complete scan (every file present, by path). Files absent
     /// from `files` are removed with their objects. Returns whether anything changed.
     pub fn apply_scan(&mut self, files: BTreeMap<PathBuf, FileRead>, scan_diagnostics: Vec<Diagnostic>) -> bool {
+        self.apply_scanned(files.into_iter().map(|(path, read)| (path, Some(read))).collect(), scan_diagnostics)
+    }
+
+    /// [`ManifestSet::apply_scan`] where `None` says a file did not change since the last scan
+    /// (it keeps its record; a file seen for the first time must be read).
+    pub fn apply_scanned(&mut self, files: BTreeMap<PathBuf, Option<FileRead>>, scan_diagnostics: Vec<Diagnostic>) -> bool {
         let mut changed = scan_diagnostics != self.scan_diagnostics;
         self.scan_diagnostics = scan_diagnostics;
 
-        let before = self.files.len();
-        self.files.retain(|path, _| files.contains_key(path));
-        changed |= self.files.len() != before;
+        let gone: Vec<PathBuf> = self.files.keys().filter(|path| !files.contains_key(*path)).cloned().collect();
+        for path in gone {
+            if let Some(record) = self.files.remove(&path) {
+                self.dirty.extend(record.served.iter().map(ManifestObject::object_kind));
+                changed = true;
+            }
+        }
 
         for (path, read) in files {
+            let Some(read) = read else { continue };
             if self.files.get(&path).is_some_and(|previous| previous.last_read == read) {
                 continue;
             }
             changed = true;
             let previous = self.files.remove(&path);
+            let before = previous.as_ref().map(|p| p.served.clone()).unwrap_or_default();
             let record = next_record(&path, read, previous);
+            self.dirty.extend(changed_kinds(&before, &record.served));
             self.files.insert(path, record);
         }
         changed
     }
 
-    /// Merge every file's objects (sorted file order; first definition of an object wins).
-    pub fn snapshot(&self) -> SourceSnapshot {
-        let mut state = ClusterState::default();
+    /// Merge every file's objects (sorted file order; first definition of an object wins). The
+    /// maps of kinds that did not change since the last snapshot are the same (shared) maps.
+    pub fn snapshot(&mut self) -> SourceSnapshot {
+        let dirty = std::mem::take(&mut self.dirty);
+        let state = &mut self.state;
+        for kind in &dirty {
+            match kind {
+                ObjectKind::Ingress => state.ingresses = Default::default(),
+                ObjectKind::IngressClass => state.ingress_classes = Default::default(),
+                ObjectKind::Service => state.services = Default::default(),
+                ObjectKind::EndpointSlice => state.endpoint_slices = Default::default(),
+                ObjectKind::Secret => state.secrets = Default::default(),
+            }
+        }
         let mut diagnostics = self.scan_diagnostics.clone();
-        let mut defined_in: BTreeMap<(&'static str, ObjectKey), &Path> = BTreeMap::new();
+        let mut defined_in: BTreeMap<(ObjectKind, ObjectKey), &Path> = BTreeMap::new();
+        for kind in &dirty {
+            self.duplicates.remove(kind);
+        }
         for (path, record) in &self.files {
             diagnostics.extend(record.diagnostics.iter().cloned());
-            for object in &record.served {
+            for object in record.served.iter().filter(|o| dirty.contains(&o.object_kind())) {
                 let key = object.key();
-                if let Some(first) = defined_in.get(&(object.kind(), key.clone())) {
-                    diagnostics.push(Diagnostic {
-                        object: ObjectRef {
-                            kind: object.kind().into(),
-                            namespace: key.namespace.clone(),
-                            name: key.name.clone(),
-                        },
+                let kind = object.object_kind();
+                if let Some(first) = defined_in.get(&(kind, key.clone())) {
+                    self.duplicates.entry(kind).or_default().push(Diagnostic {
+                        object: ObjectRef { kind: kind.as_str().into(), namespace: key.namespace.clone(), name: key.name.clone() },
                         field: String::new(),
-                        message: format!(
-                            "defined again in {}; the definition in {} is used",
-                            path.display(),
-                            first.display()
-                        ),
+                        message: format!("defined again in {}; the definition in {} is used", path.display(), first.display()),
                         severity: Severity::Error,
                     });
                     continue;
                 }
-                defined_in.insert((object.kind(), key.clone()), path);
-                match object.clone() {
-                    ManifestObject::Ingress(o) => {
-                        state.ingresses.insert(key, o);
-                    }
-                    ManifestObject::IngressClass(o) => {
-                        state.ingress_classes.insert(key, o);
-                    }
-                    ManifestObject::Service(o) => {
-                        state.services.insert(key, o);
-                    }
-                    ManifestObject::EndpointSlice(o) => {
-                        state.endpoint_slices.insert(key, o);
-                    }
-                    ManifestObject::Secret(o) => {
-                        state.secrets.insert(key, o);
-                    }
-                }
+                insert(state, key.clone(), object);
+                defined_in.insert((kind, key), path);
             }
         }
+        diagnostics.extend(self.duplicates.values().flatten().cloned());
         diagnostics.sort();
         diagnostics.dedup();
-        SourceSnapshot { state, diagnostics }
+        SourceSnapshot { state: state.clone(), diagnostics }
+    }
+}
+
+/// Put `object` into its kind's map (a fresh one: not shared yet, so nothing is copied; the
+/// object itself is shared with the file's record).
+fn insert(state: &mut ClusterState, key: ObjectKey, object: &ManifestObject) {
+    match object.clone() {
+        ManifestObject::Ingress(o) => {
+            Arc::make_mut(&mut state.ingresses).insert(key, o);
+        }
+        ManifestObject::IngressClass(o) => {
+            Arc::make_mut(&mut state.ingress_classes).insert(key, o);
+        }
+        ManifestObject::Service(o) => {
+            Arc::make_mut(&mut state.services).insert(key, o);
+        }
+        ManifestObject::EndpointSlice(o) => {
+            Arc::make_mut(&mut state.endpoint_slices).insert(key, o);
+        }
+        ManifestObject::Secret(o) => {
+            Arc::make_mut(&mut state.secrets).insert(key, o);
+        }
     }
 }
 
@@ -468,10 +537,73 @@ fn next_record(path: &Path, read: FileRead, previous: Option<FileRecord>) -> Fil
 /// Read every manifest file under `dir`: path -> text (or why it could not be read), plus
 /// diagnostics for folders that could not be listed.
 pub fn scan_dir(dir: &Path) -> (BTreeMap<PathBuf, FileRead>, Vec<Diagnostic>) {
+    let (files, diagnostics, _) = scan_dir_cached(dir, &ReadCache::new());
+    (files.into_iter().map(|(path, read)| (path, read.unwrap_or_else(|| Err("not read".into())))).collect(), diagnostics)
+}
+
+/// A file's identity and version as `stat` tells them: device, inode, size and modification time.
+/// A replaced file (atomic rename, a ConfigMap's symlink swap) has another inode; one written in
+/// place another size or time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint {
+    device: u64,
+    inode: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+/// Files are not trusted to be unchanged by their fingerprint until they are this old: the kernel
+/// stamps modification times with a coarse clock, so two writes in one tick can leave equal
+/// fingerprints (git's "racily clean" entries). A file younger than this is read on every scan.
+const SETTLED_AFTER: Duration = Duration::from_secs(2);
+
+/// The fingerprint of each file read by the last scan.
+pub type ReadCache = BTreeMap<PathBuf, Fingerprint>;
+
+/// [`scan_dir`], not reading a file whose fingerprint is the one in `cache` and that was already
+/// settled then (`None`: unchanged since that scan); also returns the cache for the next scan.
+pub fn scan_dir_cached(dir: &Path, cache: &ReadCache) -> (BTreeMap<PathBuf, Option<FileRead>>, Vec<Diagnostic>, ReadCache) {
     let mut files = BTreeMap::new();
     let mut diagnostics = Vec::new();
-    scan_into(dir, 0, &mut files, &mut diagnostics);
-    (files, diagnostics)
+    let mut next = ReadCache::new();
+    scan_into(dir, 0, &mut Scan { files: &mut files, diagnostics: &mut diagnostics, cache, next: &mut next });
+    (files, diagnostics, next)
+}
+
+/// Where [`scan_into`] puts what it finds.
+struct Scan<'a> {
+    files: &'a mut BTreeMap<PathBuf, Option<FileRead>>,
+    diagnostics: &'a mut Vec<Diagnostic>,
+    cache: &'a ReadCache,
+    next: &'a mut ReadCache,
+}
+
+fn fingerprint(metadata: &std::fs::Metadata) -> Fingerprint {
+    use std::os::unix::fs::MetadataExt;
+    Fingerprint { device: metadata.dev(), inode: metadata.ino(), len: metadata.len(), modified: metadata.modified().ok() }
+}
+
+/// Whether a file modified at `modified` is old enough for its fingerprint to be trusted.
+fn settled(modified: Option<std::time::SystemTime>) -> bool {
+    modified.and_then(|m| m.elapsed().ok()).is_some_and(|age| age >= SETTLED_AFTER)
+}
+
+/// The text of the file at `path` (whose metadata is `metadata`), or `None` when the cache says it
+/// is unchanged.
+fn read_file(path: &Path, metadata: &std::fs::Metadata, scan: &mut Scan<'_>) -> Option<FileRead> {
+    if metadata.len() > MAX_FILE_BYTES {
+        return Some(Err(format!("larger than {MAX_FILE_BYTES} bytes")));
+    }
+    let print = fingerprint(metadata);
+    if scan.cache.get(path) == Some(&print) && settled(print.modified) {
+        scan.next.insert(path.to_path_buf(), print);
+        return None;
+    }
+    let read = std::fs::read_to_string(path).map_err(|e| e.to_string());
+    if read.is_ok() {
+        scan.next.insert(path.to_path_buf(), print);
+    }
+    Some(read)
 }
 
 fn is_manifest(path: &Path) -> bool {
@@ -480,10 +612,10 @@ fn is_manifest(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
 }
 
-fn scan_into(dir: &Path, depth: usize, files: &mut BTreeMap<PathBuf, FileRead>, diagnostics: &mut Vec<Diagnostic>) {
+fn scan_into(dir: &Path, depth: usize, scan: &mut Scan<'_>) {
     let label = dir.display().to_string();
     if depth > MAX_DEPTH {
-        diagnostics.push(file_diagnostic(
+        scan.diagnostics.push(file_diagnostic(
             &label,
             String::new(),
             Severity::Warning,
@@ -494,7 +626,7 @@ fn scan_into(dir: &Path, depth: usize, files: &mut BTreeMap<PathBuf, FileRead>, 
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(error) => {
-            diagnostics.push(file_diagnostic(
+            scan.diagnostics.push(file_diagnostic(
                 &label,
                 String::new(),
                 Severity::Error,
@@ -513,14 +645,10 @@ fn scan_into(dir: &Path, depth: usize, files: &mut BTreeMap<PathBuf, FileRead>, 
         // `metadata` follows symlinks (mounted ConfigMaps are symlinks to `..data/…`).
         let Ok(metadata) = std::fs::metadata(&path) else { continue };
         if metadata.is_dir() {
-            scan_into(&path, depth + 1, files, diagnostics);
+            scan_into(&path, depth + 1, scan);
         } else if metadata.is_file() && is_manifest(&path) {
-            let read = if metadata.len() > MAX_FILE_BYTES {
-                Err(format!("larger than {MAX_FILE_BYTES} bytes"))
-            } else {
-                std::fs::read_to_string(&path).map_err(|e| e.to_string())
-            };
-            files.insert(path, read);
+            let read = read_file(&path, &metadata, scan);
+            scan.files.insert(path, read);
         }
     }
 }
@@ -572,10 +700,10 @@ pub fn watch(dir: PathBuf) -> Result<FolderWatch, Error> {
     watcher.watch(&dir, RecursiveMode::Recursive).map_err(|source| Error::Watch { path: dir.clone(), source })?;
 
     let mut set = ManifestSet::default();
-    let (files, scan_diagnostics) = scan_dir(&dir);
-    set.apply_scan(files, scan_diagnostics);
+    let (files, scan_diagnostics, cache) = scan_dir_cached(&dir, &ReadCache::new());
+    set.apply_scanned(files, scan_diagnostics);
     let (sender, updates) = watch_channel::channel(Arc::new(set.snapshot()));
-    let task = runtime.spawn(rescan_loop(dir, set, sender, wake));
+    let task = runtime.spawn(rescan_loop(dir, set, cache, sender, wake));
     Ok(FolderWatch { updates, _watcher: watcher, task })
 }
 
@@ -591,6 +719,7 @@ fn is_change(kind: &EventKind) -> bool {
 async fn rescan_loop(
     dir: PathBuf,
     mut set: ManifestSet,
+    mut cache: ReadCache,
     sender: watch_channel::Sender<Arc<SourceSnapshot>>,
     wake: Arc<Notify>,
 ) {
@@ -606,16 +735,25 @@ async fn rescan_loop(
                 break; // quiet for QUIET_PERIOD
             }
         }
+        let debounced = first_event.elapsed();
         let scan_from = dir.clone();
-        let Ok((files, scan_diagnostics)) = tokio::task::spawn_blocking(move || scan_dir(&scan_from)).await else {
+        let known = std::mem::take(&mut cache);
+        let Ok((files, scan_diagnostics, read)) = tokio::task::spawn_blocking(move || scan_dir_cached(&scan_from, &known)).await else {
             continue;
         };
-        if set.apply_scan(files, scan_diagnostics) {
+        cache = read;
+        let scanned = first_event.elapsed();
+        if set.apply_scanned(files, scan_diagnostics) {
+            let applied = first_event.elapsed();
             let snapshot = set.snapshot();
             tracing::info!(
                 ingresses = snapshot.state.ingresses.len(),
                 services = snapshot.state.services.len(),
                 diagnostics = snapshot.diagnostics.len(),
+                ?debounced,
+                ?scanned,
+                ?applied,
+                merged = ?first_event.elapsed(),
                 "manifests folder changed"
             );
             if sender.send(Arc::new(snapshot)).is_err() {
@@ -833,6 +971,57 @@ spec:
         let edited = SHOP.replace("name: shop, namespace: web", "name: shop2, namespace: web");
         assert!(set.apply_scan(scan(&[("shop.yaml", &edited)]), Vec::new()));
         assert_eq!(kinds_and_keys(&set.snapshot().state), ["Ingress default/shop", "Service web/shop2"]);
+    }
+
+    #[test]
+    fn a_snapshot_shares_the_maps_of_kinds_that_did_not_change() {
+        let slice = |address: &str| {
+            format!(
+                "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: shop-1, namespace: web, labels: {{kubernetes.io/service-name: shop}}}}\naddressType: IPv4\nendpoints: [{{addresses: [{address}]}}]\nports: [{{name: http, port: 8080}}]\n"
+            )
+        };
+        struct Case {
+            name: &'static str,
+            files: Vec<(&'static str, String)>,
+            changed: Vec<ObjectKind>,
+        }
+        let base = vec![("shop.yaml", format!("{SHOP}\n---\n{}", slice("10.0.0.1"))), ("other.yaml", slice("10.0.0.9").replace("shop-1", "other-1"))];
+        let cases = [
+            Case { name: "nothing changed", files: base.clone(), changed: vec![] },
+            Case {
+                name: "a slice's address in a file that also holds an Ingress and a Service",
+                files: vec![("shop.yaml", format!("{SHOP}\n---\n{}", slice("10.0.0.2"))), base[1].clone()],
+                changed: vec![ObjectKind::EndpointSlice],
+            },
+            Case { name: "a file of slices removed", files: vec![base[0].clone()], changed: vec![ObjectKind::EndpointSlice] },
+            Case {
+                name: "an Ingress edited",
+                files: vec![("shop.yaml", format!("{}\n---\n{}", SHOP.replace("/\n", "/x\n"), slice("10.0.0.1"))), base[1].clone()],
+                changed: vec![ObjectKind::Ingress],
+            },
+            Case {
+                name: "a new file with a Service",
+                files: base.iter().cloned().chain([("more.yaml", SHOP.split("---").nth(1).unwrap_or_default().replace("name: shop,", "name: more,"))]).collect(),
+                changed: vec![ObjectKind::Service],
+            },
+        ];
+        for case in cases {
+            let mut set = ManifestSet::default();
+            set.apply_scan(base.iter().map(|(p, t)| (PathBuf::from(p), Ok(t.clone()))).collect(), Vec::new());
+            let before = set.snapshot();
+            set.apply_scan(case.files.iter().map(|(p, t)| (PathBuf::from(p), Ok(t.clone()))).collect(), Vec::new());
+            let after = set.snapshot();
+            let changed: Vec<ObjectKind> = before.state.changed_kinds(&after.state).into_iter().collect();
+            assert_eq!(changed, case.changed, "{}", case.name);
+            let fresh = {
+                let mut fresh = ManifestSet::default();
+                fresh.apply_scan(case.files.iter().map(|(p, t)| (PathBuf::from(p), Ok(t.clone()))).collect(), Vec::new());
+                fresh.snapshot()
+            };
+            assert_eq!(kinds_and_keys(&after.state), kinds_and_keys(&fresh.state), "{}: same objects as a fresh load", case.name);
+            assert_eq!(after.state.endpoint_slices, fresh.state.endpoint_slices, "{}", case.name);
+            assert_eq!(after.state.ingresses, fresh.state.ingresses, "{}", case.name);
+        }
     }
 
     #[test]

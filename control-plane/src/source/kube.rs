@@ -35,7 +35,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::state::{ClusterState, ObjectKey};
+use crate::state::{ClusterState, ObjectKey, ObjectKind};
 
 /// The annotation naming the Secret that verifies HTTPS backends.
 const PROXY_SSL_SECRET: &str = "nginx.ingress.kubernetes.io/proxy-ssl-secret";
@@ -53,7 +53,7 @@ const AUTH_SECRET: &str = "nginx.ingress.kubernetes.io/auth-secret";
 const AUTH_TLS_SECRET: &str = "nginx.ingress.kubernetes.io/auth-tls-secret";
 
 /// How long changes are gathered before one snapshot is published.
-pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(20);
 
 /// One kind of Kubernetes API access the control plane makes; `deploy/` RBAC must grant exactly the
 /// union of every module's list (checked by `tests/deploy_manifests.rs`, and each request the code
@@ -147,17 +147,10 @@ pub async fn snapshot(client: Client, namespace: Option<String>, timeout: Durati
     matches!(listed, Ok(Ok(_))).then(|| Arc::clone(&source.state.borrow()))
 }
 
-/// The five watched kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum WatchedKind {
-    Ingress,
-    IngressClass,
-    Service,
-    EndpointSlice,
-    Secret,
-}
+/// The five watched kinds: those of a `ClusterState`.
+type WatchedKind = ObjectKind;
 
-const WATCHED_KINDS: usize = 5;
+const WATCHED_KINDS: usize = ObjectKind::ALL.len();
 
 /// What one watcher tells the loop.
 enum Signal {
@@ -212,6 +205,9 @@ pub async fn run(
     let stores = Stores { ingresses, ingress_classes, services, endpoint_slices, secrets };
 
     let mut listed: BTreeSet<WatchedKind> = BTreeSet::new();
+    // The kinds changed since the last snapshot: the others' maps are handed on from it.
+    let mut changed_kinds: BTreeSet<WatchedKind> = BTreeSet::new();
+    let mut published = ClusterState::default();
     let mut dirty = false;
     let debounce = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(debounce);
@@ -229,10 +225,12 @@ pub async fn run(
                         } else {
                             tracing::info!(?kind, "relist complete");
                         }
+                        changed_kinds.insert(kind);
                         true
                     }
                     Signal::Changed(kind) => {
                         tracing::trace!(?kind, "object changed");
+                        changed_kinds.insert(kind);
                         true
                     }
                     Signal::Nothing => false,
@@ -249,7 +247,8 @@ pub async fn run(
             () = &mut debounce, if dirty => {
                 dirty = false;
                 if listed.len() == WATCHED_KINDS {
-                    let snapshot = stores.snapshot();
+                    let snapshot = stores.snapshot(&published, &std::mem::take(&mut changed_kinds));
+                    published = snapshot.clone();
                     tracing::debug!(
                         ingresses = snapshot.ingresses.len(),
                         services = snapshot.services.len(),
@@ -297,30 +296,39 @@ where
 }
 
 impl Stores {
-    fn snapshot(&self) -> ClusterState {
-        let ingresses = by_key(&self.ingresses);
-        let wanted = referenced_secrets(ingresses.values());
-        let mut secrets = by_key(&self.secrets);
-        secrets.retain(|key, _| wanted.contains(key));
-        ClusterState {
-            ingresses,
-            ingress_classes: by_key(&self.ingress_classes),
-            services: by_key(&self.services),
-            endpoint_slices: by_key(&self.endpoint_slices),
-            secrets,
+    /// The stores' objects: the kinds in `changed` read again, the others' maps taken from
+    /// `previous` (shared, not copied). The Secrets are read again when the Ingresses changed too
+    /// (they decide which Secrets are kept).
+    fn snapshot(&self, previous: &ClusterState, changed: &BTreeSet<ObjectKind>) -> ClusterState {
+        let mut state = previous.clone();
+        if changed.contains(&ObjectKind::Ingress) {
+            state.ingresses = Arc::new(by_key(&self.ingresses));
         }
+        if changed.contains(&ObjectKind::IngressClass) {
+            state.ingress_classes = Arc::new(by_key(&self.ingress_classes));
+        }
+        if changed.contains(&ObjectKind::Service) {
+            state.services = Arc::new(by_key(&self.services));
+        }
+        if changed.contains(&ObjectKind::EndpointSlice) {
+            state.endpoint_slices = Arc::new(by_key(&self.endpoint_slices));
+        }
+        if changed.contains(&ObjectKind::Secret) || changed.contains(&ObjectKind::Ingress) {
+            let wanted = referenced_secrets(state.ingresses.values().map(Arc::as_ref));
+            let mut secrets = by_key(&self.secrets);
+            secrets.retain(|key, _| wanted.contains(key));
+            state.secrets = Arc::new(secrets);
+        }
+        state
     }
 }
 
-fn by_key<K>(store: &Store<K>) -> BTreeMap<ObjectKey, K>
+/// The store's objects by key (shared with the store, not copied).
+fn by_key<K>(store: &Store<K>) -> BTreeMap<ObjectKey, Arc<K>>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
-    store
-        .state()
-        .into_iter()
-        .map(|object| (ObjectKey::new(object.namespace().unwrap_or_default(), object.name_any()), (*object).clone()))
-        .collect()
+    store.state().into_iter().map(|object| (ObjectKey::new(object.namespace().unwrap_or_default(), object.name_any()), object)).collect()
 }
 
 /// The Secrets named by `spec.tls[].secretName` and by the `proxy-ssl-secret` and `auth-secret`

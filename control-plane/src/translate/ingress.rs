@@ -60,6 +60,7 @@ mod balance;
 pub mod behaviour;
 mod canary;
 mod cors;
+pub mod endpoints;
 mod mirror;
 mod passthrough;
 mod ratelimit;
@@ -283,7 +284,7 @@ fn read_passwords(
     diagnostics: &mut Diagnostics,
 ) {
     let field = format!("metadata.annotations[{NGINX_PREFIX}auth-secret]");
-    match basic::users(config, state.secrets.get(&config.secret)) {
+    match basic::users(config, state.secrets.get(&config.secret).map(std::sync::Arc::as_ref)) {
         Ok((users, unsupported)) => {
             if !unsupported.is_empty() {
                 let message = format!(

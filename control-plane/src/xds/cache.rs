@@ -28,7 +28,8 @@ struct HashedResource {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TypeSnapshot {
     version: String,
-    resources: BTreeMap<String, HashedResource>,
+    /// Shared with the snapshots that hold the same resource.
+    resources: BTreeMap<String, Arc<HashedResource>>,
 }
 
 impl TypeSnapshot {
@@ -62,7 +63,8 @@ pub struct Selection {
 /// "not built yet": streams wait instead of sending an empty configuration.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Snapshot {
-    types: BTreeMap<ResourceType, TypeSnapshot>,
+    /// Shared: a snapshot made by [`Snapshot::replacing`] holds the other types of the one before.
+    types: BTreeMap<ResourceType, Arc<TypeSnapshot>>,
 }
 
 impl Snapshot {
@@ -79,11 +81,25 @@ impl Snapshot {
             let mut resources = BTreeMap::new();
             for named in by_type.remove(&resource_type).unwrap_or_default() {
                 let hash = resource_hash(&named.name, &named.resource);
-                resources.insert(named.name, HashedResource { resource: named.resource, hash });
+                resources.insert(named.name, Arc::new(HashedResource { resource: named.resource, hash }));
             }
             let version = content_version(resources.iter().map(|(name, r)| (name.as_str(), &r.hash)));
-            types.insert(resource_type, TypeSnapshot { version, resources });
+            types.insert(resource_type, Arc::new(TypeSnapshot { version, resources }));
         }
+        Snapshot { types }
+    }
+
+    /// This snapshot with `resources` of `resource_type` put in place of those of the same names
+    /// (or added). Only that type is copied and versioned again; the others are shared.
+    pub fn replacing(&self, resource_type: ResourceType, resources: Vec<NamedResource>) -> Snapshot {
+        let mut types = self.types.clone();
+        let mut replaced = types.get(&resource_type).map(|t| (**t).clone()).unwrap_or_default();
+        for named in resources {
+            let hash = resource_hash(&named.name, &named.resource);
+            replaced.resources.insert(named.name, Arc::new(HashedResource { resource: named.resource, hash }));
+        }
+        replaced.version = content_version(replaced.resources.iter().map(|(name, r)| (name.as_str(), &r.hash)));
+        types.insert(resource_type, Arc::new(replaced));
         Snapshot { types }
     }
 
@@ -93,11 +109,16 @@ impl Snapshot {
     }
 
     pub fn get(&self, resource_type: ResourceType) -> Option<&TypeSnapshot> {
-        self.types.get(&resource_type)
+        self.types.get(&resource_type).map(Arc::as_ref)
     }
 
     pub fn version(&self, resource_type: ResourceType) -> Option<&str> {
         self.types.get(&resource_type).map(|t| t.version.as_str())
+    }
+
+    /// The content hash of one resource, if the snapshot has it.
+    pub fn resource_hash(&self, resource_type: ResourceType, name: &str) -> Option<[u8; 32]> {
+        Some(self.types.get(&resource_type)?.resources.get(name)?.hash)
     }
 
     /// The version [`Snapshot::select`] would give, without copying any resource.
@@ -120,7 +141,7 @@ impl Snapshot {
                 resources: snapshot.resources.values().map(|r| r.resource.clone()).collect(),
             });
         };
-        let chosen: Vec<(&String, &HashedResource)> =
+        let chosen: Vec<(&String, &Arc<HashedResource>)> =
             names.iter().filter_map(|name| snapshot.resources.get_key_value(name)).collect();
         Some(Selection {
             version: content_version(chosen.iter().map(|(name, r)| (name.as_str(), &r.hash))),
@@ -147,6 +168,13 @@ impl Selection {
 }
 
 impl Selection {
+    /// This selection with only the resources `keep` says yes to (by name); the version stays the
+    /// whole selection's, which is what the client holds once it applied them.
+    pub fn only(self, keep: impl Fn(&str) -> bool) -> Selection {
+        let (names, resources) = self.names.into_iter().zip(self.resources).filter(|(name, _)| keep(name)).unzip();
+        Selection { version: self.version, names, resources }
+    }
+
     /// This selection with its resources replaced one for one (same names, same order), versioned
     /// over the new content: a route configuration merged for make-before-break (see `stream`).
     pub fn with_resources(self, resources: Vec<Any>) -> Selection {
@@ -250,6 +278,24 @@ mod tests {
         assert_ne!(a.version(ResourceType::Endpoint), d.version(ResourceType::Endpoint), "name changed");
         assert_eq!(a.version(ResourceType::Listener), d.version(ResourceType::Listener), "untouched type");
         assert_eq!(a.version(ResourceType::Endpoint).map(str::len), Some(16));
+    }
+
+    #[test]
+    fn replacing_resources_equals_building_the_whole_snapshot_again() {
+        let mut by_type = BTreeMap::new();
+        by_type.insert(ResourceType::Endpoint, vec![named("a", b"1"), named("b", b"2")]);
+        by_type.insert(ResourceType::Cluster, vec![named("a", b"cluster")]);
+        let before = Snapshot::new(by_type.clone());
+        let replaced = before.replacing(ResourceType::Endpoint, vec![named("b", b"changed")]);
+        by_type.insert(ResourceType::Endpoint, vec![named("a", b"1"), named("b", b"changed")]);
+        assert_eq!(replaced, Snapshot::new(by_type), "same resources, same versions");
+        assert_ne!(replaced.version(ResourceType::Endpoint), before.version(ResourceType::Endpoint));
+        assert_eq!(replaced.version(ResourceType::Cluster), before.version(ResourceType::Cluster));
+        assert!(
+            std::ptr::eq(replaced.get(ResourceType::Cluster).unwrap(), before.get(ResourceType::Cluster).unwrap()),
+            "the other types are shared, not copied"
+        );
+        assert_eq!(before.replacing(ResourceType::Endpoint, vec![]), before, "nothing replaced: the same snapshot");
     }
 
     #[test]

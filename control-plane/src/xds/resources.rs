@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::google::protobuf::Any;
 use envoy_types::util::pack_any;
 
@@ -83,6 +84,11 @@ pub struct NamedResource {
     pub resource: Any,
 }
 
+/// One cluster's endpoints, named by the cluster (as Envoy requests them).
+pub fn endpoint(assignment: ClusterLoadAssignment) -> NamedResource {
+    NamedResource { name: assignment.cluster_name.clone(), resource: pack_any(assignment) }
+}
+
 /// Pack every resource, grouped by type (every type present, possibly empty). Route
 /// configurations are packed by [`route_config::pack`], whose bytes do not depend on map order.
 pub fn by_type(resources: &EnvoyResources) -> BTreeMap<ResourceType, Vec<NamedResource>> {
@@ -95,14 +101,7 @@ pub fn by_type(resources: &EnvoyResources) -> BTreeMap<ResourceType, Vec<NamedRe
         ResourceType::Cluster,
         resources.clusters.iter().map(|r| NamedResource { name: r.name.clone(), resource: pack_any(r.clone()) }).collect(),
     );
-    out.insert(
-        ResourceType::Endpoint,
-        resources
-            .endpoints
-            .iter()
-            .map(|r| NamedResource { name: r.cluster_name.clone(), resource: pack_any(r.clone()) })
-            .collect(),
-    );
+    out.insert(ResourceType::Endpoint, resources.endpoints.iter().cloned().map(endpoint).collect());
     out.insert(
         ResourceType::Secret,
         resources.secrets.iter().map(|r| NamedResource { name: r.name.clone(), resource: pack_any(r.clone()) }).collect(),

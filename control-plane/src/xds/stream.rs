@@ -16,6 +16,11 @@
 //!   the answer comes. Responses are versioned by content, so nothing identical is re-sent.
 //! - Listeners and clusters are sent whole; endpoints, secrets and filter configs only by the names
 //!   requested.
+//! - Endpoints are sent as a change: a response carries only the load assignments that differ from
+//!   what was sent before (in state-of-the-world xDS, a route or endpoint response that omits a
+//!   resource leaves it as it is). Envoy is sent them all again after a cluster response (a
+//!   cluster it re-creates asks again), after a NACK of endpoints and on a resubscription, so an
+//!   endpoint change at 10 000 clusters is one small message instead of 10 000 assignments.
 //! - On a new snapshot, and after every request, types are visited in make-before-break order
 //!   (`ResourceType::ALL`).
 //! - Make-before-break, both ways, between clusters and the filter configuration (the route table
@@ -99,6 +104,8 @@ pub struct StreamState {
     sent_clusters: BTreeMap<String, Any>,
     /// The route configurations of the last route response, by name.
     sent_routes: BTreeMap<String, Any>,
+    /// The content hash of each load assignment Envoy was sent since it was last sent them all.
+    sent_endpoints: BTreeMap<String, [u8; 32]>,
 }
 
 /// The type whose content names clusters and policy keys (the filter's route table): a removed
@@ -115,6 +122,7 @@ impl StreamState {
             next_nonce: 1,
             sent_clusters: BTreeMap::new(),
             sent_routes: BTreeMap::new(),
+            sent_endpoints: BTreeMap::new(),
         }
     }
 
@@ -165,12 +173,16 @@ impl StreamState {
         state.subscribed = true;
         state.names = names;
         match request.error_detail {
-            Some(status) => step.events.push(StreamEvent::Nacked {
+            Some(status) => step.events.push({
+                if resource_type == ResourceType::Endpoint {
+                    self.sent_endpoints.clear(); // what Envoy kept is not known: send them all next time
+                }
+                StreamEvent::Nacked {
                 resource_type,
                 rejected_version: sent.version,
                 last_accepted_version: request.version_info,
                 error_detail: status.message,
-            }),
+            }}),
             None => {
                 state.acked_version = Some(request.version_info.clone());
                 step.events.push(StreamEvent::Acked { resource_type, version: request.version_info });
@@ -244,6 +256,25 @@ impl StreamState {
         selection.with_resources(merged)
     }
 
+    /// The load assignments of `selection` Envoy was not sent yet as they are (all of them when
+    /// `force`d or after [`StreamState::sent_endpoints`] was cleared), recorded as sent.
+    fn endpoint_changes(&mut self, selection: Selection, force: bool) -> Selection {
+        if force {
+            self.sent_endpoints.clear();
+        }
+        let snapshot = Arc::clone(&self.snapshot);
+        let hash = |name: &str| snapshot.resource_hash(ResourceType::Endpoint, name);
+        let sent = &self.sent_endpoints;
+        let changes = selection.only(|name| hash(name).is_none() || sent.get(name) != hash(name).as_ref());
+        self.sent_endpoints.retain(|name, _| hash(name).is_some());
+        for name in &changes.names {
+            if let Some(hash) = hash(name) {
+                self.sent_endpoints.insert(name.clone(), hash);
+            }
+        }
+        changes
+    }
+
     /// The response to send for `resource_type` now, if any. `force`: send even if Envoy already
     /// has this content (a fresh subscription).
     fn respond(&mut self, resource_type: ResourceType, force: bool) -> Option<DiscoveryResponse> {
@@ -267,7 +298,7 @@ impl StreamState {
             selection = self.retained_routes(selection);
         }
         let requested = self.requested(resource_type).cloned().unwrap_or_default();
-        let state = self.types.get_mut(&resource_type)?;
+        let state = self.types.get(&resource_type)?;
         if !force {
             if let Some(sent) = &state.sent {
                 if sent.version == selection.version && sent.names == requested {
@@ -275,12 +306,17 @@ impl StreamState {
                 }
             }
         }
+        if resource_type == ResourceType::Endpoint {
+            selection = self.endpoint_changes(selection, force);
+        }
+        let state = self.types.get_mut(&resource_type)?;
         let nonce = self.next_nonce.to_string();
         self.next_nonce += 1;
         state.sent = Some(Sent { version: selection.version.clone(), nonce: nonce.clone(), names: requested });
         state.awaiting_answer = true;
         if resource_type == ResourceType::Cluster {
             self.sent_clusters = selection.names.iter().cloned().zip(selection.resources.iter().cloned()).collect();
+            self.sent_endpoints.clear(); // a cluster Envoy re-creates asks for its endpoints again
         }
         if resource_type == ResourceType::Route {
             self.sent_routes = selection.names.iter().cloned().zip(selection.resources.iter().cloned()).collect();
@@ -413,13 +449,57 @@ mod tests {
         let mut stream = StreamState::new(base());
         let response = only(stream.on_request(initial(ResourceType::Endpoint, &["default/web/80"], true)));
         assert_eq!(contents(&response), vec!["E1"]);
-        // Envoy adds a cluster: the ACK carries the new names, so the answer is a new response.
+        // Envoy adds a cluster: the ACK carries the new names, so the answer is a new response
+        // (with what Envoy lacks: web's assignment did not change).
         let response = only(stream.on_request(ack(&response, &["default/web/80", "default/api/80"])));
-        assert_eq!(contents(&response), vec!["E2", "E1"]);
-        // Names removed: the answer covers only what is still asked for.
-        let response = only(stream.on_request(ack(&response, &["default/api/80"])));
         assert_eq!(contents(&response), vec!["E2"]);
+        // Names removed: the answer is versioned over what is still asked for, and Envoy has it.
+        let response = only(stream.on_request(ack(&response, &["default/api/80"])));
+        assert_eq!(contents(&response), Vec::<String>::new());
+        assert_eq!(Some(response.version_info.clone()), base().selection_version(ResourceType::Endpoint, Some(&BTreeSet::from(["default/api/80".to_string()]))));
         assert!(stream.on_request(ack(&response, &["default/api/80"])).responses.is_empty());
+    }
+
+    #[test]
+    fn endpoint_responses_carry_what_changed_and_everything_after_clusters_or_a_nack() {
+        let names = ["default/web/80", "default/api/80"];
+        let with = |web: &str, api: &str, web_cluster: &str| {
+            snapshot(&[
+                (ResourceType::Cluster, "default/web/80", web_cluster),
+                (ResourceType::Cluster, "default/api/80", "C2"),
+                (ResourceType::Endpoint, "default/web/80", web),
+                (ResourceType::Endpoint, "default/api/80", api),
+            ])
+        };
+        let mut stream = StreamState::new(with("E1", "E2", "C1"));
+        let clusters = only(stream.on_request(initial(ResourceType::Cluster, &[], true)));
+        stream.on_request(ack(&clusters, &[]));
+        let first = only(stream.on_request(initial(ResourceType::Endpoint, &names, false)));
+        assert_eq!(contents(&first), vec!["E2", "E1"], "a subscription gets them all");
+        stream.on_request(ack(&first, &names));
+
+        // One endpoint changes: only its assignment travels, under the whole selection's version.
+        let next = with("E1-new", "E2", "C1");
+        let change = only(stream.on_snapshot(Arc::clone(&next)));
+        assert_eq!(contents(&change), vec!["E1-new"]);
+        assert_eq!(Some(change.version_info.clone()), next.selection_version(ResourceType::Endpoint, Some(&names.iter().map(|n| n.to_string()).collect())));
+        stream.on_request(ack(&change, &names));
+
+        // Envoy refuses one: what it kept is not known, so the next response has them all.
+        let refused = only(stream.on_snapshot(with("E1-new", "E2-bad", "C1")));
+        assert_eq!(contents(&refused), vec!["E2-bad"]);
+        stream.on_request(nack(&refused, &change.version_info, &names, "bad endpoint"));
+        let after_nack = only(stream.on_snapshot(with("E1-new", "E2-fixed", "C1")));
+        assert_eq!(contents(&after_nack), vec!["E2-fixed", "E1-new"]);
+        stream.on_request(ack(&after_nack, &names));
+
+        // A cluster response: a cluster Envoy re-creates asks again, so the next one has them all.
+        let step = stream.on_snapshot(with("E1-new", "E2-fixed", "C1-new"));
+        let clusters = only(step);
+        assert_eq!(clusters.type_url, ResourceType::Cluster.type_url());
+        assert!(stream.on_request(ack(&clusters, &[])).responses.is_empty());
+        let after_clusters = only(stream.on_snapshot(with("E1-new", "E2-third", "C1-new")));
+        assert_eq!(contents(&after_clusters), vec!["E2-third", "E1-new"]);
     }
 
     #[test]

@@ -5,17 +5,17 @@
 //! the Ingress names a `default-backend` Service with ready endpoints: that one answers. Pure: it
 //! reads `ClusterState` and must not decide anything about hosts or paths.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::ServicePort;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::IngressBackend;
 use wasm_ingress_filter::table::RouteAction;
 
-use crate::model::{Endpoint, ObjectRef, RoutePolicy, Severity, UpstreamCluster, UpstreamOptions};
+use crate::model::{Endpoint, EndpointQuery, ObjectRef, RoutePolicy, Severity, UpstreamCluster, UpstreamOptions};
 use crate::state::{ClusterState, ObjectKey};
 
+use super::endpoints::SliceIndex;
 use super::Diagnostics;
 
 /// The label that ties an EndpointSlice to its Service.
@@ -52,26 +52,16 @@ struct Fallback {
 pub(super) struct Backends<'s> {
     state: &'s ClusterState,
     pub(super) clusters: BTreeMap<String, UpstreamCluster>,
-    /// EndpointSlices already reported (bad addresses), so each is reported once.
-    reported_slices: BTreeSet<ObjectKey>,
-    /// The EndpointSlices of each Service (`namespace/name` from the service-name label), built
-    /// once per translation so resolving a backend does not scan every slice (that made
-    /// translation quadratic in the number of Services).
-    slices_by_service: BTreeMap<ObjectKey, Vec<(&'s ObjectKey, &'s EndpointSlice)>>,
+    /// Where endpoints are read (and what was read, for `endpoints::reread`).
+    pub(super) slices: SliceIndex<'s>,
     /// Skip loopback, link-local and metadata addresses (Kubernetes mode).
     refuse_local: bool,
 }
 
 impl<'s> Backends<'s> {
     pub(super) fn new(state: &'s ClusterState, refuse_local: bool) -> Backends<'s> {
-        let mut slices_by_service: BTreeMap<ObjectKey, Vec<_>> = BTreeMap::new();
-        for (slice_key, slice) in &state.endpoint_slices {
-            if let Some(service) = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) {
-                let service = ObjectKey::new(slice_key.namespace.clone(), service.clone());
-                slices_by_service.entry(service).or_default().push((slice_key, slice));
-            }
-        }
-        Backends { state, clusters: BTreeMap::new(), reported_slices: BTreeSet::new(), slices_by_service, refuse_local }
+        let slices = SliceIndex::new(state.endpoint_slices.iter(), refuse_local);
+        Backends { state, clusters: BTreeMap::new(), slices, refuse_local }
     }
 
     /// The action for `backend` of Ingress `ingress` (its field `field`), spoken to as `options`
@@ -174,7 +164,7 @@ impl<'s> Backends<'s> {
             Some(cluster) => cluster.clone(),
             None => {
                 let cluster_ip = spec.and_then(|s| s.cluster_ip.as_deref());
-                let endpoints = self.cluster_endpoints(&object, &key, cluster_ip, port, options, diagnostics);
+                let endpoints = self.cluster_endpoints(&name, (&object, &key), cluster_ip, port, options, diagnostics);
                 UpstreamCluster { name, endpoints, options: options.clone() }
             }
         };
@@ -269,7 +259,7 @@ impl<'s> Backends<'s> {
         let cluster = options.cluster_name(&cluster_name(&service_key.namespace, &service_key.name, service_port.port));
         if !self.clusters.contains_key(&cluster) {
             let cluster_ip = spec.and_then(|s| s.cluster_ip.as_deref());
-            let endpoints = self.cluster_endpoints(&object, &service_key, cluster_ip, service_port, options, diagnostics);
+            let endpoints = self.cluster_endpoints(&cluster, (&object, &service_key), cluster_ip, service_port, options, diagnostics);
             self.clusters.insert(cluster.clone(), UpstreamCluster { name: cluster.clone(), endpoints, options: options.clone() });
         }
         if self.clusters.get(&cluster).is_some_and(|c| c.endpoints.is_empty()) {
@@ -284,17 +274,19 @@ impl<'s> Backends<'s> {
         Some(Resolved::Served(cluster))
     }
 
-    /// The endpoints of a Service port's cluster: the cluster IP alone for `service-upstream`
-    /// (when it has a usable one), else the ready endpoints.
+    /// The endpoints of a Service port's cluster `cluster`: the cluster IP alone for
+    /// `service-upstream` (when it has a usable one), else the ready endpoints. `about`: the object
+    /// warned when the cluster IP cannot be used, and the Service.
     fn cluster_endpoints(
         &mut self,
-        object: &ObjectRef,
-        service_key: &ObjectKey,
+        cluster: &str,
+        about: (&ObjectRef, &ObjectKey),
         cluster_ip: Option<&str>,
         service_port: &ServicePort,
         options: &UpstreamOptions,
         diagnostics: &mut Diagnostics,
     ) -> Vec<Endpoint> {
+        let (object, service_key) = about;
         let service_endpoint = service_address(cluster_ip, service_port)
             .filter(|e| options.service_upstream && !(self.refuse_local && e.address.parse().ok().and_then(local_address).is_some()));
         if let Some(endpoint) = service_endpoint {
@@ -308,72 +300,10 @@ impl<'s> Backends<'s> {
                 format!("Service {service_key} has no usable cluster IP (headless?); its endpoints are used instead"),
             );
         }
-        self.endpoints(service_key, service_port, diagnostics)
-    }
-
-    /// Ready addresses of the Service's EndpointSlices for this Service port, sorted.
-    fn endpoints(&mut self, service: &ObjectKey, port: &ServicePort, diagnostics: &mut Diagnostics) -> Vec<Endpoint> {
-        let port_name = port.name.as_deref().unwrap_or_default();
-        let mut endpoints = BTreeSet::new();
-        let slices = self.slices_by_service.get(service).map(Vec::as_slice).unwrap_or_default();
-        for &(slice_key, slice) in slices {
-            let want_v6 = match slice.address_type.as_str() {
-                "IPv4" => false,
-                "IPv6" => true,
-                _ => continue, // FQDN slices: not for Envoy EDS
-            };
-            let slice_port = slice
-                .ports
-                .iter()
-                .flatten()
-                .find(|p| p.name.as_deref().unwrap_or_default() == port_name)
-                .and_then(|p| p.port)
-                .and_then(|p| u16::try_from(p).ok())
-                .filter(|p| *p != 0);
-            let Some(slice_port) = slice_port else { continue };
-            for endpoint in slice.endpoints.iter().flatten() {
-                // `ready` unset means ready (EndpointSlice API).
-                let ready = endpoint.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
-                if !ready {
-                    continue;
-                }
-                for address in &endpoint.addresses {
-                    match address.parse::<IpAddr>() {
-                        Ok(ip) if ip.is_ipv6() == want_v6 && self.refuse_local && local_address(ip).is_some() => {
-                            if self.reported_slices.insert(slice_key.clone()) {
-                                diagnostics.push(
-                                    slice_ref(slice_key),
-                                    "endpoints".into(),
-                                    Severity::Error,
-                                    format!(
-                                        "address {address:?} is {}: Envoy never proxies there (it would reach the node or the cloud metadata service); skipped",
-                                        local_address(ip).unwrap_or_default()
-                                    ),
-                                );
-                            }
-                        }
-                        Ok(ip) if ip.is_ipv6() == want_v6 => {
-                            endpoints.insert(Endpoint { address: ip.to_string(), port: slice_port });
-                        }
-                        _ => {
-                            if self.reported_slices.insert(slice_key.clone()) {
-                                diagnostics.push(
-                                    ObjectRef {
-                                        kind: "EndpointSlice".into(),
-                                        namespace: slice_key.namespace.clone(),
-                                        name: slice_key.name.clone(),
-                                    },
-                                    "endpoints".into(),
-                                    Severity::Warning,
-                                    format!("address {address:?} is not an {} address; skipped", slice.address_type),
-                                );
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        endpoints.into_iter().collect()
+        let query = EndpointQuery { service: service_key.clone(), port_name: service_port.name.clone().unwrap_or_default() };
+        let endpoints = self.slices.ready(&query, diagnostics);
+        self.slices.fills(cluster, query);
+        endpoints
     }
 }
 
@@ -432,10 +362,6 @@ pub fn local_address(ip: IpAddr) -> Option<&'static str> {
         IpAddr::V6(v6) if v6.segments() == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254] => Some("the cloud metadata service"),
         _ => None,
     }
-}
-
-fn slice_ref(key: &ObjectKey) -> ObjectRef {
-    ObjectRef { kind: "EndpointSlice".into(), namespace: key.namespace.clone(), name: key.name.clone() }
 }
 
 pub(super) fn ingress_ref(key: &ObjectKey) -> ObjectRef {

@@ -108,7 +108,7 @@ impl<'s> Translator<'s> {
         let mut notes = TranslationNotes::default();
         check_our_class_objects(state, options, &mut diagnostics);
         let mut ours: Vec<(&ObjectKey, &Ingress)> = Vec::new();
-        for (key, ingress) in &state.ingresses {
+        for (key, ingress) in state.ingresses.iter() {
             if is_ours(ingress, state, options) {
                 ours.push((key, ingress));
             } else {
@@ -572,7 +572,13 @@ impl<'s> Translator<'s> {
             passthrough: self.passthrough_hosts,
             client_validation,
         };
-        let translation = Translation { model, diagnostics, served_ingresses: self.served, denied_ingresses: self.denied };
+        let translation = Translation {
+            model,
+            diagnostics,
+            served_ingresses: self.served,
+            denied_ingresses: self.denied,
+            endpoint_reads: self.backends.slices.into_reads(),
+        };
         (translation, self.notes)
     }
 

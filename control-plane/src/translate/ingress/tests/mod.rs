@@ -1392,6 +1392,7 @@ fn source_ranges_become_the_route_policy_of_every_path_and_the_host_fallback() {
 mod auth;
 mod canary;
 mod cors;
+mod endpoints;
 
 #[test]
 fn proxy_send_timeout_is_only_reported_when_it_would_differ_from_the_read_timeout() {
