@@ -420,4 +420,49 @@ mod tests {
         .collect();
         assert_eq!(keys, expected);
     }
+
+    #[test]
+    fn a_snapshot_reads_again_only_the_kinds_that_changed() {
+        fn store<K>(objects: Vec<K>) -> Store<K>
+        where
+            K: Resource<DynamicType = ()> + Clone + 'static,
+        {
+            let (reader, mut writer) = reflector::store();
+            for object in objects {
+                writer.apply_watcher_event(&watcher::Event::Apply(object));
+            }
+            reader
+        }
+        let shop = ingress(serde_json::json!({
+            "metadata": {"name": "shop", "namespace": "web"},
+            "spec": {"tls": [{"hosts": ["shop.example"], "secretName": "shop-tls"}]}
+        }));
+        let slice: EndpointSlice = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "shop-1", "namespace": "web", "labels": {"kubernetes.io/service-name": "shop"}},
+            "addressType": "IPv4", "endpoints": []
+        }))
+        .unwrap();
+        let secret: Secret = serde_json::from_value(serde_json::json!({"metadata": {"name": "shop-tls", "namespace": "web"}})).unwrap();
+        let stores = Stores {
+            ingresses: store(vec![shop]),
+            ingress_classes: store(vec![]),
+            services: store(vec![]),
+            endpoint_slices: store(vec![slice]),
+            secrets: store(vec![secret]),
+        };
+        let all: BTreeSet<ObjectKind> = ObjectKind::ALL.into_iter().collect();
+        let first = stores.snapshot(&ClusterState::default(), &all);
+        assert_eq!((first.ingresses.len(), first.endpoint_slices.len(), first.secrets.len()), (1, 1, 1));
+        for (changed, expected) in [
+            (vec![], vec![]),
+            (vec![ObjectKind::EndpointSlice], vec![ObjectKind::EndpointSlice]),
+            // The Secrets kept depend on the Ingresses.
+            (vec![ObjectKind::Ingress], vec![ObjectKind::Ingress, ObjectKind::Secret]),
+            (vec![ObjectKind::Service, ObjectKind::Secret], vec![ObjectKind::Service, ObjectKind::Secret]),
+        ] {
+            let next = stores.snapshot(&first, &changed.iter().copied().collect());
+            assert_eq!(first.changed_kinds(&next).into_iter().collect::<Vec<_>>(), expected, "{changed:?}");
+            assert_eq!(next.secrets.len(), 1, "{changed:?}: the Secret an Ingress names is kept");
+        }
+    }
 }
