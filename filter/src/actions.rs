@@ -94,6 +94,7 @@ pub fn apply<'t>(
                 cors: forward.cors.as_deref(),
                 auth: forward.auth.as_deref(),
                 basic_auth: forward.basic_auth.as_deref(),
+                connection_limit: forward.connection_limit.as_deref(),
                 response: forward.response.as_deref(),
             }
         }
@@ -444,6 +445,7 @@ mod tests {
             cors: None,
             auth: None,
             basic_auth: None,
+            connection_limit: None,
             response: None,
         });
         let request = RequestParts::new(b"a", long.as_bytes());

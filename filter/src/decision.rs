@@ -3,7 +3,7 @@
 //! (which decides) and `actions` / `redirect` (which build outcomes), so none imports another's
 //! internals. Data only.
 
-use crate::table::{BasicAuth, Canary, Cors, ExternalAuth, ResponseRewrite, Route};
+use crate::table::{BasicAuth, Canary, ConnectionLimit, Cors, ExternalAuth, ResponseRewrite, Route};
 
 /// The body of the filter's own 404 (no host/path matched and no default backend). Fixed text: the
 /// request's host and path are deliberately not echoed back.
@@ -37,7 +37,9 @@ pub enum Outcome<'t> {
     /// [`crate::matcher::CompiledTable::chooses_canary`] whether `canary.cluster` replaces `cluster`.
     /// With `cors`, [`crate::matcher::CompiledTable::cors_policy`] may replace `policy`. With
     /// `auth`, the request is forwarded only if the auth service allows it (see [`crate::auth`]); with
-    /// `basic_auth`, only with a password [`crate::matcher::CompiledTable::basic_auth_allows`].
+    /// `basic_auth`, only with a password [`crate::matcher::CompiledTable::basic_auth_allows`]; with
+    /// `connection_limit`, only while the client has fewer requests in progress (see
+    /// [`crate::connections`]).
     Forward {
         cluster: &'t str,
         path: Option<String>,
@@ -47,6 +49,7 @@ pub enum Outcome<'t> {
         cors: Option<&'t Cors>,
         auth: Option<&'t ExternalAuth>,
         basic_auth: Option<&'t BasicAuth>,
+        connection_limit: Option<&'t ConnectionLimit>,
         response: Option<&'t ResponseRewrite>,
     },
     /// Answer from the filter.

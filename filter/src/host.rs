@@ -21,8 +21,11 @@
 //!    takes the request (its header and cookie are read only then), the policy being the CORS one
 //!    when the route has CORS and the `Origin` is allowed; Respond / 404 / Redirect:
 //!    `send_http_response`;
-//! 6. a Forward with basic auth (not for a CORS preflight): `Authorization` checked against the
-//!    table's password list (a success remembered until the next table), else 401;
+//! 6. a Forward with `limit-connections` (not a CORS preflight): one count taken for the client
+//!    address in the limit's zone (Envoy's shared data, compare-and-swap), else 503; the count is
+//!    given back in `on_log`, when the request ends however it ends. Then basic auth (not for a
+//!    CORS preflight either): `Authorization` checked against the table's password list (a
+//!    success remembered until the next table), else 401;
 //! 7. a Forward with external auth (and not a CORS preflight, which nginx answers before auth):
 //!    read every request header once, apply step 5's header changes, send the auth request with
 //!    `dispatch_http_call` and pause; the auth response resumes the request (with the copied
@@ -38,17 +41,18 @@ use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{Action, ContextType, LogLevel, MapType, Status};
 
 use sha2::{Digest as _, Sha256};
 
 use crate::auth::{self, Original, Verdict};
 use crate::basic;
 use crate::client_cert;
+use crate::connections::{self, Take};
 use crate::response::Rewrites;
 use crate::request::HeaderLookup;
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
-use crate::table::{BasicAuth, ClientCertificate, ExternalAuth, RouteTable, CLUSTER_HEADER, ERROR_PAGE_HEADER, POLICY_HEADER};
+use crate::table::{BasicAuth, ClientCertificate, ConnectionLimit, ExternalAuth, RouteTable, CLUSTER_HEADER, ERROR_PAGE_HEADER, POLICY_HEADER};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -172,6 +176,7 @@ impl RootContext for IngressRoot {
             auth: None,
             auth_cookies: None,
             response: None,
+            connection: None,
         }))
     }
 
@@ -191,6 +196,15 @@ struct IngressRequest {
     /// The route's response-header rewrites, filled for this request (`proxy-redirect-*`,
     /// `proxy-cookie-*`).
     response: Option<Rewrites>,
+    /// The `limit-connections` count this request holds, given back in `on_log`.
+    connection: Option<HeldConnection>,
+}
+
+/// A count of [`crate::connections`]: which slot, zone and client address it was taken for.
+struct HeldConnection {
+    key: String,
+    zone: String,
+    client: String,
 }
 
 /// What the auth response is read against: the route's auth settings and the original request.
@@ -410,7 +424,7 @@ impl HttpContext for IngressRequest {
             }
         }
         match decision.outcome {
-            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth, response } => {
+            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth, connection_limit, response } => {
                 let cluster = match canary {
                     Some(canary) if table.chooses_canary(canary, self, self.shared.random.next()) => &canary.cluster,
                     _ => cluster,
@@ -418,6 +432,11 @@ impl HttpContext for IngressRequest {
                 let cors_policy = cors.and_then(|cors| table.cors_policy(cors, self));
                 let preflight = cors.zip(cors_policy).is_some_and(|(cors, chosen)| chosen == cors.preflight_policy);
                 let policy = cors_policy.unwrap_or(policy);
+                if let Some(limit) = connection_limit.filter(|_| !preflight) {
+                    if !self.take_connection(limit) {
+                        return self.respond(503, TOO_MANY_CONNECTIONS_BODY);
+                    }
+                }
                 if let Some(basic) = basic_auth.filter(|_| !preflight) {
                     if !self.basic_auth_allows(&table, basic) {
                         return self.unauthorized(basic);
@@ -445,6 +464,12 @@ impl HttpContext for IngressRequest {
         }
     }
 
+    fn on_log(&mut self) {
+        if let Some(held) = self.connection.take() {
+            self.release_connection(&held);
+        }
+    }
+
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         if let Some(rewrites) = self.response.take() {
             self.rewrite_response(&rewrites);
@@ -461,7 +486,63 @@ impl HttpContext for IngressRequest {
     }
 }
 
+/// The body of a request refused by `limit-connections` (nginx's `limit_conn_status` 503).
+const TOO_MANY_CONNECTIONS_BODY: &str = "503 Service Temporarily Unavailable\n";
+
 impl IngressRequest {
+    /// Take one `limit-connections` count for the client; `false`: it has `limit` requests in
+    /// progress already. An exempt client, or one whose count cannot be taken (a crowded slot, a
+    /// shared-data error, compare-and-swap lost [`connections::MAX_TAKE_ATTEMPTS`] times), passes
+    /// uncounted: the limit protects backends, it does not decide who may reach them.
+    fn take_connection(&mut self, limit: &ConnectionLimit) -> bool {
+        let source = self.get_property(vec!["source", "address"]).unwrap_or_default();
+        let source = String::from_utf8_lossy(&source);
+        let client = address_without_port(&source);
+        if client.is_empty() || connections::exempt(&limit.exempt, client) {
+            return true;
+        }
+        let key = connections::slot_key(&limit.zone, client);
+        for _ in 0..connections::MAX_TAKE_ATTEMPTS {
+            // An absent slot has no CAS: the first write creates it unconditionally. Two workers
+            // creating one slot at once can lose a count, which only ever lets a request more in.
+            let (value, cas) = self.get_shared_data(&key);
+            let new = match connections::take(value.as_deref().unwrap_or_default(), &limit.zone, client, limit.limit) {
+                Take::Taken(new) => new,
+                Take::Over => return false,
+                Take::Full => return true,
+            };
+            match self.set_shared_data(&key, Some(&new), cas) {
+                Ok(()) => {
+                    self.connection = Some(HeldConnection { key, zone: limit.zone.clone(), client: client.to_string() });
+                    return true;
+                }
+                Err(Status::CasMismatch) => continue,
+                Err(status) => {
+                    log(LogLevel::Warn, &format!("wasm-ingress: limit-connections count not taken: {status:?}"));
+                    return true;
+                }
+            }
+        }
+        true
+    }
+
+    /// Give a `limit-connections` count back (compare-and-swap, retried).
+    fn release_connection(&self, held: &HeldConnection) {
+        for _ in 0..connections::MAX_RELEASE_ATTEMPTS {
+            let (value, cas) = self.get_shared_data(&held.key);
+            let Some(new) = connections::release(value.as_deref().unwrap_or_default(), &held.zone, &held.client) else { return };
+            match self.set_shared_data(&held.key, Some(&new), cas) {
+                Err(Status::CasMismatch) => continue,
+                Ok(()) => return,
+                Err(status) => {
+                    log(LogLevel::Warn, &format!("wasm-ingress: limit-connections count not given back: {status:?}"));
+                    return;
+                }
+            }
+        }
+        log(LogLevel::Warn, "wasm-ingress: limit-connections count not given back (compare-and-swap kept failing)");
+    }
+
     /// nginx's `proxy_redirect` on `Location` and `Refresh`, `proxy_cookie_*` on every
     /// `Set-Cookie` (all of them set again, in order, when one changes).
     fn rewrite_response(&self, rewrites: &Rewrites) {

@@ -8,6 +8,8 @@
 //! - `canary`: ingress-nginx canary decisions (header, cookie, weight) as a pure function.
 //! - `client_cert`: ingress-nginx client certificates (`auth-tls-*`) per request, after Envoy's
 //!   handshake (SNI = host, certificate presence).
+//! - `connections`: ingress-nginx `limit-connections` — the per-client counts of requests in
+//!   progress, kept in Envoy's shared data (slot choice, value encoding, exemption) as pure functions.
 //! - `cors`: ingress-nginx CORS as a choice between a route's policies (allowed origin, preflight).
 //! - `redirect`: redirect checks and the `Location` a redirect gives a request (ssl-redirect,
 //!   app-root, permanent/temporal and from-to-www redirects).
@@ -26,6 +28,7 @@ pub mod auth;
 pub mod basic;
 pub mod canary;
 pub mod client_cert;
+pub mod connections;
 pub mod cors;
 pub mod decision;
 pub mod limits;

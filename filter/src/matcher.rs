@@ -205,6 +205,9 @@ fn check_forward(forward: &Forward) -> Result<(), String> {
     if let Some(response) = &forward.response {
         check_response(response).map_err(|e| format!("response: {e}"))?;
     }
+    if let Some(limit) = &forward.connection_limit {
+        crate::connections::check(limit).map_err(|e| format!("connection_limit: {e}"))?;
+    }
     check_policy_key(&forward.policy)
 }
 
@@ -1334,6 +1337,7 @@ mod tests {
                 cors: None,
                 auth: None,
                 basic_auth: None,
+                connection_limit: None,
                 response: None,
             }),
             origin: String::new(),
@@ -1375,6 +1379,7 @@ mod tests {
             cors: None,
             auth: None,
             basic_auth: None,
+            connection_limit: None,
             response: None,
         })
     }
@@ -1421,7 +1426,7 @@ mod tests {
             let decision = compiled.route(&RequestParts::new(b"rewrite.bar.com", path.as_bytes()), 0);
             assert_eq!(
                 decision.outcome,
-                Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "", canary: None, cors: None, auth: None, basic_auth: None, response: None },
+                Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, response: None },
                 "path {path}"
             );
         }
@@ -1782,8 +1787,8 @@ mod tests {
         };
         let compiled = table(vec![vhost("a.com", vec![slow, prefix("/", "plain")])], None);
         let outcome = |path: &str| compiled.route(&RequestParts::new(b"a.com", path.as_bytes()), 0).outcome;
-        assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s", canary: None, cors: None, auth: None, basic_auth: None, response: None });
-        assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "", canary: None, cors: None, auth: None, basic_auth: None, response: None });
+        assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, response: None });
+        assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, response: None });
     }
 
     fn forward_fields(cluster: &str) -> Forward {

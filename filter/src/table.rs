@@ -225,11 +225,31 @@ pub struct Forward {
     /// 401. Checked before `auth`. `None`: no basic auth.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<Box<BasicAuth>>,
+    /// ingress-nginx `limit-connections`: at most `limit` requests of one client address in
+    /// progress at once in the limit's zone, else 503 (see [`crate::connections`]). Counted before
+    /// basic and external auth, not for a CORS preflight. `None`: no such limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_limit: Option<Box<ConnectionLimit>>,
     /// ingress-nginx `proxy-redirect-from`/`-to` and `proxy-cookie-domain`/`-path`: how the
     /// upstream's `Location`, `Refresh` and `Set-Cookie` headers are rewritten on the way back
     /// (see [`crate::response`]). `None`: passed unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<Box<ResponseRewrite>>,
+}
+
+/// A per-client limit on requests in progress (ingress-nginx `limit-connections`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionLimit {
+    /// Requests of one client count together on every route with the same zone (the control plane
+    /// names it after the Ingress, as ingress-nginx's zone is per Ingress). Visible ASCII, no
+    /// spaces, at most [`crate::connections::MAX_ZONE_BYTES`].
+    pub zone: String,
+    /// Requests one client may have in progress at once in the zone; at least 1.
+    pub limit: u32,
+    /// Client addresses never limited (`limit-allowlist`): addresses or CIDR blocks, IPv4 or IPv6.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exempt: Vec<String>,
 }
 
 /// The response-header rewrites of a route (nginx's `proxy_redirect`, `proxy_cookie_domain`,
@@ -518,6 +538,7 @@ impl RouteAction {
             cors: None,
             auth: None,
             basic_auth: None,
+            connection_limit: None,
             response: None,
         })
     }
@@ -571,6 +592,7 @@ mod tests {
                             timeout_ms: 60_000,
                         })),
                         basic_auth: Some(Box::new(BasicAuth { realm: "Staff".into(), passwords: "default/htpasswd".into() })),
+                        connection_limit: Some(Box::new(ConnectionLimit { zone: "default/ing".into(), limit: 8, exempt: vec!["10.0.0.0/8".into()] })),
                         response: Some(Box::new(ResponseRewrite {
                             redirect: Some(Replacement { from: "http://$host/app/".into(), to: "/".into() }),
                             cookie_domain: None,
@@ -594,6 +616,7 @@ mod tests {
         assert!(json.contains(r#""path":{"type":"Regex","value":"(?i)/something(/|$)(.*)"}"#), "{json}");
         assert!(json.contains(r#""action":{"kind":"Forward","backends":[{"cluster":"default/svc/80","weight":1}]"#), "{json}");
         assert!(json.contains(r#""policy":"timeout-60s""#), "{json}");
+        assert!(json.contains(r#""connection_limit":{"zone":"default/ing","limit":8,"exempt":["10.0.0.0/8"]}"#), "{json}");
         assert_eq!(RouteTable::from_json(json.as_bytes()).ok(), Some(table));
     }
 

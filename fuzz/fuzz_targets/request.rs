@@ -4,7 +4,9 @@
 //! rewritten path never carries a dot segment, and a redirect's Location is a bounded, header-safe
 //! value. The same bytes, as a backend's `Location`, `Refresh` and `Set-Cookie`, go through the
 //! `proxy-redirect-*` / `proxy-cookie-*` rewrites (variables filled from the request): never a
-//! panic, never a result over the Location bound.
+//! panic, never a result over the Location bound. The same bytes, as a `limit-connections` slot
+//! value shared by every Envoy worker (and as a client address), are counted in and out: never a
+//! panic, and taking then giving back a count leaves the client's count where it was.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -12,6 +14,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use wasm_ingress_filter::matcher::{CompiledTable, Outcome, RequestParts};
 use wasm_ingress_filter::auth::Original;
+use wasm_ingress_filter::connections::{self, Take};
 use wasm_ingress_filter::limits::MAX_LOCATION_BYTES;
 use wasm_ingress_filter::response::Rewrites;
 use wasm_ingress_filter::table::{Replacement, ResponseRewrite, RouteTable};
@@ -86,5 +89,11 @@ fuzz_target!(|data: &[u8]| {
         for new in [rewrites.location(value), rewrites.refresh(value), rewrites.set_cookie(value)].into_iter().flatten() {
             assert!(new.len() <= MAX_LOCATION_BYTES, "{} bytes", new.len());
         }
+    }
+    let client = String::from_utf8_lossy(authority);
+    let _ = connections::exempt(&[client.to_string(), "10.0.0.0/8".into()], &String::from_utf8_lossy(path));
+    if let Take::Taken(value) = connections::take(path, "default/app", "10.0.0.1", 2) {
+        let released = connections::release(&value, "default/app", "10.0.0.1").unwrap_or_else(|| panic!("a taken count is found again"));
+        assert_eq!(connections::release(&released, "default/app", "10.0.0.1").is_some(), connections::release(path, "default/app", "10.0.0.1").is_some());
     }
 });

@@ -4,7 +4,9 @@
 //! answers the next ones 503 (ingress-nginx's `limit_req … burst nodelay` status), while another
 //! client, and another Ingress's paths, are not limited; clients of `limit-whitelist` /
 //! `limit-allowlist` are never limited (ingress-nginx's `geo` block giving them an empty key), also
-//! beside a `whitelist-source-range` that still refuses outsiders 403.
+//! beside a `whitelist-source-range` that still refuses outsiders 403. `limit-connections: 8`
+//! with 20 slow requests at once answers 8 of them 200 and 12 503, as ingress-nginx's
+//! `limitconnections.go` e2e test expects; the counts are given back when requests end.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -83,4 +85,53 @@ fn allow_listed_clients_are_never_limited() {
     let limited = burst(&gateway, Ipv4Addr::new(127, 0, 0, 7), "guarded.test", 8);
     assert_eq!(limited, [vec![200; 3], vec![503; 5]].concat(), "inside the source range, not exempt");
     assert_eq!(burst(&gateway, Ipv4Addr::new(127, 0, 1, 6), "guarded.test", 2), vec![403; 2], "outside the source range");
+}
+
+/// The statuses of `count` requests to `host` sent all at once (each on its own connection) by the
+/// client address `source`, each answered by the backend after `delay_ms`.
+fn concurrent(gateway: &Gateway, source: Ipv4Addr, host: &str, count: usize, delay_ms: u64) -> Vec<u16> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .local_address(IpAddr::V4(source))
+            .resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)))
+            .build()
+            .unwrap();
+        let requests = (0..count).map(|_| {
+            let request = client.get(gateway.http_url(host, "/")).header("x-echo-delay-ms", delay_ms.to_string());
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        });
+        let mut statuses = Vec::new();
+        for request in requests.collect::<Vec<_>>() {
+            statuses.push(request.await.unwrap());
+        }
+        statuses.sort_unstable();
+        statuses
+    })
+}
+
+#[test]
+fn limit_connections_caps_requests_in_progress_per_client_like_ingress_nginx() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 153)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.extend([
+        ingress("capped", &[("limit-connections", "8"), ("limit-allowlist", "127.0.0.9")], "capped.test"),
+        ingress("open", &[], "open.test"),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+
+    let expected = [vec![200; 8], vec![503; 12]].concat();
+    let first = concurrent(&gateway, Ipv4Addr::new(127, 0, 0, 8), "capped.test", 20, 1500);
+    assert_eq!(first, expected, "ingress-nginx's limitconnections.go: the limit answers 200, the rest 503");
+    let again = concurrent(&gateway, Ipv4Addr::new(127, 0, 0, 8), "capped.test", 20, 1500);
+    assert_eq!(again, expected, "the counts were given back when the first requests ended");
+    let one_by_one = burst(&gateway, Ipv4Addr::new(127, 0, 0, 8), "capped.test", 12);
+    assert_eq!(one_by_one, vec![200; 12], "requests one after another never hold more than one count");
+    let exempt = concurrent(&gateway, Ipv4Addr::new(127, 0, 0, 9), "capped.test", 12, 1000);
+    assert_eq!(exempt, vec![200; 12], "an allow-listed client is not counted");
+    let open = concurrent(&gateway, Ipv4Addr::new(127, 0, 0, 8), "open.test", 12, 1000);
+    assert_eq!(open, vec![200; 12], "another Ingress has no limit");
 }

@@ -348,7 +348,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
     }
 
     match &decision.outcome {
-        Outcome::Forward { cluster, path, authority, policy, canary, cors, auth, basic_auth, response } => {
+        Outcome::Forward { cluster, path, authority, policy, canary, cors, auth, basic_auth, connection_limit, response } => {
             let _ = writeln!(out, "backend:   {}", cluster_line(model, cluster));
             if let Some(canary) = canary {
                 let _ = writeln!(out, "canary:    {}", cluster_line(model, &canary.cluster));
@@ -384,6 +384,10 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             if let Some(basic) = basic_auth {
                 let users = model.route_table.passwords.get(&basic.passwords).map_or(0, |list| list.len());
                 let _ = writeln!(out, "basic auth: realm {:?}, {users} users of Secret {} (others: 401)", basic.realm, basic.passwords);
+            }
+            if let Some(limit) = connection_limit {
+                let exempt = if limit.exempt.is_empty() { String::new() } else { format!(", except {}", limit.exempt.join(", ")) };
+                let _ = writeln!(out, "limit:     {} requests in progress per client address in zone {}{exempt} (more: 503)", limit.limit, limit.zone);
             }
             if let Some(auth) = auth {
                 let _ = writeln!(out, "auth:      {}", describe_auth(auth));

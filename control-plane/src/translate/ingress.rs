@@ -323,6 +323,8 @@ struct RoutePolicies {
     auth: Option<wasm_ingress_filter::table::ExternalAuth>,
     /// `auth-type: basic`.
     basic_auth: Option<wasm_ingress_filter::table::BasicAuth>,
+    /// `limit-connections`, counted in a zone named after the Ingress.
+    connection_limit: Option<wasm_ingress_filter::table::ConnectionLimit>,
 }
 
 /// What one route adds to its Ingress's policy.
@@ -385,7 +387,12 @@ impl RoutePolicies {
         let cors = nginx.cors.as_ref().map(|config| cors::route_rule(config, &policy, |p| policy_key(p, default_policy, policies)));
         let auth = nginx.auth.as_ref().map(|config| config.rule(policy.upstream_idle_timeout));
         let basic_auth = nginx.basic.as_ref().map(basic::BasicConfig::rule);
-        RoutePolicies { key: policy_key(policy, default_policy, policies), cors, auth, basic_auth }
+        let connection_limit = nginx.connection_cap.as_ref().map(|cap| wasm_ingress_filter::table::ConnectionLimit {
+            zone: ingress.to_string(),
+            limit: cap.limit,
+            exempt: cap.exempt.iter().map(ToString::to_string).collect(),
+        });
+        RoutePolicies { key: policy_key(policy, default_policy, policies), cors, auth, basic_auth, connection_limit }
     }
 }
 
@@ -399,6 +406,7 @@ fn for_backend(action: RouteAction, nginx: &NginxAnnotations, route_policies: &R
             forward.cors = route_policies.cors.clone().map(Box::new);
             forward.auth = route_policies.auth.clone().map(Box::new);
             forward.basic_auth = route_policies.basic_auth.clone().map(Box::new);
+            forward.connection_limit = route_policies.connection_limit.clone().map(Box::new);
             forward.host_rewrite = nginx.behaviour.upstream_vhost.clone();
             forward.response = nginx.response.clone().map(Box::new);
             RouteAction::Forward(forward)

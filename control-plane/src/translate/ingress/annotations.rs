@@ -31,7 +31,7 @@ use super::mirror;
 use super::response;
 use super::alias;
 use super::auth_tls::{self, AuthTls, AuthTlsConfig};
-use super::ratelimit::{self, RequestRate};
+use super::ratelimit::{self, ConnectionCap, RequestRate};
 use super::cors::{self, CorsConfig};
 use super::upstream::{self, Upstream};
 use super::registry::{self, Support};
@@ -80,6 +80,8 @@ pub struct NginxAnnotations {
     pub balancing: Balancing,
     /// `limit-rps` / `limit-rpm` (see `ratelimit`).
     pub rate_limit: Option<RequestRate>,
+    /// `limit-connections` (see `ratelimit`).
+    pub connection_cap: Option<ConnectionCap>,
     /// `auth-url` and its companions (see `auth`).
     pub auth: Option<Box<AuthConfig>>,
     /// `auth-type: basic` and its Secret (see `basic`); the Secret is read by translation.
@@ -280,8 +282,9 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
         }
         parsed.balancing = balancing;
         notes.extend(balancing_notes);
-        let (rate_limit, rate_notes) = ratelimit::parse(annotations);
-        parsed.rate_limit = rate_limit;
+        let (limits, rate_notes) = ratelimit::parse(annotations);
+        parsed.rate_limit = limits.rate;
+        parsed.connection_cap = limits.connections;
         notes.extend(rate_notes);
         let (mirror, mirror_notes) = mirror::parse(annotations);
         parsed.mirror = mirror;

@@ -1,10 +1,12 @@
-//! ingress-nginx's per-client request limits: `limit-rps`, `limit-rpm`, `limit-burst-multiplier`
-//! and the exempt clients of `limit-allowlist` (old name `limit-whitelist`). ingress-nginx writes
+//! ingress-nginx's per-client request limits: `limit-rps`, `limit-rpm`, `limit-burst-multiplier`,
+//! `limit-connections` and the exempt clients of `limit-allowlist` (old name `limit-whitelist`). ingress-nginx writes
 //! `limit_req` with a zone per Ingress keyed by the client address, `burst = rate × multiplier`
 //! (default 5), `nodelay`, and answers 503 past it; a `geo` block turns the key of allow-listed
 //! clients empty, which nginx does not limit. Here that is Envoy's local rate limit on the route,
 //! one token bucket per client address and per Ingress, per Envoy instance (as nginx's zones are
-//! per pod), with the allow-listed addresses outside it. Pure.
+//! per pod), with the allow-listed addresses outside it. `limit-connections` is nginx's
+//! `limit_conn` in a zone per Ingress keyed the same way (503 past it): Envoy has no per-client
+//! concurrency limit, so the filter counts (see `wasm_ingress_filter::connections`). Pure.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +16,7 @@ use super::annotations::{parse_ranges, AnnotationNote};
 use super::behaviour::Reader;
 
 /// The annotation names (after the prefix) this module reads.
-pub const NAMES: &[&str] = &["limit-allowlist", "limit-burst-multiplier", "limit-rpm", "limit-rps", "limit-whitelist"];
+pub const NAMES: &[&str] = &["limit-allowlist", "limit-burst-multiplier", "limit-connections", "limit-rpm", "limit-rps", "limit-whitelist"];
 
 const DEFAULT_BURST_MULTIPLIER: u64 = 5;
 
@@ -30,9 +32,28 @@ pub struct RequestRate {
     pub exempt: Vec<Cidr>,
 }
 
-/// The request limit of an Ingress; `limit-rps` wins over `limit-rpm` (only one applies here).
-pub fn parse(annotations: &BTreeMap<String, String>) -> (Option<RequestRate>, Vec<AnnotationNote>) {
+/// A per-client cap on requests in progress (`limit-connections`, before it knows its Ingress).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionCap {
+    /// Requests one client may have in progress at once; at least 1.
+    pub limit: u32,
+    /// Client addresses never limited (`limit-allowlist`), sorted.
+    pub exempt: Vec<Cidr>,
+}
+
+/// The per-client limits of an Ingress.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// `limit-rps` / `limit-rpm`; `limit-rps` wins (only one applies here).
+    pub rate: Option<RequestRate>,
+    /// `limit-connections`.
+    pub connections: Option<ConnectionCap>,
+}
+
+/// The per-client limits of an Ingress. `0` (or no value) is no limit, as in ingress-nginx.
+pub fn parse(annotations: &BTreeMap<String, String>) -> (ClientLimits, Vec<AnnotationNote>) {
     let mut reader = Reader::new(annotations);
+    let connections = reader.integer("limit-connections").filter(|n| *n > 0).map(saturate);
     let rps = reader.integer("limit-rps").filter(|n| *n > 0);
     let rpm = reader.integer("limit-rpm").filter(|n| *n > 0);
     let multiplier = reader.integer("limit-burst-multiplier").filter(|n| *n > 0).unwrap_or(DEFAULT_BURST_MULTIPLIER);
@@ -40,13 +61,14 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Option<RequestRate>, Ve
         reader.note("limit-rpm", Severity::Warning, "limit-rps is also set and is the one applied (ingress-nginx applies both)".into());
     }
     let exempt = exempt_clients(&mut reader);
+    let connections = connections.map(|limit| ConnectionCap { limit, exempt: exempt.clone() });
     let rate = rps.map(|n| (n, false)).or(rpm.map(|n| (n, true))).map(|(requests, per_minute)| RequestRate {
         requests: saturate(requests),
         per_minute,
         burst: saturate(requests.saturating_mul(multiplier)),
         exempt,
     });
-    (rate, reader.notes)
+    (ClientLimits { rate, connections }, reader.notes)
 }
 
 /// `limit-allowlist`, or without it its old name `limit-whitelist`. A list with an entry that is
@@ -61,7 +83,7 @@ fn exempt_clients(reader: &mut Reader<'_>) -> Vec<Cidr> {
     match parse_ranges(value) {
         Ok(ranges) => ranges,
         Err(reason) => {
-            reader.note(name, Severity::Warning, format!("{reason}; no client is exempt from the request limit"));
+            reader.note(name, Severity::Warning, format!("{reason}; no client is exempt from the request limits"));
             Vec::new()
         }
     }
@@ -78,7 +100,7 @@ mod tests {
 
     fn read(pairs: &[(&str, &str)]) -> Option<RequestRate> {
         let annotations = pairs.iter().map(|(k, v)| (format!("nginx.ingress.kubernetes.io/{k}"), v.to_string())).collect();
-        parse(&annotations).0
+        parse(&annotations).0.rate
     }
 
     fn rate(requests: u32, per_minute: bool, burst: u32) -> Option<RequestRate> {
@@ -110,5 +132,23 @@ mod tests {
         ]);
         let notes = parse(&annotations).1;
         assert!(notes.iter().any(|(key, _, message)| key.ends_with("limit-allowlist") && message.contains("no client is exempt")), "{notes:?}");
+    }
+
+    #[test]
+    fn connection_caps_read_like_ingress_nginx() {
+        let cap = |pairs: &[(&str, &str)]| -> Option<(u32, Vec<String>)> {
+            let annotations = pairs.iter().map(|(k, v)| (format!("nginx.ingress.kubernetes.io/{k}"), v.to_string())).collect();
+            let cap = parse(&annotations).0.connections?;
+            Some((cap.limit, cap.exempt.iter().map(ToString::to_string).collect()))
+        };
+        assert_eq!(cap(&[]), None);
+        assert_eq!(cap(&[("limit-connections", "0")]), None, "0 is no limit");
+        assert_eq!(cap(&[("limit-connections", "-1")]), None);
+        assert_eq!(cap(&[("limit-connections", "many")]), None);
+        assert_eq!(cap(&[("limit-connections", " 8 ")]), Some((8, vec![])));
+        assert_eq!(cap(&[("limit-connections", "8"), ("limit-whitelist", "10.0.0.0/8")]), Some((8, vec!["10.0.0.0/8".to_string()])));
+        assert_eq!(cap(&[("limit-connections", "99999999999")]), Some((u32::MAX, vec![])));
+        let annotations = BTreeMap::from([("nginx.ingress.kubernetes.io/limit-connections".to_string(), "8".to_string())]);
+        assert_eq!(parse(&annotations).0.rate, None, "a connection cap alone limits no rate");
     }
 }

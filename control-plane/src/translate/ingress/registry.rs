@@ -126,7 +126,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("http2-push-preload", NoEffect),
     entry("limit-allowlist", Applied),
     entry("limit-burst-multiplier", Applied),
-    entry("limit-connections", NotYet),
+    entry("limit-connections", Differs),
     entry("limit-rate", NotYet),
     entry("limit-rate-after", NotYet),
     entry("limit-rpm", Differs),

@@ -1466,3 +1466,35 @@ fn client_certificates_are_asked_for_by_host_as_ingress_nginx_servers() {
         assert!(lines.iter().any(|l| l.starts_with(expected)), "missing {expected:?} in {lines:#?}");
     }
 }
+
+#[test]
+fn limit_connections_counts_per_ingress_on_every_path_and_exempts_the_allowlist() {
+    let translation = run(&[
+        ingress("capped", &nginx(&[("limit-connections", "8"), ("limit-allowlist", "10.0.0.0/8, 192.0.2.7")]), &[rule("one.example.com", &[path("/", "Prefix", "a", 80), path("/api", "Prefix", "a", 80)])]),
+        ingress("zero", &nginx(&[("limit-connections", "0")]), &[rule("two.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("bad", &nginx(&[("limit-connections", "eight")]), &[rule("three.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat());
+    let limit_of = |host: &str, p: &str| match &route_at(&translation, host, p).action {
+        RouteAction::Forward(forward) => forward.connection_limit.as_deref().cloned(),
+        other => panic!("{other:?}"),
+    };
+    let capped = wasm_ingress_filter::table::ConnectionLimit {
+        zone: "default/capped".into(),
+        limit: 8,
+        exempt: vec!["10.0.0.0/8".into(), "192.0.2.7/32".into()],
+    };
+    let table = [
+        ("one.example.com", "/", Some(capped.clone())),
+        ("one.example.com", "/api", Some(capped)),
+        ("two.example.com", "/", None),
+        ("three.example.com", "/", None),
+    ];
+    for (host, p, expected) in table {
+        assert_eq!(limit_of(host, p), expected, "{host}{p}");
+    }
+    let lines = diagnostic_lines(&translation);
+    assert!(lines.iter().any(|l| l.contains("default/bad") && l.contains("limit-connections") && l.contains("not a whole number")), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains("limit-connections") && l.contains("not supported")), "{lines:#?}");
+    wasm_ingress_filter::matcher::CompiledTable::compile(translation.model.route_table.clone()).expect("the filter accepts the table");
+}
