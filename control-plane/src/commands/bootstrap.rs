@@ -196,6 +196,11 @@ pub fn bootstrap(
                 "upstream_connection_options": { "tcp_keepalive": {} }
             } ]
         },
+        // Each cluster's traffic statistics are created when the cluster first carries a request,
+        // not with the cluster: at 10 000 Services this halves the time Envoy takes to apply a
+        // CDS update (3.0 s -> 1.3 s) and saves about a quarter of its memory (800 -> 580 MiB),
+        // measured in `make bench`'s propagation setup. The statistics read the same once used.
+        "deferred_stat_options": { "enable_deferred_creation_stats": true },
         // Envoy's edge guide: a connection limit, and a heap limit past which Envoy first shrinks
         // its heap, then stops accepting requests instead of being killed for memory.
         "overload_manager": {
