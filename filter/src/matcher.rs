@@ -689,8 +689,33 @@ impl CompiledTable {
     /// Compile a table; refuses an unknown schema, an invalid regex, an empty backend list, a
     /// malformed redirect, …
     pub fn compile(table: RouteTable) -> Result<CompiledTable, CompileError> {
+        let parts = Indexes::build(&table)?;
+        let Indexes { hosts, vhosts, needs_scheme, needs_listener_port, header_patterns, passwords, client_certificates } = parts;
+        Ok(CompiledTable { table, hosts, vhosts, needs_scheme, needs_listener_port, header_patterns, passwords, client_certificates })
+    }
+
+    /// Whether [`CompiledTable::compile`] accepts `table` (the same checks, without keeping the
+    /// result or copying the table): what the control plane asks before it sends one.
+    pub fn check(table: &RouteTable) -> Result<(), CompileError> {
+        Indexes::build(table).map(drop)
+    }
+}
+
+/// Everything [`CompiledTable`] holds besides the table itself.
+struct Indexes {
+    hosts: HostNames,
+    vhosts: Vec<PathIndex>,
+    needs_scheme: bool,
+    needs_listener_port: bool,
+    header_patterns: HashMap<String, Regex>,
+    passwords: HashMap<String, HashMap<Vec<u8>, PasswordHash>>,
+    client_certificates: bool,
+}
+
+impl Indexes {
+    fn build(table: &RouteTable) -> Result<Indexes, CompileError> {
         let table_error = |reason: String| CompileError { host: None, route: None, origin: String::new(), reason };
-        check_table(&table).map_err(table_error)?;
+        check_table(table).map_err(table_error)?;
         let mut hosts = HostNames::default();
         let mut vhosts = Vec::with_capacity(table.hosts.len());
         for (i, vhost) in table.hosts.iter().enumerate() {
@@ -706,14 +731,16 @@ impl CompiledTable {
         }
         // An `https_redirect` needs the scheme to know whether it applies, whatever its location.
         let https_redirects = table.hosts.iter().flat_map(|h| &h.routes).any(|r| r.https_redirect.is_some());
-        let needs_scheme = https_redirects || redirects(&table).any(|r| redirect::reads_scheme(&r.location));
-        let needs_listener_port = redirects(&table).any(|r| redirect::reads_listener_port(&r.location));
-        let header_patterns = compile_header_patterns(&table).map_err(table_error)?;
-        let passwords = compile_passwords(&table).map_err(table_error)?;
+        let needs_scheme = https_redirects || redirects(table).any(|r| redirect::reads_scheme(&r.location));
+        let needs_listener_port = redirects(table).any(|r| redirect::reads_listener_port(&r.location));
+        let header_patterns = compile_header_patterns(table).map_err(table_error)?;
+        let passwords = compile_passwords(table).map_err(table_error)?;
         let client_certificates = table.hosts.iter().any(|h| h.client_certificate.is_some());
-        Ok(CompiledTable { table, hosts, vhosts, needs_scheme, needs_listener_port, header_patterns, passwords, client_certificates })
+        Ok(Indexes { hosts, vhosts, needs_scheme, needs_listener_port, header_patterns, passwords, client_certificates })
     }
+}
 
+impl CompiledTable {
     /// The compiled `match_cn` of a client-certificate rule (compiled with the table).
     pub fn subject_pattern(&self, rule: &ClientCertificate) -> Option<&Regex> {
         rule.match_cn.as_ref().and_then(|pattern| self.header_patterns.get(pattern))
@@ -1367,6 +1394,30 @@ mod tests {
         assert_eq!(served_by(&compiled, "h", "?"), "default");
         assert_eq!(served_by(&compiled, "", ""), "default");
         assert_eq!(served_by(&compiled, &"h".repeat(100_000), "/a"), "a");
+    }
+
+    #[test]
+    fn check_agrees_with_compile() {
+        let base = |hosts: Vec<VirtualHost>| RouteTable { schema: SCHEMA_VERSION, hosts, ..RouteTable::default() };
+        let limited = RouteAction::Forward(Forward {
+            connection_limit: Some(Box::new(crate::table::ConnectionLimit { zone: "a b".into(), limit: 1, exempt: vec![] })),
+            ..match forward_with(None, None, &[("c", 1)]) {
+                RouteAction::Forward(forward) => forward,
+                _ => unreachable!(),
+            }
+        });
+        let tables = [
+            base(vec![vhost("a", vec![exact("/x", "c"), regex("/y(.*)", "c")])]),
+            base(vec![vhost("a", vec![]), vhost("a", vec![])]),
+            base(vec![vhost("a", vec![regex("(", "c")])]),
+            base(vec![vhost("a", vec![Route { path: PathMatch::Prefix("/".into()), action: limited, origin: String::new(), https_redirect: None }])]),
+            RouteTable { schema: SCHEMA_VERSION + 1, ..RouteTable::default() },
+        ];
+        let outcomes: Vec<bool> = tables.iter().map(|t| CompiledTable::check(t).is_ok()).collect();
+        assert_eq!(outcomes, [true, false, false, false, false]);
+        for table in tables {
+            assert_eq!(CompiledTable::check(&table).err(), CompiledTable::compile(table).err());
+        }
     }
 
     fn forward_with(rewrite: Option<PathRewrite>, host_rewrite: Option<&str>, backends: &[(&str, u32)]) -> RouteAction {

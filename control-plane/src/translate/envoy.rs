@@ -510,7 +510,10 @@ fn tls_secret(name: &str, certificate: &TlsCertificate) -> Secret {
 /// (`google.protobuf.StringValue` holding the JSON). `FAIL_RELOAD`: if the VM fails, Envoy reloads
 /// it rather than failing open or closed forever.
 pub fn filter_extension_config(table: &RouteTable, filter_wasm: &str) -> TypedExtensionConfig {
-    let json = versioned_table(table).to_json();
+    let json = match table.version.is_empty() {
+        true => versioned_table(table).to_json(),
+        false => table.to_json(),
+    };
     let wasm = Wasm {
         config: Some(PluginConfig {
             name: ROUTER_FILTER_CONFIG_NAME.to_string(),

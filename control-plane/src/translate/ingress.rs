@@ -517,8 +517,8 @@ fn match_sort_key(path: &PathMatch) -> (u8, std::cmp::Reverse<usize>, String) {
 fn ensure_compiles(table: &mut RouteTable, diagnostics: &mut Diagnostics) {
     let limit = table.hosts.iter().map(|h| h.routes.len()).sum::<usize>() + 2;
     for _ in 0..limit {
-        let error = match CompiledTable::compile(table.clone()) {
-            Ok(_) => return,
+        let error = match CompiledTable::check(table) {
+            Ok(()) => return,
             Err(error) => error,
         };
         let position = error.host.as_ref().and_then(|host| {
@@ -563,9 +563,28 @@ fn clusters_used(table: &RouteTable) -> BTreeSet<String> {
 
 /// Hex SHA-256 of the table's JSON with an empty `version`.
 pub fn table_version(table: &RouteTable) -> String {
-    let mut unversioned = table.clone();
-    unversioned.version.clear();
-    hex::encode(Sha256::digest(unversioned.to_json().as_bytes()))
+    let unversioned = match table.version.is_empty() {
+        true => std::borrow::Cow::Borrowed(table),
+        false => std::borrow::Cow::Owned(RouteTable { version: String::new(), ..table.clone() }),
+    };
+    let mut hasher = HashWriter(Sha256::new());
+    // Writing into a hash cannot fail, and the table is plain data that always serialises.
+    let _ = serde_json::to_writer(&mut hasher, unversioned.as_ref());
+    hex::encode(hasher.0.finalize())
+}
+
+/// The JSON of a table hashed as it is written, instead of built as one string first.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 type AgeKey = (Option<k8s_openapi::jiff::Timestamp>, String, String);
