@@ -484,7 +484,6 @@ mod tests {
 
     use super::*;
     use crate::source::files::ManifestSet;
-    use crate::translate::edge::EdgeSettings;
     use crate::xds::resources::ResourceType;
 
     const APP: &str = r#"
@@ -517,13 +516,7 @@ spec: {ports: [{name: http, port: 80}]}
     }
 
     fn builder() -> Builder {
-        let settings = ListenerSettings {
-            http_address: "127.0.0.1:8080".parse().unwrap(),
-            https_address: "127.0.0.1:8443".parse().unwrap(),
-            filter_wasm: "/opt/wasm_ingress_filter.wasm".to_string(),
-            edge: EdgeSettings::default(),
-            fallback_certificate: None,
-        };
+        let settings = ListenerSettings::for_tests();
         Builder {
             options: TranslateOptions::default(),
             settings,

@@ -97,6 +97,21 @@ pub struct ListenerSettings {
     pub fallback_certificate: Option<TlsCertificate>,
 }
 
+#[cfg(test)]
+impl ListenerSettings {
+    /// Loopback listeners on 8080/8443, the filter at `/opt`, the default edge settings and no
+    /// fallback certificate: the settings unit tests build with.
+    pub(crate) fn for_tests() -> ListenerSettings {
+        ListenerSettings {
+            http_address: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            https_address: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            filter_wasm: "/opt/wasm_ingress_filter.wasm".to_string(),
+            edge: EdgeSettings::default(),
+            fallback_certificate: None,
+        }
+    }
+}
+
 /// SDS name of [`ListenerSettings::fallback_certificate`] (not a valid `namespace/name` of a Secret).
 pub const FALLBACK_CERTIFICATE_NAME: &str = "wasm-ingress:default-certificate";
 
@@ -566,13 +581,7 @@ mod tests {
     use envoy_types::pb::google::protobuf::Duration as ProtoDuration;
 
     fn settings() -> ListenerSettings {
-        ListenerSettings {
-            http_address: "127.0.0.1:8080".parse().unwrap(),
-            https_address: "127.0.0.1:8443".parse().unwrap(),
-            filter_wasm: "/opt/wasm_ingress_filter.wasm".to_string(),
-            edge: EdgeSettings::default(),
-            fallback_certificate: None,
-        }
+        ListenerSettings::for_tests()
     }
 
     fn cert(tag: &str) -> TlsCertificate {

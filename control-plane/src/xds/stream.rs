@@ -173,16 +173,17 @@ impl StreamState {
         state.subscribed = true;
         state.names = names;
         match request.error_detail {
-            Some(status) => step.events.push({
+            Some(status) => {
                 if resource_type == ResourceType::Endpoint {
                     self.sent_endpoints.clear(); // what Envoy kept is not known: send them all next time
                 }
-                StreamEvent::Nacked {
-                resource_type,
-                rejected_version: sent.version,
-                last_accepted_version: request.version_info,
-                error_detail: status.message,
-            }}),
+                step.events.push(StreamEvent::Nacked {
+                    resource_type,
+                    rejected_version: sent.version,
+                    last_accepted_version: request.version_info,
+                    error_detail: status.message,
+                });
+            }
             None => {
                 state.acked_version = Some(request.version_info.clone());
                 step.events.push(StreamEvent::Acked { resource_type, version: request.version_info });
@@ -265,8 +266,11 @@ impl StreamState {
         let snapshot = Arc::clone(&self.snapshot);
         let hash = |name: &str| snapshot.resource_hash(ResourceType::Endpoint, name);
         let sent = &self.sent_endpoints;
-        let changes = selection.only(|name| hash(name).is_none() || sent.get(name) != hash(name).as_ref());
-        self.sent_endpoints.retain(|name, _| hash(name).is_some());
+        let changes = selection.only(|name| hash(name).is_none_or(|hash| sent.get(name) != Some(&hash)));
+        // Only what Envoy still asks for and still exists is remembered.
+        let requested = self.requested(ResourceType::Endpoint).cloned();
+        self.sent_endpoints
+            .retain(|name, _| requested.as_ref().is_none_or(|names| names.contains(name)) && hash(name).is_some());
         for name in &changes.names {
             if let Some(hash) = hash(name) {
                 self.sent_endpoints.insert(name.clone(), hash);

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::model::{Diagnostic, Endpoint, EndpointQuery, EndpointReads, ObjectRef, Severity, Translation};
-use crate::state::ObjectKey;
+use crate::state::{ObjectKey, ObjectKind};
 
 use super::backends::{local_address, SERVICE_NAME_LABEL};
 use super::Diagnostics;
@@ -39,8 +39,8 @@ impl<'s> SliceIndex<'s> {
     pub(crate) fn new(slices: impl IntoIterator<Item = (&'s ObjectKey, &'s Arc<EndpointSlice>)>, refuse_local: bool) -> SliceIndex<'s> {
         let mut by_service: BTreeMap<ObjectKey, Vec<_>> = BTreeMap::new();
         for (slice_key, slice) in slices {
-            if let Some(service) = slice.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)) {
-                let service = ObjectKey::new(slice_key.namespace.clone(), service.clone());
+            if let Some((namespace, service)) = service_of(slice_key, slice) {
+                let service = ObjectKey::new(namespace.to_string(), service.to_string());
                 by_service.entry(service).or_default().push((slice_key, slice.as_ref()));
             }
         }
@@ -125,7 +125,7 @@ fn usable(address: &str, want_v6: bool, refuse_local: bool) -> Result<IpAddr, (S
 }
 
 fn slice_ref(key: &ObjectKey) -> ObjectRef {
-    ObjectRef { kind: "EndpointSlice".into(), namespace: key.namespace.clone(), name: key.name.clone() }
+    ObjectRef { kind: ObjectKind::EndpointSlice.as_str().into(), namespace: key.namespace.clone(), name: key.name.clone() }
 }
 
 /// The endpoints of the Service ports a translation read whose EndpointSlices changed, read again.
@@ -150,13 +150,10 @@ pub fn reread(
     refuse_local: bool,
 ) -> Option<Reread> {
     let services: BTreeSet<(&str, &str)> = replaced(before, after).into_iter().filter_map(|(key, slice)| service_of(key, slice)).collect();
-    let slices: BTreeSet<ObjectKey> = before
-        .iter()
-        .chain(after)
-        .filter(|(key, slice)| service_of(key, slice).is_some_and(|service| services.contains(&service)))
-        .map(|(key, _)| key.clone())
-        .collect();
-    let mut index = SliceIndex::new(after.iter().filter(|(key, _)| slices.contains(*key)), refuse_local);
+    let of_services = |(key, slice): &(&ObjectKey, &Arc<EndpointSlice>)| service_of(key, slice).is_some_and(|service| services.contains(&service));
+    let current: Vec<(&ObjectKey, &Arc<EndpointSlice>)> = after.iter().filter(of_services).collect();
+    let slices: BTreeSet<ObjectKey> = before.iter().filter(of_services).chain(current.iter().copied()).map(|(key, _)| key.clone()).collect();
+    let mut index = SliceIndex::new(current, refuse_local);
     let mut diagnostics = Diagnostics::default();
     let mut endpoints = BTreeMap::new();
     let read_again = |query: &EndpointQuery| services.contains(&(query.service.namespace.as_str(), query.service.name.as_str()));
@@ -216,7 +213,7 @@ impl Reread {
             }
         }
         let reread = |d: &Diagnostic| {
-            d.object.kind == "EndpointSlice" && self.slices.contains(&ObjectKey::new(d.object.namespace.clone(), d.object.name.clone()))
+            d.object.kind == ObjectKind::EndpointSlice.as_str() && self.slices.contains(&ObjectKey::new(d.object.namespace.clone(), d.object.name.clone()))
         };
         translation.diagnostics.retain(|d| !reread(d));
         translation.diagnostics.extend(self.diagnostics);
