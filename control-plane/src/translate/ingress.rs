@@ -37,7 +37,8 @@
 //!   ingress-nginx (whose catch-all then stays the controller's default backend: for us a 404).
 //! - **TLS** (see `tls`): each `spec.tls[]` entry whose Secret holds a valid, matching certificate
 //!   and key serves its hosts (or, without hosts, the Ingress's rule hosts) by SNI; a bad entry is an
-//!   error and skipped (the hosts are still served over HTTP). A server name claimed by two Secrets:
+//!   error and skipped (the hosts are still served, over HTTPS with the default certificate, and
+//!   still redirected to HTTPS, as ingress-nginx). A server name claimed by two Secrets:
 //!   oldest Ingress wins. Envoy picks a certificate by its own SANs, so the certificates are ordered
 //!   for each claimed name to get its own, and one from another namespace that would still be
 //!   offered for a name it was not given is withdrawn with an error (see `claims`, `sni`).

@@ -33,6 +33,11 @@ use super::{
     ErrorPages, RouteExtras, RoutePolicies, TranslateOptions, TranslationNotes,
 };
 
+/// What a host of a TLS entry without a usable Secret gets over HTTPS, as ingress-nginx (which
+/// also keeps redirecting it to HTTPS: see `ssl-redirect`).
+const DEFAULT_CERTIFICATE_NOTE: &str =
+    "the default certificate (--default-ssl-certificate, else the self-signed one), as ingress-nginx does, and still redirected to HTTPS";
+
 /// Everything the stages build, until [`Translator::finish`] turns it into the [`Translation`].
 pub(super) struct Translator<'s> {
     state: &'s ClusterState,
@@ -417,15 +422,15 @@ impl<'s> Translator<'s> {
     fn tls_entry(&mut self, scope: &IngressScope<'s>, field: &str, entry: &k8s_openapi::api::networking::v1::IngressTLS, own_hosts: &[String]) {
         let (key, object) = (scope.key, &scope.object);
         let Some(secret_name) = entry.secret_name.as_deref().filter(|s| !s.is_empty()) else {
-            let message = "secretName is required (there is no default certificate); TLS entry skipped".to_string();
-            self.diagnostics.push(object.clone(), format!("{field}.secretName"), Severity::Error, message);
+            let message = format!("no secretName: its hosts are served over HTTPS with {DEFAULT_CERTIFICATE_NOTE}");
+            self.diagnostics.push(object.clone(), format!("{field}.secretName"), Severity::Warning, message);
             return;
         };
         let secret_key = ObjectKey::new(key.namespace.clone(), secret_name);
         let certificate = match self.tls_claims.certificate(self.state, &secret_key) {
             Ok(certificate) => certificate,
             Err(reason) => {
-                let message = format!("Secret {secret_key} {reason}; TLS entry skipped (its hosts are still served over HTTP)");
+                let message = format!("Secret {secret_key} {reason}; TLS entry skipped: its hosts are served over HTTPS with {DEFAULT_CERTIFICATE_NOTE}");
                 self.diagnostics.push(object.clone(), format!("{field}.secretName"), Severity::Error, message);
                 return;
             }

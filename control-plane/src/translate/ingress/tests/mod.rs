@@ -770,13 +770,13 @@ fn tls_entries_become_sni_servers_with_checked_certificates() {
     assert_eq!(
         diagnostic_lines(&translation),
         [
-            "error: Ingress default/broken: spec.tls[0].secretName: Secret default/mismatch the private key in tls.key does not belong to the certificate in tls.crt (the certificate's key type differs from the private key's); TLS entry skipped (its hosts are still served over HTTP)",
-            "error: Ingress default/broken: spec.tls[1].secretName: Secret default/garbage tls.crt contains no PEM certificate; TLS entry skipped (its hosts are still served over HTTP)",
-            "error: Ingress default/broken: spec.tls[2].secretName: Secret default/missing not found; TLS entry skipped (its hosts are still served over HTTP)",
+            "error: Ingress default/broken: spec.tls[0].secretName: Secret default/mismatch the private key in tls.key does not belong to the certificate in tls.crt (the certificate's key type differs from the private key's); TLS entry skipped: its hosts are served over HTTPS with the default certificate (--default-ssl-certificate, else the self-signed one), as ingress-nginx does, and still redirected to HTTPS",
+            "error: Ingress default/broken: spec.tls[1].secretName: Secret default/garbage tls.crt contains no PEM certificate; TLS entry skipped: its hosts are served over HTTPS with the default certificate (--default-ssl-certificate, else the self-signed one), as ingress-nginx does, and still redirected to HTTPS",
+            "error: Ingress default/broken: spec.tls[2].secretName: Secret default/missing not found; TLS entry skipped: its hosts are served over HTTPS with the default certificate (--default-ssl-certificate, else the self-signed one), as ingress-nginx does, and still redirected to HTTPS",
             "error: Ingress default/young: spec.tls[0]: server name \"a.example.com\" is already served with Secret default/ec by the older Ingress default/old; ignored for this name",
         ]
     );
-    // The broken Ingress is still served over HTTP.
+    // The broken Ingress is still served (over HTTPS with the default certificate).
     assert!(translation.model.route_table.hosts.iter().any(|h| h.host == "e.example.com"));
     assert!(translation.served_ingresses.contains(&ObjectKey::new("default", "broken")));
 }
@@ -1056,10 +1056,17 @@ fn https_redirect_follows_ingress_nginx_defaults_and_annotations() {
         tls_redirect_ingress("opt-out", &nginx(&[("ssl-redirect", "false")]), "optout.example.com", &[path("/", "Prefix", "a", 80)]),
         ingress("forced", &nginx(&[("force-ssl-redirect", "true"), ("preserve-trailing-slash", "true")]), &[rule("forced.example.com", &[path("/", "Prefix", "a", 80)])]),
         ingress("plain", "", &[rule("plain.example.com", &[path("/", "Prefix", "a", 80)])]),
+        // A TLS entry without secretName: the default certificate, still redirected (ingress-nginx).
+        ingress_with_spec(
+            "unnamed",
+            "",
+            &format!("{{ingressClassName: wasm, tls: [{{hosts: [unnamed.example.com]}}], rules: [{}]}}", rule("unnamed.example.com", &[path("/", "Prefix", "a", 80)])),
+        ),
     ]
     .concat());
-    let cases: [(&str, &str, Option<Redirect>); 5] = [
+    let cases: [(&str, &str, Option<Redirect>); 6] = [
         ("tls.example.com", "/", https(308, true)),
+        ("unnamed.example.com", "/", https(308, true)),
         ("tls.example.com", "/.well-known/acme-challenge", None),
         ("optout.example.com", "/", None),
         ("forced.example.com", "/", https(308, false)),
@@ -1068,6 +1075,8 @@ fn https_redirect_follows_ingress_nginx_defaults_and_annotations() {
     for (host, p, expected) in cases {
         assert_eq!(route_at(&translation, host, p).https_redirect, expected, "{host}{p}");
     }
+    let lines = diagnostic_lines(&translation);
+    assert!(lines.iter().any(|l| l.starts_with("warning: Ingress default/unnamed: spec.tls[0].secretName: no secretName: its hosts are served over HTTPS with the default certificate")), "{lines:#?}");
 }
 
 #[test]
