@@ -257,6 +257,7 @@ mod tests {
             request_redirect: None,
             always_set_cookie: false,
             timeout_ms: 1000,
+            cache: None,
         }
     }
 

@@ -46,6 +46,7 @@ use proxy_wasm::types::{Action, ContextType, LogLevel, MapType, Status};
 use sha2::{Digest as _, Sha256};
 
 use crate::auth::{self, Original, Verdict};
+use crate::auth_cache;
 use crate::basic;
 use crate::client_cert;
 use crate::connections::{self, Take};
@@ -94,6 +95,8 @@ struct Shared {
     random: RandomSource,
     /// Basic-auth credentials that passed with the current table (see `basic_auth_allows`).
     verified: RefCell<HashSet<[u8; 32]>>,
+    /// Auth answers kept for `auth-cache-key` (per worker; see [`crate::auth_cache`]).
+    auth_cache: RefCell<auth_cache::Cache>,
 }
 
 /// Most remembered basic-auth successes per VM; the set is emptied when full.
@@ -215,6 +218,8 @@ struct PendingAuth {
     uri: Vec<u8>,
     https: bool,
     client_address: String,
+    /// The request's `auth-cache-key` key, when the route caches auth answers.
+    cache_key: Option<[u8; 32]>,
 }
 
 impl PendingAuth {
@@ -269,14 +274,23 @@ impl IngressRequest {
     fn start_auth(&mut self, auth: &ExternalAuth, client: Vec<(String, Vec<u8>)>, authority: &[u8], uri: &[u8]) -> Action {
         let header = |name: &str| client.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice());
         let source = self.get_property(vec!["source", "address"]).unwrap_or_default();
-        let pending = PendingAuth {
+        let mut pending = PendingAuth {
             auth: auth.clone(),
             method: header(":method").unwrap_or(b"GET").to_vec(),
             authority: authority.to_vec(),
             uri: uri.to_vec(),
             https: header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case(b"https")),
             client_address: address_without_port(&String::from_utf8_lossy(&source)).to_string(),
+            cache_key: None,
         };
+        if let Some(cache) = &auth.cache {
+            let key = auth_cache::key(auth, cache, &pending.original(), &client);
+            let kept = self.shared.auth_cache.borrow().get(&key, self.now_nanos()).cloned();
+            if let Some(kept) = kept {
+                return self.apply_verdict(&pending, Some(kept.status), &kept.headers, false);
+            }
+            pending.cache_key = Some(key);
+        }
         let headers = auth::request_headers(auth, &pending.original(), &client);
         let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         let timeout = Duration::from_millis(u64::from(auth.timeout_ms));
@@ -581,7 +595,23 @@ impl IngressRequest {
             .iter()
             .find(|(name, _)| name == ":status")
             .and_then(|(_, value)| std::str::from_utf8(value).ok()?.parse().ok());
-        match auth::verdict(&pending.auth, &pending.original(), status, &headers) {
+        if let (Some(key), Some(cache), Some(status)) = (pending.cache_key, &pending.auth.cache, status) {
+            if let Some(millis) = auth_cache::keep_for(&cache.valid, status, &headers) {
+                self.shared.auth_cache.borrow_mut().put(key, status, &headers, millis, self.now_nanos());
+            }
+        }
+        self.apply_verdict(&pending, status, &headers, true);
+    }
+
+    /// Host clock in nanoseconds since the epoch (0 if the host cannot say).
+    fn now_nanos(&self) -> u64 {
+        self.get_current_time().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    /// Act on the auth service's answer (`status` and `headers`, received or kept): let the
+    /// request on (resuming it when `paused`) or answer it.
+    fn apply_verdict(&mut self, pending: &PendingAuth, status: Option<u16>, headers: &[(String, Vec<u8>)], paused: bool) -> Action {
+        match auth::verdict(&pending.auth, &pending.original(), status, headers) {
             Verdict::Allow { set, cookies } => {
                 for (name, value) in &set {
                     self.set_http_request_header_bytes(name, value.as_deref());
@@ -589,7 +619,10 @@ impl IngressRequest {
                 if !cookies.is_empty() {
                     self.auth_cookies = Some((cookies, pending.auth.always_set_cookie));
                 }
-                self.resume_http_request();
+                if paused {
+                    self.resume_http_request();
+                }
+                Action::Continue
             }
             Verdict::Respond { status, headers, body } => {
                 self.response = None;
@@ -603,6 +636,7 @@ impl IngressRequest {
                 if let Err(status) = proxy_wasm::hostcalls::send_http_response(u32::from(status), refs, body) {
                     log(LogLevel::Warn, &format!("wasm-ingress: auth verdict not sent: {status:?}"));
                 }
+                Action::Pause
             }
         }
     }

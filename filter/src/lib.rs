@@ -8,6 +8,8 @@
 //! - `canary`: ingress-nginx canary decisions (header, cookie, weight) as a pure function.
 //! - `client_cert`: ingress-nginx client certificates (`auth-tls-*`) per request, after Envoy's
 //!   handshake (SNI = host, certificate presence).
+//! - `auth_cache`: ingress-nginx's cache of auth answers (`auth-cache-key`, `auth-cache-duration`):
+//!   keys, how long an answer is kept, the bounded per-worker cache.
 //! - `connections`: ingress-nginx `limit-connections` — the per-client counts of requests in
 //!   progress, kept in Envoy's shared data (slot choice, value encoding, exemption) as pure functions.
 //! - `cors`: ingress-nginx CORS as a choice between a route's policies (allowed origin, preflight).
@@ -25,6 +27,7 @@
 
 pub mod actions;
 pub mod auth;
+pub mod auth_cache;
 pub mod basic;
 pub mod canary;
 pub mod client_cert;

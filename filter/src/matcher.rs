@@ -232,6 +232,9 @@ fn check_response(response: &ResponseRewrite) -> Result<(), String> {
 /// known variables only.
 fn check_auth(auth: &ExternalAuth) -> Result<(), String> {
     check_header_value("cluster", &auth.cluster)?;
+    if let Some(cache) = &auth.cache {
+        crate::auth_cache::check(cache).map_err(|e| format!("cache: {e}"))?;
+    }
     if let Some(authority) = &auth.authority {
         check_header_value("authority", authority)?;
     }

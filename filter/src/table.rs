@@ -344,6 +344,37 @@ pub struct ExternalAuth {
     pub always_set_cookie: bool,
     /// How long the filter waits for the auth response, in milliseconds (at least 1).
     pub timeout_ms: u32,
+    /// `auth-cache-key` / `auth-cache-duration`: auth answers kept and reused (see
+    /// [`crate::auth_cache`]). `None`: every request is asked about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<AuthCache>,
+}
+
+/// Which auth answers are kept, under which key, for how long.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthCache {
+    /// The key template: literal text and nginx variables (`$remote_user`, `$remote_addr`,
+    /// `$host`, `$http_host`, `$request_uri`, `$scheme`, `$http_NAME`, `$cookie_NAME`; `${name}`
+    /// too). The request's host, the auth service and the auth path are always part of the key.
+    pub key: String,
+    /// nginx's `proxy_cache_valid` lines, in order: the first that lists an answer's status
+    /// decides how long it is kept.
+    pub valid: Vec<CacheValidity>,
+    /// The location's keyspace (the control plane writes the route's path): routes with another
+    /// location never share answers, as ingress-nginx has an auth location per path.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub location: String,
+}
+
+/// One `proxy_cache_valid`: statuses (none: any) and a time.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CacheValidity {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statuses: Vec<u16>,
+    /// How long, in milliseconds (at least 1).
+    pub millis: u64,
 }
 
 /// Which policy a CORS request gets (see [`crate::actions::cors_policy`]).
@@ -590,6 +621,7 @@ mod tests {
                             request_redirect: None,
                             always_set_cookie: false,
                             timeout_ms: 60_000,
+                            cache: Some(AuthCache { key: "$cookie__oauth2_proxy".into(), valid: vec![CacheValidity { statuses: vec![200, 202, 401], millis: 300_000 }], location: "/".into() }),
                         })),
                         basic_auth: Some(Box::new(BasicAuth { realm: "Staff".into(), passwords: "default/htpasswd".into() })),
                         connection_limit: Some(Box::new(ConnectionLimit { zone: "default/ing".into(), limit: 8, exempt: vec!["10.0.0.0/8".into()] })),

@@ -6,7 +6,9 @@
 //! `proxy-redirect-*` / `proxy-cookie-*` rewrites (variables filled from the request): never a
 //! panic, never a result over the Location bound. The same bytes, as a `limit-connections` slot
 //! value shared by every Envoy worker (and as a client address), are counted in and out: never a
-//! panic, and taking then giving back a count leaves the client's count where it was.
+//! panic, and taking then giving back a count leaves the client's count where it was. They also
+//! fill an `auth-cache-key` (as `Authorization`, `Cookie` and `Cache-Control` values): never a
+//! panic, and a kept answer is never kept longer than the cache allows.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -14,10 +16,11 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use wasm_ingress_filter::matcher::{CompiledTable, Outcome, RequestParts};
 use wasm_ingress_filter::auth::Original;
+use wasm_ingress_filter::auth_cache;
 use wasm_ingress_filter::connections::{self, Take};
 use wasm_ingress_filter::limits::MAX_LOCATION_BYTES;
 use wasm_ingress_filter::response::Rewrites;
-use wasm_ingress_filter::table::{Replacement, ResponseRewrite, RouteTable};
+use wasm_ingress_filter::table::{AuthCache, CacheValidity, ExternalAuth, Replacement, ResponseRewrite, RouteTable};
 
 const TABLE: &str = r#"{"schema":1,"hosts":[
  {"host":"shop.example.com","routes":[
@@ -89,6 +92,28 @@ fuzz_target!(|data: &[u8]| {
         for new in [rewrites.location(value), rewrites.refresh(value), rewrites.set_cookie(value)].into_iter().flatten() {
             assert!(new.len() <= MAX_LOCATION_BYTES, "{} bytes", new.len());
         }
+    }
+    let auth = ExternalAuth {
+        cluster: "auth".into(),
+        authority: None,
+        path: "/oauth2/auth".into(),
+        method: None,
+        signin: None,
+        response_headers: vec![],
+        request_redirect: None,
+        always_set_cookie: false,
+        timeout_ms: 1000,
+        cache: None,
+    };
+    let rule = AuthCache {
+        key: "$remote_user$cookie_session${http_cookie}$host$request_uri".into(),
+        valid: vec![CacheValidity { statuses: vec![200, 202, 401], millis: 300_000 }],
+        location: "/".into(),
+    };
+    let headers = vec![("authorization".to_string(), authority.to_vec()), ("cookie".to_string(), path.to_vec()), ("cache-control".to_string(), path.to_vec())];
+    let _ = auth_cache::key(&auth, &rule, &Original { authority, uri: path, https, ..Original::default() }, &headers);
+    if let Some(millis) = auth_cache::keep_for(&rule.valid, 202, &headers) {
+        assert!(millis <= auth_cache::MAX_MILLIS, "{millis}");
     }
     let client = String::from_utf8_lossy(authority);
     let _ = connections::exempt(&[client.to_string(), "10.0.0.0/8".into()], &String::from_utf8_lossy(path));

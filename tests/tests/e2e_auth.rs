@@ -12,6 +12,11 @@
 //! or with wrong credentials, the backend with right ones (bcrypt, `$apr1$` and `{SHA}` users of an
 //! htpasswd Secret, and an `auth-map` Secret), 503 for a missing Secret; a changed password is
 //! refused as soon as the new Secret is served (nothing remembered from the old one).
+//!
+//! The auth cache (`auth-cache-key`), with the cases of the same e2e test's "external
+//! authentication with caching" context: once the auth service is gone, a cached answer still
+//! lets its client in on that server and location, while another location or another server
+//! answers 500; answers that set a cookie are not cached (nginx's `proxy_cache`), 401s are.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -41,8 +46,9 @@ struct AuthRequest {
 }
 
 /// oauth2-proxy's `/oauth2/auth`, by the `_oauth2_proxy` cookie: `alice` → 202 with
-/// `X-Auth-Request-User: alice` and a refreshed cookie; `eve` → 403; `boom` → 500; `slow` → 202
-/// after 3 s; none → 401 with `WWW-Authenticate`. Every request is recorded.
+/// `X-Auth-Request-User: alice` and a refreshed cookie; `carol` → 202 with `X-Auth-Request-User:
+/// carol` and no cookie; `mallory` → 401 without a cookie; `eve` → 403; `boom` → 500; `slow` →
+/// 202 after 3 s; none → 401 with `WWW-Authenticate` and a CSRF cookie. Every request is recorded.
 struct AuthService {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<AuthRequest>>>,
@@ -95,6 +101,8 @@ async fn answer(seen: Arc<Mutex<Vec<AuthRequest>>>, request: Request<Incoming>) 
             }
             response.status(202).header("x-auth-request-user", user.as_str()).header("set-cookie", "_oauth2_proxy=alice; Path=/; refreshed")
         }
+        "carol" => response.status(202).header("x-auth-request-user", "carol"),
+        "mallory" => response.status(401).header("www-authenticate", "Basic realm=\"test\""),
         "eve" => response.status(403),
         "boom" => response.status(500),
         _ => response.status(401).header("www-authenticate", "Basic realm=\"test\"").header("set-cookie", "_oauth2_proxy_csrf=1; Path=/"),
@@ -330,4 +338,68 @@ fn basic_auth_behaves_like_ingress_nginx() {
     manifests::write(dir.path(), "all.yaml", &objects(htpasswd(&changed))).unwrap();
     wait_until(Duration::from_secs(10), || Ok(get("file.test", Some(&basic("bee", "new-pass"))).status == 200)).unwrap();
     assert_eq!(get("file.test", Some(&basic("bee", "bpass"))).status, 401, "the old password is not remembered");
+}
+
+#[test]
+fn auth_answers_are_cached_per_server_and_location_like_ingress_nginx() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 144)).unwrap();
+    let auth = AuthService::spawn(Ipv4Addr::new(127, 0, 0, 145));
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    let cached = |key: bool| {
+        let mut annotations = vec![
+            ("auth-url", format!("http://{}/oauth2/auth", auth.addr)),
+            ("auth-response-headers", "X-Auth-Request-User".to_string()),
+        ];
+        if key {
+            annotations.push(("auth-cache-key", "$cookie__oauth2_proxy".to_string()));
+            annotations.push(("auth-cache-duration", "200 202 401 30m".to_string()));
+        }
+        annotations
+    };
+    let paths = || vec![manifests::path("/foo", "Prefix", "app", json!(80)), manifests::path("/bar", "Prefix", "app", json!(80))];
+    objects.extend([
+        ingress("cached", "cached.test", &cached(true), paths()),
+        ingress("different", "different.test", &cached(true), paths()),
+        ingress("uncached", "uncached.test", &cached(false), paths()),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let as_user = |host: &str, path: &str, user: &str| send(&gateway, "GET", host, path, &[("cookie", &format!("_oauth2_proxy={user}"))]);
+    let asked = || auth.requests().len();
+
+    let first = as_user("cached.test", "/foo", "carol");
+    assert_eq!(first.status, 200, "{first:?}");
+    assert_eq!(first.echo.unwrap().headers.get("x-auth-request-user").map(String::as_str), Some("carol"));
+    let before = asked();
+    let again = as_user("cached.test", "/foo", "carol");
+    assert_eq!(again.status, 200);
+    assert_eq!(again.echo.unwrap().headers.get("x-auth-request-user").map(String::as_str), Some("carol"), "headers come from the kept answer");
+    assert_eq!(asked(), before, "the second request was decided by the kept answer");
+
+    for _ in 0..2 {
+        assert_eq!(as_user("cached.test", "/foo", "alice").status, 200);
+    }
+    assert_eq!(asked(), before + 2, "an answer that sets a cookie is not kept (nginx's proxy_cache)");
+    for _ in 0..2 {
+        assert_eq!(as_user("cached.test", "/foo", "mallory").status, 401);
+    }
+    assert_eq!(asked(), before + 3, "a 401 is kept (ingress-nginx's default 200 202 401)");
+    for _ in 0..2 {
+        assert_eq!(as_user("uncached.test", "/foo", "carol").status, 200);
+    }
+    assert_eq!(asked(), before + 5, "without auth-cache-key every request is asked about");
+
+    drop(auth);
+    let cases = [
+        ("cached.test", "/foo", "carol", 200, "a kept answer outlives the auth service"),
+        ("cached.test", "/foo", "mallory", 401, "a kept 401 too"),
+        ("cached.test", "/bar", "carol", 500, "another location has its own keys"),
+        ("different.test", "/foo", "carol", 500, "another server has its own keys"),
+        ("uncached.test", "/foo", "carol", 500, "no cache: the auth service is asked and is gone"),
+        ("cached.test", "/foo", "alice", 500, "an answer that was not kept"),
+    ];
+    for (host, path, user, status, why) in cases {
+        assert_eq!(as_user(host, path, user).status, status, "{host}{path} as {user}: {why}");
+    }
 }

@@ -386,7 +386,13 @@ impl RoutePolicies {
             headers: backends::backend_identity(ingress, extras.backend),
         });
         let cors = nginx.cors.as_ref().map(|config| cors::route_rule(config, &policy, |p| policy_key(p, default_policy, policies)));
-        let auth = nginx.auth.as_ref().map(|config| config.rule(policy.upstream_idle_timeout));
+        let auth = nginx.auth.as_ref().map(|config| {
+            let mut rule = config.rule(policy.upstream_idle_timeout);
+            if let Some(cache) = rule.cache.as_mut() {
+                cache.location = path.to_string(); // ingress-nginx's auth location per path
+            }
+            rule
+        });
         let basic_auth = nginx.basic.as_ref().map(basic::BasicConfig::rule);
         let connection_limit = nginx.connection_cap.as_ref().map(|cap| wasm_ingress_filter::table::ConnectionLimit {
             zone: ingress.to_string(),

@@ -7,15 +7,18 @@
 //! `http(s)://` URL, an `auth-method` outside its list, an `auth-response-headers` entry that is
 //! not a header name. Refused here and served closed with 403 (what we cannot honour exactly):
 //! nginx variables in the auth-url other than a `$host` host, a sign-in URL with variables we do
-//! not fill, `auth-proxy-set-headers` (a ConfigMap the sources do not read). Not applied, with a
-//! warning: the auth cache (every request is asked about) and the keepalive knobs (Envoy pools
-//! connections to the auth service anyway).
+//! not fill, `auth-proxy-set-headers` (a ConfigMap the sources do not read), and (503, as
+//! ingress-nginx) an `auth-cache-duration` its parser refuses when a cache key is set. The cache
+//! (`auth-cache-key`, `auth-cache-duration`) is the filter's (`wasm_ingress_filter::auth_cache`);
+//! a key ingress-nginx's validation refuses, or with variables the filter does not fill, turns it
+//! off with a warning (every request is then asked about, as ingress-nginx without a key). Not
+//! applied, with a warning: the keepalive knobs (Envoy pools connections to the auth service).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use wasm_ingress_filter::auth::check_template;
-use wasm_ingress_filter::table::ExternalAuth;
+use wasm_ingress_filter::table::{AuthCache, CacheValidity, ExternalAuth};
 
 use crate::model::{AuthService, AuthTarget, Severity};
 
@@ -56,6 +59,8 @@ pub struct AuthConfig {
     pub response_headers: Vec<String>,
     pub request_redirect: Option<String>,
     pub always_set_cookie: bool,
+    /// `auth-cache-key` and its durations.
+    pub cache: Option<AuthCache>,
 }
 
 impl AuthConfig {
@@ -71,6 +76,7 @@ impl AuthConfig {
             request_redirect: self.request_redirect.clone(),
             always_set_cookie: self.always_set_cookie,
             timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX).max(1),
+            cache: self.cache.clone(),
         }
     }
 }
@@ -98,11 +104,6 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Auth, Vec<AnnotationNot
             }
         }
     } else {
-        for name in ["auth-cache-key", "auth-cache-duration"] {
-            if reader.get(name).is_some() {
-                reader.note(name, Severity::Warning, "responses of the auth service are not cached here: every request is asked about; ignored".into());
-            }
-        }
         for name in ["auth-keepalive", "auth-keepalive-requests", "auth-keepalive-share-vars", "auth-keepalive-timeout"] {
             if reader.get(name).is_some() {
                 reader.note(name, Severity::Warning, "Envoy keeps connections to the auth service open on its own; accepted, no effect".into());
@@ -131,6 +132,10 @@ fn read(reader: &mut Reader<'_>) -> Auth {
     if reader.get("auth-proxy-set-headers").is_some_and(|v| !v.trim().is_empty()) {
         return deny(reader, "auth-proxy-set-headers", 403, "headers from a ConfigMap on the auth request are not supported yet");
     }
+    let cache = match cache(reader) {
+        Ok(cache) => cache,
+        Err(reason) => return deny(reader, "auth-cache-duration", 503, &reason),
+    };
     let param = reader.get("auth-signin-redirect-param").map(str::trim).filter(|p| !p.is_empty()).unwrap_or("rd");
     let signin = reader.get("auth-signin").map(str::trim).filter(|s| !s.is_empty()).map(|s| sign_in_url(s, param));
     if let Some(Err(reason)) = signin.as_ref().map(|s| check_template(s)) {
@@ -145,7 +150,92 @@ fn read(reader: &mut Reader<'_>) -> Auth {
         response_headers,
         request_redirect: reader.get("auth-request-redirect").filter(|r| !r.is_empty() && !r.contains(char::is_control)).map(String::from),
         always_set_cookie: reader.boolean("auth-always-set-cookie").unwrap_or(false),
+        cache,
     }))
+}
+
+/// ingress-nginx's default `auth-cache-duration`.
+const DEFAULT_CACHE_DURATION: &str = "200 202 401 5m";
+
+/// The auth cache of `auth-cache-key` (none without one, or with one that cannot be applied: a
+/// warning) and `auth-cache-duration`; `Err` for a duration ingress-nginx's parser refuses.
+fn cache(reader: &mut Reader<'_>) -> Result<Option<AuthCache>, String> {
+    let duration = reader.get("auth-cache-duration").map(str::trim).filter(|d| !d.is_empty()).map(String::from);
+    let Some(key) = reader.get("auth-cache-key").map(str::trim).filter(|k| !k.is_empty()).map(String::from) else {
+        if duration.is_some() {
+            reader.note("auth-cache-duration", Severity::Warning, "has no effect without auth-cache-key (as in ingress-nginx); ignored".into());
+        }
+        return Ok(None);
+    };
+    let valid = cache_durations(duration.as_deref().unwrap_or(DEFAULT_CACHE_DURATION))?;
+    if !key.chars().all(|c| c.is_ascii_alphanumeric() || "-_${}".contains(c)) {
+        let reason = "has characters ingress-nginx's validation refuses (letters, digits, -, _, $, { and } only); not cached";
+        reader.note("auth-cache-key", Severity::Warning, reason.into());
+        return Ok(None);
+    }
+    let rule = AuthCache { key, valid, location: String::new() };
+    if let Err(reason) = wasm_ingress_filter::auth_cache::check(&rule) {
+        reader.note("auth-cache-key", Severity::Warning, format!("{reason}; not cached (every request is asked about)"));
+        return Ok(None);
+    }
+    Ok(Some(rule))
+}
+
+/// `auth-cache-duration`: comma-separated nginx `proxy_cache_valid` arguments — statuses (three
+/// digits, or `any`) then one time (`30s`, `5m`, `1h`, `ms`, `d`, `w`, `M`, `y`); a time alone
+/// is for 200, 301 and 302, as nginx. Other words are skipped, as ingress-nginx's validation does.
+fn cache_durations(value: &str) -> Result<Vec<CacheValidity>, String> {
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || "-._~/:, ".contains(c)) {
+        return Err(format!("auth-cache-duration {value:?} contains invalid characters"));
+    }
+    let mut valid = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (mut statuses, mut any, mut millis) = (Vec::new(), false, None);
+        for token in part.split_whitespace() {
+            let status = (token.len() == 3).then(|| token.parse::<u16>().ok()).flatten();
+            match (status, nginx_millis(token)) {
+                _ if millis.is_some() && (status.is_some() || nginx_millis(token).is_some()) => {
+                    return Err(format!("auth-cache-duration {part:?}: nothing may follow the time"));
+                }
+                (Some(status), _) if (100..=599).contains(&status) => statuses.push(status),
+                (Some(status), _) => return Err(format!("auth-cache-duration {part:?}: {status} is not an HTTP status")),
+                (None, Some(time)) => millis = Some(time),
+                (None, None) if token == "any" => any = true,
+                (None, None) => {}
+            }
+        }
+        let Some(millis) = millis else { return Err(format!("auth-cache-duration {part:?} has no time")) };
+        let statuses = match (any, statuses.is_empty()) {
+            (true, _) => Vec::new(),
+            (false, true) => vec![200, 301, 302],
+            (false, false) => statuses,
+        };
+        valid.push(CacheValidity { statuses, millis });
+    }
+    if valid.is_empty() {
+        return Err(format!("auth-cache-duration {value:?} has no time"));
+    }
+    Ok(valid)
+}
+
+/// An nginx time with its unit (`^\d+(ms|s|m|h|d|w|M|y)$`, as ingress-nginx validates), in ms,
+/// capped at a year.
+fn nginx_millis(token: &str) -> Option<u64> {
+    let split = token.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = token.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let unit_millis: u64 = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        "M" => 30 * 86_400_000,
+        "y" => 365 * 86_400_000,
+        _ => return None,
+    };
+    Some(number.saturating_mul(unit_millis).clamp(1, wasm_ingress_filter::auth_cache::MAX_MILLIS))
 }
 
 fn deny(reader: &mut Reader<'_>, name: &str, status: u16, reason: &str) -> Auth {
@@ -354,10 +444,40 @@ mod tests {
     }
 
     #[test]
-    fn cache_and_keepalive_are_reported_not_applied() {
-        let (auth, notes) = read(&[("auth-url", "http://a/x"), ("auth-cache-key", "$cookie_x"), ("auth-keepalive", "10")]);
+    fn keepalive_is_reported_not_applied() {
+        let (auth, notes) = read(&[("auth-url", "http://a/x"), ("auth-keepalive", "10")]);
         assert!(matches!(auth, Auth::On(_)));
-        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes.iter().all(|(_, s, _)| *s == Severity::Warning));
+    }
+
+    #[test]
+    fn the_auth_cache_is_read_like_ingress_nginx() {
+        let validity = |statuses: &[u16], millis: u64| CacheValidity { statuses: statuses.to_vec(), millis };
+        let cache_of = |pairs: &[(&str, &str)]| match read(&[&[("auth-url", "http://a/x")], pairs].concat()) {
+            (Auth::On(config), _) => Ok(config.cache),
+            (Auth::Denied(status, name), _) => Err((status, name)),
+            (Auth::Off, _) => panic!("auth is on"),
+        };
+        let key = |k: &str, valid: Vec<CacheValidity>| Ok(Some(AuthCache { key: k.into(), valid, location: String::new() }));
+        type Outcome = Result<Option<AuthCache>, (u16, String)>;
+        let cases: Vec<(Vec<(&str, &str)>, Outcome)> = vec![
+            (vec![], Ok(None)),
+            (vec![("auth-cache-duration", "200 1m")], Ok(None)),
+            (vec![("auth-cache-key", "$remote_user$http_authorization")], key("$remote_user$http_authorization", vec![validity(&[200, 202, 401], 300_000)])),
+            (vec![("auth-cache-key", "fixed"), ("auth-cache-duration", "200 201 401 30m")], key("fixed", vec![validity(&[200, 201, 401], 1_800_000)])),
+            (vec![("auth-cache-key", "k"), ("auth-cache-duration", ",5m,,401 10s,")], key("k", vec![validity(&[200, 301, 302], 300_000), validity(&[401], 10_000)])),
+            (vec![("auth-cache-key", "k"), ("auth-cache-duration", "any 500ms")], key("k", vec![validity(&[], 500)])),
+            (vec![("auth-cache-key", "k"), ("auth-cache-duration", ",200,")], Err((503, "nginx.ingress.kubernetes.io/auth-cache-duration".into()))),
+            (vec![("auth-cache-key", "k"), ("auth-cache-duration", "5m 200")], Err((503, "nginx.ingress.kubernetes.io/auth-cache-duration".into()))),
+            (vec![("auth-cache-key", "k"), ("auth-cache-duration", "200 5m;")], Err((503, "nginx.ingress.kubernetes.io/auth-cache-duration".into()))),
+            (vec![("auth-cache-key", "a b")], Ok(None)),
+            (vec![("auth-cache-key", "$request_id")], Ok(None)),
+        ];
+        for (pairs, expected) in cases {
+            assert_eq!(cache_of(&pairs), expected, "{pairs:?}");
+        }
+        let (_, notes) = read(&[("auth-url", "http://a/x"), ("auth-cache-key", "$request_id")]);
+        assert!(notes.iter().any(|(name, severity, message)| name.ends_with("auth-cache-key") && *severity == Severity::Warning && message.contains("not cached")), "{notes:?}");
     }
 }
