@@ -461,7 +461,8 @@ impl HttpContext for IngressRequest {
                 if let Some(rewrite) = response {
                     let https = self.get_http_request_header_bytes("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case(b"https"));
                     let original = Original { authority: &authority, uri: &path, https, ..Original::default() };
-                    self.response = Some(Rewrites::for_request(rewrite, &original));
+                    let user_agent = rewrite.conditional_samesite_none.as_ref().and_then(|_| self.get_http_request_header_bytes("user-agent"));
+                    self.response = Some(Rewrites::for_request(rewrite, &original, user_agent.as_deref()));
                 }
                 match auth.filter(|_| !preflight) {
                     Some(auth) => {

@@ -224,6 +224,9 @@ fn check_response(response: &ResponseRewrite) -> Result<(), String> {
         crate::auth::check_template(&pair.from).map_err(|e| format!("{name}: from {e}"))?;
         crate::auth::check_template(&pair.to).map_err(|e| format!("{name}: to {e}"))?;
     }
+    if let Some(cookie) = &response.conditional_samesite_none {
+        check_token("conditional_samesite_none", cookie)?;
+    }
     Ok(())
 }
 

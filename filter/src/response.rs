@@ -17,6 +17,11 @@
 //! `FROM` and `TO` may use the nginx variables of [`crate::auth::SIGNIN_VARIABLES`]; they are
 //! filled once per request ([`Rewrites::for_request`]). A result longer than
 //! [`MAX_LOCATION_BYTES`] leaves the header unchanged.
+//!
+//! ingress-nginx's `session-cookie-conditional-samesite-none` lives here too: for a user agent
+//! its list says mishandles `SameSite=None` ([`same_site_none_compatible`]), the sticky cookie
+//! (set by Envoy's hash policy, seen here on the way back) loses that attribute, as ingress-nginx
+//! then sets its cookie without `SameSite`.
 
 use crate::auth::{expand, Original};
 use crate::limits::MAX_LOCATION_BYTES;
@@ -30,23 +35,27 @@ pub struct Rewrites {
     pub cookie_path: Option<(String, String)>,
     /// `scheme://host` put in front of a `Location` the rewrite makes relative.
     pub origin: Option<String>,
+    /// The cookie whose `SameSite=None` is dropped (this request's user agent mishandles it).
+    pub strip_samesite_none: Option<String>,
 }
 
 impl Rewrites {
-    /// `rewrite` for the request `original`; a pair whose expansion fails (too long) is dropped.
-    pub fn for_request(rewrite: &ResponseRewrite, original: &Original<'_>) -> Rewrites {
+    /// `rewrite` for the request `original` and its `User-Agent` (read only when the route has
+    /// a conditional `SameSite=None`); a pair whose expansion fails (too long) is dropped.
+    pub fn for_request(rewrite: &ResponseRewrite, original: &Original<'_>, user_agent: Option<&[u8]>) -> Rewrites {
         let fill = |pair: &Option<Replacement>| pair.as_ref().and_then(|r| Some((expand(&r.from, original)?, expand(&r.to, original)?)));
         Rewrites {
             redirect: fill(&rewrite.redirect),
             cookie_domain: fill(&rewrite.cookie_domain),
             cookie_path: fill(&rewrite.cookie_path),
             origin: rewrite.absolute_redirects.then(|| expand("$scheme://$host", original)).flatten(),
+            strip_samesite_none: rewrite.conditional_samesite_none.clone().filter(|_| !same_site_none_compatible(user_agent)),
         }
     }
 
     /// Whether `Set-Cookie` headers need reading.
     pub fn rewrites_cookies(&self) -> bool {
-        self.cookie_domain.is_some() || self.cookie_path.is_some()
+        self.cookie_domain.is_some() || self.cookie_path.is_some() || self.strip_samesite_none.is_some()
     }
 
     /// The new `Location`, if it changes.
@@ -70,20 +79,26 @@ impl Rewrites {
         replace_prefix(url, from.as_bytes(), to.as_bytes())
     }
 
-    /// The new `Set-Cookie`, if its `domain` or `path` changes.
+    /// The new `Set-Cookie`, if its `domain` or `path` changes or it loses `SameSite=None`.
     pub fn set_cookie(&self, value: &[u8]) -> Option<Vec<u8>> {
         let parts: Vec<&[u8]> = value.split(|&b| b == b';').map(|part| part.trim_ascii()).filter(|part| !part.is_empty()).collect();
-        if !parts.first()?.contains(&b'=') {
-            return None;
-        }
-        let rewritten: Vec<Option<Vec<u8>>> = parts.iter().skip(1).map(|part| self.attribute(part)).collect();
-        if rewritten.iter().all(Option::is_none) {
-            return None;
-        }
-        let mut out = parts.first()?.to_vec();
-        for (part, new) in parts.iter().skip(1).zip(&rewritten) {
+        let first = parts.first()?;
+        let equals = first.iter().position(|&b| b == b'=')?;
+        let strip = self.strip_samesite_none.as_ref().is_some_and(|name| first.get(..equals).is_some_and(|n| n.trim_ascii() == name.as_bytes()));
+        let mut changed = false;
+        let mut out = first.to_vec();
+        for part in parts.iter().skip(1) {
+            if strip && is_samesite_none(part) {
+                changed = true;
+                continue;
+            }
+            let new = self.attribute(part);
+            changed |= new.is_some();
             out.extend_from_slice(b"; ");
             out.extend_from_slice(new.as_deref().unwrap_or(part));
+        }
+        if !changed {
+            return None;
         }
         bounded(out)
     }
@@ -103,6 +118,27 @@ impl Rewrites {
         };
         Some([name, b"="].concat().into_iter().chain(new_value).collect())
     }
+}
+
+/// A `SameSite=None` attribute (any case, spaces around `=` allowed).
+fn is_samesite_none(attribute: &[u8]) -> bool {
+    let Some(equals) = attribute.iter().position(|&b| b == b'=') else { return false };
+    let (name, value) = (&attribute[..equals], &attribute[equals + 1..]);
+    name.trim_ascii().eq_ignore_ascii_case(b"samesite") && value.trim_ascii().eq_ignore_ascii_case(b"none")
+}
+
+/// ingress-nginx's `same_site_none_compatible` (its `lua/util/same_site.lua`, from Chromium's
+/// list of clients that reject or mishandle `SameSite=None`): not a user agent containing
+/// `Chrome/4`, `Chrome/5` or `Chrome/6` (so Chrome 40–69, wider than Chromium's 51–66, as
+/// ingress-nginx matches), `CPU iPhone OS 12`, `iPad; CPU OS 12`, or Safari on macOS 10.14
+/// (`Macintosh`, `Intel Mac OS X 10_14`, `Safari`, no `Chrome`). No user agent: compatible.
+pub fn same_site_none_compatible(user_agent: Option<&[u8]>) -> bool {
+    let Some(agent) = user_agent else { return true };
+    let has = |needle: &[u8]| agent.windows(needle.len()).any(|window| window == needle);
+    let old_chrome = [b"Chrome/4", b"Chrome/5", b"Chrome/6"].iter().any(|needle| has(*needle));
+    let ios_12 = has(b"CPU iPhone OS 12") || has(b"iPad; CPU OS 12");
+    let mojave_safari = has(b"Macintosh") && has(b"Intel Mac OS X 10_14") && has(b"Safari") && !has(b"Chrome");
+    !(old_chrome || ios_12 || mojave_safari)
 }
 
 /// `value` with the prefix `from` replaced by `to`, if it starts with `from` (case-sensitive).
@@ -196,21 +232,64 @@ mod tests {
     }
 
     #[test]
+    fn user_agents_are_judged_as_ingress_nginx_judges_them() {
+        let cases = [
+            ("Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/51.0.2704.103 Safari/537.36", false),
+            ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/66.0.3359.181 Safari/537.36", false),
+            ("Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/45.0.2454.85 Safari/537.36", false),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 12_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/12.0 Mobile/15E148 Safari/604.1", false),
+            ("Mozilla/5.0 (iPad; CPU OS 12_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148", false),
+            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/12.1.2 Safari/605.1.15", false),
+            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_14_5) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/74.0.3729.169 Safari/537.36", true),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 13_3_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/13.0.5 Mobile/15E148 Safari/604.1", true),
+            ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", true),
+            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:72.0) Gecko/20100101 Firefox/72.0", true),
+            ("curl/8.5.0", true),
+        ];
+        for (agent, compatible) in cases {
+            assert_eq!(same_site_none_compatible(Some(agent.as_bytes())), compatible, "{agent}");
+        }
+        assert!(same_site_none_compatible(None), "no user agent: SameSite=None is kept, as ingress-nginx");
+    }
+
+    #[test]
+    fn the_sticky_cookie_loses_samesite_none_for_incompatible_agents_only() {
+        let rewrite = ResponseRewrite { conditional_samesite_none: Some("route".into()), ..ResponseRewrite::default() };
+        let original = Original::default();
+        let old = Rewrites::for_request(&rewrite, &original, Some(b"Mozilla/5.0 (X11) Chrome/60.0 Safari/537.36"));
+        let new = Rewrites::for_request(&rewrite, &original, Some(b"Mozilla/5.0 (X11) Chrome/120.0 Safari/537.36"));
+        assert!(old.rewrites_cookies() && !new.rewrites_cookies());
+        let cases = [
+            ("route=\"abc\"; Max-Age=3600; Path=/; SameSite=None; HttpOnly", Some("route=\"abc\"; Max-Age=3600; Path=/; HttpOnly")),
+            ("route=abc; samesite = none", Some("route=abc")),
+            ("route=abc; SameSite=Lax", None),
+            ("other=abc; SameSite=None", None),
+            ("routes=abc; SameSite=None", None),
+        ];
+        for (cookie, expected) in cases {
+            assert_eq!(text(old.set_cookie(cookie.as_bytes())).as_deref(), expected, "{cookie:?}");
+            assert_eq!(new.set_cookie(cookie.as_bytes()), None, "a compatible agent keeps {cookie:?}");
+        }
+    }
+
+    #[test]
     fn variables_are_filled_per_request_and_results_are_bounded() {
         let rewrite = ResponseRewrite {
             redirect: Some(Replacement { from: "$scheme://$host/".into(), to: "$scheme://$http_host/app/".into() }),
             cookie_domain: None,
             cookie_path: Some(Replacement { from: "/".into(), to: "/app/".into() }),
             absolute_redirects: false,
+            conditional_samesite_none: None,
         };
         let original = Original { authority: b"Shop.Example:8443", uri: b"/x", https: true, ..Original::default() };
-        let rewrites = Rewrites::for_request(&rewrite, &original);
+        let rewrites = Rewrites::for_request(&rewrite, &original, None);
         assert_eq!(rewrites.redirect, pair("https://shop.example/", "https://Shop.Example:8443/app/"));
         assert!(rewrites.rewrites_cookies());
         assert_eq!(text(rewrites.location(b"https://shop.example/login")).as_deref(), Some("https://Shop.Example:8443/app/login"));
         let absolute = Rewrites::for_request(
             &ResponseRewrite { redirect: Some(Replacement { from: "http://backend:8080/".into(), to: "/".into() }), absolute_redirects: true, ..ResponseRewrite::default() },
             &original,
+            None,
         );
         assert_eq!(text(absolute.location(b"http://backend:8080/next")).as_deref(), Some("https://shop.example/next"), "nginx's absolute_redirect");
         assert_eq!(text(absolute.refresh(b"0; url=http://backend:8080/next")).as_deref(), Some("0; url=/next"), "Refresh stays relative");

@@ -271,6 +271,12 @@ pub struct ResponseRewrite {
     /// and host in front, as nginx's `absolute_redirect` (on unless `relative-redirects`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub absolute_redirects: bool,
+    /// ingress-nginx `session-cookie-conditional-samesite-none`: the `Set-Cookie` of this name
+    /// (the sticky cookie) loses its `SameSite=None` when the request's `User-Agent` is one that
+    /// mishandles it (see [`crate::response::same_site_none_compatible`]). A cookie name (an
+    /// HTTP token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditional_samesite_none: Option<String>,
 }
 
 /// One `from` → `to` of a [`ResponseRewrite`].
@@ -630,6 +636,7 @@ mod tests {
                             cookie_domain: None,
                             cookie_path: Some(Replacement { from: "/app/".into(), to: "/".into() }),
                             absolute_redirects: true,
+                            conditional_samesite_none: Some("INGRESSCOOKIE".into()),
                         })),
                     }),
                     origin: "default/ing: spec.rules[0].http.paths[0]".into(),

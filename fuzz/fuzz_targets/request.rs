@@ -86,8 +86,9 @@ fuzz_target!(|data: &[u8]| {
         cookie_domain: replace("backend.local", "$host"),
         cookie_path: replace("/", "$request_uri/"),
         absolute_redirects: true,
+        conditional_samesite_none: Some("route".into()),
     };
-    let rewrites = Rewrites::for_request(&rewrite, &Original { authority, uri: path, https, ..Original::default() });
+    let rewrites = Rewrites::for_request(&rewrite, &Original { authority, uri: path, https, ..Original::default() }, Some(rest));
     for value in [path, rest] {
         for new in [rewrites.location(value), rewrites.refresh(value), rewrites.set_cookie(value)].into_iter().flatten() {
             assert!(new.len() <= MAX_LOCATION_BYTES, "{} bytes", new.len());

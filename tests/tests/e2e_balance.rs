@@ -6,7 +6,10 @@
 //!   backend;
 //! - `upstream-hash-by: $arg_tenant`: one tenant always reaches one backend, and the tenants spread
 //!   over both;
-//! - `load-balance: ewma` is served (Envoy's least-request).
+//! - `load-balance: ewma` is served (Envoy's least-request);
+//! - `session-cookie-samesite: None` with `session-cookie-conditional-samesite-none`: the sticky
+//!   cookie carries `SameSite=None`, except for a user agent ingress-nginx's list says mishandles
+//!   it (an old Chrome, iOS 12), which gets it without `SameSite`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -93,4 +96,41 @@ fn affinity_and_hashing_behave_like_ingress_nginx() {
     assert_eq!(seen.len(), 2, "20 tenants all hashed to one backend: {seen:?}");
 
     assert!(["one", "two"].contains(&client.get("ewma.test", "/", None).0.as_str()));
+}
+
+#[test]
+fn samesite_none_is_conditional_on_the_user_agent_like_ingress_nginx() {
+    let one = EchoBackend::spawn("one", Ipv4Addr::new(127, 0, 0, 146)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "pool", &[("http", 80)], &[&one]);
+    let sticky = [("affinity", "cookie"), ("session-cookie-name", "route"), ("session-cookie-samesite", "None")];
+    objects.extend([
+        ingress("conditional", &[sticky[0], sticky[1], sticky[2], ("session-cookie-conditional-samesite-none", "true")], "conditional.test", "/"),
+        ingress("always", &sticky, "always.test", "/"),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let set_cookie = |host: &str, agent: &str| {
+        runtime.block_on(async {
+            let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).resolve(host, SocketAddr::from(([127, 0, 0, 1], 0))).build().unwrap();
+            let response = client.get(format!("http://{host}:{}/", gateway.http.port())).header("user-agent", agent).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            response.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_string()).expect("a sticky cookie")
+        })
+    };
+    const OLD_CHROME: &str = "Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/51.0.2704.103 Safari/537.36";
+    const IOS_12: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 12_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/12.0 Mobile/15E148 Safari/604.1";
+    const NEW_CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+    let cases = [
+        ("conditional.test", NEW_CHROME, true),
+        ("conditional.test", OLD_CHROME, false),
+        ("conditional.test", IOS_12, false),
+        ("always.test", OLD_CHROME, true),
+    ];
+    for (host, agent, samesite) in cases {
+        let cookie = set_cookie(host, agent);
+        assert!(cookie.starts_with("route=") && cookie.contains("HttpOnly"), "{cookie}");
+        assert_eq!(cookie.contains("SameSite=None"), samesite, "{host} for {agent}: {cookie}");
+    }
 }

@@ -415,10 +415,20 @@ fn for_backend(action: RouteAction, nginx: &NginxAnnotations, route_policies: &R
             forward.basic_auth = route_policies.basic_auth.clone().map(Box::new);
             forward.connection_limit = route_policies.connection_limit.clone().map(Box::new);
             forward.host_rewrite = nginx.behaviour.upstream_vhost.clone();
-            forward.response = nginx.response.clone().map(Box::new);
+            forward.response = response_rewrite(nginx).map(Box::new);
             RouteAction::Forward(forward)
         }
         other => other,
+    }
+}
+
+/// The route's response rewrites: `proxy-redirect-*` / `proxy-cookie-*`, and the sticky cookie
+/// whose `SameSite=None` is conditional.
+fn response_rewrite(nginx: &NginxAnnotations) -> Option<wasm_ingress_filter::table::ResponseRewrite> {
+    let conditional = nginx.balancing.conditional_samesite_none.clone();
+    match (nginx.response.clone(), conditional) {
+        (response, None) => response,
+        (response, Some(cookie)) => Some(wasm_ingress_filter::table::ResponseRewrite { conditional_samesite_none: Some(cookie), ..response.unwrap_or_default() }),
     }
 }
 

@@ -25,6 +25,7 @@ pub const NAMES: &[&str] = &[
     "session-cookie-expires",
     "session-cookie-max-age",
     "session-cookie-name",
+    "session-cookie-conditional-samesite-none",
     "session-cookie-path",
     "session-cookie-samesite",
     "session-cookie-secure",
@@ -40,6 +41,9 @@ pub struct Balancing {
     pub hash: Option<Hashing>,
     /// (annotation, reason) of a value ingress-nginx rejects the Ingress for.
     pub refused: Option<(String, String)>,
+    /// `session-cookie-conditional-samesite-none` with `SameSite=None`: the sticky cookie's name,
+    /// whose `SameSite=None` the filter drops for user agents that mishandle it.
+    pub conditional_samesite_none: Option<String>,
 }
 
 /// The hash of a route, before the path of the route is known (the cookie's default `Path`).
@@ -90,7 +94,11 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Balancing, Vec<Annotati
     }
     match reader.get("affinity").map(str::trim) {
         None | Some("") => {}
-        Some("cookie") => balancing.hash = Some(cookie(&mut reader)),
+        Some("cookie") => {
+            let sticky = cookie(&mut reader);
+            balancing.conditional_samesite_none = conditional_samesite_none(&mut reader, &sticky);
+            balancing.hash = Some(sticky);
+        }
         Some(other) => reader.note("affinity", Severity::Warning, format!("{other:?} is not \"cookie\"; no affinity (as ingress-nginx)")),
     }
     if balancing.hash.is_some() {
@@ -121,6 +129,16 @@ fn hash_by(value: &str) -> Result<Option<HashOn>, String> {
             }
         }
     })
+}
+
+/// The cookie's name when it is `SameSite=None` and `session-cookie-conditional-samesite-none`
+/// is `true` (without `SameSite=None` the annotation does nothing, as in ingress-nginx).
+fn conditional_samesite_none(reader: &mut Reader<'_>, sticky: &Hashing) -> Option<String> {
+    if !reader.boolean("session-cookie-conditional-samesite-none").unwrap_or(false) {
+        return None;
+    }
+    let Hashing::Cookie { name, attributes, .. } = sticky else { return None };
+    attributes.iter().any(|(k, v)| k == "SameSite" && v.eq_ignore_ascii_case("none")).then(|| name.clone())
 }
 
 /// `affinity: cookie` and its `session-cookie-*` companions.
@@ -172,6 +190,18 @@ mod tests {
         let Some(Hashing::Cookie { name, .. }) = &sticky.hash else { panic!("{sticky:?}") };
         assert_eq!(name, "SERVERID");
         assert_eq!(read(&[("affinity", "Cookie")]).hash, None, "case-sensitive, as ingress-nginx");
+    }
+
+    #[test]
+    fn conditional_samesite_none_names_the_cookie_only_with_samesite_none() {
+        let conditional = |pairs: &[(&str, &str)]| read(&[&[("affinity", "cookie"), ("session-cookie-name", "route")], pairs].concat()).conditional_samesite_none;
+        let on = ("session-cookie-conditional-samesite-none", "true");
+        assert_eq!(conditional(&[("session-cookie-samesite", "None"), on]).as_deref(), Some("route"));
+        assert_eq!(conditional(&[("session-cookie-samesite", "none"), on]).as_deref(), Some("route"));
+        assert_eq!(conditional(&[("session-cookie-samesite", "Lax"), on]), None);
+        assert_eq!(conditional(&[on]), None);
+        assert_eq!(conditional(&[("session-cookie-samesite", "None")]), None);
+        assert_eq!(conditional(&[("session-cookie-samesite", "None"), ("session-cookie-conditional-samesite-none", "false")]), None);
     }
 
     #[test]

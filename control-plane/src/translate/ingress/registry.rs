@@ -176,7 +176,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("server-tokens", NoEffect),
     entry("service-upstream", Applied),
     entry("session-cookie-change-on-failure", NotYet),
-    entry("session-cookie-conditional-samesite-none", NotYet),
+    entry("session-cookie-conditional-samesite-none", Applied),
     entry("session-cookie-domain", Applied),
     entry("session-cookie-expires", Differs),
     entry("session-cookie-max-age", Applied),

@@ -43,6 +43,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Option<ResponseRewrite>
             to: to.strip_prefix('.').unwrap_or(&to).to_string(),
         }),
         cookie_path: pair(&mut reader, "proxy-cookie-path", URL_CHARS).map(|(from, to)| Replacement { from, to }),
+        conditional_samesite_none: None, // the sticky cookie's, added with the balancing annotations
     };
     let any = rewrite.redirect.is_some() || rewrite.cookie_domain.is_some() || rewrite.cookie_path.is_some();
     (any.then_some(rewrite), reader.notes)
