@@ -132,7 +132,7 @@ pub fn key(auth: &ExternalAuth, rule: &AuthCache, original: &Original<'_>, heade
 fn variable(name: &str, original: &Original<'_>, headers: &[(String, Vec<u8>)]) -> Vec<u8> {
     let header = |wanted: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(wanted)).map(|(_, v)| v.clone());
     match name {
-        "remote_user" => header("authorization").and_then(|value| basic_user(&value)).unwrap_or_default(),
+        "remote_user" => header("authorization").and_then(|value| crate::basic::credentials(&value)).map(|(user, _)| user).unwrap_or_default(),
         "remote_addr" => original.client_address.as_bytes().to_vec(),
         "host" => host_of(original.authority).to_ascii_lowercase(),
         "http_host" => original.authority.to_vec(),
@@ -140,35 +140,12 @@ fn variable(name: &str, original: &Original<'_>, headers: &[(String, Vec<u8>)]) 
         "scheme" => if original.https { b"https".to_vec() } else { b"http".to_vec() },
         _ => {
             if let Some(cookie) = name.strip_prefix("cookie_") {
-                return header("cookie").and_then(|value| cookie_value(&value, cookie)).unwrap_or_default();
+                return header("cookie").and_then(|value| crate::canary::cookie_value(&value, cookie.as_bytes()).map(<[u8]>::to_vec)).unwrap_or_default();
             }
             let Some(field) = name.strip_prefix("http_") else { return Vec::new() };
             header(&field.replace('_', "-")).unwrap_or_default()
         }
     }
-}
-
-/// nginx's `$remote_user`: the user of `Authorization: Basic`.
-fn basic_user(authorization: &[u8]) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    let text = std::str::from_utf8(authorization).ok()?.trim();
-    let (scheme, encoded) = text.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let end = decoded.iter().position(|&b| b == b':')?;
-    Some(decoded[..end].to_vec())
-}
-
-/// The value of cookie `name` in a `Cookie` header (nginx's `$cookie_NAME`, names compared
-/// without regard to case).
-fn cookie_value(header: &[u8], name: &str) -> Option<Vec<u8>> {
-    header.split(|&b| b == b';').find_map(|pair| {
-        let pair = pair.trim_ascii();
-        let at = pair.iter().position(|&b| b == b'=')?;
-        pair[..at].eq_ignore_ascii_case(name.as_bytes()).then(|| pair[at + 1..].to_vec())
-    })
 }
 
 /// A kept auth answer.

@@ -53,21 +53,7 @@ const REGEX_DFA_SIZE_LIMIT: usize = 256 * 1024;
 #[derive(Debug)]
 pub struct CompiledTable {
     table: RouteTable,
-    /// Which entry of `table.hosts` / `vhosts` serves a host name.
-    hosts: HostNames,
-    /// Path indexes, parallel to `table.hosts`.
-    vhosts: Vec<PathIndex>,
-    /// Routing depends on whether the request came over HTTPS (an `https_redirect`, or a redirect
-    /// that takes the request's scheme).
-    needs_scheme: bool,
-    /// Some redirect writes the port the client connected to.
-    needs_listener_port: bool,
-    /// The compiled `CanaryHeaderRule::Pattern`s and `Cors::origin_pattern`s, by pattern.
-    header_patterns: HashMap<String, Regex>,
-    /// `table.passwords` with every stored hash read: list key -> user -> hash.
-    passwords: HashMap<String, HashMap<Vec<u8>, PasswordHash>>,
-    /// Some host asks for client certificates.
-    client_certificates: bool,
+    index: Indexes,
 }
 
 /// The host index: entries of `table.hosts` by the names they serve.
@@ -695,9 +681,7 @@ impl CompiledTable {
     /// Compile a table; refuses an unknown schema, an invalid regex, an empty backend list, a
     /// malformed redirect, …
     pub fn compile(table: RouteTable) -> Result<CompiledTable, CompileError> {
-        let parts = Indexes::build(&table)?;
-        let Indexes { hosts, vhosts, needs_scheme, needs_listener_port, header_patterns, passwords, client_certificates } = parts;
-        Ok(CompiledTable { table, hosts, vhosts, needs_scheme, needs_listener_port, header_patterns, passwords, client_certificates })
+        Ok(CompiledTable { index: Indexes::build(&table)?, table })
     }
 
     /// Whether [`CompiledTable::compile`] accepts `table` (the same checks, without keeping the
@@ -708,13 +692,22 @@ impl CompiledTable {
 }
 
 /// Everything [`CompiledTable`] holds besides the table itself.
+#[derive(Debug)]
 struct Indexes {
+    /// Which entry of `table.hosts` / `vhosts` serves a host name.
     hosts: HostNames,
+    /// Path indexes, parallel to `table.hosts`.
     vhosts: Vec<PathIndex>,
+    /// Routing depends on whether the request came over HTTPS (an `https_redirect`, or a redirect
+    /// that takes the request's scheme).
     needs_scheme: bool,
+    /// Some redirect writes the port the client connected to.
     needs_listener_port: bool,
+    /// The compiled `CanaryHeaderRule::Pattern`s and `Cors::origin_pattern`s, by pattern.
     header_patterns: HashMap<String, Regex>,
+    /// `table.passwords` with every stored hash read: list key -> user -> hash.
     passwords: HashMap<String, HashMap<Vec<u8>, PasswordHash>>,
+    /// Some host asks for client certificates.
     client_certificates: bool,
 }
 
@@ -749,16 +742,16 @@ impl Indexes {
 impl CompiledTable {
     /// The compiled `match_cn` of a client-certificate rule (compiled with the table).
     pub fn subject_pattern(&self, rule: &ClientCertificate) -> Option<&Regex> {
-        rule.match_cn.as_ref().and_then(|pattern| self.header_patterns.get(pattern))
+        rule.match_cn.as_ref().and_then(|pattern| self.index.header_patterns.get(pattern))
     }
 
     /// The client-certificate rule of the host `authority` selects, if any (see
     /// [`crate::client_cert`]); no lookup at all when no host has one.
     pub fn client_certificate(&self, authority: &[u8]) -> Option<&ClientCertificate> {
-        if !self.client_certificates {
+        if !self.index.client_certificates {
             return None;
         }
-        let index = self.hosts.select(authority)?;
+        let index = self.index.hosts.select(authority)?;
         self.table.hosts.get(index)?.client_certificate.as_ref()
     }
 
@@ -795,20 +788,20 @@ impl CompiledTable {
     /// or some redirect takes its scheme from the request. When `false`, the host shim need not
     /// read `x-forwarded-proto`.
     pub fn needs_scheme(&self) -> bool {
-        self.needs_scheme
+        self.index.needs_scheme
     }
 
     /// Whether some redirect writes [`RequestParts::listener_port`] (`HostPart::WithListenerPort`).
     /// When `false`, the host shim need not read `x-forwarded-port`.
     pub fn needs_listener_port(&self) -> bool {
-        self.needs_listener_port
+        self.index.needs_listener_port
     }
 
     /// Whether a request whose route has `canary` goes to the canary cluster (see [`crate::canary`]).
     /// `random` is any value, drawn independently of the one given to [`CompiledTable::route`].
     pub fn chooses_canary(&self, canary: &Canary, headers: &impl HeaderLookup, random: u64) -> bool {
         let pattern = match canary.header.as_ref().map(|h| &h.rule) {
-            Some(CanaryHeaderRule::Pattern(pattern)) => self.header_patterns.get(pattern),
+            Some(CanaryHeaderRule::Pattern(pattern)) => self.index.header_patterns.get(pattern),
             _ => None,
         };
         canary::chooses_canary(canary, pattern, headers, random)
@@ -818,13 +811,13 @@ impl CompiledTable {
     /// of `basic`'s list (see [`crate::basic`]). Slow for bcrypt by design: callers cache successes.
     pub fn basic_auth_allows(&self, basic: &BasicAuth, authorization: &[u8]) -> bool {
         let Some((user, password)) = crate::basic::credentials(authorization) else { return false };
-        self.passwords.get(&basic.passwords).and_then(|list| list.get(&user)).is_some_and(|hash| hash.verify(&password))
+        self.index.passwords.get(&basic.passwords).and_then(|list| list.get(&user)).is_some_and(|hash| hash.verify(&password))
     }
 
     /// The policy a request of a route with `cors` gets when its origin is allowed (see
     /// [`crate::cors`]); `None`: the route's own policy.
     pub fn cors_policy<'t>(&self, cors: &'t Cors, headers: &impl HeaderLookup) -> Option<&'t str> {
-        let origin = cors.origin_pattern.as_ref().and_then(|pattern| self.header_patterns.get(pattern));
+        let origin = cors.origin_pattern.as_ref().and_then(|pattern| self.index.header_patterns.get(pattern));
         cors::cors_policy(cors, origin, headers)
     }
 
@@ -838,7 +831,7 @@ impl CompiledTable {
                 outcome: Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY },
             };
         }
-        let selected = self.hosts.select(request.authority).and_then(|i| Some((self.table.hosts.get(i)?, self.vhosts.get(i)?)));
+        let selected = self.index.hosts.select(request.authority).and_then(|i| Some((self.table.hosts.get(i)?, self.index.vhosts.get(i)?)));
         if let Some((vhost, index)) = selected {
             if let Some(decision) = route_in_host(vhost, index, request, random) {
                 return decision;
