@@ -457,6 +457,9 @@ fn describe_response(response: &wasm_ingress_filter::table::ResponseRewrite) -> 
     if let Some(r) = &response.cookie_path {
         parts.push(format!("Set-Cookie Path starting {:?} gets {:?}", r.from, r.to));
     }
+    if let Some(cookie) = &response.conditional_samesite_none {
+        parts.push(format!("cookie {cookie:?} loses SameSite=None for browsers that mishandle it"));
+    }
     parts.join("; ")
 }
 
@@ -469,8 +472,19 @@ fn describe_auth(auth: &wasm_ingress_filter::table::ExternalAuth) -> String {
         true => String::new(),
         false => format!(", copying {}", auth.response_headers.join(", ")),
     };
+    let kept = auth.cache.as_ref().map_or(String::new(), |cache| {
+        let valid: Vec<String> = cache
+            .valid
+            .iter()
+            .map(|v| {
+                let statuses = if v.statuses.is_empty() { "any".to_string() } else { v.statuses.iter().map(u16::to_string).collect::<Vec<_>>().join(" ") };
+                format!("{statuses} for {} ms", v.millis)
+            })
+            .collect();
+        format!("; answers kept per key {:?} ({})", cache.key, valid.join(", "))
+    });
     format!(
-        "first {method} {} (Host {host}, cluster {}, {} ms): 2xx forwards{copied}; 401 answers {on_401}; 403 answers 403; anything else 500",
+        "first {method} {} (Host {host}, cluster {}, {} ms): 2xx forwards{copied}; 401 answers {on_401}; 403 answers 403; anything else 500{kept}",
         auth.path, auth.cluster, auth.timeout_ms
     )
 }
@@ -479,6 +493,32 @@ fn describe_auth(auth: &wasm_ingress_filter::table::ExternalAuth) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_auth_cache_is_described() {
+        use wasm_ingress_filter::table::{AuthCache, CacheValidity, ExternalAuth};
+        let auth = ExternalAuth {
+            cluster: "auth".into(),
+            authority: Some("auth.example".into()),
+            path: "/oauth2/auth".into(),
+            method: None,
+            signin: None,
+            response_headers: vec![],
+            request_redirect: None,
+            always_set_cookie: false,
+            timeout_ms: 1000,
+            cache: Some(AuthCache {
+                key: "$cookie_session".into(),
+                valid: vec![CacheValidity { statuses: vec![200, 202], millis: 300_000 }, CacheValidity { statuses: vec![], millis: 500 }],
+                location: "/".into(),
+            }),
+        };
+        let text = describe_auth(&auth);
+        assert!(text.ends_with("; answers kept per key \"$cookie_session\" (200 202 for 300000 ms, any for 500 ms)"), "{text}");
+        assert!(!describe_auth(&ExternalAuth { cache: None, ..auth }).contains("kept"));
+        let sticky = wasm_ingress_filter::table::ResponseRewrite { conditional_samesite_none: Some("route".into()), ..Default::default() };
+        assert_eq!(describe_response(&sticky), "cookie \"route\" loses SameSite=None for browsers that mishandle it");
+    }
 
     #[test]
     fn urls_are_split_into_authority_and_path_by_table() {
