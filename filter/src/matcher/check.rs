@@ -1,0 +1,328 @@
+//! Table validation: what [`super::CompiledTable::compile`] refuses besides the indexes' own
+//! conditions, and the per-route checks the control plane runs before it puts a route in a table.
+//! Every value that ends up in a header is header-safe, every template and regex is bounded, and
+//! every refusal names the field.
+
+use regex::Regex;
+
+use super::paths::{compile_route_regex, insert_prefix, PrefixHit};
+use super::{REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT};
+use crate::actions;
+use crate::limits::{
+    MAX_AUTH_RESPONSE_HEADERS, MAX_CANARY_NAME_BYTES, MAX_PASSWORD_FIELD_BYTES, MAX_POLICY_KEY_BYTES, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_ROUTES,
+    MAX_REQUEST_PATH_BYTES, MAX_REWRITE_SUBSTITUTIONS, MAX_REWRITE_TEMPLATE_BYTES,
+};
+use crate::redirect::check_redirect;
+use crate::table::{Canary, CanaryHeaderRule, Cors, ExternalAuth, Forward, PathMatch, PathRewrite, ResponseRewrite, Route, RouteAction, RouteTable, VirtualHost, MIN_ERROR_PAGE_TOKEN, SCHEMA_VERSION};
+
+/// Check one route on its own (regex compiles, path is indexable, action and `https_redirect` are
+/// well-formed), so the control plane can drop a bad route with a diagnostic instead of sending a
+/// table the filter refuses. A host's `app_root` is checked with [`check_redirect`].
+pub fn check_route(route: &Route) -> Result<(), String> {
+    match &route.path {
+        PathMatch::Exact(value) => check_literal_path("Exact", value)?,
+        PathMatch::Prefix(value) => {
+            check_literal_path("Prefix", value)?;
+            let mut probe = matchit::Router::new();
+            insert_prefix(&mut probe, value, PrefixHit { route: 0, prefix_len: 0 })?;
+        }
+        PathMatch::Regex(pattern) => {
+            compile_route_regex(pattern)?;
+        }
+    }
+    check_route_answers(route)
+}
+
+/// What a route answers with: its action, and its `https_redirect` if any.
+pub(super) fn check_route_answers(route: &Route) -> Result<(), String> {
+    check_action(&route.action)?;
+    match &route.https_redirect {
+        Some(redirect) => check_redirect(redirect).map_err(|e| format!("https_redirect: {e}")),
+        None => Ok(()),
+    }
+}
+
+/// Check an action on its own (used for routes, host fallbacks and the default backend): a
+/// `Forward` has at least one backend, non-zero total weight, header-safe cluster, template and
+/// host values and a well-formed policy key; a `Respond` has a status in 200..=599; a `Redirect`
+/// passes [`check_redirect`].
+pub fn check_action(action: &RouteAction) -> Result<(), String> {
+    match action {
+        RouteAction::Forward(forward) => check_forward(forward),
+        RouteAction::Respond(respond) if (200..=599).contains(&respond.status) => Ok(()),
+        RouteAction::Respond(respond) => Err(format!("Respond status {} is outside 200..=599", respond.status)),
+        RouteAction::Redirect(redirect) => check_redirect(redirect),
+    }
+}
+
+fn check_forward(forward: &Forward) -> Result<(), String> {
+    if forward.backends.is_empty() {
+        return Err("Forward has no backends".into());
+    }
+    if actions::total_weight(&forward.backends) == 0 {
+        return Err("Forward backends all have weight 0".into());
+    }
+    for backend in &forward.backends {
+        check_header_value("backend cluster", &backend.cluster)?;
+    }
+    match &forward.rewrite {
+        Some(PathRewrite::Template(template)) => check_template(template)?,
+        Some(PathRewrite::ReplacePrefix(replacement)) => check_replace_prefix(replacement)?,
+        None => {}
+    }
+    if let Some(host) = &forward.host_rewrite {
+        check_header_value("host_rewrite", host)?;
+    }
+    if let Some(canary) = &forward.canary {
+        check_canary(canary).map_err(|e| format!("canary: {e}"))?;
+    }
+    if let Some(cors) = &forward.cors {
+        check_cors(cors).map_err(|e| format!("cors: {e}"))?;
+    }
+    if let Some(auth) = &forward.auth {
+        check_auth(auth).map_err(|e| format!("auth: {e}"))?;
+    }
+    if let Some(basic) = &forward.basic_auth {
+        if basic.realm.len() > MAX_PASSWORD_FIELD_BYTES || basic.realm.contains(|c: char| c.is_control()) {
+            return Err(format!("basic_auth: realm is longer than {MAX_PASSWORD_FIELD_BYTES} bytes or has control characters"));
+        }
+    }
+    if let Some(response) = &forward.response {
+        check_response(response).map_err(|e| format!("response: {e}"))?;
+    }
+    if let Some(limit) = &forward.connection_limit {
+        crate::connections::check(limit).map_err(|e| format!("connection_limit: {e}"))?;
+    }
+    check_policy_key(&forward.policy)
+}
+
+/// Each `from` and `to` of a route's response rewrites is a template the sign-in rules accept
+/// (known variables, no spaces or control characters, bounded); an empty `from` would match
+/// every value.
+fn check_response(response: &ResponseRewrite) -> Result<(), String> {
+    let pairs = [("redirect", &response.redirect), ("cookie_domain", &response.cookie_domain), ("cookie_path", &response.cookie_path)];
+    for (name, pair) in pairs {
+        let Some(pair) = pair else { continue };
+        if pair.from.is_empty() {
+            return Err(format!("{name}: empty from"));
+        }
+        crate::auth::check_template(&pair.from).map_err(|e| format!("{name}: from {e}"))?;
+        crate::auth::check_template(&pair.to).map_err(|e| format!("{name}: to {e}"))?;
+    }
+    if let Some(cookie) = &response.conditional_samesite_none {
+        check_token("conditional_samesite_none", cookie)?;
+    }
+    Ok(())
+}
+
+/// An external auth's request parts are header-safe, its path absolute, its response header
+/// names lower-case tokens (at most [`MAX_AUTH_RESPONSE_HEADERS`]) and its sign-in template uses
+/// known variables only.
+fn check_auth(auth: &ExternalAuth) -> Result<(), String> {
+    check_header_value("cluster", &auth.cluster)?;
+    if let Some(cache) = &auth.cache {
+        crate::auth_cache::check(cache).map_err(|e| format!("cache: {e}"))?;
+    }
+    if let Some(authority) = &auth.authority {
+        check_header_value("authority", authority)?;
+    }
+    if !auth.path.starts_with('/') || auth.path.len() > MAX_REQUEST_PATH_BYTES {
+        return Err(format!("path {:?} is not an absolute path of at most {MAX_REQUEST_PATH_BYTES} bytes", auth.path));
+    }
+    check_header_value("path", &auth.path)?;
+    if let Some(method) = &auth.method {
+        check_token("method", method)?;
+    }
+    if let Some(signin) = &auth.signin {
+        crate::auth::check_template(signin).map_err(|e| format!("signin {e}"))?;
+    }
+    if auth.response_headers.len() > MAX_AUTH_RESPONSE_HEADERS {
+        return Err(format!("more than {MAX_AUTH_RESPONSE_HEADERS} response headers"));
+    }
+    for name in &auth.response_headers {
+        check_token("response header", name)?;
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(format!("response header {name:?} is not lower case"));
+        }
+    }
+    if let Some(redirect) = &auth.request_redirect {
+        check_header_value("request_redirect", redirect)?;
+    }
+    if auth.timeout_ms == 0 {
+        return Err("timeout_ms is 0".into());
+    }
+    Ok(())
+}
+
+/// A CORS rule's policy keys are well-formed and its origin pattern compiles.
+fn check_cors(cors: &Cors) -> Result<(), String> {
+    check_policy_key(&cors.policy)?;
+    check_policy_key(&cors.preflight_policy)?;
+    if let Some(pattern) = &cors.origin_pattern {
+        compile_header_regex(pattern)?;
+    }
+    Ok(())
+}
+
+/// A canary's cluster is header-safe, its header and cookie names are tokens (header names lower
+/// case), its pattern compiles and its weight total is not 0.
+fn check_canary(canary: &Canary) -> Result<(), String> {
+    check_header_value("cluster", &canary.cluster)?;
+    if let Some(header) = &canary.header {
+        check_token("header name", &header.name)?;
+        if header.name.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(format!("header name {:?} is not lower case", header.name));
+        }
+        match &header.rule {
+            CanaryHeaderRule::Value(value) => check_header_value("header value", value)?,
+            CanaryHeaderRule::Pattern(pattern) => drop(compile_header_regex(pattern)?),
+            CanaryHeaderRule::AlwaysNever | CanaryHeaderRule::PresentMeansPrimary => {}
+        }
+    }
+    if let Some(cookie) = &canary.cookie {
+        check_token("cookie name", cookie)?;
+    }
+    if canary.weight_total == 0 {
+        return Err("weight_total is 0".into());
+    }
+    Ok(())
+}
+
+/// A header or cookie name: 1..=MAX_CANARY_NAME_BYTES of `[A-Za-z0-9_-]` (the characters
+/// ingress-nginx accepts in canary header and cookie names).
+pub fn check_token(what: &str, name: &str) -> Result<(), String> {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    if name.is_empty() || name.len() > MAX_CANARY_NAME_BYTES || !name.bytes().all(token) {
+        return Err(format!("{what} {name:?} is not 1 to {MAX_CANARY_NAME_BYTES} letters, digits, '-' or '_'"));
+    }
+    Ok(())
+}
+
+/// Compile a header pattern (a canary header's, a CORS origin's): unanchored, as ingress-nginx's
+/// `ngx.re.match` without options.
+pub fn compile_header_regex(pattern: &str) -> Result<Regex, String> {
+    if pattern.len() > MAX_REGEX_PATTERN_BYTES {
+        return Err(format!("regex is {} bytes, more than the {MAX_REGEX_PATTERN_BYTES} allowed", pattern.len()));
+    }
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
+        .build()
+        .map_err(|e| format!("invalid regex {pattern:?}: {e}"))
+}
+
+fn check_template(template: &str) -> Result<(), String> {
+    check_header_value("rewrite template", template)?;
+    if template.len() > MAX_REWRITE_TEMPLATE_BYTES {
+        return Err(format!(
+            "rewrite template is {} bytes, more than the {MAX_REWRITE_TEMPLATE_BYTES} allowed",
+            template.len()
+        ));
+    }
+    let bytes = template.as_bytes();
+    let variable = bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'$' && !bytes.get(i + 1).is_some_and(u8::is_ascii_digit));
+    if variable {
+        return Err(format!(
+            "rewrite template {template:?}: only $0..$9 (regex captures) are supported after '$', not nginx variables"
+        ));
+    }
+    let substitutions = actions::substitutions(template);
+    if substitutions > MAX_REWRITE_SUBSTITUTIONS {
+        return Err(format!(
+            "rewrite template has {substitutions} $N substitutions, more than the {MAX_REWRITE_SUBSTITUTIONS} allowed"
+        ));
+    }
+    Ok(())
+}
+
+fn check_replace_prefix(replacement: &str) -> Result<(), String> {
+    if !replacement.is_empty() && !replacement.starts_with('/') {
+        return Err(format!("ReplacePrefix value {replacement:?} must start with '/'"));
+    }
+    if replacement.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#') {
+        return Err(format!("ReplacePrefix value {replacement:?} contains a control character, space, '?' or '#'"));
+    }
+    Ok(())
+}
+
+/// A policy key is sent as a header and looked up by Envoy as is, so it is kept to `[0-9a-z-]`.
+/// Empty: the default policy.
+fn check_policy_key(key: &str) -> Result<(), String> {
+    if key.len() > MAX_POLICY_KEY_BYTES {
+        return Err(format!("policy key is {} bytes, more than the {MAX_POLICY_KEY_BYTES} allowed", key.len()));
+    }
+    if !key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Err(format!("policy key {key:?} may only contain lower-case letters, digits and '-'"));
+    }
+    Ok(())
+}
+
+/// Exact and Prefix values are absolute paths without query or fragment (those are never part of
+/// the matched path, so such a rule could never match).
+pub(super) fn check_literal_path(kind: &str, value: &str) -> Result<(), String> {
+    if !value.starts_with('/') {
+        return Err(format!("{kind} path {value:?} must start with '/'"));
+    }
+    if value.contains(['?', '#']) {
+        return Err(format!("{kind} path {value:?} contains '?' or '#' and could never match (the query is not part of the path)"));
+    }
+    Ok(())
+}
+
+/// Values that end up in a request header must be non-empty and free of control characters and
+/// spaces (no header injection, no values Envoy would reject).
+fn check_header_value(what: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    if value.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(format!("{what} {value:?} contains a control character or space"));
+    }
+    Ok(())
+}
+
+
+/// Table-level checks: schema, default backend, total number of regexes.
+pub(super) fn check_table(table: &RouteTable) -> Result<(), String> {
+    if table.schema != SCHEMA_VERSION {
+        return Err(format!(
+            "schema {} is not supported (this filter understands schema {SCHEMA_VERSION})",
+            table.schema
+        ));
+    }
+    if let Some(default) = &table.default_backend {
+        check_action(default).map_err(|e| format!("default_backend: {e}"))?;
+    }
+    for cluster in &table.error_page_clusters {
+        check_header_value("error page cluster", cluster)?;
+    }
+    if !table.error_page_clusters.windows(2).all(|pair| pair[0] < pair[1]) {
+        return Err("error_page_clusters must be sorted without duplicates".into());
+    }
+    let token = &table.error_page_token;
+    if !table.error_page_clusters.is_empty() && (token.len() < MIN_ERROR_PAGE_TOKEN || !token.bytes().all(|b| b.is_ascii_graphic())) {
+        return Err(format!("error_page_token must have at least {MIN_ERROR_PAGE_TOKEN} printable characters and no space"));
+    }
+    let regex_routes = table.hosts.iter().flat_map(|h| &h.routes).filter(|r| matches!(r.path, PathMatch::Regex(_))).count();
+    if regex_routes > MAX_REGEX_ROUTES {
+        return Err(format!("{regex_routes} regex routes, more than the {MAX_REGEX_ROUTES} allowed"));
+    }
+    Ok(())
+}
+
+/// What a host answers with besides its routes: its `fallback` and its `app_root`.
+pub(super) fn check_host_answers(vhost: &VirtualHost) -> Result<(), String> {
+    if let Some(fallback) = &vhost.fallback {
+        check_action(fallback).map_err(|e| format!("fallback: {e}"))?;
+    }
+    if let Some(app_root) = &vhost.app_root {
+        check_redirect(app_root).map_err(|e| format!("app_root: {e}"))?;
+    }
+    if let Some(rule) = &vhost.client_certificate {
+        crate::client_cert::check_rule(rule)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,323 @@
+//! Route matching: host index + per-host path index, with the Ingress v1 precedence. Pure: no
+//! proxy-wasm, no I/O; used by the filter (`host.rs`) and by the control plane (`explain`, validation).
+//!
+//! Compilation ([`CompiledTable::compile`]) turns a [`RouteTable`] into indexes whose lookup cost does
+//! not grow with the number of rules (regex routes excepted):
+//! - hosts: a hash map of exact hosts, a hash map of wildcard suffixes (`*.foo.com` is stored as
+//!   `foo.com` and looked up with the request host minus its first label), and the host-less entry;
+//! - paths, per host: a hash map for `Exact`, an ordered list of anchored regexes for `Regex`, and one
+//!   `matchit` radix tree for `Prefix` (prefix `/a/b` is inserted as `/a/b`, `/a/b/` and
+//!   `/a/b/{*rest}`; matchit prefers the longest static match and backtracks to shorter catch-alls).
+//!
+//! Evaluation order for a path is the one documented on [`crate::table::VirtualHost::routes`]: an
+//! `Exact` route equal to the path, else the first matching `Regex` route in table order, else the
+//! longest element-wise `Prefix`. Redirects come first where ingress-nginx puts them: a host's
+//! `app_root` answers a request for exactly `/` before any route is looked at, and a matched route's
+//! `https_redirect` answers a plain-HTTP request instead of the route's action.
+//!
+//! The module is split by job: `hosts` (the host index), `paths` (the path index of one host),
+//! `decide` (the decision for one request), [`check`] (what a table must satisfy; the control plane
+//! runs the same checks before it sends one), and this file, which holds the compiled table and what
+//! it compiles besides its indexes (header patterns, password lists). What happens to a matched
+//! request (weights, rewrites) is in [`crate::actions`], how a redirect's `Location` is built in
+//! [`crate::redirect`], and the decision types in [`crate::decision`]. Nothing here talks to
+//! proxy-wasm, logs, or allocates per request beyond what a rewrite or a redirect needs.
+
+use std::collections::HashMap;
+
+use regex::Regex;
+
+use crate::basic::PasswordHash;
+use crate::canary;
+use crate::cors;
+use crate::redirect;
+use crate::request::HeaderLookup;
+use crate::table::{BasicAuth, Canary, CanaryHeaderRule, ClientCertificate, Cors, Forward, Redirect, RouteAction, RouteTable};
+use crate::limits::{MAX_HEADER_PATTERNS, MAX_PASSWORD_FIELD_BYTES, MAX_PASSWORD_USERS};
+
+mod check;
+mod decide;
+mod hosts;
+mod paths;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests;
+
+pub use crate::decision::{Decision, Outcome, Via, NOT_FOUND_BODY, URI_TOO_LONG_BODY};
+pub use crate::limits::MAX_TABLE_JSON_BYTES;
+pub use crate::redirect::check_redirect;
+pub use crate::request::RequestParts;
+pub use check::{check_action, check_route, check_token, compile_header_regex};
+use check::{check_host_answers, check_table};
+use hosts::HostNames;
+use paths::PathIndex;
+
+/// Compiled-program size limit for one route regex (bytes), so a pathological pattern cannot exhaust
+/// the wasm VM's memory. ingress-nginx style patterns are a few KiB at most.
+const REGEX_SIZE_LIMIT: usize = 1024 * 1024;
+/// Lazy-DFA cache limit per route regex (bytes).
+const REGEX_DFA_SIZE_LIMIT: usize = 256 * 1024;
+
+/// A compiled route table, built once per `on_configure` and shared by every request (`Rc`).
+#[derive(Debug)]
+pub struct CompiledTable {
+    table: RouteTable,
+    index: Indexes,
+}
+
+/// Why a table (or one route) cannot be compiled; names the host and route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileError {
+    /// The `VirtualHost::host` concerned (`""` for host-less), or `None` for a table-level problem.
+    pub host: Option<String>,
+    /// Index into that host's `routes`, when one route is at fault.
+    pub route: Option<usize>,
+    /// The route's `origin`, when known.
+    pub origin: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for CompileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.host {
+            Some(host) => write!(f, "host {host:?}")?,
+            None => write!(f, "table")?,
+        }
+        if let Some(route) = self.route {
+            write!(f, " route {route}")?;
+        }
+        if !self.origin.is_empty() {
+            write!(f, " ({})", self.origin)?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+impl std::error::Error for CompileError {}
+
+/// Every canary header pattern, CORS origin pattern and client-certificate subject pattern of the
+/// table, compiled once each.
+fn compile_header_patterns(table: &RouteTable) -> Result<HashMap<String, Regex>, String> {
+    let mut patterns = HashMap::new();
+    for forward in forwards(table) {
+        let canary = forward.canary.as_ref().and_then(|c| c.header.as_ref()).and_then(|h| match &h.rule {
+            CanaryHeaderRule::Pattern(pattern) => Some(pattern),
+            _ => None,
+        });
+        let origin = forward.cors.as_ref().and_then(|c| c.origin_pattern.as_ref());
+        for pattern in canary.into_iter().chain(origin) {
+            insert_pattern(&mut patterns, pattern)?;
+        }
+    }
+    let subjects = table.hosts.iter().filter_map(|h| h.client_certificate.as_ref()?.match_cn.as_ref());
+    for pattern in subjects {
+        insert_pattern(&mut patterns, pattern)?;
+    }
+    Ok(patterns)
+}
+
+/// Compile `pattern` into `patterns` once, within [`MAX_HEADER_PATTERNS`].
+fn insert_pattern(patterns: &mut HashMap<String, Regex>, pattern: &str) -> Result<(), String> {
+    if !patterns.contains_key(pattern) {
+        if patterns.len() == MAX_HEADER_PATTERNS {
+            return Err(format!("more than {MAX_HEADER_PATTERNS} distinct canary header, CORS origin and client CN patterns"));
+        }
+        patterns.insert(pattern.to_string(), compile_header_regex(pattern)?);
+    }
+    Ok(())
+}
+
+/// Every password list of the table with its hashes read, within [`MAX_PASSWORD_USERS`] users in
+/// all and [`MAX_PASSWORD_FIELD_BYTES`] per name or hash.
+fn compile_passwords(table: &RouteTable) -> Result<HashMap<String, HashMap<Vec<u8>, PasswordHash>>, String> {
+    let users: usize = table.passwords.values().map(|list| list.len()).sum();
+    if users > MAX_PASSWORD_USERS {
+        return Err(format!("{users} basic-auth users, more than the {MAX_PASSWORD_USERS} allowed"));
+    }
+    let mut lists = HashMap::with_capacity(table.passwords.len());
+    for (key, list) in &table.passwords {
+        let mut compiled = HashMap::with_capacity(list.len());
+        for (user, stored) in list {
+            if user.len() > MAX_PASSWORD_FIELD_BYTES || stored.len() > MAX_PASSWORD_FIELD_BYTES {
+                return Err(format!("password list {key:?}: a user name or hash is longer than {MAX_PASSWORD_FIELD_BYTES} bytes"));
+            }
+            compiled.insert(user.as_bytes().to_vec(), PasswordHash::parse(stored));
+        }
+        lists.insert(key.clone(), compiled);
+    }
+    Ok(lists)
+}
+
+/// Every `Forward` of a table: routes, host fallbacks and the default backend.
+pub fn forwards(table: &RouteTable) -> impl Iterator<Item = &Forward> {
+    let host_actions = table.hosts.iter().flat_map(|host| host.routes.iter().map(|r| &r.action).chain(host.fallback.as_ref()));
+    host_actions.chain(table.default_backend.as_ref()).filter_map(|action| match action {
+        RouteAction::Forward(forward) => Some(forward),
+        _ => None,
+    })
+}
+
+/// Whether `given` equals the table's `secret`, in a time that does not depend on where they differ.
+fn same_secret(given: &[u8], secret: &[u8]) -> bool {
+    given.len() == secret.len() && given.iter().zip(secret).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// `https_redirect`s and `app_root`s.
+fn redirects(table: &RouteTable) -> impl Iterator<Item = &Redirect> {
+    let host_actions = table.hosts.iter().flat_map(|h| h.fallback.iter().chain(h.routes.iter().map(|r| &r.action)));
+    let actions = table.default_backend.iter().chain(host_actions).filter_map(|action| match action {
+        RouteAction::Redirect(redirect) => Some(redirect),
+        RouteAction::Forward(_) | RouteAction::Respond(_) => None,
+    });
+    let host_redirects = table
+        .hosts
+        .iter()
+        .flat_map(|h| h.app_root.iter().chain(h.routes.iter().filter_map(|r| r.https_redirect.as_ref())));
+    actions.chain(host_redirects)
+}
+
+impl CompiledTable {
+    /// Compile a table; refuses an unknown schema, an invalid regex, an empty backend list, a
+    /// malformed redirect, …
+    pub fn compile(table: RouteTable) -> Result<CompiledTable, CompileError> {
+        Ok(CompiledTable { index: Indexes::build(&table)?, table })
+    }
+
+    /// Whether [`CompiledTable::compile`] accepts `table` (the same checks, without keeping the
+    /// result or copying the table): what the control plane asks before it sends one.
+    pub fn check(table: &RouteTable) -> Result<(), CompileError> {
+        Indexes::build(table).map(drop)
+    }
+}
+
+/// Everything [`CompiledTable`] holds besides the table itself.
+#[derive(Debug)]
+struct Indexes {
+    /// Which entry of `table.hosts` / `vhosts` serves a host name.
+    hosts: HostNames,
+    /// Path indexes, parallel to `table.hosts`.
+    vhosts: Vec<PathIndex>,
+    /// Routing depends on whether the request came over HTTPS (an `https_redirect`, or a redirect
+    /// that takes the request's scheme).
+    needs_scheme: bool,
+    /// Some redirect writes the port the client connected to.
+    needs_listener_port: bool,
+    /// The compiled `CanaryHeaderRule::Pattern`s and `Cors::origin_pattern`s, by pattern.
+    header_patterns: HashMap<String, Regex>,
+    /// `table.passwords` with every stored hash read: list key -> user -> hash.
+    passwords: HashMap<String, HashMap<Vec<u8>, PasswordHash>>,
+    /// Some host asks for client certificates.
+    client_certificates: bool,
+}
+
+impl Indexes {
+    fn build(table: &RouteTable) -> Result<Indexes, CompileError> {
+        let table_error = |reason: String| CompileError { host: None, route: None, origin: String::new(), reason };
+        check_table(table).map_err(table_error)?;
+        let mut hosts = HostNames::default();
+        let mut vhosts = Vec::with_capacity(table.hosts.len());
+        for (i, vhost) in table.hosts.iter().enumerate() {
+            let host_error = |reason: String| CompileError {
+                host: Some(vhost.host.clone()),
+                route: None,
+                origin: String::new(),
+                reason,
+            };
+            hosts.insert(&vhost.host, i).map_err(host_error)?;
+            check_host_answers(vhost).map_err(host_error)?;
+            vhosts.push(PathIndex::compile(&vhost.host, &vhost.routes)?);
+        }
+        // An `https_redirect` needs the scheme to know whether it applies, whatever its location.
+        let https_redirects = table.hosts.iter().flat_map(|h| &h.routes).any(|r| r.https_redirect.is_some());
+        let needs_scheme = https_redirects || redirects(table).any(|r| redirect::reads_scheme(&r.location));
+        let needs_listener_port = redirects(table).any(|r| redirect::reads_listener_port(&r.location));
+        let header_patterns = compile_header_patterns(table).map_err(table_error)?;
+        let passwords = compile_passwords(table).map_err(table_error)?;
+        let client_certificates = table.hosts.iter().any(|h| h.client_certificate.is_some());
+        Ok(Indexes { hosts, vhosts, needs_scheme, needs_listener_port, header_patterns, passwords, client_certificates })
+    }
+}
+
+impl CompiledTable {
+    /// The compiled `match_cn` of a client-certificate rule (compiled with the table).
+    pub fn subject_pattern(&self, rule: &ClientCertificate) -> Option<&Regex> {
+        rule.match_cn.as_ref().and_then(|pattern| self.index.header_patterns.get(pattern))
+    }
+
+    /// The client-certificate rule of the host `authority` selects, if any (see
+    /// [`crate::client_cert`]); no lookup at all when no host has one.
+    pub fn client_certificate(&self, authority: &[u8]) -> Option<&ClientCertificate> {
+        if !self.index.client_certificates {
+            return None;
+        }
+        let index = self.index.hosts.select(authority)?;
+        self.table.hosts.get(index)?.client_certificate.as_ref()
+    }
+
+    /// Whether requests may carry [`crate::table::ERROR_PAGE_HEADER`] (some Ingress has custom
+    /// error pages); when `false`, the host shim need not read it.
+    pub fn has_error_pages(&self) -> bool {
+        !self.table.error_page_clusters.is_empty()
+    }
+
+    /// The error-page cluster an [`crate::table::ERROR_PAGE_HEADER`] value names, if it starts
+    /// with the table's token and the table lists the cluster.
+    pub fn error_page_cluster(&self, value: &[u8]) -> Option<&str> {
+        let space = value.iter().position(|&b| b == b' ')?;
+        let (token, cluster) = (value.get(..space)?, value.get(space + 1..)?);
+        if self.table.error_page_clusters.is_empty() || !same_secret(token, self.table.error_page_token.as_bytes()) {
+            return None;
+        }
+        let clusters = &self.table.error_page_clusters;
+        let index = clusters.binary_search_by(|listed| listed.as_bytes().cmp(cluster)).ok()?;
+        clusters.get(index).map(String::as_str)
+    }
+
+    /// The table's `version` string.
+    pub fn version(&self) -> &str {
+        &self.table.version
+    }
+
+    /// The table this was compiled from.
+    pub fn table(&self) -> &RouteTable {
+        &self.table
+    }
+
+    /// Whether routing may depend on [`RequestParts::https`]: some route has an `https_redirect`,
+    /// or some redirect takes its scheme from the request. When `false`, the host shim need not
+    /// read `x-forwarded-proto`.
+    pub fn needs_scheme(&self) -> bool {
+        self.index.needs_scheme
+    }
+
+    /// Whether some redirect writes [`RequestParts::listener_port`] (`HostPart::WithListenerPort`).
+    /// When `false`, the host shim need not read `x-forwarded-port`.
+    pub fn needs_listener_port(&self) -> bool {
+        self.index.needs_listener_port
+    }
+
+    /// Whether a request whose route has `canary` goes to the canary cluster (see [`crate::canary`]).
+    /// `random` is any value, drawn independently of the one given to [`CompiledTable::route`].
+    pub fn chooses_canary(&self, canary: &Canary, headers: &impl HeaderLookup, random: u64) -> bool {
+        let pattern = match canary.header.as_ref().map(|h| &h.rule) {
+            Some(CanaryHeaderRule::Pattern(pattern)) => self.index.header_patterns.get(pattern),
+            _ => None,
+        };
+        canary::chooses_canary(canary, pattern, headers, random)
+    }
+
+    /// Whether `authorization` (the request's `Authorization` header) holds the password of a user
+    /// of `basic`'s list (see [`crate::basic`]). Slow for bcrypt by design: callers cache successes.
+    pub fn basic_auth_allows(&self, basic: &BasicAuth, authorization: &[u8]) -> bool {
+        let Some((user, password)) = crate::basic::credentials(authorization) else { return false };
+        self.index.passwords.get(&basic.passwords).and_then(|list| list.get(&user)).is_some_and(|hash| hash.verify(&password))
+    }
+
+    /// The policy a request of a route with `cors` gets when its origin is allowed (see
+    /// [`crate::cors`]); `None`: the route's own policy.
+    pub fn cors_policy<'t>(&self, cors: &'t Cors, headers: &impl HeaderLookup) -> Option<&'t str> {
+        let origin = cors.origin_pattern.as_ref().and_then(|pattern| self.index.header_patterns.get(pattern));
+        cors::cors_policy(cors, origin, headers)
+    }
+
+}
