@@ -184,16 +184,14 @@ fn main() -> Result<()> {
 
 /// Section 2 for both filters (ours: the table as JSON; floor: one cluster name).
 fn section_fuel(tools: &Tools, sizes: &[usize], one_host_sizes: &[usize]) -> Result<Vec<fuel::FuelResult>> {
-    let (engine, ours) = fuel::load_module(&tools.filter_wasm)?;
-    let (_, floor) = fuel::load_module_with(&engine, &tools.floor_wasm)?;
     let mut results = Vec::new();
     let runs = sizes.iter().map(|&n| (Shape::ManyHosts, n)).chain(one_host_sizes.iter().map(|&n| (Shape::OneHost, n)));
     for (shape, rules) in runs {
         let workload = workload::Workload::new(shape, rules);
         let json = workload.route_table().to_json();
         eprintln!("fuel: {} N={rules} ({} bytes of table JSON)", shape.label(), json.len());
-        let mut ours_result = fuel::measure(&engine, &ours, "wasm-ingress", rules, json.as_bytes(), &workload.requests)?;
-        let mut floor_result = fuel::measure(&engine, &floor, "floor", rules, workload::cluster_name(0).as_bytes(), &workload.requests)?;
+        let mut ours_result = fuel::measure(&tools.filter_wasm, "wasm-ingress", rules, json.as_bytes(), &workload.requests)?;
+        let mut floor_result = fuel::measure(&tools.floor_wasm, "floor", rules, workload::cluster_name(0).as_bytes(), &workload.requests)?;
         ours_result.shape = shape.label().to_string();
         floor_result.shape = shape.label().to_string();
         results.push(ours_result);

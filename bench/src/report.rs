@@ -423,7 +423,7 @@ impl Report {
         let _ = writeln!(
             out,
             "### 2. Filter cost per request (wasmtime fuel ≈ wasm instructions executed; deterministic)\n\n\
-             The built `.wasm` in a wasmtime proxy-wasm host (`bench/src/fuel.rs`); many-hosts and one-host tables; each request of the mix sent twice, the second pass reported. `floor` is gateway D's filter on the same requests.\n"
+             The built `.wasm` in the tests crate's wasmtime proxy-wasm host (`tests/src/abi.rs`, metered); many-hosts and one-host tables; each request of the mix sent twice, the second pass reported. `floor` is gateway D's filter on the same requests.\n"
         );
         let _ = writeln!(out, "| shape | N rules | table JSON | on_configure fuel | on_configure ms (wasmtime) | linear memory after load | request fuel median (min–max) | floor request fuel | ours − floor | host calls per request | routed as the rules say |");
         let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|");

@@ -11,13 +11,16 @@
 //! (stdout/stderr captured, empty environment, clock, random); any other import traps with its
 //! name, so an unexpected host call fails the test loudly. Not a general proxy-wasm host: no
 //! timers, HTTP/gRPC callouts, shared data or queues.
+//!
+//! With [`VmOptions::metered`] the module runs under wasmtime fuel (about one unit per wasm
+//! instruction): `make bench` measures the filter's deterministic cost with this same host.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use anyhow::{anyhow, bail, Context as _};
-use wasmtime::{Caller, Engine, Extern, ExternType, Instance, Linker, Module, Store, Val};
+use wasmtime::{Caller, Config, Engine, Extern, ExternType, Instance, Linker, Module, Store, Val};
 
 /// proxy-wasm status codes (proxy-wasm spec 0.2.1).
 const STATUS_OK: i32 = 0;
@@ -37,6 +40,16 @@ const BUFFER_PLUGIN_CONFIGURATION: i32 = 7;
 const MAP_TYPES: std::ops::RangeInclusive<i32> = 0..=3;
 /// The request-headers map.
 pub const MAP_REQUEST_HEADERS: i32 = 0;
+
+/// Fuel a metered VM starts with: more than any test or benchmark spends.
+const FUEL: u64 = u64::MAX / 4;
+
+/// How [`FilterVm::load_with`] builds a VM.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VmOptions {
+    /// Count wasmtime fuel: [`FilterVm::fuel_spent`] and [`RequestOutcome::fuel`] report it.
+    pub metered: bool,
+}
 
 /// A header map: ordered name/value pairs, names compared case-insensitively (stored as given).
 pub type Headers = Vec<(Vec<u8>, Vec<u8>)>;
@@ -114,6 +127,8 @@ pub struct RequestOutcome {
     pub local_response: Option<LocalResponse>,
     /// Host calls made while handling this request, by function name.
     pub calls: BTreeMap<String, usize>,
+    /// Fuel spent by `proxy_on_request_headers` alone, in a metered VM.
+    pub fuel: Option<u64>,
 }
 
 impl RequestOutcome {
@@ -539,17 +554,21 @@ fn stub_remaining_imports(linker: &mut Linker<HostState>, module: &Module, store
     Ok(())
 }
 
-/// Compiling the filter takes a while; every VM of a test process shares one compiled module per
-/// path (instances stay separate).
-fn compiled_module(wasm: &Path) -> anyhow::Result<(Engine, Module)> {
-    static CACHE: OnceLock<Mutex<HashMap<PathBuf, (Engine, Module)>>> = OnceLock::new();
+/// Compiling the filter takes a while; every VM of a process shares one compiled module per path
+/// and metering (instances stay separate).
+fn compiled_module(wasm: &Path, metered: bool) -> anyhow::Result<(Engine, Module)> {
+    type Compiled = HashMap<(PathBuf, bool), (Engine, Module)>;
+    static CACHE: OnceLock<Mutex<Compiled>> = OnceLock::new();
     let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(compiled) = cache.get(wasm) {
+    let key = (wasm.to_path_buf(), metered);
+    if let Some(compiled) = cache.get(&key) {
         return Ok(compiled.clone());
     }
-    let engine = Engine::default();
-    let module = Module::from_file(&engine, wasm).with_context(|| format!("compiling {}", wasm.display()))?;
-    cache.insert(wasm.to_path_buf(), (engine.clone(), module.clone()));
+    let mut config = Config::new();
+    config.consume_fuel(metered);
+    let engine = Engine::new(&config)?;
+    let module = Module::from_file(&engine, wasm).with_context(|| format!("compiling {} (run `make wasm`?)", wasm.display()))?;
+    cache.insert(key, (engine.clone(), module.clone()));
     Ok((engine, module))
 }
 
@@ -557,9 +576,17 @@ impl FilterVm {
     /// Compile and instantiate the module at `wasm`, with every import provided. Does not run any
     /// guest code yet (see [`FilterVm::start`]).
     pub fn load(wasm: &Path) -> anyhow::Result<FilterVm> {
-        let (engine, module) = compiled_module(wasm)?;
+        FilterVm::load_with(wasm, VmOptions::default())
+    }
+
+    /// [`FilterVm::load`] with `options` (e.g. metered with fuel).
+    pub fn load_with(wasm: &Path, options: VmOptions) -> anyhow::Result<FilterVm> {
+        let (engine, module) = compiled_module(wasm, options.metered)?;
         let imports = module.imports().map(|i| format!("{}::{}", i.module(), i.name())).collect();
         let mut store = Store::new(&engine, HostState { now_nanos: 1_700_000_000_000_000_000, log_level: 2, ..HostState::default() });
+        if options.metered {
+            store.set_fuel(FUEL)?;
+        }
         let mut linker = Linker::new(&engine);
         add_proxy_wasm(&mut linker)?;
         add_wasi(&mut linker)?;
@@ -576,6 +603,19 @@ impl FilterVm {
     /// Mutable host state (e.g. to set the clock).
     pub fn host_mut(&mut self) -> &mut HostState {
         self.store.data_mut()
+    }
+
+    /// Fuel spent since the VM was loaded; `None` unless it is metered.
+    pub fn fuel_spent(&self) -> Option<u64> {
+        self.store.get_fuel().ok().map(|left| FUEL - left)
+    }
+
+    /// Size of the module's linear memory, bytes.
+    pub fn memory_bytes(&mut self) -> usize {
+        match self.instance.get_export(&mut self.store, "memory") {
+            Some(Extern::Memory(memory)) => memory.data_size(&self.store),
+            _ => 0,
+        }
     }
 
     /// Names of the module's exports.
@@ -626,7 +666,9 @@ impl FilterVm {
             state.calls.clear();
         }
         self.call::<(i32, i32), ()>("proxy_on_context_create", (context_id, self.root_context_id))?;
+        let before = self.fuel_spent();
         let action = self.call::<(i32, i32, i32), i32>("proxy_on_request_headers", (context_id, headers.len() as i32, 1))?;
+        let fuel = before.zip(self.fuel_spent()).map(|(before, after)| after - before);
         let outcome = {
             let state = self.store.data();
             RequestOutcome {
@@ -634,6 +676,7 @@ impl FilterVm {
                 headers: state.maps.get(&MAP_REQUEST_HEADERS).cloned().unwrap_or_default(),
                 local_response: state.local_responses.last().cloned(),
                 calls: state.calls.clone(),
+                fuel,
             }
         };
         self.call::<i32, i32>("proxy_on_done", context_id)?;

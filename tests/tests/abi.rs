@@ -7,7 +7,7 @@
 
 use serde_json::json;
 use wasm_ingress_filter::table::{CLUSTER_HEADER, POLICY_HEADER};
-use wasm_ingress_tests::abi::{header_values, FilterVm, RequestOutcome};
+use wasm_ingress_tests::abi::{header_values, FilterVm, RequestOutcome, VmOptions};
 use wasm_ingress_tests::paths;
 
 /// The route table most tests use.
@@ -166,6 +166,36 @@ fn a_forwarded_request_costs_few_header_calls() {
     let outcome = vm.get("shop.example.com", "/something/x", &[]).unwrap();
     assert_eq!(outcome.header_calls(), 6, "{:?}", outcome.calls);
     assert_eq!(outcome.calls.get("proxy_get_header_map_pairs"), None, "the filter must not read the whole header map");
+}
+
+/// The metered VM `make bench` measures with routes exactly as the plain one does, and counts fuel
+/// only when asked to: a rewrite costs more than a plain forward, a table with more hosts more to
+/// configure.
+#[test]
+fn a_metered_vm_routes_the_same_and_reports_fuel() {
+    let wasm = paths::filter_wasm().expect("built filter");
+    let mut metered = FilterVm::load_with(&wasm, VmOptions { metered: true }).expect("module loads");
+    assert!(metered.start(b"").unwrap());
+    let started = metered.fuel_spent().expect("metered");
+    assert!(metered.configure(shop_table("v1").as_bytes()).unwrap());
+    let configured = metered.fuel_spent().expect("metered") - started;
+    let mut plain = vm_with(&shop_table("v1"));
+    assert_eq!(plain.fuel_spent(), None);
+    for path in ["/api", "/something/x", "/gone"] {
+        let (a, b) = (metered.get("shop.example.com", path, &[]).unwrap(), plain.get("shop.example.com", path, &[]).unwrap());
+        assert_eq!((a.headers.clone(), a.local_response.clone()), (b.headers, b.local_response), "{path}");
+        assert!(a.fuel.is_some_and(|fuel| fuel > 0) && b.fuel.is_none(), "{path}: {:?} {:?}", a.fuel, b.fuel);
+    }
+    let forward = metered.get("shop.example.com", "/api", &[]).unwrap().fuel.unwrap();
+    let rewrite = metered.get("shop.example.com", "/something/x", &[]).unwrap().fuel.unwrap();
+    assert!(rewrite > forward, "a rewrite ({rewrite}) should cost more than a forward ({forward})");
+    let mut small = FilterVm::load_with(&wasm, VmOptions { metered: true }).unwrap();
+    assert!(small.start(b"").unwrap());
+    let before = small.fuel_spent().unwrap();
+    let empty = json!({"schema": 1, "version": "v0", "hosts": []}).to_string();
+    assert!(small.configure(empty.as_bytes()).unwrap());
+    assert!(small.fuel_spent().unwrap() - before < configured, "an empty table should be cheaper to configure");
+    assert!(metered.memory_bytes() > 0);
 }
 
 #[test]
