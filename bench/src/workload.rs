@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde_json::{json, Value};
-use wasm_ingress_filter::table::{PathMatch, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
+use wasm_ingress_filter::table::{Origin, PathMatch, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
 
 /// Kubernetes namespace of every generated object.
 pub const NAMESPACE: &str = "bench";
@@ -180,7 +180,7 @@ impl Workload {
                                 Kind::Prefix => PathMatch::Prefix(rule.path.clone()),
                             },
                             action: RouteAction::forward_to(cluster_name(rule.service)),
-                            origin: format!("{NAMESPACE}/{}: spec.rules[0].http.paths[{i}]", ingress_name(&host.host)),
+                            origin: Origin::new(NAMESPACE, &ingress_name(&host.host), &format!("spec.rules[0].http.paths[{i}]")),
                             https_redirect: None,
                         })
                         .collect(),

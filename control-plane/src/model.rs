@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use wasm_ingress_filter::table::RouteTable;
+use wasm_ingress_filter::table::{Origin, RouteTable};
 
 use crate::state::ObjectKey;
 
@@ -53,7 +53,7 @@ pub struct Passthrough {
     /// A cluster of the `/` path's Service port (plain TCP: Envoy does not speak TLS to it).
     pub cluster: String,
     /// `namespace/name: spec.rules[i].http.paths[j]`, for `explain` and logs.
-    pub origin: String,
+    pub origin: Origin,
 }
 
 /// What Envoy does with the requests of a route besides choosing its cluster: one Envoy route per

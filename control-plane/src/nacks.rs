@@ -80,18 +80,12 @@ fn concerned(rejection: &Rejection, translation: &Translation, state: &ClusterSt
 fn cluster_routes(table: &RouteTable) -> BTreeSet<(String, ObjectKey)> {
     let mut out = BTreeSet::new();
     for route in table.hosts.iter().flat_map(|h| &h.routes) {
-        let (RouteAction::Forward(forward), Some(ingress)) = (&route.action, origin_ingress(&route.origin)) else { continue };
+        let (RouteAction::Forward(forward), Some(ingress)) = (&route.action, ObjectKey::of_origin(&route.origin)) else { continue };
         for cluster in forward.clusters() {
             out.insert((cluster.to_string(), ingress.clone()));
         }
     }
     out
-}
-
-fn origin_ingress(origin: &str) -> Option<ObjectKey> {
-    let (key, _) = origin.split_once(": ")?;
-    let (namespace, name) = key.split_once('/')?;
-    Some(ObjectKey::new(namespace, name))
 }
 
 /// (Secret, Ingress) for every TLS entry of a served Ingress.

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use wasm_ingress_filter::table::Origin;
 
 /// `namespace/name` of a namespaced object (cluster-scoped objects use an empty namespace).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -27,6 +28,16 @@ pub struct ObjectKey {
 impl ObjectKey {
     pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> ObjectKey {
         ObjectKey { namespace: namespace.into(), name: name.into() }
+    }
+
+    /// The route-table origin "field `field` of this Ingress" (empty field: the Ingress itself).
+    pub fn origin(&self, field: &str) -> Origin {
+        Origin::new(&self.namespace, &self.name, field)
+    }
+
+    /// The Ingress an origin names; `None` for an unknown origin.
+    pub fn of_origin(origin: &Origin) -> Option<ObjectKey> {
+        (!origin.name.is_empty()).then(|| ObjectKey::new(origin.namespace.as_str(), origin.name.as_str()))
     }
 }
 

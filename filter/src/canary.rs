@@ -77,7 +77,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::table::CanaryHeader;
+    use crate::table::{CanaryHeader, Origin};
 
     struct Headers(HashMap<&'static str, &'static str>);
 
@@ -98,7 +98,7 @@ mod tests {
             cookie: cookie.map(String::from),
             weight,
             weight_total: 100,
-            origin: String::new(),
+            origin: Origin::default(),
         }
     }
 

@@ -36,6 +36,7 @@ pub mod cors;
 pub mod decision;
 pub mod limits;
 pub mod matcher;
+pub mod origin;
 pub mod redirect;
 pub mod request;
 pub mod response;

@@ -29,6 +29,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::origin::Origin;
+
 /// The schema revision this build of the filter understands. A table with another value is refused.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -151,8 +153,8 @@ pub struct Route {
     pub action: RouteAction,
     /// Where this route came from, for logs and `explain`, e.g.
     /// `"default/shop: spec.rules[0].http.paths[1]"`. Never used for routing.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub origin: String,
+    #[serde(default, skip_serializing_if = "Origin::is_empty")]
+    pub origin: Origin,
     /// Answered instead of `action` when the request came over plain HTTP (its `x-forwarded-proto`,
     /// which Envoy sets from the connection, is not `https`): ingress-nginx `ssl-redirect` /
     /// `force-ssl-redirect`. `None`: plain HTTP is served like HTTPS.
@@ -419,8 +421,8 @@ pub struct Canary {
     /// Must be at least 1.
     pub weight_total: u32,
     /// The canary Ingress, for logs and `explain`, e.g. `"default/shop-canary"`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub origin: String,
+    #[serde(default, skip_serializing_if = "Origin::is_empty")]
+    pub origin: Origin,
 }
 
 /// The header that decides (`canary-by-header`) and how its value is read.
@@ -610,7 +612,7 @@ mod tests {
                             cookie: Some("canary".into()),
                             weight: 10,
                             weight_total: 100,
-                            origin: "default/ing-canary".into(),
+                            origin: Origin::parse("default/ing-canary"),
                         })),
                         cors: Some(Box::new(Cors {
                             origin_pattern: Some("(?i)^https://a\\.example$".into()),
@@ -639,7 +641,7 @@ mod tests {
                             conditional_samesite_none: Some("INGRESSCOOKIE".into()),
                         })),
                     }),
-                    origin: "default/ing: spec.rules[0].http.paths[0]".into(),
+                    origin: Origin::parse("default/ing: spec.rules[0].http.paths[0]"),
                     https_redirect: None,
                 }],
                 fallback: Some(RouteAction::respond(503, "no endpoints")),

@@ -11,11 +11,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use wasm_ingress_filter::matcher::{CompiledTable, Outcome, RequestParts, Via};
-use wasm_ingress_filter::table::{PathMatch, PathRewrite, RouteAction, VirtualHost};
+use wasm_ingress_filter::table::{Origin, PathMatch, PathRewrite, RouteAction, VirtualHost};
 
 use crate::cli::ExplainArgs;
 use crate::commands::validate::{load_and_translate, Loaded};
 use crate::model::{Diagnostic, Model};
+use crate::translate::ingress::DefaultBackendSource;
 
 /// The parts of `--url` that routing looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,15 +78,15 @@ fn host_without_port(authority: &str) -> String {
 }
 
 /// Diagnostics about one Ingress field (and the fields under it).
-fn diagnostics_for<'d>(loaded: &'d Loaded, origin: &str) -> Vec<&'d Diagnostic> {
-    let Some((key, field)) = origin.split_once(": ") else { return Vec::new() };
+fn diagnostics_for<'d>(loaded: &'d Loaded, origin: &Origin) -> Vec<&'d Diagnostic> {
     loaded
         .diagnostics
         .iter()
         .filter(|d| {
             d.object.kind == "Ingress"
-                && format!("{}/{}", d.object.namespace, d.object.name) == key
-                && d.field.starts_with(field)
+                && d.object.namespace == origin.namespace
+                && d.object.name == origin.name
+                && d.field.starts_with(&origin.field)
         })
         .collect()
 }
@@ -318,9 +319,11 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             origin_of_503 = Some(from);
         }
         Via::DefaultBackend => {
-            let from = loaded.notes.default_backend.clone().unwrap_or_default();
-            let _ = writeln!(out, "route:     nothing matches; the catch-all default backend applies ({from})");
-            origin_of_503 = Some(from);
+            let from = loaded.notes.default_backend.as_ref();
+            let _ = writeln!(out, "route:     nothing matches; the catch-all default backend applies ({})", from.map(ToString::to_string).unwrap_or_default());
+            if let Some(DefaultBackendSource::Ingress(origin)) = from {
+                origin_of_503 = Some(origin.clone());
+            }
         }
         Via::NotFound => {
             let why = match vhost {

@@ -572,7 +572,7 @@ mod tests {
 
     use envoy_types::pb::google::protobuf::Any;
     use prost::Message;
-    use wasm_ingress_filter::table::{PathMatch, RouteAction as TableAction, SCHEMA_VERSION};
+    use wasm_ingress_filter::table::{Origin, PathMatch, RouteAction as TableAction, SCHEMA_VERSION};
 
     use super::*;
     use crate::model::{Endpoint, UpstreamCluster, UpstreamOptions};
@@ -616,7 +616,7 @@ mod tests {
                     routes: vec![wasm_ingress_filter::table::Route {
                         path: PathMatch::Prefix("/".into()),
                         action: TableAction::forward_to("default/web/80"),
-                        origin: String::new(),
+                        origin: Origin::default(),
                         https_redirect: None,
                     }],
                     fallback: None,
@@ -837,7 +837,7 @@ mod tests {
     #[test]
     fn passed_through_hosts_get_an_sni_chain_to_their_cluster_before_the_terminating_one() {
         let mut model = model();
-        let target = Passthrough { cluster: "argocd/argocd-server/443".into(), origin: String::new() };
+        let target = Passthrough { cluster: "argocd/argocd-server/443".into(), origin: Origin::default() };
         model.passthrough.insert("argocd.example.com".into(), target);
         let chains_of = |model: &Model| {
             let https = listener(&build(model, &settings()), HTTPS_LISTENER_NAME).unwrap().clone();

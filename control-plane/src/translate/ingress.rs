@@ -82,7 +82,7 @@ use std::net::IpAddr;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use sha2::{Digest, Sha256};
 use wasm_ingress_filter::matcher::{forwards, CompiledTable};
-use wasm_ingress_filter::table::{Forward, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost};
+use wasm_ingress_filter::table::{Forward, Origin, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost};
 
 use crate::cli::{DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS};
 use crate::model::{
@@ -158,15 +158,33 @@ impl Default for TranslateOptions {
     }
 }
 
+/// Where the table's catch-all default backend comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DefaultBackendSource {
+    /// The `spec.defaultBackend` of an Ingress without rules.
+    Ingress(Origin),
+    /// `serve --default-backend-service NS/NAME`.
+    Flag(ObjectKey),
+}
+
+impl std::fmt::Display for DefaultBackendSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DefaultBackendSource::Ingress(origin) => write!(f, "{origin}"),
+            DefaultBackendSource::Flag(service) => write!(f, "--default-backend-service {service}"),
+        }
+    }
+}
+
 /// Facts about a translation that are not config: for `explain` and logs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TranslationNotes {
     /// Hosts in ingress-nginx regex mode -> why (which Ingress and annotation).
     pub regex_hosts: BTreeMap<String, String>,
     /// Host -> where its `fallback` comes from (`ns/name: spec.defaultBackend`).
-    pub host_fallbacks: BTreeMap<String, String>,
+    pub host_fallbacks: BTreeMap<String, Origin>,
     /// Where the table's `default_backend` comes from.
-    pub default_backend: Option<String>,
+    pub default_backend: Option<DefaultBackendSource>,
     /// Ingresses not of our class (not served).
     pub ignored_ingresses: BTreeSet<ObjectKey>,
     /// `server-alias` names served -> the host they are an alias of.
@@ -238,7 +256,7 @@ struct PathCandidate {
 struct HostBuild {
     candidates: Vec<PathCandidate>,
     /// (action, ingress, origin)
-    fallback: Option<(RouteAction, ObjectKey, String)>,
+    fallback: Option<(RouteAction, ObjectKey, Origin)>,
     /// Why this host is in regex mode.
     regex_reason: Option<String>,
     /// `app-root` of the oldest Ingress of this host that sets one.
@@ -479,7 +497,7 @@ fn www_redirect_hosts(hosts: &BTreeMap<String, HostBuild>, defaults: &NginxDefau
 
 /// The route of one candidate in the host's mode.
 fn route_for(candidate: &PathCandidate, regex_mode: bool) -> Route {
-    let origin = format!("{}: {}", candidate.ingress, candidate.field);
+    let origin = candidate.ingress.origin(&candidate.field);
     if regex_mode {
         let action = match (&candidate.action, &candidate.rewrite) {
             (RouteAction::Forward(forward), Some(target)) => {
@@ -556,21 +574,14 @@ fn ensure_compiles(table: &mut RouteTable, diagnostics: &mut Diagnostics) {
             return;
         };
         let route = table.hosts[host_index].routes.remove(route_index);
-        let (object, field) = origin_to_ref(&route.origin);
+        let object = ObjectRef { kind: "Ingress".into(), namespace: route.origin.namespace.clone(), name: route.origin.name.clone() };
         diagnostics.push(
             object,
-            field,
+            route.origin.field.clone(),
             Severity::Error,
             format!("the filter refuses this route: {}; path skipped", error.reason),
         );
     }
-}
-
-/// `ns/name: field` -> (Ingress ref, field).
-fn origin_to_ref(origin: &str) -> (ObjectRef, String) {
-    let (key, field) = origin.split_once(": ").unwrap_or((origin, ""));
-    let (namespace, name) = key.split_once('/').unwrap_or(("", key));
-    (ObjectRef { kind: "Ingress".into(), namespace: namespace.into(), name: name.into() }, field.into())
 }
 
 /// Every cluster a route, fallback or default backend may send to, canaries included.

@@ -32,7 +32,7 @@ use crate::canary;
 use crate::cors;
 use crate::redirect;
 use crate::request::HeaderLookup;
-use crate::table::{BasicAuth, Canary, CanaryHeaderRule, ClientCertificate, Cors, Forward, Redirect, RouteAction, RouteTable};
+use crate::table::{BasicAuth, Canary, CanaryHeaderRule, ClientCertificate, Cors, Forward, Origin, Redirect, RouteAction, RouteTable};
 use crate::limits::{MAX_HEADER_PATTERNS, MAX_PASSWORD_FIELD_BYTES, MAX_PASSWORD_USERS};
 
 mod check;
@@ -73,7 +73,7 @@ pub struct CompileError {
     /// Index into that host's `routes`, when one route is at fault.
     pub route: Option<usize>,
     /// The route's `origin`, when known.
-    pub origin: String,
+    pub origin: Box<Origin>,
     pub reason: String,
 }
 
@@ -212,7 +212,7 @@ struct Indexes {
 
 impl Indexes {
     fn build(table: &RouteTable) -> Result<Indexes, CompileError> {
-        let table_error = |reason: String| CompileError { host: None, route: None, origin: String::new(), reason };
+        let table_error = |reason: String| CompileError { host: None, route: None, origin: Box::default(), reason };
         check_table(table).map_err(table_error)?;
         let mut hosts = HostNames::default();
         let mut vhosts = Vec::with_capacity(table.hosts.len());
@@ -220,7 +220,7 @@ impl Indexes {
             let host_error = |reason: String| CompileError {
                 host: Some(vhost.host.clone()),
                 route: None,
-                origin: String::new(),
+                origin: Box::default(),
                 reason,
             };
             hosts.insert(&vhost.host, i).map_err(host_error)?;

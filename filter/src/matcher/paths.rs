@@ -91,7 +91,7 @@ impl PathIndex {
             let error = |reason: String| CompileError {
                 host: Some(host.to_string()),
                 route: Some(i),
-                origin: route.origin.clone(),
+                origin: Box::new(route.origin.clone()),
                 reason,
             };
             check_route_answers(route).map_err(error)?;

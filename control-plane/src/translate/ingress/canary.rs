@@ -279,7 +279,7 @@ fn join(
         cookie: rules.cookie.clone(),
         weight: rules.weight,
         weight_total: rules.weight_total,
-        origin: canary.key.to_string(),
+        origin: canary.key.origin(""),
     }));
     true
 }

@@ -30,7 +30,7 @@ use super::{
     age_key, alias, auth_tls, canary, check_our_class_objects, clusters_used, covers, describe_match, ensure_compiles, fail_closed,
     for_backend, is_ours, match_sort_key, normalize_host, passthrough, read_passwords, requested_tls_names, route_for, shape,
     single_cluster, table_version, tls, trim_trailing_slash, www_redirect_hosts, Diagnostics, HostBuild, PathCandidate, PathType,
-    ErrorPages, RouteExtras, RoutePolicies, TranslateOptions, TranslationNotes,
+    DefaultBackendSource, ErrorPages, RouteExtras, RoutePolicies, TranslateOptions, TranslationNotes,
 };
 
 /// What a host of a TLS entry without a usable Secret gets over HTTPS, as ingress-nginx (which
@@ -252,7 +252,7 @@ impl<'s> Translator<'s> {
             (Some(action), true) => match &self.default_backend {
                 None => {
                     self.default_backend = Some((action.clone(), key.clone()));
-                    self.notes.default_backend = Some(format!("{key}: spec.defaultBackend"));
+                    self.notes.default_backend = Some(DefaultBackendSource::Ingress(key.origin("spec.defaultBackend")));
                     self.served.insert(key.clone());
                 }
                 Some((_, winner)) => {
@@ -337,7 +337,7 @@ impl<'s> Translator<'s> {
         let build = self.hosts.entry(host.to_string()).or_default();
         match &build.fallback {
             None => {
-                build.fallback = Some((action.clone(), key.clone(), format!("{key}: spec.defaultBackend")));
+                build.fallback = Some((action.clone(), key.clone(), key.origin("spec.defaultBackend")));
                 self.served.insert(key.clone());
             }
             Some((_, winner, _)) if winner != key => {
@@ -403,7 +403,7 @@ impl<'s> Translator<'s> {
         // Plain TCP to the endpoints: whatever `backend-protocol` says, the TLS is the client's.
         let plain = self.backends.resolve(key, &format!("{field}.backend"), backend, &UpstreamOptions::default(), &mut self.diagnostics);
         if let Some(cluster) = plain.as_ref().and_then(single_cluster).filter(|_| !host.is_empty()) {
-            self.passthrough_hosts.insert(host.clone(), Passthrough { cluster, origin: format!("{key}: {field}") });
+            self.passthrough_hosts.insert(host.clone(), Passthrough { cluster, origin: key.origin(field) });
             self.served.insert(key.clone());
         }
     }
@@ -618,8 +618,8 @@ impl<'s> Translator<'s> {
             return Some(action);
         }
         let cluster = self.global_default.clone()?;
-        let service = self.options.default_backend_service.as_ref().map(ToString::to_string).unwrap_or_default();
-        self.notes.default_backend = Some(format!("--default-backend-service {service}"));
+        let service = self.options.default_backend_service.clone().unwrap_or_default();
+        self.notes.default_backend = Some(DefaultBackendSource::Flag(service));
         Some(RouteAction::forward_to(cluster))
     }
 

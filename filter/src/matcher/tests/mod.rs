@@ -7,13 +7,13 @@ mod refusals;
 use crate::table::{CanaryHeader, HostPart, Location, PathMatch, PathPart, PathRewrite, Route, VirtualHost, WeightedBackend, SCHEMA_VERSION};
 
 fn prefix(value: &str, cluster: &str) -> Route {
-    Route { path: PathMatch::Prefix(value.into()), action: RouteAction::forward_to(cluster), origin: String::new(), https_redirect: None }
+    Route { path: PathMatch::Prefix(value.into()), action: RouteAction::forward_to(cluster), origin: Origin::default(), https_redirect: None }
 }
 fn exact(value: &str, cluster: &str) -> Route {
-    Route { path: PathMatch::Exact(value.into()), action: RouteAction::forward_to(cluster), origin: String::new(), https_redirect: None }
+    Route { path: PathMatch::Exact(value.into()), action: RouteAction::forward_to(cluster), origin: Origin::default(), https_redirect: None }
 }
 fn regex(value: &str, cluster: &str) -> Route {
-    Route { path: PathMatch::Regex(value.into()), action: RouteAction::forward_to(cluster), origin: String::new(), https_redirect: None }
+    Route { path: PathMatch::Regex(value.into()), action: RouteAction::forward_to(cluster), origin: Origin::default(), https_redirect: None }
 }
 fn vhost(host: &str, routes: Vec<Route>) -> VirtualHost {
     VirtualHost { host: host.into(), routes, fallback: None, app_root: None, client_certificate: None }
@@ -279,14 +279,14 @@ fn respond_actions_are_answered_by_the_filter() {
     let mut host = vhost("a.com", vec![Route {
         path: PathMatch::Prefix("/gone".into()),
         action: RouteAction::respond(503, "service missing"),
-        origin: "default/a: spec.rules[0].http.paths[0]".into(),
+        origin: Origin::parse("default/a: spec.rules[0].http.paths[0]"),
         https_redirect: None,
     }]);
     host.fallback = Some(RouteAction::respond(418, ""));
     let compiled = table(vec![host], None);
     let decision = compiled.route(&RequestParts::new(b"a.com", b"/gone/x"), 0);
     assert_eq!(decision.outcome, Outcome::Respond { status: 503, body: "service missing" });
-    assert_eq!(decision.route.map(|r| r.origin.as_str()), Some("default/a: spec.rules[0].http.paths[0]"));
+    assert_eq!(decision.route.map(|r| r.origin.to_string()), Some("default/a: spec.rules[0].http.paths[0]".to_string()));
     assert_eq!(served_by(&compiled, "a.com", "/other"), "status 418");
 }
 
@@ -475,19 +475,19 @@ fn rewrite_target_through_the_matcher() {
                 Route {
                     path: PathMatch::Regex("(?i)/something(/|$)(.*)".into()),
                     action: forward_with(Some(PathRewrite::Template("/$2".into())), None, &[("svc", 1)]),
-                    origin: String::new(),
+                    origin: Origin::default(),
                     https_redirect: None,
                 },
                 Route {
                     path: PathMatch::Prefix("/app/".into()),
                     action: forward_with(Some(PathRewrite::ReplacePrefix("/".into())), Some("internal.svc"), &[("app", 1)]),
-                    origin: String::new(),
+                    origin: Origin::default(),
                     https_redirect: None,
                 },
                 Route {
                     path: PathMatch::Prefix("/plain".into()),
                     action: forward_with(Some(PathRewrite::Template("/".into())), None, &[("plain", 1)]),
-                    origin: String::new(),
+                    origin: Origin::default(),
                     https_redirect: None,
                 },
             ],
@@ -520,7 +520,7 @@ fn weighted_backends_follow_the_random_argument() {
         vec![vhost("", vec![Route {
             path: PathMatch::Prefix("/".into()),
             action: forward_with(None, None, &[("stable", 9), ("canary", 1)]),
-            origin: String::new(),
+            origin: Origin::default(),
             https_redirect: None,
         }])],
         None,
@@ -546,7 +546,7 @@ fn a_canary_route_names_both_clusters_and_decides_with_its_compiled_pattern() {
             cookie: None,
             weight: 0,
             weight_total: 100,
-            origin: "default/info-canary".into(),
+            origin: Origin::parse("default/info-canary"),
         }));
     }
     let table = table(vec![vhost("foo", vec![route])], None);

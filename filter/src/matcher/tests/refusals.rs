@@ -27,7 +27,7 @@ fn regex_floods_and_rewrite_bombs_are_refused_at_compile_time() {
             connection_limit: None,
             response: None,
         }),
-        origin: String::new(),
+        origin: Origin::default(),
         https_redirect: None,
     };
     assert!(check_route(&bomb(MAX_REWRITE_SUBSTITUTIONS)).is_ok());
@@ -49,7 +49,7 @@ fn check_agrees_with_compile() {
         base(vec![vhost("a", vec![exact("/x", "c"), regex("/y(.*)", "c")])]),
         base(vec![vhost("a", vec![]), vhost("a", vec![])]),
         base(vec![vhost("a", vec![regex("(", "c")])]),
-        base(vec![vhost("a", vec![Route { path: PathMatch::Prefix("/".into()), action: limited, origin: String::new(), https_redirect: None }])]),
+        base(vec![vhost("a", vec![Route { path: PathMatch::Prefix("/".into()), action: limited, origin: Origin::default(), https_redirect: None }])]),
         RouteTable { schema: SCHEMA_VERSION + 1, ..RouteTable::default() },
     ];
     let outcomes: Vec<bool> = tables.iter().map(|t| CompiledTable::check(t).is_ok()).collect();
@@ -68,11 +68,11 @@ fn compile_error(hosts: Vec<VirtualHost>) -> CompileError {
 fn compile_errors_name_host_route_and_origin() {
     let mut bad = regex("/ok", "x");
     bad.path = PathMatch::Regex("/(unclosed".into());
-    bad.origin = "default/shop: spec.rules[0].http.paths[1]".into();
+    bad.origin = Origin::new("default", "shop", "spec.rules[0].http.paths[1]");
     let error = compile_error(vec![vhost("shop.example.com", vec![prefix("/", "a"), bad])]);
     assert_eq!(error.host.as_deref(), Some("shop.example.com"));
     assert_eq!(error.route, Some(1));
-    assert_eq!(error.origin, "default/shop: spec.rules[0].http.paths[1]");
+    assert_eq!(error.origin.to_string(), "default/shop: spec.rules[0].http.paths[1]");
     let text = error.to_string();
     assert!(text.contains("shop.example.com") && text.contains("route 1") && text.contains("invalid regex"), "{text}");
     assert!(text.contains("default/shop: spec.rules[0].http.paths[1]"), "{text}");
@@ -83,25 +83,25 @@ fn invalid_tables_are_refused() {
     let empty_backends = Route {
         path: PathMatch::Prefix("/".into()),
         action: forward_with(None, None, &[]),
-        origin: String::new(),
+        origin: Origin::default(),
         https_redirect: None,
     };
     let zero_weights = Route {
         path: PathMatch::Prefix("/".into()),
         action: forward_with(None, None, &[("a", 0), ("b", 0)]),
-        origin: String::new(),
+        origin: Origin::default(),
         https_redirect: None,
     };
     let injected_host = Route {
         path: PathMatch::Prefix("/".into()),
         action: forward_with(None, Some("a.com\r\nx-evil: 1"), &[("a", 1)]),
-        origin: String::new(),
+        origin: Origin::default(),
         https_redirect: None,
     };
     let nginx_variable = Route {
         path: PathMatch::Regex("/(.*)".into()),
         action: forward_with(Some(PathRewrite::Template("/$host/$1".into())), None, &[("a", 1)]),
-        origin: String::new(),
+        origin: Origin::default(),
         https_redirect: None,
     };
     let with_canary = |edit: &dyn Fn(&mut Canary)| {
@@ -111,7 +111,7 @@ fn invalid_tables_are_refused() {
             cookie: None,
             weight: 0,
             weight_total: 100,
-            origin: String::new(),
+            origin: Origin::default(),
         };
         edit(&mut canary);
         let mut route = prefix("/", "a");

@@ -1,7 +1,7 @@
 //! Canary Ingresses: how they attach to main Ingresses, with ingress-nginx's cases
 //! (test/e2e/annotations/canary.go, controller_test.go `TestMergeAlternativeBackends`).
 
-use wasm_ingress_filter::table::{Canary, CanaryHeader, CanaryHeaderRule};
+use wasm_ingress_filter::table::{Canary, CanaryHeader, CanaryHeaderRule, Origin};
 
 use super::*;
 
@@ -42,7 +42,7 @@ fn a_canary_lends_its_service_to_the_main_path_and_serves_nothing_of_its_own() {
             cookie: None,
             weight: 0,
             weight_total: 100,
-            origin: "default/canary".into(),
+            origin: Origin::new("default", "canary", ""),
         };
         assert_eq!(forward.canary.as_deref(), Some(&expected), "{name}");
         assert_eq!(host_of(&translation, "foo").routes.len(), 1, "{name}: the canary's path is not a route");
@@ -84,7 +84,7 @@ fn the_canary_joins_the_main_upstream_everywhere_it_is_used_and_the_oldest_canar
     ]
     .concat());
     let first = canary_of(&translation, "foo", "/info").expect("canary on its own path");
-    assert_eq!((first.origin.as_str(), first.weight), ("default/first", 30));
+    assert_eq!((first.origin.to_string().as_str(), first.weight), ("default/first", 30));
     let elsewhere = canary_of(&translation, "bar", "/elsewhere").expect("ingress-nginx attaches per upstream");
     assert_eq!(elsewhere, first);
     assert_eq!(canary_of(&translation, "bar", "/b"), None, "another upstream is untouched");

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use wasm_ingress_filter::table::{ClientCertificate, Forward, HostPart, Location, PathMatch, PathPart, PathRewrite, Redirect, Route, RouteAction, VirtualHost};
+use wasm_ingress_filter::table::{ClientCertificate, Forward, Origin, HostPart, Location, PathMatch, PathPart, PathRewrite, Redirect, Route, RouteAction, VirtualHost};
 
 use super::*;
 use crate::model::{Endpoint, RoutePolicy, Severity, TlsServer, UpstreamCluster};
@@ -145,7 +145,7 @@ fn rewritten(action: RouteAction, template: &str) -> RouteAction {
 }
 
 fn route(path: PathMatch, action: RouteAction, origin: &str) -> Route {
-    Route { path, action, origin: origin.into(), https_redirect: None }
+    Route { path, action, origin: Origin::parse(origin), https_redirect: None }
 }
 
 fn vhost(host: &str, routes: Vec<Route>) -> VirtualHost {
@@ -955,7 +955,7 @@ fn host_ownership_by_namespace_refuses_other_namespaces_rules() {
     let state = state(&format!("{OUR_CLASS}{BACKENDS}{yaml}"));
     let paths_of = |translation: &Translation, host: &str| -> Vec<String> {
         let vhost = translation.model.route_table.hosts.iter().find(|h| h.host == host).unwrap();
-        vhost.routes.iter().map(|r| r.origin.clone()).collect()
+        vhost.routes.iter().map(|r| r.origin.to_string()).collect()
     };
     // Default: merged, as ingress-nginx.
     let merged = translate(&state, &TranslateOptions::default());
@@ -1249,7 +1249,7 @@ fn default_backend_service_answers_what_no_ingress_serves_and_custom_errors_with
     };
     let (translation, notes) = with(Some("b"));
     assert_eq!(translation.model.route_table.default_backend, Some(forward("default", "b", 8080)), "the catch-all");
-    assert_eq!(notes.default_backend.as_deref(), Some("--default-backend-service default/b"));
+    assert_eq!(notes.default_backend.as_ref().map(ToString::to_string).as_deref(), Some("--default-backend-service default/b"));
     let errors_of = |translation: &Translation, host: &str| match &route_at(translation, host, "/").action {
         RouteAction::Forward(forward) => translation.model.policies[&forward.policy].custom_errors.clone().expect("custom errors"),
         other => panic!("{other:?}"),
