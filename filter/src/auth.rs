@@ -10,7 +10,7 @@
 //! (see `docs/research/ingress-nginx-auth.md`).
 
 use crate::limits::{MAX_LOCATION_BYTES, MAX_REQUEST_PATH_BYTES};
-use crate::request::host_of;
+use crate::hostname::host_of;
 use crate::table::ExternalAuth;
 
 /// The request being authenticated, as the client sent it (before any rewrite).

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use sha2::{Digest as _, Sha256};
 
 use crate::auth::Original;
-use crate::request::host_of;
+use crate::hostname::host_of;
 use crate::table::{AuthCache, CacheValidity, ExternalAuth};
 
 /// The nginx variables a cache key may use, besides `$http_NAME` and `$cookie_NAME`.

@@ -15,6 +15,7 @@
 
 use regex::Regex;
 
+use crate::hostname::host_of;
 use crate::limits::MAX_LOCATION_BYTES;
 use crate::table::ClientCertificate;
 
@@ -119,17 +120,6 @@ pub fn check_error_page(page: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `host[:port]` or `[v6]:port` without the port.
-fn host_of(authority: &[u8]) -> &[u8] {
-    if authority.starts_with(b"[") {
-        return authority;
-    }
-    match authority.iter().rposition(|b| *b == b':') {
-        Some(colon) => &authority[..colon],
-        None => authority,
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -155,6 +145,8 @@ mod tests {
         let cases: &[Case<'_>] = &[
             (&on, tls(b"mtls.example.com", true), b"mtls.example.com", false, b"/", Verdict::Pass("SUCCESS")),
             (&on, tls(b"mtls.example.com", true), b"MTLS.example.com:8443", false, b"/", Verdict::Pass("SUCCESS")),
+            // The host the filter routed by: one trailing dot is the same host (as nginx's $host).
+            (&on, tls(b"mtls.example.com", true), b"mtls.example.com.:8443", false, b"/", Verdict::Pass("SUCCESS")),
             (&on, tls(b"mtls.example.com", false), b"mtls.example.com", false, b"/", Verdict::Respond(400, NO_CERTIFICATE_BODY)),
             (&on, tls(b"mtls.example.com", false), b"mtls.example.com", true, b"/", Verdict::Respond(400, NO_CERTIFICATE_BODY)),
             (&error_page, tls(b"mtls.example.com", false), b"mtls.example.com", false, b"/", Verdict::Redirect("https://errors.example.com/cert")),

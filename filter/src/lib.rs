@@ -34,6 +34,7 @@ pub mod client_cert;
 pub mod connections;
 pub mod cors;
 pub mod decision;
+pub mod hostname;
 pub mod limits;
 pub mod matcher;
 pub mod origin;

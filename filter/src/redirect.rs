@@ -12,7 +12,8 @@
 
 use crate::decision::{Outcome, URI_TOO_LONG_BODY};
 use crate::limits::MAX_LOCATION_BYTES;
-use crate::request::{host_of, RequestParts};
+use crate::hostname::host_of;
+use crate::request::RequestParts;
 use crate::table::{HostPart, Location, PathPart, Redirect};
 
 /// Check a redirect on its own (route action, `https_redirect`, `app_root`): status in 300..=308,

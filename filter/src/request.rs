@@ -34,23 +34,6 @@ impl<'a> RequestParts<'a> {
     }
 }
 
-/// The host of an authority, as sent: its port removed (also for `[v6]:port`) and one trailing dot
-/// removed (`foo.com.` is `foo.com`, as nginx treats it). Case is left alone.
-pub(crate) fn host_of(authority: &[u8]) -> &[u8] {
-    let host: &[u8] = if authority.first() == Some(&b'[') {
-        match authority.iter().position(|&b| b == b']') {
-            Some(end) => &authority[..=end],
-            None => authority,
-        }
-    } else {
-        match authority.iter().position(|&b| b == b':') {
-            Some(colon) => &authority[..colon],
-            None => authority,
-        }
-    };
-    host.strip_suffix(b".").unwrap_or(host)
-}
-
 /// Split `:path` into the matched path (before `?` or `#`) and the query string (after `?`, without
 /// it; `None` when there is no `?`).
 pub(crate) fn split_path(path: &[u8]) -> (&[u8], Option<&[u8]>) {
@@ -64,22 +47,6 @@ pub(crate) fn split_path(path: &[u8]) -> (&[u8], Option<&[u8]>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_of_drops_the_port_and_one_trailing_dot_but_keeps_ipv6_brackets() {
-        let rows: [(&[u8], &[u8]); 7] = [
-            (b"Example.COM:8080", b"Example.COM"),
-            (b"example.com.", b"example.com"),
-            (b"example.com.:443", b"example.com"),
-            (b"[::1]:8080", b"[::1]"),
-            (b"[::1]", b"[::1]"),
-            (b"[::1", b"[::1"),
-            (b"", b""),
-        ];
-        for (authority, host) in rows {
-            assert_eq!(host_of(authority), host, "{}", String::from_utf8_lossy(authority));
-        }
-    }
 
     #[test]
     fn split_path_stops_at_query_or_fragment() {

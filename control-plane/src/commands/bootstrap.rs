@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
+use wasm_ingress_filter::hostname::HostName;
 
 use crate::cli::BootstrapArgs;
 
@@ -25,7 +26,9 @@ pub const NODE_CLUSTER: &str = "wasm-ingress";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum XdsHost {
     Ip(IpAddr),
-    Dns(String),
+    /// `absolute`: written with a trailing dot (a fully qualified name, resolved without the
+    /// resolver's search domains); kept so for resolution, dropped for the TLS server name.
+    Dns { name: HostName, absolute: bool },
 }
 
 /// A validated `--xds-address`.
@@ -55,25 +58,10 @@ pub fn parse_xds_address(text: &str) -> anyhow::Result<XdsAddress> {
     if host.parse::<IpAddr>().is_ok() || host.starts_with('[') {
         bail!("--xds-address {text:?}: IPv6 addresses need brackets, as in [::1]:18000");
     }
-    if !is_dns_name(host) {
+    let Ok(name) = HostName::dns(host) else {
         bail!("--xds-address {text:?}: {host:?} is not an IP address or DNS name ({expected})");
-    }
-    Ok(XdsAddress { host: XdsHost::Dns(host.to_ascii_lowercase()), port })
-}
-
-/// RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, 1-63 characters
-/// each, 253 in all; a trailing dot is allowed.
-fn is_dns_name(host: &str) -> bool {
-    let host = host.strip_suffix('.').unwrap_or(host);
-    !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
+    };
+    Ok(XdsAddress { host: XdsHost::Dns { name, absolute: host.ends_with('.') }, port })
 }
 
 fn validate_node_id(node_id: &str) -> anyhow::Result<()> {
@@ -150,7 +138,7 @@ pub fn bootstrap(
     validate_node_id(node_id)?;
     let (xds_host, discovery) = match &xds.host {
         XdsHost::Ip(ip) => (ip.to_string(), "STATIC"),
-        XdsHost::Dns(name) => (name.clone(), "STRICT_DNS"),
+        XdsHost::Dns { name, absolute } => (format!("{name}{}", if *absolute { "." } else { "" }), "STRICT_DNS"),
     };
     let ads = json!({ "ads": {}, "resource_api_version": "V3" });
     let mut value = json!({
@@ -242,7 +230,7 @@ pub fn render(args: &BootstrapArgs) -> anyhow::Result<String> {
         dir: dir.clone(),
         server_name: args.xds_server_name.clone().unwrap_or_else(|| match &xds.host {
             XdsHost::Ip(ip) => ip.to_string(),
-            XdsHost::Dns(name) => name.trim_end_matches('.').to_string(),
+            XdsHost::Dns { name, .. } => name.to_string(),
         }),
     });
     let limits =
@@ -261,14 +249,18 @@ pub fn run(args: BootstrapArgs) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
 
+    fn dns(name: &str, absolute: bool) -> XdsHost {
+        XdsHost::Dns { name: HostName::dns(name).unwrap(), absolute }
+    }
+
     #[test]
     fn xds_addresses() {
         let ok: Vec<(&str, XdsHost, u16)> = vec![
             ("127.0.0.1:18000", XdsHost::Ip("127.0.0.1".parse().unwrap()), 18000),
             ("[::1]:18000", XdsHost::Ip("::1".parse().unwrap()), 18000),
-            ("xds.wasm-ingress.svc:18000", XdsHost::Dns("xds.wasm-ingress.svc".into()), 18000),
-            ("Control-Plane.example.com.:1", XdsHost::Dns("control-plane.example.com.".into()), 1),
-            ("localhost:18000", XdsHost::Dns("localhost".into()), 18000),
+            ("xds.wasm-ingress.svc:18000", dns("xds.wasm-ingress.svc", false), 18000),
+            ("Control-Plane.example.com.:1", dns("control-plane.example.com", true), 1),
+            ("localhost:18000", dns("localhost", false), 18000),
         ];
         for (text, host, port) in ok {
             assert_eq!(parse_xds_address(text).unwrap(), XdsAddress { host, port }, "{text}");
@@ -348,6 +340,10 @@ mod tests {
         let endpoint = &cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"];
         assert_eq!(endpoint["address"], "xds.wasm-ingress.svc");
         assert_eq!(parsed("[::1]:18000")["static_resources"]["clusters"][0]["type"], "STATIC");
+        // A fully qualified name stays absolute for the resolver.
+        let yaml = parsed("XDS.wasm-ingress.svc.cluster.local.:18000");
+        let endpoint = &yaml["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"];
+        assert_eq!(endpoint["address"], "xds.wasm-ingress.svc.cluster.local.");
     }
 
     #[test]
@@ -385,6 +381,9 @@ mod tests {
         assert_eq!(common["validation_context"]["trusted_ca"]["filename"], "/etc/wasm-ingress/xds-tls/ca.crt");
         let san = &common["validation_context"]["match_typed_subject_alt_names"][0];
         assert_eq!((san["san_type"].as_str(), san["matcher"]["exact"].as_str()), (Some("DNS"), Some("wasm-ingress-xds.wasm-ingress.svc")));
+        // The server name of a fully qualified address has no trailing dot.
+        let yaml: Value = serde_yaml::from_str(&render(&args("xds.wasm-ingress.svc.:18000", None)).unwrap()).unwrap();
+        assert_eq!(yaml["static_resources"]["clusters"][0]["transport_socket"]["typed_config"]["sni"], "xds.wasm-ingress.svc");
         // An IP address is matched as an IP SAN, without SNI.
         let yaml: Value = serde_yaml::from_str(&render(&args("127.0.0.1:18000", None)).unwrap()).unwrap();
         let context = &yaml["static_resources"]["clusters"][0]["transport_socket"]["typed_config"];

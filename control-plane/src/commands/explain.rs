@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use wasm_ingress_filter::hostname::HostName;
 use wasm_ingress_filter::matcher::{CompiledTable, Outcome, RequestParts, Via};
 use wasm_ingress_filter::table::{Origin, PathMatch, PathRewrite, RouteAction, VirtualHost};
 
@@ -66,15 +67,6 @@ fn describe_match(path: &PathMatch) -> String {
         PathMatch::Prefix(p) => format!("Prefix {p:?}"),
         PathMatch::Regex(p) => format!("regex {p:?}"),
     }
-}
-
-fn host_without_port(authority: &str) -> String {
-    let host = if authority.starts_with('[') {
-        authority.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
-    } else {
-        authority.split(':').next().unwrap_or_default().to_owned()
-    };
-    host.to_ascii_lowercase()
 }
 
 /// Diagnostics about one Ingress field (and the fields under it).
@@ -230,7 +222,8 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             },
             0,
         );
-    let host = host_without_port(&request.authority);
+    // The host the filter routes by (lower case, no port, no trailing dot).
+    let host = HostName::of_authority(request.authority.as_bytes()).map(HostName::into_string).unwrap_or_default();
     let mut out = String::new();
     let scheme = if request.https { "https" } else { "http" };
     let _ = writeln!(out, "request:   GET {scheme}://{}{}", request.authority, request.path);
@@ -538,11 +531,5 @@ mod tests {
         }
         assert!(parse_url("ftp://x/").is_err());
         assert!(parse_url("http:///x").is_err());
-    }
-
-    #[test]
-    fn host_loses_port_and_case() {
-        assert_eq!(host_without_port("Demo.Localhost:8080"), "demo.localhost");
-        assert_eq!(host_without_port("[::1]:80"), "[::1]");
     }
 }

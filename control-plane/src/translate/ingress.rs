@@ -77,10 +77,10 @@ mod translator;
 mod upstream;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use sha2::{Digest, Sha256};
+use wasm_ingress_filter::hostname::HostName;
 use wasm_ingress_filter::matcher::{forwards, CompiledTable};
 use wasm_ingress_filter::table::{Forward, Origin, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost};
 
@@ -663,34 +663,8 @@ fn check_our_class_objects(state: &ClusterState, options: &TranslateOptions, dia
     }
 }
 
-/// Lower-case and check an Ingress host: a DNS name, optionally with a leading `*.` label.
-/// `""` (no host) is allowed.
+/// Lower-case and check an Ingress host: a DNS name, optionally with a leading `*.` label
+/// (see [`HostName::ingress_rule`]). `""` (no host) is allowed.
 pub fn normalize_host(host: &str) -> Result<String, String> {
-    let host = host.to_ascii_lowercase();
-    if host.is_empty() {
-        return Ok(host);
-    }
-    if host.parse::<IpAddr>().is_ok() || host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() {
-        return Err(format!("host {host:?} is an IP address; Ingress hosts must be DNS names"));
-    }
-    if host.contains(':') || host.contains('/') {
-        return Err(format!("host {host:?} must be a DNS name without port or path"));
-    }
-    let name = host.strip_prefix("*.").unwrap_or(&host);
-    if host.len() > 253 || name.is_empty() {
-        return Err(format!("host {host:?} is not a valid DNS name"));
-    }
-    for label in name.split('.') {
-        let valid = !label.is_empty()
-            && label.len() <= 63
-            && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-');
-        if !valid {
-            let hint =
-                if label.contains('*') { " (a wildcard must be the whole first label: *.example.com)" } else { "" };
-            return Err(format!("host {host:?} is not a valid DNS name{hint}"));
-        }
-    }
-    Ok(host)
+    HostName::ingress_rule(host).map(HostName::into_string)
 }

@@ -2,10 +2,9 @@
 //! wildcard suffixes (`*.foo.com` is stored as `foo.com` and looked up with the request host minus
 //! its first label) are hash maps; the host-less entry answers the rest.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
-use crate::request::host_of;
+use crate::hostname::normalized_authority;
 
 /// The host index: entries of `table.hosts` by the names they serve.
 #[derive(Debug, Default)]
@@ -17,22 +16,6 @@ pub(super) struct HostNames {
     /// Index of the host-less (`""`) entry.
     hostless: Option<usize>,
 }
-
-/// The host part of an authority, lower-cased: port removed (also for `[v6]:port`), one trailing
-/// dot removed (`foo.com.` is `foo.com`, as nginx treats it). `None` if it is not UTF-8 or empty.
-fn normalize_authority(authority: &[u8]) -> Option<Cow<'_, str>> {
-    let host = host_of(authority);
-    if host.is_empty() {
-        return None;
-    }
-    let host = std::str::from_utf8(host).ok()?;
-    if host.bytes().any(|b| b.is_ascii_uppercase()) {
-        Some(Cow::Owned(host.to_ascii_lowercase()))
-    } else {
-        Some(Cow::Borrowed(host))
-    }
-}
-
 
 impl HostNames {
     /// Register entry `i` under `host`; refuses a malformed or repeated name.
@@ -62,7 +45,7 @@ impl HostNames {
 
     /// Index of the entry serving `authority`: exact, then wildcard, then host-less.
     pub(super) fn select(&self, authority: &[u8]) -> Option<usize> {
-        if let Some(host) = normalize_authority(authority) {
+        if let Some(host) = normalized_authority(authority) {
             if let Some(&i) = self.exact.get(host.as_ref()) {
                 return Some(i);
             }
@@ -75,19 +58,5 @@ impl HostNames {
             }
         }
         self.hostless
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::normalize_authority;
-
-    #[test]
-    fn ipv6_literal_authority_loses_only_its_port() {
-        assert_eq!(normalize_authority(b"[::1]:8080").as_deref(), Some("[::1]"));
-        assert_eq!(normalize_authority(b"[::1]").as_deref(), Some("[::1]"));
-        assert_eq!(normalize_authority(b"Example.COM:1").as_deref(), Some("example.com"));
-        assert_eq!(normalize_authority(b":80"), None);
-        assert_eq!(normalize_authority(b"\xff\xfe.com"), None);
     }
 }
