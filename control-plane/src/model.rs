@@ -56,6 +56,71 @@ pub struct Passthrough {
     pub origin: Origin,
 }
 
+/// A header value Envoy writes: text and per-request facts, in order (the nginx variables a
+/// value may use; see `translate::ingress::variables`). Envoy gets it as a header-value format
+/// string whose text is escaped, built only from these parts, so no value can carry a formatter
+/// command of its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HeaderValue(pub Vec<ValuePart>);
+
+/// One part of a [`HeaderValue`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ValuePart {
+    Text(String),
+    /// A header of the request, by lower-case name (nginx `$http_NAME`); empty when absent.
+    RequestHeader(String),
+    /// The client's address as the listener's trusted-hops rule settles it (nginx `$remote_addr`).
+    ClientAddress,
+    /// The client's port (nginx `$remote_port`).
+    ClientPort,
+    /// The port the client connected to (nginx `$server_port`).
+    ServerPort,
+}
+
+impl HeaderValue {
+    /// A value that is only text.
+    pub fn text(value: &str) -> HeaderValue {
+        HeaderValue(vec![ValuePart::Text(value.to_string())])
+    }
+
+    /// The value of a request header (nginx `$http_NAME`).
+    pub fn request_header(name: &str) -> HeaderValue {
+        HeaderValue(vec![ValuePart::RequestHeader(name.to_string())])
+    }
+
+    /// The value as Envoy's header-value format string: `%` in text doubled, each fact one
+    /// formatter command.
+    pub fn envoy_format(&self) -> String {
+        let mut out = String::new();
+        for part in &self.0 {
+            match part {
+                ValuePart::Text(text) => out.push_str(&text.replace('%', "%%")),
+                ValuePart::RequestHeader(name) => out.push_str(&format!("%REQ({name})%")),
+                ValuePart::ClientAddress => out.push_str("%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"),
+                ValuePart::ClientPort => out.push_str("%DOWNSTREAM_REMOTE_PORT%"),
+                ValuePart::ServerPort => out.push_str("%DOWNSTREAM_LOCAL_PORT%"),
+            }
+        }
+        out
+    }
+}
+
+/// As nginx would write it: text as is, facts as the variables they stand for.
+impl fmt::Display for HeaderValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for part in &self.0 {
+            match part {
+                ValuePart::Text(text) => f.write_str(text)?,
+                ValuePart::RequestHeader(name) => write!(f, "$http_{}", name.replace('-', "_"))?,
+                ValuePart::ClientAddress => f.write_str("$remote_addr")?,
+                ValuePart::ClientPort => f.write_str("$remote_port")?,
+                ValuePart::ServerPort => f.write_str("$server_port")?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What Envoy does with the requests of a route besides choosing its cluster: one Envoy route per
 /// distinct policy, which the filter selects by key (see `translate::routes`). New per-route
 /// features (CORS, allow-lists, auth, …) become fields here.
@@ -71,17 +136,15 @@ pub struct RoutePolicy {
     /// How many times a request is tried in all when the upstream connection fails or is refused
     /// (ingress-nginx `proxy-next-upstream-tries`, for its default `error timeout`).
     pub tries: u32,
-    /// Request headers set (replaced) on the way upstream, by lower-case name: literal values,
-    /// never templates (`x-forwarded-prefix`, a snippet's `proxy_set_header`).
-    pub request_headers: BTreeMap<String, String>,
-    /// Request headers set to the value of another header of the same request (nginx's
-    /// `$http_NAME`), by lower-case name -> lower-case source name; not sent when the source is
-    /// absent, as nginx drops an empty `proxy_set_header` (the default backend's `x-format`).
-    pub request_headers_copied: BTreeMap<String, String>,
+    /// Request headers set (replaced) on the way upstream, by lower-case name
+    /// (`x-forwarded-prefix`, a snippet's `proxy_set_header`, the default backend's `x-format`).
+    /// A value that comes out empty (a request header it copies is absent) is not sent, as nginx
+    /// drops an empty `proxy_set_header`.
+    pub request_headers: BTreeMap<String, HeaderValue>,
     /// Response headers set (replaced), by lower-case name (a snippet's `more_set_headers`).
-    pub response_headers_set: BTreeMap<String, String>,
+    pub response_headers_set: BTreeMap<String, HeaderValue>,
     /// Response headers appended (a snippet's `add_header`), in order.
-    pub response_headers_add: Vec<(String, String)>,
+    pub response_headers_add: Vec<(String, HeaderValue)>,
     /// Response headers removed (a snippet's `more_clear_headers`), sorted.
     pub response_headers_remove: Vec<String>,
     /// Client addresses allowed (`allowlist-`/`whitelist-source-range`); empty: any. Sorted.
@@ -279,7 +342,6 @@ impl Default for RoutePolicy {
             upstream_idle_timeout: Duration::from_secs(60),
             tries: 3,
             request_headers: BTreeMap::new(),
-            request_headers_copied: BTreeMap::new(),
             response_headers_set: BTreeMap::new(),
             response_headers_add: Vec::new(),
             response_headers_remove: Vec::new(),
@@ -302,12 +364,11 @@ impl RoutePolicy {
     /// stream keep the old one until the route table stops naming it.
     pub fn key(&self) -> String {
         let canonical = format!(
-            "body={:?};idle={};tries={};headers={:?}/{:?};allow={:?};deny={:?};response={:?}/{:?}/{:?};cors={:?}/{};hash={:?};rate={:?};mirror={:?};client={:?};errors={:?}",
+            "body={:?};idle={};tries={};headers={:?};allow={:?};deny={:?};response={:?}/{:?}/{:?};cors={:?}/{};hash={:?};rate={:?};mirror={:?};client={:?};errors={:?}",
             self.max_body_bytes,
             self.upstream_idle_timeout.as_millis(),
             self.tries,
             self.request_headers,
-            self.request_headers_copied,
             self.allow_sources,
             self.deny_sources,
             self.response_headers_set,

@@ -371,7 +371,14 @@ proxy_set_header Connection "upgrade";
 "#;
     let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
     objects.push(manifests::tls_secret("default", "hsts-tls", &cert, &key));
+    // Linkerd's documented setup, and per-request variables Envoy fills in.
+    let linkerd = r#"proxy_set_header l5d-dst-override $service_name.$namespace.svc.cluster.local:$service_port;
+proxy_set_header X-Real-IP $remote_addr;
+proxy_set_header X-Client-Tenant $http_x_tenant_id;
+more_set_headers "X-Served-By: $ingress_name";
+"#;
     objects.extend([
+        annotated("linkerd", &[("configuration-snippet", linkerd), ("upstream-vhost", "$service_name.$namespace.svc.cluster.local")], "linkerd.test", &["/"]),
         annotated("secure", &[("configuration-snippet", security)], "secure.test", &["/"]),
         annotated("unsupported", &[("configuration-snippet", "more_set_headers \"X-A: b\";\nrewrite ^ /x;")], "unsupported.test", &["/"]),
         with_tls(
@@ -391,6 +398,18 @@ proxy_set_header Connection "upgrade";
     assert_eq!(response.header("x-backend"), None, "more_clear_headers removes the upstream's header");
     let echo = response.echo().unwrap();
     assert_eq!(echo.headers.get("x-tenant").map(String::as_str), Some("acme"), "proxy_set_header replaces the client's");
+
+    // Variables: the location's are written in, the request's filled in by Envoy; a header whose
+    // value comes out empty is not sent (nginx drops an empty proxy_set_header).
+    let response = get(gateway.http, "linkerd.test", "/", "\r\nX-Tenant-Id: t-1\r\nX-Real-IP: 6.6.6.6");
+    assert_eq!((response.status, response.header("x-served-by")), (200, Some("linkerd")));
+    let echo = response.echo().unwrap();
+    let sent = |name: &str| echo.headers.get(name).map(String::as_str);
+    assert_eq!(sent("l5d-dst-override"), Some("app.default.svc.cluster.local:80"));
+    assert_eq!(echo.host, "app.default.svc.cluster.local", "upstream-vhost with the location's variables");
+    assert_eq!((sent("x-real-ip"), sent("x-client-tenant")), (Some("127.0.0.1"), Some("t-1")));
+    let echo = get(gateway.http, "linkerd.test", "/", "").echo().unwrap();
+    assert_eq!(echo.headers.get("x-client-tenant"), None);
 
     // A snippet with any other statement is not applied at all; the Ingress is still served.
     let response = get(gateway.http, "unsupported.test", "/", "");

@@ -72,6 +72,7 @@ pub mod registry;
 mod tests;
 mod sni;
 mod snippet;
+mod variables;
 mod tls;
 mod translator;
 mod upstream;
@@ -96,6 +97,7 @@ pub use claims::HostOwnership;
 pub use tls::certificate_from_secret;
 
 pub use behaviour::NginxDefaults;
+use variables::Location;
 
 
 /// The legacy class annotation (before `spec.ingressClassName`).
@@ -344,6 +346,8 @@ struct RoutePolicies {
     basic_auth: Option<wasm_ingress_filter::table::BasicAuth>,
     /// `limit-connections`, counted in a zone named after the Ingress.
     connection_limit: Option<wasm_ingress_filter::table::ConnectionLimit>,
+    /// `upstream-vhost`, with the route's location variables written in.
+    host_rewrite: Option<String>,
 }
 
 /// What one route adds to its Ingress's policy.
@@ -387,13 +391,16 @@ impl RoutePolicies {
             burst: rate.burst,
             exempt: rate.exempt.clone(),
         });
+        let (service_name, service_port) = backends::service_name_port(extras.backend);
+        let location = Location { ingress, service_name: &service_name, service_port: &service_port, path };
         let mut policy = RoutePolicy {
             hash: nginx.balancing.hash.as_ref().map(|hash| hash.on(path)),
             rate_limit,
             mirror: nginx.mirror.clone(),
             client_certificate_headers: extras.client_headers,
-            ..nginx.policy(defaults)
+            ..nginx.policy(defaults, &location)
         };
+        let host_rewrite = nginx.behaviour.upstream_vhost.as_ref().map(|vhost| vhost.resolve(&location).to_string());
         if let Some(backend) = extras.backend.filter(|_| extras.fell_back) {
             backends::default_backend_headers(&mut policy, ingress, backend);
         }
@@ -417,7 +424,7 @@ impl RoutePolicies {
             limit: cap.limit,
             exempt: cap.exempt.iter().map(ToString::to_string).collect(),
         });
-        RoutePolicies { key: policy_key(policy, default_policy, policies), cors, auth, basic_auth, connection_limit }
+        RoutePolicies { key: policy_key(policy, default_policy, policies), cors, auth, basic_auth, connection_limit, host_rewrite }
     }
 }
 
@@ -432,7 +439,7 @@ fn for_backend(action: RouteAction, nginx: &NginxAnnotations, route_policies: &R
             forward.auth = route_policies.auth.clone().map(Box::new);
             forward.basic_auth = route_policies.basic_auth.clone().map(Box::new);
             forward.connection_limit = route_policies.connection_limit.clone().map(Box::new);
-            forward.host_rewrite = nginx.behaviour.upstream_vhost.clone();
+            forward.host_rewrite = route_policies.host_rewrite.clone();
             forward.response = response_rewrite(nginx).map(Box::new);
             RouteAction::Forward(forward)
         }

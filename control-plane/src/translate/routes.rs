@@ -233,12 +233,11 @@ pub fn policy_route(key: &str, policy: &RoutePolicy, tls: bool) -> Route {
         name: key.to_string(),
         r#match: match_everything(),
         action: Some(action),
-        // Values are literals: `%` is escaped so Envoy never reads one as a formatter command.
+        // Text is escaped (`%` doubled) so Envoy never reads it as a formatter command.
         request_headers_to_add: policy
             .request_headers
             .iter()
-            .map(|(name, value)| header(name, &literal(value)))
-            .chain(policy.request_headers_copied.iter().map(|(name, source)| header(name, &format!("%REQ({source})%"))))
+            .map(|(name, value)| header(name, &value.envoy_format()))
             .chain(client_certificate_headers(policy))
             .collect(),
         response_headers_to_add: response_headers(policy),
@@ -307,10 +306,10 @@ pub(crate) fn literal(value: &str) -> String {
 
 /// `more_set_headers` replace, `add_header` appends; then the CORS headers, which replace.
 fn response_headers(policy: &RoutePolicy) -> Vec<HeaderValueOption> {
-    let set = policy.response_headers_set.iter().map(|(name, value)| header(name, &literal(value)));
+    let set = policy.response_headers_set.iter().map(|(name, value)| header(name, &value.envoy_format()));
     let add = policy.response_headers_add.iter().map(|(name, value)| HeaderValueOption {
         append_action: HeaderAppendAction::AppendIfExistsOrAdd as i32,
-        ..header(name, &literal(value))
+        ..header(name, &value.envoy_format())
     });
     let cors = policy.cors.iter().flat_map(cors_headers);
     set.chain(add).chain(cors).collect()
@@ -376,6 +375,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::model::{HeaderValue, ValuePart};
 
     fn unpack<M: Message + Default + Name>(any: &Any) -> M {
         assert_eq!(any.type_url, M::type_url());
@@ -400,11 +400,16 @@ mod tests {
             max_body_bytes: Some(8 * 1024 * 1024),
             upstream_idle_timeout: Duration::from_secs(3600),
             tries: 1,
-            request_headers: [("x-forwarded-prefix".to_string(), "/100%".to_string())].into(),
+            request_headers: [
+                ("x-forwarded-prefix".to_string(), HeaderValue::text("/100%")),
+                ("x-format".to_string(), HeaderValue::request_header("accept")),
+                ("x-real-ip".to_string(), HeaderValue(vec![ValuePart::ClientAddress, ValuePart::Text(":".into()), ValuePart::ClientPort])),
+            ]
+            .into(),
             allow_sources: vec![crate::model::Cidr::parse("10.0.0.0/8").unwrap()],
             deny_sources: vec![crate::model::Cidr::parse("10.9.0.0/16").unwrap()],
-            response_headers_set: [("x-frame-options".to_string(), "DENY".to_string())].into(),
-            response_headers_add: vec![("x-xss-protection".to_string(), "1; mode=block".to_string())],
+            response_headers_set: [("x-frame-options".to_string(), HeaderValue::text("DENY"))].into(),
+            response_headers_add: vec![("x-xss-protection".to_string(), HeaderValue::text("1; mode=block"))],
             response_headers_remove: vec!["server".to_string()],
             cors: None,
             preflight: false,
@@ -412,7 +417,6 @@ mod tests {
             rate_limit: None,
             mirror: None,
             client_certificate_headers: None,
-            request_headers_copied: [("x-format".to_string(), "accept".to_string())].into(),
             custom_errors: Some(crate::model::CustomErrors { codes: vec![404], cluster: Some("default/pages/80".into()), token: "t".into(), headers: vec![] }),
         };
         let unlimited = RoutePolicy { max_body_bytes: None, ..RoutePolicy::default() };
@@ -460,23 +464,26 @@ mod tests {
                 .filter_map(|h| h.header.as_ref())
                 .map(|h| (h.key.clone(), h.value.clone()))
                 .collect();
-            // A literal `%` is escaped: Envoy must not read it as a formatter command.
-            // A copied header is Envoy's `%REQ(source)%`.
-            let expected: Vec<(String, String)> = policy
-                .request_headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.replace('%', "%%")))
-                .chain(policy.request_headers_copied.iter().map(|(k, source)| (k.clone(), format!("%REQ({source})%"))))
-                .collect();
+            let expected: Vec<(String, String)> = policy.request_headers.iter().map(|(k, v)| (k.clone(), v.envoy_format())).collect();
             assert_eq!(headers, expected);
             // Custom error pages: the custom-response filter's setting on exactly those routes.
             let custom = routes[key].typed_per_filter_config.get(CUSTOM_RESPONSE_FILTER);
             assert_eq!(custom.is_some(), policy.custom_errors.is_some(), "{key}");
         }
-        assert!(model.policies.values().any(|p| p.request_headers.get("x-forwarded-prefix").is_some_and(|v| v == "/100%")));
         // Response headers: set replaces, add appends, remove removes.
         let big = model.policies.values().find(|p| !p.response_headers_set.is_empty()).unwrap();
         let route = &routes[&big.key()];
+        // A literal `%` is escaped (Envoy must not read it as a formatter command); a request
+        // header or the client's address is the matching Envoy command.
+        let sent: Vec<(&str, &str)> = route.request_headers_to_add.iter().filter_map(|h| h.header.as_ref()).map(|h| (h.key.as_str(), h.value.as_str())).collect();
+        assert_eq!(
+            sent,
+            [
+                ("x-format", "%REQ(accept)%"),
+                ("x-forwarded-prefix", "/100%%"),
+                ("x-real-ip", "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%:%DOWNSTREAM_REMOTE_PORT%")
+            ]
+        );
         let added: Vec<(String, String, i32)> = route
             .response_headers_to_add
             .iter()

@@ -36,6 +36,7 @@ use super::cors::{self, CorsConfig};
 use super::upstream::{self, Upstream};
 use super::registry::{self, Support};
 use super::snippet::{self, SnippetHeaders};
+use super::variables::Location;
 
 /// The annotation prefix ingress-nginx uses by default.
 pub const NGINX_PREFIX: &str = "nginx.ingress.kubernetes.io/";
@@ -104,19 +105,23 @@ pub struct NginxAnnotations {
 const SOURCE_RANGES: [&str; 3] = ["allowlist-source-range", "whitelist-source-range", "denylist-source-range"];
 
 impl NginxAnnotations {
-    /// The route policy of this Ingress's paths, given the defaults.
-    pub fn policy(&self, defaults: &behaviour::NginxDefaults) -> RoutePolicy {
+    /// The route policy of this Ingress's path at `location`, given the defaults (a snippet's
+    /// header values may use the location's variables).
+    pub fn policy(&self, defaults: &behaviour::NginxDefaults, location: &Location<'_>) -> RoutePolicy {
         let mut policy = self.behaviour.policy(defaults);
+        if let Some(prefix) = &self.behaviour.forwarded_prefix {
+            policy.request_headers.insert("x-forwarded-prefix".into(), prefix.resolve(location));
+        }
         let headers = &self.snippet_headers;
         for (name, value) in &headers.request_set {
             // An annotation's header (x-forwarded-prefix) wins over the snippet's.
-            policy.request_headers.entry(name.clone()).or_insert_with(|| value.clone());
+            policy.request_headers.entry(name.clone()).or_insert_with(|| value.resolve(location));
         }
         RoutePolicy {
             allow_sources: self.allow_sources.clone(),
             deny_sources: self.deny_sources.clone(),
-            response_headers_set: headers.response_set.clone(),
-            response_headers_add: headers.response_add.clone(),
+            response_headers_set: headers.response_set.iter().map(|(name, value)| (name.clone(), value.resolve(location))).collect(),
+            response_headers_add: headers.response_add.iter().map(|(name, value)| (name.clone(), value.resolve(location))).collect(),
             response_headers_remove: headers.response_remove.clone(),
             ..policy
         }
@@ -503,7 +508,9 @@ mod tests {
         assert_eq!(both.allow_sources, cidrs(&["10.1.1.1", "192.168.0.0/16"]), "allowlist wins over its old name, sorted");
         let old = parsed(&[(n("whitelist-source-range"), " 10.0.0.0/8 ,10.0.0.0/8"), (n("denylist-source-range"), "10.9.0.0/16")]);
         assert_eq!((old.allow_sources, old.deny_sources), (cidrs(&["10.0.0.0/8"]), cidrs(&["10.9.0.0/16"])));
-        let policy = parsed(&[(n("denylist-source-range"), "::1")]).policy(&behaviour::NginxDefaults::default());
+        let ingress = crate::state::ObjectKey::new("default", "web");
+        let location = Location { ingress: &ingress, service_name: "web", service_port: "80", path: "/" };
+        let policy = parsed(&[(n("denylist-source-range"), "::1")]).policy(&behaviour::NginxDefaults::default(), &location);
         assert_eq!((policy.allow_sources, policy.deny_sources), (vec![], cidrs(&["::1"])));
     }
 

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::ServicePort;
 use k8s_openapi::api::networking::v1::IngressBackend;
 use wasm_ingress_filter::table::RouteAction;
 
-use crate::model::{Endpoint, EndpointQuery, ObjectRef, RoutePolicy, Severity, UpstreamCluster, UpstreamOptions};
+use crate::model::{Endpoint, EndpointQuery, HeaderValue, ObjectRef, RoutePolicy, Severity, UpstreamCluster, UpstreamOptions};
 use crate::state::{ClusterState, ObjectKey};
 
 use super::endpoints::SliceIndex;
@@ -311,14 +311,29 @@ impl<'s> Backends<'s> {
 /// `ingress`: `X-Code: 503`, `X-Format` (the request's Accept) and the [`backend_identity`]
 /// headers. The request's path is kept. Added to `policy`.
 pub(super) fn default_backend_headers(policy: &mut RoutePolicy, ingress: &ObjectKey, backend: &IngressBackend) {
-    policy.request_headers.insert("x-code".to_string(), "503".to_string());
-    policy.request_headers.extend(backend_identity(ingress, Some(backend)));
-    policy.request_headers_copied.insert("x-format".to_string(), "accept".to_string());
+    policy.request_headers.insert("x-code".to_string(), HeaderValue::text("503"));
+    policy.request_headers.extend(backend_identity(ingress, Some(backend)).into_iter().map(|(name, value)| (name, HeaderValue::text(&value))));
+    policy.request_headers.insert("x-format".to_string(), HeaderValue::request_header("accept"));
 }
 
 /// ingress-nginx's `X-Namespace`, `X-Ingress-Name`, `X-Service-Name` and `X-Service-Port` (the
 /// backend's Service and port as the Ingress names them; empty without a Service backend).
 pub(super) fn backend_identity(ingress: &ObjectKey, backend: Option<&IngressBackend>) -> Vec<(String, String)> {
+    let (service, port) = service_name_port(backend);
+    [
+        ("x-namespace", ingress.namespace.clone()),
+        ("x-ingress-name", ingress.name.clone()),
+        ("x-service-name", service),
+        ("x-service-port", port),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value))
+    .collect()
+}
+
+/// The backend's Service name and port as the Ingress writes them (number, or name); empty
+/// without a Service backend (ingress-nginx's `$service_name` and `$service_port`).
+pub(super) fn service_name_port(backend: Option<&IngressBackend>) -> (String, String) {
     let service = backend.and_then(|b| b.service.as_ref());
     let port = service.and_then(|s| s.port.as_ref());
     let port = match (port.and_then(|p| p.number), port.and_then(|p| p.name.clone())) {
@@ -326,15 +341,7 @@ pub(super) fn backend_identity(ingress: &ObjectKey, backend: Option<&IngressBack
         (None, Some(name)) => name,
         (None, None) => String::new(),
     };
-    [
-        ("x-namespace", ingress.namespace.clone()),
-        ("x-ingress-name", ingress.name.clone()),
-        ("x-service-name", service.map(|s| s.name.clone()).unwrap_or_default()),
-        ("x-service-port", port),
-    ]
-    .into_iter()
-    .map(|(name, value)| (name.to_string(), value))
-    .collect()
+    (service.map(|s| s.name.clone()).unwrap_or_default(), port)
 }
 
 /// The Service's cluster IP and port, for `service-upstream` (`None` for a headless Service).

@@ -22,6 +22,7 @@ use wasm_ingress_filter::table::{HostPart, Location, PathPart, Redirect};
 use crate::model::{hsts_value, RoutePolicy, Severity};
 
 use super::annotations::{AnnotationNote, NGINX_PREFIX};
+use super::variables::{Allowed, Template};
 
 /// The annotation names (after the prefix) this module reads.
 pub const NAMES: &[&str] = &[
@@ -181,10 +182,11 @@ pub struct Behaviour {
     pub tries: Option<u32>,
     /// `proxy-request-buffering: off`: the body streams upstream, without a limit.
     pub stream_request_body: bool,
-    /// `upstream-vhost`: the `Host` the upstream receives.
-    pub upstream_vhost: Option<String>,
-    /// `x-forwarded-prefix`: the `X-Forwarded-Prefix` the upstream receives.
-    pub forwarded_prefix: Option<String>,
+    /// `upstream-vhost`: the `Host` the upstream receives (location variables allowed).
+    pub upstream_vhost: Option<Template>,
+    /// `x-forwarded-prefix`: the `X-Forwarded-Prefix` the upstream receives (nginx variables
+    /// allowed; the route policy gets it with its location's, see `NginxAnnotations::policy`).
+    pub forwarded_prefix: Option<Template>,
     /// Why ingress-nginx would reject the whole Ingress, if it would.
     pub refused: Option<(String, String)>,
 }
@@ -236,9 +238,6 @@ impl Behaviour {
         }
         if let Some(tries) = self.tries {
             policy.tries = tries;
-        }
-        if let Some(prefix) = &self.forwarded_prefix {
-            policy.request_headers.insert("x-forwarded-prefix".into(), prefix.clone());
         }
         policy
     }
@@ -373,29 +372,40 @@ impl<'a> Reader<'a> {
         );
     }
 
-    /// A literal host (with an optional port); nginx variables are not expanded yet, so a value
-    /// with `$` is reported and not applied.
-    fn upstream_vhost(&mut self) -> Option<String> {
+    /// A host (with an optional port), which may use the location's `$namespace`,
+    /// `$ingress_name`, `$service_name` and `$service_port` (Linkerd's
+    /// `$service_name.$namespace.svc.cluster.local`); any other variable is reported and the value
+    /// not applied.
+    fn upstream_vhost(&mut self) -> Option<Template> {
         let value = self.get("upstream-vhost")?.trim().to_string();
-        let literal = |c: char| c.is_ascii_alphanumeric() || "-.:[]_".contains(c);
-        if !value.is_empty() && value.chars().all(literal) {
-            return Some(value);
-        }
-        let why = if value.contains('$') { "nginx variables are not supported here yet" } else { "it is not a host name" };
+        let host_part = |c: char| c.is_ascii_alphanumeric() || "-.:[]_".contains(c);
+        let why = match Template::parse(&value, Allowed::LocationOnly) {
+            Ok(template) if value.is_empty() || !template.texts().all(|text| text.chars().all(host_part)) => "it is not a host name".to_string(),
+            Ok(_) if value.contains("location_path") => "$location_path is not part of a host name".to_string(),
+            Ok(template) => return Some(template),
+            Err(e) => e,
+        };
         self.note("upstream-vhost", Severity::Warning, format!("{value:?}: {why}; the request's Host is sent unchanged"));
         None
     }
 
     /// A literal header value: printable ASCII, at most 1 KiB (nginx variables are not expanded).
-    fn forwarded_prefix(&mut self) -> Option<String> {
+    /// A header value: printable ASCII, at most 1 KiB, with the nginx variables
+    /// [`super::variables`] knows.
+    fn forwarded_prefix(&mut self) -> Option<Template> {
         let value = self.get("x-forwarded-prefix")?.trim().to_string();
         if value.is_empty() {
             return None;
         }
-        if value.len() <= 1024 && value.bytes().all(|b| (0x20..0x7f).contains(&b)) && !value.contains('$') {
-            return Some(value);
-        }
-        self.note("x-forwarded-prefix", Severity::Warning, format!("{value:?} is not a literal header value (printable ASCII without nginx variables, at most 1 KiB); not sent"));
+        let why = if value.len() <= 1024 && value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            match Template::parse(&value, Allowed::Everything) {
+                Ok(template) => return Some(template),
+                Err(e) => e,
+            }
+        } else {
+            "not a header value (printable ASCII, at most 1 KiB)".to_string()
+        };
+        self.note("x-forwarded-prefix", Severity::Warning, format!("{value:?}: {why}; not sent"));
         None
     }
 

@@ -10,22 +10,26 @@
 //! - `more_clear_headers Name …` — remove response headers (no wildcards);
 //! - `add_header Name value [always]` — append a response header (nginx adds it to 2xx/3xx answers
 //!   only without `always`; Envoy adds it to every answer: a note says so);
-//! - `proxy_set_header Name value` / `more_set_input_headers "Name: value"` — set request headers
+//! - `proxy_set_header Name value` (and `grpc_set_header`) / `more_set_input_headers "Name: value"` — set request headers
 //!   sent upstream; `proxy_set_header Upgrade $http_upgrade` and `Connection "upgrade"` (the
 //!   WebSocket idiom) are accepted as no-ops: Envoy upgrades WebSockets itself.
 //!
-//! Values are literals: a `$` (an nginx variable) makes the snippet not applied. Names must be HTTP
-//! tokens other than `host` (in either direction) and values free of control characters, so no
-//! snippet can make Envoy refuse the configuration. Pure.
+//! Values may use the nginx variables [`super::variables`] knows (the location's own, as Linkerd's
+//! `proxy_set_header l5d-dst-override $service_name.$namespace.svc.cluster.local:$service_port`,
+//! and per-request ones Envoy fills in); any other variable makes the snippet not applied. Names
+//! must be HTTP tokens other than `host` (in either direction) and values free of control
+//! characters, so no snippet can make Envoy refuse the configuration. Pure.
 
 use std::collections::BTreeMap;
+
+use super::variables::{Allowed, Template};
 
 /// Header operations a snippet asks for. Names are lower-case.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SnippetHeaders {
-    pub request_set: BTreeMap<String, String>,
-    pub response_set: BTreeMap<String, String>,
-    pub response_add: Vec<(String, String)>,
+    pub request_set: BTreeMap<String, Template>,
+    pub response_set: BTreeMap<String, Template>,
+    pub response_add: Vec<(String, Template)>,
     pub response_remove: Vec<String>,
     /// Differences worth a warning (e.g. `add_header` without `always`).
     pub notes: Vec<String>,
@@ -71,7 +75,9 @@ pub fn parse(snippet: &str) -> Result<SnippetHeaders, String> {
                 }
                 headers.response_add.push((header_name(name)?, header_value(value)?));
             }
-            "proxy_set_header" => match args {
+            // nginx applies `grpc_set_header` to gRPC backends and `proxy_set_header` to the others;
+            // Envoy sets request headers for both (the Linkerd snippet sets the same header with each).
+            "proxy_set_header" | "grpc_set_header" => match args {
                 [name, value] if is_websocket_idiom(name, value) => {}
                 [name, value] => {
                     headers.request_set.insert(header_name(name)?, header_value(value)?);
@@ -111,7 +117,7 @@ fn options_free<'a>(directive: &str, args: &'a [String]) -> Result<&'a [String],
 }
 
 /// `Name: value` (value `None` for `Name:` or `Name`).
-fn name_value(arg: &str) -> Result<(String, Option<String>), String> {
+fn name_value(arg: &str) -> Result<(String, Option<Template>), String> {
     let (name, value) = match arg.split_once(':') {
         Some((name, value)) => (name, value.trim()),
         None => (arg, ""),
@@ -136,14 +142,11 @@ fn header_name(name: &str) -> Result<String, String> {
     Ok(name.to_ascii_lowercase())
 }
 
-fn header_value(value: &str) -> Result<String, String> {
-    if value.contains('$') {
-        return Err(format!("{value:?} uses nginx variables, which are not supported here yet"));
-    }
+fn header_value(value: &str) -> Result<Template, String> {
     if value.len() > MAX_VALUE_BYTES || value.chars().any(|c| c.is_control() && c != '\t') {
         return Err(format!("{value:?} is not a header value"));
     }
-    Ok(value.to_string())
+    Template::parse(value, Allowed::Everything).map_err(|e| format!("{value:?}: {e}"))
 }
 
 /// The statements of a snippet, each as its words (quotes removed, escapes resolved).
@@ -211,8 +214,8 @@ fn statements(snippet: &str) -> Result<Vec<Vec<String>>, String> {
 mod tests {
     use super::*;
 
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, Template> {
+        pairs.iter().map(|(k, v)| (k.to_string(), Template::text(v))).collect()
     }
 
     #[test]
@@ -239,16 +242,39 @@ mod tests {
                 ("content-security-policy", "default-src 'self'; img-src 'self' data: https:"),
             ])
         );
-        assert_eq!(headers.response_add, vec![("x-xss-protection".to_string(), "1; mode=block".to_string())]);
+        assert_eq!(headers.response_add, vec![("x-xss-protection".to_string(), Template::text("1; mode=block"))]);
         assert_eq!(headers.response_remove, vec!["server", "x-debug", "x-powered-by"]);
         assert_eq!(headers.request_set, map(&[("x-tenant", "acme")]));
         assert!(headers.notes.is_empty(), "{:?}", headers.notes);
     }
 
+    /// Linkerd's documented snippet for ingress-nginx, and per-request variables.
+    #[test]
+    fn header_values_may_use_the_locations_and_the_requests_variables() {
+        let snippet = r#"
+            proxy_set_header l5d-dst-override $service_name.$namespace.svc.cluster.local:$service_port;
+            grpc_set_header l5d-dst-override $service_name.$namespace.svc.cluster.local:$service_port;
+            proxy_set_header X-Real-IP $remote_addr;
+            more_set_headers "X-Served-By: $ingress_name";
+        "#;
+        let headers = parse(snippet).unwrap();
+        let ingress = crate::state::ObjectKey::new("emojivoto", "web-ingress");
+        let location = super::super::variables::Location { ingress: &ingress, service_name: "web-svc", service_port: "80", path: "/" };
+        let request: Vec<(&str, String)> = headers.request_set.iter().map(|(k, v)| (k.as_str(), v.resolve(&location).envoy_format())).collect();
+        assert_eq!(
+            request,
+            [
+                ("l5d-dst-override", "web-svc.emojivoto.svc.cluster.local:80".to_string()),
+                ("x-real-ip", "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%".to_string())
+            ]
+        );
+        assert_eq!(headers.response_set["x-served-by"].resolve(&location).to_string(), "web-ingress");
+    }
+
     #[test]
     fn add_header_without_always_is_applied_with_a_note() {
         let headers = parse("add_header Cache-Control \"no-store\";").unwrap();
-        assert_eq!(headers.response_add, vec![("cache-control".to_string(), "no-store".to_string())]);
+        assert_eq!(headers.response_add, vec![("cache-control".to_string(), Template::text("no-store"))]);
         assert_eq!(headers.notes.len(), 1);
     }
 
@@ -257,8 +283,8 @@ mod tests {
         let cases = [
             ("rewrite ^(/kibana)$ $1/ redirect;", "\"rewrite\" is not a header statement"),
             ("more_set_headers \"X-Frame-Options: DENY\";\nexpires 1d;", "\"expires\" is not a header statement"),
-            ("proxy_set_header l5d-dst-override $service_name.$namespace.svc.cluster.local:$service_port;", "nginx variables"),
-            ("more_set_headers \"X-Host: $host\";", "nginx variables"),
+            ("more_set_headers \"X-Host: $host\";", "$host is not supported"),
+            ("proxy_set_header X-Original-URI $request_uri;", "$request_uri is not supported"),
             ("more_set_headers -s 404 \"X-A: b\";", "status and type filters"),
             ("more_clear_headers 'X-Hidden-*';", "wildcards"),
             ("proxy_set_header Host example.com;", "Host header"),

@@ -1205,9 +1205,15 @@ fn default_backend_answers_with_ingress_nginx_headers_for_a_backend_without_endp
     assert_eq!(clusters(&ok), ["default/a/80"]);
     assert_eq!(ok.policy, "", "a backend with endpoints keeps the Ingress's policy");
     let headers = &translation.model.policies[&gone.policy].request_headers;
-    let expected = [("x-code", "503"), ("x-ingress-name", "shop"), ("x-namespace", "default"), ("x-service-name", "nope"), ("x-service-port", "80")];
-    assert_eq!(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(), expected);
-    assert_eq!(translation.model.policies[&gone.policy].request_headers_copied, BTreeMap::from([("x-format".to_string(), "accept".to_string())]));
+    let expected = [
+        ("x-code", "503"),
+        ("x-format", "%REQ(accept)%"),
+        ("x-ingress-name", "shop"),
+        ("x-namespace", "default"),
+        ("x-service-name", "nope"),
+        ("x-service-port", "80"),
+    ];
+    assert_eq!(headers.iter().map(|(k, v)| (k.as_str(), v.envoy_format())).collect::<Vec<_>>(), expected.map(|(k, v)| (k, v.to_string())));
     assert_eq!(translation.model.clusters["default/b/8080"].endpoints.len(), 1);
     let lines = diagnostic_lines(&translation);
     assert!(lines.contains(&"warning: Ingress default/shop: spec.rules[0].http.paths[0].backend.service.name: Service default/nope not found; the default-backend Service default/b answers instead".to_string()), "{lines:#?}");
@@ -1287,7 +1293,7 @@ fn route_policies_are_shared_by_equal_annotations_and_the_default_needs_no_key()
         other => panic!("{other:?}"),
     };
     assert_eq!(host_rewrite_of("five.example.com").as_deref(), Some("internal.example.com:8080"));
-    assert_eq!(host_rewrite_of("six.example.com"), None, "variables are not expanded yet: not applied");
+    assert_eq!(host_rewrite_of("six.example.com"), None, "$host is known only per request: not applied");
     let policy_of = |host: &str| match &route_at(&translation, host, "/").action {
         RouteAction::Forward(forward) => forward.policy.clone(),
         other => panic!("{other:?}"),
@@ -1309,6 +1315,39 @@ fn route_policies_are_shared_by_equal_annotations_and_the_default_needs_no_key()
     assert_eq!(translation.model.hsts.as_deref(), Some("max-age=31536000; includeSubDomains"));
     let lines = diagnostic_lines(&translation);
     assert!(lines.iter().any(|l| l.contains("proxy-read-timeout") && l.contains("\"60s\" is not a whole number")), "{lines:#?}");
+}
+
+/// Linkerd's ingress-nginx setup: `upstream-vhost` or a snippet's `l5d-dst-override` names each
+/// path's own Service with the location's variables.
+#[test]
+fn location_variables_name_each_paths_own_service() {
+    let linkerd = "proxy_set_header l5d-dst-override $service_name.$namespace.svc.cluster.local:$service_port;\nproxy_set_header X-Real-IP $remote_addr;";
+    let translation = run(&[
+        ingress("vhost", &nginx(&[("upstream-vhost", "$service_name.$namespace.svc.cluster.local")]), &[rule("vhost.example.com", &[path("/a", "Prefix", "a", 80), path("/b", "Prefix", "b", 8080)])]),
+        ingress("snippet", &nginx(&[("configuration-snippet", linkerd)]), &[rule("snippet.example.com", &[path("/a", "Prefix", "a", 80), path("/b", "Prefix", "b", 8080)])]),
+        ingress("vhost-path", &nginx(&[("upstream-vhost", "$location_path.example")]), &[rule("path.example.com", &[path("/a", "Prefix", "a", 80)])]),
+        ingress("prefix", &nginx(&[("x-forwarded-prefix", "/$ingress_name$location_path")]), &[rule("prefix.example.com", &[path("/a", "Prefix", "a", 80)])]),
+    ]
+    .concat());
+    let forward_at = |host: &str, path: &str| match &route_at(&translation, host, path).action {
+        RouteAction::Forward(forward) => forward.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(forward_at("vhost.example.com", "/a").host_rewrite.as_deref(), Some("a.default.svc.cluster.local"));
+    assert_eq!(forward_at("vhost.example.com", "/b").host_rewrite.as_deref(), Some("b.default.svc.cluster.local"));
+    assert_eq!(forward_at("path.example.com", "/a").host_rewrite, None);
+    let sent = |path: &str| {
+        let policy = &translation.model.policies[&forward_at("snippet.example.com", path).policy];
+        policy.request_headers.iter().map(|(name, value)| (name.clone(), value.envoy_format())).collect::<Vec<_>>()
+    };
+    let real_ip = ("x-real-ip".to_string(), "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%".to_string());
+    assert_eq!(sent("/a"), [("l5d-dst-override".to_string(), "a.default.svc.cluster.local:80".to_string()), real_ip.clone()]);
+    assert_eq!(sent("/b"), [("l5d-dst-override".to_string(), "b.default.svc.cluster.local:8080".to_string()), real_ip]);
+    let prefix = &translation.model.policies[&forward_at("prefix.example.com", "/a").policy].request_headers["x-forwarded-prefix"];
+    assert_eq!(prefix.envoy_format(), "/prefix/a");
+    let lines = diagnostic_lines(&translation);
+    assert!(lines.iter().any(|l| l.contains("upstream-vhost") && l.contains("$location_path is not part of a host name")), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains("configuration-snippet")), "the snippet is applied: {lines:#?}");
 }
 
 #[test]
