@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::gateways::{self, Tools};
-use crate::procs::{status_field_kib, KeepAliveClient};
+use crate::procs::{status_field_kib, KeepAliveClient, Response};
 use crate::workload::{endpoint_slice_doc, ingress_doc, service_doc, to_yaml_stream, Kind, PathRule, NAMESPACE};
 
 /// Ingresses per manifest file (with their Services and EndpointSlices).
@@ -26,8 +26,8 @@ pub const PROPAGATION_HOST: &str = "propagation.bench.example";
 /// The host whose Service's EndpointSlice the endpoint changes move.
 pub const ENDPOINTS_HOST: &str = "endpoints.bench.example";
 const ENDPOINTS_SERVICE: &str = "endpoints-probe";
-/// Nothing listens there: Envoy answers 503 while the slice points at it.
-const CLOSED_PORT: u16 = 1;
+/// The marker of the second backend the endpoint changes move to.
+const ENDPOINTS_MARKER: &str = "second";
 
 fn scale_host(i: usize) -> String {
     format!("app{i}.scale.bench.example")
@@ -162,8 +162,8 @@ pub struct PropagationResult {
     pub max_ms: f64,
     pub envoy_rss_kib: u64,
     pub control_plane_rss_kib: u64,
-    /// EndpointSlice-only changes: the probe Service's one slice moved between the backend and a
-    /// closed port; the clock stops when Envoy answers 200 (or 503) accordingly.
+    /// EndpointSlice-only changes: the probe Service's one slice moved between two live backends;
+    /// the clock stops at the first answer from the backend the slice now names.
     pub endpoint_samples_ms: Vec<f64>,
     pub endpoint_p50_ms: f64,
     pub endpoint_p99_ms: f64,
@@ -195,8 +195,10 @@ fn propagation_inner(root: &Path, tools: &Tools, backend_port: u16, ingresses: u
     let mut probe = ingress_doc(ENDPOINTS_SERVICE, ENDPOINTS_HOST, &rule);
     probe["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] = json!(ENDPOINTS_SERVICE);
     gateways::write_atomic(&manifests.join("endpoints-probe.yaml"), &to_yaml_stream(&[probe, service_doc(ENDPOINTS_SERVICE, backend_port)]))?;
-    let closed = endpoint_slice_doc(ENDPOINTS_SERVICE, CLOSED_PORT);
-    gateways::write_atomic(&manifests.join("endpoints-probe-slice.yaml"), &to_yaml_stream(&[closed]))?;
+    // The endpoint changes move the probe's Service between two live backends, the second one
+    // marked: the clock stops at the first answer from the backend the slice now names.
+    let marked = gateways::start_marked_backend(&dir, &tools.nginx, ENDPOINTS_MARKER)?;
+    gateways::write_atomic(&manifests.join("endpoints-probe-slice.yaml"), &to_yaml_stream(&[endpoint_slice_doc(ENDPOINTS_SERVICE, marked.port)]))?;
     let started = Instant::now();
     let mut running = gateways::start_wasm_ingress_on(&dir, tools)?;
     // Ready when the last Ingress's host is served.
@@ -224,7 +226,7 @@ fn propagation_inner(root: &Path, tools: &Tools, backend_port: u16, ingresses: u
         ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] = json!("propagation");
         let file = manifests.join(format!("propagation-{k:03}.yaml"));
         gateways::write_atomic(&file, &to_yaml_stream(&[ingress]))?;
-        let sample = served_after(&mut client, running.port, PROPAGATION_HOST, &path, 200, Instant::now())
+        let sample = served_after(&mut client, running.port, PROPAGATION_HOST, &path, |r| r.status == 200, Instant::now())
             .with_context(|| format!("change {k}"))?;
         result.samples_ms.push(sample);
         running.check_alive()?;
@@ -240,9 +242,10 @@ fn propagation_inner(root: &Path, tools: &Tools, backend_port: u16, ingresses: u
     let updates_before = other_updates(&running);
     let slice_file = manifests.join("endpoints-probe-slice.yaml");
     for k in 0..changes {
-        let (port, status) = if k % 2 == 0 { (backend_port, 200) } else { (CLOSED_PORT, 503) };
+        let (port, marker) = if k % 2 == 0 { (backend_port, None) } else { (marked.port, Some(ENDPOINTS_MARKER)) };
         gateways::write_atomic(&slice_file, &to_yaml_stream(&[endpoint_slice_doc(ENDPOINTS_SERVICE, port)]))?;
-        let sample = served_after(&mut client, running.port, ENDPOINTS_HOST, "/", status, Instant::now())
+        let moved = |r: &Response| r.status == 200 && r.backend_marker.as_deref() == marker;
+        let sample = served_after(&mut client, running.port, ENDPOINTS_HOST, "/", moved, Instant::now())
             .with_context(|| format!("endpoint change {k}"))?;
         result.endpoint_samples_ms.push(sample);
         std::thread::sleep(Duration::from_millis(300));
@@ -267,15 +270,17 @@ fn propagation_inner(root: &Path, tools: &Tools, backend_port: u16, ingresses: u
 
 /// Poll `authority` `path` every 2 ms (reconnecting when Envoy closes) until it answers `status`;
 /// milliseconds since `changed`.
-fn served_after(client: &mut KeepAliveClient, port: u16, authority: &str, path: &str, status: u16, changed: Instant) -> Result<f64> {
+/// Milliseconds from `changed` until a request for `authority``path` gets a response `served`
+/// accepts, polling every 2 ms on a keep-alive connection.
+fn served_after(client: &mut KeepAliveClient, port: u16, authority: &str, path: &str, served: impl Fn(&Response) -> bool, changed: Instant) -> Result<f64> {
     loop {
         match client.get(authority, path) {
-            Ok(response) if response.status == status => return Ok(changed.elapsed().as_secs_f64() * 1e3),
+            Ok(response) if served(&response) => return Ok(changed.elapsed().as_secs_f64() * 1e3),
             Ok(response) if !response.closed => {}
             _ => *client = KeepAliveClient::connect(port, Duration::from_secs(5))?,
         }
         if changed.elapsed() > Duration::from_secs(30) {
-            bail!("{authority}{path} did not answer {status} within 30 s");
+            bail!("{authority}{path} was not served as changed within 30 s");
         }
         std::thread::sleep(Duration::from_millis(2));
     }

@@ -133,14 +133,28 @@ pub fn write_atomic(path: &Path, content: &str) -> Result<()> {
 // ---------------------------------------------------------------- backend
 
 pub fn start_backend(root: &Path, nginx: &Path) -> Result<Running> {
-    let dir = root.join("backend");
+    start_nginx_backend(root, nginx, "backend", None)
+}
+
+/// A second backend for the endpoint-change measurements: it answers with
+/// [`BACKEND_MARKER_HEADER`]`: marker`, so a client sees which of the two served it.
+pub fn start_marked_backend(root: &Path, nginx: &Path, marker: &str) -> Result<Running> {
+    start_nginx_backend(root, nginx, &format!("backend-{marker}"), Some(marker))
+}
+
+/// The response header a marked backend sets.
+pub const BACKEND_MARKER_HEADER: &str = "x-bench-backend";
+
+fn start_nginx_backend(root: &Path, nginx: &Path, name: &str, marker: Option<&str>) -> Result<Running> {
+    let dir = root.join(name);
     std::fs::create_dir_all(dir.join("tmp"))?;
     let port = free_port()?;
+    let header = marker.map(|m| format!("add_header {BACKEND_MARKER_HEADER} {m} always; ")).unwrap_or_default();
     let conf = format!(
         "worker_processes 1;\ndaemon off;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log warn;\n\
          events {{ worker_connections 4096; }}\n\
          http {{\n  access_log off;\n  keepalive_requests 10000000;\n  keepalive_timeout 300s;\n{temps}\
-         \n  server {{\n    listen 127.0.0.1:{port} default_server backlog=4096;\n    location / {{ return 200 \"ok\\n\"; }}\n  }}\n}}\n",
+         \n  server {{\n    listen 127.0.0.1:{port} default_server backlog=4096;\n    location / {{ {header}return 200 \"ok\\n\"; }}\n  }}\n}}\n",
         dir = dir.display(),
         temps = nginx_temp_paths(&dir),
     );

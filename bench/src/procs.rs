@@ -127,10 +127,12 @@ pub struct KeepAliveClient {
 }
 
 /// One response: status and whether the server asked to close.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
     pub closed: bool,
+    /// The `x-bench-backend` header (a marked backend answered).
+    pub backend_marker: Option<String>,
 }
 
 impl KeepAliveClient {
@@ -156,6 +158,7 @@ impl KeepAliveClient {
         let mut content_length: Option<usize> = None;
         let mut chunked = false;
         let mut closed = false;
+        let mut backend_marker = None;
         loop {
             line.clear();
             if self.reader.read_line(&mut line)? == 0 {
@@ -171,6 +174,7 @@ impl KeepAliveClient {
                 "content-length" => content_length = value.parse().ok(),
                 "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
                 "connection" => closed = value.eq_ignore_ascii_case("close"),
+                crate::gateways::BACKEND_MARKER_HEADER => backend_marker = Some(value.to_string()),
                 _ => {}
             }
         }
@@ -189,7 +193,7 @@ impl KeepAliveClient {
             let mut body = vec![0; len];
             self.reader.read_exact(&mut body)?;
         }
-        Ok(Response { status, closed })
+        Ok(Response { status, closed, backend_marker })
     }
 }
 

@@ -512,7 +512,7 @@ impl Report {
         if !self.propagation.is_empty() {
             let _ = writeln!(
                 out,
-                "**Propagation.** Route change: a new Ingress file with a new Exact path, written by atomic rename; the clock stops when Envoy answers that path 200 on a keep-alive connection polled every 2 ms. Endpoint change: the one EndpointSlice of a probe Service, rewritten to point at the backend or at a closed port; the clock stops when Envoy answers 200 or 503 accordingly. \"Other updates\": listener, cluster, route and filter-configuration updates Envoy applied during the endpoint changes (0 = only EDS was pushed).\n"
+                "**Propagation.** Route change: a new Ingress file with a new Exact path, written by atomic rename; the clock stops when Envoy answers that path 200 on a keep-alive connection polled every 2 ms. Endpoint change: the one EndpointSlice of a probe Service, rewritten to point at the other of two live backends (the second marks its answers with a header); the clock stops at the first answer from the backend the slice now names (an earlier run moved the slice to a closed port and back, so half its samples also held Envoy's connect retries before the 503). \"Other updates\": listener, cluster, route and filter-configuration updates Envoy applied during the endpoint changes (0 = only EDS was pushed).\n"
             );
             let _ = writeln!(out, "| Ingresses | with TLS (SNI filter chains) | changes | route p50 ms | route p99 ms | route max ms | endpoints p50 ms | endpoints p99 ms | endpoints max ms | other updates | initial sync s | Envoy RSS MiB | control plane RSS MiB |");
             let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
