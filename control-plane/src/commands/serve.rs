@@ -90,8 +90,12 @@ impl Builder {
                 // Certificates are checked for expiry against the time of each translation.
                 let options = TranslateOptions { now: Some(ingress::unix_now()), ..self.options.clone() };
                 let translation = ingress::translate(&source.state, &options);
+                let translated = started.elapsed();
                 let envoy_resources = envoy::build(&translation.model, &self.settings);
-                (Arc::new(translation), Snapshot::new(resources::by_type(&envoy_resources)), "translated")
+                let built = started.elapsed();
+                let snapshot = Snapshot::new(resources::by_type(&envoy_resources));
+                tracing::debug!(?translated, ?built, snapshot = ?started.elapsed(), "translated, Envoy resources built, snapshot encoded");
+                (Arc::new(translation), snapshot, "translated")
             }
         };
         self.metrics.observe_translation(started.elapsed());

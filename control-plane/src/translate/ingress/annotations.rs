@@ -157,7 +157,8 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
     for (key, value) in annotations.into_iter().flatten() {
         let Some(name) = key.strip_prefix(NGINX_PREFIX) else { continue };
         let Some(entry) = registry::lookup(name) else {
-            notes.push((key.clone(), Severity::Warning, format!("unknown ingress-nginx annotation {key}; ignored")));
+            let hint = registry::unknown_hint(name).map(|hint| format!(" ({hint})")).unwrap_or_default();
+            notes.push((key.clone(), Severity::Warning, format!("unknown ingress-nginx annotation {key}; ignored{hint}")));
             continue;
         };
         match (entry.support, name) {
@@ -512,6 +513,22 @@ mod tests {
         let location = Location { ingress: &ingress, service_name: "web", service_port: "80", path: "/" };
         let policy = parsed(&[(n("denylist-source-range"), "::1")]).policy(&behaviour::NginxDefaults::default(), &location);
         assert_eq!((policy.allow_sources, policy.deny_sources), (vec![], cidrs(&["::1"])));
+    }
+
+    #[test]
+    fn names_ingress_nginx_does_not_read_are_ignored_with_what_was_meant() {
+        let input: BTreeMap<String, String> =
+            [("secure-backends", "true"), ("made-up", "1")].iter().map(|(k, v)| (format!("{NGINX_PREFIX}{k}"), v.to_string())).collect();
+        let (parsed, notes) = parse(Some(&input), "default");
+        assert_eq!(parsed.upstream, Upstream::default(), "nothing is applied");
+        let messages: Vec<&str> = notes.iter().map(|(_, _, message)| message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "unknown ingress-nginx annotation nginx.ingress.kubernetes.io/made-up; ignored",
+                "unknown ingress-nginx annotation nginx.ingress.kubernetes.io/secure-backends; ignored (removed from ingress-nginx; backend-protocol: HTTPS replaces it)",
+            ]
+        );
     }
 
     #[test]
