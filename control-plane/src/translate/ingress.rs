@@ -73,6 +73,7 @@ mod tests;
 mod sni;
 mod snippet;
 mod variables;
+mod table_size;
 mod tls;
 mod translator;
 mod upstream;
@@ -598,22 +599,32 @@ fn clusters_used(table: &RouteTable) -> BTreeSet<String> {
 
 /// Hex SHA-256 of the table's JSON with an empty `version`.
 pub fn table_version(table: &RouteTable) -> String {
+    table_version_and_bytes(table).0
+}
+
+/// [`table_version`], and how many bytes the table's JSON has with that version in it, from one
+/// pass over the JSON.
+fn table_version_and_bytes(table: &RouteTable) -> (String, usize) {
     let unversioned = match table.version.is_empty() {
         true => std::borrow::Cow::Borrowed(table),
         false => std::borrow::Cow::Owned(RouteTable { version: String::new(), ..table.clone() }),
     };
-    let mut hasher = HashWriter(Sha256::new());
+    let mut hasher = HashWriter(Sha256::new(), 0);
     // Writing into a hash cannot fail, and the table is plain data that always serialises.
     let _ = serde_json::to_writer(&mut hasher, unversioned.as_ref());
-    hex::encode(hasher.0.finalize())
+    let version = hex::encode(hasher.0.finalize());
+    let bytes = hasher.1 + version.len();
+    (version, bytes)
 }
 
-/// The JSON of a table hashed as it is written, instead of built as one string first.
-struct HashWriter(Sha256);
+/// The JSON of a table hashed (and its bytes counted) as it is written, instead of built as one
+/// string first.
+struct HashWriter(Sha256, usize);
 
 impl std::io::Write for HashWriter {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0.update(bytes);
+        self.1 += bytes.len();
         Ok(bytes.len())
     }
 

@@ -29,7 +29,7 @@ use super::claims::{HostOwners, TlsClaims};
 use super::{
     age_key, alias, auth_tls, canary, check_our_class_objects, clusters_used, covers, describe_match, ensure_compiles, fail_closed,
     for_backend, is_ours, match_sort_key, normalize_host, passthrough, read_passwords, requested_tls_names, route_for, shape,
-    single_cluster, table_version, tls, trim_trailing_slash, www_redirect_hosts, Diagnostics, HostBuild, PathCandidate, PathType,
+    single_cluster, table_size, table_version_and_bytes, tls, trim_trailing_slash, www_redirect_hosts, Diagnostics, HostBuild, PathCandidate, PathType,
     DefaultBackendSource, ErrorPages, RouteExtras, RoutePolicies, TranslateOptions, TranslationNotes,
 };
 
@@ -600,15 +600,35 @@ impl<'s> Translator<'s> {
             error_page_token: String::new(),
         };
         ensure_compiles(&mut table, &mut self.diagnostics);
-        let used_policies: BTreeSet<String> = forwards(&table).flat_map(Forward::policies).map(str::to_string).collect();
+        let bytes = self.complete(&mut table);
+        if bytes > table_size::LIMIT {
+            let ingresses = &self.state.ingresses;
+            let age = |key: &ObjectKey| ingresses.get(key).map(|ingress| age_key(ingress, key));
+            for key in table_size::fit(&mut table, bytes, table_size::LIMIT, age) {
+                self.served.remove(&key);
+                let message = format!(
+                    "not served: the route table would be {bytes} bytes, more than the {} the filter accepts; the newest Ingresses are left out until it fits",
+                    wasm_ingress_filter::limits::MAX_TABLE_JSON_BYTES
+                );
+                self.diagnostics.push(ingress_ref(&key), String::new(), Severity::Error, message);
+            }
+            self.complete(&mut table);
+        }
+        table
+    }
+
+    /// The table's policies, error pages and version, for its routes; returns the bytes of its
+    /// JSON.
+    fn complete(&mut self, table: &mut RouteTable) -> usize {
+        let used_policies: BTreeSet<String> = forwards(table).flat_map(Forward::policies).map(str::to_string).collect();
         self.policies.retain(|key, _| used_policies.contains(key.as_str()));
         let error_pages: BTreeSet<&String> = self.policies.values().filter_map(|p| p.custom_errors.as_ref()?.cluster.as_ref()).collect();
         table.error_page_clusters = error_pages.into_iter().cloned().collect();
-        if !table.error_page_clusters.is_empty() {
-            table.error_page_token.clone_from(&self.options.error_page_token);
-        }
-        table.version = table_version(&table);
-        table
+        table.error_page_token = if table.error_page_clusters.is_empty() { String::new() } else { self.options.error_page_token.clone() };
+        table.version = String::new();
+        let (version, bytes) = table_version_and_bytes(table);
+        table.version = version;
+        bytes
     }
 
     /// What the table answers when no host or path does: the catch-all Ingress's default backend,
