@@ -207,29 +207,29 @@ pub const REGISTRY: &[Entry] = &[
 /// what does what they meant. ingress-nginx ignores them too, so they stay ignored here: the hint
 /// only tells the user.
 const UNKNOWN_HINTS: &[(&str, &str)] = &[
-    ("allow-list", "no address list applies (in ingress-nginx either); allowlist-source-range is the annotation"),
+    ("allow-list", "no address list applies, in ingress-nginx either; allowlist-source-range is the annotation"),
     ("client-max-body-size", "an nginx directive, not an annotation; proxy-body-size sets it"),
     ("enable-brotli", "a ConfigMap key in ingress-nginx; responses are not compressed here"),
-    ("enable-compression", "not an annotation in ingress-nginx (its ConfigMap has use-gzip); responses are not compressed here"),
+    ("enable-compression", "not an annotation in ingress-nginx, whose ConfigMap has use-gzip; responses are not compressed here"),
     ("error-page", "not an annotation; custom-http-errors with default-backend is"),
     ("grpc-backend", "removed from ingress-nginx; backend-protocol: GRPC replaces it"),
-    ("rate-limit", "no limit applies (in ingress-nginx either); limit-rps, limit-rpm and limit-connections are the annotations"),
-    ("rate-limit-connections", "no limit applies (in ingress-nginx either); limit-connections is the annotation"),
-    ("rate-limit-status-code", "a ConfigMap key in ingress-nginx (limit-req-status-code); limits answer 503 here"),
-    ("rate-limit-window", "no limit applies (in ingress-nginx either); limit-rps and limit-rpm are the annotations"),
+    ("rate-limit", "no limit applies, in ingress-nginx either; limit-rps, limit-rpm and limit-connections are the annotations"),
+    ("rate-limit-connections", "no limit applies, in ingress-nginx either; limit-connections is the annotation"),
+    ("rate-limit-status-code", "ingress-nginx has limit-req-status-code in its ConfigMap instead; limits answer 503 here"),
+    ("rate-limit-window", "no limit applies, in ingress-nginx either; limit-rps and limit-rpm are the annotations"),
     ("secure-backends", "removed from ingress-nginx; backend-protocol: HTTPS replaces it"),
     ("ssl-protocols", "a ConfigMap key in ingress-nginx; serve --tls-min-version sets the HTTPS listener's"),
     ("upstream-keepalive-connections", "a ConfigMap key in ingress-nginx; Envoy pools upstream connections on its own"),
     ("upstream-keepalive-requests", "a ConfigMap key in ingress-nginx; Envoy pools upstream connections on its own"),
     ("upstream-keepalive-timeout", "a ConfigMap key in ingress-nginx; Envoy pools upstream connections on its own"),
-    ("websocket-services", "NGINX Inc.'s controller's annotation; WebSockets need none here (or in ingress-nginx)"),
+    ("websocket-services", "NGINX Inc.'s controller's annotation; WebSockets need none here, nor in ingress-nginx"),
 ];
 
 /// What a name ingress-nginx does not read was probably meant to do, if it is a known one
 /// (`healthcheck-*`: Kubernetes readiness decides which endpoints get requests).
 pub fn unknown_hint(name: &str) -> Option<&'static str> {
     if name.starts_with("healthcheck-") {
-        return Some("not read by ingress-nginx; endpoints get requests while their Pods are ready (EndpointSlice conditions)");
+        return Some("not read by ingress-nginx; endpoints get requests while their Pods are ready, as EndpointSlices say");
     }
     UNKNOWN_HINTS.binary_search_by(|(known, _)| known.cmp(&name)).ok().map(|i| UNKNOWN_HINTS[i].1)
 }
