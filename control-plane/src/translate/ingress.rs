@@ -597,13 +597,8 @@ fn clusters_used(table: &RouteTable) -> BTreeSet<String> {
     forwards(table).flat_map(Forward::clusters).map(String::from).collect()
 }
 
-/// Hex SHA-256 of the table's JSON with an empty `version`.
-pub fn table_version(table: &RouteTable) -> String {
-    table_version_and_bytes(table).0
-}
-
-/// [`table_version`], and how many bytes the table's JSON has with that version in it, from one
-/// pass over the JSON.
+/// The table's version — hex SHA-256 of its JSON with an empty `version` — and how many bytes its
+/// JSON has with that version in it, from one pass over the JSON.
 fn table_version_and_bytes(table: &RouteTable) -> (String, usize) {
     let unversioned = match table.version.is_empty() {
         true => std::borrow::Cow::Borrowed(table),

@@ -381,7 +381,7 @@ impl<'a> Reader<'a> {
         let host_part = |c: char| c.is_ascii_alphanumeric() || "-.:[]_".contains(c);
         let why = match Template::parse(&value, Allowed::LocationOnly) {
             Ok(template) if value.is_empty() || !template.texts().all(|text| text.chars().all(host_part)) => "it is not a host name".to_string(),
-            Ok(_) if value.contains("location_path") => "$location_path is not part of a host name".to_string(),
+            Ok(template) if template.uses_location_path() => "$location_path is not part of a host name".to_string(),
             Ok(template) => return Some(template),
             Err(e) => e,
         };

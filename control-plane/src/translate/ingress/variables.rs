@@ -113,9 +113,9 @@ impl Template {
         })
     }
 
-    /// Whether every piece is known at translation time (no per-request variable).
-    pub fn is_fixed(&self) -> bool {
-        self.0.iter().all(|piece| matches!(piece, Piece::Location(_) | Piece::Value(ValuePart::Text(_))))
+    /// Whether the value uses `$location_path`.
+    pub fn uses_location_path(&self) -> bool {
+        self.0.contains(&Piece::Location(LocationVariable::LocationPath))
     }
 }
 
@@ -216,7 +216,9 @@ mod tests {
             assert_eq!(template.resolve(&location(&ingress)).envoy_format(), envoy, "{value:?}");
         }
         let fixed = Template::parse("$service_name.$namespace", Allowed::LocationOnly).unwrap();
-        assert!(fixed.is_fixed());
+        assert!(!fixed.uses_location_path());
+        assert!(Template::parse("${location_path}", Allowed::LocationOnly).unwrap().uses_location_path());
+        assert!(!Template::parse("location_path.example", Allowed::LocationOnly).unwrap().uses_location_path());
         assert_eq!(fixed.resolve(&location(&ingress)), HeaderValue::text("web.shop"));
     }
 

@@ -456,13 +456,7 @@ fn forward_with(rewrite: Option<PathRewrite>, host_rewrite: Option<&str>, backen
         backends: backends.iter().map(|&(c, w)| WeightedBackend { cluster: c.into(), weight: w }).collect(),
         rewrite,
         host_rewrite: host_rewrite.map(String::from),
-        policy: String::new(),
-        canary: None,
-        cors: None,
-        auth: None,
-        basic_auth: None,
-        connection_limit: None,
-        response: None,
+        ..forward_fields("unused")
     })
 }
 

@@ -15,18 +15,7 @@ fn regex_floods_and_rewrite_bombs_are_refused_at_compile_time() {
     assert!(check_route(&long).is_err_and(|e| e.contains("bytes, more than")));
     let bomb = |n: usize| Route {
         path: PathMatch::Regex("/b(.*)".into()),
-        action: RouteAction::Forward(Forward {
-            backends: vec![WeightedBackend { cluster: "c".into(), weight: 1 }],
-            rewrite: Some(PathRewrite::Template("$0".repeat(n))),
-            host_rewrite: None,
-            policy: String::new(),
-            canary: None,
-            cors: None,
-            auth: None,
-            basic_auth: None,
-            connection_limit: None,
-            response: None,
-        }),
+        action: RouteAction::Forward(Forward { rewrite: Some(PathRewrite::Template("$0".repeat(n))), ..forward_fields("c") }),
         origin: Origin::default(),
         https_redirect: None,
     };
