@@ -5,7 +5,7 @@
 //! `translate::ingress` reads nothing else. No I/O here, no Envoy types.
 //!
 //! Each kind's objects are one shared map ([`Objects`]): a source that publishes a new snapshot
-//! hands on the maps of the kinds that did not change, so cloning a state costs five reference
+//! hands on the maps of the kinds that did not change, so cloning a state costs six reference
 //! counts, and [`ClusterState::changed_kinds`] tells what changed by pointer, without comparing
 //! objects. That is what lets `serve` apply an EndpointSlice-only change without translating again.
 
@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use wasm_ingress_filter::table::Origin;
@@ -59,11 +59,18 @@ pub enum ObjectKind {
     Service,
     EndpointSlice,
     Secret,
+    ConfigMap,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 5] =
-        [ObjectKind::Ingress, ObjectKind::IngressClass, ObjectKind::Service, ObjectKind::EndpointSlice, ObjectKind::Secret];
+    pub const ALL: [ObjectKind; 6] = [
+        ObjectKind::Ingress,
+        ObjectKind::IngressClass,
+        ObjectKind::Service,
+        ObjectKind::EndpointSlice,
+        ObjectKind::Secret,
+        ObjectKind::ConfigMap,
+    ];
 
     /// As in `kind:`.
     pub fn as_str(self) -> &'static str {
@@ -73,6 +80,7 @@ impl ObjectKind {
             ObjectKind::Service => "Service",
             ObjectKind::EndpointSlice => "EndpointSlice",
             ObjectKind::Secret => "Secret",
+            ObjectKind::ConfigMap => "ConfigMap",
         }
     }
 }
@@ -99,6 +107,8 @@ pub struct ClusterState {
     pub endpoint_slices: Objects<EndpointSlice>,
     /// `kubernetes.io/tls` and `Opaque` Secrets (certificates, CA bundles, htpasswd files).
     pub secrets: Objects<Secret>,
+    /// The ConfigMaps Ingresses name (`custom-headers`, `auth-proxy-set-headers`).
+    pub config_maps: Objects<ConfigMap>,
 }
 
 impl ClusterState {
@@ -111,6 +121,7 @@ impl ClusterState {
             ObjectKind::Service => Arc::ptr_eq(&self.services, &other.services),
             ObjectKind::EndpointSlice => Arc::ptr_eq(&self.endpoint_slices, &other.endpoint_slices),
             ObjectKind::Secret => Arc::ptr_eq(&self.secrets, &other.secrets),
+            ObjectKind::ConfigMap => Arc::ptr_eq(&self.config_maps, &other.config_maps),
         };
         ObjectKind::ALL.into_iter().filter(|kind| !same(*kind)).collect()
     }

@@ -19,6 +19,7 @@ const INGRESS_CLASSES: &str = "/apis/networking.k8s.io/v1/ingressclasses";
 const SERVICES: &str = "/api/v1/services";
 const ENDPOINT_SLICES: &str = "/apis/discovery.k8s.io/v1/endpointslices";
 const SECRETS: &str = "/api/v1/secrets";
+const CONFIG_MAPS: &str = "/api/v1/configmaps";
 
 fn list(kind: &str, api_version: &str, resource_version: &str, items: Vec<Value>) -> Value {
     json!({"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": resource_version}, "items": items})
@@ -125,6 +126,13 @@ fn tls_secret(name: &str, resource_version: &str) -> Value {
     })
 }
 
+fn config_map(name: &str, resource_version: &str) -> Value {
+    json!({
+        "metadata": meta("default", name, resource_version, "d1e2f3a4-0000-4000-8000-000000000006"),
+        "data": {"X-Frame-Options": "DENY"}
+    })
+}
+
 fn keys<T>(map: &std::collections::BTreeMap<ObjectKey, T>) -> BTreeSet<String> {
     map.keys().map(ToString::to_string).collect()
 }
@@ -166,6 +174,10 @@ fn queue_initial_lists(server: &FakeApiServer, with_secrets: bool) {
         ENDPOINT_SLICES,
         list("EndpointSliceList", "discovery.k8s.io/v1", "1000", vec![endpoint_slice("shop", "shop-abc12", "960", "10.244.1.7")]),
     );
+    server.queue_list(
+        CONFIG_MAPS,
+        list("ConfigMapList", "v1", "1000", vec![config_map("blog-headers", "980"), config_map("kube-root-ca.crt", "981")]),
+    );
     if with_secrets {
         server.queue_list(
             SECRETS,
@@ -184,7 +196,7 @@ async fn lists_then_watch_events_bookmarks_and_410_gone_keep_the_state_current()
     let mut updates = source.state.clone();
     let mut ready = source.ready.clone();
 
-    // Four of five initial lists done: not ready, nothing published.
+    // Five of six initial lists done: not ready, nothing published.
     queue_initial_lists(&server, false);
     wait_for_lists(&server, SECRETS, 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -204,6 +216,7 @@ async fn lists_then_watch_events_bookmarks_and_410_gone_keep_the_state_current()
     assert_eq!(keys(&first.services), set(&["default/shop"]));
     assert_eq!(keys(&first.endpoint_slices), set(&["default/shop-abc12"]));
     assert_eq!(keys(&first.secrets), set(&["default/shop-tls"]), "only Secrets an Ingress references");
+    assert!(first.config_maps.is_empty(), "only ConfigMaps an Ingress references");
     let shop = &first.ingresses[&ObjectKey::new("default", "shop")];
     assert!(shop.metadata.managed_fields.is_none(), "managedFields are dropped");
 
@@ -212,13 +225,15 @@ async fn lists_then_watch_events_bookmarks_and_410_gone_keep_the_state_current()
     assert_eq!(ingress_watch.resource_version(), "1000");
     assert_eq!(ingress_watch.request.query.get("allowWatchBookmarks").map(String::as_str), Some("true"));
 
-    // ADDED: a second Ingress; its TLS Secret (listed, previously unreferenced) now reaches the state.
-    ingress_watch
-        .send(json!({"type": "ADDED", "object": with_kind(ingress("blog", "1001", "blog.example.com", Some("unused-tls")), "Ingress", "networking.k8s.io/v1")}))
-        .await;
+    // ADDED: a second Ingress; its TLS Secret and its custom-headers ConfigMap (listed, previously
+    // unreferenced) now reach the state.
+    let mut blog = with_kind(ingress("blog", "1001", "blog.example.com", Some("unused-tls")), "Ingress", "networking.k8s.io/v1");
+    blog["metadata"]["annotations"] = json!({"nginx.ingress.kubernetes.io/custom-headers": "default/blog-headers"});
+    ingress_watch.send(json!({"type": "ADDED", "object": blog})).await;
     let state = wait_for_state(&mut updates, "the ADDED Ingress", |s| s.ingresses.len() == 2).await;
     assert_eq!(keys(&state.ingresses), set(&["default/blog", "default/shop"]));
     assert_eq!(keys(&state.secrets), set(&["default/shop-tls", "default/unused-tls"]));
+    assert_eq!(keys(&state.config_maps), set(&["default/blog-headers"]));
 
     // MODIFIED: the new host is in the snapshot.
     ingress_watch
@@ -283,6 +298,7 @@ async fn namespace_flag_watches_one_namespace_and_ingress_classes_cluster_wide()
         ("/api/v1/namespaces/default/services", "ServiceList", "v1"),
         ("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices", "EndpointSliceList", "discovery.k8s.io/v1"),
         ("/api/v1/namespaces/default/secrets", "SecretList", "v1"),
+        ("/api/v1/namespaces/default/configmaps", "ConfigMapList", "v1"),
     ] {
         server.queue_list(path, list(kind, api_version, "500", vec![]));
     }
@@ -296,6 +312,7 @@ async fn namespace_flag_watches_one_namespace_and_ingress_classes_cluster_wide()
             "/api/v1/namespaces/default/services",
             "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
             "/api/v1/namespaces/default/secrets",
+            "/api/v1/namespaces/default/configmaps",
         ])
     );
     assert_declared(&server.requests(), &[API_ACCESS], "wasm-ingress");

@@ -48,7 +48,8 @@ const SET_BY_AUTH: &[&str] = &[
 /// The auth request's headers, pseudo-headers first: the client's headers (those that are UTF-8;
 /// the host call takes strings) and ingress-nginx's `X-Original-URL`, `X-Original-Method`,
 /// `X-Sent-From`, `X-Real-IP`, `X-Forwarded-For`, `X-Auth-Request-Redirect` (plus `X-Original-URI`
-/// and `X-Scheme` when `auth-method` is set).
+/// and `X-Scheme` when `auth-method` is set), then the `auth-proxy-set-headers` ones, which
+/// replace any header of the same name.
 pub fn request_headers(auth: &ExternalAuth, original: &Original<'_>, client: &[(String, Vec<u8>)]) -> Vec<(String, String)> {
     let authority = match &auth.authority {
         Some(authority) => authority.clone(),
@@ -79,6 +80,11 @@ pub fn request_headers(auth: &ExternalAuth, original: &Original<'_>, client: &[(
     if auth.method.is_some() {
         headers.push(("x-original-uri".to_string(), uri));
         headers.push(("x-scheme".to_string(), scheme.to_string()));
+    }
+    for header in &auth.set_headers {
+        let Some(value) = expand(&header.value, original).filter(|v| !v.is_empty()) else { continue };
+        headers.retain(|(name, _)| *name != header.name);
+        headers.push((header.name.clone(), value));
     }
     headers
 }
@@ -164,6 +170,26 @@ fn scheme(https: bool) -> &'static str {
 pub const SIGNIN_VARIABLES: &[&str] =
     &["scheme", "pass_access_scheme", "host", "http_host", "best_http_host", "request_uri", "escaped_request_uri"];
 
+/// The nginx variables an `auth-proxy-set-headers` value may use: the sign-in URL's and
+/// `$remote_addr`.
+pub const HEADER_VARIABLES: &[&str] =
+    &["scheme", "pass_access_scheme", "host", "http_host", "best_http_host", "request_uri", "escaped_request_uri", "remote_addr"];
+
+/// An `auth-proxy-set-headers` value: at most [`MAX_LOCATION_BYTES`], visible ASCII, spaces and
+/// tabs, and only [`HEADER_VARIABLES`] (`Err` names the first other one).
+pub fn check_header_template(template: &str) -> Result<(), String> {
+    if template.len() > MAX_LOCATION_BYTES {
+        return Err(format!("is longer than {MAX_LOCATION_BYTES} bytes"));
+    }
+    if let Some(bad) = template.bytes().find(|b| !((0x20..=0x7e).contains(b) || *b == b'\t')) {
+        return Err(format!("contains the byte 0x{bad:02x} (control characters cannot be in a header value)"));
+    }
+    match variables(template).find(|name| !HEADER_VARIABLES.contains(name)) {
+        Some(name) => Err(format!("uses the nginx variable ${name}, which is not supported (only ${})", HEADER_VARIABLES.join(", $"))),
+        None => Ok(()),
+    }
+}
+
 /// Every `$name` in `template` is one of [`SIGNIN_VARIABLES`] (`Err` names the first that is not),
 /// and the template fits a `Location`.
 pub fn check_template(template: &str) -> Result<(), String> {
@@ -206,6 +232,7 @@ pub fn expand(template: &str, original: &Original<'_>) -> Option<String> {
             "http_host" | "best_http_host" => out.push_str(&visible(original.authority)),
             "request_uri" => out.push_str(&visible(original.uri)),
             "escaped_request_uri" => out.push_str(&escape_uri_component(original.uri)),
+            "remote_addr" => out.push_str(original.client_address),
             _ => return None,
         }
         out.push_str(tail);
@@ -245,6 +272,7 @@ fn percent_encode(bytes: &[u8], keeps: impl Fn(u8) -> bool) -> String {
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::table::AuthHeader;
 
     fn auth() -> ExternalAuth {
         ExternalAuth {
@@ -256,6 +284,7 @@ mod tests {
             response_headers: vec!["x-user".into(), "foo".into()],
             request_redirect: None,
             always_set_cookie: false,
+            set_headers: vec![],
             timeout_ms: 1000,
             cache: None,
         }
@@ -317,6 +346,37 @@ mod tests {
         assert_eq!(header(&headers, "x-original-uri"), ["/?a=b&c=d"]);
         assert_eq!(header(&headers, "x-scheme"), ["https"]);
         assert_eq!(header(&headers, "x-auth-request-redirect"), ["/back"]);
+    }
+
+    #[test]
+    fn configmap_headers_are_set_with_their_variables_and_replace_others() {
+        let set = |name: &str, value: &str| AuthHeader { name: name.into(), value: value.into() };
+        let auth = ExternalAuth {
+            set_headers: vec![
+                set("my-custom-header", "42"),
+                set("x-client", "$remote_addr via $scheme://$host"),
+                set("x-forwarded-for", "$remote_addr, 10.9.9.9"),
+                set("cookie", "fixed=1"),
+                set("x-empty", "$request_uri"),
+            ],
+            ..auth()
+        };
+        let client = bytes(&[("cookie", "_oauth2_proxy=abc"), ("my-custom-header", "forged")]);
+        let headers = request_headers(&auth, &Original { uri: b"", ..original() }, &client);
+        let rows: [(&str, &[&str]); 5] = [
+            ("my-custom-header", &["42"]),
+            ("x-client", &["10.0.0.7 via http://shop.example"]),
+            ("x-forwarded-for", &["10.0.0.7, 10.9.9.9"]),
+            ("cookie", &["fixed=1"]),
+            ("x-empty", &[]),
+        ];
+        for (name, want) in rows {
+            assert_eq!(header(&headers, name), want, "{name}");
+        }
+        assert!(check_header_template("Bearer $remote_addr\tx").is_ok());
+        assert!(check_header_template("$http_authorization").unwrap_err().contains("$http_authorization"));
+        assert!(check_header_template("a\r\nb").is_err());
+        assert!(check_template("https://a/?x=$remote_addr").is_err(), "not a sign-in variable");
     }
 
     #[test]

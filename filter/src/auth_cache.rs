@@ -212,6 +212,7 @@ mod tests {
             response_headers: vec![],
             request_redirect: None,
             always_set_cookie: false,
+            set_headers: vec![],
             timeout_ms: 1000,
             cache: None,
         }

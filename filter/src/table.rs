@@ -350,12 +350,28 @@ pub struct ExternalAuth {
     /// on successful ones.
     #[serde(default)]
     pub always_set_cookie: bool,
+    /// `auth-proxy-set-headers`: headers set on the auth request (lower-case token names, at most
+    /// [`crate::limits::MAX_AUTH_RESPONSE_HEADERS`]), replacing a client or built-in header of the
+    /// same name. Each value is a template with nginx variables ([`crate::auth::HEADER_VARIABLES`]);
+    /// one that comes out empty is not sent, as nginx drops an empty `proxy_set_header`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set_headers: Vec<AuthHeader>,
     /// How long the filter waits for the auth response, in milliseconds (at least 1).
     pub timeout_ms: u32,
     /// `auth-cache-key` / `auth-cache-duration`: auth answers kept and reused (see
     /// [`crate::auth_cache`]). `None`: every request is asked about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<AuthCache>,
+}
+
+/// One header of the auth request (`auth-proxy-set-headers`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthHeader {
+    /// Lower case.
+    pub name: String,
+    /// Text and nginx variables.
+    pub value: String,
 }
 
 /// Which auth answers are kept, under which key, for how long.
@@ -628,6 +644,7 @@ mod tests {
                             response_headers: vec!["x-auth-request-user".into()],
                             request_redirect: None,
                             always_set_cookie: false,
+                            set_headers: vec![],
                             timeout_ms: 60_000,
                             cache: Some(AuthCache { key: "$cookie__oauth2_proxy".into(), valid: vec![CacheValidity { statuses: vec![200, 202, 401], millis: 300_000 }], location: "/".into() }),
                         })),

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use wasm_ingress_tests::backend::{Echo, EchoBackend};
 use wasm_ingress_tests::gateway::certs::TestCa;
-use wasm_ingress_tests::gateway::{manifests, Gateway};
+use wasm_ingress_tests::gateway::{manifests, Gateway, GatewayOptions};
 
 const NGINX: &str = "nginx.ingress.kubernetes.io/";
 
@@ -419,4 +419,66 @@ more_set_headers "X-Served-By: $ingress_name";
     // A snippet's Strict-Transport-Security wins over the controller's, as in nginx.
     let (status, hsts, _) = get_tls(&gateway, "hsts.test", &ca.cert_pem, "/");
     assert_eq!((status, hsts), (200, vec!["max-age=63072000; preload".to_string()]));
+}
+
+fn config_map(name: &str, data: &[(&str, &str)]) -> Value {
+    let data: serde_json::Map<String, Value> = data.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}, "data": data})
+}
+
+/// ingress-nginx's e2e test `customheaders.go`: without the annotation, 200; naming a missing
+/// ConfigMap, 503; with the ConfigMap and its headers in `global-allowed-response-headers`, both
+/// headers on the response, the `$` one literal. Also: an error status from the backend carries
+/// them too (`more_set_headers` without `-s`), a header not in the allowed list denies the
+/// Ingress, and a changed ConfigMap is served without touching the Ingress.
+#[test]
+fn custom_headers_come_from_a_configmap_like_ingress_nginx() {
+    let app = backend("app", 75);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    let headers = [("My-Custom-Header", "42"), ("My-Custom-Header-Dollar", "$remote_addr")];
+    objects.extend([
+        annotated("plain", &[], "plain.test", &["/"]),
+        annotated("missing", &[("custom-headers", "default/nowhere")], "missing.test", &["/"]),
+        annotated("custom", &[("custom-headers", "default/custom-headers")], "custom-headers.test", &["/"]),
+        annotated("unlisted", &[("custom-headers", "default/unlisted-headers")], "unlisted.test", &["/"]),
+        annotated("moved", &[("custom-headers", "default/custom-headers"), ("permanent-redirect", "https://elsewhere.test/")], "moved.test", &["/"]),
+        annotated("limited", &[("custom-headers", "default/custom-headers"), ("proxy-body-size", "1")], "limited.test", &["/"]),
+        config_map("custom-headers", &headers),
+        config_map("unlisted-headers", &[("X-Not-Allowed", "1")]),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let serve_args = vec!["--global-allowed-response-headers".to_string(), "My-Custom-Header,My-Custom-Header-Dollar".to_string()];
+    let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..Default::default() }).unwrap();
+
+    let plain = get(gateway.http, "plain.test", "/", "");
+    assert_eq!((plain.status, plain.header("my-custom-header")), (200, None));
+    assert_eq!(get(gateway.http, "missing.test", "/", "").status, 503, "a missing ConfigMap denies the location");
+    let custom = get(gateway.http, "custom-headers.test", "/", "");
+    assert_eq!(custom.status, 200);
+    assert_eq!(custom.header("my-custom-header"), Some("42"));
+    assert_eq!(custom.header("my-custom-header-dollar"), Some("$remote_addr"), "values are literal");
+    assert_eq!(custom.echo().map(|e| e.backend), Some("app".to_string()));
+    let error = get(gateway.http, "custom-headers.test", "/", "\r\nX-Echo-Status: 404");
+    assert_eq!((error.status, error.header("my-custom-header")), (404, Some("42")), "on every status");
+    assert_eq!(get(gateway.http, "unlisted.test", "/", "").status, 503, "a header not allowed denies the location");
+    // Envoy's own answers on the route carry them; the filter's redirects do not (documented).
+    let limited = post(gateway.http, "limited.test", "/", b"too large");
+    assert_eq!((limited.status, limited.header("my-custom-header")), (413, Some("42")));
+    let moved = get(gateway.http, "moved.test", "/", "");
+    assert_eq!((moved.status, moved.header("my-custom-header")), (301, None), "docs/annotations.md: custom-headers differs");
+
+    // The ConfigMap changes: the new value is served (the Ingress is not touched).
+    objects.retain(|o| o["metadata"]["name"] != "custom-headers");
+    objects.push(config_map("custom-headers", &[("My-Custom-Header", "43")]));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let changed = loop {
+        let response = get(gateway.http, "custom-headers.test", "/", "");
+        if response.header("my-custom-header") == Some("43") || Instant::now() > deadline {
+            break response;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!((changed.status, changed.header("my-custom-header"), changed.header("my-custom-header-dollar")), (200, Some("43"), None));
 }

@@ -6,7 +6,8 @@
 //! (or 401 without `auth-signin`); 403 stays 403; an auth service that fails, is too slow or is
 //! not there answers 500; the auth request is GET without body to the auth-url's path, with the
 //! client's headers and ingress-nginx's `X-Original-*`; a `$host` auth-url goes through Envoy
-//! itself to the host's `/oauth2` Ingress.
+//! itself to the host's `/oauth2` Ingress; `auth-proxy-set-headers` puts a ConfigMap's headers
+//! (nginx variables filled) on the auth request, and a missing ConfigMap answers 503.
 //!
 //! Basic auth (`auth-type: basic`), with the cases of the same e2e test: 401 with the realm without
 //! or with wrong credentials, the backend with right ones (bcrypt, `$apr1$` and `{SHA}` users of an
@@ -173,6 +174,7 @@ fn external_auth_behaves_like_ingress_nginx() {
     let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 141)).unwrap();
     let auth = AuthService::spawn(Ipv4Addr::new(127, 0, 0, 142));
     let auth_url = format!("http://{}/oauth2/auth?check=1", auth.addr);
+    let auth_url_headers = format!("http://{}/oauth2/headers", auth.addr);
     let dir = tempfile::tempdir().unwrap();
     let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
     objects.extend(auth_backend(&auth));
@@ -207,6 +209,12 @@ fn external_auth_behaves_like_ingress_nginx() {
         // oauth2-proxy on the same host, reached through the ingress itself.
         ingress("self", "self.test", &[("auth-url", "http://$host/oauth2/auth".into()), ("auth-signin", "http://$host/oauth2/start?rd=$escaped_request_uri".into())], root()),
         ingress("self-oauth2", "self.test", &[], vec![manifests::path("/oauth2", "Prefix", "auth", json!(4180))]),
+        // auth-proxy-set-headers: a ConfigMap of headers for the auth request (auth.go's case),
+        // with nginx variables; one naming a missing ConfigMap is denied.
+        ingress("headers", "headers.test", &[("auth-url", auth_url_headers.clone()), ("auth-proxy-set-headers", "default/auth-headers".into())], root()),
+        ingress("no-map", "no-map.test", &[("auth-url", auth_url_headers), ("auth-proxy-set-headers", "default/nowhere".into())], root()),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "auth-headers", "namespace": "default"},
+               "data": {"My-Custom-Header": "42", "X-Client": "$remote_addr via $host", "X-Sent-From": "wasm-ingress"}}),
     ]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();
@@ -262,6 +270,18 @@ fn external_auth_behaves_like_ingress_nginx() {
     assert_eq!(send(&gateway, "GET", "plain.test", "/", &[("cookie", "_oauth2_proxy=boom")]).status, 500);
     assert_eq!(send(&gateway, "GET", "signin.test", "/", &[("cookie", "_oauth2_proxy=slow")]).status, 500);
     assert_eq!(send(&gateway, "GET", "down.test", "/", &[("cookie", "_oauth2_proxy=alice")]).status, 500);
+
+    // auth-proxy-set-headers: the ConfigMap's headers on the auth request, variables filled,
+    // replacing the client's and the built-in one of the same name.
+    let with_headers = send(&gateway, "GET", "headers.test", "/", &[("cookie", "_oauth2_proxy=alice"), ("my-custom-header", "forged")]);
+    assert_eq!(with_headers.status, 200, "{with_headers:?}");
+    let request = auth.requests().into_iter().rev().find(|r| r.path == "/oauth2/headers").expect("the auth service was asked");
+    let header = |name: &str| request.headers.get(name).map(String::as_str);
+    assert_eq!(header("my-custom-header"), Some("42"));
+    assert_eq!(header("x-client"), Some("127.0.0.1 via headers.test"));
+    assert_eq!(header("x-sent-from"), Some("wasm-ingress"));
+    assert_eq!(header("cookie"), Some("_oauth2_proxy=alice"));
+    assert_eq!(send(&gateway, "GET", "no-map.test", "/", &[("cookie", "_oauth2_proxy=alice")]).status, 503, "a missing ConfigMap denies the location");
 
     // `$host`: the auth request goes through Envoy to self.test's /oauth2 Ingress.
     let self_signin = send(&gateway, "GET", "self.test", "/page", &[]);

@@ -468,6 +468,13 @@ fn describe_auth(auth: &wasm_ingress_filter::table::ExternalAuth) -> String {
         true => String::new(),
         false => format!(", copying {}", auth.response_headers.join(", ")),
     };
+    let sent = match auth.set_headers.is_empty() {
+        true => String::new(),
+        false => {
+            let headers: Vec<String> = auth.set_headers.iter().map(|h| format!("{}: {}", h.name, h.value)).collect();
+            format!(" with {}", headers.join(", "))
+        }
+    };
     let kept = auth.cache.as_ref().map_or(String::new(), |cache| {
         let valid: Vec<String> = cache
             .valid
@@ -480,7 +487,7 @@ fn describe_auth(auth: &wasm_ingress_filter::table::ExternalAuth) -> String {
         format!("; answers kept per key {:?} ({})", cache.key, valid.join(", "))
     });
     format!(
-        "first {method} {} (Host {host}, cluster {}, {} ms): 2xx forwards{copied}; 401 answers {on_401}; 403 answers 403; anything else 500{kept}",
+        "first {method} {} (Host {host}, cluster {}, {} ms){sent}: 2xx forwards{copied}; 401 answers {on_401}; 403 answers 403; anything else 500{kept}",
         auth.path, auth.cluster, auth.timeout_ms
     )
 }
@@ -502,6 +509,7 @@ mod tests {
             response_headers: vec![],
             request_redirect: None,
             always_set_cookie: false,
+            set_headers: vec![],
             timeout_ms: 1000,
             cache: Some(AuthCache {
                 key: "$cookie_session".into(),
@@ -511,7 +519,10 @@ mod tests {
         };
         let text = describe_auth(&auth);
         assert!(text.ends_with("; answers kept per key \"$cookie_session\" (200 202 for 300000 ms, any for 500 ms)"), "{text}");
-        assert!(!describe_auth(&ExternalAuth { cache: None, ..auth }).contains("kept"));
+        assert!(!describe_auth(&ExternalAuth { cache: None, ..auth.clone() }).contains("kept"));
+        let header = wasm_ingress_filter::table::AuthHeader { name: "x-client".into(), value: "$remote_addr".into() };
+        let text = describe_auth(&ExternalAuth { set_headers: vec![header], ..auth });
+        assert!(text.contains("1000 ms) with x-client: $remote_addr: 2xx forwards"), "{text}");
         let sticky = wasm_ingress_filter::table::ResponseRewrite { conditional_samesite_none: Some("route".into()), ..Default::default() };
         assert_eq!(describe_response(&sticky), "cookie \"route\" loses SameSite=None for browsers that mishandle it");
     }

@@ -86,6 +86,9 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
             parsed(value, &mut defaults.proxy_next_upstream_tries, |v| v.parse().ok().filter(|n| (1..=10).contains(n)))
         }
         "proxy-body-size" => parsed(value, &mut defaults.proxy_body_size, parse_body_size),
+        "global-allowed-response-headers" => parsed(value, &mut defaults.global_allowed_response_headers, |v| {
+            Some(v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(String::from).collect())
+        }),
         "http-redirect-code" => parsed(value, &mut defaults.http_redirect_code, |v| parse_http_redirect_code(v).ok()),
         "use-forwarded-headers" => listener_flag(
             value,

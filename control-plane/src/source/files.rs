@@ -3,7 +3,8 @@
 //!
 //! It reads `.yaml` / `.yml` files (recursively, multi-document, `kind: List` expanded) and keeps
 //! `Ingress` (networking.k8s.io/v1), `IngressClass` (networking.k8s.io/v1), `Service` (v1),
-//! `EndpointSlice` (discovery.k8s.io/v1) and `Secret` (v1, only `type: kubernetes.io/tls`); other
+//! `EndpointSlice` (discovery.k8s.io/v1), `Secret` (v1, `kubernetes.io/tls` and `Opaque`) and
+//! `ConfigMap` (v1: header lists named by `custom-headers` and `auth-proxy-set-headers`); other
 //! kinds are ignored quietly. Namespaced objects without a namespace get `default`. Names starting
 //! with `.` are skipped (editor swap files, and the `..data` / `..2024_…` entries of a mounted
 //! ConfigMap, whose files are reached through the top-level symlinks). Problems are
@@ -47,7 +48,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -110,6 +111,7 @@ pub enum ManifestObject {
     Service(Arc<Service>),
     EndpointSlice(Arc<EndpointSlice>),
     Secret(Arc<Secret>),
+    ConfigMap(Arc<ConfigMap>),
 }
 
 impl ManifestObject {
@@ -125,6 +127,7 @@ impl ManifestObject {
             ManifestObject::Service(_) => ObjectKind::Service,
             ManifestObject::EndpointSlice(_) => ObjectKind::EndpointSlice,
             ManifestObject::Secret(_) => ObjectKind::Secret,
+            ManifestObject::ConfigMap(_) => ObjectKind::ConfigMap,
         }
     }
 
@@ -135,6 +138,7 @@ impl ManifestObject {
             ManifestObject::Service(o) => &o.metadata,
             ManifestObject::EndpointSlice(o) => &o.metadata,
             ManifestObject::Secret(o) => &o.metadata,
+            ManifestObject::ConfigMap(o) => &o.metadata,
         }
     }
 
@@ -233,6 +237,7 @@ fn parse_value(file: &str, field: &str, value: serde_yaml::Value, parsed: &mut P
                 }
             }
         }),
+        ("v1", "ConfigMap") => decode(file, field, &kind, value, parsed).map(|o| ManifestObject::ConfigMap(Arc::new(o))),
         (_, "List") => {
             parse_list(file, field, mapping, parsed);
             None
@@ -316,6 +321,7 @@ fn with_default_namespace(mut object: ManifestObject) -> ManifestObject {
         ManifestObject::Service(o) => &mut Arc::make_mut(o).metadata,
         ManifestObject::EndpointSlice(o) => &mut Arc::make_mut(o).metadata,
         ManifestObject::Secret(o) => &mut Arc::make_mut(o).metadata,
+        ManifestObject::ConfigMap(o) => &mut Arc::make_mut(o).metadata,
     };
     if meta.namespace.as_deref().unwrap_or_default().is_empty() {
         meta.namespace = Some(DEFAULT_NAMESPACE.into());
@@ -428,6 +434,7 @@ impl ManifestSet {
                 ObjectKind::Service => state.services = Default::default(),
                 ObjectKind::EndpointSlice => state.endpoint_slices = Default::default(),
                 ObjectKind::Secret => state.secrets = Default::default(),
+                ObjectKind::ConfigMap => state.config_maps = Default::default(),
             }
         }
         let mut diagnostics = self.scan_diagnostics.clone();
@@ -478,6 +485,9 @@ fn insert(state: &mut ClusterState, key: ObjectKey, object: &ManifestObject) {
         }
         ManifestObject::Secret(o) => {
             Arc::make_mut(&mut state.secrets).insert(key, o);
+        }
+        ManifestObject::ConfigMap(o) => {
+            Arc::make_mut(&mut state.config_maps).insert(key, o);
         }
     }
 }

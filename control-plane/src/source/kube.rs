@@ -1,18 +1,20 @@
 //! The Kubernetes API source: kube-rs watchers + reflector stores for Ingress, IngressClass, Service,
-//! EndpointSlice and `kubernetes.io/tls` Secret, turned into complete `ClusterState` snapshots
+//! EndpointSlice, Secret and ConfigMap, turned into complete `ClusterState` snapshots
 //! published (debounced) on a `tokio::sync::watch` channel — the same seam as the manifests folder.
 //!
 //! Resilience is the watcher's: it relists on `410 Gone` (the reflector keeps serving the old objects
 //! until the relist is complete), resumes from bookmarks, and `default_backoff()` spaces out retries
 //! on errors. Readiness turns true only once every initial list has completed (an `InitDone` from each
-//! of the five watchers) and the first complete snapshot is published; it never goes back to false —
+//! of the six watchers) and the first complete snapshot is published; it never goes back to false —
 //! a relist keeps the last complete state in place.
 //!
 //! Secrets: service-account tokens, registry credentials, bootstrap tokens and Helm releases are
 //! kept out of the watch by its field selector ([`SECRET_FIELD_SELECTOR`]); TLS and Opaque Secrets
 //! (basic-auth users) are watched, and of those only the ones an Ingress names (`spec.tls[].secretName`,
-//! `proxy-ssl-secret`, `auth-secret`, in its own namespace; `auth-tls-secret`, in any) are put into the snapshot. Which Ingresses are ours (IngressClass, legacy
-//! annotation, default class) is decided by translation, not here: this module must not interpret
+//! `proxy-ssl-secret`, `auth-secret`, in its own namespace; `auth-tls-secret`, in any) are put into
+//! the snapshot. ConfigMaps likewise: every one is watched (the reflector holds them, without
+//! `managedFields`), and only those an Ingress names (`custom-headers`, `auth-proxy-set-headers`)
+//! reach the snapshot. Which Ingresses are ours (IngressClass, legacy annotation, default class) is decided by translation, not here: this module must not interpret
 //! objects, translate, or write anything to the API server.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,7 +25,7 @@ use std::time::Duration;
 
 use futures::stream::{BoxStream, SelectAll};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::NamespaceResourceScope;
@@ -88,6 +90,7 @@ pub const API_ACCESS: &[ApiAccess] = &[
     ApiAccess { group: "", resource: "services", verbs: &["get", "list", "watch"], scope: AccessScope::Cluster },
     ApiAccess { group: "discovery.k8s.io", resource: "endpointslices", verbs: &["list", "watch"], scope: AccessScope::Cluster },
     ApiAccess { group: "", resource: "secrets", verbs: &["list", "watch"], scope: AccessScope::Cluster },
+    ApiAccess { group: "", resource: "configmaps", verbs: &["list", "watch"], scope: AccessScope::Cluster },
 ];
 
 /// What to watch.
@@ -171,6 +174,7 @@ struct Stores {
     services: Store<Service>,
     endpoint_slices: Store<EndpointSlice>,
     secrets: Store<Secret>,
+    config_maps: Store<ConfigMap>,
 }
 
 /// Watch until aborted, publishing complete snapshots on `state` (at most one per `debounce`
@@ -202,7 +206,10 @@ pub async fn run(
         WatchedKind::Secret,
     );
     streams.push(stream);
-    let stores = Stores { ingresses, ingress_classes, services, endpoint_slices, secrets };
+    let (config_maps, stream) =
+        reflect(namespaced_api(&client, namespace), watcher::Config::default(), WatchedKind::ConfigMap);
+    streams.push(stream);
+    let stores = Stores { ingresses, ingress_classes, services, endpoint_slices, secrets, config_maps };
 
     let mut listed: BTreeSet<WatchedKind> = BTreeSet::new();
     // The kinds changed since the last snapshot: the others' maps are handed on from it.
@@ -319,6 +326,12 @@ impl Stores {
             secrets.retain(|key, _| wanted.contains(key));
             state.secrets = Arc::new(secrets);
         }
+        if changed.contains(&ObjectKind::ConfigMap) || changed.contains(&ObjectKind::Ingress) {
+            let wanted = referenced_config_maps(state.ingresses.values().map(Arc::as_ref));
+            let mut config_maps = by_key(&self.config_maps);
+            config_maps.retain(|key, _| wanted.contains(key));
+            state.config_maps = Arc::new(config_maps);
+        }
         state
     }
 }
@@ -355,6 +368,26 @@ pub fn referenced_secrets<'a>(ingresses: impl IntoIterator<Item = &'a Ingress>) 
         for entry in tls.into_iter().flatten() {
             if let Some(name) = entry.secret_name.as_deref().filter(|name| !name.is_empty()) {
                 keys.insert(ObjectKey::new(namespace.clone(), name));
+            }
+        }
+    }
+    keys
+}
+
+/// The annotations naming a ConfigMap (`namespace/name`, the only form ingress-nginx finds).
+const CONFIG_MAP_ANNOTATIONS: [&str; 2] =
+    ["nginx.ingress.kubernetes.io/custom-headers", "nginx.ingress.kubernetes.io/auth-proxy-set-headers"];
+
+/// The ConfigMaps these Ingresses name in `custom-headers` and `auth-proxy-set-headers`.
+pub fn referenced_config_maps<'a>(ingresses: impl IntoIterator<Item = &'a Ingress>) -> BTreeSet<ObjectKey> {
+    let mut keys = BTreeSet::new();
+    for ingress in ingresses {
+        for annotation in CONFIG_MAP_ANNOTATIONS {
+            let value = ingress.annotations().get(annotation).map(|v| v.trim());
+            if let Some((namespace, name)) = value.and_then(|v| v.split_once('/')) {
+                if !namespace.is_empty() && !name.is_empty() {
+                    keys.insert(ObjectKey::new(namespace, name));
+                }
             }
         }
     }
@@ -422,6 +455,16 @@ mod tests {
     }
 
     #[test]
+    fn referenced_config_maps_are_the_namespace_slash_name_values() {
+        let with = |annotations: serde_json::Value| ingress(serde_json::json!({"metadata": {"name": "a", "namespace": "web", "annotations": annotations}}));
+        let headers = with(serde_json::json!({"nginx.ingress.kubernetes.io/custom-headers": " shared/headers "}));
+        let auth = with(serde_json::json!({"nginx.ingress.kubernetes.io/auth-proxy-set-headers": "web/auth-headers"}));
+        let bare = with(serde_json::json!({"nginx.ingress.kubernetes.io/custom-headers": "headers"}));
+        let keys = referenced_config_maps([&headers, &auth, &bare]);
+        assert_eq!(keys, BTreeSet::from([ObjectKey::new("shared", "headers"), ObjectKey::new("web", "auth-headers")]));
+    }
+
+    #[test]
     fn a_snapshot_reads_again_only_the_kinds_that_changed() {
         fn store<K>(objects: Vec<K>) -> Store<K>
         where
@@ -434,9 +477,12 @@ mod tests {
             reader
         }
         let shop = ingress(serde_json::json!({
-            "metadata": {"name": "shop", "namespace": "web"},
+            "metadata": {"name": "shop", "namespace": "web", "annotations": {"nginx.ingress.kubernetes.io/custom-headers": "web/shop-headers"}},
             "spec": {"tls": [{"hosts": ["shop.example"], "secretName": "shop-tls"}]}
         }));
+        let config_map = |name: &str| -> ConfigMap {
+            serde_json::from_value(serde_json::json!({"metadata": {"name": name, "namespace": "web"}, "data": {"X-A": "1"}})).unwrap()
+        };
         let slice: EndpointSlice = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "shop-1", "namespace": "web", "labels": {"kubernetes.io/service-name": "shop"}},
             "addressType": "IPv4", "endpoints": []
@@ -449,20 +495,23 @@ mod tests {
             services: store(vec![]),
             endpoint_slices: store(vec![slice]),
             secrets: store(vec![secret]),
+            config_maps: store(vec![config_map("shop-headers"), config_map("unrelated")]),
         };
         let all: BTreeSet<ObjectKind> = ObjectKind::ALL.into_iter().collect();
         let first = stores.snapshot(&ClusterState::default(), &all);
-        assert_eq!((first.ingresses.len(), first.endpoint_slices.len(), first.secrets.len()), (1, 1, 1));
+        assert_eq!((first.ingresses.len(), first.endpoint_slices.len(), first.secrets.len(), first.config_maps.len()), (1, 1, 1, 1));
         for (changed, expected) in [
             (vec![], vec![]),
             (vec![ObjectKind::EndpointSlice], vec![ObjectKind::EndpointSlice]),
-            // The Secrets kept depend on the Ingresses.
-            (vec![ObjectKind::Ingress], vec![ObjectKind::Ingress, ObjectKind::Secret]),
+            // The Secrets and ConfigMaps kept depend on the Ingresses.
+            (vec![ObjectKind::Ingress], vec![ObjectKind::Ingress, ObjectKind::Secret, ObjectKind::ConfigMap]),
+            (vec![ObjectKind::ConfigMap], vec![ObjectKind::ConfigMap]),
             (vec![ObjectKind::Service, ObjectKind::Secret], vec![ObjectKind::Service, ObjectKind::Secret]),
         ] {
             let next = stores.snapshot(&first, &changed.iter().copied().collect());
             assert_eq!(first.changed_kinds(&next).into_iter().collect::<Vec<_>>(), expected, "{changed:?}");
             assert_eq!(next.secrets.len(), 1, "{changed:?}: the Secret an Ingress names is kept");
+            assert_eq!(next.config_maps.keys().collect::<Vec<_>>(), [&ObjectKey::new("web", "shop-headers")], "{changed:?}");
         }
     }
 }

@@ -61,6 +61,7 @@ mod balance;
 pub mod behaviour;
 mod canary;
 mod cors;
+mod header_maps;
 pub mod endpoints;
 mod mirror;
 mod passthrough;

@@ -148,6 +148,16 @@ fn check_auth(auth: &ExternalAuth) -> Result<(), String> {
     if let Some(redirect) = &auth.request_redirect {
         check_header_value("request_redirect", redirect)?;
     }
+    if auth.set_headers.len() > MAX_AUTH_RESPONSE_HEADERS {
+        return Err(format!("more than {MAX_AUTH_RESPONSE_HEADERS} set headers"));
+    }
+    for header in &auth.set_headers {
+        check_token("set header", &header.name)?;
+        if header.name.bytes().any(|b| b.is_ascii_uppercase()) || header.name.starts_with(':') || header.name == "host" {
+            return Err(format!("set header {:?} is not a lower-case header name other than host", header.name));
+        }
+        crate::auth::check_header_template(&header.value).map_err(|e| format!("set header {}: {e}", header.name))?;
+    }
     if auth.timeout_ms == 0 {
         return Err("timeout_ms is 0".into());
     }

@@ -20,13 +20,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Cidr, Mirror, RoutePolicy, Severity};
+use crate::model::{Cidr, HeaderValue, Mirror, RoutePolicy, Severity};
 
 use super::auth::{self, Auth, AuthConfig};
 use super::basic::{self, Basic, BasicConfig};
 use super::behaviour::{self, Behaviour};
 use super::balance::{self, Balancing};
 use super::canary::{self, CanaryRules};
+use super::header_maps::{self, MapRef};
 use super::mirror;
 use super::response;
 use super::alias;
@@ -73,6 +74,11 @@ pub struct NginxAnnotations {
     pub deny_sources: Vec<Cidr>,
     /// The header statements of `configuration-snippet`, when it has nothing else.
     pub snippet_headers: SnippetHeaders,
+    /// `custom-headers`: the ConfigMap named (see `header_maps`); translation reads it into
+    /// `custom_headers`.
+    pub custom_headers_map: Option<MapRef>,
+    /// The response headers of `custom-headers`' ConfigMap (name, literal value).
+    pub custom_headers: Vec<(String, String)>,
     /// `canary: "true"`: this Ingress only lends its backends to main Ingresses (see `canary`).
     pub canary: Option<CanaryRules>,
     /// `enable-cors: "true"` (see `cors`).
@@ -117,10 +123,16 @@ impl NginxAnnotations {
             // An annotation's header (x-forwarded-prefix) wins over the snippet's.
             policy.request_headers.entry(name.clone()).or_insert_with(|| value.resolve(location));
         }
+        let mut response_headers_set: BTreeMap<String, HeaderValue> =
+            headers.response_set.iter().map(|(name, value)| (name.clone(), value.resolve(location))).collect();
+        for (name, value) in &self.custom_headers {
+            // The snippet's `more_set_headers` comes after `custom-headers` in nginx's location.
+            response_headers_set.entry(name.to_ascii_lowercase()).or_insert_with(|| HeaderValue::text(value));
+        }
         RoutePolicy {
             allow_sources: self.allow_sources.clone(),
             deny_sources: self.deny_sources.clone(),
-            response_headers_set: headers.response_set.iter().map(|(name, value)| (name.clone(), value.resolve(location))).collect(),
+            response_headers_set,
             response_headers_add: headers.response_add.iter().map(|(name, value)| (name.clone(), value.resolve(location))).collect(),
             response_headers_remove: headers.response_remove.clone(),
             ..policy
@@ -171,6 +183,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
             (Support::Applied | Support::Differs, name) if mirror::NAMES.contains(&name) => {} // read by `mirror::parse`
             (Support::Applied | Support::Differs, name) if response::NAMES.contains(&name) => {} // read by `response::parse`
             (Support::Applied | Support::Differs, name) if alias::NAMES.contains(&name) => {} // read by `alias::parse`
+            (Support::Applied | Support::Differs, name) if header_maps::NAMES.contains(&name) => {} // read by `header_maps::parse`
             (Support::Differs, "ssl-passthrough") => match value.trim() {
                 "true" => parsed.ssl_passthrough = true,
                 "false" => {}
@@ -301,6 +314,9 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
         let (aliases, alias_notes) = alias::parse(annotations);
         parsed.aliases = aliases;
         notes.extend(alias_notes);
+        let (custom_headers, custom_header_notes) = header_maps::parse(annotations);
+        parsed.custom_headers_map = custom_headers;
+        notes.extend(custom_header_notes);
         let (auth, auth_notes) = auth::parse(annotations);
         match auth {
             Auth::Off => {}
@@ -454,7 +470,8 @@ mod tests {
             ("digest auth", vec![(n("auth-type"), "digest"), (n("auth-secret"), "htpasswd")], Some(403), vec![n("auth-type")]),
             ("bad auth type", vec![(n("auth-type"), "kerberos")], Some(503), vec![n("auth-type")]),
             ("external auth: applied", vec![(n("auth-url"), "https://auth.example.com/oauth2/auth"), (n("auth-signin"), "https://auth.example.com/start")], None, vec![]),
-            ("external auth with ConfigMap headers", vec![(n("auth-url"), "https://a.example/x"), (n("auth-proxy-set-headers"), "default/h")], Some(403), vec![n("auth-proxy-set-headers")]),
+            ("external auth with ConfigMap headers: applied (translation reads the ConfigMap)", vec![(n("auth-url"), "https://a.example/x"), (n("auth-proxy-set-headers"), "default/h")], None, vec![]),
+            ("external auth with a ConfigMap value ingress-nginx ignores", vec![(n("auth-url"), "https://a.example/x"), (n("auth-proxy-set-headers"), "default/h h")], Some(403), vec![n("auth-proxy-set-headers")]),
             ("external auth, relative URL", vec![(n("auth-url"), "/oauth2/auth")], Some(503), vec![n("auth-url")]),
             ("client certificates are enforced", vec![(n("auth-tls-secret"), "default/ca"), (n("auth-tls-verify-client"), "on")], None, vec![]),
             ("client certificates matched by CN", vec![(n("auth-tls-secret"), "default/ca"), (n("auth-tls-match-cn"), "CN=x")], None, vec![]),

@@ -7,8 +7,10 @@
 //! `http(s)://` URL, an `auth-method` outside its list, an `auth-response-headers` entry that is
 //! not a header name. Refused here and served closed with 403 (what we cannot honour exactly):
 //! nginx variables in the auth-url other than a `$host` host, a sign-in URL with variables we do
-//! not fill, `auth-proxy-set-headers` (a ConfigMap the sources do not read), and (503, as
-//! ingress-nginx) an `auth-cache-duration` its parser refuses when a cache key is set. The cache
+//! not fill, an `auth-proxy-set-headers` value ingress-nginx's validation refuses (it would ask
+//! the auth service without those headers), and (503, as ingress-nginx) an `auth-cache-duration`
+//! its parser refuses when a cache key is set. The `auth-proxy-set-headers` ConfigMap itself is
+//! read by translation (`header_maps`). The cache
 //! (`auth-cache-key`, `auth-cache-duration`) is the filter's (`wasm_ingress_filter::auth_cache`);
 //! a key ingress-nginx's validation refuses, or with variables the filter does not fill, turns it
 //! off with a warning (every request is then asked about, as ingress-nginx without a key). Not
@@ -18,12 +20,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use wasm_ingress_filter::auth::check_template;
-use wasm_ingress_filter::table::{AuthCache, CacheValidity, ExternalAuth};
+use wasm_ingress_filter::table::{AuthCache, AuthHeader, CacheValidity, ExternalAuth};
 
 use crate::model::{AuthService, AuthTarget, Severity};
 
 use super::annotations::AnnotationNote;
 use super::behaviour::Reader;
+use super::header_maps::{parse_reference, MapRef};
 
 /// The annotation names (after the prefix) this module reads.
 pub const NAMES: &[&str] = &[
@@ -61,6 +64,9 @@ pub struct AuthConfig {
     pub always_set_cookie: bool,
     /// `auth-cache-key` and its durations.
     pub cache: Option<AuthCache>,
+    /// `auth-proxy-set-headers`: the ConfigMap named; translation reads it into `set_headers`.
+    pub proxy_set_headers: Option<MapRef>,
+    pub set_headers: Vec<AuthHeader>,
 }
 
 impl AuthConfig {
@@ -75,6 +81,7 @@ impl AuthConfig {
             response_headers: self.response_headers.clone(),
             request_redirect: self.request_redirect.clone(),
             always_set_cookie: self.always_set_cookie,
+            set_headers: self.set_headers.clone(),
             timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX).max(1),
             cache: self.cache.clone(),
         }
@@ -129,9 +136,13 @@ fn read(reader: &mut Reader<'_>) -> Auth {
         Ok(headers) => headers,
         Err(reason) => return deny(reader, "auth-response-headers", 503, &reason),
     };
-    if reader.get("auth-proxy-set-headers").is_some_and(|v| !v.trim().is_empty()) {
-        return deny(reader, "auth-proxy-set-headers", 403, "headers from a ConfigMap on the auth request are not supported yet");
-    }
+    let proxy_set_headers = match parse_reference(reader.get("auth-proxy-set-headers").unwrap_or_default()) {
+        Ok(reference) => reference,
+        Err(reason) => {
+            let reason = format!("{reason}: ingress-nginx would ask the auth service without these headers; refused here");
+            return deny(reader, "auth-proxy-set-headers", 403, &reason);
+        }
+    };
     let cache = match cache(reader) {
         Ok(cache) => cache,
         Err(reason) => return deny(reader, "auth-cache-duration", 503, &reason),
@@ -151,6 +162,8 @@ fn read(reader: &mut Reader<'_>) -> Auth {
         request_redirect: reader.get("auth-request-redirect").filter(|r| !r.is_empty() && !r.contains(char::is_control)).map(String::from),
         always_set_cookie: reader.boolean("auth-always-set-cookie").unwrap_or(false),
         cache,
+        proxy_set_headers,
+        set_headers: Vec::new(),
     }))
 }
 
@@ -412,8 +425,12 @@ mod tests {
             assert!(notes.iter().any(|(k, s, _)| k.ends_with(annotation) && *s == Severity::Error), "{pairs:?}: {notes:?}");
         }
         assert_eq!(read(&[("auth-url", " ")]).0, Auth::Off);
-        let (auth, _) = read(&[("auth-url", "http://a/x"), ("auth-proxy-set-headers", "default/headers")]);
-        assert_eq!(auth, Auth::Denied(403, "nginx.ingress.kubernetes.io/auth-proxy-set-headers".into()));
+        let (auth, _) = read(&[("auth-url", "http://a/x"), ("auth-proxy-set-headers", "default/my headers")]);
+        assert_eq!(auth, Auth::Denied(403, "nginx.ingress.kubernetes.io/auth-proxy-set-headers".into()), "a value ingress-nginx ignores");
+        let Auth::On(config) = read(&[("auth-url", "http://a/x"), ("auth-proxy-set-headers", "default/headers")]).0 else {
+            panic!("a ConfigMap reference is read, not refused");
+        };
+        assert_eq!(config.proxy_set_headers, Some(MapRef::Qualified(crate::state::ObjectKey::new("default", "headers"))));
     }
 
     #[test]

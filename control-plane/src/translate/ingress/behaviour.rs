@@ -89,6 +89,11 @@ pub struct NginxDefaults {
     /// TLS for those hosts goes to the backend undecrypted.
     #[arg(long)]
     pub enable_ssl_passthrough: bool,
+    /// Response headers a `custom-headers` ConfigMap may set, comma-separated
+    /// (`global-allowed-response-headers`; empty, ingress-nginx's default: none, and an Ingress
+    /// with `custom-headers` answers 503).
+    #[arg(long, value_delimiter = ',')]
+    pub global_allowed_response_headers: Vec<String>,
 }
 
 impl Default for NginxDefaults {
@@ -105,6 +110,7 @@ impl Default for NginxDefaults {
             hsts_include_subdomains: true,
             hsts_preload: false,
             enable_ssl_passthrough: false,
+            global_allowed_response_headers: Vec::new(),
         }
     }
 }

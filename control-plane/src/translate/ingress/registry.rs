@@ -71,7 +71,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("auth-keepalive-share-vars", NoEffect),
     entry("auth-keepalive-timeout", NoEffect),
     entry("auth-method", Applied),
-    entry("auth-proxy-set-headers", AccessControl),
+    entry("auth-proxy-set-headers", Differs),
     entry("auth-realm", Applied),
     entry("auth-request-redirect", Applied),
     entry("auth-response-headers", Applied),
@@ -105,7 +105,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("cors-allow-origin", Applied),
     entry("cors-expose-headers", Applied),
     entry("cors-max-age", Applied),
-    entry("custom-headers", NotYet),
+    entry("custom-headers", Differs),
     entry("custom-http-errors", Differs),
     entry("default-backend", Applied),
     entry("denylist-source-range", Applied),
@@ -328,9 +328,9 @@ mod tests {
     #[test]
     fn every_access_restricting_family_fails_closed() {
         // Names the edge-security issue lists; each must be AccessControl until it is implemented.
-        assert_eq!(lookup("auth-proxy-set-headers").map(|e| e.support), Some(Support::AccessControl));
+        assert_eq!(lookup("satisfy").map(|e| e.support), Some(Support::AccessControl));
         // Enforced by the filter's auth request (see `auth`).
-        for name in ["auth-url", "auth-signin", "auth-response-headers", "auth-type", "auth-secret"] {
+        for name in ["auth-url", "auth-signin", "auth-response-headers", "auth-proxy-set-headers", "auth-type", "auth-secret"] {
             assert!(matches!(lookup(name).map(|e| e.support), Some(Support::Applied | Support::Differs)), "{name}");
         }
         // Enforced (Envoy RBAC), so no longer failing closed.

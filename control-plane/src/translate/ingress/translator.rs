@@ -14,6 +14,7 @@
 //! Ingress. Pure, as the rest of `translate::ingress`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend, IngressRule, IngressSpec};
 use wasm_ingress_filter::limits::{MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST};
@@ -27,7 +28,7 @@ use super::annotations::{self, NginxAnnotations, NGINX_PREFIX, REWRITE_TARGET, U
 use super::backends::{ingress_ref, Backends};
 use super::claims::{HostOwners, TlsClaims};
 use super::{
-    age_key, alias, auth_tls, canary, check_our_class_objects, clusters_used, covers, describe_match, ensure_compiles, fail_closed,
+    age_key, alias, auth_tls, canary, header_maps, check_our_class_objects, clusters_used, covers, describe_match, ensure_compiles, fail_closed,
     for_backend, is_ours, match_sort_key, normalize_host, passthrough, read_passwords, requested_tls_names, route_for, shape,
     single_cluster, table_size, table_version_and_bytes, tls, trim_trailing_slash, www_redirect_hosts, Diagnostics, HostBuild, PathCandidate, PathType,
     DefaultBackendSource, ErrorPages, RouteExtras, RoutePolicies, TranslateOptions, TranslationNotes,
@@ -197,6 +198,7 @@ impl<'s> Translator<'s> {
                 nginx.deny(503, format!("{NGINX_PREFIX}auth-tls-secret"));
             }
         }
+        self.header_maps(key, &object, &mut nginx);
         let upstream_options = match nginx.upstream.options(self.state, &key.namespace, &mut self.client_certificates) {
             Ok(options) => options,
             Err(reason) => {
@@ -215,6 +217,34 @@ impl<'s> Translator<'s> {
         let error_page_cluster = self.error_page_cluster(key, &object, &nginx, &upstream_options);
         let passed_through = passthrough::wanted(&nginx, self.options.defaults.enable_ssl_passthrough, &object, &mut self.diagnostics);
         IngressScope { key, object, nginx, upstream_options, error_page_cluster, own_default: None, passed_through }
+    }
+
+    /// The ConfigMaps of `custom-headers` and `auth-proxy-set-headers`, read into the Ingress's
+    /// headers; one that cannot be used denies the Ingress with 503, as ingress-nginx denies the
+    /// location.
+    fn header_maps(&mut self, key: &ObjectKey, object: &ObjectRef, nginx: &mut NginxAnnotations) {
+        let state = self.state;
+        let lookup = move |key: &ObjectKey| state.config_maps.get(key).map(Arc::as_ref);
+        let mut failures = Vec::new();
+        if let Some(reference) = &nginx.custom_headers_map {
+            match header_maps::response_headers(reference, lookup, &self.options.defaults.global_allowed_response_headers) {
+                Ok(headers) => nginx.custom_headers = headers,
+                Err(reason) => failures.push(("custom-headers", reason)),
+            }
+        }
+        if let Some(auth) = nginx.auth.as_mut() {
+            if let Some(reference) = &auth.proxy_set_headers {
+                match header_maps::auth_headers(reference, &key.namespace, lookup) {
+                    Ok(headers) => auth.set_headers = headers,
+                    Err(reason) => failures.push(("auth-proxy-set-headers", reason)),
+                }
+            }
+        }
+        for (annotation, reason) in failures {
+            let message = format!("{reason}; every path of this Ingress answers 503, as ingress-nginx denies the location");
+            self.diagnostics.push(object.clone(), format!("metadata.annotations[{NGINX_PREFIX}{annotation}]"), Severity::Error, message);
+            nginx.deny(503, format!("{NGINX_PREFIX}{annotation}"));
+        }
     }
 
     /// Who answers the Ingress's `custom-http-errors`: its `default-backend` Service, else

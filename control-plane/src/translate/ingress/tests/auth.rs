@@ -79,3 +79,59 @@ data: {auth: YWxpY2U6e1BMQUlOfXB3CmJvYjphYkpuZ2d4aEIveVdJCg==}
         assert!(lines.iter().any(|l| l.starts_with(expected)), "missing {expected:?} in {lines:#?}");
     }
 }
+
+#[test]
+fn configmap_headers_reach_responses_and_auth_requests_or_deny_the_ingress() {
+    let config_maps = r#"
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: response-headers, namespace: default}
+data: {X-Frame-Options: DENY, X-Literal: "$remote_addr"}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: auth-headers, namespace: default}
+data: {X-Tenant: acme, X-Client: "$remote_addr"}
+"#;
+    let with = |pairs: &[(&str, &str)]| nginx(pairs);
+    let auth_url = ("auth-url", "http://auth.example/check");
+    let yaml = [
+        config_maps.to_string(),
+        ingress("headers", &with(&[("custom-headers", "default/response-headers")]), &[rule("headers.example", &[path("/", "Prefix", "a", 80)])]),
+        ingress("bare", &with(&[("custom-headers", "response-headers")]), &[rule("bare.example", &[path("/", "Prefix", "a", 80)])]),
+        ingress("missing", &with(&[("custom-headers", "default/nope")]), &[rule("missing.example", &[path("/", "Prefix", "a", 80)])]),
+        ingress("auth", &with(&[auth_url, ("auth-proxy-set-headers", "default/auth-headers")]), &[rule("auth.example", &[path("/", "Prefix", "a", 80)])]),
+        ingress("foreign", &with(&[auth_url, ("auth-proxy-set-headers", "other/auth-headers")]), &[rule("foreign.example", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat();
+    let state = state(&format!("{OUR_CLASS}{BACKENDS}{yaml}"));
+    let allowing = |headers: &[&str]| TranslateOptions {
+        defaults: NginxDefaults { global_allowed_response_headers: headers.iter().map(|h| h.to_string()).collect(), ..NginxDefaults::default() },
+        ..TranslateOptions::default()
+    };
+    let translation = translate(&state, &allowing(&["X-Frame-Options", "X-Literal"]));
+    let RouteAction::Forward(forward) = &route_at(&translation, "headers.example", "/").action else { panic!("headers.example is served") };
+    let set = &translation.model.policies[&forward.policy].response_headers_set;
+    let set: Vec<(String, String)> = set.iter().map(|(k, v)| (k.clone(), v.envoy_format())).collect();
+    assert_eq!(set, [("x-frame-options".to_string(), "DENY".to_string()), ("x-literal".to_string(), "$remote_addr".to_string())]);
+    let RouteAction::Forward(forward) = &route_at(&translation, "auth.example", "/").action else { panic!("auth.example is served") };
+    let headers: Vec<(String, String)> = forward.auth.as_ref().expect("auth").set_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect();
+    assert_eq!(headers, [("x-client".to_string(), "$remote_addr".to_string()), ("x-tenant".to_string(), "acme".to_string())]);
+    for host in ["bare.example", "missing.example", "foreign.example"] {
+        assert_eq!(route_at(&translation, host, "/").action, RouteAction::respond(503, DENIED_BODY), "{host}");
+    }
+    let lines = diagnostic_lines(&translation);
+    for want in [
+        "error: Ingress default/bare: metadata.annotations[nginx.ingress.kubernetes.io/custom-headers]: ConfigMap \"response-headers\" not found: ingress-nginx looks it up as namespace/name",
+        "error: Ingress default/missing: metadata.annotations[nginx.ingress.kubernetes.io/custom-headers]: ConfigMap default/nope not found; every path",
+        "error: Ingress default/foreign: metadata.annotations[nginx.ingress.kubernetes.io/auth-proxy-set-headers]: ConfigMap other/auth-headers is in another namespace",
+    ] {
+        assert!(lines.iter().any(|l| l.starts_with(want)), "{want}\n{lines:#?}");
+    }
+
+    // ingress-nginx's default allow-list is empty: the Ingress is denied until the header is listed.
+    let strict = translate(&state, &allowing(&["X-Frame-Options"]));
+    assert_eq!(route_at(&strict, "headers.example", "/").action, RouteAction::respond(503, DENIED_BODY));
+    assert!(diagnostic_lines(&strict).iter().any(|l| l.contains("header X-Literal is not allowed: list it in --global-allowed-response-headers")));
+}
