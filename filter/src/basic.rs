@@ -2,16 +2,33 @@
 //! the `Authorization: Basic` credentials of a request against the users of an htpasswd file.
 //! Pure: [`PasswordHash::parse`] reads one stored hash, [`credentials`] reads the header, and
 //! [`PasswordHash::verify`] checks a password. Hash formats are those htpasswd and nginx know:
-//! bcrypt (`$2y$`, `$2b$`, `$2a$`), Apache's MD5 (`$apr1$`) and MD5-crypt (`$1$`), `{SHA}` and
-//! `{PLAIN}`. Anything else (DES crypt, `$5$`/`$6$`) never matches: its user cannot sign in.
+//! bcrypt (`$2y$`, `$2b$`, `$2a$`), Apache's MD5 (`$apr1$`) and MD5-crypt (`$1$`), SHA-crypt
+//! (`$5$`, `$6$`, with or without `rounds=`), `{SHA}` and `{PLAIN}`. Anything else (DES crypt)
+//! never matches: its user cannot sign in.
 //!
-//! Envoy's own `basic_auth` filter only knows `{SHA}`, hence this module; bcrypt, SHA-1 and MD5
-//! come from their RustCrypto crates, and only MD5-crypt's rounds (no maintained crate builds for
-//! wasm and carries Apache's `$apr1$` variant) are written here, checked against `openssl passwd`.
+//! Every check is bounded, since it runs on the worker that serves every host: a bcrypt cost above
+//! [`MAX_BCRYPT_COST`] or SHA-crypt rounds above [`MAX_SHA_CRYPT_ROUNDS`] (a hash that would hold
+//! the worker for seconds per attempt) are not checked — their users cannot sign in, and the
+//! control plane says so — and a SHA-crypt password longer than [`MAX_SHA_CRYPT_PASSWORD`] bytes
+//! (its cost grows with the square of the length) never matches.
+//!
+//! Envoy's own `basic_auth` filter only knows `{SHA}`, hence this module; bcrypt, SHA-crypt, SHA-1
+//! and MD5 come from their RustCrypto crates, and only MD5-crypt's rounds (no maintained crate
+//! builds for wasm and carries Apache's `$apr1$` variant) are written here, checked against
+//! `openssl passwd`.
 
 use base64::Engine as _;
 use md5::{Digest as _, Md5};
 use sha1::Sha1;
+
+/// Highest bcrypt cost checked (htpasswd's default is 5; 12 is about a quarter of a second).
+pub const MAX_BCRYPT_COST: u32 = 12;
+
+/// Most SHA-crypt rounds checked (the default is 5 000).
+pub const MAX_SHA_CRYPT_ROUNDS: usize = 100_000;
+
+/// Longest password a SHA-crypt hash is checked against.
+pub const MAX_SHA_CRYPT_PASSWORD: usize = 256;
 
 /// One stored password hash, by format.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +37,8 @@ pub enum PasswordHash {
     Bcrypt(String),
     /// `$apr1$salt$hash` (`apache: true`) or `$1$salt$hash`.
     Md5Crypt { apache: bool, salt: String, hash: String },
+    /// `$5$[rounds=N$]salt$hash` (`bits: 256`) or `$6$…` (`bits: 512`); rounds as glibc clamps them.
+    ShaCrypt { bits: u16, rounds: usize, salt: String, hash: String },
     /// `{SHA}` + base64 of the SHA-1 of the password.
     Sha1([u8; 20]),
     /// `{PLAIN}` + the password.
@@ -32,7 +51,16 @@ impl PasswordHash {
     /// Read a stored hash (the part after `user:` in an htpasswd line).
     pub fn parse(stored: &str) -> PasswordHash {
         if stored.starts_with("$2y$") || stored.starts_with("$2b$") || stored.starts_with("$2a$") {
-            return PasswordHash::Bcrypt(stored.to_string());
+            let cost = stored.get(4..6).and_then(|c| c.parse::<u32>().ok());
+            return match cost {
+                Some(cost) if cost <= MAX_BCRYPT_COST => PasswordHash::Bcrypt(stored.to_string()),
+                _ => PasswordHash::Unsupported,
+            };
+        }
+        for (magic, bits) in [("$5$", 256), ("$6$", 512)] {
+            if let Some(rest) = stored.strip_prefix(magic) {
+                return sha_crypt(bits, rest).unwrap_or(PasswordHash::Unsupported);
+            }
         }
         for (magic, apache) in [("$apr1$", true), ("$1$", false)] {
             if let Some(rest) = stored.strip_prefix(magic) {
@@ -67,11 +95,38 @@ impl PasswordHash {
                 let magic = if *apache { "$apr1$" } else { "$1$" };
                 same(md5_crypt(password, salt.as_bytes(), magic.as_bytes()).as_bytes(), hash.as_bytes())
             }
+            PasswordHash::ShaCrypt { .. } if password.len() > MAX_SHA_CRYPT_PASSWORD => false,
+            PasswordHash::ShaCrypt { bits: 256, rounds, salt, hash } => {
+                let made = sha_crypt::Sha256Params::new(*rounds).and_then(|params| sha_crypt::sha256_crypt_b64(password, salt.as_bytes(), &params));
+                made.is_ok_and(|made| same(made.as_bytes(), hash.as_bytes()))
+            }
+            PasswordHash::ShaCrypt { rounds, salt, hash, .. } => {
+                let made = sha_crypt::Sha512Params::new(*rounds).and_then(|params| sha_crypt::sha512_crypt_b64(password, salt.as_bytes(), &params));
+                made.is_ok_and(|made| same(made.as_bytes(), hash.as_bytes()))
+            }
             PasswordHash::Sha1(digest) => same(&Sha1::digest(password), digest),
             PasswordHash::Plain(plain) => same(password, plain),
             PasswordHash::Unsupported => false,
         }
     }
+}
+
+/// The part of a SHA-crypt hash after `$5$`/`$6$`: `[rounds=N$]salt$hash`, the salt cut to 16
+/// characters and the rounds clamped to 1 000 as glibc does; `None` for a malformed hash or one
+/// with more than [`MAX_SHA_CRYPT_ROUNDS`] rounds.
+fn sha_crypt(bits: u16, rest: &str) -> Option<PasswordHash> {
+    let (rounds, rest) = match rest.strip_prefix("rounds=") {
+        Some(tail) => {
+            let (rounds, rest) = tail.split_once('$')?;
+            (rounds.parse::<usize>().ok()?.max(1000), rest)
+        }
+        None => (5000, rest),
+    };
+    let (salt, hash) = rest.split_once('$')?;
+    let hash_length = if bits == 256 { 43 } else { 86 };
+    let salt: String = salt.chars().take(16).collect();
+    (rounds <= MAX_SHA_CRYPT_ROUNDS && hash.len() == hash_length && !salt.contains('$'))
+        .then(|| PasswordHash::ShaCrypt { bits, rounds, salt, hash: hash.to_string() })
 }
 
 /// `Authorization: Basic base64(user:password)` → (user, password); `None` for anything else.
@@ -164,7 +219,11 @@ mod tests {
         // xyz password` and `openssl sha1 -binary | base64`; bcrypt as `htpasswd -B` writes it
         // (`$2y$`, the same algorithm as the crate's `$2b$`).
         let bcrypt = bcrypt::hash("password", 4).unwrap_or_default().replacen("$2b$", "$2y$", 1);
+        // SHA-crypt: `openssl passwd -5 -salt saltstring password`, `-6`, and `-6` with rounds.
         let rows = [
+            "$5$saltstring$OH4IDuTlsuTYPdED1gsuiRMyTAwNlRWyA6Xr3I4/dQ5",
+            "$6$saltstring$adDbXsJjcDlq2662QPgd.tkSOVmnG9Tt3oXl4HR60SusC3AGjirnDenVZp3DGwLwqy6iYKCzannhaX9DR72nN1",
+            "$6$rounds=1000$abc$vw5PRczzmm7dyJhZWNpaLcy/M.HywGlo.UsELxKYV/ZI4356.iT3zYgbwHVzPSnvkT2lVlMoWMoJdUSLcmUNg.",
             "$apr1$abcdefgh$FBwExRW4dCc8aL.OvjpIE1",
             "$1$xyz$cEUv8aN9ehjhMXG/kSFnM1",
             "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=",
@@ -179,10 +238,14 @@ mod tests {
             assert!(!hash.verify(b"Password"), "{stored} must refuse another");
             assert!(!hash.verify(b""), "{stored} must refuse an empty password");
         }
-        for stored in ["abJnggxhB/yWI", "$6$salt$x", "$apr1$toolongsalt$FBwExRW4dCc8aL.OvjpIE1", "{SHA}short", ""] {
+        let slow_bcrypt = bcrypt.replacen("$2y$04$", "$2y$13$", 1);
+        let slow_sha = "$6$rounds=100001$abc$vw5PRczzmm7dyJhZWNpaLcy/M.HywGlo.UsELxKYV/ZI4356.iT3zYgbwHVzPSnvkT2lVlMoWMoJdUSLcmUNg.";
+        for stored in ["abJnggxhB/yWI", "$6$salt$x", "$apr1$toolongsalt$FBwExRW4dCc8aL.OvjpIE1", "{SHA}short", "", &slow_bcrypt, slow_sha, "$2y$xx$"] {
             let hash = PasswordHash::parse(stored);
             assert!(!hash.is_supported() && !hash.verify(b"password"), "{stored}");
         }
+        let sha = PasswordHash::parse("$6$saltstring$adDbXsJjcDlq2662QPgd.tkSOVmnG9Tt3oXl4HR60SusC3AGjirnDenVZp3DGwLwqy6iYKCzannhaX9DR72nN1");
+        assert!(!sha.verify(&[b'a'; MAX_SHA_CRYPT_PASSWORD + 1]), "a password too long to check is refused");
     }
 
     #[test]

@@ -10,8 +10,8 @@
 //! (nginx variables filled) on the auth request, and a missing ConfigMap answers 503.
 //!
 //! Basic auth (`auth-type: basic`), with the cases of the same e2e test: 401 with the realm without
-//! or with wrong credentials, the backend with right ones (bcrypt, `$apr1$` and `{SHA}` users of an
-//! htpasswd Secret, and an `auth-map` Secret), 503 for a missing Secret; a changed password is
+//! or with wrong credentials, the backend with right ones (bcrypt, `$apr1$`, `$6$` and `{SHA}` users
+//! of an htpasswd Secret, and an `auth-map` Secret), 503 for a missing Secret; a changed password is
 //! refused as soon as the new Secret is served (nothing remembered from the old one).
 //!
 //! The auth cache (`auth-cache-key`), with the cases of the same e2e test's "external
@@ -310,9 +310,17 @@ fn basic(user: &str, password: &str) -> String {
 fn basic_auth_behaves_like_ingress_nginx() {
     let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 143)).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    // htpasswd -B (bcrypt), htpasswd -m ($apr1$, made with `openssl passwd -apr1`), htpasswd -s.
+    // htpasswd -B (bcrypt), htpasswd -m ($apr1$, made with `openssl passwd -apr1`), htpasswd -s,
+    // `openssl passwd -6` (SHA-512 crypt), and a bcrypt of cost 13 (not checked: too slow).
     let bcrypt = bcrypt::hash("bpass", 4).unwrap().replacen("$2b$", "$2y$", 1);
-    let htpasswd = |bcrypt: &str| format!("bee:{bcrypt}\napr:$apr1$abcdefgh$FBwExRW4dCc8aL.OvjpIE1\nsha:{{SHA}}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n");
+    let htpasswd = |bcrypt: &str| {
+        format!(
+            "bee:{bcrypt}\napr:$apr1$abcdefgh$FBwExRW4dCc8aL.OvjpIE1\nsha:{{SHA}}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n\
+             six:$6$saltstring$adDbXsJjcDlq2662QPgd.tkSOVmnG9Tt3oXl4HR60SusC3AGjirnDenVZp3DGwLwqy6iYKCzannhaX9DR72nN1\n\
+             slow:{}\n",
+            bcrypt.replacen("$04$", "$13$", 1)
+        )
+    };
     let annotations = |secret: &str, kind: &str| {
         vec![("auth-type", "basic".to_string()), ("auth-secret", secret.to_string()), ("auth-secret-type", kind.to_string()), ("auth-realm", "test auth".to_string())]
     };
@@ -337,7 +345,7 @@ fn basic_auth_behaves_like_ingress_nginx() {
     let anonymous = get("file.test", None);
     assert_eq!((anonymous.status, anonymous.www_authenticate.as_deref()), (401, Some("Basic realm=\"test auth\"")));
     assert!(anonymous.echo.is_none());
-    for (user, password) in [("bee", "bpass"), ("apr", "password"), ("sha", "password")] {
+    for (user, password) in [("bee", "bpass"), ("apr", "password"), ("sha", "password"), ("six", "password")] {
         let right = basic(user, password);
         for attempt in 0..2 {
             let seen = get("file.test", Some(&right));
@@ -348,6 +356,7 @@ fn basic_auth_behaves_like_ingress_nginx() {
         assert_eq!(get("file.test", Some(&basic(user, "wrong"))).status, 401, "{user} with a wrong password");
     }
     assert_eq!(get("file.test", Some(&basic("nobody", "password"))).status, 401);
+    assert_eq!(get("file.test", Some(&basic("slow", "bpass"))).status, 401, "a bcrypt cost above 12 is not checked");
     assert_eq!(get("file.test", Some("Bearer abc")).status, 401);
     assert_eq!(get("map.test", Some(&basic("mapped", "m-pass"))).status, 200);
     assert_eq!(get("map.test", Some(&basic("mapped", "wrong"))).status, 401);

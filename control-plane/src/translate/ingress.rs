@@ -311,9 +311,11 @@ fn read_passwords(
         Ok((users, unsupported)) => {
             if !unsupported.is_empty() {
                 let message = format!(
-                    "Secret {}: the passwords of {} use a format not checked here (DES crypt, $5$, $6$; use bcrypt, $apr1$ or {{SHA}}): they cannot sign in",
+                    "Secret {}: the passwords of {} use a format not checked here (DES crypt, bcrypt above cost {}, SHA-crypt above {} rounds; use bcrypt, $apr1$, $5$/$6$ or {{SHA}}): they cannot sign in",
                     config.secret,
-                    unsupported.join(", ")
+                    unsupported.join(", "),
+                    wasm_ingress_filter::basic::MAX_BCRYPT_COST,
+                    wasm_ingress_filter::basic::MAX_SHA_CRYPT_ROUNDS,
                 );
                 diagnostics.push(object.clone(), field, Severity::Warning, message);
             }
