@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod model;
 pub mod nacks;
+pub mod report;
 pub mod source;
 pub mod state;
 pub mod status;

@@ -188,17 +188,18 @@ impl Builder {
         }
     }
 
-    /// Log each diagnostic once when it appears and once when it is gone.
+    /// Log each diagnostic once when it appears and once when it is gone (a problem many objects
+    /// share as one line: see `report`).
     fn report(&mut self, diagnostics: &[Diagnostic]) {
         let current: BTreeSet<Diagnostic> = diagnostics.iter().cloned().collect();
-        for diagnostic in current.difference(&self.reported) {
-            match diagnostic.severity {
-                Severity::Error => tracing::error!("{diagnostic}"),
-                Severity::Warning => tracing::warn!("{diagnostic}"),
+        for (severity, line) in crate::report::lines(current.difference(&self.reported)) {
+            match severity {
+                Severity::Error => tracing::error!("{line}"),
+                Severity::Warning => tracing::warn!("{line}"),
             }
         }
-        for gone in self.reported.difference(&current) {
-            tracing::info!("resolved: {gone}");
+        for (_, line) in crate::report::lines(self.reported.difference(&current)) {
+            tracing::info!("resolved: {line}");
         }
         self.reported = current;
     }
