@@ -287,13 +287,13 @@ fn migrate_exits_0_when_every_ingress_behaves_identically() {
 
 #[test]
 fn migrate_exits_1_when_something_differs_and_2_when_something_is_refused() {
-    let differs = nginx_ingress("differs", r#"{nginx.ingress.kubernetes.io/connection-proxy-header: "keep-alive"}"#);
+    let differs = nginx_ingress("differs", r#"{nginx.ingress.kubernetes.io/limit-rate: "100"}"#);
     let dir = folder(&[("backends.yaml", BACKENDS), ("differs.yaml", &differs)]);
     let output = wasm_ingress(&["migrate", path_arg(dir.path())]);
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(text.contains("DIFFERS default/differs"), "{text}");
-    assert!(text.lines().any(|l| l.trim_start().starts_with("not supported connection-proxy-header: \"keep-alive\": not applied")), "{text}");
+    assert!(text.lines().any(|l| l.trim_start().starts_with("not supported limit-rate: \"100\": not applied")), "{text}");
 
     let refused = nginx_ingress("refused", r#"{nginx.ingress.kubernetes.io/auth-tls-secret: default/ca}"#);
     let dir = folder(&[("backends.yaml", BACKENDS), ("differs.yaml", &differs), ("refused.yaml", &refused)]);

@@ -482,3 +482,24 @@ fn custom_headers_come_from_a_configmap_like_ingress_nginx() {
     };
     assert_eq!((changed.status, changed.header("my-custom-header"), changed.header("my-custom-header-dollar")), (200, Some("43"), None));
 }
+
+/// ingress-nginx's e2e test `connection.go`: `connection-proxy-header: keep-alive` reaches the
+/// backend as `Connection: keep-alive`; without it the backend gets no `Connection` header, as
+/// behind ingress-nginx with upstream keepalive.
+#[test]
+fn connection_proxy_header_reaches_the_backend() {
+    let app = backend("app", 76);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.extend([
+        annotated("keep", &[("connection-proxy-header", "keep-alive")], "connection.foo.com", &["/"]),
+        annotated("plain", &[], "plain.foo.com", &["/"]),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let keep = get(gateway.http, "connection.foo.com", "/", "\r\nConnection: close");
+    assert_eq!(keep.status, 200);
+    assert_eq!(keep.echo().unwrap().headers.get("connection").map(String::as_str), Some("keep-alive"));
+    let plain = get(gateway.http, "plain.foo.com", "/", "");
+    assert_eq!((plain.status, plain.echo().unwrap().headers.get("connection")), (200, None));
+}

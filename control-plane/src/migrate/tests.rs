@@ -33,7 +33,7 @@ fn an_annotation_is_classified_by_the_registry_then_by_what_translation_said() {
         ("app-root", &[&warning], Class::Differs, "same"),
         ("limit-rps", &[], Class::Differs, "differs"),
         ("proxy-buffering", &[&warning], Class::Differs, "no effect"),
-        ("connection-proxy-header", &[&warning], Class::NotSupported, "not yet"),
+        ("limit-rate", &[&warning], Class::NotSupported, "not yet"),
         ("server-snippet", &[&warning], Class::NotSupported, "never applied"),
         ("satisfy", &[&warning], Class::NotSupported, "fails closed"),
         ("auth-tls-secret", &[&error], Class::Refused, "differs"),

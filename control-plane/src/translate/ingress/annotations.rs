@@ -118,6 +118,11 @@ impl NginxAnnotations {
         if let Some(prefix) = &self.behaviour.forwarded_prefix {
             policy.request_headers.insert("x-forwarded-prefix".into(), prefix.resolve(location));
         }
+        // nginx's `proxy_set_header Connection`; a gRPC backend is spoken to by `grpc_pass`, which
+        // does not send it (and HTTP/2 forbids the header).
+        if let Some(connection) = self.behaviour.connection_header.as_deref().filter(|_| !self.upstream.protocol.streams()) {
+            policy.request_headers.insert("connection".into(), HeaderValue::text(connection));
+        }
         let headers = &self.snippet_headers;
         for (name, value) in &headers.request_set {
             // An annotation's header (x-forwarded-prefix) wins over the snippet's.
@@ -422,9 +427,9 @@ mod tests {
             },
             Case {
                 name: "known but unsupported annotation is a warning",
-                input: &[("nginx.ingress.kubernetes.io/connection-proxy-header", "keep-alive")],
+                input: &[("nginx.ingress.kubernetes.io/limit-rate", "100")],
                 parsed: NginxAnnotations::default(),
-                notes: &["nginx.ingress.kubernetes.io/connection-proxy-header"],
+                notes: &["nginx.ingress.kubernetes.io/limit-rate"],
             },
             Case {
                 name: "snippet is a warning, never applied",
@@ -550,8 +555,8 @@ mod tests {
 
     #[test]
     fn unsupported_annotation_message_says_ignored() {
-        let input = annotations(&[("nginx.ingress.kubernetes.io/connection-proxy-header", "keep-alive")]);
+        let input = annotations(&[("nginx.ingress.kubernetes.io/limit-rate", "100")]);
         let (_, notes) = parse(Some(&input), "default");
-        assert_eq!(notes[0].2, "annotation nginx.ingress.kubernetes.io/connection-proxy-header is not supported yet; ignored");
+        assert_eq!(notes[0].2, "annotation nginx.ingress.kubernetes.io/limit-rate is not supported yet; ignored");
     }
 }

@@ -27,6 +27,7 @@ use super::variables::{Allowed, Template};
 /// The annotation names (after the prefix) this module reads.
 pub const NAMES: &[&str] = &[
     "app-root",
+    "connection-proxy-header",
     "force-ssl-redirect",
     "from-to-www-redirect",
     "permanent-redirect",
@@ -193,6 +194,9 @@ pub struct Behaviour {
     /// `x-forwarded-prefix`: the `X-Forwarded-Prefix` the upstream receives (nginx variables
     /// allowed; the route policy gets it with its location's, see `NginxAnnotations::policy`).
     pub forwarded_prefix: Option<Template>,
+    /// `connection-proxy-header`: the `Connection` header HTTP/1 upstreams receive (none by
+    /// default, as ingress-nginx with upstream keepalive sends none).
+    pub connection_header: Option<String>,
     /// Why ingress-nginx would reject the whole Ingress, if it would.
     pub refused: Option<(String, String)>,
 }
@@ -213,6 +217,7 @@ impl Behaviour {
             stream_request_body: reader.get("proxy-request-buffering").is_some_and(|v| v.trim() == "off"),
             upstream_vhost: reader.upstream_vhost(),
             forwarded_prefix: reader.forwarded_prefix(),
+            connection_header: reader.connection_header(),
             ..Behaviour::default()
         };
         reader.send_timeout(behaviour.read_timeout);
@@ -395,7 +400,6 @@ impl<'a> Reader<'a> {
         None
     }
 
-    /// A literal header value: printable ASCII, at most 1 KiB (nginx variables are not expanded).
     /// A header value: printable ASCII, at most 1 KiB, with the nginx variables
     /// [`super::variables`] knows.
     fn forwarded_prefix(&mut self) -> Option<Template> {
@@ -412,6 +416,21 @@ impl<'a> Reader<'a> {
             "not a header value (printable ASCII, at most 1 KiB)".to_string()
         };
         self.note("x-forwarded-prefix", Severity::Warning, format!("{value:?}: {why}; not sent"));
+        None
+    }
+
+    /// `connection-proxy-header`: letters, digits and `-._~/:` as ingress-nginx's validation
+    /// takes them (`keep-alive`, `close`, `upgrade`); anything else is ignored with a warning.
+    fn connection_header(&mut self) -> Option<String> {
+        let value = self.get("connection-proxy-header")?.trim().to_string();
+        if value.is_empty() {
+            return None;
+        }
+        if value.len() <= 256 && value.chars().all(|c| c.is_ascii_alphanumeric() || "-._~/:".contains(c)) {
+            return Some(value);
+        }
+        let reason = format!("{value:?} has characters ingress-nginx's validation refuses (letters, digits and -._~/: only); ignored");
+        self.note("connection-proxy-header", Severity::Warning, reason);
         None
     }
 

@@ -98,7 +98,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("canary-weight-total", Applied),
     entry("client-body-buffer-size", NoEffect),
     entry("configuration-snippet", Differs),
-    entry("connection-proxy-header", NotYet),
+    entry("connection-proxy-header", Differs),
     entry("cors-allow-credentials", Applied),
     entry("cors-allow-headers", Applied),
     entry("cors-allow-methods", Applied),

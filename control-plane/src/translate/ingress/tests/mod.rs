@@ -410,13 +410,13 @@ fn routes_by_table() {
             name: "unsupported_annotations_warn_and_change_nothing",
             manifests: ingress(
                 "shop",
-                &annotated(&[("nginx.ingress.kubernetes.io/connection-proxy-header", "keep-alive"), ("nginx.ingress.kubernetes.io/configuration-snippet", "x")]),
+                &annotated(&[("nginx.ingress.kubernetes.io/limit-rate", "100"), ("nginx.ingress.kubernetes.io/configuration-snippet", "x")]),
                 &[rule("shop.example.com", &[path("/", "Prefix", "a", 80)])],
             ),
             hosts: vec![vhost("shop.example.com", vec![route(prefix("/"), forward("default", "a", 80), "default/shop: spec.rules[0].http.paths[0]")])],
             diagnostics: vec![
                 "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/configuration-snippet]: only header statements of a snippet are applied, and the last statement has no \";\"; the snippet is not applied (the rest of the Ingress is served)",
-                "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/connection-proxy-header]: annotation nginx.ingress.kubernetes.io/connection-proxy-header is not supported yet; ignored",
+                "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/limit-rate]: annotation nginx.ingress.kubernetes.io/limit-rate is not supported yet; ignored",
             ],
         },
         RouteCase {
