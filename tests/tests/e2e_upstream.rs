@@ -19,6 +19,7 @@
 //!   backend's answer to `GET /` with `X-Code` and the other ingress-nginx headers; an unlisted one
 //!   passes; without a default backend the listed codes answer 404 (ingress-nginx's own default
 //!   server); a client naming a cluster in the internal error-page header gets nothing from it;
+//!   `disable-proxy-intercept-errors: "true"` lets the backend's own 404 through;
 //! - `serve --default-backend-service`: answers requests no Ingress serves, and the error pages of
 //!   Ingresses without their own `default-backend`;
 //! - `ssl-passthrough` (with `serve --enable-ssl-passthrough`): the client's TLS reaches the backend
@@ -303,6 +304,13 @@ fn custom_http_errors_are_answered_by_the_default_backend_as_ingress_nginx_does(
     objects.push(manifests::ingress("default", "site", errors("404,503", Some("pages")), &[("site.test", paths())]));
     objects.push(manifests::ingress("default", "bare", errors("404", None), &[("bare.test", paths())]));
     objects.push(manifests::ingress("default", "plain", json!({}), &[("plain.test", paths())]));
+    // ingress-nginx's disableproxyintercepterrors.go: the backend's own 404 passes, "false" keeps the page.
+    let mut pass = errors("404", Some("pages"));
+    pass[format!("{NGINX}disable-proxy-intercept-errors")] = json!("true");
+    objects.push(manifests::ingress("default", "pie", pass, &[("pie.foo.com", paths())]));
+    let mut intercept = errors("404", Some("pages"));
+    intercept[format!("{NGINX}disable-proxy-intercept-errors")] = json!("false");
+    objects.push(manifests::ingress("default", "pie-false", intercept, &[("pie-false.foo.com", paths())]));
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();
 
@@ -335,6 +343,11 @@ fn custom_http_errors_are_answered_by_the_default_backend_as_ingress_nginx_does(
     // Without a default backend: ingress-nginx's own default server answers 404.
     let (status, body, _) = get_with(&gateway, "bare.test", "/", &[("x-echo-status", "404")]);
     assert_eq!((status, body.as_str()), (404, "default backend - 404\n"));
+    let (status, _, echo) = get_with(&gateway, "pie.foo.com", "/status/404", &[("x-echo-status", "404")]);
+    assert_eq!((status, echo.map(|e| e.backend)), (404, Some("app".to_string())), "disable-proxy-intercept-errors: the backend's answer");
+    let (status, _, echo) = get_with(&gateway, "pie-false.foo.com", "/status/404", &[("x-echo-status", "404")]);
+    let echo = echo.expect("the default backend's echo");
+    assert_eq!((status, echo.backend.as_str(), echo.headers.get("x-code").map(String::as_str)), (404, "pages", Some("404")));
     // An Ingress without the annotation is untouched.
     let (status, _, echo) = get_with(&gateway, "plain.test", "/", &[("x-echo-status", "404")]);
     assert_eq!((status, echo.map(|e| e.backend)), (404, Some("app".to_string())));

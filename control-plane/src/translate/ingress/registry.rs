@@ -109,6 +109,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("custom-http-errors", Differs),
     entry("default-backend", Applied),
     entry("denylist-source-range", Applied),
+    entry("disable-proxy-intercept-errors", Differs),
     entry("enable-access-log", NotYet),
     entry("enable-cors", Differs),
     entry("enable-global-auth", NoEffect),

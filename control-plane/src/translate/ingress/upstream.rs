@@ -29,6 +29,7 @@ pub const NAMES: &[&str] = &[
     "backend-protocol",
     "custom-http-errors",
     "default-backend",
+    "disable-proxy-intercept-errors",
     "proxy-connect-timeout",
     "proxy-http-version",
     "proxy-ssl-name",
@@ -143,7 +144,11 @@ impl Upstream {
         }
         let service_upstream = trimmed(&reader, "service-upstream").is_some_and(|v| v == "true");
         let default_backend = trimmed(&reader, "default-backend").filter(|v| !v.is_empty());
-        let custom_http_errors = parse_error_codes(&mut reader);
+        let mut custom_http_errors = parse_error_codes(&mut reader);
+        // nginx's `proxy_intercept_errors off`: the backend's own error answers pass through.
+        if reader.boolean("disable-proxy-intercept-errors") == Some(true) {
+            custom_http_errors.clear();
+        }
         let ssl = parse_proxy_ssl(&mut reader);
         (Upstream { protocol, connect_timeout, ssl, service_upstream, default_backend, custom_http_errors }, reader.notes)
     }
@@ -330,6 +335,15 @@ mod tests {
 
     fn parse(pairs: &[(&str, &str)]) -> (Upstream, Vec<AnnotationNote>) {
         Upstream::parse(&annotations(pairs))
+    }
+
+    #[test]
+    fn disabling_proxy_intercept_errors_lets_the_backends_errors_through() {
+        let errors = [("custom-http-errors", "404"), ("default-backend", "pages")];
+        for (value, codes) in [("true", &[][..]), ("false", &[404][..]), ("yes", &[404][..])] {
+            let (upstream, _) = parse(&[errors[0], errors[1], ("disable-proxy-intercept-errors", value)]);
+            assert_eq!(upstream.custom_http_errors, codes, "{value}");
+        }
     }
 
     #[test]
