@@ -45,6 +45,9 @@ pub struct Model {
     /// HTTPS server names (lower-case, `*.` wildcards as written) that ask for client
     /// certificates, and how Envoy validates them: one SNI filter chain each.
     pub client_validation: BTreeMap<String, ClientValidation>,
+    /// HTTPS server names whose Ingress sets `ssl-ciphers`, and their TLS 1.2 suites (BoringSSL
+    /// names): one SNI filter chain each.
+    pub cipher_suites: BTreeMap<String, Vec<String>>,
 }
 
 /// Where a passed-through host's TLS connections go.

@@ -503,3 +503,64 @@ fn connection_proxy_header_reaches_the_backend() {
     let plain = get(gateway.http, "plain.foo.com", "/", "");
     assert_eq!((plain.status, plain.echo().unwrap().headers.get("connection")), (200, None));
 }
+
+/// A TLS 1.2 handshake with `host` as SNI offering only `suite`: whether Envoy accepted it.
+fn handshake_with(gateway: &Gateway, host: &str, ca_pem: &str, suite: tokio_rustls::rustls::SupportedCipherSuite) -> bool {
+    use std::sync::Arc;
+    use tokio_rustls::rustls;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let provider = rustls::crypto::CryptoProvider { cipher_suites: vec![suite], ..rustls::crypto::ring::default_provider() };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(gateway.https).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from(host.to_string()).unwrap();
+        let connected = tokio::time::timeout(Duration::from_secs(5), tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp)).await;
+        matches!(connected, Ok(Ok(_)))
+    })
+}
+
+/// `ssl-ciphers` (ingress-nginx's sslciphers.go sets `ssl_ciphers` for the host): a TLS 1.2
+/// client offering only a suite the host does not list is refused in the handshake, one offering
+/// a listed suite is served; other hosts keep the listener's suites; every cipher name Envoy is
+/// given is one it accepts (the listener is not refused).
+#[test]
+fn ssl_ciphers_limit_a_hosts_tls12_suites() {
+    use tokio_rustls::rustls::crypto::ring::cipher_suite::{TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 as AES128, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 as AES256};
+    let app = backend("app", 77);
+    let ca = TestCa::new("ciphers-ca").unwrap();
+    let (cert, key) = ca.server_cert(&["ciphers.test", "plain.test", "all.test"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.push(manifests::tls_secret("default", "site-tls", &cert, &key));
+    // Every name the control plane passes on (`ciphers::SUPPORTED` in the control plane).
+    let every_name = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305", "ECDHE-PSK-CHACHA20-POLY1305", "ECDHE-ECDSA-AES128-SHA",
+        "ECDHE-RSA-AES128-SHA", "ECDHE-PSK-AES128-CBC-SHA", "ECDHE-ECDSA-AES256-SHA", "ECDHE-RSA-AES256-SHA", "ECDHE-PSK-AES256-CBC-SHA",
+        "AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA", "PSK-AES128-CBC-SHA", "AES256-SHA", "PSK-AES256-CBC-SHA", "DES-CBC3-SHA",
+    ]
+    .join(":");
+    objects.extend([
+        with_tls(annotated("ciphers", &[("ssl-ciphers", "ECDHE-ECDSA-AES256-GCM-SHA384:HIGH:!aNULL")], "ciphers.test", &["/"]), "ciphers.test", "site-tls"),
+        with_tls(annotated("plain", &[], "plain.test", &["/"]), "plain.test", "site-tls"),
+        with_tls(annotated("all", &[("ssl-ciphers", every_name.as_str())], "all.test", &["/"]), "all.test", "site-tls"),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let ca_pem = ca.cert_pem.clone();
+
+    assert!(handshake_with(&gateway, "ciphers.test", &ca_pem, AES256), "a listed suite is served");
+    assert!(!handshake_with(&gateway, "ciphers.test", &ca_pem, AES128), "an unlisted suite is refused");
+    assert!(handshake_with(&gateway, "plain.test", &ca_pem, AES128), "another host keeps the listener's suites");
+    assert!(handshake_with(&gateway, "all.test", &ca_pem, AES128) && handshake_with(&gateway, "all.test", &ca_pem, AES256));
+    let (status, _, echo) = get_tls(&gateway, "ciphers.test", &ca_pem, "/");
+    assert_eq!((status, echo.map(|e| e.backend)), (200, Some("app".to_string())));
+}

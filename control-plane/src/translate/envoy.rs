@@ -259,14 +259,12 @@ fn https_listener(address: SocketAddr, certificates: &[String], model: &Model, e
     // (no SNI, another name, not TLS) falls to the chain that terminates TLS, if there is one.
     let mut filter_chains: Vec<FilterChain> = passthrough.iter().map(|(host, target)| passthrough_chain(host, target)).collect();
     if !certificates.is_empty() {
-        // Hosts that ask for client certificates: their own SNI chain, same certificates and routes.
-        filter_chains.extend(
-            model
-                .client_validation
-                .iter()
-                .filter(|(host, _)| !passthrough.contains_key(*host))
-                .map(|(host, validation)| client_certificate_chain(host, validation, &tls_context, edge)),
-        );
+        // Hosts that ask for client certificates or their own cipher suites: their own SNI chain,
+        // same certificates and routes.
+        let own_chain: BTreeSet<&String> = model.client_validation.keys().chain(model.cipher_suites.keys()).collect();
+        filter_chains.extend(own_chain.into_iter().filter(|host| !passthrough.contains_key(*host)).map(|host| {
+            host_chain(host, model.client_validation.get(host), model.cipher_suites.get(host), &tls_context, edge)
+        }));
         filter_chains.push(FilterChain {
             transport_socket: Some(tls_transport_socket(tls_context)),
             filters: vec![http_connection_manager_filter(HTTPS_LISTENER_NAME, HTTPS_ROUTE_CONFIG, edge)],
@@ -274,7 +272,7 @@ fn https_listener(address: SocketAddr, certificates: &[String], model: &Model, e
         });
     }
     let mut inspectors = listener_filters(edge);
-    if !passthrough.is_empty() || !model.client_validation.is_empty() {
+    if !passthrough.is_empty() || !model.client_validation.is_empty() || !model.cipher_suites.is_empty() {
         inspectors.push(ListenerFilter {
             name: TLS_INSPECTOR_FILTER.to_string(),
             config_type: Some(listener_filter::ConfigType::TypedConfig(pack_any(TlsInspector::default()))),
@@ -293,20 +291,35 @@ fn https_listener(address: SocketAddr, certificates: &[String], model: &Model, e
 
 const TLS_INSPECTOR_FILTER: &str = "envoy.filters.listener.tls_inspector";
 
-/// `auth-tls-*`: TLS whose SNI is `host` is terminated with the listener's certificates and asks
-/// the client for a certificate, validated with the host's CA (SDS). Not required in the
-/// handshake: the filter answers a request without one as nginx does (400 or the error page).
-fn client_certificate_chain(host: &str, validation: &ClientValidation, base: &DownstreamTlsContext, edge: &EdgeSettings) -> FilterChain {
+/// TLS whose SNI is `host`, terminated with the listener's certificates. `auth-tls-*`: asks the
+/// client for a certificate, validated with the host's CA (SDS); not required in the handshake:
+/// the filter answers a request without one as nginx does (400 or the error page).
+/// `ssl-ciphers`: the host's TLS 1.2 suites instead of the listener's.
+fn host_chain(
+    host: &str,
+    validation: Option<&ClientValidation>,
+    suites: Option<&Vec<String>>,
+    base: &DownstreamTlsContext,
+    edge: &EdgeSettings,
+) -> FilterChain {
     let mut tls_context = base.clone();
     if let Some(common) = tls_context.common_tls_context.as_mut() {
-        common.validation_context_type = Some(common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(SdsSecretConfig {
-            name: validation.secret_name(),
-            sds_config: Some(ads_config_source()),
-        }));
+        if let Some(validation) = validation {
+            common.validation_context_type = Some(common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(SdsSecretConfig {
+                name: validation.secret_name(),
+                sds_config: Some(ads_config_source()),
+            }));
+        }
+        if let (Some(suites), Some(params)) = (suites, common.tls_params.as_mut()) {
+            params.cipher_suites = suites.clone();
+        }
     }
-    tls_context.require_client_certificate = Some(BoolValue { value: false });
+    if validation.is_some() {
+        tls_context.require_client_certificate = Some(BoolValue { value: false });
+    }
+    let kind = if validation.is_some() { "client-certificate" } else { "ciphers" };
     FilterChain {
-        name: format!("client-certificate:{host}"),
+        name: format!("{kind}:{host}"),
         filter_chain_match: Some(sni_match(host)),
         transport_socket: Some(tls_transport_socket(tls_context)),
         filters: vec![http_connection_manager_filter(HTTPS_LISTENER_NAME, HTTPS_ROUTE_CONFIG, edge)],
@@ -901,6 +914,30 @@ mod tests {
         let after = build(&rotated, &settings());
         assert_eq!(after.listeners, resources.listeners);
         assert_ne!(after.secrets, resources.secrets);
+    }
+
+    #[test]
+    fn hosts_with_their_own_ciphers_get_an_sni_chain_with_them() {
+        let mut model = model();
+        let validation = ClientValidation { secret: "default/client-ca".into(), ca_pem: "CA PEM".into(), crl_pem: None, max_depth: 1, verify: true };
+        model.client_validation.insert("both.example.com".into(), validation);
+        let suites = vec!["ECDHE-ECDSA-AES256-GCM-SHA384".to_string()];
+        model.cipher_suites.insert("both.example.com".into(), suites.clone());
+        model.cipher_suites.insert("strict.example.com".into(), suites.clone());
+        let resources = build(&model, &settings());
+        let https = listener(&resources, HTTPS_LISTENER_NAME).unwrap();
+        assert!(https.listener_filters.iter().any(|f| f.name == TLS_INSPECTOR_FILTER));
+        let chains: Vec<&str> = https.filter_chains.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(chains, ["client-certificate:both.example.com", "ciphers:strict.example.com", ""], "one chain per host, then the catch-all");
+        let suites_of = |chain: &FilterChain| -> (Vec<String>, bool) {
+            let Some(transport_socket::ConfigType::TypedConfig(any)) = &chain.transport_socket.as_ref().unwrap().config_type else { panic!() };
+            let context: DownstreamTlsContext = unpack(any);
+            let common = context.common_tls_context.unwrap();
+            (common.tls_params.unwrap().cipher_suites, common.validation_context_type.is_some())
+        };
+        assert_eq!(suites_of(&https.filter_chains[0]), (suites.clone(), true), "client certificates and ciphers in one chain");
+        assert_eq!(suites_of(&https.filter_chains[1]), (suites, false));
+        assert_eq!(suites_of(&https.filter_chains[2]).0, crate::translate::edge::DEFAULT_TLS_CIPHERS, "other hosts keep the listener's");
     }
 
     #[test]

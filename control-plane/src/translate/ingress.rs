@@ -60,6 +60,7 @@ mod backends;
 mod balance;
 pub mod behaviour;
 mod canary;
+mod ciphers;
 mod cors;
 mod header_maps;
 pub mod endpoints;

@@ -27,6 +27,7 @@ use super::basic::{self, Basic, BasicConfig};
 use super::behaviour::{self, Behaviour};
 use super::balance::{self, Balancing};
 use super::canary::{self, CanaryRules};
+use super::ciphers;
 use super::header_maps::{self, MapRef};
 use super::mirror;
 use super::response;
@@ -189,6 +190,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
             (Support::Applied | Support::Differs, name) if response::NAMES.contains(&name) => {} // read by `response::parse`
             (Support::Applied | Support::Differs, name) if alias::NAMES.contains(&name) => {} // read by `alias::parse`
             (Support::Applied | Support::Differs, name) if header_maps::NAMES.contains(&name) => {} // read by `header_maps::parse`
+            (Support::Applied | Support::Differs, name) if ciphers::NAMES.contains(&name) => {} // read by `ciphers::parse`
             (Support::Differs, "ssl-passthrough") => match value.trim() {
                 "true" => parsed.ssl_passthrough = true,
                 "false" => {}
@@ -319,6 +321,11 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
         let (aliases, alias_notes) = alias::parse(annotations);
         parsed.aliases = aliases;
         notes.extend(alias_notes);
+        let cipher = ciphers::parse(annotations);
+        notes.extend(cipher.notes);
+        if parsed.behaviour.refused.is_none() {
+            parsed.behaviour.refused = cipher.refused;
+        }
         let (custom_headers, custom_header_notes) = header_maps::parse(annotations);
         parsed.custom_headers_map = custom_headers;
         notes.extend(custom_header_notes);

@@ -185,7 +185,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("session-cookie-path", Applied),
     entry("session-cookie-samesite", Applied),
     entry("session-cookie-secure", Applied),
-    entry("ssl-ciphers", NotYet),
+    entry("ssl-ciphers", Differs),
     entry("ssl-passthrough", Differs),
     entry("ssl-prefer-server-ciphers", NotYet),
     entry("ssl-redirect", Applied),

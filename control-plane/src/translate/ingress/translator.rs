@@ -28,7 +28,7 @@ use super::annotations::{self, NginxAnnotations, NGINX_PREFIX, REWRITE_TARGET, U
 use super::backends::{ingress_ref, Backends};
 use super::claims::{HostOwners, TlsClaims};
 use super::{
-    age_key, alias, auth_tls, canary, header_maps, check_our_class_objects, clusters_used, covers, describe_match, ensure_compiles, fail_closed,
+    age_key, alias, auth_tls, canary, ciphers, header_maps, check_our_class_objects, clusters_used, covers, describe_match, ensure_compiles, fail_closed,
     for_backend, is_ours, match_sort_key, normalize_host, passthrough, read_passwords, requested_tls_names, route_for, shape,
     single_cluster, table_size, table_version_and_bytes, tls, trim_trailing_slash, www_redirect_hosts, Diagnostics, HostBuild, PathCandidate, PathType,
     DefaultBackendSource, ErrorPages, RouteExtras, RoutePolicies, TranslateOptions, TranslationNotes,
@@ -64,6 +64,8 @@ pub(super) struct Translator<'s> {
     aliases: alias::AliasClaims,
     /// Hosts that ask for client certificates (`auth-tls-*`; the oldest Ingress of a host decides).
     client_hosts: BTreeMap<String, auth_tls::HostCheck>,
+    /// `ssl-ciphers` per host (see `ciphers`).
+    cipher_hosts: BTreeMap<String, Vec<String>>,
     /// External auth services the served Ingresses call (`auth-url`).
     auth_services: BTreeMap<String, AuthService>,
     /// Basic-auth users by password list (`auth-type: basic`).
@@ -144,6 +146,7 @@ impl<'s> Translator<'s> {
             canaries: Vec::new(),
             aliases: alias::AliasClaims::default(),
             client_hosts: auth_tls::client_certificate_hosts(&ours, state),
+            cipher_hosts: ciphers::host_suites(&ours),
             auth_services: BTreeMap::new(),
             passwords: BTreeMap::new(),
             passthrough_hosts: BTreeMap::new(),
@@ -583,6 +586,7 @@ impl<'s> Translator<'s> {
         let alias_hosts = self.aliases.virtual_hosts(&virtual_hosts, &mut self.notes.aliases, &mut self.diagnostics);
         virtual_hosts.extend(alias_hosts);
         let client_validation = auth_tls::apply(&self.client_hosts, &self.notes.aliases, &mut virtual_hosts);
+        let cipher_suites = ciphers::apply(&self.cipher_hosts, &self.notes.aliases, &virtual_hosts);
         virtual_hosts.sort_by(|a, b| a.host.cmp(&b.host));
         let table = self.table(virtual_hosts);
 
@@ -606,6 +610,7 @@ impl<'s> Translator<'s> {
             auth_services: self.auth_services,
             passthrough: self.passthrough_hosts,
             client_validation,
+            cipher_suites,
         };
         let translation = Translation {
             model,

@@ -1,0 +1,197 @@
+//! `ssl-ciphers`: the TLS 1.2 cipher suites of an Ingress's hosts, nginx's `ssl_ciphers` at
+//! server level. Pure: annotations in, the suites per host out; the HTTPS listener gives each such
+//! host its own SNI filter chain with them (`translate::envoy`).
+//!
+//! The value is an OpenSSL cipher string. Envoy's BoringSSL takes only cipher names (a name it
+//! does not know would make Envoy refuse the whole listener), so the names of [`SUPPORTED`] are
+//! kept in the order written and everything else — OpenSSL keywords (`HIGH`, `!aNULL`,
+//! `@STRENGTH`), names BoringSSL dropped (RC4, DHE, CAMELLIA, …) — is left out with a warning;
+//! with no name left, the listener's suites (`serve --tls-ciphers`) apply. TLS 1.3 suites are
+//! BoringSSL's own and not configurable, as in nginx's `ssl_ciphers`. As ingress-nginx, a value
+//! with characters its validation refuses rejects the Ingress, and the oldest Ingress of a host
+//! that sets one decides the host's suites (a server-level setting).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::networking::v1::Ingress;
+use wasm_ingress_filter::table::VirtualHost;
+
+use crate::model::Severity;
+use crate::state::ObjectKey;
+
+use super::annotations::AnnotationNote;
+use super::{normalize_host, NGINX_PREFIX};
+
+/// The annotation names (after the prefix) this module reads.
+pub const NAMES: &[&str] = &["ssl-ciphers"];
+
+/// The TLS 1.2 cipher names BoringSSL (and so Envoy) accepts, as OpenSSL spells them.
+pub const SUPPORTED: &[&str] = &[
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+    "ECDHE-PSK-CHACHA20-POLY1305",
+    "ECDHE-ECDSA-AES128-SHA",
+    "ECDHE-RSA-AES128-SHA",
+    "ECDHE-PSK-AES128-CBC-SHA",
+    "ECDHE-ECDSA-AES256-SHA",
+    "ECDHE-RSA-AES256-SHA",
+    "ECDHE-PSK-AES256-CBC-SHA",
+    "AES128-GCM-SHA256",
+    "AES256-GCM-SHA384",
+    "AES128-SHA",
+    "PSK-AES128-CBC-SHA",
+    "AES256-SHA",
+    "PSK-AES256-CBC-SHA",
+    "DES-CBC3-SHA",
+];
+
+/// What an `ssl-ciphers` value asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ciphers {
+    /// Not set (or empty).
+    Off,
+    /// These suites (at least one), and the parts left out.
+    Suites { suites: Vec<String>, left_out: Vec<String> },
+    /// Nothing Envoy can use: the listener's suites apply.
+    NoneUsable(Vec<String>),
+    /// Characters ingress-nginx's validation refuses: the Ingress is rejected, as there.
+    Refused(String),
+}
+
+/// Read an `ssl-ciphers` value.
+pub fn read(value: &str) -> Ciphers {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ciphers::Off;
+    }
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || "!:+-".contains(c)) {
+        return Ciphers::Refused(format!("{value:?} has characters ingress-nginx's validation refuses (letters, digits and !:+- only)"));
+    }
+    let (mut suites, mut left_out) = (Vec::new(), Vec::new());
+    for part in value.split(':').filter(|p| !p.is_empty()) {
+        match SUPPORTED.iter().find(|name| name.eq_ignore_ascii_case(part)) {
+            Some(name) if !suites.iter().any(|s| s == name) => suites.push(name.to_string()),
+            Some(_) => {}
+            None => left_out.push(part.to_string()),
+        }
+    }
+    if suites.is_empty() {
+        Ciphers::NoneUsable(left_out)
+    } else {
+        Ciphers::Suites { suites, left_out }
+    }
+}
+
+/// One Ingress's `ssl-ciphers`, read.
+#[derive(Debug, Default)]
+pub struct CipherAnnotation {
+    /// The suites to use (none: the listener's).
+    pub suites: Option<Vec<String>>,
+    pub notes: Vec<AnnotationNote>,
+    /// (annotation, reason) when ingress-nginx would reject the Ingress.
+    pub refused: Option<(String, String)>,
+}
+
+/// One Ingress's `ssl-ciphers`: the suites, the notes, and why ingress-nginx would reject it.
+pub fn parse(annotations: &BTreeMap<String, String>) -> CipherAnnotation {
+    let key = format!("{NGINX_PREFIX}ssl-ciphers");
+    match annotations.get(&key).map(|v| read(v)) {
+        None | Some(Ciphers::Off) => CipherAnnotation::default(),
+        Some(Ciphers::Suites { suites, left_out }) if left_out.is_empty() => CipherAnnotation { suites: Some(suites), ..Default::default() },
+        Some(Ciphers::Suites { suites, left_out }) => {
+            let note = format!("{} left out: Envoy takes only the TLS 1.2 cipher names BoringSSL knows", left_out.join(", "));
+            CipherAnnotation { suites: Some(suites), notes: vec![(key, Severity::Warning, note)], refused: None }
+        }
+        Some(Ciphers::NoneUsable(left_out)) => {
+            let note = format!(
+                "no cipher name Envoy knows ({} left out; names such as ECDHE-ECDSA-AES128-GCM-SHA256 only); the HTTPS listener's suites (serve --tls-ciphers) apply",
+                left_out.join(", ")
+            );
+            CipherAnnotation { notes: vec![(key, Severity::Warning, note)], ..Default::default() }
+        }
+        Some(Ciphers::Refused(reason)) => CipherAnnotation { refused: Some((key, reason)), ..Default::default() },
+    }
+}
+
+/// The suites of each host: from the oldest Ingress (of `ours`, oldest first) with rules for it
+/// that sets `ssl-ciphers` (a canary's own is ignored, as its other server-level annotations).
+pub fn host_suites(ours: &[(&ObjectKey, &Ingress)]) -> BTreeMap<String, Vec<String>> {
+    let mut hosts = BTreeMap::new();
+    for (_, ingress) in ours {
+        let Some(annotations) = ingress.metadata.annotations.as_ref() else { continue };
+        if super::canary::parse(annotations).0.is_some() {
+            continue;
+        }
+        let CipherAnnotation { suites: Some(suites), refused: None, .. } = parse(annotations) else { continue };
+        let rules = ingress.spec.as_ref().and_then(|s| s.rules.as_deref()).unwrap_or_default();
+        for host in rules.iter().filter_map(|r| normalize_host(r.host.as_deref().unwrap_or_default()).ok()) {
+            if !host.is_empty() {
+                hosts.entry(host).or_insert_with(|| suites.clone());
+            }
+        }
+    }
+    hosts
+}
+
+/// The suites of each served server name (a `server-alias` name, `aliases`: alias -> host, takes
+/// its host's).
+pub fn apply(hosts: &BTreeMap<String, Vec<String>>, aliases: &BTreeMap<String, String>, virtual_hosts: &[VirtualHost]) -> BTreeMap<String, Vec<String>> {
+    virtual_hosts
+        .iter()
+        .filter_map(|vhost| {
+            let host = aliases.get(&vhost.host).unwrap_or(&vhost.host);
+            hosts.get(host).map(|suites| (vhost.host.clone(), suites.clone()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openssl_strings_keep_the_names_envoy_knows() {
+        let suites = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let rows = [
+            ("", Ciphers::Off),
+            (
+                "ECDHE-ECDSA-AES256-GCM-SHA384:ecdhe-rsa-aes128-gcm-sha256:ECDHE-ECDSA-AES256-GCM-SHA384",
+                Ciphers::Suites { suites: suites(&["ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES128-GCM-SHA256"]), left_out: vec![] },
+            ),
+            (
+                "ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256:!aNULL",
+                Ciphers::Suites { suites: suites(&["ECDHE-RSA-AES128-GCM-SHA256"]), left_out: suites(&["DHE-RSA-AES128-GCM-SHA256", "!aNULL"]) },
+            ),
+            ("HIGH:!aNULL:!MD5", Ciphers::NoneUsable(suites(&["HIGH", "!aNULL", "!MD5"]))),
+        ];
+        for (value, want) in rows {
+            assert_eq!(read(value), want, "{value:?}");
+        }
+        assert!(matches!(read("ALL:@STRENGTH"), Ciphers::Refused(_)), "@ is refused by ingress-nginx's validation");
+        assert!(matches!(read("AES128-SHA AES256-SHA"), Ciphers::Refused(_)));
+    }
+
+    #[test]
+    fn the_oldest_ingress_of_a_host_decides_and_aliases_follow_their_host() {
+        let ingress = |name: &str, ciphers: &str, host: &str| -> (ObjectKey, Ingress) {
+            let json = serde_json::json!({
+                "metadata": {"name": name, "namespace": "web", "annotations": {"nginx.ingress.kubernetes.io/ssl-ciphers": ciphers}},
+                "spec": {"rules": [{"host": host}]}
+            });
+            (ObjectKey::new("web", name), serde_json::from_value(json).unwrap())
+        };
+        let (a, b, c) = (ingress("a", "AES128-SHA", "shop.test"), ingress("b", "AES256-SHA", "shop.test"), ingress("c", "HIGH", "blog.test"));
+        let ours = [(&a.0, &a.1), (&b.0, &b.1), (&c.0, &c.1)];
+        let hosts = host_suites(&ours);
+        assert_eq!(hosts, BTreeMap::from([("shop.test".to_string(), vec!["AES128-SHA".to_string()])]));
+        let vhost = |host: &str| VirtualHost { host: host.into(), ..VirtualHost::default() };
+        let aliases = BTreeMap::from([("www.shop.test".to_string(), "shop.test".to_string())]);
+        let applied = apply(&hosts, &aliases, &[vhost("shop.test"), vhost("www.shop.test"), vhost("blog.test")]);
+        assert_eq!(applied.keys().collect::<Vec<_>>(), ["shop.test", "www.shop.test"]);
+    }
+}
