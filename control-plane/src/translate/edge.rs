@@ -25,16 +25,44 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{tls_paramet
 use envoy_types::pb::google::protobuf::{Duration as ProtoDuration, UInt32Value};
 use envoy_types::util::pack_any;
 
-/// The TLS 1.2 cipher suites offered downstream: ingress-nginx's default `ssl-ciphers` less the
-/// DHE suites BoringSSL does not implement (forward-secret AEADs only). TLS 1.3 suites are fixed.
-pub const DEFAULT_TLS_CIPHERS: &[&str] = &[
+/// The TLS 1.2 cipher names BoringSSL (and so Envoy) accepts, as OpenSSL spells them; a name
+/// outside this list would make Envoy refuse the listener.
+pub const TLS12_CIPHERS: &[&str] = &[
     "ECDHE-ECDSA-AES128-GCM-SHA256",
     "ECDHE-RSA-AES128-GCM-SHA256",
     "ECDHE-ECDSA-AES256-GCM-SHA384",
     "ECDHE-RSA-AES256-GCM-SHA384",
     "ECDHE-ECDSA-CHACHA20-POLY1305",
     "ECDHE-RSA-CHACHA20-POLY1305",
+    "ECDHE-PSK-CHACHA20-POLY1305",
+    "ECDHE-ECDSA-AES128-SHA",
+    "ECDHE-RSA-AES128-SHA",
+    "ECDHE-PSK-AES128-CBC-SHA",
+    "ECDHE-ECDSA-AES256-SHA",
+    "ECDHE-RSA-AES256-SHA",
+    "ECDHE-PSK-AES256-CBC-SHA",
+    "AES128-GCM-SHA256",
+    "AES256-GCM-SHA384",
+    "AES128-SHA",
+    "PSK-AES128-CBC-SHA",
+    "AES256-SHA",
+    "PSK-AES256-CBC-SHA",
+    "DES-CBC3-SHA",
 ];
+
+/// The TLS 1.2 cipher suites offered downstream: ingress-nginx's default `ssl-ciphers` less the
+/// DHE suites BoringSSL does not implement (forward-secret AEADs only: the first six of
+/// [`TLS12_CIPHERS`]). TLS 1.3 suites are fixed.
+pub const DEFAULT_TLS_CIPHERS: &[&str] = TLS12_CIPHERS.split_at(6).0;
+
+/// `--tls-ciphers` entries: a name of [`TLS12_CIPHERS`] (any case), written as BoringSSL spells it.
+fn parse_tls_cipher(value: &str) -> Result<String, String> {
+    TLS12_CIPHERS
+        .iter()
+        .find(|name| name.eq_ignore_ascii_case(value.trim()))
+        .map(|name| name.to_string())
+        .ok_or_else(|| format!("{value:?} is not a TLS 1.2 cipher name Envoy takes (one of {})", TLS12_CIPHERS.join(", ")))
+}
 
 /// What to do with `%2F` / `%5C` in a request path (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -103,7 +131,7 @@ pub struct EdgeSettings {
     #[arg(long, value_enum, default_value = "1.2")]
     pub tls_min_version: TlsMinVersion,
     /// TLS 1.2 cipher suites (comma-separated, OpenSSL names).
-    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_TLS_CIPHERS.iter().map(|c| c.to_string()))]
+    #[arg(long, value_delimiter = ',', value_parser = parse_tls_cipher, default_values_t = DEFAULT_TLS_CIPHERS.iter().map(|c| c.to_string()))]
     pub tls_ciphers: Vec<String>,
     /// Proxies in front of Envoy whose `X-Forwarded-For` entries are trusted (ingress-nginx
     /// `use-forwarded-headers`; usually 1 behind a cloud load balancer). The client address that
@@ -272,6 +300,10 @@ mod tests {
         assert_eq!(edge.path_with_escaped_slashes_action(), PathWithEscapedSlashesAction::KeepUnchanged as i32);
         assert_eq!(edge.tls_parameters().tls_minimum_protocol_version, TlsProtocol::TlSv13 as i32);
         assert_eq!(edge.tls_parameters().cipher_suites.len(), 2);
+        // Only names Envoy takes: an OpenSSL keyword would make Envoy refuse the listener.
+        assert!(Cli::try_parse_from(["x", "--tls-ciphers", "HIGH:!aNULL"]).is_err());
+        assert_eq!(Cli::parse_from(["x", "--tls-ciphers", "aes128-sha"]).edge.tls_ciphers, ["AES128-SHA"]);
+        assert_eq!(DEFAULT_TLS_CIPHERS.len(), 6);
     }
 
     #[test]

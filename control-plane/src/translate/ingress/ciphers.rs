@@ -3,7 +3,8 @@
 //! host its own SNI filter chain with them (`translate::envoy`).
 //!
 //! The value is an OpenSSL cipher string. Envoy's BoringSSL takes only cipher names (a name it
-//! does not know would make Envoy refuse the whole listener), so the names of [`SUPPORTED`] are
+//! does not know would make Envoy refuse the whole listener), so the names of
+//! [`TLS12_CIPHERS`](crate::translate::edge::TLS12_CIPHERS) are
 //! kept in the order written and everything else — OpenSSL keywords (`HIGH`, `!aNULL`,
 //! `@STRENGTH`), names BoringSSL dropped (RC4, DHE, CAMELLIA, …) — is left out with a warning;
 //! with no name left, the listener's suites (`serve --tls-ciphers`) apply. TLS 1.3 suites are
@@ -18,36 +19,13 @@ use wasm_ingress_filter::table::VirtualHost;
 
 use crate::model::Severity;
 use crate::state::ObjectKey;
+use crate::translate::edge::TLS12_CIPHERS as SUPPORTED;
 
 use super::annotations::AnnotationNote;
 use super::{normalize_host, NGINX_PREFIX};
 
 /// The annotation names (after the prefix) this module reads.
 pub const NAMES: &[&str] = &["ssl-ciphers"];
-
-/// The TLS 1.2 cipher names BoringSSL (and so Envoy) accepts, as OpenSSL spells them.
-pub const SUPPORTED: &[&str] = &[
-    "ECDHE-ECDSA-AES128-GCM-SHA256",
-    "ECDHE-RSA-AES128-GCM-SHA256",
-    "ECDHE-ECDSA-AES256-GCM-SHA384",
-    "ECDHE-RSA-AES256-GCM-SHA384",
-    "ECDHE-ECDSA-CHACHA20-POLY1305",
-    "ECDHE-RSA-CHACHA20-POLY1305",
-    "ECDHE-PSK-CHACHA20-POLY1305",
-    "ECDHE-ECDSA-AES128-SHA",
-    "ECDHE-RSA-AES128-SHA",
-    "ECDHE-PSK-AES128-CBC-SHA",
-    "ECDHE-ECDSA-AES256-SHA",
-    "ECDHE-RSA-AES256-SHA",
-    "ECDHE-PSK-AES256-CBC-SHA",
-    "AES128-GCM-SHA256",
-    "AES256-GCM-SHA384",
-    "AES128-SHA",
-    "PSK-AES128-CBC-SHA",
-    "AES256-SHA",
-    "PSK-AES256-CBC-SHA",
-    "DES-CBC3-SHA",
-];
 
 /// What an `ssl-ciphers` value asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
