@@ -82,9 +82,12 @@ pub fn request_headers(auth: &ExternalAuth, original: &Original<'_>, client: &[(
         headers.push(("x-scheme".to_string(), scheme.to_string()));
     }
     for header in &auth.set_headers {
-        let Some(value) = expand(&header.value, original).filter(|v| !v.is_empty()) else { continue };
+        // Set or, when the value comes out empty (or too long), not sent at all: the client's copy
+        // never stands in for it (nginx's empty `proxy_set_header` passes nothing either).
         headers.retain(|(name, _)| *name != header.name);
-        headers.push((header.name.clone(), value));
+        if let Some(value) = expand(&header.value, original).filter(|v| !v.is_empty()) {
+            headers.push((header.name.clone(), value));
+        }
     }
     headers
 }
@@ -361,7 +364,7 @@ mod tests {
             ],
             ..auth()
         };
-        let client = bytes(&[("cookie", "_oauth2_proxy=abc"), ("my-custom-header", "forged")]);
+        let client = bytes(&[("cookie", "_oauth2_proxy=abc"), ("my-custom-header", "forged"), ("x-empty", "forged")]);
         let headers = request_headers(&auth, &Original { uri: b"", ..original() }, &client);
         let rows: [(&str, &[&str]); 5] = [
             ("my-custom-header", &["42"]),

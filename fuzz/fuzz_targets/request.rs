@@ -20,7 +20,7 @@ use wasm_ingress_filter::auth_cache;
 use wasm_ingress_filter::connections::{self, Take};
 use wasm_ingress_filter::limits::MAX_LOCATION_BYTES;
 use wasm_ingress_filter::response::Rewrites;
-use wasm_ingress_filter::table::{AuthCache, CacheValidity, ExternalAuth, Replacement, ResponseRewrite, RouteTable};
+use wasm_ingress_filter::table::{AuthCache, AuthHeader, CacheValidity, ExternalAuth, Replacement, ResponseRewrite, RouteTable};
 
 const TABLE: &str = r#"{"schema":1,"hosts":[
  {"host":"shop.example.com","routes":[
@@ -103,9 +103,18 @@ fuzz_target!(|data: &[u8]| {
         response_headers: vec![],
         request_redirect: None,
         always_set_cookie: false,
+        set_headers: vec![AuthHeader { name: "x-client".into(), value: "$remote_addr via $scheme://$host$request_uri".into() }],
         timeout_ms: 1000,
         cache: None,
     };
+    let client_headers = vec![("x-client".to_string(), path.to_vec())];
+    let original = Original { authority, uri: path, https, method: rest, ..Original::default() };
+    // The `auth-proxy-set-headers` value is built from the request: never a line break in it.
+    for (name, value) in wasm_ingress_filter::auth::request_headers(&auth, &original, &client_headers) {
+        if name == "x-client" {
+            assert!(!value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0), "{value:?}");
+        }
+    }
     let rule = AuthCache {
         key: "$remote_user$cookie_session${http_cookie}$host$request_uri".into(),
         valid: vec![CacheValidity { statuses: vec![200, 202, 401], millis: 300_000 }],
