@@ -250,6 +250,17 @@ fn explain_names_the_certificate_for_https() {
 }
 
 #[test]
+fn explain_names_an_ingress_s_own_cipher_suites() {
+    let strict = nginx_ingress("strict", r#"{nginx.ingress.kubernetes.io/ssl-ciphers: "ECDHE-ECDSA-AES256-GCM-SHA384:HIGH"}"#);
+    let dir = folder(&[("backends.yaml", BACKENDS), ("strict.yaml", &strict)]);
+    let output = wasm_ingress(&["explain", path_arg(dir.path()), "--ingress-class", "nginx", "--url", "https://strict.example.com/"]);
+    let text = stdout(&output);
+    assert!(text.contains("tls:       TLS 1.2 clients must use one of ECDHE-ECDSA-AES256-GCM-SHA384 (ssl-ciphers)"), "{text}");
+    let output = wasm_ingress(&["validate", "--ingress-class", "nginx", path_arg(dir.path())]);
+    assert!(stdout(&output).contains("HIGH left out"), "{}", stdout(&output));
+}
+
+#[test]
 fn explain_refuses_a_non_http_url() {
     let output = wasm_ingress(&["explain", examples_dir().to_str().unwrap(), "--url", "ftp://demo.localhost/"]);
     assert_eq!(output.status.code(), Some(2));

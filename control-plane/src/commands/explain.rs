@@ -251,6 +251,9 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
                 let _ = writeln!(out, "tls:       no certificate for SNI {host:?}: the TLS handshake fails (no spec.tls entry of a served Ingress covers this host)");
             }
         }
+        if let Some(suites) = decision.vhost.and_then(|name| model.cipher_suites.get(name)) {
+            let _ = writeln!(out, "tls:       TLS 1.2 clients must use one of {} (ssl-ciphers)", suites.join(", "));
+        }
     }
 
     let vhost = decision.vhost.and_then(|name| model.route_table.hosts.iter().find(|h| h.host == name));
