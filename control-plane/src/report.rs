@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::{Diagnostic, Severity};
+use crate::state::ObjectKey;
 
 /// A problem shared by more objects than this is logged as one line.
 pub const SUMMARISED_OVER: usize = 5;
@@ -28,8 +29,8 @@ pub fn lines<'d>(diagnostics: impl IntoIterator<Item = &'d Diagnostic>) -> Vec<(
             out.extend(members.iter().map(|d| (severity, d.to_string())));
             continue;
         }
-        let level = if severity == Severity::Error { "error" } else { "warning" };
-        let named: Vec<String> = members.iter().take(NAMED).map(|d| d.object.to_string().trim_start_matches(kind).trim().to_string()).collect();
+        let level = severity.as_str();
+        let named: Vec<String> = members.iter().take(NAMED).map(|d| ObjectKey::new(&d.object.namespace, &d.object.name).to_string()).collect();
         let rest = members.len() - named.len();
         let field = if field.is_empty() { String::new() } else { format!("{field}: ") };
         out.push((severity, format!("{level}: {} {kind} objects ({} and {rest} more): {field}{message}", members.len(), named.join(", "))));

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use wasm_ingress_tests::backend::{Echo, EchoBackend};
 use wasm_ingress_tests::gateway::certs::TestCa;
-use wasm_ingress_tests::gateway::{manifests, Gateway, GatewayOptions};
+use wasm_ingress_tests::gateway::{manifests, wait_until, Gateway, GatewayOptions};
 
 const NGINX: &str = "nginx.ingress.kubernetes.io/";
 
@@ -472,14 +472,8 @@ fn custom_headers_come_from_a_configmap_like_ingress_nginx() {
     objects.retain(|o| o["metadata"]["name"] != "custom-headers");
     objects.push(config_map("custom-headers", &[("My-Custom-Header", "43")]));
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let changed = loop {
-        let response = get(gateway.http, "custom-headers.test", "/", "");
-        if response.header("my-custom-header") == Some("43") || Instant::now() > deadline {
-            break response;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    wait_until(Duration::from_secs(20), || Ok(get(gateway.http, "custom-headers.test", "/", "").header("my-custom-header") == Some("43"))).unwrap();
+    let changed = get(gateway.http, "custom-headers.test", "/", "");
     assert_eq!((changed.status, changed.header("my-custom-header"), changed.header("my-custom-header-dollar")), (200, Some("43"), None));
 }
 

@@ -226,7 +226,7 @@ fn ingress_report(
         match annotation_of(&diagnostic.field).filter(|k| annotations.contains_key(*k)) {
             Some(annotation) => on_annotation.entry(annotation).or_default().push(diagnostic),
             None => findings.push(Finding {
-                severity: severity_word(diagnostic.severity),
+                severity: diagnostic.severity.as_str(),
                 field: diagnostic.field.clone(),
                 message: diagnostic.message.clone(),
             }),
@@ -244,13 +244,6 @@ fn ingress_report(
     let broken = findings.iter().any(|f| f.severity == "error").then_some(Verdict::Refused);
     let verdict = worst_annotation.into_iter().chain(broken).max().unwrap_or(Verdict::Identical);
     IngressReport { ingress: key.to_string(), verdict, annotations, findings }
-}
-
-fn severity_word(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-    }
 }
 
 /// One annotation's class: the registry's word for the name, then what translating this value

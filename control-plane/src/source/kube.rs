@@ -322,15 +322,11 @@ impl Stores {
         }
         if changed.contains(&ObjectKind::Secret) || changed.contains(&ObjectKind::Ingress) {
             let wanted = referenced_secrets(state.ingresses.values().map(Arc::as_ref));
-            let mut secrets = by_key(&self.secrets);
-            secrets.retain(|key, _| wanted.contains(key));
-            state.secrets = Arc::new(secrets);
+            state.secrets = Arc::new(named(&self.secrets, &wanted));
         }
         if changed.contains(&ObjectKind::ConfigMap) || changed.contains(&ObjectKind::Ingress) {
             let wanted = referenced_config_maps(state.ingresses.values().map(Arc::as_ref));
-            let mut config_maps = by_key(&self.config_maps);
-            config_maps.retain(|key, _| wanted.contains(key));
-            state.config_maps = Arc::new(config_maps);
+            state.config_maps = Arc::new(named(&self.config_maps, &wanted));
         }
         state
     }
@@ -342,6 +338,16 @@ where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
     store.state().into_iter().map(|object| (ObjectKey::new(object.namespace().unwrap_or_default(), object.name_any()), object)).collect()
+}
+
+/// The store's objects that `wanted` names (shared with the store, not copied).
+fn named<K>(store: &Store<K>, wanted: &BTreeSet<ObjectKey>) -> BTreeMap<ObjectKey, Arc<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let mut objects = by_key(store);
+    objects.retain(|key, _| wanted.contains(key));
+    objects
 }
 
 /// The Secrets named by `spec.tls[].secretName` and by the `proxy-ssl-secret` and `auth-secret`

@@ -279,6 +279,31 @@ pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) ->
     translator.finish()
 }
 
+/// A server-level setting per host (`auth-tls-*`, `ssl-ciphers`): for each host of the rules of
+/// `ours` (oldest first), what `read` gives for the oldest Ingress with a rule for that host that
+/// has one, as ingress-nginx takes a server's settings from its first Ingress. A canary's own
+/// annotations are ignored, as its other server-level ones.
+fn server_settings<T: Clone>(
+    ours: &[(&ObjectKey, &Ingress)],
+    read: impl Fn(&ObjectKey, &BTreeMap<String, String>) -> Option<T>,
+) -> BTreeMap<String, T> {
+    let mut hosts = BTreeMap::new();
+    for (key, ingress) in ours {
+        let Some(annotations) = ingress.metadata.annotations.as_ref() else { continue };
+        if canary::parse(annotations).0.is_some() {
+            continue;
+        }
+        let Some(setting) = read(key, annotations) else { continue };
+        let rules = ingress.spec.as_ref().and_then(|s| s.rules.as_deref()).unwrap_or_default();
+        for host in rules.iter().filter_map(|r| normalize_host(r.host.as_deref().unwrap_or_default()).ok()) {
+            if !host.is_empty() {
+                hosts.entry(host).or_insert_with(|| setting.clone());
+            }
+        }
+    }
+    hosts
+}
+
 /// The one cluster a path forwards to (not a redirect, an answer or a weighted split).
 fn single_cluster(action: &RouteAction) -> Option<String> {
     match action {

@@ -26,7 +26,7 @@ use crate::model::{AuthService, AuthTarget, Severity};
 
 use super::annotations::AnnotationNote;
 use super::behaviour::Reader;
-use super::header_maps::{parse_reference, MapRef};
+use super::header_maps::{is_header_name, parse_reference, MapRef};
 
 /// The annotation names (after the prefix) this module reads.
 pub const NAMES: &[&str] = &[
@@ -343,7 +343,7 @@ pub(super) fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {
 fn response_headers(value: &str) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
     for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if !is_header_name(name) {
             return Err(format!("{name:?} is not a header name (invalid headers list)"));
         }
         names.push(name.to_ascii_lowercase());

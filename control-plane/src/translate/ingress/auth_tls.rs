@@ -20,7 +20,7 @@ use crate::state::{ClusterState, ObjectKey};
 
 use super::annotations::{AnnotationNote, NGINX_PREFIX};
 use super::behaviour::Reader;
-use super::{normalize_host, tls};
+use super::tls;
 
 /// The annotation names (after the prefix) this module reads.
 pub const NAMES: &[&str] = &[
@@ -159,23 +159,11 @@ pub struct HostCheck {
 /// in age order) with a usable client-certificate configuration, as nginx's `server` takes the
 /// first one.
 pub fn client_certificate_hosts(ours: &[(&ObjectKey, &Ingress)], state: &ClusterState) -> BTreeMap<String, HostCheck> {
-    let mut hosts = BTreeMap::new();
-    for (key, ingress) in ours {
-        let Some(annotations) = ingress.metadata.annotations.as_ref() else { continue };
-        // A canary's own client-certificate annotations are ignored, as its other server-level ones.
-        if super::canary::parse(annotations).0.is_some() {
-            continue;
-        }
-        let (AuthTls::On(config), _) = parse(annotations, &key.namespace) else { continue };
-        let Ok(ca) = ca_bundle(&config, state) else { continue };
-        let rules = ingress.spec.as_ref().and_then(|s| s.rules.as_deref()).unwrap_or_default();
-        for host in rules.iter().filter_map(|r| normalize_host(r.host.as_deref().unwrap_or_default()).ok()) {
-            if !host.is_empty() {
-                hosts.entry(host).or_insert_with(|| HostCheck { ingress: (*key).clone(), config: config.clone(), ca: ca.clone() });
-            }
-        }
-    }
-    hosts
+    super::server_settings(ours, |key, annotations| {
+        let (AuthTls::On(config), _) = parse(annotations, &key.namespace) else { return None };
+        let ca = ca_bundle(&config, state).ok()?;
+        Some(HostCheck { ingress: key.clone(), config, ca })
+    })
 }
 
 /// Put each checked host's rule on its virtual host (and on its `server-alias` names, `aliases`:

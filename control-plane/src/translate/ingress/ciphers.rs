@@ -22,7 +22,7 @@ use crate::state::ObjectKey;
 use crate::translate::edge::TLS12_CIPHERS as SUPPORTED;
 
 use super::annotations::AnnotationNote;
-use super::{normalize_host, NGINX_PREFIX};
+use super::NGINX_PREFIX;
 
 /// The annotation names (after the prefix) this module reads.
 pub const NAMES: &[&str] = &["ssl-ciphers"];
@@ -98,21 +98,10 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> CipherAnnotation {
 /// The suites of each host: from the oldest Ingress (of `ours`, oldest first) with rules for it
 /// that sets `ssl-ciphers` (a canary's own is ignored, as its other server-level annotations).
 pub fn host_suites(ours: &[(&ObjectKey, &Ingress)]) -> BTreeMap<String, Vec<String>> {
-    let mut hosts = BTreeMap::new();
-    for (_, ingress) in ours {
-        let Some(annotations) = ingress.metadata.annotations.as_ref() else { continue };
-        if super::canary::parse(annotations).0.is_some() {
-            continue;
-        }
-        let CipherAnnotation { suites: Some(suites), refused: None, .. } = parse(annotations) else { continue };
-        let rules = ingress.spec.as_ref().and_then(|s| s.rules.as_deref()).unwrap_or_default();
-        for host in rules.iter().filter_map(|r| normalize_host(r.host.as_deref().unwrap_or_default()).ok()) {
-            if !host.is_empty() {
-                hosts.entry(host).or_insert_with(|| suites.clone());
-            }
-        }
-    }
-    hosts
+    super::server_settings(ours, |_, annotations| match parse(annotations) {
+        CipherAnnotation { suites: Some(suites), refused: None, .. } => Some(suites),
+        _ => None,
+    })
 }
 
 /// The suites of each served server name (a `server-alias` name, `aliases`: alias -> host, takes

@@ -36,6 +36,16 @@ pub enum MapRef {
     Unqualified(String),
 }
 
+impl std::fmt::Display for MapRef {
+    /// `namespace/name`, or the value as written.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MapRef::Qualified(key) => key.fmt(f),
+            MapRef::Unqualified(value) => f.write_str(value),
+        }
+    }
+}
+
 impl MapRef {
     /// The ConfigMap's key, when it can be found at all.
     pub fn key(&self) -> Option<&ObjectKey> {
@@ -72,18 +82,25 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Option<MapRef>, Vec<Ann
     }
 }
 
-/// The ConfigMap `reference` names, or why there is none to read.
-fn find<'c>(reference: &MapRef, lookup: impl Fn(&ObjectKey) -> Option<&'c ConfigMap>) -> Result<&'c ConfigMap, String> {
-    match reference {
-        MapRef::Qualified(key) => lookup(key).ok_or_else(|| format!("ConfigMap {key} not found")),
-        MapRef::Unqualified(value) => Err(format!(
-            "ConfigMap {value:?} not found: ingress-nginx looks it up as namespace/name (write <namespace>/{value})"
-        )),
+/// The entries of the ConfigMap `reference` names, each key a header name; or why there are none
+/// to use.
+fn entries<'c>(reference: &MapRef, lookup: impl Fn(&ObjectKey) -> Option<&'c ConfigMap>) -> Result<Vec<(&'c String, &'c String)>, String> {
+    let config_map = match reference {
+        MapRef::Qualified(key) => lookup(key).ok_or_else(|| format!("ConfigMap {key} not found"))?,
+        MapRef::Unqualified(value) => {
+            return Err(format!("ConfigMap {value:?} not found: ingress-nginx looks it up as namespace/name (write <namespace>/{value})"))
+        }
+    };
+    let entries: Vec<(&String, &String)> = config_map.data.iter().flatten().collect();
+    match entries.iter().find(|(name, _)| !is_header_name(name)) {
+        Some((name, _)) => Err(format!("ConfigMap {reference}: {name:?} is not a header name (letters, digits, - and _)")),
+        None => Ok(entries),
     }
 }
 
-/// ingress-nginx's check of a header name in these ConfigMaps.
-fn is_header_name(name: &str) -> bool {
+/// ingress-nginx's check of a header name (its `^[a-zA-Z\d\-_]+$`), in these ConfigMaps and in
+/// `auth-response-headers`.
+pub(super) fn is_header_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
@@ -100,14 +117,10 @@ pub fn response_headers<'c>(
     lookup: impl Fn(&ObjectKey) -> Option<&'c ConfigMap>,
     allowed: &[String],
 ) -> Result<Vec<(String, String)>, String> {
-    let config_map = find(reference, lookup)?;
     let mut headers = Vec::new();
-    for (name, value) in config_map.data.iter().flatten() {
-        if !is_header_name(name) {
-            return Err(format!("ConfigMap {}: {name:?} is not a header name (letters, digits, - and _)", config_map_name(reference)));
-        }
+    for (name, value) in entries(reference, lookup)? {
         if !is_custom_header_value(value) {
-            return Err(format!("ConfigMap {}: the value of {name} is empty or has characters ingress-nginx refuses", config_map_name(reference)));
+            return Err(format!("ConfigMap {reference}: the value of {name} is empty or has characters ingress-nginx refuses"));
         }
         if !allowed.iter().any(|a| a == name) {
             return Err(format!(
@@ -130,31 +143,19 @@ pub fn auth_headers<'c>(
     if let Some(key) = reference.key().filter(|key| key.namespace != namespace) {
         return Err(format!("ConfigMap {key} is in another namespace, which ingress-nginx does not allow (allow-cross-namespace-resources is off)"));
     }
-    let config_map = find(reference, lookup)?;
     let mut headers = Vec::new();
-    for (name, value) in config_map.data.iter().flatten() {
-        if !is_header_name(name) {
-            return Err(format!("ConfigMap {}: {name:?} is not a header name (letters, digits, - and _)", config_map_name(reference)));
-        }
+    for (name, value) in entries(reference, lookup)? {
         let header = AuthHeader { name: name.to_ascii_lowercase(), value: value.clone() };
         if header.name == "host" {
-            return Err(format!("ConfigMap {}: the auth request's Host is the auth-url's; it cannot be set", config_map_name(reference)));
+            return Err(format!("ConfigMap {reference}: the auth request's Host is the auth-url's; it cannot be set"));
         }
-        wasm_ingress_filter::auth::check_header_template(value)
-            .map_err(|reason| format!("ConfigMap {}: the value of {name} {reason}", config_map_name(reference)))?;
+        wasm_ingress_filter::auth::check_header_template(value).map_err(|reason| format!("ConfigMap {reference}: the value of {name} {reason}"))?;
         headers.push(header);
     }
     if headers.len() > wasm_ingress_filter::limits::MAX_AUTH_RESPONSE_HEADERS {
-        return Err(format!("ConfigMap {} has more than {} headers", config_map_name(reference), wasm_ingress_filter::limits::MAX_AUTH_RESPONSE_HEADERS));
+        return Err(format!("ConfigMap {reference} has more than {} headers", wasm_ingress_filter::limits::MAX_AUTH_RESPONSE_HEADERS));
     }
     Ok(headers)
-}
-
-fn config_map_name(reference: &MapRef) -> String {
-    match reference {
-        MapRef::Qualified(key) => key.to_string(),
-        MapRef::Unqualified(value) => value.clone(),
-    }
 }
 
 #[cfg(test)]
