@@ -325,7 +325,8 @@ fn spawn_envoy(name: &str, tools: &Tools, dir: &Path, config: &Path, port: u16, 
     command
         .arg("-c")
         .arg(config)
-        .args(["--concurrency", "1", "--disable-hot-restart", "-l", "warning", "--file-flush-interval-msec", "1000"])
+        .args(["--concurrency", "1", "--disable-hot-restart", "--file-flush-interval-msec", "1000"])
+        .args(std::env::var("BENCH_ENVOY_LOG_ARGS").unwrap_or_else(|_| "-l warning".into()).split_whitespace())
         .arg("--log-path")
         .arg(&log);
     let mut child = ChildGuard::spawn_quiet_stdout(name, command, &dir.join("envoy.stderr.log"))?;
@@ -450,7 +451,7 @@ pub fn start_wasm_ingress_on(dir: &Path, tools: &Tools) -> Result<Running> {
         .args(["--admin-listen", &format!("127.0.0.1:{cp_admin_port}")])
         .arg("--filter-wasm")
         .arg(&tools.filter_wasm)
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", std::env::var("BENCH_CONTROL_PLANE_LOG").unwrap_or_else(|_| "warn".into()));
     let mut control_plane = ChildGuard::spawn("gateway A control plane", serve, &cp_log)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     while wait_for_port(xds_port, Duration::from_millis(500), "control plane xDS").is_err() {

@@ -3,6 +3,11 @@
 //! generated part of BENCHMARKS.md. A missed target is reported, never an error; the exit status is
 //! non-zero only when something could not be measured at all.
 
+/// The control plane's allocator (see control-plane/src/main.rs), so `translate-probe` measures
+/// translation as `serve` runs it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod churn;
 mod controlplane;
 mod dataplane;
