@@ -272,11 +272,16 @@ struct HostBuild {
 
 /// Translate, and also say how (for `explain`). The stages are [`translator::Translator`]'s.
 pub fn translate_with_notes(state: &ClusterState, options: &TranslateOptions) -> (Translation, TranslationNotes) {
+    let started = std::time::Instant::now();
     let (mut translator, ours) = translator::Translator::new(state, options);
+    let (selected, ingresses) = (started.elapsed(), ours.len());
     for (key, ingress) in ours {
         translator.ingress(key, ingress);
     }
-    translator.finish()
+    let collected = started.elapsed();
+    let translated = translator.finish();
+    tracing::debug!(ingresses, ?selected, ?collected, finished = ?started.elapsed(), "translation stages (cumulative)");
+    translated
 }
 
 /// A server-level setting per host (`auth-tls-*`, `ssl-ciphers`): for each host of the rules of
