@@ -8,7 +8,7 @@
 //!
 //! No translation or protocol logic lives here.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::cli::ServeArgs;
 use crate::metrics::Metrics;
-use crate::model::{Diagnostic, Severity};
+use crate::model::{Diagnostic, Model, Severity};
 use crate::source::files::{self, SourceSnapshot};
 use crate::state::ObjectKind;
 use crate::translate::clusters;
@@ -29,7 +29,7 @@ use crate::translate::envoy::{self, ListenerSettings};
 use crate::translate::ingress::{self, TranslateOptions};
 use crate::xds::cache::{Snapshot, SnapshotCache};
 use crate::xds::rejections::Rejections;
-use crate::xds::resources;
+use crate::xds::resources::{self, ResourceType};
 
 /// How long shutdown waits for the servers to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -91,9 +91,13 @@ impl Builder {
                 let options = TranslateOptions { now: Some(ingress::unix_now()), ..self.options.clone() };
                 let translation = ingress::translate(&source.state, &options);
                 let translated = started.elapsed();
-                let envoy_resources = envoy::build(&translation.model, &self.settings);
+                let served = self.cache.current();
+                let kept = self.unchanged_clusters(&translation.model, &served);
+                let envoy_resources = envoy::build_except(&translation.model, &self.settings, |name| kept.contains(name));
                 let built = started.elapsed();
-                let snapshot = Snapshot::new(resources::by_type(&envoy_resources));
+                let kept = kept.into_iter().collect::<Vec<_>>();
+                let kept = BTreeMap::from([(ResourceType::Cluster, kept.clone()), (ResourceType::Endpoint, kept)]);
+                let snapshot = Snapshot::new_keeping(resources::by_type(&envoy_resources), &served, &kept);
                 tracing::debug!(?translated, ?built, snapshot = ?started.elapsed(), "translated, Envoy resources built, snapshot encoded");
                 (Arc::new(translation), snapshot, "translated")
             }
@@ -133,6 +137,22 @@ impl Builder {
             self.metrics.set_snapshot_versions(&self.cache.current());
         }
         self.ready.send_replace(true);
+    }
+
+    /// The clusters of `model` whose CDS and EDS resources `served` already holds, built from an
+    /// equal cluster: the last translation's (endpoint-only changes are applied to it, so it is
+    /// what `served` was built from), with the same settings. A route change keeps them as they
+    /// are instead of building, encoding and hashing 10 000 clusters again.
+    fn unchanged_clusters<'m>(&self, model: &'m Model, served: &Snapshot) -> BTreeSet<&'m str> {
+        let Some(last) = &self.last else { return BTreeSet::new() };
+        let served_has = |t, name: &str| served.resource_hash(t, name).is_some();
+        model
+            .clusters
+            .iter()
+            .filter(|(name, cluster)| last.translation.model.clusters.get(*name) == Some(*cluster))
+            .filter(|(name, _)| served_has(ResourceType::Cluster, name) && served_has(ResourceType::Endpoint, name))
+            .map(|(name, _)| name.as_str())
+            .collect()
     }
 
     /// The last translation with `source`'s endpoints, and the served snapshot with those
@@ -577,6 +597,46 @@ spec: {ports: [{name: http, port: 80}]}
                 assert_eq!(changed, vec![ResourceType::Endpoint], "{}: only EDS is pushed", case.name);
                 let last = builder.last.as_ref().unwrap();
                 assert_eq!(*last.translation, ingress::translate(&source.state, &builder.options), "{}", case.name);
+            }
+        }
+    }
+
+    #[test]
+    fn a_route_change_keeps_unchanged_clusters_and_equals_a_full_translation() {
+        const OTHER: &str = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: other, namespace: web}\nspec:\n  ingressClassName: wasm\n  rules:\n  - host: other.example\n    http:\n      paths:\n      - {path: /, pathType: Prefix, backend: {service: {name: shop, port: {number: 80}}}}\n";
+        const SHOP: &str = "web/shop/80";
+        struct Case {
+            name: &'static str,
+            app: String,
+            slice: String,
+            /// The shop cluster's CDS and EDS resources are the served ones, not built again.
+            kept: bool,
+        }
+        let https = APP.replace("metadata: {name: shop, namespace: web}\nspec:\n  ingressClassName", "metadata: {name: shop, namespace: web, annotations: {nginx.ingress.kubernetes.io/backend-protocol: HTTPS}}\nspec:\n  ingressClassName");
+        assert_ne!(https, APP);
+        let cases = [
+            Case { name: "another Ingress of the same Service", app: format!("{APP}---\n{OTHER}"), slice: slice("10.0.0.1", true), kept: true },
+            Case { name: "routes and endpoints change together", app: format!("{APP}---\n{OTHER}"), slice: slice("10.0.0.2", true), kept: false },
+            Case { name: "the Service is spoken to another way (a new cluster)", app: https, slice: slice("10.0.0.1", true), kept: false },
+            Case { name: "the Ingress goes", app: APP.split("---").take(1).collect(), slice: slice("10.0.0.1", true), kept: false },
+        ];
+        for case in cases {
+            let mut builder = builder();
+            let mut set = ManifestSet::default();
+            let files = |app: &str, slice: &str| BTreeMap::from([("app.yaml".into(), Ok(app.to_string())), ("slice.yaml".into(), Ok(slice.to_string()))]);
+            set.apply_scan(files(APP, &slice("10.0.0.1", true)), Vec::new());
+            builder.rebuild(&Arc::new(set.snapshot()));
+            let before = builder.cache.current();
+            assert!(before.resource_hash(ResourceType::Cluster, SHOP).is_some(), "{}: served before", case.name);
+
+            set.apply_scan(files(&case.app, &case.slice), Vec::new());
+            let source = Arc::new(set.snapshot());
+            builder.rebuild(&source);
+            let after = builder.cache.current();
+
+            assert_eq!(*after, translated(&builder, &source), "{}: what a full translation publishes", case.name);
+            for resource_type in [ResourceType::Cluster, ResourceType::Endpoint] {
+                assert_eq!(after.shares(&before, resource_type, SHOP), case.kept, "{}: {resource_type:?} kept", case.name);
             }
         }
     }

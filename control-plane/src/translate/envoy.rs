@@ -129,6 +129,12 @@ pub struct EnvoyResources {
 
 /// Build every resource for `model`.
 pub fn build(model: &Model, settings: &ListenerSettings) -> EnvoyResources {
+    build_except(model, settings, |_| false)
+}
+
+/// As [`build`], without the CDS and EDS resources of the Model clusters `prebuilt` says the
+/// caller already has (built from an equal cluster with the same settings; see `serve`).
+pub fn build_except(model: &Model, settings: &ListenerSettings, prebuilt: impl Fn(&str) -> bool) -> EnvoyResources {
     let mut certificates = served_certificates(model);
     let mut secrets: Vec<Secret> = model.certificates.iter().map(|(name, cert)| tls_secret(name, cert)).collect();
     let mut listeners = vec![http_listener(settings.http_address, &settings.edge)];
@@ -157,7 +163,8 @@ pub fn build(model: &Model, settings: &ListenerSettings) -> EnvoyResources {
     secrets.sort_by(|a, b| a.name.cmp(&b.name));
     listeners.sort_by(|a, b| a.name.cmp(&b.name));
     let own_listeners = (settings.http_address, settings.https_address);
-    let mut clusters: Vec<Cluster> = model.clusters.values().map(|c| clusters::eds_cluster(c, &settings.edge)).collect();
+    let to_build = || model.clusters.values().filter(|c| !prebuilt(&c.name));
+    let mut clusters: Vec<Cluster> = to_build().map(|c| clusters::eds_cluster(c, &settings.edge)).collect();
     clusters.extend(model.auth_services.values().map(|s| clusters::auth_cluster(s, own_listeners, &settings.edge)));
     let mirrors: BTreeMap<String, &crate::model::Mirror> = std::iter::once(&model.default_policy)
         .chain(model.policies.values())
@@ -169,7 +176,7 @@ pub fn build(model: &Model, settings: &ListenerSettings) -> EnvoyResources {
     EnvoyResources {
         listeners,
         clusters,
-        endpoints: model.clusters.values().map(clusters::load_assignment).collect(),
+        endpoints: to_build().map(clusters::load_assignment).collect(),
         secrets,
         route_configs: routes::route_configurations(model),
         extension_configs: vec![filter_extension_config(&model.route_table, &settings.filter_wasm)],

@@ -75,10 +75,29 @@ impl Snapshot {
 
     /// A snapshot with every type of [`ResourceType::ALL`] (types missing from `by_type` are empty).
     /// Two resources of one type with the same name: the last one is kept.
-    pub fn new(mut by_type: BTreeMap<ResourceType, Vec<NamedResource>>) -> Snapshot {
+    pub fn new(by_type: BTreeMap<ResourceType, Vec<NamedResource>>) -> Snapshot {
+        Snapshot::new_keeping(by_type, &Snapshot::empty(), &BTreeMap::new())
+    }
+
+    /// As [`Snapshot::new`], plus the resources of `previous` that `kept` names, shared as they
+    /// are instead of encoded and hashed again (a rebuild whose clusters did not change). A kept
+    /// name `previous` lacks is left out, so keep only names `previous` has
+    /// ([`Snapshot::resource_hash`]); a resource of `by_type` wins over a kept one of its name.
+    pub fn new_keeping(
+        mut by_type: BTreeMap<ResourceType, Vec<NamedResource>>,
+        previous: &Snapshot,
+        kept: &BTreeMap<ResourceType, Vec<&str>>,
+    ) -> Snapshot {
         let mut types = BTreeMap::new();
         for resource_type in ResourceType::ALL {
             let mut resources = BTreeMap::new();
+            if let (Some(before), Some(names)) = (previous.types.get(&resource_type), kept.get(&resource_type)) {
+                for name in names {
+                    if let Some((name, resource)) = before.resources.get_key_value(*name) {
+                        resources.insert(name.clone(), Arc::clone(resource));
+                    }
+                }
+            }
             for named in by_type.remove(&resource_type).unwrap_or_default() {
                 let hash = resource_hash(&named.name, &named.resource);
                 resources.insert(named.name, Arc::new(HashedResource { resource: named.resource, hash }));
@@ -119,6 +138,13 @@ impl Snapshot {
     /// The content hash of one resource, if the snapshot has it.
     pub fn resource_hash(&self, resource_type: ResourceType, name: &str) -> Option<[u8; 32]> {
         Some(self.types.get(&resource_type)?.resources.get(name)?.hash)
+    }
+
+    /// Whether both snapshots hold the very same resource of that name (shared, not rebuilt).
+    #[cfg(test)]
+    pub fn shares(&self, other: &Snapshot, resource_type: ResourceType, name: &str) -> bool {
+        let one = |s: &Snapshot| s.types.get(&resource_type).and_then(|t| t.resources.get(name)).cloned();
+        matches!((one(self), one(other)), (Some(a), Some(b)) if Arc::ptr_eq(&a, &b))
     }
 
     /// The version [`Snapshot::select`] would give, without copying any resource.
