@@ -5,6 +5,8 @@
 //!   process's RSS after each step and its peak (VmHWM);
 //! - propagation: `wasm-ingress serve` + Envoy on that folder; ≥ 20 times, a new Ingress file with a
 //!   new path is written (atomic rename) and the clock runs until Envoy answers the new path 200.
+//!   With `Source::Kube` the same objects live in the stand-in Kubernetes API server
+//!   (`wasm_ingress_tests::apiserver`) and `serve --kubeconfig` receives each change as a watch event.
 //!
 //! Also reports Envoy's RSS with the table loaded.
 
@@ -15,6 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+use wasm_ingress_tests::apiserver::ApiServer;
 
 use crate::gateways::{self, Tools};
 use crate::procs::{status_field_kib, KeepAliveClient, Response};
@@ -37,6 +41,15 @@ fn scale_host(i: usize) -> String {
 pub fn write_scale_manifests(dir: &Path, ingresses: usize, tls: usize, backend_port: u16) -> Result<()> {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
+    for (file, docs) in scale_objects(ingresses, tls, backend_port)? {
+        std::fs::write(dir.join(file), to_yaml_stream(&docs))?;
+    }
+    Ok(())
+}
+
+/// N Ingresses (+ Services, EndpointSlices) and `tls` TLS Secrets, by the file they go into.
+fn scale_objects(ingresses: usize, tls: usize, backend_port: u16) -> Result<Vec<(String, Vec<Value>)>> {
+    let mut files = Vec::new();
     let class = json!({
         "apiVersion": "networking.k8s.io/v1",
         "kind": "IngressClass",
@@ -45,7 +58,7 @@ pub fn write_scale_manifests(dir: &Path, ingresses: usize, tls: usize, backend_p
     });
     // The Service the propagation probes point at.
     let base = vec![class, service_doc("propagation", backend_port), endpoint_slice_doc("propagation", backend_port)];
-    std::fs::write(dir.join("apps-base.yaml"), to_yaml_stream(&base))?;
+    files.push(("apps-base.yaml".to_string(), base));
     let mut docs: Vec<Value> = Vec::new();
     for i in 0..ingresses {
         let service = format!("app{i}");
@@ -76,11 +89,65 @@ pub fn write_scale_manifests(dir: &Path, ingresses: usize, tls: usize, backend_p
         }
         docs.push(ingress);
         if (i + 1) % INGRESSES_PER_FILE == 0 || i + 1 == ingresses {
-            std::fs::write(dir.join(format!("apps-{:05}.yaml", i / INGRESSES_PER_FILE)), to_yaml_stream(&docs))?;
-            docs.clear();
+            files.push((format!("apps-{:05}.yaml", i / INGRESSES_PER_FILE), std::mem::take(&mut docs)));
         }
     }
-    Ok(())
+    Ok(files)
+}
+
+/// Where the propagation run reads the cluster from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// A manifests folder (`serve --manifests`); a change is a file written by atomic rename.
+    Folder,
+    /// The stand-in Kubernetes API server over HTTP (`serve --kubeconfig`); a change is an object
+    /// applied, which its watchers receive as a watch event.
+    Kube,
+}
+
+/// The cluster a propagation run changes: the folder's files, or the stand-in API server's objects.
+enum Cluster {
+    Folder(PathBuf),
+    Api(ApiServer),
+}
+
+impl Cluster {
+    /// Put `docs` into the cluster: as file `file` (replacing it), or applied one by one.
+    fn put(&self, file: &str, docs: &[Value]) -> Result<()> {
+        match self {
+            Cluster::Folder(dir) => gateways::write_atomic(&dir.join(file), &to_yaml_stream(docs)),
+            Cluster::Api(api) => api.apply_all(docs.iter().cloned()),
+        }
+    }
+
+    fn start(source: Source, dir: &Path) -> Result<Cluster> {
+        Ok(match source {
+            Source::Folder => {
+                let manifests = dir.join("manifests");
+                let _ = std::fs::remove_dir_all(&manifests);
+                std::fs::create_dir_all(&manifests)?;
+                Cluster::Folder(manifests)
+            }
+            Source::Kube => Cluster::Api(ApiServer::start()?),
+        })
+    }
+
+    /// `wasm-ingress serve` (and Envoy) reading this cluster.
+    fn serve(&self, dir: &Path, tools: &Tools) -> Result<gateways::Running> {
+        match self {
+            Cluster::Folder(_) => gateways::start_wasm_ingress_on(dir, tools),
+            Cluster::Api(api) => {
+                let kubeconfig = dir.join("kubeconfig");
+                std::fs::write(&kubeconfig, api.kubeconfig())?;
+                // Plaintext ADS on loopback, as the folder rows (the Kubernetes source asks for
+                // --xds-tls-dir unless told otherwise), and the loopback backend allowed.
+                let flags = ["--xds-plaintext", "--refuse-local-endpoints", "false"].map(std::ffi::OsStr::new);
+                let source = [&["--kubeconfig".as_ref(), kubeconfig.as_os_str()][..], &flags[..]].concat();
+                gateways::start_wasm_ingress_reading(dir, tools, &source)
+            }
+        }
+    }
 }
 
 /// What `bench translate-probe` prints.
@@ -149,6 +216,7 @@ pub fn run_translate_probe(dir: &Path, runs: usize) -> Result<TranslateProbe> {
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct PropagationResult {
+    pub source: Option<Source>,
     pub ingresses: usize,
     /// Ingresses with a TLS entry (each is one SNI filter chain in Envoy).
     pub tls_secrets: usize,
@@ -174,9 +242,10 @@ pub struct PropagationResult {
 }
 
 /// Measure propagation on a folder of `ingresses` Ingresses.
-pub fn run_propagation(root: &Path, tools: &Tools, backend_port: u16, ingresses: usize, tls: usize, changes: usize) -> PropagationResult {
-    let mut result = PropagationResult { ingresses, tls_secrets: tls.min(ingresses), ..PropagationResult::default() };
-    if let Err(e) = propagation_inner(root, tools, backend_port, ingresses, tls, changes, &mut result) {
+pub fn run_propagation(root: &Path, tools: &Tools, backend_port: u16, size: (usize, usize), changes: usize, source: Source) -> PropagationResult {
+    let (ingresses, tls) = size;
+    let mut result = PropagationResult { source: Some(source), ingresses, tls_secrets: tls.min(ingresses), ..PropagationResult::default() };
+    if let Err(e) = propagation_inner(root, tools, backend_port, size, changes, source, &mut result) {
         eprintln!("   propagation N={ingresses} FAILED: {e:#}");
         result.error = Some(format!("{e:#}"));
     }
@@ -187,20 +256,31 @@ fn get_status(port: u16, authority: &str, path: &str) -> Option<u16> {
     KeepAliveClient::connect(port, Duration::from_secs(2)).ok()?.get(authority, path).ok().map(|r| r.status)
 }
 
-fn propagation_inner(root: &Path, tools: &Tools, backend_port: u16, ingresses: usize, tls: usize, changes: usize, result: &mut PropagationResult) -> Result<()> {
-    let dir = root.join(format!("propagation-{ingresses}-tls{tls}"));
-    let manifests = dir.join("manifests");
-    write_scale_manifests(&manifests, ingresses, tls, backend_port)?;
+fn propagation_inner(
+    root: &Path,
+    tools: &Tools,
+    backend_port: u16,
+    (ingresses, tls): (usize, usize),
+    changes: usize,
+    source: Source,
+    result: &mut PropagationResult,
+) -> Result<()> {
+    let dir = root.join(format!("propagation-{ingresses}-tls{tls}-{source:?}").to_lowercase());
+    std::fs::create_dir_all(&dir)?;
+    let cluster = Cluster::start(source, &dir)?;
+    for (file, docs) in scale_objects(ingresses, tls, backend_port)? {
+        cluster.put(&file, &docs)?;
+    }
     let rule = [PathRule { kind: Kind::Prefix, path: "/".into(), service: 0 }];
     let mut probe = ingress_doc(ENDPOINTS_SERVICE, ENDPOINTS_HOST, &rule);
     probe["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] = json!(ENDPOINTS_SERVICE);
-    gateways::write_atomic(&manifests.join("endpoints-probe.yaml"), &to_yaml_stream(&[probe, service_doc(ENDPOINTS_SERVICE, backend_port)]))?;
+    cluster.put("endpoints-probe.yaml", &[probe, service_doc(ENDPOINTS_SERVICE, backend_port)])?;
     // The endpoint changes move the probe's Service between two live backends, the second one
     // marked: the clock stops at the first answer from the backend the slice now names.
     let marked = gateways::start_marked_backend(&dir, &tools.nginx, ENDPOINTS_MARKER)?;
-    gateways::write_atomic(&manifests.join("endpoints-probe-slice.yaml"), &to_yaml_stream(&[endpoint_slice_doc(ENDPOINTS_SERVICE, marked.port)]))?;
+    cluster.put("endpoints-probe-slice.yaml", &[endpoint_slice_doc(ENDPOINTS_SERVICE, marked.port)])?;
     let started = Instant::now();
-    let mut running = gateways::start_wasm_ingress_on(&dir, tools)?;
+    let mut running = cluster.serve(&dir, tools)?;
     // Ready when the last Ingress's host is served.
     let last_host = scale_host(ingresses - 1);
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -212,7 +292,7 @@ fn propagation_inner(root: &Path, tools: &Tools, backend_port: u16, ingresses: u
         std::thread::sleep(Duration::from_millis(100));
     }
     result.initial_ready_seconds = started.elapsed().as_secs_f64();
-    eprintln!("   propagation N={ingresses}: serving after {:.1}s", result.initial_ready_seconds);
+    eprintln!("   propagation N={ingresses} ({source:?}): serving after {:.1}s", result.initial_ready_seconds);
 
     let mut client = KeepAliveClient::connect(running.port, Duration::from_secs(5))?;
     for k in 0..changes {
@@ -224,8 +304,7 @@ fn propagation_inner(root: &Path, tools: &Tools, backend_port: u16, ingresses: u
         let rule = [PathRule { kind: Kind::Exact, path: path.clone(), service: 0 }];
         let mut ingress = ingress_doc(&format!("propagation-{k}"), PROPAGATION_HOST, &rule);
         ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] = json!("propagation");
-        let file = manifests.join(format!("propagation-{k:03}.yaml"));
-        gateways::write_atomic(&file, &to_yaml_stream(&[ingress]))?;
+        cluster.put(&format!("propagation-{k:03}.yaml"), &[ingress])?;
         let sample = served_after(&mut client, running.port, PROPAGATION_HOST, &path, |r| r.status == 200, Instant::now())
             .with_context(|| format!("change {k}"))?;
         result.samples_ms.push(sample);
@@ -240,10 +319,9 @@ fn propagation_inner(root: &Path, tools: &Tools, backend_port: u16, ingresses: u
             .sum::<u64>()
     };
     let updates_before = other_updates(&running);
-    let slice_file = manifests.join("endpoints-probe-slice.yaml");
     for k in 0..changes {
         let (port, marker) = if k % 2 == 0 { (backend_port, None) } else { (marked.port, Some(ENDPOINTS_MARKER)) };
-        gateways::write_atomic(&slice_file, &to_yaml_stream(&[endpoint_slice_doc(ENDPOINTS_SERVICE, port)]))?;
+        cluster.put("endpoints-probe-slice.yaml", &[endpoint_slice_doc(ENDPOINTS_SERVICE, port)])?;
         let moved = |r: &Response| r.status == 200 && r.backend_marker.as_deref() == marker;
         let sample = served_after(&mut client, running.port, ENDPOINTS_HOST, "/", moved, Instant::now())
             .with_context(|| format!("endpoint change {k}"))?;

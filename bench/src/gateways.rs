@@ -438,13 +438,18 @@ pub fn write_manifests(dir: &Path, workload: &Workload, backend_port: u16, extra
 
 /// Start the control plane on `dir/manifests` and an Envoy bootstrapped from it.
 pub fn start_wasm_ingress_on(dir: &Path, tools: &Tools) -> Result<Running> {
+    let manifests = dir.join("manifests");
+    start_wasm_ingress_reading(dir, tools, &["--manifests".as_ref(), manifests.as_os_str()])
+}
+
+/// [`start_wasm_ingress_on`] with the source flags given (`--manifests DIR` or `--kubeconfig FILE`).
+pub fn start_wasm_ingress_reading(dir: &Path, tools: &Tools, source: &[&std::ffi::OsStr]) -> Result<Running> {
     let (port, https_port, xds_port, admin_port, cp_admin_port) = (free_port()?, free_port()?, free_port()?, free_port()?, free_port()?);
     let cp_log = dir.join("control-plane.log");
     let mut serve = Command::new(&tools.control_plane);
     serve
         .arg("serve")
-        .arg("--manifests")
-        .arg(dir.join("manifests"))
+        .args(source)
         .args(["--xds-listen", &format!("127.0.0.1:{xds_port}")])
         .args(["--http-listen", &format!("127.0.0.1:{port}")])
         .args(["--https-listen", &format!("127.0.0.1:{https_port}")])

@@ -78,6 +78,10 @@ enum Cmd {
         /// TLS Secrets (the first N Ingresses get a TLS entry).
         #[arg(long, default_value_t = 500)]
         tls: usize,
+        /// Where the control plane reads the cluster: a manifests folder, or the stand-in
+        /// Kubernetes API server over HTTP.
+        #[arg(long, value_enum, default_value = "folder")]
+        source: controlplane::Source,
     },
     /// Section 2: wasmtime fuel per request and on_configure cost of the built filters.
     Fuel {
@@ -166,10 +170,10 @@ fn main() -> Result<()> {
                 .collect();
             println!("{}", serde_json::to_string_pretty(&results)?);
         }
-        Cmd::Propagation { ingresses, changes, tls } => {
+        Cmd::Propagation { ingresses, changes, tls, source } => {
             let scratch = fresh_scratch(&out)?;
             let backend = gateways::start_backend(&scratch, &tools.nginx)?;
-            let result = controlplane::run_propagation(&scratch, &tools, backend.port, ingresses, tls, changes);
+            let result = controlplane::run_propagation(&scratch, &tools, backend.port, (ingresses, tls), changes, source);
             println!("{}", serde_json::to_string_pretty(&result)?);
         }
         Cmd::Fuel { rules, one_host } => {
@@ -252,10 +256,15 @@ fn run_all(out: &std::path::Path, tools: &Tools, quick: bool, markdown: Option<P
     let fuel_sizes: Vec<usize> = if quick { vec![10, 1000] } else { vec![10, 1000, 10_000, 100_000] };
     let fuel_one_host_sizes: Vec<usize> = if quick { vec![100] } else { vec![100, 2000, 10_000] };
     let translate_sizes: Vec<usize> = if quick { vec![100] } else { vec![100, 1000, 10_000] };
-    // (Ingresses, TLS Secrets): the sizes, plus 10 000 without TLS to separate the cost of
-    // the SNI filter chains from the cost of the routes.
-    let (propagation_sizes, propagation_changes): (Vec<(usize, usize)>, usize) =
-        if quick { (vec![(100, 500)], 5) } else { (vec![(100, 500), (10_000, 500), (10_000, 0)], 20) };
+    // (Ingresses, TLS Secrets, source): the sizes, plus 10 000 without TLS to separate the
+    // cost of the SNI filter chains from the cost of the routes, and the Kubernetes source (the
+    // stand-in API server over HTTP) at the largest size.
+    use controlplane::Source::{Folder, Kube};
+    let (propagation_sizes, propagation_changes): (Vec<(usize, usize, controlplane::Source)>, usize) = if quick {
+        (vec![(100, 500, Folder), (100, 500, Kube)], 5)
+    } else {
+        (vec![(100, 500, Folder), (10_000, 500, Folder), (10_000, 0, Folder), (10_000, 500, Kube)], 20)
+    };
 
     report.plan = Some(plan);
     report.churn_rules = churn_rules;
@@ -343,11 +352,11 @@ fn run_all(out: &std::path::Path, tools: &Tools, quick: bool, markdown: Option<P
     }
     if !skipped("propagation") {
         eprintln!("== propagation");
-        for &(n, tls) in &propagation_sizes {
+        for &(n, tls, source) in &propagation_sizes {
             report.environment.sample();
-            let r = controlplane::run_propagation(&scratch, tools, backend.port, n, tls, propagation_changes);
+            let r = controlplane::run_propagation(&scratch, tools, backend.port, (n, tls), propagation_changes, source);
             if let Some(e) = &r.error {
-                report.failures.push(format!("propagation N={n}: {e}"));
+                report.failures.push(format!("propagation N={n} ({source:?}): {e}"));
             }
             report.propagation.push(r);
         }

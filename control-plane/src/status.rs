@@ -21,7 +21,7 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 
 use crate::events::EventPublisher;
-use crate::model::Translation;
+use crate::model::Diagnostic;
 use crate::source::kube::{AccessScope, ApiAccess};
 use crate::state::{ClusterState, ObjectKey};
 
@@ -241,11 +241,14 @@ impl StatusWriter {
     }
 }
 
-/// The latest translation and the state it was made from (what the writers act on).
+/// What the writers act on: the state of the latest translation, the Ingresses it served, and its
+/// diagnostics with those of the standing NACKs. Its own `Arc`s, not the translation's, so the
+/// writers holding it never make `serve` copy a translation to apply an endpoint change.
 #[derive(Debug, Clone)]
 pub struct TranslatedState {
     pub state: Arc<ClusterState>,
-    pub translation: Arc<Translation>,
+    pub served_ingresses: Arc<BTreeSet<ObjectKey>>,
+    pub diagnostics: Arc<Vec<Diagnostic>>,
 }
 
 /// How often the leader re-checks status and flushes rate-limited events without a new translation
@@ -274,10 +277,10 @@ pub async fn run_writers(
             continue;
         }
         let Some(current) = translated.borrow_and_update().clone() else { continue };
-        if let Err(error) = status.sync(&current.state, &current.translation.served_ingresses).await {
+        if let Err(error) = status.sync(&current.state, &current.served_ingresses).await {
             tracing::warn!(%error, "could not resolve the gateway address for Ingress status");
         }
-        events.publish(&current.state, &current.translation.diagnostics).await;
+        events.publish(&current.state, &current.diagnostics).await;
     }
 }
 

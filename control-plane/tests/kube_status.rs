@@ -16,7 +16,7 @@ use kube_mock::{assert_declared, status, within, FakeApiServer};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use wasm_ingress::events::{EventPublisher, Reporter};
-use wasm_ingress::model::{Diagnostic, ObjectRef, Severity, Translation};
+use wasm_ingress::model::{Diagnostic, ObjectRef, Severity};
 use wasm_ingress::state::{ClusterState, ObjectKey};
 use wasm_ingress::status::{run_writers, GatewayAddress, StatusAddressSource, StatusWriter, TranslatedState};
 
@@ -163,14 +163,7 @@ async fn only_the_leader_writes_status_and_events_and_events_are_not_repeated() 
     let writers = tokio::spawn(run_writers(translated, leader, status_writer, events, Duration::from_secs(3600)));
 
     let translation = |state: ClusterState, problems: Vec<Diagnostic>| {
-        Some(TranslatedState {
-            state: Arc::new(state),
-            translation: Arc::new(Translation {
-                diagnostics: problems,
-                served_ingresses: served(&[("default", "shop")]),
-                ..Translation::default()
-            }),
-        })
+        Some(TranslatedState { state: Arc::new(state), served_ingresses: Arc::new(served(&[("default", "shop")])), diagnostics: Arc::new(problems) })
     };
     let problem = diagnostic("shop", "Service default/cart not found");
     translated_tx.send_replace(translation(state_of(vec![ingress("default", "shop", json!({}))]), vec![problem.clone()]));

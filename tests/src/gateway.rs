@@ -27,10 +27,14 @@ pub struct GatewayOptions {
     pub serve_args: Vec<String>,
     /// The filter `.wasm` Envoy loads (default: the one the build made).
     pub filter_wasm: Option<PathBuf>,
+    /// Read the cluster through this kubeconfig (`serve --kubeconfig`) instead of the manifests
+    /// folder; see [`Gateway::start_kube`].
+    pub kubeconfig: Option<PathBuf>,
 }
 
-/// Control plane + Envoy, serving a manifests folder the test owns.
+/// Control plane + Envoy, serving a manifests folder the test owns (or a Kubernetes API).
 pub struct Gateway {
+    /// The folder served (with a kubeconfig: the folder the kubeconfig is in, not watched).
     pub manifests: PathBuf,
     /// The control plane's ADS address.
     pub xds: SocketAddr,
@@ -41,6 +45,7 @@ pub struct Gateway {
     control_plane: Child,
     control_plane_log: PathBuf,
     _dir: tempfile::TempDir,
+    _kube_dir: Option<tempfile::TempDir>,
 }
 
 impl Gateway {
@@ -48,6 +53,18 @@ impl Gateway {
     /// is ready (initial LDS/CDS/ECDS applied) and the HTTP listener accepts connections.
     pub fn start(manifests: &Path) -> anyhow::Result<Gateway> {
         Gateway::start_with(manifests, &GatewayOptions::default())
+    }
+
+    /// The control plane reading the stand-in API server `api` (`serve --kubeconfig`, leader
+    /// election and status writing included) and an Envoy bootstrapped from it.
+    pub fn start_kube(api: &crate::apiserver::ApiServer, options: &GatewayOptions) -> anyhow::Result<Gateway> {
+        let dir = tempfile::tempdir()?;
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, api.kubeconfig())?;
+        let options = GatewayOptions { kubeconfig: Some(kubeconfig), ..options.clone() };
+        let mut gateway = Gateway::start_with(dir.path(), &options)?;
+        gateway._kube_dir = Some(dir);
+        Ok(gateway)
     }
 
     /// [`Gateway::start`] with options (mutual TLS on xDS, extra `serve` flags).
@@ -66,10 +83,13 @@ impl Gateway {
         };
         let control_plane_log = dir.path().join("control-plane.log");
         let log = std::fs::File::create(&control_plane_log)?;
+        let source = match &options.kubeconfig {
+            Some(kubeconfig) => [std::ffi::OsStr::new("--kubeconfig"), kubeconfig.as_os_str()],
+            None => [std::ffi::OsStr::new("--manifests"), manifests.as_os_str()],
+        };
         let control_plane = Command::new(&binary)
             .arg("serve")
-            .arg("--manifests")
-            .arg(manifests)
+            .args(source)
             .arg("--filter-wasm")
             .arg(&wasm)
             .args(["--xds-listen", &xds.to_string()])
@@ -118,6 +138,7 @@ impl Gateway {
             control_plane,
             control_plane_log,
             _dir: dir,
+            _kube_dir: None,
         })
     }
 

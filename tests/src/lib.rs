@@ -7,11 +7,14 @@
 //! - `envoy`: start real Envoy with a structured bootstrap, wait for `/ready`, kill on drop.
 //! - `gateway`: the whole product (control plane + Envoy) on a manifests folder; manifest and
 //!   certificate builders for end-to-end tests.
+//! - `apiserver`: a stand-in Kubernetes API server over real HTTP (list, watch, status, Events,
+//!   Leases) for running `serve --kubeconfig` end to end.
 //! - `backend`: spawn `echo-backend` processes on loopback, kill on drop; parse their answers.
 //!
 //! This crate tests; it must not contain product logic.
 
 pub mod abi;
+pub mod apiserver;
 pub mod backend;
 pub mod envoy;
 pub mod gateway;

@@ -74,8 +74,9 @@ struct Builder {
 struct Built {
     source: Arc<SourceSnapshot>,
     translation: Arc<crate::model::Translation>,
-    /// The state handed to the Kubernetes writers (made once per translation).
-    state: Option<Arc<crate::state::ClusterState>>,
+    /// What the Kubernetes writers get (made once per translation): the state and the served
+    /// Ingresses (an endpoint change serves the same ones).
+    for_writers: Option<(Arc<crate::state::ClusterState>, Arc<BTreeSet<crate::state::ObjectKey>>)>,
 }
 
 impl Builder {
@@ -105,11 +106,15 @@ impl Builder {
         self.metrics.observe_translation(started.elapsed());
         self.metrics.ingresses_served.set(i64::try_from(translation.served_ingresses.len()).unwrap_or(i64::MAX));
         self.metrics.ingresses_denied.set(i64::try_from(translation.denied_ingresses.len()).unwrap_or(i64::MAX));
-        self.last = Some(Built {
-            source: Arc::clone(source),
-            translation: Arc::clone(&translation),
-            state: (!self.translated.is_closed()).then(|| Arc::new(source.state.clone())),
+        let for_writers = (!self.translated.is_closed()).then(|| {
+            let same_served = self.last.as_ref().and_then(|last| last.for_writers.as_ref()).filter(|_| how == "endpoints only");
+            let served = match same_served {
+                Some((_, served)) => Arc::clone(served),
+                None => Arc::new(translation.served_ingresses.clone()),
+            };
+            (Arc::new(source.state.clone()), served)
         });
+        self.last = Some(Built { source: Arc::clone(source), translation: Arc::clone(&translation), for_writers });
         self.publish_diagnostics();
         tracing::debug!(elapsed = ?started.elapsed(), "diagnostics published");
 
@@ -191,15 +196,10 @@ impl Builder {
             built.source.diagnostics.iter().chain(&built.translation.diagnostics).chain(&rejected).cloned().collect();
         diagnostics.sort();
         diagnostics.dedup();
-        let translated = built.state.as_ref().map(|state| {
-            let translation = if rejected.is_empty() {
-                Arc::clone(&built.translation)
-            } else {
-                let mut with_rejections = (*built.translation).clone();
-                with_rejections.diagnostics.extend(rejected);
-                Arc::new(with_rejections)
-            };
-            crate::status::TranslatedState { state: Arc::clone(state), translation }
+        let translated = built.for_writers.as_ref().map(|(state, served)| crate::status::TranslatedState {
+            state: Arc::clone(state),
+            served_ingresses: Arc::clone(served),
+            diagnostics: Arc::new(diagnostics.clone()),
         });
         self.report(&diagnostics);
         self.metrics.set_diagnostics(&diagnostics);

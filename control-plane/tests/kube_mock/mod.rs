@@ -177,44 +177,10 @@ fn json_response(status: u16, body: &serde_json::Value) -> Response<MockBody> {
         .unwrap()
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-                out.push(u8::from_str_radix(hex, 16).unwrap());
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            byte => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
 async fn record(request: Request<Body>) -> RecordedRequest {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let query = request
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(key), percent_decode(value))
-        })
-        .collect();
+    let query = form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes()).into_owned().collect();
     let content_type = request.headers().get("content-type").map(|value| value.to_str().unwrap().to_string());
     let bytes = request.into_body().collect_bytes().await.unwrap();
     let body = if bytes.is_empty() { serde_json::Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
