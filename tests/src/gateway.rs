@@ -17,6 +17,16 @@ use crate::backend::EchoBackend;
 use crate::envoy::{http_get, Envoy, EnvoyOptions};
 use crate::paths;
 
+/// `wasm-ingress certgen` into a fresh folder: the xDS credentials for [`GatewayOptions::xds_tls`].
+pub fn xds_credentials() -> anyhow::Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    let certgen = Command::new(paths::control_plane()?).args(["certgen", "--output-dir"]).arg(dir.path()).output()?;
+    if !certgen.status.success() {
+        bail!("certgen failed: {}", String::from_utf8_lossy(&certgen.stderr));
+    }
+    Ok(dir)
+}
+
 /// How to start a [`Gateway`].
 #[derive(Debug, Clone, Default)]
 pub struct GatewayOptions {

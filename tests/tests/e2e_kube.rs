@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use wasm_ingress_tests::apiserver::ApiServer;
 use wasm_ingress_tests::backend::{Echo, EchoBackend};
-use wasm_ingress_tests::gateway::{manifests, wait_until, Gateway, GatewayOptions};
+use wasm_ingress_tests::gateway::{manifests, wait_until, xds_credentials, Gateway, GatewayOptions};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -86,13 +86,7 @@ fn serves_a_kubernetes_api_over_real_http_with_its_watch_events() {
     api.apply(ingress("cart", "cart.kube.test", json!({}))).unwrap();
     // As in a cluster: xDS over mutual TLS with `certgen`'s credentials (the Kubernetes source
     // refuses plaintext ADS).
-    let credentials = tempfile::tempdir().unwrap();
-    let certgen = std::process::Command::new(wasm_ingress_tests::paths::control_plane().unwrap())
-        .args(["certgen", "--output-dir"])
-        .arg(credentials.path())
-        .output()
-        .unwrap();
-    assert!(certgen.status.success(), "{}", String::from_utf8_lossy(&certgen.stderr));
+    let credentials = xds_credentials().unwrap();
     // The backends are on loopback, which the Kubernetes source refuses by default (a pod must not
     // make Envoy proxy to its node): allowed here, as for a local demo.
     let options = GatewayOptions {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use wasm_ingress_tests::backend::{Echo, EchoBackend};
-use wasm_ingress_tests::gateway::{manifests, Gateway, GatewayOptions};
+use wasm_ingress_tests::gateway::{manifests, xds_credentials, Gateway, GatewayOptions};
 
 fn backend(name: &str, last_octet: u8) -> EchoBackend {
     EchoBackend::spawn(name, Ipv4Addr::new(127, 0, 0, last_octet)).unwrap()
@@ -315,13 +315,7 @@ fn xds_over_mutual_tls_serves_envoy_and_refuses_clients_without_a_certificate() 
     let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
     objects.push(manifests::ingress("default", "app", json!({}), &[("app.test", vec![manifests::path("/", "Prefix", "app", json!(80))])]));
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
-    let credentials = tempfile::tempdir().unwrap();
-    let certgen = std::process::Command::new(wasm_ingress_tests::paths::control_plane().unwrap())
-        .args(["certgen", "--output-dir"])
-        .arg(credentials.path())
-        .output()
-        .unwrap();
-    assert!(certgen.status.success(), "{}", String::from_utf8_lossy(&certgen.stderr));
+    let credentials = xds_credentials().unwrap();
     let options = GatewayOptions { xds_tls: Some(credentials.path().to_path_buf()), ..GatewayOptions::default() };
     let gateway = Gateway::start_with(dir.path(), &options).unwrap();
 
