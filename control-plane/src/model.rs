@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use wasm_ingress_filter::cluster::ClusterName;
 use wasm_ingress_filter::table::{Origin, RouteTable};
 
 use crate::state::ObjectKey;
@@ -21,7 +22,7 @@ pub struct Model {
     /// The filter's routing configuration (sent through ECDS).
     pub route_table: RouteTable,
     /// Upstream clusters by name (`namespace/service/port`), each with its ready endpoints (EDS).
-    pub clusters: BTreeMap<String, UpstreamCluster>,
+    pub clusters: BTreeMap<ClusterName, UpstreamCluster>,
     /// HTTPS server names and the certificate that serves them, one SNI filter chain each.
     pub tls_servers: Vec<TlsServer>,
     /// Certificates by name (`namespace/secret`), sent through SDS.
@@ -38,7 +39,7 @@ pub struct Model {
     pub hsts: Option<String>,
     /// The external auth services routes call (`auth-url`), by cluster name
     /// ([`AuthService::cluster_name`]).
-    pub auth_services: BTreeMap<String, AuthService>,
+    pub auth_services: BTreeMap<ClusterName, AuthService>,
     /// `ssl-passthrough` hosts (lower-case, `*.` wildcards as written): TLS with that SNI goes to
     /// the cluster undecrypted.
     pub passthrough: BTreeMap<String, Passthrough>,
@@ -54,7 +55,7 @@ pub struct Model {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Passthrough {
     /// A cluster of the `/` path's Service port (plain TCP: Envoy does not speak TLS to it).
-    pub cluster: String,
+    pub cluster: ClusterName,
     /// `namespace/name: spec.rules[i].http.paths[j]`, for `explain` and logs.
     pub origin: Origin,
 }
@@ -183,7 +184,7 @@ pub struct CustomErrors {
     /// Statuses (300–599), sorted, without duplicates.
     pub codes: Vec<u16>,
     /// The `default-backend` Service's cluster, when it has ready endpoints.
-    pub cluster: Option<String>,
+    pub cluster: Option<ClusterName>,
     /// The table's error-page token, which the error-page request carries before the cluster
     /// (see `wasm_ingress_filter::table::ERROR_PAGE_HEADER`).
     pub token: String,
@@ -408,7 +409,7 @@ pub fn hsts_value(max_age: u64, include_subdomains: bool, preload: bool) -> Stri
 pub struct UpstreamCluster {
     /// `namespace/service/port`, where port is the Service port number, then `~` and
     /// [`UpstreamOptions::key`] unless the options are the defaults.
-    pub name: String,
+    pub name: ClusterName,
     /// Ready endpoints, sorted. Empty: the cluster exists but has nowhere to send (Envoy answers 503).
     pub endpoints: Vec<Endpoint>,
     /// How Envoy speaks to the endpoints.
@@ -437,21 +438,21 @@ pub enum AuthTarget {
 
 impl AuthService {
     /// The Envoy cluster name: `wasm-ingress:auth:` then the scheme and `host:port`, or `self`.
-    pub fn cluster_name(&self) -> String {
+    pub fn cluster_name(&self) -> ClusterName {
         self.named("auth")
     }
 
     /// The cluster name of the same place as a request mirror: `wasm-ingress:mirror:…`.
-    pub fn mirror_cluster_name(&self) -> String {
+    pub fn mirror_cluster_name(&self) -> ClusterName {
         self.named("mirror")
     }
 
-    fn named(&self, role: &str) -> String {
+    fn named(&self, role: &str) -> ClusterName {
         let scheme = if self.tls { "https" } else { "http" };
-        match &self.target {
+        ClusterName::from(match &self.target {
             AuthTarget::Dns { host, port } => format!("wasm-ingress:{role}:{scheme}://{host}:{port}"),
             AuthTarget::OwnListener => format!("wasm-ingress:{role}:{scheme}://self"),
-        }
+        })
     }
 }
 
@@ -508,19 +509,13 @@ impl UpstreamOptions {
     }
 
     /// The cluster name for the Service port cluster `base` spoken to this way.
-    pub fn cluster_name(&self, base: &str) -> String {
+    pub fn cluster_name(&self, base: &ClusterName) -> ClusterName {
         if *self == UpstreamOptions::default() {
-            base.to_string()
+            base.clone()
         } else {
-            format!("{base}~{}", self.key())
+            base.with_options(&self.key())
         }
     }
-}
-
-/// The Service port cluster (`namespace/service/port`) a cluster name speaks to, without the
-/// options suffix [`UpstreamOptions::cluster_name`] adds: ingress-nginx's "upstream".
-pub fn service_port_of(cluster: &str) -> &str {
-    cluster.split_once('~').map_or(cluster, |(base, _)| base)
 }
 
 /// TLS to the endpoints. The defaults are nginx's: no SNI, the certificate not checked.
@@ -723,5 +718,5 @@ pub struct EndpointReads {
     /// `default-backend` answer, or the path answers 503).
     pub queries: BTreeMap<EndpointQuery, bool>,
     /// The clusters whose endpoints are those of a Service port (not `service-upstream` ones).
-    pub clusters: BTreeMap<String, EndpointQuery>,
+    pub clusters: BTreeMap<ClusterName, EndpointQuery>,
 }

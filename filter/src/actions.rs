@@ -391,7 +391,7 @@ mod tests {
         weights
             .iter()
             .enumerate()
-            .map(|(i, &weight)| WeightedBackend { cluster: format!("c{i}"), weight })
+            .map(|(i, &weight)| WeightedBackend { cluster: format!("c{i}").into(), weight })
             .collect()
     }
 

@@ -31,6 +31,7 @@ pub mod auth_cache;
 pub mod basic;
 pub mod canary;
 pub mod client_cert;
+pub mod cluster;
 pub mod connections;
 pub mod cors;
 pub mod decision;

@@ -29,6 +29,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cluster::ClusterName;
+
 pub use crate::origin::Origin;
 
 /// The schema revision this build of the filter understands. A table with another value is refused.
@@ -82,7 +84,7 @@ pub struct RouteTable {
     /// The clusters that answer error pages (the `default-backend` Services of Ingresses with
     /// `custom-http-errors`), sorted: see [`ERROR_PAGE_HEADER`]. Empty: the filter never reads it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub error_page_clusters: Vec<String>,
+    pub error_page_clusters: Vec<ClusterName>,
     /// The secret an error-page request's [`ERROR_PAGE_HEADER`] starts with: at least
     /// [`MIN_ERROR_PAGE_TOKEN`] characters, none a space or control character, when
     /// `error_page_clusters` is not empty.
@@ -322,7 +324,7 @@ impl Forward {
 #[serde(deny_unknown_fields)]
 pub struct ExternalAuth {
     /// The Envoy cluster of the auth service.
-    pub cluster: String,
+    pub cluster: ClusterName,
     /// `:authority` of the auth request (the auth-url's host, without port, as nginx sends it).
     /// `None`: the request's own host (`$host` in the auth-url).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -423,7 +425,7 @@ pub struct Cors {
 #[serde(deny_unknown_fields)]
 pub struct Canary {
     /// The canary's upstream cluster.
-    pub cluster: String,
+    pub cluster: ClusterName,
     /// `canary-by-header` and its value or pattern. `None`: no header decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<CanaryHeader>,
@@ -471,7 +473,7 @@ pub enum CanaryHeaderRule {
 #[serde(deny_unknown_fields)]
 pub struct WeightedBackend {
     /// Envoy cluster name, `namespace/service/port`.
-    pub cluster: String,
+    pub cluster: ClusterName,
     #[serde(default = "default_weight")]
     pub weight: u32,
 }
@@ -583,7 +585,7 @@ impl RouteTable {
 
 impl RouteAction {
     /// Forward every request to one cluster, unchanged.
-    pub fn forward_to(cluster: impl Into<String>) -> RouteAction {
+    pub fn forward_to(cluster: impl Into<ClusterName>) -> RouteAction {
         RouteAction::Forward(Forward {
             backends: vec![WeightedBackend { cluster: cluster.into(), weight: 1 }],
             rewrite: None,

@@ -29,6 +29,8 @@ use envoy_types::util::pack_any;
 
 use std::net::SocketAddr;
 
+use wasm_ingress_filter::cluster::ClusterName;
+
 use crate::model::{AuthService, AuthTarget, Balance, Endpoint, UpstreamCluster, UpstreamTls, DEFAULT_CONNECT_TIMEOUT};
 use crate::translate::edge::{proto_duration, EdgeSettings};
 use crate::translate::envoy::{ads_config_source, socket_address};
@@ -41,7 +43,7 @@ const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
 pub fn eds_cluster(upstream: &UpstreamCluster, edge: &EdgeSettings) -> Cluster {
     let options = &upstream.options;
     let mut cluster = Cluster {
-        name: upstream.name.clone(),
+        name: upstream.name.to_string(),
         cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(cluster::DiscoveryType::Eds as i32)),
         eds_cluster_config: Some(cluster::EdsClusterConfig {
             eds_config: Some(ads_config_source()),
@@ -71,7 +73,7 @@ pub fn mirror_cluster(mirror: &crate::model::Mirror, listeners: (SocketAddr, Soc
 }
 
 /// A cluster outside Kubernetes' Services: a DNS name (or address), or Envoy's own listener.
-fn external_cluster(name: String, service: &AuthService, listeners: (SocketAddr, SocketAddr), edge: &EdgeSettings) -> Cluster {
+fn external_cluster(name: ClusterName, service: &AuthService, listeners: (SocketAddr, SocketAddr), edge: &EdgeSettings) -> Cluster {
     let (discovery, address, sni) = match &service.target {
         AuthTarget::Dns { host, port } => {
             let sni = if host.parse::<std::net::IpAddr>().is_ok() { None } else { Some(host.clone()) };
@@ -91,11 +93,11 @@ fn external_cluster(name: String, service: &AuthService, listeners: (SocketAddr,
     };
     let tls = UpstreamTls { server_name: sni, ..Default::default() };
     let mut cluster = Cluster {
-        name: name.clone(),
+        name: name.to_string(),
         cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(discovery as i32)),
         dns_lookup_family: cluster::DnsLookupFamily::V4Preferred as i32,
         load_assignment: Some(ClusterLoadAssignment {
-            cluster_name: name,
+            cluster_name: name.to_string(),
             endpoints: vec![LocalityLbEndpoints { lb_endpoints: vec![endpoint], ..Default::default() }],
             ..Default::default()
         }),
@@ -151,7 +153,7 @@ fn lb_policy(balance: Balance) -> cluster::LbPolicy {
 pub fn load_assignment(upstream: &UpstreamCluster) -> ClusterLoadAssignment {
     let lb_endpoints: Vec<LbEndpoint> = upstream.endpoints.iter().map(lb_endpoint).collect();
     ClusterLoadAssignment {
-        cluster_name: upstream.name.clone(),
+        cluster_name: upstream.name.to_string(),
         endpoints: if lb_endpoints.is_empty() {
             Vec::new()
         } else {
@@ -262,7 +264,7 @@ mod tests {
 
     fn cluster_with(options: UpstreamOptions) -> Cluster {
         let upstream = UpstreamCluster {
-            name: options.cluster_name("default/api/443"),
+            name: options.cluster_name(&"default/api/443".into()),
             endpoints: vec![Endpoint { address: "10.0.0.1".into(), port: 8443 }],
             options,
         };
@@ -357,10 +359,10 @@ mod tests {
         let grpc = UpstreamOptions { http2: true, ..UpstreamOptions::default() };
         let https = UpstreamOptions { tls: Some(UpstreamTls::default()), ..UpstreamOptions::default() };
         let slow = UpstreamOptions { connect_timeout: Duration::from_secs(30), ..UpstreamOptions::default() };
-        let names: std::collections::BTreeSet<String> =
-            [&grpc, &https, &slow, &UpstreamOptions::default()].iter().map(|o| o.cluster_name("ns/s/80")).collect();
+        let names: std::collections::BTreeSet<ClusterName> =
+            [&grpc, &https, &slow, &UpstreamOptions::default()].iter().map(|o| o.cluster_name(&"ns/s/80".into())).collect();
         assert_eq!(names.len(), 4);
-        assert_eq!(grpc.cluster_name("ns/s/80"), grpc.clone().cluster_name("ns/s/80"));
+        assert_eq!(grpc.cluster_name(&"ns/s/80".into()), grpc.clone().cluster_name(&"ns/s/80".into()));
     }
 
     #[test]

@@ -48,6 +48,7 @@ use envoy_types::pb::google::protobuf::{BoolValue, StringValue, UInt32Value};
 use envoy_types::util::pack_any;
 use prost::Name;
 use sha2::{Digest, Sha256};
+use wasm_ingress_filter::cluster::ClusterName;
 use wasm_ingress_filter::table::{RouteTable, CLUSTER_HEADER, POLICY_HEADER};
 
 use crate::model::{ClientValidation, Model, Passthrough, TlsCertificate};
@@ -166,7 +167,7 @@ pub fn build_except(model: &Model, settings: &ListenerSettings, prebuilt: impl F
     let to_build = || model.clusters.values().filter(|c| !prebuilt(&c.name));
     let mut clusters: Vec<Cluster> = to_build().map(|c| clusters::eds_cluster(c, &settings.edge)).collect();
     clusters.extend(model.auth_services.values().map(|s| clusters::auth_cluster(s, own_listeners, &settings.edge)));
-    let mirrors: BTreeMap<String, &crate::model::Mirror> = std::iter::once(&model.default_policy)
+    let mirrors: BTreeMap<ClusterName, &crate::model::Mirror> = std::iter::once(&model.default_policy)
         .chain(model.policies.values())
         .filter_map(|policy| policy.mirror.as_ref())
         .map(|mirror| (mirror.service.mirror_cluster_name(), mirror))
@@ -376,7 +377,7 @@ const TCP_PROXY_FILTER: &str = "envoy.filters.network.tcp_proxy";
 fn passthrough_chain(host: &str, target: &Passthrough) -> FilterChain {
     let proxy = TcpProxy {
         stat_prefix: "passthrough".to_string(),
-        cluster_specifier: Some(tcp_proxy::ClusterSpecifier::Cluster(target.cluster.clone())),
+        cluster_specifier: Some(tcp_proxy::ClusterSpecifier::Cluster(target.cluster.to_string())),
         ..Default::default()
     };
     FilterChain {
@@ -613,7 +614,7 @@ mod tests {
 
     fn upstream(name: &str, endpoints: &[(&str, u16)]) -> UpstreamCluster {
         UpstreamCluster {
-            name: name.to_string(),
+            name: name.into(),
             endpoints: endpoints.iter().map(|(a, p)| Endpoint { address: a.to_string(), port: *p }).collect(),
             options: UpstreamOptions::default(),
         }

@@ -84,6 +84,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use sha2::{Digest, Sha256};
+use wasm_ingress_filter::cluster::ClusterName;
 use wasm_ingress_filter::hostname::HostName;
 use wasm_ingress_filter::matcher::{forwards, CompiledTable};
 use wasm_ingress_filter::table::{Forward, Origin, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost};
@@ -310,7 +311,7 @@ fn server_settings<T: Clone>(
 }
 
 /// The one cluster a path forwards to (not a redirect, an answer or a weighted split).
-fn single_cluster(action: &RouteAction) -> Option<String> {
+fn single_cluster(action: &RouteAction) -> Option<ClusterName> {
     match action {
         RouteAction::Forward(forward) if forward.backends.len() == 1 => forward.backends.first().map(|b| b.cluster.clone()),
         _ => None,
@@ -402,7 +403,7 @@ struct RouteExtras<'a> {
 struct ErrorPages<'a> {
     codes: &'a [u16],
     /// The `default-backend` cluster answering them (none: Envoy answers 404).
-    cluster: Option<&'a str>,
+    cluster: Option<&'a ClusterName>,
     /// [`TranslateOptions::error_page_token`].
     token: &'a str,
 }
@@ -441,7 +442,7 @@ impl RoutePolicies {
         }
         policy.custom_errors = extras.error_pages.map(|pages| CustomErrors {
             codes: pages.codes.to_vec(),
-            cluster: pages.cluster.map(str::to_string),
+            cluster: pages.cluster.cloned(),
             token: pages.token.to_string(),
             headers: backends::backend_identity(ingress, extras.backend),
         });
@@ -627,8 +628,8 @@ fn ensure_compiles(table: &mut RouteTable, diagnostics: &mut Diagnostics) {
 }
 
 /// Every cluster a route, fallback or default backend may send to, canaries included.
-fn clusters_used(table: &RouteTable) -> BTreeSet<String> {
-    forwards(table).flat_map(Forward::clusters).map(String::from).collect()
+fn clusters_used(table: &RouteTable) -> BTreeSet<&str> {
+    forwards(table).flat_map(Forward::clusters).collect()
 }
 
 /// The table's version — hex SHA-256 of its JSON with an empty `version` — and how many bytes its

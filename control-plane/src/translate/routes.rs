@@ -292,7 +292,7 @@ fn hash_policy(hash: &HashOn, tls: bool) -> route_action::HashPolicy {
 /// as written (no `-shadow` suffix: nginx sends `mirror-host` as it is).
 fn mirror_policy(mirror: &crate::model::Mirror) -> route_action::RequestMirrorPolicy {
     route_action::RequestMirrorPolicy {
-        cluster: mirror.service.mirror_cluster_name(),
+        cluster: mirror.service.mirror_cluster_name().to_string(),
         host_rewrite_literal: mirror.host.clone(),
         disable_shadow_host_suffix_append: true,
         ..Default::default()

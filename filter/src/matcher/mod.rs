@@ -28,6 +28,7 @@ use std::collections::HashMap;
 use regex::Regex;
 
 use crate::basic::PasswordHash;
+use crate::cluster::ClusterName;
 use crate::canary;
 use crate::cors;
 use crate::redirect;
@@ -270,7 +271,7 @@ impl CompiledTable {
         }
         let clusters = &self.table.error_page_clusters;
         let index = clusters.binary_search_by(|listed| listed.as_bytes().cmp(cluster)).ok()?;
-        clusters.get(index).map(String::as_str)
+        clusters.get(index).map(ClusterName::as_str)
     }
 
     /// The table's `version` string.

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::ServicePort;
 use k8s_openapi::api::networking::v1::IngressBackend;
+use wasm_ingress_filter::cluster::ClusterName;
 use wasm_ingress_filter::table::RouteAction;
 
 use crate::model::{Endpoint, EndpointQuery, HeaderValue, ObjectRef, RoutePolicy, Severity, UpstreamCluster, UpstreamOptions};
@@ -25,8 +26,8 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 pub const UNAVAILABLE_BODY: &str = "service unavailable";
 
 /// The Envoy cluster of one Service port: `namespace/service/port` (port = Service port number).
-pub fn cluster_name(namespace: &str, service: &str, port: i32) -> String {
-    format!("{namespace}/{service}/{port}")
+pub fn cluster_name(namespace: &str, service: &str, port: i32) -> ClusterName {
+    ClusterName::service_port(namespace, service, port)
 }
 
 /// The action of a backend that does not resolve (missing Service or port, unsupported type).
@@ -37,7 +38,7 @@ pub fn unavailable() -> RouteAction {
 /// What a backend resolved to before the fallback is considered.
 enum Resolved {
     /// A cluster with ready endpoints.
-    Served(String),
+    Served(ClusterName),
     /// What the path does without a fallback: 503, or a cluster without endpoints (Envoy's 503).
     Unserved(RouteAction),
 }
@@ -51,7 +52,7 @@ struct Fallback {
 /// Resolves backends against the state and collects the clusters they use.
 pub(super) struct Backends<'s> {
     state: &'s ClusterState,
-    pub(super) clusters: BTreeMap<String, UpstreamCluster>,
+    pub(super) clusters: BTreeMap<ClusterName, UpstreamCluster>,
     /// Where endpoints are read (and what was read, for `endpoints::reread`).
     pub(super) slices: SliceIndex<'s>,
     /// Skip loopback, link-local and metadata addresses (Kubernetes mode).
@@ -111,7 +112,7 @@ impl<'s> Backends<'s> {
 
     /// The cluster that answers `custom-http-errors` for Ingress `ingress`: its `default-backend`
     /// Service spoken to as `options`, if it has ready endpoints (then it is kept).
-    pub(super) fn error_page_cluster(&mut self, ingress: &ObjectKey, service: &str, options: &UpstreamOptions, diagnostics: &mut Diagnostics) -> Option<String> {
+    pub(super) fn error_page_cluster(&mut self, ingress: &ObjectKey, service: &str, options: &UpstreamOptions, diagnostics: &mut Diagnostics) -> Option<ClusterName> {
         let fallback = self.fallback(ingress, service, options, diagnostics)?;
         let name = fallback.cluster.name.clone();
         self.clusters.entry(name.clone()).or_insert(fallback.cluster);
@@ -129,7 +130,7 @@ impl<'s> Backends<'s> {
 
     /// `--default-backend-service`'s cluster (spoken to plainly, as ingress-nginx's
     /// `upstream-default-backend`), kept, if the Service has ready endpoints.
-    pub(super) fn global_default(&mut self, key: &ObjectKey, diagnostics: &mut Diagnostics) -> Option<String> {
+    pub(super) fn global_default(&mut self, key: &ObjectKey, diagnostics: &mut Diagnostics) -> Option<ClusterName> {
         let object = ObjectRef { kind: "Service".into(), namespace: key.namespace.clone(), name: key.name.clone() };
         let unused = "--default-backend-service unused: what no Ingress serves answers 404";
         let fallback = self.first_port_cluster((object, String::new(), unused), key.clone(), &UpstreamOptions::default(), diagnostics)?;
@@ -279,7 +280,7 @@ impl<'s> Backends<'s> {
     /// warned when the cluster IP cannot be used, and the Service.
     fn cluster_endpoints(
         &mut self,
-        cluster: &str,
+        cluster: &ClusterName,
         about: (&ObjectRef, &ObjectKey),
         cluster_ip: Option<&str>,
         service_port: &ServicePort,

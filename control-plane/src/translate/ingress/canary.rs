@@ -25,7 +25,7 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use wasm_ingress_filter::matcher::{check_token, compile_header_regex};
 use wasm_ingress_filter::table::{Canary, CanaryHeader, CanaryHeaderRule, RouteAction};
 
-use crate::model::{service_port_of, ObjectRef, Severity, UpstreamOptions};
+use crate::model::{ObjectRef, Severity, UpstreamOptions};
 use crate::state::ObjectKey;
 
 use super::annotations::{AnnotationNote, NGINX_PREFIX};
@@ -219,7 +219,7 @@ fn attach_one(
         return false;
     };
     let Some(first) = forward.backends.first() else { return false };
-    if service_port_of(&first.cluster) == main.0 {
+    if first.cluster.service_port_part() == main.0 {
         let message = format!("the canary sends to the same Service port as the main Ingress of {}; it has no effect (as in ingress-nginx)", describe());
         diagnostics.push(object, target.field.clone(), Severity::Warning, message);
         return false;
@@ -243,7 +243,7 @@ fn main_upstream(build: Option<&HostBuild>, target: &Target<'_>) -> Result<(Stri
         seen = true;
         let RouteAction::Forward(forward) = &candidate.action else { return None };
         let cluster = &forward.backends.first()?.cluster;
-        Some((service_port_of(cluster).to_string(), candidate.upstream.clone()))
+        Some((cluster.service_port_part().to_string(), candidate.upstream.clone()))
     });
     match (found, seen) {
         (Some(main), _) => Ok(main),
@@ -264,7 +264,7 @@ fn join(
     diagnostics: &mut Diagnostics,
 ) -> bool {
     let RouteAction::Forward(forward) = action else { return false };
-    let sends_there = forward.backends.first().is_some_and(|b| service_port_of(&b.cluster) == service_port);
+    let sends_there = forward.backends.first().is_some_and(|b| b.cluster.service_port_part() == service_port);
     if !sends_there || forward.canary.is_some() {
         return false;
     }

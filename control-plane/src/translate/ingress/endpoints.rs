@@ -17,6 +17,8 @@ use std::sync::Arc;
 
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
+use wasm_ingress_filter::cluster::ClusterName;
+
 use crate::model::{Diagnostic, Endpoint, EndpointQuery, EndpointReads, ObjectRef, Severity, Translation};
 use crate::state::{ObjectKey, ObjectKind};
 
@@ -48,8 +50,8 @@ impl<'s> SliceIndex<'s> {
     }
 
     /// `cluster`'s endpoints are those of `query` (so [`reread`] can fill it again).
-    pub(crate) fn fills(&mut self, cluster: &str, query: EndpointQuery) {
-        self.reads.clusters.insert(cluster.to_string(), query);
+    pub(crate) fn fills(&mut self, cluster: &ClusterName, query: EndpointQuery) {
+        self.reads.clusters.insert(cluster.clone(), query);
     }
 
     pub(crate) fn into_reads(self) -> EndpointReads {
@@ -203,7 +205,7 @@ impl Reread {
     /// Put the endpoints into the clusters of `translation` (the one whose reads these are) and
     /// the diagnostics of the slices read again in place of their old ones: it is then what
     /// translating the newer state gives. Returns the clusters whose endpoints changed.
-    pub fn apply(self, translation: &mut Translation) -> BTreeSet<String> {
+    pub fn apply(self, translation: &mut Translation) -> BTreeSet<ClusterName> {
         let mut changed = BTreeSet::new();
         for (name, query) in &translation.endpoint_reads.clusters {
             let (Some(endpoints), Some(cluster)) = (self.endpoints.get(query), translation.model.clusters.get_mut(name)) else { continue };

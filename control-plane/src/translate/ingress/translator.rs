@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend, IngressRule, IngressSpec};
+use wasm_ingress_filter::cluster::ClusterName;
 use wasm_ingress_filter::limits::{MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST};
 use wasm_ingress_filter::matcher::{check_route, forwards};
 use wasm_ingress_filter::table::{Forward, PathMatch, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
@@ -67,13 +68,13 @@ pub(super) struct Translator<'s> {
     /// `ssl-ciphers` per host (see `ciphers`).
     cipher_hosts: BTreeMap<String, Vec<String>>,
     /// External auth services the served Ingresses call (`auth-url`).
-    auth_services: BTreeMap<String, AuthService>,
+    auth_services: BTreeMap<ClusterName, AuthService>,
     /// Basic-auth users by password list (`auth-type: basic`).
     passwords: BTreeMap<String, BTreeMap<String, String>>,
     /// `ssl-passthrough` hosts (the oldest Ingress's `/` path wins).
     passthrough_hosts: BTreeMap<String, Passthrough>,
     /// `--default-backend-service`'s cluster, when the Service has ready endpoints.
-    global_default: Option<String>,
+    global_default: Option<ClusterName>,
 }
 
 /// One Ingress being collected: what its rules and paths share.
@@ -83,7 +84,7 @@ struct IngressScope<'s> {
     nginx: NginxAnnotations,
     upstream_options: UpstreamOptions,
     /// The `default-backend` cluster answering `custom-http-errors`, if usable.
-    error_page_cluster: Option<String>,
+    error_page_cluster: Option<ClusterName>,
     /// `spec.defaultBackend`, resolved with the Ingress's policies.
     own_default: Option<RouteAction>,
     /// `ssl-passthrough` asked for and allowed.
@@ -95,7 +96,7 @@ impl IngressScope<'_> {
     /// Ingress has some.
     fn error_pages<'a>(&'a self, token: &'a str) -> Option<ErrorPages<'a>> {
         let codes = &self.nginx.upstream.custom_http_errors;
-        (!codes.is_empty()).then_some(ErrorPages { codes, cluster: self.error_page_cluster.as_deref(), token })
+        (!codes.is_empty()).then_some(ErrorPages { codes, cluster: self.error_page_cluster.as_ref(), token })
     }
 }
 
@@ -253,7 +254,7 @@ impl<'s> Translator<'s> {
     /// Who answers the Ingress's `custom-http-errors`: its `default-backend` Service, else
     /// `--default-backend-service` (as ingress-nginx's `upstream-default-backend`); without
     /// either, Envoy answers 404 (a warning says so).
-    fn error_page_cluster(&mut self, key: &ObjectKey, object: &ObjectRef, nginx: &NginxAnnotations, options: &UpstreamOptions) -> Option<String> {
+    fn error_page_cluster(&mut self, key: &ObjectKey, object: &ObjectRef, nginx: &NginxAnnotations, options: &UpstreamOptions) -> Option<ClusterName> {
         if nginx.upstream.custom_http_errors.is_empty() {
             return None;
         }
@@ -593,7 +594,7 @@ impl<'s> Translator<'s> {
         let mut clusters = std::mem::take(&mut self.backends.clusters);
         // Only clusters some route, fallback or error page still uses (a path may have lost a conflict).
         let used = clusters_used(&table);
-        clusters.retain(|name, _| used.contains(name) || table.error_page_clusters.contains(name));
+        clusters.retain(|name, _| used.contains(name.as_str()) || table.error_page_clusters.contains(name));
         let (tls_servers, certificates, default_certificate) = self.certificates();
         let mut diagnostics = self.diagnostics.0;
         diagnostics.sort();
@@ -657,7 +658,7 @@ impl<'s> Translator<'s> {
     fn complete(&mut self, table: &mut RouteTable) -> usize {
         let used_policies: BTreeSet<String> = forwards(table).flat_map(Forward::policies).map(str::to_string).collect();
         self.policies.retain(|key, _| used_policies.contains(key.as_str()));
-        let error_pages: BTreeSet<&String> = self.policies.values().filter_map(|p| p.custom_errors.as_ref()?.cluster.as_ref()).collect();
+        let error_pages: BTreeSet<&ClusterName> = self.policies.values().filter_map(|p| p.custom_errors.as_ref()?.cluster.as_ref()).collect();
         table.error_page_clusters = error_pages.into_iter().cloned().collect();
         table.error_page_token = if table.error_page_clusters.is_empty() { String::new() } else { self.options.error_page_token.clone() };
         table.version = String::new();

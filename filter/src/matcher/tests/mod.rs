@@ -563,7 +563,7 @@ fn error_page_clusters_are_found_only_with_the_token_and_when_listed() {
     const TOKEN: &str = "0123456789abcdef0123";
     let with = |clusters: &[&str], token: &str| CompiledTable::compile(RouteTable {
         schema: SCHEMA_VERSION,
-        error_page_clusters: clusters.iter().map(|c| c.to_string()).collect(),
+        error_page_clusters: clusters.iter().map(|c| ClusterName::from(*c)).collect(),
         error_page_token: token.into(),
         ..RouteTable::default()
     });

@@ -117,7 +117,7 @@ fn invalid_tables_are_refused() {
         ("canary value injection", with_canary(&|c| c.header = header("x", CanaryHeaderRule::Value("a\nb".into()))), "control character"),
         ("canary cookie", with_canary(&|c| c.cookie = Some("a;b".into())), "cookie name"),
         ("canary total 0", with_canary(&|c| c.weight_total = 0), "weight_total is 0"),
-        ("canary cluster", with_canary(&|c| c.cluster = String::new()), "cluster is empty"),
+        ("canary cluster", with_canary(&|c| c.cluster = ClusterName::default()), "cluster is empty"),
         ("empty backends", vec![vhost("a", vec![empty_backends])], "no backends"),
         ("zero weights", vec![vhost("a", vec![zero_weights])], "weight 0"),
         ("header injection", vec![vhost("a", vec![injected_host])], "control character"),

@@ -31,7 +31,7 @@ fn endpoint_only_changes_are_refreshed_exactly_or_refused() {
         backends: String,
         refuse_local: bool,
         /// `Some(changed clusters)`: refreshed; `None`: refused.
-        refreshed: Option<Vec<String>>,
+        refreshed: Option<Vec<ClusterName>>,
     }
     let a = cluster_name("default", "a", 80);
     let cases = [

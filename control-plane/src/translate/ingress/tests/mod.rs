@@ -627,7 +627,7 @@ fn clusters_hold_ready_endpoints_matched_by_port_name() {
         )],
     ));
     let endpoint = |address: &str, port: u16| Endpoint { address: address.into(), port };
-    let expected: BTreeMap<String, UpstreamCluster> = [
+    let expected: BTreeMap<ClusterName, UpstreamCluster> = [
         // nil `ready` counts as ready; `ready: false` is left out; IPv6 slices too; other namespaces never.
         (
             cluster_name("default", "a", 80),
