@@ -56,25 +56,6 @@ impl RecordedRequest {
     pub fn is_watch(&self) -> bool {
         self.method == "GET" && self.query.get("watch").map(String::as_str) == Some("true")
     }
-
-    /// (verb, `group/resource[/subresource]`) in RBAC terms: what a Role must grant for it.
-    pub fn access(&self) -> Option<(&'static str, String)> {
-        let path = ApiPath::parse(&self.path)?;
-        let verb = match (self.method.as_str(), &path.name) {
-            ("GET", None) if self.is_watch() => "watch",
-            ("GET", None) => "list",
-            ("GET", Some(_)) => "get",
-            ("POST", _) => "create",
-            ("PUT", _) => "update",
-            ("PATCH", _) => "patch",
-            ("DELETE", _) => "delete",
-            _ => return None,
-        };
-        let group = path.collection.strip_prefix("/apis/").map(|g| g.split('/').next().unwrap_or_default()).unwrap_or_default();
-        let resource = path.collection.rsplit('/').next().unwrap_or_default();
-        let subresource = path.subresource.map(|sub| format!("/{sub}")).unwrap_or_default();
-        Some((verb, format!("{group}/{resource}{subresource}")))
-    }
 }
 
 /// `(namespace, name)`; the namespace is empty for cluster-scoped objects.
@@ -386,7 +367,11 @@ async fn accept(listener: tokio::net::TcpListener, inner: Arc<Mutex<Inner>>, mut
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
-                Err(_) => continue,
+                // Out of file descriptors and the like: wait rather than spin on the error.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
             },
             _ = &mut stopped => return,
         };

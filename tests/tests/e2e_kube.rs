@@ -13,6 +13,7 @@ use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use wasm_ingress::source::kube::RequestAccess;
 use wasm_ingress_tests::apiserver::ApiServer;
 use wasm_ingress_tests::backend::{Echo, EchoBackend};
 use wasm_ingress_tests::gateway::{manifests, wait_until, xds_credentials, Gateway, GatewayOptions};
@@ -155,7 +156,12 @@ fn serves_a_kubernetes_api_over_real_http_with_its_watch_events() {
     assert_eq!(get_host("cart.kube.test"), (200, Some("green".into())));
 
     // What the control plane asked of the API is what deploy/'s RBAC grants (docs/kubernetes.md).
-    let used: BTreeSet<(&str, String)> = api.requests().iter().filter_map(|r| r.access()).collect();
+    let used: BTreeSet<(&str, String)> = api
+        .requests()
+        .iter()
+        .filter_map(|r| RequestAccess::of(&r.method, &r.path, r.is_watch()))
+        .map(|access| (access.verb, format!("{}/{}", access.group, access.resource)))
+        .collect();
     let granted: BTreeSet<(&str, String)> = [
         ("list", "networking.k8s.io/ingresses"),
         ("watch", "networking.k8s.io/ingresses"),

@@ -70,6 +70,24 @@ struct Builder {
     last: Option<Built>,
 }
 
+/// How a rebuild made its translation.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Rebuild {
+    /// Only EndpointSlices changed: the last translation with new endpoints, EDS alone pushed.
+    EndpointsOnly,
+    /// A full translation of the source snapshot.
+    Translated,
+}
+
+impl Rebuild {
+    fn label(self) -> &'static str {
+        match self {
+            Rebuild::EndpointsOnly => "endpoints only",
+            Rebuild::Translated => "translated",
+        }
+    }
+}
+
 /// One translation and what it was made from.
 struct Built {
     source: Arc<SourceSnapshot>,
@@ -86,7 +104,7 @@ impl Builder {
     fn rebuild(&mut self, source: &Arc<SourceSnapshot>) {
         let started = Instant::now();
         let (translation, snapshot, how) = match self.endpoints_only(source) {
-            Some((translation, snapshot)) => (translation, snapshot, "endpoints only"),
+            Some((translation, snapshot)) => (translation, snapshot, Rebuild::EndpointsOnly),
             None => {
                 // Certificates are checked for expiry against the time of each translation.
                 let options = TranslateOptions { now: Some(ingress::unix_now()), ..self.options.clone() };
@@ -100,14 +118,14 @@ impl Builder {
                 let kept = BTreeMap::from([(ResourceType::Cluster, kept.clone()), (ResourceType::Endpoint, kept)]);
                 let snapshot = Snapshot::new_keeping(resources::by_type(&envoy_resources), &served, &kept);
                 tracing::debug!(?translated, ?built, snapshot = ?started.elapsed(), "translated, Envoy resources built, snapshot encoded");
-                (Arc::new(translation), snapshot, "translated")
+                (Arc::new(translation), snapshot, Rebuild::Translated)
             }
         };
         self.metrics.observe_translation(started.elapsed());
         self.metrics.ingresses_served.set(i64::try_from(translation.served_ingresses.len()).unwrap_or(i64::MAX));
         self.metrics.ingresses_denied.set(i64::try_from(translation.denied_ingresses.len()).unwrap_or(i64::MAX));
         let for_writers = (!self.translated.is_closed()).then(|| {
-            let same_served = self.last.as_ref().and_then(|last| last.for_writers.as_ref()).filter(|_| how == "endpoints only");
+            let same_served = self.last.as_ref().and_then(|last| last.for_writers.as_ref()).filter(|_| how == Rebuild::EndpointsOnly);
             let served = match same_served {
                 Some((_, served)) => Arc::clone(served),
                 None => Arc::new(translation.served_ingresses.clone()),
@@ -124,11 +142,11 @@ impl Builder {
             .collect();
         let changed = self.cache.update(snapshot);
         if changed.is_empty() {
-            tracing::debug!(how, elapsed = ?started.elapsed(), "rebuild: nothing changed, nothing pushed");
+            tracing::debug!(how = how.label(), elapsed = ?started.elapsed(), "rebuild: nothing changed, nothing pushed");
         } else {
             let changed: Vec<&str> = changed.iter().map(|t| t.label()).collect();
             tracing::info!(
-                how,
+                how = how.label(),
                 changed = %changed.join(","),
                 versions = %versions.join(" "),
                 clusters = translation.model.clusters.len(),
@@ -196,10 +214,11 @@ impl Builder {
             built.source.diagnostics.iter().chain(&built.translation.diagnostics).chain(&rejected).cloned().collect();
         diagnostics.sort();
         diagnostics.dedup();
+        let diagnostics = Arc::new(diagnostics);
         let translated = built.for_writers.as_ref().map(|(state, served)| crate::status::TranslatedState {
             state: Arc::clone(state),
             served_ingresses: Arc::clone(served),
-            diagnostics: Arc::new(diagnostics.clone()),
+            diagnostics: Arc::clone(&diagnostics),
         });
         self.report(&diagnostics);
         self.metrics.set_diagnostics(&diagnostics);

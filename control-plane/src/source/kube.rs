@@ -39,6 +39,8 @@ use tokio::task::JoinHandle;
 
 use crate::state::{ClusterState, ObjectKey, ObjectKind};
 
+pub use super::access::{AccessScope, ApiAccess, RequestAccess};
+
 /// The annotation naming the Secret that verifies HTTPS backends.
 const PROXY_SSL_SECRET: &str = "nginx.ingress.kubernetes.io/proxy-ssl-secret";
 
@@ -56,30 +58,6 @@ const AUTH_TLS_SECRET: &str = "nginx.ingress.kubernetes.io/auth-tls-secret";
 
 /// How long changes are gathered before one snapshot is published.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(20);
-
-/// One kind of Kubernetes API access the control plane makes; `deploy/` RBAC must grant exactly the
-/// union of every module's list (checked by `tests/deploy_manifests.rs`, and each request the code
-/// sends in the mocked-apiserver tests is checked against these lists).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ApiAccess {
-    /// API group (`""` for core).
-    pub group: &'static str,
-    /// Plural resource, with `/subresource` if any (`ingresses/status`).
-    pub resource: &'static str,
-    pub verbs: &'static [&'static str],
-    /// Where the access happens: the whole cluster (ClusterRole), or only the control plane's own
-    /// namespace (Role).
-    pub scope: AccessScope,
-}
-
-/// Where an [`ApiAccess`] applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AccessScope {
-    /// Any namespace (or a cluster-scoped resource): needs a ClusterRole.
-    Cluster,
-    /// Only the control plane's own namespace: a Role is enough.
-    OwnNamespace,
-}
 
 /// What this source reads.
 pub const API_ACCESS: &[ApiAccess] = &[

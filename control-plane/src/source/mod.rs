@@ -4,5 +4,6 @@
 //! - `files`: a manifests folder (multi-document YAML), watched with notify.
 //! - `kube`: the Kubernetes API (kube-rs watchers + reflector stores).
 
+pub mod access;
 pub mod files;
 pub mod kube;

@@ -19,7 +19,7 @@ use http_body_util::{Either, Full};
 use kube::client::Body;
 use kube::Client;
 use tokio::sync::mpsc;
-use wasm_ingress::source::kube::{AccessScope, ApiAccess};
+use wasm_ingress::source::kube::{AccessScope, ApiAccess, RequestAccess};
 
 type MockBody = Either<Full<Bytes>, Channel<Bytes>>;
 type Responder = tower_test::mock::SendResponse<Response<MockBody>>;
@@ -52,35 +52,10 @@ impl RecordedRequest {
         self.method == Method::GET && self.query.get("watch").map(String::as_str) == Some("true")
     }
 
-    /// (group, resource[/subresource], verb, namespace) in RBAC terms.
-    pub fn access(&self) -> (String, String, String, Option<String>) {
-        let segments: Vec<&str> = self.path.trim_start_matches('/').split('/').collect();
-        let (group, rest) = match segments.as_slice() {
-            ["api", _version, rest @ ..] => (String::new(), rest.to_vec()),
-            ["apis", group, _version, rest @ ..] => ((*group).to_string(), rest.to_vec()),
-            _ => panic!("not an API path: {}", self.path),
-        };
-        let (namespace, rest) = match rest.as_slice() {
-            ["namespaces", namespace, rest @ ..] if !rest.is_empty() => (Some((*namespace).to_string()), rest.to_vec()),
-            _ => (None, rest),
-        };
-        let (resource, named) = match rest.as_slice() {
-            [resource] => ((*resource).to_string(), false),
-            [resource, _name] => ((*resource).to_string(), true),
-            [resource, _name, subresource] => (format!("{resource}/{subresource}"), true),
-            _ => panic!("unexpected API path: {}", self.path),
-        };
-        let verb = match (&self.method, named) {
-            (&Method::GET, _) if self.is_watch() => "watch",
-            (&Method::GET, false) => "list",
-            (&Method::GET, true) => "get",
-            (&Method::POST, _) => "create",
-            (&Method::PUT, _) => "update",
-            (&Method::PATCH, _) => "patch",
-            (&Method::DELETE, _) => "delete",
-            (method, _) => panic!("unexpected method {method}"),
-        };
-        (group, resource, verb.to_string(), namespace)
+    /// The request in RBAC terms (the control plane's own mapping, `RequestAccess::of`).
+    pub fn access(&self) -> RequestAccess {
+        RequestAccess::of(self.method.as_str(), &self.path, self.is_watch())
+            .unwrap_or_else(|| panic!("not an API resource request: {} {}", self.method, self.path))
     }
 }
 
@@ -88,11 +63,11 @@ impl RecordedRequest {
 /// what the code sends must be exactly what the RBAC in `deploy/` is built from.
 pub fn assert_declared(requests: &[RecordedRequest], declared: &[&[ApiAccess]], own_namespace: &str) {
     for request in requests {
-        let (group, resource, verb, namespace) = request.access();
+        let RequestAccess { group, resource, verb, namespace } = request.access();
         let allowed = declared.iter().flat_map(|list| list.iter()).any(|access| {
             access.group == group
                 && access.resource == resource
-                && access.verbs.contains(&verb.as_str())
+                && access.verbs.contains(&verb)
                 && match access.scope {
                     AccessScope::Cluster => true,
                     AccessScope::OwnNamespace => namespace.as_deref() == Some(own_namespace),
@@ -214,7 +189,7 @@ impl FakeApiServer {
                         routes.watch_channel(&request.path);
                         let path = request.path.clone();
                         let _ = routes.watch_senders[&path].send(WatchConnection { request, sender });
-                    } else if request.method == Method::GET && request.access().2 == "list" {
+                    } else if request.method == Method::GET && request.access().verb == "list" {
                         match routes.lists.get_mut(&request.path).and_then(VecDeque::pop_front) {
                             Some((code, list)) => responder.send_response(json_response(code, &list)),
                             None => routes.parked_lists.entry(request.path.clone()).or_default().push(responder),
