@@ -361,13 +361,16 @@ impl IngressRequest {
     }
 
     /// An error-page request (see [`ERROR_PAGE_HEADER`]): sent to the cluster it names as `GET /`
-    /// (the query kept, as nginx's `rewrite (.*) / break`) with the default policy. `None` (the
-    /// marker removed, if any): route the request as usual.
+    /// (the query kept, as nginx's `rewrite (.*) / break`) with the default policy, and the
+    /// client's URI in `x-original-uri` (nginx's `$request_uri`: before any rewrite-target).
+    /// `None` (the marker removed, if any): route the request as usual.
     fn error_page(&self, table: &CompiledTable) -> Option<Action> {
         let value = self.get_http_request_header_bytes(ERROR_PAGE_HEADER)?;
         self.set_http_request_header(ERROR_PAGE_HEADER, None);
         let cluster = table.error_page_cluster(&value)?;
         let path = self.get_http_request_header_bytes(":path").unwrap_or_default();
+        let original = self.get_http_request_header_bytes(ORIGINAL_PATH_HEADER).unwrap_or_else(|| path.clone());
+        self.set_http_request_header_bytes("x-original-uri", Some(&original));
         let query = path.iter().position(|&b| b == b'?').and_then(|i| path.get(i..)).unwrap_or_default();
         let root: Vec<u8> = b"/".iter().chain(query).copied().collect();
         self.set_http_request_header(CLUSTER_HEADER, Some(cluster));
@@ -377,8 +380,9 @@ impl IngressRequest {
         Some(Action::Continue)
     }
 
-    /// Send the request upstream: cluster and policy headers, `x-forwarded-host`, rewrites.
-    fn forward(&self, authority: &[u8], cluster: &str, policy: &str, path: Option<&str>, new_authority: Option<&str>) -> Action {
+    /// Send the request upstream: cluster and policy headers, `x-forwarded-host`, rewrites. A
+    /// rewritten path keeps the client's in [`ORIGINAL_PATH_HEADER`].
+    fn forward(&self, authority: &[u8], cluster: &str, policy: &str, path: (&[u8], Option<&str>), new_authority: Option<&str>) -> Action {
         self.set_http_request_header(CLUSTER_HEADER, Some(cluster));
         if !policy.is_empty() {
             self.set_http_request_header(POLICY_HEADER, Some(policy));
@@ -386,8 +390,10 @@ impl IngressRequest {
         if !authority.is_empty() {
             self.set_http_request_header_bytes("x-forwarded-host", Some(authority));
         }
-        if let Some(path) = path {
-            self.set_http_request_header(":path", Some(path));
+        let (original_path, new_path) = path;
+        if let Some(new_path) = new_path {
+            self.set_http_request_header_bytes(ORIGINAL_PATH_HEADER, Some(original_path));
+            self.set_http_request_header(":path", Some(new_path));
         }
         if let Some(new_authority) = new_authority {
             self.set_http_request_header(":authority", Some(new_authority));
@@ -468,10 +474,10 @@ impl HttpContext for IngressRequest {
                     Some(auth) => {
                         // Read before `forward` changes them: the auth request carries the client's.
                         let client = self.get_http_request_headers_bytes();
-                        self.forward(&authority, cluster, policy, new_path.as_deref(), new_authority);
+                        self.forward(&authority, cluster, policy, (&path, new_path.as_deref()), new_authority);
                         self.start_auth(auth, client, &authority, &path)
                     }
-                    None => self.forward(&authority, cluster, policy, new_path.as_deref(), new_authority),
+                    None => self.forward(&authority, cluster, policy, (&path, new_path.as_deref()), new_authority),
                 }
             }
             Outcome::Respond { status, body } => self.respond(status, body),
@@ -500,6 +506,11 @@ impl HttpContext for IngressRequest {
         Action::Continue
     }
 }
+
+/// The client's path when the filter rewrote it (`rewrite-target`), as Envoy's own rewrites keep
+/// it: the access log and error pages' `X-Original-URI` (nginx's `$request_uri`) read it. Envoy
+/// drops a client's own copy before any filter runs.
+const ORIGINAL_PATH_HEADER: &str = "x-envoy-original-path";
 
 /// The body of a request refused by `limit-connections` (nginx's `limit_conn_status` 503).
 const TOO_MANY_CONNECTIONS_BODY: &str = "503 Service Temporarily Unavailable\n";

@@ -240,6 +240,9 @@ async fn routes_by_ingress_spec_through_real_envoy() {
         Ok(gateway.envoy.logs().lines().any(|l| l.contains("GET") && l.contains("demo.test") && l.contains("/b/headers") && l.contains("default/echo-b/80") && l.contains("200")))
     });
     assert!(logged.is_ok(), "no access log line for /b/headers:\n{}", gateway.envoy.logs());
+    // A rewritten request is logged with the path the client sent, as nginx logs its request line.
+    let logged = wait_until(Duration::from_secs(5), || Ok(gateway.envoy.logs().lines().any(|l| l.contains("rewrite.test") && l.contains(" /something/new?q=1 "))));
+    assert!(logged.is_ok(), "no access log line with the client's path /something/new?q=1:\n{}", gateway.envoy.logs());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

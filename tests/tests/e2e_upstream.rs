@@ -311,6 +311,11 @@ fn custom_http_errors_are_answered_by_the_default_backend_as_ingress_nginx_does(
     let mut intercept = errors("404", Some("pages"));
     intercept[format!("{NGINX}disable-proxy-intercept-errors")] = json!("false");
     objects.push(manifests::ingress("default", "pie-false", intercept, &[("pie-false.foo.com", paths())]));
+    let mut rewritten = errors("404", Some("pages"));
+    rewritten[format!("{NGINX}rewrite-target")] = json!("/$2");
+    rewritten[format!("{NGINX}use-regex")] = json!("true");
+    let regex_path = vec![manifests::path("/app(/|$)(.*)", "ImplementationSpecific", "app", json!(80))];
+    objects.push(manifests::ingress("default", "rewritten", rewritten, &[("rw.site.test", regex_path)]));
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();
 
@@ -322,6 +327,7 @@ fn custom_http_errors_are_answered_by_the_default_backend_as_ingress_nginx_does(
     let expected = [
         ("x-code", "404"),
         ("x-format", "text/html"),
+        ("x-original-uri", "/shop/item?id=7"),
         ("x-namespace", "default"),
         ("x-ingress-name", "site"),
         ("x-service-name", "app"),
@@ -334,6 +340,20 @@ fn custom_http_errors_are_answered_by_the_default_backend_as_ingress_nginx_does(
     assert!(!echo.headers.contains_key("x-wasm-ingress-error-page"), "the internal marker never leaves Envoy");
     let (status, _, echo) = get_with(&gateway, "site.test", "/", &[("x-echo-status", "503")]);
     assert_eq!((status, echo.map(|e| e.headers.get("x-code").cloned())), (503, Some(Some("503".to_string()))));
+
+    // X-Original-URI is the client's URI ($request_uri), not the rewrite-target's; the backend
+    // gets the client's path in x-envoy-original-path, as from Envoy's own rewrites.
+    let (status, _, echo) = get_with(&gateway, "rw.site.test", "/app/item/7?x=1", &[("x-echo-status", "404")]);
+    let echo = echo.expect("the default backend's echo");
+    assert_eq!((status, echo.backend.as_str(), echo.headers.get("x-original-uri").map(String::as_str)), (404, "pages", Some("/app/item/7?x=1")));
+    let (status, _, echo) = get_with(&gateway, "rw.site.test", "/app/item/7?x=1", &[]);
+    let echo = echo.expect("the app's echo");
+    assert_eq!((status, echo.backend.as_str(), echo.path.as_str()), (200, "app", "/item/7?x=1"));
+    assert_eq!(echo.headers.get("x-envoy-original-path").map(String::as_str), Some("/app/item/7?x=1"));
+    // A client's own x-envoy-original-path never stands for its URI.
+    let forged = [("x-echo-status", "404"), ("x-envoy-original-path", "/forged")];
+    let (_, _, echo) = get_with(&gateway, "site.test", "/real", &forged);
+    assert_eq!(echo.expect("the default backend's echo").headers.get("x-original-uri").map(String::as_str), Some("/real"));
 
     // Unlisted statuses and successes pass as the upstream sent them.
     for (knob, expected) in [("500", 500), ("200", 200)] {

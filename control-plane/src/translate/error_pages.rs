@@ -2,8 +2,9 @@
 //!
 //! ingress-nginx answers a listed status (from the upstream, or its own, as nginx's `error_page`)
 //! by asking its `@custom_…` location: `GET /` (the query kept) to the `default-backend` Service
-//! with `X-Code`, `X-Format` (`$http_accept`), `X-Namespace`, `X-Ingress-Name`, `X-Service-Name`
-//! and `X-Service-Port`. Here a route whose policy lists codes carries the custom-response filter's
+//! with `X-Code`, `X-Format` (`$http_accept`), `X-Original-URI` (`$request_uri`), `X-Namespace`,
+//! `X-Ingress-Name`, `X-Service-Name` and `X-Service-Port` (`X-Original-URI` is the wasm filter's:
+//! a redirect policy's headers are made after its own path change). Here a route whose policy lists codes carries the custom-response filter's
 //! per-route setting: an `exact_match_map` on the response status whose actions are
 //! `RedirectPolicy`s. Envoy then sends the request again through the whole filter chain with
 //! those headers and [`ERROR_PAGE_HEADER`] naming the default backend's cluster; the wasm filter
@@ -17,7 +18,7 @@
 //! 429), as nginx's `error_page` does.
 
 use envoy_types::pb::envoy::config::core::v3::{data_source, DataSource, HeaderValueOption};
-use envoy_types::pb::envoy::config::route::v3::{redirect_action, RedirectAction};
+use envoy_types::pb::envoy::config::route::v3::RedirectAction;
 use envoy_types::pb::envoy::extensions::filters::http::custom_response::v3::CustomResponse;
 use envoy_types::pb::envoy::extensions::http::custom_response::local_response_policy::v3::LocalResponsePolicy;
 use envoy_types::pb::envoy::extensions::http::custom_response::redirect_policy::v3::{redirect_policy, RedirectPolicy};
@@ -68,8 +69,9 @@ fn policy_for(errors: &CustomErrors, code: u16) -> Any {
             ..Default::default()
         });
     };
-    // The host and the query stay; the path becomes `/`, as nginx's `rewrite (.*) / break`.
-    let redirect = RedirectAction { path_rewrite_specifier: Some(redirect_action::PathRewriteSpecifier::PathRedirect("/".into())), ..Default::default() };
+    // The request goes again as it is: the wasm filter makes its path `/` (the query kept, as
+    // nginx's `rewrite (.*) / break`) and sends the client's as `X-Original-URI`.
+    let redirect = RedirectAction::default();
     pack_any(RedirectPolicy {
         redirect_action_specifier: Some(redirect_policy::RedirectActionSpecifier::RedirectAction(redirect)),
         request_headers_to_add: request_headers(errors, cluster, code),
@@ -79,7 +81,11 @@ fn policy_for(errors: &CustomErrors, code: u16) -> Any {
 
 fn request_headers(errors: &CustomErrors, cluster: &str, code: u16) -> Vec<HeaderValueOption> {
     let marker = format!("{} {cluster}", errors.token);
-    let fixed = [(ERROR_PAGE_HEADER, literal(&marker)), ("x-code", code.to_string()), ("x-format", "%REQ(accept)%".to_string())];
+    let fixed = [
+        (ERROR_PAGE_HEADER, literal(&marker)),
+        ("x-code", code.to_string()),
+        ("x-format", "%REQ(accept)%".to_string()),
+    ];
     let named = errors.headers.iter().map(|(name, value)| (name.as_str(), literal(value)));
     fixed.into_iter().chain(named).map(|(name, value)| header(name, &value)).collect()
 }
@@ -131,8 +137,7 @@ mod tests {
         assert_eq!(actions.iter().map(|(code, _)| code.as_str()).collect::<Vec<_>>(), ["404", "503"]);
         let policy: RedirectPolicy = unpack(&actions[1].1);
         let Some(redirect_policy::RedirectActionSpecifier::RedirectAction(redirect)) = policy.redirect_action_specifier else { panic!() };
-        assert_eq!(redirect.path_rewrite_specifier, Some(redirect_action::PathRewriteSpecifier::PathRedirect("/".into())));
-        assert_eq!((redirect.host_redirect.as_str(), redirect.strip_query), ("", false), "host and query kept");
+        assert_eq!(redirect, RedirectAction::default(), "the request goes again as it is: the wasm filter makes its path `/`");
         let headers: Vec<(String, String)> =
             policy.request_headers_to_add.iter().map(|h| h.header.as_ref().unwrap()).map(|h| (h.key.clone(), h.value.clone())).collect();
         let expected = [(ERROR_PAGE_HEADER, "s3cret shop/errors/80"), ("x-code", "503"), ("x-format", "%REQ(accept)%"), ("x-namespace", "shop"), ("x-ingress-name", "web%%1")];
