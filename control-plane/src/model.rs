@@ -173,6 +173,8 @@ pub struct RoutePolicy {
     pub client_certificate_headers: Option<bool>,
     /// `custom-http-errors`: which upstream answers are replaced by an error page, and by whom.
     pub custom_errors: Option<CustomErrors>,
+    /// `enable-access-log: "false"`: Envoy's access log leaves out the requests this policy serves.
+    pub access_log_off: bool,
 }
 
 /// ingress-nginx's `custom-http-errors`: Envoy's custom-response filter sends a request whose
@@ -358,6 +360,7 @@ impl Default for RoutePolicy {
             mirror: None,
             client_certificate_headers: None,
             custom_errors: None,
+            access_log_off: false,
         }
     }
 }
@@ -367,25 +370,34 @@ impl RoutePolicy {
     /// one key (and one Envoy route); a changed policy gets a new key, which is what lets the xDS
     /// stream keep the old one until the route table stops naming it.
     pub fn key(&self) -> String {
-        let canonical = format!(
-            "body={:?};idle={};tries={};headers={:?};allow={:?};deny={:?};response={:?}/{:?}/{:?};cors={:?}/{};hash={:?};rate={:?};mirror={:?};client={:?};errors={:?}",
-            self.max_body_bytes,
-            self.upstream_idle_timeout.as_millis(),
-            self.tries,
-            self.request_headers,
-            self.allow_sources,
-            self.deny_sources,
-            self.response_headers_set,
-            self.response_headers_add,
-            self.response_headers_remove,
-            self.cors,
-            self.preflight,
-            self.hash,
-            self.rate_limit,
-            self.mirror,
-            self.client_certificate_headers,
-            self.custom_errors
+        // Every field, by name: a field added later cannot be left out of the key.
+        let RoutePolicy {
+            max_body_bytes,
+            upstream_idle_timeout,
+            tries,
+            request_headers,
+            response_headers_set,
+            response_headers_add,
+            response_headers_remove,
+            allow_sources,
+            deny_sources,
+            cors,
+            preflight,
+            hash,
+            rate_limit,
+            mirror,
+            client_certificate_headers,
+            custom_errors,
+            access_log_off,
+        } = self;
+        let mut canonical = format!(
+            "body={max_body_bytes:?};idle={};tries={tries};headers={request_headers:?};allow={allow_sources:?};deny={deny_sources:?};response={response_headers_set:?}/{response_headers_add:?}/{response_headers_remove:?};cors={cors:?}/{preflight};hash={hash:?};rate={rate_limit:?};mirror={mirror:?};client={client_certificate_headers:?};errors={custom_errors:?}",
+            upstream_idle_timeout.as_millis(),
         );
+        // Only when set, so the keys of policies that log stay as they were.
+        if *access_log_off {
+            canonical.push_str(";log=off");
+        }
         let digest = Sha256::digest(canonical.as_bytes());
         format!("p{}", &hex::encode(&digest[..8])[..15])
     }

@@ -275,6 +275,33 @@ fn proxy_body_size_answers_413_before_the_upstream_sees_the_body() {
     assert_eq!((response.status, response.echo().map(|e| e.body_bytes)), (200, Some(512 * 1024)));
 }
 
+/// ingress-nginx's log.go: `enable-access-log: "false"` is nginx's `access_log off` for the
+/// Ingress's locations; other Ingresses, and `"true"`, keep theirs.
+#[test]
+fn enable_access_log_false_leaves_the_ingress_out_of_the_access_log() {
+    let app = backend("app", 73);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.extend([
+        annotated("quiet", &[("enable-access-log", "false")], "quiet.test", &["/"]),
+        annotated("loud", &[("enable-access-log", "true")], "loud.test", &["/"]),
+        annotated("plain", &[], "plain.test", &["/"]),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    for host in ["quiet.test", "loud.test", "plain.test"] {
+        let response = get(gateway.http, host, &format!("/from-{host}"), "");
+        assert_eq!((response.status, response.echo().map(|e| e.backend)), (200, Some("app".to_string())), "{host}");
+    }
+    // A request after the quiet one, on a logged host: once its line is there, the quiet one's
+    // would be too (Envoy writes lines in order).
+    assert_eq!(get(gateway.http, "plain.test", "/last", "").status, 200);
+    let logged = |path: &str| gateway.envoy.logs().lines().any(|line| line.contains(path));
+    wait_until(Duration::from_secs(10), || Ok(logged(" /last "))).expect("no access log line for /last");
+    assert!(logged(" /from-loud.test ") && logged(" /from-plain.test "), "{}", gateway.envoy.logs());
+    assert!(!logged("/from-quiet.test"), "enable-access-log: \"false\" was logged:\n{}", gateway.envoy.logs());
+}
+
 #[test]
 fn proxy_read_timeout_times_upstream_silence_not_the_whole_response() {
     let app = backend("app", 73);

@@ -53,6 +53,7 @@ use wasm_ingress_filter::table::{RouteTable, CLUSTER_HEADER, POLICY_HEADER};
 
 use crate::model::{ClientValidation, Model, Passthrough, TlsCertificate};
 use crate::translate::access::{self, RBAC_FILTER};
+use crate::translate::access_log as log_policy;
 use crate::translate::error_pages::{self, CUSTOM_RESPONSE_FILTER};
 use crate::translate::ratelimit::{self, RATE_LIMIT_FILTER};
 use crate::translate::clusters;
@@ -416,6 +417,7 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
             custom_response_filter(),
             rbac_filter(),
             rate_limit_filter(),
+            header_to_metadata_filter(),
             buffer_filter(),
             router_filter(),
         ],
@@ -443,7 +445,7 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
         upgrade_configs: vec![http_connection_manager::UpgradeConfig {
             upgrade_type: "websocket".to_string(),
             // An upgraded stream's body never ends: the buffer filter would hold it forever.
-            filters: vec![wasm_filter_from_ecds(), rbac_filter(), rate_limit_filter(), router_filter()],
+            filters: vec![wasm_filter_from_ecds(), rbac_filter(), rate_limit_filter(), header_to_metadata_filter(), router_filter()],
             ..Default::default()
         }],
         access_log: vec![stdout_access_log()],
@@ -465,8 +467,9 @@ fn stdout_access_log() -> AccessLog {
     };
     AccessLog {
         name: STDOUT_ACCESS_LOG.to_string(),
+        // Routes with `enable-access-log: "false"` are left out (see `translate::access_log`).
+        filter: Some(log_policy::log_filter()),
         config_type: Some(access_log::ConfigType::TypedConfig(pack_any(log))),
-        ..Default::default()
     }
 }
 
@@ -519,6 +522,15 @@ fn custom_response_filter() -> HttpFilter {
     HttpFilter {
         name: CUSTOM_RESPONSE_FILTER.to_string(),
         config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(error_pages::filter_config()))),
+        ..Default::default()
+    }
+}
+
+/// ingress-nginx's `enable-access-log` (see `translate::access_log`).
+fn header_to_metadata_filter() -> HttpFilter {
+    HttpFilter {
+        name: log_policy::HEADER_TO_METADATA_FILTER.to_string(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(log_policy::filter_config()))),
         ..Default::default()
     }
 }
@@ -759,6 +771,7 @@ mod tests {
         }
         assert_eq!(hcm.access_log.len(), 1);
         assert_eq!(hcm.access_log[0].name, STDOUT_ACCESS_LOG);
+        assert_eq!(hcm.access_log[0].filter, Some(log_policy::log_filter()), "enable-access-log: \"false\" routes are left out");
         let Some(access_log::ConfigType::TypedConfig(any)) = &hcm.access_log[0].config_type else { panic!() };
         let log: StdoutAccessLog = unpack(any);
         let Some(stdout_access_log::AccessLogFormat::LogFormat(format)) = log.access_log_format else { panic!() };
@@ -778,10 +791,11 @@ mod tests {
     fn wasm_filter_comes_from_ecds_then_router() {
         let hcm = http_connection_manager("http", HTTP_ROUTE_CONFIG, &EdgeSettings::default());
         let names: Vec<&str> = hcm.http_filters.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, vec![ROUTER_FILTER_CONFIG_NAME, CUSTOM_RESPONSE_FILTER, RBAC_FILTER, RATE_LIMIT_FILTER, BUFFER_FILTER, ROUTER_FILTER]);
-        // WebSocket upgrades skip the buffer, never the client-address limits.
+        let silence = log_policy::HEADER_TO_METADATA_FILTER;
+        assert_eq!(names, vec![ROUTER_FILTER_CONFIG_NAME, CUSTOM_RESPONSE_FILTER, RBAC_FILTER, RATE_LIMIT_FILTER, silence, BUFFER_FILTER, ROUTER_FILTER]);
+        // WebSocket upgrades skip the buffer, never the client-address limits nor the log setting.
         let upgrade: Vec<&str> = hcm.upgrade_configs[0].filters.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(upgrade, vec![ROUTER_FILTER_CONFIG_NAME, RBAC_FILTER, RATE_LIMIT_FILTER, ROUTER_FILTER]);
+        assert_eq!(upgrade, vec![ROUTER_FILTER_CONFIG_NAME, RBAC_FILTER, RATE_LIMIT_FILTER, silence, ROUTER_FILTER]);
         let Some(http_filter::ConfigType::ConfigDiscovery(ecds)) = &hcm.http_filters[0].config_type else {
             panic!("wasm filter is not discovered")
         };

@@ -44,6 +44,7 @@ use wasm_ingress_filter::table::{CLUSTER_HEADER, POLICY_HEADER};
 
 use crate::model::{AllowOrigin, CorsHeaders, HashOn, Model, RoutePolicy};
 use crate::translate::access::{self, RBAC_FILTER};
+use crate::translate::access_log;
 use crate::translate::error_pages::{self, CUSTOM_RESPONSE_FILTER};
 use crate::translate::ratelimit::{self, RATE_LIMIT_FILTER};
 use crate::translate::edge::proto_duration;
@@ -347,6 +348,9 @@ fn per_filter_configs(policy: &RoutePolicy, buffer: buffer_per_route::Override) 
     if let Some(errors) = error_pages::per_route(policy) {
         configs.insert(CUSTOM_RESPONSE_FILTER.to_string(), pack_any(errors));
     }
+    if let Some(silence) = access_log::per_route(policy) {
+        configs.insert(access_log::HEADER_TO_METADATA_FILTER.to_string(), pack_any(silence));
+    }
     configs
 }
 
@@ -418,6 +422,7 @@ mod tests {
             mirror: None,
             client_certificate_headers: None,
             custom_errors: Some(crate::model::CustomErrors { codes: vec![404], cluster: Some("default/pages/80".into()), token: "t".into(), headers: vec![] }),
+            access_log_off: true,
         };
         let unlimited = RoutePolicy { max_body_bytes: None, ..RoutePolicy::default() };
         Model {
@@ -469,6 +474,9 @@ mod tests {
             // Custom error pages: the custom-response filter's setting on exactly those routes.
             let custom = routes[key].typed_per_filter_config.get(CUSTOM_RESPONSE_FILTER);
             assert_eq!(custom.is_some(), policy.custom_errors.is_some(), "{key}");
+            // enable-access-log: "false": the header-to-metadata setting the access log reads.
+            let silence = routes[key].typed_per_filter_config.get(access_log::HEADER_TO_METADATA_FILTER);
+            assert_eq!(silence.is_some(), policy.access_log_off, "{key}");
         }
         // Response headers: set replaces, add appends, remove removes.
         let big = model.policies.values().find(|p| !p.response_headers_set.is_empty()).unwrap();

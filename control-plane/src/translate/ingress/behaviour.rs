@@ -4,8 +4,8 @@
 //!   `permanent-redirect` (+`-code`), `temporal-redirect` (+`-code`), `relative-redirects`,
 //!   `from-to-www-redirect` — become the filter's typed redirects;
 //! - the route policy — `proxy-body-size`, `proxy-read-timeout`, `proxy-send-timeout`,
-//!   `proxy-next-upstream`, `proxy-next-upstream-tries`, `proxy-request-buffering` — becomes a
-//!   [`RoutePolicy`] that Envoy applies (see `translate::routes`).
+//!   `proxy-next-upstream`, `proxy-next-upstream-tries`, `proxy-request-buffering`,
+//!   `enable-access-log` — becomes a [`RoutePolicy`] that Envoy applies (see `translate::routes`).
 //!
 //! - `upstream-vhost` — the Host sent upstream — becomes the route's host rewrite.
 //!
@@ -28,6 +28,7 @@ use super::variables::{Allowed, Template};
 pub const NAMES: &[&str] = &[
     "app-root",
     "connection-proxy-header",
+    "enable-access-log",
     "force-ssl-redirect",
     "from-to-www-redirect",
     "permanent-redirect",
@@ -197,6 +198,8 @@ pub struct Behaviour {
     /// `connection-proxy-header`: the `Connection` header HTTP/1 upstreams receive (none by
     /// default, as ingress-nginx with upstream keepalive sends none).
     pub connection_header: Option<String>,
+    /// `enable-access-log: "false"`: the access log leaves these paths' requests out.
+    pub access_log_off: bool,
     /// Why ingress-nginx would reject the whole Ingress, if it would.
     pub refused: Option<(String, String)>,
 }
@@ -218,6 +221,7 @@ impl Behaviour {
             upstream_vhost: reader.upstream_vhost(),
             forwarded_prefix: reader.forwarded_prefix(),
             connection_header: reader.connection_header(),
+            access_log_off: reader.boolean("enable-access-log") == Some(false),
             ..Behaviour::default()
         };
         reader.send_timeout(behaviour.read_timeout);
@@ -250,6 +254,7 @@ impl Behaviour {
         if let Some(tries) = self.tries {
             policy.tries = tries;
         }
+        policy.access_log_off = self.access_log_off;
         policy
     }
 

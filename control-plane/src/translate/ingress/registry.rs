@@ -110,7 +110,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("default-backend", Applied),
     entry("denylist-source-range", Applied),
     entry("disable-proxy-intercept-errors", Differs),
-    entry("enable-access-log", NotYet),
+    entry("enable-access-log", Differs),
     entry("enable-cors", Differs),
     entry("enable-global-auth", NoEffect),
     entry("enable-modsecurity", NotYet),

@@ -1286,6 +1286,9 @@ fn route_policies_are_shared_by_equal_annotations_and_the_default_needs_no_key()
         ingress("defaults", &nginx(&[("proxy-body-size", "1m"), ("proxy-read-timeout", "60s")]), &[rule("four.example.com", &[path("/", "Prefix", "a", 80)])]),
         ingress("vhost", &nginx(&[("upstream-vhost", "internal.example.com:8080")]), &[rule("five.example.com", &[path("/", "Prefix", "a", 80)])]),
         ingress("vhost-variable", &nginx(&[("upstream-vhost", "$host.internal")]), &[rule("six.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("quiet", &nginx(&[("enable-access-log", "false")]), &[rule("seven.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("logged", &nginx(&[("enable-access-log", "true")]), &[rule("eight.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("unclear", &nginx(&[("enable-access-log", "no")]), &[rule("nine.example.com", &[path("/", "Prefix", "a", 80)])]),
     ]
     .concat());
     let host_rewrite_of = |host: &str| match &route_at(&translation, host, "/").action {
@@ -1310,10 +1313,18 @@ fn route_policies_are_shared_by_equal_annotations_and_the_default_needs_no_key()
     assert_eq!(policy_of("two.example.com"), big.key(), "equal policies share one key");
     assert_eq!(policy_of("three.example.com"), unlimited.key());
     assert_eq!(policy_of("four.example.com"), "", "1m and a bad timeout are the defaults: no key");
-    assert_eq!(translation.model.policies, BTreeMap::from([(big.key(), big), (unlimited.key(), unlimited)]));
+    // enable-access-log: "false" is a policy of its own; "true" (the default) and a value
+    // ingress-nginx cannot read (its default, with a warning) are the default policy.
+    let quiet = RoutePolicy { access_log_off: true, ..RoutePolicy::default() };
+    assert_ne!(quiet.key(), RoutePolicy::default().key());
+    let expected = BTreeMap::from([(big.key(), big), (unlimited.key(), unlimited), (quiet.key(), quiet.clone())]);
+    assert_eq!(translation.model.policies, expected);
     assert_eq!(translation.model.default_policy, RoutePolicy::default());
     assert_eq!(translation.model.hsts.as_deref(), Some("max-age=31536000; includeSubDomains"));
+    assert_eq!(policy_of("seven.example.com"), quiet.key());
+    assert_eq!((policy_of("eight.example.com"), policy_of("nine.example.com")), (String::new(), String::new()));
     let lines = diagnostic_lines(&translation);
+    assert!(lines.iter().any(|l| l.contains("enable-access-log") && l.contains("\"no\"")), "{lines:#?}");
     assert!(lines.iter().any(|l| l.contains("proxy-read-timeout") && l.contains("\"60s\" is not a whole number")), "{lines:#?}");
 }
 

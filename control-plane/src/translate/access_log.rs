@@ -1,0 +1,100 @@
+//! ingress-nginx's `enable-access-log: "false"` (nginx's `access_log off` in the location) ->
+//! Envoy's header-to-metadata filter and an access-log filter. Pure; typed protos only.
+//!
+//! Envoy's access log belongs to the listener's connection manager, not to a route, and changing
+//! the listener would drain connections. So the log has one fixed filter — log unless the
+//! request's dynamic metadata has `wasm_ingress.access_log`, and then only if it is `on`, which is
+//! never written — and a route whose policy turns
+//! logging off carries the header-to-metadata filter's per-route setting that writes exactly that
+//! (whatever the request's headers: the rule sets the value whether its header is there or not).
+//! The filter's own configuration has no rules, so other routes write nothing and are logged.
+
+use envoy_types::pb::envoy::config::accesslog::v3::{access_log_filter, AccessLogFilter, MetadataFilter};
+use envoy_types::pb::envoy::extensions::filters::http::header_to_metadata::v3::config::{KeyValuePair, Rule};
+use envoy_types::pb::envoy::extensions::filters::http::header_to_metadata::v3::Config;
+use envoy_types::pb::envoy::r#type::matcher::v3::metadata_matcher::{path_segment, PathSegment};
+use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher, value_matcher, MetadataMatcher, StringMatcher, ValueMatcher};
+use envoy_types::pb::google::protobuf::BoolValue;
+
+use crate::model::RoutePolicy;
+
+/// The header-to-metadata filter's name, under which routes carry their [`per_route`] setting.
+pub const HEADER_TO_METADATA_FILTER: &str = "envoy.filters.http.header_to_metadata";
+
+/// The dynamic-metadata namespace and key the access log reads, the value that silences it and
+/// the one that would not (never written: without the key the request is logged).
+const NAMESPACE: &str = "wasm_ingress";
+const KEY: &str = "access_log";
+const OFF: &str = "off";
+const ON: &str = "on";
+
+/// A header every request has by the time filters run (the connection manager generates it).
+const ANY_REQUEST_HEADER: &str = "x-request-id";
+
+/// The filter's own configuration: no rules, so no metadata is written unless a route says so.
+pub fn filter_config() -> Config {
+    Config::default()
+}
+
+/// The route's setting when its policy turns the access log off.
+pub fn per_route(policy: &RoutePolicy) -> Option<Config> {
+    if !policy.access_log_off {
+        return None;
+    }
+    let off = KeyValuePair { metadata_namespace: NAMESPACE.into(), key: KEY.into(), value: OFF.into(), ..Default::default() };
+    let rule = Rule {
+        header: ANY_REQUEST_HEADER.into(),
+        on_header_present: Some(off.clone()),
+        on_header_missing: Some(off),
+        ..Default::default()
+    };
+    Some(Config { request_rules: vec![rule], ..Default::default() })
+}
+
+/// The access log's filter: log a request without the key, or whose value is `on`. (Envoy's
+/// metadata filter logs when the value matches, else when the key is absent and
+/// `match_if_key_not_found`; it ignores the matcher's `invert`.)
+pub fn log_filter() -> AccessLogFilter {
+    let on = ValueMatcher {
+        match_pattern: Some(value_matcher::MatchPattern::StringMatch(StringMatcher {
+            match_pattern: Some(string_matcher::MatchPattern::Exact(ON.into())),
+            ..Default::default()
+        })),
+    };
+    let matcher = MetadataMatcher {
+        filter: NAMESPACE.into(),
+        path: vec![PathSegment { segment: Some(path_segment::Segment::Key(KEY.into())) }],
+        value: Some(on),
+        invert: false,
+    };
+    let filter = MetadataFilter { matcher: Some(matcher), match_if_key_not_found: Some(BoolValue { value: true }) };
+    AccessLogFilter { filter_specifier: Some(access_log_filter::FilterSpecifier::MetadataFilter(filter)) }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_policy_that_turns_the_log_off_writes_the_metadata_the_log_filter_skips() {
+        assert_eq!(per_route(&RoutePolicy::default()), None);
+        assert!(filter_config().request_rules.is_empty(), "without a route setting nothing is written");
+        let config = per_route(&RoutePolicy { access_log_off: true, ..RoutePolicy::default() }).unwrap();
+        let [rule] = config.request_rules.as_slice() else { panic!("{config:?}") };
+        // Written whether the header is there or not.
+        for pair in [&rule.on_header_present, &rule.on_header_missing] {
+            let pair = pair.as_ref().unwrap();
+            assert_eq!((pair.metadata_namespace.as_str(), pair.key.as_str(), pair.value.as_str()), (NAMESPACE, KEY, OFF));
+        }
+        assert!(!rule.remove, "the request's header stays");
+
+        let Some(access_log_filter::FilterSpecifier::MetadataFilter(filter)) = log_filter().filter_specifier else { panic!() };
+        assert_eq!(filter.match_if_key_not_found, Some(BoolValue { value: true }), "no metadata: logged");
+        let matcher = filter.matcher.unwrap();
+        assert_eq!((matcher.filter.as_str(), matcher.invert), (NAMESPACE, false));
+        let Some(value_matcher::MatchPattern::StringMatch(value)) = matcher.value.unwrap().match_pattern else { panic!() };
+        assert_eq!(value.match_pattern, Some(string_matcher::MatchPattern::Exact(ON.into())), "`off` is not logged");
+        assert_eq!(matcher.path, vec![PathSegment { segment: Some(path_segment::Segment::Key(KEY.into())) }]);
+    }
+}
