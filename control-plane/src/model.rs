@@ -49,6 +49,9 @@ pub struct Model {
     /// HTTPS server names whose Ingress sets `ssl-ciphers`, and their TLS 1.2 suites (BoringSSL
     /// names): one SNI filter chain each.
     pub cipher_suites: BTreeMap<String, Vec<String>>,
+    /// HTTPS server names whose Ingress sets `ssl-prefer-server-ciphers: "false"`: the client's
+    /// order of TLS 1.2 suites wins (Envoy's own order otherwise); one SNI filter chain each.
+    pub prefer_client_ciphers: BTreeSet<String>,
 }
 
 /// Where a passed-through host's TLS connections go.

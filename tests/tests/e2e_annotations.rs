@@ -527,11 +527,22 @@ fn connection_proxy_header_reaches_the_backend() {
 
 /// A TLS 1.2 handshake with `host` as SNI offering only `suite`: whether Envoy accepted it.
 fn handshake_with(gateway: &Gateway, host: &str, ca_pem: &str, suite: tokio_rustls::rustls::SupportedCipherSuite) -> bool {
+    negotiated(gateway, host, ca_pem, vec![suite]).is_some()
+}
+
+/// A TLS 1.2 handshake with `host` as SNI offering `suites` in this order of preference: the
+/// suite Envoy chose, `None` if it refused the handshake.
+fn negotiated(
+    gateway: &Gateway,
+    host: &str,
+    ca_pem: &str,
+    suites: Vec<tokio_rustls::rustls::SupportedCipherSuite>,
+) -> Option<tokio_rustls::rustls::CipherSuite> {
     use std::sync::Arc;
     use tokio_rustls::rustls;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let provider = rustls::crypto::CryptoProvider { cipher_suites: vec![suite], ..rustls::crypto::ring::default_provider() };
+        let provider = rustls::crypto::CryptoProvider { cipher_suites: suites, ..rustls::crypto::ring::default_provider() };
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
             roots.add(cert.unwrap()).unwrap();
@@ -544,20 +555,22 @@ fn handshake_with(gateway: &Gateway, host: &str, ca_pem: &str, suite: tokio_rust
         let tcp = tokio::net::TcpStream::connect(gateway.https).await.unwrap();
         let name = rustls::pki_types::ServerName::try_from(host.to_string()).unwrap();
         let connected = tokio::time::timeout(Duration::from_secs(5), tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp)).await;
-        matches!(connected, Ok(Ok(_)))
+        let stream = connected.ok()?.ok()?;
+        stream.get_ref().1.negotiated_cipher_suite().map(|suite| suite.suite())
     })
 }
 
 /// `ssl-ciphers` (ingress-nginx's sslciphers.go sets `ssl_ciphers` for the host): a TLS 1.2
 /// client offering only a suite the host does not list is refused in the handshake, one offering
 /// a listed suite is served; other hosts keep the listener's suites; every cipher name Envoy is
-/// given is one it accepts (the listener is not refused).
+/// given is one it accepts (the listener is not refused). `ssl-prefer-server-ciphers`: whose
+/// order of suites wins.
 #[test]
 fn ssl_ciphers_limit_a_hosts_tls12_suites() {
     use tokio_rustls::rustls::crypto::ring::cipher_suite::{TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 as AES128, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 as AES256};
     let app = backend("app", 77);
     let ca = TestCa::new("ciphers-ca").unwrap();
-    let (cert, key) = ca.server_cert(&["ciphers.test", "plain.test", "all.test"]).unwrap();
+    let (cert, key) = ca.server_cert(&["ciphers.test", "plain.test", "all.test", "client-order.test", "server-order.test"]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
     objects.push(manifests::tls_secret("default", "site-tls", &cert, &key));
@@ -573,6 +586,8 @@ fn ssl_ciphers_limit_a_hosts_tls12_suites() {
         with_tls(annotated("ciphers", &[("ssl-ciphers", "ECDHE-ECDSA-AES256-GCM-SHA384:HIGH:!aNULL")], "ciphers.test", &["/"]), "ciphers.test", "site-tls"),
         with_tls(annotated("plain", &[], "plain.test", &["/"]), "plain.test", "site-tls"),
         with_tls(annotated("all", &[("ssl-ciphers", every_name.as_str())], "all.test", &["/"]), "all.test", "site-tls"),
+        with_tls(annotated("client-order", &[("ssl-prefer-server-ciphers", "false")], "client-order.test", &["/"]), "client-order.test", "site-tls"),
+        with_tls(annotated("server-order", &[("ssl-prefer-server-ciphers", "true")], "server-order.test", &["/"]), "server-order.test", "site-tls"),
     ]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();
@@ -583,5 +598,15 @@ fn ssl_ciphers_limit_a_hosts_tls12_suites() {
     assert!(handshake_with(&gateway, "plain.test", &ca_pem, AES128), "another host keeps the listener's suites");
     assert!(handshake_with(&gateway, "all.test", &ca_pem, AES128) && handshake_with(&gateway, "all.test", &ca_pem, AES256));
     let (status, _, echo) = get_tls(&gateway, "ciphers.test", &ca_pem, "/");
+    assert_eq!((status, echo.map(|e| e.backend)), (200, Some("app".to_string())));
+
+    // ssl-prefer-server-ciphers (nginx's ssl_prefer_server_ciphers): a client that would rather
+    // have AES256 gets the host list's first suite it offers (AES128), unless the host says "false".
+    for (host, chosen) in [("plain.test", AES128), ("server-order.test", AES128), ("client-order.test", AES256)] {
+        let got = negotiated(&gateway, host, &ca_pem, vec![AES256, AES128]);
+        assert_eq!(got, Some(chosen.suite()), "{host}");
+    }
+    assert_eq!(negotiated(&gateway, "client-order.test", &ca_pem, vec![AES128, AES256]), Some(AES128.suite()));
+    let (status, _, echo) = get_tls(&gateway, "client-order.test", &ca_pem, "/");
     assert_eq!((status, echo.map(|e| e.backend)), (200, Some("app".to_string())));
 }

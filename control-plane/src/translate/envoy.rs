@@ -270,9 +270,11 @@ fn https_listener(address: SocketAddr, certificates: &[String], model: &Model, e
     if !certificates.is_empty() {
         // Hosts that ask for client certificates or their own cipher suites: their own SNI chain,
         // same certificates and routes.
-        let own_chain: BTreeSet<&String> = model.client_validation.keys().chain(model.cipher_suites.keys()).collect();
+        let own_chain: BTreeSet<&String> =
+            model.client_validation.keys().chain(model.cipher_suites.keys()).chain(&model.prefer_client_ciphers).collect();
         filter_chains.extend(own_chain.into_iter().filter(|host| !passthrough.contains_key(*host)).map(|host| {
-            host_chain(host, model.client_validation.get(host), model.cipher_suites.get(host), &tls_context, edge)
+            let ciphers = HostCiphers { suites: model.cipher_suites.get(host), prefer_client: model.prefer_client_ciphers.contains(host) };
+            host_chain(host, model.client_validation.get(host), ciphers, &tls_context, edge)
         }));
         filter_chains.push(FilterChain {
             transport_socket: Some(tls_transport_socket(tls_context)),
@@ -281,7 +283,7 @@ fn https_listener(address: SocketAddr, certificates: &[String], model: &Model, e
         });
     }
     let mut inspectors = listener_filters(edge);
-    if !passthrough.is_empty() || !model.client_validation.is_empty() || !model.cipher_suites.is_empty() {
+    if !passthrough.is_empty() || !model.client_validation.is_empty() || !model.cipher_suites.is_empty() || !model.prefer_client_ciphers.is_empty() {
         inspectors.push(ListenerFilter {
             name: TLS_INSPECTOR_FILTER.to_string(),
             config_type: Some(listener_filter::ConfigType::TypedConfig(pack_any(TlsInspector::default()))),
@@ -300,17 +302,19 @@ fn https_listener(address: SocketAddr, certificates: &[String], model: &Model, e
 
 const TLS_INSPECTOR_FILTER: &str = "envoy.filters.listener.tls_inspector";
 
+/// A host's own TLS 1.2 cipher settings (`ssl-ciphers`, `ssl-prefer-server-ciphers`).
+#[derive(Clone, Copy)]
+struct HostCiphers<'m> {
+    suites: Option<&'m Vec<String>>,
+    prefer_client: bool,
+}
+
 /// TLS whose SNI is `host`, terminated with the listener's certificates. `auth-tls-*`: asks the
 /// client for a certificate, validated with the host's CA (SDS); not required in the handshake:
 /// the filter answers a request without one as nginx does (400 or the error page).
-/// `ssl-ciphers`: the host's TLS 1.2 suites instead of the listener's.
-fn host_chain(
-    host: &str,
-    validation: Option<&ClientValidation>,
-    suites: Option<&Vec<String>>,
-    base: &DownstreamTlsContext,
-    edge: &EdgeSettings,
-) -> FilterChain {
+/// `ssl-ciphers`: the host's TLS 1.2 suites instead of the listener's; `ssl-prefer-server-ciphers:
+/// "false"`: the client's order of them.
+fn host_chain(host: &str, validation: Option<&ClientValidation>, ciphers: HostCiphers<'_>, base: &DownstreamTlsContext, edge: &EdgeSettings) -> FilterChain {
     let mut tls_context = base.clone();
     if let Some(common) = tls_context.common_tls_context.as_mut() {
         if let Some(validation) = validation {
@@ -319,13 +323,14 @@ fn host_chain(
                 sds_config: Some(ads_config_source()),
             }));
         }
-        if let (Some(suites), Some(params)) = (suites, common.tls_params.as_mut()) {
+        if let (Some(suites), Some(params)) = (ciphers.suites, common.tls_params.as_mut()) {
             params.cipher_suites = suites.clone();
         }
     }
     if validation.is_some() {
         tls_context.require_client_certificate = Some(BoolValue { value: false });
     }
+    tls_context.prefer_client_ciphers = ciphers.prefer_client;
     let kind = if validation.is_some() { "client-certificate" } else { "ciphers" };
     FilterChain {
         name: format!("{kind}:{host}"),
@@ -946,20 +951,27 @@ mod tests {
         let suites = vec!["ECDHE-ECDSA-AES256-GCM-SHA384".to_string()];
         model.cipher_suites.insert("both.example.com".into(), suites.clone());
         model.cipher_suites.insert("strict.example.com".into(), suites.clone());
+        model.prefer_client_ciphers.insert("strict.example.com".into());
+        model.prefer_client_ciphers.insert("client-order.example.com".into());
         let resources = build(&model, &settings());
         let https = listener(&resources, HTTPS_LISTENER_NAME).unwrap();
         assert!(https.listener_filters.iter().any(|f| f.name == TLS_INSPECTOR_FILTER));
         let chains: Vec<&str> = https.filter_chains.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(chains, ["client-certificate:both.example.com", "ciphers:strict.example.com", ""], "one chain per host, then the catch-all");
-        let suites_of = |chain: &FilterChain| -> (Vec<String>, bool) {
+        let expected = ["client-certificate:both.example.com", "ciphers:client-order.example.com", "ciphers:strict.example.com", ""];
+        assert_eq!(chains, expected, "one chain per host, then the catch-all");
+        // (suites, client certificates asked for, the client's order of suites)
+        let suites_of = |chain: &FilterChain| -> (Vec<String>, bool, bool) {
             let Some(transport_socket::ConfigType::TypedConfig(any)) = &chain.transport_socket.as_ref().unwrap().config_type else { panic!() };
             let context: DownstreamTlsContext = unpack(any);
+            let client_order = context.prefer_client_ciphers;
             let common = context.common_tls_context.unwrap();
-            (common.tls_params.unwrap().cipher_suites, common.validation_context_type.is_some())
+            (common.tls_params.unwrap().cipher_suites, common.validation_context_type.is_some(), client_order)
         };
-        assert_eq!(suites_of(&https.filter_chains[0]), (suites.clone(), true), "client certificates and ciphers in one chain");
-        assert_eq!(suites_of(&https.filter_chains[1]), (suites, false));
-        assert_eq!(suites_of(&https.filter_chains[2]).0, crate::translate::edge::DEFAULT_TLS_CIPHERS, "other hosts keep the listener's");
+        let listeners_suites = crate::translate::edge::DEFAULT_TLS_CIPHERS.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(suites_of(&https.filter_chains[0]), (suites.clone(), true, false), "client certificates and ciphers in one chain");
+        assert_eq!(suites_of(&https.filter_chains[1]), (listeners_suites.clone(), false, true), "the listener's suites, the client's order");
+        assert_eq!(suites_of(&https.filter_chains[2]), (suites, false, true));
+        assert_eq!(suites_of(&https.filter_chains[3]), (listeners_suites, false, false), "other hosts keep the listener's, in its order");
     }
 
     #[test]

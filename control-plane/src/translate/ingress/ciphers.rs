@@ -11,6 +11,10 @@
 //! BoringSSL's own and not configurable, as in nginx's `ssl_ciphers`. As ingress-nginx, a value
 //! with characters its validation refuses rejects the Ingress, and the oldest Ingress of a host
 //! that sets one decides the host's suites (a server-level setting).
+//!
+//! `ssl-prefer-server-ciphers` (nginx's `ssl_prefer_server_ciphers`, server level too): Envoy
+//! already picks the TLS 1.2 suite by its own order, as nginx with `on`; `"false"` gives the host
+//! its own SNI filter chain whose TLS context takes the client's order (`prefer_client_ciphers`).
 
 use std::collections::BTreeMap;
 
@@ -25,7 +29,7 @@ use super::annotations::AnnotationNote;
 use super::NGINX_PREFIX;
 
 /// The annotation names (after the prefix) this module reads.
-pub const NAMES: &[&str] = &["ssl-ciphers"];
+pub const NAMES: &[&str] = &["ssl-ciphers", "ssl-prefer-server-ciphers"];
 
 /// What an `ssl-ciphers` value asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,17 +76,35 @@ pub struct CipherAnnotation {
     pub notes: Vec<AnnotationNote>,
     /// (annotation, reason) when ingress-nginx would reject the Ingress.
     pub refused: Option<(String, String)>,
+    /// `ssl-prefer-server-ciphers`: `Some(false)`, the client's order of TLS 1.2 suites wins.
+    pub server_preference: Option<bool>,
 }
 
-/// One Ingress's `ssl-ciphers`: the suites, the notes, and why ingress-nginx would reject it.
+/// One Ingress's `ssl-ciphers` and `ssl-prefer-server-ciphers`: the suites, the order, the notes,
+/// and why ingress-nginx would reject it.
 pub fn parse(annotations: &BTreeMap<String, String>) -> CipherAnnotation {
+    let mut parsed = parse_suites(annotations);
+    let key = format!("{NGINX_PREFIX}ssl-prefer-server-ciphers");
+    match annotations.get(&key).map(|v| v.trim()) {
+        None => {}
+        Some("true") => parsed.server_preference = Some(true),
+        Some("false") => parsed.server_preference = Some(false),
+        Some(other) => {
+            let note = format!("must be \"true\" or \"false\", not {other:?}; Envoy's order of suites applies (nginx's \"on\")");
+            parsed.notes.push((key, Severity::Warning, note));
+        }
+    }
+    parsed
+}
+
+fn parse_suites(annotations: &BTreeMap<String, String>) -> CipherAnnotation {
     let key = format!("{NGINX_PREFIX}ssl-ciphers");
     match annotations.get(&key).map(|v| read(v)) {
         None | Some(Ciphers::Off) => CipherAnnotation::default(),
         Some(Ciphers::Suites { suites, left_out }) if left_out.is_empty() => CipherAnnotation { suites: Some(suites), ..Default::default() },
         Some(Ciphers::Suites { suites, left_out }) => {
             let note = format!("{} left out: Envoy takes only the TLS 1.2 cipher names BoringSSL knows", left_out.join(", "));
-            CipherAnnotation { suites: Some(suites), notes: vec![(key, Severity::Warning, note)], refused: None }
+            CipherAnnotation { suites: Some(suites), notes: vec![(key, Severity::Warning, note)], ..Default::default() }
         }
         Some(Ciphers::NoneUsable(left_out)) => {
             let note = format!(
@@ -104,9 +126,18 @@ pub fn host_suites(ours: &[(&ObjectKey, &Ingress)]) -> BTreeMap<String, Vec<Stri
     })
 }
 
-/// The suites of each served server name (a `server-alias` name, `aliases`: alias -> host, takes
-/// its host's).
-pub fn apply(hosts: &BTreeMap<String, Vec<String>>, aliases: &BTreeMap<String, String>, virtual_hosts: &[VirtualHost]) -> BTreeMap<String, Vec<String>> {
+/// Whether each host takes the client's order of suites: from the oldest Ingress with rules for
+/// it that sets `ssl-prefer-server-ciphers` (`true`: the client's order).
+pub fn host_client_preference(ours: &[(&ObjectKey, &Ingress)]) -> BTreeMap<String, bool> {
+    super::server_settings(ours, |_, annotations| match parse(annotations) {
+        CipherAnnotation { server_preference: Some(server), refused: None, .. } => Some(!server),
+        _ => None,
+    })
+}
+
+/// The setting (suites, or order) of each served server name (a `server-alias` name, `aliases`:
+/// alias -> host, takes its host's).
+pub fn apply<T: Clone>(hosts: &BTreeMap<String, T>, aliases: &BTreeMap<String, String>, virtual_hosts: &[VirtualHost]) -> BTreeMap<String, T> {
     virtual_hosts
         .iter()
         .filter_map(|vhost| {
@@ -160,5 +191,28 @@ mod tests {
         let aliases = BTreeMap::from([("www.shop.test".to_string(), "shop.test".to_string())]);
         let applied = apply(&hosts, &aliases, &[vhost("shop.test"), vhost("www.shop.test"), vhost("blog.test")]);
         assert_eq!(applied.keys().collect::<Vec<_>>(), ["shop.test", "www.shop.test"]);
+    }
+
+    #[test]
+    fn ssl_prefer_server_ciphers_false_gives_the_client_the_order_and_the_oldest_ingress_decides() {
+        let ingress = |name: &str, prefer: &str, host: &str| -> (ObjectKey, Ingress) {
+            let json = serde_json::json!({
+                "metadata": {"name": name, "namespace": "web", "annotations": {"nginx.ingress.kubernetes.io/ssl-prefer-server-ciphers": prefer}},
+                "spec": {"rules": [{"host": host}]}
+            });
+            (ObjectKey::new("web", name), serde_json::from_value(json).unwrap())
+        };
+        let (a, b, c, d) = (
+            ingress("a", "false", "shop.test"),
+            ingress("b", "true", "shop.test"),
+            ingress("c", "true", "blog.test"),
+            ingress("d", "no", "docs.test"),
+        );
+        let ours = [(&a.0, &a.1), (&b.0, &b.1), (&c.0, &c.1), (&d.0, &d.1)];
+        let hosts = host_client_preference(&ours);
+        assert_eq!(hosts, BTreeMap::from([("shop.test".to_string(), true), ("blog.test".to_string(), false)]), "{hosts:?}");
+        let unreadable = parse(d.1.metadata.annotations.as_ref().unwrap());
+        assert_eq!(unreadable.server_preference, None);
+        assert!(unreadable.notes.iter().any(|(key, _, note)| key.ends_with("ssl-prefer-server-ciphers") && note.contains("\"no\"")), "{:?}", unreadable.notes);
     }
 }

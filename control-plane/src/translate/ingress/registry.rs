@@ -187,7 +187,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("session-cookie-secure", Applied),
     entry("ssl-ciphers", Differs),
     entry("ssl-passthrough", Differs),
-    entry("ssl-prefer-server-ciphers", NotYet),
+    entry("ssl-prefer-server-ciphers", Differs),
     entry("ssl-redirect", Applied),
     entry("ssl-session-reuse", NoEffect),
     entry("stream-snippet", Snippet),

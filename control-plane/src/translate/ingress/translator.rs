@@ -67,6 +67,8 @@ pub(super) struct Translator<'s> {
     client_hosts: BTreeMap<String, auth_tls::HostCheck>,
     /// `ssl-ciphers` per host (see `ciphers`).
     cipher_hosts: BTreeMap<String, Vec<String>>,
+    /// `ssl-prefer-server-ciphers` by host: `true`, the client's order of suites.
+    cipher_order_hosts: BTreeMap<String, bool>,
     /// External auth services the served Ingresses call (`auth-url`).
     auth_services: BTreeMap<ClusterName, AuthService>,
     /// Basic-auth users by password list (`auth-type: basic`).
@@ -148,6 +150,7 @@ impl<'s> Translator<'s> {
             aliases: alias::AliasClaims::default(),
             client_hosts: auth_tls::client_certificate_hosts(&ours, state),
             cipher_hosts: ciphers::host_suites(&ours),
+            cipher_order_hosts: ciphers::host_client_preference(&ours),
             auth_services: BTreeMap::new(),
             passwords: BTreeMap::new(),
             passthrough_hosts: BTreeMap::new(),
@@ -588,6 +591,8 @@ impl<'s> Translator<'s> {
         virtual_hosts.extend(alias_hosts);
         let client_validation = auth_tls::apply(&self.client_hosts, &self.notes.aliases, &mut virtual_hosts);
         let cipher_suites = ciphers::apply(&self.cipher_hosts, &self.notes.aliases, &virtual_hosts);
+        let client_cipher_order = ciphers::apply(&self.cipher_order_hosts, &self.notes.aliases, &virtual_hosts);
+        let prefer_client_ciphers = client_cipher_order.into_iter().filter(|(_, client)| *client).map(|(host, _)| host).collect();
         virtual_hosts.sort_by(|a, b| a.host.cmp(&b.host));
         let table = self.table(virtual_hosts);
 
@@ -612,6 +617,7 @@ impl<'s> Translator<'s> {
             passthrough: self.passthrough_hosts,
             client_validation,
             cipher_suites,
+            prefer_client_ciphers,
         };
         let translation = Translation {
             model,
