@@ -182,6 +182,7 @@ impl Workload {
                             action: RouteAction::forward_to(cluster_name(rule.service)),
                             origin: Origin::new(NAMESPACE, &ingress_name(&host.host), &format!("spec.rules[0].http.paths[{i}]")),
                             https_redirect: None,
+                            answer_headers: Vec::new(),
                         })
                         .collect(),
                     fallback: None,

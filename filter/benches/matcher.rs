@@ -14,7 +14,7 @@ use wasm_ingress_filter::table::{PathMatch, Route, RouteAction, RouteTable, Virt
 const SIZES: [usize; 4] = [10, 1_000, 10_000, 100_000];
 
 fn route(path: PathMatch, cluster: String) -> Route {
-    Route { path, action: RouteAction::forward_to(cluster), origin: Default::default(), https_redirect: None }
+    Route { path, action: RouteAction::forward_to(cluster), origin: Default::default(), https_redirect: None, answer_headers: Vec::new() }
 }
 
 /// `n` hosts `h{i}.example.com`, each with `/`, `/api` (Prefix) and `/healthz` (Exact).

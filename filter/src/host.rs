@@ -53,7 +53,7 @@ use crate::connections::{self, Take};
 use crate::response::Rewrites;
 use crate::request::HeaderLookup;
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
-use crate::table::{BasicAuth, ClientCertificate, ConnectionLimit, ExternalAuth, RouteTable, CLUSTER_HEADER, ERROR_PAGE_HEADER, POLICY_HEADER};
+use crate::table::{AnswerHeader, BasicAuth, ClientCertificate, ConnectionLimit, ExternalAuth, RouteTable, CLUSTER_HEADER, ERROR_PAGE_HEADER, POLICY_HEADER};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -180,6 +180,7 @@ impl RootContext for IngressRoot {
             auth_cookies: None,
             response: None,
             connection: None,
+            answer_headers: Vec::new(),
         }))
     }
 
@@ -201,6 +202,9 @@ struct IngressRequest {
     response: Option<Rewrites>,
     /// The `limit-connections` count this request holds, given back in `on_log`.
     connection: Option<HeldConnection>,
+    /// The matched route's headers for the filter's own answers (`custom-headers`); empty for
+    /// most routes, and then never allocated.
+    answer_headers: Vec<AnswerHeader>,
 }
 
 /// A count of [`crate::connections`]: which slot, zone and client address it was taken for.
@@ -243,13 +247,19 @@ impl Context for IngressRequest {
 impl IngressRequest {
     fn respond(&self, status: u16, body: &str) -> Action {
         let body = (!body.is_empty()).then_some(body.as_bytes());
-        self.send_http_response(u32::from(status), vec![("content-type", "text/plain; charset=utf-8")], body);
+        self.send_http_response(u32::from(status), self.with_answer_headers(vec![("content-type", "text/plain; charset=utf-8")]), body);
         Action::Pause
     }
 
     fn redirect(&self, status: u16, location: &str) -> Action {
-        self.send_http_response(u32::from(status), vec![("location", location)], None);
+        self.send_http_response(u32::from(status), self.with_answer_headers(vec![("location", location)]), None);
         Action::Pause
+    }
+
+    /// `headers` and then the route's headers for the filter's own answers (`custom-headers`).
+    fn with_answer_headers<'a>(&'a self, mut headers: Vec<(&'a str, &'a str)>) -> Vec<(&'a str, &'a str)> {
+        headers.extend(self.answer_headers.iter().map(|h| (h.name.as_str(), h.value.as_str())));
+        headers
     }
 
     /// `x-forwarded-proto: https`, read only when the table needs it (each read is a host call).
@@ -329,7 +339,7 @@ impl IngressRequest {
     fn unauthorized(&self, basic: &BasicAuth) -> Action {
         let challenge = basic::challenge(&basic.realm);
         let headers = vec![("www-authenticate", challenge.as_str()), ("content-type", "text/plain; charset=utf-8")];
-        self.send_http_response(401, headers, Some(b"401 Authorization Required\n"));
+        self.send_http_response(401, self.with_answer_headers(headers), Some(b"401 Authorization Required\n"));
         Action::Pause
     }
 
@@ -435,6 +445,9 @@ impl HttpContext for IngressRequest {
             listener_port: self.listener_port(&table),
         };
         let decision = table.route(&request, self.shared.random.next());
+        if let Some(route) = decision.route.filter(|route| !route.answer_headers.is_empty()) {
+            self.answer_headers = route.answer_headers.clone();
+        }
         if let Some(rule) = table.client_certificate(&authority) {
             let redirected = matches!(decision.outcome, Outcome::Redirect { .. });
             match self.client_certificate(&table, rule, &authority, redirected, &path) {
@@ -644,6 +657,7 @@ impl IngressRequest {
                 if !body.is_empty() {
                     refs.push(("content-type", "text/plain; charset=utf-8"));
                 }
+                let refs = self.with_answer_headers(refs);
                 let body = (!body.is_empty()).then_some(body.as_bytes());
                 if let Err(status) = proxy_wasm::hostcalls::send_http_response(u32::from(status), refs, body) {
                     log(LogLevel::Warn, &format!("wasm-ingress: auth verdict not sent: {status:?}"));

@@ -51,3 +51,7 @@ pub const MAX_PASSWORD_FIELD_BYTES: usize = 1024;
 
 /// Longest canary header or cookie name.
 pub const MAX_CANARY_NAME_BYTES: usize = 256;
+
+/// The most [`crate::table::Route::answer_headers`] one route may carry, and the longest value.
+pub const MAX_ANSWER_HEADERS: usize = 64;
+pub const MAX_ANSWER_HEADER_VALUE_BYTES: usize = 4096;

@@ -162,6 +162,27 @@ pub struct Route {
     /// `force-ssl-redirect`. `None`: plain HTTP is served like HTTPS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub https_redirect: Option<Redirect>,
+    /// Response headers the filter sets on the answers it makes itself for this route — its
+    /// redirects, 401/403/503s and an external auth service's refusals (ingress-nginx
+    /// `custom-headers`: nginx's `more_set_headers` applies to every response of the location).
+    /// Answers from the upstream and from Envoy get them from the route policy. At most
+    /// [`crate::limits::MAX_ANSWER_HEADERS`]; names are lower-case header tokens, values printable
+    /// ASCII. Empty: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answer_headers: Vec<AnswerHeader>,
+}
+
+/// Headers the filter's answers set themselves, which [`Route::answer_headers`] must not name.
+pub const ANSWER_OWN_HEADERS: [&str; 4] = ["location", "content-type", "content-length", "www-authenticate"];
+
+/// A response header the filter sets on its own answers (see [`Route::answer_headers`]).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerHeader {
+    /// Lower case.
+    pub name: String,
+    /// Literal text.
+    pub value: String,
 }
 
 /// How a route matches the request path (the part of `:path` before `?` or `#`).
@@ -662,6 +683,7 @@ mod tests {
                     }),
                     origin: Origin::parse("default/ing: spec.rules[0].http.paths[0]"),
                     https_redirect: None,
+                    answer_headers: Vec::new(),
                 }],
                 fallback: Some(RouteAction::respond(503, "no endpoints")),
                 app_root: None,

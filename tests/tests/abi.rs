@@ -156,6 +156,38 @@ fn client_sent_cluster_header_is_removed_or_overwritten() {
     assert_eq!(outcome.local_response.as_ref().map(|r| r.status), Some(404));
 }
 
+/// `custom-headers` on the filter's own answers: a route's `answer_headers` ride on its redirects
+/// and its other answers, never on what it forwards, and never on another route's answers.
+#[test]
+fn answer_headers_ride_on_the_filters_own_answers_only() {
+    let table = json!({
+        "schema": 1,
+        "hosts": [{"host": "shop.example.com", "routes": [
+            {"path": {"type": "Prefix", "value": "/moved"}, "action": {"kind": "Redirect", "status": 301, "location": {"kind": "Url", "url": "https://elsewhere.example.com/"}},
+             "answer_headers": [{"name": "x-frame-options", "value": "DENY"}, {"name": "x-team", "value": "shop"}]},
+            {"path": {"type": "Prefix", "value": "/gone"}, "action": {"kind": "Respond", "status": 503, "body": "gone"},
+             "answer_headers": [{"name": "x-frame-options", "value": "DENY"}]},
+            {"path": {"type": "Prefix", "value": "/api"}, "action": {"kind": "Forward", "backends": [{"cluster": "default/api/8080"}]},
+             "answer_headers": [{"name": "x-frame-options", "value": "DENY"}]},
+            {"path": {"type": "Prefix", "value": "/plain-gone"}, "action": {"kind": "Respond", "status": 503, "body": "gone"}}
+        ]}]
+    })
+    .to_string();
+    let mut vm = vm_with(&table);
+    let has = |headers: &[(Vec<u8>, Vec<u8>)], name: &str, value: &str| headers.iter().any(|(n, v)| n == name.as_bytes() && v == value.as_bytes());
+    let moved = vm.get("shop.example.com", "/moved", &[]).unwrap().local_response.expect("a redirect");
+    assert_eq!(moved.status, 301);
+    assert!(has(&moved.headers, "x-frame-options", "DENY") && has(&moved.headers, "x-team", "shop"), "{:?}", moved.headers);
+    assert!(moved.headers.iter().any(|(n, _)| n == b"location"));
+    let gone = vm.get("shop.example.com", "/gone", &[]).unwrap().local_response.expect("an answer");
+    assert!(gone.status == 503 && has(&gone.headers, "x-frame-options", "DENY"), "{:?}", gone.headers);
+    let forwarded = vm.get("shop.example.com", "/api", &[]).unwrap();
+    assert!(forwarded.local_response.is_none());
+    assert!(header_values(&forwarded.headers, "x-frame-options").is_empty(), "a forwarded request gets them from Envoy's route policy, not the filter");
+    let plain = vm.get("shop.example.com", "/plain-gone", &[]).unwrap().local_response.expect("an answer");
+    assert!(!plain.headers.iter().any(|(n, _)| n == b"x-frame-options"), "another route's answers: none");
+}
+
 #[test]
 fn a_forwarded_request_costs_few_header_calls() {
     let mut vm = vm_with(&shop_table("v1"));

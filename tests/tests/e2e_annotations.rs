@@ -456,8 +456,9 @@ fn config_map(name: &str, data: &[(&str, &str)]) -> Value {
 /// ingress-nginx's e2e test `customheaders.go`: without the annotation, 200; naming a missing
 /// ConfigMap, 503; with the ConfigMap and its headers in `global-allowed-response-headers`, both
 /// headers on the response, the `$` one literal. Also: an error status from the backend carries
-/// them too (`more_set_headers` without `-s`), a header not in the allowed list denies the
-/// Ingress, and a changed ConfigMap is served without touching the Ingress.
+/// them too (`more_set_headers` without `-s`), and so do Envoy's and the filter's own answers (413,
+/// redirects); a header not in the allowed list denies the Ingress, and a changed ConfigMap is
+/// served without touching the Ingress.
 #[test]
 fn custom_headers_come_from_a_configmap_like_ingress_nginx() {
     let app = backend("app", 75);
@@ -471,6 +472,7 @@ fn custom_headers_come_from_a_configmap_like_ingress_nginx() {
         annotated("unlisted", &[("custom-headers", "default/unlisted-headers")], "unlisted.test", &["/"]),
         annotated("moved", &[("custom-headers", "default/custom-headers"), ("permanent-redirect", "https://elsewhere.test/")], "moved.test", &["/"]),
         annotated("limited", &[("custom-headers", "default/custom-headers"), ("proxy-body-size", "1")], "limited.test", &["/"]),
+        annotated("forced", &[("custom-headers", "default/custom-headers"), ("force-ssl-redirect", "true")], "forced.test", &["/"]),
         config_map("custom-headers", &headers),
         config_map("unlisted-headers", &[("X-Not-Allowed", "1")]),
     ]);
@@ -489,11 +491,14 @@ fn custom_headers_come_from_a_configmap_like_ingress_nginx() {
     let error = get(gateway.http, "custom-headers.test", "/", "\r\nX-Echo-Status: 404");
     assert_eq!((error.status, error.header("my-custom-header")), (404, Some("42")), "on every status");
     assert_eq!(get(gateway.http, "unlisted.test", "/", "").status, 503, "a header not allowed denies the location");
-    // Envoy's own answers on the route carry them; the filter's redirects do not (documented).
+    // Envoy's own answers on the route carry them, and so do the filter's (its redirects here).
     let limited = post(gateway.http, "limited.test", "/", b"too large");
     assert_eq!((limited.status, limited.header("my-custom-header")), (413, Some("42")));
     let moved = get(gateway.http, "moved.test", "/", "");
-    assert_eq!((moved.status, moved.header("my-custom-header")), (301, None), "docs/annotations.md: custom-headers differs");
+    assert_eq!((moved.status, moved.header("location"), moved.header("my-custom-header")), (301, Some("https://elsewhere.test/"), Some("42")));
+    assert_eq!(moved.header("my-custom-header-dollar"), Some("$remote_addr"));
+    let forced = get(gateway.http, "forced.test", "/x?y=1", "");
+    assert_eq!((forced.status, forced.header("location"), forced.header("my-custom-header")), (308, Some("https://forced.test/x?y=1"), Some("42")));
 
     // The ConfigMap changes: the new value is served (the Ingress is not touched).
     objects.retain(|o| o["metadata"]["name"] != "custom-headers");

@@ -656,6 +656,7 @@ mod tests {
                         action: TableAction::forward_to("default/web/80"),
                         origin: Origin::default(),
                         https_redirect: None,
+                        answer_headers: Vec::new(),
                     }],
                     fallback: None,
                     app_root: None,

@@ -87,7 +87,7 @@ use sha2::{Digest, Sha256};
 use wasm_ingress_filter::cluster::ClusterName;
 use wasm_ingress_filter::hostname::HostName;
 use wasm_ingress_filter::matcher::{forwards, CompiledTable};
-use wasm_ingress_filter::table::{Forward, Origin, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost};
+use wasm_ingress_filter::table::{AnswerHeader, Forward, Origin, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost};
 
 use crate::cli::{DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS};
 use crate::model::{
@@ -254,6 +254,8 @@ struct PathCandidate {
     rewrite: Option<String>,
     /// The HTTPS redirect of this path: (on a host without TLS, on a host with TLS).
     https_redirect: (Option<Redirect>, Option<Redirect>),
+    /// `custom-headers` for the filter's own answers on this path.
+    answer_headers: Vec<AnswerHeader>,
     /// How its Ingress speaks to backends (a canary attached to it is spoken to the same way).
     upstream: UpstreamOptions,
 }
@@ -550,13 +552,13 @@ fn route_for(candidate: &PathCandidate, regex_mode: bool) -> Route {
             }
             (action, _) => action.clone(),
         };
-        return Route { path: regex_match(&candidate.path), action, origin, https_redirect: None };
+        return Route { path: regex_match(&candidate.path), action, origin, https_redirect: None, answer_headers: candidate.answer_headers.clone() };
     }
     let path = match candidate.path_type {
         PathType::Exact => PathMatch::Exact(candidate.path.clone()),
         PathType::Prefix | PathType::ImplementationSpecific => PathMatch::Prefix(candidate.path.clone()),
     };
-    Route { path, action: candidate.action.clone(), origin, https_redirect: None }
+    Route { path, action: candidate.action.clone(), origin, https_redirect: None, answer_headers: candidate.answer_headers.clone() }
 }
 
 /// The regex ingress-nginx writes for a path on a host in regex mode (`location ~* "^<path>"`; the

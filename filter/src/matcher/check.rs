@@ -9,11 +9,11 @@ use super::paths::{compile_route_regex, insert_prefix, PrefixHit};
 use super::{REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT};
 use crate::actions;
 use crate::limits::{
-    MAX_AUTH_RESPONSE_HEADERS, MAX_CANARY_NAME_BYTES, MAX_PASSWORD_FIELD_BYTES, MAX_POLICY_KEY_BYTES, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_ROUTES,
+    MAX_ANSWER_HEADERS, MAX_ANSWER_HEADER_VALUE_BYTES, MAX_AUTH_RESPONSE_HEADERS, MAX_CANARY_NAME_BYTES, MAX_PASSWORD_FIELD_BYTES, MAX_POLICY_KEY_BYTES, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_ROUTES,
     MAX_REQUEST_PATH_BYTES, MAX_REWRITE_SUBSTITUTIONS, MAX_REWRITE_TEMPLATE_BYTES,
 };
 use crate::redirect::check_redirect;
-use crate::table::{Canary, CanaryHeaderRule, Cors, ExternalAuth, Forward, PathMatch, PathRewrite, ResponseRewrite, Route, RouteAction, RouteTable, VirtualHost, MIN_ERROR_PAGE_TOKEN, SCHEMA_VERSION};
+use crate::table::{AnswerHeader, ANSWER_OWN_HEADERS, Canary, CanaryHeaderRule, Cors, ExternalAuth, Forward, PathMatch, PathRewrite, ResponseRewrite, Route, RouteAction, RouteTable, VirtualHost, MIN_ERROR_PAGE_TOKEN, SCHEMA_VERSION};
 
 /// Check one route on its own (regex compiles, path is indexable, action and `https_redirect` are
 /// well-formed), so the control plane can drop a bad route with a diagnostic instead of sending a
@@ -33,13 +33,34 @@ pub fn check_route(route: &Route) -> Result<(), String> {
     check_route_answers(route)
 }
 
-/// What a route answers with: its action, and its `https_redirect` if any.
+/// What a route answers with: its action, its `https_redirect` if any, and the headers of the
+/// filter's own answers.
 pub(super) fn check_route_answers(route: &Route) -> Result<(), String> {
     check_action(&route.action)?;
+    check_answer_headers(&route.answer_headers)?;
     match &route.https_redirect {
         Some(redirect) => check_redirect(redirect).map_err(|e| format!("https_redirect: {e}")),
         None => Ok(()),
     }
+}
+
+/// `answer_headers`: bounded, lower-case header names other than pseudo-headers and the ones the
+/// answers make themselves, printable ASCII values.
+fn check_answer_headers(headers: &[AnswerHeader]) -> Result<(), String> {
+    if headers.len() > MAX_ANSWER_HEADERS {
+        return Err(format!("answer_headers: more than {MAX_ANSWER_HEADERS}"));
+    }
+    for header in headers {
+        check_token("answer header", &header.name)?;
+        if header.name.bytes().any(|b| b.is_ascii_uppercase()) || ANSWER_OWN_HEADERS.contains(&header.name.as_str()) {
+            return Err(format!("answer header {:?} is not a lower-case name the answer does not set itself", header.name));
+        }
+        let printable = header.value.bytes().all(|b| (0x20..0x7f).contains(&b));
+        if header.value.is_empty() || header.value.len() > MAX_ANSWER_HEADER_VALUE_BYTES || !printable {
+            return Err(format!("answer header {}: value is empty, over {MAX_ANSWER_HEADER_VALUE_BYTES} bytes or not printable ASCII", header.name));
+        }
+    }
+    Ok(())
 }
 
 /// Check an action on its own (used for routes, host fallbacks and the default backend): a

@@ -20,6 +20,8 @@
 
 use std::collections::BTreeMap;
 
+use wasm_ingress_filter::table::{AnswerHeader, ANSWER_OWN_HEADERS};
+
 use crate::model::{Cidr, HeaderValue, Mirror, RoutePolicy, Severity};
 
 use super::auth::{self, Auth, AuthConfig};
@@ -143,6 +145,20 @@ impl NginxAnnotations {
             response_headers_remove: headers.response_remove.clone(),
             ..policy
         }
+    }
+
+    /// The `custom-headers` the filter sets on the answers it makes itself on this Ingress's paths
+    /// (redirects, 401/403/503s), as nginx's `more_set_headers` covers every response. A header the
+    /// snippet's `more_set_headers` also sets is left out (its value may need the request), and so
+    /// are those the answers set themselves (`Location`, …).
+    pub fn answer_headers(&self) -> Vec<AnswerHeader> {
+        let mut headers: BTreeMap<String, &String> = BTreeMap::new();
+        for (name, value) in &self.custom_headers {
+            // The first of two spellings wins, as in the route policy.
+            headers.entry(name.to_ascii_lowercase()).or_insert(value);
+        }
+        headers.retain(|name, _| !self.snippet_headers.response_set.contains_key(name) && !ANSWER_OWN_HEADERS.contains(&name.as_str()));
+        headers.into_iter().map(|(name, value)| AnswerHeader { name, value: value.clone() }).collect()
     }
 
     /// Serve every path closed with `status` because of `annotation` (a full key), keeping the

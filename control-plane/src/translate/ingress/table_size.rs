@@ -61,6 +61,7 @@ mod tests {
             action: RouteAction::forward_to("default/app/80"),
             origin: Origin::new("default", ingress, "spec.rules[0].http.paths[0]"),
             https_redirect: None,
+            answer_headers: Vec::new(),
         }
     }
 

@@ -422,7 +422,8 @@ impl<'s> Translator<'s> {
             _ => (nginx.behaviour.https_redirect(defaults, false, &path), nginx.behaviour.https_redirect(defaults, true, &path)),
         };
         let rewrite = nginx.rewrite_target.clone().filter(|target| *target != path);
-        Some(PathCandidate { ingress: key.clone(), field, path, path_type, action, rewrite, https_redirect, upstream: scope.upstream_options.clone() })
+        let answer_headers = nginx.answer_headers();
+        Some(PathCandidate { ingress: key.clone(), field, path, path_type, action, rewrite, https_redirect, answer_headers, upstream: scope.upstream_options.clone() })
     }
 
     /// `ssl-passthrough` on a `/` path: the host's TLS goes to the backend's endpoints undecrypted

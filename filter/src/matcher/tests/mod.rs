@@ -7,13 +7,13 @@ mod refusals;
 use crate::table::{CanaryHeader, HostPart, Location, PathMatch, PathPart, PathRewrite, Route, VirtualHost, WeightedBackend, SCHEMA_VERSION};
 
 fn prefix(value: &str, cluster: &str) -> Route {
-    Route { path: PathMatch::Prefix(value.into()), action: RouteAction::forward_to(cluster), origin: Origin::default(), https_redirect: None }
+    Route { path: PathMatch::Prefix(value.into()), action: RouteAction::forward_to(cluster), origin: Origin::default(), https_redirect: None, answer_headers: Vec::new() }
 }
 fn exact(value: &str, cluster: &str) -> Route {
-    Route { path: PathMatch::Exact(value.into()), action: RouteAction::forward_to(cluster), origin: Origin::default(), https_redirect: None }
+    Route { path: PathMatch::Exact(value.into()), action: RouteAction::forward_to(cluster), origin: Origin::default(), https_redirect: None, answer_headers: Vec::new() }
 }
 fn regex(value: &str, cluster: &str) -> Route {
-    Route { path: PathMatch::Regex(value.into()), action: RouteAction::forward_to(cluster), origin: Origin::default(), https_redirect: None }
+    Route { path: PathMatch::Regex(value.into()), action: RouteAction::forward_to(cluster), origin: Origin::default(), https_redirect: None, answer_headers: Vec::new() }
 }
 fn vhost(host: &str, routes: Vec<Route>) -> VirtualHost {
     VirtualHost { host: host.into(), routes, fallback: None, app_root: None, client_certificate: None }
@@ -281,6 +281,7 @@ fn respond_actions_are_answered_by_the_filter() {
         action: RouteAction::respond(503, "service missing"),
         origin: Origin::parse("default/a: spec.rules[0].http.paths[0]"),
         https_redirect: None,
+        answer_headers: Vec::new(),
     }]);
     host.fallback = Some(RouteAction::respond(418, ""));
     let compiled = table(vec![host], None);
@@ -471,18 +472,21 @@ fn rewrite_target_through_the_matcher() {
                     action: forward_with(Some(PathRewrite::Template("/$2".into())), None, &[("svc", 1)]),
                     origin: Origin::default(),
                     https_redirect: None,
+                    answer_headers: Vec::new(),
                 },
                 Route {
                     path: PathMatch::Prefix("/app/".into()),
                     action: forward_with(Some(PathRewrite::ReplacePrefix("/".into())), Some("internal.svc"), &[("app", 1)]),
                     origin: Origin::default(),
                     https_redirect: None,
+                    answer_headers: Vec::new(),
                 },
                 Route {
                     path: PathMatch::Prefix("/plain".into()),
                     action: forward_with(Some(PathRewrite::Template("/".into())), None, &[("plain", 1)]),
                     origin: Origin::default(),
                     https_redirect: None,
+                    answer_headers: Vec::new(),
                 },
             ],
         )],
@@ -516,6 +520,7 @@ fn weighted_backends_follow_the_random_argument() {
             action: forward_with(None, None, &[("stable", 9), ("canary", 1)]),
             origin: Origin::default(),
             https_redirect: None,
+            answer_headers: Vec::new(),
         }])],
         None,
     );

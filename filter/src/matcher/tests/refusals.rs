@@ -18,6 +18,7 @@ fn regex_floods_and_rewrite_bombs_are_refused_at_compile_time() {
         action: RouteAction::Forward(Forward { rewrite: Some(PathRewrite::Template("$0".repeat(n))), ..forward_fields("c") }),
         origin: Origin::default(),
         https_redirect: None,
+        answer_headers: Vec::new(),
     };
     assert!(check_route(&bomb(MAX_REWRITE_SUBSTITUTIONS)).is_ok());
     assert!(check_route(&bomb(MAX_REWRITE_SUBSTITUTIONS + 1)).is_err_and(|e| e.contains("substitutions")));
@@ -38,7 +39,7 @@ fn check_agrees_with_compile() {
         base(vec![vhost("a", vec![exact("/x", "c"), regex("/y(.*)", "c")])]),
         base(vec![vhost("a", vec![]), vhost("a", vec![])]),
         base(vec![vhost("a", vec![regex("(", "c")])]),
-        base(vec![vhost("a", vec![Route { path: PathMatch::Prefix("/".into()), action: limited, origin: Origin::default(), https_redirect: None }])]),
+        base(vec![vhost("a", vec![Route { path: PathMatch::Prefix("/".into()), action: limited, origin: Origin::default(), https_redirect: None, answer_headers: Vec::new() }])]),
         RouteTable { schema: SCHEMA_VERSION + 1, ..RouteTable::default() },
     ];
     let outcomes: Vec<bool> = tables.iter().map(|t| CompiledTable::check(t).is_ok()).collect();
@@ -74,24 +75,28 @@ fn invalid_tables_are_refused() {
         action: forward_with(None, None, &[]),
         origin: Origin::default(),
         https_redirect: None,
+        answer_headers: Vec::new(),
     };
     let zero_weights = Route {
         path: PathMatch::Prefix("/".into()),
         action: forward_with(None, None, &[("a", 0), ("b", 0)]),
         origin: Origin::default(),
         https_redirect: None,
+        answer_headers: Vec::new(),
     };
     let injected_host = Route {
         path: PathMatch::Prefix("/".into()),
         action: forward_with(None, Some("a.com\r\nx-evil: 1"), &[("a", 1)]),
         origin: Origin::default(),
         https_redirect: None,
+        answer_headers: Vec::new(),
     };
     let nginx_variable = Route {
         path: PathMatch::Regex("/(.*)".into()),
         action: forward_with(Some(PathRewrite::Template("/$host/$1".into())), None, &[("a", 1)]),
         origin: Origin::default(),
         https_redirect: None,
+        answer_headers: Vec::new(),
     };
     let with_canary = |edit: &dyn Fn(&mut Canary)| {
         let mut canary = Canary {
@@ -163,6 +168,7 @@ fn bad_redirects_and_policy_keys_are_refused_naming_the_field() {
     let bad_status = Route { action: RouteAction::Redirect(redirect_to(200, Location::Url { url: "http://a".into() })), ..prefix("/", "") };
     let bad_https_redirect = Route {
         https_redirect: Some(redirect_to(308, Location::FromRequest { scheme: Some("ftp".into()), host: HostPart::RequestHost, path: PathPart::default() })),
+        answer_headers: Vec::new(),
         ..prefix("/", "a")
     };
     let policy = |key: &str| Route {
@@ -190,4 +196,33 @@ fn bad_redirects_and_policy_keys_are_refused_naming_the_field() {
     assert!(check_route(&policy("a b")).is_err());
     assert!(check_route(&bad_https_redirect).is_err_and(|e| e.starts_with("https_redirect: redirect scheme")));
     assert!(check_redirect(&app_root("/foo")).is_ok());
+}
+
+#[test]
+fn answer_headers_must_be_bounded_lower_case_names_with_printable_values() {
+    use crate::limits::{MAX_ANSWER_HEADERS, MAX_ANSWER_HEADER_VALUE_BYTES};
+    use crate::table::AnswerHeader;
+    let with = |headers: Vec<(&str, String)>| Route {
+        answer_headers: headers.into_iter().map(|(name, value)| AnswerHeader { name: name.into(), value }).collect(),
+        ..exact("/x", "c")
+    };
+    let ok = |value: &str| vec![("x-frame-options", value.to_string())];
+    assert!(check_route(&with(ok("DENY"))).is_ok());
+    assert!(check_route(&with(ok("max-age=1; includeSubDomains"))).is_ok(), "spaces are fine");
+    let many: Vec<(&str, String)> = (0..=MAX_ANSWER_HEADERS).map(|_| ("x-a", "1".to_string())).collect();
+    let refused = [
+        with(ok("")),
+        with(ok("a\r\nset-cookie: x=1")),
+        with(ok("caf\u{e9}")),
+        with(ok(&"v".repeat(MAX_ANSWER_HEADER_VALUE_BYTES + 1))),
+        with(vec![("X-Frame-Options", "DENY".into())]),
+        with(vec![("x frame", "DENY".into())]),
+        with(vec![(":status", "200".into())]),
+        with(vec![("location", "https://evil.example/".into())]),
+        with(vec![("content-type", "text/html".into())]),
+        with(many),
+    ];
+    for route in refused {
+        assert!(check_route(&route).is_err(), "{:?}", route.answer_headers);
+    }
 }

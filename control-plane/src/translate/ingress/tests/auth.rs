@@ -115,6 +115,11 @@ data: {X-Tenant: acme, X-Client: "$remote_addr"}
     let set = &translation.model.policies[&forward.policy].response_headers_set;
     let set: Vec<(String, String)> = set.iter().map(|(k, v)| (k.clone(), v.envoy_format())).collect();
     assert_eq!(set, [("x-frame-options".to_string(), "DENY".to_string()), ("x-literal".to_string(), "$remote_addr".to_string())]);
+    // The same headers for the filter's own answers on those paths (its redirects, 401s, …).
+    let answer: Vec<(&str, &str)> =
+        route_at(&translation, "headers.example", "/").answer_headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).collect();
+    assert_eq!(answer, [("x-frame-options", "DENY"), ("x-literal", "$remote_addr")]);
+    assert!(route_at(&translation, "auth.example", "/").answer_headers.is_empty(), "no custom-headers: none");
     let RouteAction::Forward(forward) = &route_at(&translation, "auth.example", "/").action else { panic!("auth.example is served") };
     let headers: Vec<(String, String)> = forward.auth.as_ref().expect("auth").set_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect();
     assert_eq!(headers, [("x-client".to_string(), "$remote_addr".to_string()), ("x-tenant".to_string(), "acme".to_string())]);

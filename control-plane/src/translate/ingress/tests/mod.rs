@@ -145,7 +145,7 @@ fn rewritten(action: RouteAction, template: &str) -> RouteAction {
 }
 
 fn route(path: PathMatch, action: RouteAction, origin: &str) -> Route {
-    Route { path, action, origin: Origin::parse(origin), https_redirect: None }
+    Route { path, action, origin: Origin::parse(origin), https_redirect: None, answer_headers: Vec::new() }
 }
 
 fn vhost(host: &str, routes: Vec<Route>) -> VirtualHost {
@@ -1556,4 +1556,16 @@ fn limit_connections_counts_per_ingress_on_every_path_and_exempts_the_allowlist(
     assert!(lines.iter().any(|l| l.contains("default/bad") && l.contains("limit-connections") && l.contains("not a whole number")), "{lines:#?}");
     assert!(!lines.iter().any(|l| l.contains("limit-connections") && l.contains("not supported")), "{lines:#?}");
     wasm_ingress_filter::matcher::CompiledTable::compile(translation.model.route_table.clone()).expect("the filter accepts the table");
+}
+
+#[test]
+fn answer_headers_leave_out_what_a_snippet_sets_and_what_an_answer_sets_itself() {
+    let snippet = "more_set_headers \"X-Frame-Options: SAMEORIGIN\";";
+    let annotations: BTreeMap<String, String> = [(format!("{NGINX}configuration-snippet"), snippet.to_string())].into();
+    let (mut parsed, _) = parse_annotations(Some(&annotations), "default");
+    let pairs = [("X-Frame-Options", "DENY"), ("Location", "https://elsewhere/"), ("X-Team", "shop"), ("x-team", "other"), ("X-Env", "prod")];
+    parsed.custom_headers = pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+    let answer: Vec<(String, String)> = parsed.answer_headers().into_iter().map(|h| (h.name, h.value)).collect();
+    let expected = [("x-env", "prod"), ("x-team", "shop")].map(|(n, v)| (n.to_string(), v.to_string()));
+    assert_eq!(answer, expected, "the snippet's header (its value may need the request) and Location are left out; first spelling wins");
 }
