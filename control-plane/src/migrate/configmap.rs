@@ -96,6 +96,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
              X-Forwarded-For; ingress-nginx trusts the header from any peer within proxy-real-ip-cidr",
         ),
         "use-proxy-protocol" => listener_flag(value, "`serve --use-proxy-protocol` accepts the PROXY protocol on both listeners"),
+        "disable-access-log" | "disable-http-access-log" => listener_flag(value, "`serve --disable-access-log` turns Envoy's access log off"),
         "enable-underscores-in-headers" => {
             listener_flag(value, "`serve --headers-with-underscores allow` passes them on (dropped by default, as nginx)")
         }
@@ -201,6 +202,8 @@ mod tests {
             ("use-forwarded-headers", "false", Class::Same),
             ("use-forwarded-headers", "true", Class::Differs),
             ("use-proxy-protocol", "true", Class::Differs),
+            ("disable-access-log", "true", Class::Differs),
+            ("disable-http-access-log", "false", Class::Same),
             ("allow-snippet-annotations", "true", Class::Differs),
             ("limit-req-status-code", "429", Class::Differs),
             ("limit-req-status-code", "503", Class::Same),

@@ -142,6 +142,10 @@ pub struct EdgeSettings {
     /// speaks it sends (ingress-nginx `use-proxy-protocol`); its source address is the client's.
     #[arg(long)]
     pub use_proxy_protocol: bool,
+    /// No access log at all (ingress-nginx's ConfigMap `disable-access-log`); one Ingress's paths
+    /// leave it with the `enable-access-log: "false"` annotation.
+    #[arg(long)]
+    pub disable_access_log: bool,
 }
 
 impl Default for EdgeSettings {
@@ -160,6 +164,7 @@ impl Default for EdgeSettings {
             tls_ciphers: DEFAULT_TLS_CIPHERS.iter().map(|c| c.to_string()).collect(),
             trusted_proxy_hops: 0,
             use_proxy_protocol: false,
+            disable_access_log: false,
         }
     }
 }

@@ -453,7 +453,7 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
             filters: vec![wasm_filter_from_ecds(), rbac_filter(), rate_limit_filter(), header_to_metadata_filter(), router_filter()],
             ..Default::default()
         }],
-        access_log: vec![stdout_access_log()],
+        access_log: if edge.disable_access_log { Vec::new() } else { vec![stdout_access_log()] },
         ..Default::default()
     }
 }
@@ -778,6 +778,8 @@ mod tests {
         assert_eq!(hcm.access_log.len(), 1);
         assert_eq!(hcm.access_log[0].name, STDOUT_ACCESS_LOG);
         assert_eq!(hcm.access_log[0].filter, Some(log_policy::log_filter()), "enable-access-log: \"false\" routes are left out");
+        let silent = http_connection_manager("http", HTTP_ROUTE_CONFIG, &EdgeSettings { disable_access_log: true, ..EdgeSettings::default() });
+        assert!(silent.access_log.is_empty(), "serve --disable-access-log: no access log at all");
         let Some(access_log::ConfigType::TypedConfig(any)) = &hcm.access_log[0].config_type else { panic!() };
         let log: StdoutAccessLog = unpack(any);
         let Some(stdout_access_log::AccessLogFormat::LogFormat(format)) = log.access_log_format else { panic!() };
