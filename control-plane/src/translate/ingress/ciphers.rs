@@ -174,15 +174,18 @@ mod tests {
         assert!(matches!(read("AES128-SHA AES256-SHA"), Ciphers::Refused(_)));
     }
 
+    /// An Ingress `web/<name>` with one rule for `host` and one annotation (after the prefix).
+    fn annotated(name: &str, annotation: &str, value: &str, host: &str) -> (ObjectKey, Ingress) {
+        let json = serde_json::json!({
+            "metadata": {"name": name, "namespace": "web", "annotations": {format!("{NGINX_PREFIX}{annotation}"): value}},
+            "spec": {"rules": [{"host": host}]}
+        });
+        (ObjectKey::new("web", name), serde_json::from_value(json).unwrap())
+    }
+
     #[test]
     fn the_oldest_ingress_of_a_host_decides_and_aliases_follow_their_host() {
-        let ingress = |name: &str, ciphers: &str, host: &str| -> (ObjectKey, Ingress) {
-            let json = serde_json::json!({
-                "metadata": {"name": name, "namespace": "web", "annotations": {"nginx.ingress.kubernetes.io/ssl-ciphers": ciphers}},
-                "spec": {"rules": [{"host": host}]}
-            });
-            (ObjectKey::new("web", name), serde_json::from_value(json).unwrap())
-        };
+        let ingress = |name: &str, ciphers: &str, host: &str| annotated(name, "ssl-ciphers", ciphers, host);
         let (a, b, c) = (ingress("a", "AES128-SHA", "shop.test"), ingress("b", "AES256-SHA", "shop.test"), ingress("c", "HIGH", "blog.test"));
         let ours = [(&a.0, &a.1), (&b.0, &b.1), (&c.0, &c.1)];
         let hosts = host_suites(&ours);
@@ -195,13 +198,7 @@ mod tests {
 
     #[test]
     fn ssl_prefer_server_ciphers_false_gives_the_client_the_order_and_the_oldest_ingress_decides() {
-        let ingress = |name: &str, prefer: &str, host: &str| -> (ObjectKey, Ingress) {
-            let json = serde_json::json!({
-                "metadata": {"name": name, "namespace": "web", "annotations": {"nginx.ingress.kubernetes.io/ssl-prefer-server-ciphers": prefer}},
-                "spec": {"rules": [{"host": host}]}
-            });
-            (ObjectKey::new("web", name), serde_json::from_value(json).unwrap())
-        };
+        let ingress = |name: &str, prefer: &str, host: &str| annotated(name, "ssl-prefer-server-ciphers", prefer, host);
         let (a, b, c, d) = (
             ingress("a", "false", "shop.test"),
             ingress("b", "true", "shop.test"),
