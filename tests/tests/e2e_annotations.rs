@@ -208,7 +208,8 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
         ("plain.test", "/"),
         ("fromtowwwredirect.bar.com", "/foo"),
     ] {
-        let response = get(http, host, target, "\r\nx-wasm-ingress-policy: p0000000000000000\r\nProxy: http://evil\r\nX-Real-IP: 6.6.6.6");
+        let forged = "\r\nx-wasm-ingress-policy: p0000000000000000\r\nProxy: http://evil\r\nX-Real-IP: 6.6.6.6\r\nX-Forwarded-Host: evil.test";
+        let response = get(http, host, target, forged);
         assert_eq!(response.status, 200, "{host}{target}");
         let echo = response.echo().unwrap();
         assert_eq!(echo.backend, "app", "{host}{target}");
