@@ -1569,3 +1569,17 @@ fn answer_headers_leave_out_what_a_snippet_sets_and_what_an_answer_sets_itself()
     let expected = [("x-env", "prod"), ("x-team", "shop")].map(|(n, v)| (n.to_string(), v.to_string()));
     assert_eq!(answer, expected, "the snippet's header (its value may need the request) and Location are left out; first spelling wins");
 }
+
+#[test]
+fn affinity_canary_behavior_legacy_is_what_happens_and_sticky_is_reported() {
+    let notes_for = |value: &str| {
+        let annotations: BTreeMap<String, String> = [(format!("{NGINX}affinity-canary-behavior"), value.to_string())].into();
+        let (_, notes) = parse_annotations(Some(&annotations), "default");
+        notes.into_iter().filter(|(key, _, _)| key.ends_with("affinity-canary-behavior")).map(|(_, severity, note)| (severity, note)).collect::<Vec<_>>()
+    };
+    assert_eq!(notes_for("legacy"), []);
+    for value in ["sticky", "other"] {
+        let notes = notes_for(value);
+        assert!(notes.len() == 1 && notes[0].0 == Severity::Warning && notes[0].1.contains("\"legacy\""), "{value}: {notes:?}");
+    }
+}
