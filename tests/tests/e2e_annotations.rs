@@ -287,6 +287,7 @@ fn enable_access_log_false_leaves_the_ingress_out_of_the_access_log() {
         annotated("quiet", &[("enable-access-log", "false")], "quiet.test", &["/"]),
         annotated("loud", &[("enable-access-log", "true")], "loud.test", &["/"]),
         annotated("plain", &[], "plain.test", &["/"]),
+        annotated("quiet-denied", &[("enable-access-log", "false"), ("denylist-source-range", "127.0.0.0/8")], "quiet-denied.test", &["/"]),
     ]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();
@@ -294,6 +295,8 @@ fn enable_access_log_false_leaves_the_ingress_out_of_the_access_log() {
         let response = get(gateway.http, host, &format!("/from-{host}"), "");
         assert_eq!((response.status, response.echo().map(|e| e.backend)), (200, Some("app".to_string())), "{host}");
     }
+    // Refused by Envoy (the source range) on a route that is not logged: not logged either.
+    assert_eq!(get(gateway.http, "quiet-denied.test", "/from-quiet-denied.test", "").status, 403);
     // A request after the quiet one, on a logged host: once its line is there, the quiet one's
     // would be too (Envoy writes lines in order).
     assert_eq!(get(gateway.http, "plain.test", "/last", "").status, 200);
@@ -301,6 +304,7 @@ fn enable_access_log_false_leaves_the_ingress_out_of_the_access_log() {
     wait_until(Duration::from_secs(10), || Ok(logged(" /last "))).expect("no access log line for /last");
     assert!(logged(" /from-loud.test ") && logged(" /from-plain.test "), "{}", gateway.envoy.logs());
     assert!(!logged("/from-quiet.test"), "enable-access-log: \"false\" was logged:\n{}", gateway.envoy.logs());
+    assert!(!logged("/from-quiet-denied.test"), "a refused request of a quiet route was logged:\n{}", gateway.envoy.logs());
 }
 
 #[test]

@@ -416,13 +416,15 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
             route_config_name: route_config.to_string(),
         })),
         // RBAC, rate limits and error pages after the wasm filter, which picks the route whose
-        // settings apply; error pages before the others, so it sees their answers too.
+        // settings apply; error pages before the others, so it sees their answers too. The access
+        // log's setting first: a request the others refuse on a route that is not logged is not
+        // logged either, as under nginx's `access_log off`.
         http_filters: vec![
             wasm_filter_from_ecds(),
+            header_to_metadata_filter(),
             custom_response_filter(),
             rbac_filter(),
             rate_limit_filter(),
-            header_to_metadata_filter(),
             buffer_filter(),
             router_filter(),
         ],
@@ -450,7 +452,7 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
         upgrade_configs: vec![http_connection_manager::UpgradeConfig {
             upgrade_type: "websocket".to_string(),
             // An upgraded stream's body never ends: the buffer filter would hold it forever.
-            filters: vec![wasm_filter_from_ecds(), rbac_filter(), rate_limit_filter(), header_to_metadata_filter(), router_filter()],
+            filters: vec![wasm_filter_from_ecds(), header_to_metadata_filter(), rbac_filter(), rate_limit_filter(), router_filter()],
             ..Default::default()
         }],
         access_log: if edge.disable_access_log { Vec::new() } else { vec![stdout_access_log()] },
@@ -800,10 +802,10 @@ mod tests {
         let hcm = http_connection_manager("http", HTTP_ROUTE_CONFIG, &EdgeSettings::default());
         let names: Vec<&str> = hcm.http_filters.iter().map(|f| f.name.as_str()).collect();
         let silence = log_policy::HEADER_TO_METADATA_FILTER;
-        assert_eq!(names, vec![ROUTER_FILTER_CONFIG_NAME, CUSTOM_RESPONSE_FILTER, RBAC_FILTER, RATE_LIMIT_FILTER, silence, BUFFER_FILTER, ROUTER_FILTER]);
+        assert_eq!(names, vec![ROUTER_FILTER_CONFIG_NAME, silence, CUSTOM_RESPONSE_FILTER, RBAC_FILTER, RATE_LIMIT_FILTER, BUFFER_FILTER, ROUTER_FILTER]);
         // WebSocket upgrades skip the buffer, never the client-address limits nor the log setting.
         let upgrade: Vec<&str> = hcm.upgrade_configs[0].filters.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(upgrade, vec![ROUTER_FILTER_CONFIG_NAME, RBAC_FILTER, RATE_LIMIT_FILTER, silence, ROUTER_FILTER]);
+        assert_eq!(upgrade, vec![ROUTER_FILTER_CONFIG_NAME, silence, RBAC_FILTER, RATE_LIMIT_FILTER, ROUTER_FILTER]);
         let Some(http_filter::ConfigType::ConfigDiscovery(ecds)) = &hcm.http_filters[0].config_type else {
             panic!("wasm filter is not discovered")
         };
