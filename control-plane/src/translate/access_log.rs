@@ -4,9 +4,9 @@
 //! Envoy's access log belongs to the listener's connection manager, not to a route, and changing
 //! the listener would drain connections. So the log has one fixed filter — log unless the
 //! request's dynamic metadata has `wasm_ingress.access_log`, and then only if it is `on`, which is
-//! never written — and a route whose policy turns
-//! logging off carries the header-to-metadata filter's per-route setting that writes exactly that
-//! (whatever the request's headers: the rule sets the value whether its header is there or not).
+//! never written — and a route whose policy turns logging off carries the header-to-metadata
+//! filter's per-route setting that writes `off` (whatever the request's headers: the rule sets the
+//! value whether its header is there or not).
 //! The filter's own configuration has no rules, so other routes write nothing and are logged.
 
 use envoy_types::pb::envoy::config::accesslog::v3::{access_log_filter, AccessLogFilter, MetadataFilter};

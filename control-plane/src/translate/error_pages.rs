@@ -3,10 +3,10 @@
 //! ingress-nginx answers a listed status (from the upstream, or its own, as nginx's `error_page`)
 //! by asking its `@custom_…` location: `GET /` (the query kept) to the `default-backend` Service
 //! with `X-Code`, `X-Format` (`$http_accept`), `X-Original-URI` (`$request_uri`), `X-Namespace`,
-//! `X-Ingress-Name`, `X-Service-Name` and `X-Service-Port` (`X-Original-URI` is the wasm filter's:
-//! a redirect policy's headers are made after its own path change). Here a route whose policy lists codes carries the custom-response filter's
-//! per-route setting: an `exact_match_map` on the response status whose actions are
-//! `RedirectPolicy`s. Envoy then sends the request again through the whole filter chain with
+//! `X-Ingress-Name`, `X-Service-Name` and `X-Service-Port` (`X-Original-URI` is the wasm
+//! filter's: a redirect policy's headers are made after its own path change). Here a route whose
+//! policy lists codes carries the custom-response filter's per-route setting: an
+//! `exact_match_map` on the response status whose actions are `RedirectPolicy`s. Envoy then sends the request again through the whole filter chain with
 //! those headers and [`ERROR_PAGE_HEADER`] naming the default backend's cluster; the wasm filter
 //! sends it there as `GET /` (see `wasm_ingress_filter::table::ERROR_PAGE_HEADER`) and its answer
 //! replaces the original one. Without a usable default backend, ingress-nginx's own default

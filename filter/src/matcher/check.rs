@@ -51,9 +51,9 @@ fn check_answer_headers(headers: &[AnswerHeader]) -> Result<(), String> {
         return Err(format!("answer_headers: more than {MAX_ANSWER_HEADERS}"));
     }
     for header in headers {
-        check_token("answer header", &header.name)?;
-        if header.name.bytes().any(|b| b.is_ascii_uppercase()) || ANSWER_OWN_HEADERS.contains(&header.name.as_str()) {
-            return Err(format!("answer header {:?} is not a lower-case name the answer does not set itself", header.name));
+        check_lower_case_token("answer header", &header.name)?;
+        if ANSWER_OWN_HEADERS.contains(&header.name.as_str()) {
+            return Err(format!("answer header {:?} is one the answer sets itself", header.name));
         }
         let printable = header.value.bytes().all(|b| (0x20..0x7f).contains(&b));
         if header.value.is_empty() || header.value.len() > MAX_ANSWER_HEADER_VALUE_BYTES || !printable {
@@ -161,10 +161,7 @@ fn check_auth(auth: &ExternalAuth) -> Result<(), String> {
         return Err(format!("more than {MAX_AUTH_RESPONSE_HEADERS} response headers"));
     }
     for name in &auth.response_headers {
-        check_token("response header", name)?;
-        if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(format!("response header {name:?} is not lower case"));
-        }
+        check_lower_case_token("response header", name)?;
     }
     if let Some(redirect) = &auth.request_redirect {
         check_header_value("request_redirect", redirect)?;
@@ -173,9 +170,9 @@ fn check_auth(auth: &ExternalAuth) -> Result<(), String> {
         return Err(format!("more than {MAX_AUTH_RESPONSE_HEADERS} set headers"));
     }
     for header in &auth.set_headers {
-        check_token("set header", &header.name)?;
-        if header.name.bytes().any(|b| b.is_ascii_uppercase()) || header.name.starts_with(':') || header.name == "host" {
-            return Err(format!("set header {:?} is not a lower-case header name other than host", header.name));
+        check_lower_case_token("set header", &header.name)?;
+        if header.name.starts_with(':') || header.name == "host" {
+            return Err(format!("set header {:?} is not a header name other than host", header.name));
         }
         crate::auth::check_header_template(&header.value).map_err(|e| format!("set header {}: {e}", header.name))?;
     }
@@ -200,10 +197,7 @@ fn check_cors(cors: &Cors) -> Result<(), String> {
 fn check_canary(canary: &Canary) -> Result<(), String> {
     check_header_value("cluster", &canary.cluster)?;
     if let Some(header) = &canary.header {
-        check_token("header name", &header.name)?;
-        if header.name.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(format!("header name {:?} is not lower case", header.name));
-        }
+        check_lower_case_token("header name", &header.name)?;
         match &header.rule {
             CanaryHeaderRule::Value(value) => check_header_value("header value", value)?,
             CanaryHeaderRule::Pattern(pattern) => drop(compile_header_regex(pattern)?),
@@ -225,6 +219,15 @@ pub fn check_token(what: &str, name: &str) -> Result<(), String> {
     let token = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
     if name.is_empty() || name.len() > MAX_CANARY_NAME_BYTES || !name.bytes().all(token) {
         return Err(format!("{what} {name:?} is not 1 to {MAX_CANARY_NAME_BYTES} letters, digits, '-' or '_'"));
+    }
+    Ok(())
+}
+
+/// A header name the table carries: a [`check_token`] in lower case.
+fn check_lower_case_token(what: &str, name: &str) -> Result<(), String> {
+    check_token(what, name)?;
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!("{what} {name:?} is not lower case"));
     }
     Ok(())
 }
