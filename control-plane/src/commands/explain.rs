@@ -204,6 +204,9 @@ fn describe_policy(model: &crate::model::Model, key: &str) -> String {
     if let Some(hash) = &policy.hash {
         text.push_str(&format!("; endpoint chosen by hashing {hash:?}"));
     }
+    if policy.access_log_off {
+        text.push_str("; left out of Envoy's access log (enable-access-log: \"false\")");
+    }
     text
 }
 
@@ -528,6 +531,14 @@ mod tests {
         assert!(text.contains("1000 ms) with x-client: $remote_addr: 2xx forwards"), "{text}");
         let sticky = wasm_ingress_filter::table::ResponseRewrite { conditional_samesite_none: Some("route".into()), ..Default::default() };
         assert_eq!(describe_response(&sticky), "cookie \"route\" loses SameSite=None for browsers that mishandle it");
+    }
+
+    #[test]
+    fn a_policy_that_leaves_the_access_log_says_so() {
+        let quiet = crate::model::RoutePolicy { access_log_off: true, ..Default::default() };
+        let model = crate::model::Model { policies: [("pquiet".to_string(), quiet)].into(), ..Default::default() };
+        assert!(describe_policy(&model, "pquiet").ends_with("; left out of Envoy's access log (enable-access-log: \"false\")"));
+        assert!(!describe_policy(&model, "").contains("access log"), "the default policy is logged");
     }
 
     #[test]
