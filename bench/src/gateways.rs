@@ -470,6 +470,9 @@ pub fn start_wasm_ingress_reading(dir: &Path, tools: &Tools, source: &[&std::ffi
         .arg("bootstrap")
         .args(["--xds-address", &format!("127.0.0.1:{xds_port}")])
         .args(["--admin-address", &format!("127.0.0.1:{admin_port}")]);
+    if let Ok(protocol) = std::env::var("BENCH_XDS_PROTOCOL") {
+        bootstrap.args(["--xds-protocol", &protocol]); // compare `delta` (the default) with `sotw`
+    }
     let yaml = crate::procs::run(bootstrap, "wasm-ingress bootstrap")?;
     let config = dir.join("envoy-bootstrap.yaml");
     std::fs::write(&config, yaml)?;

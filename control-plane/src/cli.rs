@@ -171,6 +171,19 @@ pub struct BootstrapArgs {
     /// Set it below the memory limit of Envoy's container.
     #[arg(long, default_value_t = 2 * 1024 * 1024 * 1024)]
     pub max_heap_bytes: u64,
+    /// The ADS protocol Envoy speaks: `delta` sends only what changed (a new Service is one
+    /// cluster, not all of them again); `sotw` (state of the world) every listener and cluster.
+    #[arg(long, value_enum, default_value_t = XdsProtocol::Delta)]
+    pub xds_protocol: XdsProtocol,
+}
+
+/// The ADS protocol of the bootstrap (`api_type`); the control plane serves both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum XdsProtocol {
+    /// Incremental xDS (`DELTA_GRPC`).
+    Delta,
+    /// State-of-the-world xDS (`GRPC`).
+    Sotw,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -331,6 +331,7 @@ fn envoy_gets_the_rendered_bootstrap_and_the_filter_at_the_path_the_control_plan
         xds_server_name: None,
         max_downstream_connections: 50_000,
         max_heap_bytes: 805_306_368,
+        xds_protocol: wasm_ingress::cli::XdsProtocol::Delta,
     })
     .unwrap();
     let config_path = PathBuf::from(&envoy_args[envoy_args.iter().position(|a| a == "-c").expect("-c") + 1]);

@@ -1,7 +1,8 @@
 //! xDS delivery to a real Envoy 1.40: `wasm-ingress serve` on a manifests folder, Envoy started from
 //! `wasm-ingress bootstrap` output, and Envoy's own admin `/config_dump` checked for what arrived and
 //! was accepted (listeners, clusters, endpoints, secrets, the ECDS filter config), at the versions the
-//! control plane published, with no NACK. HTTP routing end to end is tested in `tests/`.
+//! control plane published, with no NACK, over both ADS protocols (delta and state of the world).
+//! HTTP routing end to end is tested in `tests/`.
 //!
 //! Needs Envoy (`WASM_INGRESS_ENVOY`, default `.venv/envoy`) and the filter (`WASM_INGRESS_FILTER_WASM`,
 //! default `target/wasm32-wasip1/release/wasm_ingress_filter.wasm`): missing ones fail the test with
@@ -207,7 +208,8 @@ struct Gateway {
 }
 
 impl Gateway {
-    fn start(endpoints: &[&str], filter_wasm: &Path) -> Gateway {
+    /// `protocol`: `bootstrap --xds-protocol` (`delta` or `sotw`).
+    fn start(endpoints: &[&str], filter_wasm: &Path, protocol: &str) -> Gateway {
         let envoy_binary = envoy_binary();
         let dir = tempfile::tempdir().unwrap();
         let manifests = dir.path().join("manifests");
@@ -230,7 +232,7 @@ impl Gateway {
         );
         let bootstrap = Command::new(BIN)
             .args(["bootstrap", "--xds-address", &xds.to_string(), "--admin-address", &envoy_admin.to_string()])
-            .args(["--node-id", "xds-test"])
+            .args(["--node-id", "xds-test", "--xds-protocol", protocol])
             .output()
             .unwrap();
         assert!(bootstrap.status.success(), "bootstrap failed: {}", String::from_utf8_lossy(&bootstrap.stderr));
@@ -338,10 +340,22 @@ fn accepted(dump: &Value) -> Accepted {
 }
 
 /// Every type arrives, is active at the version the control plane serves, and nothing is NACKed;
-/// then an endpoint edit in the folder reaches Envoy as an EDS push alone.
+/// then an endpoint edit in the folder reaches Envoy as an EDS push alone. State of the world:
+/// each resource shows the version of its type's snapshot.
 #[test]
 fn envoy_accepts_every_resource_type_and_follows_an_endpoint_edit() {
-    let gateway = Gateway::start(&["127.0.0.1"], &filter_wasm());
+    accepts_every_resource_type_and_follows_an_endpoint_edit("sotw", |shown, served| shown == served);
+}
+
+/// The same over delta xDS, where each resource shows its own version (a content hash).
+#[test]
+fn envoy_accepts_every_resource_type_and_follows_an_endpoint_edit_over_delta_xds() {
+    let own_version = |shown: &str, _served: &str| shown.len() == 16 && shown.bytes().all(|b| b.is_ascii_hexdigit());
+    accepts_every_resource_type_and_follows_an_endpoint_edit("delta", own_version);
+}
+
+fn accepts_every_resource_type_and_follows_an_endpoint_edit(protocol: &str, at_version: impl Fn(&str, &str) -> bool) {
+    let gateway = Gateway::start(&["127.0.0.1"], &filter_wasm(), protocol);
     let logs = gateway.logs();
 
     let (dump, versions) = wait_for("Envoy to accept listeners, clusters, endpoints, secrets and ECDS", STARTUP_TIMEOUT, &logs, || {
@@ -350,11 +364,11 @@ fn envoy_accepts_every_resource_type_and_follows_an_endpoint_edit() {
         let dump = gateway.config_dump()?;
         let accepted = accepted(&dump);
         let complete = accepted.listeners.len() == 2
-            && accepted.listeners.iter().all(|(_, v)| *v == versions[0])
-            && accepted.clusters.iter().any(|(n, v)| n == CLUSTER && *v == versions[1])
+            && accepted.listeners.iter().all(|(_, v)| at_version(v, &versions[0]))
+            && accepted.clusters.iter().any(|(n, v)| n == CLUSTER && at_version(v, &versions[1]))
             && accepted.endpoints.iter().any(|(n, _)| n == CLUSTER)
-            && accepted.secrets.iter().any(|(n, v)| n == SECRET && *v == versions[3])
-            && accepted.filter_configs.iter().any(|(n, v, _)| n == FILTER_CONFIG && *v == versions[4]);
+            && accepted.secrets.iter().any(|(n, v)| n == SECRET && at_version(v, &versions[3]))
+            && accepted.filter_configs.iter().any(|(n, v, _)| n == FILTER_CONFIG && at_version(v, &versions[4]));
         complete.then_some((dump, versions))
     });
     let first = accepted(&dump);
@@ -410,7 +424,7 @@ fn envoy_accepts_every_resource_type_and_follows_an_endpoint_edit() {
 #[test]
 fn an_ecds_nack_from_envoy_is_counted() {
     let missing = std::env::temp_dir().join("wasm-ingress-xds-test-no-such-filter.wasm");
-    let gateway = Gateway::start(&["127.0.0.1"], &missing);
+    let gateway = Gateway::start(&["127.0.0.1"], &missing, "delta");
     let logs = gateway.logs();
     wait_for("the ECDS NACK to be counted", STARTUP_TIMEOUT, &logs, || {
         let metrics = gateway.metrics();

@@ -354,6 +354,24 @@ async fn manifest_changes_apply_live_and_keep_alive_connections_survive() {
     let (status, body) = keep_alive_request(&mut kept, "live.test", "/new");
     assert_eq!((status, Echo::parse(body.as_bytes()).unwrap().backend.as_str()), (200, "echo-b"));
 
+    // A cluster changed in place (`load-balance`: its lb_policy) is re-created by Envoy, and the new
+    // cluster needs its endpoints again: with delta xDS, Envoy asks for nothing it already
+    // subscribed, so the control plane sends them with the cluster. Without them the new cluster
+    // would stay warming until Envoy's 15 s initial fetch timeout, then serve 503s.
+    let updates_before = cds_updates(&gateway);
+    let balanced = manifests::ingress(
+        "default",
+        "live",
+        json!({"nginx.ingress.kubernetes.io/load-balance": "ewma"}),
+        &[("live.test", vec![manifests::path("/a", "Prefix", "echo-a", json!(80)), manifests::path("/new", "Prefix", "echo-b", json!(80))])],
+    );
+    manifests::write(dir.path(), "live.yaml", &[balanced]).unwrap();
+    wait_until(Duration::from_secs(10), || Ok(cds_updates(&gateway) > updates_before)).unwrap();
+    wait_until(Duration::from_secs(3), || Ok(stat(&gateway, "cluster_manager.warming_clusters") == Some(0))).unwrap();
+    let (_, clusters) = gateway.envoy.admin_get("/config_dump?resource=dynamic_active_clusters").unwrap();
+    assert!(clusters.contains("LEAST_REQUEST"), "the changed cluster is active: {clusters}");
+    assert_eq!(served_by(&client, &url("/a")).await.backend, "echo-a");
+
     // A half-written (invalid) file never drops what was served from it.
     std::fs::write(dir.path().join("live.yaml"), "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: live\n").unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -374,6 +392,17 @@ async fn manifest_changes_apply_live_and_keep_alive_connections_survive() {
     assert!(gone, "deleted Ingress still served");
     let (status, _) = keep_alive_request(&mut kept, "live.test", "/a");
     assert_eq!(status, 404);
+}
+
+/// One of Envoy's counters or gauges, if it has it.
+fn stat(gateway: &Gateway, name: &str) -> Option<u64> {
+    let (_, stats) = gateway.envoy.admin_get("/stats").ok()?;
+    stats.lines().filter_map(|line| line.split_once(": ")).find(|(n, _)| *n == name).and_then(|(_, v)| v.trim().parse().ok())
+}
+
+/// Cluster (CDS) updates Envoy applied so far.
+fn cds_updates(gateway: &Gateway) -> u64 {
+    stat(gateway, "cluster_manager.cds.update_success").unwrap_or(0)
 }
 
 /// Listener, cluster, route and filter-configuration updates Envoy applied so far.

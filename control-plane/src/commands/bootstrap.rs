@@ -1,5 +1,5 @@
 //! `wasm-ingress bootstrap`: print an Envoy bootstrap (YAML) that needs no editing: node identity,
-//! Envoy's admin address, and ADS (state of the world, xDS v3, gRPC over HTTP/2) to the control
+//! Envoy's admin address, and ADS (delta xDS by default, or state of the world; v3, gRPC over HTTP/2) to the control
 //! plane at `--xds-address` for listeners and clusters (everything else follows over the same
 //! stream). With `--xds-tls-dir` the xDS cluster speaks mutual TLS (Envoy's client certificate,
 //! the server checked against the xDS CA and by name); the key stays in its file, never in the
@@ -15,7 +15,7 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use wasm_ingress_filter::hostname::HostName;
 
-use crate::cli::BootstrapArgs;
+use crate::cli::{BootstrapArgs, XdsProtocol};
 
 /// Name of the static cluster that reaches the control plane.
 pub const XDS_CLUSTER: &str = "xds_cluster";
@@ -134,6 +134,7 @@ pub fn bootstrap(
     node_id: &str,
     tls: Option<&XdsTls>,
     limits: EnvoyLimits,
+    protocol: XdsProtocol,
 ) -> anyhow::Result<Value> {
     validate_node_id(node_id)?;
     let (xds_host, discovery) = match &xds.host {
@@ -146,7 +147,7 @@ pub fn bootstrap(
         "admin": { "address": socket_address(&admin.ip().to_string(), admin.port()) },
         "dynamic_resources": {
             "ads_config": {
-                "api_type": "GRPC",
+                "api_type": match protocol { XdsProtocol::Delta => "DELTA_GRPC", XdsProtocol::Sotw => "GRPC" },
                 "transport_api_version": "V3",
                 // Reconnect within seconds of the control plane coming back (Envoy's default backoff
                 // grows to 30 s), without hammering it: 0.25 s doubling, jittered, at most 5 s.
@@ -235,7 +236,7 @@ pub fn render(args: &BootstrapArgs) -> anyhow::Result<String> {
     });
     let limits =
         EnvoyLimits { max_downstream_connections: args.max_downstream_connections, max_heap_bytes: args.max_heap_bytes };
-    let value = bootstrap(&xds, args.admin_address, &args.node_id, tls.as_ref(), limits)?;
+    let value = bootstrap(&xds, args.admin_address, &args.node_id, tls.as_ref(), limits, args.xds_protocol)?;
     serde_yaml::to_string(&value).context("serialising the bootstrap")
 }
 
@@ -297,6 +298,7 @@ mod tests {
             xds_server_name: None,
             max_downstream_connections: 50_000,
             max_heap_bytes: 1 << 31,
+            xds_protocol: XdsProtocol::Delta,
         };
         serde_yaml::from_str(&render(&args).unwrap()).unwrap()
     }
@@ -308,7 +310,7 @@ mod tests {
         assert_eq!(yaml["node"]["cluster"], NODE_CLUSTER);
         assert_eq!(yaml["admin"]["address"]["socket_address"]["port_value"], 9901);
         let ads = &yaml["dynamic_resources"]["ads_config"];
-        assert_eq!(ads["api_type"], "GRPC");
+        assert_eq!(ads["api_type"], "DELTA_GRPC", "delta xDS by default");
         assert_eq!(ads["transport_api_version"], "V3");
         assert_eq!(ads["set_node_on_first_message_only"], true);
         assert_eq!(ads["grpc_services"][0]["envoy_grpc"]["cluster_name"], XDS_CLUSTER);
@@ -350,10 +352,10 @@ mod tests {
     fn node_id_cannot_inject_structure() {
         let xds = parse_xds_address("127.0.0.1:18000").unwrap();
         let admin = "127.0.0.1:9901".parse().unwrap();
-        assert!(bootstrap(&xds, admin, "", None, EnvoyLimits::default()).is_err());
-        assert!(bootstrap(&xds, admin, "a\nadmin: {}", None, EnvoyLimits::default()).is_err());
+        assert!(bootstrap(&xds, admin, "", None, EnvoyLimits::default(), XdsProtocol::Delta).is_err());
+        assert!(bootstrap(&xds, admin, "a\nadmin: {}", None, EnvoyLimits::default(), XdsProtocol::Delta).is_err());
         // YAML-looking text stays a string.
-        let value = bootstrap(&xds, admin, "x: {y: 1} # z", None, EnvoyLimits::default()).unwrap();
+        let value = bootstrap(&xds, admin, "x: {y: 1} # z", None, EnvoyLimits::default(), XdsProtocol::Delta).unwrap();
         let round_trip: Value = serde_yaml::from_str(&serde_yaml::to_string(&value).unwrap()).unwrap();
         assert_eq!(round_trip["node"]["id"], "x: {y: 1} # z");
     }
@@ -368,6 +370,7 @@ mod tests {
             xds_server_name: name.map(Into::into),
             max_downstream_connections: 50_000,
             max_heap_bytes: 1 << 31,
+            xds_protocol: XdsProtocol::Delta,
         };
         let yaml: Value = serde_yaml::from_str(&render(&args("wasm-ingress-xds.wasm-ingress.svc:18000", None)).unwrap()).unwrap();
         let socket = &yaml["static_resources"]["clusters"][0]["transport_socket"];

@@ -140,6 +140,34 @@ impl Snapshot {
         Some(self.types.get(&resource_type)?.resources.get(name)?.hash)
     }
 
+    /// The content hash of `resource` named `name`: the snapshot's own when it holds that very
+    /// content (a byte comparison), else computed (a resource kept from an older snapshot).
+    pub fn hash_of(&self, resource_type: ResourceType, name: &str, resource: &Any) -> [u8; 32] {
+        match self.types.get(&resource_type).and_then(|t| t.resources.get(name)) {
+            Some(held) if held.resource == *resource => held.hash,
+            _ => resource_hash(name, resource),
+        }
+    }
+
+    /// The resource of that name, if the snapshot has it.
+    pub fn resource(&self, resource_type: ResourceType, name: &str) -> Option<&Any> {
+        Some(&self.types.get(&resource_type)?.resources.get(name)?.resource)
+    }
+
+    /// A snapshot of `(type, name, content)` entries, each resource's bytes being `content`
+    /// (tests of the stream machines).
+    #[cfg(test)]
+    pub fn of_contents(entries: &[(ResourceType, &str, &str)]) -> Arc<Snapshot> {
+        let mut by_type: BTreeMap<ResourceType, Vec<NamedResource>> = BTreeMap::new();
+        for (t, name, content) in entries {
+            by_type.entry(*t).or_default().push(NamedResource {
+                name: name.to_string(),
+                resource: Any { type_url: t.type_url().to_string(), value: content.as_bytes().to_vec() },
+            });
+        }
+        Arc::new(Snapshot::new(by_type))
+    }
+
     /// Whether both snapshots hold the very same resource of that name (shared, not rebuilt).
     #[cfg(test)]
     pub fn shares(&self, other: &Snapshot, resource_type: ResourceType, name: &str) -> bool {

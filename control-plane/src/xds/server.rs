@@ -3,8 +3,9 @@
 //! Each Envoy stream gets its own task that waits on two inputs — Envoy's next request and the
 //! next published snapshot — feeds them to the state machine, sends the responses it returns, and
 //! logs/counts its events. Any number of Envoys may connect. Streams end when Envoy disconnects or
-//! when the snapshot channel closes (shutdown). Only state-of-the-world ADS is served; delta xDS
-//! answers `UNIMPLEMENTED` (Envoy then needs `api_type: GRPC`, as our bootstrap sets).
+//! when the snapshot channel closes (shutdown). Both ADS protocols are served: state of the world
+//! (`api_type: GRPC`) and delta (`DELTA_GRPC`, our bootstrap's default), the second as a
+//! translation around the first (`delta`).
 //!
 //! With `ServerOptions::tls` the server speaks only mutual TLS: a client without a certificate
 //! signed by the xDS CA never gets an HTTP/2 connection (rustls refuses the handshake). Streams and
@@ -31,6 +32,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::cache::Snapshot;
 use super::rejections::Rejections;
+use super::delta::DeltaStream;
 use super::resources::ResourceType;
 use super::stream::{StreamEvent, StreamState};
 use crate::metrics::Metrics;
@@ -91,6 +93,20 @@ impl AggregatedDiscoveryService for AdsService {
         &self,
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
+        self.open::<StreamState>(request)
+    }
+
+    async fn delta_aggregated_resources(
+        &self,
+        request: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
+        self.open::<DeltaStream>(request)
+    }
+}
+
+impl AdsService {
+    /// Start serving one stream of protocol `P` in a task of its own.
+    fn open<P: Protocol>(&self, request: Request<Streaming<P::Request>>) -> Result<Response<ResponseStream<P::Response>>, Status> {
         let peer = request.remote_addr().map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
         let Ok(permit) = Arc::clone(&self.streams).try_acquire_owned() else {
             tracing::warn!(%peer, "ADS stream refused: --xds-max-streams reached");
@@ -101,7 +117,7 @@ impl AggregatedDiscoveryService for AdsService {
         let rejections = Arc::clone(&self.rejections);
         tokio::spawn(async move {
             let shared = StreamShared { metrics: Arc::clone(&metrics), rejections: Arc::clone(&rejections) };
-            let node = run_stream(request.into_inner(), snapshots, sender, shared, peer).await;
+            let node = run_stream::<P>(request.into_inner(), snapshots, sender, shared, peer).await;
             if let Some(node) = node {
                 if rejections.send_if_modified(|r| r.forget_node(&node)) {
                     metrics.xds_rejections.set(i64::try_from(rejections.borrow().len()).unwrap_or(i64::MAX));
@@ -111,12 +127,65 @@ impl AggregatedDiscoveryService for AdsService {
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
+}
 
-    async fn delta_aggregated_resources(
-        &self,
-        _request: Request<Streaming<DeltaDiscoveryRequest>>,
-    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        Err(Status::unimplemented("wasm-ingress serves state-of-the-world ADS only (api_type: GRPC)"))
+/// One ADS protocol's per-stream state machine, as the stream loop drives it.
+trait Protocol: Send + Sized + 'static {
+    type Request: prost::Message + Default + Send + 'static;
+    type Response: Send + 'static;
+    /// The protocol's name in logs.
+    const NAME: &'static str;
+    fn new(snapshot: Arc<Snapshot>) -> Self;
+    fn on_request(&mut self, request: Self::Request) -> (Vec<Self::Response>, Vec<StreamEvent>);
+    fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) -> (Vec<Self::Response>, Vec<StreamEvent>);
+    fn node_id(&self) -> Option<&str>;
+    /// Type URL, version, nonce and resource count of a response, for the push log.
+    fn describe(response: &Self::Response) -> (&str, &str, &str, usize);
+}
+
+impl Protocol for StreamState {
+    type Request = DiscoveryRequest;
+    type Response = DiscoveryResponse;
+    const NAME: &'static str = "state of the world";
+    fn new(snapshot: Arc<Snapshot>) -> Self {
+        StreamState::new(snapshot)
+    }
+    fn on_request(&mut self, request: DiscoveryRequest) -> (Vec<DiscoveryResponse>, Vec<StreamEvent>) {
+        let step = StreamState::on_request(self, request);
+        (step.responses, step.events)
+    }
+    fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) -> (Vec<DiscoveryResponse>, Vec<StreamEvent>) {
+        let step = StreamState::on_snapshot(self, snapshot);
+        (step.responses, step.events)
+    }
+    fn node_id(&self) -> Option<&str> {
+        StreamState::node_id(self)
+    }
+    fn describe(response: &DiscoveryResponse) -> (&str, &str, &str, usize) {
+        (&response.type_url, &response.version_info, &response.nonce, response.resources.len())
+    }
+}
+
+impl Protocol for DeltaStream {
+    type Request = DeltaDiscoveryRequest;
+    type Response = DeltaDiscoveryResponse;
+    const NAME: &'static str = "delta";
+    fn new(snapshot: Arc<Snapshot>) -> Self {
+        DeltaStream::new(snapshot)
+    }
+    fn on_request(&mut self, request: DeltaDiscoveryRequest) -> (Vec<DeltaDiscoveryResponse>, Vec<StreamEvent>) {
+        let step = DeltaStream::on_request(self, request);
+        (step.responses, step.events)
+    }
+    fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) -> (Vec<DeltaDiscoveryResponse>, Vec<StreamEvent>) {
+        let step = DeltaStream::on_snapshot(self, snapshot);
+        (step.responses, step.events)
+    }
+    fn node_id(&self) -> Option<&str> {
+        DeltaStream::node_id(self)
+    }
+    fn describe(response: &DeltaDiscoveryResponse) -> (&str, &str, &str, usize) {
+        (&response.type_url, &response.system_version_info, &response.nonce, response.resources.len() + response.removed_resources.len())
     }
 }
 
@@ -143,19 +212,19 @@ struct StreamShared {
 }
 
 /// Serve one stream until it ends; returns the node id, if Envoy sent one.
-async fn run_stream(
-    mut requests: Streaming<DiscoveryRequest>,
+async fn run_stream<P: Protocol>(
+    mut requests: Streaming<P::Request>,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
-    sender: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+    sender: mpsc::Sender<Result<P::Response, Status>>,
     shared: StreamShared,
     peer: String,
 ) -> Option<String> {
     let metrics = Arc::clone(&shared.metrics);
     let _gauge = StreamGauge::open(Arc::clone(&metrics));
-    let mut state = StreamState::new(snapshots.borrow_and_update().clone());
-    tracing::debug!(%peer, "ADS stream opened");
+    let mut state = P::new(snapshots.borrow_and_update().clone());
+    tracing::debug!(%peer, protocol = P::NAME, "ADS stream opened");
     let reason = loop {
-        let step = tokio::select! {
+        let (responses, events) = tokio::select! {
             request = requests.message() => match request {
                 Ok(Some(request)) => state.on_request(request),
                 Ok(None) => break "Envoy closed the stream".to_string(),
@@ -167,16 +236,18 @@ async fn run_stream(
             },
             () = sender.closed() => break "Envoy went away".to_string(),
         };
-        report(&step.events, &state, &shared, &peer);
+        let node = state.node_id().unwrap_or("");
+        report(&events, node, &shared, &peer);
         let mut delivered = true;
-        for response in step.responses {
-            let resource_type = ResourceType::from_type_url(&response.type_url);
+        for response in responses {
+            let (type_url, version, nonce, resources) = P::describe(&response);
+            let resource_type = ResourceType::from_type_url(type_url);
             tracing::debug!(
-                node = state.node_id().unwrap_or(""),
+                node,
                 r#type = resource_type.map(ResourceType::label).unwrap_or(""),
-                version = %response.version_info,
-                nonce = %response.nonce,
-                resources = response.resources.len(),
+                %version,
+                %nonce,
+                resources,
                 "xDS push"
             );
             if sender.send(Ok(response)).await.is_err() {
@@ -191,12 +262,11 @@ async fn run_stream(
             break "Envoy went away".to_string();
         }
     };
-    tracing::info!(node = state.node_id().unwrap_or(""), %peer, %reason, "ADS stream closed");
+    tracing::info!(node = state.node_id().unwrap_or(""), %peer, %reason, protocol = P::NAME, "ADS stream closed");
     state.node_id().map(str::to_string)
 }
 
-fn report(events: &[StreamEvent], state: &StreamState, shared: &StreamShared, peer: &str) {
-    let node = state.node_id().unwrap_or("");
+fn report(events: &[StreamEvent], node: &str, shared: &StreamShared, peer: &str) {
     let metrics = &shared.metrics;
     for event in events {
         if shared.rejections.send_if_modified(|r| r.record(node, event)) {
@@ -368,6 +438,54 @@ mod tests {
             let end = tokio::time::timeout(timeout, responses.next()).await.unwrap();
             assert!(end.as_ref().is_none_or(|r| r.is_err()), "stream should end: {end:?}");
         }
+        let _ = stop.send(());
+        tokio::time::timeout(timeout, server).await.unwrap().unwrap().unwrap();
+    }
+
+    /// A delta client over a real socket: the first push has the cluster, a rebuild sends the
+    /// changed one, and a stream that ends frees its slot.
+    #[tokio::test]
+    async fn delta_streams_are_served() {
+        let cache = SnapshotCache::new();
+        cache.update(clusters("v1"));
+        let metrics = Arc::new(Metrics::new());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let rejections = Arc::new(watch::channel(Rejections::default()).0);
+        let options = ServerOptions { max_streams: 1, ..ServerOptions::default() };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, cache.subscribe(), Arc::clone(&metrics), rejections, options, async {
+            let _ = stopped.await;
+        }));
+        let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{address}")).await.unwrap();
+        let (requests, outgoing) = mpsc::channel::<DeltaDiscoveryRequest>(8);
+        let subscribe = DeltaDiscoveryRequest {
+            node: Some(Node { id: "envoy-delta".into(), ..Default::default() }),
+            type_url: ResourceType::Cluster.type_url().into(),
+            initial_resource_versions: [("default/old/80".to_string(), "v0".to_string())].into(),
+            ..Default::default()
+        };
+        requests.send(subscribe).await.unwrap();
+        let mut responses = client.delta_aggregated_resources(ReceiverStream::new(outgoing)).await.unwrap().into_inner();
+        let timeout = Duration::from_secs(10);
+        let first = tokio::time::timeout(timeout, responses.next()).await.unwrap().unwrap().unwrap();
+        let names: Vec<&str> = first.resources.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!((names, first.removed_resources.clone()), (vec!["default/web/80"], vec!["default/old/80".to_string()]));
+        requests
+            .send(DeltaDiscoveryRequest { type_url: first.type_url.clone(), response_nonce: first.nonce.clone(), ..Default::default() })
+            .await
+            .unwrap();
+        cache.update(clusters("v2"));
+        let second = tokio::time::timeout(timeout, responses.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(second.resources[0].resource.as_ref().unwrap().value, b"v2");
+        assert!(second.removed_resources.is_empty());
+        // One stream allowed: a second client is refused while the first is open.
+        let (_more, idle) = mpsc::channel::<DeltaDiscoveryRequest>(1);
+        let refused = client.delta_aggregated_resources(ReceiverStream::new(idle)).await;
+        assert_eq!(refused.err().map(|status| status.code()), Some(tonic::Code::ResourceExhausted));
+        drop(cache);
+        let end = tokio::time::timeout(timeout, responses.next()).await.unwrap();
+        assert!(end.as_ref().is_none_or(|r| r.is_err()), "stream should end: {end:?}");
         let _ = stop.send(());
         tokio::time::timeout(timeout, server).await.unwrap().unwrap().unwrap();
     }

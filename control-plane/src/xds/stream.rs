@@ -1,7 +1,7 @@
 //! The per-stream ADS state machine (state of the world), in the style of ezbake: synchronous, no
 //! I/O, no clock. Inputs are Envoy's `DiscoveryRequest`s and new snapshots; outputs are the
 //! `DiscoveryResponse`s to send and [`StreamEvent`]s to log and count. `server` is a thin loop
-//! around it.
+//! around it; delta ADS is this machine behind the translation of `delta`.
 //!
 //! Per type it tracks: whether Envoy subscribed, the names it asked for, the last response sent
 //! (version, nonce, names), whether that response still awaits its ACK/NACK, and the last version
@@ -106,6 +106,8 @@ pub struct StreamState {
     sent_routes: BTreeMap<String, Any>,
     /// The content hash of each load assignment Envoy was sent since it was last sent them all.
     sent_endpoints: BTreeMap<String, [u8; 32]>,
+    /// The names of the resources of the last response per type, in its order (for `delta`).
+    response_names: BTreeMap<ResourceType, Vec<String>>,
 }
 
 /// The type whose content names clusters and policy keys (the filter's route table): a removed
@@ -123,7 +125,18 @@ impl StreamState {
             sent_clusters: BTreeMap::new(),
             sent_routes: BTreeMap::new(),
             sent_endpoints: BTreeMap::new(),
+            response_names: BTreeMap::new(),
         }
+    }
+
+    /// The names of the resources of the last response sent for `resource_type`, in its order.
+    pub fn response_names(&self, resource_type: ResourceType) -> &[String] {
+        self.response_names.get(&resource_type).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// The snapshot being served.
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
     }
 
     /// The node id from the first request, once known.
@@ -325,6 +338,7 @@ impl StreamState {
         if resource_type == ResourceType::Route {
             self.sent_routes = selection.names.iter().cloned().zip(selection.resources.iter().cloned()).collect();
         }
+        self.response_names.insert(resource_type, selection.names);
         Some(DiscoveryResponse {
             version_info: selection.version,
             resources: selection.resources,
@@ -348,17 +362,8 @@ mod tests {
 
     const NODE: &str = "wasm-ingress-envoy";
 
-    /// A snapshot with listeners `l*`, clusters `c*` and endpoints/secrets/configs by name, each
-    /// resource's bytes being `content`.
     fn snapshot(entries: &[(ResourceType, &str, &str)]) -> Arc<Snapshot> {
-        let mut by_type: BTreeMap<ResourceType, Vec<NamedResource>> = BTreeMap::new();
-        for (t, name, content) in entries {
-            by_type.entry(*t).or_default().push(NamedResource {
-                name: name.to_string(),
-                resource: Any { type_url: t.type_url().to_string(), value: content.as_bytes().to_vec() },
-            });
-        }
-        Arc::new(Snapshot::new(by_type))
+        Snapshot::of_contents(entries)
     }
 
     fn base() -> Arc<Snapshot> {
