@@ -25,6 +25,7 @@
 //!
 //! Nothing outside `host` may name proxy-wasm, so the whole routing core is tested natively.
 
+mod action_de;
 pub mod actions;
 pub mod auth;
 pub mod auth_cache;

@@ -201,9 +201,10 @@ pub enum PathMatch {
     Regex(String),
 }
 
-/// What the filter does with a matched request.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-#[serde(tag = "kind", deny_unknown_fields)]
+/// What the filter does with a matched request. Read by `action_de` (`kind` first is the fast
+/// path), written by this derive (`kind` first).
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "kind")]
 pub enum RouteAction {
     /// Proxy to an upstream cluster.
     Forward(Forward),
