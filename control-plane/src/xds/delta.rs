@@ -27,6 +27,8 @@
 //!   warming. Envoy subscribes new clusters' endpoints itself.
 //! - Every state-of-the-world response is sent, even when nothing in it is new, because the
 //!   machine waits for its answer.
+//! - Subscriptions add up over requests, so their number is capped per type
+//!   ([`MAX_SUBSCRIBED_NAMES`]); past it the stream ends with `RESOURCE_EXHAUSTED`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -39,12 +41,19 @@ use super::cache::Snapshot;
 use super::resources::ResourceType;
 use super::stream::{StreamEvent, StreamState};
 
+/// Most names a stream may subscribe to per type: 2.5 times the clusters of 100 000 Ingresses
+/// with a Service each. A state-of-the-world request carries all its names at once, so its size
+/// cap bounds them; delta subscriptions add up over requests and need a cap of their own.
+pub const MAX_SUBSCRIBED_NAMES: usize = 250_000;
+
 /// What the caller must do after one input.
 #[derive(Debug, Default)]
 pub struct DeltaStep {
     /// Send these, in order.
     pub responses: Vec<DeltaDiscoveryResponse>,
     pub events: Vec<StreamEvent>,
+    /// The stream must end with this error (`RESOURCE_EXHAUSTED`): too many subscribed names.
+    pub exhausted: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -82,7 +91,7 @@ impl DeltaStream {
     pub fn on_request(&mut self, request: DeltaDiscoveryRequest) -> DeltaStep {
         let Some(resource_type) = ResourceType::from_type_url(&request.type_url) else {
             let step = self.inner.on_request(DiscoveryRequest { node: request.node, type_url: request.type_url, ..Default::default() });
-            return DeltaStep { responses: Vec::new(), events: step.events };
+            return DeltaStep { events: step.events, ..DeltaStep::default() };
         };
         let state = self.types.entry(resource_type).or_default();
         if !state.seen && resource_type.is_wildcard() {
@@ -96,6 +105,13 @@ impl DeltaStream {
                 state.subscribed.remove(&name);
             }
             state.subscribed.extend(request.resource_names_subscribe);
+            if state.subscribed.len() > MAX_SUBSCRIBED_NAMES {
+                let reason = format!(
+                    "more than {MAX_SUBSCRIBED_NAMES} {} names subscribed on one stream",
+                    resource_type.label()
+                );
+                return DeltaStep { exhausted: Some(reason), ..DeltaStep::default() };
+            }
         }
         let answered = state.last.as_ref().filter(|(nonce, _)| *nonce == request.response_nonce);
         let version_info = match (answered, &request.error_detail) {
@@ -128,7 +144,7 @@ impl DeltaStream {
     }
 
     fn translate(&mut self, responses: Vec<DiscoveryResponse>, events: Vec<StreamEvent>) -> DeltaStep {
-        let mut step = DeltaStep { responses: Vec::new(), events };
+        let mut step = DeltaStep { events, ..DeltaStep::default() };
         for response in responses {
             let Some(resource_type) = ResourceType::from_type_url(&response.type_url) else { continue };
             step.responses.push(self.delta(resource_type, response));
@@ -348,6 +364,19 @@ mod tests {
         let fixed = snapshot(&[(CDS, "web", "C-web"), (CDS, "api", "C-api"), (EDS, "web", "E-web"), (EDS, "api", "E-api-2"), (ECDS, TABLE, "T1")]);
         let response = only(stream.on_snapshot(fixed));
         assert_eq!(carried(&response), (pairs(&[("api", "E-api-2"), ("web", "E-web")]), vec![]));
+    }
+
+    #[test]
+    fn subscriptions_are_capped_per_type() {
+        let mut stream = settled(world("C-web", None, "T1"));
+        let names: Vec<String> = (0..MAX_SUBSCRIBED_NAMES).map(|i| format!("s{i}")).collect();
+        let step = stream.on_request(DeltaDiscoveryRequest { resource_names_subscribe: names, ..subscribe(EDS, &[]) });
+        assert!(step.exhausted.is_some(), "{} names plus web's", MAX_SUBSCRIBED_NAMES);
+        assert!(step.responses.is_empty());
+        let mut stream = settled(world("C-web", None, "T1"));
+        let names: Vec<String> = (1..MAX_SUBSCRIBED_NAMES).map(|i| format!("s{i}")).collect();
+        let step = stream.on_request(DeltaDiscoveryRequest { resource_names_subscribe: names, ..subscribe(EDS, &[]) });
+        assert_eq!(step.exhausted, None, "exactly the cap");
     }
 
     #[test]

@@ -136,7 +136,8 @@ trait Protocol: Send + Sized + 'static {
     /// The protocol's name in logs.
     const NAME: &'static str;
     fn new(snapshot: Arc<Snapshot>) -> Self;
-    fn on_request(&mut self, request: Self::Request) -> (Vec<Self::Response>, Vec<StreamEvent>);
+    /// `Err`: end the stream with this status.
+    fn on_request(&mut self, request: Self::Request) -> Result<(Vec<Self::Response>, Vec<StreamEvent>), Status>;
     fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) -> (Vec<Self::Response>, Vec<StreamEvent>);
     fn node_id(&self) -> Option<&str>;
     /// Type URL, version, nonce and resource count of a response, for the push log.
@@ -150,9 +151,9 @@ impl Protocol for StreamState {
     fn new(snapshot: Arc<Snapshot>) -> Self {
         StreamState::new(snapshot)
     }
-    fn on_request(&mut self, request: DiscoveryRequest) -> (Vec<DiscoveryResponse>, Vec<StreamEvent>) {
+    fn on_request(&mut self, request: DiscoveryRequest) -> Result<(Vec<DiscoveryResponse>, Vec<StreamEvent>), Status> {
         let step = StreamState::on_request(self, request);
-        (step.responses, step.events)
+        Ok((step.responses, step.events))
     }
     fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) -> (Vec<DiscoveryResponse>, Vec<StreamEvent>) {
         let step = StreamState::on_snapshot(self, snapshot);
@@ -173,9 +174,12 @@ impl Protocol for DeltaStream {
     fn new(snapshot: Arc<Snapshot>) -> Self {
         DeltaStream::new(snapshot)
     }
-    fn on_request(&mut self, request: DeltaDiscoveryRequest) -> (Vec<DeltaDiscoveryResponse>, Vec<StreamEvent>) {
+    fn on_request(&mut self, request: DeltaDiscoveryRequest) -> Result<(Vec<DeltaDiscoveryResponse>, Vec<StreamEvent>), Status> {
         let step = DeltaStream::on_request(self, request);
-        (step.responses, step.events)
+        match step.exhausted {
+            Some(reason) => Err(Status::resource_exhausted(reason)),
+            None => Ok((step.responses, step.events)),
+        }
     }
     fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) -> (Vec<DeltaDiscoveryResponse>, Vec<StreamEvent>) {
         let step = DeltaStream::on_snapshot(self, snapshot);
@@ -226,7 +230,15 @@ async fn run_stream<P: Protocol>(
     let reason = loop {
         let (responses, events) = tokio::select! {
             request = requests.message() => match request {
-                Ok(Some(request)) => state.on_request(request),
+                Ok(Some(request)) => match state.on_request(request) {
+                    Ok(step) => step,
+                    Err(status) => {
+                        let reason = format!("refused: {}", status.message());
+                        tracing::warn!(node = state.node_id().unwrap_or(""), %peer, %reason, "ADS stream ended by the control plane");
+                        let _ = sender.send(Err(status)).await;
+                        break reason;
+                    }
+                },
                 Ok(None) => break "Envoy closed the stream".to_string(),
                 Err(status) => break format!("stream error: {}", status.message()),
             },
@@ -483,9 +495,18 @@ mod tests {
         let (_more, idle) = mpsc::channel::<DeltaDiscoveryRequest>(1);
         let refused = client.delta_aggregated_resources(ReceiverStream::new(idle)).await;
         assert_eq!(refused.err().map(|status| status.code()), Some(tonic::Code::ResourceExhausted));
-        drop(cache);
+        // Subscriptions add up over requests: past the cap the stream ends, and its slot is free.
+        let names: Vec<String> = (0..=super::super::delta::MAX_SUBSCRIBED_NAMES).map(|i| format!("e{i}")).collect();
+        let endpoints = DeltaDiscoveryRequest { type_url: ResourceType::Endpoint.type_url().into(), resource_names_subscribe: names, ..Default::default() };
+        requests.send(endpoints).await.unwrap();
         let end = tokio::time::timeout(timeout, responses.next()).await.unwrap();
-        assert!(end.as_ref().is_none_or(|r| r.is_err()), "stream should end: {end:?}");
+        assert_eq!(end.map(|r| r.map(drop).map_err(|status| status.code())), Some(Err(tonic::Code::ResourceExhausted)));
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !metrics.encode().contains("xds_connected_streams 0") {
+            assert!(tokio::time::Instant::now() < deadline, "stream not closed:\n{}", metrics.encode());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(cache);
         let _ = stop.send(());
         tokio::time::timeout(timeout, server).await.unwrap().unwrap().unwrap();
     }
