@@ -149,11 +149,6 @@ impl Snapshot {
         }
     }
 
-    /// The resource of that name, if the snapshot has it.
-    pub fn resource(&self, resource_type: ResourceType, name: &str) -> Option<&Any> {
-        Some(&self.types.get(&resource_type)?.resources.get(name)?.resource)
-    }
-
     /// A snapshot of `(type, name, content)` entries, each resource's bytes being `content`
     /// (tests of the stream machines).
     #[cfg(test)]
