@@ -356,8 +356,9 @@ async fn manifest_changes_apply_live_and_keep_alive_connections_survive() {
 
     // A cluster changed in place (`load-balance`: its lb_policy) is re-created by Envoy, and the new
     // cluster needs its endpoints again: with delta xDS, Envoy asks for nothing it already
-    // subscribed, so the control plane sends them with the cluster. Without them the new cluster
-    // would stay warming until Envoy's 15 s initial fetch timeout, then serve 503s.
+    // subscribed and hands the new cluster the load assignment it holds (its ADS EDS cache; the
+    // control plane does not send it again). Without them the new cluster would stay warming until
+    // Envoy's 15 s initial fetch timeout, then serve 503s.
     let updates_before = cds_updates(&gateway);
     let balanced = manifests::ingress(
         "default",
