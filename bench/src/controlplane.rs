@@ -157,6 +157,13 @@ pub struct TranslateProbe {
     /// Median of the translate runs.
     pub translate_ms: f64,
     pub translate_runs_ms: Vec<f64>,
+    /// Median of the same runs of `translate::ingress::incremental::retranslate` after one new
+    /// Ingress (a new path on an existing host without TLS): the hosts it touches spliced in.
+    #[serde(default)]
+    pub spliced_ms: f64,
+    /// Why the change could not be spliced (then `spliced_ms` is 0).
+    #[serde(default)]
+    pub spliced_error: Option<String>,
     pub rss_start_kib: u64,
     pub rss_after_load_kib: u64,
     pub rss_after_translate_kib: u64,
@@ -192,6 +199,9 @@ pub fn translate_probe(dir: &Path, runs: usize) -> TranslateProbe {
         last = Some(translation);
     }
     probe.translate_ms = crate::stats::median(&probe.translate_runs_ms);
+    if let Some(full) = &last {
+        spliced(&mut probe, &state, full, &options, runs);
+    }
     probe.rss_after_translate_kib = self_rss();
     probe.peak_rss_kib = status_field_kib("/proc/self/status", "VmHWM:").unwrap_or(0);
     if let Some(t) = last {
@@ -203,6 +213,36 @@ pub fn translate_probe(dir: &Path, runs: usize) -> TranslateProbe {
         probe.table_json_bytes = t.model.route_table.to_json().len();
     }
     probe
+}
+
+/// Time splicing one new Ingress (a copy of the first Ingress without TLS, with a new path) into
+/// `full`, the translation of `state`.
+fn spliced(probe: &mut TranslateProbe, state: &wasm_ingress::state::ClusterState, full: &wasm_ingress::model::Translation, options: &wasm_ingress::translate::ingress::TranslateOptions, runs: usize) {
+    use wasm_ingress::translate::ingress::incremental::retranslate;
+    let plain = state.ingresses.iter().find(|(_, ingress)| ingress.spec.as_ref().is_some_and(|spec| spec.tls.as_ref().is_none_or(Vec::is_empty)));
+    let Some((key, ingress)) = plain else {
+        probe.spliced_error = Some("no Ingress without TLS".into());
+        return;
+    };
+    let mut added = (**ingress).clone();
+    added.metadata.name = Some(format!("{}-spliced", key.name));
+    if let Some(path) = added.spec.as_mut().and_then(|spec| spec.rules.as_mut()?.first_mut()?.http.as_mut()?.paths.first_mut()) {
+        path.path = Some("/spliced-probe".into());
+    }
+    let mut after = state.clone();
+    std::sync::Arc::make_mut(&mut after.ingresses).insert(wasm_ingress::state::ObjectKey::new(key.namespace.clone(), format!("{}-spliced", key.name)), std::sync::Arc::new(added));
+    let mut samples = Vec::new();
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        match retranslate(full, state, &after, options) {
+            Ok(_) => samples.push(started.elapsed().as_secs_f64() * 1e3),
+            Err(why) => {
+                probe.spliced_error = Some(why.to_string());
+                return;
+            }
+        }
+    }
+    probe.spliced_ms = crate::stats::median(&samples);
 }
 
 /// Run the probe in a fresh process (so RSS is this N's alone).
@@ -383,7 +423,13 @@ pub fn run_translate(root: &Path, ingresses: usize, tls: usize, runs: usize) -> 
     });
     match outcome {
         Ok(probe) => {
-            eprintln!("   translate N={ingresses}: load {:.0} ms translate {:.0} ms peak RSS {} MiB", probe.files_load_ms, probe.translate_ms, probe.peak_rss_kib / 1024);
+            eprintln!(
+                "   translate N={ingresses}: load {:.0} ms translate {:.0} ms one Ingress spliced {:.1} ms peak RSS {} MiB",
+                probe.files_load_ms,
+                probe.translate_ms,
+                probe.spliced_ms,
+                probe.peak_rss_kib / 1024
+            );
             result.probe = Some(probe);
         }
         Err(e) => {

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub snapshot_version_info: Family<Labels, Gauge>,
     /// Snapshots published (an identical rebuild is not counted).
     pub snapshots_published: Counter,
+    /// Rebuilds by how they were made: `endpoints only`, `hosts spliced`, `translated`.
+    pub rebuilds: Family<Labels, Counter>,
     /// Ingresses that contributed something to the current configuration.
     pub ingresses_served: Gauge,
     /// Ingresses served closed (an access control they ask for cannot be enforced: 403/503).
@@ -64,6 +66,7 @@ impl Metrics {
         let diagnostics = Family::<Labels, Gauge>::default();
         let snapshot_version_info = Family::<Labels, Gauge>::default();
         let snapshots_published = Counter::default();
+        let rebuilds = Family::<Labels, Counter>::default();
         let ingresses_served = Gauge::default();
         let ingresses_denied = Gauge::default();
         registry.register("xds_connected_streams", "ADS streams currently open", xds_connected_streams.clone());
@@ -87,6 +90,11 @@ impl Metrics {
             snapshot_version_info.clone(),
         );
         registry.register("xds_snapshots_published", "Snapshots published to ADS streams", snapshots_published.clone());
+        registry.register(
+            "rebuilds",
+            "Configuration rebuilds, by how: endpoints only, hosts spliced (only Ingresses changed), translated",
+            rebuilds.clone(),
+        );
         registry.register("ingresses_served", "Ingresses contributing to the served configuration", ingresses_served.clone());
         registry.register(
             "ingresses_denied",
@@ -108,6 +116,7 @@ impl Metrics {
             diagnostics,
             snapshot_version_info,
             snapshots_published,
+            rebuilds,
             ingresses_served,
             ingresses_denied,
         }
@@ -123,6 +132,11 @@ impl Metrics {
 
     pub fn observe_translation(&self, duration: Duration) {
         self.translation_duration_seconds.observe(duration.as_secs_f64());
+    }
+
+    /// One more rebuild made `how` (a label such as `hosts spliced`).
+    pub fn count_rebuild(&self, how: &str) {
+        self.rebuilds.get_or_create(&vec![("how", how.to_string())]).inc();
     }
 
     /// Set the diagnostics gauge from the current full list.

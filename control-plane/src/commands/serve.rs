@@ -75,6 +75,9 @@ struct Builder {
 enum Rebuild {
     /// Only EndpointSlices changed: the last translation with new endpoints, EDS alone pushed.
     EndpointsOnly,
+    /// Only Ingresses changed: the hosts they touch translated again and spliced into the last
+    /// translation (see `translate::ingress::incremental`).
+    Spliced,
     /// A full translation of the source snapshot.
     Translated,
 }
@@ -83,6 +86,7 @@ impl Rebuild {
     fn label(self) -> &'static str {
         match self {
             Rebuild::EndpointsOnly => "endpoints only",
+            Rebuild::Spliced => "hosts spliced",
             Rebuild::Translated => "translated",
         }
     }
@@ -108,7 +112,13 @@ impl Builder {
             None => {
                 // Certificates are checked for expiry against the time of each translation.
                 let options = TranslateOptions { now: Some(ingress::unix_now()), ..self.options.clone() };
-                let translation = ingress::translate(&source.state, &options);
+                let (translation, how) = match self.spliced(source, &options) {
+                    Ok(translation) => (translation, Rebuild::Spliced),
+                    Err(why) => {
+                        tracing::debug!(why, "translating everything");
+                        (ingress::translate(&source.state, &options), Rebuild::Translated)
+                    }
+                };
                 let translated = started.elapsed();
                 let served = self.cache.current();
                 let kept = self.unchanged_clusters(&translation.model, &served);
@@ -118,10 +128,11 @@ impl Builder {
                 let kept = BTreeMap::from([(ResourceType::Cluster, kept.clone()), (ResourceType::Endpoint, kept)]);
                 let snapshot = Snapshot::new_keeping(resources::by_type(&envoy_resources), &served, &kept);
                 tracing::debug!(?translated, ?built, snapshot = ?started.elapsed(), "translated, Envoy resources built, snapshot encoded");
-                (Arc::new(translation), snapshot, Rebuild::Translated)
+                (Arc::new(translation), snapshot, how)
             }
         };
         self.metrics.observe_translation(started.elapsed());
+        self.metrics.count_rebuild(how.label());
         self.metrics.ingresses_served.set(i64::try_from(translation.served_ingresses.len()).unwrap_or(i64::MAX));
         self.metrics.ingresses_denied.set(i64::try_from(translation.denied_ingresses.len()).unwrap_or(i64::MAX));
         let for_writers = (!self.translated.is_closed()).then(|| {
@@ -160,6 +171,13 @@ impl Builder {
             self.metrics.set_snapshot_versions(&self.cache.current());
         }
         self.ready.send_replace(true);
+    }
+
+    /// The last translation with the hosts that `source`'s Ingress changes touch translated again
+    /// (`Err`: why everything must be).
+    fn spliced(&self, source: &SourceSnapshot, options: &TranslateOptions) -> Result<crate::model::Translation, ingress::incremental::FullBecause> {
+        let last = self.last.as_ref().ok_or("first translation")?;
+        ingress::incremental::retranslate(&last.translation, &last.source.state, &source.state, options)
     }
 
     /// The clusters of `model` whose CDS and EDS resources `served` already holds, built from an
@@ -658,5 +676,32 @@ spec: {ports: [{name: http, port: 80}]}
                 assert_eq!(after.shares(&before, resource_type, SHOP), case.kept, "{}: {resource_type:?} kept", case.name);
             }
         }
+    }
+
+    #[test]
+    fn an_ingress_only_change_is_spliced_and_publishes_what_a_full_translation_does() {
+        let (class_and_service, shop) = APP.split_at(APP.find("---\napiVersion: networking.k8s.io/v1\nkind: Ingress").unwrap());
+        let (shop, service) = shop.split_at(shop.find("---\napiVersion: v1\nkind: Service").unwrap());
+        let new_path = shop.replace("- {path: /, pathType: Prefix", "- {path: /new, pathType: Exact, backend: {service: {name: shop, port: {number: 80}}}}\n      - {path: /, pathType: Prefix");
+        assert_ne!(new_path, shop);
+        let mut builder = builder();
+        let mut set = ManifestSet::default();
+        let files = |ingress: &str| {
+            let objects = format!("{class_and_service}{service}");
+            BTreeMap::from([("objects.yaml".into(), Ok(objects)), ("ingress.yaml".into(), Ok(ingress.to_string())), ("slice.yaml".into(), Ok(slice("10.0.0.1", true)))])
+        };
+        set.apply_scan(files(shop), Vec::new());
+        builder.rebuild(&Arc::new(set.snapshot()));
+        let rebuilds = |how: Rebuild| builder.metrics.rebuilds.get_or_create(&vec![("how", how.label().to_string())]).get();
+        assert_eq!(rebuilds(Rebuild::Translated), 1, "the first translation");
+
+        set.apply_scan(files(&new_path), Vec::new());
+        let source = Arc::new(set.snapshot());
+        builder.rebuild(&source);
+        let rebuilds = |how: Rebuild| builder.metrics.rebuilds.get_or_create(&vec![("how", how.label().to_string())]).get();
+        assert_eq!((rebuilds(Rebuild::Spliced), rebuilds(Rebuild::Translated)), (1, 1), "only the Ingress's file changed");
+        let last = builder.last.as_ref().unwrap();
+        assert!(last.translation.model.route_table.hosts.iter().any(|h| h.routes.iter().any(|r| r.path == wasm_ingress_filter::table::PathMatch::Exact("/new".into()))));
+        assert_eq!(*builder.cache.current(), translated(&builder, &source), "what a full translation publishes");
     }
 }

@@ -300,13 +300,24 @@ impl Stores {
         }
         if changed.contains(&ObjectKind::Secret) || changed.contains(&ObjectKind::Ingress) {
             let wanted = referenced_secrets(state.ingresses.values().map(Arc::as_ref));
-            state.secrets = Arc::new(named(&self.secrets, &wanted));
+            state.secrets = shared_if_same(&previous.secrets, named(&self.secrets, &wanted));
         }
         if changed.contains(&ObjectKind::ConfigMap) || changed.contains(&ObjectKind::Ingress) {
             let wanted = referenced_config_maps(state.ingresses.values().map(Arc::as_ref));
-            state.config_maps = Arc::new(named(&self.config_maps, &wanted));
+            state.config_maps = shared_if_same(&previous.config_maps, named(&self.config_maps, &wanted));
         }
         state
+    }
+}
+
+/// `previous` itself when `next` holds the very same objects (an Ingress change that names the
+/// same Secrets keeps the Secrets unchanged, so translation can stay incremental), else `next`.
+fn shared_if_same<K>(previous: &Arc<BTreeMap<ObjectKey, Arc<K>>>, next: BTreeMap<ObjectKey, Arc<K>>) -> Arc<BTreeMap<ObjectKey, Arc<K>>> {
+    let same = previous.len() == next.len() && previous.iter().zip(&next).all(|((a, x), (b, y))| a == b && Arc::ptr_eq(x, y));
+    if same {
+        Arc::clone(previous)
+    } else {
+        Arc::new(next)
     }
 }
 
@@ -487,15 +498,23 @@ mod tests {
         for (changed, expected) in [
             (vec![], vec![]),
             (vec![ObjectKind::EndpointSlice], vec![ObjectKind::EndpointSlice]),
-            // The Secrets and ConfigMaps kept depend on the Ingresses.
-            (vec![ObjectKind::Ingress], vec![ObjectKind::Ingress, ObjectKind::Secret, ObjectKind::ConfigMap]),
-            (vec![ObjectKind::ConfigMap], vec![ObjectKind::ConfigMap]),
-            (vec![ObjectKind::Service, ObjectKind::Secret], vec![ObjectKind::Service, ObjectKind::Secret]),
+            // The Secrets and ConfigMaps kept depend on the Ingresses: read again, but the same
+            // objects keep the same maps.
+            (vec![ObjectKind::Ingress], vec![ObjectKind::Ingress]),
+            (vec![ObjectKind::Ingress, ObjectKind::Secret], vec![ObjectKind::Ingress]),
+            // A kind read again whose kept objects are the very same ones keeps its map.
+            (vec![ObjectKind::ConfigMap], vec![]),
+            (vec![ObjectKind::Service, ObjectKind::Secret], vec![ObjectKind::Service]),
         ] {
             let next = stores.snapshot(&first, &changed.iter().copied().collect());
             assert_eq!(first.changed_kinds(&next).into_iter().collect::<Vec<_>>(), expected, "{changed:?}");
             assert_eq!(next.secrets.len(), 1, "{changed:?}: the Secret an Ingress names is kept");
             assert_eq!(next.config_maps.keys().collect::<Vec<_>>(), [&ObjectKey::new("web", "shop-headers")], "{changed:?}");
         }
+        // An Ingress that stops naming them: the Secrets and ConfigMaps go too.
+        let plain = Stores { ingresses: store(vec![ingress(serde_json::json!({"metadata": {"name": "shop", "namespace": "web"}}))]), ..stores };
+        let next = plain.snapshot(&first, &BTreeSet::from([ObjectKind::Ingress]));
+        assert_eq!(first.changed_kinds(&next).into_iter().collect::<Vec<_>>(), vec![ObjectKind::Ingress, ObjectKind::Secret, ObjectKind::ConfigMap]);
+        assert_eq!((next.secrets.len(), next.config_maps.len()), (0, 0));
     }
 }

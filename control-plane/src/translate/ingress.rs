@@ -64,6 +64,7 @@ mod ciphers;
 mod cors;
 mod header_maps;
 pub mod endpoints;
+pub mod incremental;
 mod mirror;
 mod passthrough;
 mod ratelimit;

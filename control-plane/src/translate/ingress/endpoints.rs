@@ -171,7 +171,7 @@ pub fn reread(
 
 /// The entries (key, object: the old and the new one) that are not the very same object in both
 /// maps, found by walking both in key order.
-fn replaced<'m, K>(before: &'m BTreeMap<ObjectKey, Arc<K>>, after: &'m BTreeMap<ObjectKey, Arc<K>>) -> Vec<(&'m ObjectKey, &'m K)> {
+pub(super) fn replaced<'m, K>(before: &'m BTreeMap<ObjectKey, Arc<K>>, after: &'m BTreeMap<ObjectKey, Arc<K>>) -> Vec<(&'m ObjectKey, &'m K)> {
     let mut out = Vec::new();
     let (mut old, mut new) = (before.iter().peekable(), after.iter().peekable());
     loop {

@@ -15,6 +15,9 @@ use crate::state::ObjectKey;
 /// version, the error-page token and clusters).
 pub const LIMIT: usize = MAX_TABLE_JSON_BYTES - 64 * 1024;
 
+/// How the diagnostic of an Ingress left out begins (the table's size follows).
+pub const NOT_SERVED: &str = "not served: the route table would be";
+
 /// Leave out whole Ingresses' routes, newest first by `age` (larger is newer), until the table's
 /// JSON (`bytes` now) is at most `limit`; hosts left with nothing to answer go too. Returns the
 /// Ingresses left out, newest first.

@@ -650,7 +650,8 @@ impl<'s> Translator<'s> {
             for key in table_size::fit(&mut table, bytes, table_size::LIMIT, age) {
                 self.served.remove(&key);
                 let message = format!(
-                    "not served: the route table would be {bytes} bytes, more than the {} the filter accepts; the newest Ingresses are left out until it fits",
+                    "{} {bytes} bytes, more than the {} the filter accepts; the newest Ingresses are left out until it fits",
+                    table_size::NOT_SERVED,
                     wasm_ingress_filter::limits::MAX_TABLE_JSON_BYTES
                 );
                 self.diagnostics.push(ingress_ref(&key), String::new(), Severity::Error, message);
@@ -663,15 +664,7 @@ impl<'s> Translator<'s> {
     /// The table's policies, error pages and version, for its routes; returns the bytes of its
     /// JSON.
     fn complete(&mut self, table: &mut RouteTable) -> usize {
-        let used_policies: BTreeSet<String> = forwards(table).flat_map(Forward::policies).map(str::to_string).collect();
-        self.policies.retain(|key, _| used_policies.contains(key.as_str()));
-        let error_pages: BTreeSet<&ClusterName> = self.policies.values().filter_map(|p| p.custom_errors.as_ref()?.cluster.as_ref()).collect();
-        table.error_page_clusters = error_pages.into_iter().cloned().collect();
-        table.error_page_token = if table.error_page_clusters.is_empty() { String::new() } else { self.options.error_page_token.clone() };
-        table.version = String::new();
-        let (version, bytes) = table_version_and_bytes(table);
-        table.version = version;
-        bytes
+        complete_table(table, &mut self.policies, &self.options.error_page_token)
     }
 
     /// What the table answers when no host or path does: the catch-all Ingress's default backend,
@@ -711,4 +704,18 @@ impl<'s> Translator<'s> {
         }
         (tls_servers, certificates, default_certificate)
     }
+}
+
+/// The table's policies (those its routes name), error pages and version; returns the bytes of
+/// its JSON. Shared by the full translation and the incremental one (see `incremental`).
+pub(super) fn complete_table(table: &mut RouteTable, policies: &mut BTreeMap<String, RoutePolicy>, error_page_token: &str) -> usize {
+    let used_policies: BTreeSet<&str> = forwards(table).flat_map(Forward::policies).collect();
+    policies.retain(|key, _| used_policies.contains(key.as_str()));
+    let error_pages: BTreeSet<&ClusterName> = policies.values().filter_map(|p| p.custom_errors.as_ref()?.cluster.as_ref()).collect();
+    table.error_page_clusters = error_pages.into_iter().cloned().collect();
+    table.error_page_token = if table.error_page_clusters.is_empty() { String::new() } else { error_page_token.to_string() };
+    table.version = String::new();
+    let (version, bytes) = table_version_and_bytes(table);
+    table.version = version;
+    bytes
 }

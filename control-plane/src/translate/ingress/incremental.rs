@@ -1,0 +1,203 @@
+//! Incremental translation: when only Ingresses changed, translate again the hosts they touch —
+//! not the whole state — and splice the result into the last translation.
+//!
+//! Translation interacts only within a host (paths conflict, regex mode, app-root and fallbacks
+//! are per host; the oldest Ingress of a host wins), so the **affected** Ingresses are those of
+//! our class that name one of the changed Ingresses' hosts (old or new), closed over the other
+//! hosts those Ingresses name. They are translated alone (the same [`translate`], on the state
+//! with only them as Ingresses), and their virtual hosts, policies, clusters, diagnostics and
+//! served/denied marks replace the last translation's for those hosts and Ingresses.
+//!
+//! What crosses hosts, or reaches the model beyond a host's routes, makes the change a full
+//! translation instead ([`retranslate`] answers why): a change to anything but Ingresses,
+//! `--host-ownership=namespace`, canaries, `from-to-www-redirect` or `server-alias` anywhere
+//! (they join hosts or upstreams across Ingresses), and among the affected Ingresses TLS entries,
+//! a catch-all default backend, external or basic auth, client certificates, upstream client
+//! certificates, ssl-passthrough or ssl-ciphers (they feed TLS listeners, auth clusters or password
+//! lists shared by the whole model); a wildcard TLS name covering an affected host; a last table
+//! cut to fit or refused; a spliced table the filter would refuse, too large, or at the regex cap.
+//!
+//! The result equals a full translation (the tests check it change by change), except that
+//! [`EndpointReads`](crate::model::EndpointReads) keep what the last translation read for the
+//! affected Ingresses' old backends: a superset, which only makes an EndpointSlice change to
+//! such a Service translate again instead of taking the endpoint fast path. Certificate expiry
+//! warnings are those of the last full translation (no affected Ingress has TLS).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use k8s_openapi::api::networking::v1::Ingress;
+use wasm_ingress_filter::limits::MAX_REGEX_ROUTES;
+use wasm_ingress_filter::matcher::CompiledTable;
+use wasm_ingress_filter::table::{PathMatch, RouteTable};
+
+use crate::model::Translation;
+use crate::state::{ClusterState, ObjectKey, ObjectKind};
+
+use super::endpoints::replaced;
+use super::translator::complete_table;
+use super::{clusters_used, is_ours, normalize_host, table_size, translate, HostOwnership, TranslateOptions, NGINX_PREFIX};
+
+/// More changed Ingresses than this in one change: translate everything.
+const MAX_CHANGED: usize = 64;
+/// More affected Ingresses than this: translating everything costs about as much.
+const MAX_AFFECTED: usize = 1024;
+/// Passes over the Ingresses to close the affected hosts (each pass that adds none ends it).
+const MAX_PASSES: usize = 8;
+
+/// Annotations (after the nginx prefix; prefixes of names) that join hosts or upstreams across
+/// Ingresses: any Ingress of ours carrying one makes every change a full translation.
+const ACROSS_HOSTS: [&str; 3] = ["canary", "from-to-www-redirect", "server-alias"];
+/// Annotations (prefixes) whose effect reaches the model beyond the Ingress's routes: TLS
+/// listeners, auth clusters, password lists, client certificates.
+const BEYOND_ROUTES: [&str; 7] = ["auth-type", "auth-url", "auth-tls-", "proxy-ssl-", "ssl-passthrough", "ssl-ciphers", "ssl-prefer-server-ciphers"];
+
+/// Why a change is translated in full.
+pub type FullBecause = &'static str;
+
+/// `after`'s translation, made from `last` (the translation of `before`) by translating again
+/// only the Ingresses the change affects; `Err` says why it must be a full translation.
+/// `options` must be those `last` was made with.
+pub fn retranslate(last: &Translation, before: &ClusterState, after: &ClusterState, options: &TranslateOptions) -> Result<Translation, FullBecause> {
+    if before.changed_kinds(after) != BTreeSet::from([ObjectKind::Ingress]) {
+        return Err("objects other than Ingresses changed");
+    }
+    if options.host_ownership != HostOwnership::Merge {
+        return Err("--host-ownership=namespace");
+    }
+    if last.diagnostics.iter().any(|d| d.object.kind == "RouteTable" || d.message.starts_with(table_size::NOT_SERVED)) {
+        return Err("the last route table was refused or cut to fit");
+    }
+    let changed = replaced(&before.ingresses, &after.ingresses);
+    if changed.len() > 2 * MAX_CHANGED {
+        return Err("too many Ingresses changed at once");
+    }
+    let mut hosts = BTreeSet::new();
+    let mut redone: BTreeSet<ObjectKey> = BTreeSet::new();
+    for (key, ingress) in changed {
+        redone.insert(key.clone());
+        if is_ours(ingress, after, options) {
+            self_contained(ingress)?;
+            hosts.extend(own_hosts(ingress));
+        }
+    }
+    let affected = affected(after, options, &mut hosts)?;
+    for ingress in affected.values() {
+        self_contained(ingress)?;
+    }
+    redone.extend(affected.keys().cloned());
+    let alone = ClusterState { ingresses: Arc::new(affected), ..after.clone() };
+    splice(last, translate(&alone, options), &hosts, &redone, options)
+}
+
+/// Whether `ingress`'s translation stays within its hosts' routes.
+fn self_contained(ingress: &Ingress) -> Result<(), FullBecause> {
+    if let Some(spec) = &ingress.spec {
+        if spec.tls.as_ref().is_some_and(|tls| !tls.is_empty()) {
+            return Err("an affected Ingress has TLS entries");
+        }
+        if spec.rules.as_ref().is_none_or(Vec::is_empty) && spec.default_backend.is_some() {
+            return Err("an affected Ingress is the catch-all default backend");
+        }
+    }
+    if nginx_annotations(ingress).any(|name| BEYOND_ROUTES.iter().any(|prefix| name.starts_with(prefix))) {
+        return Err("an affected Ingress uses auth, client certificates, ssl-passthrough or ssl-ciphers");
+    }
+    Ok(())
+}
+
+fn nginx_annotations(ingress: &Ingress) -> impl Iterator<Item = &str> {
+    ingress.metadata.annotations.iter().flatten().filter_map(|(name, _)| name.strip_prefix(NGINX_PREFIX))
+}
+
+/// The hosts an Ingress names: its rules' (the host-less ones as `""`) and its TLS entries'.
+fn own_hosts(ingress: &Ingress) -> Vec<String> {
+    let rules = ingress.spec.iter().flat_map(|spec| spec.rules.iter().flatten()).map(|rule| rule.host.as_deref().unwrap_or_default());
+    rules.chain(tls_names(ingress)).filter_map(|host| normalize_host(host).ok()).collect()
+}
+
+/// The names an Ingress's TLS entries list, as written.
+fn tls_names(ingress: &Ingress) -> impl Iterator<Item = &str> {
+    ingress.spec.iter().flat_map(|spec| spec.tls.iter().flatten()).flat_map(|entry| entry.hosts.iter().flatten()).map(String::as_str)
+}
+
+/// Our Ingresses that name one of `hosts`, closed: `hosts` grows by the other hosts they name
+/// until no Ingress adds one.
+fn affected(state: &ClusterState, options: &TranslateOptions, hosts: &mut BTreeSet<String>) -> Result<BTreeMap<ObjectKey, Arc<Ingress>>, FullBecause> {
+    let mut ours = Vec::new();
+    for (key, ingress) in state.ingresses.iter().filter(|(_, ingress)| is_ours(ingress, state, options)) {
+        if nginx_annotations(ingress).any(|name| ACROSS_HOSTS.iter().any(|prefix| name.starts_with(prefix))) {
+            return Err("an Ingress uses canary, from-to-www-redirect or server-alias");
+        }
+        ours.push((key, ingress, own_hosts(ingress)));
+    }
+    let mut affected = BTreeMap::new();
+    for _ in 0..MAX_PASSES {
+        let known = hosts.len();
+        for (key, ingress, names) in &ours {
+            if !affected.contains_key(*key) && names.iter().any(|name| hosts.contains(name)) {
+                affected.insert((*key).clone(), Arc::clone(ingress));
+                hosts.extend(names.iter().cloned());
+            }
+        }
+        if affected.len() > MAX_AFFECTED {
+            return Err("the change affects too many Ingresses");
+        }
+        if hosts.len() == known {
+            let wildcards: BTreeSet<String> = ours.iter().flat_map(|(_, ingress, _)| tls_names(ingress)).filter_map(|name| Some(name.strip_prefix("*.")?.to_ascii_lowercase())).collect();
+            let covered = |host: &String| host.split_once('.').is_some_and(|(_, suffix)| wildcards.contains(suffix));
+            if hosts.iter().any(covered) {
+                return Err("a wildcard name covers an affected host");
+            }
+            return Ok(affected);
+        }
+    }
+    Err("the affected hosts did not close")
+}
+
+/// `last` with the affected hosts and Ingresses taken from `alone` (their translation alone).
+fn splice(last: &Translation, alone: Translation, hosts: &BTreeSet<String>, redone: &BTreeSet<ObjectKey>, options: &TranslateOptions) -> Result<Translation, FullBecause> {
+    if regex_routes(&last.model.route_table) >= MAX_REGEX_ROUTES {
+        return Err("the last route table is at the regex cap");
+    }
+    let mut translation = last.clone();
+    let model = &mut translation.model;
+    let table = &mut model.route_table;
+    table.hosts.retain(|vhost| !hosts.contains(&vhost.host));
+    table.hosts.extend(alone.model.route_table.hosts.into_iter().filter(|vhost| hosts.contains(&vhost.host)));
+    table.hosts.sort_by(|a, b| a.host.cmp(&b.host));
+    if regex_routes(table) >= MAX_REGEX_ROUTES {
+        return Err("the route table reaches the regex cap");
+    }
+    if CompiledTable::check(table).is_err() {
+        return Err("the filter would refuse the spliced route table");
+    }
+    model.policies.extend(alone.model.policies);
+    if complete_table(table, &mut model.policies, &options.error_page_token) > table_size::LIMIT {
+        return Err("the route table is at its size limit");
+    }
+    model.clusters.extend(alone.model.clusters);
+    let used = clusters_used(table);
+    model.clusters.retain(|name, _| used.contains(name.as_str()) || table.error_page_clusters.contains(name));
+
+    let is_redone = |kind: &str, namespace: &str, name: &str| kind == "Ingress" && redone.contains(&ObjectKey::new(namespace, name));
+    translation.diagnostics.retain(|d| !is_redone(&d.object.kind, &d.object.namespace, &d.object.name));
+    translation.diagnostics.extend(alone.diagnostics);
+    translation.diagnostics.sort();
+    translation.diagnostics.dedup();
+    for marks in [&mut translation.served_ingresses, &mut translation.denied_ingresses] {
+        marks.retain(|key| !redone.contains(key));
+    }
+    translation.served_ingresses.extend(alone.served_ingresses);
+    translation.denied_ingresses.extend(alone.denied_ingresses);
+    translation.endpoint_reads.queries.extend(alone.endpoint_reads.queries);
+    translation.endpoint_reads.clusters.extend(alone.endpoint_reads.clusters);
+    Ok(translation)
+}
+
+fn regex_routes(table: &RouteTable) -> usize {
+    table.hosts.iter().flat_map(|vhost| &vhost.routes).filter(|route| matches!(route.path, PathMatch::Regex(_))).count()
+}
+
+#[cfg(test)]
+mod tests;
