@@ -11,32 +11,37 @@
 //! What crosses hosts, or reaches the model beyond a host's routes, makes the change a full
 //! translation instead ([`retranslate`] answers why): a change to anything but Ingresses,
 //! `--host-ownership=namespace`, canaries, `from-to-www-redirect` or `server-alias` anywhere
-//! (they join hosts or upstreams across Ingresses), and among the affected Ingresses TLS entries,
-//! a catch-all default backend, external or basic auth, client certificates, upstream client
-//! certificates, ssl-passthrough or ssl-ciphers (they feed TLS listeners, auth clusters or password
-//! lists shared by the whole model); a wildcard TLS name covering an affected host; a last table
-//! cut to fit or refused; a spliced table the filter would refuse, too large, or at the regex cap.
+//! (they join hosts or upstreams across Ingresses); a changed Ingress whose TLS claims change (its
+//! `spec.tls`, its age, or — for an entry without hosts — its rules' hosts; an Ingress added or
+//! removed with TLS entries); among the affected Ingresses a catch-all default backend, external
+//! or basic auth, client certificates, upstream client certificates, ssl-passthrough or
+//! ssl-ciphers (they feed TLS listeners, auth clusters or password lists shared by the whole
+//! model); a wildcard TLS name covering an affected host; a last table cut to fit or refused; a
+//! spliced table the filter would refuse, too large, or at the regex cap. With TLS claims
+//! unchanged, certificates, TLS servers and listeners are the last translation's, and so are the
+//! `spec.tls` diagnostics of the affected Ingresses.
 //!
 //! The result equals a full translation (the tests check it change by change), except that
 //! [`EndpointReads`](crate::model::EndpointReads) keep what the last translation read for the
 //! affected Ingresses' old backends: a superset, which only makes an EndpointSlice change to
-//! such a Service translate again instead of taking the endpoint fast path. Certificate expiry
-//! warnings are those of the last full translation (no affected Ingress has TLS).
+//! such a Service translate again instead of taking the endpoint fast path; and certificate
+//! expiry warnings are those of the last full translation.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, IngressTLS};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use wasm_ingress_filter::limits::MAX_REGEX_ROUTES;
 use wasm_ingress_filter::matcher::CompiledTable;
 use wasm_ingress_filter::table::{PathMatch, RouteTable};
 
-use crate::model::Translation;
+use crate::model::{Diagnostic, Translation};
 use crate::state::{ClusterState, ObjectKey, ObjectKind};
 
 use super::endpoints::replaced;
 use super::translator::complete_table;
-use super::{clusters_used, is_ours, normalize_host, table_size, translate, HostOwnership, TranslateOptions, NGINX_PREFIX};
+use super::{clusters_used, is_ours, normalize_host, parse_annotations, table_size, translate, HostOwnership, TranslateOptions, NGINX_PREFIX};
 
 /// More changed Ingresses than this in one change: translate everything.
 const MAX_CHANGED: usize = 64;
@@ -75,7 +80,9 @@ pub fn retranslate(last: &Translation, before: &ClusterState, after: &ClusterSta
     let mut hosts = BTreeSet::new();
     let mut redone: BTreeSet<ObjectKey> = BTreeSet::new();
     for (key, ingress) in changed {
-        redone.insert(key.clone());
+        if redone.insert(key.clone()) {
+            same_tls_claims(key, before, after, options)?;
+        }
         if is_ours(ingress, after, options) {
             self_contained(ingress)?;
             hosts.extend(own_hosts(ingress));
@@ -90,12 +97,42 @@ pub fn retranslate(last: &Translation, before: &ClusterState, after: &ClusterSta
     splice(last, translate(&alone, options), &hosts, &redone, options)
 }
 
-/// Whether `ingress`'s translation stays within its hosts' routes.
+/// Whether Ingress `key` claims the same TLS names with the same Secrets, at the same age, before
+/// and after: then every TLS claim, certificate and listener is what it was, and so are the
+/// Ingress's `spec.tls` diagnostics (see [`splice`]).
+fn same_tls_claims(key: &ObjectKey, before: &ClusterState, after: &ClusterState, options: &TranslateOptions) -> Result<(), FullBecause> {
+    fn claims<'s>(key: &ObjectKey, state: &'s ClusterState, options: &TranslateOptions) -> Option<TlsClaims<'s>> {
+        state.ingresses.get(key).filter(|ingress| is_ours(ingress, state, options)).and_then(|ingress| tls_claims(ingress))
+    }
+    if claims(key, before, options) == claims(key, after, options) {
+        Ok(())
+    } else {
+        Err("an Ingress's TLS entries changed")
+    }
+}
+
+/// An Ingress's TLS entries, its age and (for entries without hosts) its rules' hosts.
+type TlsClaims<'i> = (&'i Vec<IngressTLS>, Option<&'i Time>, Vec<String>);
+
+/// What an Ingress's TLS claims depend on: its entries, its age (the oldest wins a name) and, when
+/// an entry lists no hosts, its rules' hosts; `None` when it claims nothing (no entries, no spec,
+/// or a value ingress-nginx rejects, which serves nothing of the Ingress).
+fn tls_claims(ingress: &Ingress) -> Option<TlsClaims<'_>> {
+    let spec = ingress.spec.as_ref()?;
+    let entries = spec.tls.as_ref().filter(|tls| !tls.is_empty())?;
+    let (nginx, _) = parse_annotations(ingress.metadata.annotations.as_ref(), ingress.metadata.namespace.as_deref().unwrap_or_default());
+    if nginx.behaviour.refused.is_some() && nginx.denied.is_none() {
+        return None;
+    }
+    let listless = entries.iter().any(|entry| entry.hosts.as_ref().is_none_or(Vec::is_empty));
+    let rule_hosts = if listless { own_hosts(ingress) } else { Vec::new() };
+    Some((entries, ingress.metadata.creation_timestamp.as_ref(), rule_hosts))
+}
+
+/// Whether `ingress`'s translation stays within its hosts' routes (its TLS claims are checked by
+/// [`same_tls_claims`]).
 fn self_contained(ingress: &Ingress) -> Result<(), FullBecause> {
     if let Some(spec) = &ingress.spec {
-        if spec.tls.as_ref().is_some_and(|tls| !tls.is_empty()) {
-            return Err("an affected Ingress has TLS entries");
-        }
         if spec.rules.as_ref().is_none_or(Vec::is_empty) && spec.default_backend.is_some() {
             return Err("an affected Ingress is the catch-all default backend");
         }
@@ -180,9 +217,12 @@ fn splice(last: &Translation, alone: Translation, hosts: &BTreeSet<String>, redo
     let used = clusters_used(table);
     model.clusters.retain(|name, _| used.contains(name.as_str()) || table.error_page_clusters.contains(name));
 
-    let is_redone = |kind: &str, namespace: &str, name: &str| kind == "Ingress" && redone.contains(&ObjectKey::new(namespace, name));
-    translation.diagnostics.retain(|d| !is_redone(&d.object.kind, &d.object.namespace, &d.object.name));
-    translation.diagnostics.extend(alone.diagnostics);
+    // TLS claims are unchanged, but `alone` made them among the affected Ingresses only: their
+    // `spec.tls` diagnostics stay the last translation's.
+    let tls = |d: &Diagnostic| d.field.starts_with("spec.tls");
+    let redone_ingress = |d: &Diagnostic| d.object.kind == "Ingress" && redone.contains(&ObjectKey::new(d.object.namespace.as_str(), d.object.name.as_str()));
+    translation.diagnostics.retain(|d| tls(d) || !redone_ingress(d));
+    translation.diagnostics.extend(alone.diagnostics.into_iter().filter(|d| !(tls(d) && redone_ingress(d))));
     translation.diagnostics.sort();
     translation.diagnostics.dedup();
     for marks in [&mut translation.served_ingresses, &mut translation.denied_ingresses] {
