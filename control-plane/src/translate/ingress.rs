@@ -83,7 +83,7 @@ mod upstream;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressClass};
 use sha2::{Digest, Sha256};
 use wasm_ingress_filter::cluster::ClusterName;
 use wasm_ingress_filter::hostname::HostName;
@@ -631,7 +631,7 @@ fn ensure_compiles(table: &mut RouteTable, diagnostics: &mut Diagnostics) {
 }
 
 /// Every cluster a route, fallback or default backend may send to, canaries included.
-fn clusters_used(table: &RouteTable) -> BTreeSet<&str> {
+fn clusters_used(table: &RouteTable) -> std::collections::HashSet<&str> {
     forwards(table).flat_map(Forward::clusters).collect()
 }
 
@@ -672,23 +672,35 @@ fn age_key(ingress: &Ingress, key: &ObjectKey) -> AgeKey {
     (ingress.metadata.creation_timestamp.as_ref().map(|t| t.0), key.namespace.clone(), key.name.clone())
 }
 
-fn is_ours(ingress: &Ingress, state: &ClusterState, options: &TranslateOptions) -> bool {
-    let our_class_object = |name: &str| {
-        state.ingress_classes.get(&ObjectKey::new("", name)).map(|class| {
-            class.spec.as_ref().and_then(|s| s.controller.as_deref()) == Some(options.controller_name.as_str())
-        })
-    };
-    if let Some(name) = ingress.spec.as_ref().and_then(|s| s.ingress_class_name.as_deref()) {
-        return our_class_object(name).unwrap_or(name == options.ingress_class);
+/// Which Ingresses are ours (see the module's *Class* rule), with the IngressClasses read once.
+struct OurClasses<'a> {
+    /// IngressClass name -> whether its controller is ours.
+    objects: BTreeMap<&'a str, bool>,
+    /// One of our IngressClasses is the cluster's default.
+    default: bool,
+    options: &'a TranslateOptions,
+}
+
+impl<'a> OurClasses<'a> {
+    fn new(state: &'a ClusterState, options: &'a TranslateOptions) -> OurClasses<'a> {
+        let ours = |class: &IngressClass| class.spec.as_ref().and_then(|s| s.controller.as_deref()) == Some(options.controller_name.as_str());
+        let cluster_scoped = state.ingress_classes.iter().filter(|(key, _)| key.namespace.is_empty());
+        let objects = cluster_scoped.map(|(key, class)| (key.name.as_str(), ours(class))).collect();
+        let default = state.ingress_classes.values().any(|class| {
+            ours(class) && class.metadata.annotations.as_ref().and_then(|a| a.get(DEFAULT_CLASS_ANNOTATION)).map(String::as_str) == Some("true")
+        });
+        OurClasses { objects, default, options }
     }
-    if let Some(name) = ingress.metadata.annotations.as_ref().and_then(|a| a.get(LEGACY_CLASS_ANNOTATION)) {
-        return name == &options.ingress_class || our_class_object(name) == Some(true);
+
+    fn contain(&self, ingress: &Ingress) -> bool {
+        if let Some(name) = ingress.spec.as_ref().and_then(|s| s.ingress_class_name.as_deref()) {
+            return self.objects.get(name).copied().unwrap_or(name == self.options.ingress_class);
+        }
+        if let Some(name) = ingress.metadata.annotations.as_ref().and_then(|a| a.get(LEGACY_CLASS_ANNOTATION)) {
+            return name == &self.options.ingress_class || self.objects.get(name.as_str()) == Some(&true);
+        }
+        self.default
     }
-    state.ingress_classes.values().any(|class| {
-        class.spec.as_ref().and_then(|s| s.controller.as_deref()) == Some(options.controller_name.as_str())
-            && class.metadata.annotations.as_ref().and_then(|a| a.get(DEFAULT_CLASS_ANNOTATION)).map(String::as_str)
-                == Some("true")
-    })
 }
 
 /// An IngressClass named like `--ingress-class` but owned by another controller silently takes our

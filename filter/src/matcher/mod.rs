@@ -33,7 +33,7 @@ use crate::canary;
 use crate::cors;
 use crate::redirect;
 use crate::request::HeaderLookup;
-use crate::table::{BasicAuth, Canary, CanaryHeaderRule, ClientCertificate, Cors, Forward, Origin, Redirect, RouteAction, RouteTable};
+use crate::table::{BasicAuth, Canary, CanaryHeaderRule, ClientCertificate, Cors, Forward, Origin, Redirect, RouteAction, RouteTable, VirtualHost};
 use crate::limits::{MAX_HEADER_PATTERNS, MAX_PASSWORD_FIELD_BYTES, MAX_PASSWORD_USERS};
 
 mod check;
@@ -189,6 +189,14 @@ impl CompiledTable {
     pub fn check(table: &RouteTable) -> Result<(), CompileError> {
         Indexes::build(table).map(drop)
     }
+
+    /// [`CompiledTable::check`] for a table some of whose hosts (`checked` says which) are, unchanged,
+    /// hosts of a table that passed it: their own checks and path indexes are skipped; everything
+    /// that spans hosts (the table's limits, host names, header patterns, password lists) is not.
+    /// The control plane's incremental translation asks this of the table it splices.
+    pub fn check_except(table: &RouteTable, checked: impl Fn(&VirtualHost) -> bool) -> Result<(), CompileError> {
+        Indexes::build_except(table, &checked).map(drop)
+    }
 }
 
 /// Everything [`CompiledTable`] holds besides the table itself.
@@ -213,6 +221,12 @@ struct Indexes {
 
 impl Indexes {
     fn build(table: &RouteTable) -> Result<Indexes, CompileError> {
+        Indexes::build_except(table, &|_| false)
+    }
+
+    /// `build`, with the hosts `checked` names taken as already checked: no path index (an empty
+    /// one), so only for checking.
+    fn build_except(table: &RouteTable, checked: &dyn Fn(&VirtualHost) -> bool) -> Result<Indexes, CompileError> {
         let table_error = |reason: String| CompileError { host: None, route: None, origin: Box::default(), reason };
         check_table(table).map_err(table_error)?;
         let mut hosts = HostNames::default();
@@ -225,6 +239,10 @@ impl Indexes {
                 reason,
             };
             hosts.insert(&vhost.host, i).map_err(host_error)?;
+            if checked(vhost) {
+                vhosts.push(PathIndex::default());
+                continue;
+            }
             check_host_answers(vhost).map_err(host_error)?;
             vhosts.push(PathIndex::compile(&vhost.host, &vhost.routes)?);
         }

@@ -41,7 +41,7 @@ use crate::state::{ClusterState, ObjectKey, ObjectKind};
 
 use super::endpoints::replaced;
 use super::translator::complete_table;
-use super::{clusters_used, is_ours, normalize_host, parse_annotations, table_size, translate, HostOwnership, TranslateOptions, NGINX_PREFIX};
+use super::{clusters_used, normalize_host, OurClasses, parse_annotations, table_size, translate, HostOwnership, TranslateOptions, NGINX_PREFIX};
 
 /// More changed Ingresses than this in one change: translate everything.
 const MAX_CHANGED: usize = 64;
@@ -77,18 +77,20 @@ pub fn retranslate(last: &Translation, before: &ClusterState, after: &ClusterSta
     if changed.len() > 2 * MAX_CHANGED {
         return Err("too many Ingresses changed at once");
     }
+    // IngressClasses did not change: one reading serves both states.
+    let classes = OurClasses::new(after, options);
     let mut hosts = BTreeSet::new();
     let mut redone: BTreeSet<ObjectKey> = BTreeSet::new();
     for (key, ingress) in changed {
         if redone.insert(key.clone()) {
-            same_tls_claims(key, before, after, options)?;
+            same_tls_claims(key, before, after, &classes)?;
         }
-        if is_ours(ingress, after, options) {
+        if classes.contain(ingress) {
             self_contained(ingress)?;
             hosts.extend(own_hosts(ingress));
         }
     }
-    let affected = affected(after, options, &mut hosts)?;
+    let affected = affected(after, &classes, &mut hosts)?;
     for ingress in affected.values() {
         self_contained(ingress)?;
     }
@@ -100,11 +102,11 @@ pub fn retranslate(last: &Translation, before: &ClusterState, after: &ClusterSta
 /// Whether Ingress `key` claims the same TLS names with the same Secrets, at the same age, before
 /// and after: then every TLS claim, certificate and listener is what it was, and so are the
 /// Ingress's `spec.tls` diagnostics (see [`splice`]).
-fn same_tls_claims(key: &ObjectKey, before: &ClusterState, after: &ClusterState, options: &TranslateOptions) -> Result<(), FullBecause> {
-    fn claims<'s>(key: &ObjectKey, state: &'s ClusterState, options: &TranslateOptions) -> Option<TlsClaims<'s>> {
-        state.ingresses.get(key).filter(|ingress| is_ours(ingress, state, options)).and_then(|ingress| tls_claims(ingress))
+fn same_tls_claims(key: &ObjectKey, before: &ClusterState, after: &ClusterState, classes: &OurClasses) -> Result<(), FullBecause> {
+    fn claims<'s>(key: &ObjectKey, state: &'s ClusterState, classes: &OurClasses) -> Option<TlsClaims<'s>> {
+        state.ingresses.get(key).filter(|ingress| classes.contain(ingress)).and_then(|ingress| tls_claims(ingress))
     }
-    if claims(key, before, options) == claims(key, after, options) {
+    if claims(key, before, classes) == claims(key, after, classes) {
         Ok(())
     } else {
         Err("an Ingress's TLS entries changed")
@@ -160,9 +162,9 @@ fn tls_names(ingress: &Ingress) -> impl Iterator<Item = &str> {
 
 /// Our Ingresses that name one of `hosts`, closed: `hosts` grows by the other hosts they name
 /// until no Ingress adds one.
-fn affected(state: &ClusterState, options: &TranslateOptions, hosts: &mut BTreeSet<String>) -> Result<BTreeMap<ObjectKey, Arc<Ingress>>, FullBecause> {
+fn affected(state: &ClusterState, classes: &OurClasses, hosts: &mut BTreeSet<String>) -> Result<BTreeMap<ObjectKey, Arc<Ingress>>, FullBecause> {
     let mut ours = Vec::new();
-    for (key, ingress) in state.ingresses.iter().filter(|(_, ingress)| is_ours(ingress, state, options)) {
+    for (key, ingress) in state.ingresses.iter().filter(|(_, ingress)| classes.contain(ingress)) {
         if nginx_annotations(ingress).any(|name| ACROSS_HOSTS.iter().any(|prefix| name.starts_with(prefix))) {
             return Err("an Ingress uses canary, from-to-www-redirect or server-alias");
         }
@@ -206,7 +208,8 @@ fn splice(last: &Translation, alone: Translation, hosts: &BTreeSet<String>, redo
     if regex_routes(table) >= MAX_REGEX_ROUTES {
         return Err("the route table reaches the regex cap");
     }
-    if CompiledTable::check(table).is_err() {
+    // The other hosts are the last table's, which passed the same check.
+    if CompiledTable::check_except(table, |vhost| !hosts.contains(&vhost.host)).is_err() {
         return Err("the filter would refuse the spliced route table");
     }
     model.policies.extend(alone.model.policies);

@@ -30,9 +30,9 @@ use super::backends::{ingress_ref, Backends};
 use super::claims::{HostOwners, TlsClaims};
 use super::{
     age_key, alias, auth_tls, canary, ciphers, header_maps, check_our_class_objects, clusters_used, covers, describe_match, ensure_compiles, fail_closed,
-    for_backend, is_ours, match_sort_key, normalize_host, passthrough, read_passwords, requested_tls_names, route_for, shape,
+    for_backend, match_sort_key, normalize_host, passthrough, read_passwords, requested_tls_names, route_for, shape,
     single_cluster, table_size, table_version_and_bytes, tls, trim_trailing_slash, www_redirect_hosts, Diagnostics, HostBuild, PathCandidate, PathType,
-    DefaultBackendSource, ErrorPages, RouteExtras, RoutePolicies, TranslateOptions, TranslationNotes,
+    DefaultBackendSource, ErrorPages, OurClasses, RouteExtras, RoutePolicies, TranslateOptions, TranslationNotes,
 };
 
 /// What a host of a TLS entry without a usable Secret gets over HTTPS, as ingress-nginx (which
@@ -119,8 +119,9 @@ impl<'s> Translator<'s> {
         let mut notes = TranslationNotes::default();
         check_our_class_objects(state, options, &mut diagnostics);
         let mut ours: Vec<(&ObjectKey, &Ingress)> = Vec::new();
+        let classes = OurClasses::new(state, options);
         for (key, ingress) in state.ingresses.iter() {
-            if is_ours(ingress, state, options) {
+            if classes.contain(ingress) {
                 ours.push((key, ingress));
             } else {
                 tracing::debug!(ingress = %key, "not of our class; ignored");
@@ -709,7 +710,8 @@ impl<'s> Translator<'s> {
 /// The table's policies (those its routes name), error pages and version; returns the bytes of
 /// its JSON. Shared by the full translation and the incremental one (see `incremental`).
 pub(super) fn complete_table(table: &mut RouteTable, policies: &mut BTreeMap<String, RoutePolicy>, error_page_token: &str) -> usize {
-    let used_policies: BTreeSet<&str> = forwards(table).flat_map(Forward::policies).collect();
+    // Most routes take the default policy (""): leave it out before collecting.
+    let used_policies: BTreeSet<&str> = forwards(table).flat_map(Forward::policies).filter(|key| !key.is_empty()).collect();
     policies.retain(|key, _| used_policies.contains(key.as_str()));
     let error_pages: BTreeSet<&ClusterName> = policies.values().filter_map(|p| p.custom_errors.as_ref()?.cluster.as_ref()).collect();
     table.error_page_clusters = error_pages.into_iter().cloned().collect();

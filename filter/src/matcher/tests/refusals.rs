@@ -226,3 +226,18 @@ fn answer_headers_must_be_bounded_lower_case_names_with_printable_values() {
         assert!(check_route(&route).is_err(), "{:?}", route.answer_headers);
     }
 }
+
+#[test]
+fn check_except_skips_only_the_hosts_already_checked() {
+    let base = |hosts: Vec<VirtualHost>| RouteTable { schema: SCHEMA_VERSION, hosts, ..RouteTable::default() };
+    let bad = vhost("bad", vec![regex("/(unclosed", "c")]);
+    let table = base(vec![vhost("a", vec![exact("/x", "c")]), bad.clone()]);
+    assert!(CompiledTable::check(&table).is_err_and(|e| e.host.as_deref() == Some("bad")));
+    assert!(CompiledTable::check_except(&table, |_| false).is_err_and(|e| e.host.as_deref() == Some("bad")), "nothing skipped: as check");
+    assert!(CompiledTable::check_except(&table, |vhost| vhost.host == "bad").is_ok(), "the host's own checks skipped");
+    // What spans hosts is always checked: a host named twice, a table-level limit.
+    let twice = base(vec![vhost("a", vec![]), vhost("a", vec![])]);
+    assert!(CompiledTable::check_except(&twice, |_| true).is_err());
+    let unknown_schema = RouteTable { schema: SCHEMA_VERSION + 1, ..table };
+    assert!(CompiledTable::check_except(&unknown_schema, |_| true).is_err());
+}
