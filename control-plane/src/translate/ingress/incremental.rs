@@ -86,6 +86,10 @@ pub fn retranslate(last: &Translation, before: &ClusterState, after: &ClusterSta
             same_tls_claims(key, before, after, &classes)?;
         }
         if classes.contain(ingress) {
+            // The old version too: a canary that goes takes its share off other hosts' paths.
+            if across_hosts(ingress) {
+                return Err(ACROSS_HOSTS_REASON);
+            }
             self_contained(ingress)?;
             hosts.extend(own_hosts(ingress));
         }
@@ -145,6 +149,12 @@ fn self_contained(ingress: &Ingress) -> Result<(), FullBecause> {
     Ok(())
 }
 
+const ACROSS_HOSTS_REASON: FullBecause = "an Ingress uses canary, from-to-www-redirect or server-alias";
+
+fn across_hosts(ingress: &Ingress) -> bool {
+    nginx_annotations(ingress).any(|name| ACROSS_HOSTS.iter().any(|prefix| name.starts_with(prefix)))
+}
+
 fn nginx_annotations(ingress: &Ingress) -> impl Iterator<Item = &str> {
     ingress.metadata.annotations.iter().flatten().filter_map(|(name, _)| name.strip_prefix(NGINX_PREFIX))
 }
@@ -165,8 +175,8 @@ fn tls_names(ingress: &Ingress) -> impl Iterator<Item = &str> {
 fn affected(state: &ClusterState, classes: &OurClasses, hosts: &mut BTreeSet<String>) -> Result<BTreeMap<ObjectKey, Arc<Ingress>>, FullBecause> {
     let mut ours = Vec::new();
     for (key, ingress) in state.ingresses.iter().filter(|(_, ingress)| classes.contain(ingress)) {
-        if nginx_annotations(ingress).any(|name| ACROSS_HOSTS.iter().any(|prefix| name.starts_with(prefix))) {
-            return Err("an Ingress uses canary, from-to-www-redirect or server-alias");
+        if across_hosts(ingress) {
+            return Err(ACROSS_HOSTS_REASON);
         }
         ours.push((key, ingress, own_hosts(ingress)));
     }

@@ -192,10 +192,12 @@ fn changes_that_cross_hosts_or_reach_beyond_routes_are_translated_in_full() {
     let start = base();
     let base = || start.clone();
     let wild = put(&base(), &wildcard);
+    let with_canary = put(&base(), &canary);
     let cases = [
         Case { name: "a Service changes too", before: base(), after: { let mut s = put(&base(), &plain); s.services = with_service.services.clone(); s }, options: options.clone(), because: "other than Ingresses" },
         Case { name: "TLS entries", before: base(), after: put(&base(), &tls), options: options.clone(), because: "TLS" },
         Case { name: "a canary anywhere", before: base(), after: put(&base(), &canary), options: options.clone(), because: "canary" },
+        Case { name: "a canary goes", before: with_canary.clone(), after: remove(&with_canary, "web", "new"), options: options.clone(), because: "canary" },
         Case { name: "external auth", before: base(), after: put(&base(), &auth), options: options.clone(), because: "auth" },
         Case { name: "the catch-all", before: base(), after: put(&base(), catch_all), options: options.clone(), because: "catch-all" },
         Case { name: "a wildcard TLS name covers the host", before: wild.clone(), after: put(&wild, &plain), options: options.clone(), because: "wildcard" },
