@@ -62,7 +62,7 @@ pub type FullBecause = &'static str;
 
 /// `after`'s translation, made from `last` (the translation of `before`) by translating again
 /// only the Ingresses the change affects; `Err` says why it must be a full translation.
-/// `options` must be those `last` was made with.
+/// `options` must be those `last` was made with, but for `now` (the expiry warnings are `last`'s).
 pub fn retranslate(last: &Translation, before: &ClusterState, after: &ClusterState, options: &TranslateOptions) -> Result<Translation, FullBecause> {
     if before.changed_kinds(after) != BTreeSet::from([ObjectKind::Ingress]) {
         return Err("objects other than Ingresses changed");
