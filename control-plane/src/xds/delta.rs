@@ -80,7 +80,7 @@ pub struct DeltaStream {
 impl DeltaStream {
     /// A new stream that will serve `snapshot` (possibly the empty, not-yet-built one).
     pub fn new(snapshot: Arc<Snapshot>) -> DeltaStream {
-        DeltaStream { inner: StreamState::new(snapshot), types: BTreeMap::new() }
+        DeltaStream { inner: StreamState::with_response_names(snapshot), types: BTreeMap::new() }
     }
 
     pub fn node_id(&self) -> Option<&str> {
@@ -154,7 +154,7 @@ impl DeltaStream {
 
     /// The delta form of one state-of-the-world response, recorded as sent.
     fn delta(&mut self, resource_type: ResourceType, response: DiscoveryResponse) -> DeltaDiscoveryResponse {
-        let names = self.inner.response_names(resource_type).to_vec();
+        let names = self.inner.take_response_names(resource_type);
         let snapshot = self.inner.snapshot();
         let state = self.types.entry(resource_type).or_default();
         state.last = Some((response.nonce.clone(), response.version_info.clone()));

@@ -106,8 +106,10 @@ pub struct StreamState {
     sent_routes: BTreeMap<String, Any>,
     /// The content hash of each load assignment Envoy was sent since it was last sent them all.
     sent_endpoints: BTreeMap<String, [u8; 32]>,
-    /// The names of the resources of the last response per type, in its order (for `delta`).
+    /// The names of the resources of the last response per type, in its order, until `delta`
+    /// takes them; kept only for a delta stream (`with_response_names`).
     response_names: BTreeMap<ResourceType, Vec<String>>,
+    keeps_response_names: bool,
 }
 
 /// The type whose content names clusters and policy keys (the filter's route table): a removed
@@ -126,12 +128,20 @@ impl StreamState {
             sent_routes: BTreeMap::new(),
             sent_endpoints: BTreeMap::new(),
             response_names: BTreeMap::new(),
+            keeps_response_names: false,
         }
     }
 
-    /// The names of the resources of the last response sent for `resource_type`, in its order.
-    pub fn response_names(&self, resource_type: ResourceType) -> &[String] {
-        self.response_names.get(&resource_type).map(Vec::as_slice).unwrap_or_default()
+    /// A new stream that keeps the names of each response for [`StreamState::take_response_names`]
+    /// (a delta stream names every resource it sends).
+    pub fn with_response_names(snapshot: Arc<Snapshot>) -> StreamState {
+        StreamState { keeps_response_names: true, ..StreamState::new(snapshot) }
+    }
+
+    /// The names of the resources of the last response sent for `resource_type`, in its order,
+    /// moved out (empty when taken already, or without [`StreamState::with_response_names`]).
+    pub fn take_response_names(&mut self, resource_type: ResourceType) -> Vec<String> {
+        self.response_names.remove(&resource_type).unwrap_or_default()
     }
 
     /// The snapshot being served.
@@ -338,7 +348,9 @@ impl StreamState {
         if resource_type == ResourceType::Route {
             self.sent_routes = selection.names.iter().cloned().zip(selection.resources.iter().cloned()).collect();
         }
-        self.response_names.insert(resource_type, selection.names);
+        if self.keeps_response_names {
+            self.response_names.insert(resource_type, selection.names);
+        }
         Some(DiscoveryResponse {
             version_info: selection.version,
             resources: selection.resources,
