@@ -630,9 +630,11 @@ fn ensure_compiles(table: &mut RouteTable, diagnostics: &mut Diagnostics) {
     }
 }
 
-/// Every cluster a route, fallback or default backend may send to, canaries included.
-fn clusters_used(table: &RouteTable) -> std::collections::HashSet<&str> {
-    forwards(table).flat_map(Forward::clusters).collect()
+/// Keep only the clusters `table` uses: those a route, fallback or default backend may send to
+/// (canaries included) and its error-page clusters (a path may have lost a conflict).
+fn retain_used_clusters(clusters: &mut BTreeMap<ClusterName, crate::model::UpstreamCluster>, table: &RouteTable) {
+    let used: std::collections::HashSet<&str> = forwards(table).flat_map(Forward::clusters).collect();
+    clusters.retain(|name, _| used.contains(name.as_str()) || table.error_page_clusters.contains(name));
 }
 
 /// The table's version — hex SHA-256 of its JSON with an empty `version` — and how many bytes its

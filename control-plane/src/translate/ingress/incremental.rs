@@ -41,7 +41,7 @@ use crate::state::{ClusterState, ObjectKey, ObjectKind};
 
 use super::endpoints::replaced;
 use super::translator::complete_table;
-use super::{clusters_used, normalize_host, OurClasses, parse_annotations, table_size, translate, HostOwnership, TranslateOptions, NGINX_PREFIX};
+use super::{covers, normalize_host, retain_used_clusters, OurClasses, parse_annotations, table_size, translate, HostOwnership, TranslateOptions, NGINX_PREFIX};
 
 /// More changed Ingresses than this in one change: translate everything.
 const MAX_CHANGED: usize = 64;
@@ -193,9 +193,9 @@ fn affected(state: &ClusterState, classes: &OurClasses, hosts: &mut BTreeSet<Str
             return Err("the change affects too many Ingresses");
         }
         if hosts.len() == known {
-            let wildcards: BTreeSet<String> = ours.iter().flat_map(|(_, ingress, _)| tls_names(ingress)).filter_map(|name| Some(name.strip_prefix("*.")?.to_ascii_lowercase())).collect();
-            let covered = |host: &String| host.split_once('.').is_some_and(|(_, suffix)| wildcards.contains(suffix));
-            if hosts.iter().any(covered) {
+            // The TLS names that may cover a host other than themselves (ssl-redirect's test).
+            let wildcards: BTreeSet<String> = ours.iter().flat_map(|(_, ingress, _)| tls_names(ingress)).filter(|name| name.starts_with("*.")).map(str::to_ascii_lowercase).collect();
+            if hosts.iter().any(|host| covers(&wildcards, host)) {
                 return Err("a wildcard name covers an affected host");
             }
             return Ok(affected);
@@ -227,8 +227,7 @@ fn splice(last: &Translation, alone: Translation, hosts: &BTreeSet<String>, redo
         return Err("the route table is at its size limit");
     }
     model.clusters.extend(alone.model.clusters);
-    let used = clusters_used(table);
-    model.clusters.retain(|name, _| used.contains(name.as_str()) || table.error_page_clusters.contains(name));
+    retain_used_clusters(&mut model.clusters, table);
 
     // TLS claims are unchanged, but `alone` made them among the affected Ingresses only: their
     // `spec.tls` diagnostics stay the last translation's.

@@ -29,8 +29,8 @@ use super::annotations::{self, NginxAnnotations, NGINX_PREFIX, REWRITE_TARGET, U
 use super::backends::{ingress_ref, Backends};
 use super::claims::{HostOwners, TlsClaims};
 use super::{
-    age_key, alias, auth_tls, canary, ciphers, header_maps, check_our_class_objects, clusters_used, covers, describe_match, ensure_compiles, fail_closed,
-    for_backend, match_sort_key, normalize_host, passthrough, read_passwords, requested_tls_names, route_for, shape,
+    age_key, alias, auth_tls, canary, ciphers, header_maps, check_our_class_objects, covers, describe_match, ensure_compiles, fail_closed,
+    for_backend, match_sort_key, normalize_host, passthrough, read_passwords, requested_tls_names, retain_used_clusters, route_for, shape,
     single_cluster, table_size, table_version_and_bytes, tls, trim_trailing_slash, www_redirect_hosts, Diagnostics, HostBuild, PathCandidate, PathType,
     DefaultBackendSource, ErrorPages, OurClasses, RouteExtras, RoutePolicies, TranslateOptions, TranslationNotes,
 };
@@ -599,9 +599,7 @@ impl<'s> Translator<'s> {
         let table = self.table(virtual_hosts);
 
         let mut clusters = std::mem::take(&mut self.backends.clusters);
-        // Only clusters some route, fallback or error page still uses (a path may have lost a conflict).
-        let used = clusters_used(&table);
-        clusters.retain(|name, _| used.contains(name.as_str()) || table.error_page_clusters.contains(name));
+        retain_used_clusters(&mut clusters, &table);
         let (tls_servers, certificates, default_certificate) = self.certificates();
         let mut diagnostics = self.diagnostics.0;
         diagnostics.sort();
