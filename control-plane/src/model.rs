@@ -498,6 +498,10 @@ pub enum Balance {
     LeastRequest,
     /// A consistent-hash ring keyed by the route's [`HashOn`].
     RingHash,
+    /// ingress-nginx's `upstream-hash-by-subset`: the endpoints cut into subsets of `size`, each
+    /// endpoint labelled with its subsets' slots; Envoy's subset balancer picks at random among
+    /// the endpoints of the slot the filter sends (see `wasm_ingress_filter::subset`).
+    HashSubset { size: u32 },
 }
 
 /// ingress-nginx's default `proxy-connect-timeout`.

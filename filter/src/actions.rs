@@ -96,6 +96,7 @@ pub fn apply<'t>(
                 basic_auth: forward.basic_auth.as_deref(),
                 connection_limit: forward.connection_limit.as_deref(),
                 response: forward.response.as_deref(),
+                subset_hash: forward.subset_hash.as_deref(),
             }
         }
     }
@@ -447,6 +448,7 @@ mod tests {
             basic_auth: None,
             connection_limit: None,
             response: None,
+            subset_hash: None,
         });
         let request = RequestParts::new(b"a", long.as_bytes());
         assert_eq!(apply(&action, &request, Some(&matched), 0), Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY });

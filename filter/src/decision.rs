@@ -4,6 +4,7 @@
 //! internals. Data only.
 
 use crate::table::{BasicAuth, Canary, ConnectionLimit, Cors, ExternalAuth, ResponseRewrite, Route};
+use crate::subset::HashKey;
 
 /// The body of the filter's own 404 (no host/path matched and no default backend). Fixed text: the
 /// request's host and path are deliberately not echoed back.
@@ -39,7 +40,8 @@ pub enum Outcome<'t> {
     /// `auth`, the request is forwarded only if the auth service allows it (see [`crate::auth`]); with
     /// `basic_auth`, only with a password [`crate::matcher::CompiledTable::basic_auth_allows`]; with
     /// `connection_limit`, only while the client has fewer requests in progress (see
-    /// [`crate::connections`]).
+    /// [`crate::connections`]). With `subset_hash`, the host shim sends the key's slot (see
+    /// [`crate::subset`]).
     Forward {
         cluster: &'t str,
         path: Option<String>,
@@ -51,6 +53,7 @@ pub enum Outcome<'t> {
         basic_auth: Option<&'t BasicAuth>,
         connection_limit: Option<&'t ConnectionLimit>,
         response: Option<&'t ResponseRewrite>,
+        subset_hash: Option<&'t HashKey>,
     },
     /// Answer from the filter.
     Respond { status: u16, body: &'t str },

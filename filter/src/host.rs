@@ -51,6 +51,7 @@ use crate::basic;
 use crate::client_cert;
 use crate::connections::{self, Take};
 use crate::response::Rewrites;
+use crate::subset::{self, HashKey};
 use crate::request::HeaderLookup;
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
 use crate::table::{AnswerHeader, BasicAuth, ClientCertificate, ConnectionLimit, ExternalAuth, RouteTable, CLUSTER_HEADER, ERROR_PAGE_HEADER, POLICY_HEADER};
@@ -392,6 +393,20 @@ impl IngressRequest {
 
     /// Send the request upstream: cluster and policy headers, `x-forwarded-host`, rewrites. A
     /// rewritten path keeps the client's in [`ORIGINAL_PATH_HEADER`].
+    /// `upstream-hash-by-subset`: the slot of the route's hash key, for Envoy's subset load
+    /// balancer (see [`subset`]); a request without the key's value hashes as empty, as in nginx.
+    fn send_subset_slot(&self, key: &HashKey, authority: &[u8], path: &[u8]) {
+        let cookies = matches!(key, HashKey::Cookie { .. }).then(|| self.get_http_request_header_bytes("cookie")).flatten();
+        let value = match key {
+            HashKey::Header { name } if name == ":authority" => Some(authority.to_vec()),
+            HashKey::Header { name } if name != ":path" => self.get_http_request_header_bytes(name),
+            HashKey::SourceIp => self.get_property(vec!["source", "address"]).map(|source| address_without_port(&String::from_utf8_lossy(&source)).as_bytes().to_vec()),
+            _ => subset::key_value(key, path, cookies.as_deref()).map(<[u8]>::to_vec),
+        };
+        let slot = subset::slot(value.as_deref().unwrap_or_default());
+        self.set_http_request_header(subset::SUBSET_HEADER, Some(&slot.to_string()));
+    }
+
     fn forward(&self, authority: &[u8], cluster: &str, policy: &str, path: (&[u8], Option<&str>), new_authority: Option<&str>) -> Action {
         self.set_http_request_header(CLUSTER_HEADER, Some(cluster));
         if !policy.is_empty() {
@@ -457,7 +472,7 @@ impl HttpContext for IngressRequest {
             }
         }
         match decision.outcome {
-            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth, connection_limit, response } => {
+            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth, connection_limit, response, subset_hash } => {
                 let cluster = match canary {
                     Some(canary) if table.chooses_canary(canary, self, self.shared.random.next()) => &canary.cluster,
                     _ => cluster,
@@ -482,6 +497,9 @@ impl HttpContext for IngressRequest {
                     let original = Original { authority: &authority, uri: &path, https, ..Original::default() };
                     let user_agent = rewrite.conditional_samesite_none.as_ref().and_then(|_| self.get_http_request_header_bytes("user-agent"));
                     self.response = Some(Rewrites::for_request(rewrite, &original, user_agent.as_deref()));
+                }
+                if let Some(key) = subset_hash {
+                    self.send_subset_slot(key, &authority, &path);
                 }
                 match auth.filter(|_| !preflight) {
                     Some(auth) => {

@@ -19,6 +19,8 @@
 //!   values.
 //! - `response`: ingress-nginx's `proxy-redirect-*` and `proxy-cookie-*` rewrites of the upstream's
 //!   `Location`, `Refresh` and `Set-Cookie` headers, as pure functions.
+//! - `subset`: ingress-nginx `upstream-hash-by-subset` — the slot a request's hash key falls in,
+//!   and the subsets of endpoints the control plane labels with slots.
 //! - `limits`: the caps (path, rewrite, regex, location, table size) that keep any input from
 //!   trapping the VM.
 //! - `host` (wasm32 only): the only module that talks to proxy-wasm.
@@ -43,6 +45,7 @@ pub mod origin;
 pub mod redirect;
 pub mod request;
 pub mod response;
+pub mod subset;
 pub mod table;
 
 #[cfg(target_arch = "wasm32")]

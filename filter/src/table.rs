@@ -261,6 +261,11 @@ pub struct Forward {
     /// (see [`crate::response`]). `None`: passed unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<Box<ResponseRewrite>>,
+    /// ingress-nginx `upstream-hash-by-subset`: the key whose slot the filter sends in
+    /// [`crate::subset::SUBSET_HEADER`], so the cluster's subset load balancer keeps requests with
+    /// the same key on one subset of endpoints (see [`crate::subset`]). `None`: no subset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset_hash: Option<Box<crate::subset::HashKey>>,
 }
 
 /// A per-client limit on requests in progress (ingress-nginx `limit-connections`).
@@ -619,6 +624,7 @@ impl RouteAction {
             basic_auth: None,
             connection_limit: None,
             response: None,
+            subset_hash: None,
         })
     }
 
@@ -681,6 +687,7 @@ mod tests {
                             absolute_redirects: true,
                             conditional_samesite_none: Some("INGRESSCOOKIE".into()),
                         })),
+                        subset_hash: Some(Box::new(crate::subset::HashKey::Query { name: "tenant".into() })),
                     }),
                     origin: Origin::parse("default/ing: spec.rules[0].http.paths[0]"),
                     https_redirect: None,
@@ -700,6 +707,7 @@ mod tests {
         assert!(json.contains(r#""action":{"kind":"Forward","backends":[{"cluster":"default/svc/80","weight":1}]"#), "{json}");
         assert!(json.contains(r#""policy":"timeout-60s""#), "{json}");
         assert!(json.contains(r#""connection_limit":{"zone":"default/ing","limit":8,"exempt":["10.0.0.0/8"]}"#), "{json}");
+        assert!(json.contains(r#""subset_hash":{"from":"query","name":"tenant"}"#), "{json}");
         assert_eq!(RouteTable::from_json(json.as_bytes()).ok(), Some(table));
     }
 

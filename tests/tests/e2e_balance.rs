@@ -9,7 +9,10 @@
 //! - `load-balance: ewma` is served (Envoy's least-request);
 //! - `session-cookie-samesite: None` with `session-cookie-conditional-samesite-none`: the sticky
 //!   cookie carries `SameSite=None`, except for a user agent ingress-nginx's list says mishandles
-//!   it (an old Chrome, iOS 12), which gets it without `SameSite`.
+//!   it (an old Chrome, iOS 12), which gets it without `SameSite`;
+//! - `upstream-hash-by-subset` (size 3) against six backends: one URI reaches exactly three of
+//!   them, as ingress-nginx's "should connect to the same subset of pods", and different URIs
+//!   reach both subsets; a client's own subset header changes nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -133,4 +136,45 @@ fn samesite_none_is_conditional_on_the_user_agent_like_ingress_nginx() {
         assert!(cookie.starts_with("route=") && cookie.contains("HttpOnly"), "{cookie}");
         assert_eq!(cookie.contains("SameSite=None"), samesite, "{host} for {agent}: {cookie}");
     }
+}
+
+#[test]
+fn hash_subsets_spread_one_key_over_one_subset_like_ingress_nginx() {
+    let backends: Vec<EchoBackend> = (0..6u8).map(|i| EchoBackend::spawn(&format!("pod{i}"), Ipv4Addr::new(127, 0, 0, 181 + i)).unwrap()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "pool", &[("http", 80)], &backends.iter().collect::<Vec<_>>());
+    let subset = [("upstream-hash-by", "$request_uri"), ("upstream-hash-by-subset", "true"), ("upstream-hash-by-subset-size", "3")];
+    objects.push(ingress("subset", &subset, "subset.test", "/"));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let builder = reqwest::Client::builder().timeout(Duration::from_secs(10)).resolve("subset.test", SocketAddr::from(([127, 0, 0, 1], 0)));
+    let client = Client { runtime, client: builder.build().unwrap(), port: gateway.http.port() };
+
+    // ingress-nginx's e2e: 100 requests for one URI reach exactly subset-size pods.
+    let pods = |target: &str| (0..100).map(|_| client.get("subset.test", target, None).0).collect::<BTreeSet<_>>();
+    let first = pods("/");
+    assert_eq!(first.len(), 3, "one URI over one subset of three: {first:?}");
+
+    // Other URIs land on one subset each; between them they reach both subsets (all six pods).
+    let mut all = BTreeSet::new();
+    for i in 0..16 {
+        let target = format!("/item/{i}");
+        let reached = pods(&target);
+        assert_eq!(reached.len(), 3, "{target}: {reached:?}");
+        all.extend(reached);
+    }
+    assert_eq!(all.len(), 6, "16 URIs all on one subset: {all:?}");
+
+    // A client cannot pick a subset: its own header is dropped before the filter runs.
+    let spoofed = client.runtime.block_on(async {
+        let mut reached = BTreeSet::new();
+        for slot in 0..60 {
+            let response = client.client.get(format!("http://subset.test:{}/", client.port)).header("x-wasm-ingress-subset", (slot % 128).to_string()).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            reached.insert(Echo::parse(&response.bytes().await.unwrap()).unwrap().backend);
+        }
+        reached
+    });
+    assert!(spoofed.is_subset(&first), "a client-sent slot moved / to {spoofed:?}, its subset is {first:?}");
 }

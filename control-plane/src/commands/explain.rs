@@ -350,7 +350,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
     }
 
     match &decision.outcome {
-        Outcome::Forward { cluster, path, authority, policy, canary, cors, auth, basic_auth, connection_limit, response } => {
+        Outcome::Forward { cluster, path, authority, policy, canary, cors, auth, basic_auth, connection_limit, response, subset_hash } => {
             let _ = writeln!(out, "backend:   {}", cluster_line(model, cluster));
             if let Some(canary) = canary {
                 let _ = writeln!(out, "canary:    {}", cluster_line(model, &canary.cluster));
@@ -396,6 +396,9 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             }
             if let Some(response) = response {
                 let _ = writeln!(out, "response:  {}", describe_response(response));
+            }
+            if let Some(key) = subset_hash {
+                let _ = writeln!(out, "subset:    requests with the same {} reach the same subset of endpoints (upstream-hash-by-subset)", describe_hash_key(key));
             }
             let status = match model.clusters.get(*cluster) {
                 Some(c) if c.endpoints.is_empty() => "503 from Envoy (the cluster has no ready endpoints)".to_owned(),
@@ -496,6 +499,20 @@ fn describe_auth(auth: &wasm_ingress_filter::table::ExternalAuth) -> String {
         "first {method} {} (Host {host}, cluster {}, {} ms){sent}: 2xx forwards{copied}; 401 answers {on_401}; 403 answers 403; anything else 500{kept}",
         auth.path, auth.cluster, auth.timeout_ms
     )
+}
+
+
+/// The nginx variable a subset hash key reads.
+fn describe_hash_key(key: &wasm_ingress_filter::subset::HashKey) -> String {
+    use wasm_ingress_filter::subset::HashKey;
+    match key {
+        HashKey::Header { name } if name == ":path" => "$request_uri".into(),
+        HashKey::Header { name } if name == ":authority" => "$host".into(),
+        HashKey::Header { name } => format!("header {name}"),
+        HashKey::Cookie { name } => format!("cookie {name}"),
+        HashKey::Query { name } => format!("query argument {name}"),
+        HashKey::SourceIp => "client address".into(),
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,12 @@
 //! never written — and a route whose policy turns logging off carries the header-to-metadata
 //! filter's per-route setting that writes `off` (whatever the request's headers: the rule sets the
 //! value whether its header is there or not).
-//! The filter's own configuration has no rules, so other routes write nothing and are logged.
+//! The filter's own configuration has no such rule, so other routes write nothing and are logged.
+//!
+//! The same filter carries `upstream-hash-by-subset`'s slot (see `wasm_ingress_filter::subset`)
+//! from the wasm filter's request header into the `envoy.lb` metadata the cluster's subset
+//! balancer reads, removing the header: that rule is in the filter's configuration and in every
+//! route's setting (a route's setting replaces the filter's).
 
 use envoy_types::pb::envoy::config::accesslog::v3::{access_log_filter, AccessLogFilter, MetadataFilter};
 use envoy_types::pb::envoy::extensions::filters::http::header_to_metadata::v3::config::{KeyValuePair, Rule};
@@ -16,7 +21,10 @@ use envoy_types::pb::envoy::r#type::matcher::v3::metadata_matcher::{path_segment
 use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher, value_matcher, MetadataMatcher, StringMatcher, ValueMatcher};
 use envoy_types::pb::google::protobuf::BoolValue;
 
+use wasm_ingress_filter::subset::{SUBSET_HEADER, SUBSET_METADATA_KEY};
+
 use crate::model::RoutePolicy;
+use crate::translate::clusters::ENVOY_LB;
 
 /// The header-to-metadata filter's name, under which routes carry their [`per_route`] setting.
 pub const HEADER_TO_METADATA_FILTER: &str = "envoy.filters.http.header_to_metadata";
@@ -33,7 +41,13 @@ const ANY_REQUEST_HEADER: &str = "x-request-id";
 
 /// The filter's own configuration: no rules, so no metadata is written unless a route says so.
 pub fn filter_config() -> Config {
-    Config::default()
+    Config { request_rules: vec![subset_rule()], ..Default::default() }
+}
+
+/// The request's subset slot, moved from the filter's header into `envoy.lb`.
+fn subset_rule() -> Rule {
+    let slot = KeyValuePair { metadata_namespace: ENVOY_LB.into(), key: SUBSET_METADATA_KEY.into(), ..Default::default() };
+    Rule { header: SUBSET_HEADER.into(), on_header_present: Some(slot), remove: true, ..Default::default() }
 }
 
 /// The route's setting when its policy turns the access log off.
@@ -48,7 +62,7 @@ pub fn per_route(policy: &RoutePolicy) -> Option<Config> {
         on_header_missing: Some(off),
         ..Default::default()
     };
-    Some(Config { request_rules: vec![rule], ..Default::default() })
+    Some(Config { request_rules: vec![rule, subset_rule()], ..Default::default() })
 }
 
 /// The access log's filter: log a request without the key, or whose value is `on`. (Envoy's
@@ -79,9 +93,13 @@ mod tests {
     #[test]
     fn only_a_policy_that_turns_the_log_off_writes_the_metadata_the_log_filter_skips() {
         assert_eq!(per_route(&RoutePolicy::default()), None);
-        assert!(filter_config().request_rules.is_empty(), "without a route setting nothing is written");
+        assert_eq!(filter_config().request_rules, vec![subset_rule()], "without a route setting no log metadata is written");
         let config = per_route(&RoutePolicy { access_log_off: true, ..RoutePolicy::default() }).unwrap();
-        let [rule] = config.request_rules.as_slice() else { panic!("{config:?}") };
+        let [rule, subset] = config.request_rules.as_slice() else { panic!("{config:?}") };
+        assert_eq!(subset, &subset_rule(), "the route's setting keeps the subset slot");
+        assert!(subset.remove && subset.on_header_missing.is_none(), "the slot header goes; none: nothing written");
+        let slot = subset.on_header_present.as_ref().unwrap();
+        assert_eq!((slot.metadata_namespace.as_str(), slot.key.as_str(), slot.value.as_str()), ("envoy.lb", SUBSET_METADATA_KEY, ""), "the header's value");
         // Written whether the header is there or not.
         for pair in [&rule.on_header_present, &rule.on_header_missing] {
             let pair = pair.as_ref().unwrap();

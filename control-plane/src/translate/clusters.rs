@@ -7,6 +7,9 @@
 //!   the verify depth and the DNS name to match; a client certificate travels by SDS like the
 //!   listeners' certificates.
 //!
+//! `upstream-hash-by-subset` ([`Balance::HashSubset`]) makes the cluster a random balancer over
+//! Envoy subsets: each endpoint's `envoy.lb` metadata lists the slots of its subsets (see
+//! `wasm_ingress_filter::subset`), and the request's slot picks the subset.
 //!
 //! External auth services (`auth-url`) are clusters of their own, outside EDS: `STRICT_DNS` on the
 //! auth-url's host (nginx resolves it too), or `STATIC` on Envoy's own listener for a `$host`
@@ -25,7 +28,10 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
 use envoy_types::pb::envoy::extensions::upstreams::http::v3::{http_protocol_options, HttpProtocolOptions};
 use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher, StringMatcher};
 use envoy_types::pb::google::protobuf::UInt32Value;
+use envoy_types::pb::envoy::config::core::v3::Metadata;
+use envoy_types::pb::google::protobuf::{value, ListValue, Struct, Value};
 use envoy_types::util::pack_any;
+use wasm_ingress_filter::subset::{self, SUBSET_METADATA_KEY};
 
 use std::net::SocketAddr;
 
@@ -53,6 +59,7 @@ pub fn eds_cluster(upstream: &UpstreamCluster, edge: &EdgeSettings) -> Cluster {
         lb_policy: lb_policy(options.balance) as i32,
         per_connection_buffer_limit_bytes: edge.buffer_limit(),
         transport_socket: options.tls.as_ref().map(tls_transport_socket),
+        lb_subset_config: matches!(options.balance, Balance::HashSubset { .. }).then(subset_config),
         ..Default::default()
     };
     if options.http2 {
@@ -146,12 +153,32 @@ fn lb_policy(balance: Balance) -> cluster::LbPolicy {
         Balance::RoundRobin => cluster::LbPolicy::RoundRobin,
         Balance::LeastRequest => cluster::LbPolicy::LeastRequest,
         Balance::RingHash => cluster::LbPolicy::RingHash,
+        // Within the subset: ingress-nginx's chashsubset picks a member at random.
+        Balance::HashSubset { .. } => cluster::LbPolicy::Random,
+    }
+}
+
+/// Subsets by the request's slot, an endpoint matching each slot its list holds; a request
+/// without a slot, or one no endpoint lists (while endpoints change), goes to any endpoint.
+fn subset_config() -> cluster::LbSubsetConfig {
+    use cluster::lb_subset_config::{LbSubsetFallbackPolicy, LbSubsetSelector};
+    cluster::LbSubsetConfig {
+        fallback_policy: LbSubsetFallbackPolicy::AnyEndpoint as i32,
+        subset_selectors: vec![LbSubsetSelector { keys: vec![SUBSET_METADATA_KEY.to_string()], ..Default::default() }],
+        list_as_any: true,
+        ..Default::default()
     }
 }
 
 /// The endpoints of `upstream`, in one locality.
 pub fn load_assignment(upstream: &UpstreamCluster) -> ClusterLoadAssignment {
-    let lb_endpoints: Vec<LbEndpoint> = upstream.endpoints.iter().map(lb_endpoint).collect();
+    let mut lb_endpoints: Vec<LbEndpoint> = upstream.endpoints.iter().map(lb_endpoint).collect();
+    if let Balance::HashSubset { size } = upstream.options.balance {
+        let slots = subset::endpoint_slots(lb_endpoints.len(), size as usize);
+        for (endpoint, slots) in lb_endpoints.iter_mut().zip(slots) {
+            endpoint.metadata = Some(slot_metadata(&slots));
+        }
+    }
     ClusterLoadAssignment {
         cluster_name: upstream.name.to_string(),
         endpoints: if lb_endpoints.is_empty() {
@@ -234,6 +261,17 @@ fn version(tls13: bool) -> TlsProtocol {
         TlsProtocol::TlSv12
     }
 }
+
+/// `envoy.lb` metadata listing an endpoint's slots (strings, as the header-to-metadata filter
+/// writes the request's).
+fn slot_metadata(slots: &[u32]) -> Metadata {
+    let list = ListValue { values: slots.iter().map(|slot| Value { kind: Some(value::Kind::StringValue(slot.to_string())) }).collect() };
+    let fields = [(SUBSET_METADATA_KEY.to_string(), Value { kind: Some(value::Kind::ListValue(list)) })].into_iter().collect();
+    Metadata { filter_metadata: [(ENVOY_LB.to_string(), Struct { fields })].into_iter().collect(), ..Default::default() }
+}
+
+/// The metadata namespace Envoy's subset load balancer matches.
+pub const ENVOY_LB: &str = "envoy.lb";
 
 fn lb_endpoint(endpoint: &Endpoint) -> LbEndpoint {
     LbEndpoint {
@@ -401,5 +439,40 @@ mod tests {
         assert_eq!(address(&own_https), ("127.0.0.2".to_string(), port(8443)));
         let options: HttpProtocolOptions = unpack(&own_https.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS]);
         assert!(options.upstream_http_protocol_options.unwrap().auto_sni, "SNI is the auth request's host");
+    }
+
+    #[test]
+    fn hash_subsets_balance_at_random_over_the_endpoints_listing_the_requests_slot() {
+        let options = UpstreamOptions { balance: Balance::HashSubset { size: 3 }, ..UpstreamOptions::default() };
+        let cluster = cluster_with(options.clone());
+        assert_eq!(cluster.lb_policy, cluster::LbPolicy::Random as i32, "random within the subset, as chashsubset");
+        let subsets = cluster.lb_subset_config.expect("a subset balancer");
+        assert!(subsets.list_as_any, "an endpoint is in every subset whose slot it lists");
+        assert_eq!(subsets.fallback_policy, cluster::lb_subset_config::LbSubsetFallbackPolicy::AnyEndpoint as i32);
+        assert_eq!(subsets.subset_selectors[0].keys, vec![SUBSET_METADATA_KEY.to_string()]);
+        assert!(cluster_with(UpstreamOptions::default()).lb_subset_config.is_none());
+
+        // Seven endpoints in runs of three: {0,1,2}, {3,4,5}, {6,0,1}.
+        let endpoints = (1..=7).map(|i| Endpoint { address: format!("10.0.0.{i}"), port: 80 }).collect();
+        let assignment = load_assignment(&UpstreamCluster { name: "default/api/80".into(), endpoints, options });
+        let slots: Vec<Vec<String>> = assignment.endpoints[0]
+            .lb_endpoints
+            .iter()
+            .map(|endpoint| {
+                let metadata = endpoint.metadata.as_ref().expect("each endpoint lists its slots");
+                let Some(value::Kind::ListValue(list)) = &metadata.filter_metadata[ENVOY_LB].fields[SUBSET_METADATA_KEY].kind else { panic!("{metadata:?}") };
+                list.values.iter().map(|v| match &v.kind { Some(value::Kind::StringValue(s)) => s.clone(), other => panic!("{other:?}") }).collect()
+            })
+            .collect();
+        let holders = |slot: &str| slots.iter().enumerate().filter(|(_, listed)| listed.iter().any(|s| s == slot)).map(|(i, _)| i).collect::<Vec<_>>();
+        let mut seen = std::collections::BTreeSet::new();
+        for slot in 0..subset::SLOTS {
+            let members = holders(&slot.to_string());
+            assert!([vec![0, 1, 2], vec![3, 4, 5], vec![0, 1, 6]].contains(&members), "slot {slot}: {members:?}");
+            seen.insert(members);
+        }
+        assert_eq!(seen.len(), 3, "every subset gets slots");
+        let plain = load_assignment(&UpstreamCluster { name: "default/api/80".into(), endpoints: vec![Endpoint { address: "10.0.0.1".into(), port: 80 }], options: UpstreamOptions::default() });
+        assert!(plain.endpoints[0].lb_endpoints[0].metadata.is_none());
     }
 }

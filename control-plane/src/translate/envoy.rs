@@ -50,6 +50,7 @@ use prost::Name;
 use sha2::{Digest, Sha256};
 use wasm_ingress_filter::cluster::ClusterName;
 use wasm_ingress_filter::table::{RouteTable, CLUSTER_HEADER, POLICY_HEADER};
+use wasm_ingress_filter::subset::SUBSET_HEADER;
 
 use crate::model::{ClientValidation, Model, Passthrough, TlsCertificate};
 use crate::translate::access::{self, RBAC_FILTER};
@@ -402,8 +403,8 @@ fn http_connection_manager_filter(stat_prefix: &str, route_config: &str, edge: &
 }
 
 /// Request headers only Envoy may set: removed before any filter or header processing runs, so no
-/// client can choose a cluster or a policy (even if the wasm filter were skipped) or claim a port.
-pub const EARLY_REMOVED_HEADERS: [&str; 3] = [CLUSTER_HEADER, POLICY_HEADER, "x-forwarded-port"];
+/// client can choose a cluster, a policy or a subset (even if the wasm filter were skipped) or claim a port.
+pub const EARLY_REMOVED_HEADERS: [&str; 4] = [CLUSTER_HEADER, POLICY_HEADER, SUBSET_HEADER, "x-forwarded-port"];
 
 /// The HTTP connection manager both listeners share (`stat_prefix` and the RDS name differ).
 pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &EdgeSettings) -> HttpConnectionManager {

@@ -433,7 +433,7 @@ impl RoutePolicies {
         let (service_name, service_port) = backends::service_name_port(extras.backend);
         let location = Location { ingress, service_name: &service_name, service_port: &service_port, path };
         let mut policy = RoutePolicy {
-            hash: nginx.balancing.hash.as_ref().map(|hash| hash.on(path)),
+            hash: nginx.balancing.hash.as_ref().filter(|hash| !matches!(hash, balance::Hashing::Subset(_))).map(|hash| hash.on(path)),
             rate_limit,
             mirror: nginx.mirror.clone(),
             client_certificate_headers: extras.client_headers,
@@ -480,6 +480,7 @@ fn for_backend(action: RouteAction, nginx: &NginxAnnotations, route_policies: &R
             forward.connection_limit = route_policies.connection_limit.clone().map(Box::new);
             forward.host_rewrite = route_policies.host_rewrite.clone();
             forward.response = response_rewrite(nginx).map(Box::new);
+            forward.subset_hash = nginx.balancing.subset_key().map(Box::new);
             RouteAction::Forward(forward)
         }
         other => other,

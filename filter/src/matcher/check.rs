@@ -114,6 +114,9 @@ fn check_forward(forward: &Forward) -> Result<(), String> {
     if let Some(limit) = &forward.connection_limit {
         crate::connections::check(limit).map_err(|e| format!("connection_limit: {e}"))?;
     }
+    if let Some(key) = &forward.subset_hash {
+        check_subset_hash(key).map_err(|e| format!("subset_hash: {e}"))?;
+    }
     check_policy_key(&forward.policy)
 }
 
@@ -211,6 +214,19 @@ fn check_canary(canary: &Canary) -> Result<(), String> {
         return Err("weight_total is 0".into());
     }
     Ok(())
+}
+
+/// A subset hash key names a lower-case header (or `:path` / `:authority`), or a cookie or query
+/// argument by token.
+fn check_subset_hash(key: &crate::subset::HashKey) -> Result<(), String> {
+    use crate::subset::HashKey;
+    match key {
+        HashKey::Header { name } if name == ":path" || name == ":authority" => Ok(()),
+        HashKey::Header { name } => check_lower_case_token("header name", name),
+        HashKey::Cookie { name } => check_token("cookie name", name),
+        HashKey::Query { name } => check_token("query argument", name),
+        HashKey::SourceIp => Ok(()),
+    }
 }
 
 /// A header or cookie name: 1..=MAX_CANARY_NAME_BYTES of `[A-Za-z0-9_-]` (the characters

@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+use wasm_ingress_filter::subset::HashKey;
+
 use crate::model::{AffinityCookie, Balance, HashOn, Severity};
 
 use super::annotations::AnnotationNote;
@@ -30,6 +32,8 @@ pub const NAMES: &[&str] = &[
     "session-cookie-samesite",
     "session-cookie-secure",
     "upstream-hash-by",
+    "upstream-hash-by-subset",
+    "upstream-hash-by-subset-size",
 ];
 
 const DEFAULT_COOKIE_NAME: &str = "INGRESSCOOKIE";
@@ -46,19 +50,36 @@ pub struct Balancing {
     pub conditional_samesite_none: Option<String>,
 }
 
+impl Balancing {
+    /// The filter's subset key (`upstream-hash-by-subset`); `None` without subsets.
+    pub fn subset_key(&self) -> Option<HashKey> {
+        let Some(Hashing::Subset(on)) = &self.hash else { return None };
+        match on {
+            HashOn::Header(name) => Some(HashKey::Header { name: name.clone() }),
+            HashOn::Cookie(name) => Some(HashKey::Cookie { name: name.clone() }),
+            HashOn::QueryParameter(name) => Some(HashKey::Query { name: name.clone() }),
+            HashOn::SourceIp => Some(HashKey::SourceIp),
+            HashOn::AffinityCookie(_) => None,
+        }
+    }
+}
+
 /// The hash of a route, before the path of the route is known (the cookie's default `Path`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hashing {
     /// `affinity: cookie`; `path: None` means the route's own path.
     Cookie { name: String, path: Option<String>, max_age: Option<u64>, attributes: Vec<(String, String)>, secure: bool },
     By(HashOn),
+    /// `upstream-hash-by` with `upstream-hash-by-subset`: the filter sends the key's slot, the
+    /// cluster balances over subsets ([`Balance::HashSubset`]); no Envoy hash policy.
+    Subset(HashOn),
 }
 
 impl Hashing {
     /// The hash of a route whose Ingress path is `route_path`.
     pub fn on(&self, route_path: &str) -> HashOn {
         match self {
-            Hashing::By(on) => on.clone(),
+            Hashing::By(on) | Hashing::Subset(on) => on.clone(),
             Hashing::Cookie { name, path, max_age, attributes, secure } => HashOn::AffinityCookie(AffinityCookie {
                 name: name.clone(),
                 path: path.clone().unwrap_or_else(|| route_path.to_string()),
@@ -87,6 +108,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Balancing, Vec<Annotati
     }
     if let Some(value) = reader.get("upstream-hash-by").map(|v| v.replace(' ', "")).filter(|v| !v.is_empty()) {
         match hash_by(&value) {
+            Ok(Some(on)) if reader.boolean("upstream-hash-by-subset").unwrap_or(false) => balancing.hash = Some(Hashing::Subset(on)),
             Ok(Some(on)) => balancing.hash = Some(Hashing::By(on)),
             Ok(None) => reader.note("upstream-hash-by", Severity::Warning, format!("{value:?}: only one of $request_uri, $uri, $host, $remote_addr, $http_*, $cookie_*, $arg_* is supported; not applied (the load-balance setting applies)")),
             Err(reason) => balancing.refused = Some(("upstream-hash-by".into(), reason)),
@@ -101,10 +123,28 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Balancing, Vec<Annotati
         }
         Some(other) => reader.note("affinity", Severity::Warning, format!("{other:?} is not \"cookie\"; no affinity (as ingress-nginx)")),
     }
-    if balancing.hash.is_some() {
-        balancing.balance = Balance::RingHash;
-    }
+    balancing.balance = match &balancing.hash {
+        Some(Hashing::Subset(_)) => Balance::HashSubset { size: subset_size(&mut reader) },
+        Some(_) => Balance::RingHash,
+        None => balancing.balance,
+    };
     (balancing, reader.notes)
+}
+
+/// ingress-nginx's default `upstream-hash-by-subset-size`.
+const DEFAULT_SUBSET_SIZE: u32 = 3;
+
+/// `upstream-hash-by-subset-size`: a positive number, else the default with a warning (a subset of
+/// more endpoints than the Service has is all of them, as in ingress-nginx).
+fn subset_size(reader: &mut Reader<'_>) -> u32 {
+    let Some(value) = reader.get("upstream-hash-by-subset-size").map(str::trim) else { return DEFAULT_SUBSET_SIZE };
+    match value.parse::<u32>() {
+        Ok(size) if size > 0 => size,
+        _ => {
+            reader.note("upstream-hash-by-subset-size", Severity::Warning, format!("{value:?} is not a positive number; {DEFAULT_SUBSET_SIZE} is used"));
+            DEFAULT_SUBSET_SIZE
+        }
+    }
 }
 
 /// One nginx variable as Envoy's hash input; `Ok(None)` for a valid value we cannot map.
@@ -190,6 +230,26 @@ mod tests {
         let Some(Hashing::Cookie { name, .. }) = &sticky.hash else { panic!("{sticky:?}") };
         assert_eq!(name, "SERVERID");
         assert_eq!(read(&[("affinity", "Cookie")]).hash, None, "case-sensitive, as ingress-nginx");
+    }
+
+    #[test]
+    fn subsets_need_upstream_hash_by_lose_to_affinity_and_default_to_three() {
+        let by_uri = ("upstream-hash-by", "$request_uri");
+        let on = ("upstream-hash-by-subset", "true");
+        let subset = |pairs: &[(&str, &str)]| {
+            let annotations = pairs.iter().map(|(k, v)| (format!("nginx.ingress.kubernetes.io/{k}"), v.to_string())).collect();
+            let (balancing, notes) = parse(&annotations);
+            (balancing.balance, balancing.subset_key(), notes.len())
+        };
+        let uri = Some(HashKey::Header { name: ":path".into() });
+        assert_eq!(subset(&[by_uri, on]), (Balance::HashSubset { size: 3 }, uri.clone(), 0));
+        assert_eq!(subset(&[by_uri, on, ("upstream-hash-by-subset-size", "5")]), (Balance::HashSubset { size: 5 }, uri.clone(), 0));
+        assert_eq!(subset(&[by_uri, on, ("upstream-hash-by-subset-size", "0")]), (Balance::HashSubset { size: 3 }, uri, 1), "warned");
+        assert_eq!(subset(&[("upstream-hash-by", "$arg_tenant"), on]).1, Some(HashKey::Query { name: "tenant".into() }));
+        assert_eq!(subset(&[("upstream-hash-by", "$remote_addr"), on]).1, Some(HashKey::SourceIp));
+        assert_eq!(subset(&[by_uri, ("upstream-hash-by-subset", "false")]).0, Balance::RingHash);
+        assert_eq!(subset(&[on]), (Balance::RoundRobin, None, 0), "no key: the annotation does nothing");
+        assert_eq!(subset(&[by_uri, on, ("affinity", "cookie")]).0, Balance::RingHash, "affinity wins");
     }
 
     #[test]

@@ -196,6 +196,18 @@ fn bad_redirects_and_policy_keys_are_refused_naming_the_field() {
     assert!(check_route(&policy("a b")).is_err());
     assert!(check_route(&bad_https_redirect).is_err_and(|e| e.starts_with("https_redirect: redirect scheme")));
     assert!(check_redirect(&app_root("/foo")).is_ok());
+
+    use crate::subset::HashKey;
+    let subset = |key: HashKey| Route {
+        action: RouteAction::Forward(Forward { subset_hash: Some(Box::new(key)), ..forward_fields("c") }),
+        ..prefix("/", "")
+    };
+    for good in [HashKey::Header { name: ":path".into() }, HashKey::Header { name: "x-user".into() }, HashKey::Cookie { name: "SID".into() }, HashKey::SourceIp] {
+        assert_eq!(check_route(&subset(good.clone())), Ok(()), "{good:?}");
+    }
+    for bad in [HashKey::Header { name: "X-User".into() }, HashKey::Header { name: ":method".into() }, HashKey::Query { name: "a=b".into() }, HashKey::Cookie { name: String::new() }] {
+        assert!(check_route(&subset(bad.clone())).is_err_and(|e| e.starts_with("subset_hash: ")), "{bad:?}");
+    }
 }
 
 #[test]

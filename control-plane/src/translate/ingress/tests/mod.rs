@@ -1583,3 +1583,17 @@ fn affinity_canary_behavior_legacy_is_what_happens_and_sticky_is_reported() {
         assert!(notes.len() == 1 && notes[0].0 == Severity::Warning && notes[0].1.contains("\"legacy\""), "{value}: {notes:?}");
     }
 }
+
+#[test]
+fn hash_subsets_send_the_key_from_the_filter_and_balance_the_cluster_by_subset() {
+    let metadata = annotated(&[(&format!("{NGINX}upstream-hash-by"), "$arg_tenant"), (&format!("{NGINX}upstream-hash-by-subset"), "true")]);
+    let translation = run(&ingress("shop", &metadata, &[rule("shop.example.com", &[path("/", "Prefix", "a", 80)])]));
+    let [vhost] = translation.model.route_table.hosts.as_slice() else { panic!("{:?}", translation.model.route_table.hosts) };
+    let RouteAction::Forward(forward) = &vhost.routes[0].action else { panic!("{:?}", vhost.routes[0].action) };
+    assert_eq!(forward.subset_hash.as_deref(), Some(&wasm_ingress_filter::subset::HashKey::Query { name: "tenant".into() }));
+    let policy = translation.model.policies.get(&forward.policy).cloned().unwrap_or_default();
+    assert_eq!(policy.hash, None, "no Envoy hash policy: the subset balancer picks at random within the subset");
+    let [cluster] = translation.model.clusters.values().collect::<Vec<_>>()[..] else { panic!("{:?}", translation.model.clusters) };
+    assert_eq!(cluster.options.balance, crate::model::Balance::HashSubset { size: 3 });
+    assert_eq!(cluster.endpoints.len(), 3, "the Service's endpoints");
+}
