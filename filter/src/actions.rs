@@ -97,6 +97,7 @@ pub fn apply<'t>(
                 connection_limit: forward.connection_limit.as_deref(),
                 response: forward.response.as_deref(),
                 subset_hash: forward.subset_hash.as_deref(),
+                affinity_cookie: forward.affinity_cookie.as_deref(),
             }
         }
     }
@@ -449,6 +450,7 @@ mod tests {
             connection_limit: None,
             response: None,
             subset_hash: None,
+            affinity_cookie: None,
         });
         let request = RequestParts::new(b"a", long.as_bytes());
         assert_eq!(apply(&action, &request, Some(&matched), 0), Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY });

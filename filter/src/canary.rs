@@ -99,6 +99,7 @@ mod tests {
             weight,
             weight_total: 100,
             origin: Origin::default(),
+            legacy_affinity: false,
         }
     }
 

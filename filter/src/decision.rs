@@ -41,7 +41,8 @@ pub enum Outcome<'t> {
     /// `basic_auth`, only with a password [`crate::matcher::CompiledTable::basic_auth_allows`]; with
     /// `connection_limit`, only while the client has fewer requests in progress (see
     /// [`crate::connections`]). With `subset_hash`, the host shim sends the key's slot (see
-    /// [`crate::subset`]).
+    /// [`crate::subset`]); with `affinity_cookie`, it marks and reads the sticky cookie (see
+    /// [`crate::affinity`]).
     Forward {
         cluster: &'t str,
         path: Option<String>,
@@ -54,6 +55,7 @@ pub enum Outcome<'t> {
         connection_limit: Option<&'t ConnectionLimit>,
         response: Option<&'t ResponseRewrite>,
         subset_hash: Option<&'t HashKey>,
+        affinity_cookie: Option<&'t str>,
     },
     /// Answer from the filter.
     Respond { status: u16, body: &'t str },

@@ -51,6 +51,7 @@ use crate::basic;
 use crate::client_cert;
 use crate::connections::{self, Take};
 use crate::response::Rewrites;
+use crate::affinity;
 use crate::subset::{self, HashKey};
 use crate::request::HeaderLookup;
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
@@ -391,8 +392,15 @@ impl IngressRequest {
         Some(Action::Continue)
     }
 
-    /// Send the request upstream: cluster and policy headers, `x-forwarded-host`, rewrites. A
-    /// rewritten path keeps the client's in [`ORIGINAL_PATH_HEADER`].
+    /// `affinity: cookie`: take the backend mark off the request's sticky cookie (Envoy hashes
+    /// the value it made) and have the response's new cookie marked with `cluster`'s key.
+    fn sticky_cookie(&mut self, name: &str, cookies: Option<&[u8]>, cluster: &str) {
+        if let Some(unmarked) = cookies.and_then(|cookies| affinity::unmarked(cookies, name)) {
+            self.set_http_request_header_bytes("cookie", Some(&unmarked));
+        }
+        self.response = Some(Rewrites { mark_cookie: Some((name.to_string(), affinity::backend_key(cluster))), ..Rewrites::default() });
+    }
+
     /// `upstream-hash-by-subset`: the slot of the route's hash key, for Envoy's subset load
     /// balancer (see [`subset`]); a request without the key's value hashes as empty, as in nginx.
     fn send_subset_slot(&self, key: &HashKey, authority: &[u8], path: &[u8]) {
@@ -407,6 +415,8 @@ impl IngressRequest {
         self.set_http_request_header(subset::SUBSET_HEADER, Some(&slot.to_string()));
     }
 
+    /// Send the request upstream: cluster and policy headers, `x-forwarded-host`, rewrites. A
+    /// rewritten path keeps the client's in [`ORIGINAL_PATH_HEADER`].
     fn forward(&self, authority: &[u8], cluster: &str, policy: &str, path: (&[u8], Option<&str>), new_authority: Option<&str>) -> Action {
         self.set_http_request_header(CLUSTER_HEADER, Some(cluster));
         if !policy.is_empty() {
@@ -472,11 +482,21 @@ impl HttpContext for IngressRequest {
             }
         }
         match decision.outcome {
-            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth, connection_limit, response, subset_hash } => {
+            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth, connection_limit, response, subset_hash, affinity_cookie } => {
+                let cookies = affinity_cookie.and_then(|_| self.get_http_request_header_bytes("cookie"));
+                let sticky = affinity_cookie.zip(cookies.as_deref()).and_then(|(name, cookies)| affinity::backend_of(cookies, name));
                 let cluster = match canary {
-                    Some(canary) if table.chooses_canary(canary, self, self.shared.random.next()) => &canary.cluster,
-                    _ => cluster,
+                    Some(canary) => match affinity::sticks_to_canary(sticky, cluster, canary) {
+                        Some(true) => &canary.cluster,
+                        Some(false) => cluster,
+                        None if table.chooses_canary(canary, self, self.shared.random.next()) => &canary.cluster,
+                        None => cluster,
+                    },
+                    None => cluster,
                 };
+                if let Some(name) = affinity_cookie {
+                    self.sticky_cookie(name, cookies.as_deref(), cluster);
+                }
                 let cors_policy = cors.and_then(|cors| table.cors_policy(cors, self));
                 let preflight = cors.zip(cors_policy).is_some_and(|(cors, chosen)| chosen == cors.preflight_policy);
                 let policy = cors_policy.unwrap_or(policy);
@@ -496,7 +516,8 @@ impl HttpContext for IngressRequest {
                     let https = self.get_http_request_header_bytes("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case(b"https"));
                     let original = Original { authority: &authority, uri: &path, https, ..Original::default() };
                     let user_agent = rewrite.conditional_samesite_none.as_ref().and_then(|_| self.get_http_request_header_bytes("user-agent"));
-                    self.response = Some(Rewrites::for_request(rewrite, &original, user_agent.as_deref()));
+                    let mark = self.response.take().and_then(|rewrites| rewrites.mark_cookie);
+                    self.response = Some(Rewrites { mark_cookie: mark, ..Rewrites::for_request(rewrite, &original, user_agent.as_deref()) });
                 }
                 if let Some(key) = subset_hash {
                     self.send_subset_slot(key, &authority, &path);

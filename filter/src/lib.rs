@@ -6,6 +6,8 @@
 //! - `request`: the request parts routing reads (authority, path, scheme, listener port).
 //! - `actions`: what a matched route does (weighted pick, rewrite-target, ReplacePrefix) as values.
 //! - `canary`: ingress-nginx canary decisions (header, cookie, weight) as a pure function.
+//! - `affinity`: the sticky cookie's backend mark, which keeps a client on the backend (main or
+//!   canary) that first answered it.
 //! - `client_cert`: ingress-nginx client certificates (`auth-tls-*`) per request, after Envoy's
 //!   handshake (SNI = host, certificate presence).
 //! - `auth_cache`: ingress-nginx's cache of auth answers (`auth-cache-key`, `auth-cache-duration`):
@@ -29,6 +31,7 @@
 
 mod action_de;
 pub mod actions;
+pub mod affinity;
 pub mod auth;
 pub mod auth_cache;
 pub mod basic;

@@ -37,6 +37,9 @@ pub struct Rewrites {
     pub origin: Option<String>,
     /// The cookie whose `SameSite=None` is dropped (this request's user agent mishandles it).
     pub strip_samesite_none: Option<String>,
+    /// The sticky cookie (name, backend key) a new `Set-Cookie` of which gets the backend mark
+    /// (see [`crate::affinity::mark`]).
+    pub mark_cookie: Option<(String, String)>,
 }
 
 impl Rewrites {
@@ -50,12 +53,13 @@ impl Rewrites {
             cookie_path: fill(&rewrite.cookie_path),
             origin: rewrite.absolute_redirects.then(|| expand("$scheme://$host", original)).flatten(),
             strip_samesite_none: rewrite.conditional_samesite_none.clone().filter(|_| !same_site_none_compatible(user_agent)),
+            mark_cookie: None,
         }
     }
 
     /// Whether `Set-Cookie` headers need reading.
     pub fn rewrites_cookies(&self) -> bool {
-        self.cookie_domain.is_some() || self.cookie_path.is_some() || self.strip_samesite_none.is_some()
+        self.cookie_domain.is_some() || self.cookie_path.is_some() || self.strip_samesite_none.is_some() || self.mark_cookie.is_some()
     }
 
     /// The new `Location`, if it changes.
@@ -79,8 +83,16 @@ impl Rewrites {
         replace_prefix(url, from.as_bytes(), to.as_bytes())
     }
 
-    /// The new `Set-Cookie`, if its `domain` or `path` changes or it loses `SameSite=None`.
+    /// The new `Set-Cookie`, if its `domain` or `path` changes, it loses `SameSite=None` or it
+    /// is the sticky cookie and gets its backend mark.
     pub fn set_cookie(&self, value: &[u8]) -> Option<Vec<u8>> {
+        let marked = self.mark_cookie.as_ref().and_then(|(name, backend)| crate::affinity::mark(value, name, backend));
+        let value = marked.as_deref().unwrap_or(value);
+        let rewritten = self.rewrite_set_cookie(value);
+        rewritten.or(marked)
+    }
+
+    fn rewrite_set_cookie(&self, value: &[u8]) -> Option<Vec<u8>> {
         let parts: Vec<&[u8]> = value.split(|&b| b == b';').map(|part| part.trim_ascii()).filter(|part| !part.is_empty()).collect();
         let first = parts.first()?;
         let equals = first.iter().position(|&b| b == b'=')?;

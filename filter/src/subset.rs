@@ -60,14 +60,15 @@ impl HashKey {
 /// The slot of a key's value (an absent value hashes as empty, as nginx's empty variable does:
 /// every such request reaches one subset). FNV-1a, folded: the same in every worker and release.
 pub fn slot(value: &[u8]) -> u32 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &byte in value {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    let hash = fnv1a(value);
     let folded = hash ^ (hash >> 32);
     // The remainder is below SLOTS, so it fits.
     u32::try_from(folded % u64::from(SLOTS)).unwrap_or(0)
+}
+
+/// FNV-1a (64 bits) of `bytes`: a fixed digest, the same in every worker and release.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// The value of query argument `name` in `:path` (first occurrence; names compared without regard

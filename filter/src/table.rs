@@ -266,6 +266,12 @@ pub struct Forward {
     /// the same key on one subset of endpoints (see [`crate::subset`]). `None`: no subset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subset_hash: Option<Box<crate::subset::HashKey>>,
+    /// ingress-nginx `affinity: cookie`: the sticky cookie's name. Envoy's hash policy makes the
+    /// cookie; the filter adds the chosen cluster's backend key to it on the way back, takes it off
+    /// on the way in, and with a `canary` keeps a request on the backend its cookie names (see
+    /// [`crate::affinity`]). `None`: no sticky cookie.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity_cookie: Option<String>,
 }
 
 /// A per-client limit on requests in progress (ingress-nginx `limit-connections`).
@@ -468,6 +474,11 @@ pub struct Canary {
     /// The canary Ingress, for logs and `explain`, e.g. `"default/shop-canary"`.
     #[serde(default, skip_serializing_if = "Origin::is_empty")]
     pub origin: Origin,
+    /// `affinity-canary-behavior: legacy` on the canary Ingress: a sticky cookie from the canary
+    /// does not keep a request on it (one from the main backend still keeps it off; see
+    /// [`crate::affinity`]). `false`: ingress-nginx's default `sticky`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legacy_affinity: bool,
 }
 
 /// The header that decides (`canary-by-header`) and how its value is read.
@@ -625,6 +636,7 @@ impl RouteAction {
             connection_limit: None,
             response: None,
             subset_hash: None,
+            affinity_cookie: None,
         })
     }
 
@@ -659,6 +671,7 @@ mod tests {
                             weight: 10,
                             weight_total: 100,
                             origin: Origin::parse("default/ing-canary"),
+                            legacy_affinity: true,
                         })),
                         cors: Some(Box::new(Cors {
                             origin_pattern: Some("(?i)^https://a\\.example$".into()),
@@ -688,6 +701,7 @@ mod tests {
                             conditional_samesite_none: Some("INGRESSCOOKIE".into()),
                         })),
                         subset_hash: Some(Box::new(crate::subset::HashKey::Query { name: "tenant".into() })),
+                        affinity_cookie: Some("INGRESSCOOKIE".into()),
                     }),
                     origin: Origin::parse("default/ing: spec.rules[0].http.paths[0]"),
                     https_redirect: None,
@@ -708,6 +722,7 @@ mod tests {
         assert!(json.contains(r#""policy":"timeout-60s""#), "{json}");
         assert!(json.contains(r#""connection_limit":{"zone":"default/ing","limit":8,"exempt":["10.0.0.0/8"]}"#), "{json}");
         assert!(json.contains(r#""subset_hash":{"from":"query","name":"tenant"}"#), "{json}");
+        assert!(json.contains(r#""legacy_affinity":true"#) && json.contains(r#""affinity_cookie":"INGRESSCOOKIE""#), "{json}");
         assert_eq!(RouteTable::from_json(json.as_bytes()).ok(), Some(table));
     }
 

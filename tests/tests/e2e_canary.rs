@@ -7,7 +7,11 @@
 //! - `-by-cookie`: `always` / `never`, header before cookie;
 //! - `canary-weight`: 100 -> all canary, 50 -> both get a fair share (400 requests);
 //! - a canary without a main Ingress serves nothing (404);
-//! - the canary joins the main's Service everywhere it is used (ingress-nginx's per-upstream quirk).
+//! - the canary joins the main's Service everywhere it is used (ingress-nginx's per-upstream quirk);
+//! - with `affinity: cookie` on the main Ingress (canary.go's "canary affinity behavior"): a client
+//!   whose sticky cookie came from the canary stays on it (default and `sticky`), one whose cookie
+//!   came from the main backend stays there even when it sends the canary header (ingress-nginx's
+//!   quirk), and with `legacy` the canary sets no cookie and the weight alone decides.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -134,4 +138,70 @@ fn canary_ingresses_behave_like_ingress_nginx() {
     // over 400 requests at least 35% each (a fair coin fails that about once in a billion runs).
     let canary_share = (0..400).filter(|_| client.which("half.test", "/info", &[]) == served("canary")).count();
     assert!((140..=260).contains(&canary_share), "canary got {canary_share} of 400");
+}
+
+/// GET `/info` on `host`: (backend, the `aff` cookie set, as `aff=value`).
+fn sticky_get(client: &Client, host: &str, headers: &[(&str, &str)]) -> (String, Option<String>) {
+    client.runtime.block_on(async {
+        let mut request = client.client.get(format!("http://{host}:{}/info", client.gateway.port()));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{host}");
+        let cookie = response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).find(|c| c.starts_with("aff="));
+        let cookie = cookie.map(|c| c.split(';').next().unwrap().to_string());
+        (Echo::parse(&response.bytes().await.unwrap()).unwrap().backend, cookie)
+    })
+}
+
+#[test]
+fn a_sticky_cookie_keeps_a_client_on_main_or_canary_like_ingress_nginx() {
+    let main = EchoBackend::spawn("main", Ipv4Addr::new(127, 0, 0, 191)).unwrap();
+    let canary = EchoBackend::spawn("canary", Ipv4Addr::new(127, 0, 0, 192)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "canary-svc", &[("http", 80)], &[&canary]);
+    let sticky = [("affinity", "cookie"), ("session-cookie-name", "aff")];
+    let forced = [("canary", "true"), ("canary-by-header", "ForceCanary"), ("canary-by-header-value", "yes"), ("canary-weight", "1")];
+    let cases: [(&str, Vec<(&str, &str)>); 3] = [
+        ("default.test", forced.to_vec()),
+        ("sticky.test", [&forced[..], &[("affinity-canary-behavior", "sticky")]].concat()),
+        ("legacy.test", vec![("canary", "true"), ("canary-by-header", "ForceCanary"), ("canary-by-header-value", "yes"), ("canary-weight", "50"), ("affinity-canary-behavior", "legacy")]),
+    ];
+    for (i, (host, canary_annotations)) in cases.iter().enumerate() {
+        let service = format!("main-{i}");
+        objects.extend(manifests::service("default", &service, &[("http", 80)], &[&main]));
+        objects.push(ingress(&format!("main-{i}"), &sticky, host, &service));
+        objects.push(ingress(&format!("canary-{i}"), canary_annotations, host, "canary-svc"));
+    }
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let client = Client::new(gateway.http, &["default.test", "sticky.test", "legacy.test"]);
+
+    for host in ["default.test", "sticky.test"] {
+        // The canary header sends the first request to the canary, which sets the sticky cookie;
+        // that cookie alone keeps the next 50 there (weight 1 would send nearly all to main).
+        let (backend, cookie) = sticky_get(&client, host, &[("ForceCanary", "yes")]);
+        assert_eq!(backend, "canary", "{host}");
+        let cookie = cookie.unwrap_or_else(|| panic!("{host}: the canary sets the sticky cookie"));
+        for _ in 0..50 {
+            assert_eq!(sticky_get(&client, host, &[("Cookie", &cookie)]).0, "canary", "{host} with {cookie}");
+        }
+        // A client whose cookie came from the main backend stays there, the canary header
+        // included (ingress-nginx checks the main backend's affinity first).
+        let main_cookie = (0..20)
+            .map(|_| sticky_get(&client, host, &[]))
+            .find_map(|(backend, cookie)| if backend == "main" { cookie } else { None })
+            .unwrap_or_else(|| panic!("{host}: no cookie from main in 20 requests at weight 1"));
+        for _ in 0..20 {
+            assert_eq!(sticky_get(&client, host, &[("Cookie", &main_cookie), ("ForceCanary", "yes")]).0, "main", "{host} with {main_cookie}");
+        }
+    }
+
+    // legacy: the canary answers the forced request without a sticky cookie, and cookieless
+    // requests split by the weight (ingress-nginx: each backend at least 40 % of 200).
+    let (backend, cookie) = sticky_get(&client, "legacy.test", &[("ForceCanary", "yes")]);
+    assert_eq!((backend.as_str(), cookie), ("canary", None), "legacy: no affinity cookie from the canary");
+    let canary_share = (0..200).filter(|_| sticky_get(&client, "legacy.test", &[]).0 == "canary").count();
+    assert!((70..=130).contains(&canary_share), "legacy at weight 50: {canary_share} of 200 to the canary (ingress-nginx asks 80 or more each way; 4 standard deviations here)");
 }

@@ -350,7 +350,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
     }
 
     match &decision.outcome {
-        Outcome::Forward { cluster, path, authority, policy, canary, cors, auth, basic_auth, connection_limit, response, subset_hash } => {
+        Outcome::Forward { cluster, path, authority, policy, canary, cors, auth, basic_auth, connection_limit, response, subset_hash, affinity_cookie } => {
             let _ = writeln!(out, "backend:   {}", cluster_line(model, cluster));
             if let Some(canary) = canary {
                 let _ = writeln!(out, "canary:    {}", cluster_line(model, &canary.cluster));
@@ -396,6 +396,9 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             }
             if let Some(response) = response {
                 let _ = writeln!(out, "response:  {}", describe_response(response));
+            }
+            if let Some(cookie) = affinity_cookie {
+                let _ = writeln!(out, "affinity:  sticky cookie {cookie} (marked with the backend that answered; with a canary it keeps the client there)");
             }
             if let Some(key) = subset_hash {
                 let _ = writeln!(out, "subset:    requests with the same {} reach the same subset of endpoints (upstream-hash-by-subset)", describe_hash_key(key));

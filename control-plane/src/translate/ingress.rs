@@ -481,6 +481,7 @@ fn for_backend(action: RouteAction, nginx: &NginxAnnotations, route_policies: &R
             forward.host_rewrite = route_policies.host_rewrite.clone();
             forward.response = response_rewrite(nginx).map(Box::new);
             forward.subset_hash = nginx.balancing.subset_key().map(Box::new);
+            forward.affinity_cookie = nginx.balancing.affinity_cookie().map(String::from);
             RouteAction::Forward(forward)
         }
         other => other,

@@ -114,6 +114,9 @@ fn check_forward(forward: &Forward) -> Result<(), String> {
     if let Some(limit) = &forward.connection_limit {
         crate::connections::check(limit).map_err(|e| format!("connection_limit: {e}"))?;
     }
+    if let Some(name) = &forward.affinity_cookie {
+        check_token("affinity cookie", name).map_err(|e| format!("affinity_cookie: {e}"))?;
+    }
     if let Some(key) = &forward.subset_hash {
         check_subset_hash(key).map_err(|e| format!("subset_hash: {e}"))?;
     }

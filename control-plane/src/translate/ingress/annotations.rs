@@ -207,16 +207,6 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
             (Support::Applied | Support::Differs, name) if alias::NAMES.contains(&name) => {} // read by `alias::parse`
             (Support::Applied | Support::Differs, name) if header_maps::NAMES.contains(&name) => {} // read by `header_maps::parse`
             (Support::Applied | Support::Differs, name) if ciphers::NAMES.contains(&name) => {} // read by `ciphers::parse`
-            // Each request is decided by the canary rules and affinity applies within the backend
-            // chosen: ingress-nginx's `legacy`. Its default `sticky` is not reproduced.
-            (Support::Differs, "affinity-canary-behavior") => match value.trim() {
-                "legacy" => {}
-                other => notes.push((
-                    key.clone(),
-                    Severity::Warning,
-                    format!("{other:?} is not applied: each request is decided by the canary rules again, and the sticky cookie only picks the endpoint within the backend chosen (ingress-nginx's \"legacy\")"),
-                )),
-            },
             (Support::Differs, "ssl-passthrough") => match value.trim() {
                 "true" => parsed.ssl_passthrough = true,
                 "false" => {}

@@ -51,6 +51,14 @@ pub struct Balancing {
 }
 
 impl Balancing {
+    /// The sticky cookie's name (`affinity: cookie`).
+    pub fn affinity_cookie(&self) -> Option<&str> {
+        match &self.hash {
+            Some(Hashing::Cookie { name, .. }) => Some(name),
+            _ => None,
+        }
+    }
+
     /// The filter's subset key (`upstream-hash-by-subset`); `None` without subsets.
     pub fn subset_key(&self) -> Option<HashKey> {
         let Some(Hashing::Subset(on)) = &self.hash else { return None };

@@ -14,6 +14,9 @@
 //!   `spec.defaultBackend` of main Ingresses never get a canary here: a difference);
 //! - `canary-by-header-value` wins over `-pattern`; a pattern the regex engine refuses makes the
 //!   header's mere presence keep requests on the main Service;
+//! - with `affinity: cookie` on the main Ingress the canary's cluster is sticky too and a client
+//!   stays on the backend its cookie names (`affinity-canary-behavior: sticky`, the default; see
+//!   [`wasm_ingress_filter::affinity`]); `legacy` gives the canary no sticky cookie;
 //! - `canary-weight-total` counts only above 100; canary annotations without `canary: "true"` are
 //!   an error and the Ingress is served as a normal one.
 //!
@@ -25,7 +28,7 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use wasm_ingress_filter::matcher::{check_token, compile_header_regex};
 use wasm_ingress_filter::table::{Canary, CanaryHeader, CanaryHeaderRule, RouteAction};
 
-use crate::model::{ObjectRef, Severity, UpstreamOptions};
+use crate::model::{Balance, ObjectRef, Severity, UpstreamOptions};
 use crate::state::ObjectKey;
 
 use super::annotations::{AnnotationNote, NGINX_PREFIX};
@@ -42,6 +45,7 @@ pub const NAMES: &[&str] = &[
     "canary-by-header-value",
     "canary-weight",
     "canary-weight-total",
+    "affinity-canary-behavior",
 ];
 
 /// ingress-nginx counts `canary-weight-total` only above this.
@@ -54,6 +58,9 @@ pub struct CanaryRules {
     pub cookie: Option<String>,
     pub weight: u32,
     pub weight_total: u32,
+    /// `affinity-canary-behavior: legacy`: the canary takes none of the main Ingress's sticky
+    /// cookie (see [`Canary::legacy_affinity`]).
+    pub legacy_affinity: bool,
 }
 
 /// The canary rules of an Ingress with `canary: "true"`; `None` for any other Ingress.
@@ -61,7 +68,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Option<CanaryRules>, Ve
     let mut reader = Reader::new(annotations);
     let enabled = reader.boolean("canary").unwrap_or(false);
     if !enabled {
-        let set: Vec<&str> = NAMES[1..].iter().copied().filter(|name| reader.get(name).is_some_and(|v| !v.trim().is_empty())).collect();
+        let set: Vec<&str> = NAMES[1..].iter().copied().filter(|name| *name != "affinity-canary-behavior").filter(|name| reader.get(name).is_some_and(|v| !v.trim().is_empty())).collect();
         if let Some(first) = set.first() {
             reader.note(first, Severity::Error, format!("canary annotations ({}) without canary: \"true\"; ignored, the Ingress is served as a main Ingress (as ingress-nginx)", set.join(", ")));
         }
@@ -74,7 +81,21 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Option<CanaryRules>, Ve
     let cookie = reader_token(&mut reader, "canary-by-cookie");
     let weight = reader.integer("canary-weight").map_or(0, saturate);
     let weight_total = reader.integer("canary-weight-total").map_or(MIN_WEIGHT_TOTAL, saturate).max(MIN_WEIGHT_TOTAL);
-    (Some(CanaryRules { header, cookie, weight, weight_total }), reader.notes)
+    let legacy_affinity = affinity_behaviour(&mut reader);
+    (Some(CanaryRules { header, cookie, weight, weight_total, legacy_affinity }), reader.notes)
+}
+
+/// `affinity-canary-behavior`: `legacy`, else ingress-nginx's default `sticky` (a value its
+/// validation refuses counts as unset: a warning).
+fn affinity_behaviour(reader: &mut Reader<'_>) -> bool {
+    match reader.get("affinity-canary-behavior").map(str::trim) {
+        Some("legacy") => true,
+        None | Some("" | "sticky") => false,
+        Some(other) => {
+            reader.note("affinity-canary-behavior", Severity::Warning, format!("{other:?} is not \"sticky\" or \"legacy\"; \"sticky\" (the default) applies"));
+            false
+        }
+    }
 }
 
 fn saturate(value: u64) -> u32 {
@@ -268,6 +289,10 @@ fn join(
     if !sends_there || forward.canary.is_some() {
         return false;
     }
+    // `legacy`: the canary does not inherit the main Ingress's sticky cookie (Envoy then sets
+    // none for it: a round-robin cluster computes no hash).
+    let legacy = canary.rules.legacy_affinity && forward.affinity_cookie.is_some();
+    let options = &UpstreamOptions { balance: if legacy { Balance::RoundRobin } else { options.balance }, ..options.clone() };
     let Some(RouteAction::Forward(resolved)) = backends.resolve(&canary.key, &target.field, target.backend, options, diagnostics) else {
         return false;
     };
@@ -280,6 +305,7 @@ fn join(
         weight: rules.weight,
         weight_total: rules.weight_total,
         origin: canary.key.origin(""),
+        legacy_affinity: rules.legacy_affinity,
     }));
     true
 }

@@ -59,7 +59,7 @@ use Support::{AccessControl, Applied, Differs, NoEffect, NotYet, Snippet};
 /// once documented (`allowlist-source-range`, `global-rate-limit*`, …), sorted by name.
 pub const REGISTRY: &[Entry] = &[
     entry("affinity", Differs),
-    entry("affinity-canary-behavior", Differs),
+    entry("affinity-canary-behavior", Applied),
     entry("affinity-mode", Differs),
     entry("allowlist-source-range", Applied),
     entry("app-root", Applied),

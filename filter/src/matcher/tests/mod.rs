@@ -506,7 +506,7 @@ fn rewrite_target_through_the_matcher() {
         let decision = compiled.route(&RequestParts::new(b"rewrite.bar.com", path.as_bytes()), 0);
         assert_eq!(
             decision.outcome,
-            Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, response: None, subset_hash: None },
+            Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, response: None, subset_hash: None, affinity_cookie: None },
             "path {path}"
         );
     }
@@ -546,6 +546,7 @@ fn a_canary_route_names_both_clusters_and_decides_with_its_compiled_pattern() {
             weight: 0,
             weight_total: 100,
             origin: Origin::parse("default/info-canary"),
+            legacy_affinity: false,
         }));
     }
     let table = table(vec![vhost("foo", vec![route])], None);
@@ -758,8 +759,8 @@ fn policy_key_is_carried_into_the_forward_outcome() {
     };
     let compiled = table(vec![vhost("a.com", vec![slow, prefix("/", "plain")])], None);
     let outcome = |path: &str| compiled.route(&RequestParts::new(b"a.com", path.as_bytes()), 0).outcome;
-    assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, response: None, subset_hash: None });
-    assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, response: None, subset_hash: None });
+    assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, response: None, subset_hash: None, affinity_cookie: None });
+    assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, response: None, subset_hash: None, affinity_cookie: None });
 }
 
 fn forward_fields(cluster: &str) -> Forward {

@@ -106,6 +106,7 @@ fn invalid_tables_are_refused() {
             weight: 0,
             weight_total: 100,
             origin: Origin::default(),
+            legacy_affinity: false,
         };
         edit(&mut canary);
         let mut route = prefix("/", "a");

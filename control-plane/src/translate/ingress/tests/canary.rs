@@ -3,6 +3,8 @@
 
 use wasm_ingress_filter::table::{Canary, CanaryHeader, CanaryHeaderRule, Origin};
 
+use crate::model::Balance;
+
 use super::*;
 
 fn main_ingress(host: &str, path_type: &str) -> String {
@@ -43,6 +45,7 @@ fn a_canary_lends_its_service_to_the_main_path_and_serves_nothing_of_its_own() {
             weight: 0,
             weight_total: 100,
             origin: Origin::new("default", "canary", ""),
+            legacy_affinity: false,
         };
         assert_eq!(forward.canary.as_deref(), Some(&expected), "{name}");
         assert_eq!(host_of(&translation, "foo").routes.len(), 1, "{name}: the canary's path is not a route");
@@ -142,4 +145,25 @@ fn a_canary_is_spoken_to_like_the_main_backend() {
     let canary = canary_of(&translation, "foo", "/info").expect("attached");
     assert_eq!(canary.cluster, grpc.cluster_name(&cluster_name("default", "b", 8080)));
     assert_eq!(translation.model.clusters[&canary.cluster].options, grpc);
+}
+
+#[test]
+fn a_sticky_main_makes_its_canary_sticky_unless_the_canary_says_legacy() {
+    let sticky_main = ingress("main", &format!("{}{}", created("2024-01-01T00:00:00Z"), nginx(&[("affinity", "cookie"), ("session-cookie-name", "aff")])), &[rule("foo", &[path("/info", "Prefix", "a", 80)])]);
+    for (behaviour, legacy, canary_balance) in [(None, false, Balance::RingHash), (Some("sticky"), false, Balance::RingHash), (Some("legacy"), true, Balance::RoundRobin)] {
+        let mut annotations = vec![("canary", "true"), ("canary-weight", "1")];
+        annotations.extend(behaviour.map(|value| ("affinity-canary-behavior", value)));
+        let translation = run(&[sticky_main.clone(), canary_ingress("canary", "2024-02-01T00:00:00Z", &annotations, "foo", "Prefix", "b", 8080)].concat());
+        let RouteAction::Forward(forward) = &route_at(&translation, "foo", "/info").action else { panic!() };
+        assert_eq!(forward.affinity_cookie.as_deref(), Some("aff"), "{behaviour:?}");
+        let canary = forward.canary.as_deref().expect("attached");
+        assert_eq!(canary.legacy_affinity, legacy, "{behaviour:?}");
+        assert_eq!(translation.model.clusters[&canary.cluster].options.balance, canary_balance, "{behaviour:?}: the canary's cluster");
+        assert_eq!(translation.model.clusters[&forward.backends[0].cluster].options.balance, Balance::RingHash, "{behaviour:?}: the main's");
+    }
+    // Without affinity on the main Ingress there is no sticky cookie to follow.
+    let translation = run(&[main_ingress("foo", "Prefix"), canary_ingress("canary", "2024-02-01T00:00:00Z", &[("canary", "true"), ("affinity", "cookie")], "foo", "Prefix", "b", 8080)].concat());
+    let RouteAction::Forward(forward) = &route_at(&translation, "foo", "/info").action else { panic!() };
+    assert_eq!(forward.affinity_cookie, None);
+    assert_eq!(translation.model.clusters[&forward.canary.as_deref().unwrap().cluster].options.balance, Balance::RoundRobin, "the canary's own affinity is ignored");
 }

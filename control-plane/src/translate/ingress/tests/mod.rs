@@ -1571,17 +1571,19 @@ fn answer_headers_leave_out_what_a_snippet_sets_and_what_an_answer_sets_itself()
 }
 
 #[test]
-fn affinity_canary_behavior_legacy_is_what_happens_and_sticky_is_reported() {
-    let notes_for = |value: &str| {
-        let annotations: BTreeMap<String, String> = [(format!("{NGINX}affinity-canary-behavior"), value.to_string())].into();
-        let (_, notes) = parse_annotations(Some(&annotations), "default");
-        notes.into_iter().filter(|(key, _, _)| key.ends_with("affinity-canary-behavior")).map(|(_, severity, note)| (severity, note)).collect::<Vec<_>>()
+fn affinity_canary_behavior_is_read_on_canaries_sticky_by_default() {
+    let parse = |pairs: &[(&str, &str)]| {
+        let annotations: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (format!("{NGINX}{k}"), v.to_string())).collect();
+        let (parsed, notes) = parse_annotations(Some(&annotations), "default");
+        let notes: Vec<_> = notes.into_iter().filter(|(key, _, _)| key.ends_with("affinity-canary-behavior")).map(|(_, severity, _)| severity).collect();
+        (parsed.canary.map(|rules| rules.legacy_affinity), notes)
     };
-    assert_eq!(notes_for("legacy"), []);
-    for value in ["sticky", "other"] {
-        let notes = notes_for(value);
-        assert!(notes.len() == 1 && notes[0].0 == Severity::Warning && notes[0].1.contains("\"legacy\""), "{value}: {notes:?}");
-    }
+    let canary = ("canary", "true");
+    assert_eq!(parse(&[canary]), (Some(false), vec![]), "sticky by default");
+    assert_eq!(parse(&[canary, ("affinity-canary-behavior", "sticky")]), (Some(false), vec![]));
+    assert_eq!(parse(&[canary, ("affinity-canary-behavior", "legacy")]), (Some(true), vec![]));
+    assert_eq!(parse(&[canary, ("affinity-canary-behavior", "other")]), (Some(false), vec![Severity::Warning]), "refused by ingress-nginx: the default");
+    assert_eq!(parse(&[("affinity-canary-behavior", "legacy")]), (None, vec![]), "on a main Ingress it does nothing, as in ingress-nginx");
 }
 
 #[test]

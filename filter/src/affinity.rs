@@ -1,0 +1,155 @@
+//! ingress-nginx's sticky cookie (`affinity: cookie`) as its canary decisions see it. ingress-nginx
+//! writes the cookie as `<endpoint key>|<backend key>`, and with a canary on the route a request
+//! whose cookie names the main backend stays on it (canary rules included: even the canary header
+//! loses), one whose cookie names the canary goes there (unless the canary Ingress says
+//! `affinity-canary-behavior: legacy`), and only other requests meet the canary rules.
+//!
+//! Here Envoy's hash policy makes the cookie (`name="<hash>"`) and picks the endpoint from it, so
+//! the filter adds the backend part on the way back ([`mark`]: the cluster it chose) and, on the
+//! way in, reads it ([`backend_of`]) and takes it off again ([`unmarked`]) so that Envoy hashes
+//! the value it made. The backend key is a digest of the cluster name ([`backend_key`]): opaque
+//! and the same in every worker and release, as ingress-nginx's MD5 of the backend name. Pure.
+
+use crate::canary::cookie_value;
+use crate::subset::fnv1a;
+use crate::table::Canary;
+
+/// What separates the endpoint part from the backend part, as in ingress-nginx.
+const DELIMITER: u8 = b'|';
+
+/// The backend key of `cluster` in the sticky cookie (16 hex digits).
+pub fn backend_key(cluster: &str) -> String {
+    format!("{:016x}", fnv1a(cluster.as_bytes()))
+}
+
+/// The backend part of cookie `name` in a `Cookie` header: what follows its last `|` (quotes
+/// around the value ignored); `None` without the cookie or the part.
+pub fn backend_of<'c>(cookies: &'c [u8], name: &str) -> Option<&'c [u8]> {
+    let value = unquoted(cookie_value(cookies, name.as_bytes())?);
+    let at = value.iter().rposition(|&b| b == DELIMITER)?;
+    value.get(at + 1..)
+}
+
+/// Which backend the sticky cookie keeps the request on: `Some(false)` the main one (`main` is
+/// its cluster), `Some(true)` the canary (not with `legacy_affinity`), `None` the canary rules
+/// decide.
+pub fn sticks_to_canary(backend: Option<&[u8]>, main: &str, canary: &Canary) -> Option<bool> {
+    let backend = backend?;
+    if backend == backend_key(main).as_bytes() {
+        Some(false)
+    } else if !canary.legacy_affinity && backend == backend_key(&canary.cluster).as_bytes() {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+/// The `Cookie` header with cookie `name`'s backend part taken off (every occurrence); `None`
+/// when nothing changes.
+pub fn unmarked(cookies: &[u8], name: &str) -> Option<Vec<u8>> {
+    let mut changed = false;
+    let pairs: Vec<Vec<u8>> = cookies
+        .split(|&b| b == b';')
+        .map(|pair| {
+            let trimmed = pair.trim_ascii();
+            let Some(eq) = trimmed.iter().position(|&b| b == b'=') else { return trimmed.to_vec() };
+            let (key, value) = (trimmed[..eq].trim_ascii(), trimmed[eq + 1..].trim_ascii());
+            if !key.eq_ignore_ascii_case(name.as_bytes()) {
+                return trimmed.to_vec();
+            }
+            let quoted = value.len() >= 2 && value.starts_with(b"\"") && value.ends_with(b"\"");
+            let inner = unquoted(value);
+            let Some(at) = inner.iter().rposition(|&b| b == DELIMITER) else { return trimmed.to_vec() };
+            changed = true;
+            let endpoint = &inner[..at];
+            let mut out = [key, b"="].concat();
+            if quoted {
+                out.push(b'"');
+                out.extend_from_slice(endpoint);
+                out.push(b'"');
+            } else {
+                out.extend_from_slice(endpoint);
+            }
+            out
+        })
+        .collect();
+    changed.then(|| pairs.join(&b"; "[..]))
+}
+
+/// `Set-Cookie` value `set_cookie` with `backend` added to cookie `name`'s value (inside its
+/// quotes); `None` for another cookie or one already marked.
+pub fn mark(set_cookie: &[u8], name: &str, backend: &str) -> Option<Vec<u8>> {
+    let end = set_cookie.iter().position(|&b| b == b';').unwrap_or(set_cookie.len());
+    let (first, rest) = set_cookie.split_at(end);
+    let eq = first.iter().position(|&b| b == b'=')?;
+    let (key, value) = (first[..eq].trim_ascii(), first[eq + 1..].trim_ascii());
+    if key != name.as_bytes() || unquoted(value).contains(&DELIMITER) {
+        return None;
+    }
+    let mut out = [key, b"="].concat();
+    let marked = [unquoted(value), &[DELIMITER], backend.as_bytes()].concat();
+    if value.len() >= 2 && value.starts_with(b"\"") && value.ends_with(b"\"") {
+        out.push(b'"');
+        out.extend_from_slice(&marked);
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(&marked);
+    }
+    out.extend_from_slice(rest);
+    Some(out)
+}
+
+fn unquoted(value: &[u8]) -> &[u8] {
+    match value {
+        [b'"', inner @ .., b'"'] => inner,
+        other => other,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn canary(legacy_affinity: bool) -> Canary {
+        Canary { cluster: "default/canary/80".into(), header: None, cookie: None, weight: 0, weight_total: 100, origin: Default::default(), legacy_affinity }
+    }
+
+    #[test]
+    fn a_cookie_marked_with_a_backend_keeps_the_request_there_as_ingress_nginx() {
+        let main = "default/main/80";
+        let (main_key, canary_key) = (backend_key(main), backend_key("default/canary/80"));
+        assert_ne!(main_key, canary_key);
+        assert_eq!(main_key.len(), 16);
+        let cookie = |backend: &str| format!("a=1; aff=\"e3b0c442|{backend}\"").into_bytes();
+        let cases = [
+            (cookie(&main_key), false, Some(false)),
+            (cookie(&canary_key), false, Some(true)),
+            (cookie(&canary_key), true, None),
+            (cookie(&main_key), true, Some(false)),
+            (cookie("0123456789abcdef"), false, None),
+            (b"aff=\"e3b0c442\"".to_vec(), false, None),
+            (b"other=x".to_vec(), false, None),
+        ];
+        for (cookies, legacy, expected) in cases {
+            let backend = backend_of(&cookies, "aff");
+            assert_eq!(sticks_to_canary(backend, main, &canary(legacy)), expected, "{} legacy={legacy}", String::from_utf8_lossy(&cookies));
+        }
+    }
+
+    #[test]
+    fn the_mark_goes_on_envoys_cookie_and_comes_off_before_envoy_hashes_it() {
+        let set = b"aff=\"e3b0c442\"; Max-Age=60; Path=/info; HttpOnly";
+        let marked = mark(set, "aff", "0123456789abcdef").unwrap();
+        assert_eq!(marked, b"aff=\"e3b0c442|0123456789abcdef\"; Max-Age=60; Path=/info; HttpOnly");
+        assert_eq!(mark(&marked, "aff", "x"), None, "marked once");
+        assert_eq!(mark(set, "other", "x"), None);
+        assert_eq!(mark(b"aff=plain", "aff", "k").unwrap(), b"aff=plain|k");
+
+        let sent = b"a=1; aff=\"e3b0c442|0123456789abcdef\"; b=2";
+        assert_eq!(unmarked(sent, "aff").unwrap(), b"a=1; aff=\"e3b0c442\"; b=2");
+        assert_eq!(unmarked(b"aff=plain|k", "aff").unwrap(), b"aff=plain");
+        assert_eq!(unmarked(b"a=1; aff=\"e3b0c442\"", "aff"), None, "nothing to take off");
+        assert_eq!(backend_of(sent, "aff"), Some(&b"0123456789abcdef"[..]));
+    }
+}
