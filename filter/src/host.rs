@@ -392,11 +392,28 @@ impl IngressRequest {
         Some(Action::Continue)
     }
 
+    /// The request's `Cookie` headers (HTTP/1 allows several): the first alone when it holds
+    /// cookie `name` or there is none, else all of them (read from the whole header map).
+    fn cookie_headers(&self, name: &str) -> Vec<Vec<u8>> {
+        match self.get_http_request_header_bytes("cookie") {
+            None => Vec::new(),
+            Some(first) if crate::canary::cookie_value(&first, name.as_bytes()).is_some() => vec![first],
+            Some(_) => self.get_http_request_headers_bytes().into_iter().filter(|(n, _)| n == "cookie").map(|(_, v)| v).collect(),
+        }
+    }
+
     /// `affinity: cookie`: take the backend mark off the request's sticky cookie (Envoy hashes
-    /// the value it made) and have the response's new cookie marked with `cluster`'s key.
-    fn sticky_cookie(&mut self, name: &str, cookies: Option<&[u8]>, cluster: &str) {
-        if let Some(unmarked) = cookies.and_then(|cookies| affinity::unmarked(cookies, name)) {
-            self.set_http_request_header_bytes("cookie", Some(&unmarked));
+    /// the value it made; every `Cookie` header is written back when one changes) and have the
+    /// response's new cookie marked with `cluster`'s key.
+    fn sticky_cookie(&mut self, name: &str, cookies: &[Vec<u8>], cluster: &str) {
+        let unmarked: Vec<Option<Vec<u8>>> = cookies.iter().map(|value| affinity::unmarked(value, name)).collect();
+        if unmarked.iter().any(Option::is_some) {
+            // `cookies` holds only the first header when the sticky cookie is there: read them all.
+            let all = if cookies.len() == 1 { self.get_http_request_headers_bytes().into_iter().filter(|(n, _)| n == "cookie").map(|(_, v)| v).collect() } else { cookies.to_vec() };
+            self.set_http_request_header("cookie", None);
+            for value in &all {
+                self.add_http_request_header_bytes("cookie", affinity::unmarked(value, name).as_deref().unwrap_or(value));
+            }
         }
         self.response = Some(Rewrites { mark_cookie: Some((name.to_string(), affinity::backend_key(cluster))), ..Rewrites::default() });
     }
@@ -483,8 +500,8 @@ impl HttpContext for IngressRequest {
         }
         match decision.outcome {
             Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth, connection_limit, response, subset_hash, affinity_cookie } => {
-                let cookies = affinity_cookie.and_then(|_| self.get_http_request_header_bytes("cookie"));
-                let sticky = affinity_cookie.zip(cookies.as_deref()).and_then(|(name, cookies)| affinity::backend_of(cookies, name));
+                let cookies = affinity_cookie.map(|name| self.cookie_headers(name)).unwrap_or_default();
+                let sticky = affinity_cookie.and_then(|name| cookies.iter().find_map(|cookies| affinity::backend_of(cookies, name)));
                 let cluster = match canary {
                     Some(canary) => match affinity::sticks_to_canary(sticky, cluster, canary) {
                         Some(true) => &canary.cluster,
@@ -495,7 +512,7 @@ impl HttpContext for IngressRequest {
                     None => cluster,
                 };
                 if let Some(name) = affinity_cookie {
-                    self.sticky_cookie(name, cookies.as_deref(), cluster);
+                    self.sticky_cookie(name, &cookies, cluster);
                 }
                 let cors_policy = cors.and_then(|cors| table.cors_policy(cors, self));
                 let preflight = cors.zip(cors_policy).is_some_and(|(cors, chosen)| chosen == cors.preflight_policy);

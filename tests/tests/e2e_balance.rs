@@ -85,6 +85,20 @@ fn affinity_and_hashing_behave_like_ingress_nginx() {
         assert_eq!(backend, first, "a request with the cookie sticks");
         assert_eq!(again, None, "the cookie is not set again");
     }
+    // The cookie names the backend after a `|`, as ingress-nginx's; the upstream gets it without.
+    let (endpoint_part, _) = cookie.split_once('|').expect("the backend part");
+    let envoys = format!("{endpoint_part}\"");
+    // HTTP/1.1 clients may send it in a second Cookie header: it sticks just the same.
+    for _ in 0..10 {
+        let echo = client.runtime.block_on(async {
+            let request = client.client.get(format!("http://sticky.test:{}/app/x", client.port)).header("cookie", "a=1").header("cookie", cookie.as_str());
+            let response = request.send().await.unwrap();
+            Echo::parse(&response.bytes().await.unwrap()).unwrap()
+        });
+        assert_eq!(echo.backend, first, "the sticky cookie in the second Cookie header");
+        let upstream = &echo.headers["cookie"];
+        assert!(upstream.contains("a=1") && upstream.contains(&envoys) && !upstream.contains('|'), "upstream got {upstream:?}, sent {cookie}");
+    }
 
     // upstream-hash-by: a tenant sticks to one backend; tenants spread over both.
     let mut seen = BTreeSet::new();
