@@ -57,20 +57,10 @@ pub fn unmarked(cookies: &[u8], name: &str) -> Option<Vec<u8>> {
             if !key.eq_ignore_ascii_case(name.as_bytes()) {
                 return trimmed.to_vec();
             }
-            let quoted = value.len() >= 2 && value.starts_with(b"\"") && value.ends_with(b"\"");
             let inner = unquoted(value);
             let Some(at) = inner.iter().rposition(|&b| b == DELIMITER) else { return trimmed.to_vec() };
             changed = true;
-            let endpoint = &inner[..at];
-            let mut out = [key, b"="].concat();
-            if quoted {
-                out.push(b'"');
-                out.extend_from_slice(endpoint);
-                out.push(b'"');
-            } else {
-                out.extend_from_slice(endpoint);
-            }
-            out
+            pair_with(key, value, &inner[..at])
         })
         .collect();
     changed.then(|| pairs.join(&b"; "[..]))
@@ -86,17 +76,16 @@ pub fn mark(set_cookie: &[u8], name: &str, backend: &str) -> Option<Vec<u8>> {
     if key != name.as_bytes() || unquoted(value).contains(&DELIMITER) {
         return None;
     }
-    let mut out = [key, b"="].concat();
     let marked = [unquoted(value), &[DELIMITER], backend.as_bytes()].concat();
-    if value.len() >= 2 && value.starts_with(b"\"") && value.ends_with(b"\"") {
-        out.push(b'"');
-        out.extend_from_slice(&marked);
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(&marked);
-    }
+    let mut out = pair_with(key, value, &marked);
     out.extend_from_slice(rest);
     Some(out)
+}
+
+/// `key=inner`, quoted as `value` was.
+fn pair_with(key: &[u8], value: &[u8], inner: &[u8]) -> Vec<u8> {
+    let quote: &[u8] = if unquoted(value).len() == value.len() { b"" } else { b"\"" };
+    [key, b"=", quote, inner, quote].concat()
 }
 
 fn unquoted(value: &[u8]) -> &[u8] {

@@ -285,14 +285,13 @@ impl IngressRequest {
     /// made), after taking what the auth request and its verdict need from the request headers.
     fn start_auth(&mut self, auth: &ExternalAuth, client: Vec<(String, Vec<u8>)>, authority: &[u8], uri: &[u8]) -> Action {
         let header = |name: &str| client.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice());
-        let source = self.get_property(vec!["source", "address"]).unwrap_or_default();
         let mut pending = PendingAuth {
             auth: auth.clone(),
             method: header(":method").unwrap_or(b"GET").to_vec(),
             authority: authority.to_vec(),
             uri: uri.to_vec(),
             https: header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case(b"https")),
-            client_address: address_without_port(&String::from_utf8_lossy(&source)).to_string(),
+            client_address: self.client_address(),
             cache_key: None,
         };
         if let Some(cache) = &auth.cache {
@@ -392,30 +391,40 @@ impl IngressRequest {
         Some(Action::Continue)
     }
 
-    /// The request's `Cookie` headers (HTTP/1 allows several): the first alone when it holds
-    /// cookie `name` or there is none, else all of them (read from the whole header map).
+    /// The client's address without port (nginx's `$remote_addr`); empty when Envoy has none.
+    fn client_address(&self) -> String {
+        let source = self.get_property(vec!["source", "address"]).unwrap_or_default();
+        address_without_port(&String::from_utf8_lossy(&source)).to_string()
+    }
+
+    /// Every `Cookie` header of the request (HTTP/1 allows several), from the whole header map.
+    fn all_cookie_headers(&self) -> Vec<Vec<u8>> {
+        self.get_http_request_headers_bytes().into_iter().filter(|(n, _)| n == "cookie").map(|(_, v)| v).collect()
+    }
+
+    /// The request's `Cookie` headers: the first alone when it holds cookie `name` or there is
+    /// none, else all of them.
     fn cookie_headers(&self, name: &str) -> Vec<Vec<u8>> {
         match self.get_http_request_header_bytes("cookie") {
             None => Vec::new(),
             Some(first) if crate::canary::cookie_value(&first, name.as_bytes()).is_some() => vec![first],
-            Some(_) => self.get_http_request_headers_bytes().into_iter().filter(|(n, _)| n == "cookie").map(|(_, v)| v).collect(),
+            Some(_) => self.all_cookie_headers(),
         }
     }
 
     /// `affinity: cookie`: take the backend mark off the request's sticky cookie (Envoy hashes
-    /// the value it made; every `Cookie` header is written back when one changes) and have the
-    /// response's new cookie marked with `cluster`'s key.
-    fn sticky_cookie(&mut self, name: &str, cookies: &[Vec<u8>], cluster: &str) {
-        let unmarked: Vec<Option<Vec<u8>>> = cookies.iter().map(|value| affinity::unmarked(value, name)).collect();
-        if unmarked.iter().any(Option::is_some) {
+    /// the value it made; every `Cookie` header is written back when one changes). The mark the
+    /// response's new cookie gets: (name, `cluster`'s key).
+    fn sticky_cookie(&self, name: &str, cookies: &[Vec<u8>], cluster: &str) -> (String, String) {
+        if cookies.iter().any(|value| affinity::unmarked(value, name).is_some()) {
             // `cookies` holds only the first header when the sticky cookie is there: read them all.
-            let all = if cookies.len() == 1 { self.get_http_request_headers_bytes().into_iter().filter(|(n, _)| n == "cookie").map(|(_, v)| v).collect() } else { cookies.to_vec() };
+            let all = if cookies.len() == 1 { self.all_cookie_headers() } else { cookies.to_vec() };
             self.set_http_request_header("cookie", None);
             for value in &all {
                 self.add_http_request_header_bytes("cookie", affinity::unmarked(value, name).as_deref().unwrap_or(value));
             }
         }
-        self.response = Some(Rewrites { mark_cookie: Some((name.to_string(), affinity::backend_key(cluster))), ..Rewrites::default() });
+        (name.to_string(), affinity::backend_key(cluster))
     }
 
     /// `upstream-hash-by-subset`: the slot of the route's hash key, for Envoy's subset load
@@ -425,7 +434,7 @@ impl IngressRequest {
         let value = match key {
             HashKey::Header { name } if name == ":authority" => Some(authority.to_vec()),
             HashKey::Header { name } if name != ":path" => self.get_http_request_header_bytes(name),
-            HashKey::SourceIp => self.get_property(vec!["source", "address"]).map(|source| address_without_port(&String::from_utf8_lossy(&source)).as_bytes().to_vec()),
+            HashKey::SourceIp => Some(self.client_address().into_bytes()),
             _ => subset::key_value(key, path, cookies.as_deref()).map(<[u8]>::to_vec),
         };
         let slot = subset::slot(value.as_deref().unwrap_or_default());
@@ -511,9 +520,7 @@ impl HttpContext for IngressRequest {
                     },
                     None => cluster,
                 };
-                if let Some(name) = affinity_cookie {
-                    self.sticky_cookie(name, &cookies, cluster);
-                }
+                let mark_cookie = affinity_cookie.map(|name| self.sticky_cookie(name, &cookies, cluster));
                 let cors_policy = cors.and_then(|cors| table.cors_policy(cors, self));
                 let preflight = cors.zip(cors_policy).is_some_and(|(cors, chosen)| chosen == cors.preflight_policy);
                 let policy = cors_policy.unwrap_or(policy);
@@ -533,8 +540,10 @@ impl HttpContext for IngressRequest {
                     let https = self.get_http_request_header_bytes("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case(b"https"));
                     let original = Original { authority: &authority, uri: &path, https, ..Original::default() };
                     let user_agent = rewrite.conditional_samesite_none.as_ref().and_then(|_| self.get_http_request_header_bytes("user-agent"));
-                    let mark = self.response.take().and_then(|rewrites| rewrites.mark_cookie);
-                    self.response = Some(Rewrites { mark_cookie: mark, ..Rewrites::for_request(rewrite, &original, user_agent.as_deref()) });
+                    self.response = Some(Rewrites::for_request(rewrite, &original, user_agent.as_deref()));
+                }
+                if mark_cookie.is_some() {
+                    self.response = Some(Rewrites { mark_cookie, ..self.response.take().unwrap_or_default() });
                 }
                 if let Some(key) = subset_hash {
                     self.send_subset_slot(key, &authority, &path);
@@ -590,9 +599,8 @@ impl IngressRequest {
     /// shared-data error, compare-and-swap lost [`connections::MAX_TAKE_ATTEMPTS`] times), passes
     /// uncounted: the limit protects backends, it does not decide who may reach them.
     fn take_connection(&mut self, limit: &ConnectionLimit) -> bool {
-        let source = self.get_property(vec!["source", "address"]).unwrap_or_default();
-        let source = String::from_utf8_lossy(&source);
-        let client = address_without_port(&source);
+        let client = self.client_address();
+        let client = client.as_str();
         if client.is_empty() || connections::exempt(&limit.exempt, client) {
             return true;
         }
