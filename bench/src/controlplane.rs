@@ -175,6 +175,12 @@ pub struct TranslateProbe {
     pub tls_servers: usize,
     pub diagnostics: usize,
     pub table_json_bytes: usize,
+    /// Native time (median of the runs) to parse the table's JSON and to compile it, what the
+    /// filter's `on_configure` does in each Envoy VM (there in wasm, slower).
+    #[serde(default)]
+    pub table_parse_ms: f64,
+    #[serde(default)]
+    pub table_compile_ms: f64,
 }
 
 fn self_rss() -> u64 {
@@ -210,7 +216,22 @@ pub fn translate_probe(dir: &Path, runs: usize) -> TranslateProbe {
         probe.clusters = t.model.clusters.len();
         probe.tls_servers = t.model.tls_servers.len();
         probe.diagnostics = t.diagnostics.len() + load_diagnostics.len();
-        probe.table_json_bytes = t.model.route_table.to_json().len();
+        let json = t.model.route_table.to_json();
+        probe.table_json_bytes = json.len();
+        if let Ok(path) = std::env::var("BENCH_DUMP_TABLE") {
+            let _ = std::fs::write(path, &json);
+        }
+        let (mut parse, mut compile) = (Vec::new(), Vec::new());
+        for _ in 0..runs.max(1) {
+            let started = Instant::now();
+            let Ok(table) = wasm_ingress_filter::table::RouteTable::from_json(json.as_bytes()) else { break };
+            parse.push(started.elapsed().as_secs_f64() * 1e3);
+            let started = Instant::now();
+            let _ = wasm_ingress_filter::matcher::CompiledTable::compile(table);
+            compile.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+        probe.table_parse_ms = crate::stats::median(&parse);
+        probe.table_compile_ms = crate::stats::median(&compile);
     }
     probe
 }

@@ -80,19 +80,49 @@ pub struct FuelResult {
 
 /// Configure `module` with `configuration` and send every request of `requests` (twice; the second
 /// pass is what we report, so one-time lazy work is not counted per request).
-pub fn measure(wasm: &Path, filter: &str, rules: usize, configuration: &[u8], requests: &[Request]) -> Result<FuelResult> {
+/// What `on_configure` of one table cost in a fresh VM.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigureCost {
+    /// Fuel of `_initialize` + `proxy_on_vm_start`, before it.
+    pub vm_start_fuel: u64,
+    pub config_bytes: usize,
+    pub accepted: bool,
+    pub fuel: u64,
+    /// Wall time under wasmtime with fuel metering (indicative only).
+    pub ms: f64,
+    /// The VM's linear memory after it.
+    pub memory_bytes: usize,
+}
+
+/// The `on_configure` cost of `configuration` alone.
+pub fn configure_cost(wasm: &Path, configuration: &[u8]) -> Result<ConfigureCost> {
+    let (vm, cost) = configured(wasm, configuration)?;
+    drop(vm);
+    Ok(cost)
+}
+
+/// A fresh VM given `configuration`, and what that cost.
+fn configured(wasm: &Path, configuration: &[u8]) -> Result<(FilterVm, ConfigureCost)> {
     let mut vm = FilterVm::load_with(wasm, VmOptions { metered: true })?;
     vm.start(b"")?;
     let start_fuel = vm.fuel_spent().unwrap_or(0);
     let started = Instant::now();
     let accepted = vm.configure(configuration)?;
-    let configure_seconds = started.elapsed().as_secs_f64();
-    let configure_fuel = vm.fuel_spent().unwrap_or(0) - start_fuel;
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    let fuel = vm.fuel_spent().unwrap_or(0) - start_fuel;
+    let memory_bytes = vm.memory_bytes();
+    Ok((vm, ConfigureCost { vm_start_fuel: start_fuel, config_bytes: configuration.len(), accepted, fuel, ms, memory_bytes }))
+}
+
+pub fn measure(wasm: &Path, filter: &str, rules: usize, configuration: &[u8], requests: &[Request]) -> Result<FuelResult> {
+    let (mut vm, cost) = configured(wasm, configuration)?;
+    let start_fuel = cost.vm_start_fuel;
+    let (accepted, configure_fuel) = (cost.accepted, cost.fuel);
     if !accepted {
         let logs: Vec<_> = vm.host().logs.iter().rev().take(3).map(|(_, message)| message).collect();
         bail!("{filter}: on_configure refused the table of {rules} rules: {logs:?}");
     }
-    let memory_bytes = vm.memory_bytes();
+    let memory_bytes = cost.memory_bytes;
     let first = request_cost(&mut vm, requests.first().context("no requests")?)?;
     let mut costs = Vec::new();
     for request in requests.iter().chain(requests.iter()) {
@@ -110,7 +140,7 @@ pub fn measure(wasm: &Path, filter: &str, rules: usize, configuration: &[u8], re
         vm_start_fuel: start_fuel,
         configure_accepted: accepted,
         configure_fuel,
-        configure_ms: configure_seconds * 1e3,
+        configure_ms: cost.ms,
         memory_bytes,
         first_request_fuel: first.fuel,
         request_fuel_median: median,

@@ -90,6 +90,10 @@ enum Cmd {
         /// One-host table sizes (paths on one host).
         #[arg(long, value_delimiter = ',', default_value = "100,2000,10000")]
         one_host: Vec<usize>,
+        /// Instead: only the `on_configure` cost of this route table (JSON, as the control plane
+        /// sends it; e.g. written by `translate-probe` with `BENCH_DUMP_TABLE`).
+        #[arg(long)]
+        table: Option<PathBuf>,
     },
     /// One data-plane configuration on selected gateways (for development).
     Dataplane {
@@ -176,7 +180,11 @@ fn main() -> Result<()> {
             let result = controlplane::run_propagation(&scratch, &tools, backend.port, (ingresses, tls), changes, source);
             println!("{}", serde_json::to_string_pretty(&result)?);
         }
-        Cmd::Fuel { rules, one_host } => {
+        Cmd::Fuel { table: Some(table), .. } => {
+            let json = std::fs::read(&table).with_context(|| format!("read {}", table.display()))?;
+            println!("{}", serde_json::to_string_pretty(&fuel::configure_cost(&tools.filter_wasm, &json)?)?);
+        }
+        Cmd::Fuel { rules, one_host, table: None } => {
             let results = section_fuel(&tools, &rules, &one_host)?;
             println!("{}", serde_json::to_string_pretty(&results)?);
         }

@@ -37,7 +37,7 @@ impl ObjectKey {
 
     /// The Ingress an origin names; `None` for an unknown origin.
     pub fn of_origin(origin: &Origin) -> Option<ObjectKey> {
-        (!origin.name.is_empty()).then(|| ObjectKey::new(origin.namespace.as_str(), origin.name.as_str()))
+        (!origin.name().is_empty()).then(|| ObjectKey::new(origin.namespace(), origin.name()))
     }
 }
 

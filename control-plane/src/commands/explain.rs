@@ -76,9 +76,9 @@ fn diagnostics_for<'d>(loaded: &'d Loaded, origin: &Origin) -> Vec<&'d Diagnosti
         .iter()
         .filter(|d| {
             d.object.kind == "Ingress"
-                && d.object.namespace == origin.namespace
-                && d.object.name == origin.name
-                && d.field.starts_with(&origin.field)
+                && d.object.namespace == origin.namespace()
+                && d.object.name == origin.name()
+                && d.field.starts_with(origin.field())
         })
         .collect()
 }

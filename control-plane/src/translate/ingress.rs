@@ -622,10 +622,10 @@ fn ensure_compiles(table: &mut RouteTable, diagnostics: &mut Diagnostics) {
             return;
         };
         let route = table.hosts[host_index].routes.remove(route_index);
-        let object = ObjectRef { kind: "Ingress".into(), namespace: route.origin.namespace.clone(), name: route.origin.name.clone() };
+        let object = ObjectRef { kind: "Ingress".into(), namespace: route.origin.namespace().to_string(), name: route.origin.name().to_string() };
         diagnostics.push(
             object,
-            route.origin.field.clone(),
+            route.origin.field().to_string(),
             Severity::Error,
             format!("the filter refuses this route: {}; path skipped", error.reason),
         );

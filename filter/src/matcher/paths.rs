@@ -1,7 +1,9 @@
 //! The path index of one virtual host: a hash map for `Exact`, an ordered list of anchored regexes
 //! for `Regex`, and one `matchit` radix tree for `Prefix` (prefix `/a/b` is inserted as `/a/b`,
 //! `/a/b/` and `/a/b/{*rest}`; matchit prefers the longest static match and backtracks to shorter
-//! catch-alls). A lookup is an exact probe, the regexes in table order, then the tree.
+//! catch-alls). The prefix `/`, which matches every path and is the only prefix of most hosts, is
+//! kept beside the tree, as the match of last resort, so such hosts build no tree. A lookup is an
+//! exact probe, the regexes in table order, then the tree, then `/`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -19,8 +21,10 @@ pub(super) struct PathIndex {
     exact: HashMap<String, usize>,
     /// `Regex` routes in table order, compiled as `^(?:pattern)`.
     regexes: Vec<(usize, Regex)>,
-    /// `Prefix` routes; `None` when the host has none.
+    /// `Prefix` routes other than `/`; `None` when the host has none.
     prefixes: Option<matchit::Router<PrefixHit>>,
+    /// The `Prefix` `/` route (the first one), which every path starting with `/` matches.
+    root: Option<PrefixHit>,
 }
 
 /// What the prefix router stores: which route, and how long its normalised prefix is (the part of
@@ -104,7 +108,9 @@ impl PathIndex {
                     check_literal_path("Prefix", value).map_err(error)?;
                     let normalized = normalize_prefix(value);
                     // The first route with a given prefix wins, like the first Exact.
-                    if seen_prefixes.insert(normalized) {
+                    if normalized.is_empty() {
+                        index.root.get_or_insert(PrefixHit { route: i, prefix_len: 0 });
+                    } else if seen_prefixes.insert(normalized) {
                         let router = prefix_router.get_or_insert_with(matchit::Router::new);
                         insert_prefix(router, value, PrefixHit { route: i, prefix_len: normalized.len() })
                             .map_err(error)?;
@@ -134,8 +140,8 @@ impl PathIndex {
                 return Some(PathHit { route: *route, matched_len: m.end(), regex: Some(regex) });
             }
         }
-        let router = self.prefixes.as_ref()?;
-        let hit = router.at(path).ok()?;
-        Some(PathHit { route: hit.value.route, matched_len: hit.value.prefix_len, regex: None })
+        let in_tree = self.prefixes.as_ref().and_then(|router| router.at(path).ok()).map(|hit| *hit.value);
+        let hit = in_tree.or(self.root.filter(|_| path.starts_with('/')))?;
+        Some(PathHit { route: hit.route, matched_len: hit.prefix_len, regex: None })
     }
 }

@@ -102,7 +102,7 @@ mod tests {
         let mut fitted = full.clone();
         assert_eq!(fit(&mut fitted, size, size - 1, age), [ObjectKey::new("default", "new")]);
         assert!(bytes(&fitted) < size);
-        let left: Vec<(&str, Vec<String>)> = fitted.hosts.iter().map(|h| (h.host.as_str(), h.routes.iter().map(|r| r.origin.name.clone()).collect())).collect();
+        let left: Vec<(&str, Vec<String>)> = fitted.hosts.iter().map(|h| (h.host.as_str(), h.routes.iter().map(|r| r.origin.name().to_string()).collect())).collect();
         assert_eq!(left, [("a.test", vec!["old".to_string()]), ("b.test", vec!["middle".to_string()])]);
         // Room for the oldest alone.
         let mut oldest = full.clone();

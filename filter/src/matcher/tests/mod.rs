@@ -343,6 +343,11 @@ fn first_of_duplicate_paths_wins() {
     );
     assert_eq!(served_by(&compiled, "h", "/e"), "e1");
     assert_eq!(served_by(&compiled, "h", "/p/x"), "p1");
+    // `/` is kept beside the prefix tree: the first one still wins, and it covers only paths.
+    let compiled = table(vec![vhost("", vec![prefix("/", "r1"), prefix("//", "r2"), exact("/e", "e")])], None);
+    for (path, expected) in [("/", "r1"), ("/x/y", "r1"), ("/e", "e"), ("*", "status 404")] {
+        assert_eq!(served_by(&compiled, "h", path), expected, "path {path}");
+    }
 }
 
 #[test]
