@@ -23,7 +23,8 @@ pub struct Model {
     pub route_table: RouteTable,
     /// Upstream clusters by name (`namespace/service/port`), each with its ready endpoints (EDS).
     pub clusters: BTreeMap<ClusterName, UpstreamCluster>,
-    /// HTTPS server names and the certificate that serves them, one SNI filter chain each.
+    /// HTTPS server names and the certificate that serves them (all in the HTTPS listener's one
+    /// terminating chain; Envoy picks the certificate by SNI).
     pub tls_servers: Vec<TlsServer>,
     /// Certificates by name (`namespace/secret`), sent through SDS.
     pub certificates: BTreeMap<String, TlsCertificate>,
@@ -44,13 +45,13 @@ pub struct Model {
     /// the cluster undecrypted.
     pub passthrough: BTreeMap<String, Passthrough>,
     /// HTTPS server names (lower-case, `*.` wildcards as written) that ask for client
-    /// certificates, and how Envoy validates them: one SNI filter chain each.
+    /// certificates, and how Envoy validates them: an SNI filter chain per set of settings.
     pub client_validation: BTreeMap<String, ClientValidation>,
     /// HTTPS server names whose Ingress sets `ssl-ciphers`, and their TLS 1.2 suites (BoringSSL
-    /// names): one SNI filter chain each.
+    /// names): an SNI filter chain per set of settings.
     pub cipher_suites: BTreeMap<String, Vec<String>>,
     /// HTTPS server names whose Ingress sets `ssl-prefer-server-ciphers: "false"`: the client's
-    /// order of TLS 1.2 suites wins (Envoy's own order otherwise); one SNI filter chain each.
+    /// order of TLS 1.2 suites wins (Envoy's own order otherwise); an SNI filter chain per set of settings.
     pub prefer_client_ciphers: BTreeSet<String>,
 }
 

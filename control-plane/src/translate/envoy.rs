@@ -269,14 +269,13 @@ fn https_listener(address: SocketAddr, certificates: &[String], model: &Model, e
     // (no SNI, another name, not TLS) falls to the chain that terminates TLS, if there is one.
     let mut filter_chains: Vec<FilterChain> = passthrough.iter().map(|(host, target)| passthrough_chain(host, target)).collect();
     if !certificates.is_empty() {
-        // Hosts that ask for client certificates or their own cipher suites: their own SNI chain,
-        // same certificates and routes.
-        let own_chain: BTreeSet<&String> =
-            model.client_validation.keys().chain(model.cipher_suites.keys()).chain(&model.prefer_client_ciphers).collect();
-        filter_chains.extend(own_chain.into_iter().filter(|host| !passthrough.contains_key(*host)).map(|host| {
-            let ciphers = HostCiphers { suites: model.cipher_suites.get(host), prefer_client: model.prefer_client_ciphers.contains(host) };
-            host_chain(host, model.client_validation.get(host), ciphers, &tls_context, edge)
-        }));
+        // Hosts that ask for client certificates or their own cipher suites: an SNI chain of their
+        // own, same certificates and routes, one per set of settings. Each chain has its own TLS
+        // context with every certificate (Envoy rebuilds it as each one arrives) and its own
+        // connection manager: at 10 000 Ingresses with 500 certificates, 8 such chains took the
+        // initial sync from 11 to 49 s and Envoy from 640 to 791 MiB, so hosts with the same CA
+        // or suites share one.
+        filter_chains.extend(own_chain_groups(model).into_iter().map(|(settings, hosts)| host_chain(&hosts, settings, &tls_context, edge)));
         filter_chains.push(FilterChain {
             transport_socket: Some(tls_transport_socket(tls_context)),
             filters: vec![http_connection_manager_filter(HTTPS_LISTENER_NAME, HTTPS_ROUTE_CONFIG, edge)],
@@ -303,48 +302,69 @@ fn https_listener(address: SocketAddr, certificates: &[String], model: &Model, e
 
 const TLS_INSPECTOR_FILTER: &str = "envoy.filters.listener.tls_inspector";
 
-/// A host's own TLS 1.2 cipher settings (`ssl-ciphers`, `ssl-prefer-server-ciphers`).
-#[derive(Clone, Copy)]
-struct HostCiphers<'m> {
+/// What a host's own SNI chain changes from the listener's TLS settings: client certificates
+/// (`auth-tls-*`) and TLS 1.2 suites (`ssl-ciphers`, `ssl-prefer-server-ciphers`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct HostTls<'m> {
+    validation: Option<&'m ClientValidation>,
     suites: Option<&'m Vec<String>>,
     prefer_client: bool,
 }
 
-/// TLS whose SNI is `host`, terminated with the listener's certificates. `auth-tls-*`: asks the
-/// client for a certificate, validated with the host's CA (SDS); not required in the handshake:
-/// the filter answers a request without one as nginx does (400 or the error page).
-/// `ssl-ciphers`: the host's TLS 1.2 suites instead of the listener's; `ssl-prefer-server-ciphers:
+/// The hosts that need their own TLS settings (passed-through ones excepted), grouped by those
+/// settings, each group's hosts sorted, the groups in the order of their first host.
+fn own_chain_groups(model: &Model) -> Vec<(HostTls<'_>, Vec<&str>)> {
+    let hosts: BTreeSet<&String> =
+        model.client_validation.keys().chain(model.cipher_suites.keys()).chain(&model.prefer_client_ciphers).collect();
+    let mut groups: BTreeMap<HostTls<'_>, Vec<&str>> = BTreeMap::new();
+    for host in hosts.into_iter().filter(|host| !model.passthrough.contains_key(*host)) {
+        let settings = HostTls {
+            validation: model.client_validation.get(host),
+            suites: model.cipher_suites.get(host),
+            prefer_client: model.prefer_client_ciphers.contains(host),
+        };
+        groups.entry(settings).or_default().push(host);
+    }
+    let mut groups: Vec<(HostTls<'_>, Vec<&str>)> = groups.into_iter().collect();
+    groups.sort_by(|a, b| a.1.first().cmp(&b.1.first()));
+    groups
+}
+
+/// TLS whose SNI is one of `hosts`, terminated with the listener's certificates. `auth-tls-*`:
+/// asks the client for a certificate, validated with the hosts' CA (SDS); not required in the
+/// handshake: the filter answers a request without one as nginx does (400 or the error page).
+/// `ssl-ciphers`: the hosts' TLS 1.2 suites instead of the listener's; `ssl-prefer-server-ciphers:
 /// "false"`: the client's order of them.
-fn host_chain(host: &str, validation: Option<&ClientValidation>, ciphers: HostCiphers<'_>, base: &DownstreamTlsContext, edge: &EdgeSettings) -> FilterChain {
+fn host_chain(hosts: &[&str], settings: HostTls<'_>, base: &DownstreamTlsContext, edge: &EdgeSettings) -> FilterChain {
     let mut tls_context = base.clone();
     if let Some(common) = tls_context.common_tls_context.as_mut() {
-        if let Some(validation) = validation {
+        if let Some(validation) = settings.validation {
             common.validation_context_type = Some(common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(SdsSecretConfig {
                 name: validation.secret_name(),
                 sds_config: Some(ads_config_source()),
             }));
         }
-        if let (Some(suites), Some(params)) = (ciphers.suites, common.tls_params.as_mut()) {
+        if let (Some(suites), Some(params)) = (settings.suites, common.tls_params.as_mut()) {
             params.cipher_suites = suites.clone();
         }
     }
-    if validation.is_some() {
+    if settings.validation.is_some() {
         tls_context.require_client_certificate = Some(BoolValue { value: false });
     }
-    tls_context.prefer_client_ciphers = ciphers.prefer_client;
-    let kind = if validation.is_some() { "client-certificate" } else { "ciphers" };
+    tls_context.prefer_client_ciphers = settings.prefer_client;
+    let kind = if settings.validation.is_some() { "client-certificate" } else { "ciphers" };
     FilterChain {
-        name: format!("{kind}:{host}"),
-        filter_chain_match: Some(sni_match(host)),
+        name: format!("{kind}:{}", hosts.first().copied().unwrap_or_default()),
+        filter_chain_match: Some(sni_match(hosts)),
         transport_socket: Some(tls_transport_socket(tls_context)),
         filters: vec![http_connection_manager_filter(HTTPS_LISTENER_NAME, HTTPS_ROUTE_CONFIG, edge)],
         ..Default::default()
     }
 }
 
-/// TLS (read by the TLS inspector) whose SNI is exactly `host`.
-fn sni_match(host: &str) -> FilterChainMatch {
-    FilterChainMatch { server_names: vec![host.to_string()], transport_protocol: "tls".to_string(), ..Default::default() }
+/// TLS (read by the TLS inspector) whose SNI is exactly one of `hosts`.
+fn sni_match(hosts: &[&str]) -> FilterChainMatch {
+    FilterChainMatch { server_names: hosts.iter().map(|h| h.to_string()).collect(), transport_protocol: "tls".to_string(), ..Default::default() }
 }
 
 /// Envoy's TLS transport socket terminating with `context`.
@@ -389,7 +409,7 @@ fn passthrough_chain(host: &str, target: &Passthrough) -> FilterChain {
     };
     FilterChain {
         name: format!("passthrough:{host}"),
-        filter_chain_match: Some(sni_match(host)),
+        filter_chain_match: Some(sni_match(&[host])),
         filters: vec![Filter { name: TCP_PROXY_FILTER.to_string(), config_type: Some(filter::ConfigType::TypedConfig(pack_any(proxy))) }],
         ..Default::default()
     }
@@ -978,6 +998,35 @@ mod tests {
         assert_eq!(suites_of(&https.filter_chains[1]), (listeners_suites.clone(), false, true), "the listener's suites, the client's order");
         assert_eq!(suites_of(&https.filter_chains[2]), (suites, false, true));
         assert_eq!(suites_of(&https.filter_chains[3]), (listeners_suites, false, false), "other hosts keep the listener's, in its order");
+    }
+
+    #[test]
+    fn hosts_with_the_same_tls_settings_share_one_sni_chain() {
+        let mut model = model();
+        let ca = |secret: &str| ClientValidation { secret: secret.into(), ca_pem: "CA PEM".into(), crl_pem: None, max_depth: 1, verify: true };
+        model.client_validation.insert("a.example.com".into(), ca("default/ca"));
+        model.client_validation.insert("b.example.com".into(), ca("default/ca"));
+        model.client_validation.insert("c.example.com".into(), ca("default/other-ca"));
+        let suites = vec!["ECDHE-ECDSA-AES256-GCM-SHA384".to_string()];
+        model.cipher_suites.insert("d.example.com".into(), suites.clone());
+        model.cipher_suites.insert("e.example.com".into(), suites);
+        let resources = build(&model, &settings());
+        let https = listener(&resources, HTTPS_LISTENER_NAME).unwrap();
+        let chains: Vec<(&str, Vec<&str>)> = https
+            .filter_chains
+            .iter()
+            .map(|c| (c.name.as_str(), c.filter_chain_match.iter().flat_map(|m| m.server_names.iter().map(String::as_str)).collect()))
+            .collect();
+        let expected = [
+            ("client-certificate:a.example.com", vec!["a.example.com", "b.example.com"]),
+            ("client-certificate:c.example.com", vec!["c.example.com"]),
+            ("ciphers:d.example.com", vec!["d.example.com", "e.example.com"]),
+            ("", vec![]),
+        ];
+        assert_eq!(chains, expected);
+        // Each validation secret is sent once.
+        let cas: Vec<&str> = resources.secrets.iter().map(|s| s.name.as_str()).filter(|n| n.starts_with("client-ca:")).collect();
+        assert_eq!(cas, ["client-ca:default/ca:depth-1:verify", "client-ca:default/other-ca:depth-1:verify"]);
     }
 
     #[test]
