@@ -48,6 +48,34 @@ pub fn write_scale_manifests(dir: &Path, ingresses: usize, tls: usize, backend_p
 }
 
 /// N Ingresses (+ Services, EndpointSlices) and `tls` TLS Secrets, by the file they go into.
+/// For development (by hand): `BENCH_CIPHER_HOSTS=N[/K]` gives the first N TLS Ingresses an
+/// `ssl-ciphers` list, one of K different ones (default N), so that the HTTPS listener has an SNI
+/// filter chain per list (hosts with the same list share one).
+fn cipher_list(index: usize) -> Option<String> {
+    const SUITES: [&str; 6] = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    ];
+    let setting = std::env::var("BENCH_CIPHER_HOSTS").ok()?;
+    let (hosts, lists) = setting.split_once('/').unwrap_or((setting.as_str(), setting.as_str()));
+    let (hosts, lists): (usize, usize) = (hosts.parse().ok()?, lists.parse().ok()?);
+    if index >= hosts || lists == 0 {
+        return None;
+    }
+    // Up to 12 different lists: the six suites rotated, forwards or backwards.
+    let list = index % lists.min(2 * SUITES.len());
+    let mut suites = SUITES.to_vec();
+    suites.rotate_left(list % SUITES.len());
+    if list >= SUITES.len() {
+        suites.reverse();
+    }
+    Some(suites.join(":"))
+}
+
 fn scale_objects(ingresses: usize, tls: usize, backend_port: u16) -> Result<Vec<(String, Vec<Value>)>> {
     let mut files = Vec::new();
     let class = json!({
@@ -86,6 +114,9 @@ fn scale_objects(ingresses: usize, tls: usize, backend_port: u16) -> Result<Vec<
             // The probes speak plain HTTP: keep ingress-nginx's default HTTPS redirect out of the way
             // (a 308 would read as "not served yet").
             ingress["metadata"]["annotations"] = json!({"nginx.ingress.kubernetes.io/ssl-redirect": "false"});
+            if let Some(ciphers) = cipher_list(i) {
+                ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-ciphers"] = json!(ciphers);
+            }
         }
         docs.push(ingress);
         if (i + 1) % INGRESSES_PER_FILE == 0 || i + 1 == ingresses {
