@@ -47,35 +47,31 @@ pub fn write_scale_manifests(dir: &Path, ingresses: usize, tls: usize, backend_p
     Ok(())
 }
 
-/// N Ingresses (+ Services, EndpointSlices) and `tls` TLS Secrets, by the file they go into.
 /// For development (by hand): `BENCH_CIPHER_HOSTS=N[/K]` gives the first N TLS Ingresses an
 /// `ssl-ciphers` list, one of K different ones (default N), so that the HTTPS listener has an SNI
 /// filter chain per list (hosts with the same list share one).
 fn cipher_list(index: usize) -> Option<String> {
-    const SUITES: [&str; 6] = [
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "ECDHE-RSA-AES128-GCM-SHA256",
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "ECDHE-RSA-AES256-GCM-SHA384",
-        "ECDHE-ECDSA-CHACHA20-POLY1305",
-        "ECDHE-RSA-CHACHA20-POLY1305",
-    ];
+    // The first six names Envoy takes (ECDHE with AES-GCM or ChaCha20, for ECDSA and RSA keys):
+    // every order of them is a list Envoy takes.
+    let all = wasm_ingress::translate::edge::TLS12_CIPHERS;
+    let six = all.get(..6).unwrap_or(all);
     let setting = std::env::var("BENCH_CIPHER_HOSTS").ok()?;
     let (hosts, lists) = setting.split_once('/').unwrap_or((setting.as_str(), setting.as_str()));
     let (hosts, lists): (usize, usize) = (hosts.parse().ok()?, lists.parse().ok()?);
-    if index >= hosts || lists == 0 {
+    if index >= hosts || lists == 0 || six.is_empty() {
         return None;
     }
     // Up to 12 different lists: the six suites rotated, forwards or backwards.
-    let list = index % lists.min(2 * SUITES.len());
-    let mut suites = SUITES.to_vec();
-    suites.rotate_left(list % SUITES.len());
-    if list >= SUITES.len() {
+    let list = index % lists.min(2 * six.len());
+    let mut suites = six.to_vec();
+    suites.rotate_left(list % six.len());
+    if list >= six.len() {
         suites.reverse();
     }
     Some(suites.join(":"))
 }
 
+/// N Ingresses (+ Services, EndpointSlices) and `tls` TLS Secrets, by the file they go into.
 fn scale_objects(ingresses: usize, tls: usize, backend_port: u16) -> Result<Vec<(String, Vec<Value>)>> {
     let mut files = Vec::new();
     let class = json!({

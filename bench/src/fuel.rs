@@ -78,8 +78,6 @@ pub struct FuelResult {
     pub host_calls_per_request: BTreeMap<String, usize>,
 }
 
-/// Configure `module` with `configuration` and send every request of `requests` (twice; the second
-/// pass is what we report, so one-time lazy work is not counted per request).
 /// What `on_configure` of one table cost in a fresh VM.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConfigureCost {
@@ -114,6 +112,8 @@ fn configured(wasm: &Path, configuration: &[u8]) -> Result<(FilterVm, ConfigureC
     Ok((vm, ConfigureCost { vm_start_fuel: start_fuel, config_bytes: configuration.len(), accepted, fuel, ms, memory_bytes }))
 }
 
+/// Configure `module` with `configuration` and send every request of `requests` (twice; the second
+/// pass is what we report, so one-time lazy work is not counted per request).
 pub fn measure(wasm: &Path, filter: &str, rules: usize, configuration: &[u8], requests: &[Request]) -> Result<FuelResult> {
     let (mut vm, cost) = configured(wasm, configuration)?;
     let start_fuel = cost.vm_start_fuel;
