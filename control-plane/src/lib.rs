@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod cli;
 pub mod commands;
+pub mod controller_certificate;
 pub mod events;
 pub mod leader;
 pub mod error;

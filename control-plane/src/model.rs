@@ -31,6 +31,13 @@ pub struct Model {
     /// The `--default-ssl-certificate` (a key into `certificates`): offered to clients that send
     /// no SNI or one no Ingress claims. `None`: the controller's own self-signed certificate.
     pub default_certificate: Option<String>,
+    /// What Envoy selects each listed certificate by (the default one and the TLS servers'), by
+    /// key into `certificates`.
+    pub certificate_selection: BTreeMap<String, CertificateSelection>,
+    /// Hosts served without a TLS claim for which Envoy would offer a tenant's certificate: the
+    /// controller's own certificate names them, so it is offered instead (see
+    /// `translate::ingress::sni::shield`). Sorted.
+    pub shielded_names: Vec<String>,
     /// The policy of every route whose `Forward::policy` is empty (the global defaults).
     pub default_policy: RoutePolicy,
     /// The other policies, by the key the route table names them with ([`RoutePolicy::key`]).
@@ -626,6 +633,24 @@ pub struct TlsServer {
     pub server_names: Vec<String>,
     /// Key into `Model::certificates`.
     pub certificate: String,
+}
+
+/// What Envoy's certificate selector picks a certificate by: the names of its leaf (DNS SANs, else
+/// the CN; lower-case) and its key type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateSelection {
+    pub names: Vec<String>,
+    pub key: CertificateKey,
+}
+
+/// A certificate's key as Envoy's selector tells them apart: a client that offers the curve of an
+/// ECDSA certificate gets it before an RSA one carrying the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CertificateKey {
+    Rsa,
+    EcdsaP256,
+    EcdsaP384,
+    EcdsaP521,
 }
 
 /// A PEM certificate chain and its private key, already checked to parse and to match.

@@ -174,6 +174,65 @@ impl Gateway {
         Ok(builder.build()?)
     }
 
+    /// The leaf certificate (DER) the HTTPS listener offers a client that sends `sni` (`None`: no
+    /// SNI) and that can do ECDSA (`ecdsa`; otherwise it offers RSA signature schemes only). The
+    /// certificate is not checked: the handshake only shows which one Envoy picked.
+    pub fn offered_certificate(&self, sni: Option<&str>, ecdsa: bool) -> anyhow::Result<Vec<u8>> {
+        use std::sync::{Arc, Mutex};
+        use tokio_rustls::rustls::{self, client::danger, pki_types};
+        #[derive(Debug)]
+        struct Recorder {
+            seen: Mutex<Option<Vec<u8>>>,
+            ecdsa: bool,
+        }
+        impl danger::ServerCertVerifier for Recorder {
+            fn verify_server_cert(
+                &self,
+                end_entity: &pki_types::CertificateDer<'_>,
+                _: &[pki_types::CertificateDer<'_>],
+                _: &pki_types::ServerName<'_>,
+                _: &[u8],
+                _: pki_types::UnixTime,
+            ) -> Result<danger::ServerCertVerified, rustls::Error> {
+                if let Ok(mut seen) = self.seen.lock() {
+                    *seen = Some(end_entity.to_vec());
+                }
+                Ok(danger::ServerCertVerified::assertion())
+            }
+            fn verify_tls12_signature(&self, _: &[u8], _: &pki_types::CertificateDer<'_>, _: &rustls::DigitallySignedStruct) -> Result<danger::HandshakeSignatureValid, rustls::Error> {
+                Ok(danger::HandshakeSignatureValid::assertion())
+            }
+            fn verify_tls13_signature(&self, _: &[u8], _: &pki_types::CertificateDer<'_>, _: &rustls::DigitallySignedStruct) -> Result<danger::HandshakeSignatureValid, rustls::Error> {
+                Ok(danger::HandshakeSignatureValid::assertion())
+            }
+            fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+                let all = rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes();
+                all.into_iter().filter(|scheme| self.ecdsa || format!("{scheme:?}").starts_with("RSA")).collect()
+            }
+        }
+        let recorder = Arc::new(Recorder { seen: Mutex::new(None), ecdsa });
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(recorder.clone())
+            .with_no_client_auth();
+        // An IP address as the server name: rustls sends no SNI.
+        let name = match sni {
+            Some(sni) => pki_types::ServerName::try_from(sni.to_string())?,
+            None => pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+        };
+        let https = self.https;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(async move {
+            let tcp = tokio::net::TcpStream::connect(https).await?;
+            let connect = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp);
+            tokio::time::timeout(Duration::from_secs(5), connect).await??;
+            anyhow::Ok(())
+        })?;
+        let seen = recorder.seen.lock().map_err(|_| anyhow!("poisoned"))?.clone();
+        seen.ok_or_else(|| anyhow!("no certificate was offered"))
+    }
+
     /// `http://HOST:PORT/path` for the HTTP listener.
     pub fn http_url(&self, host: &str, path: &str) -> String {
         format!("http://{host}:{}{path}", self.http.port())

@@ -391,6 +391,70 @@ fn a_certificate_cannot_capture_another_namespaces_server_name() {
     assert!(logs.contains("Secret evil/tls: its certificate also names \\\"pay.shop.test\\\"") || logs.contains("Secret evil/tls: its certificate also names \"pay.shop.test\""), "{logs}");
 }
 
+/// Which certificate Envoy offers, seen in real TLS handshakes: another namespace's wildcard is
+/// not offered for a host served without TLS (the controller's own certificate names it), an
+/// ECDSA certificate naming an RSA claimant's host is not offered (a client that can do ECDSA
+/// would get it wherever listed), and a client with no or an unknown SNI gets the controller's.
+#[test]
+fn plain_hosts_and_clients_without_sni_never_get_a_tenants_certificate() {
+    use wasm_ingress_tests::gateway::certs::TestCa;
+    const RSA_CRT: &str = include_str!("../../control-plane/src/translate/ingress/testdata/rsa.crt");
+    const RSA_KEY: &str = include_str!("../../control-plane/src/translate/ingress/testdata/rsa-pkcs1.key");
+    let der = |pem: &str| rustls_pemfile::certs(&mut pem.as_bytes()).next().unwrap().unwrap().to_vec();
+    let ca = TestCa::new("tenants-ca").unwrap();
+    let (shop_cert, shop_key) = ca.server_cert(&["*.shop.test"]).unwrap();
+    let (evil_cert, evil_key) = ca.server_cert(&["evil.test", "rsa.example.com"]).unwrap();
+    let backends: Vec<EchoBackend> = ["shop", "blog", "victim", "evil"].iter().zip(85..).map(|(name, octet)| backend(name, octet)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = Vec::new();
+    for backend in &backends {
+        objects.extend(manifests::service(&backend.name, &backend.name, &[("http", 80)], &[backend]));
+    }
+    objects.push(manifests::tls_secret("shop", "wildcard", &shop_cert, &shop_key));
+    objects.push(manifests::tls_secret("evil", "tls", &evil_cert, &evil_key));
+    objects.push(manifests::tls_secret("victim", "rsa", RSA_CRT, RSA_KEY));
+    let site = |namespace: &str, host: &str, secret: Option<&str>| {
+        let mut ingress = manifests::ingress(namespace, namespace, json!({}), &[(host, vec![manifests::path("/", "Prefix", namespace, json!(80))])]);
+        if let Some(secret) = secret {
+            ingress["spec"]["tls"] = json!([{"hosts": [host], "secretName": secret}]);
+        }
+        ingress
+    };
+    objects.extend([
+        site("shop", "pay.shop.test", Some("wildcard")),
+        site("blog", "blog.shop.test", None),
+        site("victim", "rsa.example.com", Some("rsa")),
+        site("evil", "evil.test", Some("tls")),
+    ]);
+    manifests::write(dir.path(), "tls.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let offered = |sni: Option<&str>, ecdsa: bool| gateway.offered_certificate(sni, ecdsa).unwrap();
+    let controller = offered(None, true);
+    let tenants = [der(&shop_cert), der(&evil_cert), der(RSA_CRT)];
+    assert!(!tenants.contains(&controller), "a client without SNI got a tenant's certificate");
+    assert_eq!(offered(Some("unknown.test"), true), controller);
+    assert_eq!(offered(Some("pay.shop.test"), true), tenants[0], "the claimant keeps its wildcard");
+    assert_eq!(offered(Some("blog.shop.test"), true), controller, "another namespace's plain host got the wildcard");
+    for ecdsa in [true, false] {
+        assert_eq!(offered(Some("rsa.example.com"), ecdsa), tenants[2], "the RSA claimant's own certificate (ecdsa client: {ecdsa})");
+    }
+    // The gap docs/security.md names: a client that cannot do ECDSA and sends no SNI gets the
+    // first RSA certificate listed when the default one is not RSA.
+    assert_eq!(offered(None, false), tenants[2]);
+    // The plain host is still served over HTTPS (with the controller's certificate).
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .resolve("blog.shop.test", gateway.https)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let body = runtime.block_on(async { client.get(gateway.https_url("blog.shop.test", "/")).send().await.unwrap().bytes().await.unwrap() });
+    assert_eq!(echo_of(&body).map(|e| e.backend), Some("blog".to_string()));
+    let logs = gateway.control_plane_logs();
+    assert!(logs.contains("Secret evil/tls: its certificate also names"), "{logs}");
+}
+
 /// A NACK through real Envoy: the filter file is broken on disk, then a change arrives (an Ingress
 /// and its Service deleted). Envoy rejects the new route table; the last accepted one keeps
 /// serving — including the deleted Ingress's route, whose cluster the control plane keeps until a

@@ -77,17 +77,6 @@ pub fn generate(server_names: &[String], days: u32) -> anyhow::Result<XdsCredent
     })
 }
 
-/// The controller's own HTTPS certificate for clients with no or an unknown SNI (self-signed, for
-/// `ingress.local`, like ingress-nginx's "Fake Certificate"), so no tenant's certificate is ever
-/// the default. Made anew at each start.
-pub fn default_certificate() -> anyhow::Result<crate::model::TlsCertificate> {
-    let mut params = CertificateParams::new(vec!["ingress.local".to_string()])?;
-    params.distinguished_name.push(DnType::CommonName, "wasm-ingress default certificate");
-    let key = KeyPair::generate()?;
-    let cert = params.self_signed(&key)?;
-    Ok(crate::model::TlsCertificate { cert_chain_pem: cert.pem(), private_key_pem: key.serialize_pem() })
-}
-
 /// The two Secrets (server, client) as Kubernetes objects.
 pub fn secrets(credentials: &XdsCredentials, namespace: &str) -> [serde_json::Value; 2] {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);

@@ -422,7 +422,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         https_address: args.https_listen,
         filter_wasm: filter_wasm_for_envoy(&args.filter_wasm),
         edge: args.edge.clone(),
-        fallback_certificate: Some(crate::commands::certgen::default_certificate()?),
+        fallback_certificate: Some(crate::controller_certificate::ControllerCertificate::generate()?),
     };
     let options = crate::translate::ingress::TranslateOptions {
         error_page_token: crate::translate::ingress::random_error_page_token()?,

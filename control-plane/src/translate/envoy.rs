@@ -52,6 +52,7 @@ use wasm_ingress_filter::cluster::ClusterName;
 use wasm_ingress_filter::table::{RouteTable, CLUSTER_HEADER, POLICY_HEADER};
 use wasm_ingress_filter::subset::SUBSET_HEADER;
 
+use crate::controller_certificate::ControllerCertificate;
 use crate::model::{ClientValidation, Model, Passthrough, TlsCertificate};
 use crate::translate::access::{self, RBAC_FILTER};
 use crate::translate::access_log as log_policy;
@@ -95,9 +96,10 @@ pub struct ListenerSettings {
     pub filter_wasm: String,
     /// Timeouts, limits, header and path handling, TLS floor (see `translate::edge`).
     pub edge: EdgeSettings,
-    /// The controller's own certificate (self-signed, made at start), offered to clients with no or
-    /// an unknown SNI unless the Model names a `--default-ssl-certificate`; never a tenant's.
-    pub fallback_certificate: Option<TlsCertificate>,
+    /// The controller's own certificate (self-signed, a key made at start), offered to clients
+    /// with no or an unknown SNI unless the Model names a `--default-ssl-certificate` (then listed
+    /// right after it), and for the Model's shielded names; never a tenant's.
+    pub fallback_certificate: Option<ControllerCertificate>,
 }
 
 #[cfg(test)]
@@ -144,17 +146,14 @@ pub fn build_except(model: &Model, settings: &ListenerSettings, prebuilt: impl F
     if !certificates.is_empty() {
         // The first certificate is what Envoy offers when no SNI matches: the default one.
         let default = model.default_certificate.as_ref().filter(|name| model.certificates.contains_key(*name));
-        match (default, &settings.fallback_certificate) {
-            (Some(name), _) => {
-                certificates.retain(|c| c != name);
-                certificates.insert(0, name.clone());
-            }
-            (None, Some(fallback)) => {
-                certificates.insert(0, FALLBACK_CERTIFICATE_NAME.to_string());
-                secrets.push(tls_secret(FALLBACK_CERTIFICATE_NAME, fallback));
-                secrets.sort_by(|a, b| a.name.cmp(&b.name));
-            }
-            (None, None) => {}
+        if let Some(name) = default {
+            certificates.retain(|c| c != name);
+            certificates.insert(0, name.clone());
+        }
+        if let Some(controller) = &settings.fallback_certificate {
+            certificates.insert(usize::from(default.is_some()), FALLBACK_CERTIFICATE_NAME.to_string());
+            secrets.push(tls_secret(FALLBACK_CERTIFICATE_NAME, &controller.for_names(&model.shielded_names)));
+            secrets.sort_by(|a, b| a.name.cmp(&b.name));
         }
     }
     if !certificates.is_empty() || !model.passthrough.is_empty() {
@@ -1074,16 +1073,25 @@ mod tests {
     #[test]
     fn clients_without_a_known_sni_get_the_default_certificate_never_a_tenants() {
         let mut settings = settings();
-        settings.fallback_certificate = Some(cert("fallback"));
+        settings.fallback_certificate = Some(ControllerCertificate::generate().unwrap());
         let resources = build(&model(), &settings);
         assert_eq!(https_certificate_names(&resources), vec![FALLBACK_CERTIFICATE_NAME, "default/web-tls", "shop/wild"]);
-        assert!(resources.secrets.iter().any(|s| s.name == FALLBACK_CERTIFICATE_NAME), "its SDS secret is sent");
-        // --default-ssl-certificate wins over the generated one.
+        let controller = |resources: &EnvoyResources| {
+            let secret = resources.secrets.iter().find(|s| s.name == FALLBACK_CERTIFICATE_NAME).expect("its SDS secret is sent");
+            let Some(secret::Type::TlsCertificate(cert)) = &secret.r#type else { panic!("{secret:?}") };
+            let Some(DataSource { specifier: Some(data_source::Specifier::InlineString(pem)), .. }) = &cert.certificate_chain else { panic!() };
+            crate::translate::ingress::tls::certificate_names(pem)
+        };
+        assert_eq!(controller(&resources), vec!["ingress.local"]);
+        // --default-ssl-certificate comes first; the controller's follows it (an ECDSA certificate
+        // for clients that send no SNI, whatever the default's key) and names the shielded hosts.
         let mut model = model();
         model.default_certificate = Some("shop/wild".into());
+        model.shielded_names = vec!["plain.shop.example.com".into()];
         let resources = build(&model, &settings);
-        assert_eq!(https_certificate_names(&resources), vec!["shop/wild", "default/web-tls"]);
-        assert!(resources.secrets.iter().all(|s| s.name != FALLBACK_CERTIFICATE_NAME));
+        assert_eq!(https_certificate_names(&resources), vec!["shop/wild", FALLBACK_CERTIFICATE_NAME, "default/web-tls"]);
+        assert_eq!(controller(&resources), vec!["ingress.local", "plain.shop.example.com"]);
+        assert_eq!(build(&model, &settings), resources, "the same shielded names, the same bytes");
     }
 
     #[test]

@@ -77,7 +77,7 @@ mod sni;
 mod snippet;
 mod variables;
 mod table_size;
-mod tls;
+pub(crate) mod tls;
 mod translator;
 mod upstream;
 

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use super::backends::ingress_ref;
 use super::tls::{self, certificate_from_secret};
 use super::{sni, Diagnostics};
-use crate::model::{Severity, TlsCertificate, TlsServer};
+use crate::model::{CertificateSelection, Model, Severity, TlsCertificate, TlsServer};
+use crate::controller_certificate::CONTROLLER_HOST;
+use crate::translate::envoy::FALLBACK_CERTIFICATE_NAME;
 use crate::state::{ClusterState, ObjectKey};
 
 /// Who may put rules on a host.
@@ -87,22 +89,36 @@ impl TlsClaims {
 
     /// Keep tenants' certificates from being offered for names they did not win (see `sni`): a
     /// refused certificate loses its names (the default certificate serves them), with an error on
-    /// every Ingress that used it. Returns the certificate order for the listener.
-    pub(super) fn guard(&mut self, default: Option<&ObjectKey>, owners: &HostOwners, diagnostics: &mut Diagnostics) -> Vec<String> {
-        let candidate = |key: &ObjectKey, cert: &TlsCertificate| sni::Candidate {
-            name: key.to_string(),
-            namespace: key.namespace.clone(),
-            names: tls::certificate_names(&cert.cert_chain_pem),
-            identity: cert.cert_chain_pem.trim().to_string(),
+    /// every Ingress that used it. Returns the certificate order for the listener and what Envoy
+    /// selects each listed certificate by.
+    pub(super) fn guard(&mut self, default: Option<&ObjectKey>, owners: &HostOwners, diagnostics: &mut Diagnostics) -> (Vec<String>, BTreeMap<String, CertificateSelection>) {
+        let selection: BTreeMap<String, CertificateSelection> = self
+            .used
+            .iter()
+            .map(|(key, cert)| {
+                let chain = &cert.cert_chain_pem;
+                (key.to_string(), CertificateSelection { names: tls::certificate_names(chain), key: tls::certificate_key(chain) })
+            })
+            .collect();
+        let candidate = |key: &ObjectKey, cert: &TlsCertificate| {
+            let selected = selection.get(&key.to_string());
+            sni::Candidate {
+                name: key.to_string(),
+                namespace: key.namespace.clone(),
+                names: selected.map(|s| s.names.clone()).unwrap_or_default(),
+                identity: cert.cert_chain_pem.trim().to_string(),
+                key: selected.map_or(sni::Key::Rsa, |s| s.key),
+            }
         };
-        let default_candidate = default.and_then(|key| self.used.get(key).map(|cert| candidate(key, cert)));
+        let mut fronts: Vec<sni::Candidate> = default.and_then(|key| self.used.get(key).map(|cert| candidate(key, cert))).into_iter().collect();
+        fronts.push(controller_candidate());
         let tenants: Vec<sni::Candidate> =
             self.used.iter().filter(|(key, _)| Some(*key) != default).map(|(key, cert)| candidate(key, cert)).collect();
         let claims: BTreeMap<String, String> =
             self.names.iter().map(|(name, (secret, _))| (name.clone(), secret.to_string())).collect();
         let owner_namespaces: BTreeMap<String, String> =
             owners.0.iter().map(|(host, ingress)| (host.clone(), ingress.namespace.clone())).collect();
-        let guarded = sni::guard(default_candidate.as_ref(), &tenants, &claims, &owner_namespaces);
+        let guarded = sni::guard(&fronts, &tenants, &claims, &owner_namespaces);
         for refusal in &guarded.refused {
             self.refuse(refusal, diagnostics);
         }
@@ -116,7 +132,8 @@ impl TlsClaims {
                 );
             }
         }
-        guarded.order
+        let refused: Vec<&str> = guarded.refused.iter().map(|r| r.certificate.as_str()).collect();
+        (guarded.order, selection.into_iter().filter(|(name, _)| !refused.contains(&name.as_str())).collect())
     }
 
     /// Withdraw a refused certificate and report it to each Ingress that claimed names with it.
@@ -167,3 +184,46 @@ impl TlsClaims {
         (servers, certificates)
     }
 }
+
+/// The controller's own certificate as the guard sees it before any name is shielded.
+fn controller_candidate() -> sni::Candidate {
+    sni::Candidate {
+        name: FALLBACK_CERTIFICATE_NAME.to_string(),
+        namespace: String::new(),
+        names: vec![CONTROLLER_HOST.to_string()],
+        identity: FALLBACK_CERTIFICATE_NAME.to_string(),
+        key: sni::Key::EcdsaP256,
+    }
+}
+
+/// The names the controller's certificate must carry for `model` (see `sni::shield`): its hosts
+/// without a TLS claim that a tenant's certificate would be offered for. The listing is Envoy's:
+/// the default certificate, the controller's, then the TLS servers' certificates in their order.
+pub(super) fn shielded_names(model: &Model) -> Vec<String> {
+    let candidate = |name: &String| {
+        model.certificate_selection.get(name).map(|selected| sni::Candidate {
+            name: name.clone(),
+            namespace: String::new(),
+            names: selected.names.clone(),
+            identity: name.clone(),
+            key: selected.key,
+        })
+    };
+    let default = model.default_certificate.as_ref().and_then(candidate);
+    let mut listed: Vec<sni::Candidate> = default.into_iter().chain(std::iter::once(controller_candidate())).collect();
+    let fronts = listed.len();
+    let mut seen: std::collections::BTreeSet<&String> = model.default_certificate.iter().collect();
+    listed.extend(model.tls_servers.iter().map(|server| &server.certificate).filter(|name| seen.insert(*name)).filter_map(candidate));
+    let claims: BTreeMap<String, String> =
+        model.tls_servers.iter().flat_map(|server| server.server_names.iter().map(|name| (name.clone(), server.certificate.clone()))).collect();
+    let plain: std::collections::BTreeSet<String> = model
+        .route_table
+        .hosts
+        .iter()
+        .map(|vhost| vhost.host.clone())
+        .filter(|host| !host.is_empty() && !model.passthrough.contains_key(host))
+        .collect();
+    let listed: Vec<&sni::Candidate> = listed.iter().collect();
+    sni::shield(&listed, fronts, &claims, &plain)
+}
+

@@ -12,7 +12,7 @@
 //! translation instead ([`retranslate`] answers why): a change to anything but Ingresses,
 //! `--host-ownership=namespace`, canaries, `from-to-www-redirect` or `server-alias` anywhere
 //! (they join hosts or upstreams across Ingresses); a changed Ingress whose TLS claims change (its
-//! `spec.tls`, its age, or — for an entry without hosts — its rules' hosts; an Ingress added or
+//! `spec.tls`, its age, or — when it has TLS entries — its rules' hosts; an Ingress added or
 //! removed with TLS entries); among the affected Ingresses a catch-all default backend, external
 //! or basic auth, client certificates, upstream client certificates, ssl-passthrough or
 //! ssl-ciphers (they feed TLS listeners, auth clusters or password lists shared by the whole
@@ -40,6 +40,7 @@ use crate::model::{Diagnostic, Translation};
 use crate::state::{ClusterState, ObjectKey, ObjectKind};
 
 use super::endpoints::replaced;
+use super::claims;
 use super::translator::complete_table;
 use super::{covers, normalize_host, retain_used_clusters, OurClasses, parse_annotations, table_size, translate, HostOwnership, TranslateOptions, NGINX_PREFIX};
 
@@ -117,11 +118,11 @@ fn same_tls_claims(key: &ObjectKey, before: &ClusterState, after: &ClusterState,
     }
 }
 
-/// An Ingress's TLS entries, its age and (for entries without hosts) its rules' hosts.
+/// An Ingress's TLS entries, its age and its rules' hosts.
 type TlsClaims<'i> = (&'i Vec<IngressTLS>, Option<&'i Time>, Vec<String>);
 
-/// What an Ingress's TLS claims depend on: its entries, its age (the oldest wins a name) and, when
-/// an entry lists no hosts, its rules' hosts; `None` when it claims nothing (no entries, no spec,
+/// What an Ingress's TLS claims depend on: its entries, its age (the oldest wins a name) and its
+/// rules' hosts (claimed by an entry without hosts, or by a certificate that names them); `None` when it claims nothing (no entries, no spec,
 /// or a value ingress-nginx rejects, which serves nothing of the Ingress).
 fn tls_claims(ingress: &Ingress) -> Option<TlsClaims<'_>> {
     let spec = ingress.spec.as_ref()?;
@@ -130,9 +131,9 @@ fn tls_claims(ingress: &Ingress) -> Option<TlsClaims<'_>> {
     if nginx.behaviour.refused.is_some() && nginx.denied.is_none() {
         return None;
     }
-    let listless = entries.iter().any(|entry| entry.hosts.as_ref().is_none_or(Vec::is_empty));
-    let rule_hosts = if listless { own_hosts(ingress) } else { Vec::new() };
-    Some((entries, ingress.metadata.creation_timestamp.as_ref(), rule_hosts))
+    // Rule hosts: an entry without hosts serves them all, and a certificate that names one serves
+    // it even when no entry lists it.
+    Some((entries, ingress.metadata.creation_timestamp.as_ref(), own_hosts(ingress)))
 }
 
 /// Whether `ingress`'s translation stays within its hosts' routes (its TLS claims are checked by
@@ -212,6 +213,7 @@ fn splice(last: &Translation, alone: Translation, hosts: &BTreeSet<String>, redo
     let mut translation = last.clone();
     let model = &mut translation.model;
     let table = &mut model.route_table;
+    let had: BTreeSet<&String> = last.model.route_table.hosts.iter().map(|vhost| &vhost.host).filter(|host| hosts.contains(*host)).collect();
     table.hosts.retain(|vhost| !hosts.contains(&vhost.host));
     table.hosts.extend(alone.model.route_table.hosts.into_iter().filter(|vhost| hosts.contains(&vhost.host)));
     table.hosts.sort_by(|a, b| a.host.cmp(&b.host));
@@ -228,6 +230,12 @@ fn splice(last: &Translation, alone: Translation, hosts: &BTreeSet<String>, redo
     }
     model.clusters.extend(alone.model.clusters);
     retain_used_clusters(&mut model.clusters, table);
+    // Hosts came or went: which the controller's certificate must name (it depends on nothing
+    // else a splice changes).
+    let has: BTreeSet<&String> = model.route_table.hosts.iter().map(|vhost| &vhost.host).filter(|host| hosts.contains(*host)).collect();
+    if had != has {
+        model.shielded_names = claims::shielded_names(model);
+    }
 
     // TLS claims are unchanged, but `alone` made them among the affected Ingresses only: their
     // `spec.tls` diagnostics stay the last translation's.

@@ -19,6 +19,7 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
+use super::sni;
 use crate::model::TlsCertificate;
 
 pub const TLS_CERT_KEY: &str = "tls.crt";
@@ -118,6 +119,23 @@ pub fn certificate_names(chain_pem: &str) -> Vec<String> {
     };
     names.dedup();
     names
+}
+
+/// The key type Envoy tells the leaf certificate of `chain_pem` apart by (see `sni`): RSA, or ECDSA
+/// and its curve. RSA for anything else (`certificate_from_secret` lets no other key through).
+pub fn certificate_key(chain_pem: &str) -> sni::Key {
+    let leaf = rustls_pemfile::certs(&mut BufReader::new(chain_pem.as_bytes())).next().and_then(Result::ok);
+    let Some((_, cert)) = leaf.as_ref().and_then(|leaf| X509Certificate::from_der(leaf.as_ref()).ok()) else {
+        return sni::Key::Rsa;
+    };
+    let spki = cert.public_key();
+    let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()).map(|o| o.to_id_string());
+    match (spki.parsed(), curve.as_deref()) {
+        (Ok(PublicKey::EC(_)), Some("1.2.840.10045.3.1.7")) => sni::Key::EcdsaP256,
+        (Ok(PublicKey::EC(_)), Some("1.3.132.0.34")) => sni::Key::EcdsaP384,
+        (Ok(PublicKey::EC(_)), Some("1.3.132.0.35")) => sni::Key::EcdsaP521,
+        _ => sni::Key::Rsa,
+    }
 }
 
 /// The key of a CA bundle in a Secret (ingress-nginx's convention).
@@ -346,6 +364,22 @@ mod tests {
                 (TLS_PRIVATE_KEY_KEY.to_string(), ByteString(key.as_bytes().to_vec())),
             ])),
             ..Secret::default()
+        }
+    }
+
+    #[test]
+    fn certificate_keys_are_told_apart_as_envoy_does() {
+        let p384 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+        let p384_generated = rcgen::CertificateParams::new(vec!["g.example.com".to_string()]).unwrap().self_signed(&p384).unwrap().pem();
+        let cases = [
+            (RSA_CRT, sni::Key::Rsa),
+            (EC_CRT, sni::Key::EcdsaP256),
+            (EC384_CRT, sni::Key::EcdsaP384),
+            (p384_generated.as_str(), sni::Key::EcdsaP384),
+            ("not a certificate", sni::Key::Rsa),
+        ];
+        for (pem, key) in cases {
+            assert_eq!(certificate_key(pem), key, "{pem}");
         }
     }
 

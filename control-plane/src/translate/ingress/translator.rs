@@ -22,12 +22,12 @@ use wasm_ingress_filter::limits::{MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST};
 use wasm_ingress_filter::matcher::{check_route, forwards};
 use wasm_ingress_filter::table::{Forward, PathMatch, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
 
-use crate::model::{AuthService, Model, ObjectRef, Passthrough, RoutePolicy, Severity, TlsCertificate, Translation, UpstreamOptions};
+use crate::model::{AuthService, CertificateSelection, Model, ObjectRef, Passthrough, RoutePolicy, Severity, TlsCertificate, Translation, UpstreamOptions};
 use crate::state::{ClusterState, ObjectKey};
 
 use super::annotations::{self, NginxAnnotations, NGINX_PREFIX, REWRITE_TARGET, USE_REGEX};
 use super::backends::{ingress_ref, Backends};
-use super::claims::{HostOwners, TlsClaims};
+use super::claims::{self, HostOwners, TlsClaims};
 use super::{
     age_key, alias, auth_tls, canary, ciphers, header_maps, check_our_class_objects, covers, describe_match, ensure_compiles, fail_closed,
     for_backend, match_sort_key, normalize_host, passthrough, read_passwords, requested_tls_names, retain_used_clusters, route_for, shape,
@@ -456,6 +456,38 @@ impl<'s> Translator<'s> {
         for (tls_index, entry) in spec.tls.iter().flatten().enumerate() {
             self.tls_entry(scope, &format!("spec.tls[{tls_index}]"), entry, own_hosts);
         }
+        self.tls_by_certificate_names(scope, spec, own_hosts);
+    }
+
+    /// ingress-nginx's second way to a certificate (`extractTLSSecretName`): a rule host that no
+    /// TLS entry of its Ingress lists is served with the first of those entries' certificates
+    /// that names it (a SAN, or a one-label wildcard SAN, covering it), and redirected to HTTPS.
+    fn tls_by_certificate_names(&mut self, scope: &IngressScope<'s>, spec: &IngressSpec, own_hosts: &[String]) {
+        let entries: Vec<&k8s_openapi::api::networking::v1::IngressTLS> = spec.tls.iter().flatten().collect();
+        // An entry without hosts already serves every rule host.
+        if entries.is_empty() || entries.iter().any(|entry| entry.hosts.as_ref().is_none_or(Vec::is_empty)) {
+            return;
+        }
+        let listed: BTreeSet<String> = entries.iter().flat_map(|entry| requested_tls_names(entry, own_hosts)).collect();
+        let key = scope.key;
+        for host in own_hosts.iter().filter(|host| !host.is_empty() && !host.starts_with("*.") && !listed.contains(*host)) {
+            let secrets = entries.iter().filter_map(|entry| entry.secret_name.as_deref().filter(|name| !name.is_empty()));
+            for secret_key in secrets.map(|name| ObjectKey::new(key.namespace.clone(), name)) {
+                let Ok(certificate) = self.tls_claims.certificate(self.state, &secret_key) else { continue };
+                let names: BTreeSet<String> = tls::certificate_names(&certificate.cert_chain_pem).into_iter().collect();
+                if !covers(&names, host) {
+                    continue;
+                }
+                // Another namespace's host, or a name an older Ingress serves with its own
+                // certificate: left as it is (the rules' own diagnostics say why).
+                if self.host_owners.claim(host, key, self.options.host_ownership).is_ok() && self.tls_claims.claim(host, &secret_key, key).is_ok() {
+                    self.tls_requested.insert(host.clone());
+                    self.served.insert(key.clone());
+                    self.tls_claims.used.insert(secret_key, certificate);
+                }
+                break;
+            }
+        }
     }
 
     fn tls_entry(&mut self, scope: &IngressScope<'s>, field: &str, entry: &k8s_openapi::api::networking::v1::IngressTLS, own_hosts: &[String]) {
@@ -600,16 +632,19 @@ impl<'s> Translator<'s> {
 
         let mut clusters = std::mem::take(&mut self.backends.clusters);
         retain_used_clusters(&mut clusters, &table);
-        let (tls_servers, certificates, default_certificate) = self.certificates();
+        self.alias_certificates();
+        let Certificates { tls_servers, certificates, default_certificate, selection: certificate_selection } = self.certificates();
         let mut diagnostics = self.diagnostics.0;
         diagnostics.sort();
         diagnostics.dedup();
-        let model = Model {
+        let mut model = Model {
             route_table: table,
             clusters,
             tls_servers,
             certificates,
             default_certificate,
+            certificate_selection,
+            shielded_names: Vec::new(),
             default_policy: self.default_policy,
             policies: self.policies,
             hsts: self.options.defaults.hsts_header(),
@@ -619,6 +654,7 @@ impl<'s> Translator<'s> {
             cipher_suites,
             prefer_client_ciphers,
         };
+        model.shielded_names = claims::shielded_names(&model);
         let translation = Translation {
             model,
             diagnostics,
@@ -678,10 +714,24 @@ impl<'s> Translator<'s> {
         Some(RouteAction::forward_to(cluster))
     }
 
+    /// ingress-nginx serves a `server-alias` over HTTPS with its host's certificate when that
+    /// certificate names the alias (`configureCertificates`); otherwise with the default one.
+    fn alias_certificates(&mut self) {
+        for (alias, host) in &self.notes.aliases {
+            let Some((secret, ingress)) = self.tls_claims.names.get(host).cloned() else { continue };
+            let Some(certificate) = self.tls_claims.used.get(&secret) else { continue };
+            let names: BTreeSet<String> = tls::certificate_names(&certificate.cert_chain_pem).into_iter().collect();
+            if covers(&names, alias) {
+                // A name an Ingress claims for itself keeps its claim.
+                let _ = self.tls_claims.claim(alias, &secret, &ingress);
+            }
+        }
+    }
+
     /// The TLS servers, their certificates (and the clusters' client certificates) and the
     /// default certificate (`--default-ssl-certificate`), ordered so that no name is offered a
     /// certificate its Ingress did not win (see `sni`).
-    fn certificates(&mut self) -> (Vec<crate::model::TlsServer>, BTreeMap<String, TlsCertificate>, Option<String>) {
+    fn certificates(&mut self) -> Certificates {
         let options = self.options;
         let default_certificate = options.default_certificate.as_ref().and_then(|key| match self.tls_claims.certificate(self.state, key) {
             Ok(certificate) => {
@@ -696,13 +746,21 @@ impl<'s> Translator<'s> {
             }
         });
         let default_key = options.default_certificate.as_ref().filter(|_| default_certificate.is_some());
-        let certificate_order = self.tls_claims.guard(default_key, &self.host_owners, &mut self.diagnostics);
+        let (certificate_order, selection) = self.tls_claims.guard(default_key, &self.host_owners, &mut self.diagnostics);
         let (tls_servers, mut certificates) = std::mem::take(&mut self.tls_claims).into_model(&certificate_order);
         for (name, certificate) in std::mem::take(&mut self.client_certificates) {
             certificates.entry(name).or_insert(certificate);
         }
-        (tls_servers, certificates, default_certificate)
+        Certificates { tls_servers, certificates, default_certificate, selection }
     }
+}
+
+/// The Model's TLS part, as [`Translator::certificates`] settles it.
+struct Certificates {
+    tls_servers: Vec<crate::model::TlsServer>,
+    certificates: BTreeMap<String, TlsCertificate>,
+    default_certificate: Option<String>,
+    selection: BTreeMap<String, CertificateSelection>,
 }
 
 /// The table's policies (those its routes name), error pages and version; returns the bytes of

@@ -1452,6 +1452,7 @@ mod auth;
 mod canary;
 mod cors;
 mod endpoints;
+mod sni;
 
 #[test]
 fn proxy_send_timeout_is_only_reported_when_it_would_differ_from_the_read_timeout() {
