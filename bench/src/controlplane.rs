@@ -184,8 +184,9 @@ pub struct TranslateProbe {
     /// Median of the translate runs.
     pub translate_ms: f64,
     pub translate_runs_ms: Vec<f64>,
-    /// Median of the same runs of `translate::ingress::incremental::retranslate` after one new
-    /// Ingress (a new path on an existing host without TLS): the hosts it touches spliced in.
+    /// Median of the same runs of `translate::ingress::incremental::retranslate_in_place` after one
+    /// new Ingress (a new path on an existing host without TLS): the hosts it touches spliced into
+    /// the last translation, as `serve` does (into a copy made before the clock starts).
     #[serde(default)]
     pub spliced_ms: f64,
     /// Why the change could not be spliced (then `spliced_ms` is 0).
@@ -266,7 +267,7 @@ pub fn translate_probe(dir: &Path, runs: usize) -> TranslateProbe {
 /// Time splicing one new Ingress (a copy of the first Ingress, with a new path and without its
 /// TLS entries, on the same host) into `full`, the translation of `state`.
 fn spliced(probe: &mut TranslateProbe, state: &wasm_ingress::state::ClusterState, full: &wasm_ingress::model::Translation, options: &wasm_ingress::translate::ingress::TranslateOptions, runs: usize) {
-    use wasm_ingress::translate::ingress::incremental::retranslate;
+    use wasm_ingress::translate::ingress::incremental::retranslate_in_place;
     let Some((key, ingress)) = state.ingresses.iter().next() else {
         probe.spliced_error = Some("no Ingress".into());
         return;
@@ -283,8 +284,9 @@ fn spliced(probe: &mut TranslateProbe, state: &wasm_ingress::state::ClusterState
     std::sync::Arc::make_mut(&mut after.ingresses).insert(wasm_ingress::state::ObjectKey::new(key.namespace.clone(), format!("{}-spliced", key.name)), std::sync::Arc::new(added));
     let mut samples = Vec::new();
     for _ in 0..runs.max(1) {
+        let mut last = full.clone();
         let started = Instant::now();
-        match retranslate(full, state, &after, options) {
+        match retranslate_in_place(&mut last, state, &after, options) {
             Ok(_) => samples.push(started.elapsed().as_secs_f64() * 1e3),
             Err(why) => {
                 probe.spliced_error = Some(why.to_string());

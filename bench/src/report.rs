@@ -479,7 +479,7 @@ impl Report {
         if !self.translate.is_empty() {
             let _ = writeln!(
                 out,
-                "### 3. Control plane\n\n**Translate** (fresh process per N: `source::files::load_dir` then `translate::ingress::translate`, median of runs; each Ingress has 2 paths and its own Service + EndpointSlice; 500 TLS Secrets). \"One Ingress spliced\": `translate::ingress::incremental::retranslate` after one new Ingress on an existing host, median of the same number of runs — what `serve` does when only Ingresses changed:\n"
+                "### 3. Control plane\n\n**Translate** (fresh process per N: `source::files::load_dir` then `translate::ingress::translate`, median of runs; each Ingress has 2 paths and its own Service + EndpointSlice; 500 TLS Secrets). \"One Ingress spliced\": `translate::ingress::incremental::retranslate_in_place` after one new Ingress on an existing host (into the last translation itself), median of the same number of runs — what `serve` does when only Ingresses changed:\n"
             );
             let _ = writeln!(out, "| Ingresses | manifests | load ms | translate ms | one Ingress spliced ms | RSS after load / translate MiB | peak RSS MiB | routes | clusters | TLS servers | table JSON |");
             let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");

@@ -21,7 +21,9 @@ use tokio::task::JoinHandle;
 
 use crate::cli::ServeArgs;
 use crate::metrics::Metrics;
-use crate::model::{Diagnostic, Model, Severity};
+use wasm_ingress_filter::cluster::ClusterName;
+
+use crate::model::{Diagnostic, Model, Severity, UpstreamCluster};
 use crate::source::files::{self, SourceSnapshot};
 use crate::state::ObjectKind;
 use crate::translate::clusters;
@@ -92,6 +94,21 @@ impl Rebuild {
     }
 }
 
+/// The clusters of `model` whose CDS and EDS resources `served` already holds, built from an equal
+/// cluster (`same`: the cluster is the one the last translation had — endpoint-only changes are
+/// applied to it, so it is what `served` was built from — with the same settings). A route change
+/// keeps them as they are instead of building, encoding and hashing 10 000 clusters again.
+fn served_clusters<'m>(model: &'m Model, served: &Snapshot, same: impl Fn(&ClusterName, &UpstreamCluster) -> bool) -> BTreeSet<&'m str> {
+    let served_has = |t, name: &str| served.resource_hash(t, name).is_some();
+    model
+        .clusters
+        .iter()
+        .filter(|(name, cluster)| same(name, cluster))
+        .filter(|(name, _)| served_has(ResourceType::Cluster, name) && served_has(ResourceType::Endpoint, name))
+        .map(|(name, _)| name.as_str())
+        .collect()
+}
+
 /// One translation and what it was made from.
 struct Built {
     source: Arc<SourceSnapshot>,
@@ -112,23 +129,29 @@ impl Builder {
             None => {
                 // Certificates are checked for expiry against the time of each translation.
                 let options = TranslateOptions { now: Some(ingress::unix_now()), ..self.options.clone() };
-                let (translation, how) = match self.spliced(source, &options) {
-                    Ok(translation) => (translation, Rebuild::Spliced),
+                let served = self.cache.current();
+                let (translation, how, changed) = match self.splice(source, &options) {
+                    Ok((translation, changed)) => (translation, Rebuild::Spliced, Some(changed)),
                     Err(why) => {
                         tracing::debug!(why, "translating everything");
-                        (ingress::translate(&source.state, &options), Rebuild::Translated)
+                        (Arc::new(ingress::translate(&source.state, &options)), Rebuild::Translated, None)
+                    }
+                };
+                let kept = match &changed {
+                    Some(changed) => served_clusters(&translation.model, &served, |name, _| !changed.contains(name)),
+                    None => {
+                        let last = self.last.as_ref().map(|last| &last.translation.model.clusters);
+                        served_clusters(&translation.model, &served, |name, cluster| last.and_then(|clusters| clusters.get(name)) == Some(cluster))
                     }
                 };
                 let translated = started.elapsed();
-                let served = self.cache.current();
-                let kept = self.unchanged_clusters(&translation.model, &served);
                 let envoy_resources = envoy::build_except(&translation.model, &self.settings, |name| kept.contains(name));
                 let built = started.elapsed();
                 let kept = kept.into_iter().collect::<Vec<_>>();
                 let kept = BTreeMap::from([(ResourceType::Cluster, kept.clone()), (ResourceType::Endpoint, kept)]);
                 let snapshot = Snapshot::new_keeping(resources::by_type(&envoy_resources), &served, &kept);
                 tracing::debug!(?translated, ?built, snapshot = ?started.elapsed(), "translated, Envoy resources built, snapshot encoded");
-                (Arc::new(translation), snapshot, how)
+                (translation, snapshot, how)
             }
         };
         self.metrics.observe_translation(started.elapsed());
@@ -173,27 +196,16 @@ impl Builder {
         self.ready.send_replace(true);
     }
 
-    /// The last translation with the hosts that `source`'s Ingress changes touch translated again
-    /// (`Err`: why everything must be).
-    fn spliced(&self, source: &SourceSnapshot, options: &TranslateOptions) -> Result<crate::model::Translation, ingress::incremental::FullBecause> {
-        let last = self.last.as_ref().ok_or("first translation")?;
-        ingress::incremental::retranslate(&last.translation, &last.source.state, &source.state, options)
-    }
-
-    /// The clusters of `model` whose CDS and EDS resources `served` already holds, built from an
-    /// equal cluster: the last translation's (endpoint-only changes are applied to it, so it is
-    /// what `served` was built from), with the same settings. A route change keeps them as they
-    /// are instead of building, encoding and hashing 10 000 clusters again.
-    fn unchanged_clusters<'m>(&self, model: &'m Model, served: &Snapshot) -> BTreeSet<&'m str> {
-        let Some(last) = &self.last else { return BTreeSet::new() };
-        let served_has = |t, name: &str| served.resource_hash(t, name).is_some();
-        model
-            .clusters
-            .iter()
-            .filter(|(name, cluster)| last.translation.model.clusters.get(*name) == Some(*cluster))
-            .filter(|(name, _)| served_has(ResourceType::Cluster, name) && served_has(ResourceType::Endpoint, name))
-            .map(|(name, _)| name.as_str())
-            .collect()
+    /// The last translation with the hosts that `source`'s Ingress changes touch translated again,
+    /// spliced into it in place, and the clusters the splice added or replaced (`Err`: why
+    /// everything must be translated; the last translation's clusters are then intact, the rest of
+    /// it may not be, and it is replaced).
+    fn splice(&mut self, source: &SourceSnapshot, options: &TranslateOptions) -> Result<(Arc<crate::model::Translation>, BTreeSet<ClusterName>), ingress::incremental::FullBecause> {
+        let last = self.last.as_mut().ok_or("first translation")?;
+        // Copied first if shared (never in `serve` today).
+        let translation = Arc::make_mut(&mut last.translation);
+        let changed = ingress::incremental::retranslate_in_place(translation, &last.source.state, &source.state, options)?;
+        Ok((Arc::clone(&last.translation), changed))
     }
 
     /// The last translation with `source`'s endpoints, and the served snapshot with those
