@@ -192,3 +192,79 @@ fn hash_subsets_spread_one_key_over_one_subset_like_ingress_nginx() {
     });
     assert!(spoofed.is_subset(&first), "a client-sent slot moved / to {spoofed:?}, its subset is {first:?}");
 }
+
+/// `affinity-mode: persistent`, after ingress-nginx's `affinitymode.go` "Check persistent
+/// affinity mode": a client with the sticky cookie stays on its endpoint while endpoints are
+/// added one by one (a consistent-hash ring would move some clients); with no endpoint left it
+/// gets 503; with brand-new ones it reaches one of them and gets a new cookie.
+#[test]
+fn persistent_affinity_keeps_a_client_on_its_endpoint_while_endpoints_are_added() {
+    use wasm_ingress_tests::gateway::wait_until;
+    let dir = tempfile::tempdir().unwrap();
+    let spawn = |octet: u8| EchoBackend::spawn(&format!("pod{octet}"), Ipv4Addr::new(127, 0, 0, octet)).unwrap();
+    let sticky = [
+        ("affinity", "cookie"),
+        ("session-cookie-name", "hello-cookie"),
+        ("session-cookie-expires", "172800"),
+        ("session-cookie-max-age", "172800"),
+        ("affinity-mode", "persistent"),
+    ];
+    let write = |backends: &[EchoBackend]| {
+        let mut objects = manifests::service("default", "pool", &[("http", 80)], &backends.iter().collect::<Vec<_>>());
+        objects.push(ingress("persistent", &sticky, "persistent.test", "/"));
+        manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    };
+    let mut backends: Vec<EchoBackend> = (201..=202).map(spawn).collect();
+    write(&backends);
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).resolve("persistent.test", SocketAddr::from(([127, 0, 0, 1], 0))).build().unwrap();
+    let url = format!("http://persistent.test:{}/", gateway.http.port());
+    // (status, backend, Set-Cookie)
+    let get = |cookie: Option<&str>| {
+        runtime.block_on(async {
+            let mut request = http.get(&url);
+            if let Some(cookie) = cookie {
+                request = request.header("Cookie", cookie);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let set_cookie = response.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_string());
+            (status, Echo::parse(&response.bytes().await.unwrap()).map(|e| e.backend).unwrap_or_default(), set_cookie)
+        })
+    };
+    let (status, first, set_cookie) = get(None);
+    assert_eq!(status, 200);
+    let set_cookie = set_cookie.expect("a sticky cookie");
+    assert!(set_cookie.starts_with("hello-cookie=") && set_cookie.contains("Max-Age=172800") && set_cookie.contains("HttpOnly"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    for octet in 203..=207 {
+        backends.push(spawn(octet));
+        write(&backends);
+        // The new endpoint serves clients without the cookie.
+        let newest = format!("pod{octet}");
+        wait_until(Duration::from_secs(20), || Ok(get(None).1 == newest)).unwrap_or_else(|_| panic!("{newest} never served"));
+        for _ in 0..5 {
+            let (status, backend, again) = get(Some(&cookie));
+            assert_eq!((status, backend.as_str()), (200, first.as_str()), "after {newest} was added");
+            assert_eq!(again, None, "the cookie is not set again while its endpoint serves");
+        }
+    }
+    // No endpoint: 503.
+    backends.clear();
+    write(&backends);
+    wait_until(Duration::from_secs(20), || Ok(get(Some(&cookie)).0 == 503)).expect("503 without endpoints");
+    // Brand-new endpoints: one of them answers and the cookie is set again for it.
+    backends = (208..=209).map(spawn).collect();
+    write(&backends);
+    wait_until(Duration::from_secs(20), || Ok(get(Some(&cookie)).0 == 200)).expect("served again");
+    let (status, backend, again) = get(Some(&cookie));
+    assert_eq!(status, 200);
+    assert!(["pod208", "pod209"].contains(&backend.as_str()), "{backend}");
+    let again = again.expect("a new cookie for the new endpoint");
+    let renewed = again.split(';').next().unwrap().to_string();
+    assert_ne!(renewed, cookie);
+    for _ in 0..5 {
+        assert_eq!(get(Some(&renewed)).1, backend, "the new cookie sticks");
+    }
+}

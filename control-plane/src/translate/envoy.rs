@@ -55,6 +55,7 @@ use wasm_ingress_filter::subset::SUBSET_HEADER;
 use crate::controller_certificate::ControllerCertificate;
 use crate::model::{ClientValidation, Model, Passthrough, TlsCertificate};
 use crate::translate::access::{self, RBAC_FILTER};
+use crate::translate::affinity;
 use crate::translate::access_log as log_policy;
 use crate::translate::error_pages::{self, CUSTOM_RESPONSE_FILTER};
 use crate::translate::ratelimit::{self, RATE_LIMIT_FILTER};
@@ -446,6 +447,7 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
             rbac_filter(),
             rate_limit_filter(),
             buffer_filter(),
+            stateful_session_filter(),
             router_filter(),
         ],
         // Envoy is the edge: the peer address is the client, X-Forwarded-For gets it appended and
@@ -472,7 +474,7 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
         upgrade_configs: vec![http_connection_manager::UpgradeConfig {
             upgrade_type: "websocket".to_string(),
             // An upgraded stream's body never ends: the buffer filter would hold it forever.
-            filters: vec![wasm_filter_from_ecds(), header_to_metadata_filter(), rbac_filter(), rate_limit_filter(), router_filter()],
+            filters: vec![wasm_filter_from_ecds(), header_to_metadata_filter(), rbac_filter(), rate_limit_filter(), stateful_session_filter(), router_filter()],
             ..Default::default()
         }],
         access_log: if edge.disable_access_log { Vec::new() } else { vec![stdout_access_log()] },
@@ -558,6 +560,15 @@ fn header_to_metadata_filter() -> HttpFilter {
     HttpFilter {
         name: log_policy::HEADER_TO_METADATA_FILTER.to_string(),
         config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(log_policy::filter_config()))),
+        ..Default::default()
+    }
+}
+
+/// `affinity-mode: persistent` (see `translate::affinity`): a no-op unless the route turns it on.
+fn stateful_session_filter() -> HttpFilter {
+    HttpFilter {
+        name: affinity::STATEFUL_SESSION_FILTER.to_string(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(affinity::filter_config()))),
         ..Default::default()
     }
 }
@@ -822,10 +833,12 @@ mod tests {
         let hcm = http_connection_manager("http", HTTP_ROUTE_CONFIG, &EdgeSettings::default());
         let names: Vec<&str> = hcm.http_filters.iter().map(|f| f.name.as_str()).collect();
         let silence = log_policy::HEADER_TO_METADATA_FILTER;
-        assert_eq!(names, vec![ROUTER_FILTER_CONFIG_NAME, silence, CUSTOM_RESPONSE_FILTER, RBAC_FILTER, RATE_LIMIT_FILTER, BUFFER_FILTER, ROUTER_FILTER]);
-        // WebSocket upgrades skip the buffer, never the client-address limits nor the log setting.
+        let session = affinity::STATEFUL_SESSION_FILTER;
+        assert_eq!(names, vec![ROUTER_FILTER_CONFIG_NAME, silence, CUSTOM_RESPONSE_FILTER, RBAC_FILTER, RATE_LIMIT_FILTER, BUFFER_FILTER, session, ROUTER_FILTER]);
+        // WebSocket upgrades skip the buffer, never the client-address limits, the log setting
+        // nor a persistent sticky cookie.
         let upgrade: Vec<&str> = hcm.upgrade_configs[0].filters.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(upgrade, vec![ROUTER_FILTER_CONFIG_NAME, silence, RBAC_FILTER, RATE_LIMIT_FILTER, ROUTER_FILTER]);
+        assert_eq!(upgrade, vec![ROUTER_FILTER_CONFIG_NAME, silence, RBAC_FILTER, RATE_LIMIT_FILTER, session, ROUTER_FILTER]);
         let Some(http_filter::ConfigType::ConfigDiscovery(ecds)) = &hcm.http_filters[0].config_type else {
             panic!("wasm filter is not discovered")
         };

@@ -1,6 +1,7 @@
 //! Translation: `ClusterState` -> `Model` (+ diagnostics) -> Envoy resources. Pure functions only.
 
 pub mod access;
+pub mod affinity;
 pub mod access_log;
 pub mod clusters;
 pub mod edge;

@@ -44,6 +44,7 @@ use wasm_ingress_filter::table::{CLUSTER_HEADER, POLICY_HEADER};
 
 use crate::model::{AllowOrigin, CorsHeaders, HashOn, Model, RoutePolicy};
 use crate::translate::access::{self, RBAC_FILTER};
+use crate::translate::affinity;
 use crate::translate::access_log;
 use crate::translate::error_pages::{self, CUSTOM_RESPONSE_FILTER};
 use crate::translate::ratelimit::{self, RATE_LIMIT_FILTER};
@@ -216,7 +217,8 @@ pub fn policy_route(key: &str, policy: &RoutePolicy, tls: bool) -> Route {
     };
     let forward = route::Action::Route(RouteAction {
         cluster_specifier: Some(route_action::ClusterSpecifier::ClusterHeader(CLUSTER_HEADER.to_string())),
-        hash_policy: policy.hash.iter().map(|hash| hash_policy(hash, tls)).collect(),
+        // A persistent sticky cookie is the stateful session's (see `affinity`), not a hash key.
+        hash_policy: policy.hash.iter().filter(|_| affinity::persistent_cookie(policy).is_none()).map(|hash| hash_policy(hash, tls)).collect(),
         // nginx has no cap on a whole response: long downloads and event streams live as long
         // as the upstream keeps talking (the idle timeout below).
         timeout: Some(ProtoDuration { seconds: 0, nanos: 0 }),
@@ -243,7 +245,7 @@ pub fn policy_route(key: &str, policy: &RoutePolicy, tls: bool) -> Route {
             .collect(),
         response_headers_to_add: response_headers(policy),
         response_headers_to_remove: policy.response_headers_remove.clone(),
-        typed_per_filter_config: per_filter_configs(policy, buffer),
+        typed_per_filter_config: per_filter_configs(policy, buffer, tls),
         ..Default::default()
     }
 }
@@ -271,15 +273,9 @@ fn hash_policy(hash: &HashOn, tls: bool) -> route_action::HashPolicy {
     let specifier = match hash {
         HashOn::AffinityCookie(cookie) => PolicySpecifier::Cookie(hp::Cookie {
             name: cookie.name.clone(),
-            // Zero: a session cookie.
-            ttl: Some(ProtoDuration { seconds: cookie.max_age.map_or(0, |s| i64::try_from(s).unwrap_or(i64::MAX)), nanos: 0 }),
+            ttl: Some(affinity::cookie_ttl(cookie)),
             path: cookie.path.clone(),
-            attributes: cookie
-                .attributes
-                .iter()
-                .map(|(name, value)| hp::CookieAttribute { name: name.clone(), value: value.clone() })
-                .chain((cookie.secure || tls).then(|| hp::CookieAttribute { name: "Secure".into(), value: String::new() }))
-                .collect(),
+            attributes: affinity::cookie_attributes(cookie, tls).into_iter().map(|(name, value)| hp::CookieAttribute { name, value }).collect(),
         }),
         HashOn::Cookie(name) => PolicySpecifier::Cookie(hp::Cookie { name: name.clone(), ..Default::default() }),
         HashOn::Header(name) => PolicySpecifier::Header(hp::Header { header_name: name.clone(), regex_rewrite: None }),
@@ -337,8 +333,11 @@ fn cors_headers(cors: &CorsHeaders) -> Vec<HeaderValueOption> {
     headers
 }
 
-fn per_filter_configs(policy: &RoutePolicy, buffer: buffer_per_route::Override) -> HashMap<String, Any> {
+fn per_filter_configs(policy: &RoutePolicy, buffer: buffer_per_route::Override, tls: bool) -> HashMap<String, Any> {
     let mut configs = HashMap::from([(BUFFER_FILTER.to_string(), pack_any(BufferPerRoute { r#override: Some(buffer) }))]);
+    if let Some(session) = affinity::per_route(policy, tls) {
+        configs.insert(affinity::STATEFUL_SESSION_FILTER.to_string(), pack_any(session));
+    }
     if let Some(rbac) = access::per_route(policy) {
         configs.insert(RBAC_FILTER.to_string(), pack_any(rbac));
     }

@@ -76,7 +76,7 @@ impl Balancing {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hashing {
     /// `affinity: cookie`; `path: None` means the route's own path.
-    Cookie { name: String, path: Option<String>, max_age: Option<u64>, attributes: Vec<(String, String)>, secure: bool },
+    Cookie { name: String, path: Option<String>, max_age: Option<u64>, attributes: Vec<(String, String)>, secure: bool, persistent: bool },
     By(HashOn),
     /// `upstream-hash-by` with `upstream-hash-by-subset`: the filter sends the key's slot, the
     /// cluster balances over subsets ([`Balance::HashSubset`]); no Envoy hash policy.
@@ -88,12 +88,13 @@ impl Hashing {
     pub fn on(&self, route_path: &str) -> HashOn {
         match self {
             Hashing::By(on) | Hashing::Subset(on) => on.clone(),
-            Hashing::Cookie { name, path, max_age, attributes, secure } => HashOn::AffinityCookie(AffinityCookie {
+            Hashing::Cookie { name, path, max_age, attributes, secure, persistent } => HashOn::AffinityCookie(AffinityCookie {
                 name: name.clone(),
                 path: path.clone().unwrap_or_else(|| route_path.to_string()),
                 max_age: *max_age,
                 attributes: attributes.clone(),
                 secure: *secure,
+                persistent: *persistent,
             }),
         }
     }
@@ -215,7 +216,21 @@ fn cookie(reader: &mut Reader<'_>) -> Hashing {
         }
     }
     let secure = reader.get("session-cookie-secure").map(str::trim) == Some("true");
-    Hashing::Cookie { name, path, max_age, attributes, secure }
+    let persistent = affinity_mode(reader);
+    Hashing::Cookie { name, path, max_age, attributes, secure, persistent }
+}
+
+/// `affinity-mode`: `persistent`, else `balanced` (ingress-nginx's default; another value is
+/// refused by its validation and the default applies, with a warning here).
+fn affinity_mode(reader: &mut Reader<'_>) -> bool {
+    match reader.get("affinity-mode").map(str::trim) {
+        Some("persistent") => true,
+        None | Some("" | "balanced") => false,
+        Some(other) => {
+            reader.note("affinity-mode", Severity::Warning, format!("{other:?} is not balanced or persistent; balanced is used (as ingress-nginx)"));
+            false
+        }
+    }
 }
 
 #[cfg(test)]
@@ -296,7 +311,7 @@ mod tests {
         let Some(hash) = read(&[("affinity", "cookie")]).hash else { panic!() };
         assert_eq!(
             hash.on("/api"),
-            HashOn::AffinityCookie(AffinityCookie { name: DEFAULT_COOKIE_NAME.into(), path: "/api".into(), max_age: None, attributes: vec![], secure: false })
+            HashOn::AffinityCookie(AffinityCookie { name: DEFAULT_COOKIE_NAME.into(), path: "/api".into(), max_age: None, attributes: vec![], secure: false, persistent: false })
         );
         let Some(hash) = read(&[
             ("affinity", "cookie"),
@@ -314,5 +329,21 @@ mod tests {
         let HashOn::AffinityCookie(cookie) = hash.on("/api") else { panic!() };
         assert_eq!((cookie.path.as_str(), cookie.max_age, cookie.secure), ("/something", Some(259_200), true));
         assert_eq!(cookie.attributes, [("Domain", "foo.bar"), ("SameSite", "Strict")].map(|(k, v)| (k.to_string(), v.to_string())));
+    }
+
+    #[test]
+    fn affinity_mode_is_balanced_unless_persistent() {
+        let persistent = |mode: Option<&str>| {
+            let mut pairs = vec![("affinity", "cookie")];
+            pairs.extend(mode.map(|mode| ("affinity-mode", mode)));
+            let annotations = pairs.iter().map(|(k, v)| (format!("nginx.ingress.kubernetes.io/{k}"), v.to_string())).collect();
+            let (balancing, notes) = parse(&annotations);
+            let Some(HashOn::AffinityCookie(cookie)) = balancing.hash.map(|hash| hash.on("/")) else { panic!() };
+            (cookie.persistent, notes.len())
+        };
+        assert_eq!(persistent(None), (false, 0));
+        assert_eq!(persistent(Some("balanced")), (false, 0));
+        assert_eq!(persistent(Some(" persistent ")), (true, 0));
+        assert_eq!(persistent(Some("Persistent")), (false, 1), "case-sensitive, as ingress-nginx validates it");
     }
 }
