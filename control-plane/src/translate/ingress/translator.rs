@@ -718,7 +718,9 @@ impl<'s> Translator<'s> {
     /// certificate names the alias (`configureCertificates`); otherwise with the default one.
     fn alias_certificates(&mut self) {
         for (alias, host) in &self.notes.aliases {
-            let Some((secret, ingress)) = self.tls_claims.names.get(host).cloned() else { continue };
+            // The host's claim: its own name, else the wildcard that covers it.
+            let wildcard = || host.split_once('.').and_then(|(_, rest)| self.tls_claims.names.get(&format!("*.{rest}")));
+            let Some((secret, ingress)) = self.tls_claims.names.get(host).or_else(wildcard).cloned() else { continue };
             let Some(certificate) = self.tls_claims.used.get(&secret) else { continue };
             let names: BTreeSet<String> = tls::certificate_names(&certificate.cert_chain_pem).into_iter().collect();
             if covers(&names, alias) {

@@ -104,4 +104,8 @@ fn a_server_alias_gets_its_hosts_certificate_when_that_certificate_names_it() {
     assert_eq!(servers(&translation), [("a/wild", vec!["site.corp.example", "www.corp.example"])]);
     assert!(translation.model.shielded_names.is_empty(), "{:?}", translation.model.shielded_names);
     assert_eq!(route_at(&translation, "other.example", "/").https_redirect, https(308, true), "an alias serves what its host serves");
+    // A TLS entry listing the wildcard: the host is claimed by the certificate's name too (as
+    // ingress-nginx's exact-then-certificate lookup), and so is the alias.
+    let yaml = yaml.replace("hosts: [site.corp.example]", "hosts: [\"*.corp.example\"]");
+    assert_eq!(servers(&run(&yaml)), [("a/wild", vec!["*.corp.example", "site.corp.example", "www.corp.example"])]);
 }
