@@ -134,7 +134,12 @@ impl Builder {
                     Ok((translation, changed)) => (translation, Rebuild::Spliced, Some(changed)),
                     Err(why) => {
                         tracing::debug!(why, "translating everything");
-                        (Arc::new(ingress::translate(&source.state, &options)), Rebuild::Translated, None)
+                        // Kept as a copy: the translation's own allocations sit among the freed
+                        // ones of translating, and later splices change it in place, so the
+                        // allocator could not give those pages back (at 10 000 Ingresses the
+                        // control plane ended 30 MiB larger without the copy).
+                        let translated = ingress::translate(&source.state, &options);
+                        (Arc::new(translated.clone()), Rebuild::Translated, None)
                     }
                 };
                 let kept = match &changed {
