@@ -18,11 +18,10 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use wasm_ingress_filter::cluster::ClusterName;
 
 use crate::cli::ServeArgs;
 use crate::metrics::Metrics;
-use wasm_ingress_filter::cluster::ClusterName;
-
 use crate::model::{Diagnostic, Model, Severity, UpstreamCluster};
 use crate::source::files::{self, SourceSnapshot};
 use crate::state::ObjectKind;
