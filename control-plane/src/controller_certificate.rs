@@ -90,14 +90,14 @@ impl fmt::Debug for ControllerCertificate {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::translate::ingress::tls::{certificate_key, certificate_names};
+    use crate::translate::ingress::tls::{certificate_names, certificate_selection};
     use crate::model::CertificateKey;
 
     #[test]
     fn names_the_shielded_hosts_with_one_key_and_the_same_bytes_for_the_same_names() {
         let controller = ControllerCertificate::generate().unwrap();
         assert_eq!(certificate_names(&controller.for_names(&[]).cert_chain_pem), vec!["ingress.local"]);
-        assert_eq!(certificate_key(&controller.for_names(&[]).cert_chain_pem), CertificateKey::EcdsaP256);
+        assert_eq!(certificate_selection(&controller.for_names(&[]).cert_chain_pem).key, CertificateKey::EcdsaP256);
         let names = vec!["b.corp.com".to_string(), "*.plain.org".to_string()];
         let first = controller.for_names(&names);
         assert_eq!(certificate_names(&first.cert_chain_pem), vec!["ingress.local", "b.corp.com", "*.plain.org"]);

@@ -95,10 +95,7 @@ impl TlsClaims {
         let selection: BTreeMap<String, CertificateSelection> = self
             .used
             .iter()
-            .map(|(key, cert)| {
-                let chain = &cert.cert_chain_pem;
-                (key.to_string(), CertificateSelection { names: tls::certificate_names(chain), key: tls::certificate_key(chain) })
-            })
+            .map(|(key, cert)| (key.to_string(), tls::certificate_selection(&cert.cert_chain_pem)))
             .collect();
         let candidate = |key: &ObjectKey, cert: &TlsCertificate| {
             let selected = selection.get(&key.to_string());

@@ -16,11 +16,11 @@ use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use x509_parser::der_parser::ber::{BerObject, BerObjectContent};
 use x509_parser::der_parser::parse_der;
 use x509_parser::extensions::GeneralName;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::{FromDer, SubjectPublicKeyInfo, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
 use super::sni;
-use crate::model::TlsCertificate;
+use crate::model::{CertificateSelection, TlsCertificate};
 
 pub const TLS_CERT_KEY: &str = "tls.crt";
 pub const TLS_PRIVATE_KEY_KEY: &str = "tls.key";
@@ -64,12 +64,12 @@ fn envoy_accepts_key(leaf_der: &[u8]) -> Result<(), String> {
             Ok(())
         }
         Ok(PublicKey::EC(_)) => {
-            let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()).map(|o| o.to_id_string());
-            match curve.as_deref() {
-                Some("1.2.840.10045.3.1.7" | "1.3.132.0.34" | "1.3.132.0.35") => Ok(()),
-                other => Err(format!(
+            let curve = curve_oid(spki);
+            match curve.as_deref().and_then(ecdsa_key) {
+                Some(_) => Ok(()),
+                None => Err(format!(
                     "{TLS_CERT_KEY}: an ECDSA key on curve {}; Envoy serves P-256, P-384 and P-521 only",
-                    other.unwrap_or("(unnamed)")
+                    curve.as_deref().unwrap_or("(unnamed)")
                 )),
             }
         }
@@ -95,16 +95,29 @@ pub fn validity_warning(chain_pem: &str, now: i64) -> Option<String> {
     }
 }
 
+/// What Envoy selects the leaf certificate of `chain_pem` by (see `sni`), from one parse of it:
+/// its names ([`certificate_names`]) and its key type: RSA, or ECDSA and its curve (RSA for
+/// anything else: `certificate_from_secret` lets no other key through).
+pub fn certificate_selection(chain_pem: &str) -> CertificateSelection {
+    with_leaf(chain_pem, |cert| CertificateSelection { names: leaf_names(cert), key: leaf_key(cert) })
+        .unwrap_or(CertificateSelection { names: Vec::new(), key: sni::Key::Rsa })
+}
+
 /// The names Envoy selects the leaf certificate of `chain_pem` by, lower-cased: its DNS
 /// subjectAltNames, or — only when it has no subjectAltName extension at all — its subject CN (as
 /// Envoy's `populateServerNamesMap`). Empty if the chain does not parse.
 pub fn certificate_names(chain_pem: &str) -> Vec<String> {
-    let Some(Ok(leaf)) = rustls_pemfile::certs(&mut BufReader::new(chain_pem.as_bytes())).next() else {
-        return Vec::new();
-    };
-    let Ok((_, cert)) = X509Certificate::from_der(leaf.as_ref()) else {
-        return Vec::new();
-    };
+    with_leaf(chain_pem, leaf_names).unwrap_or_default()
+}
+
+/// `read` of the parsed leaf (first) certificate of `chain_pem`; `None` if it does not parse.
+fn with_leaf<T>(chain_pem: &str, read: impl FnOnce(&X509Certificate<'_>) -> T) -> Option<T> {
+    let leaf = rustls_pemfile::certs(&mut BufReader::new(chain_pem.as_bytes())).next()?.ok()?;
+    let (_, cert) = X509Certificate::from_der(leaf.as_ref()).ok()?;
+    Some(read(&cert))
+}
+
+fn leaf_names(cert: &X509Certificate<'_>) -> Vec<String> {
     let mut names: Vec<String> = match cert.subject_alternative_name() {
         Ok(Some(san)) => san
             .value
@@ -121,20 +134,26 @@ pub fn certificate_names(chain_pem: &str) -> Vec<String> {
     names
 }
 
-/// The key type Envoy tells the leaf certificate of `chain_pem` apart by (see `sni`): RSA, or ECDSA
-/// and its curve. RSA for anything else (`certificate_from_secret` lets no other key through).
-pub fn certificate_key(chain_pem: &str) -> sni::Key {
-    let leaf = rustls_pemfile::certs(&mut BufReader::new(chain_pem.as_bytes())).next().and_then(Result::ok);
-    let Some((_, cert)) = leaf.as_ref().and_then(|leaf| X509Certificate::from_der(leaf.as_ref()).ok()) else {
-        return sni::Key::Rsa;
-    };
+fn leaf_key(cert: &X509Certificate<'_>) -> sni::Key {
     let spki = cert.public_key();
-    let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()).map(|o| o.to_id_string());
-    match (spki.parsed(), curve.as_deref()) {
-        (Ok(PublicKey::EC(_)), Some("1.2.840.10045.3.1.7")) => sni::Key::EcdsaP256,
-        (Ok(PublicKey::EC(_)), Some("1.3.132.0.34")) => sni::Key::EcdsaP384,
-        (Ok(PublicKey::EC(_)), Some("1.3.132.0.35")) => sni::Key::EcdsaP521,
+    match spki.parsed() {
+        Ok(PublicKey::EC(_)) => curve_oid(spki).as_deref().and_then(ecdsa_key).unwrap_or(sni::Key::Rsa),
         _ => sni::Key::Rsa,
+    }
+}
+
+/// The named curve of an EC public key, as a dotted OID.
+fn curve_oid(spki: &SubjectPublicKeyInfo<'_>) -> Option<String> {
+    spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()).map(|o| o.to_id_string())
+}
+
+/// The curves Envoy (BoringSSL) serves ECDSA certificates on.
+fn ecdsa_key(curve_oid: &str) -> Option<sni::Key> {
+    match curve_oid {
+        "1.2.840.10045.3.1.7" => Some(sni::Key::EcdsaP256),
+        "1.3.132.0.34" => Some(sni::Key::EcdsaP384),
+        "1.3.132.0.35" => Some(sni::Key::EcdsaP521),
+        _ => None,
     }
 }
 
@@ -379,7 +398,7 @@ mod tests {
             ("not a certificate", sni::Key::Rsa),
         ];
         for (pem, key) in cases {
-            assert_eq!(certificate_key(pem), key, "{pem}");
+            assert_eq!(certificate_selection(pem).key, key, "{pem}");
         }
     }
 
