@@ -103,7 +103,8 @@ pub enum Verdict {
 }
 
 const UNAUTHORIZED_BODY: &str = "401 Authorization Required\n";
-const FORBIDDEN_BODY: &str = "403 Forbidden\n";
+/// nginx's 403 page, as plain text (also the answer of a `satisfy: any` route's address lists).
+pub const FORBIDDEN_BODY: &str = "403 Forbidden\n";
 const AUTH_ERROR_BODY: &str = "500 Internal Server Error\n";
 
 /// The verdict for an auth response with `status` (`None`: no response — the service could not

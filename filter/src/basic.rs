@@ -3,8 +3,9 @@
 //! Pure: [`PasswordHash::parse`] reads one stored hash, [`credentials`] reads the header, and
 //! [`PasswordHash::verify`] checks a password. Hash formats are those htpasswd and nginx know:
 //! bcrypt (`$2y$`, `$2b$`, `$2a$`), Apache's MD5 (`$apr1$`) and MD5-crypt (`$1$`), SHA-crypt
-//! (`$5$`, `$6$`, with or without `rounds=`), `{SHA}` and `{PLAIN}`. Anything else (DES crypt)
-//! never matches: its user cannot sign in.
+//! (`$5$`, `$6$`, with or without `rounds=`), traditional DES crypt (13 characters, what
+//! `htpasswd -d` and OpenSSL 1's `openssl passwd -crypt` write, as ingress-nginx's older e2e
+//! tests did), `{SHA}` and `{PLAIN}`. Anything else never matches: its user cannot sign in.
 //!
 //! Every check is bounded, since it runs on the worker that serves every host: a bcrypt cost above
 //! [`MAX_BCRYPT_COST`] or SHA-crypt rounds above [`MAX_SHA_CRYPT_ROUNDS`] (a hash that would hold
@@ -13,7 +14,7 @@
 //! (its cost grows with the square of the length) never matches.
 //!
 //! Envoy's own `basic_auth` filter only knows `{SHA}`, hence this module; bcrypt, SHA-crypt, SHA-1
-//! and MD5 come from their RustCrypto crates, and only MD5-crypt's rounds (no maintained crate
+//! and MD5 come from their RustCrypto crates, DES crypt from `pwhash`, and only MD5-crypt's rounds (no maintained crate
 //! builds for wasm and carries Apache's `$apr1$` variant) are written here, checked against
 //! `openssl passwd`.
 
@@ -21,8 +22,10 @@ use base64::Engine as _;
 use md5::{Digest as _, Md5};
 use sha1::Sha1;
 
-/// Highest bcrypt cost checked (htpasswd's default is 5; 12 is about a quarter of a second).
-pub const MAX_BCRYPT_COST: u32 = 12;
+/// Highest bcrypt cost checked: htpasswd's default is 5; 14 is what ingress-nginx's own e2e test
+/// writes (`bcrypt.GenerateFromPassword(password, 14)`), about a second per check, during which
+/// the worker serves nothing else (as an nginx worker is held by `crypt`).
+pub const MAX_BCRYPT_COST: u32 = 14;
 
 /// Most SHA-crypt rounds checked (the default is 5 000).
 pub const MAX_SHA_CRYPT_ROUNDS: usize = 100_000;
@@ -39,6 +42,9 @@ pub enum PasswordHash {
     Md5Crypt { apache: bool, salt: String, hash: String },
     /// `$5$[rounds=N$]salt$hash` (`bits: 256`) or `$6$…` (`bits: 512`); rounds as glibc clamps them.
     ShaCrypt { bits: u16, rounds: usize, salt: String, hash: String },
+    /// Traditional DES crypt: 2 salt characters and 11 of hash; only the first 8 bytes of a
+    /// password count (crypt(3)'s own limit, so `passwordX` matches `password`'s hash).
+    Des(String),
     /// `{SHA}` + base64 of the SHA-1 of the password.
     Sha1([u8; 20]),
     /// `{PLAIN}` + the password.
@@ -79,6 +85,9 @@ impl PasswordHash {
         if let Some(plain) = stored.strip_prefix("{PLAIN}") {
             return PasswordHash::Plain(plain.as_bytes().to_vec());
         }
+        if stored.len() == 13 && stored.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'/') {
+            return PasswordHash::Des(stored.to_string());
+        }
         PasswordHash::Unsupported
     }
 
@@ -104,6 +113,7 @@ impl PasswordHash {
                 let made = sha_crypt::Sha512Params::new(*rounds).and_then(|params| sha_crypt::sha512_crypt_b64(password, salt.as_bytes(), &params));
                 made.is_ok_and(|made| same(made.as_bytes(), hash.as_bytes()))
             }
+            PasswordHash::Des(stored) => pwhash::unix_crypt::verify(password, stored),
             PasswordHash::Sha1(digest) => same(&Sha1::digest(password), digest),
             PasswordHash::Plain(plain) => same(password, plain),
             PasswordHash::Unsupported => false,
@@ -229,6 +239,8 @@ mod tests {
             "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=",
             "{PLAIN}password",
             bcrypt.as_str(),
+            // DES crypt: glibc's `crypt("password", "xy")`.
+            "xyAjYtmfRYx/.",
         ];
         assert!(bcrypt.starts_with("$2y$04$"), "{bcrypt}");
         for stored in rows {
@@ -238,14 +250,33 @@ mod tests {
             assert!(!hash.verify(b"Password"), "{stored} must refuse another");
             assert!(!hash.verify(b""), "{stored} must refuse an empty password");
         }
-        let slow_bcrypt = bcrypt.replacen("$2y$04$", "$2y$13$", 1);
+        let slow_bcrypt = bcrypt.replacen("$2y$04$", "$2y$15$", 1);
+        assert!(PasswordHash::parse(&bcrypt.replacen("$2y$04$", "$2y$14$", 1)).is_supported(), "ingress-nginx's e2e cost is checked");
         let slow_sha = "$6$rounds=100001$abc$vw5PRczzmm7dyJhZWNpaLcy/M.HywGlo.UsELxKYV/ZI4356.iT3zYgbwHVzPSnvkT2lVlMoWMoJdUSLcmUNg.";
-        for stored in ["abJnggxhB/yWI", "$6$salt$x", "$apr1$toolongsalt$FBwExRW4dCc8aL.OvjpIE1", "{SHA}short", "", &slow_bcrypt, slow_sha, "$2y$xx$"] {
+        for stored in ["abJnggxhB/yW", "abJnggxhB/yW!", "$6$salt$x", "$apr1$toolongsalt$FBwExRW4dCc8aL.OvjpIE1", "{SHA}short", "", &slow_bcrypt, slow_sha, "$2y$xx$"] {
             let hash = PasswordHash::parse(stored);
             assert!(!hash.is_supported() && !hash.verify(b"password"), "{stored}");
         }
         let sha = PasswordHash::parse("$6$saltstring$adDbXsJjcDlq2662QPgd.tkSOVmnG9Tt3oXl4HR60SusC3AGjirnDenVZp3DGwLwqy6iYKCzannhaX9DR72nN1");
         assert!(!sha.verify(&[b'a'; MAX_SHA_CRYPT_PASSWORD + 1]), "a password too long to check is refused");
+    }
+
+    #[test]
+    fn des_crypt_has_crypt_3s_quirks() {
+        // glibc's crypt(3): only 8 bytes count, each by its low 7 bits.
+        let rows: [(&[u8], &str, bool); 6] = [
+            (b"secret", "abNANd1rDfiNc", true),
+            (b"Secret", "abNANd1rDfiNc", false),
+            (b"passwordextra", "xyAjYtmfRYx/.", true),
+            (b"", "zz6dpSdr.LHZw", true),
+            (b"x", "zz6dpSdr.LHZw", false),
+            ("p\u{e4}ss".as_bytes(), "./Wrjs.Kc.GIM", true),
+        ];
+        for (password, stored, want) in rows {
+            let hash = PasswordHash::parse(stored);
+            assert!(matches!(hash, PasswordHash::Des(_)), "{stored}");
+            assert_eq!(hash.verify(password), want, "{stored} with {password:?}");
+        }
     }
 
     #[test]

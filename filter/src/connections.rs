@@ -10,11 +10,10 @@
 //! list of `count zone address` lines for the clients with requests in progress, and a count that
 //! drops to zero is removed, so the memory held is bounded by the requests in progress, never by
 //! the number of clients ever seen. This module is the pure part — the slot of a client, taking and
-//! giving back one count in a slot's value, the exemption check; `host` reads and writes the slot
+//! giving back one count in a slot's value (the exemption is [`crate::address::listed`]); `host` reads and writes the slot
 //! with compare-and-swap and gives the count back when the request ends (`on_log`).
 
-use std::net::IpAddr;
-
+use crate::address;
 use crate::table::ConnectionLimit;
 
 /// Number of shared-data keys the counts are spread over.
@@ -116,40 +115,6 @@ pub fn release(value: &[u8], zone: &str, client: &str) -> Option<Vec<u8>> {
     Some(encode(&entries))
 }
 
-/// Whether `client` (an address without port) is in one of `ranges` (`limit-allowlist`); an
-/// address that does not parse is not exempt.
-pub fn exempt(ranges: &[String], client: &str) -> bool {
-    let Ok(address) = client.parse::<IpAddr>() else { return false };
-    ranges.iter().filter_map(|range| parse_range(range)).any(|(network, bits)| contains(network, bits, address))
-}
-
-/// `a.b.c.d/n`, `x::y/n` or a bare address (all its bits).
-fn parse_range(range: &str) -> Option<(IpAddr, u32)> {
-    let (address, bits) = match range.split_once('/') {
-        Some((address, bits)) => (address.parse::<IpAddr>().ok()?, bits.parse::<u32>().ok()?),
-        None => {
-            let address = range.parse::<IpAddr>().ok()?;
-            (address, if address.is_ipv4() { 32 } else { 128 })
-        }
-    };
-    let max = if address.is_ipv4() { 32 } else { 128 };
-    (bits <= max).then_some((address, bits))
-}
-
-fn contains(network: IpAddr, bits: u32, address: IpAddr) -> bool {
-    match (network, address) {
-        (IpAddr::V4(network), IpAddr::V4(address)) => {
-            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
-            u32::from(network) & mask == u32::from(address) & mask
-        }
-        (IpAddr::V6(network), IpAddr::V6(address)) => {
-            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
-            u128::from(network) & mask == u128::from(address) & mask
-        }
-        _ => false,
-    }
-}
-
 /// A limit the filter can count with: a limit of at least 1, a zone of visible ASCII without
 /// spaces, and exempt ranges that parse.
 pub fn check(limit: &ConnectionLimit) -> Result<(), String> {
@@ -162,7 +127,7 @@ pub fn check(limit: &ConnectionLimit) -> Result<(), String> {
     if limit.exempt.len() > MAX_EXEMPT_RANGES {
         return Err(format!("more than {MAX_EXEMPT_RANGES} exempt ranges"));
     }
-    match limit.exempt.iter().find(|range| parse_range(range).is_none()) {
+    match limit.exempt.iter().find(|range| address::parse(range).is_none()) {
         Some(bad) => Err(format!("exempt range {bad:?} is not an address or CIDR block")),
         None => Ok(()),
     }
@@ -222,25 +187,6 @@ mod tests {
         let slots: std::collections::HashSet<String> = (0..=255).map(|i| slot_key("default/app", &format!("10.0.0.{i}"))).collect();
         assert!(slots.len() > 200, "256 clients land in {} slots", slots.len());
         assert!(slot_key("z", "a").starts_with("wasm-ingress/connections/"));
-    }
-
-    #[test]
-    fn exempt_ranges_match_like_nginx_geo() {
-        let ranges: Vec<String> = ["10.0.0.0/8", "192.168.1.7", "2001:db8::/32", "0.0.0.0/0"].iter().map(|s| s.to_string()).collect();
-        let cases = [
-            (&ranges[..1], "10.200.3.4", true),
-            (&ranges[..1], "11.0.0.1", false),
-            (&ranges[1..2], "192.168.1.7", true),
-            (&ranges[1..2], "192.168.1.8", false),
-            (&ranges[2..3], "2001:db8:1::5", true),
-            (&ranges[2..3], "2001:db9::5", false),
-            (&ranges[..1], "::ffff:10.0.0.1", false),
-            (&ranges[3..4], "8.8.8.8", true),
-            (&ranges[..3], "not-an-address", false),
-        ];
-        for (ranges, client, expected) in cases {
-            assert_eq!(exempt(ranges, client), expected, "{client} in {ranges:?}");
-        }
     }
 
     #[test]

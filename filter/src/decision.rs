@@ -3,7 +3,7 @@
 //! (which decides) and `actions` / `redirect` (which build outcomes), so none imports another's
 //! internals. Data only.
 
-use crate::table::{BasicAuth, Canary, ConnectionLimit, Cors, ExternalAuth, ResponseRewrite, Route};
+use crate::table::{BasicAuth, Canary, ConnectionLimit, Cors, ExternalAuth, ResponseRewrite, Route, SatisfyAny};
 use crate::subset::HashKey;
 
 /// The body of the filter's own 404 (no host/path matched and no default backend). Fixed text: the
@@ -40,7 +40,8 @@ pub enum Outcome<'t> {
     /// `auth`, the request is forwarded only if the auth service allows it (see [`crate::auth`]); with
     /// `basic_auth`, only with a password [`crate::matcher::CompiledTable::basic_auth_allows`]; with
     /// `connection_limit`, only while the client has fewer requests in progress (see
-    /// [`crate::connections`]). With `subset_hash`, the host shim sends the key's slot (see
+    /// [`crate::connections`]); with `satisfy_any`, when any one of the address lists, basic auth
+    /// and the auth service lets it in (see [`crate::satisfy`]). With `subset_hash`, the host shim sends the key's slot (see
     /// [`crate::subset`]); with `affinity_cookie`, it marks and reads the sticky cookie (see
     /// [`crate::affinity`]).
     Forward {
@@ -53,6 +54,7 @@ pub enum Outcome<'t> {
         auth: Option<&'t ExternalAuth>,
         basic_auth: Option<&'t BasicAuth>,
         connection_limit: Option<&'t ConnectionLimit>,
+        satisfy_any: Option<&'t SatisfyAny>,
         response: Option<&'t ResponseRewrite>,
         subset_hash: Option<&'t HashKey>,
         affinity_cookie: Option<&'t str>,

@@ -25,7 +25,9 @@
 //!    address in the limit's zone (Envoy's shared data, compare-and-swap), else 503; the count is
 //!    given back in `on_log`, when the request ends however it ends. Then basic auth (not for a
 //!    CORS preflight either): `Authorization` checked against the table's password list (a
-//!    success remembered until the next table), else 401;
+//!    verdict remembered until the next table), else 401. A `satisfy: any` route instead lets
+//!    the request in on the first check that passes — its address lists, basic auth, the auth
+//!    service of step 7 — and answers 401 or 403 when none can (see [`crate::satisfy`]);
 //! 7. a Forward with external auth (and not a CORS preflight, which nginx answers before auth):
 //!    read every request header once, apply step 5's header changes, send the auth request with
 //!    `dispatch_http_call` and pause; the auth response resumes the request (with the copied
@@ -36,7 +38,7 @@
 //!    [`crate::response`]); other routes never read response headers.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -45,17 +47,19 @@ use proxy_wasm::types::{Action, ContextType, LogLevel, MapType, Status};
 
 use sha2::{Digest as _, Sha256};
 
+use crate::address;
 use crate::auth::{self, Original, Verdict};
 use crate::auth_cache;
 use crate::basic;
 use crate::client_cert;
 use crate::connections::{self, Take};
 use crate::response::Rewrites;
+use crate::satisfy;
 use crate::affinity;
 use crate::subset::{self, HashKey};
 use crate::request::HeaderLookup;
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
-use crate::table::{AnswerHeader, BasicAuth, ClientCertificate, ConnectionLimit, ExternalAuth, RouteTable, CLUSTER_HEADER, ERROR_PAGE_HEADER, POLICY_HEADER};
+use crate::table::{AnswerHeader, BasicAuth, ClientCertificate, ConnectionLimit, ExternalAuth, RouteTable, SatisfyAny, CLUSTER_HEADER, ERROR_PAGE_HEADER, POLICY_HEADER};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -95,13 +99,14 @@ struct Shared {
     /// The last table accepted by `on_configure`; `None` until the first one.
     table: RefCell<Option<Rc<CompiledTable>>>,
     random: RandomSource,
-    /// Basic-auth credentials that passed with the current table (see `basic_auth_allows`).
-    verified: RefCell<HashSet<[u8; 32]>>,
+    /// Basic-auth credentials checked with the current table, and whether they passed (see
+    /// `basic_auth_allows`).
+    verified: RefCell<HashMap<[u8; 32], bool>>,
     /// Auth answers kept for `auth-cache-key` (per worker; see [`crate::auth_cache`]).
     auth_cache: RefCell<auth_cache::Cache>,
 }
 
-/// Most remembered basic-auth successes per VM; the set is emptied when full.
+/// Most remembered basic-auth verdicts per VM; the map is emptied when full.
 const MAX_VERIFIED_CREDENTIALS: usize = 4096;
 
 #[derive(Default)]
@@ -317,23 +322,29 @@ impl IngressRequest {
         }
     }
 
-    /// Whether the request's `Authorization` passes `basic`; a success is remembered (by a SHA-256
-    /// of list and header) until the next table, so bcrypt's cost is paid once per credential.
+    /// Whether the request's `Authorization` passes `basic`; the verdict is remembered (by a
+    /// SHA-256 of list and header) until the next table, so bcrypt's cost is paid once per
+    /// credential — by a user signing in, and by a client that keeps sending a wrong one.
     fn basic_auth_allows(&self, table: &CompiledTable, basic: &BasicAuth) -> bool {
         let Some(authorization) = self.get_http_request_header_bytes("authorization") else { return false };
         let key: [u8; 32] = Sha256::new().chain_update(basic.passwords.as_bytes()).chain_update([0]).chain_update(&authorization).finalize().into();
-        if self.shared.verified.borrow().contains(&key) {
-            return true;
+        if let Some(&allowed) = self.shared.verified.borrow().get(&key) {
+            return allowed;
         }
         let allowed = table.basic_auth_allows(basic, &authorization);
-        if allowed {
-            let mut verified = self.shared.verified.borrow_mut();
-            if verified.len() >= MAX_VERIFIED_CREDENTIALS {
-                verified.clear();
-            }
-            verified.insert(key);
+        let mut verified = self.shared.verified.borrow_mut();
+        if verified.len() >= MAX_VERIFIED_CREDENTIALS {
+            verified.clear();
         }
+        verified.insert(key, allowed);
         allowed
+    }
+
+    /// `satisfy: any`: the lists' verdict on the client, then (unless they let it in) basic auth's.
+    fn satisfy_any(&self, table: &CompiledTable, any: &SatisfyAny, basic: Option<&BasicAuth>, auth_service: bool) -> satisfy::Next {
+        let address = satisfy::address(any, &self.client_address());
+        let basic = basic.filter(|_| address != satisfy::Address::Allowed).map(|basic| self.basic_auth_allows(table, basic));
+        satisfy::next(address, basic, auth_service)
     }
 
     /// nginx's `auth_basic` refusal: 401 with the realm's challenge.
@@ -508,7 +519,7 @@ impl HttpContext for IngressRequest {
             }
         }
         match decision.outcome {
-            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth, connection_limit, response, subset_hash, affinity_cookie } => {
+            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth, connection_limit, satisfy_any, response, subset_hash, affinity_cookie } => {
                 let cookies = affinity_cookie.map(|name| self.cookie_headers(name)).unwrap_or_default();
                 let sticky = affinity_cookie.and_then(|name| cookies.iter().find_map(|cookies| affinity::backend_of(cookies, name)));
                 let cluster = match canary {
@@ -529,11 +540,22 @@ impl HttpContext for IngressRequest {
                         return self.respond(503, TOO_MANY_CONNECTIONS_BODY);
                     }
                 }
-                if let Some(basic) = basic_auth.filter(|_| !preflight) {
-                    if !self.basic_auth_allows(&table, basic) {
-                        return self.unauthorized(basic);
+                let auth = match satisfy_any.filter(|_| !preflight) {
+                    Some(any) => match self.satisfy_any(&table, any, basic_auth, auth.is_some()) {
+                        satisfy::Next::Pass => None,
+                        satisfy::Next::AskAuthService => auth,
+                        satisfy::Next::Unauthorized => return basic_auth.map_or_else(|| self.respond(403, auth::FORBIDDEN_BODY), |basic| self.unauthorized(basic)),
+                        satisfy::Next::Forbidden => return self.respond(403, auth::FORBIDDEN_BODY),
+                    },
+                    None => {
+                        if let Some(basic) = basic_auth.filter(|_| !preflight) {
+                            if !self.basic_auth_allows(&table, basic) {
+                                return self.unauthorized(basic);
+                            }
+                        }
+                        auth
                     }
-                }
+                };
                 // Only answers from the upstream are rewritten (nginx's proxy_redirect), so after
                 // basic auth; an external auth's own answer clears them (see `finish_auth`).
                 if let Some(rewrite) = response {
@@ -601,7 +623,7 @@ impl IngressRequest {
     fn take_connection(&mut self, limit: &ConnectionLimit) -> bool {
         let client = self.client_address();
         let client = client.as_str();
-        if client.is_empty() || connections::exempt(&limit.exempt, client) {
+        if client.is_empty() || address::listed(&limit.exempt, client) {
             return true;
         }
         let key = connections::slot_key(&limit.zone, client);

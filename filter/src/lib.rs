@@ -31,6 +31,7 @@
 
 mod action_de;
 pub mod actions;
+pub mod address;
 pub mod affinity;
 pub mod auth;
 pub mod auth_cache;
@@ -48,6 +49,7 @@ pub mod origin;
 pub mod redirect;
 pub mod request;
 pub mod response;
+pub mod satisfy;
 pub mod subset;
 pub mod table;
 

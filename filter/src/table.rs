@@ -256,6 +256,13 @@ pub struct Forward {
     /// basic and external auth, not for a CORS preflight. `None`: no such limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_limit: Option<Box<ConnectionLimit>>,
+    /// ingress-nginx `satisfy: any` on a route with `basic_auth` or `auth`: one access check
+    /// that lets the request in is enough — an allowed client address, then basic auth, then the
+    /// auth service (see [`crate::satisfy`]). The route's address lists are here, not in its
+    /// Envoy policy, since a client they allow needs no credentials. `None`: every check must
+    /// pass (`satisfy all`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub satisfy_any: Option<Box<SatisfyAny>>,
     /// ingress-nginx `proxy-redirect-from`/`-to` and `proxy-cookie-domain`/`-path`: how the
     /// upstream's `Location`, `Refresh` and `Set-Cookie` headers are rewritten on the way back
     /// (see [`crate::response`]). `None`: passed unchanged.
@@ -322,6 +329,19 @@ pub struct ResponseRewrite {
 pub struct Replacement {
     pub from: String,
     pub to: String,
+}
+
+/// The client-address lists of a `satisfy: any` route (`whitelist-source-range`,
+/// `denylist-source-range`): addresses or CIDR blocks. A denied address is refused even when
+/// allowed; with an allow list, an address it lacks is refused; without one, an address not
+/// denied is neither allowed nor refused (nginx's access module declines).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SatisfyAny {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
 }
 
 /// Basic authentication of a route.
@@ -634,6 +654,7 @@ impl RouteAction {
             auth: None,
             basic_auth: None,
             connection_limit: None,
+            satisfy_any: None,
             response: None,
             subset_hash: None,
             affinity_cookie: None,
@@ -693,6 +714,7 @@ mod tests {
                         })),
                         basic_auth: Some(Box::new(BasicAuth { realm: "Staff".into(), passwords: "default/htpasswd".into() })),
                         connection_limit: Some(Box::new(ConnectionLimit { zone: "default/ing".into(), limit: 8, exempt: vec!["10.0.0.0/8".into()] })),
+                        satisfy_any: Some(Box::new(SatisfyAny { allow: vec!["192.168.0.0/16".into()], deny: vec!["192.168.9.9".into()] })),
                         response: Some(Box::new(ResponseRewrite {
                             redirect: Some(Replacement { from: "http://$host/app/".into(), to: "/".into() }),
                             cookie_domain: None,

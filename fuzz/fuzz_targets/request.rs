@@ -15,12 +15,14 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use wasm_ingress_filter::matcher::{CompiledTable, Outcome, RequestParts};
+use wasm_ingress_filter::address;
 use wasm_ingress_filter::auth::Original;
 use wasm_ingress_filter::auth_cache;
 use wasm_ingress_filter::connections::{self, Take};
 use wasm_ingress_filter::limits::MAX_LOCATION_BYTES;
 use wasm_ingress_filter::response::Rewrites;
-use wasm_ingress_filter::table::{AuthCache, AuthHeader, CacheValidity, ExternalAuth, Replacement, ResponseRewrite, RouteTable};
+use wasm_ingress_filter::satisfy;
+use wasm_ingress_filter::table::{AuthCache, AuthHeader, CacheValidity, ExternalAuth, Replacement, ResponseRewrite, RouteTable, SatisfyAny};
 
 const TABLE: &str = r#"{"schema":1,"hosts":[
  {"host":"shop.example.com","routes":[
@@ -126,7 +128,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(millis <= auth_cache::MAX_MILLIS, "{millis}");
     }
     let client = String::from_utf8_lossy(authority);
-    let _ = connections::exempt(&[client.to_string(), "10.0.0.0/8".into()], &String::from_utf8_lossy(path));
+    let _ = address::listed(&[client.to_string(), "10.0.0.0/8".into()], &String::from_utf8_lossy(path));
+    let lists = SatisfyAny { allow: vec![client.to_string()], deny: vec!["10.0.0.0/8".into()] };
+    let _ = satisfy::address(&lists, &String::from_utf8_lossy(path));
     if let Take::Taken(value) = connections::take(path, "default/app", "10.0.0.1", 2) {
         let released = connections::release(&value, "default/app", "10.0.0.1").unwrap_or_else(|| panic!("a taken count is found again"));
         assert_eq!(connections::release(&released, "default/app", "10.0.0.1").is_some(), connections::release(path, "default/app", "10.0.0.1").is_some());

@@ -10,9 +10,14 @@
 //! (nginx variables filled) on the auth request, and a missing ConfigMap answers 503.
 //!
 //! Basic auth (`auth-type: basic`), with the cases of the same e2e test: 401 with the realm without
-//! or with wrong credentials, the backend with right ones (bcrypt, `$apr1$`, `$6$` and `{SHA}` users
+//! or with wrong credentials, the backend with right ones (bcrypt up to cost 14, `$apr1$`, `$6$`, DES crypt and `{SHA}` users
 //! of an htpasswd Secret, and an `auth-map` Secret), 503 for a missing Secret; a changed password is
 //! refused as soon as the new Secret is served (nothing remembered from the old one).
+//!
+//! `satisfy: any`, with the case of ingress-nginx's e2e test `satisfy.go` (basic auth passes
+//! without asking the auth service; without credentials the auth service's refusal sends the
+//! client to sign in) and the classic office list: an allowed address needs no password, others
+//! do, a denied address gets 401 and still gets in with the password (nginx's quirk).
 //!
 //! The auth cache (`auth-cache-key`), with the cases of the same e2e test's "external
 //! authentication with caching" context: once the auth service is gone, a cached answer still
@@ -144,9 +149,15 @@ struct Seen {
 }
 
 fn send(gateway: &Gateway, method: &str, host: &str, path: &str, headers: &[(&str, &str)]) -> Seen {
+    send_from(Ipv4Addr::LOCALHOST, gateway, method, host, path, headers)
+}
+
+/// [`send`] from the client address `source`.
+fn send_from(source: Ipv4Addr, gateway: &Gateway, method: &str, host: &str, path: &str, headers: &[(&str, &str)]) -> Seen {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let client = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::V4(source))
             .timeout(Duration::from_secs(15))
             .redirect(reqwest::redirect::Policy::none())
             .resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -311,14 +322,18 @@ fn basic_auth_behaves_like_ingress_nginx() {
     let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 143)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     // htpasswd -B (bcrypt), htpasswd -m ($apr1$, made with `openssl passwd -apr1`), htpasswd -s,
-    // `openssl passwd -6` (SHA-512 crypt), and a bcrypt of cost 13 (not checked: too slow).
+    // `openssl passwd -6` (SHA-512 crypt), DES crypt (`openssl passwd -crypt` of OpenSSL 1, as
+    // ingress-nginx's older e2e test wrote it; here glibc's crypt("password", "xy")), bcrypt of
+    // cost 14 (its current e2e test's `bcrypt.GenerateFromPassword(password, 14)`), and a bcrypt
+    // of cost 15 (not checked: too slow).
     let bcrypt = bcrypt::hash("bpass", 4).unwrap().replacen("$2b$", "$2y$", 1);
+    let nginx_e2e = bcrypt::hash("password", 14).unwrap();
     let htpasswd = |bcrypt: &str| {
         format!(
             "bee:{bcrypt}\napr:$apr1$abcdefgh$FBwExRW4dCc8aL.OvjpIE1\nsha:{{SHA}}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n\
              six:$6$saltstring$adDbXsJjcDlq2662QPgd.tkSOVmnG9Tt3oXl4HR60SusC3AGjirnDenVZp3DGwLwqy6iYKCzannhaX9DR72nN1\n\
-             slow:{}\n",
-            bcrypt.replacen("$04$", "$13$", 1)
+             des:xyAjYtmfRYx/.\nfourteen:{nginx_e2e}\nslow:{}\n",
+            bcrypt.replacen("$04$", "$15$", 1)
         )
     };
     let annotations = |secret: &str, kind: &str| {
@@ -345,7 +360,7 @@ fn basic_auth_behaves_like_ingress_nginx() {
     let anonymous = get("file.test", None);
     assert_eq!((anonymous.status, anonymous.www_authenticate.as_deref()), (401, Some("Basic realm=\"test auth\"")));
     assert!(anonymous.echo.is_none());
-    for (user, password) in [("bee", "bpass"), ("apr", "password"), ("sha", "password"), ("six", "password")] {
+    for (user, password) in [("bee", "bpass"), ("apr", "password"), ("sha", "password"), ("six", "password"), ("des", "password"), ("fourteen", "password")] {
         let right = basic(user, password);
         for attempt in 0..2 {
             let seen = get("file.test", Some(&right));
@@ -356,7 +371,8 @@ fn basic_auth_behaves_like_ingress_nginx() {
         assert_eq!(get("file.test", Some(&basic(user, "wrong"))).status, 401, "{user} with a wrong password");
     }
     assert_eq!(get("file.test", Some(&basic("nobody", "password"))).status, 401);
-    assert_eq!(get("file.test", Some(&basic("slow", "bpass"))).status, 401, "a bcrypt cost above 12 is not checked");
+    assert_eq!(get("file.test", Some(&basic("des", "passwordX"))).status, 200, "crypt(3) reads 8 bytes of a password, as nginx's crypt");
+    assert_eq!(get("file.test", Some(&basic("slow", "bpass"))).status, 401, "a bcrypt cost above 14 is not checked");
     assert_eq!(get("file.test", Some("Bearer abc")).status, 401);
     assert_eq!(get("map.test", Some(&basic("mapped", "m-pass"))).status, 200);
     assert_eq!(get("map.test", Some(&basic("mapped", "wrong"))).status, 401);
@@ -367,6 +383,98 @@ fn basic_auth_behaves_like_ingress_nginx() {
     manifests::write(dir.path(), "all.yaml", &objects(htpasswd(&changed))).unwrap();
     wait_until(Duration::from_secs(10), || Ok(get("file.test", Some(&basic("bee", "new-pass"))).status == 200)).unwrap();
     assert_eq!(get("file.test", Some(&basic("bee", "bpass"))).status, 401, "the old password is not remembered");
+}
+
+#[test]
+fn satisfy_any_lets_a_request_in_on_the_first_check_that_passes() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 144)).unwrap();
+    let auth = AuthService::spawn(Ipv4Addr::new(127, 0, 0, 145));
+    let (office, stranger, banned) = (Ipv4Addr::new(127, 0, 0, 146), Ipv4Addr::new(127, 0, 0, 147), Ipv4Addr::new(127, 0, 0, 148));
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = format!("uname:{}\n", bcrypt::hash("pwd", 4).unwrap());
+    fn basic_auth(extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+        let mut annotations = vec![
+            ("auth-type", "basic".to_string()),
+            ("auth-secret", "basic-secret".to_string()),
+            ("auth-realm", "test basic auth".to_string()),
+            ("satisfy", "any".to_string()),
+        ];
+        annotations.extend(extra.iter().cloned());
+        annotations
+    }
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.extend(auth_backend(&auth));
+    objects.extend([
+        secret("basic-secret", &[("auth", htpasswd.as_str())]),
+        // satisfy.go's "should allow multiple auth with satisfy any": basic auth and an auth
+        // service that refuses these credentials, with a sign-in page.
+        ingress(
+            "auth",
+            "auth.test",
+            &basic_auth(&[("auth-url", format!("http://{}/basic-auth/user/password", auth.addr)), ("auth-signin", "http://$host/auth/start".into())]),
+            root(),
+        ),
+        // The office's addresses get in without a password, others with one; a banned address
+        // that knows the password gets in too (nginx's `satisfy any` quirk).
+        ingress(
+            "office",
+            "office.test",
+            &basic_auth(&[("whitelist-source-range", format!("{office}/32, {banned}")), ("denylist-source-range", banned.to_string())]),
+            root(),
+        ),
+        // The same lists with `satisfy: all`: Envoy's RBAC keeps the stranger out whatever it sends.
+        ingress(
+            "strict",
+            "strict.test",
+            &[
+                ("auth-type", "basic".into()),
+                ("auth-secret", "basic-secret".into()),
+                ("whitelist-source-range", format!("{office}/32")),
+            ],
+            root(),
+        ),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let right = basic("uname", "pwd");
+    fn with(authorization: &str) -> Vec<(&'static str, &str)> {
+        vec![("authorization", authorization)]
+    }
+
+    let signed = send(&gateway, "GET", "auth.test", "/", &with(&right));
+    assert_eq!(signed.status, 200, "basic auth alone lets the request in: {signed:?}");
+    assert!(auth.requests().is_empty(), "the auth service is not asked once basic auth passed");
+    let anonymous = send(&gateway, "GET", "auth.test", "/?a=b&c=d", &[]);
+    assert_eq!(anonymous.status, 302, "{anonymous:?}");
+    // satisfy.go's Location, with the gateway's port in the Host the client sent.
+    let location = anonymous.location.unwrap_or_default();
+    assert!(location.starts_with("http://auth.test/auth/start?rd=http://auth.test:") && location.ends_with("%2F%3Fa%3Db%26c%3Dd"), "{location}");
+    assert_eq!(auth.requests().len(), 1, "without credentials the auth service decides");
+    let wrong = send(&gateway, "GET", "auth.test", "/", &with(&basic("uname", "nope")));
+    assert_eq!(wrong.status, 302, "a wrong password falls through to the auth service: {wrong:?}");
+
+    let rows = [
+        // (client, authorization, status, what the row shows)
+        (office, None, 200, "an allowed address needs no password"),
+        (office, Some(basic("uname", "nope")), 200, "nor is a wrong one held against it"),
+        (stranger, None, 401, "another address must sign in"),
+        (stranger, Some(basic("uname", "nope")), 401, "with the right password"),
+        (stranger, Some(right.clone()), 200, "which is enough"),
+        (banned, None, 401, "a denied address gets basic auth's 401, not 403"),
+        (banned, Some(right.clone()), 200, "and gets in with the password, as in ingress-nginx"),
+    ];
+    for (client, authorization, status, why) in rows {
+        let headers: Vec<(&str, &str)> = authorization.iter().map(|a| ("authorization", a.as_str())).collect();
+        let seen = send_from(client, &gateway, "GET", "office.test", "/", &headers);
+        assert_eq!(seen.status, status, "{client}: {why}: {seen:?}");
+        if status == 401 {
+            assert_eq!(seen.www_authenticate.as_deref(), Some("Basic realm=\"test basic auth\""), "{client}: {why}");
+        }
+        assert_eq!(seen.echo.is_some(), status == 200, "{client}: {why}");
+    }
+    assert_eq!(send_from(stranger, &gateway, "GET", "strict.test", "/", &with(&right)).status, 403, "satisfy all: the list still applies");
+    assert_eq!(send_from(office, &gateway, "GET", "strict.test", "/", &[]).status, 401, "satisfy all: the password too");
+    assert_eq!(send_from(office, &gateway, "GET", "strict.test", "/", &with(&right)).status, 200);
 }
 
 #[test]

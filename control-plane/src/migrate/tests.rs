@@ -35,7 +35,7 @@ fn an_annotation_is_classified_by_the_registry_then_by_what_translation_said() {
         ("proxy-buffering", &[&warning], Class::Differs, "no effect"),
         ("limit-rate", &[&warning], Class::NotSupported, "not yet"),
         ("server-snippet", &[&warning], Class::NotSupported, "never applied"),
-        ("satisfy", &[&warning], Class::NotSupported, "fails closed"),
+        ("satisfy", &[], Class::Differs, "differs"),
         ("auth-tls-secret", &[&error], Class::Refused, "differs"),
         ("auth-url", &[&error], Class::Refused, "differs"),
         ("secure-backends", &[&warning], Class::Same, "unknown"),

@@ -346,7 +346,7 @@ fn read_passwords(
         Ok((users, unsupported)) => {
             if !unsupported.is_empty() {
                 let message = format!(
-                    "Secret {}: the passwords of {} use a format not checked here (DES crypt, bcrypt above cost {}, SHA-crypt above {} rounds; use bcrypt, $apr1$, $5$/$6$ or {{SHA}}): they cannot sign in",
+                    "Secret {}: the passwords of {} use a format not checked here (bcrypt above cost {}, SHA-crypt above {} rounds, or not an htpasswd hash; use bcrypt, $apr1$, $5$/$6$ or {{SHA}}): they cannot sign in",
                     config.secret,
                     unsupported.join(", "),
                     wasm_ingress_filter::basic::MAX_BCRYPT_COST,
@@ -385,6 +385,8 @@ struct RoutePolicies {
     basic_auth: Option<wasm_ingress_filter::table::BasicAuth>,
     /// `limit-connections`, counted in a zone named after the Ingress.
     connection_limit: Option<wasm_ingress_filter::table::ConnectionLimit>,
+    /// `satisfy: "any"` with auth: the address lists the filter checks instead of Envoy.
+    satisfy_any: Option<wasm_ingress_filter::table::SatisfyAny>,
     /// `upstream-vhost`, with the route's location variables written in.
     host_rewrite: Option<String>,
 }
@@ -463,7 +465,8 @@ impl RoutePolicies {
             limit: cap.limit,
             exempt: cap.exempt.iter().map(ToString::to_string).collect(),
         });
-        RoutePolicies { key: policy_key(policy, default_policy, policies), cors, auth, basic_auth, connection_limit, host_rewrite }
+        let satisfy_any = nginx.satisfy_any();
+        RoutePolicies { key: policy_key(policy, default_policy, policies), cors, auth, basic_auth, connection_limit, satisfy_any, host_rewrite }
     }
 }
 
@@ -478,6 +481,7 @@ fn for_backend(action: RouteAction, nginx: &NginxAnnotations, route_policies: &R
             forward.auth = route_policies.auth.clone().map(Box::new);
             forward.basic_auth = route_policies.basic_auth.clone().map(Box::new);
             forward.connection_limit = route_policies.connection_limit.clone().map(Box::new);
+            forward.satisfy_any = route_policies.satisfy_any.clone().map(Box::new);
             forward.host_rewrite = route_policies.host_rewrite.clone();
             forward.response = response_rewrite(nginx).map(Box::new);
             forward.subset_hash = nginx.balancing.subset_key().map(Box::new);

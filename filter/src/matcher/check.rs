@@ -114,6 +114,9 @@ fn check_forward(forward: &Forward) -> Result<(), String> {
     if let Some(limit) = &forward.connection_limit {
         crate::connections::check(limit).map_err(|e| format!("connection_limit: {e}"))?;
     }
+    if let Some(any) = &forward.satisfy_any {
+        crate::satisfy::check(any, forward.basic_auth.is_some() || forward.auth.is_some()).map_err(|e| format!("satisfy_any: {e}"))?;
+    }
     if let Some(name) = &forward.affinity_cookie {
         check_token("affinity cookie", name).map_err(|e| format!("affinity_cookie: {e}"))?;
     }

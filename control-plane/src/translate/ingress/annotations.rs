@@ -107,6 +107,8 @@ pub struct NginxAnnotations {
     /// `proxy-redirect-*` and `proxy-cookie-*`: rewrites of the backend's response headers (see
     /// `response`).
     pub response: Option<wasm_ingress_filter::table::ResponseRewrite>,
+    /// `satisfy: "any"`: one access check that passes is enough (see [`Self::satisfy_any`]).
+    pub satisfy_any: bool,
 }
 
 /// The annotations that limit client addresses. ingress-nginx reads `allowlist-source-range`
@@ -117,6 +119,7 @@ impl NginxAnnotations {
     /// The route policy of this Ingress's path at `location`, given the defaults (a snippet's
     /// header values may use the location's variables).
     pub fn policy(&self, defaults: &behaviour::NginxDefaults, location: &Location<'_>) -> RoutePolicy {
+        let listed = self.satisfy_any().is_none();
         let mut policy = self.behaviour.policy(defaults);
         if let Some(prefix) = &self.behaviour.forwarded_prefix {
             policy.request_headers.insert("x-forwarded-prefix".into(), prefix.resolve(location));
@@ -138,13 +141,24 @@ impl NginxAnnotations {
             response_headers_set.entry(name.to_ascii_lowercase()).or_insert_with(|| HeaderValue::text(value));
         }
         RoutePolicy {
-            allow_sources: self.allow_sources.clone(),
-            deny_sources: self.deny_sources.clone(),
+            allow_sources: if listed { self.allow_sources.clone() } else { Vec::new() },
+            deny_sources: if listed { self.deny_sources.clone() } else { Vec::new() },
             response_headers_set,
             response_headers_add: headers.response_add.iter().map(|(name, value)| (name.clone(), value.resolve(location))).collect(),
             response_headers_remove: headers.response_remove.clone(),
             ..policy
         }
+    }
+
+    /// `satisfy: "any"` on an Ingress with basic auth or `auth-url`: the address lists for the
+    /// filter, which lets a request in on the first check that passes (nginx's access phase: the
+    /// lists, basic auth, the auth service); its route policy then has no lists for Envoy's RBAC.
+    /// `None`: every check must pass, the lists are Envoy's.
+    pub fn satisfy_any(&self) -> Option<wasm_ingress_filter::table::SatisfyAny> {
+        (self.satisfy_any && (self.basic.is_some() || self.auth.is_some())).then(|| wasm_ingress_filter::table::SatisfyAny {
+            allow: self.allow_sources.iter().map(ToString::to_string).collect(),
+            deny: self.deny_sources.iter().map(ToString::to_string).collect(),
+        })
     }
 
     /// The `custom-headers` the filter sets on the answers it makes itself on this Ingress's paths
@@ -246,12 +260,16 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
                 )),
             },
             (_, name) if auth_tls::NAMES.contains(&name) => {} // read by `auth_tls::parse`
-            (Support::AccessControl, "satisfy") if value.trim() == "all" => {} // nginx's default: every check must pass
-            (Support::AccessControl, "satisfy") if ACTIVATORS.iter().any(|a| has_value(annotations, a)) => notes.push((
-                key.clone(),
-                Severity::Warning,
-                format!("{key} is not applied: every access check configured must pass (nginx's `satisfy all`), so `any` is stricter here, never open"),
-            )),
+            (Support::Differs, "satisfy") => match value.trim() {
+                "all" => {} // nginx's default: every check must pass
+                "any" if has_value(annotations, "auth-type") || has_value(annotations, "auth-url") => parsed.satisfy_any = true,
+                "any" => notes.push((
+                    key.clone(),
+                    Severity::Warning,
+                    format!("{key} has no effect without auth-type or auth-url: there is only one check to pass"),
+                )),
+                other => notes.push((key.clone(), Severity::Warning, format!("{other:?} is not \"any\" or \"all\"; every check must pass (\"all\", as ingress-nginx)"))),
+            },
             (Support::AccessControl, _) => notes.push((
                 key.clone(),
                 Severity::Warning,
@@ -558,6 +576,36 @@ mod tests {
         let location = Location { ingress: &ingress, service_name: "web", service_port: "80", path: "/" };
         let policy = parsed(&[(n("denylist-source-range"), "::1")]).policy(&behaviour::NginxDefaults::default(), &location);
         assert_eq!((policy.allow_sources, policy.deny_sources), (vec![], cidrs(&["::1"])));
+    }
+
+    #[test]
+    fn satisfy_any_hands_the_lists_to_the_filter_only_with_auth() {
+        let n = |name: &str| format!("{NGINX_PREFIX}{name}");
+        let ingress = crate::state::ObjectKey::new("default", "web");
+        let location = Location { ingress: &ingress, service_name: "web", service_port: "80", path: "/" };
+        let lists = [(n("whitelist-source-range"), "10.0.0.0/8"), (n("denylist-source-range"), "10.9.9.9")];
+        let basic = [(n("auth-type"), "basic"), (n("auth-secret"), "htpasswd")];
+        let url = [(n("auth-url"), "https://auth.example/check")];
+        let read = |extra: &[(String, &str)], satisfy: &str| {
+            let mut input: BTreeMap<String, String> = lists.iter().chain(extra).map(|(k, v)| (k.clone(), v.to_string())).collect();
+            input.insert(n("satisfy"), satisfy.to_string());
+            let (parsed, notes) = parse(Some(&input), "default");
+            let policy = parsed.policy(&behaviour::NginxDefaults::default(), &location);
+            (parsed.satisfy_any(), policy.allow_sources.len() + policy.deny_sources.len(), notes.iter().filter(|(k, _, _)| *k == n("satisfy")).count())
+        };
+        let any = wasm_ingress_filter::table::SatisfyAny { allow: vec!["10.0.0.0/8".into()], deny: vec!["10.9.9.9/32".into()] };
+        // (extra annotations, satisfy) -> (the filter's lists, lists left to Envoy, notes on satisfy)
+        let rows: [(&[(String, &str)], &str, _); 6] = [
+            (&basic, "any", (Some(any.clone()), 0, 0)),
+            (&url, " any ", (Some(any), 0, 0)),
+            (&basic, "all", (None, 2, 0)),
+            (&[], "any", (None, 2, 1)),
+            (&basic, "ANY", (None, 2, 1)),
+            (&basic, "", (None, 2, 1)),
+        ];
+        for (extra, satisfy, want) in rows {
+            assert_eq!(read(extra, satisfy), want, "{extra:?} satisfy {satisfy:?}");
+        }
     }
 
     #[test]

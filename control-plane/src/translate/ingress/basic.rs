@@ -171,10 +171,10 @@ mod tests {
             ..Default::default()
         };
         let file = BasicConfig { secret: key("h"), map: false, realm: String::new() };
-        let htpasswd = "# users\nfoo:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n\nbar:abJnggxhB/yWI\nfoo:{PLAIN}second\n";
+        let htpasswd = "# users\nfoo:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n\nbar:$2y$15$7ByhNGEutlWzH8wNW/b1Ru/Ev5m4lMZMnH4eXzsdVi1LNKEmJRlbm\ndes:abJnggxhB/yWI\nfoo:{PLAIN}second\n";
         let (users, unsupported) = users(&file, Some(&secret(&[("auth", htpasswd)]))).unwrap();
         assert_eq!(users.get("foo").map(String::as_str), Some("{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g="), "the first line of a user");
-        assert_eq!(unsupported, ["bar"], "DES crypt is not checked");
+        assert_eq!(unsupported, ["bar"], "bcrypt above the highest cost is not checked; DES crypt is");
         assert!(self::users(&file, Some(&secret(&[("users", htpasswd)]))).unwrap_err().contains("no key \"auth\""));
         assert!(self::users(&file, None).unwrap_err().contains("not found"));
         let map = BasicConfig { map: true, ..file };

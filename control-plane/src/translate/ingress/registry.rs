@@ -53,7 +53,7 @@ const fn entry(name: &'static str, support: Support) -> Entry {
     Entry { name, support }
 }
 
-use Support::{AccessControl, Applied, Differs, NoEffect, NotYet, Snippet};
+use Support::{Applied, Differs, NoEffect, NotYet, Snippet};
 
 /// Every annotation ingress-nginx documents (annotations.md), and the names it still parses or
 /// once documented (`allowlist-source-range`, `global-rate-limit*`, …), sorted by name.
@@ -171,7 +171,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("proxy-ssl-verify-depth", Applied),
     entry("relative-redirects", Applied),
     entry("rewrite-target", Applied),
-    entry("satisfy", AccessControl),
+    entry("satisfy", Differs),
     entry("server-alias", Differs),
     entry("server-snippet", Snippet),
     entry("server-tokens", NoEffect),
@@ -328,10 +328,8 @@ mod tests {
 
     #[test]
     fn every_access_restricting_family_fails_closed() {
-        // Names the edge-security issue lists; each must be AccessControl until it is implemented.
-        assert_eq!(lookup("satisfy").map(|e| e.support), Some(Support::AccessControl));
-        // Enforced by the filter's auth request (see `auth`).
-        for name in ["auth-url", "auth-signin", "auth-response-headers", "auth-proxy-set-headers", "auth-type", "auth-secret"] {
+        // Enforced by the filter's auth request (see `auth`), `satisfy` by the filter too.
+        for name in ["satisfy", "auth-url", "auth-signin", "auth-response-headers", "auth-proxy-set-headers", "auth-type", "auth-secret"] {
             assert!(matches!(lookup(name).map(|e| e.support), Some(Support::Applied | Support::Differs)), "{name}");
         }
         // Enforced (Envoy RBAC), so no longer failing closed.

@@ -56,7 +56,7 @@ fn basic_auth_gives_paths_a_rule_and_the_table_the_secrets_users() {
 apiVersion: v1
 kind: Secret
 metadata: {name: htpasswd}
-data: {auth: YWxpY2U6e1BMQUlOfXB3CmJvYjphYkpuZ2d4aEIveVdJCg==}
+data: {auth: YWxpY2U6e1BMQUlOfXB3CmJvYjokMnkkMTUkN0J5aE5HRXV0bFd6SDh3TlcvYjFSdS9FdjVtNGxNWk1uSDRlWHpzZFZpMUxOS0VtSlJsYm0K}
 "#;
     let basic = |secret: &str| nginx(&[("auth-type", "basic"), ("auth-secret", secret), ("auth-realm", "Staff only")]);
     let translation = run(&[
