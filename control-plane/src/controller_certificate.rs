@@ -64,9 +64,16 @@ impl ControllerCertificate {
     }
 }
 
+/// ingress-nginx's self-signed certificate's subject (and issuer): `O=Acme Co`, this CN.
+pub const FAKE_CERTIFICATE_COMMON_NAME: &str = "Kubernetes Ingress Controller Fake Certificate";
+pub const FAKE_CERTIFICATE_ORGANIZATION: &str = "Acme Co";
+
 fn sign(key: &KeyPair, names: &[String]) -> anyhow::Result<TlsCertificate> {
     let mut params = CertificateParams::new(std::iter::once(CONTROLLER_HOST.to_string()).chain(names.iter().cloned()).collect::<Vec<_>>())?;
-    params.distinguished_name.push(DnType::CommonName, "wasm-ingress default certificate");
+    // The subject of ingress-nginx's own self-signed certificate, which clients and monitors of a
+    // migrated cluster may look for (its e2e `defaultbackend/ssl.go` does).
+    params.distinguished_name.push(DnType::OrganizationName, FAKE_CERTIFICATE_ORGANIZATION);
+    params.distinguished_name.push(DnType::CommonName, FAKE_CERTIFICATE_COMMON_NAME);
     let cert = params.self_signed(key)?;
     Ok(TlsCertificate { cert_chain_pem: cert.pem(), private_key_pem: key.serialize_pem() })
 }
@@ -108,5 +115,17 @@ mod tests {
         // A name that cannot be a DNS SAN: the certificate for ingress.local alone.
         let bad = controller.for_names(&["bücher.example".to_string()]);
         assert_eq!(certificate_names(&bad.cert_chain_pem), vec!["ingress.local"]);
+    }
+
+    #[test]
+    fn is_named_as_ingress_nginx_s_fake_certificate() {
+        let pem = ControllerCertificate::generate().unwrap().for_names(&["a.example".to_string()]).cert_chain_pem;
+        let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
+        let cert = pem.parse_x509().unwrap();
+        for name in [cert.issuer(), cert.subject()] {
+            let common_name = name.iter_common_name().next().and_then(|a| a.as_str().ok());
+            let organization = name.iter_organization().next().and_then(|a| a.as_str().ok());
+            assert_eq!((common_name, organization), (Some("Kubernetes Ingress Controller Fake Certificate"), Some("Acme Co")));
+        }
     }
 }

@@ -304,6 +304,28 @@ pub struct CorsHeaders {
     pub max_age: u64,
 }
 
+impl CorsHeaders {
+    /// ingress-nginx's CORS response headers in its order, as (name, value); a `None` value is
+    /// the request's own (allowed) `Origin`.
+    pub fn entries(&self) -> Vec<(&'static str, Option<String>)> {
+        let origin = match self.allow_origin {
+            AllowOrigin::Any => Some("*".to_string()),
+            AllowOrigin::RequestOrigin => None,
+        };
+        let mut entries = vec![("access-control-allow-origin", origin)];
+        if self.allow_credentials {
+            entries.push(("access-control-allow-credentials", Some("true".into())));
+        }
+        entries.push(("access-control-allow-methods", Some(self.allow_methods.clone())));
+        entries.push(("access-control-allow-headers", Some(self.allow_headers.clone())));
+        if !self.expose_headers.is_empty() {
+            entries.push(("access-control-expose-headers", Some(self.expose_headers.clone())));
+        }
+        entries.push(("access-control-max-age", Some(self.max_age.to_string())));
+        entries
+    }
+}
+
 /// What `Access-Control-Allow-Origin` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AllowOrigin {

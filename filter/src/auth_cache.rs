@@ -6,10 +6,8 @@
 //! Pure parts: the key of a request ([`key`]: a SHA-256 of the request's host, the auth service
 //! and path, and the key template with its nginx variables filled), how long an answer is kept
 //! ([`keep_for`]: by its status, unless its own headers forbid or limit caching, as nginx's
-//! `proxy_cache` honours them), and the bounded [`Cache`] itself (per Envoy worker; `host` keeps
-//! one per VM, where nginx shares one zone between the workers of a pod).
-
-use std::collections::HashMap;
+//! `proxy_cache` honours them), and how an answer is kept in and read from one of [`SLOTS`]
+//! shared-data slots ([`slot_key`], [`encode`], [`decode`]; `host` reads and writes the slot).
 
 use sha2::{Digest as _, Sha256};
 
@@ -29,8 +27,14 @@ pub const MAX_VALIDITIES: usize = 16;
 /// Longest time an answer may be kept (a year), in milliseconds.
 pub const MAX_MILLIS: u64 = 365 * 24 * 3600 * 1000;
 
-/// Most answers one worker keeps; past it expired answers are dropped, then all.
-pub const MAX_ENTRIES: usize = 4096;
+/// Number of shared-data slots the answers are kept in. Envoy keeps shared data once per process
+/// for the VM id, so every worker finds what another kept (as nginx's cache zone is shared by the
+/// workers of a pod); an answer takes the slot its key hashes to, replacing what was there, so the
+/// memory held is bounded by the slots, never by the number of keys ever seen.
+pub const SLOTS: u64 = 1024;
+
+/// The shared-data key prefix of the slots.
+const SLOT_PREFIX: &str = "wasm-ingress/auth-cache/";
 
 /// Largest auth response (header names and values) kept; a larger one is not cached.
 pub const MAX_ENTRY_BYTES: usize = 16 * 1024;
@@ -157,41 +161,65 @@ pub struct Cached {
     pub expires_at: u64,
 }
 
-/// The answers of one worker, bounded by [`MAX_ENTRIES`].
-#[derive(Debug, Default)]
-pub struct Cache {
-    entries: HashMap<[u8; 32], Cached>,
+/// The shared-data key of the slot an answer for `key` is kept in.
+pub fn slot_key(key: &[u8; 32]) -> String {
+    format!("{SLOT_PREFIX}{}", u64::from(u16::from_be_bytes([key[0], key[1]])) % SLOTS)
 }
 
-impl Cache {
-    /// The answer kept for `key`, if it has not expired at `now`.
-    pub fn get(&self, key: &[u8; 32], now: u64) -> Option<&Cached> {
-        self.entries.get(key).filter(|cached| cached.expires_at > now)
+/// A slot's value for an answer with `status` and `headers` kept `millis` from `now`: the key,
+/// the expiry, the status and the headers (lengths before bytes, big-endian). `None` when the
+/// headers are larger than [`MAX_ENTRY_BYTES`]: not kept.
+pub fn encode(key: &[u8; 32], status: u16, headers: &[(String, Vec<u8>)], millis: u64, now: u64) -> Option<Vec<u8>> {
+    let size: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if size > MAX_ENTRY_BYTES {
+        return None;
     }
-
-    /// Keep an answer with `status` and `headers` for `millis` from `now`; a response larger
-    /// than [`MAX_ENTRY_BYTES`] is not kept. When full, expired answers go first, then all.
-    pub fn put(&mut self, key: [u8; 32], status: u16, headers: &[(String, Vec<u8>)], millis: u64, now: u64) {
-        let size: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
-        if size > MAX_ENTRY_BYTES {
-            return;
-        }
-        if self.entries.len() >= MAX_ENTRIES && !self.entries.contains_key(&key) {
-            self.entries.retain(|_, cached| cached.expires_at > now);
-            if self.entries.len() >= MAX_ENTRIES {
-                self.entries.clear();
-            }
-        }
-        let expires_at = now.saturating_add(millis.saturating_mul(1_000_000));
-        self.entries.insert(key, Cached { status, headers: headers.to_vec(), expires_at });
+    let expires_at = now.saturating_add(millis.saturating_mul(1_000_000));
+    let mut value = Vec::with_capacity(44 + size + 6 * headers.len());
+    value.extend_from_slice(key);
+    value.extend_from_slice(&expires_at.to_be_bytes());
+    value.extend_from_slice(&status.to_be_bytes());
+    value.extend_from_slice(&u16::try_from(headers.len()).ok()?.to_be_bytes());
+    for (name, header) in headers {
+        value.extend_from_slice(&u16::try_from(name.len()).ok()?.to_be_bytes());
+        value.extend_from_slice(name.as_bytes());
+        value.extend_from_slice(&u32::try_from(header.len()).ok()?.to_be_bytes());
+        value.extend_from_slice(header);
     }
+    Some(value)
+}
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
+/// The answer a slot's `value` keeps for `key`, if it is that key's and has not expired at `now`;
+/// `None` for another key's answer (the slot was taken since) or a value that does not read.
+pub fn decode(value: &[u8], key: &[u8; 32], now: u64) -> Option<Cached> {
+    let mut reader = Reader(value);
+    if reader.take(32)? != key {
+        return None;
     }
+    let expires_at = u64::from_be_bytes(reader.take(8)?.try_into().ok()?);
+    if expires_at <= now {
+        return None;
+    }
+    let status = u16::from_be_bytes(reader.take(2)?.try_into().ok()?);
+    let count = u16::from_be_bytes(reader.take(2)?.try_into().ok()?);
+    let mut headers = Vec::new();
+    for _ in 0..count {
+        let name_length = u16::from_be_bytes(reader.take(2)?.try_into().ok()?);
+        let name = String::from_utf8(reader.take(usize::from(name_length))?.to_vec()).ok()?;
+        let length = u32::from_be_bytes(reader.take(4)?.try_into().ok()?);
+        headers.push((name, reader.take(usize::try_from(length).ok()?)?.to_vec()));
+    }
+    Some(Cached { status, headers, expires_at })
+}
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+/// Reads a slot's value front to back; `None` past its end.
+struct Reader<'v>(&'v [u8]);
+
+impl<'v> Reader<'v> {
+    fn take(&mut self, count: usize) -> Option<&'v [u8]> {
+        let (head, rest) = (self.0.get(..count)?, self.0.get(count..)?);
+        self.0 = rest;
+        Some(head)
     }
 }
 
@@ -279,19 +307,20 @@ mod tests {
     }
 
     #[test]
-    fn answers_expire_and_the_cache_stays_bounded() {
-        let mut cache = Cache::default();
-        cache.put([1; 32], 202, &headers(&[("x-user", "alice")]), 10_000, 0);
-        assert_eq!(cache.get(&[1; 32], 9 * SECOND).map(|c| c.status), Some(202));
-        assert_eq!(cache.get(&[1; 32], 10 * SECOND), None, "expired");
-        cache.put([2; 32], 202, &headers(&[("x-big", &"v".repeat(MAX_ENTRY_BYTES))]), 10_000, 0);
-        assert_eq!(cache.get(&[2; 32], 0), None, "too large to keep");
-        for i in 0..MAX_ENTRIES + 10 {
-            let mut key = [0; 32];
-            key[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            cache.put(key, 200, &[], 10_000, 0);
-            assert!(cache.len() <= MAX_ENTRIES);
+    fn answers_expire_and_are_read_only_by_their_own_key() {
+        let answer = headers(&[("x-user", "alice"), ("set-cookie", "a=1"), ("set-cookie", "b=2")]);
+        let kept = encode(&[1; 32], 202, &answer, 10_000, 0).unwrap();
+        assert_eq!(decode(&kept, &[1; 32], 9 * SECOND), Some(Cached { status: 202, headers: answer, expires_at: 10 * SECOND }));
+        assert_eq!(decode(&kept, &[1; 32], 10 * SECOND), None, "expired");
+        assert_eq!(decode(&kept, &[2; 32], 0), None, "another key's answer");
+        assert_eq!(encode(&[2; 32], 202, &headers(&[("x-big", &"v".repeat(MAX_ENTRY_BYTES))]), 10_000, 0), None, "too large to keep");
+        for cut in 0..kept.len() {
+            assert_eq!(decode(&kept[..cut], &[1; 32], 0), None, "a value cut at {cut}");
         }
+        assert_eq!(decode(&[], &[1; 32], 0), None);
+        // Slots are bounded and spread by the key.
+        let slots: std::collections::BTreeSet<String> = (0..=255u8).map(|b| slot_key(&[b; 32])).collect();
+        assert!(slots.len() > 200 && slots.iter().all(|k| k.strip_prefix(SLOT_PREFIX).and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n < SLOTS)));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! client certificate and validates it against the host's CA (a certificate that fails validation
 //! ends the handshake). What is left is per request, here:
 //! - the request must have come over that host's chain: its SNI must be its `Host` (nginx answers
-//!   421 when a client negotiated another name and asks for a host that verifies clients);
+//!   421 when a client negotiated another name and asks for a host that verifies clients); without
+//!   SNI (a client that dialled an address) it is judged as a request without a certificate, as
+//!   nginx judges it, and one with a certificate nobody checked against this CA answers 421;
 //! - without a certificate, `required` (`auth-tls-verify-client: on`) answers 400, as nginx's
 //!   "No required SSL certificate was sent", or redirects to `auth-tls-error-page`;
 //! - what passes gets `ssl-client-verify` (nginx's `$ssl_client_verify`: `SUCCESS` or `NONE`;
@@ -80,7 +82,14 @@ pub fn check<'t>(
             Verdict::Respond(403, PLAIN_HTTP_BODY)
         };
     }
-    if !connection.server_name.eq_ignore_ascii_case(host_of(authority)) {
+    // Without SNI the handshake took the listener's default chain, which asks for no certificate:
+    // as nginx (its default server's handshake, then the `Host`'s server), the request is judged
+    // as one without a certificate; one that came anyway was not checked against this host's CA.
+    let misdirected = match connection.server_name {
+        b"" => connection.peer_certificate,
+        name => !name.eq_ignore_ascii_case(host_of(authority)),
+    };
+    if misdirected {
         return Verdict::Respond(421, MISDIRECTED_BODY);
     }
     let verdict = presence(rule, connection);
@@ -151,7 +160,12 @@ mod tests {
             (&on, tls(b"mtls.example.com", false), b"mtls.example.com", true, b"/", Verdict::Respond(400, NO_CERTIFICATE_BODY)),
             (&error_page, tls(b"mtls.example.com", false), b"mtls.example.com", false, b"/", Verdict::Redirect("https://errors.example.com/cert")),
             (&on, tls(b"other.example.com", true), b"mtls.example.com", false, b"/", Verdict::Respond(421, MISDIRECTED_BODY)),
-            (&on, tls(b"", false), b"mtls.example.com", false, b"/", Verdict::Respond(421, MISDIRECTED_BODY)),
+            // No SNI (a client that dialled an address): no certificate was asked for, so as nginx
+            // 400 or the error page; a certificate that came anyway was not checked: 421.
+            (&on, tls(b"", false), b"mtls.example.com", false, b"/", Verdict::Respond(400, NO_CERTIFICATE_BODY)),
+            (&error_page, tls(b"", false), b"mtls.example.com", false, b"/", Verdict::Redirect("https://errors.example.com/cert")),
+            (&optional, tls(b"", false), b"mtls.example.com", false, b"/", Verdict::Pass("NONE")),
+            (&on, tls(b"", true), b"mtls.example.com", false, b"/", Verdict::Respond(421, MISDIRECTED_BODY)),
             (&optional, tls(b"mtls.example.com", false), b"mtls.example.com", false, b"/", Verdict::Pass("NONE")),
             (&optional, tls(b"mtls.example.com", true), b"mtls.example.com", false, b"/", Verdict::Pass("SUCCESS")),
             (&no_ca, tls(b"mtls.example.com", true), b"mtls.example.com", false, b"/", Verdict::Pass("FAILED:unverified")),

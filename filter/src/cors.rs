@@ -46,6 +46,8 @@ mod tests {
             origin_pattern: Some(r"(?i)^(https://origin\.cors\.com|https://[A-Za-z0-9\-]+\.foo\.com)$".into()),
             policy: "pc".into(),
             preflight_policy: "pp".into(),
+            answer_headers: vec![],
+            echo_origin: true,
         };
         let any = Cors { origin_pattern: None, ..list.clone() };
         let regex = list.origin_pattern.as_deref().map(|p| Regex::new(p).unwrap());

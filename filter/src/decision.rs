@@ -6,9 +6,10 @@
 use crate::table::{BasicAuth, Canary, ConnectionLimit, Cors, ExternalAuth, ResponseRewrite, Route, SatisfyAny};
 use crate::subset::HashKey;
 
-/// The body of the filter's own 404 (no host/path matched and no default backend). Fixed text: the
-/// request's host and path are deliberately not echoed back.
-pub const NOT_FOUND_BODY: &str = "no route for this host and path\n";
+/// The body of the filter's own 404 (no host/path matched and no default backend): nginx's status
+/// line, as the 404 page of ingress-nginx's own default server says it. Fixed text: the request's
+/// host and path are deliberately not echoed back.
+pub const NOT_FOUND_BODY: &str = "404 Not Found\n";
 
 /// The body of the filter's 414 (request path, or the path a rewrite would produce, too long).
 pub const URI_TOO_LONG_BODY: &str = "request URI too long\n";

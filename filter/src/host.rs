@@ -59,7 +59,7 @@ use crate::affinity;
 use crate::subset::{self, HashKey};
 use crate::request::HeaderLookup;
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
-use crate::table::{AnswerHeader, BasicAuth, ClientCertificate, ConnectionLimit, ExternalAuth, RouteTable, SatisfyAny, CLUSTER_HEADER, ERROR_PAGE_HEADER, POLICY_HEADER};
+use crate::table::{AnswerHeader, BasicAuth, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, RouteTable, SatisfyAny, CLUSTER_HEADER, ERROR_PAGE_HEADER, POLICY_HEADER};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -102,8 +102,6 @@ struct Shared {
     /// Basic-auth credentials checked with the current table, and whether they passed (see
     /// `basic_auth_allows`).
     verified: RefCell<HashMap<[u8; 32], bool>>,
-    /// Auth answers kept for `auth-cache-key` (per worker; see [`crate::auth_cache`]).
-    auth_cache: RefCell<auth_cache::Cache>,
 }
 
 /// Most remembered basic-auth verdicts per VM; the map is emptied when full.
@@ -269,6 +267,16 @@ impl IngressRequest {
         headers
     }
 
+    /// The CORS headers of an allowed request, for the answers the filter makes itself; the echoed
+    /// `Origin` is the one the route's pattern allowed (printable ASCII only).
+    fn add_cors_answer_headers(&mut self, cors: &Cors) {
+        self.answer_headers.extend(cors.answer_headers.iter().cloned());
+        let origin = self.get_http_request_header_bytes("origin").and_then(|o| String::from_utf8(o).ok());
+        if let Some(origin) = origin.filter(|o| cors.echo_origin && !o.is_empty() && o.bytes().all(|b| (0x20..0x7f).contains(&b))) {
+            self.answer_headers.push(AnswerHeader { name: "access-control-allow-origin".into(), value: origin });
+        }
+    }
+
     /// `x-forwarded-proto: https`, read only when the table needs it (each read is a host call).
     fn https(&self, table: &CompiledTable) -> bool {
         table.needs_scheme()
@@ -301,8 +309,8 @@ impl IngressRequest {
         };
         if let Some(cache) = &auth.cache {
             let key = auth_cache::key(auth, cache, &pending.original(), &client);
-            let kept = self.shared.auth_cache.borrow().get(&key, self.now_nanos()).cloned();
-            if let Some(kept) = kept {
+            let (value, _) = self.get_shared_data(&auth_cache::slot_key(&key));
+            if let Some(kept) = value.and_then(|value| auth_cache::decode(&value, &key, self.now_nanos())) {
                 return self.apply_verdict(&pending, Some(kept.status), &kept.headers, false);
             }
             pending.cache_key = Some(key);
@@ -534,6 +542,9 @@ impl HttpContext for IngressRequest {
                 let mark_cookie = affinity_cookie.map(|name| self.sticky_cookie(name, &cookies, cluster));
                 let cors_policy = cors.and_then(|cors| table.cors_policy(cors, self));
                 let preflight = cors.zip(cors_policy).is_some_and(|(cors, chosen)| chosen == cors.preflight_policy);
+                if let Some(cors) = cors.filter(|cors| cors_policy == Some(cors.policy.as_str())) {
+                    self.add_cors_answer_headers(cors);
+                }
                 let policy = cors_policy.unwrap_or(policy);
                 if let Some(limit) = connection_limit.filter(|_| !preflight) {
                     if !self.take_connection(limit) {
@@ -707,8 +718,12 @@ impl IngressRequest {
             .find(|(name, _)| name == ":status")
             .and_then(|(_, value)| std::str::from_utf8(value).ok()?.parse().ok());
         if let (Some(key), Some(cache), Some(status)) = (pending.cache_key, &pending.auth.cache, status) {
-            if let Some(millis) = auth_cache::keep_for(&cache.valid, status, &headers) {
-                self.shared.auth_cache.borrow_mut().put(key, status, &headers, millis, self.now_nanos());
+            // Kept for every worker: the slot is overwritten whoever held it (no compare-and-swap;
+            // a lost write only means one more question to the auth service).
+            if let Some(value) = auth_cache::keep_for(&cache.valid, status, &headers).and_then(|millis| auth_cache::encode(&key, status, &headers, millis, self.now_nanos())) {
+                if let Err(status) = self.set_shared_data(&auth_cache::slot_key(&key), Some(&value), None) {
+                    log(LogLevel::Warn, &format!("wasm-ingress: auth answer not cached: {status:?}"));
+                }
             }
         }
         self.apply_verdict(&pending, status, &headers, true);

@@ -469,6 +469,14 @@ pub struct Cors {
     pub policy: String,
     /// The policy of an allowed `OPTIONS` request (a preflight: Envoy answers it).
     pub preflight_policy: String,
+    /// The policy's CORS headers again, for the answers the filter makes itself to an allowed
+    /// request (basic auth's 401, the auth service's verdicts, ...: nginx's `more_set_headers`
+    /// covers every status). `Access-Control-Allow-Origin` is among them only when it is `*`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answer_headers: Vec<AnswerHeader>,
+    /// `Access-Control-Allow-Origin` on those answers is the request's own (allowed) `Origin`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub echo_origin: bool,
 }
 
 /// Which requests of a route go to the canary (an ingress-nginx `canary: "true"` Ingress attached
@@ -698,6 +706,8 @@ mod tests {
                             origin_pattern: Some("(?i)^https://a\\.example$".into()),
                             policy: "p1".into(),
                             preflight_policy: "p2".into(),
+                            answer_headers: vec![AnswerHeader { name: "access-control-allow-methods".into(), value: "GET".into() }],
+                            echo_origin: true,
                         })),
                         auth: Some(Box::new(ExternalAuth {
                             cluster: "auth:http:auth.example:80".into(),

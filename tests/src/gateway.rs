@@ -40,6 +40,8 @@ pub struct GatewayOptions {
     /// Read the cluster through this kubeconfig (`serve --kubeconfig`) instead of the manifests
     /// folder; see [`Gateway::start_kube`].
     pub kubeconfig: Option<PathBuf>,
+    /// Envoy's worker threads (default: [`EnvoyOptions`]' one).
+    pub envoy_workers: Option<u32>,
 }
 
 /// Control plane + Envoy, serving a manifests folder the test owns (or a Kubernetes API).
@@ -132,7 +134,9 @@ impl Gateway {
         let bootstrap_path = dir.path().join("bootstrap.yaml");
         std::fs::write(&bootstrap_path, &bootstrap.stdout)?;
         // Access logs are flushed every 10 s by default; the tests read them sooner.
-        let options = EnvoyOptions { extra_args: vec!["--file-flush-interval-msec".into(), "200".into()], ..EnvoyOptions::default() };
+        let defaults = EnvoyOptions::default();
+        let concurrency = options.envoy_workers.unwrap_or(defaults.concurrency);
+        let options = EnvoyOptions { extra_args: vec!["--file-flush-interval-msec".into(), "200".into()], concurrency, ..defaults };
         let envoy = Envoy::start_file(&bootstrap_path, envoy_admin, &options)
             .with_context(|| format!("control plane log:\n{}", read_lossy(&control_plane_log)))?;
         wait_until(Duration::from_secs(30), || Ok(std::net::TcpStream::connect(http).is_ok()))

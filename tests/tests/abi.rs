@@ -119,7 +119,7 @@ fn unmatched_requests_get_a_404_from_the_filter() {
         assert_eq!(outcome.action, 1, "Pause expected after a local response");
         let response = outcome.local_response.as_ref().expect("local response");
         assert_eq!(response.status, 404, "{authority}{path}");
-        assert!(response.body_text().contains("no route"), "{}", response.body_text());
+        assert!(response.body_text().contains("404 Not Found"), "{}", response.body_text());
         assert!(!response.body_text().contains(path) || path == "/", "the body must not echo the request path");
         assert_eq!(cluster(&outcome), None);
     }

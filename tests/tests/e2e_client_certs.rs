@@ -4,7 +4,8 @@
 //! `ssl-client-*` headers upstream (the PEM too with `auth-tls-pass-certificate-to-upstream`),
 //! answers 400 without a certificate and ends the handshake for a certificate of another CA;
 //! `optional` serves clients without one (`ssl-client-verify: NONE`, forged headers dropped);
-//! a request for the host over a connection negotiated for another name gets 421;
+//! a request for the host over a connection negotiated for another name gets 421, one without
+//! SNI (a client that dialled the address) is judged as one without a certificate (400);
 //! `auth-tls-match-cn` refuses other subjects 403; a `ca.crl` revokes the certificates it lists; a missing CA Secret fails closed (503).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -126,6 +127,13 @@ fn client_certificates_behave_like_ingress_nginx() {
     let port = gateway.https_url("x", "").rsplit(':').next().unwrap().to_string();
     let (status, _) = get(&with_alice, &url("other.test"), &[("host", &format!("mtls.test:{port}"))]).unwrap();
     assert_eq!(status, 421);
+    // A client that dialled the address sends no SNI (ingress-nginx's e2e client against the
+    // controller's IP): no certificate was asked for, so as nginx 400, or the optional host served.
+    let by_address = reqwest::Client::builder().timeout(Duration::from_secs(10)).http1_only().danger_accept_invalid_certs(true).build().unwrap();
+    let address_url = format!("https://127.0.0.1:{port}/x");
+    assert_eq!(get(&by_address, &address_url, &[("host", "mtls.test")]).unwrap().0, 400);
+    let (status, echo) = get(&by_address, &address_url, &[("host", "optional.test")]).unwrap();
+    assert_eq!((status, echo.and_then(|e| e.headers.get("ssl-client-verify").cloned())), (200, Some("NONE".to_string())));
     // Hosts without the annotations are not asked for certificates.
     assert_eq!(get(&anonymous, &url("other.test"), &[]).unwrap().0, 200);
     // auth-tls-match-cn: the subject must match, else nginx's 403.

@@ -362,7 +362,7 @@ fn custom_http_errors_are_answered_by_the_default_backend_as_ingress_nginx_does(
     }
     // Without a default backend: ingress-nginx's own default server answers 404.
     let (status, body, _) = get_with(&gateway, "bare.test", "/", &[("x-echo-status", "404")]);
-    assert_eq!((status, body.as_str()), (404, "default backend - 404\n"));
+    assert_eq!((status, body.as_str()), (404, "404 Not Found\n"));
     let (status, _, echo) = get_with(&gateway, "pie.foo.com", "/status/404", &[("x-echo-status", "404")]);
     assert_eq!((status, echo.map(|e| e.backend)), (404, Some("app".to_string())), "disable-proxy-intercept-errors: the backend's answer");
     let (status, _, echo) = get_with(&gateway, "pie-false.foo.com", "/status/404", &[("x-echo-status", "404")]);

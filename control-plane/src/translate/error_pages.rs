@@ -37,8 +37,9 @@ use crate::translate::routes::{header, literal};
 /// The custom-response filter's name, under which routes carry their [`per_route`] setting.
 pub const CUSTOM_RESPONSE_FILTER: &str = "envoy.filters.http.custom_response";
 
-/// Body of the 404 that stands for ingress-nginx's own default server.
-pub const NO_DEFAULT_BACKEND_BODY: &str = "default backend - 404\n";
+/// Body of the 404 that stands for ingress-nginx's own default server (its built-in default
+/// backend answers nginx's 404 page).
+pub const NO_DEFAULT_BACKEND_BODY: &str = wasm_ingress_filter::decision::NOT_FOUND_BODY;
 
 /// The filter's own configuration: no matcher, so no answer is replaced unless a route says so.
 pub fn filter_config() -> CustomResponse {

@@ -96,7 +96,7 @@ use crate::model::{
 };
 use crate::state::{ClusterState, ObjectKey};
 
-pub use annotations::{parse as parse_annotations, AccessDenial, NginxAnnotations, DENIED_BODY, NGINX_PREFIX, REWRITE_TARGET, USE_REGEX};
+pub use annotations::{parse as parse_annotations, denied_body, AccessDenial, NginxAnnotations, NGINX_PREFIX, REWRITE_TARGET, USE_REGEX};
 pub use backends::{cluster_name, local_address, unavailable, SERVICE_NAME_LABEL, UNAVAILABLE_BODY};
 pub use claims::HostOwnership;
 pub use tls::certificate_from_secret;
@@ -326,7 +326,7 @@ fn single_cluster(action: &RouteAction) -> Option<ClusterName> {
 /// other Ingress's route serves it open.
 fn fail_closed(action: Option<RouteAction>, nginx: &NginxAnnotations) -> Option<RouteAction> {
     match &nginx.denied {
-        Some(denial) => Some(RouteAction::respond(denial.status, DENIED_BODY)),
+        Some(denial) => Some(RouteAction::respond(denial.status, denied_body(denial.status))),
         None => action,
     }
 }
@@ -503,11 +503,12 @@ fn response_rewrite(nginx: &NginxAnnotations) -> Option<wasm_ingress_filter::tab
 }
 
 /// A path's action after the Ingress's annotations: a `permanent-`/`temporal-redirect` answers
-/// instead of the backend (not instead of a fail-closed denial); a backend gets the policy and
-/// the upstream Host.
+/// instead of the backend, whether or not the backend's Service exists (nginx's `return` needs no
+/// upstream; ingress-nginx's e2e `redirect.go` has none), but not instead of a fail-closed
+/// denial; a backend gets the policy and the upstream Host.
 fn shape(action: RouteAction, nginx: &NginxAnnotations, route_policies: &RoutePolicies) -> RouteAction {
     match (&nginx.denied, &nginx.behaviour.redirect, action) {
-        (None, Some(redirect), RouteAction::Forward(_)) => RouteAction::Redirect(redirect.clone()),
+        (None, Some(redirect), _) => RouteAction::Redirect(redirect.clone()),
         (_, _, action) => for_backend(action, nginx, route_policies),
     }
 }

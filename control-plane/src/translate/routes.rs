@@ -42,7 +42,7 @@ use prost::encoding::{encode_key, encode_varint, WireType};
 use prost::{Message, Name};
 use wasm_ingress_filter::table::{CLUSTER_HEADER, POLICY_HEADER};
 
-use crate::model::{AllowOrigin, CorsHeaders, HashOn, Model, RoutePolicy};
+use crate::model::{CorsHeaders, HashOn, Model, RoutePolicy};
 use crate::translate::access::{self, RBAC_FILTER};
 use crate::translate::affinity;
 use crate::translate::access_log;
@@ -315,22 +315,9 @@ fn response_headers(policy: &RoutePolicy) -> Vec<HeaderValueOption> {
 /// ingress-nginx's CORS headers (its preflight's `Content-Type` is left out: Envoy sends a 204
 /// without one).
 fn cors_headers(cors: &CorsHeaders) -> Vec<HeaderValueOption> {
-    let origin = match cors.allow_origin {
-        AllowOrigin::Any => "*".to_string(),
-        // Envoy fills in the request's (allowed) Origin.
-        AllowOrigin::RequestOrigin => "%REQ(origin)%".to_string(),
-    };
-    let mut headers = vec![header("access-control-allow-origin", &origin)];
-    if cors.allow_credentials {
-        headers.push(header("access-control-allow-credentials", "true"));
-    }
-    headers.push(header("access-control-allow-methods", &literal(&cors.allow_methods)));
-    headers.push(header("access-control-allow-headers", &literal(&cors.allow_headers)));
-    if !cors.expose_headers.is_empty() {
-        headers.push(header("access-control-expose-headers", &literal(&cors.expose_headers)));
-    }
-    headers.push(header("access-control-max-age", &cors.max_age.to_string()));
-    headers
+    // Envoy fills in the request's (allowed) Origin where the value is the request's.
+    let value = |value: Option<String>| value.map_or_else(|| "%REQ(origin)%".to_string(), |v| literal(&v));
+    cors.entries().into_iter().map(|(name, v)| header(name, &value(v))).collect()
 }
 
 fn per_filter_configs(policy: &RoutePolicy, buffer: buffer_per_route::Override, tls: bool) -> HashMap<String, Any> {
@@ -378,6 +365,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::model::AllowOrigin;
     use crate::model::{HeaderValue, ValuePart};
 
     fn unpack<M: Message + Default + Name>(any: &Any) -> M {

@@ -198,7 +198,7 @@ fn check_cors(cors: &Cors) -> Result<(), String> {
     if let Some(pattern) = &cors.origin_pattern {
         compile_header_regex(pattern)?;
     }
-    Ok(())
+    check_answer_headers(&cors.answer_headers)
 }
 
 /// A canary's cluster is header-safe, its header and cookie names are tokens (header names lower

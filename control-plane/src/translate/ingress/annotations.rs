@@ -56,8 +56,15 @@ pub struct AccessDenial {
     pub annotations: Vec<String>,
 }
 
-/// Body of a fail-closed answer. Fixed text: nothing about the configuration is echoed to clients.
-pub const DENIED_BODY: &str = "access to this path is restricted and cannot be enforced; denied\n";
+/// Body of a fail-closed answer: nginx's status line for it, as ingress-nginx's error page says
+/// it (ingress-nginx's e2e tests look for "503 Service Temporarily Unavailable"). Fixed text:
+/// nothing about the configuration is echoed to clients; the diagnostic says why.
+pub fn denied_body(status: u16) -> &'static str {
+    match status {
+        403 => "403 Forbidden\n",
+        _ => "503 Service Temporarily Unavailable\n",
+    }
+}
 
 /// What the ingress-nginx annotations of one Ingress ask for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use wasm_ingress_filter::table::Cors;
+use wasm_ingress_filter::limits::MAX_ANSWER_HEADER_VALUE_BYTES;
+use wasm_ingress_filter::table::{AnswerHeader, Cors};
 
 use crate::model::{AllowOrigin, CorsHeaders, RoutePolicy, Severity};
 
@@ -136,10 +137,17 @@ pub fn origin_pattern(origins: &[String]) -> String {
 pub fn route_rule(config: &CorsConfig, base: &RoutePolicy, mut register: impl FnMut(RoutePolicy) -> String) -> Cors {
     let with_cors = RoutePolicy { cors: Some(config.headers.clone()), ..base.clone() };
     let preflight = RoutePolicy { preflight: true, ..with_cors.clone() };
+    let entries = config.headers.entries();
+    let printable = |v: &String| !v.is_empty() && v.len() <= MAX_ANSWER_HEADER_VALUE_BYTES && v.bytes().all(|b| (0x20..0x7f).contains(&b));
     Cors {
         origin_pattern: config.origins.as_deref().map(origin_pattern),
         policy: register(with_cors),
         preflight_policy: register(preflight),
+        answer_headers: entries
+            .iter()
+            .filter_map(|(name, value)| value.as_ref().filter(|v| printable(v)).map(|v| AnswerHeader { name: name.to_string(), value: v.clone() }))
+            .collect(),
+        echo_origin: entries.iter().any(|(_, value)| value.is_none()),
     }
 }
 
@@ -242,5 +250,17 @@ mod tests {
         let bad = read(&[("cors-allow-methods", "GET;drop"), ("cors-allow-headers", "*"), ("cors-expose-headers", "a\"b")]).unwrap();
         assert_eq!((bad.headers.allow_methods.as_str(), bad.headers.allow_headers.as_str()), (DEFAULT_METHODS, DEFAULT_HEADERS));
         assert_eq!(bad.headers.expose_headers, "");
+    }
+
+    #[test]
+    fn the_filter_gets_the_cors_headers_for_its_own_answers() {
+        let names = |cors: &Cors| cors.answer_headers.iter().map(|h| h.name.clone()).collect::<Vec<_>>();
+        let listed = route_rule(&read(&[("cors-allow-origin", "https://a.example"), ("cors-allow-credentials", "true")]).unwrap(), &RoutePolicy::default(), |_| "k".into());
+        assert!(listed.echo_origin, "the allowed Origin is echoed");
+        let expected = ["access-control-allow-credentials", "access-control-allow-methods", "access-control-allow-headers", "access-control-max-age"];
+        assert_eq!(names(&listed), expected);
+        let any = route_rule(&read(&[]).unwrap(), &RoutePolicy::default(), |_| "k".into());
+        assert!(!any.echo_origin);
+        assert_eq!(any.answer_headers.first(), Some(&AnswerHeader { name: "access-control-allow-origin".into(), value: "*".into() }));
     }
 }

@@ -32,7 +32,7 @@ fn auth_url_gives_every_path_an_auth_rule_and_the_model_its_service() {
     let own = auth_at("self.example.com", "/").expect("an auth rule");
     assert_eq!((own.cluster.as_str(), own.authority.as_deref()), ("wasm-ingress:auth:https://self", None));
     assert_eq!(auth_at("open.example.com", "/"), None);
-    assert_eq!(route_at(&translation, "broken.example.com", "/").action, RouteAction::respond(503, DENIED_BODY));
+    assert_eq!(route_at(&translation, "broken.example.com", "/").action, RouteAction::respond(503, denied_body(503)));
 
     let services: Vec<&AuthService> = translation.model.auth_services.values().collect();
     assert_eq!(
@@ -70,7 +70,7 @@ data: {auth: YWxpY2U6e1BMQUlOfXB3CmJvYjokMnkkMTUkN0J5aE5HRXV0bFd6SDh3TlcvYjFSdS9
     assert_eq!((rule.realm.as_str(), rule.passwords.as_str()), ("Staff only", "default/htpasswd:auth-file"));
     let users = &translation.model.route_table.passwords[&rule.passwords];
     assert_eq!(users.keys().collect::<Vec<_>>(), ["alice", "bob"]);
-    assert_eq!(route_at(&translation, "missing.example.com", "/").action, RouteAction::respond(503, DENIED_BODY));
+    assert_eq!(route_at(&translation, "missing.example.com", "/").action, RouteAction::respond(503, denied_body(503)));
     let lines = diagnostic_lines(&translation);
     for expected in [
         "warning: Ingress default/staff: metadata.annotations[nginx.ingress.kubernetes.io/auth-secret]: Secret default/htpasswd: the passwords of bob use a format not checked here",
@@ -124,7 +124,7 @@ data: {X-Tenant: acme, X-Client: "$remote_addr"}
     let headers: Vec<(String, String)> = forward.auth.as_ref().expect("auth").set_headers.iter().map(|h| (h.name.clone(), h.value.clone())).collect();
     assert_eq!(headers, [("x-client".to_string(), "$remote_addr".to_string()), ("x-tenant".to_string(), "acme".to_string())]);
     for host in ["bare.example", "missing.example", "foreign.example"] {
-        assert_eq!(route_at(&translation, host, "/").action, RouteAction::respond(503, DENIED_BODY), "{host}");
+        assert_eq!(route_at(&translation, host, "/").action, RouteAction::respond(503, denied_body(503)), "{host}");
     }
     let lines = diagnostic_lines(&translation);
     for want in [
@@ -137,6 +137,6 @@ data: {X-Tenant: acme, X-Client: "$remote_addr"}
 
     // ingress-nginx's default allow-list is empty: the Ingress is denied until the header is listed.
     let strict = translate(&state, &allowing(&["X-Frame-Options"]));
-    assert_eq!(route_at(&strict, "headers.example", "/").action, RouteAction::respond(503, DENIED_BODY));
+    assert_eq!(route_at(&strict, "headers.example", "/").action, RouteAction::respond(503, denied_body(503)));
     assert!(diagnostic_lines(&strict).iter().any(|l| l.contains("header X-Literal is not allowed: list it in --global-allowed-response-headers")));
 }

@@ -855,7 +855,7 @@ fn hosts_are_validated_by_table() {
 
 #[test]
 fn access_controls_that_cannot_be_enforced_serve_the_ingress_closed() {
-    let denied = |status| RouteAction::respond(status, DENIED_BODY);
+    let denied = |status| RouteAction::respond(status, denied_body(status));
     let translation = run(&[
         // Protected app: its two paths and its host fallback answer 403, not the backend.
         ingress_with_spec(
@@ -1105,6 +1105,8 @@ fn app_root_and_explicit_redirects() {
             &[rule("both.example.com", &[path("/", "Prefix", "a", 80)])],
         ),
         ingress("relative", &nginx(&[("permanent-redirect", "/new-location")]), &[rule("rel.example.com", &[path("/", "Prefix", "a", 80)])]),
+        // ingress-nginx's redirect.go: the backend Service does not exist, the redirect still answers.
+        ingress("orphan", &nginx(&[("permanent-redirect", "http://redirect.example.com")]), &[rule("orphan.example.com", &[path("/something", "Prefix", "nowhere", 80)])]),
         ingress("bad-root", &nginx(&[("app-root", "http://x")]), &[rule("badroot.example.com", &[path("/", "Prefix", "a", 80)])]),
         ingress("huge-root", &nginx(&[("app-root", &format!("/{}", "a".repeat(9000)))]), &[rule("hugeroot.example.com", &[path("/", "Prefix", "a", 80)])]),
     ]
@@ -1124,6 +1126,10 @@ fn app_root_and_explicit_redirects() {
     assert_eq!(
         redirect_of("rel.example.com"),
         RouteAction::Redirect(Redirect { status: 301, location: Location::FromRequest { scheme: None, host: HostPart::RequestHost, path: PathPart::Fixed("/new-location".into()) } })
+    );
+    assert_eq!(
+        route_at(&translation, "orphan.example.com", "/something").action,
+        RouteAction::Redirect(Redirect { status: 301, location: Location::Url { url: "http://redirect.example.com".into() } })
     );
     assert_eq!(host_of(&translation, "badroot.example.com").app_root, None);
     let lines = diagnostic_lines(&translation);
@@ -1410,7 +1416,7 @@ fn backend_protocols_make_clusters_of_their_own_and_bad_proxy_ssl_secrets_deny()
     assert_eq!(grpc_policy.max_body_bytes, None);
     assert_eq!(route_at(&translation, "fcgi.example.com", "/").action, unavailable());
     for host in ["nosecret.example.com", "elsewhere.example.com"] {
-        assert_eq!(route_at(&translation, host, "/").action, RouteAction::respond(503, DENIED_BODY), "{host}");
+        assert_eq!(route_at(&translation, host, "/").action, RouteAction::respond(503, denied_body(503)), "{host}");
     }
     let lines = diagnostic_lines(&translation);
     for expected in ["\"SPDY\" is not one of", "FCGI: Envoy has no FastCGI client", "Secret default/gone not found", "another namespace"] {
@@ -1445,7 +1451,7 @@ fn source_ranges_become_the_route_policy_of_every_path_and_the_host_fallback() {
     let fallback = host_of(&translation, "office.example.com").fallback.clone().unwrap();
     assert_eq!(policy_key(&fallback), key, "the host fallback is limited too");
     assert!(!translation.denied_ingresses.iter().any(|k| k.name == "office"));
-    assert_eq!(route_at(&translation, "bad.example.com", "/").action, RouteAction::respond(503, DENIED_BODY));
+    assert_eq!(route_at(&translation, "bad.example.com", "/").action, RouteAction::respond(503, denied_body(503)));
 }
 
 mod auth;
@@ -1505,7 +1511,7 @@ fn client_certificates_are_asked_for_by_host_as_ingress_nginx_servers() {
         .map(|(host, v)| (host.as_str(), v.max_depth, v.verify, v.ca_pem == ca_pem && v.crl_pem.is_none()))
         .collect();
     assert_eq!(validation, [("alt.example.com", 1, true, true), ("mtls.example.com", 1, true, true)]);
-    assert_eq!(route_at(&translation, "missing.example.com", "/").action, RouteAction::respond(503, DENIED_BODY));
+    assert_eq!(route_at(&translation, "missing.example.com", "/").action, RouteAction::respond(503, denied_body(503)));
     assert!(translation.model.route_table.hosts.iter().filter(|h| h.host.is_empty()).all(|h| h.routes.is_empty()), "host-less paths skipped");
 
     // Another Ingress of the host cannot pass its TLS through, around the check.
