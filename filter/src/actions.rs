@@ -99,6 +99,7 @@ pub fn apply<'t>(
                 response: forward.response.as_deref(),
                 subset_hash: forward.subset_hash.as_deref(),
                 affinity_cookie: forward.affinity_cookie.as_deref(),
+                affinity_cookie_expires: forward.affinity_cookie_expires,
             }
         }
     }
@@ -453,6 +454,7 @@ mod tests {
             response: None,
             subset_hash: None,
             affinity_cookie: None,
+            affinity_cookie_expires: None,
         });
         let request = RequestParts::new(b"a", long.as_bytes());
         assert_eq!(apply(&action, &request, Some(&matched), 0), Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY });

@@ -67,8 +67,9 @@ pub fn unmarked(cookies: &[u8], name: &str) -> Option<Vec<u8>> {
 }
 
 /// `Set-Cookie` value `set_cookie` with `backend` added to cookie `name`'s value (inside its
-/// quotes); `None` for another cookie or one already marked.
-pub fn mark(set_cookie: &[u8], name: &str, backend: &str) -> Option<Vec<u8>> {
+/// quotes) and, given `expires` (a [`cookie_time`]), an `Expires` attribute unless it has one;
+/// `None` for another cookie or one already marked.
+pub fn mark(set_cookie: &[u8], name: &str, backend: &str, expires: Option<&str>) -> Option<Vec<u8>> {
     let end = set_cookie.iter().position(|&b| b == b';').unwrap_or(set_cookie.len());
     let (first, rest) = set_cookie.split_at(end);
     let eq = first.iter().position(|&b| b == b'=')?;
@@ -79,7 +80,40 @@ pub fn mark(set_cookie: &[u8], name: &str, backend: &str) -> Option<Vec<u8>> {
     let marked = [unquoted(value), &[DELIMITER], backend.as_bytes()].concat();
     let mut out = pair_with(key, value, &marked);
     out.extend_from_slice(rest);
+    let has_expires = rest.split(|&b| b == b';').any(|attribute| attribute.trim_ascii().to_ascii_lowercase().starts_with(b"expires="));
+    if let Some(expires) = expires.filter(|_| !has_expires) {
+        out.extend_from_slice(b"; Expires=");
+        out.extend_from_slice(expires.as_bytes());
+    }
     Some(out)
+}
+
+/// A time as nginx's `ngx.cookie_time` writes it, ingress-nginx's sticky cookie's `Expires`
+/// (`Wed, 23-Dec-26 04:26:40 GMT`: two-digit year, dashes), from seconds since the epoch.
+pub fn cookie_time(unix_seconds: u64) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"]; // 1970-01-01 was a Thursday
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let (days, second_of_day) = (unix_seconds / 86_400, unix_seconds % 86_400);
+    // Days to a civil date (H. Hinnant's `civil_from_days`, for days on or after the epoch).
+    let shifted = days + 719_468;
+    let era = shifted / 146_097;
+    let day_of_era = shifted % 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 { month_from_march + 2 } else { month_from_march - 10 };
+    let year = era * 400 + year_of_era + u64::from(month < 2);
+    let name = |names: &[&'static str], index: u64| usize::try_from(index).ok().and_then(|i| names.get(i)).copied().unwrap_or("");
+    format!(
+        "{}, {day:02}-{}-{:02} {:02}:{:02}:{:02} GMT",
+        name(&WEEKDAYS, days % 7),
+        name(&MONTHS, month),
+        year % 100,
+        second_of_day / 3_600,
+        second_of_day / 60 % 60,
+        second_of_day % 60
+    )
 }
 
 /// `key=inner`, quoted as `value` was.
@@ -129,16 +163,35 @@ mod tests {
     #[test]
     fn the_mark_goes_on_envoys_cookie_and_comes_off_before_envoy_hashes_it() {
         let set = b"aff=\"e3b0c442\"; Max-Age=60; Path=/info; HttpOnly";
-        let marked = mark(set, "aff", "0123456789abcdef").unwrap();
+        let marked = mark(set, "aff", "0123456789abcdef", None).unwrap();
         assert_eq!(marked, b"aff=\"e3b0c442|0123456789abcdef\"; Max-Age=60; Path=/info; HttpOnly");
-        assert_eq!(mark(&marked, "aff", "x"), None, "marked once");
-        assert_eq!(mark(set, "other", "x"), None);
-        assert_eq!(mark(b"aff=plain", "aff", "k").unwrap(), b"aff=plain|k");
+        assert_eq!(mark(&marked, "aff", "x", None), None, "marked once");
+        assert_eq!(mark(set, "other", "x", None), None);
+        assert_eq!(mark(b"aff=plain", "aff", "k", None).unwrap(), b"aff=plain|k");
+        // session-cookie-expires: an Expires date, unless the cookie has one.
+        let expires = Some("Wed, 23-Dec-26 04:26:40 GMT");
+        assert_eq!(mark(b"aff=v; Max-Age=60", "aff", "k", expires).unwrap(), b"aff=v|k; Max-Age=60; Expires=Wed, 23-Dec-26 04:26:40 GMT");
+        assert_eq!(mark(b"aff=v; expires=Thu, 01-Jan-70 00:00:00 GMT", "aff", "k", expires).unwrap(), b"aff=v|k; expires=Thu, 01-Jan-70 00:00:00 GMT");
 
         let sent = b"a=1; aff=\"e3b0c442|0123456789abcdef\"; b=2";
         assert_eq!(unmarked(sent, "aff").unwrap(), b"a=1; aff=\"e3b0c442\"; b=2");
         assert_eq!(unmarked(b"aff=plain|k", "aff").unwrap(), b"aff=plain");
         assert_eq!(unmarked(b"a=1; aff=\"e3b0c442\"", "aff"), None, "nothing to take off");
         assert_eq!(backend_of(sent, "aff"), Some(&b"0123456789abcdef"[..]));
+    }
+
+    #[test]
+    fn cookie_times_are_written_as_nginx_writes_them() {
+        // Python's time.strftime('%a, %d-%b-%y %H:%M:%S GMT', time.gmtime(t)).
+        let rows = [
+            (0, "Thu, 01-Jan-70 00:00:00 GMT"),
+            (951_782_400, "Tue, 29-Feb-00 00:00:00 GMT"),
+            (1_735_689_599, "Tue, 31-Dec-24 23:59:59 GMT"),
+            (1_798_000_000, "Wed, 23-Dec-26 04:26:40 GMT"),
+            (4_102_531_199, "Fri, 01-Jan-00 23:59:59 GMT"),
+        ];
+        for (seconds, written) in rows {
+            assert_eq!(cookie_time(seconds), written, "{seconds}");
+        }
     }
 }

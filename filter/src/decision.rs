@@ -59,6 +59,7 @@ pub enum Outcome<'t> {
         response: Option<&'t ResponseRewrite>,
         subset_hash: Option<&'t HashKey>,
         affinity_cookie: Option<&'t str>,
+        affinity_cookie_expires: Option<u64>,
     },
     /// Answer from the filter.
     Respond { status: u16, body: &'t str },

@@ -527,7 +527,7 @@ impl HttpContext for IngressRequest {
             }
         }
         match decision.outcome {
-            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth, connection_limit, satisfy_any, response, subset_hash, affinity_cookie } => {
+            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth, connection_limit, satisfy_any, response, subset_hash, affinity_cookie, affinity_cookie_expires } => {
                 let cookies = affinity_cookie.map(|name| self.cookie_headers(name)).unwrap_or_default();
                 let sticky = affinity_cookie.and_then(|name| cookies.iter().find_map(|cookies| affinity::backend_of(cookies, name)));
                 let cluster = match canary {
@@ -576,7 +576,8 @@ impl HttpContext for IngressRequest {
                     self.response = Some(Rewrites::for_request(rewrite, &original, user_agent.as_deref()));
                 }
                 if mark_cookie.is_some() {
-                    self.response = Some(Rewrites { mark_cookie, ..self.response.take().unwrap_or_default() });
+                    let cookie_expires = affinity_cookie_expires.map(|seconds| affinity::cookie_time((self.now_nanos() / 1_000_000_000).saturating_add(seconds)));
+                    self.response = Some(Rewrites { mark_cookie, cookie_expires, ..self.response.take().unwrap_or_default() });
                 }
                 if let Some(key) = subset_hash {
                     self.send_subset_slot(key, &authority, &path);

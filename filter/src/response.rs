@@ -40,6 +40,8 @@ pub struct Rewrites {
     /// The sticky cookie (name, backend key) a new `Set-Cookie` of which gets the backend mark
     /// (see [`crate::affinity::mark`]).
     pub mark_cookie: Option<(String, String)>,
+    /// The `Expires` date that cookie gets (`session-cookie-expires`, a [`crate::affinity::cookie_time`]).
+    pub cookie_expires: Option<String>,
 }
 
 impl Rewrites {
@@ -54,6 +56,7 @@ impl Rewrites {
             origin: rewrite.absolute_redirects.then(|| expand("$scheme://$host", original)).flatten(),
             strip_samesite_none: rewrite.conditional_samesite_none.clone().filter(|_| !same_site_none_compatible(user_agent)),
             mark_cookie: None,
+            cookie_expires: None,
         }
     }
 
@@ -86,7 +89,7 @@ impl Rewrites {
     /// The new `Set-Cookie`, if its `domain` or `path` changes, it loses `SameSite=None` or it
     /// is the sticky cookie and gets its backend mark.
     pub fn set_cookie(&self, value: &[u8]) -> Option<Vec<u8>> {
-        let marked = self.mark_cookie.as_ref().and_then(|(name, backend)| crate::affinity::mark(value, name, backend));
+        let marked = self.mark_cookie.as_ref().and_then(|(name, backend)| crate::affinity::mark(value, name, backend, self.cookie_expires.as_deref()));
         let value = marked.as_deref().unwrap_or(value);
         let rewritten = self.rewrite_set_cookie(value);
         rewritten.or(marked)

@@ -279,6 +279,11 @@ pub struct Forward {
     /// [`crate::affinity`]). `None`: no sticky cookie.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity_cookie: Option<String>,
+    /// `session-cookie-expires`: the filter adds `Expires=` this many seconds from the request's
+    /// time to the sticky cookie Envoy sets, in nginx's `cookie_time` form (Envoy writes only
+    /// `Max-Age`). `None`: no `Expires`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity_cookie_expires: Option<u64>,
 }
 
 /// A per-client limit on requests in progress (ingress-nginx `limit-connections`).
@@ -666,6 +671,7 @@ impl RouteAction {
             response: None,
             subset_hash: None,
             affinity_cookie: None,
+            affinity_cookie_expires: None,
         })
     }
 
@@ -734,6 +740,7 @@ mod tests {
                         })),
                         subset_hash: Some(Box::new(crate::subset::HashKey::Query { name: "tenant".into() })),
                         affinity_cookie: Some("INGRESSCOOKIE".into()),
+                        affinity_cookie_expires: Some(172_800),
                     }),
                     origin: Origin::parse("default/ing: spec.rules[0].http.paths[0]"),
                     https_redirect: None,

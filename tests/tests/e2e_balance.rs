@@ -233,10 +233,19 @@ fn persistent_affinity_keeps_a_client_on_its_endpoint_while_endpoints_are_added(
             (status, Echo::parse(&response.bytes().await.unwrap()).map(|e| e.backend).unwrap_or_default(), set_cookie)
         })
     };
+    // affinity.go's "should set cookie with expires": Expires 48 h ahead (to the minute, in
+    // nginx's cookie_time form) and the Max-Age.
+    let in_48h = || {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        wasm_ingress_filter::affinity::cookie_time(now + 172_800)[..20].to_string()
+    };
+    let before = in_48h();
     let (status, first, set_cookie) = get(None);
+    let after = in_48h();
     assert_eq!(status, 200);
     let set_cookie = set_cookie.expect("a sticky cookie");
     assert!(set_cookie.starts_with("hello-cookie=") && set_cookie.contains("Max-Age=172800") && set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains(&format!("Expires={before}")) || set_cookie.contains(&format!("Expires={after}")), "{set_cookie} expires at {after}");
     let cookie = set_cookie.split(';').next().unwrap().to_string();
     for octet in 203..=207 {
         backends.push(spawn(octet));

@@ -350,7 +350,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
     }
 
     match &decision.outcome {
-        Outcome::Forward { cluster, path, authority, policy, canary, cors, auth, basic_auth, connection_limit, satisfy_any, response, subset_hash, affinity_cookie } => {
+        Outcome::Forward { cluster, path, authority, policy, canary, cors, auth, basic_auth, connection_limit, satisfy_any, response, subset_hash, affinity_cookie, .. } => {
             let _ = writeln!(out, "backend:   {}", cluster_line(model, cluster));
             if let Some(canary) = canary {
                 let _ = writeln!(out, "canary:    {}", cluster_line(model, &canary.cluster));

@@ -486,6 +486,7 @@ fn for_backend(action: RouteAction, nginx: &NginxAnnotations, route_policies: &R
             forward.response = response_rewrite(nginx).map(Box::new);
             forward.subset_hash = nginx.balancing.subset_key().map(Box::new);
             forward.affinity_cookie = nginx.balancing.affinity_cookie().map(String::from);
+            forward.affinity_cookie_expires = nginx.balancing.affinity_cookie_expires();
             RouteAction::Forward(forward)
         }
         other => other,

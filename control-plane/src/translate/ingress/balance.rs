@@ -59,6 +59,14 @@ impl Balancing {
         }
     }
 
+    /// `session-cookie-expires` of the sticky cookie, in seconds.
+    pub fn affinity_cookie_expires(&self) -> Option<u64> {
+        match &self.hash {
+            Some(Hashing::Cookie { expires, .. }) => *expires,
+            _ => None,
+        }
+    }
+
     /// The filter's subset key (`upstream-hash-by-subset`); `None` without subsets.
     pub fn subset_key(&self) -> Option<HashKey> {
         let Some(Hashing::Subset(on)) = &self.hash else { return None };
@@ -75,8 +83,9 @@ impl Balancing {
 /// The hash of a route, before the path of the route is known (the cookie's default `Path`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hashing {
-    /// `affinity: cookie`; `path: None` means the route's own path.
-    Cookie { name: String, path: Option<String>, max_age: Option<u64>, attributes: Vec<(String, String)>, secure: bool, persistent: bool },
+    /// `affinity: cookie`; `path: None` means the route's own path; `expires`: the seconds of
+    /// `session-cookie-expires`, which the filter writes as the cookie's `Expires` date.
+    Cookie { name: String, path: Option<String>, max_age: Option<u64>, expires: Option<u64>, attributes: Vec<(String, String)>, secure: bool, persistent: bool },
     By(HashOn),
     /// `upstream-hash-by` with `upstream-hash-by-subset`: the filter sends the key's slot, the
     /// cluster balances over subsets ([`Balance::HashSubset`]); no Envoy hash policy.
@@ -88,7 +97,7 @@ impl Hashing {
     pub fn on(&self, route_path: &str) -> HashOn {
         match self {
             Hashing::By(on) | Hashing::Subset(on) => on.clone(),
-            Hashing::Cookie { name, path, max_age, attributes, secure, persistent } => HashOn::AffinityCookie(AffinityCookie {
+            Hashing::Cookie { name, path, max_age, attributes, secure, persistent, .. } => HashOn::AffinityCookie(AffinityCookie {
                 name: name.clone(),
                 path: path.clone().unwrap_or_else(|| route_path.to_string()),
                 max_age: *max_age,
@@ -203,7 +212,8 @@ fn cookie(reader: &mut Reader<'_>) -> Hashing {
     };
     let path = reader.get("session-cookie-path").map(str::trim).filter(|p| !p.is_empty() && p.starts_with('/') && !p.contains([';', ' '])).map(String::from);
     let seconds = |reader: &mut Reader<'_>, name: &str| reader.get(name).and_then(|v| v.trim().parse::<u64>().ok());
-    let max_age = seconds(reader, "session-cookie-max-age").or_else(|| seconds(reader, "session-cookie-expires"));
+    let expires = seconds(reader, "session-cookie-expires");
+    let max_age = seconds(reader, "session-cookie-max-age").or(expires);
     let mut attributes = Vec::new();
     if let Some(domain) = reader.get("session-cookie-domain").map(str::trim).filter(|d| !d.is_empty()) {
         if domain.chars().all(|c| token(c) || c == '.') {
@@ -217,7 +227,7 @@ fn cookie(reader: &mut Reader<'_>) -> Hashing {
     }
     let secure = reader.get("session-cookie-secure").map(str::trim) == Some("true");
     let persistent = affinity_mode(reader);
-    Hashing::Cookie { name, path, max_age, attributes, secure, persistent }
+    Hashing::Cookie { name, path, max_age, expires, attributes, secure, persistent }
 }
 
 /// `affinity-mode`: `persistent`, else `balanced` (ingress-nginx's default; another value is

@@ -179,7 +179,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("session-cookie-change-on-failure", NotYet),
     entry("session-cookie-conditional-samesite-none", Applied),
     entry("session-cookie-domain", Applied),
-    entry("session-cookie-expires", Differs),
+    entry("session-cookie-expires", Applied),
     entry("session-cookie-max-age", Applied),
     entry("session-cookie-name", Applied),
     entry("session-cookie-path", Applied),
