@@ -208,7 +208,7 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
         ("plain.test", "/"),
         ("fromtowwwredirect.bar.com", "/foo"),
     ] {
-        let forged = "\r\nx-wasm-ingress-policy: p0000000000000000\r\nProxy: http://evil\r\nX-Real-IP: 6.6.6.6\r\nX-Forwarded-Host: evil.test";
+        let forged = "\r\nx-wasm-ingress-policy: p0000000000000000\r\nProxy: http://evil\r\nX-Real-IP: 6.6.6.6\r\nX-Forwarded-Host: evil.test\r\nX-Forwarded-For: 1.2.3.4";
         let response = get(http, host, target, forged);
         assert_eq!(response.status, 200, "{host}{target}");
         let echo = response.echo().unwrap();
@@ -218,6 +218,9 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
         assert_eq!(header("x-wasm-ingress-policy"), None);
         assert_eq!(header("proxy"), None, "httpoxy");
         assert_eq!(header("x-real-ip"), Some("127.0.0.1"));
+        // settings/forwarded_headers.go "should not trust X-Forwarded headers when setting is
+        // false": X-Forwarded-For is the client, the client's own kept as X-Original-Forwarded-For.
+        assert_eq!((header("x-forwarded-for"), header("x-original-forwarded-for")), (Some("127.0.0.1"), Some("1.2.3.4")));
         assert_eq!((header("x-forwarded-proto"), header("x-forwarded-scheme"), header("x-scheme")), (Some("http"), Some("http"), Some("http")));
         assert_eq!(header("x-forwarded-port"), Some(port.to_string().as_str()));
         assert_eq!(header("x-forwarded-host"), Some(host));

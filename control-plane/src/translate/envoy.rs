@@ -450,10 +450,14 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
             stateful_session_filter(),
             router_filter(),
         ],
-        // Envoy is the edge: the peer address is the client, X-Forwarded-For gets it appended and
-        // X-Forwarded-Proto is set from the connection (as ingress-nginx without use-forwarded-headers).
+        // Envoy is the edge: the peer address is the client (or the trusted X-Forwarded-For hop)
+        // and X-Forwarded-Proto is set from the connection (as ingress-nginx without
+        // use-forwarded-headers). X-Forwarded-For is not appended to: the route configuration
+        // replaces it with the client's address and keeps the client's own in
+        // X-Original-Forwarded-For, as ingress-nginx does (`routes::upstream_headers`).
         use_remote_address: Some(BoolValue { value: true }),
         xff_num_trusted_hops: edge.trusted_proxy_hops,
+        skip_xff_append: true,
         // X-Request-ID: keep the client's, else generate one (ingress-nginx `$req_id`).
         generate_request_id: Some(BoolValue { value: true }),
         preserve_external_request_id: true,
@@ -781,6 +785,7 @@ mod tests {
             ("codec AUTO (h2c and HTTP/1.1)", hcm.codec_type == http_connection_manager::CodecType::Auto as i32),
             ("use_remote_address", hcm.use_remote_address == Some(BoolValue { value: true })),
             ("no trusted hops", hcm.xff_num_trusted_hops == 0),
+            ("X-Forwarded-For replaced by the routes, not appended to", hcm.skip_xff_append),
             ("generate request id", hcm.generate_request_id == Some(BoolValue { value: true })),
             ("keep client request id", hcm.preserve_external_request_id),
             ("normalize_path", hcm.normalize_path == Some(BoolValue { value: true })),

@@ -99,12 +99,17 @@ fn route_configuration(name: &str, model: &Model, hsts: Option<&str>, tls: bool)
 /// ingress-nginx clears it).
 pub const REMOVED_UPSTREAM_HEADERS: [&str; 3] = [CLUSTER_HEADER, POLICY_HEADER, "proxy"];
 
-/// What ingress-nginx's `proxy_set_header`s add to what Envoy already sends (X-Forwarded-For,
-/// -Proto and -Port, X-Request-ID) and the filter sets (X-Forwarded-Host). Envoy fills the
-/// `%…%` values per request.
+/// What ingress-nginx's `proxy_set_header`s add to what Envoy already sends (X-Forwarded-Proto
+/// and -Port, X-Request-ID) and the filter sets (X-Forwarded-Host). Envoy fills the `%…%` values
+/// per request, all from the headers as they came (so X-Original-Forwarded-For is the client's
+/// own X-Forwarded-For, absent when it sent none). X-Forwarded-For is the client's address alone,
+/// as ingress-nginx's `$remote_addr` without `compute-full-forwarded-for`: an upstream that reads
+/// its first entry never sees an address the client made up.
 fn upstream_headers() -> Vec<HeaderValueOption> {
     vec![
         header("x-real-ip", "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"),
+        header("x-forwarded-for", "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"),
+        header("x-original-forwarded-for", "%REQ(x-forwarded-for)%"),
         header("x-forwarded-scheme", "%REQ(x-forwarded-proto)%"),
         header("x-scheme", "%REQ(x-forwarded-proto)%"),
     ]
@@ -568,6 +573,7 @@ mod tests {
             let added: Vec<(&str, &str)> =
                 config.request_headers_to_add.iter().filter_map(|h| h.header.as_ref()).map(|h| (h.key.as_str(), h.value.as_str())).collect();
             assert_eq!(added[0], ("x-real-ip", "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"));
+            assert_eq!(added[1..3], [("x-forwarded-for", "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"), ("x-original-forwarded-for", "%REQ(x-forwarded-for)%")]);
             assert!(config.request_headers_to_add.iter().all(|h| h.append_action == HeaderAppendAction::OverwriteIfExistsOrAdd as i32));
         }
     }
