@@ -100,11 +100,19 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         "enable-underscores-in-headers" => {
             listener_flag(value, "`serve --headers-with-underscores allow` passes them on (dropped by default, as nginx)")
         }
+        // Snippets are neither wholly off nor wholly on here: only header statements apply.
         "allow-snippet-annotations" => match value {
-            "false" => (Class::Same, String::new()),
+            "false" => (
+                Class::Differs,
+                "the header statements of configuration-snippet (more_set_headers, proxy_set_header, ...) are applied here as typed \
+                 headers, which no snippet can turn into other configuration; ingress-nginx would drop the whole snippet"
+                    .into(),
+            ),
             _ => (
                 Class::Differs,
-                "snippet annotations are never applied here (a snippet with access directives fails closed)".into(),
+                "only the header statements of configuration-snippet are applied here; other statements and server-snippet \
+                 never are (a snippet with access directives fails closed)"
+                    .into(),
             ),
         },
         "limit-req-status-code" | "limit-conn-status-code" => match value {
