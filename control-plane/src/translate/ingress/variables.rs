@@ -2,7 +2,9 @@
 //! `upstream-vhost`), read into typed pieces — never text into Envoy. Three kinds:
 //! - known per location at translation time, as ingress-nginx `set`s them in every location:
 //!   `$namespace`, `$ingress_name`, `$service_name`, `$service_port` (as the Ingress names the
-//!   port), `$location_path` (the Ingress path) — written in as text;
+//!   port), `$location_path` (the Ingress path), `$proxy_upstream_name` and `$proxy_host`
+//!   (ingress-nginx sets it to the upstream name: `<namespace>-<service>-<port>`) — written in as
+//!   text;
 //! - filled in by Envoy per request, from a closed list of its formatter commands:
 //!   `$remote_addr`, `$remote_port`, `$server_port`, `$scheme`, `$request_id`,
 //!   `$proxy_add_x_forwarded_for`, `$http_NAME`;
@@ -36,6 +38,9 @@ enum LocationVariable {
     ServiceName,
     ServicePort,
     LocationPath,
+    /// `$proxy_upstream_name` (`$proxy_host` is set to it): ingress-nginx's upstream name,
+    /// `<namespace>-<service>-<port>`, or `upstream-default-backend` without a Service.
+    UpstreamName,
 }
 
 /// What a location knows about itself (see the module docs).
@@ -95,7 +100,7 @@ impl Template {
         for piece in &self.0 {
             let part = match piece {
                 Piece::Value(part) => part.clone(),
-                Piece::Location(variable) => ValuePart::Text(variable.value(location).to_string()),
+                Piece::Location(variable) => ValuePart::Text(variable.value(location)),
             };
             match (parts.last_mut(), part) {
                 (Some(ValuePart::Text(previous)), ValuePart::Text(next)) => previous.push_str(&next),
@@ -132,13 +137,15 @@ impl fmt::Display for Template {
 }
 
 impl LocationVariable {
-    fn value<'a>(self, location: &Location<'a>) -> &'a str {
+    fn value(self, location: &Location<'_>) -> String {
         match self {
-            LocationVariable::Namespace => &location.ingress.namespace,
-            LocationVariable::IngressName => &location.ingress.name,
-            LocationVariable::ServiceName => location.service_name,
-            LocationVariable::ServicePort => location.service_port,
-            LocationVariable::LocationPath => location.path,
+            LocationVariable::Namespace => location.ingress.namespace.clone(),
+            LocationVariable::IngressName => location.ingress.name.clone(),
+            LocationVariable::ServiceName => location.service_name.to_string(),
+            LocationVariable::ServicePort => location.service_port.to_string(),
+            LocationVariable::LocationPath => location.path.to_string(),
+            LocationVariable::UpstreamName if location.service_name.is_empty() => "upstream-default-backend".to_string(),
+            LocationVariable::UpstreamName => format!("{}-{}-{}", location.ingress.namespace, location.service_name, location.service_port),
         }
     }
 
@@ -149,6 +156,7 @@ impl LocationVariable {
             LocationVariable::ServiceName => "service_name",
             LocationVariable::ServicePort => "service_port",
             LocationVariable::LocationPath => "location_path",
+            LocationVariable::UpstreamName => "proxy_upstream_name",
         }
     }
 }
@@ -177,6 +185,7 @@ fn variable(name: &str) -> Option<Piece> {
         "service_name" => location(LocationVariable::ServiceName),
         "service_port" => location(LocationVariable::ServicePort),
         "location_path" => location(LocationVariable::LocationPath),
+        "proxy_upstream_name" | "proxy_host" => location(LocationVariable::UpstreamName),
         "remote_addr" => request(ValuePart::ClientAddress),
         "remote_port" => request(ValuePart::ClientPort),
         "server_port" => request(ValuePart::ServerPort),
@@ -205,6 +214,8 @@ mod tests {
         let cases = [
             // Linkerd's documented ingress-nginx snippet.
             ("$service_name.$namespace.svc.cluster.local:$service_port", "web.shop.svc.cluster.local:http"),
+            // settings/proxy_host.go: `more_set_headers "Custom-Header: $proxy_host"`.
+            ("$proxy_host / ${proxy_upstream_name}", "shop-web-http / shop-web-http"),
             ("${ingress_name}-x at $location_path", "front-x at /api"),
             ("client $remote_addr:$remote_port on $server_port", "client %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%:%DOWNSTREAM_REMOTE_PORT% on %DOWNSTREAM_LOCAL_PORT%"),
             ("$http_X_Tenant_Id/$scheme/$request_id", "%REQ(x-tenant-id)%/%REQ(x-forwarded-proto)%/%REQ(x-request-id)%"),
