@@ -9,9 +9,10 @@
 //!   `--ingress-class`; else if the legacy `kubernetes.io/ingress.class` annotation names our class;
 //!   else, with no class at all, if one of our IngressClasses is annotated
 //!   `ingressclass.kubernetes.io/is-default-class: "true"`. Others are ignored without a diagnostic.
-//! - **Age.** Ingresses are processed oldest first (`metadata.creationTimestamp`, then
-//!   namespace/name; manifests without timestamps therefore go by namespace/name). Whenever two
-//!   claim the same thing, the older wins and the other gets a diagnostic naming the winner.
+//! - **Age.** Ingresses are processed oldest first (`metadata.creationTimestamp`; for Ingresses
+//!   created in the same second, `namespace/name` descending, ingress-nginx's quirk; manifests
+//!   without timestamps go first, by `namespace/name`). Whenever two claim the same thing, the
+//!   older wins and the other gets a diagnostic naming the winner.
 //! - **Hosts.** Lower-cased; `*.example.com` allowed; IP addresses, ports, paths or bad DNS labels
 //!   are refused (rule skipped). Rules without a host go to the host-less entry `""`. Ingresses that
 //!   share a host are merged.
@@ -676,10 +677,18 @@ impl std::io::Write for HashWriter {
     }
 }
 
-type AgeKey = (Option<k8s_openapi::jiff::Timestamp>, String, String);
+/// How Ingresses are ordered, oldest first: by `creationTimestamp`; those created in the same
+/// second by `namespace/name` descending, as ingress-nginx's `sortIngressSlice` (its `in > jn`);
+/// manifests without a timestamp (a folder) first, by `namespace/name` ascending, the order a
+/// reader of the folder expects (ingress-nginx has no such objects).
+type AgeKey = (Option<(k8s_openapi::jiff::Timestamp, std::cmp::Reverse<String>)>, String);
 
 fn age_key(ingress: &Ingress, key: &ObjectKey) -> AgeKey {
-    (ingress.metadata.creation_timestamp.as_ref().map(|t| t.0), key.namespace.clone(), key.name.clone())
+    let name = format!("{}/{}", key.namespace, key.name);
+    match ingress.metadata.creation_timestamp.as_ref() {
+        Some(created) => (Some((created.0, std::cmp::Reverse(name))), String::new()),
+        None => (None, name),
+    }
 }
 
 /// Which Ingresses are ours (see the module's *Class* rule), with the IngressClasses read once.

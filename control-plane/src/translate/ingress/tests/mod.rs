@@ -339,6 +339,20 @@ fn routes_by_table() {
             ],
         },
         RouteCase {
+            // ingress-nginx's sortIngressSlice: created in the same second, `namespace/name`
+            // descending (pathtype_exact.go's exact-suffix keeps /exact over duplicated-prefix).
+            name: "created_in_the_same_second_the_later_name_is_the_older_as_ingress_nginx",
+            manifests: [
+                ingress("exact-suffix", &created("2024-01-01T00:00:00Z"), &[rule("shop.example.com", &[path("/", "Exact", "b", 8080)])]),
+                ingress("duplicated-prefix", &created("2024-01-01T00:00:00Z"), &[rule("shop.example.com", &[path("/", "Exact", "a", 80)])]),
+            ]
+            .concat(),
+            hosts: vec![vhost("shop.example.com", vec![route(exact("/"), forward("default", "b", 8080), "default/exact-suffix: spec.rules[0].http.paths[0]")])],
+            diagnostics: vec![
+                "error: Ingress default/duplicated-prefix: spec.rules[0].http.paths[0]: host \"shop.example.com\" path \"/\" (Exact) is already served by the older Ingress default/exact-suffix (spec.rules[0].http.paths[0]); path ignored",
+            ],
+        },
+        RouteCase {
             name: "exact_and_prefix_on_the_same_path_do_not_conflict",
             manifests: ingress("shop", "", &[rule("shop.example.com", &[path("/a", "Prefix", "a", 80), path("/a", "Exact", "b", 8080)])]),
             hosts: vec![vhost(
