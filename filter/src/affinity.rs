@@ -5,9 +5,10 @@
 //! `affinity-canary-behavior: legacy`), and only other requests meet the canary rules.
 //!
 //! Here Envoy's hash policy makes the cookie (`name="<hash>"`) and picks the endpoint from it, so
-//! the filter adds the backend part on the way back ([`mark`]: the cluster it chose) and, on the
-//! way in, reads it ([`backend_of`]) and takes it off again ([`unmarked`]) so that Envoy hashes
-//! the value it made. The backend key is a digest of the cluster name ([`backend_key`]): opaque
+//! the filter adds the backend part on the way back ([`mark`]: the cluster it chose; the `=`
+//! padding of the persistent cookie's base64 comes off, so that no `=` is in the value) and, on
+//! the way in, reads it ([`backend_of`]) and takes it off again ([`unmarked`], the padding put
+//! back) so that Envoy reads the value it made. The backend key is a digest of the cluster name ([`backend_key`]): opaque
 //! and the same in every worker and release, as ingress-nginx's MD5 of the backend name. Pure.
 
 use crate::canary::cookie_value;
@@ -60,7 +61,7 @@ pub fn unmarked(cookies: &[u8], name: &str) -> Option<Vec<u8>> {
             let inner = unquoted(value);
             let Some(at) = inner.iter().rposition(|&b| b == DELIMITER) else { return trimmed.to_vec() };
             changed = true;
-            pair_with(key, value, &inner[..at])
+            pair_with(key, value, &padded(&inner[..at]))
         })
         .collect();
     changed.then(|| pairs.join(&b"; "[..]))
@@ -77,7 +78,11 @@ pub fn mark(set_cookie: &[u8], name: &str, backend: &str, expires: Option<&str>)
     if key != name.as_bytes() || unquoted(value).contains(&DELIMITER) {
         return None;
     }
-    let marked = [unquoted(value), &[DELIMITER], backend.as_bytes()].concat();
+    // Without base64's `=` padding (Envoy's persistent cookie has it; [`unmarked`] puts it back),
+    // so that a client that cuts `Set-Cookie` at every `=` still sends the value back whole.
+    let inner = unquoted(value);
+    let bare = &inner[..inner.iter().rposition(|&b| b != b'=').map_or(0, |last| last + 1)];
+    let marked = [bare, &[DELIMITER], backend.as_bytes()].concat();
     let mut out = pair_with(key, value, &marked);
     out.extend_from_slice(rest);
     let has_expires = rest.split(|&b| b == b';').any(|attribute| attribute.trim_ascii().to_ascii_lowercase().starts_with(b"expires="));
@@ -114,6 +119,18 @@ pub fn cookie_time(unix_seconds: u64) -> String {
         second_of_day / 60 % 60,
         second_of_day % 60
     )
+}
+
+/// A base64 value whose `=` padding [`mark`] took off, with it back (a multiple of 4 long);
+/// anything else (the balanced cookie's 16 hex digits) as it is.
+fn padded(value: &[u8]) -> Vec<u8> {
+    let base64 = value.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    let missing = match value.len() % 4 {
+        2 if base64 => 2,
+        3 if base64 => 1,
+        _ => 0,
+    };
+    [value, &b"=="[..missing]].concat()
 }
 
 /// `key=inner`, quoted as `value` was.
@@ -168,6 +185,13 @@ mod tests {
         assert_eq!(mark(&marked, "aff", "x", None), None, "marked once");
         assert_eq!(mark(set, "other", "x", None), None);
         assert_eq!(mark(b"aff=plain", "aff", "k", None).unwrap(), b"aff=plain|k");
+        // Envoy's persistent cookie is padded base64: the padding comes off with the mark and
+        // goes back with it (affinitymode.go's client cuts `Set-Cookie` at every `=`).
+        for (envoy, sent) in [("MTI3LjAuMC4yMDE6ODA=", "MTI3LjAuMC4yMDE6ODA"), ("MTI3LjAuMC4yOjgw", "MTI3LjAuMC4yOjgw"), ("MTI3LjAuMC4yMDE6ODAw", "MTI3LjAuMC4yMDE6ODAw"), ("YQ==", "YQ")] {
+            let marked = mark(format!("aff=\"{envoy}\"; Path=/").as_bytes(), "aff", "k", None).unwrap();
+            assert_eq!(marked, format!("aff=\"{sent}|k\"; Path=/").as_bytes(), "{envoy}");
+            assert_eq!(unmarked(format!("aff=\"{sent}|k\"").as_bytes(), "aff").unwrap(), format!("aff=\"{envoy}\"").as_bytes(), "{envoy}");
+        }
         // session-cookie-expires: an Expires date, unless the cookie has one.
         let expires = Some("Wed, 23-Dec-26 04:26:40 GMT");
         assert_eq!(mark(b"aff=v; Max-Age=60", "aff", "k", expires).unwrap(), b"aff=v|k; Max-Age=60; Expires=Wed, 23-Dec-26 04:26:40 GMT");
