@@ -103,8 +103,7 @@ pub enum Verdict {
 }
 
 const UNAUTHORIZED_BODY: &str = "401 Authorization Required\n";
-/// nginx's 403 page, as plain text (also the answer of a `satisfy: any` route's address lists).
-pub const FORBIDDEN_BODY: &str = "403 Forbidden\n";
+pub use crate::decision::FORBIDDEN_BODY;
 const AUTH_ERROR_BODY: &str = "500 Internal Server Error\n";
 
 /// The verdict for an auth response with `status` (`None`: no response — the service could not

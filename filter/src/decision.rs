@@ -11,6 +11,14 @@ use crate::subset::HashKey;
 /// host and path are deliberately not echoed back.
 pub const NOT_FOUND_BODY: &str = "404 Not Found\n";
 
+/// nginx's 403 page as plain text: a refused client (a `satisfy: any` route's address lists, an
+/// auth service's 403, an Ingress served closed).
+pub const FORBIDDEN_BODY: &str = "403 Forbidden\n";
+
+/// nginx's 503 page as plain text, which ingress-nginx's e2e tests look for: a backend that does
+/// not resolve, a connection limit reached, an Ingress whose access control cannot be honoured.
+pub const UNAVAILABLE_BODY: &str = "503 Service Temporarily Unavailable\n";
+
 /// The body of the filter's 414 (request path, or the path a rewrite would produce, too long).
 pub const URI_TOO_LONG_BODY: &str = "request URI too long\n";
 

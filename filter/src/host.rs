@@ -56,8 +56,10 @@ use crate::connections::{self, Take};
 use crate::response::Rewrites;
 use crate::satisfy;
 use crate::affinity;
+use crate::limits;
 use crate::subset::{self, HashKey};
 use crate::request::HeaderLookup;
+use crate::decision::UNAVAILABLE_BODY;
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
 use crate::table::{AnswerHeader, BasicAuth, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, RouteTable, SatisfyAny, CLUSTER_HEADER, ERROR_PAGE_HEADER, POLICY_HEADER};
 
@@ -272,7 +274,7 @@ impl IngressRequest {
     fn add_cors_answer_headers(&mut self, cors: &Cors) {
         self.answer_headers.extend(cors.answer_headers.iter().cloned());
         let origin = self.get_http_request_header_bytes("origin").and_then(|o| String::from_utf8(o).ok());
-        if let Some(origin) = origin.filter(|o| cors.echo_origin && !o.is_empty() && o.bytes().all(|b| (0x20..0x7f).contains(&b))) {
+        if let Some(origin) = origin.filter(|o| cors.echo_origin && limits::answer_header_value_ok(o)) {
             self.answer_headers.push(AnswerHeader { name: "access-control-allow-origin".into(), value: origin });
         }
     }
@@ -548,7 +550,7 @@ impl HttpContext for IngressRequest {
                 let policy = cors_policy.unwrap_or(policy);
                 if let Some(limit) = connection_limit.filter(|_| !preflight) {
                     if !self.take_connection(limit) {
-                        return self.respond(503, TOO_MANY_CONNECTIONS_BODY);
+                        return self.respond(503, UNAVAILABLE_BODY);
                     }
                 }
                 let auth = match satisfy_any.filter(|_| !preflight) {
@@ -623,9 +625,6 @@ impl HttpContext for IngressRequest {
 /// it: the access log and error pages' `X-Original-URI` (nginx's `$request_uri`) read it. Envoy
 /// drops a client's own copy before any filter runs.
 const ORIGINAL_PATH_HEADER: &str = "x-envoy-original-path";
-
-/// The body of a request refused by `limit-connections` (nginx's `limit_conn_status` 503).
-const TOO_MANY_CONNECTIONS_BODY: &str = "503 Service Temporarily Unavailable\n";
 
 impl IngressRequest {
     /// Take one `limit-connections` count for the client; `false`: it has `limit` requests in

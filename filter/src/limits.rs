@@ -55,3 +55,10 @@ pub const MAX_CANARY_NAME_BYTES: usize = 256;
 /// The most [`crate::table::Route::answer_headers`] one route may carry, and the longest value.
 pub const MAX_ANSWER_HEADERS: usize = 64;
 pub const MAX_ANSWER_HEADER_VALUE_BYTES: usize = 4096;
+
+/// Whether `value` may be the value of a header the filter answers with: non-empty, at most
+/// [`MAX_ANSWER_HEADER_VALUE_BYTES`], printable ASCII. The table check, the control plane's CORS
+/// headers and the echoed `Origin` all ask this one question.
+pub fn answer_header_value_ok(value: &str) -> bool {
+    !value.is_empty() && value.len() <= MAX_ANSWER_HEADER_VALUE_BYTES && value.bytes().all(|b| (0x20..0x7f).contains(&b))
+}

@@ -9,7 +9,7 @@ use super::paths::{compile_route_regex, insert_prefix, PrefixHit};
 use super::{REGEX_DFA_SIZE_LIMIT, REGEX_SIZE_LIMIT};
 use crate::actions;
 use crate::limits::{
-    MAX_ANSWER_HEADERS, MAX_ANSWER_HEADER_VALUE_BYTES, MAX_AUTH_RESPONSE_HEADERS, MAX_CANARY_NAME_BYTES, MAX_PASSWORD_FIELD_BYTES, MAX_POLICY_KEY_BYTES, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_ROUTES,
+    answer_header_value_ok, MAX_ANSWER_HEADERS, MAX_ANSWER_HEADER_VALUE_BYTES, MAX_AUTH_RESPONSE_HEADERS, MAX_CANARY_NAME_BYTES, MAX_PASSWORD_FIELD_BYTES, MAX_POLICY_KEY_BYTES, MAX_REGEX_PATTERN_BYTES, MAX_REGEX_ROUTES,
     MAX_REQUEST_PATH_BYTES, MAX_REWRITE_SUBSTITUTIONS, MAX_REWRITE_TEMPLATE_BYTES,
 };
 use crate::redirect::check_redirect;
@@ -55,8 +55,7 @@ fn check_answer_headers(headers: &[AnswerHeader]) -> Result<(), String> {
         if ANSWER_OWN_HEADERS.contains(&header.name.as_str()) {
             return Err(format!("answer header {:?} is one the answer sets itself", header.name));
         }
-        let printable = header.value.bytes().all(|b| (0x20..0x7f).contains(&b));
-        if header.value.is_empty() || header.value.len() > MAX_ANSWER_HEADER_VALUE_BYTES || !printable {
+        if !answer_header_value_ok(&header.value) {
             return Err(format!("answer header {}: value is empty, over {MAX_ANSWER_HEADER_VALUE_BYTES} bytes or not printable ASCII", header.name));
         }
     }

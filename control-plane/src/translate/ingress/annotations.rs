@@ -61,8 +61,8 @@ pub struct AccessDenial {
 /// nothing about the configuration is echoed to clients; the diagnostic says why.
 pub fn denied_body(status: u16) -> &'static str {
     match status {
-        403 => "403 Forbidden\n",
-        _ => "503 Service Temporarily Unavailable\n",
+        403 => wasm_ingress_filter::decision::FORBIDDEN_BODY,
+        _ => wasm_ingress_filter::decision::UNAVAILABLE_BODY,
     }
 }
 
@@ -126,7 +126,7 @@ impl NginxAnnotations {
     /// The route policy of this Ingress's path at `location`, given the defaults (a snippet's
     /// header values may use the location's variables).
     pub fn policy(&self, defaults: &behaviour::NginxDefaults, location: &Location<'_>) -> RoutePolicy {
-        let listed = self.satisfy_any().is_none();
+        let listed = !self.lists_go_to_filter();
         let mut policy = self.behaviour.policy(defaults);
         if let Some(prefix) = &self.behaviour.forwarded_prefix {
             policy.request_headers.insert("x-forwarded-prefix".into(), prefix.resolve(location));
@@ -162,10 +162,15 @@ impl NginxAnnotations {
     /// lists, basic auth, the auth service); its route policy then has no lists for Envoy's RBAC.
     /// `None`: every check must pass, the lists are Envoy's.
     pub fn satisfy_any(&self) -> Option<wasm_ingress_filter::table::SatisfyAny> {
-        (self.satisfy_any && (self.basic.is_some() || self.auth.is_some())).then(|| wasm_ingress_filter::table::SatisfyAny {
+        self.lists_go_to_filter().then(|| wasm_ingress_filter::table::SatisfyAny {
             allow: self.allow_sources.iter().map(ToString::to_string).collect(),
             deny: self.deny_sources.iter().map(ToString::to_string).collect(),
         })
+    }
+
+    /// Whether [`Self::satisfy_any`] applies: `satisfy: "any"` with basic auth or `auth-url`.
+    fn lists_go_to_filter(&self) -> bool {
+        self.satisfy_any && (self.basic.is_some() || self.auth.is_some())
     }
 
     /// The `custom-headers` the filter sets on the answers it makes itself on this Ingress's paths

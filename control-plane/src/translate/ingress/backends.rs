@@ -24,7 +24,7 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// Body of the 503 the filter answers for a backend that does not resolve to a cluster: nginx's
 /// status line, as ingress-nginx's 503 page says it.
-pub const UNAVAILABLE_BODY: &str = "503 Service Temporarily Unavailable\n";
+pub use wasm_ingress_filter::decision::UNAVAILABLE_BODY;
 
 /// The Envoy cluster of one Service port: `namespace/service/port` (port = Service port number).
 pub fn cluster_name(namespace: &str, service: &str, port: i32) -> ClusterName {

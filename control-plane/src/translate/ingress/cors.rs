@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use wasm_ingress_filter::limits::MAX_ANSWER_HEADER_VALUE_BYTES;
+use wasm_ingress_filter::limits::answer_header_value_ok;
 use wasm_ingress_filter::table::{AnswerHeader, Cors};
 
 use crate::model::{AllowOrigin, CorsHeaders, RoutePolicy, Severity};
@@ -138,14 +138,13 @@ pub fn route_rule(config: &CorsConfig, base: &RoutePolicy, mut register: impl Fn
     let with_cors = RoutePolicy { cors: Some(config.headers.clone()), ..base.clone() };
     let preflight = RoutePolicy { preflight: true, ..with_cors.clone() };
     let entries = config.headers.entries();
-    let printable = |v: &String| !v.is_empty() && v.len() <= MAX_ANSWER_HEADER_VALUE_BYTES && v.bytes().all(|b| (0x20..0x7f).contains(&b));
     Cors {
         origin_pattern: config.origins.as_deref().map(origin_pattern),
         policy: register(with_cors),
         preflight_policy: register(preflight),
         answer_headers: entries
             .iter()
-            .filter_map(|(name, value)| value.as_ref().filter(|v| printable(v)).map(|v| AnswerHeader { name: name.to_string(), value: v.clone() }))
+            .filter_map(|(name, value)| value.as_ref().filter(|v| answer_header_value_ok(v)).map(|v| AnswerHeader { name: name.to_string(), value: v.clone() }))
             .collect(),
         echo_origin: entries.iter().any(|(_, value)| value.is_none()),
     }
