@@ -142,6 +142,10 @@ pub struct ServeArgs {
     /// Kubernetes API source, off for a manifests folder (local demos use loopback backends).
     #[arg(long)]
     pub refuse_local_endpoints: Option<bool>,
+    /// Never look up ExternalName Services (ingress-nginx's `--disable-svc-external-name`): their
+    /// paths answer 503, with an error diagnostic on each.
+    #[arg(long)]
+    pub disable_svc_external_name: bool,
     #[command(flatten)]
     pub edge: crate::translate::edge::EdgeSettings,
 }

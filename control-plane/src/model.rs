@@ -779,6 +779,9 @@ pub struct Translation {
 pub struct EndpointQuery {
     pub service: ObjectKey,
     pub port_name: String,
+    /// An ExternalName Service's target port: its EndpointSlices (made by `serve` from the name's
+    /// addresses, see `source::external_names`) carry addresses only.
+    pub port: Option<u16>,
 }
 
 /// What a translation read from EndpointSlices.

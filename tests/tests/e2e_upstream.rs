@@ -24,7 +24,10 @@
 //!   Ingresses without their own `default-backend`;
 //! - `ssl-passthrough` (with `serve --enable-ssl-passthrough`): the client's TLS reaches the backend
 //!   undecrypted (the backend's own certificate, no header Envoy adds), beside hosts whose TLS
-//!   Envoy terminates; an Ingress that restricts access is not passed through.
+//!   Envoy terminates; an Ingress that restricts access is not passed through;
+//! - ExternalName Services (servicebackend/service_externalname.go): looked up by the control
+//!   plane, served on the Service port's `targetPort`, updated, deleted; `localhost`, loopback
+//!   addresses and names that do not resolve answer 503.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -501,4 +504,80 @@ fn proxy_redirect_and_proxy_cookie_rewrite_the_backends_location_and_cookies_as_
     assert_eq!(status, 302);
     assert_eq!(values(&headers, "location"), ["http://backend.internal:8080/login?next=%2F"]);
     assert_eq!(values(&headers, "set-cookie"), ["sid=1; Domain=.Backend.Internal; Path=/", "theme=dark;path=/prefs ; HttpOnly", "other=1; Domain=elsewhere.test"]);
+}
+
+/// A name other than `localhost` that this machine resolves to 127.0.0.1 (its own host name, or
+/// another name `/etc/hosts` gives that address): what an ExternalName Service can point at here,
+/// where servers bind loopback addresses only.
+fn loopback_name() -> String {
+    use std::net::ToSocketAddrs as _;
+    let loopback = |name: &str| (name, 0).to_socket_addrs().is_ok_and(|mut found| found.any(|a| a.ip() == std::net::IpAddr::from([127, 0, 0, 1])));
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let listed = hosts.lines().filter(|line| line.starts_with("127.0.0.1")).flat_map(|line| line.split_whitespace().skip(1).map(str::to_string).collect::<Vec<_>>());
+    std::iter::once(hostname)
+        .chain(listed)
+        .find(|name| {
+            let dns = !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+            dns && name != "localhost" && loopback(name)
+        })
+        .expect("this test needs a host name other than localhost that resolves to 127.0.0.1 (the machine's own name in /etc/hosts)")
+}
+
+/// ExternalName Services, after ingress-nginx's `servicebackend/service_externalname.go`: the
+/// control plane looks the name up and Envoy proxies to what it resolves to, on the Service
+/// port's `targetPort`; the client's Host goes upstream (ingress-nginx sets no other without
+/// `upstream-vhost`). A Service added later is served, an update moves traffic, a deleted one
+/// answers 503 again; a name with a trailing dot is the same name; a name that does not resolve
+/// and `localhost` (refused, as ingress-nginx does) answer 503.
+#[test]
+fn external_name_services_are_looked_up_and_served_as_ingress_nginx_does() {
+    let name = loopback_name();
+    let first = EchoBackend::spawn("first", Ipv4Addr::LOCALHOST).unwrap();
+    let second = EchoBackend::spawn("second", Ipv4Addr::LOCALHOST).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ingress = manifests::ingress("default", "echo", json!({}), &[("echo", vec![manifests::path("/", "Prefix", "ext", json!(80))])]);
+    manifests::write(dir.path(), "ingress.yaml", &[ingress]).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let (status, body, _) = get_with(&gateway, "echo", "/get", &[]);
+    assert_eq!((status, body.as_str()), (503, "503 Service Temporarily Unavailable\n"), "no Service yet");
+
+    let service = |external_name: &str, target: u16| {
+        let ports = json!([{"name": "echo", "port": 80, "targetPort": target}]);
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ext", "namespace": "default"},
+               "spec": {"type": "ExternalName", "externalName": external_name, "ports": ports}})
+    };
+    // (externalName, target port, the backend that answers: None = 503)
+    let steps: [(String, u16, Option<&str>); 8] = [
+        (name.clone(), first.port(), Some("first")),
+        (name.clone(), second.port(), Some("second")),
+        (format!("{name}."), first.port(), Some("first")),
+        ("invalid.invalid".into(), first.port(), None),
+        (name.clone(), second.port(), Some("second")),
+        ("localhost".into(), first.port(), None),
+        ("127.0.0.1".into(), first.port(), None),
+        (name.clone(), first.port(), Some("first")),
+    ];
+    for (external_name, target, backend) in steps {
+        manifests::write(dir.path(), "service.yaml", &[service(&external_name, target)]).unwrap();
+        let mut last = (0, None);
+        let reached = wasm_ingress_tests::gateway::wait_until(Duration::from_secs(15), || {
+            let (status, _, echo) = get_with(&gateway, "echo", "/get", &[]);
+            last = (status, echo.as_ref().map(|e| e.backend.clone()));
+            Ok(match backend {
+                Some(backend) => last == (200, Some(backend.to_string())),
+                None => status == 503,
+            })
+        });
+        assert!(reached.is_ok(), "{external_name} port {target}: want {backend:?}, last answer {last:?}");
+        if backend.is_some() {
+            let (_, _, echo) = get_with(&gateway, "echo", "/get", &[]);
+            let echo = echo.unwrap();
+            let client_host = format!("echo:{}", gateway.http.port());
+            assert_eq!((&echo.host, echo.headers.get("x-forwarded-host")), (&client_host, Some(&client_host)), "{external_name}");
+        }
+    }
+    std::fs::remove_file(dir.path().join("service.yaml")).unwrap();
+    let gone = wasm_ingress_tests::gateway::wait_until(Duration::from_secs(15), || Ok(get_with(&gateway, "echo", "/get", &[]).0 == 503));
+    assert!(gone.is_ok(), "the Service was deleted: 503 again");
 }

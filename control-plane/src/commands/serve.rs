@@ -282,11 +282,25 @@ impl Builder {
 struct Feed {
     updates: watch::Receiver<Option<Arc<SourceSnapshot>>>,
     task: JoinHandle<()>,
+    /// The stages after the source (see [`Feed::resolving_external_names`]).
+    stages: Vec<JoinHandle<()>>,
 }
 
 impl Drop for Feed {
     fn drop(&mut self) {
         self.task.abort();
+        self.stages.iter().for_each(JoinHandle::abort);
+    }
+}
+
+impl Feed {
+    /// This feed with the ExternalName Services' addresses looked up and merged in (see
+    /// `source::external_names`).
+    fn resolving_external_names(mut self, settings: crate::source::external_names::Settings) -> Feed {
+        let (updates, stage) = crate::source::external_names::spawn(self.updates.clone(), settings);
+        self.updates = updates;
+        self.stages.push(stage);
+        self
     }
 }
 
@@ -305,7 +319,7 @@ fn folder_feed(dir: PathBuf) -> anyhow::Result<Feed> {
             }
         }
     });
-    Ok(Feed { updates, task })
+    Ok(Feed { updates, task, stages: Vec::new() })
 }
 
 /// The Kubernetes API: watchers -> snapshots (none until every initial list is complete). Also
@@ -355,7 +369,7 @@ async fn kube_feed(
             }
         }
     });
-    Ok(Feed { updates, task })
+    Ok(Feed { updates, task, stages: Vec::new() })
 }
 
 /// Envoy resolves a relative `--filter-wasm` from its own working directory; make it absolute
@@ -469,7 +483,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             folder_feed(dir.clone())?
         }
         None => kube_feed(&args, translated_rx).await?,
-    };
+    }
+    .resolving_external_names(crate::source::external_names::Settings {
+        refuse_local: options.refuse_local_endpoints,
+        disabled: args.disable_svc_external_name,
+    });
 
     let mutual_tls = xds_options.tls.is_some();
     let (rejections, rejections_rx) = watch::channel(Rejections::default());

@@ -64,7 +64,7 @@ impl<'s> SliceIndex<'s> {
         let mut endpoints = BTreeSet::new();
         let slices = self.by_service.get(&query.service).map(Vec::as_slice).unwrap_or_default();
         for &(slice_key, slice) in slices {
-            let Some((want_v6, slice_port)) = slice_family_and_port(slice, &query.port_name) else { continue };
+            let Some((want_v6, slice_port)) = slice_family_and_port(slice, query) else { continue };
             for endpoint in slice.endpoints.iter().flatten() {
                 // `ready` unset means ready (EndpointSlice API).
                 if !endpoint.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true) {
@@ -90,19 +90,23 @@ impl<'s> SliceIndex<'s> {
     }
 }
 
-/// Whether the slice holds IPv6 addresses, and its port of that name; `None` for FQDN slices (not
-/// for Envoy EDS) and slices without a usable port of that name.
-fn slice_family_and_port(slice: &EndpointSlice, port_name: &str) -> Option<(bool, u16)> {
+/// Whether the slice holds IPv6 addresses, and the port to reach them on: the query's own (an
+/// ExternalName Service's) or the slice's port of the query's port name; `None` for FQDN slices
+/// (not for Envoy EDS) and slices without a usable port of that name.
+fn slice_family_and_port(slice: &EndpointSlice, query: &EndpointQuery) -> Option<(bool, u16)> {
     let want_v6 = match slice.address_type.as_str() {
         "IPv4" => false,
         "IPv6" => true,
         _ => return None,
     };
+    if let Some(port) = query.port {
+        return Some((want_v6, port));
+    }
     let port = slice
         .ports
         .iter()
         .flatten()
-        .find(|p| p.name.as_deref().unwrap_or_default() == port_name)
+        .find(|p| p.name.as_deref().unwrap_or_default() == query.port_name)
         .and_then(|p| p.port)
         .and_then(|p| u16::try_from(p).ok())
         .filter(|p| *p != 0)?;
