@@ -231,6 +231,9 @@ struct PendingAuth {
     client_address: String,
     /// The request's `auth-cache-key` key, when the route caches auth answers.
     cache_key: Option<[u8; 32]>,
+    /// `satisfy: any` after basic auth refused the request: its realm (the service's 403 is then
+    /// basic auth's 401, see `satisfy::auth_status`).
+    basic_refused: Option<String>,
 }
 
 impl PendingAuth {
@@ -298,7 +301,8 @@ impl IngressRequest {
 
     /// Send the request to the auth service and pause it (answering 500 when the call cannot be
     /// made), after taking what the auth request and its verdict need from the request headers.
-    fn start_auth(&mut self, auth: &ExternalAuth, client: Vec<(String, Vec<u8>)>, authority: &[u8], uri: &[u8]) -> Action {
+    fn start_auth(&mut self, auth: &ExternalAuth, client: Vec<(String, Vec<u8>)>, request: (&[u8], &[u8]), basic_refused: Option<String>) -> Action {
+        let (authority, uri) = request;
         let header = |name: &str| client.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice());
         let mut pending = PendingAuth {
             auth: auth.clone(),
@@ -308,6 +312,7 @@ impl IngressRequest {
             https: header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case(b"https")),
             client_address: self.client_address(),
             cache_key: None,
+            basic_refused,
         };
         if let Some(cache) = &auth.cache {
             let key = auth_cache::key(auth, cache, &pending.original(), &client);
@@ -553,10 +558,14 @@ impl HttpContext for IngressRequest {
                         return self.respond(503, UNAVAILABLE_BODY);
                     }
                 }
+                let mut basic_refused = None;
                 let auth = match satisfy_any.filter(|_| !preflight) {
                     Some(any) => match self.satisfy_any(&table, any, basic_auth, auth.is_some()) {
                         satisfy::Next::Pass => None,
-                        satisfy::Next::AskAuthService => auth,
+                        satisfy::Next::AskAuthService { basic_refused: refused } => {
+                            basic_refused = basic_auth.filter(|_| refused).map(|basic| basic.realm.clone());
+                            auth
+                        }
                         satisfy::Next::Unauthorized => return basic_auth.map_or_else(|| self.respond(403, auth::FORBIDDEN_BODY), |basic| self.unauthorized(basic)),
                         satisfy::Next::Forbidden => return self.respond(403, auth::FORBIDDEN_BODY),
                     },
@@ -589,7 +598,7 @@ impl HttpContext for IngressRequest {
                         // Read before `forward` changes them: the auth request carries the client's.
                         let client = self.get_http_request_headers_bytes();
                         self.forward(&authority, cluster, policy, (&path, new_path.as_deref()), new_authority);
-                        self.start_auth(auth, client, &authority, &path)
+                        self.start_auth(auth, client, (&authority, &path), basic_refused)
                     }
                     None => self.forward(&authority, cluster, policy, (&path, new_path.as_deref()), new_authority),
                 }
@@ -737,6 +746,7 @@ impl IngressRequest {
     /// Act on the auth service's answer (`status` and `headers`, received or kept): let the
     /// request on (resuming it when `paused`) or answer it.
     fn apply_verdict(&mut self, pending: &PendingAuth, status: Option<u16>, headers: &[(String, Vec<u8>)], paused: bool) -> Action {
+        let status = satisfy::auth_status(status, pending.basic_refused.is_some());
         match auth::verdict(&pending.auth, &pending.original(), status, headers) {
             Verdict::Allow { set, cookies } => {
                 for (name, value) in &set {
@@ -755,6 +765,11 @@ impl IngressRequest {
                 // The host call takes strings: a header value that is not UTF-8 is left out.
                 let mut refs: Vec<(&str, &str)> =
                     headers.iter().filter_map(|(n, v)| Some((n.as_str(), std::str::from_utf8(v).ok()?))).collect();
+                // A 401 that basic auth's refusal made (see `satisfy::auth_status`) carries its challenge.
+                let challenge = pending.basic_refused.as_deref().map(basic::challenge);
+                if let Some(challenge) = challenge.as_deref().filter(|_| status == 401 && !refs.iter().any(|(n, _)| *n == "www-authenticate")) {
+                    refs.push(("www-authenticate", challenge));
+                }
                 if !body.is_empty() {
                     refs.push(("content-type", "text/plain; charset=utf-8"));
                 }

@@ -32,8 +32,9 @@ pub enum Address {
 pub enum Next {
     /// Let the request in; the auth service is not asked.
     Pass,
-    /// The auth service decides, as without `satisfy`.
-    AskAuthService,
+    /// The auth service decides, as without `satisfy`; `basic_refused`: basic auth already said
+    /// 401, which nginx keeps over the service's 403 (see [`auth_status`]).
+    AskAuthService { basic_refused: bool },
     /// Basic auth's 401 with its challenge.
     Unauthorized,
     /// The lists' 403.
@@ -59,10 +60,21 @@ pub fn address(any: &SatisfyAny, client: &str) -> Address {
 pub fn next(address: Address, basic: Option<bool>, auth_service: bool) -> Next {
     match (address, basic, auth_service) {
         (Address::Allowed, _, _) | (_, Some(true), _) => Next::Pass,
-        (_, _, true) => Next::AskAuthService,
+        (_, basic, true) => Next::AskAuthService { basic_refused: basic == Some(false) },
         (_, Some(false), false) => Next::Unauthorized,
         (Address::Refused, None, false) => Next::Forbidden,
         (Address::Unlisted, None, false) => Next::Pass,
+    }
+}
+
+/// The auth service's status as nginx's `satisfy any` ends with it: once a check said 401 (basic
+/// auth, refused), a later 403 does not replace it (`ngx_http_core_access_phase` keeps
+/// `access_code` 401), so the request is answered as a 401 — the sign-in redirect, or basic
+/// auth's challenge.
+pub fn auth_status(status: Option<u16>, basic_refused: bool) -> Option<u16> {
+    match status {
+        Some(403) if basic_refused => Some(401),
+        other => other,
     }
 }
 
@@ -116,8 +128,10 @@ mod tests {
             (Allowed, None, false, Next::Pass),
             (Refused, Some(true), true, Next::Pass),
             (Unlisted, Some(true), false, Next::Pass),
-            (Refused, Some(false), true, Next::AskAuthService),
-            (Unlisted, None, true, Next::AskAuthService),
+            (Refused, Some(false), true, Next::AskAuthService { basic_refused: true }),
+            (Unlisted, Some(false), true, Next::AskAuthService { basic_refused: true }),
+            (Unlisted, None, true, Next::AskAuthService { basic_refused: false }),
+            (Refused, None, true, Next::AskAuthService { basic_refused: false }),
             (Refused, Some(false), false, Next::Unauthorized),
             (Unlisted, Some(false), false, Next::Unauthorized),
             (Refused, None, false, Next::Forbidden),
@@ -125,6 +139,21 @@ mod tests {
         ];
         for (address, basic, service, want) in rows {
             assert_eq!(next(address, basic, service), want, "{address:?} {basic:?} {service}");
+        }
+    }
+
+    #[test]
+    fn after_basic_auths_401_the_auth_services_403_is_a_401() {
+        let rows = [
+            (Some(403), true, Some(401)),
+            (Some(403), false, Some(403)),
+            (Some(401), true, Some(401)),
+            (Some(500), true, Some(500)),
+            (Some(200), true, Some(200)),
+            (None, true, None),
+        ];
+        for (status, refused, want) in rows {
+            assert_eq!(auth_status(status, refused), want, "{status:?} after basic refused: {refused}");
         }
     }
 

@@ -17,7 +17,8 @@
 //! `satisfy: any`, with the case of ingress-nginx's e2e test `satisfy.go` (basic auth passes
 //! without asking the auth service; without credentials the auth service's refusal sends the
 //! client to sign in) and the classic office list: an allowed address needs no password, others
-//! do, a denied address gets 401 and still gets in with the password (nginx's quirk).
+//! do, a denied address gets 401 and still gets in with the password (nginx's quirk); the auth
+//! service's 403 after basic auth's refusal is a 401 (the sign-in page, or basic's challenge).
 //!
 //! The auth cache (`auth-cache-key`), with the cases of the same e2e test's "external
 //! authentication with caching" context: once the auth service is gone, a cached answer still
@@ -429,6 +430,8 @@ fn satisfy_any_lets_a_request_in_on_the_first_check_that_passes() {
             &basic_auth(&[("auth-url", format!("http://{}/basic-auth/user/password", auth.addr)), ("auth-signin", "http://$host/auth/start".into())]),
             root(),
         ),
+        // The same without a sign-in page.
+        ingress("no-signin", "no-signin.test", &basic_auth(&[("auth-url", format!("http://{}/basic-auth/user/password", auth.addr))]), root()),
         // The office's addresses get in without a password, others with one; a banned address
         // that knows the password gets in too (nginx's `satisfy any` quirk).
         ingress(
@@ -467,6 +470,17 @@ fn satisfy_any_lets_a_request_in_on_the_first_check_that_passes() {
     assert_eq!(auth.requests().len(), 1, "without credentials the auth service decides");
     let wrong = send(&gateway, "GET", "auth.test", "/", &with(&basic("uname", "nope")));
     assert_eq!(wrong.status, 302, "a wrong password falls through to the auth service: {wrong:?}");
+    // nginx keeps basic auth's 401 over the auth service's 403 (`satisfy any`): the sign-in page,
+    // or basic auth's challenge without one.
+    let eve = [("cookie", "_oauth2_proxy=eve")];
+    let refused = send(&gateway, "GET", "auth.test", "/", &eve);
+    assert_eq!(refused.status, 302, "the auth service's 403 after basic auth's 401: {refused:?}");
+    let refused = send(&gateway, "GET", "no-signin.test", "/", &eve);
+    assert_eq!((refused.status, refused.www_authenticate.as_deref()), (401, Some("Basic realm=\"test basic auth\"")), "{refused:?}");
+    let mut eve_with_password = eve.to_vec();
+    eve_with_password.push(("authorization", right.as_str()));
+    assert_eq!(send(&gateway, "GET", "no-signin.test", "/", &eve_with_password).status, 200, "basic auth passing is enough");
+    assert_eq!(send(&gateway, "GET", "no-signin.test", "/", &[("cookie", "_oauth2_proxy=alice")]).status, 200, "so is the auth service's 2xx");
 
     let rows = [
         // (client, authorization, status, what the row shows)
