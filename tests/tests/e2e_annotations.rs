@@ -583,7 +583,7 @@ fn ssl_ciphers_limit_a_hosts_tls12_suites() {
     use tokio_rustls::rustls::crypto::ring::cipher_suite::{TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 as AES128, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 as AES256};
     let app = backend("app", 77);
     let ca = TestCa::new("ciphers-ca").unwrap();
-    let (cert, key) = ca.server_cert(&["ciphers.test", "plain.test", "all.test", "client-order.test", "server-order.test"]).unwrap();
+    let (cert, key) = ca.server_cert(&["ciphers.test", "plain.test", "all.test", "client-order.test", "server-order.test", "strength.test"]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
     objects.push(manifests::tls_secret("default", "site-tls", &cert, &key));
@@ -601,6 +601,9 @@ fn ssl_ciphers_limit_a_hosts_tls12_suites() {
         with_tls(annotated("all", &[("ssl-ciphers", every_name.as_str())], "all.test", &["/"]), "all.test", "site-tls"),
         with_tls(annotated("client-order", &[("ssl-prefer-server-ciphers", "false")], "client-order.test", &["/"]), "client-order.test", "site-tls"),
         with_tls(annotated("server-order", &[("ssl-prefer-server-ciphers", "true")], "server-order.test", &["/"]), "server-order.test", "site-tls"),
+        // sslciphers.go "keep ssl ciphers": `@STRENGTH`/`@SECLEVEL` pass ingress-nginx's
+        // validation, so the Ingress is served (with the listener's suites: no name Envoy takes).
+        with_tls(annotated("strength", &[("ssl-ciphers", "ALL:!aNULL:!EXPORT56:RC4+RSA:+HIGH:+MEDIUM:+LOW:+SSLv2:+EXP:@STRENGTH:@SECLEVEL=0")], "strength.test", &["/"]), "strength.test", "site-tls"),
     ]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();
@@ -612,6 +615,9 @@ fn ssl_ciphers_limit_a_hosts_tls12_suites() {
     assert!(handshake_with(&gateway, "all.test", &ca_pem, AES128) && handshake_with(&gateway, "all.test", &ca_pem, AES256));
     let (status, _, echo) = get_tls(&gateway, "ciphers.test", &ca_pem, "/");
     assert_eq!((status, echo.map(|e| e.backend)), (200, Some("app".to_string())));
+    assert!(handshake_with(&gateway, "strength.test", &ca_pem, AES128));
+    let (status, _, echo) = get_tls(&gateway, "strength.test", &ca_pem, "/");
+    assert_eq!((status, echo.map(|e| e.backend)), (200, Some("app".to_string())), "@STRENGTH does not reject the Ingress");
 
     // ssl-prefer-server-ciphers (nginx's ssl_prefer_server_ciphers): a client that would rather
     // have AES256 gets the host list's first suite it offers (AES128), unless the host says "false".

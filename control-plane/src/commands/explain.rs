@@ -251,7 +251,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
                 let _ = writeln!(out, "tls:       SNI {host:?} is served with certificate {}", server.certificate);
             }
             None => {
-                let _ = writeln!(out, "tls:       no certificate for SNI {host:?}: the TLS handshake fails (no spec.tls entry of a served Ingress covers this host)");
+                let _ = writeln!(out, "tls:       no certificate for SNI {host:?} (no spec.tls entry of a served Ingress covers this host): the default certificate is offered (--default-ssl-certificate, else the controller's self-signed one), which clients that verify the name refuse");
             }
         }
         if let Some(suites) = decision.vhost.and_then(|name| model.cipher_suites.get(name)) {

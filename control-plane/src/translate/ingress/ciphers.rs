@@ -6,7 +6,8 @@
 //! does not know would make Envoy refuse the whole listener), so the names of
 //! [`TLS12_CIPHERS`](crate::translate::edge::TLS12_CIPHERS) are
 //! kept in the order written and everything else — OpenSSL keywords (`HIGH`, `!aNULL`,
-//! `@STRENGTH`), names BoringSSL dropped (RC4, DHE, CAMELLIA, …) — is left out with a warning;
+//! `@STRENGTH`), names BoringSSL dropped (RC4, DHE, CAMELLIA, …) — is left out with a warning
+//! (parts are separated by `:` or spaces, as OpenSSL reads them);
 //! with no name left, the listener's suites (`serve --tls-ciphers`) apply. TLS 1.3 suites are
 //! BoringSSL's own and not configurable, as in nginx's `ssl_ciphers`. As ingress-nginx, a value
 //! with characters its validation refuses rejects the Ingress, and the oldest Ingress of a host
@@ -17,6 +18,9 @@
 //! its own SNI filter chain whose TLS context takes the client's order (`prefer_client_ciphers`).
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use k8s_openapi::api::networking::v1::Ingress;
 use wasm_ingress_filter::table::VirtualHost;
@@ -44,17 +48,26 @@ pub enum Ciphers {
     Refused(String),
 }
 
+/// ingress-nginx's `regexValidSSLCipher` (`annotations/sslcipher`), matched with the spaces taken
+/// out, as its validator does.
+static VALID: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"^(?:(?:[A-Za-z0-9!:+\-_])*(?:@STRENGTH)*(?:@SECLEVEL=[0-5])*(?:@STRENGTH)*)*$").ok());
+
 /// Read an `ssl-ciphers` value.
 pub fn read(value: &str) -> Ciphers {
     let value = value.trim();
     if value.is_empty() {
         return Ciphers::Off;
     }
-    if !value.chars().all(|c| c.is_ascii_alphanumeric() || "!:+-".contains(c)) {
-        return Ciphers::Refused(format!("{value:?} has characters ingress-nginx's validation refuses (letters, digits and !:+- only)"));
+    let without_spaces: String = value.chars().filter(|c| *c != ' ').collect();
+    if !VALID.as_ref().is_some_and(|valid| valid.is_match(&without_spaces)) {
+        return Ciphers::Refused(format!(
+            "{value:?} is not a cipher string ingress-nginx's validation accepts (letters, digits, !:+-_ and spaces, @STRENGTH, @SECLEVEL=0-5)"
+        ));
     }
     let (mut suites, mut left_out) = (Vec::new(), Vec::new());
-    for part in value.split(':').filter(|p| !p.is_empty()) {
+    // OpenSSL separates a cipher string's parts with `:` or spaces.
+    for part in value.split([':', ' ']).filter(|p| !p.is_empty()) {
         match SUPPORTED.iter().find(|name| name.eq_ignore_ascii_case(part)) {
             Some(name) if !suites.iter().any(|s| s == name) => suites.push(name.to_string()),
             Some(_) => {}
@@ -85,10 +98,11 @@ pub struct CipherAnnotation {
 pub fn parse(annotations: &BTreeMap<String, String>) -> CipherAnnotation {
     let mut parsed = parse_suites(annotations);
     let key = format!("{NGINX_PREFIX}ssl-prefer-server-ciphers");
+    // Go's `strconv.ParseBool`, as ingress-nginx's `GetBoolAnnotation`.
     match annotations.get(&key).map(|v| v.trim()) {
         None => {}
-        Some("true") => parsed.server_preference = Some(true),
-        Some("false") => parsed.server_preference = Some(false),
+        Some("1" | "t" | "T" | "TRUE" | "true" | "True") => parsed.server_preference = Some(true),
+        Some("0" | "f" | "F" | "FALSE" | "false" | "False") => parsed.server_preference = Some(false),
         Some(other) => {
             let note = format!("must be \"true\" or \"false\", not {other:?}; Envoy's order of suites applies (nginx's \"on\")");
             parsed.notes.push((key, Severity::Warning, note));
@@ -170,8 +184,16 @@ mod tests {
         for (value, want) in rows {
             assert_eq!(read(value), want, "{value:?}");
         }
-        assert!(matches!(read("ALL:@STRENGTH"), Ciphers::Refused(_)), "@ is refused by ingress-nginx's validation");
-        assert!(matches!(read("AES128-SHA AES256-SHA"), Ciphers::Refused(_)));
+        // ingress-nginx's sslciphers.go "keep ssl ciphers": its validation takes `@STRENGTH` and
+        // `@SECLEVEL=n`; OpenSSL separates parts with spaces too.
+        assert!(!matches!(read("ALL:!aNULL:!EXPORT56:RC4+RSA:+HIGH:+MEDIUM:+LOW:+SSLv2:+EXP:@STRENGTH:@SECLEVEL=0"), Ciphers::Refused(_)));
+        assert_eq!(
+            read("AES128-SHA AES256-SHA @STRENGTH"),
+            Ciphers::Suites { suites: suites(&["AES128-SHA", "AES256-SHA"]), left_out: suites(&["@STRENGTH"]) }
+        );
+        for refused in ["ALL:@SECLEVEL=6", "ALL;HIGH", "ALL,HIGH", "ALL:@FOO", "ALL\"; evil"] {
+            assert!(matches!(read(refused), Ciphers::Refused(_)), "{refused:?} is refused by ingress-nginx's validation");
+        }
     }
 
     /// An Ingress `web/<name>` with one rule for `host` and one annotation (after the prefix).

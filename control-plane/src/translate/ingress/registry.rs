@@ -118,6 +118,8 @@ pub const REGISTRY: &[Entry] = &[
     entry("enable-opentracing", NotYet),
     entry("enable-owasp-core-rules", NotYet),
     entry("enable-rewrite-log", NoEffect),
+    entry("fastcgi-index", NoEffect),
+    entry("fastcgi-params-configmap", NoEffect),
     entry("force-ssl-redirect", Applied),
     entry("from-to-www-redirect", Applied),
     entry("global-rate-limit", NotYet),
