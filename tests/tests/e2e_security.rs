@@ -67,6 +67,10 @@ fn access_controls_that_cannot_be_enforced_fail_closed_through_envoy() {
         annotated("mtls", "auth-tls-secret", "default/ca", "mtls.test"),
         annotated("bad-range", "denylist-source-range", "not-a-cidr", "bad-range.test"),
         annotated("snippet", "configuration-snippet", "deny all;", "snippet.test"),
+        // A WAF in blocking mode (modsecurity.go): there is no WAF here.
+        annotated("waf", "modsecurity-snippet", "SecRuleEngine On\nSecRule REQUEST_HEADERS:User-Agent \"block-ua\" \"deny,status:403\"", "waf.test"),
+        // ModSecurity's default mode only logs: served.
+        annotated("waf-detect", "modsecurity-snippet", "SecRuleEngine DetectionOnly", "waf-detect.test"),
         annotated("open", "proxy-buffering", "off", "open.test"),
     ]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
@@ -79,6 +83,7 @@ fn access_controls_that_cannot_be_enforced_fail_closed_through_envoy() {
         ("mtls.test", 503),
         ("bad-range.test", 503),
         ("snippet.test", 403),
+        ("waf.test", 403),
     ];
     for (host, status) in cases {
         for path in ["/", "/deep/path?q=1"] {
@@ -87,12 +92,14 @@ fn access_controls_that_cannot_be_enforced_fail_closed_through_envoy() {
             assert!(echo_of(&body).is_none(), "{host}{path} reached the backend");
         }
     }
-    let (status, _, body) = raw(gateway.http, "open.test", "/", "");
-    assert_eq!((status, echo_of(&body).map(|e| e.backend)), (200, Some("app".to_string())));
+    for host in ["open.test", "waf-detect.test"] {
+        let (status, _, body) = raw(gateway.http, host, "/", "");
+        assert_eq!((status, echo_of(&body).map(|e| e.backend)), (200, Some("app".to_string())), "{host}");
+    }
 
     // The control plane says so: a metric, and `validate` exits 1 naming Ingress and annotation.
     let (_, metrics) = wasm_ingress_tests::envoy::http_get(gateway.control_plane_admin, "/metrics", Duration::from_secs(5)).unwrap();
-    assert!(metrics.lines().any(|l| l == "ingresses_denied 4"), "{metrics}");
+    assert!(metrics.lines().any(|l| l == "ingresses_denied 5"), "{metrics}");
     let validate = std::process::Command::new(wasm_ingress_tests::paths::control_plane().unwrap())
         .arg("validate")
         .arg(dir.path())

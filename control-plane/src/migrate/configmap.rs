@@ -128,6 +128,8 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         },
         "ssl-protocols" => (Class::Differs, "`serve --tls-min-version` (default 1.2, with 1.3: ingress-nginx's default)".into()),
         "ssl-ciphers" => (Class::Differs, "`serve --tls-ciphers` (TLS 1.2 suites; Envoy's own for TLS 1.3)".into()),
+        // A global WAF in blocking mode restricts access; ModSecurity's default mode only logs.
+        "modsecurity-snippet" if crate::translate::ingress::modsecurity_blocks(value).is_some() => access(value),
         key if ACCESS_KEYS.contains(&key) => access(value),
         key if TUNING_KEYS.contains(&key) => {
             (Class::Differs, "nginx tuning with no counterpart here: Envoy's own limits and defaults apply".into())
@@ -222,6 +224,9 @@ mod tests {
             ("block-cidrs", "", Class::Same),
             ("worker-processes", "4", Class::Differs),
             ("use-geoip2", "true", Class::NotSupported),
+            ("modsecurity-snippet", "SecRuleEngine On\nSecRule ARGS \"x\" \"deny\"", Class::Refused),
+            ("modsecurity-snippet", "SecRuleEngine DetectionOnly", Class::NotSupported),
+            ("enable-modsecurity", "true", Class::NotSupported),
         ];
         for (key, value, class) in cases {
             let reading = read_pairs(&[(key, value)]);

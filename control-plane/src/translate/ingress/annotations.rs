@@ -308,7 +308,7 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
                     format!("only header statements of a snippet are applied, and {reason}; the snippet is not applied (the rest of the Ingress is served)"),
                 )),
             },
-            (Support::Snippet, _) => match access_directive(value) {
+            (Support::Snippet, _) => match access_directive(value).or_else(|| (name == "modsecurity-snippet").then(|| modsecurity_blocks(value)).flatten()) {
                 Some(directive) => {
                     notes.push((
                         key.clone(),
@@ -436,6 +436,17 @@ fn access_directive(snippet: &str) -> Option<&'static str> {
         .find_map(|word| ACCESS_DIRECTIVES.iter().copied().find(|d| *d == word))
 }
 
+/// `SecRuleEngine On` in a `modsecurity-snippet`: ModSecurity rules that block requests (its
+/// default, and ingress-nginx's, is `DetectionOnly`, which only logs). There is no WAF here, so
+/// such an Ingress fails closed, as any access control that cannot be honoured.
+pub fn modsecurity_blocks(snippet: &str) -> Option<&'static str> {
+    snippet
+        .lines()
+        .map(|line| line.split_whitespace().map(str::to_ascii_lowercase).collect::<Vec<_>>())
+        .any(|words| words.first().map(String::as_str) == Some("secruleengine") && words.get(1).map(|w| w.trim_matches('"')) == Some("on"))
+        .then_some("SecRuleEngine On")
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -537,6 +548,9 @@ mod tests {
             ("snippet with deny", vec![(n("configuration-snippet"), "allow 10.0.0.0/8;\ndeny all;")], Some(403), vec![n("configuration-snippet")]),
             ("server snippet with auth_request", vec![(n("server-snippet"), "location /x { auth_request /auth; }")], Some(403), vec![n("server-snippet")]),
             ("header snippet is not access control", vec![(n("configuration-snippet"), "more_set_headers \"X-Deny: all\";")], None, vec![]),
+            // modsecurity.go "should enable modsecurity with snippet and block requests".
+            ("blocking ModSecurity rules", vec![(n("enable-modsecurity"), "true"), (n("modsecurity-snippet"), "SecRuleEngine On\nSecRule REQUEST_HEADERS:User-Agent \"block-ua\" \"log,deny,id:107,status:403,msg:'UA blocked'\"")], Some(403), vec![n("modsecurity-snippet")]),
+            ("ModSecurity detecting only (its default) is not access control", vec![(n("enable-modsecurity"), "true"), (n("modsecurity-snippet"), "SecRuleEngine DetectionOnly\nSecRule REQUEST_HEADERS:User-Agent \"x\" \"deny\"")], None, vec![]),
             ("realm alone does nothing, as in ingress-nginx", vec![(n("auth-realm"), "x"), (n("auth-signin"), "https://a/b")], None, vec![]),
             ("empty activator does nothing", vec![(n("auth-url"), "")], None, vec![]),
             ("several: the refused value sets 503", vec![(n("auth-type"), "digest"), (n("whitelist-source-range"), "nope")], Some(503), vec![n("auth-type"), n("whitelist-source-range")]),
