@@ -151,27 +151,29 @@ pub fn merge(source: &SourceSnapshot, lookups: &BTreeMap<String, Lookup>, settin
         };
         let mut report = |severity, message: String| {
             let object = ObjectRef { kind: ObjectKind::Service.as_str().into(), namespace: key.namespace.clone(), name: key.name.clone() };
-            diagnostics.push(Diagnostic { object, field: "spec.externalName".into(), message: format!("{message}; its paths answer 503"), severity });
+            diagnostics.push(Diagnostic { object, field: "spec.externalName".into(), message, severity });
         };
         let addresses = match target {
             Err(why) => {
-                report(Severity::Error, why);
+                report(Severity::Error, format!("{why}; its paths answer 503"));
                 continue;
             }
             Ok(Target::Address(ip)) => vec![ip],
             Ok(Target::Name(name)) => match lookups.get(&name) {
                 None => continue,
                 Some(Lookup::Failed(why)) => {
-                    report(Severity::Warning, format!("{name:?} does not resolve: {why}"));
+                    report(Severity::Warning, format!("{name:?} does not resolve: {why}; its paths answer 503"));
                     continue;
                 }
                 Some(Lookup::Addresses(addresses)) => addresses.clone(),
             },
         };
         let (usable, refused): (Vec<IpAddr>, Vec<IpAddr>) = addresses.into_iter().partition(|ip| !settings.refuse_local || local_address(*ip).is_none());
+        let refused: Vec<String> = refused.iter().map(ToString::to_string).collect();
         if usable.is_empty() {
-            let refused: Vec<String> = refused.iter().map(ToString::to_string).collect();
-            report(Severity::Error, format!("resolves only to local addresses ({}): Envoy never proxies there", refused.join(", ")));
+            report(Severity::Error, format!("resolves only to local addresses ({}): Envoy never proxies there; its paths answer 503", refused.join(", ")));
+        } else if !refused.is_empty() {
+            report(Severity::Warning, format!("resolves to local addresses too ({}): skipped, Envoy never proxies there", refused.join(", ")));
         }
         for (family, v6) in [("IPv4", false), ("IPv6", true)] {
             let family_addresses: Vec<String> = usable.iter().filter(|ip| ip.is_ipv6() == v6).map(ToString::to_string).collect();

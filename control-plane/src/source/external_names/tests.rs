@@ -164,7 +164,7 @@ fn the_addresses_a_name_resolves_to_fill_the_backend_on_the_port_ingress_nginx_p
             lookup: found(&["127.0.0.1", "169.254.169.254", "10.0.0.9"]),
             settings: Settings { refuse_local: true, disabled: false },
             endpoints: &["10.0.0.9:80"],
-            diagnostics: &[],
+            diagnostics: &[(Severity::Warning, "resolves to local addresses too (127.0.0.1, 169.254.169.254): skipped")],
         },
         Case {
             name: "--refuse-local-endpoints: a name that resolves to loopback only",
@@ -212,4 +212,28 @@ fn an_unchanged_answer_keeps_the_very_same_endpoint_slices_and_a_changed_one_onl
     let moved = merge(&source, &lookups("10.0.0.2"), Settings::default(), &mut merged);
     assert_eq!(first.state.changed_kinds(&moved.state), [crate::state::ObjectKind::EndpointSlice].into(), "only EndpointSlices changed");
     assert_eq!(served(&moved).0, ["10.0.0.2:80"]);
+}
+
+#[tokio::test]
+async fn the_stage_passes_a_state_without_external_names_through_and_merges_one_with() {
+    let (sender, receiver) = tokio::sync::watch::channel(None);
+    let (mut out, task) = super::spawn(receiver, Settings::default());
+    let plain = source(&service("x", "[]").replace("type: ExternalName, ", ""), "{number: 80}");
+    let next = |out: &mut tokio::sync::watch::Receiver<Option<Arc<SourceSnapshot>>>| {
+        let mut out = out.clone();
+        async move {
+            tokio::time::timeout(std::time::Duration::from_secs(5), out.changed()).await.expect("published within 5 s").unwrap();
+            out.borrow_and_update().clone().unwrap()
+        }
+    };
+    sender.send(Some(Arc::clone(&plain))).unwrap();
+    let published = next(&mut out).await;
+    assert!(Arc::ptr_eq(&published, &plain), "no ExternalName Service: the very same snapshot");
+    out.borrow_and_update();
+
+    let external = source(&service("10.0.0.7", "[]"), "{number: 8081}");
+    sender.send(Some(external)).unwrap();
+    let published = next(&mut out).await;
+    assert_eq!(served(&published).0, ["10.0.0.7:8081"], "an address as the name needs no lookup");
+    task.abort();
 }
