@@ -50,7 +50,8 @@ pub enum Outcome<'t> {
     /// `basic_auth`, only with a password [`crate::matcher::CompiledTable::basic_auth_allows`]; with
     /// `connection_limit`, only while the client has fewer requests in progress (see
     /// [`crate::connections`]); with `satisfy_any`, when any one of the address lists, basic auth
-    /// and the auth service lets it in (see [`crate::satisfy`]). With `subset_hash`, the host shim sends the key's slot (see
+    /// and the auth service lets it in (see [`crate::satisfy`]); with `lists_first`, a client those
+    /// lists refuse gets 403 before any credential is checked. With `subset_hash`, the host shim sends the key's slot (see
     /// [`crate::subset`]); with `affinity_cookie`, it marks and reads the sticky cookie (see
     /// [`crate::affinity`]).
     Forward {
@@ -64,6 +65,7 @@ pub enum Outcome<'t> {
         basic_auth: Option<&'t BasicAuth>,
         connection_limit: Option<&'t ConnectionLimit>,
         satisfy_any: Option<&'t SatisfyAny>,
+        lists_first: Option<&'t SatisfyAny>,
         response: Option<&'t ResponseRewrite>,
         subset_hash: Option<&'t HashKey>,
         affinity_cookie: Option<&'t str>,

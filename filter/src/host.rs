@@ -534,7 +534,7 @@ impl HttpContext for IngressRequest {
             }
         }
         match decision.outcome {
-            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth, connection_limit, satisfy_any, response, subset_hash, affinity_cookie, affinity_cookie_expires } => {
+            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth, connection_limit, satisfy_any, lists_first, response, subset_hash, affinity_cookie, affinity_cookie_expires } => {
                 let cookies = affinity_cookie.map(|name| self.cookie_headers(name)).unwrap_or_default();
                 let sticky = affinity_cookie.and_then(|name| cookies.iter().find_map(|cookies| affinity::backend_of(cookies, name)));
                 let cluster = match canary {
@@ -570,6 +570,12 @@ impl HttpContext for IngressRequest {
                         satisfy::Next::Forbidden => return self.respond(403, auth::FORBIDDEN_BODY),
                     },
                     None => {
+                        // nginx's access module runs before auth_basic and auth_request.
+                        if let Some(lists) = lists_first.filter(|_| !preflight) {
+                            if satisfy::address(lists, &self.client_address()) == satisfy::Address::Refused {
+                                return self.respond(403, auth::FORBIDDEN_BODY);
+                            }
+                        }
                         if let Some(basic) = basic_auth.filter(|_| !preflight) {
                             if !self.basic_auth_allows(&table, basic) {
                                 return self.unauthorized(basic);

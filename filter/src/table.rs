@@ -263,6 +263,13 @@ pub struct Forward {
     /// pass (`satisfy all`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub satisfy_any: Option<Box<SatisfyAny>>,
+    /// `satisfy: all` (ingress-nginx's default) on a route with `basic_auth` or `auth` and
+    /// address lists: nginx's access module refuses a client the lists refuse (403) before basic
+    /// auth or the auth service is asked, so the filter checks them first. The lists stay in the
+    /// route's Envoy policy too (RBAC, after the filter); here they only decide which answer a
+    /// refused client gets. `None`: no such lists, or `satisfy_any`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lists_first: Option<Box<SatisfyAny>>,
     /// ingress-nginx `proxy-redirect-from`/`-to` and `proxy-cookie-domain`/`-path`: how the
     /// upstream's `Location`, `Refresh` and `Set-Cookie` headers are rewritten on the way back
     /// (see [`crate::response`]). `None`: passed unchanged.
@@ -668,6 +675,7 @@ impl RouteAction {
             basic_auth: None,
             connection_limit: None,
             satisfy_any: None,
+            lists_first: None,
             response: None,
             subset_hash: None,
             affinity_cookie: None,
@@ -731,6 +739,7 @@ mod tests {
                         basic_auth: Some(Box::new(BasicAuth { realm: "Staff".into(), passwords: "default/htpasswd".into() })),
                         connection_limit: Some(Box::new(ConnectionLimit { zone: "default/ing".into(), limit: 8, exempt: vec!["10.0.0.0/8".into()] })),
                         satisfy_any: Some(Box::new(SatisfyAny { allow: vec!["192.168.0.0/16".into()], deny: vec!["192.168.9.9".into()] })),
+                        lists_first: Some(Box::new(SatisfyAny { allow: vec!["10.0.0.0/8".into()], deny: vec![] })),
                         response: Some(Box::new(ResponseRewrite {
                             redirect: Some(Replacement { from: "http://$host/app/".into(), to: "/".into() }),
                             cookie_domain: None,

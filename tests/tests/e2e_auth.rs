@@ -502,6 +502,8 @@ fn satisfy_any_lets_a_request_in_on_the_first_check_that_passes() {
         assert_eq!(seen.echo.is_some(), status == 200, "{client}: {why}");
     }
     assert_eq!(send_from(stranger, &gateway, "GET", "strict.test", "/", &with(&right)).status, 403, "satisfy all: the list still applies");
+    let refused = send_from(stranger, &gateway, "GET", "strict.test", "/", &[]);
+    assert_eq!((refused.status, refused.www_authenticate), (403, None), "satisfy all: nginx's access module refuses before basic auth asks");
     assert_eq!(send_from(office, &gateway, "GET", "strict.test", "/", &[]).status, 401, "satisfy all: the password too");
     assert_eq!(send_from(office, &gateway, "GET", "strict.test", "/", &with(&right)).status, 200);
 }

@@ -350,7 +350,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
     }
 
     match &decision.outcome {
-        Outcome::Forward { cluster, path, authority, policy, canary, cors, auth, basic_auth, connection_limit, satisfy_any, response, subset_hash, affinity_cookie, .. } => {
+        Outcome::Forward { cluster, path, authority, policy, canary, cors, auth, basic_auth, connection_limit, satisfy_any, lists_first, response, subset_hash, affinity_cookie, .. } => {
             let _ = writeln!(out, "backend:   {}", cluster_line(model, cluster));
             if let Some(canary) = canary {
                 let _ = writeln!(out, "canary:    {}", cluster_line(model, &canary.cluster));
@@ -394,9 +394,12 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             if let Some(auth) = auth {
                 let _ = writeln!(out, "auth:      {}", describe_auth(auth));
             }
+            let list = |ranges: &[String]| if ranges.is_empty() { "none".to_string() } else { ranges.join(", ") };
             if let Some(any) = satisfy_any {
-                let list = |ranges: &[String]| if ranges.is_empty() { "none".to_string() } else { ranges.join(", ") };
                 let _ = writeln!(out, "satisfy:   any — in on the first check that passes: addresses allowed {} (denied {}), then basic auth, then the auth service", list(&any.allow), list(&any.deny));
+            }
+            if let Some(lists) = lists_first {
+                let _ = writeln!(out, "satisfy:   all — addresses allowed {} (denied {}) checked before any credential: others get 403", list(&lists.allow), list(&lists.deny));
             }
             if let Some(response) = response {
                 let _ = writeln!(out, "response:  {}", describe_response(response));

@@ -388,6 +388,8 @@ struct RoutePolicies {
     connection_limit: Option<wasm_ingress_filter::table::ConnectionLimit>,
     /// `satisfy: "any"` with auth: the address lists the filter checks instead of Envoy.
     satisfy_any: Option<wasm_ingress_filter::table::SatisfyAny>,
+    /// `satisfy: "all"` with auth: the address lists the filter checks before the credentials.
+    lists_first: Option<wasm_ingress_filter::table::SatisfyAny>,
     /// `upstream-vhost`, with the route's location variables written in.
     host_rewrite: Option<String>,
 }
@@ -466,8 +468,8 @@ impl RoutePolicies {
             limit: cap.limit,
             exempt: cap.exempt.iter().map(ToString::to_string).collect(),
         });
-        let satisfy_any = nginx.satisfy_any();
-        RoutePolicies { key: policy_key(policy, default_policy, policies), cors, auth, basic_auth, connection_limit, satisfy_any, host_rewrite }
+        let (satisfy_any, lists_first) = (nginx.satisfy_any(), nginx.lists_first());
+        RoutePolicies { key: policy_key(policy, default_policy, policies), cors, auth, basic_auth, connection_limit, satisfy_any, lists_first, host_rewrite }
     }
 }
 
@@ -483,6 +485,7 @@ fn for_backend(action: RouteAction, nginx: &NginxAnnotations, route_policies: &R
             forward.basic_auth = route_policies.basic_auth.clone().map(Box::new);
             forward.connection_limit = route_policies.connection_limit.clone().map(Box::new);
             forward.satisfy_any = route_policies.satisfy_any.clone().map(Box::new);
+            forward.lists_first = route_policies.lists_first.clone().map(Box::new);
             forward.host_rewrite = route_policies.host_rewrite.clone();
             forward.response = response_rewrite(nginx).map(Box::new);
             forward.subset_hash = nginx.balancing.subset_key().map(Box::new);

@@ -113,8 +113,15 @@ fn check_forward(forward: &Forward) -> Result<(), String> {
     if let Some(limit) = &forward.connection_limit {
         crate::connections::check(limit).map_err(|e| format!("connection_limit: {e}"))?;
     }
+    let has_auth = forward.basic_auth.is_some() || forward.auth.is_some();
     if let Some(any) = &forward.satisfy_any {
-        crate::satisfy::check(any, forward.basic_auth.is_some() || forward.auth.is_some()).map_err(|e| format!("satisfy_any: {e}"))?;
+        crate::satisfy::check(any, has_auth).map_err(|e| format!("satisfy_any: {e}"))?;
+    }
+    if let Some(lists) = &forward.lists_first {
+        if forward.satisfy_any.is_some() {
+            return Err("lists_first with satisfy_any".into());
+        }
+        crate::satisfy::check(lists, has_auth).map_err(|e| format!("lists_first: {e}"))?;
     }
     if let Some(name) = &forward.affinity_cookie {
         check_token("affinity cookie", name).map_err(|e| format!("affinity_cookie: {e}"))?;

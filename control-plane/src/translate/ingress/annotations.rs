@@ -168,6 +168,19 @@ impl NginxAnnotations {
         })
     }
 
+    /// `satisfy: "all"` (the default) on an Ingress with address lists and basic auth or
+    /// `auth-url`: the lists for the filter to check before any credential, as nginx's access
+    /// module refuses such a client (403) before `auth_basic` or `auth_request` run. Envoy's RBAC
+    /// keeps enforcing them too.
+    pub fn lists_first(&self) -> Option<wasm_ingress_filter::table::SatisfyAny> {
+        let listed = !self.allow_sources.is_empty() || !self.deny_sources.is_empty();
+        let has_auth = self.basic.is_some() || self.auth.is_some();
+        (listed && has_auth && !self.lists_go_to_filter()).then(|| wasm_ingress_filter::table::SatisfyAny {
+            allow: self.allow_sources.iter().map(ToString::to_string).collect(),
+            deny: self.deny_sources.iter().map(ToString::to_string).collect(),
+        })
+    }
+
     /// Whether [`Self::satisfy_any`] applies: `satisfy: "any"` with basic auth or `auth-url`.
     fn lists_go_to_filter(&self) -> bool {
         self.satisfy_any && (self.basic.is_some() || self.auth.is_some())
@@ -617,17 +630,20 @@ mod tests {
             input.insert(n("satisfy"), satisfy.to_string());
             let (parsed, notes) = parse(Some(&input), "default");
             let policy = parsed.policy(&behaviour::NginxDefaults::default(), &location);
-            (parsed.satisfy_any(), policy.allow_sources.len() + policy.deny_sources.len(), notes.iter().filter(|(k, _, _)| *k == n("satisfy")).count())
+            let notes = notes.iter().filter(|(k, _, _)| *k == n("satisfy")).count();
+            (parsed.satisfy_any(), parsed.lists_first().is_some(), policy.allow_sources.len() + policy.deny_sources.len(), notes)
         };
         let any = wasm_ingress_filter::table::SatisfyAny { allow: vec!["10.0.0.0/8".into()], deny: vec!["10.9.9.9/32".into()] };
-        // (extra annotations, satisfy) -> (the filter's lists, lists left to Envoy, notes on satisfy)
-        let rows: [(&[(String, &str)], &str, _); 6] = [
-            (&basic, "any", (Some(any.clone()), 0, 0)),
-            (&url, " any ", (Some(any), 0, 0)),
-            (&basic, "all", (None, 2, 0)),
-            (&[], "any", (None, 2, 1)),
-            (&basic, "ANY", (None, 2, 1)),
-            (&basic, "", (None, 2, 1)),
+        // (extra annotations, satisfy) -> (the filter's `any` lists, the filter checks the lists
+        // before credentials (`all`), lists left to Envoy, notes on satisfy)
+        let rows: [(&[(String, &str)], &str, _); 7] = [
+            (&basic, "any", (Some(any.clone()), false, 0, 0)),
+            (&url, " any ", (Some(any), false, 0, 0)),
+            (&basic, "all", (None, true, 2, 0)),
+            (&url, "all", (None, true, 2, 0)),
+            (&[], "any", (None, false, 2, 1)),
+            (&basic, "ANY", (None, true, 2, 1)),
+            (&basic, "", (None, true, 2, 1)),
         ];
         for (extra, satisfy, want) in rows {
             assert_eq!(read(extra, satisfy), want, "{extra:?} satisfy {satisfy:?}");

@@ -511,7 +511,7 @@ fn rewrite_target_through_the_matcher() {
         let decision = compiled.route(&RequestParts::new(b"rewrite.bar.com", path.as_bytes()), 0);
         assert_eq!(
             decision.outcome,
-            Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, satisfy_any: None, response: None, subset_hash: None, affinity_cookie: None, affinity_cookie_expires: None },
+            Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, satisfy_any: None, lists_first: None, response: None, subset_hash: None, affinity_cookie: None, affinity_cookie_expires: None },
             "path {path}"
         );
     }
@@ -764,8 +764,8 @@ fn policy_key_is_carried_into_the_forward_outcome() {
     };
     let compiled = table(vec![vhost("a.com", vec![slow, prefix("/", "plain")])], None);
     let outcome = |path: &str| compiled.route(&RequestParts::new(b"a.com", path.as_bytes()), 0).outcome;
-    assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, satisfy_any: None, response: None, subset_hash: None, affinity_cookie: None, affinity_cookie_expires: None });
-    assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, satisfy_any: None, response: None, subset_hash: None, affinity_cookie: None, affinity_cookie_expires: None });
+    assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, satisfy_any: None, lists_first: None, response: None, subset_hash: None, affinity_cookie: None, affinity_cookie_expires: None });
+    assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, satisfy_any: None, lists_first: None, response: None, subset_hash: None, affinity_cookie: None, affinity_cookie_expires: None });
 }
 
 fn forward_fields(cluster: &str) -> Forward {

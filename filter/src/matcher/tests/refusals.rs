@@ -254,3 +254,20 @@ fn check_except_skips_only_the_hosts_already_checked() {
     let unknown_schema = RouteTable { schema: SCHEMA_VERSION + 1, ..table };
     assert!(CompiledTable::check_except(&unknown_schema, |_| true).is_err());
 }
+
+#[test]
+fn address_lists_before_credentials_need_credentials_and_exclude_satisfy_any() {
+    use crate::table::{BasicAuth, SatisfyAny};
+    let lists = || Some(Box::new(SatisfyAny { allow: vec!["10.0.0.0/8".into()], deny: vec![] }));
+    let basic = || Some(Box::new(BasicAuth { realm: "r".into(), passwords: "u:{SHA}x".into() }));
+    let route = |forward: Forward| Route { action: RouteAction::Forward(forward), ..prefix("/", "") };
+    assert_eq!(check_route(&route(Forward { lists_first: lists(), basic_auth: basic(), ..forward_fields("c") })), Ok(()));
+    let refused = [
+        ("without credentials", Forward { lists_first: lists(), ..forward_fields("c") }),
+        ("beside satisfy_any", Forward { lists_first: lists(), satisfy_any: lists(), basic_auth: basic(), ..forward_fields("c") }),
+        ("a range that does not parse", Forward { lists_first: Some(Box::new(SatisfyAny { allow: vec!["10.0.0.0/33".into()], deny: vec![] })), basic_auth: basic(), ..forward_fields("c") }),
+    ];
+    for (case, forward) in refused {
+        assert!(check_route(&route(forward)).is_err_and(|e| e.starts_with("lists_first")), "{case}");
+    }
+}
