@@ -386,3 +386,15 @@ fn envoy_gets_the_rendered_bootstrap_and_the_filter_at_the_path_the_control_plan
     assert!(envoy.image.as_deref().unwrap().ends_with("v1.40.0"), "Envoy 1.40, as the tests use");
     assert_eq!(envoy.security_context.as_ref().unwrap().read_only_root_filesystem, Some(true));
 }
+
+#[test]
+fn a_terminating_envoy_keeps_serving_while_it_leaves_the_endpoints() {
+    let m = load();
+    let envoy_deployment = named(&m.deployments, "wasm-ingress-envoy");
+    let pod = pod_spec(envoy_deployment);
+    let envoy = container(envoy_deployment, "envoy");
+    let sleep = envoy.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()).and_then(|h| h.sleep.as_ref()).expect("a preStop sleep (no shell in the distroless image)");
+    let grace = pod.termination_grace_period_seconds.unwrap_or(30);
+    assert!(sleep.seconds >= 10, "long enough for endpoint removal to reach load balancers: {}", sleep.seconds);
+    assert!(sleep.seconds + 10 <= grace, "the grace period ({grace} s) must outlast the sleep ({} s), or Envoy is killed", sleep.seconds);
+}
