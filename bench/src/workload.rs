@@ -194,6 +194,7 @@ impl Workload {
             passwords: Default::default(),
             error_page_clusters: Vec::new(),
             error_page_token: String::new(),
+            trust_forwarded_headers: false,
         }
     }
 

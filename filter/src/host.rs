@@ -291,12 +291,22 @@ impl IngressRequest {
     }
 
     /// `x-forwarded-port`, read only when the table needs it; anything but a port number is unknown.
+    /// Without the header (a trusted load balancer sent none), the listener's port.
     fn listener_port(&self, table: &CompiledTable) -> Option<u16> {
         if !table.needs_listener_port() {
             return None;
         }
-        let port = self.get_http_request_header_bytes("x-forwarded-port")?;
-        std::str::from_utf8(&port).ok()?.trim().parse().ok()
+        match self.get_http_request_header_bytes("x-forwarded-port") {
+            Some(port) => std::str::from_utf8(&port).ok()?.trim().parse().ok(),
+            None => self.local_port(),
+        }
+    }
+
+    /// The port of the listener the client connected to (Envoy's `destination.port`, an
+    /// 8-byte little-endian integer).
+    fn local_port(&self) -> Option<u16> {
+        let bytes: [u8; 8] = self.get_property(vec!["destination", "port"])?.try_into().ok()?;
+        u16::try_from(u64::from_le_bytes(bytes)).ok()
     }
 
     /// Send the request to the auth service and pause it (answering 500 when the call cannot be
@@ -468,14 +478,27 @@ impl IngressRequest {
     }
 
     /// Send the request upstream: cluster and policy headers, `x-forwarded-host`, rewrites. A
-    /// rewritten path keeps the client's in [`ORIGINAL_PATH_HEADER`].
+    /// rewritten path keeps the client's in [`ORIGINAL_PATH_HEADER`]. Behind a trusted load
+    /// balancer (see [`crate::table::RouteTable::trust_forwarded_headers`]) the host sent upstream
+    /// is its `X-Forwarded-Host`, and an `X-Forwarded-Port` it did not send is the listener's.
     fn forward(&self, authority: &[u8], cluster: &str, policy: &str, path: (&[u8], Option<&str>), new_authority: Option<&str>) -> Action {
         self.set_http_request_header(CLUSTER_HEADER, Some(cluster));
         if !policy.is_empty() {
             self.set_http_request_header(POLICY_HEADER, Some(policy));
         }
-        if !authority.is_empty() {
-            self.set_http_request_header_bytes("x-forwarded-host", Some(authority));
+        let trusted = self.table.as_ref().is_some_and(|table| table.trusts_forwarded_headers());
+        let forwarded_host = trusted.then(|| self.get_http_request_header_bytes("x-forwarded-host")).flatten();
+        let host = crate::request::best_host(authority, forwarded_host.as_deref());
+        if !host.is_empty() {
+            self.set_http_request_header_bytes("x-forwarded-host", Some(host));
+        }
+        if new_authority.is_none() && host != authority {
+            self.set_http_request_header_bytes(":authority", Some(host));
+        }
+        if trusted && self.get_http_request_header_bytes("x-forwarded-port").is_none() {
+            if let Some(port) = self.local_port() {
+                self.set_http_request_header("x-forwarded-port", Some(&port.to_string()));
+            }
         }
         let (original_path, new_path) = path;
         if let Some(new_path) = new_path {

@@ -44,9 +44,38 @@ pub(crate) fn split_path(path: &[u8]) -> (&[u8], Option<&[u8]>) {
     }
 }
 
+/// ingress-nginx's `$best_http_host` under `use-forwarded-headers`: the first entry of the
+/// client's `X-Forwarded-Host` (`lua_ingress.lua`'s `parse_x_forwarded_host`), trimmed, when it
+/// is a plausible host (visible ASCII, no `/`), else `authority`.
+pub fn best_host<'a>(authority: &'a [u8], forwarded_host: Option<&'a [u8]>) -> &'a [u8] {
+    let first = forwarded_host.and_then(|value| value.split(|&b| b == b',').next()).map(<[u8]>::trim_ascii);
+    match first {
+        Some(host) if !host.is_empty() && host.iter().all(|&b| b.is_ascii_graphic() && b != b'/') => host,
+        _ => authority,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_best_host_is_the_first_forwarded_host_that_is_one() {
+        let rows: [(Option<&[u8]>, &[u8]); 8] = [
+            (None, b"site.test"),
+            (Some(b"myhost"), b"myhost"),
+            // forwarded_headers.go: "myhost.com, another.host,example.net" -> myhost.com
+            (Some(b"myhost.com, another.host,example.net"), b"myhost.com"),
+            (Some(b" spaced.test:8443 ,x"), b"spaced.test:8443"),
+            (Some(b"two words"), b"site.test"),
+            (Some(b""), b"site.test"),
+            (Some(b"a/b"), b"site.test"),
+            (Some(b"bad\x01"), b"site.test"),
+        ];
+        for (forwarded, want) in rows {
+            assert_eq!(best_host(b"site.test", forwarded), want, "{forwarded:?}");
+        }
+    }
 
     #[test]
     fn split_path_stops_at_query_or_fragment() {

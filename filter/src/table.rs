@@ -90,6 +90,13 @@ pub struct RouteTable {
     /// `error_page_clusters` is not empty.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error_page_token: String,
+    /// ingress-nginx's `use-forwarded-headers` (`serve --trusted-proxy-hops` above 0: a load
+    /// balancer in front sets them): the client's `X-Forwarded-Host` (its first entry) is the host
+    /// sent upstream, as `Host` (unless `upstream-vhost`) and `X-Forwarded-Host`, and its
+    /// `X-Forwarded-Port` is kept (Envoy then adds none: the filter writes the listener's port
+    /// when it is absent). `false`: the request's own `Host` and the listener's port.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trust_forwarded_headers: bool,
 }
 
 /// The shortest [`RouteTable::error_page_token`] a table with error pages may have.
@@ -763,6 +770,7 @@ mod tests {
             passwords: [("default/htpasswd".to_string(), [("alice".to_string(), "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=".to_string())].into())].into(),
             error_page_clusters: vec!["default/errors/80".into()],
             error_page_token: "0123456789abcdef".into(),
+            trust_forwarded_headers: true,
         };
         let json = table.to_json();
         assert!(json.contains(r#""path":{"type":"Regex","value":"(?i)/something(/|$)(.*)"}"#), "{json}");

@@ -163,4 +163,25 @@ fn the_client_behind_a_load_balancer_is_the_one_it_names() {
     assert_eq!(with_xff(Some("10.1.2.3")), 200, "the load balancer's entry names the client");
     assert_eq!(with_xff(Some("10.1.2.3, 10.9.9.9")), 403, "only the trusted hop counts, not what the client wrote before it");
     assert_eq!(with_xff(None), 403, "without the header the peer is the client");
+
+    // settings/forwarded_headers.go "should trust X-Forwarded headers when setting is true": the
+    // load balancer's X-Forwarded-* reach the backend as it sent them, the first X-Forwarded-Host
+    // is the host sent upstream.
+    let upstream = |extra: &str| {
+        let head = format!("GET / HTTP/1.1\r\nHost: allow.test\r\nConnection: close\r\nX-Forwarded-For: 10.1.2.3\r\n{extra}\r\n");
+        let answer = exchange_from(peer, forwarded.http, &head, false);
+        let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let start = body.find('{').unwrap_or_else(|| panic!("not answered by the backend: {answer}"));
+        Echo::parse(body[start..].trim_end().as_bytes()).unwrap()
+    };
+    let echo = upstream("X-Forwarded-Port: 1234\r\nX-Forwarded-Proto: myproto\r\nX-Forwarded-Host: myhost\r\n");
+    let seen = |name: &str| echo.headers.get(name).cloned().unwrap_or_default();
+    assert_eq!(
+        [seen("x-forwarded-host"), seen("x-forwarded-proto"), seen("x-forwarded-scheme"), seen("x-forwarded-port"), seen("x-forwarded-for")],
+        ["myhost", "myproto", "myproto", "1234", "10.1.2.3"]
+    );
+    assert_eq!(echo.host, "myhost", "ingress-nginx's $best_http_host is the Host upstream");
+    let echo = upstream("X-Forwarded-Host: myhost.com, another.host,example.net\r\n");
+    assert_eq!(echo.headers.get("x-forwarded-host").map(String::as_str), Some("myhost.com"));
+    assert_eq!(echo.headers.get("x-forwarded-port").map(String::as_str), Some(forwarded.http.port().to_string().as_str()), "none sent: the listener's");
 }

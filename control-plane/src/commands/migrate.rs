@@ -43,6 +43,7 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             ..reading.as_ref().map(|r| r.defaults.clone()).unwrap_or_default()
         },
         error_page_token: crate::translate::ingress::PLACEHOLDER_ERROR_PAGE_TOKEN.into(),
+        trust_forwarded_headers: false,
     };
     let (translation, notes) = translate_with_notes(&state, &options);
     let scope = migrate::Scope { ingress_class: args.ingress_class, controller: args.controller_name };

@@ -93,7 +93,8 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         "use-forwarded-headers" => listener_flag(
             value,
             "`serve --trusted-proxy-hops N` (N: the proxies in front of Envoy) reads the client address from \
-             X-Forwarded-For; ingress-nginx trusts the header from any peer within proxy-real-ip-cidr",
+             X-Forwarded-For and keeps X-Forwarded-Proto, -Port and -Host as ingress-nginx does; ingress-nginx trusts \
+             the headers from any peer within proxy-real-ip-cidr",
         ),
         "use-proxy-protocol" => listener_flag(value, "`serve --use-proxy-protocol` accepts the PROXY protocol on both listeners"),
         "disable-access-log" | "disable-http-access-log" => listener_flag(value, "`serve --disable-access-log` turns Envoy's access log off"),

@@ -467,10 +467,15 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
         path_with_escaped_slashes_action: edge.path_with_escaped_slashes_action(),
         // Before any filter and before routing: no client can send the internal cluster header,
         // even if the wasm filter were skipped (the filter removes it too).
-        early_header_mutation_extensions: vec![early_header_removal(&EARLY_REMOVED_HEADERS)],
+        // A trusted load balancer's X-Forwarded-Port is kept (see `append_x_forwarded_port`).
+        early_header_mutation_extensions: vec![early_header_removal(
+            &EARLY_REMOVED_HEADERS.into_iter().filter(|h| edge.trusted_proxy_hops == 0 || *h != "x-forwarded-port").collect::<Vec<_>>(),
+        )],
         // X-Forwarded-Port: the port the client connected to (ingress-nginx sends it upstream; the
-        // filter's from-to-www redirect writes it).
-        append_x_forwarded_port: true,
+        // filter's from-to-www redirect writes it). Behind a trusted load balancer its own is kept
+        // (ingress-nginx's use-forwarded-headers): the filter writes the listener's port only when
+        // it is absent.
+        append_x_forwarded_port: edge.trusted_proxy_hops == 0,
         request_headers_timeout: edge.request_headers_timeout(),
         stream_idle_timeout: edge.stream_idle_timeout(),
         common_http_protocol_options: Some(edge.common_http_protocol_options()),
@@ -703,6 +708,7 @@ mod tests {
                 passwords: Default::default(),
                 error_page_clusters: Vec::new(),
                 error_page_token: String::new(),
+                trust_forwarded_headers: false,
             },
             clusters,
             tls_servers: vec![
@@ -756,8 +762,11 @@ mod tests {
         for listener in &resources.listeners {
             let names: Vec<&str> = listener.listener_filters.iter().map(|f| f.name.as_str()).collect();
             assert_eq!(names, vec![PROXY_PROTOCOL_FILTER], "{}", listener.name);
-            assert_eq!(hcm_of(&listener.filter_chains[0]).xff_num_trusted_hops, 1, "{}", listener.name);
+            let hcm = hcm_of(&listener.filter_chains[0]);
+            assert_eq!(hcm.xff_num_trusted_hops, 1, "{}", listener.name);
+            assert!(!hcm.append_x_forwarded_port, "the load balancer's X-Forwarded-Port is kept");
         }
+        assert!(hcm_of(&http.filter_chains[0]).append_x_forwarded_port, "without one, the connection's port");
     }
 
     #[test]

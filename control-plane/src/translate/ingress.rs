@@ -136,6 +136,9 @@ pub struct TranslateOptions {
     /// `serve` makes one from the OS's randomness at start; other commands use
     /// [`PLACEHOLDER_ERROR_PAGE_TOKEN`], as they serve nothing.
     pub error_page_token: String,
+    /// `serve --trusted-proxy-hops` above 0 (ingress-nginx's `use-forwarded-headers`): the route
+    /// table's `trust_forwarded_headers`.
+    pub trust_forwarded_headers: bool,
 }
 
 /// The error-page token of translations that are not served (`validate`, `explain`, `migrate`).
@@ -162,6 +165,7 @@ impl Default for TranslateOptions {
             defaults: NginxDefaults::default(),
             default_backend_service: None,
             error_page_token: PLACEHOLDER_ERROR_PAGE_TOKEN.into(),
+            trust_forwarded_headers: false,
         }
     }
 }

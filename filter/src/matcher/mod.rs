@@ -273,6 +273,11 @@ impl CompiledTable {
         self.table.hosts.get(index)?.client_certificate.as_ref()
     }
 
+    /// [`crate::table::RouteTable::trust_forwarded_headers`].
+    pub fn trusts_forwarded_headers(&self) -> bool {
+        self.table.trust_forwarded_headers
+    }
+
     /// Whether requests may carry [`crate::table::ERROR_PAGE_HEADER`] (some Ingress has custom
     /// error pages); when `false`, the host shim need not read it.
     pub fn has_error_pages(&self) -> bool {

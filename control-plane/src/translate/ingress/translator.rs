@@ -676,6 +676,7 @@ impl<'s> Translator<'s> {
             passwords: std::mem::take(&mut self.passwords),
             error_page_clusters: Vec::new(),
             error_page_token: String::new(),
+            trust_forwarded_headers: self.options.trust_forwarded_headers,
         };
         ensure_compiles(&mut table, &mut self.diagnostics);
         let bytes = self.complete(&mut table);
