@@ -195,6 +195,7 @@ impl Workload {
             error_page_clusters: Vec::new(),
             error_page_token: String::new(),
             trust_forwarded_headers: false,
+            proxy_protocol: false,
         }
     }
 

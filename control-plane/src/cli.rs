@@ -77,6 +77,7 @@ impl TranslationArgs {
             default_backend_service: self.default_backend_service.clone(),
             error_page_token: crate::translate::ingress::PLACEHOLDER_ERROR_PAGE_TOKEN.into(),
             trust_forwarded_headers: false,
+            proxy_protocol: false,
         }
     }
 }

@@ -282,12 +282,18 @@ impl IngressRequest {
         }
     }
 
-    /// `x-forwarded-proto: https`, read only when the table needs it (each read is a host call).
+    /// `x-forwarded-proto: https`, read only when the table needs it (each read is a host call),
+    /// or [`Self::https_by_proxy_protocol`].
     fn https(&self, table: &CompiledTable) -> bool {
         table.needs_scheme()
-            && self
-                .get_http_request_header_bytes("x-forwarded-proto")
-                .is_some_and(|proto| proto.eq_ignore_ascii_case(b"https"))
+            && (self.get_http_request_header_bytes("x-forwarded-proto").is_some_and(|proto| proto.eq_ignore_ascii_case(b"https"))
+                || self.https_by_proxy_protocol(table))
+    }
+
+    /// A PROXY protocol connection to port 443 of the load balancer (see
+    /// [`crate::table::RouteTable::proxy_protocol`]).
+    fn https_by_proxy_protocol(&self, table: &CompiledTable) -> bool {
+        table.proxy_protocol() && self.local_port() == Some(443)
     }
 
     /// `x-forwarded-port`, read only when the table needs it; anything but a port number is unknown.
@@ -486,7 +492,11 @@ impl IngressRequest {
         if !policy.is_empty() {
             self.set_http_request_header(POLICY_HEADER, Some(policy));
         }
-        let trusted = self.table.as_ref().is_some_and(|table| table.trusts_forwarded_headers());
+        let table = self.table.as_deref();
+        if table.is_some_and(|table| self.https_by_proxy_protocol(table)) {
+            self.set_http_request_header("x-forwarded-proto", Some("https"));
+        }
+        let trusted = table.is_some_and(CompiledTable::trusts_forwarded_headers);
         let forwarded_host = trusted.then(|| self.get_http_request_header_bytes("x-forwarded-host")).flatten();
         let host = crate::request::best_host(authority, forwarded_host.as_deref());
         if !host.is_empty() {

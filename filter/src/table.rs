@@ -97,6 +97,12 @@ pub struct RouteTable {
     /// when it is absent). `false`: the request's own `Host` and the listener's port.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trust_forwarded_headers: bool,
+    /// Connections start with a PROXY protocol header (`serve --use-proxy-protocol`): one whose
+    /// destination port is 443 came in on the load balancer's HTTPS port, so the request counts
+    /// as HTTPS (no `ssl-redirect`, `X-Forwarded-Proto: https` upstream), as ingress-nginx's
+    /// `lua_ingress.lua` decides with `use-proxy-protocol`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub proxy_protocol: bool,
 }
 
 /// The shortest [`RouteTable::error_page_token`] a table with error pages may have.
@@ -771,6 +777,7 @@ mod tests {
             error_page_clusters: vec!["default/errors/80".into()],
             error_page_token: "0123456789abcdef".into(),
             trust_forwarded_headers: true,
+            proxy_protocol: true,
         };
         let json = table.to_json();
         assert!(json.contains(r#""path":{"type":"Regex","value":"(?i)/something(/|$)(.*)"}"#), "{json}");

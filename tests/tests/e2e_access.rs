@@ -9,7 +9,9 @@
 //! - a block ingress-nginx refuses denies the Ingress (503);
 //! - behind a load balancer, the client is the address the PROXY protocol header names
 //!   (`--use-proxy-protocol`) or the trusted `X-Forwarded-For` hop (`--trusted-proxy-hops`), as
-//!   with ingress-nginx's `use-proxy-protocol` / `use-forwarded-headers`.
+//!   with ingress-nginx's `use-proxy-protocol` / `use-forwarded-headers`; the trusted hop's
+//!   `X-Forwarded-Proto`/`-Port`/`-Host` reach the backend (settings/forwarded_headers.go), and a
+//!   PROXY header naming port 443 makes the request HTTPS (no ssl-redirect loop).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -184,4 +186,37 @@ fn the_client_behind_a_load_balancer_is_the_one_it_names() {
     let echo = upstream("X-Forwarded-Host: myhost.com, another.host,example.net\r\n");
     assert_eq!(echo.headers.get("x-forwarded-host").map(String::as_str), Some("myhost.com"));
     assert_eq!(echo.headers.get("x-forwarded-port").map(String::as_str), Some(forwarded.http.port().to_string().as_str()), "none sent: the listener's");
+}
+
+/// `--use-proxy-protocol` behind a load balancer that ends TLS itself: a PROXY header naming its
+/// port 443 makes the request HTTPS, as ingress-nginx's `lua_ingress.lua` decides
+/// (`proxy_protocol_server_port == "443"`), so a TLS host's ssl-redirect does not loop and the
+/// backend sees `X-Forwarded-Proto: https`; port 80 is still redirected.
+#[test]
+fn a_proxy_protocol_connection_to_port_443_is_https() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 94)).unwrap();
+    let ca = wasm_ingress_tests::gateway::certs::TestCa::new("pp-ca").unwrap();
+    let (cert, key) = ca.server_cert(&["tls.test"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.push(manifests::tls_secret("default", "site-tls", &cert, &key));
+    let mut ingress = manifests::ingress("default", "tls", json!({}), &[("tls.test", vec![manifests::path("/", "Prefix", "app", json!(80))])]);
+    ingress["spec"]["tls"] = json!([{"hosts": ["tls.test"], "secretName": "site-tls"}]);
+    objects.push(ingress);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let options = GatewayOptions { serve_args: vec!["--use-proxy-protocol".into()], ..Default::default() };
+    let gateway = Gateway::start_with(dir.path(), &options).unwrap();
+    let via = |port: u16| {
+        let head = format!("PROXY TCP4 10.1.2.3 10.0.0.1 40000 {port}\r\nGET /a?b=c HTTP/1.1\r\nHost: tls.test\r\nConnection: close\r\n\r\n");
+        exchange_from(Ipv4Addr::new(127, 0, 0, 2), gateway.http, &head, false)
+    };
+    let answer = via(443);
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let echo = Echo::parse(body[body.find('{').unwrap()..].trim_end().as_bytes()).unwrap();
+    let seen = |name: &str| echo.headers.get(name).cloned().unwrap_or_default();
+    assert_eq!([seen("x-forwarded-proto"), seen("x-forwarded-scheme"), seen("x-forwarded-port")], ["https", "https", "443"]);
+    let answer = via(80);
+    assert_eq!(status_of(&answer), 308, "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("location: https://tls.test/a?b=c"), "{answer}");
 }

@@ -709,6 +709,7 @@ mod tests {
                 error_page_clusters: Vec::new(),
                 error_page_token: String::new(),
                 trust_forwarded_headers: false,
+                proxy_protocol: false,
             },
             clusters,
             tls_servers: vec![

@@ -139,6 +139,8 @@ pub struct TranslateOptions {
     /// `serve --trusted-proxy-hops` above 0 (ingress-nginx's `use-forwarded-headers`): the route
     /// table's `trust_forwarded_headers`.
     pub trust_forwarded_headers: bool,
+    /// `serve --use-proxy-protocol`: the route table's `proxy_protocol`.
+    pub proxy_protocol: bool,
 }
 
 /// The error-page token of translations that are not served (`validate`, `explain`, `migrate`).
@@ -166,6 +168,7 @@ impl Default for TranslateOptions {
             default_backend_service: None,
             error_page_token: PLACEHOLDER_ERROR_PAGE_TOKEN.into(),
             trust_forwarded_headers: false,
+            proxy_protocol: false,
         }
     }
 }

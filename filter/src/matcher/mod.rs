@@ -278,6 +278,11 @@ impl CompiledTable {
         self.table.trust_forwarded_headers
     }
 
+    /// [`crate::table::RouteTable::proxy_protocol`].
+    pub fn proxy_protocol(&self) -> bool {
+        self.table.proxy_protocol
+    }
+
     /// Whether requests may carry [`crate::table::ERROR_PAGE_HEADER`] (some Ingress has custom
     /// error pages); when `false`, the host shim need not read it.
     pub fn has_error_pages(&self) -> bool {

@@ -677,6 +677,7 @@ impl<'s> Translator<'s> {
             error_page_clusters: Vec::new(),
             error_page_token: String::new(),
             trust_forwarded_headers: self.options.trust_forwarded_headers,
+            proxy_protocol: self.options.proxy_protocol,
         };
         ensure_compiles(&mut table, &mut self.diagnostics);
         let bytes = self.complete(&mut table);
