@@ -11,7 +11,8 @@ use anyhow::bail;
 
 use crate::cli::{TranslationArgs, ValidateArgs};
 use crate::model::{Diagnostic, Severity, Translation};
-use crate::source::files::load_dir;
+use crate::source::external_names;
+use crate::source::files::{load_dir, SourceSnapshot};
 use crate::state::ClusterState;
 use crate::translate::ingress::{translate_with_notes, TranslateOptions, TranslationNotes};
 
@@ -28,7 +29,12 @@ pub(crate) fn load_and_translate(dir: &Path, flags: &TranslationArgs) -> anyhow:
     if !dir.is_dir() {
         bail!("{}: not a folder (or does not exist)", dir.display());
     }
-    let (state, mut diagnostics) = load_dir(dir);
+    let (state, diagnostics) = load_dir(dir);
+    // ExternalName Services are checked as `serve` checks them; their names are not looked up
+    // here (`serve` does, every 30 s).
+    let loaded = SourceSnapshot { state, diagnostics };
+    let no_lookups = std::collections::BTreeMap::new();
+    let SourceSnapshot { state, mut diagnostics } = external_names::merge(&loaded, &no_lookups, external_names::Settings::default(), &mut external_names::Merged::default());
     let options = TranslateOptions { now: Some(crate::translate::ingress::unix_now()), ..flags.options(false) };
     let (translation, notes) = translate_with_notes(&state, &options);
     diagnostics.extend(translation.diagnostics.iter().cloned());

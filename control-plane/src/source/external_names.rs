@@ -21,7 +21,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -31,6 +30,8 @@ use crate::model::{Diagnostic, ObjectRef, Severity};
 use crate::source::files::SourceSnapshot;
 use crate::state::{ObjectKey, ObjectKind};
 use crate::translate::ingress::{local_address, SERVICE_NAME_LABEL};
+use crate::translate::ingress::external_name;
+pub use crate::translate::ingress::external_name::{target, Target};
 
 /// How often every name is looked up again (ingress-nginx's `resolver … valid=30s`).
 pub const REFRESH: Duration = Duration::from_secs(30);
@@ -52,46 +53,6 @@ pub struct Settings {
     pub disabled: bool,
 }
 
-/// What an `externalName` asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// An IP address written as the name.
-    Address(IpAddr),
-    /// A DNS name to look up (without a trailing dot).
-    Name(String),
-}
-
-/// The `externalName` checked as ingress-nginx checks it (`getEndpointsFromSlices`); `Err`: why
-/// it is refused.
-pub fn target(external_name: &str) -> Result<Target, String> {
-    let name = external_name.strip_suffix('.').unwrap_or(external_name);
-    if let Ok(ip) = name.parse::<IpAddr>() {
-        return match ip.is_loopback() {
-            true => Err(format!("{external_name:?} is a loopback address: refused, as ingress-nginx does")),
-            false => Ok(Target::Address(ip)),
-        };
-    }
-    if name.eq_ignore_ascii_case("localhost") {
-        return Err(format!("{external_name:?} is localhost: refused, as ingress-nginx does"));
-    }
-    if !dns_subdomain(name) {
-        return Err(format!("{external_name:?} is neither an IP address nor a DNS name (RFC 1123 subdomain)"));
-    }
-    Ok(Target::Name(name.to_string()))
-}
-
-/// Kubernetes' `IsDNS1123Subdomain`: at most 253 characters, dot-separated labels of lower-case
-/// letters, digits and `-` that start and end with a letter or digit.
-fn dns_subdomain(name: &str) -> bool {
-    let label_ok = |label: &str| {
-        let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-        edge(label.chars().next())
-            && edge(label.chars().last())
-            && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    };
-    !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok)
-}
-
 /// The result of looking a name up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
@@ -105,13 +66,8 @@ pub fn services(state: &crate::state::ClusterState) -> BTreeMap<&ObjectKey, Resu
     state
         .services
         .iter()
-        .filter_map(|(key, service)| Some((key, target(external_name(service)?))))
+        .filter_map(|(key, service)| Some((key, target(external_name::of(service)?))))
         .collect()
-}
-
-fn external_name(service: &Service) -> Option<&str> {
-    let spec = service.spec.as_ref().filter(|spec| spec.type_.as_deref() == Some("ExternalName"))?;
-    Some(spec.external_name.as_deref().unwrap_or_default())
 }
 
 /// The names to look up in a state.

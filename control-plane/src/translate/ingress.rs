@@ -54,6 +54,7 @@
 
 mod alias;
 mod annotations;
+pub mod external_name;
 mod auth_tls;
 mod auth;
 mod basic;

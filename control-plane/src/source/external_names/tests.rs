@@ -137,7 +137,7 @@ fn the_addresses_a_name_resolves_to_fill_the_backend_on_the_port_ingress_nginx_p
             lookup: Some(Lookup::Failed("Name or service not known".into())),
             settings: Settings::default(),
             endpoints: &[],
-            diagnostics: &[(Severity::Warning, "\"invalid.hostname\" does not resolve: Name or service not known; its paths answer 503"), (Severity::Warning, "has no usable address")],
+            diagnostics: &[(Severity::Warning, "\"invalid.hostname\" does not resolve: Name or service not known; its paths answer 503"), (Severity::Warning, "no usable address of")],
         },
         Case {
             name: "not looked up yet",
@@ -146,7 +146,7 @@ fn the_addresses_a_name_resolves_to_fill_the_backend_on_the_port_ingress_nginx_p
             lookup: None,
             settings: Settings::default(),
             endpoints: &[],
-            diagnostics: &[(Severity::Warning, "has no usable address (yet)")],
+            diagnostics: &[(Severity::Warning, "no usable address of")],
         },
         Case {
             name: "localhost is refused",
@@ -155,7 +155,7 @@ fn the_addresses_a_name_resolves_to_fill_the_backend_on_the_port_ingress_nginx_p
             lookup: None,
             settings: Settings::default(),
             endpoints: &[],
-            diagnostics: &[(Severity::Error, "is localhost: refused"), (Severity::Warning, "has no usable address")],
+            diagnostics: &[(Severity::Error, "is localhost: refused"), (Severity::Warning, "its name \"localhost\" is refused")],
         },
         Case {
             name: "--refuse-local-endpoints: a name that resolves to loopback and metadata addresses",
@@ -173,7 +173,7 @@ fn the_addresses_a_name_resolves_to_fill_the_backend_on_the_port_ingress_nginx_p
             lookup: found(&["127.0.0.1"]),
             settings: Settings { refuse_local: true, disabled: false },
             endpoints: &[],
-            diagnostics: &[(Severity::Error, "resolves only to local addresses (127.0.0.1)"), (Severity::Warning, "has no usable address")],
+            diagnostics: &[(Severity::Error, "resolves only to local addresses (127.0.0.1)"), (Severity::Warning, "no usable address of")],
         },
         Case {
             name: "--disable-svc-external-name: nothing is looked up, every ExternalName Service is refused",
@@ -182,7 +182,7 @@ fn the_addresses_a_name_resolves_to_fill_the_backend_on_the_port_ingress_nginx_p
             lookup: found(&["10.0.0.9"]),
             settings: Settings { refuse_local: false, disabled: true },
             endpoints: &[],
-            diagnostics: &[(Severity::Error, "disabled (--disable-svc-external-name); its paths answer 503"), (Severity::Warning, "has no usable address")],
+            diagnostics: &[(Severity::Error, "disabled (--disable-svc-external-name); its paths answer 503"), (Severity::Warning, "no usable address of")],
         },
     ];
     for case in cases {

@@ -8,8 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{Service, ServicePort};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::api::core::v1::ServicePort;
 use k8s_openapi::api::networking::v1::IngressBackend;
 use wasm_ingress_filter::cluster::ClusterName;
 use wasm_ingress_filter::table::RouteAction;
@@ -228,10 +227,10 @@ impl<'s> Backends<'s> {
             return Some(Resolved::Unserved(unavailable()));
         };
         let spec = service.spec.as_ref();
-        let external = external_name(service);
+        let external = super::external_name::of(service);
         let ports = spec.and_then(|s| s.ports.as_deref()).unwrap_or_default();
         let found = match external {
-            Some(_) => external_name_port(ports, port_number, port_name.as_deref()),
+            Some(_) => super::external_name::port(ports, port_number, port_name.as_deref()),
             None => ports
                 .iter()
                 .find(|p| match (port_number, &port_name) {
@@ -263,7 +262,10 @@ impl<'s> Backends<'s> {
         }
         if self.clusters.get(&cluster).is_some_and(|c| c.endpoints.is_empty()) {
             let message = match external {
-                Some(name) => format!("Service {service_key} is of type ExternalName and {name:?} has no usable address (yet); {answer}"),
+                Some(name) => match super::external_name::target(name) {
+                    Err(_) => format!("Service {service_key} is of type ExternalName and its name {name:?} is refused (see the Service's diagnostic); {answer}"),
+                    Ok(_) => format!("Service {service_key} is of type ExternalName and no usable address of {name:?} is known (`serve` looks it up every 30 s); until one is, {answer}"),
+                },
                 None => format!("Service {service_key} port {} has no ready endpoints; {answer}", service_port.port),
             };
             diagnostics.push(object, service_field, Severity::Warning, message);
@@ -298,11 +300,11 @@ impl<'s> Backends<'s> {
                 format!("Service {service_key} has no usable cluster IP (headless?); its endpoints are used instead"),
             );
         }
-        let external = self.state.services.get(service_key).and_then(|service| external_name(service)).is_some();
+        let external = self.state.services.get(service_key).and_then(|service| super::external_name::of(service)).is_some();
         let query = EndpointQuery {
             service: service_key.clone(),
             port_name: service_port.name.clone().unwrap_or_default(),
-            port: external.then(|| external_target(service_port)).flatten(),
+            port: external.then(|| super::external_name::target_port(service_port)).flatten(),
         };
         let endpoints = self.slices.ready(&query, diagnostics);
         self.slices.fills(cluster, query);
@@ -351,37 +353,6 @@ pub(super) fn service_name_port(backend: Option<&IngressBackend>) -> (String, St
 fn service_address(cluster_ip: Option<&str>, port: &ServicePort) -> Option<Endpoint> {
     let ip: IpAddr = cluster_ip?.parse().ok()?;
     Some(Endpoint { address: ip.to_string(), port: u16::try_from(port.port).ok().filter(|p| *p != 0)? })
-}
-
-/// The `externalName` of a Service of type ExternalName.
-pub(super) fn external_name(service: &Service) -> Option<&str> {
-    let spec = service.spec.as_ref().filter(|spec| spec.type_.as_deref() == Some("ExternalName"))?;
-    Some(spec.external_name.as_deref().unwrap_or_default())
-}
-
-/// The port an Ingress backend names on an ExternalName Service, as ingress-nginx's
-/// `externalNamePorts` finds it: the Service's port of that name or number, else, for a number,
-/// that number itself (an ExternalName Service needs no ports).
-fn external_name_port(ports: &[ServicePort], number: Option<i32>, name: Option<&str>) -> Option<ServicePort> {
-    let found = ports.iter().find(|p| match (number, name) {
-        (Some(number), _) => p.port == number,
-        (None, Some(name)) => p.name.as_deref() == Some(name),
-        (None, None) => false,
-    });
-    match found {
-        Some(port) => Some(port.clone()),
-        None => Some(ServicePort { port: number.filter(|n| *n > 0)?, ..ServicePort::default() }),
-    }
-}
-
-/// The port an ExternalName Service port is reached on: its numeric `targetPort`, else its `port`
-/// (a named target port names nothing: there are no Pods), as ingress-nginx does.
-fn external_target(port: &ServicePort) -> Option<u16> {
-    let target = match port.target_port.as_ref() {
-        Some(IntOrString::Int(n)) if *n > 0 => *n,
-        _ => port.port,
-    };
-    u16::try_from(target).ok().filter(|p| *p != 0)
 }
 
 /// Why an endpoint address must never be proxied to, if it is one of those: loopback, link-local
