@@ -58,6 +58,10 @@ pub struct TranslationArgs {
     /// Ingress's namespace owns the host; other namespaces' rules for it are refused).
     #[arg(long, value_enum, default_value = "merge")]
     pub host_ownership: crate::translate::ingress::HostOwnership,
+    /// Ignore Ingresses with a `spec.defaultBackend` (catch-all Ingresses: they take every request
+    /// no other Ingress serves), with a warning on each (ingress-nginx's flag).
+    #[arg(long)]
+    pub disable_catch_all: bool,
     /// The ingress-nginx ConfigMap settings that give annotation defaults.
     #[command(flatten)]
     pub nginx: crate::translate::ingress::NginxDefaults,
@@ -78,6 +82,7 @@ impl TranslationArgs {
             error_page_token: crate::translate::ingress::PLACEHOLDER_ERROR_PAGE_TOKEN.into(),
             trust_forwarded_headers: false,
             proxy_protocol: false,
+            disable_catch_all: self.disable_catch_all,
         }
     }
 }

@@ -45,6 +45,7 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         error_page_token: crate::translate::ingress::PLACEHOLDER_ERROR_PAGE_TOKEN.into(),
         trust_forwarded_headers: false,
         proxy_protocol: false,
+        disable_catch_all: false,
     };
     let (translation, notes) = translate_with_notes(&state, &options);
     let scope = migrate::Scope { ingress_class: args.ingress_class, controller: args.controller_name };

@@ -142,6 +142,8 @@ pub struct TranslateOptions {
     pub trust_forwarded_headers: bool,
     /// `serve --use-proxy-protocol`: the route table's `proxy_protocol`.
     pub proxy_protocol: bool,
+    /// `--disable-catch-all`: Ingresses with a `spec.defaultBackend` are ignored (see [`catch_all`]).
+    pub disable_catch_all: bool,
 }
 
 /// The error-page token of translations that are not served (`validate`, `explain`, `migrate`).
@@ -170,8 +172,15 @@ impl Default for TranslateOptions {
             error_page_token: PLACEHOLDER_ERROR_PAGE_TOKEN.into(),
             trust_forwarded_headers: false,
             proxy_protocol: false,
+            disable_catch_all: false,
         }
     }
+}
+
+/// Whether `--disable-catch-all` keeps this Ingress out: it has a `spec.defaultBackend`, as
+/// ingress-nginx's `hasCatchAllIngressRule` reads it.
+pub(crate) fn catch_all(options: &TranslateOptions, ingress: &Ingress) -> bool {
+    options.disable_catch_all && ingress.spec.as_ref().is_some_and(|spec| spec.default_backend.is_some())
 }
 
 /// Where the table's catch-all default backend comes from.

@@ -98,6 +98,9 @@ pub fn retranslate_in_place(last: &mut Translation, before: &ClusterState, after
         if redone.insert(key.clone()) {
             same_tls_claims(key, before, after, &classes)?;
         }
+        if super::catch_all(options, ingress) {
+            return Err("a catch-all Ingress under --disable-catch-all");
+        }
         if classes.contain(ingress) {
             // The old version too: a canary that goes takes its share off other hosts' paths.
             if across_hosts(ingress) {

@@ -121,7 +121,10 @@ impl<'s> Translator<'s> {
         let mut ours: Vec<(&ObjectKey, &Ingress)> = Vec::new();
         let classes = OurClasses::new(state, options);
         for (key, ingress) in state.ingresses.iter() {
-            if classes.contain(ingress) {
+            if classes.contain(ingress) && super::catch_all(options, ingress) {
+                let message = "ignored: it has a spec.defaultBackend and catch-all Ingresses are disabled (--disable-catch-all), as in ingress-nginx".to_string();
+                diagnostics.push(ingress_ref(key), "spec.defaultBackend".into(), Severity::Warning, message);
+            } else if classes.contain(ingress) {
                 ours.push((key, ingress));
             } else {
                 tracing::debug!(ingress = %key, "not of our class; ignored");

@@ -715,6 +715,31 @@ fn default_backend_without_rules_is_the_catch_all_and_with_rules_the_hosts_fallb
     let served: Vec<String> = translation.served_ingresses.iter().map(ToString::to_string).collect();
     assert_eq!(served, ["default/catch-all", "default/shop"]);
     assert!(translation.model.clusters.contains_key(&cluster_name("default", "a", 81)));
+
+    // `--disable-catch-all` (ingress-nginx's flag): every Ingress with a spec.defaultBackend is
+    // left out, rules and all.
+    let options = TranslateOptions { disable_catch_all: true, ..TranslateOptions::default() };
+    let fixture = [
+        ingress_with_spec("catch-all", &created("2024-01-01T00:00:00Z"), "{ingressClassName: wasm, defaultBackend: {service: {name: b, port: {number: 8080}}}}"),
+        ingress("plain", "", &[rule("blog.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress_with_spec(
+            "shop",
+            &created("2024-03-01T00:00:00Z"),
+            r#"{ingressClassName: wasm, defaultBackend: {service: {name: a, port: {number: 81}}}, rules: [{host: shop.example.com, http: {paths: [{path: /api, pathType: Prefix, backend: {service: {name: a, port: {number: 80}}}}]}}]}"#,
+        ),
+    ]
+    .concat();
+    let translation = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{fixture}")), &options);
+    assert_eq!(translation.model.route_table.default_backend, None);
+    let hosts: Vec<&str> = translation.model.route_table.hosts.iter().map(|h| h.host.as_str()).collect();
+    assert_eq!(hosts, ["blog.example.com"]);
+    let served: Vec<String> = translation.served_ingresses.iter().map(ToString::to_string).collect();
+    assert_eq!(served, ["default/plain"]);
+    let ignored = "spec.defaultBackend: ignored: it has a spec.defaultBackend and catch-all Ingresses are disabled (--disable-catch-all), as in ingress-nginx";
+    assert_eq!(
+        diagnostic_lines(&translation),
+        [format!("warning: Ingress default/catch-all: {ignored}"), format!("warning: Ingress default/shop: {ignored}")]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
