@@ -102,9 +102,8 @@ pub enum Verdict {
     Respond { status: u16, headers: Vec<(String, Vec<u8>)>, body: &'static str },
 }
 
-const UNAUTHORIZED_BODY: &str = "401 Authorization Required\n";
 pub use crate::decision::FORBIDDEN_BODY;
-const AUTH_ERROR_BODY: &str = "500 Internal Server Error\n";
+use crate::decision::{INTERNAL_ERROR_BODY, UNAUTHORIZED_BODY};
 
 /// The verdict for an auth response with `status` (`None`: no response — the service could not
 /// be reached or did not answer in time) and `headers`: ingress-nginx's `auth_request` rules.
@@ -130,7 +129,7 @@ pub fn verdict(auth: &ExternalAuth, original: &Original<'_>, status: Option<u16>
             }
         },
         Some(403) => Verdict::Respond { status: 403, headers: denied_cookies(), body: FORBIDDEN_BODY },
-        _ => Verdict::Respond { status: 500, headers: denied_cookies(), body: AUTH_ERROR_BODY },
+        _ => Verdict::Respond { status: 500, headers: denied_cookies(), body: INTERNAL_ERROR_BODY },
     }
 }
 

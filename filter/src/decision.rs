@@ -15,6 +15,13 @@ pub const NOT_FOUND_BODY: &str = "404 Not Found\n";
 /// auth service's 403, an Ingress served closed).
 pub const FORBIDDEN_BODY: &str = "403 Forbidden\n";
 
+/// nginx's 401 page as plain text: basic auth's refusal, an auth service's 401 without a sign-in
+/// page.
+pub const UNAUTHORIZED_BODY: &str = "401 Authorization Required\n";
+
+/// nginx's 500 page as plain text: an auth service that cannot be asked or answers otherwise.
+pub const INTERNAL_ERROR_BODY: &str = "500 Internal Server Error\n";
+
 /// nginx's 503 page as plain text, which ingress-nginx's e2e tests look for: a backend that does
 /// not resolve, a connection limit reached, an Ingress whose access control cannot be honoured.
 pub const UNAVAILABLE_BODY: &str = "503 Service Temporarily Unavailable\n";

@@ -59,7 +59,7 @@ use crate::affinity;
 use crate::limits;
 use crate::subset::{self, HashKey};
 use crate::request::HeaderLookup;
-use crate::decision::UNAVAILABLE_BODY;
+use crate::decision::{INTERNAL_ERROR_BODY, UNAUTHORIZED_BODY, UNAVAILABLE_BODY};
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
 use crate::table::{AnswerHeader, BasicAuth, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, RouteTable, SatisfyAny, CLUSTER_HEADER, ERROR_PAGE_HEADER, POLICY_HEADER};
 
@@ -348,7 +348,7 @@ impl IngressRequest {
             }
             Err(status) => {
                 log(LogLevel::Warn, &format!("wasm-ingress: auth request to cluster {:?} not sent: {status:?}", auth.cluster));
-                self.respond(500, "500 Internal Server Error\n")
+                self.respond(500, INTERNAL_ERROR_BODY)
             }
         }
     }
@@ -382,7 +382,7 @@ impl IngressRequest {
     fn unauthorized(&self, basic: &BasicAuth) -> Action {
         let challenge = basic::challenge(&basic.realm);
         let headers = vec![("www-authenticate", challenge.as_str()), ("content-type", "text/plain; charset=utf-8")];
-        self.send_http_response(401, self.with_answer_headers(headers), Some(b"401 Authorization Required\n"));
+        self.send_http_response(401, self.with_answer_headers(headers), Some(UNAUTHORIZED_BODY.as_bytes()));
         Action::Pause
     }
 

@@ -162,10 +162,7 @@ impl NginxAnnotations {
     /// lists, basic auth, the auth service); its route policy then has no lists for Envoy's RBAC.
     /// `None`: every check must pass, the lists are Envoy's.
     pub fn satisfy_any(&self) -> Option<wasm_ingress_filter::table::SatisfyAny> {
-        self.lists_go_to_filter().then(|| wasm_ingress_filter::table::SatisfyAny {
-            allow: self.allow_sources.iter().map(ToString::to_string).collect(),
-            deny: self.deny_sources.iter().map(ToString::to_string).collect(),
-        })
+        self.lists_go_to_filter().then(|| self.address_lists())
     }
 
     /// `satisfy: "all"` (the default) on an Ingress with address lists and basic auth or
@@ -175,10 +172,15 @@ impl NginxAnnotations {
     pub fn lists_first(&self) -> Option<wasm_ingress_filter::table::SatisfyAny> {
         let listed = !self.allow_sources.is_empty() || !self.deny_sources.is_empty();
         let has_auth = self.basic.is_some() || self.auth.is_some();
-        (listed && has_auth && !self.lists_go_to_filter()).then(|| wasm_ingress_filter::table::SatisfyAny {
+        (listed && has_auth && !self.lists_go_to_filter()).then(|| self.address_lists())
+    }
+
+    /// The address lists as the filter reads them.
+    fn address_lists(&self) -> wasm_ingress_filter::table::SatisfyAny {
+        wasm_ingress_filter::table::SatisfyAny {
             allow: self.allow_sources.iter().map(ToString::to_string).collect(),
             deny: self.deny_sources.iter().map(ToString::to_string).collect(),
-        })
+        }
     }
 
     /// Whether [`Self::satisfy_any`] applies: `satisfy: "any"` with basic auth or `auth-url`.
