@@ -22,10 +22,22 @@ pub struct Original<'a> {
     pub authority: &'a [u8],
     /// `:path` with query: nginx's `$request_uri`.
     pub uri: &'a [u8],
-    /// The client connected over HTTPS: nginx's `$scheme`.
+    /// The client connected over HTTPS (as the edge saw it: Envoy's `X-Forwarded-Proto`, a
+    /// trusted load balancer's, or a PROXY protocol connection to port 443): nginx's
+    /// `$pass_access_scheme`, and here `$scheme` too.
     pub https: bool,
+    /// A trusted load balancer's `X-Forwarded-Host` (empty when there is none, or it is not
+    /// trusted): `$best_http_host` is its first entry (see [`crate::request::best_host`]).
+    pub forwarded_host: &'a [u8],
     /// The client's address without port: nginx's `$remote_addr`.
     pub client_address: &'a str,
+}
+
+impl Original<'_> {
+    /// nginx's `$best_http_host`: the trusted `X-Forwarded-Host`, else `$http_host`.
+    pub fn best_http_host(&self) -> &[u8] {
+        crate::request::best_host(self.authority, Some(self.forwarded_host).filter(|host| !host.is_empty()))
+    }
 }
 
 /// Client headers never copied to the auth request: pseudo-headers and `host` (the auth request
@@ -231,7 +243,8 @@ pub fn expand(template: &str, original: &Original<'_>) -> Option<String> {
         match name {
             "scheme" | "pass_access_scheme" => out.push_str(scheme(original.https)),
             "host" => out.push_str(&visible(host_of(original.authority)).to_ascii_lowercase()),
-            "http_host" | "best_http_host" => out.push_str(&visible(original.authority)),
+            "http_host" => out.push_str(&visible(original.authority)),
+            "best_http_host" => out.push_str(&visible(original.best_http_host())),
             "request_uri" => out.push_str(&visible(original.uri)),
             "escaped_request_uri" => out.push_str(&escape_uri_component(original.uri)),
             "remote_addr" => out.push_str(original.client_address),
@@ -293,7 +306,7 @@ mod tests {
     }
 
     fn original() -> Original<'static> {
-        Original { method: b"POST", authority: b"Shop.Example:8080", uri: b"/?a=b&c=d", https: false, client_address: "10.0.0.7" }
+        Original { method: b"POST", authority: b"Shop.Example:8080", uri: b"/?a=b&c=d", https: false, forwarded_host: b"", client_address: "10.0.0.7" }
     }
 
     fn header<'h>(headers: &'h [(String, String)], name: &str) -> Vec<&'h str> {
@@ -425,6 +438,11 @@ mod tests {
         for (template, want) in rows {
             assert_eq!(expand(template, &o).unwrap_or_default(), want, "{template}");
         }
+        // Behind a trusted load balancer, `$best_http_host` is its first X-Forwarded-Host; `$host`
+        // and `$http_host` stay the request's own.
+        let behind = Original { forwarded_host: b"public.example, inner.example", ..o };
+        let template = "https://a/?b=$best_http_host&h=$host&hh=$http_host";
+        assert_eq!(expand(template, &behind).unwrap_or_default(), "https://a/?b=public.example&h=shop.example&hh=Shop.Example:8080");
         assert!(check_template("https://a/?rd=$scheme://$http_host$escaped_request_uri").is_ok());
         assert!(check_template("https://a/?rd=$arg_x").unwrap_err().contains("$arg_x"));
         assert!(check_template("https://a/ b").is_err());

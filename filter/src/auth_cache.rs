@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn keys_follow_the_variables_they_use_and_the_server_and_location() {
-        let original = Original { method: b"GET", authority: b"app.example:8443", uri: b"/a?b", https: true, client_address: "10.0.0.1" };
+        let original = Original { method: b"GET", authority: b"app.example:8443", uri: b"/a?b", https: true, forwarded_host: b"", client_address: "10.0.0.1" };
         let alice = headers(&[("authorization", "Basic YWxpY2U6c2VjcmV0"), ("cookie", "a=1; _oauth2_proxy=xyz"), ("x-team", "red")]);
         let bob = headers(&[("authorization", "Basic Ym9iOnNlY3JldA=="), ("cookie", "_oauth2_proxy=xyz"), ("x-team", "red")]);
         let rule = |template: &str| AuthCache { key: template.into(), valid: vec![], location: "/".into() };

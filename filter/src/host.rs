@@ -228,6 +228,7 @@ struct PendingAuth {
     authority: Vec<u8>,
     uri: Vec<u8>,
     https: bool,
+    forwarded_host: Vec<u8>,
     client_address: String,
     /// The request's `auth-cache-key` key, when the route caches auth answers.
     cache_key: Option<[u8; 32]>,
@@ -238,7 +239,8 @@ struct PendingAuth {
 
 impl PendingAuth {
     fn original(&self) -> Original<'_> {
-        Original { method: &self.method, authority: &self.authority, uri: &self.uri, https: self.https, client_address: &self.client_address }
+        let Self { method, authority, uri, https, forwarded_host, client_address, .. } = self;
+        Original { method, authority, uri, https: *https, forwarded_host, client_address }
     }
 }
 
@@ -282,12 +284,24 @@ impl IngressRequest {
         }
     }
 
-    /// `x-forwarded-proto: https`, read only when the table needs it (each read is a host call),
-    /// or [`Self::https_by_proxy_protocol`].
+    /// [`Self::client_https`], read only when the table's routing needs it (each read is a host
+    /// call).
     fn https(&self, table: &CompiledTable) -> bool {
-        table.needs_scheme()
-            && (self.get_http_request_header_bytes("x-forwarded-proto").is_some_and(|proto| proto.eq_ignore_ascii_case(b"https"))
-                || self.https_by_proxy_protocol(table))
+        table.needs_scheme() && self.client_https(table)
+    }
+
+    /// Whether the client used HTTPS: `x-forwarded-proto: https` (Envoy's own, or a trusted load
+    /// balancer's) or [`Self::https_by_proxy_protocol`]. The one answer routing, the auth request
+    /// and response rewrites all read.
+    fn client_https(&self, table: &CompiledTable) -> bool {
+        self.get_http_request_header_bytes("x-forwarded-proto").is_some_and(|proto| proto.eq_ignore_ascii_case(b"https"))
+            || self.https_by_proxy_protocol(table)
+    }
+
+    /// A trusted load balancer's `x-forwarded-host` (see
+    /// [`crate::table::RouteTable::trust_forwarded_headers`]); never a client's.
+    fn trusted_forwarded_host(&self, table: &CompiledTable) -> Option<Vec<u8>> {
+        table.trusts_forwarded_headers().then(|| self.get_http_request_header_bytes("x-forwarded-host")).flatten()
     }
 
     /// A PROXY protocol connection to port 443 of the load balancer (see
@@ -317,15 +331,15 @@ impl IngressRequest {
 
     /// Send the request to the auth service and pause it (answering 500 when the call cannot be
     /// made), after taking what the auth request and its verdict need from the request headers.
-    fn start_auth(&mut self, auth: &ExternalAuth, client: Vec<(String, Vec<u8>)>, request: (&[u8], &[u8]), basic_refused: Option<String>) -> Action {
-        let (authority, uri) = request;
+    fn start_auth(&mut self, auth: &ExternalAuth, client: Vec<(String, Vec<u8>)>, request: &Original<'_>, basic_refused: Option<String>) -> Action {
         let header = |name: &str| client.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice());
         let mut pending = PendingAuth {
             auth: auth.clone(),
             method: header(":method").unwrap_or(b"GET").to_vec(),
-            authority: authority.to_vec(),
-            uri: uri.to_vec(),
-            https: header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case(b"https")),
+            authority: request.authority.to_vec(),
+            uri: request.uri.to_vec(),
+            https: request.https,
+            forwarded_host: request.forwarded_host.to_vec(),
             client_address: self.client_address(),
             cache_key: None,
             basic_refused,
@@ -497,7 +511,7 @@ impl IngressRequest {
             self.set_http_request_header("x-forwarded-proto", Some("https"));
         }
         let trusted = table.is_some_and(CompiledTable::trusts_forwarded_headers);
-        let forwarded_host = trusted.then(|| self.get_http_request_header_bytes("x-forwarded-host")).flatten();
+        let forwarded_host = table.and_then(|table| self.trusted_forwarded_host(table));
         let host = crate::request::best_host(authority, forwarded_host.as_deref());
         if !host.is_empty() {
             self.set_http_request_header_bytes("x-forwarded-host", Some(host));
@@ -617,11 +631,14 @@ impl HttpContext for IngressRequest {
                         auth
                     }
                 };
+                // What the auth request and response rewrites read, before `forward` changes it.
+                let reads_request = response.is_some() || auth.is_some();
+                let forwarded_host = reads_request.then(|| self.trusted_forwarded_host(&table)).flatten().unwrap_or_default();
+                let https = reads_request && self.client_https(&table);
+                let original = Original { authority: &authority, uri: &path, https, forwarded_host: &forwarded_host, ..Original::default() };
                 // Only answers from the upstream are rewritten (nginx's proxy_redirect), so after
                 // basic auth; an external auth's own answer clears them (see `finish_auth`).
                 if let Some(rewrite) = response {
-                    let https = self.get_http_request_header_bytes("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case(b"https"));
-                    let original = Original { authority: &authority, uri: &path, https, ..Original::default() };
                     let user_agent = rewrite.conditional_samesite_none.as_ref().and_then(|_| self.get_http_request_header_bytes("user-agent"));
                     self.response = Some(Rewrites::for_request(rewrite, &original, user_agent.as_deref()));
                 }
@@ -637,7 +654,7 @@ impl HttpContext for IngressRequest {
                         // Read before `forward` changes them: the auth request carries the client's.
                         let client = self.get_http_request_headers_bytes();
                         self.forward(&authority, cluster, policy, (&path, new_path.as_deref()), new_authority);
-                        self.start_auth(auth, client, (&authority, &path), basic_refused)
+                        self.start_auth(auth, client, &original, basic_refused)
                     }
                     None => self.forward(&authority, cluster, policy, (&path, new_path.as_deref()), new_authority),
                 }

@@ -128,9 +128,30 @@ fn source_ranges_behave_like_ingress_nginx() {
 fn allow_listed_gateway(dir: &std::path::Path, app: &EchoBackend, serve_args: &[&str]) -> Gateway {
     let mut objects = manifests::service("default", "app", &[("http", 80)], &[app]);
     objects.push(annotated("allow", &[("allowlist-source-range", "10.1.2.0/24")], "allow.test"));
+    objects.push(signin_ingress(app));
     manifests::write(dir, "all.yaml", &objects).unwrap();
     let options = GatewayOptions { serve_args: serve_args.iter().map(|a| a.to_string()).collect(), ..Default::default() };
     Gateway::start_with(dir, &options).unwrap()
+}
+
+/// `signin.test`: its auth service is the echo backend, which answers the status a client's
+/// `x-echo-status` asks for (client headers reach the auth request), so `x-echo-status: 401`
+/// sends the client to sign in, with the nginx variables the load balancer's view decides.
+fn signin_ingress(app: &EchoBackend) -> Value {
+    let auth = [
+        ("auth-url", format!("http://{}/auth", app.addr)),
+        ("auth-signin", "http://login.test/start?rd=$pass_access_scheme://$best_http_host$escaped_request_uri&s=$scheme".to_string()),
+    ];
+    let auth: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    annotated("signin", &auth, "signin.test")
+}
+
+/// The `Location` of a sign-in redirect (`""` when the answer is not a 302).
+fn signin_location(answer: &str) -> String {
+    if status_of(answer) != 302 {
+        return format!("not a 302: {answer}");
+    }
+    answer.lines().find_map(|line| line.strip_prefix("location: ").or_else(|| line.strip_prefix("Location: "))).unwrap_or_default().to_string()
 }
 
 #[test]
@@ -186,6 +207,13 @@ fn the_client_behind_a_load_balancer_is_the_one_it_names() {
     let echo = upstream("X-Forwarded-Host: myhost.com, another.host,example.net\r\n");
     assert_eq!(echo.headers.get("x-forwarded-host").map(String::as_str), Some("myhost.com"));
     assert_eq!(echo.headers.get("x-forwarded-port").map(String::as_str), Some(forwarded.http.port().to_string().as_str()), "none sent: the listener's");
+
+    // The sign-in URL's $best_http_host is the load balancer's host too; its scheme is the one it
+    // says the client used.
+    let head = "GET /p?q=1 HTTP/1.1\r\nHost: signin.test\r\nConnection: close\r\nX-Forwarded-For: 10.1.2.3\r\n\
+                X-Forwarded-Proto: https\r\nX-Forwarded-Host: public.example\r\nx-echo-status: 401\r\n\r\n";
+    let location = signin_location(&exchange_from(peer, forwarded.http, head, false));
+    assert_eq!(location, "http://login.test/start?rd=https://public.example%2Fp%3Fq%3D1&s=https");
 }
 
 /// `--use-proxy-protocol` behind a load balancer that ends TLS itself: a PROXY header naming its
@@ -203,6 +231,7 @@ fn a_proxy_protocol_connection_to_port_443_is_https() {
     let mut ingress = manifests::ingress("default", "tls", json!({}), &[("tls.test", vec![manifests::path("/", "Prefix", "app", json!(80))])]);
     ingress["spec"]["tls"] = json!([{"hosts": ["tls.test"], "secretName": "site-tls"}]);
     objects.push(ingress);
+    objects.push(signin_ingress(&app));
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let options = GatewayOptions { serve_args: vec!["--use-proxy-protocol".into()], ..Default::default() };
     let gateway = Gateway::start_with(dir.path(), &options).unwrap();
@@ -219,4 +248,15 @@ fn a_proxy_protocol_connection_to_port_443_is_https() {
     let answer = via(80);
     assert_eq!(status_of(&answer), 308, "{answer}");
     assert!(answer.to_ascii_lowercase().contains("location: https://tls.test/a?b=c"), "{answer}");
+
+    // The auth request and the sign-in URL read the same decision (lua_ingress.lua sets
+    // $pass_access_scheme to https for port 443).
+    let signin = |port: u16| {
+        let head = format!(
+            "PROXY TCP4 10.1.2.3 10.0.0.1 40000 {port}\r\nGET /p HTTP/1.1\r\nHost: signin.test\r\nConnection: close\r\nx-echo-status: 401\r\n\r\n"
+        );
+        signin_location(&exchange_from(Ipv4Addr::new(127, 0, 0, 2), gateway.http, &head, false))
+    };
+    assert_eq!(signin(443), "http://login.test/start?rd=https://signin.test%2Fp&s=https");
+    assert_eq!(signin(80), "http://login.test/start?rd=http://signin.test%2Fp&s=http");
 }

@@ -77,7 +77,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("auth-response-headers", Applied),
     entry("auth-secret", Applied),
     entry("auth-secret-type", Applied),
-    entry("auth-signin", Applied),
+    entry("auth-signin", Differs),
     entry("auth-signin-redirect-param", Applied),
     entry("auth-snippet", Snippet),
     entry("auth-tls-error-page", Applied),
