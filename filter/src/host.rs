@@ -61,7 +61,7 @@ use crate::subset::{self, HashKey};
 use crate::request::HeaderLookup;
 use crate::decision::{INTERNAL_ERROR_BODY, UNAUTHORIZED_BODY, UNAVAILABLE_BODY};
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
-use crate::table::{AnswerHeader, BasicAuth, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, RouteTable, SatisfyAny, CLUSTER_HEADER, ERROR_PAGE_HEADER, POLICY_HEADER};
+use crate::table::{AnswerHeader, BasicAuth, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, RouteTable, SatisfyAny, CLUSTER_HEADER, ERROR_PAGE_HEADER, ERROR_PAGE_STATUS_HEADER, POLICY_HEADER};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -188,6 +188,7 @@ impl RootContext for IngressRoot {
             response: None,
             connection: None,
             answer_headers: Vec::new(),
+            error_page: false,
         }))
     }
 
@@ -212,6 +213,9 @@ struct IngressRequest {
     /// The matched route's headers for the filter's own answers (`custom-headers`); empty for
     /// most routes, and then never allocated.
     answer_headers: Vec<AnswerHeader>,
+    /// An error-page request (see [`ERROR_PAGE_HEADER`]): its answer's status is the one in
+    /// [`ERROR_PAGE_STATUS_HEADER`].
+    error_page: bool,
 }
 
 /// A count of [`crate::connections`]: which slot, zone and client address it was taken for.
@@ -431,10 +435,11 @@ impl IngressRequest {
     /// (the query kept, as nginx's `rewrite (.*) / break`) with the default policy, and the
     /// client's URI in `x-original-uri` (nginx's `$request_uri`: before any rewrite-target).
     /// `None` (the marker removed, if any): route the request as usual.
-    fn error_page(&self, table: &CompiledTable) -> Option<Action> {
+    fn error_page(&mut self, table: &CompiledTable) -> Option<Action> {
         let value = self.get_http_request_header_bytes(ERROR_PAGE_HEADER)?;
         self.set_http_request_header(ERROR_PAGE_HEADER, None);
         let cluster = table.error_page_cluster(&value)?;
+        self.error_page = true;
         let path = self.get_http_request_header_bytes(":path").unwrap_or_default();
         let original = self.get_http_request_header_bytes(ORIGINAL_PATH_HEADER).unwrap_or_else(|| path.clone());
         self.set_http_request_header_bytes("x-original-uri", Some(&original));
@@ -671,6 +676,9 @@ impl HttpContext for IngressRequest {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if self.error_page {
+            self.restore_error_page_status();
+        }
         if let Some(rewrites) = self.response.take() {
             self.rewrite_response(&rewrites);
         }
@@ -692,6 +700,15 @@ impl HttpContext for IngressRequest {
 const ORIGINAL_PATH_HEADER: &str = "x-envoy-original-path";
 
 impl IngressRequest {
+    /// The error page's own status (see [`ERROR_PAGE_STATUS_HEADER`]), when it is one.
+    fn restore_error_page_status(&self) {
+        let Some(status) = self.get_http_response_header_bytes(ERROR_PAGE_STATUS_HEADER) else { return };
+        self.set_http_response_header(ERROR_PAGE_STATUS_HEADER, None);
+        if let Some(status) = crate::response::status_code(&status) {
+            self.set_http_response_header(":status", Some(&status.to_string()));
+        }
+    }
+
     /// Take one `limit-connections` count for the client; `false`: it has `limit` requests in
     /// progress already. An exempt client, or one whose count cannot be taken (a crowded slot, a
     /// shared-data error, compare-and-swap lost [`connections::MAX_TAKE_ATTEMPTS`] times), passes

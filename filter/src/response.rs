@@ -136,6 +136,12 @@ impl Rewrites {
 }
 
 /// A `SameSite=None` attribute (any case, spaces around `=` allowed).
+/// An HTTP status as Envoy writes it (three digits, 100–599); anything else is none.
+pub fn status_code(value: &[u8]) -> Option<u16> {
+    let status: u16 = std::str::from_utf8(value).ok().filter(|v| v.len() == 3 && v.bytes().all(|b| b.is_ascii_digit()))?.parse().ok()?;
+    (100..=599).contains(&status).then_some(status)
+}
+
 fn is_samesite_none(attribute: &[u8]) -> bool {
     let Some(equals) = attribute.iter().position(|&b| b == b'=') else { return false };
     let (name, value) = (&attribute[..equals], &attribute[equals + 1..]);
@@ -191,6 +197,13 @@ mod tests {
 
     fn text(value: Option<Vec<u8>>) -> Option<String> {
         value.map(|v| String::from_utf8(v).unwrap())
+    }
+
+    #[test]
+    fn only_three_digit_statuses_from_100_to_599_are_statuses() {
+        for (value, want) in [(&b"200"[..], Some(200)), (b"599", Some(599)), (b"100", Some(100)), (b"099", None), (b"600", None), (b"20", None), (b"+20", None), (b"2000", None), (b"", None), (b"\xff00", None)] {
+            assert_eq!(status_code(value), want, "{value:?}");
+        }
     }
 
     #[test]

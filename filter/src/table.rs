@@ -59,6 +59,12 @@ pub const POLICY_HEADER: &str = "x-wasm-ingress-policy";
 /// the request routed as any other (host checks, source ranges and auth included).
 pub const ERROR_PAGE_HEADER: &str = "x-wasm-ingress-error-page";
 
+/// The response header in which Envoy's custom-response filter passes the error page's own status
+/// (its `%RESPONSE_CODE%`, before the filter puts the original status back). On an error-page
+/// request's response the filter makes it the `:status` and removes it, so the client gets the
+/// error page's status, as nginx's `error_page CODE = @custom_…` answers.
+pub const ERROR_PAGE_STATUS_HEADER: &str = "x-wasm-ingress-error-page-status";
+
 /// The whole routing configuration of one Envoy listener's filter.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
 #[serde(deny_unknown_fields)]

@@ -16,7 +16,8 @@
 //!   `X-Service-Name`/`X-Service-Port` headers and its own path (test/e2e/annotations/
 //!   default_backend.go), until its own endpoints appear;
 //! - `custom-http-errors` (+ `default-backend`): a listed status is replaced by the default
-//!   backend's answer to `GET /` with `X-Code` and the other ingress-nginx headers; an unlisted one
+//!   backend's answer to `GET /` with `X-Code` and the other ingress-nginx headers, with that
+//!   answer's own status (nginx's `error_page CODE = @custom_…`); an unlisted one
 //!   passes; without a default backend the listed codes answer 404 (ingress-nginx's own default
 //!   server); a client naming a cluster in the internal error-page header gets nothing from it;
 //!   `disable-proxy-intercept-errors: "true"` lets the backend's own 404 through;
@@ -343,6 +344,13 @@ fn custom_http_errors_are_answered_by_the_default_backend_as_ingress_nginx_does(
     assert!(!echo.headers.contains_key("x-wasm-ingress-error-page"), "the internal marker never leaves Envoy");
     let (status, _, echo) = get_with(&gateway, "site.test", "/", &[("x-echo-status", "503")]);
     assert_eq!((status, echo.map(|e| e.headers.get("x-code").cloned())), (503, Some(Some("503".to_string()))));
+    // nginx's `error_page 404 = @custom_…`: the client gets the error page's own status.
+    let (status, headers, body) = fetch(&gateway, "site.test", "/", &[("x-echo-status", "404"), ("x-echo-error-page-status", "200")]);
+    let echo = Echo::parse(&body).ok();
+    assert_eq!((status, echo.map(|e| e.backend)), (200, Some("pages".to_string())), "the error page's 200");
+    assert!(headers.iter().all(|(name, _)| !name.starts_with("x-wasm-ingress")), "{headers:?}");
+    let (status, _, _) = get_with(&gateway, "site.test", "/", &[("x-echo-status", "503"), ("x-echo-error-page-status", "502")]);
+    assert_eq!(status, 502, "the error page's own error status too");
 
     // X-Original-URI is the client's URI ($request_uri), not the rewrite-target's; the backend
     // gets the client's path in x-envoy-original-path, as from Envoy's own rewrites.

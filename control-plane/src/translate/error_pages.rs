@@ -9,7 +9,9 @@
 //! `exact_match_map` on the response status whose actions are `RedirectPolicy`s. Envoy then sends the request again through the whole filter chain with
 //! those headers and [`ERROR_PAGE_HEADER`] naming the default backend's cluster; the wasm filter
 //! sends it there as `GET /` (see `wasm_ingress_filter::table::ERROR_PAGE_HEADER`) and its answer
-//! replaces the original one. Without a usable default backend, ingress-nginx's own default
+//! replaces the original one. The filter puts the original status on that answer; the error
+//! page's own goes along in [`ERROR_PAGE_STATUS_HEADER`], which the wasm filter makes the status
+//! again, as nginx's `error_page CODE = @custom_…` answers with the error page's. Without a usable default backend, ingress-nginx's own default
 //! server answers 404: here a `LocalResponsePolicy` does.
 //!
 //! The filter's own configuration has no matcher, so nothing is replaced unless a route says so;
@@ -29,7 +31,7 @@ use envoy_types::pb::xds::r#type::matcher::v3::matcher::matcher_tree::{MatchMap,
 use envoy_types::pb::xds::r#type::matcher::v3::matcher::{on_match, MatcherTree, MatcherType, OnMatch};
 use envoy_types::pb::xds::r#type::matcher::v3::Matcher;
 use envoy_types::util::pack_any;
-use wasm_ingress_filter::table::ERROR_PAGE_HEADER;
+use wasm_ingress_filter::table::{ERROR_PAGE_HEADER, ERROR_PAGE_STATUS_HEADER};
 
 use crate::model::{CustomErrors, RoutePolicy};
 use crate::translate::routes::{header, literal};
@@ -76,6 +78,7 @@ fn policy_for(errors: &CustomErrors, code: u16) -> Any {
     pack_any(RedirectPolicy {
         redirect_action_specifier: Some(redirect_policy::RedirectActionSpecifier::RedirectAction(redirect)),
         request_headers_to_add: request_headers(errors, cluster, code),
+        response_headers_to_add: vec![header(ERROR_PAGE_STATUS_HEADER, "%RESPONSE_CODE%")],
         ..Default::default()
     })
 }
@@ -94,6 +97,7 @@ fn request_headers(errors: &CustomErrors, cluster: &str, code: u16) -> Vec<Heade
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
+    use envoy_types::pb::envoy::config::core::v3::header_value_option::HeaderAppendAction;
     use prost::{Message, Name};
 
     use super::*;
@@ -143,7 +147,12 @@ mod tests {
             policy.request_headers_to_add.iter().map(|h| h.header.as_ref().unwrap()).map(|h| (h.key.clone(), h.value.clone())).collect();
         let expected = [(ERROR_PAGE_HEADER, "s3cret shop/errors/80"), ("x-code", "503"), ("x-format", "%REQ(accept)%"), ("x-namespace", "shop"), ("x-ingress-name", "web%%1")];
         assert_eq!(headers, expected.map(|(k, v)| (k.to_string(), v.to_string())));
-        assert_eq!(policy.status_code, None, "the status is the original one (documented difference)");
+        // Envoy puts the original status back when none is set; the error page's own travels in
+        // a header the wasm filter makes the status again.
+        assert_eq!(policy.status_code, None);
+        let response: Vec<(String, String, i32)> =
+            policy.response_headers_to_add.iter().map(|h| (h.header.as_ref().unwrap(), h.append_action)).map(|(h, a)| (h.key.clone(), h.value.clone(), a)).collect();
+        assert_eq!(response, [(ERROR_PAGE_STATUS_HEADER.to_string(), "%RESPONSE_CODE%".to_string(), HeaderAppendAction::OverwriteIfExistsOrAdd as i32)]);
     }
 
     #[test]

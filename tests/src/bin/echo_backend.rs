@@ -11,7 +11,9 @@
 //! certificate signed by that CA (for the `backend-protocol: HTTPS` and `proxy-ssl-*` tests). Test knobs, as request
 //! headers: `x-echo-delay-ms: N` waits N ms before answering; `x-echo-chunks: N` with
 //! `x-echo-gap-ms: G` answers a body of N lines `chunk\n`, one every G ms (a slow stream), instead
-//! of the JSON; `x-echo-status: N` answers with status N (the body still the echo); each
+//! of the JSON; `x-echo-status: N` answers with status N (the body still the echo), and
+//! `x-echo-error-page-status: N` with N instead when the request carries `X-Code` (an error-page
+//! service that answers a status of its own); each
 //! `x-echo-response-header: NAME: VALUE` adds that header to the answer (repeat it for several).
 //! It prints `echo-backend NAME listening on ADDR` once bound (port 0 picks a free port), which is
 //! how the harness learns the address. It must stay dependency-light and never do work per
@@ -193,7 +195,8 @@ async fn handle(name: Arc<str>, mut request: Request<Incoming>) -> Result<Respon
     if let Some(delay) = knob(&request, "x-echo-delay-ms") {
         tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     }
-    let status = knob(&request, "x-echo-status").and_then(|s| u16::try_from(s).ok()).and_then(|s| StatusCode::from_u16(s).ok());
+    let error_page_status = request.headers().contains_key("x-code").then(|| knob(&request, "x-echo-error-page-status")).flatten();
+    let status = error_page_status.or_else(|| knob(&request, "x-echo-status")).and_then(|s| u16::try_from(s).ok()).and_then(|s| StatusCode::from_u16(s).ok());
     let mut response = Response::builder().status(status.unwrap_or(StatusCode::OK)).header("x-backend", name.as_ref());
     for asked in request.headers().get_all("x-echo-response-header") {
         if let Some((header, value)) = asked.to_str().ok().and_then(|v| v.split_once(':')) {
