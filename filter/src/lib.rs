@@ -42,6 +42,7 @@ pub mod cluster;
 pub mod connections;
 pub mod cors;
 pub mod decision;
+pub mod digest;
 pub mod hostname;
 pub mod limits;
 pub mod matcher;

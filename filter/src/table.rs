@@ -375,7 +375,7 @@ pub struct SatisfyAny {
     pub deny: Vec<String>,
 }
 
-/// Basic authentication of a route.
+/// Basic (or digest) authentication of a route.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct BasicAuth {
@@ -385,6 +385,10 @@ pub struct BasicAuth {
     /// The key of the users in [`RouteTable::passwords`] (the control plane uses the Secret's
     /// `namespace/name`). A key the table lacks lets nobody in.
     pub passwords: String,
+    /// `auth-type: digest`: the users are checked by digest authentication (see
+    /// [`crate::digest`]), and each list entry is the rest of an htdigest line, `realm:HA1`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub digest: bool,
 }
 
 impl Forward {
@@ -755,7 +759,7 @@ mod tests {
                             timeout_ms: 60_000,
                             cache: Some(AuthCache { key: "$cookie__oauth2_proxy".into(), valid: vec![CacheValidity { statuses: vec![200, 202, 401], millis: 300_000 }], location: "/".into() }),
                         })),
-                        basic_auth: Some(Box::new(BasicAuth { realm: "Staff".into(), passwords: "default/htpasswd".into() })),
+                        basic_auth: Some(Box::new(BasicAuth { realm: "Staff".into(), passwords: "default/htpasswd".into(), digest: false })),
                         connection_limit: Some(Box::new(ConnectionLimit { zone: "default/ing".into(), limit: 8, exempt: vec!["10.0.0.0/8".into()] })),
                         satisfy_any: Some(Box::new(SatisfyAny { allow: vec!["192.168.0.0/16".into()], deny: vec!["192.168.9.9".into()] })),
                         lists_first: Some(Box::new(SatisfyAny { allow: vec!["10.0.0.0/8".into()], deny: vec![] })),

@@ -8,7 +8,10 @@
 //! value shared by every Envoy worker (and as a client address), are counted in and out: never a
 //! panic, and taking then giving back a count leaves the client's count where it was. They also
 //! fill an `auth-cache-key` (as `Authorization`, `Cookie` and `Cache-Control` values): never a
-//! panic, and a kept answer is never kept longer than the cache allows.
+//! panic, and a kept answer is never kept longer than the cache allows. As an `Authorization:
+//! Digest` header and a digest slot's value, they are parsed and checked: never a panic, a nonce
+//! record only ever found for its own nonce, and an `Authentication-Info` never carrying a line
+//! break.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -19,6 +22,7 @@ use wasm_ingress_filter::address;
 use wasm_ingress_filter::auth::Original;
 use wasm_ingress_filter::auth_cache;
 use wasm_ingress_filter::connections::{self, Take};
+use wasm_ingress_filter::digest::{self, Failures, NonceCheck, NonceRecord};
 use wasm_ingress_filter::limits::MAX_LOCATION_BYTES;
 use wasm_ingress_filter::response::Rewrites;
 use wasm_ingress_filter::satisfy;
@@ -131,6 +135,20 @@ fuzz_target!(|data: &[u8]| {
     let _ = address::listed(&[client.to_string(), "10.0.0.0/8".into()], &String::from_utf8_lossy(path));
     let lists = SatisfyAny { allow: vec![client.to_string()], deny: vec!["10.0.0.0/8".into()] };
     let _ = satisfy::address(&lists, &String::from_utf8_lossy(path));
+    if let Some(credentials) = digest::credentials(rest) {
+        let ha1 = digest::ha1_for(path, &credentials.realm).unwrap_or(b"939e7578ed9e3c518a452acee763bce9");
+        let _ = digest::response_matches(ha1, authority, &credentials) && digest::uri_matches(path, &credentials.uri);
+        let info = digest::authentication_info(ha1, &credentials);
+        assert!(!info.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0), "{info:?}");
+        let record = NonceRecord::decode(path, &credentials.nonce);
+        assert!(record.as_ref().is_none_or(|r| r.nonce[..] == credentials.nonce[..]));
+        if let NonceCheck::Fresh(used) = digest::use_nonce(record, &credentials.nc, split as u64) {
+            assert_eq!(NonceRecord::decode(&used.encode(), &credentials.nonce), Some(used));
+        }
+    }
+    if let Some(failures) = Failures::decode(path, &client) {
+        assert_eq!(Failures::decode(&failures.failed(u64::MAX).encode(&client), &client).map(|f| f.until), Some(u64::MAX));
+    }
     if let Take::Taken(value) = connections::take(path, "default/app", "10.0.0.1", 2) {
         let released = connections::release(&value, "default/app", "10.0.0.1").unwrap_or_else(|| panic!("a taken count is found again"));
         assert_eq!(connections::release(&released, "default/app", "10.0.0.1").is_some(), connections::release(path, "default/app", "10.0.0.1").is_some());

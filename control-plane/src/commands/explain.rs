@@ -385,7 +385,8 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             }
             if let Some(basic) = basic_auth {
                 let users = model.route_table.passwords.get(&basic.passwords).map_or(0, |list| list.len());
-                let _ = writeln!(out, "basic auth: realm {:?}, {users} users of Secret {} (others: 401)", basic.realm, basic.passwords);
+                let scheme = if basic.digest { "digest auth" } else { "basic auth" };
+                let _ = writeln!(out, "{scheme}: realm {:?}, {users} users of Secret {} (others: 401)", basic.realm, basic.passwords);
             }
             if let Some(limit) = connection_limit {
                 let exempt = if limit.exempt.is_empty() { String::new() } else { format!(", except {}", limit.exempt.join(", ")) };

@@ -362,7 +362,15 @@ fn read_passwords(
     let field = format!("metadata.annotations[{NGINX_PREFIX}auth-secret]");
     match basic::users(config, state.secrets.get(&config.secret).map(std::sync::Arc::as_ref)) {
         Ok((users, unsupported)) => {
-            if !unsupported.is_empty() {
+            if !unsupported.is_empty() && config.digest {
+                let message = format!(
+                    "Secret {}: the entries of {} are not htdigest lines of realm {:?} (user:realm:HA1, with a 32-character HA1): they cannot sign in",
+                    config.secret,
+                    unsupported.join(", "),
+                    config.realm,
+                );
+                diagnostics.push(object.clone(), field.clone(), Severity::Warning, message);
+            } else if !unsupported.is_empty() {
                 let message = format!(
                     "Secret {}: the passwords of {} use a format not checked here (bcrypt above cost {}, SHA-crypt above {} rounds, or not an htpasswd hash; use bcrypt, $apr1$, $5$/$6$ or {{SHA}}): they cannot sign in",
                     config.secret,

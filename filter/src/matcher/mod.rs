@@ -342,6 +342,12 @@ impl CompiledTable {
         self.index.passwords.get(&basic.passwords).and_then(|list| list.get(&user)).is_some_and(|hash| hash.verify(&password))
     }
 
+    /// The stored entry (`realm:HA1`) of `user` in `basic`'s list, for digest authentication.
+    pub fn digest_entry(&self, basic: &BasicAuth, user: &[u8]) -> Option<&str> {
+        let user = std::str::from_utf8(user).ok()?;
+        self.table.passwords.get(&basic.passwords)?.get(user).map(String::as_str)
+    }
+
     /// The policy a request of a route with `cors` gets when its origin is allowed (see
     /// [`crate::cors`]); `None`: the route's own policy.
     pub fn cors_policy<'t>(&self, cors: &'t Cors, headers: &impl HeaderLookup) -> Option<&'t str> {

@@ -551,7 +551,7 @@ mod tests {
             ("allow-list, bad CIDR: ingress-nginx denies the location (503)", vec![(n("whitelist-source-range"), "10.0.0.0/33")], Some(503), vec![n("whitelist-source-range")]),
             ("allow-list, not an address", vec![(n("whitelist-source-range"), "office")], Some(503), vec![n("whitelist-source-range")]),
             ("basic auth: applied (translation reads the Secret)", vec![(n("auth-type"), "basic"), (n("auth-secret"), "htpasswd"), (n("auth-realm"), "x")], None, vec![]),
-            ("digest auth", vec![(n("auth-type"), "digest"), (n("auth-secret"), "htpasswd")], Some(403), vec![n("auth-type")]),
+            ("digest auth: applied (translation reads the Secret)", vec![(n("auth-type"), "digest"), (n("auth-secret"), "htdigest")], None, vec![]),
             ("bad auth type", vec![(n("auth-type"), "kerberos")], Some(503), vec![n("auth-type")]),
             ("external auth: applied", vec![(n("auth-url"), "https://auth.example.com/oauth2/auth"), (n("auth-signin"), "https://auth.example.com/start")], None, vec![]),
             ("external auth with ConfigMap headers: applied (translation reads the ConfigMap)", vec![(n("auth-url"), "https://a.example/x"), (n("auth-proxy-set-headers"), "default/h")], None, vec![]),
@@ -568,7 +568,7 @@ mod tests {
             ("ModSecurity detecting only (its default) is not access control", vec![(n("enable-modsecurity"), "true"), (n("modsecurity-snippet"), "SecRuleEngine DetectionOnly\nSecRule REQUEST_HEADERS:User-Agent \"x\" \"deny\"")], None, vec![]),
             ("realm alone does nothing, as in ingress-nginx", vec![(n("auth-realm"), "x"), (n("auth-signin"), "https://a/b")], None, vec![]),
             ("empty activator does nothing", vec![(n("auth-url"), "")], None, vec![]),
-            ("several: the refused value sets 503", vec![(n("auth-type"), "digest"), (n("whitelist-source-range"), "nope")], Some(503), vec![n("auth-type"), n("whitelist-source-range")]),
+            ("several: the refused value sets 503", vec![(n("configuration-snippet"), "deny all;"), (n("whitelist-source-range"), "nope")], Some(503), vec![n("configuration-snippet"), n("whitelist-source-range")]),
             ("basic auth without a Secret", vec![(n("auth-type"), "basic")], Some(503), vec![n("auth-secret")]),
         ];
         for (case, pairs, status, named) in cases {

@@ -1,12 +1,14 @@
-//! ingress-nginx basic authentication (`auth-type: basic`, `auth-secret`, `auth-secret-type`,
-//! `auth-realm`), read as its `auth` parser reads them: the users come from a Secret of the
-//! Ingress's namespace, as an htpasswd file under the key `auth` (`auth-file`, the default) or one
-//! user per key (`auth-map`). The filter checks the passwords (`wasm_ingress_filter::basic`); this
+//! ingress-nginx basic and digest authentication (`auth-type: basic|digest`, `auth-secret`,
+//! `auth-secret-type`, `auth-realm`), read as its `auth` parser reads them: the users come from a
+//! Secret of the Ingress's namespace, as an htpasswd (digest: htdigest, `user:realm:HA1`) file
+//! under the key `auth` (`auth-file`, the default) or one user per key (`auth-map`). The filter
+//! checks the credentials (`wasm_ingress_filter::basic`, `wasm_ingress_filter::digest`); this
 //! module reads the annotations ([`parse`]) and the Secret ([`users`]). Pure.
 //!
 //! Fails closed as ingress-nginx's "location denied" (503): no `auth-secret`, a Secret that does
 //! not exist or has no `auth` key, an `auth-secret-type` other than the two, an `auth-type` other
-//! than basic and digest. Digest authentication is not supported: 403.
+//! than basic and digest. Differs, failing closed: with `auth-type: digest`, an empty `auth-realm`
+//! (or `off`) still asks for credentials, where nginx's digest module then lets everyone in.
 
 use std::collections::BTreeMap;
 
@@ -31,17 +33,20 @@ pub struct BasicConfig {
     /// `auth-secret-type: auth-map`: one user per key; otherwise an htpasswd file under `auth`.
     pub map: bool,
     pub realm: String,
+    /// `auth-type: digest`.
+    pub digest: bool,
 }
 
 impl BasicConfig {
     /// The key of this Secret's users in the route table's password lists.
     pub fn list_key(&self) -> String {
-        format!("{}:{}", self.secret, if self.map { "auth-map" } else { "auth-file" })
+        let kind = if self.map { "auth-map" } else { "auth-file" };
+        format!("{}:{kind}{}", self.secret, if self.digest { ":digest" } else { "" })
     }
 
     /// The route table's rule.
     pub fn rule(&self) -> BasicAuth {
-        BasicAuth { realm: self.realm.clone(), passwords: self.list_key() }
+        BasicAuth { realm: self.realm.clone(), passwords: self.list_key(), digest: self.digest }
     }
 }
 
@@ -72,13 +77,13 @@ fn read(reader: &mut Reader<'_>, namespace: &str) -> Basic {
     let Some(kind) = reader.get("auth-type").map(str::trim).filter(|t| !t.is_empty()) else {
         return Basic::Off;
     };
-    match kind {
-        "basic" => {}
-        "digest" => return deny(reader, "auth-type", 403, "digest authentication is not supported yet"),
+    let digest = match kind {
+        "basic" => false,
+        "digest" => true,
         other => return deny(reader, "auth-type", 503, &format!("{other:?} is not an authentication type (basic or digest)")),
-    }
+    };
     let Some(secret) = reader.get("auth-secret").map(str::trim).filter(|s| !s.is_empty()) else {
-        return deny(reader, "auth-secret", 503, "auth-type basic needs auth-secret, the Secret with the users");
+        return deny(reader, "auth-secret", 503, &format!("auth-type {kind} needs auth-secret, the Secret with the users"));
     };
     let secret = match secret.split_once('/') {
         None => ObjectKey { namespace: namespace.to_string(), name: secret.to_string() },
@@ -91,7 +96,7 @@ fn read(reader: &mut Reader<'_>, namespace: &str) -> Basic {
         other => return deny(reader, "auth-secret-type", 503, &format!("{other:?} must be auth-file or auth-map")),
     };
     let realm = reader.get("auth-realm").unwrap_or_default().to_string();
-    Basic::On(BasicConfig { secret, map, realm })
+    Basic::On(BasicConfig { secret, map, realm, digest })
 }
 
 fn deny(reader: &mut Reader<'_>, name: &str, status: u16, reason: &str) -> Basic {
@@ -126,7 +131,11 @@ pub fn users(config: &BasicConfig, secret: Option<&Secret>) -> Result<(BTreeMap<
             }
         }
     }
-    let unsupported = users.iter().filter(|(_, hash)| !PasswordHash::parse(hash).is_supported()).map(|(user, _)| user.clone()).collect();
+    let usable = |stored: &str| match config.digest {
+        true => wasm_ingress_filter::digest::ha1_for(stored.as_bytes(), wasm_ingress_filter::digest::realm(&config.realm).as_bytes()).is_some(),
+        false => PasswordHash::parse(stored).is_supported(),
+    };
+    let unsupported = users.iter().filter(|(_, stored)| !usable(stored)).map(|(user, _)| user.clone()).collect();
     Ok((users, unsupported))
 }
 
@@ -148,15 +157,16 @@ mod tests {
     #[test]
     fn annotations_read_like_ingress_nginx() {
         let denied = |status, name: &str| Basic::Denied(status, format!("{NGINX_PREFIX}{name}"));
-        let rows: [(&[(&str, &str)], Basic); 8] = [
+        let rows: [(&[(&str, &str)], Basic); 9] = [
             (&[], Basic::Off),
             (&[("auth-secret", "htpasswd")], Basic::Off),
-            (&[("auth-type", "basic"), ("auth-secret", "htpasswd"), ("auth-realm", "Staff")], Basic::On(BasicConfig { secret: key("htpasswd"), map: false, realm: "Staff".into() })),
-            (&[("auth-type", "basic"), ("auth-secret", "default/users"), ("auth-secret-type", "auth-map")], Basic::On(BasicConfig { secret: key("users"), map: true, realm: String::new() })),
+            (&[("auth-type", "basic"), ("auth-secret", "htpasswd"), ("auth-realm", "Staff")], Basic::On(BasicConfig { secret: key("htpasswd"), map: false, realm: "Staff".into(), digest: false })),
+            (&[("auth-type", "basic"), ("auth-secret", "default/users"), ("auth-secret-type", "auth-map")], Basic::On(BasicConfig { secret: key("users"), map: true, realm: String::new(), digest: false })),
             (&[("auth-type", "basic")], denied(503, "auth-secret")),
             (&[("auth-type", "basic"), ("auth-secret", "other/htpasswd")], denied(503, "auth-secret")),
             (&[("auth-type", "basic"), ("auth-secret", "h"), ("auth-secret-type", "ldap")], denied(503, "auth-secret-type")),
-            (&[("auth-type", "digest"), ("auth-secret", "h")], denied(403, "auth-type")),
+            (&[("auth-type", "digest"), ("auth-secret", "h")], Basic::On(BasicConfig { secret: key("h"), map: false, realm: String::new(), digest: true })),
+            (&[("auth-type", "digest")], denied(503, "auth-secret")),
         ];
         for (pairs, want) in rows {
             assert_eq!(read(pairs), want, "{pairs:?}");
@@ -170,7 +180,7 @@ mod tests {
             data: Some(pairs.iter().map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec()))).collect()),
             ..Default::default()
         };
-        let file = BasicConfig { secret: key("h"), map: false, realm: String::new() };
+        let file = BasicConfig { secret: key("h"), map: false, realm: String::new(), digest: false };
         let htpasswd = "# users\nfoo:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n\nbar:$2y$15$7ByhNGEutlWzH8wNW/b1Ru/Ev5m4lMZMnH4eXzsdVi1LNKEmJRlbm\ndes:abJnggxhB/yWI\nfoo:{PLAIN}second\n";
         let (users, unsupported) = users(&file, Some(&secret(&[("auth", htpasswd)]))).unwrap();
         assert_eq!(users.get("foo").map(String::as_str), Some("{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g="), "the first line of a user");
@@ -181,5 +191,17 @@ mod tests {
         let (users, _) = self::users(&map, Some(&secret(&[("alice", "{PLAIN}a\n")]))).unwrap();
         assert_eq!(users.get("alice").map(String::as_str), Some("{PLAIN}a"));
         assert_eq!(map.list_key(), "default/h:auth-map");
+    }
+
+    #[test]
+    fn digest_users_are_htdigest_lines_of_the_realm() {
+        let secret = |text: &str| Secret { data: Some([("auth".to_string(), ByteString(text.as_bytes().to_vec()))].into()), ..Default::default() };
+        let config = BasicConfig { secret: key("h"), map: false, realm: "Staff".into(), digest: true };
+        let htdigest = "alice:Staff:939e7578ed9e3c518a452acee763bce9\nbob:Other:939e7578ed9e3c518a452acee763bce9\ncarol:Staff:short\n";
+        let (users, unsupported) = users(&config, Some(&secret(htdigest))).unwrap();
+        assert_eq!(users.get("alice").map(String::as_str), Some("Staff:939e7578ed9e3c518a452acee763bce9"));
+        assert_eq!(unsupported, ["bob", "carol"], "another realm, an HA1 that is not 32 characters");
+        assert_eq!(config.list_key(), "default/h:auth-file:digest", "never the same list as basic auth's of the Secret");
+        assert!(config.rule().digest);
     }
 }

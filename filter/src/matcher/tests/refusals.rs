@@ -259,7 +259,7 @@ fn check_except_skips_only_the_hosts_already_checked() {
 fn address_lists_before_credentials_need_credentials_and_exclude_satisfy_any() {
     use crate::table::{BasicAuth, SatisfyAny};
     let lists = || Some(Box::new(SatisfyAny { allow: vec!["10.0.0.0/8".into()], deny: vec![] }));
-    let basic = || Some(Box::new(BasicAuth { realm: "r".into(), passwords: "u:{SHA}x".into() }));
+    let basic = || Some(Box::new(BasicAuth { realm: "r".into(), passwords: "u:{SHA}x".into(), digest: false }));
     let route = |forward: Forward| Route { action: RouteAction::Forward(forward), ..prefix("/", "") };
     assert_eq!(check_route(&route(Forward { lists_first: lists(), basic_auth: basic(), ..forward_fields("c") })), Ok(()));
     let refused = [

@@ -63,8 +63,14 @@ data: {auth: YWxpY2U6e1BMQUlOfXB3CmJvYjokMnkkMTUkN0J5aE5HRXV0bFd6SDh3TlcvYjFSdS9
         secret.to_string(),
         ingress("staff", &basic("htpasswd"), &[rule("staff.example.com", &[path("/", "Prefix", "a", 80)])]),
         ingress("missing", &basic("nope"), &[rule("missing.example.com", &[path("/", "Prefix", "a", 80)])]),
+        // The same Secret read as htdigest lines: another list of the table.
+        ingress("digest", &nginx(&[("auth-type", "digest"), ("auth-secret", "htpasswd"), ("auth-realm", "Staff only")]), &[rule("digest.example.com", &[path("/", "Prefix", "a", 80)])]),
     ]
     .concat());
+    let RouteAction::Forward(digest) = &route_at(&translation, "digest.example.com", "/").action else { panic!("not forwarded") };
+    let digest = digest.basic_auth.as_deref().expect("a digest rule");
+    assert_eq!((digest.digest, digest.passwords.as_str()), (true, "default/htpasswd:auth-file:digest"));
+    assert!(translation.model.route_table.passwords.contains_key(&digest.passwords));
     let RouteAction::Forward(forward) = &route_at(&translation, "staff.example.com", "/").action else { panic!("not forwarded") };
     let rule = forward.basic_auth.as_deref().expect("a basic-auth rule");
     assert_eq!((rule.realm.as_str(), rule.passwords.as_str()), ("Staff only", "default/htpasswd:auth-file"));
@@ -75,6 +81,7 @@ data: {auth: YWxpY2U6e1BMQUlOfXB3CmJvYjokMnkkMTUkN0J5aE5HRXV0bFd6SDh3TlcvYjFSdS9
     for expected in [
         "warning: Ingress default/staff: metadata.annotations[nginx.ingress.kubernetes.io/auth-secret]: Secret default/htpasswd: the passwords of bob use a format not checked here",
         "error: Ingress default/missing: metadata.annotations[nginx.ingress.kubernetes.io/auth-secret]: Secret default/nope not found; every path of this Ingress answers 503",
+        "warning: Ingress default/digest: metadata.annotations[nginx.ingress.kubernetes.io/auth-secret]: Secret default/htpasswd: the entries of alice, bob are not htdigest lines of realm \"Staff only\"",
     ] {
         assert!(lines.iter().any(|l| l.starts_with(expected)), "missing {expected:?} in {lines:#?}");
     }

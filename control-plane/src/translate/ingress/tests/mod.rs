@@ -899,7 +899,7 @@ fn access_controls_that_cannot_be_enforced_serve_the_ingress_closed() {
         // Protected app: its two paths and its host fallback answer 403, not the backend.
         ingress_with_spec(
             "protected",
-            &format!("{}{}", created("2024-01-01T00:00:00Z"), annotated(&[("nginx.ingress.kubernetes.io/auth-type", "digest"), ("nginx.ingress.kubernetes.io/auth-secret", "users")])),
+            &format!("{}{}", created("2024-01-01T00:00:00Z"), annotated(&[("nginx.ingress.kubernetes.io/configuration-snippet", "deny all;")])),
             &format!(
                 "{{ingressClassName: wasm, defaultBackend: {{service: {{name: a, port: {{number: 80}}}}}}, rules: [{}]}}",
                 rule("app.example.com", &[path("/", "Prefix", "a", 80), path("/admin", "Prefix", "does-not-exist", 80)])
@@ -931,7 +931,7 @@ fn access_controls_that_cannot_be_enforced_serve_the_ingress_closed() {
     assert_eq!(denied_names, ["default/broken-auth", "default/protected"]);
     let lines = diagnostic_lines(&translation);
     for expected in [
-        "error: Ingress default/protected: metadata.annotations[nginx.ingress.kubernetes.io/auth-type]: digest authentication is not supported yet; every path of this Ingress answers 403 (fail closed) until it is",
+        "error: Ingress default/protected: metadata.annotations[nginx.ingress.kubernetes.io/configuration-snippet]: this snippet restricts access (\"deny\"), which raw snippets never do here; every path of this Ingress answers 403 (fail closed)",
         "error: Ingress default/broken-auth: metadata.annotations[nginx.ingress.kubernetes.io/auth-type]: \"kerberos\" is not an authentication type (basic or digest); every path of this Ingress answers 503 (fail closed, as ingress-nginx denies the location)",
     ] {
         assert!(lines.iter().any(|l| l == expected), "missing {expected:?} in {lines:#?}");

@@ -45,12 +45,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, MapType, Status};
 
-use sha2::{Digest as _, Sha256};
-
 use crate::address;
 use crate::auth::{self, Original, Verdict};
 use crate::auth_cache;
-use crate::basic;
 use crate::client_cert;
 use crate::connections::{self, Take};
 use crate::response::Rewrites;
@@ -59,9 +56,13 @@ use crate::affinity;
 use crate::limits;
 use crate::subset::{self, HashKey};
 use crate::request::HeaderLookup;
-use crate::decision::{INTERNAL_ERROR_BODY, UNAUTHORIZED_BODY, UNAVAILABLE_BODY};
+use crate::decision::{INTERNAL_ERROR_BODY, UNAVAILABLE_BODY};
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
-use crate::table::{AnswerHeader, BasicAuth, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, RouteTable, SatisfyAny, CLUSTER_HEADER, ERROR_PAGE_HEADER, ERROR_PAGE_STATUS_HEADER, POLICY_HEADER};
+use crate::table::{AnswerHeader, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, RouteTable, CLUSTER_HEADER, ERROR_PAGE_HEADER, ERROR_PAGE_STATUS_HEADER, POLICY_HEADER};
+
+mod credentials;
+
+use credentials::DigestRefusal;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -189,6 +190,8 @@ impl RootContext for IngressRoot {
             connection: None,
             answer_headers: Vec::new(),
             error_page: false,
+            digest_refusal: DigestRefusal::default(),
+            authentication_info: None,
         }))
     }
 
@@ -213,6 +216,10 @@ struct IngressRequest {
     /// The matched route's headers for the filter's own answers (`custom-headers`); empty for
     /// most routes, and then never allocated.
     answer_headers: Vec<AnswerHeader>,
+    /// Why digest authentication refused the request (decides its 401).
+    digest_refusal: DigestRefusal,
+    /// Digest authentication's `Authentication-Info` for the upstream's response.
+    authentication_info: Option<String>,
     /// An error-page request (see [`ERROR_PAGE_HEADER`]): its answer's status is the one in
     /// [`ERROR_PAGE_STATUS_HEADER`].
     error_page: bool,
@@ -236,8 +243,8 @@ struct PendingAuth {
     client_address: String,
     /// The request's `auth-cache-key` key, when the route caches auth answers.
     cache_key: Option<[u8; 32]>,
-    /// `satisfy: any` after basic auth refused the request: its realm (the service's 403 is then
-    /// basic auth's 401, see `satisfy::auth_status`).
+    /// `satisfy: any` after basic (or digest) auth refused the request: its challenge, empty for
+    /// none (the service's 403 is then that auth's 401, see `satisfy::auth_status`).
     basic_refused: Option<String>,
 }
 
@@ -369,39 +376,6 @@ impl IngressRequest {
                 self.respond(500, INTERNAL_ERROR_BODY)
             }
         }
-    }
-
-    /// Whether the request's `Authorization` passes `basic`; the verdict is remembered (by a
-    /// SHA-256 of list and header) until the next table, so bcrypt's cost is paid once per
-    /// credential — by a user signing in, and by a client that keeps sending a wrong one.
-    fn basic_auth_allows(&self, table: &CompiledTable, basic: &BasicAuth) -> bool {
-        let Some(authorization) = self.get_http_request_header_bytes("authorization") else { return false };
-        let key: [u8; 32] = Sha256::new().chain_update(basic.passwords.as_bytes()).chain_update([0]).chain_update(&authorization).finalize().into();
-        if let Some(&allowed) = self.shared.verified.borrow().get(&key) {
-            return allowed;
-        }
-        let allowed = table.basic_auth_allows(basic, &authorization);
-        let mut verified = self.shared.verified.borrow_mut();
-        if verified.len() >= MAX_VERIFIED_CREDENTIALS {
-            verified.clear();
-        }
-        verified.insert(key, allowed);
-        allowed
-    }
-
-    /// `satisfy: any`: the lists' verdict on the client, then (unless they let it in) basic auth's.
-    fn satisfy_any(&self, table: &CompiledTable, any: &SatisfyAny, basic: Option<&BasicAuth>, auth_service: bool) -> satisfy::Next {
-        let address = satisfy::address(any, &self.client_address());
-        let basic = basic.filter(|_| address != satisfy::Address::Allowed).map(|basic| self.basic_auth_allows(table, basic));
-        satisfy::next(address, basic, auth_service)
-    }
-
-    /// nginx's `auth_basic` refusal: 401 with the realm's challenge.
-    fn unauthorized(&self, basic: &BasicAuth) -> Action {
-        let challenge = basic::challenge(&basic.realm);
-        let headers = vec![("www-authenticate", challenge.as_str()), ("content-type", "text/plain; charset=utf-8")];
-        self.send_http_response(401, self.with_answer_headers(headers), Some(UNAUTHORIZED_BODY.as_bytes()));
-        Action::Pause
     }
 
     /// The client-certificate verdict for a request to a host with `rule`; the client's own
@@ -615,7 +589,7 @@ impl HttpContext for IngressRequest {
                     Some(any) => match self.satisfy_any(&table, any, basic_auth, auth.is_some()) {
                         satisfy::Next::Pass => None,
                         satisfy::Next::AskAuthService { basic_refused: refused } => {
-                            basic_refused = basic_auth.filter(|_| refused).map(|basic| basic.realm.clone());
+                            basic_refused = basic_auth.filter(|_| refused).map(|basic| self.challenge(basic));
                             auth
                         }
                         satisfy::Next::Unauthorized => return basic_auth.map_or_else(|| self.respond(403, auth::FORBIDDEN_BODY), |basic| self.unauthorized(basic)),
@@ -629,7 +603,7 @@ impl HttpContext for IngressRequest {
                             }
                         }
                         if let Some(basic) = basic_auth.filter(|_| !preflight) {
-                            if !self.basic_auth_allows(&table, basic) {
+                            if !self.credentials_pass(&table, basic) {
                                 return self.unauthorized(basic);
                             }
                         }
@@ -681,6 +655,9 @@ impl HttpContext for IngressRequest {
         }
         if let Some(rewrites) = self.response.take() {
             self.rewrite_response(&rewrites);
+        }
+        if let Some(info) = self.authentication_info.take() {
+            self.set_http_response_header("authentication-info", Some(&info));
         }
         if let Some((cookies, always)) = self.auth_cookies.take() {
             let status = self.get_http_response_header_bytes(":status").and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok());
@@ -839,8 +816,8 @@ impl IngressRequest {
                 let mut refs: Vec<(&str, &str)> =
                     headers.iter().filter_map(|(n, v)| Some((n.as_str(), std::str::from_utf8(v).ok()?))).collect();
                 // A 401 that basic auth's refusal made (see `satisfy::auth_status`) carries its challenge.
-                let challenge = pending.basic_refused.as_deref().map(basic::challenge);
-                if let Some(challenge) = challenge.as_deref().filter(|_| status == 401 && !refs.iter().any(|(n, _)| *n == "www-authenticate")) {
+                let challenge = pending.basic_refused.as_deref().filter(|challenge| !challenge.is_empty());
+                if let Some(challenge) = challenge.filter(|_| status == 401 && !refs.iter().any(|(n, _)| *n == "www-authenticate")) {
                     refs.push(("www-authenticate", challenge));
                 }
                 if !body.is_empty() {
