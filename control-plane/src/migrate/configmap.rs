@@ -89,6 +89,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         "global-allowed-response-headers" => parsed(value, &mut defaults.global_allowed_response_headers, |v| {
             Some(v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(String::from).collect())
         }),
+        "no-auth-locations" => parsed(value, &mut defaults.no_auth_locations, |v| Some(v.split(',').map(|l| l.trim().to_string()).collect())),
         "http-redirect-code" => parsed(value, &mut defaults.http_redirect_code, |v| parse_http_redirect_code(v).ok()),
         "use-forwarded-headers" => listener_flag(
             value,
@@ -235,5 +236,7 @@ mod tests {
         }
         // A refused value leaves the default alone.
         assert!(read_pairs(&[("ssl-redirect", "yes")]).defaults.ssl_redirect);
+        let no_auth = read_pairs(&[("no-auth-locations", "/.well-known/acme-challenge, /healthz")]);
+        assert_eq!((no_auth.settings[0].class, no_auth.defaults.no_auth_locations), (Class::Same, vec!["/.well-known/acme-challenge".to_string(), "/healthz".to_string()]));
     }
 }

@@ -23,9 +23,10 @@
 //!    `send_http_response`;
 //! 6. a Forward with `limit-connections` (not a CORS preflight): one count taken for the client
 //!    address in the limit's zone (Envoy's shared data, compare-and-swap), else 503; the count is
-//!    given back in `on_log`, when the request ends however it ends. Then basic auth (not for a
-//!    CORS preflight either): `Authorization` checked against the table's password list (a
-//!    verdict remembered until the next table), else 401. A `satisfy: any` route instead lets
+//!    given back in `on_log`, when the request ends however it ends. Then basic or digest auth
+//!    (not for a CORS preflight either; see `credentials`): `Authorization` checked against the
+//!    table's password list, else 401, and removed before the request goes upstream (ingress-nginx
+//!    clears it where basic or digest auth is on). A `satisfy: any` route instead lets
 //!    the request in on the first check that passes — its address lists, basic auth, the auth
 //!    service of step 7 — and answers 401 or 403 when none can (see [`crate::satisfy`]);
 //! 7. a Forward with external auth (and not a CORS preflight, which nginx answers before auth):
@@ -628,14 +629,17 @@ impl HttpContext for IngressRequest {
                 if let Some(key) = subset_hash {
                     self.send_subset_slot(key, &authority, &path);
                 }
-                match auth.filter(|_| !preflight) {
-                    Some(auth) => {
-                        // Read before `forward` changes them: the auth request carries the client's.
-                        let client = self.get_http_request_headers_bytes();
-                        self.forward(&authority, cluster, policy, (&path, new_path.as_deref()), new_authority);
-                        self.start_auth(auth, client, &original, basic_refused)
-                    }
-                    None => self.forward(&authority, cluster, policy, (&path, new_path.as_deref()), new_authority),
+                // Read before `forward` changes them: the auth request carries the client's.
+                let auth = auth.filter(|_| !preflight).map(|auth| (auth, self.get_http_request_headers_bytes()));
+                if basic_auth.is_some() {
+                    // ingress-nginx's `proxy_set_header Authorization ""` where basic or digest
+                    // auth is on: the credentials never reach the backend.
+                    self.set_http_request_header("authorization", None);
+                }
+                let forwarded = self.forward(&authority, cluster, policy, (&path, new_path.as_deref()), new_authority);
+                match auth {
+                    Some((auth, client)) => self.start_auth(auth, client, &original, basic_refused),
+                    None => forwarded,
                 }
             }
             Outcome::Respond { status, body } => self.respond(status, body),

@@ -26,7 +26,7 @@ use crate::model::{Cidr, HeaderValue, Mirror, RoutePolicy, Severity};
 
 use super::auth::{self, Auth, AuthConfig};
 use super::basic::{self, Basic, BasicConfig};
-use super::behaviour::{self, Behaviour};
+use super::behaviour::{self, Behaviour, NginxDefaults};
 use super::balance::{self, Balancing};
 use super::canary::{self, CanaryRules};
 use super::ciphers;
@@ -173,6 +173,14 @@ impl NginxAnnotations {
         let listed = !self.allow_sources.is_empty() || !self.deny_sources.is_empty();
         let has_auth = self.basic.is_some() || self.auth.is_some();
         (listed && has_auth && !self.lists_go_to_filter()).then(|| self.address_lists())
+    }
+
+    /// These annotations without their credentials checks (`auth-url`, basic or digest auth) for
+    /// a path of `defaults`' `no-auth-locations`, as ingress-nginx leaves those checks out of
+    /// such a location; `None` when nothing changes. The address lists then go back to Envoy.
+    pub fn without_auth_at(&self, defaults: &NginxDefaults, path: &str) -> Option<NginxAnnotations> {
+        let has_auth = self.basic.is_some() || self.auth.is_some();
+        (has_auth && defaults.no_auth_at(path)).then(|| NginxAnnotations { basic: None, auth: None, ..self.clone() })
     }
 
     /// The address lists as the filter reads them.

@@ -96,7 +96,15 @@ pub struct NginxDefaults {
     /// with `custom-headers` answers 503).
     #[arg(long, value_delimiter = ',')]
     pub global_allowed_response_headers: Vec<String>,
+    /// Ingress paths that never ask for credentials — no `auth-url`, basic or digest auth — each
+    /// a prefix of the Ingress path, comma-separated (`no-auth-locations`; default: ACME HTTP-01
+    /// challenges, as ingress-nginx).
+    #[arg(long, value_delimiter = ',', default_value = NO_AUTH_LOCATION)]
+    pub no_auth_locations: Vec<String>,
 }
+
+/// ingress-nginx's default `no-auth-locations`.
+pub const NO_AUTH_LOCATION: &str = "/.well-known/acme-challenge";
 
 impl Default for NginxDefaults {
     fn default() -> NginxDefaults {
@@ -113,11 +121,18 @@ impl Default for NginxDefaults {
             hsts_preload: false,
             enable_ssl_passthrough: false,
             global_allowed_response_headers: Vec::new(),
+            no_auth_locations: vec![NO_AUTH_LOCATION.to_string()],
         }
     }
 }
 
 impl NginxDefaults {
+    /// Whether the Ingress path `path` is one of [`Self::no_auth_locations`] (ingress-nginx's
+    /// `isLocationInLocationList`: a prefix, trimmed, empty entries skipped).
+    pub fn no_auth_at(&self, path: &str) -> bool {
+        self.no_auth_locations.iter().map(|l| l.trim()).any(|location| !location.is_empty() && path.starts_with(location))
+    }
+
     /// The policy of a route whose Ingress sets none of the policy annotations.
     pub fn policy(&self) -> RoutePolicy {
         RoutePolicy {

@@ -418,6 +418,8 @@ impl<'s> Translator<'s> {
         }
         let action = fail_closed(resolved.map(|(action, _)| action), nginx)?;
         let extras = RouteExtras { client_headers: host_scope.client_headers, backend: Some(&http_path.backend), fell_back, error_pages: scope.error_pages(&self.options.error_page_token) };
+        let without_auth = nginx.without_auth_at(&self.options.defaults, &path);
+        let nginx = without_auth.as_ref().unwrap_or(nginx);
         let route_policies = RoutePolicies::register(nginx, key, &self.options.defaults, &path, extras, &self.default_policy, &mut self.policies);
         let action = shape(action, nginx, &route_policies);
         let defaults = &self.options.defaults;

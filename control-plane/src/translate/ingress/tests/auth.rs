@@ -147,3 +147,43 @@ data: {X-Tenant: acme, X-Client: "$remote_addr"}
     assert_eq!(route_at(&strict, "headers.example", "/").action, RouteAction::respond(503, denied_body(503)));
     assert!(diagnostic_lines(&strict).iter().any(|l| l.contains("header X-Literal is not allowed: list it in --global-allowed-response-headers")));
 }
+
+#[test]
+fn no_auth_locations_leave_the_credentials_out_and_give_the_lists_back_to_envoy() {
+    let secret = "---\napiVersion: v1\nkind: Secret\nmetadata: {name: htpasswd}\ndata: {auth: YWxpY2U6e1BMQUlOfXB3Cg==}\n";
+    let protected = nginx(&[
+        ("auth-type", "basic"),
+        ("auth-secret", "htpasswd"),
+        ("auth-url", "http://oauth2-proxy.auth.svc.cluster.local:4180/oauth2/auth"),
+        ("whitelist-source-range", "10.0.0.0/8"),
+        ("satisfy", "any"),
+    ]);
+    let paths = [path("/", "Prefix", "a", 80), path("/.well-known/acme-challenge/token", "Prefix", "a", 80), path("/.well-known/acme-challengeX", "Prefix", "a", 80)];
+    let translation = run(&[secret.to_string(), ingress("app", &protected, &[rule("app.example.com", &paths)])].concat());
+    let forward_at = |p: &str| match &route_at(&translation, "app.example.com", p).action {
+        RouteAction::Forward(forward) => forward.clone(),
+        other => panic!("{p}: {other:?}"),
+    };
+    let site = forward_at("/");
+    assert!(site.auth.is_some() && site.basic_auth.is_some() && site.satisfy_any.is_some());
+    assert!(translation.model.policies.get(&site.policy).is_none_or(|p| p.allow_sources.is_empty()), "satisfy any: the filter checks the lists");
+    // ingress-nginx's default no-auth-locations is a prefix of the Ingress path.
+    for acme in ["/.well-known/acme-challenge/token", "/.well-known/acme-challengeX"] {
+        let challenge = forward_at(acme);
+        assert_eq!((challenge.auth, challenge.basic_auth, challenge.satisfy_any, challenge.lists_first), (None, None, None, None), "{acme}");
+        let lists = &translation.model.policies[&challenge.policy].allow_sources;
+        assert_eq!(lists, &vec![crate::model::Cidr::parse("10.0.0.0/8").unwrap()], "{acme}: Envoy's RBAC keeps the allow-list");
+    }
+
+    // `--no-auth-locations` replaces the list; an empty entry exempts nothing.
+    let defaults = NginxDefaults { no_auth_locations: vec!["/public".into(), " ".into()], ..NginxDefaults::default() };
+    let options = TranslateOptions { defaults, ..TranslateOptions::default() };
+    let paths = [path("/public/x", "Prefix", "a", 80), path("/.well-known/acme-challenge/", "Prefix", "a", 80)];
+    let translation = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{secret}{}", ingress("app", &protected, &[rule("app.example.com", &paths)]))), &options);
+    let basic_at = |p: &str| match &route_at(&translation, "app.example.com", p).action {
+        RouteAction::Forward(forward) => forward.basic_auth.is_some(),
+        other => panic!("{p}: {other:?}"),
+    };
+    assert!(!basic_at("/public/x"));
+    assert!(basic_at("/.well-known/acme-challenge/"));
+}
