@@ -20,6 +20,11 @@ pub struct SettingReport {
     pub value: String,
     pub class: Class,
     pub detail: String,
+    /// The `serve` argument that gives this setting (`--proxy-body-size=10m`), for the settings
+    /// `serve` takes as flags of the same name; `None` for the others and for ingress-nginx's
+    /// default value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flag: Option<String>,
 }
 
 /// The defaults the ConfigMap gives, and what happens to each of its keys.
@@ -67,11 +72,23 @@ pub fn read(data: &BTreeMap<String, String>) -> Reading {
     let settings = data
         .iter()
         .map(|(key, value)| {
+            let before = defaults.clone();
             let (class, detail) = setting(key, value.trim(), &mut defaults);
-            SettingReport { key: key.clone(), value: value.clone(), class, detail }
+            // Every setting kept in `NginxDefaults` is a `serve` flag of the same name.
+            let flag = (defaults != before).then(|| serve_flag(key, value.trim()));
+            SettingReport { key: key.clone(), value: value.clone(), class, detail, flag }
         })
         .collect();
     Reading { defaults, settings }
+}
+
+/// `--key=value`, the value single-quoted for a shell when it needs it.
+fn serve_flag(key: &str, value: &str) -> String {
+    let plain = !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b",._/:-".contains(&b));
+    match plain {
+        true => format!("--{key}={value}"),
+        false => format!("--{key}='{}'", value.replace('\'', "'\\''")),
+    }
 }
 
 fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, String) {
@@ -204,6 +221,24 @@ mod tests {
             (false, BodySize(Some(8 << 20)), 120, false, 301, 5)
         );
         assert!(reading.settings.iter().all(|s| s.class == Class::Same), "{:?}", reading.settings);
+    }
+
+    #[test]
+    fn the_flags_given_are_the_ones_serve_takes_and_give_the_same_defaults() {
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            defaults: NginxDefaults,
+        }
+        let pairs = [("proxy-body-size", "10m"), ("hsts", "false"), ("no-auth-locations", "/a, /b"), ("ssl-redirect", "true"), ("worker-processes", "4")];
+        let reading = read_pairs(&pairs);
+        let flags: Vec<&str> = reading.settings.iter().filter_map(|s| s.flag.as_deref()).collect();
+        assert_eq!(flags, ["--hsts=false", "--no-auth-locations='/a, /b'", "--proxy-body-size=10m"], "ingress-nginx's default values need no flag");
+        // What a shell passes on for the quoted one.
+        let args = flags.iter().map(|f| f.replace('\'', ""));
+        let serve = <Serve as clap::Parser>::try_parse_from(std::iter::once("serve".to_string()).chain(args)).unwrap();
+        let trimmed = NginxDefaults { no_auth_locations: serve.defaults.no_auth_locations.iter().map(|l| l.trim().to_string()).collect(), ..serve.defaults };
+        assert_eq!(trimmed, reading.defaults);
     }
 
     #[test]

@@ -87,6 +87,10 @@ fn configmap(out: &mut String, report: &Report, paint: Paint) {
     };
     let (same, other): (Vec<_>, Vec<_>) = settings.iter().partition(|s| s.class == Class::Same);
     let _ = writeln!(out, "ConfigMap: {} read, {} behave the same.", plural(settings.len(), "setting", "settings"), same.len());
+    let flags: Vec<&str> = settings.iter().filter_map(|s| s.flag.as_deref()).collect();
+    if !flags.is_empty() {
+        let _ = writeln!(out, "  serve these settings with: wasm-ingress serve {}", flags.join(" "));
+    }
     for setting in other {
         let _ = writeln!(
             out,
