@@ -68,9 +68,11 @@ pub struct TranslationArgs {
 }
 
 impl TranslationArgs {
-    /// The translation options these flags give.
-    pub fn options(&self, refuse_local_endpoints: bool) -> crate::translate::ingress::TranslateOptions {
-        crate::translate::ingress::TranslateOptions {
+    /// The translation options these flags give; `Err` for `--global-auth-*` flags that the
+    /// annotation parser refuses (the command stops rather than serve without global auth).
+    pub fn options(&self, refuse_local_endpoints: bool) -> anyhow::Result<crate::translate::ingress::TranslateOptions> {
+        crate::translate::ingress::global_auth(&self.nginx.global_auth).map_err(anyhow::Error::msg)?;
+        Ok(crate::translate::ingress::TranslateOptions {
             ingress_class: self.ingress_class.clone(),
             controller_name: self.controller_name.clone(),
             refuse_local_endpoints,
@@ -83,7 +85,7 @@ impl TranslationArgs {
             trust_forwarded_headers: false,
             proxy_protocol: false,
             disable_catch_all: self.disable_catch_all,
-        }
+        })
     }
 }
 

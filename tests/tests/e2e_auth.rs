@@ -585,3 +585,46 @@ fn auth_answers_are_cached_per_server_and_location_like_ingress_nginx() {
         assert_eq!(as_user(host, path, user).status, status, "{host}{path} as {user}: {why}");
     }
 }
+
+/// ingress-nginx's `settings/global_external_auth.go` with `serve --global-auth-*` for its
+/// ConfigMap keys: every protected path answers the auth service's 401 (or the sign-in
+/// redirect), a `no-auth-locations` path and an Ingress with `enable-global-auth: "false"` are
+/// served without asking, an Ingress's own `auth-url` wins, a signed-in client gets the response
+/// headers copied, and the ACME challenge of ingress-nginx's default list stays open.
+#[test]
+fn global_auth_guards_every_ingress_as_ingress_nginx_configmap_does() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 156)).unwrap();
+    let auth = AuthService::spawn(Ipv4Addr::new(127, 0, 0, 157));
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    let foo_bar = vec![manifests::path("/foo", "Prefix", "app", json!(80)), manifests::path("/bar", "Prefix", "app", json!(80))];
+    objects.extend([
+        ingress("guarded", "guarded.test", &[], foo_bar),
+        ingress("opted-out", "open.test", &[("enable-global-auth", "false".into())], root()),
+        ingress("own", "own.test", &[("auth-url", "http://127.0.0.1:1/unreachable".into())], root()),
+        ingress("acme", "acme.test", &[], vec![manifests::path("/.well-known/acme-challenge/", "Prefix", "app", json!(80))]),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let serve_args = [
+        format!("--global-auth-url=http://{}/oauth2/auth", auth.addr),
+        "--global-auth-signin=http://login.test/start".into(),
+        "--global-auth-response-headers=X-Auth-Request-User".into(),
+        "--no-auth-locations=/bar,/.well-known/acme-challenge".into(),
+    ];
+    let options = GatewayOptions { serve_args: serve_args.to_vec(), ..Default::default() };
+    let gateway = Gateway::start_with(dir.path(), &options).unwrap();
+
+    let foo = send(&gateway, "GET", "guarded.test", "/foo", &[]);
+    let rd = format!("http://login.test/start?rd=http://guarded.test:{}%2Ffoo", gateway.http.port());
+    assert_eq!((foo.status, foo.location.as_deref()), (302, Some(rd.as_str())), "{foo:?}");
+    let bar = send(&gateway, "GET", "guarded.test", "/bar", &[]);
+    assert_eq!((bar.status, bar.echo.map(|e| e.path)), (200, Some("/bar".to_string())), "no-auth-locations");
+    let signed_in = send(&gateway, "GET", "guarded.test", "/foo", &[("cookie", "_oauth2_proxy=alice")]);
+    assert_eq!(signed_in.status, 200);
+    assert_eq!(signed_in.echo.unwrap().headers.get("x-auth-request-user").map(String::as_str), Some("alice"), "global-auth-response-headers");
+    assert_eq!(send(&gateway, "GET", "open.test", "/", &[]).status, 200, "enable-global-auth: \"false\"");
+    assert_eq!(send(&gateway, "GET", "own.test", "/", &[("cookie", "_oauth2_proxy=alice")]).status, 500, "the Ingress's own (unreachable) auth-url, not the global one");
+    assert_eq!(send(&gateway, "GET", "acme.test", "/.well-known/acme-challenge/t", &[]).status, 200);
+    let asked = auth.seen.lock().unwrap().iter().filter(|r| r.path.starts_with("/oauth2/auth")).count();
+    assert_eq!(asked, 2, "asked for the two /foo requests only");
+}

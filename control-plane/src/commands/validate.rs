@@ -35,7 +35,7 @@ pub(crate) fn load_and_translate(dir: &Path, flags: &TranslationArgs) -> anyhow:
     let loaded = SourceSnapshot { state, diagnostics };
     let no_lookups = std::collections::BTreeMap::new();
     let SourceSnapshot { state, mut diagnostics } = external_names::merge(&loaded, &no_lookups, external_names::Settings::default(), &mut external_names::Merged::default());
-    let options = TranslateOptions { now: Some(crate::translate::ingress::unix_now()), ..flags.options(false) };
+    let options = TranslateOptions { now: Some(crate::translate::ingress::unix_now()), ..flags.options(false)? };
     let (translation, notes) = translate_with_notes(&state, &options);
     diagnostics.extend(translation.diagnostics.iter().cloned());
     diagnostics.sort();

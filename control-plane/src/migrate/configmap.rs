@@ -1,8 +1,10 @@
 //! An ingress-nginx ConfigMap (`data`), read for `migrate`: the settings this controller takes as
 //! its defaults (`ssl-redirect`, `proxy-body-size`, `hsts*`, …) go into [`NginxDefaults`] so the
-//! Ingresses are judged under them, and every key is classified like an annotation. Settings that
-//! restrict access globally (`whitelist-source-range`, `global-auth-url`, `block-*`, …) are not
-//! applied by this controller and are reported *refused*: switching would open what they closed.
+//! Ingresses are judged under them, and every key is classified like an annotation (with the
+//! `serve` flag that gives it, where there is one: `global-auth-*` too). Settings that restrict
+//! access globally and that this controller does not apply (`whitelist-source-range`, `block-*`,
+//! …, or `global-auth-*` values `serve` would refuse) are reported *refused*: switching would open
+//! what they closed.
 //! Without a ConfigMap, ingress-nginx's defaults are assumed (they are `NginxDefaults::default()`).
 
 use std::collections::BTreeMap;
@@ -11,7 +13,7 @@ use serde::Serialize;
 
 use super::Class;
 use crate::translate::ingress::behaviour::{parse_body_size, parse_http_redirect_code};
-use crate::translate::ingress::NginxDefaults;
+use crate::translate::ingress::{GlobalAuthFlags, NginxDefaults};
 
 /// One key of the ConfigMap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -40,7 +42,6 @@ const ACCESS_KEYS: &[&str] = &[
     "block-referers",
     "block-user-agents",
     "denylist-source-range",
-    "global-auth-url",
     "whitelist-source-range",
 ];
 
@@ -69,7 +70,7 @@ const TUNING_KEYS: &[&str] = &[
 /// Read a ConfigMap's `data`.
 pub fn read(data: &BTreeMap<String, String>) -> Reading {
     let mut defaults = NginxDefaults::default();
-    let settings = data
+    let mut settings: Vec<SettingReport> = data
         .iter()
         .map(|(key, value)| {
             let before = defaults.clone();
@@ -79,7 +80,39 @@ pub fn read(data: &BTreeMap<String, String>) -> Reading {
             SettingReport { key: key.clone(), value: value.clone(), class, detail, flag }
         })
         .collect();
+    refuse_unusable_global_auth(&defaults, &mut settings);
     Reading { defaults, settings }
+}
+
+/// Global auth flags the annotation parser refuses would stop `serve`: the settings are refused.
+fn refuse_unusable_global_auth(defaults: &NginxDefaults, settings: &mut [SettingReport]) {
+    let Err(reason) = crate::translate::ingress::global_auth(&defaults.global_auth) else { return };
+    for setting in settings.iter_mut().filter(|s| s.key.starts_with("global-auth-") && s.flag.is_some()) {
+        setting.class = Class::Refused;
+        setting.detail = format!("{reason}: `serve` refuses these flags, and without them the global auth would be off");
+    }
+}
+
+/// A `global-auth-*` key into its `serve` flag (see [`GlobalAuthFlags`]).
+fn global_auth_setting(key: &str, value: &str, flags: &mut GlobalAuthFlags) -> (Class, String) {
+    let value = Some(value.to_string()).filter(|v| !v.is_empty());
+    let field = match key {
+        "global-auth-url" => &mut flags.global_auth_url,
+        "global-auth-method" => &mut flags.global_auth_method,
+        "global-auth-signin" => &mut flags.global_auth_signin,
+        "global-auth-signin-redirect-param" => &mut flags.global_auth_signin_redirect_param,
+        "global-auth-response-headers" => &mut flags.global_auth_response_headers,
+        "global-auth-request-redirect" => &mut flags.global_auth_request_redirect,
+        "global-auth-cache-key" => &mut flags.global_auth_cache_key,
+        "global-auth-cache-duration" => &mut flags.global_auth_cache_duration,
+        "global-auth-always-set-cookie" => {
+            flags.global_auth_always_set_cookie = matches!(value.as_deref(), Some("1" | "t" | "T" | "TRUE" | "true" | "True"));
+            return (Class::Same, String::new());
+        }
+        _ => return (Class::NotSupported, "raw nginx for the auth location: never applied here".into()),
+    };
+    *field = value;
+    (Class::Same, String::new())
 }
 
 /// `--key=value`, the value single-quoted for a shell when it needs it.
@@ -107,6 +140,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
             Some(v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(String::from).collect())
         }),
         "no-auth-locations" => parsed(value, &mut defaults.no_auth_locations, |v| Some(v.split(',').map(|l| l.trim().to_string()).collect())),
+        key if key.starts_with("global-auth-") => global_auth_setting(key, value, &mut defaults.global_auth),
         "http-redirect-code" => parsed(value, &mut defaults.http_redirect_code, |v| parse_http_redirect_code(v).ok()),
         "use-forwarded-headers" => listener_flag(
             value,
@@ -257,7 +291,9 @@ mod tests {
             ("proxy-redirect-from", "off", Class::Same),
             ("proxy-cookie-domain", "localhost example.org", Class::Differs),
             ("whitelist-source-range", "10.0.0.0/8", Class::Refused),
-            ("global-auth-url", "http://auth.example/verify", Class::Refused),
+            ("global-auth-url", "http://auth.example/verify", Class::Same),
+            ("global-auth-url", "oauth2/verify", Class::Refused),
+            ("global-auth-snippet", "proxy_set_header X 1;", Class::NotSupported),
             ("block-cidrs", "", Class::Same),
             ("worker-processes", "4", Class::Differs),
             ("use-geoip2", "true", Class::NotSupported),

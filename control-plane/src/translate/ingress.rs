@@ -103,7 +103,8 @@ pub use backends::{cluster_name, local_address, unavailable, SERVICE_NAME_LABEL,
 pub use claims::HostOwnership;
 pub use tls::certificate_from_secret;
 
-pub use behaviour::NginxDefaults;
+pub use behaviour::{GlobalAuthFlags, NginxDefaults};
+pub use auth::global as global_auth;
 use variables::Location;
 
 

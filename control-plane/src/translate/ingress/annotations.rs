@@ -116,6 +116,9 @@ pub struct NginxAnnotations {
     pub response: Option<wasm_ingress_filter::table::ResponseRewrite>,
     /// `satisfy: "any"`: one access check that passes is enough (see [`Self::satisfy_any`]).
     pub satisfy_any: bool,
+    /// `enable-global-auth: "false"`: the global external auth (`--global-auth-url`) leaves this
+    /// Ingress alone.
+    pub global_auth_off: bool,
 }
 
 /// The annotations that limit client addresses. ingress-nginx reads `allowlist-source-range`
@@ -295,6 +298,12 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
                 )),
             },
             (_, name) if auth_tls::NAMES.contains(&name) => {} // read by `auth_tls::parse`
+            // Go's `strconv.ParseBool`, as ingress-nginx's `GetBoolAnnotation` (default true).
+            (Support::Applied, "enable-global-auth") => match value.trim() {
+                "0" | "f" | "F" | "FALSE" | "false" | "False" => parsed.global_auth_off = true,
+                "1" | "t" | "T" | "TRUE" | "true" | "True" => {}
+                other => notes.push((key.clone(), Severity::Warning, format!("must be \"true\" or \"false\", not {other:?}; treated as \"true\" (as ingress-nginx)"))),
+            },
             (Support::Differs, "satisfy") => match value.trim() {
                 "all" => {} // nginx's default: every check must pass
                 "any" if has_value(annotations, "auth-type") || has_value(annotations, "auth-url") => parsed.satisfy_any = true,

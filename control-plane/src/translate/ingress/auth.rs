@@ -25,7 +25,7 @@ use wasm_ingress_filter::table::{AuthCache, AuthHeader, CacheValidity, ExternalA
 use crate::model::{AuthService, AuthTarget, Severity};
 
 use super::annotations::AnnotationNote;
-use super::behaviour::Reader;
+use super::behaviour::{GlobalAuthFlags, Reader};
 use super::header_maps::{is_header_name, parse_reference, MapRef};
 
 /// The annotation names (after the prefix) this module reads.
@@ -165,6 +165,20 @@ fn read(reader: &mut Reader<'_>) -> Auth {
         proxy_set_headers,
         set_headers: Vec::new(),
     }))
+}
+
+/// The global external auth of `flags` (`None`: no `--global-auth-url`), read by the same rules
+/// as the annotations; `Err` names every flag the parser refused or would not apply in full (the
+/// command stops rather than serve without it).
+pub fn global(flags: &GlobalAuthFlags) -> Result<Option<AuthConfig>, String> {
+    let (auth, notes) = parse(&flags.as_annotations());
+    let refused: Vec<String> = notes.iter().map(|(annotation, _, message)| format!("--global-{}: {message}", annotation.trim_start_matches(super::annotations::NGINX_PREFIX))).collect();
+    match auth {
+        _ if !refused.is_empty() => Err(refused.join("; ")),
+        Auth::On(config) if config.proxy_set_headers.is_none() => Ok(Some(*config)),
+        Auth::On(_) | Auth::Denied(..) => Err("the global auth flags are refused".into()),
+        Auth::Off => Ok(None),
+    }
 }
 
 /// ingress-nginx's default `auth-cache-duration`.

@@ -101,6 +101,65 @@ pub struct NginxDefaults {
     /// challenges, as ingress-nginx).
     #[arg(long, value_delimiter = ',', default_value = NO_AUTH_LOCATION)]
     pub no_auth_locations: Vec<String>,
+    #[command(flatten)]
+    pub global_auth: GlobalAuthFlags,
+}
+
+/// ingress-nginx's global external auth (ConfigMap `global-auth-*`): the `auth-url` of every
+/// Ingress path that has none of its own, unless the Ingress says `enable-global-auth: "false"`
+/// or the path is one of `no-auth-locations`. Each flag is the annotation of the same name
+/// without `global-` (read by the same parser); a value it refuses stops the command.
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+pub struct GlobalAuthFlags {
+    /// The auth service's URL (`global-auth-url`); none: no global auth.
+    #[arg(long)]
+    pub global_auth_url: Option<String>,
+    /// Method of the auth request (`global-auth-method`).
+    #[arg(long)]
+    pub global_auth_method: Option<String>,
+    /// Where a 401 from the auth service sends the client (`global-auth-signin`).
+    #[arg(long)]
+    pub global_auth_signin: Option<String>,
+    /// The sign-in URL's redirect parameter (`global-auth-signin-redirect-param`, default `rd`).
+    #[arg(long)]
+    pub global_auth_signin_redirect_param: Option<String>,
+    /// Auth response headers copied to the request, comma-separated (`global-auth-response-headers`).
+    #[arg(long)]
+    pub global_auth_response_headers: Option<String>,
+    /// `X-Auth-Request-Redirect` of the auth request (`global-auth-request-redirect`).
+    #[arg(long)]
+    pub global_auth_request_redirect: Option<String>,
+    /// Key of the auth answers kept (`global-auth-cache-key`).
+    #[arg(long)]
+    pub global_auth_cache_key: Option<String>,
+    /// How long answers are kept, by status (`global-auth-cache-duration`).
+    #[arg(long)]
+    pub global_auth_cache_duration: Option<String>,
+    /// Send the auth service's `Set-Cookie` on every answer (`global-auth-always-set-cookie`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub global_auth_always_set_cookie: bool,
+}
+
+impl GlobalAuthFlags {
+    /// The flags as the annotations they stand for (`auth-url`, …, full keys), for the parser.
+    pub fn as_annotations(&self) -> BTreeMap<String, String> {
+        let pairs = [
+            ("auth-url", &self.global_auth_url),
+            ("auth-method", &self.global_auth_method),
+            ("auth-signin", &self.global_auth_signin),
+            ("auth-signin-redirect-param", &self.global_auth_signin_redirect_param),
+            ("auth-response-headers", &self.global_auth_response_headers),
+            ("auth-request-redirect", &self.global_auth_request_redirect),
+            ("auth-cache-key", &self.global_auth_cache_key),
+            ("auth-cache-duration", &self.global_auth_cache_duration),
+        ];
+        let mut annotations: BTreeMap<String, String> =
+            pairs.into_iter().filter_map(|(name, value)| Some((format!("{NGINX_PREFIX}{name}"), value.clone()?))).collect();
+        if self.global_auth_always_set_cookie {
+            annotations.insert(format!("{NGINX_PREFIX}auth-always-set-cookie"), "true".into());
+        }
+        annotations
+    }
 }
 
 /// ingress-nginx's default `no-auth-locations`.
@@ -122,6 +181,7 @@ impl Default for NginxDefaults {
             enable_ssl_passthrough: false,
             global_allowed_response_headers: Vec::new(),
             no_auth_locations: vec![NO_AUTH_LOCATION.to_string()],
+            global_auth: GlobalAuthFlags::default(),
         }
     }
 }

@@ -83,6 +83,9 @@ pub fn retranslate_in_place(last: &mut Translation, before: &ClusterState, after
     if options.host_ownership != HostOwnership::Merge {
         return Err("--host-ownership=namespace");
     }
+    if options.defaults.global_auth.global_auth_url.is_some() {
+        return Err("--global-auth-url: every Ingress uses auth");
+    }
     if last.diagnostics.iter().any(|d| d.object.kind == "RouteTable" || d.message.starts_with(table_size::NOT_SERVED)) {
         return Err("the last route table was refused or cut to fit");
     }

@@ -112,7 +112,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("disable-proxy-intercept-errors", Differs),
     entry("enable-access-log", Differs),
     entry("enable-cors", Differs),
-    entry("enable-global-auth", NoEffect),
+    entry("enable-global-auth", Applied),
     entry("enable-modsecurity", NotYet),
     entry("enable-opentelemetry", NotYet),
     entry("enable-opentracing", NotYet),

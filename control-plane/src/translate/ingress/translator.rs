@@ -25,6 +25,7 @@ use wasm_ingress_filter::table::{Forward, PathMatch, Route, RouteAction, RouteTa
 use crate::model::{AuthService, CertificateSelection, Model, ObjectRef, Passthrough, RoutePolicy, Severity, TlsCertificate, Translation, UpstreamOptions};
 use crate::state::{ClusterState, ObjectKey};
 
+use super::auth::{self, AuthConfig};
 use super::annotations::{self, NginxAnnotations, NGINX_PREFIX, REWRITE_TARGET, USE_REGEX};
 use super::backends::{ingress_ref, Backends};
 use super::claims::{self, HostOwners, TlsClaims};
@@ -77,6 +78,8 @@ pub(super) struct Translator<'s> {
     passthrough_hosts: BTreeMap<String, Passthrough>,
     /// `--default-backend-service`'s cluster, when the Service has ready endpoints.
     global_default: Option<ClusterName>,
+    /// `--global-auth-*` (see [`auth::global`]); `Err`: flags the commands refuse at start.
+    global_auth: Result<Option<AuthConfig>, String>,
 }
 
 /// One Ingress being collected: what its rules and paths share.
@@ -159,6 +162,7 @@ impl<'s> Translator<'s> {
             passwords: BTreeMap::new(),
             passthrough_hosts: BTreeMap::new(),
             global_default,
+            global_auth: auth::global(&options.defaults.global_auth),
         };
         (translator, ours)
     }
@@ -167,7 +171,7 @@ impl<'s> Translator<'s> {
     /// default backend, rules and TLS entries are collected.
     pub(super) fn ingress(&mut self, key: &'s ObjectKey, ingress: &'s Ingress) {
         let object = ingress_ref(key);
-        let (nginx, annotation_notes) = annotations::parse(ingress.metadata.annotations.as_ref(), &key.namespace);
+        let (mut nginx, annotation_notes) = annotations::parse(ingress.metadata.annotations.as_ref(), &key.namespace);
         if let Some(rules) = nginx.canary {
             canary::report(&object, ingress, annotation_notes, &mut self.diagnostics);
             self.canaries.push(canary::CanaryIngress { key: key.clone(), ingress, rules });
@@ -176,6 +180,7 @@ impl<'s> Translator<'s> {
         for (annotation, severity, message) in annotation_notes {
             self.diagnostics.push(object.clone(), format!("metadata.annotations[{annotation}]"), severity, message);
         }
+        self.global_auth(&mut nginx, &object);
         let Some(spec) = ingress.spec.as_ref() else {
             self.diagnostics.push(object, "spec".into(), Severity::Error, "Ingress has no spec; nothing to serve".into());
             return;
@@ -430,6 +435,23 @@ impl<'s> Translator<'s> {
         let rewrite = nginx.rewrite_target.clone().filter(|target| *target != path);
         let answer_headers = nginx.answer_headers();
         Some(PathCandidate { ingress: key.clone(), field, path, path_type, action, rewrite, https_redirect, answer_headers, upstream: scope.upstream_options.clone() })
+    }
+
+    /// ingress-nginx's `shouldApplyGlobalAuth`: the global auth service for an Ingress without its
+    /// own `auth-url` that does not say `enable-global-auth: "false"`; flags that cannot be
+    /// applied deny it (503) rather than serve it without.
+    fn global_auth(&mut self, nginx: &mut NginxAnnotations, object: &ObjectRef) {
+        if nginx.auth.is_some() || nginx.global_auth_off || nginx.denied.is_some() {
+            return;
+        }
+        match &self.global_auth {
+            Ok(global) => nginx.auth = global.clone().map(Box::new),
+            Err(reason) => {
+                let message = format!("{reason}; every path of this Ingress answers 503 (fail closed)");
+                self.diagnostics.push(object.clone(), "--global-auth-url".into(), Severity::Error, message);
+                nginx.deny(503, "--global-auth-url".into());
+            }
+        }
     }
 
     /// `ssl-passthrough` on a `/` path: the host's TLS goes to the backend's endpoints undecrypted

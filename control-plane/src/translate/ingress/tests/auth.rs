@@ -187,3 +187,42 @@ fn no_auth_locations_leave_the_credentials_out_and_give_the_lists_back_to_envoy(
     assert!(!basic_at("/public/x"));
     assert!(basic_at("/.well-known/acme-challenge/"));
 }
+
+#[test]
+fn global_auth_guards_every_ingress_without_its_own_unless_it_opts_out() {
+    let flags = GlobalAuthFlags {
+        global_auth_url: Some("http://oauth2-proxy.auth.svc.cluster.local:4180/oauth2/auth".into()),
+        global_auth_signin: Some("https://login.example.com/start".into()),
+        global_auth_response_headers: Some("X-Auth-Request-User".into()),
+        ..GlobalAuthFlags::default()
+    };
+    let options = TranslateOptions { defaults: NginxDefaults { global_auth: flags, ..NginxDefaults::default() }, ..TranslateOptions::default() };
+    let own = nginx(&[("auth-url", "http://own.auth.svc.cluster.local/check")]);
+    let manifests = [
+        ingress("plain", "", &[rule("plain.example.com", &[path("/", "Prefix", "a", 80), path("/.well-known/acme-challenge/", "Prefix", "a", 80)])]),
+        ingress("own", &own, &[rule("own.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("public", &nginx(&[("enable-global-auth", "false")]), &[rule("public.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat();
+    let translation = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{manifests}")), &options);
+    let auth_at = |host: &str, p: &str| match &route_at(&translation, host, p).action {
+        RouteAction::Forward(forward) => forward.auth.clone(),
+        other => panic!("{host}{p}: {other:?}"),
+    };
+    let global = auth_at("plain.example.com", "/").expect("the global auth");
+    assert_eq!((global.path.as_str(), global.signin.as_deref()), ("/oauth2/auth", Some("https://login.example.com/start?rd=$pass_access_scheme://$http_host$escaped_request_uri")));
+    assert_eq!(global.response_headers, ["x-auth-request-user"]);
+    assert_eq!(auth_at("plain.example.com", "/.well-known/acme-challenge/"), None, "no-auth-locations");
+    assert_eq!(auth_at("own.example.com", "/").map(|a| a.path), Some("/check".to_string()), "an Ingress's own auth-url wins");
+    assert_eq!(auth_at("public.example.com", "/"), None, "enable-global-auth: \"false\"");
+    assert!(translation.model.auth_services.values().any(|s| s.cluster_name() == global.cluster));
+
+    // Flags the parser refuses deny, never open (the commands refuse them before translating).
+    let bad = GlobalAuthFlags { global_auth_url: Some("oauth2/auth".into()), ..GlobalAuthFlags::default() };
+    assert!(crate::translate::ingress::global_auth(&bad).unwrap_err().contains("--global-auth-url"));
+    let signin_alone = GlobalAuthFlags { global_auth_signin: Some("https://login.example.com".into()), ..GlobalAuthFlags::default() };
+    assert!(crate::translate::ingress::global_auth(&signin_alone).is_err(), "a companion without the URL does nothing: refused");
+    let options = TranslateOptions { defaults: NginxDefaults { global_auth: bad, ..NginxDefaults::default() }, ..TranslateOptions::default() };
+    let translation = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{manifests}")), &options);
+    assert_eq!(route_at(&translation, "plain.example.com", "/").action, RouteAction::respond(503, denied_body(503)));
+}
