@@ -41,9 +41,10 @@ impl Original<'_> {
 }
 
 /// Client headers never copied to the auth request: pseudo-headers and `host` (the auth request
-/// has its own), and what ingress-nginx clears (`Content-Length`, `X-Forwarded-Proto`) or the
-/// bodiless auth request cannot carry.
-const NOT_COPIED: &[&str] = &["host", "content-length", "transfer-encoding", "x-forwarded-proto", "expect"];
+/// has its own), what ingress-nginx clears (`Content-Length`, `X-Forwarded-Proto`) or the
+/// bodiless auth request cannot carry, and the hop-by-hop `Connection` / `Upgrade` (nginx's proxy
+/// never passes them on: a WebSocket request's auth request is a plain GET).
+const NOT_COPIED: &[&str] = &["host", "content-length", "transfer-encoding", "x-forwarded-proto", "expect", "connection", "upgrade"];
 
 /// Headers the auth request sets itself (a client copy is dropped).
 const SET_BY_AUTH: &[&str] = &[

@@ -208,9 +208,10 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
         ("plain.test", "/"),
         ("fromtowwwredirect.bar.com", "/foo"),
     ] {
-        let forged = "\r\nx-wasm-ingress-policy: p0000000000000000\r\nProxy: http://evil\r\nX-Real-IP: 6.6.6.6\r\nX-Forwarded-Host: evil.test\r\nX-Forwarded-For: 1.2.3.4";
+        let forged = "\r\nx-wasm-ingress-policy: p0000000000000000\r\nProxy: http://evil\r\nX-Real-IP: 6.6.6.6\r\nX-Forwarded-Host: evil.test\r\nX-Forwarded-For: 1.2.3.4\r\nX-Original-Forwarded-Host: forged.test";
         let response = get(http, host, target, forged);
         assert_eq!(response.status, 200, "{host}{target}");
+        assert_eq!(response.header("server"), None, "no Server header, the backend's neither (ingress-nginx's more_clear_headers Server)");
         let echo = response.echo().unwrap();
         assert_eq!(echo.backend, "app", "{host}{target}");
         // What ingress-nginx's template sends upstream; the client's copies are replaced or dropped.
@@ -224,7 +225,17 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
         assert_eq!((header("x-forwarded-proto"), header("x-forwarded-scheme"), header("x-scheme")), (Some("http"), Some("http"), Some("http")));
         assert_eq!(header("x-forwarded-port"), Some(port.to_string().as_str()));
         assert_eq!(header("x-forwarded-host"), Some(host));
+        assert_eq!(header("x-original-forwarded-host"), Some("evil.test"), "the client's X-Forwarded-Host, as $http_x_forwarded_host");
+        assert_eq!(header("x-envoy-external-address"), None, "Envoy's own header, which ingress-nginx never sends");
     }
+    let plain = get(http, "plain.test", "/", "");
+    assert_eq!(plain.echo().unwrap().headers.get("x-original-forwarded-host"), None, "none sent: none passed on");
+    assert_eq!(get(http, "nowhere.test", "/", "").header("server"), None, "Envoy's own answers carry none either");
+    // HTTP/1.0 is served (Envoy answers 426 unless told), with and without a Host header.
+    let old = exchange(&mut connect(http), "GET / HTTP/1.0\r\nHost: plain.test", b"");
+    assert_eq!((old.status, old.echo().map(|e| e.backend)), (200, Some("app".to_string())));
+    let hostless = exchange(&mut connect(http), "GET / HTTP/1.0", b"");
+    assert_eq!(hostless.status, 404, "no Host: the default server, as nginx");
     assert_eq!(get(http, "not-an-alias.test", "/", "").status, 404, "only the listed aliases");
     let echo = get(http, "vhost.test", "/", "").echo().unwrap();
     assert_eq!((echo.host.as_str(), echo.headers.get("x-forwarded-host").map(String::as_str)), ("internal.example.com", Some("vhost.test")));
@@ -277,6 +288,21 @@ fn proxy_body_size_answers_413_before_the_upstream_sees_the_body() {
     assert_eq!(post_chunked(http, "default-size.test", &kib(2048)).status, 413);
     let response = post_chunked(http, "default-size.test", &kib(512));
     assert_eq!((response.status, response.echo().map(|e| e.body_bytes)), (200, Some(512 * 1024)));
+
+    // No Ingress here has TLS: as ingress-nginx, HTTPS is still served, with the controller's
+    // certificate (a TLS entry whose Secret is missing is redirected to a listener that exists).
+    assert!(!gateway.offered_certificate(Some("default-size.test"), true).unwrap().is_empty());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let status = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .danger_accept_invalid_certs(true)
+            .resolve("default-size.test", SocketAddr::from(([127, 0, 0, 1], 0)))
+            .build()
+            .unwrap();
+        client.get(gateway.https_url("default-size.test", "/")).send().await.unwrap().status().as_u16()
+    });
+    assert_eq!(status, 200);
 }
 
 /// ingress-nginx's log.go: `enable-access-log: "false"` is nginx's `access_log off` for the

@@ -10,7 +10,7 @@
 //!   client certificate is presented; a wrong CA is not served; a missing Secret denies (503);
 //! - `FCGI` answers 503 (Envoy has no FastCGI client);
 //! - `service-upstream`: the Service's cluster IP is the endpoint, not its EndpointSlices;
-//! - `x-forwarded-prefix` reaches the backend as `X-Forwarded-Prefix`;
+//! - `x-forwarded-prefix` reaches the backend as `X-Forwarded-Prefix`, beside a `rewrite-target`;
 //! - `default-backend`: a path whose Service has no endpoints (or does not exist) is answered by
 //!   that Service with ingress-nginx's `X-Code`/`X-Format`/`X-Namespace`/`X-Ingress-Name`/
 //!   `X-Service-Name`/`X-Service-Port` headers and its own path (test/e2e/annotations/
@@ -120,7 +120,8 @@ fn backend_protocols_and_upstream_tls_behave_like_ingress_nginx() {
         annotated("grpc", "plain", &[("backend-protocol", "GRPC")], "grpc.test"),
         annotated("grpcs", "tls", &[("backend-protocol", "GRPCS")], "grpcs.test"),
         annotated("fcgi", "plain", &[("backend-protocol", "FCGI")], "fcgi.test"),
-        annotated("prefix", "plain", &[("x-forwarded-prefix", "/api")], "prefix.test"),
+        annotated("prefix", "plain", &[("x-forwarded-prefix", "/api"), ("rewrite-target", "/app")], "prefix.test"),
+        annotated("prefix-alone", "plain", &[("x-forwarded-prefix", "/api")], "prefix-alone.test"),
         annotated(
             "verified",
             "mtls",
@@ -187,14 +188,19 @@ fn backend_protocols_and_upstream_tls_behave_like_ingress_nginx() {
     let (status, _) = request(&gateway, "https.test", Some(vec![b'h'; 2 << 20]), false);
     assert_eq!(status, 413);
 
-    // x-forwarded-prefix replaces what the client sent.
+    // x-forwarded-prefix replaces what the client sent, beside a rewrite-target; without one
+    // ingress-nginx sets nothing, so the client's own passes (xforwardedprefix.go pairs them).
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let echo = runtime.block_on(async {
-        let client = gateway.client(&["prefix.test"], None).unwrap();
-        let response = client.get(gateway.http_url("prefix.test", "/")).header("x-forwarded-prefix", "/evil").send().await.unwrap();
-        Echo::parse(&response.bytes().await.unwrap()).unwrap()
-    });
-    assert_eq!(echo.headers.get("x-forwarded-prefix").map(String::as_str), Some("/api"));
+    let prefix_seen = |host: &str| {
+        runtime.block_on(async {
+            let client = gateway.client(&[host], None).unwrap();
+            let response = client.get(gateway.http_url(host, "/")).header("x-forwarded-prefix", "/evil").send().await.unwrap();
+            Echo::parse(&response.bytes().await.unwrap()).unwrap()
+        })
+    };
+    let echo = prefix_seen("prefix.test");
+    assert_eq!((echo.headers.get("x-forwarded-prefix").map(String::as_str), echo.path.as_str()), (Some("/api"), "/app"));
+    assert_eq!(prefix_seen("prefix-alone.test").headers.get("x-forwarded-prefix").map(String::as_str), Some("/evil"));
 }
 
 #[test]

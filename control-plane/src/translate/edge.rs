@@ -15,8 +15,8 @@
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::{
-    http_protocol_options::HeadersWithUnderscoresAction, Http2ProtocolOptions, HttpProtocolOptions,
-    TypedExtensionConfig,
+    header_value_option::HeaderAppendAction, http_protocol_options::HeadersWithUnderscoresAction, HeaderValue, HeaderValueOption,
+    Http1ProtocolOptions, Http2ProtocolOptions, HttpProtocolOptions, TypedExtensionConfig,
 };
 use envoy_types::pb::envoy::config::common::mutation_rules::v3::{header_mutation, HeaderMutation as HeaderOp};
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_connection_manager::PathWithEscapedSlashesAction;
@@ -198,7 +198,17 @@ fn optional_duration(duration: Duration) -> Option<ProtoDuration> {
     (!duration.is_zero()).then(|| proto_duration(duration))
 }
 
+/// See [`early_header_mutation`].
+pub const ORIGINAL_FORWARDED_HOST: &str = "x-original-forwarded-host";
+
 impl EdgeSettings {
+    /// HTTP/1: HTTP/1.0 is served, as nginx serves it (Envoy answers 426 otherwise); one without
+    /// a Host header gets `_`, nginx's default server name, which no Ingress host can be, so it
+    /// reaches the default server as in nginx (Envoy answers 400 otherwise).
+    pub fn http1_protocol_options(&self) -> Http1ProtocolOptions {
+        Http1ProtocolOptions { accept_http_10: true, default_host_for_http_10: "_".into(), ..Default::default() }
+    }
+
     pub fn request_headers_timeout(&self) -> Option<ProtoDuration> {
         optional_duration(self.request_headers_timeout)
     }
@@ -258,16 +268,21 @@ impl EdgeSettings {
     }
 }
 
-/// Removes `headers` from every client request before routing and before any HTTP filter runs
-/// (HCM early header mutation): the internal headers can never be forged, even if the wasm filter
-/// were skipped.
-pub fn early_header_removal(headers: &[&str]) -> TypedExtensionConfig {
-    let mutation = HeaderMutation {
-        mutations: headers
-            .iter()
-            .map(|name| HeaderOp { action: Some(header_mutation::Action::Remove((*name).to_string())) })
-            .collect(),
+/// The HCM's early header mutation, before routing and before any HTTP filter runs: the
+/// client's `X-Forwarded-Host` kept as `X-Original-Forwarded-Host` (ingress-nginx's
+/// `proxy_set_header X-Original-Forwarded-Host $http_x_forwarded_host`; the filter then replaces
+/// `X-Forwarded-Host`), and `removed` taken off every client request, so the internal headers can
+/// never be forged, even if the wasm filter were skipped.
+pub fn early_header_mutation(removed: &[&str]) -> TypedExtensionConfig {
+    let remove = |name: &str| HeaderOp { action: Some(header_mutation::Action::Remove(name.to_string())) };
+    let original_host = HeaderValueOption {
+        header: Some(HeaderValue { key: ORIGINAL_FORWARDED_HOST.into(), value: "%REQ(x-forwarded-host)%".into(), ..Default::default() }),
+        append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+        ..Default::default()
     };
+    // A client's own copy never passes: the value is set only when the client sent the header.
+    let copy = [remove(ORIGINAL_FORWARDED_HOST), HeaderOp { action: Some(header_mutation::Action::Append(original_host)) }];
+    let mutation = HeaderMutation { mutations: copy.into_iter().chain(removed.iter().map(|name| remove(name))).collect() };
     TypedExtensionConfig {
         name: "envoy.http.early_header_mutation.header_mutation".to_string(),
         typed_config: Some(pack_any(mutation)),

@@ -60,7 +60,7 @@ use crate::translate::access_log as log_policy;
 use crate::translate::error_pages::{self, CUSTOM_RESPONSE_FILTER};
 use crate::translate::ratelimit::{self, RATE_LIMIT_FILTER};
 use crate::translate::clusters;
-use crate::translate::edge::{early_header_removal, EdgeSettings};
+use crate::translate::edge::{early_header_mutation, EdgeSettings};
 use crate::translate::routes::{self, BUFFER_FILTER, HTTPS_ROUTE_CONFIG, HTTP_ROUTE_CONFIG};
 
 /// Name of the plain-HTTP listener.
@@ -144,18 +144,18 @@ pub fn build_except(model: &Model, settings: &ListenerSettings, prebuilt: impl F
     let mut certificates = served_certificates(model);
     let mut secrets: Vec<Secret> = model.certificates.iter().map(|(name, cert)| tls_secret(name, cert)).collect();
     let mut listeners = vec![http_listener(settings.http_address, &settings.edge)];
-    if !certificates.is_empty() {
-        // The first certificate is what Envoy offers when no SNI matches: the default one.
-        let default = model.default_certificate.as_ref().filter(|name| model.certificates.contains_key(*name));
-        if let Some(name) = default {
-            certificates.retain(|c| c != name);
-            certificates.insert(0, name.clone());
-        }
-        if let Some(controller) = &settings.fallback_certificate {
-            certificates.insert(usize::from(default.is_some()), FALLBACK_CERTIFICATE_NAME.to_string());
-            secrets.push(tls_secret(FALLBACK_CERTIFICATE_NAME, &controller.for_names(&model.shielded_names)));
-            secrets.sort_by(|a, b| a.name.cmp(&b.name));
-        }
+    // The first certificate is what Envoy offers when no SNI matches: the default one. As
+    // ingress-nginx, HTTPS is served with it even when no Ingress has TLS (every host answers on
+    // 443; a TLS entry whose Secret is missing is redirected to a listener that exists).
+    let default = model.default_certificate.as_ref().filter(|name| model.certificates.contains_key(*name));
+    if let Some(name) = default {
+        certificates.retain(|c| c != name);
+        certificates.insert(0, name.clone());
+    }
+    if let Some(controller) = &settings.fallback_certificate {
+        certificates.insert(usize::from(default.is_some()), FALLBACK_CERTIFICATE_NAME.to_string());
+        secrets.push(tls_secret(FALLBACK_CERTIFICATE_NAME, &controller.for_names(&model.shielded_names)));
+        secrets.sort_by(|a, b| a.name.cmp(&b.name));
     }
     if !certificates.is_empty() || !model.passthrough.is_empty() {
         listeners.push(https_listener(settings.https_address, &certificates, model, &settings.edge));
@@ -468,7 +468,7 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
         // Before any filter and before routing: no client can send the internal cluster header,
         // even if the wasm filter were skipped (the filter removes it too).
         // A trusted load balancer's X-Forwarded-Port is kept (see `append_x_forwarded_port`).
-        early_header_mutation_extensions: vec![early_header_removal(
+        early_header_mutation_extensions: vec![early_header_mutation(
             &EARLY_REMOVED_HEADERS.into_iter().filter(|h| edge.trusted_proxy_hops == 0 || *h != "x-forwarded-port").collect::<Vec<_>>(),
         )],
         // X-Forwarded-Port: the port the client connected to (ingress-nginx sends it upstream; the
@@ -479,7 +479,11 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
         request_headers_timeout: edge.request_headers_timeout(),
         stream_idle_timeout: edge.stream_idle_timeout(),
         common_http_protocol_options: Some(edge.common_http_protocol_options()),
+        http_protocol_options: Some(edge.http1_protocol_options()),
         http2_protocol_options: Some(edge.http2_protocol_options()),
+        // ingress-nginx sends no Server header (`server_tokens off`, `more_clear_headers Server`):
+        // Envoy adds none either, and the route configuration removes the backend's.
+        server_header_transformation: http_connection_manager::ServerHeaderTransformation::PassThrough as i32,
         upgrade_configs: vec![http_connection_manager::UpgradeConfig {
             upgrade_type: "websocket".to_string(),
             // An upgraded stream's body never ends: the buffer filter would hold it forever.

@@ -91,13 +91,16 @@ fn route_configuration(name: &str, model: &Model, hsts: Option<&str>, tls: bool)
         most_specific_header_mutations_wins: true,
         request_headers_to_remove: REMOVED_UPSTREAM_HEADERS.iter().map(|h| h.to_string()).collect(),
         response_headers_to_add: hsts.map(|value| header("strict-transport-security", value)).into_iter().collect(),
+        // ingress-nginx: `server_tokens off` and `more_clear_headers Server`, the backend's too.
+        response_headers_to_remove: vec!["server".to_string()],
         ..Default::default()
     }
 }
 
-/// Request headers that never reach an upstream: the internal ones and `Proxy` (httpoxy, as
-/// ingress-nginx clears it).
-pub const REMOVED_UPSTREAM_HEADERS: [&str; 3] = [CLUSTER_HEADER, POLICY_HEADER, "proxy"];
+/// Request headers that never reach an upstream: the internal ones, `Proxy` (httpoxy, as
+/// ingress-nginx clears it) and Envoy's `x-envoy-external-address` (the client's address, set
+/// for edge requests; ingress-nginx sends X-Real-IP and X-Forwarded-For only).
+pub const REMOVED_UPSTREAM_HEADERS: [&str; 4] = [CLUSTER_HEADER, POLICY_HEADER, "proxy", "x-envoy-external-address"];
 
 /// What ingress-nginx's `proxy_set_header`s add to what Envoy already sends (X-Forwarded-Proto
 /// and -Port, X-Request-ID) and the filter sets (X-Forwarded-Host). Envoy fills the `%…%` values
@@ -569,7 +572,8 @@ mod tests {
         assert_eq!(hsts.header.as_ref().map(|h| (h.key.as_str(), h.value.as_str())), Some(("strict-transport-security", "max-age=31536000; includeSubDomains")));
         assert_eq!(hsts.append_action, HeaderAppendAction::OverwriteIfExistsOrAdd as i32, "an upstream's own header is replaced");
         for config in &configs {
-            assert_eq!(config.request_headers_to_remove, vec![CLUSTER_HEADER.to_string(), POLICY_HEADER.to_string(), "proxy".to_string()]);
+            assert_eq!(config.request_headers_to_remove, REMOVED_UPSTREAM_HEADERS.map(String::from));
+            assert_eq!(config.response_headers_to_remove, ["server"], "no Server header, as ingress-nginx");
             let added: Vec<(&str, &str)> =
                 config.request_headers_to_add.iter().filter_map(|h| h.header.as_ref()).map(|h| (h.key.as_str(), h.value.as_str())).collect();
             assert_eq!(added[0], ("x-real-ip", "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"));

@@ -131,7 +131,9 @@ impl NginxAnnotations {
     pub fn policy(&self, defaults: &behaviour::NginxDefaults, location: &Location<'_>) -> RoutePolicy {
         let listed = !self.lists_go_to_filter();
         let mut policy = self.behaviour.policy(defaults);
-        if let Some(prefix) = &self.behaviour.forwarded_prefix {
+        // Beside a rewrite only: none where the target is the path itself (buildProxyPass).
+        let rewrites = self.rewrite_target.as_deref().is_some_and(|target| target != location.path);
+        if let Some(prefix) = self.behaviour.forwarded_prefix.as_ref().filter(|_| rewrites) {
             policy.request_headers.insert("x-forwarded-prefix".into(), prefix.resolve(location));
         }
         // nginx's `proxy_set_header Connection`; a gRPC backend is spoken to by `grpc_pass`, which

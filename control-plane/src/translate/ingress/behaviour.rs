@@ -487,6 +487,11 @@ impl<'a> Reader<'a> {
         if value.is_empty() {
             return None;
         }
+        if self.get("rewrite-target").is_none_or(|target| target.is_empty()) {
+            // ingress-nginx's buildProxyPass sets it beside the rewrite only.
+            self.note("x-forwarded-prefix", Severity::Warning, "has no effect without rewrite-target (as in ingress-nginx); not sent".into());
+            return None;
+        }
         let why = if value.len() <= 1024 && value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
             match Template::parse(&value, Allowed::Everything) {
                 Ok(template) => return Some(template),

@@ -136,7 +136,8 @@ pub fn origin_pattern(origins: &[String]) -> String {
 /// `register` (which returns a policy's key).
 pub fn route_rule(config: &CorsConfig, base: &RoutePolicy, mut register: impl FnMut(RoutePolicy) -> String) -> Cors {
     let with_cors = RoutePolicy { cors: Some(config.headers.clone()), ..base.clone() };
-    let preflight = RoutePolicy { preflight: true, ..with_cors.clone() };
+    // nginx answers a preflight in its rewrite phase, before `limit_req` counts it.
+    let preflight = RoutePolicy { preflight: true, rate_limit: None, ..with_cors.clone() };
     let entries = config.headers.entries();
     Cors {
         origin_pattern: config.origins.as_deref().map(origin_pattern),

@@ -1382,7 +1382,9 @@ fn location_variables_name_each_paths_own_service() {
         ingress("vhost", &nginx(&[("upstream-vhost", "$service_name.$namespace.svc.cluster.local")]), &[rule("vhost.example.com", &[path("/a", "Prefix", "a", 80), path("/b", "Prefix", "b", 8080)])]),
         ingress("snippet", &nginx(&[("configuration-snippet", linkerd)]), &[rule("snippet.example.com", &[path("/a", "Prefix", "a", 80), path("/b", "Prefix", "b", 8080)])]),
         ingress("vhost-path", &nginx(&[("upstream-vhost", "$location_path.example")]), &[rule("path.example.com", &[path("/a", "Prefix", "a", 80)])]),
-        ingress("prefix", &nginx(&[("x-forwarded-prefix", "/$ingress_name$location_path")]), &[rule("prefix.example.com", &[path("/a", "Prefix", "a", 80)])]),
+        ingress("prefix", &nginx(&[("x-forwarded-prefix", "/$ingress_name$location_path"), ("rewrite-target", "/")]), &[rule("prefix.example.com", &[path("/a", "Prefix", "a", 80)])]),
+        // buildProxyPass sets it beside a rewrite only.
+        ingress("no-rewrite", &nginx(&[("x-forwarded-prefix", "/p")]), &[rule("no-rewrite.example.com", &[path("/a", "Prefix", "a", 80)])]),
     ]
     .concat());
     let forward_at = |host: &str, path: &str| match &route_at(&translation, host, path).action {
@@ -1399,10 +1401,15 @@ fn location_variables_name_each_paths_own_service() {
     let real_ip = ("x-real-ip".to_string(), "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%".to_string());
     assert_eq!(sent("/a"), [("l5d-dst-override".to_string(), "a.default.svc.cluster.local:80".to_string()), real_ip.clone()]);
     assert_eq!(sent("/b"), [("l5d-dst-override".to_string(), "b.default.svc.cluster.local:8080".to_string()), real_ip]);
-    let prefix = &translation.model.policies[&forward_at("prefix.example.com", "/a").policy].request_headers["x-forwarded-prefix"];
+    // rewrite-target puts the host in regex mode: its one route is `(?i)/a`.
+    let RouteAction::Forward(rewritten) = &host_of(&translation, "prefix.example.com").routes[0].action else { panic!("not forwarded") };
+    let prefix = &translation.model.policies[&rewritten.policy].request_headers["x-forwarded-prefix"];
     assert_eq!(prefix.envoy_format(), "/prefix/a");
+    let bare = forward_at("no-rewrite.example.com", "/a").policy;
+    assert!(translation.model.policies.get(&bare).is_none_or(|p| !p.request_headers.contains_key("x-forwarded-prefix")));
     let lines = diagnostic_lines(&translation);
     assert!(lines.iter().any(|l| l.contains("upstream-vhost") && l.contains("$location_path is not part of a host name")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("default/no-rewrite") && l.contains("has no effect without rewrite-target")), "{lines:#?}");
     assert!(!lines.iter().any(|l| l.contains("configuration-snippet")), "the snippet is applied: {lines:#?}");
 }
 
