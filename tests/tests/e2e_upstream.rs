@@ -595,3 +595,24 @@ fn external_name_services_are_looked_up_and_served_as_ingress_nginx_does() {
     let gone = wasm_ingress_tests::gateway::wait_until(Duration::from_secs(15), || Ok(get_with(&gateway, "echo", "/get", &[]).0 == 503));
     assert!(gone.is_ok(), "the Service was deleted: 503 again");
 }
+
+/// A backend that refuses connections is nginx's 502 Bad Gateway (after the retries), a Service
+/// without endpoints stays 503, each with nginx's status line as body (Envoy would say 503 with its
+/// own text for both).
+#[test]
+fn a_backend_that_refuses_connections_answers_502_as_nginx() {
+    let dead = EchoBackend::spawn("dead", Ipv4Addr::new(127, 0, 0, 158)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "dead", &[("http", 80)], &[&dead]);
+    objects.extend(manifests::service("default", "empty", &[("http", 80)], &[]));
+    objects.push(annotated("dead", "dead", &[], "dead.test"));
+    objects.push(annotated("empty", "empty", &[], "empty.test"));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    assert_eq!(get_with(&gateway, "dead.test", "/", &[]).0, 200, "served while the backend runs");
+    drop(dead);
+    let (status, body, _) = get_with(&gateway, "dead.test", "/", &[]);
+    assert_eq!((status, body.as_str()), (502, "502 Bad Gateway\n"));
+    let (status, body, _) = get_with(&gateway, "empty.test", "/", &[]);
+    assert_eq!((status, body.as_str()), (503, "503 Service Temporarily Unavailable\n"));
+}

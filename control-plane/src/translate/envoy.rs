@@ -491,6 +491,7 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
             ..Default::default()
         }],
         access_log: if edge.disable_access_log { Vec::new() } else { vec![stdout_access_log()] },
+        local_reply_config: Some(crate::translate::local_reply::local_reply_config()),
         ..Default::default()
     }
 }

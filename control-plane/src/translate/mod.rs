@@ -8,5 +8,6 @@ pub mod edge;
 pub mod error_pages;
 pub mod envoy;
 pub mod ingress;
+pub mod local_reply;
 pub mod ratelimit;
 pub mod routes;
