@@ -44,6 +44,9 @@ pub enum Via {
     TooLong,
     /// The selected virtual host's `app_root` (the request path is exactly `/`); no route was looked at.
     AppRoot,
+    /// A location of ingress-nginx's default server (`_`, the requests no Ingress host takes):
+    /// `/healthz` (200) or `/nginx_status` (403); see `matcher::decide`.
+    DefaultServer,
 }
 
 /// What to do with the request.

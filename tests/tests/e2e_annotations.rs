@@ -231,6 +231,10 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
     let plain = get(http, "plain.test", "/", "");
     assert_eq!(plain.echo().unwrap().headers.get("x-original-forwarded-host"), None, "none sent: none passed on");
     assert_eq!(get(http, "nowhere.test", "/", "").header("server"), None, "Envoy's own answers carry none either");
+    // ingress-nginx's default server: cloud load balancers' health checks by address on port 80.
+    assert_eq!(get(http, "10.1.2.3", "/healthz", "").status, 200);
+    assert_eq!(get(http, "10.1.2.3", "/nginx_status", "").status, 403);
+    assert_eq!(get(http, "plain.test", "/healthz", "").echo().map(|e| e.backend), Some("app".to_string()), "a named host's own paths");
     // HTTP/1.0 is served (Envoy answers 426 unless told), with and without a Host header.
     let old = exchange(&mut connect(http), "GET / HTTP/1.0\r\nHost: plain.test", b"");
     assert_eq!((old.status, old.echo().map(|e| e.backend)), (200, Some("app".to_string())));

@@ -302,6 +302,9 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
         Via::AppRoot => {
             let _ = writeln!(out, "route:     the host's app-root answers \"GET /\" before any path is tried");
         }
+        Via::DefaultServer => {
+            let _ = writeln!(out, "route:     no Ingress host takes it: ingress-nginx's default server answers /healthz (200) and /nginx_status (403) itself");
+        }
         Via::Route => {
             if let Some(route) = decision.route {
                 let _ = writeln!(out, "route:     {} from Ingress {}", describe_match(&route.path), route.origin);

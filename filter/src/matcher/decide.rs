@@ -1,6 +1,9 @@
 //! The decision for one request: too long a path is 414; else the selected host's `app_root`, its
 //! matching route (or that route's `https_redirect` over plain HTTP), its `fallback`; else the
-//! table's default backend; else 404.
+//! table's default backend; else 404. A request no Ingress host takes (ingress-nginx's default
+//! server `_`) to `/healthz` or `/nginx_status` is answered as that server's own prefix locations
+//! answer it, unless a host-less route matches it as nginx would prefer (see
+//! [`DEFAULT_SERVER_LOCATIONS`]).
 
 use super::paths::PathIndex;
 use super::{CompiledTable, Decision, Outcome, RequestParts, Via, NOT_FOUND_BODY, URI_TOO_LONG_BODY};
@@ -23,6 +26,10 @@ impl CompiledTable {
             };
         }
         let selected = self.index.hosts.select(request.authority).and_then(|i| Some((self.table.hosts.get(i)?, self.index.vhosts.get(i)?)));
+        let default_server = selected.is_none_or(|(vhost, _)| vhost.host.is_empty());
+        if let Some(outcome) = default_server.then(|| default_server_location(request.path, selected.map(|(_, index)| index))).flatten() {
+            return Decision { vhost: selected.map(|(vhost, _)| vhost.host.as_str()), route: None, via: Via::DefaultServer, outcome };
+        }
         if let Some((vhost, index)) = selected {
             if let Some(decision) = route_in_host(vhost, index, request, random) {
                 return decision;
@@ -46,6 +53,24 @@ impl CompiledTable {
     }
 }
 
+
+/// ingress-nginx's default server's own locations: `location /healthz { return 200; }` ("health
+/// checks in cloud providers") and `location /nginx_status` (`stub_status`, allowed from the pod
+/// itself only: 403 from anywhere else), both prefix locations.
+pub const DEFAULT_SERVER_LOCATIONS: [(&str, u16, &str); 2] = [("/healthz", 200, ""), ("/nginx_status", 403, crate::decision::FORBIDDEN_BODY)];
+
+/// The answer of a default-server location for `path`, unless a host-less route (`index`) wins
+/// by nginx's location order: an exact path or a prefix at least as long, or a regex (nginx tries
+/// regex locations after the longest prefix).
+fn default_server_location(path: &[u8], index: Option<&PathIndex>) -> Option<Outcome<'static>> {
+    let (path, _) = split_path(path);
+    let &(location, status, body) = DEFAULT_SERVER_LOCATIONS.iter().find(|(location, _, _)| path.starts_with(location.as_bytes()))?;
+    let hit = index.and_then(|index| index.lookup(&String::from_utf8_lossy(path)));
+    match hit {
+        Some(hit) if hit.regex.is_some() || hit.matched_len >= location.len() => None,
+        _ => Some(Outcome::Respond { status, body }),
+    }
+}
 
 /// The decision of the selected host — its `app_root`, a matching route, or its `fallback` — or
 /// `None` when none applies (the table's default backend decides).

@@ -804,3 +804,33 @@ fn the_table_says_whether_routing_reads_the_scheme_or_the_listener_port() {
         assert_eq!((compiled.needs_scheme(), compiled.needs_listener_port()), expected, "{name}");
     }
 }
+
+/// ingress-nginx's default server (`_`) answers `/healthz` (200: cloud load balancers' health
+/// checks on port 80) and `/nginx_status` (403 from outside the pod) from its own prefix
+/// locations, for requests no Ingress host takes; a host-less route that nginx would prefer (an
+/// exact path, a prefix at least as long, a regex) still wins, and a named host is never touched.
+#[test]
+fn the_default_server_answers_healthz_and_nginx_status_as_ingress_nginx() {
+    let hostless = vhost("", vec![prefix("/", "catch"), prefix("/healthz/deep", "deep"), exact("/nginx_status", "status-page")]);
+    let compiled = table(vec![vhost("app.example", vec![prefix("/", "app")]), hostless], Some("default"));
+    let rows = [
+        ("app.example", "/healthz", "app"),
+        ("unknown.example", "/healthz", "status 200"),
+        ("unknown.example", "/healthz?probe=1", "status 200"),
+        ("unknown.example", "/healthzX", "status 200"),
+        ("unknown.example", "/healthz/deep/x", "deep"),
+        ("unknown.example", "/nginx_status", "status-page"),
+        ("unknown.example", "/nginx_status/x", "status 403"),
+        ("", "/healthz", "status 200"),
+        ("unknown.example", "/other", "catch"),
+    ];
+    for (host, path, expected) in rows {
+        assert_eq!(served_by(&compiled, host, path), expected, "{host}{path}");
+    }
+    let bare = table(vec![vhost("app.example", vec![prefix("/", "app")])], None);
+    assert_eq!(bare.route(&RequestParts::new(b"1.2.3.4", b"/healthz"), 0).via, Via::DefaultServer);
+    assert_eq!(served_by(&bare, "1.2.3.4", "/nginx_status"), "status 403");
+    assert_eq!(served_by(&bare, "1.2.3.4", "/other"), "status 404");
+    let regex_mode = table(vec![vhost("", vec![regex("(?i)/.*", "regex")])], None);
+    assert_eq!(served_by(&regex_mode, "x", "/healthz"), "regex", "nginx tries regex locations after the longest prefix");
+}
