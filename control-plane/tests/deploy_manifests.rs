@@ -381,6 +381,10 @@ fn envoy_gets_the_rendered_bootstrap_and_the_filter_at_the_path_the_control_plan
         BTreeMap::from([(80, i32::from(args.http_listen.port())), (443, i32::from(args.https_listen.port()))])
     );
     assert!(args.http_listen.ip().is_unspecified() && args.https_listen.ip().is_unspecified(), "Envoy must listen on the pod IP");
+    // On the ports clients use, as nginx: X-Forwarded-Port and from-to-www redirects say 80/443.
+    assert_eq!((args.http_listen.port(), args.https_listen.port()), (80, 443));
+    let sysctls = pod_spec(envoy_deployment).security_context.as_ref().and_then(|s| s.sysctls.clone()).unwrap_or_default();
+    assert!(sysctls.iter().any(|s| s.name == "net.ipv4.ip_unprivileged_port_start" && s.value == "0"), "ports below 1024 without root: {sysctls:?}");
     let readiness = envoy.readiness_probe.as_ref().and_then(|p| p.tcp_socket.as_ref()).expect("Envoy readiness");
     assert_eq!(container_port(envoy, &readiness.port), i32::from(args.http_listen.port()));
     assert!(envoy.image.as_deref().unwrap().ends_with("v1.40.0"), "Envoy 1.40, as the tests use");
