@@ -199,6 +199,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("upstream-hash-by-subset", Differs),
     entry("upstream-hash-by-subset-size", Applied),
     entry("upstream-vhost", Applied),
+    entry("use-port-in-redirects", NotYet),
     entry("use-proxy-protocol", Differs),
     entry("use-regex", Applied),
     entry("whitelist-source-range", Applied),
