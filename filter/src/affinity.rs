@@ -18,9 +18,12 @@ use crate::table::Canary;
 /// What separates the endpoint part from the backend part, as in ingress-nginx.
 const DELIMITER: u8 = b'|';
 
-/// The backend key of `cluster` in the sticky cookie (16 hex digits).
+/// The backend key of `cluster` in the sticky cookie (16 hex digits): of its Service port only
+/// (`namespace/service/port`, without the `~options` suffix), as ingress-nginx keys it by
+/// `namespace-service-port`, so a client stays on its backend when the upstream's options change.
 pub fn backend_key(cluster: &str) -> String {
-    format!("{:016x}", fnv1a(cluster.as_bytes()))
+    let service_port = cluster.split_once('~').map_or(cluster, |(base, _)| base);
+    format!("{:016x}", fnv1a(service_port.as_bytes()))
 }
 
 /// The backend part of cookie `name` in a `Cookie` header: what follows its last `|` (quotes
@@ -161,6 +164,7 @@ mod tests {
         let (main_key, canary_key) = (backend_key(main), backend_key("default/canary/80"));
         assert_ne!(main_key, canary_key);
         assert_eq!(main_key.len(), 16);
+        assert_eq!(backend_key("default/main/80~494ea0984cd8"), main_key, "the Service port alone: an upstream option changed keeps the client");
         let cookie = |backend: &str| format!("a=1; aff=\"e3b0c442|{backend}\"").into_bytes();
         let cases = [
             (cookie(&main_key), false, Some(false)),

@@ -41,6 +41,8 @@ const HOSTS: &[(&str, Option<Annotations>)] = &[
     ("cookie.test", Some(&[("canary-by-header", "CanaryByHeader"), ("canary-by-cookie", "Canary-By-Cookie")])),
     ("all.test", Some(&[("canary-weight", "100")])),
     ("half.test", Some(&[("canary-weight", "50")])),
+    // ingress-nginx validates values with its BasicCharsRegex: a version string works.
+    ("version.test", Some(&[("canary-by-header", "X-Version"), ("canary-by-header-value", "v1.2")])),
 ];
 
 struct Client {
@@ -99,10 +101,15 @@ fn canary_ingresses_behave_like_ingress_nginx() {
     ));
     // A canary with no main Ingress.
     objects.push(ingress("lonely-canary", &[("canary", "true"), ("canary-by-header", "CanaryByHeader")], "lonely.test", "canary-svc"));
+    // A canary scaled to zero: ingress-nginx has no balancer for it, the main backend answers.
+    objects.extend(manifests::service("default", "scaled-to-zero", &[("http", 80)], &[]));
+    objects.extend(manifests::service("default", "main-idle", &[("http", 80)], &[&main]));
+    objects.push(ingress("idle", &[], "idle.test", "main-idle"));
+    objects.push(ingress("idle-canary", &[("canary", "true"), ("canary-weight", "100")], "idle.test", "scaled-to-zero"));
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();
     let mut hosts: Vec<&str> = HOSTS.iter().map(|(h, _)| *h).collect();
-    hosts.extend(["elsewhere.test", "lonely.test"]);
+    hosts.extend(["elsewhere.test", "lonely.test", "idle.test"]);
     let client = Client::new(gateway.http, &hosts);
 
     let served = |backend: &str| (200, backend.to_string());
@@ -127,6 +134,9 @@ fn canary_ingresses_behave_like_ingress_nginx() {
         ("header never beats cookie always", "cookie.test", "/info", &[("CanaryByHeader", "never"), ("Cookie", "Canary-By-Cookie=always")], served("main")),
         ("other header value, cookie always", "cookie.test", "/info", &[("CanaryByHeader", "x"), ("Cookie", "Canary-By-Cookie=always")], served("canary")),
         ("weight 100", "all.test", "/info", &[], served("canary")),
+        ("weight 100 to a canary without endpoints", "idle.test", "/info", &[], served("main")),
+        ("a dotted value", "version.test", "/info", &[("X-Version", "v1.2")], served("canary")),
+        ("another version", "version.test", "/info", &[("X-Version", "v1.3")], served("main")),
         ("weight 100, header never is not a rule here", "all.test", "/info", &[("CanaryByHeader", "never")], served("canary")),
         ("canary without a main Ingress", "lonely.test", "/info", &[("CanaryByHeader", "always")], (404, String::new())),
     ];

@@ -124,7 +124,7 @@ fn check_forward(forward: &Forward) -> Result<(), String> {
         crate::satisfy::check(lists, has_auth).map_err(|e| format!("lists_first: {e}"))?;
     }
     if let Some(name) = &forward.affinity_cookie {
-        check_token("affinity cookie", name).map_err(|e| format!("affinity_cookie: {e}"))?;
+        check_cookie_name("affinity cookie", name).map_err(|e| format!("affinity_cookie: {e}"))?;
     }
     if let Some(key) = &forward.subset_hash {
         check_subset_hash(key).map_err(|e| format!("subset_hash: {e}"))?;
@@ -146,7 +146,7 @@ fn check_response(response: &ResponseRewrite) -> Result<(), String> {
         crate::auth::check_template(&pair.to).map_err(|e| format!("{name}: to {e}"))?;
     }
     if let Some(cookie) = &response.conditional_samesite_none {
-        check_token("conditional_samesite_none", cookie)?;
+        check_cookie_name("conditional_samesite_none", cookie)?;
     }
     Ok(())
 }
@@ -220,7 +220,7 @@ fn check_canary(canary: &Canary) -> Result<(), String> {
         }
     }
     if let Some(cookie) = &canary.cookie {
-        check_token("cookie name", cookie)?;
+        check_basic_chars("cookie name", cookie)?;
     }
     if canary.weight_total == 0 {
         return Err("weight_total is 0".into());
@@ -247,6 +247,26 @@ pub fn check_token(what: &str, name: &str) -> Result<(), String> {
     let token = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
     if name.is_empty() || name.len() > MAX_CANARY_NAME_BYTES || !name.bytes().all(token) {
         return Err(format!("{what} {name:?} is not 1 to {MAX_CANARY_NAME_BYTES} letters, digits, '-' or '_'"));
+    }
+    Ok(())
+}
+
+/// A sticky cookie's name: a [`check_token`] that may also hold `.` and `~` (RFC 6265 token
+/// characters ingress-nginx's `BasicCharsRegex` allows, as in `SERVER.ID`).
+pub fn check_cookie_name(what: &str, name: &str) -> Result<(), String> {
+    let cookie = |b: u8| b.is_ascii_alphanumeric() || b"-_.~".contains(&b);
+    if name.is_empty() || name.len() > MAX_CANARY_NAME_BYTES || !name.bytes().all(cookie) {
+        return Err(format!("{what} {name:?} is not 1 to {MAX_CANARY_NAME_BYTES} letters, digits, '-', '_', '.' or '~'"));
+    }
+    Ok(())
+}
+
+/// A canary cookie name or header value: 1..=MAX_CANARY_NAME_BYTES of ingress-nginx's
+/// `BasicCharsRegex` (`[A-Za-z0-9/\-._~:]`), which it validates them with (`v1.2`, `canary.flag`).
+pub fn check_basic_chars(what: &str, value: &str) -> Result<(), String> {
+    let basic = |b: u8| b.is_ascii_alphanumeric() || b"/-._~:".contains(&b);
+    if value.is_empty() || value.len() > MAX_CANARY_NAME_BYTES || !value.bytes().all(basic) {
+        return Err(format!("{what} {value:?} is not 1 to {MAX_CANARY_NAME_BYTES} letters, digits or '/', '-', '.', '_', '~', ':'"));
     }
     Ok(())
 }

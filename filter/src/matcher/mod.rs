@@ -48,7 +48,7 @@ pub use crate::decision::{Decision, Outcome, Via, NOT_FOUND_BODY, URI_TOO_LONG_B
 pub use crate::limits::MAX_TABLE_JSON_BYTES;
 pub use crate::redirect::check_redirect;
 pub use crate::request::RequestParts;
-pub use check::{check_action, check_route, check_token, compile_header_regex};
+pub use check::{check_action, check_basic_chars, check_cookie_name, check_route, check_token, compile_header_regex};
 use check::{check_host_answers, check_table};
 use hosts::HostNames;
 use paths::PathIndex;

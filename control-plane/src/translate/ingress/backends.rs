@@ -111,6 +111,24 @@ impl<'s> Backends<'s> {
         })
     }
 
+    /// A canary's cluster, when its Service has ready endpoints. Without them ingress-nginx has no
+    /// balancer for the canary (`balancer.lua` drops a backend without endpoints), so the main
+    /// backend answers every request: `None`, with a warning saying so.
+    pub(super) fn resolve_canary(
+        &mut self,
+        ingress: &ObjectKey,
+        field: &str,
+        backend: &IngressBackend,
+        options: &UpstreamOptions,
+        diagnostics: &mut Diagnostics,
+    ) -> Option<ClusterName> {
+        let answer = "the main Ingress's backend answers the canary's requests (as ingress-nginx)";
+        match self.resolve_service(ingress, field, backend, options, answer, diagnostics)? {
+            Resolved::Served(cluster) => Some(cluster),
+            Resolved::Unserved(_) => None,
+        }
+    }
+
     /// The cluster that answers `custom-http-errors` for Ingress `ingress`: its `default-backend`
     /// Service spoken to as `options`, if it has ready endpoints (then it is kept).
     pub(super) fn error_page_cluster(&mut self, ingress: &ObjectKey, service: &str, options: &UpstreamOptions, diagnostics: &mut Diagnostics) -> Option<ClusterName> {

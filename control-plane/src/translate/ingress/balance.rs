@@ -203,9 +203,10 @@ fn conditional_samesite_none(reader: &mut Reader<'_>, sticky: &Hashing) -> Optio
 fn cookie(reader: &mut Reader<'_>) -> Hashing {
     let token = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     let name = match reader.get("session-cookie-name").map(str::trim).filter(|v| !v.is_empty()) {
-        Some(name) if name.chars().all(token) => name.to_string(),
+        // The filter's own check: letters, digits, `-_.~` (`SERVER.ID`).
+        Some(name) if wasm_ingress_filter::matcher::check_cookie_name("session-cookie-name", name).is_ok() => name.to_string(),
         Some(name) => {
-            reader.note("session-cookie-name", Severity::Warning, format!("{name:?} may only hold letters, digits, '-' and '_'; {DEFAULT_COOKIE_NAME} is used"));
+            reader.note("session-cookie-name", Severity::Warning, format!("{name:?} may only hold letters, digits, '-', '_', '.' and '~'; {DEFAULT_COOKIE_NAME} is used"));
             DEFAULT_COOKIE_NAME.to_string()
         }
         None => DEFAULT_COOKIE_NAME.to_string(),
@@ -221,8 +222,13 @@ fn cookie(reader: &mut Reader<'_>) -> Hashing {
         }
     }
     if let Some(samesite) = reader.get("session-cookie-samesite").map(str::trim).filter(|s| !s.is_empty()) {
-        if ["none", "lax", "strict"].contains(&samesite.to_ascii_lowercase().as_str()) {
+        // ingress-nginx's cookie library (lua-resty-cookie's `bake`) writes the attribute only
+        // for these exact spellings and drops any other: `lax` gives a cookie without SameSite.
+        if ["None", "Lax", "Strict"].contains(&samesite) {
             attributes.push(("SameSite".to_string(), samesite.to_string()));
+        } else {
+            let note = format!("{samesite:?}: ingress-nginx writes SameSite only for None, Lax or Strict (that case); the cookie gets none, as there");
+            reader.note("session-cookie-samesite", Severity::Warning, note);
         }
     }
     let secure = reader.get("session-cookie-secure").map(str::trim) == Some("true");
@@ -286,11 +292,27 @@ mod tests {
     }
 
     #[test]
+    fn samesite_is_written_for_its_three_spellings_and_cookie_names_may_hold_dots() {
+        let attributes = |samesite: &str| match read(&[("affinity", "cookie"), ("session-cookie-samesite", samesite)]).hash {
+            Some(Hashing::Cookie { attributes, .. }) => attributes,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(attributes("Lax"), [("SameSite".to_string(), "Lax".to_string())]);
+        assert_eq!(attributes("lax"), [], "lua-resty-cookie drops other spellings");
+        let name = |name: &str| match read(&[("affinity", "cookie"), ("session-cookie-name", name)]).hash {
+            Some(Hashing::Cookie { name, .. }) => name,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(name("SERVER.ID"), "SERVER.ID");
+        assert_eq!(name("a/b"), DEFAULT_COOKIE_NAME);
+    }
+
+    #[test]
     fn conditional_samesite_none_names_the_cookie_only_with_samesite_none() {
         let conditional = |pairs: &[(&str, &str)]| read(&[&[("affinity", "cookie"), ("session-cookie-name", "route")], pairs].concat()).conditional_samesite_none;
         let on = ("session-cookie-conditional-samesite-none", "true");
         assert_eq!(conditional(&[("session-cookie-samesite", "None"), on]).as_deref(), Some("route"));
-        assert_eq!(conditional(&[("session-cookie-samesite", "none"), on]).as_deref(), Some("route"));
+        assert_eq!(conditional(&[("session-cookie-samesite", "none"), on]), None, "no SameSite at all for `none` (lua-resty-cookie)");
         assert_eq!(conditional(&[("session-cookie-samesite", "Lax"), on]), None);
         assert_eq!(conditional(&[on]), None);
         assert_eq!(conditional(&[("session-cookie-samesite", "None")]), None);

@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
-use wasm_ingress_filter::matcher::{check_token, compile_header_regex};
+use wasm_ingress_filter::matcher::{check_basic_chars, check_token, compile_header_regex};
 use wasm_ingress_filter::table::{Canary, CanaryHeader, CanaryHeaderRule, RouteAction};
 
 use crate::model::{Balance, ObjectRef, Severity, UpstreamOptions};
@@ -78,7 +78,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Option<CanaryRules>, Ve
         name: name.to_ascii_lowercase().replace('_', "-"),
         rule: header_rule(&mut reader),
     });
-    let cookie = reader_token(&mut reader, "canary-by-cookie");
+    let cookie = reader_basic_chars(&mut reader, "canary-by-cookie");
     let weight = reader.integer("canary-weight").map_or(0, saturate);
     let weight_total = reader.integer("canary-weight-total").map_or(MIN_WEIGHT_TOTAL, saturate).max(MIN_WEIGHT_TOTAL);
     let legacy_affinity = affinity_behaviour(&mut reader);
@@ -116,9 +116,23 @@ fn reader_token(reader: &mut Reader<'_>, name: &str) -> Option<String> {
     Some(value.to_string())
 }
 
+/// A cookie name or header value ingress-nginx accepts (its `BasicCharsRegex`: `v1.2`,
+/// `canary.flag`), else `None` with a warning.
+fn reader_basic_chars(reader: &mut Reader<'_>, name: &str) -> Option<String> {
+    let value = reader.get(name)?.trim();
+    if value.is_empty() {
+        return None;
+    }
+    if let Err(reason) = check_basic_chars(name, value) {
+        reader.note(name, Severity::Warning, format!("{reason}; ignored (as ingress-nginx)"));
+        return None;
+    }
+    Some(value.to_string())
+}
+
 /// `canary-by-header-value`, else `-pattern`, else always/never.
 fn header_rule(reader: &mut Reader<'_>) -> CanaryHeaderRule {
-    if let Some(value) = reader_token(reader, "canary-by-header-value") {
+    if let Some(value) = reader_basic_chars(reader, "canary-by-header-value") {
         return CanaryHeaderRule::Value(value);
     }
     let Some(pattern) = reader.get("canary-by-header-pattern").filter(|p| !p.is_empty()) else {
@@ -234,13 +248,12 @@ fn attach_one(
         }
     };
     let options = main.1.clone();
-    let Some(RouteAction::Forward(forward)) = backends.resolve(&canary.key, &target.field, target.backend, &options, diagnostics) else {
-        let message = format!("the canary's backend cannot be served; {} keeps its main backend only", describe());
+    let Some(first) = backends.resolve_canary(&canary.key, &target.field, target.backend, &options, diagnostics) else {
+        let message = format!("the canary's backend cannot be served (no Service, port or ready endpoint); {} keeps its main backend only", describe());
         diagnostics.push(object, target.field.clone(), Severity::Warning, message);
         return false;
     };
-    let Some(first) = forward.backends.first() else { return false };
-    if first.cluster.service_port_part() == main.0 {
+    if first.service_port_part() == main.0 {
         let message = format!("the canary sends to the same Service port as the main Ingress of {}; it has no effect (as in ingress-nginx)", describe());
         diagnostics.push(object, target.field.clone(), Severity::Warning, message);
         return false;
@@ -293,10 +306,7 @@ fn join(
     // none for it: a round-robin cluster computes no hash).
     let legacy = canary.rules.legacy_affinity && forward.affinity_cookie.is_some();
     let options = &UpstreamOptions { balance: if legacy { Balance::RoundRobin } else { options.balance }, ..options.clone() };
-    let Some(RouteAction::Forward(resolved)) = backends.resolve(&canary.key, &target.field, target.backend, options, diagnostics) else {
-        return false;
-    };
-    let Some(cluster) = resolved.backends.into_iter().next().map(|b| b.cluster) else { return false };
+    let Some(cluster) = backends.resolve_canary(&canary.key, &target.field, target.backend, options, diagnostics) else { return false };
     let rules = &canary.rules;
     forward.canary = Some(Box::new(Canary {
         cluster,

@@ -106,6 +106,9 @@ fn canary_rules_read_like_ingress_nginx() {
         ("total at most 100 counts as 100", vec![("canary-weight", "5"), ("canary-weight-total", "10")], None, None, 5, 100),
         ("total above 100", vec![("canary-weight", "1000"), ("canary-weight-total", "1000")], None, None, 1000, 1000),
         ("bad weight", vec![("canary-weight", "half")], None, None, 0, 100),
+        // ingress-nginx's BasicCharsRegex for values and cookie names: versions, dotted names.
+        ("dotted value and cookie", vec![("canary-by-header", "X-Version"), ("canary-by-header-value", "v1.2"), ("canary-by-cookie", "canary.flag")], by_header("x-version", CanaryHeaderRule::Value("v1.2".into())), Some("canary.flag"), 0, 100),
+        ("value outside its characters", vec![("canary-by-header", "X-Version"), ("canary-by-header-value", "v 1"), ("canary-weight", "5")], by_header("x-version", CanaryHeaderRule::AlwaysNever), None, 5, 100),
     ];
     for (name, extra, header, cookie, weight, weight_total) in cases {
         let mut annotations = vec![("canary", "true")];
@@ -114,6 +117,20 @@ fn canary_rules_read_like_ingress_nginx() {
         let canary = canary_of(&translation, "foo", "/info").unwrap_or_else(|| panic!("{name}: not attached"));
         assert_eq!((&canary.header, canary.cookie.as_deref(), canary.weight, canary.weight_total), (&header, cookie, weight, weight_total), "{name}");
     }
+}
+
+/// ingress-nginx has no balancer for a backend without endpoints (`balancer.lua`), so a canary
+/// scaled to zero (or not ready yet) leaves every request to the main backend, not 503.
+#[test]
+fn a_canary_without_ready_endpoints_leaves_the_requests_to_the_main_backend() {
+    let translation = run(&[
+        main_ingress("foo", "Prefix"),
+        canary_ingress("canary", "2024-02-01T00:00:00Z", &[("canary", "true"), ("canary-weight", "100")], "foo", "Prefix", "idle", 80),
+    ]
+    .concat());
+    assert_eq!(canary_of(&translation, "foo", "/info"), None);
+    let lines = diagnostic_lines(&translation);
+    assert!(lines.iter().any(|l| l.contains("default/canary") && l.contains("keeps its main backend only")), "{lines:#?}");
 }
 
 #[test]
