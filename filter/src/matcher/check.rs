@@ -244,9 +244,15 @@ fn check_subset_hash(key: &crate::subset::HashKey) -> Result<(), String> {
 /// A header or cookie name: 1..=MAX_CANARY_NAME_BYTES of `[A-Za-z0-9_-]` (the characters
 /// ingress-nginx accepts in canary header and cookie names).
 pub fn check_token(what: &str, name: &str) -> Result<(), String> {
-    let token = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
-    if name.is_empty() || name.len() > MAX_CANARY_NAME_BYTES || !name.bytes().all(token) {
-        return Err(format!("{what} {name:?} is not 1 to {MAX_CANARY_NAME_BYTES} letters, digits, '-' or '_'"));
+    check_chars(what, name, b"-_", "letters, digits, '-' or '_'")
+}
+
+/// `value` is 1..=MAX_CANARY_NAME_BYTES of ASCII letters, digits and `extra` (`Err` says so,
+/// with `described`).
+fn check_chars(what: &str, value: &str, extra: &[u8], described: &str) -> Result<(), String> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || extra.contains(&b);
+    if value.is_empty() || value.len() > MAX_CANARY_NAME_BYTES || !value.bytes().all(allowed) {
+        return Err(format!("{what} {value:?} is not 1 to {MAX_CANARY_NAME_BYTES} {described}"));
     }
     Ok(())
 }
@@ -254,21 +260,13 @@ pub fn check_token(what: &str, name: &str) -> Result<(), String> {
 /// A sticky cookie's name: a [`check_token`] that may also hold `.` and `~` (RFC 6265 token
 /// characters ingress-nginx's `BasicCharsRegex` allows, as in `SERVER.ID`).
 pub fn check_cookie_name(what: &str, name: &str) -> Result<(), String> {
-    let cookie = |b: u8| b.is_ascii_alphanumeric() || b"-_.~".contains(&b);
-    if name.is_empty() || name.len() > MAX_CANARY_NAME_BYTES || !name.bytes().all(cookie) {
-        return Err(format!("{what} {name:?} is not 1 to {MAX_CANARY_NAME_BYTES} letters, digits, '-', '_', '.' or '~'"));
-    }
-    Ok(())
+    check_chars(what, name, b"-_.~", "letters, digits, '-', '_', '.' or '~'")
 }
 
 /// A canary cookie name or header value: 1..=MAX_CANARY_NAME_BYTES of ingress-nginx's
 /// `BasicCharsRegex` (`[A-Za-z0-9/\-._~:]`), which it validates them with (`v1.2`, `canary.flag`).
 pub fn check_basic_chars(what: &str, value: &str) -> Result<(), String> {
-    let basic = |b: u8| b.is_ascii_alphanumeric() || b"/-._~:".contains(&b);
-    if value.is_empty() || value.len() > MAX_CANARY_NAME_BYTES || !value.bytes().all(basic) {
-        return Err(format!("{what} {value:?} is not 1 to {MAX_CANARY_NAME_BYTES} letters, digits or '/', '-', '.', '_', '~', ':'"));
-    }
-    Ok(())
+    check_chars(what, value, b"/-._~:", "letters, digits or '/', '-', '.', '_', '~', ':'")
 }
 
 /// A header name the table carries: a [`check_token`] in lower case.

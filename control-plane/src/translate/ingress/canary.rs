@@ -74,11 +74,11 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Option<CanaryRules>, Ve
         }
         return (None, reader.notes);
     }
-    let header = reader_token(&mut reader, "canary-by-header").map(|name| CanaryHeader {
+    let header = reader_checked(&mut reader, "canary-by-header", check_token).map(|name| CanaryHeader {
         name: name.to_ascii_lowercase().replace('_', "-"),
         rule: header_rule(&mut reader),
     });
-    let cookie = reader_basic_chars(&mut reader, "canary-by-cookie");
+    let cookie = reader_checked(&mut reader, "canary-by-cookie", check_basic_chars);
     let weight = reader.integer("canary-weight").map_or(0, saturate);
     let weight_total = reader.integer("canary-weight-total").map_or(MIN_WEIGHT_TOTAL, saturate).max(MIN_WEIGHT_TOTAL);
     let legacy_affinity = affinity_behaviour(&mut reader);
@@ -102,28 +102,16 @@ fn saturate(value: u64) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
 }
 
-/// A name ingress-nginx accepts (`[A-Za-z0-9_-]`), else `None` with a warning.
-fn reader_token(reader: &mut Reader<'_>, name: &str) -> Option<String> {
+/// Annotation `name` when `check` (the filter's own, so the table never carries what the filter
+/// refuses) passes it, else `None` with a warning: header names by [`check_token`]
+/// (`[A-Za-z0-9_-]`), cookie names and header values by [`check_basic_chars`] (ingress-nginx's
+/// `BasicCharsRegex`: `v1.2`, `canary.flag`).
+fn reader_checked(reader: &mut Reader<'_>, name: &str, check: fn(&str, &str) -> Result<(), String>) -> Option<String> {
     let value = reader.get(name)?.trim();
     if value.is_empty() {
         return None;
     }
-    // The filter's own check, so the table never carries a name the filter refuses.
-    if let Err(reason) = check_token(name, value) {
-        reader.note(name, Severity::Warning, format!("{reason}; ignored (as ingress-nginx)"));
-        return None;
-    }
-    Some(value.to_string())
-}
-
-/// A cookie name or header value ingress-nginx accepts (its `BasicCharsRegex`: `v1.2`,
-/// `canary.flag`), else `None` with a warning.
-fn reader_basic_chars(reader: &mut Reader<'_>, name: &str) -> Option<String> {
-    let value = reader.get(name)?.trim();
-    if value.is_empty() {
-        return None;
-    }
-    if let Err(reason) = check_basic_chars(name, value) {
+    if let Err(reason) = check(name, value) {
         reader.note(name, Severity::Warning, format!("{reason}; ignored (as ingress-nginx)"));
         return None;
     }
@@ -132,7 +120,7 @@ fn reader_basic_chars(reader: &mut Reader<'_>, name: &str) -> Option<String> {
 
 /// `canary-by-header-value`, else `-pattern`, else always/never.
 fn header_rule(reader: &mut Reader<'_>) -> CanaryHeaderRule {
-    if let Some(value) = reader_basic_chars(reader, "canary-by-header-value") {
+    if let Some(value) = reader_checked(reader, "canary-by-header-value", check_basic_chars) {
         return CanaryHeaderRule::Value(value);
     }
     let Some(pattern) = reader.get("canary-by-header-pattern").filter(|p| !p.is_empty()) else {
