@@ -26,6 +26,9 @@ pub const INTERNAL_ERROR_BODY: &str = "500 Internal Server Error\n";
 /// not resolve, a connection limit reached, an Ingress whose access control cannot be honoured.
 pub const UNAVAILABLE_BODY: &str = "503 Service Temporarily Unavailable\n";
 
+/// nginx's 405 page as plain text: a `TRACE` request, which nginx refuses on every server.
+pub const NOT_ALLOWED_BODY: &str = "405 Not Allowed\n";
+
 /// The body of the filter's 414 (request path, or the path a rewrite would produce, too long).
 pub const URI_TOO_LONG_BODY: &str = "request URI too long\n";
 

@@ -235,6 +235,11 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
     assert_eq!(get(http, "10.1.2.3", "/healthz", "").status, 200);
     assert_eq!(get(http, "10.1.2.3", "/nginx_status", "").status, 403);
     assert_eq!(get(http, "plain.test", "/healthz", "").echo().map(|e| e.backend), Some("app".to_string()), "a named host's own paths");
+    // nginx refuses TRACE on every server before routing (405), so no backend can echo it.
+    for host in ["plain.test", "10.1.2.3"] {
+        let trace = exchange(&mut connect(http), &format!("TRACE / HTTP/1.1\r\nHost: {host}\r\nCookie: session=secret"), b"");
+        assert_eq!((trace.status, trace.echo().is_none()), (405, true), "TRACE on {host}");
+    }
     // HTTP/1.0 is served (Envoy answers 426 unless told), with and without a Host header.
     let old = exchange(&mut connect(http), "GET / HTTP/1.0\r\nHost: plain.test", b"");
     assert_eq!((old.status, old.echo().map(|e| e.backend)), (200, Some("app".to_string())));
@@ -350,7 +355,10 @@ fn proxy_read_timeout_times_upstream_silence_not_the_whole_response() {
         annotated("default", &[], "default-timeout.test", &["/"]),
     ]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
-    let gateway = Gateway::start(dir.path()).unwrap();
+    // A stream idle timeout (2 s) shorter than the default read timeout (60 s), as 300 s is
+    // shorter than a `proxy-read-timeout: "3600"`: the read timeout is what the route waits.
+    let serve_args = vec!["--stream-idle-timeout".to_string(), "2s".to_string()];
+    let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..Default::default() }).unwrap();
     let http = gateway.http;
 
     // Silent for 2.5 s: 504 after about 1 s.
@@ -361,7 +369,7 @@ fn proxy_read_timeout_times_upstream_silence_not_the_whole_response() {
     // A stream of 4 chunks 600 ms apart lasts 2.4 s, longer than the 1 s timeout: it completes.
     let response = get(http, "fast.test", "/", "\r\nx-echo-chunks: 4\r\nx-echo-gap-ms: 600");
     assert_eq!((response.status, response.body.as_slice()), (200, b"chunk\nchunk\nchunk\nchunk\n".as_slice()));
-    // The default (60 s) lets a 2.5 s silence through.
+    // The default (60 s) lets a 2.5 s silence through, longer than the stream idle timeout.
     let response = get(http, "default-timeout.test", "/", "\r\nx-echo-delay-ms: 2500");
     assert_eq!((response.status, response.echo().map(|e| e.backend)), (200, Some("app".to_string())));
 }

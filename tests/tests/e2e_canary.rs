@@ -6,7 +6,8 @@
 //! - `-by-header-value`: that value -> canary, `always` means nothing; `-pattern` likewise;
 //! - `-by-cookie`: `always` / `never`, header before cookie;
 //! - `canary-weight`: 100 -> all canary, 50 -> both get a fair share (400 requests);
-//! - a canary without a main Ingress serves nothing (404);
+//! - a canary without a main Ingress serves nothing (404); a main Service without endpoints answers
+//!   503, the canary's requests too (ingress-nginx's balancer.lua has no balancer for it);
 //! - the canary joins the main's Service everywhere it is used (ingress-nginx's per-upstream quirk);
 //! - with `affinity: cookie` on the main Ingress (canary.go's "canary affinity behavior"): a client
 //!   whose sticky cookie came from the canary stays on it (default and `sticky`), one whose cookie
@@ -106,10 +107,13 @@ fn canary_ingresses_behave_like_ingress_nginx() {
     objects.extend(manifests::service("default", "main-idle", &[("http", 80)], &[&main]));
     objects.push(ingress("idle", &[], "idle.test", "main-idle"));
     objects.push(ingress("idle-canary", &[("canary", "true"), ("canary-weight", "100")], "idle.test", "scaled-to-zero"));
+    // A main Service without endpoints: no balancer in ingress-nginx, and its canary hangs off it.
+    objects.push(ingress("down", &[], "down.test", "scaled-to-zero"));
+    objects.push(ingress("down-canary", &[("canary", "true"), ("canary-by-header", "CanaryByHeader"), ("canary-weight", "100")], "down.test", "canary-svc"));
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();
     let mut hosts: Vec<&str> = HOSTS.iter().map(|(h, _)| *h).collect();
-    hosts.extend(["elsewhere.test", "lonely.test", "idle.test"]);
+    hosts.extend(["elsewhere.test", "lonely.test", "idle.test", "down.test"]);
     let client = Client::new(gateway.http, &hosts);
 
     let served = |backend: &str| (200, backend.to_string());
@@ -139,6 +143,8 @@ fn canary_ingresses_behave_like_ingress_nginx() {
         ("another version", "version.test", "/info", &[("X-Version", "v1.3")], served("main")),
         ("weight 100, header never is not a rule here", "all.test", "/info", &[("CanaryByHeader", "never")], served("canary")),
         ("canary without a main Ingress", "lonely.test", "/info", &[("CanaryByHeader", "always")], (404, String::new())),
+        ("a main Service without endpoints, weight 100", "down.test", "/info", &[], (503, String::new())),
+        ("...and header always", "down.test", "/info", &[("CanaryByHeader", "always")], (503, String::new())),
     ];
     for (what, host, path, headers, expected) in cases {
         assert_eq!(&client.which(host, path, headers), expected, "{what}: {host}{path} {headers:?}");

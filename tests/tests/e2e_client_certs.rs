@@ -82,12 +82,12 @@ fn client_certificates_behave_like_ingress_nginx() {
         manifests::tls_secret("default", "server-tls", &server_cert, &server_key),
         ca_secret("client-ca", &client_ca.cert_pem, None),
         ca_secret("revoking-ca", &client_ca.cert_pem, Some(&client_ca.crl(&[666]).unwrap())),
-        ingress("revoking", "revoking.test", &[("auth-tls-secret", "revoking-ca")]),
+        ingress("revoking", "revoking.test", &[("auth-tls-secret", "default/revoking-ca")]),
         ingress("mtls", "mtls.test", &[("auth-tls-secret", "default/client-ca"), ("auth-tls-verify-client", "on"), ("auth-tls-pass-certificate-to-upstream", "true")]),
-        ingress("optional", "optional.test", &[("auth-tls-secret", "client-ca"), ("auth-tls-verify-client", "optional")]),
+        ingress("optional", "optional.test", &[("auth-tls-secret", "default/client-ca"), ("auth-tls-verify-client", "optional")]),
         ingress("other", "other.test", &[]),
         ingress("broken", "broken.test", &[("auth-tls-secret", "default/missing")]),
-        ingress("cn", "cn.test", &[("auth-tls-secret", "client-ca"), ("auth-tls-match-cn", "CN=(alice|carol)$")]),
+        ingress("cn", "cn.test", &[("auth-tls-secret", "default/client-ca"), ("auth-tls-match-cn", "CN=(alice|carol)$")]),
     ]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();

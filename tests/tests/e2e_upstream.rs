@@ -137,7 +137,7 @@ fn backend_protocols_and_upstream_tls_behave_like_ingress_nginx() {
         annotated(
             "wrong-ca",
             "mtls",
-            &[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", "wrong-trust"), ("proxy-ssl-verify", "on")],
+            &[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", "default/wrong-trust"), ("proxy-ssl-verify", "on")],
             "wrong-ca.test",
         ),
         annotated(
@@ -145,14 +145,14 @@ fn backend_protocols_and_upstream_tls_behave_like_ingress_nginx() {
             "mtls",
             &[
                 ("backend-protocol", "HTTPS"),
-                ("proxy-ssl-secret", "api-trust"),
+                ("proxy-ssl-secret", "default/api-trust"),
                 ("proxy-ssl-verify", "on"),
                 ("proxy-ssl-name", "other.internal"),
             ],
             "wrong-name.test",
         ),
         annotated("no-client-cert", "mtls", &[("backend-protocol", "HTTPS")], "no-client-cert.test"),
-        annotated("missing-secret", "tls", &[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", "nope")], "missing-secret.test"),
+        annotated("missing-secret", "tls", &[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", "default/nope")], "missing-secret.test"),
     ]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();
@@ -311,7 +311,7 @@ fn custom_http_errors_are_answered_by_the_default_backend_as_ingress_nginx_does(
         Value::Object(annotations)
     };
     let paths = || vec![manifests::path("/", "Prefix", "app", json!(80))];
-    objects.push(manifests::ingress("default", "site", errors("404,503", Some("pages")), &[("site.test", paths())]));
+    objects.push(manifests::ingress("default", "site", errors("404, 503", Some("pages")), &[("site.test", paths())]));
     objects.push(manifests::ingress("default", "bare", errors("404", None), &[("bare.test", paths())]));
     objects.push(manifests::ingress("default", "plain", json!({}), &[("plain.test", paths())]));
     // ingress-nginx's disableproxyintercepterrors.go: the backend's own 404 passes, "false" keeps the page.

@@ -181,7 +181,7 @@ pub fn build_except(model: &Model, settings: &ListenerSettings, prebuilt: impl F
         clusters,
         endpoints: to_build().map(clusters::load_assignment).collect(),
         secrets,
-        route_configs: routes::route_configurations(model),
+        route_configs: routes::route_configurations(model, settings.edge.stream_idle_timeout),
         extension_configs: vec![filter_extension_config(&model.route_table, &settings.filter_wasm)],
     }
 }

@@ -20,6 +20,7 @@
 //! not appended; never on plain HTTP).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::{header_value_option::HeaderAppendAction, HeaderValue, HeaderValueOption};
 use envoy_types::pb::xds::core::v3::TypedExtensionConfig;
@@ -65,8 +66,11 @@ pub const UNKNOWN_POLICY_BODY: &str = "route policy not configured\n";
 pub const RETRY_ON: &str = "connect-failure,refused-stream";
 
 /// The `http` and `https` route configurations of `model`.
-pub fn route_configurations(model: &Model) -> Vec<RouteConfiguration> {
-    vec![route_configuration(HTTP_ROUTE_CONFIG, model, None, false), route_configuration(HTTPS_ROUTE_CONFIG, model, model.hsts.as_deref(), true)]
+pub fn route_configurations(model: &Model, stream_idle: Duration) -> Vec<RouteConfiguration> {
+    vec![
+        route_configuration(HTTP_ROUTE_CONFIG, model, None, (false, stream_idle)),
+        route_configuration(HTTPS_ROUTE_CONFIG, model, model.hsts.as_deref(), (true, stream_idle)),
+    ]
 }
 
 /// The buffer filter as it sits in the listeners' filter chain. Every route carries its own limit
@@ -76,13 +80,14 @@ pub fn buffer_filter_config() -> Buffer {
     Buffer { max_request_bytes: Some(UInt32Value { value: 1024 * 1024 }) }
 }
 
-fn route_configuration(name: &str, model: &Model, hsts: Option<&str>, tls: bool) -> RouteConfiguration {
+/// `listener`: whether it is the HTTPS one, and the connection manager's stream idle timeout.
+fn route_configuration(name: &str, model: &Model, hsts: Option<&str>, listener: (bool, Duration)) -> RouteConfiguration {
     RouteConfiguration {
         name: name.to_string(),
         virtual_hosts: vec![VirtualHost {
             name: "wasm-ingress".to_string(),
             domains: vec!["*".to_string()],
-            matcher: Some(policy_matcher(model, tls)),
+            matcher: Some(policy_matcher(model, listener)),
             ..Default::default()
         }],
         request_headers_to_add: upstream_headers(),
@@ -127,11 +132,11 @@ pub(crate) fn header(name: &str, value: &str) -> HeaderValueOption {
 }
 
 /// Policy key -> route; no key -> the default policy; an unknown key -> 503.
-fn policy_matcher(model: &Model, tls: bool) -> Matcher {
+fn policy_matcher(model: &Model, listener: (bool, Duration)) -> Matcher {
     let mut map: HashMap<String, OnMatch> = HashMap::with_capacity(model.policies.len() + 1);
-    map.insert(DEFAULT_POLICY_KEY.to_string(), action(policy_route(DEFAULT_POLICY_KEY, &model.default_policy, tls)));
+    map.insert(DEFAULT_POLICY_KEY.to_string(), action(policy_route(DEFAULT_POLICY_KEY, &model.default_policy, listener)));
     for (key, policy) in &model.policies {
-        map.insert(key.clone(), action(policy_route(key, policy, tls)));
+        map.insert(key.clone(), action(policy_route(key, policy, listener)));
     }
     let unknown_key = FieldMatcher {
         predicate: Some(Predicate {
@@ -150,7 +155,7 @@ fn policy_matcher(model: &Model, tls: bool) -> Matcher {
     };
     let no_key = Matcher {
         matcher_type: Some(MatcherType::MatcherList(MatcherList { matchers: vec![unknown_key] })),
-        on_no_match: Some(Box::new(action(policy_route(DEFAULT_POLICY_KEY, &model.default_policy, tls)))),
+        on_no_match: Some(Box::new(action(policy_route(DEFAULT_POLICY_KEY, &model.default_policy, listener)))),
     };
     Matcher {
         matcher_type: Some(MatcherType::MatcherTree(MatcherTree {
@@ -195,6 +200,11 @@ fn pack_route(route: &Route) -> Any {
     Any { type_url: Route::type_url(), value: buf }
 }
 
+/// Whether a read timeout outlasts the stream idle timeout (0: none, nothing to outlast).
+fn outlasts(read: Duration, stream_idle: Duration) -> bool {
+    !stream_idle.is_zero() && read > stream_idle
+}
+
 fn match_everything() -> Option<RouteMatch> {
     Some(RouteMatch { path_specifier: Some(route_match::PathSpecifier::Prefix("/".to_string())), ..Default::default() })
 }
@@ -205,8 +215,9 @@ fn buffer_limit(max_body_bytes: Option<u64>) -> Option<u32> {
     max_body_bytes.and_then(|bytes| u32::try_from(bytes).ok())
 }
 
-/// The Envoy route of one policy (see the module docs), on the HTTPS listener or not.
-pub fn policy_route(key: &str, policy: &RoutePolicy, tls: bool) -> Route {
+/// The Envoy route of one policy (see the module docs), on the HTTPS listener or not, under a
+/// connection manager whose stream idle timeout is `stream_idle`.
+pub fn policy_route(key: &str, policy: &RoutePolicy, (tls, stream_idle): (bool, Duration)) -> Route {
     let retries = policy.tries.saturating_sub(1);
     let retry_policy = RetryPolicy {
         retry_on: RETRY_ON.to_string(),
@@ -230,6 +241,10 @@ pub fn policy_route(key: &str, policy: &RoutePolicy, tls: bool) -> Route {
         // nginx has no cap on a whole response: long downloads and event streams live as long
         // as the upstream keeps talking (the idle timeout below).
         timeout: Some(ProtoDuration { seconds: 0, nanos: 0 }),
+        // A read timeout longer than the connection manager's stream idle timeout (a long poll
+        // or a quiet WebSocket with `proxy-read-timeout: "3600"`): the stream lives that long
+        // too, as nginx waits that long.
+        idle_timeout: outlasts(policy.upstream_idle_timeout, stream_idle).then(|| proto_duration(policy.upstream_idle_timeout)),
         retry_policy: Some(retry_policy),
         request_mirror_policies: policy.mirror.iter().map(mirror_policy).collect(),
         ..Default::default()
@@ -374,6 +389,9 @@ mod tests {
 
     use super::*;
     use crate::model::AllowOrigin;
+
+    /// `--stream-idle-timeout`'s default.
+    const STREAM_IDLE: Duration = Duration::from_secs(300);
     use crate::model::{HeaderValue, ValuePart};
 
     fn unpack<M: Message + Default + Name>(any: &Any) -> M {
@@ -435,9 +453,22 @@ mod tests {
     }
 
     #[test]
+    fn a_read_timeout_beyond_the_stream_idle_timeout_keeps_the_stream_alive_that_long() {
+        let policy = |read: u64| RoutePolicy { upstream_idle_timeout: Duration::from_secs(read), ..RoutePolicy::default() };
+        let idle = |read: u64, stream_idle: u64| {
+            let Some(route::Action::Route(action)) = policy_route("k", &policy(read), (false, Duration::from_secs(stream_idle))).action else { panic!() };
+            action.idle_timeout.map(|d| d.seconds)
+        };
+        // (proxy-read-timeout, --stream-idle-timeout, the route's idle timeout)
+        for (read, stream_idle, expected) in [(60, 300, None), (300, 300, None), (3600, 300, Some(3600)), (3600, 7200, None), (3600, 0, None)] {
+            assert_eq!(idle(read, stream_idle), expected, "read {read} s, stream idle {stream_idle} s");
+        }
+    }
+
+    #[test]
     fn every_policy_is_one_route_found_by_its_key() {
         let model = model();
-        let configs = route_configurations(&model);
+        let configs = route_configurations(&model, STREAM_IDLE);
         let routes = routes_by_key(&configs[0]);
         let mut keys: Vec<&String> = routes.keys().collect();
         keys.sort();
@@ -450,6 +481,9 @@ mod tests {
             assert_eq!(action.timeout, Some(ProtoDuration { seconds: 0, nanos: 0 }), "no cap on a whole response");
             let retry = action.retry_policy.unwrap();
             assert_eq!(retry.per_try_idle_timeout, Some(proto_duration(policy.upstream_idle_timeout)));
+            // Only a read timeout beyond the stream idle timeout lengthens the stream's life.
+            let outlasting = policy.upstream_idle_timeout > STREAM_IDLE;
+            assert_eq!(action.idle_timeout, outlasting.then(|| proto_duration(policy.upstream_idle_timeout)), "{key}");
             assert_eq!(retry.num_retries.map(|v| v.value), Some(policy.tries - 1));
             match policy.max_body_bytes {
                 Some(limit) => assert_eq!(
@@ -508,14 +542,14 @@ mod tests {
         use crate::model::{AuthService, AuthTarget, Mirror};
         let service = AuthService { tls: false, target: AuthTarget::Dns { host: "shadow.shop.svc".into(), port: 8080 } };
         let policy = RoutePolicy { mirror: Some(Mirror { service, host: "shadow.example".into() }), ..RoutePolicy::default() };
-        let Some(route::Action::Route(action)) = policy_route("k", &policy, false).action else { panic!("not forwarded") };
+        let Some(route::Action::Route(action)) = policy_route("k", &policy, (false, STREAM_IDLE)).action else { panic!("not forwarded") };
         let mirrors: Vec<(String, String, bool)> = action
             .request_mirror_policies
             .iter()
             .map(|m| (m.cluster.clone(), m.host_rewrite_literal.clone(), m.disable_shadow_host_suffix_append))
             .collect();
         assert_eq!(mirrors, [("wasm-ingress:mirror:http://shadow.shop.svc:8080".to_string(), "shadow.example".to_string(), true)]);
-        let Some(route::Action::Route(plain)) = policy_route("k", &RoutePolicy::default(), false).action else { panic!() };
+        let Some(route::Action::Route(plain)) = policy_route("k", &RoutePolicy::default(), (false, STREAM_IDLE)).action else { panic!() };
         assert!(plain.request_mirror_policies.is_empty());
         // The mirror changes the policy's key: its route is another route.
         assert_ne!(policy.key(), RoutePolicy::default().key());
@@ -524,22 +558,22 @@ mod tests {
     #[test]
     fn routes_with_several_filter_settings_encode_the_same_every_time() {
         let policy = RoutePolicy { allow_sources: vec![crate::model::Cidr::parse("10.0.0.0/8").unwrap()], ..RoutePolicy::default() };
-        let first = pack_route(&policy_route("k", &policy, false));
+        let first = pack_route(&policy_route("k", &policy, (false, STREAM_IDLE)));
         for _ in 0..32 {
-            assert_eq!(pack_route(&policy_route("k", &policy, false)), first, "HashMap order must not leak into the bytes");
+            assert_eq!(pack_route(&policy_route("k", &policy, (false, STREAM_IDLE))), first, "HashMap order must not leak into the bytes");
         }
         let decoded: Route = unpack(&first);
-        assert_eq!(decoded, policy_route("k", &policy, false));
+        assert_eq!(decoded, policy_route("k", &policy, (false, STREAM_IDLE)));
         assert_eq!(decoded.typed_per_filter_config.len(), 2);
         let rbac: envoy_types::pb::envoy::extensions::filters::http::rbac::v3::RbacPerRoute =
             unpack(&decoded.typed_per_filter_config[RBAC_FILTER]);
         assert_eq!(Some(rbac), access::per_route(&policy));
-        assert!(!policy_route("d", &RoutePolicy::default(), false).typed_per_filter_config.contains_key(RBAC_FILTER));
+        assert!(!policy_route("d", &RoutePolicy::default(), (false, STREAM_IDLE)).typed_per_filter_config.contains_key(RBAC_FILTER));
     }
 
     #[test]
     fn the_default_policy_is_ingress_nginxs() {
-        let routes = routes_by_key(&route_configurations(&Model::default())[0]);
+        let routes = routes_by_key(&route_configurations(&Model::default(), STREAM_IDLE)[0]);
         let (action, buffer) = route_parts(&routes[DEFAULT_POLICY_KEY]);
         let retry = action.retry_policy.unwrap();
         assert_eq!(retry.per_try_idle_timeout, Some(ProtoDuration { seconds: 60, nanos: 0 }));
@@ -549,7 +583,7 @@ mod tests {
 
     #[test]
     fn no_key_is_the_default_policy_and_an_unknown_key_is_refused() {
-        let config = &route_configurations(&model())[0];
+        let config = &route_configurations(&model(), STREAM_IDLE)[0];
         let matcher = config.virtual_hosts[0].matcher.clone().unwrap();
         let Some(on_match::OnMatch::Matcher(no_key)) = matcher.on_no_match.unwrap().on_match else { panic!() };
         let Some(MatcherType::MatcherList(list)) = &no_key.matcher_type else { panic!() };
@@ -564,7 +598,7 @@ mod tests {
 
     #[test]
     fn hsts_only_over_https_and_internal_headers_never_upstream() {
-        let configs = route_configurations(&model());
+        let configs = route_configurations(&model(), STREAM_IDLE);
         let names: Vec<&str> = configs.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, vec![HTTP_ROUTE_CONFIG, HTTPS_ROUTE_CONFIG]);
         assert!(configs[0].response_headers_to_add.is_empty());
@@ -599,7 +633,7 @@ mod tests {
             route.response_headers_to_add.iter().map(|h| h.header.as_ref().unwrap()).map(|h| (h.key.clone(), h.value.clone())).collect()
         };
         let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
-        let cors_route = policy_route("c", &cors, false);
+        let cors_route = policy_route("c", &cors, (false, STREAM_IDLE));
         assert!(matches!(cors_route.action, Some(route::Action::Route(_))), "a CORS request goes upstream");
         assert_eq!(
             values(&cors_route),
@@ -612,11 +646,11 @@ mod tests {
             ]
         );
         assert!(cors_route.response_headers_to_add.iter().all(|h| h.append_action == HeaderAppendAction::OverwriteIfExistsOrAdd as i32));
-        let preflight_route = policy_route("p", &preflight, false);
+        let preflight_route = policy_route("p", &preflight, (false, STREAM_IDLE));
         let Some(route::Action::DirectResponse(answer)) = &preflight_route.action else { panic!("{:?}", preflight_route.action) };
         assert_eq!((answer.status, answer.body.is_none()), (204, true));
         assert_eq!(values(&preflight_route), values(&cors_route));
-        let any_values = values(&policy_route("a", &any, false));
+        let any_values = values(&policy_route("a", &any, (false, STREAM_IDLE)));
         assert!(any_values.contains(&pair("access-control-allow-origin", "*")));
         assert!(!any_values.iter().any(|(k, _)| k == "access-control-allow-credentials"));
         assert_ne!(cors.key(), preflight.key());

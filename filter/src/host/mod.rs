@@ -57,7 +57,7 @@ use crate::affinity;
 use crate::limits;
 use crate::subset::{self, HashKey};
 use crate::request::HeaderLookup;
-use crate::decision::{INTERNAL_ERROR_BODY, UNAVAILABLE_BODY};
+use crate::decision::{INTERNAL_ERROR_BODY, NOT_ALLOWED_BODY, UNAVAILABLE_BODY};
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
 use crate::table::{AnswerHeader, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, RouteTable, CLUSTER_HEADER, ERROR_PAGE_HEADER, ERROR_PAGE_STATUS_HEADER, POLICY_HEADER};
 
@@ -528,6 +528,11 @@ impl HttpContext for IngressRequest {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         // Always first: a client must never choose the upstream cluster.
         self.set_http_request_header(CLUSTER_HEADER, None);
+        // nginx refuses TRACE before it looks for a server (`ngx_http_process_request_header`):
+        // 405 on every host and path, so no backend echoes a request's cookies back (XST).
+        if self.get_http_request_header_bytes(":method").as_deref() == Some(b"TRACE") {
+            return self.respond(405, NOT_ALLOWED_BODY);
+        }
 
         let Some(table) = self.table.clone() else {
             return self.respond(503, "route table not loaded\n");

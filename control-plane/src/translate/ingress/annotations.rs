@@ -374,6 +374,9 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
         let (upstream, upstream_notes) = Upstream::parse(annotations);
         // gRPC streams both ways: its body cannot wait in a buffer (see `docs/annotations.md`).
         parsed.behaviour.stream_request_body |= upstream.protocol.streams();
+        if parsed.behaviour.refused.is_none() {
+            parsed.behaviour.refused = upstream.refused.clone();
+        }
         parsed.upstream = upstream;
         notes.extend(upstream_notes);
         let (canary, canary_notes) = canary::parse(annotations);

@@ -99,11 +99,13 @@ pub fn parse(annotations: &BTreeMap<String, String>, namespace: &str) -> (AuthTl
         }
         return (AuthTls::Off, reader.notes);
     };
+    // ingress-nginx's `ParseNameNS`: exactly one `/`; an empty namespace is the Ingress's.
     let secret = match secret.split_once('/') {
-        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => ObjectKey::new(ns, name),
-        None => ObjectKey::new(namespace, secret),
-        Some(_) => {
-            let message = format!("{secret:?} is not a Secret name or namespace/name; every path of this Ingress answers 503 (fail closed)");
+        Some((ns, name)) if !name.is_empty() && !name.contains('/') => ObjectKey::new(if ns.is_empty() { namespace } else { ns }, name),
+        _ => {
+            let message = format!(
+                "{secret:?} is not namespace/name (ingress-nginx refuses a bare name too: write {namespace}/{secret}); every path of this Ingress answers 503 (fail closed)"
+            );
             reader.note("auth-tls-secret", Severity::Error, message);
             return (AuthTls::Denied(503, format!("{NGINX_PREFIX}auth-tls-secret")), reader.notes);
         }
@@ -201,17 +203,19 @@ mod tests {
         };
         assert_eq!(read(&[]), AuthTls::Off);
         assert_eq!(read(&[("auth-tls-verify-client", "on")]), AuthTls::Off);
-        assert_eq!(read(&[("auth-tls-secret", "ca")]), on(ObjectKey::new("apps", "ca"), VerifyClient::On, 1, false, None));
+        assert_eq!(read(&[("auth-tls-secret", "apps/ca")]), on(ObjectKey::new("apps", "ca"), VerifyClient::On, 1, false, None));
+        assert_eq!(read(&[("auth-tls-secret", "/ca")]), on(ObjectKey::new("apps", "ca"), VerifyClient::On, 1, false, None), "empty namespace: the Ingress's");
+        assert!(matches!(read(&[("auth-tls-secret", "ca")]), AuthTls::Denied(503, _)), "a bare name: ingress-nginx denies the location");
         assert_eq!(
             read(&[("auth-tls-secret", "certs/ca"), ("auth-tls-verify-client", "optional_no_ca"), ("auth-tls-verify-depth", "3"), ("auth-tls-pass-certificate-to-upstream", "true"), ("auth-tls-error-page", "https://e.example.com/x")]),
             on(ObjectKey::new("certs", "ca"), VerifyClient::OptionalNoCa, 3, true, Some("https://e.example.com/x"))
         );
-        assert_eq!(read(&[("auth-tls-secret", "ca"), ("auth-tls-verify-client", "maybe")]), on(ObjectKey::new("apps", "ca"), VerifyClient::On, 1, false, None));
-        assert_eq!(read(&[("auth-tls-secret", "ca"), ("auth-tls-verify-client", "off")]), AuthTls::Off);
-        let AuthTls::On(config) = read(&[("auth-tls-secret", "ca"), ("auth-tls-match-cn", "CN=(alice|bob)")]) else { panic!() };
+        assert_eq!(read(&[("auth-tls-secret", "apps/ca"), ("auth-tls-verify-client", "maybe")]), on(ObjectKey::new("apps", "ca"), VerifyClient::On, 1, false, None));
+        assert_eq!(read(&[("auth-tls-secret", "apps/ca"), ("auth-tls-verify-client", "off")]), AuthTls::Off);
+        let AuthTls::On(config) = read(&[("auth-tls-secret", "apps/ca"), ("auth-tls-match-cn", "CN=(alice|bob)")]) else { panic!() };
         assert_eq!(config.match_cn.as_deref(), Some("CN=(alice|bob)"));
-        assert!(matches!(read(&[("auth-tls-secret", "ca"), ("auth-tls-match-cn", "CN=(")]), AuthTls::Denied(503, _)));
+        assert!(matches!(read(&[("auth-tls-secret", "apps/ca"), ("auth-tls-match-cn", "CN=(")]), AuthTls::Denied(503, _)));
         assert!(matches!(read(&[("auth-tls-secret", "a/b/c")]), AuthTls::Denied(503, _)));
-        assert!(matches!(read(&[("auth-tls-secret", "ca"), ("auth-tls-error-page", "https://x/a b")]), AuthTls::Denied(503, _)));
+        assert!(matches!(read(&[("auth-tls-secret", "apps/ca"), ("auth-tls-error-page", "https://x/a b")]), AuthTls::Denied(503, _)));
     }
 }

@@ -391,6 +391,10 @@ pub fn www_counterpart(host: &str) -> Option<String> {
 /// that refusal would stop every configuration update, not just this Ingress's.
 pub const MAX_TIMEOUT_SECONDS: u64 = 365 * 86_400;
 
+/// Most tries per request (`proxy-next-upstream-tries`): larger counts, and nginx's 0 (unlimited),
+/// are capped to it.
+pub const MAX_TRIES: u32 = 10;
+
 /// Reads annotation values by name, collecting notes (shared with `upstream`).
 pub(super) struct Reader<'a> {
     annotations: &'a BTreeMap<String, String>,
@@ -559,9 +563,14 @@ impl<'a> Reader<'a> {
         }
         let tries = self.integer("proxy-next-upstream-tries")?;
         match u32::try_from(tries) {
-            Ok(tries @ 1..=10) => Some(tries),
-            _ => {
-                self.note("proxy-next-upstream-tries", Severity::Warning, format!("{tries} is not 1..=10 (0, unlimited, is not offered); the default applies"));
+            Ok(tries @ 1..=MAX_TRIES) => Some(tries),
+            // nginx: 0 is unlimited, a large count nearly so (`proxy.go` writes 888888).
+            Ok(_) => {
+                self.note("proxy-next-upstream-tries", Severity::Warning, format!("{tries}: at most {MAX_TRIES} tries here (nginx's 0 is unlimited); {MAX_TRIES} apply"));
+                Some(MAX_TRIES)
+            }
+            Err(_) => {
+                self.note("proxy-next-upstream-tries", Severity::Warning, format!("{tries} is not a count of tries; the default applies"));
                 None
             }
         }

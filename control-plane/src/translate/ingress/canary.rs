@@ -17,6 +17,9 @@
 //! - with `affinity: cookie` on the main Ingress the canary's cluster is sticky too and a client
 //!   stays on the backend its cookie names (`affinity-canary-behavior: sticky`, the default; see
 //!   [`wasm_ingress_filter::affinity`]); `legacy` gives the canary no sticky cookie;
+//! - a main backend without ready endpoints answers 503 to every request, the canary's too (its
+//!   balancer is gone, and the canary hangs off it); a canary without ready endpoints leaves every
+//!   request to the main backend;
 //! - `canary-weight-total` counts only above 100; canary annotations without `canary: "true"` are
 //!   an error and the Ingress is served as a normal one.
 //!
@@ -26,6 +29,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use wasm_ingress_filter::matcher::{check_basic_chars, check_token, compile_header_regex};
+use wasm_ingress_filter::cluster::ClusterName;
 use wasm_ingress_filter::table::{Canary, CanaryHeader, CanaryHeaderRule, RouteAction};
 
 use crate::model::{Balance, ObjectRef, Severity, UpstreamOptions};
@@ -235,6 +239,14 @@ fn attach_one(
             return false;
         }
     };
+    if backends.clusters.get(&main.2).is_some_and(|cluster| cluster.endpoints.is_empty()) {
+        let message = format!(
+            "the main backend of {} has no ready endpoints: requests answer 503, those for the canary too, until it has (as ingress-nginx, whose canary hangs off the main backend's balancer)",
+            describe()
+        );
+        diagnostics.push(object, target.field.clone(), Severity::Warning, message);
+        return false;
+    }
     let options = main.1.clone();
     let Some(first) = backends.resolve_canary(&canary.key, &target.field, target.backend, &options, diagnostics) else {
         let message = format!("the canary's backend cannot be served (no Service, port or ready endpoint); {} keeps its main backend only", describe());
@@ -253,9 +265,9 @@ fn attach_one(
     attached
 }
 
-/// The Service port (and how it is spoken to) of the first main path the target names, or why
-/// there is none.
-fn main_upstream(build: Option<&HostBuild>, target: &Target<'_>) -> Result<(String, UpstreamOptions), &'static str> {
+/// The Service port (and how it is spoken to, and its cluster) of the first main path the target
+/// names, or why there is none.
+fn main_upstream(build: Option<&HostBuild>, target: &Target<'_>) -> Result<(String, UpstreamOptions, ClusterName), &'static str> {
     let mut named = build.into_iter().flat_map(|b| &b.candidates).filter(|candidate| match &target.path {
         Some((path, path_type)) => candidate.path == *path && candidate.path_type == *path_type,
         None => true,
@@ -265,7 +277,7 @@ fn main_upstream(build: Option<&HostBuild>, target: &Target<'_>) -> Result<(Stri
         seen = true;
         let RouteAction::Forward(forward) = &candidate.action else { return None };
         let cluster = &forward.backends.first()?.cluster;
-        Some((cluster.service_port_part().to_string(), candidate.upstream.clone()))
+        Some((cluster.service_port_part().to_string(), candidate.upstream.clone(), cluster.clone()))
     });
     match (found, seen) {
         (Some(main), _) => Ok(main),

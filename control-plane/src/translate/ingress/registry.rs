@@ -158,7 +158,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("proxy-max-temp-file-size", NoEffect),
     entry("proxy-next-upstream", Differs),
     entry("proxy-next-upstream-timeout", NotYet),
-    entry("proxy-next-upstream-tries", Applied),
+    entry("proxy-next-upstream-tries", Differs),
     entry("proxy-read-timeout", Applied),
     entry("proxy-redirect-from", Differs),
     entry("proxy-redirect-to", Differs),

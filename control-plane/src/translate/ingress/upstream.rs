@@ -78,7 +78,7 @@ impl BackendProtocol {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxySsl {
     /// The Secret with ca.crt (and optionally tls.crt/tls.key for a client certificate), as
-    /// written: `namespace/name`, or `name` in the Ingress's namespace.
+    /// written: `namespace/name`, the namespace the Ingress's (anything else is denied).
     pub secret: String,
     /// `proxy-ssl-verify: on`.
     pub verify: bool,
@@ -107,6 +107,8 @@ pub struct Upstream {
     pub default_backend: Option<String>,
     /// `custom-http-errors`: statuses answered by the default backend's error page, sorted.
     pub custom_http_errors: Vec<u16>,
+    /// (annotation, reason) of a value ingress-nginx rejects the Ingress for.
+    pub refused: Option<(String, String)>,
 }
 
 impl Upstream {
@@ -144,13 +146,16 @@ impl Upstream {
         }
         let service_upstream = trimmed(&reader, "service-upstream").is_some_and(|v| v == "true");
         let default_backend = trimmed(&reader, "default-backend").filter(|v| !v.is_empty());
-        let mut custom_http_errors = parse_error_codes(&mut reader);
+        let (mut custom_http_errors, refused) = match parse_error_codes(&mut reader) {
+            Ok(codes) => (codes, None),
+            Err(reason) => (Vec::new(), Some((format!("{NGINX_PREFIX}custom-http-errors"), reason))),
+        };
         // nginx's `proxy_intercept_errors off`: the backend's own error answers pass through.
         if reader.boolean("disable-proxy-intercept-errors") == Some(true) {
             custom_http_errors.clear();
         }
         let ssl = parse_proxy_ssl(&mut reader);
-        (Upstream { protocol, connect_timeout, ssl, service_upstream, default_backend, custom_http_errors }, reader.notes)
+        (Upstream { protocol, connect_timeout, ssl, service_upstream, default_backend, custom_http_errors, refused }, reader.notes)
     }
 
     /// The cluster options of an Ingress in `namespace`, reading `proxy-ssl-secret` from `state`;
@@ -211,26 +216,28 @@ fn on_off(reader: &mut Reader<'_>, name: &str) -> bool {
     }
 }
 
-/// `custom-http-errors`: three-digit codes separated by commas, as ingress-nginx's validator
-/// (`^(?:[0-9]{3},?)*$`: no spaces) wants; another value is ignored, as there. nginx's
-/// `error_page` takes 300–599 only: others are dropped, with a warning.
-fn parse_error_codes(reader: &mut Reader<'_>) -> Vec<u16> {
-    let Some(value) = reader.get("custom-http-errors").map(str::to_string) else { return Vec::new() };
-    let list = value.strip_suffix(',').unwrap_or(&value);
-    let well_formed = list.split(',').all(|code| code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()));
-    if !well_formed {
-        reader.note("custom-http-errors", Severity::Warning, format!("{value:?} is not a comma-separated list of three-digit codes (no spaces); ignored, as ingress-nginx ignores it"));
-        return Vec::new();
+/// `custom-http-errors`: 4xx and 5xx codes separated by commas, spaces allowed — ingress-nginx's
+/// validator (`^(?:[4,5]\d{2},?)*$` once spaces are removed). Another value makes ingress-nginx
+/// reject the whole Ingress (`Err`: the reason); an empty one is ignored, as there.
+fn parse_error_codes(reader: &mut Reader<'_>) -> Result<Vec<u16>, String> {
+    let Some(value) = reader.get("custom-http-errors").map(str::to_string) else { return Ok(Vec::new()) };
+    let compact: String = value.chars().filter(|c| *c != ' ').collect();
+    if compact.is_empty() {
+        reader.note("custom-http-errors", Severity::Warning, "empty; ignored, as ingress-nginx ignores it".into());
+        return Ok(Vec::new());
     }
-    let mut codes: Vec<u16> = list.split(',').filter_map(|code| code.parse().ok()).collect();
-    let outside: Vec<String> = codes.iter().filter(|code| !(300..=599).contains(*code)).map(u16::to_string).collect();
-    if !outside.is_empty() {
-        reader.note("custom-http-errors", Severity::Warning, format!("{} not between 300 and 599 (nginx's error_page refuses them); left out", outside.join(", ")));
+    let list = compact.strip_suffix(',').unwrap_or(&compact);
+    let mut codes = Vec::new();
+    for code in list.split(',') {
+        let valid = code.len() == 3 && code.starts_with(['4', '5']) && code.bytes().all(|b| b.is_ascii_digit());
+        match code.parse::<u16>() {
+            Ok(number) if valid => codes.push(number),
+            _ => return Err(format!("{value:?} is not a comma-separated list of 4xx and 5xx codes")),
+        }
     }
-    codes.retain(|code| (300..=599).contains(code));
     codes.sort_unstable();
     codes.dedup();
-    codes
+    Ok(codes)
 }
 
 fn parse_proxy_ssl(reader: &mut Reader<'_>) -> Option<ProxySsl> {
@@ -285,15 +292,18 @@ fn proxy_ssl_tls(
     namespace: &str,
 ) -> Result<Option<(UpstreamTls, Option<ClientCertificate>)>, String> {
     let reference = format!("{NGINX_PREFIX}proxy-ssl-secret");
+    // ingress-nginx's `ParseNameNS` (exactly one `/`), then the namespace must be the Ingress's.
     let key = match ssl.secret.split_once('/') {
-        None => ObjectKey::new(namespace.to_string(), ssl.secret.clone()),
         Some((ns, name)) if ns == namespace && !name.is_empty() && !name.contains('/') => {
             ObjectKey::new(ns.to_string(), name.to_string())
         }
         Some((ns, _)) if ns != namespace => {
             return Err(format!("{reference}: {:?} is in another namespace than the Ingress, which ingress-nginx refuses", ssl.secret))
         }
-        Some(_) => return Err(format!("{reference}: {:?} is not \"namespace/name\" or \"name\"", ssl.secret)),
+        _ => {
+            let hint = format!("{namespace}/{}", ssl.secret);
+            return Err(format!("{reference}: {:?} is not \"namespace/name\" (ingress-nginx refuses a bare name too: write {hint:?})", ssl.secret));
+        }
     };
     let secret = state
         .secrets
@@ -347,18 +357,25 @@ mod tests {
     }
 
     #[test]
-    fn custom_http_errors_are_three_digit_codes_as_ingress_nginx_validates_them() {
-        let cases: &[(&str, &[u16], Option<&str>)] = &[
-            ("404,503", &[404, 503], None),
-            ("503,404,404,", &[404, 503], None),
-            ("404, 503", &[], Some("no spaces")),
-            ("404503", &[], Some("three-digit")),
-            ("", &[], Some("three-digit")),
-            ("200,404,600", &[404], Some("200, 600 not between 300 and 599")),
+    fn custom_http_errors_are_4xx_and_5xx_codes_as_ingress_nginx_validates_them() {
+        // (value, codes, a warning, the Ingress rejected)
+        let cases: &[(&str, &[u16], Option<&str>, bool)] = &[
+            ("404,503", &[404, 503], None, false),
+            ("503,404,404,", &[404, 503], None, false),
+            // customhttperrors.go's second Ingress: spaces are removed before validating.
+            ("404, 503", &[404, 503], None, false),
+            (" 500 ,502", &[500, 502], None, false),
+            ("", &[], Some("empty"), false),
+            ("404503", &[], None, true),
+            ("302,404", &[], None, true),
+            ("404,600", &[], None, true),
+            ("404,,503", &[], None, true),
+            ("4o4", &[], None, true),
         ];
-        for (value, codes, note) in cases {
+        for (value, codes, note, refused) in cases {
             let (upstream, notes) = parse(&[("custom-http-errors", value), ("default-backend", "pages")]);
             assert_eq!(upstream.custom_http_errors, *codes, "{value:?}");
+            assert_eq!(upstream.refused.is_some(), *refused, "{value:?}: {:?}", upstream.refused);
             match note {
                 Some(text) => assert!(notes.iter().any(|(_, _, message)| message.contains(text)), "{value:?}: {notes:?}"),
                 None => assert!(notes.is_empty(), "{value:?}: {notes:?}"),
@@ -445,10 +462,14 @@ mod tests {
 
     #[test]
     fn an_unreadable_proxy_ssl_secret_denies() {
-        let (upstream, _) = parse(&[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", "missing")]);
+        let (upstream, _) = parse(&[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", "shop/missing")]);
         let error = upstream.options(&ClusterState::default(), "shop", &mut BTreeMap::new()).unwrap_err();
         assert!(error.contains("Secret shop/missing not found"), "{error}");
-        let (upstream, _) = parse(&[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", "a/b/c")]);
-        assert!(upstream.options(&ClusterState::default(), "shop", &mut BTreeMap::new()).is_err());
+        // ingress-nginx's ParseNameNS: exactly one `/`, so a bare name is denied too.
+        for (value, why) in [("shop/b/c", "not \"namespace/name\""), ("missing", "write \"shop/missing\""), ("/missing", "another namespace"), ("other/ca", "another namespace")] {
+            let (upstream, _) = parse(&[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", value)]);
+            let error = upstream.options(&ClusterState::default(), "shop", &mut BTreeMap::new()).unwrap_err();
+            assert!(error.contains(why), "{value}: {error}");
+        }
     }
 }

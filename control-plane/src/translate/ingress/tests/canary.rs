@@ -133,6 +133,20 @@ fn a_canary_without_ready_endpoints_leaves_the_requests_to_the_main_backend() {
     assert!(lines.iter().any(|l| l.contains("default/canary") && l.contains("keeps its main backend only")), "{lines:#?}");
 }
 
+/// And a main backend without endpoints has no balancer either, so its canary is never consulted:
+/// every request answers 503, those the canary's rules pick too (`balancer.lua` `get_balancer`
+/// returns nil before `route_to_alternative_balancer`).
+#[test]
+fn a_main_backend_without_ready_endpoints_answers_503_canary_or_not() {
+    let main = ingress("main", &created("2024-01-01T00:00:00Z"), &[rule("foo", &[path("/info", "Prefix", "idle", 80)])]);
+    let canary = canary_ingress("canary", "2024-02-01T00:00:00Z", &[("canary", "true"), ("canary-by-header", "always-canary")], "foo", "Prefix", "b", 8080);
+    let translation = run(&[main, canary].concat());
+    assert_eq!(canary_of(&translation, "foo", "/info"), None, "the main's empty cluster answers (Envoy: 503)");
+    let lines = diagnostic_lines(&translation);
+    assert!(lines.iter().any(|l| l.contains("default/canary") && l.contains("has no ready endpoints: requests answer 503")), "{lines:#?}");
+    assert!(!translation.model.clusters.contains_key(&cluster_name("default", "b", 8080)), "the canary's cluster is not sent");
+}
+
 #[test]
 fn what_a_canary_does_not_do() {
     // Canary annotations without canary: "true" -> an ordinary Ingress (which loses the path).

@@ -1430,7 +1430,7 @@ fn backend_protocols_make_clusters_of_their_own_and_bad_proxy_ssl_secrets_deny()
         ingress("https", &nginx(&[("backend-protocol", "HTTPS"), ("proxy-connect-timeout", "30")]), &[rule("https.example.com", &[path("/", "Prefix", "a", 80)])]),
         ingress("bogus", &nginx(&[("backend-protocol", "SPDY")]), &[rule("bogus.example.com", &[path("/", "Prefix", "a", 80)])]),
         ingress("fcgi", &nginx(&[("backend-protocol", "FCGI")]), &[rule("fcgi.example.com", &[path("/", "Prefix", "a", 80)])]),
-        ingress("no-secret", &nginx(&[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", "gone")]), &[rule("nosecret.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("no-secret", &nginx(&[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", "default/gone")]), &[rule("nosecret.example.com", &[path("/", "Prefix", "a", 80)])]),
         ingress("elsewhere", &nginx(&[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", "other/ca")]), &[rule("elsewhere.example.com", &[path("/", "Prefix", "a", 80)])]),
     ]
     .concat());
@@ -1518,6 +1518,21 @@ fn proxy_send_timeout_is_only_reported_when_it_would_differ_from_the_read_timeou
     assert_eq!(notes_for(&[("proxy-send-timeout", "120")]), 1);
 }
 
+/// proxy.go's "should build proxy next upstream" writes `proxy_next_upstream_tries 888888`: nearly
+/// unlimited in nginx, as is 0; here both are capped at the most tries offered.
+#[test]
+fn proxy_next_upstream_tries_beyond_the_cap_are_capped_not_dropped() {
+    let tries_of = |value: &str| {
+        let annotations: BTreeMap<String, String> = [(format!("{NGINX}proxy-next-upstream-tries"), value.to_string())].into();
+        let (parsed, notes) = parse_annotations(Some(&annotations), "default");
+        (parsed.behaviour.tries, notes.len())
+    };
+    assert_eq!(tries_of("5"), (Some(5), 0));
+    assert_eq!(tries_of("888888"), (Some(10), 1));
+    assert_eq!(tries_of("0"), (Some(10), 1));
+    assert_eq!(tries_of("-1"), (None, 1), "not a count: the default");
+}
+
 #[test]
 fn client_certificates_are_asked_for_by_host_as_ingress_nginx_servers() {
     use base64::Engine;
@@ -1527,14 +1542,14 @@ fn client_certificates_are_asked_for_by_host_as_ingress_nginx_servers() {
         base64::engine::general_purpose::STANDARD.encode(&ca_pem)
     );
     let at = |time: &str, pairs: &[(&str, &str)]| format!("{}{}", created(time), nginx(pairs));
-    let on = [("auth-tls-secret", "client-ca"), ("auth-tls-pass-certificate-to-upstream", "true"), ("server-alias", "alt.example.com")];
+    let on = [("auth-tls-secret", "default/client-ca"), ("auth-tls-pass-certificate-to-upstream", "true"), ("server-alias", "alt.example.com")];
     let translation = run(&[
         ca_secret.clone(),
         ingress("first", &at("2024-01-01T00:00:00Z", &on), &[rule("mtls.example.com", &[path("/a", "Prefix", "a", 80)])]),
         ingress("second", &created("2024-01-02T00:00:00Z"), &[rule("mtls.example.com", &[path("/b", "Prefix", "b", 8080)])]),
-        ingress("third", &at("2024-01-03T00:00:00Z", &[("auth-tls-secret", "client-ca"), ("auth-tls-verify-client", "optional")]), &[rule("mtls.example.com", &[path("/c", "Prefix", "a", 80)])]),
-        ingress("hostless", &at("2024-01-04T00:00:00Z", &[("auth-tls-secret", "client-ca")]), &[hostless_rule(&[path("/h", "Prefix", "a", 80)])]),
-        ingress("missing", &at("2024-01-05T00:00:00Z", &[("auth-tls-secret", "nope")]), &[rule("missing.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("third", &at("2024-01-03T00:00:00Z", &[("auth-tls-secret", "default/client-ca"), ("auth-tls-verify-client", "optional")]), &[rule("mtls.example.com", &[path("/c", "Prefix", "a", 80)])]),
+        ingress("hostless", &at("2024-01-04T00:00:00Z", &[("auth-tls-secret", "default/client-ca")]), &[hostless_rule(&[path("/h", "Prefix", "a", 80)])]),
+        ingress("missing", &at("2024-01-05T00:00:00Z", &[("auth-tls-secret", "default/nope")]), &[rule("missing.example.com", &[path("/", "Prefix", "a", 80)])]),
         ingress("open", "", &[rule("open.example.com", &[path("/", "Prefix", "a", 80)])]),
     ]
     .concat());
