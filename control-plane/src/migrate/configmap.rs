@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::Class;
-use crate::translate::ingress::behaviour::{parse_body_size, parse_http_redirect_code};
+use crate::translate::ingress::behaviour::{go_bool, parse_body_size, parse_http_redirect_code};
 use crate::translate::ingress::{GlobalAuthFlags, NginxDefaults};
 
 /// One key of the ConfigMap.
@@ -76,7 +76,7 @@ pub fn read(data: &BTreeMap<String, String>) -> Reading {
             let before = defaults.clone();
             let (class, detail) = setting(key, value.trim(), &mut defaults);
             // Every setting kept in `NginxDefaults` is a `serve` flag of the same name.
-            let flag = (defaults != before).then(|| serve_flag(key, value.trim()));
+            let flag = (defaults != before).then(|| serve_flag(key, &flag_value(key, value.trim())));
             SettingReport { key: key.clone(), value: value.clone(), class, detail, flag }
         })
         .collect();
@@ -106,13 +106,24 @@ fn global_auth_setting(key: &str, value: &str, flags: &mut GlobalAuthFlags) -> (
         "global-auth-cache-key" => &mut flags.global_auth_cache_key,
         "global-auth-cache-duration" => &mut flags.global_auth_cache_duration,
         "global-auth-always-set-cookie" => {
-            flags.global_auth_always_set_cookie = matches!(value.as_deref(), Some("1" | "t" | "T" | "TRUE" | "true" | "True"));
+            flags.global_auth_always_set_cookie = value.as_deref().and_then(go_bool) == Some(true);
             return (Class::Same, String::new());
         }
         _ => return (Class::NotSupported, "raw nginx for the auth location: never applied here".into()),
     };
     *field = value;
     (Class::Same, String::new())
+}
+
+/// The settings read as booleans (Go's `strconv.ParseBool`, as ingress-nginx reads its ConfigMap).
+const BOOLEAN_SETTINGS: [&str; 6] = ["ssl-redirect", "hsts", "hsts-include-subdomains", "hsts-preload", "service-upstream", "global-auth-always-set-cookie"];
+
+/// A setting's value as its flag takes it: a boolean as `true` / `false`.
+fn flag_value(key: &str, value: &str) -> String {
+    match go_bool(value) {
+        Some(on) if BOOLEAN_SETTINGS.contains(&key) => on.to_string(),
+        _ => value.to_string(),
+    }
 }
 
 /// `--key=value`, the value single-quoted for a shell when it needs it.
@@ -130,6 +141,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         "hsts" => boolean(value, &mut defaults.hsts),
         "hsts-include-subdomains" => boolean(value, &mut defaults.hsts_include_subdomains),
         "hsts-preload" => boolean(value, &mut defaults.hsts_preload),
+        "service-upstream" => boolean(value, &mut defaults.service_upstream),
         "hsts-max-age" => parsed(value, &mut defaults.hsts_max_age, |v| v.parse().ok()),
         "proxy-read-timeout" => parsed(value, &mut defaults.proxy_read_timeout, |v| v.parse().ok()),
         "proxy-next-upstream-tries" => {
@@ -192,11 +204,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
 }
 
 fn boolean(value: &str, into: &mut bool) -> (Class, String) {
-    parsed(value, into, |v| match v {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
-    })
+    parsed(value, into, go_bool)
 }
 
 fn parsed<T>(value: &str, into: &mut T, parse: impl Fn(&str) -> Option<T>) -> (Class, String) {
@@ -264,10 +272,19 @@ mod tests {
             #[command(flatten)]
             defaults: NginxDefaults,
         }
-        let pairs = [("proxy-body-size", "10m"), ("hsts", "false"), ("no-auth-locations", "/a, /b"), ("ssl-redirect", "true"), ("worker-processes", "4")];
+        // Booleans as Go reads them ("FALSE", "1"), written as the flag takes them.
+        let pairs = [
+            ("proxy-body-size", "10m"),
+            ("hsts", "FALSE"),
+            ("no-auth-locations", "/a, /b"),
+            ("ssl-redirect", "true"),
+            ("service-upstream", "1"),
+            ("worker-processes", "4"),
+        ];
         let reading = read_pairs(&pairs);
         let flags: Vec<&str> = reading.settings.iter().filter_map(|s| s.flag.as_deref()).collect();
-        assert_eq!(flags, ["--hsts=false", "--no-auth-locations='/a, /b'", "--proxy-body-size=10m"], "ingress-nginx's default values need no flag");
+        let expected = ["--hsts=false", "--no-auth-locations='/a, /b'", "--proxy-body-size=10m", "--service-upstream=true"];
+        assert_eq!(flags, expected, "ingress-nginx's default values need no flag");
         // What a shell passes on for the quoted one.
         let args = flags.iter().map(|f| f.replace('\'', ""));
         let serve = <Serve as clap::Parser>::try_parse_from(std::iter::once("serve".to_string()).chain(args)).unwrap();

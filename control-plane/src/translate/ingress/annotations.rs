@@ -26,7 +26,7 @@ use crate::model::{Cidr, HeaderValue, Mirror, RoutePolicy, Severity};
 
 use super::auth::{self, Auth, AuthConfig};
 use super::basic::{self, Basic, BasicConfig};
-use super::behaviour::{self, Behaviour, NginxDefaults};
+use super::behaviour::{self, go_bool, Behaviour, NginxDefaults};
 use super::balance::{self, Balancing};
 use super::canary::{self, CanaryRules};
 use super::ciphers;
@@ -261,10 +261,9 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
             (Support::Applied | Support::Differs, name) if alias::NAMES.contains(&name) => {} // read by `alias::parse`
             (Support::Applied | Support::Differs, name) if header_maps::NAMES.contains(&name) => {} // read by `header_maps::parse`
             (Support::Applied | Support::Differs, name) if ciphers::NAMES.contains(&name) => {} // read by `ciphers::parse`
-            (Support::Differs, "ssl-passthrough") => match value.trim() {
-                "true" => parsed.ssl_passthrough = true,
-                "false" => {}
-                other => notes.push((key.clone(), Severity::Warning, format!("must be \"true\" or \"false\", not {other:?}; treated as \"false\""))),
+            (Support::Differs, "ssl-passthrough") => match go_bool(value.trim()) {
+                Some(on) => parsed.ssl_passthrough = on,
+                None => notes.push((key.clone(), Severity::Warning, format!("must be \"true\" or \"false\", not {:?}; treated as \"false\"", value.trim()))),
             },
             (_, name) if auth::NAMES.contains(&name) => {} // read by `auth::parse`
             (_, name) if basic::NAMES.contains(&name) => {} // read by `basic::parse`
@@ -290,21 +289,19 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
                     parsed.rewrite_target = Some(value.clone());
                 }
             }
-            (Support::Applied, "use-regex") => match value.trim() {
-                "true" => parsed.use_regex = true,
-                "false" => {}
-                other => notes.push((
+            (Support::Applied, "use-regex") => match go_bool(value.trim()) {
+                Some(on) => parsed.use_regex = on,
+                None => notes.push((
                     key.clone(),
                     Severity::Warning,
-                    format!("must be \"true\" or \"false\", not {other:?}; treated as \"false\""),
+                    format!("must be \"true\" or \"false\", not {:?}; treated as \"false\"", value.trim()),
                 )),
             },
             (_, name) if auth_tls::NAMES.contains(&name) => {} // read by `auth_tls::parse`
             // Go's `strconv.ParseBool`, as ingress-nginx's `GetBoolAnnotation` (default true).
-            (Support::Applied, "enable-global-auth") => match value.trim() {
-                "0" | "f" | "F" | "FALSE" | "false" | "False" => parsed.global_auth_off = true,
-                "1" | "t" | "T" | "TRUE" | "true" | "True" => {}
-                other => notes.push((key.clone(), Severity::Warning, format!("must be \"true\" or \"false\", not {other:?}; treated as \"true\" (as ingress-nginx)"))),
+            (Support::Applied, "enable-global-auth") => match go_bool(value.trim()) {
+                Some(on) => parsed.global_auth_off = !on,
+                None => notes.push((key.clone(), Severity::Warning, format!("must be \"true\" or \"false\", not {:?}; treated as \"true\" (as ingress-nginx)", value.trim()))),
             },
             (Support::Differs, "satisfy") => match value.trim() {
                 "all" => {} // nginx's default: every check must pass

@@ -231,7 +231,7 @@ fn cookie(reader: &mut Reader<'_>) -> Hashing {
             reader.note("session-cookie-samesite", Severity::Warning, note);
         }
     }
-    let secure = reader.get("session-cookie-secure").map(str::trim) == Some("true");
+    let secure = reader.get("session-cookie-secure").map(str::trim).and_then(super::behaviour::go_bool) == Some(true);
     let persistent = affinity_mode(reader);
     Hashing::Cookie { name, path, max_age, expires, attributes, secure, persistent }
 }

@@ -101,6 +101,10 @@ pub struct NginxDefaults {
     /// challenges, as ingress-nginx).
     #[arg(long, value_delimiter = ',', default_value = NO_AUTH_LOCATION)]
     pub no_auth_locations: Vec<String>,
+    /// Send to each Service's cluster IP instead of its endpoints, for Ingresses that do not say
+    /// with `service-upstream` (ConfigMap `service-upstream`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub service_upstream: bool,
     #[command(flatten)]
     pub global_auth: GlobalAuthFlags,
 }
@@ -181,6 +185,7 @@ impl Default for NginxDefaults {
             enable_ssl_passthrough: false,
             global_allowed_response_headers: Vec::new(),
             no_auth_locations: vec![NO_AUTH_LOCATION.to_string()],
+            service_upstream: false,
             global_auth: GlobalAuthFlags::default(),
         }
     }
@@ -391,6 +396,16 @@ pub fn www_counterpart(host: &str) -> Option<String> {
 /// that refusal would stop every configuration update, not just this Ingress's.
 pub const MAX_TIMEOUT_SECONDS: u64 = 365 * 86_400;
 
+/// A boolean as ingress-nginx reads one (Go's `strconv.ParseBool`): `1 t T TRUE true True` and
+/// `0 f F FALSE false False`.
+pub fn go_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// Most tries per request (`proxy-next-upstream-tries`): larger counts, and nginx's 0 (unlimited),
 /// are capped to it.
 pub const MAX_TRIES: u32 = 10;
@@ -416,14 +431,11 @@ impl<'a> Reader<'a> {
 
     pub(super) fn boolean(&mut self, name: &str) -> Option<bool> {
         let value = self.get(name)?.trim().to_string();
-        match value.as_str() {
-            "true" => Some(true),
-            "false" => Some(false),
-            other => {
-                self.note(name, Severity::Warning, format!("must be \"true\" or \"false\", not {other:?}; the default applies"));
-                None
-            }
+        let parsed = go_bool(&value);
+        if parsed.is_none() {
+            self.note(name, Severity::Warning, format!("must be \"true\" or \"false\", not {value:?}; the default applies"));
         }
+        parsed
     }
 
     pub(super) fn integer(&mut self, name: &str) -> Option<u64> {

@@ -167,7 +167,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("proxy-ssl-ciphers", NoEffect),
     entry("proxy-ssl-name", Applied),
     entry("proxy-ssl-protocols", Applied),
-    entry("proxy-ssl-secret", Applied),
+    entry("proxy-ssl-secret", Differs),
     entry("proxy-ssl-server-name", Applied),
     entry("proxy-ssl-verify", Differs),
     entry("proxy-ssl-verify-depth", Applied),

@@ -229,7 +229,8 @@ impl<'s> Translator<'s> {
         } else if let Some(auth) = &nginx.auth {
             self.auth_services.insert(auth.service.cluster_name(), auth.service.clone());
         }
-        let upstream_options = UpstreamOptions { balance: nginx.balancing.balance, ..upstream_options };
+        let service_upstream = nginx.upstream.service_upstream.unwrap_or(self.options.defaults.service_upstream);
+        let upstream_options = UpstreamOptions { balance: nginx.balancing.balance, service_upstream, ..upstream_options };
         let error_page_cluster = self.error_page_cluster(key, &object, &nginx, &upstream_options);
         let passed_through = passthrough::wanted(&nginx, self.options.defaults.enable_ssl_passthrough, &object, &mut self.diagnostics);
         IngressScope { key, object, nginx, upstream_options, error_page_cluster, own_default: None, passed_through }

@@ -99,8 +99,9 @@ pub struct Upstream {
     /// `proxy-connect-timeout`, seconds.
     pub connect_timeout: Option<u64>,
     pub ssl: Option<ProxySsl>,
-    /// `service-upstream: "true"`: the Service's cluster IP is the only endpoint.
-    pub service_upstream: bool,
+    /// `service-upstream: "true"`: the Service's cluster IP is the only endpoint; `None`: the
+    /// `--service-upstream` default.
+    pub service_upstream: Option<bool>,
     /// `default-backend`: a Service of the Ingress's namespace (its first port) that answers for a
     /// backend without ready endpoints, spoken to as the backend would be (ingress-nginx copies the
     /// backend's upstream and swaps its endpoints).
@@ -144,7 +145,7 @@ impl Upstream {
                 reader.note("proxy-http-version", Severity::Warning, message);
             }
         }
-        let service_upstream = trimmed(&reader, "service-upstream").is_some_and(|v| v == "true");
+        let service_upstream = reader.boolean("service-upstream");
         let default_backend = trimmed(&reader, "default-backend").filter(|v| !v.is_empty());
         let (mut custom_http_errors, refused) = match parse_error_codes(&mut reader) {
             Ok(codes) => (codes, None),
@@ -172,8 +173,9 @@ impl Upstream {
             http2: matches!(self.protocol, BackendProtocol::Grpc | BackendProtocol::Grpcs),
             tls: None,
             connect_timeout: self.connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs),
-            service_upstream: self.service_upstream,
-            // Set from `load-balance` / affinity by the caller (see `balance`).
+            // Set from `--service-upstream` when the Ingress does not say, and from
+            // `load-balance` / affinity, by the caller (see `balance`).
+            service_upstream: self.service_upstream.unwrap_or_default(),
             balance: Default::default(),
         };
         // ingress-nginx reads (and denies on) the Secret whatever the protocol.

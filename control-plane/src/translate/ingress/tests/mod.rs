@@ -1518,6 +1518,48 @@ fn proxy_send_timeout_is_only_reported_when_it_would_differ_from_the_read_timeou
     assert_eq!(notes_for(&[("proxy-send-timeout", "120")]), 1);
 }
 
+/// ingress-nginx reads booleans with Go's `strconv.ParseBool` (`GetBoolAnnotation`): `True`, `1`,
+/// `t`, `F`, `0`, ... are booleans too (serviceupstream.go and others write "True").
+#[test]
+fn booleans_read_as_go_parses_them() {
+    let parsed = |pairs: &[(&str, &str)]| {
+        let annotations: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (format!("{NGINX}{k}"), v.to_string())).collect();
+        parse_annotations(Some(&annotations), "default")
+    };
+    for yes in ["1", "t", "T", "TRUE", "true", "True"] {
+        let (nginx, notes) = parsed(&[("use-regex", yes), ("service-upstream", yes), ("ssl-passthrough", yes)]);
+        assert!(nginx.use_regex && nginx.upstream.service_upstream == Some(true) && nginx.ssl_passthrough, "{yes}");
+        assert!(notes.iter().all(|(key, _, _)| key.ends_with("ssl-passthrough")), "{yes}: {notes:?}");
+    }
+    for no in ["0", "f", "F", "FALSE", "false", "False"] {
+        let (nginx, _) = parsed(&[("use-regex", no), ("service-upstream", no), ("enable-global-auth", no)]);
+        assert!(!nginx.use_regex && nginx.upstream.service_upstream == Some(false) && nginx.global_auth_off, "{no}");
+    }
+    let (nginx, notes) = parsed(&[("use-regex", "yes")]);
+    assert!(!nginx.use_regex && notes.len() == 1, "{notes:?}");
+}
+
+/// serviceupstream.go's "when enabling in the configmap": `--service-upstream` (ConfigMap
+/// `service-upstream: "true"`) sends to the cluster IP unless the Ingress says "false".
+#[test]
+fn service_upstream_is_the_default_that_an_ingress_can_turn_off() {
+    let service = "---\napiVersion: v1\nkind: Service\nmetadata: {name: cip}\nspec: {clusterIP: 10.96.0.10, ports: [{name: http, port: 80, targetPort: 8080}]}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: cip-1, labels: {kubernetes.io/service-name: cip}}\naddressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n- {addresses: [10.0.0.7]}\n";
+    let yaml = format!(
+        "{OUR_CLASS}{service}{}{}",
+        ingress("on", "", &[rule("on.example.com", &[path("/", "Prefix", "cip", 80)])]),
+        ingress("off", &nginx(&[("service-upstream", "false")]), &[rule("off.example.com", &[path("/", "Prefix", "cip", 80)])]),
+    );
+    let mut options = TranslateOptions::default();
+    options.defaults.service_upstream = true;
+    let translation = translate(&state(&yaml), &options);
+    let addresses = |service_upstream: bool| -> Vec<String> {
+        let cluster = translation.model.clusters.values().find(|c| c.options.service_upstream == service_upstream).expect("a cluster");
+        cluster.endpoints.iter().map(|e| format!("{}:{}", e.address, e.port)).collect()
+    };
+    assert_eq!(addresses(true), ["10.96.0.10:80"], "the cluster IP and Service port");
+    assert_eq!(addresses(false), ["10.0.0.7:8080"], "service-upstream: false keeps the endpoints");
+}
+
 /// proxy.go's "should build proxy next upstream" writes `proxy_next_upstream_tries 888888`: nearly
 /// unlimited in nginx, as is 0; here both are capped at the most tries offered.
 #[test]
