@@ -284,11 +284,17 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
                     }
                 }
             }
-            (Support::Applied, "rewrite-target") => {
-                if !value.is_empty() {
-                    parsed.rewrite_target = Some(value.clone());
-                }
-            }
+            // ingress-nginx's `RegexPathWithCapture`: another character and the target is
+            // dropped ("invalid, defaulting to empty"), the Ingress still served.
+            (Support::Applied, "rewrite-target") => match value.chars().find(|c| !(c.is_ascii_alphanumeric() || "-._~/:$".contains(*c))) {
+                _ if value.is_empty() => {}
+                None => parsed.rewrite_target = Some(value.clone()),
+                Some(c) => notes.push((
+                    key.clone(),
+                    Severity::Warning,
+                    format!("{value:?} contains {c:?}, which ingress-nginx refuses in a rewrite target (letters, digits and -._~/:$ only); no rewrite, as there"),
+                )),
+            },
             (Support::Applied, "use-regex") => match go_bool(value.trim()) {
                 Some(on) => parsed.use_regex = on,
                 None => notes.push((

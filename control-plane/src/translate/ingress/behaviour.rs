@@ -293,7 +293,7 @@ impl Behaviour {
             force_ssl_redirect: reader.boolean("force-ssl-redirect").unwrap_or(false),
             preserve_trailing_slash: reader.boolean("preserve-trailing-slash").unwrap_or(false),
             app_root: reader.app_root(),
-            from_to_www: reader.boolean("from-to-www-redirect").unwrap_or(false),
+            from_to_www: reader.strict_boolean("from-to-www-redirect").unwrap_or(false),
             body_size: reader.body_size(),
             read_timeout: reader.seconds("proxy-read-timeout"),
             tries: reader.tries(),
@@ -312,10 +312,8 @@ impl Behaviour {
                 "\"off\": the body streams to the upstream as it arrives, and proxy-body-size is not enforced on it (nginx still counts it)".into(),
             );
         }
-        match reader.redirect() {
-            Ok(redirect) => behaviour.redirect = redirect,
-            Err(refusal) => behaviour.refused = Some(refusal),
-        }
+        behaviour.redirect = reader.redirect();
+        behaviour.refused = reader.refused;
         (behaviour, reader.notes)
     }
 
@@ -414,11 +412,29 @@ pub const MAX_TRIES: u32 = 10;
 pub(super) struct Reader<'a> {
     annotations: &'a BTreeMap<String, String>,
     pub(super) notes: Vec<AnnotationNote>,
+    /// The first (annotation, reason) ingress-nginx would reject the whole Ingress for.
+    pub(super) refused: Option<(String, String)>,
 }
 
 impl<'a> Reader<'a> {
     pub(super) fn new(annotations: &'a BTreeMap<String, String>) -> Reader<'a> {
-        Reader { annotations, notes: Vec::new() }
+        Reader { annotations, notes: Vec::new(), refused: None }
+    }
+
+    /// Record that ingress-nginx's validation of `name` rejects the Ingress (the first one wins).
+    pub(super) fn refuse(&mut self, name: &str, reason: String) {
+        self.refused.get_or_insert((format!("{NGINX_PREFIX}{name}"), reason));
+    }
+
+    /// A boolean that ingress-nginx's validator (`ValidateBool`) checks: another value rejects
+    /// the Ingress.
+    pub(super) fn strict_boolean(&mut self, name: &str) -> Option<bool> {
+        let value = self.get(name)?;
+        let parsed = go_bool(value);
+        if parsed.is_none() && !value.is_empty() {
+            self.refuse(name, format!("{value:?} is not a boolean (true, false, 1, 0, ...)"));
+        }
+        parsed
     }
 
     pub(super) fn get(&self, name: &str) -> Option<&'a str> {
@@ -520,19 +536,18 @@ impl<'a> Reader<'a> {
         None
     }
 
-    /// `connection-proxy-header`: letters, digits and `-._~/:` as ingress-nginx's validation
-    /// takes them (`keep-alive`, `close`, `upgrade`); anything else is ignored with a warning.
+    /// `connection-proxy-header`: `close` or `keep-alive`, the only values ingress-nginx's
+    /// validation takes (spaces removed); another one rejects the Ingress.
     fn connection_header(&mut self) -> Option<String> {
-        let value = self.get("connection-proxy-header")?.trim().to_string();
-        if value.is_empty() {
-            return None;
+        let value = self.get("connection-proxy-header")?.replace(' ', "");
+        match value.as_str() {
+            "" => None,
+            "close" | "keep-alive" => Some(value),
+            _ => {
+                self.refuse("connection-proxy-header", format!("{value:?} is not close or keep-alive"));
+                None
+            }
         }
-        if value.len() <= 256 && value.chars().all(|c| c.is_ascii_alphanumeric() || "-._~/:".contains(c)) {
-            return Some(value);
-        }
-        let reason = format!("{value:?} has characters ingress-nginx's validation refuses (letters, digits and -._~/: only); ignored");
-        self.note("connection-proxy-header", Severity::Warning, reason);
-        None
     }
 
     fn app_root(&mut self) -> Option<String> {
@@ -588,33 +603,55 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// `temporal-redirect` (wins) or `permanent-redirect`, with their codes.
-    fn redirect(&mut self) -> Result<Option<Redirect>, (String, String)> {
-        if let Some(url) = self.get("temporal-redirect").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                self.note("temporal-redirect", Severity::Warning, format!("{url:?} is not an http:// or https:// URL; no redirect, as ingress-nginx does"));
-            } else {
-                check_redirect_url("temporal-redirect", &url)?;
-                let status = self.code("temporal-redirect-code", 302, 300..=307);
-                return Ok(Some(Redirect { status, location: Location::Url { url } }));
+    /// `temporal-redirect` (wins) or `permanent-redirect`, with their codes, as ingress-nginx's
+    /// redirect parser reads them: a URL with characters its validator refuses, or a code that is
+    /// not a number, rejects the Ingress; a temporal URL whose scheme is not http(s) drops the
+    /// redirect (the permanent one too).
+    fn redirect(&mut self) -> Option<Redirect> {
+        let relative = self.strict_boolean("relative-redirects").unwrap_or(false);
+        let temporal = self.redirect_url("temporal-redirect");
+        if let Some(url) = temporal {
+            let status = self.redirect_code("temporal-redirect-code", 302, 300..=307);
+            if !is_http_url(&url) {
+                let message = format!("{url:?} is not an http:// or https:// URL; no redirect (permanent-redirect neither), as ingress-nginx does");
+                self.note("temporal-redirect", Severity::Warning, message);
+                return None;
             }
+            return Some(Redirect { status, location: Location::Url { url } });
         }
-        let Some(url) = self.get("permanent-redirect").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) else {
-            return Ok(None);
-        };
-        check_redirect_url("permanent-redirect", &url)?;
-        let status = self.code("permanent-redirect-code", 301, 300..=308);
-        let relative = self.boolean("relative-redirects").unwrap_or(false);
+        let permanent = self.redirect_url("permanent-redirect");
+        let status = self.redirect_code("permanent-redirect-code", 301, 300..=308);
+        let url = permanent?;
         let location = if url.starts_with('/') && !relative {
             Location::FromRequest { scheme: None, host: HostPart::RequestHost, path: PathPart::Fixed(url) }
         } else {
             Location::Url { url }
         };
-        Ok(Some(Redirect { status, location }))
+        Some(Redirect { status, location })
     }
 
-    fn code(&mut self, name: &str, default: u16, allowed: std::ops::RangeInclusive<u16>) -> u16 {
-        let Some(code) = self.integer(name) else { return default };
+    /// A redirect URL (`None`: absent or empty). ingress-nginx's `URLIsValidRegex` takes letters,
+    /// digits and `-._~/:,?&=` only; another character rejects the Ingress.
+    fn redirect_url(&mut self, name: &str) -> Option<String> {
+        let url = self.get(name).filter(|v| !v.is_empty())?.to_string();
+        match url.chars().find(|c| !(c.is_ascii_alphanumeric() || "-._~/:,?&=".contains(*c))) {
+            None => Some(url),
+            Some(c) => {
+                let reason = format!("{url:?} contains {c:?}, which ingress-nginx refuses in a redirect URL (letters, digits and -._~/:,?&= only)");
+                self.refuse(name, reason);
+                None
+            }
+        }
+    }
+
+    /// A redirect's status: not a number rejects the Ingress (`ValidateInt`); outside `allowed`,
+    /// `default` applies (a warning), as ingress-nginx does.
+    fn redirect_code(&mut self, name: &str, default: u16, allowed: std::ops::RangeInclusive<u16>) -> u16 {
+        let Some(value) = self.get(name).filter(|v| !v.is_empty()) else { return default };
+        let Ok(code) = value.parse::<i64>() else {
+            self.refuse(name, format!("{value:?} is not a number"));
+            return default;
+        };
         match u16::try_from(code) {
             Ok(code) if allowed.contains(&code) => code,
             _ => {
@@ -625,14 +662,11 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// ingress-nginx refuses the whole Ingress when a redirect URL carries `$ % # @ + ;`, spaces or
-/// control characters.
-fn check_redirect_url(name: &str, url: &str) -> Result<(), (String, String)> {
-    match url.chars().find(|c| "$%#@+;".contains(*c) || c.is_whitespace() || c.is_control()) {
-        Some(c) => Err((
-            format!("{NGINX_PREFIX}{name}"),
-            format!("{url:?} contains {c:?}, which ingress-nginx refuses in a redirect URL (expected a plain URL such as https://example.com/new)"),
-        )),
-        None => Ok(()),
-    }
+/// Go's `url.Parse` then `strings.HasPrefix(u.Scheme, "http")` (the scheme lower-cased), as
+/// ingress-nginx's `isValidURL`.
+fn is_http_url(url: &str) -> bool {
+    let Some((scheme, _)) = url.split_once(':') else { return false };
+    let well_formed = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    well_formed && scheme.to_ascii_lowercase().starts_with("http")
 }

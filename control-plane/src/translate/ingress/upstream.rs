@@ -218,28 +218,54 @@ fn on_off(reader: &mut Reader<'_>, name: &str) -> bool {
     }
 }
 
-/// `custom-http-errors`: 4xx and 5xx codes separated by commas, spaces allowed — ingress-nginx's
-/// validator (`^(?:[4,5]\d{2},?)*$` once spaces are removed). Another value makes ingress-nginx
-/// reject the whole Ingress (`Err`: the reason); an empty one is ignored, as there.
+/// `custom-http-errors` as ingress-nginx reads it: its validator (`^(?:[4,5]\d{2},?)*$` once
+/// spaces are removed) refuses the Ingress (`Err`: the reason); then each comma-separated code,
+/// trimmed, must be a number, else the annotation is ignored (a warning), as there; a number
+/// nginx's `error_page` refuses (outside 300–599: `404503`) fails nginx's configuration test, so
+/// ingress-nginx's admission rejects the Ingress (`Err`). An empty value is ignored.
 fn parse_error_codes(reader: &mut Reader<'_>) -> Result<Vec<u16>, String> {
     let Some(value) = reader.get("custom-http-errors").map(str::to_string) else { return Ok(Vec::new()) };
-    let compact: String = value.chars().filter(|c| *c != ' ').collect();
-    if compact.is_empty() {
-        reader.note("custom-http-errors", Severity::Warning, "empty; ignored, as ingress-nginx ignores it".into());
-        return Ok(Vec::new());
+    if !error_codes_validate(value.replace(' ', "").as_bytes()) {
+        return Err(format!("{value:?} is not a comma-separated list of 4xx and 5xx codes"));
     }
-    let list = compact.strip_suffix(',').unwrap_or(&compact);
     let mut codes = Vec::new();
-    for code in list.split(',') {
-        let valid = code.len() == 3 && code.starts_with(['4', '5']) && code.bytes().all(|b| b.is_ascii_digit());
-        match code.parse::<u16>() {
-            Ok(number) if valid => codes.push(number),
-            _ => return Err(format!("{value:?} is not a comma-separated list of 4xx and 5xx codes")),
+    for code in value.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        match code.parse::<u64>() {
+            Ok(number) => match u16::try_from(number).ok().filter(|n| (300..=599).contains(n)) {
+                Some(number) => codes.push(number),
+                None => return Err(format!("{number} is not a status nginx's error_page takes (300-599)")),
+            },
+            Err(_) => {
+                reader.note("custom-http-errors", Severity::Warning, format!("{code:?} is not a number; ignored, as ingress-nginx ignores the annotation"));
+                return Ok(Vec::new());
+            }
         }
+    }
+    if codes.is_empty() {
+        reader.note("custom-http-errors", Severity::Warning, "empty; ignored, as ingress-nginx ignores it".into());
     }
     codes.sort_unstable();
     codes.dedup();
     Ok(codes)
+}
+
+/// Whether `compact` matches `^(?:[4,5]\d{2},?)*$` (a class that takes `,` too, as written):
+/// the positions each token can end at, from the start.
+fn error_codes_validate(compact: &[u8]) -> bool {
+    let mut reachable = vec![false; compact.len() + 1];
+    reachable[0] = true;
+    for start in 0..compact.len() {
+        let token = compact.get(start..start + 3);
+        let Some(&[first, a, b]) = token else { continue };
+        if !reachable[start] || !matches!(first, b'4' | b'5' | b',') || !a.is_ascii_digit() || !b.is_ascii_digit() {
+            continue;
+        }
+        reachable[start + 3] = true;
+        if compact.get(start + 3) == Some(&b',') {
+            reachable[start + 4] = true;
+        }
+    }
+    reachable[compact.len()]
 }
 
 fn parse_proxy_ssl(reader: &mut Reader<'_>) -> Option<ProxySsl> {
@@ -368,7 +394,10 @@ mod tests {
             ("404, 503", &[404, 503], None, false),
             (" 500 ,502", &[500, 502], None, false),
             ("", &[], Some("empty"), false),
+            // The validator takes it (no comma needed between codes), error_page does not.
             ("404503", &[], None, true),
+            // The validator takes it, Go's Atoi does not: the annotation is ignored.
+            ("404 503", &[], Some("not a number"), false),
             ("302,404", &[], None, true),
             ("404,600", &[], None, true),
             ("404,,503", &[], None, true),

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use wasm_ingress_filter::table::{ClientCertificate, Forward, Origin, HostPart, Location, PathMatch, PathPart, PathRewrite, Redirect, Route, RouteAction, VirtualHost};
 
 use super::*;
-use crate::model::{Endpoint, RoutePolicy, Severity, TlsServer, UpstreamCluster};
+use crate::model::{Endpoint, HeaderValue, RoutePolicy, Severity, TlsServer, UpstreamCluster};
 use crate::source::files::ManifestSet;
 
 // ---------------------------------------------------------------------------------------------
@@ -1176,20 +1176,57 @@ fn app_root_and_explicit_redirects() {
     assert!(lines.iter().any(|l| l.contains("app-root") && l.contains("\"http://x\" is not a path")), "{lines:#?}");
 }
 
+/// Values ingress-nginx's validators refuse make its annotation extractor reject the whole
+/// Ingress (v1.15: `Extract` returns the validation error): not served here either, an error
+/// naming the annotation; other Ingresses are untouched.
 #[test]
-fn a_redirect_url_ingress_nginx_refuses_rejects_the_ingress() {
+fn values_ingress_nginx_validation_refuses_reject_the_ingress() {
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        ("permanent-redirect", &[("permanent-redirect", "https://x.example.com/$request_uri")]),
+        ("permanent-redirect", &[("permanent-redirect", "https://x.example.com/a!b")]),
+        ("temporal-redirect", &[("temporal-redirect", "https://x.example.com/a(b)")]),
+        ("permanent-redirect-code", &[("permanent-redirect-code", "abc")]),
+        ("temporal-redirect-code", &[("temporal-redirect", "https://t.example.com"), ("temporal-redirect-code", "3o2")]),
+        ("relative-redirects", &[("permanent-redirect", "/new"), ("relative-redirects", "yes")]),
+        ("from-to-www-redirect", &[("from-to-www-redirect", "on")]),
+        ("connection-proxy-header", &[("connection-proxy-header", "upgrade")]),
+        ("custom-http-errors", &[("custom-http-errors", "302,404")]),
+    ];
+    for (annotation, pairs) in cases {
+        let translation = run(&[
+            ingress("bad", &nginx(pairs), &[rule("bad.example.com", &[path("/", "Prefix", "a", 80)])]),
+            ingress("good", "", &[rule("good.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ]
+        .concat());
+        assert!(translation.model.route_table.hosts.iter().all(|h| h.host != "bad.example.com"), "{pairs:?}");
+        assert_eq!(route_at(&translation, "good.example.com", "/").action, forward("default", "a", 80));
+        let lines = diagnostic_lines(&translation);
+        let prefix = format!("error: Ingress default/bad: metadata.annotations[nginx.ingress.kubernetes.io/{annotation}]");
+        assert!(lines.iter().any(|l| l.starts_with(&prefix) && l.contains("not served")), "{pairs:?}: {lines:#?}");
+    }
+}
+
+/// What ingress-nginx serves despite a value it cannot use: a temporal redirect whose scheme is
+/// not http(s) drops the redirect (the permanent one too); a rewrite target with characters its
+/// validator refuses is dropped ("defaulting to empty"); `connection-proxy-header` takes spaces.
+#[test]
+fn values_ingress_nginx_ignores_leave_the_ingress_served() {
     let translation = run(&[
-        ingress("bad", &nginx(&[("permanent-redirect", "https://x.example.com/$request_uri")]), &[rule("bad.example.com", &[path("/", "Prefix", "a", 80)])]),
-        ingress("good", "", &[rule("good.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("ftp", &nginx(&[("temporal-redirect", "ftp://t.example.com"), ("permanent-redirect", "https://p.example.com")]), &[rule("ftp.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("upper", &nginx(&[("temporal-redirect", "HTTPS://t.example.com/x")]), &[rule("upper.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("query", &nginx(&[("rewrite-target", "/new?x=1")]), &[rule("query.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("close", &nginx(&[("connection-proxy-header", " keep-alive ")]), &[rule("close.example.com", &[path("/", "Prefix", "a", 80)])]),
     ]
     .concat());
-    assert!(translation.model.route_table.hosts.iter().all(|h| h.host != "bad.example.com"));
-    assert_eq!(route_at(&translation, "good.example.com", "/").action, forward("default", "a", 80));
+    assert_eq!(route_at(&translation, "ftp.example.com", "/").action, forward("default", "a", 80));
+    let upper = RouteAction::Redirect(Redirect { status: 302, location: Location::Url { url: "HTTPS://t.example.com/x".into() } });
+    assert_eq!(route_at(&translation, "upper.example.com", "/").action, upper, "Go lower-cases the scheme it checks");
+    assert_eq!(route_at(&translation, "query.example.com", "/").action, forward("default", "a", 80), "no rewrite");
+    let RouteAction::Forward(close) = &route_at(&translation, "close.example.com", "/").action else { panic!("not forwarded") };
+    assert_eq!(translation.model.policies[&close.policy].request_headers.get("connection"), Some(&HeaderValue::text("keep-alive")));
     let lines = diagnostic_lines(&translation);
-    assert!(
-        lines.iter().any(|l| l.starts_with("error: Ingress default/bad: metadata.annotations[nginx.ingress.kubernetes.io/permanent-redirect]") && l.contains("not served")),
-        "{lines:#?}"
-    );
+    assert!(lines.iter().all(|l| !l.starts_with("error")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("default/query") && l.contains("no rewrite")), "{lines:#?}");
 }
 
 #[test]
