@@ -6,7 +6,7 @@
 //! `optional` serves clients without one (`ssl-client-verify: NONE`, forged headers dropped);
 //! a request for the host over a connection negotiated for another name gets 421, one without
 //! SNI (a client that dialled the address) is judged as one without a certificate (400);
-//! `auth-tls-match-cn` refuses other subjects 403; a `ca.crl` revokes the certificates it lists; a missing CA Secret fails closed (503).
+//! `auth-tls-match-cn` refuses other subjects 403; a `ca.crl` revokes the certificates it lists; a missing CA Secret fails closed (403, ingress-nginx's AuthTLSError).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -146,7 +146,7 @@ fn client_certificates_behave_like_ingress_nginx() {
     assert_eq!(get(&revoked, &url("mtls.test"), &[]).unwrap().0, 200, "revoked only where the list applies");
     assert_eq!(get(&with_alice, &url("revoking.test"), &[]).unwrap().0, 200);
     // A CA Secret that does not exist: closed.
-    assert_eq!(get(&with_alice, &url("broken.test"), &[]).unwrap().0, 503);
+    assert_eq!(get(&with_alice, &url("broken.test"), &[]).unwrap().0, 403);
 }
 
 fn echo_of(result: Result<(u16, Option<Echo>), String>) -> Echo {

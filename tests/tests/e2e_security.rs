@@ -63,7 +63,8 @@ fn access_controls_that_cannot_be_enforced_fail_closed_through_envoy() {
         annotated("basic", "auth-type", "basic", "basic.test"),
         // Enforced now (the filter asks the auth service): one that cannot be reached answers 500.
         annotated("external", "auth-url", "http://127.0.0.1:1/verify", "external.test"),
-        // Enforced now (Envoy asks for the certificate): a CA Secret that does not exist, 503.
+        // Enforced now (Envoy asks for the certificate): a CA Secret that does not exist, 403
+        // (ingress-nginx's AuthTLSError).
         annotated("mtls", "auth-tls-secret", "default/ca", "mtls.test"),
         annotated("bad-range", "denylist-source-range", "not-a-cidr", "bad-range.test"),
         annotated("snippet", "configuration-snippet", "deny all;", "snippet.test"),
@@ -80,7 +81,7 @@ fn access_controls_that_cannot_be_enforced_fail_closed_through_envoy() {
         ("allowlist.test", 403),
         ("basic.test", 503),
         ("external.test", 500),
-        ("mtls.test", 503),
+        ("mtls.test", 403),
         ("bad-range.test", 503),
         ("snippet.test", 403),
         ("waf.test", 403),

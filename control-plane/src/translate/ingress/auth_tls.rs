@@ -6,9 +6,11 @@
 //! validates the certificate on the host's own SNI filter chain and the filter checks each request
 //! (`wasm_ingress_filter::client_cert`). Pure.
 //!
-//! A `ca.crl` in the Secret revokes the certificates it lists (nginx's `ssl_crl`). Fails closed as
-//! ingress-nginx's "location denied" (503): a Secret that does not exist or has no usable `ca.crt`,
-//! a `ca.crl` that is not a PEM revocation list, an `auth-tls-match-cn` the regex engine refuses.
+//! A `ca.crl` in the Secret revokes the certificates it lists (nginx's `ssl_crl`). Fails closed
+//! with ingress-nginx's `AuthTLSError` answer (403): a value that is not `namespace/name` of the
+//! Ingress's namespace, a Secret that does not exist or has no usable `ca.crt`, a `ca.crl` that is
+//! not a PEM revocation list; with 503 (a location denied): an `auth-tls-match-cn` the regex
+//! engine refuses, an `auth-tls-error-page` that is not a URL.
 
 use std::collections::BTreeMap;
 
@@ -99,15 +101,20 @@ pub fn parse(annotations: &BTreeMap<String, String>, namespace: &str) -> (AuthTl
         }
         return (AuthTls::Off, reader.notes);
     };
-    // ingress-nginx's `ParseNameNS`: exactly one `/`; an empty namespace is the Ingress's.
+    // ingress-nginx's `ParseNameNS` (exactly one `/`), the namespace the Ingress's (its
+    // `allow-cross-namespace-resources` is off by default), then the Secret looked up by the value
+    // as written (so `/name` finds none): anything else is its `AuthTLSError`, a server-level 403.
     let secret = match secret.split_once('/') {
-        Some((ns, name)) if !name.is_empty() && !name.contains('/') => ObjectKey::new(if ns.is_empty() { namespace } else { ns }, name),
-        _ => {
-            let message = format!(
-                "{secret:?} is not namespace/name (ingress-nginx refuses a bare name too: write {namespace}/{secret}); every path of this Ingress answers 503 (fail closed)"
-            );
-            reader.note("auth-tls-secret", Severity::Error, message);
-            return (AuthTls::Denied(503, format!("{NGINX_PREFIX}auth-tls-secret")), reader.notes);
+        Some((ns, name)) if ns == namespace && !name.is_empty() && !name.contains('/') => ObjectKey::new(ns, name),
+        split => {
+            let why = match split {
+                None => format!("{secret:?} is not namespace/name (ingress-nginx refuses a bare name too: write {namespace}/{secret})"),
+                Some(("", _)) => format!("{secret:?}: ingress-nginx looks the Secret up as written and finds none (write {namespace}{secret})"),
+                Some((ns, _)) if ns != namespace => format!("{secret:?} is in another namespace than the Ingress, which ingress-nginx refuses"),
+                Some(_) => format!("{secret:?} is not namespace/name"),
+            };
+            reader.note("auth-tls-secret", Severity::Error, format!("{why}; every path of this Ingress answers 403 (fail closed)"));
+            return (AuthTls::Denied(403, format!("{NGINX_PREFIX}auth-tls-secret")), reader.notes);
         }
     };
     let match_cn = reader.get("auth-tls-match-cn").map(str::trim).filter(|v| !v.is_empty()).map(String::from);
@@ -204,18 +211,19 @@ mod tests {
         assert_eq!(read(&[]), AuthTls::Off);
         assert_eq!(read(&[("auth-tls-verify-client", "on")]), AuthTls::Off);
         assert_eq!(read(&[("auth-tls-secret", "apps/ca")]), on(ObjectKey::new("apps", "ca"), VerifyClient::On, 1, false, None));
-        assert_eq!(read(&[("auth-tls-secret", "/ca")]), on(ObjectKey::new("apps", "ca"), VerifyClient::On, 1, false, None), "empty namespace: the Ingress's");
-        assert!(matches!(read(&[("auth-tls-secret", "ca")]), AuthTls::Denied(503, _)), "a bare name: ingress-nginx denies the location");
+        // ingress-nginx's AuthTLSError: a server-level 403.
+        for (value, why) in [("ca", "a bare name"), ("/ca", "looked up as written"), ("certs/ca", "another namespace"), ("apps/ca/x", "not namespace/name")] {
+            assert!(matches!(read(&[("auth-tls-secret", value)]), AuthTls::Denied(403, _)), "{why}");
+        }
         assert_eq!(
-            read(&[("auth-tls-secret", "certs/ca"), ("auth-tls-verify-client", "optional_no_ca"), ("auth-tls-verify-depth", "3"), ("auth-tls-pass-certificate-to-upstream", "true"), ("auth-tls-error-page", "https://e.example.com/x")]),
-            on(ObjectKey::new("certs", "ca"), VerifyClient::OptionalNoCa, 3, true, Some("https://e.example.com/x"))
+            read(&[("auth-tls-secret", "apps/ca"), ("auth-tls-verify-client", "optional_no_ca"), ("auth-tls-verify-depth", "3"), ("auth-tls-pass-certificate-to-upstream", "true"), ("auth-tls-error-page", "https://e.example.com/x")]),
+            on(ObjectKey::new("apps", "ca"), VerifyClient::OptionalNoCa, 3, true, Some("https://e.example.com/x"))
         );
         assert_eq!(read(&[("auth-tls-secret", "apps/ca"), ("auth-tls-verify-client", "maybe")]), on(ObjectKey::new("apps", "ca"), VerifyClient::On, 1, false, None));
         assert_eq!(read(&[("auth-tls-secret", "apps/ca"), ("auth-tls-verify-client", "off")]), AuthTls::Off);
         let AuthTls::On(config) = read(&[("auth-tls-secret", "apps/ca"), ("auth-tls-match-cn", "CN=(alice|bob)")]) else { panic!() };
         assert_eq!(config.match_cn.as_deref(), Some("CN=(alice|bob)"));
         assert!(matches!(read(&[("auth-tls-secret", "apps/ca"), ("auth-tls-match-cn", "CN=(")]), AuthTls::Denied(503, _)));
-        assert!(matches!(read(&[("auth-tls-secret", "a/b/c")]), AuthTls::Denied(503, _)));
         assert!(matches!(read(&[("auth-tls-secret", "apps/ca"), ("auth-tls-error-page", "https://x/a b")]), AuthTls::Denied(503, _)));
     }
 }

@@ -85,9 +85,12 @@ fn read(reader: &mut Reader<'_>, namespace: &str) -> Basic {
     let Some(secret) = reader.get("auth-secret").map(str::trim).filter(|s| !s.is_empty()) else {
         return deny(reader, "auth-secret", 503, &format!("auth-type {kind} needs auth-secret, the Secret with the users"));
     };
+    // client-go's `SplitMetaNamespaceKey` (an empty namespace, `/name`, is the Ingress's too).
     let secret = match secret.split_once('/') {
         None => ObjectKey { namespace: namespace.to_string(), name: secret.to_string() },
-        Some((ns, name)) if ns == namespace && !name.is_empty() => ObjectKey { namespace: ns.to_string(), name: name.to_string() },
+        Some((ns, name)) if (ns.is_empty() || ns == namespace) && !name.is_empty() && !name.contains('/') => {
+            ObjectKey { namespace: namespace.to_string(), name: name.to_string() }
+        }
         Some(_) => return deny(reader, "auth-secret", 503, &format!("{secret:?}: a Secret of another namespace is not allowed")),
     };
     let map = match reader.get("auth-secret-type").map(str::trim).unwrap_or("auth-file") {
@@ -157,13 +160,16 @@ mod tests {
     #[test]
     fn annotations_read_like_ingress_nginx() {
         let denied = |status, name: &str| Basic::Denied(status, format!("{NGINX_PREFIX}{name}"));
-        let rows: [(&[(&str, &str)], Basic); 9] = [
+        let rows: [(&[(&str, &str)], Basic); 11] = [
             (&[], Basic::Off),
             (&[("auth-secret", "htpasswd")], Basic::Off),
             (&[("auth-type", "basic"), ("auth-secret", "htpasswd"), ("auth-realm", "Staff")], Basic::On(BasicConfig { secret: key("htpasswd"), map: false, realm: "Staff".into(), digest: false })),
             (&[("auth-type", "basic"), ("auth-secret", "default/users"), ("auth-secret-type", "auth-map")], Basic::On(BasicConfig { secret: key("users"), map: true, realm: String::new(), digest: false })),
             (&[("auth-type", "basic")], denied(503, "auth-secret")),
             (&[("auth-type", "basic"), ("auth-secret", "other/htpasswd")], denied(503, "auth-secret")),
+            // SplitMetaNamespaceKey: an empty namespace is the Ingress's.
+            (&[("auth-type", "basic"), ("auth-secret", "/users")], Basic::On(BasicConfig { secret: key("users"), map: false, realm: String::new(), digest: false })),
+            (&[("auth-type", "basic"), ("auth-secret", "default/a/b")], denied(503, "auth-secret")),
             (&[("auth-type", "basic"), ("auth-secret", "h"), ("auth-secret-type", "ldap")], denied(503, "auth-secret-type")),
             (&[("auth-type", "digest"), ("auth-secret", "h")], Basic::On(BasicConfig { secret: key("h"), map: false, realm: String::new(), digest: true })),
             (&[("auth-type", "digest")], denied(503, "auth-secret")),

@@ -209,9 +209,9 @@ impl<'s> Translator<'s> {
         }
         if let Some(config) = &nginx.auth_tls {
             if let Err(reason) = auth_tls::ca_bundle(config, self.state) {
-                let message = format!("{reason}; every path of this Ingress answers 503 (fail closed, as ingress-nginx denies the location)");
+                let message = format!("{reason}; every path of this Ingress answers 403 (fail closed, as ingress-nginx's AuthTLSError)");
                 self.diagnostics.push(object.clone(), format!("metadata.annotations[{NGINX_PREFIX}auth-tls-secret]"), Severity::Error, message);
-                nginx.deny(503, format!("{NGINX_PREFIX}auth-tls-secret"));
+                nginx.deny(403, format!("{NGINX_PREFIX}auth-tls-secret"));
             }
         }
         self.header_maps(key, &object, &mut nginx);

@@ -1651,7 +1651,7 @@ fn client_certificates_are_asked_for_by_host_as_ingress_nginx_servers() {
         .map(|(host, v)| (host.as_str(), v.max_depth, v.verify, v.ca_pem == ca_pem && v.crl_pem.is_none()))
         .collect();
     assert_eq!(validation, [("alt.example.com", 1, true, true), ("mtls.example.com", 1, true, true)]);
-    assert_eq!(route_at(&translation, "missing.example.com", "/").action, RouteAction::respond(503, denied_body(503)));
+    assert_eq!(route_at(&translation, "missing.example.com", "/").action, RouteAction::respond(403, denied_body(403)));
     assert!(translation.model.route_table.hosts.iter().filter(|h| h.host.is_empty()).all(|h| h.routes.is_empty()), "host-less paths skipped");
 
     // Another Ingress of the host cannot pass its TLS through, around the check.
