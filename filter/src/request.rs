@@ -24,13 +24,16 @@ pub struct RequestParts<'a> {
     /// needs it then uses its scheme's default port (443 for `https`, 80 for `http`). Only read by
     /// the host shim when [`crate::matcher::CompiledTable::needs_listener_port`].
     pub listener_port: Option<u16>,
+    /// A trusted load balancer's `X-Forwarded-Host` (empty: none, or not trusted). Only the HTTPS
+    /// redirect reads it: its host is nginx's `$best_http_host` ([`best_host`]).
+    pub forwarded_host: &'a [u8],
 }
 
 impl<'a> RequestParts<'a> {
     /// A plain-HTTP request on an unknown port: what a caller without connection details (tests,
     /// `explain`) routes.
     pub fn new(authority: &'a [u8], path: &'a [u8]) -> RequestParts<'a> {
-        RequestParts { authority, path, https: false, listener_port: None }
+        RequestParts { authority, path, https: false, listener_port: None, forwarded_host: b"" }
     }
 }
 

@@ -70,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
     let listener_port = (last & 2 == 2).then(|| u16::from_le_bytes([split, last]));
     let split = usize::from(split).min(rest.len());
     let (authority, path) = rest.split_at(split);
-    let request = RequestParts { authority, path, https, listener_port };
+    let request = RequestParts { authority, path, https, listener_port, forwarded_host: authority };
     match compiled.route(&request, u64::from(split as u8)).outcome {
         Outcome::Forward { path: Some(new_path), .. } => {
             let path_part = new_path.split('?').next().unwrap_or("");

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     for host in hosts.iter().take(8) {
         for path in ["/", "/a/b/../c?x=1", "/%2e%2e/x", "//", ""] {
             for (https, listener_port) in variants {
-                let request = RequestParts { authority: host.as_bytes(), path: path.as_bytes(), https, listener_port };
+                let request = RequestParts { authority: host.as_bytes(), path: path.as_bytes(), https, listener_port, forwarded_host: b"" };
                 let _ = compiled.route(&request, data.len() as u64);
             }
         }

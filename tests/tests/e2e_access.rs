@@ -129,6 +129,13 @@ fn allow_listed_gateway(dir: &std::path::Path, app: &EchoBackend, serve_args: &[
     let mut objects = manifests::service("default", "app", &[("http", 80)], &[app]);
     objects.push(annotated("allow", &[("allowlist-source-range", "10.1.2.0/24")], "allow.test"));
     objects.push(signin_ingress(app));
+    // A host with TLS, redirected to HTTPS.
+    let ca = wasm_ingress_tests::gateway::certs::TestCa::new("lb-ca").unwrap();
+    let (cert, key) = ca.server_cert(&["settings-tls"]).unwrap();
+    objects.push(manifests::tls_secret("default", "settings-tls", &cert, &key));
+    let mut tls = annotated("tls", &[], "settings-tls");
+    tls["spec"]["tls"] = json!([{"hosts": ["settings-tls"], "secretName": "settings-tls"}]);
+    objects.push(tls);
     manifests::write(dir, "all.yaml", &objects).unwrap();
     let options = GatewayOptions { serve_args: serve_args.iter().map(|a| a.to_string()).collect(), ..Default::default() };
     Gateway::start_with(dir, &options).unwrap()
@@ -207,6 +214,13 @@ fn the_client_behind_a_load_balancer_is_the_one_it_names() {
     let echo = upstream("X-Forwarded-Host: myhost.com, another.host,example.net\r\n");
     assert_eq!(echo.headers.get("x-forwarded-host").map(String::as_str), Some("myhost.com"));
     assert_eq!(echo.headers.get("x-forwarded-port").map(String::as_str), Some(forwarded.http.port().to_string().as_str()), "none sent: the listener's");
+
+    // settings/tls.go "should not use ports or X-Forwarded-Host during the HTTP to HTTPS
+    // redirection": the redirect names the load balancer's host, without its port.
+    let head = "GET / HTTP/1.1\r\nHost: settings-tls\r\nConnection: close\r\nX-Forwarded-For: 10.1.2.3\r\nX-Forwarded-Host: example.com:80\r\n\r\n";
+    let answer = exchange_from(peer, forwarded.http, head, false);
+    assert_eq!(status_of(&answer), 308, "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("location: https://example.com\r\n"), "{answer}");
 
     // The sign-in URL's $best_http_host is the load balancer's host too; its scheme is the one it
     // says the client used.

@@ -222,6 +222,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
                 path: request.path.as_bytes(),
                 https: request.https,
                 listener_port: None,
+                forwarded_host: b"",
             },
             0,
         );

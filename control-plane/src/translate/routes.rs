@@ -87,7 +87,7 @@ fn route_configuration(name: &str, model: &Model, hsts: Option<&str>, listener: 
         virtual_hosts: vec![VirtualHost {
             name: "wasm-ingress".to_string(),
             domains: vec!["*".to_string()],
-            matcher: Some(policy_matcher(model, listener)),
+            matcher: Some(refusing_trace(policy_matcher(model, listener))),
             ..Default::default()
         }],
         request_headers_to_add: upstream_headers(),
@@ -163,6 +163,31 @@ fn policy_matcher(model: &Model, listener: (bool, Duration)) -> Matcher {
             tree_type: Some(TreeType::ExactMatchMap(MatchMap { map })),
         })),
         on_no_match: Some(Box::new(OnMatch { on_match: Some(on_match::OnMatch::Matcher(Box::new(no_key))), keep_matching: false })),
+    }
+}
+
+/// `policies`, after nginx's refusal of TRACE: nginx answers it 405 before it looks for a server
+/// (`ngx_http_process_request_header`), so no backend echoes a request's cookies back (XST).
+/// Envoy checks the method (a native header lookup) before the policy key.
+fn refusing_trace(policies: Matcher) -> Matcher {
+    let trace = FieldMatcher {
+        predicate: Some(Predicate {
+            match_type: Some(predicate::MatchType::SinglePredicate(predicate::SinglePredicate {
+                input: Some(TypedExtensionConfig {
+                    name: "method".to_string(),
+                    typed_config: Some(pack_any(HttpRequestHeaderMatchInput { header_name: ":method".to_string() })),
+                }),
+                matcher: Some(predicate::single_predicate::Matcher::ValueMatch(StringMatcher {
+                    match_pattern: Some(string_matcher::MatchPattern::Exact("TRACE".to_string())),
+                    ignore_case: false,
+                })),
+            })),
+        }),
+        on_match: Some(action(direct_response("trace", 405, wasm_ingress_filter::decision::NOT_ALLOWED_BODY))),
+    };
+    Matcher {
+        matcher_type: Some(MatcherType::MatcherList(MatcherList { matchers: vec![trace] })),
+        on_no_match: Some(Box::new(OnMatch { on_match: Some(on_match::OnMatch::Matcher(Box::new(policies))), keep_matching: false })),
     }
 }
 
@@ -364,15 +389,17 @@ fn per_filter_configs(policy: &RoutePolicy, buffer: buffer_per_route::Override, 
 }
 
 fn unknown_policy_route() -> Route {
+    direct_response("unknown-policy", 503, UNKNOWN_POLICY_BODY)
+}
+
+/// A route answered by Envoy itself.
+fn direct_response(name: &str, status: u32, body: &str) -> Route {
     Route {
-        name: "unknown-policy".to_string(),
+        name: name.to_string(),
         r#match: match_everything(),
         action: Some(route::Action::DirectResponse(DirectResponseAction {
-            status: 503,
-            body: Some(DataSource {
-                specifier: Some(data_source::Specifier::InlineString(UNKNOWN_POLICY_BODY.to_string())),
-                ..Default::default()
-            }),
+            status,
+            body: Some(DataSource { specifier: Some(data_source::Specifier::InlineString(body.to_string())), ..Default::default() }),
             ..Default::default()
         })),
         ..Default::default()
@@ -399,8 +426,15 @@ mod tests {
         M::decode(any.value.as_slice()).unwrap()
     }
 
-    fn routes_by_key(config: &RouteConfiguration) -> HashMap<String, Route> {
+    /// The policy matcher, under the TRACE refusal (see `trace_is_refused_before_any_policy`).
+    fn policies_of(config: &RouteConfiguration) -> Matcher {
         let matcher = config.virtual_hosts[0].matcher.clone().unwrap();
+        let Some(on_match::OnMatch::Matcher(policies)) = matcher.on_no_match.unwrap().on_match else { panic!("no policies") };
+        *policies
+    }
+
+    fn routes_by_key(config: &RouteConfiguration) -> HashMap<String, Route> {
+        let matcher = policies_of(config);
         let Some(MatcherType::MatcherTree(tree)) = matcher.matcher_type else { panic!("no tree") };
         let Some(TreeType::ExactMatchMap(map)) = tree.tree_type else { panic!("no exact map") };
         map.map
@@ -582,9 +616,26 @@ mod tests {
     }
 
     #[test]
+    fn trace_is_refused_before_any_policy() {
+        for config in route_configurations(&model(), STREAM_IDLE) {
+            let matcher = config.virtual_hosts[0].matcher.clone().unwrap();
+            let Some(MatcherType::MatcherList(list)) = &matcher.matcher_type else { panic!("no list") };
+            let Some(predicate::MatchType::SinglePredicate(single)) = list.matchers[0].predicate.clone().unwrap().match_type else { panic!() };
+            let input: HttpRequestHeaderMatchInput = unpack(single.input.unwrap().typed_config.as_ref().unwrap());
+            assert_eq!(input.header_name, ":method");
+            let Some(predicate::single_predicate::Matcher::ValueMatch(value)) = single.matcher else { panic!() };
+            assert_eq!(value.match_pattern, Some(string_matcher::MatchPattern::Exact("TRACE".into())));
+            let Some(on_match::OnMatch::Action(refusal)) = list.matchers[0].on_match.clone().unwrap().on_match else { panic!() };
+            let refusal: Route = unpack(refusal.typed_config.as_ref().unwrap());
+            let Some(route::Action::DirectResponse(response)) = refusal.action else { panic!() };
+            assert_eq!(response.status, 405);
+        }
+    }
+
+    #[test]
     fn no_key_is_the_default_policy_and_an_unknown_key_is_refused() {
         let config = &route_configurations(&model(), STREAM_IDLE)[0];
-        let matcher = config.virtual_hosts[0].matcher.clone().unwrap();
+        let matcher = policies_of(config);
         let Some(on_match::OnMatch::Matcher(no_key)) = matcher.on_no_match.unwrap().on_match else { panic!() };
         let Some(MatcherType::MatcherList(list)) = &no_key.matcher_type else { panic!() };
         let Some(on_match::OnMatch::Action(refusal)) = list.matchers[0].on_match.clone().unwrap().on_match else { panic!() };

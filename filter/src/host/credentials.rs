@@ -69,6 +69,9 @@ impl IngressRequest {
 
     /// The refusal of `basic`: 401 with its challenge (none for a digest client refused unheard).
     pub(super) fn unauthorized(&self, basic: &BasicAuth) -> Action {
+        if self.is_trace() {
+            return self.refuse_trace();
+        }
         let challenge = self.challenge(basic);
         let mut headers = vec![("content-type", "text/plain; charset=utf-8")];
         if !challenge.is_empty() {

@@ -270,13 +270,31 @@ impl Context for IngressRequest {
 
 impl IngressRequest {
     fn respond(&self, status: u16, body: &str) -> Action {
+        if self.is_trace() {
+            return self.refuse_trace();
+        }
         let body = (!body.is_empty()).then_some(body.as_bytes());
         self.send_http_response(u32::from(status), self.with_answer_headers(vec![("content-type", "text/plain; charset=utf-8")]), body);
         Action::Pause
     }
 
     fn redirect(&self, status: u16, location: &str) -> Action {
+        if self.is_trace() {
+            return self.refuse_trace();
+        }
         self.send_http_response(u32::from(status), self.with_answer_headers(vec![("location", location)]), None);
+        Action::Pause
+    }
+
+    /// nginx answers TRACE 405 before anything else. Envoy's route configuration refuses it for
+    /// every request that reaches the router (`translate::routes`); the filter's own answers ask
+    /// here, so the method is read only when the filter answers, never on the forwarding path.
+    pub(super) fn is_trace(&self) -> bool {
+        self.get_http_request_header_bytes(":method").as_deref() == Some(b"TRACE")
+    }
+
+    pub(super) fn refuse_trace(&self) -> Action {
+        self.send_http_response(405, vec![("content-type", "text/plain; charset=utf-8")], Some(NOT_ALLOWED_BODY.as_bytes()));
         Action::Pause
     }
 
@@ -528,11 +546,6 @@ impl HttpContext for IngressRequest {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         // Always first: a client must never choose the upstream cluster.
         self.set_http_request_header(CLUSTER_HEADER, None);
-        // nginx refuses TRACE before it looks for a server (`ngx_http_process_request_header`):
-        // 405 on every host and path, so no backend echoes a request's cookies back (XST).
-        if self.get_http_request_header_bytes(":method").as_deref() == Some(b"TRACE") {
-            return self.respond(405, NOT_ALLOWED_BODY);
-        }
 
         let Some(table) = self.table.clone() else {
             return self.respond(503, "route table not loaded\n");
@@ -547,11 +560,13 @@ impl HttpContext for IngressRequest {
             .or_else(|| self.get_http_request_header_bytes("host"))
             .unwrap_or_default();
         let path = self.get_http_request_header_bytes(":path").unwrap_or_default();
+        let forwarded_host = self.trusted_forwarded_host(&table).unwrap_or_default();
         let request = RequestParts {
             authority: &authority,
             path: &path,
             https: self.https(&table),
             listener_port: self.listener_port(&table),
+            forwarded_host: &forwarded_host,
         };
         let decision = table.route(&request, self.shared.random.next());
         if let Some(route) = decision.route.filter(|route| !route.answer_headers.is_empty()) {
@@ -618,9 +633,9 @@ impl HttpContext for IngressRequest {
                 };
                 // What the auth request and response rewrites read, before `forward` changes it.
                 let reads_request = response.is_some() || auth.is_some();
-                let forwarded_host = reads_request.then(|| self.trusted_forwarded_host(&table)).flatten().unwrap_or_default();
                 let https = reads_request && self.client_https(&table);
-                let original = Original { authority: &authority, uri: &path, https, forwarded_host: &forwarded_host, ..Original::default() };
+                let forwarded_host: &[u8] = if reads_request { &forwarded_host } else { b"" };
+                let original = Original { authority: &authority, uri: &path, https, forwarded_host, ..Original::default() };
                 // Only answers from the upstream are rewritten (nginx's proxy_redirect), so after
                 // basic auth; an external auth's own answer clears them (see `finish_auth`).
                 if let Some(rewrite) = response {

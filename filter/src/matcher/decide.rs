@@ -115,7 +115,11 @@ fn route_outcome<'t>(
     random: u64,
 ) -> Outcome<'t> {
     match &route.https_redirect {
-        Some(redirect) if !request.https => redirect::outcome(redirect, request),
+        // ingress-nginx's `redirect_host()`: `$best_http_host`, a trusted load balancer's host.
+        Some(redirect) if !request.https => {
+            let forwarded = Some(request.forwarded_host).filter(|host| !host.is_empty());
+            redirect::outcome(redirect, &RequestParts { authority: crate::request::best_host(request.authority, forwarded), ..*request })
+        }
         _ => actions::apply(&route.action, request, Some(matched), random),
     }
 }

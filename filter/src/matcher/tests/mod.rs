@@ -710,6 +710,20 @@ fn preserve_trailing_slash_redirect_keeps_the_slash() {
     assert_eq!(served_by(&compiled, "forcesslredirect.bar.com", "/"), "redirect 308 https://forcesslredirect.bar.com/");
 }
 
+/// settings/tls.go "should not use ports or X-Forwarded-Host during the HTTP to HTTPS redirection":
+/// behind a trusted load balancer (`use-forwarded-headers`), the redirect names its host, without
+/// its port (nginx's `redirect_host()` of `$best_http_host`); routing still goes by `Host`.
+#[test]
+fn the_https_redirect_names_a_trusted_load_balancers_host() {
+    let compiled = table(vec![vhost("settings-tls", vec![with_https_redirect(prefix("/", "svc"))])], None);
+    let behind = |forwarded: &'static str| RequestParts { forwarded_host: forwarded.as_bytes(), ..RequestParts::new(b"settings-tls", b"/") };
+    assert_eq!(served(&compiled, &behind("example.com:80")), "redirect 308 https://example.com");
+    assert_eq!(served(&compiled, &behind("Public.example, inner")), "redirect 308 https://public.example");
+    assert_eq!(served(&compiled, &behind("")), "redirect 308 https://settings-tls");
+    let unknown = RequestParts { forwarded_host: b"settings-tls", ..RequestParts::new(b"other", b"/") };
+    assert!(!served(&compiled, &unknown).starts_with("redirect"), "the host is routed by Host");
+}
+
 #[test]
 fn routes_without_https_redirect_ignore_the_scheme() {
     let gone = Route { action: RouteAction::respond(503, "gone"), ..prefix("/gone", "") };
