@@ -395,6 +395,9 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
         parsed.balancing = balancing;
         notes.extend(balancing_notes);
         let (limits, rate_notes) = ratelimit::parse(annotations);
+        if parsed.behaviour.refused.is_none() {
+            parsed.behaviour.refused = limits.refused.clone();
+        }
         parsed.rate_limit = limits.rate;
         parsed.connection_cap = limits.connections;
         notes.extend(rate_notes);

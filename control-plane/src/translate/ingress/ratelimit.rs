@@ -48,11 +48,20 @@ pub struct ClientLimits {
     pub rate: Option<RequestRate>,
     /// `limit-connections`.
     pub connections: Option<ConnectionCap>,
+    /// (annotation, reason) of a value ingress-nginx rejects the Ingress for.
+    pub refused: Option<(String, String)>,
 }
 
 /// The per-client limits of an Ingress. `0` (or no value) is no limit, as in ingress-nginx.
 pub fn parse(annotations: &BTreeMap<String, String>) -> (ClientLimits, Vec<AnnotationNote>) {
     let mut reader = Reader::new(annotations);
+    // ingress-nginx's `ValidateInt` (Go's Atoi) on these three: another value rejects the Ingress.
+    for name in ["limit-connections", "limit-rps", "limit-rpm"] {
+        if let Some(value) = reader.get(name).filter(|v| !v.is_empty() && !is_go_int(v)) {
+            let reason = format!("{value:?} is not a whole number");
+            reader.refuse(name, reason);
+        }
+    }
     let connections = reader.integer("limit-connections").filter(|n| *n > 0).map(saturate);
     let rps = reader.integer("limit-rps").filter(|n| *n > 0);
     let rpm = reader.integer("limit-rpm").filter(|n| *n > 0);
@@ -68,7 +77,13 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (ClientLimits, Vec<Annot
         burst: saturate(requests.saturating_mul(multiplier)),
         exempt,
     });
-    (ClientLimits { rate, connections }, reader.notes)
+    (ClientLimits { rate, connections, refused: reader.refused }, reader.notes)
+}
+
+/// What Go's `strconv.Atoi` reads: an optional sign and decimal digits.
+fn is_go_int(value: &str) -> bool {
+    let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `limit-allowlist`, or without it its old name `limit-whitelist`. A list with an entry that is

@@ -1694,13 +1694,17 @@ fn limit_connections_counts_per_ingress_on_every_path_and_exempts_the_allowlist(
         ("one.example.com", "/", Some(capped.clone())),
         ("one.example.com", "/api", Some(capped)),
         ("two.example.com", "/", None),
-        ("three.example.com", "/", None),
     ];
     for (host, p, expected) in table {
         assert_eq!(limit_of(host, p), expected, "{host}{p}");
     }
+    // ingress-nginx's ValidateInt rejects the Ingress: not served.
+    assert!(translation.model.route_table.hosts.iter().all(|h| h.host != "three.example.com"));
     let lines = diagnostic_lines(&translation);
-    assert!(lines.iter().any(|l| l.contains("default/bad") && l.contains("limit-connections") && l.contains("not a whole number")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("error: Ingress default/bad") && l.contains("limit-connections") && l.contains("not a whole number") && l.contains("not served")),
+        "{lines:#?}"
+    );
     assert!(!lines.iter().any(|l| l.contains("limit-connections") && l.contains("not supported")), "{lines:#?}");
     wasm_ingress_filter::matcher::CompiledTable::compile(translation.model.route_table.clone()).expect("the filter accepts the table");
 }
