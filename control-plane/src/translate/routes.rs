@@ -12,6 +12,9 @@
 //! filter wrote into [`CLUSTER_HEADER`]. No header: the default policy. A key Envoy does not
 //! know answers 503 (fail closed: a policy may one day restrict access); the xDS stream keeps a
 //! removed key until the table that names it is gone, so that never happens in normal operation.
+//! In front of the key, a one-entry matcher list refuses `TRACE` with 405, as nginx does on every
+//! server. A `proxy-read-timeout` beyond the connection manager's stream idle timeout becomes the
+//! route's own idle timeout, so the stream lives as long as nginx would wait.
 //!
 //! Every route sends upstream the headers ingress-nginx's template sets that Envoy does not set on
 //! its own (`X-Real-IP`, `X-Forwarded-Scheme`, `X-Scheme`; a client's copies are replaced) and never
