@@ -240,6 +240,11 @@ fn external_auth_behaves_like_ingress_nginx() {
     assert_eq!(signin.location.as_deref(), Some(format!("http://auth.test/auth/start?rd=http://signin.test:{port}%2F%3Fa%3Db%26c%3Dd").as_str()));
     assert_eq!(signin.cookies, ["_oauth2_proxy_csrf=1; Path=/"]);
     assert!(signin.echo.is_none(), "the backend was not reached");
+    // TRACE is refused before the auth service's answer, signed in or not (nginx's core: 405).
+    for cookie in [None, Some(("cookie", "_oauth2_proxy=alice"))] {
+        let trace = send(&gateway, "TRACE", "signin.test", "/", &cookie.into_iter().collect::<Vec<_>>());
+        assert_eq!((trace.status, trace.echo.is_none()), (405, true), "TRACE with {cookie:?}");
+    }
     let param = send(&gateway, "GET", "param.test", "/x", &[]);
     assert_eq!(param.location.as_deref(), Some(format!("http://auth.test/start?x=1&orig=http://param.test:{port}%2Fx").as_str()));
 

@@ -836,6 +836,9 @@ impl IngressRequest {
             }
             Verdict::Respond { status, headers, body } => {
                 self.response = None;
+                if self.is_trace() {
+                    return self.refuse_trace();
+                }
                 // The host call takes strings: a header value that is not UTF-8 is left out.
                 let mut refs: Vec<(&str, &str)> =
                     headers.iter().filter_map(|(n, v)| Some((n.as_str(), std::str::from_utf8(v).ok()?))).collect();
