@@ -99,13 +99,13 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> CipherAnnotation {
     let mut parsed = parse_suites(annotations);
     let key = format!("{NGINX_PREFIX}ssl-prefer-server-ciphers");
     // Go's `strconv.ParseBool`, as ingress-nginx's `GetBoolAnnotation`.
-    match annotations.get(&key).map(|v| v.trim()) {
-        None => {}
-        Some("1" | "t" | "T" | "TRUE" | "true" | "True") => parsed.server_preference = Some(true),
-        Some("0" | "f" | "F" | "FALSE" | "false" | "False") => parsed.server_preference = Some(false),
-        Some(other) => {
-            let note = format!("must be \"true\" or \"false\", not {other:?}; Envoy's order of suites applies (nginx's \"on\")");
-            parsed.notes.push((key, Severity::Warning, note));
+    if let Some(value) = annotations.get(&key).map(|v| v.trim()) {
+        match super::behaviour::go_bool(value) {
+            Some(prefer) => parsed.server_preference = Some(prefer),
+            None => {
+                let note = format!("must be \"true\" or \"false\", not {value:?}; Envoy's order of suites applies (nginx's \"on\")");
+                parsed.notes.push((key, Severity::Warning, note));
+            }
         }
     }
     parsed
