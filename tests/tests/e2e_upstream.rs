@@ -26,6 +26,8 @@
 //! - `ssl-passthrough` (with `serve --enable-ssl-passthrough`): the client's TLS reaches the backend
 //!   undecrypted (the backend's own certificate, no header Envoy adds), beside hosts whose TLS
 //!   Envoy terminates; an Ingress that restricts access is not passed through;
+//! - a backend that refuses connections is 502 Bad Gateway, one whose connection attempts time
+//!   out (`proxy-connect-timeout`) 504 Gateway Time-out, as nginx answers them;
 //! - ExternalName Services (servicebackend/service_externalname.go): looked up by the control
 //!   plane, served on the Service port's `targetPort`, updated, deleted; `localhost`, loopback
 //!   addresses and names that do not resolve answer 503.
@@ -615,4 +617,41 @@ fn a_backend_that_refuses_connections_answers_502_as_nginx() {
     assert_eq!((status, body.as_str()), (502, "502 Bad Gateway\n"));
     let (status, body, _) = get_with(&gateway, "empty.test", "/", &[]);
     assert_eq!((status, body.as_str()), (503, "503 Service Temporarily Unavailable\n"));
+}
+
+/// A backend whose connection attempts time out (`proxy-connect-timeout`, each of the default 3
+/// tries) is nginx's 504 Gateway Time-out, not the 502 of a refused connection, although Envoy
+/// flags both as a connection failure. The backend is a listener whose accept queue is full, so
+/// the kernel drops the proxy's SYNs.
+#[test]
+fn a_backend_whose_connections_time_out_answers_504_as_nginx() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let address = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 159), 0));
+    let listener = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(address).unwrap();
+        socket.listen(0).unwrap()
+    });
+    let address = listener.local_addr().unwrap();
+    // Fill the accept queue (never accepted): from here on connection attempts go unanswered.
+    let queued: Vec<_> = (0..4).filter_map(|_| std::net::TcpStream::connect_timeout(&address, Duration::from_millis(300)).ok()).collect();
+    assert!(std::net::TcpStream::connect_timeout(&address, Duration::from_millis(500)).is_err(), "the accept queue is full");
+    let dir = tempfile::tempdir().unwrap();
+    let slice = json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "silent-0", "namespace": "default", "labels": {"kubernetes.io/service-name": "silent"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": address.port(), "protocol": "TCP"}],
+        "endpoints": [{"addresses": [address.ip().to_string()], "conditions": {"ready": true}}],
+    });
+    let service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "silent", "namespace": "default"},
+                         "spec": {"ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}});
+    let objects = vec![service, slice, annotated("silent", "silent", &[("proxy-connect-timeout", "1")], "silent.test")];
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let started = std::time::Instant::now();
+    let (status, body, _) = get_with(&gateway, "silent.test", "/", &[]);
+    assert_eq!((status, body.as_str()), (504, "504 Gateway Time-out\n"));
+    assert!(started.elapsed() >= Duration::from_secs(1), "answered after the connect timeout, not before");
+    drop((queued, listener, runtime));
 }
