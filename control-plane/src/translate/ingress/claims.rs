@@ -58,10 +58,9 @@ impl TlsClaims {
         self.checked
             .entry(secret.clone())
             .or_insert_with(|| match state.secrets.get(secret) {
+                // Any type the sources read (`kubernetes.io/tls`, `Opaque`) with `tls.crt` and
+                // `tls.key`, as ingress-nginx reads the keys whatever the type.
                 None => Err("not found".into()),
-                Some(object) if object.type_.as_deref() != Some("kubernetes.io/tls") => {
-                    Err("is not of type kubernetes.io/tls".into())
-                }
                 Some(object) => match certificate_from_secret(object) {
                     Ok((certificate, caveat)) => {
                         if let Some(caveat) = caveat {

@@ -1,4 +1,5 @@
-//! TLS Secrets -> certificates: checks that a `kubernetes.io/tls` Secret holds a PEM certificate
+//! TLS Secrets -> certificates: checks that a Secret (`kubernetes.io/tls`, or `Opaque` with the same
+//! keys, as ingress-nginx reads them whatever the type) holds a PEM certificate
 //! chain (`tls.crt`, every certificate parses as X.509) and a PEM private key (`tls.key`) that
 //! belongs to the first (leaf) certificate. Pure; must not decide which hosts use a certificate.
 //!

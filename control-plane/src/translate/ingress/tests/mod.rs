@@ -773,7 +773,9 @@ fn tls_ingress(name: &str, metadata: &str, tls: &str, hosts: &[&str]) -> String 
 fn tls_entries_become_sni_servers_with_checked_certificates() {
     let translation = run(&[
         tls_secret_yaml("ec", EC_CRT, EC_KEY),
-        tls_secret_yaml("rsa", RSA_CRT, RSA_KEY),
+        // An Opaque Secret with the same keys serves too (External Secrets, `kubectl create secret
+        // generic`), as ingress-nginx reads tls.crt and tls.key whatever the type.
+        tls_secret_yaml("rsa", RSA_CRT, RSA_KEY).replace("type: kubernetes.io/tls", "type: Opaque"),
         tls_secret_yaml("mismatch", EC_CRT, RSA_KEY),
         tls_secret_yaml("garbage", "not a cert", EC_KEY),
         tls_ingress("old", &created("2024-01-01T00:00:00Z"), r#"[{hosts: [A.example.com, "*.wild.example.com"], secretName: ec}]"#, &["a.example.com"]),
