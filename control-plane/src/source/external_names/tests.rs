@@ -119,7 +119,7 @@ fn the_addresses_a_name_resolves_to_fill_the_backend_on_the_port_ingress_nginx_p
             lookup: found(&["10.0.0.9"]),
             settings: Settings::default(),
             endpoints: &[],
-            diagnostics: &[(Severity::Warning, "has no a port named \"other\"")],
+            diagnostics: &[(Severity::Warning, "has no port named \"other\"")],
         },
         Case {
             name: "an IP address as the name",

@@ -249,19 +249,25 @@ impl<'s> Backends<'s> {
         let ports = spec.and_then(|s| s.ports.as_deref()).unwrap_or_default();
         let found = match external {
             Some(_) => super::external_name::port(ports, port_number, port_name.as_deref()),
-            None => ports
-                .iter()
-                .find(|p| match (port_number, &port_name) {
-                    (Some(number), _) => p.port == number,
-                    (None, Some(name)) => p.name.as_deref() == Some(name.as_str()),
-                    (None, None) => false,
-                })
-                .cloned(),
+            None => match service_port(ports, port_number, port_name.as_deref()) {
+                Some((port, PortMatch::TargetPort)) => {
+                    let wanted = port_number.map_or_else(|| format!("{:?}", port_name.as_deref().unwrap_or_default()), |n| n.to_string());
+                    let named = ports.iter().any(|p| p.port == port_number.unwrap_or(-1) || (port_number.is_none() && p.name == port_name));
+                    let message = match named {
+                        true => format!("Service {service_key}: the port {} comes first and has targetPort {wanted}, so it is used rather than the port {wanted}, as ingress-nginx picks (other controllers read the Ingress's port as the Service's)", port.port),
+                        false => format!("Service {service_key} has no port {wanted}; its port {} has that targetPort and is used, as ingress-nginx does (other controllers read the Ingress's port as the Service's)", port.port),
+                    };
+                    diagnostics.push(object.clone(), format!("{service_field}.port"), Severity::Warning, message);
+                    Some(port.clone())
+                }
+                Some((port, PortMatch::Port)) => Some(port.clone()),
+                None => None,
+            },
         };
         let Some(service_port) = &found else {
             let wanted = match (port_number, &port_name) {
                 (Some(number), _) => format!("port {number}"),
-                (None, Some(name)) => format!("a port named {name:?}"),
+                (None, Some(name)) => format!("port named {name:?}"),
                 (None, None) => "a port".into(),
             };
             diagnostics.push(
@@ -368,6 +374,40 @@ pub(super) fn service_name_port(backend: Option<&IngressBackend>) -> (String, St
 }
 
 /// The Service's cluster IP and port, for `service-upstream` (`None` for a headless Service).
+/// How an Ingress backend's port picked a Service port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PortMatch {
+    /// By the Service port's number or name, as the Ingress API means it.
+    Port,
+    /// By its `targetPort` (a number, or the name of a container port).
+    TargetPort,
+}
+
+/// The Service port an Ingress backend's port names, as ingress-nginx picks it: the first port
+/// whose number, `targetPort` or name is the Ingress's port (a number is compared with the number
+/// and the `targetPort`, a name with the name and a named `targetPort`).
+fn service_port<'p>(ports: &'p [ServicePort], number: Option<i32>, name: Option<&str>) -> Option<(&'p ServicePort, PortMatch)> {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    ports.iter().find_map(|port| {
+        let by_port = match (number, name) {
+            (Some(number), _) => port.port == number,
+            (None, Some(name)) => port.name.as_deref() == Some(name),
+            (None, None) => false,
+        };
+        let by_target = match (number, name, &port.target_port) {
+            (Some(number), _, Some(IntOrString::Int(target))) => *target == number,
+            (Some(number), _, Some(IntOrString::String(target))) => *target == number.to_string(),
+            (None, Some(name), Some(IntOrString::String(target))) => target == name,
+            _ => false,
+        };
+        match (by_port, by_target) {
+            (true, _) => Some((port, PortMatch::Port)),
+            (false, true) => Some((port, PortMatch::TargetPort)),
+            (false, false) => None,
+        }
+    })
+}
+
 fn service_address(cluster_ip: Option<&str>, port: &ServicePort) -> Option<Endpoint> {
     let ip: IpAddr = cluster_ip?.parse().ok()?;
     Some(Endpoint { address: ip.to_string(), port: u16::try_from(port.port).ok().filter(|p| *p != 0)? })
@@ -396,4 +436,45 @@ pub fn local_address(ip: IpAddr) -> Option<&'static str> {
 
 pub(super) fn ingress_ref(key: &ObjectKey) -> ObjectRef {
     ObjectRef { kind: "Ingress".into(), namespace: key.namespace.clone(), name: key.name.clone() }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+    use super::*;
+
+    fn port(name: &str, port: i32, target: Option<IntOrString>) -> ServicePort {
+        ServicePort { name: Some(name.into()).filter(|n: &String| !n.is_empty()), port, target_port: target, ..ServicePort::default() }
+    }
+
+    #[test]
+    fn the_first_port_whose_number_target_port_or_name_matches_as_ingress_nginx() {
+        let ports = [
+            port("http", 80, Some(IntOrString::Int(8080))),
+            port("admin", 8080, Some(IntOrString::Int(9090))),
+            port("metrics", 9100, Some(IntOrString::String("prom".into()))),
+            port("", 7000, None),
+        ];
+        // (number, name, the port picked, how)
+        type Case<'a> = (Option<i32>, Option<&'a str>, Option<(i32, PortMatch)>);
+        let cases: [Case<'_>; 9] = [
+            (Some(80), None, Some((80, PortMatch::Port))),
+            // 8080 is the first port's targetPort before it is the second port's number: the
+            // first port, as ingress-nginx's loop over the Service's ports.
+            (Some(8080), None, Some((80, PortMatch::TargetPort))),
+            (Some(9090), None, Some((8080, PortMatch::TargetPort))),
+            (Some(7000), None, Some((7000, PortMatch::Port))),
+            (Some(1234), None, None),
+            (None, Some("admin"), Some((8080, PortMatch::Port))),
+            (None, Some("prom"), Some((9100, PortMatch::TargetPort))),
+            (None, Some("nope"), None),
+            (None, None, None),
+        ];
+        for (number, name, expected) in cases {
+            let picked = service_port(&ports, number, name).map(|(p, how)| (p.port, how));
+            assert_eq!(picked, expected, "{number:?} {name:?}");
+        }
+    }
 }

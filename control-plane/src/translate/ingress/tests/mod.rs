@@ -229,7 +229,16 @@ fn routes_by_table() {
             diagnostics: vec![
                 "warning: Ingress default/shop: spec.rules[0].http.paths[0].backend.service.name: Service default/nope not found; requests answer 503",
                 "warning: Ingress default/shop: spec.rules[0].http.paths[1].backend.service.port: Service default/a has no port 9999; requests answer 503",
-                "warning: Ingress default/shop: spec.rules[0].http.paths[2].backend.service.port: Service default/a has no a port named \"grpc\"; requests answer 503",
+                "warning: Ingress default/shop: spec.rules[0].http.paths[2].backend.service.port: Service default/a has no port named \"grpc\"; requests answer 503",
+            ],
+        },
+        RouteCase {
+            // ingress-nginx's quirk: the Ingress's port may name the Service port's targetPort.
+            name: "a_port_that_is_the_services_target_port_picks_that_service_port",
+            manifests: ingress("shop", "", &[rule("shop.example.com", &[path("/", "Prefix", "a", 8080)])]),
+            hosts: vec![vhost("shop.example.com", vec![route(prefix("/"), forward("default", "a", 80), "default/shop: spec.rules[0].http.paths[0]")])],
+            diagnostics: vec![
+                "warning: Ingress default/shop: spec.rules[0].http.paths[0].backend.service.port: Service default/a has no port 8080; its port 80 has that targetPort and is used, as ingress-nginx does (other controllers read the Ingress's port as the Service's)",
             ],
         },
         RouteCase {
@@ -1301,7 +1310,7 @@ fn default_backend_answers_with_ingress_nginx_headers_for_a_backend_without_endp
     assert_eq!(translation.model.clusters["default/b/8080"].endpoints.len(), 1);
     let lines = diagnostic_lines(&translation);
     assert!(lines.contains(&"warning: Ingress default/shop: spec.rules[0].http.paths[0].backend.service.name: Service default/nope not found; the default-backend Service default/b answers instead".to_string()), "{lines:#?}");
-    assert!(lines.iter().any(|l| l.contains("Service default/idle has no a port named \"web\"; the default-backend Service default/b answers instead")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("Service default/idle has no port named \"web\"; the default-backend Service default/b answers instead")), "{lines:#?}");
 }
 
 #[test]
