@@ -490,6 +490,8 @@ impl<'s> Translator<'s> {
     /// ingress-nginx's second way to a certificate (`extractTLSSecretName`): a rule host that no
     /// TLS entry of its Ingress lists is served with the first of those entries' certificates
     /// that names it (a SAN, or a one-label wildcard SAN, covering it), and redirected to HTTPS.
+    /// When none names it, ingress-nginx gives it the default certificate, so it is a TLS host all
+    /// the same (redirected to HTTPS; a warning says so).
     fn tls_by_certificate_names(&mut self, scope: &IngressScope<'s>, spec: &IngressSpec, own_hosts: &[String]) {
         let entries: Vec<&k8s_openapi::api::networking::v1::IngressTLS> = spec.tls.iter().flatten().collect();
         // An entry without hosts already serves every rule host.
@@ -498,24 +500,37 @@ impl<'s> Translator<'s> {
         }
         let listed: BTreeSet<String> = entries.iter().flat_map(|entry| requested_tls_names(entry, own_hosts)).collect();
         let key = scope.key;
-        for host in own_hosts.iter().filter(|host| !host.is_empty() && !host.starts_with("*.") && !listed.contains(*host)) {
-            let secrets = entries.iter().filter_map(|entry| entry.secret_name.as_deref().filter(|name| !name.is_empty()));
-            for secret_key in secrets.map(|name| ObjectKey::new(key.namespace.clone(), name)) {
-                let Ok(certificate) = self.tls_claims.certificate(self.state, &secret_key) else { continue };
-                let names: BTreeSet<String> = tls::certificate_names(&certificate.cert_chain_pem).into_iter().collect();
-                if !covers(&names, host) {
-                    continue;
-                }
-                // Another namespace's host, or a name an older Ingress serves with its own
-                // certificate: left as it is (the rules' own diagnostics say why).
-                if self.host_owners.claim(host, key, self.options.host_ownership).is_ok() && self.tls_claims.claim(host, &secret_key, key).is_ok() {
-                    self.tls_requested.insert(host.clone());
-                    self.served.insert(key.clone());
-                    self.tls_claims.used.insert(secret_key, certificate);
-                }
-                break;
+        for host in own_hosts.iter().filter(|host| !host.is_empty() && !listed.contains(*host)) {
+            let named = !host.starts_with("*.") && self.tls_by_certificate_name(key, &entries, host);
+            if !named && !covers(&self.tls_requested, host) {
+                self.tls_requested.insert(host.clone());
+                let message = format!(
+                    "host {host:?} is in no TLS entry of this Ingress and no certificate of them names it: it is served over HTTPS with {DEFAULT_CERTIFICATE_NOTE} (list it in spec.tls[].hosts, or set ssl-redirect: \"false\")"
+                );
+                self.diagnostics.push(scope.object.clone(), "spec.tls".into(), Severity::Warning, message);
             }
         }
+    }
+
+    /// Serve `host` with the first certificate of `entries` that names it; `false` if none does.
+    fn tls_by_certificate_name(&mut self, key: &ObjectKey, entries: &[&k8s_openapi::api::networking::v1::IngressTLS], host: &str) -> bool {
+        let secrets = entries.iter().filter_map(|entry| entry.secret_name.as_deref().filter(|name| !name.is_empty()));
+        for secret_key in secrets.map(|name| ObjectKey::new(key.namespace.clone(), name)) {
+            let Ok(certificate) = self.tls_claims.certificate(self.state, &secret_key) else { continue };
+            let names: BTreeSet<String> = tls::certificate_names(&certificate.cert_chain_pem).into_iter().collect();
+            if !covers(&names, host) {
+                continue;
+            }
+            // Another namespace's host, or a name an older Ingress serves with its own
+            // certificate: left as it is (the rules' own diagnostics say why).
+            if self.host_owners.claim(host, key, self.options.host_ownership).is_ok() && self.tls_claims.claim(host, &secret_key, key).is_ok() {
+                self.tls_requested.insert(host.to_string());
+                self.served.insert(key.clone());
+                self.tls_claims.used.insert(secret_key, certificate);
+            }
+            return true;
+        }
+        false
     }
 
     fn tls_entry(&mut self, scope: &IngressScope<'s>, field: &str, entry: &k8s_openapi::api::networking::v1::IngressTLS, own_hosts: &[String]) {

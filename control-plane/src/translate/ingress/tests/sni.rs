@@ -14,7 +14,7 @@ fn plain_ingress(name: &str, namespace: &str, hosts: &[&str]) -> String {
 }
 
 #[test]
-fn a_rule_host_its_ingress_certificate_names_is_served_with_it_as_ingress_nginx_does() {
+fn a_rule_host_its_ingress_certificate_names_is_served_with_it_and_any_other_with_the_default_certificate() {
     let wildcard = self_signed(&["*.corp.example", "corp.example"]);
     let yaml = [
         namespaced_tls_secret("a", "wild", &wildcard),
@@ -34,8 +34,17 @@ fn a_rule_host_its_ingress_certificate_names_is_served_with_it_as_ingress_nginx_
     let translation = run(&yaml);
     assert_eq!(servers(&translation), [("a/wild", vec!["a.corp.example", "b.corp.example"])]);
     assert_eq!(route_at(&translation, "b.corp.example", "/").https_redirect, https(308, true), "redirected to HTTPS as a TLS host");
-    assert_eq!(route_at(&translation, "other.example", "/").https_redirect, None);
+    // other.example: no certificate names it, so ingress-nginx gives it the default certificate,
+    // and a host with a certificate is redirected to HTTPS.
+    assert_eq!(route_at(&translation, "other.example", "/").https_redirect, https(308, true), "redirected with the default certificate");
+    assert_eq!(
+        diagnostic_lines(&translation).into_iter().filter(|line| line.contains("spec.tls")).collect::<Vec<_>>(),
+        ["warning: Ingress a/site: spec.tls: host \"other.example\" is in no TLS entry of this Ingress and no certificate of them names it: it is served over HTTPS with the default certificate (--default-ssl-certificate, else the self-signed one), as ingress-nginx does, and still redirected to HTTPS (list it in spec.tls[].hosts, or set ssl-redirect: \"false\")"]
+    );
     assert!(translation.model.shielded_names.is_empty(), "{:?}", translation.model.shielded_names);
+    // An Ingress without TLS entries leaves its hosts plain.
+    let plain = run(&plain_ingress("web", "a", &["plain.example"]));
+    assert_eq!(route_at(&plain, "plain.example", "/").https_redirect, None);
 }
 
 #[test]
