@@ -499,8 +499,15 @@ impl<'a> Reader<'a> {
     /// `$ingress_name`, `$service_name` and `$service_port` (Linkerd's
     /// `$service_name.$namespace.svc.cluster.local`); any other variable is reported and the value
     /// not applied.
+    /// A character outside ingress-nginx's `ValidateServerName` (letters, digits and
+    /// `-._~/:^$[](){}*+?|&=\`) rejects the Ingress.
     fn upstream_vhost(&mut self) -> Option<Template> {
         let value = self.get("upstream-vhost")?.trim().to_string();
+        if let Some(c) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || "-._~/:^$[](){}*+?|&=\\".contains(*c))) {
+            let reason = format!("{value:?} contains {c:?}, which ingress-nginx refuses in a server name (letters, digits and -._~/:^$[](){{}}*+?|&=\\ only)");
+            self.refuse("upstream-vhost", reason);
+            return None;
+        }
         let host_part = |c: char| c.is_ascii_alphanumeric() || "-.:[]_".contains(c);
         let why = match Template::parse(&value, Allowed::LocationOnly) {
             Ok(template) if value.is_empty() || !template.texts().all(|text| text.chars().all(host_part)) => "it is not a host name".to_string(),
@@ -514,8 +521,15 @@ impl<'a> Reader<'a> {
 
     /// A header value: printable ASCII, at most 1 KiB, with the nginx variables
     /// [`super::variables`] knows.
+    /// A character outside ingress-nginx's `RegexPathWithCapture` (letters, digits and
+    /// `-._~/:$`; spaces are not checked) rejects the Ingress, with or without a rewrite.
     fn forwarded_prefix(&mut self) -> Option<Template> {
         let value = self.get("x-forwarded-prefix")?.trim().to_string();
+        if let Some(c) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || "-._~/:$ ".contains(*c))) {
+            let reason = format!("{value:?} contains {c:?}, which ingress-nginx refuses in x-forwarded-prefix (letters, digits and -._~/:$ only)");
+            self.refuse("x-forwarded-prefix", reason);
+            return None;
+        }
         if value.is_empty() {
             return None;
         }

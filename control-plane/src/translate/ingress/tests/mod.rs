@@ -1202,6 +1202,10 @@ fn values_ingress_nginx_validation_refuses_reject_the_ingress() {
         ("from-to-www-redirect", &[("from-to-www-redirect", "on")]),
         ("connection-proxy-header", &[("connection-proxy-header", "upgrade")]),
         ("custom-http-errors", &[("custom-http-errors", "302,404")]),
+        ("x-forwarded-prefix", &[("x-forwarded-prefix", "/a,b?c=1"), ("rewrite-target", "/")]),
+        // Validated even where it would have no effect (no rewrite), and `{}` is refused.
+        ("x-forwarded-prefix", &[("x-forwarded-prefix", "/${namespace}")]),
+        ("upstream-vhost", &[("upstream-vhost", "a@b.example.com")]),
     ];
     for (annotation, pairs) in cases {
         let translation = run(&[
