@@ -158,6 +158,12 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
     let mut aliased = annotated("aliased", &[("server-alias", "alias.test, *.alias.test")], "site.test", &["/"]);
     aliased["spec"]["tls"] = json!([{"hosts": ["site.test", "alias.test"], "secretName": "site-tls"}]);
     objects.push(aliased);
+    // A TLS entry that lists one of its Ingress's two hosts: ingress-nginx gives the other the
+    // default certificate, so it is redirected too.
+    let paths = || vec![manifests::path("/", "Prefix", "app", json!(80))];
+    let mut partly = manifests::ingress("default", "partly-listed", json!({}), &[("listed.test", paths()), ("unlisted.test", paths())]);
+    partly["spec"]["tls"] = json!([{"hosts": ["listed.test"], "secretName": "redirect-tls"}]);
+    objects.push(partly);
     objects.extend([
         with_tls(annotated("tls", &[], "redirect.test", &["/", "/.well-known/acme-challenge"]), "redirect.test", "redirect-tls"),
         with_tls(annotated("missing-secret", &[], "nosecret.test", &["/"]), "nosecret.test", "does-not-exist"),
@@ -182,6 +188,8 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
         ("redirect.test:8080", "/a/b/?q=1", 308, "https://redirect.test/a/b/?q=1".into()),
         ("redirect.test", "/a/b/", 308, "https://redirect.test/a/b".into()),
         ("nosecret.test", "/x", 308, "https://nosecret.test/x".into()),
+        ("listed.test", "/x", 308, "https://listed.test/x".into()),
+        ("unlisted.test", "/x", 308, "https://unlisted.test/x".into()),
         ("forcesslredirect.bar.com", "/", 308, "https://forcesslredirect.bar.com".into()),
         ("slash.bar.com", "/", 308, "https://slash.bar.com/".into()),
         ("approot.bar.com", "/", 302, "http://approot.bar.com/foo".into()),
