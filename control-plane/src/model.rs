@@ -782,6 +782,9 @@ pub struct EndpointQuery {
     /// An ExternalName Service's target port: its EndpointSlices (made by `serve` from the name's
     /// addresses, see `source::external_names`) carry addresses only.
     pub port: Option<u16>,
+    /// The Service port's numeric `targetPort` (its `port` when unset): the port of a slice that
+    /// lists no ports, or none of this name, as ingress-nginx falls back to it (its issue 7390).
+    pub target_port: Option<u16>,
 }
 
 /// What a translation read from EndpointSlices.

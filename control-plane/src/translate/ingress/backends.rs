@@ -329,6 +329,7 @@ impl<'s> Backends<'s> {
             service: service_key.clone(),
             port_name: service_port.name.clone().unwrap_or_default(),
             port: external.then(|| super::external_name::target_port(service_port)).flatten(),
+            target_port: numeric_target_port(service_port),
         };
         let endpoints = self.slices.ready(&query, diagnostics);
         self.slices.fills(cluster, query);
@@ -374,6 +375,17 @@ pub(super) fn service_name_port(backend: Option<&IngressBackend>) -> (String, St
 }
 
 /// The Service's cluster IP and port, for `service-upstream` (`None` for a headless Service).
+/// A Service port's `targetPort` when it is a number (its `port` when unset, as the API defaults it).
+fn numeric_target_port(port: &ServicePort) -> Option<u16> {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    match &port.target_port {
+        None => u16::try_from(port.port).ok(),
+        Some(IntOrString::Int(target)) => u16::try_from(*target).ok(),
+        Some(IntOrString::String(_)) => None,
+    }
+    .filter(|port| *port != 0)
+}
+
 /// How an Ingress backend's port picked a Service port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PortMatch {

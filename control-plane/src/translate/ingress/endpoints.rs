@@ -91,8 +91,12 @@ impl<'s> SliceIndex<'s> {
 }
 
 /// Whether the slice holds IPv6 addresses, and the port to reach them on: the query's own (an
-/// ExternalName Service's) or the slice's port of the query's port name; `None` for FQDN slices
-/// (not for Envoy EDS) and slices without a usable port of that name.
+/// ExternalName Service's), the slice's port of the query's port name, or else, for a slice that
+/// names none of its ports (hand-made slices, or mirrored from Endpoints without port names, of
+/// Services without a selector), the Service port's numeric `targetPort`, as ingress-nginx falls
+/// back to it. ingress-nginx also falls back when the slice names its ports otherwise; not here,
+/// where such a slice is one of a Service's per-port slices and its endpoints may not serve this
+/// port. `None` for FQDN slices (not for Envoy EDS) and slices with no usable port.
 fn slice_family_and_port(slice: &EndpointSlice, query: &EndpointQuery) -> Option<(bool, u16)> {
     let want_v6 = match slice.address_type.as_str() {
         "IPv4" => false,
@@ -102,15 +106,16 @@ fn slice_family_and_port(slice: &EndpointSlice, query: &EndpointQuery) -> Option
     if let Some(port) = query.port {
         return Some((want_v6, port));
     }
-    let port = slice
+    let named = slice
         .ports
         .iter()
         .flatten()
         .find(|p| p.name.as_deref().unwrap_or_default() == query.port_name)
         .and_then(|p| p.port)
         .and_then(|p| u16::try_from(p).ok())
-        .filter(|p| *p != 0)?;
-    Some((want_v6, port))
+        .filter(|p| *p != 0);
+    let unnamed = slice.ports.iter().flatten().all(|p| p.name.as_deref().unwrap_or_default().is_empty());
+    Some((want_v6, named.or(query.target_port.filter(|_| unnamed))?))
 }
 
 /// The address as an IP Envoy may proxy to, or the diagnostic that skips it.

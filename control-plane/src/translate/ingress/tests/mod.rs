@@ -666,6 +666,47 @@ fn clusters_hold_ready_endpoints_matched_by_port_name() {
     assert_eq!(translation.model.clusters, expected);
 }
 
+/// Hand-made EndpointSlices of a Service without a selector: one without ports, or with ports
+/// but no names, is reached on the Service port's numeric targetPort (ingress-nginx's fallback);
+/// one whose ports have other names serves other ports.
+#[test]
+fn slices_without_port_names_are_reached_on_the_target_port() {
+    let manual = r#"
+---
+apiVersion: v1
+kind: Service
+metadata: {name: manual}
+spec: {ports: [{name: web, port: 80, targetPort: 8080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: manual-1, labels: {kubernetes.io/service-name: manual}}
+addressType: IPv4
+endpoints:
+- {addresses: [10.0.5.1]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: manual-2, labels: {kubernetes.io/service-name: manual}}
+addressType: IPv4
+ports: [{port: 8080}]
+endpoints:
+- {addresses: [10.0.5.2]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: manual-3, labels: {kubernetes.io/service-name: manual}}
+addressType: IPv4
+ports: [{name: metrics, port: 9100}]
+endpoints:
+- {addresses: [10.0.5.3]}
+"#;
+    let translation = run(&[manual.to_string(), ingress("shop", "", &[rule("shop.example.com", &[path("/", "Prefix", "manual", 80)])])].concat());
+    let endpoints = &translation.model.clusters[&cluster_name("default", "manual", 80)].endpoints;
+    let endpoint = |address: &str| Endpoint { address: address.into(), port: 8080 };
+    assert_eq!(endpoints, &[endpoint("10.0.5.1"), endpoint("10.0.5.2")]);
+}
+
 #[test]
 fn clusters_of_paths_that_lost_a_conflict_are_not_sent() {
     let translation = run(&[
