@@ -26,6 +26,7 @@
 //! - `ssl-passthrough` (with `serve --enable-ssl-passthrough`): the client's TLS reaches the backend
 //!   undecrypted (the backend's own certificate, no header Envoy adds), beside hosts whose TLS
 //!   Envoy terminates; an Ingress that restricts access is not passed through;
+//! - `serve --use-gzip --enable-brotli` compresses answers for clients that accept it;
 //! - a backend that refuses connections is 502 Bad Gateway, one whose connection attempts time
 //!   out (`proxy-connect-timeout`) 504 Gateway Time-out, as nginx answers them;
 //! - ExternalName Services (servicebackend/service_externalname.go): looked up by the control
@@ -618,6 +619,41 @@ fn a_backend_that_refuses_connections_answers_502_as_nginx() {
     assert_eq!((status, body.as_str()), (502, "502 Bad Gateway\n"));
     let (status, body, _) = get_with(&gateway, "empty.test", "/", &[]);
     assert_eq!((status, body.as_str()), (503, "503 Service Temporarily Unavailable\n"));
+}
+
+/// `serve --use-gzip --enable-brotli` (ingress-nginx's `use-gzip`, `enable-brotli`): a JSON
+/// answer is compressed for a client that accepts it, brotli when it takes both, with
+/// `Vary: Accept-Encoding` and a strong ETag weakened; a client that accepts neither gets it as is.
+#[test]
+fn use_gzip_and_enable_brotli_compress_as_ingress_nginx() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 160)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.push(annotated("app", "app", &[], "zip.test"));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let options = GatewayOptions { serve_args: vec!["--use-gzip".into(), "--enable-brotli".into()], ..Default::default() };
+    let gateway = Gateway::start_with(dir.path(), &options).unwrap();
+    let header = |headers: &[(String, String)], name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let etag = ("x-echo-response-header", "ETag: \"v1\"");
+    // (Accept-Encoding, Content-Encoding)
+    for (accepted, encoding) in [("gzip", Some("gzip")), ("gzip, br", Some("br")), ("br;q=0, gzip", Some("gzip")), ("identity", None)] {
+        let (status, headers, body) = fetch(&gateway, "zip.test", "/", &[("accept-encoding", accepted), etag]);
+        assert_eq!((status, header(&headers, "content-encoding").as_deref()), (200, encoding), "{accepted}");
+        match encoding {
+            Some(_) => {
+                assert_eq!(header(&headers, "vary").map(|v| v.to_ascii_lowercase()).as_deref(), Some("accept-encoding"), "{accepted}");
+                assert_eq!(header(&headers, "etag").as_deref(), Some("W/\"v1\""), "{accepted}: weakened, as nginx");
+                assert!(Echo::parse(&body).is_err(), "{accepted}: the body is compressed");
+            }
+            None => {
+                assert_eq!(header(&headers, "etag").as_deref(), Some("\"v1\""));
+                assert_eq!(Echo::parse(&body).unwrap().backend, "app");
+            }
+        }
+        if encoding == Some("gzip") {
+            assert_eq!(body[..2], [0x1f, 0x8b], "gzip's magic number");
+        }
+    }
 }
 
 /// A backend whose connection attempts time out (`proxy-connect-timeout`, each of the default 3

@@ -191,6 +191,8 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
                 format!("not applied as a global default: set the nginx.ingress.kubernetes.io/{key} annotation on the Ingresses that need it"),
             ),
         },
+        "use-gzip" | "enable-brotli" => listener_flag(value, &format!("`serve --{key}` compresses responses with Envoy's compressor")),
+        "gzip-level" | "gzip-min-length" | "gzip-types" | "brotli-level" | "brotli-min-length" | "brotli-types" => compression_flag(key, value),
         "ssl-protocols" => (Class::Differs, "`serve --tls-min-version` (default 1.2, with 1.3: ingress-nginx's default)".into()),
         "ssl-ciphers" => (Class::Differs, "`serve --tls-ciphers` (TLS 1.2 suites; Envoy's own for TLS 1.3)".into()),
         // A global WAF in blocking mode restricts access; ModSecurity's default mode only logs.
@@ -222,6 +224,23 @@ fn listener_flag(value: &str, flag: &str) -> (Class, String) {
     match value {
         "false" | "" => (Class::Same, String::new()),
         _ => (Class::Differs, format!("a setting of the listeners here: {flag}")),
+    }
+}
+
+/// A compression setting: ingress-nginx's default is the flag's, another value is the flag's to give.
+fn compression_flag(key: &str, value: &str) -> (Class, String) {
+    use crate::translate::compression::{DEFAULT_BROTLI_TYPES, DEFAULT_GZIP_TYPES};
+    let default = match key {
+        "gzip-level" => "1",
+        "gzip-min-length" => "256",
+        "gzip-types" => DEFAULT_GZIP_TYPES,
+        "brotli-level" => "4",
+        "brotli-min-length" => "20",
+        _ => DEFAULT_BROTLI_TYPES,
+    };
+    match value == default || value.is_empty() {
+        true => (Class::Same, String::new()),
+        false => (Class::Differs, format!("a setting of the listeners here: {}", serve_flag(key, value))),
     }
 }
 
@@ -300,6 +319,10 @@ mod tests {
             ("use-forwarded-headers", "false", Class::Same),
             ("use-forwarded-headers", "true", Class::Differs),
             ("use-proxy-protocol", "true", Class::Differs),
+            ("use-gzip", "true", Class::Differs),
+            ("gzip-level", "1", Class::Same),
+            ("gzip-level", "5", Class::Differs),
+            ("brotli-types", crate::translate::compression::DEFAULT_BROTLI_TYPES, Class::Same),
             ("disable-access-log", "true", Class::Differs),
             ("disable-http-access-log", "false", Class::Same),
             ("allow-snippet-annotations", "true", Class::Differs),

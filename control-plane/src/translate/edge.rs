@@ -146,6 +146,9 @@ pub struct EdgeSettings {
     /// leave it with the `enable-access-log: "false"` annotation.
     #[arg(long)]
     pub disable_access_log: bool,
+    /// Response compression (ingress-nginx's `use-gzip`, `enable-brotli` and their settings).
+    #[command(flatten)]
+    pub compression: super::compression::CompressionSettings,
 }
 
 impl Default for EdgeSettings {
@@ -165,6 +168,7 @@ impl Default for EdgeSettings {
             trusted_proxy_hops: 0,
             use_proxy_protocol: false,
             disable_access_log: false,
+            compression: Default::default(),
         }
     }
 }

@@ -440,16 +440,22 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
         // settings apply; error pages before the others, so it sees their answers too. The access
         // log's setting first: a request the others refuse on a route that is not logged is not
         // logged either, as under nginx's `access_log off`.
-        http_filters: vec![
-            wasm_filter_from_ecds(),
-            header_to_metadata_filter(),
-            custom_response_filter(),
-            rbac_filter(),
-            rate_limit_filter(),
-            buffer_filter(),
-            stateful_session_filter(),
-            router_filter(),
-        ],
+        // Compression (when on) first, so it encodes last: every answer, the filters' own too.
+        http_filters: edge
+            .compression
+            .http_filters()
+            .into_iter()
+            .chain([
+                wasm_filter_from_ecds(),
+                header_to_metadata_filter(),
+                custom_response_filter(),
+                rbac_filter(),
+                rate_limit_filter(),
+                buffer_filter(),
+                stateful_session_filter(),
+                router_filter(),
+            ])
+            .collect(),
         // Envoy is the edge: the peer address is the client (or the trusted X-Forwarded-For hop)
         // and X-Forwarded-Proto is set from the connection (as ingress-nginx without
         // use-forwarded-headers). X-Forwarded-For is not appended to: the route configuration

@@ -4,6 +4,7 @@ pub mod access;
 pub mod affinity;
 pub mod access_log;
 pub mod clusters;
+pub mod compression;
 pub mod edge;
 pub mod error_pages;
 pub mod envoy;

@@ -213,8 +213,8 @@ pub const REGISTRY: &[Entry] = &[
 const UNKNOWN_HINTS: &[(&str, &str)] = &[
     ("allow-list", "no address list applies, in ingress-nginx either; allowlist-source-range is the annotation"),
     ("client-max-body-size", "an nginx directive, not an annotation; proxy-body-size sets it"),
-    ("enable-brotli", "a ConfigMap key in ingress-nginx; responses are not compressed here"),
-    ("enable-compression", "not an annotation in ingress-nginx, whose ConfigMap has use-gzip; responses are not compressed here"),
+    ("enable-brotli", "a ConfigMap key in ingress-nginx, serve --enable-brotli here; not per Ingress"),
+    ("enable-compression", "not an annotation in ingress-nginx, whose ConfigMap has use-gzip (serve --use-gzip here); not per Ingress"),
     ("error-page", "not an annotation; custom-http-errors with default-backend is"),
     ("grpc-backend", "removed from ingress-nginx; backend-protocol: GRPC replaces it"),
     ("rate-limit", "no limit applies, in ingress-nginx either; limit-rps, limit-rpm and limit-connections are the annotations"),
