@@ -11,6 +11,9 @@
 //! - what passes gets `ssl-client-verify` (nginx's `$ssl_client_verify`: `SUCCESS` or `NONE`;
 //!   `optional_no_ca` certificates are not checked, so `FAILED:unverified`).
 //!
+//! `auth-tls-verify-client: off` asks for nothing: every request passes with `NONE` (the client's
+//! `ssl-client-*` headers still dropped), over any connection.
+//!
 //! Plain HTTP never carries a certificate. nginx serves it without asking; here only redirects
 //! (ssl-redirect sends the client to HTTPS) and ACME HTTP-01 challenges pass, the rest is refused
 //! 403 (a host that asks for client certificates is never served without one by mistake).
@@ -75,6 +78,12 @@ pub fn check<'t>(
     redirected: bool,
     path: &[u8],
 ) -> Verdict<'t> {
+    if rule.off {
+        return match subject_pattern {
+            Some(pattern) if !pattern.is_match("") => Verdict::Respond(403, UNAUTHORIZED_BODY),
+            _ => Verdict::Pass("NONE"),
+        };
+    }
     if !connection.tls {
         return if redirected || path.starts_with(ACME_CHALLENGE) {
             Verdict::Pass("NONE")
@@ -135,7 +144,7 @@ mod tests {
     use super::*;
 
     fn rule(required: bool, verified: bool, error_page: Option<&str>) -> ClientCertificate {
-        ClientCertificate { required, verified, error_page: error_page.map(String::from), match_cn: None }
+        ClientCertificate { required, verified, error_page: error_page.map(String::from), match_cn: None, off: false }
     }
 
     fn tls<'a>(server_name: &'a [u8], peer_certificate: bool) -> Connection<'a> {
@@ -183,6 +192,12 @@ mod tests {
         assert_eq!(check(&on, Some(&bob), tls(host, true), host, false, b"/"), Verdict::Respond(403, UNAUTHORIZED_BODY));
         assert_eq!(check(&optional, Some(&bob), tls(host, false), host, false, b"/"), Verdict::Respond(403, UNAUTHORIZED_BODY));
         assert_eq!(check(&on, Some(&bob), tls(host, false), host, false, b"/"), Verdict::Respond(400, NO_CERTIFICATE_BODY));
+        // `off`: nothing asked, over HTTP or HTTPS, SNI or not; match-cn sees an empty subject.
+        let off = ClientCertificate { off: true, ..rule(false, false, None) };
+        for connection in [plain, tls(b"other.example.com", false), tls(b"", true)] {
+            assert_eq!(check(&off, None, connection, host, false, b"/"), Verdict::Pass("NONE"));
+            assert_eq!(check(&off, Some(&bob), connection, host, false, b"/"), Verdict::Respond(403, UNAUTHORIZED_BODY));
+        }
         assert!(check_rule(&rule(true, true, Some("https://x/a b"))).is_err());
         assert!(check_rule(&rule(true, true, Some(""))).is_err());
         for (rule, connection, authority, redirected, path, expected) in cases {

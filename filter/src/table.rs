@@ -164,6 +164,12 @@ pub struct ClientCertificate {
     /// somewhere, else 403 (nginx's `$ssl_client_s_dn !~ …`; no certificate: an empty subject).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_cn: Option<String>,
+    /// `auth-tls-verify-client: off`: no certificate is asked for (the host has no filter chain of
+    /// its own), so every request passes with `ssl-client-verify: NONE` and the client's own
+    /// `ssl-client-*` headers dropped, as nginx sets them on such a host; `match_cn` then sees an
+    /// empty subject. `required` and `verified` are `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub off: bool,
 }
 
 /// One path rule and what to do with the requests it matches.

@@ -4,6 +4,7 @@
 //! `ssl-client-*` headers upstream (the PEM too with `auth-tls-pass-certificate-to-upstream`),
 //! answers 400 without a certificate and ends the handshake for a certificate of another CA;
 //! `optional` serves clients without one (`ssl-client-verify: NONE`, forged headers dropped);
+//! `off` asks for none but still sends `ssl-client-verify: NONE` and drops forged headers;
 //! a request for the host over a connection negotiated for another name gets 421, one without
 //! SNI (a client that dialled the address) is judged as one without a certificate (400);
 //! `auth-tls-match-cn` refuses other subjects 403; a `ca.crl` revokes the certificates it lists; a missing CA Secret fails closed (403, ingress-nginx's AuthTLSError).
@@ -20,7 +21,7 @@ use wasm_ingress_tests::gateway::certs::TestCa;
 use wasm_ingress_tests::gateway::{manifests, Gateway};
 
 const NGINX: &str = "nginx.ingress.kubernetes.io/";
-const HOSTS: [&str; 6] = ["mtls.test", "optional.test", "other.test", "broken.test", "cn.test", "revoking.test"];
+const HOSTS: [&str; 7] = ["mtls.test", "optional.test", "other.test", "broken.test", "cn.test", "revoking.test", "off.test"];
 
 fn ingress(name: &str, host: &str, annotations: &[(&str, &str)]) -> Value {
     let annotations: serde_json::Map<String, Value> = annotations.iter().map(|(k, v)| (format!("{NGINX}{k}"), json!(v))).collect();
@@ -88,6 +89,7 @@ fn client_certificates_behave_like_ingress_nginx() {
         ingress("other", "other.test", &[]),
         ingress("broken", "broken.test", &[("auth-tls-secret", "default/missing")]),
         ingress("cn", "cn.test", &[("auth-tls-secret", "default/client-ca"), ("auth-tls-match-cn", "CN=(alice|carol)$")]),
+        ingress("off", "off.test", &[("auth-tls-secret", "default/client-ca"), ("auth-tls-verify-client", "off")]),
     ]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();
@@ -134,6 +136,14 @@ fn client_certificates_behave_like_ingress_nginx() {
     assert_eq!(get(&by_address, &address_url, &[("host", "mtls.test")]).unwrap().0, 400);
     let (status, echo) = get(&by_address, &address_url, &[("host", "optional.test")]).unwrap();
     assert_eq!((status, echo.and_then(|e| e.headers.get("ssl-client-verify").cloned())), (200, Some("NONE".to_string())));
+    // off: no certificate asked for, but the upstream gets ssl-client-verify: NONE and never the
+    // client's own ssl-client-* headers (nginx sets them on such a host too).
+    for response in [get(&anonymous, &url("off.test"), &forged), get(&with_alice, &url("off.test"), &forged)] {
+        let (status, echo) = response.unwrap();
+        let echo = echo.unwrap();
+        assert_eq!((status, echo.headers.get("ssl-client-verify").map(String::as_str)), (200, Some("NONE")));
+        assert_eq!(echo.headers.get("ssl-client-subject-dn"), None);
+    }
     // Hosts without the annotations are not asked for certificates.
     assert_eq!(get(&anonymous, &url("other.test"), &[]).unwrap().0, 200);
     // auth-tls-match-cn: the subject must match, else nginx's 403.

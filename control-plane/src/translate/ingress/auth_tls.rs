@@ -43,6 +43,8 @@ pub enum VerifyClient {
     On,
     Optional,
     OptionalNoCa,
+    /// No certificate asked for; the upstream still gets `ssl-client-verify: NONE`.
+    Off,
 }
 
 /// What the client-certificate annotations of one Ingress ask for.
@@ -60,13 +62,19 @@ pub struct AuthTlsConfig {
 }
 
 impl AuthTlsConfig {
+    /// A certificate is asked for (anything but `off`): the host restricts who reaches it.
+    pub fn asks(&self) -> bool {
+        self.verify != VerifyClient::Off
+    }
+
     /// The route table's rule for the host.
     pub fn rule(&self) -> ClientCertificate {
         ClientCertificate {
             required: self.verify == VerifyClient::On,
-            verified: self.verify != VerifyClient::OptionalNoCa,
+            verified: matches!(self.verify, VerifyClient::On | VerifyClient::Optional),
             error_page: self.error_page.clone(),
             match_cn: self.match_cn.clone(),
+            off: self.verify == VerifyClient::Off,
         }
     }
 
@@ -126,11 +134,7 @@ pub fn parse(annotations: &BTreeMap<String, String>, namespace: &str) -> (AuthTl
         None | Some("on") => VerifyClient::On,
         Some("optional") => VerifyClient::Optional,
         Some("optional_no_ca") => VerifyClient::OptionalNoCa,
-        Some("off") => {
-            let message = "\"off\": no client certificate is asked for (as in ingress-nginx)".to_string();
-            reader.note("auth-tls-verify-client", Severity::Warning, message);
-            return (AuthTls::Off, reader.notes);
-        }
+        Some("off") => VerifyClient::Off,
         Some(other) => {
             let message = format!("{other:?} is not on, off, optional or optional_no_ca; \"on\" applies (as in ingress-nginx)");
             reader.note("auth-tls-verify-client", Severity::Warning, message);
@@ -187,7 +191,10 @@ pub fn apply(
         let host = aliases.get(&vhost.host).unwrap_or(&vhost.host);
         if let Some(check) = hosts.get(host) {
             vhost.client_certificate = Some(check.config.rule());
-            validation.insert(vhost.host.clone(), check.config.validation(check.ca.clone()));
+            // `off` asks for no certificate: the host keeps the shared filter chain.
+            if check.config.asks() {
+                validation.insert(vhost.host.clone(), check.config.validation(check.ca.clone()));
+            }
         }
     }
     validation
@@ -220,7 +227,7 @@ mod tests {
             on(ObjectKey::new("apps", "ca"), VerifyClient::OptionalNoCa, 3, true, Some("https://e.example.com/x"))
         );
         assert_eq!(read(&[("auth-tls-secret", "apps/ca"), ("auth-tls-verify-client", "maybe")]), on(ObjectKey::new("apps", "ca"), VerifyClient::On, 1, false, None));
-        assert_eq!(read(&[("auth-tls-secret", "apps/ca"), ("auth-tls-verify-client", "off")]), AuthTls::Off);
+        assert_eq!(read(&[("auth-tls-secret", "apps/ca"), ("auth-tls-verify-client", "off")]), on(ObjectKey::new("apps", "ca"), VerifyClient::Off, 1, false, None));
         let AuthTls::On(config) = read(&[("auth-tls-secret", "apps/ca"), ("auth-tls-match-cn", "CN=(alice|bob)")]) else { panic!() };
         assert_eq!(config.match_cn.as_deref(), Some("CN=(alice|bob)"));
         assert!(matches!(read(&[("auth-tls-secret", "apps/ca"), ("auth-tls-match-cn", "CN=(")]), AuthTls::Denied(503, _)));

@@ -34,7 +34,7 @@ pub(super) fn wanted(nginx: &NginxAnnotations, enabled: bool, object: &ObjectRef
         (!nginx.allow_sources.is_empty() || !nginx.deny_sources.is_empty(), "a source-range list"),
         (nginx.auth.is_some(), "auth-url"),
         (nginx.basic.is_some(), "auth-type"),
-        (nginx.auth_tls.is_some(), "auth-tls-secret"),
+        (nginx.auth_tls.as_ref().is_some_and(|tls| tls.asks()), "auth-tls-secret"),
         (nginx.denied.is_some(), "an access control that fails closed"),
     ];
     if let Some((_, what)) = restrictions.iter().find(|(restricts, _)| *restricts) {

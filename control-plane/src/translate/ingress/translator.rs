@@ -111,7 +111,7 @@ struct HostScope {
     /// The host's client-certificate check sends the `ssl-client-*` headers (see
     /// [`RoutePolicy::client_certificate_headers`]).
     client_headers: Option<bool>,
-    /// The Ingress whose client-certificate settings the host takes, if any.
+    /// The Ingress whose client-certificate settings the host takes, if they ask for a certificate.
     checked_by: Option<ObjectKey>,
 }
 
@@ -343,7 +343,7 @@ impl<'s> Translator<'s> {
             build.www_redirect = Some(key.clone());
         }
         self.aliases.claim(&host, key, &nginx.aliases, &mut self.diagnostics);
-        if nginx.auth_tls.is_some() && host.is_empty() {
+        if nginx.auth_tls.as_ref().is_some_and(|tls| tls.asks()) && host.is_empty() {
             let message = "a rule without host has no server name to ask client certificates for; rule skipped (fail closed)".to_string();
             self.diagnostics.push(object.clone(), format!("{rule_field}.host"), Severity::Error, message);
             return;
@@ -357,7 +357,7 @@ impl<'s> Translator<'s> {
         }
         let host_scope = HostScope {
             client_headers: host_check.map(|check| check.config.pass_certificate),
-            checked_by: host_check.map(|check| check.ingress.clone()),
+            checked_by: host_check.filter(|check| check.config.asks()).map(|check| check.ingress.clone()),
             host,
         };
         self.host_fallback(scope, &host_scope.host);

@@ -1686,9 +1686,13 @@ fn client_certificates_are_asked_for_by_host_as_ingress_nginx_servers() {
         ingress("hostless", &at("2024-01-04T00:00:00Z", &[("auth-tls-secret", "default/client-ca")]), &[hostless_rule(&[path("/h", "Prefix", "a", 80)])]),
         ingress("missing", &at("2024-01-05T00:00:00Z", &[("auth-tls-secret", "default/nope")]), &[rule("missing.example.com", &[path("/", "Prefix", "a", 80)])]),
         ingress("open", "", &[rule("open.example.com", &[path("/", "Prefix", "a", 80)])]),
+        // `off`: nothing asked (no chain of its own), but the upstream gets ssl-client-verify: NONE.
+        ingress("off", &at("2024-01-07T00:00:00Z", &[("auth-tls-secret", "default/client-ca"), ("auth-tls-verify-client", "off")]), &[rule("off.example.com", &[path("/", "Prefix", "a", 80)])]),
     ]
     .concat());
-    let required = Some(ClientCertificate { required: true, verified: true, error_page: None, match_cn: None });
+    let required = Some(ClientCertificate { required: true, verified: true, error_page: None, match_cn: None, off: false });
+    let off = Some(ClientCertificate { required: false, verified: false, error_page: None, match_cn: None, off: true });
+    assert_eq!(host_of(&translation, "off.example.com").client_certificate, off);
     for host in ["mtls.example.com", "alt.example.com"] {
         assert_eq!(host_of(&translation, host).client_certificate, required, "{host}: the oldest Ingress decides, aliases too");
     }
