@@ -5,7 +5,8 @@
 //! bcrypt (`$2y$`, `$2b$`, `$2a$`), Apache's MD5 (`$apr1$`) and MD5-crypt (`$1$`), SHA-crypt
 //! (`$5$`, `$6$`, with or without `rounds=`), traditional DES crypt (13 characters, what
 //! `htpasswd -d` and OpenSSL 1's `openssl passwd -crypt` write, as ingress-nginx's older e2e
-//! tests did), `{SHA}` and `{PLAIN}`. Anything else never matches: its user cannot sign in.
+//! tests did), `{SHA}`, `{SSHA}` (salted SHA-1) and `{PLAIN}`, as nginx's `auth_basic_user_file`.
+//! Anything else never matches: its user cannot sign in.
 //!
 //! Every check is bounded, since it runs on the worker that serves every host: a bcrypt cost above
 //! [`MAX_BCRYPT_COST`] or SHA-crypt rounds above [`MAX_SHA_CRYPT_ROUNDS`] (a hash that would hold
@@ -47,6 +48,9 @@ pub enum PasswordHash {
     Des(String),
     /// `{SHA}` + base64 of the SHA-1 of the password.
     Sha1([u8; 20]),
+    /// `{SSHA}` + base64 of the SHA-1 of the password and the salt, then the salt (OpenLDAP's
+    /// salted SHA, which nginx's `auth_basic_user_file` reads).
+    SaltedSha1 { digest: [u8; 20], salt: Vec<u8> },
     /// `{PLAIN}` + the password.
     Plain(Vec<u8>),
     /// A format this filter does not check: never matches.
@@ -82,6 +86,13 @@ impl PasswordHash {
             let decoded = base64::engine::general_purpose::STANDARD.decode(digest).unwrap_or_default();
             return <[u8; 20]>::try_from(decoded.as_slice()).map_or(PasswordHash::Unsupported, PasswordHash::Sha1);
         }
+        if let Some(encoded) = stored.strip_prefix("{SSHA}") {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).unwrap_or_default();
+            return match decoded.split_first_chunk::<20>() {
+                Some((digest, salt)) => PasswordHash::SaltedSha1 { digest: *digest, salt: salt.to_vec() },
+                None => PasswordHash::Unsupported,
+            };
+        }
         if let Some(plain) = stored.strip_prefix("{PLAIN}") {
             return PasswordHash::Plain(plain.as_bytes().to_vec());
         }
@@ -115,6 +126,12 @@ impl PasswordHash {
             }
             PasswordHash::Des(stored) => pwhash::unix_crypt::verify(password, stored),
             PasswordHash::Sha1(digest) => same(&Sha1::digest(password), digest),
+            PasswordHash::SaltedSha1 { digest, salt } => {
+                let mut hasher = Sha1::new();
+                hasher.update(password);
+                hasher.update(salt);
+                same(&hasher.finalize(), digest)
+            }
             PasswordHash::Plain(plain) => same(password, plain),
             PasswordHash::Unsupported => false,
         }
@@ -237,6 +254,8 @@ mod tests {
             "$apr1$abcdefgh$FBwExRW4dCc8aL.OvjpIE1",
             "$1$xyz$cEUv8aN9ehjhMXG/kSFnM1",
             "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=",
+            // {SSHA}: base64(SHA-1("password" + "salt1234") + "salt1234").
+            "{SSHA}rXVtWiPAY6/w8MuTLKIjpBjj2mtzYWx0MTIzNA==",
             "{PLAIN}password",
             bcrypt.as_str(),
             // DES crypt: glibc's `crypt("password", "xy")`.
@@ -253,7 +272,7 @@ mod tests {
         let slow_bcrypt = bcrypt.replacen("$2y$04$", "$2y$15$", 1);
         assert!(PasswordHash::parse(&bcrypt.replacen("$2y$04$", "$2y$14$", 1)).is_supported(), "ingress-nginx's e2e cost is checked");
         let slow_sha = "$6$rounds=100001$abc$vw5PRczzmm7dyJhZWNpaLcy/M.HywGlo.UsELxKYV/ZI4356.iT3zYgbwHVzPSnvkT2lVlMoWMoJdUSLcmUNg.";
-        for stored in ["abJnggxhB/yW", "abJnggxhB/yW!", "$6$salt$x", "$apr1$toolongsalt$FBwExRW4dCc8aL.OvjpIE1", "{SHA}short", "", &slow_bcrypt, slow_sha, "$2y$xx$"] {
+        for stored in ["abJnggxhB/yW", "abJnggxhB/yW!", "$6$salt$x", "$apr1$toolongsalt$FBwExRW4dCc8aL.OvjpIE1", "{SHA}short", "{SSHA}c2hvcnQ=", "", &slow_bcrypt, slow_sha, "$2y$xx$"] {
             let hash = PasswordHash::parse(stored);
             assert!(!hash.is_supported() && !hash.verify(b"password"), "{stored}");
         }
