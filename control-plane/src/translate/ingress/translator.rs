@@ -502,8 +502,8 @@ impl<'s> Translator<'s> {
         let key = scope.key;
         for host in own_hosts.iter().filter(|host| !host.is_empty() && !listed.contains(*host)) {
             let named = !host.starts_with("*.") && self.tls_by_certificate_name(key, &entries, host);
-            // Another namespace's host (`--host-ownership namespace`) is left as it is.
-            if !named && !covers(&self.tls_requested, host) && self.host_owners.claim(host, key, self.options.host_ownership).is_ok() {
+            // (`own_hosts` holds no host of another namespace under `--host-ownership namespace`.)
+            if !named && !covers(&self.tls_requested, host) {
                 self.tls_requested.insert(host.clone());
                 let message = format!(
                     "host {host:?} is in no TLS entry of this Ingress and no certificate of them names it: it is served over HTTPS with {DEFAULT_CERTIFICATE_NOTE} (list it in spec.tls[].hosts, or set ssl-redirect: \"false\")"

@@ -1040,7 +1040,10 @@ fn host_ownership_by_namespace_refuses_other_namespaces_rules() {
     let yaml = [
         ingress("owner", &format!(", namespace: team-a{}", created("2024-01-01T00:00:00Z")), &[rule("shop.example.com", &[path("/", "Prefix", "a", 80)])]),
         ingress("same-team", &format!(", namespace: team-a{}", created("2024-06-01T00:00:00Z")), &[rule("shop.example.com", &[path("/api", "Prefix", "a", 80)])]),
-        ingress("intruder", &format!(", namespace: team-b{}", created("2025-01-01T00:00:00Z")), &[rule("shop.example.com", &[path("/admin", "Prefix", "a", 80)]), rule("b.example.com", &[path("/", "Prefix", "a", 80)])]),
+        // Its TLS entry lists its own host only: ingress-nginx gives every rule host of such an
+        // Ingress the default certificate (and the redirect), team-a's host too unless owned.
+        ingress("intruder", &format!(", namespace: team-b{}", created("2025-01-01T00:00:00Z")), &[rule("shop.example.com", &[path("/admin", "Prefix", "a", 80)]), rule("b.example.com", &[path("/", "Prefix", "a", 80)])])
+            .replace("spec: {ingressClassName: wasm, rules:", "spec: {ingressClassName: wasm, tls: [{hosts: [b.example.com]}], rules:"),
     ]
     .concat();
     let state = state(&format!("{OUR_CLASS}{BACKENDS}{yaml}"));
@@ -1056,6 +1059,9 @@ fn host_ownership_by_namespace_refuses_other_namespaces_rules() {
     let owned = translate(&state, &options);
     assert_eq!(paths_of(&owned, "shop.example.com"), ["team-a/same-team: spec.rules[0].http.paths[0]", "team-a/owner: spec.rules[0].http.paths[0]"]);
     assert_eq!(paths_of(&owned, "b.example.com"), ["team-b/intruder: spec.rules[1].http.paths[0]"]);
+    assert_eq!(route_at(&owned, "shop.example.com", "/").https_redirect, None, "team-a's host is not made a TLS host by team-b");
+    assert_eq!(route_at(&owned, "b.example.com", "/").https_redirect, https(308, true));
+    assert_eq!(route_at(&merged, "shop.example.com", "/").https_redirect, https(308, true), "merged, as ingress-nginx");
     let lines = diagnostic_lines(&owned);
     let expected = "error: Ingress team-b/intruder: spec.rules[0].host: host \"shop.example.com\" belongs to namespace \"team-a\" (its oldest Ingress, team-a/owner, claimed it first); rule refused (--host-ownership=namespace)";
     assert!(lines.iter().any(|l| l == expected), "{lines:#?}");
