@@ -76,7 +76,9 @@ pub fn read(data: &BTreeMap<String, String>) -> Reading {
             let before = defaults.clone();
             let (class, detail) = setting(key, value.trim(), &mut defaults);
             // Every setting kept in `NginxDefaults` is a `serve` flag of the same name.
-            let flag = (defaults != before).then(|| serve_flag(key, &flag_value(key, value.trim())));
+            let flag = (defaults != before)
+                .then(|| serve_flag(key, &flag_value(key, value.trim())))
+                .or_else(|| listener_serve_flag(key, value.trim(), class));
             SettingReport { key: key.clone(), value: value.clone(), class, detail, flag }
         })
         .collect();
@@ -116,7 +118,7 @@ fn global_auth_setting(key: &str, value: &str, flags: &mut GlobalAuthFlags) -> (
 }
 
 /// The settings read as booleans (Go's `strconv.ParseBool`, as ingress-nginx reads its ConfigMap).
-const BOOLEAN_SETTINGS: [&str; 6] = ["ssl-redirect", "hsts", "hsts-include-subdomains", "hsts-preload", "service-upstream", "global-auth-always-set-cookie"];
+const BOOLEAN_SETTINGS: [&str; 7] = ["ssl-redirect", "force-ssl-redirect", "hsts", "hsts-include-subdomains", "hsts-preload", "service-upstream", "global-auth-always-set-cookie"];
 
 /// A setting's value as its flag takes it: a boolean as `true` / `false`.
 fn flag_value(key: &str, value: &str) -> String {
@@ -138,6 +140,7 @@ fn serve_flag(key: &str, value: &str) -> String {
 fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, String) {
     match key {
         "ssl-redirect" => boolean(value, &mut defaults.ssl_redirect),
+        "force-ssl-redirect" => boolean(value, &mut defaults.force_ssl_redirect),
         "hsts" => boolean(value, &mut defaults.hsts),
         "hsts-include-subdomains" => boolean(value, &mut defaults.hsts_include_subdomains),
         "hsts-preload" => boolean(value, &mut defaults.hsts_preload),
@@ -166,8 +169,8 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
             listener_flag(value, "`serve --headers-with-underscores allow` passes them on (dropped by default, as nginx)")
         }
         // Snippets are neither wholly off nor wholly on here: only header statements apply.
-        "allow-snippet-annotations" => match value {
-            "false" => (
+        "allow-snippet-annotations" => match go_bool(value) {
+            Some(false) => (
                 Class::Differs,
                 "the header statements of configuration-snippet (more_set_headers, proxy_set_header, ...) are applied here as typed \
                  headers, which no snippet can turn into other configuration; ingress-nginx would drop the whole snippet"
@@ -197,6 +200,8 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         "ssl-ciphers" => (Class::Differs, "`serve --tls-ciphers` (TLS 1.2 suites; Envoy's own for TLS 1.3)".into()),
         // A global WAF in blocking mode restricts access; ModSecurity's default mode only logs.
         "modsecurity-snippet" if crate::translate::ingress::modsecurity_blocks(value).is_some() => access(value),
+        // nginx puts these into every server or location, whatever allow-snippet-annotations says.
+        "http-snippet" | "server-snippet" | "location-snippet" if crate::translate::ingress::snippet_access_directive(value).is_some() => access(value),
         key if ACCESS_KEYS.contains(&key) => access(value),
         key if TUNING_KEYS.contains(&key) => {
             (Class::Differs, "nginx tuning with no counterpart here: Envoy's own limits and defaults apply".into())
@@ -219,11 +224,28 @@ fn parsed<T>(value: &str, into: &mut T, parse: impl Fn(&str) -> Option<T>) -> (C
     }
 }
 
-/// A setting of the listeners rather than of Ingresses: same once `serve` is given the flag.
+/// A boolean setting of the listeners rather than of Ingresses (read as Go's `ParseBool`, as
+/// ingress-nginx reads its ConfigMap; another value is its default, off): same while off.
 fn listener_flag(value: &str, flag: &str) -> (Class, String) {
-    match value {
-        "false" | "" => (Class::Same, String::new()),
-        _ => (Class::Differs, format!("a setting of the listeners here: {flag}")),
+    match go_bool(value) {
+        Some(true) => (Class::Differs, format!("a setting of the listeners here: {flag}")),
+        _ => (Class::Same, String::new()),
+    }
+}
+
+/// The `serve` flag that gives a listener setting the ConfigMap turns on (see [`listener_flag`]
+/// and [`compression_flag`]); `None` where it is off, at its default, or needs a number only the
+/// operator knows (`use-forwarded-headers`: `--trusted-proxy-hops N`).
+fn listener_serve_flag(key: &str, value: &str, class: Class) -> Option<String> {
+    if class != Class::Differs {
+        return None;
+    }
+    match key {
+        "use-proxy-protocol" | "use-gzip" | "enable-brotli" => Some(format!("--{key}")),
+        "disable-access-log" | "disable-http-access-log" => Some("--disable-access-log".into()),
+        "enable-underscores-in-headers" => Some("--headers-with-underscores=allow".into()),
+        "gzip-level" | "gzip-min-length" | "gzip-types" | "brotli-level" | "brotli-min-length" | "brotli-types" => Some(serve_flag(key, value)),
+        _ => None,
     }
 }
 
@@ -320,6 +342,13 @@ mod tests {
             ("use-forwarded-headers", "true", Class::Differs),
             ("use-proxy-protocol", "true", Class::Differs),
             ("use-gzip", "true", Class::Differs),
+            // Go's ParseBool: "0" and "False" are off, so the same as the default.
+            ("use-proxy-protocol", "0", Class::Same),
+            ("enable-underscores-in-headers", "False", Class::Same),
+            ("allow-snippet-annotations", "0", Class::Differs),
+            ("force-ssl-redirect", "true", Class::Same),
+            ("location-snippet", "allow 10.0.0.0/8;\ndeny all;", Class::Refused),
+            ("server-snippet", "more_set_headers \"X-A: b\";", Class::NotSupported),
             ("gzip-level", "1", Class::Same),
             ("gzip-level", "5", Class::Differs),
             ("brotli-types", crate::translate::compression::DEFAULT_BROTLI_TYPES, Class::Same),
@@ -347,6 +376,12 @@ mod tests {
         }
         // A refused value leaves the default alone.
         assert!(read_pairs(&[("ssl-redirect", "yes")]).defaults.ssl_redirect);
+        // The flags `serve` needs, listener settings too (but not a number only the operator knows).
+        let flags = |pairs: &[(&str, &str)]| read_pairs(pairs).settings.into_iter().filter_map(|s| s.flag).collect::<Vec<_>>();
+        assert_eq!(
+            flags(&[("force-ssl-redirect", "True"), ("use-proxy-protocol", "true"), ("gzip-level", "5"), ("use-forwarded-headers", "true"), ("use-gzip", "false")]),
+            ["--force-ssl-redirect=true", "--gzip-level=5", "--use-proxy-protocol"]
+        );
         let no_auth = read_pairs(&[("no-auth-locations", "/.well-known/acme-challenge, /healthz")]);
         assert_eq!((no_auth.settings[0].class, no_auth.defaults.no_auth_locations), (Class::Same, vec!["/.well-known/acme-challenge".to_string(), "/healthz".to_string()]));
     }

@@ -98,7 +98,7 @@ use crate::model::{
 };
 use crate::state::{ClusterState, ObjectKey};
 
-pub use annotations::{modsecurity_blocks, parse as parse_annotations, denied_body, AccessDenial, NginxAnnotations, NGINX_PREFIX, REWRITE_TARGET, USE_REGEX};
+pub use annotations::{access_directive as snippet_access_directive, modsecurity_blocks, parse as parse_annotations, denied_body, AccessDenial, NginxAnnotations, NGINX_PREFIX, REWRITE_TARGET, USE_REGEX};
 pub use backends::{cluster_name, local_address, unavailable, SERVICE_NAME_LABEL, UNAVAILABLE_BODY};
 pub use claims::HostOwnership;
 pub use tls::certificate_from_secret;

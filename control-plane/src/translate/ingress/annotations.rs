@@ -472,7 +472,7 @@ fn activator_list() -> String {
 
 /// The first access-restricting nginx directive in a snippet, if any (statements split on `;`,
 /// `{` and `}`, the directive being the first word).
-fn access_directive(snippet: &str) -> Option<&'static str> {
+pub fn access_directive(snippet: &str) -> Option<&'static str> {
     snippet
         .split([';', '{', '}'])
         .filter_map(|statement| statement.split_whitespace().next())

@@ -59,6 +59,11 @@ pub struct NginxDefaults {
     /// Redirect plain HTTP to HTTPS on hosts that have TLS (ConfigMap `ssl-redirect`).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub ssl_redirect: bool,
+    /// Redirect plain HTTP to HTTPS on every host, with TLS or not, unless an Ingress says
+    /// `force-ssl-redirect: "false"` (ConfigMap `force-ssl-redirect`; behind a load balancer that
+    /// ends TLS, with `--trusted-proxy-hops`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub force_ssl_redirect: bool,
     /// Write this port in HTTPS redirects (ingress-nginx's `use-port-in-redirects` with its HTTPS
     /// port), for an HTTPS listener clients do not reach on 443. Default: no port (443).
     #[arg(long)]
@@ -173,6 +178,7 @@ impl Default for NginxDefaults {
     fn default() -> NginxDefaults {
         NginxDefaults {
             ssl_redirect: true,
+            force_ssl_redirect: false,
             https_redirect_port: None,
             http_redirect_code: 308,
             proxy_body_size: BodySize(Some(1024 * 1024)),
@@ -255,7 +261,8 @@ pub fn parse_http_redirect_code(text: &str) -> Result<u16, String> {
 pub struct Behaviour {
     /// `ssl-redirect`; `None`: the default (`--ssl-redirect`).
     pub ssl_redirect: Option<bool>,
-    pub force_ssl_redirect: bool,
+    /// `force-ssl-redirect`; `None`: the default (`--force-ssl-redirect`).
+    pub force_ssl_redirect: Option<bool>,
     pub preserve_trailing_slash: bool,
     /// `app-root`: the path `GET /` is sent to (302).
     pub app_root: Option<String>,
@@ -290,7 +297,7 @@ impl Behaviour {
         let mut reader = Reader::new(annotations);
         let mut behaviour = Behaviour {
             ssl_redirect: reader.boolean("ssl-redirect"),
-            force_ssl_redirect: reader.boolean("force-ssl-redirect").unwrap_or(false),
+            force_ssl_redirect: reader.boolean("force-ssl-redirect"),
             preserve_trailing_slash: reader.boolean("preserve-trailing-slash").unwrap_or(false),
             app_root: reader.app_root(),
             from_to_www: reader.strict_boolean("from-to-www-redirect").unwrap_or(false),
@@ -339,7 +346,8 @@ impl Behaviour {
     /// The redirect answered to plain-HTTP requests for `path` (an Ingress path) on a host that
     /// has TLS (`host_has_tls`), if any.
     pub fn https_redirect(&self, defaults: &NginxDefaults, host_has_tls: bool, path: &str) -> Option<Redirect> {
-        let wanted = self.force_ssl_redirect || (host_has_tls && self.ssl_redirect.unwrap_or(defaults.ssl_redirect));
+        let forced = self.force_ssl_redirect.unwrap_or(defaults.force_ssl_redirect);
+        let wanted = forced || (host_has_tls && self.ssl_redirect.unwrap_or(defaults.ssl_redirect));
         if !wanted || path.starts_with(NO_TLS_REDIRECT_LOCATION) {
             return None;
         }

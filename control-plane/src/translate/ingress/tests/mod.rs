@@ -1189,6 +1189,17 @@ fn ssl_redirect_default_and_code_come_from_the_configmap_flags() {
     let translation = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{yaml}")), &options);
     assert_eq!(route_at(&translation, "tls.example.com", "/").https_redirect, None);
     assert_eq!(route_at(&translation, "forced.example.com", "/").https_redirect, https(301, true));
+    // ConfigMap force-ssl-redirect: every host, TLS or not, unless its Ingress says "false".
+    let mut options = TranslateOptions::default();
+    options.defaults.force_ssl_redirect = true;
+    let yaml = [
+        ingress("plain", "", &[rule("plain.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("optout", &nginx(&[("force-ssl-redirect", "false")]), &[rule("optout.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat();
+    let translation = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{yaml}")), &options);
+    assert_eq!(route_at(&translation, "plain.example.com", "/").https_redirect, https(308, true));
+    assert_eq!(route_at(&translation, "optout.example.com", "/").https_redirect, None);
 }
 
 #[test]
