@@ -167,11 +167,21 @@ impl<'s> Translator<'s> {
         (translator, ours)
     }
 
-    /// Stage 2, for one Ingress (oldest first): a canary waits for stage 3; a main Ingress's
-    /// default backend, rules and TLS entries are collected.
+    /// Stage 2, for one Ingress (oldest first): one with a value ingress-nginx's validators
+    /// refuse is not served (a canary neither: its `Extract` runs on every Ingress, and a refusal
+    /// wins over any denial); a canary waits for stage 3; a main Ingress's default backend, rules
+    /// and TLS entries are collected.
     pub(super) fn ingress(&mut self, key: &'s ObjectKey, ingress: &'s Ingress) {
         let object = ingress_ref(key);
         let (mut nginx, annotation_notes) = annotations::parse(ingress.metadata.annotations.as_ref(), &key.namespace);
+        if let Some((annotation, reason)) = &nginx.behaviour.refused {
+            for (annotation, severity, message) in annotation_notes {
+                self.diagnostics.push(object.clone(), format!("metadata.annotations[{annotation}]"), severity, message);
+            }
+            let message = format!("{reason}; the Ingress is not served, as ingress-nginx rejects it");
+            self.diagnostics.push(object, format!("metadata.annotations[{annotation}]"), Severity::Error, message);
+            return;
+        }
         if let Some(rules) = nginx.canary {
             canary::report(&object, ingress, annotation_notes, &mut self.diagnostics);
             self.canaries.push(canary::CanaryIngress { key: key.clone(), ingress, rules });
@@ -185,11 +195,6 @@ impl<'s> Translator<'s> {
             self.diagnostics.push(object, "spec".into(), Severity::Error, "Ingress has no spec; nothing to serve".into());
             return;
         };
-        if let (Some((annotation, reason)), None) = (&nginx.behaviour.refused, &nginx.denied) {
-            let message = format!("{reason}; the Ingress is not served, as ingress-nginx rejects it");
-            self.diagnostics.push(object, format!("metadata.annotations[{annotation}]"), Severity::Error, message);
-            return;
-        }
         let mut scope = self.scope(key, object, nginx);
         scope.own_default = spec.default_backend.as_ref().and_then(|backend| self.own_default(&scope, backend));
         let rules = spec.rules.as_deref().unwrap_or_default();

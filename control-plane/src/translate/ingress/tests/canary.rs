@@ -198,3 +198,17 @@ fn a_sticky_main_makes_its_canary_sticky_unless_the_canary_says_legacy() {
     assert_eq!(forward.affinity_cookie, None);
     assert_eq!(translation.model.clusters[&forward.canary.as_deref().unwrap().cluster].options.balance, Balance::RoundRobin, "the canary's own affinity is ignored");
 }
+
+/// A canary Ingress with a value ingress-nginx's validators refuse is rejected like any other:
+/// nothing of it attaches, the main path serves its own backend.
+#[test]
+fn a_canary_with_a_refused_value_is_not_attached() {
+    let translation = run(&[
+        main_ingress("foo", "Prefix"),
+        canary_ingress("canary", "2024-02-01T00:00:00Z", &[("canary", "true"), ("canary-weight", "100"), ("load-balance", "foo")], "foo", "Prefix", "b", 8080),
+    ]
+    .concat());
+    assert_eq!(canary_of(&translation, "foo", "/info"), None);
+    let lines = diagnostic_lines(&translation);
+    assert!(lines.iter().any(|l| l.starts_with("error: Ingress default/canary: metadata.annotations[nginx.ingress.kubernetes.io/load-balance]") && l.contains("not served")), "{lines:#?}");
+}

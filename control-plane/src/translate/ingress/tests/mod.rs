@@ -1264,6 +1264,8 @@ fn values_ingress_nginx_validation_refuses_reject_the_ingress() {
         // Validated even where it would have no effect (no rewrite), and `{}` is refused.
         ("x-forwarded-prefix", &[("x-forwarded-prefix", "/${namespace}")]),
         ("upstream-vhost", &[("upstream-vhost", "a@b.example.com")]),
+        // A refusal wins over a value that only denies (503), whatever the order.
+        ("load-balance", &[("whitelist-source-range", "10.0.0.0/33"), ("load-balance", "foo")]),
     ];
     for (annotation, pairs) in cases {
         let translation = run(&[
