@@ -82,6 +82,7 @@ mod table_size;
 pub(crate) mod tls;
 mod translator;
 mod upstream;
+mod validators;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -374,6 +374,9 @@ pub fn parse(annotations: Option<&BTreeMap<String, String>>, namespace: &str) ->
         let (behaviour, behaviour_notes) = Behaviour::parse(annotations);
         parsed.behaviour = behaviour;
         notes.extend(behaviour_notes);
+        if parsed.behaviour.refused.is_none() {
+            parsed.behaviour.refused = super::validators::refusal(annotations, namespace);
+        }
         let (upstream, upstream_notes) = Upstream::parse(annotations);
         // gRPC streams both ways: its body cannot wait in a buffer (see `docs/annotations.md`).
         parsed.behaviour.stream_request_body |= upstream.protocol.streams();

@@ -6,8 +6,9 @@
 //! module reads the annotations ([`parse`]) and the Secret ([`users`]). Pure.
 //!
 //! Fails closed as ingress-nginx's "location denied" (503): no `auth-secret`, a Secret that does
-//! not exist or has no `auth` key, an `auth-secret-type` other than the two, an `auth-type` other
-//! than basic and digest. Differs, failing closed: with `auth-type: digest`, an empty `auth-realm`
+//! not exist or has no `auth` key. An `auth-type` other than basic and digest, or an
+//! `auth-secret-type` other than the two, makes ingress-nginx reject the Ingress, and so here
+//! (`validators`, before this module; its 503 stays as the fallback). Differs, failing closed: with `auth-type: digest`, an empty `auth-realm`
 //! (or `off`) still asks for credentials, where nginx's digest module then lets everyone in.
 
 use std::collections::BTreeMap;

@@ -175,8 +175,9 @@ impl<'s> Translator<'s> {
         let object = ingress_ref(key);
         let (mut nginx, annotation_notes) = annotations::parse(ingress.metadata.annotations.as_ref(), &key.namespace);
         if let Some((annotation, reason)) = &nginx.behaviour.refused {
-            for (annotation, severity, message) in annotation_notes {
-                self.diagnostics.push(object.clone(), format!("metadata.annotations[{annotation}]"), severity, message);
+            // Notes on how the refused value would otherwise be treated are moot.
+            for (noted, severity, message) in annotation_notes.into_iter().filter(|(noted, ..)| noted != annotation) {
+                self.diagnostics.push(object.clone(), format!("metadata.annotations[{noted}]"), severity, message);
             }
             let message = format!("{reason}; the Ingress is not served, as ingress-nginx rejects it");
             self.diagnostics.push(object, format!("metadata.annotations[{annotation}]"), Severity::Error, message);

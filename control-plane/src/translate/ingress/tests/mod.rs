@@ -963,8 +963,8 @@ fn access_controls_that_cannot_be_enforced_serve_the_ingress_closed() {
             &created("2025-01-01T00:00:00Z"),
             &[rule("app.example.com", &[path("/admin", "Prefix", "b", 8080), path("/public", "Prefix", "b", 8080)])],
         ),
-        // A refused value answers 503, as ingress-nginx's denied location.
-        ingress("broken-auth", &annotated(&[("nginx.ingress.kubernetes.io/auth-type", "kerberos")]), &[rule("auth.example.com", &[path("/", "Prefix", "a", 80)])]),
+        // Basic auth without its Secret answers 503, as ingress-nginx's denied location.
+        ingress("broken-auth", &annotated(&[("nginx.ingress.kubernetes.io/auth-type", "basic")]), &[rule("auth.example.com", &[path("/", "Prefix", "a", 80)])]),
         // Unaffected.
         ingress("open", "", &[rule("open.example.com", &[path("/", "Prefix", "a", 80)])]),
     ]
@@ -984,7 +984,7 @@ fn access_controls_that_cannot_be_enforced_serve_the_ingress_closed() {
     let lines = diagnostic_lines(&translation);
     for expected in [
         "error: Ingress default/protected: metadata.annotations[nginx.ingress.kubernetes.io/configuration-snippet]: this snippet restricts access (\"deny\"), which raw snippets never do here; every path of this Ingress answers 403 (fail closed)",
-        "error: Ingress default/broken-auth: metadata.annotations[nginx.ingress.kubernetes.io/auth-type]: \"kerberos\" is not an authentication type (basic or digest); every path of this Ingress answers 503 (fail closed, as ingress-nginx denies the location)",
+        "error: Ingress default/broken-auth: metadata.annotations[nginx.ingress.kubernetes.io/auth-secret]: auth-type basic needs auth-secret, the Secret with the users; every path of this Ingress answers 503 (fail closed, as ingress-nginx denies the location)",
     ] {
         assert!(lines.iter().any(|l| l == expected), "missing {expected:?} in {lines:#?}");
     }
@@ -1266,6 +1266,12 @@ fn values_ingress_nginx_validation_refuses_reject_the_ingress() {
         ("upstream-vhost", &[("upstream-vhost", "a@b.example.com")]),
         // A refusal wins over a value that only denies (503), whatever the order.
         ("load-balance", &[("whitelist-source-range", "10.0.0.0/33"), ("load-balance", "foo")]),
+        // The validators of `validators.rs`, one each.
+        ("auth-type", &[("auth-type", "kerberos")]),
+        ("auth-realm", &[("auth-type", "basic"), ("auth-secret", "users"), ("auth-realm", "Restricted, staff only")]),
+        ("default-backend", &[("default-backend", "default/web")]),
+        ("ssl-passthrough", &[("ssl-passthrough", "yes")]),
+        ("auth-tls-match-cn", &[("auth-tls-secret", "default/ca"), ("auth-tls-match-cn", "client.example.com")]),
     ];
     for (annotation, pairs) in cases {
         let translation = run(&[
