@@ -251,6 +251,8 @@ pub struct ClientRateLimit {
     pub burst: u32,
     /// Client addresses never limited (`limit-allowlist`), sorted.
     pub exempt: Vec<Cidr>,
+    /// The answer past the limit (`--limit-req-status-code`, ingress-nginx's 503 by default).
+    pub status: u16,
 }
 
 /// The request property whose hash picks an endpoint (Envoy's route `hash_policy`; the cluster

@@ -1,7 +1,8 @@
 //! Per-client request limits by ingress-nginx annotation through the whole product (the control
 //! plane, real Envoy and the built filter), with clients on several loopback addresses:
 //! `limit-rps: 1` with `limit-burst-multiplier: 3` lets a client make 3 requests at once and
-//! answers the next ones 503 (ingress-nginx's `limit_req … burst nodelay` status), while another
+//! answers the next ones 503 (ingress-nginx's `limit_req … burst nodelay` status; 429 with
+//! `serve --limit-req-status-code 429`), while another
 //! client, and another Ingress's paths, are not limited; clients of `limit-whitelist` /
 //! `limit-allowlist` are never limited (ingress-nginx's `geo` block giving them an empty key), also
 //! beside a `whitelist-source-range` that still refuses outsiders 403. `limit-connections: 8`
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use wasm_ingress_tests::backend::EchoBackend;
-use wasm_ingress_tests::gateway::{manifests, Gateway};
+use wasm_ingress_tests::gateway::{manifests, Gateway, GatewayOptions};
 
 const NGINX: &str = "nginx.ingress.kubernetes.io/";
 
@@ -59,6 +60,20 @@ fn limit_rps_limits_each_client_like_ingress_nginx() {
     assert_eq!(other, vec![200; 3], "another client has its own bucket");
     let open = burst(&gateway, Ipv4Addr::new(127, 0, 0, 2), "open.test", 8);
     assert_eq!(open, vec![200; 8], "another Ingress is not limited");
+}
+
+/// ingress-nginx's ConfigMap `limit-req-status-code: "429"` as `serve --limit-req-status-code 429`.
+#[test]
+fn limit_req_status_code_sets_the_answer_past_the_limit() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 153)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.push(ingress("limited", &[("limit-rps", "1"), ("limit-burst-multiplier", "2")], "limited.test"));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let options = GatewayOptions { serve_args: vec!["--limit-req-status-code".into(), "429".into()], ..Default::default() };
+    let gateway = Gateway::start_with(dir.path(), &options).unwrap();
+    let statuses = burst(&gateway, Ipv4Addr::new(127, 0, 0, 2), "limited.test", 4);
+    assert_eq!(statuses, [200, 200, 429, 429]);
 }
 
 #[test]

@@ -183,9 +183,10 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
                     .into(),
             ),
         },
-        "limit-req-status-code" | "limit-conn-status-code" => match value {
+        "limit-req-status-code" => parsed(value, &mut defaults.limit_req_status_code, |v| v.parse().ok().filter(|c| (400..=599).contains(c))),
+        "limit-conn-status-code" => match value {
             "503" => (Class::Same, String::new()),
-            _ => (Class::Differs, "limits always answer 503 here".into()),
+            _ => (Class::Differs, "limit-connections always answers 503 here".into()),
         },
         "proxy-redirect-from" | "proxy-redirect-to" | "proxy-cookie-domain" | "proxy-cookie-path" => match value {
             "off" => (Class::Same, String::new()),
@@ -355,7 +356,8 @@ mod tests {
             ("disable-access-log", "true", Class::Differs),
             ("disable-http-access-log", "false", Class::Same),
             ("allow-snippet-annotations", "true", Class::Differs),
-            ("limit-req-status-code", "429", Class::Differs),
+            ("limit-req-status-code", "429", Class::Same),
+            ("limit-conn-status-code", "429", Class::Differs),
             ("limit-req-status-code", "503", Class::Same),
             ("proxy-redirect-from", "off", Class::Same),
             ("proxy-cookie-domain", "localhost example.org", Class::Differs),

@@ -150,6 +150,7 @@ mod tests {
             per_minute: false,
             burst: 25,
             exempt: cidrs(&["10.0.0.0/8", "::1"]),
+            status: 503,
         };
         let policy = RoutePolicy { rate_limit: Some(limit.clone()), ..RoutePolicy::default() };
         let rbac = per_route(&policy).unwrap().rbac.unwrap();

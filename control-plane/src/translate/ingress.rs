@@ -461,6 +461,7 @@ impl RoutePolicies {
             per_minute: rate.per_minute,
             burst: rate.burst,
             exempt: rate.exempt.clone(),
+            status: defaults.limit_req_status_code,
         });
         let (service_name, service_port) = backends::service_name_port(extras.backend);
         let location = Location { ingress, service_name: &service_name, service_port: &service_port, path };

@@ -4,8 +4,8 @@
 //! A limited route carries a complete `LocalRateLimit` (Envoy keeps its buckets per route): one
 //! descriptor keyed by the client address with its value left blank, so Envoy keeps a token bucket
 //! per address it sees (an LRU of [`MAX_CLIENTS`]), `burst` tokens refilled with `requests` per
-//! second or minute; the route's own bucket is never consumed. Past the limit Envoy answers 503,
-//! ingress-nginx's `limit-req-status-code`. The address is the connection manager's view of the
+//! second or minute; the route's own bucket is never consumed. Past the limit Envoy answers the
+//! policy's status, ingress-nginx's `limit-req-status-code` (503 unless `serve` says otherwise). The address is the connection manager's view of the
 //! client, nginx's `$remote_addr`. The filter sits after the wasm filter, whose choice of route
 //! its per-route setting follows; its own configuration enforces nothing.
 //!
@@ -40,9 +40,6 @@ const EXEMPTION: &str = "limit_exemption";
 /// Client addresses whose buckets one route keeps (least recently seen are dropped first; nginx's
 /// default 5 MB zone holds about 80 000).
 pub const MAX_CLIENTS: u32 = 100_000;
-/// What Envoy answers past the limit (ingress-nginx's `limit-req-status-code` default).
-pub const LIMITED_STATUS: u32 = 503;
-
 /// The filter's own configuration: no bucket, enabled for no request, so nothing is limited unless
 /// a route says so.
 pub fn filter_config() -> LocalRateLimit {
@@ -58,7 +55,7 @@ pub fn per_route(policy: &RoutePolicy) -> Option<LocalRateLimit> {
     };
     Some(LocalRateLimit {
         stat_prefix: STAT_PREFIX.to_string(),
-        status: Some(HttpStatus { code: LIMITED_STATUS as i32 }),
+        status: Some(HttpStatus { code: i32::from(limit.status) }),
         // Required on a route; never consumed (see `always_consume_default_token_bucket`).
         token_bucket: Some(bucket(u32::MAX, u32::MAX, Duration::from_secs(1))),
         filter_enabled: Some(all()),
@@ -132,7 +129,7 @@ mod tests {
     #[test]
     fn a_limited_route_keeps_a_bucket_per_client_address() {
         assert_eq!(per_route(&RoutePolicy::default()), None);
-        let limit = ClientRateLimit { zone: "default/api".into(), requests: 5, per_minute: false, burst: 25, exempt: Vec::new() };
+        let limit = ClientRateLimit { zone: "default/api".into(), requests: 5, per_minute: false, burst: 25, exempt: Vec::new(), status: 503 };
         let config = per_route(&RoutePolicy { rate_limit: Some(limit), ..RoutePolicy::default() }).unwrap();
         assert_eq!(config.status.unwrap().code, 503);
         let descriptor = &config.descriptors[0];
@@ -141,15 +138,16 @@ mod tests {
         assert_eq!((bucket.max_tokens, bucket.tokens_per_fill.unwrap().value), (25, 5));
         assert_eq!(bucket.fill_interval.unwrap().seconds, 1);
         assert_eq!(config.always_consume_default_token_bucket, Some(BoolValue { value: false }));
-        let per_minute = ClientRateLimit { zone: "default/api".into(), requests: 60, per_minute: true, burst: 300, exempt: Vec::new() };
+        let per_minute = ClientRateLimit { zone: "default/api".into(), requests: 60, per_minute: true, burst: 300, exempt: Vec::new(), status: 429 };
         let config = per_route(&RoutePolicy { rate_limit: Some(per_minute), ..RoutePolicy::default() }).unwrap();
         assert_eq!(config.descriptors[0].token_bucket.unwrap().fill_interval.unwrap().seconds, 60);
+        assert_eq!(config.status.unwrap().code, 429, "--limit-req-status-code");
     }
 
     #[test]
     fn exempt_clients_add_the_rbac_verdict_to_the_descriptor() {
         let exempt = vec![crate::model::Cidr::parse("10.0.0.0/8").unwrap()];
-        let limit = ClientRateLimit { zone: "default/api".into(), requests: 5, per_minute: false, burst: 25, exempt };
+        let limit = ClientRateLimit { zone: "default/api".into(), requests: 5, per_minute: false, burst: 25, exempt, status: 503 };
         let config = per_route(&RoutePolicy { rate_limit: Some(limit), ..RoutePolicy::default() }).unwrap();
         let entries: Vec<(&str, &str)> = config.descriptors[0].entries.iter().map(|e| (e.key.as_str(), e.value.as_str())).collect();
         assert_eq!(entries, [("limit_exemption", "denied"), ("remote_address", "")]);
