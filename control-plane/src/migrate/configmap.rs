@@ -197,6 +197,8 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         },
         "use-gzip" | "enable-brotli" => listener_flag(value, &format!("`serve --{key}` compresses responses with Envoy's compressor")),
         "gzip-level" | "gzip-min-length" | "gzip-types" | "brotli-level" | "brotli-min-length" | "brotli-types" => compression_flag(key, value),
+        // ingress-nginx's own default asks for nothing to carry over, read here or not.
+        key if super::nginx_defaults::is_default(key, value) => (Class::Same, "ingress-nginx's default value".into()),
         "ssl-protocols" => (Class::Differs, "`serve --tls-min-version` (default 1.2, with 1.3: ingress-nginx's default)".into()),
         "ssl-ciphers" => (Class::Differs, "`serve --tls-ciphers` (TLS 1.2 suites; Envoy's own for TLS 1.3)".into()),
         // A global WAF in blocking mode restricts access; ModSecurity's default mode only logs.
@@ -367,6 +369,11 @@ mod tests {
             ("global-auth-snippet", "proxy_set_header X 1;", Class::NotSupported),
             ("block-cidrs", "", Class::Same),
             ("worker-processes", "4", Class::Differs),
+            // At ingress-nginx's default: nothing to carry over.
+            ("proxy-connect-timeout", "5", Class::Same),
+            ("keep-alive", "75", Class::Same),
+            ("use-http2", "true", Class::Same),
+            ("ssl-protocols", "TLSv1.2 TLSv1.3", Class::Same),
             ("use-geoip2", "true", Class::NotSupported),
             ("modsecurity-snippet", "SecRuleEngine On\nSecRule ARGS \"x\" \"deny\"", Class::Refused),
             ("modsecurity-snippet", "SecRuleEngine DetectionOnly", Class::NotSupported),

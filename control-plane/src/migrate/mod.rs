@@ -7,6 +7,7 @@
 //! reported beside them. Nothing here reads files or prints: see `commands::migrate`.
 
 pub mod configmap;
+mod nginx_defaults;
 pub mod notes;
 pub mod render;
 
