@@ -160,8 +160,9 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         "use-forwarded-headers" => listener_flag(
             value,
             "`serve --trusted-proxy-hops N` (N: the proxies in front of Envoy) reads the client address from \
-             X-Forwarded-For and keeps X-Forwarded-Proto, -Port and -Host as ingress-nginx does; ingress-nginx trusts \
-             the headers from any peer within proxy-real-ip-cidr",
+             X-Forwarded-For and keeps X-Forwarded-Proto, -Port and -Host as ingress-nginx does; ingress-nginx takes \
+             the address from peers within proxy-real-ip-cidr (default any, and then the leftmost entry, which a \
+             client can write) and the other headers from any peer, where Envoy counts N hops from the right",
         ),
         "use-proxy-protocol" => listener_flag(value, "`serve --use-proxy-protocol` accepts the PROXY protocol on both listeners"),
         "disable-access-log" | "disable-http-access-log" => listener_flag(value, "`serve --disable-access-log` turns Envoy's access log off"),
