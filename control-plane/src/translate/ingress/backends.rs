@@ -251,12 +251,7 @@ impl<'s> Backends<'s> {
             Some(_) => super::external_name::port(ports, port_number, port_name.as_deref()),
             None => match service_port(ports, port_number, port_name.as_deref()) {
                 Some((port, PortMatch::TargetPort)) => {
-                    let wanted = port_number.map_or_else(|| format!("{:?}", port_name.as_deref().unwrap_or_default()), |n| n.to_string());
-                    let named = ports.iter().any(|p| p.port == port_number.unwrap_or(-1) || (port_number.is_none() && p.name == port_name));
-                    let message = match named {
-                        true => format!("Service {service_key}: the port {} comes first and has targetPort {wanted}, so it is used rather than the port {wanted}, as ingress-nginx picks (other controllers read the Ingress's port as the Service's)", port.port),
-                        false => format!("Service {service_key} has no port {wanted}; its port {} has that targetPort and is used, as ingress-nginx does (other controllers read the Ingress's port as the Service's)", port.port),
-                    };
+                    let message = target_port_note(&service_key, ports, port, port_number, port_name.as_deref());
                     diagnostics.push(object.clone(), format!("{service_field}.port"), Severity::Warning, message);
                     Some(port.clone())
                 }
@@ -374,7 +369,6 @@ pub(super) fn service_name_port(backend: Option<&IngressBackend>) -> (String, St
     (service.map(|s| s.name.clone()).unwrap_or_default(), port)
 }
 
-/// The Service's cluster IP and port, for `service-upstream` (`None` for a headless Service).
 /// A Service port's `targetPort` when it is a number (its `port` when unset, as the API defaults it).
 fn numeric_target_port(port: &ServicePort) -> Option<u16> {
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -420,6 +414,21 @@ fn service_port<'p>(ports: &'p [ServicePort], number: Option<i32>, name: Option<
     })
 }
 
+/// The warning for a Service port `picked` by its `targetPort` (see [`service_port`]).
+fn target_port_note(service: &ObjectKey, ports: &[ServicePort], picked: &ServicePort, number: Option<i32>, name: Option<&str>) -> String {
+    let wanted = number.map_or_else(|| format!("{:?}", name.unwrap_or_default()), |n| n.to_string());
+    let also_named = ports.iter().any(|p| match number {
+        Some(number) => p.port == number,
+        None => p.name.as_deref() == name,
+    });
+    let others = "as ingress-nginx picks (other controllers read the Ingress's port as the Service's)";
+    match also_named {
+        true => format!("Service {service}: the port {} comes first and has targetPort {wanted}, so it is used rather than the port {wanted}, {others}", picked.port),
+        false => format!("Service {service} has no port {wanted}; its port {} has that targetPort and is used, {others}", picked.port),
+    }
+}
+
+/// The Service's cluster IP and port, for `service-upstream` (`None` for a headless Service).
 fn service_address(cluster_ip: Option<&str>, port: &ServicePort) -> Option<Endpoint> {
     let ip: IpAddr = cluster_ip?.parse().ok()?;
     Some(Endpoint { address: ip.to_string(), port: u16::try_from(port.port).ok().filter(|p| *p != 0)? })

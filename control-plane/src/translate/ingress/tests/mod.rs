@@ -238,7 +238,7 @@ fn routes_by_table() {
             manifests: ingress("shop", "", &[rule("shop.example.com", &[path("/", "Prefix", "a", 8080)])]),
             hosts: vec![vhost("shop.example.com", vec![route(prefix("/"), forward("default", "a", 80), "default/shop: spec.rules[0].http.paths[0]")])],
             diagnostics: vec![
-                "warning: Ingress default/shop: spec.rules[0].http.paths[0].backend.service.port: Service default/a has no port 8080; its port 80 has that targetPort and is used, as ingress-nginx does (other controllers read the Ingress's port as the Service's)",
+                "warning: Ingress default/shop: spec.rules[0].http.paths[0].backend.service.port: Service default/a has no port 8080; its port 80 has that targetPort and is used, as ingress-nginx picks (other controllers read the Ingress's port as the Service's)",
             ],
         },
         RouteCase {
