@@ -49,7 +49,6 @@ const ACCESS_KEYS: &[&str] = &[
 const TUNING_KEYS: &[&str] = &[
     "client-body-buffer-size",
     "client-header-buffer-size",
-    "keep-alive",
     "keep-alive-requests",
     "large-client-header-buffers",
     "max-worker-connections",
@@ -200,6 +199,11 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         "gzip-level" | "gzip-min-length" | "gzip-types" | "brotli-level" | "brotli-min-length" | "brotli-types" => compression_flag(key, value),
         // ingress-nginx's own default asks for nothing to carry over, read here or not.
         key if super::nginx_defaults::is_default(key, value) => (Class::Same, "ingress-nginx's default value".into()),
+        "enable-real-ip" => listener_flag(value, "`serve --trusted-proxy-hops N` reads the client address from X-Forwarded-For (N: the proxies in front of Envoy)"),
+        "http2-max-concurrent-streams" | "keep-alive" | "client-header-timeout" => match listener_value(key, value) {
+            Some(flag) => (Class::Differs, format!("a setting of the listeners here: {flag}")),
+            None => (Class::Differs, format!("{value:?} is not a value ingress-nginx accepts here")),
+        },
         "ssl-protocols" => (Class::Differs, "`serve --tls-min-version` (default 1.2, with 1.3: ingress-nginx's default)".into()),
         "ssl-ciphers" => (Class::Differs, "`serve --tls-ciphers` (TLS 1.2 suites; Envoy's own for TLS 1.3)".into()),
         // A global WAF in blocking mode restricts access; ModSecurity's default mode only logs.
@@ -249,6 +253,17 @@ fn listener_serve_flag(key: &str, value: &str, class: Class) -> Option<String> {
         "disable-access-log" | "disable-http-access-log" => Some("--disable-access-log".into()),
         "enable-underscores-in-headers" => Some("--headers-with-underscores=allow".into()),
         "gzip-level" | "gzip-min-length" | "gzip-types" | "brotli-level" | "brotli-min-length" | "brotli-types" => Some(serve_flag(key, value)),
+        _ => listener_value(key, value),
+    }
+}
+
+/// The `serve` flag of a listener setting with a value of its own (seconds, a count).
+fn listener_value(key: &str, value: &str) -> Option<String> {
+    let number: u64 = value.trim_end_matches('s').parse().ok()?;
+    match key {
+        "http2-max-concurrent-streams" => Some(format!("--http2-max-concurrent-streams={number}")),
+        "keep-alive" => Some(format!("--connection-idle-timeout={number}s")),
+        "client-header-timeout" => Some(format!("--request-headers-timeout={number}s")),
         _ => None,
     }
 }
@@ -375,6 +390,8 @@ mod tests {
             ("keep-alive", "75", Class::Same),
             ("use-http2", "true", Class::Same),
             ("ssl-protocols", "TLSv1.2 TLSv1.3", Class::Same),
+            ("keep-alive", "30", Class::Differs),
+            ("enable-real-ip", "true", Class::Differs),
             ("use-geoip2", "true", Class::NotSupported),
             ("modsecurity-snippet", "SecRuleEngine On\nSecRule ARGS \"x\" \"deny\"", Class::Refused),
             ("modsecurity-snippet", "SecRuleEngine DetectionOnly", Class::NotSupported),
@@ -391,6 +408,10 @@ mod tests {
         assert_eq!(
             flags(&[("force-ssl-redirect", "True"), ("use-proxy-protocol", "true"), ("gzip-level", "5"), ("use-forwarded-headers", "true"), ("use-gzip", "false")]),
             ["--force-ssl-redirect=true", "--gzip-level=5", "--use-proxy-protocol"]
+        );
+        assert_eq!(
+            flags(&[("keep-alive", "30"), ("client-header-timeout", "20s"), ("http2-max-concurrent-streams", "128")]),
+            ["--request-headers-timeout=20s", "--connection-idle-timeout=30s"]
         );
         let no_auth = read_pairs(&[("no-auth-locations", "/.well-known/acme-challenge, /healthz")]);
         assert_eq!((no_auth.settings[0].class, no_auth.defaults.no_auth_locations), (Class::Same, vec!["/.well-known/acme-challenge".to_string(), "/healthz".to_string()]));
