@@ -45,6 +45,8 @@ pub struct Model {
     /// `Strict-Transport-Security` value put on every HTTPS response (ingress-nginx's `hsts*`
     /// settings); `None`: none is added.
     pub hsts: Option<String>,
+    /// Upstream response headers removed from every answer besides `Server` (`--hide-headers`).
+    pub hidden_response_headers: Vec<String>,
     /// The external auth services routes call (`auth-url`), by cluster name
     /// ([`AuthService::cluster_name`]).
     pub auth_services: BTreeMap<ClusterName, AuthService>,

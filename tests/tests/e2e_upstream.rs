@@ -26,7 +26,8 @@
 //! - `ssl-passthrough` (with `serve --enable-ssl-passthrough`): the client's TLS reaches the backend
 //!   undecrypted (the backend's own certificate, no header Envoy adds), beside hosts whose TLS
 //!   Envoy terminates; an Ingress that restricts access is not passed through;
-//! - `serve --use-gzip --enable-brotli` compresses answers for clients that accept it;
+//! - `serve --use-gzip --enable-brotli` compresses answers for clients that accept it, and
+//!   `--hide-headers` removes the backend's headers it names (ConfigMap `hide-headers`);
 //! - a backend that refuses connections is 502 Bad Gateway, one whose connection attempts time
 //!   out (`proxy-connect-timeout`) 504 Gateway Time-out, as nginx answers them;
 //! - ExternalName Services (servicebackend/service_externalname.go): looked up by the control
@@ -625,16 +626,19 @@ fn a_backend_that_refuses_connections_answers_502_as_nginx() {
 /// answer is compressed for a client that accepts it, brotli when it takes both, with
 /// `Vary: Accept-Encoding` and a strong ETag weakened; a client that accepts neither gets it as is.
 #[test]
-fn use_gzip_and_enable_brotli_compress_as_ingress_nginx() {
+fn configmap_compression_and_hide_headers_behave_as_ingress_nginx() {
     let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 160)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
     objects.push(annotated("app", "app", &[], "zip.test"));
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
-    let options = GatewayOptions { serve_args: vec!["--use-gzip".into(), "--enable-brotli".into()], ..Default::default() };
+    // And ConfigMap hide-headers (`--hide-headers`): the backend's X-Powered-By never reaches a client.
+    let options = GatewayOptions { serve_args: vec!["--use-gzip".into(), "--enable-brotli".into(), "--hide-headers=X-Powered-By".into()], ..Default::default() };
     let gateway = Gateway::start_with(dir.path(), &options).unwrap();
     let header = |headers: &[(String, String)], name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
     let etag = ("x-echo-response-header", "ETag: \"v1\"");
+    let (_, headers, _) = fetch(&gateway, "zip.test", "/", &[("x-echo-response-header", "X-Powered-By: PHP/8"), ("x-echo-response-header", "X-Other: kept")]);
+    assert_eq!((header(&headers, "x-powered-by"), header(&headers, "x-other").as_deref()), (None, Some("kept")));
     // (Accept-Encoding, Content-Encoding)
     for (accepted, encoding) in [("gzip", Some("gzip")), ("gzip, br", Some("br")), ("br;q=0, gzip", Some("gzip")), ("identity", None)] {
         let (status, headers, body) = fetch(&gateway, "zip.test", "/", &[("accept-encoding", accepted), etag]);

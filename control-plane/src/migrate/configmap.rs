@@ -153,6 +153,9 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         "global-allowed-response-headers" => parsed(value, &mut defaults.global_allowed_response_headers, |v| {
             Some(v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(String::from).collect())
         }),
+        "hide-headers" => parsed(value, &mut defaults.hide_headers, |v| {
+            v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(|h| crate::translate::ingress::behaviour::parse_header_name(h).ok()).collect()
+        }),
         "no-auth-locations" => parsed(value, &mut defaults.no_auth_locations, |v| Some(v.split(',').map(|l| l.trim().to_string()).collect())),
         key if key.starts_with("global-auth-") => global_auth_setting(key, value, &mut defaults.global_auth),
         "http-redirect-code" => parsed(value, &mut defaults.http_redirect_code, |v| parse_http_redirect_code(v).ok()),
@@ -358,6 +361,7 @@ mod tests {
             ("ssl-redirect", "yes", Class::Differs),
             ("proxy-next-upstream-tries", "11", Class::Differs),
             ("use-forwarded-headers", "false", Class::Same),
+            ("hide-headers", "X-Powered-By, X-AspNet-Version", Class::Same),
             ("use-forwarded-headers", "true", Class::Differs),
             ("use-proxy-protocol", "true", Class::Differs),
             ("use-gzip", "true", Class::Differs),

@@ -99,8 +99,9 @@ fn route_configuration(name: &str, model: &Model, hsts: Option<&str>, listener: 
         most_specific_header_mutations_wins: true,
         request_headers_to_remove: REMOVED_UPSTREAM_HEADERS.iter().map(|h| h.to_string()).collect(),
         response_headers_to_add: hsts.map(|value| header("strict-transport-security", value)).into_iter().collect(),
-        // ingress-nginx: `server_tokens off` and `more_clear_headers Server`, the backend's too.
-        response_headers_to_remove: vec!["server".to_string()],
+        // ingress-nginx: `server_tokens off` and `more_clear_headers Server`, the backend's too;
+        // its ConfigMap's `hide-headers` (`proxy_hide_header`).
+        response_headers_to_remove: std::iter::once("server".to_string()).chain(model.hidden_response_headers.iter().cloned()).collect(),
         ..Default::default()
     }
 }
@@ -667,6 +668,11 @@ mod tests {
             assert_eq!(added[0], ("x-real-ip", "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"));
             assert_eq!(added[1..3], [("x-forwarded-for", "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"), ("x-original-forwarded-for", "%REQ(x-forwarded-for)%")]);
             assert!(config.request_headers_to_add.iter().all(|h| h.append_action == HeaderAppendAction::OverwriteIfExistsOrAdd as i32));
+        }
+        // ConfigMap hide-headers: removed from every answer too.
+        let hiding = Model { hidden_response_headers: vec!["x-powered-by".into()], ..model() };
+        for config in route_configurations(&hiding, STREAM_IDLE) {
+            assert_eq!(config.response_headers_to_remove, ["server", "x-powered-by"]);
         }
     }
 

@@ -95,6 +95,10 @@ pub struct NginxDefaults {
     /// Add `preload` (`hsts-preload`).
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub hsts_preload: bool,
+    /// Upstream response headers never sent to clients, comma-separated (ConfigMap `hide-headers`,
+    /// nginx's `proxy_hide_header`; `Server` always is).
+    #[arg(long, value_delimiter = ',', value_parser = parse_header_name)]
+    pub hide_headers: Vec<String>,
     /// Honour `ssl-passthrough` (ingress-nginx's controller flag of the same name, off by default):
     /// TLS for those hosts goes to the backend undecrypted.
     #[arg(long)]
@@ -192,6 +196,7 @@ impl Default for NginxDefaults {
             hsts_max_age: 31_536_000,
             hsts_include_subdomains: true,
             hsts_preload: false,
+            hide_headers: Vec::new(),
             enable_ssl_passthrough: false,
             global_allowed_response_headers: Vec::new(),
             no_auth_locations: vec![NO_AUTH_LOCATION.to_string()],
@@ -251,6 +256,15 @@ pub fn parse_body_size(text: &str) -> Option<BodySize> {
 
 fn parse_body_size_flag(text: &str) -> Result<BodySize, String> {
     parse_body_size(text).ok_or_else(|| format!("{text:?} is not a size like 1m, 512k, 8g or 0"))
+}
+
+/// A header name (an HTTP token), lower-cased.
+pub fn parse_header_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    match !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
+        true => Ok(name.to_ascii_lowercase()),
+        false => Err(format!("{text:?} is not a header name")),
+    }
 }
 
 pub fn parse_http_redirect_code(text: &str) -> Result<u16, String> {

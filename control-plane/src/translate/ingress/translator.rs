@@ -698,6 +698,7 @@ impl<'s> Translator<'s> {
             default_policy: self.default_policy,
             policies: self.policies,
             hsts: self.options.defaults.hsts_header(),
+            hidden_response_headers: self.options.defaults.hide_headers.clone(),
             auth_services: self.auth_services,
             passthrough: self.passthrough_hosts,
             client_validation,
