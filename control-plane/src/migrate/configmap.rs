@@ -271,18 +271,10 @@ fn listener_value(key: &str, value: &str) -> Option<String> {
     }
 }
 
-/// A compression setting: ingress-nginx's default is the flag's, another value is the flag's to give.
+/// A compression setting: ingress-nginx's default (`nginx_defaults`) is the flag's, another value
+/// is the flag's to give.
 fn compression_flag(key: &str, value: &str) -> (Class, String) {
-    use crate::translate::compression::{DEFAULT_BROTLI_TYPES, DEFAULT_GZIP_TYPES};
-    let default = match key {
-        "gzip-level" => "1",
-        "gzip-min-length" => "256",
-        "gzip-types" => DEFAULT_GZIP_TYPES,
-        "brotli-level" => "4",
-        "brotli-min-length" => "20",
-        _ => DEFAULT_BROTLI_TYPES,
-    };
-    match value == default || value.is_empty() {
+    match value.is_empty() || super::nginx_defaults::is_default(key, value) {
         true => (Class::Same, String::new()),
         false => (Class::Differs, format!("a setting of the listeners here: {}", serve_flag(key, value))),
     }

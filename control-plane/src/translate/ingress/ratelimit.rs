@@ -81,7 +81,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (ClientLimits, Vec<Annot
 }
 
 /// What Go's `strconv.Atoi` reads: an optional sign and decimal digits.
-fn is_go_int(value: &str) -> bool {
+pub(super) fn is_go_int(value: &str) -> bool {
     let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
     !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }

@@ -43,10 +43,10 @@ fn boolean(value: &str) -> Result<(), String> {
     go_bool(value).map(|_| ()).ok_or_else(|| format!("{value:?} is not a boolean (true, false, 1, 0, ...)"))
 }
 
-/// Go's `strconv.Atoi`: an optional sign and decimal digits.
+/// Go's `strconv.Atoi` (see `ratelimit::is_go_int`), at most 18 digits.
 fn integer(value: &str) -> Result<(), String> {
     let digits = value.strip_prefix(['+', '-']).unwrap_or(value);
-    match !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && digits.len() <= 18 {
+    match super::ratelimit::is_go_int(value) && digits.len() <= 18 {
         true => Ok(()),
         false => Err(format!("{value:?} is not a whole number")),
     }
