@@ -43,7 +43,7 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
     common_tls_context, secret, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig, Secret, TlsCertificate as EnvoyTlsCertificate,
 };
-use envoy_types::pb::envoy::extensions::wasm::v3::{plugin_config, FailurePolicy, PluginConfig, VmConfig};
+use envoy_types::pb::envoy::extensions::wasm::v3::{plugin_config, EnvironmentVariables, FailurePolicy, PluginConfig, VmConfig};
 use envoy_types::pb::google::protobuf::{BoolValue, StringValue, UInt32Value};
 use envoy_types::util::pack_any;
 use prost::Name;
@@ -643,6 +643,27 @@ pub fn filter_extension_config(table: &RouteTable, filter_wasm: &str) -> TypedEx
     TypedExtensionConfig { name: ROUTER_FILTER_CONFIG_NAME.to_string(), typed_config: Some(pack_any(wasm)) }
 }
 
+/// The VM environment variable that tells a filter configuration sent again from the one Envoy
+/// rejected. The filter never reads it.
+pub const RESEND_ENV: &str = "WASM_INGRESS_RESEND";
+
+/// The filter configuration `config`, as sent again after Envoy rejected it and `attempt` tries
+/// since: the same but for [`RESEND_ENV`] = `attempt` in the VM's environment. Envoy (1.40)
+/// records a filter configuration's hash before it creates the wasm plugin, so after a failed
+/// creation (a VM that did not start, a file not there yet) it ACKs the very same configuration
+/// without trying it; a configuration that differs is tried again. `None`: not our wasm filter.
+pub fn filter_extension_config_resend(config: &TypedExtensionConfig, attempt: u32) -> Option<TypedExtensionConfig> {
+    use prost::Message;
+    let any = config.typed_config.as_ref().filter(|any| any.type_url.ends_with(&Wasm::full_name()))?;
+    let mut wasm = Wasm::decode(any.value.as_slice()).ok()?;
+    let Some(plugin_config::Vm::VmConfig(vm)) = wasm.config.as_mut().and_then(|c| c.vm.as_mut()) else { return None };
+    vm.environment_variables = Some(EnvironmentVariables {
+        key_values: [(RESEND_ENV.to_string(), attempt.to_string())].into(),
+        ..Default::default()
+    });
+    Some(TypedExtensionConfig { name: config.name.clone(), typed_config: Some(pack_any(wasm)) })
+}
+
 /// The table with `version` filled in (a content hash) when translation left it empty, so the
 /// filter can log which table it runs.
 fn versioned_table(table: &RouteTable) -> RouteTable {
@@ -894,6 +915,31 @@ mod tests {
         let table = RouteTable::from_json(json.value.as_bytes()).unwrap();
         assert_eq!(table.hosts, model.route_table.hosts);
         assert_eq!(table.version.len(), 16, "an empty version is filled with a content hash");
+    }
+
+    #[test]
+    fn a_filter_configuration_sent_again_differs_only_in_the_vm_environment() {
+        let config = build(&model(), &settings()).extension_configs.remove(0);
+        let vm_of = |config: &TypedExtensionConfig| {
+            let wasm: Wasm = unpack(config.typed_config.as_ref().unwrap());
+            let plugin = wasm.config.unwrap();
+            let Some(plugin_config::Vm::VmConfig(vm)) = plugin.vm.clone() else { panic!("no vm config") };
+            (PluginConfig { vm: None, ..plugin }, vm)
+        };
+        let (plugin, vm) = vm_of(&config);
+        let [first, second] = [1, 2].map(|attempt| filter_extension_config_resend(&config, attempt).unwrap());
+        assert_ne!(first, config);
+        assert_ne!(first, second, "each try differs from the one before");
+        for (resent, attempt) in [(&first, "1"), (&second, "2")] {
+            assert_eq!(resent.name, config.name);
+            let (resent_plugin, resent_vm) = vm_of(resent);
+            assert_eq!(resent_plugin, plugin, "same table, root id, failure policy");
+            let env = resent_vm.environment_variables.clone().unwrap();
+            assert_eq!(env.key_values, [(RESEND_ENV.to_string(), attempt.to_string())].into());
+            assert_eq!(VmConfig { environment_variables: None, ..resent_vm }, vm, "same VM id, runtime and code");
+        }
+        let other = TypedExtensionConfig { name: "x".into(), typed_config: Some(pack_any(StringValue { value: "y".into() })) };
+        assert_eq!(filter_extension_config_resend(&other, 1), None);
     }
 
     #[test]

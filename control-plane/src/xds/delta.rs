@@ -18,8 +18,10 @@
 //!   nothing is removed, as in state-of-the-world xDS (Envoy unsubscribes what it no longer uses).
 //! - On a new stream, the listeners and clusters Envoy says it has (`initial_resource_versions`)
 //!   and we do not serve are removed; the rest is sent again.
-//! - An unsubscribed name is forgotten, so subscribing again gets it again; after a NACK of a
-//!   type requested by name, everything of it is sent again with the next response.
+//! - An unsubscribed name is forgotten, so subscribing again gets it again. After a NACK,
+//!   everything of the type is sent again with the next response (a new snapshot, or the rejected
+//!   response sent again, `StreamState::resend_rejected`); for listeners and clusters the names
+//!   Envoy may hold are kept, so one removed since is still removed.
 //! - A cluster sent again is re-created by Envoy, and the new cluster needs its endpoints, which
 //!   Envoy does not ask for again (the name stays subscribed): Envoy keeps the load assignments
 //!   it received over ADS and hands them to the new cluster (its EDS resources cache), so nothing
@@ -45,6 +47,9 @@ use super::stream::{StreamEvent, StreamState};
 /// with a Service each. A state-of-the-world request carries all its names at once, so its size
 /// cap bounds them; delta subscriptions add up over requests and need a cap of their own.
 pub const MAX_SUBSCRIBED_NAMES: usize = 250_000;
+
+/// The hash of a resource whose content in Envoy is not known: whatever is sent differs from it.
+const UNKNOWN: [u8; 32] = [0; 32];
 
 /// What the caller must do after one input.
 #[derive(Debug, Default)]
@@ -96,7 +101,7 @@ impl DeltaStream {
         let state = self.types.entry(resource_type).or_default();
         if !state.seen && resource_type.is_wildcard() {
             // What Envoy kept from an earlier stream: whatever we do not send again is removed.
-            state.sent.extend(request.initial_resource_versions.into_keys().map(|name| (name, [0; 32])));
+            state.sent.extend(request.initial_resource_versions.into_keys().map(|name| (name, UNKNOWN)));
         }
         state.seen = true;
         if !resource_type.is_wildcard() {
@@ -122,6 +127,7 @@ impl DeltaStream {
             (Some(_), None) => state.acked.clone_from(&version_info),
             // What Envoy kept of a refused response is not known: send it all again next time.
             (Some(_), Some(_)) if !resource_type.is_wildcard() => state.sent.clear(),
+            (Some(_), Some(_)) => state.sent.values_mut().for_each(|hash| *hash = UNKNOWN),
             _ => {}
         }
         let sotw = DiscoveryRequest {
@@ -140,6 +146,17 @@ impl DeltaStream {
     /// A new snapshot was published.
     pub fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) -> DeltaStep {
         let step = self.inner.on_snapshot(snapshot);
+        self.translate(step.responses, step.events)
+    }
+
+    /// See [`StreamState::rejected_resends`].
+    pub fn rejected_resends(&self) -> Option<u32> {
+        self.inner.rejected_resends()
+    }
+
+    /// The rejected responses again ([`StreamState::resend_rejected`]), with all they carry.
+    pub fn resend_rejected(&mut self) -> DeltaStep {
+        let step = self.inner.resend_rejected();
         self.translate(step.responses, step.events)
     }
 
@@ -364,6 +381,31 @@ mod tests {
         let fixed = snapshot(&[(CDS, "web", "C-web"), (CDS, "api", "C-api"), (EDS, "web", "E-web"), (EDS, "api", "E-api-2"), (ECDS, TABLE, "T1")]);
         let response = only(stream.on_snapshot(fixed));
         assert_eq!(carried(&response), (pairs(&[("api", "E-api-2"), ("web", "E-web")]), vec![]));
+    }
+
+    #[test]
+    fn a_rejected_response_is_sent_again_whole() {
+        let mut stream = settled(world("C-web", Some("C-api"), "T1"));
+        // Clusters: one changes; Envoy refuses. Sent again: every cluster, as what Envoy kept of
+        // the refused response is not known.
+        let refused = only(stream.on_snapshot(world("C-web-2", Some("C-api"), "T1")));
+        assert_eq!(carried(&refused), (pairs(&[("web", "C-web-2")]), vec![]));
+        stream.on_request(nack(&refused));
+        assert_eq!(stream.rejected_resends(), Some(0));
+        let again = only(stream.resend_rejected());
+        assert_eq!(carried(&again), (pairs(&[("api", "C-api"), ("web", "C-web-2")]), vec![]));
+        assert_eq!(again.system_version_info, refused.system_version_info);
+        stream.on_request(ack(&again));
+        assert_eq!(stream.rejected_resends(), None);
+
+        // The table: refused, then sent again with its content.
+        let mut stream = settled(world("C-web", None, "T1"));
+        let table = only(stream.on_snapshot(world("C-web", None, "T2")));
+        stream.on_request(nack(&table));
+        let again = only(stream.resend_rejected());
+        assert_eq!(carried(&again), (pairs(&[(TABLE, "T2")]), vec![]));
+        let step = stream.on_request(ack(&again));
+        assert_eq!(step.events, vec![StreamEvent::Acked { resource_type: ECDS, version: table.system_version_info.clone() }]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use envoy_types::pb::envoy::config::core::v3::TypedExtensionConfig;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::google::protobuf::Any;
 use envoy_types::util::pack_any;
@@ -123,6 +124,21 @@ pub fn by_type(resources: &EnvoyResources) -> BTreeMap<ResourceType, Vec<NamedRe
             .collect(),
     );
     out
+}
+
+/// `resource` as sent again after Envoy rejected it `attempt` tries since: a filter
+/// configuration is re-made so that Envoy tries it again
+/// (`translate::envoy::filter_extension_config_resend`); everything else as it is (Envoy tries
+/// the same clusters, listeners, routes, secrets and endpoints again on its own).
+pub fn resend_variant(resource_type: ResourceType, resource: Any, attempt: u32) -> Any {
+    if resource_type != ResourceType::ExtensionConfig {
+        return resource;
+    }
+    let Ok(config) = <TypedExtensionConfig as prost::Message>::decode(resource.value.as_slice()) else { return resource };
+    match crate::translate::envoy::filter_extension_config_resend(&config, attempt) {
+        Some(variant) => pack_any(variant),
+        None => resource,
+    }
 }
 
 #[cfg(test)]

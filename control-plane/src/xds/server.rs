@@ -2,7 +2,8 @@
 //!
 //! Each Envoy stream gets its own task that waits on two inputs — Envoy's next request and the
 //! next published snapshot — feeds them to the state machine, sends the responses it returns, and
-//! logs/counts its events. Any number of Envoys may connect. Streams end when Envoy disconnects or
+//! logs/counts its events; while Envoy stands by a rejection, a third input is the timer that
+//! sends the rejected responses again (1 s, doubling to a minute). Any number of Envoys may connect. Streams end when Envoy disconnects or
 //! when the snapshot channel closes (shutdown). Both ADS protocols are served: state of the world
 //! (`api_type: GRPC`) and delta (`DELTA_GRPC`, our bootstrap's default), the second as a
 //! translation around the first (`delta`).
@@ -140,6 +141,9 @@ trait Protocol: Send + Sized + 'static {
     fn on_request(&mut self, request: Self::Request) -> Result<(Vec<Self::Response>, Vec<StreamEvent>), Status>;
     fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) -> (Vec<Self::Response>, Vec<StreamEvent>);
     fn node_id(&self) -> Option<&str>;
+    /// How many times the standing rejections were sent again, if any can be.
+    fn rejected_resends(&self) -> Option<u32>;
+    fn resend_rejected(&mut self) -> (Vec<Self::Response>, Vec<StreamEvent>);
     /// Type URL, version, nonce and resource count of a response, for the push log.
     fn describe(response: &Self::Response) -> (&str, &str, &str, usize);
 }
@@ -161,6 +165,13 @@ impl Protocol for StreamState {
     }
     fn node_id(&self) -> Option<&str> {
         StreamState::node_id(self)
+    }
+    fn rejected_resends(&self) -> Option<u32> {
+        StreamState::rejected_resends(self)
+    }
+    fn resend_rejected(&mut self) -> (Vec<DiscoveryResponse>, Vec<StreamEvent>) {
+        let step = StreamState::resend_rejected(self);
+        (step.responses, step.events)
     }
     fn describe(response: &DiscoveryResponse) -> (&str, &str, &str, usize) {
         (&response.type_url, &response.version_info, &response.nonce, response.resources.len())
@@ -187,6 +198,13 @@ impl Protocol for DeltaStream {
     }
     fn node_id(&self) -> Option<&str> {
         DeltaStream::node_id(self)
+    }
+    fn rejected_resends(&self) -> Option<u32> {
+        DeltaStream::rejected_resends(self)
+    }
+    fn resend_rejected(&mut self) -> (Vec<DeltaDiscoveryResponse>, Vec<StreamEvent>) {
+        let step = DeltaStream::resend_rejected(self);
+        (step.responses, step.events)
     }
     fn describe(response: &DeltaDiscoveryResponse) -> (&str, &str, &str, usize) {
         (&response.type_url, &response.system_version_info, &response.nonce, response.resources.len() + response.removed_resources.len())
@@ -227,6 +245,8 @@ async fn run_stream<P: Protocol>(
     let _gauge = StreamGauge::open(Arc::clone(&metrics));
     let mut state = P::new(snapshots.borrow_and_update().clone());
     tracing::debug!(%peer, protocol = P::NAME, "ADS stream opened");
+    // When to send the rejected responses again, while a rejection stands.
+    let mut resend_at: Option<tokio::time::Instant> = None;
     let reason = loop {
         let (responses, events) = tokio::select! {
             request = requests.message() => match request {
@@ -247,6 +267,14 @@ async fn run_stream<P: Protocol>(
                 Err(_) => break "control plane shutting down".to_string(),
             },
             () = sender.closed() => break "Envoy went away".to_string(),
+            () = tokio::time::sleep_until(resend_at.unwrap_or_else(tokio::time::Instant::now)), if resend_at.is_some() => {
+                tracing::info!(
+                    node = state.node_id().unwrap_or(""),
+                    resends = state.rejected_resends().unwrap_or(0),
+                    "sending rejected configuration again (a rejection can pass: Envoy could not create the wasm VM, a file it reads was missing)"
+                );
+                state.resend_rejected()
+            }
         };
         let node = state.node_id().unwrap_or("");
         report(&events, node, &shared, &peer);
@@ -273,9 +301,22 @@ async fn run_stream<P: Protocol>(
         if !delivered {
             break "Envoy went away".to_string();
         }
+        resend_at = state.rejected_resends().map(|resends| {
+            resend_at.filter(|at| *at > tokio::time::Instant::now()).unwrap_or_else(|| tokio::time::Instant::now() + resend_delay(resends))
+        });
     };
     tracing::info!(node = state.node_id().unwrap_or(""), %peer, %reason, protocol = P::NAME, "ADS stream closed");
     state.node_id().map(str::to_string)
+}
+
+/// Longest wait before a rejected response is sent again.
+const MAX_RESEND_DELAY: Duration = Duration::from_secs(60);
+
+/// The wait before sending a rejected response again after `resends` earlier tries: 1 s, doubling
+/// up to [`MAX_RESEND_DELAY`]. A rejection that stands (bad content) costs Envoy one validation a
+/// minute; one that passes (a VM that failed to start) is over within a second.
+fn resend_delay(resends: u32) -> Duration {
+    Duration::from_secs(1u64 << resends.min(6)).min(MAX_RESEND_DELAY)
 }
 
 fn report(events: &[StreamEvent], node: &str, shared: &StreamShared, peer: &str) {
@@ -442,7 +483,25 @@ mod tests {
         assert_eq!((rejection.node.as_str(), rejection.error_detail.as_str()), ("envoy-a", "bad cluster"));
         assert_eq!(rejection.last_accepted_version, first[0].version_info);
         assert!(metrics.encode().contains("xds_rejections 1"), "{}", metrics.encode());
-        assert!(metrics.encode().contains("xds_pushes_total{type=\"cds\"} 4"));
+
+        // A second later envoy-a is sent v2 again (a rejection can pass); it ACKs, and the
+        // rejection clears.
+        let again = tokio::time::timeout(timeout, streams[0].1.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!((again.resources[0].value.as_slice(), &again.version_info), (b"v2".as_slice(), &second[0].version_info));
+        assert_ne!(again.nonce, second[0].nonce);
+        assert!(metrics.encode().contains("xds_pushes_total{type=\"cds\"} 5"), "{}", metrics.encode());
+        streams[0]
+            .0
+            .send(DiscoveryRequest {
+                version_info: again.version_info.clone(),
+                type_url: again.type_url.clone(),
+                response_nonce: again.nonce.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut cleared = rejections.subscribe();
+        tokio::time::timeout(timeout, cleared.wait_for(Rejections::is_empty)).await.unwrap().unwrap();
 
         // Shutdown: closing the snapshot channel ends the streams, then the server stops.
         drop(cache);

@@ -10,8 +10,11 @@
 //! - A request whose nonce is not the last one sent for its type is stale: ignored (Envoy sends
 //!   another one for the newer response).
 //! - A request with the current nonce and `error_detail` is a NACK: Envoy keeps its last accepted
-//!   configuration; we record the error and send again only once there is something different to
-//!   send (a new snapshot or other names). Without `error_detail` it is an ACK.
+//!   configuration; we record the error and send again once there is something different to send
+//!   (a new snapshot or other names), or when the caller asks for the rejected responses again
+//!   ([`StreamState::resend_rejected`], on a backoff the caller keeps): a rejection can pass (Envoy
+//!   failed to create the wasm VM, a file it reads was not there yet). Without `error_detail` it
+//!   is an ACK.
 //! - At most one response per type awaits an answer; a snapshot arriving meanwhile is sent when
 //!   the answer comes. Responses are versioned by content, so nothing identical is re-sent.
 //! - Listeners and clusters are sent whole; endpoints, secrets and filter configs only by the names
@@ -46,7 +49,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, Discovery
 
 use super::cache::{Selection, Snapshot};
 use super::route_config;
-use super::resources::ResourceType;
+use super::resources::{resend_variant, ResourceType};
 
 /// Identifies us in every response (`control_plane.identifier`).
 pub const CONTROL_PLANE_ID: &str = "wasm-ingress";
@@ -91,6 +94,28 @@ struct TypeState {
     sent: Option<Sent>,
     awaiting_answer: bool,
     acked_version: Option<String>,
+    /// The last response's version when Envoy NACKed it, until an ACK.
+    rejected: Option<Rejected>,
+    /// The next response is the rejected one sent again, this many tries since the rejection
+    /// (`resources::resend_variant`).
+    resend: Option<u32>,
+}
+
+/// A NACKed version and how many times it was sent again since it was first rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rejected {
+    version: String,
+    resends: u32,
+}
+
+impl TypeState {
+    /// The standing rejection, when the rejected response is still the last one sent and answered
+    /// (so sending it again is the only way Envoy gets this content).
+    fn resendable(&self) -> Option<&Rejected> {
+        let rejected = self.rejected.as_ref()?;
+        let last = self.sent.as_ref()?;
+        (!self.awaiting_answer && last.version == rejected.version).then_some(rejected)
+    }
 }
 
 /// One ADS stream's protocol state.
@@ -197,6 +222,8 @@ impl StreamState {
         state.names = names;
         match request.error_detail {
             Some(status) => {
+                let resends = state.rejected.as_ref().filter(|r| r.version == sent.version).map_or(0, |r| r.resends);
+                state.rejected = Some(Rejected { version: sent.version.clone(), resends });
                 if resource_type == ResourceType::Endpoint {
                     self.sent_endpoints.clear(); // what Envoy kept is not known: send them all next time
                 }
@@ -208,6 +235,7 @@ impl StreamState {
                 });
             }
             None => {
+                state.rejected = None;
                 state.acked_version = Some(request.version_info.clone());
                 step.events.push(StreamEvent::Acked { resource_type, version: request.version_info });
             }
@@ -223,6 +251,28 @@ impl StreamState {
     /// requested) changed and that is not awaiting an answer, in make-before-break order.
     pub fn on_snapshot(&mut self, snapshot: Arc<Snapshot>) -> Step {
         self.snapshot = snapshot;
+        Step { responses: self.visit_all(), events: Vec::new() }
+    }
+
+    /// How many times the rejected responses standing now were sent again (the fewest of any
+    /// type), or `None` when no rejected response is the last one sent of its type and answered.
+    /// The caller waits a backoff on this count before [`StreamState::resend_rejected`].
+    pub fn rejected_resends(&self) -> Option<u32> {
+        self.types.values().filter_map(TypeState::resendable).map(|r| r.resends).min()
+    }
+
+    /// Send again every rejected response that is still the last one sent of its type, in
+    /// make-before-break order. Envoy answers each with an ACK (the rejection passed) or a NACK.
+    pub fn resend_rejected(&mut self) -> Step {
+        for state in self.types.values_mut() {
+            if state.resendable().is_some() {
+                if let Some(rejected) = state.rejected.as_mut() {
+                    rejected.resends = rejected.resends.saturating_add(1);
+                    state.resend = Some(rejected.resends);
+                }
+                state.sent = None; // nothing of it counts as sent: `respond` sends it again
+            }
+        }
         Step { responses: self.visit_all(), events: Vec::new() }
     }
 
@@ -337,6 +387,10 @@ impl StreamState {
             selection = self.endpoint_changes(selection, force);
         }
         let state = self.types.get_mut(&resource_type)?;
+        if let Some(attempt) = state.resend.take() {
+            // The same version: Envoy's ACK of the variant is an ACK of this content.
+            selection.resources = selection.resources.into_iter().map(|r| resend_variant(resource_type, r, attempt)).collect();
+        }
         let nonce = self.next_nonce.to_string();
         self.next_nonce += 1;
         state.sent = Some(Sent { version: selection.version.clone(), nonce: nonce.clone(), names: requested });
@@ -548,6 +602,69 @@ mod tests {
         let fixed = snapshot(&[(ResourceType::ExtensionConfig, "wasm-ingress.router", "T2")]);
         let response = only(stream.on_snapshot(fixed));
         assert_eq!(contents(&response), vec!["T2"]);
+    }
+
+    #[test]
+    fn a_rejected_response_is_sent_again_on_request_until_envoy_accepts_it() {
+        const TABLE: &str = "wasm-ingress.router";
+        let mut stream = StreamState::new(base());
+        assert_eq!(stream.rejected_resends(), None);
+        let first = only(stream.on_request(initial(ResourceType::ExtensionConfig, &[TABLE], true)));
+        let step = stream.on_request(nack(&first, "", &[TABLE], "Unable to create Wasm plugin"));
+        assert!(step.responses.is_empty());
+        assert_eq!(stream.rejected_resends(), Some(0), "a rejection stands, not sent again yet");
+
+        // Sent again: the same content under a new nonce; nothing is due while it awaits an answer.
+        let again = only(stream.resend_rejected());
+        assert_eq!((contents(&again), &again.version_info), (vec!["T1".to_string()], &first.version_info));
+        assert_ne!(again.nonce, first.nonce);
+        assert_eq!(stream.rejected_resends(), None, "awaiting Envoy's answer");
+        assert!(stream.resend_rejected().responses.is_empty());
+
+        // Refused again: the count goes on. A late answer to the first response changes nothing.
+        stream.on_request(nack(&again, "", &[TABLE], "Unable to create Wasm plugin"));
+        assert_eq!(stream.rejected_resends(), Some(1));
+        assert!(matches!(stream.on_request(ack(&first, &[TABLE])).events[..], [StreamEvent::StaleNonce { .. }]));
+        let third = only(stream.resend_rejected());
+        assert_eq!(third.version_info, first.version_info);
+
+        // Accepted: the rejection is gone, nothing more is sent.
+        stream.on_request(ack(&third, &[TABLE]));
+        assert_eq!(stream.acked_version(ResourceType::ExtensionConfig), Some(first.version_info.as_str()));
+        assert_eq!(stream.rejected_resends(), None);
+        assert!(stream.resend_rejected().responses.is_empty());
+    }
+
+    #[test]
+    fn a_rejection_overtaken_by_newer_content_or_waiting_for_clusters_is_not_resent_early() {
+        const TABLE: &str = "wasm-ingress.router";
+        let mut stream = StreamState::new(base());
+        let clusters = only(stream.on_request(initial(ResourceType::Cluster, &[], true)));
+        stream.on_request(ack(&clusters, &[]));
+        let table = only(stream.on_request(initial(ResourceType::ExtensionConfig, &[TABLE], false)));
+        stream.on_request(nack(&table, "", &[TABLE], "bad table"));
+
+        // A new snapshot sends newer content at once: the old rejection is no longer resendable.
+        let world = |web: &str, table: &str| {
+            snapshot(&[
+                (ResourceType::Cluster, "default/web/80", web),
+                (ResourceType::Cluster, "default/api/80", "C2"),
+                (ResourceType::ExtensionConfig, TABLE, table),
+            ])
+        };
+        let newer = world("C1", "T2");
+        let pushed = only(stream.on_snapshot(newer));
+        assert_eq!(contents(&pushed), vec!["T2"]);
+        stream.on_request(nack(&pushed, "", &[TABLE], "bad table"));
+        assert_eq!(stream.rejected_resends(), Some(0), "another version: its count starts again");
+
+        // A cluster response in flight: the table is sent again only once the clusters are answered.
+        let next = world("C1-new", "T2");
+        let cluster_push = only(stream.on_snapshot(next));
+        assert_eq!(cluster_push.type_url, ResourceType::Cluster.type_url());
+        assert!(stream.resend_rejected().responses.is_empty(), "the table waits for the clusters it may name");
+        let after = only(stream.on_request(ack(&cluster_push, &[])));
+        assert_eq!((after.type_url.as_str(), contents(&after)), (ResourceType::ExtensionConfig.type_url(), vec!["T2".to_string()]));
     }
 
     #[test]
