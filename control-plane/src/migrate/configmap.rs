@@ -199,7 +199,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
             ),
         },
         "use-gzip" | "enable-brotli" => listener_flag(value, &format!("`serve --{key}` compresses responses with Envoy's compressor")),
-        "gzip-level" | "gzip-min-length" | "gzip-types" | "brotli-level" | "brotli-min-length" | "brotli-types" => compression_flag(key, value),
+        key if COMPRESSION_TUNING.contains(&key) => compression_flag(key, value),
         // ingress-nginx's own default asks for nothing to carry over, read here or not.
         key if super::nginx_defaults::is_default(key, value) => (Class::Same, "ingress-nginx's default value".into()),
         "enable-real-ip" => listener_flag(value, "`serve --trusted-proxy-hops N` reads the client address from X-Forwarded-For (N: the proxies in front of Envoy)"),
@@ -244,6 +244,9 @@ fn listener_flag(value: &str, flag: &str) -> (Class, String) {
     }
 }
 
+/// The ConfigMap keys that tune compression, each the `serve` flag of the same name.
+const COMPRESSION_TUNING: [&str; 6] = ["gzip-level", "gzip-min-length", "gzip-types", "brotli-level", "brotli-min-length", "brotli-types"];
+
 /// The `serve` flag that gives a listener setting the ConfigMap turns on (see [`listener_flag`]
 /// and [`compression_flag`]); `None` where it is off, at its default, or needs a number only the
 /// operator knows (`use-forwarded-headers`: `--trusted-proxy-hops N`).
@@ -255,7 +258,7 @@ fn listener_serve_flag(key: &str, value: &str, class: Class) -> Option<String> {
         "use-proxy-protocol" | "use-gzip" | "enable-brotli" => Some(format!("--{key}")),
         "disable-access-log" | "disable-http-access-log" => Some("--disable-access-log".into()),
         "enable-underscores-in-headers" => Some("--headers-with-underscores=allow".into()),
-        "gzip-level" | "gzip-min-length" | "gzip-types" | "brotli-level" | "brotli-min-length" | "brotli-types" => Some(serve_flag(key, value)),
+        key if COMPRESSION_TUNING.contains(&key) => Some(serve_flag(key, value)),
         _ => listener_value(key, value),
     }
 }
