@@ -121,6 +121,9 @@ pub fn check(limit: &ConnectionLimit) -> Result<(), String> {
     if limit.limit == 0 {
         return Err("limit must be at least 1".into());
     }
+    if !(400..=599).contains(&limit.status) {
+        return Err(format!("status {} is not 400 to 599", limit.status));
+    }
     if limit.zone.is_empty() || limit.zone.len() > MAX_ZONE_BYTES || !limit.zone.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(format!("zone must be 1 to {MAX_ZONE_BYTES} visible ASCII characters without spaces"));
     }
@@ -195,6 +198,7 @@ mod tests {
             zone: zone.into(),
             limit,
             exempt: exempt.iter().map(|s| s.to_string()).collect(),
+            status: ConnectionLimit::DEFAULT_STATUS,
         };
         assert!(check(&limit(8, "default/app", &["10.0.0.0/8", "::1"])).is_ok());
         assert!(check(&limit(0, "default/app", &[])).is_err());
@@ -203,5 +207,8 @@ mod tests {
         assert!(check(&limit(1, "a\nb", &[])).is_err());
         assert!(check(&limit(1, "z", &["10.0.0.0/33"])).is_err());
         assert!(check(&limit(1, "z", &["example.com"])).is_err());
+        for (status, ok) in [(429, true), (400, true), (599, true), (399, false), (600, false), (200, false)] {
+            assert_eq!(check(&ConnectionLimit { status, ..limit(1, "z", &[]) }).is_ok(), ok, "status {status}");
+        }
     }
 }

@@ -26,6 +26,30 @@ pub const INTERNAL_ERROR_BODY: &str = "500 Internal Server Error\n";
 /// not resolve, a connection limit reached, an Ingress whose access control cannot be honoured.
 pub const UNAVAILABLE_BODY: &str = "503 Service Temporarily Unavailable\n";
 
+/// nginx's page for `status` as plain text, for the answers whose status the operator chooses
+/// (`limit-conn-status-code`): its status line as nginx writes it, or nothing for a status nginx
+/// has no page for.
+pub fn status_body(status: u16) -> &'static str {
+    match status {
+        400 => "400 Bad Request\n",
+        401 => UNAUTHORIZED_BODY,
+        403 => FORBIDDEN_BODY,
+        404 => NOT_FOUND_BODY,
+        405 => NOT_ALLOWED_BODY,
+        408 => "408 Request Time-out\n",
+        409 => "409 Conflict\n",
+        410 => "410 Gone\n",
+        413 => "413 Request Entity Too Large\n",
+        429 => "429 Too Many Requests\n",
+        500 => INTERNAL_ERROR_BODY,
+        501 => "501 Not Implemented\n",
+        502 => "502 Bad Gateway\n",
+        503 => UNAVAILABLE_BODY,
+        504 => "504 Gateway Time-out\n",
+        _ => "",
+    }
+}
+
 /// nginx's 405 page as plain text: a `TRACE` request, which nginx refuses on every server.
 pub const NOT_ALLOWED_BODY: &str = "405 Not Allowed\n";
 
@@ -102,3 +126,16 @@ pub struct Decision<'t> {
     pub outcome: Outcome<'t>,
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_bodies_are_nginx_status_lines() {
+        let table = [(503, UNAVAILABLE_BODY), (429, "429 Too Many Requests\n"), (403, FORBIDDEN_BODY), (504, "504 Gateway Time-out\n"), (418, ""), (599, "")];
+        for (status, body) in table {
+            assert_eq!(status_body(status), body, "{status}");
+        }
+    }
+}

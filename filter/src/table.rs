@@ -331,6 +331,23 @@ pub struct ConnectionLimit {
     /// Client addresses never limited (`limit-allowlist`): addresses or CIDR blocks, IPv4 or IPv6.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exempt: Vec<String>,
+    /// The answer past the limit, 400–599 (ingress-nginx's ConfigMap `limit-conn-status-code`;
+    /// absent: 503, its default).
+    #[serde(default = "ConnectionLimit::default_status", skip_serializing_if = "ConnectionLimit::is_default_status")]
+    pub status: u16,
+}
+
+impl ConnectionLimit {
+    /// ingress-nginx's `limit-conn-status-code` default.
+    pub const DEFAULT_STATUS: u16 = 503;
+
+    fn default_status() -> u16 {
+        Self::DEFAULT_STATUS
+    }
+
+    fn is_default_status(status: &u16) -> bool {
+        *status == Self::DEFAULT_STATUS
+    }
 }
 
 /// The response-header rewrites of a route (nginx's `proxy_redirect`, `proxy_cookie_domain`,
@@ -766,7 +783,7 @@ mod tests {
                             cache: Some(AuthCache { key: "$cookie__oauth2_proxy".into(), valid: vec![CacheValidity { statuses: vec![200, 202, 401], millis: 300_000 }], location: "/".into() }),
                         })),
                         basic_auth: Some(Box::new(BasicAuth { realm: "Staff".into(), passwords: "default/htpasswd".into(), digest: false })),
-                        connection_limit: Some(Box::new(ConnectionLimit { zone: "default/ing".into(), limit: 8, exempt: vec!["10.0.0.0/8".into()] })),
+                        connection_limit: Some(Box::new(ConnectionLimit { zone: "default/ing".into(), limit: 8, exempt: vec!["10.0.0.0/8".into()], status: 429 })),
                         satisfy_any: Some(Box::new(SatisfyAny { allow: vec!["192.168.0.0/16".into()], deny: vec!["192.168.9.9".into()] })),
                         lists_first: Some(Box::new(SatisfyAny { allow: vec!["10.0.0.0/8".into()], deny: vec![] })),
                         response: Some(Box::new(ResponseRewrite {
@@ -799,7 +816,11 @@ mod tests {
         assert!(json.contains(r#""path":{"type":"Regex","value":"(?i)/something(/|$)(.*)"}"#), "{json}");
         assert!(json.contains(r#""action":{"kind":"Forward","backends":[{"cluster":"default/svc/80","weight":1}]"#), "{json}");
         assert!(json.contains(r#""policy":"timeout-60s""#), "{json}");
-        assert!(json.contains(r#""connection_limit":{"zone":"default/ing","limit":8,"exempt":["10.0.0.0/8"]}"#), "{json}");
+        assert!(json.contains(r#""connection_limit":{"zone":"default/ing","limit":8,"exempt":["10.0.0.0/8"],"status":429}"#), "{json}");
+        let default_status: Option<ConnectionLimit> = serde_json::from_str(r#"{"zone":"z","limit":1}"#).ok();
+        assert_eq!(default_status.as_ref().map(|limit| limit.status), Some(503), "ingress-nginx's limit-conn-status-code default");
+        let written = default_status.and_then(|limit| serde_json::to_string(&limit).ok());
+        assert_eq!(written.as_deref(), Some(r#"{"zone":"z","limit":1}"#));
         assert!(json.contains(r#""subset_hash":{"from":"query","name":"tenant"}"#), "{json}");
         assert!(json.contains(r#""legacy_affinity":true"#) && json.contains(r#""affinity_cookie":"INGRESSCOOKIE""#), "{json}");
         assert_eq!(RouteTable::from_json(json.as_bytes()).ok(), Some(table));

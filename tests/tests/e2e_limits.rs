@@ -2,7 +2,7 @@
 //! plane, real Envoy and the built filter), with clients on several loopback addresses:
 //! `limit-rps: 1` with `limit-burst-multiplier: 3` lets a client make 3 requests at once and
 //! answers the next ones 503 (ingress-nginx's `limit_req … burst nodelay` status; 429 with
-//! `serve --limit-req-status-code 429`), while another
+//! `serve --limit-req-status-code 429`, and `--limit-conn-status-code` likewise), while another
 //! client, and another Ingress's paths, are not limited; clients of `limit-whitelist` /
 //! `limit-allowlist` are never limited (ingress-nginx's `geo` block giving them an empty key), also
 //! beside a `whitelist-source-range` that still refuses outsiders 403. `limit-connections: 8`
@@ -62,18 +62,24 @@ fn limit_rps_limits_each_client_like_ingress_nginx() {
     assert_eq!(open, vec![200; 8], "another Ingress is not limited");
 }
 
-/// ingress-nginx's ConfigMap `limit-req-status-code: "429"` as `serve --limit-req-status-code 429`.
+/// ingress-nginx's ConfigMap `limit-req-status-code: "429"` and `limit-conn-status-code: "429"`
+/// as `serve --limit-req-status-code 429 --limit-conn-status-code 429`.
 #[test]
-fn limit_req_status_code_sets_the_answer_past_the_limit() {
+fn limit_status_codes_set_the_answer_past_the_limits() {
     let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 153)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
     objects.push(ingress("limited", &[("limit-rps", "1"), ("limit-burst-multiplier", "2")], "limited.test"));
+    objects.push(ingress("capped", &[("limit-connections", "2")], "capped.test"));
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
-    let options = GatewayOptions { serve_args: vec!["--limit-req-status-code".into(), "429".into()], ..Default::default() };
-    let gateway = Gateway::start_with(dir.path(), &options).unwrap();
+    let serve_args = ["--limit-req-status-code", "429", "--limit-conn-status-code", "429"].map(String::from).to_vec();
+    let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..Default::default() }).unwrap();
     let statuses = burst(&gateway, Ipv4Addr::new(127, 0, 0, 2), "limited.test", 4);
     assert_eq!(statuses, [200, 200, 429, 429]);
+    let answers = concurrent_answers(&gateway, Ipv4Addr::new(127, 0, 0, 3), "capped.test", 5, 1500);
+    let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [200, 200, 429, 429, 429]);
+    assert_eq!(answers[2].1, "429 Too Many Requests\n", "nginx's page for the status");
 }
 
 #[test]
@@ -105,6 +111,11 @@ fn allow_listed_clients_are_never_limited() {
 /// The statuses of `count` requests to `host` sent all at once (each on its own connection) by the
 /// client address `source`, each answered by the backend after `delay_ms`.
 fn concurrent(gateway: &Gateway, source: Ipv4Addr, host: &str, count: usize, delay_ms: u64) -> Vec<u16> {
+    concurrent_answers(gateway, source, host, count, delay_ms).into_iter().map(|(status, _)| status).collect()
+}
+
+/// [`concurrent`]'s statuses with each answer's body, sorted.
+fn concurrent_answers(gateway: &Gateway, source: Ipv4Addr, host: &str, count: usize, delay_ms: u64) -> Vec<(u16, String)> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         let client = reqwest::Client::builder()
@@ -115,14 +126,17 @@ fn concurrent(gateway: &Gateway, source: Ipv4Addr, host: &str, count: usize, del
             .unwrap();
         let requests = (0..count).map(|_| {
             let request = client.get(gateway.http_url(host, "/")).header("x-echo-delay-ms", delay_ms.to_string());
-            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+            tokio::spawn(async move {
+                let response = request.send().await.unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            })
         });
-        let mut statuses = Vec::new();
+        let mut answers = Vec::new();
         for request in requests.collect::<Vec<_>>() {
-            statuses.push(request.await.unwrap());
+            answers.push(request.await.unwrap());
         }
-        statuses.sort_unstable();
-        statuses
+        answers.sort_unstable();
+        answers
     })
 }
 

@@ -394,7 +394,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             }
             if let Some(limit) = connection_limit {
                 let exempt = if limit.exempt.is_empty() { String::new() } else { format!(", except {}", limit.exempt.join(", ")) };
-                let _ = writeln!(out, "limit:     {} requests in progress per client address in zone {}{exempt} (more: 503)", limit.limit, limit.zone);
+                let _ = writeln!(out, "limit:     {} requests in progress per client address in zone {}{exempt} (more: {})", limit.limit, limit.zone, limit.status);
             }
             if let Some(auth) = auth {
                 let _ = writeln!(out, "auth:      {}", describe_auth(auth));

@@ -187,10 +187,9 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
             ),
         },
         "limit-req-status-code" => parsed(value, &mut defaults.limit_req_status_code, |v| v.parse().ok().filter(|c| (400..=599).contains(c))),
-        "limit-conn-status-code" => match value {
-            "503" => (Class::Same, String::new()),
-            _ => (Class::Differs, "limit-connections always answers 503 here".into()),
-        },
+        "limit-conn-status-code" => {
+            parsed(value, &mut defaults.limit_conn_status_code, |v| v.parse().ok().filter(|c| (400..=599).contains(c)))
+        }
         "proxy-redirect-from" | "proxy-redirect-to" | "proxy-cookie-domain" | "proxy-cookie-path" => match value {
             "off" => (Class::Same, String::new()),
             _ => (
@@ -374,7 +373,7 @@ mod tests {
             ("disable-http-access-log", "false", Class::Same),
             ("allow-snippet-annotations", "true", Class::Differs),
             ("limit-req-status-code", "429", Class::Same),
-            ("limit-conn-status-code", "429", Class::Differs),
+            ("limit-conn-status-code", "429", Class::Same),
             ("limit-req-status-code", "503", Class::Same),
             ("proxy-redirect-from", "off", Class::Same),
             ("proxy-cookie-domain", "localhost example.org", Class::Differs),

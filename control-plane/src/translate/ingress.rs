@@ -495,6 +495,7 @@ impl RoutePolicies {
             zone: ingress.to_string(),
             limit: cap.limit,
             exempt: cap.exempt.iter().map(ToString::to_string).collect(),
+            status: defaults.limit_conn_status_code,
         });
         let (satisfy_any, lists_first) = (nginx.satisfy_any(), nginx.lists_first());
         RoutePolicies { key: policy_key(policy, default_policy, policies), cors, auth, basic_auth, connection_limit, satisfy_any, lists_first, host_rewrite }

@@ -57,7 +57,7 @@ use crate::affinity;
 use crate::limits;
 use crate::subset::{self, HashKey};
 use crate::request::HeaderLookup;
-use crate::decision::{INTERNAL_ERROR_BODY, NOT_ALLOWED_BODY, UNAVAILABLE_BODY};
+use crate::decision::{status_body, INTERNAL_ERROR_BODY, NOT_ALLOWED_BODY};
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
 use crate::table::{AnswerHeader, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, RouteTable, CLUSTER_HEADER, ERROR_PAGE_HEADER, ERROR_PAGE_STATUS_HEADER, POLICY_HEADER};
 
@@ -602,7 +602,7 @@ impl HttpContext for IngressRequest {
                 let policy = cors_policy.unwrap_or(policy);
                 if let Some(limit) = connection_limit.filter(|_| !preflight) {
                     if !self.take_connection(limit) {
-                        return self.respond(503, UNAVAILABLE_BODY);
+                        return self.respond(limit.status, status_body(limit.status));
                     }
                 }
                 let mut basic_refused = None;

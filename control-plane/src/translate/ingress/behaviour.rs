@@ -80,6 +80,9 @@ pub struct NginxDefaults {
     /// Status of a request past `limit-rps` / `limit-rpm` (`limit-req-status-code`, 400–599).
     #[arg(long, default_value_t = 503, value_parser = clap::value_parser!(u16).range(400..=599))]
     pub limit_req_status_code: u16,
+    /// Status of a request past `limit-connections` (`limit-conn-status-code`, 400–599).
+    #[arg(long, default_value_t = 503, value_parser = clap::value_parser!(u16).range(400..=599))]
+    pub limit_conn_status_code: u16,
     /// Tries per request when connecting upstream fails (`proxy-next-upstream-tries`).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub proxy_next_upstream_tries: u32,
@@ -191,6 +194,7 @@ impl Default for NginxDefaults {
             proxy_body_size: BodySize(Some(1024 * 1024)),
             proxy_read_timeout: 60,
             limit_req_status_code: 503,
+            limit_conn_status_code: 503,
             proxy_next_upstream_tries: 3,
             hsts: true,
             hsts_max_age: 31_536_000,

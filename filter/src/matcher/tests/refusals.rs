@@ -29,7 +29,7 @@ fn regex_floods_and_rewrite_bombs_are_refused_at_compile_time() {
 fn check_agrees_with_compile() {
     let base = |hosts: Vec<VirtualHost>| RouteTable { schema: SCHEMA_VERSION, hosts, ..RouteTable::default() };
     let limited = RouteAction::Forward(Forward {
-        connection_limit: Some(Box::new(crate::table::ConnectionLimit { zone: "a b".into(), limit: 1, exempt: vec![] })),
+        connection_limit: Some(Box::new(crate::table::ConnectionLimit { zone: "a b".into(), limit: 1, exempt: vec![], status: 503 })),
         ..match forward_with(None, None, &[("c", 1)]) {
             RouteAction::Forward(forward) => forward,
             _ => unreachable!(),

@@ -1774,6 +1774,7 @@ fn limit_connections_counts_per_ingress_on_every_path_and_exempts_the_allowlist(
         zone: "default/capped".into(),
         limit: 8,
         exempt: vec!["10.0.0.0/8".into(), "192.0.2.7/32".into()],
+        status: 503,
     };
     let table = [
         ("one.example.com", "/", Some(capped.clone())),
@@ -1792,6 +1793,15 @@ fn limit_connections_counts_per_ingress_on_every_path_and_exempts_the_allowlist(
     );
     assert!(!lines.iter().any(|l| l.contains("limit-connections") && l.contains("not supported")), "{lines:#?}");
     wasm_ingress_filter::matcher::CompiledTable::compile(translation.model.route_table.clone()).expect("the filter accepts the table");
+
+    // `serve --limit-conn-status-code 429` (ConfigMap `limit-conn-status-code`).
+    let yaml = ingress("capped", &nginx(&[("limit-connections", "8")]), &[rule("one.example.com", &[path("/", "Prefix", "a", 80)])]);
+    let defaults = NginxDefaults { limit_conn_status_code: 429, ..NginxDefaults::default() };
+    let translation = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{yaml}")), &TranslateOptions { defaults, ..TranslateOptions::default() });
+    match &route_at(&translation, "one.example.com", "/").action {
+        RouteAction::Forward(forward) => assert_eq!(forward.connection_limit.as_ref().map(|limit| limit.status), Some(429)),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
