@@ -150,6 +150,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
             parsed(value, &mut defaults.proxy_next_upstream_tries, |v| v.parse().ok().filter(|n| (1..=10).contains(n)))
         }
         "proxy-body-size" => parsed(value, &mut defaults.proxy_body_size, parse_body_size),
+        "proxy-next-upstream-timeout" => parsed(value, &mut defaults.proxy_next_upstream_timeout, |v| v.parse().ok()),
         "global-allowed-response-headers" => parsed(value, &mut defaults.global_allowed_response_headers, |v| {
             Some(v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(String::from).collect())
         }),
@@ -374,6 +375,8 @@ mod tests {
             ("allow-snippet-annotations", "true", Class::Differs),
             ("limit-req-status-code", "429", Class::Same),
             ("limit-conn-status-code", "429", Class::Same),
+            ("proxy-next-upstream-timeout", "30", Class::Same),
+            ("proxy-next-upstream-timeout", "soon", Class::Differs),
             ("limit-req-status-code", "503", Class::Same),
             ("proxy-redirect-from", "off", Class::Same),
             ("proxy-cookie-domain", "localhost example.org", Class::Differs),

@@ -4,8 +4,9 @@
 //!   `permanent-redirect` (+`-code`), `temporal-redirect` (+`-code`), `relative-redirects`,
 //!   `from-to-www-redirect` — become the filter's typed redirects;
 //! - the route policy — `proxy-body-size`, `proxy-read-timeout`, `proxy-send-timeout`,
-//!   `proxy-next-upstream`, `proxy-next-upstream-tries`, `proxy-request-buffering`,
-//!   `enable-access-log` — becomes a [`RoutePolicy`] that Envoy applies (see `translate::routes`).
+//!   `proxy-next-upstream`, `proxy-next-upstream-tries`, `proxy-next-upstream-timeout`,
+//!   `proxy-request-buffering`, `enable-access-log` — becomes a [`RoutePolicy`] that Envoy applies
+//!   (see `translate::routes`).
 //!
 //! - `upstream-vhost` — the Host sent upstream — becomes the route's host rewrite.
 //!
@@ -36,6 +37,7 @@ pub const NAMES: &[&str] = &[
     "preserve-trailing-slash",
     "proxy-body-size",
     "proxy-next-upstream",
+    "proxy-next-upstream-timeout",
     "proxy-next-upstream-tries",
     "proxy-read-timeout",
     "proxy-request-buffering",
@@ -83,6 +85,10 @@ pub struct NginxDefaults {
     /// Status of a request past `limit-connections` (`limit-conn-status-code`, 400–599).
     #[arg(long, default_value_t = 503, value_parser = clap::value_parser!(u16).range(400..=599))]
     pub limit_conn_status_code: u16,
+    /// Seconds from a request's first try within which a failed connection is tried again on
+    /// another endpoint (`proxy-next-upstream-timeout`); 0: only the tries bound it.
+    #[arg(long, default_value_t = 0)]
+    pub proxy_next_upstream_timeout: u64,
     /// Tries per request when connecting upstream fails (`proxy-next-upstream-tries`).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub proxy_next_upstream_tries: u32,
@@ -196,6 +202,7 @@ impl Default for NginxDefaults {
             limit_req_status_code: 503,
             limit_conn_status_code: 503,
             proxy_next_upstream_tries: 3,
+            proxy_next_upstream_timeout: 0,
             hsts: true,
             hsts_max_age: 31_536_000,
             hsts_include_subdomains: true,
@@ -297,6 +304,8 @@ pub struct Behaviour {
     pub read_timeout: Option<u64>,
     /// `proxy-next-upstream-tries` (or 1 for `proxy-next-upstream: off`); `None`: the default.
     pub tries: Option<u32>,
+    /// `proxy-next-upstream-timeout`, seconds (0: none); `None`: the default.
+    pub next_upstream_timeout: Option<u64>,
     /// `proxy-request-buffering: off`: the body streams upstream, without a limit.
     pub stream_request_body: bool,
     /// `upstream-vhost`: the `Host` the upstream receives (location variables allowed).
@@ -326,6 +335,7 @@ impl Behaviour {
             body_size: reader.body_size(),
             read_timeout: reader.seconds("proxy-read-timeout"),
             tries: reader.tries(),
+            next_upstream_timeout: reader.integer("proxy-next-upstream-timeout"),
             stream_request_body: reader.get("proxy-request-buffering").is_some_and(|v| v.trim() == "off"),
             upstream_vhost: reader.upstream_vhost(),
             forwarded_prefix: reader.forwarded_prefix(),
@@ -363,6 +373,20 @@ impl Behaviour {
         }
         policy.access_log_off = self.access_log_off;
         policy
+    }
+
+    /// The tries of `policy` that nginx makes within its `proxy-next-upstream-timeout` when every
+    /// try is a connection that times out after `connect_timeout`: nginx tries the next endpoint
+    /// only while less than that time has passed since the first try began. Envoy has no clock on
+    /// retries, so the count stands in for it (exact for connections that time out; refused
+    /// connections, which fail at once, get no more tries than that either).
+    pub fn tries_within_timeout(&self, defaults: &NginxDefaults, tries: u32, connect_timeout: Duration) -> u32 {
+        let timeout = self.next_upstream_timeout.unwrap_or(defaults.proxy_next_upstream_timeout);
+        let connect = connect_timeout.as_secs().max(1);
+        match timeout {
+            0 => tries,
+            timeout => tries.min(u32::try_from(timeout.div_ceil(connect)).unwrap_or(u32::MAX)).max(1),
+        }
     }
 
     /// The redirect answered to plain-HTTP requests for `path` (an Ingress path) on a host that

@@ -157,7 +157,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("proxy-http-version", Differs),
     entry("proxy-max-temp-file-size", NoEffect),
     entry("proxy-next-upstream", Differs),
-    entry("proxy-next-upstream-timeout", NotYet),
+    entry("proxy-next-upstream-timeout", Differs),
     entry("proxy-next-upstream-tries", Differs),
     entry("proxy-read-timeout", Applied),
     entry("proxy-redirect-from", Differs),

@@ -113,6 +113,11 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// `proxy-connect-timeout`, or the default (5 s, ingress-nginx's).
+    pub fn connect_timeout_or_default(&self) -> Duration {
+        self.connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs)
+    }
+
     /// Read the family from the annotations of an Ingress.
     pub fn parse(annotations: &BTreeMap<String, String>) -> (Upstream, Vec<AnnotationNote>) {
         let mut reader = Reader::new(annotations);
@@ -172,7 +177,7 @@ impl Upstream {
         let mut options = UpstreamOptions {
             http2: matches!(self.protocol, BackendProtocol::Grpc | BackendProtocol::Grpcs),
             tls: None,
-            connect_timeout: self.connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs),
+            connect_timeout: self.connect_timeout_or_default(),
             // Set from `--service-upstream` when the Ingress does not say, and from
             // `load-balance` / affinity, by the caller (see `balance`).
             service_upstream: self.service_upstream.unwrap_or_default(),

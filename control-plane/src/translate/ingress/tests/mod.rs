@@ -1693,6 +1693,36 @@ fn proxy_next_upstream_tries_beyond_the_cap_are_capped_not_dropped() {
     assert_eq!(tries_of("-1"), (None, 1), "not a count: the default");
 }
 
+/// `proxy-next-upstream-timeout` caps the tries at what fits when each try is a connection that
+/// times out after `proxy-connect-timeout` (nginx tries the next endpoint only while less than the
+/// timeout has passed since the first try).
+#[test]
+fn proxy_next_upstream_timeout_caps_the_tries_by_the_connect_timeout() {
+    let tries_of = |pairs: &[(&str, &str)], default_timeout: u64| {
+        let annotations: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (format!("{NGINX}{k}"), v.to_string())).collect();
+        let (parsed, _) = parse_annotations(Some(&annotations), "default");
+        let defaults = NginxDefaults { proxy_next_upstream_timeout: default_timeout, ..NginxDefaults::default() };
+        let ingress = ObjectKey::new("default", "x");
+        let location = super::variables::Location { ingress: &ingress, service_name: "s", service_port: "80", path: "/" };
+        parsed.policy(&defaults, &location).tries
+    };
+    type Annotations<'a> = &'a [(&'a str, &'a str)];
+    let table: [(Annotations, u64, u32); 9] = [
+        (&[], 0, 3),                                                   // no timeout: the tries
+        (&[("proxy-next-upstream-timeout", "30")], 0, 3),              // 6 connect timeouts fit
+        (&[("proxy-next-upstream-timeout", "7")], 0, 2),               // tries begin at 0 s and 5 s
+        (&[("proxy-next-upstream-timeout", "5")], 0, 1),               // at 5 s the time is up
+        (&[("proxy-next-upstream-timeout", "1")], 0, 1),               // never fewer than one try
+        (&[("proxy-next-upstream-timeout", "7"), ("proxy-connect-timeout", "2")], 0, 3),
+        (&[("proxy-next-upstream-timeout", "0")], 5, 3),               // the annotation's 0 wins over the default
+        (&[], 5, 1),                                                   // --proxy-next-upstream-timeout 5
+        (&[("proxy-next-upstream-timeout", "soon")], 7, 2),            // not a number: the default
+    ];
+    for (pairs, default_timeout, expected) in table {
+        assert_eq!(tries_of(pairs, default_timeout), expected, "{pairs:?} default {default_timeout}");
+    }
+}
+
 #[test]
 fn client_certificates_are_asked_for_by_host_as_ingress_nginx_servers() {
     use base64::Engine;
