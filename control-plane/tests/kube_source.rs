@@ -191,7 +191,7 @@ async fn lists_then_watch_events_bookmarks_and_410_gone_keep_the_state_current()
     let server = FakeApiServer::start();
     let mut ingress_watches = server.watches(INGRESSES);
     let mut service_watches = server.watches(SERVICES);
-    let config = KubeSourceConfig { namespace: None, debounce: Duration::from_millis(30) };
+    let config = KubeSourceConfig { debounce: Duration::from_millis(30), ..KubeSourceConfig::new(None) };
     let source = kube_source::spawn(server.client.clone(), config);
     let mut updates = source.state.clone();
     let mut ready = source.ready.clone();
@@ -289,7 +289,7 @@ async fn lists_then_watch_events_bookmarks_and_410_gone_keep_the_state_current()
 #[tokio::test]
 async fn namespace_flag_watches_one_namespace_and_ingress_classes_cluster_wide() {
     let server = FakeApiServer::start();
-    let config = KubeSourceConfig { namespace: Some("default".into()), debounce: Duration::from_millis(10) };
+    let config = KubeSourceConfig { namespace: Some("default".into()), debounce: Duration::from_millis(10), ..KubeSourceConfig::new(None) };
     let source = kube_source::spawn(server.client.clone(), config);
     let mut ready = source.ready.clone();
     for (path, kind, api_version) in [
@@ -321,7 +321,7 @@ async fn namespace_flag_watches_one_namespace_and_ingress_classes_cluster_wide()
 #[tokio::test]
 async fn a_failing_list_is_retried_with_backoff_and_readiness_waits_for_it() {
     let server = FakeApiServer::start();
-    let config = KubeSourceConfig { namespace: None, debounce: Duration::from_millis(10) };
+    let config = KubeSourceConfig { debounce: Duration::from_millis(10), ..KubeSourceConfig::new(None) };
     let source = kube_source::spawn(server.client.clone(), config);
     let mut ready = source.ready.clone();
     // The IngressClass list fails once (an apiserver hiccup); the others succeed.
@@ -340,15 +340,18 @@ async fn a_failing_list_is_retried_with_backoff_and_readiness_waits_for_it() {
 async fn a_snapshot_for_read_only_commands_is_the_state_after_every_initial_list() {
     let server = FakeApiServer::start();
     queue_initial_lists(&server, true);
-    let state = within("a snapshot", kube_source::snapshot(server.client.clone(), None, Duration::from_secs(10)))
+    // A ConfigMap a flag names (`--add-headers`) is kept though no Ingress names it.
+    let config = KubeSourceConfig { config_maps: [ObjectKey::new("default", "blog-headers")].into(), ..KubeSourceConfig::new(None) };
+    let state = within("a snapshot", kube_source::snapshot(server.client.clone(), config, Duration::from_secs(10)))
         .await
         .expect("every list answered");
     assert_eq!(keys(&state.ingresses), set(&["default/shop"]));
     assert_eq!(keys(&state.services), set(&["default/shop"]));
     // Only the Secrets an Ingress refers to are kept, as for `serve`.
     assert_eq!(keys(&state.secrets), set(&["default/shop-tls"]));
+    assert_eq!(keys(&state.config_maps), set(&["default/blog-headers"]), "not kube-root-ca.crt");
     // A list that never completes: nothing rather than a partial state.
     let silent = FakeApiServer::start();
     queue_initial_lists(&silent, false);
-    assert!(kube_source::snapshot(silent.client.clone(), None, Duration::from_millis(500)).await.is_none());
+    assert!(kube_source::snapshot(silent.client.clone(), kube_source::KubeSourceConfig::new(None), Duration::from_millis(500)).await.is_none());
 }

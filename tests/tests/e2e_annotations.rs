@@ -563,6 +563,45 @@ fn custom_headers_come_from_a_configmap_like_ingress_nginx() {
     assert_eq!((changed.status, changed.header("my-custom-header"), changed.header("my-custom-header-dollar")), (200, Some("43"), None));
 }
 
+/// ingress-nginx's e2e test `settings/custom_header.go` (ConfigMap `add-headers`, here `serve
+/// --add-headers`): every response carries the ConfigMap's headers, the filter's own answers
+/// (a redirect) too; and ConfigMap `proxy-set-headers` (`--proxy-set-headers`): every request the
+/// backend gets carries its headers, nginx variables filled in per location. A change to the
+/// ConfigMap is served without touching any Ingress.
+#[test]
+fn add_headers_and_proxy_set_headers_configmaps_reach_every_ingress() {
+    let app = backend("app", 78);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.extend([
+        annotated("plain", &[], "custom-header.test", &["/"]),
+        annotated("moved", &[("permanent-redirect", "https://elsewhere.test/")], "moved.test", &["/"]),
+        config_map("add-headers-configmap", &[("X-First", "Prepare for trouble!"), ("X-Second", "And make it double!")]),
+        config_map("proxy-headers", &[("X-Using-Nginx-Controller", "true"), ("X-Upstream", "$service_name:$service_port")]),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let serve_args = ["--add-headers", "default/add-headers-configmap", "--proxy-set-headers", "default/proxy-headers"].map(String::from).to_vec();
+    let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..Default::default() }).unwrap();
+
+    let plain = get(gateway.http, "custom-header.test", "/", "");
+    assert_eq!(plain.status, 200);
+    assert_eq!((plain.header("x-first"), plain.header("x-second")), (Some("Prepare for trouble!"), Some("And make it double!")));
+    let echo = plain.echo().unwrap();
+    assert_eq!(echo.headers.get("x-using-nginx-controller").map(String::as_str), Some("true"));
+    assert_eq!(echo.headers.get("x-upstream").map(String::as_str), Some("app:80"), "location variables filled in");
+    let error = get(gateway.http, "custom-header.test", "/", "\r\nX-Echo-Status: 500");
+    assert_eq!((error.status, error.header("x-first")), (500, Some("Prepare for trouble!")), "on every status");
+    let moved = get(gateway.http, "moved.test", "/", "");
+    assert_eq!((moved.status, moved.header("x-first")), (301, Some("Prepare for trouble!")), "the filter's own answers too");
+
+    // The ConfigMap changes: the new value is served.
+    objects.retain(|o| o["metadata"]["name"] != "add-headers-configmap");
+    objects.push(config_map("add-headers-configmap", &[("X-First", "changed")]));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    wait_until(Duration::from_secs(20), || Ok(get(gateway.http, "custom-header.test", "/", "").header("x-first") == Some("changed"))).unwrap();
+    assert_eq!(get(gateway.http, "custom-header.test", "/", "").header("x-second"), None);
+}
+
 /// ingress-nginx's e2e test `connection.go`: `connection-proxy-header: keep-alive` reaches the
 /// backend as `Connection: keep-alive`; without it the backend gets no `Connection` header, as
 /// behind ingress-nginx with upstream keepalive.

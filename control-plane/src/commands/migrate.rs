@@ -5,7 +5,7 @@
 //! each (`migrate::report`). Exit status: 0 identical, 1 something differs, 2 something is refused
 //! or broken (or the input cannot be read).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,7 +17,7 @@ use serde::Deserialize as _;
 use crate::cli::{MigrateArgs, OutputFormat};
 use crate::migrate::{self, configmap, render};
 use crate::source::files::load_dir;
-use crate::state::ClusterState;
+use crate::state::{ClusterState, ObjectKey};
 use crate::translate::ingress::{translate_with_notes, unix_now, HostOwnership, NginxDefaults, TranslateOptions};
 
 /// How long the Kubernetes source may take to list everything.
@@ -27,7 +27,10 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     let reading = args.configmap.as_deref().map(read_configmap).transpose()?;
     let state = match (&args.dir, &args.kubeconfig) {
         (Some(dir), _) => from_folder(dir)?,
-        (None, Some(kubeconfig)) => from_cluster(kubeconfig, args.namespace.clone())?,
+        (None, Some(kubeconfig)) => {
+            let named = reading.as_ref().map(|r| r.defaults.add_headers.iter().chain(&r.defaults.proxy_set_headers).cloned().collect());
+            from_cluster(kubeconfig, args.namespace.clone(), named.unwrap_or_default())?
+        }
         (None, None) => bail!("give a manifests folder or --kubeconfig PATH"),
     };
     let options = TranslateOptions {
@@ -73,13 +76,15 @@ fn from_folder(dir: &Path) -> anyhow::Result<ClusterState> {
     Ok(state)
 }
 
-/// One complete snapshot from the Kubernetes API (`kube::snapshot`).
-fn from_cluster(kubeconfig: &Path, namespace: Option<String>) -> anyhow::Result<ClusterState> {
+/// One complete snapshot from the Kubernetes API (`kube::snapshot`), with the ConfigMaps the
+/// ingress-nginx ConfigMap's `add-headers` and `proxy-set-headers` name.
+fn from_cluster(kubeconfig: &Path, namespace: Option<String>, config_maps: BTreeSet<ObjectKey>) -> anyhow::Result<ClusterState> {
     use crate::source::kube as kube_source;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the Tokio runtime")?;
     runtime.block_on(async {
         let client = kube_source::client(Some(kubeconfig)).await.context("connecting to the Kubernetes API")?;
-        match kube_source::snapshot(client, namespace, LIST_TIMEOUT).await {
+        let config = kube_source::KubeSourceConfig { config_maps, ..kube_source::KubeSourceConfig::new(namespace) };
+        match kube_source::snapshot(client, config, LIST_TIMEOUT).await {
             Some(state) => Ok(ClusterState::clone(&state)),
             None => bail!("listing Ingresses, IngressClasses, Services, EndpointSlices and Secrets took over {LIST_TIMEOUT:?}"),
         }

@@ -322,6 +322,13 @@ fn folder_feed(dir: PathBuf) -> anyhow::Result<Feed> {
     Ok(Feed { updates, task, stages: Vec::new() })
 }
 
+/// What the Kubernetes source watches: `--namespace`, and the ConfigMaps the flags name.
+fn kube_source_config(args: &ServeArgs) -> crate::source::kube::KubeSourceConfig {
+    let nginx = &args.translation.nginx;
+    let config_maps = nginx.add_headers.iter().chain(&nginx.proxy_set_headers).cloned().collect();
+    crate::source::kube::KubeSourceConfig { config_maps, ..crate::source::kube::KubeSourceConfig::new(args.namespace.clone()) }
+}
+
 /// The Kubernetes API: watchers -> snapshots (none until every initial list is complete). Also
 /// leader election, and the leader writing Ingress status and Events from each translation.
 async fn kube_feed(
@@ -333,7 +340,7 @@ async fn kube_feed(
         .await
         .context("Kubernetes source (no --manifests given): cannot configure a Kubernetes client")?;
     let kube_source::KubeSource { state: mut cluster, mut ready, task: watch_task } =
-        kube_source::spawn(client.clone(), kube_source::KubeSourceConfig::new(args.namespace.clone()));
+        kube_source::spawn(client.clone(), kube_source_config(args));
     let identity = leader::default_identity();
     let lease = leader::LeaseConfig::new(args.leader_election_namespace.clone(), args.lease_name.clone(), identity.clone());
     tracing::info!(%identity, namespace = %lease.namespace, lease = %lease.name, "leader election");

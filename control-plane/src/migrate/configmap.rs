@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::Class;
-use crate::translate::ingress::behaviour::{go_bool, parse_body_size, parse_http_redirect_code};
+use crate::translate::ingress::behaviour::{go_bool, parse_body_size, parse_config_map_key, parse_http_redirect_code};
 use crate::translate::ingress::{GlobalAuthFlags, NginxDefaults};
 
 /// One key of the ConfigMap.
@@ -151,6 +151,8 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         }
         "proxy-body-size" => parsed(value, &mut defaults.proxy_body_size, parse_body_size),
         "proxy-next-upstream-timeout" => parsed(value, &mut defaults.proxy_next_upstream_timeout, |v| v.parse().ok()),
+        "add-headers" if !value.is_empty() => parsed(value, &mut defaults.add_headers, |v| parse_config_map_key(v).ok().map(Some)),
+        "proxy-set-headers" if !value.is_empty() => parsed(value, &mut defaults.proxy_set_headers, |v| parse_config_map_key(v).ok().map(Some)),
         "global-allowed-response-headers" => parsed(value, &mut defaults.global_allowed_response_headers, |v| {
             Some(v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(String::from).collect())
         }),
@@ -376,6 +378,8 @@ mod tests {
             ("limit-req-status-code", "429", Class::Same),
             ("limit-conn-status-code", "429", Class::Same),
             ("proxy-next-upstream-timeout", "30", Class::Same),
+            ("add-headers", "ingress-nginx/security-headers", Class::Same),
+            ("proxy-set-headers", "bare-name", Class::Differs),
             ("proxy-next-upstream-timeout", "soon", Class::Differs),
             ("limit-req-status-code", "503", Class::Same),
             ("proxy-redirect-from", "off", Class::Same),

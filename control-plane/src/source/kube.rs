@@ -78,11 +78,14 @@ pub struct KubeSourceConfig {
     pub namespace: Option<String>,
     /// Changes within this window are published as one snapshot.
     pub debounce: Duration,
+    /// ConfigMaps kept besides those the Ingresses name: the `serve` flags' (`--add-headers`,
+    /// `--proxy-set-headers`).
+    pub config_maps: BTreeSet<ObjectKey>,
 }
 
 impl KubeSourceConfig {
     pub fn new(namespace: Option<String>) -> KubeSourceConfig {
-        KubeSourceConfig { namespace, debounce: DEFAULT_DEBOUNCE }
+        KubeSourceConfig { namespace, debounce: DEFAULT_DEBOUNCE, config_maps: BTreeSet::new() }
     }
 }
 
@@ -121,8 +124,8 @@ pub fn spawn(client: Client, config: KubeSourceConfig) -> KubeSource {
 /// One complete snapshot, then stop: the watchers `serve` uses, aborted once every initial list is
 /// done (read-only commands such as `migrate`). `None` if the lists do not complete within
 /// `timeout` (never a partial state).
-pub async fn snapshot(client: Client, namespace: Option<String>, timeout: Duration) -> Option<Arc<ClusterState>> {
-    let mut source = spawn(client, KubeSourceConfig::new(namespace));
+pub async fn snapshot(client: Client, config: KubeSourceConfig, timeout: Duration) -> Option<Arc<ClusterState>> {
+    let mut source = spawn(client, config);
     let listed = tokio::time::timeout(timeout, source.ready.wait_for(|ready| *ready)).await;
     source.task.abort();
     matches!(listed, Ok(Ok(_))).then(|| Arc::clone(&source.state.borrow()))
@@ -153,6 +156,8 @@ struct Stores {
     endpoint_slices: Store<EndpointSlice>,
     secrets: Store<Secret>,
     config_maps: Store<ConfigMap>,
+    /// ConfigMaps kept whatever the Ingresses name (see [`KubeSourceConfig::config_maps`]).
+    flag_config_maps: BTreeSet<ObjectKey>,
 }
 
 /// Watch until aborted, publishing complete snapshots on `state` (at most one per `debounce`
@@ -187,7 +192,7 @@ pub async fn run(
     let (config_maps, stream) =
         reflect(namespaced_api(&client, namespace), watcher::Config::default(), WatchedKind::ConfigMap);
     streams.push(stream);
-    let stores = Stores { ingresses, ingress_classes, services, endpoint_slices, secrets, config_maps };
+    let stores = Stores { ingresses, ingress_classes, services, endpoint_slices, secrets, config_maps, flag_config_maps: config.config_maps.clone() };
 
     let mut listed: BTreeSet<WatchedKind> = BTreeSet::new();
     // The kinds changed since the last snapshot: the others' maps are handed on from it.
@@ -303,7 +308,8 @@ impl Stores {
             state.secrets = shared_if_same(&previous.secrets, named(&self.secrets, &wanted));
         }
         if changed.contains(&ObjectKind::ConfigMap) || changed.contains(&ObjectKind::Ingress) {
-            let wanted = referenced_config_maps(state.ingresses.values().map(Arc::as_ref));
+            let mut wanted = referenced_config_maps(state.ingresses.values().map(Arc::as_ref));
+            wanted.extend(self.flag_config_maps.iter().cloned());
             state.config_maps = shared_if_same(&previous.config_maps, named(&self.config_maps, &wanted));
         }
         state
@@ -491,6 +497,7 @@ mod tests {
             endpoint_slices: store(vec![slice]),
             secrets: store(vec![secret]),
             config_maps: store(vec![config_map("shop-headers"), config_map("unrelated")]),
+            flag_config_maps: BTreeSet::new(),
         };
         let all: BTreeSet<ObjectKind> = ObjectKind::ALL.into_iter().collect();
         let first = stores.snapshot(&ClusterState::default(), &all);

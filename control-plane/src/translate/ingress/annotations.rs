@@ -19,6 +19,7 @@
 //! own, as in ingress-nginx.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use wasm_ingress_filter::table::{AnswerHeader, ANSWER_OWN_HEADERS};
 
@@ -30,7 +31,7 @@ use super::behaviour::{self, go_bool, Behaviour, NginxDefaults};
 use super::balance::{self, Balancing};
 use super::canary::{self, CanaryRules};
 use super::ciphers;
-use super::header_maps::{self, MapRef};
+use super::header_maps::{self, GlobalHeaders, MapRef};
 use super::mirror;
 use super::response;
 use super::alias;
@@ -89,6 +90,9 @@ pub struct NginxAnnotations {
     pub custom_headers_map: Option<MapRef>,
     /// The response headers of `custom-headers`' ConfigMap (name, literal value).
     pub custom_headers: Vec<(String, String)>,
+    /// `serve --add-headers` and `--proxy-set-headers`, the same for every Ingress; set by
+    /// translation. Below every header an Ingress sets itself.
+    pub global_headers: Arc<GlobalHeaders>,
     /// `canary: "true"`: this Ingress only lends its backends to main Ingresses (see `canary`).
     pub canary: Option<CanaryRules>,
     /// `enable-cors: "true"` (see `cors`).
@@ -143,8 +147,10 @@ impl NginxAnnotations {
             policy.request_headers.insert("connection".into(), HeaderValue::text(connection));
         }
         let headers = &self.snippet_headers;
-        for (name, value) in &headers.request_set {
-            // An annotation's header (x-forwarded-prefix) wins over the snippet's.
+        // An annotation's header (x-forwarded-prefix) wins over the snippet's, and both over the
+        // global ones (nginx's location directives over the server-wide ones).
+        let global = self.global_headers.request.iter().map(|(name, value)| (name, value));
+        for (name, value) in headers.request_set.iter().chain(global) {
             policy.request_headers.entry(name.clone()).or_insert_with(|| value.resolve(location));
         }
         let mut response_headers_set: BTreeMap<String, HeaderValue> =
@@ -152,6 +158,9 @@ impl NginxAnnotations {
         for (name, value) in &self.custom_headers {
             // The snippet's `more_set_headers` comes after `custom-headers` in nginx's location.
             response_headers_set.entry(name.to_ascii_lowercase()).or_insert_with(|| HeaderValue::text(value));
+        }
+        for (name, value) in &self.global_headers.response {
+            response_headers_set.entry(name.clone()).or_insert_with(|| value.resolve(location));
         }
         RoutePolicy {
             allow_sources: if listed { self.allow_sources.clone() } else { Vec::new() },
@@ -207,13 +216,17 @@ impl NginxAnnotations {
     /// snippet's `more_set_headers` also sets is left out (its value may need the request), and so
     /// are those the answers set themselves (`Location`, …).
     pub fn answer_headers(&self) -> Vec<AnswerHeader> {
-        let mut headers: BTreeMap<String, &String> = BTreeMap::new();
+        let mut headers: BTreeMap<String, Option<String>> = BTreeMap::new();
         for (name, value) in &self.custom_headers {
             // The first of two spellings wins, as in the route policy.
-            headers.entry(name.to_ascii_lowercase()).or_insert(value);
+            headers.entry(name.to_ascii_lowercase()).or_insert_with(|| Some(value.clone()));
+        }
+        // `--add-headers` below them; one whose value needs the request is left out too.
+        for (name, value) in &self.global_headers.response {
+            headers.entry(name.clone()).or_insert_with(|| value.literal());
         }
         headers.retain(|name, _| !self.snippet_headers.response_set.contains_key(name) && !ANSWER_OWN_HEADERS.contains(&name.as_str()));
-        headers.into_iter().map(|(name, value)| AnswerHeader { name, value: value.clone() }).collect()
+        headers.into_iter().filter_map(|(name, value)| Some(AnswerHeader { name, value: value? })).collect()
     }
 
     /// Serve every path closed with `status` because of `annotation` (a full key), keeping the

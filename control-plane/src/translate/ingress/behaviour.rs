@@ -21,6 +21,7 @@ use std::time::Duration;
 use wasm_ingress_filter::table::{HostPart, Location, PathPart, Redirect};
 
 use crate::model::{hsts_value, RoutePolicy, Severity};
+use crate::state::ObjectKey;
 
 use super::annotations::{AnnotationNote, NGINX_PREFIX};
 use super::variables::{Allowed, Template};
@@ -108,6 +109,16 @@ pub struct NginxDefaults {
     /// nginx's `proxy_hide_header`; `Server` always is).
     #[arg(long, value_delimiter = ',', value_parser = parse_header_name)]
     pub hide_headers: Vec<String>,
+    /// `namespace/name` of a ConfigMap whose entries are set on every response, as ingress-nginx's
+    /// ConfigMap `add-headers` (nginx's `more_set_headers` for the whole server; values may use
+    /// nginx variables).
+    #[arg(long, value_parser = parse_config_map_key)]
+    pub add_headers: Option<ObjectKey>,
+    /// `namespace/name` of a ConfigMap whose entries are set on every request sent upstream, as
+    /// ingress-nginx's ConfigMap `proxy-set-headers` (nginx's `proxy_set_header` in every location;
+    /// values may use nginx variables).
+    #[arg(long, value_parser = parse_config_map_key)]
+    pub proxy_set_headers: Option<ObjectKey>,
     /// Honour `ssl-passthrough` (ingress-nginx's controller flag of the same name, off by default):
     /// TLS for those hosts goes to the backend undecrypted.
     #[arg(long)]
@@ -208,6 +219,8 @@ impl Default for NginxDefaults {
             hsts_include_subdomains: true,
             hsts_preload: false,
             hide_headers: Vec::new(),
+            add_headers: None,
+            proxy_set_headers: None,
             enable_ssl_passthrough: false,
             global_allowed_response_headers: Vec::new(),
             no_auth_locations: vec![NO_AUTH_LOCATION.to_string()],
@@ -267,6 +280,14 @@ pub fn parse_body_size(text: &str) -> Option<BodySize> {
 
 fn parse_body_size_flag(text: &str) -> Result<BodySize, String> {
     parse_body_size(text).ok_or_else(|| format!("{text:?} is not a size like 1m, 512k, 8g or 0"))
+}
+
+/// A ConfigMap named `namespace/name`, the only form ingress-nginx finds.
+pub fn parse_config_map_key(text: &str) -> Result<ObjectKey, String> {
+    match super::header_maps::parse_reference(text)? {
+        Some(super::header_maps::MapRef::Qualified(key)) => Ok(key),
+        _ => Err(format!("{text:?} is not namespace/name")),
+    }
 }
 
 /// A header name (an HTTP token), lower-cased.

@@ -20,6 +20,7 @@ use crate::model::Severity;
 use crate::state::ObjectKey;
 
 use super::annotations::AnnotationNote;
+use super::variables::{Allowed, Template};
 use super::NGINX_PREFIX;
 
 /// The annotation names (after the prefix) this module reads (`auth-proxy-set-headers` is read by
@@ -157,6 +158,60 @@ pub fn auth_headers<'c>(
     }
     Ok(headers)
 }
+
+/// The headers of `serve --add-headers` and `--proxy-set-headers` (ingress-nginx's ConfigMap
+/// `add-headers`, `proxy-set-headers`), for every Ingress: names lower case, values nginx
+/// templates resolved per location (ingress-nginx writes them unescaped, so nginx reads their
+/// variables).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GlobalHeaders {
+    /// Set on every response (`add-headers`).
+    pub response: TemplateHeaders,
+    /// Set on every request sent upstream (`proxy-set-headers`).
+    pub request: TemplateHeaders,
+}
+
+/// Headers by lower-case name, with nginx templates as values.
+pub type TemplateHeaders = Vec<(String, Template)>;
+
+/// The usable entries of the global header ConfigMap `key`, and one reason per entry left out.
+/// A missing ConfigMap sets nothing, as ingress-nginx only logs it; an entry it would write into
+/// nginx's configuration as is — a name that is not a header name, an empty value, a variable
+/// this controller cannot fill, `Host` upstream — is left out with a warning instead.
+pub fn global_headers<'c>(
+    key: &ObjectKey,
+    upstream: bool,
+    lookup: impl Fn(&ObjectKey) -> Option<&'c ConfigMap>,
+) -> (TemplateHeaders, Vec<(String, String)>) {
+    let Some(config_map) = lookup(key) else {
+        return (Vec::new(), vec![(String::new(), format!("ConfigMap {key} not found: no headers are set from it (ingress-nginx only logs this too)"))]);
+    };
+    let mut headers: TemplateHeaders = Vec::new();
+    let mut left_out = Vec::new();
+    for (name, value) in config_map.data.iter().flatten() {
+        let field = format!("data[{name}]");
+        let lower = name.to_ascii_lowercase();
+        let parsed = if !is_header_name(name) {
+            Err("not a header name (letters, digits, - and _)".to_string())
+        } else if value.trim().is_empty() {
+            Err("an empty value".to_string())
+        } else if upstream && lower == "host" {
+            Err("the Host sent upstream is the request's (upstream-vhost sets another per Ingress)".to_string())
+        } else if headers.len() >= MAX_GLOBAL_HEADERS {
+            Err(format!("more than {MAX_GLOBAL_HEADERS} headers"))
+        } else {
+            Template::parse(value, Allowed::Everything)
+        };
+        match parsed {
+            Ok(template) => headers.push((lower, template)),
+            Err(reason) => left_out.push((field, format!("{reason}; this header is not set"))),
+        }
+    }
+    (headers, left_out)
+}
+
+/// Most headers one global header ConfigMap sets.
+const MAX_GLOBAL_HEADERS: usize = 64;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -28,7 +28,9 @@ use crate::state::{ClusterState, ObjectKey};
 use super::auth::{self, AuthConfig};
 use super::annotations::{self, NginxAnnotations, NGINX_PREFIX, REWRITE_TARGET, USE_REGEX};
 use super::backends::{ingress_ref, Backends};
+use super::behaviour::NginxDefaults;
 use super::claims::{self, HostOwners, TlsClaims};
+use super::header_maps::GlobalHeaders;
 use super::{
     age_key, alias, auth_tls, canary, ciphers, header_maps, check_our_class_objects, covers, describe_match, ensure_compiles, fail_closed,
     for_backend, match_sort_key, normalize_host, passthrough, read_passwords, requested_tls_names, retain_used_clusters, route_for, shape,
@@ -80,6 +82,8 @@ pub(super) struct Translator<'s> {
     global_default: Option<ClusterName>,
     /// `--global-auth-*` (see [`auth::global`]); `Err`: flags the commands refuse at start.
     global_auth: Result<Option<AuthConfig>, String>,
+    /// `--add-headers` and `--proxy-set-headers`, read once for every Ingress.
+    global_headers: Arc<GlobalHeaders>,
 }
 
 /// One Ingress being collected: what its rules and paths share.
@@ -103,6 +107,23 @@ impl IngressScope<'_> {
         let codes = &self.nginx.upstream.custom_http_errors;
         (!codes.is_empty()).then_some(ErrorPages { codes, cluster: self.error_page_cluster.as_ref(), token })
     }
+}
+
+/// `--add-headers` and `--proxy-set-headers` (see [`header_maps::global_headers`]): what is left
+/// out is a warning on the ConfigMap.
+fn global_headers(state: &ClusterState, defaults: &NginxDefaults, diagnostics: &mut Diagnostics) -> GlobalHeaders {
+    let lookup = |key: &ObjectKey| state.config_maps.get(key).map(Arc::as_ref);
+    let mut read = |key: Option<&ObjectKey>, upstream: bool| {
+        let Some(key) = key else { return Vec::new() };
+        let (headers, left_out) = header_maps::global_headers(key, upstream, lookup);
+        let object = ObjectRef { kind: "ConfigMap".into(), namespace: key.namespace.clone(), name: key.name.clone() };
+        let flag = if upstream { "--proxy-set-headers" } else { "--add-headers" };
+        for (field, reason) in left_out {
+            diagnostics.push(object.clone(), field, Severity::Warning, format!("{flag}: {reason}"));
+        }
+        headers
+    };
+    GlobalHeaders { response: read(defaults.add_headers.as_ref(), false), request: read(defaults.proxy_set_headers.as_ref(), true) }
 }
 
 /// One rule's host, as its paths see it.
@@ -137,6 +158,7 @@ impl<'s> Translator<'s> {
         ours.sort_by_key(|(key, ingress)| age_key(ingress, key));
         let mut backends = Backends::new(state, options.refuse_local_endpoints);
         let global_default = options.default_backend_service.as_ref().and_then(|key| backends.global_default(key, &mut diagnostics));
+        let global_headers = Arc::new(global_headers(state, &options.defaults, &mut diagnostics));
         let translator = Translator {
             state,
             options,
@@ -163,6 +185,7 @@ impl<'s> Translator<'s> {
             passthrough_hosts: BTreeMap::new(),
             global_default,
             global_auth: auth::global(&options.defaults.global_auth),
+            global_headers,
         };
         (translator, ours)
     }
@@ -248,6 +271,7 @@ impl<'s> Translator<'s> {
     fn header_maps(&mut self, key: &ObjectKey, object: &ObjectRef, nginx: &mut NginxAnnotations) {
         let state = self.state;
         let lookup = move |key: &ObjectKey| state.config_maps.get(key).map(Arc::as_ref);
+        nginx.global_headers = Arc::clone(&self.global_headers);
         let mut failures = Vec::new();
         if let Some(reference) = &nginx.custom_headers_map {
             match header_maps::response_headers(reference, lookup, &self.options.defaults.global_allowed_response_headers) {

@@ -110,6 +110,17 @@ impl Template {
         HeaderValue(parts)
     }
 
+    /// The value when it has no variables at all.
+    pub fn literal(&self) -> Option<String> {
+        self.0.iter().try_fold(String::new(), |mut text, piece| match piece {
+            Piece::Value(ValuePart::Text(part)) => {
+                text.push_str(part);
+                Some(text)
+            }
+            _ => None,
+        })
+    }
+
     /// The text between the variables.
     pub fn texts(&self) -> impl Iterator<Item = &str> {
         self.0.iter().filter_map(|piece| match piece {

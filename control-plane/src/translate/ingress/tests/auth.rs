@@ -1,6 +1,6 @@
 //! External auth annotations -> the route's auth rule and the auth service's cluster.
 
-use crate::model::{AuthService, AuthTarget};
+use crate::model::{AuthService, AuthTarget, ValuePart};
 
 use super::*;
 
@@ -146,6 +146,70 @@ data: {X-Tenant: acme, X-Client: "$remote_addr"}
     let strict = translate(&state, &allowing(&["X-Frame-Options"]));
     assert_eq!(route_at(&strict, "headers.example", "/").action, RouteAction::respond(503, denied_body(503)));
     assert!(diagnostic_lines(&strict).iter().any(|l| l.contains("header X-Literal is not allowed: list it in --global-allowed-response-headers")));
+}
+
+/// `serve --add-headers` / `--proxy-set-headers` (ingress-nginx's ConfigMap `add-headers`,
+/// `proxy-set-headers`): every Ingress's responses and upstream requests get the ConfigMap's
+/// entries, below the headers an Ingress sets itself; entries nginx could not use are left out
+/// with a warning on the ConfigMap, and a missing ConfigMap sets nothing (a warning).
+#[test]
+fn global_header_configmaps_reach_every_ingress_below_its_own_headers() {
+    let config_maps = r#"
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: add, namespace: ingress-nginx}
+data: {X-Frame-Options: SAMEORIGIN, X-Served-To: "$remote_addr", X-Team: global, "bad name": x}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: set, namespace: ingress-nginx}
+data: {X-Upstream: "$namespace/$service_name", X-Team: global, Host: evil.example, X-Empty: ""}
+"#;
+    let yaml = [
+        config_maps.to_string(),
+        ingress("plain", "", &[rule("plain.example", &[path("/", "Prefix", "a", 80)])]),
+        ingress("own", &nginx(&[("configuration-snippet", "more_set_headers X-Team:own;\nproxy_set_header X-Team own;")]), &[rule("own.example", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat();
+    let state = state(&format!("{OUR_CLASS}{BACKENDS}{yaml}"));
+    let key = |name: &str| Some(ObjectKey::new("ingress-nginx", name));
+    let options = |add: &str, set: &str| TranslateOptions {
+        defaults: NginxDefaults { add_headers: key(add), proxy_set_headers: key(set), ..NginxDefaults::default() },
+        ..TranslateOptions::default()
+    };
+    let translation = translate(&state, &options("add", "set"));
+    let policy = |host: &str| {
+        let RouteAction::Forward(forward) = &route_at(&translation, host, "/").action else { panic!("{host} is served") };
+        translation.model.policies[&forward.policy].clone()
+    };
+    let formatted = |headers: &BTreeMap<String, HeaderValue>| -> Vec<(String, String)> { headers.iter().map(|(k, v)| (k.clone(), v.envoy_format())).collect() };
+    let plain = policy("plain.example");
+    let served_to = HeaderValue(vec![ValuePart::ClientAddress]).envoy_format();
+    let pairs = |items: &[(&str, &str)]| -> Vec<(String, String)> { items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+    assert_eq!(formatted(&plain.response_headers_set), pairs(&[("x-frame-options", "SAMEORIGIN"), ("x-served-to", &served_to), ("x-team", "global")]));
+    assert_eq!(formatted(&plain.request_headers), pairs(&[("x-team", "global"), ("x-upstream", "default/a")]), "location variables filled in; no Host, no empty value");
+    // The Ingress's own headers win; the filter's own answers get the literal ones only.
+    let own = policy("own.example");
+    assert_eq!(own.response_headers_set.get("x-team").map(HeaderValue::envoy_format).as_deref(), Some("own"));
+    assert_eq!(own.request_headers.get("x-team").map(HeaderValue::envoy_format).as_deref(), Some("own"));
+    let answer: Vec<(&str, &str)> = route_at(&translation, "plain.example", "/").answer_headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).collect();
+    assert_eq!(answer, [("x-frame-options", "SAMEORIGIN"), ("x-team", "global")], "a value that needs the request is left out of them");
+    let lines = diagnostic_lines(&translation);
+    for want in [
+        "warning: ConfigMap ingress-nginx/add: data[bad name]: --add-headers: not a header name",
+        "warning: ConfigMap ingress-nginx/set: data[Host]: --proxy-set-headers: the Host sent upstream is the request's",
+        "warning: ConfigMap ingress-nginx/set: data[X-Empty]: --proxy-set-headers: an empty value",
+    ] {
+        assert!(lines.iter().any(|l| l.starts_with(want)), "{want}\n{lines:#?}");
+    }
+    assert!(lines.iter().all(|l| !l.starts_with("error")), "{lines:#?}");
+
+    // A ConfigMap that does not exist: nothing set, a warning (ingress-nginx only logs it).
+    let missing = translate(&state, &options("nope", "set"));
+    let RouteAction::Forward(forward) = &route_at(&missing, "plain.example", "/").action else { panic!("served") };
+    assert!(missing.model.policies[&forward.policy].response_headers_set.is_empty());
+    assert!(diagnostic_lines(&missing).iter().any(|l| l.starts_with("warning: ConfigMap ingress-nginx/nope: --add-headers: ConfigMap ingress-nginx/nope not found")));
 }
 
 #[test]
