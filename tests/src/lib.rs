@@ -10,6 +10,7 @@
 //! - `apiserver`: a stand-in Kubernetes API server over real HTTP (list, watch, status, Events,
 //!   Leases) for running `serve --kubeconfig` end to end.
 //! - `backend`: spawn `echo-backend` processes on loopback, kill on drop; parse their answers.
+//! - `otlp`: a stand-in OpenTelemetry collector (OTLP/gRPC) recording the spans Envoy exports.
 //!
 //! This crate tests; it must not contain product logic.
 
@@ -18,4 +19,5 @@ pub mod apiserver;
 pub mod backend;
 pub mod envoy;
 pub mod gateway;
+pub mod otlp;
 pub mod paths;

@@ -602,6 +602,58 @@ fn add_headers_and_proxy_set_headers_configmaps_reach_every_ingress() {
     assert_eq!(get(gateway.http, "custom-header.test", "/", "").header("x-second"), None);
 }
 
+/// ingress-nginx's OpenTelemetry (ConfigMap `enable-opentelemetry`, `otlp-collector-host`/`-port`,
+/// `otel-service-name`): with `serve --enable-opentelemetry` and a collector, requests are traced —
+/// the backend gets a sampled `traceparent`, the spans reach the collector under the service name
+/// — except when the client's own `traceparent` says it is not sampled
+/// (`otel-sampler-parent-based`, on by default). The per-Ingress annotation is not applied (a
+/// warning): Envoy decides before the route is known.
+#[test]
+fn opentelemetry_traces_reach_the_collector() {
+    let app = backend("app", 79);
+    let collector = wasm_ingress_tests::otlp::OtlpCollector::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.extend([
+        annotated("traced", &[], "traced.test", &["/"]),
+        annotated("quiet", &[("enable-opentelemetry", "false")], "quiet.test", &["/"]),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let serve_args = [
+        "--enable-opentelemetry",
+        "--otlp-collector-host",
+        "127.0.0.1",
+        "--otlp-collector-port",
+        &collector.addr.port().to_string(),
+        "--otel-service-name",
+        "shop-edge",
+    ]
+    .map(String::from)
+    .to_vec();
+    let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..Default::default() }).unwrap();
+    let sampled = |host: &str, extra: &str| {
+        let answer = get(gateway.http, host, "/", extra);
+        assert_eq!(answer.status, 200, "{host}");
+        answer.echo().unwrap().headers.get("traceparent").map(|t| t.ends_with("-01"))
+    };
+    assert_eq!(sampled("traced.test", ""), Some(true));
+    assert_eq!(sampled("quiet.test", ""), Some(true), "enable-opentelemetry: false is not applied per Ingress");
+    assert!(gateway.control_plane_logs().contains("enable-opentelemetry]: not applied per Ingress"), "{}", gateway.control_plane_logs());
+    let unsampled_parent = "\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+    assert_eq!(sampled("traced.test", unsampled_parent), Some(false), "the parent decides");
+    let sampled_parent = "\r\ntraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    assert_eq!(sampled("traced.test", sampled_parent), Some(true));
+
+    // Envoy exports in batches (every 5 s at most).
+    wait_until(Duration::from_secs(30), || Ok(collector.exports().iter().any(|e| e.contains("traced.test")))).unwrap_or_else(|_| {
+        panic!("no span for traced.test: {:?}\n{}", collector.exports().len(), gateway.envoy.logs())
+    });
+    let exports = collector.exports();
+    assert!(exports.iter().all(|e| e.path == "/opentelemetry.proto.collector.trace.v1.TraceService/Export"), "{exports:?}");
+    assert!(exports.iter().any(|e| e.contains("shop-edge")), "otel-service-name");
+    assert!(exports.iter().any(|e| e.contains("0af7651916cd43dd8448eb211c80319c") || e.message.windows(16).any(|w| w == [0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c])), "the sampled parent's trace");
+}
+
 /// ingress-nginx's e2e test `connection.go`: `connection-proxy-header: keep-alive` reaches the
 /// backend as `Connection: keep-alive`; without it the backend gets no `Connection` header, as
 /// behind ingress-nginx with upstream keepalive.

@@ -117,7 +117,16 @@ fn global_auth_setting(key: &str, value: &str, flags: &mut GlobalAuthFlags) -> (
 }
 
 /// The settings read as booleans (Go's `strconv.ParseBool`, as ingress-nginx reads its ConfigMap).
-const BOOLEAN_SETTINGS: [&str; 7] = ["ssl-redirect", "force-ssl-redirect", "hsts", "hsts-include-subdomains", "hsts-preload", "service-upstream", "global-auth-always-set-cookie"];
+const BOOLEAN_SETTINGS: [&str; 8] = [
+    "ssl-redirect",
+    "force-ssl-redirect",
+    "hsts",
+    "hsts-include-subdomains",
+    "hsts-preload",
+    "service-upstream",
+    "global-auth-always-set-cookie",
+    "otel-sampler-parent-based",
+];
 
 /// A setting's value as its flag takes it: a boolean as `true` / `false`.
 fn flag_value(key: &str, value: &str) -> String {
@@ -202,6 +211,8 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         },
         "use-gzip" | "enable-brotli" => listener_flag(value, &format!("`serve --{key}` compresses responses with Envoy's compressor")),
         key if COMPRESSION_TUNING.contains(&key) => compression_flag(key, value),
+        "enable-opentelemetry" => listener_flag(value, "`serve --enable-opentelemetry` traces every Ingress (the annotation is not applied per Ingress)"),
+        key if TRACING_SETTINGS.contains(&key) => compression_flag(key, &flag_value(key, value)),
         // ingress-nginx's own default asks for nothing to carry over, read here or not.
         key if super::nginx_defaults::is_default(key, value) => (Class::Same, "ingress-nginx's default value".into()),
         "enable-real-ip" => listener_flag(value, "`serve --trusted-proxy-hops N` reads the client address from X-Forwarded-For (N: the proxies in front of Envoy)"),
@@ -246,6 +257,10 @@ fn listener_flag(value: &str, flag: &str) -> (Class, String) {
     }
 }
 
+/// ingress-nginx's OpenTelemetry settings that are `serve` flags of the same name.
+const TRACING_SETTINGS: [&str; 6] =
+    ["otlp-collector-host", "otlp-collector-port", "otel-service-name", "otel-sampler", "otel-sampler-ratio", "otel-sampler-parent-based"];
+
 /// The ConfigMap keys that tune compression, each the `serve` flag of the same name.
 const COMPRESSION_TUNING: [&str; 6] = ["gzip-level", "gzip-min-length", "gzip-types", "brotli-level", "brotli-min-length", "brotli-types"];
 
@@ -261,6 +276,8 @@ fn listener_serve_flag(key: &str, value: &str, class: Class) -> Option<String> {
         "disable-access-log" | "disable-http-access-log" => Some("--disable-access-log".into()),
         "enable-underscores-in-headers" => Some("--headers-with-underscores=allow".into()),
         key if COMPRESSION_TUNING.contains(&key) => Some(serve_flag(key, value)),
+        "enable-opentelemetry" => Some("--enable-opentelemetry".into()),
+        key if TRACING_SETTINGS.contains(&key) => Some(serve_flag(key, &flag_value(key, value))),
         _ => listener_value(key, value),
     }
 }
@@ -379,6 +396,9 @@ mod tests {
             ("limit-conn-status-code", "429", Class::Same),
             ("proxy-next-upstream-timeout", "30", Class::Same),
             ("add-headers", "ingress-nginx/security-headers", Class::Same),
+            ("enable-opentelemetry", "true", Class::Differs),
+            ("otlp-collector-host", "otel-collector.observability", Class::Differs),
+            ("otel-sampler-ratio", "0.01", Class::Same),
             ("proxy-set-headers", "bare-name", Class::Differs),
             ("proxy-next-upstream-timeout", "soon", Class::Differs),
             ("limit-req-status-code", "503", Class::Same),
@@ -417,6 +437,23 @@ mod tests {
         assert_eq!(
             flags(&[("keep-alive", "30"), ("client-header-timeout", "20s"), ("http2-max-concurrent-streams", "128")]),
             ["--request-headers-timeout=20s", "--connection-idle-timeout=30s"]
+        );
+        assert_eq!(
+            flags(&[
+                ("enable-opentelemetry", "true"),
+                ("otlp-collector-host", "otel.observability.svc"),
+                ("otel-sampler", "TraceIdRatioBased"),
+                ("otel-sampler-parent-based", "False"),
+                ("otel-service-name", "nginx"),
+                ("add-headers", "ingress-nginx/security-headers"),
+            ]),
+            [
+                "--add-headers=ingress-nginx/security-headers",
+                "--enable-opentelemetry",
+                "--otel-sampler=TraceIdRatioBased",
+                "--otel-sampler-parent-based=false",
+                "--otlp-collector-host=otel.observability.svc"
+            ]
         );
         let no_auth = read_pairs(&[("no-auth-locations", "/.well-known/acme-challenge, /healthz")]);
         assert_eq!((no_auth.settings[0].class, no_auth.defaults.no_auth_locations), (Class::Same, vec!["/.well-known/acme-challenge".to_string(), "/healthz".to_string()]));

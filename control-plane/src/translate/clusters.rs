@@ -79,6 +79,16 @@ pub fn mirror_cluster(mirror: &crate::model::Mirror, listeners: (SocketAddr, Soc
     external_cluster(mirror.service.mirror_cluster_name(), &mirror.service, listeners, edge)
 }
 
+/// A gRPC service outside Kubernetes' Services (the OTLP collector): `host` resolved by DNS (or an
+/// address), spoken to over HTTP/2 in plaintext.
+pub fn grpc_cluster(name: &str, host: &str, port: u16, edge: &EdgeSettings) -> Cluster {
+    let service = AuthService { tls: false, target: AuthTarget::Dns { host: host.to_string(), port } };
+    let unused = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut cluster = external_cluster(ClusterName::from(name), &service, (unused, unused), edge);
+    cluster.typed_extension_protocol_options.insert(HTTP_PROTOCOL_OPTIONS.to_string(), pack_any(http2_options()));
+    cluster
+}
+
 /// A cluster outside Kubernetes' Services: a DNS name (or address), or Envoy's own listener.
 fn external_cluster(name: ClusterName, service: &AuthService, listeners: (SocketAddr, SocketAddr), edge: &EdgeSettings) -> Cluster {
     let (discovery, address, sni) = match &service.target {

@@ -149,6 +149,9 @@ pub struct EdgeSettings {
     /// Response compression (ingress-nginx's `use-gzip`, `enable-brotli` and their settings).
     #[command(flatten)]
     pub compression: super::compression::CompressionSettings,
+    /// Tracing (ingress-nginx's OpenTelemetry settings).
+    #[command(flatten)]
+    pub tracing: super::otel::TracingSettings,
 }
 
 impl Default for EdgeSettings {
@@ -169,6 +172,7 @@ impl Default for EdgeSettings {
             use_proxy_protocol: false,
             disable_access_log: false,
             compression: Default::default(),
+            tracing: Default::default(),
         }
     }
 }

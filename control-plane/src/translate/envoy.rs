@@ -175,6 +175,7 @@ pub fn build_except(model: &Model, settings: &ListenerSettings, prebuilt: impl F
         .map(|mirror| (mirror.service.mirror_cluster_name(), mirror))
         .collect();
     clusters.extend(mirrors.values().map(|m| clusters::mirror_cluster(m, own_listeners, &settings.edge)));
+    clusters.extend(settings.edge.tracing.collector_cluster(&settings.edge));
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
     EnvoyResources {
         listeners,
@@ -498,6 +499,7 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
         }],
         access_log: if edge.disable_access_log { Vec::new() } else { vec![stdout_access_log()] },
         local_reply_config: Some(crate::translate::local_reply::local_reply_config()),
+        tracing: edge.tracing.http_tracing(),
         ..Default::default()
     }
 }

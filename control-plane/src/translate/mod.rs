@@ -10,5 +10,6 @@ pub mod error_pages;
 pub mod envoy;
 pub mod ingress;
 pub mod local_reply;
+pub mod otel;
 pub mod ratelimit;
 pub mod routes;

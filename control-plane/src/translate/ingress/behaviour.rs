@@ -31,6 +31,7 @@ pub const NAMES: &[&str] = &[
     "app-root",
     "connection-proxy-header",
     "enable-access-log",
+    "enable-opentelemetry",
     "force-ssl-redirect",
     "from-to-www-redirect",
     "permanent-redirect",
@@ -365,6 +366,11 @@ impl Behaviour {
             ..Behaviour::default()
         };
         reader.send_timeout(behaviour.read_timeout);
+        if reader.get("enable-opentelemetry").is_some() {
+            let message = "not applied per Ingress: Envoy decides whether to trace a request before the filter picks its route, so \
+                           serve --enable-opentelemetry (with --otlp-collector-host) traces every Ingress or none";
+            reader.note("enable-opentelemetry", Severity::Warning, message.into());
+        }
         if behaviour.stream_request_body {
             reader.note(
                 "proxy-request-buffering",

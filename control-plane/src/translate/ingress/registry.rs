@@ -114,7 +114,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("enable-cors", Differs),
     entry("enable-global-auth", Applied),
     entry("enable-modsecurity", NotYet),
-    entry("enable-opentelemetry", NotYet),
+    entry("enable-opentelemetry", Differs),
     entry("enable-opentracing", NotYet),
     entry("enable-owasp-core-rules", NotYet),
     entry("enable-rewrite-log", NoEffect),
