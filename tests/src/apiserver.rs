@@ -28,7 +28,9 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
+
+use crate::loopback::LoopbackServer;
 
 /// The collections the control plane reads and writes: (API prefix, plural resource, kind).
 const COLLECTIONS: &[(&str, &str, &str)] = &[
@@ -96,23 +98,24 @@ struct Inner {
 pub struct ApiServer {
     pub addr: SocketAddr,
     inner: Arc<Mutex<Inner>>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: LoopbackServer,
 }
 
 impl ApiServer {
     /// Listen on a free 127.0.0.1 port and serve from a thread of its own.
     pub fn start() -> anyhow::Result<ApiServer> {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-        let addr = listener.local_addr()?;
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let (shutdown, stopped) = oneshot::channel();
         let served = Arc::clone(&inner);
-        let thread = std::thread::Builder::new()
-            .name("stand-in-apiserver".into())
-            .spawn(move || runtime.block_on(accept(listener, served, stopped)))?;
-        Ok(ApiServer { addr, inner, shutdown: Some(shutdown), thread: Some(thread) })
+        let server = LoopbackServer::start("stand-in-apiserver", move |stream| {
+            let inner = Arc::clone(&served);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| handle(Arc::clone(&inner), request));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        })?;
+        Ok(ApiServer { addr: server.addr, inner, _server: server })
     }
 
     /// A kubeconfig (YAML) pointing at this server over plain HTTP, default namespace `default`.
@@ -189,14 +192,9 @@ impl ApiServer {
 }
 
 impl Drop for ApiServer {
+    /// Watch streams end first, so their connections close; the server stops after.
     fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
         self.close_watches();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -361,29 +359,6 @@ impl ApiPath {
 }
 
 type Body = BoxBody<Bytes, Infallible>;
-
-async fn accept(listener: tokio::net::TcpListener, inner: Arc<Mutex<Inner>>, mut stopped: oneshot::Receiver<()>) {
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                // Out of file descriptors and the like: wait rather than spin on the error.
-                Err(_) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut stopped => return,
-        };
-        let inner = Arc::clone(&inner);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| handle(Arc::clone(&inner), request));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
 
 async fn handle(inner: Arc<Mutex<Inner>>, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let (parts, body) = request.into_parts();

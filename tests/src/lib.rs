@@ -10,6 +10,7 @@
 //! - `apiserver`: a stand-in Kubernetes API server over real HTTP (list, watch, status, Events,
 //!   Leases) for running `serve --kubeconfig` end to end.
 //! - `backend`: spawn `echo-backend` processes on loopback, kill on drop; parse their answers.
+//! - `loopback`: a stand-in server's thread, runtime and accept loop on 127.0.0.1.
 //! - `otlp`: a stand-in OpenTelemetry collector (OTLP/gRPC) recording the spans Envoy exports.
 //!
 //! This crate tests; it must not contain product logic.
@@ -19,5 +20,6 @@ pub mod apiserver;
 pub mod backend;
 pub mod envoy;
 pub mod gateway;
+pub mod loopback;
 pub mod otlp;
 pub mod paths;

@@ -13,7 +13,8 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response};
-use tokio::sync::oneshot;
+
+use crate::loopback::LoopbackServer;
 
 /// One request the collector received.
 #[derive(Debug, Clone)]
@@ -35,61 +36,29 @@ impl Export {
 pub struct OtlpCollector {
     pub addr: SocketAddr,
     exports: Arc<Mutex<Vec<Export>>>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: LoopbackServer,
 }
 
 impl OtlpCollector {
     /// Listen on a free 127.0.0.1 port, serving from a thread of its own.
     pub fn start() -> anyhow::Result<OtlpCollector> {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-        let addr = listener.local_addr()?;
         let exports = Arc::new(Mutex::new(Vec::new()));
-        let (shutdown, stopped) = oneshot::channel();
         let recorded = Arc::clone(&exports);
-        let thread = std::thread::Builder::new()
-            .name("stand-in-otlp-collector".into())
-            .spawn(move || runtime.block_on(accept(listener, recorded, stopped)))?;
-        Ok(OtlpCollector { addr, exports, shutdown: Some(shutdown), thread: Some(thread) })
+        let server = LoopbackServer::start("stand-in-otlp-collector", move |stream| {
+            let exports = Arc::clone(&recorded);
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| handle(Arc::clone(&exports), request));
+                let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        })?;
+        Ok(OtlpCollector { addr: server.addr, exports, _server: server })
     }
 
     /// Every request received so far.
     pub fn exports(&self) -> Vec<Export> {
         self.exports.lock().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-}
-
-impl Drop for OtlpCollector {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-async fn accept(listener: tokio::net::TcpListener, exports: Arc<Mutex<Vec<Export>>>, mut stopped: oneshot::Receiver<()>) {
-    loop {
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(_) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut stopped => return,
-        };
-        let exports = Arc::clone(&exports);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| handle(Arc::clone(&exports), request));
-            let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
     }
 }
 

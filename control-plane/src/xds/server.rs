@@ -3,8 +3,8 @@
 //! Each Envoy stream gets its own task that waits on two inputs — Envoy's next request and the
 //! next published snapshot — feeds them to the state machine, sends the responses it returns, and
 //! logs/counts its events; while Envoy stands by a rejection, a third input is the timer that
-//! sends the rejected responses again (1 s, doubling to a minute). Any number of Envoys may connect. Streams end when Envoy disconnects or
-//! when the snapshot channel closes (shutdown). Both ADS protocols are served: state of the world
+//! sends the rejected responses again (1 s, doubling to a minute). Any number of Envoys may
+//! connect. Streams end when Envoy disconnects or when the snapshot channel closes (shutdown). Both ADS protocols are served: state of the world
 //! (`api_type: GRPC`) and delta (`DELTA_GRPC`, our bootstrap's default), the second as a
 //! translation around the first (`delta`).
 //!
