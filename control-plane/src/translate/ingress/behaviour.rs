@@ -402,9 +402,9 @@ impl Behaviour {
         policy
     }
 
-    /// The tries of `policy` that nginx makes within its `proxy-next-upstream-timeout` when every
-    /// try is a connection that times out after `connect_timeout`: nginx tries the next endpoint
-    /// only while less than that time has passed since the first try began. Envoy has no clock on
+    /// `tries`, capped at what nginx makes within its `proxy-next-upstream-timeout` when every try
+    /// is a connection that times out after `connect_timeout`: nginx tries the next endpoint only
+    /// while less than that time has passed since the first try began. Envoy has no clock on
     /// retries, so the count stands in for it (exact for connections that time out; refused
     /// connections, which fail at once, get no more tries than that either).
     pub fn tries_within_timeout(&self, defaults: &NginxDefaults, tries: u32, connect_timeout: Duration) -> u32 {
