@@ -198,10 +198,8 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
                     .into(),
             ),
         },
-        "limit-req-status-code" => parsed(value, &mut defaults.limit_req_status_code, |v| v.parse().ok().filter(|c| (400..=599).contains(c))),
-        "limit-conn-status-code" => {
-            parsed(value, &mut defaults.limit_conn_status_code, |v| v.parse().ok().filter(|c| (400..=599).contains(c)))
-        }
+        "limit-req-status-code" => parsed(value, &mut defaults.limit_req_status_code, limit_status),
+        "limit-conn-status-code" => parsed(value, &mut defaults.limit_conn_status_code, limit_status),
         "proxy-redirect-from" | "proxy-redirect-to" | "proxy-cookie-domain" | "proxy-cookie-path" => match value {
             "off" => (Class::Same, String::new()),
             _ => (
@@ -210,9 +208,8 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
             ),
         },
         "use-gzip" | "enable-brotli" => listener_flag(value, &format!("`serve --{key}` compresses responses with Envoy's compressor")),
-        key if COMPRESSION_TUNING.contains(&key) => compression_flag(key, value),
         "enable-opentelemetry" => listener_flag(value, "`serve --enable-opentelemetry` traces every Ingress (the annotation is not applied per Ingress)"),
-        key if TRACING_SETTINGS.contains(&key) => compression_flag(key, &flag_value(key, value)),
+        key if NAMED_LISTENER_SETTINGS.contains(&key) => named_listener_setting(key, &flag_value(key, value)),
         // ingress-nginx's own default asks for nothing to carry over, read here or not.
         key if super::nginx_defaults::is_default(key, value) => (Class::Same, "ingress-nginx's default value".into()),
         "enable-real-ip" => listener_flag(value, "`serve --trusted-proxy-hops N` reads the client address from X-Forwarded-For (N: the proxies in front of Envoy)"),
@@ -248,6 +245,11 @@ fn parsed<T>(value: &str, into: &mut T, parse: impl Fn(&str) -> Option<T>) -> (C
     }
 }
 
+/// A limit's answer (`limit-req-status-code`, `limit-conn-status-code`): 400 to 599.
+fn limit_status(value: &str) -> Option<u16> {
+    value.parse().ok().filter(|code| (400..=599).contains(code))
+}
+
 /// A boolean setting of the listeners rather than of Ingresses (read as Go's `ParseBool`, as
 /// ingress-nginx reads its ConfigMap; another value is its default, off): same while off.
 fn listener_flag(value: &str, flag: &str) -> (Class, String) {
@@ -257,15 +259,25 @@ fn listener_flag(value: &str, flag: &str) -> (Class, String) {
     }
 }
 
-/// ingress-nginx's OpenTelemetry settings that are `serve` flags of the same name.
-const TRACING_SETTINGS: [&str; 6] =
-    ["otlp-collector-host", "otlp-collector-port", "otel-service-name", "otel-sampler", "otel-sampler-ratio", "otel-sampler-parent-based"];
-
-/// The ConfigMap keys that tune compression, each the `serve` flag of the same name.
-const COMPRESSION_TUNING: [&str; 6] = ["gzip-level", "gzip-min-length", "gzip-types", "brotli-level", "brotli-min-length", "brotli-types"];
+/// Listener settings that are `serve` flags of the same name: compression tuning and
+/// OpenTelemetry's collector and sampler.
+const NAMED_LISTENER_SETTINGS: [&str; 12] = [
+    "gzip-level",
+    "gzip-min-length",
+    "gzip-types",
+    "brotli-level",
+    "brotli-min-length",
+    "brotli-types",
+    "otlp-collector-host",
+    "otlp-collector-port",
+    "otel-service-name",
+    "otel-sampler",
+    "otel-sampler-ratio",
+    "otel-sampler-parent-based",
+];
 
 /// The `serve` flag that gives a listener setting the ConfigMap turns on (see [`listener_flag`]
-/// and [`compression_flag`]); `None` where it is off, at its default, or needs a number only the
+/// and [`named_listener_setting`]); `None` where it is off, at its default, or needs a number only the
 /// operator knows (`use-forwarded-headers`: `--trusted-proxy-hops N`).
 fn listener_serve_flag(key: &str, value: &str, class: Class) -> Option<String> {
     if class != Class::Differs {
@@ -275,9 +287,8 @@ fn listener_serve_flag(key: &str, value: &str, class: Class) -> Option<String> {
         "use-proxy-protocol" | "use-gzip" | "enable-brotli" => Some(format!("--{key}")),
         "disable-access-log" | "disable-http-access-log" => Some("--disable-access-log".into()),
         "enable-underscores-in-headers" => Some("--headers-with-underscores=allow".into()),
-        key if COMPRESSION_TUNING.contains(&key) => Some(serve_flag(key, value)),
         "enable-opentelemetry" => Some("--enable-opentelemetry".into()),
-        key if TRACING_SETTINGS.contains(&key) => Some(serve_flag(key, &flag_value(key, value))),
+        key if NAMED_LISTENER_SETTINGS.contains(&key) => Some(serve_flag(key, &flag_value(key, value))),
         _ => listener_value(key, value),
     }
 }
@@ -293,9 +304,9 @@ fn listener_value(key: &str, value: &str) -> Option<String> {
     }
 }
 
-/// A compression setting: ingress-nginx's default (`nginx_defaults`) is the flag's, another value
-/// is the flag's to give.
-fn compression_flag(key: &str, value: &str) -> (Class, String) {
+/// A setting of [`NAMED_LISTENER_SETTINGS`]: ingress-nginx's default (`nginx_defaults`) is the
+/// flag's, another value is the flag's to give.
+fn named_listener_setting(key: &str, value: &str) -> (Class, String) {
     match value.is_empty() || super::nginx_defaults::is_default(key, value) {
         true => (Class::Same, String::new()),
         false => (Class::Differs, format!("a setting of the listeners here: {}", serve_flag(key, value))),

@@ -5,9 +5,10 @@
 //! descriptor keyed by the client address with its value left blank, so Envoy keeps a token bucket
 //! per address it sees (an LRU of [`MAX_CLIENTS`]), `burst` tokens refilled with `requests` per
 //! second or minute; the route's own bucket is never consumed. Past the limit Envoy answers the
-//! policy's status, ingress-nginx's `limit-req-status-code` (503 unless `serve` says otherwise). The address is the connection manager's view of the
-//! client, nginx's `$remote_addr`. The filter sits after the wasm filter, whose choice of route
-//! its per-route setting follows; its own configuration enforces nothing.
+//! policy's status, ingress-nginx's `limit-req-status-code` (503 unless `serve` says otherwise).
+//! The address is the connection manager's view of the client, nginx's `$remote_addr`. The filter
+//! sits after the wasm filter, whose choice of route its per-route setting follows; its own
+//! configuration enforces nothing.
 //!
 //! Exempt clients (`limit-allowlist`): the RBAC filter before this one judges the address against
 //! shadow rules (see `translate::access`) and leaves its verdict in dynamic metadata; the
