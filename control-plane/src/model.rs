@@ -286,8 +286,10 @@ pub struct AffinityCookie {
     /// `Secure` on plain HTTP too (`session-cookie-secure`); over HTTPS it always is, as
     /// ingress-nginx marks it.
     pub secure: bool,
-    /// `affinity-mode: persistent`: the cookie names the endpoint itself (Envoy's stateful
-    /// session), so a client keeps it while it exists, whatever endpoints are added; otherwise
+    /// `affinity-mode: persistent` or `session-cookie-change-on-failure: "true"`: the cookie
+    /// names the endpoint itself (Envoy's stateful session), so a client keeps it while it
+    /// exists, whatever endpoints are added, and a request tried again elsewhere re-points it;
+    /// otherwise
     /// (`balanced`) the cookie is hashed onto the ring, and scaling moves some clients.
     pub persistent: bool,
 }

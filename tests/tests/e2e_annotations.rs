@@ -169,6 +169,7 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
         with_tls(annotated("missing-secret", &[], "nosecret.test", &["/"]), "nosecret.test", "does-not-exist"),
         annotated("forced", &[("force-ssl-redirect", "true")], "forcesslredirect.bar.com", &["/"]),
         annotated("forced-slash", &[("force-ssl-redirect", "true"), ("preserve-trailing-slash", "true")], "slash.bar.com", &["/"]),
+        annotated("port-in-redirect", &[("force-ssl-redirect", "true"), ("use-port-in-redirects", "true")], "portinredirect.test", &["/"]),
         annotated("approot", &[("app-root", "/foo")], "approot.bar.com", &["/"]),
         annotated("permanent", &[("permanent-redirect", "http://redirect.example.com")], "permanent.test", &["/"]),
         annotated("permanent-code", &[("permanent-redirect", "http://redirect.example.com"), ("permanent-redirect-code", "308")], "permanent-code.test", &["/"]),
@@ -192,6 +193,9 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
         ("unlisted.test", "/x", 308, "https://unlisted.test/x".into()),
         ("forcesslredirect.bar.com", "/", 308, "https://forcesslredirect.bar.com".into()),
         ("slash.bar.com", "/", 308, "https://slash.bar.com/".into()),
+        // use-port-in-redirects: ingress-nginx's HTTPS port, 443, written out.
+        ("portinredirect.test:8080", "/a/?q=1", 308, "https://portinredirect.test:443/a/?q=1".into()),
+        ("portinredirect.test", "/a/", 308, "https://portinredirect.test:443/a".into()),
         ("approot.bar.com", "/", 302, "http://approot.bar.com/foo".into()),
         ("approot.bar.com", "/?a=b", 302, "http://approot.bar.com/foo".into()),
         ("permanent.test", "/any/path?x=1", 301, "http://redirect.example.com".into()),
@@ -606,7 +610,8 @@ fn add_headers_and_proxy_set_headers_configmaps_reach_every_ingress() {
 /// `otel-service-name`): with `serve --enable-opentelemetry` and a collector, requests are traced —
 /// the backend gets a sampled `traceparent`, the spans reach the collector under the service name
 /// — except when the client's own `traceparent` says it is not sampled
-/// (`otel-sampler-parent-based`, on by default). The per-Ingress annotation is not applied (a
+/// (`otel-sampler-parent-based`, on by default), and except that the client's context is dropped
+/// with `--opentelemetry-trust-incoming-span false`. The per-Ingress annotation is not applied (a
 /// warning): Envoy decides before the route is known.
 #[test]
 fn opentelemetry_traces_reach_the_collector() {
@@ -630,7 +635,7 @@ fn opentelemetry_traces_reach_the_collector() {
     ]
     .map(String::from)
     .to_vec();
-    let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..Default::default() }).unwrap();
+    let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args: serve_args.clone(), ..Default::default() }).unwrap();
     let sampled = |host: &str, extra: &str| {
         let answer = get(gateway.http, host, "/", extra);
         assert_eq!(answer.status, 200, "{host}");
@@ -652,6 +657,17 @@ fn opentelemetry_traces_reach_the_collector() {
     assert!(exports.iter().all(|e| e.path == "/opentelemetry.proto.collector.trace.v1.TraceService/Export"), "{exports:?}");
     assert!(exports.iter().any(|e| e.contains("shop-edge")), "otel-service-name");
     assert!(exports.iter().any(|e| e.contains("0af7651916cd43dd8448eb211c80319c") || e.message.windows(16).any(|w| w == [0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c])), "the sampled parent's trace");
+    drop(gateway);
+
+    // ConfigMap `opentelemetry-trust-incoming-span: "false"`: the client's trace context is
+    // dropped, so its unsampled parent neither decides nor is continued.
+    let serve_args = [&serve_args[..], &["--opentelemetry-trust-incoming-span".into(), "false".into()]].concat();
+    let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..Default::default() }).unwrap();
+    let answer = get(gateway.http, "traced.test", "/", &format!("{unsampled_parent}\r\ntracestate: vendor=client"));
+    let headers = &answer.echo().unwrap().headers;
+    let traceparent = headers.get("traceparent").expect("Envoy's own traceparent");
+    assert!(traceparent.ends_with("-01") && !traceparent.contains("0af7651916cd43dd8448eb211c80319c"), "{traceparent}");
+    assert_eq!(headers.get("tracestate").map(String::as_str).unwrap_or_default(), "", "the client's tracestate is not passed on (Envoy's tracer sends an empty one)");
 }
 
 /// ingress-nginx's e2e test `connection.go`: `connection-proxy-header: keep-alive` reaches the

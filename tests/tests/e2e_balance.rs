@@ -13,6 +13,8 @@
 //! - `upstream-hash-by-subset` (size 3) against six backends: one URI reaches exactly three of
 //!   them, as ingress-nginx's "should connect to the same subset of pods", and different URIs
 //!   reach both subsets; a client's own subset header changes nothing.
+//! - `session-cookie-change-on-failure`: when the sticky endpoint goes down, `"true"` sets the
+//!   cookie again for the endpoint that answered, `"false"` keeps it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -279,4 +281,77 @@ fn persistent_affinity_keeps_a_client_on_its_endpoint_while_endpoints_are_added(
     for _ in 0..5 {
         assert_eq!(get(Some(&renewed)).1, backend, "the new cookie sticks");
     }
+}
+
+/// `session-cookie-change-on-failure`, after ingress-nginx's `sticky.lua`: once the sticky
+/// endpoint refuses connections, a request carrying its cookie is answered by the other endpoint
+/// and, with `"true"`, the cookie is set again for that one, which the client then stays on
+/// (balanced mode here). With `"false"` (the default) the request is answered there too (nginx
+/// would try the sticky endpoint again, a documented difference) and the cookie is kept.
+#[test]
+fn session_cookie_change_on_failure_moves_the_client_to_the_endpoint_that_answered() {
+    let mut backends = vec![
+        EchoBackend::spawn("pod211", Ipv4Addr::new(127, 0, 0, 211)).unwrap(),
+        EchoBackend::spawn("pod212", Ipv4Addr::new(127, 0, 0, 212)).unwrap(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "pool", &[("http", 80)], &backends.iter().collect::<Vec<_>>());
+    let sticky = |change: &'static str| [("affinity", "cookie"), ("affinity-mode", "balanced"), ("session-cookie-change-on-failure", change)];
+    objects.push(ingress("moves", &sticky("true"), "moves.test", "/"));
+    objects.push(ingress("stays", &sticky("false"), "stays.test", "/"));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let port = gateway.http.port();
+    // (status, backend, Set-Cookie's name=value)
+    let get = |host: &str, cookie: Option<&str>| {
+        runtime.block_on(async {
+            let mut request = http.get(format!("http://127.0.0.1:{port}/")).header("Host", host);
+            if let Some(cookie) = cookie {
+                request = request.header("Cookie", cookie);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let set_cookie = response.headers().get("set-cookie").map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
+            (status, Echo::parse(&response.bytes().await.unwrap()).map(|e| e.backend).unwrap_or_default(), set_cookie)
+        })
+    };
+    let (status, sticky_backend, moves_cookie) = get("moves.test", None);
+    assert_eq!(status, 200);
+    let moves_cookie = moves_cookie.expect("a sticky cookie");
+    for _ in 0..3 {
+        assert_eq!(get("moves.test", Some(&moves_cookie)), (200, sticky_backend.clone(), None));
+    }
+    // A balanced cookie of `stays.test` on the same endpoint: its hash part chosen, its backend
+    // part the one the controller sets.
+    let (_, _, issued) = get("stays.test", None);
+    let backend_part = issued.expect("a sticky cookie").split_once('|').expect("hash|backend").1.to_string();
+    let stays_cookie = (0..64)
+        .map(|k| format!("INGRESSCOOKIE=key{k}|{backend_part}"))
+        .find(|cookie| get("stays.test", Some(cookie)).1 == sticky_backend)
+        .expect("a hash key on the sticky endpoint");
+    assert_eq!(get("stays.test", Some(&stays_cookie)), (200, sticky_backend.clone(), None));
+
+    // The sticky endpoint goes down; it is still listed, so its connections are refused.
+    backends.retain(|backend| backend.name != sticky_backend);
+    let other = backends[0].name.clone();
+    let mut answered = None;
+    for _ in 0..50 {
+        match get("moves.test", Some(&moves_cookie)) {
+            (200, backend, set_cookie) => {
+                answered = Some((backend, set_cookie));
+                break;
+            }
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    let (backend, renewed) = answered.expect("answered once the sticky endpoint is down");
+    assert_eq!(backend, other);
+    let renewed = renewed.expect("with \"true\" the cookie is set again for the endpoint that answered");
+    assert_ne!(renewed, moves_cookie);
+    for _ in 0..3 {
+        assert_eq!(get("moves.test", Some(&renewed)), (200, other.clone(), None), "the client stays where it was moved");
+    }
+    assert_eq!(get("stays.test", Some(&stays_cookie)), (200, other.clone(), None), "with \"false\" the cookie is kept");
 }

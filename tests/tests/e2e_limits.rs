@@ -28,6 +28,11 @@ fn ingress(name: &str, annotations: &[(&str, &str)], host: &str) -> Value {
 /// The statuses of `count` requests sent at once (one after another on one connection) by the
 /// client address `source` to `host`.
 fn burst(gateway: &Gateway, source: Ipv4Addr, host: &str, count: usize) -> Vec<u16> {
+    burst_answers(gateway, source, host, count).into_iter().map(|(status, _)| status).collect()
+}
+
+/// [`burst`]'s statuses with each answer's body.
+fn burst_answers(gateway: &Gateway, source: Ipv4Addr, host: &str, count: usize) -> Vec<(u16, String)> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let client = reqwest::Client::builder()
@@ -36,11 +41,13 @@ fn burst(gateway: &Gateway, source: Ipv4Addr, host: &str, count: usize) -> Vec<u
             .resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)))
             .build()
             .unwrap();
-        let mut statuses = Vec::new();
+        let mut answers = Vec::new();
         for _ in 0..count {
-            statuses.push(client.get(gateway.http_url(host, "/")).send().await.unwrap().status().as_u16());
+            let response = client.get(gateway.http_url(host, "/")).send().await.unwrap();
+            let status = response.status().as_u16();
+            answers.push((status, response.text().await.unwrap()));
         }
-        statuses
+        answers
     })
 }
 
@@ -53,7 +60,9 @@ fn limit_rps_limits_each_client_like_ingress_nginx() {
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();
 
-    let first = burst(&gateway, Ipv4Addr::new(127, 0, 0, 2), "limited.test", 8);
+    let answers = burst_answers(&gateway, Ipv4Addr::new(127, 0, 0, 2), "limited.test", 8);
+    assert_eq!(answers[7].1, "503 Service Temporarily Unavailable\n", "nginx's page, not Envoy's local_rate_limited");
+    let first: Vec<u16> = answers.into_iter().map(|(status, _)| status).collect();
     assert_eq!(first.iter().filter(|s| **s == 200).count(), 3, "the bucket holds rps × multiplier: {first:?}");
     assert!(first[..3].iter().all(|s| *s == 200) && first[3..].iter().all(|s| *s == 503), "{first:?}");
     let other = burst(&gateway, Ipv4Addr::new(127, 0, 0, 3), "limited.test", 3);
@@ -74,8 +83,10 @@ fn limit_status_codes_set_the_answer_past_the_limits() {
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let serve_args = ["--limit-req-status-code", "429", "--limit-conn-status-code", "429"].map(String::from).to_vec();
     let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..Default::default() }).unwrap();
-    let statuses = burst(&gateway, Ipv4Addr::new(127, 0, 0, 2), "limited.test", 4);
+    let answers = burst_answers(&gateway, Ipv4Addr::new(127, 0, 0, 2), "limited.test", 4);
+    let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
     assert_eq!(statuses, [200, 200, 429, 429]);
+    assert_eq!(answers[3].1, "429 Too Many Requests\n", "nginx's page for the status");
     let answers = concurrent_answers(&gateway, Ipv4Addr::new(127, 0, 0, 3), "capped.test", 5, 1500);
     let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
     assert_eq!(statuses, [200, 200, 429, 429, 429]);

@@ -117,15 +117,17 @@ fn global_auth_setting(key: &str, value: &str, flags: &mut GlobalAuthFlags) -> (
 }
 
 /// The settings read as booleans (Go's `strconv.ParseBool`, as ingress-nginx reads its ConfigMap).
-const BOOLEAN_SETTINGS: [&str; 8] = [
+const BOOLEAN_SETTINGS: [&str; 10] = [
     "ssl-redirect",
     "force-ssl-redirect",
+    "use-port-in-redirects",
     "hsts",
     "hsts-include-subdomains",
     "hsts-preload",
     "service-upstream",
     "global-auth-always-set-cookie",
     "otel-sampler-parent-based",
+    "opentelemetry-trust-incoming-span",
 ];
 
 /// A setting's value as its flag takes it: a boolean as `true` / `false`.
@@ -149,6 +151,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
     match key {
         "ssl-redirect" => boolean(value, &mut defaults.ssl_redirect),
         "force-ssl-redirect" => boolean(value, &mut defaults.force_ssl_redirect),
+        "use-port-in-redirects" => boolean(value, &mut defaults.use_port_in_redirects),
         "hsts" => boolean(value, &mut defaults.hsts),
         "hsts-include-subdomains" => boolean(value, &mut defaults.hsts_include_subdomains),
         "hsts-preload" => boolean(value, &mut defaults.hsts_preload),
@@ -261,7 +264,7 @@ fn listener_flag(value: &str, flag: &str) -> (Class, String) {
 
 /// Listener settings that are `serve` flags of the same name: compression tuning and
 /// OpenTelemetry's collector and sampler.
-const NAMED_LISTENER_SETTINGS: [&str; 12] = [
+const NAMED_LISTENER_SETTINGS: [&str; 13] = [
     "gzip-level",
     "gzip-min-length",
     "gzip-types",
@@ -274,6 +277,7 @@ const NAMED_LISTENER_SETTINGS: [&str; 12] = [
     "otel-sampler",
     "otel-sampler-ratio",
     "otel-sampler-parent-based",
+    "opentelemetry-trust-incoming-span",
 ];
 
 /// The `serve` flag that gives a listener setting the ConfigMap turns on (see [`listener_flag`]
@@ -457,10 +461,12 @@ mod tests {
                 ("otel-sampler-parent-based", "False"),
                 ("otel-service-name", "nginx"),
                 ("add-headers", "ingress-nginx/security-headers"),
+                ("opentelemetry-trust-incoming-span", "f"),
             ]),
             [
                 "--add-headers=ingress-nginx/security-headers",
                 "--enable-opentelemetry",
+                "--opentelemetry-trust-incoming-span=false",
                 "--otel-sampler=TraceIdRatioBased",
                 "--otel-sampler-parent-based=false",
                 "--otlp-collector-host=otel.observability.svc"

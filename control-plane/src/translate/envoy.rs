@@ -474,9 +474,14 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
         path_with_escaped_slashes_action: edge.path_with_escaped_slashes_action(),
         // Before any filter and before routing: no client can send the internal cluster header,
         // even if the wasm filter were skipped (the filter removes it too).
-        // A trusted load balancer's X-Forwarded-Port is kept (see `append_x_forwarded_port`).
+        // A trusted load balancer's X-Forwarded-Port is kept (see `append_x_forwarded_port`), and
+        // an untrusted client's trace context is dropped before Envoy's tracer reads it.
         early_header_mutation_extensions: vec![early_header_mutation(
-            &EARLY_REMOVED_HEADERS.into_iter().filter(|h| edge.trusted_proxy_hops == 0 || *h != "x-forwarded-port").collect::<Vec<_>>(),
+            &EARLY_REMOVED_HEADERS
+                .into_iter()
+                .filter(|h| edge.trusted_proxy_hops == 0 || *h != "x-forwarded-port")
+                .chain(edge.tracing.untrusted_headers().iter().copied())
+                .collect::<Vec<_>>(),
         )],
         // X-Forwarded-Port: the port the client connected to (ingress-nginx sends it upstream; the
         // filter's from-to-www redirect writes it). Behind a trusted load balancer its own is kept

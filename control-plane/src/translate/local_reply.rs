@@ -5,14 +5,17 @@
 //! connection attempt that times out (`proxy-connect-timeout`) is nginx's 504 Gateway Time-out, as
 //! is an upstream that does not answer in time; a Service without ready endpoints stays 503
 //! (ingress-nginx's default backend answers it so). Each has nginx's status line as body, like the
-//! filter's own answers. Typed config only: one `LocalReplyConfig` on the HTTP connection manager,
+//! filter's own answers, and so has the answer of Envoy's local rate limit past `limit-rps` (its
+//! status, `limit-req-status-code`, kept: Envoy's own body is `local_rate_limited`). Typed config only: one `LocalReplyConfig` on the HTTP connection manager,
 //! matching on Envoy's response flags (the filter's own answers carry none) and, for the connect
 //! timeout, which Envoy flags `UF` like any connection failure, on its response code details
 //! through Envoy's CEL access-log filter. Mappers run on Envoy's local replies only, never on an
 //! upstream's answer, so the forward path pays nothing for them.
 
-use envoy_types::pb::envoy::config::accesslog::v3::{access_log_filter, AccessLogFilter, ExtensionFilter, ResponseFlagFilter};
-use envoy_types::pb::envoy::config::core::v3::{data_source, DataSource};
+use envoy_types::pb::envoy::config::accesslog::v3::{
+    access_log_filter, comparison_filter, AccessLogFilter, AndFilter, ComparisonFilter, ExtensionFilter, ResponseFlagFilter, StatusCodeFilter,
+};
+use envoy_types::pb::envoy::config::core::v3::{data_source, DataSource, RuntimeUInt32};
 use envoy_types::pb::envoy::extensions::access_loggers::filters::cel::v3::ExpressionFilter;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{LocalReplyConfig, ResponseMapper};
 use envoy_types::pb::envoy::config::accesslog::v3::extension_filter::ConfigType;
@@ -28,6 +31,10 @@ pub const GATEWAY_TIMEOUT_BODY: &str = "504 Gateway Time-out\n";
 /// The response code details of a stream whose upstream connection attempt timed out (the last
 /// try's, after retries too): `upstream_reset_before_response_started{connection_timeout}`.
 const CONNECT_TIMEOUT_EXPRESSION: &str = "response.code_details.contains('{connection_timeout')";
+
+/// The response code details of Envoy's local rate limit's answer. Not its response flag (`RL`):
+/// the filter sets that only after its local reply, so mappers do not see it.
+const RATE_LIMITED_EXPRESSION: &str = "response.code_details == 'local_rate_limited'";
 
 /// Which of Envoy's local replies a mapper rewrites.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,34 +55,66 @@ const MAPPINGS: [(Failure, u32, &str); 4] = [
     (Failure::Flags(&["UT"]), 504, GATEWAY_TIMEOUT_BODY),
 ];
 
-/// The HTTP connection manager's local reply mappers.
+/// The statuses `limit-req-status-code` takes (400–599) for which nginx has a page.
+fn rate_limit_statuses() -> impl Iterator<Item = u16> {
+    (400..600).filter(|status| !wasm_ingress_filter::decision::status_body(*status).is_empty())
+}
+
+/// The HTTP connection manager's local reply mappers: [`MAPPINGS`], then one per status a rate
+/// limit may answer, which keeps the status and sets its page.
 pub fn local_reply_config() -> LocalReplyConfig {
-    let mappers = MAPPINGS
-        .iter()
-        .map(|(failure, status, body)| ResponseMapper {
-            filter: Some(AccessLogFilter { filter_specifier: Some(filter(*failure)) }),
-            status_code: Some(UInt32Value { value: *status }),
-            body: Some(DataSource { specifier: Some(data_source::Specifier::InlineString(body.to_string())), ..Default::default() }),
-            ..Default::default()
-        })
-        .collect();
-    LocalReplyConfig { mappers, ..Default::default() }
+    let failures = MAPPINGS.iter().map(|(failure, status, body)| mapper(filter(*failure), Some(*status), body));
+    let rate_limited = rate_limit_statuses().map(|status| {
+        let both = AndFilter { filters: vec![selecting(cel(RATE_LIMITED_EXPRESSION)), selecting(answered(status))] };
+        mapper(access_log_filter::FilterSpecifier::AndFilter(both), None, wasm_ingress_filter::decision::status_body(status))
+    });
+    LocalReplyConfig { mappers: failures.chain(rate_limited).collect(), ..Default::default() }
+}
+
+/// A mapper of the local replies `selects` picks: to `status` (`None`: kept) with `body`.
+fn mapper(selects: access_log_filter::FilterSpecifier, status: Option<u32>, body: &str) -> ResponseMapper {
+    ResponseMapper {
+        filter: Some(selecting(selects)),
+        status_code: status.map(|value| UInt32Value { value }),
+        body: Some(DataSource { specifier: Some(data_source::Specifier::InlineString(body.to_string())), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+fn selecting(specifier: access_log_filter::FilterSpecifier) -> AccessLogFilter {
+    AccessLogFilter { filter_specifier: Some(specifier) }
+}
+
+/// Selects replies with any of `flags`.
+fn flagged(flags: &[&str]) -> access_log_filter::FilterSpecifier {
+    access_log_filter::FilterSpecifier::ResponseFlagFilter(ResponseFlagFilter { flags: flags.iter().map(|f| f.to_string()).collect() })
+}
+
+/// Selects replies with status `status` (Envoy sets a local reply's status before its mappers
+/// run). The runtime key is Envoy's required name for the value; nothing sets it.
+fn answered(status: u16) -> access_log_filter::FilterSpecifier {
+    let comparison = ComparisonFilter {
+        op: comparison_filter::Op::Eq as i32,
+        value: Some(RuntimeUInt32 { default_value: u32::from(status), runtime_key: format!("wasm_ingress.rate_limited_{status}") }),
+    };
+    access_log_filter::FilterSpecifier::StatusCodeFilter(StatusCodeFilter { comparison: Some(comparison) })
 }
 
 /// The access-log filter that selects `failure`.
 fn filter(failure: Failure) -> access_log_filter::FilterSpecifier {
     match failure {
-        Failure::Flags(flags) => access_log_filter::FilterSpecifier::ResponseFlagFilter(ResponseFlagFilter {
-            flags: flags.iter().map(|f| f.to_string()).collect(),
-        }),
-        Failure::Expression(expression) => {
-            let config = ExpressionFilter { expression: expression.to_string(), ..Default::default() };
-            access_log_filter::FilterSpecifier::ExtensionFilter(ExtensionFilter {
-                name: "envoy.access_loggers.extension_filters.cel".into(),
-                config_type: Some(ConfigType::TypedConfig(pack_any(config))),
-            })
-        }
+        Failure::Flags(flags) => flagged(flags),
+        Failure::Expression(expression) => cel(expression),
     }
+}
+
+/// Selects replies for which the CEL `expression` over the stream's attributes is true.
+fn cel(expression: &str) -> access_log_filter::FilterSpecifier {
+    let config = ExpressionFilter { expression: expression.to_string(), ..Default::default() };
+    access_log_filter::FilterSpecifier::ExtensionFilter(ExtensionFilter {
+        name: "envoy.access_loggers.extension_filters.cel".into(),
+        config_type: Some(ConfigType::TypedConfig(pack_any(config))),
+    })
 }
 
 #[cfg(test)]
@@ -102,6 +141,7 @@ mod tests {
         let rows: Vec<(String, u32, String)> = local_reply_config()
             .mappers
             .iter()
+            .take(MAPPINGS.len())
             .map(|m| {
                 let Some(data_source::Specifier::InlineString(body)) = m.body.clone().unwrap().specifier else { panic!() };
                 (selects(m), m.status_code.unwrap().value, body)
@@ -117,5 +157,23 @@ mod tests {
                 row("UT", 504, "504 Gateway Time-out\n"),
             ]
         );
+    }
+
+    #[test]
+    fn rate_limited_answers_keep_their_status_and_get_nginx_s_page_for_it() {
+        let mappers = &local_reply_config().mappers[MAPPINGS.len()..];
+        let statuses: Vec<u16> = rate_limit_statuses().collect();
+        assert_eq!(mappers.len(), statuses.len());
+        assert!(statuses.contains(&503) && statuses.contains(&429) && !statuses.contains(&418), "{statuses:?}");
+        for (mapper, status) in mappers.iter().zip(statuses) {
+            assert_eq!(mapper.status_code, None, "the status stays the policy's");
+            let Some(access_log_filter::FilterSpecifier::AndFilter(both)) = mapper.filter.clone().unwrap().filter_specifier else { panic!() };
+            let [details, code] = [&both.filters[0], &both.filters[1]].map(|f| f.filter_specifier.clone().unwrap());
+            assert_eq!(details, cel("response.code_details == 'local_rate_limited'"));
+            let access_log_filter::FilterSpecifier::StatusCodeFilter(code) = code else { panic!() };
+            assert_eq!(code.comparison.unwrap().value.unwrap().default_value, u32::from(status));
+            let Some(data_source::Specifier::InlineString(body)) = mapper.body.clone().unwrap().specifier else { panic!() };
+            assert_eq!(body, wasm_ingress_filter::decision::status_body(status));
+        }
     }
 }

@@ -11,6 +11,9 @@
 //! Sampling follows ingress-nginx's sampler: `AlwaysOn` (its default), `AlwaysOff` or
 //! `TraceIdRatioBased` at `otel-sampler-ratio`; with `otel-sampler-parent-based` (its default) an
 //! incoming `traceparent` decides instead when it has one, as Envoy's parent-based sampler does.
+//! With `opentelemetry-trust-incoming-span: "false"` the client's `traceparent` and `tracestate`
+//! are dropped before Envoy reads them (the connection managers' early header mutation, which
+//! runs before tracing): every request starts its own trace, as nginx's module then does.
 
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::core::v3::{grpc_service, GrpcService, TypedExtensionConfig};
@@ -65,6 +68,10 @@ pub struct TracingSettings {
     /// (`otel-sampler-parent-based`).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub otel_sampler_parent_based: bool,
+    /// A client's `traceparent` continues its trace (`opentelemetry-trust-incoming-span`);
+    /// `false`: it is dropped and every request starts a trace of its own.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub opentelemetry_trust_incoming_span: bool,
 }
 
 impl Default for TracingSettings {
@@ -77,6 +84,7 @@ impl Default for TracingSettings {
             otel_sampler: Sampler::AlwaysOn,
             otel_sampler_ratio: 10_000,
             otel_sampler_parent_based: true,
+            opentelemetry_trust_incoming_span: true,
         }
     }
 }
@@ -95,6 +103,15 @@ impl TracingSettings {
     /// The collector's host, when tracing is on.
     fn collector(&self) -> Option<&str> {
         self.otlp_collector_host.as_deref().filter(|_| self.enable_opentelemetry)
+    }
+
+    /// The trace context headers a client may not send, dropped before Envoy reads them: those of
+    /// W3C Trace Context when tracing is on and incoming spans are not trusted.
+    pub fn untrusted_headers(&self) -> &'static [&'static str] {
+        match self.collector().is_some() && !self.opentelemetry_trust_incoming_span {
+            true => &["traceparent", "tracestate"],
+            false => &[],
+        }
     }
 
     /// The connection managers' tracing, when it is on.
@@ -188,6 +205,14 @@ mod tests {
         assert_eq!(TracingSettings::default().collector_cluster(&EdgeSettings::default()), None);
         let off = TracingSettings { enable_opentelemetry: false, ..settings(Sampler::AlwaysOn, true) };
         assert_eq!((off.http_tracing(), off.collector_cluster(&EdgeSettings::default())), (None, None));
+    }
+
+    #[test]
+    fn an_untrusted_client_s_trace_context_is_dropped_only_while_tracing() {
+        let untrusted = |tracing: TracingSettings| TracingSettings { opentelemetry_trust_incoming_span: false, ..tracing }.untrusted_headers();
+        assert_eq!(untrusted(settings(Sampler::AlwaysOn, true)), ["traceparent", "tracestate"]);
+        assert!(settings(Sampler::AlwaysOn, true).untrusted_headers().is_empty(), "trusted by default");
+        assert!(untrusted(TracingSettings::default()).is_empty(), "tracing off: the headers pass on, as in ingress-nginx");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub const NAMES: &[&str] = &[
     "affinity",
     "affinity-mode",
     "load-balance",
+    "session-cookie-change-on-failure",
     "session-cookie-domain",
     "session-cookie-expires",
     "session-cookie-max-age",
@@ -232,8 +233,27 @@ fn cookie(reader: &mut Reader<'_>) -> Hashing {
         }
     }
     let secure = reader.get("session-cookie-secure").map(str::trim).and_then(super::behaviour::go_bool) == Some(true);
-    let persistent = affinity_mode(reader);
+    let persistent = affinity_mode(reader) | change_on_failure(reader);
     Hashing::Cookie { name, path, max_age, expires, attributes, secure, persistent }
+}
+
+/// `session-cookie-change-on-failure` (Go's `ParseBool`; anything else is `false`, as ingress-nginx
+/// ignores it). When a request fails on the sticky endpoint and is tried on another, ingress-nginx
+/// sets the cookie again for the endpoint that answered. Envoy's stateful session does exactly
+/// that with a cookie naming the endpoint, so `true` gives the cookie of `affinity-mode:
+/// persistent` in either mode: balanced mode then keeps a client on its endpoint while endpoints
+/// are added, where ingress-nginx's ring would move some clients (`docs/annotations.md`).
+fn change_on_failure(reader: &mut Reader<'_>) -> bool {
+    match reader.get("session-cookie-change-on-failure").map(str::trim) {
+        None | Some("") => false,
+        Some(value) => match super::behaviour::go_bool(value) {
+            Some(on) => on,
+            None => {
+                reader.note("session-cookie-change-on-failure", Severity::Warning, format!("must be \"true\" or \"false\", not {value:?}; treated as \"false\" (as ingress-nginx)"));
+                false
+            }
+        },
+    }
 }
 
 /// `affinity-mode`: `persistent`, else `balanced` (ingress-nginx's default; another value is
@@ -365,17 +385,30 @@ mod tests {
 
     #[test]
     fn affinity_mode_is_balanced_unless_persistent() {
-        let persistent = |mode: Option<&str>| {
-            let mut pairs = vec![("affinity", "cookie")];
-            pairs.extend(mode.map(|mode| ("affinity-mode", mode)));
-            let annotations = pairs.iter().map(|(k, v)| (format!("nginx.ingress.kubernetes.io/{k}"), v.to_string())).collect();
-            let (balancing, notes) = parse(&annotations);
-            let Some(HashOn::AffinityCookie(cookie)) = balancing.hash.map(|hash| hash.on("/")) else { panic!() };
-            (cookie.persistent, notes.len())
-        };
+        let persistent = |mode: Option<&str>| sticky(&[mode.map(|mode| ("affinity-mode", mode))]);
         assert_eq!(persistent(None), (false, 0));
         assert_eq!(persistent(Some("balanced")), (false, 0));
         assert_eq!(persistent(Some(" persistent ")), (true, 0));
         assert_eq!(persistent(Some("Persistent")), (false, 1), "case-sensitive, as ingress-nginx validates it");
+    }
+
+    #[test]
+    fn change_on_failure_gives_the_cookie_that_names_the_endpoint_in_either_mode() {
+        let on_failure = |mode: &str, change: &str| sticky(&[Some(("affinity-mode", mode)), Some(("session-cookie-change-on-failure", change))]);
+        assert_eq!(on_failure("balanced", "true"), (true, 0));
+        assert_eq!(on_failure("balanced", "True"), (true, 0), "Go's ParseBool");
+        assert_eq!(on_failure("persistent", "true"), (true, 0));
+        assert_eq!(on_failure("balanced", "false"), (false, 0));
+        assert_eq!(on_failure("persistent", "false"), (true, 0), "persistent stays persistent");
+        assert_eq!(on_failure("balanced", "yes"), (false, 1), "not a Go boolean: false, with a warning");
+    }
+
+    /// `affinity: cookie` with `pairs`: (whether the cookie names the endpoint, diagnostics).
+    fn sticky(pairs: &[Option<(&str, &str)>]) -> (bool, usize) {
+        let pairs = [("affinity", "cookie")].into_iter().chain(pairs.iter().flatten().copied());
+        let annotations = pairs.map(|(k, v)| (format!("nginx.ingress.kubernetes.io/{k}"), v.to_string())).collect();
+        let (balancing, notes) = parse(&annotations);
+        let Some(HashOn::AffinityCookie(cookie)) = balancing.hash.map(|hash| hash.on("/")) else { panic!() };
+        (cookie.persistent, notes.len())
     }
 }

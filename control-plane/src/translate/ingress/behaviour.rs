@@ -33,6 +33,7 @@ pub const NAMES: &[&str] = &[
     "enable-access-log",
     "enable-opentelemetry",
     "force-ssl-redirect",
+    "opentelemetry-trust-incoming-span",
     "from-to-www-redirect",
     "permanent-redirect",
     "permanent-redirect-code",
@@ -49,6 +50,7 @@ pub const NAMES: &[&str] = &[
     "temporal-redirect",
     "temporal-redirect-code",
     "upstream-vhost",
+    "use-port-in-redirects",
     "x-forwarded-prefix",
 ];
 
@@ -72,6 +74,11 @@ pub struct NginxDefaults {
     /// port), for an HTTPS listener clients do not reach on 443. Default: no port (443).
     #[arg(long)]
     pub https_redirect_port: Option<u16>,
+    /// Write the HTTPS port in every HTTPS redirect, `:443` included, unless an Ingress says
+    /// `use-port-in-redirects: "false"` (ConfigMap `use-port-in-redirects`; the port is
+    /// `--https-redirect-port`, else 443, as ingress-nginx's `--https-port`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub use_port_in_redirects: bool,
     /// Status of the HTTPS and from-to-www redirects: 301, 302, 307 or 308 (`http-redirect-code`).
     #[arg(long, default_value_t = 308, value_parser = parse_http_redirect_code)]
     pub http_redirect_code: u16,
@@ -208,6 +215,7 @@ impl Default for NginxDefaults {
             ssl_redirect: true,
             force_ssl_redirect: false,
             https_redirect_port: None,
+            use_port_in_redirects: false,
             http_redirect_code: 308,
             proxy_body_size: BodySize(Some(1024 * 1024)),
             proxy_read_timeout: 60,
@@ -315,6 +323,8 @@ pub struct Behaviour {
     /// `force-ssl-redirect`; `None`: the default (`--force-ssl-redirect`).
     pub force_ssl_redirect: Option<bool>,
     pub preserve_trailing_slash: bool,
+    /// `use-port-in-redirects`; `None`: the default (`--use-port-in-redirects`).
+    pub use_port_in_redirects: Option<bool>,
     /// `app-root`: the path `GET /` is sent to (302).
     pub app_root: Option<String>,
     /// `permanent-redirect` / `temporal-redirect`: answered instead of the backend.
@@ -352,6 +362,7 @@ impl Behaviour {
             ssl_redirect: reader.boolean("ssl-redirect"),
             force_ssl_redirect: reader.boolean("force-ssl-redirect"),
             preserve_trailing_slash: reader.boolean("preserve-trailing-slash").unwrap_or(false),
+            use_port_in_redirects: reader.boolean("use-port-in-redirects"),
             app_root: reader.app_root(),
             from_to_www: reader.strict_boolean("from-to-www-redirect").unwrap_or(false),
             body_size: reader.body_size(),
@@ -370,6 +381,11 @@ impl Behaviour {
             let message = "not applied per Ingress: Envoy decides whether to trace a request before the filter picks its route, so \
                            serve --enable-opentelemetry (with --otlp-collector-host) traces every Ingress or none";
             reader.note("enable-opentelemetry", Severity::Warning, message.into());
+        }
+        if reader.get("opentelemetry-trust-incoming-span").is_some() {
+            let message = "not applied per Ingress: Envoy reads a request's trace context before the filter picks its route, so \
+                           serve --opentelemetry-trust-incoming-span applies to every Ingress";
+            reader.note("opentelemetry-trust-incoming-span", Severity::Warning, message.into());
         }
         if behaviour.stream_request_body {
             reader.note(
@@ -428,9 +444,11 @@ impl Behaviour {
             status: defaults.http_redirect_code,
             location: Location::FromRequest {
                 scheme: Some("https".into()),
-                host: match defaults.https_redirect_port {
-                    Some(port) if port != 443 => HostPart::RequestHostWithPort(port),
-                    _ => HostPart::RequestHost,
+                host: match (self.use_port_in_redirects.unwrap_or(defaults.use_port_in_redirects), defaults.https_redirect_port) {
+                    // ingress-nginx's `lua_ingress.lua`: `https://host:<https port><uri>`.
+                    (true, port) => HostPart::RequestHostWithPort(port.unwrap_or(443)),
+                    (false, Some(port)) if port != 443 => HostPart::RequestHostWithPort(port),
+                    (false, _) => HostPart::RequestHost,
                 },
                 path: PathPart::RequestUri { trim_trailing_slash: !self.preserve_trailing_slash },
             },

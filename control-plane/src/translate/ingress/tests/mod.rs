@@ -1203,6 +1203,35 @@ fn ssl_redirect_default_and_code_come_from_the_configmap_flags() {
 }
 
 #[test]
+fn use_port_in_redirects_writes_the_https_port_into_the_https_redirect() {
+    let with_port = |port: u16| {
+        let mut redirect = https(308, true);
+        if let Some(Redirect { location: Location::FromRequest { host, .. }, .. }) = redirect.as_mut() {
+            *host = HostPart::RequestHostWithPort(port);
+        }
+        redirect
+    };
+    let yaml = [
+        tls_redirect_ingress("port", &nginx(&[("use-port-in-redirects", "true")]), "port.example.com", &[path("/", "Prefix", "a", 80)]),
+        tls_redirect_ingress("plain", "", "plain.example.com", &[path("/", "Prefix", "a", 80)]),
+        tls_redirect_ingress("off", &nginx(&[("use-port-in-redirects", "false")]), "off.example.com", &[path("/", "Prefix", "a", 80)]),
+    ]
+    .concat();
+    let translate_with = |defaults: NginxDefaults| {
+        let options = TranslateOptions { defaults, ..TranslateOptions::default() };
+        let translation = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{yaml}")), &options);
+        ["port", "plain", "off"].map(|host| route_at(&translation, &format!("{host}.example.com"), "/").https_redirect.clone())
+    };
+    // ingress-nginx's `https://host:443/uri` (its HTTPS port), or `--https-redirect-port`'s.
+    assert_eq!(translate_with(NginxDefaults::default()), [with_port(443), https(308, true), https(308, true)]);
+    let moved = NginxDefaults { https_redirect_port: Some(8443), ..NginxDefaults::default() };
+    assert_eq!(translate_with(moved), [with_port(8443), with_port(8443), with_port(8443)]);
+    // ConfigMap `use-port-in-redirects: "true"`: every Ingress unless it says "false".
+    let all = NginxDefaults { use_port_in_redirects: true, ..NginxDefaults::default() };
+    assert_eq!(translate_with(all), [with_port(443), with_port(443), https(308, true)]);
+}
+
+#[test]
 fn app_root_and_explicit_redirects() {
     let translation = run(&[
         ingress("root", &nginx(&[("app-root", "/app1")]), &[rule("root.example.com", &[path("/other", "Prefix", "a", 80)])]),
