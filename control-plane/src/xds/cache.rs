@@ -135,6 +135,16 @@ impl Snapshot {
         self.types.get(&resource_type).map(|t| t.version.as_str())
     }
 
+    /// Whether the snapshot has a resource of `resource_type` for each of `names` (sorted, as a
+    /// `BTreeMap`'s keys): one walk beside its own sorted names.
+    pub fn holds_all<'a>(&self, resource_type: ResourceType, mut names: impl Iterator<Item = &'a String>) -> bool {
+        let mut held = self.types.get(&resource_type).map(|t| t.resources.keys()).into_iter().flatten().peekable();
+        names.all(|name| {
+            while held.next_if(|h| *h < name).is_some() {}
+            held.next_if(|h| *h == name).is_some()
+        })
+    }
+
     /// The content hash of one resource, if the snapshot has it.
     pub fn resource_hash(&self, resource_type: ResourceType, name: &str) -> Option<[u8; 32]> {
         Some(self.types.get(&resource_type)?.resources.get(name)?.hash)
@@ -182,21 +192,30 @@ impl Snapshot {
     /// else those of `names` that exist (a requested name we do not have is simply absent, as in
     /// state-of-the-world xDS). `None` if the type is not built yet.
     pub fn select(&self, resource_type: ResourceType, names: Option<&BTreeSet<String>>) -> Option<Selection> {
+        self.select_where(resource_type, names, |_, _| true)
+    }
+
+    /// [`Snapshot::select`] holding only the resources `keep` says yes to (by name and content
+    /// hash), the others never copied; the version stays the whole selection's, which is what
+    /// the client holds once it applied them.
+    pub fn select_where(
+        &self,
+        resource_type: ResourceType,
+        names: Option<&BTreeSet<String>>,
+        keep: impl Fn(&str, &[u8; 32]) -> bool,
+    ) -> Option<Selection> {
         let snapshot = self.types.get(&resource_type)?;
-        let Some(names) = names else {
-            return Some(Selection {
-                version: snapshot.version.clone(),
-                names: snapshot.resources.keys().cloned().collect(),
-                resources: snapshot.resources.values().map(|r| r.resource.clone()).collect(),
-            });
+        let chosen: Vec<(&String, &Arc<HashedResource>)> = match names {
+            None => snapshot.resources.iter().collect(),
+            Some(names) => names.iter().filter_map(|name| snapshot.resources.get_key_value(name)).collect(),
         };
-        let chosen: Vec<(&String, &Arc<HashedResource>)> =
-            names.iter().filter_map(|name| snapshot.resources.get_key_value(name)).collect();
-        Some(Selection {
-            version: content_version(chosen.iter().map(|(name, r)| (name.as_str(), &r.hash))),
-            names: chosen.iter().map(|(name, _)| (*name).clone()).collect(),
-            resources: chosen.into_iter().map(|(_, r)| r.resource.clone()).collect(),
-        })
+        let version = match names {
+            None => snapshot.version.clone(),
+            Some(_) => content_version(chosen.iter().map(|(name, r)| (name.as_str(), &r.hash))),
+        };
+        let (names, resources) =
+            chosen.into_iter().filter(|(name, r)| keep(name, &r.hash)).map(|(name, r)| (name.clone(), r.resource.clone())).unzip();
+        Some(Selection { version, names, resources })
     }
 }
 
@@ -217,13 +236,6 @@ impl Selection {
 }
 
 impl Selection {
-    /// This selection with only the resources `keep` says yes to (by name); the version stays the
-    /// whole selection's, which is what the client holds once it applied them.
-    pub fn only(self, keep: impl Fn(&str) -> bool) -> Selection {
-        let (names, resources) = self.names.into_iter().zip(self.resources).filter(|(name, _)| keep(name)).unzip();
-        Selection { version: self.version, names, resources }
-    }
-
     /// This selection with its resources replaced one for one (same names, same order), versioned
     /// over the new content: a route configuration merged for make-before-break (see `stream`).
     pub fn with_resources(self, resources: Vec<Any>) -> Selection {
@@ -327,6 +339,28 @@ mod tests {
         assert_ne!(a.version(ResourceType::Endpoint), d.version(ResourceType::Endpoint), "name changed");
         assert_eq!(a.version(ResourceType::Listener), d.version(ResourceType::Listener), "untouched type");
         assert_eq!(a.version(ResourceType::Endpoint).map(str::len), Some(16));
+    }
+
+    #[test]
+    fn holds_all_checks_sorted_names_against_the_snapshot_s() {
+        let snapshot = endpoints(vec![named("b", b"1"), named("d", b"2"), named("f", b"3")]);
+        let holds = |names: &[&str]| {
+            let names: BTreeSet<String> = names.iter().map(|n| n.to_string()).collect();
+            snapshot.holds_all(ResourceType::Endpoint, names.iter())
+        };
+        let cases: [(&[&str], bool); 7] = [
+            (&[], true),
+            (&["b", "d", "f"], true),
+            (&["d"], true),
+            (&["f"], true),
+            (&["a"], false),
+            (&["b", "c"], false),
+            (&["d", "g"], false),
+        ];
+        for (names, expected) in cases {
+            assert_eq!(holds(names), expected, "{names:?}");
+        }
+        assert!(!snapshot.holds_all(ResourceType::Cluster, [String::from("b")].iter()), "a type it does not have");
     }
 
     #[test]

@@ -330,26 +330,52 @@ impl StreamState {
         selection.with_resources(merged)
     }
 
-    /// The load assignments of `selection` Envoy was not sent yet as they are (all of them when
-    /// `force`d or after [`StreamState::sent_endpoints`] was cleared), recorded as sent.
-    fn endpoint_changes(&mut self, selection: Selection, force: bool) -> Selection {
+    /// The load assignments Envoy asks for, holding only those it was not sent yet as they are
+    /// (all of them when `force`d or after [`StreamState::sent_endpoints`] was cleared).
+    fn endpoint_selection(&self, force: bool) -> Option<Selection> {
+        let sent = &self.sent_endpoints;
+        let unsent = |name: &str, hash: &[u8; 32]| force || sent.get(name) != Some(hash);
+        self.snapshot.select_where(ResourceType::Endpoint, self.requested(ResourceType::Endpoint), unsent)
+    }
+
+    /// Record the load assignments of `selection` as sent (after forgetting all when `force`d);
+    /// only what Envoy still asks for and still exists is remembered.
+    fn record_endpoints(&mut self, selection: &Selection, force: bool) {
         if force {
             self.sent_endpoints.clear();
         }
         let snapshot = Arc::clone(&self.snapshot);
         let hash = |name: &str| snapshot.resource_hash(ResourceType::Endpoint, name);
-        let sent = &self.sent_endpoints;
-        let changes = selection.only(|name| hash(name).is_none_or(|hash| sent.get(name) != Some(&hash)));
-        // Only what Envoy still asks for and still exists is remembered.
         let requested = self.requested(ResourceType::Endpoint).cloned();
         self.sent_endpoints
             .retain(|name, _| requested.as_ref().is_none_or(|names| names.contains(name)) && hash(name).is_some());
-        for name in &changes.names {
+        for name in &selection.names {
             if let Some(hash) = hash(name) {
                 self.sent_endpoints.insert(name.clone(), hash);
             }
         }
-        changes
+    }
+
+    /// Whether Envoy was last sent what [`StreamState::respond`] would send for `resource_type`
+    /// now, known without building it: the same names at the snapshot's version of them. At
+    /// 10 000 Ingresses, building the clusters and load assignments of each snapshot only to find
+    /// them unchanged took 6 of the 9 ms between a route table's snapshot and its push.
+    fn unchanged(&self, resource_type: ResourceType) -> bool {
+        let Some(sent) = self.types.get(&resource_type).and_then(|state| state.sent.as_ref()) else { return false };
+        let requested = self.requested(resource_type);
+        let same_names = requested.map_or(sent.names.is_empty(), |names| *names == sent.names);
+        same_names && !self.may_retain(resource_type) && self.snapshot.selection_version(resource_type, requested).is_some_and(|v| v == sent.version)
+    }
+
+    /// Whether [`StreamState::respond`] may add retained resources to the snapshot's selection
+    /// of `resource_type` (which changes its version): clusters Envoy was sent that the snapshot
+    /// lacks, or route configurations, while the route table is unsettled.
+    fn may_retain(&self, resource_type: ResourceType) -> bool {
+        match resource_type {
+            ResourceType::Cluster => !self.settled(CLUSTER_USER) && !self.snapshot.holds_all(ResourceType::Cluster, self.sent_clusters.keys()),
+            ResourceType::Route => !self.settled(CLUSTER_USER),
+            _ => false,
+        }
     }
 
     /// The response to send for `resource_type` now, if any. `force`: send even if Envoy already
@@ -365,8 +391,13 @@ impl StreamState {
         {
             return None; // sent once Envoy has answered for the clusters and policies it will use
         }
-        let names = self.requested(resource_type);
-        let mut selection = self.snapshot.select(resource_type, names)?;
+        if !force && self.unchanged(resource_type) {
+            return None;
+        }
+        let mut selection = match resource_type {
+            ResourceType::Endpoint => self.endpoint_selection(force)?,
+            _ => self.snapshot.select(resource_type, self.requested(resource_type))?,
+        };
         if resource_type == ResourceType::Cluster {
             let retained = self.retained_clusters(&selection);
             selection = selection.retaining(&retained);
@@ -384,7 +415,7 @@ impl StreamState {
             }
         }
         if resource_type == ResourceType::Endpoint {
-            selection = self.endpoint_changes(selection, force);
+            self.record_endpoints(&selection, force);
         }
         let state = self.types.get_mut(&resource_type)?;
         if let Some(attempt) = state.resend.take() {
