@@ -22,7 +22,8 @@
 //!   server); a client naming a cluster in the internal error-page header gets nothing from it;
 //!   `disable-proxy-intercept-errors: "true"` lets the backend's own 404 through;
 //! - `serve --default-backend-service`: answers requests no Ingress serves, and the error pages of
-//!   Ingresses without their own `default-backend`;
+//!   Ingresses without their own `default-backend`, and with `--custom-http-errors` (ConfigMap
+//!   `custom-http-errors`) those of Ingresses without their own list;
 //! - `ssl-passthrough` (with `serve --enable-ssl-passthrough`): the client's TLS reaches the backend
 //!   undecrypted (the backend's own certificate, no header Envoy adds), beside hosts whose TLS
 //!   Envoy terminates; an Ingress that restricts access is not passed through;
@@ -413,8 +414,11 @@ fn default_backend_service_answers_unserved_requests_and_error_pages_without_the
     objects.extend(manifests::service("ingress-nginx", "default-http-backend", &[("http", 80)], &[&global]));
     let paths = vec![manifests::path("/shop", "Prefix", "app", json!(80))];
     objects.push(manifests::ingress("default", "site", json!({format!("{NGINX}custom-http-errors"): "404"}), &[("site.test", paths)]));
+    let paths = vec![manifests::path("/", "Prefix", "app", json!(80))];
+    objects.push(manifests::ingress("default", "bare", json!({}), &[("bare.test", paths)]));
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
-    let options = GatewayOptions { serve_args: vec!["--default-backend-service".into(), "ingress-nginx/default-http-backend".into()], ..Default::default() };
+    let serve_args = ["--default-backend-service", "ingress-nginx/default-http-backend", "--custom-http-errors", "503"].map(String::from).to_vec();
+    let options = GatewayOptions { serve_args, ..Default::default() };
     let gateway = Gateway::start_with(dir.path(), &options).unwrap();
 
     // No host, or no path of a host: the default backend gets the request as it came.
@@ -430,6 +434,14 @@ fn default_backend_service_answers_unserved_requests_and_error_pages_without_the
     assert_eq!(echo.headers.get("x-code").map(String::as_str), Some("404"));
     let (status, _, echo) = get_with(&gateway, "site.test", "/shop/x", &[]);
     assert_eq!((status, echo.map(|e| e.backend)), (200, Some("app".to_string())));
+    // ConfigMap `custom-http-errors: "503"`: an Ingress without its own list takes it; one with
+    // its own (404) keeps only that, so a 503 of its backend passes.
+    let (status, _, echo) = get_with(&gateway, "bare.test", "/a", &[("x-echo-status", "503")]);
+    let echo = echo.expect("the default backend's echo");
+    assert_eq!((status, echo.backend.as_str(), echo.headers.get("x-code").map(String::as_str)), (503, "global", Some("503")));
+    assert_eq!(echo.headers.get("x-ingress-name").map(String::as_str), Some("bare"));
+    let (status, _, echo) = get_with(&gateway, "site.test", "/shop/x", &[("x-echo-status", "503")]);
+    assert_eq!((status, echo.map(|e| e.backend)), (503, Some("app".to_string())));
 }
 
 #[test]

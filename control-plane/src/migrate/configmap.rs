@@ -130,10 +130,16 @@ const BOOLEAN_SETTINGS: [&str; 10] = [
     "opentelemetry-trust-incoming-span",
 ];
 
-/// A setting's value as its flag takes it: a boolean as `true` / `false`.
+/// A setting's value as its flag takes it: a boolean as `true` / `false`, error-page statuses
+/// as those kept.
 fn flag_value(key: &str, value: &str) -> String {
     match go_bool(value) {
         Some(on) if BOOLEAN_SETTINGS.contains(&key) => on.to_string(),
+        // The statuses ingress-nginx keeps, which are all `serve` takes.
+        _ if key == "custom-http-errors" => error_page_codes(value).map_or_else(
+            || value.to_string(),
+            |codes| codes.iter().map(u16::to_string).collect::<Vec<_>>().join(","),
+        ),
         _ => value.to_string(),
     }
 }
@@ -156,6 +162,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         "hsts-include-subdomains" => boolean(value, &mut defaults.hsts_include_subdomains),
         "hsts-preload" => boolean(value, &mut defaults.hsts_preload),
         "service-upstream" => boolean(value, &mut defaults.service_upstream),
+        "custom-http-errors" => parsed(value, &mut defaults.custom_http_errors, error_page_codes),
         "hsts-max-age" => parsed(value, &mut defaults.hsts_max_age, |v| v.parse().ok()),
         "proxy-read-timeout" => parsed(value, &mut defaults.proxy_read_timeout, |v| v.parse().ok()),
         "proxy-next-upstream-tries" => {
@@ -232,6 +239,13 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         }
         _ => (Class::NotSupported, "not read by this controller: ingress-nginx's behaviour under it is not reproduced".into()),
     }
+}
+
+/// ConfigMap `custom-http-errors` as ingress-nginx reads it: numbers separated by commas, those
+/// from 300 to 599 kept (it logs the others); `None` when one is not a number.
+fn error_page_codes(value: &str) -> Option<Vec<u16>> {
+    let numbers: Option<Vec<i64>> = value.split(',').map(str::trim).filter(|n| !n.is_empty()).map(|n| n.parse().ok()).collect();
+    Some(numbers?.into_iter().filter_map(|n| u16::try_from(n).ok()).filter(|n| (300..600).contains(n)).collect())
 }
 
 fn boolean(value: &str, into: &mut bool) -> (Class, String) {
@@ -472,6 +486,11 @@ mod tests {
                 "--otlp-collector-host=otel.observability.svc"
             ]
         );
+        // ConfigMap `custom-http-errors`: its statuses from 300 to 599, as ingress-nginx keeps them.
+        let errors = read_pairs(&[("custom-http-errors", "404, 503,200")]);
+        assert_eq!((errors.settings[0].class, errors.defaults.custom_http_errors.clone()), (Class::Same, vec![404, 503]));
+        assert_eq!(errors.settings[0].flag.as_deref(), Some("--custom-http-errors=404,503"));
+        assert_eq!(read_pairs(&[("custom-http-errors", "404,x")]).settings[0].class, Class::Differs, "not a number: the default kept");
         let no_auth = read_pairs(&[("no-auth-locations", "/.well-known/acme-challenge, /healthz")]);
         assert_eq!((no_auth.settings[0].class, no_auth.defaults.no_auth_locations), (Class::Same, vec!["/.well-known/acme-challenge".to_string(), "/healthz".to_string()]));
     }

@@ -145,6 +145,11 @@ pub struct NginxDefaults {
     /// with `service-upstream` (ConfigMap `service-upstream`).
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub service_upstream: bool,
+    /// Statuses (300–599, comma-separated) that the default backend (`--default-backend-service`,
+    /// else a 404) answers on the paths of every Ingress without `custom-http-errors` of its own
+    /// (ConfigMap `custom-http-errors`).
+    #[arg(long, value_delimiter = ',', value_parser = parse_error_page_code)]
+    pub custom_http_errors: Vec<u16>,
     #[command(flatten)]
     pub global_auth: GlobalAuthFlags,
 }
@@ -234,6 +239,7 @@ impl Default for NginxDefaults {
             global_allowed_response_headers: Vec::new(),
             no_auth_locations: vec![NO_AUTH_LOCATION.to_string()],
             service_upstream: false,
+            custom_http_errors: Vec::new(),
             global_auth: GlobalAuthFlags::default(),
         }
     }
@@ -305,6 +311,14 @@ pub fn parse_header_name(text: &str) -> Result<String, String> {
     match !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
         true => Ok(name.to_ascii_lowercase()),
         false => Err(format!("{text:?} is not a header name")),
+    }
+}
+
+/// One status of ConfigMap `custom-http-errors`: 300 to 599, as ingress-nginx keeps them.
+pub fn parse_error_page_code(text: &str) -> Result<u16, String> {
+    match text.trim().parse::<u16>() {
+        Ok(code @ 300..=599) => Ok(code),
+        _ => Err(format!("{text:?}: a status from 300 to 599")),
     }
 }
 

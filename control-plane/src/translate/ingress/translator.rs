@@ -260,7 +260,10 @@ impl<'s> Translator<'s> {
         }
         let service_upstream = nginx.upstream.service_upstream.unwrap_or(self.options.defaults.service_upstream);
         let upstream_options = UpstreamOptions { balance: nginx.balancing.balance, service_upstream, ..upstream_options };
-        let error_page_cluster = self.error_page_cluster(key, &object, &nginx, &upstream_options);
+        let error_page_cluster = match self.global_error_pages(&mut nginx) {
+            true => self.global_default.clone(),
+            false => self.error_page_cluster(key, &object, &nginx, &upstream_options),
+        };
         let passed_through = passthrough::wanted(&nginx, self.options.defaults.enable_ssl_passthrough, &object, &mut self.diagnostics);
         IngressScope { key, object, nginx, upstream_options, error_page_cluster, own_default: None, passed_through }
     }
@@ -292,6 +295,21 @@ impl<'s> Translator<'s> {
             self.diagnostics.push(object.clone(), format!("metadata.annotations[{NGINX_PREFIX}{annotation}]"), Severity::Error, message);
             nginx.deny(503, format!("{NGINX_PREFIX}{annotation}"));
         }
+    }
+
+    /// Give an Ingress without `custom-http-errors` of its own those of `--custom-http-errors`
+    /// (answered by `--default-backend-service`, never by its own `default-backend`, as nginx's
+    /// `@custom_upstream-default-backend_CODE`); whether it took them.
+    fn global_error_pages(&self, nginx: &mut NginxAnnotations) -> bool {
+        let codes = &self.options.defaults.custom_http_errors;
+        if nginx.upstream.no_global_errors || codes.is_empty() {
+            return false;
+        }
+        let mut codes = codes.clone();
+        codes.sort_unstable();
+        codes.dedup();
+        nginx.upstream.custom_http_errors = codes;
+        true
     }
 
     /// Who answers the Ingress's `custom-http-errors`: its `default-backend` Service, else

@@ -108,6 +108,10 @@ pub struct Upstream {
     pub default_backend: Option<String>,
     /// `custom-http-errors`: statuses answered by the default backend's error page, sorted.
     pub custom_http_errors: Vec<u16>,
+    /// `custom-http-errors` of the Ingress's own, or its interception turned off: its paths do
+    /// not take `--custom-http-errors` (nginx's `error_page` at the `http` level, which only a
+    /// location without its own inherits).
+    pub no_global_errors: bool,
     /// (annotation, reason) of a value ingress-nginx rejects the Ingress for.
     pub refused: Option<(String, String)>,
 }
@@ -157,11 +161,14 @@ impl Upstream {
             Err(reason) => (Vec::new(), Some((format!("{NGINX_PREFIX}custom-http-errors"), reason))),
         };
         // nginx's `proxy_intercept_errors off`: the backend's own error answers pass through.
-        if reader.boolean("disable-proxy-intercept-errors") == Some(true) {
+        let intercepts = reader.boolean("disable-proxy-intercept-errors") != Some(true);
+        if !intercepts {
             custom_http_errors.clear();
         }
+        let no_global_errors = !intercepts || !custom_http_errors.is_empty();
         let ssl = parse_proxy_ssl(&mut reader);
-        (Upstream { protocol, connect_timeout, ssl, service_upstream, default_backend, custom_http_errors, refused }, reader.notes)
+        let upstream = Upstream { protocol, connect_timeout, ssl, service_upstream, default_backend, custom_http_errors, no_global_errors, refused };
+        (upstream, reader.notes)
     }
 
     /// The cluster options of an Ingress in `namespace`, reading `proxy-ssl-secret` from `state`;

@@ -1435,6 +1435,39 @@ fn custom_http_errors_name_the_default_backend_cluster_in_the_policy_and_the_tab
 }
 
 #[test]
+fn custom_http_errors_of_the_configmap_reach_every_ingress_without_its_own() {
+    let yaml = [
+        ingress("plain", "", &[rule("plain.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("own", &nginx(&[("custom-http-errors", "404"), ("default-backend", "b")]), &[rule("own.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("pages", &nginx(&[("default-backend", "b")]), &[rule("pages.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("passes", &nginx(&[("disable-proxy-intercept-errors", "true")]), &[rule("passes.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat();
+    let with = |codes: Vec<u16>, service: Option<&str>| {
+        let defaults = NginxDefaults { custom_http_errors: codes, ..NginxDefaults::default() };
+        let options = TranslateOptions { defaults, default_backend_service: service.map(|s| ObjectKey::new("default", s)), ..TranslateOptions::default() };
+        let translation = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{yaml}")), &options);
+        ["plain", "own", "pages", "passes"].map(|host| match &route_at(&translation, &format!("{host}.example.com"), "/").action {
+            RouteAction::Forward(forward) => translation.model.policies.get(&forward.policy).and_then(|p| p.custom_errors.clone()).map(|e| (e.codes, e.cluster.as_deref().map(String::from))),
+            other => panic!("{other:?}"),
+        })
+    };
+    let global = |codes: &[u16], cluster: Option<&str>| Some((codes.to_vec(), cluster.map(String::from)));
+    // nginx's `error_page` of the http level: every location without its own, answered by the
+    // global default backend (not the Ingress's own `default-backend`), sorted and once each.
+    assert_eq!(
+        with(vec![503, 404, 503], Some("idle-less")),
+        [global(&[404, 503], None), global(&[404], Some("default/b/8080")), global(&[404, 503], None), None],
+        "a global Service that does not exist: the codes answer 404"
+    );
+    assert_eq!(
+        with(vec![503], Some("b")),
+        [global(&[503], Some("default/b/8080")), global(&[404], Some("default/b/8080")), global(&[503], Some("default/b/8080")), None]
+    );
+    assert_eq!(with(Vec::new(), Some("b")), [None, global(&[404], Some("default/b/8080")), None, None], "nothing global: as before");
+}
+
+#[test]
 fn default_backend_service_answers_what_no_ingress_serves_and_custom_errors_without_their_own() {
     let yaml = [
         ingress("shop", &nginx(&[("custom-http-errors", "404")]), &[rule("shop.example.com", &[path("/", "Prefix", "a", 80)])]),
