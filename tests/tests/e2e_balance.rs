@@ -286,8 +286,9 @@ fn persistent_affinity_keeps_a_client_on_its_endpoint_while_endpoints_are_added(
 /// `session-cookie-change-on-failure`, after ingress-nginx's `sticky.lua`: once the sticky
 /// endpoint refuses connections, a request carrying its cookie is answered by the other endpoint
 /// and, with `"true"`, the cookie is set again for that one, which the client then stays on
-/// (balanced mode here). With `"false"` (the default) the request is answered there too (nginx
-/// would try the sticky endpoint again, a documented difference) and the cookie is kept.
+/// (balanced mode here). With `"false"` (the default) the cookie is kept, and the request is
+/// answered there too or, when Envoy's ring offers no other endpoint within its host-selection
+/// attempts, 502 (nginx's answer: it tries the sticky endpoint again).
 #[test]
 fn session_cookie_change_on_failure_moves_the_client_to_the_endpoint_that_answered() {
     let mut backends = vec![
@@ -353,5 +354,10 @@ fn session_cookie_change_on_failure_moves_the_client_to_the_endpoint_that_answer
     for _ in 0..3 {
         assert_eq!(get("moves.test", Some(&renewed)), (200, other.clone(), None), "the client stays where it was moved");
     }
-    assert_eq!(get("stays.test", Some(&stays_cookie)), (200, other.clone(), None), "with \"false\" the cookie is kept");
+    // With "false" the cookie is kept. The retry goes to another endpoint when Envoy's ring,
+    // walked from the cookie's place at most three times, offers one; else the answer is
+    // nginx's for this case, 502 (it tries the sticky endpoint again).
+    let (status, backend, set_cookie) = get("stays.test", Some(&stays_cookie));
+    assert_eq!(set_cookie, None, "with \"false\" the cookie is kept");
+    assert!(matches!((status, backend.as_str()), (200, b) if b == other) || status == 502, "{status} {backend}");
 }
