@@ -335,6 +335,13 @@ data:
     let cm_path = cm.path().join("cm.yaml");
     let output = wasm_ingress(&["migrate", path_arg(dir.path()), "--configmap", cm_path.to_str().unwrap()]);
     let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("serve these settings with: wasm-ingress serve --whitelist-source-range=10.0.0.0/8"), "{text}");
+    // A value `serve` refuses would leave the restriction off: refused.
+    std::fs::write(&cm_path, configmap.replace("10.0.0.0/8", "10.0.0.0/8, ~*bot\n  block-user-agents: \"~(?<=x)\"")).unwrap();
+    let output = wasm_ingress(&["migrate", path_arg(dir.path()), "--configmap", cm_path.to_str().unwrap()]);
+    let text = stdout(&output);
     assert_eq!(output.status.code(), Some(2), "{text}");
-    assert!(text.contains("refused       whitelist-source-range: \"10.0.0.0/8\": restricts access to every Ingress"), "{text}");
+    assert!(text.contains("refused       whitelist-source-range: \"10.0.0.0/8, ~*bot\": \"~*bot\" is not an IP address"), "{text}");
+    assert!(text.contains("refused       block-user-agents: \"~(?<=x)\": \"(?<=x)\" is not a regular expression Envoy's RE2 takes (look-around"), "{text}");
 }

@@ -6,6 +6,8 @@
 //!   too;
 //! - `denylist-source-range`: listed clients get 403, others are served; a client both allowed and
 //!   denied is denied;
+//! - the ConfigMap's `whitelist-source-range` / `denylist-source-range` (their defaults) and its
+//!   global filters `block-cidrs`, `block-user-agents`, `block-referers`, as `serve` flags;
 //! - a block ingress-nginx refuses denies the Ingress (503);
 //! - behind a load balancer, the client is the address the PROXY protocol header names
 //!   (`--use-proxy-protocol`) or the trusted `X-Forwarded-For` hop (`--trusted-proxy-hops`), as
@@ -122,6 +124,88 @@ fn source_ranges_behave_like_ingress_nginx() {
     };
     assert_eq!(request(2), 101, "an allowed client upgrades");
     assert_eq!(request(4), 403, "a refused client does not");
+}
+
+/// The answer to `GET /` for `host` from `source` with extra header lines: (status, body).
+fn answer_from(source: Ipv4Addr, gateway: SocketAddr, host: &str, extra: &str) -> (u16, String) {
+    let head = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}\r\n");
+    let answer = exchange_from(source, gateway, &head, false);
+    (status_of(&answer), answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}
+
+/// ConfigMap `block-user-agents`, `block-referers` and `block-cidrs` (ingress-nginx's "Global
+/// filters"), as `serve` flags: a listed User-Agent or Referer gets 403 on every host before
+/// anything else (redirects, unknown hosts, WebSocket upgrades), strings without case and `~*`
+/// regexes found anywhere; a blocked address gets 403 on paths without address lists of their
+/// own, and reaches an Ingress whose own allow list names it (nginx's `deny` in `http` is not
+/// inherited by a location with `allow`/`deny` lines).
+#[test]
+fn global_blocks_behave_like_ingress_nginx_configmap() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 92)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.extend([
+        annotated("open", &[], "open.test"),
+        annotated("listed", &[("allowlist-source-range", "127.0.0.0/24")], "listed.test"),
+        annotated("redirected", &[("force-ssl-redirect", "true")], "redirected.test"),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let args = ["--block-user-agents=~*bot,Curl/7.0", "--block-referers=~^https?://spam\\.", "--block-cidrs=127.0.0.8"];
+    let options = GatewayOptions { serve_args: args.iter().map(|a| a.to_string()).collect(), ..Default::default() };
+    let gateway = Gateway::start_with(dir.path(), &options).unwrap();
+    let client = |last: u8| Ipv4Addr::new(127, 0, 0, last);
+    let forbidden = (403, "403 Forbidden\n".to_string());
+
+    // (client, host, extra header lines, status)
+    let cases: &[(u8, &str, &str, u16)] = &[
+        (2, "open.test", "User-Agent: Mozilla/5.0\r\n", 200),
+        (2, "open.test", "User-Agent: Mozilla/5.0 (compatible; Googlebot/2.1)\r\n", 403),
+        (2, "open.test", "User-Agent: curl/7.0\r\n", 403),
+        (2, "open.test", "User-Agent: curl/7.0.1\r\n", 200),
+        (2, "open.test", "", 200),
+        (2, "open.test", "Referer: http://spam.example/offer\r\n", 403),
+        (2, "open.test", "Referer: https://shop.example/?from=http://spam.x\r\n", 200),
+        (8, "open.test", "", 403),
+        (8, "listed.test", "", 200),
+        (2, "listed.test", "User-Agent: SomeBot\r\n", 403),
+        (2, "unknown.test", "User-Agent: SomeBot\r\n", 403),
+        (2, "unknown.test", "", 404),
+        (2, "redirected.test", "User-Agent: SomeBot\r\n", 403),
+        (2, "redirected.test", "", 308),
+    ];
+    for (last, host, extra, status) in cases {
+        let (got, body) = answer_from(client(*last), gateway.http, host, extra);
+        assert_eq!(got, *status, "127.0.0.{last} -> {host} with {extra:?}: {body}");
+        if *status == 403 {
+            assert_eq!((got, body), forbidden, "nginx's page, not Envoy's");
+        }
+    }
+    let upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    let request = |agent: &str| {
+        let head = format!("GET / HTTP/1.1\r\nHost: open.test\r\nUser-Agent: {agent}\r\n{upgrade}\r\n");
+        status_of(&exchange_from(client(2), gateway.http, &head, true))
+    };
+    assert_eq!(request("Mozilla/5.0"), 101);
+    assert_eq!(request("evilbot"), 403, "WebSocket upgrades are blocked too");
+}
+
+/// ConfigMap `whitelist-source-range` and `denylist-source-range` as `serve` flags: the defaults
+/// of the annotations, each replaced by the Ingress's own.
+#[test]
+fn configmap_source_ranges_are_the_annotations_defaults() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 93)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.extend([annotated("open", &[], "open.test"), annotated("own", &[("allowlist-source-range", "127.0.0.0/24")], "own.test")]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let args = ["--whitelist-source-range=127.0.0.2, 127.0.0.3", "--denylist-source-range=127.0.0.3"];
+    let options = GatewayOptions { serve_args: args.iter().map(|a| a.to_string()).collect(), ..Default::default() };
+    let gateway = Gateway::start_with(dir.path(), &options).unwrap();
+    let cases: &[(u8, &str, u16)] = &[(2, "open.test", 200), (3, "open.test", 403), (4, "open.test", 403), (4, "own.test", 200), (3, "own.test", 403)];
+    for (last, host, status) in cases {
+        let (got, reached) = get_from(Ipv4Addr::new(127, 0, 0, *last), gateway.http, host, "");
+        assert_eq!((got, reached), (*status, *status == 200), "127.0.0.{last} -> {host}");
+    }
 }
 
 /// A gateway serving `allow.test` to 10.1.2.0/24 only, started with `serve_args`.

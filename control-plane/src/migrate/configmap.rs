@@ -1,10 +1,10 @@
 //! An ingress-nginx ConfigMap (`data`), read for `migrate`: the settings this controller takes as
 //! its defaults (`ssl-redirect`, `proxy-body-size`, `hsts*`, …) go into [`NginxDefaults`] so the
 //! Ingresses are judged under them, and every key is classified like an annotation (with the
-//! `serve` flag that gives it, where there is one: `global-auth-*` too). Settings that restrict
-//! access globally and that this controller does not apply (`whitelist-source-range`, `block-*`,
-//! …, or `global-auth-*` values `serve` would refuse) are reported *refused*: switching would open
-//! what they closed.
+//! `serve` flag that gives it, where there is one: `global-auth-*`, the address lists and the
+//! blocks too). Settings that restrict access globally with a value `serve` would refuse
+//! (`global-auth-*`, `whitelist-source-range`, `block-*`, …) are reported *refused*: switching
+//! would open what they closed.
 //! Without a ConfigMap, ingress-nginx's defaults are assumed (they are `NginxDefaults::default()`).
 
 use std::collections::BTreeMap;
@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::Class;
 use crate::translate::ingress::behaviour::{go_bool, parse_body_size, parse_config_map_key, parse_http_redirect_code};
+use crate::translate::blocks::MapEntry;
 use crate::translate::ingress::{GlobalAuthFlags, NginxDefaults};
 
 /// One key of the ConfigMap.
@@ -36,14 +37,6 @@ pub struct Reading {
     pub settings: Vec<SettingReport>,
 }
 
-/// Keys that restrict who reaches any Ingress: not applied here, so they cannot be migrated open.
-const ACCESS_KEYS: &[&str] = &[
-    "block-cidrs",
-    "block-referers",
-    "block-user-agents",
-    "denylist-source-range",
-    "whitelist-source-range",
-];
 
 /// nginx tuning with no counterpart (Envoy's own limits and defaults apply).
 const TUNING_KEYS: &[&str] = &[
@@ -77,7 +70,8 @@ pub fn read(data: &BTreeMap<String, String>) -> Reading {
             // Every setting kept in `NginxDefaults` is a `serve` flag of the same name.
             let flag = (defaults != before)
                 .then(|| serve_flag(key, &flag_value(key, value.trim())))
-                .or_else(|| listener_serve_flag(key, value.trim(), class));
+                .or_else(|| listener_serve_flag(key, value.trim(), class))
+                .or_else(|| header_block_flag(key, value.trim()));
             SettingReport { key: key.clone(), value: value.clone(), class, detail, flag }
         })
         .collect();
@@ -136,6 +130,8 @@ fn flag_value(key: &str, value: &str) -> String {
     match go_bool(value) {
         Some(on) if BOOLEAN_SETTINGS.contains(&key) => on.to_string(),
         // The statuses ingress-nginx keeps, which are all `serve` takes.
+        // The entries as `serve` takes them: ingress-nginx drops empty ones.
+        _ if matches!(key, "whitelist-source-range" | "denylist-source-range" | "block-cidrs") => list_entries(value).join(","),
         _ if key == "custom-http-errors" => error_page_codes(value).map_or_else(
             || value.to_string(),
             |codes| codes.iter().map(u16::to_string).collect::<Vec<_>>().join(","),
@@ -233,7 +229,13 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         "modsecurity-snippet" if crate::translate::ingress::modsecurity_blocks(value).is_some() => access(value),
         // nginx puts these into every server or location, whatever allow-snippet-annotations says.
         "http-snippet" | "server-snippet" | "location-snippet" if crate::translate::ingress::snippet_access_directive(value).is_some() => access(value),
-        key if ACCESS_KEYS.contains(&key) => access(value),
+        "whitelist-source-range" => source_ranges(value, &mut defaults.whitelist_source_range),
+        "denylist-source-range" => source_ranges(value, &mut defaults.denylist_source_range),
+        "block-cidrs" => source_ranges(value, &mut defaults.block_cidrs),
+        "block-user-agents" | "block-referers" => match header_blocks(value) {
+            Ok(_) => (Class::Same, String::new()),
+            Err(reason) => refused_block(&reason),
+        },
         key if TUNING_KEYS.contains(&key) => {
             (Class::Differs, "nginx tuning with no counterpart here: Envoy's own limits and defaults apply".into())
         }
@@ -343,6 +345,39 @@ fn access(value: &str) -> (Class, String) {
     )
 }
 
+/// A ConfigMap list as ingress-nginx splits it (`splitAndTrimSpace`: commas, empty entries dropped).
+fn list_entries(value: &str) -> Vec<&str> {
+    value.split(',').map(str::trim).filter(|entry| !entry.is_empty()).collect()
+}
+
+/// `whitelist-source-range`, `denylist-source-range`, `block-cidrs`: the flag of the same name;
+/// a value `serve` would refuse (nginx would not load it either) is refused, never dropped.
+fn source_ranges(value: &str, into: &mut Vec<crate::model::Cidr>) -> (Class, String) {
+    let parsed: Result<Vec<_>, String> = list_entries(value).into_iter().map(crate::translate::ingress::behaviour::parse_source_range).collect();
+    match parsed {
+        Ok(ranges) => {
+            *into = ranges;
+            (Class::Same, String::new())
+        }
+        Err(reason) => refused_block(&reason),
+    }
+}
+
+/// `block-user-agents`, `block-referers`: the entries `serve --block-user-agents` takes.
+fn header_blocks(value: &str) -> Result<Vec<MapEntry>, String> {
+    list_entries(value).into_iter().map(MapEntry::parse).collect()
+}
+
+/// The flag of a `block-user-agents` / `block-referers` key with entries `serve` takes.
+fn header_block_flag(key: &str, value: &str) -> Option<String> {
+    header_blocks(value).ok().filter(|entries| !entries.is_empty())?;
+    matches!(key, "block-user-agents" | "block-referers").then(|| serve_flag(key, &list_entries(value).join(",")))
+}
+
+fn refused_block(reason: &str) -> (Class, String) {
+    (Class::Refused, format!("{reason}: `serve` refuses this value (nginx would not load it either), and without it the restriction would be off"))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -433,7 +468,13 @@ mod tests {
             ("limit-req-status-code", "503", Class::Same),
             ("proxy-redirect-from", "off", Class::Same),
             ("proxy-cookie-domain", "localhost example.org", Class::Differs),
-            ("whitelist-source-range", "10.0.0.0/8", Class::Refused),
+            ("whitelist-source-range", "10.0.0.0/8", Class::Same),
+            ("whitelist-source-range", "10.0.0.0/33", Class::Refused),
+            ("denylist-source-range", "192.0.2.1, ,198.51.100.0/24", Class::Same),
+            ("block-cidrs", "203.0.113.7", Class::Same),
+            ("block-user-agents", "~*bot, curl/7.0", Class::Same),
+            ("block-referers", "~*(?=spam)", Class::Refused),
+            ("block-user-agents", "Bad Bot", Class::Refused),
             ("global-auth-url", "http://auth.example/verify", Class::Same),
             ("global-auth-url", "oauth2/verify", Class::Refused),
             ("global-auth-snippet", "proxy_set_header X 1;", Class::NotSupported),
@@ -467,6 +508,14 @@ mod tests {
             flags(&[("keep-alive", "30"), ("client-header-timeout", "20s"), ("http2-max-concurrent-streams", "128")]),
             ["--request-headers-timeout=20s", "--connection-idle-timeout=30s"]
         );
+        // The address lists and blocks, as `serve` takes them (empty entries dropped).
+        assert_eq!(
+            flags(&[("block-cidrs", "203.0.113.7, ,198.51.100.0/24"), ("block-user-agents", "~*bot, curl/7.0"), ("whitelist-source-range", "10.0.0.0/8"), ("block-referers", "")]),
+            ["--block-cidrs=203.0.113.7,198.51.100.0/24", "--block-user-agents='~*bot,curl/7.0'", "--whitelist-source-range=10.0.0.0/8"]
+        );
+        let reading = read_pairs(&[("whitelist-source-range", "10.0.0.0/8, 192.168.1.1"), ("block-cidrs", "203.0.113.7")]);
+        assert_eq!(reading.defaults.whitelist_source_range.len(), 2, "the Ingresses are judged under the lists");
+        assert_eq!(reading.defaults.block_cidrs.len(), 1);
         assert_eq!(
             flags(&[
                 ("enable-opentelemetry", "true"),

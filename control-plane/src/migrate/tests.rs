@@ -118,7 +118,7 @@ fn verdicts_what_is_lost_and_the_exit_status_are_what_a_user_would_conclude() {
 }
 
 #[test]
-fn a_configmap_that_restricts_access_globally_is_refused_and_its_defaults_apply() {
+fn a_configmap_whose_global_restriction_serve_refuses_is_refused_and_its_defaults_apply() {
     let report = migrate(Some("configmap.yaml"));
     let settings = report.configmap.as_ref().unwrap();
     let class = |key: &str| settings.iter().find(|s| s.key == key).map(|s| s.class);
@@ -126,7 +126,7 @@ fn a_configmap_that_restricts_access_globally_is_refused_and_its_defaults_apply(
     assert_eq!(class("use-forwarded-headers"), Some(Class::Differs));
     assert_eq!(class("block-cidrs"), Some(Class::Same));
     let mut data = BTreeMap::new();
-    data.insert("whitelist-source-range".to_string(), "10.0.0.0/8".to_string());
+    data.insert("whitelist-source-range".to_string(), "10.0.0.0/8, office".to_string());
     let reading = configmap::read(&data);
     assert_eq!(reading.settings[0].class, Class::Refused);
     let only_identical = Report { configmap: Some(reading.settings), ingresses: Vec::new(), ..report };

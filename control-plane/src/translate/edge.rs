@@ -152,6 +152,10 @@ pub struct EdgeSettings {
     /// Tracing (ingress-nginx's OpenTelemetry settings).
     #[command(flatten)]
     pub tracing: super::otel::TracingSettings,
+    /// Clients refused on every host by their User-Agent or Referer (ingress-nginx's
+    /// `block-user-agents`, `block-referers`).
+    #[command(flatten)]
+    pub blocks: super::blocks::HeaderBlocks,
 }
 
 impl Default for EdgeSettings {
@@ -173,6 +177,7 @@ impl Default for EdgeSettings {
             disable_access_log: false,
             compression: Default::default(),
             tracing: Default::default(),
+            blocks: Default::default(),
         }
     }
 }

@@ -56,6 +56,7 @@ use crate::controller_certificate::ControllerCertificate;
 use crate::model::{ClientValidation, Model, Passthrough, TlsCertificate};
 use crate::translate::access::{self, RBAC_FILTER};
 use crate::translate::affinity;
+use crate::translate::blocks;
 use crate::translate::access_log as log_policy;
 use crate::translate::error_pages::{self, CUSTOM_RESPONSE_FILTER};
 use crate::translate::ratelimit::{self, RATE_LIMIT_FILTER};
@@ -442,10 +443,13 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
         // log's setting first: a request the others refuse on a route that is not logged is not
         // logged either, as under nginx's `access_log off`.
         // Compression (when on) first, so it encodes last: every answer, the filters' own too.
+        // Then the global blocks by header, which refuse a request before anything else looks
+        // at it (see `translate::blocks`).
         http_filters: edge
             .compression
             .http_filters()
             .into_iter()
+            .chain(block_filter(edge))
             .chain([
                 wasm_filter_from_ecds(),
                 header_to_metadata_filter(),
@@ -499,7 +503,10 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
         upgrade_configs: vec![http_connection_manager::UpgradeConfig {
             upgrade_type: "websocket".to_string(),
             // An upgraded stream's body never ends: the buffer filter would hold it forever.
-            filters: vec![wasm_filter_from_ecds(), header_to_metadata_filter(), rbac_filter(), rate_limit_filter(), stateful_session_filter(), router_filter()],
+            filters: block_filter(edge)
+                .into_iter()
+                .chain([wasm_filter_from_ecds(), header_to_metadata_filter(), rbac_filter(), rate_limit_filter(), stateful_session_filter(), router_filter()])
+                .collect(),
             ..Default::default()
         }],
         access_log: if edge.disable_access_log { Vec::new() } else { vec![stdout_access_log()] },
@@ -598,6 +605,18 @@ fn stateful_session_filter() -> HttpFilter {
         config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(affinity::filter_config()))),
         ..Default::default()
     }
+}
+
+/// The global blocks by User-Agent and Referer (`serve --block-user-agents`, `--block-referers`),
+/// before any filter that picks or answers a route, as nginx's `if ($block_ua)` tops each
+/// `server`; `None` without them.
+fn block_filter(edge: &EdgeSettings) -> Option<HttpFilter> {
+    let config = edge.blocks.filter_config()?;
+    Some(HttpFilter {
+        name: blocks::BLOCK_FILTER.to_string(),
+        config_type: Some(http_filter::ConfigType::TypedConfig(pack_any(config))),
+        ..Default::default()
+    })
 }
 
 fn rbac_filter() -> HttpFilter {
@@ -899,6 +918,21 @@ mod tests {
         assert!(is_ads(&ecds.config_source));
         assert_eq!(ecds.type_urls, vec!["type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm".to_string()]);
         assert!(ecds.default_config.is_none(), "listeners must wait for the real table");
+    }
+
+    #[test]
+    fn header_blocks_come_first_in_both_chains_and_only_when_asked_for() {
+        let blocks = blocks::HeaderBlocks { block_user_agents: vec![blocks::MapEntry::parse("~*bot").unwrap()], block_referers: Vec::new() };
+        let edge = EdgeSettings { blocks, ..EdgeSettings::default() };
+        let hcm = http_connection_manager("http", HTTP_ROUTE_CONFIG, &edge);
+        assert_eq!(hcm.http_filters[0].name, blocks::BLOCK_FILTER);
+        assert_eq!(hcm.http_filters[1].name, ROUTER_FILTER_CONFIG_NAME);
+        assert_eq!(hcm.upgrade_configs[0].filters[0].name, blocks::BLOCK_FILTER, "WebSocket upgrades are refused too");
+        let Some(http_filter::ConfigType::TypedConfig(any)) = &hcm.http_filters[0].config_type else { panic!() };
+        let config: envoy_types::pb::envoy::extensions::filters::http::rbac::v3::Rbac = unpack(any);
+        assert_eq!(Some(config), edge.blocks.filter_config());
+        let plain = http_connection_manager("http", HTTP_ROUTE_CONFIG, &EdgeSettings::default());
+        assert!(plain.http_filters.iter().chain(&plain.upgrade_configs[0].filters).all(|f| f.name != blocks::BLOCK_FILTER));
     }
 
     #[test]

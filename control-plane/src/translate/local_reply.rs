@@ -5,7 +5,7 @@
 //! connection attempt that times out (`proxy-connect-timeout`) is nginx's 504 Gateway Time-out, as
 //! is an upstream that does not answer in time; a Service without ready endpoints stays 503
 //! (ingress-nginx's default backend answers it so). Each has nginx's status line as body, like the
-//! filter's own answers, and so has the answer of Envoy's local rate limit past `limit-rps` (its
+//! filter's own answers, and so have the 403 of Envoy's RBAC (source ranges, blocks by header) and the answer of Envoy's local rate limit past `limit-rps` (its
 //! status, `limit-req-status-code`, kept: Envoy's own body is `local_rate_limited`). Typed config only: one `LocalReplyConfig` on the HTTP connection manager,
 //! matching on Envoy's response flags (the filter's own answers carry none) and, for the connect
 //! timeout, which Envoy flags `UF` like any connection failure, on its response code details
@@ -36,6 +36,10 @@ const CONNECT_TIMEOUT_EXPRESSION: &str = "response.code_details.contains('{conne
 /// the filter sets that only after its local reply, so mappers do not see it.
 const RATE_LIMITED_EXPRESSION: &str = "response.code_details == 'local_rate_limited'";
 
+/// The response code details of a request Envoy's RBAC refused (a route's source ranges, the
+/// global blocks by header): `rbac_access_denied_matched_policy[…]`.
+const RBAC_DENIED_EXPRESSION: &str = "response.code_details.startsWith('rbac_access_denied')";
+
 /// Which of Envoy's local replies a mapper rewrites.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Failure {
@@ -47,12 +51,14 @@ enum Failure {
 
 /// (failure, status, body), first match wins: connect timeout → 504; connection failure, reset
 /// before the answer and retries exhausted on them → 502; no healthy upstream → 503; upstream
-/// timeout → 504.
-const MAPPINGS: [(Failure, u32, &str); 4] = [
+/// timeout → 504; refused by RBAC → 403 with nginx's page (Envoy's own body is `RBAC: access
+/// denied`).
+const MAPPINGS: [(Failure, u32, &str); 5] = [
     (Failure::Expression(CONNECT_TIMEOUT_EXPRESSION), 504, GATEWAY_TIMEOUT_BODY),
     (Failure::Flags(&["UF", "UC", "UR", "URX"]), 502, BAD_GATEWAY_BODY),
     (Failure::Flags(&["UH"]), 503, wasm_ingress_filter::decision::UNAVAILABLE_BODY),
     (Failure::Flags(&["UT"]), 504, GATEWAY_TIMEOUT_BODY),
+    (Failure::Expression(RBAC_DENIED_EXPRESSION), 403, wasm_ingress_filter::decision::FORBIDDEN_BODY),
 ];
 
 /// The statuses `limit-req-status-code` takes (400–599) for which nginx has a page.
@@ -155,6 +161,7 @@ mod tests {
                 row("UF,UC,UR,URX", 502, "502 Bad Gateway\n"),
                 row("UH", 503, "503 Service Temporarily Unavailable\n"),
                 row("UT", 504, "504 Gateway Time-out\n"),
+                row("cel: response.code_details.startsWith('rbac_access_denied')", 403, "403 Forbidden\n"),
             ]
         );
     }

@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod affinity;
+pub mod blocks;
 pub mod access_log;
 pub mod clusters;
 pub mod compression;

@@ -172,6 +172,37 @@ impl NginxAnnotations {
         }
     }
 
+    /// The ConfigMap's address lists where the Ingress's annotations give none
+    /// (`--whitelist-source-range`, `--denylist-source-range`: in ingress-nginx, the defaults of
+    /// the annotations), then `--block-cidrs` as the deny list of an Ingress left without any
+    /// list: nginx's `deny` in `http` reaches only the locations without `allow`/`deny` lines of
+    /// their own. `true` when the Ingress's own annotations leave `--block-cidrs` out (not the
+    /// ConfigMap's lists, which leave it out of every Ingress).
+    pub fn default_source_ranges(&mut self, annotations: Option<&BTreeMap<String, String>>, defaults: &behaviour::NginxDefaults) -> bool {
+        let sorted = |list: &[Cidr]| {
+            let mut list = list.to_vec();
+            list.sort();
+            list.dedup();
+            list
+        };
+        let own_allow = has_value(annotations, "allowlist-source-range") || has_value(annotations, "whitelist-source-range");
+        let own_deny = has_value(annotations, "denylist-source-range");
+        if !own_allow {
+            self.allow_sources = sorted(&defaults.whitelist_source_range);
+        }
+        if !own_deny {
+            self.deny_sources = sorted(&defaults.denylist_source_range);
+        }
+        if defaults.block_cidrs.is_empty() || self.denied.is_some() {
+            return false;
+        }
+        if self.allow_sources.is_empty() && self.deny_sources.is_empty() {
+            self.deny_sources = sorted(&defaults.block_cidrs);
+            return false;
+        }
+        own_allow || own_deny
+    }
+
     /// `satisfy: "any"` on an Ingress with basic auth or `auth-url`: the address lists for the
     /// filter, which lets a request in on the first check that passes (nginx's access phase: the
     /// lists, basic auth, the auth service); its route policy then has no lists for Envoy's RBAC.

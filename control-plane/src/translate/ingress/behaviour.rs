@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use wasm_ingress_filter::table::{HostPart, Location, PathPart, Redirect};
 
-use crate::model::{hsts_value, RoutePolicy, Severity};
+use crate::model::{hsts_value, Cidr, RoutePolicy, Severity};
 use crate::state::ObjectKey;
 
 use super::annotations::{AnnotationNote, NGINX_PREFIX};
@@ -150,6 +150,20 @@ pub struct NginxDefaults {
     /// (ConfigMap `custom-http-errors`).
     #[arg(long, value_delimiter = ',', value_parser = parse_error_page_code)]
     pub custom_http_errors: Vec<u16>,
+    /// Client addresses and CIDR blocks, comma-separated, that alone reach the paths of every
+    /// Ingress without an allow list of its own; others get 403 (ConfigMap
+    /// `whitelist-source-range`, the default of the `allowlist-source-range` annotation).
+    #[arg(long, value_delimiter = ',', value_parser = parse_source_range)]
+    pub whitelist_source_range: Vec<Cidr>,
+    /// Client addresses and CIDR blocks, comma-separated, refused (403) on the paths of every
+    /// Ingress without a deny list of its own (ConfigMap `denylist-source-range`).
+    #[arg(long, value_delimiter = ',', value_parser = parse_source_range)]
+    pub denylist_source_range: Vec<Cidr>,
+    /// Client addresses and CIDR blocks, comma-separated, refused (403) on the paths of every
+    /// Ingress that has no address list at all (ConfigMap `block-cidrs`: nginx's `deny` in
+    /// `http`, which a location with `allow`/`deny` lines of its own does not inherit).
+    #[arg(long, value_delimiter = ',', value_parser = parse_source_range)]
+    pub block_cidrs: Vec<Cidr>,
     #[command(flatten)]
     pub global_auth: GlobalAuthFlags,
 }
@@ -240,6 +254,9 @@ impl Default for NginxDefaults {
             no_auth_locations: vec![NO_AUTH_LOCATION.to_string()],
             service_upstream: false,
             custom_http_errors: Vec::new(),
+            whitelist_source_range: Vec::new(),
+            denylist_source_range: Vec::new(),
+            block_cidrs: Vec::new(),
             global_auth: GlobalAuthFlags::default(),
         }
     }
@@ -320,6 +337,12 @@ pub fn parse_error_page_code(text: &str) -> Result<u16, String> {
         Ok(code @ 300..=599) => Ok(code),
         _ => Err(format!("{text:?}: a status from 300 to 599")),
     }
+}
+
+/// One entry of `--whitelist-source-range`, `--denylist-source-range`, `--block-cidrs`: an
+/// address or CIDR block, as the annotations take them.
+pub fn parse_source_range(text: &str) -> Result<Cidr, String> {
+    Cidr::parse(text.trim()).map_err(|reason| format!("{:?} {reason}", text.trim()))
 }
 
 pub fn parse_http_redirect_code(text: &str) -> Result<u16, String> {

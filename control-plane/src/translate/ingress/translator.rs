@@ -214,6 +214,10 @@ impl<'s> Translator<'s> {
         for (annotation, severity, message) in annotation_notes {
             self.diagnostics.push(object.clone(), format!("metadata.annotations[{annotation}]"), severity, message);
         }
+        if nginx.default_source_ranges(ingress.metadata.annotations.as_ref(), &self.options.defaults) {
+            let message = "--block-cidrs does not apply to this Ingress's paths: its own address lists replace it, as a location's allow/deny lines replace nginx's http-level deny in ingress-nginx";
+            self.diagnostics.push(object.clone(), "metadata.annotations".into(), Severity::Warning, message.into());
+        }
         self.global_auth(&mut nginx, &object);
         let Some(spec) = ingress.spec.as_ref() else {
             self.diagnostics.push(object, "spec".into(), Severity::Error, "Ingress has no spec; nothing to serve".into());

@@ -1680,6 +1680,55 @@ fn source_ranges_become_the_route_policy_of_every_path_and_the_host_fallback() {
     assert_eq!(route_at(&translation, "bad.example.com", "/").action, RouteAction::respond(503, denied_body(503)));
 }
 
+#[test]
+fn configmap_source_ranges_are_annotation_defaults_and_block_cidrs_the_deny_list_of_paths_without_lists() {
+    let yaml = [
+        ingress("plain", "", &[rule("plain.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("allows", &nginx(&[("allowlist-source-range", "10.1.0.0/16")]), &[rule("allows.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("denies", &nginx(&[("denylist-source-range", "10.9.9.9")]), &[rule("denies.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat();
+    let cidrs = |list: &[&str]| list.iter().map(|t| crate::model::Cidr::parse(t).unwrap()).collect::<Vec<_>>();
+    // (allow, deny) of each Ingress's route policy, and the Ingresses warned that block-cidrs
+    // leaves them out.
+    let with = |allow: &[&str], deny: &[&str], block: &[&str]| {
+        let defaults = NginxDefaults { whitelist_source_range: cidrs(allow), denylist_source_range: cidrs(deny), block_cidrs: cidrs(block), ..NginxDefaults::default() };
+        let translation = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{yaml}")), &TranslateOptions { defaults, ..TranslateOptions::default() });
+        let lists = ["plain", "allows", "denies"].map(|host| match &route_at(&translation, &format!("{host}.example.com"), "/").action {
+            RouteAction::Forward(forward) => {
+                let policy = translation.model.policies.get(&forward.policy).unwrap_or(&translation.model.default_policy);
+                (policy.allow_sources.iter().map(ToString::to_string).collect::<Vec<_>>(), policy.deny_sources.iter().map(ToString::to_string).collect::<Vec<_>>())
+            }
+            other => panic!("{other:?}"),
+        });
+        let warned: Vec<String> = translation.diagnostics.iter().filter(|d| d.message.contains("--block-cidrs")).map(|d| d.object.name.clone()).collect();
+        (lists, warned)
+    };
+    let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let (none, one_allow, one_deny) = (list(&[]), list(&["10.1.0.0/16"]), list(&["10.9.9.9/32"]));
+    assert_eq!(with(&[], &[], &[]), ([(none.clone(), none.clone()), (one_allow.clone(), none.clone()), (none.clone(), one_deny.clone())], Vec::new()), "no ConfigMap lists: the annotations alone");
+    // The ConfigMap's lists fill in what the annotations leave out, each on its own.
+    assert_eq!(
+        with(&["192.168.0.0/16", "10.0.0.1"], &["192.168.6.6"], &[]).0,
+        [
+            (list(&["10.0.0.1/32", "192.168.0.0/16"]), list(&["192.168.6.6/32"])),
+            (one_allow.clone(), list(&["192.168.6.6/32"])),
+            (list(&["10.0.0.1/32", "192.168.0.0/16"]), one_deny.clone()),
+        ]
+    );
+    // block-cidrs: the deny list of paths without lists; an Ingress with its own is left alone
+    // (nginx's inheritance), and warned.
+    assert_eq!(
+        with(&[], &[], &["203.0.113.0/24"]),
+        ([(none.clone(), list(&["203.0.113.0/24"])), (one_allow.clone(), none.clone()), (none.clone(), one_deny.clone())], list(&["allows", "denies"]))
+    );
+    // With a ConfigMap allow list every path has a list of its own: block-cidrs reaches none, as
+    // in ingress-nginx (only the Ingresses whose own annotations leave it out are warned).
+    let (lists, warned) = with(&["192.168.0.0/16"], &[], &["203.0.113.0/24"]);
+    assert_eq!(lists[0], (list(&["192.168.0.0/16"]), none.clone()));
+    assert_eq!(warned, list(&["allows", "denies"]));
+}
+
 mod auth;
 mod canary;
 mod cors;
