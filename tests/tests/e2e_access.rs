@@ -150,8 +150,12 @@ fn global_blocks_behave_like_ingress_nginx_configmap() {
         annotated("redirected", &[("force-ssl-redirect", "true")], "redirected.test"),
     ]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
-    let args = ["--block-user-agents=~*bot,Curl/7.0", "--block-referers=~^https?://spam\\.", "--block-cidrs=127.0.0.8"];
-    let options = GatewayOptions { serve_args: args.iter().map(|a| a.to_string()).collect(), ..Default::default() };
+    // A long regex too: past Envoy's default RE2 limit of 100 instructions (the bootstrap's
+    // runtime raises it), which would otherwise make Envoy refuse the listeners.
+    let crawlers = "~*^(?:ahrefs|semrush|mj12|dotnet-crawler|petal|bytespider|gptcrawl|claude-web|ccrawl|amazon-spider|applenews|yandex|baiduspider|sogou|exa-crawler|facebook-ext|ia_archiver)[/\\s]";
+    // And one with as many counted repetitions as RE2 takes (1 000 in all: ~1 000 instructions).
+    let args = [format!("--block-user-agents=~*bot,Curl/7.0,{crawlers},~^(?:x{{10}}){{100}}$"), "--block-referers=~^https?://spam\\.".into(), "--block-cidrs=127.0.0.8".into()];
+    let options = GatewayOptions { serve_args: args.to_vec(), ..Default::default() };
     let gateway = Gateway::start_with(dir.path(), &options).unwrap();
     let client = |last: u8| Ipv4Addr::new(127, 0, 0, last);
     let forbidden = (403, "403 Forbidden\n".to_string());
@@ -162,6 +166,8 @@ fn global_blocks_behave_like_ingress_nginx_configmap() {
         (2, "open.test", "User-Agent: Mozilla/5.0 (compatible; Googlebot/2.1)\r\n", 403),
         (2, "open.test", "User-Agent: curl/7.0\r\n", 403),
         (2, "open.test", "User-Agent: curl/7.0.1\r\n", 200),
+        (2, "open.test", "User-Agent: Sogou web spider/4.0\r\n", 403),
+        (2, "open.test", "User-Agent: Mozilla/5.0 Sogou Explorer\r\n", 200),
         (2, "open.test", "", 200),
         (2, "open.test", "Referer: http://spam.example/offer\r\n", 403),
         (2, "open.test", "Referer: https://shop.example/?from=http://spam.x\r\n", 200),

@@ -10,8 +10,9 @@
 //! nginx's meaning: a string is compared with the whole value without case (nginx lowercases
 //! both), `~regex` is found anywhere in the value, `~*regex` without case, and an empty or missing
 //! header matches nothing. Envoy's matchers compare whole values, so a regex `P` becomes
-//! `(?s:.)*(?:P)(?s:.)*`; Envoy's RE2 takes the syntax the `regex` crate checks here (no
-//! look-around, no back-references). `block-cidrs` is not here: it is the deny list of routes
+//! `(?s:.)*(?:P)(?s:.)*`. A pattern is taken only if the `regex` crate takes it (no look-around,
+//! no back-references) and RE2 too (`translate::re2`), and it compiles small enough (see
+//! [`REGEX_SIZE_LIMIT`]), so `serve` refuses what Envoy would refuse. `block-cidrs` is not here: it is the deny list of routes
 //! without address lists of their own (see `translate::ingress::annotations`).
 
 use std::collections::HashMap;
@@ -24,9 +25,15 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher, RegexMatcher, 
 /// The filter's name (the route RBAC filter, `envoy.filters.http.rbac`, is another one).
 pub const BLOCK_FILTER: &str = "wasm-ingress.block-headers";
 
-/// The longest entry taken (nginx has no limit; Envoy's RE2 refuses large programs, and the
-/// bootstrap allows 1 000 instructions per regex).
+/// The longest entry taken (nginx has no limit; Envoy's RE2 refuses programs past the
+/// bootstrap's `RE2_MAX_PROGRAM_SIZE`).
 const MAX_ENTRY: usize = 400;
+
+/// The most memory the `regex` crate may give an entry's pattern (as Envoy matches it). Its
+/// program takes 35–100 bytes per instruction of RE2's (measured: `x{500}`, a list of crawler
+/// names), so an entry under this limit stays under ~30 000 RE2 instructions, a third of what
+/// the bootstrap lets Envoy take: `serve` refuses what Envoy would, never Envoy the listeners.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// Words nginx's `map` reads as its own parameters, not as values.
 const MAP_PARAMETERS: [&str; 4] = ["default", "hostnames", "include", "volatile"];
@@ -127,7 +134,18 @@ fn regex(pattern: &str, ignore_case: bool) -> Result<MapEntry, String> {
         let why = message.lines().last().unwrap_or_default().trim().trim_start_matches("error: ").to_string();
         format!("{pattern:?} is not a regular expression Envoy's RE2 takes ({why})")
     })?;
-    Ok(MapEntry::Regex { pattern: pattern.to_string(), ignore_case })
+    if let Some(reason) = super::re2::refuses(pattern) {
+        return Err(format!("{pattern:?} has {reason}"));
+    }
+    let entry = MapEntry::Regex { pattern: pattern.to_string(), ignore_case };
+    let (matcher, _) = entry.matcher();
+    if let Some(string_matcher::MatchPattern::SafeRegex(re)) = &matcher.match_pattern {
+        regex::RegexBuilder::new(&re.regex)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|_| format!("{pattern:?} compiles too large for Envoy (a counted repetition like {{500}}, or too many alternatives)"))?;
+    }
+    Ok(entry)
 }
 
 fn re2(regex: &str) -> StringMatcher {
@@ -208,6 +226,10 @@ mod tests {
             ("~", Err(())),
             ("~*(?=x)", Err(())),
             ("~(a", Err(())),
+            ("~*(x{300}){300}", Err(())),
+            ("~(x{100}){100}", Err(())),
+            ("~(x{30}){30}", re("(x{30}){30}", false)),
+            ("~x{500}", re("x{500}", false)),
         ];
         for (text, expected) in cases {
             assert_eq!(MapEntry::parse(text).map_err(|_| ()), *expected, "{text:?}");

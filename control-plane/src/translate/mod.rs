@@ -13,4 +13,5 @@ pub mod ingress;
 pub mod local_reply;
 pub mod otel;
 pub mod ratelimit;
+pub mod re2;
 pub mod routes;
