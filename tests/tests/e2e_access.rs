@@ -154,7 +154,13 @@ fn global_blocks_behave_like_ingress_nginx_configmap() {
     // runtime raises it), which would otherwise make Envoy refuse the listeners.
     let crawlers = "~*^(?:ahrefs|semrush|mj12|dotnet-crawler|petal|bytespider|gptcrawl|claude-web|ccrawl|amazon-spider|applenews|yandex|baiduspider|sogou|exa-crawler|facebook-ext|ia_archiver)[/\\s]";
     // And one with as many counted repetitions as RE2 takes (1 000 in all: ~1 000 instructions).
-    let args = [format!("--block-user-agents=~*bot,Curl/7.0,{crawlers},~^(?:x{{10}}){{100}}$"), "--block-referers=~^https?://spam\\.".into(), "--block-cidrs=127.0.0.8".into()];
+    // ingress-nginx's own values (settings/global_access_block.go), an escaped space included.
+    let upstream = "~*chrome\\/68\\.0\\.3440\\.106\\ safari\\/537\\.36,AlphaBot";
+    let args = [
+        format!("--block-user-agents=~*bot,Curl/7.0,{crawlers},~^(?:x{{10}}){{100}}$,{upstream}"),
+        "--block-referers=~^https?://spam\\.,~*example\\.com,qwerty".into(),
+        "--block-cidrs=127.0.0.8".into(),
+    ];
     let options = GatewayOptions { serve_args: args.to_vec(), ..Default::default() };
     let gateway = Gateway::start_with(dir.path(), &options).unwrap();
     let client = |last: u8| Ipv4Addr::new(127, 0, 0, last);
@@ -167,6 +173,12 @@ fn global_blocks_behave_like_ingress_nginx_configmap() {
         (2, "open.test", "User-Agent: curl/7.0\r\n", 403),
         (2, "open.test", "User-Agent: curl/7.0.1\r\n", 200),
         (2, "open.test", "User-Agent: Sogou web spider/4.0\r\n", 403),
+        (2, "open.test", "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/68.0.3440.106 Safari/537.36\r\n", 403),
+        (2, "open.test", "User-Agent: AlphaBot\r\n", 403),
+        (2, "open.test", "User-Agent: Mozilla/5.0 (iPhone; CPU iPhone OS 11_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/11.0 Mobile/15E148 Safari/604.1\r\n", 200),
+        (2, "open.test", "Referer: example.com\r\n", 403),
+        (2, "open.test", "Referer: qwerty\r\n", 403),
+        (2, "open.test", "Referer: qwerty123\r\n", 200),
         (2, "open.test", "User-Agent: Mozilla/5.0 Sogou Explorer\r\n", 200),
         (2, "open.test", "", 200),
         (2, "open.test", "Referer: http://spam.example/offer\r\n", 403),

@@ -73,8 +73,8 @@ impl MapEntry {
         if entry.len() > MAX_ENTRY {
             return Err(format!("an entry longer than {MAX_ENTRY} characters"));
         }
-        if !quoted && entry.chars().any(char::is_whitespace) {
-            return Err(format!("{trimmed:?} has a space, which nginx's map refuses unless the entry is quoted"));
+        if !quoted && has_bare_space(entry) {
+            return Err(format!("{trimmed:?} has a space, which nginx's map refuses unless it is escaped (\\ ) or the entry quoted"));
         }
         if let Some(pattern) = entry.strip_prefix("~*") {
             return regex(pattern, true);
@@ -112,6 +112,19 @@ impl std::fmt::Display for MapEntry {
             MapEntry::Regex { pattern, ignore_case: false } => write!(f, "~{pattern}"),
         }
     }
+}
+
+/// Whether `entry` has whitespace nginx's configuration reader would take as the end of the
+/// word: one not escaped with `\` (nginx keeps `\ ` as written, which a regex reads as a space).
+fn has_bare_space(entry: &str) -> bool {
+    let mut escaped = false;
+    for c in entry.chars() {
+        if c.is_whitespace() && !escaped {
+            return true;
+        }
+        escaped = c == '\\' && !escaped;
+    }
+    false
 }
 
 /// The entry without nginx's quotes, and whether it had them.
@@ -222,6 +235,9 @@ mod tests {
             ("default", Err(())),
             ("hostnames", Err(())),
             ("Bad Bot", Err(())),
+            // ingress-nginx's own e2e value (settings/global_access_block.go): an escaped space.
+            ("~*chrome\\/68\\.0\\.3440\\.106\\ safari\\/537\\.36", re("chrome\\/68\\.0\\.3440\\.106\\ safari\\/537\\.36", true)),
+            ("Alpha\\ Bot", exact("alpha\\ bot")),
             ("", Err(())),
             ("~", Err(())),
             ("~*(?=x)", Err(())),
@@ -264,6 +280,9 @@ mod tests {
             ("~.*", "", false),
             ("~.*", "anything", true),
             ("~*(a|b)", "xBx", true),
+            ("~*chrome\\/68\\.0\\.3440\\.106\\ safari\\/537\\.36", "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/68.0.3440.106 Safari/537.36", true),
+            ("~*example\\.com", "example.com", true),
+            ("qwerty", "qwerty123", false),
         ];
         for (entry, value, blocked) in cases {
             assert_eq!(accepts(&MapEntry::parse(entry).unwrap(), value), *blocked, "{entry} on {value:?}");
