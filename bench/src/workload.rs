@@ -186,6 +186,7 @@ impl Workload {
                         })
                         .collect(),
                     fallback: None,
+                    fallback_https_redirect: None,
                     app_root: None,
                     client_certificate: None,
                 })

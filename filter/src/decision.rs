@@ -63,6 +63,8 @@ pub enum Via {
     Route,
     /// The selected virtual host's `fallback`.
     HostFallback,
+    /// The selected virtual host's `fallback_https_redirect`: no route matched a plain-HTTP request.
+    HostHttpsRedirect,
     /// The table's `default_backend`.
     DefaultBackend,
     /// Nothing matched and there is no default backend: 404.

@@ -136,6 +136,12 @@ pub struct VirtualHost {
     /// Ingress that defines this host). `None`: fall back to the table's `default_backend`, then 404.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<RouteAction>,
+    /// Answered, over plain HTTP only, to a request no route of this host matches, before
+    /// `fallback`: ingress-nginx gives each host an implicit `/` location with the annotations of
+    /// the oldest Ingress naming the host, so its `ssl-redirect` / `force-ssl-redirect` sends
+    /// every unmatched plain-HTTP request to HTTPS too. `None`: no such redirect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_https_redirect: Option<Redirect>,
     /// ingress-nginx `app-root`: a request whose path is exactly `/` (any query) is answered with
     /// this redirect before any route of the host is looked at. `None`: no such redirect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -802,6 +808,7 @@ mod tests {
                     answer_headers: Vec::new(),
                 }],
                 fallback: Some(RouteAction::respond(503, "no endpoints")),
+                fallback_https_redirect: None,
                 app_root: None,
                 client_certificate: None,
             }],

@@ -164,7 +164,12 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
     let mut partly = manifests::ingress("default", "partly-listed", json!({}), &[("listed.test", paths()), ("unlisted.test", paths())]);
     partly["spec"]["tls"] = json!([{"hosts": ["listed.test"], "secretName": "redirect-tls"}]);
     objects.push(partly);
+    // A TLS host whose Ingress has no `/` path: ingress-nginx's implicit `/` location, with that
+    // Ingress's annotations, redirects the other paths to HTTPS too (then 404 there).
+    let (partial_cert, partial_key) = ca.server_cert(&["partial.test"]).unwrap();
+    objects.push(manifests::tls_secret("default", "partial-tls", &partial_cert, &partial_key));
     objects.extend([
+        with_tls(annotated("partial", &[], "partial.test", &["/app"]), "partial.test", "partial-tls"),
         with_tls(annotated("tls", &[], "redirect.test", &["/", "/.well-known/acme-challenge"]), "redirect.test", "redirect-tls"),
         with_tls(annotated("missing-secret", &[], "nosecret.test", &["/"]), "nosecret.test", "does-not-exist"),
         annotated("forced", &[("force-ssl-redirect", "true")], "forcesslredirect.bar.com", &["/"]),
@@ -205,6 +210,8 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
         // server-alias: the alias names are the host's, its ssl-redirect included.
         ("alias.test", "/a?x=1", 308, "https://alias.test/a?x=1".into()),
         ("www.alias.test", "/", 308, "https://www.alias.test".into()),
+        ("partial.test", "/elsewhere?x=1", 308, "https://partial.test/elsewhere?x=1".into()),
+        ("partial.test", "/app/x", 308, "https://partial.test/app/x".into()),
     ];
     for (host, target, status, location) in redirects {
         let response = get(http, host, target, "");
@@ -265,6 +272,8 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
     assert_eq!((status, echo.map(|e| e.backend)), (200, Some("app".to_string())));
     assert_eq!(hsts, vec!["max-age=31536000; includeSubDomains".to_string()]);
     // The alias over HTTPS, with the certificate its TLS entry names.
+    let (status, _, echo) = get_tls(&gateway, "partial.test", &ca.cert_pem, "/elsewhere");
+    assert_eq!((status, echo.is_none()), (404, true), "over HTTPS the unmatched path is the host's 404");
     let (status, _, echo) = get_tls(&gateway, "alias.test", &ca.cert_pem, "/x");
     let echo = echo.unwrap();
     assert_eq!((status, echo.backend.as_str()), (200, "app"));

@@ -321,6 +321,13 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             );
             origin_of_503 = Some(from);
         }
+        Via::HostHttpsRedirect => {
+            let _ = writeln!(
+                out,
+                "route:     no path of this host matches {:?}: plain HTTP is redirected to HTTPS, as ingress-nginx's implicit \"/\" location of the host (the ssl-redirect of the oldest Ingress naming it)",
+                request.path
+            );
+        }
         Via::DefaultBackend => {
             let from = loaded.notes.default_backend.as_ref();
             let _ = writeln!(out, "route:     nothing matches; the catch-all default backend applies ({})", from.map(ToString::to_string).unwrap_or_default());

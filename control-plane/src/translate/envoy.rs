@@ -759,6 +759,7 @@ mod tests {
                         answer_headers: Vec::new(),
                     }],
                     fallback: None,
+                    fallback_https_redirect: None,
                     app_root: None,
                     client_certificate: None,
                 }],

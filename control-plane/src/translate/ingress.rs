@@ -292,6 +292,9 @@ struct HostBuild {
     app_root: Option<Redirect>,
     /// The oldest Ingress of this host asking for `from-to-www-redirect`.
     www_redirect: Option<ObjectKey>,
+    /// The HTTPS redirect of the implicit `/` location ingress-nginx gives the host, from the
+    /// oldest Ingress naming it: (without, with TLS for the host); set once.
+    root_https_redirect: Option<(Option<Redirect>, Option<Redirect>)>,
 }
 
 /// Translate, and also say how (for `explain`). The stages are [`translator::Translator`]'s.
@@ -575,6 +578,7 @@ fn www_redirect_hosts(hosts: &BTreeMap<String, HostBuild>, defaults: &NginxDefau
                 host: other,
                 routes: Vec::new(),
                 fallback: Some(RouteAction::Redirect(behaviour::www_redirect(host, defaults))),
+                fallback_https_redirect: None,
                 app_root: None,
                 client_certificate: None,
             })

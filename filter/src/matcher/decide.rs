@@ -1,5 +1,6 @@
 //! The decision for one request: too long a path is 414; else the selected host's `app_root`, its
-//! matching route (or that route's `https_redirect` over plain HTTP), its `fallback`; else the
+//! matching route (or that route's `https_redirect` over plain HTTP), its
+//! `fallback_https_redirect` over plain HTTP, its `fallback`; else the
 //! table's default backend; else 404. A request no Ingress host takes (ingress-nginx's default
 //! server `_`) to `/healthz` or `/nginx_status` is answered as that server's own prefix locations
 //! answer it, unless a host-less route matches it as nginx would prefer (see
@@ -103,8 +104,18 @@ fn route_in_host<'t>(
             return Some(decision(Some(route), Via::Route, route_outcome(route, request, &matched, random)));
         }
     }
+    if let Some(redirect) = vhost.fallback_https_redirect.as_ref().filter(|_| !request.https) {
+        return Some(decision(None, Via::HostHttpsRedirect, to_https(redirect, request)));
+    }
     let fallback = vhost.fallback.as_ref()?;
     Some(decision(None, Via::HostFallback, actions::apply(fallback, request, None, random)))
+}
+
+/// An HTTPS redirect's answer, to ingress-nginx's `redirect_host()`: `$best_http_host`, a
+/// trusted load balancer's host.
+fn to_https<'t>(redirect: &'t crate::table::Redirect, request: &RequestParts<'_>) -> Outcome<'t> {
+    let forwarded = Some(request.forwarded_host).filter(|host| !host.is_empty());
+    redirect::outcome(redirect, &RequestParts { authority: crate::request::best_host(request.authority, forwarded), ..*request })
 }
 
 /// A matched route's answer: its `https_redirect` when the request is plain HTTP, else its action.
@@ -115,11 +126,7 @@ fn route_outcome<'t>(
     random: u64,
 ) -> Outcome<'t> {
     match &route.https_redirect {
-        // ingress-nginx's `redirect_host()`: `$best_http_host`, a trusted load balancer's host.
-        Some(redirect) if !request.https => {
-            let forwarded = Some(request.forwarded_host).filter(|host| !host.is_empty());
-            redirect::outcome(redirect, &RequestParts { authority: crate::request::best_host(request.authority, forwarded), ..*request })
-        }
+        Some(redirect) if !request.https => to_https(redirect, request),
         _ => actions::apply(&route.action, request, Some(matched), random),
     }
 }

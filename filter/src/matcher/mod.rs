@@ -173,7 +173,7 @@ fn redirects(table: &RouteTable) -> impl Iterator<Item = &Redirect> {
     let host_redirects = table
         .hosts
         .iter()
-        .flat_map(|h| h.app_root.iter().chain(h.routes.iter().filter_map(|r| r.https_redirect.as_ref())));
+        .flat_map(|h| h.app_root.iter().chain(&h.fallback_https_redirect).chain(h.routes.iter().filter_map(|r| r.https_redirect.as_ref())));
     actions.chain(host_redirects)
 }
 
@@ -247,7 +247,7 @@ impl Indexes {
             vhosts.push(PathIndex::compile(&vhost.host, &vhost.routes)?);
         }
         // An `https_redirect` needs the scheme to know whether it applies, whatever its location.
-        let https_redirects = table.hosts.iter().flat_map(|h| &h.routes).any(|r| r.https_redirect.is_some());
+        let https_redirects = table.hosts.iter().any(|h| h.fallback_https_redirect.is_some() || h.routes.iter().any(|r| r.https_redirect.is_some()));
         let needs_scheme = https_redirects || redirects(table).any(|r| redirect::reads_scheme(&r.location));
         let needs_listener_port = redirects(table).any(|r| redirect::reads_listener_port(&r.location));
         let header_patterns = compile_header_patterns(table).map_err(table_error)?;

@@ -47,7 +47,7 @@ pub fn fit<A: Ord>(table: &mut RouteTable, bytes: usize, limit: usize, age: impl
     for host in &mut table.hosts {
         host.routes.retain(|route| ObjectKey::of_origin(&route.origin).is_none_or(|key| !out.contains(&key)));
     }
-    table.hosts.retain(|host| !host.routes.is_empty() || host.fallback.is_some() || host.app_root.is_some());
+    table.hosts.retain(|host| !host.routes.is_empty() || host.fallback.is_some() || host.app_root.is_some() || host.fallback_https_redirect.is_some());
     dropped
 }
 
@@ -69,7 +69,7 @@ mod tests {
     }
 
     fn table() -> RouteTable {
-        let host = |name: &str, routes| VirtualHost { host: name.into(), routes, fallback: None, app_root: None, client_certificate: None };
+        let host = |name: &str, routes| VirtualHost { host: name.into(), routes, fallback: None, fallback_https_redirect: None, app_root: None, client_certificate: None };
         RouteTable {
             schema: SCHEMA_VERSION,
             hosts: vec![

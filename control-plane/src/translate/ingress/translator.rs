@@ -391,6 +391,10 @@ impl<'s> Translator<'s> {
         if build.app_root.is_none() {
             build.app_root = nginx.behaviour.app_root_redirect();
         }
+        if build.root_https_redirect.is_none() {
+            let defaults = &self.options.defaults;
+            build.root_https_redirect = Some((nginx.behaviour.https_redirect(defaults, false, "/"), nginx.behaviour.https_redirect(defaults, true, "/")));
+        }
         if nginx.behaviour.from_to_www && build.www_redirect.is_none() {
             build.www_redirect = Some(key.clone());
         }
@@ -703,7 +707,9 @@ impl<'s> Translator<'s> {
             self.notes.host_fallbacks.insert(host.clone(), origin);
             action
         });
-        VirtualHost { host, routes, fallback, app_root: build.app_root, client_certificate: None }
+        let (plain, with_tls) = build.root_https_redirect.unwrap_or_default();
+        let fallback_https_redirect = if host_has_tls { with_tls } else { plain };
+        VirtualHost { host, routes, fallback, fallback_https_redirect, app_root: build.app_root, client_certificate: None }
     }
 
     /// Stages 3 and 4: canaries attached, the hosts built, the table checked and the Model made.

@@ -16,7 +16,7 @@ fn regex(value: &str, cluster: &str) -> Route {
     Route { path: PathMatch::Regex(value.into()), action: RouteAction::forward_to(cluster), origin: Origin::default(), https_redirect: None, answer_headers: Vec::new() }
 }
 fn vhost(host: &str, routes: Vec<Route>) -> VirtualHost {
-    VirtualHost { host: host.into(), routes, fallback: None, app_root: None, client_certificate: None }
+    VirtualHost { host: host.into(), routes, fallback: None, fallback_https_redirect: None, app_root: None, client_certificate: None }
 }
 fn table(hosts: Vec<VirtualHost>, default: Option<&str>) -> CompiledTable {
     CompiledTable::compile(RouteTable {
@@ -798,13 +798,19 @@ fn the_table_says_whether_routing_reads_the_scheme_or_the_listener_port() {
     };
     let with_host = |routes: Vec<Route>, app_root: Option<Redirect>, fallback: Option<RouteAction>| RouteTable {
         schema: SCHEMA_VERSION,
-        hosts: vec![VirtualHost { host: "a.com".into(), routes, fallback, app_root, client_certificate: None }],
+        hosts: vec![VirtualHost { host: "a.com".into(), routes, fallback, fallback_https_redirect: None, app_root, client_certificate: None }],
         ..RouteTable::default()
     };
     let url = permanent_redirect("http://r.example.com");
     let www = RouteAction::Redirect(from_to_www("a.com"));
-    let rows: [(&str, RouteTable, (bool, bool)); 7] = [
+    let redirecting_host = RouteTable {
+        schema: SCHEMA_VERSION,
+        hosts: vec![VirtualHost { host: "a.com".into(), fallback_https_redirect: Some(force_ssl_redirect()), ..VirtualHost::default() }],
+        ..RouteTable::default()
+    };
+    let rows: [(&str, RouteTable, (bool, bool)); 8] = [
         ("plain routes", with_host(vec![prefix("/", "a")], None, None), (false, false)),
+        ("fallback_https_redirect", redirecting_host, (true, false)),
         ("fixed url route", with_host(vec![Route { action: url.clone(), ..prefix("/", "") }], None, None), (false, false)),
         ("fixed url default", with_default(url), (false, false)),
         // `https_redirect` needs the scheme to know whether it applies, even with a fixed scheme.
@@ -816,6 +822,39 @@ fn the_table_says_whether_routing_reads_the_scheme_or_the_listener_port() {
     for (name, table, expected) in rows {
         let compiled = CompiledTable::compile(table).expect("compiles");
         assert_eq!((compiled.needs_scheme(), compiled.needs_listener_port()), expected, "{name}");
+    }
+}
+
+/// ingress-nginx's implicit `/` location of a host: a plain-HTTP request no route matches gets
+/// the host's `fallback_https_redirect`, before its fallback; HTTPS requests and matched routes
+/// are untouched, and another host is not redirected.
+#[test]
+fn unmatched_plain_http_requests_of_a_host_follow_its_https_redirect() {
+    let mut redirected = vhost("tls.example", vec![exact("/app", "app")]);
+    redirected.fallback_https_redirect = Some(force_ssl_redirect());
+    redirected.fallback = Some(RouteAction::forward_to("fallback"));
+    let compiled = table(vec![redirected, vhost("plain.example", vec![exact("/app", "plain")])], Some("default"));
+    let rows: [(&str, &str, bool, &str); 6] = [
+        ("tls.example", "/other?q=1", false, "308 https://tls.example/other?q=1"),
+        ("tls.example", "/other", true, "fallback"),
+        ("tls.example", "/app", false, "app"),
+        ("plain.example", "/other", false, "default"),
+        // nginx trims the trailing slash (without preserve-trailing-slash), and writes the host lower case.
+        ("TLS.example:80", "/", false, "308 https://tls.example"),
+        ("tls.example", "/app/x", false, "308 https://tls.example/app/x"),
+    ];
+    for (host, path, https, expected) in rows {
+        let request = RequestParts { https, ..RequestParts::new(host.as_bytes(), path.as_bytes()) };
+        let decision = compiled.route(&request, 0);
+        let got = match decision.outcome {
+            Outcome::Forward { cluster, .. } => cluster.to_string(),
+            Outcome::Redirect { status, location, .. } => format!("{status} {location}"),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(got, expected, "{host}{path} https={https}");
+        if expected.starts_with("308") {
+            assert_eq!(decision.via, Via::HostHttpsRedirect);
+        }
     }
 }
 

@@ -149,7 +149,7 @@ fn route(path: PathMatch, action: RouteAction, origin: &str) -> Route {
 }
 
 fn vhost(host: &str, routes: Vec<Route>) -> VirtualHost {
-    VirtualHost { host: host.into(), routes, fallback: None, app_root: None, client_certificate: None }
+    VirtualHost { host: host.into(), routes, fallback: None, fallback_https_redirect: None, app_root: None, client_certificate: None }
 }
 
 fn exact(p: &str) -> PathMatch {
@@ -751,6 +751,7 @@ fn default_backend_without_rules_is_the_catch_all_and_with_rules_the_hosts_fallb
                 "default/shop: spec.rules[0].http.paths[0]"
             )],
             fallback: Some(forward("default", "a", 81)),
+            fallback_https_redirect: None,
             app_root: None,
             client_certificate: None,
         }]
@@ -1172,8 +1173,32 @@ fn https_redirect_follows_ingress_nginx_defaults_and_annotations() {
     for (host, p, expected) in cases {
         assert_eq!(route_at(&translation, host, p).https_redirect, expected, "{host}{p}");
     }
+    // A path no rule matches: ingress-nginx's implicit `/` location, with the oldest Ingress's
+    // annotations, redirects it the same way.
+    let fallbacks: [(&str, Option<Redirect>); 5] = [
+        ("tls.example.com", https(308, true)),
+        ("unnamed.example.com", https(308, true)),
+        ("optout.example.com", None),
+        ("forced.example.com", https(308, false)),
+        ("plain.example.com", None),
+    ];
+    for (host, expected) in fallbacks {
+        assert_eq!(host_of(&translation, host).fallback_https_redirect, expected, "{host}");
+    }
     let lines = diagnostic_lines(&translation);
     assert!(lines.iter().any(|l| l.starts_with("warning: Ingress default/unnamed: spec.tls[0].secretName: no secretName: its hosts are served over HTTPS with the default certificate")), "{lines:#?}");
+}
+
+#[test]
+fn the_oldest_ingress_naming_a_host_decides_the_redirect_of_its_unmatched_paths() {
+    let translation = run(&[
+        tls_redirect_ingress("z-old", &format!("{}{}", created("2024-01-01T00:00:00Z"), &nginx(&[("ssl-redirect", "false")])[..]), "both.example.com", &[path("/old", "Prefix", "a", 80)]),
+        tls_redirect_ingress("a-young", &created("2025-01-01T00:00:00Z"), "both.example.com", &[path("/young", "Prefix", "a", 80)]),
+    ]
+    .concat());
+    assert_eq!(route_at(&translation, "both.example.com", "/young").https_redirect, https(308, true));
+    assert_eq!(route_at(&translation, "both.example.com", "/old").https_redirect, None);
+    assert_eq!(host_of(&translation, "both.example.com").fallback_https_redirect, None, "the older Ingress's ssl-redirect: \"false\"");
 }
 
 #[test]
