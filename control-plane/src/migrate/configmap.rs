@@ -37,7 +37,6 @@ pub struct Reading {
     pub settings: Vec<SettingReport>,
 }
 
-
 /// nginx tuning with no counterpart (Envoy's own limits and defaults apply).
 const TUNING_KEYS: &[&str] = &[
     "client-body-buffer-size",
@@ -129,9 +128,9 @@ const BOOLEAN_SETTINGS: [&str; 10] = [
 fn flag_value(key: &str, value: &str) -> String {
     match go_bool(value) {
         Some(on) if BOOLEAN_SETTINGS.contains(&key) => on.to_string(),
-        // The statuses ingress-nginx keeps, which are all `serve` takes.
         // The entries as `serve` takes them: ingress-nginx drops empty ones.
         _ if matches!(key, "whitelist-source-range" | "denylist-source-range" | "block-cidrs") => list_entries(value).join(","),
+        // The statuses ingress-nginx keeps, which are all `serve` takes.
         _ if key == "custom-http-errors" => error_page_codes(value).map_or_else(
             || value.to_string(),
             |codes| codes.iter().map(u16::to_string).collect::<Vec<_>>().join(","),
