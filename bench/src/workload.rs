@@ -197,6 +197,7 @@ impl Workload {
             error_page_token: String::new(),
             trust_forwarded_headers: false,
             proxy_protocol: false,
+            answer_headers: Vec::new(),
         }
     }
 

@@ -109,6 +109,13 @@ pub struct RouteTable {
     /// `lua_ingress.lua` decides with `use-proxy-protocol`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub proxy_protocol: bool,
+    /// Response headers the filter sets on the answers it makes to requests no route takes — the
+    /// 404 of a host or path nothing serves, the default server's `/healthz` and `/nginx_status`,
+    /// a host's `fallback_https_redirect`, a 414 — as ingress-nginx's ConfigMap `add-headers`
+    /// (nginx's `more_set_headers` in `http`) covers every response. Same rules as
+    /// [`Route::answer_headers`]. Empty: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answer_headers: Vec<AnswerHeader>,
 }
 
 /// The shortest [`RouteTable::error_page_token`] a table with error pages may have.
@@ -818,6 +825,7 @@ mod tests {
             error_page_token: "0123456789abcdef".into(),
             trust_forwarded_headers: true,
             proxy_protocol: true,
+            answer_headers: vec![AnswerHeader { name: "x-frame-options".into(), value: "DENY".into() }],
         };
         let json = table.to_json();
         assert!(json.contains(r#""path":{"type":"Regex","value":"(?i)/something(/|$)(.*)"}"#), "{json}");

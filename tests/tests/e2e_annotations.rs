@@ -578,7 +578,7 @@ fn custom_headers_come_from_a_configmap_like_ingress_nginx() {
 
 /// ingress-nginx's e2e test `settings/custom_header.go` (ConfigMap `add-headers`, here `serve
 /// --add-headers`): every response carries the ConfigMap's headers, the filter's own answers
-/// (a redirect) too; and ConfigMap `proxy-set-headers` (`--proxy-set-headers`): every request the
+/// (a redirect, the 404 of an unknown host) too; and ConfigMap `proxy-set-headers` (`--proxy-set-headers`): every request the
 /// backend gets carries its headers, nginx variables filled in per location. A change to the
 /// ConfigMap is served without touching any Ingress.
 #[test]
@@ -606,6 +606,12 @@ fn add_headers_and_proxy_set_headers_configmaps_reach_every_ingress() {
     assert_eq!((error.status, error.header("x-first")), (500, Some("Prepare for trouble!")), "on every status");
     let moved = get(gateway.http, "moved.test", "/", "");
     assert_eq!((moved.status, moved.header("x-first")), (301, Some("Prepare for trouble!")), "the filter's own answers too");
+    // nginx's `http`-level headers: the 404 of a host nothing serves and the default server's
+    // own locations too.
+    for (host, path, status) in [("nowhere.test", "/", 404), ("10.1.2.3", "/healthz", 200)] {
+        let answer = get(gateway.http, host, path, "");
+        assert_eq!((answer.status, answer.header("x-second")), (status, Some("And make it double!")), "{host}{path}");
+    }
 
     // The ConfigMap changes: the new value is served.
     objects.retain(|o| o["metadata"]["name"] != "add-headers-configmap");

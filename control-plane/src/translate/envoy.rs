@@ -769,6 +769,7 @@ mod tests {
                 error_page_token: String::new(),
                 trust_forwarded_headers: false,
                 proxy_protocol: false,
+                answer_headers: Vec::new(),
             },
             clusters,
             tls_servers: vec![

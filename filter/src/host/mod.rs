@@ -569,8 +569,10 @@ impl HttpContext for IngressRequest {
             forwarded_host: &forwarded_host,
         };
         let decision = table.route(&request, self.shared.random.next());
-        if let Some(route) = decision.route.filter(|route| !route.answer_headers.is_empty()) {
-            self.answer_headers = route.answer_headers.clone();
+        match decision.route {
+            Some(route) if !route.answer_headers.is_empty() => self.answer_headers = route.answer_headers.clone(),
+            None if !table.table().answer_headers.is_empty() => self.answer_headers = table.table().answer_headers.clone(),
+            _ => {}
         }
         if let Some(rule) = table.client_certificate(&authority) {
             let redirected = matches!(decision.outcome, Outcome::Redirect { .. });

@@ -376,6 +376,7 @@ pub(super) fn check_table(table: &RouteTable) -> Result<(), String> {
     if let Some(default) = &table.default_backend {
         check_action(default).map_err(|e| format!("default_backend: {e}"))?;
     }
+    check_answer_headers(&table.answer_headers).map_err(|e| format!("table {e}"))?;
     for cluster in &table.error_page_clusters {
         check_header_value("error page cluster", cluster)?;
     }

@@ -174,6 +174,21 @@ pub struct GlobalHeaders {
 /// Headers by lower-case name, with nginx templates as values.
 pub type TemplateHeaders = Vec<(String, Template)>;
 
+/// The `--add-headers` entries the filter sets on its answers to requests no route takes (the
+/// route table's `answer_headers`): those with a literal value that the filter may set (not
+/// `Location`, `Content-Type`, … which its answers set themselves), at most as many as it takes.
+pub fn default_answer_headers(global: &GlobalHeaders) -> Vec<wasm_ingress_filter::table::AnswerHeader> {
+    use wasm_ingress_filter::limits::{answer_header_value_ok, MAX_ANSWER_HEADERS};
+    global
+        .response
+        .iter()
+        .filter(|(name, _)| !wasm_ingress_filter::table::ANSWER_OWN_HEADERS.contains(&name.as_str()))
+        .filter_map(|(name, value)| Some(wasm_ingress_filter::table::AnswerHeader { name: name.clone(), value: value.literal()? }))
+        .filter(|header| answer_header_value_ok(&header.value))
+        .take(MAX_ANSWER_HEADERS)
+        .collect()
+}
+
 /// The usable entries of the global header ConfigMap `key`, and one reason per entry left out.
 /// A missing ConfigMap sets nothing, as ingress-nginx only logs it; an entry it would write into
 /// nginx's configuration as is — a name that is not a header name, an empty value, a variable

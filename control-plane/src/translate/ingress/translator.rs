@@ -781,6 +781,7 @@ impl<'s> Translator<'s> {
             error_page_token: String::new(),
             trust_forwarded_headers: self.options.trust_forwarded_headers,
             proxy_protocol: self.options.proxy_protocol,
+            answer_headers: header_maps::default_answer_headers(&self.global_headers),
         };
         ensure_compiles(&mut table, &mut self.diagnostics);
         let bytes = self.complete(&mut table);

@@ -195,6 +195,9 @@ data: {X-Upstream: "$namespace/$service_name", X-Team: global, Host: evil.exampl
     assert_eq!(own.request_headers.get("x-team").map(HeaderValue::envoy_format).as_deref(), Some("own"));
     let answer: Vec<(&str, &str)> = route_at(&translation, "plain.example", "/").answer_headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).collect();
     assert_eq!(answer, [("x-frame-options", "SAMEORIGIN"), ("x-team", "global")], "a value that needs the request is left out of them");
+    // The same on the filter's answers to requests no route takes (nginx's `http`-level headers).
+    let unrouted: Vec<(&str, &str)> = translation.model.route_table.answer_headers.iter().map(|h| (h.name.as_str(), h.value.as_str())).collect();
+    assert_eq!(unrouted, answer);
     let lines = diagnostic_lines(&translation);
     for want in [
         "warning: ConfigMap ingress-nginx/add: data[bad name]: --add-headers: not a header name",
@@ -209,6 +212,7 @@ data: {X-Upstream: "$namespace/$service_name", X-Team: global, Host: evil.exampl
     let missing = translate(&state, &options("nope", "set"));
     let RouteAction::Forward(forward) = &route_at(&missing, "plain.example", "/").action else { panic!("served") };
     assert!(missing.model.policies[&forward.policy].response_headers_set.is_empty());
+    assert!(missing.model.route_table.answer_headers.is_empty());
     assert!(diagnostic_lines(&missing).iter().any(|l| l.starts_with("warning: ConfigMap ingress-nginx/nope: --add-headers: ConfigMap ingress-nginx/nope not found")));
 }
 
