@@ -174,6 +174,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
             v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(|h| crate::translate::ingress::behaviour::parse_header_name(h).ok()).collect()
         }),
         "no-auth-locations" => parsed(value, &mut defaults.no_auth_locations, |v| Some(v.split(',').map(|l| l.trim().to_string()).collect())),
+        "no-tls-redirect-locations" => parsed(value, &mut defaults.no_tls_redirect_locations, |v| Some(v.split(',').map(|l| l.trim().to_string()).collect())),
         key if key.starts_with("global-auth-") => global_auth_setting(key, value, &mut defaults.global_auth),
         "http-redirect-code" => parsed(value, &mut defaults.http_redirect_code, |v| parse_http_redirect_code(v).ok()),
         "use-forwarded-headers" => listener_flag(
@@ -507,6 +508,8 @@ mod tests {
             flags(&[("keep-alive", "30"), ("client-header-timeout", "20s"), ("http2-max-concurrent-streams", "128")]),
             ["--request-headers-timeout=20s", "--connection-idle-timeout=30s"]
         );
+        assert_eq!(flags(&[("no-tls-redirect-locations", "/check-no-tls")]), ["--no-tls-redirect-locations=/check-no-tls"]);
+        assert_eq!(flags(&[("no-tls-redirect-locations", "/.well-known/acme-challenge")]), Vec::<String>::new(), "ingress-nginx's default");
         // The address lists and blocks, as `serve` takes them (empty entries dropped).
         assert_eq!(
             flags(&[("block-cidrs", "203.0.113.7, ,198.51.100.0/24"), ("block-user-agents", "~*bot, curl/7.0"), ("whitelist-source-range", "10.0.0.0/8"), ("block-referers", "")]),

@@ -54,7 +54,7 @@ pub const NAMES: &[&str] = &[
     "x-forwarded-prefix",
 ];
 
-/// The Ingress paths never redirected to HTTPS (ingress-nginx `no-tls-redirect-locations`),
+/// The default of `--no-tls-redirect-locations` (ingress-nginx `no-tls-redirect-locations`),
 /// matched against the Ingress path as a prefix: ACME HTTP-01 challenges must answer over HTTP.
 pub const NO_TLS_REDIRECT_LOCATION: &str = "/.well-known/acme-challenge";
 
@@ -141,6 +141,11 @@ pub struct NginxDefaults {
     /// challenges, as ingress-nginx).
     #[arg(long, value_delimiter = ',', default_value = NO_AUTH_LOCATION)]
     pub no_auth_locations: Vec<String>,
+    /// Ingress paths never redirected to HTTPS, not even by `force-ssl-redirect`, each a prefix
+    /// of the Ingress path, comma-separated (`no-tls-redirect-locations`; default: ACME HTTP-01
+    /// challenges, as ingress-nginx).
+    #[arg(long, value_delimiter = ',', default_value = NO_TLS_REDIRECT_LOCATION)]
+    pub no_tls_redirect_locations: Vec<String>,
     /// Send to each Service's cluster IP instead of its endpoints, for Ingresses that do not say
     /// with `service-upstream` (ConfigMap `service-upstream`).
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
@@ -252,6 +257,7 @@ impl Default for NginxDefaults {
             enable_ssl_passthrough: false,
             global_allowed_response_headers: Vec::new(),
             no_auth_locations: vec![NO_AUTH_LOCATION.to_string()],
+            no_tls_redirect_locations: vec![NO_TLS_REDIRECT_LOCATION.to_string()],
             service_upstream: false,
             custom_http_errors: Vec::new(),
             whitelist_source_range: Vec::new(),
@@ -262,11 +268,23 @@ impl Default for NginxDefaults {
     }
 }
 
+/// ingress-nginx's `isLocationInLocationList`: some entry, trimmed and not empty, is a prefix of
+/// the Ingress path.
+fn in_location_list(locations: &[String], path: &str) -> bool {
+    locations.iter().map(|l| l.trim()).any(|location| !location.is_empty() && path.starts_with(location))
+}
+
 impl NginxDefaults {
+    /// Whether the Ingress path `path` is one of [`Self::no_tls_redirect_locations`] (as
+    /// [`Self::no_auth_at`]).
+    pub fn no_tls_redirect_at(&self, path: &str) -> bool {
+        in_location_list(&self.no_tls_redirect_locations, path)
+    }
+
     /// Whether the Ingress path `path` is one of [`Self::no_auth_locations`] (ingress-nginx's
     /// `isLocationInLocationList`: a prefix, trimmed, empty entries skipped).
     pub fn no_auth_at(&self, path: &str) -> bool {
-        self.no_auth_locations.iter().map(|l| l.trim()).any(|location| !location.is_empty() && path.starts_with(location))
+        in_location_list(&self.no_auth_locations, path)
     }
 
     /// The policy of a route whose Ingress sets none of the policy annotations.
@@ -474,7 +492,7 @@ impl Behaviour {
     pub fn https_redirect(&self, defaults: &NginxDefaults, host_has_tls: bool, path: &str) -> Option<Redirect> {
         let forced = self.force_ssl_redirect.unwrap_or(defaults.force_ssl_redirect);
         let wanted = forced || (host_has_tls && self.ssl_redirect.unwrap_or(defaults.ssl_redirect));
-        if !wanted || path.starts_with(NO_TLS_REDIRECT_LOCATION) {
+        if !wanted || defaults.no_tls_redirect_at(path) {
             return None;
         }
         Some(Redirect {

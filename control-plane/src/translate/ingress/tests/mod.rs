@@ -1225,6 +1225,18 @@ fn ssl_redirect_default_and_code_come_from_the_configmap_flags() {
     let translation = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{yaml}")), &options);
     assert_eq!(route_at(&translation, "plain.example.com", "/").https_redirect, https(308, true));
     assert_eq!(route_at(&translation, "optout.example.com", "/").https_redirect, None);
+    // ConfigMap no-tls-redirect-locations (settings/no_tls_redirect_locations.go): its prefixes of
+    // the Ingress path are never redirected, not even forced; it replaces the ACME default.
+    let mut options = TranslateOptions::default();
+    options.defaults.no_tls_redirect_locations = vec!["/check-no-tls".into(), " ".into()];
+    let paths = [path("/check-no-tls", "Prefix", "a", 80), path("/check-no-tls-either", "Prefix", "a", 80), path("/other", "Prefix", "a", 80), path("/.well-known/acme-challenge", "Prefix", "a", 80)];
+    let yaml = ingress("forced", &nginx(&[("force-ssl-redirect", "true")]), &[rule("forced.example.com", &paths)]);
+    let translation = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{yaml}")), &options);
+    let redirect_at = |p: &str| route_at(&translation, "forced.example.com", p).https_redirect.clone();
+    assert_eq!(
+        ["/check-no-tls", "/check-no-tls-either", "/other", "/.well-known/acme-challenge"].map(redirect_at),
+        [None, None, https(308, true), https(308, true)]
+    );
 }
 
 #[test]
