@@ -5,7 +5,7 @@
 
 mod kube_mock;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +33,7 @@ fn meta(namespace: &str, name: &str, resource_version: &str, uid: &str) -> Value
         "resourceVersion": resource_version,
         "generation": 1,
         "creationTimestamp": "2026-01-12T09:30:00Z",
+        "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"data\":{\"tls.key\":\"…\"}}\n"},
         "managedFields": [{
             "manager": "kubectl-client-side-apply",
             "operation": "Update",
@@ -219,6 +220,10 @@ async fn lists_then_watch_events_bookmarks_and_410_gone_keep_the_state_current()
     assert!(first.config_maps.is_empty(), "only ConfigMaps an Ingress references");
     let shop = &first.ingresses[&ObjectKey::new("default", "shop")];
     assert!(shop.metadata.managed_fields.is_none(), "managedFields are dropped");
+    let kept = |annotations: &Option<BTreeMap<String, String>>| annotations.iter().flatten().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert!(!kept(&shop.metadata.annotations).iter().any(|k| k == wasm_ingress::source::kube::LAST_APPLIED_ANNOTATION), "so is kubectl's last-applied copy");
+    let secret = &first.secrets[&ObjectKey::new("default", "shop-tls")];
+    assert_eq!(kept(&secret.metadata.annotations), Vec::<String>::new(), "a Secret's too (its key material again)");
 
     // The watch resumes from the list's resourceVersion, with bookmarks.
     let mut ingress_watch = next_watch(&mut ingress_watches, "the Ingress watch").await;

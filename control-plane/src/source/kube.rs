@@ -13,7 +13,7 @@
 //! (basic-auth users) are watched, and of those only the ones an Ingress names (`spec.tls[].secretName`,
 //! `proxy-ssl-secret`, `auth-secret`, in its own namespace; `auth-tls-secret`, in any) are put into
 //! the snapshot. ConfigMaps likewise: every one is watched (the reflector holds them, without
-//! `managedFields`), and only those an Ingress names (`custom-headers`, `auth-proxy-set-headers`)
+//! `managedFields` or `kubectl apply`'s last-applied copy, as every object), and only those an Ingress names (`custom-headers`, `auth-proxy-set-headers`)
 //! reach the snapshot. Which Ingresses are ours (IngressClass, legacy annotation, default class) is decided by translation, not here: this module must not interpret
 //! objects, translate, or write anything to the API server.
 
@@ -272,8 +272,7 @@ where
     let (reader, writer) = reflector::store();
     let stream = watcher(api, config)
         .default_backoff()
-        // managedFields are never read and are often the largest part of an object.
-        .modify(|object: &mut K| object.meta_mut().managed_fields = None)
+        .modify(drop_unread_metadata)
         .reflect(writer)
         .map(move |event| match event {
             Ok(watcher::Event::InitDone) => Signal::Listed(kind),
@@ -283,6 +282,20 @@ where
         })
         .boxed();
     (reader, stream)
+}
+
+/// `kubectl apply`'s copy of the whole object (a Secret's data included).
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// What the stores need not keep of an object: its `managedFields` and `kubectl apply`'s
+/// last-applied copy, never read and often the largest part of it (the copy of a Secret is its
+/// key material a second time).
+fn drop_unread_metadata<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED_ANNOTATION);
+    }
 }
 
 impl Stores {
