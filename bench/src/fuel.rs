@@ -38,6 +38,8 @@ fn request_cost(vm: &mut FilterVm, request: &Request) -> Result<RequestCost> {
         cluster: outcome.header(wasm_ingress_filter::table::CLUSTER_HEADER),
         local_response: outcome.local_response.map(|response| response.status),
         host_calls: outcome.calls,
+        between_calls: outcome.fuel_between_calls,
+        context_fuel: outcome.context_fuel.unwrap_or(0),
     })
 }
 
@@ -48,6 +50,8 @@ pub struct RequestCost {
     pub cluster: Option<String>,
     pub local_response: Option<u32>,
     pub host_calls: BTreeMap<String, usize>,
+    pub between_calls: Vec<(String, u64)>,
+    pub context_fuel: u64,
 }
 
 /// Section 2 for one filter and one table size.
@@ -76,6 +80,11 @@ pub struct FuelResult {
     pub requests_to_expected_cluster: usize,
     /// Host calls of one (median-cost) request.
     pub host_calls_per_request: BTreeMap<String, usize>,
+    /// Where that request's fuel went: each host call and the fuel spent before it (see
+    /// `RequestOutcome::fuel_between_calls`).
+    pub median_request_fuel_between_calls: Vec<(String, u64)>,
+    /// That request's context around `proxy_on_request_headers` (create, done, log, delete).
+    pub median_request_context_fuel: u64,
 }
 
 /// What `on_configure` of one table cost in a fresh VM.
@@ -154,5 +163,7 @@ pub fn measure(wasm: &Path, filter: &str, rules: usize, configuration: &[u8], re
             .filter(|(c, r)| c.cluster.as_deref() == Some(r.expected_cluster.as_str()))
             .count(),
         host_calls_per_request: median_cost.map(|c| c.host_calls.clone()).unwrap_or_default(),
+        median_request_fuel_between_calls: median_cost.map(|c| c.between_calls.clone()).unwrap_or_default(),
+        median_request_context_fuel: median_cost.map_or(0, |c| c.context_fuel),
     })
 }

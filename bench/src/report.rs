@@ -458,6 +458,7 @@ impl Report {
                 o.requests_measured
             );
         }
+        self.markdown_fuel_between_calls(out);
         if !self.criterion.is_empty() {
             let _ = writeln!(out, "\nNative matcher (criterion, `filter/benches/matcher.rs`, 1 s warm-up + 2 s measurement, mean):\n");
             let _ = writeln!(out, "| benchmark | mean |");
@@ -472,6 +473,28 @@ impl Report {
             let lo = medians.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = medians.iter().copied().fold(0.0, f64::max);
             let _ = writeln!(out, "\nPer-request fuel, many-hosts, from smallest to largest table: {lo:.0} → {hi:.0} ({:+.1} %): {}.\n", (hi / lo - 1.0) * 100.0, if hi / lo < 1.25 { "flat" } else { "**not flat**" });
+        }
+    }
+
+    /// Where the median request's fuel goes: the fuel spent before each host call of
+    /// `proxy_on_request_headers` (the matcher runs between the reads of `:path` and the first
+    /// header write), and the context's life around it.
+    fn markdown_fuel_between_calls(&self, out: &mut String) {
+        let rows: Vec<&FuelResult> = self.fuel.iter().filter(|f| !f.median_request_fuel_between_calls.is_empty()).collect();
+        if rows.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\nWhere the median request's fuel goes: in `proxy_on_request_headers`, the fuel spent before each host call (what a host call runs in wasm, such as allocating the value it returns, counts towards the next one), then after the last; and the context's life around it (`proxy_on_context_create`, `_done`, `_log`, `_delete`: the SDK's dispatch and the context's allocation).\n");
+        let _ = writeln!(out, "| filter | shape | N rules | before each host call of `on_request_headers`, then after the last | context around it |");
+        let _ = writeln!(out, "|---|---|---:|---|---:|");
+        for f in rows {
+            let spans = f
+                .median_request_fuel_between_calls
+                .iter()
+                .map(|(call, fuel)| format!("{} {fuel}", call.trim_start_matches("proxy_").replace("_header_map_value", "")))
+                .collect::<Vec<_>>()
+                .join(" · ");
+            let _ = writeln!(out, "| {} | {} | {} | {spans} | {} |", f.filter, f.shape, f.rules, f.median_request_context_fuel);
         }
     }
 

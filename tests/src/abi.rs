@@ -98,11 +98,26 @@ pub struct HostState {
     pub random_state: u64,
     /// The log level reported by `proxy_get_log_level` (0 trace … 5 critical).
     pub log_level: i32,
+    /// In a metered VM: each host call (a header-map call with its header name) and the fuel left
+    /// when it was made (reset per request by [`FilterVm::request`]).
+    pub fuel_marks: Vec<(String, u64)>,
 }
 
-impl HostState {
-    fn count(&mut self, name: &str) {
-        *self.calls.entry(name.to_string()).or_default() += 1;
+/// Count a host call and, in a metered VM, mark the fuel left when it was made.
+fn count(caller: &mut Caller<'_, HostState>, name: &str) {
+    let fuel = caller.get_fuel().ok();
+    let state = caller.data_mut();
+    *state.calls.entry(name.to_string()).or_default() += 1;
+    if let Some(fuel) = fuel {
+        state.fuel_marks.push((name.to_string(), fuel));
+    }
+}
+
+/// Name the header of the last fuel mark (`proxy_get_header_map_value :path`).
+fn mark_header(caller: &mut Caller<'_, HostState>, key: &[u8]) {
+    if let Some((call, _)) = caller.data_mut().fuel_marks.last_mut() {
+        call.push(' ');
+        call.push_str(&String::from_utf8_lossy(key));
     }
 }
 
@@ -129,6 +144,14 @@ pub struct RequestOutcome {
     pub calls: BTreeMap<String, usize>,
     /// Fuel spent by `proxy_on_request_headers` alone, in a metered VM.
     pub fuel: Option<u64>,
+    /// Where that fuel went, in a metered VM: each host call `proxy_on_request_headers` made (a
+    /// header-map call with its header name) and the fuel spent since the previous one (the first:
+    /// since the call began; what the host call itself runs in wasm, such as allocating the value
+    /// it returns, counts towards the next), then `return` and the fuel after the last call.
+    pub fuel_between_calls: Vec<(String, u64)>,
+    /// Fuel of the context's life around it (`proxy_on_context_create`, `proxy_on_done`,
+    /// `proxy_on_log`, `proxy_on_delete`): the SDK's dispatch and the context's allocation.
+    pub context_fuel: Option<u64>,
 }
 
 impl RequestOutcome {
@@ -243,40 +266,40 @@ fn map_mut<'s>(caller: &'s mut Caller<'_, HostState>, map_type: i32) -> Option<&
 /// Register the proxy-wasm host functions this host implements.
 fn add_proxy_wasm(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     linker.func_wrap("env", "proxy_log", |mut caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| {
-        caller.data_mut().count("proxy_log");
+        count(&mut caller, "proxy_log");
         let message = read_bytes(&mut caller, ptr, len)?;
         caller.data_mut().logs.push((level, String::from_utf8_lossy(&message).into_owned()));
         Ok(STATUS_OK)
     })?;
     linker.func_wrap("env", "proxy_get_log_level", |mut caller: Caller<'_, HostState>, ret: i32| {
-        caller.data_mut().count("proxy_get_log_level");
+        count(&mut caller, "proxy_get_log_level");
         let level = caller.data().log_level;
         write_u32(&mut caller, ret, level as u32)?;
         Ok(STATUS_OK)
     })?;
     linker.func_wrap("env", "proxy_get_current_time_nanoseconds", |mut caller: Caller<'_, HostState>, ret: i32| {
-        caller.data_mut().count("proxy_get_current_time_nanoseconds");
+        count(&mut caller, "proxy_get_current_time_nanoseconds");
         let now = caller.data().now_nanos;
         write_bytes(&mut caller, ret, &now.to_le_bytes())?;
         Ok(STATUS_OK)
     })?;
     linker.func_wrap("env", "proxy_set_tick_period_milliseconds", |mut caller: Caller<'_, HostState>, _period: i32| {
-        caller.data_mut().count("proxy_set_tick_period_milliseconds");
+        count(&mut caller, "proxy_set_tick_period_milliseconds");
         Ok(STATUS_OK)
     })?;
     linker.func_wrap("env", "proxy_set_effective_context", |mut caller: Caller<'_, HostState>, _context: i32| {
-        caller.data_mut().count("proxy_set_effective_context");
+        count(&mut caller, "proxy_set_effective_context");
         Ok(STATUS_OK)
     })?;
     for name in ["proxy_continue_stream", "proxy_close_stream"] {
         linker.func_wrap("env", name, move |mut caller: Caller<'_, HostState>, _stream: i32| {
-            caller.data_mut().count(name);
+            count(&mut caller, name);
             Ok(STATUS_OK)
         })?;
     }
     for name in ["proxy_continue_request", "proxy_continue_response", "proxy_clear_route_cache", "proxy_done"] {
         linker.func_wrap("env", name, move |mut caller: Caller<'_, HostState>| {
-            caller.data_mut().count(name);
+            count(&mut caller, name);
             Ok(STATUS_OK)
         })?;
     }
@@ -284,7 +307,7 @@ fn add_proxy_wasm(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "env",
         "proxy_get_buffer_bytes",
         |mut caller: Caller<'_, HostState>, buffer_type: i32, start: i32, max_size: i32, ptr_ptr: i32, size_ptr: i32| {
-            caller.data_mut().count("proxy_get_buffer_bytes");
+            count(&mut caller, "proxy_get_buffer_bytes");
             let buffer = match buffer_type {
                 BUFFER_PLUGIN_CONFIGURATION => caller.data().plugin_configuration.clone(),
                 BUFFER_VM_CONFIGURATION => caller.data().vm_configuration.clone(),
@@ -305,7 +328,7 @@ fn add_proxy_wasm(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "env",
         "proxy_get_buffer_status",
         |mut caller: Caller<'_, HostState>, buffer_type: i32, length_ptr: i32, flags_ptr: i32| {
-            caller.data_mut().count("proxy_get_buffer_status");
+            count(&mut caller, "proxy_get_buffer_status");
             let len = match buffer_type {
                 BUFFER_PLUGIN_CONFIGURATION => caller.data().plugin_configuration.len(),
                 BUFFER_VM_CONFIGURATION => caller.data().vm_configuration.len(),
@@ -320,7 +343,7 @@ fn add_proxy_wasm(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "env",
         "proxy_set_buffer_bytes",
         |mut caller: Caller<'_, HostState>, _buffer_type: i32, _start: i32, _size: i32, _ptr: i32, _len: i32| {
-            caller.data_mut().count("proxy_set_buffer_bytes");
+            count(&mut caller, "proxy_set_buffer_bytes");
             Ok(STATUS_NOT_FOUND)
         },
     )?;
@@ -328,8 +351,9 @@ fn add_proxy_wasm(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "env",
         "proxy_get_header_map_value",
         |mut caller: Caller<'_, HostState>, map_type: i32, key_ptr: i32, key_len: i32, ptr_ptr: i32, size_ptr: i32| {
-            caller.data_mut().count("proxy_get_header_map_value");
+            count(&mut caller, "proxy_get_header_map_value");
             let key = read_bytes(&mut caller, key_ptr, key_len)?;
+            mark_header(&mut caller, &key);
             let Some(map) = map_mut(&mut caller, map_type) else { return Ok(STATUS_BAD_ARGUMENT) };
             let value = map.iter().find(|(n, _)| n.eq_ignore_ascii_case(&key)).map(|(_, v)| v.clone());
             match value {
@@ -345,8 +369,9 @@ fn add_proxy_wasm(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "env",
         "proxy_replace_header_map_value",
         |mut caller: Caller<'_, HostState>, map_type: i32, key_ptr: i32, key_len: i32, value_ptr: i32, value_len: i32| {
-            caller.data_mut().count("proxy_replace_header_map_value");
+            count(&mut caller, "proxy_replace_header_map_value");
             let key = read_bytes(&mut caller, key_ptr, key_len)?;
+            mark_header(&mut caller, &key);
             let value = read_bytes(&mut caller, value_ptr, value_len)?;
             let Some(map) = map_mut(&mut caller, map_type) else { return Ok(STATUS_BAD_ARGUMENT) };
             map.retain(|(n, _)| !n.eq_ignore_ascii_case(&key));
@@ -358,8 +383,9 @@ fn add_proxy_wasm(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "env",
         "proxy_add_header_map_value",
         |mut caller: Caller<'_, HostState>, map_type: i32, key_ptr: i32, key_len: i32, value_ptr: i32, value_len: i32| {
-            caller.data_mut().count("proxy_add_header_map_value");
+            count(&mut caller, "proxy_add_header_map_value");
             let key = read_bytes(&mut caller, key_ptr, key_len)?;
+            mark_header(&mut caller, &key);
             let value = read_bytes(&mut caller, value_ptr, value_len)?;
             let Some(map) = map_mut(&mut caller, map_type) else { return Ok(STATUS_BAD_ARGUMENT) };
             map.push((key, value));
@@ -370,8 +396,9 @@ fn add_proxy_wasm(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "env",
         "proxy_remove_header_map_value",
         |mut caller: Caller<'_, HostState>, map_type: i32, key_ptr: i32, key_len: i32| {
-            caller.data_mut().count("proxy_remove_header_map_value");
+            count(&mut caller, "proxy_remove_header_map_value");
             let key = read_bytes(&mut caller, key_ptr, key_len)?;
+            mark_header(&mut caller, &key);
             let Some(map) = map_mut(&mut caller, map_type) else { return Ok(STATUS_BAD_ARGUMENT) };
             map.retain(|(n, _)| !n.eq_ignore_ascii_case(&key));
             Ok(STATUS_OK)
@@ -381,7 +408,7 @@ fn add_proxy_wasm(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "env",
         "proxy_get_header_map_pairs",
         |mut caller: Caller<'_, HostState>, map_type: i32, ptr_ptr: i32, size_ptr: i32| {
-            caller.data_mut().count("proxy_get_header_map_pairs");
+            count(&mut caller, "proxy_get_header_map_pairs");
             let Some(map) = map_mut(&mut caller, map_type) else { return Ok(STATUS_BAD_ARGUMENT) };
             let bytes = serialize_map(map);
             return_bytes(&mut caller, &bytes, ptr_ptr, size_ptr)?;
@@ -392,7 +419,7 @@ fn add_proxy_wasm(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "env",
         "proxy_set_header_map_pairs",
         |mut caller: Caller<'_, HostState>, map_type: i32, ptr: i32, len: i32| {
-            caller.data_mut().count("proxy_set_header_map_pairs");
+            count(&mut caller, "proxy_set_header_map_pairs");
             let bytes = read_bytes(&mut caller, ptr, len)?;
             let Some(pairs) = deserialize_map(&bytes) else { return Ok(STATUS_BAD_ARGUMENT) };
             let Some(map) = map_mut(&mut caller, map_type) else { return Ok(STATUS_BAD_ARGUMENT) };
@@ -401,7 +428,7 @@ fn add_proxy_wasm(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         },
     )?;
     linker.func_wrap("env", "proxy_get_header_map_size", |mut caller: Caller<'_, HostState>, map_type: i32, ret: i32| {
-        caller.data_mut().count("proxy_get_header_map_size");
+        count(&mut caller, "proxy_get_header_map_size");
         let Some(map) = map_mut(&mut caller, map_type) else { return Ok(STATUS_BAD_ARGUMENT) };
         let size: usize = map.iter().map(|(n, v)| n.len() + v.len()).sum();
         write_u32(&mut caller, ret, size as u32)?;
@@ -419,7 +446,7 @@ fn add_proxy_wasm(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
          headers_ptr: i32,
          headers_len: i32,
          grpc_status: i32| {
-            caller.data_mut().count("proxy_send_local_response");
+            count(&mut caller, "proxy_send_local_response");
             let details = read_bytes(&mut caller, details_ptr, details_len)?;
             let body = read_bytes(&mut caller, body_ptr, body_len)?;
             let headers_bytes = read_bytes(&mut caller, headers_ptr, headers_len)?;
@@ -438,7 +465,7 @@ fn add_proxy_wasm(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "env",
         "proxy_get_property",
         |mut caller: Caller<'_, HostState>, _path_ptr: i32, _path_len: i32, _ptr_ptr: i32, _size_ptr: i32| {
-            caller.data_mut().count("proxy_get_property");
+            count(&mut caller, "proxy_get_property");
             Ok(STATUS_NOT_FOUND)
         },
     )?;
@@ -446,7 +473,7 @@ fn add_proxy_wasm(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         "env",
         "proxy_set_property",
         |mut caller: Caller<'_, HostState>, _path_ptr: i32, _path_len: i32, _value_ptr: i32, _value_len: i32| {
-            caller.data_mut().count("proxy_set_property");
+            count(&mut caller, "proxy_set_property");
             Ok(STATUS_OK)
         },
     )?;
@@ -460,7 +487,7 @@ fn add_wasi(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         WASI,
         "fd_write",
         |mut caller: Caller<'_, HostState>, fd: i32, iovs: i32, iovs_len: i32, nwritten: i32| {
-            caller.data_mut().count("fd_write");
+            count(&mut caller, "fd_write");
             let mut written = Vec::new();
             for i in 0..iovs_len.max(0) {
                 let iov = read_bytes(&mut caller, iovs + i * 8, 8)?;
@@ -479,16 +506,16 @@ fn add_wasi(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         },
     )?;
     for name in ["environ_sizes_get", "args_sizes_get"] {
-        linker.func_wrap(WASI, name, move |mut caller: Caller<'_, HostState>, count: i32, size: i32| {
-            caller.data_mut().count(name);
-            write_u32(&mut caller, count, 0)?;
+        linker.func_wrap(WASI, name, move |mut caller: Caller<'_, HostState>, count_ptr: i32, size: i32| {
+            count(&mut caller, name);
+            write_u32(&mut caller, count_ptr, 0)?;
             write_u32(&mut caller, size, 0)?;
             Ok(ERRNO_SUCCESS)
         })?;
     }
     for name in ["environ_get", "args_get"] {
         linker.func_wrap(WASI, name, move |mut caller: Caller<'_, HostState>, _a: i32, _b: i32| {
-            caller.data_mut().count(name);
+            count(&mut caller, name);
             Ok(ERRNO_SUCCESS)
         })?;
     }
@@ -496,14 +523,14 @@ fn add_wasi(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         WASI,
         "clock_time_get",
         |mut caller: Caller<'_, HostState>, _clock: i32, _precision: i64, ret: i32| {
-            caller.data_mut().count("clock_time_get");
+            count(&mut caller, "clock_time_get");
             let now = caller.data().now_nanos;
             write_bytes(&mut caller, ret, &now.to_le_bytes())?;
             Ok(ERRNO_SUCCESS)
         },
     )?;
     linker.func_wrap(WASI, "random_get", |mut caller: Caller<'_, HostState>, buf: i32, len: i32| {
-        caller.data_mut().count("random_get");
+        count(&mut caller, "random_get");
         let mut bytes = Vec::with_capacity(len.max(0) as usize);
         let mut state = caller.data().random_state;
         while bytes.len() < len.max(0) as usize {
@@ -516,11 +543,11 @@ fn add_wasi(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
         Ok(ERRNO_SUCCESS)
     })?;
     linker.func_wrap(WASI, "proc_exit", |mut caller: Caller<'_, HostState>, code: i32| -> anyhow::Result<()> {
-        caller.data_mut().count("proc_exit");
+        count(&mut caller, "proc_exit");
         bail!("the module called proc_exit({code})")
     })?;
     linker.func_wrap(WASI, "sched_yield", |mut caller: Caller<'_, HostState>| {
-        caller.data_mut().count("sched_yield");
+        count(&mut caller, "sched_yield");
         Ok(ERRNO_SUCCESS)
     })?;
     Ok(())
@@ -541,7 +568,7 @@ fn stub_remaining_imports(linker: &mut Linker<HostState>, module: &Module, store
         let returns_i32 = ty.results().len() == 1 && matches!(ty.results().next(), Some(wasmtime::ValType::I32));
         let name = qualified.clone();
         linker.func_new(import.module(), import.name(), ty, move |mut caller: Caller<'_, HostState>, _params: &[Val], results: &mut [Val]| {
-            caller.data_mut().count(&name);
+            count(&mut caller, &name);
             if is_wasi && returns_i32 {
                 if let Some(slot) = results.first_mut() {
                     *slot = Val::I32(ERRNO_NOSYS);
@@ -665,10 +692,14 @@ impl FilterVm {
             state.local_responses.clear();
             state.calls.clear();
         }
+        let created = self.fuel_spent();
         self.call::<(i32, i32), ()>("proxy_on_context_create", (context_id, self.root_context_id))?;
         let before = self.fuel_spent();
+        self.store.data_mut().fuel_marks.clear();
         let action = self.call::<(i32, i32, i32), i32>("proxy_on_request_headers", (context_id, headers.len() as i32, 1))?;
-        let fuel = before.zip(self.fuel_spent()).map(|(before, after)| after - before);
+        let after = self.fuel_spent();
+        let fuel = before.zip(after).map(|(before, after)| after - before);
+        let fuel_between_calls = before.zip(after).map(|spans| self.fuel_between_calls(spans)).unwrap_or_default();
         let outcome = {
             let state = self.store.data();
             RequestOutcome {
@@ -677,12 +708,29 @@ impl FilterVm {
                 local_response: state.local_responses.last().cloned(),
                 calls: state.calls.clone(),
                 fuel,
+                fuel_between_calls,
+                context_fuel: None,
             }
         };
         self.call::<i32, i32>("proxy_on_done", context_id)?;
         self.call::<i32, ()>("proxy_on_log", context_id)?;
         self.call::<i32, ()>("proxy_on_delete", context_id)?;
-        Ok(outcome)
+        let context_fuel = created.zip(self.fuel_spent()).map(|(created, done)| done - created - fuel.unwrap_or(0));
+        Ok(RequestOutcome { context_fuel, ..outcome })
+    }
+
+    /// [`RequestOutcome::fuel_between_calls`] from the marks of one call that began with `before`
+    /// fuel spent and ended with `after`.
+    fn fuel_between_calls(&self, (before, after): (u64, u64)) -> Vec<(String, u64)> {
+        let mut spent = before;
+        let mut spans = Vec::new();
+        for (call, left) in &self.store.data().fuel_marks {
+            let at = FUEL - left;
+            spans.push((call.clone(), at - spent));
+            spent = at;
+        }
+        spans.push(("return".to_string(), after - spent));
+        spans
     }
 
     /// Convenience: a GET with `:authority` and `:path` plus `extra` headers.

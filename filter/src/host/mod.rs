@@ -5,10 +5,14 @@
 //! header calls (each one is a host call). No routing logic lives here, and nothing here may panic.
 //!
 //! Per request:
-//! 1. remove any client-sent `x-wasm-ingress-cluster` (no client can pick a cluster); when the
-//!    table has error pages, a request Envoy marked as one (with the table's secret token) goes to
-//!    its error-page cluster as `GET /` (see [`crate::table::ERROR_PAGE_HEADER`]) and nothing
-//!    below applies; any other value of that header is removed;
+//! 1. when the table has error pages, a request Envoy marked as one (with the table's secret
+//!    token) goes to its error-page cluster as `GET /` (see [`crate::table::ERROR_PAGE_HEADER`])
+//!    and nothing below applies; any other value of that header is removed. No client picks a
+//!    cluster: Envoy removes a client's `x-wasm-ingress-cluster` (and the policy and subset
+//!    headers) before any filter runs (the control plane's listeners, `EARLY_REMOVED_HEADERS`),
+//!    every request let through here carries the cluster set here (a replace: one value), and an
+//!    answered one goes to no cluster. (The filter no longer removes it as well: a host call per
+//!    request that repeated Envoy's work.)
 //! 2. read `:authority` (or `host`) and `:path`, plus `x-forwarded-proto` / `x-forwarded-port` only
 //!    when the table has redirects that depend on them (Envoy sets both from the connection);
 //! 3. route with the compiled table;
@@ -205,15 +209,16 @@ struct IngressRequest {
     /// The table in force when this request started (a later `on_configure` does not affect it).
     table: Option<Rc<CompiledTable>>,
     shared: Rc<Shared>,
-    /// The auth request in flight, if any.
-    auth: Option<PendingAuth>,
+    /// The auth request in flight, if any (boxed: most requests have none, and every request's
+    /// context is allocated, moved and dropped).
+    auth: Option<Box<PendingAuth>>,
     /// After an allowing auth response with cookies: those cookies and `always_set_cookie`.
     auth_cookies: Option<(Vec<Vec<u8>>, bool)>,
     /// The route's response-header rewrites, filled for this request (`proxy-redirect-*`,
     /// `proxy-cookie-*`).
-    response: Option<Rewrites>,
+    response: Option<Box<Rewrites>>,
     /// The `limit-connections` count this request holds, given back in `on_log`.
-    connection: Option<HeldConnection>,
+    connection: Option<Box<HeldConnection>>,
     /// The matched route's headers for the filter's own answers (`custom-headers`); empty for
     /// most routes, and then never allocated.
     answer_headers: Vec<AnswerHeader>,
@@ -387,7 +392,7 @@ impl IngressRequest {
         let timeout = Duration::from_millis(u64::from(auth.timeout_ms));
         match self.dispatch_http_call(&auth.cluster, refs, None, vec![], timeout) {
             Ok(_) => {
-                self.auth = Some(pending);
+                self.auth = Some(Box::new(pending));
                 Action::Pause
             }
             Err(status) => {
@@ -514,7 +519,9 @@ impl IngressRequest {
         if !host.is_empty() {
             self.set_http_request_header_bytes("x-forwarded-host", Some(host));
         }
-        if new_authority.is_none() && host != authority {
+        // Compared only when a trusted load balancer's host may have been taken (a byte-wise
+        // comparison of the authority costs every request otherwise).
+        if new_authority.is_none() && forwarded_host.is_some() && host != authority {
             self.set_http_request_header_bytes(":authority", Some(host));
         }
         if trusted && self.get_http_request_header_bytes("x-forwarded-port").is_none() {
@@ -544,9 +551,6 @@ impl HeaderLookup for IngressRequest {
 
 impl HttpContext for IngressRequest {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        // Always first: a client must never choose the upstream cluster.
-        self.set_http_request_header(CLUSTER_HEADER, None);
-
         let Some(table) = self.table.clone() else {
             return self.respond(503, "route table not loaded\n");
         };
@@ -642,11 +646,12 @@ impl HttpContext for IngressRequest {
                 // basic auth; an external auth's own answer clears them (see `finish_auth`).
                 if let Some(rewrite) = response {
                     let user_agent = rewrite.conditional_samesite_none.as_ref().and_then(|_| self.get_http_request_header_bytes("user-agent"));
-                    self.response = Some(Rewrites::for_request(rewrite, &original, user_agent.as_deref()));
+                    self.response = Some(Box::new(Rewrites::for_request(rewrite, &original, user_agent.as_deref())));
                 }
                 if mark_cookie.is_some() {
                     let cookie_expires = affinity_cookie_expires.map(|seconds| affinity::cookie_time((self.now_nanos() / 1_000_000_000).saturating_add(seconds)));
-                    self.response = Some(Rewrites { mark_cookie, cookie_expires, ..self.response.take().unwrap_or_default() });
+                    let rewrites = self.response.take().map(|rewrites| *rewrites).unwrap_or_default();
+                    self.response = Some(Box::new(Rewrites { mark_cookie, cookie_expires, ..rewrites }));
                 }
                 if let Some(key) = subset_hash {
                     self.send_subset_slot(key, &authority, &path);
@@ -734,7 +739,7 @@ impl IngressRequest {
             };
             match self.set_shared_data(&key, Some(&new), cas) {
                 Ok(()) => {
-                    self.connection = Some(HeldConnection { key, zone: limit.zone.clone(), client: client.to_string() });
+                    self.connection = Some(Box::new(HeldConnection { key, zone: limit.zone.clone(), client: client.to_string() }));
                     return true;
                 }
                 Err(Status::CasMismatch) => continue,

@@ -11,7 +11,7 @@ use super::{CompiledTable, Decision, Outcome, RequestParts, Via, NOT_FOUND_BODY,
 use crate::actions;
 use crate::limits::MAX_REQUEST_PATH_BYTES;
 use crate::redirect;
-use crate::request::split_path;
+use crate::request::{split_path, text};
 use crate::table::{Route, VirtualHost};
 
 impl CompiledTable {
@@ -66,7 +66,7 @@ pub const DEFAULT_SERVER_LOCATIONS: [(&str, u16, &str); 2] = [("/healthz", 200, 
 fn default_server_location(path: &[u8], index: Option<&PathIndex>) -> Option<Outcome<'static>> {
     let (path, _) = split_path(path);
     let &(location, status, body) = DEFAULT_SERVER_LOCATIONS.iter().find(|(location, _, _)| path.starts_with(location.as_bytes()))?;
-    let hit = index.and_then(|index| index.lookup(&String::from_utf8_lossy(path)));
+    let hit = index.and_then(|index| index.lookup(&text(path)));
     match hit {
         Some(hit) if hit.regex.is_some() || hit.matched_len >= location.len() => None,
         _ => Some(Outcome::Respond { status, body }),
@@ -91,10 +91,10 @@ fn route_in_host<'t>(
     if let Some(app_root) = vhost.app_root.as_ref().filter(|_| path_bytes == b"/") {
         return Some(decision(None, Via::AppRoot, redirect::outcome(app_root, request)));
     }
-    let path = String::from_utf8_lossy(path_bytes);
+    let path = text(path_bytes);
     if let Some(hit) = index.lookup(&path) {
         if let Some(route) = vhost.routes.get(hit.route) {
-            let query = query_bytes.map(String::from_utf8_lossy);
+            let query = query_bytes.map(text);
             let matched = actions::MatchedPath {
                 path: &path,
                 query: query.as_deref(),

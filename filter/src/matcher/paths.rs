@@ -5,7 +5,9 @@
 //! kept beside the tree, as the match of last resort, so such hosts build no tree. A lookup is an
 //! exact probe, the regexes in table order, then the tree, then `/`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use foldhash::HashMap;
 
 use regex::Regex;
 
