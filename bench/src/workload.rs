@@ -198,6 +198,7 @@ impl Workload {
             trust_forwarded_headers: false,
             proxy_protocol: false,
             answer_headers: Vec::new(),
+            default_server_denied: Vec::new(),
         }
     }
 

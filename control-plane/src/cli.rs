@@ -72,6 +72,7 @@ impl TranslationArgs {
     /// annotation parser refuses (the command stops rather than serve without global auth).
     pub fn options(&self, refuse_local_endpoints: bool) -> anyhow::Result<crate::translate::ingress::TranslateOptions> {
         crate::translate::ingress::global_auth(&self.nginx.global_auth).map_err(anyhow::Error::msg)?;
+        crate::translate::ingress::behaviour::check_block_cidrs(&self.nginx.block_cidrs).map_err(|e| anyhow::anyhow!("--block-cidrs: {e}"))?;
         Ok(crate::translate::ingress::TranslateOptions {
             ingress_class: self.ingress_class.clone(),
             controller_name: self.controller_name.clone(),

@@ -224,6 +224,13 @@ fn explain_says_why_a_request_is_a_404() {
     let text = stdout(&output);
     assert!(text.contains("host:      \"nobody.example.com\" matches no Ingress host"), "{text}");
     assert!(text.contains("result:    404"), "{text}");
+    assert!(!text.contains("access:"), "{text}");
+
+    // With --block-cidrs, the default server refuses those clients; a named host's 404 does not.
+    let blocked = |url: &str| stdout(&wasm_ingress(&["explain", path_arg(dir.path()), "--block-cidrs", "203.0.113.0/24,10.0.0.1", "--url", url]));
+    let text = blocked("http://nobody.example.com/");
+    assert!(text.contains("access:    clients in --block-cidrs (10.0.0.1/32, 203.0.113.0/24) get 403 instead"), "{text}");
+    assert!(!blocked("http://shop.example.com/other").contains("access:"));
 }
 
 #[test]

@@ -1,9 +1,26 @@
 //! Client-address ranges as nginx's `allow`/`deny` and `geo` read them: `a.b.c.d/n`, `x::y/n` or a
 //! bare address, and whether an address is in one of them. Pure. Envoy's RBAC matches the address
 //! lists of routes; the filter matches only where its own decision needs the answer first:
-//! `limit-connections`' exempt clients and the lists of a `satisfy: any` route.
+//! `limit-connections`' exempt clients, the lists of a `satisfy: any` route, and the addresses
+//! the default server refuses (`RouteTable::default_server_denied`).
 
 use std::net::IpAddr;
+
+/// Most addresses and blocks in one list (a route's lists together, or the default server's).
+pub const MAX_RANGES: usize = 1024;
+
+/// Every entry of `ranges` is an address or a block, and there are at most [`MAX_RANGES`].
+pub fn check_ranges<'r>(ranges: impl IntoIterator<Item = &'r String>) -> Result<(), String> {
+    for (i, range) in ranges.into_iter().enumerate() {
+        if i == MAX_RANGES {
+            return Err(format!("more than {MAX_RANGES} address ranges"));
+        }
+        if parse(range).is_none() {
+            return Err(format!("range {range:?} is not an address or CIDR block"));
+        }
+    }
+    Ok(())
+}
 
 /// Whether `client` (an address without port) is in one of `ranges`; an address that does not
 /// parse is in none.

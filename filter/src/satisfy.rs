@@ -13,8 +13,7 @@
 use crate::address;
 use crate::table::SatisfyAny;
 
-/// Most addresses and blocks in one route's lists.
-pub const MAX_RANGES: usize = 1024;
+pub use crate::address::MAX_RANGES;
 
 /// What the address lists say of a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,13 +83,7 @@ pub fn check(any: &SatisfyAny, has_auth: bool) -> Result<(), String> {
     if !has_auth {
         return Err("a route without basic_auth or auth".into());
     }
-    if any.allow.len() + any.deny.len() > MAX_RANGES {
-        return Err(format!("more than {MAX_RANGES} address ranges"));
-    }
-    match any.allow.iter().chain(&any.deny).find(|range| address::parse(range).is_none()) {
-        Some(bad) => Err(format!("range {bad:?} is not an address or CIDR block")),
-        None => Ok(()),
-    }
+    address::check_ranges(any.allow.iter().chain(&any.deny))
 }
 
 #[cfg(test)]

@@ -116,6 +116,16 @@ pub struct RouteTable {
     /// [`Route::answer_headers`]. Empty: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub answer_headers: Vec<AnswerHeader>,
+    /// Client addresses and blocks refused on the default server (`serve --block-cidrs`): a
+    /// request for a host no Ingress names, or for a path no host-less route takes, answered 404
+    /// or by the table's default backend, is answered 403 instead when its client is listed, as
+    /// nginx's `deny` lines in `http` reach the default server's `location /` (it has no
+    /// `allow`/`deny` of its own). The default server's `/healthz` still answers 200 (a `return`,
+    /// before nginx's access phase), and routes have their own lists in their policies. Entries
+    /// as [`crate::address::parse`] reads them, at most [`crate::address::MAX_RANGES`]. Empty:
+    /// none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub default_server_denied: Vec<String>,
 }
 
 /// The shortest [`RouteTable::error_page_token`] a table with error pages may have.
@@ -826,6 +836,7 @@ mod tests {
             trust_forwarded_headers: true,
             proxy_protocol: true,
             answer_headers: vec![AnswerHeader { name: "x-frame-options".into(), value: "DENY".into() }],
+            default_server_denied: vec!["203.0.113.0/24".into(), "2001:db8::1".into()],
         };
         let json = table.to_json();
         assert!(json.contains(r#""path":{"type":"Regex","value":"(?i)/something(/|$)(.*)"}"#), "{json}");

@@ -117,6 +117,8 @@ fn source_ranges_behave_like_ingress_nginx() {
     let (status, reached) = get_from(client(4), http, "allow.test", "X-Forwarded-For: 127.0.0.2\r\n");
     assert_eq!((status, reached), (403, false));
     // WebSocket upgrades go through the same limits.
+    let healthz = |last: u8| status_of(&exchange_from(client(last), gateway.http, "GET /healthz HTTP/1.1\r\nHost: unknown.test\r\nConnection: close\r\n\r\n", false));
+    assert_eq!((healthz(8), healthz(2)), (200, 200), "the default server's /healthz is a `return`, before nginx's access phase");
     let upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
     let request = |last: u8| {
         let head = format!("GET / HTTP/1.1\r\nHost: allow.test\r\n{upgrade}\r\n");
@@ -138,7 +140,8 @@ fn answer_from(source: Ipv4Addr, gateway: SocketAddr, host: &str, extra: &str) -
 /// anything else (redirects, unknown hosts, WebSocket upgrades), strings without case and `~*`
 /// regexes found anywhere; a blocked address gets 403 on paths without address lists of their
 /// own, and reaches an Ingress whose own allow list names it (nginx's `deny` in `http` is not
-/// inherited by a location with `allow`/`deny` lines).
+/// inherited by a location with `allow`/`deny` lines); a host no Ingress names answers it 403
+/// (the default server's `location /` has no list), its `/healthz` 200.
 #[test]
 fn global_blocks_behave_like_ingress_nginx_configmap() {
     let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 92)).unwrap();
@@ -188,6 +191,7 @@ fn global_blocks_behave_like_ingress_nginx_configmap() {
         (2, "listed.test", "User-Agent: SomeBot\r\n", 403),
         (2, "unknown.test", "User-Agent: SomeBot\r\n", 403),
         (2, "unknown.test", "", 404),
+        (8, "unknown.test", "", 403),
         (2, "redirected.test", "User-Agent: SomeBot\r\n", 403),
         (2, "redirected.test", "", 308),
     ];

@@ -353,6 +353,10 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             );
         }
     }
+    if compiled.default_server_guards(&decision) {
+        let denied = &model.route_table.default_server_denied;
+        let _ = writeln!(out, "access:    clients in --block-cidrs ({}) get 403 instead, as from ingress-nginx's default server, whose location / has no address list of its own", denied.join(", "));
+    }
     if decision.via != Via::Route {
         if let Some(vhost) = vhost {
             let _ = writeln!(out, "paths of host {:?}, in the order they are tried:", vhost.host);

@@ -231,7 +231,16 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         "http-snippet" | "server-snippet" | "location-snippet" if crate::translate::ingress::snippet_access_directive(value).is_some() => access(value),
         "whitelist-source-range" => source_ranges(value, &mut defaults.whitelist_source_range),
         "denylist-source-range" => source_ranges(value, &mut defaults.denylist_source_range),
-        "block-cidrs" => source_ranges(value, &mut defaults.block_cidrs),
+        "block-cidrs" => match source_ranges(value, &mut defaults.block_cidrs) {
+            (Class::Same, _) => match crate::translate::ingress::behaviour::check_block_cidrs(&defaults.block_cidrs) {
+                Ok(()) => (Class::Same, String::new()),
+                Err(reason) => {
+                    defaults.block_cidrs.clear();
+                    refused_block(&reason)
+                }
+            },
+            refused => refused,
+        },
         "block-user-agents" | "block-referers" => match header_blocks(value) {
             Ok(_) => (Class::Same, String::new()),
             Err(reason) => refused_block(&reason),
@@ -518,6 +527,11 @@ mod tests {
         let reading = read_pairs(&[("whitelist-source-range", "10.0.0.0/8, 192.168.1.1"), ("block-cidrs", "203.0.113.7")]);
         assert_eq!(reading.defaults.whitelist_source_range.len(), 2, "the Ingresses are judged under the lists");
         assert_eq!(reading.defaults.block_cidrs.len(), 1);
+        // More blocks than the filter's default-server list holds: `serve` refuses the flag.
+        let many = (0..=1024).map(|i| format!("10.{}.{}.1", i / 256, i % 256)).collect::<Vec<_>>().join(",");
+        let reading = read_pairs(&[("block-cidrs", many.as_str())]);
+        assert_eq!(reading.settings.iter().map(|s| s.class).collect::<Vec<_>>(), [Class::Refused]);
+        assert!(reading.defaults.block_cidrs.is_empty());
         assert_eq!(
             flags(&[
                 ("enable-opentelemetry", "true"),

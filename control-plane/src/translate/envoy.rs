@@ -770,6 +770,7 @@ mod tests {
                 trust_forwarded_headers: false,
                 proxy_protocol: false,
                 answer_headers: Vec::new(),
+                default_server_denied: Vec::new(),
             },
             clusters,
             tls_servers: vec![

@@ -15,7 +15,9 @@
 //!    request that repeated Envoy's work.)
 //! 2. read `:authority` (or `host`) and `:path`, plus `x-forwarded-proto` / `x-forwarded-port` only
 //!    when the table has redirects that depend on them (Envoy sets both from the connection);
-//! 3. route with the compiled table;
+//! 3. route with the compiled table; a request the default server's `location /` answers (a
+//!    host no Ingress names: 404 or the default backend) from an address of the table's
+//!    `default_server_denied` (`--block-cidrs`) is answered 403;
 //! 4. on a host that asks for client certificates (any outcome): the `client_cert` verdict from
 //!    the connection's TLS version, SNI and certificate presence — 400 / 421 / 403 / the error
 //!    page, or `ssl-client-verify` set (the client's `ssl-client-*` headers dropped);
@@ -61,7 +63,7 @@ use crate::affinity;
 use crate::limits;
 use crate::subset::{self, HashKey};
 use crate::request::HeaderLookup;
-use crate::decision::{status_body, INTERNAL_ERROR_BODY, NOT_ALLOWED_BODY};
+use crate::decision::{status_body, FORBIDDEN_BODY, INTERNAL_ERROR_BODY, NOT_ALLOWED_BODY};
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
 use crate::table::{AnswerHeader, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, RouteTable, CLUSTER_HEADER, ERROR_PAGE_HEADER, ERROR_PAGE_STATUS_HEADER, POLICY_HEADER};
 
@@ -577,6 +579,9 @@ impl HttpContext for IngressRequest {
             Some(route) if !route.answer_headers.is_empty() => self.answer_headers = route.answer_headers.clone(),
             None if !table.table().answer_headers.is_empty() => self.answer_headers = table.table().answer_headers.clone(),
             _ => {}
+        }
+        if table.default_server_guards(&decision) && address::listed(&table.table().default_server_denied, &self.client_address()) {
+            return self.respond(403, FORBIDDEN_BODY);
         }
         if let Some(rule) = table.client_certificate(&authority) {
             let redirected = matches!(decision.outcome, Outcome::Redirect { .. });

@@ -377,6 +377,7 @@ pub(super) fn check_table(table: &RouteTable) -> Result<(), String> {
         check_action(default).map_err(|e| format!("default_backend: {e}"))?;
     }
     check_answer_headers(&table.answer_headers).map_err(|e| format!("table {e}"))?;
+    crate::address::check_ranges(&table.default_server_denied).map_err(|e| format!("default_server_denied: {e}"))?;
     for cluster in &table.error_page_clusters {
         check_header_value("error page cluster", cluster)?;
     }

@@ -302,6 +302,13 @@ impl CompiledTable {
         clusters.get(index).map(ClusterName::as_str)
     }
 
+    /// Whether `decision` is an answer of the default server's `location /`, which
+    /// [`RouteTable::default_server_denied`] guards: no route took the request, its host is one
+    /// no Ingress names (or the host-less entry), and it is answered 404 or by the default backend.
+    pub fn default_server_guards(&self, decision: &Decision<'_>) -> bool {
+        !self.table.default_server_denied.is_empty() && decision.vhost.is_none_or(str::is_empty) && matches!(decision.via, Via::NotFound | Via::DefaultBackend)
+    }
+
     /// The table's `version` string.
     pub fn version(&self) -> &str {
         &self.table.version

@@ -357,6 +357,17 @@ pub fn parse_error_page_code(text: &str) -> Result<u16, String> {
     }
 }
 
+/// `--block-cidrs` fits the default server's list in the route table (see
+/// `RouteTable::default_server_denied`): at most the filter's bound, or the filter would refuse
+/// every table.
+pub fn check_block_cidrs(list: &[Cidr]) -> Result<(), String> {
+    let max = wasm_ingress_filter::address::MAX_RANGES;
+    match list.len() > max {
+        true => Err(format!("{} block-cidrs entries, more than the {max} the filter takes for the default server", list.len())),
+        false => Ok(()),
+    }
+}
+
 /// One entry of `--whitelist-source-range`, `--denylist-source-range`, `--block-cidrs`: an
 /// address or CIDR block, as the annotations take them.
 pub fn parse_source_range(text: &str) -> Result<Cidr, String> {

@@ -126,6 +126,16 @@ fn global_headers(state: &ClusterState, defaults: &NginxDefaults, diagnostics: &
     GlobalHeaders { response: read(defaults.add_headers.as_ref(), false), request: read(defaults.proxy_set_headers.as_ref(), true) }
 }
 
+/// `--block-cidrs` on the default server's `location /`, which has no address list of its own in
+/// ingress-nginx (nginx's `deny` in `http` reaches it): the filter answers 403 there (see
+/// `RouteTable::default_server_denied`). Sorted, without repeats.
+fn default_server_denied(defaults: &NginxDefaults) -> Vec<String> {
+    let mut blocks = defaults.block_cidrs.clone();
+    blocks.sort();
+    blocks.dedup();
+    blocks.iter().map(ToString::to_string).collect()
+}
+
 /// One rule's host, as its paths see it.
 struct HostScope {
     host: String,
@@ -782,6 +792,7 @@ impl<'s> Translator<'s> {
             trust_forwarded_headers: self.options.trust_forwarded_headers,
             proxy_protocol: self.options.proxy_protocol,
             answer_headers: header_maps::default_answer_headers(&self.global_headers),
+            default_server_denied: default_server_denied(&self.options.defaults),
         };
         ensure_compiles(&mut table, &mut self.diagnostics);
         let bytes = self.complete(&mut table);

@@ -887,3 +887,42 @@ fn the_default_server_answers_healthz_and_nginx_status_as_ingress_nginx() {
     let regex_mode = table(vec![vhost("", vec![regex("(?i)/.*", "regex")])], None);
     assert_eq!(served_by(&regex_mode, "x", "/healthz"), "regex", "nginx tries regex locations after the longest prefix");
 }
+
+/// `--block-cidrs` on the default server: only its `location /` (a host no Ingress names, or a
+/// path no host-less route takes, answered 404 or by the default backend) is guarded; a named
+/// host's answers, routes (their policies have the lists) and `/healthz` are not.
+#[test]
+fn default_server_denied_guards_only_the_default_servers_root_location() {
+    let guarded = |hostless: bool, default: Option<&str>, denied: &[&str], host: &str, path: &str| {
+        let mut hosts = vec![vhost("app.example", vec![prefix("/api", "api")])];
+        if hostless {
+            hosts.push(vhost("", vec![prefix("/hl", "hostless")]));
+        }
+        let table = RouteTable {
+            schema: SCHEMA_VERSION,
+            hosts,
+            default_backend: default.map(RouteAction::forward_to),
+            default_server_denied: denied.iter().map(|s| s.to_string()).collect(),
+            ..RouteTable::default()
+        };
+        let compiled = CompiledTable::compile(table).expect("compiles");
+        compiled.default_server_guards(&compiled.route(&RequestParts::new(host.as_bytes(), path.as_bytes()), 0))
+    };
+    let block: &[&str] = &["10.0.0.0/8"];
+    // (a host-less entry too, default backend, denied, host, path, guarded)
+    let rows = [
+        (false, None, block, "unknown.example", "/x", true),
+        (false, Some("default"), block, "unknown.example", "/x", true),
+        (false, None, block, "", "/x", true),
+        (false, None, &[], "unknown.example", "/x", false),
+        (false, None, block, "app.example", "/other", false),
+        (false, Some("default"), block, "app.example", "/other", false),
+        (false, None, block, "app.example", "/api/x", false),
+        (false, None, block, "unknown.example", "/healthz", false),
+        (true, None, block, "unknown.example", "/hl/x", false),
+        (true, Some("default"), block, "unknown.example", "/elsewhere", true),
+    ];
+    for (hostless, default, denied, host, path, expected) in rows {
+        assert_eq!(guarded(hostless, default, denied, host, path), expected, "{host}{path} hostless={hostless} default={default:?} denied={denied:?}");
+    }
+}

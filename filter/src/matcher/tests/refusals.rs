@@ -271,3 +271,16 @@ fn address_lists_before_credentials_need_credentials_and_exclude_satisfy_any() {
         assert!(check_route(&route(forward)).is_err_and(|e| e.starts_with("lists_first")), "{case}");
     }
 }
+
+#[test]
+fn default_server_denied_must_be_addresses_or_blocks_within_the_bound() {
+    use crate::address::MAX_RANGES;
+    let table = |denied: Vec<String>| RouteTable { schema: SCHEMA_VERSION, default_server_denied: denied, ..RouteTable::default() };
+    assert!(CompiledTable::check(&table(vec!["10.0.0.0/8".into(), "192.0.2.7".into(), "2001:db8::/32".into()])).is_ok());
+    let many: Vec<String> = (0..=MAX_RANGES).map(|i| format!("10.0.{}.{}", i / 256, i % 256)).collect();
+    let refused = [(vec!["10.0.0.0/33".to_string()], "\"10.0.0.0/33\" is not an address"), (vec!["example.com".into()], "not an address"), (many, "more than 1024")];
+    for (denied, reason) in refused {
+        let error = CompiledTable::check(&table(denied)).err().map(|e| (e.host, e.reason));
+        assert!(error.as_ref().is_some_and(|(host, why)| host.is_none() && why.starts_with("default_server_denied: ") && why.contains(reason)), "{error:?}");
+    }
+}

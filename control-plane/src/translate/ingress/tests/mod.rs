@@ -1764,6 +1764,15 @@ fn configmap_source_ranges_are_annotation_defaults_and_block_cidrs_the_deny_list
     let (lists, warned) = with(&["192.168.0.0/16"], &[], &["203.0.113.0/24"]);
     assert_eq!(lists[0], (list(&["192.168.0.0/16"]), none.clone()));
     assert_eq!(warned, list(&["allows", "denies"]));
+    // The default server's `location /` has no list of its own whatever the ConfigMap's lists:
+    // block-cidrs is the table's default_server_denied, sorted and without repeats.
+    for allow in [&[][..], &["192.168.0.0/16"]] {
+        let defaults = NginxDefaults { whitelist_source_range: cidrs(allow), block_cidrs: cidrs(&["203.0.113.0/24", "10.0.0.1", "203.0.113.0/24"]), ..NginxDefaults::default() };
+        let translation = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{yaml}")), &TranslateOptions { defaults, ..TranslateOptions::default() });
+        assert_eq!(translation.model.route_table.default_server_denied, list(&["10.0.0.1/32", "203.0.113.0/24"]), "{allow:?}");
+    }
+    let translation = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{yaml}")), &TranslateOptions::default());
+    assert!(translation.model.route_table.default_server_denied.is_empty());
 }
 
 mod auth;
