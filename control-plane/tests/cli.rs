@@ -268,6 +268,16 @@ fn explain_names_an_ingress_s_own_cipher_suites() {
 }
 
 #[test]
+fn more_block_cidrs_than_the_filter_takes_stop_the_command() {
+    let many = (0..=1024).map(|i| format!("10.{}.{}.1", i / 256, i % 256)).collect::<Vec<_>>().join(",");
+    let output = wasm_ingress(&["validate", examples_dir().to_str().unwrap(), "--block-cidrs", &many]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--block-cidrs: 1025 block-cidrs entries, more than the 1024"), "{}", String::from_utf8_lossy(&output.stderr));
+    let fits = (0..1024).map(|i| format!("10.{}.{}.1", i / 256, i % 256)).collect::<Vec<_>>().join(",");
+    assert_eq!(wasm_ingress(&["validate", examples_dir().to_str().unwrap(), "--block-cidrs", &fits]).status.code(), Some(0));
+}
+
+#[test]
 fn explain_refuses_a_non_http_url() {
     let output = wasm_ingress(&["explain", examples_dir().to_str().unwrap(), "--url", "ftp://demo.localhost/"]);
     assert_eq!(output.status.code(), Some(2));

@@ -1,7 +1,8 @@
 //! The host index: which entry of a table's `hosts` serves a request's authority. Exact names and
 //! wildcard suffixes (`*.foo.com` is stored as `foo.com` and looked up with the request host minus
-//! its first label) are hash maps (foldhash, seeded per VM: keys come from the table, and a lookup
-//! costs a fraction of SipHash's); the host-less entry answers the rest.
+//! its first label) are hash maps (foldhash, seeded when the VM starts from the clock, wasm having
+//! no address randomisation: the keys come from the table, never from clients, and a lookup costs
+//! a fraction of SipHash's); the host-less entry answers the rest.
 
 use foldhash::HashMap;
 
