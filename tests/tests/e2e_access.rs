@@ -117,8 +117,6 @@ fn source_ranges_behave_like_ingress_nginx() {
     let (status, reached) = get_from(client(4), http, "allow.test", "X-Forwarded-For: 127.0.0.2\r\n");
     assert_eq!((status, reached), (403, false));
     // WebSocket upgrades go through the same limits.
-    let healthz = |last: u8| status_of(&exchange_from(client(last), gateway.http, "GET /healthz HTTP/1.1\r\nHost: unknown.test\r\nConnection: close\r\n\r\n", false));
-    assert_eq!((healthz(8), healthz(2)), (200, 200), "the default server's /healthz is a `return`, before nginx's access phase");
     let upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
     let request = |last: u8| {
         let head = format!("GET / HTTP/1.1\r\nHost: allow.test\r\n{upgrade}\r\n");
@@ -202,6 +200,8 @@ fn global_blocks_behave_like_ingress_nginx_configmap() {
             assert_eq!((got, body), forbidden, "nginx's page, not Envoy's");
         }
     }
+    let healthz = |last: u8| status_of(&exchange_from(client(last), gateway.http, "GET /healthz HTTP/1.1\r\nHost: unknown.test\r\nConnection: close\r\n\r\n", false));
+    assert_eq!((healthz(8), healthz(2)), (200, 200), "the default server's /healthz is a `return`, before nginx's access phase");
     let upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
     let request = |agent: &str| {
         let head = format!("GET / HTTP/1.1\r\nHost: open.test\r\nUser-Agent: {agent}\r\n{upgrade}\r\n");
