@@ -29,6 +29,17 @@ pub fn listed(ranges: &[String], client: &str) -> bool {
     ranges.iter().filter_map(|range| parse(range)).any(|(network, bits)| contains(network, bits, address))
 }
 
+/// `ranges` read once (what does not parse left out), for [`in_ranges`] on every request.
+pub fn parse_all(ranges: &[String]) -> Vec<(IpAddr, u32)> {
+    ranges.iter().filter_map(|range| parse(range)).collect()
+}
+
+/// [`listed`] for ranges [`parse_all`] read.
+pub fn in_ranges(ranges: &[(IpAddr, u32)], client: &str) -> bool {
+    let Ok(address) = client.parse::<IpAddr>() else { return false };
+    ranges.iter().any(|&(network, bits)| contains(network, bits, address))
+}
+
 /// `a.b.c.d/n`, `x::y/n` or a bare address (all its bits).
 pub fn parse(range: &str) -> Option<(IpAddr, u32)> {
     let (address, bits) = match range.split_once('/') {
@@ -76,6 +87,7 @@ mod tests {
         ];
         for (ranges, client, expected) in cases {
             assert_eq!(listed(ranges, client), expected, "{client} in {ranges:?}");
+            assert_eq!(in_ranges(&parse_all(ranges), client), expected, "{client} in {ranges:?}, read once");
         }
     }
 }

@@ -580,7 +580,7 @@ impl HttpContext for IngressRequest {
             None if !table.table().answer_headers.is_empty() => self.answer_headers = table.table().answer_headers.clone(),
             _ => {}
         }
-        if table.default_server_guards(&decision) && address::listed(&table.table().default_server_denied, &self.client_address()) {
+        if table.default_server_guards(&decision) && table.default_server_denies(&self.client_address()) {
             return self.respond(403, FORBIDDEN_BODY);
         }
         if let Some(rule) = table.client_certificate(&authority) {

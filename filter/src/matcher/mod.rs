@@ -217,6 +217,8 @@ struct Indexes {
     passwords: HashMap<String, HashMap<Vec<u8>, PasswordHash>>,
     /// Some host asks for client certificates.
     client_certificates: bool,
+    /// `table.default_server_denied`, read once.
+    default_server_denied: Vec<(std::net::IpAddr, u32)>,
 }
 
 impl Indexes {
@@ -253,7 +255,8 @@ impl Indexes {
         let header_patterns = compile_header_patterns(table).map_err(table_error)?;
         let passwords = compile_passwords(table).map_err(table_error)?;
         let client_certificates = table.hosts.iter().any(|h| h.client_certificate.is_some());
-        Ok(Indexes { hosts, vhosts, needs_scheme, needs_listener_port, header_patterns, passwords, client_certificates })
+        let default_server_denied = crate::address::parse_all(&table.default_server_denied);
+        Ok(Indexes { hosts, vhosts, needs_scheme, needs_listener_port, header_patterns, passwords, client_certificates, default_server_denied })
     }
 }
 
@@ -307,6 +310,11 @@ impl CompiledTable {
     /// no Ingress names (or the host-less entry), and it is answered 404 or by the default backend.
     pub fn default_server_guards(&self, decision: &Decision<'_>) -> bool {
         !self.table.default_server_denied.is_empty() && decision.vhost.is_none_or(str::is_empty) && matches!(decision.via, Via::NotFound | Via::DefaultBackend)
+    }
+
+    /// Whether `client` (an address without port) is in [`RouteTable::default_server_denied`].
+    pub fn default_server_denies(&self, client: &str) -> bool {
+        crate::address::in_ranges(&self.index.default_server_denied, client)
     }
 
     /// The table's `version` string.
