@@ -374,6 +374,15 @@ impl Cidr {
         };
         Ok(Cidr { address, prefix_len })
     }
+
+    /// `ranges` sorted and without repeats: how every address list is kept, so that two
+    /// spellings of one list are one policy.
+    pub fn set(ranges: impl IntoIterator<Item = Cidr>) -> Vec<Cidr> {
+        let mut ranges: Vec<Cidr> = ranges.into_iter().collect();
+        ranges.sort();
+        ranges.dedup();
+        ranges
+    }
 }
 
 impl fmt::Display for Cidr {

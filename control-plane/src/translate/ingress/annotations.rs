@@ -179,12 +179,7 @@ impl NginxAnnotations {
     /// their own. `true` when the Ingress's own annotations leave `--block-cidrs` out (not the
     /// ConfigMap's lists, which leave it out of every Ingress).
     pub fn default_source_ranges(&mut self, annotations: Option<&BTreeMap<String, String>>, defaults: &behaviour::NginxDefaults) -> bool {
-        let sorted = |list: &[Cidr]| {
-            let mut list = list.to_vec();
-            list.sort();
-            list.dedup();
-            list
-        };
+        let sorted = |list: &[Cidr]| Cidr::set(list.iter().copied());
         let own_allow = has_value(annotations, "allowlist-source-range") || has_value(annotations, "whitelist-source-range");
         let own_deny = has_value(annotations, "denylist-source-range");
         if !own_allow {
@@ -504,14 +499,12 @@ fn has_value(annotations: Option<&BTreeMap<String, String>>, name: &str) -> bool
 
 /// A comma-separated list of addresses and CIDR blocks, sorted and deduplicated.
 pub(super) fn parse_ranges(value: &str) -> Result<Vec<Cidr>, String> {
-    let mut ranges = value
+    let ranges = value
         .split(',')
         .map(str::trim)
         .map(|text| Cidr::parse(text).map_err(|reason| format!("{text:?} {reason}")))
         .collect::<Result<Vec<_>, _>>()?;
-    ranges.sort();
-    ranges.dedup();
-    Ok(ranges)
+    Ok(Cidr::set(ranges))
 }
 
 fn activator_list() -> String {

@@ -22,7 +22,7 @@ use wasm_ingress_filter::limits::{MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST};
 use wasm_ingress_filter::matcher::{check_route, forwards};
 use wasm_ingress_filter::table::{Forward, PathMatch, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
 
-use crate::model::{AuthService, CertificateSelection, Model, ObjectRef, Passthrough, RoutePolicy, Severity, TlsCertificate, Translation, UpstreamOptions};
+use crate::model::{AuthService, CertificateSelection, Cidr, Model, ObjectRef, Passthrough, RoutePolicy, Severity, TlsCertificate, Translation, UpstreamOptions};
 use crate::state::{ClusterState, ObjectKey};
 
 use super::auth::{self, AuthConfig};
@@ -130,10 +130,7 @@ fn global_headers(state: &ClusterState, defaults: &NginxDefaults, diagnostics: &
 /// ingress-nginx (nginx's `deny` in `http` reaches it): the filter answers 403 there (see
 /// `RouteTable::default_server_denied`). Sorted, without repeats.
 fn default_server_denied(defaults: &NginxDefaults) -> Vec<String> {
-    let mut blocks = defaults.block_cidrs.clone();
-    blocks.sort();
-    blocks.dedup();
-    blocks.iter().map(ToString::to_string).collect()
+    Cidr::set(defaults.block_cidrs.iter().copied()).iter().map(ToString::to_string).collect()
 }
 
 /// One rule's host, as its paths see it.

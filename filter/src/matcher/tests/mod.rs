@@ -835,25 +835,19 @@ fn unmatched_plain_http_requests_of_a_host_follow_its_https_redirect() {
     redirected.fallback = Some(RouteAction::forward_to("fallback"));
     let compiled = table(vec![redirected, vhost("plain.example", vec![exact("/app", "plain")])], Some("default"));
     let rows: [(&str, &str, bool, &str); 6] = [
-        ("tls.example", "/other?q=1", false, "308 https://tls.example/other?q=1"),
+        ("tls.example", "/other?q=1", false, "redirect 308 https://tls.example/other?q=1"),
         ("tls.example", "/other", true, "fallback"),
         ("tls.example", "/app", false, "app"),
         ("plain.example", "/other", false, "default"),
         // nginx trims the trailing slash (without preserve-trailing-slash), and writes the host lower case.
-        ("TLS.example:80", "/", false, "308 https://tls.example"),
-        ("tls.example", "/app/x", false, "308 https://tls.example/app/x"),
+        ("TLS.example:80", "/", false, "redirect 308 https://tls.example"),
+        ("tls.example", "/app/x", false, "redirect 308 https://tls.example/app/x"),
     ];
     for (host, path, https, expected) in rows {
         let request = RequestParts { https, ..RequestParts::new(host.as_bytes(), path.as_bytes()) };
-        let decision = compiled.route(&request, 0);
-        let got = match decision.outcome {
-            Outcome::Forward { cluster, .. } => cluster.to_string(),
-            Outcome::Redirect { status, location, .. } => format!("{status} {location}"),
-            other => format!("{other:?}"),
-        };
-        assert_eq!(got, expected, "{host}{path} https={https}");
-        if expected.starts_with("308") {
-            assert_eq!(decision.via, Via::HostHttpsRedirect);
+        assert_eq!(served(&compiled, &request), expected, "{host}{path} https={https}");
+        if expected.starts_with("redirect 308") {
+            assert_eq!(compiled.route(&request, 0).via, Via::HostHttpsRedirect);
         }
     }
 }
@@ -924,5 +918,10 @@ fn default_server_denied_guards_only_the_default_servers_root_location() {
     ];
     for (hostless, default, denied, host, path, expected) in rows {
         assert_eq!(guarded(hostless, default, denied, host, path), expected, "{host}{path} hostless={hostless} default={default:?} denied={denied:?}");
+    }
+    let table = RouteTable { schema: SCHEMA_VERSION, default_server_denied: vec!["10.0.0.0/8".into(), "2001:db8::/32".into()], ..RouteTable::default() };
+    let compiled = CompiledTable::compile(table).expect("compiles");
+    for (client, denied) in [("10.1.2.3", true), ("11.0.0.1", false), ("2001:db8::5", true), ("", false)] {
+        assert_eq!(compiled.default_server_denies(client), denied, "{client:?}");
     }
 }
