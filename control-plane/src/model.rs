@@ -188,6 +188,12 @@ pub struct RoutePolicy {
     pub custom_errors: Option<CustomErrors>,
     /// `enable-access-log: "false"`: Envoy's access log leaves out the requests this policy serves.
     pub access_log_off: bool,
+    /// Envoy answers 404, not 503, for a cluster it does not know, which is what the filter names
+    /// ([`NOT_FOUND_CLUSTER`](wasm_ingress_filter::table::NOT_FOUND_CLUSTER)) once the policy's
+    /// own checks (address lists, rate limit, body limit) pass: a host's implicit `/` location
+    /// ([`VirtualHost::implicit_root`](wasm_ingress_filter::table::VirtualHost::implicit_root)),
+    /// where ingress-nginx's own default backend answers.
+    pub answers_not_found: bool,
 }
 
 /// ingress-nginx's `custom-http-errors`: Envoy's custom-response filter sends a request whose
@@ -413,6 +419,7 @@ impl Default for RoutePolicy {
             client_certificate_headers: None,
             custom_errors: None,
             access_log_off: false,
+            answers_not_found: false,
         }
     }
 }
@@ -441,6 +448,7 @@ impl RoutePolicy {
             client_certificate_headers,
             custom_errors,
             access_log_off,
+            answers_not_found,
         } = self;
         let mut canonical = format!(
             "body={max_body_bytes:?};idle={};tries={tries};headers={request_headers:?};allow={allow_sources:?};deny={deny_sources:?};response={response_headers_set:?}/{response_headers_add:?}/{response_headers_remove:?};cors={cors:?}/{preflight};hash={hash:?};rate={rate_limit:?};mirror={mirror:?};client={client_certificate_headers:?};errors={custom_errors:?}",
@@ -449,6 +457,9 @@ impl RoutePolicy {
         // Only when set, so the keys of policies that log stay as they were.
         if *access_log_off {
             canonical.push_str(";log=off");
+        }
+        if *answers_not_found {
+            canonical.push_str(";answer=404");
         }
         let digest = Sha256::digest(canonical.as_bytes());
         format!("p{}", &hex::encode(&digest[..8])[..15])

@@ -234,6 +234,22 @@ fn explain_says_why_a_request_is_a_404() {
 }
 
 #[test]
+fn explain_shows_the_checks_of_a_hosts_implicit_root() {
+    let admin = GUARDED.replace("name: guarded", "name: admin").replace("path: /,", "path: /admin,");
+    let dir = folder(&[("backends.yaml", BACKENDS), ("admin.yaml", &admin)]);
+    let text = stdout(&wasm_ingress(&["explain", path_arg(dir.path()), "--url", "http://grpc.example.com/other"]));
+    for expected in [
+        "ingress-nginx's implicit \"/\" location of the host answers, with the checks of the oldest Ingress naming it (default/admin), then 404",
+        "backend:   none: once the checks below pass, Envoy answers 404 itself",
+        "answered 404 by Envoy; clients allowed: 10.0.0.0/8 (others 403); clients refused (403): 10.6.6.6/32",
+        "result:    404 from Envoy, once the checks above let the request in",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(!text.contains("upstream:"), "nothing goes upstream: {text}");
+}
+
+#[test]
 fn explain_says_why_a_request_is_a_503() {
     let dir = folder(&[("backends.yaml", BACKENDS), ("shop.yaml", SHOP)]);
     let output = wasm_ingress(&["explain", path_arg(dir.path()), "--url", "http://shop.example.com/gone/x"]);

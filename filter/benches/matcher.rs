@@ -28,7 +28,7 @@ fn many_hosts(n: usize) -> RouteTable {
                 route(PathMatch::Exact("/healthz".into()), format!("ns/health-{i}/80")),
             ],
             fallback: None,
-            fallback_https_redirect: None,
+            fallback_https_redirect: None, implicit_root: None,
             app_root: None,
             client_certificate: None,
         })
@@ -48,7 +48,7 @@ fn one_host_many_paths(n: usize) -> RouteTable {
         })
         .collect();
     routes.push(route(PathMatch::Prefix("/".into()), "ns/root/80".into()));
-    let hosts = vec![VirtualHost { host: "shop.example.com".into(), routes, fallback: None, fallback_https_redirect: None, app_root: None, client_certificate: None }];
+    let hosts = vec![VirtualHost { host: "shop.example.com".into(), routes, fallback: None, fallback_https_redirect: None, implicit_root: None, app_root: None, client_certificate: None }];
     RouteTable { schema: SCHEMA_VERSION, version: format!("one-host-{n}"), hosts, default_backend: None, ..RouteTable::default() }
 }
 

@@ -67,6 +67,8 @@ pub enum Via {
     HostHttpsRedirect,
     /// The table's `default_backend`.
     DefaultBackend,
+    /// The selected virtual host's `implicit_root`: nothing matched, no default backend.
+    ImplicitRoot,
     /// Nothing matched and there is no default backend: 404.
     NotFound,
     /// The request path is longer than [`crate::limits::MAX_REQUEST_PATH_BYTES`]: 414, not matched.

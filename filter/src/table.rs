@@ -65,6 +65,12 @@ pub const ERROR_PAGE_HEADER: &str = "x-wasm-ingress-error-page";
 /// error page's status, as nginx's `error_page CODE = @custom_…` answers.
 pub const ERROR_PAGE_STATUS_HEADER: &str = "x-wasm-ingress-error-page-status";
 
+/// The cluster a host's [`VirtualHost::implicit_root`] forwards to: no Envoy cluster has this name
+/// (`!` is in no Kubernetes name), and the Envoy route of the policy such a `Forward` carries
+/// answers a cluster it does not know with 404 (not 503), after its address lists and rate
+/// limits, so nothing is ever proxied.
+pub const NOT_FOUND_CLUSTER: &str = "wasm-ingress!not-found";
+
 /// The whole routing configuration of one Envoy listener's filter.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
 #[serde(deny_unknown_fields)]
@@ -159,6 +165,16 @@ pub struct VirtualHost {
     /// every unmatched plain-HTTP request to HTTPS too. `None`: no such redirect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_https_redirect: Option<Redirect>,
+    /// ingress-nginx's implicit `/` location of this host, for a request no route matches that
+    /// neither `fallback` nor the table's `default_backend` takes (where the filter would answer
+    /// 404 itself): ingress-nginx holds such a request to the oldest Ingress naming the host — its
+    /// address lists, rate limits, basic and external auth, `satisfy`, `limit-connections`, a
+    /// fail-closed denial, a `permanent-`/`temporal-redirect` — before its default backend answers
+    /// 404. A `Forward` to [`NOT_FOUND_CLUSTER`] with that Ingress's checks, whose policy's Envoy
+    /// route answers 404 once its own checks pass; a `Respond` (the denial) or a `Redirect`.
+    /// `None`: the filter's own 404.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implicit_root: Option<RouteAction>,
     /// ingress-nginx `app-root`: a request whose path is exactly `/` (any query) is answered with
     /// this redirect before any route of the host is looked at. `None`: no such redirect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -825,7 +841,7 @@ mod tests {
                     answer_headers: Vec::new(),
                 }],
                 fallback: Some(RouteAction::respond(503, "no endpoints")),
-                fallback_https_redirect: None,
+                fallback_https_redirect: None, implicit_root: None,
                 app_root: None,
                 client_certificate: None,
             }],

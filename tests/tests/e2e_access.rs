@@ -133,13 +133,97 @@ fn answer_from(source: Ipv4Addr, gateway: SocketAddr, host: &str, extra: &str) -
     (status_of(&answer), answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }
 
+/// The answer to `GET {path}` for `host` from `source` with extra header lines: (status, body).
+fn answer_at(source: Ipv4Addr, gateway: SocketAddr, host: &str, path: &str, extra: &str) -> (u16, String) {
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}\r\n");
+    let answer = exchange_from(source, gateway, &head, false);
+    (status_of(&answer), answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}
+
+/// ingress-nginx gives each host an implicit `/` location with the annotations of the oldest
+/// Ingress naming it (`createServers`, `locationApplyAnnotations`), so a path no rule takes is
+/// held to that Ingress's checks before its default backend answers 404: an address its list
+/// refuses gets 403 (Envoy's RBAC on the not-found policy), a client without credentials 401
+/// (the filter's basic auth), and only then 404; a younger Ingress's own paths keep its own
+/// (absent) checks.
+#[test]
+fn paths_no_rule_takes_keep_the_checks_of_the_hosts_oldest_ingress() {
+    use base64::Engine as _;
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 93)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    let app_path = || vec![manifests::path("/app", "Prefix", "app", json!(80))];
+    let annotations = |pairs: &[(&str, &str)]| Value::Object(pairs.iter().map(|(k, v)| (format!("{NGINX}{k}"), json!(v))).collect());
+    let mut listed = manifests::ingress("default", "listed", annotations(&[("whitelist-source-range", "127.0.0.2")]), &[("listed.test", app_path())]);
+    listed["metadata"]["creationTimestamp"] = json!("2024-01-01T00:00:00Z");
+    let mut younger = manifests::ingress("default", "younger", json!({}), &[("listed.test", vec![manifests::path("/open", "Prefix", "app", json!(80))])]);
+    younger["metadata"]["creationTimestamp"] = json!("2025-01-01T00:00:00Z");
+    let htpasswd = base64::engine::general_purpose::STANDARD.encode("alice:{PLAIN}pw\n");
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": "users", "namespace": "default"}, "data": {"auth": htpasswd}});
+    let staff = manifests::ingress("default", "staff", annotations(&[("auth-type", "basic"), ("auth-secret", "users"), ("auth-realm", "Staff")]), &[("staff.test", app_path())]);
+    let open = manifests::ingress("default", "open", json!({}), &[("open.test", app_path())]);
+    let cors = manifests::ingress("default", "cors", annotations(&[("enable-cors", "true")]), &[("cors.test", app_path())]);
+    let limited = manifests::ingress("default", "limited", annotations(&[("limit-rps", "1"), ("limit-burst-multiplier", "1")]), &[("limited.test", app_path())]);
+    objects.extend([listed, younger, secret, staff, open, cors, limited]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let (http, client) = (gateway.http, |last: u8| Ipv4Addr::new(127, 0, 0, last));
+    let credentials = format!("Authorization: Basic {}\r\n", base64::engine::general_purpose::STANDARD.encode("alice:pw"));
+
+    // (client, host, path, extra headers, status)
+    let cases: &[(u8, &str, &str, &str, u16)] = &[
+        (2, "listed.test", "/app", "", 200),
+        (3, "listed.test", "/app", "", 403),
+        (2, "listed.test", "/elsewhere", "", 404),
+        (3, "listed.test", "/elsewhere", "", 403),
+        (3, "listed.test", "/open", "", 200),
+        (3, "staff.test", "/elsewhere", "", 401),
+        (3, "staff.test", "/elsewhere", &credentials, 404),
+        (3, "staff.test", "/app", &credentials, 200),
+        (3, "open.test", "/elsewhere", "", 404),
+    ];
+    for (last, host, path, extra, status) in cases {
+        let (got, body) = answer_at(client(*last), http, host, path, extra);
+        assert_eq!(got, *status, "127.0.0.{last} -> {host}{path}: {body}");
+        if *status == 404 {
+            assert_eq!(body, "404 Not Found\n", "{host}{path}");
+        }
+    }
+    let head_of = |request: &str| {
+        let answer = exchange_from(client(3), http, request, false);
+        answer.split_once("\r\n\r\n").map_or(String::new(), |(head, _)| head.to_ascii_lowercase())
+    };
+    let head = head_of("GET /elsewhere HTTP/1.1\r\nHost: staff.test\r\nConnection: close\r\n\r\n");
+    assert!(head.contains("www-authenticate: basic realm=\"staff\""), "{head}");
+    // CORS: the preflight is answered 204 with ingress-nginx's headers, a request gets them on its 404.
+    let preflight = head_of("OPTIONS /elsewhere HTTP/1.1\r\nHost: cors.test\r\nOrigin: https://x.test\r\nConnection: close\r\n\r\n");
+    assert!(preflight.starts_with("http/1.1 204") && preflight.contains("access-control-allow-origin: *"), "{preflight}");
+    let not_found = head_of("GET /elsewhere HTTP/1.1\r\nHost: cors.test\r\nOrigin: https://x.test\r\nConnection: close\r\n\r\n");
+    assert!(not_found.starts_with("http/1.1 404") && not_found.contains("access-control-allow-origin: *"), "{not_found}");
+    // limit-rps 1 with a burst of 1 (`limit_req … burst=1 nodelay`): of requests at once on one
+    // connection, the first is answered and the next refused 503 (the bucket refills once a
+    // second, which may fall between two of them: three requests).
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let statuses: Vec<u16> = runtime.block_on(async {
+        let client = reqwest::Client::builder().local_address(std::net::IpAddr::V4(client(3))).timeout(Duration::from_secs(10)).build().unwrap();
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            let url = format!("http://{http}/elsewhere");
+            statuses.push(client.get(url).header("host", "limited.test").send().await.unwrap().status().as_u16());
+        }
+        statuses
+    });
+    assert!(statuses[0] == 404 && statuses.contains(&503) && statuses.iter().all(|s| [404, 503].contains(s)), "{statuses:?}");
+}
+
 /// ConfigMap `block-user-agents`, `block-referers` and `block-cidrs` (ingress-nginx's "Global
 /// filters"), as `serve` flags: a listed User-Agent or Referer gets 403 on every host before
 /// anything else (redirects, unknown hosts, WebSocket upgrades), strings without case and `~*`
 /// regexes found anywhere; a blocked address gets 403 on paths without address lists of their
 /// own, and reaches an Ingress whose own allow list names it (nginx's `deny` in `http` is not
 /// inherited by a location with `allow`/`deny` lines); a host no Ingress names answers it 403
-/// (the default server's `location /` has no list), its `/healthz` 200.
+/// (the default server's `location /` has no list), its `/healthz` 200, and so does a path of a
+/// named host that no rule takes (the host's implicit `/` location has no list either).
 #[test]
 fn global_blocks_behave_like_ingress_nginx_configmap() {
     let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 92)).unwrap();
@@ -149,6 +233,8 @@ fn global_blocks_behave_like_ingress_nginx_configmap() {
         annotated("open", &[], "open.test"),
         annotated("listed", &[("allowlist-source-range", "127.0.0.0/24")], "listed.test"),
         annotated("redirected", &[("force-ssl-redirect", "true")], "redirected.test"),
+        // Only /app: `GET /` is for the host's implicit `/` location, which inherits the block.
+        manifests::ingress("default", "partial", json!({}), &[("partial.test", vec![manifests::path("/app", "Prefix", "app", json!(80))])]),
     ]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     // A long regex too: past Envoy's default RE2 limit of 100 instructions (the bootstrap's
@@ -190,6 +276,8 @@ fn global_blocks_behave_like_ingress_nginx_configmap() {
         (2, "unknown.test", "User-Agent: SomeBot\r\n", 403),
         (2, "unknown.test", "", 404),
         (8, "unknown.test", "", 403),
+        (8, "partial.test", "", 403),
+        (2, "partial.test", "", 404),
         (2, "redirected.test", "User-Agent: SomeBot\r\n", 403),
         (2, "redirected.test", "", 308),
     ];

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use wasm_ingress_filter::hostname::HostName;
 use wasm_ingress_filter::matcher::{CompiledTable, Outcome, RequestParts, Via};
-use wasm_ingress_filter::table::{Origin, PathMatch, PathRewrite, RouteAction, VirtualHost};
+use wasm_ingress_filter::table::{Origin, PathMatch, PathRewrite, RouteAction, VirtualHost, NOT_FOUND_CLUSTER};
 
 use crate::cli::ExplainArgs;
 use crate::commands::validate::{load_and_translate, Loaded};
@@ -84,6 +84,9 @@ fn diagnostics_for<'d>(loaded: &'d Loaded, origin: &Origin) -> Vec<&'d Diagnosti
 }
 
 fn cluster_line(model: &Model, cluster: &str) -> String {
+    if cluster == NOT_FOUND_CLUSTER {
+        return "none: once the checks below pass, Envoy answers 404 itself (ingress-nginx's own default backend)".to_string();
+    }
     match model.clusters.get(cluster) {
         None => format!("cluster {cluster} (unknown to this translation)"),
         Some(c) if c.endpoints.is_empty() => {
@@ -156,11 +159,14 @@ fn describe_policy(model: &crate::model::Model, key: &str) -> String {
         Some(bytes) => format!("bodies up to {bytes} bytes (larger: 413)"),
         None => "bodies of any size".to_string(),
     };
-    let mut text = format!(
-        "{which}: {body}; 504 after {}s of upstream silence; {} tries on connection failure",
-        policy.upstream_idle_timeout.as_secs(),
-        policy.tries
-    );
+    let mut text = match policy.answers_not_found {
+        true => format!("{which}: {body}; answered 404 by Envoy"),
+        false => format!(
+            "{which}: {body}; 504 after {}s of upstream silence; {} tries on connection failure",
+            policy.upstream_idle_timeout.as_secs(),
+            policy.tries
+        ),
+    };
     let list = |blocks: &[crate::model::Cidr]| blocks.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
     if !policy.allow_sources.is_empty() {
         text.push_str(&format!("; clients allowed: {} (others 403)", list(&policy.allow_sources)));
@@ -335,6 +341,14 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
                 origin_of_503 = Some(origin.clone());
             }
         }
+        Via::ImplicitRoot => {
+            let from = noted_host.and_then(|h| loaded.notes.implicit_roots.get(h)).map(ToString::to_string).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "route:     no path of this host matches {:?} and nothing else serves it: ingress-nginx's implicit \"/\" location of the host answers, with the checks of the oldest Ingress naming it ({from}), then 404",
+                request.path
+            );
+        }
         Via::NotFound => {
             let why = match vhost {
                 None => "no Ingress host matches and no Ingress without rules sets a catch-all spec.defaultBackend".to_owned(),
@@ -376,6 +390,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
                 RouteAction::Respond(_) | RouteAction::Redirect(_) => None,
             });
             match (path, template) {
+                _ if *cluster == NOT_FOUND_CLUSTER => {}
                 (Some(new_path), Some(PathRewrite::Template(t))) => {
                     let _ = writeln!(out, "upstream:  GET {new_path} (rewritten by rewrite-target {t:?})");
                 }
@@ -427,6 +442,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
                 let _ = writeln!(out, "subset:    requests with the same {} reach the same subset of endpoints (upstream-hash-by-subset)", describe_hash_key(key));
             }
             let status = match model.clusters.get(*cluster) {
+                _ if *cluster == NOT_FOUND_CLUSTER => "404 from Envoy, once the checks above let the request in".to_owned(),
                 Some(c) if c.endpoints.is_empty() => "503 from Envoy (the cluster has no ready endpoints)".to_owned(),
                 _ => format!("proxied to {cluster}"),
             };

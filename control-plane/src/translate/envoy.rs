@@ -759,7 +759,7 @@ mod tests {
                         answer_headers: Vec::new(),
                     }],
                     fallback: None,
-                    fallback_https_redirect: None,
+                    fallback_https_redirect: None, implicit_root: None,
                     app_root: None,
                     client_certificate: None,
                 }],

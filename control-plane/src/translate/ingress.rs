@@ -210,6 +210,8 @@ pub struct TranslationNotes {
     pub regex_hosts: BTreeMap<String, String>,
     /// Host -> where its `fallback` comes from (`ns/name: spec.defaultBackend`).
     pub host_fallbacks: BTreeMap<String, Origin>,
+    /// Host -> the Ingress whose checks its `implicit_root` holds (the oldest naming it).
+    pub implicit_roots: BTreeMap<String, ObjectKey>,
     /// Where the table's `default_backend` comes from.
     pub default_backend: Option<DefaultBackendSource>,
     /// Ingresses not of our class (not served).
@@ -295,6 +297,9 @@ struct HostBuild {
     /// The HTTPS redirect of the implicit `/` location ingress-nginx gives the host, from the
     /// oldest Ingress naming it: (without, with TLS for the host); set once.
     root_https_redirect: Option<(Option<Redirect>, Option<Redirect>)>,
+    /// The rest of that implicit `/` location: the oldest Ingress's checks in front of the 404
+    /// (see [`VirtualHost::implicit_root`]), and that Ingress; set with `root_https_redirect`.
+    implicit_root: Option<(RouteAction, ObjectKey)>,
 }
 
 /// Translate, and also say how (for `explain`). The stages are [`translator::Translator`]'s.
@@ -435,6 +440,10 @@ struct RouteExtras<'a> {
     fell_back: bool,
     /// `custom-http-errors` and the cluster answering them.
     error_pages: Option<ErrorPages<'a>>,
+    /// A host's implicit `/` location: Envoy answers 404 (see [`RoutePolicy::answers_not_found`]),
+    /// so what only concerns an upstream (timeouts, tries, upstream headers, hashing, mirroring)
+    /// is left at the default.
+    answers_not_found: bool,
 }
 
 /// An Ingress's `custom-http-errors`, as its routes' policies carry them.
@@ -476,6 +485,17 @@ impl RoutePolicies {
             ..nginx.policy(defaults, &location)
         };
         let host_rewrite = nginx.behaviour.upstream_vhost.as_ref().map(|vhost| vhost.resolve(&location).to_string());
+        if extras.answers_not_found {
+            policy = RoutePolicy {
+                answers_not_found: true,
+                upstream_idle_timeout: default_policy.upstream_idle_timeout,
+                tries: default_policy.tries,
+                request_headers: default_policy.request_headers.clone(),
+                hash: None,
+                mirror: None,
+                ..policy
+            };
+        }
         if let Some(backend) = extras.backend.filter(|_| extras.fell_back) {
             backends::default_backend_headers(&mut policy, ingress, backend);
         }
@@ -579,6 +599,7 @@ fn www_redirect_hosts(hosts: &BTreeMap<String, HostBuild>, defaults: &NginxDefau
                 routes: Vec::new(),
                 fallback: Some(RouteAction::Redirect(behaviour::www_redirect(host, defaults))),
                 fallback_https_redirect: None,
+                implicit_root: None,
                 app_root: None,
                 client_certificate: None,
             })

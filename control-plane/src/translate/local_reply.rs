@@ -67,14 +67,17 @@ fn rate_limit_statuses() -> impl Iterator<Item = u16> {
 }
 
 /// The HTTP connection manager's local reply mappers: [`MAPPINGS`], then one per status a rate
-/// limit may answer, which keeps the status and sets its page.
+/// limit may answer, which keeps the status and sets its page, then the 404 of a host's implicit
+/// `/` location (a route that answers 404 for a cluster Envoy does not have: `NC`), nginx's page.
 pub fn local_reply_config() -> LocalReplyConfig {
     let failures = MAPPINGS.iter().map(|(failure, status, body)| mapper(filter(*failure), Some(*status), body));
     let rate_limited = rate_limit_statuses().map(|status| {
         let both = AndFilter { filters: vec![selecting(cel(RATE_LIMITED_EXPRESSION)), selecting(answered(status))] };
         mapper(access_log_filter::FilterSpecifier::AndFilter(both), None, wasm_ingress_filter::decision::status_body(status))
     });
-    LocalReplyConfig { mappers: failures.chain(rate_limited).collect(), ..Default::default() }
+    let unknown_cluster = AndFilter { filters: vec![selecting(flagged(&["NC"])), selecting(answered(404))] };
+    let not_found = mapper(access_log_filter::FilterSpecifier::AndFilter(unknown_cluster), None, wasm_ingress_filter::decision::NOT_FOUND_BODY);
+    LocalReplyConfig { mappers: failures.chain(rate_limited).chain([not_found]).collect(), ..Default::default() }
 }
 
 /// A mapper of the local replies `selects` picks: to `status` (`None`: kept) with `body`.
@@ -101,7 +104,7 @@ fn flagged(flags: &[&str]) -> access_log_filter::FilterSpecifier {
 fn answered(status: u16) -> access_log_filter::FilterSpecifier {
     let comparison = ComparisonFilter {
         op: comparison_filter::Op::Eq as i32,
-        value: Some(RuntimeUInt32 { default_value: u32::from(status), runtime_key: format!("wasm_ingress.rate_limited_{status}") }),
+        value: Some(RuntimeUInt32 { default_value: u32::from(status), runtime_key: format!("wasm_ingress.local_reply_{status}") }),
     };
     access_log_filter::FilterSpecifier::StatusCodeFilter(StatusCodeFilter { comparison: Some(comparison) })
 }
@@ -168,7 +171,8 @@ mod tests {
 
     #[test]
     fn rate_limited_answers_keep_their_status_and_get_nginx_s_page_for_it() {
-        let mappers = &local_reply_config().mappers[MAPPINGS.len()..];
+        let all = local_reply_config().mappers;
+        let mappers = &all[MAPPINGS.len()..all.len() - 1];
         let statuses: Vec<u16> = rate_limit_statuses().collect();
         assert_eq!(mappers.len(), statuses.len());
         assert!(statuses.contains(&503) && statuses.contains(&429) && !statuses.contains(&418), "{statuses:?}");
@@ -182,5 +186,18 @@ mod tests {
             let Some(data_source::Specifier::InlineString(body)) = mapper.body.clone().unwrap().specifier else { panic!() };
             assert_eq!(body, wasm_ingress_filter::decision::status_body(status));
         }
+    }
+
+    #[test]
+    fn the_404_for_an_unknown_cluster_gets_nginx_s_page() {
+        let mapper = local_reply_config().mappers.pop().unwrap();
+        assert_eq!(mapper.status_code, None);
+        let Some(access_log_filter::FilterSpecifier::AndFilter(both)) = mapper.filter.clone().unwrap().filter_specifier else { panic!() };
+        let [flags, code] = [&both.filters[0], &both.filters[1]].map(|f| f.filter_specifier.clone().unwrap());
+        assert_eq!(flags, flagged(&["NC"]));
+        let access_log_filter::FilterSpecifier::StatusCodeFilter(code) = code else { panic!() };
+        assert_eq!(code.comparison.unwrap().value.unwrap().default_value, 404);
+        let Some(data_source::Specifier::InlineString(body)) = mapper.body.unwrap().specifier else { panic!() };
+        assert_eq!(body, "404 Not Found\n");
     }
 }

@@ -276,6 +276,13 @@ pub fn policy_route(key: &str, policy: &RoutePolicy, (tls, stream_idle): (bool, 
         idle_timeout: outlasts(policy.upstream_idle_timeout, stream_idle).then(|| proto_duration(policy.upstream_idle_timeout)),
         retry_policy: Some(retry_policy),
         request_mirror_policies: policy.mirror.iter().map(mirror_policy).collect(),
+        // A host's implicit `/` location: the filter names no cluster Envoy has (see
+        // `NOT_FOUND_CLUSTER`), and the router answers 404 after the route's filters (RBAC, the
+        // local rate limit, which needs a route entry: a direct response has none) let it in.
+        cluster_not_found_response_code: match policy.answers_not_found {
+            true => route_action::ClusterNotFoundResponseCode::NotFound as i32,
+            false => route_action::ClusterNotFoundResponseCode::ServiceUnavailable as i32,
+        },
         ..Default::default()
     });
     // A CORS preflight is answered here, as ingress-nginx's `return 204`.
@@ -474,6 +481,7 @@ mod tests {
             client_certificate_headers: None,
             custom_errors: Some(crate::model::CustomErrors { codes: vec![404], cluster: Some("default/pages/80".into()), token: "t".into(), headers: vec![] }),
             access_log_off: true,
+            answers_not_found: false,
         };
         let unlimited = RoutePolicy { max_body_bytes: None, ..RoutePolicy::default() };
         Model {
@@ -714,6 +722,28 @@ mod tests {
         assert!(any_values.contains(&pair("access-control-allow-origin", "*")));
         assert!(!any_values.iter().any(|(k, _)| k == "access-control-allow-credentials"));
         assert_ne!(cors.key(), preflight.key());
+    }
+
+    #[test]
+    fn a_not_found_policy_answers_404_for_the_unknown_cluster_after_its_checks() {
+        let listed = RoutePolicy { allow_sources: vec![crate::model::Cidr::parse("10.0.0.0/8").unwrap()], ..RoutePolicy::default() };
+        let not_found = RoutePolicy { answers_not_found: true, ..listed.clone() };
+        let proxied = policy_route("l", &listed, (false, STREAM_IDLE));
+        let answered = policy_route("n", &not_found, (false, STREAM_IDLE));
+        let code = |route: &Route| match &route.action {
+            Some(route::Action::Route(action)) => action.cluster_not_found_response_code,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(code(&proxied), route_action::ClusterNotFoundResponseCode::ServiceUnavailable as i32);
+        assert_eq!(code(&answered), route_action::ClusterNotFoundResponseCode::NotFound as i32);
+        // The address list (RBAC), rate limit and body limit still apply before the answer.
+        let mut filters: Vec<&String> = answered.typed_per_filter_config.keys().collect();
+        filters.sort();
+        let mut proxied_filters: Vec<&String> = proxied.typed_per_filter_config.keys().collect();
+        proxied_filters.sort();
+        assert_eq!(filters, proxied_filters);
+        assert!(filters.iter().any(|name| name.as_str() == RBAC_FILTER), "{filters:?}");
+        assert_ne!(listed.key(), not_found.key());
     }
 
     #[test]

@@ -395,14 +395,17 @@ pub(super) fn check_table(table: &RouteTable) -> Result<(), String> {
     Ok(())
 }
 
-/// What a host answers with besides its routes: its `fallback` (and `fallback_https_redirect`)
-/// and its `app_root`.
+/// What a host answers with besides its routes: its `fallback` (and `fallback_https_redirect`),
+/// its `implicit_root` and its `app_root`.
 pub(super) fn check_host_answers(vhost: &VirtualHost) -> Result<(), String> {
     if let Some(fallback) = &vhost.fallback {
         check_action(fallback).map_err(|e| format!("fallback: {e}"))?;
     }
     if let Some(redirect) = &vhost.fallback_https_redirect {
         check_redirect(redirect).map_err(|e| format!("fallback_https_redirect: {e}"))?;
+    }
+    if let Some(root) = &vhost.implicit_root {
+        check_action(root).map_err(|e| format!("implicit_root: {e}"))?;
     }
     if let Some(app_root) = &vhost.app_root {
         check_redirect(app_root).map_err(|e| format!("app_root: {e}"))?;

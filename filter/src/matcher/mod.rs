@@ -149,9 +149,9 @@ fn compile_passwords(table: &RouteTable) -> Result<HashMap<String, HashMap<Vec<u
     Ok(lists)
 }
 
-/// Every `Forward` of a table: routes, host fallbacks and the default backend.
+/// Every `Forward` of a table: routes, host fallbacks and implicit roots, the default backend.
 pub fn forwards(table: &RouteTable) -> impl Iterator<Item = &Forward> {
-    let host_actions = table.hosts.iter().flat_map(|host| host.routes.iter().map(|r| &r.action).chain(host.fallback.as_ref()));
+    let host_actions = table.hosts.iter().flat_map(|host| host.routes.iter().map(|r| &r.action).chain(host.fallback.as_ref()).chain(host.implicit_root.as_ref()));
     host_actions.chain(table.default_backend.as_ref()).filter_map(|action| match action {
         RouteAction::Forward(forward) => Some(forward),
         _ => None,
@@ -165,7 +165,7 @@ fn same_secret(given: &[u8], secret: &[u8]) -> bool {
 
 /// `https_redirect`s and `app_root`s.
 fn redirects(table: &RouteTable) -> impl Iterator<Item = &Redirect> {
-    let host_actions = table.hosts.iter().flat_map(|h| h.fallback.iter().chain(h.routes.iter().map(|r| &r.action)));
+    let host_actions = table.hosts.iter().flat_map(|h| h.fallback.iter().chain(&h.implicit_root).chain(h.routes.iter().map(|r| &r.action)));
     let actions = table.default_backend.iter().chain(host_actions).filter_map(|action| match action {
         RouteAction::Redirect(redirect) => Some(redirect),
         RouteAction::Forward(_) | RouteAction::Respond(_) => None,

@@ -69,7 +69,7 @@ mod tests {
     }
 
     fn table() -> RouteTable {
-        let host = |name: &str, routes| VirtualHost { host: name.into(), routes, fallback: None, fallback_https_redirect: None, app_root: None, client_certificate: None };
+        let host = |name: &str, routes| VirtualHost { host: name.into(), routes, fallback: None, fallback_https_redirect: None, implicit_root: None, app_root: None, client_certificate: None };
         RouteTable {
             schema: SCHEMA_VERSION,
             hosts: vec![

@@ -20,7 +20,7 @@ use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend,
 use wasm_ingress_filter::cluster::ClusterName;
 use wasm_ingress_filter::limits::{MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST};
 use wasm_ingress_filter::matcher::{check_route, forwards};
-use wasm_ingress_filter::table::{Forward, PathMatch, Route, RouteAction, RouteTable, VirtualHost, SCHEMA_VERSION};
+use wasm_ingress_filter::table::{Forward, PathMatch, Route, RouteAction, RouteTable, VirtualHost, NOT_FOUND_CLUSTER, SCHEMA_VERSION};
 
 use crate::model::{AuthService, CertificateSelection, Cidr, Model, ObjectRef, Passthrough, RoutePolicy, Severity, TlsCertificate, Translation, UpstreamOptions};
 use crate::state::{ClusterState, ObjectKey};
@@ -345,7 +345,7 @@ impl<'s> Translator<'s> {
         let fallback = nginx.upstream.default_backend.as_deref();
         let resolved = self.backends.resolve_or_default(scope.key, "spec.defaultBackend", backend, &scope.upstream_options, fallback, &mut self.diagnostics);
         let fell_back = resolved.as_ref().is_some_and(|(_, fell_back)| *fell_back);
-        let extras = RouteExtras { client_headers: None, backend: Some(backend), fell_back, error_pages: scope.error_pages(&self.options.error_page_token) };
+        let extras = RouteExtras { client_headers: None, backend: Some(backend), fell_back, error_pages: scope.error_pages(&self.options.error_page_token), answers_not_found: false };
         let route_policies = RoutePolicies::register(nginx, scope.key, &self.options.defaults, "/", extras, &self.default_policy, &mut self.policies);
         fail_closed(resolved.map(|(action, _)| action), nginx).map(|action| for_backend(action, nginx, &route_policies))
     }
@@ -394,13 +394,16 @@ impl<'s> Translator<'s> {
         if !own_hosts.contains(&host) {
             own_hosts.push(host.clone());
         }
+        let first = self.hosts.get(&host).is_none_or(|build| build.root_https_redirect.is_none());
+        let implicit_root = (first && !host.is_empty()).then(|| self.implicit_root(scope)).flatten();
         let build = self.hosts.entry(host.clone()).or_default();
         if build.app_root.is_none() {
             build.app_root = nginx.behaviour.app_root_redirect();
         }
-        if build.root_https_redirect.is_none() {
+        if first {
             let defaults = &self.options.defaults;
             build.root_https_redirect = Some((nginx.behaviour.https_redirect(defaults, false, "/"), nginx.behaviour.https_redirect(defaults, true, "/")));
+            build.implicit_root = implicit_root.map(|action| (action, key.clone()));
         }
         if nginx.behaviour.from_to_www && build.www_redirect.is_none() {
             build.www_redirect = Some(key.clone());
@@ -437,6 +440,41 @@ impl<'s> Translator<'s> {
                 }
             }
             build.candidates.push(candidate);
+        }
+    }
+
+    /// ingress-nginx's implicit `/` location of a host the Ingress of `scope` is the first to
+    /// name (`locationApplyAnnotations` on the server's root location): its denial, redirect,
+    /// checks and policy in front of the 404 of ingress-nginx's own default backend (see
+    /// [`VirtualHost::implicit_root`]). `None` when they would change nothing about that 404.
+    fn implicit_root(&mut self, scope: &IngressScope<'s>) -> Option<RouteAction> {
+        let nginx = &scope.nginx;
+        let extras = RouteExtras { client_headers: None, backend: None, fell_back: false, error_pages: scope.error_pages(&self.options.error_page_token), answers_not_found: true };
+        let mut registered = BTreeMap::new();
+        let checks = RoutePolicies::register(nginx, scope.key, &self.options.defaults, "/", extras, &self.default_policy, &mut registered);
+        let plain_policy = registered.get(&checks.key).is_none_or(|policy| RoutePolicy { answers_not_found: false, ..policy.clone() } == self.default_policy);
+        let filter_checks = checks.cors.is_some()
+            || checks.auth.is_some()
+            || checks.basic_auth.is_some()
+            || checks.connection_limit.is_some()
+            || checks.satisfy_any.is_some()
+            || checks.lists_first.is_some();
+        if plain_policy && !filter_checks && nginx.denied.is_none() && nginx.behaviour.redirect.is_none() {
+            return None;
+        }
+        self.policies.extend(registered);
+        let not_found = RouteAction::forward_to(ClusterName::from(NOT_FOUND_CLUSTER));
+        match shape(fail_closed(Some(not_found), nginx)?, nginx, &checks) {
+            // Only the checks: nothing goes upstream.
+            RouteAction::Forward(forward) => Some(RouteAction::Forward(Forward {
+                host_rewrite: None,
+                response: None,
+                subset_hash: None,
+                affinity_cookie: None,
+                affinity_cookie_expires: None,
+                ..forward
+            })),
+            other => Some(other),
         }
     }
 
@@ -486,7 +524,13 @@ impl<'s> Translator<'s> {
             self.pass_through(scope, host_scope, &field, &http_path.backend);
         }
         let action = fail_closed(resolved.map(|(action, _)| action), nginx)?;
-        let extras = RouteExtras { client_headers: host_scope.client_headers, backend: Some(&http_path.backend), fell_back, error_pages: scope.error_pages(&self.options.error_page_token) };
+        let extras = RouteExtras {
+            client_headers: host_scope.client_headers,
+            backend: Some(&http_path.backend),
+            fell_back,
+            error_pages: scope.error_pages(&self.options.error_page_token),
+            answers_not_found: false,
+        };
         let without_auth = nginx.without_auth_at(&self.options.defaults, &path);
         let nginx = without_auth.as_ref().unwrap_or(nginx);
         let route_policies = RoutePolicies::register(nginx, key, &self.options.defaults, &path, extras, &self.default_policy, &mut self.policies);
@@ -716,7 +760,13 @@ impl<'s> Translator<'s> {
         });
         let (plain, with_tls) = build.root_https_redirect.unwrap_or_default();
         let fallback_https_redirect = if host_has_tls { with_tls } else { plain };
-        VirtualHost { host, routes, fallback, fallback_https_redirect, app_root: build.app_root, client_certificate: None }
+        // Of use only where no route takes every path and nothing else answers the rest.
+        let takes_every_path = routes.iter().any(|route| matches!(&route.path, PathMatch::Prefix(p) if p == "/") || matches!(&route.path, PathMatch::Regex(p) if p == "(?i)/"));
+        let implicit_root = build.implicit_root.filter(|_| fallback.is_none() && !takes_every_path).map(|(action, ingress)| {
+            self.notes.implicit_roots.insert(host.clone(), ingress);
+            action
+        });
+        VirtualHost { host, routes, fallback, fallback_https_redirect, implicit_root, app_root: build.app_root, client_certificate: None }
     }
 
     /// Stages 3 and 4: canaries attached, the hosts built, the table checked and the Model made.

@@ -16,7 +16,7 @@ fn regex(value: &str, cluster: &str) -> Route {
     Route { path: PathMatch::Regex(value.into()), action: RouteAction::forward_to(cluster), origin: Origin::default(), https_redirect: None, answer_headers: Vec::new() }
 }
 fn vhost(host: &str, routes: Vec<Route>) -> VirtualHost {
-    VirtualHost { host: host.into(), routes, fallback: None, fallback_https_redirect: None, app_root: None, client_certificate: None }
+    VirtualHost { host: host.into(), routes, fallback: None, fallback_https_redirect: None, implicit_root: None, app_root: None, client_certificate: None }
 }
 fn table(hosts: Vec<VirtualHost>, default: Option<&str>) -> CompiledTable {
     CompiledTable::compile(RouteTable {
@@ -263,6 +263,31 @@ fn selected_host_never_falls_through_to_another_entrys_paths() {
     let without_default = table(hosts, None);
     assert_eq!(served_by(&without_default, "a.com", "/x"), "status 404");
     assert_eq!(served_by(&without_default, "other.com", "/x"), "hostless");
+}
+
+/// ingress-nginx's implicit `/` location: where the filter would answer 404 itself, a host's
+/// `implicit_root` answers instead; its fallback, the default backend and its routes come first.
+#[test]
+fn the_implicit_root_answers_only_what_would_be_the_filters_404() {
+    let guarded = |mut host: VirtualHost| {
+        let RouteAction::Forward(mut root) = RouteAction::forward_to(crate::table::NOT_FOUND_CLUSTER) else { unreachable!() };
+        root.policy = "p404".into();
+        host.implicit_root = Some(RouteAction::Forward(root));
+        host
+    };
+    let with_fallback = VirtualHost { fallback: Some(RouteAction::forward_to("b-fallback")), ..guarded(vhost("b.com", vec![prefix("/app", "b")])) };
+    let hosts = vec![guarded(vhost("a.com", vec![prefix("/app", "a")])), with_fallback, vhost("c.com", vec![prefix("/app", "c")])];
+    let without_default = table(hosts.clone(), None);
+    let decision = without_default.route(&RequestParts::new(b"a.com", b"/x"), 0);
+    assert_eq!((decision.vhost, decision.via), (Some("a.com"), Via::ImplicitRoot));
+    let Outcome::Forward { cluster, policy, path, .. } = decision.outcome else { panic!("{:?}", decision.outcome) };
+    assert_eq!((cluster, policy, path), (crate::table::NOT_FOUND_CLUSTER, "p404", None));
+    assert_eq!(served_by(&without_default, "a.com", "/app/x"), "a");
+    assert_eq!(served_by(&without_default, "b.com", "/x"), "b-fallback");
+    assert_eq!(served_by(&without_default, "c.com", "/x"), "status 404");
+    assert_eq!(served_by(&without_default, "z.com", "/x"), "status 404");
+    let with_default = table(hosts, Some("default"));
+    assert_eq!(served_by(&with_default, "a.com", "/x"), "default");
 }
 
 #[test]
@@ -798,7 +823,7 @@ fn the_table_says_whether_routing_reads_the_scheme_or_the_listener_port() {
     };
     let with_host = |routes: Vec<Route>, app_root: Option<Redirect>, fallback: Option<RouteAction>| RouteTable {
         schema: SCHEMA_VERSION,
-        hosts: vec![VirtualHost { host: "a.com".into(), routes, fallback, fallback_https_redirect: None, app_root, client_certificate: None }],
+        hosts: vec![VirtualHost { host: "a.com".into(), routes, fallback, fallback_https_redirect: None, implicit_root: None, app_root, client_certificate: None }],
         ..RouteTable::default()
     };
     let url = permanent_redirect("http://r.example.com");

@@ -136,6 +136,7 @@ fn invalid_tables_are_refused() {
         ("inner star", vec![vhost("a.*.com", vec![])], "`*`"),
         ("wildcard without domain", vec![vhost("*.", vec![])], "wildcard"),
         ("host with port", vec![vhost("a.com:80", vec![])], "port"),
+        ("implicit root", vec![VirtualHost { implicit_root: Some(forward_with(None, None, &[])), ..vhost("a", vec![]) }], "implicit_root: Forward has no backends"),
     ];
     for (name, hosts, reason) in cases {
         let error = compile_error(hosts);

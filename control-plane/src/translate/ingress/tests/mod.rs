@@ -149,7 +149,7 @@ fn route(path: PathMatch, action: RouteAction, origin: &str) -> Route {
 }
 
 fn vhost(host: &str, routes: Vec<Route>) -> VirtualHost {
-    VirtualHost { host: host.into(), routes, fallback: None, fallback_https_redirect: None, app_root: None, client_certificate: None }
+    VirtualHost { host: host.into(), routes, fallback: None, fallback_https_redirect: None, implicit_root: None, app_root: None, client_certificate: None }
 }
 
 fn exact(p: &str) -> PathMatch {
@@ -751,7 +751,7 @@ fn default_backend_without_rules_is_the_catch_all_and_with_rules_the_hosts_fallb
                 "default/shop: spec.rules[0].http.paths[0]"
             )],
             fallback: Some(forward("default", "a", 81)),
-            fallback_https_redirect: None,
+            fallback_https_redirect: None, implicit_root: None,
             app_root: None,
             client_certificate: None,
         }]
@@ -1779,6 +1779,7 @@ mod auth;
 mod canary;
 mod cors;
 mod endpoints;
+mod implicit_root;
 mod sni;
 
 #[test]
