@@ -85,23 +85,7 @@ pub fn apply<'t>(
                 },
                 _ => None,
             };
-            Outcome::Forward {
-                cluster: &backend.cluster,
-                path,
-                authority: forward.host_rewrite.as_deref(),
-                policy: &forward.policy,
-                canary: forward.canary.as_deref(),
-                cors: forward.cors.as_deref(),
-                auth: forward.auth.as_deref(),
-                basic_auth: forward.basic_auth.as_deref(),
-                connection_limit: forward.connection_limit.as_deref(),
-                satisfy_any: forward.satisfy_any.as_deref(),
-                lists_first: forward.lists_first.as_deref(),
-                response: forward.response.as_deref(),
-                subset_hash: forward.subset_hash.as_deref(),
-                affinity_cookie: forward.affinity_cookie.as_deref(),
-                affinity_cookie_expires: forward.affinity_cookie_expires,
-            }
+            Outcome::Forward { cluster: &backend.cluster, path, forward }
         }
     }
 }

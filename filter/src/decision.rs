@@ -3,8 +3,7 @@
 //! (which decides) and `actions` / `redirect` (which build outcomes), so none imports another's
 //! internals. Data only.
 
-use crate::table::{BasicAuth, Canary, ConnectionLimit, Cors, ExternalAuth, ResponseRewrite, Route, SatisfyAny};
-use crate::subset::HashKey;
+use crate::table::{Forward, Route};
 
 /// The body of the filter's own 404 (no host/path matched and no default backend): nginx's status
 /// line, as the 404 page of ingress-nginx's own default server says it. Fixed text: the request's
@@ -83,8 +82,9 @@ pub enum Via {
 /// What to do with the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome<'t> {
-    /// Proxy to `cluster`; replace `:path` / `:authority` where `Some`; send `policy` in
-    /// [`crate::table::POLICY_HEADER`] unless it is empty. With a `canary`, the host shim asks
+    /// Proxy to `cluster` (one of `forward.backends`), with `:path` replaced by `path` when `Some`
+    /// and everything else as `forward` says: `:authority` by its `host_rewrite`, its `policy` in
+    /// [`crate::table::POLICY_HEADER`] unless empty. With a `canary`, the host shim asks
     /// [`crate::matcher::CompiledTable::chooses_canary`] whether `canary.cluster` replaces `cluster`.
     /// With `cors`, [`crate::matcher::CompiledTable::cors_policy`] may replace `policy`. With
     /// `auth`, the request is forwarded only if the auth service allows it (see [`crate::auth`]); with
@@ -95,23 +95,7 @@ pub enum Outcome<'t> {
     /// lists refuse gets 403 before any credential is checked. With `subset_hash`, the host shim sends the key's slot (see
     /// [`crate::subset`]); with `affinity_cookie`, it marks and reads the sticky cookie (see
     /// [`crate::affinity`]).
-    Forward {
-        cluster: &'t str,
-        path: Option<String>,
-        authority: Option<&'t str>,
-        policy: &'t str,
-        canary: Option<&'t Canary>,
-        cors: Option<&'t Cors>,
-        auth: Option<&'t ExternalAuth>,
-        basic_auth: Option<&'t BasicAuth>,
-        connection_limit: Option<&'t ConnectionLimit>,
-        satisfy_any: Option<&'t SatisfyAny>,
-        lists_first: Option<&'t SatisfyAny>,
-        response: Option<&'t ResponseRewrite>,
-        subset_hash: Option<&'t HashKey>,
-        affinity_cookie: Option<&'t str>,
-        affinity_cookie_expires: Option<u64>,
-    },
+    Forward { cluster: &'t str, path: Option<String>, forward: &'t Forward },
     /// Answer from the filter.
     Respond { status: u16, body: &'t str },
     /// Answer from the filter with `status` (300..=308), this `Location` and no body. The location

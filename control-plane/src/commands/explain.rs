@@ -379,7 +379,11 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
     }
 
     match &decision.outcome {
-        Outcome::Forward { cluster, path, authority, policy, canary, cors, auth, basic_auth, connection_limit, satisfy_any, lists_first, response, subset_hash, affinity_cookie, .. } => {
+        Outcome::Forward { cluster, path, forward } => {
+            let (authority, policy, canary, cors) = (forward.host_rewrite.as_deref(), forward.policy.as_str(), forward.canary.as_deref(), forward.cors.as_deref());
+            let (auth, basic_auth, connection_limit) = (forward.auth.as_deref(), forward.basic_auth.as_deref(), forward.connection_limit.as_deref());
+            let (satisfy_any, lists_first, response) = (forward.satisfy_any.as_deref(), forward.lists_first.as_deref(), forward.response.as_deref());
+            let (subset_hash, affinity_cookie) = (forward.subset_hash.as_deref(), forward.affinity_cookie.as_deref());
             let _ = writeln!(out, "backend:   {}", cluster_line(model, cluster));
             if let Some(canary) = canary {
                 let _ = writeln!(out, "canary:    {}", cluster_line(model, &canary.cluster));

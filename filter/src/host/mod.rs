@@ -592,7 +592,10 @@ impl HttpContext for IngressRequest {
             }
         }
         match decision.outcome {
-            Outcome::Forward { cluster, path: new_path, authority: new_authority, policy, canary, cors, auth, basic_auth, connection_limit, satisfy_any, lists_first, response, subset_hash, affinity_cookie, affinity_cookie_expires } => {
+            Outcome::Forward { cluster, path: new_path, forward: route } => {
+                let (canary, cors, auth, basic_auth) = (route.canary.as_deref(), route.cors.as_deref(), route.auth.as_deref(), route.basic_auth.as_deref());
+                let (satisfy_any, lists_first, response) = (route.satisfy_any.as_deref(), route.lists_first.as_deref(), route.response.as_deref());
+                let affinity_cookie = route.affinity_cookie.as_deref();
                 let cookies = affinity_cookie.map(|name| self.cookie_headers(name)).unwrap_or_default();
                 let sticky = affinity_cookie.and_then(|name| cookies.iter().find_map(|cookies| affinity::backend_of(cookies, name)));
                 let cluster = match canary {
@@ -610,8 +613,8 @@ impl HttpContext for IngressRequest {
                 if let Some(cors) = cors.filter(|cors| cors_policy == Some(cors.policy.as_str())) {
                     self.add_cors_answer_headers(cors);
                 }
-                let policy = cors_policy.unwrap_or(policy);
-                if let Some(limit) = connection_limit.filter(|_| !preflight) {
+                let policy = cors_policy.unwrap_or(&route.policy);
+                if let Some(limit) = route.connection_limit.as_deref().filter(|_| !preflight) {
                     if !self.take_connection(limit) {
                         return self.respond(limit.status, status_body(limit.status));
                     }
@@ -654,11 +657,11 @@ impl HttpContext for IngressRequest {
                     self.response = Some(Box::new(Rewrites::for_request(rewrite, &original, user_agent.as_deref())));
                 }
                 if mark_cookie.is_some() {
-                    let cookie_expires = affinity_cookie_expires.map(|seconds| affinity::cookie_time((self.now_nanos() / 1_000_000_000).saturating_add(seconds)));
+                    let cookie_expires = route.affinity_cookie_expires.map(|seconds| affinity::cookie_time((self.now_nanos() / 1_000_000_000).saturating_add(seconds)));
                     let rewrites = self.response.take().map(|rewrites| *rewrites).unwrap_or_default();
                     self.response = Some(Box::new(Rewrites { mark_cookie, cookie_expires, ..rewrites }));
                 }
-                if let Some(key) = subset_hash {
+                if let Some(key) = route.subset_hash.as_deref() {
                     self.send_subset_slot(key, &authority, &path);
                 }
                 // Read before `forward` changes them: the auth request carries the client's.
@@ -668,7 +671,7 @@ impl HttpContext for IngressRequest {
                     // auth is on: the credentials never reach the backend.
                     self.set_http_request_header("authorization", None);
                 }
-                let forwarded = self.forward(&authority, cluster, policy, (&path, new_path.as_deref()), new_authority);
+                let forwarded = self.forward(&authority, cluster, policy, (&path, new_path.as_deref()), route.host_rewrite.as_deref());
                 match auth {
                     Some((auth, client)) => self.start_auth(auth, client, &original, basic_refused),
                     None => forwarded,

@@ -280,8 +280,8 @@ fn the_implicit_root_answers_only_what_would_be_the_filters_404() {
     let without_default = table(hosts.clone(), None);
     let decision = without_default.route(&RequestParts::new(b"a.com", b"/x"), 0);
     assert_eq!((decision.vhost, decision.via), (Some("a.com"), Via::ImplicitRoot));
-    let Outcome::Forward { cluster, policy, path, .. } = decision.outcome else { panic!("{:?}", decision.outcome) };
-    assert_eq!((cluster, policy, path), (crate::table::NOT_FOUND_CLUSTER, "p404", None));
+    let Outcome::Forward { cluster, forward, path } = decision.outcome else { panic!("{:?}", decision.outcome) };
+    assert_eq!((cluster, forward.policy.as_str(), path), (crate::table::NOT_FOUND_CLUSTER, "p404", None));
     assert_eq!(served_by(&without_default, "a.com", "/app/x"), "a");
     assert_eq!(served_by(&without_default, "b.com", "/x"), "b-fallback");
     assert_eq!(served_by(&without_default, "c.com", "/x"), "status 404");
@@ -534,11 +534,8 @@ fn rewrite_target_through_the_matcher() {
     ];
     for (path, cluster, new_path, authority) in rows {
         let decision = compiled.route(&RequestParts::new(b"rewrite.bar.com", path.as_bytes()), 0);
-        assert_eq!(
-            decision.outcome,
-            Outcome::Forward { cluster, path: new_path.map(String::from), authority, policy: "", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, satisfy_any: None, lists_first: None, response: None, subset_hash: None, affinity_cookie: None, affinity_cookie_expires: None },
-            "path {path}"
-        );
+        let Outcome::Forward { cluster: got, path: got_path, forward } = decision.outcome else { panic!("path {path}: {:?}", decision.outcome) };
+        assert_eq!((got, got_path.as_deref(), forward.host_rewrite.as_deref(), forward.policy.as_str()), (cluster, new_path, authority, ""), "path {path}");
     }
 }
 
@@ -580,9 +577,10 @@ fn a_canary_route_names_both_clusters_and_decides_with_its_compiled_pattern() {
         }));
     }
     let table = table(vec![vhost("foo", vec![route])], None);
-    let Outcome::Forward { cluster, canary: Some(canary), .. } = table.route(&RequestParts::new(b"foo", b"/info"), 0).outcome else {
-        panic!("no canary on the route");
+    let Outcome::Forward { cluster, forward, .. } = table.route(&RequestParts::new(b"foo", b"/info"), 0).outcome else {
+        panic!("not forwarded");
     };
+    let canary = forward.canary.as_deref().expect("a canary on the route");
     assert_eq!(cluster, "default/main/80");
     struct One(&'static str);
     impl HeaderLookup for One {
@@ -803,8 +801,12 @@ fn policy_key_is_carried_into_the_forward_outcome() {
     };
     let compiled = table(vec![vhost("a.com", vec![slow, prefix("/", "plain")])], None);
     let outcome = |path: &str| compiled.route(&RequestParts::new(b"a.com", path.as_bytes()), 0).outcome;
-    assert_eq!(outcome("/slow/x"), Outcome::Forward { cluster: "slow", path: None, authority: None, policy: "timeout-60s", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, satisfy_any: None, lists_first: None, response: None, subset_hash: None, affinity_cookie: None, affinity_cookie_expires: None });
-    assert_eq!(outcome("/x"), Outcome::Forward { cluster: "plain", path: None, authority: None, policy: "", canary: None, cors: None, auth: None, basic_auth: None, connection_limit: None, satisfy_any: None, lists_first: None, response: None, subset_hash: None, affinity_cookie: None, affinity_cookie_expires: None });
+    let policy = |path: &str| match outcome(path) {
+        Outcome::Forward { cluster, path: None, forward } => (cluster, forward.policy.clone()),
+        other => panic!("{path}: {other:?}"),
+    };
+    assert_eq!(policy("/slow/x"), ("slow", "timeout-60s".to_string()));
+    assert_eq!(policy("/x"), ("plain", String::new()));
 }
 
 fn forward_fields(cluster: &str) -> Forward {
