@@ -192,6 +192,7 @@ impl Workload {
                 })
                 .collect(),
             default_backend: None,
+            default_backend_is_catch_all: false,
             passwords: Default::default(),
             error_page_clusters: Vec::new(),
             error_page_token: String::new(),

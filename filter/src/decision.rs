@@ -66,7 +66,7 @@ pub enum Via {
     HostHttpsRedirect,
     /// The table's `default_backend`.
     DefaultBackend,
-    /// The selected virtual host's `implicit_root`: nothing matched, no default backend.
+    /// The selected virtual host's `implicit_root`: no route of it matched, no catch-all Ingress.
     ImplicitRoot,
     /// Nothing matched and there is no default backend: 404.
     NotFound,

@@ -89,6 +89,13 @@ pub struct RouteTable {
     /// (the Ingress `spec.defaultBackend`). `None`: the filter answers 404.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_backend: Option<RouteAction>,
+    /// `default_backend` is a catch-all Ingress's (`spec.defaultBackend` without rules): it also
+    /// takes a path no rule of a named host matches, before that host's
+    /// [`VirtualHost::implicit_root`] (the Kubernetes docs' reading). `false` (the controller's own
+    /// default backend, `--default-backend-service`, or none): the host's `implicit_root` comes
+    /// first, as ingress-nginx's implicit `/` location of the host.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default_backend_is_catch_all: bool,
     /// Password lists of basic auth ([`BasicAuth::passwords`]): list key → user name → stored
     /// hash, as an htpasswd file has it (`$2y$…`, `$apr1$…`, `{SHA}…`; see [`crate::basic`]).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -166,13 +173,15 @@ pub struct VirtualHost {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback_https_redirect: Option<Redirect>,
     /// ingress-nginx's implicit `/` location of this host, for a request no route matches that
-    /// neither `fallback` nor the table's `default_backend` takes (where the filter would answer
-    /// 404 itself): ingress-nginx holds such a request to the oldest Ingress naming the host — its
-    /// address lists, rate limits, basic and external auth, `satisfy`, `limit-connections`, a
-    /// fail-closed denial, a `permanent-`/`temporal-redirect` — before its default backend answers
-    /// 404. A `Forward` to [`NOT_FOUND_CLUSTER`] with that Ingress's checks, whose policy's Envoy
-    /// route answers 404 once its own checks pass; a `Respond` (the denial) or a `Redirect`.
-    /// `None`: the filter's own 404.
+    /// neither `fallback` nor a catch-all Ingress takes (see
+    /// [`RouteTable::default_backend_is_catch_all`]): ingress-nginx holds such a request to the
+    /// oldest Ingress naming the host — its address lists, rate limits, basic and external auth,
+    /// `satisfy`, `limit-connections`, a fail-closed denial, a `permanent-`/`temporal-redirect` —
+    /// before its own default backend answers. A `Forward` with that Ingress's checks to the
+    /// controller's default backend (`--default-backend-service`), or without one to
+    /// [`NOT_FOUND_CLUSTER`], whose policy's Envoy route answers 404 once its own checks pass; a
+    /// `Respond` (the denial) or a `Redirect`. `None`: the table's `default_backend`, else the
+    /// filter's own 404.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub implicit_root: Option<RouteAction>,
     /// ingress-nginx `app-root`: a request whose path is exactly `/` (any query) is answered with
@@ -846,6 +855,7 @@ mod tests {
                 client_certificate: None,
             }],
             default_backend: Some(RouteAction::forward_to("default/fallback/80")),
+            default_backend_is_catch_all: true,
             passwords: [("default/htpasswd".to_string(), [("alice".to_string(), "{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=".to_string())].into())].into(),
             error_page_clusters: vec!["default/errors/80".into()],
             error_page_token: "0123456789abcdef".into(),

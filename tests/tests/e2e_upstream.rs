@@ -416,6 +416,11 @@ fn default_backend_service_answers_unserved_requests_and_error_pages_without_the
     objects.push(manifests::ingress("default", "site", json!({format!("{NGINX}custom-http-errors"): "404"}), &[("site.test", paths)]));
     let paths = vec![manifests::path("/", "Prefix", "app", json!(80))];
     objects.push(manifests::ingress("default", "bare", json!({}), &[("bare.test", paths)]));
+    // ingress-nginx's implicit `/` location: the host's oldest Ingress's list, then the default backend.
+    for (name, range) in [("refusing", "127.0.0.2"), ("allowing", "127.0.0.1")] {
+        let paths = vec![manifests::path("/app", "Prefix", "app", json!(80))];
+        objects.push(manifests::ingress("default", name, json!({format!("{NGINX}whitelist-source-range"): range}), &[(&format!("{name}.test"), paths)]));
+    }
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let serve_args = ["--default-backend-service", "ingress-nginx/default-http-backend", "--custom-http-errors", "503"].map(String::from).to_vec();
     let options = GatewayOptions { serve_args, ..Default::default() };
@@ -427,6 +432,10 @@ fn default_backend_service_answers_unserved_requests_and_error_pages_without_the
         let echo = echo.expect("the default backend's echo");
         assert_eq!((status, echo.backend.as_str(), echo.path.as_str()), (200, "global", path), "{host}{path}");
     }
+    let (status, _, echo) = get_with(&gateway, "refusing.test", "/elsewhere", &[]);
+    assert_eq!((status, echo.map(|e| e.backend)), (403, None), "the oldest Ingress's list holds in front of the default backend");
+    let (status, _, echo) = get_with(&gateway, "allowing.test", "/elsewhere", &[]);
+    assert_eq!((status, echo.map(|e| e.backend)), (200, Some("global".to_string())));
     // The Ingress's error pages, without a default-backend of its own.
     let (status, _, echo) = get_with(&gateway, "site.test", "/shop/x", &[("x-echo-status", "404")]);
     let echo = echo.expect("the default backend's echo");

@@ -345,7 +345,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             let from = noted_host.and_then(|h| loaded.notes.implicit_roots.get(h)).map(ToString::to_string).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "route:     no path of this host matches {:?} and nothing else serves it: ingress-nginx's implicit \"/\" location of the host answers, with the checks of the oldest Ingress naming it ({from}), then 404",
+                "route:     no path of this host matches {:?} and neither a default backend of its own nor a catch-all Ingress takes it: ingress-nginx's implicit \"/\" location of the host answers, with the checks of the oldest Ingress naming it ({from}), then ingress-nginx's own default backend",
                 request.path
             );
         }

@@ -764,6 +764,7 @@ mod tests {
                     client_certificate: None,
                 }],
                 default_backend: None,
+                default_backend_is_catch_all: false,
                 passwords: Default::default(),
                 error_page_clusters: Vec::new(),
                 error_page_token: String::new(),

@@ -1,7 +1,7 @@
 //! The decision for one request: too long a path is 414; else the selected host's `app_root`, its
 //! matching route (or that route's `https_redirect` over plain HTTP), its
-//! `fallback_https_redirect` over plain HTTP, its `fallback`; else the
-//! table's default backend; else the host's `implicit_root`; else 404. A request no Ingress host takes (ingress-nginx's default
+//! `fallback_https_redirect` over plain HTTP, its `fallback`; else a catch-all Ingress's
+//! default backend; else the host's `implicit_root`; else the table's default backend; else 404. A request no Ingress host takes (ingress-nginx's default
 //! server `_`) to `/healthz` or `/nginx_status` is answered as that server's own prefix locations
 //! answer it, unless a host-less route matches it as nginx would prefer (see
 //! [`DEFAULT_SERVER_LOCATIONS`]).
@@ -37,21 +37,21 @@ impl CompiledTable {
             }
         }
         let vhost = selected.map(|(vhost, _)| vhost.host.as_str());
-        match &self.table.default_backend {
-            Some(default) => Decision {
+        let catch_all = self.table.default_backend.as_ref().filter(|_| self.table.default_backend_is_catch_all);
+        let root = selected.and_then(|(vhost, _)| vhost.implicit_root.as_ref()).filter(|_| catch_all.is_none());
+        match (root, &self.table.default_backend) {
+            (Some(root), _) => Decision { vhost, route: None, via: Via::ImplicitRoot, outcome: actions::apply(root, request, None, random) },
+            (None, Some(default)) => Decision {
                 vhost,
                 route: None,
                 via: Via::DefaultBackend,
                 outcome: actions::apply(default, request, None, random),
             },
-            None => match selected.and_then(|(vhost, _)| vhost.implicit_root.as_ref()) {
-                Some(root) => Decision { vhost, route: None, via: Via::ImplicitRoot, outcome: actions::apply(root, request, None, random) },
-                None => Decision {
-                    vhost,
-                    route: None,
-                    via: Via::NotFound,
-                    outcome: Outcome::Respond { status: 404, body: NOT_FOUND_BODY },
-                },
+            (None, None) => Decision {
+                vhost,
+                route: None,
+                via: Via::NotFound,
+                outcome: Outcome::Respond { status: 404, body: NOT_FOUND_BODY },
             },
         }
     }

@@ -445,8 +445,8 @@ impl<'s> Translator<'s> {
 
     /// ingress-nginx's implicit `/` location of a host the Ingress of `scope` is the first to
     /// name (`locationApplyAnnotations` on the server's root location): its denial, redirect,
-    /// checks and policy in front of the 404 of ingress-nginx's own default backend (see
-    /// [`VirtualHost::implicit_root`]). `None` when they would change nothing about that 404.
+    /// checks and policy in front of ingress-nginx's own default backend (see
+    /// [`VirtualHost::implicit_root`]). `None` when they would change nothing about its answer.
     fn implicit_root(&mut self, scope: &IngressScope<'s>) -> Option<RouteAction> {
         let nginx = &scope.nginx;
         let extras = RouteExtras { client_headers: None, backend: None, fell_back: false, error_pages: scope.error_pages(&self.options.error_page_token), answers_not_found: true };
@@ -463,8 +463,9 @@ impl<'s> Translator<'s> {
             return None;
         }
         self.policies.extend(registered);
-        let not_found = RouteAction::forward_to(ClusterName::from(NOT_FOUND_CLUSTER));
-        match shape(fail_closed(Some(not_found), nginx)?, nginx, &checks) {
+        // ingress-nginx's own default backend: `--default-backend-service`, else its 404.
+        let default_backend = self.global_default.clone().unwrap_or_else(|| ClusterName::from(NOT_FOUND_CLUSTER));
+        match shape(fail_closed(Some(RouteAction::forward_to(default_backend)), nginx)?, nginx, &checks) {
             // Only the checks: nothing goes upstream.
             RouteAction::Forward(forward) => Some(RouteAction::Forward(Forward {
                 host_rewrite: None,
@@ -832,6 +833,7 @@ impl<'s> Translator<'s> {
             schema: SCHEMA_VERSION,
             version: String::new(),
             hosts: virtual_hosts,
+            default_backend_is_catch_all: self.default_backend.is_some(),
             default_backend: self.catch_all_action(),
             passwords: std::mem::take(&mut self.passwords),
             error_page_clusters: Vec::new(),

@@ -265,10 +265,11 @@ fn selected_host_never_falls_through_to_another_entrys_paths() {
     assert_eq!(served_by(&without_default, "other.com", "/x"), "hostless");
 }
 
-/// ingress-nginx's implicit `/` location: where the filter would answer 404 itself, a host's
-/// `implicit_root` answers instead; its fallback, the default backend and its routes come first.
+/// ingress-nginx's implicit `/` location: a path no route of a host takes is the host's
+/// `implicit_root`'s, unless the host's own fallback or a catch-all Ingress takes it; the
+/// controller's default backend only answers hosts without one.
 #[test]
-fn the_implicit_root_answers_only_what_would_be_the_filters_404() {
+fn the_implicit_root_comes_after_fallbacks_and_a_catch_all_ingress() {
     let guarded = |mut host: VirtualHost| {
         let RouteAction::Forward(mut root) = RouteAction::forward_to(crate::table::NOT_FOUND_CLUSTER) else { unreachable!() };
         root.policy = "p404".into();
@@ -286,8 +287,19 @@ fn the_implicit_root_answers_only_what_would_be_the_filters_404() {
     assert_eq!(served_by(&without_default, "b.com", "/x"), "b-fallback");
     assert_eq!(served_by(&without_default, "c.com", "/x"), "status 404");
     assert_eq!(served_by(&without_default, "z.com", "/x"), "status 404");
-    let with_default = table(hosts, Some("default"));
-    assert_eq!(served_by(&with_default, "a.com", "/x"), "default");
+    let controllers_default = table(hosts.clone(), Some("default"));
+    assert_eq!(served_by(&controllers_default, "a.com", "/x"), crate::table::NOT_FOUND_CLUSTER);
+    assert_eq!(served_by(&controllers_default, "c.com", "/x"), "default");
+    let catch_all = CompiledTable::compile(RouteTable {
+        schema: SCHEMA_VERSION,
+        hosts,
+        default_backend: Some(RouteAction::forward_to("catch-all")),
+        default_backend_is_catch_all: true,
+        ..RouteTable::default()
+    })
+    .unwrap();
+    assert_eq!(served_by(&catch_all, "a.com", "/x"), "catch-all");
+    assert_eq!(served_by(&catch_all, "a.com", "/app"), "a");
 }
 
 #[test]

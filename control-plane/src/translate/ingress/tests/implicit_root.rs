@@ -101,3 +101,21 @@ fn no_implicit_root_where_it_would_change_nothing() {
     }
     assert!(translation.model.policies.values().all(|policy| !policy.answers_not_found), "no policy left over: {:?}", translation.model.policies);
 }
+
+#[test]
+fn the_controllers_default_backend_answers_behind_the_implicit_root_and_a_catch_all_comes_first() {
+    let yaml = ingress("listed", &nginx(&[("whitelist-source-range", "10.0.0.0/8")]), &[rule("listed.example.com", &[path("/app", "Prefix", "a", 80)])]);
+    let with_flag = TranslateOptions { default_backend_service: Some(ObjectKey::new("default", "b")), ..TranslateOptions::default() };
+    let translation = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{yaml}")), &with_flag);
+    let forward = root_forward(&translation, "listed.example.com");
+    assert_eq!(forward.backends[0].cluster, cluster_name("default", "b", 8080), "proxied to --default-backend-service, with the list");
+    assert!(root_policy(&translation, "listed.example.com").allow_sources == vec![Cidr::parse("10.0.0.0/8").unwrap()]);
+    assert!(!translation.model.route_table.default_backend_is_catch_all);
+    assert!(translation.model.clusters.contains_key(&cluster_name("default", "b", 8080)));
+
+    // A catch-all Ingress answers before any implicit root: the table says so.
+    let catch_all = ingress_with_spec("catch-all", "", "{ingressClassName: wasm, defaultBackend: {service: {name: b, port: {number: 8080}}}}");
+    let translation = run(&[yaml.as_str(), &catch_all].concat());
+    assert!(translation.model.route_table.default_backend_is_catch_all);
+    assert_eq!(root_forward(&translation, "listed.example.com").backends[0].cluster, NOT_FOUND_CLUSTER);
+}
