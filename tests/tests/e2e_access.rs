@@ -162,7 +162,7 @@ fn paths_no_rule_takes_keep_the_checks_of_the_hosts_oldest_ingress() {
     let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": "users", "namespace": "default"}, "data": {"auth": htpasswd}});
     let staff = manifests::ingress("default", "staff", annotations(&[("auth-type", "basic"), ("auth-secret", "users"), ("auth-realm", "Staff")]), &[("staff.test", app_path())]);
     let open = manifests::ingress("default", "open", json!({}), &[("open.test", app_path())]);
-    let cors = manifests::ingress("default", "cors", annotations(&[("enable-cors", "true")]), &[("cors.test", app_path())]);
+    let cors = manifests::ingress("default", "cors", annotations(&[("enable-cors", "true"), ("denylist-source-range", "127.0.0.9")]), &[("cors.test", app_path())]);
     let limited = manifests::ingress("default", "limited", annotations(&[("limit-rps", "1"), ("limit-burst-multiplier", "1")]), &[("limited.test", app_path())]);
     objects.extend([listed, younger, secret, staff, open, cors, limited]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
@@ -195,7 +195,8 @@ fn paths_no_rule_takes_keep_the_checks_of_the_hosts_oldest_ingress() {
     };
     let head = head_of("GET /elsewhere HTTP/1.1\r\nHost: staff.test\r\nConnection: close\r\n\r\n");
     assert!(head.contains("www-authenticate: basic realm=\"staff\""), "{head}");
-    // CORS: the preflight is answered 204 with ingress-nginx's headers, a request gets them on its 404.
+    // CORS beside an address list: the preflight is answered 204 with ingress-nginx's headers, a
+    // request gets them on its 404.
     let preflight = head_of("OPTIONS /elsewhere HTTP/1.1\r\nHost: cors.test\r\nOrigin: https://x.test\r\nConnection: close\r\n\r\n");
     assert!(preflight.starts_with("http/1.1 204") && preflight.contains("access-control-allow-origin: *"), "{preflight}");
     let not_found = head_of("GET /elsewhere HTTP/1.1\r\nHost: cors.test\r\nOrigin: https://x.test\r\nConnection: close\r\n\r\n");

@@ -446,20 +446,22 @@ impl<'s> Translator<'s> {
     /// ingress-nginx's implicit `/` location of a host the Ingress of `scope` is the first to
     /// name (`locationApplyAnnotations` on the server's root location): its denial, redirect,
     /// checks and policy in front of ingress-nginx's own default backend (see
-    /// [`VirtualHost::implicit_root`]). `None` when they would change nothing about its answer.
+    /// [`VirtualHost::implicit_root`]). `None` when the Ingress neither restricts access nor
+    /// redirects.
     fn implicit_root(&mut self, scope: &IngressScope<'s>) -> Option<RouteAction> {
         let nginx = &scope.nginx;
         let extras = RouteExtras { client_headers: None, backend: None, fell_back: false, error_pages: scope.error_pages(&self.options.error_page_token), answers_not_found: true };
         let mut registered = BTreeMap::new();
         let checks = RoutePolicies::register(nginx, scope.key, &self.options.defaults, "/", extras, &self.default_policy, &mut registered);
-        let plain_policy = registered.get(&checks.key).is_none_or(|policy| RoutePolicy { answers_not_found: false, ..policy.clone() } == self.default_policy);
-        let filter_checks = checks.cors.is_some()
-            || checks.auth.is_some()
+        // Only access control and redirects make the host carry one (every host would, with a
+        // body limit or a response header, for answers that would still be 404s).
+        let envoy_checks = registered.get(&checks.key).is_some_and(|policy| !policy.allow_sources.is_empty() || !policy.deny_sources.is_empty() || policy.rate_limit.is_some());
+        let filter_checks = checks.auth.is_some()
             || checks.basic_auth.is_some()
             || checks.connection_limit.is_some()
             || checks.satisfy_any.is_some()
             || checks.lists_first.is_some();
-        if plain_policy && !filter_checks && nginx.denied.is_none() && nginx.behaviour.redirect.is_none() {
+        if !envoy_checks && !filter_checks && nginx.denied.is_none() && nginx.behaviour.redirect.is_none() {
             return None;
         }
         self.policies.extend(registered);

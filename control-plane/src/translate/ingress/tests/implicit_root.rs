@@ -81,9 +81,11 @@ fn a_denied_or_redirecting_oldest_ingress_answers_its_implicit_root_so() {
 #[test]
 fn no_implicit_root_where_it_would_change_nothing() {
     let translation = run(&[
-        // Nothing in front of the 404: no annotations, or only upstream settings.
+        // Nothing restricts access or redirects: no annotations, upstream settings, a body limit,
+        // headers or CORS (a 404 either way).
         ingress("plain", "", &[rule("plain.example.com", &[path("/app", "Prefix", "a", 80)])]),
         ingress("slow", &nginx(&[("proxy-read-timeout", "300"), ("upstream-hash-by", "$request_uri")]), &[rule("slow.example.com", &[path("/app", "Prefix", "a", 80)])]),
+        ingress("shaped", &nginx(&[("proxy-body-size", "8m"), ("enable-cors", "true"), ("x-forwarded-prefix", "/p")]), &[rule("shaped.example.com", &[path("/app", "Prefix", "a", 80)])]),
         // A `/` path takes every path.
         ingress("all", &nginx(&[("whitelist-source-range", "10.0.0.0/8")]), &[rule("all.example.com", &[path("/", "Prefix", "a", 80)])]),
         // The host's spec.defaultBackend takes them.
@@ -96,7 +98,7 @@ fn no_implicit_root_where_it_would_change_nothing() {
         ingress("hostless", &nginx(&[("whitelist-source-range", "10.0.0.0/8")]), &[hostless_rule(&[path("/app", "Prefix", "a", 80)])]),
     ]
     .concat());
-    for host in ["plain.example.com", "slow.example.com", "all.example.com", "own.example.com", ""] {
+    for host in ["plain.example.com", "slow.example.com", "shaped.example.com", "all.example.com", "own.example.com", ""] {
         assert_eq!(host_of(&translation, host).implicit_root, None, "{host:?}");
     }
     assert!(translation.model.policies.values().all(|policy| !policy.answers_not_found), "no policy left over: {:?}", translation.model.policies);
