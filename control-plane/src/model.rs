@@ -192,7 +192,8 @@ pub struct RoutePolicy {
     /// ([`NOT_FOUND_CLUSTER`](wasm_ingress_filter::table::NOT_FOUND_CLUSTER)) once the policy's
     /// own checks (address lists, rate limit, body limit) pass: a host's implicit `/` location
     /// ([`VirtualHost::implicit_root`](wasm_ingress_filter::table::VirtualHost::implicit_root)),
-    /// where ingress-nginx's own default backend answers.
+    /// where ingress-nginx's own default backend answers (with `--default-backend-service`, the
+    /// filter names that Service's cluster instead, and Envoy proxies to it).
     pub answers_not_found: bool,
 }
 

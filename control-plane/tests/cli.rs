@@ -241,7 +241,7 @@ fn explain_shows_the_checks_of_a_hosts_implicit_root() {
     for expected in [
         "ingress-nginx's implicit \"/\" location of the host answers, with the checks of the oldest Ingress naming it (default/admin), then ingress-nginx's own default backend",
         "backend:   none: once the checks below pass, Envoy answers 404 itself",
-        "answered 404 by Envoy; clients allowed: 10.0.0.0/8 (others 403); clients refused (403): 10.6.6.6/32",
+        "a cluster Envoy does not have is answered 404; clients allowed: 10.0.0.0/8 (others 403); clients refused (403): 10.6.6.6/32",
         "result:    404 from Envoy, once the checks above let the request in",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");

@@ -160,7 +160,7 @@ fn describe_policy(model: &crate::model::Model, key: &str) -> String {
         None => "bodies of any size".to_string(),
     };
     let mut text = match policy.answers_not_found {
-        true => format!("{which}: {body}; answered 404 by Envoy"),
+        true => format!("{which}: {body}; a cluster Envoy does not have is answered 404"),
         false => format!(
             "{which}: {body}; 504 after {}s of upstream silence; {} tries on connection failure",
             policy.upstream_idle_timeout.as_secs(),

@@ -297,8 +297,9 @@ struct HostBuild {
     /// The HTTPS redirect of the implicit `/` location ingress-nginx gives the host, from the
     /// oldest Ingress naming it: (without, with TLS for the host); set once.
     root_https_redirect: Option<(Option<Redirect>, Option<Redirect>)>,
-    /// The rest of that implicit `/` location: the oldest Ingress's checks in front of the 404
-    /// (see [`VirtualHost::implicit_root`]), and that Ingress; set with `root_https_redirect`.
+    /// The rest of that implicit `/` location: the oldest Ingress's checks in front of
+    /// ingress-nginx's own default backend (see [`VirtualHost::implicit_root`]), and that
+    /// Ingress; set with `root_https_redirect`.
     implicit_root: Option<(RouteAction, ObjectKey)>,
 }
 
@@ -440,9 +441,9 @@ struct RouteExtras<'a> {
     fell_back: bool,
     /// `custom-http-errors` and the cluster answering them.
     error_pages: Option<ErrorPages<'a>>,
-    /// A host's implicit `/` location: Envoy answers 404 (see [`RoutePolicy::answers_not_found`]),
-    /// so what only concerns an upstream (timeouts, tries, upstream headers, hashing, mirroring)
-    /// is left at the default.
+    /// A host's implicit `/` location, answered by `--default-backend-service` or Envoy's 404 (see
+    /// [`RoutePolicy::answers_not_found`]): what only concerns an Ingress's own upstreams
+    /// (timeouts, tries, upstream headers, hashing, mirroring) is left at the default.
     answers_not_found: bool,
 }
 

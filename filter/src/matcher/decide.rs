@@ -1,10 +1,10 @@
 //! The decision for one request: too long a path is 414; else the selected host's `app_root`, its
 //! matching route (or that route's `https_redirect` over plain HTTP), its
-//! `fallback_https_redirect` over plain HTTP, its `fallback`; else a catch-all Ingress's
-//! default backend; else the host's `implicit_root`; else the table's default backend; else 404. A request no Ingress host takes (ingress-nginx's default
-//! server `_`) to `/healthz` or `/nginx_status` is answered as that server's own prefix locations
-//! answer it, unless a host-less route matches it as nginx would prefer (see
-//! [`DEFAULT_SERVER_LOCATIONS`]).
+//! `fallback_https_redirect` over plain HTTP, its `fallback`; else a catch-all Ingress's default
+//! backend; else the host's `implicit_root`; else the table's default backend; else 404. A
+//! request no Ingress host takes (ingress-nginx's default server `_`) to `/healthz` or
+//! `/nginx_status` is answered as that server's own prefix locations answer it, unless a
+//! host-less route matches it as nginx would prefer (see [`DEFAULT_SERVER_LOCATIONS`]).
 
 use super::paths::PathIndex;
 use super::{CompiledTable, Decision, Outcome, RequestParts, Via, NOT_FOUND_BODY, URI_TOO_LONG_BODY};
