@@ -186,7 +186,8 @@ impl Workload {
                         })
                         .collect(),
                     fallback: None,
-                    fallback_https_redirect: None, implicit_root: None,
+                    fallback_https_redirect: None,
+                    implicit_root: None,
                     app_root: None,
                     client_certificate: None,
                 })

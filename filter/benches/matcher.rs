@@ -28,7 +28,8 @@ fn many_hosts(n: usize) -> RouteTable {
                 route(PathMatch::Exact("/healthz".into()), format!("ns/health-{i}/80")),
             ],
             fallback: None,
-            fallback_https_redirect: None, implicit_root: None,
+            fallback_https_redirect: None,
+            implicit_root: None,
             app_root: None,
             client_certificate: None,
         })

@@ -25,8 +25,7 @@ pub fn check_ranges<'r>(ranges: impl IntoIterator<Item = &'r String>) -> Result<
 /// Whether `client` (an address without port) is in one of `ranges`; an address that does not
 /// parse is in none.
 pub fn listed(ranges: &[String], client: &str) -> bool {
-    let Ok(address) = client.parse::<IpAddr>() else { return false };
-    ranges.iter().filter_map(|range| parse(range)).any(|(network, bits)| contains(network, bits, address))
+    any_contains(ranges.iter().filter_map(|range| parse(range)), client)
 }
 
 /// `ranges` read once (what does not parse left out), for [`in_ranges`] on every request.
@@ -36,8 +35,13 @@ pub fn parse_all(ranges: &[String]) -> Vec<(IpAddr, u32)> {
 
 /// [`listed`] for ranges [`parse_all`] read.
 pub fn in_ranges(ranges: &[(IpAddr, u32)], client: &str) -> bool {
+    any_contains(ranges.iter().copied(), client)
+}
+
+/// Whether one of `ranges` contains `client`; an address that does not parse is in none.
+fn any_contains(mut ranges: impl Iterator<Item = (IpAddr, u32)>, client: &str) -> bool {
     let Ok(address) = client.parse::<IpAddr>() else { return false };
-    ranges.iter().any(|&(network, bits)| contains(network, bits, address))
+    ranges.any(|(network, bits)| contains(network, bits, address))
 }
 
 /// `a.b.c.d/n`, `x::y/n` or a bare address (all its bits).

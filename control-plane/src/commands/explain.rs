@@ -380,6 +380,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
 
     match &decision.outcome {
         Outcome::Forward { cluster, path, forward } => {
+            let envoy_answers = *cluster == NOT_FOUND_CLUSTER;
             let (authority, policy, canary, cors) = (forward.host_rewrite.as_deref(), forward.policy.as_str(), forward.canary.as_deref(), forward.cors.as_deref());
             let (auth, basic_auth, connection_limit) = (forward.auth.as_deref(), forward.basic_auth.as_deref(), forward.connection_limit.as_deref());
             let (satisfy_any, lists_first, response) = (forward.satisfy_any.as_deref(), forward.lists_first.as_deref(), forward.response.as_deref());
@@ -394,7 +395,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
                 RouteAction::Respond(_) | RouteAction::Redirect(_) => None,
             });
             match (path, template) {
-                _ if *cluster == NOT_FOUND_CLUSTER => {}
+                _ if envoy_answers => {}
                 (Some(new_path), Some(PathRewrite::Template(t))) => {
                     let _ = writeln!(out, "upstream:  GET {new_path} (rewritten by rewrite-target {t:?})");
                 }
@@ -446,7 +447,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
                 let _ = writeln!(out, "subset:    requests with the same {} reach the same subset of endpoints (upstream-hash-by-subset)", describe_hash_key(key));
             }
             let status = match model.clusters.get(*cluster) {
-                _ if *cluster == NOT_FOUND_CLUSTER => "404 from Envoy, once the checks above let the request in".to_owned(),
+                _ if envoy_answers => "404 from Envoy, once the checks above let the request in".to_owned(),
                 Some(c) if c.endpoints.is_empty() => "503 from Envoy (the cluster has no ready endpoints)".to_owned(),
                 _ => format!("proxied to {cluster}"),
             };

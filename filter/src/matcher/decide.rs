@@ -37,8 +37,8 @@ impl CompiledTable {
             }
         }
         let vhost = selected.map(|(vhost, _)| vhost.host.as_str());
-        let catch_all = self.table.default_backend.as_ref().filter(|_| self.table.default_backend_is_catch_all);
-        let root = selected.and_then(|(vhost, _)| vhost.implicit_root.as_ref()).filter(|_| catch_all.is_none());
+        let catch_all = self.table.default_backend_is_catch_all && self.table.default_backend.is_some();
+        let root = selected.and_then(|(vhost, _)| vhost.implicit_root.as_ref()).filter(|_| !catch_all);
         match (root, &self.table.default_backend) {
             (Some(root), _) => Decision { vhost, route: None, via: Via::ImplicitRoot, outcome: actions::apply(root, request, None, random) },
             (None, Some(default)) => Decision {

@@ -764,7 +764,11 @@ impl<'s> Translator<'s> {
         let (plain, with_tls) = build.root_https_redirect.unwrap_or_default();
         let fallback_https_redirect = if host_has_tls { with_tls } else { plain };
         // Of use only where no route takes every path and nothing else answers the rest.
-        let takes_every_path = routes.iter().any(|route| matches!(&route.path, PathMatch::Prefix(p) if p == "/") || matches!(&route.path, PathMatch::Regex(p) if p == "(?i)/"));
+        let takes_every_path = routes.iter().any(|route| match &route.path {
+            PathMatch::Prefix(p) => trim_trailing_slash(p) == "/",
+            PathMatch::Regex(p) => p == "(?i)/",
+            PathMatch::Exact(_) => false,
+        });
         let implicit_root = build.implicit_root.filter(|_| fallback.is_none() && !takes_every_path).map(|(action, ingress)| {
             self.notes.implicit_roots.insert(host.clone(), ingress);
             action

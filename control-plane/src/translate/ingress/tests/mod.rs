@@ -751,7 +751,8 @@ fn default_backend_without_rules_is_the_catch_all_and_with_rules_the_hosts_fallb
                 "default/shop: spec.rules[0].http.paths[0]"
             )],
             fallback: Some(forward("default", "a", 81)),
-            fallback_https_redirect: None, implicit_root: None,
+            fallback_https_redirect: None,
+            implicit_root: None,
             app_root: None,
             client_certificate: None,
         }]
