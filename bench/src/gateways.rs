@@ -300,7 +300,7 @@ fn envoy_bootstrap(admin_port: u16, port: u16, backend_port: u16, hcm_routing: (
             "name": "envoy.access_loggers.stdout",
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
-                "log_format": {"text_format_source": {"inline_string": wasm_ingress::translate::envoy::ACCESS_LOG_FORMAT}},
+                "log_format": {"text_format_source": {"inline_string": wasm_ingress::translate::log_format::LogFormatSettings::default().log_format_upstream.text()}},
             },
         }],
     });

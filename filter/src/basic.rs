@@ -156,6 +156,10 @@ fn sha_crypt(bits: u16, rest: &str) -> Option<PasswordHash> {
         .then(|| PasswordHash::ShaCrypt { bits, rounds, salt, hash: hash.to_string() })
 }
 
+/// The filter-state key (Envoy reads it as `wasm.remote_user`) under which the filter leaves the
+/// user of credentials basic auth let in, for the access log's `$remote_user`.
+pub const REMOTE_USER_PROPERTY: &str = "remote_user";
+
 /// `Authorization: Basic base64(user:password)` → (user, password); `None` for anything else.
 pub fn credentials(authorization: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     let text = std::str::from_utf8(authorization).ok()?.trim();

@@ -19,6 +19,7 @@ use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use serde_json::{json, Value};
 use wasm_ingress_tests::backend::{Echo, EchoBackend};
 use wasm_ingress_tests::gateway::certs::TestCa;
@@ -364,6 +365,106 @@ fn enable_access_log_false_leaves_the_ingress_out_of_the_access_log() {
     assert!(logged(" /from-loud.test ") && logged(" /from-plain.test "), "{}", gateway.envoy.logs());
     assert!(!logged("/from-quiet.test"), "enable-access-log: \"false\" was logged:\n{}", gateway.envoy.logs());
     assert!(!logged("/from-quiet-denied.test"), "a refused request of a quiet route was logged:\n{}", gateway.envoy.logs());
+}
+
+/// Envoy's access-log lines (its stdout) among its logs, once `expected` of them are there.
+fn access_log_lines(gateway: &Gateway, expected: usize, is_line: impl Fn(&str) -> bool) -> Vec<String> {
+    let lines = || gateway.envoy.logs().lines().filter(|l| is_line(l)).map(str::to_string).collect::<Vec<_>>();
+    wait_until(Duration::from_secs(10), || Ok(lines().len() >= expected)).unwrap_or_else(|_| panic!("fewer than {expected} access-log lines:\n{}", gateway.envoy.logs()));
+    lines()
+}
+
+#[test]
+fn the_access_log_is_ingress_nginx_s_upstreaminfo_line() {
+    let app = backend("app", 74);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    let htpasswd = base64::engine::general_purpose::STANDARD.encode("alice:{PLAIN}pw\n");
+    objects.extend([
+        annotated("plain", &[], "plain.test", &["/"]),
+        annotated("staff", &[("auth-type", "basic"), ("auth-secret", "users")], "staff.test", &["/"]),
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": "users", "namespace": "default"}, "data": {"auth": htpasswd}}),
+    ]);
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let extra = "\r\nUser-Agent: probe/1.0 (x)\r\nReferer: https://ref.example/start\r\nX-Request-ID: log-probe-1";
+    assert_eq!(get(gateway.http, "plain.test", "/a/b?x=1", extra).status, 200);
+    let alice = format!("\r\nAuthorization: Basic {}", base64::engine::general_purpose::STANDARD.encode("alice:pw"));
+    assert_eq!(get(gateway.http, "staff.test", "/in", &alice).status, 200);
+    assert_eq!(get(gateway.http, "nobody.test", "/nothing", "").status, 404);
+
+    // fluent-bit's parser for ingress-nginx's line (its `k8s-nginx-ingress`), fields named.
+    let upstreaminfo = regex::Regex::new(concat!(
+        r#"^(?P<addr>\S+) - (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<method>\S+) (?P<path>\S+) (?P<protocol>\S+)" (?P<status>\d{3}) (?P<size>\d+) "#,
+        r#""(?P<referer>[^"]*)" "(?P<agent>[^"]*)" (?P<request_length>\d+) (?P<request_time>[0-9.]+) \[(?P<upstream>[^\]]*)\] \[(?P<alternative>[^\]]*)\] "#,
+        r#"(?P<upstream_addr>\S+) (?P<upstream_length>\S+) (?P<upstream_time>\S+) (?P<upstream_status>\S+) (?P<request_id>\S+)$"#,
+    ))
+    .unwrap();
+    let lines = access_log_lines(&gateway, 3, |line| upstreaminfo.is_match(line));
+    let field = |path: &str, name: &str| {
+        let line = lines.iter().find(|l| upstreaminfo.captures(l).is_some_and(|c| &c["path"] == path)).unwrap_or_else(|| panic!("no line for {path}: {lines:#?}"));
+        upstreaminfo.captures(line).unwrap()[name].to_string()
+    };
+    let time = regex::Regex::new(r"^\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}$").unwrap();
+    assert!(time.is_match(&field("/a/b?x=1", "time")), "$time_local: {}", field("/a/b?x=1", "time"));
+    let proxied = [
+        ("addr", "127.0.0.1".to_string()),
+        ("user", "-".to_string()),
+        ("method", "GET".to_string()),
+        ("protocol", "HTTP/1.1".to_string()),
+        ("status", "200".to_string()),
+        ("referer", "https://ref.example/start".to_string()),
+        ("agent", "probe/1.0 (x)".to_string()),
+        ("upstream", "default/app/80".to_string()),
+        ("alternative", String::new()),
+        ("upstream_addr", app.addr.to_string()),
+        ("upstream_status", "200".to_string()),
+        ("request_id", "log-probe-1".to_string()),
+    ];
+    for (name, value) in proxied {
+        assert_eq!(field("/a/b?x=1", name), value, "{name}");
+    }
+    let seconds: f64 = field("/a/b?x=1", "request_time").parse().unwrap();
+    let upstream_seconds: f64 = field("/a/b?x=1", "upstream_time").parse().unwrap();
+    assert!(seconds < 5.0 && upstream_seconds <= seconds, "$request_time {seconds}, $upstream_response_time {upstream_seconds}: seconds, as nginx");
+    assert!(field("/a/b?x=1", "upstream_length").parse::<u64>().unwrap() > 0);
+    assert!(field("/a/b?x=1", "request_length").parse::<u64>().unwrap() > 100, "request line and headers");
+    // Basic auth's user, as nginx's $remote_user.
+    assert_eq!(field("/in", "user"), "alice");
+    // Envoy's own 404: no upstream host or time; the status is the answer's (nginx's default
+    // backend answers it there, so nginx writes its 404 too).
+    for (name, value) in [("upstream_addr", "-"), ("upstream_time", "-"), ("status", "404"), ("upstream_status", "404"), ("upstream", "-")] {
+        assert_eq!(field("/nothing", name), value, "{name}");
+    }
+}
+
+#[test]
+fn log_format_escape_json_writes_one_json_object_per_request() {
+    let app = backend("app", 75);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.push(annotated("plain", &[], "plain.test", &["/"]));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    // ingress-nginx's documented JSON example, shortened: quoted and bare variables.
+    let format = r#"{"time": "$time_iso8601", "remote_addr": "$remote_addr", "request_id": "$req_id", "bytes_sent": $bytes_sent, "request_time": $request_time, "status": $status, "vhost": "$host", "path": "$uri", "request_query": "$args", "method": "$request_method", "http_user_agent": "$http_user_agent", "upstream": "[$proxy_upstream_name] 100%"}"#;
+    let serve_args = ["--log-format-escape-json".to_string(), format!("--log-format-upstream={format}")].to_vec();
+    let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..Default::default() }).unwrap();
+    // A User-Agent that would break a JSON line written as text.
+    let agent = r#"evil" , "status": 999, "x": ""#;
+    assert_eq!(get(gateway.http, "plain.test", "/j/k?q=1&r=2", &format!("\r\nUser-Agent: {agent}")).status, 200);
+    let lines = access_log_lines(&gateway, 1, |line| line.starts_with('{'));
+    let entry: Value = serde_json::from_str(&lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {}", lines[0]));
+    assert_eq!(entry["http_user_agent"], json!(agent), "escaped, as nginx's escape=json");
+    assert_eq!(entry["status"], json!(200));
+    assert_eq!(entry["path"], json!("/j/k"));
+    assert_eq!(entry["request_query"], json!("q=1&r=2"));
+    assert_eq!(entry["method"], json!("GET"));
+    assert_eq!(entry["vhost"], json!("plain.test"));
+    assert_eq!(entry["upstream"], json!("[default/app/80] 100%"));
+    // Seconds, as nginx's; a JSON string here (Envoy's CEL formatter writes strings), a number there.
+    assert!(entry["request_time"].as_str().and_then(|t| t.parse::<f64>().ok()).is_some_and(|t| t < 5.0), "{entry}");
+    assert!(entry["bytes_sent"].as_u64().is_some_and(|b| b > 0), "{entry}");
+    assert!(entry["time"].as_str().is_some_and(|t| t.len() == 25 && t.ends_with("+00:00")), "$time_iso8601: {entry}");
 }
 
 #[test]

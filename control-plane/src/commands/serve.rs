@@ -454,6 +454,9 @@ fn xds_tls_config(dir: &std::path::Path) -> anyhow::Result<tonic::transport::Ser
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(warning) = args.edge.log_format.warning() {
+        tracing::warn!("{warning}");
+    }
     let settings = ListenerSettings {
         http_address: args.http_listen,
         https_address: args.https_listen,

@@ -215,6 +215,11 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         },
         "use-gzip" | "enable-brotli" => listener_flag(value, &format!("`serve --{key}` compresses responses with Envoy's compressor")),
         "enable-opentelemetry" => listener_flag(value, "`serve --enable-opentelemetry` traces every Ingress (the annotation is not applied per Ingress)"),
+        "log-format-upstream" => match crate::translate::log_format::NginxLogFormat::parse(value) {
+            Ok(_) => named_listener_setting(key, value),
+            Err(reason) => (Class::NotSupported, format!("{reason}: the access log keeps ingress-nginx's default line")),
+        },
+        "log-format-escape-json" | "log-format-escape-none" => listener_flag(value, &format!("`serve --{key}`")),
         key if NAMED_LISTENER_SETTINGS.contains(&key) => named_listener_setting(key, &flag_value(key, value)),
         // ingress-nginx's own default asks for nothing to carry over, read here or not.
         key if super::nginx_defaults::is_default(key, value) => (Class::Same, "ingress-nginx's default value".into()),
@@ -287,9 +292,10 @@ fn listener_flag(value: &str, flag: &str) -> (Class, String) {
     }
 }
 
-/// Listener settings that are `serve` flags of the same name: compression tuning and
-/// OpenTelemetry's collector and sampler.
-const NAMED_LISTENER_SETTINGS: [&str; 13] = [
+/// Listener settings that are `serve` flags of the same name: compression tuning, OpenTelemetry's
+/// collector and sampler, the access log's line.
+const NAMED_LISTENER_SETTINGS: [&str; 14] = [
+    "log-format-upstream",
     "gzip-level",
     "gzip-min-length",
     "gzip-types",
@@ -313,7 +319,7 @@ fn listener_serve_flag(key: &str, value: &str, class: Class) -> Option<String> {
         return None;
     }
     match key {
-        "use-proxy-protocol" | "use-gzip" | "enable-brotli" => Some(format!("--{key}")),
+        "use-proxy-protocol" | "use-gzip" | "enable-brotli" | "log-format-escape-json" | "log-format-escape-none" => Some(format!("--{key}")),
         "disable-access-log" | "disable-http-access-log" => Some("--disable-access-log".into()),
         "enable-underscores-in-headers" => Some("--headers-with-underscores=allow".into()),
         "enable-opentelemetry" => Some("--enable-opentelemetry".into()),
@@ -443,6 +449,24 @@ mod tests {
     }
 
     #[test]
+    fn log_format_keys_give_the_serve_flags_of_the_same_names() {
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            log: crate::translate::log_format::LogFormatSettings,
+        }
+        let format = r#"{"time": "$time_iso8601", "status": $status, "agent": "$http_user_agent"}"#;
+        let reading = read_pairs(&[("log-format-upstream", format), ("log-format-escape-json", "true"), ("log-format-escape-none", "false")]);
+        let flags: Vec<String> = reading.settings.iter().filter_map(|s| s.flag.clone()).collect();
+        assert_eq!(flags, ["--log-format-escape-json".to_string(), format!("--log-format-upstream='{format}'")]);
+        // What a shell passes on for the quoted one.
+        let args = flags.iter().map(|f| f.replace('\'', ""));
+        let serve = <Serve as clap::Parser>::try_parse_from(std::iter::once("serve".to_string()).chain(args)).unwrap();
+        assert!(serve.log.log_format_escape_json && !serve.log.log_format_escape_none);
+        assert_eq!(serve.log.log_format_upstream, crate::translate::log_format::NginxLogFormat::parse(format).unwrap());
+    }
+
+    #[test]
     fn each_key_is_classified() {
         let cases = [
             ("ssl-redirect", "yes", Class::Differs),
@@ -463,6 +487,11 @@ mod tests {
             ("gzip-level", "5", Class::Differs),
             ("brotli-types", crate::translate::compression::DEFAULT_BROTLI_TYPES, Class::Same),
             ("disable-access-log", "true", Class::Differs),
+            ("log-format-upstream", crate::translate::log_format::DEFAULT_LOG_FORMAT_UPSTREAM, Class::Same),
+            ("log-format-upstream", r#"{"time": "$time_iso8601", "status": $status}"#, Class::Differs),
+            ("log-format-upstream", "$remote_addr $namespace/$ingress_name", Class::NotSupported),
+            ("log-format-escape-json", "true", Class::Differs),
+            ("log-format-escape-none", "false", Class::Same),
             ("disable-http-access-log", "false", Class::Same),
             ("allow-snippet-annotations", "true", Class::Differs),
             ("limit-req-status-code", "429", Class::Same),

@@ -1,7 +1,7 @@
 //! ingress-nginx's ConfigMap defaults (its `configmap.md` table, v1.15), for `migrate`: a key set
 //! to its default asks for nothing ingress-nginx would not do anyway, so it carries nothing over
 //! (`same`), whether or not this controller reads the key. Keys whose default is a placeholder
-//! (`<Number of CPUs>`), a whole log format or a snippet are left out.
+//! (`<Number of CPUs>`), the stream log format or a snippet are left out.
 
 use crate::translate::ingress::behaviour::go_bool;
 
@@ -46,6 +46,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("keep-alive-requests", "1000"),
     ("large-client-header-buffers", "4 8k"),
     ("log-format-escape-none", "false"),
+    ("log-format-upstream", crate::translate::log_format::DEFAULT_LOG_FORMAT_UPSTREAM),
     ("log-format-escape-json", "false"),
     ("log-format-stream", "[$remote_addr] [$time_local] $protocol $status $bytes_sent $bytes_received $session_time"),
     ("enable-multi-accept", "true"),

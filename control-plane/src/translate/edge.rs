@@ -146,6 +146,9 @@ pub struct EdgeSettings {
     /// leave it with the `enable-access-log: "false"` annotation.
     #[arg(long)]
     pub disable_access_log: bool,
+    /// The access log's line (ingress-nginx's `log-format-*`).
+    #[command(flatten)]
+    pub log_format: super::log_format::LogFormatSettings,
     /// Response compression (ingress-nginx's `use-gzip`, `enable-brotli` and their settings).
     #[command(flatten)]
     pub compression: super::compression::CompressionSettings,
@@ -175,6 +178,7 @@ impl Default for EdgeSettings {
             trusted_proxy_hops: 0,
             use_proxy_protocol: false,
             disable_access_log: false,
+            log_format: Default::default(),
             compression: Default::default(),
             tracing: Default::default(),
             blocks: Default::default(),

@@ -24,7 +24,7 @@ use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::core::v3::{
     address, async_data_source, config_source, data_source, socket_address, transport_socket, Address,
     AggregatedConfigSource, ApiVersion, AsyncDataSource, ConfigSource, DataSource, ExtensionConfigSource,
-    SocketAddress, SubstitutionFormatString, TransportSocket, TypedExtensionConfig,
+    SocketAddress, TransportSocket, TypedExtensionConfig,
 };
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::extensions::filters::listener::proxy_protocol::v3::ProxyProtocol;
@@ -62,6 +62,7 @@ use crate::translate::error_pages::{self, CUSTOM_RESPONSE_FILTER};
 use crate::translate::ratelimit::{self, RATE_LIMIT_FILTER};
 use crate::translate::clusters;
 use crate::translate::edge::{early_header_mutation, EdgeSettings};
+use crate::translate::log_format::LogFormatSettings;
 use crate::translate::routes::{self, BUFFER_FILTER, HTTPS_ROUTE_CONFIG, HTTP_ROUTE_CONFIG};
 
 /// Name of the plain-HTTP listener.
@@ -79,9 +80,6 @@ pub const WASM_VM_ID: &str = "wasm-ingress";
 pub const WASM_RUNTIME: &str = "envoy.wasm.runtime.v8";
 /// ALPN offered on the HTTPS listener.
 pub const HTTPS_ALPN: [&str; 2] = ["h2", "http/1.1"];
-/// One line per request on Envoy's stdout: method, host, path, protocol, status, flags, bytes,
-/// duration, upstream cluster and host, request id, client address.
-pub const ACCESS_LOG_FORMAT: &str = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(:AUTHORITY)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION%ms cluster=%UPSTREAM_CLUSTER% upstream=%UPSTREAM_HOST% request_id=%REQ(X-REQUEST-ID)% client=%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%\n";
 
 const HCM_FILTER: &str = "envoy.filters.network.http_connection_manager";
 const PROXY_PROTOCOL_FILTER: &str = "envoy.filters.listener.proxy_protocol";
@@ -509,25 +507,15 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
                 .collect(),
             ..Default::default()
         }],
-        access_log: if edge.disable_access_log { Vec::new() } else { vec![stdout_access_log()] },
+        access_log: if edge.disable_access_log { Vec::new() } else { vec![stdout_access_log(&edge.log_format)] },
         local_reply_config: Some(crate::translate::local_reply::local_reply_config()),
         tracing: edge.tracing.http_tracing(),
         ..Default::default()
     }
 }
 
-fn stdout_access_log() -> AccessLog {
-    let log = StdoutAccessLog {
-        access_log_format: Some(stdout_access_log::AccessLogFormat::LogFormat(SubstitutionFormatString {
-            format: Some(envoy_types::pb::envoy::config::core::v3::substitution_format_string::Format::TextFormatSource(
-                DataSource {
-                    specifier: Some(data_source::Specifier::InlineString(ACCESS_LOG_FORMAT.to_string())),
-                    ..Default::default()
-                },
-            )),
-            ..Default::default()
-        })),
-    };
+fn stdout_access_log(format: &LogFormatSettings) -> AccessLog {
+    let log = StdoutAccessLog { access_log_format: Some(stdout_access_log::AccessLogFormat::LogFormat(format.format())) };
     AccessLog {
         name: STDOUT_ACCESS_LOG.to_string(),
         // Routes with `enable-access-log: "false"` are left out (see `translate::access_log`).
@@ -901,9 +889,7 @@ mod tests {
         else {
             panic!("no inline text format")
         };
-        for field in ["%REQ(:METHOD)%", "%REQ(:AUTHORITY)%", "PATH)%", "%RESPONSE_CODE%", "%UPSTREAM_CLUSTER%", "%DURATION%"] {
-            assert!(text.contains(field), "access log lacks {field}: {text}");
-        }
+        assert_eq!(text, LogFormatSettings::default().log_format_upstream.text(), "ingress-nginx's upstreaminfo line");
     }
 
     #[test]

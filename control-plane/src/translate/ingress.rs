@@ -77,7 +77,7 @@ pub mod registry;
 mod tests;
 mod sni;
 mod snippet;
-mod variables;
+pub(crate) mod variables;
 mod table_size;
 pub(crate) mod tls;
 mod translator;

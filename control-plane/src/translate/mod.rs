@@ -11,6 +11,7 @@ pub mod error_pages;
 pub mod envoy;
 pub mod ingress;
 pub mod local_reply;
+pub mod log_format;
 pub mod otel;
 pub mod ratelimit;
 pub mod re2;

@@ -47,15 +47,19 @@ impl IngressRequest {
     fn basic_auth_allows(&self, table: &CompiledTable, basic: &BasicAuth) -> bool {
         let Some(authorization) = self.get_http_request_header_bytes("authorization") else { return false };
         let key: [u8; 32] = Sha256::new().chain_update(basic.passwords.as_bytes()).chain_update([0]).chain_update(&authorization).finalize().into();
-        if let Some(&allowed) = self.shared.verified.borrow().get(&key) {
-            return allowed;
+        let remembered = self.shared.verified.borrow().get(&key).copied();
+        let allowed = remembered.unwrap_or_else(|| {
+            let allowed = table.basic_auth_allows(basic, &authorization);
+            let mut verified = self.shared.verified.borrow_mut();
+            if verified.len() >= MAX_VERIFIED_CREDENTIALS {
+                verified.clear();
+            }
+            verified.insert(key, allowed);
+            allowed
+        });
+        if allowed {
+            remember_user(&authorization);
         }
-        let allowed = table.basic_auth_allows(basic, &authorization);
-        let mut verified = self.shared.verified.borrow_mut();
-        if verified.len() >= MAX_VERIFIED_CREDENTIALS {
-            verified.clear();
-        }
-        verified.insert(key, allowed);
         allowed
     }
 
@@ -189,5 +193,13 @@ impl IngressRequest {
     /// The host clock in seconds.
     fn now_secs(&self) -> u64 {
         self.now_nanos() / 1_000_000_000
+    }
+}
+
+/// The access log's `$remote_user`: the user basic auth let in, left in Envoy's filter state (a
+/// failure to set it only leaves the log's `-`).
+fn remember_user(authorization: &[u8]) {
+    if let Some((user, _)) = basic::credentials(authorization) {
+        let _ = proxy_wasm::hostcalls::set_property(vec![basic::REMOTE_USER_PROPERTY], Some(&user));
     }
 }

@@ -173,7 +173,7 @@ impl LocationVariable {
 }
 
 /// The name after a `$` (`name` or `{name}`) and what follows it.
-fn variable_name(after_dollar: &str) -> Option<(&str, &str)> {
+pub(crate) fn variable_name(after_dollar: &str) -> Option<(&str, &str)> {
     if let Some(braced) = after_dollar.strip_prefix('{') {
         let end = braced.find('}')?;
         return Some((&braced[..end], &braced[end + 1..])).filter(|(name, _)| is_name(name));
