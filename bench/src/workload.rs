@@ -201,6 +201,7 @@ impl Workload {
             proxy_protocol: false,
             answer_headers: Vec::new(),
             default_server_denied: Vec::new(),
+            log_route: false,
         }
     }
 

@@ -85,6 +85,7 @@ impl TranslationArgs {
             error_page_token: crate::translate::ingress::PLACEHOLDER_ERROR_PAGE_TOKEN.into(),
             trust_forwarded_headers: false,
             proxy_protocol: false,
+            log_route: false,
             disable_catch_all: self.disable_catch_all,
         })
     }

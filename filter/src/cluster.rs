@@ -12,6 +12,28 @@ use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
 
+/// The filter-state keys (Envoy reads `wasm.<key>`) of the Ingress and Service a request was
+/// routed by, in the order [`log_facts`] gives them: ingress-nginx's `$namespace`,
+/// `$ingress_name`, `$service_name`, `$service_port`.
+pub const LOG_PROPERTIES: [&str; 4] = ["namespace", "ingress_name", "service_name", "service_port"];
+
+/// The values of [`LOG_PROPERTIES`] for a request routed by the Ingress `namespace`/`name` to
+/// `cluster`; a cluster that is not a Service port's (`namespace/service/port`, perhaps with a
+/// `~` suffix) gives empty Service facts.
+pub fn log_facts<'a>(namespace: &'a str, name: &'a str, cluster: &'a str) -> [&'a str; 4] {
+    let mut parts = without_options(cluster).splitn(3, '/');
+    let (service, port) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(service), Some(port)) if !port.contains('/') => (service, port),
+        _ => ("", ""),
+    };
+    [namespace, name, service, port]
+}
+
+/// A cluster name without the suffix [`ClusterName::with_options`] adds.
+fn without_options(name: &str) -> &str {
+    name.split_once('~').map_or(name, |(base, _)| base)
+}
+
 /// An Envoy cluster's name.
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(transparent)]
@@ -31,7 +53,7 @@ impl ClusterName {
     /// The Service port cluster (`namespace/service/port`) this one speaks to, without the
     /// suffix [`ClusterName::with_options`] adds: ingress-nginx's "upstream".
     pub fn service_port_part(&self) -> &str {
-        self.0.split_once('~').map_or(&self.0, |(base, _)| base)
+        without_options(&self.0)
     }
 
     pub fn as_str(&self) -> &str {
@@ -106,5 +128,19 @@ mod tests {
         assert_eq!(read.as_deref(), Some("wasm-ingress:auth:http:auth.example:80"));
         let map = std::collections::BTreeMap::from([(base.clone(), 1)]);
         assert_eq!(map.get("shop/cart/80"), Some(&1));
+    }
+
+    #[test]
+    fn log_facts_come_from_the_ingress_and_the_service_port_cluster() {
+        let cases = [
+            ("shop/cart/80", ["shop", "front", "cart", "80"]),
+            ("shop/cart/80~a1b2c3", ["shop", "front", "cart", "80"]),
+            ("wasm-ingress!not-found", ["shop", "front", "", ""]),
+            ("wasm-ingress:auth:http:auth.example:80", ["shop", "front", "", ""]),
+            ("a/b/c/d", ["shop", "front", "", ""]),
+        ];
+        for (cluster, facts) in cases {
+            assert_eq!(log_facts("shop", "front", cluster), facts, "{cluster}");
+        }
     }
 }

@@ -139,6 +139,13 @@ pub struct RouteTable {
     /// none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub default_server_denied: Vec<String>,
+    /// The access log names the Ingress and Service of each request (ingress-nginx's
+    /// `$namespace`, `$ingress_name`, `$service_name`, `$service_port` in `log-format-upstream`):
+    /// the filter leaves them in Envoy's filter state under [`crate::cluster::LOG_PROPERTIES`],
+    /// from the matched route's origin and its cluster's name. `false`: it leaves nothing (each
+    /// costs a host call per request).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub log_route: bool,
 }
 
 /// The shortest [`RouteTable::error_page_token`] a table with error pages may have.
@@ -864,6 +871,7 @@ mod tests {
             proxy_protocol: true,
             answer_headers: vec![AnswerHeader { name: "x-frame-options".into(), value: "DENY".into() }],
             default_server_denied: vec!["203.0.113.0/24".into(), "2001:db8::1".into()],
+            log_route: true,
         };
         let json = table.to_json();
         assert!(json.contains(r#""path":{"type":"Regex","value":"(?i)/something(/|$)(.*)"}"#), "{json}");

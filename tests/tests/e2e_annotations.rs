@@ -446,13 +446,14 @@ fn log_format_escape_json_writes_one_json_object_per_request() {
     objects.push(annotated("plain", &[], "plain.test", &["/"]));
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     // ingress-nginx's documented JSON example, shortened: quoted and bare variables.
-    let format = r#"{"time": "$time_iso8601", "remote_addr": "$remote_addr", "request_id": "$req_id", "bytes_sent": $bytes_sent, "request_time": $request_time, "status": $status, "vhost": "$host", "path": "$uri", "request_query": "$args", "method": "$request_method", "http_user_agent": "$http_user_agent", "upstream": "[$proxy_upstream_name] 100%"}"#;
+    let format = r#"{"time": "$time_iso8601", "remote_addr": "$remote_addr", "request_id": "$req_id", "bytes_sent": $bytes_sent, "request_time": $request_time, "status": $status, "vhost": "$host", "path": "$uri", "request_query": "$args", "method": "$request_method", "http_user_agent": "$http_user_agent", "upstream": "[$proxy_upstream_name] 100%", "ingress": "$namespace/$ingress_name", "service": "$service_name:$service_port"}"#;
     let serve_args = ["--log-format-escape-json".to_string(), format!("--log-format-upstream={format}")].to_vec();
     let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..Default::default() }).unwrap();
     // A User-Agent that would break a JSON line written as text.
     let agent = r#"evil" , "status": 999, "x": ""#;
     assert_eq!(get(gateway.http, "plain.test", "/j/k?q=1&r=2", &format!("\r\nUser-Agent: {agent}")).status, 200);
-    let lines = access_log_lines(&gateway, 1, |line| line.starts_with('{'));
+    assert_eq!(get(gateway.http, "nobody.test", "/", "").status, 404);
+    let lines = access_log_lines(&gateway, 2, |line| line.starts_with('{'));
     let entry: Value = serde_json::from_str(&lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {}", lines[0]));
     assert_eq!(entry["http_user_agent"], json!(agent), "escaped, as nginx's escape=json");
     assert_eq!(entry["status"], json!(200));
@@ -465,6 +466,10 @@ fn log_format_escape_json_writes_one_json_object_per_request() {
     assert!(entry["request_time"].as_str().and_then(|t| t.parse::<f64>().ok()).is_some_and(|t| t < 5.0), "{entry}");
     assert!(entry["bytes_sent"].as_u64().is_some_and(|b| b > 0), "{entry}");
     assert!(entry["time"].as_str().is_some_and(|t| t.len() == 25 && t.ends_with("+00:00")), "$time_iso8601: {entry}");
+    // The route's Ingress and Service, which the filter leaves for the log; none without a route.
+    assert_eq!((&entry["ingress"], &entry["service"]), (&json!("default/plain"), &json!("app:80")));
+    let unserved: Value = serde_json::from_str(&lines[1]).unwrap();
+    assert_eq!((&unserved["vhost"], &unserved["ingress"], &unserved["service"]), (&json!("nobody.test"), &json!("-/-"), &json!("-:-")));
 }
 
 #[test]

@@ -48,6 +48,7 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         error_page_token: crate::translate::ingress::PLACEHOLDER_ERROR_PAGE_TOKEN.into(),
         trust_forwarded_headers: false,
         proxy_protocol: false,
+        log_route: false,
         disable_catch_all: false,
     };
     let (translation, notes) = translate_with_notes(&state, &options);

@@ -468,6 +468,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         error_page_token: crate::translate::ingress::random_error_page_token()?,
         trust_forwarded_headers: args.edge.trusted_proxy_hops > 0,
         proxy_protocol: args.edge.use_proxy_protocol,
+        log_route: args.edge.log_format.log_format_upstream.logs_route(),
         ..args.translation.options(args.refuse_local_endpoints.unwrap_or(args.manifests.is_none()))?
     };
     let metrics = Arc::new(Metrics::new());

@@ -761,6 +761,7 @@ mod tests {
                 proxy_protocol: false,
                 answer_headers: Vec::new(),
                 default_server_denied: Vec::new(),
+                log_route: false,
             },
             clusters,
             tls_servers: vec![

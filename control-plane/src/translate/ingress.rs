@@ -144,6 +144,9 @@ pub struct TranslateOptions {
     pub trust_forwarded_headers: bool,
     /// `serve --use-proxy-protocol`: the route table's `proxy_protocol`.
     pub proxy_protocol: bool,
+    /// `serve --log-format-upstream` logs `$namespace`, `$ingress_name`, `$service_name` or
+    /// `$service_port`: the route table's `log_route`.
+    pub log_route: bool,
     /// `--disable-catch-all`: Ingresses with a `spec.defaultBackend` are ignored (see [`catch_all`]).
     pub disable_catch_all: bool,
 }
@@ -174,6 +177,7 @@ impl Default for TranslateOptions {
             error_page_token: PLACEHOLDER_ERROR_PAGE_TOKEN.into(),
             trust_forwarded_headers: false,
             proxy_protocol: false,
+            log_route: false,
             disable_catch_all: false,
         }
     }

@@ -17,6 +17,12 @@
 //! as nginx's `escape=json` does. Otherwise values are written as they are: nginx's default
 //! escaping (`"` and `\` as `\x22`, `\x5C`) has no counterpart in Envoy's text format. Envoy
 //! refuses control characters in header values, so a value cannot start a new line.
+//!
+//! What only the wasm filter knows comes from Envoy's filter state, where the filter leaves it:
+//! `$remote_user` (the user basic auth let in), and the matched route's `$namespace`,
+//! `$ingress_name`, `$service_name`, `$service_port` — the last four only when the line uses
+//! them ([`NginxLogFormat::logs_route`] sets the route table's `log_route`), since each costs the
+//! filter a host call per request.
 //! Pure.
 
 use std::collections::BTreeMap;
@@ -57,7 +63,11 @@ impl Default for LogFormatSettings {
 
 /// An nginx log format, read: text and Envoy commands in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NginxLogFormat(Vec<Piece>);
+pub struct NginxLogFormat {
+    pieces: Vec<Piece>,
+    /// Whether it logs a fact of the request's route the filter leaves in filter state.
+    logs_route: bool,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
@@ -70,25 +80,32 @@ impl NginxLogFormat {
     /// Read `format`; `Err` names the first variable Envoy cannot log.
     pub fn parse(format: &str) -> Result<NginxLogFormat, String> {
         let mut pieces = Vec::new();
+        let mut logs_route = false;
         let mut rest = format;
         while let Some(dollar) = rest.find('$') {
             push_text(&mut pieces, &rest[..dollar]);
             let (name, after) = variable_name(&rest[dollar + 1..]).ok_or_else(|| format!("a '$' not followed by a variable name at {:?}", &rest[dollar..]))?;
+            logs_route |= route_fact(name).is_some();
             pieces.push(Piece::Variable(command(name)?));
             rest = after;
         }
         push_text(&mut pieces, rest);
-        Ok(NginxLogFormat(pieces))
+        Ok(NginxLogFormat { pieces, logs_route })
     }
 
     fn default_upstreaminfo() -> NginxLogFormat {
         // The default is a constant this module's tests read.
-        NginxLogFormat::parse(DEFAULT_LOG_FORMAT_UPSTREAM).unwrap_or(NginxLogFormat(Vec::new()))
+        NginxLogFormat::parse(DEFAULT_LOG_FORMAT_UPSTREAM).unwrap_or(NginxLogFormat { pieces: Vec::new(), logs_route: false })
+    }
+
+    /// Whether the route table must ask the filter for the route's facts (`RouteTable::log_route`).
+    pub fn logs_route(&self) -> bool {
+        self.logs_route
     }
 
     /// The line as an Envoy text format (a newline added, as nginx ends each line).
     pub fn text(&self) -> String {
-        let mut out: String = self.0.iter().map(|piece| piece.envoy()).collect();
+        let mut out: String = self.pieces.iter().map(|piece| piece.envoy()).collect();
         out.push('\n');
         out
     }
@@ -99,7 +116,7 @@ impl NginxLogFormat {
         let mut marked = String::new();
         let mut commands = Vec::new();
         let mut in_string = false;
-        for piece in &self.0 {
+        for piece in &self.pieces {
             match piece {
                 Piece::Text(text) if text.chars().any(is_marker) => return None,
                 Piece::Text(text) => {
@@ -250,7 +267,7 @@ fn command(name: &str) -> Result<String, String> {
         // Set to "" by ingress-nginx for a location without a canary; Envoy's route does not say.
         "proxy_alternative_upstream_name" => "",
         "req_id" | "request_id" => "%REQ(X-REQUEST-ID)%",
-        "remote_user" => return Ok(format!("%FILTER_STATE(wasm.{}:PLAIN)%", wasm_ingress_filter::basic::REMOTE_USER_PROPERTY)),
+        "remote_user" => return Ok(filter_state(wasm_ingress_filter::basic::REMOTE_USER_PROPERTY)),
         "request_time" => return Ok(seconds("request.duration")),
         "upstream_response_time" => return Ok(seconds("response.backend_latency")),
         // The status and body length the client got. nginx writes `-` where no upstream answered
@@ -262,8 +279,22 @@ fn command(name: &str) -> Result<String, String> {
     Ok(fixed.to_string())
 }
 
-/// `$http_NAME`, `$sent_http_NAME`, `$arg_NAME`; anything else is refused.
+/// What the filter leaves in Envoy's filter state under `key`.
+fn filter_state(key: &str) -> String {
+    format!("%FILTER_STATE(wasm.{key}:PLAIN)%")
+}
+
+/// The filter-state key of a fact of the request's route the filter knows (see
+/// `RouteTable::log_route`): `$namespace`, `$ingress_name`, `$service_name`, `$service_port`.
+fn route_fact(name: &str) -> Option<&'static str> {
+    wasm_ingress_filter::cluster::LOG_PROPERTIES.into_iter().find(|key| *key == name)
+}
+
+/// A route's fact, `$http_NAME`, `$sent_http_NAME`, `$arg_NAME`; anything else is refused.
 fn prefixed(name: &str) -> Result<String, String> {
+    if let Some(key) = route_fact(name) {
+        return Ok(filter_state(key));
+    }
     let header = |prefix: &str| name.strip_prefix(prefix).filter(|rest| !rest.is_empty()).map(|rest| rest.to_ascii_lowercase().replace('_', "-"));
     if let Some(header) = header("sent_http_") {
         return Ok(format!("%RESP({header})%"));
@@ -275,9 +306,7 @@ fn prefixed(name: &str) -> Result<String, String> {
         return Ok(format!("%QUERY_PARAM({argument})%"));
     }
     Err(match name {
-        "namespace" | "ingress_name" | "service_name" | "service_port" | "location_path" => {
-            format!("${name} is set per location by ingress-nginx; Envoy's access log belongs to the listener and does not know the Ingress")
-        }
+        "location_path" => format!("${name} is set per location by ingress-nginx; the filter does not leave it for Envoy's access log"),
         _ => format!("nginx variable ${name} is not supported in the access log"),
     })
 }
@@ -311,14 +340,22 @@ mod tests {
             ("no variables", "no variables\n"),
         ];
         for (nginx, envoy) in cases {
-            assert_eq!(NginxLogFormat::parse(nginx).unwrap().text(), envoy, "{nginx:?}");
+            let format = NginxLogFormat::parse(nginx).unwrap();
+            assert_eq!(format.text(), envoy, "{nginx:?}");
+            assert!(!format.logs_route(), "{nginx:?}");
         }
+        // The route's facts come from the filter, which leaves them only when the table asks.
+        let route = NginxLogFormat::parse("$namespace/$ingress_name $service_name:$service_port").unwrap();
+        let expected = "%FILTER_STATE(wasm.namespace:PLAIN)%/%FILTER_STATE(wasm.ingress_name:PLAIN)% %FILTER_STATE(wasm.service_name:PLAIN)%:%FILTER_STATE(wasm.service_port:PLAIN)%\n";
+        assert_eq!(route.text(), expected);
+        assert!(route.logs_route());
+        assert!(!LogFormatSettings::default().log_format_upstream.logs_route(), "the default line costs no host call");
     }
 
     #[test]
     fn variables_envoy_cannot_log_are_refused_by_name() {
         let cases = [
-            ("$remote_addr $namespace", "$namespace is set per location"),
+            ("$remote_addr $location_path", "$location_path is set per location"),
             ("$cookie_session", "$cookie_session is not supported"),
             ("$pid", "$pid is not supported"),
             ("cost: $", "not followed by a variable name"),

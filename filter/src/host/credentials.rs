@@ -58,7 +58,7 @@ impl IngressRequest {
             allowed
         });
         if allowed {
-            remember_user(&authorization);
+            super::log_facts::remember_user(&authorization);
         }
         allowed
     }
@@ -193,13 +193,5 @@ impl IngressRequest {
     /// The host clock in seconds.
     fn now_secs(&self) -> u64 {
         self.now_nanos() / 1_000_000_000
-    }
-}
-
-/// The access log's `$remote_user`: the user basic auth let in, left in Envoy's filter state (a
-/// failure to set it only leaves the log's `-`).
-fn remember_user(authorization: &[u8]) {
-    if let Some((user, _)) = basic::credentials(authorization) {
-        let _ = proxy_wasm::hostcalls::set_property(vec![basic::REMOTE_USER_PROPERTY], Some(&user));
     }
 }

@@ -68,6 +68,7 @@ use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES}
 use crate::table::{AnswerHeader, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, RouteTable, CLUSTER_HEADER, ERROR_PAGE_HEADER, ERROR_PAGE_STATUS_HEADER, POLICY_HEADER};
 
 mod credentials;
+mod log_facts;
 
 use credentials::DigestRefusal;
 
@@ -579,6 +580,9 @@ impl HttpContext for IngressRequest {
             Some(route) if !route.answer_headers.is_empty() => self.answer_headers = route.answer_headers.clone(),
             None if !table.table().answer_headers.is_empty() => self.answer_headers = table.table().answer_headers.clone(),
             _ => {}
+        }
+        if table.table().log_route {
+            log_facts::remember_route(&decision);
         }
         if table.default_server_guards(&decision) && table.default_server_denies(&self.client_address()) {
             return self.respond(403, FORBIDDEN_BODY);

@@ -848,6 +848,7 @@ impl<'s> Translator<'s> {
             proxy_protocol: self.options.proxy_protocol,
             answer_headers: header_maps::default_answer_headers(&self.global_headers),
             default_server_denied: default_server_denied(&self.options.defaults),
+            log_route: self.options.log_route,
         };
         ensure_compiles(&mut table, &mut self.diagnostics);
         let bytes = self.complete(&mut table);
