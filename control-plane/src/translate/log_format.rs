@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 use envoy_types::pb::envoy::config::core::v3::{data_source, substitution_format_string, DataSource, SubstitutionFormatString};
 use envoy_types::pb::google::protobuf::{value, Struct, Value};
 
-use crate::translate::ingress::variables::variable_name;
+use crate::translate::ingress::variables::{prefixed_header, variable_name};
 
 /// ingress-nginx's default `log-format-upstream` (its `upstreaminfo` log format).
 pub const DEFAULT_LOG_FORMAT_UPSTREAM: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" $request_length $request_time [$proxy_upstream_name] [$proxy_alternative_upstream_name] $upstream_addr $upstream_response_length $upstream_response_time $upstream_status $req_id";
@@ -295,11 +295,10 @@ fn prefixed(name: &str) -> Result<String, String> {
     if let Some(key) = route_fact(name) {
         return Ok(filter_state(key));
     }
-    let header = |prefix: &str| name.strip_prefix(prefix).filter(|rest| !rest.is_empty()).map(|rest| rest.to_ascii_lowercase().replace('_', "-"));
-    if let Some(header) = header("sent_http_") {
+    if let Some(header) = prefixed_header(name, "sent_http_") {
         return Ok(format!("%RESP({header})%"));
     }
-    if let Some(header) = header("http_") {
+    if let Some(header) = prefixed_header(name, "http_") {
         return Ok(format!("%REQ({header})%"));
     }
     if let Some(argument) = name.strip_prefix("arg_").filter(|rest| !rest.is_empty()) {

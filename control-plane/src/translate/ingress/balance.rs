@@ -173,14 +173,13 @@ fn hash_by(value: &str) -> Result<Option<HashOn>, String> {
     }
     let variable = value.strip_prefix("${").and_then(|v| v.strip_suffix('}')).or_else(|| value.strip_prefix('$'));
     let Some(variable) = variable.filter(|v| v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) else { return Ok(None) };
-    let header = |name: &str| name.to_ascii_lowercase().replace('_', "-");
     Ok(match variable {
         "request_uri" | "uri" => Some(HashOn::Header(":path".into())),
         "host" | "http_host" => Some(HashOn::Header(":authority".into())),
         "remote_addr" | "binary_remote_addr" => Some(HashOn::SourceIp),
         _ => {
-            if let Some(name) = variable.strip_prefix("http_").filter(|n| !n.is_empty()) {
-                Some(HashOn::Header(header(name)))
+            if let Some(header) = super::variables::prefixed_header(variable, "http_") {
+                Some(HashOn::Header(header))
             } else if let Some(name) = variable.strip_prefix("cookie_").filter(|n| !n.is_empty()) {
                 Some(HashOn::Cookie(name.to_string()))
             } else {

@@ -172,6 +172,12 @@ impl LocationVariable {
     }
 }
 
+/// The header a variable `<prefix>NAME` names (`$http_x_tenant_id`, `$sent_http_…`): `NAME` in
+/// lower case with `_` as `-`, as nginx reads it; `None` for another variable or an empty `NAME`.
+pub(crate) fn prefixed_header(name: &str, prefix: &str) -> Option<String> {
+    name.strip_prefix(prefix).filter(|header| !header.is_empty()).map(|header| header.to_ascii_lowercase().replace('_', "-"))
+}
+
 /// The name after a `$` (`name` or `{name}`) and what follows it.
 pub(crate) fn variable_name(after_dollar: &str) -> Option<(&str, &str)> {
     if let Some(braced) = after_dollar.strip_prefix('{') {
@@ -204,8 +210,7 @@ fn variable(name: &str) -> Option<Piece> {
         "request_id" => request(ValuePart::RequestHeader("x-request-id".into())),
         "proxy_add_x_forwarded_for" => request(ValuePart::RequestHeader("x-forwarded-for".into())),
         _ => {
-            let header = name.strip_prefix("http_").filter(|h| !h.is_empty())?;
-            request(ValuePart::RequestHeader(header.to_ascii_lowercase().replace('_', "-")))
+            request(ValuePart::RequestHeader(prefixed_header(name, "http_")?))
         }
     }
 }
