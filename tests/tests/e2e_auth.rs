@@ -443,7 +443,11 @@ fn satisfy_any_lets_a_request_in_on_the_first_check_that_passes() {
         ingress(
             "auth",
             "auth.test",
-            &basic_auth(&[("auth-url", format!("http://{}/basic-auth/user/password", auth.addr)), ("auth-signin", "http://$host/auth/start".into())]),
+            &basic_auth(&[
+                ("auth-url", format!("http://{}/basic-auth/user/password", auth.addr)),
+                ("auth-signin", "http://$host/auth/start".into()),
+                ("auth-response-headers", "X-User".into()),
+            ]),
             root(),
         ),
         // The same without a sign-in page.
@@ -475,8 +479,10 @@ fn satisfy_any_lets_a_request_in_on_the_first_check_that_passes() {
         vec![("authorization", authorization)]
     }
 
-    let signed = send(&gateway, "GET", "auth.test", "/", &with(&right));
+    let signed = send(&gateway, "GET", "auth.test", "/", &[("authorization", right.as_str()), ("x-user", "admin")]);
     assert_eq!(signed.status, 200, "basic auth alone lets the request in: {signed:?}");
+    let echo = signed.echo.expect("the backend answered");
+    assert_eq!(echo.headers.get("x-user"), None, "an auth-response-header the auth service did not give is not the client's either");
     assert!(auth.requests().is_empty(), "the auth service is not asked once basic auth passed");
     let anonymous = send(&gateway, "GET", "auth.test", "/?a=b&c=d", &[]);
     assert_eq!(anonymous.status, 302, "{anonymous:?}");

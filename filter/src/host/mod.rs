@@ -626,7 +626,15 @@ impl HttpContext for IngressRequest {
                 let mut basic_refused = None;
                 let auth = match satisfy_any.filter(|_| !preflight) {
                     Some(any) => match self.satisfy_any(&table, any, basic_auth, auth.is_some()) {
-                        satisfy::Next::Pass => None,
+                        satisfy::Next::Pass => {
+                            // The auth service is not asked, so none of its response headers
+                            // reach the backend, the client's own copies neither (nginx's
+                            // `proxy_set_header` of an empty `$authHeaderN` sends none).
+                            for name in auth.iter().flat_map(|auth| &auth.response_headers) {
+                                self.set_http_request_header(name, None);
+                            }
+                            None
+                        }
                         satisfy::Next::AskAuthService { basic_refused: refused } => {
                             basic_refused = basic_auth.filter(|_| refused).map(|basic| self.challenge(basic));
                             auth
