@@ -128,6 +128,7 @@ impl fmt::Display for HeaderValue {
         for part in &self.0 {
             match part {
                 ValuePart::Text(text) => f.write_str(text)?,
+                ValuePart::RequestHeader(name) if name == ":authority" => f.write_str("$http_host")?,
                 ValuePart::RequestHeader(name) => write!(f, "$http_{}", name.replace('-', "_"))?,
                 ValuePart::ClientAddress => f.write_str("$remote_addr")?,
                 ValuePart::ClientPort => f.write_str("$remote_port")?,

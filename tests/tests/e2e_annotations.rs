@@ -568,7 +568,7 @@ more_clear_headers X-Backend;
 proxy_set_header X-Tenant acme;
 proxy_set_header Upgrade $http_upgrade;
 proxy_set_header Connection "upgrade";
-"#;
+more_set_headers "Expected-Host: $http_host""#;
     let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
     objects.push(manifests::tls_secret("default", "hsts-tls", &cert, &key));
     // Linkerd's documented setup, and per-request variables Envoy fills in.
@@ -596,6 +596,8 @@ more_set_headers "X-Served-By: $ingress_name";
     assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(response.header("x-xss-protection"), Some("1; mode=block"));
     assert_eq!(response.header("x-backend"), None, "more_clear_headers removes the upstream's header");
+    // fromtowwwredirect.go's `$http_host`, in a last statement without `;` (settings/proxy_host.go).
+    assert_eq!(response.header("expected-host"), Some("secure.test"));
     let echo = response.echo().unwrap();
     assert_eq!(echo.headers.get("x-tenant").map(String::as_str), Some("acme"), "proxy_set_header replaces the client's");
 

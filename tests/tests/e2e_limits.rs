@@ -1,6 +1,7 @@
 //! Per-client request limits by ingress-nginx annotation through the whole product (the control
 //! plane, real Envoy and the built filter), with clients on several loopback addresses:
-//! `limit-rps: 1` with `limit-burst-multiplier: 3` lets a client make 3 requests at once and
+//! `limit-rps: 1` with `limit-burst-multiplier: 3` lets a client make 4 requests at once (nginx's
+//! burst of 3 after the first) and
 //! answers the next ones 503 (ingress-nginx's `limit_req … burst nodelay` status; 429 with
 //! `serve --limit-req-status-code 429`, and `--limit-conn-status-code` likewise), while another
 //! client, and another Ingress's paths, are not limited; clients of `limit-whitelist` /
@@ -63,10 +64,10 @@ fn limit_rps_limits_each_client_like_ingress_nginx() {
     let answers = burst_answers(&gateway, Ipv4Addr::new(127, 0, 0, 2), "limited.test", 8);
     assert_eq!(answers[7].1, "503 Service Temporarily Unavailable\n", "nginx's page, not Envoy's local_rate_limited");
     let first: Vec<u16> = answers.into_iter().map(|(status, _)| status).collect();
-    assert_eq!(first.iter().filter(|s| **s == 200).count(), 3, "the bucket holds rps × multiplier: {first:?}");
-    assert!(first[..3].iter().all(|s| *s == 200) && first[3..].iter().all(|s| *s == 503), "{first:?}");
-    let other = burst(&gateway, Ipv4Addr::new(127, 0, 0, 3), "limited.test", 3);
-    assert_eq!(other, vec![200; 3], "another client has its own bucket");
+    assert_eq!(first.iter().filter(|s| **s == 200).count(), 4, "one request and a burst of rps × multiplier, as nginx: {first:?}");
+    assert!(first[..4].iter().all(|s| *s == 200) && first[4..].iter().all(|s| *s == 503), "{first:?}");
+    let other = burst(&gateway, Ipv4Addr::new(127, 0, 0, 3), "limited.test", 4);
+    assert_eq!(other, vec![200; 4], "another client has its own bucket");
     let open = burst(&gateway, Ipv4Addr::new(127, 0, 0, 2), "open.test", 8);
     assert_eq!(open, vec![200; 8], "another Ingress is not limited");
 }
@@ -85,7 +86,7 @@ fn limit_status_codes_set_the_answer_past_the_limits() {
     let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..Default::default() }).unwrap();
     let answers = burst_answers(&gateway, Ipv4Addr::new(127, 0, 0, 2), "limited.test", 4);
     let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
-    assert_eq!(statuses, [200, 200, 429, 429]);
+    assert_eq!(statuses, [200, 200, 200, 429]);
     assert_eq!(answers[3].1, "429 Too Many Requests\n", "nginx's page for the status");
     let answers = concurrent_answers(&gateway, Ipv4Addr::new(127, 0, 0, 3), "capped.test", 5, 1500);
     let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
@@ -112,10 +113,10 @@ fn allow_listed_clients_are_never_limited() {
 
     assert_eq!(burst(&gateway, Ipv4Addr::new(127, 0, 0, 4), "exempting.test", 8), vec![200; 8], "an allow-listed client");
     let limited = burst(&gateway, Ipv4Addr::new(127, 0, 0, 5), "exempting.test", 8);
-    assert_eq!(limited, [vec![200; 3], vec![503; 5]].concat(), "a client not on the list");
+    assert_eq!(limited, [vec![200; 4], vec![503; 4]].concat(), "a client not on the list");
     assert_eq!(burst(&gateway, Ipv4Addr::new(127, 0, 0, 6), "guarded.test", 8), vec![200; 8], "exempt beside a source range");
     let limited = burst(&gateway, Ipv4Addr::new(127, 0, 0, 7), "guarded.test", 8);
-    assert_eq!(limited, [vec![200; 3], vec![503; 5]].concat(), "inside the source range, not exempt");
+    assert_eq!(limited, [vec![200; 4], vec![503; 4]].concat(), "inside the source range, not exempt");
     assert_eq!(burst(&gateway, Ipv4Addr::new(127, 0, 1, 6), "guarded.test", 2), vec![403; 2], "outside the source range");
 }
 

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::Class;
-use crate::translate::ingress::behaviour::{go_bool, parse_body_size, parse_config_map_key, parse_http_redirect_code};
+use crate::model::Balance;
+use crate::translate::ingress::behaviour::{go_bool, parse_body_size, parse_config_map_key, parse_http_redirect_code, parse_load_balance};
 use crate::translate::blocks::MapEntry;
 use crate::translate::ingress::{GlobalAuthFlags, NginxDefaults};
 
@@ -165,6 +166,16 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         }
         "proxy-body-size" => parsed(value, &mut defaults.proxy_body_size, parse_body_size),
         "proxy-next-upstream-timeout" => parsed(value, &mut defaults.proxy_next_upstream_timeout, |v| v.parse().ok()),
+        "load-balance" => match parse_load_balance(value) {
+            Ok(balance) => {
+                defaults.load_balance = balance;
+                match balance {
+                    Balance::LeastRequest => (Class::Differs, "ewma: Envoy's least-request balancer (the nearest to nginx's latency-weighted one)".into()),
+                    _ => (Class::Same, String::new()),
+                }
+            }
+            Err(_) => (Class::Differs, format!("{value:?}: only round_robin and ewma are global settings here (chash and the sticky ones come from annotations); round robin is kept")),
+        },
         "add-headers" if !value.is_empty() => parsed(value, &mut defaults.add_headers, |v| parse_config_map_key(v).ok().map(Some)),
         "proxy-set-headers" if !value.is_empty() => parsed(value, &mut defaults.proxy_set_headers, |v| parse_config_map_key(v).ok().map(Some)),
         "global-allowed-response-headers" => parsed(value, &mut defaults.global_allowed_response_headers, |v| {
@@ -498,6 +509,9 @@ mod tests {
             ("limit-req-status-code", "429", Class::Same),
             ("limit-conn-status-code", "429", Class::Same),
             ("proxy-next-upstream-timeout", "30", Class::Same),
+            ("load-balance", "round_robin", Class::Same),
+            ("load-balance", "ewma", Class::Differs),
+            ("load-balance", "chash", Class::Differs),
             ("add-headers", "ingress-nginx/security-headers", Class::Same),
             ("enable-opentelemetry", "true", Class::Differs),
             ("otlp-collector-host", "otel-collector.observability", Class::Differs),

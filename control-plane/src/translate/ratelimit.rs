@@ -3,7 +3,7 @@
 //!
 //! A limited route carries a complete `LocalRateLimit` (Envoy keeps its buckets per route): one
 //! descriptor keyed by the client address with its value left blank, so Envoy keeps a token bucket
-//! per address it sees (an LRU of [`MAX_CLIENTS`]), `burst` tokens refilled with `requests` per
+//! per address it sees (an LRU of [`MAX_CLIENTS`]), `burst + 1` tokens refilled with `requests` per
 //! second or minute; the route's own bucket is never consumed. Past the limit Envoy answers the
 //! policy's status, ingress-nginx's `limit-req-status-code` (503 unless `serve` says otherwise).
 //! The address is the connection manager's view of the client, nginx's `$remote_addr`. The filter
@@ -111,7 +111,9 @@ fn actions(limit: &ClientRateLimit) -> Vec<rate_limit::Action> {
 
 fn client_bucket(limit: &ClientRateLimit) -> TokenBucket {
     let period = if limit.per_minute { Duration::from_secs(60) } else { Duration::from_secs(1) };
-    bucket(limit.burst.max(limit.requests).max(1), limit.requests.max(1), period)
+    // nginx's `limit_req … burst=B nodelay` lets B + 1 requests through at once: the first has no
+    // excess, the next B are the burst.
+    bucket(limit.burst.saturating_add(1).max(limit.requests).max(1), limit.requests.max(1), period)
 }
 
 fn bucket(max_tokens: u32, tokens_per_fill: u32, fill_interval: Duration) -> TokenBucket {
@@ -136,13 +138,16 @@ mod tests {
         let descriptor = &config.descriptors[0];
         assert_eq!((descriptor.entries[0].key.as_str(), descriptor.entries[0].value.as_str()), ("remote_address", ""));
         let bucket = descriptor.token_bucket.unwrap();
-        assert_eq!((bucket.max_tokens, bucket.tokens_per_fill.unwrap().value), (25, 5));
+        assert_eq!((bucket.max_tokens, bucket.tokens_per_fill.unwrap().value), (26, 5), "nginx lets burst + 1 through at once");
         assert_eq!(bucket.fill_interval.unwrap().seconds, 1);
         assert_eq!(config.always_consume_default_token_bucket, Some(BoolValue { value: false }));
         let per_minute = ClientRateLimit { zone: "default/api".into(), requests: 60, per_minute: true, burst: 300, exempt: Vec::new(), status: 429 };
         let config = per_route(&RoutePolicy { rate_limit: Some(per_minute), ..RoutePolicy::default() }).unwrap();
         assert_eq!(config.descriptors[0].token_bucket.unwrap().fill_interval.unwrap().seconds, 60);
         assert_eq!(config.status.unwrap().code, 429, "--limit-req-status-code");
+        let no_burst = ClientRateLimit { zone: "default/api".into(), requests: 5, per_minute: false, burst: 0, exempt: Vec::new(), status: 503 };
+        let config = per_route(&RoutePolicy { rate_limit: Some(no_burst), ..RoutePolicy::default() }).unwrap();
+        assert_eq!(config.descriptors[0].token_bucket.unwrap().max_tokens, 5, "a second's worth at least: Envoy refills once a second");
     }
 
     #[test]

@@ -214,7 +214,14 @@ fn check_canary(canary: &Canary) -> Result<(), String> {
     if let Some(header) = &canary.header {
         check_lower_case_token("header name", &header.name)?;
         match &header.rule {
-            CanaryHeaderRule::Value(value) => check_header_value("header value", value)?,
+            CanaryHeaderRule::Value(value) => {
+                // Inner spaces are the value's own (`Do Canary`, which ingress-nginx takes); a
+                // space at either end could never match (Envoy trims header values).
+                check_header_value("header value", &value.replace(' ', ""))?;
+                if value.starts_with(' ') || value.ends_with(' ') {
+                    return Err(format!("header value {value:?} starts or ends with a space"));
+                }
+            }
             CanaryHeaderRule::Pattern(pattern) => drop(compile_header_regex(pattern)?),
             CanaryHeaderRule::AlwaysNever | CanaryHeaderRule::PresentMeansPrimary => {}
         }

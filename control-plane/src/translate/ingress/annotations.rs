@@ -156,8 +156,9 @@ impl NginxAnnotations {
         let mut response_headers_set: BTreeMap<String, HeaderValue> =
             headers.response_set.iter().map(|(name, value)| (name.clone(), value.resolve(location))).collect();
         for (name, value) in &self.custom_headers {
-            // The snippet's `more_set_headers` comes after `custom-headers` in nginx's location.
-            response_headers_set.entry(name.to_ascii_lowercase()).or_insert_with(|| HeaderValue::text(value));
+            // `custom-headers`' `more_set_headers` comes after the snippet in nginx's location
+            // (nginx.tmpl), and headers-more applies them in order: the last one wins.
+            response_headers_set.insert(name.to_ascii_lowercase(), HeaderValue::text(value));
         }
         for (name, value) in &self.global_headers.response {
             response_headers_set.entry(name.clone()).or_insert_with(|| value.resolve(location));
@@ -238,20 +239,20 @@ impl NginxAnnotations {
     }
 
     /// The `custom-headers` the filter sets on the answers it makes itself on this Ingress's paths
-    /// (redirects, 401/403/503s), as nginx's `more_set_headers` covers every response. A header the
-    /// snippet's `more_set_headers` also sets is left out (its value may need the request), and so
-    /// are those the answers set themselves (`Location`, …).
+    /// (redirects, 401/403/503s), as nginx's `more_set_headers` covers every response, and the
+    /// `--add-headers` the snippet's `more_set_headers` does not set (its value may need the
+    /// request); never those the answers set themselves (`Location`, …).
     pub fn answer_headers(&self) -> Vec<AnswerHeader> {
         let mut headers: BTreeMap<String, Option<String>> = BTreeMap::new();
+        // One whose value needs the request is left out.
+        for (name, value) in self.global_headers.response.iter().filter(|(name, _)| !self.snippet_headers.response_set.contains_key(name)) {
+            headers.insert(name.clone(), value.literal());
+        }
+        // Over them and the snippet's, the last of two spellings too, as in the route policy.
         for (name, value) in &self.custom_headers {
-            // The first of two spellings wins, as in the route policy.
-            headers.entry(name.to_ascii_lowercase()).or_insert_with(|| Some(value.clone()));
+            headers.insert(name.to_ascii_lowercase(), Some(value.clone()));
         }
-        // `--add-headers` below them; one whose value needs the request is left out too.
-        for (name, value) in &self.global_headers.response {
-            headers.entry(name.clone()).or_insert_with(|| value.literal());
-        }
-        headers.retain(|name, _| !self.snippet_headers.response_set.contains_key(name) && !ANSWER_OWN_HEADERS.contains(&name.as_str()));
+        headers.retain(|name, _| !ANSWER_OWN_HEADERS.contains(&name.as_str()));
         headers.into_iter().filter_map(|(name, value)| Some(AnswerHeader { name, value: value? })).collect()
     }
 

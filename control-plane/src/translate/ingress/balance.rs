@@ -42,7 +42,8 @@ const DEFAULT_COOKIE_NAME: &str = "INGRESSCOOKIE";
 /// What the balancing annotations of one Ingress ask for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Balancing {
-    pub balance: Balance,
+    /// `None`: no annotation chose; `serve --load-balance` applies.
+    pub balance: Option<Balance>,
     pub hash: Option<Hashing>,
     /// (annotation, reason) of a value ingress-nginx rejects the Ingress for.
     pub refused: Option<(String, String)>,
@@ -115,10 +116,11 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Balancing, Vec<Annotati
     let mut reader = Reader::new(annotations);
     let mut balancing = Balancing::default();
     match reader.get("load-balance").map(str::trim).filter(|v| !v.is_empty()) {
-        None | Some("round_robin") => {}
+        None => {}
+        Some("round_robin") => balancing.balance = Some(Balance::RoundRobin),
         Some("ewma") => {
             reader.note("load-balance", Severity::Warning, "ewma: Envoy's least-request balancer is used (the nearest to nginx's latency-weighted one)".into());
-            balancing.balance = Balance::LeastRequest;
+            balancing.balance = Some(Balance::LeastRequest);
         }
         Some(other @ ("chash" | "chashsubset" | "sticky_balanced" | "sticky_persistent")) => {
             reader.note("load-balance", Severity::Warning, format!("{other} is chosen by affinity or upstream-hash-by, not by this annotation; round robin applies"));
@@ -143,8 +145,8 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Balancing, Vec<Annotati
         Some(other) => reader.note("affinity", Severity::Warning, format!("{other:?} is not \"cookie\"; no affinity (as ingress-nginx)")),
     }
     balancing.balance = match &balancing.hash {
-        Some(Hashing::Subset(_)) => Balance::HashSubset { size: subset_size(&mut reader) },
-        Some(_) => Balance::RingHash,
+        Some(Hashing::Subset(_)) => Some(Balance::HashSubset { size: subset_size(&mut reader) }),
+        Some(_) => Some(Balance::RingHash),
         None => balancing.balance,
     };
     (balancing, reader.notes)
@@ -212,6 +214,11 @@ fn cookie(reader: &mut Reader<'_>) -> Hashing {
         None => DEFAULT_COOKIE_NAME.to_string(),
     };
     let path = reader.get("session-cookie-path").map(str::trim).filter(|p| !p.is_empty() && p.starts_with('/') && !p.contains([';', ' '])).map(String::from);
+    if path.is_none() && reader.get("use-regex").map(str::trim).and_then(super::behaviour::go_bool) == Some(true) {
+        // ingress-nginx's controller warns the same (affinity.go's e2e case).
+        let note = "should be set when use-regex is true: the cookie's Path is otherwise the Ingress path as written, a regular expression that browsers match literally";
+        reader.note("session-cookie-path", Severity::Warning, note.into());
+    }
     let seconds = |reader: &mut Reader<'_>, name: &str| reader.get(name).and_then(|v| v.trim().parse::<u64>().ok());
     let expires = seconds(reader, "session-cookie-expires");
     let max_age = seconds(reader, "session-cookie-max-age").or(expires);
@@ -281,9 +288,10 @@ mod tests {
     #[test]
     fn precedence_is_affinity_then_hash_by_then_load_balance() {
         assert_eq!(read(&[]), Balancing::default());
-        assert_eq!(read(&[("load-balance", "ewma")]).balance, Balance::LeastRequest);
+        assert_eq!(read(&[("load-balance", "ewma")]).balance, Some(Balance::LeastRequest));
+        assert_eq!(read(&[("load-balance", "round_robin")]).balance, Some(Balance::RoundRobin), "over serve --load-balance");
         let hashed = read(&[("load-balance", "ewma"), ("upstream-hash-by", "$request_uri")]);
-        assert_eq!((hashed.balance, hashed.hash), (Balance::RingHash, Some(Hashing::By(HashOn::Header(":path".into())))));
+        assert_eq!((hashed.balance, hashed.hash), (Some(Balance::RingHash), Some(Hashing::By(HashOn::Header(":path".into())))));
         let sticky = read(&[("upstream-hash-by", "$remote_addr"), ("affinity", "cookie"), ("session-cookie-name", "SERVERID")]);
         let Some(Hashing::Cookie { name, .. }) = &sticky.hash else { panic!("{sticky:?}") };
         assert_eq!(name, "SERVERID");
@@ -297,7 +305,7 @@ mod tests {
         let subset = |pairs: &[(&str, &str)]| {
             let annotations = pairs.iter().map(|(k, v)| (format!("nginx.ingress.kubernetes.io/{k}"), v.to_string())).collect();
             let (balancing, notes) = parse(&annotations);
-            (balancing.balance, balancing.subset_key(), notes.len())
+            (balancing.balance.unwrap_or_default(), balancing.subset_key(), notes.len())
         };
         let uri = Some(HashKey::Header { name: ":path".into() });
         assert_eq!(subset(&[by_uri, on]), (Balance::HashSubset { size: 3 }, uri.clone(), 0));
@@ -389,6 +397,14 @@ mod tests {
         assert_eq!(persistent(Some("balanced")), (false, 0));
         assert_eq!(persistent(Some(" persistent ")), (true, 0));
         assert_eq!(persistent(Some("Persistent")), (false, 1), "case-sensitive, as ingress-nginx validates it");
+    }
+
+    /// affinity.go's "should warn user when use-regex is true and session-cookie-path is not set".
+    #[test]
+    fn a_regex_path_without_session_cookie_path_is_warned() {
+        assert_eq!(sticky(&[Some(("use-regex", "true"))]).1, 1);
+        assert_eq!(sticky(&[Some(("use-regex", "true")), Some(("session-cookie-path", "/foo"))]).1, 0);
+        assert_eq!(sticky(&[Some(("use-regex", "false"))]).1, 0);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use wasm_ingress_filter::table::{HostPart, Location, PathPart, Redirect};
 
-use crate::model::{hsts_value, Cidr, RoutePolicy, Severity};
+use crate::model::{hsts_value, Balance, Cidr, RoutePolicy, Severity};
 use crate::state::ObjectKey;
 
 use super::annotations::{AnnotationNote, NGINX_PREFIX};
@@ -101,6 +101,10 @@ pub struct NginxDefaults {
     /// Tries per request when connecting upstream fails (`proxy-next-upstream-tries`).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub proxy_next_upstream_tries: u32,
+    /// How Ingress backends balance when no `load-balance`, `affinity` or `upstream-hash-by`
+    /// annotation says (ConfigMap `load-balance`): `round_robin`, or `ewma` (Envoy's least-request).
+    #[arg(long, default_value = "round_robin", value_parser = parse_load_balance)]
+    pub load_balance: Balance,
     /// Send Strict-Transport-Security on HTTPS responses (`hsts`).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub hsts: bool,
@@ -247,6 +251,7 @@ impl Default for NginxDefaults {
             limit_conn_status_code: 503,
             proxy_next_upstream_tries: 3,
             proxy_next_upstream_timeout: 0,
+            load_balance: Balance::RoundRobin,
             hsts: true,
             hsts_max_age: 31_536_000,
             hsts_include_subdomains: true,
@@ -326,6 +331,15 @@ pub fn parse_body_size(text: &str) -> Option<BodySize> {
         Some(_) => return None,
     };
     Some(BodySize((number != 0).then(|| number.saturating_mul(1u64 << shift))))
+}
+
+/// ConfigMap `load-balance`: `round_robin` or `ewma` (the others are chosen by annotations).
+pub fn parse_load_balance(text: &str) -> Result<Balance, String> {
+    match text.trim() {
+        "round_robin" => Ok(Balance::RoundRobin),
+        "ewma" => Ok(Balance::LeastRequest),
+        other => Err(format!("{other:?} is not round_robin or ewma")),
+    }
 }
 
 fn parse_body_size_flag(text: &str) -> Result<BodySize, String> {
@@ -745,8 +759,13 @@ impl<'a> Reader<'a> {
     fn body_size(&mut self) -> Option<BodySize> {
         let value = self.get("proxy-body-size")?.to_string();
         let size = parse_body_size(&value);
-        if size.is_none() {
-            self.note("proxy-body-size", Severity::Warning, format!("{value:?} is not a size like 8m, 512k or 0; the default applies"));
+        match size {
+            None => self.note("proxy-body-size", Severity::Warning, format!("{value:?} is not a size like 8m, 512k or 0; the default applies")),
+            Some(BodySize(Some(bytes))) if u32::try_from(bytes).is_err() => {
+                let note = format!("{value:?} is 4 GiB or more, beyond what Envoy's buffer filter counts: bodies are not limited (nginx enforces it)");
+                self.note("proxy-body-size", Severity::Warning, note);
+            }
+            Some(_) => {}
         }
         size
     }

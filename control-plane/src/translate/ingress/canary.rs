@@ -122,14 +122,29 @@ fn reader_checked(reader: &mut Reader<'_>, name: &str, check: fn(&str, &str) -> 
     Some(value.to_string())
 }
 
+/// ingress-nginx validates `canary-by-header-value` with its spaces removed and then uses the
+/// value as written: `Do Canary` is a value.
+fn check_basic_chars_but_spaces(what: &str, value: &str) -> Result<(), String> {
+    check_basic_chars(what, &value.replace(' ', ""))
+}
+
+/// ingress-nginx's `IsValidRegex`: letters, digits, `/-._~:` and `^$[](){}*+?|&=\`.
+fn check_regex_chars(what: &str, pattern: &str) -> Result<(), String> {
+    match pattern.chars().find(|c| !(c.is_ascii_alphanumeric() || "/-._~:^$[](){}*+?|&=\\".contains(*c))) {
+        Some(c) => Err(format!("{what} {pattern:?} has {c:?}, which ingress-nginx's validation refuses (letters, digits and /-._~:^$[](){{}}*+?|&=\\ only)")),
+        None => Ok(()),
+    }
+}
+
 /// `canary-by-header-value`, else `-pattern`, else always/never.
 fn header_rule(reader: &mut Reader<'_>) -> CanaryHeaderRule {
-    if let Some(value) = reader_checked(reader, "canary-by-header-value", check_basic_chars) {
+    if let Some(value) = reader_checked(reader, "canary-by-header-value", check_basic_chars_but_spaces) {
         return CanaryHeaderRule::Value(value);
     }
-    let Some(pattern) = reader.get("canary-by-header-pattern").filter(|p| !p.is_empty()) else {
+    let Some(pattern) = reader_checked(reader, "canary-by-header-pattern", check_regex_chars) else {
         return CanaryHeaderRule::AlwaysNever;
     };
+    let pattern = pattern.as_str();
     match compile_header_regex(pattern) {
         Ok(_) => CanaryHeaderRule::Pattern(pattern.to_string()),
         Err(reason) => {

@@ -65,7 +65,8 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (ClientLimits, Vec<Annot
     let connections = reader.integer("limit-connections").filter(|n| *n > 0).map(saturate);
     let rps = reader.integer("limit-rps").filter(|n| *n > 0);
     let rpm = reader.integer("limit-rpm").filter(|n| *n > 0);
-    let multiplier = reader.integer("limit-burst-multiplier").filter(|n| *n > 0).unwrap_or(DEFAULT_BURST_MULTIPLIER);
+    // `0` is nginx's `burst=0`: one request at a time.
+    let multiplier = reader.integer("limit-burst-multiplier").unwrap_or(DEFAULT_BURST_MULTIPLIER);
     if rps.is_some() && rpm.is_some() {
         reader.note("limit-rpm", Severity::Warning, "limit-rps is also set and is the one applied (ingress-nginx applies both)".into());
     }
@@ -128,6 +129,8 @@ mod tests {
         assert_eq!(read(&[("limit-rps", "0")]), None);
         assert_eq!(read(&[("limit-rps", "5")]), rate(5, false, 25));
         assert_eq!(read(&[("limit-rpm", "60"), ("limit-burst-multiplier", "2")]), rate(60, true, 120));
+        assert_eq!(read(&[("limit-rps", "5"), ("limit-burst-multiplier", "0")]), rate(5, false, 0), "nginx's burst=0");
+        assert_eq!(read(&[("limit-rps", "5"), ("limit-burst-multiplier", "-1")]), rate(5, false, 25), "the default");
         assert!(!read(&[("limit-rps", "1"), ("limit-rpm", "60")]).unwrap().per_minute);
         assert_eq!(read(&[("limit-rps", "ten")]), None);
     }

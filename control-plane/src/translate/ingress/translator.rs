@@ -270,7 +270,8 @@ impl<'s> Translator<'s> {
             self.auth_services.insert(auth.service.cluster_name(), auth.service.clone());
         }
         let service_upstream = nginx.upstream.service_upstream.unwrap_or(self.options.defaults.service_upstream);
-        let upstream_options = UpstreamOptions { balance: nginx.balancing.balance, service_upstream, ..upstream_options };
+        let balance = nginx.balancing.balance.unwrap_or(self.options.defaults.load_balance);
+        let upstream_options = UpstreamOptions { balance, service_upstream, ..upstream_options };
         let error_page_cluster = match self.global_error_pages(&mut nginx) {
             true => self.global_default.clone(),
             false => self.error_page_cluster(key, &object, &nginx, &upstream_options),

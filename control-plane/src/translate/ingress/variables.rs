@@ -174,8 +174,11 @@ impl LocationVariable {
 
 /// The header a variable `<prefix>NAME` names (`$http_x_tenant_id`, `$sent_http_…`): `NAME` in
 /// lower case with `_` as `-`, as nginx reads it; `None` for another variable or an empty `NAME`.
+/// The request's `Host` is `:authority` to Envoy (HTTP/1's `Host` becomes it, and Envoy's
+/// formatter finds nothing under `host`).
 pub(crate) fn prefixed_header(name: &str, prefix: &str) -> Option<String> {
-    name.strip_prefix(prefix).filter(|header| !header.is_empty()).map(|header| header.to_ascii_lowercase().replace('_', "-"))
+    let header = name.strip_prefix(prefix).filter(|header| !header.is_empty())?.to_ascii_lowercase().replace('_', "-");
+    Some(if prefix == "http_" && header == "host" { ":authority".to_string() } else { header })
 }
 
 /// The name after a `$` (`name` or `{name}`) and what follows it.
@@ -236,6 +239,8 @@ mod tests {
             ("client $remote_addr:$remote_port on $server_port", "client %DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%:%DOWNSTREAM_REMOTE_PORT% on %DOWNSTREAM_LOCAL_PORT%"),
             ("$http_X_Tenant_Id/$scheme/$request_id", "%REQ(x-tenant-id)%/%REQ(x-forwarded-proto)%/%REQ(x-request-id)%"),
             ("100% $proxy_add_x_forwarded_for", "100%% %REQ(x-forwarded-for)%"),
+            // fromtowwwredirect.go: `more_set_headers "ExpectedHost: $http_host"`.
+            ("$http_host", "%REQ(:authority)%"),
             ("plain", "plain"),
         ];
         for (value, envoy) in cases {
@@ -267,9 +272,9 @@ mod tests {
 
     #[test]
     fn templates_read_back_as_written() {
-        let written = "$service_name:${service_port} from $remote_addr and $http_x_a";
+        let written = "$service_name:${service_port} from $remote_addr and $http_x_a at $http_Host";
         let template = Template::parse(written, Allowed::Everything).unwrap();
-        assert_eq!(template.to_string(), "$service_name:$service_port from $remote_addr and $http_x_a");
+        assert_eq!(template.to_string(), "$service_name:$service_port from $remote_addr and $http_x_a at $http_host");
         assert_eq!(Template::text("a$b").to_string(), "a$b");
     }
 }

@@ -121,6 +121,7 @@ fn invalid_tables_are_refused() {
         ("canary header injection", with_canary(&|c| c.header = header("x\r\nb", CanaryHeaderRule::AlwaysNever)), "letters, digits"),
         ("canary bad pattern", with_canary(&|c| c.header = header("x", CanaryHeaderRule::Pattern("[".into()))), "invalid regex"),
         ("canary value injection", with_canary(&|c| c.header = header("x", CanaryHeaderRule::Value("a\nb".into()))), "control character"),
+        ("canary value padded", with_canary(&|c| c.header = header("x", CanaryHeaderRule::Value("a ".into()))), "ends with a space"),
         ("canary cookie", with_canary(&|c| c.cookie = Some("a;b".into())), "cookie name"),
         ("canary total 0", with_canary(&|c| c.weight_total = 0), "weight_total is 0"),
         ("canary cluster", with_canary(&|c| c.cluster = ClusterName::default()), "cluster is empty"),

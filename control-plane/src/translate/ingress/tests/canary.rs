@@ -108,7 +108,11 @@ fn canary_rules_read_like_ingress_nginx() {
         ("bad weight", vec![("canary-weight", "half")], None, None, 0, 100),
         // ingress-nginx's BasicCharsRegex for values and cookie names: versions, dotted names.
         ("dotted value and cookie", vec![("canary-by-header", "X-Version"), ("canary-by-header-value", "v1.2"), ("canary-by-cookie", "canary.flag")], by_header("x-version", CanaryHeaderRule::Value("v1.2".into())), Some("canary.flag"), 0, 100),
-        ("value outside its characters", vec![("canary-by-header", "X-Version"), ("canary-by-header-value", "v 1"), ("canary-weight", "5")], by_header("x-version", CanaryHeaderRule::AlwaysNever), None, 5, 100),
+        ("value outside its characters", vec![("canary-by-header", "X-Version"), ("canary-by-header-value", "v#1"), ("canary-weight", "5")], by_header("x-version", CanaryHeaderRule::AlwaysNever), None, 5, 100),
+        // Validated with its spaces removed, used as written.
+        ("value with a space", vec![("canary-by-header", "X-Canary"), ("canary-by-header-value", "Do Canary")], by_header("x-canary", CanaryHeaderRule::Value("Do Canary".into())), None, 0, 100),
+        // ingress-nginx's IsValidRegex refuses it: always/never only.
+        ("pattern outside its characters", vec![("canary-by-header", "X-Canary"), ("canary-by-header-pattern", "^Do#Canary$")], by_header("x-canary", CanaryHeaderRule::AlwaysNever), None, 0, 100),
     ];
     for (name, extra, header, cookie, weight, weight_total) in cases {
         let mut annotations = vec![("canary", "true")];

@@ -438,7 +438,7 @@ fn routes_by_table() {
             ),
             hosts: vec![vhost("shop.example.com", vec![route(prefix("/"), forward("default", "a", 80), "default/shop: spec.rules[0].http.paths[0]")])],
             diagnostics: vec![
-                "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/configuration-snippet]: only header statements of a snippet are applied, and the last statement has no \";\"; the snippet is not applied (the rest of the Ingress is served)",
+                "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/configuration-snippet]: only header statements of a snippet are applied, and \"x\" is not a header statement; the snippet is not applied (the rest of the Ingress is served)",
                 "warning: Ingress default/shop: metadata.annotations[nginx.ingress.kubernetes.io/limit-rate]: annotation nginx.ingress.kubernetes.io/limit-rate is not supported yet; ignored",
             ],
         },
@@ -1591,6 +1591,13 @@ fn route_policies_are_shared_by_equal_annotations_and_the_default_needs_no_key()
     assert!(lines.iter().any(|l| l.contains("proxy-read-timeout") && l.contains("\"60s\" is not a whole number")), "{lines:#?}");
 }
 
+#[test]
+fn a_body_size_the_buffer_filter_cannot_count_is_warned() {
+    let translation = run(&ingress("huge", &nginx(&[("proxy-body-size", "8g")]), &[rule("huge.example.com", &[path("/", "Prefix", "a", 80)])]));
+    let lines = diagnostic_lines(&translation);
+    assert!(lines.iter().any(|l| l.contains("proxy-body-size") && l.contains("4 GiB or more")), "{lines:#?}");
+}
+
 /// Linkerd's ingress-nginx setup: `upstream-vhost` or a snippet's `l5d-dst-override` names each
 /// path's own Service with the location's variables.
 #[test]
@@ -1994,15 +2001,17 @@ fn limit_connections_counts_per_ingress_on_every_path_and_exempts_the_allowlist(
 }
 
 #[test]
-fn answer_headers_leave_out_what_a_snippet_sets_and_what_an_answer_sets_itself() {
+fn answer_headers_carry_custom_headers_over_the_snippets_and_leave_out_what_an_answer_sets_itself() {
     let snippet = "more_set_headers \"X-Frame-Options: SAMEORIGIN\";";
     let annotations: BTreeMap<String, String> = [(format!("{NGINX}configuration-snippet"), snippet.to_string())].into();
     let (mut parsed, _) = parse_annotations(Some(&annotations), "default");
     let pairs = [("X-Frame-Options", "DENY"), ("Location", "https://elsewhere/"), ("X-Team", "shop"), ("x-team", "other"), ("X-Env", "prod")];
     parsed.custom_headers = pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
     let answer: Vec<(String, String)> = parsed.answer_headers().into_iter().map(|h| (h.name, h.value)).collect();
-    let expected = [("x-env", "prod"), ("x-team", "shop")].map(|(n, v)| (n.to_string(), v.to_string()));
-    assert_eq!(answer, expected, "the snippet's header (its value may need the request) and Location are left out; first spelling wins");
+    let expected = [("x-env", "prod"), ("x-frame-options", "DENY"), ("x-team", "other")].map(|(n, v)| (n.to_string(), v.to_string()));
+    // nginx.tmpl writes custom-headers' more_set_headers after the snippet, in the map's sorted
+    // order: the last one of a header wins.
+    assert_eq!(answer, expected, "custom-headers over the snippet, the last spelling wins, Location left out");
 }
 
 #[test]
@@ -2019,6 +2028,27 @@ fn affinity_canary_behavior_is_read_on_canaries_sticky_by_default() {
     assert_eq!(parse(&[canary, ("affinity-canary-behavior", "legacy")]), (Some(true), vec![]));
     assert_eq!(parse(&[canary, ("affinity-canary-behavior", "other")]), (Some(false), vec![Severity::Warning]), "refused by ingress-nginx: the default");
     assert_eq!(parse(&[("affinity-canary-behavior", "legacy")]), (None, vec![]), "on a main Ingress it does nothing, as in ingress-nginx");
+}
+
+/// ConfigMap `load-balance: ewma` as `serve --load-balance ewma`: every backend without an
+/// annotation of its own.
+#[test]
+fn load_balance_flag_is_the_default_the_annotation_overrides() {
+    let yaml = [
+        ingress("plain", "", &[rule("plain.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress("rr", &annotated(&[(&format!("{NGINX}load-balance"), "round_robin")]), &[rule("rr.example.com", &[path("/", "Prefix", "b", 8080)])]),
+    ]
+    .concat();
+    let defaults = NginxDefaults { load_balance: crate::model::Balance::LeastRequest, ..NginxDefaults::default() };
+    let translation = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{yaml}")), &TranslateOptions { defaults, ..TranslateOptions::default() });
+    // A cluster whose options are not the defaults is named with their hash after `~`.
+    let balance = |service: &str, port: i32| {
+        let plain = cluster_name("default", service, port);
+        let found = translation.model.clusters.iter().find(|(name, _)| name.as_str().split('~').next() == Some(plain.as_str()));
+        found.map(|(_, cluster)| cluster.options.balance)
+    };
+    assert_eq!(balance("a", 80), Some(crate::model::Balance::LeastRequest));
+    assert_eq!(balance("b", 8080), Some(crate::model::Balance::RoundRobin));
 }
 
 #[test]
