@@ -234,7 +234,13 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         key if NAMED_LISTENER_SETTINGS.contains(&key) => named_listener_setting(key, &flag_value(key, value)),
         // ingress-nginx's own default asks for nothing to carry over, read here or not.
         key if super::nginx_defaults::is_default(key, value) => (Class::Same, "ingress-nginx's default value".into()),
-        "enable-real-ip" => listener_flag(value, "`serve --trusted-proxy-hops N` reads the client address from X-Forwarded-For (N: the proxies in front of Envoy)"),
+        "enable-real-ip" => listener_flag(
+            value,
+            "`serve --trusted-proxy-hops N` reads the client address from X-Forwarded-For (N: the proxies in front of Envoy), \
+             but it also keeps the X-Forwarded-Proto, -Port and -Host the last trusted proxy sent (ingress-nginx's \
+             use-forwarded-headers), where enable-real-ip takes the address alone: set it only behind a load balancer \
+             that writes those headers itself, or a client's X-Forwarded-Proto: https skips ssl-redirect",
+        ),
         "http2-max-concurrent-streams" | "keep-alive" | "client-header-timeout" => match listener_value(key, value) {
             Some(flag) => (Class::Differs, format!("a setting of the listeners here: {flag}")),
             None => (Class::Differs, format!("{value:?} is not a value ingress-nginx accepts here")),

@@ -3,7 +3,10 @@
 //! as one typed [`EdgeSettings`] value with the guide's (or ingress-nginx's) defaults, each one a
 //! `serve` flag. Pure: builds proto fragments for `translate::envoy`; decides no routing.
 //!
-//! Path handling, deliberately (ingress-nginx decodes the URI before matching, and so do we):
+//! Path handling, deliberately (ingress-nginx decodes the URI before matching; we decode what can
+//! change which route matches — dot segments, unreserved characters, `/` and `\` — but not the
+//! rest, so an Ingress path written with other non-ASCII or reserved characters, `/café`, never
+//! matches its percent-encoded request):
 //! `normalize_path` (RFC 3986: `.`/`..` and `%2e` dot segments resolved, percent-encoded unreserved
 //! characters decoded, `\` turned into `/`), `merge_slashes`, and `%2F`/`%5C` unescaped *before*
 //! that normalisation (`UNESCAPE_AND_FORWARD`), so `/public/..%2Fadmin` is routed — and sent

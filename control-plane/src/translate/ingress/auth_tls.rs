@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::Ingress;
-use wasm_ingress_filter::table::{ClientCertificate, VirtualHost};
+use wasm_ingress_filter::table::{ClientCertificate, RouteAction, VirtualHost};
 
 use crate::model::{ClientValidation, Severity};
 use crate::state::{ClusterState, ObjectKey};
@@ -177,6 +177,36 @@ pub fn client_certificate_hosts(ours: &[(&ObjectKey, &Ingress)], state: &Cluster
         let ca = ca_bundle(&config, state).ok()?;
         Some(HostCheck { ingress: key.clone(), config, ca })
     })
+}
+
+/// The hosts ingress-nginx closes whole (`server.AuthTLSError`: its `server` answers 403 before any
+/// location, other Ingresses' paths too): those a rule of some Ingress names whose
+/// client-certificate Secret cannot be used, with the first such Ingress.
+pub fn unusable_client_certificate_hosts(ours: &[(&ObjectKey, &Ingress)], state: &ClusterState) -> BTreeMap<String, ObjectKey> {
+    super::server_settings(ours, |key, annotations| {
+        let (AuthTls::On(config), _) = parse(annotations, &key.namespace) else { return None };
+        ca_bundle(&config, state).err().map(|_| key.clone())
+    })
+}
+
+/// Every answer of the `closed` hosts (and of their `server-alias` names) a 403, as nginx's
+/// server-level `return 403`: no redirect, default backend or app-root either.
+pub fn close(closed: &BTreeMap<String, ObjectKey>, aliases: &BTreeMap<String, String>, virtual_hosts: &mut [VirtualHost]) {
+    let denied = RouteAction::respond(403, super::annotations::denied_body(403));
+    for vhost in virtual_hosts.iter_mut() {
+        let host = aliases.get(&vhost.host).unwrap_or(&vhost.host);
+        if !closed.contains_key(host) {
+            continue;
+        }
+        for route in &mut vhost.routes {
+            route.action = denied.clone();
+            route.https_redirect = None;
+        }
+        vhost.fallback = Some(denied.clone());
+        vhost.fallback_https_redirect = None;
+        vhost.implicit_root = None;
+        vhost.app_root = None;
+    }
 }
 
 /// Put each checked host's rule on its virtual host (and on its `server-alias` names, `aliases`:

@@ -68,6 +68,9 @@ pub(super) struct Translator<'s> {
     aliases: alias::AliasClaims,
     /// Hosts that ask for client certificates (`auth-tls-*`; the oldest Ingress of a host decides).
     client_hosts: BTreeMap<String, auth_tls::HostCheck>,
+    /// Hosts some Ingress asks client certificates for with a Secret that cannot be used: closed
+    /// whole (see `auth_tls::close`).
+    closed_hosts: BTreeMap<String, ObjectKey>,
     /// `ssl-ciphers` per host (see `ciphers`).
     cipher_hosts: BTreeMap<String, Vec<String>>,
     /// `ssl-prefer-server-ciphers` by host: `true`, the client's order of suites.
@@ -185,6 +188,7 @@ impl<'s> Translator<'s> {
             canaries: Vec::new(),
             aliases: alias::AliasClaims::default(),
             client_hosts: auth_tls::client_certificate_hosts(&ours, state),
+            closed_hosts: auth_tls::unusable_client_certificate_hosts(&ours, state),
             cipher_hosts: ciphers::host_suites(&ours),
             cipher_order_hosts: ciphers::host_client_preference(&ours),
             auth_services: BTreeMap::new(),
@@ -249,7 +253,7 @@ impl<'s> Translator<'s> {
         }
         if let Some(config) = &nginx.auth_tls {
             if let Err(reason) = auth_tls::ca_bundle(config, self.state) {
-                let message = format!("{reason}; every path of this Ingress answers 403 (fail closed, as ingress-nginx's AuthTLSError)");
+                let message = format!("{reason}; every path of this Ingress's hosts answers 403, other Ingresses' too (fail closed, as ingress-nginx's AuthTLSError closes the server)");
                 self.diagnostics.push(object.clone(), format!("metadata.annotations[{NGINX_PREFIX}auth-tls-secret]"), Severity::Error, message);
                 nginx.deny(403, format!("{NGINX_PREFIX}auth-tls-secret"));
             }
@@ -331,7 +335,10 @@ impl<'s> Translator<'s> {
         if nginx.upstream.custom_http_errors.is_empty() {
             return None;
         }
-        let own = nginx.upstream.default_backend.as_ref().and_then(|service| self.backends.error_page_cluster(key, service, options, &mut self.diagnostics));
+        // nginx's `@custom_…` location always says `proxy_pass http://upstream_balancer`: plain
+        // HTTP/1.1 whatever the path's `backend-protocol` and `proxy-ssl-*`.
+        let options = UpstreamOptions { http2: false, tls: None, balance: crate::model::Balance::RoundRobin, ..options.clone() };
+        let own = nginx.upstream.default_backend.as_ref().and_then(|service| self.backends.error_page_cluster(key, service, &options, &mut self.diagnostics));
         let cluster = own.or_else(|| self.global_default.clone());
         if cluster.is_none() {
             let message = "no default backend with ready endpoints (a default-backend annotation, or serve --default-backend-service): the listed codes answer 404 \"default backend - 404\", as ingress-nginx's own default server";
@@ -403,7 +410,12 @@ impl<'s> Translator<'s> {
         }
         if first {
             let defaults = &self.options.defaults;
-            build.root_https_redirect = Some((nginx.behaviour.https_redirect(defaults, false, "/"), nginx.behaviour.https_redirect(defaults, true, "/")));
+            // ingress-nginx's catch-all server `_` makes its root location before any Ingress
+            // and never applies one's annotations to it: no redirect there.
+            build.root_https_redirect = Some(match host.is_empty() {
+                true => (None, None),
+                false => (nginx.behaviour.https_redirect(defaults, false, "/"), nginx.behaviour.https_redirect(defaults, true, "/")),
+            });
             build.implicit_root = implicit_root.map(|action| (action, key.clone()));
         }
         if nginx.behaviour.from_to_www && build.www_redirect.is_none() {
@@ -790,6 +802,7 @@ impl<'s> Translator<'s> {
         }
         let alias_hosts = self.aliases.virtual_hosts(&virtual_hosts, &mut self.notes.aliases, &mut self.diagnostics);
         virtual_hosts.extend(alias_hosts);
+        auth_tls::close(&self.closed_hosts, &self.notes.aliases, &mut virtual_hosts);
         let client_validation = auth_tls::apply(&self.client_hosts, &self.notes.aliases, &mut virtual_hosts);
         let cipher_suites = ciphers::apply(&self.cipher_hosts, &self.notes.aliases, &virtual_hosts);
         let client_cipher_order = ciphers::apply(&self.cipher_order_hosts, &self.notes.aliases, &virtual_hosts);

@@ -322,9 +322,9 @@ fn parse_proxy_ssl(reader: &mut Reader<'_>) -> Option<ProxySsl> {
 /// A client certificate with its SDS name.
 type ClientCertificate = (String, TlsCertificate);
 
-/// The TLS settings `proxy-ssl-*` ask for (with the client certificate and its SDS name), or
-/// `None` when ingress-nginx writes none (a Secret with a client certificate but no ca.crt). As
-/// in ingress-nginx, the Secret must be in the Ingress's namespace and hold a ca.crt or a
+/// The TLS settings `proxy-ssl-*` ask for (with the client certificate and its SDS name); without
+/// a ca.crt nothing is checked, but the client certificate and the name are still sent. As in
+/// ingress-nginx, the Secret must be in the Ingress's namespace and hold a ca.crt or a
 /// tls.crt/tls.key pair; otherwise `Err` (denied).
 fn proxy_ssl_tls(
     ssl: &ProxySsl,
@@ -350,13 +350,16 @@ fn proxy_ssl_tls(
         .get(&key)
         .ok_or_else(|| format!("{reference}: Secret {key} not found"))?;
     let has_pair = tls::has_key(secret, tls::TLS_CERT_KEY) && tls::has_key(secret, tls::TLS_PRIVATE_KEY_KEY);
-    if !tls::has_key(secret, tls::CA_KEY) {
-        return match has_pair {
-            true => Ok(None),
-            false => Err(format!("{reference}: Secret {key} contains no keypair or CA certificate")),
-        };
+    let has_ca = tls::has_key(secret, tls::CA_KEY);
+    if !has_ca && !has_pair {
+        return Err(format!("{reference}: Secret {key} contains no keypair or CA certificate"));
     }
-    let trusted_ca_pem = tls::ca_bundle_from_secret(secret).map_err(|reason| format!("{reference}: Secret {key} {reason}"))?;
+    // nginx.tmpl checks the certificate only with a CA (`proxy_ssl_verify` sits inside that
+    // guard); the client certificate and the server name are sent either way.
+    let trusted_ca_pem = match has_ca {
+        true => Some(tls::ca_bundle_from_secret(secret).map_err(|reason| format!("{reference}: Secret {key} {reason}"))?),
+        false => None,
+    };
     let client = if tls::has_key(secret, tls::TLS_CERT_KEY) || tls::has_key(secret, tls::TLS_PRIVATE_KEY_KEY) {
         let (certificate, _) = tls::certificate_from_secret(secret)
             .map_err(|reason| format!("{reference}: Secret {key}: client certificate: {reason}"))?;
@@ -366,7 +369,7 @@ fn proxy_ssl_tls(
     };
     let upstream_tls = UpstreamTls {
         server_name: ssl.name.clone().filter(|_| ssl.server_name),
-        verify: ssl.verify.then(|| UpstreamVerification { trusted_ca_pem, name: ssl.name.clone(), max_depth: ssl.verify_depth }),
+        verify: trusted_ca_pem.filter(|_| ssl.verify).map(|trusted_ca_pem| UpstreamVerification { trusted_ca_pem, name: ssl.name.clone(), max_depth: ssl.verify_depth }),
         client_certificate: client.as_ref().map(|(name, _)| name.clone()),
         alpn: Vec::new(),
         versions: ssl.protocols,

@@ -1202,6 +1202,15 @@ fn the_oldest_ingress_naming_a_host_decides_the_redirect_of_its_unmatched_paths(
     assert_eq!(host_of(&translation, "both.example.com").fallback_https_redirect, None, "the older Ingress's ssl-redirect: \"false\"");
 }
 
+/// ingress-nginx's catch-all server `_` makes its root location before any Ingress: a host-less
+/// rule's Ingress redirects its own paths, never the unmatched ones of unknown hosts.
+#[test]
+fn unknown_hosts_unmatched_paths_are_not_redirected() {
+    let translation = run(&ingress("hostless", &nginx(&[("force-ssl-redirect", "true")]), &[hostless_rule(&[path("/foo", "Prefix", "a", 80)])]));
+    assert_eq!(route_at(&translation, "", "/foo").https_redirect, https(308, true));
+    assert_eq!(host_of(&translation, "").fallback_https_redirect, None);
+}
+
 #[test]
 fn ssl_redirect_default_and_code_come_from_the_configmap_flags() {
     let mut options = TranslateOptions::default();
@@ -1455,6 +1464,8 @@ fn custom_http_errors_name_the_default_backend_cluster_in_the_policy_and_the_tab
     let translation = run(&[
         ingress("shop", &nginx(&[("custom-http-errors", "503,404"), ("default-backend", "b")]), &[rule("shop.example.com", &[path("/", "Prefix", "a", 80)])]),
         ingress("bare", &nginx(&[("custom-http-errors", "404")]), &[rule("bare.example.com", &[path("/", "Prefix", "a", 80)])]),
+        // nginx fetches error pages over plain HTTP whatever the path's protocol.
+        ingress("secure", &nginx(&[("custom-http-errors", "502"), ("default-backend", "b"), ("backend-protocol", "HTTPS")]), &[rule("secure.example.com", &[path("/", "Prefix", "a", 80)])]),
     ]
     .concat());
     let errors_of = |host: &str| match &route_at(&translation, host, "/").action {
@@ -1470,6 +1481,8 @@ fn custom_http_errors_name_the_default_backend_cluster_in_the_policy_and_the_tab
     assert_eq!(translation.model.route_table.error_page_token, PLACEHOLDER_ERROR_PAGE_TOKEN, "the options' token");
     assert_eq!(shop.token, PLACEHOLDER_ERROR_PAGE_TOKEN, "the request carries the same");
     assert!(translation.model.clusters.contains_key("default/b/8080"), "kept although no route forwards to it");
+    assert_eq!(errors_of("secure.example.com").cluster.as_deref(), Some("default/b/8080"), "the same plain cluster for an HTTPS path");
+    assert_eq!(translation.model.clusters["default/b/8080"].options.tls, None);
 }
 
 #[test]
@@ -1644,6 +1657,25 @@ fn body_sizes_read_like_nginx() {
     for (text, expected) in cases {
         assert_eq!(behaviour::parse_body_size(text).map(|s| s.0), expected, "{text:?}");
     }
+}
+
+/// nginx.tmpl writes `proxy_ssl_certificate` and `proxy_ssl_name` outside the CA's guard: a
+/// `proxy-ssl-secret` with a key pair and no `ca.crt` still sends the client certificate and the
+/// name, and checks nothing.
+#[test]
+fn a_proxy_ssl_secret_without_ca_sends_its_client_certificate() {
+    let pair = namespaced_tls_secret("default", "pair-only", &self_signed(&["client.example.com"]));
+    let annotations = nginx(&[
+        ("backend-protocol", "HTTPS"),
+        ("proxy-ssl-secret", "default/pair-only"),
+        ("proxy-ssl-verify", "on"),
+        ("proxy-ssl-name", "api.internal"),
+        ("proxy-ssl-server-name", "on"),
+    ]);
+    let translation = run(&[pair, ingress("mtls", &annotations, &[rule("mtls.example.com", &[path("/", "Prefix", "a", 80)])])].concat());
+    let RouteAction::Forward(forward) = &route_at(&translation, "mtls.example.com", "/").action else { panic!("served") };
+    let tls = translation.model.clusters[&forward.backends[0].cluster].options.tls.clone().expect("TLS upstream");
+    assert_eq!((tls.client_certificate.as_deref(), tls.server_name.as_deref(), tls.verify), (Some("default/pair-only"), Some("api.internal"), None));
 }
 
 #[test]
@@ -1906,6 +1938,8 @@ fn client_certificates_are_asked_for_by_host_as_ingress_nginx_servers() {
         ingress("third", &at("2024-01-03T00:00:00Z", &[("auth-tls-secret", "default/client-ca"), ("auth-tls-verify-client", "optional")]), &[rule("mtls.example.com", &[path("/c", "Prefix", "a", 80)])]),
         ingress("hostless", &at("2024-01-04T00:00:00Z", &[("auth-tls-secret", "default/client-ca")]), &[hostless_rule(&[path("/h", "Prefix", "a", 80)])]),
         ingress("missing", &at("2024-01-05T00:00:00Z", &[("auth-tls-secret", "default/nope")]), &[rule("missing.example.com", &[path("/", "Prefix", "a", 80)])]),
+        // An older Ingress of that host, without client certificates of its own.
+        ingress("neighbour", &created("2024-01-04T12:00:00Z"), &[rule("missing.example.com", &[path("/other", "Prefix", "b", 8080)])]),
         ingress("open", "", &[rule("open.example.com", &[path("/", "Prefix", "a", 80)])]),
         // `off`: nothing asked (no chain of its own), but the upstream gets ssl-client-verify: NONE.
         ingress("off", &at("2024-01-07T00:00:00Z", &[("auth-tls-secret", "default/client-ca"), ("auth-tls-verify-client", "off")]), &[rule("off.example.com", &[path("/", "Prefix", "a", 80)])]),
@@ -1933,6 +1967,11 @@ fn client_certificates_are_asked_for_by_host_as_ingress_nginx_servers() {
         .collect();
     assert_eq!(validation, [("alt.example.com", 1, true, true), ("mtls.example.com", 1, true, true)]);
     assert_eq!(route_at(&translation, "missing.example.com", "/").action, RouteAction::respond(403, denied_body(403)));
+    // ingress-nginx's AuthTLSError closes the whole server: the neighbour's paths too.
+    let closed = host_of(&translation, "missing.example.com");
+    assert_eq!(route_at(&translation, "missing.example.com", "/other").action, RouteAction::respond(403, denied_body(403)));
+    assert_eq!(closed.fallback, Some(RouteAction::respond(403, denied_body(403))));
+    assert!(closed.routes.iter().all(|r| r.https_redirect.is_none()));
     assert!(translation.model.route_table.hosts.iter().filter(|h| h.host.is_empty()).all(|h| h.routes.is_empty()), "host-less paths skipped");
 
     // Another Ingress of the host cannot pass its TLS through, around the check.
