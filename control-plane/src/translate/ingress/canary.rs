@@ -125,15 +125,12 @@ fn reader_checked(reader: &mut Reader<'_>, name: &str, check: fn(&str, &str) -> 
 /// ingress-nginx validates `canary-by-header-value` with its spaces removed and then uses the
 /// value as written: `Do Canary` is a value.
 fn check_basic_chars_but_spaces(what: &str, value: &str) -> Result<(), String> {
-    check_basic_chars(what, &value.replace(' ', ""))
+    check_basic_chars(what, &super::validators::spaceless(value))
 }
 
-/// ingress-nginx's `IsValidRegex`: letters, digits, `/-._~:` and `^$[](){}*+?|&=\`.
+/// ingress-nginx's `IsValidRegex` (see `validators::regex_chars`).
 fn check_regex_chars(what: &str, pattern: &str) -> Result<(), String> {
-    match pattern.chars().find(|c| !(c.is_ascii_alphanumeric() || "/-._~:^$[](){}*+?|&=\\".contains(*c))) {
-        Some(c) => Err(format!("{what} {pattern:?} has {c:?}, which ingress-nginx's validation refuses (letters, digits and /-._~:^$[](){{}}*+?|&=\\ only)")),
-        None => Ok(()),
-    }
+    super::validators::regex_chars(pattern).map_err(|reason| format!("{what}: {reason}"))
 }
 
 /// `canary-by-header-value`, else `-pattern`, else always/never.

@@ -192,7 +192,7 @@ impl Upstream {
         };
         // ingress-nginx reads (and denies on) the Secret whatever the protocol.
         let ssl = match &self.ssl {
-            Some(ssl) => proxy_ssl_tls(ssl, state, namespace)?,
+            Some(ssl) => Some(proxy_ssl_tls(ssl, state, namespace)?),
             None => None,
         };
         if tls {
@@ -330,7 +330,7 @@ fn proxy_ssl_tls(
     ssl: &ProxySsl,
     state: &ClusterState,
     namespace: &str,
-) -> Result<Option<(UpstreamTls, Option<ClientCertificate>)>, String> {
+) -> Result<(UpstreamTls, Option<ClientCertificate>), String> {
     let reference = format!("{NGINX_PREFIX}proxy-ssl-secret");
     // ingress-nginx's `ParseNameNS` (exactly one `/`), then the namespace must be the Ingress's.
     let key = match ssl.secret.split_once('/') {
@@ -374,7 +374,7 @@ fn proxy_ssl_tls(
         alpn: Vec::new(),
         versions: ssl.protocols,
     };
-    Ok(Some((upstream_tls, client)))
+    Ok((upstream_tls, client))
 }
 
 #[cfg(test)]

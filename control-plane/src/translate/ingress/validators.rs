@@ -21,7 +21,7 @@ fn basic_char(c: char) -> bool {
 type Check = fn(&str) -> Result<(), String>;
 
 /// `ValidateRegex(re, true)`: spaces are removed before matching.
-fn spaceless(value: &str) -> String {
+pub(super) fn spaceless(value: &str) -> String {
     value.replace(' ', "")
 }
 
@@ -58,6 +58,11 @@ fn auth_type(value: &str) -> Result<(), String> {
 
 fn auth_secret_type(value: &str) -> Result<(), String> {
     one_of(value, &["auth-file", "auth-map"])
+}
+
+/// `IsValidRegex`: letters, digits, `-._~/:` and `^$[](){}*+?|&=\`, no spaces.
+pub(super) fn regex_chars(value: &str) -> Result<(), String> {
+    chars(value, |c| basic_char(c) || "^$[](){}*+?|&=\\".contains(c), "a regex (letters, digits and -._~/:^$[](){}*+?|&=\\ only)")
 }
 
 /// `CharsWithSpace`, spaces kept.
