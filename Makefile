@@ -54,7 +54,8 @@ run: build envoy
 
 # docker-compose for real (docs/docker-compose.md): the images built from this checkout with no
 # registry (envoy/local-images.sh), envoy/docker-compose.yml started with podman-compose and checked
-# from the host (tests/tests/compose.rs), then removed. CONTAINER=docker COMPOSE='docker compose'
+# from the host (tests/tests/compose.rs), then removed. `--workspace`, as `make test` builds it: with
+# `-p` Cargo unifies the dependencies' features over that package alone and rebuilds them (minutes). CONTAINER=docker COMPOSE='docker compose'
 # uses a Docker engine instead.
 CONTAINER ?= podman
 COMPOSE   ?= $(VENV)/bin/podman-compose
@@ -72,7 +73,7 @@ compose-test: build envoy compose-tools
 		echo "compose-test: $(CONTAINER) could not build the images here (see above and docs/docker-compose.md)" >&2; exit 1; }
 	@$(CONTAINER) run --rm --network none wasm-ingress/echo-backend:0.1.0 --help >/dev/null 2>&1 || { \
 		echo "compose-test: $(CONTAINER) cannot run containers on this machine (see docs/docker-compose.md)" >&2; exit 1; }
-	WASM_INGRESS_COMPOSE="$(COMPOSE)" timeout 900 cargo test -p wasm-ingress-tests --test compose -- --ignored --nocapture
+	WASM_INGRESS_COMPOSE="$(COMPOSE)" timeout 900 cargo test --workspace --test compose -- --ignored --nocapture
 
 # Benchmarks (issue #4; bench/): A wasm-ingress, B Envoy native, C nginx, D the wasm floor filter.
 # `bench` updates the generated block of BENCHMARKS.md; `bench-quick` (CI) only writes target/bench/quick.
@@ -93,7 +94,7 @@ bench-quick: build envoy
 # RUSTC_BOOTSTRAP=1 lets it take the -Z flags cargo-fuzz passes. `fuzz-smoke` (CI) runs every target
 # for FUZZ_SECONDS on its committed corpus; `fuzz` runs them for FUZZ_LONG_SECONDS each.
 FUZZ_TARGETS      := route_table request annotations manifests tls_secret
-FUZZ_SECONDS      ?= 60
+FUZZ_SECONDS      ?= 30
 FUZZ_LONG_SECONDS ?= 1800
 FUZZ_RUN = cd fuzz && for target in $(FUZZ_TARGETS); do \
 		RUSTC_BOOTSTRAP=1 cargo fuzz run -O $$target corpus/$$target -- -max_total_time=$(1) -rss_limit_mb=4096 \

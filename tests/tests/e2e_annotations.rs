@@ -169,6 +169,19 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
     // Ingress's annotations, redirects the other paths to HTTPS too (then 404 there).
     let (partial_cert, partial_key) = ca.server_cert(&["partial.test"]).unwrap();
     objects.push(manifests::tls_secret("default", "partial-tls", &partial_cert, &partial_key));
+    // Hosts whose every answer is the proxy's own: a redirect, a refused address, an auth service
+    // that cannot be reached.
+    let answering = ["moved.test", "closed.test", "locked.test"];
+    let (answers_cert, answers_key) = ca.server_cert(&answering).unwrap();
+    objects.push(manifests::tls_secret("default", "answers-tls", &answers_cert, &answers_key));
+    for (name, annotation, value) in [
+        ("moved", "permanent-redirect", "https://elsewhere.example.com"),
+        ("closed", "whitelist-source-range", "10.0.0.0/8"),
+        ("locked", "auth-url", "http://127.0.0.1:1/auth"),
+    ] {
+        let host = format!("{name}.test");
+        objects.push(with_tls(annotated(name, &[(annotation, value)], &host, &["/"]), &host, "answers-tls"));
+    }
     objects.extend([
         with_tls(annotated("partial", &[], "partial.test", &["/app"]), "partial.test", "partial-tls"),
         with_tls(annotated("tls", &[], "redirect.test", &["/", "/.well-known/acme-challenge"]), "redirect.test", "redirect-tls"),
@@ -273,8 +286,17 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
     assert_eq!((status, echo.map(|e| e.backend)), (200, Some("app".to_string())));
     assert_eq!(hsts, vec!["max-age=31536000; includeSubDomains".to_string()]);
     // The alias over HTTPS, with the certificate its TLS entry names.
-    let (status, _, echo) = get_tls(&gateway, "partial.test", &ca.cert_pem, "/elsewhere");
+    let hsts = vec!["max-age=31536000; includeSubDomains".to_string()];
+    let (status, partial_hsts, echo) = get_tls(&gateway, "partial.test", &ca.cert_pem, "/elsewhere");
     assert_eq!((status, echo.is_none()), (404, true), "over HTTPS the unmatched path is the host's 404");
+    // HSTS on the proxy's own answers over HTTPS too: ingress-nginx sets it in every location's
+    // header filter, which every answer passes, errors and redirects included.
+    assert_eq!(partial_hsts, hsts, "the 404");
+    for (host, status) in [("moved.test", 301), ("closed.test", 403), ("locked.test", 500)] {
+        let (got, answer_hsts, echo) = get_tls(&gateway, host, &ca.cert_pem, "/x");
+        assert_eq!((got, echo.is_none()), (status, true), "{host}");
+        assert_eq!(answer_hsts, hsts, "{host}: the {status} over HTTPS");
+    }
     let (status, _, echo) = get_tls(&gateway, "alias.test", &ca.cert_pem, "/x");
     let echo = echo.unwrap();
     assert_eq!((status, echo.backend.as_str()), (200, "app"));
