@@ -100,6 +100,11 @@ impl HeaderValue {
         HeaderValue(vec![ValuePart::Text(value.to_string())])
     }
 
+    /// Whether the value is empty whatever the request (only empty text, or nothing).
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|part| matches!(part, ValuePart::Text(text) if text.is_empty()))
+    }
+
     /// The value of a request header (nginx `$http_NAME`).
     pub fn request_header(name: &str) -> HeaderValue {
         HeaderValue(vec![ValuePart::RequestHeader(name.to_string())])

@@ -16,7 +16,9 @@
 //!
 //! Plain HTTP never carries a certificate. nginx serves it without asking; here only redirects
 //! (ssl-redirect sends the client to HTTPS) and ACME HTTP-01 challenges pass, the rest is refused
-//! 403 (a host that asks for client certificates is never served without one by mistake).
+//! 403 (a host that asks for client certificates is never served without one by mistake). With
+//! `auth-tls-match-cn`, as nginx, every plain-HTTP request is 403 `client certificate
+//! unauthorized` first: its `server` matches the (empty) subject before any redirect.
 
 use regex::Regex;
 
@@ -78,11 +80,14 @@ pub fn check<'t>(
     redirected: bool,
     path: &[u8],
 ) -> Verdict<'t> {
+    // nginx checks `auth-tls-match-cn` in the `server`, before any location's redirect: with no
+    // certificate to read (`off`, plain HTTP) the subject is empty.
+    let without_certificate = rule.off || !connection.tls;
+    if without_certificate && subject_pattern.is_some_and(|pattern| !pattern.is_match("")) {
+        return Verdict::Respond(403, UNAUTHORIZED_BODY);
+    }
     if rule.off {
-        return match subject_pattern {
-            Some(pattern) if !pattern.is_match("") => Verdict::Respond(403, UNAUTHORIZED_BODY),
-            _ => Verdict::Pass("NONE"),
-        };
+        return Verdict::Pass("NONE");
     }
     if !connection.tls {
         return if redirected || path.starts_with(ACME_CHALLENGE) {
@@ -192,6 +197,11 @@ mod tests {
         assert_eq!(check(&on, Some(&bob), tls(host, true), host, false, b"/"), Verdict::Respond(403, UNAUTHORIZED_BODY));
         assert_eq!(check(&optional, Some(&bob), tls(host, false), host, false, b"/"), Verdict::Respond(403, UNAUTHORIZED_BODY));
         assert_eq!(check(&on, Some(&bob), tls(host, false), host, false, b"/"), Verdict::Respond(400, NO_CERTIFICATE_BODY));
+        // Over plain HTTP match-cn sees an empty subject before the redirect to HTTPS or an ACME
+        // challenge (nginx's `server`-level `if`), unless its pattern matches that.
+        assert_eq!(check(&on, Some(&bob), plain, host, true, b"/"), Verdict::Respond(403, UNAUTHORIZED_BODY));
+        assert_eq!(check(&on, Some(&bob), plain, host, false, b"/.well-known/acme-challenge/t"), Verdict::Respond(403, UNAUTHORIZED_BODY));
+        assert_eq!(check(&on, Some(&Regex::new("^$|CN=bob").unwrap()), plain, host, true, b"/"), Verdict::Pass("NONE"));
         // `off`: nothing asked, over HTTP or HTTPS, SNI or not; match-cn sees an empty subject.
         let off = ClientCertificate { off: true, ..rule(false, false, None) };
         for connection in [plain, tls(b"other.example.com", false), tls(b"", true)] {

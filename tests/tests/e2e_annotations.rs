@@ -632,8 +632,8 @@ more_set_headers "X-Served-By: $ingress_name";
     assert_eq!(sent("l5d-dst-override"), Some("app.default.svc.cluster.local:80"));
     assert_eq!(echo.host, "app.default.svc.cluster.local", "upstream-vhost with the location's variables");
     assert_eq!((sent("x-real-ip"), sent("x-client-tenant")), (Some("127.0.0.1"), Some("t-1")));
-    let echo = get(gateway.http, "linkerd.test", "/", "").echo().unwrap();
-    assert_eq!(echo.headers.get("x-client-tenant"), None);
+    let echo = get(gateway.http, "linkerd.test", "/", "\r\nX-Client-Tenant: forged").echo().unwrap();
+    assert_eq!(echo.headers.get("x-client-tenant"), None, "not the client's own either: proxy_set_header replaces it");
 
     // A snippet with any other statement is not applied at all; the Ingress is still served.
     let response = get(gateway.http, "unsupported.test", "/", "");
@@ -719,8 +719,8 @@ fn add_headers_and_proxy_set_headers_configmaps_reach_every_ingress() {
     objects.extend([
         annotated("plain", &[], "custom-header.test", &["/"]),
         annotated("moved", &[("permanent-redirect", "https://elsewhere.test/")], "moved.test", &["/"]),
-        config_map("add-headers-configmap", &[("X-First", "Prepare for trouble!"), ("X-Second", "And make it double!")]),
-        config_map("proxy-headers", &[("X-Using-Nginx-Controller", "true"), ("X-Upstream", "$service_name:$service_port")]),
+        config_map("add-headers-configmap", &[("X-First", "Prepare for trouble!"), ("X-Second", "And make it double!"), ("X-Powered-By", "")]),
+        config_map("proxy-headers", &[("X-Using-Nginx-Controller", "true"), ("X-Upstream", "$service_name:$service_port"), ("X-Remote-User", "")]),
     ]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let serve_args = ["--add-headers", "default/add-headers-configmap", "--proxy-set-headers", "default/proxy-headers"].map(String::from).to_vec();
@@ -732,6 +732,11 @@ fn add_headers_and_proxy_set_headers_configmaps_reach_every_ingress() {
     let echo = plain.echo().unwrap();
     assert_eq!(echo.headers.get("x-using-nginx-controller").map(String::as_str), Some("true"));
     assert_eq!(echo.headers.get("x-upstream").map(String::as_str), Some("app:80"), "location variables filled in");
+    // An empty value removes the header, as nginx's `proxy_set_header X ""` and headers-more's
+    // `more_set_headers "X: "`: a client cannot forge it upstream, a backend cannot send it.
+    let forged = get(gateway.http, "custom-header.test", "/", "\r\nX-Remote-User: admin\r\nX-Echo-Response-Header: X-Powered-By: PHP");
+    assert_eq!((forged.status, forged.header("x-powered-by")), (200, None));
+    assert_eq!(forged.echo().unwrap().headers.get("x-remote-user"), None);
     let error = get(gateway.http, "custom-header.test", "/", "\r\nX-Echo-Status: 500");
     assert_eq!((error.status, error.header("x-first")), (500, Some("Prepare for trouble!")), "on every status");
     let moved = get(gateway.http, "moved.test", "/", "");

@@ -150,6 +150,15 @@ fn client_certificates_behave_like_ingress_nginx() {
     assert_eq!(get(&with_alice, &url("cn.test"), &[]).unwrap().0, 200);
     let with_bob = client(&server_ca.cert_pem, Some(&client_ca.client_cert("bob").unwrap()));
     assert_eq!(get(&with_bob, &url("cn.test"), &[]).unwrap().0, 403);
+    // Over plain HTTP its 403 comes before the redirect to HTTPS, as nginx checks it in the
+    // host's `server` (an empty subject there); a host without it is redirected.
+    let mut plain = reqwest::Client::builder().timeout(Duration::from_secs(10)).redirect(reqwest::redirect::Policy::none());
+    for host in ["cn.test", "mtls.test"] {
+        plain = plain.resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)));
+    }
+    let plain = plain.build().unwrap();
+    assert_eq!(get(&plain, &gateway.http_url("cn.test", "/x"), &[]).unwrap().0, 403);
+    assert_eq!(get(&plain, &gateway.http_url("mtls.test", "/x"), &[]).unwrap().0, 308);
     // ca.crl: a revoked certificate ends the handshake; others of the CA are served.
     let revoked = client(&server_ca.cert_pem, Some(&client_ca.client_cert_with_serial("eve", Some(666)).unwrap()));
     assert!(get(&revoked, &url("revoking.test"), &[]).is_err(), "a revoked certificate must not be served");

@@ -302,11 +302,19 @@ pub fn policy_route(key: &str, policy: &RoutePolicy, (tls, stream_idle): (bool, 
             .map(|(name, value)| header(name, &value.envoy_format()))
             .chain(client_certificate_headers(policy))
             .collect(),
+        // nginx's `proxy_set_header` replaces the client's header, and sends none when its value
+        // comes out empty: Envoy removes before it adds, and adds no empty value.
+        request_headers_to_remove: policy.request_headers.keys().filter(|name| removable(name)).cloned().collect(),
         response_headers_to_add: response_headers(policy),
         response_headers_to_remove: policy.response_headers_remove.clone(),
         typed_per_filter_config: per_filter_configs(policy, buffer, tls),
         ..Default::default()
     }
+}
+
+/// Whether Envoy lets a route remove request header `name` (never `Host` nor a pseudo-header).
+fn removable(name: &str) -> bool {
+    !name.starts_with(':') && !name.eq_ignore_ascii_case("host")
 }
 
 /// nginx's `ssl-client-subject-dn` / `-issuer-dn` (RFC 2253, as `$ssl_client_s_dn`) and, with

@@ -163,12 +163,18 @@ impl NginxAnnotations {
         for (name, value) in &self.global_headers.response {
             response_headers_set.entry(name.clone()).or_insert_with(|| value.resolve(location));
         }
+        // An empty value set (`--add-headers`' `Name: ""`) is headers-more's removal.
+        let mut response_headers_remove = headers.response_remove.clone();
+        response_headers_remove.extend(response_headers_set.iter().filter(|(_, value)| value.is_empty()).map(|(name, _)| name.clone()));
+        response_headers_remove.sort();
+        response_headers_remove.dedup();
+        response_headers_set.retain(|_, value| !value.is_empty());
         RoutePolicy {
             allow_sources: if listed { self.allow_sources.clone() } else { Vec::new() },
             deny_sources: if listed { self.deny_sources.clone() } else { Vec::new() },
             response_headers_set,
             response_headers_add: headers.response_add.iter().map(|(name, value)| (name.clone(), value.resolve(location))).collect(),
-            response_headers_remove: headers.response_remove.clone(),
+            response_headers_remove,
             ..policy
         }
     }
@@ -253,7 +259,7 @@ impl NginxAnnotations {
             headers.insert(name.to_ascii_lowercase(), Some(value.clone()));
         }
         headers.retain(|name, _| !ANSWER_OWN_HEADERS.contains(&name.as_str()));
-        headers.into_iter().filter_map(|(name, value)| Some(AnswerHeader { name, value: value? })).collect()
+        headers.into_iter().filter_map(|(name, value)| Some(AnswerHeader { name, value: value.filter(|v| !v.is_empty())? })).collect()
     }
 
     /// Serve every path closed with `status` because of `annotation` (a full key), keeping the

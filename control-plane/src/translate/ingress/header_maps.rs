@@ -192,7 +192,8 @@ pub fn default_answer_headers(global: &GlobalHeaders) -> Vec<wasm_ingress_filter
 /// The usable entries of the global header ConfigMap `key`, and one reason per entry left out.
 /// A missing ConfigMap sets nothing, as ingress-nginx only logs it; an entry it would write into
 /// nginx's configuration as is — a name that is not a header name, an empty value, a variable
-/// this controller cannot fill, `Host` upstream — is left out with a warning instead.
+/// this controller cannot fill, `Host` upstream — is left out with a warning instead. An empty
+/// value removes the header, as in nginx.
 pub fn global_headers<'c>(
     key: &ObjectKey,
     upstream: bool,
@@ -209,7 +210,9 @@ pub fn global_headers<'c>(
         let parsed = if !is_header_name(name) {
             Err("not a header name (letters, digits, - and _)".to_string())
         } else if value.trim().is_empty() {
-            Err("an empty value".to_string())
+            // nginx's `proxy_set_header Name ""` sends no such header, the client's included, and
+            // headers-more's `more_set_headers "Name: "` removes the upstream's.
+            Ok(Template::text(""))
         } else if upstream && lower == "host" {
             Err("the Host sent upstream is the request's (upstream-vhost sets another per Ingress)".to_string())
         } else if headers.len() >= MAX_GLOBAL_HEADERS {
