@@ -197,6 +197,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         ),
         "use-proxy-protocol" => listener_flag(value, "`serve --use-proxy-protocol` accepts the PROXY protocol on both listeners"),
         "disable-access-log" | "disable-http-access-log" => listener_flag(value, "`serve --disable-access-log` turns Envoy's access log off"),
+        "server-tokens" => listener_flag(value, "`serve --server-tokens` sends `Server: wasm-ingress` (no version) on every response"),
         "enable-underscores-in-headers" => {
             listener_flag(value, "`serve --headers-with-underscores allow` passes them on (dropped by default, as nginx)")
         }
@@ -233,6 +234,22 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         "log-format-escape-json" | "log-format-escape-none" => listener_flag(value, &format!("`serve --{key}`")),
         key if NAMED_LISTENER_SETTINGS.contains(&key) => named_listener_setting(key, &flag_value(key, value)),
         // ingress-nginx's own default asks for nothing to carry over, read here or not.
+        // Before the defaults: what differs here even at ingress-nginx's default value.
+        "enable-access-log-for-default-backend" if value.eq_ignore_ascii_case("true") => {
+            (Class::Same, "requests no Ingress serves are in Envoy's access log".into())
+        }
+        "enable-access-log-for-default-backend" => (
+            Class::Differs,
+            "requests no Ingress serves (the default server's 404s, /healthz) are in Envoy's access log here; ingress-nginx leaves them out unless this is \"true\"".into(),
+        ),
+        // Before the defaults: `serve`'s own differ from nginx's (Envoy's edge-proxy guidance).
+        "keep-alive" if value.trim_end_matches('s') == "0" => {
+            (Class::NotSupported, "0 turns keep-alive off in nginx; Envoy keeps client connections open up to `serve --connection-idle-timeout`".into())
+        }
+        "http2-max-concurrent-streams" | "keep-alive" | "client-header-timeout" => match listener_value(key, value) {
+            Some(flag) => (Class::Differs, format!("a setting of the listeners here: {flag} (serve's default: {})", listener_default(key))),
+            None => (Class::Differs, format!("{value:?} is not a value ingress-nginx accepts here")),
+        },
         key if super::nginx_defaults::is_default(key, value) => (Class::Same, "ingress-nginx's default value".into()),
         "enable-real-ip" => listener_flag(
             value,
@@ -241,10 +258,6 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
              use-forwarded-headers), where enable-real-ip takes the address alone: set it only behind a load balancer \
              that writes those headers itself, or a client's X-Forwarded-Proto: https skips ssl-redirect",
         ),
-        "http2-max-concurrent-streams" | "keep-alive" | "client-header-timeout" => match listener_value(key, value) {
-            Some(flag) => (Class::Differs, format!("a setting of the listeners here: {flag}")),
-            None => (Class::Differs, format!("{value:?} is not a value ingress-nginx accepts here")),
-        },
         "ssl-protocols" => (Class::Differs, "`serve --tls-min-version` (default 1.2, with 1.3: ingress-nginx's default)".into()),
         "ssl-ciphers" => (Class::Differs, "`serve --tls-ciphers` (TLS 1.2 suites; Envoy's own for TLS 1.3)".into()),
         // A global WAF in blocking mode restricts access; ModSecurity's default mode only logs.
@@ -336,7 +349,7 @@ fn listener_serve_flag(key: &str, value: &str, class: Class) -> Option<String> {
         return None;
     }
     match key {
-        "use-proxy-protocol" | "use-gzip" | "enable-brotli" | "log-format-escape-json" | "log-format-escape-none" => Some(format!("--{key}")),
+        "use-proxy-protocol" | "use-gzip" | "enable-brotli" | "log-format-escape-json" | "log-format-escape-none" | "server-tokens" => Some(format!("--{key}")),
         "disable-access-log" | "disable-http-access-log" => Some("--disable-access-log".into()),
         "enable-underscores-in-headers" => Some("--headers-with-underscores=allow".into()),
         "enable-opentelemetry" => Some("--enable-opentelemetry".into()),
@@ -346,6 +359,15 @@ fn listener_serve_flag(key: &str, value: &str, class: Class) -> Option<String> {
 }
 
 /// The `serve` flag of a listener setting with a value of its own (seconds, a count).
+/// `serve`'s default for a listener setting, as its flag would be written.
+fn listener_default(key: &str) -> &'static str {
+    match key {
+        "http2-max-concurrent-streams" => "100",
+        "keep-alive" => "3600s",
+        _ => "10s",
+    }
+}
+
 fn listener_value(key: &str, value: &str) -> Option<String> {
     let number: u64 = value.trim_end_matches('s').parse().ok()?;
     match key {
@@ -541,7 +563,14 @@ mod tests {
             ("worker-processes", "4", Class::Differs),
             // At ingress-nginx's default: nothing to carry over.
             ("proxy-connect-timeout", "5", Class::Same),
-            ("keep-alive", "75", Class::Same),
+            // Not the listener settings: serve's defaults are Envoy's edge-proxy guidance.
+            ("keep-alive", "75", Class::Differs),
+            ("keep-alive", "0", Class::NotSupported),
+            ("enable-access-log-for-default-backend", "false", Class::Differs),
+            ("enable-access-log-for-default-backend", "true", Class::Same),
+            ("server-tokens", "true", Class::Differs),
+            ("server-tokens", "false", Class::Same),
+            ("client-header-timeout", "60", Class::Differs),
             ("use-http2", "true", Class::Same),
             ("ssl-protocols", "TLSv1.2 TLSv1.3", Class::Same),
             ("keep-alive", "30", Class::Differs),
@@ -565,7 +594,7 @@ mod tests {
         );
         assert_eq!(
             flags(&[("keep-alive", "30"), ("client-header-timeout", "20s"), ("http2-max-concurrent-streams", "128")]),
-            ["--request-headers-timeout=20s", "--connection-idle-timeout=30s"]
+            ["--request-headers-timeout=20s", "--http2-max-concurrent-streams=128", "--connection-idle-timeout=30s"]
         );
         assert_eq!(flags(&[("no-tls-redirect-locations", "/check-no-tls")]), ["--no-tls-redirect-locations=/check-no-tls"]);
         assert_eq!(flags(&[("no-tls-redirect-locations", "/.well-known/acme-challenge")]), Vec::<String>::new(), "ingress-nginx's default");

@@ -11,7 +11,8 @@
 //! As ingress-nginx: `localhost` and loopback addresses written as the name are refused, and so
 //! is anything that is neither an IP address nor a DNS-1123 subdomain (`localhost.`, which
 //! ingress-nginx lets through, is refused too). A name that does not resolve leaves the Service
-//! without endpoints: its paths answer 503 (nginx: 502).
+//! without endpoints: its paths answer 503 (as ingress-nginx's balancer, which drops a backend
+//! without endpoints).
 //!
 //! [`merge`] is the pure core (state + lookups -> state with those slices, and diagnostics);
 //! [`spawn`] is the shell that runs the lookups.

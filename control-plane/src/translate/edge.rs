@@ -149,6 +149,12 @@ pub struct EdgeSettings {
     /// leave it with the `enable-access-log: "false"` annotation.
     #[arg(long)]
     pub disable_access_log: bool,
+    /// Every response carries `Server: wasm-ingress`, the backend's replaced (ingress-nginx's
+    /// ConfigMap `server-tokens: "true"`, which sends nginx's). Off: none, the backend's removed
+    /// too, as ingress-nginx's default. The Ingress conformance suite's default-backend feature
+    /// expects one.
+    #[arg(long)]
+    pub server_tokens: bool,
     /// The access log's line (ingress-nginx's `log-format-*`).
     #[command(flatten)]
     pub log_format: super::log_format::LogFormatSettings,
@@ -181,6 +187,7 @@ impl Default for EdgeSettings {
             trusted_proxy_hops: 0,
             use_proxy_protocol: false,
             disable_access_log: false,
+            server_tokens: false,
             log_format: Default::default(),
             compression: Default::default(),
             tracing: Default::default(),

@@ -41,7 +41,7 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
     http_connection_manager, http_filter, HttpConnectionManager, HttpFilter, Rds,
 };
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
-    common_tls_context, secret, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig, Secret, TlsCertificate as EnvoyTlsCertificate,
+    common_tls_context, downstream_tls_context, secret, CommonTlsContext, DownstreamTlsContext, SdsSecretConfig, Secret, TlsCertificate as EnvoyTlsCertificate,
 };
 use envoy_types::pb::envoy::extensions::wasm::v3::{plugin_config, EnvironmentVariables, FailurePolicy, PluginConfig, VmConfig};
 use envoy_types::pb::google::protobuf::{BoolValue, StringValue, UInt32Value};
@@ -263,6 +263,11 @@ fn https_listener(address: SocketAddr, certificates: &[String], model: &Model, e
             tls_params: Some(edge.tls_parameters()),
             ..Default::default()
         }),
+        // ingress-nginx's `ssl_session_tickets off` (a ticket key Envoy would make itself lives
+        // as long as the process: no forward secrecy for resumed sessions) and
+        // `ssl_session_timeout 10m` for the session cache, which both keep.
+        session_ticket_keys_type: Some(downstream_tls_context::SessionTicketKeysType::DisableStatelessSessionResumption(true)),
+        session_timeout: Some(envoy_types::pb::google::protobuf::Duration { seconds: 600, nanos: 0 }),
         ..Default::default()
     };
     // Passed-through hosts first, matched by the SNI the TLS inspector reads; everything else
@@ -302,6 +307,9 @@ fn https_listener(address: SocketAddr, certificates: &[String], model: &Model, e
 
 const TLS_INSPECTOR_FILTER: &str = "envoy.filters.listener.tls_inspector";
 
+/// The `Server` header with `--server-tokens`: the product, no version.
+const SERVER_NAME: &str = "wasm-ingress";
+
 /// What a host's own SNI chain changes from the listener's TLS settings: client certificates
 /// (`auth-tls-*`) and TLS 1.2 suites (`ssl-ciphers`, `ssl-prefer-server-ciphers`).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -317,7 +325,7 @@ fn own_chain_groups(model: &Model) -> Vec<(HostTls<'_>, Vec<&str>)> {
     let hosts: BTreeSet<&String> =
         model.client_validation.keys().chain(model.cipher_suites.keys()).chain(&model.prefer_client_ciphers).collect();
     let mut groups: BTreeMap<HostTls<'_>, Vec<&str>> = BTreeMap::new();
-    for host in hosts.into_iter().filter(|host| !model.passthrough.contains_key(*host)) {
+    for host in hosts.iter().copied().filter(|host| !model.passthrough.contains_key(*host)) {
         let settings = HostTls {
             validation: model.client_validation.get(host),
             suites: model.cipher_suites.get(host),
@@ -325,9 +333,30 @@ fn own_chain_groups(model: &Model) -> Vec<(HostTls<'_>, Vec<&str>)> {
         };
         groups.entry(settings).or_default().push(host);
     }
+    let shielded = shielded_from_wildcards(model, &hosts);
+    if !shielded.is_empty() {
+        groups.entry(HostTls { validation: None, suites: None, prefer_client: false }).or_default().extend(shielded);
+    }
     let mut groups: Vec<(HostTls<'_>, Vec<&str>)> = groups.into_iter().collect();
     groups.sort_by(|a, b| a.1.first().cmp(&b.1.first()));
     groups
+}
+
+/// The hosts without settings of their own whose SNI a wildcard's own chain would take (Envoy
+/// matches `*.foo.com` at any depth when a name has no chain of its own): each gets the listener's
+/// settings on an SNI chain, as nginx picks a name's own `server` before a wildcard's.
+fn shielded_from_wildcards<'m>(model: &'m Model, own: &BTreeSet<&String>) -> Vec<&'m str> {
+    let suffixes: Vec<&str> = own.iter().filter_map(|host| host.strip_prefix('*')).collect();
+    if suffixes.is_empty() {
+        return Vec::new();
+    }
+    let own: BTreeSet<&str> = own.iter().map(|host| host.as_str()).collect();
+    let names: BTreeSet<&str> = model.route_table.hosts.iter().map(|h| h.host.as_str()).collect();
+    names
+        .into_iter()
+        .filter(|name| !name.is_empty() && !name.starts_with('*') && !own.contains(name) && !model.passthrough.contains_key(*name))
+        .filter(|name| suffixes.iter().any(|suffix| name.ends_with(suffix)))
+        .collect()
 }
 
 /// TLS whose SNI is one of `hosts`, terminated with the listener's certificates. `auth-tls-*`:
@@ -352,7 +381,11 @@ fn host_chain(hosts: &[&str], settings: HostTls<'_>, base: &DownstreamTlsContext
         tls_context.require_client_certificate = Some(BoolValue { value: false });
     }
     tls_context.prefer_client_ciphers = settings.prefer_client;
-    let kind = if settings.validation.is_some() { "client-certificate" } else { "ciphers" };
+    let kind = match settings {
+        HostTls { validation: Some(_), .. } => "client-certificate",
+        HostTls { suites: None, prefer_client: false, .. } => "listener-settings",
+        _ => "ciphers",
+    };
     FilterChain {
         name: format!("{kind}:{}", hosts.first().copied().unwrap_or_default()),
         filter_chain_match: Some(sni_match(hosts)),
@@ -496,8 +529,15 @@ pub fn http_connection_manager(stat_prefix: &str, route_config: &str, edge: &Edg
         http_protocol_options: Some(edge.http1_protocol_options()),
         http2_protocol_options: Some(edge.http2_protocol_options()),
         // ingress-nginx sends no Server header (`server_tokens off`, `more_clear_headers Server`):
-        // Envoy adds none either, and the route configuration removes the backend's.
-        server_header_transformation: http_connection_manager::ServerHeaderTransformation::PassThrough as i32,
+        // Envoy adds none either, and the route configuration removes the backend's. With
+        // `--server-tokens` Envoy writes its own over whatever is left, as nginx's replaces the
+        // backend's.
+        server_header_transformation: if edge.server_tokens {
+            http_connection_manager::ServerHeaderTransformation::Overwrite as i32
+        } else {
+            http_connection_manager::ServerHeaderTransformation::PassThrough as i32
+        },
+        server_name: if edge.server_tokens { SERVER_NAME.to_string() } else { String::new() },
         upgrade_configs: vec![http_connection_manager::UpgradeConfig {
             upgrade_type: "websocket".to_string(),
             // An upgraded stream's body never ends: the buffer filter would hold it forever.
@@ -879,6 +919,13 @@ mod tests {
         assert_eq!(hcm.access_log[0].name, STDOUT_ACCESS_LOG);
         assert_eq!(hcm.access_log[0].filter, Some(log_policy::log_filter()), "enable-access-log: \"false\" routes are left out");
         let silent = http_connection_manager("http", HTTP_ROUTE_CONFIG, &EdgeSettings { disable_access_log: true, ..EdgeSettings::default() });
+        // `--server-tokens`: Envoy's own Server header over any other; none by default.
+        let tokens = http_connection_manager("http", HTTP_ROUTE_CONFIG, &EdgeSettings { server_tokens: true, ..EdgeSettings::default() });
+        let transformation = http_connection_manager::ServerHeaderTransformation::Overwrite as i32;
+        assert_eq!((tokens.server_header_transformation, tokens.server_name.as_str()), (transformation, SERVER_NAME));
+        let quiet = http_connection_manager("http", HTTP_ROUTE_CONFIG, &EdgeSettings::default());
+        let pass_through = http_connection_manager::ServerHeaderTransformation::PassThrough as i32;
+        assert_eq!((quiet.server_header_transformation, quiet.server_name.as_str()), (pass_through, ""));
         assert!(silent.access_log.is_empty(), "serve --disable-access-log: no access log at all");
         let Some(access_log::ConfigType::TypedConfig(any)) = &hcm.access_log[0].config_type else { panic!() };
         let log: StdoutAccessLog = unpack(any);
@@ -1049,6 +1096,33 @@ mod tests {
         assert_eq!(chains, [(vec!["argocd.example.com".to_string()], TCP_PROXY_FILTER.to_string())]);
     }
 
+    /// Envoy gives a name without a chain of its own to the chain of a wildcard above it (at any
+    /// depth); nginx gives it its own `server`. So a wildcard host's client certificates or
+    /// suites must not reach the other hosts below it: those get the listener's settings.
+    #[test]
+    fn hosts_below_a_wildcard_with_its_own_tls_settings_keep_the_listeners() {
+        let mut model = model();
+        let validation = ClientValidation { secret: "shop/ca".into(), ca_pem: "CA PEM".into(), crl_pem: None, max_depth: 1, verify: true };
+        model.client_validation.insert("*.example.com".into(), validation);
+        let host = |name: &str| wasm_ingress_filter::table::VirtualHost { host: name.into(), ..model.route_table.hosts[0].clone() };
+        model.route_table.hosts.extend([host("*.example.com"), host("other.test"), host("a.b.example.com")]);
+        let resources = build(&model, &settings());
+        let https = listener(&resources, HTTPS_LISTENER_NAME).unwrap();
+        let chains: Vec<(String, Vec<String>)> = https
+            .filter_chains
+            .iter()
+            .map(|c| (c.name.clone(), c.filter_chain_match.as_ref().map(|m| m.server_names.clone()).unwrap_or_default()))
+            .collect();
+        let expected = [
+            ("client-certificate:*.example.com", vec!["*.example.com"]),
+            ("listener-settings:a.b.example.com", vec!["a.b.example.com", "web.example.com"]),
+            ("", vec![]),
+        ];
+        let expected: Vec<(String, Vec<String>)> =
+            expected.iter().map(|(name, hosts)| (name.to_string(), hosts.iter().map(|h| h.to_string()).collect())).collect();
+        assert_eq!(chains, expected);
+    }
+
     #[test]
     fn hosts_asking_for_client_certificates_get_an_sni_chain_validating_with_their_ca() {
         let mut model = model();
@@ -1066,6 +1140,11 @@ mod tests {
         };
         let (mtls, plain) = (tls_of(&https.filter_chains[0]), tls_of(&https.filter_chains[1]));
         assert_eq!(mtls.require_client_certificate, Some(BoolValue { value: false }), "the filter answers 400, not the handshake");
+        // ingress-nginx's TLS session defaults on every chain: no tickets, a 10-minute cache.
+        for context in [&mtls, &plain] {
+            let no_tickets = Some(downstream_tls_context::SessionTicketKeysType::DisableStatelessSessionResumption(true));
+            assert_eq!((&context.session_ticket_keys_type, context.session_timeout.map(|t| t.seconds)), (&no_tickets, Some(600)));
+        }
         let common = mtls.common_tls_context.unwrap();
         let Some(common_tls_context::ValidationContextType::ValidationContextSdsSecretConfig(sds)) = &common.validation_context_type else { panic!() };
         assert_eq!(sds.name, validation.secret_name());

@@ -569,9 +569,14 @@ fn response_rewrite(nginx: &NginxAnnotations) -> Option<wasm_ingress_filter::tab
 /// upstream; ingress-nginx's e2e `redirect.go` has none), but not instead of a fail-closed
 /// denial; a backend gets the policy and the upstream Host.
 fn shape(action: RouteAction, nginx: &NginxAnnotations, route_policies: &RoutePolicies) -> RouteAction {
-    match (&nginx.denied, &nginx.behaviour.redirect, action) {
-        (None, Some(redirect), _) => RouteAction::Redirect(redirect.clone()),
-        (_, _, action) => for_backend(action, nginx, route_policies),
+    redirected(nginx).unwrap_or_else(|| for_backend(action, nginx, route_policies))
+}
+
+/// The `permanent-`/`temporal-redirect` answer of the Ingress's locations, unless it fails closed.
+fn redirected(nginx: &NginxAnnotations) -> Option<RouteAction> {
+    match (&nginx.denied, &nginx.behaviour.redirect) {
+        (None, Some(redirect)) => Some(RouteAction::Redirect(redirect.clone())),
+        _ => None,
     }
 }
 

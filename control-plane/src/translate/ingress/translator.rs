@@ -497,11 +497,14 @@ impl<'s> Translator<'s> {
     /// The Ingress's default backend as the fallback of `host` (the oldest Ingress's wins).
     fn host_fallback(&mut self, scope: &IngressScope<'s>, host: &str) {
         let Some(action) = &scope.own_default else { return };
+        // ingress-nginx gives the host's `/` location the Ingress's annotations, its redirect
+        // too (not the catch-all server's, host-less rules', which keeps none).
+        let action = super::redirected(&scope.nginx).filter(|_| !host.is_empty()).unwrap_or_else(|| action.clone());
         let key = scope.key;
         let build = self.hosts.entry(host.to_string()).or_default();
         match &build.fallback {
             None => {
-                build.fallback = Some((action.clone(), key.clone(), key.origin("spec.defaultBackend")));
+                build.fallback = Some((action, key.clone(), key.origin("spec.defaultBackend")));
                 self.served.insert(key.clone());
             }
             Some((_, winner, _)) if winner != key => {
@@ -579,12 +582,20 @@ impl<'s> Translator<'s> {
     }
 
     /// `ssl-passthrough` on a `/` path: the host's TLS goes to the backend's endpoints undecrypted
-    /// (the oldest Ingress wins), unless the host asks for client certificates.
+    /// (the oldest Ingress wins), unless the host asks for client certificates or is a wildcard.
     fn pass_through(&mut self, scope: &IngressScope<'s>, host_scope: &HostScope, field: &str, backend: &IngressBackend) {
         let (key, host) = (scope.key, &host_scope.host);
         if let Some(checked_by) = &host_scope.checked_by {
             let message = format!("host {host:?} asks for client certificates (Ingress {checked_by}); not passed through, served with TLS terminated");
             self.diagnostics.push(scope.object.clone(), format!("metadata.annotations[{NGINX_PREFIX}ssl-passthrough]"), Severity::Error, message);
+            return;
+        }
+        // ingress-nginx's passthrough proxy compares the SNI with each host as a string, so it
+        // never passes a wildcard's names through; Envoy's SNI match would take every name below
+        // it, other Ingresses' TLS hosts included.
+        if host.starts_with("*.") {
+            let message = format!("host {host:?} is a wildcard: not passed through (ingress-nginx matches the SNI exactly), served with TLS terminated");
+            self.diagnostics.push(scope.object.clone(), format!("metadata.annotations[{NGINX_PREFIX}ssl-passthrough]"), Severity::Warning, message);
             return;
         }
         if self.passthrough_hosts.contains_key(host) {

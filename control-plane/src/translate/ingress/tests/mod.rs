@@ -1727,6 +1727,20 @@ fn backend_protocols_make_clusters_of_their_own_and_bad_proxy_ssl_secrets_deny()
     }
 }
 
+/// ingress-nginx's `/` location of a host has the oldest Ingress's annotations and its default
+/// backend: a `permanent-redirect` answers there too (its `return` comes before `proxy_pass`);
+/// not for host-less rules, whose catch-all server keeps no redirect.
+#[test]
+fn a_redirecting_ingress_redirects_where_its_default_backend_answers() {
+    let spec = |host: &str| format!("{{ingressClassName: wasm, defaultBackend: {{service: {{name: a, port: {{number: 80}}}}}}, rules: [{}]}}", rule(host, &[path("/x", "Prefix", "a", 80)]));
+    let moved = nginx(&[("permanent-redirect", "https://new.example.com/")]);
+    let translation = run(&[ingress_with_spec("moved", &moved, &spec("old.example.com")), ingress_with_spec("hostless", &moved, &spec(""))].concat());
+    let Some(RouteAction::Redirect(redirect)) = &host_of(&translation, "old.example.com").fallback else { panic!("{:?}", host_of(&translation, "old.example.com").fallback) };
+    let location = wasm_ingress_filter::table::Location::Url { url: "https://new.example.com/".into() };
+    assert_eq!((redirect.status, &redirect.location), (301, &location));
+    assert!(matches!(host_of(&translation, "").fallback, Some(RouteAction::Forward(_))), "host-less: the default backend");
+}
+
 #[test]
 fn source_ranges_become_the_route_policy_of_every_path_and_the_host_fallback() {
     let translation = run(&[
@@ -1983,6 +1997,13 @@ fn client_certificates_are_asked_for_by_host_as_ingress_nginx_servers() {
     let passed = translate(&state(&yaml), &options);
     assert!(passed.model.passthrough.is_empty(), "{:?}", passed.model.passthrough);
     assert!(diagnostic_lines(&passed).iter().any(|l| l.contains("asks for client certificates (Ingress default/first); not passed through")));
+    // A wildcard is never passed through (ingress-nginx matches the SNI exactly; Envoy's chain for
+    // `*.example.com` would take every name below it): served with TLS terminated.
+    let wild = ingress("wild", &at("2024-01-06T00:00:00Z", &[("ssl-passthrough", "true")]), &[rule("*.example.com", &[path("/", "Prefix", "b", 8080)])]);
+    let wild = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{wild}")), &options);
+    assert!(wild.model.passthrough.is_empty(), "{:?}", wild.model.passthrough);
+    assert!(matches!(route_at(&wild, "*.example.com", "/").action, RouteAction::Forward(_)));
+    assert!(diagnostic_lines(&wild).iter().any(|l| l.starts_with("warning: Ingress default/wild: metadata.annotations[nginx.ingress.kubernetes.io/ssl-passthrough]: host \"*.example.com\" is a wildcard")));
     let lines = diagnostic_lines(&translation);
     for expected in [
         "warning: Ingress default/third: metadata.annotations[nginx.ingress.kubernetes.io/auth-tls-secret]: host \"mtls.example.com\" already takes its client-certificate settings from the older Ingress default/first",
