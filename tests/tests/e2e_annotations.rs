@@ -710,7 +710,7 @@ fn custom_headers_come_from_a_configmap_like_ingress_nginx() {
 /// --add-headers`): every response carries the ConfigMap's headers, the filter's own answers
 /// (a redirect, the 404 of an unknown host) too; and ConfigMap `proxy-set-headers` (`--proxy-set-headers`): every request the
 /// backend gets carries its headers, nginx variables filled in per location. A change to the
-/// ConfigMap is served without touching any Ingress.
+/// ConfigMap is served without touching any Ingress. With `--server-tokens`, a `Server` header.
 #[test]
 fn add_headers_and_proxy_set_headers_configmaps_reach_every_ingress() {
     let app = backend("app", 78);
@@ -723,7 +723,7 @@ fn add_headers_and_proxy_set_headers_configmaps_reach_every_ingress() {
         config_map("proxy-headers", &[("X-Using-Nginx-Controller", "true"), ("X-Upstream", "$service_name:$service_port"), ("X-Remote-User", "")]),
     ]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
-    let serve_args = ["--add-headers", "default/add-headers-configmap", "--proxy-set-headers", "default/proxy-headers"].map(String::from).to_vec();
+    let serve_args = ["--add-headers", "default/add-headers-configmap", "--proxy-set-headers", "default/proxy-headers", "--server-tokens"].map(String::from).to_vec();
     let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..Default::default() }).unwrap();
 
     let plain = get(gateway.http, "custom-header.test", "/", "");
@@ -737,6 +737,11 @@ fn add_headers_and_proxy_set_headers_configmaps_reach_every_ingress() {
     let forged = get(gateway.http, "custom-header.test", "/", "\r\nX-Remote-User: admin\r\nX-Echo-Response-Header: X-Powered-By: PHP");
     assert_eq!((forged.status, forged.header("x-powered-by")), (200, None));
     assert_eq!(forged.echo().unwrap().headers.get("x-remote-user"), None);
+    // --server-tokens (ConfigMap `server-tokens: "true"`): the proxy's own Server header on every
+    // answer, the backend's replaced.
+    let backend_server = get(gateway.http, "custom-header.test", "/", "\r\nX-Echo-Response-Header: Server: echo/1.0");
+    assert_eq!(backend_server.header("server"), Some("wasm-ingress"));
+    assert_eq!(get(gateway.http, "nowhere.test", "/", "").header("server"), Some("wasm-ingress"));
     let error = get(gateway.http, "custom-header.test", "/", "\r\nX-Echo-Status: 500");
     assert_eq!((error.status, error.header("x-first")), (500, Some("Prepare for trouble!")), "on every status");
     let moved = get(gateway.http, "moved.test", "/", "");

@@ -258,7 +258,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
              use-forwarded-headers), where enable-real-ip takes the address alone: set it only behind a load balancer \
              that writes those headers itself, or a client's X-Forwarded-Proto: https skips ssl-redirect",
         ),
-        "ssl-protocols" => (Class::Differs, "`serve --tls-min-version` (default 1.2, with 1.3: ingress-nginx's default)".into()),
+        "ssl-protocols" => ssl_protocols(value),
         "ssl-ciphers" => (Class::Differs, "`serve --tls-ciphers` (TLS 1.2 suites; Envoy's own for TLS 1.3)".into()),
         // A global WAF in blocking mode restricts access; ModSecurity's default mode only logs.
         "modsecurity-snippet" if crate::translate::ingress::modsecurity_blocks(value).is_some() => access(value),
@@ -353,12 +353,39 @@ fn listener_serve_flag(key: &str, value: &str, class: Class) -> Option<String> {
         "disable-access-log" | "disable-http-access-log" => Some("--disable-access-log".into()),
         "enable-underscores-in-headers" => Some("--headers-with-underscores=allow".into()),
         "enable-opentelemetry" => Some("--enable-opentelemetry".into()),
+        "ssl-protocols" => tls_version_flag(value).map(String::from),
         key if NAMED_LISTENER_SETTINGS.contains(&key) => Some(serve_flag(key, &flag_value(key, value))),
         _ => listener_value(key, value),
     }
 }
 
-/// The `serve` flag of a listener setting with a value of its own (seconds, a count).
+/// ingress-nginx's `ssl-protocols` as `serve --tls-min-version` / `--tls-max-version` (1.2 and 1.3
+/// only: Envoy's listener here takes nothing older).
+fn ssl_protocols(value: &str) -> (Class, String) {
+    let listed: Vec<&str> = value.split_whitespace().collect();
+    if !listed.iter().any(|p| matches!(*p, "TLSv1.2" | "TLSv1.3")) {
+        return (Class::NotSupported, "TLS 1.2 and 1.3 only here (`serve --tls-min-version` / `--tls-max-version`)".into());
+    }
+    let detail = match tls_version_flag(value) {
+        Some(flag) => format!("a setting of the listeners here: {flag}"),
+        None => "TLS 1.2 and 1.3, as here by default".to_string(),
+    };
+    match listed.iter().any(|p| !matches!(*p, "TLSv1.2" | "TLSv1.3")) {
+        true => (Class::NotSupported, format!("{detail}; TLS 1.0 and 1.1 are not offered")),
+        false => (Class::Differs, detail),
+    }
+}
+
+/// The flag that narrows `serve`'s TLS 1.2–1.3 to what `ssl-protocols` lists, if it does.
+fn tls_version_flag(value: &str) -> Option<&'static str> {
+    let listed: Vec<&str> = value.split_whitespace().collect();
+    match (listed.contains(&"TLSv1.2"), listed.contains(&"TLSv1.3")) {
+        (true, false) => Some("--tls-max-version=1.2"),
+        (false, true) => Some("--tls-min-version=1.3"),
+        _ => None,
+    }
+}
+
 /// `serve`'s default for a listener setting, as its flag would be written.
 fn listener_default(key: &str) -> &'static str {
     match key {
@@ -368,6 +395,7 @@ fn listener_default(key: &str) -> &'static str {
     }
 }
 
+/// The `serve` flag of a listener setting with a value of its own (seconds, a count).
 fn listener_value(key: &str, value: &str) -> Option<String> {
     let number: u64 = value.trim_end_matches('s').parse().ok()?;
     match key {
@@ -573,6 +601,8 @@ mod tests {
             ("client-header-timeout", "60", Class::Differs),
             ("use-http2", "true", Class::Same),
             ("ssl-protocols", "TLSv1.2 TLSv1.3", Class::Same),
+            ("ssl-protocols", "TLSv1.2", Class::Differs),
+            ("ssl-protocols", "TLSv1 TLSv1.1 TLSv1.2", Class::NotSupported),
             ("keep-alive", "30", Class::Differs),
             ("enable-real-ip", "true", Class::Differs),
             ("use-geoip2", "true", Class::NotSupported),
@@ -597,6 +627,7 @@ mod tests {
             ["--request-headers-timeout=20s", "--http2-max-concurrent-streams=128", "--connection-idle-timeout=30s"]
         );
         assert_eq!(flags(&[("no-tls-redirect-locations", "/check-no-tls")]), ["--no-tls-redirect-locations=/check-no-tls"]);
+        assert_eq!(flags(&[("ssl-protocols", "TLSv1.2")]), ["--tls-max-version=1.2"]);
         assert_eq!(flags(&[("no-tls-redirect-locations", "/.well-known/acme-challenge")]), Vec::<String>::new(), "ingress-nginx's default");
         // The address lists and blocks, as `serve` takes them (empty entries dropped).
         assert_eq!(

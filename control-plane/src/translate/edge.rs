@@ -91,8 +91,8 @@ pub enum UnderscoreHeaders {
     Allow,
 }
 
-/// The lowest TLS version accepted downstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// A TLS version bound downstream (the lowest or highest accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum TlsMinVersion {
     #[value(name = "1.2")]
     V1_2,
@@ -133,6 +133,10 @@ pub struct EdgeSettings {
     /// Lowest TLS version on the HTTPS listener (ingress-nginx: TLSv1.2 TLSv1.3).
     #[arg(long, value_enum, default_value = "1.2")]
     pub tls_min_version: TlsMinVersion,
+    /// Highest TLS version on the HTTPS listener (ingress-nginx's `ssl-protocols: TLSv1.2` turns
+    /// TLS 1.3 off); below `--tls-min-version`, that one is used.
+    #[arg(long, value_enum, default_value = "1.3")]
+    pub tls_max_version: TlsMinVersion,
     /// TLS 1.2 cipher suites (comma-separated, OpenSSL names).
     #[arg(long, value_delimiter = ',', value_parser = parse_tls_cipher, default_values_t = DEFAULT_TLS_CIPHERS.iter().map(|c| c.to_string()))]
     pub tls_ciphers: Vec<String>,
@@ -183,6 +187,7 @@ impl Default for EdgeSettings {
             headers_with_underscores: UnderscoreHeaders::Drop,
             escaped_slashes: EscapedSlashes::Unescape,
             tls_min_version: TlsMinVersion::V1_2,
+            tls_max_version: TlsMinVersion::V1_3,
             tls_ciphers: DEFAULT_TLS_CIPHERS.iter().map(|c| c.to_string()).collect(),
             trusted_proxy_hops: 0,
             use_proxy_protocol: false,
@@ -282,13 +287,13 @@ impl EdgeSettings {
     }
 
     pub fn tls_parameters(&self) -> TlsParameters {
-        let minimum = match self.tls_min_version {
+        let protocol = |version: TlsMinVersion| match version {
             TlsMinVersion::V1_2 => TlsProtocol::TlSv12,
             TlsMinVersion::V1_3 => TlsProtocol::TlSv13,
         };
         TlsParameters {
-            tls_minimum_protocol_version: minimum as i32,
-            tls_maximum_protocol_version: TlsProtocol::TlSv13 as i32,
+            tls_minimum_protocol_version: protocol(self.tls_min_version) as i32,
+            tls_maximum_protocol_version: protocol(self.tls_max_version.max(self.tls_min_version)) as i32,
             cipher_suites: self.tls_ciphers.clone(),
             ..Default::default()
         }
@@ -347,6 +352,16 @@ mod tests {
         assert_eq!(edge.path_with_escaped_slashes_action(), PathWithEscapedSlashesAction::KeepUnchanged as i32);
         assert_eq!(edge.tls_parameters().tls_minimum_protocol_version, TlsProtocol::TlSv13 as i32);
         assert_eq!(edge.tls_parameters().cipher_suites.len(), 2);
+        assert_eq!(edge.tls_parameters().tls_maximum_protocol_version, TlsProtocol::TlSv13 as i32);
+        // ingress-nginx's `ssl-protocols: TLSv1.2`: TLS 1.3 off; a maximum below the minimum is it.
+        let range = |args: &[&str]| {
+            let params = Cli::parse_from(std::iter::once("x").chain(args.iter().copied())).edge.tls_parameters();
+            (params.tls_minimum_protocol_version, params.tls_maximum_protocol_version)
+        };
+        let (v12, v13) = (TlsProtocol::TlSv12 as i32, TlsProtocol::TlSv13 as i32);
+        assert_eq!(range(&[]), (v12, v13));
+        assert_eq!(range(&["--tls-max-version", "1.2"]), (v12, v12));
+        assert_eq!(range(&["--tls-max-version", "1.2", "--tls-min-version", "1.3"]), (v13, v13));
         // Only names Envoy takes: an OpenSSL keyword would make Envoy refuse the listener.
         assert!(Cli::try_parse_from(["x", "--tls-ciphers", "HIGH:!aNULL"]).is_err());
         assert_eq!(Cli::parse_from(["x", "--tls-ciphers", "aes128-sha"]).edge.tls_ciphers, ["AES128-SHA"]);
