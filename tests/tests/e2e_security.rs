@@ -4,7 +4,8 @@
 //! - no path encoding routes by one prefix and delivers a traversal to that prefix's backend;
 //! - a hostile corpus (rewrite bombs, regex floods, huge headers, deep and long paths) costs the
 //!   requests that carry it and nothing else: another host under load sees zero failures;
-//! - internal and underscore headers never reach an upstream.
+//! - internal and underscore headers never reach an upstream;
+//! - the HTTPS listener's TLS versions follow `--tls-min-version` / `--tls-max-version`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -461,6 +462,44 @@ fn plain_hosts_and_clients_without_sni_never_get_a_tenants_certificate() {
     assert_eq!(echo_of(&body).map(|e| e.backend), Some("blog".to_string()));
     let logs = gateway.control_plane_logs();
     assert!(logs.contains("Secret evil/tls: its certificate also names"), "{logs}");
+}
+
+/// ingress-nginx's `ssl-protocols` as `serve --tls-min-version` / `--tls-max-version`: with a
+/// maximum of 1.2 (its `ssl-protocols: TLSv1.2`) a client that insists on TLS 1.3 is refused in
+/// the handshake and one that speaks 1.2 is served; by default both versions are served.
+#[test]
+fn tls_versions_follow_the_listener_flags() {
+    use wasm_ingress_tests::gateway::certs::TestCa;
+    let ca = TestCa::new("versions-ca").unwrap();
+    let (cert, key) = ca.server_cert(&["tls.test"]).unwrap();
+    let app = backend("versions", 89);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "versions", &[("http", 80)], &[&app]);
+    objects.push(manifests::tls_secret("default", "tls", &cert, &key));
+    let mut ingress = manifests::ingress("default", "tls", json!({}), &[("tls.test", vec![manifests::path("/", "Prefix", "versions", json!(80))])]);
+    ingress["spec"]["tls"] = json!([{"hosts": ["tls.test"], "secretName": "tls"}]);
+    objects.push(ingress);
+    manifests::write(dir.path(), "tls.yaml", &objects).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    // Whether a client limited to `versions` is served by `gateway`.
+    let served = |gateway: &Gateway, versions: (reqwest::tls::Version, reqwest::tls::Version)| {
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(ca.cert_pem.as_bytes()).unwrap())
+            .resolve("tls.test", gateway.https)
+            .min_tls_version(versions.0)
+            .max_tls_version(versions.1)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        runtime.block_on(async { client.get(gateway.https_url("tls.test", "/")).send().await.map(|r| r.status().as_u16()).ok() })
+    };
+    let (v12, v13) = (reqwest::tls::Version::TLS_1_2, reqwest::tls::Version::TLS_1_3);
+    let default = Gateway::start(dir.path()).unwrap();
+    assert_eq!((served(&default, (v12, v12)), served(&default, (v13, v13))), (Some(200), Some(200)));
+    drop(default);
+    let serve_args = vec!["--tls-max-version".to_string(), "1.2".to_string()];
+    let capped = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..GatewayOptions::default() }).unwrap();
+    assert_eq!((served(&capped, (v12, v12)), served(&capped, (v13, v13))), (Some(200), None));
 }
 
 /// A NACK through real Envoy: the filter file is broken on disk, then a change arrives (an Ingress

@@ -233,7 +233,6 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         },
         "log-format-escape-json" | "log-format-escape-none" => listener_flag(value, &format!("`serve --{key}`")),
         key if NAMED_LISTENER_SETTINGS.contains(&key) => named_listener_setting(key, &flag_value(key, value)),
-        // ingress-nginx's own default asks for nothing to carry over, read here or not.
         // Before the defaults: what differs here even at ingress-nginx's default value.
         "enable-access-log-for-default-backend" if value.eq_ignore_ascii_case("true") => {
             (Class::Same, "requests no Ingress serves are in Envoy's access log".into())
@@ -250,6 +249,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
             Some(flag) => (Class::Differs, format!("a setting of the listeners here: {flag} (serve's default: {})", listener_default(key))),
             None => (Class::Differs, format!("{value:?} is not a value ingress-nginx accepts here")),
         },
+        // ingress-nginx's own default asks for nothing to carry over, read here or not.
         key if super::nginx_defaults::is_default(key, value) => (Class::Same, "ingress-nginx's default value".into()),
         "enable-real-ip" => listener_flag(
             value,
@@ -366,13 +366,14 @@ fn ssl_protocols(value: &str) -> (Class, String) {
     if !listed.iter().any(|p| matches!(*p, "TLSv1.2" | "TLSv1.3")) {
         return (Class::NotSupported, "TLS 1.2 and 1.3 only here (`serve --tls-min-version` / `--tls-max-version`)".into());
     }
-    let detail = match tls_version_flag(value) {
-        Some(flag) => format!("a setting of the listeners here: {flag}"),
-        None => "TLS 1.2 and 1.3, as here by default".to_string(),
-    };
-    match listed.iter().any(|p| !matches!(*p, "TLSv1.2" | "TLSv1.3")) {
-        true => (Class::NotSupported, format!("{detail}; TLS 1.0 and 1.1 are not offered")),
-        false => (Class::Differs, detail),
+    let older = listed.iter().any(|p| !matches!(*p, "TLSv1.2" | "TLSv1.3"));
+    match (tls_version_flag(value), older) {
+        (Some(flag), false) => (Class::Differs, format!("a setting of the listeners here: {flag}")),
+        (None, false) => (Class::Same, "TLS 1.2 and 1.3, as here by default".into()),
+        (flag, true) => {
+            let rest = flag.map(|flag| format!("; for the rest: {flag}")).unwrap_or_default();
+            (Class::NotSupported, format!("TLS 1.0 and 1.1 are not offered here{rest}"))
+        }
     }
 }
 
@@ -602,6 +603,7 @@ mod tests {
             ("use-http2", "true", Class::Same),
             ("ssl-protocols", "TLSv1.2 TLSv1.3", Class::Same),
             ("ssl-protocols", "TLSv1.2", Class::Differs),
+            ("ssl-protocols", "TLSv1.3 TLSv1.2", Class::Same),
             ("ssl-protocols", "TLSv1 TLSv1.1 TLSv1.2", Class::NotSupported),
             ("keep-alive", "30", Class::Differs),
             ("enable-real-ip", "true", Class::Differs),

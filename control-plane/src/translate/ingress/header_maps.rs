@@ -191,9 +191,9 @@ pub fn default_answer_headers(global: &GlobalHeaders) -> Vec<wasm_ingress_filter
 
 /// The usable entries of the global header ConfigMap `key`, and one reason per entry left out.
 /// A missing ConfigMap sets nothing, as ingress-nginx only logs it; an entry it would write into
-/// nginx's configuration as is — a name that is not a header name, an empty value, a variable
-/// this controller cannot fill, `Host` upstream — is left out with a warning instead. An empty
-/// value removes the header, as in nginx.
+/// nginx's configuration as is — a name that is not a header name, a variable this controller
+/// cannot fill, `Host` upstream — is left out with a warning instead. An empty value removes the
+/// header, as in nginx.
 pub fn global_headers<'c>(
     key: &ObjectKey,
     upstream: bool,
