@@ -202,6 +202,7 @@ impl Workload {
             answer_headers: Vec::new(),
             default_server_denied: Vec::new(),
             log_route: false,
+            default_server_logged: false,
         }
     }
 

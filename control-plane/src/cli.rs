@@ -86,6 +86,7 @@ impl TranslationArgs {
             trust_forwarded_headers: false,
             proxy_protocol: false,
             log_route: false,
+            default_server_logged: false,
             disable_catch_all: self.disable_catch_all,
         })
     }

@@ -146,7 +146,21 @@ pub struct RouteTable {
     /// costs a host call per request).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub log_route: bool,
+    /// ingress-nginx's `enable-access-log-for-default-backend`: the filter's own 404 for a
+    /// request of the default server's `location /` (a host no Ingress names, or a path no
+    /// host-less route takes) is access-logged. `false` (ingress-nginx's default): the filter
+    /// marks such a request with [`UNLOGGED_HEADER`] and the access log's filter skips it. The
+    /// default server's `/healthz` and `/nginx_status` are never logged, as there. Requests
+    /// forwarded to a default backend (the controller's, or a catch-all Ingress's) are logged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default_server_logged: bool,
 }
+
+/// The request header that keeps one of the filter's own answers out of the access log (see
+/// [`RouteTable::default_server_logged`]). A pseudo-header, so that no client can send it (HTTP/1
+/// refuses the name, HTTP/2 and 3 unknown pseudo-headers) to keep its requests out of the log;
+/// only set on requests the filter answers itself, which never go upstream.
+pub const UNLOGGED_HEADER: &str = ":wasm-ingress-unlogged";
 
 /// The shortest [`RouteTable::error_page_token`] a table with error pages may have.
 pub const MIN_ERROR_PAGE_TOKEN: usize = 16;
@@ -872,6 +886,7 @@ mod tests {
             answer_headers: vec![AnswerHeader { name: "x-frame-options".into(), value: "DENY".into() }],
             default_server_denied: vec!["203.0.113.0/24".into(), "2001:db8::1".into()],
             log_route: true,
+            default_server_logged: true,
         };
         let json = table.to_json();
         assert!(json.contains(r#""path":{"type":"Regex","value":"(?i)/something(/|$)(.*)"}"#), "{json}");

@@ -354,6 +354,12 @@ pub mod manifests {
         })
     }
 
+    /// `ingress` with one TLS entry: `host`, served with the certificate of Secret `secret`.
+    pub fn with_tls(mut ingress: Value, host: &str, secret: &str) -> Value {
+        ingress["spec"]["tls"] = json!([{"hosts": [host], "secretName": secret}]);
+        ingress
+    }
+
     /// A kubernetes.io/tls Secret.
     pub fn tls_secret(namespace: &str, name: &str, cert_pem: &str, key_pem: &str) -> Value {
         use base64::Engine as _;

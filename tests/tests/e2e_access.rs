@@ -328,9 +328,7 @@ fn allow_listed_gateway(dir: &std::path::Path, app: &EchoBackend, serve_args: &[
     let ca = wasm_ingress_tests::gateway::certs::TestCa::new("lb-ca").unwrap();
     let (cert, key) = ca.server_cert(&["settings-tls"]).unwrap();
     objects.push(manifests::tls_secret("default", "settings-tls", &cert, &key));
-    let mut tls = annotated("tls", &[], "settings-tls");
-    tls["spec"]["tls"] = json!([{"hosts": ["settings-tls"], "secretName": "settings-tls"}]);
-    objects.push(tls);
+    objects.push(manifests::with_tls(annotated("tls", &[], "settings-tls"), "settings-tls", "settings-tls"));
     manifests::write(dir, "all.yaml", &objects).unwrap();
     let options = GatewayOptions { serve_args: serve_args.iter().map(|a| a.to_string()).collect(), ..Default::default() };
     Gateway::start_with(dir, &options).unwrap()
@@ -437,9 +435,8 @@ fn a_proxy_protocol_connection_to_port_443_is_https() {
     let dir = tempfile::tempdir().unwrap();
     let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
     objects.push(manifests::tls_secret("default", "site-tls", &cert, &key));
-    let mut ingress = manifests::ingress("default", "tls", json!({}), &[("tls.test", vec![manifests::path("/", "Prefix", "app", json!(80))])]);
-    ingress["spec"]["tls"] = json!([{"hosts": ["tls.test"], "secretName": "site-tls"}]);
-    objects.push(ingress);
+    let ingress = manifests::ingress("default", "tls", json!({}), &[("tls.test", vec![manifests::path("/", "Prefix", "app", json!(80))])]);
+    objects.push(manifests::with_tls(ingress, "tls.test", "site-tls"));
     objects.push(signin_ingress(&app));
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let options = GatewayOptions { serve_args: vec!["--use-proxy-protocol".into()], ..Default::default() };

@@ -141,11 +141,6 @@ fn annotated(name: &str, annotations: &[(&str, &str)], host: &str, paths: &[&str
     manifests::ingress("default", name, Value::Object(annotations), &[(host, paths)])
 }
 
-fn with_tls(mut ingress: Value, host: &str, secret: &str) -> Value {
-    ingress["spec"]["tls"] = json!([{"hosts": [host], "secretName": secret}]);
-    ingress
-}
-
 #[test]
 fn redirects_and_hsts_behave_like_ingress_nginx() {
     let app = backend("app", 71);
@@ -162,9 +157,8 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
     // A TLS entry that lists one of its Ingress's two hosts: ingress-nginx gives the other the
     // default certificate, so it is redirected too.
     let paths = || vec![manifests::path("/", "Prefix", "app", json!(80))];
-    let mut partly = manifests::ingress("default", "partly-listed", json!({}), &[("listed.test", paths()), ("unlisted.test", paths())]);
-    partly["spec"]["tls"] = json!([{"hosts": ["listed.test"], "secretName": "redirect-tls"}]);
-    objects.push(partly);
+    let partly = manifests::ingress("default", "partly-listed", json!({}), &[("listed.test", paths()), ("unlisted.test", paths())]);
+    objects.push(manifests::with_tls(partly, "listed.test", "redirect-tls"));
     // A TLS host whose Ingress has no `/` path: ingress-nginx's implicit `/` location, with that
     // Ingress's annotations, redirects the other paths to HTTPS too (then 404 there).
     let (partial_cert, partial_key) = ca.server_cert(&["partial.test"]).unwrap();
@@ -180,12 +174,12 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
         ("locked", "auth-url", "http://127.0.0.1:1/auth"),
     ] {
         let host = format!("{name}.test");
-        objects.push(with_tls(annotated(name, &[(annotation, value)], &host, &["/"]), &host, "answers-tls"));
+        objects.push(manifests::with_tls(annotated(name, &[(annotation, value)], &host, &["/"]), &host, "answers-tls"));
     }
     objects.extend([
-        with_tls(annotated("partial", &[], "partial.test", &["/app"]), "partial.test", "partial-tls"),
-        with_tls(annotated("tls", &[], "redirect.test", &["/", "/.well-known/acme-challenge"]), "redirect.test", "redirect-tls"),
-        with_tls(annotated("missing-secret", &[], "nosecret.test", &["/"]), "nosecret.test", "does-not-exist"),
+        manifests::with_tls(annotated("partial", &[], "partial.test", &["/app"]), "partial.test", "partial-tls"),
+        manifests::with_tls(annotated("tls", &[], "redirect.test", &["/", "/.well-known/acme-challenge"]), "redirect.test", "redirect-tls"),
+        manifests::with_tls(annotated("missing-secret", &[], "nosecret.test", &["/"]), "nosecret.test", "does-not-exist"),
         annotated("forced", &[("force-ssl-redirect", "true")], "forcesslredirect.bar.com", &["/"]),
         annotated("forced-slash", &[("force-ssl-redirect", "true"), ("preserve-trailing-slash", "true")], "slash.bar.com", &["/"]),
         annotated("port-in-redirect", &[("force-ssl-redirect", "true"), ("use-port-in-redirects", "true")], "portinredirect.test", &["/"]),
@@ -359,7 +353,8 @@ fn proxy_body_size_answers_413_before_the_upstream_sees_the_body() {
 }
 
 /// ingress-nginx's log.go: `enable-access-log: "false"` is nginx's `access_log off` for the
-/// Ingress's locations; other Ingresses, and `"true"`, keep theirs.
+/// Ingress's locations; other Ingresses, and `"true"`, keep theirs. Its default server logs
+/// nothing unless `enable-access-log-for-default-backend` (`serve --enable-access-log-for-default-backend`).
 #[test]
 fn enable_access_log_false_leaves_the_ingress_out_of_the_access_log() {
     let app = backend("app", 73);
@@ -379,6 +374,11 @@ fn enable_access_log_false_leaves_the_ingress_out_of_the_access_log() {
     }
     // Refused by Envoy (the source range) on a route that is not logged: not logged either.
     assert_eq!(get(gateway.http, "quiet-denied.test", "/from-quiet-denied.test", "").status, 403);
+    // The default server: a host no Ingress names, and its /healthz.
+    assert_eq!(get(gateway.http, "nobody.test", "/from-nobody", "").status, 404);
+    assert_eq!(get(gateway.http, "nobody.test", "/healthz", "").status, 200);
+    // The filter's mark is a pseudo-header: a client that sends it is refused, not left out.
+    assert_eq!(get(gateway.http, "plain.test", "/forged", "\r\n:wasm-ingress-unlogged: 1").status, 400);
     // A request after the quiet one, on a logged host: once its line is there, the quiet one's
     // would be too (Envoy writes lines in order).
     assert_eq!(get(gateway.http, "plain.test", "/last", "").status, 200);
@@ -387,6 +387,18 @@ fn enable_access_log_false_leaves_the_ingress_out_of_the_access_log() {
     assert!(logged(" /from-loud.test ") && logged(" /from-plain.test "), "{}", gateway.envoy.logs());
     assert!(!logged("/from-quiet.test"), "enable-access-log: \"false\" was logged:\n{}", gateway.envoy.logs());
     assert!(!logged("/from-quiet-denied.test"), "a refused request of a quiet route was logged:\n{}", gateway.envoy.logs());
+    assert!(!logged("/from-nobody") && !logged(" /healthz "), "the default server was logged:\n{}", gateway.envoy.logs());
+    drop(gateway);
+
+    let serve_args = vec!["--enable-access-log-for-default-backend".to_string()];
+    let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..Default::default() }).unwrap();
+    assert_eq!(get(gateway.http, "nobody.test", "/from-nobody", "").status, 404);
+    assert_eq!(get(gateway.http, "nobody.test", "/healthz", "").status, 200);
+    assert_eq!(get(gateway.http, "plain.test", "/last", "").status, 200);
+    let logged = |path: &str| gateway.envoy.logs().lines().any(|line| line.contains(path));
+    wait_until(Duration::from_secs(10), || Ok(logged(" /last "))).expect("no access log line for /last");
+    assert!(logged(" /from-nobody "), "--enable-access-log-for-default-backend: the default server's 404 was not logged:\n{}", gateway.envoy.logs());
+    assert!(!logged(" /healthz "), "the default server's /healthz is never logged:\n{}", gateway.envoy.logs());
 }
 
 /// Envoy's access-log lines (its stdout) among its logs, once `expected` of them are there.
@@ -408,7 +420,10 @@ fn the_access_log_is_ingress_nginx_s_upstreaminfo_line() {
         json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": "users", "namespace": "default"}, "data": {"auth": htpasswd}}),
     ]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
-    let gateway = Gateway::start(dir.path()).unwrap();
+    // The default server's 404 is logged only with this (ingress-nginx's
+    // `enable-access-log-for-default-backend`).
+    let serve_args = vec!["--enable-access-log-for-default-backend".to_string()];
+    let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..Default::default() }).unwrap();
     let extra = "\r\nUser-Agent: probe/1.0 (x)\r\nReferer: https://ref.example/start\r\nX-Request-ID: log-probe-1";
     assert_eq!(get(gateway.http, "plain.test", "/a/b?x=1", extra).status, 200);
     let alice = format!("\r\nAuthorization: Basic {}", base64::engine::general_purpose::STANDARD.encode("alice:pw"));
@@ -469,7 +484,8 @@ fn log_format_escape_json_writes_one_json_object_per_request() {
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     // ingress-nginx's documented JSON example, shortened: quoted and bare variables.
     let format = r#"{"time": "$time_iso8601", "remote_addr": "$remote_addr", "request_id": "$req_id", "bytes_sent": $bytes_sent, "request_time": $request_time, "status": $status, "vhost": "$host", "path": "$uri", "request_query": "$args", "method": "$request_method", "http_user_agent": "$http_user_agent", "upstream": "[$proxy_upstream_name] 100%", "ingress": "$namespace/$ingress_name", "service": "$service_name:$service_port"}"#;
-    let serve_args = ["--log-format-escape-json".to_string(), format!("--log-format-upstream={format}")].to_vec();
+    // The default server's 404 logged too, for a line without a route.
+    let serve_args = ["--log-format-escape-json".to_string(), format!("--log-format-upstream={format}"), "--enable-access-log-for-default-backend".into()].to_vec();
     let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..Default::default() }).unwrap();
     // A User-Agent that would break a JSON line written as text.
     let agent = r#"evil" , "status": 999, "x": ""#;
@@ -603,7 +619,7 @@ more_set_headers "X-Served-By: $ingress_name";
         annotated("linkerd", &[("configuration-snippet", linkerd), ("upstream-vhost", "$service_name.$namespace.svc.cluster.local")], "linkerd.test", &["/"]),
         annotated("secure", &[("configuration-snippet", security)], "secure.test", &["/"]),
         annotated("unsupported", &[("configuration-snippet", "more_set_headers \"X-A: b\";\nrewrite ^ /x;")], "unsupported.test", &["/"]),
-        with_tls(
+        manifests::with_tls(
             annotated("hsts", &[("configuration-snippet", "more_set_headers \"Strict-Transport-Security: max-age=63072000; preload\";")], "hsts.test", &["/"]),
             "hsts.test",
             "hsts-tls",
@@ -904,14 +920,14 @@ fn ssl_ciphers_limit_a_hosts_tls12_suites() {
     ]
     .join(":");
     objects.extend([
-        with_tls(annotated("ciphers", &[("ssl-ciphers", "ECDHE-ECDSA-AES256-GCM-SHA384:HIGH:!aNULL")], "ciphers.test", &["/"]), "ciphers.test", "site-tls"),
-        with_tls(annotated("plain", &[], "plain.test", &["/"]), "plain.test", "site-tls"),
-        with_tls(annotated("all", &[("ssl-ciphers", every_name.as_str())], "all.test", &["/"]), "all.test", "site-tls"),
-        with_tls(annotated("client-order", &[("ssl-prefer-server-ciphers", "false")], "client-order.test", &["/"]), "client-order.test", "site-tls"),
-        with_tls(annotated("server-order", &[("ssl-prefer-server-ciphers", "true")], "server-order.test", &["/"]), "server-order.test", "site-tls"),
+        manifests::with_tls(annotated("ciphers", &[("ssl-ciphers", "ECDHE-ECDSA-AES256-GCM-SHA384:HIGH:!aNULL")], "ciphers.test", &["/"]), "ciphers.test", "site-tls"),
+        manifests::with_tls(annotated("plain", &[], "plain.test", &["/"]), "plain.test", "site-tls"),
+        manifests::with_tls(annotated("all", &[("ssl-ciphers", every_name.as_str())], "all.test", &["/"]), "all.test", "site-tls"),
+        manifests::with_tls(annotated("client-order", &[("ssl-prefer-server-ciphers", "false")], "client-order.test", &["/"]), "client-order.test", "site-tls"),
+        manifests::with_tls(annotated("server-order", &[("ssl-prefer-server-ciphers", "true")], "server-order.test", &["/"]), "server-order.test", "site-tls"),
         // sslciphers.go "keep ssl ciphers": `@STRENGTH`/`@SECLEVEL` pass ingress-nginx's
         // validation, so the Ingress is served (with the listener's suites: no name Envoy takes).
-        with_tls(annotated("strength", &[("ssl-ciphers", "ALL:!aNULL:!EXPORT56:RC4+RSA:+HIGH:+MEDIUM:+LOW:+SSLv2:+EXP:@STRENGTH:@SECLEVEL=0")], "strength.test", &["/"]), "strength.test", "site-tls"),
+        manifests::with_tls(annotated("strength", &[("ssl-ciphers", "ALL:!aNULL:!EXPORT56:RC4+RSA:+HIGH:+MEDIUM:+LOW:+SSLv2:+EXP:@STRENGTH:@SECLEVEL=0")], "strength.test", &["/"]), "strength.test", "site-tls"),
     ]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();

@@ -476,9 +476,8 @@ fn tls_versions_follow_the_listener_flags() {
     let dir = tempfile::tempdir().unwrap();
     let mut objects = manifests::service("default", "versions", &[("http", 80)], &[&app]);
     objects.push(manifests::tls_secret("default", "tls", &cert, &key));
-    let mut ingress = manifests::ingress("default", "tls", json!({}), &[("tls.test", vec![manifests::path("/", "Prefix", "versions", json!(80))])]);
-    ingress["spec"]["tls"] = json!([{"hosts": ["tls.test"], "secretName": "tls"}]);
-    objects.push(ingress);
+    let ingress = manifests::ingress("default", "tls", json!({}), &[("tls.test", vec![manifests::path("/", "Prefix", "versions", json!(80))])]);
+    objects.push(manifests::with_tls(ingress, "tls.test", "tls"));
     manifests::write(dir.path(), "tls.yaml", &objects).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     // Whether a client limited to `versions` is served by `gateway`.

@@ -468,9 +468,7 @@ fn ssl_passthrough_sends_the_clients_tls_to_the_backend_undecrypted() {
     objects.push(annotated("pass", "secure", &[("ssl-passthrough", "true"), ("backend-protocol", "HTTPS")], "pass.test"));
     // Passing through would drop the allow-list: not passed through (an error), TLS terminated.
     objects.push(annotated("guarded", "secure", &[("ssl-passthrough", "true"), ("whitelist-source-range", "127.0.0.0/8")], "guarded.test"));
-    let mut terminated = annotated("term", "plain", &[], "term.test");
-    terminated["spec"]["tls"] = json!([{"hosts": ["term.test"], "secretName": "term-tls"}]);
-    objects.push(terminated);
+    objects.push(manifests::with_tls(annotated("term", "plain", &[], "term.test"), "term.test", "term-tls"));
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let options = GatewayOptions { serve_args: vec!["--enable-ssl-passthrough".into()], ..GatewayOptions::default() };
     let gateway = Gateway::start_with(dir.path(), &options).unwrap();

@@ -49,6 +49,7 @@ pub fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         trust_forwarded_headers: false,
         proxy_protocol: false,
         log_route: false,
+        default_server_logged: false,
         disable_catch_all: false,
     };
     let (translation, notes) = translate_with_notes(&state, &options);

@@ -469,6 +469,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         trust_forwarded_headers: args.edge.trusted_proxy_hops > 0,
         proxy_protocol: args.edge.use_proxy_protocol,
         log_route: args.edge.log_format.log_format_upstream.logs_route(),
+        default_server_logged: args.edge.enable_access_log_for_default_backend,
         ..args.translation.options(args.refuse_local_endpoints.unwrap_or(args.manifests.is_none()))?
     };
     let metrics = Arc::new(Metrics::new());

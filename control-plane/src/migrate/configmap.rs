@@ -198,6 +198,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         "use-proxy-protocol" => listener_flag(value, "`serve --use-proxy-protocol` accepts the PROXY protocol on both listeners"),
         "disable-access-log" | "disable-http-access-log" => listener_flag(value, "`serve --disable-access-log` turns Envoy's access log off"),
         "server-tokens" => listener_flag(value, "`serve --server-tokens` sends `Server: wasm-ingress` (no version) on every response"),
+        "enable-access-log-for-default-backend" => listener_flag(value, "`serve --enable-access-log-for-default-backend` logs the requests no Ingress serves"),
         "enable-underscores-in-headers" => {
             listener_flag(value, "`serve --headers-with-underscores allow` passes them on (dropped by default, as nginx)")
         }
@@ -233,14 +234,6 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         },
         "log-format-escape-json" | "log-format-escape-none" => listener_flag(value, &format!("`serve --{key}`")),
         key if NAMED_LISTENER_SETTINGS.contains(&key) => named_listener_setting(key, &flag_value(key, value)),
-        // Before the defaults: what differs here even at ingress-nginx's default value.
-        "enable-access-log-for-default-backend" if value.eq_ignore_ascii_case("true") => {
-            (Class::Same, "requests no Ingress serves are in Envoy's access log".into())
-        }
-        "enable-access-log-for-default-backend" => (
-            Class::Differs,
-            "requests no Ingress serves (the default server's 404s, /healthz) are in Envoy's access log here; ingress-nginx leaves them out unless this is \"true\"".into(),
-        ),
         // Before the defaults: `serve`'s own differ from nginx's (Envoy's edge-proxy guidance).
         "keep-alive" if value.trim_end_matches('s') == "0" => {
             (Class::NotSupported, "0 turns keep-alive off in nginx; Envoy keeps client connections open up to `serve --connection-idle-timeout`".into())
@@ -349,11 +342,12 @@ fn listener_serve_flag(key: &str, value: &str, class: Class) -> Option<String> {
         return None;
     }
     match key {
-        "use-proxy-protocol" | "use-gzip" | "enable-brotli" | "log-format-escape-json" | "log-format-escape-none" | "server-tokens" => Some(format!("--{key}")),
+        "use-proxy-protocol" | "use-gzip" | "enable-brotli" | "log-format-escape-json" | "log-format-escape-none" | "server-tokens"
+        | "enable-access-log-for-default-backend" => Some(format!("--{key}")),
         "disable-access-log" | "disable-http-access-log" => Some("--disable-access-log".into()),
         "enable-underscores-in-headers" => Some("--headers-with-underscores=allow".into()),
         "enable-opentelemetry" => Some("--enable-opentelemetry".into()),
-        "ssl-protocols" => tls_version_flag(value).map(String::from),
+        "ssl-protocols" => tls_version_flag(&value.split_whitespace().collect::<Vec<_>>()).map(String::from),
         key if NAMED_LISTENER_SETTINGS.contains(&key) => Some(serve_flag(key, &flag_value(key, value))),
         _ => listener_value(key, value),
     }
@@ -367,7 +361,7 @@ fn ssl_protocols(value: &str) -> (Class, String) {
         return (Class::NotSupported, "TLS 1.2 and 1.3 only here (`serve --tls-min-version` / `--tls-max-version`)".into());
     }
     let older = listed.iter().any(|p| !matches!(*p, "TLSv1.2" | "TLSv1.3"));
-    match (tls_version_flag(value), older) {
+    match (tls_version_flag(&listed), older) {
         (Some(flag), false) => (Class::Differs, format!("a setting of the listeners here: {flag}")),
         (None, false) => (Class::Same, "TLS 1.2 and 1.3, as here by default".into()),
         (flag, true) => {
@@ -378,8 +372,7 @@ fn ssl_protocols(value: &str) -> (Class, String) {
 }
 
 /// The flag that narrows `serve`'s TLS 1.2–1.3 to what `ssl-protocols` lists, if it does.
-fn tls_version_flag(value: &str) -> Option<&'static str> {
-    let listed: Vec<&str> = value.split_whitespace().collect();
+fn tls_version_flag(listed: &[&str]) -> Option<&'static str> {
     match (listed.contains(&"TLSv1.2"), listed.contains(&"TLSv1.3")) {
         (true, false) => Some("--tls-max-version=1.2"),
         (false, true) => Some("--tls-min-version=1.3"),
@@ -595,8 +588,8 @@ mod tests {
             // Not the listener settings: serve's defaults are Envoy's edge-proxy guidance.
             ("keep-alive", "75", Class::Differs),
             ("keep-alive", "0", Class::NotSupported),
-            ("enable-access-log-for-default-backend", "false", Class::Differs),
-            ("enable-access-log-for-default-backend", "true", Class::Same),
+            ("enable-access-log-for-default-backend", "false", Class::Same),
+            ("enable-access-log-for-default-backend", "true", Class::Differs),
             ("server-tokens", "true", Class::Differs),
             ("server-tokens", "false", Class::Same),
             ("client-header-timeout", "60", Class::Differs),

@@ -8,13 +8,18 @@
 //! filter's per-route setting that writes `off` (whatever the request's headers: the rule sets the
 //! value whether its header is there or not).
 //! The filter's own configuration has no such rule, so other routes write nothing and are logged.
+//! The default server's own answers (ingress-nginx's `enable-access-log-for-default-backend`) reach
+//! no route: the wasm filter marks those requests with a pseudo-header no client can send, and the
+//! log's filter also asks that it be absent (a header lookup: a CEL check of the filter state cost
+//! ≈ 10 µs a request).
 //!
 //! The same filter carries `upstream-hash-by-subset`'s slot (see `wasm_ingress_filter::subset`)
 //! from the wasm filter's request header into the `envoy.lb` metadata the cluster's subset
 //! balancer reads, removing the header: that rule is in the filter's configuration and in every
 //! route's setting (a route's setting replaces the filter's).
 
-use envoy_types::pb::envoy::config::accesslog::v3::{access_log_filter, AccessLogFilter, MetadataFilter};
+use envoy_types::pb::envoy::config::accesslog::v3::{access_log_filter, AccessLogFilter, AndFilter, HeaderFilter, MetadataFilter};
+use envoy_types::pb::envoy::config::route::v3::{header_matcher, HeaderMatcher};
 use envoy_types::pb::envoy::extensions::filters::http::header_to_metadata::v3::config::{KeyValuePair, Rule};
 use envoy_types::pb::envoy::extensions::filters::http::header_to_metadata::v3::Config;
 use envoy_types::pb::envoy::r#type::matcher::v3::metadata_matcher::{path_segment, PathSegment};
@@ -22,6 +27,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher, value_matcher,
 use envoy_types::pb::google::protobuf::BoolValue;
 
 use wasm_ingress_filter::subset::{SUBSET_HEADER, SUBSET_METADATA_KEY};
+use wasm_ingress_filter::table::UNLOGGED_HEADER;
 
 use crate::model::RoutePolicy;
 use crate::translate::clusters::ENVOY_LB;
@@ -65,10 +71,28 @@ pub fn per_route(policy: &RoutePolicy) -> Option<Config> {
     Some(Config { request_rules: vec![rule, subset_rule()], ..Default::default() })
 }
 
-/// The access log's filter: log a request without the key, or whose value is `on`. (Envoy's
-/// metadata filter logs when the value matches, else when the key is absent and
-/// `match_if_key_not_found`; it ignores the matcher's `invert`.)
+/// The access log's filter: log a request that the wasm filter did not mark as one of the default
+/// server's and whose route did not turn the log off.
 pub fn log_filter() -> AccessLogFilter {
+    let filters = [not_the_default_servers(), route_logs()].map(|filter_specifier| AccessLogFilter { filter_specifier: Some(filter_specifier) });
+    AccessLogFilter { filter_specifier: Some(access_log_filter::FilterSpecifier::AndFilter(AndFilter { filters: filters.to_vec() })) }
+}
+
+/// No [`UNLOGGED_HEADER`] on the request.
+fn not_the_default_servers() -> access_log_filter::FilterSpecifier {
+    let absent = HeaderMatcher {
+        name: UNLOGGED_HEADER.into(),
+        header_match_specifier: Some(header_matcher::HeaderMatchSpecifier::PresentMatch(true)),
+        invert_match: true,
+        ..Default::default()
+    };
+    access_log_filter::FilterSpecifier::HeaderFilter(HeaderFilter { header: Some(absent) })
+}
+
+/// A request without the key, or whose value is `on`. (Envoy's metadata filter logs when the
+/// value matches, else when the key is absent and `match_if_key_not_found`; it ignores the
+/// matcher's `invert`.)
+fn route_logs() -> access_log_filter::FilterSpecifier {
     let on = ValueMatcher {
         match_pattern: Some(value_matcher::MatchPattern::StringMatch(StringMatcher {
             match_pattern: Some(string_matcher::MatchPattern::Exact(ON.into())),
@@ -82,7 +106,7 @@ pub fn log_filter() -> AccessLogFilter {
         invert: false,
     };
     let filter = MetadataFilter { matcher: Some(matcher), match_if_key_not_found: Some(BoolValue { value: true }) };
-    AccessLogFilter { filter_specifier: Some(access_log_filter::FilterSpecifier::MetadataFilter(filter)) }
+    access_log_filter::FilterSpecifier::MetadataFilter(filter)
 }
 
 #[cfg(test)]
@@ -107,7 +131,12 @@ mod tests {
         }
         assert!(!rule.remove, "the request's header stays");
 
-        let Some(access_log_filter::FilterSpecifier::MetadataFilter(filter)) = log_filter().filter_specifier else { panic!() };
+        let Some(access_log_filter::FilterSpecifier::AndFilter(both)) = log_filter().filter_specifier else { panic!() };
+        let [marked, routed] = both.filters.as_slice() else { panic!("{both:?}") };
+        let Some(access_log_filter::FilterSpecifier::HeaderFilter(HeaderFilter { header: Some(header) })) = marked.filter_specifier.clone() else { panic!("{marked:?}") };
+        assert_eq!(header.name, ":wasm-ingress-unlogged", "a pseudo-header: no client can send it");
+        assert_eq!((header.header_match_specifier, header.invert_match), (Some(header_matcher::HeaderMatchSpecifier::PresentMatch(true)), true), "logged without it");
+        let Some(access_log_filter::FilterSpecifier::MetadataFilter(filter)) = routed.filter_specifier.clone() else { panic!() };
         assert_eq!(filter.match_if_key_not_found, Some(BoolValue { value: true }), "no metadata: logged");
         let matcher = filter.matcher.unwrap();
         assert_eq!((matcher.filter.as_str(), matcher.invert), (NAMESPACE, false));

@@ -93,7 +93,7 @@ pub enum UnderscoreHeaders {
 
 /// A TLS version bound downstream (the lowest or highest accepted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-pub enum TlsMinVersion {
+pub enum TlsVersion {
     #[value(name = "1.2")]
     V1_2,
     #[value(name = "1.3")]
@@ -132,11 +132,11 @@ pub struct EdgeSettings {
     pub escaped_slashes: EscapedSlashes,
     /// Lowest TLS version on the HTTPS listener (ingress-nginx: TLSv1.2 TLSv1.3).
     #[arg(long, value_enum, default_value = "1.2")]
-    pub tls_min_version: TlsMinVersion,
+    pub tls_min_version: TlsVersion,
     /// Highest TLS version on the HTTPS listener (ingress-nginx's `ssl-protocols: TLSv1.2` turns
     /// TLS 1.3 off); below `--tls-min-version`, that one is used.
     #[arg(long, value_enum, default_value = "1.3")]
-    pub tls_max_version: TlsMinVersion,
+    pub tls_max_version: TlsVersion,
     /// TLS 1.2 cipher suites (comma-separated, OpenSSL names).
     #[arg(long, value_delimiter = ',', value_parser = parse_tls_cipher, default_values_t = DEFAULT_TLS_CIPHERS.iter().map(|c| c.to_string()))]
     pub tls_ciphers: Vec<String>,
@@ -153,6 +153,12 @@ pub struct EdgeSettings {
     /// leave it with the `enable-access-log: "false"` annotation.
     #[arg(long)]
     pub disable_access_log: bool,
+    /// Log the requests no Ingress serves (ingress-nginx's ConfigMap
+    /// `enable-access-log-for-default-backend: "true"`): for a host no Ingress names, or a path no
+    /// host-less rule takes, answered 404 or by `--default-backend-service`. Off: left out, as
+    /// ingress-nginx's default server; its `/healthz` is never logged.
+    #[arg(long)]
+    pub enable_access_log_for_default_backend: bool,
     /// Every response carries `Server: wasm-ingress`, the backend's replaced (ingress-nginx's
     /// ConfigMap `server-tokens: "true"`, which sends nginx's). Off: none, the backend's removed
     /// too, as ingress-nginx's default. The Ingress conformance suite's default-backend feature
@@ -186,12 +192,13 @@ impl Default for EdgeSettings {
             per_connection_buffer_limit_bytes: 32_768,
             headers_with_underscores: UnderscoreHeaders::Drop,
             escaped_slashes: EscapedSlashes::Unescape,
-            tls_min_version: TlsMinVersion::V1_2,
-            tls_max_version: TlsMinVersion::V1_3,
+            tls_min_version: TlsVersion::V1_2,
+            tls_max_version: TlsVersion::V1_3,
             tls_ciphers: DEFAULT_TLS_CIPHERS.iter().map(|c| c.to_string()).collect(),
             trusted_proxy_hops: 0,
             use_proxy_protocol: false,
             disable_access_log: false,
+            enable_access_log_for_default_backend: false,
             server_tokens: false,
             log_format: Default::default(),
             compression: Default::default(),
@@ -287,9 +294,9 @@ impl EdgeSettings {
     }
 
     pub fn tls_parameters(&self) -> TlsParameters {
-        let protocol = |version: TlsMinVersion| match version {
-            TlsMinVersion::V1_2 => TlsProtocol::TlSv12,
-            TlsMinVersion::V1_3 => TlsProtocol::TlSv13,
+        let protocol = |version: TlsVersion| match version {
+            TlsVersion::V1_2 => TlsProtocol::TlSv12,
+            TlsVersion::V1_3 => TlsProtocol::TlSv13,
         };
         TlsParameters {
             tls_minimum_protocol_version: protocol(self.tls_min_version) as i32,

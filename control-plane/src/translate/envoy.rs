@@ -802,6 +802,7 @@ mod tests {
                 answer_headers: Vec::new(),
                 default_server_denied: Vec::new(),
                 log_route: false,
+                default_server_logged: false,
             },
             clusters,
             tls_servers: vec![

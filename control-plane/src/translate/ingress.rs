@@ -147,6 +147,8 @@ pub struct TranslateOptions {
     /// `serve --log-format-upstream` logs `$namespace`, `$ingress_name`, `$service_name` or
     /// `$service_port`: the route table's `log_route`.
     pub log_route: bool,
+    /// `serve --enable-access-log-for-default-backend`: the route table's `default_server_logged`.
+    pub default_server_logged: bool,
     /// `--disable-catch-all`: Ingresses with a `spec.defaultBackend` are ignored (see [`catch_all`]).
     pub disable_catch_all: bool,
 }
@@ -178,6 +180,7 @@ impl Default for TranslateOptions {
             trust_forwarded_headers: false,
             proxy_protocol: false,
             log_route: false,
+            default_server_logged: false,
             disable_catch_all: false,
         }
     }

@@ -65,7 +65,7 @@ use crate::subset::{self, HashKey};
 use crate::request::HeaderLookup;
 use crate::decision::{status_body, FORBIDDEN_BODY, INTERNAL_ERROR_BODY, NOT_ALLOWED_BODY};
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
-use crate::table::{AnswerHeader, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, RouteTable, CLUSTER_HEADER, ERROR_PAGE_HEADER, ERROR_PAGE_STATUS_HEADER, POLICY_HEADER};
+use crate::table::{AnswerHeader, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, RouteTable, CLUSTER_HEADER, ERROR_PAGE_HEADER, ERROR_PAGE_STATUS_HEADER, POLICY_HEADER, UNLOGGED_HEADER};
 
 mod credentials;
 mod log_facts;
@@ -583,6 +583,9 @@ impl HttpContext for IngressRequest {
         }
         if table.table().log_route {
             log_facts::remember_route(&decision);
+        }
+        if table.default_server_unlogged(&decision) {
+            self.set_http_request_header_bytes(UNLOGGED_HEADER, Some(b"1"));
         }
         if table.default_server_guards(&decision) && table.default_server_denies(&self.client_address()) {
             return self.respond(403, FORBIDDEN_BODY);

@@ -312,6 +312,19 @@ impl CompiledTable {
         !self.table.default_server_denied.is_empty() && decision.vhost.is_none_or(str::is_empty) && matches!(decision.via, Via::NotFound | Via::DefaultBackend)
     }
 
+    /// Whether `decision` is one of the default server's answers the filter makes itself and
+    /// that stays out of the access log, as ingress-nginx's `access_log off` there (see
+    /// [`RouteTable::default_server_logged`]): its `/healthz` and `/nginx_status` always, the
+    /// 404 of its `location /` unless the table says to log it.
+    pub fn default_server_unlogged(&self, decision: &Decision<'_>) -> bool {
+        decision.vhost.is_none_or(str::is_empty)
+            && match decision.via {
+                Via::DefaultServer => true,
+                Via::NotFound => !self.table.default_server_logged,
+                _ => false,
+            }
+    }
+
     /// Whether `client` (an address without port) is in [`RouteTable::default_server_denied`].
     pub fn default_server_denies(&self, client: &str) -> bool {
         crate::address::in_ranges(&self.index.default_server_denied, client)

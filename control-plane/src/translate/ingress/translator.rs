@@ -874,6 +874,7 @@ impl<'s> Translator<'s> {
             answer_headers: header_maps::default_answer_headers(&self.global_headers),
             default_server_denied: default_server_denied(&self.options.defaults),
             log_route: self.options.log_route,
+            default_server_logged: self.options.default_server_logged,
         };
         ensure_compiles(&mut table, &mut self.diagnostics);
         let bytes = self.complete(&mut table);

@@ -921,6 +921,50 @@ fn the_default_server_answers_healthz_and_nginx_status_as_ingress_nginx() {
     assert_eq!(served_by(&regex_mode, "x", "/healthz"), "regex", "nginx tries regex locations after the longest prefix");
 }
 
+/// ingress-nginx's default server logs nothing by default (`enable-access-log-for-default-backend`):
+/// the filter's 404 for its `location /` unless the table says to, its `/healthz` and
+/// `/nginx_status` never; a named host's answers, routes and forwards to a default backend always.
+#[test]
+fn only_the_default_servers_answers_stay_out_of_the_access_log() {
+    let unlogged = |logged: bool, hostless: bool, default: Option<&str>, catch_all: bool, host: &str, path: &str| {
+        let mut hosts = vec![vhost("app.example", vec![prefix("/api", "api")])];
+        if hostless {
+            hosts.push(vhost("", vec![prefix("/hl", "hostless")]));
+        }
+        let table = RouteTable {
+            schema: SCHEMA_VERSION,
+            hosts,
+            default_backend: default.map(RouteAction::forward_to),
+            default_backend_is_catch_all: catch_all,
+            default_server_logged: logged,
+            ..RouteTable::default()
+        };
+        let compiled = CompiledTable::compile(table).expect("compiles");
+        compiled.default_server_unlogged(&compiled.route(&RequestParts::new(host.as_bytes(), path.as_bytes()), 0))
+    };
+    // (default server logged, a host-less entry too, default backend, it is a catch-all Ingress's, host, path, left out)
+    let rows = [
+        (false, false, None, false, "unknown.example", "/x", true),
+        (false, false, Some("default"), false, "unknown.example", "/x", false),
+        (false, false, None, false, "", "/x", true),
+        (false, false, None, false, "unknown.example", "/healthz", true),
+        (false, false, None, false, "unknown.example", "/nginx_status", true),
+        (true, false, None, false, "unknown.example", "/x", false),
+        (true, false, Some("default"), false, "unknown.example", "/x", false),
+        (true, false, None, false, "unknown.example", "/healthz", true),
+        (false, false, Some("catch-all"), true, "unknown.example", "/x", false),
+        (false, false, None, false, "app.example", "/other", false),
+        (false, false, Some("default"), false, "app.example", "/other", false),
+        (false, false, None, false, "app.example", "/api/x", false),
+        (false, true, None, false, "unknown.example", "/hl/x", false),
+        (false, true, Some("default"), false, "unknown.example", "/elsewhere", false),
+        (false, true, None, false, "unknown.example", "/elsewhere", true),
+    ];
+    for (logged, hostless, default, catch_all, host, path, expected) in rows {
+        assert_eq!(unlogged(logged, hostless, default, catch_all, host, path), expected, "{host}{path} logged={logged} hostless={hostless} default={default:?} catch_all={catch_all}");
+    }
+}
+
 /// `--block-cidrs` on the default server: only its `location /` (a host no Ingress names, or a
 /// path no host-less route takes, answered 404 or by the default backend) is guarded; a named
 /// host's answers, routes (their policies have the lists) and `/healthz` are not.
