@@ -104,7 +104,8 @@ pub struct ServeArgs {
     /// Watch only this namespace (Kubernetes API source).
     #[arg(long)]
     pub namespace: Option<String>,
-    /// Address written to the status of served Ingresses (IP or hostname).
+    /// Address written to the status of served Ingresses (IP or hostname; several, comma-separated,
+    /// as ingress-nginx's `--publish-status-address`).
     #[arg(long, conflicts_with = "status_service")]
     pub status_address: Option<String>,
     /// Write the load balancer address of this Envoy Service (NAMESPACE/NAME) to the status of served

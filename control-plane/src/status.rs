@@ -66,8 +66,8 @@ impl GatewayAddress {
 /// Where the gateway address comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusAddressSource {
-    /// `--status-address`.
-    Fixed(GatewayAddress),
+    /// `--status-address`: one address or more, sorted, without repeats.
+    Fixed(Vec<GatewayAddress>),
     /// `--status-service NAMESPACE/NAME`: the Envoy Service's `status.loadBalancer.ingress`.
     Service(ObjectKey),
     /// Neither flag: status is never written.
@@ -78,11 +78,17 @@ impl StatusAddressSource {
     /// From the two `serve` flags (clap makes them mutually exclusive).
     pub fn from_flags(status_address: Option<&str>, status_service: Option<&ObjectKey>) -> StatusAddressSource {
         match (status_address, status_service) {
-            (Some(address), _) if !address.trim().is_empty() => StatusAddressSource::Fixed(GatewayAddress::parse(address)),
+            (Some(addresses), _) if !addresses.trim().is_empty() => StatusAddressSource::Fixed(fixed_addresses(addresses)),
             (_, Some(service)) => StatusAddressSource::Service(service.clone()),
             _ => StatusAddressSource::Disabled,
         }
     }
+}
+
+/// `--status-address`, a comma-separated list as ingress-nginx's `--publish-status-address`.
+fn fixed_addresses(text: &str) -> Vec<GatewayAddress> {
+    let addresses: BTreeSet<GatewayAddress> = text.split(',').filter(|part| !part.trim().is_empty()).map(GatewayAddress::parse).collect();
+    addresses.into_iter().collect()
 }
 
 /// The addresses a LoadBalancer Service has been given (`status.loadBalancer.ingress`), sorted.
@@ -203,7 +209,7 @@ impl StatusWriter {
     pub async fn gateway_addresses(&self, state: &ClusterState) -> Result<Vec<GatewayAddress>, kube::Error> {
         match &self.source {
             StatusAddressSource::Disabled => Ok(Vec::new()),
-            StatusAddressSource::Fixed(address) => Ok(vec![address.clone()]),
+            StatusAddressSource::Fixed(addresses) => Ok(addresses.clone()),
             StatusAddressSource::Service(key) => {
                 if let Some(service) = state.services.get(key) {
                     return Ok(service_addresses(service));
@@ -435,7 +441,12 @@ mod tests {
         assert_eq!(GatewayAddress::parse("LB.Example.com"), hostname("lb.example.com"));
         assert_eq!(
             StatusAddressSource::from_flags(Some("203.0.113.10"), None),
-            StatusAddressSource::Fixed(ip("203.0.113.10"))
+            StatusAddressSource::Fixed(vec![ip("203.0.113.10")])
+        );
+        // ingress-nginx's `--publish-status-address` splits on commas (its e2e test: `1.1.0.0,1.1.0.2`).
+        assert_eq!(
+            StatusAddressSource::from_flags(Some("1.1.0.2, 1.1.0.0,,lb.example.com,1.1.0.0"), None),
+            StatusAddressSource::Fixed(vec![ip("1.1.0.0"), ip("1.1.0.2"), hostname("lb.example.com")])
         );
         let service = ObjectKey::new("wasm-ingress", "wasm-ingress-envoy");
         assert_eq!(StatusAddressSource::from_flags(None, Some(&service)), StatusAddressSource::Service(service));

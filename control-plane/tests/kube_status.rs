@@ -45,7 +45,7 @@ const OURS: &str = "203.0.113.10";
 #[tokio::test]
 async fn served_ingresses_get_the_address_and_dropped_ones_are_cleared_with_merge_patches() {
     let mut server = FakeApiServer::start();
-    let writer = StatusWriter::new(server.client.clone(), StatusAddressSource::Fixed(GatewayAddress::parse(OURS)));
+    let writer = StatusWriter::new(server.client.clone(), StatusAddressSource::Fixed(vec![GatewayAddress::parse(OURS)]));
     let state = state_of(vec![
         ingress("default", "done", json!({"ingress": [{"ip": OURS}]})),
         ingress("default", "old", json!({"ingress": [{"ip": OURS}]})),
@@ -81,7 +81,7 @@ async fn served_ingresses_get_the_address_and_dropped_ones_are_cleared_with_merg
 #[tokio::test]
 async fn a_failed_patch_is_counted_and_the_others_still_go_out() {
     let mut server = FakeApiServer::start();
-    let writer = StatusWriter::new(server.client.clone(), StatusAddressSource::Fixed(GatewayAddress::parse("lb.example.com")));
+    let writer = StatusWriter::new(server.client.clone(), StatusAddressSource::Fixed(vec![GatewayAddress::parse("lb.example.com")]));
     let state = state_of(vec![ingress("default", "a", json!({})), ingress("default", "b", json!({}))]);
     let served = served(&[("default", "a"), ("default", "b")]);
     let sync = tokio::spawn(async move { writer.sync(&state, &served).await });
@@ -155,7 +155,7 @@ fn diagnostic(name: &str, message: &str) -> Diagnostic {
 #[tokio::test]
 async fn only_the_leader_writes_status_and_events_and_events_are_not_repeated() {
     let mut server = FakeApiServer::start();
-    let status_writer = StatusWriter::new(server.client.clone(), StatusAddressSource::Fixed(GatewayAddress::parse(OURS)));
+    let status_writer = StatusWriter::new(server.client.clone(), StatusAddressSource::Fixed(vec![GatewayAddress::parse(OURS)]));
     let reporter = Reporter { controller: "wasm-ingress.dev/controller".into(), instance: "wasm-ingress-0-abcd".into() };
     let events = EventPublisher::new(server.client.clone(), reporter, 30);
     let (translated_tx, translated) = watch::channel(None);

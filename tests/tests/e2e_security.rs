@@ -566,3 +566,46 @@ fn a_rejected_update_is_reported_and_the_last_accepted_configuration_keeps_servi
     manifests::write(dir.path(), "keep.yaml", &objects).unwrap();
     wait_until(Duration::from_secs(30), || Ok(backend_of("fresh.test").is_some())).unwrap();
 }
+
+/// One HTTP/1.1 response read whole from `stream` (its head, lower-cased, and a body of its
+/// `Content-Length`); `None` once the connection is closed.
+fn read_response(stream: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let length: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).ok()?;
+    Some(head)
+}
+
+/// ingress-nginx's `keep-alive-requests` (nginx's `keepalive_requests`): after that many requests
+/// on one client connection, the last response says `Connection: close` and the connection ends.
+#[test]
+fn a_client_connection_carries_keep_alive_requests_requests() {
+    let app = backend("keepalive", 90);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "keepalive", &[("http", 80)], &[&app]);
+    objects.push(manifests::ingress("default", "keepalive", json!({}), &[("keepalive.test", vec![manifests::path("/", "Prefix", "keepalive", json!(80))])]));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let serve_args = vec!["--keep-alive-requests".to_string(), "3".to_string()];
+    let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..GatewayOptions::default() }).unwrap();
+    let mut stream = TcpStream::connect(gateway.http).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut closes = Vec::new();
+    for _ in 0..4 {
+        if stream.write_all(b"GET / HTTP/1.1\r\nHost: keepalive.test\r\n\r\n").is_err() {
+            break;
+        }
+        let Some(head) = read_response(&mut stream) else { break };
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        closes.push(head.lines().any(|l| l.trim() == "connection: close"));
+    }
+    assert_eq!(closes, [false, false, true], "three requests, the third one's response closes the connection");
+}

@@ -42,7 +42,6 @@ pub struct Reading {
 const TUNING_KEYS: &[&str] = &[
     "client-body-buffer-size",
     "client-header-buffer-size",
-    "keep-alive-requests",
     "large-client-header-buffers",
     "max-worker-connections",
     "proxy-buffer-size",
@@ -161,9 +160,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         "custom-http-errors" => parsed(value, &mut defaults.custom_http_errors, error_page_codes),
         "hsts-max-age" => parsed(value, &mut defaults.hsts_max_age, |v| v.parse().ok()),
         "proxy-read-timeout" => parsed(value, &mut defaults.proxy_read_timeout, |v| v.parse().ok()),
-        "proxy-next-upstream-tries" => {
-            parsed(value, &mut defaults.proxy_next_upstream_tries, |v| v.parse().ok().filter(|n| (1..=10).contains(n)))
-        }
+        "proxy-next-upstream-tries" => next_upstream_tries(value, &mut defaults.proxy_next_upstream_tries),
         "proxy-body-size" => parsed(value, &mut defaults.proxy_body_size, parse_body_size),
         "proxy-next-upstream-timeout" => parsed(value, &mut defaults.proxy_next_upstream_timeout, |v| v.parse().ok()),
         "load-balance" => match parse_load_balance(value) {
@@ -244,6 +241,10 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         },
         // ingress-nginx's own default asks for nothing to carry over, read here or not.
         key if super::nginx_defaults::is_default(key, value) => (Class::Same, "ingress-nginx's default value".into()),
+        "keep-alive-requests" => match listener_value(key, value) {
+            Some(flag) => (Class::Differs, format!("a setting of the listeners here: {flag} (serve's default: 1000, as ingress-nginx's)")),
+            None => (Class::NotSupported, format!("{value:?} is not a count of requests; `serve --keep-alive-requests` keeps 1000")),
+        },
         "enable-real-ip" => listener_flag(
             value,
             "`serve --trusted-proxy-hops N` reads the client address from X-Forwarded-For (N: the proxies in front of Envoy), \
@@ -298,6 +299,22 @@ fn parsed<T>(value: &str, into: &mut T, parse: impl Fn(&str) -> Option<T>) -> (C
             (Class::Same, String::new())
         }
         None => (Class::Differs, format!("{value:?} is not a value ingress-nginx accepts here: the default is kept")),
+    }
+}
+
+/// ingress-nginx takes any count (0: no limit); here at most 10, as for the annotation.
+fn next_upstream_tries(value: &str, into: &mut u32) -> (Class, String) {
+    match value.trim().parse::<u32>() {
+        Ok(tries) if (1..=10).contains(&tries) => {
+            *into = tries;
+            (Class::Same, String::new())
+        }
+        Ok(tries) => {
+            *into = 10;
+            let asked = if tries == 0 { "no limit".to_string() } else { format!("{tries} tries") };
+            (Class::Differs, format!("{asked} in ingress-nginx; at most 10 tries here (`--proxy-next-upstream-tries=10`), as for the annotation"))
+        }
+        Err(_) => (Class::Differs, format!("{value:?} is not a value ingress-nginx accepts here: the default is kept")),
     }
 }
 
@@ -395,6 +412,7 @@ fn listener_value(key: &str, value: &str) -> Option<String> {
     match key {
         "http2-max-concurrent-streams" => Some(format!("--http2-max-concurrent-streams={number}")),
         "keep-alive" => Some(format!("--connection-idle-timeout={number}s")),
+        "keep-alive-requests" => Some(format!("--keep-alive-requests={number}")),
         "client-header-timeout" => Some(format!("--request-headers-timeout={number}s")),
         _ => None,
     }
@@ -480,6 +498,10 @@ mod tests {
             (false, BodySize(Some(8 << 20)), 120, false, 301, 5)
         );
         assert!(reading.settings.iter().all(|s| s.class == Class::Same), "{:?}", reading.settings);
+        // Any count in ingress-nginx (its e2e test writes 888888; 0 is no limit): 10 here.
+        for many in ["888888", "0"] {
+            assert_eq!(read_pairs(&[("proxy-next-upstream-tries", many)]).defaults.proxy_next_upstream_tries, 10, "{many}");
+        }
     }
 
     #[test]
@@ -532,6 +554,8 @@ mod tests {
         let cases = [
             ("ssl-redirect", "yes", Class::Differs),
             ("proxy-next-upstream-tries", "11", Class::Differs),
+            ("proxy-next-upstream-tries", "0", Class::Differs),
+            ("proxy-next-upstream-tries", "7", Class::Same),
             ("use-forwarded-headers", "false", Class::Same),
             ("hide-headers", "X-Powered-By, X-AspNet-Version", Class::Same),
             ("use-forwarded-headers", "true", Class::Differs),
@@ -588,6 +612,9 @@ mod tests {
             // Not the listener settings: serve's defaults are Envoy's edge-proxy guidance.
             ("keep-alive", "75", Class::Differs),
             ("keep-alive", "0", Class::NotSupported),
+            ("keep-alive-requests", "1000", Class::Same),
+            ("keep-alive-requests", "200", Class::Differs),
+            ("keep-alive-requests", "many", Class::NotSupported),
             ("enable-access-log-for-default-backend", "false", Class::Same),
             ("enable-access-log-for-default-backend", "true", Class::Differs),
             ("server-tokens", "true", Class::Differs),

@@ -112,6 +112,12 @@ pub struct EdgeSettings {
     /// A downstream connection with no active stream for this long is closed.
     #[arg(long, value_parser = parse_duration, default_value = "3600s")]
     pub connection_idle_timeout: Duration,
+    /// Requests one client connection may carry; after the last one Envoy closes it (HTTP/1:
+    /// `Connection: close` on its response; HTTP/2: GOAWAY, so the limit is approximate with
+    /// concurrent streams). ingress-nginx's `keep-alive-requests` (nginx's `keepalive_requests`),
+    /// default 1000; 0: no limit.
+    #[arg(long, default_value_t = 1000)]
+    pub keep_alive_requests: u32,
     /// HTTP/2: most concurrent streams per client connection.
     #[arg(long, default_value_t = 100)]
     pub http2_max_concurrent_streams: u32,
@@ -186,6 +192,7 @@ impl Default for EdgeSettings {
             request_headers_timeout: Duration::from_secs(10),
             stream_idle_timeout: Duration::from_secs(300),
             connection_idle_timeout: Duration::from_secs(3600),
+            keep_alive_requests: 1000,
             http2_max_concurrent_streams: 100,
             http2_initial_stream_window_size: 65_536,
             http2_initial_connection_window_size: 1_048_576,
@@ -265,6 +272,7 @@ impl EdgeSettings {
         };
         HttpProtocolOptions {
             idle_timeout: Some(proto_duration(self.connection_idle_timeout)),
+            max_requests_per_connection: (self.keep_alive_requests > 0).then_some(UInt32Value { value: self.keep_alive_requests }),
             headers_with_underscores_action: underscores as i32,
             ..Default::default()
         }

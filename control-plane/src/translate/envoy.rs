@@ -902,6 +902,10 @@ mod tests {
                     == Some(envoy_types::pb::envoy::config::core::v3::http_protocol_options::HeadersWithUnderscoresAction::DropHeader as i32),
             ),
             (
+                "1000 requests a connection, as nginx's keepalive_requests",
+                hcm.common_http_protocol_options.as_ref().and_then(|o| o.max_requests_per_connection).map(|v| v.value) == Some(1000),
+            ),
+            (
                 "HTTP/2 at most 100 streams",
                 hcm.http2_protocol_options.as_ref().and_then(|o| o.max_concurrent_streams).map(|v| v.value) == Some(100),
             ),
@@ -928,6 +932,8 @@ mod tests {
         let pass_through = http_connection_manager::ServerHeaderTransformation::PassThrough as i32;
         assert_eq!((quiet.server_header_transformation, quiet.server_name.as_str()), (pass_through, ""));
         assert!(silent.access_log.is_empty(), "serve --disable-access-log: no access log at all");
+        let unlimited = http_connection_manager("http", HTTP_ROUTE_CONFIG, &EdgeSettings { keep_alive_requests: 0, ..EdgeSettings::default() });
+        assert_eq!(unlimited.common_http_protocol_options.and_then(|o| o.max_requests_per_connection), None, "--keep-alive-requests 0: no limit");
         let Some(access_log::ConfigType::TypedConfig(any)) = &hcm.access_log[0].config_type else { panic!() };
         let log: StdoutAccessLog = unpack(any);
         let Some(stdout_access_log::AccessLogFormat::LogFormat(format)) = log.access_log_format else { panic!() };
