@@ -921,24 +921,22 @@ fn the_default_server_answers_healthz_and_nginx_status_as_ingress_nginx() {
     assert_eq!(served_by(&regex_mode, "x", "/healthz"), "regex", "nginx tries regex locations after the longest prefix");
 }
 
+/// `app.example` with `/api`, a host-less `/hl` if `hostless`, and `default` as the default backend.
+fn default_server_table(hostless: bool, default: Option<&str>) -> RouteTable {
+    let mut hosts = vec![vhost("app.example", vec![prefix("/api", "api")])];
+    if hostless {
+        hosts.push(vhost("", vec![prefix("/hl", "hostless")]));
+    }
+    RouteTable { schema: SCHEMA_VERSION, hosts, default_backend: default.map(RouteAction::forward_to), ..RouteTable::default() }
+}
+
 /// ingress-nginx's default server logs nothing by default (`enable-access-log-for-default-backend`):
 /// the filter's 404 for its `location /` unless the table says to, its `/healthz` and
 /// `/nginx_status` never; a named host's answers, routes and forwards to a default backend always.
 #[test]
 fn only_the_default_servers_answers_stay_out_of_the_access_log() {
     let unlogged = |logged: bool, hostless: bool, default: Option<&str>, catch_all: bool, host: &str, path: &str| {
-        let mut hosts = vec![vhost("app.example", vec![prefix("/api", "api")])];
-        if hostless {
-            hosts.push(vhost("", vec![prefix("/hl", "hostless")]));
-        }
-        let table = RouteTable {
-            schema: SCHEMA_VERSION,
-            hosts,
-            default_backend: default.map(RouteAction::forward_to),
-            default_backend_is_catch_all: catch_all,
-            default_server_logged: logged,
-            ..RouteTable::default()
-        };
+        let table = RouteTable { default_backend_is_catch_all: catch_all, default_server_logged: logged, ..default_server_table(hostless, default) };
         let compiled = CompiledTable::compile(table).expect("compiles");
         compiled.default_server_unlogged(&compiled.route(&RequestParts::new(host.as_bytes(), path.as_bytes()), 0))
     };
@@ -971,17 +969,7 @@ fn only_the_default_servers_answers_stay_out_of_the_access_log() {
 #[test]
 fn default_server_denied_guards_only_the_default_servers_root_location() {
     let guarded = |hostless: bool, default: Option<&str>, denied: &[&str], host: &str, path: &str| {
-        let mut hosts = vec![vhost("app.example", vec![prefix("/api", "api")])];
-        if hostless {
-            hosts.push(vhost("", vec![prefix("/hl", "hostless")]));
-        }
-        let table = RouteTable {
-            schema: SCHEMA_VERSION,
-            hosts,
-            default_backend: default.map(RouteAction::forward_to),
-            default_server_denied: denied.iter().map(|s| s.to_string()).collect(),
-            ..RouteTable::default()
-        };
+        let table = RouteTable { default_server_denied: denied.iter().map(|s| s.to_string()).collect(), ..default_server_table(hostless, default) };
         let compiled = CompiledTable::compile(table).expect("compiles");
         compiled.default_server_guards(&compiled.route(&RequestParts::new(host.as_bytes(), path.as_bytes()), 0))
     };
