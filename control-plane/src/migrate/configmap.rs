@@ -195,7 +195,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         "use-proxy-protocol" => listener_flag(value, "`serve --use-proxy-protocol` accepts the PROXY protocol on both listeners"),
         "disable-access-log" | "disable-http-access-log" => listener_flag(value, "`serve --disable-access-log` turns Envoy's access log off"),
         "server-tokens" => listener_flag(value, "`serve --server-tokens` sends `Server: wasm-ingress` (no version) on every response"),
-        "enable-access-log-for-default-backend" => listener_flag(value, "`serve --enable-access-log-for-default-backend` logs the requests no Ingress serves"),
+        "enable-access-log-for-default-backend" => listener_flag(value, "`serve --enable-access-log-for-default-backend` logs the 404s of requests no Ingress serves"),
         "enable-underscores-in-headers" => {
             listener_flag(value, "`serve --headers-with-underscores allow` passes them on (dropped by default, as nginx)")
         }

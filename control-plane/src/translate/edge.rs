@@ -159,10 +159,10 @@ pub struct EdgeSettings {
     /// leave it with the `enable-access-log: "false"` annotation.
     #[arg(long)]
     pub disable_access_log: bool,
-    /// Log the requests no Ingress serves (ingress-nginx's ConfigMap
+    /// Log the 404s of requests no Ingress serves (ingress-nginx's ConfigMap
     /// `enable-access-log-for-default-backend: "true"`): for a host no Ingress names, or a path no
-    /// host-less rule takes, answered 404 or by `--default-backend-service`. Off: left out, as
-    /// ingress-nginx's default server; its `/healthz` is never logged.
+    /// host-less rule takes. Off: left out, as by ingress-nginx's default server (its `/healthz`
+    /// is never logged). Those forwarded to `--default-backend-service` are logged either way.
     #[arg(long)]
     pub enable_access_log_for_default_backend: bool,
     /// Every response carries `Server: wasm-ingress`, the backend's replaced (ingress-nginx's
