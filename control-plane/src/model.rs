@@ -795,9 +795,13 @@ pub struct Translation {
     pub model: Model,
     /// Sorted; one per problem.
     pub diagnostics: Vec<Diagnostic>,
-    /// Ingresses of our class that contributed at least one route, default backend or TLS entry
-    /// (their `status.loadBalancer` is ours to set).
+    /// Ingresses of our class that contributed at least one route, default backend or TLS entry.
     pub served_ingresses: BTreeSet<ObjectKey>,
+    /// Ingresses of our class that ingress-nginx would load: all but those an annotation value
+    /// gets refused (an error), served or not (every path taken by an older Ingress, a canary
+    /// without its main Ingress, TLS entries without rules). Their `status.loadBalancer` is ours
+    /// to set, as ingress-nginx writes its address on every Ingress of its store.
+    pub loaded_ingresses: BTreeSet<ObjectKey>,
     /// Ingresses served closed: an access control they ask for cannot be enforced, so every path
     /// answers 403/503 instead of the backend.
     pub denied_ingresses: BTreeSet<ObjectKey>,

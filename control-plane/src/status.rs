@@ -1,7 +1,9 @@
-//! Ingress status: after each translation, the `status.loadBalancer.ingress` of every served Ingress
-//! is set to the gateway's address, and our address is removed from Ingresses we no longer serve.
+//! Ingress status: after each translation, the `status.loadBalancer.ingress` of every Ingress of our
+//! class that ingress-nginx would load (`Translation::loaded_ingresses`: served or not, as
+//! ingress-nginx writes its address on every Ingress of its store) is set to the gateway's address,
+//! and our address is removed from the others.
 //!
-//! The diff is pure (`plan_status_patches`: current objects + served set + our address -> patches) and
+//! The diff is pure (`plan_status_patches`: current objects + that set + our address -> patches) and
 //! table-tested; `StatusWriter` only resolves the address (`--status-address`, or the load balancer
 //! status of the Envoy Service named by `--status-service`) and sends JSON merge patches to
 //! `ingresses/{name}/status`, and only when something differs (our own patch comes back as a watch
@@ -155,7 +157,8 @@ impl StatusPatch {
 }
 
 /// The patches that bring every Ingress's status to what it should be:
-/// - served Ingresses list exactly `gateway` (unless they already do);
+/// - the `served` Ingresses (those whose status is ours) list exactly `gateway` (unless they
+///   already do);
 /// - every other Ingress that lists one of our addresses gets them removed (others' addresses stay).
 ///
 /// With no known gateway address (`gateway` empty) nothing is written, not even clearing: we could
@@ -247,13 +250,13 @@ impl StatusWriter {
     }
 }
 
-/// What the writers act on: the state of the latest translation, the Ingresses it served, and its
-/// diagnostics with those of the standing NACKs. Its own `Arc`s, not the translation's, so the
+/// What the writers act on: the state of the latest translation, the Ingresses whose status is ours
+/// (`Translation::loaded_ingresses`), and its diagnostics with those of the standing NACKs. Its own `Arc`s, not the translation's, so the
 /// writers holding it never make `serve` copy a translation to apply an endpoint change.
 #[derive(Debug, Clone)]
 pub struct TranslatedState {
     pub state: Arc<ClusterState>,
-    pub served_ingresses: Arc<BTreeSet<ObjectKey>>,
+    pub addressed_ingresses: Arc<BTreeSet<ObjectKey>>,
     pub diagnostics: Arc<Vec<Diagnostic>>,
 }
 
@@ -283,7 +286,7 @@ pub async fn run_writers(
             continue;
         }
         let Some(current) = translated.borrow_and_update().clone() else { continue };
-        if let Err(error) = status.sync(&current.state, &current.served_ingresses).await {
+        if let Err(error) = status.sync(&current.state, &current.addressed_ingresses).await {
             tracing::warn!(%error, "could not resolve the gateway address for Ingress status");
         }
         events.publish(&current.state, &current.diagnostics).await;

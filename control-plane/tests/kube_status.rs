@@ -163,7 +163,7 @@ async fn only_the_leader_writes_status_and_events_and_events_are_not_repeated() 
     let writers = tokio::spawn(run_writers(translated, leader, status_writer, events, Duration::from_secs(3600)));
 
     let translation = |state: ClusterState, problems: Vec<Diagnostic>| {
-        Some(TranslatedState { state: Arc::new(state), served_ingresses: Arc::new(served(&[("default", "shop")])), diagnostics: Arc::new(problems) })
+        Some(TranslatedState { state: Arc::new(state), addressed_ingresses: Arc::new(served(&[("default", "shop")])), diagnostics: Arc::new(problems) })
     };
     let problem = diagnostic("shop", "Service default/cart not found");
     translated_tx.send_replace(translation(state_of(vec![ingress("default", "shop", json!({}))]), vec![problem.clone()]));

@@ -112,8 +112,8 @@ fn served_clusters<'m>(model: &'m Model, served: &Snapshot, same: impl Fn(&Clust
 struct Built {
     source: Arc<SourceSnapshot>,
     translation: Arc<crate::model::Translation>,
-    /// What the Kubernetes writers get (made once per translation): the state and the served
-    /// Ingresses (an endpoint change serves the same ones).
+    /// What the Kubernetes writers get (made once per translation): the state and the Ingresses
+    /// whose status is ours (an endpoint change keeps the same ones).
     for_writers: Option<(Arc<crate::state::ClusterState>, Arc<BTreeSet<crate::state::ObjectKey>>)>,
 }
 
@@ -163,12 +163,12 @@ impl Builder {
         self.metrics.ingresses_served.set(i64::try_from(translation.served_ingresses.len()).unwrap_or(i64::MAX));
         self.metrics.ingresses_denied.set(i64::try_from(translation.denied_ingresses.len()).unwrap_or(i64::MAX));
         let for_writers = (!self.translated.is_closed()).then(|| {
-            let same_served = self.last.as_ref().and_then(|last| last.for_writers.as_ref()).filter(|_| how == Rebuild::EndpointsOnly);
-            let served = match same_served {
-                Some((_, served)) => Arc::clone(served),
-                None => Arc::new(translation.served_ingresses.clone()),
+            let same_loaded = self.last.as_ref().and_then(|last| last.for_writers.as_ref()).filter(|_| how == Rebuild::EndpointsOnly);
+            let loaded = match same_loaded {
+                Some((_, loaded)) => Arc::clone(loaded),
+                None => Arc::new(translation.loaded_ingresses.clone()),
             };
-            (Arc::new(source.state.clone()), served)
+            (Arc::new(source.state.clone()), loaded)
         });
         self.last = Some(Built { source: Arc::clone(source), translation: Arc::clone(&translation), for_writers });
         self.publish_diagnostics();
@@ -249,9 +249,9 @@ impl Builder {
         diagnostics.sort();
         diagnostics.dedup();
         let diagnostics = Arc::new(diagnostics);
-        let translated = built.for_writers.as_ref().map(|(state, served)| crate::status::TranslatedState {
+        let translated = built.for_writers.as_ref().map(|(state, loaded)| crate::status::TranslatedState {
             state: Arc::clone(state),
-            served_ingresses: Arc::clone(served),
+            addressed_ingresses: Arc::clone(loaded),
             diagnostics: Arc::clone(&diagnostics),
         });
         self.report(&diagnostics);

@@ -267,11 +267,12 @@ fn splice(translation: &mut Translation, alone: Translation, hosts: &BTreeSet<St
     translation.diagnostics.extend(alone.diagnostics.into_iter().filter(|d| !(tls(d) && redone_ingress(d))));
     translation.diagnostics.sort();
     translation.diagnostics.dedup();
-    for marks in [&mut translation.served_ingresses, &mut translation.denied_ingresses] {
+    for marks in [&mut translation.served_ingresses, &mut translation.denied_ingresses, &mut translation.loaded_ingresses] {
         marks.retain(|key| !redone.contains(key));
     }
     translation.served_ingresses.extend(alone.served_ingresses);
     translation.denied_ingresses.extend(alone.denied_ingresses);
+    translation.loaded_ingresses.extend(alone.loaded_ingresses);
     translation.endpoint_reads.queries.extend(alone.endpoint_reads.queries);
     translation.endpoint_reads.clusters.extend(alone.endpoint_reads.clusters);
     Ok(changed)

@@ -53,6 +53,7 @@ pub(super) struct Translator<'s> {
     hosts: BTreeMap<String, HostBuild>,
     served: BTreeSet<ObjectKey>,
     denied: BTreeSet<ObjectKey>,
+    loaded: BTreeSet<ObjectKey>,
     /// The catch-all (`spec.defaultBackend` of an Ingress without rules) and its Ingress.
     default_backend: Option<(RouteAction, ObjectKey)>,
     tls_claims: TlsClaims,
@@ -178,6 +179,7 @@ impl<'s> Translator<'s> {
             hosts: BTreeMap::new(),
             served: BTreeSet::new(),
             denied: BTreeSet::new(),
+            loaded: BTreeSet::new(),
             default_backend: None,
             tls_claims: TlsClaims::default(),
             host_owners: HostOwners::default(),
@@ -217,6 +219,7 @@ impl<'s> Translator<'s> {
             self.diagnostics.push(object, format!("metadata.annotations[{annotation}]"), Severity::Error, message);
             return;
         }
+        self.loaded.insert(key.clone());
         if let Some(rules) = nginx.canary {
             canary::report(&object, ingress, annotation_notes, &mut self.diagnostics);
             self.canaries.push(canary::CanaryIngress { key: key.clone(), ingress, rules });
@@ -852,6 +855,7 @@ impl<'s> Translator<'s> {
             diagnostics,
             served_ingresses: self.served,
             denied_ingresses: self.denied,
+            loaded_ingresses: self.loaded,
             endpoint_reads: self.backends.slices.into_reads(),
         };
         (translation, self.notes)

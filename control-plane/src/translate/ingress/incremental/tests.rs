@@ -113,6 +113,7 @@ fn assert_same(incremental: &Translation, full: &Translation, context: &str) {
     assert_eq!(incremental.diagnostics, full.diagnostics, "{context}: diagnostics");
     assert_eq!(incremental.served_ingresses, full.served_ingresses, "{context}: served");
     assert_eq!(incremental.denied_ingresses, full.denied_ingresses, "{context}: denied");
+    assert_eq!(incremental.loaded_ingresses, full.loaded_ingresses, "{context}: loaded");
     for (query, ready) in &full.endpoint_reads.queries {
         assert_eq!(incremental.endpoint_reads.queries.get(query), Some(ready), "{context}: endpoint read {query:?}");
     }

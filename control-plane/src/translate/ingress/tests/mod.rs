@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use wasm_ingress_filter::table::{ClientCertificate, Forward, Origin, HostPart, Location, PathMatch, PathPart, PathRewrite, Redirect, Route, RouteAction, VirtualHost};
@@ -618,6 +618,25 @@ fn adopting_ingress_nginx_class_serves_its_ingresses_unedited() {
     assert_eq!(notes.ignored_ingresses.iter().map(ToString::to_string).collect::<Vec<_>>(), ["default/theirs"]);
     // The class object is ingress-nginx's own: no complaint about its controller.
     assert!(translation.diagnostics.is_empty(), "{:?}", translation.diagnostics);
+}
+
+/// ingress-nginx writes its address on every Ingress of its store, served or not; an Ingress whose
+/// annotation value it refuses is not in it, nor one of another class.
+#[test]
+fn status_is_ours_on_every_ingress_ingress_nginx_would_load() {
+    let shop = || [rule("shop.example", &[path("/", "Prefix", "a", 80)])];
+    let yaml = [
+        ingress("first", &created("2024-01-01T00:00:00Z"), &shop()),
+        ingress("shadowed", &created("2024-02-01T00:00:00Z"), &shop()),
+        ingress_with_spec("tls-only", "", "{ingressClassName: wasm, tls: [{hosts: [x.example], secretName: missing}]}"),
+        ingress("refused", &annotated(&[("nginx.ingress.kubernetes.io/auth-type", "kerberos")]), &[rule("refused.example", &[path("/", "Prefix", "a", 80)])]),
+        ingress_with_spec("theirs", "", "{ingressClassName: other, rules: [{host: theirs.example, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: a, port: {number: 80}}}}]}}]}"),
+    ]
+    .concat();
+    let translation = run(&yaml);
+    let names = |set: &BTreeSet<ObjectKey>| set.iter().map(ToString::to_string).collect::<Vec<_>>();
+    assert_eq!(names(&translation.served_ingresses), ["default/first"]);
+    assert_eq!(names(&translation.loaded_ingresses), ["default/first", "default/shadowed", "default/tls-only"]);
 }
 
 #[test]
