@@ -157,27 +157,27 @@ impl StatusPatch {
 }
 
 /// The patches that bring every Ingress's status to what it should be:
-/// - the `served` Ingresses (those whose status is ours) list exactly `gateway` (unless they
-///   already do);
+/// - the `addressed` Ingresses (those whose status is ours: every Ingress of our class ingress-nginx
+///   would load) list exactly `gateway` (unless they already do);
 /// - every other Ingress that lists one of our addresses gets them removed (others' addresses stay).
 ///
 /// With no known gateway address (`gateway` empty) nothing is written, not even clearing: we could
 /// not tell our entries from anyone else's.
 pub fn plan_status_patches<I: std::borrow::Borrow<Ingress>>(
     ingresses: &BTreeMap<ObjectKey, I>,
-    served: &BTreeSet<ObjectKey>,
+    addressed: &BTreeSet<ObjectKey>,
     gateway: &[GatewayAddress],
 ) -> Vec<StatusPatch> {
     let ours: BTreeSet<GatewayAddress> = gateway.iter().cloned().collect();
     if ours.is_empty() {
         return Vec::new();
     }
-    let desired_when_served: Vec<GatewayAddress> = ours.iter().cloned().collect();
+    let desired_when_addressed: Vec<GatewayAddress> = ours.iter().cloned().collect();
     let mut patches = Vec::new();
     for (key, ingress) in ingresses {
         let current = ingress_addresses(ingress.borrow());
-        let desired = if served.contains(key) {
-            desired_when_served.clone()
+        let desired = if addressed.contains(key) {
+            desired_when_addressed.clone()
         } else {
             current.iter().filter(|address| !ours.contains(address)).cloned().collect()
         };
@@ -223,16 +223,16 @@ impl StatusWriter {
         }
     }
 
-    /// Bring the status of every Ingress in `state` in line with `served`. Patch failures (an
+    /// Bring the status of every Ingress in `state` in line with `addressed`. Patch failures (an
     /// Ingress deleted meanwhile, a conflict) are logged and counted; the next round retries.
-    #[tracing::instrument(skip_all, fields(served = served.len()))]
-    pub async fn sync(&self, state: &ClusterState, served: &BTreeSet<ObjectKey>) -> Result<StatusReport, kube::Error> {
+    #[tracing::instrument(skip_all, fields(addressed = addressed.len()))]
+    pub async fn sync(&self, state: &ClusterState, addressed: &BTreeSet<ObjectKey>) -> Result<StatusReport, kube::Error> {
         let gateway = self.gateway_addresses(state).await?;
         if gateway.is_empty() && self.source != StatusAddressSource::Disabled {
             tracing::info!("gateway address not known yet; Ingress status left alone");
         }
         let mut report = StatusReport::default();
-        for patch in plan_status_patches(&state.ingresses, served, &gateway) {
+        for patch in plan_status_patches(&state.ingresses, addressed, &gateway) {
             let api: Api<Ingress> = Api::namespaced(self.client.clone(), &patch.ingress.namespace);
             let params = PatchParams { field_manager: Some(FIELD_MANAGER.to_string()), ..PatchParams::default() };
             match api.patch_status(&patch.ingress.name, &params, &Patch::Merge(patch.merge_patch())).await {

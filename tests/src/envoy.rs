@@ -74,6 +74,35 @@ pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> anyhow::Resu
     Ok((status, body))
 }
 
+/// One response read from a kept-alive HTTP/1.1 connection: the status, the head (lowercased,
+/// for header checks) and exactly `Content-Length` bytes of body, so the connection can carry the
+/// next request. `None` once the peer closed the connection or sent no status line.
+pub fn read_kept_response(stream: &mut TcpStream) -> Option<KeptResponse> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok())?;
+    let length: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).ok()?;
+    Some(KeptResponse { status, head, body: String::from_utf8_lossy(&body).into_owned() })
+}
+
+/// What [`read_kept_response`] read.
+#[derive(Debug)]
+pub struct KeptResponse {
+    pub status: u16,
+    /// Status line and headers, lowercased.
+    pub head: String,
+    pub body: String,
+}
+
 /// The admin port of a bootstrap, if it has one.
 fn admin_port(bootstrap: &Value) -> Option<u16> {
     bootstrap

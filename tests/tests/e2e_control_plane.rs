@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use wasm_ingress_tests::backend::{Echo, EchoBackend};
+use wasm_ingress_tests::envoy::read_kept_response;
 use wasm_ingress_tests::gateway::{certs::TestCa, manifests, wait_until, Gateway};
 
 fn backend(name: &str, last_octet: u8) -> EchoBackend {
@@ -34,25 +35,8 @@ async fn served_by(client: &reqwest::Client, url: &str) -> Echo {
 /// One raw HTTP/1.1 request on an open keep-alive connection; returns (status, body).
 fn keep_alive_request(stream: &mut TcpStream, host: &str, path: &str) -> (u16, String) {
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 4096];
-    // Read headers, then exactly Content-Length bytes (the connection stays open).
-    loop {
-        let n = stream.read(&mut chunk).unwrap();
-        assert!(n > 0, "connection closed by Envoy");
-        buffer.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buffer).to_string();
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let length: usize = head
-                .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
-                .unwrap_or(0);
-            if body.len() >= length {
-                let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-                return (status, body[..length].to_string());
-            }
-        }
-    }
+    let response = read_kept_response(stream).expect("connection closed by Envoy");
+    (response.status, response.body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use wasm_ingress_tests::backend::{Echo, EchoBackend};
+use wasm_ingress_tests::envoy::read_kept_response;
 use wasm_ingress_tests::gateway::{manifests, xds_credentials, Gateway, GatewayOptions};
 
 fn backend(name: &str, last_octet: u8) -> EchoBackend {
@@ -567,24 +568,6 @@ fn a_rejected_update_is_reported_and_the_last_accepted_configuration_keeps_servi
     wait_until(Duration::from_secs(30), || Ok(backend_of("fresh.test").is_some())).unwrap();
 }
 
-/// One HTTP/1.1 response read whole from `stream` (its head, lower-cased, and a body of its
-/// `Content-Length`); `None` once the connection is closed.
-fn read_response(stream: &mut TcpStream) -> Option<String> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            _ => return None,
-        }
-    }
-    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-    let length: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
-    let mut body = vec![0u8; length];
-    stream.read_exact(&mut body).ok()?;
-    Some(head)
-}
-
 /// ingress-nginx's `keep-alive-requests` (nginx's `keepalive_requests`): after that many requests
 /// on one client connection, the last response says `Connection: close` and the connection ends.
 #[test]
@@ -603,9 +586,9 @@ fn a_client_connection_carries_keep_alive_requests_requests() {
         if stream.write_all(b"GET / HTTP/1.1\r\nHost: keepalive.test\r\n\r\n").is_err() {
             break;
         }
-        let Some(head) = read_response(&mut stream) else { break };
-        assert!(head.starts_with("http/1.1 200"), "{head}");
-        closes.push(head.lines().any(|l| l.trim() == "connection: close"));
+        let Some(response) = read_kept_response(&mut stream) else { break };
+        assert_eq!(response.status, 200, "{}", response.head);
+        closes.push(response.head.lines().any(|l| l.trim() == "connection: close"));
     }
     assert_eq!(closes, [false, false, true], "three requests, the third one's response closes the connection");
 }

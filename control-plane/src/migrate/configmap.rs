@@ -160,6 +160,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         "custom-http-errors" => parsed(value, &mut defaults.custom_http_errors, error_page_codes),
         "hsts-max-age" => parsed(value, &mut defaults.hsts_max_age, |v| v.parse().ok()),
         "proxy-read-timeout" => parsed(value, &mut defaults.proxy_read_timeout, |v| v.parse().ok()),
+        "proxy-connect-timeout" => parsed(value, &mut defaults.proxy_connect_timeout, |v| v.parse().ok().filter(|s| (1..=3600).contains(s))),
         "proxy-next-upstream-tries" => next_upstream_tries(value, &mut defaults.proxy_next_upstream_tries),
         "proxy-body-size" => parsed(value, &mut defaults.proxy_body_size, parse_body_size),
         "proxy-next-upstream-timeout" => parsed(value, &mut defaults.proxy_next_upstream_timeout, |v| v.parse().ok()),
@@ -609,6 +610,8 @@ mod tests {
             ("worker-processes", "4", Class::Differs),
             // At ingress-nginx's default: nothing to carry over.
             ("proxy-connect-timeout", "5", Class::Same),
+            ("proxy-connect-timeout", "15", Class::Same),
+            ("proxy-connect-timeout", "15s", Class::Differs),
             // Not the listener settings: serve's defaults are Envoy's edge-proxy guidance.
             ("keep-alive", "75", Class::Differs),
             ("keep-alive", "0", Class::NotSupported),

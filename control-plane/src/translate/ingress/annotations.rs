@@ -135,7 +135,7 @@ impl NginxAnnotations {
     pub fn policy(&self, defaults: &behaviour::NginxDefaults, location: &Location<'_>) -> RoutePolicy {
         let listed = !self.lists_go_to_filter();
         let mut policy = self.behaviour.policy(defaults);
-        policy.tries = self.behaviour.tries_within_timeout(defaults, policy.tries, self.upstream.connect_timeout_or_default());
+        policy.tries = self.behaviour.tries_within_timeout(defaults, policy.tries, self.upstream.connect_timeout(defaults));
         // Beside a rewrite only: none where the target is the path itself (buildProxyPass).
         let rewrites = self.rewrite_target.as_deref().is_some_and(|target| target != location.path);
         if let Some(prefix) = self.behaviour.forwarded_prefix.as_ref().filter(|_| rewrites) {

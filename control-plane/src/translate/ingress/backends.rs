@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ServicePort;
 use k8s_openapi::api::networking::v1::IngressBackend;
@@ -148,11 +149,13 @@ impl<'s> Backends<'s> {
     }
 
     /// `--default-backend-service`'s cluster (spoken to plainly, as ingress-nginx's
-    /// `upstream-default-backend`), kept, if the Service has ready endpoints.
-    pub(super) fn global_default(&mut self, key: &ObjectKey, diagnostics: &mut Diagnostics) -> Option<ClusterName> {
+    /// `upstream-default-backend`, within `--proxy-connect-timeout`), kept, if the Service has
+    /// ready endpoints.
+    pub(super) fn global_default(&mut self, key: &ObjectKey, connect_timeout: Duration, diagnostics: &mut Diagnostics) -> Option<ClusterName> {
         let object = ObjectRef { kind: "Service".into(), namespace: key.namespace.clone(), name: key.name.clone() };
         let unused = "--default-backend-service unused: what no Ingress serves answers 404";
-        let fallback = self.first_port_cluster((object, String::new(), unused), key.clone(), &UpstreamOptions::default(), diagnostics)?;
+        let options = UpstreamOptions { connect_timeout, ..UpstreamOptions::default() };
+        let fallback = self.first_port_cluster((object, String::new(), unused), key.clone(), &options, diagnostics)?;
         let name = fallback.cluster.name.clone();
         self.clusters.entry(name.clone()).or_insert(fallback.cluster);
         Some(name)

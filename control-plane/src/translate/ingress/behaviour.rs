@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use wasm_ingress_filter::table::{HostPart, Location, PathPart, Redirect};
 
-use crate::model::{hsts_value, Balance, Cidr, RoutePolicy, Severity};
+use crate::model::{hsts_value, Balance, Cidr, RoutePolicy, Severity, DEFAULT_CONNECT_TIMEOUT};
 use crate::state::ObjectKey;
 
 use super::annotations::{AnnotationNote, NGINX_PREFIX};
@@ -88,6 +88,10 @@ pub struct NginxDefaults {
     /// Seconds of upstream silence before 504 (`proxy-read-timeout`).
     #[arg(long, default_value_t = 60)]
     pub proxy_read_timeout: u64,
+    /// Seconds an upstream connection may take before the next endpoint is tried, or 504
+    /// (`proxy-connect-timeout`; also the `--default-backend-service`'s).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub proxy_connect_timeout: u64,
     /// Status of a request past `limit-rps` / `limit-rpm` (`limit-req-status-code`, 400–599).
     #[arg(long, default_value_t = 503, value_parser = clap::value_parser!(u16).range(400..=599))]
     pub limit_req_status_code: u16,
@@ -247,6 +251,7 @@ impl Default for NginxDefaults {
             http_redirect_code: 308,
             proxy_body_size: BodySize(Some(1024 * 1024)),
             proxy_read_timeout: 60,
+            proxy_connect_timeout: DEFAULT_CONNECT_TIMEOUT.as_secs(),
             limit_req_status_code: 503,
             limit_conn_status_code: 503,
             proxy_next_upstream_tries: 3,
@@ -300,6 +305,11 @@ impl NginxDefaults {
             tries: self.proxy_next_upstream_tries,
             ..RoutePolicy::default()
         }
+    }
+
+    /// An upstream connection's time limit where the Ingress sets none (`proxy-connect-timeout`).
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.proxy_connect_timeout)
     }
 
     /// The `Strict-Transport-Security` value, if HSTS is on.

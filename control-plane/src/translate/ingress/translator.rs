@@ -168,7 +168,7 @@ impl<'s> Translator<'s> {
         }
         ours.sort_by_key(|(key, ingress)| age_key(ingress, key));
         let mut backends = Backends::new(state, options.refuse_local_endpoints);
-        let global_default = options.default_backend_service.as_ref().and_then(|key| backends.global_default(key, &mut diagnostics));
+        let global_default = options.default_backend_service.as_ref().and_then(|key| backends.global_default(key, options.defaults.connect_timeout(), &mut diagnostics));
         let global_headers = Arc::new(global_headers(state, &options.defaults, &mut diagnostics));
         let translator = Translator {
             state,
@@ -262,7 +262,7 @@ impl<'s> Translator<'s> {
             }
         }
         self.header_maps(key, &object, &mut nginx);
-        let upstream_options = match nginx.upstream.options(self.state, &key.namespace, &mut self.client_certificates) {
+        let upstream_options = match nginx.upstream.options(self.state, &key.namespace, &self.options.defaults, &mut self.client_certificates) {
             Ok(options) => options,
             Err(reason) => {
                 let message = format!("{reason}; every path of this Ingress answers 503, as ingress-nginx denies the location");
@@ -276,9 +276,8 @@ impl<'s> Translator<'s> {
         } else if let Some(auth) = &nginx.auth {
             self.auth_services.insert(auth.service.cluster_name(), auth.service.clone());
         }
-        let service_upstream = nginx.upstream.service_upstream.unwrap_or(self.options.defaults.service_upstream);
         let balance = nginx.balancing.balance.unwrap_or(self.options.defaults.load_balance);
-        let upstream_options = UpstreamOptions { balance, service_upstream, ..upstream_options };
+        let upstream_options = UpstreamOptions { balance, ..upstream_options };
         let error_page_cluster = match self.global_error_pages(&mut nginx) {
             true => self.global_default.clone(),
             false => self.error_page_cluster(key, &object, &nginx, &upstream_options),

@@ -17,11 +17,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::model::{Severity, TlsCertificate, TlsVersions, UpstreamOptions, UpstreamTls, UpstreamVerification, DEFAULT_CONNECT_TIMEOUT};
+use crate::model::{Severity, TlsCertificate, TlsVersions, UpstreamOptions, UpstreamTls, UpstreamVerification};
 use crate::state::{ClusterState, ObjectKey};
 
 use super::annotations::{AnnotationNote, NGINX_PREFIX};
-use super::behaviour::Reader;
+use super::behaviour::{NginxDefaults, Reader};
 use super::tls;
 
 /// The annotation names (after the prefix) this module reads.
@@ -117,9 +117,9 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// `proxy-connect-timeout`, or the default (5 s, ingress-nginx's).
-    pub fn connect_timeout_or_default(&self) -> Duration {
-        self.connect_timeout.map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs)
+    /// `proxy-connect-timeout`, or the `--proxy-connect-timeout` default.
+    pub fn connect_timeout(&self, defaults: &NginxDefaults) -> Duration {
+        self.connect_timeout.map_or_else(|| defaults.connect_timeout(), Duration::from_secs)
     }
 
     /// Read the family from the annotations of an Ingress.
@@ -171,23 +171,23 @@ impl Upstream {
         (upstream, reader.notes)
     }
 
-    /// The cluster options of an Ingress in `namespace`, reading `proxy-ssl-secret` from `state`;
-    /// a client certificate found there is added to `certificates` (SDS). `Err`: why the
-    /// Ingress's locations are denied.
+    /// The cluster options of an Ingress in `namespace` under `defaults`, reading
+    /// `proxy-ssl-secret` from `state`; a client certificate found there is added to
+    /// `certificates` (SDS). `Err`: why the Ingress's locations are denied.
     pub fn options(
         &self,
         state: &ClusterState,
         namespace: &str,
+        defaults: &NginxDefaults,
         certificates: &mut BTreeMap<String, TlsCertificate>,
     ) -> Result<UpstreamOptions, String> {
         let tls = matches!(self.protocol, BackendProtocol::Https | BackendProtocol::Grpcs);
         let mut options = UpstreamOptions {
             http2: matches!(self.protocol, BackendProtocol::Grpc | BackendProtocol::Grpcs),
             tls: None,
-            connect_timeout: self.connect_timeout_or_default(),
-            // Set from `--service-upstream` when the Ingress does not say, and from
-            // `load-balance` / affinity, by the caller (see `balance`).
-            service_upstream: self.service_upstream.unwrap_or_default(),
+            connect_timeout: self.connect_timeout(defaults),
+            service_upstream: self.service_upstream.unwrap_or(defaults.service_upstream),
+            // From `load-balance` / affinity, by the caller (see `balance`).
             balance: Default::default(),
         };
         // ingress-nginx reads (and denies on) the Secret whatever the protocol.
@@ -454,7 +454,7 @@ mod tests {
         let mut certificates = BTreeMap::new();
         let options = |value: &str| {
             let (upstream, _) = parse(&[("backend-protocol", value)]);
-            upstream.options(&state, "shop", &mut BTreeMap::new()).unwrap()
+            upstream.options(&state, "shop", &NginxDefaults::default(), &mut BTreeMap::new()).unwrap()
         };
         assert_eq!(options("HTTP"), UpstreamOptions::default());
         assert_eq!(options("GRPC"), UpstreamOptions { http2: true, ..UpstreamOptions::default() });
@@ -463,7 +463,13 @@ mod tests {
         assert!(grpcs.http2);
         assert_eq!(grpcs.tls.unwrap().alpn, vec!["h2"]);
         let (slow, _) = parse(&[("proxy-connect-timeout", "30")]);
-        assert_eq!(slow.options(&state, "shop", &mut certificates).unwrap().connect_timeout, Duration::from_secs(30));
+        assert_eq!(slow.options(&state, "shop", &NginxDefaults::default(), &mut certificates).unwrap().connect_timeout, Duration::from_secs(30));
+        // `--proxy-connect-timeout` (ConfigMap `proxy-connect-timeout`) is the default the annotation overrides.
+        let patient = NginxDefaults { proxy_connect_timeout: 12, ..NginxDefaults::default() };
+        assert_eq!(slow.options(&state, "shop", &patient, &mut certificates).unwrap().connect_timeout, Duration::from_secs(30));
+        let (plain, _) = parse(&[]);
+        assert_eq!(plain.options(&state, "shop", &patient, &mut certificates).unwrap().connect_timeout, Duration::from_secs(12));
+        assert_eq!(plain.options(&state, "shop", &NginxDefaults::default(), &mut certificates).unwrap().connect_timeout, Duration::from_secs(5));
         assert!(certificates.is_empty());
     }
 
@@ -509,12 +515,12 @@ mod tests {
     #[test]
     fn an_unreadable_proxy_ssl_secret_denies() {
         let (upstream, _) = parse(&[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", "shop/missing")]);
-        let error = upstream.options(&ClusterState::default(), "shop", &mut BTreeMap::new()).unwrap_err();
+        let error = upstream.options(&ClusterState::default(), "shop", &NginxDefaults::default(), &mut BTreeMap::new()).unwrap_err();
         assert!(error.contains("Secret shop/missing not found"), "{error}");
         // ingress-nginx's ParseNameNS: exactly one `/`, so a bare name is denied too.
         for (value, why) in [("shop/b/c", "not \"namespace/name\""), ("missing", "write \"shop/missing\""), ("/missing", "another namespace"), ("other/ca", "another namespace")] {
             let (upstream, _) = parse(&[("backend-protocol", "HTTPS"), ("proxy-ssl-secret", value)]);
-            let error = upstream.options(&ClusterState::default(), "shop", &mut BTreeMap::new()).unwrap_err();
+            let error = upstream.options(&ClusterState::default(), "shop", &NginxDefaults::default(), &mut BTreeMap::new()).unwrap_err();
             assert!(error.contains(why), "{value}: {error}");
         }
     }
