@@ -8,8 +8,9 @@
 //! not a header name. Refused here and served closed with 403 (what we cannot honour exactly):
 //! nginx variables in the auth-url other than a `$host` host, a sign-in URL with variables we do
 //! not fill, an `auth-proxy-set-headers` value ingress-nginx's validation refuses (it would ask
-//! the auth service without those headers), and (503, as ingress-nginx) an `auth-cache-duration`
-//! its parser refuses when a cache key is set. The `auth-proxy-set-headers` ConfigMap itself is
+//! the auth service without those headers), and an `auth-cache-duration` its parser refuses when a cache key is set
+//! (503 as ingress-nginx where it denies the location; 403 for characters its validation refuses,
+//! where it would drop the auth and serve open). The `auth-proxy-set-headers` ConfigMap itself is
 //! read by translation (`header_maps`). The cache
 //! (`auth-cache-key`, `auth-cache-duration`) is the filter's (`wasm_ingress_filter::auth_cache`);
 //! a key ingress-nginx's validation refuses, or with variables the filter does not fill, turns it
@@ -102,8 +103,21 @@ pub enum Auth {
 
 /// Read the auth annotations of one Ingress.
 pub fn parse(annotations: &BTreeMap<String, String>) -> (Auth, Vec<AnnotationNote>) {
+    parse_as(annotations, Source::Annotations)
+}
+
+/// Where the auth settings come from: an Ingress's annotations go through ingress-nginx's
+/// annotation validation (its character sets); the `--global-auth-*` flags (its ConfigMap keys)
+/// do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Annotations,
+    GlobalFlags,
+}
+
+fn parse_as(annotations: &BTreeMap<String, String>, source: Source) -> (Auth, Vec<AnnotationNote>) {
     let mut reader = Reader::new(annotations);
-    let auth = read(&mut reader);
+    let auth = read(&mut reader, source);
     if matches!(auth, Auth::Off) {
         for name in NAMES.iter().filter(|n| **n != "auth-url") {
             if reader.get(name).is_some() {
@@ -120,7 +134,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (Auth, Vec<AnnotationNot
     (auth, reader.notes)
 }
 
-fn read(reader: &mut Reader<'_>) -> Auth {
+fn read(reader: &mut Reader<'_>, source: Source) -> Auth {
     let Some(url) = reader.get("auth-url").map(str::trim).filter(|u| !u.is_empty()) else {
         return Auth::Off;
     };
@@ -145,12 +159,19 @@ fn read(reader: &mut Reader<'_>) -> Auth {
     };
     let cache = match cache(reader) {
         Ok(cache) => cache,
-        Err(reason) => return deny(reader, "auth-cache-duration", 503, &reason),
+        Err(Refusal { status, reason }) => return deny(reader, "auth-cache-duration", status, &reason),
     };
     let param = reader.get("auth-signin-redirect-param").map(str::trim).filter(|p| !p.is_empty()).unwrap_or("rd");
-    let signin = reader.get("auth-signin").map(str::trim).filter(|s| !s.is_empty()).map(|s| sign_in_url(s, param));
+    let signin = reader.get("auth-signin").map(str::trim).filter(|s| !s.is_empty()).map(String::from);
+    let signin = signin.filter(|url| source == Source::GlobalFlags || sign_in_url_accepted(reader, url)).map(|url| sign_in_url(&url, param));
     if let Some(Err(reason)) = signin.as_ref().map(|s| check_template(s)) {
         return deny(reader, "auth-signin", 403, &format!("the sign-in URL {reason}"));
+    }
+    let request_redirect = reader.get("auth-request-redirect").filter(|r| !r.is_empty() && !r.contains(char::is_control)).map(String::from);
+    let refused = |r: &&str| !r.chars().all(|c| c.is_ascii_alphanumeric() || "-._~/:,?&=".contains(c));
+    if let Some(redirect) = request_redirect.as_deref().filter(refused).filter(|_| source == Source::Annotations) {
+        let message = format!("{redirect:?} has characters ingress-nginx's validation refuses (letters, digits and -._~/:,?&= only): it would drop the Ingress's external auth and serve its paths open; here the auth stays on, with this value");
+        reader.note("auth-request-redirect", Severity::Warning, message);
     }
     Auth::On(Box::new(AuthConfig {
         service: target.service,
@@ -159,7 +180,7 @@ fn read(reader: &mut Reader<'_>) -> Auth {
         method: method.map(String::from),
         signin,
         response_headers,
-        request_redirect: reader.get("auth-request-redirect").filter(|r| !r.is_empty() && !r.contains(char::is_control)).map(String::from),
+        request_redirect,
         always_set_cookie: reader.boolean("auth-always-set-cookie").unwrap_or(false),
         cache,
         proxy_set_headers,
@@ -171,7 +192,7 @@ fn read(reader: &mut Reader<'_>) -> Auth {
 /// as the annotations; `Err` names every flag the parser refused or would not apply in full (the
 /// command stops rather than serve without it).
 pub fn global(flags: &GlobalAuthFlags) -> Result<Option<AuthConfig>, String> {
-    let (auth, notes) = parse(&flags.as_annotations());
+    let (auth, notes) = parse_as(&flags.as_annotations(), Source::GlobalFlags);
     let refused: Vec<String> = notes.iter().map(|(annotation, _, message)| format!("--global-{}: {message}", annotation.trim_start_matches(super::annotations::NGINX_PREFIX))).collect();
     match auth {
         _ if !refused.is_empty() => Err(refused.join("; ")),
@@ -186,7 +207,10 @@ const DEFAULT_CACHE_DURATION: &str = "200 202 401 5m";
 
 /// The auth cache of `auth-cache-key` (none without one, or with one that cannot be applied: a
 /// warning) and `auth-cache-duration`; `Err` for a duration ingress-nginx's parser refuses.
-fn cache(reader: &mut Reader<'_>) -> Result<Option<AuthCache>, String> {
+/// `Err`: a duration ingress-nginx's parser refuses — 503 where it denies the location (no time,
+/// a status after the time); 403 for characters its validation refuses, where it drops the
+/// external auth and serves the path open.
+fn cache(reader: &mut Reader<'_>) -> Result<Option<AuthCache>, Refusal> {
     let duration = reader.get("auth-cache-duration").map(str::trim).filter(|d| !d.is_empty()).map(String::from);
     let Some(key) = reader.get("auth-cache-key").map(str::trim).filter(|k| !k.is_empty()).map(String::from) else {
         if duration.is_some() {
@@ -194,7 +218,12 @@ fn cache(reader: &mut Reader<'_>) -> Result<Option<AuthCache>, String> {
         }
         return Ok(None);
     };
-    let valid = cache_durations(duration.as_deref().unwrap_or(DEFAULT_CACHE_DURATION))?;
+    let duration = duration.as_deref().unwrap_or(DEFAULT_CACHE_DURATION);
+    if !duration.chars().all(|c| c.is_ascii_alphanumeric() || "-._~/:, ".contains(c)) {
+        let reason = format!("auth-cache-duration {duration:?} contains characters ingress-nginx's validation refuses (it would drop the external auth and serve the path open)");
+        return Err(Refusal { status: 403, reason });
+    }
+    let valid = cache_durations(duration).map_err(|reason| Refusal { status: 503, reason })?;
     if !key.chars().all(|c| c.is_ascii_alphanumeric() || "-_${}".contains(c)) {
         let reason = "has characters ingress-nginx's validation refuses (letters, digits, -, _, $, { and } only); not cached";
         reader.note("auth-cache-key", Severity::Warning, reason.into());
@@ -212,9 +241,6 @@ fn cache(reader: &mut Reader<'_>) -> Result<Option<AuthCache>, String> {
 /// digits, or `any`) then one time (`30s`, `5m`, `1h`, `ms`, `d`, `w`, `M`, `y`); a time alone
 /// is for 200, 301 and 302, as nginx. Other words are skipped, as ingress-nginx's validation does.
 fn cache_durations(value: &str) -> Result<Vec<CacheValidity>, String> {
-    if !value.chars().all(|c| c.is_ascii_alphanumeric() || "-._~/:, ".contains(c)) {
-        return Err(format!("auth-cache-duration {value:?} contains invalid characters"));
-    }
     let mut valid = Vec::new();
     for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (mut statuses, mut any, mut millis) = (Vec::new(), false, None);
@@ -274,7 +300,19 @@ fn deny(reader: &mut Reader<'_>, name: &str, status: u16, reason: &str) -> Auth 
     Auth::Denied(status, format!("{}{name}", super::annotations::NGINX_PREFIX))
 }
 
-/// Why an auth-url is refused, and with which status.
+/// Whether ingress-nginx's validation (`URLWithNginxVariableRegex`) takes an `auth-signin` URL;
+/// one it refuses is ignored there with a log line (the client gets the 401), so here too, with a
+/// warning.
+fn sign_in_url_accepted(reader: &mut Reader<'_>, url: &str) -> bool {
+    let accepted = url.chars().all(|c| c.is_ascii_alphanumeric() || "-._~/:, ?&=$".contains(c));
+    if !accepted {
+        let message = format!("{url:?} has characters ingress-nginx's validation refuses (letters, digits and -._~/:, ?&=$ only); ignored, as there: a 401 goes to the client");
+        reader.note("auth-signin", Severity::Warning, message);
+    }
+    accepted
+}
+
+/// Why an auth-url (or an auth-cache-duration) is refused, and with which status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Refusal {
     status: u16,
@@ -472,6 +510,16 @@ mod tests {
         assert_eq!((config.method.as_deref(), config.always_set_cookie, config.request_redirect.as_deref()), (Some("POST"), true, Some("/back")));
         let rule = config.rule(Duration::from_secs(60));
         assert_eq!((rule.cluster.as_str(), rule.timeout_ms), ("wasm-ingress:auth:http://a:80", 60_000));
+        // A character ingress-nginx's validation refuses: the sign-in is ignored there (a 401).
+        let (auth, notes) = read(&[("auth-url", "http://a/x"), ("auth-signin", "https://a/start?rd=%2Fback")]);
+        let Auth::On(config) = auth else { panic!("the auth stays on") };
+        assert_eq!(config.signin, None);
+        assert!(notes.iter().any(|(k, s, _)| k.ends_with("auth-signin") && *s == Severity::Warning), "{notes:?}");
+        // One ingress-nginx would drop the whole auth for: kept here, and said.
+        let (auth, notes) = read(&[("auth-url", "http://a/x"), ("auth-request-redirect", "/back%2F")]);
+        let Auth::On(config) = auth else { panic!("the auth stays on") };
+        assert_eq!(config.request_redirect.as_deref(), Some("/back%2F"));
+        assert!(notes.iter().any(|(k, s, _)| k.ends_with("auth-request-redirect") && *s == Severity::Warning), "{notes:?}");
     }
 
     #[test]
@@ -501,7 +549,7 @@ mod tests {
             (vec![("auth-cache-key", "k"), ("auth-cache-duration", "any 500ms")], key("k", vec![validity(&[], 500)])),
             (vec![("auth-cache-key", "k"), ("auth-cache-duration", ",200,")], Err((503, "nginx.ingress.kubernetes.io/auth-cache-duration".into()))),
             (vec![("auth-cache-key", "k"), ("auth-cache-duration", "5m 200")], Err((503, "nginx.ingress.kubernetes.io/auth-cache-duration".into()))),
-            (vec![("auth-cache-key", "k"), ("auth-cache-duration", "200 5m;")], Err((503, "nginx.ingress.kubernetes.io/auth-cache-duration".into()))),
+            (vec![("auth-cache-key", "k"), ("auth-cache-duration", "200 5m;")], Err((403, "nginx.ingress.kubernetes.io/auth-cache-duration".into()))),
             (vec![("auth-cache-key", "a b")], Ok(None)),
             (vec![("auth-cache-key", "$request_id")], Ok(None)),
         ];

@@ -100,6 +100,10 @@ fn read(reader: &mut Reader<'_>, namespace: &str) -> Basic {
         other => return deny(reader, "auth-secret-type", 503, &format!("{other:?} must be auth-file or auth-map")),
     };
     let realm = reader.get("auth-realm").unwrap_or_default().to_string();
+    if realm == "off" && !digest {
+        let message = "nginx's auth_basic takes the realm \"off\" as turning basic auth off (ingress-nginx serves these paths without credentials); here it is a realm and credentials are asked for".to_string();
+        reader.note("auth-realm", Severity::Warning, message);
+    }
     Basic::On(BasicConfig { secret, map, realm, digest })
 }
 
@@ -179,6 +183,16 @@ mod tests {
             assert_eq!(read(pairs), want, "{pairs:?}");
         }
         assert_eq!(read(&[("auth-type", "kerberos")]), denied(503, "auth-type"));
+    }
+
+    /// nginx's `auth_basic off`: ingress-nginx serves such paths open; here credentials are still
+    /// asked for, and `validate` says so.
+    #[test]
+    fn a_realm_called_off_is_a_realm_with_a_warning() {
+        let annotations = [("auth-type", "basic"), ("auth-secret", "h"), ("auth-realm", "off")].iter().map(|(k, v)| (format!("{NGINX_PREFIX}{k}"), v.to_string())).collect();
+        let (basic, notes) = parse(&annotations, "default");
+        assert_eq!(basic, Basic::On(BasicConfig { secret: key("h"), map: false, realm: "off".into(), digest: false }));
+        assert!(notes.iter().any(|(name, severity, _)| name.ends_with("auth-realm") && *severity == Severity::Warning), "{notes:?}");
     }
 
     #[test]

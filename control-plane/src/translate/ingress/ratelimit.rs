@@ -65,8 +65,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (ClientLimits, Vec<Annot
     let connections = reader.integer("limit-connections").filter(|n| *n > 0).map(saturate);
     let rps = reader.integer("limit-rps").filter(|n| *n > 0);
     let rpm = reader.integer("limit-rpm").filter(|n| *n > 0);
-    // `0` is nginx's `burst=0`: one request at a time.
-    let multiplier = reader.integer("limit-burst-multiplier").unwrap_or(DEFAULT_BURST_MULTIPLIER);
+    let multiplier = burst_multiplier(&mut reader, rps.is_some() || rpm.is_some());
     if rps.is_some() && rpm.is_some() {
         reader.note("limit-rpm", Severity::Warning, "limit-rps is also set and is the one applied (ingress-nginx applies both)".into());
     }
@@ -79,6 +78,28 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> (ClientLimits, Vec<Annot
         exempt,
     });
     (ClientLimits { rate, connections, refused: reader.refused }, reader.notes)
+}
+
+/// `limit-burst-multiplier`, read as ingress-nginx does: not a whole number, the default (5);
+/// 0 or less beside a rate, a burst nginx refuses (`limit_req … burst=0` fails `nginx -t`, so the
+/// admission webhook rejects the Ingress): the Ingress is refused.
+fn burst_multiplier(reader: &mut Reader<'_>, limited: bool) -> u64 {
+    let Some(value) = reader.get("limit-burst-multiplier").map(|v| v.trim().to_string()) else {
+        return DEFAULT_BURST_MULTIPLIER;
+    };
+    match value.parse::<i64>() {
+        Ok(multiplier) if multiplier > 0 => multiplier.unsigned_abs(),
+        Ok(_) if limited => {
+            reader.refuse("limit-burst-multiplier", format!("{value:?} makes the burst (rate × multiplier) 0 or less, which nginx refuses"));
+            DEFAULT_BURST_MULTIPLIER
+        }
+        Ok(_) => DEFAULT_BURST_MULTIPLIER,
+        Err(_) => {
+            let message = format!("{value:?} is not a whole number (as ingress-nginx reads it); the default ({DEFAULT_BURST_MULTIPLIER}) applies");
+            reader.note("limit-burst-multiplier", Severity::Warning, message);
+            DEFAULT_BURST_MULTIPLIER
+        }
+    }
 }
 
 /// What Go's `strconv.Atoi` reads: an optional sign and decimal digits.
@@ -129,10 +150,25 @@ mod tests {
         assert_eq!(read(&[("limit-rps", "0")]), None);
         assert_eq!(read(&[("limit-rps", "5")]), rate(5, false, 25));
         assert_eq!(read(&[("limit-rpm", "60"), ("limit-burst-multiplier", "2")]), rate(60, true, 120));
-        assert_eq!(read(&[("limit-rps", "5"), ("limit-burst-multiplier", "0")]), rate(5, false, 0), "nginx's burst=0");
-        assert_eq!(read(&[("limit-rps", "5"), ("limit-burst-multiplier", "-1")]), rate(5, false, 25), "the default");
+        assert_eq!(read(&[("limit-rps", "5"), ("limit-burst-multiplier", "many")]), rate(5, false, 25), "the default");
         assert!(!read(&[("limit-rps", "1"), ("limit-rpm", "60")]).unwrap().per_minute);
         assert_eq!(read(&[("limit-rps", "ten")]), None);
+    }
+
+    /// nginx refuses `burst=0` and below, so ingress-nginx's admission rejects such an Ingress;
+    /// without a rate the multiplier is never written.
+    #[test]
+    fn a_burst_of_zero_or_less_refuses_the_ingress() {
+        let refused = |pairs: &[(&str, &str)]| {
+            let annotations = pairs.iter().map(|(k, v)| (format!("nginx.ingress.kubernetes.io/{k}"), v.to_string())).collect();
+            parse(&annotations).0.refused.map(|(name, _)| name)
+        };
+        let name = Some("nginx.ingress.kubernetes.io/limit-burst-multiplier".to_string());
+        assert_eq!(refused(&[("limit-rps", "5"), ("limit-burst-multiplier", "0")]), name);
+        assert_eq!(refused(&[("limit-rpm", "60"), ("limit-burst-multiplier", "-1")]), name);
+        assert_eq!(refused(&[("limit-rps", "5"), ("limit-burst-multiplier", "1")]), None);
+        assert_eq!(refused(&[("limit-connections", "5"), ("limit-burst-multiplier", "0")]), None, "limit_conn has no burst");
+        assert_eq!(refused(&[("limit-burst-multiplier", "0")]), None);
     }
 
     #[test]

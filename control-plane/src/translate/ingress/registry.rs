@@ -177,7 +177,7 @@ pub const REGISTRY: &[Entry] = &[
     entry("server-alias", Differs),
     entry("server-snippet", Snippet),
     entry("server-tokens", NoEffect),
-    entry("service-upstream", Applied),
+    entry("service-upstream", Differs),
     entry("session-cookie-change-on-failure", Differs),
     entry("session-cookie-conditional-samesite-none", Applied),
     entry("session-cookie-domain", Applied),

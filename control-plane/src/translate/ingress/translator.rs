@@ -343,7 +343,7 @@ impl<'s> Translator<'s> {
         let own = nginx.upstream.default_backend.as_ref().and_then(|service| self.backends.error_page_cluster(key, service, &options, &mut self.diagnostics));
         let cluster = own.or_else(|| self.global_default.clone());
         if cluster.is_none() {
-            let message = "no default backend with ready endpoints (a default-backend annotation, or serve --default-backend-service): the listed codes answer 404 \"default backend - 404\", as ingress-nginx's own default server";
+            let message = "no default backend with ready endpoints (a default-backend annotation, or serve --default-backend-service): the listed codes answer 404 \"404 Not Found\", as ingress-nginx's own default server";
             self.diagnostics.push(object.clone(), format!("metadata.annotations[{NGINX_PREFIX}custom-http-errors]"), Severity::Warning, message.into());
         }
         cluster
