@@ -21,7 +21,7 @@ use crate::model::{Severity, TlsCertificate, TlsVersions, UpstreamOptions, Upstr
 use crate::state::{ClusterState, ObjectKey};
 
 use super::annotations::{AnnotationNote, NGINX_PREFIX};
-use super::behaviour::{NginxDefaults, Reader};
+use super::behaviour::{go_bool, NginxDefaults, Reader};
 use super::tls;
 
 /// The annotation names (after the prefix) this module reads.
@@ -154,7 +154,15 @@ impl Upstream {
                 reader.note("proxy-http-version", Severity::Warning, message);
             }
         }
-        let service_upstream = reader.boolean("service-upstream");
+        // ingress-nginx's parser returns its failed parse's `false` for a value that is not a
+        // boolean (only a missing annotation takes the ConfigMap default).
+        let service_upstream = match reader.get("service-upstream").map(str::trim) {
+            None => None,
+            Some(value) => Some(go_bool(value).unwrap_or_else(|| {
+                reader.note("service-upstream", Severity::Warning, format!("must be \"true\" or \"false\", not {value:?}; read as \"false\", as ingress-nginx reads it"));
+                false
+            })),
+        };
         let default_backend = trimmed(&reader, "default-backend").filter(|v| !v.is_empty());
         let (mut custom_http_errors, refused) = match parse_error_codes(&mut reader) {
             Ok(codes) => (codes, None),
@@ -470,6 +478,14 @@ mod tests {
         let (plain, _) = parse(&[]);
         assert_eq!(plain.options(&state, "shop", &patient, &mut certificates).unwrap().connect_timeout, Duration::from_secs(12));
         assert_eq!(plain.options(&state, "shop", &NginxDefaults::default(), &mut certificates).unwrap().connect_timeout, Duration::from_secs(5));
+        // `service-upstream`: the `--service-upstream` default only when the annotation is missing;
+        // a value that is not a boolean is ingress-nginx's failed parse, `false`.
+        let everywhere = NginxDefaults { service_upstream: true, ..NginxDefaults::default() };
+        let service_upstream = |pairs: &[(&str, &str)]| parse(pairs).0.options(&state, "shop", &everywhere, &mut BTreeMap::new()).unwrap().service_upstream;
+        assert!(service_upstream(&[]));
+        assert!(!service_upstream(&[("service-upstream", "false")]));
+        assert!(!service_upstream(&[("service-upstream", "yes")]));
+        assert!(service_upstream(&[("service-upstream", "True")]));
         assert!(certificates.is_empty());
     }
 
