@@ -3,7 +3,8 @@
 //! redirects and policies), because in nginx it is one more name of the same `server` block. As in
 //! ingress-nginx: the oldest Ingress of a host that sets aliases gives them (later ones are
 //! ignored with a warning), a name some Ingress defines as a host is never an alias, and a name
-//! two hosts ask for goes to the older Ingress's host. Pure.
+//! two hosts ask for goes to the host first in name order (ingress-nginx writes its `server`
+//! blocks sorted by host name, and nginx keeps the first `server_name` of a name). Pure.
 
 use std::collections::BTreeMap;
 
@@ -89,14 +90,16 @@ impl AliasClaims {
         let by_name: BTreeMap<&str, &VirtualHost> = defined.iter().map(|v| (v.host.as_str(), v)).collect();
         let mut taken: BTreeMap<&str, &Claim> = BTreeMap::new();
         let mut added = Vec::new();
-        for claim in &self.claims {
+        let mut claims: Vec<&Claim> = self.claims.iter().collect();
+        claims.sort_by(|a, b| a.host.cmp(&b.host));
+        for claim in claims {
             let Some(original) = by_name.get(claim.host.as_str()) else { continue }; // every path was refused
             for alias in claim.aliases.iter().filter(|a| **a != claim.host) {
                 let conflict = if by_name.contains_key(alias.as_str()) {
                     Some("is a host some Ingress defines, which serves it".to_string())
                 } else {
                     taken.get(alias.as_str()).map(|first| {
-                        format!("is already an alias of host {:?} (Ingress {}, older)", first.host, first.ingress)
+                        format!("is already an alias of host {:?} (Ingress {}; nginx keeps the first server block naming it, in host-name order)", first.host, first.ingress)
                     })
                 };
                 if let Some(reason) = conflict {

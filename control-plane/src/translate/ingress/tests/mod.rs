@@ -1426,7 +1426,8 @@ fn server_alias_serves_the_whole_host_under_more_names_as_ingress_nginx() {
         ingress("site", &aliased("2024-01-01T00:00:00Z", "Alias.example.com, other.example.com, *.site.example.com"), &[rule("site.example.com", &[path("/", "Prefix", "a", 80)])]),
         ingress("site-api", &aliased("2024-01-02T00:00:00Z", "late.example.com"), &[rule("site.example.com", &[path("/api", "Prefix", "b", 8080)])]),
         ingress("other", &created("2024-01-03T00:00:00Z"), &[rule("other.example.com", &[path("/", "Prefix", "b", 8080)])]),
-        ingress("thief", &aliased("2024-01-04T00:00:00Z", "alias.example.com"), &[rule("thief.example.com", &[path("/", "Prefix", "b", 8080)])]),
+        ingress("thief", &aliased("2024-01-04T00:00:00Z", "alias.example.com, shared.example.com"), &[rule("thief.example.com", &[path("/", "Prefix", "b", 8080)])]),
+        ingress("latest", &aliased("2024-01-05T00:00:00Z", "shared.example.com"), &[rule("a.example.com", &[path("/latest", "Prefix", "b", 8080)])]),
     ]
     .concat());
     for name in ["alias.example.com", "*.site.example.com"] {
@@ -1443,6 +1444,10 @@ fn server_alias_serves_the_whole_host_under_more_names_as_ingress_nginx() {
     assert!(alias_warning("site", "alias \"other.example.com\" of host \"site.example.com\" is a host some Ingress defines"), "{lines:#?}");
     assert!(alias_warning("site-api", "already takes its aliases from the older Ingress default/site"), "{lines:#?}");
     assert!(alias_warning("thief", "is already an alias of host \"site.example.com\""), "{lines:#?}");
+    // A name two hosts ask for: nginx keeps the first `server` block naming it, and ingress-nginx
+    // writes them in host-name order, so the newer Ingress's `a.example.com` takes it.
+    assert_eq!(route_at(&translation, "shared.example.com", "/latest").action, forward("default", "b", 8080));
+    assert!(alias_warning("thief", "alias \"shared.example.com\" of host \"thief.example.com\" is already an alias of host \"a.example.com\""), "{lines:#?}");
 }
 
 #[test]
