@@ -156,13 +156,12 @@ impl Upstream {
         }
         // ingress-nginx's parser returns its failed parse's `false` for a value that is not a
         // boolean (only a missing annotation takes the ConfigMap default).
-        let service_upstream = match reader.get("service-upstream").map(str::trim) {
-            None => None,
-            Some(value) => Some(go_bool(value).unwrap_or_else(|| {
+        let service_upstream = reader.get("service-upstream").map(str::trim).map(|value| {
+            go_bool(value).unwrap_or_else(|| {
                 reader.note("service-upstream", Severity::Warning, format!("must be \"true\" or \"false\", not {value:?}; read as \"false\", as ingress-nginx reads it"));
                 false
-            })),
-        };
+            })
+        });
         let default_backend = trimmed(&reader, "default-backend").filter(|v| !v.is_empty());
         let (mut custom_http_errors, refused) = match parse_error_codes(&mut reader) {
             Ok(codes) => (codes, None),
