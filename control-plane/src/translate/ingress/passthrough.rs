@@ -49,6 +49,15 @@ pub(super) fn wanted(nginx: &NginxAnnotations, enabled: bool, object: &ObjectRef
     true
 }
 
+/// Whether some rule has the `/` path (an empty path is `/`) that passthrough sends TLS to.
+pub(super) fn has_root_path(rules: &[k8s_openapi::api::networking::v1::IngressRule]) -> bool {
+    rules
+        .iter()
+        .filter_map(|rule| rule.http.as_ref())
+        .flat_map(|http| &http.paths)
+        .any(|path| path.path.as_deref().filter(|p| !p.is_empty()).unwrap_or("/") == "/")
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {

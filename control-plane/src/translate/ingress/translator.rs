@@ -245,6 +245,10 @@ impl<'s> Translator<'s> {
         for (rule_index, rule) in rules.iter().enumerate() {
             self.rule(&scope, rule_index, rule, &mut own_hosts);
         }
+        if scope.passed_through && !passthrough::has_root_path(rules) {
+            let message = "no rule has a `/` path, whose backend ingress-nginx passes the host's TLS to (its connections would fail there); not passed through, served with TLS terminated";
+            self.diagnostics.push(scope.object.clone(), format!("metadata.annotations[{NGINX_PREFIX}ssl-passthrough]"), Severity::Warning, message.into());
+        }
         self.tls(&scope, spec, &own_hosts);
     }
 

@@ -2028,6 +2028,11 @@ fn client_certificates_are_asked_for_by_host_as_ingress_nginx_servers() {
     assert!(wild.model.passthrough.is_empty(), "{:?}", wild.model.passthrough);
     assert!(matches!(route_at(&wild, "*.example.com", "/").action, RouteAction::Forward(_)));
     assert!(diagnostic_lines(&wild).iter().any(|l| l.starts_with("warning: Ingress default/wild: metadata.annotations[nginx.ingress.kubernetes.io/ssl-passthrough]: host \"*.example.com\" is a wildcard")));
+    // Without a `/` path there is nothing to pass the TLS to: said, and TLS terminated.
+    let rootless = ingress("rootless", &at("2024-01-06T00:00:00Z", &[("ssl-passthrough", "true")]), &[rule("tcp.example.com", &[path("/api", "Prefix", "b", 8080)])]);
+    let rootless = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{rootless}")), &options);
+    assert!(rootless.model.passthrough.is_empty(), "{:?}", rootless.model.passthrough);
+    assert!(diagnostic_lines(&rootless).iter().any(|l| l.starts_with("warning: Ingress default/rootless: metadata.annotations[nginx.ingress.kubernetes.io/ssl-passthrough]: no rule has a `/` path")));
     let lines = diagnostic_lines(&translation);
     for expected in [
         "warning: Ingress default/third: metadata.annotations[nginx.ingress.kubernetes.io/auth-tls-secret]: host \"mtls.example.com\" already takes its client-certificate settings from the older Ingress default/first",
