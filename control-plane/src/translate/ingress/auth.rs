@@ -8,12 +8,12 @@
 //! not a header name. Refused here and served closed with 403 (what we cannot honour exactly):
 //! nginx variables in the auth-url other than a `$host` host, a sign-in URL with variables we do
 //! not fill, an `auth-proxy-set-headers` value ingress-nginx's validation refuses (it would ask
-//! the auth service without those headers), and an `auth-cache-duration` its parser refuses when a cache key is set
-//! (503 as ingress-nginx where it denies the location; 403 for characters its validation refuses,
-//! where it would drop the auth and serve open). The `auth-proxy-set-headers` ConfigMap itself is
-//! read by translation (`header_maps`). The cache
-//! (`auth-cache-key`, `auth-cache-duration`) is the filter's (`wasm_ingress_filter::auth_cache`);
-//! a key ingress-nginx's validation refuses, or with variables the filter does not fill, turns it
+//! the auth service without those headers), and an `auth-cache-duration` its parser refuses when
+//! a cache key is set (503 as ingress-nginx where it denies the location; 403 for characters its
+//! validation refuses, where it would drop the auth and serve open). The `auth-proxy-set-headers`
+//! ConfigMap itself is read by translation (`header_maps`). The cache (`auth-cache-key`,
+//! `auth-cache-duration`) is the filter's (`wasm_ingress_filter::auth_cache`); a key
+//! ingress-nginx's validation refuses, or with variables the filter does not fill, turns it
 //! off with a warning (every request is then asked about, as ingress-nginx without a key). Not
 //! applied, with a warning: the keepalive knobs (Envoy pools connections to the auth service).
 
@@ -206,10 +206,9 @@ pub fn global(flags: &GlobalAuthFlags) -> Result<Option<AuthConfig>, String> {
 const DEFAULT_CACHE_DURATION: &str = "200 202 401 5m";
 
 /// The auth cache of `auth-cache-key` (none without one, or with one that cannot be applied: a
-/// warning) and `auth-cache-duration`; `Err` for a duration ingress-nginx's parser refuses.
-/// `Err`: a duration ingress-nginx's parser refuses — 503 where it denies the location (no time,
-/// a status after the time); 403 for characters its validation refuses, where it drops the
-/// external auth and serves the path open.
+/// warning) and `auth-cache-duration`. `Err`: a duration ingress-nginx's parser refuses — 503
+/// where it denies the location (no time, a status after the time); 403 for characters its
+/// validation refuses, where it drops the external auth and serves the path open.
 fn cache(reader: &mut Reader<'_>) -> Result<Option<AuthCache>, Refusal> {
     let duration = reader.get("auth-cache-duration").map(str::trim).filter(|d| !d.is_empty()).map(String::from);
     let Some(key) = reader.get("auth-cache-key").map(str::trim).filter(|k| !k.is_empty()).map(String::from) else {
