@@ -520,10 +520,11 @@ mod tests {
             ("ssl-redirect", "true"),
             ("service-upstream", "1"),
             ("worker-processes", "4"),
+            ("proxy-connect-timeout", "15"),
         ];
         let reading = read_pairs(&pairs);
         let flags: Vec<&str> = reading.settings.iter().filter_map(|s| s.flag.as_deref()).collect();
-        let expected = ["--hsts=false", "--no-auth-locations='/a, /b'", "--proxy-body-size=10m", "--service-upstream=true"];
+        let expected = ["--hsts=false", "--no-auth-locations='/a, /b'", "--proxy-body-size=10m", "--proxy-connect-timeout=15", "--service-upstream=true"];
         assert_eq!(flags, expected, "ingress-nginx's default values need no flag");
         // What a shell passes on for the quoted one.
         let args = flags.iter().map(|f| f.replace('\'', ""));
