@@ -308,6 +308,9 @@ struct HostBuild {
     /// ingress-nginx's own default backend (see [`VirtualHost::implicit_root`]), and that
     /// Ingress; set with `root_https_redirect`.
     implicit_root: Option<(RouteAction, ObjectKey)>,
+    /// The backend of the host's `/` location (its oldest `Prefix` / `ImplementationSpecific`
+    /// `/` path): (Ingress, path field, backend), where `ssl-passthrough` sends the host's TLS.
+    root_backend: Option<(ObjectKey, String, IngressBackend)>,
 }
 
 /// Translate, and also say how (for `explain`). The stages are [`translator::Translator`]'s.

@@ -1,8 +1,9 @@
 //! ingress-nginx's `ssl-passthrough`: TLS connections whose SNI is the Ingress's host go to the
-//! backend of its `/` path untouched (Envoy reads the SNI with its TLS inspector and proxies TCP),
-//! instead of Envoy terminating TLS. As in ingress-nginx, only with the controller flag
-//! `--enable-ssl-passthrough` (off by default: the annotation is then ignored, a warning), only the
-//! rule's `/` path counts (other paths are HTTP-only), and plain HTTP to the host is routed as
+//! backend of the host's `/` location untouched (Envoy reads the SNI with its TLS inspector and
+//! proxies TCP), instead of Envoy terminating TLS. As in ingress-nginx, only with the controller
+//! flag `--enable-ssl-passthrough` (off by default: the annotation is then ignored, a warning),
+//! the target is the host's oldest `/` path whichever Ingress has it (other paths are HTTP-only;
+//! the translator settles it once every Ingress is read), and plain HTTP to the host is routed as
 //! usual.
 //!
 //! One difference on purpose: ingress-nginx ignores every other annotation of a passthrough
@@ -47,15 +48,6 @@ pub(super) fn wanted(nginx: &NginxAnnotations, enabled: bool, object: &ObjectRef
         return false;
     }
     true
-}
-
-/// Whether some rule has the `/` path (an empty path is `/`) that passthrough sends TLS to.
-pub(super) fn has_root_path(rules: &[k8s_openapi::api::networking::v1::IngressRule]) -> bool {
-    rules
-        .iter()
-        .filter_map(|rule| rule.http.as_ref())
-        .flat_map(|http| &http.paths)
-        .any(|path| path.path.as_deref().filter(|p| !p.is_empty()).unwrap_or("/") == "/")
 }
 
 #[cfg(test)]

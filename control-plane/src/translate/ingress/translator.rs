@@ -82,6 +82,9 @@ pub(super) struct Translator<'s> {
     passwords: BTreeMap<String, BTreeMap<String, String>>,
     /// `ssl-passthrough` hosts (the oldest Ingress's `/` path wins).
     passthrough_hosts: BTreeMap<String, Passthrough>,
+    /// (Ingress, host) asking for `ssl-passthrough`, oldest first; settled once every Ingress
+    /// is collected (the host's `/` location may be a newer Ingress's).
+    passthrough_requests: Vec<(ObjectKey, String)>,
     /// `--default-backend-service`'s cluster, when the Service has ready endpoints.
     global_default: Option<ClusterName>,
     /// `--global-auth-*` (see [`auth::global`]); `Err`: flags the commands refuse at start.
@@ -143,8 +146,6 @@ struct HostScope {
     /// The host's client-certificate check sends the `ssl-client-*` headers (see
     /// [`RoutePolicy::client_certificate_headers`]).
     client_headers: Option<bool>,
-    /// The Ingress whose client-certificate settings the host takes, if they ask for a certificate.
-    checked_by: Option<ObjectKey>,
 }
 
 impl<'s> Translator<'s> {
@@ -196,6 +197,7 @@ impl<'s> Translator<'s> {
             auth_services: BTreeMap::new(),
             passwords: BTreeMap::new(),
             passthrough_hosts: BTreeMap::new(),
+            passthrough_requests: Vec::new(),
             global_default,
             global_auth: auth::global(&options.defaults.global_auth),
             global_headers,
@@ -245,9 +247,8 @@ impl<'s> Translator<'s> {
         for (rule_index, rule) in rules.iter().enumerate() {
             self.rule(&scope, rule_index, rule, &mut own_hosts);
         }
-        if scope.passed_through && !passthrough::has_root_path(rules) {
-            let message = "no rule has a `/` path, whose backend ingress-nginx passes the host's TLS to (its connections would fail there); not passed through, served with TLS terminated";
-            self.diagnostics.push(scope.object.clone(), format!("metadata.annotations[{NGINX_PREFIX}ssl-passthrough]"), Severity::Warning, message.into());
+        if scope.passed_through {
+            self.passthrough_requests.extend(own_hosts.iter().filter(|host| !host.is_empty()).map(|host| (key.clone(), host.clone())));
         }
         self.tls(&scope, spec, &own_hosts);
     }
@@ -442,7 +443,6 @@ impl<'s> Translator<'s> {
         }
         let host_scope = HostScope {
             client_headers: host_check.map(|check| check.config.pass_certificate),
-            checked_by: host_check.filter(|check| check.config.asks()).map(|check| check.ingress.clone()),
             host,
         };
         self.host_fallback(scope, &host_scope.host);
@@ -457,6 +457,9 @@ impl<'s> Translator<'s> {
                 } else if candidate.rewrite.is_some() {
                     build.regex_reason = Some(format!("Ingress {key} sets {REWRITE_TARGET}"));
                 }
+            }
+            if build.root_backend.is_none() && candidate.path == "/" && candidate.path_type != PathType::Exact {
+                build.root_backend = Some((key.clone(), candidate.field.clone(), http_path.backend.clone()));
             }
             build.candidates.push(candidate);
         }
@@ -545,9 +548,6 @@ impl<'s> Translator<'s> {
         let fallback = nginx.upstream.default_backend.as_deref();
         let resolved = self.backends.resolve_or_default(key, &backend_field, &http_path.backend, &scope.upstream_options, fallback, &mut self.diagnostics);
         let fell_back = resolved.as_ref().is_some_and(|(_, fell_back)| *fell_back);
-        if scope.passed_through && path == "/" {
-            self.pass_through(scope, host_scope, &field, &http_path.backend);
-        }
         let action = fail_closed(resolved.map(|(action, _)| action), nginx)?;
         let extras = RouteExtras {
             client_headers: host_scope.client_headers,
@@ -587,31 +587,40 @@ impl<'s> Translator<'s> {
         }
     }
 
-    /// `ssl-passthrough` on a `/` path: the host's TLS goes to the backend's endpoints undecrypted
-    /// (the oldest Ingress wins), unless the host asks for client certificates or is a wildcard.
-    fn pass_through(&mut self, scope: &IngressScope<'s>, host_scope: &HostScope, field: &str, backend: &IngressBackend) {
-        let (key, host) = (scope.key, &host_scope.host);
-        if let Some(checked_by) = &host_scope.checked_by {
-            let message = format!("host {host:?} asks for client certificates (Ingress {checked_by}); not passed through, served with TLS terminated");
-            self.diagnostics.push(scope.object.clone(), format!("metadata.annotations[{NGINX_PREFIX}ssl-passthrough]"), Severity::Error, message);
-            return;
-        }
-        // ingress-nginx's passthrough proxy compares the SNI with each host as a string, so it
-        // never passes a wildcard's names through; Envoy's SNI match would take every name below
-        // it, other Ingresses' TLS hosts included.
-        if host.starts_with("*.") {
-            let message = format!("host {host:?} is a wildcard: not passed through (ingress-nginx matches the SNI exactly), served with TLS terminated");
-            self.diagnostics.push(scope.object.clone(), format!("metadata.annotations[{NGINX_PREFIX}ssl-passthrough]"), Severity::Warning, message);
-            return;
-        }
-        if self.passthrough_hosts.contains_key(host) {
-            return;
-        }
-        // Plain TCP to the endpoints: whatever `backend-protocol` says, the TLS is the client's.
-        let plain = self.backends.resolve(key, &format!("{field}.backend"), backend, &UpstreamOptions::default(), &mut self.diagnostics);
-        if let Some(cluster) = plain.as_ref().and_then(single_cluster).filter(|_| !host.is_empty()) {
-            self.passthrough_hosts.insert(host.clone(), Passthrough { cluster, origin: key.origin(field) });
-            self.served.insert(key.clone());
+    /// `ssl-passthrough`, as ingress-nginx's: a host some Ingress asks it for sends its TLS
+    /// undecrypted to the backend of the host's `/` location, whichever Ingress's path that is,
+    /// unless the host asks for client certificates or is a wildcard.
+    fn pass_through(&mut self) {
+        for (key, host) in std::mem::take(&mut self.passthrough_requests) {
+            let (object, field) = (ingress_ref(&key), format!("metadata.annotations[{NGINX_PREFIX}ssl-passthrough]"));
+            if let Some(checked_by) = self.client_hosts.get(&host).filter(|check| check.config.asks()).map(|check| check.ingress.clone()) {
+                let message = format!("host {host:?} asks for client certificates (Ingress {checked_by}); not passed through, served with TLS terminated");
+                self.diagnostics.push(object, field, Severity::Error, message);
+                continue;
+            }
+            // ingress-nginx's passthrough proxy compares the SNI with each host as a string, so it
+            // never passes a wildcard's names through; Envoy's SNI match would take every name
+            // below it, other Ingresses' TLS hosts included.
+            if host.starts_with("*.") {
+                let message = format!("host {host:?} is a wildcard: not passed through (ingress-nginx matches the SNI exactly), served with TLS terminated");
+                self.diagnostics.push(object, field, Severity::Warning, message);
+                continue;
+            }
+            if self.passthrough_hosts.contains_key(&host) {
+                self.served.insert(key);
+                continue;
+            }
+            let Some((owner, path_field, backend)) = self.hosts.get(&host).and_then(|build| build.root_backend.clone()) else {
+                let message = format!("host {host:?} has no `/` path, whose backend ingress-nginx passes the TLS to (its connections would fail there); not passed through, served with TLS terminated");
+                self.diagnostics.push(object, field, Severity::Warning, message);
+                continue;
+            };
+            // Plain TCP to the endpoints: whatever `backend-protocol` says, the TLS is the client's.
+            let plain = self.backends.resolve(&owner, &format!("{path_field}.backend"), &backend, &UpstreamOptions::default(), &mut self.diagnostics);
+            if let Some(cluster) = plain.as_ref().and_then(single_cluster) {
+                self.passthrough_hosts.insert(host, Passthrough { cluster, origin: owner.origin(&path_field) });
+                self.served.insert(key);
+            }
         }
     }
 
@@ -808,6 +817,7 @@ impl<'s> Translator<'s> {
 
     /// Stages 3 and 4: canaries attached, the hosts built, the table checked and the Model made.
     pub(super) fn finish(mut self) -> (Translation, TranslationNotes) {
+        self.pass_through();
         let attached = canary::attach(&self.canaries, &mut self.hosts, &mut self.backends, &mut self.diagnostics);
         self.served.extend(attached);
         let hosts = std::mem::take(&mut self.hosts);

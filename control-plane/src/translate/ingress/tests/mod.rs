@@ -2028,11 +2028,21 @@ fn client_certificates_are_asked_for_by_host_as_ingress_nginx_servers() {
     assert!(wild.model.passthrough.is_empty(), "{:?}", wild.model.passthrough);
     assert!(matches!(route_at(&wild, "*.example.com", "/").action, RouteAction::Forward(_)));
     assert!(diagnostic_lines(&wild).iter().any(|l| l.starts_with("warning: Ingress default/wild: metadata.annotations[nginx.ingress.kubernetes.io/ssl-passthrough]: host \"*.example.com\" is a wildcard")));
-    // Without a `/` path there is nothing to pass the TLS to: said, and TLS terminated.
+    // Without a `/` path on the host there is nothing to pass the TLS to: said, and TLS terminated.
     let rootless = ingress("rootless", &at("2024-01-06T00:00:00Z", &[("ssl-passthrough", "true")]), &[rule("tcp.example.com", &[path("/api", "Prefix", "b", 8080)])]);
-    let rootless = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{rootless}")), &options);
-    assert!(rootless.model.passthrough.is_empty(), "{:?}", rootless.model.passthrough);
-    assert!(diagnostic_lines(&rootless).iter().any(|l| l.starts_with("warning: Ingress default/rootless: metadata.annotations[nginx.ingress.kubernetes.io/ssl-passthrough]: no rule has a `/` path")));
+    let translated = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{rootless}")), &options);
+    assert!(translated.model.passthrough.is_empty(), "{:?}", translated.model.passthrough);
+    assert!(diagnostic_lines(&translated).iter().any(|l| l.starts_with("warning: Ingress default/rootless: metadata.annotations[nginx.ingress.kubernetes.io/ssl-passthrough]: host \"tcp.example.com\" has no `/` path")));
+    // As ingress-nginx, the host's `/` location is the target, whichever Ingress's path it is: a
+    // newer Ingress's here, and an older one's over the passthrough Ingress's own `/`.
+    let owner = ingress("owner", &at("2024-01-07T00:00:00Z", &[]), &[rule("tcp.example.com", &[path("/", "Prefix", "a", 80)])]);
+    let translated = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{rootless}{owner}")), &options);
+    let target = |t: &Translation, host: &str| t.model.passthrough.get(host).map(|p| p.cluster.to_string());
+    assert_eq!(target(&translated, "tcp.example.com"), Some("default/a/80".to_string()));
+    let older = ingress("older", &at("2024-01-01T00:00:00Z", &[]), &[rule("tcp.example.com", &[path("/", "Prefix", "a", 80)])]);
+    let own_root = ingress("own-root", &at("2024-01-06T00:00:00Z", &[("ssl-passthrough", "true")]), &[rule("tcp.example.com", &[path("/", "Prefix", "b", 8080)])]);
+    let translated = translate(&state(&format!("{OUR_CLASS}{BACKENDS}{older}{own_root}")), &options);
+    assert_eq!(target(&translated, "tcp.example.com"), Some("default/a/80".to_string()), "the older Ingress's `/` wins");
     let lines = diagnostic_lines(&translation);
     for expected in [
         "warning: Ingress default/third: metadata.annotations[nginx.ingress.kubernetes.io/auth-tls-secret]: host \"mtls.example.com\" already takes its client-certificate settings from the older Ingress default/first",
