@@ -281,6 +281,10 @@ pub struct ExplainArgs {
     /// The request, e.g. http://shop.example.com/api/users?x=1
     #[arg(long)]
     pub url: String,
+    /// A request header as `Name: value` (repeatable; `Cookie: name=value` for cookies): what a
+    /// canary's `canary-by-header` / `canary-by-cookie` rules decide for this request.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
     #[command(flatten)]
     pub translation: TranslationArgs,
 }

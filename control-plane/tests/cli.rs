@@ -302,6 +302,34 @@ fn a_log_format_variable_envoy_cannot_log_stops_serve_with_its_name() {
     assert!(stderr.contains("--log-format-upstream") && stderr.contains("nginx variable $cookie_session is not supported in the access log"), "{stderr}");
 }
 
+/// `--header`: what a canary's header and cookie rules decide for the request (ingress-nginx's
+/// canary e2e "should route requests to the correct upstream if mainline ingress is created
+/// before the canary ingress": the header `always` / `never`, else the weight).
+#[test]
+fn explain_decides_a_canary_by_the_request_s_headers() {
+    let main = nginx_ingress("main", "{}");
+    let annotations = r#"{nginx.ingress.kubernetes.io/canary: "true", nginx.ingress.kubernetes.io/canary-by-header: CanaryByHeader, nginx.ingress.kubernetes.io/canary-by-cookie: CanaryByCookie, nginx.ingress.kubernetes.io/canary-weight: "30"}"#;
+    // The same host and path as `main`, another name and Service.
+    let canary = nginx_ingress("main", annotations).replace("name: main,", "name: main-canary,").replace("name: web,", "name: web-canary,");
+    let canary_backend = BACKENDS.replace("name: web}", "name: web-canary}").replace("web-1", "web-canary-1").replace("service-name: web}", "service-name: web-canary}");
+    let dir = folder(&[("backends.yaml", BACKENDS), ("canary-backends.yaml", &canary_backend), ("main.yaml", &main), ("canary.yaml", &canary)]);
+    let verdict = |headers: &[&str]| {
+        let mut args = vec!["explain", path_arg(dir.path()), "--ingress-class", "nginx", "--url", "http://main.example.com/"];
+        for header in headers {
+            args.extend(["--header", header]);
+        }
+        let text = stdout(&wasm_ingress(&args));
+        assert!(text.contains("canary:    cluster default/web-canary/80"), "{text}");
+        text.lines().find_map(|l| l.trim().strip_prefix("this request ").map(str::to_string)).unwrap_or_else(|| panic!("{text}"))
+    };
+    assert_eq!(verdict(&[]), "is sent by weight");
+    assert_eq!(verdict(&["CanaryByHeader: always"]), "goes to the canary");
+    assert_eq!(verdict(&["canarybyheader: never", "Cookie: CanaryByCookie=always"]), "goes to the backend", "the header decides first");
+    assert_eq!(verdict(&["CanaryByHeader: other", "Cookie: a=1; CanaryByCookie=always"]), "goes to the canary", "then the cookie");
+    let output = wasm_ingress(&["explain", path_arg(dir.path()), "--url", "http://main.example.com/", "--header", "no colon"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
 #[test]
 fn explain_refuses_a_non_http_url() {
     let output = wasm_ingress(&["explain", examples_dir().to_str().unwrap(), "--url", "ftp://demo.localhost/"]);

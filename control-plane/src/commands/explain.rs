@@ -13,6 +13,7 @@ use anyhow::{bail, Context};
 use wasm_ingress_filter::hostname::HostName;
 use wasm_ingress_filter::matcher::{CompiledTable, Outcome, RequestParts, Via};
 use wasm_ingress_filter::table::{Origin, PathMatch, PathRewrite, RouteAction, VirtualHost, NOT_FOUND_CLUSTER};
+use wasm_ingress_filter::request::HeaderLookup;
 
 use crate::cli::ExplainArgs;
 use crate::commands::validate::{load_and_translate, Loaded};
@@ -56,9 +57,38 @@ fn parse_url(url: &str) -> anyhow::Result<RequestUrl> {
 
 pub fn run(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let request = parse_url(&args.url)?;
+    let headers = args.headers.iter().map(|h| parse_header(h)).collect::<anyhow::Result<Vec<_>>>()?;
     let loaded = load_and_translate(&args.dir, &args.translation)?;
-    print!("{}", explain(&loaded, &request)?);
+    print!("{}", explain(&loaded, &request, &RequestHeaders(headers))?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--header` values: (lower-case name, value); what a canary's rules read.
+struct RequestHeaders(Vec<(String, String)>);
+
+impl HeaderLookup for RequestHeaders {
+    fn header(&self, name: &str) -> Option<Vec<u8>> {
+        self.0.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_bytes().to_vec())
+    }
+}
+
+/// `Name: value` into (lower-case name, trimmed value).
+fn parse_header(text: &str) -> anyhow::Result<(String, String)> {
+    match text.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_ascii_lowercase(), value.trim().to_string())),
+        _ => bail!("--header {text:?}: expected `Name: value`"),
+    }
+}
+
+/// What a canary's rules decide for this request, by its headers: the weight decides only when
+/// the header and cookie rules do not (`chooses_canary` at both ends of the weight's range).
+fn canary_verdict(compiled: &CompiledTable, canary: &wasm_ingress_filter::table::Canary, headers: &RequestHeaders) -> &'static str {
+    let last = u64::from(canary.weight_total.max(1)) - 1;
+    match (compiled.chooses_canary(canary, headers, 0), compiled.chooses_canary(canary, headers, last)) {
+        (true, true) => "this request goes to the canary",
+        (false, false) => "this request goes to the backend",
+        _ => "this request is sent by weight",
+    }
 }
 
 fn describe_match(path: &PathMatch) -> String {
@@ -216,7 +246,7 @@ fn describe_policy(model: &crate::model::Model, key: &str) -> String {
     text
 }
 
-fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
+fn explain(loaded: &Loaded, request: &RequestUrl, headers: &RequestHeaders) -> anyhow::Result<String> {
     let model = &loaded.translation.model;
     let compiled = CompiledTable::compile(model.route_table.clone())
         .map_err(|e| anyhow::anyhow!("{e}"))
@@ -237,6 +267,9 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
     let mut out = String::new();
     let scheme = if request.https { "https" } else { "http" };
     let _ = writeln!(out, "request:   GET {scheme}://{}{}", request.authority, request.path);
+    for (name, value) in &headers.0 {
+        let _ = writeln!(out, "           {name}: {value}");
+    }
 
     let parent = host.split_once('.').map(|(_, rest)| format!("*.{rest}")).unwrap_or_default();
     let passed = model.passthrough.get(&host).or_else(|| model.passthrough.get(&parent));
@@ -319,13 +352,10 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             }
         }
         Via::HostFallback => {
-            let from = noted_host.and_then(|h| loaded.notes.host_fallbacks.get(h)).cloned().unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "route:     no path of this host matches {:?}; the host's default backend applies ({from})",
-                request.path
-            );
-            origin_of_503 = Some(from);
+            let from = noted_host.and_then(|h| loaded.notes.host_fallbacks.get(h)).cloned();
+            let source = from.as_ref().map(|origin| format!(" ({origin})")).unwrap_or_default();
+            let _ = writeln!(out, "route:     no path of this host matches {:?}; the host's default backend applies{source}", request.path);
+            origin_of_503 = Some(from.unwrap_or_default());
         }
         Via::HostHttpsRedirect => {
             let _ = writeln!(
@@ -389,6 +419,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
             if let Some(canary) = canary {
                 let _ = writeln!(out, "canary:    {}", cluster_line(model, &canary.cluster));
                 let _ = writeln!(out, "           {}", canary_rules(canary));
+                let _ = writeln!(out, "           {}", canary_verdict(&compiled, canary, headers));
             }
             let template = decision.route.and_then(|r| match &r.action {
                 RouteAction::Forward(f) => f.rewrite.as_ref(),
@@ -441,7 +472,12 @@ fn explain(loaded: &Loaded, request: &RequestUrl) -> anyhow::Result<String> {
                 let _ = writeln!(out, "response:  {}", describe_response(response));
             }
             if let Some(cookie) = affinity_cookie {
-                let _ = writeln!(out, "affinity:  sticky cookie {cookie} (marked with the backend that answered; with a canary it keeps the client there)");
+                let canary_note = match canary {
+                    Some(canary) if canary.legacy_affinity => "; affinity-canary-behavior: legacy, so a cookie from the canary does not keep the client there",
+                    Some(_) => "; with a canary it keeps the client on the backend that answered",
+                    None => "",
+                };
+                let _ = writeln!(out, "affinity:  sticky cookie {cookie} (marked with the backend that answered{canary_note})");
             }
             if let Some(key) = subset_hash {
                 let _ = writeln!(out, "subset:    requests with the same {} reach the same subset of endpoints (upstream-hash-by-subset)", describe_hash_key(key));
