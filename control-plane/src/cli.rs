@@ -108,8 +108,9 @@ pub struct ServeArgs {
     /// as ingress-nginx's `--publish-status-address`).
     #[arg(long, conflicts_with = "status_service")]
     pub status_address: Option<String>,
-    /// Write the load balancer address of this Envoy Service (NAMESPACE/NAME) to the status of served
-    /// Ingresses (Kubernetes API source).
+    /// Write the addresses of this Envoy Service (NAMESPACE/NAME) to the status of served Ingresses,
+    /// as ingress-nginx's `--publish-service` reads them (a LoadBalancer's load-balancer addresses
+    /// and external IPs, a NodePort's external IPs or cluster IP, ...; Kubernetes API source).
     #[arg(long, value_parser = parse_namespaced_name)]
     pub status_service: Option<crate::state::ObjectKey>,
     /// Namespace of the leader-election Lease (only the leader writes status and events).

@@ -93,18 +93,24 @@ fn fixed_addresses(text: &str) -> Vec<GatewayAddress> {
     addresses.into_iter().collect()
 }
 
-/// The addresses a LoadBalancer Service has been given (`status.loadBalancer.ingress`), sorted.
+/// The addresses of the gateway's Service, sorted, as ingress-nginx's `--publish-service` reads
+/// them (`statusAddressFromService`): a LoadBalancer's `status.loadBalancer.ingress` and its
+/// `externalIPs`; a NodePort's `externalIPs`, else its cluster IP; a ClusterIP Service's cluster
+/// IP; an ExternalName's name.
 pub fn service_addresses(service: &Service) -> Vec<GatewayAddress> {
-    let entries = service
-        .status
-        .as_ref()
-        .and_then(|status| status.load_balancer.as_ref())
-        .and_then(|load_balancer| load_balancer.ingress.as_ref());
-    let addresses: BTreeSet<GatewayAddress> = entries
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| address_of(entry.ip.as_deref(), entry.hostname.as_deref()))
-        .collect();
+    let spec = service.spec.as_ref();
+    let external_ips = || spec.and_then(|spec| spec.external_ips.as_ref()).into_iter().flatten().filter_map(|ip| address_of(Some(ip), None));
+    let cluster_ip = || spec.and_then(|spec| spec.cluster_ip.as_deref()).filter(|ip| *ip != "None").and_then(|ip| address_of(Some(ip), None));
+    let addresses: BTreeSet<GatewayAddress> = match spec.and_then(|spec| spec.type_.as_deref()).unwrap_or("ClusterIP") {
+        "LoadBalancer" => {
+            let entries = service.status.as_ref().and_then(|status| status.load_balancer.as_ref()).and_then(|load_balancer| load_balancer.ingress.as_ref());
+            entries.into_iter().flatten().filter_map(|entry| address_of(entry.ip.as_deref(), entry.hostname.as_deref())).chain(external_ips()).collect()
+        }
+        "NodePort" if external_ips().next().is_some() => external_ips().collect(),
+        "NodePort" | "ClusterIP" => cluster_ip().into_iter().collect(),
+        "ExternalName" => spec.and_then(|spec| spec.external_name.as_deref()).and_then(|name| address_of(None, Some(name))).into_iter().collect(),
+        _ => BTreeSet::new(),
+    };
     addresses.into_iter().collect()
 }
 
@@ -469,6 +475,7 @@ mod tests {
     fn service_load_balancer_status_gives_ips_and_hostnames() {
         let service: Service = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "wasm-ingress-envoy", "namespace": "wasm-ingress"},
+            "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.20"},
             "status": {"loadBalancer": {"ingress": [
                 {"hostname": "a1b2.elb.amazonaws.com"},
                 {"ip": "203.0.113.10", "ipMode": "VIP"},
@@ -479,9 +486,36 @@ mod tests {
         assert_eq!(service_addresses(&service), vec![ip("203.0.113.10"), hostname("a1b2.elb.amazonaws.com")]);
         let pending: Service = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "wasm-ingress-envoy", "namespace": "wasm-ingress"},
+            "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.20"},
             "status": {"loadBalancer": {}}
         }))
         .unwrap();
-        assert_eq!(service_addresses(&pending), vec![]);
+        assert_eq!(service_addresses(&pending), vec![], "not the cluster IP while the load balancer is pending");
+    }
+
+    /// ingress-nginx's `statusAddressFromService`, type by type.
+    #[test]
+    fn each_service_type_gives_ingress_nginx_s_addresses() {
+        let service = |spec: serde_json::Value, status: serde_json::Value| -> Vec<GatewayAddress> {
+            let json = serde_json::json!({"metadata": {"name": "envoy", "namespace": "wasm-ingress"}, "spec": spec, "status": status});
+            service_addresses(&serde_json::from_value(json).unwrap())
+        };
+        let none = serde_json::json!({});
+        let rows: [(serde_json::Value, serde_json::Value, Vec<GatewayAddress>); 7] = [
+            (serde_json::json!({"type": "ClusterIP", "clusterIP": "10.96.0.20"}), none.clone(), vec![ip("10.96.0.20")]),
+            (serde_json::json!({"type": "ClusterIP", "clusterIP": "None"}), none.clone(), vec![]),
+            (serde_json::json!({"type": "NodePort", "clusterIP": "10.96.0.20"}), none.clone(), vec![ip("10.96.0.20")]),
+            (serde_json::json!({"type": "NodePort", "clusterIP": "10.96.0.20", "externalIPs": ["192.0.2.7", "192.0.2.8"]}), none.clone(), vec![ip("192.0.2.7"), ip("192.0.2.8")]),
+            (serde_json::json!({"type": "ExternalName", "externalName": "edge.example.com"}), none.clone(), vec![hostname("edge.example.com")]),
+            (
+                serde_json::json!({"type": "LoadBalancer", "clusterIP": "10.96.0.20", "externalIPs": ["192.0.2.7", "203.0.113.10"]}),
+                serde_json::json!({"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}}),
+                vec![ip("192.0.2.7"), ip("203.0.113.10")],
+            ),
+            (serde_json::json!({"clusterIP": "10.96.0.20"}), none, vec![ip("10.96.0.20")]),
+        ];
+        for (spec, status, expected) in rows {
+            assert_eq!(service(spec.clone(), status), expected, "{spec}");
+        }
     }
 }
