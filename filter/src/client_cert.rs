@@ -35,12 +35,13 @@ pub const CERTIFICATE_HEADERS: [&str; 3] = ["ssl-client-subject-dn", "ssl-client
 /// The path prefix of ACME HTTP-01 challenges, served over plain HTTP.
 const ACME_CHALLENGE: &[u8] = b"/.well-known/acme-challenge/";
 
-/// nginx's answer to a request without the required certificate (status 400).
-pub const NO_CERTIFICATE_BODY: &str = "400 No required SSL certificate was sent\n";
+/// nginx's answer to a request without the required certificate (status 400, its page 496).
+pub const NO_CERTIFICATE_BODY: &str = crate::decision::nginx_page!("400 No required SSL certificate was sent", "400 Bad Request", "No required SSL certificate was sent");
 /// The answer to a request for this host over a connection negotiated for another name.
-pub const MISDIRECTED_BODY: &str = "421 Misdirected Request\n";
-/// The answer to a plain-HTTP request to such a host that is not redirected.
-pub const PLAIN_HTTP_BODY: &str = "403 Forbidden: this host requires a client certificate over HTTPS\n";
+pub const MISDIRECTED_BODY: &str = crate::decision::nginx_page!("421 Misdirected Request");
+/// The answer to a plain-HTTP request to such a host that is not redirected: nginx's 403, as
+/// ingress-nginx's `$ssl_client_verify != SUCCESS` check returns it.
+pub const PLAIN_HTTP_BODY: &str = crate::decision::FORBIDDEN_BODY;
 
 /// What the connection says about TLS (read from Envoy only for hosts with a rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,55 +5,75 @@
 
 use crate::table::{Forward, Route};
 
-/// The body of the filter's own 404 (no host/path matched and no default backend): nginx's status
-/// line, as the 404 page of ingress-nginx's own default server says it. Fixed text: the request's
-/// host and path are deliberately not echoed back.
-pub const NOT_FOUND_BODY: &str = "404 Not Found\n";
+/// nginx's error page for a status line (`ngx_http_special_response.c`, with ingress-nginx's
+/// `server_tokens off`): what ingress-nginx's own answers carry, as `text/html` (its
+/// `default_type`). An optional second line is the page's heading when it differs from the title,
+/// and a third a line under it (nginx's 400 pages for TLS errors).
+macro_rules! nginx_page {
+    ($title:literal) => {
+        $crate::decision::nginx_page!($title, $title)
+    };
+    ($title:literal, $heading:literal) => {
+        concat!("<html>\r\n<head><title>", $title, "</title></head>\r\n<body>\r\n<center><h1>", $heading, "</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+    };
+    ($title:literal, $heading:literal, $detail:literal) => {
+        concat!("<html>\r\n<head><title>", $title, "</title></head>\r\n<body>\r\n<center><h1>", $heading, "</h1></center>\r\n<center>", $detail, "</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+    };
+}
+pub(crate) use nginx_page;
 
-/// nginx's 403 page as plain text: a refused client (a `satisfy: any` route's address lists, an
-/// auth service's 403, an Ingress served closed).
-pub const FORBIDDEN_BODY: &str = "403 Forbidden\n";
+/// The `Content-Type` of the filter's own answers: ingress-nginx's `default_type`.
+pub const ANSWER_CONTENT_TYPE: &str = "text/html";
 
-/// nginx's 401 page as plain text: basic auth's refusal, an auth service's 401 without a sign-in
-/// page.
-pub const UNAUTHORIZED_BODY: &str = "401 Authorization Required\n";
+/// The body of the filter's own 404 (no host/path matched and no default backend): nginx's page,
+/// as ingress-nginx's own default server answers. Fixed text: the request's host and path are
+/// deliberately not echoed back.
+pub const NOT_FOUND_BODY: &str = nginx_page!("404 Not Found");
 
-/// nginx's 500 page as plain text: an auth service that cannot be asked or answers otherwise.
-pub const INTERNAL_ERROR_BODY: &str = "500 Internal Server Error\n";
+/// nginx's 403 page: a refused client (a `satisfy: any` route's address lists, an auth service's
+/// 403, an Ingress served closed).
+pub const FORBIDDEN_BODY: &str = nginx_page!("403 Forbidden");
 
-/// nginx's 503 page as plain text, which ingress-nginx's e2e tests look for: a backend that does
-/// not resolve, a connection limit reached, an Ingress whose access control cannot be honoured.
-pub const UNAVAILABLE_BODY: &str = "503 Service Temporarily Unavailable\n";
+/// nginx's 401 page: basic auth's refusal, an auth service's 401 without a sign-in page.
+pub const UNAUTHORIZED_BODY: &str = nginx_page!("401 Authorization Required");
 
-/// nginx's page for `status` as plain text, for the answers whose status the operator chooses
-/// (`limit-conn-status-code`): its status line as nginx writes it, or nothing for a status nginx
-/// has no page for.
-pub fn status_body(status: u16) -> &'static str {
+/// nginx's 500 page: an auth service that cannot be asked or answers otherwise.
+pub const INTERNAL_ERROR_BODY: &str = nginx_page!("500 Internal Server Error");
+
+/// nginx's 503 page, whose title ingress-nginx's e2e tests look for: a backend that does not
+/// resolve, a connection limit reached, an Ingress whose access control cannot be honoured.
+pub const UNAVAILABLE_BODY: &str = nginx_page!("503 Service Temporarily Unavailable");
+
+/// nginx's page for `status`, for the answers whose status the operator chooses
+/// (`limit-conn-status-code`) and Envoy's own answers: the page nginx writes, or nothing for a
+/// status nginx has no page for.
+pub const fn status_body(status: u16) -> &'static str {
     match status {
-        400 => "400 Bad Request\n",
+        400 => nginx_page!("400 Bad Request"),
         401 => UNAUTHORIZED_BODY,
         403 => FORBIDDEN_BODY,
         404 => NOT_FOUND_BODY,
         405 => NOT_ALLOWED_BODY,
-        408 => "408 Request Time-out\n",
-        409 => "409 Conflict\n",
-        410 => "410 Gone\n",
-        413 => "413 Request Entity Too Large\n",
-        429 => "429 Too Many Requests\n",
+        408 => nginx_page!("408 Request Time-out"),
+        409 => nginx_page!("409 Conflict"),
+        410 => nginx_page!("410 Gone"),
+        413 => nginx_page!("413 Request Entity Too Large"),
+        414 => URI_TOO_LONG_BODY,
+        429 => nginx_page!("429 Too Many Requests"),
         500 => INTERNAL_ERROR_BODY,
-        501 => "501 Not Implemented\n",
-        502 => "502 Bad Gateway\n",
+        501 => nginx_page!("501 Not Implemented"),
+        502 => nginx_page!("502 Bad Gateway"),
         503 => UNAVAILABLE_BODY,
-        504 => "504 Gateway Time-out\n",
+        504 => nginx_page!("504 Gateway Time-out"),
         _ => "",
     }
 }
 
-/// nginx's 405 page as plain text: a `TRACE` request, which nginx refuses on every server.
-pub const NOT_ALLOWED_BODY: &str = "405 Not Allowed\n";
+/// nginx's 405 page: a `TRACE` request, which nginx refuses on every server.
+pub const NOT_ALLOWED_BODY: &str = nginx_page!("405 Not Allowed");
 
-/// The body of the filter's 414 (request path, or the path a rewrite would produce, too long).
-pub const URI_TOO_LONG_BODY: &str = "request URI too long\n";
+/// nginx's 414 page: the request path, or the path a rewrite would produce, too long.
+pub const URI_TOO_LONG_BODY: &str = nginx_page!("414 Request-URI Too Large");
 
 /// Which part of the table produced the decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,11 +139,26 @@ pub struct Decision<'t> {
 mod tests {
     use super::*;
 
+    /// nginx's page as its source writes it (`ngx_http_error_404_page` + `ngx_http_error_tail`).
+    const NGINX_404: &str = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
     #[test]
-    fn status_bodies_are_nginx_status_lines() {
-        let table = [(503, UNAVAILABLE_BODY), (429, "429 Too Many Requests\n"), (403, FORBIDDEN_BODY), (504, "504 Gateway Time-out\n"), (418, ""), (599, "")];
+    fn status_bodies_are_nginx_pages() {
+        assert_eq!(NOT_FOUND_BODY, NGINX_404);
+        let page = |line: &str| NGINX_404.replace("404 Not Found", line);
+        let table = [
+            (503, page("503 Service Temporarily Unavailable")),
+            (429, page("429 Too Many Requests")),
+            (403, page("403 Forbidden")),
+            (504, page("504 Gateway Time-out")),
+            (414, page("414 Request-URI Too Large")),
+            (418, String::new()),
+            (599, String::new()),
+        ];
         for (status, body) in table {
             assert_eq!(status_body(status), body, "{status}");
         }
+        let no_certificate = crate::client_cert::NO_CERTIFICATE_BODY;
+        assert!(no_certificate.starts_with("<html>\r\n<head><title>400 No required SSL certificate was sent</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>No required SSL certificate was sent</center>\r\n<hr>"), "{no_certificate}");
     }
 }

@@ -132,7 +132,7 @@ fn respond_action_sends_its_status_and_body() {
     let response = outcome.local_response.expect("local response");
     assert_eq!(response.status, 503);
     assert_eq!(response.body_text(), "service default/gone not found");
-    assert!(response.headers.iter().any(|(n, v)| n == b"content-type" && v.starts_with(b"text/plain")));
+    assert!(response.headers.iter().any(|(n, v)| n == b"content-type" && v.starts_with(b"text/html")));
 }
 
 #[test]

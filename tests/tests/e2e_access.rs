@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use wasm_ingress_filter::decision::status_body;
 use wasm_ingress_tests::backend::{Echo, EchoBackend};
 use wasm_ingress_tests::gateway::{manifests, Gateway, GatewayOptions};
 
@@ -186,7 +187,7 @@ fn paths_no_rule_takes_keep_the_checks_of_the_hosts_oldest_ingress() {
         let (got, body) = answer_at(client(*last), http, host, path, extra);
         assert_eq!(got, *status, "127.0.0.{last} -> {host}{path}: {body}");
         if *status == 404 {
-            assert_eq!(body, "404 Not Found\n", "{host}{path}");
+            assert_eq!(body, status_body(404), "{host}{path}");
         }
     }
     let head_of = |request: &str| {
@@ -252,7 +253,7 @@ fn global_blocks_behave_like_ingress_nginx_configmap() {
     let options = GatewayOptions { serve_args: args.to_vec(), ..Default::default() };
     let gateway = Gateway::start_with(dir.path(), &options).unwrap();
     let client = |last: u8| Ipv4Addr::new(127, 0, 0, last);
-    let forbidden = (403, "403 Forbidden\n".to_string());
+    let forbidden = (403, status_body(403).to_string());
 
     // (client, host, extra header lines, status)
     let cases: &[(u8, &str, &str, u16)] = &[

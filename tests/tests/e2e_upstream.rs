@@ -43,6 +43,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use wasm_ingress_filter::decision::status_body;
 use wasm_ingress_tests::backend::{Echo, EchoBackend};
 use wasm_ingress_tests::gateway::certs::TestCa;
 use wasm_ingress_tests::gateway::{manifests, Gateway, GatewayOptions};
@@ -385,7 +386,7 @@ fn custom_http_errors_are_answered_by_the_default_backend_as_ingress_nginx_does(
     }
     // Without a default backend: ingress-nginx's own default server answers 404.
     let (status, body, _) = get_with(&gateway, "bare.test", "/", &[("x-echo-status", "404")]);
-    assert_eq!((status, body.as_str()), (404, "404 Not Found\n"));
+    assert_eq!((status, body.as_str()), (404, status_body(404)));
     let (status, _, echo) = get_with(&gateway, "pie.foo.com", "/status/404", &[("x-echo-status", "404")]);
     assert_eq!((status, echo.map(|e| e.backend)), (404, Some("app".to_string())), "disable-proxy-intercept-errors: the backend's answer");
     let (status, _, echo) = get_with(&gateway, "pie-false.foo.com", "/status/404", &[("x-echo-status", "404")]);
@@ -578,7 +579,7 @@ fn external_name_services_are_looked_up_and_served_as_ingress_nginx_does() {
     manifests::write(dir.path(), "ingress.yaml", &[ingress]).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();
     let (status, body, _) = get_with(&gateway, "echo", "/get", &[]);
-    assert_eq!((status, body.as_str()), (503, "503 Service Temporarily Unavailable\n"), "no Service yet");
+    assert_eq!((status, body.as_str()), (503, status_body(503)), "no Service yet");
 
     let service = |external_name: &str, target: u16| {
         let ports = json!([{"name": "echo", "port": 80, "targetPort": target}]);
@@ -635,10 +636,14 @@ fn a_backend_that_refuses_connections_answers_502_as_nginx() {
     let gateway = Gateway::start(dir.path()).unwrap();
     assert_eq!(get_with(&gateway, "dead.test", "/", &[]).0, 200, "served while the backend runs");
     drop(dead);
-    let (status, body, _) = get_with(&gateway, "dead.test", "/", &[]);
-    assert_eq!((status, body.as_str()), (502, "502 Bad Gateway\n"));
-    let (status, body, _) = get_with(&gateway, "empty.test", "/", &[]);
-    assert_eq!((status, body.as_str()), (503, "503 Service Temporarily Unavailable\n"));
+    // nginx's pages, as `text/html` (ingress-nginx's `default_type`), not Envoy's text.
+    let content_type = |headers: &[(String, String)]| headers.iter().find(|(n, _)| n == "content-type").map(|(_, v)| v.clone());
+    let (status, headers, body) = fetch(&gateway, "dead.test", "/", &[]);
+    assert_eq!((status, String::from_utf8_lossy(&body).as_ref(), content_type(&headers).as_deref()), (502, status_body(502), Some("text/html")));
+    let (status, headers, body) = fetch(&gateway, "empty.test", "/", &[]);
+    assert_eq!((status, String::from_utf8_lossy(&body).as_ref(), content_type(&headers).as_deref()), (503, status_body(503), Some("text/html")));
+    let (status, headers, body) = fetch(&gateway, "nobody.test", "/", &[]);
+    assert_eq!((status, String::from_utf8_lossy(&body).as_ref(), content_type(&headers).as_deref()), (404, status_body(404), Some("text/html")), "the filter's own");
 }
 
 /// `serve --use-gzip --enable-brotli` (ingress-nginx's `use-gzip`, `enable-brotli`): a JSON
@@ -711,7 +716,7 @@ fn a_backend_whose_connections_time_out_answers_504_as_nginx() {
     let gateway = Gateway::start(dir.path()).unwrap();
     let started = std::time::Instant::now();
     let (status, body, _) = get_with(&gateway, "silent.test", "/", &[]);
-    assert_eq!((status, body.as_str()), (504, "504 Gateway Time-out\n"));
+    assert_eq!((status, body.as_str()), (504, status_body(504)));
     assert!(started.elapsed() >= Duration::from_secs(1), "answered after the connect timeout, not before");
     drop((queued, listener, runtime));
 }

@@ -496,7 +496,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl, headers: &RequestHeaders) -> a
             let _ = writeln!(
                 out,
                 "result:    {status} answered by the filter{}",
-                if body.is_empty() { String::new() } else { format!(" ({body:?})") }
+                if body.is_empty() { String::new() } else { format!(" ({})", describe_body(body)) }
             );
         }
     }
@@ -510,6 +510,16 @@ fn explain(loaded: &Loaded, request: &RequestUrl, headers: &RequestHeaders) -> a
         }
     }
     Ok(out)
+}
+
+/// An answer's body for one line: nginx's page by its title (`nginx's "404 Not Found" page`),
+/// other text quoted.
+fn describe_body(body: &str) -> String {
+    let title = body.strip_prefix("<html>\r\n<head><title>").and_then(|rest| rest.split_once("</title>")).map(|(title, _)| title);
+    match title {
+        Some(title) => format!("nginx's {title:?} page"),
+        None => format!("{body:?}"),
+    }
 }
 
 /// How a canary takes requests, in the order its rules apply.

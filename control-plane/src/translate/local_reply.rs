@@ -4,9 +4,11 @@
 //! tell a dead backend (502) from a Service without endpoints (503) keep telling them apart. A
 //! connection attempt that times out (`proxy-connect-timeout`) is nginx's 504 Gateway Time-out, as
 //! is an upstream that does not answer in time; a Service without ready endpoints stays 503
-//! (ingress-nginx's default backend answers it so). Each has nginx's status line as body, like the
-//! filter's own answers, and so have the 403 of Envoy's RBAC (source ranges, blocks by header) and the answer of Envoy's local rate limit past `limit-rps` (its
-//! status, `limit-req-status-code`, kept: Envoy's own body is `local_rate_limited`). Typed config only: one `LocalReplyConfig` on the HTTP connection manager,
+//! (ingress-nginx's default backend answers it so). Each has nginx's page as body, as `text/html`
+//! like the filter's own answers, and so have the 403 of Envoy's RBAC (source ranges, blocks by
+//! header) and the answer of Envoy's local rate limit past `limit-rps` (its status,
+//! `limit-req-status-code`, kept: Envoy's own body is `local_rate_limited`). Typed config only:
+//! one `LocalReplyConfig` on the HTTP connection manager,
 //! matching on Envoy's response flags (the filter's own answers carry none) and, for the connect
 //! timeout, which Envoy flags `UF` like any connection failure, on its response code details
 //! through Envoy's CEL access-log filter. Mappers run on Envoy's local replies only, never on an
@@ -15,18 +17,18 @@
 use envoy_types::pb::envoy::config::accesslog::v3::{
     access_log_filter, comparison_filter, AccessLogFilter, AndFilter, ComparisonFilter, ExtensionFilter, ResponseFlagFilter, StatusCodeFilter,
 };
-use envoy_types::pb::envoy::config::core::v3::{data_source, DataSource, RuntimeUInt32};
+use envoy_types::pb::envoy::config::core::v3::{data_source, substitution_format_string, DataSource, RuntimeUInt32, SubstitutionFormatString};
 use envoy_types::pb::envoy::extensions::access_loggers::filters::cel::v3::ExpressionFilter;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{LocalReplyConfig, ResponseMapper};
 use envoy_types::pb::envoy::config::accesslog::v3::extension_filter::ConfigType;
 use envoy_types::pb::google::protobuf::UInt32Value;
 use envoy_types::util::pack_any;
 
-/// nginx's 502 status line.
-pub const BAD_GATEWAY_BODY: &str = "502 Bad Gateway\n";
+/// nginx's 502 page.
+pub const BAD_GATEWAY_BODY: &str = wasm_ingress_filter::decision::status_body(502);
 
-/// nginx's 504 status line.
-pub const GATEWAY_TIMEOUT_BODY: &str = "504 Gateway Time-out\n";
+/// nginx's 504 page.
+pub const GATEWAY_TIMEOUT_BODY: &str = wasm_ingress_filter::decision::status_body(504);
 
 /// The response code details of a stream whose upstream connection attempt timed out (the last
 /// try's, after retries too): `upstream_reset_before_response_started{connection_timeout}`.
@@ -80,12 +82,19 @@ pub fn local_reply_config() -> LocalReplyConfig {
     LocalReplyConfig { mappers: failures.chain(rate_limited).chain([not_found]).collect(), ..Default::default() }
 }
 
-/// A mapper of the local replies `selects` picks: to `status` (`None`: kept) with `body`.
+/// A mapper of the local replies `selects` picks: to `status` (`None`: kept) with `body`, one of
+/// nginx's pages, as `text/html` (ingress-nginx's `default_type`; Envoy would say `text/plain`).
 fn mapper(selects: access_log_filter::FilterSpecifier, status: Option<u32>, body: &str) -> ResponseMapper {
+    let as_is = DataSource { specifier: Some(data_source::Specifier::InlineString("%LOCAL_REPLY_BODY%".into())), ..Default::default() };
     ResponseMapper {
         filter: Some(selecting(selects)),
         status_code: status.map(|value| UInt32Value { value }),
         body: Some(DataSource { specifier: Some(data_source::Specifier::InlineString(body.to_string())), ..Default::default() }),
+        body_format_override: Some(SubstitutionFormatString {
+            format: Some(substitution_format_string::Format::TextFormatSource(as_is)),
+            content_type: wasm_ingress_filter::decision::ANSWER_CONTENT_TYPE.to_string(),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -132,6 +141,21 @@ mod tests {
     use super::*;
     use prost::Message;
 
+    /// nginx's error page for `line`, written out here as nginx's source has it.
+    fn nginx_page(line: &str) -> String {
+        format!("<html>\r\n<head><title>{line}</title></head>\r\n<body>\r\n<center><h1>{line}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+    }
+
+    #[test]
+    fn envoys_own_answers_are_nginx_pages_as_text_html() {
+        for mapper in local_reply_config().mappers {
+            let format = mapper.body_format_override.unwrap();
+            assert_eq!(format.content_type, "text/html");
+            let Some(substitution_format_string::Format::TextFormatSource(source)) = format.format else { panic!() };
+            assert_eq!(source.specifier, Some(data_source::Specifier::InlineString("%LOCAL_REPLY_BODY%".into())));
+        }
+    }
+
     /// What a mapper matches, as text: its flags, or `cel: <expression>`.
     fn selects(mapper: &ResponseMapper) -> String {
         match mapper.filter.clone().unwrap().filter_specifier.unwrap() {
@@ -160,11 +184,11 @@ mod tests {
         assert_eq!(
             rows,
             [
-                row("cel: response.code_details.contains('{connection_timeout')", 504, "504 Gateway Time-out\n"),
-                row("UF,UC,UR,URX", 502, "502 Bad Gateway\n"),
-                row("UH", 503, "503 Service Temporarily Unavailable\n"),
-                row("UT", 504, "504 Gateway Time-out\n"),
-                row("cel: response.code_details.startsWith('rbac_access_denied')", 403, "403 Forbidden\n"),
+                row("cel: response.code_details.contains('{connection_timeout')", 504, &nginx_page("504 Gateway Time-out")),
+                row("UF,UC,UR,URX", 502, &nginx_page("502 Bad Gateway")),
+                row("UH", 503, &nginx_page("503 Service Temporarily Unavailable")),
+                row("UT", 504, &nginx_page("504 Gateway Time-out")),
+                row("cel: response.code_details.startsWith('rbac_access_denied')", 403, &nginx_page("403 Forbidden")),
             ]
         );
     }
@@ -198,6 +222,6 @@ mod tests {
         let access_log_filter::FilterSpecifier::StatusCodeFilter(code) = code else { panic!() };
         assert_eq!(code.comparison.unwrap().value.unwrap().default_value, 404);
         let Some(data_source::Specifier::InlineString(body)) = mapper.body.unwrap().specifier else { panic!() };
-        assert_eq!(body, "404 Not Found\n");
+        assert_eq!(body, nginx_page("404 Not Found"));
     }
 }

@@ -187,7 +187,7 @@ fn refusing_trace(policies: Matcher) -> Matcher {
                 })),
             })),
         }),
-        on_match: Some(action(direct_response("trace", 405, wasm_ingress_filter::decision::NOT_ALLOWED_BODY))),
+        on_match: Some(action(nginx_page_response("trace", 405, wasm_ingress_filter::decision::NOT_ALLOWED_BODY))),
     };
     Matcher {
         matcher_type: Some(MatcherType::MatcherList(MatcherList { matchers: vec![trace] })),
@@ -409,6 +409,13 @@ fn per_filter_configs(policy: &RoutePolicy, buffer: buffer_per_route::Override, 
 
 fn unknown_policy_route() -> Route {
     direct_response("unknown-policy", 503, UNKNOWN_POLICY_BODY)
+}
+
+/// A route answered by Envoy itself with one of nginx's pages, as `text/html` (ingress-nginx's
+/// `default_type`).
+fn nginx_page_response(name: &str, status: u32, page: &str) -> Route {
+    let content_type = header("content-type", wasm_ingress_filter::decision::ANSWER_CONTENT_TYPE);
+    Route { response_headers_to_add: vec![content_type], ..direct_response(name, status, page) }
 }
 
 /// A route answered by Envoy itself.

@@ -9,7 +9,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::{log, IngressRequest, MAX_VERIFIED_CREDENTIALS};
 use crate::basic;
-use crate::decision::UNAUTHORIZED_BODY;
+use crate::decision::{ANSWER_CONTENT_TYPE, UNAUTHORIZED_BODY};
 use crate::digest::{self, Credentials, Failures, NonceCheck, NonceRecord};
 use crate::limits;
 use crate::matcher::CompiledTable;
@@ -77,7 +77,7 @@ impl IngressRequest {
             return self.refuse_trace();
         }
         let challenge = self.challenge(basic);
-        let mut headers = vec![("content-type", "text/plain; charset=utf-8")];
+        let mut headers = vec![("content-type", ANSWER_CONTENT_TYPE)];
         if !challenge.is_empty() {
             headers.push(("www-authenticate", challenge.as_str()));
         }

@@ -63,7 +63,7 @@ use crate::affinity;
 use crate::limits;
 use crate::subset::{self, HashKey};
 use crate::request::HeaderLookup;
-use crate::decision::{status_body, FORBIDDEN_BODY, INTERNAL_ERROR_BODY, NOT_ALLOWED_BODY};
+use crate::decision::{status_body, ANSWER_CONTENT_TYPE, FORBIDDEN_BODY, INTERNAL_ERROR_BODY, NOT_ALLOWED_BODY};
 use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
 use crate::table::{AnswerHeader, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, RouteTable, CLUSTER_HEADER, ERROR_PAGE_HEADER, ERROR_PAGE_STATUS_HEADER, POLICY_HEADER, UNLOGGED_HEADER};
 
@@ -282,7 +282,7 @@ impl IngressRequest {
             return self.refuse_trace();
         }
         let body = (!body.is_empty()).then_some(body.as_bytes());
-        self.send_http_response(u32::from(status), self.with_answer_headers(vec![("content-type", "text/plain; charset=utf-8")]), body);
+        self.send_http_response(u32::from(status), self.with_answer_headers(vec![("content-type", ANSWER_CONTENT_TYPE)]), body);
         Action::Pause
     }
 
@@ -302,7 +302,7 @@ impl IngressRequest {
     }
 
     pub(super) fn refuse_trace(&self) -> Action {
-        self.send_http_response(405, vec![("content-type", "text/plain; charset=utf-8")], Some(NOT_ALLOWED_BODY.as_bytes()));
+        self.send_http_response(405, vec![("content-type", ANSWER_CONTENT_TYPE)], Some(NOT_ALLOWED_BODY.as_bytes()));
         Action::Pause
     }
 
@@ -878,7 +878,7 @@ impl IngressRequest {
                     refs.push(("www-authenticate", challenge));
                 }
                 if !body.is_empty() {
-                    refs.push(("content-type", "text/plain; charset=utf-8"));
+                    refs.push(("content-type", ANSWER_CONTENT_TYPE));
                 }
                 let refs = self.with_answer_headers(refs);
                 let body = (!body.is_empty()).then_some(body.as_bytes());

@@ -57,8 +57,8 @@ pub struct AccessDenial {
     pub annotations: Vec<String>,
 }
 
-/// Body of a fail-closed answer: nginx's status line for it, as ingress-nginx's error page says
-/// it (ingress-nginx's e2e tests look for "503 Service Temporarily Unavailable"). Fixed text:
+/// Body of a fail-closed answer: nginx's page for it, as ingress-nginx answers (its e2e tests look
+/// for "503 Service Temporarily Unavailable"). Fixed text:
 /// nothing about the configuration is echoed to clients; the diagnostic says why.
 pub fn denied_body(status: u16) -> &'static str {
     match status {

@@ -24,7 +24,7 @@ use super::Diagnostics;
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// Body of the 503 the filter answers for a backend that does not resolve to a cluster: nginx's
-/// status line, as ingress-nginx's 503 page says it.
+/// 503 page, as ingress-nginx answers.
 pub use wasm_ingress_filter::decision::UNAVAILABLE_BODY;
 
 /// The Envoy cluster of one Service port: `namespace/service/port` (port = Service port number).
