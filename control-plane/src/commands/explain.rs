@@ -85,9 +85,9 @@ fn parse_header(text: &str) -> anyhow::Result<(String, String)> {
 fn canary_verdict(compiled: &CompiledTable, canary: &wasm_ingress_filter::table::Canary, headers: &RequestHeaders) -> &'static str {
     let last = u64::from(canary.weight_total.max(1)) - 1;
     match (compiled.chooses_canary(canary, headers, 0), compiled.chooses_canary(canary, headers, last)) {
-        (true, true) => "this request goes to the canary",
-        (false, false) => "this request goes to the backend",
-        _ => "this request is sent by weight",
+        (true, true) => "this request goes to the canary (by these rules; a sticky cookie is not read here)",
+        (false, false) => "this request goes to the backend (by these rules; a sticky cookie is not read here)",
+        _ => "this request is sent by weight (by these rules; a sticky cookie is not read here)",
     }
 }
 
