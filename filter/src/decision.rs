@@ -45,10 +45,15 @@ pub const INTERNAL_ERROR_BODY: &str = nginx_page!("500 Internal Server Error");
 pub const UNAVAILABLE_BODY: &str = nginx_page!("503 Service Temporarily Unavailable");
 
 /// nginx's page for `status`, for the answers whose status the operator chooses
-/// (`limit-conn-status-code`) and Envoy's own answers: the page nginx writes, or nothing for a
-/// status nginx has no page for.
+/// (`limit-conn-status-code`), the filter's redirects and Envoy's own answers: the page nginx
+/// writes, or nothing for a status nginx has no page for.
 pub const fn status_body(status: u16) -> &'static str {
     match status {
+        301 => nginx_page!("301 Moved Permanently"),
+        302 => nginx_page!("302 Found"),
+        303 => nginx_page!("303 See Other"),
+        307 => nginx_page!("307 Temporary Redirect"),
+        308 => nginx_page!("308 Permanent Redirect"),
         400 => nginx_page!("400 Bad Request"),
         401 => UNAUTHORIZED_BODY,
         403 => FORBIDDEN_BODY,
@@ -152,6 +157,7 @@ mod tests {
             (403, page("403 Forbidden")),
             (504, page("504 Gateway Time-out")),
             (414, page("414 Request-URI Too Large")),
+            (308, page("308 Permanent Redirect")),
             (418, String::new()),
             (599, String::new()),
         ];

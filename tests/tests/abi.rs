@@ -389,12 +389,13 @@ fn redirect_table() -> String {
     .to_string()
 }
 
-/// The status and `Location` of the filter's redirect; also checks it paused, sent no body and
-/// chose no cluster.
+/// The status and `Location` of the filter's redirect; also checks it paused, sent nginx's page
+/// for the status and chose no cluster.
 fn redirected(outcome: &RequestOutcome) -> (u32, String) {
     let response = outcome.local_response.as_ref().expect("a redirect is a local response");
     assert_eq!(outcome.action, 1, "Pause expected after a redirect");
-    assert!(response.body.is_empty(), "a redirect has no body: {:?}", response.body_text());
+    let page = u16::try_from(response.status).map(wasm_ingress_filter::decision::status_body).unwrap_or_default();
+    assert_eq!(response.body_text(), page, "a redirect carries nginx's page for its status");
     assert_eq!(cluster(outcome), None, "a redirected request goes nowhere upstream");
     (response.status, response.header("location").expect("location header"))
 }

@@ -225,6 +225,9 @@ fn redirects_and_hsts_behave_like_ingress_nginx() {
         let response = get(http, host, target, "");
         assert_eq!((response.status, response.header("location")), (*status, Some(location.as_str())), "{host}{target}");
         assert!(response.echo().is_none(), "{host}{target} reached the backend");
+        // nginx's page for the status, as nginx sends with its redirects.
+        assert_eq!(String::from_utf8_lossy(&response.body), wasm_ingress_filter::decision::status_body(*status), "{host}{target}");
+        assert_eq!(response.header("content-type"), Some("text/html"), "{host}{target}");
         assert_eq!(response.header("strict-transport-security"), None, "no HSTS over plain HTTP");
     }
     // Served, not redirected: ACME challenges over HTTP, app-root's other paths, plain hosts, and a

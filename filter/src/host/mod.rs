@@ -290,7 +290,13 @@ impl IngressRequest {
         if self.is_trace() {
             return self.refuse_trace();
         }
-        self.send_http_response(u32::from(status), self.with_answer_headers(vec![("location", location)]), None);
+        // nginx's page for the status goes with its redirects too.
+        let body = status_body(status);
+        let headers = match body.is_empty() {
+            true => vec![("location", location)],
+            false => vec![("location", location), ("content-type", ANSWER_CONTENT_TYPE)],
+        };
+        self.send_http_response(u32::from(status), self.with_answer_headers(headers), (!body.is_empty()).then_some(body.as_bytes()));
         Action::Pause
     }
 
