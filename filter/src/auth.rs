@@ -116,7 +116,7 @@ pub enum Verdict {
 }
 
 pub use crate::decision::FORBIDDEN_BODY;
-use crate::decision::{INTERNAL_ERROR_BODY, UNAUTHORIZED_BODY};
+use crate::decision::{status_body, INTERNAL_ERROR_BODY, UNAUTHORIZED_BODY};
 
 /// The verdict for an auth response with `status` (`None`: no response — the service could not
 /// be reached or did not answer in time) and `headers`: ingress-nginx's `auth_request` rules.
@@ -132,7 +132,7 @@ pub fn verdict(auth: &ExternalAuth, original: &Original<'_>, status: Option<u16>
             Some(location) => {
                 let mut headers = vec![("location".to_string(), location.into_bytes())];
                 headers.extend(cookie_headers(&cookies));
-                Verdict::Respond { status: 302, headers, body: "" }
+                Verdict::Respond { status: 302, headers, body: status_body(302) }
             }
             None => {
                 let mut headers: Vec<(String, Vec<u8>)> =
@@ -406,7 +406,8 @@ mod tests {
                 cookies: vec![b"s=1".to_vec()]
             }
         );
-        let Verdict::Respond { status: 302, headers, .. } = verdict(&auth(), &original(), Some(401), &response) else { panic!() };
+        let Verdict::Respond { status: 302, headers, body } = verdict(&auth(), &original(), Some(401), &response) else { panic!() };
+        assert!(body.contains("<title>302 Found</title>"), "nginx sends its page with the redirect: {body}");
         assert_eq!(headers, bytes(&[("location", "http://auth.example/start?rd=http://Shop.Example:8080%2F%3Fa%3Db%26c%3Dd"), ("set-cookie", "s=1")]));
         let no_signin = ExternalAuth { signin: None, ..auth() };
         let Verdict::Respond { status: 401, headers, .. } = verdict(&no_signin, &original(), Some(401), &response) else { panic!() };

@@ -146,6 +146,7 @@ struct Seen {
     location: Option<String>,
     www_authenticate: Option<String>,
     allow_origin: Option<String>,
+    content_type: Option<String>,
     cookies: Vec<String>,
     echo: Option<Echo>,
 }
@@ -174,11 +175,14 @@ fn send_from(source: Ipv4Addr, gateway: &Gateway, method: &str, host: &str, path
         }
         let response = request.send().await.unwrap();
         let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_string());
-        let (location, www_authenticate, allow_origin) = (header("location"), header("www-authenticate"), header("access-control-allow-origin"));
+        let (location, www_authenticate) = (header("location"), header("www-authenticate"));
+        // Every line of it, so that a header sent twice shows.
+        let allow_origin = response.headers().get_all("access-control-allow-origin").iter().map(|v| v.to_str().unwrap().to_string()).reduce(|a, b| format!("{a}\n{b}"));
+        let content_type = header("content-type");
         let cookies = response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
         let status = response.status().as_u16();
         let echo = Echo::parse(&response.bytes().await.unwrap()).ok();
-        Seen { status, location, www_authenticate, allow_origin, cookies, echo }
+        Seen { status, location, www_authenticate, allow_origin, content_type, cookies, echo }
     })
 }
 
@@ -204,6 +208,13 @@ fn external_auth_behaves_like_ingress_nginx() {
             root(),
         ),
         ingress("plain", "plain.test", &[("auth-url", auth_url.clone())], root()),
+        // auth.go's "should return status code 401 … and cors headers", with an auth service.
+        ingress(
+            "cors",
+            "cors.test",
+            &[("auth-url", auth_url.clone()), ("enable-cors", "true".into()), ("cors-allow-origin", "https://app.example".into())],
+            root(),
+        ),
         // With a proxy-redirect that matches the sign-in URL: only upstream answers are rewritten.
         ingress(
             "param",
@@ -239,12 +250,22 @@ fn external_auth_behaves_like_ingress_nginx() {
     assert_eq!(signin.status, 302, "{signin:?}");
     assert_eq!(signin.location.as_deref(), Some(format!("http://auth.test/auth/start?rd=http://signin.test:{port}%2F%3Fa%3Db%26c%3Dd").as_str()));
     assert_eq!(signin.cookies, ["_oauth2_proxy_csrf=1; Path=/"]);
+    // nginx sends its 302 page with the redirect, as with its other redirects.
+    assert_eq!(signin.content_type.as_deref(), Some("text/html"), "{signin:?}");
     assert!(signin.echo.is_none(), "the backend was not reached");
     // TRACE is refused before the auth service's answer, signed in or not (nginx's core: 405).
     for cookie in [None, Some(("cookie", "_oauth2_proxy=alice"))] {
         let trace = send(&gateway, "TRACE", "signin.test", "/", &cookie.into_iter().collect::<Vec<_>>());
         assert_eq!((trace.status, trace.echo.is_none()), (405, true), "TRACE with {cookie:?}");
     }
+    // The auth service's verdicts carry the CORS headers once, as nginx's `more_set_headers`
+    // (a browser refuses an Access-Control-Allow-Origin with two values), and so do the
+    // backend's answers.
+    let origin = [("origin", "https://app.example")];
+    let refused = send(&gateway, "GET", "cors.test", "/", &origin);
+    assert_eq!((refused.status, refused.allow_origin.as_deref()), (401, Some("https://app.example")), "{refused:?}");
+    let signed_in = send(&gateway, "GET", "cors.test", "/", &[origin[0], ("cookie", "_oauth2_proxy=alice")]);
+    assert_eq!((signed_in.status, signed_in.allow_origin.as_deref()), (200, Some("https://app.example")), "{signed_in:?}");
     let param = send(&gateway, "GET", "param.test", "/x", &[]);
     assert_eq!(param.location.as_deref(), Some(format!("http://auth.test/start?x=1&orig=http://param.test:{port}%2Fx").as_str()));
 

@@ -692,6 +692,10 @@ impl HttpContext for IngressRequest {
                     // auth is on: the credentials never reach the backend.
                     self.set_http_request_header("authorization", None);
                 }
+                // From here the request is on its policy's route, and Envoy finishes every answer
+                // the filter makes (the auth verdicts) with that route's response headers, which
+                // hold these (CORS, `custom-headers`): adding them too would send each twice.
+                self.answer_headers.clear();
                 let forwarded = self.forward(&authority, cluster, policy, (&path, new_path.as_deref()), route.host_rewrite.as_deref());
                 match auth {
                     Some((auth, client)) => self.start_auth(auth, client, &original, basic_refused),
