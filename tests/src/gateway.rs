@@ -396,6 +396,19 @@ pub mod certs {
             Ok(TestCa { cert_pem: cert.pem(), issuer: Issuer::new(params, key) })
         }
 
+        /// An intermediate CA this CA signs; its `cert_pem` is its own certificate alone (a
+        /// client presents it after its leaf).
+        pub fn intermediate(&self, name: &str) -> anyhow::Result<TestCa> {
+            let mut params = CertificateParams::new(Vec::<String>::new())?;
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+            params.use_authority_key_identifier_extension = true;
+            let key = KeyPair::generate()?;
+            let cert = params.signed_by(&key, &self.issuer)?;
+            Ok(TestCa { cert_pem: cert.pem(), issuer: Issuer::new(params, key) })
+        }
+
         /// A server certificate for `names`: (cert PEM, key PEM).
         pub fn server_cert(&self, names: &[&str]) -> anyhow::Result<(String, String)> {
             let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();

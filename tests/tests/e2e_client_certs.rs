@@ -21,7 +21,7 @@ use wasm_ingress_tests::gateway::certs::TestCa;
 use wasm_ingress_tests::gateway::{manifests, Gateway};
 
 const NGINX: &str = "nginx.ingress.kubernetes.io/";
-const HOSTS: [&str; 7] = ["mtls.test", "optional.test", "other.test", "broken.test", "cn.test", "revoking.test", "off.test"];
+const HOSTS: [&str; 8] = ["mtls.test", "optional.test", "other.test", "broken.test", "cn.test", "revoking.test", "off.test", "deep.test"];
 
 fn ingress(name: &str, host: &str, annotations: &[(&str, &str)]) -> Value {
     let annotations: serde_json::Map<String, Value> = annotations.iter().map(|(k, v)| (format!("{NGINX}{k}"), json!(v))).collect();
@@ -90,6 +90,7 @@ fn client_certificates_behave_like_ingress_nginx() {
         ingress("broken", "broken.test", &[("auth-tls-secret", "default/missing")]),
         ingress("cn", "cn.test", &[("auth-tls-secret", "default/client-ca"), ("auth-tls-match-cn", "CN=(alice|carol)$")]),
         ingress("off", "off.test", &[("auth-tls-secret", "default/client-ca"), ("auth-tls-verify-client", "off")]),
+        ingress("deep", "deep.test", &[("auth-tls-secret", "default/client-ca"), ("auth-tls-verify-depth", "2")]),
     ]);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();
@@ -164,6 +165,19 @@ fn client_certificates_behave_like_ingress_nginx() {
     assert!(get(&revoked, &url("revoking.test"), &[]).is_err(), "a revoked certificate must not be served");
     assert_eq!(get(&revoked, &url("mtls.test"), &[]).unwrap().0, 200, "revoked only where the list applies");
     assert_eq!(get(&with_alice, &url("revoking.test"), &[]).unwrap().0, 200);
+    // auth-tls-verify-depth is nginx's (OpenSSL's): the intermediates between the client's
+    // certificate and the CA. The default 1 takes a certificate from an intermediate CA, not one
+    // from an intermediate's intermediate; 2 takes both.
+    let team_ca = client_ca.intermediate("team-ca").unwrap();
+    let squad_ca = team_ca.intermediate("squad-ca").unwrap();
+    let (team_cert, team_key) = team_ca.client_cert("dave").unwrap();
+    let (squad_cert, squad_key) = squad_ca.client_cert("erin").unwrap();
+    let with_team = client(&server_ca.cert_pem, Some(&(format!("{team_cert}{}", team_ca.cert_pem), team_key)));
+    let with_squad = client(&server_ca.cert_pem, Some(&(format!("{squad_cert}{}{}", squad_ca.cert_pem, team_ca.cert_pem), squad_key)));
+    let (status, echo) = get(&with_team, &url("mtls.test"), &[]).unwrap();
+    assert_eq!((status, echo.map(|e| e.headers.get("ssl-client-subject-dn").cloned())), (200, Some(Some("CN=dave".to_string()))));
+    assert!(get(&with_squad, &url("mtls.test"), &[]).is_err(), "two intermediates are deeper than the default depth 1");
+    assert_eq!(get(&with_squad, &url("deep.test"), &[]).unwrap().0, 200);
     // A CA Secret that does not exist: closed.
     assert_eq!(get(&with_alice, &url("broken.test"), &[]).unwrap().0, 403);
 }

@@ -239,7 +239,7 @@ fn upstream_tls_context(tls: &UpstreamTls) -> UpstreamTlsContext {
                     oid: String::new(),
                 })
                 .collect(),
-            max_verify_depth: Some(UInt32Value { value: verify.max_depth }),
+            max_verify_depth: Some(UInt32Value { value: crate::translate::envoy::envoy_verify_depth(verify.max_depth) }),
             ..Default::default()
         })
     });
@@ -393,7 +393,7 @@ mod tests {
             validation.trusted_ca.unwrap().specifier,
             Some(data_source::Specifier::InlineString("CA".into()))
         );
-        assert_eq!(validation.max_verify_depth, Some(UInt32Value { value: 2 }));
+        assert_eq!(validation.max_verify_depth, Some(UInt32Value { value: 3 }), "nginx's depth 2: two intermediates and the anchor");
         let matcher = &validation.match_typed_subject_alt_names[0];
         assert_eq!(matcher.san_type, subject_alt_name_matcher::SanType::Dns as i32);
         assert_eq!(

@@ -413,6 +413,14 @@ fn inline(text: &str) -> DataSource {
     DataSource { specifier: Some(data_source::Specifier::InlineString(text.to_string())), ..Default::default() }
 }
 
+/// Envoy's `max_verify_depth` for nginx's `ssl_verify_depth` / `proxy_ssl_verify_depth` of
+/// `depth`. nginx's (OpenSSL's) depth counts the intermediates between the peer's certificate and
+/// the trust anchor; Envoy's counts the anchor too (1 = the leaf and one CA). So nginx's default 1
+/// takes a certificate issued by an intermediate CA, and Envoy needs 2 for that.
+pub(crate) fn envoy_verify_depth(depth: u32) -> u32 {
+    depth.saturating_add(1)
+}
+
 /// The validation context of [`client_certificate_chain`]: the CA bundle, the depth, and for
 /// `optional_no_ca` any certificate accepted unchecked.
 fn validation_secret(name: &str, validation: &ClientValidation) -> Secret {
@@ -422,7 +430,7 @@ fn validation_secret(name: &str, validation: &ClientValidation) -> Secret {
         name: name.to_string(),
         r#type: Some(secret::Type::ValidationContext(CertificateValidationContext {
             trusted_ca: Some(inline(&validation.ca_pem)),
-            max_verify_depth: Some(UInt32Value { value: validation.max_depth }),
+            max_verify_depth: Some(UInt32Value { value: envoy_verify_depth(validation.max_depth) }),
             trust_chain_verification: trust as i32,
             // As nginx's `ssl_crl` (OpenSSL's CRL_CHECK_ALL): every CA of the chain needs its list.
             crl: validation.crl_pem.as_deref().map(inline),
@@ -1159,7 +1167,7 @@ mod tests {
         assert_eq!(plain.common_tls_context.unwrap().validation_context_type, None, "other hosts are not asked");
         let secret = resources.secrets.iter().find(|s| s.name == validation.secret_name()).unwrap();
         let Some(secret::Type::ValidationContext(context)) = &secret.r#type else { panic!() };
-        assert_eq!(context.max_verify_depth, Some(UInt32Value { value: 2 }));
+        assert_eq!(context.max_verify_depth, Some(UInt32Value { value: 3 }), "nginx's depth 2: two intermediates and the anchor");
         let Some(data_source::Specifier::InlineString(ca)) = &context.trusted_ca.as_ref().unwrap().specifier else { panic!() };
         assert_eq!(ca, "CA PEM");
         let Some(data_source::Specifier::InlineString(crl)) = &context.crl.as_ref().unwrap().specifier else { panic!() };
