@@ -313,7 +313,7 @@ fn explain_decides_a_canary_by_the_request_s_headers() {
     let canary = nginx_ingress("main", annotations).replace("name: main,", "name: main-canary,").replace("name: web,", "name: web-canary,");
     let canary_backend = BACKENDS.replace("name: web}", "name: web-canary}").replace("web-1", "web-canary-1").replace("service-name: web}", "service-name: web-canary}");
     let dir = folder(&[("backends.yaml", BACKENDS), ("canary-backends.yaml", &canary_backend), ("main.yaml", &main), ("canary.yaml", &canary)]);
-    let verdict = |headers: &[&str]| {
+    let explain_canary = |headers: &[&str]| {
         let mut args = vec!["explain", path_arg(dir.path()), "--ingress-class", "nginx", "--url", "http://main.example.com/"];
         for header in headers {
             args.extend(["--header", header]);
@@ -321,8 +321,14 @@ fn explain_decides_a_canary_by_the_request_s_headers() {
         let text = stdout(&wasm_ingress(&args));
         assert!(text.contains("canary:    cluster default/web-canary/80"), "{text}");
         let verdict = text.lines().find_map(|l| l.trim().strip_prefix("this request ")).unwrap_or_else(|| panic!("{text}"));
-        verdict.split(" (").next().unwrap_or_default().to_string()
+        let result = text.lines().find_map(|l| l.strip_prefix("result:    ")).unwrap_or_else(|| panic!("{text}"));
+        (verdict.split(" (").next().unwrap_or_default().to_string(), result.to_string())
     };
+    let verdict = |headers: &[&str]| explain_canary(headers).0;
+    // The result line names where the verdict sends the request.
+    assert_eq!(explain_canary(&["CanaryByHeader: always"]).1, "proxied to default/web-canary/80 (the canary)");
+    assert_eq!(explain_canary(&["CanaryByHeader: never"]).1, "proxied to default/web/80");
+    assert_eq!(explain_canary(&[]).1, "proxied to default/web/80, or to the canary default/web-canary/80 by weight");
     assert_eq!(verdict(&[]), "is sent by weight");
     assert_eq!(verdict(&["CanaryByHeader: always"]), "goes to the canary");
     assert_eq!(verdict(&["canarybyheader: never", "Cookie: CanaryByCookie=always"]), "goes to the backend", "the header decides first");

@@ -82,12 +82,32 @@ fn parse_header(text: &str) -> anyhow::Result<(String, String)> {
 
 /// What a canary's rules decide for this request, by its headers: the weight decides only when
 /// the header and cookie rules do not (`chooses_canary` at both ends of the weight's range).
-fn canary_verdict(compiled: &CompiledTable, canary: &wasm_ingress_filter::table::Canary, headers: &RequestHeaders) -> &'static str {
-    let last = u64::from(canary.weight_total.max(1)) - 1;
-    match (compiled.chooses_canary(canary, headers, 0), compiled.chooses_canary(canary, headers, last)) {
-        (true, true) => "this request goes to the canary (by these rules; a sticky cookie is not read here)",
-        (false, false) => "this request goes to the backend (by these rules; a sticky cookie is not read here)",
-        _ => "this request is sent by weight (by these rules; a sticky cookie is not read here)",
+/// Where the canary rules send this request: the weight is tried at both of its ends, so a
+/// verdict that differs between them means the weight decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CanaryVerdict {
+    Canary,
+    Backend,
+    ByWeight,
+}
+
+impl CanaryVerdict {
+    fn of(compiled: &CompiledTable, canary: &wasm_ingress_filter::table::Canary, headers: &RequestHeaders) -> CanaryVerdict {
+        let last = u64::from(canary.weight_total.max(1)) - 1;
+        match (compiled.chooses_canary(canary, headers, 0), compiled.chooses_canary(canary, headers, last)) {
+            (true, true) => CanaryVerdict::Canary,
+            (false, false) => CanaryVerdict::Backend,
+            _ => CanaryVerdict::ByWeight,
+        }
+    }
+
+    fn describe(self) -> String {
+        let verdict = match self {
+            CanaryVerdict::Canary => "this request goes to the canary",
+            CanaryVerdict::Backend => "this request goes to the backend",
+            CanaryVerdict::ByWeight => "this request is sent by weight",
+        };
+        format!("{verdict} (by these rules; a sticky cookie is not read here)")
     }
 }
 
@@ -416,10 +436,11 @@ fn explain(loaded: &Loaded, request: &RequestUrl, headers: &RequestHeaders) -> a
             let (satisfy_any, lists_first, response) = (forward.satisfy_any.as_deref(), forward.lists_first.as_deref(), forward.response.as_deref());
             let (subset_hash, affinity_cookie) = (forward.subset_hash.as_deref(), forward.affinity_cookie.as_deref());
             let _ = writeln!(out, "backend:   {}", cluster_line(model, cluster));
-            if let Some(canary) = canary {
+            let verdict = canary.map(|canary| (canary, CanaryVerdict::of(&compiled, canary, headers)));
+            if let Some((canary, verdict)) = verdict {
                 let _ = writeln!(out, "canary:    {}", cluster_line(model, &canary.cluster));
                 let _ = writeln!(out, "           {}", canary_rules(canary));
-                let _ = writeln!(out, "           {}", canary_verdict(&compiled, canary, headers));
+                let _ = writeln!(out, "           {}", verdict.describe());
             }
             let template = decision.route.and_then(|r| match &r.action {
                 RouteAction::Forward(f) => f.rewrite.as_ref(),
@@ -482,10 +503,13 @@ fn explain(loaded: &Loaded, request: &RequestUrl, headers: &RequestHeaders) -> a
             if let Some(key) = subset_hash {
                 let _ = writeln!(out, "subset:    requests with the same {} reach the same subset of endpoints (upstream-hash-by-subset)", describe_hash_key(key));
             }
-            let status = match model.clusters.get(*cluster) {
+            let status = match verdict {
                 _ if envoy_answers => "404 from Envoy, once the checks above let the request in".to_owned(),
-                Some(c) if c.endpoints.is_empty() => "503 from Envoy (the cluster has no ready endpoints)".to_owned(),
-                _ => format!("proxied to {cluster}"),
+                Some((canary, CanaryVerdict::Canary)) => proxied_to(model, &canary.cluster, " (the canary)"),
+                Some((canary, CanaryVerdict::ByWeight)) => {
+                    proxied_to(model, cluster, &format!(", or to the canary {} by weight", canary.cluster))
+                }
+                Some((_, CanaryVerdict::Backend)) | None => proxied_to(model, cluster, ""),
             };
             let _ = writeln!(out, "result:    {status}");
         }
@@ -510,6 +534,14 @@ fn explain(loaded: &Loaded, request: &RequestUrl, headers: &RequestHeaders) -> a
         }
     }
     Ok(out)
+}
+
+/// The result line of a request proxied to `cluster`: Envoy's 503 when it has no ready endpoints.
+fn proxied_to(model: &Model, cluster: &str, note: &str) -> String {
+    match model.clusters.get(cluster) {
+        Some(c) if c.endpoints.is_empty() => format!("503 from Envoy (cluster {cluster} has no ready endpoints)"),
+        _ => format!("proxied to {cluster}{note}"),
+    }
 }
 
 /// An answer's body for one line: nginx's page by its title (`nginx's "404 Not Found" page`),

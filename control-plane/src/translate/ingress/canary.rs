@@ -246,7 +246,11 @@ fn attach_one(
     let main = match main_upstream(hosts.get(&target.host), target) {
         Ok(main) => main,
         Err(why) => {
-            let message = format!("{why} {}; this canary path is not used (as ingress-nginx, which drops it)", describe());
+            let message = match &target.path {
+                Some(_) => format!("{why} {}; this canary path is not used (as ingress-nginx, which drops it)", describe()),
+                // ingress-nginx joins it to a catch-all main Ingress's `spec.defaultBackend`; we do not.
+                None => format!("{why} {}; this canary's spec.defaultBackend is not used (ingress-nginx would join it to a catch-all main Ingress's spec.defaultBackend; this controller does not, see docs/annotations.md, canary)", describe()),
+            };
             diagnostics.push(object, target.field.clone(), Severity::Warning, message);
             return false;
         }
@@ -274,7 +278,20 @@ fn attach_one(
     for candidate in hosts.values_mut().flat_map(|build| build.candidates.iter_mut()) {
         attached |= join(&mut candidate.action, &candidate.upstream, &main.0, canary, target, backends, diagnostics);
     }
+    if let Some(older) = (!attached).then(|| older_canary(hosts, &main.0)).flatten() {
+        let message = format!("the upstream of {} already has the older canary Ingress {older}; this one is not used (as ingress-nginx, where the first canary of an upstream wins)", describe());
+        diagnostics.push(object, target.field.clone(), Severity::Warning, message);
+    }
     attached
+}
+
+/// The canary Ingress already joined to a path that sends to `service_port`, if any.
+fn older_canary(hosts: &BTreeMap<String, HostBuild>, service_port: &str) -> Option<String> {
+    hosts.values().flat_map(|build| &build.candidates).find_map(|candidate| {
+        let RouteAction::Forward(forward) = &candidate.action else { return None };
+        let sends_there = forward.backends.first().is_some_and(|b| b.cluster.service_port_part() == service_port);
+        forward.canary.as_ref().filter(|_| sends_there).map(|canary| canary.origin.to_string())
+    })
 }
 
 /// The Service port (and how it is spoken to, and its cluster) of the first main path the target

@@ -84,6 +84,7 @@ fn the_canary_joins_the_main_upstream_everywhere_it_is_used_and_the_oldest_canar
         other_host,
         canary_ingress("first", "2024-02-01T00:00:00Z", &[("canary", "true"), ("canary-weight", "30")], "foo", "Prefix", "b", 8080),
         canary_ingress("second", "2024-03-01T00:00:00Z", &[("canary", "true"), ("canary-weight", "90")], "foo", "Prefix", "idle", 80),
+        canary_ingress("third", "2024-04-01T00:00:00Z", &[("canary", "true"), ("canary-weight", "90")], "foo", "Prefix", "b", 8080),
     ]
     .concat());
     let first = canary_of(&translation, "foo", "/info").expect("canary on its own path");
@@ -92,6 +93,10 @@ fn the_canary_joins_the_main_upstream_everywhere_it_is_used_and_the_oldest_canar
     assert_eq!(elsewhere, first);
     assert_eq!(canary_of(&translation, "bar", "/b"), None, "another upstream is untouched");
     assert!(!translation.served_ingresses.contains(&ObjectKey::new("default", "second")));
+    assert!(!translation.served_ingresses.contains(&ObjectKey::new("default", "third")));
+    let lines = diagnostic_lines(&translation);
+    let said = "default/third: spec.rules[0].http.paths[0].backend: the upstream of host \"foo\" path \"/info\" (Prefix) already has the older canary Ingress default/first";
+    assert!(lines.iter().any(|l| l.contains(said)), "{lines:#?}");
 }
 
 #[test]
