@@ -385,8 +385,10 @@ fn custom_http_errors_are_answered_by_the_default_backend_as_ingress_nginx_does(
         assert_eq!((status, echo.map(|e| e.backend)), (expected, Some("app".to_string())), "x-echo-status {knob}");
     }
     // Without a default backend: ingress-nginx's own default server answers 404.
-    let (status, body, _) = get_with(&gateway, "bare.test", "/", &[("x-echo-status", "404")]);
-    assert_eq!((status, body.as_str()), (404, status_body(404)));
+    let (status, headers, body) = fetch(&gateway, "bare.test", "/", &[("x-echo-status", "404")]);
+    assert_eq!((status, String::from_utf8_lossy(&body).as_ref()), (404, status_body(404)));
+    let content_types: Vec<&str> = headers.iter().filter(|(name, _)| name == "content-type").map(|(_, value)| value.as_str()).collect();
+    assert_eq!(content_types, ["text/html"], "nginx's page, as its default server sends it");
     let (status, _, echo) = get_with(&gateway, "pie.foo.com", "/status/404", &[("x-echo-status", "404")]);
     assert_eq!((status, echo.map(|e| e.backend)), (404, Some("app".to_string())), "disable-proxy-intercept-errors: the backend's answer");
     let (status, _, echo) = get_with(&gateway, "pie-false.foo.com", "/status/404", &[("x-echo-status", "404")]);

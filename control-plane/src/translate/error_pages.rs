@@ -69,6 +69,9 @@ fn policy_for(errors: &CustomErrors, code: u16) -> Any {
         return pack_any(LocalResponsePolicy {
             status_code: Some(UInt32Value { value: 404 }),
             body: Some(DataSource { specifier: Some(data_source::Specifier::InlineString(NO_DEFAULT_BACKEND_BODY.into())), ..Default::default() }),
+            // nginx's page, as its default server's `default_type` gives it (Envoy's local reply
+            // would say text/plain).
+            response_headers_to_add: vec![header("content-type", wasm_ingress_filter::decision::ANSWER_CONTENT_TYPE)],
             ..Default::default()
         });
     };
@@ -162,5 +165,7 @@ mod tests {
         let local: LocalResponsePolicy = unpack(&actions(&config)[0].1);
         assert_eq!(local.status_code, Some(UInt32Value { value: 404 }));
         assert_eq!(local.body.unwrap().specifier, Some(data_source::Specifier::InlineString(NO_DEFAULT_BACKEND_BODY.into())));
+        let added: Vec<(String, String)> = local.response_headers_to_add.iter().map(|h| h.header.as_ref().map(|h| (h.key.clone(), h.value.clone())).unwrap()).collect();
+        assert_eq!(added, [("content-type".to_string(), "text/html".to_string())]);
     }
 }
