@@ -333,6 +333,11 @@ fn proxy_body_size_answers_413_before_the_upstream_sees_the_body() {
             Some(echo) => assert_eq!((*status, echo.body_bytes), (200, body.len()), "{host}"),
             None => assert_eq!(*status, 413, "{host}: no echo for a served request"),
         }
+        if *status == 413 {
+            // nginx's page for it, as text/html (Envoy's own would be `Payload Too Large`).
+            let page = wasm_ingress_filter::decision::status_body(413);
+            assert_eq!((String::from_utf8_lossy(&response.body).as_ref(), response.header("content-type")), (page, Some("text/html")), "{host}");
+        }
     }
     // Chunked bodies are counted as they arrive.
     assert_eq!(post_chunked(http, "default-size.test", &kib(2048)).status, 413);

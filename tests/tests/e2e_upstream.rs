@@ -182,6 +182,9 @@ fn backend_protocols_and_upstream_tls_behave_like_ingress_nginx() {
         let (status, echo) = request(&gateway, host, None, false);
         assert!(echo.is_none() && status == 502, "{host}: {status} {echo:?}");
     }
+    // With nginx's page, the TLS port's answer to plain HTTP (Envoy's upstream protocol error) too.
+    let (status, headers, body) = fetch(&gateway, "no-protocol.test", "/", &[]);
+    assert_eq!((status, String::from_utf8_lossy(&body).as_ref()), (502, status_body(502)), "{headers:?}");
     // Denied by configuration: 503 and no backend.
     for host in ["missing-secret.test", "fcgi.test"] {
         let (status, echo) = request(&gateway, host, None, false);

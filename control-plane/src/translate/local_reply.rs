@@ -42,6 +42,12 @@ const RATE_LIMITED_EXPRESSION: &str = "response.code_details == 'local_rate_limi
 /// global blocks by header): `rbac_access_denied_matched_policy[…]`.
 const RBAC_DENIED_EXPRESSION: &str = "response.code_details.startsWith('rbac_access_denied')";
 
+/// The response code details of the buffer filter's answer to a body over `proxy-body-size`.
+const PAYLOAD_TOO_LARGE_EXPRESSION: &str = "response.code_details == 'request_payload_too_large'";
+
+/// nginx's 413 page (`413 Request Entity Too Large`).
+const PAYLOAD_TOO_LARGE_BODY: &str = wasm_ingress_filter::decision::status_body(413);
+
 /// Which of Envoy's local replies a mapper rewrites.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Failure {
@@ -52,15 +58,17 @@ enum Failure {
 }
 
 /// (failure, status, body), first match wins: connect timeout → 504; connection failure, reset
-/// before the answer and retries exhausted on them → 502; no healthy upstream → 503; upstream
-/// timeout → 504; refused by RBAC → 403 with nginx's page (Envoy's own body is `RBAC: access
-/// denied`).
-const MAPPINGS: [(Failure, u32, &str); 5] = [
+/// before the answer, an answer that is not HTTP (`UPE`: plain HTTP to a TLS port) and retries
+/// exhausted on them → 502; no healthy upstream → 503; upstream timeout → 504; refused by RBAC →
+/// 403 with nginx's page (Envoy's own body is `RBAC: access denied`); a body over
+/// `proxy-body-size` → nginx's 413 page (Envoy's own is `Payload Too Large`).
+const MAPPINGS: [(Failure, u32, &str); 6] = [
     (Failure::Expression(CONNECT_TIMEOUT_EXPRESSION), 504, GATEWAY_TIMEOUT_BODY),
-    (Failure::Flags(&["UF", "UC", "UR", "URX"]), 502, BAD_GATEWAY_BODY),
+    (Failure::Flags(&["UF", "UC", "UR", "URX", "UPE"]), 502, BAD_GATEWAY_BODY),
     (Failure::Flags(&["UH"]), 503, wasm_ingress_filter::decision::UNAVAILABLE_BODY),
     (Failure::Flags(&["UT"]), 504, GATEWAY_TIMEOUT_BODY),
     (Failure::Expression(RBAC_DENIED_EXPRESSION), 403, wasm_ingress_filter::decision::FORBIDDEN_BODY),
+    (Failure::Expression(PAYLOAD_TOO_LARGE_EXPRESSION), 413, PAYLOAD_TOO_LARGE_BODY),
 ];
 
 /// The statuses `limit-req-status-code` takes (400–599) for which nginx has a page.
@@ -185,10 +193,11 @@ mod tests {
             rows,
             [
                 row("cel: response.code_details.contains('{connection_timeout')", 504, &nginx_page("504 Gateway Time-out")),
-                row("UF,UC,UR,URX", 502, &nginx_page("502 Bad Gateway")),
+                row("UF,UC,UR,URX,UPE", 502, &nginx_page("502 Bad Gateway")),
                 row("UH", 503, &nginx_page("503 Service Temporarily Unavailable")),
                 row("UT", 504, &nginx_page("504 Gateway Time-out")),
                 row("cel: response.code_details.startsWith('rbac_access_denied')", 403, &nginx_page("403 Forbidden")),
+                row("cel: response.code_details == 'request_payload_too_large'", 413, &nginx_page("413 Request Entity Too Large")),
             ]
         );
     }
