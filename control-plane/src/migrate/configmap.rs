@@ -352,6 +352,18 @@ const NAMED_LISTENER_SETTINGS: [&str; 14] = [
     "opentelemetry-trust-incoming-span",
 ];
 
+/// The `serve` flags the settings need, each once, in the settings' order (two keys may need the
+/// same flag: `disable-access-log` and `disable-http-access-log`; `serve` refuses a repeated one).
+pub fn serve_flags(settings: &[SettingReport]) -> Vec<&str> {
+    let mut flags: Vec<&str> = Vec::new();
+    for flag in settings.iter().filter_map(|s| s.flag.as_deref()) {
+        if !flags.contains(&flag) {
+            flags.push(flag);
+        }
+    }
+    flags
+}
+
 /// The `serve` flag that gives a listener setting the ConfigMap turns on (see [`listener_flag`]
 /// and [`named_listener_setting`]); `None` where it is off, at its default, or needs a number only the
 /// operator knows (`use-forwarded-headers`: `--trusted-proxy-hops N`).
@@ -653,6 +665,9 @@ mod tests {
             ["--request-headers-timeout=20s", "--http2-max-concurrent-streams=128", "--connection-idle-timeout=30s"]
         );
         assert_eq!(flags(&[("no-tls-redirect-locations", "/check-no-tls")]), ["--no-tls-redirect-locations=/check-no-tls"]);
+        // Two keys that need the same flag: `serve` takes it once.
+        let both = read_pairs(&[("disable-access-log", "true"), ("disable-http-access-log", "true")]);
+        assert_eq!(serve_flags(&both.settings), ["--disable-access-log"]);
         assert_eq!(flags(&[("ssl-protocols", "TLSv1.2")]), ["--tls-max-version=1.2"]);
         assert_eq!(flags(&[("no-tls-redirect-locations", "/.well-known/acme-challenge")]), Vec::<String>::new(), "ingress-nginx's default");
         // The address lists and blocks, as `serve` takes them (empty entries dropped).

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{AnnotationReport, Class, IngressReport, Report, Verdict};
+use super::{configmap, AnnotationReport, Class, IngressReport, Report, Verdict};
 
 /// Longest annotation value shown (snippets can be long); the JSON has them whole.
 const MAX_VALUE_CHARS: usize = 80;
@@ -87,7 +87,7 @@ fn configmap(out: &mut String, report: &Report, paint: Paint) {
     };
     let (same, other): (Vec<_>, Vec<_>) = settings.iter().partition(|s| s.class == Class::Same);
     let _ = writeln!(out, "ConfigMap: {} read, {} behave the same.", plural(settings.len(), "setting", "settings"), same.len());
-    let flags: Vec<&str> = settings.iter().filter_map(|s| s.flag.as_deref()).collect();
+    let flags = configmap::serve_flags(settings);
     if !flags.is_empty() {
         let _ = writeln!(out, "  serve these settings with: wasm-ingress serve {}", flags.join(" "));
     }
