@@ -46,8 +46,27 @@ impl Original<'_> {
 /// never passes them on: a WebSocket request's auth request is a plain GET).
 const NOT_COPIED: &[&str] = &["host", "content-length", "transfer-encoding", "x-forwarded-proto", "expect", "connection", "upgrade"];
 
+/// How many auth requests deep an auth request is: the filter sets it on each auth request it
+/// sends, one more than the request being authenticated carries (none: 0). An `auth-url` that
+/// leads back through the proxy to a path with an `auth-url` (a loop through `$host`, say) thus
+/// ends after [`MAX_AUTH_DEPTH`] requests, where nginx, which has no such guard, nests auth
+/// subrequests until the auth cluster's connections or the timeouts run out, and every other
+/// request on that cluster waits. A client's own copy gains it nothing: a higher number only
+/// refuses its own request sooner.
+pub const AUTH_DEPTH_HEADER: &str = "x-wasm-ingress-auth-depth";
+
+/// The deepest auth request the filter still sends: an auth service reached through the proxy may
+/// itself sit behind `auth-url`, a few levels deep, but not more.
+pub const MAX_AUTH_DEPTH: u8 = 4;
+
+/// The auth depth a request carries in [`AUTH_DEPTH_HEADER`] (0 without one, or an unreadable one).
+pub fn depth_of(value: Option<&[u8]>) -> u8 {
+    value.and_then(|v| std::str::from_utf8(v).ok()).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
 /// Headers the auth request sets itself (a client copy is dropped).
 const SET_BY_AUTH: &[&str] = &[
+    AUTH_DEPTH_HEADER,
     "x-original-url",
     "x-original-method",
     "x-sent-from",
@@ -330,9 +349,11 @@ mod tests {
             ("x-forwarded-proto", "http"),
             ("x-forwarded-for", "6.6.6.6"),
             ("x-original-url", "http://evil/"),
+            (AUTH_DEPTH_HEADER, "0"),
         ]);
         let headers = request_headers(&auth(), &original(), &client);
-        let rows: [(&str, &[&str]); 14] = [
+        let rows: [(&str, &[&str]); 15] = [
+            (AUTH_DEPTH_HEADER, &[]),
             (":method", &["GET"]),
             (":path", &["/oauth2/auth?x=1"]),
             (":authority", &["auth.example"]),
@@ -350,6 +371,13 @@ mod tests {
         ];
         for (name, want) in rows {
             assert_eq!(header(&headers, name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_auth_depth_is_read_leniently() {
+        for (value, depth) in [(None, 0), (Some(&b"2"[..]), 2), (Some(b" 3 "), 3), (Some(b"x"), 0), (Some(b"-1"), 0), (Some(b"300"), 0), (Some(b"\xff"), 0)] {
+            assert_eq!(depth_of(value), depth, "{value:?}");
         }
     }
 

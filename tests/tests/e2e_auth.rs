@@ -233,6 +233,8 @@ fn external_auth_behaves_like_ingress_nginx() {
         // oauth2-proxy on the same host, reached through the ingress itself.
         ingress("self", "self.test", &[("auth-url", "http://$host/oauth2/auth".into()), ("auth-signin", "http://$host/oauth2/start?rd=$escaped_request_uri".into())], root()),
         ingress("self-oauth2", "self.test", &[], vec![manifests::path("/oauth2", "Prefix", "auth", json!(4180))]),
+        // An auth URL that leads back to the same path: a loop through the proxy.
+        ingress("loop", "loop.test", &[("auth-url", "http://$host/check".into())], root()),
         // auth-proxy-set-headers: a ConfigMap of headers for the auth request (auth.go's case),
         // with nginx variables; one naming a missing ConfigMap is denied.
         ingress("headers", "headers.test", &[("auth-url", auth_url_headers.clone()), ("auth-proxy-set-headers", "default/auth-headers".into())], root()),
@@ -266,6 +268,10 @@ fn external_auth_behaves_like_ingress_nginx() {
     assert_eq!((refused.status, refused.allow_origin.as_deref()), (401, Some("https://app.example")), "{refused:?}");
     let signed_in = send(&gateway, "GET", "cors.test", "/", &[origin[0], ("cookie", "_oauth2_proxy=alice")]);
     assert_eq!((signed_in.status, signed_in.allow_origin.as_deref()), (200, Some("https://app.example")), "{signed_in:?}");
+    // The loop ends after a few nested auth requests with 500 (nginx's answer when its auth
+    // subrequest fails), not when the auth cluster's connections run out.
+    let looped = send(&gateway, "GET", "loop.test", "/", &[]);
+    assert_eq!((looped.status, looped.echo.is_none()), (500, true), "{looped:?}");
     let param = send(&gateway, "GET", "param.test", "/x", &[]);
     assert_eq!(param.location.as_deref(), Some(format!("http://auth.test/start?x=1&orig=http://param.test:{port}%2Fx").as_str()));
 

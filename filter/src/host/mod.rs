@@ -377,6 +377,11 @@ impl IngressRequest {
     /// made), after taking what the auth request and its verdict need from the request headers.
     fn start_auth(&mut self, auth: &ExternalAuth, client: Vec<(String, Vec<u8>)>, request: &Original<'_>, basic_refused: Option<String>) -> Action {
         let header = |name: &str| client.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice());
+        let depth = auth::depth_of(header(auth::AUTH_DEPTH_HEADER));
+        if depth >= auth::MAX_AUTH_DEPTH {
+            log(LogLevel::Warn, &format!("wasm-ingress: auth request to cluster {:?} not sent: {depth} auth requests deep (a loop?)", auth.cluster));
+            return self.respond(500, INTERNAL_ERROR_BODY);
+        }
         let mut pending = PendingAuth {
             auth: auth.clone(),
             method: header(":method").unwrap_or(b"GET").to_vec(),
@@ -396,7 +401,8 @@ impl IngressRequest {
             }
             pending.cache_key = Some(key);
         }
-        let headers = auth::request_headers(auth, &pending.original(), &client);
+        let mut headers = auth::request_headers(auth, &pending.original(), &client);
+        headers.push((auth::AUTH_DEPTH_HEADER.to_string(), (depth + 1).to_string()));
         let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         let timeout = Duration::from_millis(u64::from(auth.timeout_ms));
         match self.dispatch_http_call(&auth.cluster, refs, None, vec![], timeout) {
