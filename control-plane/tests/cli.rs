@@ -142,7 +142,18 @@ fn validate_honours_the_ingress_class_flag() {
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.contains("0 Ingresses of 1 served"), "{text}");
-    assert!(text.contains("1 Ingress of another class ignored"), "{text}");
+    assert!(text.contains("1 Ingress of another class ignored (class \"wasm\": --ingress-class wasm serves them)"), "{text}");
+
+    // ingress-nginx's Ingresses under the default flags: the summary and explain name the flags.
+    let nginx_class = "{apiVersion: networking.k8s.io/v1, kind: IngressClass, metadata: {name: nginx}, spec: {controller: k8s.io/ingress-nginx}}";
+    let dir = folder(&[("backends.yaml", BACKENDS), ("class.yaml", nginx_class), ("main.yaml", &nginx_ingress("main", "{}"))]);
+    let hint = "class \"nginx\" of controller k8s.io/ingress-nginx: --ingress-class nginx --controller-name k8s.io/ingress-nginx serves them";
+    let text = stdout(&wasm_ingress(&["validate", path_arg(dir.path())]));
+    assert!(text.contains(&format!("1 Ingress of another class ignored ({hint})")), "{text}");
+    let text = stdout(&wasm_ingress(&["explain", path_arg(dir.path()), "--url", "http://main.example.com/"]));
+    assert!(text.contains(&format!("note:      no Ingress of this folder is served with these flags; {hint}")), "{text}");
+    let text = stdout(&wasm_ingress(&["validate", path_arg(dir.path()), "--ingress-class", "nginx", "--controller-name", "k8s.io/ingress-nginx"]));
+    assert!(text.contains("1 Ingress of 1 served") && !text.contains("another class"), "{text}");
 }
 
 #[test]

@@ -323,6 +323,9 @@ fn explain(loaded: &Loaded, request: &RequestUrl, headers: &RequestHeaders) -> a
     match decision.vhost {
         None => {
             let _ = writeln!(out, "host:      {host:?} matches no Ingress host (no exact, wildcard or host-less rule)");
+            if let Some(hint) = super::validate::other_class_hint(loaded) {
+                let _ = writeln!(out, "note:      no Ingress of this folder is served with these flags; {hint}");
+            }
         }
         Some("") => {
             let _ = writeln!(out, "host:      {host:?} matches no exact or wildcard host; the host-less rules apply");

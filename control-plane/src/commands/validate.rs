@@ -76,9 +76,33 @@ fn summary(dir: &Path, loaded: &Loaded, errors: usize, warnings: usize) -> Strin
             String::new()
         } else {
             format!(
-                "; {} of another class ignored",
-                plural(loaded.notes.ignored_ingresses.len(), "Ingress", "Ingresses")
+                "; {} of another class ignored{}",
+                plural(loaded.notes.ignored_ingresses.len(), "Ingress", "Ingresses"),
+                other_class_hint(loaded).map(|hint| format!(" ({hint})")).unwrap_or_default()
             )
         },
     )
+}
+
+/// When nothing is served and every ignored Ingress names one class: the flags that would serve
+/// them (`--ingress-class nginx --controller-name k8s.io/ingress-nginx`), its controller taken from
+/// the folder's IngressClass of that name.
+pub(crate) fn other_class_hint(loaded: &Loaded) -> Option<String> {
+    if !loaded.translation.served_ingresses.is_empty() {
+        return None;
+    }
+    let classes: std::collections::BTreeSet<&str> = loaded
+        .notes
+        .ignored_ingresses
+        .iter()
+        .filter_map(|key| loaded.state.ingresses.get(key))
+        .filter_map(|ingress| crate::translate::ingress::class_name(ingress))
+        .collect();
+    let [class] = classes.into_iter().collect::<Vec<_>>()[..] else { return None };
+    let object = loaded.state.ingress_classes.iter().find(|(key, _)| key.namespace.is_empty() && key.name == class).map(|(_, object)| object);
+    let controller = object.and_then(|object| object.spec.as_ref()).and_then(|spec| spec.controller.as_deref());
+    Some(match controller {
+        Some(controller) => format!("class {class:?} of controller {controller}: --ingress-class {class} --controller-name {controller} serves them"),
+        None => format!("class {class:?}: --ingress-class {class} serves them"),
+    })
 }

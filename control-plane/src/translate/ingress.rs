@@ -795,6 +795,13 @@ impl<'a> OurClasses<'a> {
     }
 }
 
+/// The class an Ingress names: `spec.ingressClassName`, else the legacy annotation (`None`: it
+/// names none, and the default class takes it).
+pub fn class_name(ingress: &Ingress) -> Option<&str> {
+    let legacy = || ingress.metadata.annotations.as_ref().and_then(|a| a.get(LEGACY_CLASS_ANNOTATION)).map(String::as_str);
+    ingress.spec.as_ref().and_then(|s| s.ingress_class_name.as_deref()).or_else(legacy)
+}
+
 /// An IngressClass named like `--ingress-class` but owned by another controller silently takes our
 /// Ingresses away: say so.
 fn check_our_class_objects(state: &ClusterState, options: &TranslateOptions, diagnostics: &mut Diagnostics) {
