@@ -465,6 +465,29 @@ fn plain_hosts_and_clients_without_sni_never_get_a_tenants_certificate() {
     assert!(logs.contains("Secret evil/tls: its certificate also names"), "{logs}");
 }
 
+/// `--default-ssl-certificate` with an RSA key and only RSA certificates besides: a client without
+/// SNI (a load balancer's health check, a client that dialled the address) gets the default one,
+/// as from ingress-nginx, whether it can do ECDSA or not — the controller's own ECDSA certificate
+/// is not listed then (it would be the one an ECDSA-capable client gets).
+#[test]
+fn clients_without_sni_get_an_rsa_default_certificate() {
+    const RSA_CRT: &str = include_str!("../../control-plane/src/translate/ingress/testdata/rsa.crt");
+    const RSA_KEY: &str = include_str!("../../control-plane/src/translate/ingress/testdata/rsa-pkcs1.key");
+    let der = |pem: &str| rustls_pemfile::certs(&mut pem.as_bytes()).next().unwrap().unwrap().to_vec();
+    let app = backend("plain", 93);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "plain", &[("http", 80)], &[&app]);
+    objects.push(manifests::tls_secret("ingress", "default-cert", RSA_CRT, RSA_KEY));
+    objects.push(manifests::ingress("default", "plain", json!({}), &[("plain.test", vec![manifests::path("/", "Prefix", "plain", json!(80))])]));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let serve_args = ["--default-ssl-certificate", "ingress/default-cert"].map(String::from).to_vec();
+    let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..GatewayOptions::default() }).unwrap();
+    for ecdsa in [true, false] {
+        assert_eq!(gateway.offered_certificate(None, ecdsa).unwrap(), der(RSA_CRT), "no SNI (ecdsa client: {ecdsa})");
+        assert_eq!(gateway.offered_certificate(Some("unknown.test"), ecdsa).unwrap(), der(RSA_CRT), "an unknown SNI (ecdsa client: {ecdsa})");
+    }
+}
+
 /// ingress-nginx's `ssl-protocols` as `serve --tls-min-version` / `--tls-max-version`: with a
 /// maximum of 1.2 (its `ssl-protocols: TLSv1.2`) a client that insists on TLS 1.3 is refused in
 /// the handshake and one that speaks 1.2 is served; by default both versions are served.

@@ -137,6 +137,17 @@ pub fn build(model: &Model, settings: &ListenerSettings) -> EnvoyResources {
     build_except(model, settings, |_| false)
 }
 
+/// Whether the controller's own (ECDSA) certificate is listed. Without SNI Envoy offers the first
+/// ECDSA certificate to a client that can use one and the first RSA one to others, whatever the
+/// order: so it goes right after the default certificate, where a client would otherwise scan on to
+/// a tenant's ECDSA certificate, and it carries the shielded hosts' names. Only an RSA
+/// `--default-ssl-certificate` among RSA certificates alone, with no host to shield, needs none,
+/// and then every client without SNI gets the default one, as from ingress-nginx.
+fn needs_fallback(model: &Model, default: Option<&String>, certificates: &[String]) -> bool {
+    let rsa = |name: &String| model.certificate_selection.get(name).is_some_and(|s| s.key == crate::model::CertificateKey::Rsa);
+    !(default.is_some_and(rsa) && certificates.iter().all(rsa) && model.shielded_names.is_empty())
+}
+
 /// As [`build`], without the CDS and EDS resources of the Model clusters `prebuilt` says the
 /// caller already has (built from an equal cluster with the same settings; see `serve`).
 pub fn build_except(model: &Model, settings: &ListenerSettings, prebuilt: impl Fn(&str) -> bool) -> EnvoyResources {
@@ -151,7 +162,7 @@ pub fn build_except(model: &Model, settings: &ListenerSettings, prebuilt: impl F
         certificates.retain(|c| c != name);
         certificates.insert(0, name.clone());
     }
-    if let Some(controller) = &settings.fallback_certificate {
+    if let Some(controller) = settings.fallback_certificate.as_ref().filter(|_| needs_fallback(model, default, &certificates)) {
         certificates.insert(usize::from(default.is_some()), FALLBACK_CERTIFICATE_NAME.to_string());
         secrets.push(tls_secret(FALLBACK_CERTIFICATE_NAME, &controller.for_names(&model.shielded_names)));
         secrets.sort_by(|a, b| a.name.cmp(&b.name));
@@ -1304,6 +1315,20 @@ mod tests {
         assert_eq!(https_certificate_names(&resources), vec!["shop/wild", FALLBACK_CERTIFICATE_NAME, "default/web-tls"]);
         assert_eq!(controller(&resources), vec!["ingress.local", "plain.shop.example.com"]);
         assert_eq!(build(&model, &settings), resources, "the same shielded names, the same bytes");
+        // An RSA default among RSA certificates, no host to shield: no ECDSA certificate listed,
+        // so every client without SNI gets the default one, as from ingress-nginx. One ECDSA
+        // tenant certificate and the controller's is back after the default.
+        use crate::model::{CertificateKey, CertificateSelection};
+        let selection = |key| CertificateSelection { names: vec![], key };
+        model.shielded_names.clear();
+        model.certificate_selection = BTreeMap::from([("shop/wild".into(), selection(CertificateKey::Rsa)), ("default/web-tls".into(), selection(CertificateKey::Rsa))]);
+        assert_eq!(https_certificate_names(&build(&model, &settings)), vec!["shop/wild", "default/web-tls"]);
+        model.certificate_selection.insert("default/web-tls".into(), selection(CertificateKey::EcdsaP256));
+        assert_eq!(https_certificate_names(&build(&model, &settings)), vec!["shop/wild", FALLBACK_CERTIFICATE_NAME, "default/web-tls"]);
+        // An ECDSA default: kept as it was (its own key type already comes first).
+        model.certificate_selection.insert("shop/wild".into(), selection(CertificateKey::EcdsaP256));
+        model.certificate_selection.insert("default/web-tls".into(), selection(CertificateKey::Rsa));
+        assert_eq!(https_certificate_names(&build(&model, &settings)), vec!["shop/wild", FALLBACK_CERTIFICATE_NAME, "default/web-tls"]);
     }
 
     #[test]
