@@ -131,6 +131,11 @@ fn flag_value(key: &str, value: &str) -> String {
         // The entries as `serve` takes them: ingress-nginx drops empty ones.
         _ if matches!(key, "whitelist-source-range" | "denylist-source-range" | "block-cidrs") => list_entries(value).join(","),
         // The statuses ingress-nginx keeps, which are all `serve` takes.
+        // The count kept (at most 10, what `serve` takes), not the one asked for.
+        _ if key == "proxy-next-upstream-tries" => match value.trim().parse::<u32>() {
+            Ok(tries) if (1..=10).contains(&tries) => tries.to_string(),
+            _ => "10".to_string(),
+        },
         _ if key == "custom-http-errors" => error_page_codes(value).map_or_else(
             || value.to_string(),
             |codes| codes.iter().map(u16::to_string).collect::<Vec<_>>().join(","),
@@ -533,10 +538,19 @@ mod tests {
             ("service-upstream", "1"),
             ("worker-processes", "4"),
             ("proxy-connect-timeout", "15"),
+            // ingress-nginx's e2e value: more than `serve` takes, so the 10 kept is written.
+            ("proxy-next-upstream-tries", "888888"),
         ];
         let reading = read_pairs(&pairs);
         let flags: Vec<&str> = reading.settings.iter().filter_map(|s| s.flag.as_deref()).collect();
-        let expected = ["--hsts=false", "--no-auth-locations='/a, /b'", "--proxy-body-size=10m", "--proxy-connect-timeout=15", "--service-upstream=true"];
+        let expected = [
+            "--hsts=false",
+            "--no-auth-locations='/a, /b'",
+            "--proxy-body-size=10m",
+            "--proxy-connect-timeout=15",
+            "--proxy-next-upstream-tries=10",
+            "--service-upstream=true",
+        ];
         assert_eq!(flags, expected, "ingress-nginx's default values need no flag");
         // What a shell passes on for the quoted one.
         let args = flags.iter().map(|f| f.replace('\'', ""));
