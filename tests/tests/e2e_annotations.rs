@@ -518,6 +518,24 @@ fn log_format_escape_json_writes_one_json_object_per_request() {
     assert_eq!((&unserved["vhost"], &unserved["ingress"], &unserved["service"]), (&json!("nobody.test"), &json!("-/-"), &json!("-:-")));
 }
 
+/// ingress-nginx's e2e `log-format-escape-none`: the format as its test writes it (quoted, so
+/// not a JSON object), values as they are, and a header the request lacks written as nothing, as
+/// nginx's `escape=none` writes it (not `-`).
+#[test]
+fn log_format_escape_none_writes_values_as_they_are_and_missing_ones_as_nothing() {
+    let app = backend("app", 80);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.push(annotated("plain", &[], "plain.test", &["/"]));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let format = r#""{"my_header5":"$http_header5", "my_header6":"$http_header6"}""#;
+    let serve_args = ["--log-format-escape-none".to_string(), format!("--log-format-upstream={format}")].to_vec();
+    let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..Default::default() }).unwrap();
+    assert_eq!(get(gateway.http, "plain.test", "/", "\r\nheader5: Here is \"header5\" with none escape").status, 200);
+    let lines = access_log_lines(&gateway, 1, |line| line.contains("my_header5"));
+    assert_eq!(lines[0], r#""{"my_header5":"Here is "header5" with none escape", "my_header6":""}""#);
+}
+
 #[test]
 fn proxy_read_timeout_times_upstream_silence_not_the_whole_response() {
     let app = backend("app", 73);

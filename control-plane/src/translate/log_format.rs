@@ -149,7 +149,10 @@ impl LogFormatSettings {
             }
         }
         let text = DataSource { specifier: Some(data_source::Specifier::InlineString(self.log_format_upstream.text())), ..Default::default() };
-        SubstitutionFormatString { format: Some(substitution_format_string::Format::TextFormatSource(text)), ..Default::default() }
+        // nginx writes `-` for a variable without a value, except with `escape=json` or
+        // `escape=none`, which write nothing; Envoy's text format writes `-` unless told to omit.
+        let omit_empty_values = self.log_format_escape_json || self.log_format_escape_none;
+        SubstitutionFormatString { format: Some(substitution_format_string::Format::TextFormatSource(text)), omit_empty_values, ..Default::default() }
     }
 
     /// What `serve` says at start about these flags: `--log-format-escape-json` with a format
@@ -411,8 +414,10 @@ mod tests {
             LogFormatSettings { log_format_upstream: NginxLogFormat::parse(r#"{"$host": $status}"#).unwrap(), ..json.clone() },
         ];
         for (i, settings) in cases.iter().enumerate() {
-            let format = settings.format().format;
-            assert!(matches!(format, Some(substitution_format_string::Format::TextFormatSource(_))), "case {i}: {format:?}");
+            let format = settings.format();
+            assert!(matches!(format.format, Some(substitution_format_string::Format::TextFormatSource(_))), "case {i}: {format:?}");
+            // With escape-json or escape-none, nginx writes an empty value as nothing, not `-`.
+            assert_eq!(format.omit_empty_values, i != 0, "case {i}");
         }
         assert!(cases[2].warning().unwrap().contains("not a JSON object"));
         assert_eq!(cases[0].warning(), None);
