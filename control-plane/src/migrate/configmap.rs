@@ -15,7 +15,7 @@ use super::Class;
 use crate::model::Balance;
 use crate::translate::ingress::behaviour::{go_bool, parse_body_size, parse_config_map_key, parse_http_redirect_code, parse_load_balance};
 use crate::translate::blocks::MapEntry;
-use crate::translate::ingress::{GlobalAuthFlags, NginxDefaults};
+use crate::translate::ingress::{ciphers, GlobalAuthFlags, NginxDefaults};
 
 /// One key of the ConfigMap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -259,7 +259,7 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
              that writes those headers itself, or a client's X-Forwarded-Proto: https skips ssl-redirect",
         ),
         "ssl-protocols" => ssl_protocols(value),
-        "ssl-ciphers" => (Class::Differs, "`serve --tls-ciphers` (TLS 1.2 suites; Envoy's own for TLS 1.3)".into()),
+        "ssl-ciphers" => ssl_ciphers(value),
         // A global WAF in blocking mode restricts access; ModSecurity's default mode only logs.
         "modsecurity-snippet" if crate::translate::ingress::modsecurity_blocks(value).is_some() => access(value),
         // nginx puts these into every server or location, whatever allow-snippet-annotations says.
@@ -369,6 +369,28 @@ pub fn serve_flags(settings: &[SettingReport]) -> Vec<&str> {
     flags
 }
 
+/// ConfigMap `ssl-ciphers`, an OpenSSL cipher string (`A:B:!aNULL`), as `serve --tls-ciphers` takes
+/// it: the TLS 1.2 cipher names BoringSSL knows, in the order written (see the annotation's
+/// reading, `translate::ingress::ciphers`).
+fn ssl_ciphers(value: &str) -> (Class, String) {
+    let tls13 = "TLS 1.3's suites are BoringSSL's own, as nginx's ssl_ciphers does not set them either";
+    match ciphers::read(value) {
+        ciphers::Ciphers::Off => (Class::Same, "empty: the listener's suites".into()),
+        ciphers::Ciphers::Suites { suites, left_out } if left_out.is_empty() => {
+            (Class::Differs, format!("`serve --tls-ciphers={}`; {tls13}", suites.join(",")))
+        }
+        ciphers::Ciphers::Suites { suites, left_out } => (
+            Class::Differs,
+            format!("`serve --tls-ciphers={}` (left out, OpenSSL keywords or suites BoringSSL dropped: {}); {tls13}", suites.join(","), left_out.join(" ")),
+        ),
+        ciphers::Ciphers::NoneUsable(left_out) => (
+            Class::Differs,
+            format!("no cipher name Envoy knows ({}: OpenSSL keywords or suites BoringSSL dropped): serve's default suites stay", left_out.join(" ")),
+        ),
+        ciphers::Ciphers::Refused(reason) => (Class::Refused, format!("{reason}: serve's default suites stay")),
+    }
+}
+
 /// The `serve` flag that gives a listener setting the ConfigMap turns on (see [`listener_flag`]
 /// and [`named_listener_setting`]); `None` where it is off, at its default, or needs a number only the
 /// operator knows (`use-forwarded-headers`: `--trusted-proxy-hops N`).
@@ -383,6 +405,10 @@ fn listener_serve_flag(key: &str, value: &str, class: Class) -> Option<String> {
         "enable-underscores-in-headers" => Some("--headers-with-underscores=allow".into()),
         "enable-opentelemetry" => Some("--enable-opentelemetry".into()),
         "ssl-protocols" => tls_version_flag(&value.split_whitespace().collect::<Vec<_>>()).map(String::from),
+        "ssl-ciphers" => match ciphers::read(value) {
+            ciphers::Ciphers::Suites { suites, .. } => Some(format!("--tls-ciphers={}", suites.join(","))),
+            _ => None,
+        },
         key if NAMED_LISTENER_SETTINGS.contains(&key) => Some(serve_flag(key, &flag_value(key, value))),
         _ => listener_value(key, value),
     }
@@ -679,6 +705,9 @@ mod tests {
             ["--request-headers-timeout=20s", "--http2-max-concurrent-streams=128", "--connection-idle-timeout=30s"]
         );
         assert_eq!(flags(&[("no-tls-redirect-locations", "/check-no-tls")]), ["--no-tls-redirect-locations=/check-no-tls"]);
+        // ingress-nginx's OpenSSL string: the names serve takes, keywords left out.
+        assert_eq!(flags(&[("ssl-ciphers", "ECDHE-RSA-AES256-GCM-SHA384:!aNULL:ECDHE-RSA-AES256-SHA:RC4-SHA")]), ["--tls-ciphers=ECDHE-RSA-AES256-GCM-SHA384,ECDHE-RSA-AES256-SHA"]);
+        assert_eq!(flags(&[("ssl-ciphers", "ALL:!aNULL:!EXPORT:!DES:!MD5:!PSK:!RC4")]), Vec::<String>::new(), "keywords only: the defaults stay");
         // Two keys that need the same flag: `serve` takes it once.
         let both = read_pairs(&[("disable-access-log", "true"), ("disable-http-access-log", "true")]);
         assert_eq!(serve_flags(&both.settings), ["--disable-access-log"]);

@@ -62,7 +62,7 @@ mod backends;
 mod balance;
 pub mod behaviour;
 mod canary;
-mod ciphers;
+pub(crate) mod ciphers;
 mod cors;
 mod header_maps;
 pub mod endpoints;
