@@ -1,6 +1,6 @@
 //! The proxy-wasm shim: the ONLY module that names `proxy_wasm`. The root context parses and compiles
 //! the route table in `on_configure` (refusing bad input with `false` and a log line naming the table
-//! version) and shares it with HTTP contexts through `Rc`; each HTTP context reads `:authority`
+//! version), reusing the hosts the VM's last table had unchanged ([`HostCache`]), and shares it with HTTP contexts through `Rc`; each HTTP context reads `:authority`
 //! (falling back to `host`) and `:path`, asks the matcher, and applies the outcome with the fewest
 //! header calls (each one is a host call). No routing logic lives here, and nothing here may panic.
 //!
@@ -64,8 +64,8 @@ use crate::limits;
 use crate::subset::{self, HashKey};
 use crate::request::HeaderLookup;
 use crate::decision::{status_body, ANSWER_CONTENT_TYPE, FORBIDDEN_BODY, INTERNAL_ERROR_BODY, NOT_ALLOWED_BODY};
-use crate::matcher::{CompiledTable, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
-use crate::table::{AnswerHeader, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, RouteTable, CLUSTER_HEADER, ERROR_PAGE_HEADER, ERROR_PAGE_STATUS_HEADER, POLICY_HEADER, UNLOGGED_HEADER};
+use crate::matcher::{CompiledTable, HostCache, Loaded, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
+use crate::table::{AnswerHeader, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, CLUSTER_HEADER, ERROR_PAGE_HEADER, ERROR_PAGE_STATUS_HEADER, POLICY_HEADER, UNLOGGED_HEADER};
 
 mod credentials;
 mod log_facts;
@@ -118,6 +118,13 @@ struct Shared {
 /// Most remembered basic-auth verdicts per VM; the map is emptied when full.
 const MAX_VERIFIED_CREDENTIALS: usize = 4096;
 
+thread_local! {
+    /// The hosts of the last table this VM accepted, for the next `on_configure` to reuse: a
+    /// configuration update makes a new root context in the same VM (one per thread), so the
+    /// cache lives beside them, not in one.
+    static HOST_CACHE: RefCell<HostCache> = RefCell::new(HostCache::default());
+}
+
 #[derive(Default)]
 struct IngressRoot {
     shared: Rc<Shared>,
@@ -134,7 +141,8 @@ fn version_hint(bytes: &[u8]) -> String {
 }
 
 impl IngressRoot {
-    fn load(&self, plugin_configuration_size: usize) -> Result<Rc<CompiledTable>, String> {
+    /// The table of this root context's configuration, compiled with the VM's [`HOST_CACHE`].
+    fn load(&self, plugin_configuration_size: usize) -> Result<Loaded, String> {
         if plugin_configuration_size > MAX_TABLE_JSON_BYTES {
             return Err(format!(
                 "route table is {plugin_configuration_size} bytes, more than the {MAX_TABLE_JSON_BYTES} accepted"
@@ -147,12 +155,9 @@ impl IngressRoot {
         if bytes.len() > MAX_TABLE_JSON_BYTES {
             return Err(format!("route table is {} bytes, more than the {MAX_TABLE_JSON_BYTES} accepted", bytes.len()));
         }
-        let table = RouteTable::from_json(&bytes)
-            .map_err(|e| format!("route table version {:?} is not valid JSON for this filter: {e}", version_hint(&bytes)))?;
-        let version = table.version.clone();
-        let compiled = CompiledTable::compile(table)
-            .map_err(|e| format!("route table version {version:?} refused: {e}"))?;
-        Ok(Rc::new(compiled))
+        HOST_CACHE
+            .with(|cache| cache.borrow_mut().load(&bytes))
+            .map_err(|e| format!("route table version {:?} {e}", version_hint(&bytes)))
     }
 }
 
@@ -161,7 +166,7 @@ impl Context for IngressRoot {}
 impl RootContext for IngressRoot {
     fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
         match self.load(plugin_configuration_size) {
-            Ok(compiled) => {
+            Ok(Loaded { table: compiled, reused }) => {
                 let seed = self
                     .get_current_time()
                     .duration_since(UNIX_EPOCH)
@@ -171,12 +176,12 @@ impl RootContext for IngressRoot {
                 log(
                     LogLevel::Info,
                     &format!(
-                        "wasm-ingress: route table version {:?} accepted ({} hosts)",
+                        "wasm-ingress: route table version {:?} accepted ({} hosts, {reused} of them unchanged)",
                         compiled.version(),
-                        compiled.table().hosts.len()
+                        compiled.host_count()
                     ),
                 );
-                *self.shared.table.borrow_mut() = Some(compiled);
+                *self.shared.table.borrow_mut() = Some(Rc::new(compiled));
                 self.shared.verified.borrow_mut().clear();
                 true
             }

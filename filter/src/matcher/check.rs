@@ -373,7 +373,7 @@ fn check_header_value(what: &str, value: &str) -> Result<(), String> {
 
 
 /// Table-level checks: schema, default backend, total number of regexes.
-pub(super) fn check_table(table: &RouteTable) -> Result<(), String> {
+pub(super) fn check_table(table: &RouteTable, vhosts: &[&VirtualHost]) -> Result<(), String> {
     if table.schema != SCHEMA_VERSION {
         return Err(format!(
             "schema {} is not supported (this filter understands schema {SCHEMA_VERSION})",
@@ -395,7 +395,7 @@ pub(super) fn check_table(table: &RouteTable) -> Result<(), String> {
     if !table.error_page_clusters.is_empty() && (token.len() < MIN_ERROR_PAGE_TOKEN || !token.bytes().all(|b| b.is_ascii_graphic())) {
         return Err(format!("error_page_token must have at least {MIN_ERROR_PAGE_TOKEN} printable characters and no space"));
     }
-    let regex_routes = table.hosts.iter().flat_map(|h| &h.routes).filter(|r| matches!(r.path, PathMatch::Regex(_))).count();
+    let regex_routes = vhosts.iter().flat_map(|h| &h.routes).filter(|r| matches!(r.path, PathMatch::Regex(_))).count();
     if regex_routes > MAX_REGEX_ROUTES {
         return Err(format!("{regex_routes} regex routes, more than the {MAX_REGEX_ROUTES} allowed"));
     }

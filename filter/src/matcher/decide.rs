@@ -26,7 +26,7 @@ impl CompiledTable {
                 outcome: Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY },
             };
         }
-        let selected = self.index.hosts.select(request.authority).and_then(|i| Some((self.table.hosts.get(i)?, self.index.vhosts.get(i)?)));
+        let selected = self.index.hosts.select(request.authority).and_then(|i| self.hosts.get(i)).map(|h| (&h.vhost, &h.paths));
         let default_server = selected.is_none_or(|(vhost, _)| vhost.host.is_empty());
         if let Some(outcome) = default_server.then(|| default_server_location(request.path, selected.map(|(_, index)| index))).flatten() {
             return Decision { vhost: selected.map(|(vhost, _)| vhost.host.as_str()), route: None, via: Via::DefaultServer, outcome };

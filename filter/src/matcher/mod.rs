@@ -17,13 +17,15 @@
 //!
 //! The module is split by job: `hosts` (the host index), `paths` (the path index of one host),
 //! `decide` (the decision for one request), [`check`] (what a table must satisfy; the control plane
-//! runs the same checks before it sends one), and this file, which holds the compiled table and what
+//! runs the same checks before it sends one), `reuse` (a table compiled from its JSON with the
+//! unchanged hosts of the one before: [`HostCache`]), and this file, which holds the compiled table and what
 //! it compiles besides its indexes (header patterns, password lists). What happens to a matched
 //! request (weights, rewrites) is in [`crate::actions`], how a redirect's `Location` is built in
 //! [`crate::redirect`], and the decision types in [`crate::decision`]. Nothing here talks to
 //! proxy-wasm, logs, or allocates per request beyond what a rewrite or a redirect needs.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use regex::Regex;
 
@@ -40,6 +42,7 @@ mod check;
 mod decide;
 mod hosts;
 mod paths;
+mod reuse;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests;
@@ -52,6 +55,7 @@ pub use check::{check_action, check_basic_chars, check_cookie_name, check_route,
 use check::{check_host_answers, check_table};
 use hosts::HostNames;
 use paths::PathIndex;
+pub use reuse::{HostCache, LoadError, Loaded};
 
 /// Compiled-program size limit for one route regex (bytes), so a pathological pattern cannot exhaust
 /// the wasm VM's memory. ingress-nginx style patterns are a few KiB at most.
@@ -62,8 +66,39 @@ const REGEX_DFA_SIZE_LIMIT: usize = 256 * 1024;
 /// A compiled route table, built once per `on_configure` and shared by every request (`Rc`).
 #[derive(Debug)]
 pub struct CompiledTable {
+    /// The table's settings; its `hosts` is empty (they are in `hosts` below).
     table: RouteTable,
+    /// The table's hosts, each with its path index; shared with the next table of the same VM
+    /// when that one has the host unchanged (see [`HostCache`]).
+    hosts: Vec<Rc<CompiledHost>>,
     index: Indexes,
+}
+
+/// One virtual host of a compiled table and its path index.
+#[derive(Debug)]
+pub struct CompiledHost {
+    vhost: VirtualHost,
+    paths: PathIndex,
+}
+
+impl CompiledHost {
+    /// Check a host on its own (what it answers besides its routes, and its routes) and compile its
+    /// path index.
+    pub fn compile(vhost: VirtualHost) -> Result<CompiledHost, CompileError> {
+        let paths = host_paths(&vhost)?;
+        Ok(CompiledHost { vhost, paths })
+    }
+
+    /// The host as the table has it.
+    pub fn vhost(&self) -> &VirtualHost {
+        &self.vhost
+    }
+}
+
+/// [`CompiledHost::compile`] without taking the host.
+fn host_paths(vhost: &VirtualHost) -> Result<PathIndex, CompileError> {
+    check_host_answers(vhost).map_err(|reason| CompileError { host: Some(vhost.host.clone()), route: None, origin: Box::default(), reason })?;
+    PathIndex::compile(&vhost.host, &vhost.routes)
 }
 
 /// Why a table (or one route) cannot be compiled; names the host and route.
@@ -96,11 +131,18 @@ impl std::fmt::Display for CompileError {
 
 impl std::error::Error for CompileError {}
 
+impl CompileError {
+    /// A table-level problem.
+    fn table(reason: String) -> CompileError {
+        CompileError { host: None, route: None, origin: Box::default(), reason }
+    }
+}
+
 /// Every canary header pattern, CORS origin pattern and client-certificate subject pattern of the
 /// table, compiled once each.
-fn compile_header_patterns(table: &RouteTable) -> Result<HashMap<String, Regex>, String> {
+fn compile_header_patterns(table: &RouteTable, vhosts: &[&VirtualHost]) -> Result<HashMap<String, Regex>, String> {
     let mut patterns = HashMap::new();
-    for forward in forwards(table) {
+    for forward in forwards_of(table, vhosts.iter().copied()) {
         let canary = forward.canary.as_ref().and_then(|c| c.header.as_ref()).and_then(|h| match &h.rule {
             CanaryHeaderRule::Pattern(pattern) => Some(pattern),
             _ => None,
@@ -110,7 +152,7 @@ fn compile_header_patterns(table: &RouteTable) -> Result<HashMap<String, Regex>,
             insert_pattern(&mut patterns, pattern)?;
         }
     }
-    let subjects = table.hosts.iter().filter_map(|h| h.client_certificate.as_ref()?.match_cn.as_ref());
+    let subjects = vhosts.iter().filter_map(|h| h.client_certificate.as_ref()?.match_cn.as_ref());
     for pattern in subjects {
         insert_pattern(&mut patterns, pattern)?;
     }
@@ -151,7 +193,12 @@ fn compile_passwords(table: &RouteTable) -> Result<HashMap<String, HashMap<Vec<u
 
 /// Every `Forward` of a table: routes, host fallbacks and implicit roots, the default backend.
 pub fn forwards(table: &RouteTable) -> impl Iterator<Item = &Forward> {
-    let host_actions = table.hosts.iter().flat_map(|host| host.routes.iter().map(|r| &r.action).chain(host.fallback.as_ref()).chain(host.implicit_root.as_ref()));
+    forwards_of(table, table.hosts.iter())
+}
+
+/// [`forwards`] of `table`'s default backend and the hosts `vhosts`.
+fn forwards_of<'t>(table: &'t RouteTable, vhosts: impl Iterator<Item = &'t VirtualHost>) -> impl Iterator<Item = &'t Forward> {
+    let host_actions = vhosts.flat_map(|host| host.routes.iter().map(|r| &r.action).chain(host.fallback.as_ref()).chain(host.implicit_root.as_ref()));
     host_actions.chain(table.default_backend.as_ref()).filter_map(|action| match action {
         RouteAction::Forward(forward) => Some(forward),
         _ => None,
@@ -164,14 +211,13 @@ fn same_secret(given: &[u8], secret: &[u8]) -> bool {
 }
 
 /// `https_redirect`s and `app_root`s.
-fn redirects(table: &RouteTable) -> impl Iterator<Item = &Redirect> {
-    let host_actions = table.hosts.iter().flat_map(|h| h.fallback.iter().chain(&h.implicit_root).chain(h.routes.iter().map(|r| &r.action)));
+fn redirects<'t>(table: &'t RouteTable, vhosts: &'t [&'t VirtualHost]) -> impl Iterator<Item = &'t Redirect> {
+    let host_actions = vhosts.iter().flat_map(|h| h.fallback.iter().chain(&h.implicit_root).chain(h.routes.iter().map(|r| &r.action)));
     let actions = table.default_backend.iter().chain(host_actions).filter_map(|action| match action {
         RouteAction::Redirect(redirect) => Some(redirect),
         RouteAction::Forward(_) | RouteAction::Respond(_) => None,
     });
-    let host_redirects = table
-        .hosts
+    let host_redirects = vhosts
         .iter()
         .flat_map(|h| h.app_root.iter().chain(&h.fallback_https_redirect).chain(h.routes.iter().filter_map(|r| r.https_redirect.as_ref())));
     actions.chain(host_redirects)
@@ -180,14 +226,25 @@ fn redirects(table: &RouteTable) -> impl Iterator<Item = &Redirect> {
 impl CompiledTable {
     /// Compile a table; refuses an unknown schema, an invalid regex, an empty backend list, a
     /// malformed redirect, …
-    pub fn compile(table: RouteTable) -> Result<CompiledTable, CompileError> {
-        Ok(CompiledTable { index: Indexes::build(&table)?, table })
+    pub fn compile(mut table: RouteTable) -> Result<CompiledTable, CompileError> {
+        check_table(&table, &[]).map_err(CompileError::table)?;
+        let hosts = std::mem::take(&mut table.hosts).into_iter().map(|vhost| CompiledHost::compile(vhost).map(Rc::new));
+        CompiledTable::assemble(table, hosts.collect::<Result<_, _>>()?)
+    }
+
+    /// A table from its settings (`table`, whose own `hosts` is ignored) and its hosts, compiled
+    /// already: the checks and indexes that span hosts.
+    pub fn assemble(mut table: RouteTable, hosts: Vec<Rc<CompiledHost>>) -> Result<CompiledTable, CompileError> {
+        table.hosts = Vec::new();
+        let vhosts: Vec<&VirtualHost> = hosts.iter().map(|h| &h.vhost).collect();
+        let index = Indexes::build(&table, &vhosts)?;
+        Ok(CompiledTable { table, hosts, index })
     }
 
     /// Whether [`CompiledTable::compile`] accepts `table` (the same checks, without keeping the
     /// result or copying the table): what the control plane asks before it sends one.
     pub fn check(table: &RouteTable) -> Result<(), CompileError> {
-        Indexes::build(table).map(drop)
+        CompiledTable::check_except(table, |_| false)
     }
 
     /// [`CompiledTable::check`] for a table some of whose hosts (`checked` says which) are, unchanged,
@@ -195,17 +252,30 @@ impl CompiledTable {
     /// that spans hosts (the table's limits, host names, header patterns, password lists) is not.
     /// The control plane's incremental translation asks this of the table it splices.
     pub fn check_except(table: &RouteTable, checked: impl Fn(&VirtualHost) -> bool) -> Result<(), CompileError> {
-        Indexes::build_except(table, &checked).map(drop)
+        check_table(table, &[]).map_err(CompileError::table)?;
+        for vhost in table.hosts.iter().filter(|vhost| !checked(vhost)) {
+            host_paths(vhost)?;
+        }
+        let vhosts: Vec<&VirtualHost> = table.hosts.iter().collect();
+        Indexes::build(table, &vhosts).map(drop)
+    }
+
+    /// The number of hosts.
+    pub fn host_count(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// The table's hosts, compiled.
+    pub fn hosts(&self) -> &[Rc<CompiledHost>] {
+        &self.hosts
     }
 }
 
 /// Everything [`CompiledTable`] holds besides the table itself.
 #[derive(Debug)]
 struct Indexes {
-    /// Which entry of `table.hosts` / `vhosts` serves a host name.
+    /// Which entry of [`CompiledTable::hosts`] serves a host name.
     hosts: HostNames,
-    /// Path indexes, parallel to `table.hosts`.
-    vhosts: Vec<PathIndex>,
     /// Routing depends on whether the request came over HTTPS (an `https_redirect`, or a redirect
     /// that takes the request's scheme).
     needs_scheme: bool,
@@ -222,41 +292,26 @@ struct Indexes {
 }
 
 impl Indexes {
-    fn build(table: &RouteTable) -> Result<Indexes, CompileError> {
-        Indexes::build_except(table, &|_| false)
-    }
-
-    /// `build`, with the hosts `checked` names taken as already checked: no path index (an empty
-    /// one), so only for checking.
-    fn build_except(table: &RouteTable, checked: &dyn Fn(&VirtualHost) -> bool) -> Result<Indexes, CompileError> {
-        let table_error = |reason: String| CompileError { host: None, route: None, origin: Box::default(), reason };
-        check_table(table).map_err(table_error)?;
+    /// The indexes and checks that span the hosts `vhosts` of `table` (each checked on its own
+    /// already: [`CompiledHost::compile`]).
+    fn build(table: &RouteTable, vhosts: &[&VirtualHost]) -> Result<Indexes, CompileError> {
+        let table_error = CompileError::table;
+        check_table(table, vhosts).map_err(table_error)?;
         let mut hosts = HostNames::default();
-        let mut vhosts = Vec::with_capacity(table.hosts.len());
-        for (i, vhost) in table.hosts.iter().enumerate() {
-            let host_error = |reason: String| CompileError {
-                host: Some(vhost.host.clone()),
-                route: None,
-                origin: Box::default(),
-                reason,
-            };
-            hosts.insert(&vhost.host, i).map_err(host_error)?;
-            if checked(vhost) {
-                vhosts.push(PathIndex::default());
-                continue;
-            }
-            check_host_answers(vhost).map_err(host_error)?;
-            vhosts.push(PathIndex::compile(&vhost.host, &vhost.routes)?);
+        for (i, vhost) in vhosts.iter().enumerate() {
+            hosts
+                .insert(&vhost.host, i)
+                .map_err(|reason| CompileError { host: Some(vhost.host.clone()), route: None, origin: Box::default(), reason })?;
         }
         // An `https_redirect` needs the scheme to know whether it applies, whatever its location.
-        let https_redirects = table.hosts.iter().any(|h| h.fallback_https_redirect.is_some() || h.routes.iter().any(|r| r.https_redirect.is_some()));
-        let needs_scheme = https_redirects || redirects(table).any(|r| redirect::reads_scheme(&r.location));
-        let needs_listener_port = redirects(table).any(|r| redirect::reads_listener_port(&r.location));
-        let header_patterns = compile_header_patterns(table).map_err(table_error)?;
+        let https_redirects = vhosts.iter().any(|h| h.fallback_https_redirect.is_some() || h.routes.iter().any(|r| r.https_redirect.is_some()));
+        let needs_scheme = https_redirects || redirects(table, vhosts).any(|r| redirect::reads_scheme(&r.location));
+        let needs_listener_port = redirects(table, vhosts).any(|r| redirect::reads_listener_port(&r.location));
+        let header_patterns = compile_header_patterns(table, vhosts).map_err(table_error)?;
         let passwords = compile_passwords(table).map_err(table_error)?;
-        let client_certificates = table.hosts.iter().any(|h| h.client_certificate.is_some());
+        let client_certificates = vhosts.iter().any(|h| h.client_certificate.is_some());
         let default_server_denied = crate::address::parse_all(&table.default_server_denied);
-        Ok(Indexes { hosts, vhosts, needs_scheme, needs_listener_port, header_patterns, passwords, client_certificates, default_server_denied })
+        Ok(Indexes { hosts, needs_scheme, needs_listener_port, header_patterns, passwords, client_certificates, default_server_denied })
     }
 }
 
@@ -273,7 +328,7 @@ impl CompiledTable {
             return None;
         }
         let index = self.index.hosts.select(authority)?;
-        self.table.hosts.get(index)?.client_certificate.as_ref()
+        self.hosts.get(index)?.vhost.client_certificate.as_ref()
     }
 
     /// [`crate::table::RouteTable::trust_forwarded_headers`].
