@@ -16,9 +16,15 @@
 //! auth-url, with TLS for `https://` (SNI: the host, or for the own listener the auth request's
 //! `:authority` through `auto_sni`; the certificate not checked, as nginx's default).
 //!
+//! Every cluster has Envoy's circuit breakers opened wide (see [`no_circuit_breakers`]): nginx
+//! caps neither the connections nor the requests nor the retries to one upstream, and Envoy's
+//! defaults (1 024 connections, 1 024 pending and 1 024 active requests, 3 concurrent retries per
+//! cluster) would answer 503s, or give up a retry, that ingress-nginx never does. Upstream HTTP/2
+//! gets the stream and connection windows of Envoy's edge guide (64 KiB / 1 MiB), as downstream.
+//!
 //! Pure: Model in, protos out.
 
-use envoy_types::pb::envoy::config::cluster::v3::{cluster, Cluster};
+use envoy_types::pb::envoy::config::cluster::v3::{circuit_breakers, cluster, CircuitBreakers, Cluster};
 use envoy_types::pb::envoy::config::core::v3::{data_source, transport_socket, DataSource, Http2ProtocolOptions, TransportSocket};
 use envoy_types::pb::envoy::config::endpoint::v3::{lb_endpoint, ClusterLoadAssignment, LbEndpoint, LocalityLbEndpoints};
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
@@ -60,6 +66,7 @@ pub fn eds_cluster(upstream: &UpstreamCluster, edge: &EdgeSettings) -> Cluster {
         per_connection_buffer_limit_bytes: edge.buffer_limit(),
         transport_socket: options.tls.as_ref().map(tls_transport_socket),
         lb_subset_config: matches!(options.balance, Balance::HashSubset { .. }).then(subset_config),
+        circuit_breakers: Some(no_circuit_breakers()),
         ..Default::default()
     };
     if options.http2 {
@@ -124,6 +131,7 @@ fn external_cluster(name: ClusterName, service: &AuthService, listeners: (Socket
         wait_for_warm_on_init: Some(envoy_types::pb::google::protobuf::BoolValue { value: false }),
         per_connection_buffer_limit_bytes: edge.buffer_limit(),
         transport_socket: service.tls.then(|| tls_transport_socket(&tls)),
+        circuit_breakers: Some(no_circuit_breakers()),
         ..Default::default()
     };
     if service.tls && service.target == AuthTarget::OwnListener {
@@ -200,13 +208,33 @@ pub fn load_assignment(upstream: &UpstreamCluster) -> ClusterLoadAssignment {
     }
 }
 
+/// Circuit breakers that never open: the most connections, pending and active requests and
+/// concurrent retries Envoy counts (Istio's defaults too).
+fn no_circuit_breakers() -> CircuitBreakers {
+    let most = Some(UInt32Value { value: u32::MAX });
+    let thresholds = circuit_breakers::Thresholds {
+        max_connections: most,
+        max_pending_requests: most,
+        max_requests: most,
+        max_retries: most,
+        ..Default::default()
+    };
+    CircuitBreakers { thresholds: vec![thresholds], ..Default::default() }
+}
+
+/// The stream and connection flow-control windows of upstream HTTP/2 (Envoy's edge guide).
+const HTTP2_STREAM_WINDOW: u32 = 64 * 1024;
+const HTTP2_CONNECTION_WINDOW: u32 = 1024 * 1024;
+
 fn http2_options() -> HttpProtocolOptions {
     HttpProtocolOptions {
         upstream_protocol_options: Some(http_protocol_options::UpstreamProtocolOptions::ExplicitHttpConfig(
             http_protocol_options::ExplicitHttpConfig {
-                protocol_config: Some(http_protocol_options::explicit_http_config::ProtocolConfig::Http2ProtocolOptions(
-                    Http2ProtocolOptions::default(),
-                )),
+                protocol_config: Some(http_protocol_options::explicit_http_config::ProtocolConfig::Http2ProtocolOptions(Http2ProtocolOptions {
+                    initial_stream_window_size: Some(UInt32Value { value: HTTP2_STREAM_WINDOW }),
+                    initial_connection_window_size: Some(UInt32Value { value: HTTP2_CONNECTION_WINDOW }),
+                    ..Default::default()
+                })),
             },
         )),
         ..Default::default()
@@ -337,6 +365,28 @@ mod tests {
         assert_eq!(cluster.connect_timeout, Some(ProtoDuration { seconds: 5, nanos: 0 }));
     }
 
+    /// Envoy's default breakers (1 024 connections / pending / requests, 3 retries per cluster)
+    /// would refuse what nginx serves: every cluster opens them wide.
+    #[test]
+    fn no_cluster_has_envoys_default_circuit_breakers() {
+        let service = AuthService { tls: false, target: AuthTarget::Dns { host: "auth.example".into(), port: 80 } };
+        let listeners = (SocketAddr::from(([127, 0, 0, 1], 80)), SocketAddr::from(([127, 0, 0, 1], 443)));
+        let clusters = [
+            cluster_with(UpstreamOptions::default()),
+            cluster_with(UpstreamOptions { http2: true, ..UpstreamOptions::default() }),
+            auth_cluster(&service, listeners, &EdgeSettings::default()),
+            grpc_cluster("otel", "collector", 4317, &EdgeSettings::default()),
+        ];
+        for cluster in clusters {
+            let breakers = cluster.circuit_breakers.as_ref().expect("circuit breakers");
+            let [thresholds] = breakers.thresholds.as_slice() else { panic!("{}: one threshold set", cluster.name) };
+            assert_eq!(thresholds.priority, 0, "{}: the default priority", cluster.name);
+            for limit in [thresholds.max_connections, thresholds.max_pending_requests, thresholds.max_requests, thresholds.max_retries] {
+                assert_eq!(limit, Some(UInt32Value { value: u32::MAX }), "{}", cluster.name);
+            }
+        }
+    }
+
     #[test]
     fn grpc_is_http2_in_clear_with_its_own_cluster_name() {
         let cluster = cluster_with(UpstreamOptions { http2: true, ..UpstreamOptions::default() });
@@ -344,6 +394,11 @@ mod tests {
         assert!(cluster.transport_socket.is_none());
         let options: HttpProtocolOptions = unpack(&cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS]);
         assert_eq!(options, http2_options());
+        let Some(http_protocol_options::UpstreamProtocolOptions::ExplicitHttpConfig(explicit)) = options.upstream_protocol_options else { panic!("explicit HTTP/2") };
+        let Some(http_protocol_options::explicit_http_config::ProtocolConfig::Http2ProtocolOptions(http2)) = explicit.protocol_config else { panic!("HTTP/2") };
+        // Envoy's edge guide, not its 256 MiB defaults: a backend cannot make Envoy buffer more.
+        assert_eq!(http2.initial_stream_window_size, Some(UInt32Value { value: 65_536 }));
+        assert_eq!(http2.initial_connection_window_size, Some(UInt32Value { value: 1_048_576 }));
     }
 
     #[test]
