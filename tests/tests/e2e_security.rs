@@ -593,14 +593,18 @@ fn a_rejected_update_is_reported_and_the_last_accepted_configuration_keeps_servi
 
 /// ingress-nginx's `keep-alive-requests` (nginx's `keepalive_requests`): after that many requests
 /// on one client connection, the last response says `Connection: close` and the connection ends.
+/// `--keep-alive-requests` (nginx's `keepalive_requests`) and `--connection-idle-timeout` (nginx's
+/// `keepalive_timeout`, ingress-nginx's `keep-alive`): the idle clock runs from the accept, so a
+/// connection that never sends a byte, or never starts its TLS handshake, is closed too (nginx's
+/// `client_header_timeout` does that), not held for Envoy's edge-guide hour.
 #[test]
-fn a_client_connection_carries_keep_alive_requests_requests() {
+fn client_connections_carry_keep_alive_requests_and_close_when_idle() {
     let app = backend("keepalive", 90);
     let dir = tempfile::tempdir().unwrap();
     let mut objects = manifests::service("default", "keepalive", &[("http", 80)], &[&app]);
     objects.push(manifests::ingress("default", "keepalive", json!({}), &[("keepalive.test", vec![manifests::path("/", "Prefix", "keepalive", json!(80))])]));
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
-    let serve_args = vec!["--keep-alive-requests".to_string(), "3".to_string()];
+    let serve_args = ["--keep-alive-requests", "3", "--connection-idle-timeout", "2s"].map(String::from).to_vec();
     let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..GatewayOptions::default() }).unwrap();
     let mut stream = TcpStream::connect(gateway.http).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -614,4 +618,13 @@ fn a_client_connection_carries_keep_alive_requests_requests() {
         closes.push(response.head.lines().any(|l| l.trim() == "connection: close"));
     }
     assert_eq!(closes, [false, false, true], "three requests, the third one's response closes the connection");
+    for (listener, address) in [("HTTP", gateway.http), ("HTTPS", gateway.https)] {
+        let mut silent = TcpStream::connect(address).unwrap();
+        silent.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let opened = Instant::now();
+        let read = silent.read(&mut [0u8; 64]);
+        let waited = opened.elapsed();
+        assert!(matches!(read, Ok(0)) || read.is_err(), "{listener}: {read:?}");
+        assert!(waited >= Duration::from_millis(1500) && waited < Duration::from_secs(9), "{listener}: a silent connection closed after {waited:?}");
+    }
 }

@@ -241,12 +241,16 @@ fn setting(key: &str, value: &str, defaults: &mut NginxDefaults) -> (Class, Stri
         "keep-alive" if value.trim_end_matches('s') == "0" => {
             (Class::NotSupported, "0 turns keep-alive off in nginx; Envoy keeps client connections open up to `serve --connection-idle-timeout`".into())
         }
-        "http2-max-concurrent-streams" | "keep-alive" | "client-header-timeout" => match listener_value(key, value) {
+        "http2-max-concurrent-streams" | "client-header-timeout" => match listener_value(key, value) {
             Some(flag) => (Class::Differs, format!("a setting of the listeners here: {flag} (serve's default: {})", listener_default(key))),
             None => (Class::Differs, format!("{value:?} is not a value ingress-nginx accepts here")),
         },
         // ingress-nginx's own default asks for nothing to carry over, read here or not.
         key if super::nginx_defaults::is_default(key, value) => (Class::Same, "ingress-nginx's default value".into()),
+        "keep-alive" => match listener_value(key, value) {
+            Some(flag) => (Class::Differs, format!("a setting of the listeners here: {flag} (serve's default: 75s, as ingress-nginx's)")),
+            None => (Class::Differs, format!("{value:?} is not a value ingress-nginx accepts here")),
+        },
         "keep-alive-requests" => match listener_value(key, value) {
             Some(flag) => (Class::Differs, format!("a setting of the listeners here: {flag} (serve's default: 1000, as ingress-nginx's)")),
             None => (Class::NotSupported, format!("{value:?} is not a count of requests; `serve --keep-alive-requests` keeps 1000")),
@@ -445,7 +449,6 @@ fn tls_version_flag(listed: &[&str]) -> Option<&'static str> {
 fn listener_default(key: &str) -> &'static str {
     match key {
         "http2-max-concurrent-streams" => "100",
-        "keep-alive" => "3600s",
         _ => "10s",
     }
 }
@@ -666,7 +669,7 @@ mod tests {
             ("proxy-connect-timeout", "15", Class::Same),
             ("proxy-connect-timeout", "15s", Class::Differs),
             // Not the listener settings: serve's defaults are Envoy's edge-proxy guidance.
-            ("keep-alive", "75", Class::Differs),
+            ("keep-alive", "75", Class::Same),
             ("keep-alive", "0", Class::NotSupported),
             ("keep-alive-requests", "1000", Class::Same),
             ("keep-alive-requests", "200", Class::Differs),

@@ -109,8 +109,10 @@ pub struct EdgeSettings {
     /// A stream with no activity for this long is reset; 0 disables.
     #[arg(long, value_parser = parse_duration, default_value = "300s")]
     pub stream_idle_timeout: Duration,
-    /// A downstream connection with no active stream for this long is closed.
-    #[arg(long, value_parser = parse_duration, default_value = "3600s")]
+    /// A downstream connection with no active stream for this long is closed (from its accept,
+    /// so also one that never sends a byte). ingress-nginx's `keep-alive` (nginx's
+    /// `keepalive_timeout`), default 75 s.
+    #[arg(long, value_parser = parse_duration, default_value = "75s")]
     pub connection_idle_timeout: Duration,
     /// Requests one client connection may carry; after the last one Envoy closes it (HTTP/1:
     /// `Connection: close` on its response; HTTP/2: GOAWAY, so the limit is approximate with
@@ -191,7 +193,7 @@ impl Default for EdgeSettings {
         EdgeSettings {
             request_headers_timeout: Duration::from_secs(10),
             stream_idle_timeout: Duration::from_secs(300),
-            connection_idle_timeout: Duration::from_secs(3600),
+            connection_idle_timeout: Duration::from_secs(75),
             keep_alive_requests: 1000,
             http2_max_concurrent_streams: 100,
             http2_initial_stream_window_size: 65_536,
