@@ -390,7 +390,8 @@ impl CompiledTable {
         &self.table.version
     }
 
-    /// The table this was compiled from.
+    /// The settings of the table this was compiled from; its `hosts` is empty (see
+    /// [`CompiledTable::hosts`]).
     pub fn table(&self) -> &RouteTable {
         &self.table
     }

@@ -9,8 +9,9 @@
 //! each time, so a table compiled here is the one [`CompiledTable::compile`] makes of the same
 //! JSON. Pure: the host shim keeps one cache per VM.
 
-use std::collections::HashMap;
 use std::rc::Rc;
+
+use foldhash::HashMap;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -19,10 +20,24 @@ use serde_json::value::RawValue;
 use super::{CompileError, CompiledHost, CompiledTable};
 use crate::table::{RouteTable, VirtualHost};
 
-/// The hosts of the last table [`HostCache::load`] accepted, by their JSON text.
+/// The hosts of the last table [`HostCache::load`] accepted, by their JSON text (foldhash, as the
+/// host index: the keys come from the table, never from clients).
+///
+/// A VM's first table is parsed whole, as without a cache, and only its JSON and hosts are kept
+/// (`first`): the texts are delimited when a second table comes. Envoy checks every new
+/// configuration in a fresh VM that never gets a second one (its canary, on the main thread,
+/// before the workers get the configuration), so that check costs no more than a plain parse.
 #[derive(Debug, Default)]
 pub struct HostCache {
     hosts: HashMap<Rc<str>, Rc<CompiledHost>>,
+    first: Option<FirstTable>,
+}
+
+/// A VM's first accepted table: its JSON, and its hosts in that JSON's order.
+#[derive(Debug)]
+struct FirstTable {
+    json: Box<[u8]>,
+    hosts: Vec<Rc<CompiledHost>>,
 }
 
 /// A table [`HostCache::load`] accepted, and how many of its hosts were the last table's.
@@ -103,10 +118,16 @@ impl HostCache {
     /// Parse and compile the table `json`, reusing the hosts it shares with the last table this
     /// cache accepted. On success the cache holds this table's hosts; on failure it is unchanged.
     pub fn load(&mut self, json: &[u8]) -> Result<Loaded, LoadError> {
+        if self.hosts.is_empty() && self.first.is_none() {
+            return self.load_first(json);
+        }
+        if let Some(first) = self.first.take() {
+            self.hosts = keyed(&first.json, first.hosts);
+        }
         let outline: Outline<'_> = serde_json::from_slice(json).map_err(LoadError::Json)?;
         let settings: RouteTable = serde_json::from_str(&outline.settings).map_err(LoadError::Json)?;
         super::check_table(&settings, &[]).map_err(|reason| LoadError::Compile(CompileError::table(reason)))?;
-        let mut next = HashMap::with_capacity(outline.hosts.len());
+        let mut next = HashMap::with_capacity_and_hasher(outline.hosts.len(), Default::default());
         let mut hosts = Vec::with_capacity(outline.hosts.len());
         let mut reused = 0;
         for raw in outline.hosts {
@@ -127,6 +148,27 @@ impl HostCache {
         let table = CompiledTable::assemble(settings, hosts).map_err(LoadError::Compile)?;
         self.hosts = next;
         Ok(Loaded { table, reused })
+    }
+
+    /// The whole table parsed and compiled at once; its JSON and hosts kept for [`keyed`].
+    fn load_first(&mut self, json: &[u8]) -> Result<Loaded, LoadError> {
+        // As the outline: an object (serde would also read a struct from an array by position).
+        if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(LoadError::Json(de::Error::custom("a route table must be a JSON object")));
+        }
+        let table = RouteTable::from_json(json).map_err(LoadError::Json)?;
+        let table = CompiledTable::compile(table).map_err(LoadError::Compile)?;
+        self.first = Some(FirstTable { json: Box::from(json), hosts: table.hosts().to_vec() });
+        Ok(Loaded { table, reused: 0 })
+    }
+}
+
+/// The hosts of an accepted table (`json`, compiled into `hosts` in its order) by their text; none
+/// if the two do not line up (they always do: the same JSON was compiled).
+fn keyed(json: &[u8], hosts: Vec<Rc<CompiledHost>>) -> HashMap<Rc<str>, Rc<CompiledHost>> {
+    match serde_json::from_slice::<Outline<'_>>(json) {
+        Ok(outline) if outline.hosts.len() == hosts.len() => outline.hosts.iter().map(|raw| Rc::from(raw.get())).zip(hosts).collect(),
+        _ => HashMap::default(),
     }
 }
 
@@ -203,6 +245,10 @@ mod tests {
     /// the cache as it was: the next table reuses the last accepted one's hosts.
     #[test]
     fn refusals_are_those_of_the_table_and_keep_the_cache() {
+        // A first table (parsed whole) must be an object too, as every later one.
+        assert!(RouteTable::from_json(b"[1]").is_ok(), "serde reads a struct from an array");
+        let first = HostCache::default().load(b" [1]").expect_err("an array").to_string();
+        assert!(first.contains("must be a JSON object"), "{first}");
         let mut cache = HostCache::default();
         let good = json(vec![shop("ns/api/80")], None);
         cache.load(good.as_bytes()).unwrap();
