@@ -723,6 +723,7 @@ impl<'s> Translator<'s> {
             self.diagnostics.push(object.clone(), field.to_string(), Severity::Warning, "no host to serve with this certificate; TLS entry unused".into());
             return;
         }
+        self.warn_unnamed_hosts(object, field, &secret_key, &certificate.cert_chain_pem, &names);
         let mut claimed_any = false;
         for name in names {
             if let Err(owner) = self.host_owners.claim(&name, key, self.options.host_ownership) {
@@ -741,6 +742,26 @@ impl<'s> Translator<'s> {
         if claimed_any {
             self.served.insert(key.clone());
             self.tls_claims.used.insert(secret_key, certificate);
+        }
+    }
+
+    /// A warning for each of `names` the certificate does not name (as ingress-nginx's "does not
+    /// contain a Common Name or Subject Alternative Name for server"): Envoy picks certificates by
+    /// their names, so a client asking for that host gets the default certificate.
+    fn warn_unnamed_hosts(&mut self, object: &ObjectRef, field: &str, secret_key: &ObjectKey, chain_pem: &str, names: &[String]) {
+        let certificate_names: BTreeSet<String> = tls::certificate_names(chain_pem).into_iter().collect();
+        let unnamed: Vec<&String> = names.iter().filter(|name| !covers(&certificate_names, name)).collect();
+        if unnamed.is_empty() {
+            return;
+        }
+        let listed: Vec<&str> = certificate_names.iter().take(5).map(String::as_str).collect();
+        let more = if certificate_names.len() > listed.len() { ", …" } else { "" };
+        for name in unnamed {
+            let message = format!(
+                "Secret {secret_key}: its certificate does not name {name:?} (it names {}{more}): a client asking for {name:?} gets {DEFAULT_CERTIFICATE_NOTE}",
+                if listed.is_empty() { "nothing".to_string() } else { listed.join(", ") }
+            );
+            self.diagnostics.push(object.clone(), field.to_string(), Severity::Warning, message);
         }
     }
 

@@ -879,8 +879,11 @@ fn tls_entries_become_sni_servers_with_checked_certificates() {
     assert_eq!(certificates, ["default/ec", "default/rsa"]);
     assert_eq!(translation.model.certificates["default/rsa"].cert_chain_pem, RSA_CRT);
     assert_eq!(translation.model.certificates["default/rsa"].private_key_pem, RSA_KEY);
+    // The test certificates name ec.example.com and rsa.example.com only: each TLS host they serve
+    // is also warned about (`a_tls_host_its_certificate_does_not_name_is_warned`), left out here.
+    let lines: Vec<String> = diagnostic_lines(&translation).into_iter().filter(|l| !l.contains("its certificate does not name")).collect();
     assert_eq!(
-        diagnostic_lines(&translation),
+        lines,
         [
             "error: Ingress default/broken: spec.tls[0].secretName: Secret default/mismatch the private key in tls.key does not belong to the certificate in tls.crt (the certificate's key type differs from the private key's); TLS entry skipped: its hosts are served over HTTPS with the default certificate (--default-ssl-certificate, else the self-signed one), as ingress-nginx does, and still redirected to HTTPS",
             "error: Ingress default/broken: spec.tls[1].secretName: Secret default/garbage tls.crt contains no PEM certificate; TLS entry skipped: its hosts are served over HTTPS with the default certificate (--default-ssl-certificate, else the self-signed one), as ingress-nginx does, and still redirected to HTTPS",
@@ -1096,6 +1099,23 @@ fn self_signed(names: &[&str]) -> (String, String) {
 
 fn namespaced_tls_secret(namespace: &str, name: &str, (cert, key): &(String, String)) -> String {
     tls_secret_yaml(name, cert, key).replace(&format!("metadata: {{name: {name}}}"), &format!("metadata: {{name: {name}, namespace: {namespace}}}"))
+}
+
+/// ingress-nginx warns when a TLS host is not among its certificate's names (its clients get the
+/// default certificate); a wildcard name covers one label, and a host it names is not warned.
+#[test]
+fn a_tls_host_its_certificate_does_not_name_is_warned() {
+    let yaml = [
+        namespaced_tls_secret("default", "shop", &self_signed(&["shop.example.com", "*.pay.example.com"])),
+        tls_ingress("shop", "", "[{hosts: [shop.example.com, eu.pay.example.com, wrong.example.com, a.b.pay.example.com], secretName: shop}]", &["shop.example.com"]),
+    ]
+    .concat();
+    let lines = diagnostic_lines(&run(&yaml));
+    let unnamed: Vec<&String> = lines.iter().filter(|l| l.contains("does not name")).collect();
+    let warning = |host: &str| {
+        format!("warning: Ingress default/shop: spec.tls[0]: Secret default/shop: its certificate does not name \"{host}\" (it names *.pay.example.com, shop.example.com): a client asking for \"{host}\" gets the default certificate (--default-ssl-certificate, else the self-signed one), as ingress-nginx does, and still redirected to HTTPS")
+    };
+    assert_eq!(unnamed, [&warning("a.b.pay.example.com"), &warning("wrong.example.com")], "{lines:#?}");
 }
 
 #[test]
