@@ -1,6 +1,7 @@
 //! The proxy-wasm shim: the ONLY module that names `proxy_wasm`. The root context parses and compiles
 //! the route table in `on_configure` (refusing bad input with `false` and a log line naming the table
-//! version), reusing the hosts the VM's last table had unchanged ([`HostCache`]), and shares it with HTTP contexts through `Rc`; each HTTP context reads `:authority`
+//! version), reusing the hosts the VM's last table had unchanged ([`HostCache`]), and shares it
+//! with HTTP contexts through `Rc`; each HTTP context reads `:authority`
 //! (falling back to `host`) and `:path`, asks the matcher, and applies the outcome with the fewest
 //! header calls (each one is a host call). No routing logic lives here, and nothing here may panic.
 //!

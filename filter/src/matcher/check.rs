@@ -372,8 +372,9 @@ fn check_header_value(what: &str, value: &str) -> Result<(), String> {
 }
 
 
-/// Table-level checks: schema, default backend, total number of regexes.
-pub(super) fn check_table(table: &RouteTable, vhosts: &[&VirtualHost]) -> Result<(), String> {
+/// The checks of a table's own settings (everything but its hosts): schema, default backend,
+/// answer headers, address ranges, error pages. Run once per table, before its hosts.
+pub(super) fn check_settings(table: &RouteTable) -> Result<(), String> {
     if table.schema != SCHEMA_VERSION {
         return Err(format!(
             "schema {} is not supported (this filter understands schema {SCHEMA_VERSION})",
@@ -395,6 +396,11 @@ pub(super) fn check_table(table: &RouteTable, vhosts: &[&VirtualHost]) -> Result
     if !table.error_page_clusters.is_empty() && (token.len() < MIN_ERROR_PAGE_TOKEN || !token.bytes().all(|b| b.is_ascii_graphic())) {
         return Err(format!("error_page_token must have at least {MIN_ERROR_PAGE_TOKEN} printable characters and no space"));
     }
+    Ok(())
+}
+
+/// The table-wide limit on regex routes, over all its hosts.
+pub(super) fn check_regex_count(vhosts: &[&VirtualHost]) -> Result<(), String> {
     let regex_routes = vhosts.iter().flat_map(|h| &h.routes).filter(|r| matches!(r.path, PathMatch::Regex(_))).count();
     if regex_routes > MAX_REGEX_ROUTES {
         return Err(format!("{regex_routes} regex routes, more than the {MAX_REGEX_ROUTES} allowed"));

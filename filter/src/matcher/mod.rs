@@ -52,7 +52,7 @@ pub use crate::limits::MAX_TABLE_JSON_BYTES;
 pub use crate::redirect::check_redirect;
 pub use crate::request::RequestParts;
 pub use check::{check_action, check_basic_chars, check_cookie_name, check_route, check_token, compile_header_regex};
-use check::{check_host_answers, check_table};
+use check::{check_host_answers, check_regex_count, check_settings};
 use hosts::HostNames;
 use paths::PathIndex;
 pub use reuse::{HostCache, LoadError, Loaded};
@@ -227,14 +227,14 @@ impl CompiledTable {
     /// Compile a table; refuses an unknown schema, an invalid regex, an empty backend list, a
     /// malformed redirect, …
     pub fn compile(mut table: RouteTable) -> Result<CompiledTable, CompileError> {
-        check_table(&table, &[]).map_err(CompileError::table)?;
+        check_settings(&table).map_err(CompileError::table)?;
         let hosts = std::mem::take(&mut table.hosts).into_iter().map(|vhost| CompiledHost::compile(vhost).map(Rc::new));
         CompiledTable::assemble(table, hosts.collect::<Result<_, _>>()?)
     }
 
-    /// A table from its settings (`table`, whose own `hosts` is ignored) and its hosts, compiled
-    /// already: the checks and indexes that span hosts.
-    pub fn assemble(mut table: RouteTable, hosts: Vec<Rc<CompiledHost>>) -> Result<CompiledTable, CompileError> {
+    /// A table from its settings (`table`, whose own `hosts` is ignored; [`check_settings`]
+    /// passed) and its hosts, compiled already: the checks and indexes that span hosts.
+    fn assemble(mut table: RouteTable, hosts: Vec<Rc<CompiledHost>>) -> Result<CompiledTable, CompileError> {
         table.hosts = Vec::new();
         let vhosts: Vec<&VirtualHost> = hosts.iter().map(|h| &h.vhost).collect();
         let index = Indexes::build(&table, &vhosts)?;
@@ -252,7 +252,7 @@ impl CompiledTable {
     /// that spans hosts (the table's limits, host names, header patterns, password lists) is not.
     /// The control plane's incremental translation asks this of the table it splices.
     pub fn check_except(table: &RouteTable, checked: impl Fn(&VirtualHost) -> bool) -> Result<(), CompileError> {
-        check_table(table, &[]).map_err(CompileError::table)?;
+        check_settings(table).map_err(CompileError::table)?;
         for vhost in table.hosts.iter().filter(|vhost| !checked(vhost)) {
             host_paths(vhost)?;
         }
@@ -293,10 +293,10 @@ struct Indexes {
 
 impl Indexes {
     /// The indexes and checks that span the hosts `vhosts` of `table` (each checked on its own
-    /// already: [`CompiledHost::compile`]).
+    /// already, [`CompiledHost::compile`], and the table's settings too, [`check_settings`]).
     fn build(table: &RouteTable, vhosts: &[&VirtualHost]) -> Result<Indexes, CompileError> {
         let table_error = CompileError::table;
-        check_table(table, vhosts).map_err(table_error)?;
+        check_regex_count(vhosts).map_err(table_error)?;
         let mut hosts = HostNames::default();
         for (i, vhost) in vhosts.iter().enumerate() {
             hosts

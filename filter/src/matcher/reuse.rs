@@ -126,7 +126,7 @@ impl HostCache {
         }
         let outline: Outline<'_> = serde_json::from_slice(json).map_err(LoadError::Json)?;
         let settings: RouteTable = serde_json::from_str(&outline.settings).map_err(LoadError::Json)?;
-        super::check_table(&settings, &[]).map_err(|reason| LoadError::Compile(CompileError::table(reason)))?;
+        super::check_settings(&settings).map_err(|reason| LoadError::Compile(CompileError::table(reason)))?;
         let mut next = HashMap::with_capacity_and_hasher(outline.hosts.len(), Default::default());
         let mut hosts = Vec::with_capacity(outline.hosts.len());
         let mut reused = 0;

@@ -747,7 +747,8 @@ impl<'s> Translator<'s> {
 
     /// A warning for each of `names` the certificate does not name (as ingress-nginx's "does not
     /// contain a Common Name or Subject Alternative Name for server"): Envoy picks certificates by
-    /// their names, so a client asking for that host gets the default certificate.
+    /// their names, so a client asking for that host gets another served certificate that names
+    /// it (another TLS entry's), else the default certificate.
     fn warn_unnamed_hosts(&mut self, object: &ObjectRef, field: &str, secret_key: &ObjectKey, chain_pem: &str, names: &[String]) {
         let certificate_names: BTreeSet<String> = tls::certificate_names(chain_pem).into_iter().collect();
         let unnamed: Vec<&String> = names.iter().filter(|name| !covers(&certificate_names, name)).collect();
@@ -758,7 +759,7 @@ impl<'s> Translator<'s> {
         let more = if certificate_names.len() > listed.len() { ", …" } else { "" };
         for name in unnamed {
             let message = format!(
-                "Secret {secret_key}: its certificate does not name {name:?} (it names {}{more}): a client asking for {name:?} gets {DEFAULT_CERTIFICATE_NOTE}",
+                "Secret {secret_key}: its certificate does not name {name:?} (it names {}{more}): a client asking for {name:?} gets another TLS entry's certificate that names it, if one does, else {DEFAULT_CERTIFICATE_NOTE}",
                 if listed.is_empty() { "nothing".to_string() } else { listed.join(", ") }
             );
             self.diagnostics.push(object.clone(), field.to_string(), Severity::Warning, message);

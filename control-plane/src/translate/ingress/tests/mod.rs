@@ -1113,7 +1113,7 @@ fn a_tls_host_its_certificate_does_not_name_is_warned() {
     let lines = diagnostic_lines(&run(&yaml));
     let unnamed: Vec<&String> = lines.iter().filter(|l| l.contains("does not name")).collect();
     let warning = |host: &str| {
-        format!("warning: Ingress default/shop: spec.tls[0]: Secret default/shop: its certificate does not name \"{host}\" (it names *.pay.example.com, shop.example.com): a client asking for \"{host}\" gets the default certificate (--default-ssl-certificate, else the self-signed one), as ingress-nginx does, and still redirected to HTTPS")
+        format!("warning: Ingress default/shop: spec.tls[0]: Secret default/shop: its certificate does not name \"{host}\" (it names *.pay.example.com, shop.example.com): a client asking for \"{host}\" gets another TLS entry's certificate that names it, if one does, else the default certificate (--default-ssl-certificate, else the self-signed one), as ingress-nginx does, and still redirected to HTTPS")
     };
     assert_eq!(unnamed, [&warning("a.b.pay.example.com"), &warning("wrong.example.com")], "{lines:#?}");
 }
