@@ -115,3 +115,64 @@ fn cors_behaves_like_ingress_nginx() {
     assert_eq!(tuned.header("access-control-allow-credentials"), None);
     assert_eq!(tuned.header("access-control-expose-headers"), Some("X-Custom"));
 }
+
+/// ingress-nginx's template answers an allowed preflight with the CORS `return 204` of its
+/// location's rewrite phase: before the Lua handler that redirects plain HTTP to HTTPS
+/// (`ssl-redirect`) and before the access phase's address lists. A request that is not a
+/// preflight still gets the redirect and the lists' 403 (both with the CORS headers, which nginx's
+/// `more_set_headers` adds to every status); a preflight from an origin not allowed gets the
+/// redirect.
+#[test]
+fn an_allowed_preflight_is_answered_before_the_https_redirect_and_the_address_lists() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 132)).unwrap();
+    let ca = wasm_ingress_tests::gateway::certs::TestCa::new("cors test CA").unwrap();
+    let (cert, key) = ca.server_cert(&["secure.test"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    let annotations = [("cors-allow-origin", "https://app.example"), ("whitelist-source-range", "127.0.0.2")];
+    objects.push(manifests::with_tls(ingress("secure", &annotations, "secure.test"), "secure.test", "secure-tls"));
+    objects.push(manifests::tls_secret("default", "secure-tls", &cert, &key));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+
+    // (client address, scheme, method, Origin) -> (status, Access-Control-Allow-Origin, proxied)
+    type Case<'a> = (Ipv4Addr, &'a str, &'a str, &'a str, (u16, Option<&'a str>, bool));
+    let (allowed, refused) = (Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3));
+    let cases: &[Case<'_>] = &[
+        (refused, "http", "OPTIONS", "https://app.example", (204, Some("https://app.example"), false)),
+        (refused, "https", "OPTIONS", "https://app.example", (204, Some("https://app.example"), false)),
+        (allowed, "http", "OPTIONS", "https://other.example", (308, None, false)),
+        (allowed, "http", "GET", "https://app.example", (308, Some("https://app.example"), false)),
+        // nginx's `more_set_headers` covers the access phase's 403 too.
+        (refused, "https", "GET", "https://app.example", (403, Some("https://app.example"), false)),
+        (refused, "https", "OPTIONS", "https://other.example", (403, None, false)),
+        (allowed, "https", "GET", "https://app.example", (200, Some("https://app.example"), true)),
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for &(source, scheme, method, origin, expected) in cases {
+        let seen = runtime.block_on(async {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .local_address(std::net::IpAddr::V4(source))
+                .redirect(reqwest::redirect::Policy::none())
+                .tls_built_in_root_certs(false)
+                .add_root_certificate(reqwest::Certificate::from_pem(ca.cert_pem.as_bytes()).unwrap())
+                .resolve("secure.test", SocketAddr::from(([127, 0, 0, 1], 0)))
+                .build()
+                .unwrap();
+            let url = if scheme == "https" { gateway.https_url("secure.test", "/") } else { gateway.http_url("secure.test", "/") };
+            let request = client.request(method.parse().unwrap(), url).header("Origin", origin).header("Access-Control-Request-Method", "POST");
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let allow_origin = response.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_string());
+            let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+            let proxied = Echo::parse(&response.bytes().await.unwrap()).is_ok();
+            (status, allow_origin, proxied, location)
+        });
+        let case = format!("{source} {method} {scheme}://secure.test/ from {origin}: {seen:?}");
+        assert_eq!((seen.0, seen.1.as_deref(), seen.2), expected, "{case}");
+        if seen.0 == 308 {
+            assert!(seen.3.as_deref().is_some_and(|location| location.starts_with("https://secure.test")), "{case}");
+        }
+    }
+}

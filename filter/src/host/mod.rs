@@ -64,9 +64,9 @@ use crate::affinity;
 use crate::limits;
 use crate::subset::{self, HashKey};
 use crate::request::HeaderLookup;
-use crate::decision::{status_body, ANSWER_CONTENT_TYPE, FORBIDDEN_BODY, INTERNAL_ERROR_BODY, NOT_ALLOWED_BODY};
+use crate::decision::{status_body, Decision, ANSWER_CONTENT_TYPE, FORBIDDEN_BODY, INTERNAL_ERROR_BODY, NOT_ALLOWED_BODY};
 use crate::matcher::{CompiledTable, HostCache, Loaded, Outcome, RequestParts, MAX_TABLE_JSON_BYTES};
-use crate::table::{AnswerHeader, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, CLUSTER_HEADER, ERROR_PAGE_HEADER, ERROR_PAGE_STATUS_HEADER, POLICY_HEADER, UNLOGGED_HEADER};
+use crate::table::{AnswerHeader, ClientCertificate, ConnectionLimit, Cors, ExternalAuth, RouteAction, CLUSTER_HEADER, ERROR_PAGE_HEADER, ERROR_PAGE_STATUS_HEADER, POLICY_HEADER, UNLOGGED_HEADER};
 
 mod credentials;
 mod log_facts;
@@ -331,6 +331,26 @@ impl IngressRequest {
         let origin = self.get_http_request_header_bytes("origin").and_then(|o| String::from_utf8(o).ok());
         if let Some(origin) = origin.filter(|o| cors.echo_origin && limits::answer_header_value_ok(o)) {
             self.answer_headers.push(AnswerHeader { name: "access-control-allow-origin".into(), value: origin });
+        }
+    }
+
+    /// CORS on a route that redirects plain HTTP to HTTPS (`ssl-redirect`), as ingress-nginx's
+    /// template orders them: nginx answers an allowed preflight in its rewrite phase, before the
+    /// Lua handler that redirects, so such a preflight is routed as over HTTPS, where the route's
+    /// CORS rule answers it (204); another request from an allowed origin gets the redirect with
+    /// the CORS headers (nginx's `more_set_headers` covers it).
+    fn cors_before_https_redirect<'t>(&mut self, table: &'t CompiledTable, decision: Decision<'t>, request: &RequestParts<'_>) -> Decision<'t> {
+        let redirected = matches!(decision.outcome, Outcome::Redirect { .. });
+        let Some(route) = decision.route.filter(|route| redirected && route.https_redirect.is_some()) else { return decision };
+        let RouteAction::Forward(forward) = &route.action else { return decision };
+        let Some(cors) = forward.cors.as_deref() else { return decision };
+        match table.cors_policy(cors, self) {
+            Some(chosen) if chosen == cors.preflight_policy => table.route(&RequestParts { https: true, ..*request }, self.shared.random.next()),
+            Some(_) => {
+                self.add_cors_answer_headers(cors);
+                decision
+            }
+            None => decision,
         }
     }
 
@@ -599,6 +619,7 @@ impl HttpContext for IngressRequest {
             None if !table.table().answer_headers.is_empty() => self.answer_headers = table.table().answer_headers.clone(),
             _ => {}
         }
+        let decision = self.cors_before_https_redirect(&table, decision, &request);
         if table.table().log_route {
             log_facts::remember_route(&decision);
         }

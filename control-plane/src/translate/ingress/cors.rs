@@ -136,8 +136,10 @@ pub fn origin_pattern(origins: &[String]) -> String {
 /// `register` (which returns a policy's key).
 pub fn route_rule(config: &CorsConfig, base: &RoutePolicy, mut register: impl FnMut(RoutePolicy) -> String) -> Cors {
     let with_cors = RoutePolicy { cors: Some(config.headers.clone()), ..base.clone() };
-    // nginx answers a preflight in its rewrite phase, before `limit_req` counts it.
-    let preflight = RoutePolicy { preflight: true, rate_limit: None, ..with_cors.clone() };
+    // nginx answers a preflight in its rewrite phase (ingress-nginx's CORS `return 204`), before
+    // its access phase: `limit_req` does not count it and the address lists (`allow`/`deny`) do
+    // not refuse it. Envoy answers it itself, so no request reaches the backend.
+    let preflight = RoutePolicy { preflight: true, rate_limit: None, allow_sources: Vec::new(), deny_sources: Vec::new(), ..with_cors.clone() };
     let entries = config.headers.entries();
     Cors {
         origin_pattern: config.origins.as_deref().map(origin_pattern),
@@ -262,5 +264,23 @@ mod tests {
         let any = route_rule(&read(&[]).unwrap(), &RoutePolicy::default(), |_| "k".into());
         assert!(!any.echo_origin);
         assert_eq!(any.answer_headers.first(), Some(&AnswerHeader { name: "access-control-allow-origin".into(), value: "*".into() }));
+    }
+
+    #[test]
+    fn a_preflight_is_answered_before_the_address_lists_and_the_rate_limit() {
+        let cidr = |text: &str| crate::model::Cidr::parse(text).unwrap();
+        let rate_limit = crate::model::ClientRateLimit { zone: "default/app".into(), requests: 1, per_minute: false, burst: 1, exempt: Vec::new(), status: 503 };
+        let base = RoutePolicy { allow_sources: vec![cidr("10.0.0.0/8")], deny_sources: vec![cidr("10.9.0.0/16")], rate_limit: Some(rate_limit), ..RoutePolicy::default() };
+        let mut registered = Vec::new();
+        let rule = route_rule(&read(&[]).unwrap(), &base, |policy| {
+            registered.push(policy);
+            registered.len().to_string()
+        });
+        let (with_cors, preflight) = (&registered[0], &registered[1]);
+        assert_eq!((rule.policy.as_str(), rule.preflight_policy.as_str()), ("1", "2"));
+        assert_eq!((&with_cors.allow_sources, &with_cors.deny_sources), (&base.allow_sources, &base.deny_sources), "requests keep the lists");
+        assert!(with_cors.rate_limit.is_some() && !with_cors.preflight);
+        assert!(preflight.preflight && preflight.allow_sources.is_empty() && preflight.deny_sources.is_empty() && preflight.rate_limit.is_none());
+        assert_eq!(preflight.cors, with_cors.cors);
     }
 }
