@@ -32,6 +32,10 @@ pub enum Command {
     /// Report what would happen to each Ingress of an ingress-nginx class if this controller
     /// served it (read-only); exit status 0 identical, 1 something differs, 2 something refused.
     Migrate(MigrateArgs),
+    /// Run beside Envoy in its pod: on SIGTERM, fail Envoy's health check through its admin API so
+    /// that it tells clients to close their keep-alive connections while its `preStop` sleep lets
+    /// it finish serving (a graceful drain); then exit.
+    DrainOnStop(DrainArgs),
 }
 
 /// What decides how Ingresses translate, shared by `serve`, `validate` and `explain` so that a
@@ -162,6 +166,13 @@ pub struct ServeArgs {
     pub disable_svc_external_name: bool,
     #[command(flatten)]
     pub edge: crate::translate::edge::EdgeSettings,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DrainArgs {
+    /// Envoy's admin interface (the bootstrap's `--admin-address`), reachable in the pod.
+    #[arg(long, default_value = "127.0.0.1:9901")]
+    pub envoy_admin: SocketAddr,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -401,4 +401,24 @@ fn a_terminating_envoy_keeps_serving_while_it_leaves_the_endpoints() {
     let grace = pod.termination_grace_period_seconds.unwrap_or(30);
     assert!(sleep.seconds >= 10, "long enough for endpoint removal to reach load balancers: {}", sleep.seconds);
     assert!(sleep.seconds + 10 <= grace, "the grace period ({grace} s) must outlast the sleep ({} s), or Envoy is killed", sleep.seconds);
+    // Meanwhile `drain-on-stop`, stopped at once (no preStop of its own), fails Envoy's health
+    // check at the admin address the bootstrap gives Envoy, so Envoy closes keep-alive connections.
+    let drainer = container(envoy_deployment, "drain-on-stop");
+    assert!(drainer.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()).is_none(), "SIGTERM must reach it while Envoy sleeps");
+    assert_eq!(drainer.image, envoy_deployment_image(envoy_deployment, "copy-filter-wasm"), "the control plane's image");
+    let args = ["wasm-ingress".to_string()].into_iter().chain(drainer.args.clone().unwrap_or_default());
+    let Cli { command: Command::DrainOnStop(args) } = Cli::try_parse_from(args).unwrap() else { panic!("not drain-on-stop") };
+    assert_eq!(args.envoy_admin, bootstrap_admin(&m), "Envoy's admin address");
+}
+
+/// The admin address of the bootstrap in the Envoy ConfigMap.
+fn bootstrap_admin(m: &Manifests) -> SocketAddr {
+    let config_map = named(&m.config_maps, "wasm-ingress-envoy-bootstrap");
+    let bootstrap: serde_yaml::Value = serde_yaml::from_str(&config_map.data.as_ref().unwrap()["envoy.yaml"]).unwrap();
+    let socket = &bootstrap["admin"]["address"]["socket_address"];
+    format!("{}:{}", socket["address"].as_str().unwrap(), socket["port_value"].as_u64().unwrap()).parse().unwrap()
+}
+
+fn envoy_deployment_image(deployment: &Deployment, init_container: &str) -> Option<String> {
+    pod_spec(deployment).init_containers.iter().flatten().find(|c| c.name == init_container).and_then(|c| c.image.clone())
 }

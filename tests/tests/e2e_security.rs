@@ -618,6 +618,10 @@ fn client_connections_carry_keep_alive_requests_and_close_when_idle() {
         closes.push(response.head.lines().any(|l| l.trim() == "connection: close"));
     }
     assert_eq!(closes, [false, false, true], "three requests, the third one's response closes the connection");
+    check_silent_connections_close(&gateway);
+}
+
+fn check_silent_connections_close(gateway: &Gateway) {
     for (listener, address) in [("HTTP", gateway.http), ("HTTPS", gateway.https)] {
         let mut silent = TcpStream::connect(address).unwrap();
         silent.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
@@ -627,4 +631,68 @@ fn client_connections_carry_keep_alive_requests_and_close_when_idle() {
         assert!(matches!(read, Ok(0)) || read.is_err(), "{listener}: {read:?}");
         assert!(waited >= Duration::from_millis(1500) && waited < Duration::from_secs(9), "{listener}: a silent connection closed after {waited:?}");
     }
+}
+
+/// A rollout stops an Envoy pod: Kubernetes sends `wasm-ingress drain-on-stop` (a container of
+/// Envoy's pod) SIGTERM while Envoy's `preStop` sleep keeps it serving. From then on Envoy still
+/// answers, but every response tells the client to close its keep-alive connection, so clients
+/// move to other pods before Envoy's own SIGTERM closes it (nginx closes keep-alive connections
+/// as it shuts down gracefully).
+#[test]
+fn drain_on_stop_makes_envoy_close_keep_alive_connections_while_it_still_serves() {
+    let app = backend("draining", 91);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "draining", &[("http", 80)], &[&app]);
+    objects.push(manifests::ingress("default", "draining", json!({}), &[("draining.test", vec![manifests::path("/", "Prefix", "draining", json!(80))])]));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    let request = b"GET / HTTP/1.1\r\nHost: draining.test\r\n\r\n";
+    let closes = |response: &wasm_ingress_tests::envoy::KeptResponse| response.head.lines().any(|l| l.trim() == "connection: close");
+    let mut kept = TcpStream::connect(gateway.http).unwrap();
+    kept.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    kept.write_all(request).unwrap();
+    let before = read_kept_response(&mut kept).unwrap();
+    assert!(before.status == 200 && !closes(&before), "{}", before.head);
+
+    let binary = wasm_ingress_tests::paths::control_plane().unwrap();
+    let mut drainer = std::process::Command::new(binary)
+        .args(["drain-on-stop", "--envoy-admin", &gateway.envoy.admin_addr().to_string()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its handlers are in place once it says it waits.
+    let mut stderr = std::io::BufReader::new(drainer.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    assert!(line.contains("waiting for SIGTERM"), "{line}");
+    // The keep-alive connection is not told anything until the pod stops.
+    kept.write_all(request).unwrap();
+    let waiting = read_kept_response(&mut kept).unwrap();
+    assert!(waiting.status == 200 && !closes(&waiting), "{}", waiting.head);
+
+    let killed = std::process::Command::new("kill").args(["-TERM", &drainer.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = drainer.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "drain-on-stop did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(status.success(), "{status:?}: {rest}");
+
+    // The kept connection's next response closes it; a new connection is still served, and closed.
+    kept.write_all(request).unwrap();
+    let draining = read_kept_response(&mut kept).unwrap();
+    assert!(draining.status == 200 && closes(&draining), "{}", draining.head);
+    assert!(matches!(kept.read(&mut [0u8; 16]), Ok(0) | Err(_)), "the connection is closed after that response");
+    let mut fresh = TcpStream::connect(gateway.http).unwrap();
+    fresh.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    fresh.write_all(request).unwrap();
+    let served = read_kept_response(&mut fresh).unwrap();
+    assert!(served.status == 200 && closes(&served), "{}", served.head);
+    assert_eq!(Echo::parse(served.body.as_bytes()).unwrap().backend, "draining");
 }

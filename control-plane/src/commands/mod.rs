@@ -6,6 +6,7 @@ use crate::cli::{Cli, Command};
 
 pub mod bootstrap;
 pub mod certgen;
+pub mod drain;
 pub mod explain;
 pub mod migrate;
 pub mod serve;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Migrate(args) => migrate::run(args),
+        Command::DrainOnStop(args) => drain::run(args),
     };
     match result {
         Ok(code) => code,
