@@ -74,6 +74,11 @@ pub const fn status_body(status: u16) -> &'static str {
     }
 }
 
+/// nginx's page for its error 497, a plain HTTP request on an HTTPS port: 400 (the control plane's
+/// HTTPS listener answers it; the filter never sees such a request).
+pub const PLAIN_HTTP_TO_HTTPS_BODY: &str =
+    nginx_page!("400 The plain HTTP request was sent to HTTPS port", "400 Bad Request", "The plain HTTP request was sent to HTTPS port");
+
 /// nginx's 405 page: a `TRACE` request, which nginx refuses on every server.
 pub const NOT_ALLOWED_BODY: &str = nginx_page!("405 Not Allowed");
 

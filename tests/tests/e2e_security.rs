@@ -696,3 +696,38 @@ fn drain_on_stop_makes_envoy_close_keep_alive_connections_while_it_still_serves(
     assert!(served.status == 200 && closes(&served), "{}", served.head);
     assert_eq!(Echo::parse(served.body.as_bytes()).unwrap().backend, "draining");
 }
+
+/// `http://host:443/`: nginx answers plain HTTP on its HTTPS port 400 with its page "The plain
+/// HTTP request was sent to HTTPS port" and closes the connection; TLS on that port is served as
+/// before (with a silent connection closed after the idle timeout, as the test above checks).
+#[test]
+fn plain_http_to_the_https_port_gets_nginx_s_400_and_the_connection_closes() {
+    let app = backend("plain", 92);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "plain", &[("http", 80)], &[&app]);
+    objects.push(manifests::ingress("default", "plain", json!({}), &[("plain.test", vec![manifests::path("/", "Prefix", "plain", json!(80))])]));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+    for request in ["GET / HTTP/1.1\r\nHost: plain.test\r\n\r\n", "POST /x?y=1 HTTP/1.1\r\nHost: other.test\r\nContent-Length: 0\r\n\r\n"] {
+        let mut stream = TcpStream::connect(gateway.https).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let response = read_kept_response(&mut stream).unwrap_or_else(|| panic!("no answer to {request:?}"));
+        assert_eq!(response.status, 400, "{request:?}: {}", response.head);
+        assert_eq!(response.body, wasm_ingress_filter::decision::PLAIN_HTTP_TO_HTTPS_BODY, "{request:?}");
+        assert!(response.head.contains("content-type: text/html"), "{}", response.head);
+        assert!(!response.head.contains("server:"), "no Server header, as ingress-nginx: {}", response.head);
+        assert!(matches!(stream.read(&mut [0u8; 16]), Ok(0) | Err(_)), "{request:?}: the connection is closed after the answer");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let status = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .resolve("plain.test", SocketAddr::from(([127, 0, 0, 1], 0)))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        client.get(gateway.https_url("plain.test", "/")).send().await.unwrap().status().as_u16()
+    });
+    assert_eq!(status, 200, "TLS on the same port is served");
+}

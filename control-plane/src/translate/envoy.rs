@@ -61,7 +61,8 @@ use crate::translate::access_log as log_policy;
 use crate::translate::error_pages::{self, CUSTOM_RESPONSE_FILTER};
 use crate::translate::ratelimit::{self, RATE_LIMIT_FILTER};
 use crate::translate::clusters;
-use crate::translate::edge::{early_header_mutation, EdgeSettings};
+use crate::translate::edge::{early_header_mutation, proto_duration, EdgeSettings};
+use crate::translate::plain_http;
 use crate::translate::log_format::LogFormatSettings;
 use crate::translate::routes::{self, BUFFER_FILTER, HTTPS_ROUTE_CONFIG, HTTP_ROUTE_CONFIG};
 
@@ -81,7 +82,7 @@ pub const WASM_RUNTIME: &str = "envoy.wasm.runtime.v8";
 /// ALPN offered on the HTTPS listener.
 pub const HTTPS_ALPN: [&str; 2] = ["h2", "http/1.1"];
 
-const HCM_FILTER: &str = "envoy.filters.network.http_connection_manager";
+pub(crate) const HCM_FILTER: &str = "envoy.filters.network.http_connection_manager";
 const PROXY_PROTOCOL_FILTER: &str = "envoy.filters.listener.proxy_protocol";
 const ROUTER_FILTER: &str = "envoy.filters.http.router";
 const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
@@ -281,8 +282,10 @@ fn https_listener(address: SocketAddr, certificates: &[String], model: &Model, e
         session_timeout: Some(envoy_types::pb::google::protobuf::Duration { seconds: 600, nanos: 0 }),
         ..Default::default()
     };
-    // Passed-through hosts first, matched by the SNI the TLS inspector reads; everything else
-    // (no SNI, another name, not TLS) falls to the chain that terminates TLS, if there is one.
+    // Passed-through hosts first, matched by the SNI the TLS inspector reads; every other TLS
+    // connection (no SNI, another name) falls to the chain that terminates TLS, if there is one,
+    // and a connection that is not TLS to the plain-HTTP chain (last: its match is the
+    // transport protocol alone).
     let mut filter_chains: Vec<FilterChain> = passthrough.iter().map(|(host, target)| passthrough_chain(host, target)).collect();
     if !certificates.is_empty() {
         // Hosts that ask for client certificates or their own cipher suites: an SNI chain of their
@@ -298,17 +301,20 @@ fn https_listener(address: SocketAddr, certificates: &[String], model: &Model, e
             ..Default::default()
         });
     }
+    // Plain HTTP on this port gets nginx's 400: the TLS inspector tells it apart, and it also reads
+    // the SNI the passthrough and per-host chains match. It waits for a client's first bytes as
+    // long as a connection may stay idle (`--connection-idle-timeout`), then closes it.
+    filter_chains.push(plain_http::chain(edge));
     let mut inspectors = listener_filters(edge);
-    if !passthrough.is_empty() || !model.client_validation.is_empty() || !model.cipher_suites.is_empty() || !model.prefer_client_ciphers.is_empty() {
-        inspectors.push(ListenerFilter {
-            name: TLS_INSPECTOR_FILTER.to_string(),
-            config_type: Some(listener_filter::ConfigType::TypedConfig(pack_any(TlsInspector::default()))),
-            ..Default::default()
-        });
-    }
+    inspectors.push(ListenerFilter {
+        name: TLS_INSPECTOR_FILTER.to_string(),
+        config_type: Some(listener_filter::ConfigType::TypedConfig(pack_any(TlsInspector::default()))),
+        ..Default::default()
+    });
     Listener {
         name: HTTPS_LISTENER_NAME.to_string(),
         listener_filters: inspectors,
+        listener_filters_timeout: Some(proto_duration(edge.connection_idle_timeout)),
         address: Some(socket_address(&address.ip().to_string(), address.port())),
         filter_chains,
         per_connection_buffer_limit_bytes: edge.buffer_limit(),
@@ -596,7 +602,7 @@ fn wasm_filter_from_ecds() -> HttpFilter {
     }
 }
 
-fn router_filter() -> HttpFilter {
+pub(crate) fn router_filter() -> HttpFilter {
     HttpFilter {
         name: ROUTER_FILTER.to_string(),
         // No x-envoy-* request headers upstream (x-envoy-expected-rq-timeout-ms, …) and none in
@@ -874,7 +880,11 @@ mod tests {
         let resources = build(&model(), &behind);
         for listener in &resources.listeners {
             let names: Vec<&str> = listener.listener_filters.iter().map(|f| f.name.as_str()).collect();
-            assert_eq!(names, vec![PROXY_PROTOCOL_FILTER], "{}", listener.name);
+            let expected = match listener.name == HTTPS_LISTENER_NAME {
+                true => vec![PROXY_PROTOCOL_FILTER, TLS_INSPECTOR_FILTER],
+                false => vec![PROXY_PROTOCOL_FILTER],
+            };
+            assert_eq!(names, expected, "{}: the PROXY header comes before the TLS ClientHello", listener.name);
             let hcm = hcm_of(&listener.filter_chains[0]);
             assert_eq!(hcm.xff_num_trusted_hops, 1, "{}", listener.name);
             assert!(!hcm.append_x_forwarded_port, "the load balancer's X-Forwarded-Port is kept");
@@ -1063,8 +1073,11 @@ mod tests {
     fn https_listener_has_one_chain_with_every_certificate_through_sds() {
         let resources = build(&model(), &settings());
         let https = listener(&resources, HTTPS_LISTENER_NAME).unwrap();
-        assert!(https.listener_filters.is_empty(), "no SNI filter-chain match, so no TLS inspector");
-        assert_eq!(https.filter_chains.len(), 1, "one chain: one filter instance for every HTTPS host");
+        let inspectors: Vec<&str> = https.listener_filters.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(inspectors, [TLS_INSPECTOR_FILTER], "tells plain HTTP apart");
+        assert_eq!(https.listener_filters_timeout, Some(proto_duration(EdgeSettings::default().connection_idle_timeout)));
+        let names: Vec<&str> = https.filter_chains.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["", plain_http::PLAIN_HTTP_CHAIN], "one TLS chain: one filter instance for every HTTPS host");
         let chain = &https.filter_chains[0];
         assert_eq!(chain.filter_chain_match, None);
         let socket = chain.transport_socket.as_ref().unwrap();
@@ -1110,7 +1123,8 @@ mod tests {
         };
         let (inspectors, chains, https) = chains_of(&model);
         assert_eq!(inspectors, [TLS_INSPECTOR_FILTER]);
-        assert_eq!(chains, [(vec!["argocd.example.com".to_string()], TCP_PROXY_FILTER.to_string()), (vec![], HCM_FILTER.to_string())]);
+        let hcm = || (vec![], HCM_FILTER.to_string());
+        assert_eq!(chains, [(vec!["argocd.example.com".to_string()], TCP_PROXY_FILTER.to_string()), hcm(), hcm()], "passthrough, TLS, plain HTTP");
         let Some(filter::ConfigType::TypedConfig(any)) = &https.filter_chains[0].filters[0].config_type else { panic!() };
         let proxy: TcpProxy = unpack(any);
         assert_eq!(proxy.cluster_specifier, Some(tcp_proxy::ClusterSpecifier::Cluster("argocd/argocd-server/443".into())));
@@ -1119,7 +1133,7 @@ mod tests {
         model.tls_servers.clear();
         model.certificates.clear();
         let (_, chains, _) = chains_of(&model);
-        assert_eq!(chains, [(vec!["argocd.example.com".to_string()], TCP_PROXY_FILTER.to_string())]);
+        assert_eq!(chains, [(vec!["argocd.example.com".to_string()], TCP_PROXY_FILTER.to_string()), (vec![], HCM_FILTER.to_string())]);
     }
 
     /// Envoy gives a name without a chain of its own to the chain of a wildcard above it (at any
@@ -1143,6 +1157,7 @@ mod tests {
             ("client-certificate:*.example.com", vec!["*.example.com"]),
             ("listener-settings:a.b.example.com", vec!["a.b.example.com", "web.example.com"]),
             ("", vec![]),
+            (plain_http::PLAIN_HTTP_CHAIN, vec![]),
         ];
         let expected: Vec<(String, Vec<String>)> =
             expected.iter().map(|(name, hosts)| (name.to_string(), hosts.iter().map(|h| h.to_string()).collect())).collect();
@@ -1159,7 +1174,7 @@ mod tests {
         assert!(https.listener_filters.iter().any(|f| f.name == TLS_INSPECTOR_FILTER));
         let names: Vec<Vec<String>> =
             https.filter_chains.iter().map(|c| c.filter_chain_match.as_ref().map(|m| m.server_names.clone()).unwrap_or_default()).collect();
-        assert_eq!(names, [vec!["mtls.example.com".to_string()], vec![]], "the host's chain before the catch-all one");
+        assert_eq!(names, [vec!["mtls.example.com".to_string()], vec![], vec![]], "the host's chain before the catch-all one, then plain HTTP's");
         let tls_of = |chain: &FilterChain| -> DownstreamTlsContext {
             let Some(transport_socket::ConfigType::TypedConfig(any)) = &chain.transport_socket.as_ref().unwrap().config_type else { panic!() };
             unpack(any)
@@ -1205,7 +1220,7 @@ mod tests {
         let https = listener(&resources, HTTPS_LISTENER_NAME).unwrap();
         assert!(https.listener_filters.iter().any(|f| f.name == TLS_INSPECTOR_FILTER));
         let chains: Vec<&str> = https.filter_chains.iter().map(|c| c.name.as_str()).collect();
-        let expected = ["client-certificate:both.example.com", "ciphers:client-order.example.com", "ciphers:strict.example.com", ""];
+        let expected = ["client-certificate:both.example.com", "ciphers:client-order.example.com", "ciphers:strict.example.com", "", plain_http::PLAIN_HTTP_CHAIN];
         assert_eq!(chains, expected, "one chain per host, then the catch-all");
         // (suites, client certificates asked for, the client's order of suites)
         let suites_of = |chain: &FilterChain| -> (Vec<String>, bool, bool) {
@@ -1244,6 +1259,7 @@ mod tests {
             ("client-certificate:c.example.com", vec!["c.example.com"]),
             ("ciphers:d.example.com", vec!["d.example.com", "e.example.com"]),
             ("", vec![]),
+            (plain_http::PLAIN_HTTP_CHAIN, vec![]),
         ];
         assert_eq!(chains, expected);
         // Each validation secret is sent once.

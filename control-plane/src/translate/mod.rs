@@ -13,6 +13,7 @@ pub mod ingress;
 pub mod local_reply;
 pub mod log_format;
 pub mod otel;
+pub mod plain_http;
 pub mod ratelimit;
 pub mod re2;
 pub mod routes;
