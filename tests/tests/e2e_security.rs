@@ -599,13 +599,8 @@ fn a_rejected_update_is_reported_and_the_last_accepted_configuration_keeps_servi
 /// `client_header_timeout` does that), not held for Envoy's edge-guide hour.
 #[test]
 fn client_connections_carry_keep_alive_requests_and_close_when_idle() {
-    let app = backend("keepalive", 90);
-    let dir = tempfile::tempdir().unwrap();
-    let mut objects = manifests::service("default", "keepalive", &[("http", 80)], &[&app]);
-    objects.push(manifests::ingress("default", "keepalive", json!({}), &[("keepalive.test", vec![manifests::path("/", "Prefix", "keepalive", json!(80))])]));
-    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let serve_args = ["--keep-alive-requests", "3", "--connection-idle-timeout", "2s"].map(String::from).to_vec();
-    let gateway = Gateway::start_with(dir.path(), &GatewayOptions { serve_args, ..GatewayOptions::default() }).unwrap();
+    let (_dir, _app, gateway) = one_app("keepalive", 90, &GatewayOptions { serve_args, ..GatewayOptions::default() });
     let mut stream = TcpStream::connect(gateway.http).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut closes = Vec::new();
@@ -619,6 +614,19 @@ fn client_connections_carry_keep_alive_requests_and_close_when_idle() {
     }
     assert_eq!(closes, [false, false, true], "three requests, the third one's response closes the connection");
     check_silent_connections_close(&gateway);
+}
+
+/// A gateway serving one Ingress: `NAME.test/` to an echo backend named NAME at 127.0.0.OCTET
+/// (the folder and the backend must outlive the gateway: bind them first, so they drop last).
+fn one_app(name: &str, octet: u8, options: &GatewayOptions) -> (tempfile::TempDir, EchoBackend, Gateway) {
+    let app = backend(name, octet);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", name, &[("http", 80)], &[&app]);
+    let host = format!("{name}.test");
+    objects.push(manifests::ingress("default", name, json!({}), &[(host.as_str(), vec![manifests::path("/", "Prefix", name, json!(80))])]));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start_with(dir.path(), options).unwrap();
+    (dir, app, gateway)
 }
 
 fn check_silent_connections_close(gateway: &Gateway) {
@@ -640,12 +648,7 @@ fn check_silent_connections_close(gateway: &Gateway) {
 /// as it shuts down gracefully).
 #[test]
 fn drain_on_stop_makes_envoy_close_keep_alive_connections_while_it_still_serves() {
-    let app = backend("draining", 91);
-    let dir = tempfile::tempdir().unwrap();
-    let mut objects = manifests::service("default", "draining", &[("http", 80)], &[&app]);
-    objects.push(manifests::ingress("default", "draining", json!({}), &[("draining.test", vec![manifests::path("/", "Prefix", "draining", json!(80))])]));
-    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
-    let gateway = Gateway::start(dir.path()).unwrap();
+    let (_dir, _app, gateway) = one_app("draining", 91, &GatewayOptions::default());
     let request = b"GET / HTTP/1.1\r\nHost: draining.test\r\n\r\n";
     let closes = |response: &wasm_ingress_tests::envoy::KeptResponse| response.head.lines().any(|l| l.trim() == "connection: close");
     let mut kept = TcpStream::connect(gateway.http).unwrap();
@@ -702,12 +705,7 @@ fn drain_on_stop_makes_envoy_close_keep_alive_connections_while_it_still_serves(
 /// before (with a silent connection closed after the idle timeout, as the test above checks).
 #[test]
 fn plain_http_to_the_https_port_gets_nginx_s_400_and_the_connection_closes() {
-    let app = backend("plain", 92);
-    let dir = tempfile::tempdir().unwrap();
-    let mut objects = manifests::service("default", "plain", &[("http", 80)], &[&app]);
-    objects.push(manifests::ingress("default", "plain", json!({}), &[("plain.test", vec![manifests::path("/", "Prefix", "plain", json!(80))])]));
-    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
-    let gateway = Gateway::start(dir.path()).unwrap();
+    let (_dir, _app, gateway) = one_app("plain", 92, &GatewayOptions::default());
     for request in ["GET / HTTP/1.1\r\nHost: plain.test\r\n\r\n", "POST /x?y=1 HTTP/1.1\r\nHost: other.test\r\nContent-Length: 0\r\n\r\n"] {
         let mut stream = TcpStream::connect(gateway.https).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
