@@ -2,7 +2,8 @@
 //! serve them (oldest Ingress first), and the SNI guard that keeps a certificate from being offered
 //! for names its Ingress did not win (`sni`). State for one translation; no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::backends::ingress_ref;
 use super::tls::{self, certificate_from_secret};
@@ -42,6 +43,11 @@ impl HostOwners {
     }
 }
 
+fn names_of(memo: &mut BTreeMap<ObjectKey, Arc<BTreeSet<String>>>, secret: &ObjectKey, certificate: &TlsCertificate) -> Arc<BTreeSet<String>> {
+    let names = memo.entry(secret.clone()).or_insert_with(|| Arc::new(tls::certificate_names(&certificate.cert_chain_pem).into_iter().collect()));
+    Arc::clone(names)
+}
+
 /// Server-name claims and the certificates they use.
 #[derive(Default)]
 pub(super) struct TlsClaims {
@@ -51,6 +57,8 @@ pub(super) struct TlsClaims {
     pub(super) names: BTreeMap<String, (ObjectKey, ObjectKey)>,
     /// Certificates used by at least one claimed name.
     pub(super) used: BTreeMap<ObjectKey, TlsCertificate>,
+    /// Secret -> the names its certificate is selected by, each certificate parsed once.
+    certificate_names: BTreeMap<ObjectKey, Arc<BTreeSet<String>>>,
 }
 
 impl TlsClaims {
@@ -72,6 +80,17 @@ impl TlsClaims {
                 },
             })
             .clone()
+    }
+
+    /// The names Envoy selects `secret`'s certificate by ([`tls::certificate_names`]), read once per
+    /// Secret and translation (a Secret's certificate does not change within one).
+    pub(super) fn certificate_names(&mut self, secret: &ObjectKey, certificate: &TlsCertificate) -> Arc<BTreeSet<String>> {
+        names_of(&mut self.certificate_names, secret, certificate)
+    }
+
+    /// [`Self::certificate_names`] of a certificate in use; `None` if `secret`'s is not.
+    pub(super) fn used_certificate_names(&mut self, secret: &ObjectKey) -> Option<Arc<BTreeSet<String>>> {
+        Some(names_of(&mut self.certificate_names, secret, self.used.get(secret)?))
     }
 
     /// Claim `name` for `secret`; `Err((secret, ingress))` of the older claim if another Secret has it.

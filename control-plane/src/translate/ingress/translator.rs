@@ -667,8 +667,7 @@ impl<'s> Translator<'s> {
         let secrets = entries.iter().filter_map(|entry| entry.secret_name.as_deref().filter(|name| !name.is_empty()));
         for secret_key in secrets.map(|name| ObjectKey::new(key.namespace.clone(), name)) {
             let Ok(certificate) = self.tls_claims.certificate(self.state, &secret_key) else { continue };
-            let names: BTreeSet<String> = tls::certificate_names(&certificate.cert_chain_pem).into_iter().collect();
-            if !covers(&names, host) {
+            if !covers(&self.tls_claims.certificate_names(&secret_key, &certificate), host) {
                 continue;
             }
             // Another namespace's host, or a name an older Ingress serves with its own
@@ -723,7 +722,7 @@ impl<'s> Translator<'s> {
             self.diagnostics.push(object.clone(), field.to_string(), Severity::Warning, "no host to serve with this certificate; TLS entry unused".into());
             return;
         }
-        self.warn_unnamed_hosts(object, field, &secret_key, &certificate.cert_chain_pem, &names);
+        self.warn_unnamed_hosts(object, field, &secret_key, &certificate, &names);
         let mut claimed_any = false;
         for name in names {
             if let Err(owner) = self.host_owners.claim(&name, key, self.options.host_ownership) {
@@ -749,8 +748,8 @@ impl<'s> Translator<'s> {
     /// contain a Common Name or Subject Alternative Name for server"): Envoy picks certificates by
     /// their names, so a client asking for that host gets another served certificate that names
     /// it (another TLS entry's), else the default certificate.
-    fn warn_unnamed_hosts(&mut self, object: &ObjectRef, field: &str, secret_key: &ObjectKey, chain_pem: &str, names: &[String]) {
-        let certificate_names: BTreeSet<String> = tls::certificate_names(chain_pem).into_iter().collect();
+    fn warn_unnamed_hosts(&mut self, object: &ObjectRef, field: &str, secret_key: &ObjectKey, certificate: &TlsCertificate, names: &[String]) {
+        let certificate_names = self.tls_claims.certificate_names(secret_key, certificate);
         let unnamed: Vec<&String> = names.iter().filter(|name| !covers(&certificate_names, name)).collect();
         if unnamed.is_empty() {
             return;
@@ -959,8 +958,7 @@ impl<'s> Translator<'s> {
             // The host's claim: its own name, else the wildcard that covers it.
             let wildcard = || host.split_once('.').and_then(|(_, rest)| self.tls_claims.names.get(&format!("*.{rest}")));
             let Some((secret, ingress)) = self.tls_claims.names.get(host).or_else(wildcard).cloned() else { continue };
-            let Some(certificate) = self.tls_claims.used.get(&secret) else { continue };
-            let names: BTreeSet<String> = tls::certificate_names(&certificate.cert_chain_pem).into_iter().collect();
+            let Some(names) = self.tls_claims.used_certificate_names(&secret) else { continue };
             if covers(&names, alias) {
                 // A name an Ingress claims for itself keeps its claim.
                 let _ = self.tls_claims.claim(alias, &secret, &ingress);
