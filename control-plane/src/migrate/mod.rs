@@ -10,6 +10,7 @@ pub mod configmap;
 mod nginx_defaults;
 pub mod notes;
 pub mod render;
+mod values;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -270,8 +271,11 @@ pub fn classify(name: &str, value: &str, said: &[&Diagnostic]) -> AnnotationRepo
     };
     // Translation's warning for an annotation it does not apply only says so; the page says what
     // is lost. For the others, what translation said about this value is the most exact.
+    let only_says_not_applied = warnings.is_empty() || entry.support == Support::NoEffect;
     let (class, detail) = if !errors.is_empty() {
         (Class::Refused, errors.join("; "))
+    } else if let Some(why) = values::same_for(name, value).filter(|_| only_says_not_applied) {
+        (Class::Same, why.to_string())
     } else if !warnings.is_empty() && warnings.iter().all(|w| w.contains(AS_IN_INGRESS_NGINX)) {
         (Class::Same, warnings.join("; "))
     } else if warnings.is_empty() || matches!(entry.support, Support::NotYet | Support::NoEffect) {

@@ -45,6 +45,22 @@ fn an_annotation_is_classified_by_the_registry_then_by_what_translation_said() {
         assert_eq!((report.class, report.status), (*class, *status), "{name}");
         assert_eq!(report.detail.is_empty(), *class == Class::Same && *status != "unknown", "{name}: {}", report.detail);
     }
+    // Values that behave as in ingress-nginx although the row differs: same, saying why, unless
+    // translation warned about this value.
+    let value_cases: &[(&str, &str, &[&Diagnostic], Class)] = &[
+        ("proxy-send-timeout", "300", &[], Class::Same),
+        ("proxy-send-timeout", "300", &[&warning], Class::Differs),
+        ("backend-protocol", "HTTPS", &[], Class::Same),
+        ("backend-protocol", "GRPC", &[], Class::Differs),
+        ("proxy-buffering", "off", &[&warning], Class::Same),
+        ("proxy-buffering", "on", &[&warning], Class::Differs),
+        ("load-balance", "round_robin", &[&error], Class::Refused),
+    ];
+    for (name, value, diagnostics, class) in value_cases {
+        let report = classify(name, value, diagnostics);
+        assert_eq!(report.class, *class, "{name}: {value:?}");
+        assert!(!report.detail.is_empty(), "{name}: {value:?}");
+    }
     // The detail is what translation said, else the documented difference.
     assert_eq!(classify("auth-url", "v", &[&error]).detail, "an error");
     assert!(classify("limit-rps", "10", &[]).detail.starts_with("Differs: the bucket refills"));

@@ -654,8 +654,14 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A `proxy-*-timeout` in whole seconds. Not a whole number (`60s`): the default, as
+    /// ingress-nginx's proxy parser falls back to its default then.
     pub(super) fn seconds(&mut self, name: &str) -> Option<u64> {
-        let seconds = self.integer(name)?;
+        let value = self.get(name)?.trim().to_string();
+        let Ok(seconds) = value.parse::<u64>() else {
+            self.note(name, Severity::Warning, format!("{value:?} is not a whole number; the default applies (as in ingress-nginx)"));
+            return None;
+        };
         if seconds == 0 {
             self.note(name, Severity::Warning, "0 is not a timeout; the default applies".into());
             return None;
