@@ -3,7 +3,7 @@
 //! (which decides) and `actions` / `redirect` (which build outcomes), so none imports another's
 //! internals. Data only.
 
-use crate::table::{Forward, Route};
+use crate::table::{Cors, Forward, Route};
 
 /// nginx's error page for a status line (`ngx_http_special_response.c`, with ingress-nginx's
 /// `server_tokens off`): what ingress-nginx's own answers carry, as `text/html` (its
@@ -130,7 +130,9 @@ pub enum Outcome<'t> {
     Respond { status: u16, body: &'t str },
     /// Answer from the filter with `status` (300..=308), this `Location` and no body. The location
     /// has no control characters or spaces and is at most [`crate::limits::MAX_LOCATION_BYTES`] long.
-    Redirect { status: u16, location: String },
+    /// With `cors`, an allowed preflight gets the CORS rule's preflight policy instead (see
+    /// [`crate::table::Redirect::cors`]).
+    Redirect { status: u16, location: String, cors: Option<&'t Cors> },
 }
 
 /// The routing decision with enough context for `explain` and logs.

@@ -80,9 +80,9 @@ pub fn reads_listener_port(location: &Location) -> bool {
 
 /// The outcome of answering `request` with `redirect`: the redirect, or 414 when its `Location`
 /// would be too long.
-pub fn outcome(redirect: &Redirect, request: &RequestParts<'_>) -> Outcome<'static> {
+pub fn outcome<'t>(redirect: &'t Redirect, request: &RequestParts<'_>) -> Outcome<'t> {
     match location(&redirect.location, request) {
-        Some(location) => Outcome::Redirect { status: redirect.status, location },
+        Some(location) => Outcome::Redirect { status: redirect.status, location, cors: redirect.cors.as_deref() },
         None => Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY },
     }
 }
@@ -395,11 +395,11 @@ mod tests {
         // Escaping counts: 3000 control bytes take 9000 bytes escaped.
         let escaped_path = format!("/{}", "\x01".repeat(3000));
         assert_eq!(location(&ssl_redirect(false), &request("a.com", &escaped_path)), None);
-        let redirect = Redirect { status: 308, location: app_root("/foo") };
+        let redirect = Redirect { status: 308, location: app_root("/foo"), cors: None };
         assert_eq!(outcome(&redirect, &request(&huge_authority, "/")), Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY });
         assert_eq!(
             outcome(&redirect, &request("a.com", "/")),
-            Outcome::Redirect { status: 308, location: "http://a.com/foo".into() }
+            Outcome::Redirect { status: 308, location: "http://a.com/foo".into(), cors: None }
         );
     }
 
@@ -418,7 +418,7 @@ mod tests {
     fn check_redirect_accepts_the_ingress_nginx_redirects() {
         for location in [ssl_redirect(true), app_root("/foo"), from_to_www("a.com"), Location::Url { url: "http://r.example.com".into() }] {
             for status in [301, 302, 307, 308, 300] {
-                assert_eq!(check_redirect(&Redirect { status, location: location.clone() }), Ok(()), "{location:?}");
+                assert_eq!(check_redirect(&Redirect { status, location: location.clone(), cors: None }), Ok(()), "{location:?}");
             }
         }
     }
@@ -456,7 +456,7 @@ mod tests {
             (301, fixed("/a\tb"), "redirect path \"/a\\tb\" contains a control character"),
         ];
         for (status, location, expected) in rows {
-            let error = check_redirect(&Redirect { status, location: location.clone() }).expect_err("must be refused");
+            let error = check_redirect(&Redirect { status, location: location.clone(), cors: None }).expect_err("must be refused");
             assert!(error.contains(expected), "{location:?}: {error}");
         }
     }

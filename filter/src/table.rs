@@ -707,6 +707,12 @@ pub struct Redirect {
     /// 300..=308.
     pub status: u16,
     pub location: Location,
+    /// The Ingress's CORS rule (`permanent-redirect` / `temporal-redirect` with `enable-cors`):
+    /// an allowed preflight gets its preflight policy instead of the redirect (Envoy answers it
+    /// 204), another allowed request gets the redirect with its CORS headers, as ingress-nginx's
+    /// template puts the CORS block before the location's `return`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Box<Cors>>,
 }
 
 /// How the `Location` of a [`Redirect`] is made.
@@ -911,6 +917,7 @@ mod tests {
                 host: HostPart::RequestHost,
                 path: PathPart::RequestUri { trim_trailing_slash: true },
             },
+            cors: None,
         };
         let app_root = Redirect {
             status: 302,
@@ -919,6 +926,7 @@ mod tests {
                 host: HostPart::RequestAuthority,
                 path: PathPart::Fixed("/foo".into()),
             },
+            cors: None,
         };
         let www = Redirect {
             status: 308,
@@ -927,10 +935,11 @@ mod tests {
                 host: HostPart::WithListenerPort("example.com".into()),
                 path: PathPart::default(),
             },
+            cors: None,
         };
         let rows = [
             (
-                RouteAction::Redirect(Redirect { status: 301, location: Location::Url { url: "http://r.example.com".into() } }),
+                RouteAction::Redirect(Redirect { status: 301, location: Location::Url { url: "http://r.example.com".into() }, cors: None }),
                 r#"{"kind":"Redirect","status":301,"location":{"kind":"Url","url":"http://r.example.com"}}"#,
             ),
             (
@@ -954,7 +963,7 @@ mod tests {
         let minimal = r#"{"kind":"Redirect","status":308,"location":{"kind":"FromRequest"}}"#;
         let parsed = serde_json::from_str::<RouteAction>(minimal).ok();
         let expected = Location::FromRequest { scheme: None, host: HostPart::RequestHost, path: PathPart::default() };
-        assert_eq!(parsed, Some(RouteAction::Redirect(Redirect { status: 308, location: expected })));
+        assert_eq!(parsed, Some(RouteAction::Redirect(Redirect { status: 308, location: expected, cors: None })));
     }
 
     #[test]

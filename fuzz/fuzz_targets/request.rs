@@ -80,7 +80,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(path_part.split('/').all(|s| s != ".." && s != "."), "dot segment in {new_path:?}");
             assert!(new_path.len() <= wasm_ingress_filter::limits::MAX_REWRITTEN_PATH_BYTES);
         }
-        Outcome::Redirect { status, location } => {
+        Outcome::Redirect { status, location, .. } => {
             assert!((300..=308).contains(&status), "{status}");
             assert!(location.len() <= wasm_ingress_filter::limits::MAX_LOCATION_BYTES);
             assert!(!location.bytes().any(|b| b.is_ascii_control() || b == b' '), "unsafe Location {location:?}");

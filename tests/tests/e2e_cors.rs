@@ -2,7 +2,8 @@
 //! built filter), with the cases of ingress-nginx's e2e test `test/e2e/annotations/cors.go` and its
 //! template: `*` answers every request (with or without `Origin`) and every `OPTIONS` (204, not
 //! proxied); a list echoes an allowed `Origin` (any case, ports exact, `*.` one label) and leaves
-//! other origins' requests alone (proxied, no CORS headers, their `OPTIONS` too).
+//! other origins' requests alone (proxied, no CORS headers, their `OPTIONS` too). The CORS block
+//! comes before the location's redirects (`ssl-redirect`, `permanent-redirect`), as in the template.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -21,7 +22,8 @@ fn ingress(name: &str, annotations: &[(&str, &str)], host: &str) -> Value {
     manifests::ingress("default", name, Value::Object(map), &[(host, vec![manifests::path("/", "Prefix", "app", json!(80))])])
 }
 
-/// What a client saw: status, the CORS headers (lower-case names), and whether the backend answered.
+/// What a client saw (redirects not followed): status, the CORS headers, `Content-Type` and
+/// `Location` (lower-case names), and whether the backend answered.
 #[derive(Debug)]
 struct Seen {
     status: u16,
@@ -40,6 +42,7 @@ fn send(gateway: &Gateway, method: &str, host: &str, origin: Option<&str>) -> Se
     runtime.block_on(async {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
             .resolve(host, SocketAddr::from(([127, 0, 0, 1], 0)))
             .build()
             .unwrap();
@@ -52,7 +55,7 @@ fn send(gateway: &Gateway, method: &str, host: &str, origin: Option<&str>) -> Se
         let headers = response
             .headers()
             .iter()
-            .filter(|(k, _)| k.as_str().starts_with("access-control-") || k.as_str() == "content-type")
+            .filter(|(k, _)| k.as_str().starts_with("access-control-") || k.as_str() == "content-type" || k.as_str() == "location")
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
             .collect();
         let proxied = Echo::parse(&response.bytes().await.unwrap()).is_ok();
@@ -114,6 +117,42 @@ fn cors_behaves_like_ingress_nginx() {
     assert_eq!(tuned.header("access-control-max-age"), Some("200"));
     assert_eq!(tuned.header("access-control-allow-credentials"), None);
     assert_eq!(tuned.header("access-control-expose-headers"), Some("X-Custom"));
+}
+
+/// ingress-nginx's template puts a location's CORS block before its `permanent-redirect` /
+/// `temporal-redirect` `return`: an allowed preflight is answered 204 with the CORS headers, not
+/// redirected; another request from an allowed origin gets the redirect with the CORS headers;
+/// other origins get the bare redirect, their `OPTIONS` too.
+#[test]
+fn a_redirecting_ingress_answers_allowed_preflights_and_adds_cors_headers_to_its_redirect() {
+    let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 133)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
+    objects.push(ingress("moved", &[("cors-allow-origin", "https://app.example"), ("permanent-redirect", "https://new.example/")], "moved.test"));
+    objects.push(ingress("later", &[("cors-allow-origin", "https://app.example"), ("temporal-redirect", "https://later.example/")], "later.test"));
+    manifests::write(dir.path(), "all.yaml", &objects).unwrap();
+    let gateway = Gateway::start(dir.path()).unwrap();
+
+    // (host, method, Origin) -> (status, Access-Control-Allow-Origin, Location)
+    type Case<'a> = (&'a str, &'a str, &'a str, (u16, Option<&'a str>, Option<&'a str>));
+    let cases: &[Case<'_>] = &[
+        ("moved.test", "OPTIONS", "https://app.example", (204, Some("https://app.example"), None)),
+        ("moved.test", "GET", "https://app.example", (301, Some("https://app.example"), Some("https://new.example/"))),
+        ("moved.test", "GET", "https://other.example", (301, None, Some("https://new.example/"))),
+        ("moved.test", "OPTIONS", "https://other.example", (301, None, Some("https://new.example/"))),
+        ("later.test", "OPTIONS", "https://app.example", (204, Some("https://app.example"), None)),
+        ("later.test", "POST", "https://app.example", (302, Some("https://app.example"), Some("https://later.example/"))),
+    ];
+    for &(host, method, origin, expected) in cases {
+        let seen = send(&gateway, method, host, Some(origin));
+        let case = format!("{method} {host} from {origin}: {seen:?}");
+        assert_eq!((seen.status, seen.header("access-control-allow-origin"), seen.header("location")), expected, "{case}");
+        assert!(!seen.proxied, "{case}");
+        if expected.1.is_some() {
+            assert_eq!(seen.header("access-control-allow-methods"), Some("GET, PUT, POST, DELETE, PATCH, OPTIONS"), "{case}");
+            assert_eq!(seen.header("access-control-allow-credentials"), Some("true"), "{case}");
+        }
+    }
 }
 
 /// ingress-nginx's template answers an allowed preflight with the CORS `return 204` of its

@@ -516,8 +516,12 @@ fn explain(loaded: &Loaded, request: &RequestUrl, headers: &RequestHeaders) -> a
             };
             let _ = writeln!(out, "result:    {status}");
         }
-        Outcome::Redirect { status, location } => {
+        Outcome::Redirect { status, location, cors } => {
             let _ = writeln!(out, "result:    {status} redirect to {location} (answered by the filter)");
+            if let Some(cors) = cors {
+                let origins = cors.origin_pattern.as_deref().map_or("every request (cors-allow-origin: *)".to_string(), |p| format!("requests whose Origin matches /{p}/"));
+                let _ = writeln!(out, "cors:      {origins} get the redirect with CORS headers, and their OPTIONS requests {}", describe_policy(model, &cors.preflight_policy));
+            }
         }
         Outcome::Respond { status, body } => {
             let _ = writeln!(

@@ -91,7 +91,7 @@ use sha2::{Digest, Sha256};
 use wasm_ingress_filter::cluster::ClusterName;
 use wasm_ingress_filter::hostname::HostName;
 use wasm_ingress_filter::matcher::{forwards, CompiledTable};
-use wasm_ingress_filter::table::{AnswerHeader, Forward, Origin, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost};
+use wasm_ingress_filter::table::{AnswerHeader, Cors, Forward, Origin, PathMatch, PathRewrite, Redirect, Route, RouteAction, RouteTable, VirtualHost};
 
 use crate::cli::{DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS};
 use crate::model::{
@@ -575,13 +575,14 @@ fn response_rewrite(nginx: &NginxAnnotations) -> Option<wasm_ingress_filter::tab
 /// upstream; ingress-nginx's e2e `redirect.go` has none), but not instead of a fail-closed
 /// denial; a backend gets the policy and the upstream Host.
 fn shape(action: RouteAction, nginx: &NginxAnnotations, route_policies: &RoutePolicies) -> RouteAction {
-    redirected(nginx).unwrap_or_else(|| for_backend(action, nginx, route_policies))
+    redirected(nginx, route_policies.cors.clone().map(Box::new)).unwrap_or_else(|| for_backend(action, nginx, route_policies))
 }
 
-/// The `permanent-`/`temporal-redirect` answer of the Ingress's locations, unless it fails closed.
-fn redirected(nginx: &NginxAnnotations) -> Option<RouteAction> {
+/// The `permanent-`/`temporal-redirect` answer of the Ingress's locations, unless it fails closed;
+/// with the location's CORS rule (the template's CORS block comes before the `return`).
+fn redirected(nginx: &NginxAnnotations, cors: Option<Box<Cors>>) -> Option<RouteAction> {
     match (&nginx.denied, &nginx.behaviour.redirect) {
-        (None, Some(redirect)) => Some(RouteAction::Redirect(redirect.clone())),
+        (None, Some(redirect)) => Some(RouteAction::Redirect(Redirect { cors, ..redirect.clone() })),
         _ => None,
     }
 }

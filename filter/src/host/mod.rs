@@ -334,6 +334,24 @@ impl IngressRequest {
         }
     }
 
+    /// A `permanent-`/`temporal-redirect` of an Ingress with `enable-cors`, as ingress-nginx's
+    /// template orders its location (the CORS block before the `return`): an allowed preflight is
+    /// answered by Envoy on the rule's preflight policy (204 with the CORS headers) instead of
+    /// the redirect; another allowed request gets the redirect with the CORS headers.
+    fn redirect_with_cors(&mut self, table: &CompiledTable, (status, location): (u16, &str), cors: Option<&Cors>) -> Action {
+        if let Some(cors) = cors {
+            match table.cors_policy(cors, self) {
+                Some(chosen) if chosen == cors.preflight_policy => {
+                    self.set_http_request_header(POLICY_HEADER, Some(chosen));
+                    return Action::Continue;
+                }
+                Some(_) => self.add_cors_answer_headers(cors),
+                None => {}
+            }
+        }
+        self.redirect(status, location)
+    }
+
     /// CORS on a route that redirects plain HTTP to HTTPS (`ssl-redirect`), as ingress-nginx's
     /// template orders them: nginx answers an allowed preflight in its rewrite phase, before the
     /// Lua handler that redirects, so such a preflight is routed as over HTTPS, where the route's
@@ -736,7 +754,7 @@ impl HttpContext for IngressRequest {
                 }
             }
             Outcome::Respond { status, body } => self.respond(status, body),
-            Outcome::Redirect { status, location } => self.redirect(status, &location),
+            Outcome::Redirect { status, location, cors } => self.redirect_with_cors(&table, (status, &location), cors),
         }
     }
 

@@ -71,7 +71,10 @@ pub fn check_action(action: &RouteAction) -> Result<(), String> {
         RouteAction::Forward(forward) => check_forward(forward),
         RouteAction::Respond(respond) if (200..=599).contains(&respond.status) => Ok(()),
         RouteAction::Respond(respond) => Err(format!("Respond status {} is outside 200..=599", respond.status)),
-        RouteAction::Redirect(redirect) => check_redirect(redirect),
+        RouteAction::Redirect(redirect) => {
+            check_redirect(redirect)?;
+            redirect.cors.as_deref().map_or(Ok(()), |cors| check_cors(cors).map_err(|e| format!("cors: {e}")))
+        }
     }
 }
 

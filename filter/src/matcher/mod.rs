@@ -152,6 +152,11 @@ fn compile_header_patterns(table: &RouteTable, vhosts: &[&VirtualHost]) -> Resul
             insert_pattern(&mut patterns, pattern)?;
         }
     }
+    for redirect in redirects(table, vhosts) {
+        if let Some(pattern) = redirect.cors.as_ref().and_then(|c| c.origin_pattern.as_ref()) {
+            insert_pattern(&mut patterns, pattern)?;
+        }
+    }
     let subjects = vhosts.iter().filter_map(|h| h.client_certificate.as_ref()?.match_cn.as_ref());
     for pattern in subjects {
         insert_pattern(&mut patterns, pattern)?;
@@ -196,10 +201,27 @@ pub fn forwards(table: &RouteTable) -> impl Iterator<Item = &Forward> {
     forwards_of(table, table.hosts.iter())
 }
 
+/// Every route policy key `table` names: its `Forward`s' (their own and their CORS rules') and its
+/// redirects' CORS rules'.
+pub fn policy_keys(table: &RouteTable) -> impl Iterator<Item = &str> {
+    let redirect_cors = actions_of(table, table.hosts.iter()).filter_map(|action| match action {
+        RouteAction::Redirect(redirect) => redirect.cors.as_deref(),
+        RouteAction::Forward(_) | RouteAction::Respond(_) => None,
+    });
+    let redirect_keys = redirect_cors.flat_map(|cors| [cors.policy.as_str(), cors.preflight_policy.as_str()]);
+    forwards(table).flat_map(Forward::policies).chain(redirect_keys)
+}
+
+/// The actions of `table`'s default backend and the hosts `vhosts`: their routes', fallbacks' and
+/// implicit roots'.
+fn actions_of<'t>(table: &'t RouteTable, vhosts: impl Iterator<Item = &'t VirtualHost>) -> impl Iterator<Item = &'t RouteAction> {
+    let host_actions = vhosts.flat_map(|host| host.routes.iter().map(|r| &r.action).chain(host.fallback.as_ref()).chain(host.implicit_root.as_ref()));
+    host_actions.chain(table.default_backend.as_ref())
+}
+
 /// [`forwards`] of `table`'s default backend and the hosts `vhosts`.
 fn forwards_of<'t>(table: &'t RouteTable, vhosts: impl Iterator<Item = &'t VirtualHost>) -> impl Iterator<Item = &'t Forward> {
-    let host_actions = vhosts.flat_map(|host| host.routes.iter().map(|r| &r.action).chain(host.fallback.as_ref()).chain(host.implicit_root.as_ref()));
-    host_actions.chain(table.default_backend.as_ref()).filter_map(|action| match action {
+    actions_of(table, vhosts).filter_map(|action| match action {
         RouteAction::Forward(forward) => Some(forward),
         _ => None,
     })

@@ -201,7 +201,7 @@ mod tests {
         match table.route(&RequestParts::new(authority.as_bytes(), path.as_bytes()), 0).outcome {
             Outcome::Forward { cluster, .. } => cluster.to_string(),
             Outcome::Respond { status, .. } => format!("status {status}"),
-            Outcome::Redirect { status, location } => format!("redirect {status} {location}"),
+            Outcome::Redirect { status, location, .. } => format!("redirect {status} {location}"),
         }
     }
 

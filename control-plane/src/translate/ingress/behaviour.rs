@@ -542,6 +542,7 @@ impl Behaviour {
                 },
                 path: PathPart::RequestUri { trim_trailing_slash: !self.preserve_trailing_slash },
             },
+            cors: None,
         })
     }
 
@@ -551,6 +552,7 @@ impl Behaviour {
         Some(Redirect {
             status: 302,
             location: Location::FromRequest { scheme: None, host: HostPart::RequestAuthority, path: PathPart::Fixed(path) },
+            cors: None,
         })
     }
 }
@@ -565,6 +567,7 @@ pub fn www_redirect(host: &str, defaults: &NginxDefaults) -> Redirect {
             host: HostPart::WithListenerPort(host.to_string()),
             path: PathPart::RequestUri { trim_trailing_slash: true },
         },
+        cors: None,
     }
 }
 
@@ -831,7 +834,7 @@ impl<'a> Reader<'a> {
                 self.note("temporal-redirect", Severity::Warning, message);
                 return None;
             }
-            return Some(Redirect { status, location: Location::Url { url } });
+            return Some(Redirect { status, location: Location::Url { url }, cors: None });
         }
         let permanent = self.redirect_url("permanent-redirect");
         let status = self.redirect_code("permanent-redirect-code", 301, 300..=308);
@@ -841,7 +844,7 @@ impl<'a> Reader<'a> {
         } else {
             Location::Url { url }
         };
-        Some(Redirect { status, location })
+        Some(Redirect { status, location, cors: None })
     }
 
     /// A redirect URL (`None`: absent or empty). ingress-nginx's `URLIsValidRegex` takes letters,

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend, IngressRule, IngressSpec};
 use wasm_ingress_filter::cluster::ClusterName;
 use wasm_ingress_filter::limits::{MAX_REGEX_ROUTES, MAX_REGEX_ROUTES_PER_HOST};
-use wasm_ingress_filter::matcher::{check_route, forwards};
+use wasm_ingress_filter::matcher::{check_route, policy_keys};
 use wasm_ingress_filter::table::{Forward, PathMatch, Route, RouteAction, RouteTable, VirtualHost, NOT_FOUND_CLUSTER, SCHEMA_VERSION};
 
 use crate::model::{AuthService, CertificateSelection, Cidr, Model, ObjectRef, Passthrough, RoutePolicy, Severity, TlsCertificate, Translation, UpstreamOptions};
@@ -508,7 +508,11 @@ impl<'s> Translator<'s> {
         let Some(action) = &scope.own_default else { return };
         // ingress-nginx gives the host's `/` location the Ingress's annotations, its redirect
         // too (not the catch-all server's, host-less rules', which keeps none).
-        let action = super::redirected(&scope.nginx).filter(|_| !host.is_empty()).unwrap_or_else(|| action.clone());
+        let cors = match action {
+            RouteAction::Forward(forward) => forward.cors.clone(),
+            _ => None,
+        };
+        let action = super::redirected(&scope.nginx, cors).filter(|_| !host.is_empty()).unwrap_or_else(|| action.clone());
         let key = scope.key;
         let build = self.hosts.entry(host.to_string()).or_default();
         match &build.fallback {
@@ -1005,7 +1009,7 @@ struct Certificates {
 /// its JSON. Shared by the full translation and the incremental one (see `incremental`).
 pub(super) fn complete_table(table: &mut RouteTable, policies: &mut BTreeMap<String, RoutePolicy>, error_page_token: &str) -> usize {
     // Most routes take the default policy (""): leave it out before collecting.
-    let used_policies: BTreeSet<&str> = forwards(table).flat_map(Forward::policies).filter(|key| !key.is_empty()).collect();
+    let used_policies: BTreeSet<&str> = policy_keys(table).filter(|key| !key.is_empty()).collect();
     policies.retain(|key, _| used_policies.contains(key.as_str()));
     let error_pages: BTreeSet<&ClusterName> = policies.values().filter_map(|p| p.custom_errors.as_ref()?.cluster.as_ref()).collect();
     table.error_page_clusters = error_pages.into_iter().cloned().collect();

@@ -40,7 +40,7 @@ fn served(table: &CompiledTable, request: &RequestParts<'_>) -> String {
     match table.route(request, 0).outcome {
         Outcome::Forward { cluster, .. } => cluster.to_string(),
         Outcome::Respond { status, .. } => format!("status {status}"),
-        Outcome::Redirect { status, location } => format!("redirect {status} {location}"),
+        Outcome::Redirect { status, location, .. } => format!("redirect {status} {location}"),
     }
 }
 
@@ -659,7 +659,7 @@ fn lookups_stay_correct_with_many_rules() {
 }
 
 fn redirect_to(status: u16, location: Location) -> Redirect {
-    Redirect { status, location }
+    Redirect { status, location, cors: None }
 }
 fn force_ssl_redirect() -> Redirect {
     let path = PathPart::RequestUri { trim_trailing_slash: true };

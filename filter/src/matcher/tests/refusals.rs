@@ -182,6 +182,17 @@ fn bad_redirects_and_policy_keys_are_refused_naming_the_field() {
     bad_app_root.app_root = Some(app_root("foo"));
     let mut bad_fallback = vhost("a", vec![]);
     bad_fallback.fallback = Some(RouteAction::Redirect(from_to_www("a.com:80")));
+    let cors_redirect = |origin: &str, policy: &str| {
+        let cors = crate::table::Cors {
+            origin_pattern: Some(origin.into()),
+            policy: policy.into(),
+            preflight_policy: "pp".into(),
+            answer_headers: Vec::new(),
+            echo_origin: true,
+        };
+        let redirect = Redirect { cors: Some(Box::new(cors)), ..redirect_to(301, Location::Url { url: "http://a".into() }) };
+        Route { action: RouteAction::Redirect(redirect), ..prefix("/", "") }
+    };
     let cases: Vec<(&str, Vec<VirtualHost>, &str)> = vec![
         ("redirect status", vec![vhost("a", vec![bad_status])], "redirect status 200 is outside 300..=308"),
         ("https_redirect scheme", vec![vhost("a", vec![bad_https_redirect.clone()])], "https_redirect: redirect scheme \"ftp\""),
@@ -189,6 +200,8 @@ fn bad_redirects_and_policy_keys_are_refused_naming_the_field() {
         ("fallback host", vec![bad_fallback], "fallback: redirect host \"a.com:80\" must be a bare host name"),
         ("policy charset", vec![vhost("a", vec![policy("Timeout_60")])], "policy key \"Timeout_60\" may only contain"),
         ("policy length", vec![vhost("a", vec![policy(&"a".repeat(65))])], "policy key is 65 bytes, more than the 64 allowed"),
+        ("redirect cors origin", vec![vhost("a", vec![cors_redirect("(", "pc")])], "cors: "),
+        ("redirect cors policy", vec![vhost("a", vec![cors_redirect("^a$", "P C")])], "cors: policy key \"P C\""),
     ];
     for (name, hosts, reason) in cases {
         let error = compile_error(hosts);
@@ -199,6 +212,7 @@ fn bad_redirects_and_policy_keys_are_refused_naming_the_field() {
     assert!(check_route(&policy("a b")).is_err());
     assert!(check_route(&bad_https_redirect).is_err_and(|e| e.starts_with("https_redirect: redirect scheme")));
     assert!(check_redirect(&app_root("/foo")).is_ok());
+    assert_eq!(check_route(&cors_redirect("(?i)^https://a\\.example$", "pc")), Ok(()));
 
     use crate::subset::HashKey;
     let subset = |key: HashKey| Route {

@@ -1183,6 +1183,7 @@ fn https(status: u16, trim: bool) -> Option<Redirect> {
             host: HostPart::RequestHost,
             path: PathPart::RequestUri { trim_trailing_slash: trim },
         },
+        cors: None,
     })
 }
 
@@ -1332,29 +1333,41 @@ fn app_root_and_explicit_redirects() {
         ingress("orphan", &nginx(&[("permanent-redirect", "http://redirect.example.com")]), &[rule("orphan.example.com", &[path("/something", "Prefix", "nowhere", 80)])]),
         ingress("bad-root", &nginx(&[("app-root", "http://x")]), &[rule("badroot.example.com", &[path("/", "Prefix", "a", 80)])]),
         ingress("huge-root", &nginx(&[("app-root", &format!("/{}", "a".repeat(9000)))]), &[rule("hugeroot.example.com", &[path("/", "Prefix", "a", 80)])]),
+        ingress(
+            "cors",
+            &nginx(&[("permanent-redirect", "https://new.example.com"), ("enable-cors", "true"), ("cors-allow-origin", "https://app.example.com")]),
+            &[rule("cors.example.com", &[path("/", "Prefix", "a", 80)])],
+        ),
     ]
     .concat());
     assert_eq!(host_of(&translation, "hugeroot.example.com").app_root, None, "one the filter would refuse is dropped, not the table");
     assert_eq!(
         host_of(&translation, "root.example.com").app_root,
-        Some(Redirect { status: 302, location: Location::FromRequest { scheme: None, host: HostPart::RequestAuthority, path: PathPart::Fixed("/app1".into()) } })
+        Some(Redirect { status: 302, location: Location::FromRequest { scheme: None, host: HostPart::RequestAuthority, path: PathPart::Fixed("/app1".into()) }, cors: None })
     );
     let redirect_of = |host: &str| route_at(&translation, host, "/").action.clone();
-    assert_eq!(redirect_of("perm.example.com"), RouteAction::Redirect(Redirect { status: 308, location: Location::Url { url: "https://new.example.com".into() } }));
+    assert_eq!(redirect_of("perm.example.com"), RouteAction::Redirect(Redirect { status: 308, location: Location::Url { url: "https://new.example.com".into() }, cors: None }));
     assert_eq!(
         redirect_of("both.example.com"),
-        RouteAction::Redirect(Redirect { status: 302, location: Location::Url { url: "https://t.example.com".into() } }),
+        RouteAction::Redirect(Redirect { status: 302, location: Location::Url { url: "https://t.example.com".into() }, cors: None }),
         "temporal wins; a code outside 300..=307 falls back to 302"
     );
     assert_eq!(
         redirect_of("rel.example.com"),
-        RouteAction::Redirect(Redirect { status: 301, location: Location::FromRequest { scheme: None, host: HostPart::RequestHost, path: PathPart::Fixed("/new-location".into()) } })
+        RouteAction::Redirect(Redirect { status: 301, location: Location::FromRequest { scheme: None, host: HostPart::RequestHost, path: PathPart::Fixed("/new-location".into()) }, cors: None })
     );
     assert_eq!(
         route_at(&translation, "orphan.example.com", "/something").action,
-        RouteAction::Redirect(Redirect { status: 301, location: Location::Url { url: "http://redirect.example.com".into() } })
+        RouteAction::Redirect(Redirect { status: 301, location: Location::Url { url: "http://redirect.example.com".into() }, cors: None })
     );
     assert_eq!(host_of(&translation, "badroot.example.com").app_root, None);
+    // With enable-cors the redirect carries the CORS rule: its preflight policy is Envoy's 204.
+    let RouteAction::Redirect(redirect) = redirect_of("cors.example.com") else { panic!("not a redirect") };
+    assert_eq!(redirect.location, Location::Url { url: "https://new.example.com".into() });
+    let cors = redirect.cors.expect("the CORS rule");
+    assert!(cors.origin_pattern.as_deref().is_some_and(|p| p.contains("app\\.example\\.com")), "{cors:?}");
+    assert!(translation.model.policies[&cors.preflight_policy].preflight);
+    assert!(translation.model.policies[&cors.policy].cors.is_some());
     let lines = diagnostic_lines(&translation);
     assert!(lines.iter().any(|l| l.contains("temporal-redirect-code") && l.contains("399")), "{lines:#?}");
     assert!(lines.iter().any(|l| l.contains("app-root") && l.contains("\"http://x\" is not a path")), "{lines:#?}");
@@ -1415,7 +1428,7 @@ fn values_ingress_nginx_ignores_leave_the_ingress_served() {
     ]
     .concat());
     assert_eq!(route_at(&translation, "ftp.example.com", "/").action, forward("default", "a", 80));
-    let upper = RouteAction::Redirect(Redirect { status: 302, location: Location::Url { url: "HTTPS://t.example.com/x".into() } });
+    let upper = RouteAction::Redirect(Redirect { status: 302, location: Location::Url { url: "HTTPS://t.example.com/x".into() }, cors: None });
     assert_eq!(route_at(&translation, "upper.example.com", "/").action, upper, "Go lower-cases the scheme it checks");
     assert_eq!(route_at(&translation, "query.example.com", "/").action, forward("default", "a", 80), "no rewrite");
     let RouteAction::Forward(close) = &route_at(&translation, "close.example.com", "/").action else { panic!("not forwarded") };
