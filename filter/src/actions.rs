@@ -71,17 +71,17 @@ pub fn apply<'t>(
     random: u64,
 ) -> Outcome<'t> {
     match action {
-        RouteAction::Respond(respond) => Outcome::Respond { status: respond.status, body: &respond.body },
+        RouteAction::Respond(respond) => Outcome::Respond { status: respond.status, body: &respond.body, cors: respond.cors.as_deref() },
         RouteAction::Redirect(target) => redirect::outcome(target, request),
         RouteAction::Forward(forward) => {
             let Some(backend) = pick_backend(&forward.backends, random) else {
                 // `compile` refuses an empty backend list; answer like Envoy would for no upstream.
-                return Outcome::Respond { status: 503, body: "no backend\n" };
+                return Outcome::Respond { status: 503, body: "no backend\n", cors: None };
             };
             let path = match (&forward.rewrite, matched) {
                 (Some(rewrite), Some(matched)) => match rewrite_path(rewrite, matched) {
                     Some(path) => Some(path),
-                    None => return Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY },
+                    None => return Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY, cors: None },
                 },
                 _ => None,
             };
@@ -443,7 +443,7 @@ mod tests {
             affinity_cookie_expires: None,
         });
         let request = RequestParts::new(b"a", long.as_bytes());
-        assert_eq!(apply(&action, &request, Some(&matched), 0), Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY });
+        assert_eq!(apply(&action, &request, Some(&matched), 0), Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY, cors: None });
         // The same template over a short path fits.
         let short = "/a/x";
         let matched = MatchedPath { path: short, query: None, matched_len: short.len(), regex: Some(&regex) };

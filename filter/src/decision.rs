@@ -126,8 +126,9 @@ pub enum Outcome<'t> {
     /// [`crate::subset`]); with `affinity_cookie`, it marks and reads the sticky cookie (see
     /// [`crate::affinity`]).
     Forward { cluster: &'t str, path: Option<String>, forward: &'t Forward },
-    /// Answer from the filter.
-    Respond { status: u16, body: &'t str },
+    /// Answer from the filter. With `cors`, an allowed preflight gets the CORS rule's preflight
+    /// policy instead (see [`crate::table::Respond::cors`]).
+    Respond { status: u16, body: &'t str, cors: Option<&'t Cors> },
     /// Answer from the filter with `status` (300..=308), this `Location` and no body. The location
     /// has no control characters or spaces and is at most [`crate::limits::MAX_LOCATION_BYTES`] long.
     /// With `cors`, an allowed preflight gets the CORS rule's preflight policy instead (see

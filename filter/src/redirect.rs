@@ -83,7 +83,7 @@ pub fn reads_listener_port(location: &Location) -> bool {
 pub fn outcome<'t>(redirect: &'t Redirect, request: &RequestParts<'_>) -> Outcome<'t> {
     match location(&redirect.location, request) {
         Some(location) => Outcome::Redirect { status: redirect.status, location, cors: redirect.cors.as_deref() },
-        None => Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY },
+        None => Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY, cors: None },
     }
 }
 
@@ -396,7 +396,7 @@ mod tests {
         let escaped_path = format!("/{}", "\x01".repeat(3000));
         assert_eq!(location(&ssl_redirect(false), &request("a.com", &escaped_path)), None);
         let redirect = Redirect { status: 308, location: app_root("/foo"), cors: None };
-        assert_eq!(outcome(&redirect, &request(&huge_authority, "/")), Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY });
+        assert_eq!(outcome(&redirect, &request(&huge_authority, "/")), Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY, cors: None });
         assert_eq!(
             outcome(&redirect, &request("a.com", "/")),
             Outcome::Redirect { status: 308, location: "http://a.com/foo".into(), cors: None }

@@ -698,6 +698,12 @@ pub struct Respond {
     /// Response body (`text/plain`). Empty: no body.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub body: String,
+    /// The Ingress's CORS rule, on the 503 of a path whose Service does not exist (never on a
+    /// denial: nginx's denied location has no CORS block): as on a [`Redirect`], an allowed
+    /// preflight gets its preflight policy (Envoy answers it 204) and another allowed request
+    /// gets this answer with its CORS headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Box<Cors>>,
 }
 
 /// A redirect answered by the filter: `status` with a `Location` built from `location`. No body.
@@ -806,7 +812,7 @@ impl RouteAction {
 
     /// Answer with a fixed status from the filter.
     pub fn respond(status: u16, body: impl Into<String>) -> RouteAction {
-        RouteAction::Respond(Respond { status, body: body.into() })
+        RouteAction::Respond(Respond { status, body: body.into(), cors: None })
     }
 }
 

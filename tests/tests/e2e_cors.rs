@@ -120,16 +120,20 @@ fn cors_behaves_like_ingress_nginx() {
 }
 
 /// ingress-nginx's template puts a location's CORS block before its `permanent-redirect` /
-/// `temporal-redirect` `return`: an allowed preflight is answered 204 with the CORS headers, not
-/// redirected; another request from an allowed origin gets the redirect with the CORS headers;
-/// other origins get the bare redirect, their `OPTIONS` too.
+/// `temporal-redirect` `return` and before the upstream: an allowed preflight is answered 204
+/// with the CORS headers, not redirected (nor answered 503 where the Service does not exist);
+/// another request from an allowed origin gets the redirect (the 503) with the CORS headers;
+/// other origins get the bare answer, their `OPTIONS` too.
 #[test]
-fn a_redirecting_ingress_answers_allowed_preflights_and_adds_cors_headers_to_its_redirect() {
+fn the_proxys_own_redirects_and_503s_answer_allowed_preflights_and_carry_cors_headers() {
     let app = EchoBackend::spawn("app", Ipv4Addr::new(127, 0, 0, 133)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut objects = manifests::service("default", "app", &[("http", 80)], &[&app]);
     objects.push(ingress("moved", &[("cors-allow-origin", "https://app.example"), ("permanent-redirect", "https://new.example/")], "moved.test"));
     objects.push(ingress("later", &[("cors-allow-origin", "https://app.example"), ("temporal-redirect", "https://later.example/")], "later.test"));
+    let mut gone = ingress("gone", &[("cors-allow-origin", "https://app.example")], "gone.test");
+    gone["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] = json!("missing");
+    objects.push(gone);
     manifests::write(dir.path(), "all.yaml", &objects).unwrap();
     let gateway = Gateway::start(dir.path()).unwrap();
 
@@ -142,6 +146,10 @@ fn a_redirecting_ingress_answers_allowed_preflights_and_adds_cors_headers_to_its
         ("moved.test", "OPTIONS", "https://other.example", (301, None, Some("https://new.example/"))),
         ("later.test", "OPTIONS", "https://app.example", (204, Some("https://app.example"), None)),
         ("later.test", "POST", "https://app.example", (302, Some("https://app.example"), Some("https://later.example/"))),
+        ("gone.test", "OPTIONS", "https://app.example", (204, Some("https://app.example"), None)),
+        ("gone.test", "GET", "https://app.example", (503, Some("https://app.example"), None)),
+        ("gone.test", "GET", "https://other.example", (503, None, None)),
+        ("gone.test", "OPTIONS", "https://other.example", (503, None, None)),
     ];
     for &(host, method, origin, expected) in cases {
         let seen = send(&gateway, method, host, Some(origin));

@@ -200,6 +200,14 @@ fn list_routes(out: &mut String, vhost: &VirtualHost) {
 }
 
 /// The route policy a request gets, in words (`""`: the default policy).
+/// The CORS rule of an answer the filter makes itself (a redirect, a missing Service's 503).
+fn describe_answer_cors(out: &mut String, model: &crate::model::Model, cors: Option<&wasm_ingress_filter::table::Cors>) {
+    if let Some(cors) = cors {
+        let origins = cors.origin_pattern.as_deref().map_or("every request (cors-allow-origin: *)".to_string(), |p| format!("requests whose Origin matches /{p}/"));
+        let _ = writeln!(out, "cors:      {origins} get this answer with CORS headers, and their OPTIONS requests {}", describe_policy(model, &cors.preflight_policy));
+    }
+}
+
 fn describe_policy(model: &crate::model::Model, key: &str) -> String {
     let (policy, which) = match model.policies.get(key) {
         Some(policy) => (policy, format!("{key}, from the Ingress's annotations")),
@@ -518,17 +526,15 @@ fn explain(loaded: &Loaded, request: &RequestUrl, headers: &RequestHeaders) -> a
         }
         Outcome::Redirect { status, location, cors } => {
             let _ = writeln!(out, "result:    {status} redirect to {location} (answered by the filter)");
-            if let Some(cors) = cors {
-                let origins = cors.origin_pattern.as_deref().map_or("every request (cors-allow-origin: *)".to_string(), |p| format!("requests whose Origin matches /{p}/"));
-                let _ = writeln!(out, "cors:      {origins} get the redirect with CORS headers, and their OPTIONS requests {}", describe_policy(model, &cors.preflight_policy));
-            }
+            describe_answer_cors(&mut out, model, *cors);
         }
-        Outcome::Respond { status, body } => {
+        Outcome::Respond { status, body, cors } => {
             let _ = writeln!(
                 out,
                 "result:    {status} answered by the filter{}",
                 if body.is_empty() { String::new() } else { format!(" ({})", describe_body(body)) }
             );
+            describe_answer_cors(&mut out, model, *cors);
         }
     }
     if let Some(origin) = origin_of_503 {

@@ -4,21 +4,44 @@
 //! will notice. A rule applies only when translating the value said nothing that makes it differ
 //! (see `classify`); values are read as ingress-nginx reads them.
 
+/// One rule: the annotation (after the prefix), which of its values behave as in ingress-nginx,
+/// and why.
+struct Rule {
+    name: &'static str,
+    same: fn(&str) -> bool,
+    why: &'static str,
+}
+
+const RULES: &[Rule] = &[
+    // Translation warns when it differs from `proxy-read-timeout` (or is not a number).
+    Rule {
+        name: "proxy-send-timeout",
+        same: |value| value.parse::<u64>().is_ok(),
+        why: "equal to proxy-read-timeout, whose value Envoy's one idle timer applies in both directions: the same timeout nginx sets for reads and writes",
+    },
+    Rule {
+        name: "backend-protocol",
+        same: |value| value.eq_ignore_ascii_case("HTTP") || value.eq_ignore_ascii_case("HTTPS"),
+        why: "HTTP, or HTTPS with nginx's proxy_ssl defaults (no SNI, the certificate not checked); the differences are GRPC/GRPCS's",
+    },
+    Rule {
+        name: "proxy-buffering",
+        same: |value| value.eq_ignore_ascii_case("off"),
+        why: "Envoy streams responses, as nginx does with buffering off (ingress-nginx's default)",
+    },
+    Rule {
+        name: "proxy-request-buffering",
+        same: |value| value.eq_ignore_ascii_case("on"),
+        why: "the body is buffered before it goes upstream and proxy-body-size counts it, as nginx's default",
+    },
+    Rule { name: "proxy-http-version", same: |value| value == "1.1", why: "HTTP/1.1 is what Envoy speaks to backends" },
+    Rule { name: "load-balance", same: |value| value == "round_robin", why: "round robin per Envoy worker, as per nginx worker" },
+];
+
 /// Why `value` of the annotation `name` (after the prefix) behaves as in ingress-nginx, if it does
 /// although the annotation's row says it differs.
 pub fn same_for(name: &str, value: &str) -> Option<&'static str> {
-    let value = value.trim();
-    let is = |word: &str| value.eq_ignore_ascii_case(word);
-    match name {
-        // Translation warns when it differs from `proxy-read-timeout` (or is not a number).
-        "proxy-send-timeout" if value.parse::<u64>().is_ok() => Some("equal to proxy-read-timeout, whose value Envoy's one idle timer applies in both directions: the same timeout nginx sets for reads and writes"),
-        "backend-protocol" if is("HTTP") || is("HTTPS") => Some("HTTP, or HTTPS with nginx's proxy_ssl defaults (no SNI, the certificate not checked); the differences are GRPC/GRPCS's"),
-        "proxy-buffering" if is("off") => Some("Envoy streams responses, as nginx does with buffering off (ingress-nginx's default)"),
-        "proxy-request-buffering" if is("on") => Some("the body is buffered before it goes upstream and proxy-body-size counts it, as nginx's default"),
-        "proxy-http-version" if value == "1.1" => Some("HTTP/1.1 is what Envoy speaks to backends"),
-        "load-balance" if value == "round_robin" => Some("round robin per Envoy worker, as per nginx worker"),
-        _ => None,
-    }
+    RULES.iter().find(|rule| rule.name == name && (rule.same)(value.trim())).map(|rule| rule.why)
 }
 
 #[cfg(test)]
@@ -53,9 +76,9 @@ mod tests {
 
     #[test]
     fn every_rule_is_for_an_annotation_documented_as_differing() {
-        for name in ["proxy-send-timeout", "backend-protocol", "proxy-buffering", "proxy-request-buffering", "proxy-http-version", "load-balance"] {
-            let support = registry::lookup(name).map(|e| e.support);
-            assert!(matches!(support, Some(Support::Differs | Support::NoEffect)), "{name}: {support:?}");
+        for rule in RULES {
+            let support = registry::lookup(rule.name).map(|e| e.support);
+            assert!(matches!(support, Some(Support::Differs | Support::NoEffect)), "{}: {support:?}", rule.name);
         }
     }
 }

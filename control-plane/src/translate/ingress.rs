@@ -537,9 +537,13 @@ impl RoutePolicies {
 }
 
 /// A backend's action with the Ingress's policies and `upstream-vhost`; a backend that speaks
-/// FastCGI answers 503.
+/// FastCGI answers 503. The 503 of a missing Service carries the Ingress's CORS rule (nginx's
+/// location still has its CORS block); a denial does not (ingress-nginx's denied location has none).
 fn for_backend(action: RouteAction, nginx: &NginxAnnotations, route_policies: &RoutePolicies) -> RouteAction {
     match action {
+        RouteAction::Respond(respond) if nginx.denied.is_none() => {
+            RouteAction::Respond(wasm_ingress_filter::table::Respond { cors: route_policies.cors.clone().map(Box::new), ..respond })
+        }
         RouteAction::Forward(_) if nginx.upstream.protocol == upstream::BackendProtocol::Fcgi => unavailable(),
         RouteAction::Forward(mut forward) => {
             forward.policy = route_policies.key.clone();

@@ -334,22 +334,25 @@ impl IngressRequest {
         }
     }
 
-    /// A `permanent-`/`temporal-redirect` of an Ingress with `enable-cors`, as ingress-nginx's
-    /// template orders its location (the CORS block before the `return`): an allowed preflight is
-    /// answered by Envoy on the rule's preflight policy (204 with the CORS headers) instead of
-    /// the redirect; another allowed request gets the redirect with the CORS headers.
-    fn redirect_with_cors(&mut self, table: &CompiledTable, (status, location): (u16, &str), cors: Option<&Cors>) -> Action {
-        if let Some(cors) = cors {
-            match table.cors_policy(cors, self) {
-                Some(chosen) if chosen == cors.preflight_policy => {
-                    self.set_http_request_header(POLICY_HEADER, Some(chosen));
-                    return Action::Continue;
-                }
-                Some(_) => self.add_cors_answer_headers(cors),
-                None => {}
+    /// CORS before the filter's own answer of an Ingress with `enable-cors` (a `permanent-` /
+    /// `temporal-redirect`, the 503 of a missing Service), as ingress-nginx's template orders its
+    /// location (the CORS block in the rewrite phase, before the `return` and the upstream): an
+    /// allowed preflight goes on to Envoy on the rule's preflight policy, which answers it 204
+    /// with the CORS headers (`Some`); another allowed request gets the answer with the CORS
+    /// headers (`None`: answer it).
+    fn cors_before_answer(&mut self, table: &CompiledTable, cors: Option<&Cors>) -> Option<Action> {
+        let cors = cors?;
+        match table.cors_policy(cors, self) {
+            Some(chosen) if chosen == cors.preflight_policy => {
+                self.set_http_request_header(POLICY_HEADER, Some(chosen));
+                Some(Action::Continue)
             }
+            Some(_) => {
+                self.add_cors_answer_headers(cors);
+                None
+            }
+            None => None,
         }
-        self.redirect(status, location)
     }
 
     /// CORS on a route that redirects plain HTTP to HTTPS (`ssl-redirect`), as ingress-nginx's
@@ -753,8 +756,8 @@ impl HttpContext for IngressRequest {
                     None => forwarded,
                 }
             }
-            Outcome::Respond { status, body } => self.respond(status, body),
-            Outcome::Redirect { status, location, cors } => self.redirect_with_cors(&table, (status, &location), cors),
+            Outcome::Respond { status, body, cors } => self.cors_before_answer(&table, cors).unwrap_or_else(|| self.respond(status, body)),
+            Outcome::Redirect { status, location, cors } => self.cors_before_answer(&table, cors).unwrap_or_else(|| self.redirect(status, &location)),
         }
     }
 

@@ -69,7 +69,9 @@ fn check_answer_headers(headers: &[AnswerHeader]) -> Result<(), String> {
 pub fn check_action(action: &RouteAction) -> Result<(), String> {
     match action {
         RouteAction::Forward(forward) => check_forward(forward),
-        RouteAction::Respond(respond) if (200..=599).contains(&respond.status) => Ok(()),
+        RouteAction::Respond(respond) if (200..=599).contains(&respond.status) => {
+            respond.cors.as_deref().map_or(Ok(()), |cors| check_cors(cors).map_err(|e| format!("cors: {e}")))
+        }
         RouteAction::Respond(respond) => Err(format!("Respond status {} is outside 200..=599", respond.status)),
         RouteAction::Redirect(redirect) => {
             check_redirect(redirect)?;

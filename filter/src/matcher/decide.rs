@@ -23,7 +23,7 @@ impl CompiledTable {
                 vhost: None,
                 route: None,
                 via: Via::TooLong,
-                outcome: Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY },
+                outcome: Outcome::Respond { status: 414, body: URI_TOO_LONG_BODY, cors: None },
             };
         }
         let selected = self.index.hosts.select(request.authority).and_then(|i| self.hosts.get(i)).map(|h| (&h.vhost, &h.paths));
@@ -51,7 +51,7 @@ impl CompiledTable {
                 vhost,
                 route: None,
                 via: Via::NotFound,
-                outcome: Outcome::Respond { status: 404, body: NOT_FOUND_BODY },
+                outcome: Outcome::Respond { status: 404, body: NOT_FOUND_BODY, cors: None },
             },
         }
     }
@@ -72,7 +72,7 @@ fn default_server_location(path: &[u8], index: Option<&PathIndex>) -> Option<Out
     let hit = index.and_then(|index| index.lookup(&text(path)));
     match hit {
         Some(hit) if hit.regex.is_some() || hit.matched_len >= location.len() => None,
-        _ => Some(Outcome::Respond { status, body }),
+        _ => Some(Outcome::Respond { status, body, cors: None }),
     }
 }
 

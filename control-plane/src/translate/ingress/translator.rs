@@ -510,7 +510,8 @@ impl<'s> Translator<'s> {
         // too (not the catch-all server's, host-less rules', which keeps none).
         let cors = match action {
             RouteAction::Forward(forward) => forward.cors.clone(),
-            _ => None,
+            RouteAction::Respond(respond) => respond.cors.clone(),
+            RouteAction::Redirect(_) => None,
         };
         let action = super::redirected(&scope.nginx, cors).filter(|_| !host.is_empty()).unwrap_or_else(|| action.clone());
         let key = scope.key;

@@ -195,7 +195,7 @@ fn conformance_default_backend_is_404_without_one() {
     for path in ["/test", "/", "/onlyx"] {
         let decision = compiled.route(&RequestParts::new(b"foo.bar", path.as_bytes()), 0);
         assert_eq!(decision.via, Via::NotFound, "path {path}");
-        assert_eq!(decision.outcome, Outcome::Respond { status: 404, body: NOT_FOUND_BODY });
+        assert_eq!(decision.outcome, Outcome::Respond { status: 404, body: NOT_FOUND_BODY, cors: None });
     }
 }
 
@@ -323,7 +323,7 @@ fn respond_actions_are_answered_by_the_filter() {
     host.fallback = Some(RouteAction::respond(418, ""));
     let compiled = table(vec![host], None);
     let decision = compiled.route(&RequestParts::new(b"a.com", b"/gone/x"), 0);
-    assert_eq!(decision.outcome, Outcome::Respond { status: 503, body: "service missing" });
+    assert_eq!(decision.outcome, Outcome::Respond { status: 503, body: "service missing", cors: None });
     assert_eq!(decision.route.map(|r| r.origin.to_string()), Some("default/a: spec.rules[0].http.paths[0]".to_string()));
     assert_eq!(served_by(&compiled, "a.com", "/other"), "status 418");
 }

@@ -34,3 +34,20 @@ fn enable_cors_gives_routes_a_cors_rule_whose_policies_are_sent() {
 
     assert_eq!(forward_at("off.example.com").cors, None, "cors-* without enable-cors does nothing");
 }
+
+/// nginx's location keeps its CORS block when its Service does not exist (the upstream is never
+/// reached), and has none when ingress-nginx denies it.
+#[test]
+fn a_missing_services_503_carries_the_cors_rule_and_a_denial_does_not() {
+    let translation = run(&[
+        ingress("gone", &nginx(&[("enable-cors", "true")]), &[rule("gone.example.com", &[path("/", "Prefix", "missing", 80)])]),
+        ingress("denied", &nginx(&[("enable-cors", "true"), ("auth-type", "basic"), ("auth-secret", "no-such-secret")]), &[rule("denied.example.com", &[path("/", "Prefix", "a", 80)])]),
+    ]
+    .concat());
+    let RouteAction::Respond(gone) = &route_at(&translation, "gone.example.com", "/").action else { panic!("not a 503") };
+    assert_eq!(gone.status, 503);
+    let rule = gone.cors.as_deref().expect("the CORS rule");
+    assert!(translation.model.policies[&rule.preflight_policy].preflight, "its preflight policy is sent");
+    let RouteAction::Respond(denied) = &route_at(&translation, "denied.example.com", "/").action else { panic!("not a denial") };
+    assert_eq!((denied.status, denied.cors.as_ref()), (503, None));
+}
