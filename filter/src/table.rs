@@ -489,11 +489,6 @@ impl Forward {
         self.backends.iter().map(|b| b.cluster.as_str()).chain(self.canary.as_deref().map(|c| c.cluster.as_str()))
     }
 
-    /// Every policy key this action may send to Envoy: its own, then its CORS ones.
-    pub fn policies(&self) -> impl Iterator<Item = &str> {
-        let cors = self.cors.as_deref().into_iter().flat_map(|c| [c.policy.as_str(), c.preflight_policy.as_str()]);
-        std::iter::once(self.policy.as_str()).chain(cors)
-    }
 }
 
 /// ingress-nginx's external authentication (`auth-url` and its companions): before a request is
@@ -789,6 +784,26 @@ impl RouteTable {
 }
 
 impl RouteAction {
+    /// The action's CORS rule: a `Forward`'s, or that of an answer the filter makes itself (a
+    /// redirect, a missing Service's 503).
+    pub fn cors(&self) -> Option<&Cors> {
+        match self {
+            RouteAction::Forward(forward) => forward.cors.as_deref(),
+            RouteAction::Redirect(redirect) => redirect.cors.as_deref(),
+            RouteAction::Respond(respond) => respond.cors.as_deref(),
+        }
+    }
+
+    /// Every policy key this action may send to Envoy: a `Forward`'s own, then its CORS rule's.
+    pub fn policies(&self) -> impl Iterator<Item = &str> {
+        let own = match self {
+            RouteAction::Forward(forward) => Some(forward.policy.as_str()),
+            RouteAction::Redirect(_) | RouteAction::Respond(_) => None,
+        };
+        let cors = self.cors().into_iter().flat_map(|c| [c.policy.as_str(), c.preflight_policy.as_str()]);
+        own.into_iter().chain(cors)
+    }
+
     /// Forward every request to one cluster, unchanged.
     pub fn forward_to(cluster: impl Into<ClusterName>) -> RouteAction {
         RouteAction::Forward(Forward {

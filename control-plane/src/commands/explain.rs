@@ -203,9 +203,13 @@ fn list_routes(out: &mut String, vhost: &VirtualHost) {
 /// The CORS rule of an answer the filter makes itself (a redirect, a missing Service's 503).
 fn describe_answer_cors(out: &mut String, model: &crate::model::Model, cors: Option<&wasm_ingress_filter::table::Cors>) {
     if let Some(cors) = cors {
-        let origins = cors.origin_pattern.as_deref().map_or("every request (cors-allow-origin: *)".to_string(), |p| format!("requests whose Origin matches /{p}/"));
-        let _ = writeln!(out, "cors:      {origins} get this answer with CORS headers, and their OPTIONS requests {}", describe_policy(model, &cors.preflight_policy));
+        let _ = writeln!(out, "cors:      {} get this answer with CORS headers, and their OPTIONS requests {}", describe_origins(cors), describe_policy(model, &cors.preflight_policy));
     }
+}
+
+/// Which requests a CORS rule takes.
+fn describe_origins(cors: &wasm_ingress_filter::table::Cors) -> String {
+    cors.origin_pattern.as_deref().map_or("every request (cors-allow-origin: *)".to_string(), |p| format!("requests whose Origin matches /{p}/"))
 }
 
 fn describe_policy(model: &crate::model::Model, key: &str) -> String {
@@ -477,8 +481,7 @@ fn explain(loaded: &Loaded, request: &RequestUrl, headers: &RequestHeaders) -> a
             }
             let _ = writeln!(out, "policy:    {}", describe_policy(model, policy));
             if let Some(cors) = cors {
-                let origins = cors.origin_pattern.as_deref().map_or("every request (cors-allow-origin: *)".to_string(), |p| format!("requests whose Origin matches /{p}/"));
-                let _ = writeln!(out, "cors:      {origins} get {}", describe_policy(model, &cors.policy));
+                let _ = writeln!(out, "cors:      {} get {}", describe_origins(cors), describe_policy(model, &cors.policy));
                 let _ = writeln!(out, "           and their OPTIONS requests {}", describe_policy(model, &cors.preflight_policy));
             }
             if let Some(basic) = basic_auth {

@@ -147,12 +147,11 @@ fn compile_header_patterns(table: &RouteTable, vhosts: &[&VirtualHost]) -> Resul
             CanaryHeaderRule::Pattern(pattern) => Some(pattern),
             _ => None,
         });
-        let origin = forward.cors.as_ref().and_then(|c| c.origin_pattern.as_ref());
-        for pattern in canary.into_iter().chain(origin) {
+        if let Some(pattern) = canary {
             insert_pattern(&mut patterns, pattern)?;
         }
     }
-    for pattern in actions_of(table, vhosts.iter().copied()).filter_map(|action| answer_cors(action)?.origin_pattern.as_ref()) {
+    for pattern in actions_of(table, vhosts.iter().copied()).filter_map(|action| action.cors()?.origin_pattern.as_ref()) {
         insert_pattern(&mut patterns, pattern)?;
     }
     let subjects = vhosts.iter().filter_map(|h| h.client_certificate.as_ref()?.match_cn.as_ref());
@@ -199,21 +198,9 @@ pub fn forwards(table: &RouteTable) -> impl Iterator<Item = &Forward> {
     forwards_of(table, table.hosts.iter())
 }
 
-/// Every route policy key `table` names: its `Forward`s' (their own and their CORS rules') and the
-/// CORS rules' of the filter's own answers.
+/// Every route policy key `table` names ([`RouteAction::policies`] of each action).
 pub fn policy_keys(table: &RouteTable) -> impl Iterator<Item = &str> {
-    let answer_cors = actions_of(table, table.hosts.iter()).filter_map(answer_cors);
-    let answer_keys = answer_cors.flat_map(|cors| [cors.policy.as_str(), cors.preflight_policy.as_str()]);
-    forwards(table).flat_map(Forward::policies).chain(answer_keys)
-}
-
-/// The CORS rule of an answer the filter makes itself (a redirect, a `Respond`).
-fn answer_cors(action: &RouteAction) -> Option<&Cors> {
-    match action {
-        RouteAction::Redirect(redirect) => redirect.cors.as_deref(),
-        RouteAction::Respond(respond) => respond.cors.as_deref(),
-        RouteAction::Forward(_) => None,
-    }
+    actions_of(table, table.hosts.iter()).flat_map(RouteAction::policies)
 }
 
 /// The actions of `table`'s default backend and the hosts `vhosts`: their routes', fallbacks' and

@@ -647,24 +647,23 @@ impl<'a> Reader<'a> {
     }
 
     pub(super) fn integer(&mut self, name: &str) -> Option<u64> {
+        self.whole_number(name, " (as ingress-nginx reads it); the default applies")
+    }
+
+    /// The annotation as a whole number; a warning ending in `otherwise` when it is not one.
+    fn whole_number(&mut self, name: &str, otherwise: &str) -> Option<u64> {
         let value = self.get(name)?.trim().to_string();
-        match value.parse::<u64>() {
-            Ok(number) => Some(number),
-            Err(_) => {
-                self.note(name, Severity::Warning, format!("{value:?} is not a whole number (as ingress-nginx reads it); the default applies"));
-                None
-            }
+        let parsed = value.parse::<u64>().ok();
+        if parsed.is_none() {
+            self.note(name, Severity::Warning, format!("{value:?} is not a whole number{otherwise}"));
         }
+        parsed
     }
 
     /// A `proxy-*-timeout` in whole seconds. Not a whole number (`60s`): the default, as
     /// ingress-nginx's proxy parser falls back to its default then.
     pub(super) fn seconds(&mut self, name: &str) -> Option<u64> {
-        let value = self.get(name)?.trim().to_string();
-        let Ok(seconds) = value.parse::<u64>() else {
-            self.note(name, Severity::Warning, format!("{value:?} is not a whole number; the default applies (as in ingress-nginx)"));
-            return None;
-        };
+        let seconds = self.whole_number(name, "; the default applies (as in ingress-nginx)")?;
         if seconds == 0 {
             self.note(name, Severity::Warning, "0 is not a timeout; the default applies".into());
             return None;

@@ -508,11 +508,7 @@ impl<'s> Translator<'s> {
         let Some(action) = &scope.own_default else { return };
         // ingress-nginx gives the host's `/` location the Ingress's annotations, its redirect
         // too (not the catch-all server's, host-less rules', which keeps none).
-        let cors = match action {
-            RouteAction::Forward(forward) => forward.cors.clone(),
-            RouteAction::Respond(respond) => respond.cors.clone(),
-            RouteAction::Redirect(_) => None,
-        };
+        let cors = action.cors().cloned().map(Box::new);
         let action = super::redirected(&scope.nginx, cors).filter(|_| !host.is_empty()).unwrap_or_else(|| action.clone());
         let key = scope.key;
         let build = self.hosts.entry(host.to_string()).or_default();
